@@ -1,0 +1,311 @@
+/**
+ * keypool's use cases: import, lease, complete, increment, list, set status. They depend only
+ * on the KeyStore port; which key to try is decided here, whether a write may happen is
+ * decided by the store's conditional writes.
+ */
+import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from './errors.js';
+import type { KeyStore, StoredKey } from './key-store.js';
+import { keyIdFor, KEY_ID_PATTERN, toKeyView } from './keys.js';
+import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from './lease-id.js';
+import {
+  type CompletionResult,
+  DEFAULT_COOLDOWN_SECONDS,
+  DEFAULT_LEASE_TTL_SECONDS,
+  DEFAULT_MAX_USES,
+  DEFAULT_POOL,
+  type ImportResult,
+  type KeyPage,
+  type KeyStatus,
+  type KeyView,
+  type LeaseGrant,
+  type LeaseRequest,
+  type ListQuery,
+  type NewKey,
+  type Outcome,
+} from './types.js';
+
+export interface BrokerOptions {
+  store: KeyStore;
+  clock?: () => number;
+  cooldownSeconds?: number;
+  /** candidates read per index query */
+  candidateLimit?: number;
+  /** index queries one lease may make before it concludes no key is usable */
+  maxRounds?: number;
+  /** how many imports run at once */
+  importConcurrency?: number;
+}
+
+export const DEFAULT_LIST_LIMIT = 100;
+export const MAX_LIST_LIMIT = 1000;
+
+/** Runs `work` over `items` with at most `limit` in flight, keeping results in order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** A free lease slot on the key as last seen: empty, completed or expired. */
+function freeSlot(key: StoredKey, nowMs: number, preferred: number): number | undefined {
+  const isFree = (slot: number): boolean => {
+    const entry = key.slots[String(slot)];
+    return entry === undefined || entry.o !== undefined || entry.e < nowMs;
+  };
+  for (let i = 0; i < LEASE_SLOTS; i++) {
+    const slot = (preferred + i) % LEASE_SLOTS;
+    if (isFree(slot)) return slot;
+  }
+  return undefined;
+}
+
+/** Whether a key, as last seen, could take one more lease under `maxUses` right now. */
+function leasable(key: StoredKey, pool: string, maxUses: number, nowMs: number): boolean {
+  const statusOk = key.status === 'active' || (key.status === 'cooling' && (key.cooldownUntil ?? 0) <= nowMs);
+  return statusOk && key.pool === pool && key.usageCount <= maxUses;
+}
+
+function pickRandom<T>(items: T[]): T | undefined {
+  if (items.length === 0) return undefined;
+  const index = Math.floor(Math.random() * items.length);
+  const [picked] = items.splice(index, 1);
+  return picked;
+}
+
+export class Broker {
+  private readonly store: KeyStore;
+  private readonly clock: () => number;
+  private readonly cooldownMs: number;
+  private readonly candidateLimit: number;
+  private readonly maxRounds: number;
+  private readonly importConcurrency: number;
+  /** Keys this process is trying to lease right now: concurrent leases here try other keys first. */
+  private readonly inFlight = new Map<string, number>();
+
+  constructor(options: BrokerOptions) {
+    this.store = options.store;
+    this.clock = options.clock ?? Date.now;
+    this.cooldownMs = (options.cooldownSeconds ?? DEFAULT_COOLDOWN_SECONDS) * 1000;
+    this.candidateLimit = options.candidateLimit ?? 25;
+    this.maxRounds = options.maxRounds ?? 20;
+    this.importConcurrency = options.importConcurrency ?? 16;
+  }
+
+  /** Imports keys; a secret already present (in any pool) is a duplicate and is left as it is. */
+  async importKeys(keys: NewKey[]): Promise<ImportResult> {
+    const base = this.clock();
+    const seen = new Map<string, number>();
+    const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index) => {
+      const keyId = keyIdFor(newKey.apiKey);
+      const first = seen.get(keyId);
+      if (first !== undefined && first < index) return { inserted: false, keyId };
+      seen.set(keyId, index);
+      // Each key of a batch gets its own millisecond, so "oldest import first" is the batch order.
+      const createdAt = new Date(base + index).toISOString();
+      const result = await this.store.insert({
+        keyId,
+        pool: newKey.pool ?? DEFAULT_POOL,
+        apiKey: newKey.apiKey,
+        ...(newKey.label === undefined ? {} : { label: newKey.label }),
+        usageCount: 0,
+        status: 'active',
+        createdAt,
+        lastUsedAt: null,
+        slots: {},
+      });
+      return { inserted: result.inserted, keyId, key: result.key };
+    });
+    const views = new Map<string, KeyView>();
+    for (const outcome of outcomes) if (outcome.key) views.set(outcome.keyId, toKeyView(outcome.key));
+    return {
+      imported: outcomes.filter((o) => o.inserted).length,
+      duplicates: outcomes.filter((o) => !o.inserted).length,
+      keys: outcomes.map((o) => views.get(o.keyId)).filter((v): v is KeyView => v !== undefined),
+    };
+  }
+
+  /**
+   * Grants the least-used, then least recently used, leasable key of the pool whose count is
+   * <= maxUses, counting the use in the same conditional write. Refuses with NoUsableKey only
+   * when the index holds no candidate or every candidate is, on inspection, not leasable.
+   */
+  async lease(request: LeaseRequest = {}): Promise<LeaseGrant> {
+    const pool = request.pool ?? DEFAULT_POOL;
+    const maxUses = request.maxUses ?? DEFAULT_MAX_USES;
+    const ttlMs = (request.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS) * 1000;
+    for (let round = 0; round < this.maxRounds; round++) {
+      const nowMs = this.clock();
+      const candidates = await this.store.candidates(pool, maxUses, this.candidateLimit, nowMs);
+      if (candidates.length === 0) break;
+      // Strict LRU for the first try: the head of the index, unless this process is already
+      // trying it; after a lost race, a random other candidate, so concurrent callers spread.
+      const free = candidates.filter((c) => !this.inFlight.has(c.keyId));
+      const busy = candidates.filter((c) => this.inFlight.has(c.keyId));
+      let next = free.shift() ?? busy.shift();
+      let stillUsable = false;
+      while (next) {
+        const outcome = await this.attempt(next.keyId, next.usageCount, pool, maxUses, ttlMs);
+        if ('grant' in outcome) return outcome.grant;
+        stillUsable ||= outcome.usable;
+        next = pickRandom(free) ?? pickRandom(busy);
+      }
+      // Every candidate of this page was seen not leasable: the index lagged; a fresh query
+      // either finds others or nothing. If some were leasable but lost to races, go again.
+      if (!stillUsable && candidates.length < this.candidateLimit) break;
+    }
+    throw new NoUsableKey(pool, maxUses);
+  }
+
+  /** Tries one key, retrying it while it stays leasable and only our view of it was stale. */
+  private async attempt(
+    keyId: string,
+    seenCount: number,
+    pool: string,
+    maxUses: number,
+    ttlMs: number,
+  ): Promise<{ grant: LeaseGrant } | { usable: boolean }> {
+    this.inFlight.set(keyId, (this.inFlight.get(keyId) ?? 0) + 1);
+    try {
+      let count = seenCount;
+      let slot = count % LEASE_SLOTS;
+      for (let tries = 0; tries < 3; tries++) {
+        const nowMs = this.clock();
+        const nonce = newNonce();
+        const expiresAtMs = nowMs + ttlMs;
+        const result = await this.store.tryLease({ keyId, pool, seenCount: count, maxUses, slot, nonce, expiresAtMs, nowMs });
+        if (result.granted) {
+          return {
+            grant: {
+              leaseId: formatLeaseId({ keyId, slot, expiresAtMs, nonce }),
+              keyId,
+              apiKey: result.key.apiKey,
+              pool,
+              usageCount: count,
+              expiresAt: new Date(expiresAtMs).toISOString(),
+            },
+          };
+        }
+        const current = result.current;
+        if (!current || !leasable(current, pool, maxUses, nowMs)) return { usable: false };
+        const open = freeSlot(current, nowMs, current.usageCount % LEASE_SLOTS);
+        if (open === undefined) return { usable: false };
+        count = current.usageCount;
+        slot = open;
+      }
+      return { usable: true };
+    } finally {
+      const left = (this.inFlight.get(keyId) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(keyId, left);
+      else this.inFlight.delete(keyId);
+    }
+  }
+
+  /**
+   * Completes a lease: success keeps the use counted, every other outcome refunds it, and
+   * invalid_key / out_of_credits / rate_limited change the key's status. A repeated completion
+   * changes nothing and answers with the key as it stands.
+   */
+  async complete(leaseId: string, outcome: Outcome = 'success'): Promise<CompletionResult> {
+    const ref = parseLeaseId(leaseId);
+    if (!ref) throw new LeaseNotFound(leaseId);
+    const nowMs = this.clock();
+    const answer = (key: StoredKey): CompletionResult => ({ keyId: key.keyId, usageCount: key.usageCount, status: toKeyView(key, nowMs).status });
+    const slotOf = (key: StoredKey | undefined) => key?.slots[String(ref.slot)];
+    if (nowMs > ref.expiresAtMs) {
+      // Past expiry the use stays counted; a completion recorded in time is still answered.
+      const key = await this.store.get(ref.keyId);
+      const slot = slotOf(key);
+      if (key && slot?.n === ref.nonce && slot.o !== undefined) return answer(key);
+      throw new LeaseExpired(leaseId, new Date(ref.expiresAtMs).toISOString());
+    }
+    let applyStatus = true;
+    for (let tries = 0; tries < 2; tries++) {
+      const result = await this.store.tryComplete({
+        keyId: ref.keyId,
+        slot: ref.slot,
+        nonce: ref.nonce,
+        outcome,
+        nowMs,
+        cooldownUntilMs: nowMs + this.cooldownMs,
+        applyStatus,
+      });
+      if (result.applied) return answer(result.key);
+      const slot = slotOf(result.current);
+      if (!result.current || slot?.n !== ref.nonce) throw new LeaseNotFound(leaseId);
+      if (slot.o !== undefined) return answer(result.current);
+      // Open but refused: the key's status forbids the change the outcome asks for.
+      applyStatus = false;
+    }
+    throw new LeaseNotFound(leaseId);
+  }
+
+  /** The old increment_usage: +1, atomic, no lease and no cap. */
+  async increment(keyId: string): Promise<{ keyId: string; usageCount: number }> {
+    const key = KEY_ID_PATTERN.test(keyId) ? await this.store.increment(keyId, this.clock()) : undefined;
+    if (!key) throw new KeyNotFound(keyId);
+    return { keyId: key.keyId, usageCount: key.usageCount };
+  }
+
+  async setStatus(keyId: string, status: Extract<KeyStatus, 'active' | 'disabled'>): Promise<KeyView> {
+    const key = KEY_ID_PATTERN.test(keyId) ? await this.store.setStatus(keyId, status) : undefined;
+    if (!key) throw new KeyNotFound(keyId);
+    return toKeyView(key, this.clock());
+  }
+
+  /** One page of keys, never with secrets; `cursor` continues where the previous page ended. */
+  async list(query: ListQuery = {}): Promise<KeyPage> {
+    const limit = Math.min(query.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
+    const nowMs = this.clock();
+    let start = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const keys: KeyView[] = [];
+    do {
+      const page = await this.store.scan({ pool: query.pool, status: query.status, nowMs }, Math.max(limit, 100), start);
+      const room = limit - keys.length;
+      if (page.keys.length > room) {
+        const taken = page.keys.slice(0, room);
+        keys.push(...taken.map((k) => toKeyView(k, nowMs)));
+        const last = taken[taken.length - 1];
+        return { keys, cursor: last ? encodeCursor({ keyId: last.keyId }) : null };
+      }
+      keys.push(...page.keys.map((k) => toKeyView(k, nowMs)));
+      start = page.next;
+    } while (start && keys.length < limit);
+    return { keys, cursor: start ? encodeCursor(start) : null };
+  }
+
+  /** Every page of list, merged (the CLI's --json). */
+  async listAll(query: Omit<ListQuery, 'cursor' | 'limit'> = {}): Promise<KeyView[]> {
+    const all: KeyView[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: KeyPage = await this.list({ ...query, limit: MAX_LIST_LIMIT, ...(cursor ? { cursor } : {}) });
+      all.push(...page.keys);
+      cursor = page.cursor;
+    } while (cursor);
+    return all;
+  }
+}
+
+function encodeCursor(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify({ k: key.keyId }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): Record<string, unknown> {
+  let keyId: unknown;
+  try {
+    keyId = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: unknown }).k;
+  } catch {
+    keyId = undefined;
+  }
+  if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) {
+    throw new InvalidRequest('cursor is not one this API returned', [{ path: 'cursor', message: 'unrecognised cursor' }]);
+  }
+  return { keyId };
+}

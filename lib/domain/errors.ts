@@ -1,0 +1,46 @@
+/**
+ * Domain errors, one small class each. Messages never contain a secret; the HTTP layer maps
+ * each `code` to a status once (lib/http/errors.ts).
+ */
+export abstract class KeypoolError extends Error {
+  abstract readonly code: string;
+  override readonly name: string = this.constructor.name;
+}
+
+export class NoUsableKey extends KeypoolError {
+  readonly code = 'no_usable_key';
+  constructor(pool: string, maxUses: number) {
+    super(`pool "${pool}" has no active key with usageCount <= ${maxUses}`);
+  }
+}
+
+export class KeyNotFound extends KeypoolError {
+  readonly code = 'key_not_found';
+  constructor(keyId: string) {
+    super(`no key with id "${keyId}"`);
+  }
+}
+
+export class LeaseNotFound extends KeypoolError {
+  readonly code = 'lease_not_found';
+  constructor(leaseId: string) {
+    super(`no open or recently completed lease "${leaseId}"`);
+  }
+}
+
+export class LeaseExpired extends KeypoolError {
+  readonly code = 'lease_expired';
+  constructor(leaseId: string, expiresAt: string) {
+    super(`lease "${leaseId}" expired at ${expiresAt}; its use stays counted`);
+  }
+}
+
+export class InvalidRequest extends KeypoolError {
+  readonly code = 'invalid_request';
+  constructor(
+    message: string,
+    readonly details: { path: string; message: string }[] = [],
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,41 @@
+/** Pure helpers for keys: ids from fingerprints, masking, views. */
+import { createHash } from 'node:crypto';
+import type { KeyRecord, KeyStatus, KeyView } from './types.js';
+
+/**
+ * The key's stable id: a prefix of the SHA-256 fingerprint of the secret. Importing the same
+ * secret again lands on the same item, which is how import dedupes with one conditional put.
+ */
+export function keyIdFor(apiKey: string): string {
+  return `k_${createHash('sha256').update(apiKey, 'utf8').digest('hex').slice(0, 24)}`;
+}
+
+export const KEY_ID_PATTERN = /^k_[0-9a-f]{24}$/;
+
+/** At most the first 3 and the last 4 characters; fewer for short secrets so most stays hidden. */
+export function maskKey(apiKey: string): string {
+  const chars = [...apiKey];
+  if (chars.length >= 16) return `${chars.slice(0, 3).join('')}...${chars.slice(-4).join('')}`;
+  if (chars.length >= 8) return `...${chars.slice(-2).join('')}`;
+  return '...';
+}
+
+/** A cooling key whose cooldown has passed is active again: no sweeper has to say so. */
+export function effectiveStatus(record: Pick<KeyRecord, 'status' | 'cooldownUntil'>, nowMs: number): KeyStatus {
+  if (record.status === 'cooling' && (record.cooldownUntil ?? 0) <= nowMs) return 'active';
+  return record.status;
+}
+
+/** What the outside sees of a key: never the secret. */
+export function toKeyView(record: KeyRecord, nowMs: number = Date.now()): KeyView {
+  return {
+    keyId: record.keyId,
+    pool: record.pool,
+    ...(record.label === undefined ? {} : { label: record.label }),
+    maskedKey: maskKey(record.apiKey),
+    usageCount: record.usageCount,
+    status: effectiveStatus(record, nowMs),
+    createdAt: record.createdAt,
+    lastUsedAt: record.lastUsedAt,
+  };
+}

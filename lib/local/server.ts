@@ -1,0 +1,163 @@
+/**
+ * The local HTTP server: each request becomes an API Gateway HTTP API (payload v2) event
+ * and is answered by the same Lambda handler that serves the route on AWS.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { MAX_BODY_BYTES } from '../http/function.js';
+import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
+
+export type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** Loads every entry point in functions/ (after the environment is set: they read it once). */
+export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler>> {
+  const [meta, keys, list, lease, usage] = await Promise.all([
+    import('../../functions/meta.js'),
+    import('../../functions/keys.js'),
+    import('../../functions/list.js'),
+    import('../../functions/lease.js'),
+    import('../../functions/usage.js'),
+  ]);
+  return {
+    meta: meta.handler as LambdaHandler,
+    keys: keys.handler as LambdaHandler,
+    list: list.handler as LambdaHandler,
+    lease: lease.handler as LambdaHandler,
+    usage: usage.handler as LambdaHandler,
+  };
+}
+
+function lambdaContext(functionName: string): Context {
+  const deadline = Date.now() + 29_000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '256',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+function decodeSegments(path: string): string | undefined {
+  try {
+    return path
+      .split('/')
+      .map((segment) => decodeURIComponent(segment))
+      .join('/');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The API Gateway v2 event for a request, as HTTP APIs build it. */
+export function toEvent(request: IncomingMessage, body: string): { event: APIGatewayProxyEventV2; functionName: FunctionName } {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const method = (request.method ?? 'GET').toUpperCase();
+  const decoded = decodeSegments(url.pathname);
+  const match = decoded === undefined ? undefined : matchRoute(method, url.pathname);
+  const routeKey = match?.found ? match.routeKey : '$default';
+  const params = match?.found ? Object.fromEntries(Object.entries(match.params).map(([k, v]) => [k, decodeURIComponent(v)])) : undefined;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const query: Record<string, string> = {};
+  for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name] ?? ''},${value}` : value;
+  const now = new Date();
+  const event: APIGatewayProxyEventV2 = {
+    version: '2.0',
+    routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
+    ...(params ? { pathParameters: params } : {}),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: request.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+      requestId: randomUUID(),
+      routeKey,
+      stage: '$default',
+      time: now.toISOString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body === '' ? {} : { body }),
+    isBase64Encoded: false,
+  };
+  const functionName = match?.found ? ROUTES[match.routeKey].function : DEFAULT_ROUTE_FUNCTION;
+  return { event, functionName };
+}
+
+
+function send(response: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  response.end(body);
+}
+
+/** Reads the body up to the limit; past it, answers 413 and returns undefined. */
+async function readBody(request: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) tooLarge = true;
+    if (!tooLarge) chunks.push(chunk);
+  }
+  return tooLarge ? undefined : Buffer.concat(chunks).toString('utf8');
+}
+
+export interface LocalServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves the API on 127.0.0.1:`port` (0: any free port) through the given handlers. */
+export async function startServer(handlers: Record<FunctionName, LambdaHandler>, port: number): Promise<LocalServer> {
+  const server = createServer((request, response) => {
+    void (async () => {
+      try {
+        const body = await readBody(request);
+        if (body === undefined) {
+          send(response, 413, JSON.stringify({ error: 'payload_too_large', message: `the request body is over ${MAX_BODY_BYTES / 1024} KB` }));
+          return;
+        }
+        const { event, functionName } = toEvent(request, body);
+        const result = await handlers[functionName](event, lambdaContext(`keypool-${functionName}`));
+        const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
+        send(response, result.statusCode ?? 200, typeof result.body === 'string' ? result.body : '', headers);
+      } catch {
+        if (!response.headersSent) send(response, 500, JSON.stringify({ error: 'internal_error', message: 'internal error' }));
+        else response.destroy();
+      }
+    })();
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((done, fail) => {
+    server.once('error', fail);
+    server.listen(port, '127.0.0.1', () => done());
+  });
+  const address = server.address();
+  const actual = typeof address === 'object' && address ? address.port : port;
+  return {
+    server,
+    url: `http://127.0.0.1:${actual}`,
+    close: () =>
+      new Promise<void>((done) => {
+        server.closeAllConnections();
+        server.close(() => done());
+      }),
+  };
+}

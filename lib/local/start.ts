@@ -1,0 +1,61 @@
+/**
+ * `npm start`: DynamoDB Local (kept in KEYPOOL_DATA_DIR) plus the HTTP API on loopback,
+ * through the same Lambda handlers. With KEYPOOL_DYNAMODB_ENDPOINT set, no database is started.
+ */
+import { readPositiveInt } from '../config.js';
+import { DEFAULT_TABLE_NAME } from '../table.js';
+import { assertPortFree, ensureTable, LocalStackError, type RunningDynamo, startDynamoLocal, waitForDynamo } from './dynamodb-local.js';
+import { loadHandlers, startServer } from './server.js';
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const apiPort = readPositiveInt(env, 'KEYPOOL_PORT', 3000);
+  const dbPort = readPositiveInt(env, 'KEYPOOL_DYNAMODB_LOCAL_PORT', 8000);
+  const tableName = env.KEYPOOL_TABLE || DEFAULT_TABLE_NAME;
+  await assertPortFree(apiPort, 'keypool API', 'KEYPOOL_PORT');
+
+  let dynamo: RunningDynamo | undefined;
+  let endpoint = env.KEYPOOL_DYNAMODB_ENDPOINT;
+  if (endpoint) {
+    await waitForDynamo(endpoint, 5_000);
+  } else {
+    dynamo = await startDynamoLocal({ port: dbPort, dataDir: env.KEYPOOL_DATA_DIR || '.keypool' });
+    endpoint = dynamo.endpoint;
+    // The handlers read the endpoint from the environment, like a Lambda reads its configuration.
+    process.env.KEYPOOL_DYNAMODB_ENDPOINT = endpoint;
+  }
+  const table = await ensureTable(endpoint, tableName);
+  const server = await startServer(await loadHandlers(), apiPort);
+
+  process.stdout.write(
+    [
+      `keypool is up`,
+      `  API        ${server.url}   (try: curl ${server.url}/health)`,
+      `  OpenAPI    ${server.url}/openapi.json`,
+      `  DynamoDB   ${endpoint}   table "${tableName}" (${table})${dynamo ? `, data in ${env.KEYPOOL_DATA_DIR || '.keypool'}/` : ''}`,
+      `Ctrl-C stops both.`,
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('stopping keypool...\n');
+    void Promise.all([server.close(), dynamo?.stop()]).then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  dynamo?.process.once('exit', () => {
+    if (stopping) return;
+    process.stderr.write('keypool: DynamoDB Local stopped unexpectedly; shutting down\n');
+    void server.close().then(() => process.exit(1));
+  });
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof LocalStackError || (error instanceof Error && error.name === 'ConfigError') ? error.message : `could not start: ${String(error)}`;
+  process.stderr.write(`keypool: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,69 @@
+/**
+ * The one definition of keypool's DynamoDB table. The CDK stack, the local stack, the
+ * tests and the benchmarks all build the table from this module; nothing else spells out
+ * attribute names, keys or the index.
+ *
+ * One item per key:
+ *   keyId (partition key)   stable id derived from the secret's SHA-256 fingerprint
+ *   pool, apiKey, label, usageCount, status, createdAt, lastUsedAt, cooldownUntil,
+ *   credits, creditsCheckedAt
+ *   L      map of lease slots (see lib/domain/lease-id.ts and README "How leasing works")
+ *   upk    the pool, present only while the key is leasable (active or cooling): the
+ *          usage-count index is sparse, so disabled and exhausted keys cost no reads
+ *   usk    usage sort key, a number: usageCount * USAGE_TIER + LRU stamp (ms since
+ *          STAMP_EPOCH_MS). Ordered by count first, then least recently used.
+ */
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+
+export const DEFAULT_TABLE_NAME = 'keypool';
+
+export const TABLE = {
+  partitionKey: 'keyId',
+  usageIndex: {
+    name: 'usage-count',
+    partitionKey: 'upk',
+    sortKey: 'usk',
+    /** Attributes the lease query reads besides the keys; they change only with the sort key or the status. */
+    projected: ['usageCount', 'cooldownUntil'],
+  },
+} as const;
+
+/** One usage-count tier in the sort key; the LRU stamp below it stays under this for ~31 years. */
+export const USAGE_TIER = 1_000_000_000_000;
+/** LRU stamps count milliseconds from 2024-01-01T00:00:00Z. */
+export const STAMP_EPOCH_MS = Date.UTC(2024, 0, 1);
+
+/** The usage sort key for a count and a moment: count first, then least recently used. */
+export function usageSortKey(usageCount: number, atMs: number): number {
+  return usageCount * USAGE_TIER + Math.max(0, atMs - STAMP_EPOCH_MS);
+}
+
+/** The exclusive upper bound of the sort key for keys whose count is <= maxUses. */
+export function usageSortKeyBound(maxUses: number): number {
+  return (maxUses + 1) * USAGE_TIER;
+}
+
+/** CreateTable input for the local stack and the tests (the CDK stack maps TABLE itself). */
+export function createTableInput(tableName: string): CreateTableCommandInput {
+  const { partitionKey, usageIndex } = TABLE;
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: partitionKey, AttributeType: 'S' },
+      { AttributeName: usageIndex.partitionKey, AttributeType: 'S' },
+      { AttributeName: usageIndex.sortKey, AttributeType: 'N' },
+    ],
+    KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: usageIndex.name,
+        KeySchema: [
+          { AttributeName: usageIndex.partitionKey, KeyType: 'HASH' },
+          { AttributeName: usageIndex.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...usageIndex.projected] },
+      },
+    ],
+  };
+}

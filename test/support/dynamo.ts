@@ -1,0 +1,36 @@
+/** Test helpers: a fresh table per test file on the shared DynamoDB Local. */
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { type CapacityMeter, DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
+import { documentClient } from '../../lib/commons.js';
+import { Broker, type BrokerOptions } from '../../lib/domain/broker.js';
+import { ensureTable } from '../../lib/local/dynamodb-local.js';
+
+export function dynamoEndpoint(): string {
+  return inject('dynamoEndpoint');
+}
+
+/** A unique name, so test files sharing one DynamoDB Local never see each other's data. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A fake secret in the fixture format; never a real key. */
+export function fakeKey(tag = ''): string {
+  return `sk-test-${tag}${randomBytes(16).toString('hex')}`;
+}
+
+export interface TestTable {
+  endpoint: string;
+  tableName: string;
+  store: DynamoKeyStore;
+  broker(options?: Omit<BrokerOptions, 'store'>): Broker;
+}
+
+export async function createTestTable(prefix = 'test', meter?: CapacityMeter): Promise<TestTable> {
+  const endpoint = dynamoEndpoint();
+  const tableName = uniqueName(prefix);
+  await ensureTable(endpoint, tableName);
+  const store = new DynamoKeyStore({ client: documentClient({ endpoint, region: undefined }), tableName, ...(meter ? { meter } : {}) });
+  return { endpoint, tableName, store, broker: (options = {}) => new Broker({ ...options, store }) };
+}
