@@ -14,7 +14,8 @@ export const KEY_ID_PATTERN = /^k_[0-9a-f]{24}$/;
 
 /** At most the first 3 and the last 4 characters; fewer for short secrets so most stays hidden. */
 export function maskKey(apiKey: string): string {
-  const chars = [...apiKey];
+  // Code points, not UTF-16 units, so a mask never splits a character (keys are ASCII in practice).
+  const chars = Array.from(apiKey);
   if (chars.length >= 16) return `${chars.slice(0, 3).join('')}...${chars.slice(-4).join('')}`;
   if (chars.length >= 8) return `...${chars.slice(-2).join('')}`;
   return '...';

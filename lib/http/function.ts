@@ -3,9 +3,9 @@
  * validates the request with the route's schemas, runs the route's implementation with typed
  * input, and turns every error into `{ error, message }` in one place.
  */
-import middy from '@middy/core';
+import middy, { type MiddlewareObj } from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { InvalidRequest } from '../domain/errors.js';
 import { logger } from '../commons.js';
@@ -41,7 +41,7 @@ function validate(schema: z.ZodMiniType | undefined, value: unknown, where: stri
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const details = parsed.error.issues.map((issue) => {
-    const keys = 'keys' in issue && Array.isArray(issue.keys) ? ` (${issue.keys.map((k) => String(k).slice(0, 64)).join(', ')})` : '';
+    const keys = 'keys' in issue && Array.isArray(issue.keys) ? ` (${issue.keys.map((k: string) => k.slice(0, 64)).join(', ')})` : '';
     return { path: [where, ...issue.path.map(String)].join('.'), message: `${issue.message}${keys}` };
   });
   throw new InvalidRequest(`invalid ${where}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`.slice(0, 1000), details);
@@ -79,25 +79,29 @@ function unmatched(event: APIGatewayProxyEventV2): never {
   throw new RouteNotFound(method, event.rawPath);
 }
 
+/** Every error becomes `{ error, message }` here; unknown ones are logged without details a secret could hide in. */
+const jsonErrors: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> = {
+  // Registered before the handler runs and seen last on errors: every error becomes JSON here.
+  onError: (request) => {
+    const answer = errorAnswer(request.error);
+    if (!answer.known) {
+      const error = request.error;
+      logger.error('internal error', { errorName: error?.name ?? 'unknown', errorMessage: redact(error?.message ?? '') });
+    }
+    const allow: Record<string, string> = request.error instanceof MethodNotAllowed ? { allow: request.error.allowed.join(', ') } : {};
+    request.response = json(answer.status, answer.body, allow);
+    const event = request.event;
+    logger.info('request', { route: event.routeKey, status: answer.status, error: answer.body.error });
+  },
+};
+
 /** The middy-wrapped handler for the given route implementations. */
 export function httpFunction<K extends RouteKey>(implementations: RouteImplementations<K>) {
   const routes = implementations as unknown as Record<string, (input: RouteInput<RouteKey>) => Promise<HttpResult>>;
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use({
-      // Registered before the handler runs and seen last on errors: every error becomes JSON here.
-      onError: (request) => {
-        const answer = errorAnswer(request.error);
-        if (!answer.known) {
-          const error = request.error;
-          logger.error('internal error', { errorName: error?.name ?? 'unknown', errorMessage: redact(error?.message ?? '') });
-        }
-        const allow: Record<string, string> = request.error instanceof MethodNotAllowed ? { allow: request.error.allowed.join(', ') } : {};
-        request.response = json(answer.status, answer.body, allow);
-        logger.info('request', { route: request.event.routeKey, status: answer.status, error: answer.body.error });
-      },
-    })
-    .handler(async (event) => {
+    .use(jsonErrors)
+    .handler(async (event: APIGatewayProxyEventV2) => {
       const implementation = routes[event.routeKey];
       const spec = (ROUTES as Record<string, RouteSpec | undefined>)[event.routeKey];
       if (!implementation || !spec) unmatched(event);

@@ -20,11 +20,11 @@ export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler
     import('../../functions/usage.js'),
   ]);
   return {
-    meta: meta.handler as LambdaHandler,
-    keys: keys.handler as LambdaHandler,
-    list: list.handler as LambdaHandler,
-    lease: lease.handler as LambdaHandler,
-    usage: usage.handler as LambdaHandler,
+    meta: meta.handler,
+    keys: keys.handler,
+    list: list.handler,
+    lease: lease.handler,
+    usage: usage.handler,
   };
 }
 
@@ -40,10 +40,7 @@ function lambdaContext(functionName: string): Context {
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: 'local',
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  } as Context;
 }
 
 function decodeSegments(path: string): string | undefined {

@@ -13,7 +13,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (given) {
     await waitForDynamo(given, 10_000);
     project.provide('dynamoEndpoint', given);
-    return async () => undefined;
+    return () => Promise.resolve();
   }
   const dynamo = await startDynamoLocal({ port: await freePort() });
   project.provide('dynamoEndpoint', dynamo.endpoint);

@@ -1,0 +1,233 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { mapLimit } from '../../lib/domain/broker.js';
+import { KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
+import type { Outcome } from '../../lib/domain/types.js';
+import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
+
+let table: TestTable;
+
+beforeAll(async () => {
+  table = await createTestTable('broker');
+});
+
+async function seed(pool: string, count: number): Promise<string[]> {
+  const result = await table.broker().importKeys(Array.from({ length: count }, (_, i) => ({ apiKey: fakeKey(`${i}-`), pool })));
+  return result.keys.map((k) => k.keyId);
+}
+
+describe('import', () => {
+  it('dedupes by fingerprint: importing a key again adds nothing and changes nothing', async () => {
+    // Prepare
+    const pool = uniqueName('dup');
+    const secret = fakeKey();
+    const broker = table.broker();
+    const first = await broker.importKeys([{ apiKey: secret, pool, label: 'one' }]);
+    await broker.lease({ pool }).then((g) => broker.complete(g.leaseId));
+    // Act
+    const again = await broker.importKeys([{ apiKey: secret, pool: 'elsewhere', label: 'two' }, { apiKey: secret }]);
+    // Assess
+    expect(first.imported).toBe(1);
+    expect(again).toMatchObject({ imported: 0, duplicates: 2 });
+    expect(again.keys).toHaveLength(2);
+    expect(again.keys[0]).toMatchObject({ keyId: first.keys[0]?.keyId, pool, label: 'one', usageCount: 1 });
+    expect(JSON.stringify(again)).not.toContain(secret);
+  });
+});
+
+describe('lease', () => {
+  it('sequential leases follow strict LRU order, never-used keys first, oldest import first', async () => {
+    // Prepare
+    const pool = uniqueName('lru');
+    const ids = await seed(pool, 4);
+    const broker = table.broker();
+    // Act
+    const order: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const grant = await broker.lease({ pool });
+      order.push(grant.keyId);
+      await broker.complete(grant.leaseId, 'success');
+    }
+    // Assess
+    expect(order).toEqual([...ids, ...ids, ...ids]);
+  });
+
+  it('a key serves maxUses + 1 uses (counts 0..maxUses), then the pool answers no_usable_key', async () => {
+    // Prepare
+    const pool = uniqueName('cap');
+    await seed(pool, 1);
+    const broker = table.broker();
+    // Act
+    const counts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const grant = await broker.lease({ pool, maxUses: 3 });
+      counts.push(grant.usageCount);
+      await broker.complete(grant.leaseId);
+    }
+    // Assess
+    expect(counts).toEqual([0, 1, 2, 3]);
+    await expect(broker.lease({ pool, maxUses: 3 })).rejects.toBeInstanceOf(NoUsableKey);
+    await expect(broker.lease({ pool, maxUses: 4 })).resolves.toMatchObject({ usageCount: 4 });
+  });
+
+  it('10 keys with maxUses 0 and 50 concurrent leases grant exactly 10 distinct keys', async () => {
+    // Prepare
+    const pool = uniqueName('zero');
+    await seed(pool, 10);
+    const broker = table.broker();
+    // Act
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => broker.lease({ pool, maxUses: 0 })));
+    // Assess
+    const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.keyId] : []));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    expect(granted).toHaveLength(10);
+    expect(new Set(granted).size).toBe(10);
+    expect(refused).toHaveLength(40);
+    for (const reason of refused) expect(reason).toBeInstanceOf(NoUsableKey);
+  });
+
+  it('concurrent leases from separate brokers (separate Lambdas) never pass the cap and never refuse while a use is left', async () => {
+    // Prepare
+    const pool = uniqueName('race');
+    await seed(pool, 5);
+    // Act: 40 callers, each its own broker, race for 5 keys x 4 uses = 20 uses
+    const results = await Promise.allSettled(Array.from({ length: 40 }, () => table.broker().lease({ pool, maxUses: 3 })));
+    // Assess
+    const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    expect(granted).toHaveLength(20);
+    const perKey = new Map<string, number[]>();
+    for (const g of granted) perKey.set(g.keyId, [...(perKey.get(g.keyId) ?? []), g.usageCount]);
+    for (const counts of perKey.values()) expect(counts.sort()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('cooling keys are skipped until their cooldown ends, then leased again without a sweeper', async () => {
+    // Prepare
+    const pool = uniqueName('cool');
+    await seed(pool, 1);
+    let now = Date.now();
+    const broker = table.broker({ clock: () => now, cooldownSeconds: 60 });
+    const grant = await broker.lease({ pool });
+    // Act
+    const completed = await broker.complete(grant.leaseId, 'rate_limited');
+    const during = broker.lease({ pool });
+    await expect(during).rejects.toBeInstanceOf(NoUsableKey);
+    now += 61_000;
+    const after = await broker.lease({ pool });
+    // Assess
+    expect(completed).toMatchObject({ status: 'cooling', usageCount: 0 });
+    expect(after.keyId).toBe(grant.keyId);
+    expect(after.usageCount).toBe(0);
+  });
+});
+
+describe('complete', () => {
+  it.each<[Outcome, number, string]>([
+    ['success', 1, 'active'],
+    ['failure', 0, 'active'],
+    ['invalid_key', 0, 'disabled'],
+    ['out_of_credits', 0, 'exhausted'],
+    ['rate_limited', 0, 'cooling'],
+  ])('%s leaves the count at %i and the key %s', async (outcome, count, status) => {
+    // Prepare
+    const pool = uniqueName('outcome');
+    await seed(pool, 1);
+    const broker = table.broker();
+    const grant = await broker.lease({ pool });
+    // Act
+    const result = await broker.complete(grant.leaseId, outcome);
+    // Assess
+    expect(result).toEqual({ keyId: grant.keyId, usageCount: count, status });
+    const [view] = await broker.listAll({ pool });
+    expect(view).toMatchObject({ usageCount: count, status });
+  });
+
+  it('a repeated completion gives the same answer and counts once', async () => {
+    // Prepare
+    const pool = uniqueName('repeat');
+    await seed(pool, 1);
+    const broker = table.broker();
+    const grant = await broker.lease({ pool });
+    // Act
+    const answers = await Promise.all(Array.from({ length: 8 }, () => broker.complete(grant.leaseId, 'success')));
+    const late = await broker.complete(grant.leaseId, 'failure');
+    // Assess
+    for (const answer of answers) expect(answer).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
+    expect(late).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
+  });
+
+  it('an unknown or forged lease id is lease_not_found', async () => {
+    // Prepare
+    const pool = uniqueName('forged');
+    await seed(pool, 1);
+    const broker = table.broker();
+    const grant = await broker.lease({ pool });
+    const forged = grant.leaseId.replace(/[0-9a-f]{16}$/, '0000000000000000');
+    // Act + Assess
+    await expect(broker.complete(forged)).rejects.toBeInstanceOf(LeaseNotFound);
+    await expect(broker.complete('nonsense')).rejects.toBeInstanceOf(LeaseNotFound);
+    await expect(broker.complete(grant.leaseId)).resolves.toMatchObject({ usageCount: 1 });
+  });
+
+  it('an expired lease keeps its use counted and refuses a late completion with lease_expired', async () => {
+    // Prepare
+    const pool = uniqueName('expired');
+    await seed(pool, 1);
+    let now = Date.now();
+    const broker = table.broker({ clock: () => now });
+    const grant = await broker.lease({ pool, ttlSeconds: 1 });
+    // Act
+    now += 2_000;
+    const late = broker.complete(grant.leaseId, 'failure');
+    // Assess
+    await expect(late).rejects.toBeInstanceOf(LeaseExpired);
+    const [view] = await broker.listAll({ pool });
+    expect(view?.usageCount).toBe(1);
+  });
+});
+
+describe('increment', () => {
+  it('N concurrent increments add exactly N', async () => {
+    // Prepare
+    const pool = uniqueName('incr');
+    const [keyId] = await seed(pool, 1);
+    if (!keyId) throw new Error('seed failed');
+    const broker = table.broker();
+    // Act
+    await mapLimit(Array.from({ length: 64 }), 32, () => broker.increment(keyId));
+    // Assess
+    const [view] = await broker.listAll({ pool });
+    expect(view?.usageCount).toBe(64);
+  });
+
+  it('an unknown key is key_not_found', async () => {
+    await expect(table.broker().increment('k_000000000000000000000000')).rejects.toBeInstanceOf(KeyNotFound);
+  });
+});
+
+describe('stress', () => {
+  it('1,000 leases with random outcomes by 32 callers: no key above maxUses + 1, every count equals its successes', async () => {
+    // Prepare
+    const pool = uniqueName('stress');
+    const ids = await seed(pool, 60);
+    const outcomes: Outcome[] = ['success', 'success', 'success', 'failure', 'rate_limited', 'out_of_credits'];
+    const successes = new Map<string, number>(ids.map((id) => [id, 0]));
+    const broker = table.broker({ cooldownSeconds: 1 });
+    // Act
+    await mapLimit(Array.from({ length: 1000 }), 32, async () => {
+      try {
+        const grant = await broker.lease({ pool, maxUses: 3 });
+        const outcome = outcomes[Math.floor(Math.random() * outcomes.length)] ?? 'success';
+        await broker.complete(grant.leaseId, outcome);
+        if (outcome === 'success') successes.set(grant.keyId, (successes.get(grant.keyId) ?? 0) + 1);
+      } catch (error) {
+        if (!(error instanceof NoUsableKey)) throw error;
+      }
+    });
+    // Assess
+    const keys = await broker.listAll({ pool });
+    expect(keys).toHaveLength(60);
+    for (const key of keys) {
+      expect(key.usageCount).toBeLessThanOrEqual(4);
+      expect(key.usageCount).toBe(successes.get(key.keyId));
+    }
+  });
+});
