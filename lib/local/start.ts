@@ -7,6 +7,10 @@ import { DEFAULT_TABLE_NAME } from '../table.js';
 import { assertPortFree, ensureTable, LocalStackError, type RunningDynamo, startDynamoLocal, waitForDynamo } from './dynamodb-local.js';
 import { loadHandlers, startServer } from './server.js';
 
+// The SDK warns that its 2027 releases need Node 22; the Lambdas run Node 24, so on a laptop
+// with Node 20 the warning is noise in every command's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 async function main(): Promise<void> {
   const env = process.env;
   const apiPort = readPositiveInt(env, 'KEYPOOL_PORT', 3000);

@@ -1,0 +1,6 @@
+/** Every CLI command, in the order `keypool --help` lists them. Add a command here. */
+import type { Command } from '../framework.js';
+import { add, disable, enable, list } from './keys.js';
+import { complete, increment, lease } from './lease.js';
+
+export const COMMANDS: Command[] = [add, list, lease, complete, increment, disable, enable];

@@ -1,0 +1,95 @@
+/**
+ * `keypool <command>`: the operator's and caller's CLI over the same use cases the Lambdas run.
+ * Exit 0 on success, 1 on a domain refusal (no usable key, not found) or an unreachable
+ * store, 2 on bad usage; the reason is one line on stderr.
+ */
+import { KeypoolError } from '../domain/errors.js';
+import { ConfigError } from '../config.js';
+import { redact } from '../redact.js';
+import { COMMANDS } from './commands/index.js';
+import { type CliIo, type Command, createContext, parse, Refusal, UsageError } from './framework.js';
+
+// The SDK warns that its 2027 releases need Node 22; the Lambdas run Node 24, so on a laptop
+// with Node 20 the warning is noise in every command's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'keypool: lease API keys from a pool under a usage cap',
+    '',
+    'usage: keypool <command> [options]     (npm run keypool -- <command> [options])',
+    '',
+    'commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `keypool <command> --help` for its options.',
+    'DynamoDB: KEYPOOL_DYNAMODB_ENDPOINT if set, else AWS when AWS_REGION is set, else the local',
+    'stack at 127.0.0.1:8000 (`npm start`). Table: KEYPOOL_TABLE (default keypool).',
+  ].join('\n');
+}
+
+function commandHelp(command: Command): string {
+  return [`usage: keypool ${command.name} ${command.usage}`, '', command.summary, '', ...command.help.map((l) => `  ${l}`)].join('\n');
+}
+
+/** Why the store could not be reached, in one line, or undefined if the error is something else. */
+function unreachable(error: unknown, endpoint: string | undefined, local: boolean, tableName: string): string | undefined {
+  const e = error as { name?: string; code?: string; message?: string };
+  if (e.name === 'ResourceNotFoundException') {
+    return `table "${tableName}" does not exist${endpoint ? ` at ${endpoint}` : ''}${local ? ': run `npm start` (it creates it)' : ''}`;
+  }
+  if (e.code === 'ECONNREFUSED' || e.name === 'TimeoutError' || /ECONNREFUSED|connect|socket hang up/i.test(e.message ?? '')) {
+    return local ? `nothing answers at ${endpoint ?? 'the local stack'}: start the local stack with \`npm start\`` : `cannot reach DynamoDB${endpoint ? ` at ${endpoint}` : ''}`;
+  }
+  if (e.name === 'CredentialsProviderError') return 'no AWS credentials found (set a profile or KEYPOOL_DYNAMODB_ENDPOINT)';
+  return undefined;
+}
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(mainHelp());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.err(`keypool: unknown command "${name.slice(0, 40)}"; run keypool --help`);
+    return 2;
+  }
+  let context: ReturnType<typeof createContext> | undefined;
+  try {
+    const args = parse(command, rest);
+    if (args.values.help) {
+      io.out(commandHelp(command));
+      return 0;
+    }
+    context = createContext(args, io);
+    return await command.run(context);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`keypool ${command.name}: ${error.message}`);
+      return 2;
+    }
+    if (error instanceof KeypoolError && error.code === 'invalid_request') {
+      io.err(`keypool ${command.name}: ${error.message}`);
+      return 2;
+    }
+    if (error instanceof KeypoolError || error instanceof Refusal || error instanceof ConfigError) {
+      io.err(`keypool ${command.name}: ${error.message}`);
+      return error instanceof ConfigError ? 2 : 1;
+    }
+    const config = context?.config;
+    const why = unreachable(error, config?.endpoint, config?.endpointSource === 'local', config?.tableName ?? '');
+    io.err(`keypool ${command.name}: ${why ?? `failed: ${redact((error as Error).message)}`}`);
+    return 1;
+  }
+}
+
+const io: CliIo = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  isTTY: process.stdout.isTTY,
+};
+
+process.exitCode = await runCli(process.argv.slice(2), io);
