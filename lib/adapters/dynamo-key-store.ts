@@ -41,8 +41,11 @@ export interface DynamoKeyStoreOptions {
 
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 
-/** The item attributes of a key, apart from the index attributes the store maintains. */
-function toItem(key: StoredKey): Item {
+/**
+ * The item for a key, index attributes included: `upk` only while the key is leasable, `usk`
+ * from its count and last use (or import). Every writer of whole items goes through this.
+ */
+export function toKeyItem(key: StoredKey): Item {
   const { slots, ...record } = key;
   const leasable = key.status === 'active' || key.status === 'cooling';
   const stampMs = Date.parse(key.lastUsedAt ?? key.createdAt);
@@ -54,7 +57,8 @@ function toItem(key: StoredKey): Item {
   };
 }
 
-function fromItem(item: Item | undefined): StoredKey | undefined {
+/** The key an item holds, without the index attributes; undefined for no item. */
+export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
   if (!item) return undefined;
   const { L, upk: _upk, usk: _usk, ...record } = item;
   return { ...(record as unknown as StoredKey), lastUsedAt: (record.lastUsedAt as string | null | undefined) ?? null, slots: (L ?? {}) as StoredKey['slots'] };
@@ -114,7 +118,7 @@ export class DynamoKeyStore implements KeyStore {
       const out = await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: toItem(key),
+          Item: toKeyItem(key),
           // Invariant: one item per secret. Importing a key again adds nothing and changes nothing.
           ConditionExpression: 'attribute_not_exists(#key)',
           ExpressionAttributeNames: { '#key': KEY },
@@ -127,7 +131,7 @@ export class DynamoKeyStore implements KeyStore {
     } catch (error) {
       if (!isConditionFailure(error) || !error.Item) throw error;
       this.meter?.record('insert', undefined);
-      return { inserted: false, key: fromItem(unmarshallOld(error.Item)) ?? key };
+      return { inserted: false, key: fromKeyItem(unmarshallOld(error.Item)) ?? key };
     }
   }
 
@@ -136,7 +140,7 @@ export class DynamoKeyStore implements KeyStore {
       new GetCommand({ TableName: this.tableName, Key: { [KEY]: keyId }, ConsistentRead: true, ...this.capacity }),
     );
     this.meter?.record('get', out.ConsumedCapacity);
-    return fromItem(out.Item);
+    return fromKeyItem(out.Item);
   }
 
   async candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<Candidate[]> {
@@ -196,7 +200,7 @@ export class DynamoKeyStore implements KeyStore {
         ':entry': { n: a.nonce, e: a.expiresAtMs },
       },
     });
-    const key = fromItem(result.item);
+    const key = fromKeyItem(result.item);
     return result.ok && key ? { granted: true, key } : { granted: false, current: key };
   }
 
@@ -240,7 +244,7 @@ export class DynamoKeyStore implements KeyStore {
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
     });
-    const key = fromItem(result.item);
+    const key = fromKeyItem(result.item);
     return result.ok && key ? { applied: true, key } : { applied: false, current: key };
   }
 
@@ -253,7 +257,7 @@ export class DynamoKeyStore implements KeyStore {
       ExpressionAttributeNames: { '#key': KEY, '#usk': INDEX.sortKey },
       ExpressionAttributeValues: { ':one': 1, ':tier': USAGE_TIER, ':nowIso': new Date(nowMs).toISOString() },
     });
-    return result.ok ? fromItem(result.item) : undefined;
+    return result.ok ? fromKeyItem(result.item) : undefined;
   }
 
   async setStatus(keyId: string, status: Extract<KeyStatus, 'active' | 'disabled'>): Promise<StoredKey | undefined> {
@@ -273,7 +277,7 @@ export class DynamoKeyStore implements KeyStore {
       },
       ExpressionAttributeValues: { ':status': status },
     });
-    return result.ok ? fromItem(result.item) : undefined;
+    return result.ok ? fromKeyItem(result.item) : undefined;
   }
 
   async scan(filter: { pool?: string; status?: KeyStatus; nowMs: number }, limit: number, start?: Item): Promise<ScanPage> {
@@ -314,7 +318,7 @@ export class DynamoKeyStore implements KeyStore {
     );
     this.meter?.record('scan', out.ConsumedCapacity);
     return {
-      keys: (out.Items ?? []).map((item) => fromItem(item)).filter((key): key is StoredKey => key !== undefined),
+      keys: (out.Items ?? []).map((item) => fromKeyItem(item)).filter((key): key is StoredKey => key !== undefined),
       next: out.LastEvaluatedKey,
     };
   }
