@@ -38,5 +38,7 @@ export function toKeyView(record: KeyRecord, nowMs: number = Date.now()): KeyVie
     status: effectiveStatus(record, nowMs),
     createdAt: record.createdAt,
     lastUsedAt: record.lastUsedAt,
+    credits: record.credits ?? null,
+    creditsCheckedAt: record.creditsCheckedAt ?? null,
   };
 }

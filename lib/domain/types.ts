@@ -36,6 +36,9 @@ export interface KeyView {
   status: KeyStatus;
   createdAt: string;
   lastUsedAt: string | null;
+  /** the provider balance at the last maintenance check; null until checked */
+  credits: number | null;
+  creditsCheckedAt: string | null;
 }
 
 export interface NewKey {

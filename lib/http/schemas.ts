@@ -58,6 +58,8 @@ export const KeyViewSchema = z.object({
   status: KeyStatusSchema,
   createdAt: z.iso.datetime(),
   lastUsedAt: z.nullable(z.iso.datetime()),
+  credits: z.nullable(z.number()),
+  creditsCheckedAt: z.nullable(z.iso.datetime()),
 });
 export const ImportResponse = z.object({ imported: z.int(), duplicates: z.int(), keys: z.array(KeyViewSchema) });
 export const KeyPageResponse = z.object({ keys: z.array(KeyViewSchema), cursor: z.nullable(z.string()) });
