@@ -14,17 +14,24 @@ export class NoUsableKey extends KeypoolError {
   }
 }
 
+/**
+ * An id is echoed only when it has the shape of a keypool id: a caller who sends a secret
+ * where an id belongs must not see it (or a log line) repeat it.
+ */
+const KEYPOOL_ID = /^k_[0-9a-f]{24}(\.[0-9]\.[0-9a-z]{1,11}\.[0-9a-f]{16})?$/;
+const shown = (id: string): string => (KEYPOOL_ID.test(id) ? `"${id}"` : '(not a keypool id)');
+
 export class KeyNotFound extends KeypoolError {
   readonly code = 'key_not_found';
   constructor(keyId: string) {
-    super(`no key with id "${keyId}"`);
+    super(`no key with id ${shown(keyId)}`);
   }
 }
 
 export class LeaseNotFound extends KeypoolError {
   readonly code = 'lease_not_found';
   constructor(leaseId: string) {
-    super(`no open or recently completed lease "${leaseId}"`);
+    super(`no open or recently completed lease ${shown(leaseId)}`);
   }
 }
 

@@ -41,8 +41,9 @@ function validate(schema: z.ZodMiniType | undefined, value: unknown, where: stri
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const details = parsed.error.issues.map((issue) => {
+    // Unknown field names are the caller's text: shortened and passed through redact like any echo.
     const keys = 'keys' in issue && Array.isArray(issue.keys) ? ` (${issue.keys.map((k: string) => k.slice(0, 64)).join(', ')})` : '';
-    return { path: [where, ...issue.path.map(String)].join('.'), message: `${issue.message}${keys}` };
+    return { path: redact([where, ...issue.path.map(String)].join('.').slice(0, 200)), message: redact(`${issue.message}${keys}`) };
   });
   throw new InvalidRequest(`invalid ${where}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`.slice(0, 1000), details);
 }
