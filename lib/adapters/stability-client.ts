@@ -1,0 +1,94 @@
+/**
+ * Stability AI's balance endpoint (`GET {base}/v1/user/balance`), classified for maintenance.
+ * The provider's bodies are never logged or returned: a 401's message can echo part of the
+ * key, so only the status and the body's `name` (a short code like "unauthorized") leave here.
+ */
+import * as z from 'zod/mini';
+import { redact } from '../redact.js';
+import type { BalanceAnswer, BalanceProvider } from '../maintenance/ports.js';
+
+export const DEFAULT_PROVIDER_TIMEOUT_MS = 10_000;
+
+export interface StabilityClientOptions {
+  /** e.g. https://api.stability.ai (STABILITY_API_BASE_URL) */
+  baseUrl: string;
+  /** per request, headers and body included */
+  timeoutMs?: number;
+  /** structured warnings; attributes never hold a secret or a provider body */
+  warn?: (message: string, attributes: Record<string, unknown>) => void;
+  fetch?: typeof fetch;
+}
+
+const BalanceBody = z.object({ credits: z.number().check(z.gte(0)) });
+const ErrorName = z.object({ name: z.string().check(z.regex(/^[a-z_]{1,40}$/)) });
+
+/** The body's `name` when it is a short code; nothing else of a provider body is kept. */
+function errorName(text: string): string | undefined {
+  try {
+    const parsed = ErrorName.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data.name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a request threw, in a few secret-free words. */
+function failureReason(error: unknown, timeoutMs: number): string {
+  const e = error as { name?: string; cause?: { code?: string } };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `timeout after ${timeoutMs} ms`;
+  const code = e.cause?.code;
+  return `network error${typeof code === 'string' && /^[A-Z_]{2,40}$/.test(code) ? ` ${code}` : ''}`;
+}
+
+export class StabilityClient implements BalanceProvider {
+  private readonly url: string;
+  private readonly timeoutMs: number;
+  private readonly warn: NonNullable<StabilityClientOptions['warn']>;
+  private readonly fetch: typeof fetch;
+
+  constructor(options: StabilityClientOptions) {
+    this.url = `${options.baseUrl.replace(/\/+$/, '')}/v1/user/balance`;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS;
+    this.warn = options.warn ?? (() => undefined);
+    this.fetch = options.fetch ?? fetch;
+  }
+
+  /** The key's balance, or why it could not be read; resolves within the timeout, never throws. */
+  async balance(apiKey: string): Promise<BalanceAnswer> {
+    let status: number;
+    let text: string;
+    try {
+      // One signal for the headers and the body: a provider that stalls mid-body still times out.
+      const response = await this.fetch(this.url, {
+        headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' },
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      status = response.status;
+      text = await response.text();
+    } catch (error) {
+      const reason = failureReason(error, this.timeoutMs);
+      this.warn('balance check failed', { reason });
+      return { kind: 'error', reason };
+    }
+    if (status === 200) {
+      let parsed: ReturnType<typeof BalanceBody.safeParse> | undefined;
+      try {
+        parsed = BalanceBody.safeParse(JSON.parse(text));
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed?.success) return { kind: 'balance', credits: parsed.data.credits };
+      this.warn('balance answer unreadable', { status });
+      return { kind: 'error', reason: 'unreadable balance answer (200)' };
+    }
+    const name = errorName(text);
+    if (status === 401) return { kind: 'invalid_key' };
+    if (status === 429) {
+      this.warn('balance check rate limited', { status });
+      return { kind: 'rate_limited' };
+    }
+    const reason = `provider answered ${status}${name ? ` ${name}` : ''}`;
+    this.warn('balance check failed', { status, name: name === undefined ? undefined : redact(name) });
+    return { kind: 'error', reason };
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * Maintenance against DynamoDB Local and the fake provider: every balance answer and the
+ * status change it makes, top-up, 429 back-off, the request rate, and a run concurrent with
+ * leases and completions.
+ */
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
+import { StabilityClient } from '../../lib/adapters/stability-client.js';
+import { documentClient } from '../../lib/commons.js';
+import { mapLimit } from '../../lib/domain/broker.js';
+import { NoUsableKey } from '../../lib/domain/errors.js';
+import type { Outcome } from '../../lib/domain/types.js';
+import { maintain, type MaintenanceOptions } from '../../lib/maintenance/maintain.js';
+import { TABLE, USAGE_TIER } from '../../lib/table.js';
+import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
+
+let table: TestTable;
+let provider: FakeProvider;
+let balances: DynamoBalanceStore;
+
+beforeAll(async () => {
+  table = await createTestTable('maintain');
+  provider = await startFakeProvider();
+  balances = new DynamoBalanceStore({ client: documentClient({ endpoint: table.endpoint, region: undefined }), tableName: table.tableName });
+});
+
+afterAll(async () => {
+  await provider.close();
+});
+
+function run(pool: string, options: Partial<MaintenanceOptions> = {}, timeoutMs = 10_000) {
+  const client = new StabilityClient({ baseUrl: provider.url, timeoutMs });
+  return maintain({ keys: table.store, balances, provider: client }, { pool, minCredits: 3, defaultMaxUses: 3, rate: 10, concurrency: 4, ...options });
+}
+
+/** Imports keys into a pool and registers them with the fake provider. */
+async function seed(pool: string, specs: { credits?: number; unknown?: boolean }[]): Promise<{ keyId: string; apiKey: string }[]> {
+  const secrets = specs.map((_, i) => fakeKey(`${i}-`));
+  const result = await table.broker().importKeys(secrets.map((apiKey) => ({ apiKey, pool })));
+  specs.forEach((spec, i) => {
+    if (!spec.unknown) provider.setKey(secrets[i] ?? '', { credits: spec.credits ?? 100 });
+  });
+  return result.keys.map((k, i) => ({ keyId: k.keyId, apiKey: secrets[i] ?? '' }));
+}
+
+async function rawItem(keyId: string): Promise<Record<string, unknown> | undefined> {
+  const client = documentClient({ endpoint: table.endpoint, region: undefined });
+  const out = await client.send(new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }));
+  return out.Item;
+}
+
+async function view(keyId: string) {
+  const key = await table.store.get(keyId);
+  if (!key) throw new Error(`no key ${keyId}`);
+  return key;
+}
+
+/** Leases the given key (it must be the only usable one) and completes it with `outcome`. */
+async function reportOutcome(pool: string, outcome: Outcome): Promise<void> {
+  const broker = table.broker();
+  const grant = await broker.lease({ pool, maxUses: 1000 });
+  await broker.complete(grant.leaseId, outcome);
+}
+
+describe('maintenance: each balance answer and its status change', () => {
+  it('records balances, exhausts below the minimum, revives a topped-up exhausted key, disables on 401, leaves 5xx and timeouts alone, skips disabled keys', async () => {
+    // Prepare
+    const pool = uniqueName('answers');
+    const [rich, poor, invalid, broken, slow, revived, stillPoor, disabled] = await seed(pool, [
+      { credits: 50.5 },
+      { credits: 2.9 },
+      { unknown: true },
+      { credits: 100 },
+      { credits: 100 },
+      { credits: 10 },
+      { credits: 1 },
+      { credits: 100 },
+    ]);
+    if (!rich || !poor || !invalid || !broken || !slow || !revived || !stillPoor || !disabled) throw new Error('seed');
+    provider.setKey(broken.apiKey, { balanceStatus: 500 });
+    provider.setKey(slow.apiKey, { delayMs: 1500 });
+    // Two keys a caller reported out of credits, and one an operator disabled.
+    for (const key of [revived, stillPoor]) {
+      await table.store.setStatus(key.keyId, 'disabled');
+    }
+    await table.store.setStatus(revived.keyId, 'active');
+    await table.store.setStatus(stillPoor.keyId, 'active');
+    for (const other of [rich, poor, invalid, broken, slow, disabled]) await table.store.setStatus(other.keyId, 'disabled');
+    await reportOutcome(pool, 'out_of_credits');
+    await reportOutcome(pool, 'out_of_credits');
+    for (const other of [rich, poor, invalid, broken, slow]) await table.store.setStatus(other.keyId, 'active');
+    const before = provider.requests.length;
+    // Act
+    const report = await run(pool, {}, 300);
+    // Assess
+    expect(report.summary).toEqual({
+      checked: 7,
+      active: 4, // rich, broken, slow, revived
+      exhausted: 2, // poor, stillPoor
+      disabled: 2, // invalid, disabled
+      cooling: 0,
+      errors: expect.arrayContaining([
+        { keyId: broken.keyId, reason: 'provider answered 500 server_error' },
+        { keyId: slow.keyId, reason: 'timeout after 300 ms' },
+      ]) as unknown,
+    });
+    expect(report.summary.errors).toHaveLength(2);
+    expect(await view(rich.keyId)).toMatchObject({ status: 'active', credits: 50.5 });
+    expect(await view(poor.keyId)).toMatchObject({ status: 'exhausted', credits: 2.9 });
+    expect(await view(invalid.keyId)).toMatchObject({ status: 'disabled' });
+    expect((await view(invalid.keyId)).credits).toBeUndefined();
+    expect(await view(broken.keyId)).toMatchObject({ status: 'active' });
+    expect((await view(broken.keyId)).creditsCheckedAt).toBeUndefined();
+    expect((await view(slow.keyId)).creditsCheckedAt).toBeUndefined();
+    expect(await view(revived.keyId)).toMatchObject({ status: 'active', credits: 10 });
+    expect(await view(stillPoor.keyId)).toMatchObject({ status: 'exhausted', credits: 1 });
+    expect(await view(disabled.keyId)).toMatchObject({ status: 'disabled' });
+    // The sparse index holds exactly the leasable keys; counts and sort keys are untouched.
+    expect((await rawItem(poor.keyId))?.[TABLE.usageIndex.partitionKey]).toBeUndefined();
+    expect((await rawItem(invalid.keyId))?.[TABLE.usageIndex.partitionKey]).toBeUndefined();
+    expect((await rawItem(revived.keyId))?.[TABLE.usageIndex.partitionKey]).toBe(pool);
+    const asked = provider.requests.slice(before).map((r) => r.apiKey);
+    expect(asked).not.toContain(disabled.apiKey);
+    expect(new Set(asked).size).toBe(asked.length); // each key asked once
+    expect(JSON.stringify(report)).not.toMatch(/sk-test-/);
+    const usable = report.pools.find((p) => p.pool === pool);
+    expect(usable).toMatchObject({ usable: 4, exhausted: 2, disabled: 2, cooling: 0, balanceErrors: 2 });
+  });
+
+  it('a topped-up key comes back: exhausted on one run, active and leasable again on the next', async () => {
+    // Prepare
+    const pool = uniqueName('topup');
+    const [key] = await seed(pool, [{ credits: 1 }]);
+    if (!key) throw new Error('seed');
+    const broker = table.broker();
+    await run(pool);
+    await expect(broker.lease({ pool })).rejects.toBeInstanceOf(NoUsableKey);
+    // Act
+    provider.setKey(key.apiKey, { credits: 3 });
+    const report = await run(pool);
+    // Assess
+    expect(report.summary).toEqual({ checked: 1, active: 1, exhausted: 0, disabled: 0, cooling: 0, errors: [] });
+    await expect(broker.lease({ pool })).resolves.toMatchObject({ keyId: key.keyId });
+  });
+
+  it('a cooling key with too few credits becomes exhausted; a cooling key with credits stays cooling', async () => {
+    // Prepare
+    const pool = uniqueName('cool');
+    const keys = await seed(pool, [{ credits: 0 }, { credits: 40 }]);
+    const broker = table.broker({ cooldownSeconds: 600 });
+    for (let i = 0; i < 2; i++) await broker.complete((await broker.lease({ pool })).leaseId, 'rate_limited');
+    // Act
+    const report = await run(pool);
+    // Assess
+    expect(report.summary).toMatchObject({ checked: 2, active: 0, cooling: 1, exhausted: 1, errors: [] });
+    expect(await view(keys[0]?.keyId ?? '')).toMatchObject({ status: 'exhausted', credits: 0 });
+    expect(await view(keys[1]?.keyId ?? '')).toMatchObject({ status: 'cooling', credits: 40 });
+  });
+});
+
+describe('maintenance: rate and back-off', () => {
+  it('the provider never sees more balance requests per second than the configured rate', async () => {
+    // Prepare
+    const pool = uniqueName('rate');
+    await seed(pool, Array.from({ length: 12 }, () => ({ credits: 50 })));
+    const start = provider.requests.length;
+    // Act
+    const began = Date.now();
+    const report = await run(pool, { rate: 5, concurrency: 4 });
+    const took = Date.now() - began;
+    // Assess
+    const most = provider.maxInWindow(1000, '/v1/user/balance', start);
+    expect(report.summary.checked).toBe(12);
+    expect(most).toBeLessThanOrEqual(5);
+    expect(most).toBeGreaterThanOrEqual(4); // paced, not serialised into a crawl
+    expect(took).toBeGreaterThanOrEqual(11 * 200);
+  });
+
+  it('429: the key is left unchanged and reported, never asked again in the run, and the run rate halves each time', async () => {
+    // Prepare
+    const pool = uniqueName('throttle');
+    const keys = await seed(pool, Array.from({ length: 6 }, () => ({ credits: 50 })));
+    const start = provider.requests.length;
+    // Stability: more than `max` requests in the window, then 429 for a long timeout.
+    provider.rateLimit = { max: provider.requests.length + 3, windowMs: 600_000, timeoutMs: 60_000 };
+    try {
+      // Act
+      const began = Date.now();
+      const report = await run(pool, { rate: 10, concurrency: 1 });
+      const took = Date.now() - began;
+      // Assess
+      const seen = provider.requests.slice(start);
+      expect(seen).toHaveLength(6);
+      expect(new Set(seen.map((r) => r.apiKey)).size).toBe(6);
+      expect(seen.filter((r) => r.status === 429)).toHaveLength(3);
+      expect(report.summary.checked).toBe(6);
+      expect(report.summary.active).toBe(6);
+      expect(report.summary.errors).toHaveLength(3);
+      expect(report.summary.errors[0]?.reason).toMatch(/^rate limited \(429\)/);
+      const limited = new Set(report.summary.errors.map((e) => e.keyId));
+      for (const key of keys.filter((k) => limited.has(k.keyId))) {
+        expect((await view(key.keyId)).creditsCheckedAt).toBeUndefined();
+      }
+      // Gaps: ~100 ms before the first 429, then ~200, ~400: each 429 halves the rate.
+      const gaps = seen.slice(1).map((r, i) => r.at - (seen[i]?.at ?? 0));
+      expect(gaps[3]).toBeGreaterThanOrEqual(195);
+      expect(gaps[4]).toBeGreaterThanOrEqual(395);
+      expect(took).toBeLessThan(5_000); // finishes: never waits out the provider's 60 s timeout
+    } finally {
+      provider.rateLimit = undefined;
+    }
+  });
+});
+
+describe('maintenance under concurrency', () => {
+  it('a run concurrent with leases and completions loses no count, undoes no status and keeps the index consistent', async () => {
+    // Prepare: a consistent world. Keys with credits serve; poor keys are reported
+    // out_of_credits by callers; unknown keys are reported invalid_key.
+    const pool = uniqueName('race');
+    const specs = [
+      ...Array.from({ length: 8 }, () => ({ credits: 100 })),
+      ...Array.from({ length: 4 }, () => ({ credits: 1 })),
+      ...Array.from({ length: 3 }, () => ({ unknown: true })),
+    ];
+    const keys = await seed(pool, specs);
+    const poor = new Set(keys.slice(8, 12).map((k) => k.keyId));
+    const invalid = new Set(keys.slice(12).map((k) => k.keyId));
+    const successes = new Map<string, number>();
+    const broker = table.broker();
+    let stop = false;
+    const caller = async (): Promise<void> => {
+      let n = 0;
+      while (!stop) {
+        let grant;
+        try {
+          grant = await broker.lease({ pool, maxUses: 1000 });
+        } catch (error) {
+          if (error instanceof NoUsableKey) return;
+          throw error;
+        }
+        const outcome: Outcome = invalid.has(grant.keyId) ? 'invalid_key' : poor.has(grant.keyId) ? 'out_of_credits' : n++ % 5 === 4 ? 'failure' : 'success';
+        await broker.complete(grant.leaseId, outcome);
+        if (outcome === 'success') successes.set(grant.keyId, (successes.get(grant.keyId) ?? 0) + 1);
+      }
+    };
+    // Act
+    const callers = Array.from({ length: 6 }, caller);
+    const report = await run(pool, { rate: 10, concurrency: 4 });
+    stop = true;
+    await Promise.all(callers);
+    // Assess
+    expect(report.summary.checked).toBe(15);
+    const states = await mapLimit(keys, 8, async (k) => ({ key: await view(k.keyId), item: await rawItem(k.keyId) }));
+    let total = 0;
+    for (const { key, item } of states) {
+      // No count lost or doubled: the count is exactly the successes callers saw.
+      expect(key.usageCount).toBe(successes.get(key.keyId) ?? 0);
+      total += key.usageCount;
+      expect(Math.floor(Number(item?.usk) / USAGE_TIER)).toBe(key.usageCount);
+      // No status undone: each ends where its truth puts it, whoever wrote last.
+      const expected = invalid.has(key.keyId) ? 'disabled' : poor.has(key.keyId) ? 'exhausted' : 'active';
+      expect(key.status).toBe(expected);
+      expect(item?.[TABLE.usageIndex.partitionKey]).toBe(expected === 'active' ? pool : undefined);
+      // No lease slot left open.
+      expect(Object.values(key.slots).every((slot) => slot.o !== undefined)).toBe(true);
+    }
+    expect(total).toBeGreaterThan(20);
+  });
+});

@@ -1,0 +1,209 @@
+/**
+ * A fake Stability AI on loopback, shaped like the official API documents it:
+ *   GET  /v1/user/balance                   200 {"credits": n} | 401 unauthorized | 429 | 500 server_error
+ *   POST /v2beta/stable-image/generate/core 200 image | 401 | 402 payment_required | 403 content_moderation | 429
+ * Each key is programmable (balance, forced answers, delays); the provider-wide rate limit
+ * follows Stability's (more than `max` requests in `windowMs`, then 429 for `timeoutMs`).
+ * Every request is recorded with its arrival time so tests can measure requests per second.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+export interface FakeKey {
+  credits: number;
+  /** force this answer from the balance endpoint */
+  balanceStatus?: 401 | 429 | 500 | 503;
+  /** force this answer from the generation endpoint */
+  generateStatus?: 401 | 402 | 403 | 429 | 500 | 503;
+  /** answer after this long (ms) */
+  delayMs?: number;
+}
+
+export interface FakeRequest {
+  /** arrival, ms since the epoch (performance-based for sub-ms ordering) */
+  at: number;
+  method: string;
+  path: string;
+  apiKey: string | undefined;
+  status: number;
+}
+
+export interface FakeRateLimit {
+  max: number;
+  windowMs: number;
+  timeoutMs: number;
+}
+
+/** What one Core image costs, in credits. */
+export const IMAGE_COST = 3;
+/** A prompt containing this word is refused with 403 content_moderation. */
+export const MODERATED_WORD = 'forbidden';
+/** The PNG signature and an IEND chunk: enough for a test to recognise "an image". */
+export const FAKE_PNG = Buffer.from('89504e470d0a1a0a0000000049454e44ae426082', 'hex');
+
+export class FakeProvider {
+  readonly keys = new Map<string, FakeKey>();
+  readonly requests: FakeRequest[] = [];
+  /** Stability's limit is 150 in 10 s with a 60 s timeout; off unless a test sets it. */
+  rateLimit: FakeRateLimit | undefined;
+  private limitedUntil = 0;
+
+  constructor(
+    readonly server: Server,
+    readonly url: string,
+  ) {}
+
+  /** Registers (or reprograms) a key; unknown keys are answered 401. */
+  setKey(apiKey: string, behaviour: Partial<FakeKey> = {}): void {
+    this.keys.set(apiKey, { credits: 100, ...this.keys.get(apiKey), ...behaviour });
+  }
+
+  /** The requests to one path (all when omitted). */
+  requestsTo(path?: string): FakeRequest[] {
+    return path === undefined ? this.requests : this.requests.filter((r) => r.path === path);
+  }
+
+  /** The most requests (to `path`, from the `from`-th on) that arrived within any `windowMs` window. */
+  maxInWindow(windowMs = 1000, path?: string, from = 0): number {
+    return maxInWindow(this.requests.slice(from).filter((r) => path === undefined || r.path === path), windowMs);
+  }
+
+  close(): Promise<void> {
+    return new Promise((done) => {
+      this.server.closeAllConnections();
+      this.server.close(() => done());
+    });
+  }
+
+  /** Applies the provider-wide limit to a request arriving at `now`; true: answer 429. */
+  limited(now: number): boolean {
+    const limit = this.rateLimit;
+    if (!limit) return false;
+    if (now < this.limitedUntil) return true;
+    const recent = this.requests.filter((r) => r.at > now - limit.windowMs && r.status !== 429).length;
+    if (recent >= limit.max) {
+      this.limitedUntil = now + limit.timeoutMs;
+      return true;
+    }
+    return false;
+  }
+}
+
+/** The most of `requests` that arrived within any half-open window of `windowMs`. */
+export function maxInWindow(requests: readonly FakeRequest[], windowMs: number): number {
+  const times = requests.map((r) => r.at).sort((a, b) => a - b);
+  let best = 0;
+  let first = 0;
+  for (let last = 0; last < times.length; last++) {
+    while ((times[last] ?? 0) - (times[first] ?? 0) >= windowMs) first++;
+    best = Math.max(best, last - first + 1);
+  }
+  return best;
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.end(text);
+}
+
+function errorBody(name: string, message: string): Record<string, unknown> {
+  return { id: randomUUID().replace(/-/g, ''), name, errors: [message], message };
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** The text fields of a multipart/form-data body (enough for prompt and output_format). */
+function multipartFields(contentType: string, body: Buffer): Map<string, string> | undefined {
+  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
+  if (!contentType.startsWith('multipart/form-data') || !boundary) return undefined;
+  const fields = new Map<string, string>();
+  for (const part of body.toString('utf8').split(`--${boundary[1] ?? boundary[2] ?? ''}`)) {
+    const split = part.indexOf('\r\n\r\n');
+    if (split < 0) continue;
+    const name = /name="([^"]*)"/.exec(part.slice(0, split));
+    if (name?.[1] !== undefined) fields.set(name[1], part.slice(split + 4).replace(/\r\n$/, ''));
+  }
+  return fields;
+}
+
+const BALANCE = '/v1/user/balance';
+const GENERATE = '/v2beta/stable-image/generate/core';
+
+async function answer(provider: FakeProvider, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const at = performance.timeOrigin + performance.now();
+  const path = new URL(request.url ?? '/', 'http://fake').pathname;
+  const method = request.method ?? 'GET';
+  const auth = /^Bearer (.+)$/.exec(request.headers.authorization ?? '');
+  const apiKey = auth?.[1];
+  const key = apiKey === undefined ? undefined : provider.keys.get(apiKey);
+  const limited = provider.limited(at);
+  const record: FakeRequest = { at, method, path, apiKey, status: 0 };
+  provider.requests.push(record);
+  const body = await readBody(request);
+  if (key?.delayMs) await new Promise((done) => setTimeout(done, key.delayMs));
+  const reply = (status: number, payload: unknown): void => {
+    record.status = status;
+    if (!response.destroyed) send(response, status, payload);
+  };
+  if (limited) return reply(429, errorBody('rate_limit_exceeded', 'You have exceeded the rate limit of 150 requests within a 10 second period'));
+  // The real 401 message can echo part of the key: callers must never log it.
+  const unauthorized = (): void => reply(401, errorBody('unauthorized', `Incorrect API key provided: ${(apiKey ?? '').slice(0, 14)}`));
+  if (method === 'GET' && path === BALANCE) {
+    if (!key) return unauthorized();
+    switch (key.balanceStatus) {
+      case 401:
+        return unauthorized();
+      case 429:
+        return reply(429, errorBody('rate_limit_exceeded', 'too many requests'));
+      case 500:
+      case 503:
+        return reply(key.balanceStatus, errorBody('server_error', 'An unexpected server error occurred'));
+      default:
+        return reply(200, { credits: key.credits });
+    }
+  }
+  if (method === 'POST' && path === GENERATE) {
+    if (!key) return unauthorized();
+    const forced = key.generateStatus;
+    if (forced === 401) return unauthorized();
+    if (forced === 429) return reply(429, errorBody('rate_limit_exceeded', 'too many requests'));
+    if (forced === 500 || forced === 503) return reply(forced, errorBody('server_error', 'An unexpected server error occurred'));
+    const fields = multipartFields(request.headers['content-type'] ?? '', body);
+    if (!fields) return reply(400, errorBody('bad_request', 'the body must be multipart/form-data'));
+    const prompt = fields.get('prompt') ?? '';
+    if (prompt === '') return reply(400, errorBody('bad_request', 'prompt: required'));
+    if (forced === 403 || prompt.includes(MODERATED_WORD)) {
+      return reply(403, errorBody('content_moderation', 'Your request was flagged by our content moderation system'));
+    }
+    if (forced === 402 || key.credits < IMAGE_COST) {
+      return reply(402, errorBody('payment_required', 'You lack sufficient credits to make this request'));
+    }
+    key.credits -= IMAGE_COST;
+    record.status = 200;
+    if ((request.headers.accept ?? '').includes('application/json')) {
+      return send(response, 200, { image: FAKE_PNG.toString('base64'), finish_reason: 'SUCCESS', seed: 1 });
+    }
+    response.writeHead(200, { 'content-type': 'image/png', 'content-length': FAKE_PNG.length, 'finish-reason': 'SUCCESS', seed: '1' });
+    response.end(FAKE_PNG);
+    return;
+  }
+  reply(404, errorBody('not_found', 'no such endpoint'));
+}
+
+/** Starts the fake provider on a free loopback port. */
+export async function startFakeProvider(): Promise<FakeProvider> {
+  const holder: { provider?: FakeProvider } = {};
+  const server = createServer((request, response) => {
+    if (holder.provider) void answer(holder.provider, request, response).catch(() => response.destroy());
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', () => done()));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  holder.provider = new FakeProvider(server, `http://127.0.0.1:${port}`);
+  return holder.provider;
+}
