@@ -154,6 +154,19 @@ describe('complete', () => {
     expect(late).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
   });
 
+  it("a caller's report never overrides an operator's disable, and the use is still refunded", async () => {
+    // Prepare
+    const pool = uniqueName('override');
+    await seed(pool, 1);
+    const broker = table.broker();
+    const grant = await broker.lease({ pool });
+    await broker.setStatus(grant.keyId, 'disabled');
+    // Act
+    const result = await broker.complete(grant.leaseId, 'rate_limited');
+    // Assess
+    expect(result).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'disabled' });
+  });
+
   it('an unknown or forged lease id is lease_not_found', async () => {
     // Prepare
     const pool = uniqueName('forged');

@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../../lib/local/dynamodb-local.js';
+
+const START = fileURLToPath(new URL('../../lib/local/start.ts', import.meta.url));
+const TSX = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
+
+interface Started {
+  output: () => string;
+  exited: Promise<number | null>;
+  signal: (s: NodeJS.Signals) => void;
+}
+
+function start(env: Record<string, string>): Started {
+  const child = spawn(process.execPath, [TSX, START], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  return { output: () => output, exited, signal: (s) => child.kill(s) };
+}
+
+async function until(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('npm start', () => {
+  it('serves the API over a persistent DynamoDB Local, keeps data across restarts, and stops both on Ctrl-C', async () => {
+    // Prepare
+    const dataDir = mkdtempSync(join(tmpdir(), 'keypool-data-'));
+    const env = {
+      KEYPOOL_PORT: String(await freePort()),
+      KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()),
+      KEYPOOL_DATA_DIR: dataDir,
+      KEYPOOL_DYNAMODB_ENDPOINT: '',
+    };
+    const api = `http://127.0.0.1:${env.KEYPOOL_PORT}`;
+    // Act: first run imports a key
+    const first = start(env);
+    await until(() => first.output().includes('keypool is up'), 60_000);
+    const health = (await (await fetch(`${api}/health`)).json()) as unknown;
+    const imported = await fetch(`${api}/keys`, { method: 'POST', body: JSON.stringify({ keys: [{ apiKey: 'sk-test-persisted-0123456789' }] }) });
+    first.signal('SIGINT');
+    const firstCode = await first.exited;
+    // Act: second run sees it
+    const second = start(env);
+    await until(() => second.output().includes('keypool is up'), 60_000);
+    const listed = (await (await fetch(`${api}/keys`)).json()) as { keys: unknown[] };
+    second.signal('SIGINT');
+    const secondCode = await second.exited;
+    // Assess
+    expect(health).toEqual({ status: 'ok' });
+    expect(imported.status).toBe(201);
+    expect(first.output()).toContain(`API        ${api}`);
+    expect(firstCode).toBe(0);
+    expect(second.output()).toContain('(existed)');
+    expect(listed.keys).toHaveLength(1);
+    expect(secondCode).toBe(0);
+    await expect(fetch(`${api}/health`)).rejects.toThrow();
+  }, 180_000);
+
+  it('fails with one actionable line when the API port is taken', async () => {
+    // Prepare
+    const blocker: Server = createServer();
+    const port = await freePort();
+    await new Promise<void>((done) => blocker.listen(port, '127.0.0.1', done));
+    try {
+      // Act
+      const run = start({ KEYPOOL_PORT: String(port), KEYPOOL_DYNAMODB_ENDPOINT: '' });
+      const code = await run.exited;
+      // Assess
+      expect(code).toBe(1);
+      expect(run.output().trim()).toBe(`keypool: port ${port} (keypool API) is already in use: stop what holds it or set KEYPOOL_PORT to another port`);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('fails with one actionable line when Java is missing', async () => {
+    // Prepare: a PATH with no java on it
+    const emptyDir = mkdtempSync(join(tmpdir(), 'keypool-nopath-'));
+    // Act
+    const run = start({ PATH: emptyDir, KEYPOOL_PORT: String(await freePort()), KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()), KEYPOOL_DYNAMODB_ENDPOINT: '' });
+    const code = await run.exited;
+    // Assess
+    expect(code).toBe(1);
+    expect(run.output().trim()).toMatch(/^keypool: Java 17\+ is needed to run DynamoDB Local: install it .*KEYPOOL_DYNAMODB_ENDPOINT$/);
+  });
+});
