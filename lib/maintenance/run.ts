@@ -13,13 +13,17 @@ export interface MaintenanceRun {
   deadlineMs?: number;
 }
 
-/** The stores and the provider client over the configured table and STABILITY_API_BASE_URL. */
-export function maintenanceDeps(config: Pick<Config, 'endpoint' | 'region' | 'tableName'>, settings: MaintenanceConfig): MaintenanceDeps {
+/** The stores and the provider client over the configured table and STABILITY_API_BASE_URL; warnings go to the logger unless `warn` says otherwise. */
+export function maintenanceDeps(
+  config: Pick<Config, 'endpoint' | 'region' | 'tableName'>,
+  settings: MaintenanceConfig,
+  warn: (message: string, attributes: Record<string, unknown>) => void = (message, attributes) => logger.warn(message, attributes),
+): MaintenanceDeps {
   const client = documentClient(config);
   return {
     keys: new DynamoKeyStore({ client, tableName: config.tableName }),
     balances: new DynamoBalanceStore({ client, tableName: config.tableName }),
-    provider: new StabilityClient({ baseUrl: settings.providerBaseUrl, warn: (message, attributes) => logger.warn(message, attributes) }),
+    provider: new StabilityClient({ baseUrl: settings.providerBaseUrl, warn }),
   };
 }
 
