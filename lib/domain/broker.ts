@@ -37,6 +37,8 @@ export interface BrokerOptions {
 }
 
 export const DEFAULT_LIST_LIMIT = 100;
+/** How long a lost race keeps a broker spreading its first tries (see Broker.lease). */
+export const CONTENTION_MEMORY_MS = 2_000;
 export const MAX_LIST_LIMIT = 1000;
 
 /** Runs `work` over `items` with at most `limit` in flight, keeping results in order. */
@@ -88,6 +90,11 @@ export class Broker {
   private readonly importConcurrency: number;
   /** Keys this process is trying to lease right now: concurrent leases here try other keys first. */
   private readonly inFlight = new Map<string, number>();
+  /**
+   * Until when this broker spreads its first try over the candidate page instead of taking the
+   * head: set by a lost race, so only callers that are actually contending leave strict LRU.
+   */
+  private contendedUntilMs = 0;
 
   constructor(options: BrokerOptions) {
     this.store = options.store;
@@ -145,10 +152,13 @@ export class Broker {
       const candidates = await this.store.candidates(pool, maxUses, this.candidateLimit, nowMs);
       if (candidates.length === 0) break;
       // Strict LRU for the first try: the head of the index, unless this process is already
-      // trying it; after a lost race, a random other candidate, so concurrent callers spread.
+      // trying it or lost a race moments ago. Callers in other processes (other Lambda
+      // containers) read the same head, so once contention is seen the first try is a random
+      // candidate of the page; after a lost race, a random other candidate.
       const free = candidates.filter((c) => !this.inFlight.has(c.keyId));
       const busy = candidates.filter((c) => this.inFlight.has(c.keyId));
-      let next = free.shift() ?? busy.shift();
+      const spread = nowMs < this.contendedUntilMs;
+      let next = (spread ? pickRandom(free) : free.shift()) ?? busy.shift();
       let stillUsable = false;
       while (next) {
         const outcome = await this.attempt(next.keyId, next.usageCount, pool, maxUses, ttlMs);
@@ -192,6 +202,7 @@ export class Broker {
             },
           };
         }
+        this.contendedUntilMs = nowMs + CONTENTION_MEMORY_MS;
         const current = result.current;
         if (!current || !leasable(current, pool, maxUses, nowMs)) return { usable: false };
         const open = freeSlot(current, nowMs, current.usageCount % LEASE_SLOTS);
