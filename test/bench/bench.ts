@@ -1,0 +1,263 @@
+/**
+ * `npm run bench [-- --quick] [-- --json]`: keypool against the old algorithm (baseline) and
+ * the least work DynamoDB allows (floor), on one DynamoDB Local, with the same callers and
+ * the same table shape; then keypool's and the baseline's cost per lease by pool size.
+ *
+ * Contenders run in interleaved rounds (each round a fresh pool of `keys` keys) so that the
+ * drift of a shared machine falls on all three alike; ratios measured in one run hold.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { documentClient } from '../../lib/commons.js';
+import { mapLimit } from '../../lib/domain/broker.js';
+import { ensureTable, freePort, type RunningDynamo, startDynamoLocal, waitForDynamo } from '../../lib/local/dynamodb-local.js';
+import { audit, GrantLog, storedCounts } from '../support/audit.js';
+import { seedKeys } from '../support/seed.js';
+import { CONTENDERS, type ContenderName, contender, CostMeter } from './contenders.js';
+
+interface BenchConfig {
+  quick: boolean;
+  keys: number;
+  maxUses: number;
+  callers: number;
+  usesPerContender: number;
+  /** share of a round's pool capacity ((maxUses + 1) x keys) a round uses */
+  roundFill: number;
+  pageSize: number;
+  scalingSizes: number[];
+  scalingLeases: number;
+}
+
+interface RunResult {
+  name: ContenderName;
+  uses: number;
+  usesPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  requestsPerUse: number;
+  rcuPerUse: number;
+  wcuPerUse: number;
+  violations: number;
+}
+
+interface ScalingResult {
+  name: 'keypool' | 'baseline';
+  keys: number;
+  requestsPerLease: number;
+  capacityPerLease: number;
+  p50Ms: number;
+}
+
+const progress = (message: string): void => {
+  process.stderr.write(`[bench] ${message}\n`);
+};
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+function readConfig(): { config: BenchConfig; json: boolean } {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      keys: { type: 'string' },
+      uses: { type: 'string' },
+      callers: { type: 'string' },
+      'max-uses': { type: 'string' },
+      sizes: { type: 'string' },
+    },
+    strict: true,
+  });
+  const int = (raw: string | undefined, fallback: number, name: string): number => {
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw)) throw new Error(`--${name} must be a whole number`);
+    return Number(raw);
+  };
+  const quick = values.quick;
+  const config: BenchConfig = {
+    quick,
+    keys: int(values.keys, 1000, 'keys'),
+    maxUses: int(values['max-uses'], 3, 'max-uses'),
+    callers: int(values.callers, 32, 'callers'),
+    usesPerContender: int(values.uses, quick ? 2000 : 10_000, 'uses'),
+    roundFill: 0.75,
+    pageSize: 25,
+    scalingSizes: values.sizes ? values.sizes.split(',').map((s) => int(s, 0, 'sizes')) : quick ? [100, 1000, 10_000] : [100, 1000, 10_000, 100_000],
+    scalingLeases: quick ? 100 : 300,
+  };
+  return { config, json: values.json };
+}
+
+interface Tally {
+  uses: number;
+  elapsedMs: number;
+  latencies: number[];
+  meter: CostMeter;
+  violations: number;
+  refusals: number;
+}
+
+async function main(): Promise<void> {
+  const { config, json } = readConfig();
+  const started = Date.now();
+  let dynamo: RunningDynamo | undefined;
+  let endpoint = process.env.KEYPOOL_DYNAMODB_ENDPOINT;
+  if (endpoint) await waitForDynamo(endpoint, 10_000);
+  else {
+    progress('starting DynamoDB Local (in memory)');
+    dynamo = await startDynamoLocal({ port: await freePort() });
+    endpoint = dynamo.endpoint;
+    const child = dynamo.process;
+    // The JVM must not outlive the benchmark, however it ends.
+    process.once('exit', () => child.kill('SIGKILL'));
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+  }
+  const client = documentClient({ endpoint, region: undefined });
+  const runTag = randomBytes(3).toString('hex');
+  const tables = Object.fromEntries(CONTENDERS.map((name) => [name, `bench-${runTag}-${name}`])) as Record<ContenderName, string>;
+  for (const name of CONTENDERS) await ensureTable(endpoint, tables[name]);
+
+  // Warm-up: the JVM compiles its hot paths; nothing here is measured.
+  progress('warming up');
+  const warm = Date.now();
+  {
+    const pool = 'warmup';
+    await seedKeys({ client, tableName: tables.floor, pool, count: 200 });
+    for (const name of CONTENDERS) {
+      const use = contender(name, { client, tableName: tables.floor, pool, maxUses: 1000, meter: new CostMeter(), pageSize: config.pageSize }, config.callers);
+      await mapLimit(Array.from({ length: 64 }), config.callers, (_, i) => use(i));
+    }
+    progress(`warm in ${((Date.now() - warm) / 1000).toFixed(1)} s`);
+  }
+
+  const tally = (): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0 });
+  const tallies: Record<ContenderName, Tally> = { keypool: tally(), baseline: tally(), floor: tally() };
+  const roundUses = Math.max(1, Math.floor(config.keys * (config.maxUses + 1) * config.roundFill));
+  const rounds = Math.ceil(config.usesPerContender / roundUses);
+  for (let round = 0; round < rounds; round++) {
+    const uses = Math.min(roundUses, config.usesPerContender - round * roundUses);
+    // Rotate the order so no contender always runs first (or last) in a round.
+    const order = CONTENDERS.map((_, i) => CONTENDERS[(i + round) % CONTENDERS.length] as ContenderName);
+    for (const name of order) {
+      const pool = `p${round}`;
+      const tableName = tables[name];
+      await seedKeys({ client, tableName, pool, count: config.keys });
+      const tally = tallies[name];
+      const use = contender(name, { client, tableName, pool, maxUses: config.maxUses, meter: tally.meter, pageSize: config.pageSize }, config.callers);
+      const log = new GrantLog();
+      let next = 0;
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: config.callers }, async (_, caller) => {
+          while (next < uses) {
+            next++;
+            const t = performance.now();
+            const keyId = await use(caller);
+            tally.latencies.push(performance.now() - t);
+            if (keyId) log.grant(keyId);
+            else tally.refusals++;
+          }
+        }),
+      );
+      tally.elapsedMs += performance.now() - t0;
+      tally.uses += log.totalGranted;
+      const result = audit(await storedCounts(client, tableName, pool), log, config.maxUses);
+      tally.violations += result.violations;
+      progress(`round ${round + 1}/${rounds} ${name}: ${log.totalGranted} uses, ${result.violations} violations`);
+    }
+  }
+
+  const runs: RunResult[] = CONTENDERS.map((name) => {
+    const t = tallies[name];
+    const sorted = [...t.latencies].sort((a, b) => a - b);
+    const per = (x: number): number => (t.uses ? x / t.uses : 0);
+    return {
+      name,
+      uses: t.uses,
+      usesPerSec: round2(t.uses / (t.elapsedMs / 1000)),
+      p50Ms: round2(percentile(sorted, 50)),
+      p99Ms: round2(percentile(sorted, 99)),
+      requestsPerUse: round3(per(t.meter.requests)),
+      rcuPerUse: round3(per(t.meter.rcu)),
+      wcuPerUse: round3(per(t.meter.wcu)),
+      violations: t.violations,
+    };
+  });
+
+  // Scaling: cost per lease by pool size, one caller at a time so only the size varies.
+  const scaling: ScalingResult[] = [];
+  for (const size of config.scalingSizes) {
+    const tableName = `bench-${runTag}-size-${size}`;
+    await ensureTable(endpoint, tableName);
+    const seedStart = Date.now();
+    await seedKeys({ client, tableName, pool: 'scale', count: size, concurrency: 16 });
+    progress(`seeded ${size} keys in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
+    const meters = { keypool: new CostMeter(), baseline: new CostMeter() };
+    const latencies: Record<'keypool' | 'baseline', number[]> = { keypool: [], baseline: [] };
+    const uses = {
+      keypool: contender('keypool', { client, tableName, pool: 'scale', maxUses: config.maxUses, meter: meters.keypool, pageSize: config.pageSize }, 1),
+      baseline: contender('baseline', { client, tableName, pool: 'scale', maxUses: config.maxUses, meter: meters.baseline, pageSize: config.pageSize }, 1),
+    };
+    // Alternate the two so they see the same pool state and the same machine.
+    for (let i = 0; i < config.scalingLeases; i++) {
+      for (const name of ['keypool', 'baseline'] as const) {
+        const t = performance.now();
+        await uses[name](0);
+        latencies[name].push(performance.now() - t);
+      }
+    }
+    for (const name of ['keypool', 'baseline'] as const) {
+      const m = meters[name];
+      scaling.push({
+        name,
+        keys: size,
+        requestsPerLease: round3(m.requests / config.scalingLeases),
+        capacityPerLease: round3((m.rcu + m.wcu) / config.scalingLeases),
+        p50Ms: round2(percentile([...latencies[name]].sort((a, b) => a - b), 50)),
+      });
+    }
+  }
+
+  client.destroy();
+  await dynamo?.stop();
+  const elapsedSec = round2((Date.now() - started) / 1000);
+  const output = { config: { ...config, elapsedSec }, runs, scaling };
+  if (json) process.stdout.write(`${JSON.stringify(output)}\n`);
+  else process.stdout.write(renderTables(output));
+}
+
+/** Markdown tables, as pasted into README "Performance". */
+export function renderTables(output: { config: BenchConfig & { elapsedSec: number }; runs: RunResult[]; scaling: ScalingResult[] }): string {
+  const { config, runs, scaling } = output;
+  const floor = runs.find((r) => r.name === 'floor');
+  const lines = [
+    `${config.keys} keys, maxUses ${config.maxUses}, ${config.callers} callers, ${config.usesPerContender} uses per contender, page ${config.pageSize}; ${config.elapsedSec} s`,
+    '',
+    '| contender | uses | uses/s | vs floor | p50 ms | p99 ms | requests/use | RCU/use | WCU/use | violations |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...runs.map(
+      (r) =>
+        `| ${r.name} | ${r.uses} | ${r.usesPerSec} | ${floor ? (r.usesPerSec / floor.usesPerSec).toFixed(2) : '-'}x | ${r.p50Ms} | ${r.p99Ms} | ${r.requestsPerUse} | ${r.rcuPerUse} | ${r.wcuPerUse} | ${r.violations} |`,
+    ),
+    '',
+    '| pool size | keypool requests/lease | keypool capacity/lease | keypool p50 ms | baseline requests/lease | baseline capacity/lease | baseline p50 ms |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    ...config.scalingSizes.map((size) => {
+      const k = scaling.find((s) => s.name === 'keypool' && s.keys === size);
+      const b = scaling.find((s) => s.name === 'baseline' && s.keys === size);
+      return `| ${size} | ${k?.requestsPerLease ?? '-'} | ${k?.capacityPerLease ?? '-'} | ${k?.p50Ms ?? '-'} | ${b?.requestsPerLease ?? '-'} | ${b?.capacityPerLease ?? '-'} | ${b?.p50Ms ?? '-'} |`;
+    }),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`[bench] failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,52 @@
+/** Fast seeding for benchmarks and the reliability suite: BatchWriteItem of whole key items, in parallel. */
+import { randomBytes } from 'node:crypto';
+import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { toKeyItem } from '../../lib/adapters/dynamo-key-store.js';
+import { mapLimit } from '../../lib/domain/broker.js';
+import { keyIdFor } from '../../lib/domain/keys.js';
+import type { StoredKey } from '../../lib/domain/key-store.js';
+
+export interface SeedOptions {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+  pool: string;
+  count: number;
+  /** BatchWriteItem requests in flight at once */
+  concurrency?: number;
+  /** called with every secret written, so a secrets scan can look for it */
+  onSecret?: (secret: string) => void;
+}
+
+/**
+ * Writes `count` fresh active keys (fake secrets, count 0, distinct import stamps so LRU
+ * order is the seed order) and returns their ids in that order. Unprocessed items are
+ * written again until none is left.
+ */
+export async function seedKeys(options: SeedOptions): Promise<string[]> {
+  const base = Date.now() - options.count - 1000;
+  const keys: StoredKey[] = Array.from({ length: options.count }, (_, i) => {
+    const apiKey = `sk-test-seed-${randomBytes(16).toString('hex')}`;
+    options.onSecret?.(apiKey);
+    return {
+      keyId: keyIdFor(apiKey),
+      pool: options.pool,
+      apiKey,
+      usageCount: 0,
+      status: 'active',
+      createdAt: new Date(base + i).toISOString(),
+      lastUsedAt: null,
+      slots: {},
+    };
+  });
+  const batches: StoredKey[][] = [];
+  for (let i = 0; i < keys.length; i += 25) batches.push(keys.slice(i, i + 25));
+  await mapLimit(batches, options.concurrency ?? 8, async (batch) => {
+    let requests = batch.map((key) => ({ PutRequest: { Item: toKeyItem(key) } }));
+    for (let attempt = 0; requests.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
+      const out = await options.client.send(new BatchWriteCommand({ RequestItems: { [options.tableName]: requests } }));
+      requests = (out.UnprocessedItems?.[options.tableName] ?? []).flatMap((r) => (r.PutRequest?.Item ? [{ PutRequest: { Item: r.PutRequest.Item } }] : []));
+    }
+  });
+  return keys.map((k) => k.keyId);
+}
