@@ -7,13 +7,15 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import * as z from 'zod/mini';
+// The English locale by its own subpath: `z.locales.en` would bundle every locale (~260 KB).
+import en from 'zod/v4/locales/en.js';
 import { InvalidRequest } from '../domain/errors.js';
 import { logger } from '../commons.js';
 import { redact } from '../redact.js';
 import { errorAnswer, MethodNotAllowed, PayloadTooLarge, RouteNotFound } from './errors.js';
 import { matchRoute, ROUTES, type RouteKey, type RouteSpec } from './routes.js';
 
-z.config(z.locales.en());
+z.config(en());
 
 export const MAX_BODY_BYTES = 256 * 1024;
 

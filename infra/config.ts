@@ -1,0 +1,127 @@
+/**
+ * Per-stage deployment settings, typed. The stage comes from CDK context (`-c stage=prod`);
+ * a few settings an operator changes without editing code come from context too and are
+ * validated here, at the edge, with the same zod/mini the API uses.
+ */
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import * as z from 'zod/mini';
+
+export const STAGES = ['dev', 'prod'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export interface PoolAlarm {
+  /** the pool the maintenance function reports (metric dimension `pool`) */
+  pool: string;
+  /** alarm when the pool's UsableKeys falls below this */
+  minUsableKeys: number;
+}
+
+export interface StageConfig {
+  stage: Stage;
+  /** RETAIN keeps the table and its key when the stack goes; DESTROY is for throwaway stages. */
+  removal: 'retain' | 'destroy';
+  deletionProtection: boolean;
+  logRetention: RetentionDays;
+  logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** HTTP API stage throttling (every route): steady requests/s and burst. */
+  throttle: { rateLimit: number; burstLimit: number };
+  /** How often the maintenance function runs. */
+  maintenanceEveryMinutes: number;
+  maintenance: { minCredits: number; defaultMaxUses: number; balanceRate: number; stabilityApiBaseUrl: string };
+  /** One UsableKeys alarm per pool listed here. */
+  pools: PoolAlarm[];
+  /** E-mail address subscribed to the alarm topic, if any. */
+  alarmEmail: string | undefined;
+  /** Where the one-off migration may read from; nothing is granted for what is unset. */
+  migration: { sourceBucket: string | undefined; legacyTable: string | undefined };
+}
+
+const BASE = {
+  logLevel: 'INFO',
+  throttle: { rateLimit: 50, burstLimit: 100 },
+  maintenanceEveryMinutes: 15,
+  maintenance: { minCredits: 3, defaultMaxUses: 3, balanceRate: 5, stabilityApiBaseUrl: 'https://api.stability.ai' },
+  pools: [{ pool: 'default', minUsableKeys: 3 }],
+  alarmEmail: undefined,
+  migration: { sourceBucket: undefined, legacyTable: undefined },
+} as const satisfies Partial<StageConfig>;
+
+export const STAGE_CONFIG: Record<Stage, StageConfig> = {
+  dev: {
+    ...BASE,
+    stage: 'dev',
+    removal: 'destroy',
+    deletionProtection: false,
+    logRetention: RetentionDays.ONE_WEEK,
+    logLevel: 'DEBUG',
+    throttle: { rateLimit: 10, burstLimit: 20 },
+    pools: [{ pool: 'default', minUsableKeys: 1 }],
+  },
+  prod: {
+    ...BASE,
+    stage: 'prod',
+    removal: 'retain',
+    deletionProtection: true,
+    logRetention: RetentionDays.THREE_MONTHS,
+  },
+};
+
+export class StageConfigError extends Error {
+  override readonly name = 'StageConfigError';
+}
+
+const positive = (max: number) => z.pipe(z.string().check(z.regex(/^\d+$/, 'a whole number')), z.transform(Number)).check(z.minimum(1), z.maximum(max));
+const name = (pattern: RegExp, what: string) => z.string().check(z.regex(pattern, what));
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
+const POOL = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Context keys an operator may pass with `-c key=value`; each is validated, none is required. */
+const ContextOverrides = z.object({
+  stage: z.optional(z.enum(STAGES)),
+  alarmEmail: z.optional(z.email()),
+  /** `pool:min,pool:min`, e.g. `default:5,sdxl:2` */
+  poolAlarms: z.optional(name(/^[A-Za-z0-9_.-]{1,64}:\d+(,[A-Za-z0-9_.-]{1,64}:\d+)*$/, 'pool:min[,pool:min...]')),
+  maintenanceEveryMinutes: z.optional(positive(1440)),
+  throttleRate: z.optional(positive(10_000)),
+  throttleBurst: z.optional(positive(5_000)),
+  migrationBucket: z.optional(name(BUCKET, 'an S3 bucket name')),
+  legacyTable: z.optional(name(TABLE_NAME, 'a DynamoDB table name')),
+});
+
+type Context = Record<string, unknown>;
+
+/**
+ * The settings for the stage named in context (default dev), with the context overrides
+ * applied. Throws StageConfigError naming the offending key when a value is malformed.
+ */
+export function resolveStageConfig(context: Context): StageConfig {
+  const known = Object.fromEntries(
+    Object.keys(ContextOverrides.def.shape)
+      .filter((key) => context[key] !== undefined && context[key] !== '')
+      .map((key) => [key, String(context[key])]),
+  );
+  const parsed = ContextOverrides.safeParse(known);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => `-c ${issue.path.join('.')}: ${issue.message}`);
+    throw new StageConfigError(`invalid context: ${issues.join('; ')}`);
+  }
+  const o = parsed.data;
+  const base = STAGE_CONFIG[o.stage ?? 'dev'];
+  const pools = o.poolAlarms?.split(',').map((entry) => {
+    const [pool = '', min = ''] = entry.split(':');
+    if (!POOL.test(pool)) throw new StageConfigError(`invalid context: -c poolAlarms: bad pool "${pool}"`);
+    return { pool, minUsableKeys: Number(min) };
+  });
+  return {
+    ...base,
+    alarmEmail: o.alarmEmail ?? base.alarmEmail,
+    pools: pools ?? base.pools,
+    maintenanceEveryMinutes: o.maintenanceEveryMinutes ?? base.maintenanceEveryMinutes,
+    throttle: { rateLimit: o.throttleRate ?? base.throttle.rateLimit, burstLimit: o.throttleBurst ?? base.throttle.burstLimit },
+    migration: {
+      sourceBucket: o.migrationBucket ?? base.migration.sourceBucket,
+      legacyTable: o.legacyTable ?? base.migration.legacyTable,
+    },
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * The alarms that page before the pool runs dry or the API fails: usable keys per pool
+ * (published by the maintenance function), API 5xx, each function's errors and throttles,
+ * and DynamoDB throttled requests. All go to one encrypted SNS topic.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Operation, type ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { PoolAlarm } from '../config.js';
+import { METRIC, METRIC_DIMENSION } from '../../lib/maintenance/pool-metrics.js';
+
+/** The metric namespace the lease and maintenance functions publish to (Powertools Metrics). */
+export const METRICS_NAMESPACE = 'keypool';
+
+/** The table operations keypool performs; DynamoDB reports ThrottledRequests per operation. */
+const TABLE_OPERATIONS = [
+  Operation.GET_ITEM,
+  Operation.BATCH_GET_ITEM,
+  Operation.PUT_ITEM,
+  Operation.UPDATE_ITEM,
+  Operation.BATCH_WRITE_ITEM,
+  Operation.QUERY,
+  Operation.SCAN,
+];
+
+export interface KeypoolAlarmsProps {
+  api: HttpApi;
+  functions: Record<string, IFunction>;
+  table: ITable;
+  pools: PoolAlarm[];
+  /** the maintenance schedule: UsableKeys arrives once per run */
+  maintenanceEvery: Duration;
+  alarmEmail: string | undefined;
+  removal: 'retain' | 'destroy';
+}
+
+export class KeypoolAlarms extends Construct {
+  readonly topic: Topic;
+  readonly alarms: Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: KeypoolAlarmsProps) {
+    super(scope, id);
+    // SNS encryption needs a customer-managed key: CloudWatch cannot publish to a topic
+    // under the AWS-managed aws/sns key. CloudWatch gets only what publishing needs.
+    const key = new Key(this, 'topic-key', {
+      description: 'keypool: encrypts the alarm topic',
+      enableKeyRotation: true,
+      removalPolicy: props.removal === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    this.topic = new Topic(this, 'topic', { masterKey: key, enforceSSL: true, displayName: 'keypool alarms' });
+    if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
+    const action = new SnsAction(this.topic);
+
+    const add = (alarmId: string, alarm: Omit<ConstructorParameters<typeof Alarm>[2], 'actionsEnabled'>): void => {
+      const created = new Alarm(this, alarmId, alarm);
+      created.addAlarmAction(action);
+      created.addOkAction(action);
+      this.alarms.push(created);
+    };
+
+    // A period no shorter than the schedule, so every period holds one maintenance report;
+    // no report at all (maintenance broken) counts as breaching: the pool is unwatched.
+    const period = Duration.minutes(Math.max(5, props.maintenanceEvery.toMinutes()));
+    for (const { pool, minUsableKeys } of props.pools) {
+      add(`usable-keys-${pool.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`, {
+        alarmDescription: `keypool: pool "${pool}" has fewer than ${minUsableKeys} usable keys (or maintenance stopped reporting)`,
+        metric: new Metric({
+          namespace: METRICS_NAMESPACE,
+          // The names maintenance publishes under (pool is the only dimension: lib/maintenance/pool-metrics.ts).
+          metricName: METRIC.usableKeys,
+          dimensionsMap: { [METRIC_DIMENSION]: pool },
+          statistic: 'Minimum',
+          period,
+        }),
+        threshold: minUsableKeys,
+        comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.BREACHING,
+      });
+    }
+
+    add('api-5xx', {
+      alarmDescription: 'keypool: the HTTP API answered 5xx',
+      metric: props.api.metricServerError({ statistic: 'Sum', period: Duration.minutes(5) }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+
+    for (const [name, fn] of Object.entries(props.functions)) {
+      add(`${name}-errors`, {
+        alarmDescription: `keypool: the ${name} function failed`,
+        metric: fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      add(`${name}-throttles`, {
+        alarmDescription: `keypool: the ${name} function was throttled`,
+        metric: fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+    }
+
+    add('table-throttles', {
+      alarmDescription: 'keypool: DynamoDB throttled requests on the key table',
+      metric: props.table.metricThrottledRequestsForOperations({ operations: TABLE_OPERATIONS, period: Duration.minutes(5) }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * "Our kind of function": one construct fixes what every keypool Lambda shares (Node.js 24,
+ * ARM64, ESM bundle with the AWS SDK inside, minified, source maps, its own log group with a
+ * retention, Powertools environment) and grants table access only as asked.
+ */
+import { join } from 'node:path';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { cdkBundling, PROJECT_ROOT } from '../bundling.js';
+
+/** DynamoDB actions a keypool function may be granted: exact names, never a wildcard. */
+export type DynamoAction =
+  | 'dynamodb:GetItem'
+  | 'dynamodb:BatchGetItem'
+  | 'dynamodb:PutItem'
+  | 'dynamodb:UpdateItem'
+  | 'dynamodb:BatchWriteItem'
+  | 'dynamodb:Query'
+  | 'dynamodb:Scan';
+
+export interface TableAccess {
+  table: ITable;
+  /** the table's customer-managed key */
+  key: IKey;
+  /** actions on the table's items */
+  actions: readonly DynamoAction[];
+  /** actions on the usage-count index only (a Query runs there) */
+  index?: { name: string; actions: readonly DynamoAction[] };
+}
+
+/** POWERTOOLS_SERVICE_NAME of every function (the logs' `service` field). */
+export const SERVICE_NAME = 'keypool';
+
+export interface KeypoolFunctionProps {
+  /** entry point, relative to the project root (functions/<name>.ts) */
+  entry: string;
+  /** the table's name, from the table construct: every function gets KEYPOOL_TABLE */
+  tableName: string;
+  description: string;
+  logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  logRetention: RetentionDays;
+  removal: 'retain' | 'destroy';
+  environment?: Record<string, string>;
+  timeout?: Duration;
+  memorySize?: number;
+}
+
+export class KeypoolFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly role: Role;
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: KeypoolFunctionProps) {
+    super(scope, id);
+    this.logGroup = new LogGroup(this, 'logs', {
+      retention: props.logRetention,
+      removalPolicy: props.removal === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    // Our own role instead of AWSLambdaBasicExecutionRole: it may write to this log group
+    // only, and every other permission is added by a grant below.
+    this.role = new Role(this, 'role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }),
+    );
+    this.fn = new NodejsFunction(this, 'fn', {
+      entry: join(PROJECT_ROOT, props.entry),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      description: props.description,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(10),
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: LoggingFormat.JSON,
+      bundling: cdkBundling(),
+      environment: {
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_LOG_LEVEL: props.logLevel,
+        NODE_OPTIONS: '--enable-source-maps',
+        KEYPOOL_TABLE: props.tableName,
+        ...props.environment,
+      },
+    });
+  }
+
+  /**
+   * Grants exactly the listed actions on the table (and on the index, if asked), plus
+   * kms:Decrypt on the table's key: DynamoDB decrypts the table key with the caller's
+   * permissions on every request that reads or writes an item of a CMK-encrypted table.
+   */
+  bindTable(access: TableAccess): void {
+    if (access.actions.length > 0) {
+      this.role.addToPrincipalPolicy(new PolicyStatement({ actions: [...access.actions], resources: [access.table.tableArn] }));
+    }
+    if (access.index && access.index.actions.length > 0) {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: [...access.index.actions], resources: [`${access.table.tableArn}/index/${access.index.name}`] }),
+      );
+    }
+    this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [access.key.keyArn] }));
+  }
+}

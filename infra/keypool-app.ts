@@ -1,0 +1,50 @@
+/**
+ * Builds the keypool CDK app: the stateful stack (table, its key) and the stateless stack
+ * (functions, API, schedule, alarms) for one stage, with cdk-nag's AWS Solutions checks
+ * plugged into synthesis. `infra/app.ts` runs it for the CLI; the tests build it directly.
+ */
+import { App, type AppProps, Tags } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { Validations } from 'aws-cdk-lib';
+import { resolveStageConfig, type StageConfig } from './config.js';
+import { acknowledgeFindings } from './nag.js';
+import { KeypoolStatefulStack } from './stateful-stack.js';
+import { KeypoolStatelessStack } from './stateless-stack.js';
+
+export interface KeypoolApp {
+  app: App;
+  config: StageConfig;
+  stateful: KeypoolStatefulStack;
+  stateless: KeypoolStatelessStack;
+}
+
+/**
+ * The app for the stage named in context (`stage`, default dev). Stacks are environment
+ * agnostic (no account or region lookups), so synthesis works offline.
+ */
+export function buildKeypoolApp(props: AppProps = {}): KeypoolApp {
+  const app = new App(props);
+  const context = Object.fromEntries(
+    ['stage', 'alarmEmail', 'poolAlarms', 'maintenanceEveryMinutes', 'throttleRate', 'throttleBurst', 'migrationBucket', 'legacyTable'].map(
+      (key) => [key, app.node.tryGetContext(key) as unknown],
+    ),
+  );
+  const config = resolveStageConfig(context);
+  const prefix = `keypool-${config.stage}`;
+  const stateful = new KeypoolStatefulStack(app, `${prefix}-data`, {
+    config,
+    description: `keypool (${config.stage}): key table and its encryption key (stateful, retained)`,
+    terminationProtection: config.removal === 'retain',
+  });
+  const stateless = new KeypoolStatelessStack(app, `${prefix}-api`, {
+    config,
+    table: stateful.table,
+    tableKey: stateful.tableKey,
+    description: `keypool (${config.stage}): functions, HTTP API, maintenance schedule, alarms (stateless)`,
+  });
+  Tags.of(app).add('project', 'keypool');
+  Tags.of(app).add('stage', config.stage);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  acknowledgeFindings(stateless, config);
+  return { app, config, stateful, stateless };
+}

@@ -1,0 +1,54 @@
+/**
+ * The stateful half of keypool: the table and the customer-managed key that encrypts it.
+ * It changes rarely, is retained by default, and is deployed apart from the functions so a
+ * mistake in the stateless stack can never replace or delete the data.
+ */
+import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Construct } from 'constructs';
+import { TABLE } from '../lib/table.js';
+import type { StageConfig } from './config.js';
+
+export interface StatefulStackProps extends StackProps {
+  config: StageConfig;
+}
+
+export class KeypoolStatefulStack extends Stack {
+  readonly table: Table;
+  readonly tableKey: Key;
+
+  constructor(scope: Construct, id: string, props: StatefulStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const removalPolicy = config.removal === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.tableKey = new Key(this, 'table-key', {
+      description: 'keypool: encrypts the key table (the imported API keys) at rest',
+      enableKeyRotation: true,
+      removalPolicy,
+      pendingWindow: Duration.days(config.removal === 'retain' ? 30 : 7),
+    });
+
+    // Built from TABLE (lib/table.ts), the one definition the local stack and the tests use too.
+    const { partitionKey, usageIndex } = TABLE;
+    this.table = new Table(this, 'keys', {
+      partitionKey: { name: partitionKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.tableKey,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: config.deletionProtection,
+      removalPolicy,
+      // No TTL attribute: the design keeps no expiring items (leases are slots on the key's
+      // own item, and an expired lease stays counted on purpose).
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: usageIndex.name,
+      partitionKey: { name: usageIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: usageIndex.sortKey, type: AttributeType.NUMBER },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...usageIndex.projected],
+    });
+  }
+}

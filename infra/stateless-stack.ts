@@ -1,0 +1,131 @@
+/**
+ * The stateless half of keypool: one function per entry point in functions/, the HTTP API,
+ * the maintenance schedule, the alarms and the two caller policies. Safe to destroy and
+ * redeploy at any time; the data lives in the stateful stack.
+ */
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { Construct } from 'constructs';
+import { TABLE } from '../lib/table.js';
+import type { StageConfig } from './config.js';
+import { KeypoolAlarms, METRICS_NAMESPACE } from './constructs/alarms.js';
+import { KeypoolHttpApi } from './constructs/http-api.js';
+import { KeypoolFunction } from './constructs/keypool-function.js';
+import { ENTRY_NAMES, ENTRY_POINTS, type EntryName } from './entry-points.js';
+
+export interface StatelessStackProps extends StackProps {
+  config: StageConfig;
+  table: ITable;
+  tableKey: IKey;
+}
+
+export class KeypoolStatelessStack extends Stack {
+  readonly functions: Record<EntryName, KeypoolFunction>;
+  readonly httpApi: KeypoolHttpApi;
+  readonly alarms: KeypoolAlarms;
+  readonly schedule: Rule;
+
+  constructor(scope: Construct, id: string, props: StatelessStackProps) {
+    super(scope, id, props);
+    const { config, table, tableKey } = props;
+    const every = Duration.minutes(config.maintenanceEveryMinutes);
+
+    const extraEnvironment: Partial<Record<EntryName, Record<string, string>>> = {
+      maintain: {
+        KEYPOOL_MIN_CREDITS: String(config.maintenance.minCredits),
+        KEYPOOL_DEFAULT_MAX_USES: String(config.maintenance.defaultMaxUses),
+        KEYPOOL_BALANCE_RATE: String(config.maintenance.balanceRate),
+        STABILITY_API_BASE_URL: config.maintenance.stabilityApiBaseUrl,
+      },
+    };
+
+    const functions = {} as Record<EntryName, KeypoolFunction>;
+    for (const name of ENTRY_NAMES) {
+      const entry = ENTRY_POINTS[name];
+      const fn = new KeypoolFunction(this, `${name}-function`, {
+        entry: entry.file,
+        description: entry.description,
+        tableName: table.tableName,
+        logLevel: config.logLevel,
+        logRetention: config.logRetention,
+        removal: config.removal,
+        timeout: Duration.seconds(entry.timeoutSeconds),
+        memorySize: entry.memorySize,
+        environment: {
+          ...(entry.metrics ? { POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE } : {}),
+          ...extraEnvironment[name],
+        },
+      });
+      if (entry.table.length > 0 || entry.index.length > 0) {
+        fn.bindTable({ table, key: tableKey, actions: entry.table, index: { name: TABLE.usageIndex.name, actions: entry.index } });
+      }
+      functions[name] = fn;
+    }
+    this.functions = functions;
+
+    this.grantMigrationSources(functions.migrate, config.migration);
+
+    this.httpApi = new KeypoolHttpApi(this, 'http', {
+      handlers: {
+        meta: functions.meta.fn,
+        keys: functions.keys.fn,
+        list: functions.list.fn,
+        lease: functions.lease.fn,
+        usage: functions.usage.fn,
+      },
+      throttle: config.throttle,
+      logRetention: config.logRetention,
+      removal: config.removal,
+    });
+
+    this.schedule = new Rule(this, 'maintenance-schedule', {
+      description: `keypool: run maintenance every ${config.maintenanceEveryMinutes} minutes`,
+      schedule: Schedule.rate(every),
+      // A missed run is made good by the next one: retry briefly, never pile runs up.
+      targets: [new LambdaFunction(functions.maintain.fn, { retryAttempts: 2, maxEventAge: Duration.minutes(Math.min(every.toMinutes(), 60)) })],
+    });
+
+    this.alarms = new KeypoolAlarms(this, 'alarms', {
+      api: this.httpApi.api,
+      functions: Object.fromEntries(ENTRY_NAMES.map((name) => [name, functions[name].fn])),
+      table,
+      pools: config.pools,
+      maintenanceEvery: every,
+      alarmEmail: config.alarmEmail,
+      removal: config.removal,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { description: 'keypool HTTP API base URL', value: this.httpApi.api.apiEndpoint });
+    new CfnOutput(this, 'ClientPolicyArn', {
+      description: 'keypool-client managed policy: attach to callers that lease keys',
+      value: this.httpApi.clientPolicy.managedPolicyArn,
+    });
+    new CfnOutput(this, 'AdminPolicyArn', {
+      description: 'keypool-admin managed policy: attach to operators (every route)',
+      value: this.httpApi.adminPolicy.managedPolicyArn,
+    });
+    new CfnOutput(this, 'MigrateFunctionName', {
+      description: 'invoke by hand with `aws lambda invoke` to run the one-off migration',
+      value: functions.migrate.fn.functionName,
+    });
+    new CfnOutput(this, 'AlarmTopicArn', { description: 'SNS topic the alarms publish to', value: this.alarms.topic.topicArn });
+  }
+
+  /** The migration may read the configured legacy sources, and nothing when none is set. */
+  private grantMigrationSources(migrate: KeypoolFunction, sources: StageConfig['migration']): void {
+    if (sources.sourceBucket) {
+      migrate.role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.formatArn({ service: 's3', region: '', account: '', resource: sources.sourceBucket, resourceName: '*' })] }),
+      );
+    }
+    if (sources.legacyTable) {
+      migrate.role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['dynamodb:Scan'], resources: [this.formatArn({ service: 'dynamodb', resource: 'table', resourceName: sources.legacyTable })] }),
+      );
+    }
+  }
+}
