@@ -1,0 +1,144 @@
+/**
+ * `withKey(options, fn)`: lease a key, call the provider with it, and complete the lease by
+ * what the provider answered, so no caller ever forgets to report a use. Works over the HTTP
+ * API (KeypoolClient) or directly on a Broker inside the account.
+ */
+import { maskKey } from '../domain/keys.js';
+import type { LeaseRequest, Outcome } from '../domain/types.js';
+import { redact } from '../redact.js';
+import type { KeySource } from './keypool-client.js';
+
+export interface WithKeyOptions extends LeaseRequest {
+  /** a KeypoolClient (HTTP API) or a Broker (same account) */
+  keys: KeySource;
+  /** further attempts, each with another lease, after a 401/402/429/5xx (default 2) */
+  retries?: number;
+  /** base of the jittered backoff before a retry, ms (default 250; doubles each retry) */
+  backoffMs?: number;
+  /** one attempt's limit, ms (default 60 s): fn gets an AbortSignal; past it the attempt is a failure */
+  timeoutMs?: number;
+  /** told when completing a lease fails (the use then stays counted); errors never hold the secret */
+  onCompletionError?: (error: unknown, leaseId: string) => void;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface KeyAttempt {
+  keyId: string;
+  leaseId: string;
+  /** 0 for the first attempt */
+  attempt: number;
+  /** aborted when the attempt's time is up: pass it to fetch */
+  signal: AbortSignal;
+}
+
+/** One provider call: returns the provider's Response, or throws (timeout, network). */
+export type ProviderCall = (apiKey: string, attempt: KeyAttempt) => Promise<Response>;
+
+export interface AttemptRecord {
+  keyId: string;
+  /** the provider's HTTP status; undefined when the call threw */
+  status: number | undefined;
+  outcome: Outcome;
+}
+
+/** The provider call failed on every attempt, or threw; the message never holds a secret. */
+export class ProviderCallError extends Error {
+  override readonly name = 'ProviderCallError';
+  constructor(
+    message: string,
+    /** the provider's status on the last attempt (undefined: it threw) */
+    readonly status: number | undefined,
+    readonly attempts: AttemptRecord[],
+  ) {
+    super(message);
+  }
+}
+
+/** How a provider answer completes the lease, and whether another key might do better. */
+export function outcomeFor(status: number): { outcome: Outcome; retry: boolean } {
+  if (status >= 200 && status < 300) return { outcome: 'success', retry: false };
+  if (status === 401) return { outcome: 'invalid_key', retry: true };
+  if (status === 402) return { outcome: 'out_of_credits', retry: true };
+  if (status === 429) return { outcome: 'rate_limited', retry: true };
+  if (status >= 500) return { outcome: 'failure', retry: true };
+  // 403 content moderation (the prompt was refused, not the key), 400, 404, ...: no retry.
+  return { outcome: 'failure', retry: false };
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+function mentions(error: unknown, secret: string, depth = 0): boolean {
+  if (depth > 4 || error === null || error === undefined) return false;
+  if (typeof error !== 'object') return typeof error === 'string' && error.includes(secret);
+  const e = error as { message?: unknown; stack?: unknown; cause?: unknown };
+  return [e.message, e.stack].some((t) => typeof t === 'string' && t.includes(secret)) || mentions(e.cause, secret, depth + 1);
+}
+
+/** The error as thrown, unless it carries the secret somewhere: then a secret-free replacement. */
+function scrubbed(error: unknown, apiKey: string, attempts: AttemptRecord[]): unknown {
+  if (!mentions(error, apiKey)) return error;
+  const e = error as { name?: unknown; message?: unknown };
+  const message = typeof e.message === 'string' ? e.message.split(apiKey).join(maskKey(apiKey)) : 'error';
+  return new ProviderCallError(`the provider call threw ${typeof e.name === 'string' ? e.name : 'an error'}: ${redact(message).slice(0, 300)}`, undefined, attempts);
+}
+
+/**
+ * Leases a key, runs `fn(apiKey)`, completes the lease by the answer (2xx success, 401
+ * invalid_key, 402 out_of_credits, 429 rate_limited, anything else failure) and returns the
+ * Response. 401/402/429/5xx are retried with another key up to `retries` times; when none is
+ * left it throws ProviderCallError. A 403 (content moderation) or another 4xx is returned as
+ * it is, without retry. If `fn` throws or times out, the lease is completed as a failure and
+ * the error rethrown. The lease is always completed; no error carries the secret.
+ */
+export async function withKey(options: WithKeyOptions, fn: ProviderCall): Promise<Response> {
+  const retries = options.retries ?? 2;
+  const backoffMs = options.backoffMs ?? 250;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const sleep = options.sleep ?? defaultSleep;
+  const request: LeaseRequest = {
+    ...(options.pool === undefined ? {} : { pool: options.pool }),
+    ...(options.maxUses === undefined ? {} : { maxUses: options.maxUses }),
+    ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
+  };
+  const attempts: AttemptRecord[] = [];
+  const complete = async (leaseId: string, outcome: Outcome): Promise<void> => {
+    try {
+      await options.keys.complete(leaseId, outcome);
+    } catch (error) {
+      options.onCompletionError?.(error, leaseId);
+    }
+  };
+  for (let attempt = 0; ; attempt++) {
+    if (attempt > 0) await sleep(Math.random() * backoffMs * 2 ** (attempt - 1));
+    const grant = await options.keys.lease(request);
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, fail) => {
+      timer = setTimeout(() => {
+        const error = new ProviderCallError(`the provider call took longer than ${timeoutMs} ms`, undefined, attempts);
+        controller.abort(error);
+        fail(error);
+      }, timeoutMs);
+    });
+    let response: Response;
+    try {
+      response = await Promise.race([fn(grant.apiKey, { keyId: grant.keyId, leaseId: grant.leaseId, attempt, signal: controller.signal }), timedOut]);
+    } catch (error) {
+      attempts.push({ keyId: grant.keyId, status: undefined, outcome: 'failure' });
+      await complete(grant.leaseId, 'failure');
+      throw scrubbed(error, grant.apiKey, attempts);
+    } finally {
+      clearTimeout(timer);
+    }
+    const { outcome, retry } = outcomeFor(response.status);
+    attempts.push({ keyId: grant.keyId, status: response.status, outcome });
+    await complete(grant.leaseId, outcome);
+    if (!retry) return response;
+    // A discarded answer's body is released so its connection can be reused.
+    await response.body?.cancel().catch(() => undefined);
+    if (attempt >= retries) {
+      const seen = attempts.map((a) => `${a.keyId}: ${a.status ?? 'threw'} ${a.outcome}`).join('; ');
+      throw new ProviderCallError(`the provider refused ${attempts.length} attempt(s), the last with ${response.status} (${seen})`, response.status, attempts);
+    }
+  }
+}
