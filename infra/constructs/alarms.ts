@@ -1,7 +1,7 @@
 /**
  * The alarms that page before the pool runs dry or the API fails: usable keys per pool
- * (published by the maintenance function), API 5xx, each function's errors and throttles,
- * and DynamoDB throttled requests. All go to one encrypted SNS topic.
+ * (published by the maintenance function) and 409s already answered (published by the lease
+ * function), API 5xx, each function's errors and throttles, and DynamoDB throttled requests. All go to one encrypted SNS topic.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -85,6 +85,15 @@ export class KeypoolAlarms extends Construct {
         comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.BREACHING,
+      });
+      // Callers already got 409 no_usable_key: the pool ran dry between maintenance runs.
+      add(`no-usable-key-${pool.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`, {
+        alarmDescription: `keypool: POST /leases answered 409 no_usable_key for pool "${pool}"`,
+        metric: new Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.noUsableKey, dimensionsMap: { [METRIC_DIMENSION]: pool }, statistic: 'Sum', period: Duration.minutes(5) }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
       });
     }
 

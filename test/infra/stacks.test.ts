@@ -363,7 +363,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       api.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
     });
 
-    it('alarms on usable keys per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
+    it('alarms on usable keys and 409s per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
       // Prepare
       const alarms = resources(api, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
       const [[topicId] = ['']] = resources(api, 'AWS::SNS::Topic');
@@ -374,6 +374,10 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         [{ Name: 'pool', Value: 'default' }, 3, 'LessThanThreshold', 'keypool', 'breaching'],
         [{ Name: 'pool', Value: 'sdxl' }, 2, 'LessThanThreshold', 'keypool', 'breaching'],
       ]);
+      expect(alarms.filter((a) => a.MetricName === 'NoUsableKey').map((a) => [(a.Dimensions as Json[])[0], a.Threshold, a.Statistic])).toEqual([
+        [{ Name: 'pool', Value: 'default' }, 1, 'Sum'],
+        [{ Name: 'pool', Value: 'sdxl' }, 1, 'Sum'],
+      ]);
       expect(alarms.filter((a) => a.Namespace === 'AWS/ApiGateway' && a.MetricName === '5xx')).toHaveLength(1);
       for (const metric of ['Errors', 'Throttles']) {
         const fnAlarms = alarms.filter((a) => a.Namespace === 'AWS/Lambda' && a.MetricName === metric);
@@ -383,7 +387,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       const throttled = alarms.filter((a) => JSON.stringify(a.Metrics ?? []).includes('ThrottledRequests'));
       expect(throttled).toHaveLength(1);
       expect(JSON.stringify(throttled[0]?.Metrics)).toContain('AWS/DynamoDB');
-      expect(alarms).toHaveLength(usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
+      expect(alarms).toHaveLength(2 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
     });
 
     it('encrypts the alarm topic, refuses plain HTTP, and subscribes the configured e-mail', () => {
