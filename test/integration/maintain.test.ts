@@ -81,16 +81,15 @@ describe('maintenance: each balance answer and its status change', () => {
     if (!rich || !poor || !invalid || !broken || !slow || !revived || !stillPoor || !disabled) throw new Error('seed');
     provider.setKey(broken.apiKey, { balanceStatus: 500 });
     provider.setKey(slow.apiKey, { delayMs: 1500 });
-    // Two keys a caller reported out of credits, and one an operator disabled.
-    for (const key of [revived, stillPoor]) {
-      await table.store.setStatus(key.keyId, 'disabled');
-    }
-    await table.store.setStatus(revived.keyId, 'active');
-    await table.store.setStatus(stillPoor.keyId, 'active');
-    for (const other of [rich, poor, invalid, broken, slow, disabled]) await table.store.setStatus(other.keyId, 'disabled');
+    // Callers report `revived` and `stillPoor` out of credits (the others are set aside so the
+    // leases land on those two); `disabled` stays disabled by the operator.
+    const others = [rich, poor, invalid, broken, slow];
+    for (const other of [...others, disabled]) await table.store.setStatus(other.keyId, 'disabled');
     await reportOutcome(pool, 'out_of_credits');
     await reportOutcome(pool, 'out_of_credits');
-    for (const other of [rich, poor, invalid, broken, slow]) await table.store.setStatus(other.keyId, 'active');
+    for (const other of others) await table.store.setStatus(other.keyId, 'active');
+    expect((await view(revived.keyId)).status).toBe('exhausted');
+    expect((await view(stillPoor.keyId)).status).toBe('exhausted');
     const before = provider.requests.length;
     // Act
     const report = await run(pool, {}, 300);
