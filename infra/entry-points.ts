@@ -82,8 +82,11 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
   },
   migrate: {
     file: 'functions/migrate.ts',
+    // lib/adapters/dynamo-migration-store.ts: BatchGetItem to read what exists, then
+    // TransactWriteItems of conditional Put/Update (IAM authorizes each item's PutItem/UpdateItem).
+    // The legacy source (S3 object or table Scan) is granted apart, only when configured.
     description: 'keypool: one-off migration from the legacy store (invoked by hand)',
-    table: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'],
+    table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     index: [],
     timeoutSeconds: 900,
     memorySize: 1024,

@@ -224,10 +224,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       lease: { table: ['dynamodb:UpdateItem'], index: ['dynamodb:Query'] },
       usage: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: [] },
       maintain: { table: ['dynamodb:Scan', 'dynamodb:UpdateItem'], index: [] },
-      migrate: {
-        table: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-        index: [],
-      },
+      migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: [] },
     };
     const TABLE_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAttkeys[0-9A-F]+Arn[0-9A-F]+"\}$/;
     const KEY_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAtttablekey[0-9A-F]+Arn[0-9A-F]+"\}$/;
