@@ -56,7 +56,8 @@ function decodeSegments(path: string): string | undefined {
 
 /** The API Gateway v2 event for a request, as HTTP APIs build it. */
 export function toEvent(request: IncomingMessage, body: string): { event: APIGatewayProxyEventV2; functionName: FunctionName } {
-  const url = new URL(request.url ?? '/', 'http://localhost');
+  // Prefixed, not resolved against a base: a path starting with // would otherwise be read as a host (and throw).
+  const url = new URL(`http://localhost${request.url ?? '/'}`);
   const method = (request.method ?? 'GET').toUpperCase();
   const decoded = decodeSegments(url.pathname);
   const match = decoded === undefined ? undefined : matchRoute(method, url.pathname);
