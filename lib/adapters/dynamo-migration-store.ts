@@ -1,0 +1,173 @@
+/**
+ * The migration's writes to keypool's table. Reads are batched (BatchGetItem, unprocessed
+ * keys retried); writes are batched as one TransactWriteItems of up to 100 conditional
+ * writes, because BatchWriteItem cannot carry a condition and every rule here must hold while
+ * the broker leases the same keys. A write refused by its own condition is reported back with
+ * the key as it is; the others of its transaction (rolled back with it) are sent again.
+ * Cost note: transactional writes consume twice the write capacity of plain ones; for a
+ * one-off migration that is the price of checking every write.
+ */
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, type DynamoDBDocumentClient, TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { KeyStatus } from '../domain/types.js';
+import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../migration/migration-store.js';
+import { TABLE, USAGE_TIER } from '../table.js';
+import { toKeyItem } from './dynamo-key-store.js';
+
+const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
+const MAX_BATCH_GET = 100;
+const MAX_TRANSACTION = 100;
+const MAX_TRANSACTION_ATTEMPTS = 10;
+/** Cancellation reasons that say "not refused, try again", as opposed to a failed condition or a bad request. */
+const RETRYABLE = new Set(['None', 'TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded', 'RequestLimitExceeded']);
+
+function keyIdOf(write: KeyWrite): string {
+  return write.kind === 'create' ? write.key.keyId : write.keyId;
+}
+
+export interface DynamoMigrationStoreOptions {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+}
+
+function existingFrom(item: Record<string, unknown> | undefined): ExistingKey | undefined {
+  if (!item) return undefined;
+  return { usageCount: Number(item.usageCount ?? 0), status: item.status as KeyStatus };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+export class DynamoMigrationStore implements MigrationStore {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly tableName: string;
+
+  constructor(options: DynamoMigrationStoreOptions) {
+    this.client = options.client;
+    this.tableName = options.tableName;
+  }
+
+  async existing(keyIds: string[]): Promise<Map<string, ExistingKey>> {
+    if (keyIds.length > MAX_BATCH_GET) throw new RangeError(`at most ${MAX_BATCH_GET} keys per read`);
+    const found = new Map<string, ExistingKey>();
+    let keys: Record<string, unknown>[] = keyIds.map((keyId) => ({ [KEY]: keyId }));
+    // BatchGetItem may leave keys unprocessed under load; they are asked again with backoff.
+    for (let attempt = 0; keys.length > 0; attempt++) {
+      if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
+      const out = await this.client.send(
+        new BatchGetCommand({
+          RequestItems: {
+            [this.tableName]: {
+              Keys: keys,
+              // Consistent: a key the previous run created a moment ago must be seen as existing.
+              ConsistentRead: true,
+              ProjectionExpression: '#key, usageCount, #status',
+              ExpressionAttributeNames: { '#key': KEY, '#status': 'status' },
+            },
+          },
+        }),
+      );
+      for (const item of out.Responses?.[this.tableName] ?? []) {
+        const key = existingFrom(item);
+        if (key) found.set(item[KEY] as string, key);
+      }
+      keys = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
+    }
+    return found;
+  }
+
+  async write(writes: KeyWrite[]): Promise<WriteResult[]> {
+    if (writes.length > MAX_TRANSACTION) throw new RangeError(`at most ${MAX_TRANSACTION} writes per call`);
+    const results = new Array<WriteResult | undefined>(writes.length);
+    let open = writes.map((_, i) => i);
+    for (let attempt = 0; open.length > 0; attempt++) {
+      if (attempt > 0) await sleep(Math.min(1000, 20 * 2 ** attempt));
+      if (attempt > MAX_TRANSACTION_ATTEMPTS) throw new Error('the migration\'s writes kept conflicting with other transactions');
+      try {
+        // One transaction per batch: 100 conditional writes in one request. BatchWriteItem
+        // would be cheaper but cannot carry a condition.
+        await this.client.send(new TransactWriteCommand({ TransactItems: open.map((i) => this.transactItem(writes[i] as KeyWrite)) }));
+        for (const i of open) results[i] = { applied: true };
+        open = [];
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const reasons = error.CancellationReasons ?? [];
+        if (reasons.some((r) => r.Code !== undefined && !RETRYABLE.has(r.Code) && r.Code !== 'ConditionalCheckFailed')) throw error;
+        const again: number[] = [];
+        const unknown: number[] = [];
+        open.forEach((i, n) => {
+          const reason = reasons[n];
+          if (reason?.Code !== 'ConditionalCheckFailed') {
+            // Not refused itself: rolled back with the transaction ("None") or a transient conflict.
+            again.push(i);
+            return;
+          }
+          // The old item holds the secret: only its count and status leave this method.
+          const current = reason.Item ? existingFrom(unmarshall(reason.Item)) : undefined;
+          results[i] = { applied: false, current };
+          if (!current && (writes[i] as KeyWrite).kind === 'create') unknown.push(i);
+        });
+        if (unknown.length > 0) {
+          // A store that does not return the refused item: read what is there instead.
+          const found = await this.existing(unknown.map((i) => keyIdOf(writes[i] as KeyWrite)));
+          for (const i of unknown) results[i] = { applied: false, current: found.get(keyIdOf(writes[i] as KeyWrite)) };
+        }
+        open = again;
+      }
+    }
+    return results.map((r) => r ?? { applied: true });
+  }
+
+  private transactItem(write: KeyWrite): NonNullable<TransactWriteCommandInput['TransactItems']>[number] {
+    if (write.kind === 'create') {
+      return {
+        Put: {
+          TableName: this.tableName,
+          // toKeyItem keeps the index attributes right: upk only while leasable, usk from count and last use.
+          Item: toKeyItem(write.key),
+          // Invariant: never overwrite a key. One that appeared since the read (an operator's
+          // import, another run) keeps its count and leases; the caller raises it instead.
+          ConditionExpression: 'attribute_not_exists(#key)',
+          ExpressionAttributeNames: { '#key': KEY },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      };
+    }
+    const { keyId, change } = write;
+    if (change.to < change.from) throw new RangeError('a migration never lowers a count');
+    const set: string[] = [];
+    const remove: string[] = [];
+    const names: Record<string, string> = { '#key': KEY };
+    const values: Record<string, unknown> = { ':from': change.from };
+    if (change.to > change.from) {
+      // The count and its tier in the sort key move together, so the index order stays right.
+      set.push('usageCount = :to', '#usk = #usk + :delta');
+      names['#usk'] = INDEX.sortKey;
+      values[':to'] = change.to;
+      values[':delta'] = (change.to - change.from) * USAGE_TIER;
+    }
+    if (change.disable) {
+      // Disabled keys leave the sparse index, exactly like an operator's disable.
+      set.push('#status = :disabled');
+      remove.push('#upk', 'cooldownUntil');
+      names['#status'] = 'status';
+      names['#upk'] = INDEX.partitionKey;
+      values[':disabled'] = 'disabled';
+    }
+    if (set.length === 0) throw new RangeError('a change must raise or disable');
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: { [KEY]: keyId },
+        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+        // Invariants: never lower a count, and never write over a count a lease or a
+        // completion changed since the migration read it (the raise is computed from :from).
+        // attribute_exists: a change never creates a half item.
+        ConditionExpression: 'attribute_exists(#key) AND usageCount = :from',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    };
+  }
+}

@@ -1,0 +1,94 @@
+/** migrate: bring the old credits-based system's keys into keypool (issue 4). */
+import { DynamoMigrationStore } from '../../adapters/dynamo-migration-store.js';
+import { fileSource, legacyTableSource } from '../../adapters/migration-sources.js';
+import { documentClient } from '../../commons.js';
+import { DEFAULT_POOL } from '../../domain/types.js';
+import { PoolName } from '../../http/schemas.js';
+import { DEFAULT_INITIAL_CREDITS } from '../../migration/mapping.js';
+import { migrate, type MigrationOutcome } from '../../migration/migrate.js';
+import { checked, type Command, json, stringFlag, UsageError } from '../framework.js';
+import { progressBar } from '../progress-bar.js';
+
+const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
+const INVALID_SHOWN = 50;
+
+/** --initial-credits: credits are fractional in the provider's pricing, so a decimal is accepted. */
+function creditsFlag(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^\d{1,7}(\.\d{1,6})?$/.test(value) || Number(value) <= 0) {
+    throw new UsageError('--initial-credits takes a positive number, e.g. 25 or 6.5');
+  }
+  return Number(value);
+}
+
+function text(outcome: MigrationOutcome, from: string, target: string, pool: string): string {
+  const { report } = outcome;
+  const lines = [
+    outcome.dryRun ? `dry run: nothing was written; migrating ${from} into ${target} (pool ${pool}) would do this:` : `migrated ${from} into ${target} (pool ${pool})`,
+    `  read        ${report.read}`,
+    `  imported    ${report.imported}   (new keys)`,
+    `  raised      ${report.raised}   (keys already in keypool whose count went up)`,
+    `  unchanged   ${report.unchanged}`,
+    `  duplicates  ${report.duplicates}   (rows repeating a key of an earlier row)`,
+    `  invalid     ${report.invalid.length}`,
+    ...report.invalid.slice(0, INVALID_SHOWN).map((i) => `    line ${i.line}: ${i.reason}`),
+    ...(report.invalid.length > INVALID_SHOWN ? [`    ... and ${report.invalid.length - INVALID_SHOWN} more (--json lists them all)`] : []),
+    `  ignored fields  ${report.ignoredFields}   (distinct unknown field names)`,
+  ];
+  if (outcome.disabled > 0) lines.push(`  ${outcome.disabled} key(s) already in keypool ${outcome.dryRun ? 'would be' : 'were'} disabled because the source disables them`);
+  return lines.join('\n');
+}
+
+export const migrateCommand: Command = {
+  name: 'migrate',
+  summary: 'bring keys from the old credits-based system (mongoexport file or legacy DynamoDB table)',
+  usage: '(--from-mongo-export FILE | --from-table NAME) [--pool P] [--initial-credits N] [--dry-run] [--json]',
+  help: [
+    '--from-mongo-export FILE  a mongoexport of stability_api_keys: one document per line, or --jsonArray',
+    '--from-table NAME         a legacy DynamoDB table with the old rows (same account, region and endpoint)',
+    '--pool P                  pool for new keys (default: stability); keys already in keypool keep theirs',
+    `--initial-credits N       credits a new key had in the old system (default: ${DEFAULT_INITIAL_CREDITS}); usage = N - credits_left, rounded up`,
+    '--dry-run                 write nothing; print what a run would do',
+    '--json                    print only the report: {"read","imported","raised","unchanged","duplicates","invalid","ignoredFields"}',
+    'Safe to run twice (the second run changes nothing) and to interrupt (run it again to finish).',
+    'A migration never lowers a count. Exit 1 when the source cannot be read or parsed at all (nothing written).',
+  ],
+  options: {
+    'from-mongo-export': { type: 'string' },
+    'from-table': { type: 'string' },
+    pool: { type: 'string' },
+    'initial-credits': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  async run({ args, io, config }) {
+    const file = stringFlag(args.values['from-mongo-export']);
+    const legacyTable = stringFlag(args.values['from-table']);
+    if ((file === undefined) === (legacyTable === undefined)) throw new UsageError('give exactly one of --from-mongo-export FILE or --from-table NAME');
+    if (legacyTable !== undefined && !TABLE_NAME.test(legacyTable)) throw new UsageError('--from-table: a DynamoDB table name is 3-255 letters, digits, "_", "." or "-"');
+    if (legacyTable === config.tableName) throw new UsageError(`--from-table: "${legacyTable}" is keypool's own table`);
+    const pool = args.values.pool === undefined ? DEFAULT_POOL : checked(PoolName, args.values.pool, '--pool');
+    const initialCredits = creditsFlag(args.values['initial-credits']);
+    const dryRun = args.values['dry-run'] === true;
+    const asJson = args.values.json === true;
+
+    const client = documentClient(config);
+    const source = file !== undefined ? fileSource(file) : legacyTableSource(client, legacyTable ?? '');
+    const bar = !asJson && io.isTTY && process.stderr.isTTY ? progressBar((t) => process.stderr.write(t)) : undefined;
+    let outcome: MigrationOutcome;
+    try {
+      outcome = await migrate({
+        source,
+        store: new DynamoMigrationStore({ client, tableName: config.tableName }),
+        pool,
+        dryRun,
+        ...(initialCredits === undefined ? {} : { initialCredits }),
+        ...(bar ? { onProgress: (p) => bar.update(p) } : {}),
+      });
+    } finally {
+      bar?.done();
+    }
+    io.out(asJson ? json(outcome.report) : text(outcome, source.describe, `table ${config.tableName}`, pool));
+    return 0;
+  },
+};

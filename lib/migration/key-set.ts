@@ -1,0 +1,91 @@
+/**
+ * What one migration run remembers per key it has seen: how the key was reported and, for a
+ * dry run, the count it would have. A Map of 1,000,000 key-id strings costs ~200 MB of heap;
+ * this open-addressing table keeps the 96 bits of a key id in three Uint32 words plus one
+ * state byte and one float per slot: ~21 bytes a slot, ~45 MB for a million keys.
+ */
+
+/** How the report counts a key: imported (new), raised (existed, count went up), unchanged. */
+export type KeyOutcome = 'imported' | 'raised' | 'unchanged';
+
+export interface KeyState {
+  outcome: KeyOutcome;
+  /** the count as this run last knew it (a dry run's simulated count) */
+  usageCount: number;
+  disabled: boolean;
+}
+
+const OUTCOMES: KeyOutcome[] = ['imported', 'raised', 'unchanged'];
+const EMPTY = 0;
+const DISABLED_BIT = 0x10;
+
+/** Parses `k_` + 24 hex digits into three words; the id format is fixed by keyIdFor. */
+function words(keyId: string): [number, number, number] {
+  return [parseInt(keyId.slice(2, 10), 16), parseInt(keyId.slice(10, 18), 16), parseInt(keyId.slice(18, 26), 16)];
+}
+
+export class KeySet {
+  private ids: Uint32Array;
+  private states: Uint8Array;
+  private counts: Float64Array;
+  private mask: number;
+  size = 0;
+
+  constructor(initialCapacity = 1 << 12) {
+    this.ids = new Uint32Array(initialCapacity * 3);
+    this.states = new Uint8Array(initialCapacity);
+    this.counts = new Float64Array(initialCapacity);
+    this.mask = initialCapacity - 1;
+  }
+
+  private slotOf(a: number, b: number, c: number): number {
+    // The id is a SHA-256 prefix: its first word is already uniformly spread.
+    let slot = a & this.mask;
+    for (;;) {
+      if (this.states[slot] === EMPTY) return slot;
+      const at = slot * 3;
+      if (this.ids[at] === a && this.ids[at + 1] === b && this.ids[at + 2] === c) return slot;
+      slot = (slot + 1) & this.mask;
+    }
+  }
+
+  get(keyId: string): KeyState | undefined {
+    const [a, b, c] = words(keyId);
+    const slot = this.slotOf(a, b, c);
+    const state = this.states[slot] ?? EMPTY;
+    if (state === EMPTY) return undefined;
+    return { outcome: OUTCOMES[(state & 0x0f) - 1] as KeyOutcome, disabled: (state & DISABLED_BIT) !== 0, usageCount: this.counts[slot] ?? 0 };
+  }
+
+  set(keyId: string, value: KeyState): void {
+    if ((this.size + 1) * 10 > this.states.length * 7) this.grow();
+    const [a, b, c] = words(keyId);
+    this.put(a, b, c, (OUTCOMES.indexOf(value.outcome) + 1) | (value.disabled ? DISABLED_BIT : 0), value.usageCount);
+  }
+
+  private put(a: number, b: number, c: number, state: number, count: number): void {
+    const slot = this.slotOf(a, b, c);
+    if (this.states[slot] === EMPTY) {
+      this.size++;
+      this.ids[slot * 3] = a;
+      this.ids[slot * 3 + 1] = b;
+      this.ids[slot * 3 + 2] = c;
+    }
+    this.states[slot] = state;
+    this.counts[slot] = count;
+  }
+
+  private grow(): void {
+    const { ids, states, counts } = this;
+    const capacity = states.length * 2;
+    this.ids = new Uint32Array(capacity * 3);
+    this.states = new Uint8Array(capacity);
+    this.counts = new Float64Array(capacity);
+    this.mask = capacity - 1;
+    this.size = 0;
+    for (let slot = 0; slot < states.length; slot++) {
+      const state = states[slot] ?? EMPTY;
+      if (state !== EMPTY) this.put(ids[slot * 3] ?? 0, ids[slot * 3 + 1] ?? 0, ids[slot * 3 + 2] ?? 0, state, counts[slot] ?? 0);
+    }
+  }
+}
