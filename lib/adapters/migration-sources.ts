@@ -87,7 +87,7 @@ export function s3Source(client: S3Client, bucket: string, key: string): Migrati
  * scan order. Numbers are read as exact digit strings (`{"$numberDecimal": ...}`), so a
  * value the SDK could not hold as a JS number is reported invalid rather than crashing the scan.
  */
-export function legacyTableSource(client: DynamoDBDocumentClient, tableName: string): MigrationSource {
+export function legacyTableSource(client: DynamoDBDocumentClient, tableName: string, options: { pageLimit?: number } = {}): MigrationSource {
   const scan = async (start: ScanCommandOutput['LastEvaluatedKey'], limit?: number): Promise<ScanCommandOutput> => {
     try {
       return await client.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: start, ...(limit ? { Limit: limit } : {}) }));
@@ -108,7 +108,7 @@ export function legacyTableSource(client: DynamoDBDocumentClient, tableName: str
       let position = 0;
       let start: ScanCommandOutput['LastEvaluatedKey'];
       do {
-        const page = await scan(start);
+        const page = await scan(start, options.pageLimit);
         for (const item of page.Items ?? []) {
           position++;
           yield { position, value: unmarshall(item, { wrapNumbers: (digits: string) => ({ $numberDecimal: digits }) }) };

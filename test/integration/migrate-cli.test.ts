@@ -1,0 +1,137 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
+import { fileSource } from '../../lib/adapters/migration-sources.js';
+import { documentClient } from '../../lib/commons.js';
+import { ensureTable } from '../../lib/local/dynamodb-local.js';
+import { migrate } from '../../lib/migration/migrate.js';
+import { dynamoEndpoint, uniqueName } from '../support/dynamo.js';
+
+let client: DynamoDBDocumentClient;
+const dir = mkdtempSync(join(tmpdir(), 'keypool-migrate-cli-'));
+
+beforeAll(() => {
+  client = documentClient({ endpoint: dynamoEndpoint(), region: undefined });
+});
+
+function cli(args: string[], tableName: string): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', ...args], {
+    env: { ...process.env, KEYPOOL_DYNAMODB_ENDPOINT: dynamoEndpoint(), KEYPOOL_TABLE: tableName },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+async function finished(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
+  return { code, stdout, stderr };
+}
+
+async function scanAll(tableName: string): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items.sort((a, b) => String(a.keyId).localeCompare(String(b.keyId)));
+}
+
+async function count(tableName: string): Promise<number> {
+  const out = await client.send(new ScanCommand({ TableName: tableName, Select: 'COUNT' }));
+  return out.Count ?? 0;
+}
+
+/** N distinct keys, every 10th disabled, every 7th repeated 1,500 rows later with a higher count. */
+function bigExport(n: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const key = `sk-test-resume-${String(i).padStart(8, '0')}-0123456789abcdef`;
+    lines.push(JSON.stringify({ api_key: key, credits_left: { $numberDouble: String(25 - (i % 6) * 0.5) }, is_active: i % 10 !== 0, created_at: { $date: '2024-01-02T03:04:05Z' } }));
+    if (i >= 1500 && (i - 1500) % 7 === 0) {
+      const earlier = `sk-test-resume-${String(i - 1500).padStart(8, '0')}-0123456789abcdef`;
+      lines.push(JSON.stringify({ api_key: earlier, usage_count: { $numberInt: '9' }, created_at: { $date: '2025-01-01T00:00:00Z' } }));
+    }
+  }
+  const path = join(dir, `${uniqueName('big')}.ndjson`);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+describe('migrate CLI', () => {
+  it('killed mid-run, a second run finishes the job: the table equals one uninterrupted run', async () => {
+    // Prepare
+    const keys = 6000;
+    const path = bigExport(keys);
+    const killed = uniqueName('resume');
+    const clean = uniqueName('clean');
+    await ensureTable(dynamoEndpoint(), killed);
+    await ensureTable(dynamoEndpoint(), clean);
+    // Act: SIGKILL the CLI once it has written something, then run the migration again.
+    const child = cli(['migrate', '--from-mongo-export', path, '--json'], killed);
+    const exit = finished(child);
+    let written = 0;
+    while (written === 0) {
+      await new Promise((r) => setTimeout(r, 50));
+      written = await count(killed);
+    }
+    child.kill('SIGKILL');
+    const { code } = await exit;
+    // A transaction already sent still lands after the client dies: let DynamoDB finish it.
+    await new Promise((r) => setTimeout(r, 1000));
+    const atKill = await count(killed);
+    const resumed = await finished(cli(['migrate', '--from-mongo-export', path, '--json'], killed));
+    await migrate({ source: fileSource(path), store: new DynamoMigrationStore({ client, tableName: clean }) });
+    // Assess
+    expect(code).toBeNull(); // killed by the signal, not finished
+    expect(atKill).toBeGreaterThan(0);
+    expect(atKill).toBeLessThan(keys);
+    expect(resumed.code).toBe(0);
+    const report = JSON.parse(resumed.stdout) as { imported: number; unchanged: number; raised: number; invalid: unknown[] };
+    expect(report.imported + report.unchanged + report.raised).toBe(keys);
+    expect(report.imported).toBe(keys - atKill);
+    expect(report.invalid).toEqual([]);
+    expect(await scanAll(killed)).toEqual(await scanAll(clean));
+  });
+
+  it('exits 1 with one clear line for a file that cannot be parsed, having written nothing', async () => {
+    // Prepare
+    const table = uniqueName('broken');
+    await ensureTable(dynamoEndpoint(), table);
+    const path = join(dir, 'broken.json');
+    writeFileSync(path, '[{"api_key":"sk-test-aaaaaaaaaaaaaaaaaaaa"}, {"api_key": "sk-test-bbbbbbbbbbbbbbbb"');
+    // Act
+    const result = await finished(cli(['migrate', '--from-mongo-export', path], table));
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toMatch(/^keypool migrate: the export is not a valid JSON array: the array is not closed/);
+    expect(result.stderr).not.toContain('sk-test');
+    expect(result.stdout).toBe('');
+    expect(await count(table)).toBe(0);
+  });
+
+  it('prints the report, and no progress bar, when the output is not a terminal', async () => {
+    // Prepare
+    const table = uniqueName('plain');
+    await ensureTable(dynamoEndpoint(), table);
+    const path = join(dir, 'plain.ndjson');
+    writeFileSync(path, '{"api_key":"sk-test-plain-0000000000000000","credits_left":23}\n{"api_key":""}\n');
+    // Act
+    const result = await finished(cli(['migrate', '--from-mongo-export', path, '--dry-run'], table));
+    // Assess
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^dry run: nothing was written/);
+    expect(result.stdout).toMatch(/imported\s+1/);
+    expect(result.stdout).toContain('line 2: api_key is empty');
+    expect(result.stderr).not.toContain('rows/s');
+    expect(await count(table)).toBe(0);
+  });
+});

@@ -1,0 +1,275 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
+import { fileSource, legacyTableSource } from '../../lib/adapters/migration-sources.js';
+import { documentClient } from '../../lib/commons.js';
+import { keyIdFor } from '../../lib/domain/keys.js';
+import { UnreadableSource } from '../../lib/migration/errors.js';
+import { migrate, type MigrateOptions } from '../../lib/migration/migrate.js';
+import { ensureTable } from '../../lib/local/dynamodb-local.js';
+import { USAGE_TIER, usageSortKey } from '../../lib/table.js';
+import { dynamoEndpoint, fakeKey, uniqueName } from '../support/dynamo.js';
+
+let client: DynamoDBDocumentClient;
+const dir = mkdtempSync(join(tmpdir(), 'keypool-migrate-'));
+
+beforeAll(() => {
+  client = documentClient({ endpoint: dynamoEndpoint(), region: undefined });
+});
+
+async function freshTable(): Promise<string> {
+  const name = uniqueName('migrate');
+  await ensureTable(dynamoEndpoint(), name);
+  return name;
+}
+
+function exportFile(docs: unknown[], form: 'lines' | 'array' = 'lines'): string {
+  const path = join(dir, `${uniqueName('export')}.json`);
+  writeFileSync(path, form === 'array' ? JSON.stringify(docs) : `${docs.map((d) => JSON.stringify(d)).join('\n')}\n`);
+  return path;
+}
+
+async function scanAll(tableName: string): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items.sort((a, b) => String(a.keyId).localeCompare(String(b.keyId)));
+}
+
+function run(tableName: string, source: MigrateOptions['source'], options: Partial<MigrateOptions> = {}) {
+  return migrate({ source, store: new DynamoMigrationStore({ client, tableName }), clock: () => Date.UTC(2026, 0, 1), ...options });
+}
+
+const A = fakeKey('a-');
+const B = fakeKey('b-');
+const C = fakeKey('c-');
+const D = fakeKey('d-');
+
+/** One of every kind of row: canonical and relaxed forms, a duplicate, invalid rows, unknown fields. */
+const MIXED = [
+  { _id: { $oid: '65a000000000000000000001' }, api_key: A, credits_left: { $numberDouble: '22.5' }, is_active: true, created_at: { $date: '2024-03-01T10:00:00Z' }, last_used: { $date: { $numberLong: '1717243200000' } } },
+  { _id: { $oid: '65a000000000000000000002' }, api_key: B, usage_count: { $numberInt: '2' }, credits_left: 25, owner: 'ops' },
+  { _id: { $oid: '65a000000000000000000003' }, api_key: C, credits_left: 24, is_active: false, last_checked: { $date: '2024-05-05T05:05:05Z' }, created_at: { $date: '2024-01-05T00:00:00Z' } },
+  { _id: { $oid: '65a000000000000000000004' }, credits_left: 20 },
+  { _id: { $oid: '65a000000000000000000005' }, api_key: D, usage_count: -1 },
+  { _id: { $oid: '65a000000000000000000006' }, api_key: A, usage_count: { $numberLong: '5' }, note: 'dup' },
+];
+
+describe('migrate from a mongoexport file', () => {
+  it('maps every row by the rules, keeping the index attributes right', async () => {
+    // Prepare
+    const table = await freshTable();
+    // Act
+    const { report } = await run(table, fileSource(exportFile(MIXED)));
+    // Assess
+    expect(report).toEqual({
+      read: 6,
+      imported: 3,
+      raised: 0,
+      unchanged: 0,
+      duplicates: 1,
+      invalid: [
+        { line: 4, reason: 'api_key is missing' },
+        { line: 5, reason: 'usage_count is negative' },
+      ],
+      ignoredFields: 2,
+    });
+    const items = new Map((await scanAll(table)).map((item) => [item.keyId, item]));
+    const a = items.get(keyIdFor(A));
+    // A: 25 - 22.5 rounds up to 3, then its duplicate raises it to 5; dates from its first row.
+    expect(a).toMatchObject({ pool: 'stability', apiKey: A, usageCount: 5, status: 'active', upk: 'stability', L: {}, createdAt: '2024-03-01T10:00:00.000Z', lastUsedAt: '2024-06-01T12:00:00.000Z' });
+    expect(a?.usk).toBe(usageSortKey(5, Date.parse('2024-06-01T12:00:00Z')));
+    const b = items.get(keyIdFor(B));
+    expect(b).toMatchObject({ usageCount: 2, status: 'active', lastUsedAt: null, createdAt: '2026-01-01T00:00:00.000Z' });
+    expect(b?.usk).toBe(usageSortKey(2, Date.UTC(2026, 0, 1)));
+    const c = items.get(keyIdFor(C));
+    // Disabled by the source: no index partition, so it is never leased.
+    expect(c).toMatchObject({ usageCount: 1, status: 'disabled', lastUsedAt: '2024-05-05T05:05:05.000Z' });
+    expect(c).not.toHaveProperty('upk');
+    expect(items.has(keyIdFor(D))).toBe(false);
+  });
+
+  it('reads a --jsonArray export into exactly the same table as the line-per-document one', async () => {
+    // Prepare
+    const lines = await freshTable();
+    const array = await freshTable();
+    // Act
+    const fromLines = await run(lines, fileSource(exportFile(MIXED, 'lines')));
+    const fromArray = await run(array, fileSource(exportFile(MIXED, 'array')));
+    // Assess
+    expect(fromArray.report).toEqual(fromLines.report);
+    expect(await scanAll(array)).toEqual(await scanAll(lines));
+  });
+
+  it('is idempotent: a second run changes nothing in the whole table and says so', async () => {
+    // Prepare
+    const table = await freshTable();
+    const path = exportFile(MIXED);
+    await run(table, fileSource(path), { clock: Date.now });
+    const before = await scanAll(table);
+    // Act
+    const second = await run(table, fileSource(path), { clock: Date.now });
+    // Assess
+    expect(await scanAll(table)).toEqual(before);
+    expect(second.report).toMatchObject({ read: 6, imported: 0, raised: 0, unchanged: 3, duplicates: 1 });
+  });
+
+  it('never lowers a count: a higher count in keypool wins, a higher one in the source raises it with its sort key', async () => {
+    // Prepare: A used 7 times in keypool already, B once; the source says 5 and 2.
+    const table = await freshTable();
+    const store = new DynamoMigrationStore({ client, tableName: table });
+    await run(table, fileSource(exportFile([{ api_key: A, usage_count: 7 }, { api_key: B, usage_count: 1, created_at: { $date: '2024-02-02T00:00:00Z' } }])));
+    const bBefore = (await scanAll(table)).find((i) => i.apiKey === B);
+    // Act
+    const { report } = await run(table, fileSource(exportFile([{ api_key: A, usage_count: 5 }, { api_key: B, usage_count: 2, created_at: { $date: '2030-01-01T00:00:00Z' } }])));
+    // Assess
+    const items = await scanAll(table);
+    const a = items.find((i) => i.apiKey === A);
+    const b = items.find((i) => i.apiKey === B);
+    expect(report).toMatchObject({ imported: 0, raised: 1, unchanged: 1 });
+    expect(a?.usageCount).toBe(7);
+    expect(b).toMatchObject({ usageCount: 2, createdAt: bBefore?.createdAt });
+    expect(Number(b?.usk) - Number(bBefore?.usk)).toBe(USAGE_TIER);
+    expect(await store.existing([keyIdFor(A), keyIdFor(B)])).toEqual(
+      new Map([
+        [keyIdFor(A), { usageCount: 7, status: 'active' }],
+        [keyIdFor(B), { usageCount: 2, status: 'active' }],
+      ]),
+    );
+  });
+
+  it('a raise never overwrites a count that changed after the read: the refused write is redone from the new count', async () => {
+    // Prepare: the key is at 1; a lease-like increment moves it to 2 between read and write.
+    const table = await freshTable();
+    await run(table, fileSource(exportFile([{ api_key: A, usage_count: 1 }])));
+    const store = new DynamoMigrationStore({ client, tableName: table });
+    const keyId = keyIdFor(A);
+    // Act: a write computed from the stale count 1 is refused and reports the count it found.
+    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    await client.send(new UpdateCommand({ TableName: table, Key: { keyId }, UpdateExpression: 'SET usageCount = usageCount + :one, usk = usk + :tier', ExpressionAttributeValues: { ':one': 1, ':tier': USAGE_TIER } }));
+    const stale = await store.write([{ kind: 'change', keyId, change: { from: 1, to: 4, disable: false } }]);
+    const { report } = await run(table, fileSource(exportFile([{ api_key: A, usage_count: 4 }])));
+    // Assess
+    expect(stale).toEqual([{ applied: false, current: { usageCount: 2, status: 'active' } }]);
+    expect(report).toMatchObject({ raised: 1 });
+    const [item] = await scanAll(table);
+    expect(item?.usageCount).toBe(4);
+    expect(item?.usk).toBe(usageSortKey(4, Date.UTC(2026, 0, 1)));
+  });
+
+  it('disabling through the source takes an existing key out of the index and changes nothing else', async () => {
+    // Prepare
+    const table = await freshTable();
+    await run(table, fileSource(exportFile([{ api_key: A, usage_count: 3 }])));
+    const [before] = await scanAll(table);
+    // Act
+    const outcome = await run(table, fileSource(exportFile([{ api_key: A, usage_count: 1, is_active: false }])));
+    // Assess
+    const [after] = await scanAll(table);
+    expect(outcome.disabled).toBe(1);
+    expect(outcome.report).toMatchObject({ unchanged: 1, raised: 0 });
+    const { upk: _upk, status: _status, ...rest } = before ?? {};
+    expect(after).toEqual({ ...rest, status: 'disabled' });
+  });
+
+  it('a dry run writes nothing and reports what a run would do', async () => {
+    // Prepare
+    const table = await freshTable();
+    await run(table, fileSource(exportFile([{ api_key: B, usage_count: 1 }])));
+    const before = await scanAll(table);
+    // Act
+    const dry = await run(table, fileSource(exportFile(MIXED)), { dryRun: true });
+    // Assess
+    expect(await scanAll(table)).toEqual(before);
+    expect(dry.dryRun).toBe(true);
+    expect(dry.report).toMatchObject({ read: 6, imported: 2, raised: 1, unchanged: 0, duplicates: 1 });
+    expect(dry.report.invalid.map((i) => i.line)).toEqual([4, 5]);
+  });
+
+  it('never puts a secret in the report, whatever is wrong with the rows', async () => {
+    // Prepare
+    const table = await freshTable();
+    const secrets = [fakeKey(), fakeKey(), fakeKey(), fakeKey()];
+    const docs = [
+      { api_key: secrets[0], usage_count: secrets[0] },
+      { api_key: secrets[1], last_used: secrets[1] },
+      { api_key: secrets[2], credits_left: 'x', [secrets[2] as string]: 1 },
+      { api_key: secrets[3] },
+    ];
+    const path = exportFile(docs);
+    writeFileSync(path, `${JSON.stringify(docs[0])}\n{"api_key":"${secrets[3] as string}" broken\n`, { flag: 'a' });
+    // Act
+    const { report } = await run(table, fileSource(path));
+    // Assess
+    const text = JSON.stringify(report);
+    for (const secret of secrets) expect(text).not.toContain(secret);
+    expect(report.invalid).toEqual([
+      { line: 1, reason: 'usage_count is not a number' },
+      { line: 2, reason: 'last_used is not a date' },
+      { line: 3, reason: 'credits_left is not a number' },
+      { line: 5, reason: 'usage_count is not a number' },
+      { line: 6, reason: 'not valid JSON' },
+    ]);
+  });
+
+  it('a file that cannot be parsed at all fails before the first write', async () => {
+    // Prepare: valid rows first, then the array breaks.
+    const table = await freshTable();
+    const path = join(dir, 'broken.json');
+    writeFileSync(path, `[${JSON.stringify({ api_key: A })},${JSON.stringify({ api_key: B })},{"api_key": "sk-test-x"`);
+    // Act
+    const attempt = run(table, fileSource(path));
+    // Assess
+    await expect(attempt).rejects.toBeInstanceOf(UnreadableSource);
+    await expect(run(table, fileSource(join(dir, 'missing.json')))).rejects.toThrow(/cannot read .*ENOENT/);
+    expect(await scanAll(table)).toEqual([]);
+  });
+});
+
+describe('migrate from a legacy DynamoDB table', () => {
+  it('scans every page and maps the legacy attributes, positions 1-based in scan order', async () => {
+    // Prepare: 31 legacy rows, read in pages of 7 so the scan has to follow LastEvaluatedKey.
+    const legacy = uniqueName('legacy');
+    await client.send(
+      new CreateTableCommand({ TableName: legacy, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'api_key', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'api_key', KeyType: 'HASH' }] }),
+    );
+    const keys = Array.from({ length: 30 }, (_, i) => fakeKey(`${i}-`));
+    for (const [i, key] of keys.entries()) {
+      await client.send(
+        new PutCommand({
+          TableName: legacy,
+          Item: { api_key: key, credits_left: 25 - (i % 5) - 0.5, is_active: i % 10 !== 0, last_used: '2024-06-01 12:00:00.000000', created_at: '2024-01-01T00:00:00', extra: 'x' },
+        }),
+      );
+    }
+    await client.send(new PutCommand({ TableName: legacy, Item: { api_key: 'sk-test-bad-credits-0000000000', credits_left: 'many' } }));
+    const table = await freshTable();
+    // Act
+    const { report } = await run(table, legacyTableSource(client, legacy, { pageLimit: 7 }));
+    const again = await run(table, legacyTableSource(client, legacy, { pageLimit: 7 }));
+    // Assess
+    expect(report).toMatchObject({ read: 31, imported: 30, raised: 0, duplicates: 0, ignoredFields: 1 });
+    expect(report.invalid).toHaveLength(1);
+    expect(report.invalid[0]?.reason).toBe('credits_left is not a number');
+    expect(report.invalid[0]?.line).toBeGreaterThanOrEqual(1);
+    expect(again.report).toMatchObject({ imported: 0, raised: 0, unchanged: 30 });
+    const items = await scanAll(table);
+    const first = items.find((i) => i.apiKey === keys[0]);
+    expect(first).toMatchObject({ usageCount: 1, status: 'disabled', lastUsedAt: '2024-06-01T12:00:00.000Z', createdAt: '2024-01-01T00:00:00.000Z' });
+    expect(items.find((i) => i.apiKey === keys[4])).toMatchObject({ usageCount: 5, status: 'active', upk: 'stability' });
+  });
+
+  it('says clearly when the legacy table does not exist, writing nothing', async () => {
+    const table = await freshTable();
+    await expect(run(table, legacyTableSource(client, uniqueName('nope')))).rejects.toThrow(/does not exist/);
+    expect(await scanAll(table)).toEqual([]);
+  });
+});
