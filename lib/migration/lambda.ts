@@ -1,0 +1,49 @@
+/**
+ * The migrate Lambda's work between the event and the report: validates the event, picks
+ * the source, runs the same use case as the CLI, and turns every failure into
+ * `{ error, message }` once (the function is invoked by hand, so the answer is the report).
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { legacyTableSource, s3Source } from '../adapters/migration-sources.js';
+import { KeypoolError } from '../domain/errors.js';
+import { redact } from '../redact.js';
+import { MigrateEvent } from './event.js';
+import { migrate, type MigrationReport } from './migrate.js';
+import type { MigrationStore } from './migration-store.js';
+
+export interface MigrateDependencies {
+  dynamo: DynamoDBDocumentClient;
+  s3: S3Client;
+  store: MigrationStore;
+  logger: Logger;
+}
+
+export type MigrateAnswer = MigrationReport | { error: string; message: string };
+
+/** Runs one migration event; never throws, never answers with a secret. */
+export async function runMigrateEvent(event: unknown, deps: MigrateDependencies): Promise<MigrateAnswer> {
+  const parsed = MigrateEvent.safeParse(event);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || 'event'}: ${i.message}`).join('; ');
+    return { error: 'invalid_request', message: `invalid event: ${issues}`.slice(0, 1000) };
+  }
+  const { source, pool, dryRun, initialCredits } = parsed.data;
+  const from = 's3' in source ? s3Source(deps.s3, source.s3.bucket, source.s3.key) : legacyTableSource(deps.dynamo, source.table);
+  try {
+    const outcome = await migrate({
+      source: from,
+      store: deps.store,
+      ...(pool === undefined ? {} : { pool }),
+      ...(dryRun === undefined ? {} : { dryRun }),
+      ...(initialCredits === undefined ? {} : { initialCredits }),
+    });
+    deps.logger.info('migration finished', { source: from.describe, dryRun: outcome.dryRun, read: outcome.report.read, imported: outcome.report.imported, raised: outcome.report.raised, invalid: outcome.report.invalid.length, disabledExisting: outcome.disabled });
+    return outcome.report;
+  } catch (error) {
+    if (error instanceof KeypoolError) return { error: error.code, message: error.message };
+    deps.logger.error('migration failed', { source: from.describe, errorName: (error as Error).name, errorMessage: redact((error as Error).message) });
+    return { error: 'internal_error', message: 'internal error; the migration can be run again to finish' };
+  }
+}

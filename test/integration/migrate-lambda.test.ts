@@ -1,0 +1,86 @@
+import { Readable } from 'node:stream';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
+import { documentClient } from '../../lib/commons.js';
+import { ensureTable } from '../../lib/local/dynamodb-local.js';
+import { runMigrateEvent } from '../../lib/migration/lambda.js';
+import { dynamoEndpoint, fakeKey, uniqueName } from '../support/dynamo.js';
+
+const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+
+/** An S3 stand-in that serves one object and records each GetObject's input (S3 is not what is under test). */
+function fakeS3(body: string, etag = '"abc"') {
+  const calls: Record<string, unknown>[] = [];
+  const client = {
+    send: (command: { input: Record<string, unknown> }) => {
+      calls.push(command.input);
+      return Promise.resolve({ Body: Readable.from([Buffer.from(body)]), ETag: etag, ContentLength: body.length });
+    },
+  } as unknown as S3Client;
+  return { client, calls };
+}
+
+async function setup() {
+  const tableName = uniqueName('lambda');
+  await ensureTable(dynamoEndpoint(), tableName);
+  const dynamo = documentClient({ endpoint: dynamoEndpoint(), region: undefined });
+  return { tableName, dynamo, store: new DynamoMigrationStore({ client: dynamo, tableName }) };
+}
+
+describe('migrate Lambda', () => {
+  it('streams an S3 export, pins the second read to the checked ETag, and answers with the report', async () => {
+    // Prepare
+    const { tableName, dynamo, store } = await setup();
+    const key = fakeKey();
+    const s3 = fakeS3(`[${JSON.stringify({ api_key: key, credits_left: { $numberDouble: '20.5' } })}]`);
+    // Act
+    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'keys.json' } }, pool: 'legacy' }, { dynamo, s3: s3.client, store, logger });
+    // Assess
+    expect(answer).toEqual({ read: 1, imported: 1, raised: 0, unchanged: 0, duplicates: 0, invalid: [], ignoredFields: 0 });
+    expect(s3.calls).toEqual([
+      { Bucket: 'old-exports', Key: 'keys.json' },
+      { Bucket: 'old-exports', Key: 'keys.json', IfMatch: '"abc"' },
+    ]);
+    const items = await dynamo.send(new ScanCommand({ TableName: tableName }));
+    expect(items.Items?.[0]).toMatchObject({ pool: 'legacy', usageCount: 5 });
+  });
+
+  it('the deployed handler migrates a legacy table named in the event', async () => {
+    // Prepare
+    const { tableName, dynamo } = await setup();
+    const legacy = uniqueName('legacy');
+    await dynamo.send(new CreateTableCommand({ TableName: legacy, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }] }));
+    await dynamo.send(new PutCommand({ TableName: legacy, Item: { id: '1', api_key: fakeKey(), usage_count: 4, is_active: false } }));
+    process.env.KEYPOOL_DYNAMODB_ENDPOINT = dynamoEndpoint();
+    process.env.KEYPOOL_TABLE = tableName;
+    const { handler } = await import('../../functions/migrate.js');
+    // Act
+    const answer = await handler({ source: { table: legacy }, dryRun: false, initialCredits: 25 }, {} as Context);
+    // Assess
+    expect(answer).toMatchObject({ read: 1, imported: 1, ignoredFields: 1 });
+    const items = await dynamo.send(new ScanCommand({ TableName: tableName }));
+    expect(items.Items?.[0]).toMatchObject({ usageCount: 4, status: 'disabled' });
+  });
+
+  it.each([
+    [{}, /source/],
+    [{ source: { s3: { bucket: 'b' } } }, /source/],
+    [{ source: { table: 'legacy' }, initialCredits: -1 }, /initialCredits/],
+    [{ source: { table: 'legacy' }, pool: 'no spaces allowed' }, /pool/],
+  ])('answers a bad event %j with invalid_request, not an exception', async (event, field) => {
+    const { dynamo, store } = await setup();
+    const answer = await runMigrateEvent(event, { dynamo, s3: fakeS3('').client, store, logger });
+    expect(answer).toMatchObject({ error: 'invalid_request', message: expect.stringMatching(field) as unknown });
+  });
+
+  it('answers an unreadable source with its reason', async () => {
+    const { dynamo, store } = await setup();
+    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'x.bin' } } }, { dynamo, s3: fakeS3('\u0000\u0001binary').client, store, logger });
+    expect(answer).toEqual({ error: 'unreadable_source', message: expect.stringMatching(/not a mongoexport file/) as unknown });
+  });
+});
