@@ -1,8 +1,8 @@
 /**
  * What one migration run remembers per key it has seen: how the key was reported and, for a
  * dry run, the count it would have. A Map of 1,000,000 key-id strings costs ~200 MB of heap;
- * this open-addressing table keeps the 96 bits of a key id in three Uint32 words plus one
- * state byte and one float per slot: ~21 bytes a slot, ~45 MB for a million keys.
+ * this open-addressing table keeps the 96 bits of a key id in three Uint32 words, one state
+ * byte and one Uint32 count per slot: 17 bytes a slot, ~36 MB for a million keys (2^21 slots).
  */
 
 /** How the report counts a key: imported (new), raised (existed, count went up), unchanged. */
@@ -27,14 +27,14 @@ function words(keyId: string): [number, number, number] {
 export class KeySet {
   private ids: Uint32Array;
   private states: Uint8Array;
-  private counts: Float64Array;
+  private counts: Uint32Array;
   private mask: number;
   size = 0;
 
   constructor(initialCapacity = 1 << 12) {
     this.ids = new Uint32Array(initialCapacity * 3);
     this.states = new Uint8Array(initialCapacity);
-    this.counts = new Float64Array(initialCapacity);
+    this.counts = new Uint32Array(initialCapacity);
     this.mask = initialCapacity - 1;
   }
 
@@ -72,7 +72,8 @@ export class KeySet {
       this.ids[slot * 3 + 2] = c;
     }
     this.states[slot] = state;
-    this.counts[slot] = count;
+    // Only a dry run reads the count back; a count past 2^32 - 1 (never seen in practice) saturates.
+    this.counts[slot] = Math.min(count, 0xffffffff);
   }
 
   private grow(): void {
@@ -80,7 +81,7 @@ export class KeySet {
     const capacity = states.length * 2;
     this.ids = new Uint32Array(capacity * 3);
     this.states = new Uint8Array(capacity);
-    this.counts = new Float64Array(capacity);
+    this.counts = new Uint32Array(capacity);
     this.mask = capacity - 1;
     this.size = 0;
     for (let slot = 0; slot < states.length; slot++) {

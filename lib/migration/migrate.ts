@@ -12,7 +12,7 @@
  *    ends in the same table as one uninterrupted run.
  *  - A count is never lowered, and a raise never overwrites a count a lease changed meanwhile
  *    (the store's conditional write; here, the retry with the fresh count).
- *  - Memory is flat: one batch of rows, plus ~21 bytes per distinct key (KeySet).
+ *  - Memory is flat: one batch of rows, plus 17 bytes a slot per distinct key (KeySet).
  */
 import type { StoredKey } from '../domain/key-store.js';
 import { keyIdFor } from '../domain/keys.js';

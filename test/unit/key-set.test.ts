@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { keyIdFor } from '../../lib/domain/keys.js';
+import { KeySet } from '../../lib/migration/key-set.js';
+
+describe('KeySet', () => {
+  it('remembers every key through growth and tells keys apart exactly', () => {
+    // Prepare: start tiny so the table doubles many times
+    const set = new KeySet(4);
+    const ids = Array.from({ length: 5000 }, (_, i) => keyIdFor(`sk-test-${i}`));
+    // Act
+    ids.forEach((id, i) => set.set(id, { outcome: i % 3 === 0 ? 'imported' : i % 3 === 1 ? 'raised' : 'unchanged', usageCount: i, disabled: i % 2 === 0 }));
+    set.set(ids[10] as string, { outcome: 'raised', usageCount: 99, disabled: true });
+    // Assess
+    expect(set.size).toBe(5000);
+    expect(set.get(ids[9] as string)).toEqual({ outcome: 'imported', usageCount: 9, disabled: false });
+    expect(set.get(ids[10] as string)).toEqual({ outcome: 'raised', usageCount: 99, disabled: true });
+    expect(set.get(ids[4998] as string)).toEqual({ outcome: 'imported', usageCount: 4998, disabled: true });
+    expect(set.get(ids[4999] as string)).toEqual({ outcome: 'raised', usageCount: 4999, disabled: false });
+    expect(set.get(keyIdFor('sk-test-never-seen'))).toBeUndefined();
+  });
+});
