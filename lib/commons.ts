@@ -5,17 +5,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoKeyStore } from './adapters/dynamo-key-store.js';
 import { type Config, readConfig } from './config.js';
 import { Broker } from './domain/broker.js';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'keypool' });
-
-/** Pool metrics (EMF), namespace `keypool` unless POWERTOOLS_METRICS_NAMESPACE says otherwise. */
-export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'keypool', serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'keypool' });
-// The only dimension is `pool` (lib/maintenance/pool-metrics.ts): alarms name exactly that set.
-metrics.clearDefaultDimensions();
 
 /** A document client for the configured endpoint: the local stack gets fixed dummy credentials. */
 export function documentClient(config: Pick<Config, 'endpoint' | 'region'>): DynamoDBDocumentClient {

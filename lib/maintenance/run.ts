@@ -2,7 +2,8 @@
 import { DynamoBalanceStore } from '../adapters/dynamo-balance-store.js';
 import { DynamoKeyStore } from '../adapters/dynamo-key-store.js';
 import { StabilityClient } from '../adapters/stability-client.js';
-import { documentClient, logger, metrics } from '../commons.js';
+import { documentClient, logger } from '../commons.js';
+import { metrics } from '../metrics.js';
 import { type Config, type MaintenanceConfig, readConfig, readMaintenanceConfig } from '../config.js';
 import { maintain, type MaintenanceDeps, type MaintenanceReport } from './maintain.js';
 import { publishPoolMetrics } from './pool-metrics.js';
