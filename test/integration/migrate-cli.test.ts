@@ -97,7 +97,10 @@ describe('migrate CLI', () => {
     expect(resumed.code).toBe(0);
     const report = JSON.parse(resumed.stdout) as { imported: number; unchanged: number; raised: number; invalid: unknown[] };
     expect(report.imported + report.unchanged + report.raised).toBe(keys);
-    expect(report.imported).toBe(keys - atKill);
+    // The second run imports only what the first did not write (a write sent just before the
+    // kill may land after the count above, hence <=).
+    expect(report.imported).toBeGreaterThan(0);
+    expect(report.imported).toBeLessThanOrEqual(keys - atKill);
     expect(report.invalid).toEqual([]);
     expect(await scanAll(killed)).toEqual(await scanAll(clean));
   });
