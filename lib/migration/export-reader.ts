@@ -170,7 +170,8 @@ type ArrayState = 'start' | 'first' | 'value' | 'element' | 'string' | 'scalar' 
  * pre-write pass) and yields nothing.
  */
 async function* arrayRows(chunks: AsyncIterable<Buffer>, collect: boolean): AsyncGenerator<SourceRow> {
-  let state: ArrayState = 'start';
+  // Widened on purpose: `finish` moves it to 'after' from a closure, which narrowing does not see.
+  let state = 'start' as ArrayState;
   let line = 1;
   let position = 0;
   const closers: number[] = [];
@@ -205,6 +206,14 @@ async function* arrayRows(chunks: AsyncIterable<Buffer>, collect: boolean): Asyn
   for await (const chunk of chunks) {
     const rows: SourceRow[] = [];
     let elementStart = -1;
+    /** The element that started at `elementStart` (or in an earlier chunk) ends before `end`. */
+    const finish = (end: number): void => {
+      take(chunk, Math.max(elementStart, 0), end);
+      elementStart = -1;
+      const row = emit();
+      if (row) rows.push(row);
+      state = 'after';
+    };
     for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i] as number;
       if (byte === NEWLINE) line++;
@@ -246,11 +255,7 @@ async function* arrayRows(chunks: AsyncIterable<Buffer>, collect: boolean): Asyn
           } else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) {
             if (closers.pop() !== byte) fail(`mismatched "${String.fromCharCode(byte)}"`);
             if (closers.length === 0) {
-              take(chunk, Math.max(elementStart, 0), i + 1);
-              elementStart = -1;
-              const row = emit();
-              if (row) rows.push(row);
-              state = 'after';
+              finish(i + 1);
             }
           }
           break;
@@ -258,20 +263,12 @@ async function* arrayRows(chunks: AsyncIterable<Buffer>, collect: boolean): Asyn
           if (escaped) escaped = false;
           else if (byte === BACKSLASH) escaped = true;
           else if (byte === QUOTE) {
-            take(chunk, Math.max(elementStart, 0), i + 1);
-            elementStart = -1;
-            const row = emit();
-            if (row) rows.push(row);
-            state = 'after';
+            finish(i + 1);
           }
           break;
         case 'scalar':
           if (isSpace(byte) || byte === COMMA || byte === CLOSE_ARRAY) {
-            take(chunk, Math.max(elementStart, 0), i);
-            elementStart = -1;
-            const row = emit();
-            if (row) rows.push(row);
-            state = 'after';
+            finish(i);
             i--; // the delimiter belongs to the array
             if (byte === NEWLINE) line--;
           } else if (byte === OPEN_OBJECT || byte === OPEN_ARRAY || byte === CLOSE_OBJECT || byte === QUOTE) {
@@ -293,7 +290,7 @@ async function* arrayRows(chunks: AsyncIterable<Buffer>, collect: boolean): Asyn
     if (state === 'element' || state === 'string' || state === 'scalar') take(chunk, Math.max(elementStart, 0), chunk.length);
     for (const row of rows) yield row;
   }
-  if ((state as ArrayState) !== 'end') fail((state as ArrayState) === 'start' ? 'no "["' : 'the array is not closed (is the file truncated?)');
+  if ((state) !== 'end') fail((state) === 'start' ? 'no "["' : 'the array is not closed (is the file truncated?)');
 }
 
 /**

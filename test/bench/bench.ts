@@ -102,6 +102,9 @@ interface Tally {
   refusals: number;
 }
 
+/** Uses each contender makes, unmeasured, before the measured rounds (fewer in --quick, to stay under 90 s). */
+const warmUses = (quick: boolean): number => (quick ? 300 : 1000);
+
 async function main(): Promise<void> {
   const { config, json } = readConfig();
   const started = Date.now();
@@ -122,23 +125,26 @@ async function main(): Promise<void> {
   const tables = Object.fromEntries(CONTENDERS.map((name) => [name, `bench-${runTag}-${name}`])) as Record<ContenderName, string>;
   for (const name of CONTENDERS) await ensureTable(endpoint, tables[name]);
 
-  // Warm-up: the JVM compiles its hot paths; nothing here is measured.
+  // Warm-up: the JVM compiles its hot paths; nothing here is measured. Each contender runs
+  // the real workload (same pool size, cap and callers) for a while, so the first contender
+  // measured does not pay for a cold JVM (with a short warm-up keypool, measured first in
+  // round 1, lost a third of its throughput to that alone).
   progress('warming up');
   const warm = Date.now();
-  {
-    const pool = 'warmup';
-    await seedKeys({ client, tableName: tables.floor, pool, count: 200 });
-    for (const name of CONTENDERS) {
-      const use = contender(name, { client, tableName: tables.floor, pool, maxUses: 1000, meter: new CostMeter(), pageSize: config.pageSize }, config.callers);
-      await mapLimit(Array.from({ length: 64 }), config.callers, (_, i) => use(i));
-    }
-    progress(`warm in ${((Date.now() - warm) / 1000).toFixed(1)} s`);
+  for (const name of CONTENDERS) {
+    const pool = `warm-${name}`;
+    await seedKeys({ client, tableName: tables[name], pool, count: config.keys });
+    const use = contender(name, { client, tableName: tables[name], pool, maxUses: config.maxUses, meter: new CostMeter(), pageSize: config.pageSize }, config.callers);
+    await mapLimit(Array.from({ length: warmUses(config.quick) }), config.callers, (_, i) => use(i % config.callers));
   }
+  progress(`warm in ${((Date.now() - warm) / 1000).toFixed(1)} s`);
 
   const tally = (): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0 });
   const tallies: Record<ContenderName, Tally> = { keypool: tally(), baseline: tally(), floor: tally() };
-  const roundUses = Math.max(1, Math.floor(config.keys * (config.maxUses + 1) * config.roundFill));
-  const rounds = Math.ceil(config.usesPerContender / roundUses);
+  // At least one round per contender, so each runs first once and drift falls on all three.
+  const fill = Math.max(1, Math.floor(config.keys * (config.maxUses + 1) * config.roundFill));
+  const rounds = Math.max(CONTENDERS.length, Math.ceil(config.usesPerContender / fill));
+  const roundUses = Math.ceil(config.usesPerContender / rounds);
   for (let round = 0; round < rounds; round++) {
     const uses = Math.min(roundUses, config.usesPerContender - round * roundUses);
     // Rotate the order so no contender always runs first (or last) in a round.

@@ -9,7 +9,7 @@ import { fileSource } from '../../lib/adapters/migration-sources.js';
 import { documentClient } from '../../lib/commons.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { migrate } from '../../lib/migration/migrate.js';
-import { dynamoEndpoint, uniqueName } from '../support/dynamo.js';
+import { dynamoEndpoint, scanTable, uniqueName } from '../support/dynamo.js';
 
 let client: DynamoDBDocumentClient;
 const dir = mkdtempSync(join(tmpdir(), 'keypool-migrate-cli-'));
@@ -34,16 +34,8 @@ async function finished(child: ChildProcess): Promise<{ code: number | null; std
   return { code, stdout, stderr };
 }
 
-async function scanAll(tableName: string): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
-    items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items.sort((a, b) => String(a.keyId).localeCompare(String(b.keyId)));
-}
+/** The whole table, sorted by key id, for comparing two runs. */
+const scanAll = (tableName: string): Promise<Record<string, unknown>[]> => scanTable(client, tableName);
 
 async function count(tableName: string): Promise<number> {
   const out = await client.send(new ScanCommand({ TableName: tableName, Select: 'COUNT' }));

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
 import { fileSource, legacyTableSource } from '../../lib/adapters/migration-sources.js';
@@ -12,7 +12,7 @@ import { UnreadableSource } from '../../lib/migration/errors.js';
 import { migrate, type MigrateOptions } from '../../lib/migration/migrate.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { USAGE_TIER, usageSortKey } from '../../lib/table.js';
-import { dynamoEndpoint, fakeKey, uniqueName } from '../support/dynamo.js';
+import { dynamoEndpoint, fakeKey, scanTable, uniqueName } from '../support/dynamo.js';
 
 let client: DynamoDBDocumentClient;
 const dir = mkdtempSync(join(tmpdir(), 'keypool-migrate-'));
@@ -33,16 +33,8 @@ function exportFile(docs: unknown[], form: 'lines' | 'array' = 'lines'): string 
   return path;
 }
 
-async function scanAll(tableName: string): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
-    items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items.sort((a, b) => String(a.keyId).localeCompare(String(b.keyId)));
-}
+/** The whole table, sorted by key id, for comparing two runs. */
+const scanAll = (tableName: string): Promise<Record<string, unknown>[]> => scanTable(client, tableName);
 
 function run(tableName: string, source: MigrateOptions['source'], options: Partial<MigrateOptions> = {}) {
   return migrate({ source, store: new DynamoMigrationStore({ client, tableName }), clock: () => Date.UTC(2026, 0, 1), ...options });

@@ -1,5 +1,6 @@
 /** Test helpers: a fresh table per test file on the shared DynamoDB Local. */
 import { randomBytes } from 'node:crypto';
+import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { type CapacityMeter, DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
 import { documentClient } from '../../lib/commons.js';
@@ -33,4 +34,16 @@ export async function createTestTable(prefix = 'test', meter?: CapacityMeter): P
   await ensureTable(endpoint, tableName);
   const store = new DynamoKeyStore({ client: documentClient({ endpoint, region: undefined }), tableName, ...(meter ? { meter } : {}) });
   return { endpoint, tableName, store, broker: (options = {}) => new Broker({ ...options, store }) };
+}
+
+/** Every item of a table (consistent reads, all pages), sorted by key id: for comparing whole tables. */
+export async function scanTable(client: DynamoDBDocumentClient, tableName: string): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items.sort((a, b) => String(a.keyId).localeCompare(String(b.keyId)));
 }
