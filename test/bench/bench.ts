@@ -201,15 +201,19 @@ async function main(): Promise<void> {
     const tableName = `bench-${runTag}-size-${size}`;
     await ensureTable(endpoint, tableName);
     const seedStart = Date.now();
-    await seedKeys({ client, tableName, pool: 'scale', count: size, concurrency: 16 });
-    progress(`seeded ${size} keys in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
+    // A pool of `size` keys for each contender: sharing one, the two used up a 100-key pool
+    // (400 uses at maxUses 3) and cheap 409s diluted the cost per lease.
+    for (const name of ['keypool', 'baseline'] as const) {
+      await seedKeys({ client, tableName, pool: `scale-${name}`, count: size, concurrency: 16 });
+    }
+    progress(`seeded 2 x ${size} keys in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
     const meters = { keypool: new CostMeter(), baseline: new CostMeter() };
     const latencies: Record<'keypool' | 'baseline', number[]> = { keypool: [], baseline: [] };
     const uses = {
-      keypool: contender('keypool', { client, tableName, pool: 'scale', maxUses: config.maxUses, meter: meters.keypool, pageSize: config.pageSize }, 1),
-      baseline: contender('baseline', { client, tableName, pool: 'scale', maxUses: config.maxUses, meter: meters.baseline, pageSize: config.pageSize }, 1),
+      keypool: contender('keypool', { client, tableName, pool: 'scale-keypool', maxUses: config.maxUses, meter: meters.keypool, pageSize: config.pageSize }, 1),
+      baseline: contender('baseline', { client, tableName, pool: 'scale-baseline', maxUses: config.maxUses, meter: meters.baseline, pageSize: config.pageSize }, 1),
     };
-    // Alternate the two so they see the same pool state and the same machine.
+    // Alternate the two so they see the same machine at the same moment.
     for (let i = 0; i < config.scalingLeases; i++) {
       for (const name of ['keypool', 'baseline'] as const) {
         const t = performance.now();
