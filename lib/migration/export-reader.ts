@@ -43,6 +43,15 @@ function isSpace(byte: number): boolean {
   return byte === 0x20 || byte === NEWLINE || byte === CR || byte === 0x09;
 }
 
+/** The next chunk; an I/O failure becomes UnreadableSource, which ends the run before any write. */
+async function readNext(iterator: AsyncIterator<Uint8Array>): Promise<IteratorResult<Uint8Array>> {
+  try {
+    return await iterator.next();
+  } catch (error) {
+    throw new UnreadableSource(`cannot read the export: ${describeIoError(error)}`);
+  }
+}
+
 /** The chunks, after peeking at the first meaningful byte (a UTF-8 BOM and blanks skipped). */
 async function detect(chunks: AsyncIterable<Uint8Array>, options: ReadOptions): Promise<{ format: ExportFormat; rest: AsyncIterable<Buffer> }> {
   const iterator = chunks[Symbol.asyncIterator]();
@@ -50,12 +59,7 @@ async function detect(chunks: AsyncIterable<Uint8Array>, options: ReadOptions): 
   let size = 0;
   let bomChecked = false;
   for (;;) {
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await iterator.next();
-    } catch (error) {
-      throw new UnreadableSource(`cannot read the export: ${describeIoError(error)}`);
-    }
+    const next = await readNext(iterator);
     if (!next.done) {
       held.push(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
       size += next.value.byteLength;
@@ -89,12 +93,7 @@ async function* replay(held: Buffer[], iterator: AsyncIterator<Uint8Array> | und
   }
   if (!iterator) return;
   for (;;) {
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await iterator.next();
-    } catch (error) {
-      throw new UnreadableSource(`cannot read the export: ${describeIoError(error)}`);
-    }
+    const next = await readNext(iterator);
     if (next.done) return;
     options.onBytes?.(next.value.byteLength);
     yield Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
