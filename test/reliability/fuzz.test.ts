@@ -96,7 +96,15 @@ function invalidBody(schema: { safeParse(v: unknown): { success: boolean } }, em
     fc.record({ pool: fc.oneof(text, fc.integer()), maxUses: fc.oneof(fc.double(), fc.string(), fc.integer({ min: -5, max: 5000 })), ttlSeconds: fc.anything(), extra: text }, { requiredKeys: [] }),
     fc.record({ status: fc.oneof(text, fc.constantFrom('exhausted', 'cooling', 'ACTIVE')), outcome: fc.oneof(text, fc.constantFrom('SUCCESS', 'succes')) }, { requiredKeys: [] }),
   );
-  const json = shaped.filter((v) => !schema.safeParse(v).success).map((v) => String(JSON.stringify(v) as string | undefined));
+  // Judge what is sent, not the generated value: JSON.stringify drops `undefined` fields, which
+  // once turned an invalid value (an unknown field set to undefined) into a valid import.
+  const json = shaped.map((v) => String(JSON.stringify(v) as string | undefined)).filter((raw) => {
+    try {
+      return !schema.safeParse(JSON.parse(raw)).success;
+    } catch {
+      return true;
+    }
+  });
   const malformed = fc.oneof(text, huge, fc.constantFrom('{', '{"keys":[', '[1,2', '{"a":1}}', 'nul', '{"pool": "x",}', '\uFEFF{}')).filter((raw) => {
     if (raw.trim() === '') return !emptyIsValid;
     try {
