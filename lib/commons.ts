@@ -6,7 +6,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoKeyStore } from './adapters/dynamo-key-store.js';
-import { type Config, readConfig } from './config.js';
+import { type Config, LOCAL_CREDENTIALS, readConfig } from './config.js';
 import { Broker } from './domain/broker.js';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'keypool' });
@@ -19,7 +19,7 @@ export function documentClient(config: Pick<Config, 'endpoint' | 'region'>): Dyn
       ? {
           endpoint: config.endpoint,
           region: config.region ?? 'us-east-1',
-          credentials: { accessKeyId: 'keypoollocal', secretAccessKey: 'keypoollocal' },
+          credentials: LOCAL_CREDENTIALS,
         }
       : config.region
         ? { region: config.region }

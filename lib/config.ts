@@ -13,6 +13,13 @@ export interface Config {
   cooldownSeconds: number;
 }
 
+/**
+ * Credentials for DynamoDB Local, which accepts any but only letters and digits in the access
+ * key (a hyphen is refused as an unrecognized client). With a shared database any pair sees
+ * the same tables.
+ */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'keypoollocal', secretAccessKey: 'keypoollocal' } as const;
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }

