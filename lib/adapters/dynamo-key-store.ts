@@ -23,7 +23,8 @@ import type {
   StoredKey,
 } from '../domain/key-store.js';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { KeyStatus } from '../domain/types.js';
+import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
+import type { KeyStatus, Outcome } from '../domain/types.js';
 import { TABLE, USAGE_TIER, usageSortKey, usageSortKeyBound } from '../table.js';
 
 type Item = Record<string, unknown>;
@@ -42,18 +43,49 @@ export interface DynamoKeyStoreOptions {
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 
 /**
- * The item for a key, index attributes included: `upk` only while the key is leasable, `usk`
- * from its count and last use (or import). Every writer of whole items goes through this.
+ * effectiveStatus(...) === 'active' as a condition: active, or cooling with the cooldown
+ * passed. Needs `#status`, `:active`, `:cooling` and `:now`.
+ */
+const EFFECTIVELY_ACTIVE = '(#status = :active OR (#status = :cooling AND cooldownUntil <= :now))';
+
+/**
+ * A lease slot as the item stores it: one-letter names, because every lease writes one and
+ * the item's size is what each read and write is billed by. Only this module spells them.
+ */
+interface StoredSlot {
+  /** nonce */
+  n: string;
+  /** expiry, ms since the epoch */
+  e: number;
+  /** outcome, once completed */
+  o?: Outcome;
+}
+
+function toStoredSlots(slots: StoredKey['slots']): Record<string, StoredSlot> {
+  return Object.fromEntries(
+    Object.entries(slots).map(([slot, s]) => [slot, { n: s.nonce, e: s.expiresAtMs, ...(s.outcome === undefined ? {} : { o: s.outcome }) }]),
+  );
+}
+
+function fromStoredSlots(stored: Record<string, StoredSlot> | undefined): StoredKey['slots'] {
+  return Object.fromEntries(
+    Object.entries(stored ?? {}).map(([slot, s]) => [slot, { nonce: s.n, expiresAtMs: s.e, ...(s.o === undefined ? {} : { outcome: s.o }) }]),
+  );
+}
+
+/**
+ * The item for a key, index attributes included: `upk` only while the key's status keeps it
+ * in the usage index (inUsageIndex), `usk` from its count and last use (or import). Every
+ * writer of whole items goes through this.
  */
 export function toKeyItem(key: StoredKey): Item {
   const { slots, ...record } = key;
-  const leasable = key.status === 'active' || key.status === 'cooling';
   const stampMs = Date.parse(key.lastUsedAt ?? key.createdAt);
   return {
     ...record,
-    L: slots,
+    L: toStoredSlots(slots),
     usk: usageSortKey(key.usageCount, Number.isNaN(stampMs) ? Date.now() : stampMs),
-    ...(leasable ? { [INDEX.partitionKey]: key.pool } : {}),
+    ...(inUsageIndex(key.status) ? { [INDEX.partitionKey]: key.pool } : {}),
   };
 }
 
@@ -61,7 +93,11 @@ export function toKeyItem(key: StoredKey): Item {
 export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
   if (!item) return undefined;
   const { L, upk: _upk, usk: _usk, ...record } = item;
-  return { ...(record as unknown as StoredKey), lastUsedAt: (record.lastUsedAt as string | null | undefined) ?? null, slots: (L ?? {}) as StoredKey['slots'] };
+  return {
+    ...(record as unknown as StoredKey),
+    lastUsedAt: (record.lastUsedAt as string | null | undefined) ?? null,
+    slots: fromStoredSlots(L as Record<string, StoredSlot> | undefined),
+  };
 }
 
 /** The old item a failed condition returns is not unmarshalled by the document client. */
@@ -172,73 +208,73 @@ export class DynamoKeyStore implements KeyStore {
     return found;
   }
 
-  async tryLease(a: LeaseAttempt): Promise<LeaseAttemptResult> {
+  async tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
     const result = await this.conditionalUpdate('lease', {
-      Key: { [KEY]: a.keyId },
+      Key: { [KEY]: attempt.keyId },
       UpdateExpression:
         'SET usageCount = :next, #usk = :usk, lastUsedAt = :nowIso, #status = :active, L.#slot = :entry REMOVE cooldownUntil',
       // Invariants, all in this one write:
-      //  - the cap: the use is counted here, and only while usageCount <= maxUses;
+      //  - isLeasable: in the pool's index partition, active or past its cooldown, and the
+      //    cap: the use is counted here, and only while usageCount <= maxUses;
       //  - usageCount = :seen: the new sort key is computed from the count, so it must be current;
-      //  - the key is leasable: in the pool's index partition, active or past its cooldown;
-      //  - one holder per reserved use: the slot is free, completed, or expired.
+      //  - isSlotFree: one holder per reserved use: the slot is empty, completed, or expired.
       ConditionExpression:
-        '#upk = :pool AND usageCount = :seen AND usageCount <= :max' +
-        ' AND (#status = :active OR (#status = :cooling AND cooldownUntil <= :now))' +
+        `#upk = :pool AND usageCount = :seen AND usageCount <= :max AND ${EFFECTIVELY_ACTIVE}` +
         ' AND (attribute_not_exists(L.#slot) OR attribute_exists(L.#slot.o) OR L.#slot.e < :now)',
-      ExpressionAttributeNames: { '#upk': INDEX.partitionKey, '#usk': INDEX.sortKey, '#status': 'status', '#slot': String(a.slot) },
+      ExpressionAttributeNames: { '#upk': INDEX.partitionKey, '#usk': INDEX.sortKey, '#status': 'status', '#slot': String(attempt.slot) },
       ExpressionAttributeValues: {
-        ':pool': a.pool,
-        ':seen': a.seenCount,
-        ':max': a.maxUses,
-        ':next': a.seenCount + 1,
-        ':usk': usageSortKey(a.seenCount + 1, a.nowMs),
-        ':nowIso': new Date(a.nowMs).toISOString(),
-        ':now': a.nowMs,
+        ':pool': attempt.pool,
+        ':seen': attempt.seenCount,
+        ':max': attempt.maxUses,
+        ':next': attempt.seenCount + 1,
+        ':usk': usageSortKey(attempt.seenCount + 1, attempt.nowMs),
+        ':nowIso': new Date(attempt.nowMs).toISOString(),
+        ':now': attempt.nowMs,
         ':active': 'active',
         ':cooling': 'cooling',
-        ':entry': { n: a.nonce, e: a.expiresAtMs },
+        ':entry': { n: attempt.nonce, e: attempt.expiresAtMs } satisfies StoredSlot,
       },
     });
     const key = fromKeyItem(result.item);
     return result.ok && key ? { granted: true, key } : { granted: false, current: key };
   }
 
-  async tryComplete(a: CompletionAttempt): Promise<CompletionAttemptResult> {
+  async tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
     const set = ['L.#slot.o = :outcome'];
     const remove: string[] = [];
-    const names: Record<string, string> = { '#slot': String(a.slot) };
-    const values: Item = { ':nonce': a.nonce, ':outcome': a.outcome };
+    const names: Record<string, string> = { '#slot': String(attempt.slot) };
+    const values: Item = { ':nonce': attempt.nonce, ':outcome': attempt.outcome };
     // Invariant: counting once. Only the lease's own open slot can be completed, and
     // completing it closes it, so a repeated completion changes nothing.
     let condition = 'L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o)';
-    if (a.outcome !== 'success') {
-      // Only success keeps the use the lease counted; every other outcome refunds it.
+    if (refundsUse(attempt.outcome)) {
       set.push('usageCount = usageCount - :one', '#usk = #usk - :tier');
       names['#usk'] = INDEX.sortKey;
       values[':one'] = 1;
       values[':tier'] = USAGE_TIER;
     }
-    const status = a.applyStatus ? statusChange(a) : undefined;
+    const status = attempt.applyStatus ? outcomeStatusChange(attempt.outcome) : undefined;
     if (status) {
       set.push('#status = :status');
       names['#status'] = 'status';
       values[':status'] = status.to;
       if (status.to === 'cooling') {
         set.push('cooldownUntil = :until');
-        values[':until'] = a.cooldownUntilMs;
-      } else {
+        values[':until'] = attempt.cooldownUntilMs;
+      }
+      if (!inUsageIndex(status.to)) {
         remove.push('#upk');
         names['#upk'] = INDEX.partitionKey;
       }
       if (status.from) {
-        // A caller's report never overrides an operator's "disabled" (nor revives an exhausted key).
+        // outcomeStatusChange's `from`: a caller's report never overrides an operator's
+        // "disabled" (nor revives an exhausted key).
         condition += ` AND #status IN (${status.from.map((_, i) => `:from${i}`).join(', ')})`;
         status.from.forEach((s, i) => (values[`:from${i}`] = s));
       }
     }
     const result = await this.conditionalUpdate('complete', {
-      Key: { [KEY]: a.keyId },
+      Key: { [KEY]: attempt.keyId },
       UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
       ConditionExpression: condition,
       ExpressionAttributeNames: names,
@@ -293,7 +329,7 @@ export class DynamoKeyStore implements KeyStore {
       names['#status'] = 'status';
       values[':now'] = filter.nowMs;
       if (filter.status === 'active') {
-        conditions.push('(#status = :active OR (#status = :cooling AND cooldownUntil <= :now))');
+        conditions.push(EFFECTIVELY_ACTIVE);
         values[':active'] = 'active';
         values[':cooling'] = 'cooling';
       } else if (filter.status === 'cooling') {
@@ -321,19 +357,5 @@ export class DynamoKeyStore implements KeyStore {
       keys: (out.Items ?? []).map((item) => fromKeyItem(item)).filter((key): key is StoredKey => key !== undefined),
       next: out.LastEvaluatedKey,
     };
-  }
-}
-
-/** What a completion outcome does to the key's status, and from which statuses it may. */
-function statusChange(a: CompletionAttempt): { to: KeyStatus; from?: KeyStatus[] } | undefined {
-  switch (a.outcome) {
-    case 'invalid_key':
-      return { to: 'disabled' };
-    case 'out_of_credits':
-      return { to: 'exhausted', from: ['active', 'cooling', 'exhausted'] };
-    case 'rate_limited':
-      return { to: 'cooling', from: ['active', 'cooling'] };
-    default:
-      return undefined;
   }
 }

@@ -4,7 +4,7 @@
  * key, so only the status and the body's `name` (a short code like "unauthorized") leave here.
  */
 import * as z from 'zod/mini';
-import { redact } from '../redact.js';
+import { redact } from '../shared/redact.js';
 import type { BalanceAnswer, BalanceProvider } from '../maintenance/ports.js';
 
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 10_000;

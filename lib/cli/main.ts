@@ -5,7 +5,7 @@
  */
 import { KeypoolError } from '../domain/errors.js';
 import { ConfigError } from '../config.js';
-import { redact } from '../redact.js';
+import { redact } from '../shared/redact.js';
 import { COMMANDS } from './commands/index.js';
 import { type CliIo, type Command, createContext, parse, Refusal, UsageError } from './framework.js';
 

@@ -9,7 +9,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { KeypoolError, NoUsableKey } from '../domain/errors.js';
 import { type CompletionResult, DEFAULT_MAX_USES, DEFAULT_POOL, type LeaseGrant, type LeaseRequest, type Outcome } from '../domain/types.js';
-import { redact } from '../redact.js';
+import { redact } from '../shared/redact.js';
 
 type Credentials = ConstructorParameters<typeof SignatureV4>[0]['credentials'];
 

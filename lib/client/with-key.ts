@@ -5,7 +5,7 @@
  */
 import { maskKey } from '../domain/keys.js';
 import type { LeaseRequest, Outcome } from '../domain/types.js';
-import { redact } from '../redact.js';
+import { redact } from '../shared/redact.js';
 import type { KeySource } from './keypool-client.js';
 
 export interface WithKeyOptions extends LeaseRequest {

@@ -6,6 +6,8 @@
 import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from './errors.js';
 import type { KeyStore, StoredKey } from './key-store.js';
 import { keyIdFor, KEY_ID_PATTERN, toKeyView } from './keys.js';
+import { isLeasable, isSlotFree } from './rules.js';
+import { mapLimit } from '../shared/map-limit.js';
 import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from './lease-id.js';
 import {
   type CompletionResult,
@@ -41,37 +43,13 @@ export const DEFAULT_LIST_LIMIT = 100;
 export const CONTENTION_MEMORY_MS = 2_000;
 export const MAX_LIST_LIMIT = 1000;
 
-/** Runs `work` over `items` with at most `limit` in flight, keeping results in order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-/** A free lease slot on the key as last seen: empty, completed or expired. */
+/** A free lease slot on the key as last seen, searching from `preferred`. */
 function freeSlot(key: StoredKey, nowMs: number, preferred: number): number | undefined {
-  const isFree = (slot: number): boolean => {
-    const entry = key.slots[String(slot)];
-    return entry === undefined || entry.o !== undefined || entry.e < nowMs;
-  };
-  for (let i = 0; i < LEASE_SLOTS; i++) {
-    const slot = (preferred + i) % LEASE_SLOTS;
-    if (isFree(slot)) return slot;
+  for (let offset = 0; offset < LEASE_SLOTS; offset++) {
+    const slot = (preferred + offset) % LEASE_SLOTS;
+    if (isSlotFree(key.slots[String(slot)], nowMs)) return slot;
   }
   return undefined;
-}
-
-/** Whether a key, as last seen, could take one more lease under `maxUses` right now. */
-function leasable(key: StoredKey, pool: string, maxUses: number, nowMs: number): boolean {
-  const statusOk = key.status === 'active' || (key.status === 'cooling' && (key.cooldownUntil ?? 0) <= nowMs);
-  return statusOk && key.pool === pool && key.usageCount <= maxUses;
 }
 
 function pickRandom<T>(items: T[]): T | undefined {
@@ -204,7 +182,7 @@ export class Broker {
         }
         this.contendedUntilMs = nowMs + CONTENTION_MEMORY_MS;
         const current = result.current;
-        if (!current || !leasable(current, pool, maxUses, nowMs)) return { usable: false };
+        if (!current || !isLeasable(current, pool, maxUses, nowMs)) return { usable: false };
         const open = freeSlot(current, nowMs, current.usageCount % LEASE_SLOTS);
         if (open === undefined) return { usable: false };
         count = current.usageCount;
@@ -233,7 +211,7 @@ export class Broker {
       // Past expiry the use stays counted; a completion recorded in time is still answered.
       const key = await this.store.get(ref.keyId);
       const slot = slotOf(key);
-      if (key && slot?.n === ref.nonce && slot.o !== undefined) return answer(key);
+      if (key && slot?.nonce === ref.nonce && slot.outcome !== undefined) return answer(key);
       throw new LeaseExpired(leaseId, new Date(ref.expiresAtMs).toISOString());
     }
     let applyStatus = true;
@@ -249,8 +227,8 @@ export class Broker {
       });
       if (result.applied) return answer(result.key);
       const slot = slotOf(result.current);
-      if (!result.current || slot?.n !== ref.nonce) throw new LeaseNotFound(leaseId);
-      if (slot.o !== undefined) return answer(result.current);
+      if (!result.current || slot?.nonce !== ref.nonce) throw new LeaseNotFound(leaseId);
+      if (slot.outcome !== undefined) return answer(result.current);
       // Open but refused: the key's status forbids the change the outcome asks for.
       applyStatus = false;
     }

@@ -2,6 +2,9 @@
  * Domain errors, one small class each. Messages never contain a secret; the HTTP layer maps
  * each `code` to a status once (lib/http/errors.ts).
  */
+import { KEY_ID_PATTERN } from './keys.js';
+import { LEASE_ID_PATTERN } from './lease-id.js';
+
 export abstract class KeypoolError extends Error {
   abstract readonly code: string;
   override readonly name: string = this.constructor.name;
@@ -18,8 +21,7 @@ export class NoUsableKey extends KeypoolError {
  * An id is echoed only when it has the shape of a keypool id: a caller who sends a secret
  * where an id belongs must not see it (or a log line) repeat it.
  */
-const KEYPOOL_ID = /^k_[0-9a-f]{24}(\.[0-9]\.[0-9a-z]{1,11}\.[0-9a-f]{16})?$/;
-const shown = (id: string): string => (KEYPOOL_ID.test(id) ? `"${id}"` : '(not a keypool id)');
+const shown = (id: string): string => (KEY_ID_PATTERN.test(id) || LEASE_ID_PATTERN.test(id) ? `"${id}"` : '(not a keypool id)');
 
 export class KeyNotFound extends KeypoolError {
   readonly code = 'key_not_found';

@@ -5,14 +5,14 @@
  */
 import type { KeyRecord, KeyStatus, Outcome } from './types.js';
 
-/** A lease slot on a key's item: open while `o` is absent and `e` has not passed. */
+/** A lease slot on a key: open while it has no outcome and its expiry has not passed. */
 export interface LeaseSlot {
-  /** nonce of the lease holding the slot */
-  n: string;
-  /** expiry, ms since the Unix epoch */
-  e: number;
-  /** outcome, once completed */
-  o?: Outcome;
+  /** the nonce of the lease holding the slot */
+  nonce: string;
+  /** when the lease expires, ms since the Unix epoch */
+  expiresAtMs: number;
+  /** the reported outcome, once completed */
+  outcome?: Outcome;
 }
 
 /** A key as the store keeps it: the record plus its lease slots. */

@@ -1,6 +1,7 @@
 /** Pure helpers for keys: ids from fingerprints, masking, views. */
 import { createHash } from 'node:crypto';
-import type { KeyRecord, KeyStatus, KeyView } from './types.js';
+import { effectiveStatus } from './rules.js';
+import type { KeyRecord, KeyView } from './types.js';
 
 /**
  * The key's stable id: a prefix of the SHA-256 fingerprint of the secret. Importing the same
@@ -10,7 +11,9 @@ export function keyIdFor(apiKey: string): string {
   return `k_${createHash('sha256').update(apiKey, 'utf8').digest('hex').slice(0, 24)}`;
 }
 
-export const KEY_ID_PATTERN = /^k_[0-9a-f]{24}$/;
+/** A key id's shape, for patterns that embed it (lease ids); KEY_ID_PATTERN matches a whole id. */
+export const KEY_ID_SOURCE = 'k_[0-9a-f]{24}';
+export const KEY_ID_PATTERN = new RegExp(`^${KEY_ID_SOURCE}$`);
 
 /** At most the first 3 and the last 4 characters; fewer for short secrets so most stays hidden. */
 export function maskKey(apiKey: string): string {
@@ -19,12 +22,6 @@ export function maskKey(apiKey: string): string {
   if (chars.length >= 16) return `${chars.slice(0, 3).join('')}...${chars.slice(-4).join('')}`;
   if (chars.length >= 8) return `...${chars.slice(-2).join('')}`;
   return '...';
-}
-
-/** A cooling key whose cooldown has passed is active again: no sweeper has to say so. */
-export function effectiveStatus(record: Pick<KeyRecord, 'status' | 'cooldownUntil'>, nowMs: number): KeyStatus {
-  if (record.status === 'cooling' && (record.cooldownUntil ?? 0) <= nowMs) return 'active';
-  return record.status;
 }
 
 /** What the outside sees of a key: never the secret. */

@@ -6,6 +6,7 @@
  * grant until it is completed or expires, so a key has at most LEASE_SLOTS open leases.
  */
 import { randomBytes } from 'node:crypto';
+import { KEY_ID_SOURCE } from './keys.js';
 
 export const LEASE_SLOTS = 8;
 
@@ -16,7 +17,8 @@ export interface LeaseRef {
   nonce: string;
 }
 
-const LEASE_ID = /^(k_[0-9a-f]{24})\.([0-9])\.([0-9a-z]{1,11})\.([0-9a-f]{16})$/;
+/** `<keyId>.<slot>.<expiry base36>.<nonce>`; LEASE_ID_PATTERN matches a whole lease id. */
+export const LEASE_ID_PATTERN = new RegExp(`^(${KEY_ID_SOURCE})\\.([0-9])\\.([0-9a-z]{1,11})\\.([0-9a-f]{16})$`);
 
 export function newNonce(): string {
   return randomBytes(8).toString('hex');
@@ -28,7 +30,7 @@ export function formatLeaseId(ref: LeaseRef): string {
 
 /** Parses a lease id; undefined for anything that is not one (callers answer lease_not_found). */
 export function parseLeaseId(leaseId: string): LeaseRef | undefined {
-  const match = LEASE_ID.exec(leaseId);
+  const match = LEASE_ID_PATTERN.exec(leaseId);
   if (!match) return undefined;
   const [, keyId, slot, exp, nonce] = match;
   if (keyId === undefined || slot === undefined || exp === undefined || nonce === undefined) return undefined;

@@ -11,7 +11,7 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { InvalidRequest } from '../domain/errors.js';
 import { logger } from '../commons.js';
-import { redact } from '../redact.js';
+import { redact } from '../shared/redact.js';
 import { errorAnswer, MethodNotAllowed, PayloadTooLarge, RouteNotFound } from './errors.js';
 import { matchRoute, ROUTES, type RouteKey, type RouteSpec } from './routes.js';
 

@@ -5,16 +5,7 @@
  * schema coerces ("3" is not 3).
  */
 import * as z from 'zod/mini';
-import { KEY_STATUSES, OUTCOMES } from '../domain/types.js';
-
-export const MAX_IMPORT_BATCH = 500;
-
-export const PoolName = z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a pool is 1-64 letters, digits, "_", "." or "-"'));
-export const ApiKeySecret = z
-  .string()
-  .check(z.regex(/^[\x21-\x7e]{8,512}$/, 'an API key is 8-512 printable ASCII characters without spaces'));
-export const Label = z.string().check(z.maxLength(128), z.regex(/^[^\p{Cc}]*$/u, 'a label has no control characters'));
-export const KeyStatusSchema = z.enum(KEY_STATUSES);
+import { ApiKeySecret, KeyStatusSchema, Label, MAX_IMPORT_BATCH, OutcomeSchema, PoolName } from '../domain/primitives.js';
 
 export const ImportBody = z.strictObject({
   keys: z
@@ -46,7 +37,7 @@ export const LeaseBody = z.strictObject({
   ttlSeconds: z.optional(z.int().check(z.minimum(1), z.maximum(3600))),
 });
 
-export const CompleteBody = z.strictObject({ outcome: z.optional(z.enum(OUTCOMES)) });
+export const CompleteBody = z.strictObject({ outcome: z.optional(OutcomeSchema) });
 
 // Response shapes: documentation only (the OpenAPI document), the code builds them typed.
 export const KeyViewSchema = z.object({

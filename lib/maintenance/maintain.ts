@@ -3,7 +3,7 @@
  * not disabled, read the balance, record it, and move the key between active and exhausted
  * (or to disabled on a 401). Usage counts are keypool's own and are never touched here.
  */
-import { mapLimit } from '../domain/broker.js';
+import { mapLimit } from '../shared/map-limit.js';
 import type { KeyStore, StoredKey } from '../domain/key-store.js';
 import type { KeyStatus } from '../domain/types.js';
 import { Pacer } from './pacer.js';

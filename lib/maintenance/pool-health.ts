@@ -1,5 +1,5 @@
 /** Per-pool counts from keys' states: what `keypool status`, the maintenance summary and the metrics report. */
-import { effectiveStatus } from '../domain/keys.js';
+import { effectiveStatus } from '../domain/rules.js';
 import type { KeyStatus } from '../domain/types.js';
 
 export interface HealthInput {

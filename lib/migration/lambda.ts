@@ -8,7 +8,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { legacyTableSource, s3Source } from '../adapters/migration-sources.js';
 import { KeypoolError } from '../domain/errors.js';
-import { redact } from '../redact.js';
+import { redact } from '../shared/redact.js';
 import { MigrateEvent } from './event.js';
 import { migrate, type MigrationReport } from './migrate.js';
 import type { MigrationStore } from './migration-store.js';

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mapLimit } from '../../lib/domain/broker.js';
+import { mapLimit } from '../../lib/shared/map-limit.js';
 import { KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
 import type { Outcome } from '../../lib/domain/types.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { StabilityClient } from '../../lib/adapters/stability-client.js';
 import { documentClient } from '../../lib/commons.js';
-import { mapLimit } from '../../lib/domain/broker.js';
+import { mapLimit } from '../../lib/shared/map-limit.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { Outcome } from '../../lib/domain/types.js';
 import { maintain, type MaintenanceOptions } from '../../lib/maintenance/maintain.js';
@@ -263,7 +263,7 @@ describe('maintenance under concurrency', () => {
       expect(key.status).toBe(expected);
       expect(item?.[TABLE.usageIndex.partitionKey]).toBe(expected === 'active' ? pool : undefined);
       // No lease slot left open.
-      expect(Object.values(key.slots).every((slot) => slot.o !== undefined)).toBe(true);
+      expect(Object.values(key.slots).every((slot) => slot.outcome !== undefined)).toBe(true);
     }
     expect(total).toBeGreaterThan(20);
   });

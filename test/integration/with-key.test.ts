@@ -59,7 +59,7 @@ function generate(prompt: string): ProviderCall {
 async function keyState(keyId: string) {
   const key = await table.store.get(keyId);
   if (!key) throw new Error('no key');
-  return { status: key.status, usageCount: key.usageCount, open: Object.values(key.slots).filter((s) => s.o === undefined).length };
+  return { status: key.status, usageCount: key.usageCount, open: Object.values(key.slots).filter((slot) => slot.outcome === undefined).length };
 }
 
 const fast = { backoffMs: 1 };

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { toKeyItem } from '../../lib/adapters/dynamo-key-store.js';
-import { mapLimit } from '../../lib/domain/broker.js';
+import { mapLimit } from '../../lib/shared/map-limit.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
 import type { StoredKey } from '../../lib/domain/key-store.js';
 

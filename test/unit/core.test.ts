@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveStatus, keyIdFor, KEY_ID_PATTERN, maskKey } from '../../lib/domain/keys.js';
+import { keyIdFor, KEY_ID_PATTERN, maskKey } from '../../lib/domain/keys.js';
+import { effectiveStatus } from '../../lib/domain/rules.js';
 import { formatLeaseId, LEASE_SLOTS, parseLeaseId } from '../../lib/domain/lease-id.js';
 import { matchRoute } from '../../lib/http/routes.js';
 import { LeaseBody, ListQuery } from '../../lib/http/schemas.js';
-import { redact } from '../../lib/redact.js';
+import { redact } from '../../lib/shared/redact.js';
 import { STAMP_EPOCH_MS, USAGE_TIER, usageSortKey, usageSortKeyBound } from '../../lib/table.js';
 
 describe('key ids and masks', () => {

@@ -1,6 +1,5 @@
 /** add, list, enable, disable: the operator's commands over the pool's keys. */
-import { MAX_IMPORT_BATCH } from '../../http/schemas.js';
-import { ApiKeySecret, KeyStatusSchema, Label, PoolName } from '../../http/schemas.js';
+import { ApiKeySecret, KeyStatusSchema, Label, MAX_IMPORT_BATCH, PoolName } from '../../domain/primitives.js';
 import type { ImportResult, KeyView } from '../../domain/types.js';
 import { checked, type Command, json, readLines, stringFlag, table, UsageError } from '../framework.js';
 

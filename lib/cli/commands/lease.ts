@@ -1,6 +1,6 @@
 /** lease, complete, increment: the caller's commands (the old --find --max-uses=3 and increment_usage). */
 import { OUTCOMES, type Outcome } from '../../domain/types.js';
-import { PoolName } from '../../http/schemas.js';
+import { PoolName } from '../../domain/primitives.js';
 import { checked, type Command, intFlag, json, table, UsageError } from '../framework.js';
 
 export const lease: Command = {

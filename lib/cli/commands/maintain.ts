@@ -2,7 +2,7 @@
 import { readMaintenanceConfig } from '../../config.js';
 import type { MaintenanceSummary } from '../../maintenance/maintain.js';
 import { maintenanceDeps, runMaintenance } from '../../maintenance/run.js';
-import { PoolName } from '../../http/schemas.js';
+import { PoolName } from '../../domain/primitives.js';
 import { checked, type Command, json, table, UsageError } from '../framework.js';
 
 function summaryText(summary: MaintenanceSummary): string {

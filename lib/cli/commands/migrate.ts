@@ -3,7 +3,7 @@ import { DynamoMigrationStore } from '../../adapters/dynamo-migration-store.js';
 import { fileSource, legacyTableSource } from '../../adapters/migration-sources.js';
 import { documentClient } from '../../commons.js';
 import { DEFAULT_POOL } from '../../domain/types.js';
-import { PoolName } from '../../http/schemas.js';
+import { PoolName } from '../../domain/primitives.js';
 import { DEFAULT_INITIAL_CREDITS } from '../../migration/mapping.js';
 import { migrate, type MigrationOutcome } from '../../migration/migrate.js';
 import { checked, type Command, json, stringFlag, UsageError } from '../framework.js';
