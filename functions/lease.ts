@@ -1,9 +1,9 @@
 /** POST /leases: the least recently used usable key, its use reserved in the same write. */
-import { broker } from '../lib/commons.js';
-import { metrics } from '../lib/metrics.js';
-import { httpFunction, ok } from '../lib/http/function.js';
-import { countedLease } from '../lib/maintenance/pool-metrics.js';
+import { httpHandler, ok } from '../lib/http/http-handler.js';
+import { countedLease } from '../lib/observability/keypool-metrics.js';
+import { metrics } from '../lib/observability/metrics.js';
+import { processLeasing } from '../lib/wiring.js';
 
-export const handler = httpFunction({
-  'POST /leases': async ({ body }) => ok(await countedLease(broker(), metrics, body)),
+export const handler = httpHandler({
+  'POST /leases': async ({ body }) => ok(await countedLease(processLeasing(), metrics, body)),
 });

@@ -1,7 +1,7 @@
 /** GET /keys: one page of keys, secrets masked. */
-import { broker } from '../lib/commons.js';
-import { httpFunction, ok } from '../lib/http/function.js';
+import { httpHandler, ok } from '../lib/http/http-handler.js';
+import { processKeyAdmin } from '../lib/wiring.js';
 
-export const handler = httpFunction({
-  'GET /keys': async ({ query }) => ok(await broker().list(query)),
+export const handler = httpHandler({
+  'GET /keys': async ({ query }) => ok(await processKeyAdmin().list(query)),
 });

@@ -2,9 +2,11 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { logger } from '../lib/commons.js';
-import type { MaintenanceSummary } from '../lib/maintenance/maintain.js';
-import { runScheduledMaintenance } from '../lib/maintenance/run.js';
+import { maintain, type MaintenanceSummary, maintenanceOptions } from '../lib/maintenance/maintain.js';
+import { reportMaintenance } from '../lib/observability/keypool-metrics.js';
+import { logger } from '../lib/observability/logger.js';
+import { metrics } from '../lib/observability/metrics.js';
+import { processMaintenance } from '../lib/wiring.js';
 
 /** Time kept back for the last balance request (10 s timeout), its write and the metrics. */
 const RESERVE_MS = 15_000;
@@ -12,6 +14,9 @@ const RESERVE_MS = 15_000;
 export const handler = middy<ScheduledEvent, MaintenanceSummary>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async (_event: ScheduledEvent, context: Context) => {
-    const report = await runScheduledMaintenance(Date.now() + context.getRemainingTimeInMillis() - RESERVE_MS);
+    const { deps, settings } = processMaintenance((message, attributes) => logger.warn(message, attributes));
+    const deadlineMs = Date.now() + context.getRemainingTimeInMillis() - RESERVE_MS;
+    const report = await maintain(deps, maintenanceOptions(settings, { deadlineMs }));
+    reportMaintenance(metrics, report);
     return report.summary;
   });

@@ -1,8 +1,12 @@
 /** GET /health, GET /openapi.json, and the answer to every request no route matches. */
-import { httpFunction, ok } from '../lib/http/function.js';
+import { httpHandler, ok } from '../lib/http/http-handler.js';
 import { openApiDocument } from '../lib/http/openapi.js';
+import { unmatchedRoute } from '../lib/http/unmatched.js';
 
-export const handler = httpFunction({
-  'GET /health': () => Promise.resolve(ok({ status: 'ok' })),
-  'GET /openapi.json': () => Promise.resolve(ok(openApiDocument())),
-});
+export const handler = httpHandler(
+  {
+    'GET /health': () => Promise.resolve(ok({ status: 'ok' })),
+    'GET /openapi.json': () => Promise.resolve(ok(openApiDocument())),
+  },
+  { unmatched: unmatchedRoute },
+);

@@ -5,6 +5,7 @@
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod/mini';
+import { POOL_NAME_PATTERN, TableName } from '../lib/domain/primitives.js';
 
 export const STAGES = ['dev', 'prod'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -73,20 +74,18 @@ export class StageConfigError extends Error {
 const positive = (max: number) => z.pipe(z.string().check(z.regex(/^\d+$/, 'a whole number')), z.transform(Number)).check(z.minimum(1), z.maximum(max));
 const name = (pattern: RegExp, what: string) => z.string().check(z.regex(pattern, what));
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
-const POOL = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Context keys an operator may pass with `-c key=value`; each is validated, none is required. */
 const ContextOverrides = z.object({
   stage: z.optional(z.enum(STAGES)),
   alarmEmail: z.optional(z.email()),
   /** `pool:min,pool:min`, e.g. `default:5,sdxl:2` */
-  poolAlarms: z.optional(name(/^[A-Za-z0-9_.-]{1,64}:\d+(,[A-Za-z0-9_.-]{1,64}:\d+)*$/, 'pool:min[,pool:min...]')),
+  poolAlarms: z.optional(name(/^[^,:]{1,64}:\d+(,[^,:]{1,64}:\d+)*$/, 'pool:min[,pool:min...]')),
   maintenanceEveryMinutes: z.optional(positive(1440)),
   throttleRate: z.optional(positive(10_000)),
   throttleBurst: z.optional(positive(5_000)),
   migrationBucket: z.optional(name(BUCKET, 'an S3 bucket name')),
-  legacyTable: z.optional(name(TABLE_NAME, 'a DynamoDB table name')),
+  legacyTable: z.optional(TableName),
 });
 
 type Context = Record<string, unknown>;
@@ -106,22 +105,22 @@ export function resolveStageConfig(context: Context): StageConfig {
     const issues = parsed.error.issues.map((issue) => `-c ${issue.path.join('.')}: ${issue.message}`);
     throw new StageConfigError(`invalid context: ${issues.join('; ')}`);
   }
-  const o = parsed.data;
-  const base = STAGE_CONFIG[o.stage ?? 'dev'];
-  const pools = o.poolAlarms?.split(',').map((entry) => {
+  const given = parsed.data;
+  const base = STAGE_CONFIG[given.stage ?? 'dev'];
+  const pools = given.poolAlarms?.split(',').map((entry) => {
     const [pool = '', min = ''] = entry.split(':');
-    if (!POOL.test(pool)) throw new StageConfigError(`invalid context: -c poolAlarms: bad pool "${pool}"`);
+    if (!POOL_NAME_PATTERN.test(pool)) throw new StageConfigError(`invalid context: -c poolAlarms: bad pool "${pool}"`);
     return { pool, minUsableKeys: Number(min) };
   });
   return {
     ...base,
-    alarmEmail: o.alarmEmail ?? base.alarmEmail,
+    alarmEmail: given.alarmEmail ?? base.alarmEmail,
     pools: pools ?? base.pools,
-    maintenanceEveryMinutes: o.maintenanceEveryMinutes ?? base.maintenanceEveryMinutes,
-    throttle: { rateLimit: o.throttleRate ?? base.throttle.rateLimit, burstLimit: o.throttleBurst ?? base.throttle.burstLimit },
+    maintenanceEveryMinutes: given.maintenanceEveryMinutes ?? base.maintenanceEveryMinutes,
+    throttle: { rateLimit: given.throttleRate ?? base.throttle.rateLimit, burstLimit: given.throttleBurst ?? base.throttle.burstLimit },
     migration: {
-      sourceBucket: o.migrationBucket ?? base.migration.sourceBucket,
-      legacyTable: o.legacyTable ?? base.migration.legacyTable,
+      sourceBucket: given.migrationBucket ?? base.migration.sourceBucket,
+      legacyTable: given.legacyTable ?? base.migration.legacyTable,
     },
   };
 }

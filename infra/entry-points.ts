@@ -60,8 +60,8 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     memorySize: 512,
     metrics: true,
   },
-  usage: {
-    file: 'functions/usage.ts',
+  counting: {
+    file: 'functions/counting.ts',
     // complete: conditional UpdateItem (GetItem for a late completion); usage: UpdateItem
     description: 'keypool: POST /leases/{leaseId}/complete and POST /keys/{keyId}/usage',
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
@@ -73,7 +73,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
   maintain: {
     file: 'functions/maintain.ts',
     // reads every key (Scan), secret included, to ask the provider for its balance; updates items
-    description: 'keypool: scheduled maintenance (balances, cooldowns, pool metrics)',
+    description: 'keypool: scheduled maintenance (provider balances, key statuses, pool metrics)',
     table: ['dynamodb:Scan', 'dynamodb:UpdateItem'],
     index: [],
     timeoutSeconds: 900,

@@ -12,7 +12,8 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { TABLE } from '../lib/table.js';
 import type { StageConfig } from './config.js';
-import { KeypoolAlarms, METRICS_NAMESPACE } from './constructs/alarms.js';
+import { METRICS_NAMESPACE } from '../lib/observability/metric-names.js';
+import { KeypoolAlarms } from './constructs/alarms.js';
 import { KeypoolHttpApi } from './constructs/http-api.js';
 import { KeypoolFunction } from './constructs/keypool-function.js';
 import { ENTRY_NAMES, ENTRY_POINTS, type EntryName } from './entry-points.js';
@@ -75,7 +76,7 @@ export class KeypoolStatelessStack extends Stack {
         keys: functions.keys.fn,
         list: functions.list.fn,
         lease: functions.lease.fn,
-        usage: functions.usage.fn,
+        counting: functions.counting.fn,
       },
       throttle: config.throttle,
       logRetention: config.logRetention,

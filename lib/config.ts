@@ -1,6 +1,8 @@
 /**
- * Configuration, read from the environment once. Every variable keypool reads is here; a
- * malformed value fails fast with a message that names it.
+ * keypool's own settings, read from the environment: the table and endpoint every entry point
+ * uses, and maintenance's settings. A malformed value fails fast with a message that names it.
+ * (Powertools reads its POWERTOOLS_* variables itself, and the local stack reads its ports and
+ * data directory in lib/local/start.ts.)
  */
 import { DEFAULT_TABLE_NAME } from './table.js';
 import { DEFAULT_COOLDOWN_SECONDS, DEFAULT_MAX_USES } from './domain/types.js';
@@ -12,13 +14,6 @@ export interface Config {
   region: string | undefined;
   cooldownSeconds: number;
 }
-
-/**
- * Credentials for DynamoDB Local, which accepts any but only letters and digits in the access
- * key (a hyphen is refused as an unrecognized client). With a shared database any pair sees
- * the same tables.
- */
-export const LOCAL_CREDENTIALS = { accessKeyId: 'keypoollocal', secretAccessKey: 'keypoollocal' } as const;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

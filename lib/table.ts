@@ -1,7 +1,9 @@
 /**
  * The one definition of keypool's DynamoDB table. The CDK stack, the local stack, the
- * tests and the benchmarks all build the table from this module; nothing else spells out
- * attribute names, keys or the index.
+ * tests and the benchmarks all build the table from this module, so its keys and its index
+ * are written once. The item's other attributes are the domain's names (lib/domain/types.ts);
+ * the storage-only abbreviations (the lease slots `L`, `upk`, `usk`) are spelled only here and
+ * in the DynamoDB adapters (lib/adapters/).
  *
  * One item per key:
  *   keyId (partition key)   stable id derived from the secret's SHA-256 fingerprint

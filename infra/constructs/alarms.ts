@@ -15,10 +15,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { PoolAlarm } from '../config.js';
-import { METRIC, METRIC_DIMENSION } from '../../lib/maintenance/pool-metrics.js';
-
-/** The metric namespace the lease and maintenance functions publish to (Powertools Metrics). */
-export const METRICS_NAMESPACE = 'keypool';
+import { METRIC, METRIC_DIMENSION, METRICS_NAMESPACE } from '../../lib/observability/metric-names.js';
 
 /** The table operations keypool performs; DynamoDB reports ThrottledRequests per operation. */
 const TABLE_OPERATIONS = [

@@ -8,7 +8,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { KeyStatus } from '../domain/types.js';
-import type { BalanceStore, BalanceWrite, BalanceWriteResult, KeyState } from '../maintenance/ports.js';
+import type { BalanceStore, BalanceWrite, BalanceWriteResult, MaintainedKey } from '../maintenance/ports.js';
 import { TABLE } from '../table.js';
 
 type Item = Record<string, unknown>;
@@ -19,7 +19,7 @@ export interface DynamoBalanceStoreOptions {
 }
 
 /** The secret-free state of an item (the item itself may hold the secret: it is dropped here). */
-function toState(item: Item | undefined): KeyState | undefined {
+function toState(item: Item | undefined): MaintainedKey | undefined {
   if (!item || typeof item[TABLE.partitionKey] !== 'string') return undefined;
   return {
     keyId: item[TABLE.partitionKey] as string,
@@ -41,32 +41,32 @@ export class DynamoBalanceStore implements BalanceStore {
     this.tableName = options.tableName;
   }
 
-  async write(w: BalanceWrite): Promise<BalanceWriteResult> {
+  async write(write: BalanceWrite): Promise<BalanceWriteResult> {
     const set: string[] = [];
     const remove: string[] = [];
     const names: Record<string, string> = { '#key': TABLE.partitionKey };
     const values: Item = {};
-    if (w.credits !== undefined) {
+    if (write.credits !== undefined) {
       set.push('credits = :credits', 'creditsCheckedAt = :at');
-      values[':credits'] = w.credits;
-      values[':at'] = w.checkedAt;
+      values[':credits'] = write.credits;
+      values[':at'] = write.checkedAt;
     }
     // Invariant: the key exists. A key deleted meanwhile is not recreated as a bare balance item.
     let condition = 'attribute_exists(#key)';
-    if (w.change !== 'none') {
+    if (write.change !== 'none') {
       names['#status'] = 'status';
       names['#upk'] = TABLE.usageIndex.partitionKey;
-      values[':seen'] = w.seenStatus;
+      values[':seen'] = write.seenStatus;
       // Invariant: a status change never undoes a concurrent one. It applies only while the key
       // still has the status the decision was made from; a lease keeps "active" (and may turn
       // "cooling" into "active"), so a changed status means someone else decided first.
       condition += ' AND #status = :seen';
-      if (w.change === 'exhaust') {
+      if (write.change === 'exhaust') {
         // Out of the sparse index: an exhausted key costs leases no reads.
         set.push('#status = :exhausted');
         values[':exhausted'] = 'exhausted';
         remove.push('#upk');
-      } else if (w.change === 'disable') {
+      } else if (write.change === 'disable') {
         set.push('#status = :disabled');
         values[':disabled'] = 'disabled';
         remove.push('#upk');
@@ -83,7 +83,7 @@ export class DynamoBalanceStore implements BalanceStore {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { [TABLE.partitionKey]: w.keyId },
+          Key: { [TABLE.partitionKey]: write.keyId },
           UpdateExpression: `${set.length ? `SET ${set.join(', ')}` : ''}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
           ConditionExpression: condition,
           ExpressionAttributeNames: names,

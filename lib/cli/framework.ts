@@ -4,10 +4,11 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type * as z from 'zod/mini';
-import { DynamoKeyStore } from '../adapters/dynamo-key-store.js';
-import { documentClient } from '../commons.js';
-import { Broker } from '../domain/broker.js';
-import { readConfig } from '../config.js';
+import { type Config, type MaintenanceConfig, readConfig } from '../config.js';
+import type { Broker } from '../domain/broker.js';
+import type { MaintenanceDeps } from '../maintenance/maintain.js';
+import type { MigrationSources } from '../migration/migrate.js';
+import type { MigrationStore } from '../migration/migration-store.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -31,14 +32,24 @@ export interface CliIo {
   isTTY: boolean;
 }
 
+/** Where the CLI found DynamoDB, for messages: the endpoint variable, AWS, or the local stack. */
+export type CliConfig = Config & { endpointSource: 'env' | 'aws' | 'local' };
+
+/** What commands work through: the use cases over ports, built by the wiring (lib/wiring.ts) on first use. */
+export interface CliServices {
+  /** the broker over the configured table */
+  broker(): Broker;
+  /** maintenance's settings and what it reads and writes through */
+  maintenance(): { deps: MaintenanceDeps; settings: MaintenanceConfig };
+  /** the migration's store and sources */
+  migration(): { store: MigrationStore; sources: MigrationSources };
+}
+
 export interface CommandContext {
   args: ParsedArgs;
   io: CliIo;
-  /** The broker over the configured table (built on first use). */
-  broker: () => Broker;
-  /** The store under the broker, for commands that work below the use cases (migrate, maintain). */
-  store: () => DynamoKeyStore;
-  config: ReturnType<typeof readConfig> & { endpointSource: 'env' | 'aws' | 'local' };
+  config: CliConfig;
+  services: CliServices;
 }
 
 export interface Command {
@@ -57,7 +68,7 @@ export interface Command {
 export const LOCAL_ENDPOINT = 'http://127.0.0.1:8000';
 
 /** Where the CLI finds DynamoDB: the endpoint variable, else AWS when a region is set, else the local stack. */
-export function cliConfig(env: NodeJS.ProcessEnv = process.env): CommandContext['config'] {
+export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   const config = readConfig(env);
   if (config.endpoint) return { ...config, endpointSource: 'env' };
   if (config.region) return { ...config, endpointSource: 'aws' };
@@ -107,21 +118,6 @@ export function table(rows: Record<string, string | number | null | undefined>[]
 
 export function json(value: unknown): string {
   return JSON.stringify(value);
-}
-
-export function createContext(args: ParsedArgs, io: CliIo): CommandContext {
-  const config = cliConfig();
-  let store: DynamoKeyStore | undefined;
-  let broker: Broker | undefined;
-  const getStore = (): DynamoKeyStore =>
-    (store ??= new DynamoKeyStore({ client: documentClient(config), tableName: config.tableName }));
-  return {
-    args,
-    io,
-    config,
-    store: getStore,
-    broker: () => (broker ??= new Broker({ store: getStore(), cooldownSeconds: config.cooldownSeconds })),
-  };
 }
 
 /** Reads keys from a file (or stdin for "-"): one per line, blank lines and # comments skipped. */

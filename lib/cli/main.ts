@@ -3,15 +3,12 @@
  * Exit 0 on success, 1 on a domain refusal (no usable key, not found) or an unreachable
  * store, 2 on bad usage; the reason is one line on stderr.
  */
-import { KeypoolError } from '../domain/errors.js';
 import { ConfigError } from '../config.js';
+import { KeypoolError } from '../domain/errors.js';
 import { redact } from '../shared/redact.js';
+import { cliServices } from '../wiring.js';
 import { COMMANDS } from './commands/index.js';
-import { type CliIo, type Command, createContext, parse, Refusal, UsageError } from './framework.js';
-
-// The SDK warns that its 2027 releases need Node 22; the Lambdas run Node 24, so on a laptop
-// with Node 20 the warning is noise in every command's output.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+import { type CliConfig, cliConfig, type CliIo, type CliServices, type Command, type CommandContext, parse, Refusal, UsageError } from './framework.js';
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -46,7 +43,19 @@ function unreachable(error: unknown, endpoint: string | undefined, local: boolea
   return undefined;
 }
 
-export async function runCli(argv: string[], io: CliIo): Promise<number> {
+/** The process's own output streams. */
+export const processIo: CliIo = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  isTTY: process.stdout.isTTY,
+};
+
+/**
+ * Runs one command line and answers its exit code (0 ok, 1 refusal or unreachable store,
+ * 2 bad usage); never exits the process. `services` defaults to the wiring over the
+ * environment's configuration; tests pass their own.
+ */
+export async function runCli(argv: string[], io: CliIo = processIo, services: (config: CliConfig) => CliServices = cliServices): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(mainHelp());
@@ -57,14 +66,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.err(`keypool: unknown command "${name.slice(0, 40)}"; run keypool --help`);
     return 2;
   }
-  let context: ReturnType<typeof createContext> | undefined;
+  let context: CommandContext | undefined;
   try {
     const args = parse(command, rest);
     if (args.values.help) {
       io.out(commandHelp(command));
       return 0;
     }
-    context = createContext(args, io);
+    const config = cliConfig();
+    context = { args, io, config, services: services(config) };
     return await command.run(context);
   } catch (error) {
     if (error instanceof UsageError) {
@@ -85,11 +95,3 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 1;
   }
 }
-
-const io: CliIo = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
-  isTTY: process.stdout.isTTY,
-};
-
-process.exitCode = await runCli(process.argv.slice(2), io);

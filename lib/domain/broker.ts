@@ -1,300 +1,33 @@
 /**
- * keypool's use cases: import, lease, complete, increment, list, set status. They depend only
- * on the KeyStore port; which key to try is decided here, whether a write may happen is
- * decided by the store's conditional writes.
+ * Every use case behind one object, for callers that want them all: the CLI, the in-account
+ * client and the tests. The Lambdas use Leasing or KeyAdmin directly, so each bundles only
+ * its own half.
  */
-import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from './errors.js';
-import type { KeyStore, StoredKey } from './key-store.js';
-import { keyIdFor, KEY_ID_PATTERN, toKeyView } from './keys.js';
-import { isLeasable, isSlotFree } from './rules.js';
-import { mapLimit } from '../shared/map-limit.js';
-import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from './lease-id.js';
-import {
-  type CompletionResult,
-  DEFAULT_COOLDOWN_SECONDS,
-  DEFAULT_LEASE_TTL_SECONDS,
-  DEFAULT_MAX_USES,
-  DEFAULT_POOL,
-  type ImportResult,
-  type KeyPage,
-  type KeyStatus,
-  type KeyView,
-  type LeaseGrant,
-  type LeaseRequest,
-  type ListQuery,
-  type NewKey,
-  type Outcome,
-} from './types.js';
+import { KeyAdmin, type KeyAdminOptions } from './key-admin.js';
+import { Leasing, type LeasingOptions } from './leasing.js';
 
-export interface BrokerOptions {
-  store: KeyStore;
-  clock?: () => number;
-  cooldownSeconds?: number;
-  /** candidates read per index query */
-  candidateLimit?: number;
-  /** index queries one lease may make before it concludes no key is usable */
-  maxRounds?: number;
-  /** how many imports run at once */
-  importConcurrency?: number;
-}
-
-export const DEFAULT_LIST_LIMIT = 100;
-/** How long a lost race keeps a broker spreading its first tries (see Broker.lease). */
-export const CONTENTION_MEMORY_MS = 2_000;
-export const MAX_LIST_LIMIT = 1000;
-
-/** A free lease slot on the key as last seen, searching from `preferred`. */
-function freeSlot(key: StoredKey, nowMs: number, preferred: number): number | undefined {
-  for (let offset = 0; offset < LEASE_SLOTS; offset++) {
-    const slot = (preferred + offset) % LEASE_SLOTS;
-    if (isSlotFree(key.slots[String(slot)], nowMs)) return slot;
-  }
-  return undefined;
-}
-
-function pickRandom<T>(items: T[]): T | undefined {
-  if (items.length === 0) return undefined;
-  const index = Math.floor(Math.random() * items.length);
-  const [picked] = items.splice(index, 1);
-  return picked;
-}
+export type BrokerOptions = LeasingOptions & KeyAdminOptions;
 
 export class Broker {
-  private readonly store: KeyStore;
-  private readonly clock: () => number;
-  private readonly cooldownMs: number;
-  private readonly candidateLimit: number;
-  private readonly maxRounds: number;
-  private readonly importConcurrency: number;
-  /** Keys this process is trying to lease right now: concurrent leases here try other keys first. */
-  private readonly inFlight = new Map<string, number>();
-  /**
-   * Until when this broker spreads its first try over the candidate page instead of taking the
-   * head: set by a lost race, so only callers that are actually contending leave strict LRU.
-   */
-  private contendedUntilMs = 0;
+  readonly leasing: Leasing;
+  readonly admin: KeyAdmin;
+  readonly lease: Leasing['lease'];
+  readonly complete: Leasing['complete'];
+  readonly increment: Leasing['increment'];
+  readonly importKeys: KeyAdmin['importKeys'];
+  readonly setStatus: KeyAdmin['setStatus'];
+  readonly list: KeyAdmin['list'];
+  readonly listAll: KeyAdmin['listAll'];
 
   constructor(options: BrokerOptions) {
-    this.store = options.store;
-    this.clock = options.clock ?? Date.now;
-    this.cooldownMs = (options.cooldownSeconds ?? DEFAULT_COOLDOWN_SECONDS) * 1000;
-    this.candidateLimit = options.candidateLimit ?? 25;
-    this.maxRounds = options.maxRounds ?? 20;
-    this.importConcurrency = options.importConcurrency ?? 16;
+    this.leasing = new Leasing(options);
+    this.admin = new KeyAdmin(options);
+    this.lease = this.leasing.lease.bind(this.leasing);
+    this.complete = this.leasing.complete.bind(this.leasing);
+    this.increment = this.leasing.increment.bind(this.leasing);
+    this.importKeys = this.admin.importKeys.bind(this.admin);
+    this.setStatus = this.admin.setStatus.bind(this.admin);
+    this.list = this.admin.list.bind(this.admin);
+    this.listAll = this.admin.listAll.bind(this.admin);
   }
-
-  /** Imports keys; a secret already present (in any pool) is a duplicate and is left as it is. */
-  async importKeys(keys: NewKey[]): Promise<ImportResult> {
-    const base = this.clock();
-    const seen = new Map<string, number>();
-    const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index) => {
-      const keyId = keyIdFor(newKey.apiKey);
-      const first = seen.get(keyId);
-      if (first !== undefined && first < index) return { inserted: false, keyId };
-      seen.set(keyId, index);
-      // Each key of a batch gets its own millisecond, so "oldest import first" is the batch order.
-      const createdAt = new Date(base + index).toISOString();
-      const result = await this.store.insert({
-        keyId,
-        pool: newKey.pool ?? DEFAULT_POOL,
-        apiKey: newKey.apiKey,
-        ...(newKey.label === undefined ? {} : { label: newKey.label }),
-        usageCount: 0,
-        status: 'active',
-        createdAt,
-        lastUsedAt: null,
-        slots: {},
-      });
-      return { inserted: result.inserted, keyId, key: result.key };
-    });
-    const views = new Map<string, KeyView>();
-    for (const outcome of outcomes) if (outcome.key) views.set(outcome.keyId, toKeyView(outcome.key));
-    return {
-      imported: outcomes.filter((o) => o.inserted).length,
-      duplicates: outcomes.filter((o) => !o.inserted).length,
-      keys: outcomes.map((o) => views.get(o.keyId)).filter((v): v is KeyView => v !== undefined),
-    };
-  }
-
-  /**
-   * Grants the least-used, then least recently used, leasable key of the pool whose count is
-   * <= maxUses, counting the use in the same conditional write. Refuses with NoUsableKey only
-   * when the index holds no candidate or every candidate is, on inspection, not leasable.
-   */
-  async lease(request: LeaseRequest = {}): Promise<LeaseGrant> {
-    const pool = request.pool ?? DEFAULT_POOL;
-    const maxUses = request.maxUses ?? DEFAULT_MAX_USES;
-    const ttlMs = (request.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS) * 1000;
-    for (let round = 0; round < this.maxRounds; round++) {
-      const nowMs = this.clock();
-      const candidates = await this.store.candidates(pool, maxUses, this.candidateLimit, nowMs);
-      if (candidates.length === 0) break;
-      // Strict LRU for the first try: the head of the index, unless this process is already
-      // trying it or lost a race moments ago. Callers in other processes (other Lambda
-      // containers) read the same head, so once contention is seen the first try is a random
-      // candidate of the page; after a lost race, a random other candidate.
-      const free = candidates.filter((c) => !this.inFlight.has(c.keyId));
-      const busy = candidates.filter((c) => this.inFlight.has(c.keyId));
-      const spread = nowMs < this.contendedUntilMs;
-      let next = (spread ? pickRandom(free) : free.shift()) ?? busy.shift();
-      let stillUsable = false;
-      while (next) {
-        const outcome = await this.attempt(next.keyId, next.usageCount, pool, maxUses, ttlMs);
-        if ('grant' in outcome) return outcome.grant;
-        stillUsable ||= outcome.usable;
-        next = pickRandom(free) ?? pickRandom(busy);
-      }
-      // Every candidate of this page was seen not leasable: the index lagged; a fresh query
-      // either finds others or nothing. If some were leasable but lost to races, go again.
-      if (!stillUsable && candidates.length < this.candidateLimit) break;
-    }
-    throw new NoUsableKey(pool, maxUses);
-  }
-
-  /** Tries one key, retrying it while it stays leasable and only our view of it was stale. */
-  private async attempt(
-    keyId: string,
-    seenCount: number,
-    pool: string,
-    maxUses: number,
-    ttlMs: number,
-  ): Promise<{ grant: LeaseGrant } | { usable: boolean }> {
-    this.inFlight.set(keyId, (this.inFlight.get(keyId) ?? 0) + 1);
-    try {
-      let count = seenCount;
-      let slot = count % LEASE_SLOTS;
-      for (let tries = 0; tries < 3; tries++) {
-        const nowMs = this.clock();
-        const nonce = newNonce();
-        const expiresAtMs = nowMs + ttlMs;
-        const result = await this.store.tryLease({ keyId, pool, seenCount: count, maxUses, slot, nonce, expiresAtMs, nowMs });
-        if (result.granted) {
-          return {
-            grant: {
-              leaseId: formatLeaseId({ keyId, slot, expiresAtMs, nonce }),
-              keyId,
-              apiKey: result.key.apiKey,
-              pool,
-              usageCount: count,
-              expiresAt: new Date(expiresAtMs).toISOString(),
-            },
-          };
-        }
-        this.contendedUntilMs = nowMs + CONTENTION_MEMORY_MS;
-        const current = result.current;
-        if (!current || !isLeasable(current, pool, maxUses, nowMs)) return { usable: false };
-        const open = freeSlot(current, nowMs, current.usageCount % LEASE_SLOTS);
-        if (open === undefined) return { usable: false };
-        count = current.usageCount;
-        slot = open;
-      }
-      return { usable: true };
-    } finally {
-      const left = (this.inFlight.get(keyId) ?? 1) - 1;
-      if (left > 0) this.inFlight.set(keyId, left);
-      else this.inFlight.delete(keyId);
-    }
-  }
-
-  /**
-   * Completes a lease: success keeps the use counted, every other outcome refunds it, and
-   * invalid_key / out_of_credits / rate_limited change the key's status. A repeated completion
-   * changes nothing and answers with the key as it stands.
-   */
-  async complete(leaseId: string, outcome: Outcome = 'success'): Promise<CompletionResult> {
-    const ref = parseLeaseId(leaseId);
-    if (!ref) throw new LeaseNotFound(leaseId);
-    const nowMs = this.clock();
-    const answer = (key: StoredKey): CompletionResult => ({ keyId: key.keyId, usageCount: key.usageCount, status: toKeyView(key, nowMs).status });
-    const slotOf = (key: StoredKey | undefined) => key?.slots[String(ref.slot)];
-    if (nowMs > ref.expiresAtMs) {
-      // Past expiry the use stays counted; a completion recorded in time is still answered.
-      const key = await this.store.get(ref.keyId);
-      const slot = slotOf(key);
-      if (key && slot?.nonce === ref.nonce && slot.outcome !== undefined) return answer(key);
-      throw new LeaseExpired(leaseId, new Date(ref.expiresAtMs).toISOString());
-    }
-    let applyStatus = true;
-    for (let tries = 0; tries < 2; tries++) {
-      const result = await this.store.tryComplete({
-        keyId: ref.keyId,
-        slot: ref.slot,
-        nonce: ref.nonce,
-        outcome,
-        nowMs,
-        cooldownUntilMs: nowMs + this.cooldownMs,
-        applyStatus,
-      });
-      if (result.applied) return answer(result.key);
-      const slot = slotOf(result.current);
-      if (!result.current || slot?.nonce !== ref.nonce) throw new LeaseNotFound(leaseId);
-      if (slot.outcome !== undefined) return answer(result.current);
-      // Open but refused: the key's status forbids the change the outcome asks for.
-      applyStatus = false;
-    }
-    throw new LeaseNotFound(leaseId);
-  }
-
-  /** The old increment_usage: +1, atomic, no lease and no cap. */
-  async increment(keyId: string): Promise<{ keyId: string; usageCount: number }> {
-    const key = KEY_ID_PATTERN.test(keyId) ? await this.store.increment(keyId, this.clock()) : undefined;
-    if (!key) throw new KeyNotFound(keyId);
-    return { keyId: key.keyId, usageCount: key.usageCount };
-  }
-
-  async setStatus(keyId: string, status: Extract<KeyStatus, 'active' | 'disabled'>): Promise<KeyView> {
-    const key = KEY_ID_PATTERN.test(keyId) ? await this.store.setStatus(keyId, status) : undefined;
-    if (!key) throw new KeyNotFound(keyId);
-    return toKeyView(key, this.clock());
-  }
-
-  /** One page of keys, never with secrets; `cursor` continues where the previous page ended. */
-  async list(query: ListQuery = {}): Promise<KeyPage> {
-    const limit = Math.min(query.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
-    const nowMs = this.clock();
-    let start = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    const keys: KeyView[] = [];
-    do {
-      const page = await this.store.scan({ pool: query.pool, status: query.status, nowMs }, Math.max(limit, 100), start);
-      const room = limit - keys.length;
-      if (page.keys.length > room) {
-        const taken = page.keys.slice(0, room);
-        keys.push(...taken.map((k) => toKeyView(k, nowMs)));
-        const last = taken[taken.length - 1];
-        return { keys, cursor: last ? encodeCursor({ keyId: last.keyId }) : null };
-      }
-      keys.push(...page.keys.map((k) => toKeyView(k, nowMs)));
-      start = page.next;
-    } while (start && keys.length < limit);
-    return { keys, cursor: start ? encodeCursor(start) : null };
-  }
-
-  /** Every page of list, merged (the CLI's --json). */
-  async listAll(query: Omit<ListQuery, 'cursor' | 'limit'> = {}): Promise<KeyView[]> {
-    const all: KeyView[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: KeyPage = await this.list({ ...query, limit: MAX_LIST_LIMIT, ...(cursor ? { cursor } : {}) });
-      all.push(...page.keys);
-      cursor = page.cursor;
-    } while (cursor);
-    return all;
-  }
-}
-
-function encodeCursor(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify({ k: key.keyId }), 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): Record<string, unknown> {
-  let keyId: unknown;
-  try {
-    keyId = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: unknown }).k;
-  } catch {
-    keyId = undefined;
-  }
-  if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) {
-    throw new InvalidRequest('cursor is not one this API returned', [{ path: 'cursor', message: 'unrecognised cursor' }]);
-  }
-  return { keyId };
 }

@@ -16,3 +16,6 @@ export const ApiKeySecret = z
 export const Label = z.string().check(z.maxLength(128), z.regex(/^[^\p{Cc}]*$/u, 'a label has no control characters'));
 export const KeyStatusSchema = z.enum(KEY_STATUSES);
 export const OutcomeSchema = z.enum(OUTCOMES);
+
+/** A DynamoDB table name (a legacy source for the migration). */
+export const TableName = z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name is 3-255 letters, digits, "_", "." or "-"'));

@@ -15,16 +15,6 @@ export class RouteNotFound extends KeypoolError {
   }
 }
 
-export class MethodNotAllowed extends KeypoolError {
-  readonly code = 'method_not_allowed';
-  constructor(
-    method: string,
-    readonly allowed: string[],
-  ) {
-    super(`${method.slice(0, 16)} is not allowed here; use ${allowed.join(', ')}`);
-  }
-}
-
 const STATUS: Record<string, number> = {
   invalid_request: 400,
   not_found: 404,
@@ -36,6 +26,15 @@ const STATUS: Record<string, number> = {
   payload_too_large: 413,
 };
 
+/** An error that asks for response headers besides its body (e.g. `allow` on a 405). */
+export interface WithHeaders {
+  readonly headers: Record<string, string>;
+}
+
+function headersOf(error: unknown): Record<string, string> {
+  return typeof error === 'object' && error !== null && 'headers' in error ? (error as WithHeaders).headers : {};
+}
+
 export interface ErrorBody {
   error: string;
   message: string;
@@ -43,10 +42,10 @@ export interface ErrorBody {
 }
 
 /** The status and body for an error; anything that is not a KeypoolError is an internal error. */
-export function errorAnswer(error: unknown): { status: number; body: ErrorBody; known: boolean } {
+export function errorAnswer(error: unknown): { status: number; body: ErrorBody; headers: Record<string, string>; known: boolean } {
   if (error instanceof KeypoolError && STATUS[error.code] !== undefined) {
     const details = 'details' in error && Array.isArray(error.details) && error.details.length ? { details: error.details as ErrorBody['details'] } : {};
-    return { status: STATUS[error.code] ?? 500, body: { error: error.code, message: error.message, ...details }, known: true };
+    return { status: STATUS[error.code] ?? 500, body: { error: error.code, message: error.message, ...details }, headers: headersOf(error), known: true };
   }
-  return { status: 500, body: { error: 'internal_error', message: 'internal error' }, known: false };
+  return { status: 500, body: { error: 'internal_error', message: 'internal error' }, headers: {}, known: false };
 }

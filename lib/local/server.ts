@@ -1,32 +1,15 @@
 /**
  * The local HTTP server: each request becomes an API Gateway HTTP API (payload v2) event
- * and is answered by the same Lambda handler that serves the route on AWS.
+ * and is answered by the same Lambda handler that serves the route on AWS. The handlers are
+ * given to it (./handlers.ts loads the real ones), so the server knows only the route table.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { MAX_BODY_BYTES } from '../http/function.js';
+import { MAX_BODY_BYTES } from '../http/http-handler.js';
 import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
 
 export type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
-
-/** Loads every entry point in functions/ (after the environment is set: they read it once). */
-export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler>> {
-  const [meta, keys, list, lease, usage] = await Promise.all([
-    import('../../functions/meta.js'),
-    import('../../functions/keys.js'),
-    import('../../functions/list.js'),
-    import('../../functions/lease.js'),
-    import('../../functions/usage.js'),
-  ]);
-  return {
-    meta: meta.handler,
-    keys: keys.handler,
-    list: list.handler,
-    lease: lease.handler,
-    usage: usage.handler,
-  };
-}
 
 function lambdaContext(functionName: string): Context {
   const deadline = Date.now() + 29_000;
@@ -96,7 +79,6 @@ export function toEvent(request: IncomingMessage, body: string): { event: APIGat
   const functionName = match?.found ? ROUTES[match.routeKey].function : DEFAULT_ROUTE_FUNCTION;
   return { event, functionName };
 }
-
 
 function send(response: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });

@@ -5,7 +5,8 @@
 import { readPositiveInt } from '../config.js';
 import { DEFAULT_TABLE_NAME } from '../table.js';
 import { assertPortFree, ensureTable, LocalStackError, type RunningDynamo, startDynamoLocal, waitForDynamo } from './dynamodb-local.js';
-import { loadHandlers, startServer } from './server.js';
+import { loadHandlers } from './handlers.js';
+import { startServer } from './server.js';
 
 // The SDK warns that its 2027 releases need Node 22; the Lambdas run Node 24, so on a laptop
 // with Node 20 the warning is noise in every command's output.

@@ -8,7 +8,7 @@ import type { KeyStore, StoredKey } from '../domain/key-store.js';
 import type { KeyStatus } from '../domain/types.js';
 import { Pacer } from './pacer.js';
 import { poolHealth, type PoolHealth } from './pool-health.js';
-import type { BalanceAnswer, BalanceChange, BalanceProvider, BalanceStore, KeyState } from './ports.js';
+import type { BalanceAnswer, BalanceChange, BalanceProvider, BalanceStore, MaintainedKey } from './ports.js';
 
 export interface MaintenanceDeps {
   keys: Pick<KeyStore, 'scan'>;
@@ -30,6 +30,33 @@ export interface MaintenanceOptions {
   concurrency: number;
   /** no request starts after this moment (ms since the epoch): the Lambda's time left */
   deadlineMs?: number;
+}
+
+/** The deployment's maintenance settings (lib/config.ts reads them from the environment). */
+export interface MaintenanceSettings {
+  minCredits: number;
+  defaultMaxUses: number;
+  balanceRate: number;
+  balanceConcurrency: number;
+}
+
+/** What one run may override: only this pool, another minimum, a deadline. */
+export interface MaintenanceRun {
+  pool?: string;
+  minCredits?: number;
+  deadlineMs?: number;
+}
+
+/** The options of one pass: the settings, with the run's overrides. */
+export function maintenanceOptions(settings: MaintenanceSettings, run: MaintenanceRun = {}): MaintenanceOptions {
+  return {
+    ...(run.pool === undefined ? {} : { pool: run.pool }),
+    minCredits: run.minCredits ?? settings.minCredits,
+    defaultMaxUses: settings.defaultMaxUses,
+    rate: settings.balanceRate,
+    concurrency: settings.balanceConcurrency,
+    ...(run.deadlineMs === undefined ? {} : { deadlineMs: run.deadlineMs }),
+  };
 }
 
 export interface MaintenanceError {
@@ -71,7 +98,7 @@ export function balanceChange(status: KeyStatus, answer: { credits: number } | '
   return status === 'exhausted' && revive ? 'reactivate' : 'none';
 }
 
-function stateOf(key: StoredKey): KeyState {
+function stateOf(key: StoredKey): MaintainedKey {
   return {
     keyId: key.keyId,
     pool: key.pool,
@@ -99,8 +126,8 @@ async function scanAll(keys: MaintenanceDeps['keys'], pool: string | undefined, 
  * status changed since it was seen, decides again from the status it has now. Returns the
  * key's state afterwards, or undefined if the key is gone.
  */
-async function apply(balances: BalanceStore, key: StoredKey, answer: { credits: number } | 'invalid_key', minCredits: number, checkedAt: string): Promise<KeyState | undefined> {
-  let current: KeyState = stateOf(key);
+async function apply(balances: BalanceStore, key: StoredKey, answer: { credits: number } | 'invalid_key', minCredits: number, checkedAt: string): Promise<MaintainedKey | undefined> {
+  let current: MaintainedKey = stateOf(key);
   let revive = true;
   for (let tries = 0; tries < 3; tries++) {
     const change = balanceChange(current.status, answer, minCredits, revive);
@@ -124,7 +151,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   const clock = deps.clock ?? Date.now;
   const pacer = new Pacer({ rate: options.rate, clock, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
   const all = await scanAll(deps.keys, options.pool, clock());
-  const states = new Map<string, KeyState>(all.map((key) => [key.keyId, stateOf(key)]));
+  const states = new Map<string, MaintainedKey>(all.map((key) => [key.keyId, stateOf(key)]));
   const errors: (MaintenanceError & { pool: string })[] = [];
   let checked = 0;
   const targets = all.filter((key) => key.status !== 'disabled');

@@ -34,7 +34,7 @@ export interface BalanceWrite {
 }
 
 /** A key's maintenance-relevant state, without the secret. */
-export interface KeyState {
+export interface MaintainedKey {
   keyId: string;
   pool: string;
   status: KeyStatus;
@@ -45,9 +45,9 @@ export interface KeyState {
 }
 
 export type BalanceWriteResult =
-  | { applied: true; key: KeyState }
+  | { applied: true; key: MaintainedKey }
   /** the status changed since it was seen (or the key is gone): `current` is the key as it is */
-  | { applied: false; current: KeyState | undefined };
+  | { applied: false; current: MaintainedKey | undefined };
 
 export interface BalanceStore {
   /** One conditional write: records the balance and makes the status change only from `seenStatus`. */

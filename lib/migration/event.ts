@@ -1,8 +1,6 @@
 /** The migrate Lambda's event, validated at the edge: the source, and the CLI's options. */
 import * as z from 'zod/mini';
-import { PoolName } from '../domain/primitives.js';
-
-const TableName = z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name is 3-255 letters, digits, "_", "." or "-"'));
+import { PoolName, TableName } from '../domain/primitives.js';
 
 export const MigrateEvent = z.strictObject({
   source: z.union([

@@ -8,7 +8,7 @@
 /** How the report counts a key: imported (new), raised (existed, count went up), unchanged. */
 export type KeyOutcome = 'imported' | 'raised' | 'unchanged';
 
-export interface KeyState {
+export interface SeenKey {
   outcome: KeyOutcome;
   /** the count as this run last knew it (a dry run's simulated count) */
   usageCount: number;
@@ -38,38 +38,34 @@ export class KeySet {
     this.mask = initialCapacity - 1;
   }
 
-  private slotOf(a: number, b: number, c: number): number {
+  private slotOf(word0: number, word1: number, word2: number): number {
     // The id is a SHA-256 prefix: its first word is already uniformly spread.
-    let slot = a & this.mask;
+    let slot = word0 & this.mask;
     for (;;) {
       if (this.states[slot] === EMPTY) return slot;
       const at = slot * 3;
-      if (this.ids[at] === a && this.ids[at + 1] === b && this.ids[at + 2] === c) return slot;
+      if (this.ids[at] === word0 && this.ids[at + 1] === word1 && this.ids[at + 2] === word2) return slot;
       slot = (slot + 1) & this.mask;
     }
   }
 
-  get(keyId: string): KeyState | undefined {
-    const [a, b, c] = words(keyId);
-    const slot = this.slotOf(a, b, c);
+  get(keyId: string): SeenKey | undefined {
+    const slot = this.slotOf(...words(keyId));
     const state = this.states[slot] ?? EMPTY;
     if (state === EMPTY) return undefined;
     return { outcome: OUTCOMES[(state & 0x0f) - 1] as KeyOutcome, disabled: (state & DISABLED_BIT) !== 0, usageCount: this.counts[slot] ?? 0 };
   }
 
-  set(keyId: string, value: KeyState): void {
+  set(keyId: string, value: SeenKey): void {
     if ((this.size + 1) * 10 > this.states.length * 7) this.grow();
-    const [a, b, c] = words(keyId);
-    this.put(a, b, c, (OUTCOMES.indexOf(value.outcome) + 1) | (value.disabled ? DISABLED_BIT : 0), value.usageCount);
+    this.put(words(keyId), (OUTCOMES.indexOf(value.outcome) + 1) | (value.disabled ? DISABLED_BIT : 0), value.usageCount);
   }
 
-  private put(a: number, b: number, c: number, state: number, count: number): void {
-    const slot = this.slotOf(a, b, c);
+  private put(id: [number, number, number], state: number, count: number): void {
+    const slot = this.slotOf(...id);
     if (this.states[slot] === EMPTY) {
       this.size++;
-      this.ids[slot * 3] = a;
-      this.ids[slot * 3 + 1] = b;
-      this.ids[slot * 3 + 2] = c;
+      this.ids.set(id, slot * 3);
     }
     this.states[slot] = state;
     // Only a dry run reads the count back; a count past 2^32 - 1 (never seen in practice) saturates.
@@ -86,7 +82,7 @@ export class KeySet {
     this.size = 0;
     for (let slot = 0; slot < states.length; slot++) {
       const state = states[slot] ?? EMPTY;
-      if (state !== EMPTY) this.put(ids[slot * 3] ?? 0, ids[slot * 3 + 1] ?? 0, ids[slot * 3 + 2] ?? 0, state, counts[slot] ?? 0);
+      if (state !== EMPTY) this.put([ids[slot * 3] ?? 0, ids[slot * 3 + 1] ?? 0, ids[slot * 3 + 2] ?? 0], state, counts[slot] ?? 0);
     }
   }
 }

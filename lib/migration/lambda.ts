@@ -3,21 +3,24 @@
  * the source, runs the same use case as the CLI, and turns every failure into
  * `{ error, message }` once (the function is invoked by hand, so the answer is the report).
  */
-import type { Logger } from '@aws-lambda-powertools/logger';
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { legacyTableSource, s3Source } from '../adapters/migration-sources.js';
 import { KeypoolError } from '../domain/errors.js';
 import { redact } from '../shared/redact.js';
 import { MigrateEvent } from './event.js';
-import { migrate, type MigrationReport } from './migrate.js';
+import { migrate, type MigrationReport, type MigrationSources } from './migrate.js';
 import type { MigrationStore } from './migration-store.js';
 
+export type { MigrationSources } from './migrate.js';
+
+/** The structured logger the run reports to (Powertools' Logger fits). */
+export interface MigrationLog {
+  info(message: string, attributes: Record<string, unknown>): void;
+  error(message: string, attributes: Record<string, unknown>): void;
+}
+
 export interface MigrateDependencies {
-  dynamo: DynamoDBDocumentClient;
-  s3: S3Client;
+  sources: MigrationSources;
   store: MigrationStore;
-  logger: Logger;
+  logger: MigrationLog;
 }
 
 export type MigrateAnswer = MigrationReport | { error: string; message: string };
@@ -30,7 +33,7 @@ export async function runMigrateEvent(event: unknown, deps: MigrateDependencies)
     return { error: 'invalid_request', message: `invalid event: ${issues}`.slice(0, 1000) };
   }
   const { source, pool, dryRun, initialCredits } = parsed.data;
-  const from = 's3' in source ? s3Source(deps.s3, source.s3.bucket, source.s3.key) : legacyTableSource(deps.dynamo, source.table);
+  const from = 's3' in source ? deps.sources.s3(source.s3.bucket, source.s3.key) : deps.sources.table(source.table);
   try {
     const outcome = await migrate({
       source: from,

@@ -19,7 +19,7 @@ import { keyIdFor } from '../domain/keys.js';
 import { DEFAULT_POOL } from '../domain/types.js';
 import { MigrationConflict } from './errors.js';
 import type { ReadOptions, SourceRow } from './export-reader.js';
-import { type KeyOutcome, KeySet, type KeyState } from './key-set.js';
+import { type KeyOutcome, KeySet, type SeenKey } from './key-set.js';
 import { DEFAULT_INITIAL_CREDITS, type MappedRow, mapRow } from './mapping.js';
 import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from './migration-store.js';
 
@@ -31,6 +31,16 @@ export interface MigrationSource {
   /** reads the whole source once; throws UnreadableSource if it cannot be read or parsed at all */
   check(): Promise<void>;
   rows(options?: ReadOptions): AsyncIterable<SourceRow>;
+}
+
+/** Where a migration can read from; the wiring (lib/wiring.ts) builds them over real clients. */
+export interface MigrationSources {
+  /** a mongoexport file on disk */
+  file(path: string): MigrationSource;
+  /** the same export as an S3 object */
+  s3(bucket: string, key: string): MigrationSource;
+  /** a legacy DynamoDB table with the old rows */
+  table(tableName: string): MigrationSource;
 }
 
 /** The report, exactly this shape in the CLI's --json and the Lambda's answer. */
@@ -82,7 +92,7 @@ interface Pending {
 
 interface Work extends Pending {
   /** what this run already did with the key (a repeated row) */
-  prior: KeyState | undefined;
+  prior: SeenKey | undefined;
   /** the key in keypool as last read; undefined: it does not exist */
   current: ExistingKey | undefined;
 }

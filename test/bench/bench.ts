@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { documentClient } from '../../lib/commons.js';
+import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { ensureTable, freePort, type RunningDynamo, startDynamoLocal, waitForDynamo } from '../../lib/local/dynamodb-local.js';
 import { audit, GrantLog, storedCounts } from '../support/audit.js';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
 import { fileSource } from '../../lib/adapters/migration-sources.js';
-import { documentClient } from '../../lib/commons.js';
+import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable, freePort, startDynamoLocal } from '../../lib/local/dynamodb-local.js';
 import { migrate } from '../../lib/migration/migrate.js';
 

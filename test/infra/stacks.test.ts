@@ -222,7 +222,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       keys: { table: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], index: [] },
       list: { table: ['dynamodb:Scan'], index: [] },
       lease: { table: ['dynamodb:UpdateItem'], index: ['dynamodb:Query'] },
-      usage: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: [] },
+      counting: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: [] },
       maintain: { table: ['dynamodb:Scan', 'dynamodb:UpdateItem'], index: [] },
       migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: [] },
     };

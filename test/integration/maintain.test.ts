@@ -7,7 +7,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { StabilityClient } from '../../lib/adapters/stability-client.js';
-import { documentClient } from '../../lib/commons.js';
+import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { Outcome } from '../../lib/domain/types.js';

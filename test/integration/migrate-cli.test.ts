@@ -6,7 +6,7 @@ import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb'
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
 import { fileSource } from '../../lib/adapters/migration-sources.js';
-import { documentClient } from '../../lib/commons.js';
+import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { migrate } from '../../lib/migration/migrate.js';
 import { dynamoEndpoint, scanTable, uniqueName } from '../support/dynamo.js';
@@ -19,7 +19,7 @@ beforeAll(() => {
 });
 
 function cli(args: string[], tableName: string): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', ...args], {
+  return spawn(process.execPath, ['bin/keypool.js', ...args], {
     env: { ...process.env, KEYPOOL_DYNAMODB_ENDPOINT: dynamoEndpoint(), KEYPOOL_TABLE: tableName },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -6,9 +6,11 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
-import { documentClient } from '../../lib/commons.js';
+import { fileSource, legacyTableSource, s3Source } from '../../lib/adapters/migration-sources.js';
+import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { runMigrateEvent } from '../../lib/migration/lambda.js';
+import type { MigrationSources } from '../../lib/migration/migrate.js';
 import { dynamoEndpoint, fakeKey, uniqueName } from '../support/dynamo.js';
 
 const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
@@ -29,17 +31,24 @@ async function setup() {
   const tableName = uniqueName('lambda');
   await ensureTable(dynamoEndpoint(), tableName);
   const dynamo = documentClient({ endpoint: dynamoEndpoint(), region: undefined });
-  return { tableName, dynamo, store: new DynamoMigrationStore({ client: dynamo, tableName }) };
+  const store = new DynamoMigrationStore({ client: dynamo, tableName });
+  /** The real sources, with S3 served by the stand-in. */
+  const sources = (s3: S3Client): MigrationSources => ({
+    file: fileSource,
+    s3: (bucket, key) => s3Source(s3, bucket, key),
+    table: (name) => legacyTableSource(dynamo, name),
+  });
+  return { tableName, dynamo, store, sources };
 }
 
 describe('migrate Lambda', () => {
   it('streams an S3 export, pins the second read to the checked ETag, and answers with the report', async () => {
     // Prepare
-    const { tableName, dynamo, store } = await setup();
+    const { tableName, dynamo, store, sources } = await setup();
     const key = fakeKey();
     const s3 = fakeS3(`[${JSON.stringify({ api_key: key, credits_left: { $numberDouble: '20.5' } })}]`);
     // Act
-    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'keys.json' } }, pool: 'legacy' }, { dynamo, s3: s3.client, store, logger });
+    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'keys.json' } }, pool: 'legacy' }, { sources: sources(s3.client), store, logger });
     // Assess
     expect(answer).toEqual({ read: 1, imported: 1, raised: 0, unchanged: 0, duplicates: 0, invalid: [], ignoredFields: 0 });
     expect(s3.calls).toEqual([
@@ -73,14 +82,14 @@ describe('migrate Lambda', () => {
     [{ source: { table: 'legacy' }, initialCredits: -1 }, /initialCredits/],
     [{ source: { table: 'legacy' }, pool: 'no spaces allowed' }, /pool/],
   ])('answers a bad event %j with invalid_request, not an exception', async (event, field) => {
-    const { dynamo, store } = await setup();
-    const answer = await runMigrateEvent(event, { dynamo, s3: fakeS3('').client, store, logger });
+    const { store, sources } = await setup();
+    const answer = await runMigrateEvent(event, { sources: sources(fakeS3('').client), store, logger });
     expect(answer).toMatchObject({ error: 'invalid_request', message: expect.stringMatching(field) as unknown });
   });
 
   it('answers an unreadable source with its reason', async () => {
-    const { dynamo, store } = await setup();
-    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'x.bin' } } }, { dynamo, s3: fakeS3('\u0000\u0001binary').client, store, logger });
+    const { store, sources } = await setup();
+    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'x.bin' } } }, { sources: sources(fakeS3('\u0000\u0001binary').client), store, logger });
     expect(answer).toEqual({ error: 'unreadable_source', message: expect.stringMatching(/not a mongoexport file/) as unknown });
   });
 });

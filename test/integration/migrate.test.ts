@@ -6,7 +6,7 @@ import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
 import { fileSource, legacyTableSource } from '../../lib/adapters/migration-sources.js';
-import { documentClient } from '../../lib/commons.js';
+import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
 import { UnreadableSource } from '../../lib/migration/errors.js';
 import { migrate, type MigrateOptions } from '../../lib/migration/migrate.js';

@@ -8,7 +8,8 @@ import { KeypoolClient } from '../../lib/client/keypool-client.js';
 import { type ProviderCall, ProviderCallError, withKey } from '../../lib/client/with-key.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import { freePort } from '../../lib/local/dynamodb-local.js';
-import { loadHandlers, type LocalServer, startServer } from '../../lib/local/server.js';
+import { loadHandlers } from '../../lib/local/handlers.js';
+import { type LocalServer, startServer } from '../../lib/local/server.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { FAKE_PNG, type FakeKey, type FakeProvider, IMAGE_COST, MODERATED_WORD, startFakeProvider } from '../support/fake-provider.js';
 

@@ -11,10 +11,11 @@ import { request as httpRequest, Agent } from 'node:http';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { documentClient } from '../../lib/commons.js';
+import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import * as schemas from '../../lib/http/schemas.js';
 import { ROUTE_KEYS, ROUTES } from '../../lib/http/routes.js';
-import { type LocalServer, loadHandlers, startServer } from '../../lib/local/server.js';
+import { loadHandlers } from '../../lib/local/handlers.js';
+import { type LocalServer, startServer } from '../../lib/local/server.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
 
 const FULL = process.env.KEYPOOL_RELIABILITY === 'full';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { type CapacityMeter, DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
-import { documentClient } from '../../lib/commons.js';
+import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { Broker, type BrokerOptions } from '../../lib/domain/broker.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 

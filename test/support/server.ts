@@ -1,5 +1,6 @@
 /** The real local server over a test table: requests go through HTTP and the Lambda handlers. */
-import { loadHandlers, type LocalServer, startServer } from '../../lib/local/server.js';
+import { loadHandlers } from '../../lib/local/handlers.js';
+import { type LocalServer, startServer } from '../../lib/local/server.js';
 import { dynamoEndpoint } from './dynamo.js';
 
 /** Starts the local server on a free port. The handlers read the table name once, so one table per test file. */

@@ -22,7 +22,7 @@ export const add: Command = {
   ],
   options: { file: { type: 'string' }, pool: { type: 'string' }, label: { type: 'string' }, json: { type: 'boolean' } },
   positionals: [0, 100_000],
-  async run({ args, io, broker }) {
+  async run({ args, io, services }) {
     const file = stringFlag(args.values.file);
     const secrets = [...args.positionals, ...(file ? await readLines(file) : [])];
     if (secrets.length === 0) throw new UsageError('give at least one key, or --file F');
@@ -32,7 +32,7 @@ export const add: Command = {
     const total: ImportResult = { imported: 0, duplicates: 0, keys: [] };
     for (let i = 0; i < secrets.length; i += MAX_IMPORT_BATCH) {
       const batch = secrets.slice(i, i + MAX_IMPORT_BATCH).map((apiKey) => ({ apiKey, ...(pool ? { pool } : {}), ...(label ? { label } : {}) }));
-      const result = await broker().importKeys(batch);
+      const result = await services.broker().importKeys(batch);
       total.imported += result.imported;
       total.duplicates += result.duplicates;
       total.keys.push(...result.keys);
@@ -53,10 +53,10 @@ export const list: Command = {
     '--json       print the HTTP API body with every page merged: {"keys":[...],"cursor":null}',
   ],
   options: { pool: { type: 'string' }, status: { type: 'string' }, json: { type: 'boolean' } },
-  async run({ args, io, broker }) {
+  async run({ args, io, services }) {
     const pool = args.values.pool === undefined ? undefined : checked(PoolName, args.values.pool, '--pool');
     const status = args.values.status === undefined ? undefined : checked(KeyStatusSchema, args.values.status, '--status');
-    const keys = await broker().listAll({ ...(pool ? { pool } : {}), ...(status ? { status } : {}) });
+    const keys = await services.broker().listAll({ ...(pool ? { pool } : {}), ...(status ? { status } : {}) });
     keys.sort((a, b) => a.pool.localeCompare(b.pool) || a.createdAt.localeCompare(b.createdAt));
     if (args.values.json) io.out(json({ keys, cursor: null }));
     else io.out(keys.length ? `${table(keyRows(keys), KEY_COLUMNS)}\n${keys.length} key(s)` : 'no keys');
@@ -73,8 +73,8 @@ function statusCommand(name: 'enable' | 'disable'): Command {
     help: ['--json       print the HTTP API body (the KeyView)'],
     options: { json: { type: 'boolean' } },
     positionals: [1, 1],
-    async run({ args, io, broker }) {
-      const view = await broker().setStatus(args.positionals[0] ?? '', status);
+    async run({ args, io, services }) {
+      const view = await services.broker().setStatus(args.positionals[0] ?? '', status);
       io.out(args.values.json ? json(view) : `${view.keyId} is ${view.status}`);
       return 0;
     },

@@ -14,11 +14,11 @@ export const lease: Command = {
     '--json         print the HTTP API body: {"leaseId","keyId","apiKey","pool","usageCount","expiresAt"}',
   ],
   options: { pool: { type: 'string' }, 'max-uses': { type: 'string' }, ttl: { type: 'string' }, json: { type: 'boolean' } },
-  async run({ args, io, broker }) {
+  async run({ args, io, services }) {
     const pool = args.values.pool === undefined ? undefined : checked(PoolName, args.values.pool, '--pool');
     const maxUses = intFlag(args.values['max-uses'], '--max-uses', 0, 1000);
     const ttlSeconds = intFlag(args.values.ttl, '--ttl', 1, 3600);
-    const grant = await broker().lease({
+    const grant = await services.broker().lease({
       ...(pool ? { pool } : {}),
       ...(maxUses === undefined ? {} : { maxUses }),
       ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
@@ -36,12 +36,12 @@ export const complete: Command = {
   help: [`--outcome O  ${OUTCOMES.join(' | ')} (default: success)`, '--json       print the HTTP API body: {"keyId","usageCount","status"}'],
   options: { outcome: { type: 'string' }, json: { type: 'boolean' } },
   positionals: [1, 1],
-  async run({ args, io, broker }) {
+  async run({ args, io, services }) {
     const outcome = args.values.outcome ?? 'success';
     if (typeof outcome !== 'string' || !(OUTCOMES as readonly string[]).includes(outcome)) {
       throw new UsageError(`--outcome takes one of ${OUTCOMES.join(', ')}`);
     }
-    const result = await broker().complete(args.positionals[0] ?? '', outcome as Outcome);
+    const result = await services.broker().complete(args.positionals[0] ?? '', outcome as Outcome);
     io.out(args.values.json ? json(result) : `${result.keyId}: usageCount ${result.usageCount}, ${result.status}`);
     return 0;
   },
@@ -54,8 +54,8 @@ export const increment: Command = {
   help: ['--json       print the HTTP API body: {"keyId","usageCount"}'],
   options: { json: { type: 'boolean' } },
   positionals: [1, 1],
-  async run({ args, io, broker }) {
-    const result = await broker().increment(args.positionals[0] ?? '');
+  async run({ args, io, services }) {
+    const result = await services.broker().increment(args.positionals[0] ?? '');
     io.out(args.values.json ? json(result) : `${result.keyId}: usageCount ${result.usageCount}`);
     return 0;
   },

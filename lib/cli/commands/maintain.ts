@@ -1,7 +1,5 @@
 /** maintain: the balance reconciliation the schedule runs, on demand. */
-import { readMaintenanceConfig } from '../../config.js';
-import type { MaintenanceSummary } from '../../maintenance/maintain.js';
-import { maintenanceDeps, runMaintenance } from '../../maintenance/run.js';
+import { maintain as maintainPool, type MaintenanceSummary, maintenanceOptions } from '../../maintenance/maintain.js';
 import { PoolName } from '../../domain/primitives.js';
 import { checked, type Command, json, table, UsageError } from '../framework.js';
 
@@ -21,19 +19,17 @@ export const maintain: Command = {
     'Provider: STABILITY_API_BASE_URL; pace: KEYPOOL_BALANCE_RATE requests/s (default 5), KEYPOOL_BALANCE_CONCURRENCY.',
   ],
   options: { pool: { type: 'string' }, 'min-credits': { type: 'string' }, json: { type: 'boolean' } },
-  async run({ args, io, config }) {
+  async run({ args, io, services }) {
     const pool = args.values.pool === undefined ? undefined : checked(PoolName, args.values.pool, '--pool');
     const rawMin = args.values['min-credits'];
     if (rawMin !== undefined && (typeof rawMin !== 'string' || !/^\d+(\.\d+)?$/.test(rawMin))) {
       throw new UsageError('--min-credits takes a number of credits, 0 or more');
     }
-    const settings = readMaintenanceConfig();
-    // Per-key problems are in the summary; the provider client's warnings would only repeat them.
-    const deps = maintenanceDeps(config, settings, () => undefined);
-    const report = await runMaintenance(deps, settings, {
-      ...(pool ? { pool } : {}),
-      ...(rawMin === undefined ? {} : { minCredits: Number(rawMin) }),
-    });
+    const { deps, settings } = services.maintenance();
+    const report = await maintainPool(
+      deps,
+      maintenanceOptions(settings, { ...(pool ? { pool } : {}), ...(rawMin === undefined ? {} : { minCredits: Number(rawMin) }) }),
+    );
     io.out(args.values.json ? json(report.summary) : summaryText(report.summary));
     return 0;
   },

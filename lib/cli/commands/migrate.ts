@@ -1,15 +1,11 @@
 /** migrate: bring the old credits-based system's keys into keypool (issue 4). */
-import { DynamoMigrationStore } from '../../adapters/dynamo-migration-store.js';
-import { fileSource, legacyTableSource } from '../../adapters/migration-sources.js';
-import { documentClient } from '../../commons.js';
 import { DEFAULT_POOL } from '../../domain/types.js';
-import { PoolName } from '../../domain/primitives.js';
+import { PoolName, TableName } from '../../domain/primitives.js';
 import { DEFAULT_INITIAL_CREDITS } from '../../migration/mapping.js';
 import { migrate, type MigrationOutcome } from '../../migration/migrate.js';
 import { checked, type Command, json, stringFlag, UsageError } from '../framework.js';
 import { progressBar } from '../progress-bar.js';
 
-const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
 const INVALID_SHOWN = 50;
 
 /** --initial-credits: credits are fractional in the provider's pricing, so a decimal is accepted. */
@@ -61,25 +57,25 @@ export const migrateCommand: Command = {
     'dry-run': { type: 'boolean' },
     json: { type: 'boolean' },
   },
-  async run({ args, io, config }) {
+  async run({ args, io, config, services }) {
     const file = stringFlag(args.values['from-mongo-export']);
     const legacyTable = stringFlag(args.values['from-table']);
     if ((file === undefined) === (legacyTable === undefined)) throw new UsageError('give exactly one of --from-mongo-export FILE or --from-table NAME');
-    if (legacyTable !== undefined && !TABLE_NAME.test(legacyTable)) throw new UsageError('--from-table: a DynamoDB table name is 3-255 letters, digits, "_", "." or "-"');
+    if (legacyTable !== undefined) checked(TableName, legacyTable, '--from-table');
     if (legacyTable === config.tableName) throw new UsageError(`--from-table: "${legacyTable}" is keypool's own table`);
     const pool = args.values.pool === undefined ? DEFAULT_POOL : checked(PoolName, args.values.pool, '--pool');
     const initialCredits = creditsFlag(args.values['initial-credits']);
     const dryRun = args.values['dry-run'] === true;
     const asJson = args.values.json === true;
 
-    const client = documentClient(config);
-    const source = file !== undefined ? fileSource(file) : legacyTableSource(client, legacyTable ?? '');
+    const { store, sources } = services.migration();
+    const source = file !== undefined ? sources.file(file) : sources.table(legacyTable ?? '');
     const bar = !asJson && io.isTTY && process.stderr.isTTY ? progressBar((t) => process.stderr.write(t)) : undefined;
     let outcome: MigrationOutcome;
     try {
       outcome = await migrate({
         source,
-        store: new DynamoMigrationStore({ client, tableName: config.tableName }),
+        store,
         pool,
         dryRun,
         ...(initialCredits === undefined ? {} : { initialCredits }),

@@ -1,5 +1,4 @@
 /** status: the operator's view of each pool's health, from the same counts the metrics publish. */
-import { readMaintenanceConfig } from '../../config.js';
 import { poolHealth } from '../../maintenance/pool-health.js';
 import { type Command, json, table } from '../framework.js';
 
@@ -15,9 +14,9 @@ export const status: Command = {
     'unchecked: keys (not disabled) whose balance was never read; oldestCheck: the oldest balance read among the others.',
   ],
   options: { json: { type: 'boolean' } },
-  async run({ args, io, broker }) {
-    const { defaultMaxUses } = readMaintenanceConfig();
-    const pools = poolHealth(await broker().listAll(), defaultMaxUses, Date.now());
+  async run({ args, io, services }) {
+    const { defaultMaxUses } = services.maintenance().settings;
+    const pools = poolHealth(await services.broker().listAll(), defaultMaxUses, Date.now());
     if (args.values.json) io.out(json({ defaultMaxUses, pools }));
     else io.out(pools.length ? `${table(pools.map((p) => ({ ...p })), STATUS_COLUMNS)}\nusable = active with usageCount <= ${defaultMaxUses}` : 'no keys');
     return 0;

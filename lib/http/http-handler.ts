@@ -7,15 +7,14 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import * as z from 'zod/mini';
-// The English locale by its own subpath: `z.locales.en` would bundle every locale (~260 KB).
-import en from 'zod/v4/locales/en.js';
 import { InvalidRequest } from '../domain/errors.js';
-import { logger } from '../commons.js';
+import { logger } from '../observability/logger.js';
 import { redact } from '../shared/redact.js';
-import { errorAnswer, MethodNotAllowed, PayloadTooLarge, RouteNotFound } from './errors.js';
-import { matchRoute, ROUTES, type RouteKey, type RouteSpec } from './routes.js';
+import { errorAnswer, PayloadTooLarge, RouteNotFound } from './errors.js';
+import { ROUTES, type RouteKey, type RouteSpec } from './routes.js';
+import { validationMessage } from './validation-messages.js';
 
-z.config(en());
+z.config({ localeError: validationMessage });
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
@@ -74,12 +73,9 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   return { statusCode: status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
-/** Answers a request no route takes, as 404 or 405 (API Gateway's `$default` route). */
-function unmatched(event: APIGatewayProxyEventV2): never {
-  const method = event.requestContext.http.method;
-  const match = matchRoute(method, event.rawPath);
-  if (!match.found && match.reason === 'method_not_allowed') throw new MethodNotAllowed(method, match.allowed);
-  throw new RouteNotFound(method, event.rawPath);
+/** A request for a route this function does not serve (API Gateway never sends one). */
+function notServedHere(event: APIGatewayProxyEventV2): never {
+  throw new RouteNotFound(event.requestContext.http.method, event.rawPath);
 }
 
 /** Every error becomes `{ error, message }` here; unknown ones are logged without details a secret could hide in. */
@@ -91,15 +87,20 @@ const jsonErrors: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructure
       const error = request.error;
       logger.error('internal error', { errorName: error?.name ?? 'unknown', errorMessage: redact(error?.message ?? '') });
     }
-    const allow: Record<string, string> = request.error instanceof MethodNotAllowed ? { allow: request.error.allowed.join(', ') } : {};
-    request.response = json(answer.status, answer.body, allow);
+    request.response = json(answer.status, answer.body, answer.headers);
     const event = request.event;
     logger.info('request', { route: event.routeKey, status: answer.status, error: answer.body.error });
   },
 };
 
+export interface HttpHandlerOptions {
+  /** answers requests no route of this function matches; the meta function serves `$default` with it */
+  unmatched?: (event: APIGatewayProxyEventV2) => never;
+}
+
 /** The middy-wrapped handler for the given route implementations. */
-export function httpFunction<K extends RouteKey>(implementations: RouteImplementations<K>) {
+export function httpHandler<K extends RouteKey>(implementations: RouteImplementations<K>, options: HttpHandlerOptions = {}) {
+  const unmatched = options.unmatched ?? notServedHere;
   const routes = implementations as unknown as Record<string, (input: RouteInput<RouteKey>) => Promise<HttpResult>>;
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
@@ -107,7 +108,7 @@ export function httpFunction<K extends RouteKey>(implementations: RouteImplement
     .handler(async (event: APIGatewayProxyEventV2) => {
       const implementation = routes[event.routeKey];
       const spec = (ROUTES as Record<string, RouteSpec | undefined>)[event.routeKey];
-      if (!implementation || !spec) unmatched(event);
+      if (!implementation || !spec) return unmatched(event);
       const input = {
         body: parseBody(event, spec),
         query: validate(spec.query, event.queryStringParameters ?? {}, 'query'),

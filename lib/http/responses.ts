@@ -1,0 +1,31 @@
+/**
+ * What each route answers, for the OpenAPI document only: the Lambdas build their answers
+ * typed and never load these schemas, which keeps them out of the function bundles.
+ */
+import type * as z from 'zod/mini';
+import type { RouteKey } from './routes.js';
+import * as s from './response-schemas.js';
+
+export type RouteResponses = Record<number, { description: string; schema?: z.ZodMiniType }>;
+
+const errors = (...codes: number[]): RouteResponses =>
+  Object.fromEntries(codes.map((code) => [code, { description: ERROR_TEXT[code] ?? 'error', schema: s.ErrorResponse }]));
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'invalid_request: malformed JSON, wrong types, out-of-range values or unknown fields',
+  404: 'key_not_found or lease_not_found',
+  409: 'no_usable_key: the pool has no key under the cap',
+  410: 'lease_expired: the lease ended before it was completed; its use stays counted',
+  413: 'payload_too_large: the body is over 256 KB',
+};
+
+export const RESPONSES: Record<RouteKey, RouteResponses> = {
+  'GET /health': { 200: { description: 'ok', schema: s.HealthResponse } },
+  'GET /openapi.json': { 200: { description: 'OpenAPI 3.1 document' } },
+  'POST /keys': { 201: { description: 'imported', schema: s.ImportResponse }, ...errors(400, 413) },
+  'GET /keys': { 200: { description: 'one page', schema: s.KeyPageResponse }, ...errors(400) },
+  'PATCH /keys/{keyId}': { 200: { description: 'the key', schema: s.KeyViewSchema }, ...errors(400, 404, 413) },
+  'POST /keys/{keyId}/usage': { 200: { description: 'the new count', schema: s.UsageResponse }, ...errors(404) },
+  'POST /leases': { 200: { description: 'the lease, with the secret', schema: s.LeaseResponse }, ...errors(400, 409, 413) },
+  'POST /leases/{leaseId}/complete': { 200: { description: 'the key after completion', schema: s.CompleteResponse }, ...errors(400, 404, 410, 413) },
+};
