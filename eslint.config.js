@@ -31,6 +31,7 @@ const ELEMENTS = [
   { type: 'config', pattern: 'lib/config.ts', mode: 'file' },
   { type: 'table', pattern: 'lib/table.ts', mode: 'file' },
   { type: 'entry', pattern: 'lib/cli/main.ts', mode: 'file' },
+  { type: 'entry', pattern: 'lib/cli/keypool.ts', mode: 'file' },
   { type: 'localtool', pattern: 'lib/local/dynamodb-local.ts', mode: 'file' },
   { type: 'shared', pattern: 'lib/shared' },
   { type: 'domain', pattern: 'lib/domain' },
