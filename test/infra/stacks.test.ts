@@ -394,5 +394,40 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       });
       api.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     });
+
+    it('lets CloudWatch publish to the topic and use its key, only for this account\'s alarms', () => {
+      // Prepare
+      const [[topicId] = ['']] = resources(api, 'AWS::SNS::Topic');
+      const topicKeyId = ((resource(api, topicId).Properties.KmsMasterKeyId as Json)['Fn::GetAtt'] as string[])[0] ?? '';
+      const alarmArns = resources(api, 'AWS::CloudWatch::Alarm').map(([id]) => JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] })).sort();
+      const fromCloudWatch = (statements: Json[]) => statements.filter((s) => JSON.stringify(s.Principal) === JSON.stringify({ Service: 'cloudwatch.amazonaws.com' }));
+      const [[, topicPolicy] = ['', undefined]] = resources(api, 'AWS::SNS::TopicPolicy');
+      const publish = fromCloudWatch((topicPolicy?.Properties.PolicyDocument as { Statement: Json[] }).Statement);
+      const usesKey = fromCloudWatch((resource(api, topicKeyId).Properties.KeyPolicy as { Statement: Json[] }).Statement);
+      const account = { Ref: 'AWS::AccountId' };
+      // Assess: the topic policy names each alarm of the stack, and nothing else.
+      expect(topicPolicy?.Properties.Topics).toEqual([{ Ref: topicId }]);
+      expect(publish).toHaveLength(1);
+      expect(publish[0]).toMatchObject({ Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: topicId } });
+      const publishCondition = publish[0]?.Condition as { StringEquals: Json; ArnLike: { 'aws:SourceArn': unknown[] } };
+      expect(Object.keys(publishCondition).sort()).toEqual(['ArnLike', 'StringEquals']);
+      expect(publishCondition.StringEquals).toEqual({ 'aws:SourceAccount': account });
+      expect(publishCondition.ArnLike['aws:SourceArn'].map((arn) => JSON.stringify(arn)).sort()).toEqual(alarmArns);
+      // The key policy cannot name the alarms (key -> topic -> alarms -> key is a cycle): any alarm of this account and region.
+      expect(usesKey).toHaveLength(1);
+      expect({ ...usesKey[0], Action: [usesKey[0]?.Action].flat().sort() }).toEqual({
+        Sid: expect.any(String) as unknown,
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        Resource: '*',
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': account },
+          ArnLike: {
+            'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', account, ':alarm:*']] },
+          },
+        },
+      });
+    });
   });
 });
