@@ -353,6 +353,27 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       });
     });
 
+    it('runs one maintenance at a time and never retries it: reserved concurrency 1, no EventBridge or Lambda retries', () => {
+      // Prepare
+      const maintain = functionId(api, 'maintain');
+      const reserved = resources(api, 'AWS::Lambda::Function').filter(([, fn]) => fn.Properties.ReservedConcurrentExecutions !== undefined);
+      // Assess: two runs at once would double the request rate the provider sees.
+      expect(reserved.map(([id, fn]) => [id, fn.Properties.ReservedConcurrentExecutions])).toEqual([[maintain, 1]]);
+      // A failed or missed run is made good by the next scheduled one, never by a retry.
+      api.hasResourceProperties('AWS::Events::Rule', {
+        Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [maintain, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
+      });
+      // Lambda's own async retries (function errors) are off too, and an event throttled
+      // because a run is still going is dropped within a minute instead of queued for hours.
+      api.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
+      api.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: maintain },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+      });
+    });
+
     it('invokes the migration only by hand: no rule, route or event source targets it', () => {
       const migrate = functionId(api, 'migrate');
       const permissions = resources(api, 'AWS::Lambda::Permission').filter(([, p]) => JSON.stringify(p.Properties.FunctionName).includes(migrate));
