@@ -17,6 +17,8 @@ export interface EntryPoint {
   index: readonly DynamoAction[];
   timeoutSeconds: number;
   memorySize: number;
+  /** at most this many instances at once; absent: the account's unreserved pool */
+  reservedConcurrency?: number;
   /** publishes Powertools metrics (namespace keypool) */
   metrics: boolean;
 }
@@ -78,6 +80,8 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     index: [],
     timeoutSeconds: 900,
     memorySize: 512,
+    // One run at a time: two would double the balance requests the provider sees.
+    reservedConcurrency: 1,
     metrics: true,
   },
   migrate: {

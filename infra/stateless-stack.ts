@@ -56,6 +56,7 @@ export class KeypoolStatelessStack extends Stack {
         removal: config.removal,
         timeout: Duration.seconds(entry.timeoutSeconds),
         memorySize: entry.memorySize,
+        ...(entry.reservedConcurrency === undefined ? {} : { reservedConcurrency: entry.reservedConcurrency }),
         environment: {
           ...(entry.metrics ? { POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE } : {}),
           ...extraEnvironment[name],
@@ -83,11 +84,17 @@ export class KeypoolStatelessStack extends Stack {
       removal: config.removal,
     });
 
+    // A missed or failed run is made good by the next scheduled one, never by a retry: a retry
+    // would run beside the next run or the one still going and double the provider's load.
+    // EventBridge does not retry the invocation, Lambda does not retry a failed run, and an
+    // event throttled because a run is still going (reserved concurrency 1) is dropped after a
+    // minute instead of kept for up to 6 hours and run back to back with the next one
+    // (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
+    functions.maintain.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(1) });
     this.schedule = new Rule(this, 'maintenance-schedule', {
       description: `keypool: run maintenance every ${config.maintenanceEveryMinutes} minutes`,
       schedule: Schedule.rate(every),
-      // A missed run is made good by the next one: retry briefly, never pile runs up.
-      targets: [new LambdaFunction(functions.maintain.fn, { retryAttempts: 2, maxEventAge: Duration.minutes(Math.min(every.toMinutes(), 60)) })],
+      targets: [new LambdaFunction(functions.maintain.fn, { retryAttempts: 0 })],
     });
 
     this.alarms = new KeypoolAlarms(this, 'alarms', {

@@ -3,12 +3,12 @@
  * (published by the maintenance function) and 409s already answered (published by the lease
  * function), API 5xx, each function's errors and throttles, and DynamoDB throttled requests. All go to one encrypted SNS topic.
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Operation, type ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -52,7 +52,6 @@ export class KeypoolAlarms extends Construct {
       enableKeyRotation: true,
       removalPolicy: props.removal === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
-    key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
     this.topic = new Topic(this, 'topic', { masterKey: key, enforceSSL: true, displayName: 'keypool alarms' });
     if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
     const action = new SnsAction(this.topic);
@@ -130,5 +129,50 @@ export class KeypoolAlarms extends Construct {
       evaluationPeriods: 1,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
+
+    this.allowAlarmsToPublish(key);
+  }
+
+  /**
+   * Lets CloudWatch deliver this construct's alarms: a topic with a policy of its own (the
+   * TLS-only deny) loses SNS's default policy, so without an allow nothing reaches the topic,
+   * and an encrypted topic also needs CloudWatch to use its key. AWS documents both halves:
+   * the key statement for AWS services publishing to encrypted topics
+   * (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services)
+   * and the alarm's ARN as aws:SourceArn of the publish
+   * (https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html#sns-allow-cloudwatch-alarm-to-publish-to-topic-in-another-account).
+   * aws:SourceAccount and aws:SourceArn keep CloudWatch from acting for anyone else's alarms
+   * (confused deputy). Proven only by a real delivery: README "Alarms" (set-alarm-state).
+   */
+  private allowAlarmsToPublish(key: Key): void {
+    const stack = Stack.of(this);
+    const cloudWatch = new ServicePrincipal('cloudwatch.amazonaws.com');
+    const account = { 'aws:SourceAccount': stack.account };
+    // The topic policy is a resource apart from the topic, so it can name each alarm exactly
+    // (topic <- alarms <- policy, no cycle): no other alarm of the account pages through it.
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowKeypoolAlarmsToPublish',
+        principals: [cloudWatch],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: { StringEquals: account, ArnLike: { 'aws:SourceArn': this.alarms.map((alarm) => alarm.alarmArn) } },
+      }),
+    );
+    // The key policy lives inside the key resource, and key <- topic <- alarms: naming the
+    // alarms here would be a cycle. Any alarm of this account and region may use the key,
+    // which encrypts this topic only; the topic policy above still decides who publishes.
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToUseTheTopicKey',
+        principals: [cloudWatch],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: account,
+          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+        },
+      }),
+    );
   }
 }

@@ -49,6 +49,8 @@ export interface KeypoolFunctionProps {
   environment?: Record<string, string>;
   timeout?: Duration;
   memorySize?: number;
+  /** reserved concurrency: at most this many instances at once */
+  reservedConcurrency?: number;
 }
 
 export class KeypoolFunction extends Construct {
@@ -78,6 +80,7 @@ export class KeypoolFunction extends Construct {
       description: props.description,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(10),
+      ...(props.reservedConcurrency === undefined ? {} : { reservedConcurrentExecutions: props.reservedConcurrency }),
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: LoggingFormat.JSON,

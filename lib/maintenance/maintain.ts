@@ -6,6 +6,7 @@
 import { mapLimit } from '../shared/map-limit.js';
 import type { KeyStore, StoredKey } from '../domain/key-store.js';
 import type { KeyStatus } from '../domain/types.js';
+import { checkOrder } from './check-order.js';
 import { Pacer } from './pacer.js';
 import { poolHealth, type PoolHealth } from './pool-health.js';
 import type { BalanceAnswer, BalanceChange, BalanceProvider, BalanceStore, MaintainedKey } from './ports.js';
@@ -30,6 +31,8 @@ export interface MaintenanceOptions {
   concurrency: number;
   /** no request starts after this moment (ms since the epoch): the Lambda's time left */
   deadlineMs?: number;
+  /** ask for at most this many balances in the run (the first keys in check order); every key when absent */
+  maxChecks?: number;
 }
 
 /** The deployment's maintenance settings (lib/config.ts reads them from the environment). */
@@ -143,7 +146,9 @@ async function apply(balances: BalanceStore, key: StoredKey, answer: { credits: 
 }
 
 /**
- * Runs one maintenance pass. Each key is asked about once: a 429 halves the run's rate and
+ * Runs one maintenance pass. Keys are asked about in check order (check-order.ts: least
+ * recently checked first), at most `maxChecks` of them, so runs that stop early (deadline or
+ * cap) still reach every key in turn. Each key is asked about once: a 429 halves the run's rate and
  * leaves that key for the next run, 5xx / timeouts / network errors leave the key as it is.
  * Never waits out a provider timeout and never starts a request after the deadline.
  */
@@ -154,7 +159,9 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   const states = new Map<string, MaintainedKey>(all.map((key) => [key.keyId, stateOf(key)]));
   const errors: (MaintenanceError & { pool: string })[] = [];
   let checked = 0;
-  const targets = all.filter((key) => key.status !== 'disabled');
+  // Least recently checked first: a run cut short leaves the keys checked most recently.
+  const eligible = checkOrder(all.filter((key) => key.status !== 'disabled'));
+  const targets = options.maxChecks === undefined ? eligible : eligible.slice(0, Math.max(0, options.maxChecks));
   await mapLimit(targets, options.concurrency, async (key) => {
     if (!(await pacer.acquire(options.deadlineMs))) {
       errors.push({ keyId: key.keyId, pool: key.pool, reason: 'not checked: the run reached its deadline' });

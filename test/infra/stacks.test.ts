@@ -353,6 +353,27 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       });
     });
 
+    it('runs one maintenance at a time and never retries it: reserved concurrency 1, no EventBridge or Lambda retries', () => {
+      // Prepare
+      const maintain = functionId(api, 'maintain');
+      const reserved = resources(api, 'AWS::Lambda::Function').filter(([, fn]) => fn.Properties.ReservedConcurrentExecutions !== undefined);
+      // Assess: two runs at once would double the request rate the provider sees.
+      expect(reserved.map(([id, fn]) => [id, fn.Properties.ReservedConcurrentExecutions])).toEqual([[maintain, 1]]);
+      // A failed or missed run is made good by the next scheduled one, never by a retry.
+      api.hasResourceProperties('AWS::Events::Rule', {
+        Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [maintain, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
+      });
+      // Lambda's own async retries (function errors) are off too, and an event throttled
+      // because a run is still going is dropped within a minute instead of queued for hours.
+      api.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
+      api.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: maintain },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+      });
+    });
+
     it('invokes the migration only by hand: no rule, route or event source targets it', () => {
       const migrate = functionId(api, 'migrate');
       const permissions = resources(api, 'AWS::Lambda::Permission').filter(([, p]) => JSON.stringify(p.Properties.FunctionName).includes(migrate));
@@ -393,6 +414,41 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
       });
       api.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    });
+
+    it('lets CloudWatch publish to the topic and use its key, only for this account\'s alarms', () => {
+      // Prepare
+      const [[topicId] = ['']] = resources(api, 'AWS::SNS::Topic');
+      const topicKeyId = ((resource(api, topicId).Properties.KmsMasterKeyId as Json)['Fn::GetAtt'] as string[])[0] ?? '';
+      const alarmArns = resources(api, 'AWS::CloudWatch::Alarm').map(([id]) => JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] })).sort();
+      const fromCloudWatch = (statements: Json[]) => statements.filter((s) => JSON.stringify(s.Principal) === JSON.stringify({ Service: 'cloudwatch.amazonaws.com' }));
+      const [[, topicPolicy] = ['', undefined]] = resources(api, 'AWS::SNS::TopicPolicy');
+      const publish = fromCloudWatch((topicPolicy?.Properties.PolicyDocument as { Statement: Json[] }).Statement);
+      const usesKey = fromCloudWatch((resource(api, topicKeyId).Properties.KeyPolicy as { Statement: Json[] }).Statement);
+      const account = { Ref: 'AWS::AccountId' };
+      // Assess: the topic policy names each alarm of the stack, and nothing else.
+      expect(topicPolicy?.Properties.Topics).toEqual([{ Ref: topicId }]);
+      expect(publish).toHaveLength(1);
+      expect(publish[0]).toMatchObject({ Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: topicId } });
+      const publishCondition = publish[0]?.Condition as { StringEquals: Json; ArnLike: { 'aws:SourceArn': unknown[] } };
+      expect(Object.keys(publishCondition).sort()).toEqual(['ArnLike', 'StringEquals']);
+      expect(publishCondition.StringEquals).toEqual({ 'aws:SourceAccount': account });
+      expect(publishCondition.ArnLike['aws:SourceArn'].map((arn) => JSON.stringify(arn)).sort()).toEqual(alarmArns);
+      // The key policy cannot name the alarms (key -> topic -> alarms -> key is a cycle): any alarm of this account and region.
+      expect(usesKey).toHaveLength(1);
+      expect({ ...usesKey[0], Action: [usesKey[0]?.Action].flat().sort() }).toEqual({
+        Sid: expect.any(String) as unknown,
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        Resource: '*',
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': account },
+          ArnLike: {
+            'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', account, ':alarm:*']] },
+          },
+        },
+      });
     });
   });
 });

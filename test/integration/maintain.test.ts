@@ -159,6 +159,35 @@ describe('maintenance: each balance answer and its status change', () => {
   });
 });
 
+describe('maintenance: which keys a short run checks', () => {
+  it('three runs each allowed 5 checks cover 15 distinct keys, least recently checked first; a fourth starts again from the oldest', async () => {
+    // Prepare
+    const pool = uniqueName('sweep');
+    const keys = await seed(pool, Array.from({ length: 15 }, () => ({ credits: 50 })));
+    const keyIdOf = new Map(keys.map((k) => [k.apiKey, k.keyId]));
+    const checkedBy = async (maxChecks: number): Promise<{ checked: number; keyIds: string[] }> => {
+      const start = provider.requests.length;
+      const report = await run(pool, { maxChecks });
+      return { checked: report.summary.checked, keyIds: provider.requests.slice(start).map((r) => keyIdOf.get(r.apiKey ?? '') ?? 'unknown') };
+    };
+    // Act
+    const first = await checkedBy(5);
+    const second = await checkedBy(5);
+    const third = await checkedBy(5);
+    const fourth = await checkedBy(5);
+    // Assess: no run asks more than it may, and none asks a key twice.
+    for (const r of [first, second, third, fourth]) {
+      expect(r.checked).toBe(5);
+      expect(new Set(r.keyIds).size).toBe(5);
+    }
+    // Three runs reach every key of the pool, not the same head of the scan three times.
+    expect(new Set([...first.keyIds, ...second.keyIds, ...third.keyIds])).toEqual(new Set(keys.map((k) => k.keyId)));
+    for (const k of keys) expect((await view(k.keyId)).creditsCheckedAt, k.keyId).toBeDefined();
+    // Every key has been checked now: the fourth run takes the five checked longest ago.
+    expect(new Set(fourth.keyIds)).toEqual(new Set(first.keyIds));
+  });
+});
+
 describe('maintenance: rate and back-off', () => {
   it('the provider never sees more balance requests per second than the configured rate', async () => {
     // Prepare
