@@ -83,6 +83,20 @@ describe('keypool CLI', () => {
     }
   });
 
+  it('maintain refuses an unsafe STABILITY_API_BASE_URL before any request: exit 2, one line naming the problem', async () => {
+    // Prepare: an empty pool, so a run that wrongly starts checks nothing and exits 0.
+    const pool = uniqueName('badurl');
+    for (const url of ['https://api.stability.ai@evil.example', 'https://evil.example/#', 'http://api.stability.ai']) {
+      // Act
+      const run = await runKeypool(['maintain', '--pool', pool], { ...env, STABILITY_API_BASE_URL: url });
+      // Assess
+      expect(run.code, url).toBe(2);
+      expect(run.stderr.trim().split('\n'), url).toHaveLength(1);
+      expect(run.stderr, url).toMatch(/^keypool maintain: STABILITY_API_BASE_URL /);
+      expect(run.stdout, url).toBe('');
+    }
+  });
+
   it('prints help for the CLI and every command', async () => {
     const help = await runKeypool(['--help'], env);
     expect(help.code).toBe(0);
