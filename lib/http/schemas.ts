@@ -5,6 +5,7 @@
  * schema coerces ("3" is not 3).
  */
 import * as z from 'zod/mini';
+import { API_KEY_PATTERN } from '../domain/secret-rule.js';
 import { KEY_STATUSES, OUTCOMES } from '../domain/types.js';
 
 export const MAX_IMPORT_BATCH = 500;
@@ -12,7 +13,7 @@ export const MAX_IMPORT_BATCH = 500;
 export const PoolName = z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a pool is 1-64 letters, digits, "_", "." or "-"'));
 export const ApiKeySecret = z
   .string()
-  .check(z.regex(/^[\x21-\x7e]{8,512}$/, 'an API key is 8-512 printable ASCII characters without spaces'));
+  .check(z.regex(API_KEY_PATTERN, 'an API key is 8-512 printable ASCII characters without spaces'));
 export const Label = z.string().check(z.maxLength(128), z.regex(/^[^\p{Cc}]*$/u, 'a label has no control characters'));
 export const KeyStatusSchema = z.enum(KEY_STATUSES);
 

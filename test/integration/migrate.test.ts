@@ -212,6 +212,25 @@ describe('migrate from a mongoexport file', () => {
     ]);
   });
 
+  it('a secret the API would refuse is an invalid row with its line, not a second key beside the real one', async () => {
+    // Prepare: one secret, then the same with a trailing space and a trailing carriage return.
+    const table = await freshTable();
+    const secret = fakeKey();
+    const path = exportFile([{ api_key: secret, usage_count: 1 }, { api_key: `${secret} `, usage_count: 2 }, { api_key: `${secret}\r`, usage_count: 3 }]);
+    // Act
+    const { report } = await run(table, fileSource(path));
+    // Assess
+    expect(report).toMatchObject({
+      read: 3,
+      imported: 1,
+      invalid: [
+        { line: 2, reason: 'api_key has a space, control or non-ASCII character' },
+        { line: 3, reason: 'api_key has a space, control or non-ASCII character' },
+      ],
+    });
+    expect((await scanAll(table)).map((item) => item.keyId)).toEqual([keyIdFor(secret)]);
+  });
+
   it('a file that cannot be parsed at all fails before the first write', async () => {
     // Prepare: valid rows first, then the array breaks.
     const table = await freshTable();

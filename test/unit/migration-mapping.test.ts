@@ -109,9 +109,32 @@ describe('api_key', () => {
     [{ api_key: '' }, 'api_key is empty'],
     [{ api_key: 42 }, 'api_key is not a string'],
     [{ api_key: { $numberLong: '7' } }, 'api_key is not a string'],
-    [{ api_key: 'x'.repeat(5000) }, 'api_key is longer than 4096 characters'],
+    [{ api_key: 'x'.repeat(5000) }, 'api_key is not 8-512 characters long'],
   ])('rejects a row with %j', (row, why) => {
     expect(mapRow(row, options)).toMatchObject({ ok: false, reason: why });
+  });
+
+  it.each([
+    ['a trailing space', `${SECRET} `, 'api_key has a space, control or non-ASCII character'],
+    ['a trailing carriage return', `${SECRET}\r`, 'api_key has a space, control or non-ASCII character'],
+    ['a leading tab', `\t${SECRET}`, 'api_key has a space, control or non-ASCII character'],
+    ['a space inside', 'sk-test 0123456789', 'api_key has a space, control or non-ASCII character'],
+    ['a non-ASCII letter', 'sk-test-0123456789é', 'api_key has a space, control or non-ASCII character'],
+    ['a zero-width space', `${SECRET}\u200b`, 'api_key has a space, control or non-ASCII character'],
+    ['7 characters', 'sk-test', 'api_key is not 8-512 characters long'],
+    ['513 characters', `sk-test-${'a'.repeat(505)}`, 'api_key is not 8-512 characters long'],
+  ])('applies the API\'s rule to api_key: %s is an invalid row, not a new key', (_why, apiKey, why) => {
+    // Act
+    const result = mapRow({ api_key: apiKey, usage_count: 1 }, options);
+    // Assess
+    expect(result).toEqual({ ok: false, reason: why, unknownFields: [] });
+  });
+
+  it('accepts what the API accepts: 8 and 512 printable ASCII characters', () => {
+    // Act / Assess
+    expect(mapRow({ api_key: 'sk-test-' }, options)).toMatchObject({ ok: true, row: { apiKey: 'sk-test-' } });
+    const longest = `sk-test-${'~'.repeat(504)}`;
+    expect(mapRow({ api_key: longest }, options)).toMatchObject({ ok: true, row: { apiKey: longest } });
   });
 
   it('never puts the secret or any value into a reason', () => {
