@@ -102,6 +102,33 @@ describe('usage count', () => {
   });
 });
 
+describe('numbers: linear time and a length cap', () => {
+  const MIB = 1024 * 1024;
+
+  it.each([
+    ['digits then a letter (the old regex backtracked quadratically on these)', `${'1'.repeat(MIB)}x`],
+    ['a decimal point and digits then a letter', `1.${'1'.repeat(MIB)}x`],
+    ['only digits', '1'.repeat(MIB)],
+  ])('a 1 MiB $numberLong of %s is an invalid row, mapped in well under a second', (_why, digits) => {
+    // Prepare
+    const row = { api_key: SECRET, credits_left: { $numberLong: digits } };
+    // Act
+    const began = performance.now();
+    const result = mapRow(row, options);
+    const took = performance.now() - began;
+    // Assess
+    expect(result).toEqual({ ok: false, reason: 'credits_left is not a number', unknownFields: [] });
+    expect(took).toBeLessThan(1000);
+  });
+
+  it('reads numbers up to 64 characters and refuses longer ones', () => {
+    // Act / Assess
+    expect(mapped({ usage_count: { $numberLong: `${'0'.repeat(63)}3` } }).usageCount).toBe(3);
+    expect(reason({ api_key: SECRET, usage_count: { $numberLong: `${'0'.repeat(64)}3` } })).toBe('usage_count is not a number');
+    expect(decodeExtended({ $numberDecimal: '-1.234567890123456789012345678901234E+6144' })).toBe(-Infinity);
+  });
+});
+
 describe('api_key', () => {
   it.each([
     [{}, 'api_key is missing'],
