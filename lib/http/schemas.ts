@@ -14,7 +14,7 @@ export const PoolName = z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a po
 export const ApiKeySecret = z
   .string()
   .check(z.regex(API_KEY_PATTERN, 'an API key is 8-512 printable ASCII characters without spaces'));
-export const Label = z.string().check(z.maxLength(128), z.regex(/^[^\p{Cc}]*$/u, 'a label has no control characters'));
+export const Label = z.string().check(z.maxLength(128), z.regex(/^[^\p{Cc}\p{Cf}]*$/u, 'a label has no control or format characters'));
 export const KeyStatusSchema = z.enum(KEY_STATUSES);
 
 export const ImportBody = z.strictObject({
