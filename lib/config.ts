@@ -74,14 +74,73 @@ function boundedNumber(
   return value;
 }
 
+/** Hosts maintenance trusts with every key; KEYPOOL_PROVIDER_HOSTS adds to them. */
+export const DEFAULT_PROVIDER_HOSTS: readonly string[] = ['api.stability.ai'];
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** Plain path segments only: a proxy may mount the API under a prefix, nothing more exotic. */
+const PATH_PREFIX = /^(?:\/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*\/?$/;
+
+/**
+ * The hosts a base URL may name over https: api.stability.ai plus KEYPOOL_PROVIDER_HOSTS
+ * (comma-separated host names, e.g. a company proxy). Fails on an entry that is not a bare
+ * host name (no scheme, port, path or wildcard).
+ */
+export function readProviderHosts(env: NodeJS.ProcessEnv = process.env): string[] {
+  const extra = (env.KEYPOOL_PROVIDER_HOSTS ?? '')
+    .split(',')
+    .map((host) => host.trim().toLowerCase())
+    .filter((host) => host !== '');
+  for (const host of extra) {
+    if (!HOST_NAME.test(host)) throw new ConfigError(`KEYPOOL_PROVIDER_HOSTS lists "${host.slice(0, 80)}", which is not a bare host name (no scheme, port, path or wildcard)`);
+  }
+  return [...DEFAULT_PROVIDER_HOSTS, ...extra];
+}
+
+/** 127.0.0.0/8, [::1] or localhost, as WHATWG URL normalises them (`127.1` is already 127.0.0.1). */
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+/**
+ * STABILITY_API_BASE_URL checked before any key is sent to it: https to an allowed host, or
+ * http (or https) to a loopback address (the fake providers in tests). No user name or
+ * password, no query or fragment, a path of plain segments at most (a proxy's prefix).
+ * Answers the URL without its trailing slash; a refused one is a ConfigError of one line that
+ * never echoes what could be a password.
+ */
+export function checkProviderBaseUrl(raw: string, allowedHosts: readonly string[]): string {
+  const name = 'STABILITY_API_BASE_URL';
+  // Checked on the raw text: the parser drops tabs and newlines, and an empty "?" or "#" or a
+  // bare "@" leaves no trace in the parsed URL.
+  if (/[^\x21-\x7e]/.test(raw)) throw new ConfigError(`${name} has a space, control or non-ASCII character`);
+  if (raw.includes('@')) throw new ConfigError(`${name} must not hold a user name or password ("...@"): the host would be what follows the "@"`);
+  if (raw.includes('?') || raw.includes('#')) throw new ConfigError(`${name} must not have a query or fragment ("?" or "#")`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an absolute URL like ${DEFAULT_PROVIDER_BASE_URL}, got "${raw.slice(0, 80)}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${name} must be https (or http to a loopback address), got ${url.protocol.slice(0, 20)}`);
+  const host = url.hostname;
+  if (!isLoopback(host)) {
+    if (url.protocol === 'http:') throw new ConfigError(`${name} must use https for ${host} (plain http only to a loopback address)`);
+    if (!allowedHosts.includes(host)) {
+      throw new ConfigError(`${name} host ${host} is not allowed (allowed: ${allowedHosts.join(', ')}); list it in KEYPOOL_PROVIDER_HOSTS if it may see every key`);
+    }
+  }
+  if (!PATH_PREFIX.test(url.pathname)) throw new ConfigError(`${name} path must be plain segments (letters, digits, "-", ".", "_", "~"), got "${url.pathname.slice(0, 80)}"`);
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+}
+
 /** Reads the maintenance variables; a malformed one fails with a message naming it. */
 export function readMaintenanceConfig(env: NodeJS.ProcessEnv = process.env): MaintenanceConfig {
-  const base = env.STABILITY_API_BASE_URL || DEFAULT_PROVIDER_BASE_URL;
-  if (!/^https?:\/\/[^\s/]+/.test(base)) throw new ConfigError(`STABILITY_API_BASE_URL must be an http(s) URL, got "${base.slice(0, 80)}"`);
+  const base = checkProviderBaseUrl(env.STABILITY_API_BASE_URL || DEFAULT_PROVIDER_BASE_URL, readProviderHosts(env));
   return {
     minCredits: boundedNumber(env, 'KEYPOOL_MIN_CREDITS', DEFAULT_MIN_CREDITS, { min: 0, max: 1_000_000 }),
     defaultMaxUses: boundedNumber(env, 'KEYPOOL_DEFAULT_MAX_USES', DEFAULT_MAX_USES, { min: 0, max: 1000, integer: true }),
-    providerBaseUrl: base.replace(/\/+$/, ''),
+    providerBaseUrl: base,
     balanceRate: boundedNumber(env, 'KEYPOOL_BALANCE_RATE', DEFAULT_BALANCE_RATE, { min: 0, max: MAX_BALANCE_RATE, exclusiveMin: true }),
     balanceConcurrency: boundedNumber(env, 'KEYPOOL_BALANCE_CONCURRENCY', DEFAULT_BALANCE_CONCURRENCY, { min: 1, max: 64, integer: true }),
   };

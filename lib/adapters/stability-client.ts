@@ -2,12 +2,50 @@
  * Stability AI's balance endpoint (`GET {base}/v1/user/balance`), classified for maintenance.
  * The provider's bodies are never logged or returned: a 401's message can echo part of the
  * key, so only the status and the body's `name` (a short code like "unauthorized") leave here.
+ * Redirects are refused, not followed: the base URL is checked once (lib/config.ts), and a
+ * 3xx would let whoever answers it choose another host for the key and for the balance that
+ * revives or exhausts it. Bodies are read up to MAX_PROVIDER_BODY_BYTES, never whole.
  */
 import * as z from 'zod/mini';
 import { redact } from '../shared/redact.js';
 import type { BalanceAnswer, BalanceProvider } from '../maintenance/ports.js';
 
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 10_000;
+/** A balance or error answer is well under 1 KiB; past this the answer is refused unread. */
+export const MAX_PROVIDER_BODY_BYTES = 64 * 1024;
+
+/** The answer's body was longer than MAX_PROVIDER_BODY_BYTES. */
+class BodyTooLarge extends Error {
+  override readonly name = 'BodyTooLarge';
+}
+
+/**
+ * The body as text, read chunk by chunk and abandoned as soon as it passes `limit` bytes, so a
+ * provider (or whoever answers for it) cannot make a run buffer an unbounded answer.
+ */
+async function readCapped(response: Response, limit: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new BodyTooLarge();
+  }
+  if (!response.body) return '';
+  // Typed as ReadableStream<any> by the DOM-less lib; fetch bodies are bytes.
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw new BodyTooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 export interface StabilityClientOptions {
   /** e.g. https://api.stability.ai (STABILITY_API_BASE_URL) */
@@ -61,12 +99,20 @@ export class StabilityClient implements BalanceProvider {
       // One signal for the headers and the body: a provider that stalls mid-body still times out.
       const response = await this.fetch(this.url, {
         headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' },
+        redirect: 'manual',
         signal: AbortSignal.timeout(this.timeoutMs),
       });
       status = response.status;
-      text = await response.text();
+      // Node answers a manual redirect with its 3xx; a browser-style fetch with an opaque one.
+      if ((status >= 300 && status < 400) || response.type === 'opaqueredirect') {
+        await response.body?.cancel().catch(() => undefined);
+        const reason = `provider answered ${status} (redirects are refused)`;
+        this.warn('balance check redirected', { status });
+        return { kind: 'error', reason };
+      }
+      text = await readCapped(response, MAX_PROVIDER_BODY_BYTES);
     } catch (error) {
-      const reason = failureReason(error, this.timeoutMs);
+      const reason = error instanceof BodyTooLarge ? `provider answer too large (over ${MAX_PROVIDER_BODY_BYTES} bytes)` : failureReason(error, this.timeoutMs);
       this.warn('balance check failed', { reason });
       return { kind: 'error', reason };
     }

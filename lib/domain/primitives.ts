@@ -4,16 +4,16 @@
  * zod/mini keeps the Lambda bundles small; no schema coerces ("3" is not 3).
  */
 import * as z from 'zod/mini';
+import { API_KEY_PATTERN } from './secret-rule.js';
 import { KEY_STATUSES, OUTCOMES } from './types.js';
 
 export const MAX_IMPORT_BATCH = 500;
 
 export const POOL_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 export const PoolName = z.string().check(z.regex(POOL_NAME_PATTERN, 'a pool is 1-64 letters, digits, "_", "." or "-"'));
-export const ApiKeySecret = z
-  .string()
-  .check(z.regex(/^[\x21-\x7e]{8,512}$/, 'an API key is 8-512 printable ASCII characters without spaces'));
-export const Label = z.string().check(z.maxLength(128), z.regex(/^[^\p{Cc}]*$/u, 'a label has no control characters'));
+export const ApiKeySecret = z.string().check(z.regex(API_KEY_PATTERN, 'an API key is 8-512 printable ASCII characters without spaces'));
+/** No control (\p{Cc}) or format (\p{Cf}, e.g. U+202E) characters: a label cannot change how a listing reads. */
+export const Label = z.string().check(z.maxLength(128), z.regex(/^[^\p{Cc}\p{Cf}]*$/u, 'a label has no control or format characters'));
 export const KeyStatusSchema = z.enum(KEY_STATUSES);
 export const OutcomeSchema = z.enum(OUTCOMES);
 

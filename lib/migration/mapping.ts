@@ -2,7 +2,8 @@
  * The old system's rows, mapped to keypool keys. Pure: no I/O, no clock (the caller passes
  * the migration time). Every rule of issue 4's "Mapping" lives here and nowhere else:
  *
- *   api_key       required non-empty string, the secret (rows without it are invalid)
+ *   api_key       required, the secret: a string the API accepts as a key (lib/domain/secret-rule.ts),
+ *                 so "sk-...01 " or "sk-...01\r" is an invalid row, not a second key beside "sk-...01"
  *   usage_count   if present (newer than credits_left); else max(0, initialCredits - credits_left)
  *                 rounded up (a partial use counts as a use); neither: 0. A non-numeric or
  *                 negative usage_count, or a non-numeric credits_left, makes the row invalid.
@@ -16,6 +17,7 @@
  * Invalid reasons are fixed phrases naming a field, never a value: a reason can never echo
  * a secret.
  */
+import { API_KEY_MAX_LENGTH, API_KEY_MIN_LENGTH, isValidApiKey } from '../domain/secret-rule.js';
 
 export const DEFAULT_INITIAL_CREDITS = 25;
 
@@ -30,9 +32,6 @@ export const KNOWN_FIELDS: ReadonlySet<string> = new Set([
   'is_active',
   'created_at',
 ]);
-
-/** Longest secret accepted: a DynamoDB item is at most 400 KB, and no provider key is this long. */
-export const MAX_API_KEY_LENGTH = 4096;
 
 /**
  * Float noise in the old credits arithmetic (25 - 21.999999999999996) must not count as a
@@ -62,11 +61,27 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
 }
 
+/**
+ * Longest number string read. Decimal128's longest form is 42 characters
+ * ("-1.234567890123456789012345678901234E+6144"), DynamoDB's numbers hold 38 digits, a Python
+ * float's repr at most 24: anything longer is no count, balance or date, only a way to make
+ * parsing slow.
+ */
+export const MAX_NUMBER_LENGTH = 64;
+
+/**
+ * One number, unambiguously: each character can be taken by one part only, so a failed match
+ * backtracks at most once per character (the old `\d+\.?\d*` let two groups share a digit run
+ * and took quadratic time: 47 s for a 200 KB $numberLong).
+ */
+const NUMBER = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
+
 function numberFromString(text: string): number {
   // Extended JSON's number strings: digits, a decimal, or Infinity/-Infinity/NaN for doubles.
+  if (text.length > MAX_NUMBER_LENGTH) return NaN;
   if (text === 'Infinity') return Infinity;
   if (text === '-Infinity') return -Infinity;
-  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) return NaN;
+  if (!NUMBER.test(text)) return NaN;
   return Number(text);
 }
 
@@ -181,7 +196,10 @@ export function mapRow(input: unknown, options: MappingOptions): MapResult {
   if (apiKey === undefined || apiKey === null) return fail('api_key is missing');
   if (typeof apiKey !== 'string') return fail('api_key is not a string');
   if (apiKey.length === 0) return fail('api_key is empty');
-  if (apiKey.length > MAX_API_KEY_LENGTH) return fail(`api_key is longer than ${MAX_API_KEY_LENGTH} characters`);
+  if (!isValidApiKey(apiKey)) {
+    const length = apiKey.length < API_KEY_MIN_LENGTH || apiKey.length > API_KEY_MAX_LENGTH;
+    return fail(length ? `api_key is not ${API_KEY_MIN_LENGTH}-${API_KEY_MAX_LENGTH} characters long` : 'api_key has a space, control or non-ASCII character');
+  }
 
   const count = usageCount(input, options.initialCredits);
   if ('invalid' in count) return fail(count.invalid);

@@ -75,6 +75,20 @@ describe('keypool CLI', () => {
     expect(missing.code).toBe(1);
   });
 
+  it('maintain refuses an unsafe STABILITY_API_BASE_URL before any request: exit 2, one line naming the problem', async () => {
+    // Prepare: an empty pool, so a run that wrongly starts checks nothing and exits 0.
+    const pool = uniqueName('badurl');
+    for (const url of ['https://api.stability.ai@evil.example', 'https://evil.example/#', 'http://api.stability.ai']) {
+      // Act
+      const run = await runKeypool(['maintain', '--pool', pool], { ...env, STABILITY_API_BASE_URL: url });
+      // Assess
+      expect(run.code, url).toBe(2);
+      expect(run.stderr.trim().split('\n'), url).toHaveLength(1);
+      expect(run.stderr, url).toMatch(/^keypool maintain: STABILITY_API_BASE_URL /);
+      expect(run.stdout, url).toBe('');
+    }
+  });
+
   it('says in one line when DynamoDB cannot be reached', async () => {
     const run = await runKeypool(['list'], { KEYPOOL_DYNAMODB_ENDPOINT: 'http://127.0.0.1:9', KEYPOOL_TABLE: 'keypool' });
     expect(run.code).toBe(1);

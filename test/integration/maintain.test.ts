@@ -3,6 +3,7 @@
  * status change it makes, top-up, 429 back-off, the request rate, and a run concurrent with
  * leases and completions.
  */
+import { createServer } from 'node:http';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
@@ -185,6 +186,56 @@ describe('maintenance: which keys a short run checks', () => {
     for (const k of keys) expect((await view(k.keyId)).creditsCheckedAt, k.keyId).toBeDefined();
     // Every key has been checked now: the fourth run takes the five checked longest ago.
     expect(new Set(fourth.keyIds)).toEqual(new Set(first.keyIds));
+  });
+});
+
+describe('maintenance: what the provider client refuses', () => {
+  it('a 302 from the balance endpoint is not followed: the key keeps its status and credits, and the run reports it', async () => {
+    // Prepare: an exhausted key, and elsewhere a server that would revive it with 99 credits.
+    const pool = uniqueName('redirect');
+    const [key] = await seed(pool, [{ credits: 1 }]);
+    if (!key) throw new Error('seed');
+    await run(pool);
+    const elsewhere: string[] = [];
+    const lure = createServer((request, response) => {
+      elsewhere.push(request.url ?? '');
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{"credits":99}');
+    });
+    await new Promise<void>((done) => lure.listen(0, '127.0.0.1', () => done()));
+    const address = lure.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    provider.setKey(key.apiKey, { balanceRedirect: `http://127.0.0.1:${port}/v1/user/balance` });
+    try {
+      // Act
+      const report = await run(pool);
+      // Assess
+      expect(report.summary).toMatchObject({ checked: 1, active: 0, exhausted: 1, errors: [{ keyId: key.keyId, reason: 'provider answered 302 (redirects are refused)' }] });
+      expect(elsewhere).toEqual([]);
+      expect(await view(key.keyId)).toMatchObject({ status: 'exhausted', credits: 1 });
+    } finally {
+      provider.setKey(key.apiKey, { balanceRedirect: undefined });
+      lure.closeAllConnections();
+      await new Promise((done) => lure.close(done));
+    }
+  });
+
+  it('an oversized balance answer is abandoned past the cap: the key keeps its status and credits, and the run reports it', async () => {
+    // Prepare: an exhausted key whose provider now streams 8 MiB that would revive it.
+    const pool = uniqueName('huge');
+    const [key] = await seed(pool, [{ credits: 1 }]);
+    if (!key) throw new Error('seed');
+    await run(pool);
+    provider.setKey(key.apiKey, { credits: 99, balanceBodyBytes: 8 * 1024 * 1024 });
+    try {
+      // Act
+      const report = await run(pool);
+      // Assess
+      expect(report.summary).toMatchObject({ checked: 1, exhausted: 1, errors: [{ keyId: key.keyId, reason: 'provider answer too large (over 65536 bytes)' }] });
+      expect(await view(key.keyId)).toMatchObject({ status: 'exhausted', credits: 1 });
+    } finally {
+      provider.setKey(key.apiKey, { balanceBodyBytes: undefined });
+    }
   });
 });
 

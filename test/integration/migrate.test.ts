@@ -9,6 +9,7 @@ import { fileSource, legacyTableSource } from '../../lib/adapters/migration-sour
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
 import { UnreadableSource } from '../../lib/migration/errors.js';
+import { MAX_ROW_BYTES } from '../../lib/migration/export-reader.js';
 import { migrate, type MigrateOptions } from '../../lib/migration/migrate.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { USAGE_TIER, usageSortKey } from '../../lib/table.js';
@@ -210,6 +211,44 @@ describe('migrate from a mongoexport file', () => {
       { line: 5, reason: 'usage_count is not a number' },
       { line: 6, reason: 'not valid JSON' },
     ]);
+  });
+
+  it('a secret the API would refuse is an invalid row with its line, not a second key beside the real one', async () => {
+    // Prepare: one secret, then the same with a trailing space and a trailing carriage return.
+    const table = await freshTable();
+    const secret = fakeKey();
+    const path = exportFile([{ api_key: secret, usage_count: 1 }, { api_key: `${secret} `, usage_count: 2 }, { api_key: `${secret}\r`, usage_count: 3 }]);
+    // Act
+    const { report } = await run(table, fileSource(path));
+    // Assess
+    expect(report).toMatchObject({
+      read: 3,
+      imported: 1,
+      invalid: [
+        { line: 2, reason: 'api_key has a space, control or non-ASCII character' },
+        { line: 3, reason: 'api_key has a space, control or non-ASCII character' },
+      ],
+    });
+    expect((await scanAll(table)).map((item) => item.keyId)).toEqual([keyIdFor(secret)]);
+  });
+
+  it('a 1 MiB row (MAX_ROW_BYTES) holding one huge $numberLong is an invalid row, and the run stays fast', async () => {
+    // Prepare: the longest row the reader takes (MAX_ROW_BYTES), its number digits then a letter.
+    const table = await freshTable();
+    const secret = fakeKey();
+    const head = `{"api_key":"${secret}","credits_left":{"$numberLong":"`;
+    const tail = 'x"}}';
+    const huge = `${head}${'1'.repeat(MAX_ROW_BYTES - head.length - tail.length)}${tail}`;
+    const path = join(dir, `${uniqueName('huge')}.json`);
+    writeFileSync(path, `${JSON.stringify({ api_key: fakeKey(), usage_count: 1 })}\n${huge}\n`);
+    // Act
+    const began = performance.now();
+    const { report } = await run(table, fileSource(path));
+    const took = performance.now() - began;
+    // Assess
+    expect(Buffer.byteLength(huge)).toBe(MAX_ROW_BYTES);
+    expect(report).toMatchObject({ read: 2, imported: 1, invalid: [{ line: 2, reason: 'credits_left is not a number' }] });
+    expect(took).toBeLessThan(5_000); // the old regex alone took about half an hour on this row
   });
 
   it('a file that cannot be parsed at all fails before the first write', async () => {

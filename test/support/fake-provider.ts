@@ -1,6 +1,7 @@
 /**
  * A fake Stability AI on loopback, shaped like the official API documents it:
  *   GET  /v1/user/balance                   200 {"credits": n} | 401 unauthorized | 429 | 500 server_error
+ *                                           (and, to test the client's defences, a 302 or an oversized 200)
  *   POST /v2beta/stable-image/generate/core 200 image | 401 | 402 payment_required | 403 content_moderation | 429
  * Each key is programmable (balance, forced answers, delays); the provider-wide rate limit
  * follows Stability's (more than `max` requests in `windowMs`, then 429 for `timeoutMs`).
@@ -17,6 +18,10 @@ export interface FakeKey {
   generateStatus?: 401 | 402 | 403 | 429 | 500 | 503;
   /** answer after this long (ms) */
   delayMs?: number;
+  /** the balance endpoint answers 302 to this URL (the real API never redirects) */
+  balanceRedirect?: string;
+  /** the balance endpoint's 200 is padded to this many bytes, streamed without a content-length */
+  balanceBodyBytes?: number;
 }
 
 export interface FakeRequest {
@@ -111,6 +116,36 @@ function errorBody(name: string, message: string): Record<string, unknown> {
   return { id: randomUUID().replace(/-/g, ''), name, errors: [message], message };
 }
 
+/**
+ * A valid 200 balance answer of `bytes` bytes (`{"credits":n,"pad":"xxx..."}`), written in
+ * 16 KiB chunks as the client reads them; stops early when the client hangs up.
+ */
+async function streamPadded(response: ServerResponse, record: FakeRequest, credits: number, bytes: number): Promise<void> {
+  record.status = 200;
+  const head = `{"credits":${credits},"pad":"`;
+  const tail = '"}';
+  response.writeHead(200, { 'content-type': 'application/json' });
+  response.write(head);
+  let left = Math.max(0, bytes - head.length - tail.length);
+  const chunk = 'x'.repeat(16 * 1024);
+  while (left > 0 && !response.destroyed) {
+    const piece = left >= chunk.length ? chunk : chunk.slice(0, left);
+    left -= piece.length;
+    if (!response.write(piece)) {
+      await new Promise<void>((done) => {
+        const go = (): void => {
+          response.off('drain', go);
+          response.off('close', go);
+          done();
+        };
+        response.once('drain', go);
+        response.once('close', go);
+      });
+    }
+  }
+  if (!response.destroyed) response.end(tail);
+}
+
 async function readBody(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
@@ -164,6 +199,13 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
       case 503:
         return reply(key.balanceStatus, errorBody('server_error', 'An unexpected server error occurred'));
       default:
+        if (key.balanceRedirect !== undefined) {
+          record.status = 302;
+          response.writeHead(302, { location: key.balanceRedirect, 'content-length': 0 });
+          response.end();
+          return;
+        }
+        if (key.balanceBodyBytes !== undefined) return streamPadded(response, record, key.credits, key.balanceBodyBytes);
         return reply(200, { credits: key.credits });
     }
   }

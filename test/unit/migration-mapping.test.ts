@@ -102,6 +102,33 @@ describe('usage count', () => {
   });
 });
 
+describe('numbers: linear time and a length cap', () => {
+  const MIB = 1024 * 1024;
+
+  it.each([
+    ['digits then a letter (the old regex backtracked quadratically on these)', `${'1'.repeat(MIB)}x`],
+    ['a decimal point and digits then a letter', `1.${'1'.repeat(MIB)}x`],
+    ['only digits', '1'.repeat(MIB)],
+  ])('a 1 MiB $numberLong of %s is an invalid row, mapped in well under a second', (_why, digits) => {
+    // Prepare
+    const row = { api_key: SECRET, credits_left: { $numberLong: digits } };
+    // Act
+    const began = performance.now();
+    const result = mapRow(row, options);
+    const took = performance.now() - began;
+    // Assess
+    expect(result).toEqual({ ok: false, reason: 'credits_left is not a number', unknownFields: [] });
+    expect(took).toBeLessThan(1000);
+  });
+
+  it('reads numbers up to 64 characters and refuses longer ones', () => {
+    // Act / Assess
+    expect(mapped({ usage_count: { $numberLong: `${'0'.repeat(63)}3` } }).usageCount).toBe(3);
+    expect(reason({ api_key: SECRET, usage_count: { $numberLong: `${'0'.repeat(64)}3` } })).toBe('usage_count is not a number');
+    expect(decodeExtended({ $numberDecimal: '-1.234567890123456789012345678901234E+6144' })).toBe(-Infinity);
+  });
+});
+
 describe('api_key', () => {
   it.each([
     [{}, 'api_key is missing'],
@@ -109,9 +136,32 @@ describe('api_key', () => {
     [{ api_key: '' }, 'api_key is empty'],
     [{ api_key: 42 }, 'api_key is not a string'],
     [{ api_key: { $numberLong: '7' } }, 'api_key is not a string'],
-    [{ api_key: 'x'.repeat(5000) }, 'api_key is longer than 4096 characters'],
+    [{ api_key: 'x'.repeat(5000) }, 'api_key is not 8-512 characters long'],
   ])('rejects a row with %j', (row, why) => {
     expect(mapRow(row, options)).toMatchObject({ ok: false, reason: why });
+  });
+
+  it.each([
+    ['a trailing space', `${SECRET} `, 'api_key has a space, control or non-ASCII character'],
+    ['a trailing carriage return', `${SECRET}\r`, 'api_key has a space, control or non-ASCII character'],
+    ['a leading tab', `\t${SECRET}`, 'api_key has a space, control or non-ASCII character'],
+    ['a space inside', 'sk-test 0123456789', 'api_key has a space, control or non-ASCII character'],
+    ['a non-ASCII letter', 'sk-test-0123456789é', 'api_key has a space, control or non-ASCII character'],
+    ['a zero-width space', `${SECRET}\u200b`, 'api_key has a space, control or non-ASCII character'],
+    ['7 characters', 'sk-test', 'api_key is not 8-512 characters long'],
+    ['513 characters', `sk-test-${'a'.repeat(505)}`, 'api_key is not 8-512 characters long'],
+  ])('applies the API\'s rule to api_key: %s is an invalid row, not a new key', (_why, apiKey, why) => {
+    // Act
+    const result = mapRow({ api_key: apiKey, usage_count: 1 }, options);
+    // Assess
+    expect(result).toEqual({ ok: false, reason: why, unknownFields: [] });
+  });
+
+  it('accepts what the API accepts: 8 and 512 printable ASCII characters', () => {
+    // Act / Assess
+    expect(mapRow({ api_key: 'sk-test-' }, options)).toMatchObject({ ok: true, row: { apiKey: 'sk-test-' } });
+    const longest = `sk-test-${'~'.repeat(504)}`;
+    expect(mapRow({ api_key: longest }, options)).toMatchObject({ ok: true, row: { apiKey: longest } });
   });
 
   it('never puts the secret or any value into a reason', () => {
