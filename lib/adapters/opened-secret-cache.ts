@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { SealContext } from '../domain/secret-sealer.js';
 
-/** At most this many opened secrets per process: above any pool we expect, ~100 KB of memory. */
+/** At most this many opened secrets per process: above the pools we expect; a few hundred KB of memory when full. */
 export const DEFAULT_CACHE_MAX_ENTRIES = 1_000;
 /**
  * An opened secret is forgotten this long after it was opened (not after it was last used):
