@@ -1,0 +1,79 @@
+/**
+ * A KMS stand-in for unit tests: the three calls the ESDK's KMS keyring makes, with KMS's
+ * rules that matter here — a data key opens only under the key that wrapped it and with the
+ * exact encryption context it was wrapped with (else InvalidCiphertextException / IncorrectKeyException).
+ * Counts every call and records the contexts it was given, so tests can prove what reaches KMS.
+ */
+import { randomBytes } from 'node:crypto';
+import type { KmsClientLike } from '../../lib/adapters/esdk-sealer.js';
+
+interface Wrapped {
+  keyId: string;
+  plaintext: Buffer;
+  context: Record<string, string>;
+}
+
+class KmsError extends Error {
+  constructor(override readonly name: string) {
+    super(`${name} (fake KMS)`);
+  }
+}
+
+const sameContext = (a: Record<string, string> = {}, b: Record<string, string> = {}) =>
+  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
+
+export const fakeKeyArn = (n: number): string => `arn:aws:kms:eu-west-1:111122223333:key/0000000${n}-1111-2222-3333-444455556666`;
+
+export class FakeKms implements KmsClientLike {
+  readonly calls = { generateDataKey: 0, encrypt: 0, decrypt: 0 };
+  /** the EncryptionContext of every call, in order */
+  readonly contexts: { operation: string; context: Record<string, string> | undefined }[] = [];
+  readonly #wrapped = new Map<string, Wrapped>();
+  #failures: string[] = [];
+
+  /** The next `count` calls throw a KMS error with this name. */
+  failNext(name: string, count = 1): void {
+    for (let i = 0; i < count; i++) this.#failures.push(name);
+  }
+
+  async generateDataKey(input: { KeyId: string; NumberOfBytes?: number; EncryptionContext?: Record<string, string> }) {
+    this.calls.generateDataKey++;
+    this.contexts.push({ operation: 'GenerateDataKey', context: input.EncryptionContext });
+    await this.#maybeFail();
+    const plaintext = randomBytes(input.NumberOfBytes ?? 32);
+    const blob = this.#wrap(input.KeyId, plaintext, input.EncryptionContext ?? {});
+    // KMS answers with copies the caller may zero.
+    return { KeyId: input.KeyId, Plaintext: new Uint8Array(plaintext), CiphertextBlob: blob };
+  }
+
+  async encrypt(input: { KeyId: string; Plaintext: Uint8Array; EncryptionContext?: Record<string, string> }) {
+    this.calls.encrypt++;
+    this.contexts.push({ operation: 'Encrypt', context: input.EncryptionContext });
+    await this.#maybeFail();
+    return { KeyId: input.KeyId, CiphertextBlob: this.#wrap(input.KeyId, Buffer.from(input.Plaintext), input.EncryptionContext ?? {}) };
+  }
+
+  async decrypt(input: { KeyId?: string; CiphertextBlob: Uint8Array; EncryptionContext?: Record<string, string> }) {
+    this.calls.decrypt++;
+    this.contexts.push({ operation: 'Decrypt', context: input.EncryptionContext });
+    await this.#maybeFail();
+    const wrapped = this.#wrapped.get(Buffer.from(input.CiphertextBlob).toString('hex'));
+    if (!wrapped || !sameContext(wrapped.context, input.EncryptionContext)) throw new KmsError('InvalidCiphertextException');
+    if (input.KeyId !== undefined && input.KeyId !== wrapped.keyId) throw new KmsError('IncorrectKeyException');
+    return { KeyId: wrapped.keyId, Plaintext: new Uint8Array(wrapped.plaintext) };
+  }
+
+  #wrap(keyId: string, plaintext: Buffer, context: Record<string, string>): Uint8Array {
+    // Real blobs are ~184 bytes for a 32-byte key; the size only matters for the size figures.
+    const blob = randomBytes(184);
+    this.#wrapped.set(blob.toString('hex'), { keyId, plaintext: Buffer.from(plaintext), context: { ...context } });
+    return new Uint8Array(blob);
+  }
+
+  /** A tick like a network call, then the scheduled failure if any. */
+  async #maybeFail(): Promise<void> {
+    await Promise.resolve();
+    const name = this.#failures.shift();
+    if (name) throw new KmsError(name);
+  }
+}
