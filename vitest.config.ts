@@ -10,8 +10,10 @@ export default defineConfig({
       {
         // Pure logic and the in-memory store: no Java, no database (`npm run test:unit`).
         extends: true,
-        // Threads, not processes: these files share nothing, and a worker starts faster than a fork.
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'threads' },
+        // Threads, not processes, and modules shared between files (isolate: false): these
+        // files keep no global state, and loading zod, the SDK and the ESDK once instead of per
+        // file is most of what makes `npm run test:unit` take ~2 s rather than ~4 s.
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'threads', isolate: false },
       },
       {
         // Everything whose behaviour depends on DynamoDB: one DynamoDB Local for the whole run;

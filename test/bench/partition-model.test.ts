@@ -16,7 +16,7 @@ import {
   scalingReport,
   simulate,
   sustainableRate,
-} from '../bench/partition-model.js';
+} from './partition-model.js';
 
 describe('request mix', () => {
   it('defaults to the per-use figures measured on DynamoDB Local (3.4 requests, 0.5 RCU, 4.4 WCU)', () => {
