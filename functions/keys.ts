@@ -1,8 +1,8 @@
-/** POST /keys (import) and PATCH /keys/{keyId} (operator status change). */
+/** The operator's key routes: POST /pools/{pool}/keys (import) and PATCH /pools/{pool}/keys/{keyId} (status, count). */
 import { httpHandler, ok } from '../lib/http/http-handler.js';
 import { processKeyAdmin } from '../lib/wiring.js';
 
 export const handler = httpHandler({
-  'POST /keys': async ({ body }) => ok(await processKeyAdmin().importKeys(body.keys), 201),
-  'PATCH /keys/{keyId}': async ({ params, body }) => ok(await processKeyAdmin().setStatus(params.keyId, body.status)),
+  'POST /pools/{pool}/keys': async ({ params, body }) => ok(await processKeyAdmin().importKeys(params.pool, body.keys), 201),
+  'PATCH /pools/{pool}/keys/{keyId}': async ({ params, body }) => ok(await processKeyAdmin().update(params.pool, params.keyId, body)),
 });

@@ -1,9 +1,9 @@
-/** POST /leases: the least recently used usable key, its use reserved in the same write. */
+/** POST /pools/{pool}/leases: the least recently used usable key, its use reserved in the same write. */
 import { httpHandler, ok } from '../lib/http/http-handler.js';
 import { countedLease } from '../lib/observability/keypool-metrics.js';
 import { metrics } from '../lib/observability/metrics.js';
 import { processLeasing } from '../lib/wiring.js';
 
 export const handler = httpHandler({
-  'POST /leases': async ({ body }) => ok(await countedLease(processLeasing(), metrics, body)),
+  'POST /pools/{pool}/leases': async ({ params, body }) => ok(await countedLease(processLeasing(), metrics, params.pool, body)),
 });

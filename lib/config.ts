@@ -5,14 +5,12 @@
  * data directory in lib/local/start.ts.)
  */
 import { DEFAULT_TABLE_NAME } from './table.js';
-import { DEFAULT_COOLDOWN_SECONDS, DEFAULT_MAX_USES } from './domain/types.js';
 
 export interface Config {
   tableName: string;
   /** DynamoDB endpoint override (the local stack); undefined means AWS. */
   endpoint: string | undefined;
   region: string | undefined;
-  cooldownSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -31,18 +29,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tableName: env.KEYPOOL_TABLE || DEFAULT_TABLE_NAME,
     endpoint: env.KEYPOOL_DYNAMODB_ENDPOINT || undefined,
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
-    cooldownSeconds: positiveInt(env, 'KEYPOOL_COOLDOWN_SECONDS', DEFAULT_COOLDOWN_SECONDS),
   };
 }
 
 export { positiveInt as readPositiveInt };
 
-/** What pool maintenance (lib/maintenance) and its metrics read. */
+/**
+ * What pool maintenance (lib/maintenance) reads from the deployment; each pool's minCredits and
+ * cap are the pool's own (PUT /pools/{pool}).
+ */
 export interface MaintenanceConfig {
-  /** below this balance a key is exhausted; at or above it an exhausted key is active again */
-  minCredits: number;
-  /** the cap "usable" is measured against in metrics and `keypool status` */
-  defaultMaxUses: number;
   providerBaseUrl: string;
   /** balance requests per second, for the whole run */
   balanceRate: number;
@@ -50,7 +46,6 @@ export interface MaintenanceConfig {
   balanceConcurrency: number;
 }
 
-export const DEFAULT_MIN_CREDITS = 3;
 export const DEFAULT_PROVIDER_BASE_URL = 'https://api.stability.ai';
 export const DEFAULT_BALANCE_RATE = 5;
 /** Stability allows 150 requests in 10 s; maintenance stays well under it. */
@@ -138,8 +133,6 @@ export function checkProviderBaseUrl(raw: string, allowedHosts: readonly string[
 export function readMaintenanceConfig(env: NodeJS.ProcessEnv = process.env): MaintenanceConfig {
   const base = checkProviderBaseUrl(env.STABILITY_API_BASE_URL || DEFAULT_PROVIDER_BASE_URL, readProviderHosts(env));
   return {
-    minCredits: boundedNumber(env, 'KEYPOOL_MIN_CREDITS', DEFAULT_MIN_CREDITS, { min: 0, max: 1_000_000 }),
-    defaultMaxUses: boundedNumber(env, 'KEYPOOL_DEFAULT_MAX_USES', DEFAULT_MAX_USES, { min: 0, max: 1000, integer: true }),
     providerBaseUrl: base,
     balanceRate: boundedNumber(env, 'KEYPOOL_BALANCE_RATE', DEFAULT_BALANCE_RATE, { min: 0, max: MAX_BALANCE_RATE, exclusiveMin: true }),
     balanceConcurrency: boundedNumber(env, 'KEYPOOL_BALANCE_CONCURRENCY', DEFAULT_BALANCE_CONCURRENCY, { min: 1, max: 64, integer: true }),

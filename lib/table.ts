@@ -7,13 +7,22 @@
  *
  * One item per key:
  *   keyId (partition key)   stable id derived from the secret's SHA-256 fingerprint
- *   pool, apiKey, label, usageCount, status, createdAt, lastUsedAt, cooldownUntil,
+ *   pool, apiKey, maskedKey, label, usageCount, status, createdAt, lastUsedAt, cooldownUntil,
  *   credits, creditsCheckedAt
  *   L      map of lease slots (see lib/domain/lease-id.ts and README "How leasing works")
  *   upk    the pool, present only while the key is leasable (active or cooling): the
  *          usage-count index is sparse, so disabled and exhausted keys cost no reads
  *   usk    usage sort key, a number: usageCount * USAGE_TIER + LRU stamp (ms since
  *          STAMP_EPOCH_MS). Ordered by count first, then least recently used.
+ *
+ * One item per pool: keyId `pool#<name>`, name, the policy (maxUses, leaseTtlSeconds,
+ * cooldownSeconds, provider, minCredits), createdAt, updatedAt, and pool = POOL_DIRECTORY.
+ *
+ * Two indexes:
+ *   usage-count  (upk, usk), INCLUDE usageCount, cooldownUntil: the lease query
+ *   pool-keys    (pool, keyId), KEYS_ONLY: a pool's keys in id order, and under
+ *                POOL_DIRECTORY every pool. A lease changes neither key nor projection, so
+ *                it never writes this index; listing reads the page, not the table.
  */
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
@@ -28,7 +37,17 @@ export const TABLE = {
     /** Attributes the lease query reads besides the keys; they change only with the sort key or the status. */
     projected: ['usageCount', 'cooldownUntil'],
   },
+  poolIndex: {
+    name: 'pool-keys',
+    partitionKey: 'pool',
+    sortKey: 'keyId',
+  },
 } as const;
+
+/** A pool record's partition key is this prefix and the pool's name (names never hold "#"). */
+export const POOL_RECORD_PREFIX = 'pool#';
+/** The pool-keys partition under which every pool record sits (no pool is named so). */
+export const POOL_DIRECTORY = '#pools';
 
 /** One usage-count tier in the sort key; the LRU stamp below it stays under this for ~31 years. */
 export const USAGE_TIER = 1_000_000_000_000;
@@ -47,7 +66,7 @@ export function usageSortKeyBound(maxUses: number): number {
 
 /** CreateTable input for the local stack and the tests (the CDK stack maps TABLE itself). */
 export function createTableInput(tableName: string): CreateTableCommandInput {
-  const { partitionKey, usageIndex } = TABLE;
+  const { partitionKey, usageIndex, poolIndex } = TABLE;
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
@@ -55,6 +74,7 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
       { AttributeName: partitionKey, AttributeType: 'S' },
       { AttributeName: usageIndex.partitionKey, AttributeType: 'S' },
       { AttributeName: usageIndex.sortKey, AttributeType: 'N' },
+      { AttributeName: poolIndex.partitionKey, AttributeType: 'S' },
     ],
     KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
     GlobalSecondaryIndexes: [
@@ -65,6 +85,14 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
           { AttributeName: usageIndex.sortKey, KeyType: 'RANGE' },
         ],
         Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...usageIndex.projected] },
+      },
+      {
+        IndexName: poolIndex.name,
+        KeySchema: [
+          { AttributeName: poolIndex.partitionKey, KeyType: 'HASH' },
+          { AttributeName: poolIndex.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
       },
     ],
   };

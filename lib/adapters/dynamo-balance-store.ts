@@ -4,43 +4,12 @@
  * usageCount, the sort key `usk` or the lease slots `L`, so it cannot lose a count a
  * concurrent lease or completion makes.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { KeyStatus } from '../domain/types.js';
-import type { BalanceStore, BalanceWrite, BalanceWriteResult, MaintainedKey } from '../maintenance/ports.js';
+import type { BalanceStore, BalanceWrite, BalanceWriteResult } from '../maintenance/ports.js';
 import { TABLE } from '../table.js';
+import { DynamoTable } from './dynamo-table.js';
+import { type Item, toKeyRecord } from './key-item.js';
 
-type Item = Record<string, unknown>;
-
-export interface DynamoBalanceStoreOptions {
-  client: DynamoDBDocumentClient;
-  tableName: string;
-}
-
-/** The secret-free state of an item (the item itself may hold the secret: it is dropped here). */
-function toState(item: Item | undefined): MaintainedKey | undefined {
-  if (!item || typeof item[TABLE.partitionKey] !== 'string') return undefined;
-  return {
-    keyId: item[TABLE.partitionKey] as string,
-    pool: item.pool as string,
-    status: item.status as KeyStatus,
-    usageCount: item.usageCount as number,
-    ...(typeof item.cooldownUntil === 'number' ? { cooldownUntil: item.cooldownUntil } : {}),
-    ...(typeof item.credits === 'number' ? { credits: item.credits } : {}),
-    ...(typeof item.creditsCheckedAt === 'string' ? { creditsCheckedAt: item.creditsCheckedAt } : {}),
-  };
-}
-
-export class DynamoBalanceStore implements BalanceStore {
-  private readonly client: DynamoDBDocumentClient;
-  private readonly tableName: string;
-
-  constructor(options: DynamoBalanceStoreOptions) {
-    this.client = options.client;
-    this.tableName = options.tableName;
-  }
-
+export class DynamoBalanceStore extends DynamoTable implements BalanceStore {
   async write(write: BalanceWrite): Promise<BalanceWriteResult> {
     const set: string[] = [];
     const remove: string[] = [];
@@ -79,25 +48,15 @@ export class DynamoBalanceStore implements BalanceStore {
       }
     }
     if (set.length === 0 && remove.length === 0) throw new Error('a balance write with nothing to write');
-    try {
-      const out = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { [TABLE.partitionKey]: write.keyId },
-          UpdateExpression: `${set.length ? `SET ${set.join(', ')}` : ''}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: names,
-          ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      const key = toState(out.Attributes);
-      return key ? { applied: true, key } : { applied: false, current: undefined };
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      // The old item (secret included) is read here and never rethrown.
-      return { applied: false, current: toState(error.Item ? unmarshall(error.Item) : undefined) };
-    }
+    const result = await this.conditionalUpdate('balance', {
+      Key: { [TABLE.partitionKey]: write.keyId },
+      UpdateExpression: `${set.length ? `SET ${set.join(', ')}` : ''}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: names,
+      ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+    });
+    // The item (secret included) is turned into its record here; the secret goes no further.
+    const key = toKeyRecord(result.item);
+    return result.ok && key ? { applied: true, key } : { applied: false, current: key };
   }
 }

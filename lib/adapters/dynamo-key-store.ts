@@ -1,46 +1,33 @@
 /**
- * The DynamoDB implementation of KeyStore. Every method is one request (list and the
- * candidate query may page); every rule that must hold under concurrency is the
- * ConditionExpression of that request, named in a comment beside it.
+ * The DynamoDB implementation of KeyStore. Every method is one request (the candidate query
+ * and the pool listing may page); every rule that must hold under concurrency is the
+ * ConditionExpression of that request, named in a comment beside it after the domain rule it
+ * states (lib/domain/rules.ts).
  */
-import { ConditionalCheckFailedException, type ConsumedCapacity } from '@aws-sdk/client-dynamodb';
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  ScanCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
-  Candidate,
+  CandidatePage,
   CompletionAttempt,
   CompletionAttemptResult,
+  KeyPageRead,
   KeyStore,
+  KeyUpdate,
+  KeyUpdateResult,
   LeaseAttempt,
   LeaseAttemptResult,
-  ScanPage,
   StoredKey,
 } from '../domain/key-store.js';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
-import type { KeyStatus, Outcome } from '../domain/types.js';
+import type { KeyRecord } from '../domain/types.js';
 import { TABLE, USAGE_TIER, usageSortKey, usageSortKeyBound } from '../table.js';
+import { fromKeyItem, type Item, projection, RECORD_ATTRIBUTES, type StoredSlot, toKeyItem, toKeyRecord } from './key-item.js';
+import { DynamoTable, type DynamoTableOptions, isConditionFailure } from './dynamo-table.js';
 
-type Item = Record<string, unknown>;
+export type { CapacityMeter } from './dynamo-table.js';
+export { fromKeyItem, toKeyItem } from './key-item.js';
 
-/** Collects what each request cost, for the benchmark and the capacity figures in the README. */
-export interface CapacityMeter {
-  record(operation: string, consumed: ConsumedCapacity | ConsumedCapacity[] | undefined): void;
-}
-
-export interface DynamoKeyStoreOptions {
-  client: DynamoDBDocumentClient;
-  tableName: string;
-  meter?: CapacityMeter;
-}
-
-const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
+const { partitionKey: KEY, usageIndex: INDEX, poolIndex: POOL_INDEX } = TABLE;
 
 /**
  * effectiveStatus(...) === 'active' as a condition: active, or cooling with the cooldown
@@ -48,113 +35,20 @@ const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
  */
 const EFFECTIVELY_ACTIVE = '(#status = :active OR (#status = :cooling AND cooldownUntil <= :now))';
 
-/**
- * A lease slot as the item stores it: one-letter names, because every lease writes one and
- * the item's size is what each read and write is billed by. Only this module spells them.
- */
-interface StoredSlot {
-  /** nonce */
-  n: string;
-  /** expiry, ms since the epoch */
-  e: number;
-  /** outcome, once completed */
-  o?: Outcome;
-}
+const RECORD_PROJECTION = projection(RECORD_ATTRIBUTES);
 
-function toStoredSlots(slots: StoredKey['slots']): Record<string, StoredSlot> {
-  return Object.fromEntries(
-    Object.entries(slots).map(([slot, s]) => [slot, { n: s.nonce, e: s.expiresAtMs, ...(s.outcome === undefined ? {} : { o: s.outcome }) }]),
-  );
-}
-
-function fromStoredSlots(stored: Record<string, StoredSlot> | undefined): StoredKey['slots'] {
-  return Object.fromEntries(
-    Object.entries(stored ?? {}).map(([slot, s]) => [slot, { nonce: s.n, expiresAtMs: s.e, ...(s.o === undefined ? {} : { outcome: s.o }) }]),
-  );
-}
-
-/**
- * The item for a key, index attributes included: `upk` only while the key's status keeps it
- * in the usage index (inUsageIndex), `usk` from its count and last use (or import). Every
- * writer of whole items goes through this.
- */
-export function toKeyItem(key: StoredKey): Item {
-  const { slots, ...record } = key;
-  const stampMs = Date.parse(key.lastUsedAt ?? key.createdAt);
-  return {
-    ...record,
-    L: toStoredSlots(slots),
-    usk: usageSortKey(key.usageCount, Number.isNaN(stampMs) ? Date.now() : stampMs),
-    ...(inUsageIndex(key.status) ? { [INDEX.partitionKey]: key.pool } : {}),
-  };
-}
-
-/** The key an item holds, without the index attributes; undefined for no item. */
-export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
-  if (!item) return undefined;
-  const { L, upk: _upk, usk: _usk, ...record } = item;
-  return {
-    ...(record as unknown as StoredKey),
-    lastUsedAt: (record.lastUsedAt as string | null | undefined) ?? null,
-    slots: fromStoredSlots(L as Record<string, StoredSlot> | undefined),
-  };
-}
-
-/** The old item a failed condition returns is not unmarshalled by the document client. */
-function unmarshallOld(item: NonNullable<ConditionalCheckFailedException['Item']>): Item {
-  return unmarshall(item);
-}
-
-function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
-  return error instanceof ConditionalCheckFailedException;
-}
-
-export class DynamoKeyStore implements KeyStore {
-  private readonly client: DynamoDBDocumentClient;
-  private readonly tableName: string;
-  private readonly meter: CapacityMeter | undefined;
-
-  constructor(options: DynamoKeyStoreOptions) {
-    this.client = options.client;
-    this.tableName = options.tableName;
-    this.meter = options.meter;
+export class DynamoKeyStore extends DynamoTable implements KeyStore {
+  constructor(options: DynamoTableOptions) {
+    super(options);
   }
 
-  private get capacity(): { ReturnConsumedCapacity?: 'INDEXES' } {
-    return this.meter ? { ReturnConsumedCapacity: 'INDEXES' } : {};
-  }
-
-  /** Runs a conditional update; a failed condition yields the item as it was, not an exception. */
-  private async conditionalUpdate(
-    operation: string,
-    input: Omit<ConstructorParameters<typeof UpdateCommand>[0], 'TableName' | 'ReturnValues'>,
-  ): Promise<{ ok: true; item: Item } | { ok: false; item: Item | undefined }> {
-    try {
-      const out = await this.client.send(
-        new UpdateCommand({
-          ...input,
-          TableName: this.tableName,
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          ...this.capacity,
-        }),
-      );
-      this.meter?.record(operation, out.ConsumedCapacity);
-      return { ok: true, item: out.Attributes ?? {} };
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      // The exception carries the old item, secret included: it is read here and never rethrown.
-      this.meter?.record(operation, undefined);
-      return { ok: false, item: error.Item ? unmarshallOld(error.Item) : undefined };
-    }
-  }
-
-  async insert(key: StoredKey): Promise<{ inserted: boolean; key: StoredKey }> {
+  async insert(key: StoredKey): Promise<{ inserted: boolean; key: KeyRecord }> {
+    const item = toKeyItem(key);
     try {
       const out = await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: toKeyItem(key),
+          Item: item,
           // Invariant: one item per secret. Importing a key again adds nothing and changes nothing.
           ConditionExpression: 'attribute_not_exists(#key)',
           ExpressionAttributeNames: { '#key': KEY },
@@ -163,37 +57,46 @@ export class DynamoKeyStore implements KeyStore {
         }),
       );
       this.meter?.record('insert', out.ConsumedCapacity);
-      return { inserted: true, key };
+      return { inserted: true, key: toKeyRecord(item) as KeyRecord };
     } catch (error) {
-      if (!isConditionFailure(error) || !error.Item) throw error;
+      const existing = isConditionFailure(error) && error.Item ? toKeyRecord(unmarshall(error.Item)) : undefined;
+      if (!existing) throw error;
       this.meter?.record('insert', undefined);
-      return { inserted: false, key: fromKeyItem(unmarshallOld(error.Item)) ?? key };
+      return { inserted: false, key: existing };
     }
   }
 
   async get(keyId: string): Promise<StoredKey | undefined> {
-    const out = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { [KEY]: keyId }, ConsistentRead: true, ...this.capacity }),
-    );
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: keyId }, ConsistentRead: true, ...this.capacity }));
     this.meter?.record('get', out.ConsumedCapacity);
     return fromKeyItem(out.Item);
   }
 
-  async candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<Candidate[]> {
-    const found: Candidate[] = [];
+  async record(pool: string, keyId: string): Promise<KeyRecord | undefined> {
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { [KEY]: keyId }, ConsistentRead: true, ...RECORD_PROJECTION, ...this.capacity }),
+    );
+    this.meter?.record('record', out.ConsumedCapacity);
+    const record = toKeyRecord(out.Item);
+    return record?.pool === pool ? record : undefined;
+  }
+
+  async candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
+    const page: CandidatePage = { candidates: [] };
     let start: Item | undefined;
-    // Pages only while every item read so far was a cooling key (filtered out): the range
-    // itself holds only keys under the cap, so the first page normally answers.
+    // Pages only while every item read so far was a cooling key: the range itself holds only
+    // keys under the cap, so the first page normally answers. Cooling keys are skipped here
+    // rather than by a FilterExpression (which costs the same reads) so the earliest end of a
+    // cooldown can be told to a caller who finds nothing.
     do {
       const out = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
           IndexName: INDEX.name,
           KeyConditionExpression: '#upk = :pool AND #usk < :bound',
-          FilterExpression: 'attribute_not_exists(cooldownUntil) OR cooldownUntil <= :now',
-          ProjectionExpression: '#key, usageCount',
+          ProjectionExpression: '#key, usageCount, cooldownUntil',
           ExpressionAttributeNames: { '#upk': INDEX.partitionKey, '#usk': INDEX.sortKey, '#key': KEY },
-          ExpressionAttributeValues: { ':pool': pool, ':bound': usageSortKeyBound(maxUses), ':now': nowMs },
+          ExpressionAttributeValues: { ':pool': pool, ':bound': usageSortKeyBound(maxUses) },
           Limit: limit,
           ExclusiveStartKey: start,
           ...this.capacity,
@@ -201,11 +104,16 @@ export class DynamoKeyStore implements KeyStore {
       );
       this.meter?.record('candidates', out.ConsumedCapacity);
       for (const item of out.Items ?? []) {
-        found.push({ keyId: item[KEY] as string, usageCount: item.usageCount as number });
+        const cooldownUntil = typeof item.cooldownUntil === 'number' ? item.cooldownUntil : undefined;
+        if (cooldownUntil !== undefined && cooldownUntil > nowMs) {
+          page.coolingUntilMs = Math.min(page.coolingUntilMs ?? Infinity, cooldownUntil);
+          continue;
+        }
+        page.candidates.push({ keyId: item[KEY] as string, usageCount: item.usageCount as number });
       }
       start = out.LastEvaluatedKey;
-    } while (found.length === 0 && start);
-    return found;
+    } while (page.candidates.length === 0 && start);
+    return page;
   }
 
   async tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
@@ -242,36 +150,40 @@ export class DynamoKeyStore implements KeyStore {
   async tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
     const set = ['L.#slot.o = :outcome'];
     const remove: string[] = [];
-    const names: Record<string, string> = { '#slot': String(attempt.slot) };
-    const values: Item = { ':nonce': attempt.nonce, ':outcome': attempt.outcome };
-    // Invariant: counting once. Only the lease's own open slot can be completed, and
-    // completing it closes it, so a repeated completion changes nothing.
-    let condition = 'L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o)';
+    const names: Record<string, string> = { '#slot': String(attempt.slot), '#pool': 'pool' };
+    const values: Item = { ':nonce': attempt.nonce, ':outcome': attempt.outcome, ':pool': attempt.pool, ':now': attempt.nowMs };
+    // Invariants:
+    //  - a key belongs to one pool: a lease is completed only under its key's pool;
+    //  - counting once: only the lease's own open slot can be completed, and completing it
+    //    closes it, so a repeated completion changes nothing;
+    //  - expiry, judged from the stored slot (never from the lease id the caller sends): past
+    //    it, the use stays counted and the slot is free for the next lease.
+    let condition = '#pool = :pool AND L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o) AND L.#slot.e >= :now';
     if (refundsUse(attempt.outcome)) {
       set.push('usageCount = usageCount - :one', '#usk = #usk - :tier');
       names['#usk'] = INDEX.sortKey;
       values[':one'] = 1;
       values[':tier'] = USAGE_TIER;
     }
-    const status = attempt.applyStatus ? outcomeStatusChange(attempt.outcome) : undefined;
-    if (status) {
+    const change = attempt.statusChange === 'none' ? undefined : outcomeStatusChange(attempt.outcome);
+    if (change) {
       set.push('#status = :status');
       names['#status'] = 'status';
-      values[':status'] = status.to;
-      if (status.to === 'cooling') {
+      values[':status'] = change.to;
+      if (change.to === 'cooling' && attempt.statusChange === 'apply') {
+        // A report never shortens a cooldown: it sets one only where none is, or a shorter one.
         set.push('cooldownUntil = :until');
         values[':until'] = attempt.cooldownUntilMs;
+        condition += ' AND (attribute_not_exists(cooldownUntil) OR cooldownUntil < :until)';
       }
-      if (!inUsageIndex(status.to)) {
+      if (!inUsageIndex(change.to)) {
         remove.push('#upk');
         names['#upk'] = INDEX.partitionKey;
       }
-      if (status.from) {
-        // outcomeStatusChange's `from`: a caller's report never overrides an operator's
-        // "disabled" (nor revives an exhausted key).
-        condition += ` AND #status IN (${status.from.map((_, i) => `:from${i}`).join(', ')})`;
-        status.from.forEach((s, i) => (values[`:from${i}`] = s));
-      }
+      // outcomeStatusChange's `from`: a caller's report never overrides an operator's
+      // "disabled" (nor revives an exhausted key).
+      condition += ` AND #status IN (${change.from.map((_, i) => `:from${i}`).join(', ')})`;
+      change.from.forEach((status, i) => (values[`:from${i}`] = status));
     }
     const result = await this.conditionalUpdate('complete', {
       Key: { [KEY]: attempt.keyId },
@@ -280,82 +192,102 @@ export class DynamoKeyStore implements KeyStore {
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
     });
-    const key = fromKeyItem(result.item);
-    return result.ok && key ? { applied: true, key } : { applied: false, current: key };
+    if (result.ok) {
+      const key = toKeyRecord(result.item);
+      if (key) return { applied: true, key };
+    }
+    return { applied: false, current: fromKeyItem(result.item) };
   }
 
-  async increment(keyId: string, nowMs: number): Promise<StoredKey | undefined> {
+  async increment(pool: string, keyId: string, nowMs: number): Promise<KeyRecord | undefined> {
     const result = await this.conditionalUpdate('increment', {
       Key: { [KEY]: keyId },
       // Atomic +1 on the count and on its tier in the sort key: N concurrent increments add N.
       UpdateExpression: 'SET usageCount = usageCount + :one, #usk = #usk + :tier, lastUsedAt = :nowIso',
-      ConditionExpression: 'attribute_exists(#key)',
-      ExpressionAttributeNames: { '#key': KEY, '#usk': INDEX.sortKey },
-      ExpressionAttributeValues: { ':one': 1, ':tier': USAGE_TIER, ':nowIso': new Date(nowMs).toISOString() },
+      // Invariant: a key belongs to one pool (and exists).
+      ConditionExpression: '#pool = :pool',
+      ExpressionAttributeNames: { '#pool': 'pool', '#usk': INDEX.sortKey },
+      ExpressionAttributeValues: { ':pool': pool, ':one': 1, ':tier': USAGE_TIER, ':nowIso': new Date(nowMs).toISOString() },
     });
-    return result.ok ? fromKeyItem(result.item) : undefined;
+    return result.ok ? toKeyRecord(result.item) : undefined;
   }
 
-  async setStatus(keyId: string, status: Extract<KeyStatus, 'active' | 'disabled'>): Promise<StoredKey | undefined> {
-    const update =
-      status === 'active'
-        ? 'SET #status = :status, #upk = #pool REMOVE cooldownUntil'
-        : 'SET #status = :status REMOVE #upk, cooldownUntil';
-    const result = await this.conditionalUpdate('set-status', {
-      Key: { [KEY]: keyId },
-      UpdateExpression: update,
-      ConditionExpression: 'attribute_exists(#key)',
-      ExpressionAttributeNames: {
-        '#key': KEY,
-        '#status': 'status',
-        '#upk': INDEX.partitionKey,
-        ...(status === 'active' ? { '#pool': 'pool' } : {}),
-      },
-      ExpressionAttributeValues: { ':status': status },
-    });
-    return result.ok ? fromKeyItem(result.item) : undefined;
-  }
-
-  async scan(filter: { pool?: string; status?: KeyStatus; nowMs: number }, limit: number, start?: Item): Promise<ScanPage> {
-    const conditions: string[] = [];
-    const names: Record<string, string> = {};
-    const values: Item = {};
-    if (filter.pool !== undefined) {
-      conditions.push('#pool = :pool');
-      names['#pool'] = 'pool';
-      values[':pool'] = filter.pool;
-    }
-    if (filter.status !== undefined) {
+  async update(update: KeyUpdate): Promise<KeyUpdateResult> {
+    const set: string[] = [];
+    const remove: string[] = [];
+    const names: Record<string, string> = { '#pool': 'pool' };
+    const values: Item = { ':pool': update.pool };
+    // Invariant: a key belongs to one pool (and exists).
+    let condition = '#pool = :pool';
+    if (update.status !== undefined) {
       names['#status'] = 'status';
-      values[':now'] = filter.nowMs;
-      if (filter.status === 'active') {
-        conditions.push(EFFECTIVELY_ACTIVE);
-        values[':active'] = 'active';
-        values[':cooling'] = 'cooling';
-      } else if (filter.status === 'cooling') {
-        conditions.push('(#status = :cooling AND cooldownUntil > :now)');
-        values[':cooling'] = 'cooling';
-      } else {
-        conditions.push('#status = :status');
-        values[':status'] = filter.status;
-        delete values[':now'];
-      }
+      names['#upk'] = INDEX.partitionKey;
+      values[':status'] = update.status;
+      // An operator's status outranks every report: back into the pool's index, or out of it.
+      set.push('#status = :status');
+      if (update.status === 'active') set.push('#upk = #pool');
+      else remove.push('#upk');
+      remove.push('cooldownUntil');
     }
+    if (update.count) {
+      // Invariant: a reset loses cleanly to a concurrent lease. It applies only to the count
+      // it was computed from, and moves the sort key by whole tiers, keeping its LRU stamp.
+      names['#usk'] = INDEX.sortKey;
+      values[':seen'] = update.count.seen;
+      values[':to'] = update.count.to;
+      values[':shift'] = (update.count.to - update.count.seen) * USAGE_TIER;
+      set.push('usageCount = :to', '#usk = #usk + :shift');
+      condition += ' AND usageCount = :seen';
+    }
+    const result = await this.conditionalUpdate('update', {
+      Key: { [KEY]: update.keyId },
+      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    });
+    const key = toKeyRecord(result.item);
+    if (result.ok && key) return { applied: true, key };
+    return { applied: false, current: key?.pool === update.pool ? key : undefined };
+  }
+
+  poolKeys(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyRecord>> {
+    return this.readPool(pool, limit, afterKeyId, (item) => toKeyRecord(item), RECORD_PROJECTION);
+  }
+
+  poolKeysWithSecrets(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<StoredKey>> {
+    return this.readPool(pool, limit, afterKeyId, (item) => fromKeyItem(item));
+  }
+
+  /** One page of the pool-keys index (ids only), then the items themselves, in id order. */
+  private async readPool<K extends KeyRecord>(
+    pool: string,
+    limit: number,
+    afterKeyId: string | undefined,
+    read: (item: Item) => K | undefined,
+    fields?: ReturnType<typeof projection>,
+  ): Promise<KeyPageRead<K>> {
     const out = await this.client.send(
-      new ScanCommand({
+      new QueryCommand({
         TableName: this.tableName,
+        IndexName: POOL_INDEX.name,
+        KeyConditionExpression: '#pool = :pool',
+        ExpressionAttributeNames: { '#pool': POOL_INDEX.partitionKey },
+        ExpressionAttributeValues: { ':pool': pool },
         Limit: limit,
-        ExclusiveStartKey: start,
-        ...(conditions.length
-          ? { FilterExpression: conditions.join(' AND '), ExpressionAttributeNames: names, ExpressionAttributeValues: values }
-          : {}),
+        ...(afterKeyId === undefined ? {} : { ExclusiveStartKey: { [POOL_INDEX.partitionKey]: pool, [KEY]: afterKeyId } }),
         ...this.capacity,
       }),
     );
-    this.meter?.record('scan', out.ConsumedCapacity);
-    return {
-      keys: (out.Items ?? []).map((item) => fromKeyItem(item)).filter((key): key is StoredKey => key !== undefined),
-      next: out.LastEvaluatedKey,
-    };
+    this.meter?.record('pool-keys', out.ConsumedCapacity);
+    const ids = (out.Items ?? []).map((item) => item[KEY] as string);
+    const items = await this.batchGet('pool-items', ids, fields);
+    // An item that moved to another pool between the two reads is not this pool's any more.
+    const keys = items
+      .map(read)
+      .filter((key): key is K => key?.pool === pool)
+      .sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
+    const last = out.LastEvaluatedKey?.[KEY];
+    return { keys, lastKeyId: typeof last === 'string' ? last : undefined };
   }
 }

@@ -128,7 +128,8 @@ export class StabilityClient implements BalanceProvider {
       return { kind: 'error', reason: 'unreadable balance answer (200)' };
     }
     const name = errorName(text);
-    if (status === 401) return { kind: 'invalid_key' };
+    // 401 (unknown key) and 403 (key refused) are the provider's word that the key is no good.
+    if (status === 401 || status === 403) return { kind: 'invalid_key' };
     if (status === 429) {
       this.warn('balance check rate limited', { status });
       return { kind: 'rate_limited' };

@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type * as z from 'zod/mini';
 import { type Config, type MaintenanceConfig, readConfig } from '../config.js';
 import type { Broker } from '../domain/broker.js';
+import type { PoolStore } from '../domain/key-store.js';
 import type { MaintenanceDeps } from '../maintenance/maintain.js';
 import type { MigrationSources } from '../migration/migrate.js';
 import type { MigrationStore } from '../migration/migration-store.js';
@@ -42,7 +43,7 @@ export interface CliServices {
   /** maintenance's settings and what it reads and writes through */
   maintenance(): { deps: MaintenanceDeps; settings: MaintenanceConfig };
   /** the migration's store and sources */
-  migration(): { store: MigrationStore; sources: MigrationSources };
+  migration(): { store: MigrationStore; pools: PoolStore; sources: MigrationSources };
 }
 
 export interface CommandContext {

@@ -1,33 +1,53 @@
 /**
  * Every use case behind one object, for callers that want them all: the CLI, the in-account
- * client and the tests. The Lambdas use Leasing or KeyAdmin directly, so each bundles only
- * its own half.
+ * client and the tests. The Lambdas use Leasing, KeyAdmin or PoolAdmin directly, so each
+ * bundles only its own part.
  */
-import { KeyAdmin, type KeyAdminOptions } from './key-admin.js';
+import { KeyAdmin } from './key-admin.js';
+import type { KeyStore, PoolStore } from './key-store.js';
 import { Leasing, type LeasingOptions } from './leasing.js';
+import { PoolAdmin } from './pool-admin.js';
+import { PoolDirectory } from './pool-directory.js';
 
-export type BrokerOptions = LeasingOptions & KeyAdminOptions;
+export interface BrokerOptions extends Omit<LeasingOptions, 'pools'> {
+  store: KeyStore;
+  poolStore: PoolStore;
+  /** how long a pool's policy is kept in memory (default POLICY_CACHE_MS) */
+  policyCacheMs?: number;
+  importConcurrency?: number;
+}
 
 export class Broker {
+  readonly pools: PoolDirectory;
   readonly leasing: Leasing;
-  readonly admin: KeyAdmin;
+  readonly keys: KeyAdmin;
+  readonly poolAdmin: PoolAdmin;
   readonly lease: Leasing['lease'];
   readonly complete: Leasing['complete'];
   readonly increment: Leasing['increment'];
   readonly importKeys: KeyAdmin['importKeys'];
-  readonly setStatus: KeyAdmin['setStatus'];
+  readonly updateKey: KeyAdmin['update'];
   readonly list: KeyAdmin['list'];
   readonly listAll: KeyAdmin['listAll'];
+  readonly setPool: PoolAdmin['set'];
+  readonly getPool: PoolAdmin['get'];
+  readonly listPools: PoolAdmin['list'];
 
   constructor(options: BrokerOptions) {
-    this.leasing = new Leasing(options);
-    this.admin = new KeyAdmin(options);
+    const clock = options.clock ? { clock: options.clock } : {};
+    this.pools = new PoolDirectory({ store: options.poolStore, ...clock, ...(options.policyCacheMs === undefined ? {} : { ttlMs: options.policyCacheMs }) });
+    this.leasing = new Leasing({ ...options, pools: this.pools });
+    this.keys = new KeyAdmin({ store: options.store, poolStore: options.poolStore, pools: this.pools, ...clock, ...(options.importConcurrency === undefined ? {} : { importConcurrency: options.importConcurrency }) });
+    this.poolAdmin = new PoolAdmin({ poolStore: options.poolStore, pools: this.pools, ...clock });
     this.lease = this.leasing.lease.bind(this.leasing);
     this.complete = this.leasing.complete.bind(this.leasing);
     this.increment = this.leasing.increment.bind(this.leasing);
-    this.importKeys = this.admin.importKeys.bind(this.admin);
-    this.setStatus = this.admin.setStatus.bind(this.admin);
-    this.list = this.admin.list.bind(this.admin);
-    this.listAll = this.admin.listAll.bind(this.admin);
+    this.importKeys = this.keys.importKeys.bind(this.keys);
+    this.updateKey = this.keys.update.bind(this.keys);
+    this.list = this.keys.list.bind(this.keys);
+    this.listAll = this.keys.listAll.bind(this.keys);
+    this.setPool = this.poolAdmin.set.bind(this.poolAdmin);
+    this.getPool = this.poolAdmin.get.bind(this.poolAdmin);
+    this.listPools = this.poolAdmin.list.bind(this.poolAdmin);
   }
 }

@@ -12,8 +12,19 @@ export abstract class KeypoolError extends Error {
 
 export class NoUsableKey extends KeypoolError {
   readonly code = 'no_usable_key';
-  constructor(pool: string, maxUses: number) {
-    super(`pool "${pool}" has no active key with usageCount <= ${maxUses}`);
+  /** when some key of the pool is cooling: seconds until the first one rests no more */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(pool: string, maxUses: number, retryAfterSeconds?: number) {
+    super(`pool "${pool}" has no active key with usageCount <= ${maxUses}${retryAfterSeconds === undefined ? '' : `; a key comes back from its cooldown in ${retryAfterSeconds} s`}`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export class PoolNotFound extends KeypoolError {
+  readonly code = 'pool_not_found';
+  constructor(pool: string) {
+    // Pool names are checked at the edge (letters, digits, "_", ".", "-"), so echoing one is safe.
+    super(`no pool "${pool}"; an operator creates it with PUT /pools/${pool} or by importing keys into it`);
   }
 }
 

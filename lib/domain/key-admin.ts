@@ -1,15 +1,19 @@
 /**
- * The operator's use cases over keys: import, change a status, list. They depend only on the
- * KeyStore port and never return a secret.
+ * The operator's use cases over a pool's keys: import, change a status or a count, list.
+ * They depend only on the ports, and never return a secret.
  */
 import { InvalidRequest, KeyNotFound } from './errors.js';
-import type { KeyStore } from './key-store.js';
-import { keyIdFor, KEY_ID_PATTERN, toKeyView } from './keys.js';
-import { DEFAULT_POOL, type ImportResult, type KeyPage, type KeyStatus, type KeyView, type ListQuery, type NewKey } from './types.js';
+import type { KeyStore, PoolStore } from './key-store.js';
+import { KEY_ID_PATTERN, keyIdFor, newStoredKey, toKeyView } from './keys.js';
+import type { PoolDirectory } from './pool-directory.js';
+import { effectiveStatus } from './rules.js';
+import type { ImportResult, KeyChange, KeyPage, KeyView, ListQuery, NewKey } from './types.js';
 import { mapLimit } from '../shared/map-limit.js';
 
 export interface KeyAdminOptions {
   store: KeyStore;
+  poolStore: PoolStore;
+  pools: PoolDirectory;
   clock?: () => number;
   /** how many imports run at once */
   importConcurrency?: number;
@@ -17,21 +21,38 @@ export interface KeyAdminOptions {
 
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;
+/**
+ * A filtered list page stops after reading this many keys, matching or not: a status few keys
+ * have costs bounded pages (with a cursor to go on), never a read of the whole pool at once.
+ */
+export const MAX_LIST_READ = 1000;
+/** Index entries read per request while listing. */
+const LIST_BATCH = 100;
+/** An operator's count reset retries this often when concurrent leases keep moving the count. */
+const RESET_TRIES = 10;
 
 export class KeyAdmin {
   private readonly store: KeyStore;
+  private readonly poolStore: PoolStore;
+  private readonly pools: PoolDirectory;
   private readonly clock: () => number;
   private readonly importConcurrency: number;
 
   constructor(options: KeyAdminOptions) {
     this.store = options.store;
+    this.poolStore = options.poolStore;
+    this.pools = options.pools;
     this.clock = options.clock ?? Date.now;
     this.importConcurrency = options.importConcurrency ?? 16;
   }
 
-  /** Imports keys; a secret already present (in any pool) is a duplicate and is left as it is. */
-  async importKeys(keys: NewKey[]): Promise<ImportResult> {
+  /**
+   * Imports keys into the pool, creating the pool with the defaults if it does not exist. A
+   * secret already present (in any pool) is a duplicate and is left as it is.
+   */
+  async importKeys(pool: string, keys: NewKey[]): Promise<ImportResult> {
     const base = this.clock();
+    this.pools.remember(await this.poolStore.ensure(pool, new Date(base).toISOString()));
     const seen = new Map<string, number>();
     const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index) => {
       const keyId = keyIdFor(newKey.apiKey);
@@ -40,17 +61,7 @@ export class KeyAdmin {
       seen.set(keyId, index);
       // Each key of a batch gets its own millisecond, so "oldest import first" is the batch order.
       const createdAt = new Date(base + index).toISOString();
-      const result = await this.store.insert({
-        keyId,
-        pool: newKey.pool ?? DEFAULT_POOL,
-        apiKey: newKey.apiKey,
-        ...(newKey.label === undefined ? {} : { label: newKey.label }),
-        usageCount: 0,
-        status: 'active',
-        createdAt,
-        lastUsedAt: null,
-        slots: {},
-      });
+      const result = await this.store.insert(newStoredKey(newKey.apiKey, pool, createdAt, newKey.label === undefined ? {} : { label: newKey.label }));
       return { inserted: result.inserted, keyId, key: result.key };
     });
     const views = new Map<string, KeyView>();
@@ -62,39 +73,72 @@ export class KeyAdmin {
     };
   }
 
-  async setStatus(keyId: string, status: Extract<KeyStatus, 'active' | 'disabled'>): Promise<KeyView> {
-    const key = KEY_ID_PATTERN.test(keyId) ? await this.store.setStatus(keyId, status) : undefined;
-    if (!key) throw new KeyNotFound(keyId);
-    return toKeyView(key, this.clock());
+  /**
+   * An operator's change to one key of the pool: its status and/or its count. A new count is
+   * one conditional write from the count just read, which moves the key to its place in the
+   * usage order; a concurrent lease that changes the count first makes it refuse, and it is
+   * tried again from the fresh count.
+   */
+  async update(pool: string, keyId: string, change: KeyChange): Promise<KeyView> {
+    await this.pools.require(pool);
+    if (change.status === undefined && change.usageCount === undefined) {
+      throw new InvalidRequest('give a status, a usageCount, or both', [{ path: 'body', message: 'nothing to change' }]);
+    }
+    if (!KEY_ID_PATTERN.test(keyId)) throw new KeyNotFound(keyId);
+    const to = change.usageCount;
+    let seen = to === undefined ? undefined : (await this.store.record(pool, keyId))?.usageCount;
+    if (to !== undefined && seen === undefined) throw new KeyNotFound(keyId);
+    for (let tries = 0; tries < RESET_TRIES; tries++) {
+      const result = await this.store.update({
+        keyId,
+        pool,
+        ...(change.status === undefined ? {} : { status: change.status }),
+        ...(to === undefined || seen === undefined ? {} : { count: { seen, to } }),
+      });
+      if (result.applied) return toKeyView(result.key, this.clock());
+      if (!result.current) throw new KeyNotFound(keyId);
+      seen = result.current.usageCount;
+    }
+    throw new InvalidRequest(`the count of key "${keyId}" kept changing under concurrent leases; try again`);
   }
 
-  /** One page of keys, never with secrets; `cursor` continues where the previous page ended. */
-  async list(query: ListQuery = {}): Promise<KeyPage> {
+  /**
+   * One page of the pool's keys in key-id order, never with secrets; reads cost the page, not
+   * the table. With a status filter a page may hold fewer keys than asked (at most
+   * MAX_LIST_READ are read per page); `cursor` continues where it stopped.
+   */
+  async list(pool: string, query: ListQuery = {}): Promise<KeyPage> {
+    await this.pools.require(pool);
     const limit = Math.min(query.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
     const nowMs = this.clock();
-    let start = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    let after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
     const keys: KeyView[] = [];
-    do {
-      const page = await this.store.scan({ pool: query.pool, status: query.status, nowMs }, Math.max(limit, 100), start);
-      const room = limit - keys.length;
-      if (page.keys.length > room) {
-        const taken = page.keys.slice(0, room);
-        keys.push(...taken.map((k) => toKeyView(k, nowMs)));
-        const last = taken[taken.length - 1];
-        return { keys, cursor: last ? encodeCursor({ keyId: last.keyId }) : null };
+    let read = 0;
+    for (;;) {
+      // Unfiltered, read exactly what the page still needs; filtered, read in batches.
+      const want = query.status === undefined ? limit - keys.length : LIST_BATCH;
+      const page = await this.store.poolKeys(pool, want, after);
+      let consumed = 0;
+      for (const key of page.keys) {
+        consumed++;
+        read++;
+        after = key.keyId;
+        if (query.status === undefined || effectiveStatus(key, nowMs) === query.status) keys.push(toKeyView(key, nowMs));
+        if (keys.length === limit) break;
       }
-      keys.push(...page.keys.map((k) => toKeyView(k, nowMs)));
-      start = page.next;
-    } while (start && keys.length < limit);
-    return { keys, cursor: start ? encodeCursor(start) : null };
+      const more = consumed < page.keys.length || page.lastKeyId !== undefined;
+      if (!more) return { keys, cursor: null };
+      if (consumed === page.keys.length && page.lastKeyId !== undefined) after = page.lastKeyId;
+      if (keys.length === limit || read >= MAX_LIST_READ || after === undefined) return { keys, cursor: after === undefined ? null : encodeCursor(after) };
+    }
   }
 
   /** Every page of list, merged (the CLI's --json). */
-  async listAll(query: Omit<ListQuery, 'cursor' | 'limit'> = {}): Promise<KeyView[]> {
+  async listAll(pool: string, query: Omit<ListQuery, 'cursor' | 'limit'> = {}): Promise<KeyView[]> {
     const all: KeyView[] = [];
     let cursor: string | null = null;
     do {
-      const page: KeyPage = await this.list({ ...query, limit: MAX_LIST_LIMIT, ...(cursor ? { cursor } : {}) });
+      const page: KeyPage = await this.list(pool, { ...query, limit: MAX_LIST_LIMIT, ...(cursor ? { cursor } : {}) });
       all.push(...page.keys);
       cursor = page.cursor;
     } while (cursor);
@@ -102,11 +146,11 @@ export class KeyAdmin {
   }
 }
 
-function encodeCursor(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify({ k: key.keyId }), 'utf8').toString('base64url');
+function encodeCursor(keyId: string): string {
+  return Buffer.from(JSON.stringify({ k: keyId }), 'utf8').toString('base64url');
 }
 
-function decodeCursor(cursor: string): Record<string, unknown> {
+function decodeCursor(cursor: string): string {
   let keyId: unknown;
   try {
     keyId = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: unknown }).k;
@@ -116,5 +160,5 @@ function decodeCursor(cursor: string): Record<string, unknown> {
   if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) {
     throw new InvalidRequest('cursor is not one this API returned', [{ path: 'cursor', message: 'unrecognised cursor' }]);
   }
-  return { keyId };
+  return keyId;
 }

@@ -1,9 +1,10 @@
 /**
- * The port the use cases depend on. The DynamoDB adapter (lib/adapters/dynamo-key-store.ts)
- * implements every method as one request whose ConditionExpression carries the invariant;
- * the broker only decides which key to try next.
+ * The ports the use cases depend on. The DynamoDB adapters (lib/adapters/dynamo-key-store.ts,
+ * lib/adapters/dynamo-pool-store.ts) implement every method as one request (or one paged
+ * read) whose ConditionExpression carries the invariant; the use cases only decide what to
+ * try next.
  */
-import type { KeyRecord, KeyStatus, Outcome } from './types.js';
+import type { KeyRecord, KeyStatus, Outcome, PoolPolicy, PoolSettings } from './types.js';
 
 /** A lease slot on a key: open while it has no outcome and its expiry has not passed. */
 export interface LeaseSlot {
@@ -15,8 +16,9 @@ export interface LeaseSlot {
   outcome?: Outcome;
 }
 
-/** A key as the store keeps it: the record plus its lease slots. */
+/** A key as the store keeps it: the record, the secret, and the lease slots. */
 export interface StoredKey extends KeyRecord {
+  apiKey: string;
   slots: Record<string, LeaseSlot>;
 }
 
@@ -24,6 +26,13 @@ export interface StoredKey extends KeyRecord {
 export interface Candidate {
   keyId: string;
   usageCount: number;
+}
+
+export interface CandidatePage {
+  /** leasable-looking keys, fewest uses then least recently used first */
+  candidates: Candidate[];
+  /** the earliest end of a cooldown among the cooling keys the query saw, if any */
+  coolingUntilMs?: number;
 }
 
 export interface LeaseAttempt {
@@ -45,37 +54,78 @@ export type LeaseAttemptResult =
 
 export interface CompletionAttempt {
   keyId: string;
+  /** the pool the caller names: a lease of another pool's key is not found */
+  pool: string;
   slot: number;
   nonce: string;
   outcome: Outcome;
   nowMs: number;
+  /**
+   * What the completion does to the status (outcomeStatusChange): `apply` makes the change
+   * (a cooling change sets cooldownUntil, and only if that lengthens the cooldown);
+   * `keep-cooldown` makes it but leaves a longer cooldown already there; `none` records the
+   * outcome and the refund only (the key's status forbids the change).
+   */
+  statusChange: 'apply' | 'keep-cooldown' | 'none';
+  /** for a cooling change: until when the key rests */
   cooldownUntilMs: number;
-  /** false: record the outcome and refund, but leave the status (the key's status forbade the change) */
-  applyStatus: boolean;
 }
 
 export type CompletionAttemptResult =
-  | { applied: true; key: StoredKey }
+  | { applied: true; key: KeyRecord }
   | { applied: false; current: StoredKey | undefined };
 
-export interface ScanPage {
-  keys: StoredKey[];
-  /** opaque position to continue from, undefined at the end */
-  next: Record<string, unknown> | undefined;
+/** An operator's write to one key: a status and/or a count, the count only from the one seen. */
+export interface KeyUpdate {
+  keyId: string;
+  pool: string;
+  status?: Extract<KeyStatus, 'active' | 'disabled'>;
+  count?: { seen: number; to: number };
+}
+
+export type KeyUpdateResult =
+  | { applied: true; key: KeyRecord }
+  /** refused; `current` is the key as it is (undefined: none in this pool) */
+  | { applied: false; current: KeyRecord | undefined };
+
+export interface KeyPageRead<K> {
+  /** the page's keys in key-id order (a key deleted meanwhile is simply missing) */
+  keys: K[];
+  /** the last key id the page read when more may follow; undefined at the end of the pool */
+  lastKeyId: string | undefined;
 }
 
 export interface KeyStore {
-  /** Inserts a new key unless its id exists; returns the stored key either way. */
-  insert(key: StoredKey): Promise<{ inserted: boolean; key: StoredKey }>;
+  /** Inserts a new key unless its id exists; returns the stored key (without its secret) either way. */
+  insert(key: StoredKey): Promise<{ inserted: boolean; key: KeyRecord }>;
+  /** A key with its slots and secret, read consistently. */
   get(keyId: string): Promise<StoredKey | undefined>;
   /** Leasable keys of the pool with usageCount <= maxUses, fewest uses then least recently used first. */
-  candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<Candidate[]>;
+  candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage>;
   tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult>;
   tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult>;
-  /** +1 without a lease; undefined if the key does not exist. */
-  increment(keyId: string, nowMs: number): Promise<StoredKey | undefined>;
-  /** Operator status change; undefined if the key does not exist. */
-  setStatus(keyId: string, status: Extract<KeyStatus, 'active' | 'disabled'>): Promise<StoredKey | undefined>;
-  /** One page of keys in storage order, optionally filtered. */
-  scan(filter: { pool?: string; status?: KeyStatus; nowMs: number }, limit: number, start?: Record<string, unknown>): Promise<ScanPage>;
+  /** +1 without a lease; undefined if the pool has no such key. */
+  increment(pool: string, keyId: string, nowMs: number): Promise<KeyRecord | undefined>;
+  /** An operator's change, as one conditional write. */
+  update(update: KeyUpdate): Promise<KeyUpdateResult>;
+  /** A key of the pool without its secret; undefined if the pool has no such key. */
+  record(pool: string, keyId: string): Promise<KeyRecord | undefined>;
+  /** One page of the pool's keys in key-id order, without secrets: reads cost the page, not the table. */
+  poolKeys(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyRecord>>;
+  /** One page of the pool's keys with their secrets (maintenance asks the provider about each). */
+  poolKeysWithSecrets(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<StoredKey>>;
+}
+
+/** Where pools' policies live. */
+export interface PoolStore {
+  get(pool: string): Promise<PoolPolicy | undefined>;
+  /**
+   * Creates the pool with the defaults for what `settings` leaves out, or changes only what
+   * `settings` gives on an existing one; one conditional write, no read.
+   */
+  put(pool: string, settings: Partial<PoolSettings>, nowIso: string): Promise<PoolPolicy>;
+  /** Creates the pool with the defaults if it does not exist; an existing one is left as it is. */
+  ensure(pool: string, nowIso: string): Promise<PoolPolicy>;
+  /** Every pool, by name. */
+  list(): Promise<PoolPolicy[]>;
 }

@@ -1,6 +1,7 @@
 /** Pure helpers for keys: ids from fingerprints, masking, views. */
 import { createHash } from 'node:crypto';
 import { effectiveStatus } from './rules.js';
+import type { StoredKey } from './key-store.js';
 import type { KeyRecord, KeyView } from './types.js';
 
 /**
@@ -30,7 +31,7 @@ export function toKeyView(record: KeyRecord, nowMs: number = Date.now()): KeyVie
     keyId: record.keyId,
     pool: record.pool,
     ...(record.label === undefined ? {} : { label: record.label }),
-    maskedKey: maskKey(record.apiKey),
+    maskedKey: record.maskedKey,
     usageCount: record.usageCount,
     status: effectiveStatus(record, nowMs),
     createdAt: record.createdAt,
@@ -38,4 +39,26 @@ export function toKeyView(record: KeyRecord, nowMs: number = Date.now()): KeyVie
     credits: record.credits ?? null,
     creditsCheckedAt: record.creditsCheckedAt ?? null,
   };
+}
+
+/** A new key as stored: the id from its fingerprint, its mask taken now, count 0, active, no lease. */
+export function newStoredKey(apiKey: string, pool: string, createdAt: string, fields: Partial<Pick<StoredKey, 'label' | 'usageCount' | 'status' | 'lastUsedAt'>> = {}): StoredKey {
+  return {
+    keyId: keyIdFor(apiKey),
+    pool,
+    apiKey,
+    maskedKey: maskKey(apiKey),
+    ...(fields.label === undefined ? {} : { label: fields.label }),
+    usageCount: fields.usageCount ?? 0,
+    status: fields.status ?? 'active',
+    createdAt,
+    lastUsedAt: fields.lastUsedAt ?? null,
+    slots: {},
+  };
+}
+
+/** The key without its secret and its lease slots. */
+export function withoutSecret(key: StoredKey): KeyRecord {
+  const { apiKey: _secret, slots: _slots, ...record } = key;
+  return record;
 }

@@ -3,28 +3,21 @@
  * depend only on the KeyStore port; which key to try is decided here, whether a write may
  * happen is decided by the store's conditional writes.
  */
-import { KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from './errors.js';
-import type { KeyStore, StoredKey } from './key-store.js';
-import { KEY_ID_PATTERN, toKeyView } from './keys.js';
+import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from './errors.js';
+import type { CompletionAttempt, KeyStore, StoredKey } from './key-store.js';
+import { KEY_ID_PATTERN } from './keys.js';
 import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from './lease-id.js';
-import { isLeasable, isSlotFree } from './rules.js';
-import {
-  type CompletionResult,
-  DEFAULT_COOLDOWN_SECONDS,
-  DEFAULT_LEASE_TTL_SECONDS,
-  DEFAULT_MAX_USES,
-  DEFAULT_POOL,
-  type LeaseGrant,
-  type LeaseRequest,
-  type Outcome,
-} from './types.js';
+import type { PoolDirectory } from './pool-directory.js';
+import { cooldownEnd, effectiveStatus, isLeasable, isSlotFree, outcomeStatusChange } from './rules.js';
+import type { CompletionReport, CompletionResult, KeyRecord, LeaseGrant, LeaseRequest } from './types.js';
 
 export interface LeasingOptions {
   store: KeyStore;
+  /** pools' policies: the cap, the lease TTL, the cooldown */
+  pools: PoolDirectory;
   clock?: () => number;
   /** a number in [0, 1): which candidate a contending broker tries (tests pass a seeded one) */
   random?: () => number;
-  cooldownSeconds?: number;
   /** candidates read per index query */
   candidateLimit?: number;
   /** index queries one lease may make before it concludes no key is usable */
@@ -52,9 +45,9 @@ function takeRandom<T>(items: T[], random: () => number): T | undefined {
 
 export class Leasing {
   private readonly store: KeyStore;
+  private readonly pools: PoolDirectory;
   private readonly clock: () => number;
   private readonly random: () => number;
-  private readonly cooldownMs: number;
   private readonly candidateLimit: number;
   private readonly maxRounds: number;
   /** Keys this process is trying to lease right now: concurrent leases here try other keys first. */
@@ -67,25 +60,29 @@ export class Leasing {
 
   constructor(options: LeasingOptions) {
     this.store = options.store;
+    this.pools = options.pools;
     this.clock = options.clock ?? Date.now;
     this.random = options.random ?? Math.random;
-    this.cooldownMs = (options.cooldownSeconds ?? DEFAULT_COOLDOWN_SECONDS) * 1000;
     this.candidateLimit = options.candidateLimit ?? 25;
     this.maxRounds = options.maxRounds ?? 20;
   }
 
   /**
    * Grants the least-used, then least recently used, leasable key of the pool whose count is
-   * <= maxUses, counting the use in the same conditional write. Refuses with NoUsableKey only
-   * when the index holds no candidate or every candidate is, on inspection, not leasable.
+   * <= maxUses (the pool's cap, or less if the caller asks), counting the use in the same
+   * conditional write. Refuses with NoUsableKey only when the index holds no candidate or every
+   * candidate is, on inspection, not leasable; the refusal says when a cooling key comes back.
    */
-  async lease(request: LeaseRequest = {}): Promise<LeaseGrant> {
-    const pool = request.pool ?? DEFAULT_POOL;
-    const maxUses = request.maxUses ?? DEFAULT_MAX_USES;
-    const ttlMs = (request.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS) * 1000;
+  async lease(pool: string, request: LeaseRequest = {}): Promise<LeaseGrant> {
+    const policy = await this.pools.require(pool);
+    const maxUses = withinPolicy('maxUses', request.maxUses, policy.maxUses, pool);
+    const ttlMs = withinPolicy('ttlSeconds', request.ttlSeconds, policy.leaseTtlSeconds, pool) * 1000;
+    let coolingUntilMs: number | undefined;
     for (let round = 0; round < this.maxRounds; round++) {
       const nowMs = this.clock();
-      const candidates = await this.store.candidates(pool, maxUses, this.candidateLimit, nowMs);
+      const page = await this.store.candidates(pool, maxUses, this.candidateLimit, nowMs);
+      const candidates = page.candidates;
+      if (page.coolingUntilMs !== undefined) coolingUntilMs = Math.min(coolingUntilMs ?? Infinity, page.coolingUntilMs);
       if (candidates.length === 0) break;
       // Strict LRU for the first try: the head of the index, unless this process is already
       // trying it or lost a race moments ago. Callers in other processes (other Lambda
@@ -106,7 +103,8 @@ export class Leasing {
       // either finds others or nothing. If some were leasable but lost to races, go again.
       if (!stillUsable && candidates.length < this.candidateLimit) break;
     }
-    throw new NoUsableKey(pool, maxUses);
+    const wait = coolingUntilMs === undefined ? undefined : Math.max(1, Math.ceil((coolingUntilMs - this.clock()) / 1000));
+    throw new NoUsableKey(pool, maxUses, wait);
   }
 
   /** Tries one key, retrying it while it stays leasable and only our view of it was stale. */
@@ -155,48 +153,57 @@ export class Leasing {
   }
 
   /**
-   * Completes a lease: success keeps the use counted, every other outcome refunds it, and
-   * invalid_key / out_of_credits / rate_limited change the key's status. A repeated completion
-   * changes nothing and answers with the key as it stands.
+   * Completes a lease of the pool: success keeps the use counted, every other outcome refunds
+   * it, and invalid_key / out_of_credits / rate_limited change the key's status
+   * (outcomeStatusChange). Whether the lease is still open — ours, not completed, not expired —
+   * is decided by the write's condition on the stored slot, never by the lease id the caller
+   * sends. A repeated completion changes nothing and answers with the key as it stands.
    */
-  async complete(leaseId: string, outcome: Outcome = 'success'): Promise<CompletionResult> {
+  async complete(pool: string, leaseId: string, report: CompletionReport = {}): Promise<CompletionResult> {
+    const policy = await this.pools.require(pool);
+    const outcome = report.outcome ?? 'success';
+    if (report.retryAfterSeconds !== undefined && outcome !== 'rate_limited') {
+      throw new InvalidRequest('retryAfterSeconds goes with the outcome rate_limited', [{ path: 'body.retryAfterSeconds', message: 'only with outcome rate_limited' }]);
+    }
     const ref = parseLeaseId(leaseId);
     if (!ref) throw new LeaseNotFound(leaseId);
     const nowMs = this.clock();
-    const answer = (key: StoredKey): CompletionResult => ({ keyId: key.keyId, usageCount: key.usageCount, status: toKeyView(key, nowMs).status });
-    const slotOf = (key: StoredKey | undefined) => key?.slots[String(ref.slot)];
-    if (nowMs > ref.expiresAtMs) {
-      // Past expiry the use stays counted; a completion recorded in time is still answered.
-      const key = await this.store.get(ref.keyId);
-      const slot = slotOf(key);
-      if (key && slot?.nonce === ref.nonce && slot.outcome !== undefined) return answer(key);
-      throw new LeaseExpired(leaseId, new Date(ref.expiresAtMs).toISOString());
-    }
-    let applyStatus = true;
-    for (let tries = 0; tries < 2; tries++) {
-      const result = await this.store.tryComplete({
-        keyId: ref.keyId,
-        slot: ref.slot,
-        nonce: ref.nonce,
-        outcome,
-        nowMs,
-        cooldownUntilMs: nowMs + this.cooldownMs,
-        applyStatus,
-      });
+    const cooldownUntilMs = cooldownEnd(nowMs, policy.cooldownSeconds, report.retryAfterSeconds);
+    const answer = (key: KeyRecord): CompletionResult => ({ keyId: key.keyId, usageCount: key.usageCount, status: effectiveStatus(key, nowMs) });
+    let statusChange: CompletionAttempt['statusChange'] = 'apply';
+    for (let tries = 0; tries < 3; tries++) {
+      const result = await this.store.tryComplete({ keyId: ref.keyId, pool, slot: ref.slot, nonce: ref.nonce, outcome, nowMs, statusChange, cooldownUntilMs });
       if (result.applied) return answer(result.key);
-      const slot = slotOf(result.current);
-      if (!result.current || slot?.nonce !== ref.nonce) throw new LeaseNotFound(leaseId);
-      if (slot.outcome !== undefined) return answer(result.current);
-      // Open but refused: the key's status forbids the change the outcome asks for.
-      applyStatus = false;
+      const current = result.current;
+      const slot = current?.slots[String(ref.slot)];
+      if (!current || current.pool !== pool || slot?.nonce !== ref.nonce) throw new LeaseNotFound(leaseId);
+      if (slot.outcome !== undefined) return answer(current);
+      if (slot.expiresAtMs < nowMs) throw new LeaseExpired(leaseId, new Date(slot.expiresAtMs).toISOString());
+      // Ours, open and in time, yet refused: the status rule or the cooldown rule said no.
+      // A cooldown already longer than ours is kept (a report never shortens one); any other
+      // refusal means the key's status forbids the change, so only the outcome is recorded.
+      const change = outcomeStatusChange(outcome);
+      const longerCooldown = change?.to === 'cooling' && change.from.includes(current.status) && (current.cooldownUntil ?? 0) >= cooldownUntilMs;
+      statusChange = statusChange === 'apply' && longerCooldown ? 'keep-cooldown' : 'none';
     }
     throw new LeaseNotFound(leaseId);
   }
 
-  /** The old increment_usage: +1, atomic, no lease and no cap. */
-  async increment(keyId: string): Promise<{ keyId: string; usageCount: number }> {
-    const key = KEY_ID_PATTERN.test(keyId) ? await this.store.increment(keyId, this.clock()) : undefined;
+  /** The old increment_usage: +1, atomic, no lease and no cap, on a key of this pool. */
+  async increment(pool: string, keyId: string): Promise<{ keyId: string; usageCount: number }> {
+    await this.pools.require(pool);
+    const key = KEY_ID_PATTERN.test(keyId) ? await this.store.increment(pool, keyId, this.clock()) : undefined;
     if (!key) throw new KeyNotFound(keyId);
     return { keyId: key.keyId, usageCount: key.usageCount };
   }
+}
+
+/** A caller's value for a policy limit: at most the pool's, which is also the default. */
+function withinPolicy(field: 'maxUses' | 'ttlSeconds', asked: number | undefined, limit: number, pool: string): number {
+  if (asked === undefined) return limit;
+  if (asked > limit) {
+    const what = field === 'maxUses' ? 'cap' : 'leaseTtlSeconds';
+    throw new InvalidRequest(`${field} ${asked} is above pool "${pool}"'s ${what} of ${limit}`, [{ path: `body.${field}`, message: `at most ${limit} in pool "${pool}"` }]);
+  }
+  return asked;
 }

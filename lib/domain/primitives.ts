@@ -5,7 +5,7 @@
  */
 import * as z from 'zod/mini';
 import { API_KEY_PATTERN } from './secret-rule.js';
-import { KEY_STATUSES, OUTCOMES } from './types.js';
+import { KEY_STATUSES, OUTCOMES, PROVIDERS } from './types.js';
 
 export const MAX_IMPORT_BATCH = 500;
 
@@ -19,3 +19,25 @@ export const OutcomeSchema = z.enum(OUTCOMES);
 
 /** A DynamoDB table name (a legacy source for the migration). */
 export const TableName = z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name is 3-255 letters, digits, "_", "." or "-"'));
+
+/** A pool's cap (and a lease's lower one): a key is usable while its count is <= this. */
+export const MaxUses = z.int().check(z.minimum(0), z.maximum(1000));
+/** A pool's lease TTL (and a lease's shorter one), in seconds. */
+export const LeaseTtlSeconds = z.int().check(z.minimum(1), z.maximum(3600));
+export const CooldownSeconds = z.int().check(z.minimum(1), z.maximum(86_400));
+export const ProviderSchema = z.enum(PROVIDERS);
+/** Credits are fractional in the provider's pricing. */
+export const MinCredits = z.number().check(z.minimum(0), z.maximum(1_000_000));
+/** An operator's reset of a key's count. */
+export const UsageCount = z.int().check(z.minimum(0), z.maximum(1_000_000_000));
+/** A provider's Retry-After, passed on with a rate_limited report. */
+export const RetryAfterSeconds = z.int().check(z.minimum(1), z.maximum(3600));
+
+/** What PUT /pools/{pool} (and `keypool pool set`) may change; absent fields keep their value. */
+export const PoolSettingsSchema = z.strictObject({
+  maxUses: z.optional(MaxUses),
+  leaseTtlSeconds: z.optional(LeaseTtlSeconds),
+  cooldownSeconds: z.optional(CooldownSeconds),
+  provider: z.optional(ProviderSchema),
+  minCredits: z.optional(MinCredits),
+});

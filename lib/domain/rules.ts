@@ -36,19 +36,20 @@ export function isSlotFree(slot: LeaseSlot | undefined, nowMs: number): boolean 
 /** What an outcome does to the key's status, and from which statuses it may. */
 export interface StatusChange {
   to: KeyStatus;
-  /** the change applies only from these statuses; undefined: from any */
-  from?: readonly KeyStatus[];
+  /** the change applies only from these statuses */
+  from: readonly KeyStatus[];
 }
 
 /**
  * The status an outcome moves a key to. A caller's report never overrides an operator's
- * "disabled" and never revives an exhausted key, so those changes name the statuses they
- * may start from.
+ * "disabled" and never revives an exhausted key, so every change names the statuses it may
+ * start from; and no report takes a key away for good: invalid_key makes it suspect, for
+ * maintenance to confirm or clear.
  */
 export function outcomeStatusChange(outcome: Outcome): StatusChange | undefined {
   switch (outcome) {
     case 'invalid_key':
-      return { to: 'disabled' };
+      return { to: 'suspect', from: ['active', 'cooling', 'exhausted', 'suspect'] };
     case 'out_of_credits':
       return { to: 'exhausted', from: ['active', 'cooling', 'exhausted'] };
     case 'rate_limited':
@@ -61,4 +62,9 @@ export function outcomeStatusChange(outcome: Outcome): StatusChange | undefined 
 /** Only success keeps the use its lease counted; every other outcome gives it back. */
 export function refundsUse(outcome: Outcome): boolean {
   return outcome !== 'success';
+}
+
+/** The cooldown a rate_limited report asks for: the caller's Retry-After, else the pool's cooldown. */
+export function cooldownEnd(nowMs: number, poolCooldownSeconds: number, retryAfterSeconds: number | undefined): number {
+  return nowMs + (retryAfterSeconds ?? poolCooldownSeconds) * 1000;
 }

@@ -1,22 +1,62 @@
-/** The domain's vocabulary: keys, their statuses, leases and completion outcomes. */
+/** The domain's vocabulary: pools and their policy, keys and their statuses, leases and completion outcomes. */
 
-export const KEY_STATUSES = ['active', 'cooling', 'exhausted', 'disabled'] as const;
+/**
+ * A key's status. `suspect`: a caller reported it invalid; out of the pool until maintenance
+ * asks the provider, which either confirms (disabled) or clears it. Only an operator's
+ * `disabled` is for good.
+ */
+export const KEY_STATUSES = ['active', 'cooling', 'exhausted', 'disabled', 'suspect'] as const;
 export type KeyStatus = (typeof KEY_STATUSES)[number];
 
 export const OUTCOMES = ['success', 'failure', 'invalid_key', 'out_of_credits', 'rate_limited'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
+/** Who maintenance asks about a pool's keys: Stability's balance endpoint, or nobody. */
+export const PROVIDERS = ['stability', 'none'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
 export const DEFAULT_POOL = 'stability';
 export const DEFAULT_MAX_USES = 3;
 export const DEFAULT_LEASE_TTL_SECONDS = 300;
 export const DEFAULT_COOLDOWN_SECONDS = 60;
+export const DEFAULT_MIN_CREDITS = 3;
 
-/** A key as stored, secret included. Never leaves the process except through a lease. */
+/** What the operator sets on a pool. */
+export interface PoolSettings {
+  /** the cap: a key is leasable while its count is <= maxUses; a lease may ask for less */
+  maxUses: number;
+  /** the longest lease a caller may ask for, and the default */
+  leaseTtlSeconds: number;
+  /** how long a rate_limited key rests when the caller gives no Retry-After */
+  cooldownSeconds: number;
+  provider: Provider;
+  /** below this balance maintenance exhausts a key; at or above it revives one */
+  minCredits: number;
+}
+
+/** A new pool's settings, and what a PUT leaves absent on create. */
+export const POOL_DEFAULTS: Readonly<PoolSettings> = {
+  maxUses: DEFAULT_MAX_USES,
+  leaseTtlSeconds: DEFAULT_LEASE_TTL_SECONDS,
+  cooldownSeconds: DEFAULT_COOLDOWN_SECONDS,
+  provider: 'stability',
+  minCredits: DEFAULT_MIN_CREDITS,
+};
+
+/** A pool as the API shows it (PoolView). */
+export interface PoolPolicy extends PoolSettings {
+  pool: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A key as stored, without its secret: what every path but a lease and maintenance reads. */
 export interface KeyRecord {
   keyId: string;
   pool: string;
-  apiKey: string;
   label?: string;
+  /** the secret masked at import (at most its first 3 and last 4 characters) */
+  maskedKey: string;
   usageCount: number;
   status: KeyStatus;
   createdAt: string;
@@ -43,13 +83,13 @@ export interface KeyView {
 
 export interface NewKey {
   apiKey: string;
-  pool?: string;
   label?: string;
 }
 
 export interface LeaseRequest {
-  pool?: string;
+  /** at most the pool's cap (default: the cap) */
   maxUses?: number;
+  /** at most the pool's leaseTtlSeconds (default: that) */
   ttlSeconds?: number;
 }
 
@@ -61,6 +101,12 @@ export interface LeaseGrant {
   /** The key's count before this use. */
   usageCount: number;
   expiresAt: string;
+}
+
+export interface CompletionReport {
+  outcome?: Outcome;
+  /** rate_limited only: the provider's Retry-After; the key rests at least this long */
+  retryAfterSeconds?: number;
 }
 
 export interface CompletionResult {
@@ -76,7 +122,6 @@ export interface ImportResult {
 }
 
 export interface ListQuery {
-  pool?: string;
   status?: KeyStatus;
   limit?: number;
   cursor?: string;
@@ -85,4 +130,10 @@ export interface ListQuery {
 export interface KeyPage {
   keys: KeyView[];
   cursor: string | null;
+}
+
+/** An operator's change to one key (PATCH): its status, its count, or both. */
+export interface KeyChange {
+  status?: Extract<KeyStatus, 'active' | 'disabled'>;
+  usageCount?: number;
 }

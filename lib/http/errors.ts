@@ -1,5 +1,5 @@
 /** Domain and edge errors to HTTP answers, in one place. A 500 says "internal error" and nothing more. */
-import { KeypoolError } from '../domain/errors.js';
+import { KeypoolError, NoUsableKey } from '../domain/errors.js';
 
 export class PayloadTooLarge extends KeypoolError {
   readonly code = 'payload_too_large';
@@ -18,6 +18,7 @@ export class RouteNotFound extends KeypoolError {
 const STATUS: Record<string, number> = {
   invalid_request: 400,
   not_found: 404,
+  pool_not_found: 404,
   key_not_found: 404,
   lease_not_found: 404,
   method_not_allowed: 405,
@@ -38,6 +39,8 @@ function headersOf(error: unknown): Record<string, string> {
 export interface ErrorBody {
   error: string;
   message: string;
+  /** no_usable_key: seconds until a cooling key comes back (also the Retry-After header) */
+  retryAfterSeconds?: number;
   details?: { path: string; message: string }[];
 }
 
@@ -45,7 +48,10 @@ export interface ErrorBody {
 export function errorAnswer(error: unknown): { status: number; body: ErrorBody; headers: Record<string, string>; known: boolean } {
   if (error instanceof KeypoolError && STATUS[error.code] !== undefined) {
     const details = 'details' in error && Array.isArray(error.details) && error.details.length ? { details: error.details as ErrorBody['details'] } : {};
-    return { status: STATUS[error.code] ?? 500, body: { error: error.code, message: error.message, ...details }, headers: headersOf(error), known: true };
+    const wait = error instanceof NoUsableKey ? error.retryAfterSeconds : undefined;
+    const body: ErrorBody = { error: error.code, message: error.message, ...(wait === undefined ? {} : { retryAfterSeconds: wait }), ...details };
+    const headers = { ...headersOf(error), ...(wait === undefined ? {} : { 'retry-after': String(wait) }) };
+    return { status: STATUS[error.code] ?? 500, body, headers, known: true };
   }
   return { status: 500, body: { error: 'internal_error', message: 'internal error' }, headers: {}, known: false };
 }

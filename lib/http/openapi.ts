@@ -32,7 +32,8 @@ export function openApiDocument(): JsonSchema {
     const operation: JsonSchema = {
       operationId: key.replace(/[^A-Za-z]+/g, '_').replace(/^_|_$/g, ''),
       summary: spec.summary,
-      ...(spec.authorized ? { security: [{ sigv4: [] }] } : { security: [] }),
+      ...(spec.access === 'public' ? { security: [] } : { security: [{ sigv4: [] }] }),
+      'x-keypool-access': spec.access,
       parameters: parameters(spec),
       responses: Object.fromEntries(
         Object.entries(RESPONSES[key]).map(([status, response]) => [

@@ -3,7 +3,7 @@
  * the answers typed, so no Lambda loads this module.
  */
 import * as z from 'zod/mini';
-import { KeyStatusSchema } from '../domain/primitives.js';
+import { KeyStatusSchema, ProviderSchema } from '../domain/primitives.js';
 
 export const KeyViewSchema = z.object({
   keyId: z.string(),
@@ -33,5 +33,17 @@ export const HealthResponse = z.object({ status: z.literal('ok') });
 export const ErrorResponse = z.object({
   error: z.string(),
   message: z.string(),
+  retryAfterSeconds: z.optional(z.int()),
   details: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
 });
+export const PoolViewSchema = z.object({
+  pool: z.string(),
+  maxUses: z.int(),
+  leaseTtlSeconds: z.int(),
+  cooldownSeconds: z.int(),
+  provider: ProviderSchema,
+  minCredits: z.number(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export const PoolListResponse = z.object({ pools: z.array(PoolViewSchema) });

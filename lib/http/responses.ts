@@ -12,9 +12,9 @@ const errors = (...codes: number[]): RouteResponses =>
   Object.fromEntries(codes.map((code) => [code, { description: ERROR_TEXT[code] ?? 'error', schema: s.ErrorResponse }]));
 
 const ERROR_TEXT: Record<number, string> = {
-  400: 'invalid_request: malformed JSON, wrong types, out-of-range values or unknown fields',
-  404: 'key_not_found or lease_not_found',
-  409: 'no_usable_key: the pool has no key under the cap',
+  400: 'invalid_request: malformed JSON, wrong types, out-of-range values, unknown fields, or a value above the pool\'s policy',
+  404: 'pool_not_found, key_not_found or lease_not_found (a key or lease of another pool is not found)',
+  409: 'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a cooling key comes back',
   410: 'lease_expired: the lease ended before it was completed; its use stays counted',
   413: 'payload_too_large: the body is over 256 KB',
 };
@@ -22,10 +22,13 @@ const ERROR_TEXT: Record<number, string> = {
 export const RESPONSES: Record<RouteKey, RouteResponses> = {
   'GET /health': { 200: { description: 'ok', schema: s.HealthResponse } },
   'GET /openapi.json': { 200: { description: 'OpenAPI 3.1 document' } },
-  'POST /keys': { 201: { description: 'imported', schema: s.ImportResponse }, ...errors(400, 413) },
-  'GET /keys': { 200: { description: 'one page', schema: s.KeyPageResponse }, ...errors(400) },
-  'PATCH /keys/{keyId}': { 200: { description: 'the key', schema: s.KeyViewSchema }, ...errors(400, 404, 413) },
-  'POST /keys/{keyId}/usage': { 200: { description: 'the new count', schema: s.UsageResponse }, ...errors(404) },
-  'POST /leases': { 200: { description: 'the lease, with the secret', schema: s.LeaseResponse }, ...errors(400, 409, 413) },
-  'POST /leases/{leaseId}/complete': { 200: { description: 'the key after completion', schema: s.CompleteResponse }, ...errors(400, 404, 410, 413) },
+  'GET /pools': { 200: { description: 'every pool', schema: s.PoolListResponse } },
+  'PUT /pools/{pool}': { 200: { description: 'the pool as it is now', schema: s.PoolViewSchema }, ...errors(400, 413) },
+  'GET /pools/{pool}': { 200: { description: 'the pool', schema: s.PoolViewSchema }, ...errors(400, 404) },
+  'POST /pools/{pool}/keys': { 201: { description: 'imported', schema: s.ImportResponse }, ...errors(400, 413) },
+  'GET /pools/{pool}/keys': { 200: { description: 'one page', schema: s.KeyPageResponse }, ...errors(400, 404) },
+  'PATCH /pools/{pool}/keys/{keyId}': { 200: { description: 'the key', schema: s.KeyViewSchema }, ...errors(400, 404, 413) },
+  'POST /pools/{pool}/keys/{keyId}/usage': { 200: { description: 'the new count', schema: s.UsageResponse }, ...errors(400, 404) },
+  'POST /pools/{pool}/leases': { 200: { description: 'the lease, with the secret', schema: s.LeaseResponse }, ...errors(400, 404, 409, 413) },
+  'POST /pools/{pool}/leases/{leaseId}/complete': { 200: { description: 'the key after completion', schema: s.CompleteResponse }, ...errors(400, 404, 410, 413) },
 };

@@ -5,15 +5,21 @@
 import type * as z from 'zod/mini';
 import * as s from './schemas.js';
 
-export type FunctionName = 'meta' | 'keys' | 'list' | 'lease' | 'counting';
+export type FunctionName = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'counting';
+
+/**
+ * Who may call a route: `public` needs no credentials (health checks); `admin` is the
+ * operator (the keypool-admin policy); `client` is an application, granted per pool
+ * (a keypool-client-<pool> policy allows exactly the client routes of that pool).
+ */
+export type Access = 'public' | 'admin' | 'client';
 
 export interface RouteSpec {
-  method: 'GET' | 'POST' | 'PATCH';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
   path: string;
   function: FunctionName;
   summary: string;
-  /** false: the only route a deployed API serves without IAM authorization */
-  authorized: boolean;
+  access: Access;
   body?: z.ZodMiniType;
   bodyOptional?: boolean;
   query?: z.ZodMiniType;
@@ -22,40 +28,54 @@ export interface RouteSpec {
 
 export const ROUTES = {
   'GET /health': {
-    method: 'GET', path: '/health', function: 'meta', authorized: false, summary: 'Liveness',
+    method: 'GET', path: '/health', function: 'meta', access: 'public', summary: 'Liveness',
   },
   'GET /openapi.json': {
-    method: 'GET', path: '/openapi.json', function: 'meta', authorized: true, summary: 'This document',
+    method: 'GET', path: '/openapi.json', function: 'meta', access: 'admin', summary: 'This document',
   },
-  'POST /keys': {
-    method: 'POST', path: '/keys', function: 'keys', authorized: true, summary: 'Import keys (dedupes by fingerprint)',
-    body: s.ImportBody,
+  'GET /pools': {
+    method: 'GET', path: '/pools', function: 'pools', access: 'admin', summary: 'Every pool and its policy',
   },
-  'GET /keys': {
-    method: 'GET', path: '/keys', function: 'list', authorized: true, summary: 'List keys, secrets masked',
-    query: s.ListQuery,
+  'PUT /pools/{pool}': {
+    method: 'PUT', path: '/pools/{pool}', function: 'pools', access: 'admin', summary: "Create a pool or change its policy (absent fields keep their value; a new pool's default)",
+    params: s.PoolParams, body: s.PoolBody, bodyOptional: true,
   },
-  'PATCH /keys/{keyId}': {
-    method: 'PATCH', path: '/keys/{keyId}', function: 'keys', authorized: true, summary: 'Enable or disable a key',
-    params: s.KeyIdParams, body: s.SetStatusBody,
+  'GET /pools/{pool}': {
+    method: 'GET', path: '/pools/{pool}', function: 'pools', access: 'admin', summary: "A pool's policy",
+    params: s.PoolParams,
   },
-  'POST /keys/{keyId}/usage': {
-    method: 'POST', path: '/keys/{keyId}/usage', function: 'counting', authorized: true, summary: 'Count one use without a lease',
-    params: s.KeyIdParams,
+  'POST /pools/{pool}/keys': {
+    method: 'POST', path: '/pools/{pool}/keys', function: 'keys', access: 'admin', summary: 'Import keys into the pool (creates it with the defaults if absent; dedupes by fingerprint)',
+    params: s.PoolParams, body: s.ImportBody,
   },
-  'POST /leases': {
-    method: 'POST', path: '/leases', function: 'lease', authorized: true, summary: 'Lease the least recently used usable key',
-    body: s.LeaseBody, bodyOptional: true,
+  'GET /pools/{pool}/keys': {
+    method: 'GET', path: '/pools/{pool}/keys', function: 'list', access: 'admin', summary: "One page of the pool's keys, secrets masked",
+    params: s.PoolParams, query: s.ListQuery,
   },
-  'POST /leases/{leaseId}/complete': {
-    method: 'POST', path: '/leases/{leaseId}/complete', function: 'counting', authorized: true, summary: 'Report the outcome of a lease',
-    params: s.LeaseIdParams, body: s.CompleteBody, bodyOptional: true,
+  'PATCH /pools/{pool}/keys/{keyId}': {
+    method: 'PATCH', path: '/pools/{pool}/keys/{keyId}', function: 'keys', access: 'admin', summary: "Enable or disable a key, or reset its count",
+    params: s.PoolKeyParams, body: s.UpdateKeyBody,
+  },
+  'POST /pools/{pool}/keys/{keyId}/usage': {
+    method: 'POST', path: '/pools/{pool}/keys/{keyId}/usage', function: 'counting', access: 'client', summary: 'Count one use without a lease',
+    params: s.PoolKeyParams,
+  },
+  'POST /pools/{pool}/leases': {
+    method: 'POST', path: '/pools/{pool}/leases', function: 'lease', access: 'client', summary: 'Lease the least recently used usable key of the pool',
+    params: s.PoolParams, body: s.LeaseBody, bodyOptional: true,
+  },
+  'POST /pools/{pool}/leases/{leaseId}/complete': {
+    method: 'POST', path: '/pools/{pool}/leases/{leaseId}/complete', function: 'counting', access: 'client', summary: 'Report the outcome of a lease',
+    params: s.PoolLeaseParams, body: s.CompleteBody, bodyOptional: true,
   },
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteKey = keyof typeof ROUTES;
 
 export const ROUTE_KEYS = Object.keys(ROUTES) as RouteKey[];
+
+/** The routes a client (an application, not the operator) calls: what a per-pool policy allows. */
+export const CLIENT_ROUTE_KEYS = ROUTE_KEYS.filter((key) => (ROUTES[key] as RouteSpec).access === 'client');
 
 /** The entry point that answers requests no route matches (API Gateway's `$default`). */
 export const DEFAULT_ROUTE_FUNCTION: FunctionName = 'meta';

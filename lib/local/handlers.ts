@@ -7,12 +7,13 @@ import type { LambdaHandler } from './server.js';
 
 /** Loads every HTTP entry point in functions/, by the function name the route table uses. */
 export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler>> {
-  const [meta, keys, list, lease, counting] = await Promise.all([
+  const [meta, pools, keys, list, lease, counting] = await Promise.all([
     import('../../functions/meta.js'),
+    import('../../functions/pools.js'),
     import('../../functions/keys.js'),
     import('../../functions/list.js'),
     import('../../functions/lease.js'),
     import('../../functions/counting.js'),
   ]);
-  return { meta: meta.handler, keys: keys.handler, list: list.handler, lease: lease.handler, counting: counting.handler };
+  return { meta: meta.handler, pools: pools.handler, keys: keys.handler, list: list.handler, lease: lease.handler, counting: counting.handler };
 }

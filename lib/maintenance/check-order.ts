@@ -6,7 +6,7 @@
  */
 import type { StoredKey } from '../domain/key-store.js';
 
-/** What the order reads of a key (status: for the groups the order will grow, see below). */
+/** What the order reads of a key. */
 export type CheckCandidate = Pick<StoredKey, 'keyId' | 'status' | 'creditsCheckedAt'>;
 
 /**
@@ -17,21 +17,23 @@ export type CheckCandidate = Pick<StoredKey, 'keyId' | 'status' | 'creditsChecke
 export type CheckPriority = readonly [group: number, checkedAtMs: number, keyId: string];
 
 /**
- * The groups, checked in this order. Group 0 is kept for suspect keys (a status another
- * change brings): they go before everything, e.g.
- * `if (key.status === 'suspect') return [0, checkedAtMs, key.keyId];` in checkPriority.
+ * The groups, checked in this order. Suspect keys first: a caller said they are no good,
+ * and until the provider confirms or clears it they are out of the pool.
  */
 const GROUP = {
+  suspect: 0,
   neverChecked: 1,
   checkedBefore: 2,
 } as const;
 
 /**
- * A key's place in the check order: never-checked keys first (no `creditsCheckedAt`, or one
- * that does not parse), then the oldest `creditsCheckedAt`. Pure: reads only the key.
+ * A key's place in the check order: suspect keys first, then never-checked keys (no
+ * `creditsCheckedAt`, or one that does not parse), then the oldest `creditsCheckedAt`. Pure:
+ * reads only the key.
  */
 export function checkPriority(key: CheckCandidate): CheckPriority {
   const checkedAtMs = key.creditsCheckedAt === undefined ? Number.NaN : Date.parse(key.creditsCheckedAt);
+  if (key.status === 'suspect') return [GROUP.suspect, Number.isNaN(checkedAtMs) ? 0 : checkedAtMs, key.keyId];
   if (Number.isNaN(checkedAtMs)) return [GROUP.neverChecked, 0, key.keyId];
   return [GROUP.checkedBefore, checkedAtMs, key.keyId];
 }

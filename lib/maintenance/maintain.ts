@@ -1,18 +1,25 @@
 /**
- * Pool maintenance: the provider's balance is the truth about credits. For every key that is
- * not disabled, read the balance, record it, and move the key between active and exhausted
- * (or to disabled on a 401). Usage counts are keypool's own and are never touched here.
+ * Pool maintenance: the provider's balance is the truth about credits and about whether a key
+ * is any good. For every pool whose provider keypool can ask (`stability`), read the balance
+ * of each key that is not disabled, record it, and move the key between active and exhausted
+ * with the pool's minCredits; a suspect key is disabled only when the provider confirms
+ * (401/403) and is active again otherwise. In a pool whose provider is `none` nobody can
+ * confirm a report, so suspect keys go back into the pool. Usage counts are keypool's own and
+ * are never touched here.
  */
+import { PoolNotFound } from '../domain/errors.js';
+import type { KeyStore, PoolStore, StoredKey } from '../domain/key-store.js';
+import { withoutSecret } from '../domain/keys.js';
+import type { KeyRecord, KeyStatus, PoolPolicy } from '../domain/types.js';
 import { mapLimit } from '../shared/map-limit.js';
-import type { KeyStore, StoredKey } from '../domain/key-store.js';
-import type { KeyStatus } from '../domain/types.js';
 import { checkOrder } from './check-order.js';
 import { Pacer } from './pacer.js';
 import { poolHealth, type PoolHealth } from './pool-health.js';
-import type { BalanceAnswer, BalanceChange, BalanceProvider, BalanceStore, MaintainedKey } from './ports.js';
+import type { BalanceAnswer, BalanceChange, BalanceProvider, BalanceStore } from './ports.js';
 
 export interface MaintenanceDeps {
-  keys: Pick<KeyStore, 'scan'>;
+  pools: Pick<PoolStore, 'list'>;
+  keys: Pick<KeyStore, 'poolKeysWithSecrets'>;
   balances: BalanceStore;
   provider: BalanceProvider;
   clock?: () => number;
@@ -22,9 +29,8 @@ export interface MaintenanceDeps {
 export interface MaintenanceOptions {
   /** only this pool; every pool when absent */
   pool?: string;
-  minCredits: number;
-  /** the cap "usable" is counted under */
-  defaultMaxUses: number;
+  /** instead of each pool's minCredits */
+  minCredits?: number;
   /** balance requests per second for the whole run */
   rate: number;
   /** balance requests in flight at once */
@@ -37,29 +43,21 @@ export interface MaintenanceOptions {
 
 /** The deployment's maintenance settings (lib/config.ts reads them from the environment). */
 export interface MaintenanceSettings {
-  minCredits: number;
-  defaultMaxUses: number;
   balanceRate: number;
   balanceConcurrency: number;
 }
 
-/** What one run may override: only this pool, another minimum, a deadline. */
+/** What one run may override: only this pool, another minimum, a deadline, a cap on checks. */
 export interface MaintenanceRun {
   pool?: string;
   minCredits?: number;
   deadlineMs?: number;
+  maxChecks?: number;
 }
 
 /** The options of one pass: the settings, with the run's overrides. */
 export function maintenanceOptions(settings: MaintenanceSettings, run: MaintenanceRun = {}): MaintenanceOptions {
-  return {
-    ...(run.pool === undefined ? {} : { pool: run.pool }),
-    minCredits: run.minCredits ?? settings.minCredits,
-    defaultMaxUses: settings.defaultMaxUses,
-    rate: settings.balanceRate,
-    concurrency: settings.balanceConcurrency,
-    ...(run.deadlineMs === undefined ? {} : { deadlineMs: run.deadlineMs }),
-  };
+  return { ...run, rate: settings.balanceRate, concurrency: settings.balanceConcurrency };
 }
 
 export interface MaintenanceError {
@@ -76,6 +74,7 @@ export interface MaintenanceSummary {
   exhausted: number;
   disabled: number;
   cooling: number;
+  suspect: number;
   errors: MaintenanceError[];
 }
 
@@ -86,55 +85,53 @@ export interface PoolReport extends PoolHealth {
 
 export interface MaintenanceReport {
   summary: MaintenanceSummary;
+  /** every pool in scope, keys or not: what the metrics publish */
   pools: PoolReport[];
 }
 
 /**
- * The status change a balance answer asks for, from the status it was seen with. `revive`
- * false: the key's status changed after the balance was read, and a read that old must not
- * bring back a key a caller just reported out of credits.
+ * The status change a definitive answer asks for, from the status it was seen with. A
+ * suspect key is confirmed (disabled) or cleared (active, or exhausted by the balance rule).
+ * `revive` false: the key's status changed after the balance was read, and a read that old
+ * must not bring back a key a caller just reported out of credits.
  */
 export function balanceChange(status: KeyStatus, answer: { credits: number } | 'invalid_key', minCredits: number, revive = true): BalanceChange {
   if (status === 'disabled') return 'none';
   if (answer === 'invalid_key') return 'disable';
   if (answer.credits < minCredits) return status === 'exhausted' ? 'none' : 'exhaust';
-  return status === 'exhausted' && revive ? 'reactivate' : 'none';
+  return (status === 'exhausted' || status === 'suspect') && revive ? 'reactivate' : 'none';
 }
 
-function stateOf(key: StoredKey): MaintainedKey {
-  return {
-    keyId: key.keyId,
-    pool: key.pool,
-    status: key.status,
-    usageCount: key.usageCount,
-    ...(key.cooldownUntil === undefined ? {} : { cooldownUntil: key.cooldownUntil }),
-    ...(key.credits === undefined ? {} : { credits: key.credits }),
-    ...(key.creditsCheckedAt === undefined ? {} : { creditsCheckedAt: key.creditsCheckedAt }),
-  };
-}
-
-async function scanAll(keys: MaintenanceDeps['keys'], pool: string | undefined, nowMs: number): Promise<StoredKey[]> {
+/** Every key of the pools, with secrets, a page of the pool-keys index at a time. */
+async function keysOf(keys: MaintenanceDeps['keys'], pools: readonly PoolPolicy[]): Promise<StoredKey[]> {
   const all: StoredKey[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await keys.scan({ ...(pool === undefined ? {} : { pool }), nowMs }, 500, start);
-    all.push(...page.keys);
-    start = page.next;
-  } while (start);
+  for (const { pool } of pools) {
+    let after: string | undefined;
+    do {
+      const page = await keys.poolKeysWithSecrets(pool, 100, after);
+      all.push(...page.keys);
+      after = page.lastKeyId;
+    } while (after !== undefined);
+  }
   return all;
 }
 
 /**
- * Records a definitive answer (a balance or a 401) with one conditional write; if the key's
- * status changed since it was seen, decides again from the status it has now. Returns the
- * key's state afterwards, or undefined if the key is gone.
+ * Records a definitive answer (a balance, a 401/403, or a cleared report) with one conditional
+ * write; if the key's status changed since it was seen, decides again from the status it has
+ * now. Returns the key's state afterwards, or undefined if the key is gone.
  */
-async function apply(balances: BalanceStore, key: StoredKey, answer: { credits: number } | 'invalid_key', minCredits: number, checkedAt: string): Promise<MaintainedKey | undefined> {
-  let current: MaintainedKey = stateOf(key);
+async function apply(
+  balances: BalanceStore,
+  key: KeyRecord,
+  decide: (status: KeyStatus, revive: boolean) => BalanceChange,
+  checkedAt: string,
+  credits?: number,
+): Promise<KeyRecord | undefined> {
+  let current = key;
   let revive = true;
   for (let tries = 0; tries < 3; tries++) {
-    const change = balanceChange(current.status, answer, minCredits, revive);
-    const credits = answer === 'invalid_key' ? undefined : answer.credits;
+    const change = decide(current.status, revive);
     if (change === 'none' && credits === undefined) return current;
     const result = await balances.write({ keyId: key.keyId, seenStatus: current.status, change, checkedAt, ...(credits === undefined ? {} : { credits }) });
     if (result.applied) return result.key;
@@ -146,21 +143,38 @@ async function apply(balances: BalanceStore, key: StoredKey, answer: { credits: 
 }
 
 /**
- * Runs one maintenance pass. Keys are asked about in check order (check-order.ts: least
- * recently checked first), at most `maxChecks` of them, so runs that stop early (deadline or
- * cap) still reach every key in turn. Each key is asked about once: a 429 halves the run's rate and
- * leaves that key for the next run, 5xx / timeouts / network errors leave the key as it is.
- * Never waits out a provider timeout and never starts a request after the deadline.
+ * Runs one maintenance pass over every pool (or one). Keys are asked about in check order
+ * (check-order.ts: suspect keys first, then least recently checked), at most `maxChecks` of
+ * them, so runs that stop early (deadline or cap) still reach every key in turn. Each key is
+ * asked about once: a 429 halves the run's rate and leaves that key for the next run, 5xx /
+ * timeouts / network errors leave the key as it is. Never waits out a provider timeout and
+ * never starts a request after the deadline.
  */
 export async function maintain(deps: MaintenanceDeps, options: MaintenanceOptions): Promise<MaintenanceReport> {
   const clock = deps.clock ?? Date.now;
   const pacer = new Pacer({ rate: options.rate, clock, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
-  const all = await scanAll(deps.keys, options.pool, clock());
-  const states = new Map<string, MaintainedKey>(all.map((key) => [key.keyId, stateOf(key)]));
+  const pools = (await deps.pools.list()).filter((p) => options.pool === undefined || p.pool === options.pool);
+  if (options.pool !== undefined && pools.length === 0) throw new PoolNotFound(options.pool);
+  const policy = new Map(pools.map((p) => [p.pool, p]));
+  const minCredits = (pool: string): number => options.minCredits ?? policy.get(pool)?.minCredits ?? 0;
+  const all = await keysOf(deps.keys, pools);
+  const states = new Map<string, KeyRecord>(all.map((key) => [key.keyId, withoutSecret(key)]));
+  const settle = (keyId: string, after: KeyRecord | undefined): void => {
+    if (after) states.set(keyId, after);
+    else states.delete(keyId);
+  };
   const errors: (MaintenanceError & { pool: string })[] = [];
   let checked = 0;
-  // Least recently checked first: a run cut short leaves the keys checked most recently.
-  const eligible = checkOrder(all.filter((key) => key.status !== 'disabled'));
+
+  // A pool no provider checks: a report cannot be confirmed, so it does not keep a key out.
+  const unchecked = all.filter((key) => key.status === 'suspect' && policy.get(key.pool)?.provider === 'none');
+  await mapLimit(unchecked, options.concurrency, async (key) => {
+    const clear = (status: KeyStatus): BalanceChange => (status === 'suspect' ? 'reactivate' : 'none');
+    settle(key.keyId, await apply(deps.balances, withoutSecret(key), clear, new Date(clock()).toISOString()));
+  });
+
+  // Suspect keys first, then least recently checked: a run cut short leaves the keys checked most recently.
+  const eligible = checkOrder(all.filter((key) => key.status !== 'disabled' && policy.get(key.pool)?.provider === 'stability'));
   const targets = options.maxChecks === undefined ? eligible : eligible.slice(0, Math.max(0, options.maxChecks));
   await mapLimit(targets, options.concurrency, async (key) => {
     if (!(await pacer.acquire(options.deadlineMs))) {
@@ -179,14 +193,14 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       return;
     }
     const definitive = answer.kind === 'invalid_key' ? 'invalid_key' : { credits: answer.credits };
-    const after = await apply(deps.balances, key, definitive, options.minCredits, new Date(clock()).toISOString());
-    if (after) states.set(key.keyId, after);
-    else states.delete(key.keyId);
+    const decide = (status: KeyStatus, revive: boolean): BalanceChange => balanceChange(status, definitive, minCredits(key.pool), revive);
+    const credits = answer.kind === 'balance' ? answer.credits : undefined;
+    settle(key.keyId, await apply(deps.balances, withoutSecret(key), decide, new Date(clock()).toISOString(), credits));
   });
-  const nowMs = clock();
-  const health = poolHealth(states.values(), options.defaultMaxUses, nowMs);
-  const pools = health.map((h) => ({ ...h, balanceErrors: errors.filter((e) => e.pool === h.pool).length }));
-  const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling'): number => health.reduce((n, h) => n + h[field], 0);
+
+  const health = poolHealth(states.values(), pools, clock());
+  const reports = health.map((h) => ({ ...h, balanceErrors: errors.filter((e) => e.pool === h.pool).length }));
+  const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling' | 'suspect'): number => health.reduce((n, h) => n + h[field], 0);
   return {
     summary: {
       checked,
@@ -194,9 +208,10 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       exhausted: sum('exhausted'),
       disabled: sum('disabled'),
       cooling: sum('cooling'),
+      suspect: sum('suspect'),
       errors: errors.map(({ keyId, reason }) => ({ keyId, reason })),
     },
-    pools,
+    pools: reports,
   };
 }
 

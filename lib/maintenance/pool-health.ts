@@ -1,6 +1,6 @@
 /** Per-pool counts from keys' states: what `keypool status`, the maintenance summary and the metrics report. */
 import { effectiveStatus } from '../domain/rules.js';
-import type { KeyStatus } from '../domain/types.js';
+import type { KeyStatus, PoolPolicy } from '../domain/types.js';
 
 export interface HealthInput {
   pool: string;
@@ -14,12 +14,16 @@ export interface HealthInput {
 
 export interface PoolHealth {
   pool: string;
+  /** the pool's cap, which `usable` is counted under */
+  maxUses: number;
   total: number;
   active: number;
   cooling: number;
   exhausted: number;
   disabled: number;
-  /** active with usageCount <= the default cap: what a lease with the default cap can get */
+  /** reported invalid by a caller, waiting for maintenance to confirm or clear */
+  suspect: number;
+  /** active with usageCount <= the pool's cap: what a lease can get */
   usable: number;
   /** sum of the last known balances (keys never checked add nothing) */
   credits: number;
@@ -29,27 +33,27 @@ export interface PoolHealth {
   oldestCheck: string | null;
 }
 
-/** Groups keys by pool (sorted by name) and counts them by effective status. */
-export function poolHealth(keys: Iterable<HealthInput>, defaultMaxUses: number, nowMs: number): PoolHealth[] {
-  const pools = new Map<string, PoolHealth>();
+/** Counts the keys of each of `pools` (sorted by name, every pool even with no key) by effective status. */
+export function poolHealth(keys: Iterable<HealthInput>, pools: readonly Pick<PoolPolicy, 'pool' | 'maxUses'>[], nowMs: number): PoolHealth[] {
+  const health = new Map<string, PoolHealth>();
+  for (const { pool, maxUses } of pools) {
+    health.set(pool, { pool, maxUses, total: 0, active: 0, cooling: 0, exhausted: 0, disabled: 0, suspect: 0, usable: 0, credits: 0, unchecked: 0, oldestCheck: null });
+  }
   for (const key of keys) {
-    let health = pools.get(key.pool);
-    if (!health) {
-      health = { pool: key.pool, total: 0, active: 0, cooling: 0, exhausted: 0, disabled: 0, usable: 0, credits: 0, unchecked: 0, oldestCheck: null };
-      pools.set(key.pool, health);
-    }
+    const counts = health.get(key.pool);
+    if (!counts) continue;
     const status = effectiveStatus(key, nowMs);
-    health.total++;
-    health[status]++;
-    if (status === 'active' && key.usageCount <= defaultMaxUses) health.usable++;
-    if (typeof key.credits === 'number') health.credits += key.credits;
+    counts.total++;
+    counts[status]++;
+    if (status === 'active' && key.usageCount <= counts.maxUses) counts.usable++;
+    if (typeof key.credits === 'number') counts.credits += key.credits;
     if (status !== 'disabled') {
       const checked = key.creditsCheckedAt ?? null;
-      if (checked === null) health.unchecked++;
-      else if (health.oldestCheck === null || checked < health.oldestCheck) health.oldestCheck = checked;
+      if (checked === null) counts.unchecked++;
+      else if (counts.oldestCheck === null || checked < counts.oldestCheck) counts.oldestCheck = checked;
     }
   }
   // Fractional credits summed in floating point: keep the total readable.
-  for (const health of pools.values()) health.credits = Math.round(health.credits * 1000) / 1000;
-  return [...pools.values()].sort((a, b) => a.pool.localeCompare(b.pool));
+  for (const counts of health.values()) counts.credits = Math.round(counts.credits * 1000) / 1000;
+  return [...health.values()].sort((a, b) => a.pool.localeCompare(b.pool));
 }

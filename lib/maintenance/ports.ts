@@ -3,12 +3,12 @@
  * maintenance writes. Adapters: lib/adapters/stability-client.ts and
  * lib/adapters/dynamo-balance-store.ts.
  */
-import type { KeyStatus } from '../domain/types.js';
+import type { KeyRecord, KeyStatus } from '../domain/types.js';
 
 /** What the provider said about a key's balance, already classified; never carries a body. */
 export type BalanceAnswer =
   | { kind: 'balance'; credits: number }
-  /** 401: the provider does not know the key */
+  /** 401 or 403: the provider does not accept the key */
   | { kind: 'invalid_key' }
   /** 429: the provider wants a pause (Stability: 60 s after 150 requests in 10 s) */
   | { kind: 'rate_limited' }
@@ -28,26 +28,15 @@ export interface BalanceWrite {
   /** the status the decision was made from: a status change applies only while it still holds */
   seenStatus: KeyStatus;
   change: BalanceChange;
-  /** the balance read; undefined when there is none to record (a 401) */
+  /** the balance read; undefined when there is none to record (a 401, a suspect key cleared in a pool no provider checks) */
   credits?: number;
   checkedAt: string;
 }
 
-/** A key's maintenance-relevant state, without the secret. */
-export interface MaintainedKey {
-  keyId: string;
-  pool: string;
-  status: KeyStatus;
-  usageCount: number;
-  cooldownUntil?: number;
-  credits?: number;
-  creditsCheckedAt?: string;
-}
-
 export type BalanceWriteResult =
-  | { applied: true; key: MaintainedKey }
+  | { applied: true; key: KeyRecord }
   /** the status changed since it was seen (or the key is gone): `current` is the key as it is */
-  | { applied: false; current: MaintainedKey | undefined };
+  | { applied: false; current: KeyRecord | undefined };
 
 export interface BalanceStore {
   /** One conditional write: records the balance and makes the status change only from `seenStatus`. */

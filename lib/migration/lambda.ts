@@ -4,6 +4,7 @@
  * `{ error, message }` once (the function is invoked by hand, so the answer is the report).
  */
 import { KeypoolError } from '../domain/errors.js';
+import type { PoolStore } from '../domain/key-store.js';
 import { redact } from '../shared/redact.js';
 import { MigrateEvent } from './event.js';
 import { migrate, type MigrationReport, type MigrationSources } from './migrate.js';
@@ -20,6 +21,7 @@ export interface MigrationLog {
 export interface MigrateDependencies {
   sources: MigrationSources;
   store: MigrationStore;
+  pools: Pick<PoolStore, 'ensure'>;
   logger: MigrationLog;
 }
 
@@ -38,6 +40,7 @@ export async function runMigrateEvent(event: unknown, deps: MigrateDependencies)
     const outcome = await migrate({
       source: from,
       store: deps.store,
+      pools: deps.pools,
       ...(pool === undefined ? {} : { pool }),
       ...(dryRun === undefined ? {} : { dryRun }),
       ...(initialCredits === undefined ? {} : { initialCredits }),

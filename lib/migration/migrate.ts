@@ -14,8 +14,8 @@
  *    (the store's conditional write; here, the retry with the fresh count).
  *  - Memory is flat: one batch of rows, plus 17 bytes a slot per distinct key (KeySet).
  */
-import type { StoredKey } from '../domain/key-store.js';
-import { keyIdFor } from '../domain/keys.js';
+import type { PoolStore, StoredKey } from '../domain/key-store.js';
+import { keyIdFor, newStoredKey } from '../domain/keys.js';
 import { DEFAULT_POOL } from '../domain/types.js';
 import { MigrationConflict } from './errors.js';
 import type { ReadOptions, SourceRow } from './export-reader.js';
@@ -64,6 +64,8 @@ export interface MigrationProgress {
 export interface MigrateOptions {
   source: MigrationSource;
   store: MigrationStore;
+  /** the pool the keys go into is created with the defaults if it does not exist (not on a dry run) */
+  pools: Pick<PoolStore, 'ensure'>;
   pool?: string;
   dryRun?: boolean;
   initialCredits?: number;
@@ -118,6 +120,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
   await source.check();
 
   const nowIso = new Date(clock()).toISOString();
+  if (!dryRun) await options.pools.ensure(pool, nowIso);
   const mapping = { initialCredits: options.initialCredits ?? DEFAULT_INITIAL_CREDITS, nowIso };
   const report: MigrationReport = { read: 0, imported: 0, raised: 0, unchanged: 0, duplicates: 0, invalid: [], ignoredFields: 0 };
   const ignored = new Set<string>();
@@ -139,16 +142,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
     report[outcome] += delta;
   };
 
-  const newKey = (keyId: string, row: MappedRow): StoredKey => ({
-    keyId,
-    pool,
-    apiKey: row.apiKey,
-    usageCount: row.usageCount,
-    status: row.disabled ? 'disabled' : 'active',
-    createdAt: row.createdAt,
-    lastUsedAt: row.lastUsedAt,
-    slots: {},
-  });
+  const newKey = (row: MappedRow): StoredKey =>
+    newStoredKey(row.apiKey, pool, row.createdAt, { usageCount: row.usageCount, status: row.disabled ? 'disabled' : 'active', lastUsedAt: row.lastUsedAt });
 
   /** Records how a key ended up; a repeated row may move its key from unchanged to raised. */
   const settle = (work: Work, result: { created: boolean; raised: boolean; disabledExisting: boolean; usageCount: number; disabled: boolean }): void => {
@@ -186,7 +181,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
       const writes: { work: Work; write: KeyWrite; raise: boolean; disable: boolean }[] = [];
       for (const w of work) {
         if (!w.current) {
-          writes.push({ work: w, write: { kind: 'create', key: newKey(w.keyId, w.row) }, raise: false, disable: false });
+          writes.push({ work: w, write: { kind: 'create', key: newKey(w.row) }, raise: false, disable: false });
           continue;
         }
         const to = Math.max(w.current.usageCount, w.row.usageCount);

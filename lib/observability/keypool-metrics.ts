@@ -4,7 +4,7 @@
  */
 import type { Leasing } from '../domain/leasing.js';
 import { NoUsableKey } from '../domain/errors.js';
-import { DEFAULT_POOL, type LeaseGrant, type LeaseRequest } from '../domain/types.js';
+import type { LeaseGrant, LeaseRequest } from '../domain/types.js';
 import type { MaintenanceReport, PoolReport } from '../maintenance/maintain.js';
 import { logger } from './logger.js';
 import { METRIC } from './metric-names.js';
@@ -18,16 +18,20 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: PoolReport[]): v
       [METRIC.exhaustedKeys]: pool.exhausted,
       [METRIC.disabledKeys]: pool.disabled,
       [METRIC.coolingKeys]: pool.cooling,
+      [METRIC.suspectKeys]: pool.suspect,
       [METRIC.balanceCheckErrors]: pool.balanceErrors,
     });
   }
 }
 
-/** Leases and counts the answer: LeasesGranted, or NoUsableKey on a refusal. */
-export async function countedLease(leasing: Pick<Leasing, 'lease'>, metrics: MetricsSink, request: LeaseRequest = {}): Promise<LeaseGrant> {
-  const pool = request.pool ?? DEFAULT_POOL;
+/**
+ * Leases and counts the answer: LeasesGranted, or NoUsableKey on a refusal. A pool that does
+ * not exist is refused before anything is counted, so no caller can mint a metric (a billed
+ * custom metric per dimension value) by naming pools.
+ */
+export async function countedLease(leasing: Pick<Leasing, 'lease'>, metrics: MetricsSink, pool: string, request: LeaseRequest = {}): Promise<LeaseGrant> {
   try {
-    const grant = await leasing.lease(request);
+    const grant = await leasing.lease(pool, request);
     metrics.publish(pool, { [METRIC.leasesGranted]: 1 });
     return grant;
   } catch (error) {

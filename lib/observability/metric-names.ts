@@ -10,6 +10,7 @@ export const METRIC = {
   exhaustedKeys: 'ExhaustedKeys',
   disabledKeys: 'DisabledKeys',
   coolingKeys: 'CoolingKeys',
+  suspectKeys: 'SuspectKeys',
   balanceCheckErrors: 'BalanceCheckErrors',
   leasesGranted: 'LeasesGranted',
   noUsableKey: 'NoUsableKey',

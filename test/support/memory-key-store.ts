@@ -1,21 +1,25 @@
 /**
- * A KeyStore in memory for unit tests: the same conditions as the DynamoDB adapter, applied
- * with the domain's own rules (lib/domain/rules.ts), and the same paging quirks (a Limit
- * counts the items read before the filter). It has no index lag: tests that need one wrap it.
- * Every answer is a copy, as a database would give.
+ * A KeyStore and a PoolStore in memory for unit tests: the same conditions as the DynamoDB
+ * adapters, applied with the domain's own rules (lib/domain/rules.ts), and the same paging
+ * quirks (a Limit counts the items read before the filter). It has no index lag: tests that
+ * need one wrap it. Every answer is a copy, as a database would give.
  */
 import type {
-  Candidate,
+  CandidatePage,
   CompletionAttempt,
   CompletionAttemptResult,
+  KeyPageRead,
   KeyStore,
+  KeyUpdate,
+  KeyUpdateResult,
   LeaseAttempt,
   LeaseAttemptResult,
-  ScanPage,
+  PoolStore,
   StoredKey,
 } from '../../lib/domain/key-store.js';
-import { effectiveStatus, inUsageIndex, isLeasable, isSlotFree, outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
-import type { KeyStatus } from '../../lib/domain/types.js';
+import { withoutSecret } from '../../lib/domain/keys.js';
+import { inUsageIndex, isLeasable, isSlotFree, outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
+import { POOL_DEFAULTS, type KeyRecord, type PoolPolicy, type PoolSettings } from '../../lib/domain/types.js';
 import { USAGE_TIER, usageSortKey, usageSortKeyBound } from '../../lib/table.js';
 
 interface Row {
@@ -31,7 +35,7 @@ export class MemoryKeyStore implements KeyStore {
   /** every call by method name, for tests that count requests */
   readonly calls: Record<string, number> = {};
 
-  private count(method: string): void {
+  protected count(method: string): void {
     this.calls[method] = (this.calls[method] ?? 0) + 1;
   }
 
@@ -40,13 +44,13 @@ export class MemoryKeyStore implements KeyStore {
     return this.rows.get(keyId)?.key;
   }
 
-  insert(key: StoredKey): Promise<{ inserted: boolean; key: StoredKey }> {
+  insert(key: StoredKey): Promise<{ inserted: boolean; key: KeyRecord }> {
     this.count('insert');
     const existing = this.rows.get(key.keyId);
-    if (existing) return Promise.resolve({ inserted: false, key: copy(existing.key) });
+    if (existing) return Promise.resolve({ inserted: false, key: withoutSecret(copy(existing.key)) });
     const stampMs = Date.parse(key.lastUsedAt ?? key.createdAt);
     this.rows.set(key.keyId, { key: copy(key), usk: usageSortKey(key.usageCount, stampMs) });
-    return Promise.resolve({ inserted: true, key: copy(key) });
+    return Promise.resolve({ inserted: true, key: withoutSecret(copy(key)) });
   }
 
   get(keyId: string): Promise<StoredKey | undefined> {
@@ -55,21 +59,27 @@ export class MemoryKeyStore implements KeyStore {
     return Promise.resolve(row ? copy(row.key) : undefined);
   }
 
-  candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<Candidate[]> {
+  record(pool: string, keyId: string): Promise<KeyRecord | undefined> {
+    this.count('record');
+    const row = this.rows.get(keyId);
+    return Promise.resolve(row?.key.pool === pool ? withoutSecret(copy(row.key)) : undefined);
+  }
+
+  candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
     this.count('candidates');
     const bound = usageSortKeyBound(maxUses);
     const range = [...this.rows.values()]
       .filter((row) => row.key.pool === pool && inUsageIndex(row.key.status) && row.usk < bound)
       .sort((a, b) => a.usk - b.usk);
-    // Page by `limit` read items, filter out cooling keys, and go on only while nothing was found.
-    for (let start = 0; start < range.length; start += limit) {
-      const found = range
-        .slice(start, start + limit)
-        .filter((row) => (row.key.cooldownUntil ?? 0) <= nowMs)
-        .map((row) => ({ keyId: row.key.keyId, usageCount: row.key.usageCount }));
-      if (found.length > 0) return Promise.resolve(found);
+    const page: CandidatePage = { candidates: [] };
+    // Page by `limit` read items, skip cooling keys, and go on only while nothing was found.
+    for (let start = 0; start < range.length && page.candidates.length === 0; start += limit) {
+      for (const { key } of range.slice(start, start + limit)) {
+        if ((key.cooldownUntil ?? 0) > nowMs) page.coolingUntilMs = Math.min(page.coolingUntilMs ?? Infinity, key.cooldownUntil ?? 0);
+        else page.candidates.push({ keyId: key.keyId, usageCount: key.usageCount });
+      }
     }
-    return Promise.resolve([]);
+    return Promise.resolve(page);
   }
 
   tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
@@ -98,8 +108,15 @@ export class MemoryKeyStore implements KeyStore {
     if (!row) return Promise.resolve({ applied: false, current: undefined });
     const { key } = row;
     const slot = key.slots[String(attempt.slot)];
-    const change = attempt.applyStatus ? outcomeStatusChange(attempt.outcome) : undefined;
-    const refused = slot?.nonce !== attempt.nonce || slot.outcome !== undefined || (change?.from !== undefined && !change.from.includes(key.status));
+    const change = attempt.statusChange === 'none' ? undefined : outcomeStatusChange(attempt.outcome);
+    const extendsCooldown = change?.to === 'cooling' && attempt.statusChange === 'apply';
+    const refused =
+      key.pool !== attempt.pool ||
+      slot?.nonce !== attempt.nonce ||
+      slot.outcome !== undefined ||
+      slot.expiresAtMs < attempt.nowMs ||
+      (change !== undefined && !change.from.includes(key.status)) ||
+      (extendsCooldown && key.cooldownUntil !== undefined && key.cooldownUntil >= attempt.cooldownUntilMs);
     if (refused) return Promise.resolve({ applied: false, current: copy(key) });
     slot.outcome = attempt.outcome;
     if (refundsUse(attempt.outcome)) {
@@ -108,40 +125,84 @@ export class MemoryKeyStore implements KeyStore {
     }
     if (change) {
       key.status = change.to;
-      if (change.to === 'cooling') key.cooldownUntil = attempt.cooldownUntilMs;
+      if (extendsCooldown) key.cooldownUntil = attempt.cooldownUntilMs;
     }
-    return Promise.resolve({ applied: true, key: copy(key) });
+    return Promise.resolve({ applied: true, key: withoutSecret(copy(key)) });
   }
 
-  increment(keyId: string, nowMs: number): Promise<StoredKey | undefined> {
+  increment(pool: string, keyId: string, nowMs: number): Promise<KeyRecord | undefined> {
     this.count('increment');
     const row = this.rows.get(keyId);
-    if (!row) return Promise.resolve(undefined);
+    if (row?.key.pool !== pool) return Promise.resolve(undefined);
     row.key.usageCount += 1;
     row.usk += USAGE_TIER;
     row.key.lastUsedAt = new Date(nowMs).toISOString();
-    return Promise.resolve(copy(row.key));
+    return Promise.resolve(withoutSecret(copy(row.key)));
   }
 
-  setStatus(keyId: string, status: Extract<KeyStatus, 'active' | 'disabled'>): Promise<StoredKey | undefined> {
-    this.count('setStatus');
-    const row = this.rows.get(keyId);
-    if (!row) return Promise.resolve(undefined);
-    row.key.status = status;
-    delete row.key.cooldownUntil;
-    return Promise.resolve(copy(row.key));
+  update(update: KeyUpdate): Promise<KeyUpdateResult> {
+    this.count('update');
+    const row = this.rows.get(update.keyId);
+    if (row?.key.pool !== update.pool) return Promise.resolve({ applied: false, current: undefined });
+    if (update.count && row.key.usageCount !== update.count.seen) return Promise.resolve({ applied: false, current: withoutSecret(copy(row.key)) });
+    if (update.status !== undefined) {
+      row.key.status = update.status;
+      delete row.key.cooldownUntil;
+    }
+    if (update.count) {
+      row.usk += (update.count.to - update.count.seen) * USAGE_TIER;
+      row.key.usageCount = update.count.to;
+    }
+    return Promise.resolve({ applied: true, key: withoutSecret(copy(row.key)) });
   }
 
-  scan(filter: { pool?: string; status?: KeyStatus; nowMs: number }, limit: number, start?: Record<string, unknown>): Promise<ScanPage> {
-    this.count('scan');
-    const all = [...this.rows.values()].map((row) => row.key).sort((a, b) => a.keyId.localeCompare(b.keyId));
-    const from = start ? all.findIndex((key) => key.keyId > String(start.keyId)) : 0;
-    const read = from < 0 ? [] : all.slice(from, from + limit);
-    const last = read[read.length - 1];
-    const more = from >= 0 && from + limit < all.length;
-    const keys = read.filter(
-      (key) => (filter.pool === undefined || key.pool === filter.pool) && (filter.status === undefined || effectiveStatus(key, filter.nowMs) === filter.status),
-    );
-    return Promise.resolve({ keys: keys.map(copy), next: more && last ? { keyId: last.keyId } : undefined });
+  poolKeys(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyRecord>> {
+    this.count('poolKeys');
+    const page = this.page(pool, limit, afterKeyId);
+    return Promise.resolve({ keys: page.keys.map(withoutSecret), lastKeyId: page.lastKeyId });
+  }
+
+  poolKeysWithSecrets(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<StoredKey>> {
+    this.count('poolKeysWithSecrets');
+    return Promise.resolve(this.page(pool, limit, afterKeyId));
+  }
+
+  private page(pool: string, limit: number, afterKeyId: string | undefined): KeyPageRead<StoredKey> {
+    const ids = [...this.rows.values()]
+      .map((row) => row.key)
+      .filter((key) => key.pool === pool && (afterKeyId === undefined || key.keyId > afterKeyId))
+      .sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
+    const keys = ids.slice(0, limit).map(copy);
+    return { keys, lastKeyId: ids.length > limit ? keys[keys.length - 1]?.keyId : undefined };
+  }
+}
+
+/** Pools in memory, with the DynamoDB adapter's create-or-change semantics. */
+export class MemoryPoolStore implements PoolStore {
+  private readonly pools = new Map<string, PoolPolicy>();
+  /** reads by the directory, for tests of the policy cache */
+  gets = 0;
+
+  get(pool: string): Promise<PoolPolicy | undefined> {
+    this.gets++;
+    const policy = this.pools.get(pool);
+    return Promise.resolve(policy ? { ...policy } : undefined);
+  }
+
+  put(pool: string, settings: Partial<PoolSettings>, nowIso: string): Promise<PoolPolicy> {
+    const existing = this.pools.get(pool);
+    const defined = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
+    const policy: PoolPolicy = { ...POOL_DEFAULTS, ...existing, ...defined, pool, createdAt: existing?.createdAt ?? nowIso, updatedAt: nowIso };
+    this.pools.set(pool, policy);
+    return Promise.resolve({ ...policy });
+  }
+
+  ensure(pool: string, nowIso: string): Promise<PoolPolicy> {
+    const existing = this.pools.get(pool);
+    return existing ? Promise.resolve({ ...existing }) : this.put(pool, {}, nowIso);
+  }
+
+  list(): Promise<PoolPolicy[]> {
+    return Promise.resolve([...this.pools.values()].map((p) => ({ ...p })).sort((a, b) => a.pool.localeCompare(b.pool)));
   }
 }

@@ -68,7 +68,7 @@ export const migrateCommand: Command = {
     const dryRun = args.values['dry-run'] === true;
     const asJson = args.values.json === true;
 
-    const { store, sources } = services.migration();
+    const { store, pools, sources } = services.migration();
     const source = file !== undefined ? sources.file(file) : sources.table(legacyTable ?? '');
     const bar = !asJson && io.isTTY && process.stderr.isTTY ? progressBar((t) => process.stderr.write(t)) : undefined;
     let outcome: MigrationOutcome;
@@ -76,6 +76,7 @@ export const migrateCommand: Command = {
       outcome = await migrate({
         source,
         store,
+        pools,
         pool,
         dryRun,
         ...(initialCredits === undefined ? {} : { initialCredits }),

@@ -1,0 +1,81 @@
+/**
+ * What every DynamoDB adapter of keypool's table shares: the client and table name, the
+ * optional capacity meter (the benchmark and the README's cost figures), and the one way a
+ * conditional write is run, so a refused condition is an answer, never an exception.
+ */
+import { ConditionalCheckFailedException, type ConsumedCapacity } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { Item } from './key-item.js';
+
+/** Collects what each request cost, for the benchmark and the capacity figures in the README. */
+export interface CapacityMeter {
+  record(operation: string, consumed: ConsumedCapacity | ConsumedCapacity[] | undefined): void;
+}
+
+export interface DynamoTableOptions {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+  meter?: CapacityMeter;
+}
+
+export type ConditionalResult = { ok: true; item: Item } | { ok: false; item: Item | undefined };
+
+export class DynamoTable {
+  readonly client: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly meter: CapacityMeter | undefined;
+
+  constructor(options: DynamoTableOptions) {
+    this.client = options.client;
+    this.tableName = options.tableName;
+    this.meter = options.meter;
+  }
+
+  /** Asks for consumed capacity only when someone measures it. */
+  get capacity(): { ReturnConsumedCapacity?: 'INDEXES' } {
+    return this.meter ? { ReturnConsumedCapacity: 'INDEXES' } : {};
+  }
+
+  /**
+   * Runs a conditional UpdateItem. Applied: the item as written (ALL_NEW). Refused: the item
+   * as it was (undefined: none), read from the exception, which may hold the secret: it is
+   * read here and never rethrown.
+   */
+  async conditionalUpdate(operation: string, input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>): Promise<ConditionalResult> {
+    try {
+      const out = await this.client.send(
+        new UpdateCommand({ ...input, TableName: this.tableName, ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD', ...this.capacity }),
+      );
+      this.meter?.record(operation, out.ConsumedCapacity);
+      return { ok: true, item: out.Attributes ?? {} };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      this.meter?.record(operation, undefined);
+      return { ok: false, item: error.Item ? unmarshall(error.Item) : undefined };
+    }
+  }
+
+  /** Reads items by key id, 100 to a request, retrying what DynamoDB leaves unprocessed; missing ids are skipped. */
+  async batchGet(operation: string, keyIds: readonly string[], fields?: { ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> }): Promise<Item[]> {
+    const items: Item[] = [];
+    for (let start = 0; start < keyIds.length; start += 100) {
+      let keys: Record<string, unknown>[] | undefined = keyIds.slice(start, start + 100).map((keyId) => ({ keyId }));
+      for (let round = 0; keys && keys.length > 0; round++) {
+        if (round > 0) await new Promise((done) => setTimeout(done, Math.min(1000, 25 * 2 ** round)));
+        const out: BatchGetCommandOutput = await this.client.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ...(fields ?? {}) } }, ...this.capacity }),
+        );
+        this.meter?.record(operation, out.ConsumedCapacity);
+        items.push(...(out.Responses?.[this.tableName] ?? []));
+        keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return items;
+  }
+}
+
+/** A refused condition: the one DynamoDB error keypool treats as an answer. */
+export function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
+  return error instanceof ConditionalCheckFailedException;
+}

@@ -1,0 +1,94 @@
+/**
+ * A key's DynamoDB item, both ways. The storage-only names live here: the lease slots `L`
+ * with one-letter fields, and the index attributes `upk` and `usk` (lib/table.ts). Every
+ * writer of whole items (import, migration, the test seeding) goes through toKeyItem.
+ */
+import type { StoredKey } from '../domain/key-store.js';
+import { maskKey } from '../domain/keys.js';
+import { inUsageIndex } from '../domain/rules.js';
+import type { KeyRecord, Outcome } from '../domain/types.js';
+import { TABLE, usageSortKey } from '../table.js';
+
+export type Item = Record<string, unknown>;
+
+/**
+ * A lease slot as the item stores it: one-letter names, because every lease writes one and
+ * the item's size is what each read and write is billed by.
+ */
+export interface StoredSlot {
+  /** nonce */
+  n: string;
+  /** expiry, ms since the epoch */
+  e: number;
+  /** outcome, once completed */
+  o?: Outcome;
+}
+
+/** The attributes of a KeyRecord: what every read that must not see the secret asks for. */
+export const RECORD_ATTRIBUTES = [
+  'keyId',
+  'pool',
+  'label',
+  'maskedKey',
+  'usageCount',
+  'status',
+  'createdAt',
+  'lastUsedAt',
+  'cooldownUntil',
+  'credits',
+  'creditsCheckedAt',
+] as const satisfies readonly (keyof KeyRecord)[];
+
+/** A ProjectionExpression for `attributes`, with a placeholder per name (several are reserved words). */
+export function projection(attributes: readonly string[]): { ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> } {
+  const names = Object.fromEntries(attributes.map((name, i) => [`#p${i}`, name]));
+  return { ProjectionExpression: Object.keys(names).join(', '), ExpressionAttributeNames: names };
+}
+
+function toStoredSlots(slots: StoredKey['slots']): Record<string, StoredSlot> {
+  return Object.fromEntries(
+    Object.entries(slots).map(([slot, s]) => [slot, { n: s.nonce, e: s.expiresAtMs, ...(s.outcome === undefined ? {} : { o: s.outcome }) }]),
+  );
+}
+
+function fromStoredSlots(stored: Record<string, StoredSlot> | undefined): StoredKey['slots'] {
+  return Object.fromEntries(
+    Object.entries(stored ?? {}).map(([slot, s]) => [slot, { nonce: s.n, expiresAtMs: s.e, ...(s.o === undefined ? {} : { outcome: s.o }) }]),
+  );
+}
+
+/**
+ * The item for a key, index attributes included: `upk` only while the key's status keeps it
+ * in the usage index (inUsageIndex), `usk` from its count and last use (or import).
+ */
+export function toKeyItem(key: StoredKey): Item {
+  const { slots, ...record } = key;
+  const stampMs = Date.parse(key.lastUsedAt ?? key.createdAt);
+  return {
+    ...record,
+    L: toStoredSlots(slots),
+    [TABLE.usageIndex.sortKey]: usageSortKey(key.usageCount, Number.isNaN(stampMs) ? Date.now() : stampMs),
+    ...(inUsageIndex(key.status) ? { [TABLE.usageIndex.partitionKey]: key.pool } : {}),
+  };
+}
+
+/**
+ * The record an item holds, without its secret. Items written before keys kept their mask
+ * carry only the secret: the mask is taken from it when it was read, else it is "...".
+ */
+export function toKeyRecord(item: Item | undefined): KeyRecord | undefined {
+  if (!item || typeof item[TABLE.partitionKey] !== 'string' || typeof item.pool !== 'string') return undefined;
+  const record: Record<string, unknown> = {};
+  for (const name of RECORD_ATTRIBUTES) if (item[name] !== undefined) record[name] = item[name];
+  const secret = item.apiKey;
+  record.maskedKey ??= typeof secret === 'string' ? maskKey(secret) : '...';
+  record.lastUsedAt ??= null;
+  return record as unknown as KeyRecord;
+}
+
+/** The key an item holds, secret and lease slots included; undefined for no item. */
+export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
+  const record = toKeyRecord(item);
+  if (!record || !item) return undefined;
+  return { ...record, apiKey: String(item.apiKey ?? ''), slots: fromStoredSlots(item.L as Record<string, StoredSlot> | undefined) };
+}
