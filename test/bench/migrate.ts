@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
+import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { fileSource } from '../../lib/adapters/migration-sources.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable, freePort, startDynamoLocal } from '../../lib/local/dynamodb-local.js';
@@ -31,7 +32,7 @@ interface WorkerResult {
 async function worker(endpoint: string, tableName: string, path: string): Promise<void> {
   const client = documentClient({ endpoint, region: undefined });
   const started = performance.now();
-  const { report } = await migrate({ source: fileSource(path), store: new DynamoMigrationStore({ client, tableName }) });
+  const { report } = await migrate({ source: fileSource(path), store: new DynamoMigrationStore({ client, tableName }), pools: new DynamoPoolStore({ client, tableName }) });
   const result: WorkerResult = {
     rows: report.read,
     imported: report.imported,

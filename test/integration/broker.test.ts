@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mapLimit } from '../../lib/shared/map-limit.js';
-import { KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
-import type { Outcome } from '../../lib/domain/types.js';
+import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
+import type { Outcome, PoolSettings } from '../../lib/domain/types.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 
 let table: TestTable;
@@ -10,8 +10,11 @@ beforeAll(async () => {
   table = await createTestTable('broker');
 });
 
-async function seed(pool: string, count: number): Promise<string[]> {
-  const result = await table.broker().importKeys(Array.from({ length: count }, (_, i) => ({ apiKey: fakeKey(`${i}-`), pool })));
+/** Imports `count` fake keys into a new pool (with `settings`, else the defaults). */
+async function seed(pool: string, count: number, settings: Partial<PoolSettings> = {}): Promise<string[]> {
+  const broker = table.broker();
+  await broker.setPool(pool, settings);
+  const result = await broker.importKeys(pool, Array.from({ length: count }, (_, i) => ({ apiKey: fakeKey(`${i}-`) })));
   return result.keys.map((k) => k.keyId);
 }
 
@@ -21,10 +24,10 @@ describe('import', () => {
     const pool = uniqueName('dup');
     const secret = fakeKey();
     const broker = table.broker();
-    const first = await broker.importKeys([{ apiKey: secret, pool, label: 'one' }]);
-    await broker.lease({ pool }).then((g) => broker.complete(g.leaseId));
+    const first = await broker.importKeys(pool, [{ apiKey: secret, label: 'one' }]);
+    await broker.lease(pool).then((g) => broker.complete(pool, g.leaseId));
     // Act
-    const again = await broker.importKeys([{ apiKey: secret, pool: 'elsewhere', label: 'two' }, { apiKey: secret }]);
+    const again = await broker.importKeys('elsewhere', [{ apiKey: secret, label: 'two' }, { apiKey: secret }]);
     // Assess
     expect(first.imported).toBe(1);
     expect(again).toMatchObject({ imported: 0, duplicates: 2 });
@@ -43,9 +46,9 @@ describe('lease', () => {
     // Act
     const order: string[] = [];
     for (let i = 0; i < 12; i++) {
-      const grant = await broker.lease({ pool });
+      const grant = await broker.lease(pool);
       order.push(grant.keyId);
-      await broker.complete(grant.leaseId, 'success');
+      await broker.complete(pool, grant.leaseId, { outcome: 'success' });
     }
     // Assess
     expect(order).toEqual([...ids, ...ids, ...ids]);
@@ -59,14 +62,17 @@ describe('lease', () => {
     // Act
     const counts: number[] = [];
     for (let i = 0; i < 4; i++) {
-      const grant = await broker.lease({ pool, maxUses: 3 });
+      const grant = await broker.lease(pool, { maxUses: 3 });
       counts.push(grant.usageCount);
-      await broker.complete(grant.leaseId);
+      await broker.complete(pool, grant.leaseId);
     }
     // Assess
     expect(counts).toEqual([0, 1, 2, 3]);
-    await expect(broker.lease({ pool, maxUses: 3 })).rejects.toBeInstanceOf(NoUsableKey);
-    await expect(broker.lease({ pool, maxUses: 4 })).resolves.toMatchObject({ usageCount: 4 });
+    await expect(broker.lease(pool, { maxUses: 3 })).rejects.toBeInstanceOf(NoUsableKey);
+    // The cap is the pool's: asking for more is refused; the operator raising it frees one more use.
+    await expect(broker.lease(pool, { maxUses: 4 })).rejects.toBeInstanceOf(InvalidRequest);
+    await broker.setPool(pool, { maxUses: 4 });
+    await expect(broker.lease(pool)).resolves.toMatchObject({ usageCount: 4 });
   });
 
   it('10 keys with maxUses 0 and 50 concurrent leases grant exactly 10 distinct keys', async () => {
@@ -75,7 +81,7 @@ describe('lease', () => {
     await seed(pool, 10);
     const broker = table.broker();
     // Act
-    const results = await Promise.allSettled(Array.from({ length: 50 }, () => broker.lease({ pool, maxUses: 0 })));
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => broker.lease(pool, { maxUses: 0 })));
     // Assess
     const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.keyId] : []));
     const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
@@ -90,7 +96,7 @@ describe('lease', () => {
     const pool = uniqueName('race');
     await seed(pool, 5);
     // Act: 40 callers, each its own broker, race for 5 keys x 4 uses = 20 uses
-    const results = await Promise.allSettled(Array.from({ length: 40 }, () => table.broker().lease({ pool, maxUses: 3 })));
+    const results = await Promise.allSettled(Array.from({ length: 40 }, () => table.broker().lease(pool, { maxUses: 3 })));
     // Assess
     const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     expect(granted).toHaveLength(20);
@@ -102,16 +108,16 @@ describe('lease', () => {
   it('cooling keys are skipped until their cooldown ends, then leased again without a sweeper', async () => {
     // Prepare
     const pool = uniqueName('cool');
-    await seed(pool, 1);
+    await seed(pool, 1, { cooldownSeconds: 60 });
     let now = Date.now();
-    const broker = table.broker({ clock: () => now, cooldownSeconds: 60 });
-    const grant = await broker.lease({ pool });
+    const broker = table.broker({ clock: () => now });
+    const grant = await broker.lease(pool);
     // Act
-    const completed = await broker.complete(grant.leaseId, 'rate_limited');
-    const during = broker.lease({ pool });
+    const completed = await broker.complete(pool, grant.leaseId, { outcome: 'rate_limited' });
+    const during = broker.lease(pool);
     await expect(during).rejects.toBeInstanceOf(NoUsableKey);
     now += 61_000;
-    const after = await broker.lease({ pool });
+    const after = await broker.lease(pool);
     // Assess
     expect(completed).toMatchObject({ status: 'cooling', usageCount: 0 });
     expect(after.keyId).toBe(grant.keyId);
@@ -123,7 +129,7 @@ describe('complete', () => {
   it.each<[Outcome, number, string]>([
     ['success', 1, 'active'],
     ['failure', 0, 'active'],
-    ['invalid_key', 0, 'disabled'],
+    ['invalid_key', 0, 'suspect'],
     ['out_of_credits', 0, 'exhausted'],
     ['rate_limited', 0, 'cooling'],
   ])('%s leaves the count at %i and the key %s', async (outcome, count, status) => {
@@ -131,12 +137,12 @@ describe('complete', () => {
     const pool = uniqueName('outcome');
     await seed(pool, 1);
     const broker = table.broker();
-    const grant = await broker.lease({ pool });
+    const grant = await broker.lease(pool);
     // Act
-    const result = await broker.complete(grant.leaseId, outcome);
+    const result = await broker.complete(pool, grant.leaseId, { outcome: outcome });
     // Assess
     expect(result).toEqual({ keyId: grant.keyId, usageCount: count, status });
-    const [view] = await broker.listAll({ pool });
+    const [view] = await broker.listAll(pool);
     expect(view).toMatchObject({ usageCount: count, status });
   });
 
@@ -145,10 +151,10 @@ describe('complete', () => {
     const pool = uniqueName('repeat');
     await seed(pool, 1);
     const broker = table.broker();
-    const grant = await broker.lease({ pool });
+    const grant = await broker.lease(pool);
     // Act
-    const answers = await Promise.all(Array.from({ length: 8 }, () => broker.complete(grant.leaseId, 'success')));
-    const late = await broker.complete(grant.leaseId, 'failure');
+    const answers = await Promise.all(Array.from({ length: 8 }, () => broker.complete(pool, grant.leaseId, { outcome: 'success' })));
+    const late = await broker.complete(pool, grant.leaseId, { outcome: 'failure' });
     // Assess
     for (const answer of answers) expect(answer).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
     expect(late).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
@@ -159,10 +165,10 @@ describe('complete', () => {
     const pool = uniqueName('override');
     await seed(pool, 1);
     const broker = table.broker();
-    const grant = await broker.lease({ pool });
-    await broker.setStatus(grant.keyId, 'disabled');
+    const grant = await broker.lease(pool);
+    await broker.updateKey(pool, grant.keyId, { status: 'disabled' });
     // Act
-    const result = await broker.complete(grant.leaseId, 'rate_limited');
+    const result = await broker.complete(pool, grant.leaseId, { outcome: 'rate_limited' });
     // Assess
     expect(result).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'disabled' });
   });
@@ -172,12 +178,12 @@ describe('complete', () => {
     const pool = uniqueName('forged');
     await seed(pool, 1);
     const broker = table.broker();
-    const grant = await broker.lease({ pool });
+    const grant = await broker.lease(pool);
     const forged = grant.leaseId.replace(/[0-9a-f]{16}$/, '0000000000000000');
     // Act + Assess
-    await expect(broker.complete(forged)).rejects.toBeInstanceOf(LeaseNotFound);
-    await expect(broker.complete('nonsense')).rejects.toBeInstanceOf(LeaseNotFound);
-    await expect(broker.complete(grant.leaseId)).resolves.toMatchObject({ usageCount: 1 });
+    await expect(broker.complete(pool, forged)).rejects.toBeInstanceOf(LeaseNotFound);
+    await expect(broker.complete(pool, 'nonsense')).rejects.toBeInstanceOf(LeaseNotFound);
+    await expect(broker.complete(pool, grant.leaseId)).resolves.toMatchObject({ usageCount: 1 });
   });
 
   it('an expired lease keeps its use counted and refuses a late completion with lease_expired', async () => {
@@ -186,13 +192,13 @@ describe('complete', () => {
     await seed(pool, 1);
     let now = Date.now();
     const broker = table.broker({ clock: () => now });
-    const grant = await broker.lease({ pool, ttlSeconds: 1 });
+    const grant = await broker.lease(pool, { ttlSeconds: 1 });
     // Act
     now += 2_000;
-    const late = broker.complete(grant.leaseId, 'failure');
+    const late = broker.complete(pool, grant.leaseId, { outcome: 'failure' });
     // Assess
     await expect(late).rejects.toBeInstanceOf(LeaseExpired);
-    const [view] = await broker.listAll({ pool });
+    const [view] = await broker.listAll(pool);
     expect(view?.usageCount).toBe(1);
   });
 });
@@ -205,14 +211,16 @@ describe('increment', () => {
     if (!keyId) throw new Error('seed failed');
     const broker = table.broker();
     // Act
-    await mapLimit(Array.from({ length: 64 }), 32, () => broker.increment(keyId));
+    await mapLimit(Array.from({ length: 64 }), 32, () => broker.increment(pool, keyId));
     // Assess
-    const [view] = await broker.listAll({ pool });
+    const [view] = await broker.listAll(pool);
     expect(view?.usageCount).toBe(64);
   });
 
   it('an unknown key is key_not_found', async () => {
-    await expect(table.broker().increment('k_000000000000000000000000')).rejects.toBeInstanceOf(KeyNotFound);
+    const pool = uniqueName('incr-none');
+    await seed(pool, 0);
+    await expect(table.broker().increment(pool, 'k_000000000000000000000000')).rejects.toBeInstanceOf(KeyNotFound);
   });
 });
 
@@ -220,23 +228,23 @@ describe('stress', () => {
   it('1,000 leases with random outcomes by 32 callers: no key above maxUses + 1, every count equals its successes', async () => {
     // Prepare
     const pool = uniqueName('stress');
-    const ids = await seed(pool, 60);
+    const ids = await seed(pool, 60, { cooldownSeconds: 1 });
     const outcomes: Outcome[] = ['success', 'success', 'success', 'failure', 'rate_limited', 'out_of_credits'];
     const successes = new Map<string, number>(ids.map((id) => [id, 0]));
-    const broker = table.broker({ cooldownSeconds: 1 });
+    const broker = table.broker();
     // Act
     await mapLimit(Array.from({ length: 1000 }), 32, async () => {
       try {
-        const grant = await broker.lease({ pool, maxUses: 3 });
+        const grant = await broker.lease(pool, { maxUses: 3 });
         const outcome = outcomes[Math.floor(Math.random() * outcomes.length)] ?? 'success';
-        await broker.complete(grant.leaseId, outcome);
+        await broker.complete(pool, grant.leaseId, { outcome: outcome });
         if (outcome === 'success') successes.set(grant.keyId, (successes.get(grant.keyId) ?? 0) + 1);
       } catch (error) {
         if (!(error instanceof NoUsableKey)) throw error;
       }
     });
     // Assess
-    const keys = await broker.listAll({ pool });
+    const keys = await broker.listAll(pool);
     expect(keys).toHaveLength(60);
     for (const key of keys) {
       expect(key.usageCount).toBeLessThanOrEqual(4);

@@ -1,9 +1,10 @@
 import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CapacityMeter } from '../../lib/adapters/dynamo-key-store.js';
-import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
+import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
+import { seedKeys } from '../support/seed.js';
 
-const READS = new Set(['candidates', 'get', 'scan']);
+const READS = new Set(['candidates', 'get', 'record', 'pool', 'pools', 'pool-keys', 'pool-items']);
 
 /**
  * Sums requests and capacity units as DynamoDB reports them. DynamoDB Local reports only
@@ -33,6 +34,8 @@ class Meter implements CapacityMeter {
 
 /** The large pool; KEYPOOL_CAPACITY_POOL=10000 for the figure in the README (slower to seed). */
 const LARGE = Number(process.env.KEYPOOL_CAPACITY_POOL ?? 2000);
+/** Keys elsewhere in the table for the listing test; KEYPOOL_CAPACITY_TABLE=100000 for the README's figure. */
+const TABLE_KEYS = Number(process.env.KEYPOOL_CAPACITY_TABLE ?? 2000);
 
 const meter = new Meter();
 let table: TestTable;
@@ -42,16 +45,15 @@ beforeAll(async () => {
 });
 
 async function seed(pool: string, count: number): Promise<void> {
-  const broker = table.broker({ importConcurrency: 32 });
-  for (let i = 0; i < count; i += 500) {
-    await broker.importKeys(Array.from({ length: Math.min(500, count - i) }, () => ({ apiKey: fakeKey(), pool })));
-  }
+  await seedKeys({ client: table.store.client, tableName: table.tableName, pool, count, concurrency: 8 });
 }
 
+/** What one lease costs on a broker that has already read the pool's policy (a warm Lambda). */
 async function leaseCost(pool: string): Promise<ReturnType<Meter['snapshot']>> {
   const broker = table.broker();
+  await broker.lease(pool);
   meter.reset();
-  await broker.lease({ pool });
+  await broker.lease(pool);
   return meter.snapshot();
 }
 
@@ -61,15 +63,35 @@ describe('DynamoDB work per lease', () => {
     const pool = uniqueName('cycle');
     await seed(pool, 10);
     const broker = table.broker();
+    await broker.complete(pool, (await broker.lease(pool)).leaseId);
     // Act
     meter.reset();
-    const grant = await broker.lease({ pool });
+    const grant = await broker.lease(pool);
     const leaseOnly = meter.snapshot();
-    await broker.complete(grant.leaseId, 'success');
+    await broker.complete(pool, grant.leaseId, { outcome: 'success' });
     const cycle = meter.snapshot();
-    // Assess
+    // Assess: the pool's policy is cached (no read per lease); the pool-keys index is not
+    // written by a lease or a completion (neither changes its key or projection).
     console.info('capacity: lease-to-completion', JSON.stringify({ lease: leaseOnly, cycle }));
     expect(cycle).toEqual({ requests: 3, rcu: 0.5, wcu: 4, indexWcu: 2 });
+  });
+
+  it("a cold process reads the pool's policy once, then not again within the cache period", async () => {
+    // Prepare
+    const pool = uniqueName('cold');
+    await seed(pool, 10);
+    const broker = table.broker();
+    // Act
+    meter.reset();
+    await broker.lease(pool);
+    const cold = meter.snapshot();
+    meter.reset();
+    for (let i = 0; i < 5; i++) await broker.lease(pool);
+    const warm = meter.snapshot();
+    // Assess: one GetItem of the small pool record (1 RCU, strongly consistent) on the first lease only.
+    console.info('capacity: policy read', JSON.stringify({ cold, warmFive: warm }));
+    expect(cold).toEqual({ requests: 3, rcu: 1.5, wcu: 3, indexWcu: 2 });
+    expect(warm).toEqual({ requests: 10, rcu: 2.5, wcu: 15, indexWcu: 10 });
   });
 
   it(`a lease costs the same with 100 and ${LARGE} keys in the pool`, async () => {
@@ -85,5 +107,31 @@ describe('DynamoDB work per lease', () => {
     console.info('capacity: lease by pool size', JSON.stringify({ 100: atSmall, [LARGE]: atLarge }));
     expect(atSmall).toEqual({ requests: 2, rcu: 0.5, wcu: 3, indexWcu: 2 });
     expect(atLarge).toEqual(atSmall);
+  });
+});
+
+describe('DynamoDB work per list page', () => {
+  it(`a 100-key page costs the same with 100 and ${TABLE_KEYS} other keys in the table`, async () => {
+    // Prepare: the listed pool, then other pools filling the table.
+    const listed = uniqueName('listed');
+    await seed(listed, 150);
+    const broker = table.broker();
+    await broker.list(listed, { limit: 1 });
+    const pageCost = async (): Promise<ReturnType<Meter['snapshot']>> => {
+      meter.reset();
+      const page = await broker.list(listed, { limit: 100 });
+      expect(page.keys).toHaveLength(100);
+      return meter.snapshot();
+    };
+    await seed(uniqueName('filler'), 100);
+    const beside100 = await pageCost();
+    await seed(uniqueName('filler'), TABLE_KEYS);
+    const besideMany = await pageCost();
+    // Assess: one Query of the keys-only pool index and one BatchGetItem of the page's items
+    // (0.5 RCU an item, eventually consistent); nothing scales with the table.
+    console.info('capacity: list page', JSON.stringify({ beside100, [`beside${TABLE_KEYS}`]: besideMany }));
+    expect(besideMany).toEqual(beside100);
+    expect(beside100.requests).toBe(2);
+    expect(beside100.rcu).toBeLessThan(60);
   });
 });

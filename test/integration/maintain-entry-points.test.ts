@@ -26,15 +26,15 @@ afterAll(async () => {
 /** One pool: 2 with credits (one used 4 times, over the default cap 3), 1 poor, 1 unknown (401), 1 failing (500), 1 disabled. */
 async function seedPool(pool: string): Promise<string[]> {
   const secrets = Array.from({ length: 6 }, (_, i) => fakeKey(`${i}-`));
-  const { keys } = await table.broker().importKeys(secrets.map((apiKey) => ({ apiKey, pool })));
+  const { keys } = await table.broker().importKeys(pool, secrets.map((apiKey) => ({ apiKey })));
   const ids = keys.map((k) => k.keyId);
   provider.setKey(secrets[0] ?? '', { credits: 20 });
   provider.setKey(secrets[1] ?? '', { credits: 20 });
   provider.setKey(secrets[2] ?? '', { credits: 1.5 });
   provider.setKey(secrets[4] ?? '', { balanceStatus: 500 });
   provider.setKey(secrets[5] ?? '', { credits: 20 });
-  for (let i = 0; i < 4; i++) await table.broker().increment(ids[1] ?? '');
-  await table.broker().setStatus(ids[5] ?? '', 'disabled');
+  for (let i = 0; i < 4; i++) await table.broker().increment(pool, ids[1] ?? '');
+  await table.broker().updateKey(pool, ids[5] ?? '', { status: 'disabled' });
   return ids;
 }
 
@@ -66,7 +66,7 @@ describe('scheduled maintenance Lambda', () => {
       spy.mockRestore();
     }
     // Assess
-    expect(summary).toMatchObject({ checked: 10, active: 6, exhausted: 2, disabled: 4, cooling: 0 });
+    expect(summary).toMatchObject({ checked: 10, active: 6, exhausted: 2, disabled: 4, cooling: 0, suspect: 0 });
     expect(summary.errors).toHaveLength(2);
     const emf = lines
       .join('')
@@ -75,7 +75,7 @@ describe('scheduled maintenance Lambda', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const pool of [a, b]) {
       const record = emf.find((r) => r.pool === pool);
-      expect(record).toMatchObject({ UsableKeys: 2, ExhaustedKeys: 1, DisabledKeys: 2, CoolingKeys: 0, BalanceCheckErrors: 1 });
+      expect(record).toMatchObject({ UsableKeys: 2, ExhaustedKeys: 1, DisabledKeys: 2, CoolingKeys: 0, SuspectKeys: 0, BalanceCheckErrors: 1 });
       expect(record?._aws).toMatchObject({ CloudWatchMetrics: [{ Namespace: 'keypool', Dimensions: [['pool']] }] });
     }
     const logged = lines.join('');
@@ -100,11 +100,11 @@ describe('keypool maintain and keypool status (CLI)', () => {
     const text = await cli(['status']);
     // Assess
     const summary = JSON.parse(first.stdout) as Record<string, unknown>;
-    expect(Object.keys(summary)).toEqual(['checked', 'active', 'exhausted', 'disabled', 'cooling', 'errors']);
-    expect(summary).toEqual({ checked: 5, active: 3, exhausted: 1, disabled: 2, cooling: 0, errors: [{ keyId: ids[4], reason: 'provider answered 500 server_error' }] });
+    expect(Object.keys(summary)).toEqual(['checked', 'active', 'exhausted', 'disabled', 'cooling', 'suspect', 'errors']);
+    expect(summary).toEqual({ checked: 5, active: 3, exhausted: 1, disabled: 2, cooling: 0, suspect: 0, errors: [{ keyId: ids[4], reason: 'provider answered 500 server_error' }] });
     expect(JSON.parse(strict.stdout)).toMatchObject({ checked: 4, active: 1, exhausted: 3, disabled: 2 });
-    const health = (JSON.parse(status.stdout) as { defaultMaxUses: number; pools: Record<string, unknown>[] }).pools.find((p) => p.pool === pool);
-    expect(health).toMatchObject({ total: 6, active: 1, exhausted: 3, disabled: 2, cooling: 0, usable: 1, credits: 41.5, unchecked: 1 }); // the 500 key was never read
+    const health = (JSON.parse(status.stdout) as { pools: Record<string, unknown>[] }).pools.find((p) => p.pool === pool);
+    expect(health).toMatchObject({ maxUses: 3, total: 6, active: 1, exhausted: 3, disabled: 2, cooling: 0, suspect: 0, usable: 1, credits: 41.5, unchecked: 1 }); // the 500 key was never read
     expect(typeof health?.oldestCheck).toBe('string');
     expect(text.stdout).toContain(pool);
     expect(first.stdout + strict.stdout + status.stdout + first.stderr).not.toMatch(/sk-test-/);

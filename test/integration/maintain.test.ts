@@ -10,8 +10,8 @@ import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { StabilityClient } from '../../lib/adapters/stability-client.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
-import { NoUsableKey } from '../../lib/domain/errors.js';
-import type { Outcome } from '../../lib/domain/types.js';
+import { NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
+import type { Outcome, PoolSettings } from '../../lib/domain/types.js';
 import { maintain, type MaintenanceOptions } from '../../lib/maintenance/maintain.js';
 import { TABLE, USAGE_TIER } from '../../lib/table.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
@@ -33,13 +33,18 @@ afterAll(async () => {
 
 function run(pool: string, options: Partial<MaintenanceOptions> = {}, timeoutMs = 10_000) {
   const client = new StabilityClient({ baseUrl: provider.url, timeoutMs });
-  return maintain({ keys: table.store, balances, provider: client }, { pool, minCredits: 3, defaultMaxUses: 3, rate: 10, concurrency: 4, ...options });
+  return maintain({ pools: table.pools, keys: table.store, balances, provider: client }, { pool, rate: 10, concurrency: 4, ...options });
 }
 
-/** Imports keys into a pool and registers them with the fake provider. */
-async function seed(pool: string, specs: { credits?: number; unknown?: boolean }[]): Promise<{ keyId: string; apiKey: string }[]> {
+/**
+ * Imports keys into a new pool (minCredits 3, provider stability, a cap high enough that a
+ * caller leases whichever key is usable) and registers them with the fake provider.
+ */
+async function seed(pool: string, specs: { credits?: number; unknown?: boolean }[], settings: Partial<PoolSettings> = {}): Promise<{ keyId: string; apiKey: string }[]> {
   const secrets = specs.map((_, i) => fakeKey(`${i}-`));
-  const result = await table.broker().importKeys(secrets.map((apiKey) => ({ apiKey, pool })));
+  const broker = table.broker();
+  await broker.setPool(pool, { maxUses: 1000, minCredits: 3, ...settings });
+  const result = await broker.importKeys(pool, secrets.map((apiKey) => ({ apiKey })));
   specs.forEach((spec, i) => {
     if (!spec.unknown) provider.setKey(secrets[i] ?? '', { credits: spec.credits ?? 100 });
   });
@@ -61,8 +66,8 @@ async function view(keyId: string) {
 /** Leases the given key (it must be the only usable one) and completes it with `outcome`. */
 async function reportOutcome(pool: string, outcome: Outcome): Promise<void> {
   const broker = table.broker();
-  const grant = await broker.lease({ pool, maxUses: 1000 });
-  await broker.complete(grant.leaseId, outcome);
+  const grant = await broker.lease(pool);
+  await broker.complete(pool, grant.leaseId, { outcome });
 }
 
 describe('maintenance: each balance answer and its status change', () => {
@@ -85,10 +90,10 @@ describe('maintenance: each balance answer and its status change', () => {
     // Callers report `revived` and `stillPoor` out of credits (the others are set aside so the
     // leases land on those two); `disabled` stays disabled by the operator.
     const others = [rich, poor, invalid, broken, slow];
-    for (const other of [...others, disabled]) await table.store.setStatus(other.keyId, 'disabled');
+    for (const other of [...others, disabled]) await table.broker().updateKey(pool, other.keyId, { status: 'disabled' });
     await reportOutcome(pool, 'out_of_credits');
     await reportOutcome(pool, 'out_of_credits');
-    for (const other of others) await table.store.setStatus(other.keyId, 'active');
+    for (const other of others) await table.broker().updateKey(pool, other.keyId, { status: 'active' });
     expect((await view(revived.keyId)).status).toBe('exhausted');
     expect((await view(stillPoor.keyId)).status).toBe('exhausted');
     const before = provider.requests.length;
@@ -101,6 +106,7 @@ describe('maintenance: each balance answer and its status change', () => {
       exhausted: 2, // poor, stillPoor
       disabled: 2, // invalid, disabled
       cooling: 0,
+      suspect: 0,
       errors: expect.arrayContaining([
         { keyId: broken.keyId, reason: 'provider answered 500 server_error' },
         { keyId: slow.keyId, reason: 'timeout after 300 ms' },
@@ -136,21 +142,21 @@ describe('maintenance: each balance answer and its status change', () => {
     if (!key) throw new Error('seed');
     const broker = table.broker();
     await run(pool);
-    await expect(broker.lease({ pool })).rejects.toBeInstanceOf(NoUsableKey);
+    await expect(broker.lease(pool)).rejects.toBeInstanceOf(NoUsableKey);
     // Act
     provider.setKey(key.apiKey, { credits: 3 });
     const report = await run(pool);
     // Assess
-    expect(report.summary).toEqual({ checked: 1, active: 1, exhausted: 0, disabled: 0, cooling: 0, errors: [] });
-    await expect(broker.lease({ pool })).resolves.toMatchObject({ keyId: key.keyId });
+    expect(report.summary).toEqual({ checked: 1, active: 1, exhausted: 0, disabled: 0, cooling: 0, suspect: 0, errors: [] });
+    await expect(broker.lease(pool)).resolves.toMatchObject({ keyId: key.keyId });
   });
 
   it('a cooling key with too few credits becomes exhausted; a cooling key with credits stays cooling', async () => {
     // Prepare
     const pool = uniqueName('cool');
-    const keys = await seed(pool, [{ credits: 0 }, { credits: 40 }]);
-    const broker = table.broker({ cooldownSeconds: 600 });
-    for (let i = 0; i < 2; i++) await broker.complete((await broker.lease({ pool })).leaseId, 'rate_limited');
+    const keys = await seed(pool, [{ credits: 0 }, { credits: 40 }], { cooldownSeconds: 600 });
+    const broker = table.broker();
+    for (let i = 0; i < 2; i++) await broker.complete(pool, (await broker.lease(pool)).leaseId, { outcome: 'rate_limited' });
     // Act
     const report = await run(pool);
     // Assess
@@ -314,13 +320,13 @@ describe('maintenance under concurrency', () => {
       while (!stop) {
         let grant;
         try {
-          grant = await broker.lease({ pool, maxUses: 1000 });
+          grant = await broker.lease(pool);
         } catch (error) {
           if (error instanceof NoUsableKey) return;
           throw error;
         }
         const outcome: Outcome = invalid.has(grant.keyId) ? 'invalid_key' : poor.has(grant.keyId) ? 'out_of_credits' : n++ % 5 === 4 ? 'failure' : 'success';
-        await broker.complete(grant.leaseId, outcome);
+        await broker.complete(pool, grant.leaseId, { outcome });
         if (outcome === 'success') successes.set(grant.keyId, (successes.get(grant.keyId) ?? 0) + 1);
       }
     };
@@ -346,5 +352,93 @@ describe('maintenance under concurrency', () => {
       expect(Object.values(key.slots).every((slot) => slot.outcome !== undefined)).toBe(true);
     }
     expect(total).toBeGreaterThan(20);
+  });
+});
+
+describe('maintenance: suspect keys and pools by provider', () => {
+  it('a key a caller reported invalid is suspect until the provider confirms (401: disabled) or clears it (200: active)', async () => {
+    // Prepare: two keys reported invalid_key by callers; the provider knows only one of them.
+    const pool = uniqueName('suspect');
+    const [known, unknown] = await seed(pool, [{ credits: 50 }, { unknown: true }]);
+    if (!known || !unknown) throw new Error('seed');
+    await reportOutcome(pool, 'invalid_key');
+    await reportOutcome(pool, 'invalid_key');
+    expect((await view(known.keyId)).status).toBe('suspect');
+    expect((await view(unknown.keyId)).status).toBe('suspect');
+    // Act
+    const report = await run(pool);
+    // Assess
+    expect(report.summary).toMatchObject({ checked: 2, active: 1, disabled: 1, suspect: 0, errors: [] });
+    expect(await view(known.keyId)).toMatchObject({ status: 'active', credits: 50 });
+    expect(await view(unknown.keyId)).toMatchObject({ status: 'disabled' });
+    expect((await rawItem(known.keyId))?.[TABLE.usageIndex.partitionKey]).toBe(pool);
+    await expect(table.broker().lease(pool)).resolves.toMatchObject({ keyId: known.keyId });
+  });
+
+  it('a 403 from the provider confirms a suspect key too', async () => {
+    // Prepare
+    const pool = uniqueName('forbidden');
+    const [key] = await seed(pool, [{ credits: 50 }]);
+    if (!key) throw new Error('seed');
+    await reportOutcome(pool, 'invalid_key');
+    provider.setKey(key.apiKey, { balanceStatus: 403 });
+    // Act
+    await run(pool);
+    // Assess
+    expect((await view(key.keyId)).status).toBe('disabled');
+  });
+
+  it('suspect keys are checked first: a run allowed one check asks about the suspect key', async () => {
+    // Prepare: three keys, the last one imported becomes suspect.
+    const pool = uniqueName('first');
+    const keys = await seed(pool, [{ credits: 50 }, { credits: 50 }, { credits: 50 }]);
+    const broker = table.broker();
+    const grants = [await broker.lease(pool), await broker.lease(pool), await broker.lease(pool)];
+    const suspect = grants[2];
+    if (!suspect) throw new Error('lease');
+    for (const grant of grants.slice(0, 2)) await broker.complete(pool, grant.leaseId);
+    await broker.complete(pool, suspect.leaseId, { outcome: 'invalid_key' });
+    const start = provider.requests.length;
+    // Act
+    await run(pool, { maxChecks: 1 });
+    // Assess
+    const asked = provider.requests.slice(start).map((r) => keys.find((k) => k.apiKey === r.apiKey)?.keyId);
+    expect(asked).toEqual([suspect.keyId]);
+    expect((await view(suspect.keyId)).status).toBe('active');
+  });
+
+  it("a pool whose provider is none is never sent to Stability, and its suspect keys go back into the pool", async () => {
+    // Prepare
+    const pool = uniqueName('none');
+    const [key] = await seed(pool, [{ credits: 0 }], { provider: 'none' });
+    if (!key) throw new Error('seed');
+    await reportOutcome(pool, 'invalid_key');
+    const start = provider.requests.length;
+    // Act
+    const report = await run(pool);
+    // Assess
+    expect(provider.requests.slice(start).filter((r) => r.apiKey === key.apiKey)).toEqual([]);
+    expect(report.summary).toMatchObject({ checked: 0, active: 1, suspect: 0 });
+    expect(await view(key.keyId)).toMatchObject({ status: 'active' });
+    expect((await view(key.keyId)).creditsCheckedAt).toBeUndefined();
+  });
+
+  it('reports every pool in scope, keys or not, with its suspect keys and its own cap', async () => {
+    // Prepare: an empty pool and a pool with cap 0 whose only key has been used once.
+    const empty = uniqueName('empty');
+    await table.broker().setPool(empty, { maxUses: 2 });
+    const capped = uniqueName('capped');
+    await seed(capped, [{ credits: 50 }], { maxUses: 0 });
+    await reportOutcome(capped, 'success');
+    // Act
+    const emptyReport = await run(empty);
+    const cappedReport = await run(capped);
+    // Assess
+    expect(emptyReport.pools).toEqual([expect.objectContaining({ pool: empty, maxUses: 2, total: 0, usable: 0, suspect: 0 })]);
+    expect(cappedReport.pools).toEqual([expect.objectContaining({ pool: capped, maxUses: 0, total: 1, active: 1, usable: 0 })]);
+  });
+
+  it('a pool that does not exist is refused, not silently checked as nothing', async () => {
+    await expect(run(uniqueName('missing'))).rejects.toBeInstanceOf(PoolNotFound);
   });
 });

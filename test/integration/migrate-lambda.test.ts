@@ -6,6 +6,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
+import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource, s3Source } from '../../lib/adapters/migration-sources.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
@@ -38,17 +39,17 @@ async function setup() {
     s3: (bucket, key) => s3Source(s3, bucket, key),
     table: (name) => legacyTableSource(dynamo, name),
   });
-  return { tableName, dynamo, store, sources };
+  return { tableName, dynamo, store, pools: new DynamoPoolStore({ client: dynamo, tableName }), sources };
 }
 
 describe('migrate Lambda', () => {
   it('streams an S3 export, pins the second read to the checked ETag, and answers with the report', async () => {
     // Prepare
-    const { tableName, dynamo, store, sources } = await setup();
+    const { tableName, dynamo, store, pools, sources } = await setup();
     const key = fakeKey();
     const s3 = fakeS3(`[${JSON.stringify({ api_key: key, credits_left: { $numberDouble: '20.5' } })}]`);
     // Act
-    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'keys.json' } }, pool: 'legacy' }, { sources: sources(s3.client), store, logger });
+    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'keys.json' } }, pool: 'legacy' }, { sources: sources(s3.client), store, pools, logger });
     // Assess
     expect(answer).toEqual({ read: 1, imported: 1, raised: 0, unchanged: 0, duplicates: 0, invalid: [], ignoredFields: 0 });
     expect(s3.calls).toEqual([
@@ -82,14 +83,14 @@ describe('migrate Lambda', () => {
     [{ source: { table: 'legacy' }, initialCredits: -1 }, /initialCredits/],
     [{ source: { table: 'legacy' }, pool: 'no spaces allowed' }, /pool/],
   ])('answers a bad event %j with invalid_request, not an exception', async (event, field) => {
-    const { store, sources } = await setup();
-    const answer = await runMigrateEvent(event, { sources: sources(fakeS3('').client), store, logger });
+    const { store, pools, sources } = await setup();
+    const answer = await runMigrateEvent(event, { sources: sources(fakeS3('').client), store, pools, logger });
     expect(answer).toMatchObject({ error: 'invalid_request', message: expect.stringMatching(field) as unknown });
   });
 
   it('answers an unreadable source with its reason', async () => {
-    const { store, sources } = await setup();
-    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'x.bin' } } }, { sources: sources(fakeS3('\u0000\u0001binary').client), store, logger });
+    const { store, pools, sources } = await setup();
+    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'x.bin' } } }, { sources: sources(fakeS3('\u0000\u0001binary').client), store, pools, logger });
     expect(answer).toEqual({ error: 'unreadable_source', message: expect.stringMatching(/not a mongoexport file/) as unknown });
   });
 });

@@ -5,6 +5,7 @@ import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
+import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource } from '../../lib/adapters/migration-sources.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
@@ -38,7 +39,7 @@ function exportFile(docs: unknown[], form: 'lines' | 'array' = 'lines'): string 
 const scanAll = (tableName: string): Promise<Record<string, unknown>[]> => scanTable(client, tableName);
 
 function run(tableName: string, source: MigrateOptions['source'], options: Partial<MigrateOptions> = {}) {
-  return migrate({ source, store: new DynamoMigrationStore({ client, tableName }), clock: () => Date.UTC(2026, 0, 1), ...options });
+  return migrate({ source, store: new DynamoMigrationStore({ client, tableName }), pools: new DynamoPoolStore({ client, tableName }), clock: () => Date.UTC(2026, 0, 1), ...options });
 }
 
 const A = fakeKey('a-');

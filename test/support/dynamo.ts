@@ -3,9 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { type CapacityMeter, DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
+import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { Broker, type BrokerOptions } from '../../lib/domain/broker.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
+import { POOL_RECORD_PREFIX } from '../../lib/table.js';
 
 export function dynamoEndpoint(): string {
   return inject('dynamoEndpoint');
@@ -25,18 +27,24 @@ export interface TestTable {
   endpoint: string;
   tableName: string;
   store: DynamoKeyStore;
-  broker(options?: Omit<BrokerOptions, 'store'>): Broker;
+  pools: DynamoPoolStore;
+  broker(options?: Omit<BrokerOptions, 'store' | 'poolStore'>): Broker;
 }
 
 export async function createTestTable(prefix = 'test', meter?: CapacityMeter): Promise<TestTable> {
   const endpoint = dynamoEndpoint();
   const tableName = uniqueName(prefix);
   await ensureTable(endpoint, tableName);
-  const store = new DynamoKeyStore({ client: documentClient({ endpoint, region: undefined }), tableName, ...(meter ? { meter } : {}) });
-  return { endpoint, tableName, store, broker: (options = {}) => new Broker({ ...options, store }) };
+  const client = documentClient({ endpoint, region: undefined });
+  const store = new DynamoKeyStore({ client, tableName, ...(meter ? { meter } : {}) });
+  const pools = new DynamoPoolStore({ client, tableName, ...(meter ? { meter } : {}) });
+  return { endpoint, tableName, store, pools, broker: (options = {}) => new Broker({ ...options, store, poolStore: pools }) };
 }
 
-/** Every item of a table (consistent reads, all pages), sorted by key id: for comparing whole tables. */
+/**
+ * Every key item of a table (consistent reads, all pages), sorted by key id: for comparing
+ * whole tables. Pool records are left out: their timestamps are when a run created them.
+ */
 export async function scanTable(client: DynamoDBDocumentClient, tableName: string): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
   let start: Record<string, unknown> | undefined;
@@ -45,5 +53,5 @@ export async function scanTable(client: DynamoDBDocumentClient, tableName: strin
     items.push(...(page.Items ?? []));
     start = page.LastEvaluatedKey;
   } while (start);
-  return items.sort((a, b) => String(a.keyId).localeCompare(String(b.keyId)));
+  return items.filter((item) => !String(item.keyId).startsWith(POOL_RECORD_PREFIX)).sort((a, b) => String(a.keyId).localeCompare(String(b.keyId)));
 }

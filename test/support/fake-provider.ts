@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 export interface FakeKey {
   credits: number;
   /** force this answer from the balance endpoint */
-  balanceStatus?: 401 | 429 | 500 | 503;
+  balanceStatus?: 401 | 403 | 429 | 500 | 503;
   /** force this answer from the generation endpoint */
   generateStatus?: 401 | 402 | 403 | 429 | 500 | 503;
   /** answer after this long (ms) */
@@ -193,6 +193,8 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
     switch (key.balanceStatus) {
       case 401:
         return unauthorized();
+      case 403:
+        return reply(403, errorBody('forbidden', 'This key may not be used'));
       case 429:
         return reply(429, errorBody('rate_limit_exceeded', 'too many requests'));
       case 500:

@@ -3,7 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { toKeyItem } from '../../lib/adapters/dynamo-key-store.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
-import { keyIdFor } from '../../lib/domain/keys.js';
+import { newStoredKey } from '../../lib/domain/keys.js';
+import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
+import type { PoolSettings } from '../../lib/domain/types.js';
 import type { StoredKey } from '../../lib/domain/key-store.js';
 
 export interface SeedOptions {
@@ -13,6 +15,8 @@ export interface SeedOptions {
   count: number;
   /** BatchWriteItem requests in flight at once */
   concurrency?: number;
+  /** the pool's policy (created, or changed, before the keys are written) */
+  policy?: Partial<PoolSettings>;
   /** called with every secret written, so a secrets scan can look for it */
   onSecret?: (secret: string) => void;
 }
@@ -27,17 +31,9 @@ export async function seedKeys(options: SeedOptions): Promise<string[]> {
   const keys: StoredKey[] = Array.from({ length: options.count }, (_, i) => {
     const apiKey = `sk-test-seed-${randomBytes(16).toString('hex')}`;
     options.onSecret?.(apiKey);
-    return {
-      keyId: keyIdFor(apiKey),
-      pool: options.pool,
-      apiKey,
-      usageCount: 0,
-      status: 'active',
-      createdAt: new Date(base + i).toISOString(),
-      lastUsedAt: null,
-      slots: {},
-    };
+    return newStoredKey(apiKey, options.pool, new Date(base + i).toISOString());
   });
+  await new DynamoPoolStore({ client: options.client, tableName: options.tableName }).put(options.pool, options.policy ?? {}, new Date().toISOString());
   const batches: StoredKey[][] = [];
   for (let i = 0; i < keys.length; i += 25) batches.push(keys.slice(i, i + 25));
   await mapLimit(batches, options.concurrency ?? 8, async (batch) => {

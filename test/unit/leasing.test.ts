@@ -5,36 +5,12 @@
  * test/integration/broker.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { KeyAdmin } from '../../lib/domain/key-admin.js';
-import type { Candidate, LeaseAttempt, LeaseAttemptResult } from '../../lib/domain/key-store.js';
-import { CONTENTION_MEMORY_MS, Leasing } from '../../lib/domain/leasing.js';
+import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/domain/key-store.js';
+import { CONTENTION_MEMORY_MS } from '../../lib/domain/leasing.js';
 import { LeaseExpired, NoUsableKey } from '../../lib/domain/errors.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 
-const POOL = 'unit';
-const T0 = Date.UTC(2026, 0, 1);
-
-/** A clock the test moves by hand. */
-function fakeClock(start = T0): { now: () => number; advance: (ms: number) => void } {
-  let at = start;
-  return { now: () => at, advance: (ms) => (at += ms) };
-}
-
-/** Random numbers from a fixed list, cycling: which candidate a spreading broker takes is then known. */
-function fixedRandom(values: number[]): () => number {
-  let i = 0;
-  return () => values[i++ % values.length] ?? 0;
-}
-
-async function setup(keys: number, options: { random?: () => number } = {}) {
-  const store = new MemoryKeyStore();
-  const clock = fakeClock();
-  const admin = new KeyAdmin({ store, clock: clock.now });
-  const imported = await admin.importKeys(Array.from({ length: keys }, (_, i) => ({ apiKey: `sk-test-unit-${String(i).padStart(4, '0')}-xxxxxxxx`, pool: POOL })));
-  const ids = imported.keys.map((k) => k.keyId);
-  const leasing = new Leasing({ store, clock: clock.now, ...options });
-  return { store, clock, leasing, ids };
-}
+import { fakeClock, fixedRandom, POOL, setup, world } from '../support/memory-world.js';
 
 describe('which key a lease takes', () => {
   it('takes the least used, then least recently used key: oldest import first, then round robin', async () => {
@@ -44,8 +20,8 @@ describe('which key a lease takes', () => {
     const order: string[] = [];
     for (let i = 0; i < 6; i++) {
       clock.advance(10);
-      const grant = await leasing.lease({ pool: POOL });
-      await leasing.complete(grant.leaseId, 'success');
+      const grant = await leasing.lease(POOL);
+      await leasing.complete(POOL, grant.leaseId, { outcome: 'success' });
       order.push(grant.keyId);
     }
     // Assess
@@ -56,10 +32,10 @@ describe('which key a lease takes', () => {
     // Prepare
     const { leasing, clock, ids } = await setup(2);
     clock.advance(10);
-    const first = await leasing.lease({ pool: POOL });
+    const first = await leasing.lease(POOL);
     // Act: the failure refunds the use, so the key is at count 0 again, with its newer stamp.
-    await leasing.complete(first.leaseId, 'failure');
-    const next = await leasing.lease({ pool: POOL });
+    await leasing.complete(POOL, first.leaseId, { outcome: 'failure' });
+    const next = await leasing.lease(POOL);
     // Assess: the other never-used key (older stamp) comes first.
     expect(first.keyId).toBe(ids[0]);
     expect(next.keyId).toBe(ids[1]);
@@ -68,18 +44,18 @@ describe('which key a lease takes', () => {
   it('honours a lower cap: a key at count 1 is not usable under maxUses 0', async () => {
     // Prepare
     const { leasing } = await setup(1);
-    const grant = await leasing.lease({ pool: POOL, maxUses: 0 });
-    await leasing.complete(grant.leaseId, 'success');
+    const grant = await leasing.lease(POOL, { maxUses: 0 });
+    await leasing.complete(POOL, grant.leaseId, { outcome: 'success' });
     // Act / Assess
-    await expect(leasing.lease({ pool: POOL, maxUses: 0 })).rejects.toBeInstanceOf(NoUsableKey);
-    await expect(leasing.lease({ pool: POOL, maxUses: 1 })).resolves.toMatchObject({ usageCount: 1 });
+    await expect(leasing.lease(POOL, { maxUses: 0 })).rejects.toBeInstanceOf(NoUsableKey);
+    await expect(leasing.lease(POOL, { maxUses: 1 })).resolves.toMatchObject({ usageCount: 1 });
   });
 
   it('gives up with NoUsableKey after one empty query on a dry pool', async () => {
     // Prepare
     const { leasing, store } = await setup(0);
     // Act / Assess
-    await expect(leasing.lease({ pool: POOL })).rejects.toBeInstanceOf(NoUsableKey);
+    await expect(leasing.lease(POOL)).rejects.toBeInstanceOf(NoUsableKey);
     expect(store.calls).toMatchObject({ candidates: 1 });
     expect(store.calls.tryLease).toBeUndefined();
   });
@@ -87,12 +63,12 @@ describe('which key a lease takes', () => {
   it('skips a cooling key until its cooldown has passed', async () => {
     // Prepare
     const { leasing, clock, ids } = await setup(2);
-    const grant = await leasing.lease({ pool: POOL });
-    await leasing.complete(grant.leaseId, 'rate_limited');
+    const grant = await leasing.lease(POOL);
+    await leasing.complete(POOL, grant.leaseId, { outcome: 'rate_limited' });
     // Act
-    const during = await leasing.lease({ pool: POOL });
+    const during = await leasing.lease(POOL);
     clock.advance(60_001);
-    const after = await leasing.lease({ pool: POOL });
+    const after = await leasing.lease(POOL);
     // Assess: ids[0] cooled for the default 60 s and comes back when it has passed.
     expect(grant.keyId).toBe(ids[0]);
     expect(during.keyId).toBe(ids[1]);
@@ -124,13 +100,11 @@ class RacingStore extends MemoryKeyStore {
 describe('after a lost race', () => {
   it('retries the same key with the count the refused write returned, and gets it', async () => {
     // Prepare
-    const store = new RacingStore(0);
-    const clock = fakeClock();
-    await new KeyAdmin({ store, clock: clock.now }).importKeys([{ apiKey: 'sk-test-race-0000-xxxxxxxx', pool: POOL }]);
-    const leasing = new Leasing({ store, clock: clock.now });
+    const { store, leasing, importKeys } = world(new RacingStore(0));
+    await importKeys('race', 1);
     store.losses = 1;
     // Act
-    const grant = await leasing.lease({ pool: POOL });
+    const grant = await leasing.lease(POOL);
     // Assess: one refused write, then a grant at the fresh count (the rival's use counted first).
     expect(store.tried).toEqual([grant.keyId, grant.keyId]);
     expect(grant.usageCount).toBe(1);
@@ -139,21 +113,18 @@ describe('after a lost race', () => {
 
   it('spreads its next first tries over the candidate page, then returns to strict LRU', async () => {
     // Prepare: 4 keys; the first lease loses one race, so the broker is contending.
-    const store = new RacingStore(0);
-    const clock = fakeClock();
-    const admin = new KeyAdmin({ store, clock: clock.now });
-    const ids = (await admin.importKeys(Array.from({ length: 4 }, (_, i) => ({ apiKey: `sk-test-spread-${i}-xxxxxxxx`, pool: POOL })))).keys.map((k) => k.keyId);
     // The page after the race is [ids1, ids2, ids3, ids0 (count 2)]; random 0.5 picks its third.
-    const leasing = new Leasing({ store, clock: clock.now, random: fixedRandom([0.5]) });
+    const { store, clock, leasing, importKeys } = world(new RacingStore(0), { random: fixedRandom([0.5]) });
+    const ids = await importKeys('spread', 4);
     store.losses = 1;
-    const raced = await leasing.lease({ pool: POOL });
-    await leasing.complete(raced.leaseId, 'success');
+    const raced = await leasing.lease(POOL);
+    await leasing.complete(POOL, raced.leaseId, { outcome: 'success' });
     // Act
     store.tried.length = 0;
     clock.advance(1);
-    const spread = await leasing.lease({ pool: POOL });
+    const spread = await leasing.lease(POOL);
     clock.advance(CONTENTION_MEMORY_MS + 1);
-    const strict = await leasing.lease({ pool: POOL });
+    const strict = await leasing.lease(POOL);
     // Assess: while contending, the first try is the random candidate, not the head.
     expect(raced.keyId).toBe(ids[0]);
     expect(store.tried[0]).toBe(ids[3]);
@@ -164,14 +135,11 @@ describe('after a lost race', () => {
 
   it('moves to another candidate when the key it lost is no longer leasable', async () => {
     // Prepare: maxUses 0, so once the rival uses the key it is past the cap for us.
-    const store = new RacingStore(0);
-    const clock = fakeClock();
-    const admin = new KeyAdmin({ store, clock: clock.now });
-    const ids = (await admin.importKeys([0, 1].map((i) => ({ apiKey: `sk-test-move-${i}-xxxxxxxx`, pool: POOL })))).keys.map((k) => k.keyId);
-    const leasing = new Leasing({ store, clock: clock.now, random: fixedRandom([0]) });
+    const { store, leasing, importKeys } = world(new RacingStore(0), { random: fixedRandom([0]) });
+    const ids = await importKeys('move', 2);
     store.losses = 1;
     // Act
-    const grant = await leasing.lease({ pool: POOL, maxUses: 0 });
+    const grant = await leasing.lease(POOL, { maxUses: 0 });
     // Assess
     expect(store.tried).toEqual([ids[0], ids[1]]);
     expect(grant.keyId).toBe(ids[1]);
@@ -189,7 +157,7 @@ describe('within one broker', () => {
       return spy(attempt);
     };
     // Act
-    const grants = await Promise.all([1, 2, 3].map(() => leasing.lease({ pool: POOL })));
+    const grants = await Promise.all([1, 2, 3].map(() => leasing.lease(POOL)));
     // Assess: three distinct keys, each tried once.
     expect(new Set(grants.map((g) => g.keyId))).toEqual(new Set(ids));
     expect(firstTries).toHaveLength(3);
@@ -198,9 +166,9 @@ describe('within one broker', () => {
 
 /** A store whose index lags: it keeps answering with candidates that are no longer leasable. */
 class LaggingIndex extends MemoryKeyStore {
-  stale: Candidate[] = [];
-  override candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<Candidate[]> {
-    if (this.stale.length > 0) return Promise.resolve(this.stale);
+  stale: CandidatePage | undefined;
+  override candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
+    if (this.stale) return Promise.resolve(this.stale);
     return super.candidates(pool, maxUses, limit, nowMs);
   }
 }
@@ -208,15 +176,12 @@ class LaggingIndex extends MemoryKeyStore {
 describe('when the index lags', () => {
   it('concludes no key is usable after seeing every stale candidate refused, without looping', async () => {
     // Prepare: one key, disabled, but the index still lists it.
-    const store = new LaggingIndex();
-    const clock = fakeClock();
-    const admin = new KeyAdmin({ store, clock: clock.now });
-    const [id = ''] = (await admin.importKeys([{ apiKey: 'sk-test-lag-0-xxxxxxxx', pool: POOL }])).keys.map((k) => k.keyId);
-    await admin.setStatus(id, 'disabled');
-    store.stale = [{ keyId: id, usageCount: 0 }];
-    const leasing = new Leasing({ store, clock: clock.now });
+    const { store, admin, leasing, importKeys } = world(new LaggingIndex());
+    const [id = ''] = await importKeys('lag', 1);
+    await admin.update(POOL, id, { status: 'disabled' });
+    store.stale = { candidates: [{ keyId: id, usageCount: 0 }] };
     // Act / Assess
-    await expect(leasing.lease({ pool: POOL })).rejects.toBeInstanceOf(NoUsableKey);
+    await expect(leasing.lease(POOL)).rejects.toBeInstanceOf(NoUsableKey);
     expect(store.calls.tryLease).toBe(1);
   });
 });
@@ -225,10 +190,10 @@ describe('completion', () => {
   it('counts once: a repeated completion changes nothing and answers the same', async () => {
     // Prepare
     const { leasing, store } = await setup(1);
-    const grant = await leasing.lease({ pool: POOL });
+    const grant = await leasing.lease(POOL);
     // Act
-    const first = await leasing.complete(grant.leaseId, 'failure');
-    const again = await leasing.complete(grant.leaseId, 'failure');
+    const first = await leasing.complete(POOL, grant.leaseId, { outcome: 'failure' });
+    const again = await leasing.complete(POOL, grant.leaseId, { outcome: 'failure' });
     // Assess
     expect(first).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'active' });
     expect(again).toEqual(first);
@@ -238,24 +203,20 @@ describe('completion', () => {
   it('past its expiry a lease cannot be completed and its use stays counted', async () => {
     // Prepare
     const { leasing, clock, store } = await setup(1);
-    const grant = await leasing.lease({ pool: POOL, ttlSeconds: 1 });
+    const grant = await leasing.lease(POOL, { ttlSeconds: 1 });
     clock.advance(1_001);
     // Act / Assess
-    await expect(leasing.complete(grant.leaseId, 'failure')).rejects.toBeInstanceOf(LeaseExpired);
+    await expect(leasing.complete(POOL, grant.leaseId, { outcome: 'failure' })).rejects.toBeInstanceOf(LeaseExpired);
     expect(store.peek(grant.keyId)?.usageCount).toBe(1);
   });
 
   it('invalid_key never overrides an operator who disabled the key; the use is still refunded', async () => {
     // Prepare
-    const store = new MemoryKeyStore();
-    const clock = fakeClock();
-    const admin = new KeyAdmin({ store, clock: clock.now });
-    const leasing = new Leasing({ store, clock: clock.now });
-    await admin.importKeys([{ apiKey: 'sk-test-op-0-xxxxxxxx', pool: POOL }]);
-    const grant = await leasing.lease({ pool: POOL });
-    await admin.setStatus(grant.keyId, 'disabled');
+    const { admin, leasing } = await setup(1);
+    const grant = await leasing.lease(POOL);
+    await admin.update(POOL, grant.keyId, { status: 'disabled' });
     // Act
-    const result = await leasing.complete(grant.leaseId, 'out_of_credits');
+    const result = await leasing.complete(POOL, grant.leaseId, { outcome: 'out_of_credits' });
     // Assess
     expect(result).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'disabled' });
   });

@@ -43,15 +43,14 @@ describe('outcomeFor', () => {
 });
 
 describe('readMaintenanceConfig', () => {
-  it('defaults: minimum 3, cap 3, 5 requests/s, api.stability.ai', () => {
-    expect(readMaintenanceConfig({})).toEqual({ minCredits: 3, defaultMaxUses: 3, providerBaseUrl: 'https://api.stability.ai', balanceRate: 5, balanceConcurrency: 4 });
+  it("defaults: 5 requests/s, 4 in flight, api.stability.ai (minimum credits and cap are each pool's own)", () => {
+    expect(readMaintenanceConfig({})).toEqual({ providerBaseUrl: 'https://api.stability.ai', balanceRate: 5, balanceConcurrency: 4 });
   });
 
   it.each([
     ['KEYPOOL_BALANCE_RATE', '0'],
     ['KEYPOOL_BALANCE_RATE', '50'],
-    ['KEYPOOL_MIN_CREDITS', '-1'],
-    ['KEYPOOL_DEFAULT_MAX_USES', '2.5'],
+    ['KEYPOOL_BALANCE_CONCURRENCY', '0'],
     ['STABILITY_API_BASE_URL', 'api.stability.ai'],
   ])('%s=%s fails fast, naming the variable', (name, value) => {
     expect(() => readMaintenanceConfig({ [name]: value })).toThrow(ConfigError);

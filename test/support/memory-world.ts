@@ -1,0 +1,41 @@
+/** A small world for unit tests of the use cases: in-memory stores, a fake clock, one pool. */
+import { KeyAdmin } from '../../lib/domain/key-admin.js';
+import { Leasing } from '../../lib/domain/leasing.js';
+import { PoolAdmin } from '../../lib/domain/pool-admin.js';
+import { PoolDirectory } from '../../lib/domain/pool-directory.js';
+import { MemoryKeyStore, MemoryPoolStore } from './memory-key-store.js';
+
+export const POOL = 'unit';
+const T0 = Date.UTC(2026, 0, 1);
+
+/** A clock the test moves by hand. */
+export function fakeClock(start = T0): { now: () => number; advance: (ms: number) => void } {
+  let at = start;
+  return { now: () => at, advance: (ms) => (at += ms) };
+}
+
+/** Random numbers from a fixed list, cycling: which candidate a spreading broker takes is then known. */
+export function fixedRandom(values: number[]): () => number {
+  let i = 0;
+  return () => values[i++ % values.length] ?? 0;
+}
+
+/** A world of one pool: stores, a pool directory, the operator's and the client's use cases. */
+export function world<S extends MemoryKeyStore>(store: S, options: { random?: () => number } = {}) {
+  const clock = fakeClock();
+  const poolStore = new MemoryPoolStore();
+  const pools = new PoolDirectory({ store: poolStore, clock: clock.now });
+  const admin = new KeyAdmin({ store, poolStore, pools, clock: clock.now });
+  const leasing = new Leasing({ store, pools, clock: clock.now, ...options });
+  const poolAdmin = new PoolAdmin({ poolStore, pools, clock: clock.now });
+  const importKeys = async (tag: string, count: number): Promise<string[]> =>
+    (await admin.importKeys(POOL, Array.from({ length: count }, (_, i) => ({ apiKey: `sk-test-${tag}-${String(i).padStart(4, '0')}-xxxxxxxx` })))).keys.map((k) => k.keyId);
+  return { store, clock, poolStore, pools, admin, leasing, poolAdmin, importKeys };
+}
+
+export async function setup(keys: number, options: { random?: () => number } = {}) {
+  const w = world(new MemoryKeyStore(), options);
+  const ids = await w.importKeys('unit', keys);
+  return { ...w, ids };
+}
+
