@@ -108,7 +108,13 @@ export class KeypoolClient implements KeySource {
       const { host: _host, ...rest } = signed.headers;
       headers = rest;
     }
-    const response = await this.fetch(url, { method, headers, body: text, signal: AbortSignal.timeout(this.timeoutMs) });
+    // keypool never redirects. Following one would resend the signed request elsewhere, and
+    // the answer it fetched could be taken for a lease (with a secret in it): a 3xx is an error.
+    const response = await this.fetch(url, { method, headers, body: text, redirect: 'manual', signal: AbortSignal.timeout(this.timeoutMs) });
+    if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new KeypoolApiError('redirect', response.status, `keypool answered ${response.status} (a redirect); not followed`);
+    }
     const raw = await response.text();
     let parsed: unknown;
     try {

@@ -15,12 +15,19 @@ interface Seen {
 
 const seen: Seen[] = [];
 let url = '';
+/** When set, every other path answers 307 to this one (which then answers a lease). */
+let redirectTo: string | undefined;
 const server = createServer((request, response) => {
   const chunks: Buffer[] = [];
   request.on('data', (c: Buffer) => chunks.push(c));
   request.on('end', () => {
     seen.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
-    const lease = request.url === '/leases';
+    if (redirectTo !== undefined && request.url !== redirectTo) {
+      response.writeHead(307, { location: redirectTo, 'content-length': 0 });
+      response.end();
+      return;
+    }
+    const lease = request.url === '/leases' || request.url === redirectTo;
     response.writeHead(lease ? 200 : 410, { 'content-type': 'application/json' });
     response.end(JSON.stringify(lease ? { leaseId: 'l', keyId: 'k', apiKey: 'sk-test-x', pool: 'p', usageCount: 0, expiresAt: new Date().toISOString() } : { error: 'lease_expired', message: 'lease "x" expired' }));
   });
@@ -71,6 +78,20 @@ describe('KeypoolClient', () => {
     expect(seen[0]?.headers.authorization).toBeUndefined();
     expect(error).toBeInstanceOf(KeypoolApiError);
     expect(error).toMatchObject({ code: 'lease_expired', status: 410 });
+  });
+
+  it('never follows a redirect: the signed request is not resent and a 3xx is an error', async () => {
+    // Prepare
+    const client = new KeypoolClient({ url, signing: 'sigv4', region: 'eu-west-1', credentials });
+    seen.length = 0;
+    redirectTo = '/elsewhere';
+    // Act
+    const error = await client.lease({ maxUses: 3 }).catch((e: unknown) => e).finally(() => (redirectTo = undefined));
+    // Assess
+    expect(seen.map((r) => r.path)).not.toContain('/elsewhere');
+    expect(seen).toHaveLength(1);
+    expect(error).toBeInstanceOf(KeypoolApiError);
+    expect(error).toMatchObject({ code: 'redirect', status: 307 });
   });
 
   it('refuses SigV4 without a region rather than signing for the wrong one', () => {
