@@ -1,15 +1,15 @@
 /**
  * `withKey(options, fn)`: lease a key, call the provider with it, and complete the lease by
  * what the provider answered, so no caller ever forgets to report a use. Works over the HTTP
- * API (KeypoolClient) or directly on a Broker inside the account.
+ * API (KeypoolClient) or directly on a Broker inside the account (brokerKeySource).
  */
 import { maskKey } from '../domain/keys.js';
-import type { LeaseRequest, Outcome } from '../domain/types.js';
+import type { CompletionReport, LeaseRequest, Outcome } from '../domain/types.js';
 import { redact } from '../shared/redact.js';
-import type { KeySource } from './keypool-client.js';
+import { checkedWait, type KeySource, leaseWaiting, WaitBudget } from './key-source.js';
 
 export interface WithKeyOptions extends LeaseRequest {
-  /** a KeypoolClient (HTTP API) or a Broker (same account) */
+  /** where leases come from, for one pool: a KeypoolClient (HTTP API) or brokerKeySource(broker, pool) (same account) */
   keys: KeySource;
   /** further attempts, each with another lease, after a 401/402/429/5xx (default 2) */
   retries?: number;
@@ -17,9 +17,17 @@ export interface WithKeyOptions extends LeaseRequest {
   backoffMs?: number;
   /** one attempt's limit, ms (default 60 s): fn gets an AbortSignal; past it the attempt is a failure */
   timeoutMs?: number;
+  /**
+   * when the pool is dry but a cooling key comes back (NoUsableKey.retryAfterSeconds), sleep
+   * for it and lease again: the most this call sleeps so, in total over all its leases,
+   * seconds (default: the source's maxWaitSeconds, else 0 = throw NoUsableKey at once)
+   */
+  maxWaitSeconds?: number;
   /** told when completing a lease fails (the use then stays counted); errors never hold the secret */
   onCompletionError?: (error: unknown, leaseId: string) => void;
   sleep?: (ms: number) => Promise<void>;
+  /** a number in [0, 1) for backoff and wait jitter (default Math.random) */
+  random?: () => number;
 }
 
 export interface KeyAttempt {
@@ -65,6 +73,22 @@ export function outcomeFor(status: number): { outcome: Outcome; retry: boolean }
   return { outcome: 'failure', retry: false };
 }
 
+/** The longest cooldown a completion may ask for (the API's limit for retryAfterSeconds). */
+export const MAX_RETRY_AFTER_SECONDS = 3600;
+
+/**
+ * A provider's Retry-After as whole seconds for a rate_limited completion: a delay of 1 or more
+ * seconds, at most MAX_RETRY_AFTER_SECONDS (a longer one is cut to it, so the key still rests
+ * as long as the API allows rather than only the pool's default cooldown). An HTTP date, 0, or
+ * anything else: undefined, and the pool's cooldown applies.
+ */
+export function retryAfterSeconds(response: Pick<Response, 'headers'>): number | undefined {
+  const value = response.headers.get('retry-after')?.trim() ?? '';
+  if (!/^[0-9]{1,10}$/.test(value)) return undefined;
+  const seconds = Number(value);
+  return seconds >= 1 ? Math.min(seconds, MAX_RETRY_AFTER_SECONDS) : undefined;
+}
+
 const defaultSleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
 function mentions(error: unknown, secret: string, depth = 0): boolean {
@@ -84,33 +108,38 @@ function scrubbed(error: unknown, apiKey: string, attempts: AttemptRecord[]): un
 
 /**
  * Leases a key, runs `fn(apiKey)`, completes the lease by the answer (2xx success, 401
- * invalid_key, 402 out_of_credits, 429 rate_limited, anything else failure) and returns the
- * Response. 401/402/429/5xx are retried with another key up to `retries` times; when none is
- * left it throws ProviderCallError. A 403 (content moderation) or another 4xx is returned as
- * it is, without retry. If `fn` throws or times out, the lease is completed as a failure and
- * the error rethrown. The lease is always completed; no error carries the secret.
+ * invalid_key, 402 out_of_credits, 429 rate_limited with the provider's Retry-After, anything
+ * else failure) and returns the Response. 401/402/429/5xx are retried with another key up to
+ * `retries` times; when none is left it throws ProviderCallError. A 403 (content moderation) or
+ * another 4xx is returned as it is, without retry. If `fn` throws or times out, the lease is
+ * completed as a failure and the error rethrown. A dry pool throws NoUsableKey, after waiting
+ * for a cooling key only while the sleeps of the whole call stay within `maxWaitSeconds`. The
+ * lease is always completed; no error carries the secret.
  */
 export async function withKey(options: WithKeyOptions, fn: ProviderCall): Promise<Response> {
   const retries = options.retries ?? 2;
   const backoffMs = options.backoffMs ?? 250;
   const timeoutMs = options.timeoutMs ?? 60_000;
   const sleep = options.sleep ?? defaultSleep;
+  const random = options.random ?? Math.random;
+  // One budget for the whole call: waits on later attempts spend what earlier ones left.
+  const budget = new WaitBudget(checkedWait(options.maxWaitSeconds ?? options.keys.maxWaitSeconds, 'withKey'));
   const request: LeaseRequest = {
-    ...(options.pool === undefined ? {} : { pool: options.pool }),
     ...(options.maxUses === undefined ? {} : { maxUses: options.maxUses }),
     ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
   };
   const attempts: AttemptRecord[] = [];
-  const complete = async (leaseId: string, outcome: Outcome): Promise<void> => {
+  const complete = async (leaseId: string, report: CompletionReport): Promise<void> => {
     try {
-      await options.keys.complete(leaseId, outcome);
+      await options.keys.complete(leaseId, report);
     } catch (error) {
       options.onCompletionError?.(error, leaseId);
     }
   };
   for (let attempt = 0; ; attempt++) {
-    if (attempt > 0) await sleep(Math.random() * backoffMs * 2 ** (attempt - 1));
-    const grant = await options.keys.lease(request);
+    if (attempt > 0) await sleep(random() * backoffMs * 2 ** (attempt - 1));
+    // The source is told not to wait itself: withKey waits, so its own bound holds for the whole call.
+    const grant = await leaseWaiting(() => options.keys.lease(request, { maxWaitSeconds: 0 }), budget, { sleep, random });
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, fail) => {
@@ -125,14 +154,15 @@ export async function withKey(options: WithKeyOptions, fn: ProviderCall): Promis
       response = await Promise.race([fn(grant.apiKey, { keyId: grant.keyId, leaseId: grant.leaseId, attempt, signal: controller.signal }), timedOut]);
     } catch (error) {
       attempts.push({ keyId: grant.keyId, status: undefined, outcome: 'failure' });
-      await complete(grant.leaseId, 'failure');
+      await complete(grant.leaseId, { outcome: 'failure' });
       throw scrubbed(error, grant.apiKey, attempts);
     } finally {
       clearTimeout(timer);
     }
     const { outcome, retry } = outcomeFor(response.status);
     attempts.push({ keyId: grant.keyId, status: response.status, outcome });
-    await complete(grant.leaseId, outcome);
+    const wait = outcome === 'rate_limited' ? retryAfterSeconds(response) : undefined;
+    await complete(grant.leaseId, { outcome, ...(wait === undefined ? {} : { retryAfterSeconds: wait }) });
     if (!retry) return response;
     // A discarded answer's body is released so its connection can be reused.
     await response.body?.cancel().catch(() => undefined);

@@ -1,29 +1,34 @@
 /**
- * withKey against DynamoDB Local and the fake provider, directly on the Broker and through
- * the real local HTTP server with KeypoolClient: every provider answer, fn throwing, timeouts,
- * retries exhausted, secret-free errors, and the lease path's metrics.
+ * withKey against DynamoDB Local and the fake provider, through both sources an application
+ * can use: a Broker in the account (brokerKeySource) and the real local HTTP server
+ * (KeypoolClient on /pools/{pool}/...). Every provider answer, the provider's Retry-After on a
+ * rate_limited completion, waiting for a cooling key within maxWaitSeconds, fn throwing,
+ * timeouts, retries exhausted, secret-free errors, unknown pools, and the lease path's metrics.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { brokerKeySource, type KeySource } from '../../lib/client/key-source.js';
 import { KeypoolClient } from '../../lib/client/keypool-client.js';
 import { type ProviderCall, ProviderCallError, withKey } from '../../lib/client/with-key.js';
-import { NoUsableKey } from '../../lib/domain/errors.js';
+import type { Broker } from '../../lib/domain/broker.js';
+import { NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
+import type { ImportResult, LeaseRequest, PoolSettings } from '../../lib/domain/types.js';
 import { freePort } from '../../lib/local/dynamodb-local.js';
-import { loadHandlers } from '../../lib/local/handlers.js';
-import { type LocalServer, startServer } from '../../lib/local/server.js';
+import type { LocalServer } from '../../lib/local/server.js';
+import { broker as brokerOver } from '../../lib/wiring.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { FAKE_PNG, type FakeKey, type FakeProvider, IMAGE_COST, MODERATED_WORD, startFakeProvider } from '../support/fake-provider.js';
+import { call, startTestServer } from '../support/server.js';
 
 let table: TestTable;
 let provider: FakeProvider;
 let server: LocalServer;
+let broker: Broker;
 
 beforeAll(async () => {
   table = await createTestTable('withkey');
   provider = await startFakeProvider();
-  // The handlers read the table once, on first use: set it before loading them.
-  process.env.KEYPOOL_TABLE = table.tableName;
-  process.env.KEYPOOL_DYNAMODB_ENDPOINT = table.endpoint;
-  server = await startServer(await loadHandlers(), 0);
+  server = await startTestServer(table.tableName);
+  broker = brokerOver({ endpoint: table.endpoint, region: undefined, tableName: table.tableName });
 });
 
 afterAll(async () => {
@@ -31,15 +36,27 @@ afterAll(async () => {
   await provider.close();
 });
 
-/** Imports keys (in this order: the first is leased first) and programs the fake provider. */
-async function seed(specs: (Partial<FakeKey> & { unknown?: boolean })[]): Promise<{ pool: string; keys: { keyId: string; apiKey: string }[] }> {
+/**
+ * Creates a pool through the API (PUT /pools/{pool}, then POST /pools/{pool}/keys, in this
+ * order: the first key is leased first) and programs the fake provider for each key.
+ */
+async function seed(
+  specs: (Partial<FakeKey> & { unknown?: boolean })[],
+  settings: Partial<PoolSettings> = {},
+): Promise<{ pool: string; keys: { keyId: string; apiKey: string }[] }> {
   const pool = uniqueName('wk');
+  const created = await call(server.url, 'PUT', `/pools/${pool}`, settings);
+  if (created.status !== 200) throw new Error(`PUT /pools/${pool} answered ${created.status}: ${created.text}`);
   const secrets = specs.map((_, i) => fakeKey(`${i}-`));
-  const result = await table.broker().importKeys(secrets.map((apiKey) => ({ apiKey, pool })));
-  specs.forEach(({ unknown, ...behaviour }, i) => {
-    if (!unknown) provider.setKey(secrets[i] ?? '', behaviour);
-  });
-  return { pool, keys: result.keys.map((k, i) => ({ keyId: k.keyId, apiKey: secrets[i] ?? '' })) };
+  if (secrets.length > 0) {
+    const imported = await call(server.url, 'POST', `/pools/${pool}/keys`, { keys: secrets.map((apiKey) => ({ apiKey })) });
+    if (imported.status !== 201) throw new Error(`POST /pools/${pool}/keys answered ${imported.status}: ${imported.text}`);
+    specs.forEach(({ unknown, ...behaviour }, i) => {
+      if (!unknown) provider.setKey(secrets[i] ?? '', behaviour);
+    });
+    return { pool, keys: (imported.body as ImportResult).keys.map((k, i) => ({ keyId: k.keyId, apiKey: secrets[i] ?? '' })) };
+  }
+  return { pool, keys: [] };
 }
 
 /** Stability's Core endpoint, as the README example calls it. */
@@ -57,6 +74,15 @@ function generate(prompt: string): ProviderCall {
   };
 }
 
+/** `call`, after which the key answers normally (its forced status and Retry-After dropped). */
+function thenHealthy(call: ProviderCall): ProviderCall {
+  return async (apiKey, attempt) => {
+    const response = await call(apiKey, attempt);
+    provider.setKey(apiKey, { generateStatus: undefined, retryAfter: undefined });
+    return response;
+  };
+}
+
 async function keyState(keyId: string) {
   const key = await table.store.get(keyId);
   if (!key) throw new Error('no key');
@@ -65,12 +91,23 @@ async function keyState(keyId: string) {
 
 const fast = { backoffMs: 1 };
 
-describe('withKey directly on the Broker', () => {
+/** A sleep that really sleeps and records how long it was asked to. */
+function recordedSleep(): { slept: number[]; sleep: (ms: number) => Promise<void> } {
+  const slept: number[] = [];
+  return { slept, sleep: (ms) => (slept.push(ms), new Promise((done) => setTimeout(done, ms))) };
+}
+
+const SOURCES: [string, (pool: string) => KeySource][] = [
+  ['directly on a Broker (brokerKeySource)', (pool) => brokerKeySource(broker, pool)],
+  ['through the HTTP API (KeypoolClient, local server)', (pool) => new KeypoolClient({ url: server.url, pool })],
+];
+
+describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
   it('2xx: returns the image and completes success, so the use stays counted', async () => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 10 }]);
     // Act
-    const response = await withKey({ keys: table.broker(), pool, ...fast }, generate('a lighthouse'));
+    const response = await withKey({ keys: sourceFor(pool), ...fast }, generate('a lighthouse'));
     // Assess
     expect(response.status).toBe(200);
     expect(Buffer.from(await response.arrayBuffer()).equals(FAKE_PNG)).toBe(true);
@@ -79,7 +116,7 @@ describe('withKey directly on the Broker', () => {
   });
 
   it.each([
-    [401, { unknown: true }, 'disabled'],
+    [401, { unknown: true }, 'suspect'],
     [402, { credits: 1 }, 'exhausted'],
     [429, { generateStatus: 429 as const }, 'cooling'],
     [503, { generateStatus: 503 as const }, 'active'],
@@ -87,7 +124,7 @@ describe('withKey directly on the Broker', () => {
     // Prepare
     const { pool, keys } = await seed([first, { credits: 10 }]);
     // Act
-    const response = await withKey({ keys: table.broker(), pool, ...fast }, generate('a lighthouse'));
+    const response = await withKey({ keys: sourceFor(pool), ...fast }, generate('a lighthouse'));
     // Assess
     expect(response.status).toBe(200);
     expect(provider.requestsTo('/v2beta/stable-image/generate/core').filter((r) => r.apiKey === keys[0]?.apiKey).map((r) => r.status)).toEqual([status]);
@@ -95,14 +132,29 @@ describe('withKey directly on the Broker', () => {
     expect(await keyState(keys[1]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 1, open: 0 });
   });
 
+  it("429 with Retry-After: the key rests as long as the provider asked, not the pool's cooldown", async () => {
+    // Prepare: the pool's cooldown is 60 s; the provider asks for 900 s.
+    const { pool, keys } = await seed([{ generateStatus: 429, retryAfter: '900' }, { credits: 10 }], { cooldownSeconds: 60 });
+    // Act
+    const before = Date.now();
+    const response = await withKey({ keys: sourceFor(pool), ...fast }, generate('a lighthouse'));
+    const after = Date.now();
+    // Assess
+    expect(response.status).toBe(200);
+    const cooled = await table.store.get(keys[0]?.keyId ?? '');
+    expect(cooled?.status).toBe('cooling');
+    expect(cooled?.cooldownUntil).toBeGreaterThanOrEqual(before + 900_000);
+    expect(cooled?.cooldownUntil).toBeLessThanOrEqual(after + 900_000);
+  });
+
   it('403 content moderation: the answer is returned, the lease completed as failure, and no other key is tried', async () => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 10 }, { credits: 10 }]);
+    const inner = sourceFor(pool);
     const leases = vi.fn();
-    const broker = table.broker();
-    const source = { lease: (r?: Parameters<typeof broker.lease>[0]) => (leases(), broker.lease(r)), complete: broker.complete.bind(broker) };
+    const source: KeySource = { lease: (request?: LeaseRequest) => (leases(), inner.lease(request)), complete: inner.complete.bind(inner) };
     // Act
-    const response = await withKey({ keys: source, pool, ...fast }, generate(`a ${MODERATED_WORD} thing`));
+    const response = await withKey({ keys: source, ...fast }, generate(`a ${MODERATED_WORD} thing`));
     // Assess
     expect(response.status).toBe(403);
     expect(((await response.json()) as { name: string }).name).toBe('content_moderation');
@@ -115,7 +167,7 @@ describe('withKey directly on the Broker', () => {
     // Prepare
     const { pool, keys } = await seed([{ generateStatus: 500 }, { credits: 0 }, { generateStatus: 429 }, { credits: 10 }]);
     // Act
-    const error = await withKey({ keys: table.broker(), pool, retries: 2, ...fast }, generate('a lighthouse')).catch((e: unknown) => e);
+    const error = await withKey({ keys: sourceFor(pool), retries: 2, ...fast }, generate('a lighthouse')).catch((e: unknown) => e);
     // Assess
     expect(error).toBeInstanceOf(ProviderCallError);
     const failure = error as ProviderCallError;
@@ -135,9 +187,9 @@ describe('withKey directly on the Broker', () => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 10 }, { credits: 10 }]);
     const closed = await freePort();
-    const call: ProviderCall = (apiKey) => fetch(`http://127.0.0.1:${closed}/`, { headers: { authorization: `Bearer ${apiKey}` } });
+    const unreachable: ProviderCall = (apiKey) => fetch(`http://127.0.0.1:${closed}/`, { headers: { authorization: `Bearer ${apiKey}` } });
     // Act
-    const error = await withKey({ keys: table.broker(), pool, ...fast }, call).catch((e: unknown) => e);
+    const error = await withKey({ keys: sourceFor(pool), ...fast }, unreachable).catch((e: unknown) => e);
     // Assess
     expect((error as Error).message).toBe('fetch failed');
     expect(await keyState(keys[0]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 0, open: 0 });
@@ -148,9 +200,9 @@ describe('withKey directly on the Broker', () => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 10 }]);
     const secret = keys[0]?.apiKey ?? '';
-    const call: ProviderCall = (apiKey) => Promise.reject(new Error(`request with Authorization: Bearer ${apiKey} failed`, { cause: new Error(apiKey) }));
+    const quoting: ProviderCall = (apiKey) => Promise.reject(new Error(`request with Authorization: Bearer ${apiKey} failed`, { cause: new Error(apiKey) }));
     // Act
-    const error = await withKey({ keys: table.broker(), pool, ...fast }, call).catch((e: unknown) => e);
+    const error = await withKey({ keys: sourceFor(pool), ...fast }, quoting).catch((e: unknown) => e);
     // Assess
     expect(error).toBeInstanceOf(ProviderCallError);
     const text = `${(error as Error).message}\n${(error as Error).stack ?? ''}\n${String((error as Error).cause)}`;
@@ -164,7 +216,7 @@ describe('withKey directly on the Broker', () => {
     const { pool, keys } = await seed([{ credits: 10, delayMs: 2_000 }]);
     // Act
     const began = Date.now();
-    const error = await withKey({ keys: table.broker(), pool, timeoutMs: 200, ...fast }, generate('a lighthouse')).catch((e: unknown) => e);
+    const error = await withKey({ keys: sourceFor(pool), timeoutMs: 200, ...fast }, generate('a lighthouse')).catch((e: unknown) => e);
     // Assess
     expect(Date.now() - began).toBeLessThan(1_500);
     expect(error).toBeInstanceOf(ProviderCallError);
@@ -172,15 +224,73 @@ describe('withKey directly on the Broker', () => {
     expect(await keyState(keys[0]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 0, open: 0 });
   });
 
-  it('an empty pool: NoUsableKey, and fn is never called', async () => {
+  it('a pool with no keys: NoUsableKey without retryAfterSeconds, even with a wait bound, and fn is never called', async () => {
     // Prepare
-    const pool = uniqueName('empty');
-    const call = vi.fn<ProviderCall>();
+    const { pool } = await seed([]);
+    const provide = vi.fn<ProviderCall>();
+    const { slept, sleep } = recordedSleep();
     // Act
-    const error = await withKey({ keys: table.broker(), pool }, call).catch((e: unknown) => e);
+    const error = await withKey({ keys: sourceFor(pool), maxWaitSeconds: 30, sleep }, provide).catch((e: unknown) => e);
     // Assess
     expect(error).toBeInstanceOf(NoUsableKey);
-    expect(call).not.toHaveBeenCalled();
+    expect((error as NoUsableKey).retryAfterSeconds).toBeUndefined();
+    expect(slept).toEqual([]);
+    expect(provide).not.toHaveBeenCalled();
+  });
+
+  it('a pool that does not exist: PoolNotFound, and fn is never called', async () => {
+    // Prepare
+    const pool = uniqueName('nowhere');
+    const provide = vi.fn<ProviderCall>();
+    // Act
+    const error = await withKey({ keys: sourceFor(pool) }, provide).catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(PoolNotFound);
+    expect(provide).not.toHaveBeenCalled();
+  });
+
+  it('a dry pool whose cooling key comes back within maxWaitSeconds is waited out: the same key is leased again and answers', async () => {
+    // Prepare: the only key is rate limited for 1 s (the provider's Retry-After), then healthy.
+    const { pool, keys } = await seed([{ generateStatus: 429, retryAfter: '1', credits: 10 }]);
+    const { slept, sleep } = recordedSleep();
+    // Act
+    const began = Date.now();
+    const response = await withKey({ keys: sourceFor(pool), maxWaitSeconds: 5, retries: 1, ...fast, sleep }, thenHealthy(generate('a lighthouse')));
+    // Assess
+    expect(response.status).toBe(200);
+    const waits = slept.filter((ms) => ms >= 1_000);
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeLessThanOrEqual(1_100);
+    expect(Date.now() - began).toBeLessThan(5_000);
+    expect(provider.requestsTo('/v2beta/stable-image/generate/core').filter((r) => r.apiKey === keys[0]?.apiKey).map((r) => r.status)).toEqual([429, 200]);
+    expect(await keyState(keys[0]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 1, open: 0 });
+  });
+
+  it('without maxWaitSeconds a dry pool throws at once, and NoUsableKey carries when the cooling key comes back', async () => {
+    // Prepare: the only key is rate limited for 30 s.
+    const { pool } = await seed([{ generateStatus: 429, retryAfter: '30' }]);
+    const { slept, sleep } = recordedSleep();
+    // Act
+    const error = await withKey({ keys: sourceFor(pool), retries: 1, ...fast, sleep }, generate('a lighthouse')).catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(NoUsableKey);
+    expect((error as NoUsableKey).retryAfterSeconds).toBe(30);
+    expect((error as Error).message).toMatch(/in 30 s/);
+    expect(slept.filter((ms) => ms >= 1_000)).toEqual([]);
+  });
+
+  it('a key that comes back after maxWaitSeconds is not waited for: NoUsableKey at once', async () => {
+    // Prepare: the only key is rate limited for 30 s; the caller waits at most 5 s.
+    const { pool } = await seed([{ generateStatus: 429, retryAfter: '30' }]);
+    const { slept, sleep } = recordedSleep();
+    // Act
+    const began = Date.now();
+    const error = await withKey({ keys: sourceFor(pool), maxWaitSeconds: 5, retries: 1, ...fast, sleep }, generate('a lighthouse')).catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(NoUsableKey);
+    expect((error as NoUsableKey).retryAfterSeconds).toBe(30);
+    expect(slept.filter((ms) => ms >= 1_000)).toEqual([]);
+    expect(Date.now() - began).toBeLessThan(1_000);
   });
 });
 
@@ -203,15 +313,15 @@ async function captureEmf(work: () => Promise<unknown>): Promise<Record<string, 
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
-describe('withKey through the HTTP API (KeypoolClient, local server)', () => {
+describe('withKey through the HTTP API: the lease path\'s metrics', () => {
   it('a 402 then a 2xx: the first key is exhausted and refunded, the second counted; the lease path counts LeasesGranted', async () => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 2 }, { credits: 10 }]);
-    const client = new KeypoolClient({ url: server.url });
+    const client = new KeypoolClient({ url: server.url, pool });
     // Act
     let response: Response | undefined;
     const emf = await captureEmf(async () => {
-      response = await withKey({ keys: client, pool, ...fast }, generate('a lighthouse'));
+      response = await withKey({ keys: client, ...fast }, generate('a lighthouse'));
     });
     // Assess
     expect(response?.status).toBe(200);
@@ -222,17 +332,31 @@ describe('withKey through the HTTP API (KeypoolClient, local server)', () => {
     expect(granted[0]?._aws).toMatchObject({ CloudWatchMetrics: [{ Namespace: 'keypool', Dimensions: [['pool']], Metrics: [{ Name: 'LeasesGranted', Unit: 'Count' }] }] });
   });
 
-  it('an empty pool answers 409, which KeypoolClient turns into NoUsableKey; the lease path counts NoUsableKey', async () => {
+  it('a pool with no keys answers 409, which KeypoolClient turns into NoUsableKey; the lease path counts NoUsableKey', async () => {
     // Prepare
-    const pool = uniqueName('none');
-    const client = new KeypoolClient({ url: server.url });
+    const { pool } = await seed([]);
+    const client = new KeypoolClient({ url: server.url, pool });
     // Act
     let error: unknown;
     const emf = await captureEmf(async () => {
-      error = await withKey({ keys: client, pool }, generate('a lighthouse')).catch((e: unknown) => e);
+      error = await withKey({ keys: client }, generate('a lighthouse')).catch((e: unknown) => e);
     });
     // Assess
     expect(error).toBeInstanceOf(NoUsableKey);
     expect(emf.filter((r) => r.pool === pool).map((r) => r.NoUsableKey)).toEqual([1]);
+  });
+
+  it('a pool that does not exist answers 404, which KeypoolClient turns into PoolNotFound; no metric is published for it', async () => {
+    // Prepare
+    const pool = uniqueName('nowhere');
+    const client = new KeypoolClient({ url: server.url, pool });
+    // Act
+    let error: unknown;
+    const emf = await captureEmf(async () => {
+      error = await withKey({ keys: client }, generate('a lighthouse')).catch((e: unknown) => e);
+    });
+    // Assess
+    expect(error).toBeInstanceOf(PoolNotFound);
+    expect(emf.filter((r) => r.pool === pool)).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@
  *   GET  /v1/user/balance                   200 {"credits": n} | 401 unauthorized | 429 | 500 server_error
  *                                           (and, to test the client's defences, a 302 or an oversized 200)
  *   POST /v2beta/stable-image/generate/core 200 image | 401 | 402 payment_required | 403 content_moderation | 429
+ *                                           (a forced 429 may carry a Retry-After header)
  * Each key is programmable (balance, forced answers, delays); the provider-wide rate limit
  * follows Stability's (more than `max` requests in `windowMs`, then 429 for `timeoutMs`).
  * Every request is recorded with its arrival time so tests can measure requests per second.
@@ -16,6 +17,8 @@ export interface FakeKey {
   balanceStatus?: 401 | 403 | 429 | 500 | 503;
   /** force this answer from the generation endpoint */
   generateStatus?: 401 | 402 | 403 | 429 | 500 | 503;
+  /** the Retry-After header of a forced 429 from the generation endpoint */
+  retryAfter?: string;
   /** answer after this long (ms) */
   delayMs?: number;
   /** the balance endpoint answers 302 to this URL (the real API never redirects) */
@@ -106,9 +109,9 @@ export function maxInWindow(requests: readonly FakeRequest[], windowMs: number):
   return best;
 }
 
-function send(response: ServerResponse, status: number, body: unknown): void {
+function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   response.end(text);
 }
 
@@ -181,9 +184,9 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
   provider.requests.push(record);
   const body = await readBody(request);
   if (key?.delayMs) await new Promise((done) => setTimeout(done, key.delayMs));
-  const reply = (status: number, payload: unknown): void => {
+  const reply = (status: number, payload: unknown, headers: Record<string, string> = {}): void => {
     record.status = status;
-    if (!response.destroyed) send(response, status, payload);
+    if (!response.destroyed) send(response, status, payload, headers);
   };
   if (limited) return reply(429, errorBody('rate_limit_exceeded', 'You have exceeded the rate limit of 150 requests within a 10 second period'));
   // The real 401 message can echo part of the key: callers must never log it.
@@ -215,7 +218,7 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
     if (!key) return unauthorized();
     const forced = key.generateStatus;
     if (forced === 401) return unauthorized();
-    if (forced === 429) return reply(429, errorBody('rate_limit_exceeded', 'too many requests'));
+    if (forced === 429) return reply(429, errorBody('rate_limit_exceeded', 'too many requests'), key.retryAfter === undefined ? {} : { 'retry-after': key.retryAfter });
     if (forced === 500 || forced === 503) return reply(forced, errorBody('server_error', 'An unexpected server error occurred'));
     const fields = multipartFields(request.headers['content-type'] ?? '', body);
     if (!fields) return reply(400, errorBody('bad_request', 'the body must be multipart/form-data'));

@@ -1,10 +1,16 @@
-/** KeypoolClient signs requests to a deployed API with SigV4 exactly as sent; the local stack gets plain HTTP. */
+/**
+ * KeypoolClient speaks the pool routes: it signs requests to a deployed API with SigV4 exactly
+ * as sent (the local stack gets plain HTTP), maps the API's answers to typed errors (a 409's
+ * Retry-After included), waits within its bound, and never follows a redirect.
+ */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KeypoolApiError, KeypoolClient } from '../../lib/client/keypool-client.js';
+import { NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
+import { DEFAULT_POOL } from '../../lib/domain/types.js';
 
 interface Seen {
   method: string;
@@ -13,16 +19,27 @@ interface Seen {
   body: string;
 }
 
+interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+const GRANT = { leaseId: 'l', keyId: 'k', apiKey: 'sk-test-x', pool: 'p', usageCount: 0, expiresAt: new Date(0).toISOString() };
+
 const seen: Seen[] = [];
+/** Answers for the next requests, in order; when none is left, a lease grant for any path. */
+const replies: Reply[] = [];
 let url = '';
 const server = createServer((request, response) => {
   const chunks: Buffer[] = [];
   request.on('data', (c: Buffer) => chunks.push(c));
   request.on('end', () => {
     seen.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
-    const lease = request.url === '/leases';
-    response.writeHead(lease ? 200 : 410, { 'content-type': 'application/json' });
-    response.end(JSON.stringify(lease ? { leaseId: 'l', keyId: 'k', apiKey: 'sk-test-x', pool: 'p', usageCount: 0, expiresAt: new Date().toISOString() } : { error: 'lease_expired', message: 'lease "x" expired' }));
+    const reply = replies.shift() ?? { status: 200, body: GRANT };
+    const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
+    response.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...reply.headers });
+    response.end(text);
   });
 });
 
@@ -34,43 +51,141 @@ beforeAll(async () => {
 
 afterAll(() => new Promise<void>((done) => server.close(() => done())));
 
+beforeEach(() => {
+  seen.length = 0;
+  replies.length = 0;
+});
+
 const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 
+/** The Authorization header SigV4 computes again from what arrived. */
+async function signatureOf(request: Seen): Promise<string | undefined> {
+  const authorization = String(request.headers.authorization);
+  const amzDate = String(request.headers['x-amz-date']);
+  const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+  const signedNames = /SignedHeaders=([^,]+)/.exec(authorization)?.[1]?.split(';') ?? [];
+  const headers = Object.fromEntries(signedNames.map((name) => [name, String(request.headers[name])]));
+  const signer = new SignatureV4({ service: 'execute-api', region: 'eu-west-1', credentials, sha256: Sha256 });
+  const again = await signer.sign(
+    new HttpRequest({ method: request.method, protocol: 'http:', hostname: '127.0.0.1', path: request.path, headers, ...(request.body === '' ? {} : { body: request.body }) }),
+    { signingDate },
+  );
+  return again.headers.authorization;
+}
+
 describe('KeypoolClient', () => {
-  it('signs with SigV4 for execute-api: the signature recomputed from what arrived matches', async () => {
+  it.each([
+    ['lease', '/pools/images-eu/leases', '{"maxUses":2,"ttlSeconds":60}', (c: KeypoolClient) => c.lease({ maxUses: 2, ttlSeconds: 60 })],
+    ['complete', '/pools/images-eu/leases/k1.0.1.abc/complete', '{"outcome":"rate_limited","retryAfterSeconds":30}', (c: KeypoolClient) => c.complete('k1.0.1.abc', { outcome: 'rate_limited', retryAfterSeconds: 30 })],
+    ['increment', '/pools/images-eu/keys/k1/usage', '', (c: KeypoolClient) => c.increment('k1')],
+  ] as const)('%s: POST %s signed with SigV4 for execute-api, the signature recomputed from what arrived matches', async (_name, path, body, act) => {
     // Prepare
-    const client = new KeypoolClient({ url, signing: 'sigv4', region: 'eu-west-1', credentials });
-    seen.length = 0;
+    const client = new KeypoolClient({ url, pool: 'images-eu', signing: 'sigv4', region: 'eu-west-1', credentials });
     // Act
-    await client.lease({ pool: 'p', maxUses: 3 });
+    await act(client);
     // Assess
     const request = seen[0];
     if (!request) throw new Error('nothing arrived');
+    expect(seen).toHaveLength(1);
+    expect([request.method, request.path, request.body]).toEqual(['POST', path, body]);
     const authorization = String(request.headers.authorization);
     expect(authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, Signature=[0-9a-f]{64}$/);
-    const amzDate = String(request.headers['x-amz-date']);
-    const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
-    const signedNames = /SignedHeaders=([^,]+)/.exec(authorization)?.[1]?.split(';') ?? [];
-    const headers = Object.fromEntries(signedNames.map((name) => [name, String(request.headers[name])]));
-    const signer = new SignatureV4({ service: 'execute-api', region: 'eu-west-1', credentials, sha256: Sha256 });
-    const again = await signer.sign(
-      new HttpRequest({ method: request.method, protocol: 'http:', hostname: '127.0.0.1', path: request.path, headers, body: request.body }),
-      { signingDate },
-    );
-    expect(again.headers.authorization).toBe(authorization);
-    expect(JSON.parse(request.body)).toEqual({ pool: 'p', maxUses: 3 });
+    expect(await signatureOf(request)).toBe(authorization);
+  });
+
+  it('uses the default pool when none is given, under the base URL path (an API stage)', async () => {
+    // Prepare
+    const client = new KeypoolClient({ url: `${url}/prod` });
+    // Act
+    await client.lease();
+    // Assess
+    expect(seen.map((r) => [r.path, r.body])).toEqual([[`/prod/pools/${DEFAULT_POOL}/leases`, '{}']]);
   });
 
   it('speaks plain HTTP to a loopback URL, and maps an error answer to a typed error with the API code', async () => {
     // Prepare
-    const client = new KeypoolClient({ url });
-    seen.length = 0;
+    const client = new KeypoolClient({ url, pool: 'p' });
+    replies.push({ status: 410, body: { error: 'lease_expired', message: 'lease "x" expired' } });
     // Act
-    const error = await client.complete('x', 'success').catch((e: unknown) => e);
+    const error = await client.complete('x', { outcome: 'success' }).catch((e: unknown) => e);
     // Assess
     expect(seen[0]?.headers.authorization).toBeUndefined();
     expect(error).toBeInstanceOf(KeypoolApiError);
     expect(error).toMatchObject({ code: 'lease_expired', status: 410 });
+  });
+
+  it('409 no_usable_key: NoUsableKey with the API message and retryAfterSeconds from the body, or from Retry-After alone', async () => {
+    // Prepare
+    const client = new KeypoolClient({ url, pool: 'p' });
+    const message = 'pool "p" has no active key with usageCount <= 5; a key comes back from its cooldown in 42 s';
+    replies.push({ status: 409, headers: { 'retry-after': '42' }, body: { error: 'no_usable_key', message, retryAfterSeconds: 42 } });
+    replies.push({ status: 409, headers: { 'retry-after': '7' }, body: { error: 'no_usable_key', message: 'none' } });
+    replies.push({ status: 409, body: { error: 'no_usable_key', message: 'none' } });
+    // Act
+    const errors = [await client.lease().catch((e: unknown) => e), await client.lease().catch((e: unknown) => e), await client.lease().catch((e: unknown) => e)];
+    // Assess
+    for (const error of errors) expect(error).toBeInstanceOf(NoUsableKey);
+    expect(errors.map((e) => (e as NoUsableKey).retryAfterSeconds)).toEqual([42, 7, undefined]);
+    expect((errors[0] as Error).message).toBe(message);
+    expect(seen).toHaveLength(3);
+  });
+
+  it('404 pool_not_found: PoolNotFound, the class a Broker throws', async () => {
+    // Prepare
+    const client = new KeypoolClient({ url, pool: 'nowhere' });
+    replies.push({ status: 404, body: { error: 'pool_not_found', message: 'no pool "nowhere"' } });
+    // Act
+    const error = await client.lease().catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(PoolNotFound);
+  });
+
+  it('with maxWaitSeconds, a dry pool whose key comes back within the bound is waited out and leased again', async () => {
+    // Prepare
+    const slept: number[] = [];
+    const client = new KeypoolClient({ url, pool: 'p', maxWaitSeconds: 5, sleep: (ms) => (slept.push(ms), Promise.resolve()), random: () => 0.5 });
+    replies.push({ status: 409, headers: { 'retry-after': '2' }, body: { error: 'no_usable_key', message: 'none', retryAfterSeconds: 2 } });
+    // Act
+    const grant = await client.lease();
+    // Assess
+    expect(grant.leaseId).toBe('l');
+    expect(slept).toEqual([2_000 + 0.5 * 200]);
+    expect(seen).toHaveLength(2);
+  });
+
+  it('a key that comes back after the bound is not waited for: NoUsableKey at once, and a per-call bound overrides the client', async () => {
+    // Prepare
+    const slept: number[] = [];
+    const client = new KeypoolClient({ url, pool: 'p', maxWaitSeconds: 5, sleep: (ms) => (slept.push(ms), Promise.resolve()) });
+    replies.push({ status: 409, body: { error: 'no_usable_key', message: 'none', retryAfterSeconds: 6 } });
+    replies.push({ status: 409, body: { error: 'no_usable_key', message: 'none', retryAfterSeconds: 1 } });
+    // Act
+    const beyond = await client.lease().catch((e: unknown) => e);
+    const noWait = await client.lease({}, { maxWaitSeconds: 0 }).catch((e: unknown) => e);
+    // Assess
+    expect((beyond as NoUsableKey).retryAfterSeconds).toBe(6);
+    expect((noWait as NoUsableKey).retryAfterSeconds).toBe(1);
+    expect(slept).toEqual([]);
+    expect(seen).toHaveLength(2);
+  });
+
+  it('never follows a redirect: the signed request is not resent and a 3xx is an error', async () => {
+    // Prepare
+    const client = new KeypoolClient({ url, pool: 'p', signing: 'sigv4', region: 'eu-west-1', credentials });
+    replies.push({ status: 307, headers: { location: '/elsewhere' } });
+    // Act
+    const error = await client.lease({ maxUses: 3 }).catch((e: unknown) => e);
+    // Assess
+    expect(seen.map((r) => r.path)).toEqual(['/pools/p/leases']);
+    expect(error).toBeInstanceOf(KeypoolApiError);
+    expect(error).toMatchObject({ code: 'redirect', status: 307 });
+  });
+
+  it('refuses a pool name the API would refuse before anything is sent', () => {
+    // Act / Assess
+    expect(() => new KeypoolClient({ url, pool: '../keys' })).toThrow(/pool/);
+    expect(() => new KeypoolClient({ url, pool: 'p', maxWaitSeconds: -1 })).toThrow(/maxWaitSeconds/);
+    expect(seen).toEqual([]);
   });
 
   it('refuses SigV4 without a region rather than signing for the wrong one', () => {
