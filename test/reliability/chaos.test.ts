@@ -14,12 +14,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
+import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { LOCAL_CREDENTIALS } from '../../lib/adapters/dynamo-client.js';
 import { Broker } from '../../lib/domain/broker.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
-import type { KeyStore, LeaseAttempt } from '../../lib/domain/key-store.js';
+import type { LeaseAttempt, LeaseAttemptResult } from '../../lib/domain/key-store.js';
 import type { LeaseGrant, Outcome } from '../../lib/domain/types.js';
 import { ensureTable, freePort, type RunningDynamo, startDynamoLocal } from '../../lib/local/dynamodb-local.js';
 import { audit, GrantLog, storedCounts } from '../support/audit.js';
@@ -67,24 +68,23 @@ function impatientClient(endpoint: string): DynamoDBDocumentClient {
 }
 
 /** The store, noting which key a lease write was aimed at when its fate is unknown (error, timeout). */
-function recording(inner: KeyStore, log: GrantLog): KeyStore {
-  return {
-    insert: (key) => inner.insert(key),
-    get: (keyId) => inner.get(keyId),
-    candidates: (pool, maxUses, limit, nowMs) => inner.candidates(pool, maxUses, limit, nowMs),
-    tryLease: async (attempt: LeaseAttempt) => {
-      try {
-        return await inner.tryLease(attempt);
-      } catch (error) {
-        log.unknownGrant(attempt.keyId);
-        throw error;
-      }
-    },
-    tryComplete: (attempt) => inner.tryComplete(attempt),
-    increment: (keyId, nowMs) => inner.increment(keyId, nowMs),
-    setStatus: (keyId, status) => inner.setStatus(keyId, status),
-    scan: (filter, limit, start) => inner.scan(filter, limit, start),
-  };
+/** The DynamoDB store, with every lease write whose outcome the client never learned logged. */
+class RecordingStore extends DynamoKeyStore {
+  constructor(
+    options: ConstructorParameters<typeof DynamoKeyStore>[0],
+    private readonly log: GrantLog,
+  ) {
+    super(options);
+  }
+
+  override async tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
+    try {
+      return await super.tryLease(attempt);
+    } catch (error) {
+      this.log.unknownGrant(attempt.keyId);
+      throw error;
+    }
+  }
 }
 
 let dataDir: string;
@@ -119,9 +119,10 @@ describe('chaos', () => {
       const client = impatientClient(endpoint);
       // Seeding and the audit use a patient client: only the callers race the outage.
       const patient = documentClient({ endpoint, region: undefined });
-      await seedKeys({ client: patient, tableName: TABLE_NAME, pool: POOL, count: KEYS, onSecret: registerSecret });
+      await seedKeys({ client: patient, tableName: TABLE_NAME, pool: POOL, count: KEYS, onSecret: registerSecret, policy: { maxUses: MAX_USES, leaseTtlSeconds: TTL_SECONDS, cooldownSeconds: 1 } });
       const log = new GrantLog();
-      const store = recording(new DynamoKeyStore({ client, tableName: TABLE_NAME }), log);
+      const store = new RecordingStore({ client, tableName: TABLE_NAME }, log);
+      const poolStore = new DynamoPoolStore({ client, tableName: TABLE_NAME });
       const stats = { granted: 0, attempts: 0, refusals: 0, errors: 0, expiredCompletions: 0, unexpected: 0, maxCallMs: 0, maxGrantCount: 0, repeats: 0 };
       const abandoned: LeaseGrant[] = [];
       const timed = async <T>(work: () => Promise<T>): Promise<T> => {
@@ -138,7 +139,7 @@ describe('chaos', () => {
         const giveUp = Date.now() + 120_000;
         for (;;) {
           try {
-            await timed(() => broker.complete(grant.leaseId, outcome));
+            await timed(() => broker.complete(POOL, grant.leaseId, { outcome }));
             if (outcome !== 'success') log.refund(grant.keyId);
             return;
           } catch (error) {
@@ -159,13 +160,13 @@ describe('chaos', () => {
       };
 
       const caller = async (): Promise<void> => {
-        const broker = new Broker({ store, cooldownSeconds: 1 });
+        const broker = new Broker({ store, poolStore });
         // Errors do not end the run (the outage is part of it); a dry pool would, after 2x the leases.
         while (stats.granted < LEASES && stats.attempts - stats.errors < LEASES * 2) {
           stats.attempts++;
           let grant: LeaseGrant;
           try {
-            grant = await timed(() => broker.lease({ pool: POOL, maxUses: MAX_USES, ttlSeconds: TTL_SECONDS }));
+            grant = await timed(() => broker.lease(POOL));
           } catch (error) {
             if (error instanceof NoUsableKey) stats.refusals++;
             else stats.errors++;
@@ -183,7 +184,7 @@ describe('chaos', () => {
           if (Math.random() < REPEAT_SHARE) {
             // A client retrying a completion it already made: whatever it answers, nothing may change.
             stats.repeats++;
-            await timed(() => broker.complete(grant.leaseId, randomOutcome())).catch(() => undefined);
+            await timed(() => broker.complete(POOL, grant.leaseId, { outcome: randomOutcome() })).catch(() => undefined);
           }
         }
       };
@@ -207,10 +208,10 @@ describe('chaos', () => {
       // Abandoned leases: once expired, every late completion answers lease_expired.
       const lastExpiry = Math.max(0, ...abandoned.map((g) => Date.parse(g.expiresAt)));
       await sleep(Math.max(0, lastExpiry - Date.now() + 200));
-      const lateBroker = new Broker({ store });
+      const lateBroker = new Broker({ store, poolStore });
       // Bounded: 10,000 late completions at once overran the impatient client's 3 s timeout.
       const late = await mapLimit(abandoned, 16, (g) =>
-        lateBroker.complete(g.leaseId, randomOutcome()).then(
+        lateBroker.complete(POOL, g.leaseId, { outcome: randomOutcome() }).then(
           (value) => ({ status: 'fulfilled' as const, value }),
           (reason: unknown) => ({ status: 'rejected' as const, reason }),
         ),
