@@ -60,7 +60,7 @@ export interface KeypoolHttpApiProps {
   removal: 'retain' | 'destroy';
 }
 
-/** A construct id from a route key: `POST /leases/{leaseId}/complete` -> `post-leases-lease-id-complete`. */
+/** A construct id from a route key: `POST /pools/{pool}/leases/{leaseId}/complete` -> `post-pools-pool-leases-lease-id-complete`. */
 export function routeId(routeKey: string): string {
   return routeKey
     .replace(/([a-z])([A-Z])/g, '$1-$2')
