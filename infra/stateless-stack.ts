@@ -1,7 +1,8 @@
 /**
  * The stateless half of keypool: one function per entry point in functions/, the HTTP API,
- * the maintenance schedule, the alarms and the callers' policies (one per configured pool, one for operators). Safe to destroy and
- * redeploy at any time; the data lives in the stateful stack.
+ * the maintenance schedule, the alarms and the callers' policies (one per configured pool,
+ * one for operators). Safe to destroy and redeploy at any time; the data lives in the
+ * stateful stack.
  */
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
