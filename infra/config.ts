@@ -6,12 +6,17 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod/mini';
 import { POOL_NAME_PATTERN, TableName } from '../lib/domain/primitives.js';
+import { DEFAULT_POOL } from '../lib/domain/types.js';
 
 export const STAGES = ['dev', 'prod'] as const;
 export type Stage = (typeof STAGES)[number];
 
-export interface PoolAlarm {
-  /** the pool the maintenance function reports (metric dimension `pool`) */
+/**
+ * A pool the stage serves: it gets a keypool-<stage>-client-<pool> policy and its alarms.
+ * (The pool's policy — cap, lease TTL, provider, minCredits — is data, set with PUT /pools/{pool}.)
+ */
+export interface StagePool {
+  /** the pool's name (the `{pool}` of the routes, the metric dimension `pool`) */
   pool: string;
   /** alarm when the pool's UsableKeys falls below this */
   minUsableKeys: number;
@@ -28,9 +33,10 @@ export interface StageConfig {
   throttle: { rateLimit: number; burstLimit: number };
   /** How often the maintenance function runs. */
   maintenanceEveryMinutes: number;
-  maintenance: { minCredits: number; defaultMaxUses: number; balanceRate: number; stabilityApiBaseUrl: string };
-  /** One UsableKeys alarm per pool listed here. */
-  pools: PoolAlarm[];
+  /** What maintenance reads from its environment; each pool's cap and minCredits are the pool's own. */
+  maintenance: { balanceRate: number; stabilityApiBaseUrl: string };
+  /** The pools applications are granted (one client policy each) and the alarms watch. */
+  pools: StagePool[];
   /** E-mail address subscribed to the alarm topic, if any. */
   alarmEmail: string | undefined;
   /** Where the one-off migration may read from; nothing is granted for what is unset. */
@@ -41,8 +47,9 @@ const BASE = {
   logLevel: 'INFO',
   throttle: { rateLimit: 50, burstLimit: 100 },
   maintenanceEveryMinutes: 15,
-  maintenance: { minCredits: 3, defaultMaxUses: 3, balanceRate: 5, stabilityApiBaseUrl: 'https://api.stability.ai' },
-  pools: [{ pool: 'default', minUsableKeys: 3 }],
+  maintenance: { balanceRate: 5, stabilityApiBaseUrl: 'https://api.stability.ai' },
+  // The domain's default pool (what the CLI, the client and the migration use when none is named).
+  pools: [{ pool: DEFAULT_POOL, minUsableKeys: 3 }],
   alarmEmail: undefined,
   migration: { sourceBucket: undefined, legacyTable: undefined },
 } as const satisfies Partial<StageConfig>;
@@ -56,7 +63,7 @@ export const STAGE_CONFIG: Record<Stage, StageConfig> = {
     logRetention: RetentionDays.ONE_WEEK,
     logLevel: 'DEBUG',
     throttle: { rateLimit: 10, burstLimit: 20 },
-    pools: [{ pool: 'default', minUsableKeys: 1 }],
+    pools: [{ pool: DEFAULT_POOL, minUsableKeys: 1 }],
   },
   prod: {
     ...BASE,
@@ -74,13 +81,23 @@ export class StageConfigError extends Error {
 const positive = (max: number) => z.pipe(z.string().check(z.regex(/^\d+$/, 'a whole number')), z.transform(Number)).check(z.minimum(1), z.maximum(max));
 const name = (pattern: RegExp, what: string) => z.string().check(z.regex(pattern, what));
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const POOL_LIST = /^[^,:]{1,64}:\d+(,[^,:]{1,64}:\d+)*$/;
+
+/**
+ * What must differ between two configured pools: IAM policy names ignore case, and the
+ * alarms' construct ids and the outputs' logical ids keep only letters and digits. Two pools
+ * equal under this would collide in one of them.
+ */
+const poolSlot = (pool: string): string => pool.toLowerCase().replace(/[^a-z0-9]/g, '');
 
 /** Context keys an operator may pass with `-c key=value`; each is validated, none is required. */
 const ContextOverrides = z.object({
   stage: z.optional(z.enum(STAGES)),
   alarmEmail: z.optional(z.email()),
-  /** `pool:min,pool:min`, e.g. `default:5,sdxl:2` */
-  poolAlarms: z.optional(name(/^[^,:]{1,64}:\d+(,[^,:]{1,64}:\d+)*$/, 'pool:min[,pool:min...]')),
+  /** `pool:min,pool:min`, e.g. `stability:5,sdxl:2`: the stage's pools and their minimum usable keys */
+  pools: z.optional(name(POOL_LIST, 'pool:min[,pool:min...]')),
+  /** the same as `pools` (its name before pools were granted per pool); kept so existing deploy commands work */
+  poolAlarms: z.optional(name(POOL_LIST, 'pool:min[,pool:min...]')),
   maintenanceEveryMinutes: z.optional(positive(1440)),
   throttleRate: z.optional(positive(10_000)),
   throttleBurst: z.optional(positive(5_000)),
@@ -107,11 +124,12 @@ export function resolveStageConfig(context: Context): StageConfig {
   }
   const given = parsed.data;
   const base = STAGE_CONFIG[given.stage ?? 'dev'];
-  const pools = given.poolAlarms?.split(',').map((entry) => {
-    const [pool = '', min = ''] = entry.split(':');
-    if (!POOL_NAME_PATTERN.test(pool)) throw new StageConfigError(`invalid context: -c poolAlarms: bad pool "${pool}"`);
-    return { pool, minUsableKeys: Number(min) };
-  });
+  if (given.pools !== undefined && given.poolAlarms !== undefined) {
+    throw new StageConfigError('invalid context: give -c pools or -c poolAlarms (the same setting), not both');
+  }
+  const poolList = given.pools ?? given.poolAlarms;
+  const key = given.pools === undefined ? 'poolAlarms' : 'pools';
+  const pools = poolList === undefined ? undefined : parsePools(poolList, key);
   return {
     ...base,
     alarmEmail: given.alarmEmail ?? base.alarmEmail,
@@ -123,4 +141,21 @@ export function resolveStageConfig(context: Context): StageConfig {
       legacyTable: given.legacyTable ?? base.migration.legacyTable,
     },
   };
+}
+
+/** `pool:min,...` as StagePools; refuses a name the API would refuse and two pools that would collide. */
+function parsePools(list: string, key: string): StagePool[] {
+  const seen = new Map<string, string>();
+  return list.split(',').map((entry) => {
+    const [pool = '', min = ''] = entry.split(':');
+    if (!POOL_NAME_PATTERN.test(pool)) throw new StageConfigError(`invalid context: -c ${key}: bad pool "${pool}"`);
+    const other = seen.get(poolSlot(pool));
+    if (other !== undefined) {
+      throw new StageConfigError(
+        `invalid context: -c ${key}: pools "${other}" and "${pool}" differ only in case or in "_", "." and "-" (IAM policy names and alarm ids would collide)`,
+      );
+    }
+    seen.set(poolSlot(pool), pool);
+    return { pool, minUsableKeys: Number(min) };
+  });
 }

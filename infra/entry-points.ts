@@ -1,20 +1,29 @@
 /**
  * Every Lambda entry point in functions/ and what it may do to the table. The grants are
- * read off the code each function runs (lib/adapters/dynamo-key-store.ts and the use cases
- * it calls): adding a DynamoDB call to a path means adding its action here, on purpose.
+ * read off the code each function runs (the use cases in lib/domain, lib/maintenance and
+ * lib/migration, and the adapter methods they call in lib/adapters/): adding a DynamoDB call
+ * to a path means adding its action here, on purpose. Every use case that names a pool reads
+ * the pool's record first (PoolDirectory.require: GetItem, cached ~10 s in a warm process).
  */
 import type { FunctionName } from '../lib/http/routes.js';
+import { TABLE } from '../lib/table.js';
 import type { DynamoAction } from './constructs/keypool-function.js';
 
 export type EntryName = FunctionName | 'maintain' | 'migrate';
+
+/** The table's indexes by name (lib/table.ts); a grant names the index it reads. */
+export type IndexName = typeof TABLE.usageIndex.name | typeof TABLE.poolIndex.name;
+
+const USAGE = TABLE.usageIndex.name;
+const POOL_KEYS = TABLE.poolIndex.name;
 
 export interface EntryPoint {
   file: string;
   description: string;
   /** actions on the table's items; empty: the function never touches the table */
   table: readonly DynamoAction[];
-  /** actions on the usage-count index (only where a Query runs) */
-  index: readonly DynamoAction[];
+  /** actions on each index the function queries (only where a Query runs), granted on that index's ARN alone */
+  index: Partial<Record<IndexName, readonly DynamoAction[]>>;
   timeoutSeconds: number;
   memorySize: number;
   /** at most this many instances at once; absent: the account's unreserved pool */
@@ -28,56 +37,74 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     file: 'functions/meta.ts',
     description: 'keypool: GET /health, GET /openapi.json, and the 404/405 answer for every other request',
     table: [],
-    index: [],
+    index: {},
     timeoutSeconds: 5,
     memorySize: 256,
     metrics: false,
   },
+  pools: {
+    file: 'functions/pools.ts',
+    // PoolAdmin over DynamoPoolStore: get is a GetItem, set one UpdateItem (an upsert, no
+    // read), list a Query of the pool directory on pool-keys, then BatchGetItem of the records.
+    description: 'keypool: GET /pools, PUT /pools/{pool}, GET /pools/{pool} (the operator\'s pool policies)',
+    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'],
+    index: { [POOL_KEYS]: ['dynamodb:Query'] },
+    timeoutSeconds: 10,
+    memorySize: 512,
+    metrics: false,
+  },
   keys: {
     file: 'functions/keys.ts',
-    // import: conditional PutItem per key; PATCH: conditional UpdateItem
-    description: 'keypool: POST /keys (import) and PATCH /keys/{keyId} (enable/disable)',
-    table: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
-    index: [],
+    // import: the pool ensured (UpdateItem), then a conditional PutItem per key;
+    // PATCH: the pool record (GetItem), the key's record before a count reset (GetItem), one
+    // conditional UpdateItem.
+    description: 'keypool: POST /pools/{pool}/keys (import) and PATCH /pools/{pool}/keys/{keyId} (status, count reset)',
+    table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    index: {},
     timeoutSeconds: 29,
     memorySize: 512,
     metrics: false,
   },
   list: {
     file: 'functions/list.ts',
-    description: 'keypool: GET /keys, secrets masked (read only)',
-    table: ['dynamodb:Scan'],
-    index: [],
+    // the pool record (GetItem), a page of ids from pool-keys (Query), the items (BatchGetItem)
+    description: "keypool: GET /pools/{pool}/keys, one page of the pool's keys, secrets masked (read only)",
+    table: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+    index: { [POOL_KEYS]: ['dynamodb:Query'] },
     timeoutSeconds: 29,
     memorySize: 512,
     metrics: false,
   },
   lease: {
     file: 'functions/lease.ts',
-    // candidates: Query on the usage-count index; the lease itself: conditional UpdateItem
-    description: 'keypool: POST /leases (least recently used key under the cap)',
-    table: ['dynamodb:UpdateItem'],
-    index: ['dynamodb:Query'],
+    // the pool record (GetItem, cached); candidates: Query on usage-count; the lease itself:
+    // conditional UpdateItem
+    description: 'keypool: POST /pools/{pool}/leases (least recently used key under the pool\'s cap)',
+    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+    index: { [USAGE]: ['dynamodb:Query'] },
     timeoutSeconds: 10,
     memorySize: 512,
     metrics: true,
   },
   counting: {
     file: 'functions/counting.ts',
-    // complete: conditional UpdateItem (GetItem for a late completion); usage: UpdateItem
-    description: 'keypool: POST /leases/{leaseId}/complete and POST /keys/{keyId}/usage',
+    // the pool record (GetItem, cached); complete and usage: one conditional UpdateItem each
+    // (a refused one answers with the old item, so no read follows)
+    description: 'keypool: POST /pools/{pool}/leases/{leaseId}/complete and POST /pools/{pool}/keys/{keyId}/usage',
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    index: [],
+    index: {},
     timeoutSeconds: 10,
     memorySize: 512,
     metrics: false,
   },
   maintain: {
     file: 'functions/maintain.ts',
-    // reads every key (Scan), secret included, to ask the provider for its balance; updates items
-    description: 'keypool: scheduled maintenance (provider balances, key statuses, pool metrics)',
-    table: ['dynamodb:Scan', 'dynamodb:UpdateItem'],
-    index: [],
+    // the pool directory and each pool's keys: Query on pool-keys, then BatchGetItem of the
+    // items (secrets included, to ask the provider for each balance); conditional UpdateItem
+    // per change. No Scan: it reads the pools, not the table.
+    description: 'keypool: scheduled maintenance (provider balances, suspect keys, key statuses, pool metrics)',
+    table: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
+    index: { [POOL_KEYS]: ['dynamodb:Query'] },
     timeoutSeconds: 900,
     memorySize: 512,
     // One run at a time: two would double the balance requests the provider sees.
@@ -86,12 +113,13 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
   },
   migrate: {
     file: 'functions/migrate.ts',
+    // the target pool ensured (DynamoPoolStore.ensure: one UpdateItem);
     // lib/adapters/dynamo-migration-store.ts: BatchGetItem to read what exists, then
     // TransactWriteItems of conditional Put/Update (IAM authorizes each item's PutItem/UpdateItem).
     // The legacy source (S3 object or table Scan) is granted apart, only when configured.
     description: 'keypool: one-off migration from the legacy store (invoked by hand)',
     table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-    index: [],
+    index: {},
     timeoutSeconds: 900,
     memorySize: 1024,
     metrics: false,

@@ -4,30 +4,34 @@
  * (and test/infra/nag.test.ts).
  */
 import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
-import { ROUTES, type RouteKey, type RouteSpec } from '../lib/http/routes.js';
-import { CLIENT_ROUTES, type KeypoolHttpApi, STAGE_NAME } from './constructs/http-api.js';
+import { CLIENT_ROUTE_KEYS, ROUTES, type RouteKey } from '../lib/http/routes.js';
+import { type KeypoolHttpApi, routeResourcePath, STAGE_NAME } from './constructs/http-api.js';
 import type { StageConfig } from './config.js';
 import type { KeypoolStatelessStack } from './stateless-stack.js';
 
 const NAG = 'AwsSolutions::';
 
 /** How cdk-nag spells a route ARN of the policies in a finding id. */
-function renderedRouteArn(http: KeypoolHttpApi, routeKey: RouteKey): string {
-  const spec: RouteSpec = ROUTES[routeKey];
+function renderedRouteArn(http: KeypoolHttpApi, routeKey: RouteKey, pool?: string): string {
   const apiId = Stack.of(http).getLogicalId(http.api.node.defaultChild as CfnElement);
-  const path = spec.path.replace(/\{[^}]+\}/g, '*');
-  return `arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiId}>/${STAGE_NAME}/${spec.method}${path}`;
+  return `arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiId}>/${STAGE_NAME}/${ROUTES[routeKey].method}${routeResourcePath(routeKey, pool)}`;
 }
 
-function acknowledgeRouteWildcards(http: KeypoolHttpApi, policy: KeypoolHttpApi['clientPolicy'], routeKeys: readonly RouteKey[]): void {
+/**
+ * One acknowledgement per route ARN of the policy that still holds a `*`: with a pool, the
+ * client routes' key or lease id; without, every path parameter of the operator's routes.
+ */
+function acknowledgeRouteWildcards(http: KeypoolHttpApi, policy: KeypoolHttpApi['adminPolicy'], routeKeys: readonly RouteKey[], pool?: string): void {
   for (const routeKey of routeKeys) {
-    if (!ROUTES[routeKey].path.includes('{')) continue;
+    if (!routeResourcePath(routeKey, pool).includes('*')) continue;
+    const scope = pool === undefined
+      ? 'The operator may act on every pool and key, so the pool, key and lease ids are left open; '
+      : `The pool is fixed ("${pool}"); the wildcard is the key or lease id, which is not known when the policy is written; `;
     Validations.of(policy).acknowledge({
-      id: `${NAG}AwsSolutions-IAM5[Resource::${renderedRouteArn(http, routeKey)}]`,
+      id: `${NAG}AwsSolutions-IAM5[Resource::${renderedRouteArn(http, routeKey, pool)}]`,
       reason:
-        `The only wildcard is the path parameter of "${routeKey}": execute-api ARNs cannot name a ` +
-        'parameter, and the key or lease id is not known when the policy is written. Method, stage and ' +
-        'the rest of the path are exact, so the grant is that one route.',
+        `The only wildcards are path parameters of "${routeKey}": execute-api ARNs cannot name a parameter. ${scope}` +
+        'method, stage and the rest of the path are exact, so the grant is that one route.',
     });
   }
 }
@@ -55,6 +59,6 @@ export function acknowledgeFindings(stateless: KeypoolStatelessStack, config: St
         'It exists only while the stage sets a migration bucket, and only the migrate function holds it.',
     });
   }
-  acknowledgeRouteWildcards(http, http.clientPolicy, CLIENT_ROUTES);
+  for (const [pool, policy] of http.clientPolicies) acknowledgeRouteWildcards(http, policy, CLIENT_ROUTE_KEYS, pool);
   acknowledgeRouteWildcards(http, http.adminPolicy, Object.keys(ROUTES) as RouteKey[]);
 }

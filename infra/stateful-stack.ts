@@ -4,11 +4,11 @@
  * mistake in the stateless stack can never replace or delete the data.
  */
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
-import { TABLE } from '../lib/table.js';
 import type { StageConfig } from './config.js';
+import { cdkTableShape } from './table-shape.js';
 
 export interface StatefulStackProps extends StackProps {
   config: StageConfig;
@@ -30,10 +30,12 @@ export class KeypoolStatefulStack extends Stack {
       pendingWindow: Duration.days(config.removal === 'retain' ? 30 : 7),
     });
 
-    // Built from TABLE (lib/table.ts), the one definition the local stack and the tests use too.
-    const { partitionKey, usageIndex } = TABLE;
+    // Mapped from createTableInput (lib/table.ts), the one definition the local stack and the
+    // tests create their tables with: keys, indexes and projections are never written twice.
+    const shape = cdkTableShape();
     this.table = new Table(this, 'keys', {
-      partitionKey: { name: partitionKey, type: AttributeType.STRING },
+      partitionKey: shape.partitionKey,
+      ...(shape.sortKey ? { sortKey: shape.sortKey } : {}),
       billingMode: BillingMode.PAY_PER_REQUEST,
       encryption: TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.tableKey,
@@ -43,12 +45,7 @@ export class KeypoolStatefulStack extends Stack {
       // No TTL attribute: the design keeps no expiring items (leases are slots on the key's
       // own item, and an expired lease stays counted on purpose).
     });
-    this.table.addGlobalSecondaryIndex({
-      indexName: usageIndex.name,
-      partitionKey: { name: usageIndex.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: usageIndex.sortKey, type: AttributeType.NUMBER },
-      projectionType: ProjectionType.INCLUDE,
-      nonKeyAttributes: [...usageIndex.projected],
-    });
+    // usage-count (the lease query) and pool-keys (a pool's keys, and the pool directory).
+    for (const index of shape.indexes) this.table.addGlobalSecondaryIndex(index);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The stateless half of keypool: one function per entry point in functions/, the HTTP API,
- * the maintenance schedule, the alarms and the two caller policies. Safe to destroy and
- * redeploy at any time; the data lives in the stateful stack.
+ * the maintenance schedule, the alarms and the callers' policies (one per configured pool,
+ * one for operators). Safe to destroy and redeploy at any time; the data lives in the
+ * stateful stack.
  */
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -10,13 +11,22 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
-import { TABLE } from '../lib/table.js';
 import type { StageConfig } from './config.js';
 import { METRICS_NAMESPACE } from '../lib/observability/metric-names.js';
 import { KeypoolAlarms } from './constructs/alarms.js';
-import { KeypoolHttpApi } from './constructs/http-api.js';
+import { adminPolicyName, clientPolicyName, KeypoolHttpApi } from './constructs/http-api.js';
 import { KeypoolFunction } from './constructs/keypool-function.js';
 import { ENTRY_NAMES, ENTRY_POINTS, type EntryName } from './entry-points.js';
+
+/**
+ * The output that holds a pool's client policy ARN: `ClientPolicyArn` and the pool's letters
+ * and digits, each run after punctuation capitalised (`sdxl-turbo` -> `ClientPolicyArnSdxlTurbo`).
+ * Output ids keep only letters and digits; the stage config refuses two pools that would meet here.
+ */
+export function clientPolicyOutputId(pool: string): string {
+  const words = pool.split(/[^A-Za-z0-9]+/).filter((w) => w !== '');
+  return `ClientPolicyArn${words.map((w) => (w[0] ?? '').toUpperCase() + w.slice(1)).join('')}`;
+}
 
 export interface StatelessStackProps extends StackProps {
   config: StageConfig;
@@ -36,9 +46,8 @@ export class KeypoolStatelessStack extends Stack {
     const every = Duration.minutes(config.maintenanceEveryMinutes);
 
     const extraEnvironment: Partial<Record<EntryName, Record<string, string>>> = {
+      // Each pool's minCredits and cap are the pool's own (PUT /pools/{pool}), not the deployment's.
       maintain: {
-        KEYPOOL_MIN_CREDITS: String(config.maintenance.minCredits),
-        KEYPOOL_DEFAULT_MAX_USES: String(config.maintenance.defaultMaxUses),
         KEYPOOL_BALANCE_RATE: String(config.maintenance.balanceRate),
         STABILITY_API_BASE_URL: config.maintenance.stabilityApiBaseUrl,
       },
@@ -62,9 +71,7 @@ export class KeypoolStatelessStack extends Stack {
           ...extraEnvironment[name],
         },
       });
-      if (entry.table.length > 0 || entry.index.length > 0) {
-        fn.bindTable({ table, key: tableKey, actions: entry.table, index: { name: TABLE.usageIndex.name, actions: entry.index } });
-      }
+      fn.bindTable({ table, key: tableKey, actions: entry.table, indexes: entry.index });
       functions[name] = fn;
     }
     this.functions = functions;
@@ -74,11 +81,14 @@ export class KeypoolStatelessStack extends Stack {
     this.httpApi = new KeypoolHttpApi(this, 'http', {
       handlers: {
         meta: functions.meta.fn,
+        pools: functions.pools.fn,
         keys: functions.keys.fn,
         list: functions.list.fn,
         lease: functions.lease.fn,
         counting: functions.counting.fn,
       },
+      stage: config.stage,
+      pools: config.pools.map((p) => p.pool),
       throttle: config.throttle,
       logRetention: config.logRetention,
       removal: config.removal,
@@ -108,12 +118,14 @@ export class KeypoolStatelessStack extends Stack {
     });
 
     new CfnOutput(this, 'ApiUrl', { description: 'keypool HTTP API base URL', value: this.httpApi.api.apiEndpoint });
-    new CfnOutput(this, 'ClientPolicyArn', {
-      description: 'keypool-client managed policy: attach to callers that lease keys',
-      value: this.httpApi.clientPolicy.managedPolicyArn,
-    });
+    for (const [pool, policy] of this.httpApi.clientPolicies) {
+      new CfnOutput(this, clientPolicyOutputId(pool), {
+        description: `${clientPolicyName(config.stage, pool)}: attach to applications that lease keys of pool "${pool}"`,
+        value: policy.managedPolicyArn,
+      });
+    }
     new CfnOutput(this, 'AdminPolicyArn', {
-      description: 'keypool-admin managed policy: attach to operators (every route)',
+      description: `${adminPolicyName(config.stage)}: attach to operators (every route, every pool)`,
       value: this.httpApi.adminPolicy.managedPolicyArn,
     });
     new CfnOutput(this, 'MigrateFunctionName', {

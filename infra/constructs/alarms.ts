@@ -1,7 +1,8 @@
 /**
- * The alarms that page before the pool runs dry or the API fails: usable keys per pool
- * (published by the maintenance function) and 409s already answered (published by the lease
- * function), API 5xx, each function's errors and throttles, and DynamoDB throttled requests. All go to one encrypted SNS topic.
+ * The alarms that page before a pool runs dry or the API fails, for each configured pool:
+ * usable keys and keys left suspect (published by the maintenance function) and 409s already
+ * answered (published by the lease function); then API 5xx, each function's errors and
+ * throttles, and DynamoDB throttled requests. All go to one encrypted SNS topic.
  */
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -14,7 +15,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import type { PoolAlarm } from '../config.js';
+import type { StagePool } from '../config.js';
 import { METRIC, METRIC_DIMENSION, METRICS_NAMESPACE } from '../../lib/observability/metric-names.js';
 
 /** The table operations keypool performs; DynamoDB reports ThrottledRequests per operation. */
@@ -32,7 +33,7 @@ export interface KeypoolAlarmsProps {
   api: HttpApi;
   functions: Record<string, IFunction>;
   table: ITable;
-  pools: PoolAlarm[];
+  pools: readonly StagePool[];
   /** the maintenance schedule: UsableKeys arrives once per run */
   maintenanceEvery: Duration;
   alarmEmail: string | undefined;
@@ -67,7 +68,8 @@ export class KeypoolAlarms extends Construct {
     // no report at all (maintenance broken) counts as breaching: the pool is unwatched.
     const period = Duration.minutes(Math.max(5, props.maintenanceEvery.toMinutes()));
     for (const { pool, minUsableKeys } of props.pools) {
-      add(`usable-keys-${pool.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`, {
+      const slug = pool.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+      add(`usable-keys-${slug}`, {
         alarmDescription: `keypool: pool "${pool}" has fewer than ${minUsableKeys} usable keys (or maintenance stopped reporting)`,
         metric: new Metric({
           namespace: METRICS_NAMESPACE,
@@ -83,8 +85,23 @@ export class KeypoolAlarms extends Construct {
         treatMissingData: TreatMissingData.BREACHING,
       });
       // Callers already got 409 no_usable_key: the pool ran dry between maintenance runs.
-      add(`no-usable-key-${pool.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`, {
-        alarmDescription: `keypool: POST /leases answered 409 no_usable_key for pool "${pool}"`,
+      // A caller's invalid_key makes a key suspect until the next maintenance run confirms it
+      // (disabled) or clears it (active); suspect keys are checked first. A run that cannot
+      // reach the provider (5xx, 429, its deadline) leaves them suspect, out of the pool, and
+      // one such run is often a blip the next one settles. Two runs in a row ending with a
+      // suspect key means reports are not being settled: the pool shrinks on clients' word.
+      // Missing reports stay NOT_BREACHING: the UsableKeys alarm already pages for those.
+      add(`suspect-keys-${slug}`, {
+        alarmDescription: `keypool: pool "${pool}" still has suspect keys after two maintenance runs (reports of invalid_key not confirmed or cleared)`,
+        metric: new Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.suspectKeys, dimensionsMap: { [METRIC_DIMENSION]: pool }, statistic: 'Minimum', period }),
+        threshold: 0,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      add(`no-usable-key-${slug}`, {
+        alarmDescription: `keypool: POST /pools/${pool}/leases answered 409 no_usable_key`,
         metric: new Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.noUsableKey, dimensionsMap: { [METRIC_DIMENSION]: pool }, statistic: 'Sum', period: Duration.minutes(5) }),
         threshold: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

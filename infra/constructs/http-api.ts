@@ -1,8 +1,9 @@
 /**
  * The HTTP API (API Gateway v2), built from ROUTES in lib/http/routes.ts: each route goes to
- * the function its spec names, with IAM (SigV4) authorization unless the spec says
- * `authorized: false` (GET /health only). `$default` answers everything else through the
- * meta function (404/405 JSON), also behind IAM.
+ * the function its spec names, with IAM (SigV4) authorization unless the spec's access is
+ * `public` (GET /health only). `$default` answers everything else through the meta function
+ * (404/405 JSON), also behind IAM. The callers' managed policies come from the same table:
+ * one per configured pool for applications (that pool's client routes), one for operators.
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -21,22 +22,45 @@ import { ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { DEFAULT_ROUTE_FUNCTION, type FunctionName, ROUTE_KEYS, ROUTES, type RouteKey, type RouteSpec } from '../../lib/http/routes.js';
-
-/** The routes a calling application needs: lease, complete, count a use. */
-export const CLIENT_ROUTES = ['POST /leases', 'POST /leases/{leaseId}/complete', 'POST /keys/{keyId}/usage'] as const satisfies readonly RouteKey[];
+import { CLIENT_ROUTE_KEYS, DEFAULT_ROUTE_FUNCTION, type FunctionName, ROUTE_KEYS, ROUTES, type RouteKey, type RouteSpec } from '../../lib/http/routes.js';
 
 /** The stage every route is served from: the API's root URL. */
 export const STAGE_NAME = '$default';
 
+/** What IAM accepts as a managed policy name. */
+const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
+
+/**
+ * The physical name of the policy that lets an application use one pool. The issue's
+ * `keypool-client-<pool>` with the stage after `keypool-` (as in the stack names): IAM policy
+ * names are unique per account, so dev and prod in one account would otherwise collide.
+ */
+export function clientPolicyName(stage: string, pool: string): string {
+  return checkedPolicyName(`keypool-${stage}-client-${pool}`);
+}
+
+/** The physical name of the operator's policy (every route), per stage for the same reason. */
+export function adminPolicyName(stage: string): string {
+  return checkedPolicyName(`keypool-${stage}-admin`);
+}
+
+function checkedPolicyName(name: string): string {
+  if (!POLICY_NAME.test(name)) throw new Error(`"${name}" is not a valid IAM policy name (letters, digits and _+=,.@-, at most 128)`);
+  return name;
+}
+
 export interface KeypoolHttpApiProps {
   handlers: Record<FunctionName, IFunction>;
+  /** the stage: part of the policies' names */
+  stage: string;
+  /** the pools applications may be granted: one client policy each */
+  pools: readonly string[];
   throttle: { rateLimit: number; burstLimit: number };
   logRetention: RetentionDays;
   removal: 'retain' | 'destroy';
 }
 
-/** A construct id from a route key: `POST /leases/{leaseId}/complete` -> `post-leases-lease-id-complete`. */
+/** A construct id from a route key: `POST /pools/{pool}/leases/{leaseId}/complete` -> `post-pools-pool-leases-lease-id-complete`. */
 export function routeId(routeKey: string): string {
   return routeKey
     .replace(/([a-z])([A-Z])/g, '$1-$2')
@@ -69,7 +93,8 @@ const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
 export class KeypoolHttpApi extends Construct {
   readonly api: HttpApi;
   readonly stage: HttpStage;
-  readonly clientPolicy: ManagedPolicy;
+  /** by pool: allows exactly that pool's client routes */
+  readonly clientPolicies: ReadonlyMap<string, ManagedPolicy>;
   readonly adminPolicy: ManagedPolicy;
 
   constructor(scope: Construct, id: string, props: KeypoolHttpApiProps) {
@@ -112,27 +137,47 @@ export class KeypoolHttpApi extends Construct {
         routeKey: HttpRouteKey.with(spec.path, HttpMethod[spec.method]),
         integration: integration(spec.function),
         // Only GET /health is open (a load balancer or uptime check carries no credentials).
-        authorizer: spec.authorized ? iam : new HttpNoneAuthorizer(),
+        authorizer: spec.access !== 'public' ? iam : new HttpNoneAuthorizer(),
       });
     }
 
-    this.clientPolicy = new ManagedPolicy(this, 'client-policy', {
-      description: 'keypool-client: lease a key, complete the lease, count a use',
-      statements: [this.invokeStatement(CLIENT_ROUTES)],
-    });
+    // The pool is a path segment, so IAM can scope an application to the pools it may use.
+    // A policy's description is immutable in IAM (a change replaces the policy), so it
+    // names only what never changes: the stage and the pool.
+    const clientPolicies = new Map<string, ManagedPolicy>();
+    for (const pool of props.pools) {
+      clientPolicies.set(
+        pool,
+        new ManagedPolicy(this, `client-policy-${pool}`, {
+          managedPolicyName: clientPolicyName(props.stage, pool),
+          description: `keypool (${props.stage}): lease a key of pool "${pool}", complete the lease, count a use`,
+          statements: [this.invokeStatement(CLIENT_ROUTE_KEYS, pool)],
+        }),
+      );
+    }
+    this.clientPolicies = clientPolicies;
     this.adminPolicy = new ManagedPolicy(this, 'admin-policy', {
-      description: 'keypool-admin: every route of the keypool API',
+      managedPolicyName: adminPolicyName(props.stage),
+      description: `keypool (${props.stage}): every route of the keypool API, every pool`,
       statements: [this.invokeStatement(ROUTE_KEYS)],
     });
   }
 
-  /** The execute-api ARN of one route on the served stage; a path parameter becomes `*`. */
-  routeArn(routeKey: RouteKey): string {
-    const spec: RouteSpec = ROUTES[routeKey];
-    return this.api.arnForExecuteApi(spec.method, spec.path.replace(/\{[^}]+\}/g, '*'), STAGE_NAME);
+  /**
+   * The execute-api ARN of one route on the served stage. `{pool}` becomes `pool` when one is
+   * given; every other path parameter (and `{pool}` without one) becomes `*`.
+   */
+  routeArn(routeKey: RouteKey, pool?: string): string {
+    return this.api.arnForExecuteApi(ROUTES[routeKey].method, routeResourcePath(routeKey, pool), STAGE_NAME);
   }
 
-  private invokeStatement(routeKeys: readonly RouteKey[]): PolicyStatement {
-    return new PolicyStatement({ actions: ['execute-api:Invoke'], resources: routeKeys.map((key) => this.routeArn(key)) });
+  private invokeStatement(routeKeys: readonly RouteKey[], pool?: string): PolicyStatement {
+    return new PolicyStatement({ actions: ['execute-api:Invoke'], resources: routeKeys.map((key) => this.routeArn(key, pool)) });
   }
+}
+
+/** A route's path as its execute-api ARN names it: `{pool}` the given pool, other parameters `*`. */
+export function routeResourcePath(routeKey: RouteKey, pool?: string): string {
+  const spec: RouteSpec = ROUTES[routeKey];
+  return spec.path.replace(/\{([^}]+)\}/g, (_, name: string) => (name === 'pool' && pool !== undefined ? pool : '*'));
 }

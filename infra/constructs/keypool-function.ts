@@ -30,8 +30,8 @@ export interface TableAccess {
   key: IKey;
   /** actions on the table's items */
   actions: readonly DynamoAction[];
-  /** actions on the usage-count index only (a Query runs there) */
-  index?: { name: string; actions: readonly DynamoAction[] };
+  /** actions per index, each granted on that index's ARN only (where a Query runs) */
+  indexes?: Readonly<Record<string, readonly DynamoAction[] | undefined>>;
 }
 
 /** POWERTOOLS_SERVICE_NAME of every function (the logs' `service` field). */
@@ -96,18 +96,20 @@ export class KeypoolFunction extends Construct {
   }
 
   /**
-   * Grants exactly the listed actions on the table (and on the index, if asked), plus
-   * kms:Decrypt on the table's key: DynamoDB decrypts the table key with the caller's
-   * permissions on every request that reads or writes an item of a CMK-encrypted table.
+   * Grants exactly the listed actions on the table, and on each named index its own actions
+   * on that index's ARN alone (never `index/*`), plus kms:Decrypt on the table's key: DynamoDB
+   * decrypts the table key with the caller's permissions on every request that reads or
+   * writes an item of a CMK-encrypted table, an index Query included. Grants nothing when no
+   * action is asked for.
    */
   bindTable(access: TableAccess): void {
+    const indexes = Object.entries(access.indexes ?? {}).filter((entry): entry is [string, readonly DynamoAction[]] => (entry[1]?.length ?? 0) > 0);
+    if (access.actions.length === 0 && indexes.length === 0) return;
     if (access.actions.length > 0) {
       this.role.addToPrincipalPolicy(new PolicyStatement({ actions: [...access.actions], resources: [access.table.tableArn] }));
     }
-    if (access.index && access.index.actions.length > 0) {
-      this.role.addToPrincipalPolicy(
-        new PolicyStatement({ actions: [...access.index.actions], resources: [`${access.table.tableArn}/index/${access.index.name}`] }),
-      );
+    for (const [name, actions] of indexes) {
+      this.role.addToPrincipalPolicy(new PolicyStatement({ actions: [...actions], resources: [`${access.table.tableArn}/index/${name}`] }));
     }
     this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [access.key.keyArn] }));
   }

@@ -1,6 +1,7 @@
 /** Stage settings from CDK context: the stage's typed defaults, validated overrides, clear refusals. */
 import { describe, expect, it } from 'vitest';
 import { resolveStageConfig, STAGE_CONFIG, StageConfigError } from '../../infra/config.js';
+import { DEFAULT_POOL } from '../../lib/domain/types.js';
 
 describe('resolveStageConfig', () => {
   it('uses dev when no stage is given, and the prod settings for -c stage=prod', () => {
@@ -9,12 +10,40 @@ describe('resolveStageConfig', () => {
     expect(STAGE_CONFIG.prod).toMatchObject({ removal: 'retain', deletionProtection: true });
   });
 
+  it("serves the domain's default pool on both stages unless pools are given", () => {
+    expect(resolveStageConfig({ stage: 'dev' }).pools).toEqual([{ pool: DEFAULT_POOL, minUsableKeys: 1 }]);
+    expect(resolveStageConfig({ stage: 'prod' }).pools).toEqual([{ pool: DEFAULT_POOL, minUsableKeys: 3 }]);
+  });
+
+  it('takes the pools from -c pools, or from -c poolAlarms as before, in the same pool:min form', () => {
+    // Act
+    const viaPools = resolveStageConfig({ pools: 'stability:4,sdxl-turbo:2' });
+    const viaPoolAlarms = resolveStageConfig({ poolAlarms: 'stability:4,sdxl-turbo:2' });
+    // Assess
+    expect(viaPools.pools).toEqual([
+      { pool: 'stability', minUsableKeys: 4 },
+      { pool: 'sdxl-turbo', minUsableKeys: 2 },
+    ]);
+    expect(viaPoolAlarms).toEqual(viaPools);
+  });
+
+  it.each([
+    [{ pools: 'stability:1', poolAlarms: 'stability:1' }, /-c pools or -c poolAlarms/],
+    [{ pools: 'stability:1,Stability:2' }, /-c pools: pools "stability" and "Stability"/],
+    [{ poolAlarms: 'sdxl-turbo:1,sdxl_turbo:1' }, /-c poolAlarms: pools "sdxl-turbo" and "sdxl_turbo"/],
+    [{ pools: 'a/b:1' }, /-c pools: bad pool "a\/b"/],
+    [{ pools: 'stability' }, /-c pools/],
+  ])('refuses the pool list %j: it would break a policy name, an alarm or an output', (context, message) => {
+    expect(() => resolveStageConfig(context)).toThrow(StageConfigError);
+    expect(() => resolveStageConfig(context)).toThrow(message);
+  });
+
   it('applies each override given on the command line (context values arrive as strings)', () => {
     // Act
     const config = resolveStageConfig({
       stage: 'prod',
       alarmEmail: 'ops@example.com',
-      poolAlarms: 'default:5,sdxl:2',
+      poolAlarms: 'stability:5,sdxl:2',
       maintenanceEveryMinutes: '30',
       throttleRate: '200',
       throttleBurst: '400',
@@ -26,7 +55,7 @@ describe('resolveStageConfig', () => {
       stage: 'prod',
       alarmEmail: 'ops@example.com',
       pools: [
-        { pool: 'default', minUsableKeys: 5 },
+        { pool: 'stability', minUsableKeys: 5 },
         { pool: 'sdxl', minUsableKeys: 2 },
       ],
       maintenanceEveryMinutes: 30,

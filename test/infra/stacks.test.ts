@@ -11,10 +11,10 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../infra/bundling.js';
-import { CLIENT_ROUTES } from '../../infra/constructs/http-api.js';
 import { ENTRY_NAMES, ENTRY_POINTS, type EntryName } from '../../infra/entry-points.js';
 import { buildKeypoolApp, type KeypoolApp } from '../../infra/keypool-app.js';
-import { ROUTE_KEYS, ROUTES } from '../../lib/http/routes.js';
+import { DEFAULT_POOL } from '../../lib/domain/types.js';
+import { CLIENT_ROUTE_KEYS, ROUTE_KEYS, ROUTES, type RouteKey } from '../../lib/http/routes.js';
 import { createTableInput, TABLE } from '../../lib/table.js';
 
 type Json = Record<string, unknown>;
@@ -32,7 +32,8 @@ const PROD_CONTEXT = {
   ...NO_BUNDLING,
   stage: 'prod',
   alarmEmail: 'ops@example.com',
-  poolAlarms: 'default:3,sdxl:2',
+  // Two pools, one with punctuation: two client policies, neither allowing the other's routes.
+  pools: 'stability:3,sdxl-turbo:2',
   migrationBucket: 'legacy-keys-export',
   legacyTable: 'legacy-keys',
 };
@@ -72,7 +73,7 @@ function grantsOf(template: Template, name: EntryName): { actions: string[]; res
     });
 }
 
-/** The literal tail of a `Fn::Join` ARN, e.g. `/$default/POST/leases`. */
+/** The literal tail of a `Fn::Join` ARN, e.g. `/$default/POST/pools/stability/leases`. */
 function joinTail(arn: unknown): string {
   const parts = ((arn as Json)['Fn::Join'] as [string, unknown[]])[1];
   const last = parts[parts.length - 1];
@@ -114,10 +115,19 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) acknowledged.push({ path: node.node.path, id, reason });
       }
     }
-    // Assess: the open health route, and one wildcard per route path parameter in each policy.
+    // Assess: the open health route, the migration bucket, and one route ARN with a wildcard
+    // per route in the admin policy and per key- or lease-id route in each pool's client policy.
     const parameterRoutes = ROUTE_KEYS.filter((key) => ROUTES[key].path.includes('{'));
-    const clientParameterRoutes = CLIENT_ROUTES.filter((key) => ROUTES[key].path.includes('{'));
-    expect(acknowledged).toHaveLength(1 + parameterRoutes.length + clientParameterRoutes.length + 1);
+    const idRoutes = CLIENT_ROUTE_KEYS.filter((key) => ROUTES[key].path.replace('{pool}', '').includes('{'));
+    expect(idRoutes).toHaveLength(2);
+    expect(acknowledged).toHaveLength(1 + parameterRoutes.length + built.config.pools.length * idRoutes.length + 1);
+    const clientAcks = acknowledged.filter((a) => a.path.includes('/client-policy-'));
+    for (const { pool } of built.config.pools) {
+      const own = clientAcks.filter((a) => a.path === `keypool-prod-api/http/client-policy-${pool}`);
+      expect(own.map((a) => a.id.replace(/^.*\$default/, '')).sort(), pool).toEqual(
+        [`/POST/pools/${pool}/keys/*/usage]`, `/POST/pools/${pool}/leases/*/complete]`].sort(),
+      );
+    }
     expect(acknowledged.filter((a) => a.id.includes(':s3:::legacy-keys-export/*')).map((a) => a.path)).toEqual(['keypool-prod-api/migrate-function/role']);
     expect(acknowledged.filter((a) => a.id.endsWith('AwsSolutions-APIG4')).map((a) => a.path)).toEqual(['keypool-prod-api/http/get-health']);
     for (const a of acknowledged) expect(a.reason.length, a.id).toBeGreaterThan(120);
@@ -133,20 +143,39 @@ describe('keypool stacks (prod, synthesized offline)', () => {
   });
 
   describe('stateful stack', () => {
-    it('builds the table from TABLE: the same keys and index as the local table', () => {
+    it('builds the table from createTableInput: the same keys, indexes and projections as the local table', () => {
       // Prepare
       const local = createTableInput('unused');
-      const index = local.GlobalSecondaryIndexes?.[0];
       // Assess
       data.resourceCountIs('AWS::DynamoDB::Table', 1);
       data.hasResourceProperties('AWS::DynamoDB::Table', {
         KeySchema: local.KeySchema,
         AttributeDefinitions: Match.arrayEquals(local.AttributeDefinitions ?? []),
         BillingMode: 'PAY_PER_REQUEST',
-        GlobalSecondaryIndexes: [
-          { IndexName: TABLE.usageIndex.name, KeySchema: index?.KeySchema, Projection: index?.Projection },
-        ],
+        GlobalSecondaryIndexes: (local.GlobalSecondaryIndexes ?? []).map((index) => ({
+          IndexName: index.IndexName,
+          KeySchema: index.KeySchema,
+          Projection: index.Projection,
+        })),
       });
+    });
+
+    it('has the pool-keys index: pool (S) and keyId (S), keys only, so a lease never writes it', () => {
+      // Prepare
+      const [[, table] = ['', undefined]] = resources(data, 'AWS::DynamoDB::Table');
+      const indexes = table?.Properties.GlobalSecondaryIndexes as Json[];
+      const types = new Map((table?.Properties.AttributeDefinitions as { AttributeName: string; AttributeType: string }[]).map((a) => [a.AttributeName, a.AttributeType]));
+      // Assess
+      expect(indexes.map((i) => i.IndexName)).toEqual([TABLE.usageIndex.name, TABLE.poolIndex.name]);
+      expect(indexes.find((i) => i.IndexName === 'pool-keys')).toEqual({
+        IndexName: 'pool-keys',
+        KeySchema: [
+          { AttributeName: 'pool', KeyType: 'HASH' },
+          { AttributeName: 'keyId', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      });
+      expect([types.get('pool'), types.get('keyId')]).toEqual(['S', 'S']);
     });
 
     it('protects the table: PITR, customer-managed KMS key with rotation, deletion protection, RETAIN, no TTL', () => {
@@ -203,33 +232,35 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe(ENTRY_POINTS[name].metrics ? 'keypool' : undefined);
     });
 
-    it('configures maintenance from the stage: minimum credits, default cap, provider URL, balance rate', () => {
-      const fn = resource(api, functionId(api, 'maintain'));
-      expect((fn.Properties.Environment as Json).Variables).toMatchObject({
-        KEYPOOL_MIN_CREDITS: '3',
-        KEYPOOL_DEFAULT_MAX_USES: '3',
-        STABILITY_API_BASE_URL: 'https://api.stability.ai',
-        KEYPOOL_BALANCE_RATE: '5',
-      });
+    it('configures maintenance from the stage: provider URL and balance rate; minimum credits and caps are the pools\' own', () => {
+      // Prepare
+      const env = (resource(api, functionId(api, 'maintain')).Properties.Environment as { Variables: Json }).Variables;
+      // Assess
+      expect(env).toMatchObject({ STABILITY_API_BASE_URL: 'https://api.stability.ai', KEYPOOL_BALANCE_RATE: '5' });
+      expect(env.KEYPOOL_MIN_CREDITS).toBeUndefined();
+      expect(env.KEYPOOL_DEFAULT_MAX_USES).toBeUndefined();
     });
   });
 
   describe('least privilege', () => {
     // The reviewed grants, written out here rather than read from infra/entry-points.ts, so
     // that widening a function's access fails this test until the list is reviewed too.
-    const EXPECTED: Record<EntryName, { table: string[]; index: string[] }> = {
-      meta: { table: [], index: [] },
-      keys: { table: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], index: [] },
-      list: { table: ['dynamodb:Scan'], index: [] },
-      lease: { table: ['dynamodb:UpdateItem'], index: ['dynamodb:Query'] },
-      counting: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: [] },
-      maintain: { table: ['dynamodb:Scan', 'dynamodb:UpdateItem'], index: [] },
-      migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: [] },
+    // Every function that names a pool reads its record (GetItem) except maintenance, which
+    // lists the pools; no function scans the table.
+    const EXPECTED: Record<EntryName, { table: string[]; index: Record<string, string[]> }> = {
+      meta: { table: [], index: {} },
+      pools: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
+      keys: { table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
+      list: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
+      lease: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: { 'usage-count': ['dynamodb:Query'] } },
+      counting: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: {} },
+      maintain: { table: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
+      migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
     };
     const TABLE_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAttkeys[0-9A-F]+Arn[0-9A-F]+"\}$/;
     const KEY_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAtttablekey[0-9A-F]+Arn[0-9A-F]+"\}$/;
 
-    it.each(ENTRY_NAMES)('%s: exactly its table actions, the index only where a Query runs, kms:Decrypt only with table access', (name) => {
+    it.each(ENTRY_NAMES)('%s: exactly its table actions, each index it queries on that index alone, kms:Decrypt only with table access', (name) => {
       // Prepare
       const expected = EXPECTED[name];
       const grants = grantsOf(api, name);
@@ -240,9 +271,12 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       );
       expect(on(TABLE_ARN).flatMap((g) => g.actions).sort()).toEqual(expected.table);
       const index = grants.filter((g) => g.resource.includes('/index/'));
-      expect(index.flatMap((g) => g.actions)).toEqual(expected.index);
-      for (const g of index) expect(g.resource).toContain(`"/index/${TABLE.usageIndex.name}"`);
-      expect(on(KEY_ARN).flatMap((g) => g.actions)).toEqual(expected.table.length > 0 ? ['kms:Decrypt'] : []);
+      // One statement per index, on `<table ARN>/index/<name>` exactly (never `index/*`).
+      const byIndex = Object.fromEntries(index.map((g) => [/"\/index\/([^"]+)"\]/.exec(g.resource)?.[1] ?? g.resource, g.actions]));
+      expect(byIndex).toEqual(expected.index);
+      for (const g of index) expect(g.resource).toMatch(/^\{"Fn::Join":\["",\[\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAttkeys[0-9A-F]+Arn[0-9A-F]+"\},"\/index\/[a-z-]+"\]\]\}$/);
+      const touchesTable = expected.table.length > 0 || Object.keys(expected.index).length > 0;
+      expect(on(KEY_ARN).flatMap((g) => g.actions)).toEqual(touchesTable ? ['kms:Decrypt'] : []);
     });
 
     it('grants no wildcard action and no "*" resource to any function', () => {
@@ -282,9 +316,9 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(routes().map((r) => r.RouteKey).sort()).toEqual([...ROUTE_KEYS, '$default'].sort());
     });
 
-    it.each([...ROUTE_KEYS, '$default'])('%s: IAM authorization unless the contract opens it', (routeKey) => {
+    it.each([...ROUTE_KEYS, '$default'])('%s: IAM authorization unless the contract makes it public', (routeKey) => {
       const route = routes().find((r) => r.RouteKey === routeKey);
-      const open = routeKey !== '$default' && !ROUTES[routeKey as keyof typeof ROUTES].authorized;
+      const open = routeKey !== '$default' && ROUTES[routeKey as RouteKey].access === 'public';
       expect(route?.AuthorizationType).toBe(open ? 'NONE' : 'AWS_IAM');
       if (open) expect(routeKey).toBe('GET /health');
     });
@@ -319,23 +353,102 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(format).not.toMatch(/body|requestBody|responseBody|\$context\.path|querystring/i);
     });
 
-    it('publishes keypool-client for lease, complete and usage only, and keypool-admin for every route', () => {
+    /** The policy with this physical name, and the route ARNs it allows (their literal tails). */
+    const allowed = (template: Template, name: string): string[] => {
+      const found = resources(template, 'AWS::IAM::ManagedPolicy').filter(([, p]) => p.Properties.ManagedPolicyName === name);
+      expect(found, name).toHaveLength(1);
+      const [statement, ...others] = ((found[0]?.[1].Properties.PolicyDocument as { Statement: Json[] }).Statement);
+      expect(others, name).toEqual([]);
+      expect(statement).toMatchObject({ Effect: 'Allow', Action: 'execute-api:Invoke' });
+      const apiId = resources(template, 'AWS::ApiGatewayV2::Api')[0]?.[0];
+      for (const arn of statement?.Resource as Json[]) expect(JSON.stringify(arn), name).toContain(`{"Ref":"${apiId}"}`);
+      return (statement?.Resource as unknown[]).map(joinTail).sort();
+    };
+    /** A route ARN tail with `{pool}` the given pool and every other parameter `*`. */
+    const tail = (key: RouteKey, pool?: string) => `/$default/${ROUTES[key].method}${ROUTES[key].path.replace(/\{([^}]+)\}/g, (_, p: string) => (p === 'pool' && pool ? pool : '*'))}`;
+    /** Whether IAM would match a request's tail against an allowed tail (`*` matches any run, `/` included). */
+    const matches = (pattern: string, request: string) =>
+      new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\$]/g, '\\$&')).join('.*')}$`).test(request);
+    /** What an application of `pool` sends: its three client routes with concrete ids. */
+    const clientRequests = (pool: string) => [
+      `/$default/POST/pools/${pool}/leases`,
+      `/$default/POST/pools/${pool}/leases/kabc.0.1.n/complete`,
+      `/$default/POST/pools/${pool}/keys/kabc/usage`,
+    ];
+
+    it('publishes one keypool-prod-client-<pool> per configured pool, allowing exactly that pool\'s three client routes', () => {
+      for (const { pool } of built.config.pools) {
+        // Assess: lease, complete and usage under /pools/<pool>/, ids left open.
+        expect(CLIENT_ROUTE_KEYS.map((key) => ROUTES[key].access)).toEqual(['client', 'client', 'client']);
+        expect(allowed(api, `keypool-prod-client-${pool}`)).toEqual(CLIENT_ROUTE_KEYS.map((key) => tail(key, pool)).sort());
+        for (const request of clientRequests(pool)) expect(allowed(api, `keypool-prod-client-${pool}`).some((p) => matches(p, request)), request).toBe(true);
+      }
+    });
+
+    it("lets no pool's client policy reach another pool, a pool whose name extends it, or an operator route", () => {
       // Prepare
-      const policies = resources(api, 'AWS::IAM::ManagedPolicy').map(([, p]) => p.Properties);
-      const client = policies.find((p) => String(p.Description).startsWith('keypool-client'));
-      const admin = policies.find((p) => String(p.Description).startsWith('keypool-admin'));
-      const routeTails = (policy: Json | undefined) => {
-        const [statement] = (policy?.PolicyDocument as { Statement: Json[] }).Statement;
-        expect(statement?.Action).toBe('execute-api:Invoke');
-        return (statement?.Resource as unknown[]).map(joinTail).sort();
-      };
-      const tail = (key: keyof typeof ROUTES) => `/$default/${ROUTES[key].method}${ROUTES[key].path.replace(/\{[^}]+\}/g, '*')}`;
+      const pools = built.config.pools.map((p) => p.pool);
+      expect(pools).toEqual(['stability', 'sdxl-turbo']);
+      const adminRequests = ROUTE_KEYS.filter((key) => ROUTES[key].access === 'admin').map((key) => tail(key, 'stability').replace(/\*/g, 'kabc'));
+      for (const pool of pools) {
+        const patterns = allowed(api, `keypool-prod-client-${pool}`);
+        const foreign = [...pools.filter((other) => other !== pool).flatMap(clientRequests), ...clientRequests(`${pool}2`), ...clientRequests(`${pool}.old`), ...adminRequests];
+        // Assess
+        for (const request of foreign) expect(patterns.filter((p) => matches(p, request)), `${pool} -> ${request}`).toEqual([]);
+      }
+    });
+
+    it('publishes keypool-prod-admin for every route of every pool, and no other caller policy', () => {
       // Assess
-      expect(policies).toHaveLength(2);
-      expect(routeTails(client)).toEqual(CLIENT_ROUTES.map(tail).sort());
-      expect(routeTails(admin)).toEqual(ROUTE_KEYS.map(tail).sort());
-      api.hasOutput('ClientPolicyArn', {});
-      api.hasOutput('AdminPolicyArn', {});
+      expect(allowed(api, 'keypool-prod-admin')).toEqual(ROUTE_KEYS.map((key) => tail(key)).sort());
+      expect(resources(api, 'AWS::IAM::ManagedPolicy')).toHaveLength(built.config.pools.length + 1);
+    });
+
+    it('outputs each client policy ARN by pool, and the admin policy ARN', () => {
+      // Prepare
+      const outputs = (api.toJSON() as { Outputs: Record<string, { Value: unknown; Description: string }> }).Outputs;
+      const policyArn = (name: string) => {
+        const [[id] = ['']] = resources(api, 'AWS::IAM::ManagedPolicy').filter(([, p]) => p.Properties.ManagedPolicyName === name);
+        return { Ref: id };
+      };
+      // Assess
+      expect(Object.keys(outputs).filter((key) => key.includes('PolicyArn')).sort()).toEqual(['AdminPolicyArn', 'ClientPolicyArnSdxlTurbo', 'ClientPolicyArnStability']);
+      expect(outputs.ClientPolicyArnStability?.Value).toEqual(policyArn('keypool-prod-client-stability'));
+      expect(outputs.ClientPolicyArnStability?.Description).toContain('keypool-prod-client-stability');
+      expect(outputs.ClientPolicyArnSdxlTurbo?.Value).toEqual(policyArn('keypool-prod-client-sdxl-turbo'));
+      expect(outputs.AdminPolicyArn?.Value).toEqual(policyArn('keypool-prod-admin'));
+    });
+  });
+
+  describe('the default pool list', () => {
+    let dev: Template;
+    let prod: Template;
+
+    beforeAll(() => {
+      // Prepare: no pools in context: the stage's default list, the domain's default pool.
+      dev = Template.fromStack(buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'dev' }, builtinCloudFormationValidation: false }).stateless);
+      prod = Template.fromStack(buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'prod' }, builtinCloudFormationValidation: false }).stateless);
+    });
+
+    it.each([
+      ['dev', 1],
+      ['prod', 3],
+    ] as const)('%s: one client policy and the pool alarms, all for the default pool "stability"', (stage, minUsable) => {
+      // Prepare
+      const template = stage === 'dev' ? dev : prod;
+      const names = resources(template, 'AWS::IAM::ManagedPolicy').map(([, p]) => p.Properties.ManagedPolicyName).sort();
+      const poolAlarms = resources(template, 'AWS::CloudWatch::Alarm')
+        .map(([, a]) => a.Properties)
+        .filter((a) => a.Namespace === 'keypool');
+      // Assess
+      expect(DEFAULT_POOL).toBe('stability');
+      expect(names).toEqual([`keypool-${stage}-admin`, `keypool-${stage}-client-stability`]);
+      expect(poolAlarms.map((a) => [a.MetricName, (a.Dimensions as Json[])[0]]).sort()).toEqual([
+        ['NoUsableKey', { Name: 'pool', Value: 'stability' }],
+        ['SuspectKeys', { Name: 'pool', Value: 'stability' }],
+        ['UsableKeys', { Name: 'pool', Value: 'stability' }],
+      ]);
+      expect(poolAlarms.find((a) => a.MetricName === 'UsableKeys')?.Threshold).toBe(minUsable);
     });
   });
 
@@ -381,7 +494,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       api.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
     });
 
-    it('alarms on usable keys and 409s per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
+    it('alarms on usable keys, suspect keys and 409s per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
       // Prepare
       const alarms = resources(api, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
       const [[topicId] = ['']] = resources(api, 'AWS::SNS::Topic');
@@ -389,12 +502,21 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       // Assess: every alarm notifies the one topic.
       for (const alarm of alarms) expect(alarm.AlarmActions).toEqual([{ Ref: topicId }]);
       expect(usable.map((a) => [(a.Dimensions as Json[])[0], a.Threshold, a.ComparisonOperator, a.Namespace, a.TreatMissingData])).toEqual([
-        [{ Name: 'pool', Value: 'default' }, 3, 'LessThanThreshold', 'keypool', 'breaching'],
-        [{ Name: 'pool', Value: 'sdxl' }, 2, 'LessThanThreshold', 'keypool', 'breaching'],
+        [{ Name: 'pool', Value: 'stability' }, 3, 'LessThanThreshold', 'keypool', 'breaching'],
+        [{ Name: 'pool', Value: 'sdxl-turbo' }, 2, 'LessThanThreshold', 'keypool', 'breaching'],
       ]);
       expect(alarms.filter((a) => a.MetricName === 'NoUsableKey').map((a) => [(a.Dimensions as Json[])[0], a.Threshold, a.Statistic])).toEqual([
-        [{ Name: 'pool', Value: 'default' }, 1, 'Sum'],
-        [{ Name: 'pool', Value: 'sdxl' }, 1, 'Sum'],
+        [{ Name: 'pool', Value: 'stability' }, 1, 'Sum'],
+        [{ Name: 'pool', Value: 'sdxl-turbo' }, 1, 'Sum'],
+      ]);
+      // A key still suspect at the end of two maintenance runs in a row (one 15-minute period each).
+      expect(
+        alarms
+          .filter((a) => a.MetricName === 'SuspectKeys')
+          .map((a) => [(a.Dimensions as Json[])[0], a.Statistic, a.Period, a.ComparisonOperator, a.Threshold, a.EvaluationPeriods, a.DatapointsToAlarm, a.TreatMissingData]),
+      ).toEqual([
+        [{ Name: 'pool', Value: 'stability' }, 'Minimum', 900, 'GreaterThanThreshold', 0, 2, 2, 'notBreaching'],
+        [{ Name: 'pool', Value: 'sdxl-turbo' }, 'Minimum', 900, 'GreaterThanThreshold', 0, 2, 2, 'notBreaching'],
       ]);
       expect(alarms.filter((a) => a.Namespace === 'AWS/ApiGateway' && a.MetricName === '5xx')).toHaveLength(1);
       for (const metric of ['Errors', 'Throttles']) {
@@ -405,7 +527,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       const throttled = alarms.filter((a) => JSON.stringify(a.Metrics ?? []).includes('ThrottledRequests'));
       expect(throttled).toHaveLength(1);
       expect(JSON.stringify(throttled[0]?.Metrics)).toContain('AWS/DynamoDB');
-      expect(alarms).toHaveLength(2 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
+      expect(alarms).toHaveLength(3 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
     });
 
     it('encrypts the alarm topic, refuses plain HTTP, and subscribes the configured e-mail', () => {
