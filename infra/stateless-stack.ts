@@ -120,12 +120,12 @@ export class KeypoolStatelessStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { description: 'keypool HTTP API base URL', value: this.httpApi.api.apiEndpoint });
     for (const [pool, policy] of this.httpApi.clientPolicies) {
       new CfnOutput(this, clientPolicyOutputId(pool), {
-        description: `${clientPolicyName(config.stage, pool)}: attach to applications that lease keys of pool "${pool}"`,
+        description: `${clientPolicyName(pool)}: attach to applications that lease keys of pool "${pool}"`,
         value: policy.managedPolicyArn,
       });
     }
     new CfnOutput(this, 'AdminPolicyArn', {
-      description: `${adminPolicyName(config.stage)}: attach to operators (every route, every pool)`,
+      description: `${adminPolicyName()}: attach to operators (every route, every pool)`,
       value: this.httpApi.adminPolicy.managedPolicyArn,
     });
     new CfnOutput(this, 'MigrateFunctionName', {

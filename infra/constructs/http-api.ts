@@ -31,17 +31,19 @@ export const STAGE_NAME = '$default';
 const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
 
 /**
- * The physical name of the policy that lets an application use one pool. The issue's
- * `keypool-client-<pool>` with the stage after `keypool-` (as in the stack names): IAM policy
- * names are unique per account, so dev and prod in one account would otherwise collide.
+ * The physical name of the policy that lets an application use one pool: `keypool-client-<pool>`,
+ * the name operators and their tooling attach by. IAM policy names are unique per account, so
+ * one account holds one keypool stage (README "Deploy": a stage per account, as AWS's
+ * multi-account guidance has it); a second stage in the same account fails to deploy with
+ * "already exists" rather than sharing a policy.
  */
-export function clientPolicyName(stage: string, pool: string): string {
-  return checkedPolicyName(`keypool-${stage}-client-${pool}`);
+export function clientPolicyName(pool: string): string {
+  return checkedPolicyName(`keypool-client-${pool}`);
 }
 
-/** The physical name of the operator's policy (every route), per stage for the same reason. */
-export function adminPolicyName(stage: string): string {
-  return checkedPolicyName(`keypool-${stage}-admin`);
+/** The physical name of the operator's policy (every route of every pool). */
+export function adminPolicyName(): string {
+  return checkedPolicyName('keypool-admin');
 }
 
 function checkedPolicyName(name: string): string {
@@ -51,7 +53,7 @@ function checkedPolicyName(name: string): string {
 
 export interface KeypoolHttpApiProps {
   handlers: Record<FunctionName, IFunction>;
-  /** the stage: part of the policies' names */
+  /** the stage, named in the policies' descriptions */
   stage: string;
   /** the pools applications may be granted: one client policy each */
   pools: readonly string[];
@@ -149,7 +151,7 @@ export class KeypoolHttpApi extends Construct {
       clientPolicies.set(
         pool,
         new ManagedPolicy(this, `client-policy-${pool}`, {
-          managedPolicyName: clientPolicyName(props.stage, pool),
+          managedPolicyName: clientPolicyName(pool),
           description: `keypool (${props.stage}): lease a key of pool "${pool}", complete the lease, count a use`,
           statements: [this.invokeStatement(CLIENT_ROUTE_KEYS, pool)],
         }),
@@ -157,7 +159,7 @@ export class KeypoolHttpApi extends Construct {
     }
     this.clientPolicies = clientPolicies;
     this.adminPolicy = new ManagedPolicy(this, 'admin-policy', {
-      managedPolicyName: adminPolicyName(props.stage),
+      managedPolicyName: adminPolicyName(),
       description: `keypool (${props.stage}): every route of the keypool API, every pool`,
       statements: [this.invokeStatement(ROUTE_KEYS)],
     });

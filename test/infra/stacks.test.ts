@@ -376,12 +376,12 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       `/$default/POST/pools/${pool}/keys/kabc/usage`,
     ];
 
-    it('publishes one keypool-prod-client-<pool> per configured pool, allowing exactly that pool\'s three client routes', () => {
+    it('publishes one keypool-client-<pool> per configured pool, allowing exactly that pool\'s three client routes', () => {
       for (const { pool } of built.config.pools) {
         // Assess: lease, complete and usage under /pools/<pool>/, ids left open.
         expect(CLIENT_ROUTE_KEYS.map((key) => ROUTES[key].access)).toEqual(['client', 'client', 'client']);
-        expect(allowed(api, `keypool-prod-client-${pool}`)).toEqual(CLIENT_ROUTE_KEYS.map((key) => tail(key, pool)).sort());
-        for (const request of clientRequests(pool)) expect(allowed(api, `keypool-prod-client-${pool}`).some((p) => matches(p, request)), request).toBe(true);
+        expect(allowed(api, `keypool-client-${pool}`)).toEqual(CLIENT_ROUTE_KEYS.map((key) => tail(key, pool)).sort());
+        for (const request of clientRequests(pool)) expect(allowed(api, `keypool-client-${pool}`).some((p) => matches(p, request)), request).toBe(true);
       }
     });
 
@@ -391,7 +391,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(pools).toEqual(['stability', 'sdxl-turbo']);
       const adminRequests = ROUTE_KEYS.filter((key) => ROUTES[key].access === 'admin').map((key) => tail(key, 'stability').replace(/\*/g, 'kabc'));
       for (const pool of pools) {
-        const patterns = allowed(api, `keypool-prod-client-${pool}`);
+        const patterns = allowed(api, `keypool-client-${pool}`);
         const foreign = [...pools.filter((other) => other !== pool).flatMap(clientRequests), ...clientRequests(`${pool}2`), ...clientRequests(`${pool}.old`), ...adminRequests];
         // Assess
         for (const request of foreign) expect(patterns.filter((p) => matches(p, request)), `${pool} -> ${request}`).toEqual([]);
@@ -400,7 +400,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
 
     it('publishes keypool-prod-admin for every route of every pool, and no other caller policy', () => {
       // Assess
-      expect(allowed(api, 'keypool-prod-admin')).toEqual(ROUTE_KEYS.map((key) => tail(key)).sort());
+      expect(allowed(api, 'keypool-admin')).toEqual(ROUTE_KEYS.map((key) => tail(key)).sort());
       expect(resources(api, 'AWS::IAM::ManagedPolicy')).toHaveLength(built.config.pools.length + 1);
     });
 
@@ -413,10 +413,10 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       };
       // Assess
       expect(Object.keys(outputs).filter((key) => key.includes('PolicyArn')).sort()).toEqual(['AdminPolicyArn', 'ClientPolicyArnSdxlTurbo', 'ClientPolicyArnStability']);
-      expect(outputs.ClientPolicyArnStability?.Value).toEqual(policyArn('keypool-prod-client-stability'));
-      expect(outputs.ClientPolicyArnStability?.Description).toContain('keypool-prod-client-stability');
-      expect(outputs.ClientPolicyArnSdxlTurbo?.Value).toEqual(policyArn('keypool-prod-client-sdxl-turbo'));
-      expect(outputs.AdminPolicyArn?.Value).toEqual(policyArn('keypool-prod-admin'));
+      expect(outputs.ClientPolicyArnStability?.Value).toEqual(policyArn('keypool-client-stability'));
+      expect(outputs.ClientPolicyArnStability?.Description).toContain('keypool-client-stability');
+      expect(outputs.ClientPolicyArnSdxlTurbo?.Value).toEqual(policyArn('keypool-client-sdxl-turbo'));
+      expect(outputs.AdminPolicyArn?.Value).toEqual(policyArn('keypool-admin'));
     });
   });
 
@@ -442,7 +442,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         .filter((a) => a.Namespace === 'keypool');
       // Assess
       expect(DEFAULT_POOL).toBe('stability');
-      expect(names).toEqual([`keypool-${stage}-admin`, `keypool-${stage}-client-stability`]);
+      expect(names).toEqual(['keypool-admin', 'keypool-client-stability']);
       expect(poolAlarms.map((a) => [a.MetricName, (a.Dimensions as Json[])[0]]).sort()).toEqual([
         ['NoUsableKey', { Name: 'pool', Value: 'stability' }],
         ['SuspectKeys', { Name: 'pool', Value: 'stability' }],
