@@ -22,7 +22,7 @@ import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.j
 import type { KeyRecord } from '../domain/types.js';
 import { TABLE, USAGE_TIER, usageSortKey, usageSortKeyBound } from '../table.js';
 import { fromKeyItem, type Item, projection, RECORD_ATTRIBUTES, type StoredSlot, toKeyItem, toKeyRecord } from './key-item.js';
-import { DynamoTable, type DynamoTableOptions, isConditionFailure } from './dynamo-table.js';
+import { DynamoTable, isConditionFailure } from './dynamo-table.js';
 
 export type { CapacityMeter } from './dynamo-table.js';
 export { fromKeyItem, toKeyItem } from './key-item.js';
@@ -38,10 +38,6 @@ const EFFECTIVELY_ACTIVE = '(#status = :active OR (#status = :cooling AND cooldo
 const RECORD_PROJECTION = projection(RECORD_ATTRIBUTES);
 
 export class DynamoKeyStore extends DynamoTable implements KeyStore {
-  constructor(options: DynamoTableOptions) {
-    super(options);
-  }
-
   async insert(key: StoredKey): Promise<{ inserted: boolean; key: KeyRecord }> {
     const item = toKeyItem(key);
     try {
@@ -287,7 +283,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       .map(read)
       .filter((key): key is K => key?.pool === pool)
       .sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
-    const last = out.LastEvaluatedKey?.[KEY];
+    const last: unknown = out.LastEvaluatedKey?.[KEY];
     return { keys, lastKeyId: typeof last === 'string' ? last : undefined };
   }
 }

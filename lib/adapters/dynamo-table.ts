@@ -8,6 +8,12 @@ import { BatchGetCommand, type BatchGetCommandOutput, type DynamoDBDocumentClien
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Item } from './key-item.js';
 
+/**
+ * The operation names the adapters report to a CapacityMeter that are reads; every other one
+ * is a write. (DynamoDB Local reports only CapacityUnits, so the name tells which.)
+ */
+export const READ_OPERATIONS: ReadonlySet<string> = new Set(['candidates', 'get', 'record', 'pool', 'pools', 'pool-keys', 'pool-items']);
+
 /** Collects what each request cost, for the benchmark and the capacity figures in the README. */
 export interface CapacityMeter {
   record(operation: string, consumed: ConsumedCapacity | ConsumedCapacity[] | undefined): void;

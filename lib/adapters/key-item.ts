@@ -90,5 +90,5 @@ export function toKeyRecord(item: Item | undefined): KeyRecord | undefined {
 export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
   const record = toKeyRecord(item);
   if (!record || !item) return undefined;
-  return { ...record, apiKey: String(item.apiKey ?? ''), slots: fromStoredSlots(item.L as Record<string, StoredSlot> | undefined) };
+  return { ...record, apiKey: typeof item.apiKey === 'string' ? item.apiKey : '', slots: fromStoredSlots(item.L as Record<string, StoredSlot> | undefined) };
 }

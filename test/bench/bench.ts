@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   const warm = Date.now();
   for (const name of CONTENDERS) {
     const pool = `warm-${name}`;
-    await seedKeys({ client, tableName: tables[name], pool, count: config.keys });
+    await seedKeys({ client, tableName: tables[name], pool, count: config.keys, policy: { maxUses: config.maxUses } });
     const use = contender(name, { client, tableName: tables[name], pool, maxUses: config.maxUses, meter: new CostMeter(), pageSize: config.pageSize }, config.callers);
     await mapLimit(Array.from({ length: warmUses(config.quick) }), config.callers, (_, i) => use(i % config.callers));
   }
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     for (const name of order) {
       const pool = `p${round}`;
       const tableName = tables[name];
-      await seedKeys({ client, tableName, pool, count: config.keys });
+      await seedKeys({ client, tableName, pool, count: config.keys, policy: { maxUses: config.maxUses } });
       const tally = tallies[name];
       const use = contender(name, { client, tableName, pool, maxUses: config.maxUses, meter: tally.meter, pageSize: config.pageSize }, config.callers);
       const log = new GrantLog();
@@ -206,7 +206,7 @@ async function main(): Promise<void> {
     // A pool of `size` keys for each contender: sharing one, the two used up a 100-key pool
     // (400 uses at maxUses 3) and cheap 409s diluted the cost per lease.
     for (const name of ['keypool', 'baseline'] as const) {
-      await seedKeys({ client, tableName, pool: `scale-${name}`, count: size, concurrency: 16 });
+      await seedKeys({ client, tableName, pool: `scale-${name}`, count: size, concurrency: 16, policy: { maxUses: config.maxUses } });
     }
     progress(`seeded 2 x ${size} keys in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
     const meters = { keypool: new CostMeter(), baseline: new CostMeter() };

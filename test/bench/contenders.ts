@@ -7,6 +7,8 @@ import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type CapacityMeter, DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
+import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
+import { READ_OPERATIONS } from '../../lib/adapters/dynamo-table.js';
 import { Broker } from '../../lib/domain/broker.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import { TABLE, usageSortKey, usageSortKeyBound } from '../../lib/table.js';
@@ -14,7 +16,8 @@ import { TABLE, usageSortKey, usageSortKeyBound } from '../../lib/table.js';
 export const CONTENDERS = ['keypool', 'baseline', 'floor'] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
 
-const READS = new Set(['candidates', 'get', 'scan', 'query']);
+/** The adapters' reads, and the baseline's and the floor's own index query. */
+const READS = new Set([...READ_OPERATIONS, 'query']);
 
 /**
  * Counts requests and consumed capacity. A refused conditional write returns no
@@ -65,12 +68,13 @@ const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 /** keypool: lease + complete(success) through the library; each caller its own Broker, like separate Lambda containers. */
 export function keypoolContender(setup: ContenderSetup, callers: number): UseFn {
   const store = new DynamoKeyStore({ client: setup.client, tableName: setup.tableName, meter: setup.meter });
-  const brokers = Array.from({ length: callers }, () => new Broker({ store, candidateLimit: setup.pageSize }));
+  const poolStore = new DynamoPoolStore({ client: setup.client, tableName: setup.tableName, meter: setup.meter });
+  const brokers = Array.from({ length: callers }, () => new Broker({ store, poolStore, candidateLimit: setup.pageSize }));
   return async (caller) => {
     const broker = brokers[caller % brokers.length] as Broker;
     try {
-      const grant = await broker.lease({ pool: setup.pool, maxUses: setup.maxUses });
-      await broker.complete(grant.leaseId, 'success');
+      const grant = await broker.lease(setup.pool, { maxUses: setup.maxUses });
+      await broker.complete(setup.pool, grant.leaseId, { outcome: 'success' });
       return grant.keyId;
     } catch (error) {
       if (error instanceof NoUsableKey) return undefined;

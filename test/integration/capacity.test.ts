@@ -1,10 +1,9 @@
 import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { CapacityMeter } from '../../lib/adapters/dynamo-key-store.js';
+import { type CapacityMeter, READ_OPERATIONS } from '../../lib/adapters/dynamo-table.js';
 import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { seedKeys } from '../support/seed.js';
 
-const READS = new Set(['candidates', 'get', 'record', 'pool', 'pools', 'pool-keys', 'pool-items']);
 
 /**
  * Sums requests and capacity units as DynamoDB reports them. DynamoDB Local reports only
@@ -19,9 +18,9 @@ class Meter implements CapacityMeter {
     this.requests += 1;
     for (const c of Array.isArray(consumed) ? consumed : consumed ? [consumed] : []) {
       const units = c.CapacityUnits ?? 0;
-      if (READS.has(operation)) this.rcu += units;
+      if (READ_OPERATIONS.has(operation)) this.rcu += units;
       else this.wcu += units;
-      if (!READS.has(operation)) for (const index of Object.values(c.GlobalSecondaryIndexes ?? {})) this.indexWcu += index.CapacityUnits ?? 0;
+      if (!READ_OPERATIONS.has(operation)) for (const index of Object.values(c.GlobalSecondaryIndexes ?? {})) this.indexWcu += index.CapacityUnits ?? 0;
     }
   }
   reset(): void {
