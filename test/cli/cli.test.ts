@@ -53,9 +53,9 @@ function keypool(args: string[], stdin?: string): Promise<CliRun> {
 }
 
 /** The --json body of a run that must succeed. */
-function body<T>(run: CliRun): T {
+function body(run: CliRun): unknown {
   expect(run.code, run.stderr).toBe(0);
-  return JSON.parse(run.stdout) as T;
+  return JSON.parse(run.stdout);
 }
 
 /** A run that must succeed, its output not JSON. */
@@ -74,7 +74,7 @@ async function api(path: string): Promise<unknown> {
 /** Imports fresh fake keys into `pool` through the CLI. */
 async function addKeys(pool: string, count: number): Promise<{ keys: KeyViewJson[]; secrets: string[] }> {
   const secrets = Array.from({ length: count }, (_, i) => fakeKey(`${i}-`));
-  const imported = body<ImportJson>(await keypool(['add', ...secrets, '--pool', pool, '--json']));
+  const imported = body(await keypool(['add', ...secrets, '--pool', pool, '--json'])) as ImportJson;
   return { keys: imported.keys, secrets };
 }
 
@@ -95,11 +95,11 @@ describe('keypool CLI', () => {
     writeFileSync(file, `# operator keys\n${secrets[1] ?? ''}\n\n  ${secrets[2] ?? ''}  \n`);
     // Act + Assess: add
     const add = await keypool(['add', secrets[0] ?? '', '--file', file, '--pool', pool, '--label', 'ops', '--json']);
-    const imported = body<ImportJson>(add);
+    const imported = body(add) as ImportJson;
     expect(imported).toMatchObject({ imported: 3, duplicates: 0 });
     expect(add.stdout).not.toContain(secrets[0]);
     // lease (the old --find --max-uses=3)
-    const grant = body<GrantJson>(await keypool(['lease', '--pool', pool, '--max-uses', '3', '--ttl', '60', '--json']));
+    const grant = body(await keypool(['lease', '--pool', pool, '--max-uses', '3', '--ttl', '60', '--json'])) as GrantJson;
     expect(Object.keys(grant).sort()).toEqual(['apiKey', 'expiresAt', 'keyId', 'leaseId', 'pool', 'usageCount']);
     expect(grant).toMatchObject({ apiKey: secrets[0], pool, usageCount: 0 });
     // complete
@@ -113,7 +113,7 @@ describe('keypool CLI', () => {
     const listed = await keypool(['list', '--pool', pool, '--status', 'disabled', '--json']);
     expect(body(listed)).toEqual(await api(`/pools/${pool}/keys?status=disabled`));
     expect(body(listed)).toMatchObject({ keys: [{ keyId: grant.keyId, usageCount: 2, status: 'disabled' }], cursor: null });
-    const enabled = body<KeyViewJson>(await keypool(['enable', grant.keyId, '--pool', pool, '--json']));
+    const enabled = body(await keypool(['enable', grant.keyId, '--pool', pool, '--json'])) as KeyViewJson;
     expect(enabled).toMatchObject({ keyId: grant.keyId, status: 'active' });
     // list: the API's body, and a readable table
     expect(body(await keypool(['list', '--pool', pool, '--json']))).toEqual(await api(`/pools/${pool}/keys`));
@@ -128,7 +128,7 @@ describe('keypool CLI', () => {
     const pool = uniqueName('created');
     // Act
     await addKeys(pool, 1);
-    const shown = body<Record<string, unknown>>(await keypool(['pool', 'show', pool, '--json']));
+    const shown = body(await keypool(['pool', 'show', pool, '--json'])) as Record<string, unknown>;
     // Assess
     expect(shown).toEqual(await api(`/pools/${pool}`));
     expect(shown).toMatchObject({ pool, maxUses: 3, leaseTtlSeconds: 300, cooldownSeconds: 60, provider: 'stability', minCredits: 3 });
@@ -138,8 +138,8 @@ describe('keypool CLI', () => {
     // Prepare
     const pool = uniqueName('policy');
     // Act
-    const created = body<Record<string, unknown>>(await keypool(['pool', 'set', pool, '--max-uses', '5', '--lease-ttl', '120', '--json']));
-    const changed = body<Record<string, unknown>>(await keypool(['pool', 'set', pool, '--cooldown', '90', '--provider', 'none', '--min-credits', '2.5', '--json']));
+    const created = body(await keypool(['pool', 'set', pool, '--max-uses', '5', '--lease-ttl', '120', '--json'])) as Record<string, unknown>;
+    const changed = body(await keypool(['pool', 'set', pool, '--cooldown', '90', '--provider', 'none', '--min-credits', '2.5', '--json'])) as Record<string, unknown>;
     const shown = await keypool(['pool', 'show', pool, '--json']);
     const listed = await keypool(['pool', 'list', '--json']);
     const text = await keypool(['pool', 'show', pool]);
@@ -149,7 +149,7 @@ describe('keypool CLI', () => {
     expect(body(shown)).toEqual(await api(`/pools/${pool}`));
     expect(body(shown)).toEqual(changed);
     expect(body(listed)).toEqual(await api('/pools'));
-    expect(body<{ pools: unknown[] }>(listed).pools).toContainEqual(changed);
+    expect((body(listed) as { pools: unknown[] }).pools).toContainEqual(changed);
     expect(text.stdout).toMatch(/^pool\s+maxUses\s+leaseTtlSeconds\s+cooldownSeconds\s+provider\s+minCredits/);
     expect(text.stdout).toContain(pool);
   });
@@ -187,10 +187,10 @@ describe('keypool CLI', () => {
     const keyId = keys[0]?.keyId ?? '';
     for (let i = 0; i < 4; i++) ok(await keypool(['increment', keyId, '--pool', pool]));
     // Act
-    const toOne = body<KeyViewJson>(await keypool(['reset', keyId, '--pool', pool, '--to', '1', '--json']));
+    const toOne = body(await keypool(['reset', keyId, '--pool', pool, '--to', '1', '--json'])) as KeyViewJson;
     const listedAfterOne = (await api(`/pools/${pool}/keys`)) as { keys: KeyViewJson[] };
     const toZero = await keypool(['reset', keyId, '--pool', pool]);
-    const grant = body<GrantJson>(await keypool(['lease', '--pool', pool, '--json']));
+    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
     // Assess
     expect(toOne).toMatchObject({ keyId, pool, usageCount: 1, status: 'active' });
     expect(listedAfterOne.keys).toEqual([toOne]);
@@ -198,13 +198,13 @@ describe('keypool CLI', () => {
     expect(grant).toMatchObject({ keyId, usageCount: 0 });
   });
 
-  it("a key or lease id used under another pool exits 1 (key_not_found / lease_not_found) and leaves the key as it was", async () => {
+  it('a key or lease id used under another pool exits 1 (key_not_found / lease_not_found) and leaves the key as it was', async () => {
     // Prepare
     const [home, other] = [uniqueName('home'), uniqueName('other')];
     const { keys } = await addKeys(home, 1);
     await addKeys(other, 1);
     const keyId = keys[0]?.keyId ?? '';
-    const grant = body<GrantJson>(await keypool(['lease', '--pool', home, '--json']));
+    const grant = body(await keypool(['lease', '--pool', home, '--json'])) as GrantJson;
     // Act
     const runs = {
       increment: await keypool(['increment', keyId, '--pool', other]),
@@ -219,7 +219,7 @@ describe('keypool CLI', () => {
     expect(refused(runs.disable, 1)).toBe(`keypool disable: no key with id "${keyId}"`);
     expect(refused(runs.enable, 1)).toBe(`keypool enable: no key with id "${keyId}"`);
     expect(refused(runs.complete, 1)).toMatch(/^keypool complete: no open or recently completed lease "/);
-    const [key] = body<{ keys: KeyViewJson[] }>(await keypool(['list', '--pool', home, '--json'])).keys;
+    const [key] = (body(await keypool(['list', '--pool', home, '--json'])) as { keys: KeyViewJson[] }).keys;
     expect(key).toMatchObject({ keyId, usageCount: 1, status: 'active' });
     expect(body(await keypool(['complete', grant.leaseId, '--pool', home, '--json']))).toEqual({ keyId, usageCount: 1, status: 'active' });
   });
@@ -229,12 +229,12 @@ describe('keypool CLI', () => {
     const pool = uniqueName('suspect');
     ok(await keypool(['pool', 'set', pool, '--max-uses', '4']));
     await addKeys(pool, 2);
-    const grant = body<GrantJson>(await keypool(['lease', '--pool', pool, '--json']));
+    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
     // Act
     const completed = body(await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'invalid_key', '--json']));
-    const status = body<{ pools: Record<string, unknown>[] }>(await keypool(['status', '--json']));
+    const status = body(await keypool(['status', '--json'])) as { pools: Record<string, unknown>[] };
     const text = await keypool(['status']);
-    const suspects = body<{ keys: KeyViewJson[] }>(await keypool(['list', '--pool', pool, '--status', 'suspect', '--json']));
+    const suspects = body(await keypool(['list', '--pool', pool, '--status', 'suspect', '--json'])) as { keys: KeyViewJson[] };
     // Assess
     expect(completed).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'suspect' });
     expect(Object.keys(status)).toEqual(['pools']);
