@@ -257,6 +257,19 @@ describe('keypool CLI', () => {
     expect(suspects.keys.map((k) => k.keyId)).toEqual([grant.keyId]);
   });
 
+  it('status counts a key resting after rate_limited as cooling, not active or usable', async () => {
+    // Prepare
+    const pool = uniqueName('cooling');
+    await addKeys(pool, 2);
+    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
+    // Act
+    const completed = body(await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'rate_limited', '--retry-after', '600', '--json']));
+    const status = body(await keypool(['status', '--json'])) as { pools: Record<string, unknown>[] };
+    // Assess
+    expect(completed).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'cooling' });
+    expect(status.pools.find((p) => p.pool === pool)).toMatchObject({ total: 2, active: 1, cooling: 1, usable: 1 });
+  });
+
   it('reads keys from stdin with --file -, and a second add reports duplicates', async () => {
     const pool = uniqueName('stdin');
     const secret = fakeKey();

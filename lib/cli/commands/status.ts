@@ -1,7 +1,16 @@
 /** status: the operator's view of each pool's health, from the same counts the metrics publish. */
 import type { KeyView } from '../../domain/types.js';
-import { poolHealth } from '../../maintenance/pool-health.js';
+import { type HealthInput, poolHealth } from '../../maintenance/pool-health.js';
 import { type Command, json, table } from '../framework.js';
+
+/**
+ * A listed key as poolHealth reads it. A view's status is already the effective one, but a view
+ * has no cooldownUntil, and poolHealth would take a cooling key without one for a key whose
+ * cooldown is over (active, and counted usable): keep it cooling.
+ */
+function healthInput(view: KeyView): HealthInput {
+  return view.status === 'cooling' ? { ...view, cooldownUntil: Number.POSITIVE_INFINITY } : view;
+}
 
 const STATUS_COLUMNS = ['pool', 'maxUses', 'total', 'active', 'cooling', 'suspect', 'exhausted', 'disabled', 'usable', 'credits', 'unchecked', 'oldestCheck'];
 
@@ -21,7 +30,7 @@ export const status: Command = {
     const policies = await broker.listPools();
     const keys: KeyView[] = [];
     for (const { pool } of policies) keys.push(...(await broker.listAll(pool)));
-    const pools = poolHealth(keys, policies, Date.now());
+    const pools = poolHealth(keys.map(healthInput), policies, Date.now());
     if (args.values.json) io.out(json({ pools }));
     else io.out(pools.length ? `${table(pools.map((p) => ({ ...p })), STATUS_COLUMNS)}\nusable = active with usageCount <= the pool's maxUses` : 'no pools');
     return 0;
