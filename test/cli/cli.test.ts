@@ -9,19 +9,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalServer } from '../../lib/local/server.js';
 import { type CliRun, runKeypool } from '../support/cli.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import { call, startTestServer } from '../support/server.js';
 
 let env: Record<string, string>;
 let server: LocalServer;
+let provider: FakeProvider;
 
 beforeAll(async () => {
   const table = await createTestTable('cli');
   env = { KEYPOOL_DYNAMODB_ENDPOINT: table.endpoint, KEYPOOL_TABLE: table.tableName };
   server = await startTestServer(table.tableName);
+  provider = await startFakeProvider();
 });
 
 afterAll(async () => {
   await server.close();
+  await provider.close();
 });
 
 interface KeyViewJson {
@@ -268,6 +272,44 @@ describe('keypool CLI', () => {
     // Assess
     expect(completed).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'cooling' });
     expect(status.pools.find((p) => p.pool === pool)).toMatchObject({ total: 2, active: 1, cooling: 1, usable: 1 });
+  });
+
+  it('maintain asks the provider about suspect keys first, at most --max-checks, and confirms (401: disabled) or clears them; a none pool is never asked', async () => {
+    // Prepare: two keys reported invalid_key in a stability pool (one the provider knows, one it
+    // answers 401 for), then a never-checked key added there; one reported key in a none pool.
+    const [checkedPool, uncheckedPool] = [uniqueName('stab'), uniqueName('none')];
+    ok(await keypool(['pool', 'set', uncheckedPool, '--provider', 'none']));
+    const { keys, secrets } = await addKeys(checkedPool, 2);
+    const { secrets: uncheckedSecrets } = await addKeys(uncheckedPool, 1);
+    provider.setKey(secrets[0] ?? '', { credits: 20 });
+    for (const pool of [checkedPool, checkedPool, uncheckedPool]) {
+      const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
+      ok(await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'invalid_key']));
+    }
+    const { secrets: later } = await addKeys(checkedPool, 1);
+    provider.setKey(later[0] ?? '', { credits: 20 });
+    const maintainEnv = { ...env, STABILITY_API_BASE_URL: provider.url, KEYPOOL_BALANCE_RATE: '10' };
+    const asked = (secret: string | undefined): number => provider.requests.filter((r) => r.apiKey === secret).length;
+    // Act
+    const first = body(await runKeypool(['maintain', '--pool', checkedPool, '--max-checks', '1', '--json'], maintainEnv)) as Record<string, unknown>;
+    const laterAskedFirst = asked(later[0]);
+    // The two suspects are ordered by key id: whichever went first, the next run asks the other, and every key not disabled.
+    const disabledFirst = asked(secrets[1]) === 1;
+    const second = body(await runKeypool(['maintain', '--pool', checkedPool, '--json'], maintainEnv));
+    const cleared = body(await runKeypool(['maintain', '--pool', uncheckedPool, '--json'], maintainEnv));
+    const text = await runKeypool(['maintain', '--pool', checkedPool], maintainEnv);
+    const listed = body(await keypool(['list', '--pool', checkedPool, '--json'])) as { keys: KeyViewJson[] };
+    // Assess
+    expect(Object.keys(first)).toEqual(['checked', 'active', 'exhausted', 'disabled', 'cooling', 'suspect', 'errors']);
+    expect(first).toMatchObject({ checked: 1, suspect: 1, exhausted: 0, cooling: 0, errors: [] });
+    expect(Number(first.active) + Number(first.disabled)).toBe(2);
+    expect(laterAskedFirst).toBe(0);
+    expect(second).toEqual({ checked: disabledFirst ? 2 : 3, active: 2, exhausted: 0, disabled: 1, cooling: 0, suspect: 0, errors: [] });
+    expect(cleared).toEqual({ checked: 0, active: 1, exhausted: 0, disabled: 0, cooling: 0, suspect: 0, errors: [] });
+    expect(asked(uncheckedSecrets[0])).toBe(0);
+    expect(text.stdout).toMatch(/^checked 2: active 2, exhausted 0, disabled 1, cooling 0, suspect 0; 0 error\(s\)$/m);
+    const status = (id: string | undefined): string | undefined => listed.keys.find((k) => k.keyId === id)?.status;
+    expect([status(keys[0]?.keyId), status(keys[1]?.keyId)]).toEqual(['active', 'disabled']);
   });
 
   it('reads keys from stdin with --file -, and a second add reports duplicates', async () => {
