@@ -1,6 +1,7 @@
 /**
- * The CLI's small framework: commands register a spec; main.ts parses, dispatches and maps
- * errors to exit codes (0 ok, 1 domain refusal or unreachable store, 2 bad usage).
+ * The CLI's small framework: commands register a spec (or a group of them, `keypool pool
+ * set`); main.ts parses, dispatches and maps errors to exit codes (0 ok, 1 domain refusal or
+ * unreachable store, 2 bad usage).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type * as z from 'zod/mini';
@@ -66,6 +67,22 @@ export interface Command {
   run(context: CommandContext): Promise<number>;
 }
 
+/**
+ * A command whose first positional names one of its subcommands (`keypool pool set <pool>`).
+ * Each subcommand is an ordinary Command named by its own word ("set"); main.ts runs it
+ * under its full name ("pool set"), so usage lines and error prefixes read as typed.
+ */
+export interface CommandGroup {
+  name: string;
+  summary: string;
+  subcommands: Command[];
+}
+
+/** Whether an entry of the command list is a group of subcommands. */
+export function isGroup(entry: Command | CommandGroup): entry is CommandGroup {
+  return 'subcommands' in entry;
+}
+
 export const LOCAL_ENDPOINT = 'http://127.0.0.1:8000';
 
 /** Where the CLI finds DynamoDB: the endpoint variable, else AWS when a region is set, else the local stack. */
@@ -90,20 +107,42 @@ export function parse(command: Command, argv: string[]): ParsedArgs {
   return parsed;
 }
 
-/** Validates a flag's value with the API's own schema; a bad value is a usage error. */
+/** A validation issue in words, for a flag (zod/mini carries no messages of its own). */
+function issueText(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'too_big':
+      return `must be at most ${String(issue.maximum)}${issue.origin === 'string' ? ' characters' : ''}`;
+    case 'too_small':
+      return `must be at least ${String(issue.minimum)}${issue.origin === 'string' ? ' characters' : ''}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map(String).join(', ')}`;
+    case 'invalid_type':
+      return issue.expected === 'int' ? 'must be a whole number' : `must be a ${issue.expected}`;
+    default:
+      // Our own checks (regex, refine) carry a message written for people.
+      return issue.message && issue.message !== 'Invalid input' ? issue.message : 'invalid value';
+  }
+}
+
+/** Validates a flag's value with the API's own schema; a bad value is a usage error of one line. */
 export function checked<T>(schema: z.ZodMiniType<T>, value: unknown, flag: string): T {
   const result = schema.safeParse(value);
-  if (!result.success) throw new UsageError(`${flag}: ${result.error.issues[0]?.message ?? 'invalid value'}`);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new UsageError(`${flag}: ${issue ? issueText(issue) : 'invalid value'}`);
+  }
   return result.data;
 }
 
-/** A whole number flag in [min, max]. */
-export function intFlag(value: unknown, flag: string, min: number, max: number): number | undefined {
+/**
+ * A number flag checked with the API's schema for that field (MaxUses, LeaseTtlSeconds, ...):
+ * undefined when the flag is absent. Only plain decimal digits are read as a number ("0x10",
+ * "1e3" and "" are refused), so the flag means what the API's JSON number would.
+ */
+export function numberFlag(schema: z.ZodMiniType<number>, value: unknown, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new UsageError(`${flag} takes a whole number from ${min} to ${max}`);
-  }
-  return Number(value);
+  if (typeof value !== 'string' || !/^-?\d{1,16}(\.\d{1,16})?$/.test(value)) throw new UsageError(`${flag}: must be a number`);
+  return checked(schema, Number(value), flag);
 }
 
 export function stringFlag(value: unknown): string | undefined {

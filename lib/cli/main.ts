@@ -8,7 +8,19 @@ import { KeypoolError } from '../domain/errors.js';
 import { redact } from '../shared/redact.js';
 import { cliServices } from '../wiring.js';
 import { COMMANDS } from './commands/index.js';
-import { type CliConfig, cliConfig, type CliIo, type CliServices, type Command, type CommandContext, parse, Refusal, UsageError } from './framework.js';
+import {
+  type CliConfig,
+  cliConfig,
+  type CliIo,
+  type CliServices,
+  type Command,
+  type CommandContext,
+  type CommandGroup,
+  isGroup,
+  parse,
+  Refusal,
+  UsageError,
+} from './framework.js';
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -28,6 +40,25 @@ function mainHelp(): string {
 
 function commandHelp(command: Command): string {
   return [`usage: keypool ${command.name} ${command.usage}`, '', command.summary, '', ...command.help.map((l) => `  ${l}`)].join('\n');
+}
+
+function groupHelp(group: CommandGroup): string {
+  const width = Math.max(...group.subcommands.map((c) => c.name.length));
+  return [
+    `usage: keypool ${group.name} <subcommand> [options]`,
+    '',
+    group.summary,
+    '',
+    'subcommands:',
+    ...group.subcommands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    `Run \`keypool ${group.name} <subcommand> --help\` for its options.`,
+  ].join('\n');
+}
+
+/** A word the user typed, echoed only when it looks like a command name: a mistyped secret is never repeated. */
+function shownWord(word: string): string {
+  return /^[a-z][a-z-]{0,30}$/.test(word) ? `"${word}"` : '(not a command name)';
 }
 
 /** Why the store could not be reached, in one line, or undefined if the error is something else. */
@@ -61,14 +92,33 @@ export async function runCli(argv: string[], io: CliIo = processIo, services: (c
     io.out(mainHelp());
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
-    io.err(`keypool: unknown command "${name.slice(0, 40)}"; run keypool --help`);
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
+    io.err(`keypool: unknown command ${shownWord(name)}; run keypool --help`);
     return 2;
+  }
+  let command: Command;
+  let commandArgs = rest;
+  if (isGroup(entry)) {
+    const [word, ...after] = rest;
+    if (word === undefined || word === '--help' || word === '-h' || word === 'help') {
+      io.out(groupHelp(entry));
+      return word === undefined ? 2 : 0;
+    }
+    const sub = entry.subcommands.find((c) => c.name === word);
+    if (!sub) {
+      io.err(`keypool ${entry.name}: unknown subcommand ${shownWord(word)}; run keypool ${entry.name} --help`);
+      return 2;
+    }
+    // Run under its full name, so its usage line and error prefix read "keypool pool set".
+    command = { ...sub, name: `${entry.name} ${sub.name}` };
+    commandArgs = after;
+  } else {
+    command = entry;
   }
   let context: CommandContext | undefined;
   try {
-    const args = parse(command, rest);
+    const args = parse(command, commandArgs);
     if (args.values.help) {
       io.out(commandHelp(command));
       return 0;

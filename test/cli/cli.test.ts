@@ -1,21 +1,93 @@
+/**
+ * The real `keypool` bin on DynamoDB Local. Where a command prints the API's body (--json),
+ * the test asks the real local server over the same table for the same thing and compares.
+ */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { runKeypool } from '../support/cli.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalServer } from '../../lib/local/server.js';
+import { type CliRun, runKeypool } from '../support/cli.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
+import { call, startTestServer } from '../support/server.js';
 
 let env: Record<string, string>;
+let server: LocalServer;
+let provider: FakeProvider;
 
 beforeAll(async () => {
   const table = await createTestTable('cli');
   env = { KEYPOOL_DYNAMODB_ENDPOINT: table.endpoint, KEYPOOL_TABLE: table.tableName };
+  server = await startTestServer(table.tableName);
+  provider = await startFakeProvider();
 });
+
+afterAll(async () => {
+  await server.close();
+  await provider.close();
+});
+
+interface KeyViewJson {
+  keyId: string;
+  pool: string;
+  maskedKey: string;
+  usageCount: number;
+  status: string;
+}
 
 interface ImportJson {
   imported: number;
   duplicates: number;
-  keys: { keyId: string; maskedKey: string }[];
+  keys: KeyViewJson[];
+}
+
+interface GrantJson {
+  leaseId: string;
+  keyId: string;
+  apiKey: string;
+  pool: string;
+  usageCount: number;
+  expiresAt: string;
+}
+
+/** Runs keypool with the test table's environment. */
+function keypool(args: string[], stdin?: string): Promise<CliRun> {
+  return runKeypool(args, env, stdin);
+}
+
+/** The --json body of a run that must succeed. */
+function body(run: CliRun): unknown {
+  expect(run.code, run.stderr).toBe(0);
+  return JSON.parse(run.stdout);
+}
+
+/** A run that must succeed, its output not JSON. */
+function ok(run: CliRun): string {
+  expect(run.code, run.stderr).toBe(0);
+  return run.stdout;
+}
+
+/** What the API answers for GET `path`. */
+async function api(path: string): Promise<unknown> {
+  const answer = await call(server.url, 'GET', path);
+  expect(answer.status, path).toBe(200);
+  return answer.body;
+}
+
+/** Imports fresh fake keys into `pool` through the CLI. */
+async function addKeys(pool: string, count: number): Promise<{ keys: KeyViewJson[]; secrets: string[] }> {
+  const secrets = Array.from({ length: count }, (_, i) => fakeKey(`${i}-`));
+  const imported = body(await keypool(['add', ...secrets, '--pool', pool, '--json'])) as ImportJson;
+  return { keys: imported.keys, secrets };
+}
+
+/** A refusal: the exit code, and one line on stderr. */
+function refused(run: CliRun, code: number): string {
+  expect(run.code, run.stderr).toBe(code);
+  expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  expect(run.stdout).toBe('');
+  return run.stderr.trim();
 }
 
 describe('keypool CLI', () => {
@@ -26,58 +98,247 @@ describe('keypool CLI', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'keypool-')), 'keys.txt');
     writeFileSync(file, `# operator keys\n${secrets[1] ?? ''}\n\n  ${secrets[2] ?? ''}  \n`);
     // Act + Assess: add
-    const add = await runKeypool(['add', secrets[0] ?? '', '--file', file, '--pool', pool, '--label', 'ops', '--json'], env);
-    expect(add.code).toBe(0);
-    const imported = JSON.parse(add.stdout) as ImportJson;
+    const add = await keypool(['add', secrets[0] ?? '', '--file', file, '--pool', pool, '--label', 'ops', '--json']);
+    const imported = body(add) as ImportJson;
     expect(imported).toMatchObject({ imported: 3, duplicates: 0 });
     expect(add.stdout).not.toContain(secrets[0]);
     // lease (the old --find --max-uses=3)
-    const lease = await runKeypool(['lease', '--pool', pool, '--max-uses', '3', '--ttl', '60', '--json'], env);
-    expect(lease.code).toBe(0);
-    const grant = JSON.parse(lease.stdout) as { leaseId: string; keyId: string; apiKey: string; usageCount: number };
+    const grant = body(await keypool(['lease', '--pool', pool, '--max-uses', '3', '--ttl', '60', '--json'])) as GrantJson;
     expect(Object.keys(grant).sort()).toEqual(['apiKey', 'expiresAt', 'keyId', 'leaseId', 'pool', 'usageCount']);
-    expect(grant.apiKey).toBe(secrets[0]);
+    expect(grant).toMatchObject({ apiKey: secrets[0], pool, usageCount: 0 });
     // complete
-    const complete = await runKeypool(['complete', grant.leaseId, '--outcome', 'success', '--json'], env);
-    expect(JSON.parse(complete.stdout)).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
+    const complete = await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'success', '--json']);
+    expect(body(complete)).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
     // increment
-    const increment = await runKeypool(['increment', grant.keyId, '--json'], env);
-    expect(JSON.parse(increment.stdout)).toEqual({ keyId: grant.keyId, usageCount: 2 });
+    expect(body(await keypool(['increment', grant.keyId, '--pool', pool, '--json']))).toEqual({ keyId: grant.keyId, usageCount: 2 });
     // disable / enable
-    const disable = await runKeypool(['disable', grant.keyId], env);
+    const disable = await keypool(['disable', grant.keyId, '--pool', pool]);
     expect(disable).toMatchObject({ code: 0, stdout: `${grant.keyId} is disabled\n` });
-    const listed = await runKeypool(['list', '--pool', pool, '--status', 'disabled', '--json'], env);
-    expect(JSON.parse(listed.stdout)).toMatchObject({ keys: [{ keyId: grant.keyId, usageCount: 2, status: 'disabled' }], cursor: null });
-    const enable = await runKeypool(['enable', grant.keyId], env);
-    expect(enable.code).toBe(0);
-    // readable list
-    const table = await runKeypool(['list', '--pool', pool], env);
+    const listed = await keypool(['list', '--pool', pool, '--status', 'disabled', '--json']);
+    expect(body(listed)).toEqual(await api(`/pools/${pool}/keys?status=disabled`));
+    expect(body(listed)).toMatchObject({ keys: [{ keyId: grant.keyId, usageCount: 2, status: 'disabled' }], cursor: null });
+    const enabled = body(await keypool(['enable', grant.keyId, '--pool', pool, '--json'])) as KeyViewJson;
+    expect(enabled).toMatchObject({ keyId: grant.keyId, status: 'active' });
+    // list: the API's body, and a readable table
+    expect(body(await keypool(['list', '--pool', pool, '--json']))).toEqual(await api(`/pools/${pool}/keys`));
+    const table = await keypool(['list', '--pool', pool]);
     expect(table.stdout).toMatch(/^keyId\s+pool\s+maskedKey\s+usageCount\s+status/);
     expect(table.stdout).toContain('3 key(s)');
     for (const secret of secrets) expect(table.stdout + listed.stdout + complete.stdout).not.toContain(secret);
   });
 
+  it('add creates its pool with the default policy', async () => {
+    // Prepare
+    const pool = uniqueName('created');
+    // Act
+    await addKeys(pool, 1);
+    const shown = body(await keypool(['pool', 'show', pool, '--json'])) as Record<string, unknown>;
+    // Assess
+    expect(shown).toEqual(await api(`/pools/${pool}`));
+    expect(shown).toMatchObject({ pool, maxUses: 3, leaseTtlSeconds: 300, cooldownSeconds: 60, provider: 'stability', minCredits: 3 });
+  });
+
+  it('pool set creates a pool, a second set changes only what it gives; show and list print what the API answers', async () => {
+    // Prepare
+    const pool = uniqueName('policy');
+    // Act
+    const created = body(await keypool(['pool', 'set', pool, '--max-uses', '5', '--lease-ttl', '120', '--json'])) as Record<string, unknown>;
+    const changed = body(await keypool(['pool', 'set', pool, '--cooldown', '90', '--provider', 'none', '--min-credits', '2.5', '--json'])) as Record<string, unknown>;
+    const shown = await keypool(['pool', 'show', pool, '--json']);
+    const listed = await keypool(['pool', 'list', '--json']);
+    const text = await keypool(['pool', 'show', pool]);
+    // Assess
+    expect(created).toMatchObject({ pool, maxUses: 5, leaseTtlSeconds: 120, cooldownSeconds: 60, provider: 'stability', minCredits: 3 });
+    expect(changed).toEqual({ ...created, cooldownSeconds: 90, provider: 'none', minCredits: 2.5, updatedAt: changed.updatedAt });
+    expect(body(shown)).toEqual(await api(`/pools/${pool}`));
+    expect(body(shown)).toEqual(changed);
+    expect(body(listed)).toEqual(await api('/pools'));
+    expect((body(listed) as { pools: unknown[] }).pools).toContainEqual(changed);
+    expect(text.stdout).toMatch(/^pool\s+maxUses\s+leaseTtlSeconds\s+cooldownSeconds\s+provider\s+minCredits/);
+    expect(text.stdout).toContain(pool);
+  });
+
+  it('pool show of a pool that does not exist exits 1 saying there is no such pool', async () => {
+    // Act
+    const run = await keypool(['pool', 'show', uniqueName('absent')]);
+    // Assess
+    expect(refused(run, 1)).toMatch(/^keypool pool show: no pool "absent-[0-9a-f]+"/);
+  });
+
+  it("lease above the pool's cap or lease TTL exits 2 naming it; a lower cap is honoured", async () => {
+    // Prepare
+    const pool = uniqueName('capped');
+    ok(await keypool(['pool', 'set', pool, '--max-uses', '2', '--lease-ttl', '60']));
+    const { keys } = await addKeys(pool, 1);
+    const keyId = keys[0]?.keyId ?? '';
+    ok(await keypool(['increment', keyId, '--pool', pool]));
+    // Act
+    const aboveCap = await keypool(['lease', '--pool', pool, '--max-uses', '3']);
+    const aboveTtl = await keypool(['lease', '--pool', pool, '--ttl', '61']);
+    const lower = await keypool(['lease', '--pool', pool, '--max-uses', '0']);
+    const atCap = await keypool(['lease', '--pool', pool, '--max-uses', '2', '--ttl', '60', '--json']);
+    // Assess
+    expect(refused(aboveCap, 2)).toBe(`keypool lease: maxUses 3 is above pool "${pool}"'s cap of 2`);
+    expect(refused(aboveTtl, 2)).toBe(`keypool lease: ttlSeconds 61 is above pool "${pool}"'s leaseTtlSeconds of 60`);
+    expect(refused(lower, 1)).toContain('has no active key with usageCount <= 0');
+    expect(body(atCap)).toMatchObject({ keyId, usageCount: 1 });
+  });
+
+  it('reset sets the count under its pool (default 0) and prints the KeyView the API lists', async () => {
+    // Prepare
+    const pool = uniqueName('reset');
+    const { keys } = await addKeys(pool, 1);
+    const keyId = keys[0]?.keyId ?? '';
+    for (let i = 0; i < 4; i++) ok(await keypool(['increment', keyId, '--pool', pool]));
+    // Act
+    const toOne = body(await keypool(['reset', keyId, '--pool', pool, '--to', '1', '--json'])) as KeyViewJson;
+    const listedAfterOne = (await api(`/pools/${pool}/keys`)) as { keys: KeyViewJson[] };
+    const toZero = await keypool(['reset', keyId, '--pool', pool]);
+    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
+    // Assess
+    expect(toOne).toMatchObject({ keyId, pool, usageCount: 1, status: 'active' });
+    expect(listedAfterOne.keys).toEqual([toOne]);
+    expect(toZero).toMatchObject({ code: 0, stdout: `${keyId}: usageCount 0, active\n` });
+    expect(grant).toMatchObject({ keyId, usageCount: 0 });
+  });
+
+  it('a key or lease id used under another pool exits 1 (key_not_found / lease_not_found) and leaves the key as it was', async () => {
+    // Prepare
+    const [home, other] = [uniqueName('home'), uniqueName('other')];
+    const { keys } = await addKeys(home, 1);
+    await addKeys(other, 1);
+    const keyId = keys[0]?.keyId ?? '';
+    const grant = body(await keypool(['lease', '--pool', home, '--json'])) as GrantJson;
+    // Act
+    const runs = {
+      increment: await keypool(['increment', keyId, '--pool', other]),
+      reset: await keypool(['reset', keyId, '--pool', other, '--to', '7']),
+      disable: await keypool(['disable', keyId, '--pool', other]),
+      enable: await keypool(['enable', keyId, '--pool', other]),
+      complete: await keypool(['complete', grant.leaseId, '--pool', other, '--outcome', 'invalid_key']),
+    };
+    // Assess
+    expect(refused(runs.increment, 1)).toBe(`keypool increment: no key with id "${keyId}"`);
+    expect(refused(runs.reset, 1)).toBe(`keypool reset: no key with id "${keyId}"`);
+    expect(refused(runs.disable, 1)).toBe(`keypool disable: no key with id "${keyId}"`);
+    expect(refused(runs.enable, 1)).toBe(`keypool enable: no key with id "${keyId}"`);
+    expect(refused(runs.complete, 1)).toMatch(/^keypool complete: no open or recently completed lease "/);
+    const [key] = (body(await keypool(['list', '--pool', home, '--json'])) as { keys: KeyViewJson[] }).keys;
+    expect(key).toMatchObject({ keyId, usageCount: 1, status: 'active' });
+    expect(body(await keypool(['complete', grant.leaseId, '--pool', home, '--json']))).toEqual({ keyId, usageCount: 1, status: 'active' });
+  });
+
+  it('status shows a key reported invalid_key as suspect, per pool with its own cap', async () => {
+    // Prepare
+    const pool = uniqueName('suspect');
+    ok(await keypool(['pool', 'set', pool, '--max-uses', '4']));
+    await addKeys(pool, 2);
+    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
+    // Act
+    const completed = body(await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'invalid_key', '--json']));
+    const status = body(await keypool(['status', '--json'])) as { pools: Record<string, unknown>[] };
+    const text = await keypool(['status']);
+    const suspects = body(await keypool(['list', '--pool', pool, '--status', 'suspect', '--json'])) as { keys: KeyViewJson[] };
+    // Assess
+    expect(completed).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'suspect' });
+    expect(Object.keys(status)).toEqual(['pools']);
+    expect(status.pools.find((p) => p.pool === pool)).toEqual({
+      pool,
+      maxUses: 4,
+      total: 2,
+      active: 1,
+      cooling: 0,
+      exhausted: 0,
+      disabled: 0,
+      suspect: 1,
+      usable: 1,
+      credits: 0,
+      unchecked: 2,
+      oldestCheck: null,
+    });
+    expect(text.stdout).toMatch(/^pool\s+maxUses\s+total\s+active\s+cooling\s+suspect\s+exhausted\s+disabled\s+usable\s+credits\s+unchecked\s+oldestCheck/);
+    expect(text.stdout).toMatch(new RegExp(`^${pool}\\s+4\\s+2\\s+1\\s+0\\s+1\\s+0\\s+0\\s+1\\s`, 'm'));
+    expect(suspects.keys.map((k) => k.keyId)).toEqual([grant.keyId]);
+  });
+
+  it('status counts a key resting after rate_limited as cooling, not active or usable', async () => {
+    // Prepare
+    const pool = uniqueName('cooling');
+    await addKeys(pool, 2);
+    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
+    // Act
+    const completed = body(await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'rate_limited', '--retry-after', '600', '--json']));
+    const status = body(await keypool(['status', '--json'])) as { pools: Record<string, unknown>[] };
+    // Assess
+    expect(completed).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'cooling' });
+    expect(status.pools.find((p) => p.pool === pool)).toMatchObject({ total: 2, active: 1, cooling: 1, usable: 1 });
+  });
+
+  it('maintain asks the provider about suspect keys first, at most --max-checks, and confirms (401: disabled) or clears them; a none pool is never asked', async () => {
+    // Prepare: two keys reported invalid_key in a stability pool (one the provider knows, one it
+    // answers 401 for), then a never-checked key added there; one reported key in a none pool.
+    const [checkedPool, uncheckedPool] = [uniqueName('stab'), uniqueName('none')];
+    ok(await keypool(['pool', 'set', uncheckedPool, '--provider', 'none']));
+    const { keys, secrets } = await addKeys(checkedPool, 2);
+    const { secrets: uncheckedSecrets } = await addKeys(uncheckedPool, 1);
+    provider.setKey(secrets[0] ?? '', { credits: 20 });
+    for (const pool of [checkedPool, checkedPool, uncheckedPool]) {
+      const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
+      ok(await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'invalid_key']));
+    }
+    const { secrets: later } = await addKeys(checkedPool, 1);
+    provider.setKey(later[0] ?? '', { credits: 20 });
+    const maintainEnv = { ...env, STABILITY_API_BASE_URL: provider.url, KEYPOOL_BALANCE_RATE: '10' };
+    const asked = (secret: string | undefined): number => provider.requests.filter((r) => r.apiKey === secret).length;
+    // Act
+    const first = body(await runKeypool(['maintain', '--pool', checkedPool, '--max-checks', '1', '--json'], maintainEnv)) as Record<string, unknown>;
+    const laterAskedFirst = asked(later[0]);
+    // The two suspects are ordered by key id: whichever went first, the next run asks the other, and every key not disabled.
+    const disabledFirst = asked(secrets[1]) === 1;
+    const second = body(await runKeypool(['maintain', '--pool', checkedPool, '--json'], maintainEnv));
+    const cleared = body(await runKeypool(['maintain', '--pool', uncheckedPool, '--json'], maintainEnv));
+    const text = await runKeypool(['maintain', '--pool', checkedPool], maintainEnv);
+    const listed = body(await keypool(['list', '--pool', checkedPool, '--json'])) as { keys: KeyViewJson[] };
+    // Assess
+    expect(Object.keys(first)).toEqual(['checked', 'active', 'exhausted', 'disabled', 'cooling', 'suspect', 'errors']);
+    expect(first).toMatchObject({ checked: 1, suspect: 1, exhausted: 0, cooling: 0, errors: [] });
+    expect(Number(first.active) + Number(first.disabled)).toBe(2);
+    expect(laterAskedFirst).toBe(0);
+    expect(second).toEqual({ checked: disabledFirst ? 2 : 3, active: 2, exhausted: 0, disabled: 1, cooling: 0, suspect: 0, errors: [] });
+    expect(cleared).toEqual({ checked: 0, active: 1, exhausted: 0, disabled: 0, cooling: 0, suspect: 0, errors: [] });
+    expect(asked(uncheckedSecrets[0])).toBe(0);
+    expect(text.stdout).toMatch(/^checked 2: active 2, exhausted 0, disabled 1, cooling 0, suspect 0; 0 error\(s\)$/m);
+    const status = (id: string | undefined): string | undefined => listed.keys.find((k) => k.keyId === id)?.status;
+    expect([status(keys[0]?.keyId), status(keys[1]?.keyId)]).toEqual(['active', 'disabled']);
+  });
+
   it('reads keys from stdin with --file -, and a second add reports duplicates', async () => {
     const pool = uniqueName('stdin');
     const secret = fakeKey();
-    const first = await runKeypool(['add', '--file', '-', '--pool', pool, '--json'], env, `${secret}\n`);
-    const again = await runKeypool(['add', '--file', '-', '--pool', pool, '--json'], env, `${secret}\n`);
-    expect(JSON.parse(first.stdout)).toMatchObject({ imported: 1, duplicates: 0 });
-    expect(JSON.parse(again.stdout)).toMatchObject({ imported: 0, duplicates: 1 });
+    const first = await keypool(['add', '--file', '-', '--pool', pool, '--json'], `${secret}\n`);
+    const again = await keypool(['add', '--file', '-', '--pool', pool, '--json'], `${secret}\n`);
+    expect(body(first)).toMatchObject({ imported: 1, duplicates: 0 });
+    expect(body(again)).toMatchObject({ imported: 0, duplicates: 1 });
   });
 
   it('exits 1 with one line on stderr for a domain refusal', async () => {
-    const none = await runKeypool(['lease', '--pool', uniqueName('empty')], env);
-    expect(none.code).toBe(1);
-    expect(none.stderr.trim().split('\n')).toHaveLength(1);
-    expect(none.stderr).toContain('has no active key');
-    const missing = await runKeypool(['complete', 'k_000000000000000000000000.0.zzzzzzz.0000000000000000'], env);
-    expect(missing.code).toBe(1);
+    // Prepare
+    const empty = uniqueName('empty');
+    ok(await keypool(['pool', 'set', empty]));
+    // Act
+    const none = await keypool(['lease', '--pool', empty]);
+    const absent = await keypool(['lease', '--pool', uniqueName('absent')]);
+    const missing = await keypool(['complete', 'k_000000000000000000000000.0.zzzzzzz.0000000000000000', '--pool', empty]);
+    // Assess
+    expect(refused(none, 1)).toContain('has no active key');
+    expect(refused(absent, 1)).toMatch(/^keypool lease: no pool "absent-/);
+    expect(refused(missing, 1)).toMatch(/^keypool complete: no open or recently completed lease/);
   });
 
   it('maintain refuses an unsafe STABILITY_API_BASE_URL before any request: exit 2, one line naming the problem', async () => {
     // Prepare: an empty pool, so a run that wrongly starts checks nothing and exits 0.
     const pool = uniqueName('badurl');
+    ok(await keypool(['pool', 'set', pool]));
     for (const url of ['https://api.stability.ai@evil.example', 'https://evil.example/#', 'http://api.stability.ai']) {
       // Act
       const run = await runKeypool(['maintain', '--pool', pool], { ...env, STABILITY_API_BASE_URL: url });

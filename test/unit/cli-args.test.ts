@@ -1,10 +1,14 @@
 /**
  * The CLI's argument handling, in process: runCli with captured output and services that
- * fail if touched, so every case here is decided before any store is reached.
+ * fail if touched, so every usage error here is decided before any store is reached; and the
+ * flags a valid command line gives reach the use cases as the API's body would (a broker over
+ * the in-memory stores).
  */
 import { describe, expect, it } from 'vitest';
 import type { CliIo, CliServices } from '../../lib/cli/framework.js';
 import { runCli } from '../../lib/cli/main.js';
+import { Broker } from '../../lib/domain/broker.js';
+import { MemoryKeyStore, MemoryPoolStore } from '../support/memory-key-store.js';
 
 function capture(): CliIo & { stdout: () => string; stderr: () => string } {
   const out: string[] = [];
@@ -20,21 +24,79 @@ const untouchable = (): CliServices => {
   return { broker: fail, maintenance: fail, migration: fail };
 };
 
+/** A broker over the in-memory stores; maintenance and migration must not be reached. */
+function memoryServices(): { services: () => CliServices; broker: Broker } {
+  const broker = new Broker({ store: new MemoryKeyStore(), poolStore: new MemoryPoolStore() });
+  const fail = (): never => {
+    throw new Error('only the broker is expected here');
+  };
+  return { broker, services: () => ({ broker: () => broker, maintenance: fail, migration: fail }) };
+}
+
+const SECRET = 'sk-test-0123456789abcdef0123';
+
 describe('keypool CLI arguments', () => {
   it.each([
-    [['lease', '--max-uses', 'three']],
-    [['lease', '--bogus']],
-    [['complete']],
-    [['complete', 'x', '--outcome', 'great']],
-    [['frobnicate']],
-    [['add']],
-    [['add', 'short']],
-    [['add', 'sk-test-valid-key-000', '--label', 'bad\u0007label']],
-    [['list', '--status', 'gone']],
-    [['maintain', '--min-credits', '-1']],
-    [['migrate']],
-    [['migrate', '--from-table', 'x']],
-  ])('exits 2 with one line on stderr for %j', async (args) => {
+    [['lease', '--max-uses', 'three'], '--max-uses: must be a number'],
+    [['lease', '--max-uses', '1001'], '--max-uses: must be at most 1000'],
+    [['lease', '--max-uses', '2.5'], '--max-uses: must be a whole number'],
+    [['lease', '--ttl', '0'], '--ttl: must be at least 1'],
+    [['lease', '--ttl', '3601'], '--ttl: must be at most 3600'],
+    [['lease', '--pool', 'no spaces'], '--pool: a pool is'],
+    [['lease', '--bogus'], 'bogus'],
+    [['complete'], 'usage: keypool complete'],
+    [['complete', 'x', '--outcome', 'great'], '--outcome: must be one of success,'],
+    [['complete', 'x', '--retry-after', '5'], '--retry-after goes with --outcome rate_limited'],
+    [['complete', 'x', '--outcome', 'rate_limited', '--retry-after', '0'], '--retry-after: must be at least 1'],
+    [['complete', 'x', '--outcome', 'rate_limited', '--retry-after', '3601'], '--retry-after: must be at most 3600'],
+    [['complete', 'x', '--pool', 'a/b'], '--pool: a pool is'],
+    [['increment'], 'usage: keypool increment'],
+    [['increment', 'k', '--pool', ''], '--pool: a pool is'],
+    [['enable', 'k', '--pool', 'a b'], '--pool: a pool is'],
+    [['disable'], 'usage: keypool disable'],
+    [['frobnicate'], 'unknown command "frobnicate"'],
+    [['add'], 'give at least one key'],
+    [['add', 'short'], 'key #1: an API key is'],
+    [['add', 'sk-test-valid-key-000', '--label', 'bad\u0007label'], '--label: a label has no control'],
+    [['add', 'sk-test-valid-key-000', '--pool', 'x'.repeat(65)], '--pool: a pool is'],
+    [['list', '--status', 'gone'], '--status: must be one of active, cooling, exhausted, disabled, suspect'],
+    [['list', '--pool', 'a b'], '--pool: a pool is'],
+    [['reset'], 'usage: keypool reset'],
+    [['reset', 'k', '--to=-1'], '--to: must be at least 0'],
+    [['reset', 'k', '--to', '1.5'], '--to: must be a whole number'],
+    [['reset', 'k', '--to', '0x10'], '--to: must be a number'],
+    [['reset', 'k', '--pool', 'a b'], '--pool: a pool is'],
+    [['maintain', '--min-credits', '-1'], 'ambiguous'],
+    [['maintain', '--min-credits=-1'], '--min-credits: must be at least 0'],
+    [['maintain', '--max-checks', 'all'], '--max-checks: must be a number'],
+    [['maintain', '--max-checks', '1.5'], '--max-checks: must be a whole number'],
+    [['maintain', '--pool', 'a b'], '--pool: a pool is'],
+    [['status', 'extra'], 'usage: keypool status'],
+    [['migrate'], 'give exactly one of'],
+    [['migrate', '--from-table', 'x'], '--from-table: a DynamoDB table name'],
+    [['pool', 'bogus'], 'keypool pool: unknown subcommand "bogus"'],
+    [['pool', SECRET], 'unknown subcommand (not a command name)'],
+    [['pool', 'set'], 'usage: keypool pool set <pool>'],
+    [['pool', 'set', 'a', 'b'], 'usage: keypool pool set <pool>'],
+    [['pool', 'set', 'no spaces'], 'pool: a pool is'],
+    [['pool', 'set', 'p', '--max-uses', '1001'], 'keypool pool set: --max-uses: must be at most 1000'],
+    [['pool', 'set', 'p', '--max-uses=-1'], '--max-uses: must be at least 0'],
+    [['pool', 'set', 'p', '--max-uses', '2.5'], '--max-uses: must be a whole number'],
+    [['pool', 'set', 'p', '--lease-ttl', '0'], '--lease-ttl: must be at least 1'],
+    [['pool', 'set', 'p', '--lease-ttl', '3601'], '--lease-ttl: must be at most 3600'],
+    [['pool', 'set', 'p', '--cooldown', '0'], '--cooldown: must be at least 1'],
+    [['pool', 'set', 'p', '--cooldown', '86401'], '--cooldown: must be at most 86400'],
+    [['pool', 'set', 'p', '--cooldown', '1e3'], '--cooldown: must be a number'],
+    [['pool', 'set', 'p', '--provider', 'openai'], '--provider: must be one of stability, none'],
+    [['pool', 'set', 'p', '--min-credits=-0.5'], '--min-credits: must be at least 0'],
+    [['pool', 'set', 'p', '--min-credits', 'lots'], '--min-credits: must be a number'],
+    [['pool', 'set', 'p', '--min-credits', '1000001'], '--min-credits: must be at most 1000000'],
+    [['pool', 'set', 'p', '--bogus', '1'], 'bogus'],
+    [['pool', 'show'], 'usage: keypool pool show <pool>'],
+    [['pool', 'show', 'a', 'b'], 'usage: keypool pool show <pool>'],
+    [['pool', 'show', 'a/b'], 'pool: a pool is'],
+    [['pool', 'list', 'extra'], 'usage: keypool pool list'],
+  ])('exits 2 with one line on stderr for %j', async (args, says) => {
     // Prepare
     const io = capture();
     // Act
@@ -43,9 +105,12 @@ describe('keypool CLI arguments', () => {
     expect(code).toBe(2);
     expect(io.stderr().trim().split('\n')).toHaveLength(1);
     expect(io.stderr()).toMatch(/^keypool[ :]/);
+    expect(io.stderr()).toContain(says);
+    expect(io.stderr()).not.toContain(SECRET);
+    expect(io.stdout()).toBe('');
   });
 
-  it('prints help for the CLI and for every command, exit 0', async () => {
+  it('prints help for the CLI, every command and every subcommand, exit 0', async () => {
     // Prepare
     const io = capture();
     // Act
@@ -53,17 +118,120 @@ describe('keypool CLI arguments', () => {
     // Assess
     expect(code).toBe(0);
     const commands = [...io.stdout().matchAll(/^ {2}([a-z]+) {2}/gm)].map((m) => m[1] ?? '');
-    expect(commands).toEqual(expect.arrayContaining(['add', 'list', 'lease', 'complete', 'increment', 'disable', 'enable', 'migrate', 'maintain', 'status']));
-    for (const command of commands) {
+    expect(commands).toEqual(['pool', 'add', 'list', 'lease', 'complete', 'increment', 'reset', 'disable', 'enable', 'migrate', 'maintain', 'status']);
+    for (const command of commands.filter((c) => c !== 'pool')) {
       const own = capture();
       expect(await runCli([command, '--help'], own, untouchable), command).toBe(0);
-      expect(own.stdout(), command).toContain(`usage: keypool ${command}`);
+      expect(own.stdout(), command).toContain(`usage: keypool ${command} `);
+    }
+    const group = capture();
+    expect(await runCli(['pool', '--help'], group, untouchable)).toBe(0);
+    expect(group.stdout()).toContain('usage: keypool pool <subcommand>');
+    const subcommands = [...group.stdout().matchAll(/^ {2}([a-z]+) {2}/gm)].map((m) => m[1] ?? '');
+    expect(subcommands).toEqual(['set', 'list', 'show']);
+    for (const sub of subcommands) {
+      const own = capture();
+      expect(await runCli(['pool', sub, '--help'], own, untouchable), sub).toBe(0);
+      expect(own.stdout(), sub).toContain(`usage: keypool pool ${sub} `);
     }
   });
 
-  it('without a command prints the help and exits 2', async () => {
+  it('names every flag of the issue in its command help', async () => {
+    // Prepare
+    const flags: [string[], string[]][] = [
+      [['pool', 'set'], ['--max-uses N', '--lease-ttl S', '--cooldown S', '--provider', '--min-credits N', '--json']],
+      [['pool', 'list'], ['--json']],
+      [['pool', 'show'], ['--json']],
+      [['reset'], ['--pool P', '--to N', '--json']],
+      [['complete'], ['--pool P', '--outcome O', '--retry-after S', '--json']],
+      [['increment'], ['--pool P', '--json']],
+      [['enable'], ['--pool P', '--json']],
+      [['disable'], ['--pool P', '--json']],
+      [['lease'], ['--pool P', '--max-uses N', '--ttl S', '--json']],
+      [['list'], ['--pool P', '--status S', '--json']],
+      [['maintain'], ['--pool P', '--min-credits N', '--max-checks N', '--json']],
+      [['status'], ['--json']],
+    ];
+    for (const [command, names] of flags) {
+      const io = capture();
+      // Act
+      const code = await runCli([...command, '--help'], io, untouchable);
+      // Assess
+      expect(code, command.join(' ')).toBe(0);
+      for (const name of names) expect(io.stdout(), `${command.join(' ')} ${name}`).toContain(name);
+    }
+  });
+
+  it('without a command, or a group without its subcommand, prints the help and exits 2', async () => {
+    // Prepare
+    const bare = capture();
+    const group = capture();
+    // Act
+    const bareCode = await runCli([], bare, untouchable);
+    const groupCode = await runCli(['pool'], group, untouchable);
+    // Assess
+    expect(bareCode).toBe(2);
+    expect(bare.stdout()).toContain('usage: keypool <command>');
+    expect(groupCode).toBe(2);
+    expect(group.stdout()).toContain('usage: keypool pool <subcommand>');
+  });
+});
+
+describe('keypool CLI flags reach the use cases', () => {
+  it('pool set creates with the defaults for what is absent, then changes only what is given; show and list print the PoolView', async () => {
+    // Prepare
+    const { services, broker } = memoryServices();
+    const created = capture();
+    const changed = capture();
+    const shown = capture();
+    const listed = capture();
+    // Act
+    expect(await runCli(['pool', 'set', 'images', '--max-uses', '5', '--min-credits', '2.5', '--json'], created, services)).toBe(0);
+    expect(await runCli(['pool', 'set', 'images', '--provider', 'none', '--cooldown', '120', '--json'], changed, services)).toBe(0);
+    expect(await runCli(['pool', 'show', 'images', '--json'], shown, services)).toBe(0);
+    expect(await runCli(['pool', 'list', '--json'], listed, services)).toBe(0);
+    // Assess
+    expect(JSON.parse(created.stdout())).toMatchObject({ pool: 'images', maxUses: 5, leaseTtlSeconds: 300, cooldownSeconds: 60, provider: 'stability', minCredits: 2.5 });
+    const policy = await broker.getPool('images');
+    expect(policy).toMatchObject({ maxUses: 5, leaseTtlSeconds: 300, cooldownSeconds: 120, provider: 'none', minCredits: 2.5 });
+    expect(JSON.parse(changed.stdout())).toEqual(policy);
+    expect(JSON.parse(shown.stdout())).toEqual(policy);
+    expect(JSON.parse(listed.stdout())).toEqual({ pools: [policy] });
+  });
+
+  it('pool show of a pool that does not exist exits 1 with one line saying so', async () => {
+    // Prepare
+    const { services } = memoryServices();
     const io = capture();
-    expect(await runCli([], io, untouchable)).toBe(2);
-    expect(io.stdout()).toContain('usage: keypool <command>');
+    // Act
+    const code = await runCli(['pool', 'show', 'nowhere'], io, services);
+    // Assess
+    expect(code).toBe(1);
+    expect(io.stderr().trim().split('\n')).toHaveLength(1);
+    expect(io.stderr()).toMatch(/^keypool pool show: no pool "nowhere"/);
+  });
+
+  it('commands without --pool work on the stability pool; reset defaults to 0; lease above the cap exits 2 naming it', async () => {
+    // Prepare
+    const { services, broker } = memoryServices();
+    const [added] = (await broker.importKeys('stability', [{ apiKey: SECRET }])).keys;
+    const keyId = added?.keyId ?? '';
+    await broker.increment('stability', keyId);
+    await broker.increment('stability', keyId);
+    const reset = capture();
+    const disabled = capture();
+    const above = capture();
+    // Act
+    const resetCode = await runCli(['reset', keyId, '--json'], reset, services);
+    const disableCode = await runCli(['disable', keyId, '--json'], disabled, services);
+    const aboveCode = await runCli(['lease', '--max-uses', '4'], above, services);
+    // Assess
+    expect(resetCode).toBe(0);
+    expect(JSON.parse(reset.stdout())).toMatchObject({ keyId, pool: 'stability', usageCount: 0, status: 'active' });
+    expect(disableCode).toBe(0);
+    expect(JSON.parse(disabled.stdout())).toMatchObject({ keyId, status: 'disabled' });
+    expect(aboveCode).toBe(2);
+    expect(above.stderr().trim().split('\n')).toHaveLength(1);
+    expect(above.stderr()).toMatch(/^keypool lease: maxUses 4 is above pool "stability"'s cap of 3$/m);
   });
 });

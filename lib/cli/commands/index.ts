@@ -1,9 +1,10 @@
-/** Every CLI command, in the order `keypool --help` lists them. Add a command here. */
-import type { Command } from '../framework.js';
-import { add, disable, enable, list } from './keys.js';
+/** Every CLI command, in the order `keypool --help` lists them. Add a command (or a group of subcommands) here. */
+import type { Command, CommandGroup } from '../framework.js';
+import { add, disable, enable, list, reset } from './keys.js';
 import { complete, increment, lease } from './lease.js';
 import { migrateCommand } from './migrate.js';
 import { maintain } from './maintain.js';
+import { poolCommand } from './pools.js';
 import { status } from './status.js';
 
-export const COMMANDS: Command[] = [add, list, lease, complete, increment, disable, enable, migrateCommand, maintain, status];
+export const COMMANDS: (Command | CommandGroup)[] = [poolCommand, add, list, lease, complete, increment, reset, disable, enable, migrateCommand, maintain, status];

@@ -1,7 +1,8 @@
-/** add, list, enable, disable: the operator's commands over the pool's keys. */
-import { ApiKeySecret, KeyStatusSchema, Label, MAX_IMPORT_BATCH, PoolName } from '../../domain/primitives.js';
-import type { ImportResult, KeyView } from '../../domain/types.js';
-import { checked, type Command, json, readLines, stringFlag, table, UsageError } from '../framework.js';
+/** add, list, enable, disable, reset: the operator's commands over a pool's keys. */
+import { ApiKeySecret, KeyStatusSchema, Label, MAX_IMPORT_BATCH, UsageCount } from '../../domain/primitives.js';
+import { DEFAULT_POOL, type ImportResult, KEY_STATUSES, type KeyView } from '../../domain/types.js';
+import { checked, type Command, json, numberFlag, readLines, stringFlag, table, UsageError } from '../framework.js';
+import { poolFlag, poolHelp } from './pool-flag.js';
 
 const KEY_COLUMNS = ['keyId', 'pool', 'maskedKey', 'usageCount', 'status', 'lastUsedAt', 'label'];
 
@@ -11,11 +12,11 @@ function keyRows(keys: KeyView[]): Record<string, string | number | null>[] {
 
 export const add: Command = {
   name: 'add',
-  summary: 'import keys (a key already present is a duplicate and is left as it is)',
+  summary: 'import keys (a key already present is a duplicate and is left as it is); creates the pool if absent',
   usage: '<apiKey...> [--file F] [--pool P] [--label L] [--json]',
   help: [
     '--file F     read keys from F, one per line (# comments and blank lines skipped); "-" reads stdin',
-    '--pool P     pool to import into (default: stability)',
+    `--pool P     pool to import into (default: ${DEFAULT_POOL}); created with the default policy if absent`,
     '--label L    label for every key imported',
     '--json       print the HTTP API body: {"imported","duplicates","keys"}',
     'Keys on the command line can end up in shell history; prefer --file.',
@@ -24,15 +25,16 @@ export const add: Command = {
   positionals: [0, 100_000],
   async run({ args, io, services }) {
     const file = stringFlag(args.values.file);
+    const pool = poolFlag(args);
+    const label = args.values.label === undefined ? undefined : checked(Label, args.values.label, '--label');
     const secrets = [...args.positionals, ...(file ? await readLines(file) : [])];
     if (secrets.length === 0) throw new UsageError('give at least one key, or --file F');
-    const pool = args.values.pool === undefined ? undefined : checked(PoolName, args.values.pool, '--pool');
-    const label = args.values.label === undefined ? undefined : checked(Label, args.values.label, '--label');
     secrets.forEach((secret, i) => checked(ApiKeySecret, secret, `key #${i + 1}`));
     const total: ImportResult = { imported: 0, duplicates: 0, keys: [] };
+    // The API takes MAX_IMPORT_BATCH keys a request; the CLI sends a longer file in batches and adds up the answers.
     for (let i = 0; i < secrets.length; i += MAX_IMPORT_BATCH) {
-      const batch = secrets.slice(i, i + MAX_IMPORT_BATCH).map((apiKey) => ({ apiKey, ...(pool ? { pool } : {}), ...(label ? { label } : {}) }));
-      const result = await services.broker().importKeys(batch);
+      const batch = secrets.slice(i, i + MAX_IMPORT_BATCH).map((apiKey) => ({ apiKey, ...(label ? { label } : {}) }));
+      const result = await services.broker().importKeys(pool, batch);
       total.imported += result.imported;
       total.duplicates += result.duplicates;
       total.keys.push(...result.keys);
@@ -45,21 +47,25 @@ export const add: Command = {
 
 export const list: Command = {
   name: 'list',
-  summary: 'list keys, secrets masked',
+  summary: "list a pool's keys, secrets masked",
   usage: '[--pool P] [--status S] [--json]',
   help: [
-    '--pool P     only keys of pool P',
-    '--status S   only keys with status S (active, cooling, exhausted, disabled)',
-    '--json       print the HTTP API body with every page merged: {"keys":[...],"cursor":null}',
+    poolHelp(13),
+    `--status S   only keys with status S (${KEY_STATUSES.join(', ')})`,
+    '--json       print the HTTP API body with every page merged, in the API\'s order: {"keys":[...],"cursor":null}',
+    'The table lists keys in the order they were added.',
   ],
   options: { pool: { type: 'string' }, status: { type: 'string' }, json: { type: 'boolean' } },
   async run({ args, io, services }) {
-    const pool = args.values.pool === undefined ? undefined : checked(PoolName, args.values.pool, '--pool');
+    const pool = poolFlag(args);
     const status = args.values.status === undefined ? undefined : checked(KeyStatusSchema, args.values.status, '--status');
-    const keys = await services.broker().listAll({ ...(pool ? { pool } : {}), ...(status ? { status } : {}) });
-    keys.sort((a, b) => a.pool.localeCompare(b.pool) || a.createdAt.localeCompare(b.createdAt));
-    if (args.values.json) io.out(json({ keys, cursor: null }));
-    else io.out(keys.length ? `${table(keyRows(keys), KEY_COLUMNS)}\n${keys.length} key(s)` : 'no keys');
+    const keys = await services.broker().listAll(pool, status ? { status } : {});
+    if (args.values.json) {
+      io.out(json({ keys, cursor: null }));
+      return 0;
+    }
+    const added = [...keys].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    io.out(added.length ? `${table(keyRows(added), KEY_COLUMNS)}\n${added.length} key(s)` : `no keys in pool ${pool}${status ? ` with status ${status}` : ''}`);
     return 0;
   },
 };
@@ -68,13 +74,14 @@ function statusCommand(name: 'enable' | 'disable'): Command {
   const status = name === 'enable' ? 'active' : 'disabled';
   return {
     name,
-    summary: name === 'enable' ? 'make a key active again' : 'take a key out of the pool (it is never leased)',
-    usage: '<keyId> [--json]',
-    help: ['--json       print the HTTP API body (the KeyView)'],
-    options: { json: { type: 'boolean' } },
+    summary: name === 'enable' ? 'make a key active again' : 'take a key out of the pool for good (it is never leased, maintenance leaves it alone)',
+    usage: '<keyId> [--pool P] [--json]',
+    help: [poolHelp(13), '--json       print the HTTP API body (the KeyView)'],
+    options: { pool: { type: 'string' }, json: { type: 'boolean' } },
     positionals: [1, 1],
     async run({ args, io, services }) {
-      const view = await services.broker().setStatus(args.positionals[0] ?? '', status);
+      const pool = poolFlag(args);
+      const view = await services.broker().updateKey(pool, args.positionals[0] ?? '', { status });
       io.out(args.values.json ? json(view) : `${view.keyId} is ${view.status}`);
       return 0;
     },
@@ -83,3 +90,23 @@ function statusCommand(name: 'enable' | 'disable'): Command {
 
 export const enable = statusCommand('enable');
 export const disable = statusCommand('disable');
+
+export const reset: Command = {
+  name: 'reset',
+  summary: "set a key's usage count (default 0): the key takes its place in the usage order again",
+  usage: '<keyId> [--pool P] [--to N] [--json]',
+  help: [
+    poolHelp(13),
+    '--to N       the new count (default 0)',
+    '--json       print the HTTP API body (the KeyView)',
+  ],
+  options: { pool: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' } },
+  positionals: [1, 1],
+  async run({ args, io, services }) {
+    const pool = poolFlag(args);
+    const usageCount = numberFlag(UsageCount, args.values.to, '--to') ?? 0;
+    const view = await services.broker().updateKey(pool, args.positionals[0] ?? '', { usageCount });
+    io.out(args.values.json ? json(view) : `${view.keyId}: usageCount ${view.usageCount}, ${view.status}`);
+    return 0;
+  },
+};

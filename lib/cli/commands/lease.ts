@@ -1,25 +1,26 @@
 /** lease, complete, increment: the caller's commands (the old --find --max-uses=3 and increment_usage). */
-import { OUTCOMES, type Outcome } from '../../domain/types.js';
-import { PoolName } from '../../domain/primitives.js';
-import { checked, type Command, intFlag, json, table, UsageError } from '../framework.js';
+import { LeaseTtlSeconds, MaxUses, OutcomeSchema, RetryAfterSeconds } from '../../domain/primitives.js';
+import { OUTCOMES } from '../../domain/types.js';
+import { checked, type Command, json, numberFlag, table, UsageError } from '../framework.js';
+import { poolFlag, poolHelp } from './pool-flag.js';
 
 export const lease: Command = {
   name: 'lease',
-  summary: 'lease the least recently used usable key (prints the secret)',
+  summary: 'lease the least used, then least recently used, usable key of a pool (prints the secret)',
   usage: '[--pool P] [--max-uses N] [--ttl S] [--json]',
   help: [
-    '--pool P       pool (default: stability)',
-    '--max-uses N   a key is usable while its count is <= N (default 3, 0..1000)',
-    '--ttl S        seconds until the lease expires (default 300, 1..3600)',
+    poolHelp(15),
+    "--max-uses N   a key is usable while its count is <= N: at most the pool's cap, which is the default",
+    "--ttl S        seconds until the lease expires: at most the pool's leaseTtlSeconds, which is the default",
     '--json         print the HTTP API body: {"leaseId","keyId","apiKey","pool","usageCount","expiresAt"}',
+    'Above the pool\'s cap or lease TTL: exit 2 naming it (`keypool pool show P` shows the policy).',
   ],
   options: { pool: { type: 'string' }, 'max-uses': { type: 'string' }, ttl: { type: 'string' }, json: { type: 'boolean' } },
   async run({ args, io, services }) {
-    const pool = args.values.pool === undefined ? undefined : checked(PoolName, args.values.pool, '--pool');
-    const maxUses = intFlag(args.values['max-uses'], '--max-uses', 0, 1000);
-    const ttlSeconds = intFlag(args.values.ttl, '--ttl', 1, 3600);
-    const grant = await services.broker().lease({
-      ...(pool ? { pool } : {}),
+    const pool = poolFlag(args);
+    const maxUses = numberFlag(MaxUses, args.values['max-uses'], '--max-uses');
+    const ttlSeconds = numberFlag(LeaseTtlSeconds, args.values.ttl, '--ttl');
+    const grant = await services.broker().lease(pool, {
       ...(maxUses === undefined ? {} : { maxUses }),
       ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
     });
@@ -32,16 +33,21 @@ export const lease: Command = {
 export const complete: Command = {
   name: 'complete',
   summary: 'report how a lease went (success counts the use; anything else returns it)',
-  usage: '<leaseId> [--outcome O] [--json]',
-  help: [`--outcome O  ${OUTCOMES.join(' | ')} (default: success)`, '--json       print the HTTP API body: {"keyId","usageCount","status"}'],
-  options: { outcome: { type: 'string' }, json: { type: 'boolean' } },
+  usage: '<leaseId> [--pool P] [--outcome O] [--retry-after S] [--json]',
+  help: [
+    poolHelp(16),
+    `--outcome O     ${OUTCOMES.join(' | ')} (default: success); invalid_key makes the key suspect until maintenance asks the provider`,
+    "--retry-after S with rate_limited only: the provider's Retry-After in seconds (1..3600); the key rests at least that long (default: the pool's cooldown)",
+    '--json          print the HTTP API body: {"keyId","usageCount","status"}',
+  ],
+  options: { pool: { type: 'string' }, outcome: { type: 'string' }, 'retry-after': { type: 'string' }, json: { type: 'boolean' } },
   positionals: [1, 1],
   async run({ args, io, services }) {
-    const outcome = args.values.outcome ?? 'success';
-    if (typeof outcome !== 'string' || !(OUTCOMES as readonly string[]).includes(outcome)) {
-      throw new UsageError(`--outcome takes one of ${OUTCOMES.join(', ')}`);
-    }
-    const result = await services.broker().complete(args.positionals[0] ?? '', outcome as Outcome);
+    const pool = poolFlag(args);
+    const outcome = args.values.outcome === undefined ? 'success' : checked(OutcomeSchema, args.values.outcome, '--outcome');
+    const retryAfterSeconds = numberFlag(RetryAfterSeconds, args.values['retry-after'], '--retry-after');
+    if (retryAfterSeconds !== undefined && outcome !== 'rate_limited') throw new UsageError('--retry-after goes with --outcome rate_limited');
+    const result = await services.broker().complete(pool, args.positionals[0] ?? '', { outcome, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
     io.out(args.values.json ? json(result) : `${result.keyId}: usageCount ${result.usageCount}, ${result.status}`);
     return 0;
   },
@@ -50,12 +56,13 @@ export const complete: Command = {
 export const increment: Command = {
   name: 'increment',
   summary: 'count one use of a key without a lease (the old increment_usage)',
-  usage: '<keyId> [--json]',
-  help: ['--json       print the HTTP API body: {"keyId","usageCount"}'],
-  options: { json: { type: 'boolean' } },
+  usage: '<keyId> [--pool P] [--json]',
+  help: [poolHelp(13), '--json       print the HTTP API body: {"keyId","usageCount"}'],
+  options: { pool: { type: 'string' }, json: { type: 'boolean' } },
   positionals: [1, 1],
   async run({ args, io, services }) {
-    const result = await services.broker().increment(args.positionals[0] ?? '');
+    const pool = poolFlag(args);
+    const result = await services.broker().increment(pool, args.positionals[0] ?? '');
     io.out(args.values.json ? json(result) : `${result.keyId}: usageCount ${result.usageCount}`);
     return 0;
   },

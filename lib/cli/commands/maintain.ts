@@ -1,34 +1,43 @@
 /** maintain: the balance reconciliation the schedule runs, on demand. */
-import { maintain as maintainPool, type MaintenanceSummary, maintenanceOptions } from '../../maintenance/maintain.js';
-import { PoolName } from '../../domain/primitives.js';
-import { checked, type Command, json, table, UsageError } from '../framework.js';
+import * as z from 'zod/mini';
+import { MinCredits, PoolName } from '../../domain/primitives.js';
+import { maintain as maintainPools, type MaintenanceSummary, maintenanceOptions } from '../../maintenance/maintain.js';
+import { checked, type Command, json, numberFlag, table } from '../framework.js';
+
+/** How many balances one run may ask for; 0 asks for none (a run that only clears a `none` pool's suspects and counts). */
+const MaxChecks = z.int().check(z.minimum(0), z.maximum(1_000_000));
 
 function summaryText(summary: MaintenanceSummary): string {
-  const head = `checked ${summary.checked}: active ${summary.active}, exhausted ${summary.exhausted}, disabled ${summary.disabled}, cooling ${summary.cooling}; ${summary.errors.length} error(s)`;
+  const head = `checked ${summary.checked}: active ${summary.active}, exhausted ${summary.exhausted}, disabled ${summary.disabled}, cooling ${summary.cooling}, suspect ${summary.suspect}; ${summary.errors.length} error(s)`;
   return summary.errors.length ? `${head}\n${table(summary.errors.map((e) => ({ ...e })), ['keyId', 'reason'])}` : head;
 }
 
 export const maintain: Command = {
   name: 'maintain',
-  summary: "read every key's balance from the provider, exhaust or revive keys by it (the scheduled job)",
-  usage: '[--pool P] [--min-credits N] [--json]',
+  summary: "read keys' balances from the provider: exhaust or revive keys by them, confirm or clear suspect keys (the scheduled job)",
+  usage: '[--pool P] [--min-credits N] [--max-checks N] [--json]',
   help: [
-    '--pool P          only keys of pool P (default: every pool)',
-    '--min-credits N   below N credits a key is exhausted; at or above, an exhausted key is active again (default: KEYPOOL_MIN_CREDITS or 3)',
-    '--json            print {"checked","active","exhausted","disabled","cooling","errors":[{"keyId","reason"}]}',
+    '--pool P          only pool P (default: every pool); only pools whose provider is stability are asked about',
+    "--min-credits N   below N credits a key is exhausted; at or above, an exhausted key is active again (default: each pool's minCredits)",
+    '--max-checks N    ask for at most N balances, suspect keys first, then the least recently checked (default: every key)',
+    '--json            print {"checked","active","exhausted","disabled","cooling","suspect","errors":[{"keyId","reason"}]}',
+    'A suspect key is disabled only when the provider answers 401/403, and is active again otherwise.',
     'Provider: STABILITY_API_BASE_URL; pace: KEYPOOL_BALANCE_RATE requests/s (default 5), KEYPOOL_BALANCE_CONCURRENCY.',
   ],
-  options: { pool: { type: 'string' }, 'min-credits': { type: 'string' }, json: { type: 'boolean' } },
+  options: { pool: { type: 'string' }, 'min-credits': { type: 'string' }, 'max-checks': { type: 'string' }, json: { type: 'boolean' } },
   async run({ args, io, services }) {
+    // Every pool unless one is named, so --pool has no default here.
     const pool = args.values.pool === undefined ? undefined : checked(PoolName, args.values.pool, '--pool');
-    const rawMin = args.values['min-credits'];
-    if (rawMin !== undefined && (typeof rawMin !== 'string' || !/^\d+(\.\d+)?$/.test(rawMin))) {
-      throw new UsageError('--min-credits takes a number of credits, 0 or more');
-    }
+    const minCredits = numberFlag(MinCredits, args.values['min-credits'], '--min-credits');
+    const maxChecks = numberFlag(MaxChecks, args.values['max-checks'], '--max-checks');
     const { deps, settings } = services.maintenance();
-    const report = await maintainPool(
+    const report = await maintainPools(
       deps,
-      maintenanceOptions(settings, { ...(pool ? { pool } : {}), ...(rawMin === undefined ? {} : { minCredits: Number(rawMin) }) }),
+      maintenanceOptions(settings, {
+        ...(pool === undefined ? {} : { pool }),
+        ...(minCredits === undefined ? {} : { minCredits }),
+        ...(maxChecks === undefined ? {} : { maxChecks }),
+      }),
     );
     io.out(args.values.json ? json(report.summary) : summaryText(report.summary));
     return 0;

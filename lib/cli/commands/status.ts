@@ -1,24 +1,38 @@
 /** status: the operator's view of each pool's health, from the same counts the metrics publish. */
-import { poolHealth } from '../../maintenance/pool-health.js';
+import type { KeyView } from '../../domain/types.js';
+import { type HealthInput, poolHealth } from '../../maintenance/pool-health.js';
 import { type Command, json, table } from '../framework.js';
 
-const STATUS_COLUMNS = ['pool', 'total', 'active', 'cooling', 'exhausted', 'disabled', 'usable', 'credits', 'unchecked', 'oldestCheck'];
+/**
+ * A listed key as poolHealth reads it. A view's status is already the effective one, but a view
+ * has no cooldownUntil, and poolHealth would take a cooling key without one for a key whose
+ * cooldown is over (active, and counted usable): keep it cooling.
+ */
+function healthInput(view: KeyView): HealthInput {
+  return view.status === 'cooling' ? { ...view, cooldownUntil: Number.POSITIVE_INFINITY } : view;
+}
+
+const STATUS_COLUMNS = ['pool', 'maxUses', 'total', 'active', 'cooling', 'suspect', 'exhausted', 'disabled', 'usable', 'credits', 'unchecked', 'oldestCheck'];
 
 export const status: Command = {
   name: 'status',
-  summary: 'per pool: keys by status, usable keys under the default cap, known credits, oldest balance check',
+  summary: "per pool: keys by status (suspect included), usable keys under the pool's cap, known credits, oldest balance check",
   usage: '[--json]',
   help: [
-    '--json       print {"defaultMaxUses","pools":[{"pool","total","active","cooling","exhausted","disabled","usable","credits","unchecked","oldestCheck"}]}',
-    'usable: active keys with usageCount <= KEYPOOL_DEFAULT_MAX_USES (default 3); credits: sum of the last known balances;',
+    '--json       print {"pools":[{"pool","maxUses","total","active","cooling","exhausted","disabled","suspect","usable","credits","unchecked","oldestCheck"}]}',
+    "Every pool, keys or not. usable: active keys with usageCount <= the pool's maxUses; suspect: reported invalid_key,",
+    'out of the pool until maintenance asks the provider; credits: sum of the last known balances;',
     'unchecked: keys (not disabled) whose balance was never read; oldestCheck: the oldest balance read among the others.',
   ],
   options: { json: { type: 'boolean' } },
   async run({ args, io, services }) {
-    const { defaultMaxUses } = services.maintenance().settings;
-    const pools = poolHealth(await services.broker().listAll(), defaultMaxUses, Date.now());
-    if (args.values.json) io.out(json({ defaultMaxUses, pools }));
-    else io.out(pools.length ? `${table(pools.map((p) => ({ ...p })), STATUS_COLUMNS)}\nusable = active with usageCount <= ${defaultMaxUses}` : 'no keys');
+    const broker = services.broker();
+    const policies = await broker.listPools();
+    const keys: KeyView[] = [];
+    for (const { pool } of policies) keys.push(...(await broker.listAll(pool)));
+    const pools = poolHealth(keys.map(healthInput), policies, Date.now());
+    if (args.values.json) io.out(json({ pools }));
+    else io.out(pools.length ? `${table(pools.map((p) => ({ ...p })), STATUS_COLUMNS)}\nusable = active with usageCount <= the pool's maxUses` : 'no pools');
     return 0;
   },
 };
