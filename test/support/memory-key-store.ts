@@ -191,8 +191,7 @@ export class MemoryPoolStore implements PoolStore {
 
   put(pool: string, settings: Partial<PoolSettings>, nowIso: string): Promise<PoolPolicy> {
     const existing = this.pools.get(pool);
-    const defined = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
-    const policy: PoolPolicy = { ...POOL_DEFAULTS, ...existing, ...defined, pool, createdAt: existing?.createdAt ?? nowIso, updatedAt: nowIso };
+    const policy: PoolPolicy = { ...POOL_DEFAULTS, ...existing, ...settings, pool, createdAt: existing?.createdAt ?? nowIso, updatedAt: nowIso };
     this.pools.set(pool, policy);
     return Promise.resolve({ ...policy });
   }

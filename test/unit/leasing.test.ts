@@ -10,7 +10,7 @@ import { CONTENTION_MEMORY_MS } from '../../lib/domain/leasing.js';
 import { LeaseExpired, NoUsableKey } from '../../lib/domain/errors.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 
-import { fakeClock, fixedRandom, POOL, setup, world } from '../support/memory-world.js';
+import { fixedRandom, POOL, setup, world } from '../support/memory-world.js';
 
 describe('which key a lease takes', () => {
   it('takes the least used, then least recently used key: oldest import first, then round robin', async () => {
