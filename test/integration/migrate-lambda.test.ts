@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { runMigrateEvent } from '../../lib/migration/lambda.js';
 import type { MigrationSources } from '../../lib/migration/migrate.js';
-import { dynamoEndpoint, fakeKey, uniqueName } from '../support/dynamo.js';
+import { dynamoEndpoint, fakeKey, scanTable, uniqueName } from '../support/dynamo.js';
 
 const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
 
@@ -56,8 +56,8 @@ describe('migrate Lambda', () => {
       { Bucket: 'old-exports', Key: 'keys.json' },
       { Bucket: 'old-exports', Key: 'keys.json', IfMatch: '"abc"' },
     ]);
-    const items = await dynamo.send(new ScanCommand({ TableName: tableName }));
-    expect(items.Items?.[0]).toMatchObject({ pool: 'legacy', usageCount: 5 });
+    const [item] = await scanTable(dynamo, tableName);
+    expect(item).toMatchObject({ pool: 'legacy', usageCount: 5 });
   });
 
   it('the deployed handler migrates a legacy table named in the event', async () => {
@@ -73,8 +73,8 @@ describe('migrate Lambda', () => {
     const answer = await handler({ source: { table: legacy }, dryRun: false, initialCredits: 25 }, {} as Context);
     // Assess
     expect(answer).toMatchObject({ read: 1, imported: 1, ignoredFields: 1 });
-    const items = await dynamo.send(new ScanCommand({ TableName: tableName }));
-    expect(items.Items?.[0]).toMatchObject({ usageCount: 4, status: 'disabled' });
+    const [item] = await scanTable(dynamo, tableName);
+    expect(item).toMatchObject({ usageCount: 4, status: 'disabled' });
   });
 
   it.each([
