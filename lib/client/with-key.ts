@@ -62,6 +62,25 @@ export class ProviderCallError extends Error {
   }
 }
 
+/**
+ * Errors a request cannot have reached the provider with: the connection was never made. Any
+ * other throw (a timeout, a reset or a hang-up mid-answer) may come after the provider got the
+ * request and billed it.
+ */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ERR_INVALID_URL']);
+
+/**
+ * How a call that threw completes its lease: `failure` (refunded) when the request surely never
+ * left, else `unknown` (kept counted, slot freed): refunding a use the provider probably billed
+ * would let a key pass its cap.
+ */
+export function outcomeForThrow(error: unknown): Outcome {
+  const codeOf = (e: unknown): unknown => (typeof e === 'object' && e !== null && 'code' in e ? e.code : undefined);
+  const cause = typeof error === 'object' && error !== null && 'cause' in error ? error.cause : undefined;
+  const code = codeOf(error) ?? codeOf(cause);
+  return typeof code === 'string' && NOT_SENT.has(code) ? 'failure' : 'unknown';
+}
+
 /** How a provider answer completes the lease, and whether another key might do better. */
 export function outcomeFor(status: number): { outcome: Outcome; retry: boolean } {
   if (status >= 200 && status < 300) return { outcome: 'success', retry: false };
@@ -111,8 +130,9 @@ function scrubbed(error: unknown, apiKey: string, attempts: AttemptRecord[]): un
  * invalid_key, 402 out_of_credits, 429 rate_limited with the provider's Retry-After, anything
  * else failure) and returns the Response. 401/402/429/5xx are retried with another key up to
  * `retries` times; when none is left it throws ProviderCallError. A 403 (content moderation) or
- * another 4xx is returned as it is, without retry. If `fn` throws or times out, the lease is
- * completed as a failure and the error rethrown. A dry pool throws NoUsableKey, after waiting
+ * another 4xx is returned as it is, without retry. If `fn` times out or throws after the
+ * request may have left, the lease is completed `unknown` (the use stays counted: the provider
+ * probably billed it); only a connection never made is a `failure`; the error is rethrown. A dry pool throws NoUsableKey, after waiting
  * for a cooling key only while the sleeps of the whole call stay within `maxWaitSeconds`. The
  * lease is always completed; no error carries the secret.
  */
@@ -153,8 +173,9 @@ export async function withKey(options: WithKeyOptions, fn: ProviderCall): Promis
     try {
       response = await Promise.race([fn(grant.apiKey, { keyId: grant.keyId, leaseId: grant.leaseId, attempt, signal: controller.signal }), timedOut]);
     } catch (error) {
-      attempts.push({ keyId: grant.keyId, status: undefined, outcome: 'failure' });
-      await complete(grant.leaseId, { outcome: 'failure' });
+      const outcome = outcomeForThrow(error);
+      attempts.push({ keyId: grant.keyId, status: undefined, outcome });
+      await complete(grant.leaseId, { outcome });
       throw scrubbed(error, grant.apiKey, attempts);
     } finally {
       clearTimeout(timer);

@@ -59,9 +59,12 @@ export function outcomeStatusChange(outcome: Outcome): StatusChange | undefined 
   }
 }
 
-/** Only success keeps the use its lease counted; every other outcome gives it back. */
+/**
+ * Success keeps the use its lease counted, and so does `unknown` (the provider probably billed
+ * it); every other outcome gives it back.
+ */
 export function refundsUse(outcome: Outcome): boolean {
-  return outcome !== 'success';
+  return outcome !== 'success' && outcome !== 'unknown';
 }
 
 /** The cooldown a rate_limited report asks for: the caller's Retry-After, else the pool's cooldown. */

@@ -8,7 +8,12 @@
 export const KEY_STATUSES = ['active', 'cooling', 'exhausted', 'disabled', 'suspect'] as const;
 export type KeyStatus = (typeof KEY_STATUSES)[number];
 
-export const OUTCOMES = ['success', 'failure', 'invalid_key', 'out_of_credits', 'rate_limited'] as const;
+/**
+ * How a lease went. `unknown`: the caller cannot tell (a timeout or a broken connection after
+ * the request went out): the provider has probably billed the use, so it stays counted, and
+ * the slot is freed.
+ */
+export const OUTCOMES = ['success', 'failure', 'invalid_key', 'out_of_credits', 'rate_limited', 'unknown'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 /** Who maintenance asks about a pool's keys: Stability's balance endpoint, or nobody. */

@@ -183,7 +183,7 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     for (const key of keys.slice(0, 3)) expect((await keyState(key.keyId)).usageCount).toBe(0);
   });
 
-  it('fn throws (network error): the lease is completed as failure, the error is rethrown and no other key is tried', async () => {
+  it('fn cannot connect (the request never left): the lease is completed as failure, refunded; the error is rethrown and no other key is tried', async () => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 10 }, { credits: 10 }]);
     const closed = await freePort();
@@ -196,7 +196,7 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     expect(await keyState(keys[1]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 0, open: 0 });
   });
 
-  it('fn throws an error that quotes the key: the error that comes out never holds the secret', async () => {
+  it('fn throws an error that quotes the key: the error that comes out never holds the secret; the use stays counted (unknown)', async () => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 10 }]);
     const secret = keys[0]?.apiKey ?? '';
@@ -208,10 +208,10 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     const text = `${(error as Error).message}\n${(error as Error).stack ?? ''}\n${String((error as Error).cause)}`;
     expect(text).not.toContain(secret);
     expect(text).toContain(`${secret.slice(0, 3)}...${secret.slice(-4)}`);
-    expect(await keyState(keys[0]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 0, open: 0 });
+    expect(await keyState(keys[0]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 1, open: 0 });
   });
 
-  it('a provider slower than timeoutMs: the call is aborted, the lease completed as failure', async () => {
+  it('a provider slower than timeoutMs: the call is aborted, the lease completed unknown: the use the provider probably billed stays counted, the slot is free', async () => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 10, delayMs: 2_000 }]);
     // Act
@@ -221,7 +221,8 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     expect(Date.now() - began).toBeLessThan(1_500);
     expect(error).toBeInstanceOf(ProviderCallError);
     expect((error as Error).message).toMatch(/longer than 200 ms/);
-    expect(await keyState(keys[0]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 0, open: 0 });
+    expect((error as ProviderCallError).attempts.map((a) => a.outcome)).toEqual(['unknown']);
+    expect(await keyState(keys[0]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 1, open: 0 });
   });
 
   it('a pool with no keys: NoUsableKey without retryAfterSeconds, even with a wait bound, and fn is never called', async () => {

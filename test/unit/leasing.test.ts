@@ -200,6 +200,17 @@ describe('completion', () => {
     expect(store.peek(grant.keyId)?.usageCount).toBe(0);
   });
 
+  it('unknown keeps the use counted and frees the slot, without touching the status', async () => {
+    // Prepare
+    const { leasing, store } = await setup(1);
+    const grant = await leasing.lease(POOL);
+    // Act
+    const result = await leasing.complete(POOL, grant.leaseId, { outcome: 'unknown' });
+    // Assess
+    expect(result).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
+    expect(Object.values(store.peek(grant.keyId)?.slots ?? {}).map((slot) => slot.outcome)).toEqual(['unknown']);
+  });
+
   it('past its expiry a lease cannot be completed and its use stays counted', async () => {
     // Prepare
     const { leasing, clock, store } = await setup(1);

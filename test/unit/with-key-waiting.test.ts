@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { brokerKeySource, type KeySource, type LeaseWait, leaseWaiting, type PoolLeasing, WaitBudget } from '../../lib/client/key-source.js';
-import { retryAfterSeconds, withKey } from '../../lib/client/with-key.js';
+import { outcomeForThrow, retryAfterSeconds, withKey } from '../../lib/client/with-key.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { CompletionReport, LeaseGrant, LeaseRequest } from '../../lib/domain/types.js';
 
@@ -161,5 +161,17 @@ describe('brokerKeySource', () => {
       ['lease', 'images', { maxUses: 2 }],
       ['complete', 'images', 'lease-1', { outcome: 'success' }],
     ]);
+  });
+});
+
+describe('outcomeForThrow', () => {
+  it.each([
+    ['a refused connection (never sent)', Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }) }), 'failure'],
+    ['an unknown host (never sent)', Object.assign(new Error('getaddrinfo'), { code: 'ENOTFOUND' }), 'failure'],
+    ['a reset mid-answer', Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('socket'), { code: 'ECONNRESET' }) }), 'unknown'],
+    ['an abort by timeout', new DOMException('The operation was aborted', 'TimeoutError'), 'unknown'],
+    ['anything else the call threw', new Error('boom'), 'unknown'],
+  ] as const)('%s completes as %s', (_what, error, outcome) => {
+    expect(outcomeForThrow(error)).toBe(outcome);
   });
 });
