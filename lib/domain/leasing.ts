@@ -124,12 +124,15 @@ export class Leasing {
         const nonce = newNonce();
         const expiresAtMs = nowMs + ttlMs;
         const result = await this.store.tryLease({ keyId, pool, seenCount: count, maxUses, slot, nonce, expiresAtMs, nowMs });
-        if (result.granted) {
+        // A refusal whose item holds our own nonce in the slot is our grant: the write applied
+        // and only its answer was lost (the SDK retried it, and the retry found it done).
+        const ours = result.granted ? result.key : result.current?.slots[String(slot)]?.nonce === nonce ? result.current : undefined;
+        if (ours) {
           return {
             grant: {
               leaseId: formatLeaseId({ keyId, slot, expiresAtMs, nonce }),
               keyId,
-              apiKey: result.key.apiKey,
+              apiKey: ours.apiKey,
               pool,
               usageCount: count,
               expiresAt: new Date(expiresAtMs).toISOString(),
@@ -137,7 +140,7 @@ export class Leasing {
           };
         }
         this.contendedUntilMs = nowMs + CONTENTION_MEMORY_MS;
-        const current = result.current;
+        const current = result.granted ? undefined : result.current;
         if (!current || !isLeasable(current, pool, maxUses, nowMs)) return { usable: false };
         const open = freeSlot(current, nowMs, current.usageCount % LEASE_SLOTS);
         if (open === undefined) return { usable: false };

@@ -248,3 +248,31 @@ describe('the in-memory store keeps the adapter contract', () => {
     expect(fresh.granted).toBe(true);
   });
 });
+
+/** A store whose lease write applies but whose answer is lost: the SDK's retry finds the condition failed. */
+class AnswerLost extends MemoryKeyStore {
+  lose = 0;
+  override async tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
+    const result = await super.tryLease(attempt);
+    if (this.lose === 0 || !result.granted) return result;
+    this.lose--;
+    // The retry of the same request: its condition now fails on the item the first one wrote.
+    return super.tryLease(attempt);
+  }
+}
+
+describe('when a lease write applied but its answer was lost', () => {
+  it('takes the refusal that shows its own nonce in the slot as its grant: one use counted, one lease', async () => {
+    // Prepare
+    const { store, leasing, importKeys } = world(new AnswerLost());
+    const [id = ''] = await importKeys('lost', 1);
+    store.lose = 1;
+    // Act
+    const grant = await leasing.lease(POOL);
+    // Assess: the key's count moved once, and the grant is the lease written (slot open, ours).
+    expect(grant.keyId).toBe(id);
+    expect(grant.usageCount).toBe(0);
+    expect(store.peek(id)?.usageCount).toBe(1);
+    expect(Object.values(store.peek(id)?.slots ?? {})).toHaveLength(1);
+  });
+});
