@@ -5,5 +5,5 @@ import { metrics } from '../lib/observability/metrics.js';
 import { processLeasing } from '../lib/wiring.js';
 
 export const handler = httpHandler({
-  'POST /pools/{pool}/leases': async ({ params, body }) => ok(await countedLease(processLeasing(), metrics, params.pool, body)),
+  'POST /pools/{pool}/leases': async ({ params, body, headers }) => ok(await countedLease(processLeasing(), metrics, params.pool, body, headers['idempotency-key'])),
 });

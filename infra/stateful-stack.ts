@@ -9,6 +9,7 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { StageConfig } from './config.js';
 import { cdkTableShape } from './table-shape.js';
+import { TTL_ATTRIBUTE } from '../lib/table.js';
 
 export interface StatefulStackProps extends StackProps {
   config: StageConfig;
@@ -42,8 +43,9 @@ export class KeypoolStatefulStack extends Stack {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: config.deletionProtection,
       removalPolicy,
-      // No TTL attribute: the design keeps no expiring items (leases are slots on the key's
-      // own item, and an expired lease stays counted on purpose).
+      // Only idempotency records expire (lease state lives in slots on the key's own item, and an
+      // expired lease stays counted on purpose); DynamoDB deletes them by this attribute.
+      timeToLiveAttribute: TTL_ATTRIBUTE,
     });
     // usage-count (the lease query) and pool-keys (a pool's keys, and the pool directory).
     for (const index of shape.indexes) this.table.addGlobalSecondaryIndex(index);

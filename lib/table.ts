@@ -18,6 +18,10 @@
  * One item per pool: keyId `pool#<name>`, name, the policy (maxUses, leaseTtlSeconds,
  * cooldownSeconds, provider, minCredits), createdAt, updatedAt, and pool = POOL_DIRECTORY.
  *
+ * One item per lease granted under an Idempotency-Key while it may be replayed: keyId
+ * `idem#<digest>`, leasedKeyId, leasePool, leaseCount, leaseId, requestHash, expiresAtMs, and
+ * the TTL attribute `ttl` (never the secret; in no index).
+ *
  * Two indexes:
  *   usage-count  (upk, usk), INCLUDE usageCount, cooldownUntil: the lease query
  *   pool-keys    (pool, keyId), KEYS_ONLY: a pool's keys in id order, and under
@@ -48,6 +52,10 @@ export const TABLE = {
 export const POOL_RECORD_PREFIX = 'pool#';
 /** The pool-keys partition under which every pool record sits (no pool is named so). */
 export const POOL_DIRECTORY = '#pools';
+/** An idempotency record's partition key is this prefix and a digest (keys are `k_…`, pools `pool#…`). */
+export const IDEMPOTENCY_PREFIX = 'idem#';
+/** The table's TTL attribute (epoch seconds): DynamoDB deletes expired idempotency records by it. */
+export const TTL_ATTRIBUTE = 'ttl';
 
 /** One usage-count tier in the sort key; the LRU stamp below it stays under this for ~31 years. */
 export const USAGE_TIER = 1_000_000_000_000;

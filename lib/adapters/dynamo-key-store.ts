@@ -4,12 +4,14 @@
  * ConditionExpression of that request, named in a comment beside it after the domain rule it
  * states (lib/domain/rules.ts).
  */
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
   CandidatePage,
   CompletionAttempt,
   CompletionAttemptResult,
+  IdempotentLease,
   KeyPageRead,
   KeyStore,
   KeyUpdate,
@@ -20,8 +22,8 @@ import type {
 } from '../domain/key-store.js';
 import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
 import type { KeyRecord } from '../domain/types.js';
-import { TABLE, USAGE_TIER, usageSortKey, usageSortKeyBound } from '../table.js';
-import { fromKeyItem, type Item, projection, RECORD_ATTRIBUTES, type StoredSlot, toKeyItem, toKeyRecord } from './key-item.js';
+import { IDEMPOTENCY_PREFIX, TABLE, USAGE_TIER, usageSortKey, usageSortKeyBound } from '../table.js';
+import { fromIdempotencyItem, fromKeyItem, type Item, projection, RECORD_ATTRIBUTES, type StoredSlot, toIdempotencyItem, toKeyItem, toKeyRecord } from './key-item.js';
 import { DynamoTable, isConditionFailure } from './dynamo-table.js';
 
 export type { CapacityMeter } from './dynamo-table.js';
@@ -36,6 +38,15 @@ const { partitionKey: KEY, usageIndex: INDEX, poolIndex: POOL_INDEX } = TABLE;
 const EFFECTIVELY_ACTIVE = '(#status = :active OR (#status = :cooling AND cooldownUntil <= :now))';
 
 const RECORD_PROJECTION = projection(RECORD_ATTRIBUTES);
+
+/** One conditional UpdateItem, as a request of its own or a transaction's part. */
+interface ConditionalWrite {
+  Key: Item;
+  UpdateExpression: string;
+  ConditionExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues: Item;
+}
 
 export class DynamoKeyStore extends DynamoTable implements KeyStore {
   async insert(key: StoredKey): Promise<{ inserted: boolean; key: KeyRecord }> {
@@ -113,7 +124,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
   }
 
   async tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
-    const result = await this.conditionalUpdate('lease', {
+    const write: ConditionalWrite = {
       Key: { [KEY]: attempt.keyId },
       UpdateExpression:
         'SET usageCount = :next, #usk = :usk, lastUsedAt = :nowIso, #status = :active, L.#slot = :entry REMOVE cooldownUntil',
@@ -138,9 +149,56 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
         ':cooling': 'cooling',
         ':entry': { n: attempt.nonce, e: attempt.expiresAtMs } satisfies StoredSlot,
       },
-    });
+    };
+    if (attempt.idempotency) return this.tryIdempotentLease(write, attempt.idempotency, attempt.nowMs);
+    const result = await this.conditionalUpdate('lease', write);
     const key = fromKeyItem(result.item);
     return result.ok && key ? { granted: true, key } : { granted: false, current: key };
+  }
+
+  /**
+   * The lease write and its idempotency record in one transaction: both or neither. The record
+   * is written only where none is, or an expired one, so two requests with the same key never
+   * both count a use. A transaction returns no item, so a granted key is read back (the
+   * transaction's cost, paid only by requests that send an Idempotency-Key).
+   */
+  private async tryIdempotentLease(write: ConditionalWrite, record: IdempotentLease, nowMs: number): Promise<LeaseAttemptResult> {
+    try {
+      const out = await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Update: { ...write, TableName: this.tableName, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: toIdempotencyItem(record),
+                // Invariant: one lease per Idempotency-Key while that lease lives.
+                ConditionExpression: 'attribute_not_exists(#key) OR expiresAtMs < :now',
+                ExpressionAttributeNames: { '#key': KEY },
+                ExpressionAttributeValues: { ':now': nowMs },
+              },
+            },
+          ],
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record('lease', out.ConsumedCapacity);
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      this.meter?.record('lease', undefined);
+      const [keyReason, recordReason] = error.CancellationReasons ?? [];
+      if (recordReason?.Code === 'ConditionalCheckFailed') return { granted: false, idempotencyTaken: true };
+      // The key's condition failed (its item as it was), or a concurrent write conflicted (none).
+      return { granted: false, current: keyReason?.Item ? fromKeyItem(unmarshall(keyReason.Item)) : undefined };
+    }
+    const key = await this.get(record.keyId);
+    return key ? { granted: true, key } : { granted: false, current: undefined };
+  }
+
+  async idempotentLease(id: string): Promise<IdempotentLease | undefined> {
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: `${IDEMPOTENCY_PREFIX}${id}` }, ConsistentRead: true, ...this.capacity }));
+    this.meter?.record('get', out.ConsumedCapacity);
+    return fromIdempotencyItem(out.Item);
   }
 
   async tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {

@@ -3,11 +3,11 @@
  * with one-letter fields, and the index attributes `upk` and `usk` (lib/table.ts). Every
  * writer of whole items (import, migration, the test seeding) goes through toKeyItem.
  */
-import type { StoredKey } from '../domain/key-store.js';
+import type { IdempotentLease, StoredKey } from '../domain/key-store.js';
 import { maskKey } from '../domain/keys.js';
 import { inUsageIndex } from '../domain/rules.js';
 import type { KeyRecord, Outcome } from '../domain/types.js';
-import { TABLE, usageSortKey } from '../table.js';
+import { IDEMPOTENCY_PREFIX, TABLE, TTL_ATTRIBUTE, usageSortKey } from '../table.js';
 
 export type Item = Record<string, unknown>;
 
@@ -91,4 +91,39 @@ export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
   const record = toKeyRecord(item);
   if (!record || !item) return undefined;
   return { ...record, apiKey: typeof item.apiKey === 'string' ? item.apiKey : '', slots: fromStoredSlots(item.L as Record<string, StoredSlot> | undefined) };
+}
+
+/** How long after its lease expires an idempotency record may still be read (DynamoDB deletes it later). */
+const IDEMPOTENCY_GRACE_SECONDS = 3600;
+
+/**
+ * The item for an idempotency record: the lease's ids and expiry, never the secret. Its own
+ * attribute names (`leasedKeyId`, `leasePool`, `leaseCount`) keep it out of both indexes and out
+ * of every read of keys.
+ */
+export function toIdempotencyItem(record: IdempotentLease): Item {
+  return {
+    keyId: `${IDEMPOTENCY_PREFIX}${record.id}`,
+    leasedKeyId: record.keyId,
+    leasePool: record.pool,
+    leaseCount: record.usageCount,
+    leaseId: record.leaseId,
+    requestHash: record.requestHash,
+    expiresAtMs: record.expiresAtMs,
+    [TTL_ATTRIBUTE]: Math.ceil(record.expiresAtMs / 1000) + IDEMPOTENCY_GRACE_SECONDS,
+  };
+}
+
+/** The record an idempotency item holds; undefined for no item. */
+export function fromIdempotencyItem(item: Item | undefined): IdempotentLease | undefined {
+  if (!item || typeof item.leasedKeyId !== 'string') return undefined;
+  return {
+    id: String(item.keyId).slice(IDEMPOTENCY_PREFIX.length),
+    keyId: item.leasedKeyId,
+    requestHash: String(item.requestHash),
+    leaseId: String(item.leaseId),
+    pool: String(item.leasePool),
+    usageCount: Number(item.leaseCount),
+    expiresAtMs: Number(item.expiresAtMs),
+  };
 }

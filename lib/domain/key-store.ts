@@ -45,12 +45,32 @@ export interface LeaseAttempt {
   nonce: string;
   expiresAtMs: number;
   nowMs: number;
+  /**
+   * With an Idempotency-Key: the lease and its record are written together or not at all,
+   * and the record only where none is, or an expired one (lib/domain/idempotency.ts).
+   */
+  idempotency?: IdempotentLease;
+}
+
+/** What is kept of a lease granted under an Idempotency-Key: never the secret. */
+export interface IdempotentLease {
+  /** a digest of the pool and the caller's key */
+  id: string;
+  /** a digest of what the request asked for: the same key with another request is refused */
+  requestHash: string;
+  leaseId: string;
+  keyId: string;
+  pool: string;
+  usageCount: number;
+  expiresAtMs: number;
 }
 
 export type LeaseAttemptResult =
   | { granted: true; key: StoredKey }
   /** the condition failed; `current` is the item as it was (undefined: no such key) */
-  | { granted: false; current: StoredKey | undefined };
+  | { granted: false; current: StoredKey | undefined }
+  /** a live lease already holds this Idempotency-Key (a concurrent retry won): nothing was written */
+  | { granted: false; idempotencyTaken: true };
 
 export interface CompletionAttempt {
   keyId: string;
@@ -103,6 +123,8 @@ export interface KeyStore {
   /** Leasable keys of the pool with usageCount <= maxUses, fewest uses then least recently used first. */
   candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage>;
   tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult>;
+  /** The lease recorded under an Idempotency-Key digest, live or expired; undefined if none. */
+  idempotentLease(id: string): Promise<IdempotentLease | undefined>;
   tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult>;
   /** +1 without a lease; undefined if the pool has no such key. */
   increment(pool: string, keyId: string, nowMs: number): Promise<KeyRecord | undefined>;

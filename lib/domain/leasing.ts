@@ -6,6 +6,7 @@
 import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from './errors.js';
 import type { CompletionAttempt, KeyStore, StoredKey } from './key-store.js';
 import { KEY_ID_PATTERN } from './keys.js';
+import { idempotencyId, leaseRequestHash } from './idempotency.js';
 import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from './lease-id.js';
 import type { PoolDirectory } from './pool-directory.js';
 import { cooldownEnd, effectiveStatus, isLeasable, isSlotFree, outcomeStatusChange } from './rules.js';
@@ -73,10 +74,16 @@ export class Leasing {
    * conditional write. Refuses with NoUsableKey only when the index holds no candidate or every
    * candidate is, on inspection, not leasable; the refusal says when a cooling key comes back.
    */
-  async lease(pool: string, request: LeaseRequest = {}): Promise<LeaseGrant> {
+  async lease(pool: string, request: LeaseRequest = {}, idempotencyKey?: string): Promise<LeaseGrant> {
     const policy = await this.pools.require(pool);
     const maxUses = withinPolicy('maxUses', request.maxUses, policy.maxUses, pool);
     const ttlMs = withinPolicy('ttlSeconds', request.ttlSeconds, policy.leaseTtlSeconds, pool) * 1000;
+    // The same Idempotency-Key while its lease lives: that lease again, nothing counted.
+    const idempotency = idempotencyKey === undefined ? undefined : { id: idempotencyId(pool, idempotencyKey), requestHash: leaseRequestHash(request) };
+    if (idempotency) {
+      const again = await this.replay(pool, idempotency);
+      if (again) return again;
+    }
     let coolingUntilMs: number | undefined;
     for (let round = 0; round < this.maxRounds; round++) {
       const nowMs = this.clock();
@@ -94,9 +101,15 @@ export class Leasing {
       let next = (spread ? takeRandom(free, this.random) : free.shift()) ?? busy.shift();
       let stillUsable = false;
       while (next) {
-        const outcome = await this.attempt(next.keyId, next.usageCount, pool, maxUses, ttlMs);
+        const outcome = await this.attempt(next.keyId, next.usageCount, pool, maxUses, ttlMs, idempotency);
         if ('grant' in outcome) return outcome.grant;
-        stillUsable ||= outcome.usable;
+        if ('taken' in outcome && idempotency) {
+          // A concurrent request with the same key won: its lease is ours to answer with.
+          const again = await this.replay(pool, idempotency);
+          if (again) return again;
+          continue;
+        }
+        stillUsable ||= 'usable' in outcome && outcome.usable;
         next = takeRandom(free, this.random) ?? takeRandom(busy, this.random);
       }
       // Every candidate of this page was seen not leasable: the index lagged; a fresh query
@@ -107,6 +120,22 @@ export class Leasing {
     throw new NoUsableKey(pool, maxUses, wait);
   }
 
+  /**
+   * The live lease recorded under this Idempotency-Key, with its secret read from the key, or
+   * undefined when there is none (or it expired: the key may lease anew). The same key used for
+   * another request is refused.
+   */
+  private async replay(pool: string, idempotency: { id: string; requestHash: string }): Promise<LeaseGrant | undefined> {
+    const record = await this.store.idempotentLease(idempotency.id);
+    if (!record || record.expiresAtMs < this.clock() || record.pool !== pool) return undefined;
+    if (record.requestHash !== idempotency.requestHash) {
+      throw new InvalidRequest('this Idempotency-Key was used for another lease request; use a new key for a new request', [{ path: 'headers.idempotency-key', message: 'already used with another request' }]);
+    }
+    const key = await this.store.get(record.keyId);
+    if (!key) return undefined;
+    return { leaseId: record.leaseId, keyId: record.keyId, apiKey: key.apiKey, pool, usageCount: record.usageCount, expiresAt: new Date(record.expiresAtMs).toISOString() };
+  }
+
   /** Tries one key, retrying it while it stays leasable and only our view of it was stale. */
   private async attempt(
     keyId: string,
@@ -114,7 +143,8 @@ export class Leasing {
     pool: string,
     maxUses: number,
     ttlMs: number,
-  ): Promise<{ grant: LeaseGrant } | { usable: boolean }> {
+    idempotency: { id: string; requestHash: string } | undefined,
+  ): Promise<{ grant: LeaseGrant } | { usable: boolean } | { taken: true }> {
     this.inFlight.set(keyId, (this.inFlight.get(keyId) ?? 0) + 1);
     try {
       let count = seenCount;
@@ -123,14 +153,26 @@ export class Leasing {
         const nowMs = this.clock();
         const nonce = newNonce();
         const expiresAtMs = nowMs + ttlMs;
-        const result = await this.store.tryLease({ keyId, pool, seenCount: count, maxUses, slot, nonce, expiresAtMs, nowMs });
+        const leaseId = formatLeaseId({ keyId, slot, expiresAtMs, nonce });
+        const result = await this.store.tryLease({
+          keyId,
+          pool,
+          seenCount: count,
+          maxUses,
+          slot,
+          nonce,
+          expiresAtMs,
+          nowMs,
+          ...(idempotency ? { idempotency: { ...idempotency, leaseId, keyId, pool, usageCount: count, expiresAtMs } } : {}),
+        });
+        if ('idempotencyTaken' in result) return { taken: true };
         // A refusal whose item holds our own nonce in the slot is our grant: the write applied
         // and only its answer was lost (the SDK retried it, and the retry found it done).
         const ours = result.granted ? result.key : result.current?.slots[String(slot)]?.nonce === nonce ? result.current : undefined;
         if (ours) {
           return {
             grant: {
-              leaseId: formatLeaseId({ keyId, slot, expiresAtMs, nonce }),
+              leaseId,
               keyId,
               apiKey: ours.apiKey,
               pool,

@@ -25,6 +25,9 @@ export interface RouteInput<K extends RouteKey> {
   body: Spec<K> extends { body: infer B } ? Infer<B> : undefined;
   query: Spec<K> extends { query: infer Q } ? Infer<Q> : undefined;
   params: Spec<K> extends { params: infer P } ? Infer<P> : undefined;
+  headers: Spec<K> extends { headers: infer H } ? Infer<H> : undefined;
+  /** who called: the IAM identity API Gateway authorized (undefined on the local server) */
+  caller: string | undefined;
 }
 
 export interface HttpResult {
@@ -47,6 +50,13 @@ function validate(schema: z.ZodMiniType | undefined, value: unknown, where: stri
     return { path: redact([where, ...issue.path.map(String)].join('.').slice(0, 200)), message: redact(`${issue.message}${keys}`) };
   });
   throw new InvalidRequest(`invalid ${where}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`.slice(0, 1000), details);
+}
+
+/** The IAM identity API Gateway's IAM authorizer put in the request context, if any. */
+function callerOf(event: APIGatewayProxyEventV2): string | undefined {
+  const context = event.requestContext as APIGatewayProxyEventV2['requestContext'] & { authorizer?: { iam?: { userArn?: unknown } } };
+  const arn = context.authorizer?.iam?.userArn;
+  return typeof arn === 'string' ? arn.slice(0, 512) : undefined;
 }
 
 function parseBody(event: APIGatewayProxyEventV2, spec: RouteSpec): unknown {
@@ -113,6 +123,8 @@ export function httpHandler<K extends RouteKey>(implementations: RouteImplementa
         body: parseBody(event, spec),
         query: validate(spec.query, event.queryStringParameters ?? {}, 'query'),
         params: validate(spec.params, event.pathParameters ?? {}, 'path'),
+        headers: validate(spec.headers, event.headers, 'headers'),
+        caller: callerOf(event),
       } as RouteInput<RouteKey>;
       const result = await implementation(input);
       logger.info('request', { route: event.routeKey, status: result.status });

@@ -24,6 +24,8 @@ export interface RouteSpec {
   bodyOptional?: boolean;
   query?: z.ZodMiniType;
   params?: z.ZodMiniType;
+  /** request headers the route reads (others are ignored); names in lower case */
+  headers?: z.ZodMiniType;
 }
 
 export const ROUTES = {
@@ -62,7 +64,7 @@ export const ROUTES = {
   },
   'POST /pools/{pool}/leases': {
     method: 'POST', path: '/pools/{pool}/leases', function: 'lease', access: 'client', summary: 'Lease the least recently used usable key of the pool',
-    params: s.PoolParams, body: s.LeaseBody, bodyOptional: true,
+    params: s.PoolParams, body: s.LeaseBody, bodyOptional: true, headers: s.LeaseHeaders,
   },
   'POST /pools/{pool}/leases/{leaseId}/complete': {
     method: 'POST', path: '/pools/{pool}/leases/{leaseId}/complete', function: 'counting', access: 'client', summary: 'Report the outcome of a lease',

@@ -48,3 +48,11 @@ export const UpdateKeyBody = z.strictObject({ status: z.optional(z.enum(['active
 export const LeaseBody = z.strictObject({ maxUses: z.optional(MaxUses), ttlSeconds: z.optional(LeaseTtlSeconds) });
 
 export const CompleteBody = z.strictObject({ outcome: z.optional(OutcomeSchema), retryAfterSeconds: z.optional(RetryAfterSeconds) });
+
+/**
+ * `Idempotency-Key`: the same key while its lease lives answers the same lease, one use counted
+ * (lib/domain/idempotency.ts). Printable ASCII, as HTTP header values are.
+ */
+export const LeaseHeaders = z.object({
+  'idempotency-key': z.optional(z.string().check(z.regex(/^[\x21-\x7e]{1,255}$/, 'an Idempotency-Key is 1-255 printable ASCII characters without spaces'))),
+});

@@ -29,9 +29,9 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: PoolReport[]): v
  * not exist is refused before anything is counted, so no caller can mint a metric (a billed
  * custom metric per dimension value) by naming pools.
  */
-export async function countedLease(leasing: Pick<Leasing, 'lease'>, metrics: MetricsSink, pool: string, request: LeaseRequest = {}): Promise<LeaseGrant> {
+export async function countedLease(leasing: Pick<Leasing, 'lease'>, metrics: MetricsSink, pool: string, request: LeaseRequest = {}, idempotencyKey?: string): Promise<LeaseGrant> {
   try {
-    const grant = await leasing.lease(pool, request);
+    const grant = await leasing.lease(pool, request, idempotencyKey);
     metrics.publish(pool, { [METRIC.leasesGranted]: 1 });
     return grant;
   } catch (error) {

@@ -178,7 +178,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect([types.get('pool'), types.get('keyId')]).toEqual(['S', 'S']);
     });
 
-    it('protects the table: PITR, customer-managed KMS key with rotation, deletion protection, RETAIN, no TTL', () => {
+    it('protects the table: PITR, customer-managed KMS key with rotation, deletion protection, RETAIN; TTL only for idempotency records', () => {
       // Prepare
       const [[keyId, key] = ['', undefined]] = resources(data, 'AWS::KMS::Key');
       const [[, table] = ['', undefined]] = resources(data, 'AWS::DynamoDB::Table');
@@ -192,8 +192,8 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } },
         DeletionProtectionEnabled: true,
       });
-      // The design keeps no expiring items (leases are slots on the key item), so no TTL.
-      expect(table?.Properties.TimeToLiveSpecification).toBeUndefined();
+      // Only idempotency records expire (leases are slots on the key item and stay counted).
+      expect(table?.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'ttl', Enabled: true });
     });
 
     it('lets a dev stage destroy its table and key', () => {

@@ -1,3 +1,4 @@
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
@@ -250,5 +251,40 @@ describe('stress', () => {
       expect(key.usageCount).toBeLessThanOrEqual(4);
       expect(key.usageCount).toBe(successes.get(key.keyId));
     }
+  });
+});
+
+describe('idempotent leases (a transaction on DynamoDB)', () => {
+  it('8 concurrent retries with one Idempotency-Key get one lease and count one use; the table holds no secret for it', async () => {
+    // Prepare
+    const pool = uniqueName('idem');
+    const ids = await seed(pool, 3);
+    const brokers = Array.from({ length: 8 }, () => table.broker());
+    // Act
+    const grants = await Promise.all(brokers.map((broker) => broker.lease(pool, {}, 'order-4711')));
+    // Assess
+    expect(new Set(grants.map((g) => g.leaseId)).size).toBe(1);
+    const keys = await table.broker().listAll(pool);
+    expect(keys.reduce((n, k) => n + k.usageCount, 0)).toBe(1);
+    expect(keys.map((k) => k.keyId).sort()).toEqual([...ids].sort());
+    const raw = await table.store.client.send(new ScanCommand({ TableName: table.tableName, ConsistentRead: true }));
+    const records = (raw.Items ?? []).filter((item) => String(item.keyId).startsWith('idem#'));
+    expect(records).toHaveLength(1);
+    expect(JSON.stringify(records)).not.toContain(grants[0]?.apiKey ?? 'none');
+  });
+
+  it('a retry after the lease was completed still answers that lease, and counts nothing more', async () => {
+    // Prepare
+    const pool = uniqueName('idem-done');
+    await seed(pool, 1);
+    const broker = table.broker();
+    const first = await broker.lease(pool, {}, 'job-1');
+    await broker.complete(pool, first.leaseId);
+    // Act
+    const again = await table.broker().lease(pool, {}, 'job-1');
+    // Assess
+    expect(again).toEqual(first);
+    const [key] = await broker.listAll(pool);
+    expect(key?.usageCount).toBe(1);
   });
 });

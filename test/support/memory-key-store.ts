@@ -8,6 +8,7 @@ import type {
   CandidatePage,
   CompletionAttempt,
   CompletionAttemptResult,
+  IdempotentLease,
   KeyPageRead,
   KeyStore,
   KeyUpdate,
@@ -32,6 +33,7 @@ const copy = (key: StoredKey): StoredKey => structuredClone(key);
 
 export class MemoryKeyStore implements KeyStore {
   private readonly rows = new Map<string, Row>();
+  private readonly idempotent = new Map<string, IdempotentLease>();
   /** every call by method name, for tests that count requests */
   readonly calls: Record<string, number> = {};
 
@@ -93,6 +95,13 @@ export class MemoryKeyStore implements KeyStore {
       isLeasable(key, attempt.pool, attempt.maxUses, attempt.nowMs) &&
       isSlotFree(key.slots[String(attempt.slot)], attempt.nowMs);
     if (!ok) return Promise.resolve({ granted: false, current: copy(key) });
+    // The lease and its idempotency record together, the record only where none lives.
+    const record = attempt.idempotency;
+    if (record) {
+      const held = this.idempotent.get(record.id);
+      if (held && held.expiresAtMs >= attempt.nowMs) return Promise.resolve({ granted: false, idempotencyTaken: true });
+      this.idempotent.set(record.id, { ...record });
+    }
     key.usageCount = attempt.seenCount + 1;
     row.usk = usageSortKey(key.usageCount, attempt.nowMs);
     key.lastUsedAt = new Date(attempt.nowMs).toISOString();
@@ -100,6 +109,12 @@ export class MemoryKeyStore implements KeyStore {
     delete key.cooldownUntil;
     key.slots[String(attempt.slot)] = { nonce: attempt.nonce, expiresAtMs: attempt.expiresAtMs };
     return Promise.resolve({ granted: true, key: copy(key) });
+  }
+
+  idempotentLease(id: string): Promise<IdempotentLease | undefined> {
+    this.count('idempotentLease');
+    const record = this.idempotent.get(id);
+    return Promise.resolve(record ? { ...record } : undefined);
   }
 
   tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
