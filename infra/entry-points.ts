@@ -78,9 +78,11 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
   lease: {
     file: 'functions/lease.ts',
     // the pool record (GetItem, cached); candidates: Query on usage-count; the lease itself:
-    // conditional UpdateItem
+    // conditional UpdateItem; with an Idempotency-Key, TransactWriteItems of that update and a
+    // conditional Put of the record (IAM authorizes each item's UpdateItem / PutItem), then
+    // GetItem of the record or the key on a replay
     description: 'keypool: POST /pools/{pool}/leases (least recently used key under the pool\'s cap)',
-    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+    table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     index: { [USAGE]: ['dynamodb:Query'] },
     timeoutSeconds: 10,
     memorySize: 512,

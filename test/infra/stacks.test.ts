@@ -252,7 +252,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       pools: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
       keys: { table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
       list: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
-      lease: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: { 'usage-count': ['dynamodb:Query'] } },
+      lease: { table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: { 'usage-count': ['dynamodb:Query'] } },
       counting: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: {} },
       maintain: { table: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
       migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
