@@ -1,10 +1,9 @@
 /** The EventBridge schedule's target: one maintenance pass over every pool, then pool metrics. */
 import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { maintain, type MaintenanceSummary, maintenanceOptions } from '../lib/maintenance/maintain.js';
 import { reportMaintenance } from '../lib/observability/keypool-metrics.js';
-import { logger } from '../lib/observability/logger.js';
+import { lambdaLogging, logger } from '../lib/observability/logger.js';
 import { metrics } from '../lib/observability/metrics.js';
 import { processMaintenance } from '../lib/wiring.js';
 
@@ -12,7 +11,7 @@ import { processMaintenance } from '../lib/wiring.js';
 const RESERVE_MS = 15_000;
 
 export const handler = middy<ScheduledEvent, MaintenanceSummary>()
-  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(lambdaLogging())
   .handler(async (_event: ScheduledEvent, context: Context) => {
     const { deps, settings } = processMaintenance((message, attributes) => logger.warn(message, attributes));
     const deadlineMs = Date.now() + context.getRemainingTimeInMillis() - RESERVE_MS;

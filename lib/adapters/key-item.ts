@@ -6,6 +6,7 @@
 import type { IdempotentLease, StoredKey } from '../domain/key-store.js';
 import { maskKey } from '../domain/keys.js';
 import { inUsageIndex } from '../domain/rules.js';
+import { rememberSecret } from '../shared/redact.js';
 import type { KeyRecord, Outcome } from '../domain/types.js';
 import { IDEMPOTENCY_PREFIX, TABLE, TTL_ATTRIBUTE, usageSortKey } from '../table.js';
 
@@ -86,11 +87,13 @@ export function toKeyRecord(item: Item | undefined): KeyRecord | undefined {
   return record as unknown as KeyRecord;
 }
 
-/** The key an item holds, secret and lease slots included; undefined for no item. */
+/** The key an item holds, secret and lease slots included (the secret remembered for redaction); undefined for no item. */
 export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
   const record = toKeyRecord(item);
   if (!record || !item) return undefined;
-  return { ...record, apiKey: typeof item.apiKey === 'string' ? item.apiKey : '', slots: fromStoredSlots(item.L as Record<string, StoredSlot> | undefined) };
+  const apiKey = typeof item.apiKey === 'string' ? item.apiKey : '';
+  rememberSecret(apiKey);
+  return { ...record, apiKey, slots: fromStoredSlots(item.L as Record<string, StoredSlot> | undefined) };
 }
 
 /** How long after its lease expires an idempotency record may still be read (DynamoDB deletes it later). */

@@ -1,6 +1,7 @@
 /** Pure helpers for keys: ids from fingerprints, masking, views. */
 import { createHash } from 'node:crypto';
 import { effectiveStatus } from './rules.js';
+import { rememberSecret } from '../shared/redact.js';
 import type { StoredKey } from './key-store.js';
 import type { KeyRecord, KeyView } from './types.js';
 
@@ -41,8 +42,12 @@ export function toKeyView(record: KeyRecord, nowMs: number = Date.now()): KeyVie
   };
 }
 
-/** A new key as stored: the id from its fingerprint, its mask taken now, count 0, active, no lease. */
+/**
+ * A new key as stored: the id from its fingerprint, its mask taken now, count 0, active, no
+ * lease. The secret is remembered for redaction from here on (every import and migration passes here).
+ */
 export function newStoredKey(apiKey: string, pool: string, createdAt: string, fields: Partial<Pick<StoredKey, 'label' | 'usageCount' | 'status' | 'lastUsedAt'>> = {}): StoredKey {
+  rememberSecret(apiKey);
   return {
     keyId: keyIdFor(apiKey),
     pool,

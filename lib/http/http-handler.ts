@@ -4,11 +4,10 @@
  * input, and turns every error into `{ error, message }` in one place.
  */
 import middy, { type MiddlewareObj } from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { InvalidRequest } from '../domain/errors.js';
-import { logger } from '../observability/logger.js';
+import { lambdaLogging, logger } from '../observability/logger.js';
 import { redact } from '../shared/redact.js';
 import { errorAnswer, PayloadTooLarge, RouteNotFound } from './errors.js';
 import { ROUTES, type RouteKey, type RouteSpec } from './routes.js';
@@ -113,7 +112,7 @@ export function httpHandler<K extends RouteKey>(implementations: RouteImplementa
   const unmatched = options.unmatched ?? notServedHere;
   const routes = implementations as unknown as Record<string, (input: RouteInput<RouteKey>) => Promise<HttpResult>>;
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(lambdaLogging())
     .use(jsonErrors)
     .handler(async (event: APIGatewayProxyEventV2) => {
       const implementation = routes[event.routeKey];

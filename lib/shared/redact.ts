@@ -1,10 +1,63 @@
 /**
- * Last line of defence for logs: anything shaped like a credential (a run of 32 or more
- * token characters) is masked. keypool never logs a secret on purpose; this catches what a
- * library might echo (a provider's error body, an SDK message).
+ * Last line of defence for logs and error messages: keypool never writes a secret on purpose;
+ * this catches what a library might echo (a provider's error body, an SDK message, an event).
+ * It masks
+ *  - every secret this process has handled (remembered when a key is imported, migrated or
+ *    read from the table), whatever its length or shape;
+ *  - anything shaped like a provider key: `sk-` and 8 or more token characters;
+ *  - any run of 32 or more token characters (other credentials, tokens).
  */
-const SECRET_LIKE = /[A-Za-z0-9_\-+/=]{32,}/g;
+const SECRET_LIKE = /sk-[A-Za-z0-9_-]{8,}|[A-Za-z0-9_\-+/=]{32,}/g;
+/** Secrets remembered at most: the most recent ones (a warm Lambda handles a few thousand keys). */
+const KNOWN_SECRETS_MAX = 20_000;
+/** Secrets are found by their first characters (API keys are 8 or more): one map lookup per position. */
+const PREFIX = 8;
 
+/** Insertion order, for forgetting the oldest. */
+const known = new Set<string>();
+const byPrefix = new Map<string, Set<string>>();
+
+/** Remembers a secret this process holds, so redact() masks it wherever it shows up. */
+export function rememberSecret(secret: string): void {
+  if (secret.length < PREFIX || known.has(secret)) return;
+  known.add(secret);
+  const prefix = secret.slice(0, PREFIX);
+  let bucket = byPrefix.get(prefix);
+  if (!bucket) byPrefix.set(prefix, (bucket = new Set()));
+  bucket.add(secret);
+  if (known.size > KNOWN_SECRETS_MAX) {
+    const oldest = known.values().next().value;
+    if (oldest !== undefined) {
+      known.delete(oldest);
+      byPrefix.get(oldest.slice(0, PREFIX))?.delete(oldest);
+    }
+  }
+}
+
+const mask = (secret: string): string => `${secret.slice(0, 3)}...[redacted]`;
+
+/** Masks every remembered secret in the text: linear in its length, whatever the number remembered. */
+function maskKnown(text: string): string {
+  if (known.size === 0 || text.length < PREFIX) return text;
+  let out = '';
+  let copied = 0;
+  for (let at = 0; at + PREFIX <= text.length; ) {
+    let found: string | undefined;
+    for (const secret of byPrefix.get(text.slice(at, at + PREFIX)) ?? []) {
+      if ((found === undefined || secret.length > found.length) && text.startsWith(secret, at)) found = secret;
+    }
+    if (found === undefined) {
+      at++;
+      continue;
+    }
+    out += text.slice(copied, at) + mask(found);
+    at += found.length;
+    copied = at;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+/** The text with every remembered secret and every secret-shaped run masked. */
 export function redact(text: string): string {
-  return text.replace(SECRET_LIKE, (run) => `${run.slice(0, 3)}...[redacted]`);
+  return maskKnown(text).replace(SECRET_LIKE, mask);
 }
