@@ -161,7 +161,7 @@ describe('an unknown pool', () => {
       await api.call('GET', `/pools/${ghost}`),
     ]);
     // Assess
-    for (const answer of answers) expect(expectError(answer, 404, 'pool_not_found').message).toContain(ghost);
+    for (const answer of answers) expectError(answer, 404, 'pool_not_found');
     expect(records.filter((r) => JSON.stringify(r).includes(ghost))).toEqual([]);
     expect(text.split('\n').filter((line) => line.includes('"_aws"') && line.includes(ghost))).toEqual([]);
     expect(await stored(keyId)).toMatchObject({ usageCount: 1, status: 'active' });
