@@ -423,6 +423,35 @@ describe('PATCH /pools/{pool}/keys/{keyId}', () => {
     expect(answer).toMatchObject({ status: 200, body: { keyId, status: 'disabled', usageCount: 5 } });
   });
 
+  it('resets a count the usage route pushed past 9,007, where the sort key passes 2^53 (the way back from lease-less increments)', async () => {
+    // Prepare: a count of 9,009, reached through the usage route (no cap there).
+    const pool = uniqueName('deep');
+    const { keys } = await api.importKeys(pool, 1);
+    const keyId = keys[0]?.keyId ?? '';
+    expect((await api.call('PATCH', `/pools/${pool}/keys/${keyId}`, { usageCount: 9000 })).status).toBe(200);
+    for (let i = 0; i < 9; i++) expect((await api.call('POST', `/pools/${pool}/keys/${keyId}/usage`)).status).toBe(200);
+    // Act
+    const reset = await api.call('PATCH', `/pools/${pool}/keys/${keyId}`, { usageCount: 0 });
+    const lease = await api.lease(pool);
+    // Assess
+    expect(reset.status, reset.text).toBe(200);
+    expect(reset.body).toMatchObject({ keyId, usageCount: 0 });
+    expect(lease).toMatchObject({ status: 200, body: { keyId, usageCount: 0 } });
+  });
+
+  it.each([9_008, 100_000, 1_000_000_000])('PATCH usageCount %i (within the schema) is never a 500', async (usageCount) => {
+    // Prepare
+    const pool = uniqueName('high');
+    const { keys } = await api.importKeys(pool, 1);
+    const keyId = keys[0]?.keyId ?? '';
+    // Act
+    const answer = await api.call('PATCH', `/pools/${pool}/keys/${keyId}`, { usageCount });
+    // Assess: either set as asked, or refused as a bad request, but never an internal error.
+    expect([200, 400], answer.text).toContain(answer.status);
+    if (answer.status === 200) expect(answer.body).toMatchObject({ keyId, usageCount });
+    else expectError(answer, 400, 'invalid_request');
+  });
+
   it.each([
     ['an empty change {}', {}],
     ['a status operators cannot set (exhausted)', { status: 'exhausted' }],

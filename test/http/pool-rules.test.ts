@@ -301,6 +301,32 @@ describe("the operator's reset", () => {
   });
 });
 
+describe('a reset and an open lease', () => {
+  it.each(['failure', 'rate_limited', 'invalid_key', 'out_of_credits'])(
+    'completing with %s a lease counted before a reset never takes the count below 0, nor gives the key more than maxUses + 1 uses',
+    async (outcome) => {
+      // Prepare: cap 1; a lease counts a use, then the operator resets the count to 0.
+      const { pool, ids } = await poolWith('refund', 1, { maxUses: 1, cooldownSeconds: 1 });
+      const keyId = ids[0] ?? '';
+      const grant = await api.grant(pool);
+      expect((await api.call('PATCH', `/pools/${pool}/keys/${keyId}`, { usageCount: 0 })).status).toBe(200);
+      // Act
+      const done = await api.complete(pool, grant.leaseId, { outcome });
+      const after = await stored(keyId);
+      // Assess
+      expect(done.status).toBe(200);
+      expect((done.body as { usageCount: number }).usageCount).toBeGreaterThanOrEqual(0);
+      expect(after.usageCount).toBeGreaterThanOrEqual(0);
+      if (outcome === 'failure') {
+        // From count 0 under cap 1 the key serves exactly two more uses.
+        const uses: number[] = [];
+        for (let answer = await api.lease(pool); answer.status === 200; answer = await api.lease(pool)) uses.push((answer.body as LeaseGrantBody).usageCount);
+        expect(uses).toEqual([0, 1]);
+      }
+    },
+  );
+});
+
 describe('Retry-After, both ways', () => {
   it('rate_limited with retryAfterSeconds cools the key until now + that; the 409 says so in its body and a Retry-After header', async () => {
     // Prepare
