@@ -93,6 +93,18 @@ describe("the pool's cap and lease TTL are the limits", () => {
     expect((await stored(ids[0] ?? '')).usageCount).toBe(2);
   });
 
+  it('30 concurrent leases on 2 keys under cap 2 get exactly 6 grants, each count once, and 24 refusals', async () => {
+    // Prepare
+    const { pool, ids } = await poolWith('burst', 2, { maxUses: 2 });
+    // Act
+    const answers = await Promise.all(Array.from({ length: 30 }, () => api.lease(pool)));
+    // Assess
+    const grants = answers.filter((a) => a.status === 200).map((a) => a.body as LeaseGrantBody);
+    expect(answers.filter((a) => a.status === 409)).toHaveLength(24);
+    expect(grants.map((g) => `${g.keyId}:${g.usageCount}`).sort()).toEqual(ids.flatMap((id) => [0, 1, 2].map((n) => `${id}:${n}`)).sort());
+    for (const id of ids) expect((await stored(id)).usageCount).toBe(3);
+  });
+
   it('a pool with cap 0 gives each key exactly one use', async () => {
     // Prepare
     const { pool } = await poolWith('zero', 2, { maxUses: 0 });
