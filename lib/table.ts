@@ -61,10 +61,28 @@ export const TTL_ATTRIBUTE = 'ttl';
 export const USAGE_TIER = 1_000_000_000_000;
 /** LRU stamps count milliseconds from 2024-01-01T00:00:00Z. */
 export const STAMP_EPOCH_MS = Date.UTC(2024, 0, 1);
+/**
+ * The highest tier the sort key spells out. A lease reads only tiers up to a cap (at most
+ * 1000), so counts above the highest cap + 1 need no order among themselves, and keeping the
+ * sort key below 2^53 keeps it an exact JavaScript number (1001 tiers of 10^12 do; a count of
+ * 9,008 would not). A count past this tier (lease-less increments, a reset, a migrated count)
+ * sorts in this tier.
+ */
+export const MAX_SORTED_COUNT = 1001;
+
+/** The tier a count sorts in. */
+function tier(usageCount: number): number {
+  return Math.min(Math.max(0, usageCount), MAX_SORTED_COUNT);
+}
 
 /** The usage sort key for a count and a moment: count first, then least recently used. */
 export function usageSortKey(usageCount: number, atMs: number): number {
-  return usageCount * USAGE_TIER + Math.max(0, atMs - STAMP_EPOCH_MS);
+  return tier(usageCount) * USAGE_TIER + Math.max(0, atMs - STAMP_EPOCH_MS);
+}
+
+/** How far the sort key moves when a count goes from `from` to `to` (whole tiers; the LRU stamp stays). */
+export function usageSortKeyShift(from: number, to: number): number {
+  return (tier(to) - tier(from)) * USAGE_TIER;
 }
 
 /** The exclusive upper bound of the sort key for keys whose count is <= maxUses. */

@@ -22,7 +22,7 @@ import type {
 } from '../domain/key-store.js';
 import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
 import type { KeyRecord } from '../domain/types.js';
-import { IDEMPOTENCY_PREFIX, TABLE, USAGE_TIER, usageSortKey, usageSortKeyBound } from '../table.js';
+import { IDEMPOTENCY_PREFIX, MAX_SORTED_COUNT, TABLE, USAGE_TIER, usageSortKey, usageSortKeyBound, usageSortKeyShift } from '../table.js';
 import { fromIdempotencyItem, fromKeyItem, type Item, projection, RECORD_ATTRIBUTES, type StoredSlot, toIdempotencyItem, toKeyItem, toKeyRecord } from './key-item.js';
 import { DynamoTable, isConditionFailure } from './dynamo-table.js';
 
@@ -254,16 +254,26 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
   }
 
   async increment(pool: string, keyId: string, nowMs: number): Promise<KeyRecord | undefined> {
-    const result = await this.conditionalUpdate('increment', {
-      Key: { [KEY]: keyId },
-      // Atomic +1 on the count and on its tier in the sort key: N concurrent increments add N.
-      UpdateExpression: 'SET usageCount = usageCount + :one, #usk = #usk + :tier, lastUsedAt = :nowIso',
-      // Invariant: a key belongs to one pool (and exists).
-      ConditionExpression: '#pool = :pool',
-      ExpressionAttributeNames: { '#pool': 'pool', '#usk': INDEX.sortKey },
-      ExpressionAttributeValues: { ':pool': pool, ':one': 1, ':tier': USAGE_TIER, ':nowIso': new Date(nowMs).toISOString() },
-    });
-    return result.ok ? toKeyRecord(result.item) : undefined;
+    // Atomic +1 on the count and, below the top tier the sort key spells out, on its tier: N
+    // concurrent increments add N. At the top tier only the count moves (the sort key stays an
+    // exact number; counts that high are never leased).
+    let moveTier = true;
+    for (let tries = 0; tries < 5; tries++) {
+      const result = await this.conditionalUpdate('increment', {
+        Key: { [KEY]: keyId },
+        UpdateExpression: `SET usageCount = usageCount + :one, lastUsedAt = :nowIso${moveTier ? ', #usk = #usk + :tier' : ''}`,
+        // Invariant: a key belongs to one pool (and exists); the tier moves only below the top.
+        ConditionExpression: moveTier ? '#pool = :pool AND usageCount < :top' : '#pool = :pool AND usageCount >= :top',
+        ExpressionAttributeNames: { '#pool': 'pool', ...(moveTier ? { '#usk': INDEX.sortKey } : {}) },
+        ExpressionAttributeValues: { ':pool': pool, ':one': 1, ':top': MAX_SORTED_COUNT, ':nowIso': new Date(nowMs).toISOString(), ...(moveTier ? { ':tier': USAGE_TIER } : {}) },
+      });
+      if (result.ok) return toKeyRecord(result.item);
+      const current = toKeyRecord(result.item);
+      if (current?.pool !== pool) return undefined;
+      // Refused only by the tier test: a concurrent increment crossed the top; try the other way.
+      moveTier = current.usageCount < MAX_SORTED_COUNT;
+    }
+    throw new Error('an increment kept losing to concurrent increments at the top tier');
   }
 
   async update(update: KeyUpdate): Promise<KeyUpdateResult> {
@@ -286,11 +296,14 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     if (update.count) {
       // Invariant: a reset loses cleanly to a concurrent lease. It applies only to the count
       // it was computed from, and moves the sort key by whole tiers, keeping its LRU stamp.
+      // It also ends the key's open leases: a use counted before the reset is the operator's to
+      // forget, and a lease of that count must not refund it again below the new count.
       names['#usk'] = INDEX.sortKey;
       values[':seen'] = update.count.seen;
       values[':to'] = update.count.to;
-      values[':shift'] = (update.count.to - update.count.seen) * USAGE_TIER;
-      set.push('usageCount = :to', '#usk = #usk + :shift');
+      values[':shift'] = usageSortKeyShift(update.count.seen, update.count.to);
+      values[':noLeases'] = {};
+      set.push('usageCount = :to', '#usk = #usk + :shift', 'L = :noLeases');
       condition += ' AND usageCount = :seen';
     }
     const result = await this.conditionalUpdate('update', {

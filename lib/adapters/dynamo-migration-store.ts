@@ -12,7 +12,7 @@ import { BatchGetCommand, type DynamoDBDocumentClient, TransactWriteCommand, typ
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { KeyStatus } from '../domain/types.js';
 import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../migration/migration-store.js';
-import { TABLE, USAGE_TIER } from '../table.js';
+import { TABLE, usageSortKeyShift } from '../table.js';
 import { toKeyItem } from './dynamo-key-store.js';
 
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
@@ -144,7 +144,7 @@ export class DynamoMigrationStore implements MigrationStore {
       set.push('usageCount = :to', '#usk = #usk + :delta');
       names['#usk'] = INDEX.sortKey;
       values[':to'] = change.to;
-      values[':delta'] = (change.to - change.from) * USAGE_TIER;
+      values[':delta'] = usageSortKeyShift(change.from, change.to);
     }
     if (change.disable) {
       // Disabled keys leave the sparse index, exactly like an operator's disable.

@@ -4,6 +4,7 @@
  */
 import { KEY_ID_PATTERN } from './keys.js';
 import { LEASE_ID_PATTERN } from './lease-id.js';
+import { redact } from '../shared/redact.js';
 
 export abstract class KeypoolError extends Error {
   abstract readonly code: string;
@@ -22,9 +23,13 @@ export class NoUsableKey extends KeypoolError {
 
 export class PoolNotFound extends KeypoolError {
   readonly code = 'pool_not_found';
+  readonly pool: string;
   constructor(pool: string) {
-    // Pool names are checked at the edge (letters, digits, "_", ".", "-"), so echoing one is safe.
-    super(`no pool "${pool}"; an operator creates it with PUT /pools/${pool} or by importing keys into it`);
+    // A pool name passes the edge's pattern, but so does many a secret pasted in its place:
+    // the name is echoed through redact(), like every other text a caller sent.
+    const shownPool = redact(pool);
+    super(`no pool "${shownPool}"; an operator creates it (PUT /pools/{pool}, keypool pool set) or imports keys into it`);
+    this.pool = shownPool;
   }
 }
 

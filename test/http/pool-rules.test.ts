@@ -308,14 +308,15 @@ describe("the operator's reset", () => {
     expect(Math.max(...grants)).toBeLessThanOrEqual(MAX);
     expect(Math.max(...seenCounts, ...final.map((k) => k.usageCount))).toBeLessThanOrEqual(MAX + 1);
     expect([...statuses.keys()].filter((k) => k.endsWith(' 500'))).toEqual([]);
-    expect([...statuses.keys()].every((k) => /^(lease (200|409)|complete 200|reset 200)$/.test(k))).toBe(true);
+    // A completion after a reset of its key answers 404: the reset ended that lease.
+    expect([...statuses.keys()].every((k) => /^(lease (200|409)|complete (200|404)|reset 200)$/.test(k))).toBe(true);
     expect(statuses.get('reset 200') ?? 0).toBeGreaterThan(0);
   });
 });
 
 describe('a reset and an open lease', () => {
   it.each(['failure', 'rate_limited', 'invalid_key', 'out_of_credits'])(
-    'completing with %s a lease counted before a reset never takes the count below 0, nor gives the key more than maxUses + 1 uses',
+    'a reset ends the open lease: completing it with %s answers lease_not_found and changes nothing, so the key serves exactly maxUses + 1 uses from the reset count',
     async (outcome) => {
       // Prepare: cap 1; a lease counts a use, then the operator resets the count to 0.
       const { pool, ids } = await poolWith('refund', 1, { maxUses: 1, cooldownSeconds: 1 });
@@ -326,15 +327,12 @@ describe('a reset and an open lease', () => {
       const done = await api.complete(pool, grant.leaseId, { outcome });
       const after = await stored(keyId);
       // Assess
-      expect(done.status).toBe(200);
-      expect((done.body as { usageCount: number }).usageCount).toBeGreaterThanOrEqual(0);
-      expect(after.usageCount).toBeGreaterThanOrEqual(0);
-      if (outcome === 'failure') {
-        // From count 0 under cap 1 the key serves exactly two more uses.
-        const uses: number[] = [];
-        for (let answer = await api.lease(pool); answer.status === 200; answer = await api.lease(pool)) uses.push((answer.body as LeaseGrantBody).usageCount);
-        expect(uses).toEqual([0, 1]);
-      }
+      expect(done).toMatchObject({ status: 404, body: { error: 'lease_not_found' } });
+      expect(after).toMatchObject({ usageCount: 0, status: 'active' });
+      // From count 0 under cap 1 the key serves exactly two more uses.
+      const uses: number[] = [];
+      for (let answer = await api.lease(pool); answer.status === 200; answer = await api.lease(pool)) uses.push((answer.body as LeaseGrantBody).usageCount);
+      expect(uses).toEqual([0, 1]);
     },
   );
 });

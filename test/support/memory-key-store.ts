@@ -21,7 +21,7 @@ import type {
 import { withoutSecret } from '../../lib/domain/keys.js';
 import { inUsageIndex, isLeasable, isSlotFree, outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
 import { POOL_DEFAULTS, type KeyRecord, type PoolPolicy, type PoolSettings } from '../../lib/domain/types.js';
-import { USAGE_TIER, usageSortKey, usageSortKeyBound } from '../../lib/table.js';
+import { USAGE_TIER, usageSortKey, usageSortKeyBound, usageSortKeyShift } from '../../lib/table.js';
 
 interface Row {
   key: StoredKey;
@@ -149,8 +149,8 @@ export class MemoryKeyStore implements KeyStore {
     this.count('increment');
     const row = this.rows.get(keyId);
     if (row?.key.pool !== pool) return Promise.resolve(undefined);
+    row.usk += usageSortKeyShift(row.key.usageCount, row.key.usageCount + 1);
     row.key.usageCount += 1;
-    row.usk += USAGE_TIER;
     row.key.lastUsedAt = new Date(nowMs).toISOString();
     return Promise.resolve(withoutSecret(copy(row.key)));
   }
@@ -165,8 +165,9 @@ export class MemoryKeyStore implements KeyStore {
       delete row.key.cooldownUntil;
     }
     if (update.count) {
-      row.usk += (update.count.to - update.count.seen) * USAGE_TIER;
+      row.usk += usageSortKeyShift(update.count.seen, update.count.to);
       row.key.usageCount = update.count.to;
+      row.key.slots = {};
     }
     return Promise.resolve({ applied: true, key: withoutSecret(copy(row.key)) });
   }
