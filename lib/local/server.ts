@@ -85,6 +85,29 @@ function send(response: ServerResponse, status: number, body: string, headers: R
   response.end(body);
 }
 
+/** Host names that reach this server only from this machine. */
+const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(:\d{1,5})?$/i;
+const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
+
+/**
+ * Why a request is refused before any handler runs, if it is: the local server has no IAM in
+ * front of it, so a web page in a browser on this machine must not reach it. A Host that is
+ * not a loopback name is a DNS-rebinding page (its own name resolved to 127.0.0.1); a body
+ * that is not declared JSON is a "simple" cross-site request a browser sends without asking
+ * (application/json makes the browser ask first, and this server never says yes).
+ */
+function refuse(request: IncomingMessage): { status: number; error: string; message: string } | undefined {
+  const host = request.headers.host ?? '';
+  if (!LOOPBACK_HOST.test(host)) {
+    return { status: 403, error: 'forbidden_host', message: 'the local server answers only requests addressed to 127.0.0.1, localhost or [::1]' };
+  }
+  const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+  if (hasBody && !JSON_TYPE.test(request.headers['content-type'] ?? '')) {
+    return { status: 415, error: 'unsupported_media_type', message: 'send a body as JSON, with Content-Type: application/json' };
+  }
+  return undefined;
+}
+
 /** Reads the body up to the limit; past it, answers 413 and returns undefined. */
 async function readBody(request: IncomingMessage): Promise<string | undefined> {
   const chunks: Buffer[] = [];
@@ -109,6 +132,12 @@ export async function startServer(handlers: Record<FunctionName, LambdaHandler>,
   const server = createServer((request, response) => {
     void (async () => {
       try {
+        const refusal = refuse(request);
+        if (refusal) {
+          request.resume();
+          send(response, refusal.status, JSON.stringify({ error: refusal.error, message: refusal.message }));
+          return;
+        }
         const body = await readBody(request);
         if (body === undefined) {
           send(response, 413, JSON.stringify({ error: 'payload_too_large', message: `the request body is over ${MAX_BODY_BYTES / 1024} KB` }));

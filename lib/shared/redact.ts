@@ -5,9 +5,10 @@
  *  - every secret this process has handled (remembered when a key is imported, migrated or
  *    read from the table), whatever its length or shape;
  *  - anything shaped like a provider key: `sk-` and 8 or more token characters;
- *  - any run of 32 or more token characters (other credentials, tokens).
+ *  - any run of 32 or more token characters (other credentials, tokens) — except inside an
+ *    AWS ARN, whose role paths run long and are what an audit line is for.
  */
-const SECRET_LIKE = /sk-[A-Za-z0-9_-]{8,}|[A-Za-z0-9_\-+/=]{32,}/g;
+const SECRET_LIKE = /(arn:aws[a-z-]*:[^\s"',]*)|sk-[A-Za-z0-9_-]{8,}|[A-Za-z0-9_\-+/=]{32,}/g;
 /** Secrets remembered at most: the most recent ones (a warm Lambda handles a few thousand keys). */
 const KNOWN_SECRETS_MAX = 20_000;
 /** Secrets are found by their first characters (API keys are 8 or more): one map lookup per position. */
@@ -59,5 +60,5 @@ function maskKnown(text: string): string {
 
 /** The text with every remembered secret and every secret-shaped run masked. */
 export function redact(text: string): string {
-  return maskKnown(text).replace(SECRET_LIKE, mask);
+  return maskKnown(text).replace(SECRET_LIKE, (match: string, arn: string | undefined) => (arn === undefined ? mask(match) : arn));
 }

@@ -47,7 +47,7 @@ describe('npm start', () => {
     const first = start(env);
     await until(() => first.output().includes('keypool is up'), 60_000);
     const health = (await (await fetch(`${api}/health`)).json());
-    const imported = await fetch(`${api}/pools/stability/keys`, { method: 'POST', body: JSON.stringify({ keys: [{ apiKey: 'sk-test-persisted-0123456789' }] }) });
+    const imported = await fetch(`${api}/pools/stability/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ keys: [{ apiKey: 'sk-test-persisted-0123456789' }] }) });
     first.signal('SIGINT');
     const firstCode = await first.exited;
     // Act: second run sees it
