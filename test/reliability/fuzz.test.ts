@@ -37,9 +37,9 @@ interface Answer {
   body: string;
 }
 
-function send(method: string, path: string, body?: string): Promise<Answer> {
+function send(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((done, fail) => {
-    const req = httpRequest(`${server.url}${path}`, { method, agent, timeout: 10_000 }, (res) => {
+    const req = httpRequest(`${server.url}${path}`, { method, agent, timeout: 10_000, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => done({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -167,6 +167,7 @@ interface FuzzRequest {
   method: string;
   path: string;
   body?: string;
+  headers?: Record<string, string>;
 }
 
 const realKey = fc.constantFrom(0, 1, 2).map((i) => ids.keys[i] ?? '');
@@ -215,8 +216,24 @@ const requests: fc.Arbitrary<FuzzRequest> = fc.oneof(
     .record({ maxUses: fc.integer({ min: 0, max: 1000 }), ttlSeconds: fc.integer({ min: POLICY.leaseTtlSeconds + 1, max: 3600 }) }, { requiredKeys: ['ttlSeconds'] })
     .map((b) => ({ kind: 'over-ttl', method: 'POST', path: `/pools/${ids.pool}/leases`, body: JSON.stringify(b) })),
   fc
-    .tuple(fc.constantFrom('success', 'failure', 'invalid_key', 'out_of_credits'), fc.integer({ min: 1, max: 3600 }))
+    .tuple(fc.constantFrom('success', 'failure', 'invalid_key', 'out_of_credits', 'unknown'), fc.integer({ min: 1, max: 3600 }))
     .map(([outcome, retryAfterSeconds]) => ({ kind: 'retry-after', method: 'POST', path: `/pools/${ids.pool}/leases/${ids.openLease}/complete`, body: JSON.stringify({ outcome, retryAfterSeconds }) })),
+  // Idempotency-Key: malformed values (400 before anything is read), and well-formed ones on a
+  // lease that is refused anyway (over the cap, a dry pool): no record may be left behind.
+  fc
+    .string({ minLength: 0, maxLength: 300 })
+    // HTTP trims a header value's ends: what must be refused is what arrives.
+    .filter((value) => !/^[\x21-\x7e]{1,255}$/.test(value.trim()) && /^[\x20-\x7e]*$/.test(value))
+    .map((value) => ({ kind: 'idem-bad', method: 'POST', path: `/pools/${ids.pool}/leases`, body: '{}', headers: { 'idempotency-key': value === '' ? ' ' : value } })),
+  fc
+    .tuple(fc.string({ unit: fc.constantFrom(...'abcdefXYZ0123456789-_.:'.split('')), minLength: 1, maxLength: 64 }), fc.boolean())
+    .map(([key, dry]) => ({
+      kind: 'idem-refused',
+      method: 'POST',
+      path: `/pools/${dry ? ids.dry : ids.pool}/leases`,
+      body: dry ? '{}' : JSON.stringify({ maxUses: POLICY.maxUses + 1 }),
+      headers: { 'idempotency-key': key },
+    })),
   // Valid bodies aimed at nothing: unknown ids, a pool with no keys.
   fc.tuple(segment, fc.constantFrom('{"status":"active"}', '{"status":"disabled"}', '{"usageCount":0}')).map(([id, body]) => ({ kind: 'unknown-key', method: 'PATCH', path: `/pools/${ids.pool}/keys/${id}`, body })),
   segment.map((id) => ({ kind: 'unknown-usage', method: 'POST', path: `/pools/${ids.pool}/keys/${id}/usage` })),
@@ -263,7 +280,7 @@ describe('fuzz', () => {
     // Act + Assess (per request)
     await fc.assert(
       fc.asyncProperty(requests, async (r) => {
-        const answer = await send(r.method, r.path, r.body);
+        const answer = await send(r.method, r.path, r.body, r.headers);
         sent++;
         const match = matchRoute(r.method, r.path.split('?')[0] ?? '');
         if (match.found) routesHit.add(match.routeKey);
