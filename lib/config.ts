@@ -138,3 +138,45 @@ export function readMaintenanceConfig(env: NodeJS.ProcessEnv = process.env): Mai
     balanceConcurrency: boundedNumber(env, 'KEYPOOL_BALANCE_CONCURRENCY', DEFAULT_BALANCE_CONCURRENCY, { min: 1, max: 64, integer: true }),
   };
 }
+
+/**
+ * Where sealed secrets' wrapping keys come from (lib/adapters/esdk-sealer.ts): a KMS key on
+ * AWS, a 256-bit key file locally. The current one seals and opens; previous ones only open,
+ * while `keypool reseal` moves every secret to the current one.
+ */
+export type SealingConfig =
+  | { kind: 'kms'; keyArn: string; previousKeyArns: string[] }
+  | { kind: 'local'; keyFile: string; previousKeyFiles: string[] };
+
+/** The variables that name the wrapping keys. */
+export const SEALING_ENV = {
+  keyArn: 'KEYPOOL_SECRETS_KEY_ARN',
+  previousKeyArns: 'KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS',
+  keyFile: 'KEYPOOL_SEALING_KEY_FILE',
+  previousKeyFiles: 'KEYPOOL_SEALING_PREVIOUS_KEY_FILES',
+} as const;
+
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]{1,128}$/;
+
+function list(env: NodeJS.ProcessEnv, name: string): string[] {
+  return (env[name] ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
+
+/**
+ * The sealing configuration the environment gives: a KMS key ARN, else a key file; undefined
+ * when neither is set (the caller decides: the local stack and the CLI fall back to the data
+ * directory's key file). A malformed ARN fails fast, naming the variable.
+ */
+export function readSealingConfig(env: NodeJS.ProcessEnv = process.env): SealingConfig | undefined {
+  const keyArn = env[SEALING_ENV.keyArn];
+  if (keyArn) {
+    const previousKeyArns = list(env, SEALING_ENV.previousKeyArns);
+    for (const [name, arn] of [[SEALING_ENV.keyArn, keyArn], ...previousKeyArns.map((p) => [SEALING_ENV.previousKeyArns, p] as const)] as const) {
+      if (!KMS_KEY_ARN.test(arn)) throw new ConfigError(`${name} must be KMS key ARNs (arn:aws:kms:<region>:<account>:key/<id>; not an alias), got "${arn.slice(0, 120)}"`);
+    }
+    return { kind: 'kms', keyArn, previousKeyArns };
+  }
+  const keyFile = env[SEALING_ENV.keyFile];
+  if (keyFile) return { kind: 'local', keyFile, previousKeyFiles: list(env, SEALING_ENV.previousKeyFiles) };
+  return undefined;
+}

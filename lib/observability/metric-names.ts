@@ -11,6 +11,7 @@ export const METRIC = {
   disabledKeys: 'DisabledKeys',
   coolingKeys: 'CoolingKeys',
   suspectKeys: 'SuspectKeys',
+  undecryptableKeys: 'UndecryptableKeys',
   balanceCheckErrors: 'BalanceCheckErrors',
   leasesGranted: 'LeasesGranted',
   noUsableKey: 'NoUsableKey',
