@@ -27,7 +27,7 @@ const LAYERS = {
 
 /** Which files are which element: the first match wins, so single files come before their folders. */
 const ELEMENTS = [
-  { type: 'wiring', pattern: 'lib/wiring.ts', mode: 'file' },
+  { type: 'wiring', pattern: 'lib/wiring*.ts', mode: 'file' },
   { type: 'config', pattern: 'lib/config.ts', mode: 'file' },
   { type: 'table', pattern: 'lib/table.ts', mode: 'file' },
   { type: 'entry', pattern: 'lib/cli/main.ts', mode: 'file' },

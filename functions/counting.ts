@@ -1,16 +1,16 @@
 /** The routes that count uses: POST /pools/{pool}/leases/{leaseId}/complete and POST /pools/{pool}/keys/{keyId}/usage. */
 import { httpHandler, ok } from '../lib/http/http-handler.js';
 import { auditCompletion, auditUsage } from '../lib/observability/audit.js';
-import { processLeasing } from '../lib/wiring.js';
+import { processCounting } from '../lib/wiring.js';
 
 export const handler = httpHandler({
   'POST /pools/{pool}/leases/{leaseId}/complete': async ({ params, body, caller }) => {
-    const result = await processLeasing().complete(params.pool, params.leaseId, body);
+    const result = await processCounting().complete(params.pool, params.leaseId, body);
     auditCompletion(params.pool, body.outcome ?? 'success', result, caller);
     return ok(result);
   },
   'POST /pools/{pool}/keys/{keyId}/usage': async ({ params, caller }) => {
-    const result = await processLeasing().increment(params.pool, params.keyId);
+    const result = await processCounting().increment(params.pool, params.keyId);
     auditUsage(params.pool, result, caller);
     return ok(result);
   },

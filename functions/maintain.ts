@@ -5,7 +5,7 @@ import { maintain, type MaintenanceSummary, maintenanceOptions } from '../lib/ma
 import { reportMaintenance } from '../lib/observability/keypool-metrics.js';
 import { lambdaLogging, logger } from '../lib/observability/logger.js';
 import { metrics } from '../lib/observability/metrics.js';
-import { processMaintenance } from '../lib/wiring.js';
+import { processMaintenance } from '../lib/wiring-secrets.js';
 
 /** Time kept back for the last balance request (10 s timeout), its write and the metrics. */
 const RESERVE_MS = 15_000;

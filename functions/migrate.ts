@@ -2,7 +2,7 @@
 import middy from '@middy/core';
 import { runMigrateEvent } from '../lib/migration/lambda.js';
 import { lambdaLogging, logger } from '../lib/observability/logger.js';
-import { processMigration } from '../lib/wiring.js';
+import { processMigration } from '../lib/wiring-secrets.js';
 
 export const handler = middy<unknown, unknown>()
   .use(lambdaLogging())

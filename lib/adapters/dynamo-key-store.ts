@@ -9,6 +9,7 @@ import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
   CandidatePage,
+  CompletedKey,
   CompletionAttempt,
   CompletionAttemptResult,
   IdempotentLease,
@@ -18,12 +19,27 @@ import type {
   KeyUpdateResult,
   LeaseAttempt,
   LeaseAttemptResult,
+  SecretReplacement,
   StoredKey,
+  UndecryptableMark,
 } from '../domain/key-store.js';
 import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
-import type { KeyRecord } from '../domain/types.js';
+import type { KeyRecord, KeyStatus } from '../domain/types.js';
 import { IDEMPOTENCY_PREFIX, MAX_SORTED_COUNT, TABLE, USAGE_TIER, usageSortKey, usageSortKeyBound, usageSortKeyShift } from '../table.js';
-import { fromIdempotencyItem, fromKeyItem, type Item, projection, RECORD_ATTRIBUTES, type StoredSlot, toIdempotencyItem, toKeyItem, toKeyRecord } from './key-item.js';
+import {
+  fromIdempotencyItem,
+  fromKeyItem,
+  type Item,
+  PLAIN_ATTRIBUTE,
+  projection,
+  RECORD_ATTRIBUTES,
+  SEALED_ATTRIBUTE,
+  type StoredSlot,
+  toIdempotencyItem,
+  toKeyItem,
+  toKeyRecord,
+  toSlottedRecord,
+} from './key-item.js';
 import { DynamoTable, isConditionFailure } from './dynamo-table.js';
 
 export type { CapacityMeter } from './dynamo-table.js';
@@ -37,7 +53,11 @@ const { partitionKey: KEY, usageIndex: INDEX, poolIndex: POOL_INDEX } = TABLE;
  */
 const EFFECTIVELY_ACTIVE = '(#status = :active OR (#status = :cooling AND cooldownUntil <= :now))';
 
+// Every path but the lease and maintenance reads through these projections (or asks for only
+// the attributes it wrote back): the sealed secret is never read where it is not opened.
 const RECORD_PROJECTION = projection(RECORD_ATTRIBUTES);
+const SLOTTED_PROJECTION = projection([...RECORD_ATTRIBUTES, 'L']);
+const COOLDOWN_PROJECTION = projection(['cooldownUntil']);
 
 /** One conditional UpdateItem, as a request of its own or a transaction's part. */
 interface ConditionalWrite {
@@ -59,16 +79,17 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
           // Invariant: one item per secret. Importing a key again adds nothing and changes nothing.
           ConditionExpression: 'attribute_not_exists(#key)',
           ExpressionAttributeNames: { '#key': KEY },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          // The existing item (and its sealed secret) is not returned: import only seals.
           ...this.capacity,
         }),
       );
       this.meter?.record('insert', out.ConsumedCapacity);
       return { inserted: true, key: toKeyRecord(item) as KeyRecord };
     } catch (error) {
-      const existing = isConditionFailure(error) && error.Item ? toKeyRecord(unmarshall(error.Item)) : undefined;
-      if (!existing) throw error;
+      if (!isConditionFailure(error)) throw error;
       this.meter?.record('insert', undefined);
+      const existing = toKeyRecord(await this.readProjected(key.keyId, RECORD_PROJECTION));
+      if (!existing) throw error;
       return { inserted: false, key: existing };
     }
   }
@@ -80,12 +101,15 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
   }
 
   async record(pool: string, keyId: string): Promise<KeyRecord | undefined> {
-    const out = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { [KEY]: keyId }, ConsistentRead: true, ...RECORD_PROJECTION, ...this.capacity }),
-    );
-    this.meter?.record('record', out.ConsumedCapacity);
-    const record = toKeyRecord(out.Item);
+    const record = toKeyRecord(await this.readProjected(keyId, RECORD_PROJECTION));
     return record?.pool === pool ? record : undefined;
+  }
+
+  /** A consistent read of only the projected attributes (never the secret). */
+  private async readProjected(keyId: string, fields: ReturnType<typeof projection>): Promise<Item | undefined> {
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: keyId }, ConsistentRead: true, ...fields, ...this.capacity }));
+    this.meter?.record('record', out.ConsumedCapacity);
+    return out.Item;
   }
 
   async candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
@@ -132,11 +156,13 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       //  - isLeasable: in the pool's index partition, active or past its cooldown, and the
       //    cap: the use is counted here, and only while usageCount <= maxUses;
       //  - usageCount = :seen: the new sort key is computed from the count, so it must be current;
-      //  - isSlotFree: one holder per reserved use: the slot is empty, completed, or expired.
+      //  - isSlotFree: one holder per reserved use: the slot is empty, completed, or expired;
+      //  - only a sealed secret is handed out: an item still in plain text (written before
+      //    sealing, or by anyone who can write the table but not seal) waits for `keypool reseal`.
       ConditionExpression:
         `#upk = :pool AND usageCount = :seen AND usageCount <= :max AND ${EFFECTIVELY_ACTIVE}` +
-        ' AND (attribute_not_exists(L.#slot) OR attribute_exists(L.#slot.o) OR L.#slot.e < :now)',
-      ExpressionAttributeNames: { '#upk': INDEX.partitionKey, '#usk': INDEX.sortKey, '#status': 'status', '#slot': String(attempt.slot) },
+        ' AND (attribute_not_exists(L.#slot) OR attribute_exists(L.#slot.o) OR L.#slot.e < :now) AND attribute_exists(#sealed)',
+      ExpressionAttributeNames: { '#upk': INDEX.partitionKey, '#usk': INDEX.sortKey, '#status': 'status', '#slot': String(attempt.slot), '#sealed': SEALED_ATTRIBUTE },
       ExpressionAttributeValues: {
         ':pool': attempt.pool,
         ':seen': attempt.seenCount,
@@ -202,10 +228,13 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
   }
 
   async tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
-    const set = ['L.#slot.o = :outcome'];
+    // The count and the status are always written (to themselves when nothing changes), so the
+    // answer comes from UPDATED_NEW: the usage path never gets the sealed secret back.
+    const refund = refundsUse(attempt.outcome);
+    const set = ['L.#slot.o = :outcome', 'usageCount = usageCount - :refund'];
     const remove: string[] = [];
-    const names: Record<string, string> = { '#slot': String(attempt.slot), '#pool': 'pool' };
-    const values: Item = { ':nonce': attempt.nonce, ':outcome': attempt.outcome, ':pool': attempt.pool, ':now': attempt.nowMs };
+    const names: Record<string, string> = { '#slot': String(attempt.slot), '#pool': 'pool', '#status': 'status' };
+    const values: Item = { ':nonce': attempt.nonce, ':outcome': attempt.outcome, ':pool': attempt.pool, ':now': attempt.nowMs, ':refund': refund ? 1 : 0 };
     // Invariants:
     //  - a key belongs to one pool: a lease is completed only under its key's pool;
     //  - counting once: only the lease's own open slot can be completed, and completing it
@@ -213,16 +242,14 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     //  - expiry, judged from the stored slot (never from the lease id the caller sends): past
     //    it, the use stays counted and the slot is free for the next lease.
     let condition = '#pool = :pool AND L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o) AND L.#slot.e >= :now';
-    if (refundsUse(attempt.outcome)) {
-      set.push('usageCount = usageCount - :one', '#usk = #usk - :tier');
+    if (refund) {
+      set.push('#usk = #usk - :tier');
       names['#usk'] = INDEX.sortKey;
-      values[':one'] = 1;
       values[':tier'] = USAGE_TIER;
     }
     const change = attempt.statusChange === 'none' ? undefined : outcomeStatusChange(attempt.outcome);
     if (change) {
       set.push('#status = :status');
-      names['#status'] = 'status';
       values[':status'] = change.to;
       if (change.to === 'cooling' && attempt.statusChange === 'apply') {
         // A report never shortens a cooldown: it sets one only where none is, or a shorter one.
@@ -238,42 +265,121 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       // "disabled" (nor revives an exhausted key).
       condition += ` AND #status IN (${change.from.map((_, i) => `:from${i}`).join(', ')})`;
       change.from.forEach((status, i) => (values[`:from${i}`] = status));
+    } else {
+      set.push('#status = #status');
     }
-    const result = await this.conditionalUpdate('complete', {
-      Key: { [KEY]: attempt.keyId },
-      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-      ConditionExpression: condition,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-    });
-    if (result.ok) {
-      const key = toKeyRecord(result.item);
-      if (key) return { applied: true, key };
+    const result = await this.conditionalUpdate(
+      'complete',
+      {
+        Key: { [KEY]: attempt.keyId },
+        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+      'updated',
+    );
+    if (!result.ok) return { applied: false, current: toSlottedRecord(await this.readProjected(attempt.keyId, SLOTTED_PROJECTION)) };
+    const key: CompletedKey = { keyId: attempt.keyId, usageCount: Number(result.item.usageCount), status: result.item.status as KeyStatus };
+    if (typeof result.item.cooldownUntil === 'number') key.cooldownUntil = result.item.cooldownUntil;
+    else if (key.status === 'cooling') {
+      // Cooling from another lease's report: its cooldown decides the status shown (rare: one read).
+      const cooldownUntil = (await this.readProjected(attempt.keyId, COOLDOWN_PROJECTION))?.cooldownUntil;
+      if (typeof cooldownUntil === 'number') key.cooldownUntil = cooldownUntil;
     }
-    return { applied: false, current: fromKeyItem(result.item) };
+    return { applied: true, key };
   }
 
-  async increment(pool: string, keyId: string, nowMs: number): Promise<KeyRecord | undefined> {
+  async increment(pool: string, keyId: string, nowMs: number): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined> {
     // Atomic +1 on the count and, below the top tier the sort key spells out, on its tier: N
     // concurrent increments add N. At the top tier only the count moves (the sort key stays an
     // exact number; counts that high are never leased).
     let moveTier = true;
     for (let tries = 0; tries < 5; tries++) {
-      const result = await this.conditionalUpdate('increment', {
-        Key: { [KEY]: keyId },
-        UpdateExpression: `SET usageCount = usageCount + :one, lastUsedAt = :nowIso${moveTier ? ', #usk = #usk + :tier' : ''}`,
-        // Invariant: a key belongs to one pool (and exists); the tier moves only below the top.
-        ConditionExpression: moveTier ? '#pool = :pool AND usageCount < :top' : '#pool = :pool AND usageCount >= :top',
-        ExpressionAttributeNames: { '#pool': 'pool', ...(moveTier ? { '#usk': INDEX.sortKey } : {}) },
-        ExpressionAttributeValues: { ':pool': pool, ':one': 1, ':top': MAX_SORTED_COUNT, ':nowIso': new Date(nowMs).toISOString(), ...(moveTier ? { ':tier': USAGE_TIER } : {}) },
-      });
-      if (result.ok) return toKeyRecord(result.item);
-      const current = toKeyRecord(result.item);
+      const result = await this.conditionalUpdate(
+        'increment',
+        {
+          Key: { [KEY]: keyId },
+          UpdateExpression: `SET usageCount = usageCount + :one, lastUsedAt = :nowIso${moveTier ? ', #usk = #usk + :tier' : ''}`,
+          // Invariant: a key belongs to one pool (and exists); the tier moves only below the top.
+          ConditionExpression: moveTier ? '#pool = :pool AND usageCount < :top' : '#pool = :pool AND usageCount >= :top',
+          ExpressionAttributeNames: { '#pool': 'pool', ...(moveTier ? { '#usk': INDEX.sortKey } : {}) },
+          ExpressionAttributeValues: { ':pool': pool, ':one': 1, ':top': MAX_SORTED_COUNT, ':nowIso': new Date(nowMs).toISOString(), ...(moveTier ? { ':tier': USAGE_TIER } : {}) },
+        },
+        'updated',
+      );
+      if (result.ok) return { keyId, usageCount: Number(result.item.usageCount) };
+      const current = toKeyRecord(await this.readProjected(keyId, RECORD_PROJECTION));
       if (current?.pool !== pool) return undefined;
       // Refused only by the tier test: a concurrent increment crossed the top; try the other way.
       moveTier = current.usageCount < MAX_SORTED_COUNT;
     }
     throw new Error('an increment kept losing to concurrent increments at the top tier');
+  }
+
+  async markUndecryptable(mark: UndecryptableMark): Promise<boolean> {
+    const names: Record<string, string> = { '#pool': 'pool', '#status': 'status', '#upk': INDEX.partitionKey, '#sealed': SEALED_ATTRIBUTE };
+    const values: Item = { ':pool': mark.pool, ':undecryptable': 'undecryptable', ':seen': mark.sealed };
+    const set = ['#status = :undecryptable'];
+    // Invariant: only the ciphertext that failed to open is judged (one resealed or re-imported
+    // meanwhile is not), in its own pool.
+    let condition = '#pool = :pool AND #sealed = :seen';
+    if (mark.lease) {
+      // The lease just written for it ends here and gives its use back: counting once, as a
+      // refused completion would (the slot is still this lease's and still open).
+      names['#slot'] = String(mark.lease.slot);
+      names['#usk'] = INDEX.sortKey;
+      values[':nonce'] = mark.lease.nonce;
+      values[':failure'] = 'failure';
+      values[':one'] = 1;
+      values[':tier'] = USAGE_TIER;
+      set.push('L.#slot.o = :failure', 'usageCount = usageCount - :one', '#usk = #usk - :tier');
+      condition += ' AND L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o)';
+    }
+    const result = await this.conditionalUpdate(
+      'undecryptable',
+      {
+        Key: { [KEY]: mark.keyId },
+        UpdateExpression: `SET ${set.join(', ')} REMOVE #upk, cooldownUntil`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
+  async replaceSecret(replacement: SecretReplacement): Promise<boolean> {
+    const from = replacement.from.sealed ? SEALED_ATTRIBUTE : PLAIN_ATTRIBUTE;
+    const names: Record<string, string> = { '#pool': 'pool', '#sealed': SEALED_ATTRIBUTE, '#from': from };
+    const values: Item = { ':pool': replacement.pool, ':sealed': replacement.sealed, ':seen': replacement.from.secret };
+    const set = ['#sealed = :sealed'];
+    const remove = replacement.from.sealed ? [] : ['#from'];
+    // Invariant: the secret replaced is exactly the one read and resealed (a concurrent reseal
+    // or re-import wins cleanly), in its own pool.
+    let condition = '#pool = :pool AND #from = :seen';
+    if (replacement.revive) {
+      // An undecryptable key that opens again goes back into its pool, and only that one.
+      names['#status'] = 'status';
+      names['#upk'] = INDEX.partitionKey;
+      values[':active'] = 'active';
+      values[':undecryptable'] = 'undecryptable';
+      set.push('#status = :active', '#upk = #pool');
+      condition += ' AND #status = :undecryptable';
+    }
+    const result = await this.conditionalUpdate(
+      'reseal',
+      {
+        Key: { [KEY]: replacement.keyId },
+        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+      'updated',
+    );
+    return result.ok;
   }
 
   async update(update: KeyUpdate): Promise<KeyUpdateResult> {
@@ -306,14 +412,19 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       set.push('usageCount = :to', '#usk = #usk + :shift', 'L = :noLeases');
       condition += ' AND usageCount = :seen';
     }
-    const result = await this.conditionalUpdate('update', {
-      Key: { [KEY]: update.keyId },
-      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-      ConditionExpression: condition,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-    });
-    const key = toKeyRecord(result.item);
+    const result = await this.conditionalUpdate(
+      'update',
+      {
+        Key: { [KEY]: update.keyId },
+        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+      'updated',
+    );
+    // The answer is read with a projection, the secret left out (an operator's write is rare).
+    const key = toKeyRecord(await this.readProjected(update.keyId, RECORD_PROJECTION));
     if (result.ok && key) return { applied: true, key };
     return { applied: false, current: key?.pool === update.pool ? key : undefined };
   }

@@ -44,15 +44,20 @@ export class DynamoTable {
   }
 
   /**
-   * Runs a conditional UpdateItem. Applied: the item as written (ALL_NEW). Refused: the item
-   * as it was (undefined: none), read from the exception, which may hold the secret: it is
-   * read here and never rethrown.
+   * Runs a conditional UpdateItem. Applied: the item as written (ALL_NEW), or only the
+   * attributes the update set (`returns: 'updated'`: a path that must not read the sealed
+   * secret). Refused: the item as it was (undefined: none), read from the exception — or, with
+   * `returns: 'updated'`, nothing (the caller reads what it needs with a projection). The old
+   * item may hold the secret: it is read here and never rethrown.
    */
-  async conditionalUpdate(operation: string, input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>): Promise<ConditionalResult> {
+  async conditionalUpdate(
+    operation: string,
+    input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>,
+    returns: 'all' | 'updated' = 'all',
+  ): Promise<ConditionalResult> {
+    const values = returns === 'all' ? ({ ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } as const) : ({ ReturnValues: 'UPDATED_NEW', ReturnValuesOnConditionCheckFailure: 'NONE' } as const);
     try {
-      const out = await this.client.send(
-        new UpdateCommand({ ...input, TableName: this.tableName, ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD', ...this.capacity }),
-      );
+      const out = await this.client.send(new UpdateCommand({ ...input, TableName: this.tableName, ...values, ...this.capacity }));
       this.meter?.record(operation, out.ConsumedCapacity);
       return { ok: true, item: out.Attributes ?? {} };
     } catch (error) {

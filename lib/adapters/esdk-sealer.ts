@@ -321,7 +321,11 @@ export class EsdkSealer implements SecretSealer {
   }
 
   /** True unless `sealed` is a message whose data key the current wrapping key wrapped. */
-  resealNeeded(sealed: string): boolean {
+  resealNeeded(sealed: string): Promise<boolean> {
+    return Promise.resolve(this.#needsReseal(sealed));
+  }
+
+  #needsReseal(sealed: string): boolean {
     const info = inspectSealed(sealed);
     return !(info.sealed && info.suiteId === SEALING_SUITE && info.wrappedBy.length === 1 && info.wrappedBy.every((ref) => sameRef(ref, this.#current.ref)));
   }

@@ -58,15 +58,21 @@ function fromStoredSlots(stored: Record<string, StoredSlot> | undefined): Stored
   );
 }
 
+/** The sealed secret (ciphertext, base64); an item written before sealing has `apiKey` instead. */
+export const SEALED_ATTRIBUTE = 'sealedKey';
+/** The plain secret of an item written before sealing (until `keypool reseal`). */
+export const PLAIN_ATTRIBUTE = 'apiKey';
+
 /**
  * The item for a key, index attributes included: `upk` only while the key's status keeps it
  * in the usage index (inUsageIndex), `usk` from its count and last use (or import).
  */
 export function toKeyItem(key: StoredKey): Item {
-  const { slots, ...record } = key;
+  const { slots, secret, sealed, ...record } = key;
   const stampMs = Date.parse(key.lastUsedAt ?? key.createdAt);
   return {
     ...record,
+    [sealed ? SEALED_ATTRIBUTE : PLAIN_ATTRIBUTE]: secret,
     L: toStoredSlots(slots),
     [TABLE.usageIndex.sortKey]: usageSortKey(key.usageCount, Number.isNaN(stampMs) ? Date.now() : stampMs),
     ...(inUsageIndex(key.status) ? { [TABLE.usageIndex.partitionKey]: key.pool } : {}),
@@ -75,25 +81,37 @@ export function toKeyItem(key: StoredKey): Item {
 
 /**
  * The record an item holds, without its secret. Items written before keys kept their mask
- * carry only the secret: the mask is taken from it when it was read, else it is "...".
+ * carry only the plain secret: the mask is taken from it when it was read, else it is "...".
  */
 export function toKeyRecord(item: Item | undefined): KeyRecord | undefined {
-  if (!item || typeof item[TABLE.partitionKey] !== 'string' || typeof item.pool !== 'string') return undefined;
+  if (!item || typeof item[TABLE.partitionKey] !== 'string' || typeof item.pool !== 'string' || !String(item[TABLE.partitionKey]).startsWith('k_')) return undefined;
   const record: Record<string, unknown> = {};
   for (const name of RECORD_ATTRIBUTES) if (item[name] !== undefined) record[name] = item[name];
-  const secret = item.apiKey;
-  record.maskedKey ??= typeof secret === 'string' ? maskKey(secret) : '...';
+  const plain = item[PLAIN_ATTRIBUTE];
+  record.maskedKey ??= typeof plain === 'string' ? maskKey(plain) : '...';
   record.lastUsedAt ??= null;
   return record as unknown as KeyRecord;
 }
 
-/** The key an item holds, secret and lease slots included (the secret remembered for redaction); undefined for no item. */
-export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
+/** The record and the lease slots, without the secret: what a refused completion is judged by. */
+export function toSlottedRecord(item: Item | undefined): (KeyRecord & Pick<StoredKey, 'slots'>) | undefined {
   const record = toKeyRecord(item);
+  return record && item ? { ...record, slots: fromStoredSlots(item.L as Record<string, StoredSlot> | undefined) } : undefined;
+}
+
+/**
+ * The key an item holds, its secret as stored (sealed, or plain for an item from before
+ * sealing: that one is remembered for redaction) and its lease slots; undefined for no item.
+ */
+export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
+  const record = toSlottedRecord(item);
   if (!record || !item) return undefined;
-  const apiKey = typeof item.apiKey === 'string' ? item.apiKey : '';
-  rememberSecret(apiKey);
-  return { ...record, apiKey, slots: fromStoredSlots(item.L as Record<string, StoredSlot> | undefined) };
+  const sealedValue = item[SEALED_ATTRIBUTE];
+  const plainValue = item[PLAIN_ATTRIBUTE];
+  const sealed = typeof sealedValue === 'string';
+  const secret = sealed ? sealedValue : typeof plainValue === 'string' ? plainValue : '';
+  if (!sealed) rememberSecret(secret);
+  return { ...record, secret, sealed };
 }
 
 /** How long after its lease expires an idempotency record may still be read (DynamoDB deletes it later). */

@@ -8,6 +8,8 @@ import type * as z from 'zod/mini';
 import { type Config, type MaintenanceConfig, readConfig } from '../config.js';
 import type { Broker } from '../domain/broker.js';
 import type { PoolStore } from '../domain/key-store.js';
+import type { ResealOptions } from '../domain/reseal.js';
+import type { SecretSealer } from '../domain/secret-sealer.js';
 import type { MaintenanceDeps } from '../maintenance/maintain.js';
 import type { MigrationSources } from '../migration/migrate.js';
 import type { MigrationStore } from '../migration/migration-store.js';
@@ -44,7 +46,9 @@ export interface CliServices {
   /** maintenance's settings and what it reads and writes through */
   maintenance(): { deps: MaintenanceDeps; settings: MaintenanceConfig };
   /** the migration's store and sources */
-  migration(): { store: MigrationStore; pools: PoolStore; sources: MigrationSources };
+  migration(): { store: MigrationStore; pools: PoolStore; sealer: SecretSealer; sources: MigrationSources };
+  /** what `keypool reseal` reads and writes through */
+  sealing(): Pick<ResealOptions, 'store' | 'pools' | 'sealer'>;
 }
 
 export interface CommandContext {

@@ -6,7 +6,7 @@
 import { ConfigError } from '../config.js';
 import { KeypoolError } from '../domain/errors.js';
 import { redact } from '../shared/redact.js';
-import { cliServices } from '../wiring.js';
+import { cliServices } from '../wiring-secrets.js';
 import { COMMANDS } from './commands/index.js';
 import {
   type CliConfig,

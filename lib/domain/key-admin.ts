@@ -1,22 +1,19 @@
 /**
- * The operator's use cases over a pool's keys: import, change a status or a count, list.
- * They depend only on the ports, and never return a secret.
+ * The operator's use cases over a pool's keys: change a status or a count, list. They depend
+ * only on the ports, never read a secret and never return one. (Import, which seals, is
+ * KeyImport: only the function that imports bundles the sealing library.)
  */
 import { InvalidRequest, KeyNotFound } from './errors.js';
-import type { KeyStore, PoolStore } from './key-store.js';
-import { KEY_ID_PATTERN, keyIdFor, newStoredKey, toKeyView } from './keys.js';
+import type { KeyStore } from './key-store.js';
+import { KEY_ID_PATTERN, toKeyView } from './keys.js';
 import type { PoolDirectory } from './pool-directory.js';
 import { effectiveStatus } from './rules.js';
-import type { ImportResult, KeyChange, KeyPage, KeyView, ListQuery, NewKey } from './types.js';
-import { mapLimit } from '../shared/map-limit.js';
+import type { KeyChange, KeyPage, KeyView, ListQuery } from './types.js';
 
 export interface KeyAdminOptions {
   store: KeyStore;
-  poolStore: PoolStore;
   pools: PoolDirectory;
   clock?: () => number;
-  /** how many imports run at once */
-  importConcurrency?: number;
 }
 
 export const DEFAULT_LIST_LIMIT = 100;
@@ -33,44 +30,13 @@ const RESET_TRIES = 10;
 
 export class KeyAdmin {
   private readonly store: KeyStore;
-  private readonly poolStore: PoolStore;
   private readonly pools: PoolDirectory;
   private readonly clock: () => number;
-  private readonly importConcurrency: number;
 
   constructor(options: KeyAdminOptions) {
     this.store = options.store;
-    this.poolStore = options.poolStore;
     this.pools = options.pools;
     this.clock = options.clock ?? Date.now;
-    this.importConcurrency = options.importConcurrency ?? 16;
-  }
-
-  /**
-   * Imports keys into the pool, creating the pool with the defaults if it does not exist. A
-   * secret already present (in any pool) is a duplicate and is left as it is.
-   */
-  async importKeys(pool: string, keys: NewKey[]): Promise<ImportResult> {
-    const base = this.clock();
-    this.pools.remember(await this.poolStore.ensure(pool, new Date(base).toISOString()));
-    const seen = new Map<string, number>();
-    const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index) => {
-      const keyId = keyIdFor(newKey.apiKey);
-      const first = seen.get(keyId);
-      if (first !== undefined && first < index) return { inserted: false, keyId };
-      seen.set(keyId, index);
-      // Each key of a batch gets its own millisecond, so "oldest import first" is the batch order.
-      const createdAt = new Date(base + index).toISOString();
-      const result = await this.store.insert(newStoredKey(newKey.apiKey, pool, createdAt, newKey.label === undefined ? {} : { label: newKey.label }));
-      return { inserted: result.inserted, keyId, key: result.key };
-    });
-    const views = new Map<string, KeyView>();
-    for (const outcome of outcomes) if (outcome.key) views.set(outcome.keyId, toKeyView(outcome.key));
-    return {
-      imported: outcomes.filter((o) => o.inserted).length,
-      duplicates: outcomes.filter((o) => !o.inserted).length,
-      keys: outcomes.map((o) => views.get(o.keyId)).filter((v): v is KeyView => v !== undefined),
-    };
   }
 
   /**

@@ -16,9 +16,15 @@ export interface LeaseSlot {
   outcome?: Outcome;
 }
 
-/** A key as the store keeps it: the record, the secret, and the lease slots. */
+/**
+ * A key as the store keeps it: the record, the secret as stored, and the lease slots. The
+ * secret is a ciphertext (`sealed`, opened with the SecretSealer only where a key is handed
+ * out) or, for an item written before sealing, the plain secret (`sealed: false`: never
+ * leased until `keypool reseal` seals it).
+ */
 export interface StoredKey extends KeyRecord {
-  apiKey: string;
+  secret: string;
+  sealed: boolean;
   slots: Record<string, LeaseSlot>;
 }
 
@@ -91,9 +97,33 @@ export interface CompletionAttempt {
   cooldownUntilMs: number;
 }
 
+/** A completion's answer: the key's count and status after it. */
+export type CompletedKey = Pick<KeyRecord, 'keyId' | 'usageCount' | 'status' | 'cooldownUntil'>;
+
 export type CompletionAttemptResult =
-  | { applied: true; key: KeyRecord }
-  | { applied: false; current: StoredKey | undefined };
+  | { applied: true; key: CompletedKey }
+  /** refused; `current` is the key as it is, without its secret (undefined: no such key) */
+  | { applied: false; current: (KeyRecord & Pick<StoredKey, 'slots'>) | undefined };
+
+/** Marks a key whose secret cannot be opened; with `lease`, also ends that lease and refunds its use. */
+export interface UndecryptableMark {
+  keyId: string;
+  pool: string;
+  /** the ciphertext that failed to open: the mark applies only while the item still holds it */
+  sealed: string;
+  lease?: { slot: number; nonce: string };
+}
+
+/** `keypool reseal`'s write: the secret as found is replaced by one sealed under the current key. */
+export interface SecretReplacement {
+  keyId: string;
+  pool: string;
+  /** the stored form as read: the write applies only while the item still holds exactly this */
+  from: { secret: string; sealed: boolean };
+  sealed: string;
+  /** an undecryptable key that opened again: back into the pool */
+  revive: boolean;
+}
 
 /** An operator's write to one key: a status and/or a count, the count only from the one seen. */
 export interface KeyUpdate {
@@ -127,7 +157,11 @@ export interface KeyStore {
   idempotentLease(id: string): Promise<IdempotentLease | undefined>;
   tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult>;
   /** +1 without a lease; undefined if the pool has no such key. */
-  increment(pool: string, keyId: string, nowMs: number): Promise<KeyRecord | undefined>;
+  increment(pool: string, keyId: string, nowMs: number): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined>;
+  /** Takes a key whose secret cannot be opened out of the pool (status undecryptable), in one conditional write. */
+  markUndecryptable(mark: UndecryptableMark): Promise<boolean>;
+  /** Replaces a key's stored secret, conditioned on what was read; false if it changed meanwhile. */
+  replaceSecret(replacement: SecretReplacement): Promise<boolean>;
   /** An operator's change, as one conditional write. */
   update(update: KeyUpdate): Promise<KeyUpdateResult>;
   /** A key of the pool without its secret; undefined if the pool has no such key. */

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { effectiveStatus } from './rules.js';
 import { rememberSecret } from '../shared/redact.js';
 import type { StoredKey } from './key-store.js';
+import type { SecretSealer } from './secret-sealer.js';
 import type { KeyRecord, KeyView } from './types.js';
 
 /**
@@ -43,15 +44,24 @@ export function toKeyView(record: KeyRecord, nowMs: number = Date.now()): KeyVie
 }
 
 /**
- * A new key as stored: the id from its fingerprint, its mask taken now, count 0, active, no
- * lease. The secret is remembered for redaction from here on (every import and migration passes here).
+ * A new key as stored: the id from its fingerprint, its mask taken now, its secret sealed for
+ * this pool and key id, count 0, active, no lease. The secret is remembered for redaction from
+ * here on (every import and migration passes here).
  */
-export function newStoredKey(apiKey: string, pool: string, createdAt: string, fields: Partial<Pick<StoredKey, 'label' | 'usageCount' | 'status' | 'lastUsedAt'>> = {}): StoredKey {
+export async function sealNewKey(
+  sealer: Pick<SecretSealer, 'seal'>,
+  apiKey: string,
+  pool: string,
+  createdAt: string,
+  fields: Partial<Pick<StoredKey, 'label' | 'usageCount' | 'status' | 'lastUsedAt'>> = {},
+): Promise<StoredKey> {
   rememberSecret(apiKey);
+  const keyId = keyIdFor(apiKey);
   return {
-    keyId: keyIdFor(apiKey),
+    keyId,
     pool,
-    apiKey,
+    secret: await sealer.seal(apiKey, { pool, keyId }),
+    sealed: true,
     maskedKey: maskKey(apiKey),
     ...(fields.label === undefined ? {} : { label: fields.label }),
     usageCount: fields.usageCount ?? 0,
@@ -64,6 +74,6 @@ export function newStoredKey(apiKey: string, pool: string, createdAt: string, fi
 
 /** The key without its secret and its lease slots. */
 export function withoutSecret(key: StoredKey): KeyRecord {
-  const { apiKey: _secret, slots: _slots, ...record } = key;
+  const { secret: _secret, sealed: _sealed, slots: _slots, ...record } = key;
   return record;
 }

@@ -4,18 +4,26 @@
  * happen is decided by the store's conditional writes.
  */
 import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from './errors.js';
-import type { CompletionAttempt, KeyStore, StoredKey } from './key-store.js';
+import type { CompletedKey, CompletionAttempt, KeyStore, StoredKey } from './key-store.js';
 import { KEY_ID_PATTERN } from './keys.js';
 import { idempotencyId, leaseRequestHash } from './idempotency.js';
 import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from './lease-id.js';
 import type { PoolDirectory } from './pool-directory.js';
 import { cooldownEnd, effectiveStatus, isLeasable, isSlotFree, outcomeStatusChange } from './rules.js';
-import type { CompletionReport, CompletionResult, KeyRecord, LeaseGrant, LeaseRequest } from './types.js';
+import { SecretUndecryptable, type SecretSealer } from './secret-sealer.js';
+import type { CompletionReport, CompletionResult, LeaseGrant, LeaseRequest } from './types.js';
+import { rememberSecret } from '../shared/redact.js';
 
 export interface LeasingOptions {
   store: KeyStore;
   /** pools' policies: the cap, the lease TTL, the cooldown */
   pools: PoolDirectory;
+  /** opens the sealed secret of a key it grants */
+  sealer: Pick<SecretSealer, 'open'>;
+  /** told about a key whose secret cannot be opened (it is taken out of the pool first) */
+  onUndecryptable?: (error: SecretUndecryptable) => void;
+  /** told (once per key and process) about a key still stored in plain text: never leased until `keypool reseal` */
+  onUnsealed?: (key: { keyId: string; pool: string }) => void;
   clock?: () => number;
   /** a number in [0, 1): which candidate a contending broker tries (tests pass a seeded one) */
   random?: () => number;
@@ -47,6 +55,10 @@ function takeRandom<T>(items: T[], random: () => number): T | undefined {
 export class Leasing {
   private readonly store: KeyStore;
   private readonly pools: PoolDirectory;
+  private readonly sealer: Pick<SecretSealer, 'open'>;
+  private readonly onUndecryptable: ((error: SecretUndecryptable) => void) | undefined;
+  private readonly onUnsealed: ((key: { keyId: string; pool: string }) => void) | undefined;
+  private readonly unsealedSeen = new Set<string>();
   private readonly clock: () => number;
   private readonly random: () => number;
   private readonly candidateLimit: number;
@@ -62,6 +74,9 @@ export class Leasing {
   constructor(options: LeasingOptions) {
     this.store = options.store;
     this.pools = options.pools;
+    this.sealer = options.sealer;
+    this.onUndecryptable = options.onUndecryptable;
+    this.onUnsealed = options.onUnsealed;
     this.clock = options.clock ?? Date.now;
     this.random = options.random ?? Math.random;
     this.candidateLimit = options.candidateLimit ?? 25;
@@ -120,6 +135,38 @@ export class Leasing {
     throw new NoUsableKey(pool, maxUses, wait);
   }
 
+  private warnUnsealed(key: { keyId: string; pool: string }): void {
+    if (this.unsealedSeen.has(key.keyId)) return;
+    if (this.unsealedSeen.size < 10_000) this.unsealedSeen.add(key.keyId);
+    this.onUnsealed?.({ keyId: key.keyId, pool: key.pool });
+  }
+
+  /**
+   * The secret of a key this lease holds, opened. A secret that cannot be opened takes the key
+   * out of the pool (and, for a lease just written, ends it and gives its use back) and answers
+   * undefined; a key service that failed gives the use back and fails the lease.
+   */
+  private async openSecret(key: StoredKey, lease?: { slot: number; nonce: string }): Promise<string | undefined> {
+    try {
+      const secret = await this.sealer.open(key.secret, { pool: key.pool, keyId: key.keyId });
+      rememberSecret(secret);
+      return secret;
+    } catch (error) {
+      if (error instanceof SecretUndecryptable) {
+        const mark = { keyId: key.keyId, pool: key.pool, sealed: key.secret };
+        // With the lease when it is still open (its use given back in the same write), else alone.
+        if (!lease || !(await this.store.markUndecryptable({ ...mark, lease }))) await this.store.markUndecryptable(mark);
+        this.onUndecryptable?.(error);
+        return undefined;
+      }
+      if (lease) {
+        const nowMs = this.clock();
+        await this.store.tryComplete({ keyId: key.keyId, pool: key.pool, ...lease, outcome: 'failure', nowMs, statusChange: 'none', cooldownUntilMs: nowMs });
+      }
+      throw error;
+    }
+  }
+
   /**
    * The live lease recorded under this Idempotency-Key, with its secret read from the key, or
    * undefined when there is none (or it expired: the key may lease anew). The same key used for
@@ -132,8 +179,9 @@ export class Leasing {
       throw new InvalidRequest('this Idempotency-Key was used for another lease request; use a new key for a new request', [{ path: 'headers.idempotency-key', message: 'already used with another request' }]);
     }
     const key = await this.store.get(record.keyId);
-    if (!key) return undefined;
-    return { leaseId: record.leaseId, keyId: record.keyId, apiKey: key.apiKey, pool, usageCount: record.usageCount, expiresAt: new Date(record.expiresAtMs).toISOString() };
+    const apiKey = key ? await this.openSecret(key) : undefined;
+    if (apiKey === undefined) return undefined;
+    return { leaseId: record.leaseId, keyId: record.keyId, apiKey, pool, usageCount: record.usageCount, expiresAt: new Date(record.expiresAtMs).toISOString() };
   }
 
   /** Tries one key, retrying it while it stays leasable and only our view of it was stale. */
@@ -170,11 +218,14 @@ export class Leasing {
         // and only its answer was lost (the SDK retried it, and the retry found it done).
         const ours = result.granted ? result.key : result.current?.slots[String(slot)]?.nonce === nonce ? result.current : undefined;
         if (ours) {
+          const apiKey = await this.openSecret(ours, { slot, nonce });
+          // Undecryptable: the key is out of the pool now (and this lease undone): try another.
+          if (apiKey === undefined) return { usable: false };
           return {
             grant: {
               leaseId,
               keyId,
-              apiKey: ours.apiKey,
+              apiKey,
               pool,
               usageCount: count,
               expiresAt: new Date(expiresAtMs).toISOString(),
@@ -183,7 +234,8 @@ export class Leasing {
         }
         this.contendedUntilMs = nowMs + CONTENTION_MEMORY_MS;
         const current = result.granted ? undefined : result.current;
-        if (!current || !isLeasable(current, pool, maxUses, nowMs)) return { usable: false };
+        if (current && !current.sealed) this.warnUnsealed(current);
+        if (!current || !current.sealed || !isLeasable(current, pool, maxUses, nowMs)) return { usable: false };
         const open = freeSlot(current, nowMs, current.usageCount % LEASE_SLOTS);
         if (open === undefined) return { usable: false };
         count = current.usageCount;
@@ -214,7 +266,7 @@ export class Leasing {
     if (!ref) throw new LeaseNotFound(leaseId);
     const nowMs = this.clock();
     const cooldownUntilMs = cooldownEnd(nowMs, policy.cooldownSeconds, report.retryAfterSeconds);
-    const answer = (key: KeyRecord): CompletionResult => ({ keyId: key.keyId, usageCount: key.usageCount, status: effectiveStatus(key, nowMs) });
+    const answer = (key: CompletedKey): CompletionResult => ({ keyId: key.keyId, usageCount: key.usageCount, status: effectiveStatus(key, nowMs) });
     let statusChange: CompletionAttempt['statusChange'] = 'apply';
     for (let tries = 0; tries < 3; tries++) {
       const result = await this.store.tryComplete({ keyId: ref.keyId, pool, slot: ref.slot, nonce: ref.nonce, outcome, nowMs, statusChange, cooldownUntilMs });

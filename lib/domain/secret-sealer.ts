@@ -29,7 +29,7 @@ export interface SecretSealer {
    * previous key, under an unknown key, not a sealed value at all (a plain legacy secret) or
    * malformed. Reads the message header only: no decryption, no key-service call.
    */
-  resealNeeded(sealed: string): boolean;
+  resealNeeded(sealed: string): Promise<boolean>;
 }
 
 /** Why a ciphertext could not be opened; never contains the secret or the ciphertext. */

@@ -3,6 +3,7 @@
  * through the same Lambda handlers. With KEYPOOL_DYNAMODB_ENDPOINT set, no database is started.
  */
 import { readPositiveInt } from '../config.js';
+import { prepareLocalSealing } from '../wiring-secrets.js';
 import { DEFAULT_TABLE_NAME } from '../table.js';
 import { assertPortFree, ensureTable, LocalStackError, type RunningDynamo, startDynamoLocal, waitForDynamo } from './dynamodb-local.js';
 import { loadHandlers } from './handlers.js';
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
     process.env.KEYPOOL_DYNAMODB_ENDPOINT = endpoint;
   }
   const table = await ensureTable(endpoint, tableName);
+  const sealing = await prepareLocalSealing(env);
   const server = await startServer(await loadHandlers(), apiPort);
 
   process.stdout.write(
@@ -38,6 +40,7 @@ async function main(): Promise<void> {
       `  API        ${server.url}   (try: curl ${server.url}/health)`,
       `  OpenAPI    ${server.url}/openapi.json`,
       `  DynamoDB   ${endpoint}   table "${tableName}" (${table})${dynamo ? `, data in ${env.KEYPOOL_DATA_DIR || '.keypool'}/` : ''}`,
+      `  Sealing    ${sealing}`,
       `Ctrl-C stops both.`,
       '',
     ].join('\n'),

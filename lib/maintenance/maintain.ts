@@ -9,6 +9,7 @@
  */
 import { PoolNotFound } from '../domain/errors.js';
 import type { KeyStore, PoolStore, StoredKey } from '../domain/key-store.js';
+import { SecretUndecryptable, type SecretSealer } from '../domain/secret-sealer.js';
 import { withoutSecret } from '../domain/keys.js';
 import type { KeyRecord, KeyStatus, PoolPolicy } from '../domain/types.js';
 import { mapLimit } from '../shared/map-limit.js';
@@ -19,7 +20,9 @@ import type { BalanceAnswer, BalanceChange, BalanceProvider, BalanceStore } from
 
 export interface MaintenanceDeps {
   pools: Pick<PoolStore, 'list'>;
-  keys: Pick<KeyStore, 'poolKeysWithSecrets'>;
+  keys: Pick<KeyStore, 'poolKeysWithSecrets' | 'markUndecryptable'>;
+  /** opens each sealed secret to ask the provider about it */
+  sealer: Pick<SecretSealer, 'open'>;
   balances: BalanceStore;
   provider: BalanceProvider;
   clock?: () => number;
@@ -75,6 +78,8 @@ export interface MaintenanceSummary {
   disabled: number;
   cooling: number;
   suspect: number;
+  /** keys whose secret cannot be decrypted with the configured wrapping keys (never leased) */
+  undecryptable: number;
   errors: MaintenanceError[];
 }
 
@@ -174,15 +179,21 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   });
 
   // Suspect keys first, then least recently checked: a run cut short leaves the keys checked most recently.
-  const eligible = checkOrder(all.filter((key) => key.status !== 'disabled' && policy.get(key.pool)?.provider === 'stability'));
+  const eligible = checkOrder(all.filter((key) => key.status !== 'disabled' && key.status !== 'undecryptable' && policy.get(key.pool)?.provider === 'stability'));
   const targets = options.maxChecks === undefined ? eligible : eligible.slice(0, Math.max(0, options.maxChecks));
   await mapLimit(targets, options.concurrency, async (key) => {
     if (!(await pacer.acquire(options.deadlineMs))) {
       errors.push({ keyId: key.keyId, pool: key.pool, reason: 'not checked: the run reached its deadline' });
       return;
     }
+    const secret = await openSecret(deps, key);
+    if (typeof secret !== 'string') {
+      if (secret.undecryptable) settle(key.keyId, { ...withoutSecret(key), status: 'undecryptable' });
+      errors.push({ keyId: key.keyId, pool: key.pool, reason: secret.reason });
+      return;
+    }
     checked++;
-    const answer: BalanceAnswer = await deps.provider.balance(key.apiKey);
+    const answer: BalanceAnswer = await deps.provider.balance(secret);
     if (answer.kind === 'rate_limited') {
       pacer.halve();
       errors.push({ keyId: key.keyId, pool: key.pool, reason: `rate limited (429): left for the next run; rate now ${round(pacer.rate)}/s` });
@@ -200,7 +211,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
 
   const health = poolHealth(states.values(), pools, clock());
   const reports = health.map((h) => ({ ...h, balanceErrors: errors.filter((e) => e.pool === h.pool).length }));
-  const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling' | 'suspect'): number => health.reduce((n, h) => n + h[field], 0);
+  const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling' | 'suspect' | 'undecryptable'): number => health.reduce((n, h) => n + h[field], 0);
   return {
     summary: {
       checked,
@@ -209,10 +220,27 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       disabled: sum('disabled'),
       cooling: sum('cooling'),
       suspect: sum('suspect'),
+      undecryptable: sum('undecryptable'),
       errors: errors.map(({ keyId, reason }) => ({ keyId, reason })),
     },
     pools: reports,
   };
+}
+
+/**
+ * The key's secret for the balance request: a plain one (stored before sealing) as it is, a
+ * sealed one opened. One that cannot be opened is taken out of its pool (status undecryptable)
+ * in a conditional write; a key service that failed leaves the key as it is.
+ */
+async function openSecret(deps: MaintenanceDeps, key: StoredKey): Promise<string | { reason: string; undecryptable: boolean }> {
+  if (!key.sealed) return key.secret;
+  try {
+    return await deps.sealer.open(key.secret, { pool: key.pool, keyId: key.keyId });
+  } catch (error) {
+    if (!(error instanceof SecretUndecryptable)) return { reason: `not checked: ${error instanceof Error ? error.message : 'the secret could not be opened'}`, undecryptable: false };
+    const marked = await deps.keys.markUndecryptable({ keyId: key.keyId, pool: key.pool, sealed: key.secret });
+    return { reason: `${error.message}; ${marked ? 'marked undecryptable' : 'changed meanwhile, left for the next run'}`, undecryptable: marked };
+  }
 }
 
 function round(n: number): number {

@@ -23,6 +23,8 @@ export interface PoolHealth {
   disabled: number;
   /** reported invalid by a caller, waiting for maintenance to confirm or clear */
   suspect: number;
+  /** the stored secret cannot be opened with the configured keys: never leased; `keypool reseal` or a re-import */
+  undecryptable: number;
   /** active with usageCount <= the pool's cap: what a lease can get */
   usable: number;
   /** sum of the last known balances (keys never checked add nothing) */
@@ -37,7 +39,7 @@ export interface PoolHealth {
 export function poolHealth(keys: Iterable<HealthInput>, pools: readonly Pick<PoolPolicy, 'pool' | 'maxUses'>[], nowMs: number): PoolHealth[] {
   const health = new Map<string, PoolHealth>();
   for (const { pool, maxUses } of pools) {
-    health.set(pool, { pool, maxUses, total: 0, active: 0, cooling: 0, exhausted: 0, disabled: 0, suspect: 0, usable: 0, credits: 0, unchecked: 0, oldestCheck: null });
+    health.set(pool, { pool, maxUses, total: 0, active: 0, cooling: 0, exhausted: 0, disabled: 0, suspect: 0, undecryptable: 0, usable: 0, credits: 0, unchecked: 0, oldestCheck: null });
   }
   for (const key of keys) {
     const counts = health.get(key.pool);

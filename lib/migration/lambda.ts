@@ -5,6 +5,7 @@
  */
 import { KeypoolError } from '../domain/errors.js';
 import type { PoolStore } from '../domain/key-store.js';
+import type { SecretSealer } from '../domain/secret-sealer.js';
 import { redact } from '../shared/redact.js';
 import { MigrateEvent } from './event.js';
 import { migrate, type MigrationReport, type MigrationSources } from './migrate.js';
@@ -22,6 +23,7 @@ export interface MigrateDependencies {
   sources: MigrationSources;
   store: MigrationStore;
   pools: Pick<PoolStore, 'ensure'>;
+  sealer: Pick<SecretSealer, 'seal'>;
   logger: MigrationLog;
 }
 
@@ -41,6 +43,7 @@ export async function runMigrateEvent(event: unknown, deps: MigrateDependencies)
       source: from,
       store: deps.store,
       pools: deps.pools,
+      sealer: deps.sealer,
       ...(pool === undefined ? {} : { pool }),
       ...(dryRun === undefined ? {} : { dryRun }),
       ...(initialCredits === undefined ? {} : { initialCredits }),

@@ -15,7 +15,8 @@
  *  - Memory is flat: one batch of rows, plus 17 bytes a slot per distinct key (KeySet).
  */
 import type { PoolStore, StoredKey } from '../domain/key-store.js';
-import { keyIdFor, newStoredKey } from '../domain/keys.js';
+import { keyIdFor, sealNewKey } from '../domain/keys.js';
+import type { SecretSealer } from '../domain/secret-sealer.js';
 import { DEFAULT_POOL } from '../domain/types.js';
 import { MigrationConflict } from './errors.js';
 import type { ReadOptions, SourceRow } from './export-reader.js';
@@ -66,6 +67,8 @@ export interface MigrateOptions {
   store: MigrationStore;
   /** the pool the keys go into is created with the defaults if it does not exist (not on a dry run) */
   pools: Pick<PoolStore, 'ensure'>;
+  /** seals each new key's secret (a dry run seals too: it proves the wrapping key is usable) */
+  sealer: Pick<SecretSealer, 'seal'>;
   pool?: string;
   dryRun?: boolean;
   initialCredits?: number;
@@ -142,8 +145,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
     report[outcome] += delta;
   };
 
-  const newKey = (row: MappedRow): StoredKey =>
-    newStoredKey(row.apiKey, pool, row.createdAt, { usageCount: row.usageCount, status: row.disabled ? 'disabled' : 'active', lastUsedAt: row.lastUsedAt });
+  const newKey = (row: MappedRow): Promise<StoredKey> =>
+    sealNewKey(options.sealer, row.apiKey, pool, row.createdAt, { usageCount: row.usageCount, status: row.disabled ? 'disabled' : 'active', lastUsedAt: row.lastUsedAt });
 
   /** Records how a key ended up; a repeated row may move its key from unchanged to raised. */
   const settle = (work: Work, result: { created: boolean; raised: boolean; disabledExisting: boolean; usageCount: number; disabled: boolean }): void => {
@@ -179,11 +182,15 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
     for (let attempt = 0; work.length > 0; attempt++) {
       if (attempt >= MAX_WRITE_ATTEMPTS) throw new MigrationConflict((work[0] as Work).keyId);
       const writes: { work: Work; write: KeyWrite; raise: boolean; disable: boolean }[] = [];
+      // The batch's new keys are sealed together: with KMS each seal is a request of its own.
+      const created = new Map(await Promise.all(work.filter((w) => !w.current).map(async (w) => [w.keyId, await newKey(w.row)] as const)));
       for (const w of work) {
-        if (!w.current) {
-          writes.push({ work: w, write: { kind: 'create', key: newKey(w.row) }, raise: false, disable: false });
+        const key = created.get(w.keyId);
+        if (key) {
+          writes.push({ work: w, write: { kind: 'create', key }, raise: false, disable: false });
           continue;
         }
+        if (!w.current) continue;
         const to = Math.max(w.current.usageCount, w.row.usageCount);
         const disable = w.row.disabled && w.current.status !== 'disabled';
         const result = { created: false, raised: false, disabledExisting: false, usageCount: to, disabled: w.current.status === 'disabled' };

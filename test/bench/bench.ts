@@ -13,7 +13,7 @@ import { mapLimit } from '../../lib/shared/map-limit.js';
 import { ensureTable, freePort, type RunningDynamo, startDynamoLocal, waitForDynamo } from '../../lib/local/dynamodb-local.js';
 import { audit, GrantLog, storedCounts } from '../support/audit.js';
 import { seedKeys } from '../support/seed.js';
-import { CONTENDERS, type ContenderName, contender, CostMeter } from './contenders.js';
+import { benchSealer, CONTENDERS, type ContenderName, contender, CostMeter } from './contenders.js';
 
 interface BenchConfig {
   quick: boolean;
@@ -135,14 +135,14 @@ async function main(): Promise<void> {
   const warm = Date.now();
   for (const name of CONTENDERS) {
     const pool = `warm-${name}`;
-    await seedKeys({ client, tableName: tables[name], pool, count: config.keys, policy: { maxUses: config.maxUses } });
+    await seedKeys({ client, tableName: tables[name], pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses } });
     const use = contender(name, { client, tableName: tables[name], pool, maxUses: config.maxUses, meter: new CostMeter(), pageSize: config.pageSize }, config.callers);
     await mapLimit(Array.from({ length: warmUses(config.quick) }), config.callers, (_, i) => use(i % config.callers));
   }
   progress(`warm in ${((Date.now() - warm) / 1000).toFixed(1)} s`);
 
   const tally = (): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0 });
-  const tallies: Record<ContenderName, Tally> = { keypool: tally(), baseline: tally(), floor: tally() };
+  const tallies = Object.fromEntries(CONTENDERS.map((name) => [name, tally()])) as Record<ContenderName, Tally>;
   // At least one round per contender, so each runs first once and drift falls on all three.
   const fill = Math.max(1, Math.floor(config.keys * (config.maxUses + 1) * config.roundFill));
   const rounds = Math.max(CONTENDERS.length, Math.ceil(config.usesPerContender / fill));
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     for (const name of order) {
       const pool = `p${round}`;
       const tableName = tables[name];
-      await seedKeys({ client, tableName, pool, count: config.keys, policy: { maxUses: config.maxUses } });
+      await seedKeys({ client, tableName, pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses } });
       const tally = tallies[name];
       const use = contender(name, { client, tableName, pool, maxUses: config.maxUses, meter: tally.meter, pageSize: config.pageSize }, config.callers);
       const log = new GrantLog();
@@ -206,7 +206,7 @@ async function main(): Promise<void> {
     // A pool of `size` keys for each contender: sharing one, the two used up a 100-key pool
     // (400 uses at maxUses 3) and cheap 409s diluted the cost per lease.
     for (const name of ['keypool', 'baseline'] as const) {
-      await seedKeys({ client, tableName, pool: `scale-${name}`, count: size, concurrency: 16, policy: { maxUses: config.maxUses } });
+      await seedKeys({ client, tableName, pool: `scale-${name}`, count: size, concurrency: 16, sealer: benchSealer(name), policy: { maxUses: config.maxUses } });
     }
     progress(`seeded 2 x ${size} keys in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
     const meters = { keypool: new CostMeter(), baseline: new CostMeter() };

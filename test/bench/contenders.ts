@@ -3,18 +3,42 @@
  * keypool (the library, lease + complete), baseline (the old query-then-increment) and
  * floor (one index query + one conditional write, nothing else).
  */
+import { randomBytes } from 'node:crypto';
 import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type CapacityMeter, DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { READ_OPERATIONS } from '../../lib/adapters/dynamo-table.js';
+import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
 import { Broker } from '../../lib/domain/broker.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
+import type { SecretSealer } from '../../lib/domain/secret-sealer.js';
 import { TABLE, usageSortKey, usageSortKeyBound } from '../../lib/table.js';
 
-export const CONTENDERS = ['keypool', 'baseline', 'floor'] as const;
+export const CONTENDERS = ['keypool', 'keypool-unsealed', 'baseline', 'floor'] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
+
+/** The benchmark's local wrapping key (a fresh one per run). */
+const BENCH_KEY = randomBytes(32);
+
+/**
+ * Stores and opens secrets as they are: the "without sealing" side of the sealed-vs-plain
+ * comparison (keypool-unsealed). Only the benchmark has it; keypool itself always seals.
+ */
+const IDENTITY_SEALER: SecretSealer = {
+  seal: (secret) => Promise.resolve(secret),
+  open: (sealed) => Promise.resolve(sealed),
+  resealNeeded: () => Promise.resolve(false),
+};
+
+/**
+ * A sealer as a container of `name` would have one: keypool's the real one (local AES key, its
+ * own opened-secret cache per call, as each Lambda container has), keypool-unsealed's none.
+ */
+export function benchSealer(name: ContenderName): SecretSealer {
+  return name === 'keypool-unsealed' ? IDENTITY_SEALER : createEsdkSealer({ current: { kind: 'local', key: BENCH_KEY } });
+}
 
 /** The adapters' reads, and the baseline's and the floor's own index query. */
 const READS = new Set([...READ_OPERATIONS, 'query']);
@@ -66,10 +90,10 @@ export type UseFn = (caller: number) => Promise<string | undefined>;
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 
 /** keypool: lease + complete(success) through the library; each caller its own Broker, like separate Lambda containers. */
-export function keypoolContender(setup: ContenderSetup, callers: number): UseFn {
+export function keypoolContender(setup: ContenderSetup, callers: number, sealing: 'keypool' | 'keypool-unsealed' = 'keypool'): UseFn {
   const store = new DynamoKeyStore({ client: setup.client, tableName: setup.tableName, meter: setup.meter });
   const poolStore = new DynamoPoolStore({ client: setup.client, tableName: setup.tableName, meter: setup.meter });
-  const brokers = Array.from({ length: callers }, () => new Broker({ store, poolStore, candidateLimit: setup.pageSize }));
+  const brokers = Array.from({ length: callers }, () => new Broker({ store, poolStore, sealer: benchSealer(sealing), candidateLimit: setup.pageSize }));
   return async (caller) => {
     const broker = brokers[caller % brokers.length] as Broker;
     try {
@@ -171,7 +195,8 @@ export function floorContender(setup: ContenderSetup): UseFn {
 export function contender(name: ContenderName, setup: ContenderSetup, callers: number): UseFn {
   switch (name) {
     case 'keypool':
-      return keypoolContender(setup, callers);
+    case 'keypool-unsealed':
+      return keypoolContender(setup, callers, name);
     case 'baseline':
       return baselineContender(setup);
     case 'floor':

@@ -7,6 +7,7 @@
  * Options: --rows N (default 100000), --rss-rows N (default 1000000), --skip-rss.
  * Uses KEYPOOL_DYNAMODB_ENDPOINT if set, else starts an in-memory DynamoDB Local.
  */
+import { benchSealer } from './contenders.js';
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +33,7 @@ interface WorkerResult {
 async function worker(endpoint: string, tableName: string, path: string): Promise<void> {
   const client = documentClient({ endpoint, region: undefined });
   const started = performance.now();
-  const { report } = await migrate({ source: fileSource(path), store: new DynamoMigrationStore({ client, tableName }), pools: new DynamoPoolStore({ client, tableName }) });
+  const { report } = await migrate({ source: fileSource(path), store: new DynamoMigrationStore({ client, tableName }), pools: new DynamoPoolStore({ client, tableName }), sealer: benchSealer('keypool') });
   const result: WorkerResult = {
     rows: report.read,
     imported: report.imported,

@@ -251,6 +251,7 @@ describe('keypool CLI', () => {
       exhausted: 0,
       disabled: 0,
       suspect: 1,
+      undecryptable: 0,
       usable: 1,
       credits: 0,
       unchecked: 2,
@@ -300,14 +301,14 @@ describe('keypool CLI', () => {
     const text = await runKeypool(['maintain', '--pool', checkedPool], maintainEnv);
     const listed = body(await keypool(['list', '--pool', checkedPool, '--json'])) as { keys: KeyViewJson[] };
     // Assess
-    expect(Object.keys(first)).toEqual(['checked', 'active', 'exhausted', 'disabled', 'cooling', 'suspect', 'errors']);
+    expect(Object.keys(first)).toEqual(['checked', 'active', 'exhausted', 'disabled', 'cooling', 'suspect', 'undecryptable', 'errors']);
     expect(first).toMatchObject({ checked: 1, suspect: 1, exhausted: 0, cooling: 0, errors: [] });
     expect(Number(first.active) + Number(first.disabled)).toBe(2);
     expect(laterAskedFirst).toBe(0);
-    expect(second).toEqual({ checked: disabledFirst ? 2 : 3, active: 2, exhausted: 0, disabled: 1, cooling: 0, suspect: 0, errors: [] });
-    expect(cleared).toEqual({ checked: 0, active: 1, exhausted: 0, disabled: 0, cooling: 0, suspect: 0, errors: [] });
+    expect(second).toEqual({ checked: disabledFirst ? 2 : 3, active: 2, exhausted: 0, disabled: 1, cooling: 0, suspect: 0, undecryptable: 0, errors: [] });
+    expect(cleared).toEqual({ checked: 0, active: 1, exhausted: 0, disabled: 0, cooling: 0, suspect: 0, undecryptable: 0, errors: [] });
     expect(asked(uncheckedSecrets[0])).toBe(0);
-    expect(text.stdout).toMatch(/^checked 2: active 2, exhausted 0, disabled 1, cooling 0, suspect 0; 0 error\(s\)$/m);
+    expect(text.stdout).toMatch(/^checked 2: active 2, exhausted 0, disabled 1, cooling 0, suspect 0, undecryptable 0; 0 error\(s\)$/m);
     const status = (id: string | undefined): string | undefined => listed.keys.find((k) => k.keyId === id)?.status;
     expect([status(keys[0]?.keyId), status(keys[1]?.keyId)]).toEqual(['active', 'disabled']);
   });

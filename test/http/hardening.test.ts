@@ -5,7 +5,7 @@
  * POWERTOOLS_LOGGER_LOG_EVENT says, and Idempotency-Key works through HTTP.
  */
 import { request } from 'node:http';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { LocalServer } from '../../lib/local/server.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
@@ -104,7 +104,7 @@ describe('the audit trail', () => {
     let lines: string;
     try {
       // Act
-      const granted = (await lease(event('POST /pools/{pool}/leases', `/pools/${name}/leases`, { pool: name }, {}), context)) as APIGatewayProxyStructuredResultV2;
+      const granted = (await lease(event('POST /pools/{pool}/leases', `/pools/${name}/leases`, { pool: name }, {}), context));
       const grant = JSON.parse(String(granted.body)) as { leaseId: string; keyId: string };
       await counting(event('POST /pools/{pool}/leases/{leaseId}/complete', `/pools/${name}/leases/${grant.leaseId}/complete`, { pool: name, leaseId: grant.leaseId }, { outcome: 'failure' }), context);
       lines = capture.lines();

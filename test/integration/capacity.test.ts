@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type CapacityMeter, READ_OPERATIONS } from '../../lib/adapters/dynamo-table.js';
 import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { seedKeys } from '../support/seed.js';
+import { testSealer } from '../support/sealing.js';
 
 
 /**
@@ -44,7 +45,7 @@ beforeAll(async () => {
 });
 
 async function seed(pool: string, count: number): Promise<void> {
-  await seedKeys({ client: table.store.client, tableName: table.tableName, pool, count, concurrency: 8 });
+  await seedKeys({ client: table.store.client, tableName: table.tableName, pool, count, concurrency: 8, sealer: testSealer() });
 }
 
 /** What one lease costs on a broker that has already read the pool's policy (a warm Lambda). */

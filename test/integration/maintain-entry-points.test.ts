@@ -100,8 +100,8 @@ describe('keypool maintain and keypool status (CLI)', () => {
     const text = await cli(['status']);
     // Assess
     const summary = JSON.parse(first.stdout) as Record<string, unknown>;
-    expect(Object.keys(summary)).toEqual(['checked', 'active', 'exhausted', 'disabled', 'cooling', 'suspect', 'errors']);
-    expect(summary).toEqual({ checked: 5, active: 3, exhausted: 1, disabled: 2, cooling: 0, suspect: 0, errors: [{ keyId: ids[4], reason: 'provider answered 500 server_error' }] });
+    expect(Object.keys(summary)).toEqual(['checked', 'active', 'exhausted', 'disabled', 'cooling', 'suspect', 'undecryptable', 'errors']);
+    expect(summary).toEqual({ checked: 5, active: 3, exhausted: 1, disabled: 2, cooling: 0, suspect: 0, undecryptable: 0, errors: [{ keyId: ids[4], reason: 'provider answered 500 server_error' }] });
     expect(JSON.parse(strict.stdout)).toMatchObject({ checked: 4, active: 1, exhausted: 3, disabled: 2 });
     const health = (JSON.parse(status.stdout) as { pools: Record<string, unknown>[] }).pools.find((p) => p.pool === pool);
     expect(health).toMatchObject({ maxUses: 3, total: 6, active: 1, exhausted: 3, disabled: 2, cooling: 0, suspect: 0, usable: 1, credits: 41.5, unchecked: 1 }); // the 500 key was never read

@@ -16,6 +16,7 @@ import { maintain, type MaintenanceOptions } from '../../lib/maintenance/maintai
 import { TABLE, USAGE_TIER } from '../../lib/table.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
+import { testSealer } from '../support/sealing.js';
 
 let table: TestTable;
 let provider: FakeProvider;
@@ -33,7 +34,7 @@ afterAll(async () => {
 
 function run(pool: string, options: Partial<MaintenanceOptions> = {}, timeoutMs = 10_000) {
   const client = new StabilityClient({ baseUrl: provider.url, timeoutMs });
-  return maintain({ pools: table.pools, keys: table.store, balances, provider: client }, { pool, rate: 10, concurrency: 4, ...options });
+  return maintain({ pools: table.pools, keys: table.store, sealer: testSealer(), balances, provider: client }, { pool, rate: 10, concurrency: 4, ...options });
 }
 
 /**
@@ -107,6 +108,7 @@ describe('maintenance: each balance answer and its status change', () => {
       disabled: 2, // invalid, disabled
       cooling: 0,
       suspect: 0,
+      undecryptable: 0,
       errors: expect.arrayContaining([
         { keyId: broken.keyId, reason: 'provider answered 500 server_error' },
         { keyId: slow.keyId, reason: 'timeout after 300 ms' },
@@ -147,7 +149,7 @@ describe('maintenance: each balance answer and its status change', () => {
     provider.setKey(key.apiKey, { credits: 3 });
     const report = await run(pool);
     // Assess
-    expect(report.summary).toEqual({ checked: 1, active: 1, exhausted: 0, disabled: 0, cooling: 0, suspect: 0, errors: [] });
+    expect(report.summary).toEqual({ checked: 1, active: 1, exhausted: 0, disabled: 0, cooling: 0, suspect: 0, undecryptable: 0, errors: [] });
     await expect(broker.lease(pool)).resolves.toMatchObject({ keyId: key.keyId });
   });
 

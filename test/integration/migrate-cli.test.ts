@@ -11,6 +11,7 @@ import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { migrate } from '../../lib/migration/migrate.js';
 import { dynamoEndpoint, scanTable, uniqueName } from '../support/dynamo.js';
+import { testSealer, withOpenedSecrets } from '../support/sealing.js';
 
 let client: DynamoDBDocumentClient;
 const dir = mkdtempSync(join(tmpdir(), 'keypool-migrate-cli-'));
@@ -36,7 +37,8 @@ async function finished(child: ChildProcess): Promise<{ code: number | null; std
 }
 
 /** The whole table, sorted by key id, for comparing two runs. */
-const scanAll = (tableName: string): Promise<Record<string, unknown>[]> => scanTable(client, tableName);
+/** The table's key items, each sealed secret opened into apiKey (fails on a plain one). */
+const scanAll = async (tableName: string): Promise<Record<string, unknown>[]> => withOpenedSecrets(await scanTable(client, tableName));
 
 /** Key items in the table (the pool record the migration creates first is not one). */
 async function count(tableName: string): Promise<number> {
@@ -91,7 +93,7 @@ describe('migrate CLI', () => {
     await new Promise((r) => setTimeout(r, 1000));
     const atKill = await count(killed);
     const resumed = await finished(cli(['migrate', '--from-mongo-export', path, '--json'], killed));
-    await migrate({ source: fileSource(path), store: new DynamoMigrationStore({ client, tableName: clean }), pools: new DynamoPoolStore({ client, tableName: clean }) });
+    await migrate({ source: fileSource(path), store: new DynamoMigrationStore({ client, tableName: clean }), pools: new DynamoPoolStore({ client, tableName: clean }), sealer: testSealer() });
     // Assess
     expect(code).toBeNull(); // killed by the signal, not finished
     expect(atKill).toBeGreaterThan(0);

@@ -13,6 +13,7 @@ import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { runMigrateEvent } from '../../lib/migration/lambda.js';
 import type { MigrationSources } from '../../lib/migration/migrate.js';
 import { dynamoEndpoint, fakeKey, scanTable, uniqueName } from '../support/dynamo.js';
+import { testSealer, withOpenedSecrets } from '../support/sealing.js';
 
 const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
 
@@ -39,24 +40,24 @@ async function setup() {
     s3: (bucket, key) => s3Source(s3, bucket, key),
     table: (name) => legacyTableSource(dynamo, name),
   });
-  return { tableName, dynamo, store, pools: new DynamoPoolStore({ client: dynamo, tableName }), sources };
+  return { tableName, dynamo, store, pools: new DynamoPoolStore({ client: dynamo, tableName }), sealer: testSealer(), sources };
 }
 
 describe('migrate Lambda', () => {
   it('streams an S3 export, pins the second read to the checked ETag, and answers with the report', async () => {
     // Prepare
-    const { tableName, dynamo, store, pools, sources } = await setup();
+    const { tableName, dynamo, store, pools, sealer, sources } = await setup();
     const key = fakeKey();
     const s3 = fakeS3(`[${JSON.stringify({ api_key: key, credits_left: { $numberDouble: '20.5' } })}]`);
     // Act
-    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'keys.json' } }, pool: 'legacy' }, { sources: sources(s3.client), store, pools, logger });
+    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'keys.json' } }, pool: 'legacy' }, { sources: sources(s3.client), store, pools, sealer, logger });
     // Assess
     expect(answer).toEqual({ read: 1, imported: 1, raised: 0, unchanged: 0, duplicates: 0, invalid: [], ignoredFields: 0 });
     expect(s3.calls).toEqual([
       { Bucket: 'old-exports', Key: 'keys.json' },
       { Bucket: 'old-exports', Key: 'keys.json', IfMatch: '"abc"' },
     ]);
-    const [item] = await scanTable(dynamo, tableName);
+    const [item] = await withOpenedSecrets(await scanTable(dynamo, tableName));
     expect(item).toMatchObject({ pool: 'legacy', usageCount: 5 });
   });
 
@@ -73,7 +74,7 @@ describe('migrate Lambda', () => {
     const answer = await handler({ source: { table: legacy }, dryRun: false, initialCredits: 25 }, {} as Context);
     // Assess
     expect(answer).toMatchObject({ read: 1, imported: 1, ignoredFields: 1 });
-    const [item] = await scanTable(dynamo, tableName);
+    const [item] = await withOpenedSecrets(await scanTable(dynamo, tableName));
     expect(item).toMatchObject({ usageCount: 4, status: 'disabled' });
   });
 
@@ -83,14 +84,14 @@ describe('migrate Lambda', () => {
     [{ source: { table: 'legacy' }, initialCredits: -1 }, /initialCredits/],
     [{ source: { table: 'legacy' }, pool: 'no spaces allowed' }, /pool/],
   ])('answers a bad event %j with invalid_request, not an exception', async (event, field) => {
-    const { store, pools, sources } = await setup();
-    const answer = await runMigrateEvent(event, { sources: sources(fakeS3('').client), store, pools, logger });
+    const { store, pools, sealer, sources } = await setup();
+    const answer = await runMigrateEvent(event, { sources: sources(fakeS3('').client), store, pools, sealer, logger });
     expect(answer).toMatchObject({ error: 'invalid_request', message: expect.stringMatching(field) as unknown });
   });
 
   it('answers an unreadable source with its reason', async () => {
-    const { store, pools, sources } = await setup();
-    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'x.bin' } } }, { sources: sources(fakeS3('\u0000\u0001binary').client), store, pools, logger });
+    const { store, pools, sealer, sources } = await setup();
+    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'x.bin' } } }, { sources: sources(fakeS3('\u0000\u0001binary').client), store, pools, sealer, logger });
     expect(answer).toEqual({ error: 'unreadable_source', message: expect.stringMatching(/not a mongoexport file/) as unknown });
   });
 });

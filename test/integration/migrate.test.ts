@@ -15,6 +15,7 @@ import { migrate, type MigrateOptions } from '../../lib/migration/migrate.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { USAGE_TIER, usageSortKey } from '../../lib/table.js';
 import { dynamoEndpoint, fakeKey, scanTable, uniqueName } from '../support/dynamo.js';
+import { testSealer, withOpenedSecrets } from '../support/sealing.js';
 
 let client: DynamoDBDocumentClient;
 const dir = mkdtempSync(join(tmpdir(), 'keypool-migrate-'));
@@ -36,10 +37,11 @@ function exportFile(docs: unknown[], form: 'lines' | 'array' = 'lines'): string 
 }
 
 /** The whole table, sorted by key id, for comparing two runs. */
-const scanAll = (tableName: string): Promise<Record<string, unknown>[]> => scanTable(client, tableName);
+/** The table's key items, each sealed secret opened into apiKey (fails on a plain one). */
+const scanAll = async (tableName: string): Promise<Record<string, unknown>[]> => withOpenedSecrets(await scanTable(client, tableName));
 
 function run(tableName: string, source: MigrateOptions['source'], options: Partial<MigrateOptions> = {}) {
-  return migrate({ source, store: new DynamoMigrationStore({ client, tableName }), pools: new DynamoPoolStore({ client, tableName }), clock: () => Date.UTC(2026, 0, 1), ...options });
+  return migrate({ source, store: new DynamoMigrationStore({ client, tableName }), pools: new DynamoPoolStore({ client, tableName }), sealer: testSealer(), clock: () => Date.UTC(2026, 0, 1), ...options });
 }
 
 const A = fakeKey('a-');

@@ -14,7 +14,7 @@ import { NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
 import type { ImportResult, LeaseRequest, PoolSettings } from '../../lib/domain/types.js';
 import { freePort } from '../../lib/local/dynamodb-local.js';
 import type { LocalServer } from '../../lib/local/server.js';
-import { broker as brokerOver } from '../../lib/wiring.js';
+import { broker as brokerOver } from '../../lib/wiring-secrets.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { FAKE_PNG, type FakeKey, type FakeProvider, IMAGE_COST, MODERATED_WORD, startFakeProvider } from '../support/fake-provider.js';
 import { call, startTestServer } from '../support/server.js';

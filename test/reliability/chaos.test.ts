@@ -25,6 +25,7 @@ import type { LeaseGrant, Outcome } from '../../lib/domain/types.js';
 import { ensureTable, freePort, type RunningDynamo, startDynamoLocal } from '../../lib/local/dynamodb-local.js';
 import { audit, GrantLog, storedCounts } from '../support/audit.js';
 import { seedKeys } from '../support/seed.js';
+import { testSealer } from '../support/sealing.js';
 
 const FULL = process.env.KEYPOOL_RELIABILITY === 'full';
 const LEASES = Number(process.env.KEYPOOL_CHAOS_LEASES ?? (FULL ? 100_000 : 500));
@@ -119,7 +120,7 @@ describe('chaos', () => {
       const client = impatientClient(endpoint);
       // Seeding and the audit use a patient client: only the callers race the outage.
       const patient = documentClient({ endpoint, region: undefined });
-      await seedKeys({ client: patient, tableName: TABLE_NAME, pool: POOL, count: KEYS, onSecret: registerSecret, policy: { maxUses: MAX_USES, leaseTtlSeconds: TTL_SECONDS, cooldownSeconds: 1 } });
+      await seedKeys({ client: patient, tableName: TABLE_NAME, pool: POOL, count: KEYS, sealer: testSealer(), onSecret: registerSecret, policy: { maxUses: MAX_USES, leaseTtlSeconds: TTL_SECONDS, cooldownSeconds: 1 } });
       const log = new GrantLog();
       const store = new RecordingStore({ client, tableName: TABLE_NAME }, log);
       const poolStore = new DynamoPoolStore({ client, tableName: TABLE_NAME });
@@ -160,7 +161,7 @@ describe('chaos', () => {
       };
 
       const caller = async (): Promise<void> => {
-        const broker = new Broker({ store, poolStore });
+        const broker = new Broker({ store, poolStore, sealer: testSealer() });
         // Errors do not end the run (the outage is part of it); a dry pool would, after 2x the leases.
         while (stats.granted < LEASES && stats.attempts - stats.errors < LEASES * 2) {
           stats.attempts++;
@@ -208,7 +209,7 @@ describe('chaos', () => {
       // Abandoned leases: once expired, every late completion answers lease_expired.
       const lastExpiry = Math.max(0, ...abandoned.map((g) => Date.parse(g.expiresAt)));
       await sleep(Math.max(0, lastExpiry - Date.now() + 200));
-      const lateBroker = new Broker({ store, poolStore });
+      const lateBroker = new Broker({ store, poolStore, sealer: testSealer() });
       // Bounded: 10,000 late completions at once overran the impatient client's 3 s timeout.
       const late = await mapLimit(abandoned, 16, (g) =>
         lateBroker.complete(POOL, g.leaseId, { outcome: randomOutcome() }).then(

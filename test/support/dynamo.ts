@@ -8,6 +8,7 @@ import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { Broker, type BrokerOptions } from '../../lib/domain/broker.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { POOL_RECORD_PREFIX } from '../../lib/table.js';
+import { testSealer } from './sealing.js';
 
 export function dynamoEndpoint(): string {
   return inject('dynamoEndpoint');
@@ -28,7 +29,8 @@ export interface TestTable {
   tableName: string;
   store: DynamoKeyStore;
   pools: DynamoPoolStore;
-  broker(options?: Omit<BrokerOptions, 'store' | 'poolStore'>): Broker;
+  /** a broker over the table; it seals with the test run's key unless given a sealer */
+  broker(options?: Omit<BrokerOptions, 'store' | 'poolStore' | 'sealer'> & Partial<Pick<BrokerOptions, 'sealer'>>): Broker;
 }
 
 export async function createTestTable(prefix = 'test', meter?: CapacityMeter): Promise<TestTable> {
@@ -38,7 +40,7 @@ export async function createTestTable(prefix = 'test', meter?: CapacityMeter): P
   const client = documentClient({ endpoint, region: undefined });
   const store = new DynamoKeyStore({ client, tableName, ...(meter ? { meter } : {}) });
   const pools = new DynamoPoolStore({ client, tableName, ...(meter ? { meter } : {}) });
-  return { endpoint, tableName, store, pools, broker: (options = {}) => new Broker({ ...options, store, poolStore: pools }) };
+  return { endpoint, tableName, store, pools, broker: (options = {}) => new Broker({ sealer: testSealer(), ...options, store, poolStore: pools }) };
 }
 
 /**

@@ -16,7 +16,9 @@ import type {
   LeaseAttempt,
   LeaseAttemptResult,
   PoolStore,
+  SecretReplacement,
   StoredKey,
+  UndecryptableMark,
 } from '../../lib/domain/key-store.js';
 import { withoutSecret } from '../../lib/domain/keys.js';
 import { inUsageIndex, isLeasable, isSlotFree, outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
@@ -93,7 +95,8 @@ export class MemoryKeyStore implements KeyStore {
       inUsageIndex(key.status) &&
       key.usageCount === attempt.seenCount &&
       isLeasable(key, attempt.pool, attempt.maxUses, attempt.nowMs) &&
-      isSlotFree(key.slots[String(attempt.slot)], attempt.nowMs);
+      isSlotFree(key.slots[String(attempt.slot)], attempt.nowMs) &&
+      key.sealed;
     if (!ok) return Promise.resolve({ granted: false, current: copy(key) });
     // The lease and its idempotency record together, the record only where none lives.
     const record = attempt.idempotency;
@@ -143,6 +146,33 @@ export class MemoryKeyStore implements KeyStore {
       if (extendsCooldown) key.cooldownUntil = attempt.cooldownUntilMs;
     }
     return Promise.resolve({ applied: true, key: withoutSecret(copy(key)) });
+  }
+
+  markUndecryptable(mark: UndecryptableMark): Promise<boolean> {
+    this.count('markUndecryptable');
+    const row = this.rows.get(mark.keyId);
+    if (row?.key.pool !== mark.pool || !row.key.sealed || row.key.secret !== mark.sealed) return Promise.resolve(false);
+    const slot = mark.lease ? row.key.slots[String(mark.lease.slot)] : undefined;
+    if (mark.lease && (slot?.nonce !== mark.lease.nonce || slot.outcome !== undefined)) return Promise.resolve(false);
+    if (slot) {
+      slot.outcome = 'failure';
+      row.key.usageCount -= 1;
+      row.usk -= USAGE_TIER;
+    }
+    row.key.status = 'undecryptable';
+    delete row.key.cooldownUntil;
+    return Promise.resolve(true);
+  }
+
+  replaceSecret(replacement: SecretReplacement): Promise<boolean> {
+    this.count('replaceSecret');
+    const row = this.rows.get(replacement.keyId);
+    const same = row?.key.pool === replacement.pool && row.key.sealed === replacement.from.sealed && row.key.secret === replacement.from.secret;
+    if (!row || !same || (replacement.revive && row.key.status !== 'undecryptable')) return Promise.resolve(false);
+    row.key.secret = replacement.sealed;
+    row.key.sealed = true;
+    if (replacement.revive) row.key.status = 'active';
+    return Promise.resolve(true);
   }
 
   increment(pool: string, keyId: string, nowMs: number): Promise<KeyRecord | undefined> {

@@ -1,8 +1,10 @@
 /** A small world for unit tests of the use cases: in-memory stores, a fake clock, one pool. */
 import { KeyAdmin } from '../../lib/domain/key-admin.js';
+import { KeyImport } from '../../lib/domain/key-import.js';
 import { Leasing } from '../../lib/domain/leasing.js';
 import { PoolAdmin } from '../../lib/domain/pool-admin.js';
 import { PoolDirectory } from '../../lib/domain/pool-directory.js';
+import { FakeSealer } from './fake-sealer.js';
 import { MemoryKeyStore, MemoryPoolStore } from './memory-key-store.js';
 
 export const POOL = 'unit';
@@ -25,12 +27,14 @@ export function world<S extends MemoryKeyStore>(store: S, options: { random?: ()
   const clock = fakeClock();
   const poolStore = new MemoryPoolStore();
   const pools = new PoolDirectory({ store: poolStore, clock: clock.now });
-  const admin = new KeyAdmin({ store, poolStore, pools, clock: clock.now });
-  const leasing = new Leasing({ store, pools, clock: clock.now, ...options });
+  const sealer = new FakeSealer();
+  const admin = new KeyAdmin({ store, pools, clock: clock.now });
+  const keyImport = new KeyImport({ store, poolStore, pools, sealer, clock: clock.now });
+  const leasing = new Leasing({ store, pools, sealer, clock: clock.now, ...options });
   const poolAdmin = new PoolAdmin({ poolStore, pools, clock: clock.now });
   const importKeys = async (tag: string, count: number): Promise<string[]> =>
-    (await admin.importKeys(POOL, Array.from({ length: count }, (_, i) => ({ apiKey: `sk-test-${tag}-${String(i).padStart(4, '0')}-xxxxxxxx` })))).keys.map((k) => k.keyId);
-  return { store, clock, poolStore, pools, admin, leasing, poolAdmin, importKeys };
+    (await keyImport.importKeys(POOL, Array.from({ length: count }, (_, i) => ({ apiKey: `sk-test-${tag}-${String(i).padStart(4, '0')}-xxxxxxxx` })))).keys.map((k) => k.keyId);
+  return { store, clock, poolStore, pools, sealer, admin, keyImport, leasing, poolAdmin, importKeys };
 }
 
 export async function setup(keys: number, options: { random?: () => number } = {}) {

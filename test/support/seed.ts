@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { toKeyItem } from '../../lib/adapters/dynamo-key-store.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
-import { newStoredKey } from '../../lib/domain/keys.js';
+import { sealNewKey } from '../../lib/domain/keys.js';
+import type { SecretSealer } from '../../lib/domain/secret-sealer.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import type { PoolSettings } from '../../lib/domain/types.js';
 import type { StoredKey } from '../../lib/domain/key-store.js';
@@ -13,6 +14,8 @@ export interface SeedOptions {
   tableName: string;
   pool: string;
   count: number;
+  /** seals each secret, as an import would */
+  sealer: Pick<SecretSealer, 'seal'>;
   /** BatchWriteItem requests in flight at once */
   concurrency?: number;
   /** the pool's policy (created, or changed, before the keys are written) */
@@ -28,10 +31,10 @@ export interface SeedOptions {
  */
 export async function seedKeys(options: SeedOptions): Promise<string[]> {
   const base = Date.now() - options.count - 1000;
-  const keys: StoredKey[] = Array.from({ length: options.count }, (_, i) => {
+  const keys: StoredKey[] = await mapLimit(Array.from({ length: options.count }, (_, i) => i), 16, (i) => {
     const apiKey = `sk-test-seed-${randomBytes(16).toString('hex')}`;
     options.onSecret?.(apiKey);
-    return newStoredKey(apiKey, options.pool, new Date(base + i).toISOString());
+    return sealNewKey(options.sealer, apiKey, options.pool, new Date(base + i).toISOString());
   });
   await new DynamoPoolStore({ client: options.client, tableName: options.tableName }).put(options.pool, options.policy ?? {}, new Date().toISOString());
   const batches: StoredKey[][] = [];

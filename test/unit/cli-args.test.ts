@@ -9,6 +9,7 @@ import type { CliIo, CliServices } from '../../lib/cli/framework.js';
 import { runCli } from '../../lib/cli/main.js';
 import { Broker } from '../../lib/domain/broker.js';
 import { MemoryKeyStore, MemoryPoolStore } from '../support/memory-key-store.js';
+import { FakeSealer } from '../support/fake-sealer.js';
 
 function capture(): CliIo & { stdout: () => string; stderr: () => string } {
   const out: string[] = [];
@@ -21,16 +22,16 @@ const untouchable = (): CliServices => {
   const fail = (): never => {
     throw new Error('a service was built for a command line that should have been refused');
   };
-  return { broker: fail, maintenance: fail, migration: fail };
+  return { broker: fail, maintenance: fail, migration: fail, sealing: fail };
 };
 
 /** A broker over the in-memory stores; maintenance and migration must not be reached. */
 function memoryServices(): { services: () => CliServices; broker: Broker } {
-  const broker = new Broker({ store: new MemoryKeyStore(), poolStore: new MemoryPoolStore() });
+  const broker = new Broker({ store: new MemoryKeyStore(), poolStore: new MemoryPoolStore(), sealer: new FakeSealer() });
   const fail = (): never => {
     throw new Error('only the broker is expected here');
   };
-  return { broker, services: () => ({ broker: () => broker, maintenance: fail, migration: fail }) };
+  return { broker, services: () => ({ broker: () => broker, maintenance: fail, migration: fail, sealing: fail }) };
 }
 
 const SECRET = 'sk-test-0123456789abcdef0123';

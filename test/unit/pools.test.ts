@@ -11,6 +11,7 @@ import { POLICY_CACHE_MS, PoolDirectory } from '../../lib/domain/pool-directory.
 import { Leasing } from '../../lib/domain/leasing.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 import { POOL, setup, world } from '../support/memory-world.js';
+import { FakeSealer } from '../support/fake-sealer.js';
 
 describe("the pool's policy", () => {
   it("refuses a lease that asks for more than the pool's cap, naming the cap; a lower cap is honoured", async () => {
@@ -80,8 +81,8 @@ describe("the pool's policy", () => {
 describe('a key belongs to one pool', () => {
   it("another pool's lease or key is not found under this pool's name, and is left untouched", async () => {
     // Prepare
-    const { leasing, admin, store } = await setup(1);
-    await admin.importKeys('other', [{ apiKey: 'sk-test-other-pool-key-0001' }]);
+    const { leasing, admin, keyImport, store } = await setup(1);
+    await keyImport.importKeys('other', [{ apiKey: 'sk-test-other-pool-key-0001' }]);
     const grant = await leasing.lease(POOL);
     // Act / Assess
     await expect(leasing.complete('other', grant.leaseId, { outcome: 'failure' })).rejects.toBeInstanceOf(LeaseNotFound);
@@ -267,7 +268,7 @@ describe('leasing with the pool directory', () => {
     // Act
     await poolStore.put('fresh', {}, new Date(clock.now()).toISOString());
     // Assess
-    await expect(new Leasing({ store, pools: new PoolDirectory({ store: poolStore }) }).lease('fresh')).rejects.toBeInstanceOf(NoUsableKey);
+    await expect(new Leasing({ store, pools: new PoolDirectory({ store: poolStore }), sealer: new FakeSealer() }).lease('fresh')).rejects.toBeInstanceOf(NoUsableKey);
     await expect(leasing.lease('fresh')).rejects.toBeInstanceOf(NoUsableKey);
   });
 });

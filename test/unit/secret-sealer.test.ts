@@ -416,8 +416,8 @@ describe('rotation: which wrapping key sealed a secret', () => {
     const resealed = await sealer.seal(opened, CONTEXT);
     // Assess
     expect(opened).toBe(SECRET);
-    expect(sealer.resealNeeded(oldSealed)).toBe(true);
-    expect(sealer.resealNeeded(resealed)).toBe(false);
+    expect(await sealer.resealNeeded(oldSealed)).toBe(true);
+    expect(await sealer.resealNeeded(resealed)).toBe(false);
     expect(inspectSealed(resealed)).toMatchObject({ wrappedBy: [wrappingKeyRef(newKey)] });
   });
 
@@ -430,7 +430,7 @@ describe('rotation: which wrapping key sealed a secret', () => {
     const opened = await sealer.open(oldSealed, CONTEXT);
     // Assess
     expect(opened).toBe(SECRET);
-    expect(sealer.resealNeeded(oldSealed)).toBe(true);
+    expect(await sealer.resealNeeded(oldSealed)).toBe(true);
     expect(inspectSealed(oldSealed)).toMatchObject({ wrappedBy: [{ provider: 'aws-kms', key: fakeKeyArn(1) }] });
     expect(kms.calls.decrypt).toBe(1);
   });
@@ -443,7 +443,7 @@ describe('rotation: which wrapping key sealed a secret', () => {
     const error = await rejection(sealer.open(oldSealed, CONTEXT));
     // Assess
     expect(error).toMatchObject({ reason: 'unknown-wrapping-key' });
-    expect(sealer.resealNeeded(oldSealed)).toBe(true);
+    expect(await sealer.resealNeeded(oldSealed)).toBe(true);
   });
 
   it('a plain legacy secret or garbage needs sealing; a header is read without any KMS call', async () => {
@@ -453,7 +453,7 @@ describe('rotation: which wrapping key sealed a secret', () => {
     const sealed = await sealer.seal(SECRET, CONTEXT);
     const callsAfterSeal = { ...kms.calls };
     // Act
-    const answers = [sealer.resealNeeded(SECRET), sealer.resealNeeded('not base64 at all'), sealer.resealNeeded(sealed)];
+    const answers = await Promise.all([sealer.resealNeeded(SECRET), sealer.resealNeeded('not base64 at all'), sealer.resealNeeded(sealed)]);
     // Assess
     expect(answers).toEqual([true, true, false]);
     expect(inspectSealed(SECRET)).toEqual({ sealed: false });

@@ -5,6 +5,7 @@ import { complete, increment, lease } from './lease.js';
 import { migrateCommand } from './migrate.js';
 import { maintain } from './maintain.js';
 import { poolCommand } from './pools.js';
+import { reseal } from './reseal.js';
 import { status } from './status.js';
 
-export const COMMANDS: (Command | CommandGroup)[] = [poolCommand, add, list, lease, complete, increment, reset, disable, enable, migrateCommand, maintain, status];
+export const COMMANDS: (Command | CommandGroup)[] = [poolCommand, add, list, lease, complete, increment, reset, disable, enable, migrateCommand, reseal, maintain, status];

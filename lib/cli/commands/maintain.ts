@@ -8,7 +8,7 @@ import { checked, type Command, json, numberFlag, table } from '../framework.js'
 const MaxChecks = z.int().check(z.minimum(0), z.maximum(1_000_000));
 
 function summaryText(summary: MaintenanceSummary): string {
-  const head = `checked ${summary.checked}: active ${summary.active}, exhausted ${summary.exhausted}, disabled ${summary.disabled}, cooling ${summary.cooling}, suspect ${summary.suspect}; ${summary.errors.length} error(s)`;
+  const head = `checked ${summary.checked}: active ${summary.active}, exhausted ${summary.exhausted}, disabled ${summary.disabled}, cooling ${summary.cooling}, suspect ${summary.suspect}, undecryptable ${summary.undecryptable}; ${summary.errors.length} error(s)`;
   return summary.errors.length ? `${head}\n${table(summary.errors.map((e) => ({ ...e })), ['keyId', 'reason'])}` : head;
 }
 
@@ -20,7 +20,7 @@ export const maintain: Command = {
     '--pool P          only pool P (default: every pool); only pools whose provider is stability are asked about',
     "--min-credits N   below N credits a key is exhausted; at or above, an exhausted key is active again (default: each pool's minCredits)",
     '--max-checks N    ask for at most N balances, suspect keys first, then the least recently checked (default: every key)',
-    '--json            print {"checked","active","exhausted","disabled","cooling","suspect","errors":[{"keyId","reason"}]}',
+    '--json            print {"checked","active","exhausted","disabled","cooling","suspect","undecryptable","errors":[{"keyId","reason"}]}',
     'A suspect key is disabled only when the provider answers 401/403, and is active again otherwise.',
     'Provider: STABILITY_API_BASE_URL; pace: KEYPOOL_BALANCE_RATE requests/s (default 5), KEYPOOL_BALANCE_CONCURRENCY.',
   ],

@@ -68,7 +68,7 @@ export const migrateCommand: Command = {
     const dryRun = args.values['dry-run'] === true;
     const asJson = args.values.json === true;
 
-    const { store, pools, sources } = services.migration();
+    const { store, pools, sealer, sources } = services.migration();
     const source = file !== undefined ? sources.file(file) : sources.table(legacyTable ?? '');
     const bar = !asJson && io.isTTY && process.stderr.isTTY ? progressBar((t) => process.stderr.write(t)) : undefined;
     let outcome: MigrationOutcome;
@@ -77,6 +77,7 @@ export const migrateCommand: Command = {
         source,
         store,
         pools,
+        sealer,
         pool,
         dryRun,
         ...(initialCredits === undefined ? {} : { initialCredits }),

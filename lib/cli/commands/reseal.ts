@@ -1,0 +1,59 @@
+/** reseal: every stored secret sealed under the current wrapping key (rotation, and items from before sealing). */
+import * as z from 'zod/mini';
+import { PoolName } from '../../domain/primitives.js';
+import { reseal as resealKeys, type ResealReport } from '../../domain/reseal.js';
+import { checked, type Command, json, numberFlag } from '../framework.js';
+import { progressBar } from '../progress-bar.js';
+
+const Concurrency = z.int().check(z.minimum(1), z.maximum(64));
+const UNDECRYPTABLE_SHOWN = 50;
+
+function text(report: ResealReport): string {
+  const lines = [
+    `looked at ${report.keys} key(s)`,
+    `  resealed       ${report.resealed}   (sealed under a previous key, now under the current one)`,
+    `  sealed         ${report.sealed}   (stored in plain text before sealing, now sealed)`,
+    `  revived        ${report.revived}   (undecryptable keys that opened again, back in their pool)`,
+    `  unchanged      ${report.unchanged}`,
+    `  undecryptable  ${report.undecryptable.length}   (never leased; configure the key they were sealed with as a previous key, or import them again)`,
+    ...report.undecryptable.slice(0, UNDECRYPTABLE_SHOWN).map((keyId) => `    ${keyId}`),
+    ...(report.undecryptable.length > UNDECRYPTABLE_SHOWN ? [`    ... and ${report.undecryptable.length - UNDECRYPTABLE_SHOWN} more (--json lists them all)`] : []),
+  ];
+  if (report.changedMeanwhile > 0) lines.push(`  ${report.changedMeanwhile} key(s) changed while this run worked on them: run it again`);
+  return lines.join('\n');
+}
+
+export const reseal: Command = {
+  name: 'reseal',
+  summary: 'seal every stored secret under the current wrapping key (after a key rotation, and for keys stored before sealing)',
+  usage: '[--pool P] [--concurrency N] [--json]',
+  help: [
+    '--pool P           only pool P (default: every pool)',
+    '--concurrency N    keys resealed at once (default 8, at most 64)',
+    '--json             print {"keys","resealed","sealed","revived","unchanged","undecryptable":[keyId],"changedMeanwhile"}',
+    'Current key: KEYPOOL_SECRETS_KEY_ARN (AWS) or KEYPOOL_SEALING_KEY_FILE; keys being rotated away from:',
+    'KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS or KEYPOOL_SEALING_PREVIOUS_KEY_FILES (comma-separated).',
+    'Safe to interrupt and to run again: each key is one conditional write, and a second run changes nothing.',
+    'Exit 1 when the key service fails (nothing is marked undecryptable for that): run it again.',
+  ],
+  options: { pool: { type: 'string' }, concurrency: { type: 'string' }, json: { type: 'boolean' } },
+  async run({ args, io, services }) {
+    const pool = args.values.pool === undefined ? undefined : checked(PoolName, args.values.pool, '--pool');
+    const concurrency = numberFlag(Concurrency, args.values.concurrency, '--concurrency');
+    const asJson = args.values.json === true;
+    const bar = !asJson && io.isTTY && process.stderr.isTTY ? progressBar((t) => process.stderr.write(t)) : undefined;
+    let report: ResealReport;
+    try {
+      report = await resealKeys({
+        ...services.sealing(),
+        ...(pool === undefined ? {} : { pool }),
+        ...(concurrency === undefined ? {} : { concurrency }),
+        ...(bar ? { onProgress: (p) => bar.update({ read: p.read, written: p.written, bytes: 0, totalBytes: undefined }) } : {}),
+      });
+    } finally {
+      bar?.done();
+    }
+    io.out(asJson ? json(report) : text(report));
+    return 0;
+  },
+};

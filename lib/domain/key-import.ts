@@ -1,0 +1,65 @@
+/**
+ * The operator's import: keys come only from operators who own them. Each secret is sealed
+ * (bound to its pool and key id) before it is written; the table never holds it in plain text.
+ */
+import type { KeyStore, PoolStore } from './key-store.js';
+import { keyIdFor, sealNewKey, toKeyView } from './keys.js';
+import type { PoolDirectory } from './pool-directory.js';
+import type { SecretSealer } from './secret-sealer.js';
+import type { ImportResult, KeyView, NewKey } from './types.js';
+import { mapLimit } from '../shared/map-limit.js';
+
+export interface KeyImportOptions {
+  store: KeyStore;
+  poolStore: PoolStore;
+  pools: PoolDirectory;
+  sealer: SecretSealer;
+  clock?: () => number;
+  /** how many imports run at once */
+  importConcurrency?: number;
+}
+
+export class KeyImport {
+  private readonly store: KeyStore;
+  private readonly poolStore: PoolStore;
+  private readonly pools: PoolDirectory;
+  private readonly sealer: SecretSealer;
+  private readonly clock: () => number;
+  private readonly importConcurrency: number;
+
+  constructor(options: KeyImportOptions) {
+    this.store = options.store;
+    this.poolStore = options.poolStore;
+    this.pools = options.pools;
+    this.sealer = options.sealer;
+    this.clock = options.clock ?? Date.now;
+    this.importConcurrency = options.importConcurrency ?? 16;
+  }
+
+  /**
+   * Imports keys into the pool, creating the pool with the defaults if it does not exist. A
+   * secret already present (in any pool) is a duplicate and is left as it is.
+   */
+  async importKeys(pool: string, keys: NewKey[]): Promise<ImportResult> {
+    const base = this.clock();
+    this.pools.remember(await this.poolStore.ensure(pool, new Date(base).toISOString()));
+    const seen = new Map<string, number>();
+    const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index) => {
+      const keyId = keyIdFor(newKey.apiKey);
+      const first = seen.get(keyId);
+      if (first !== undefined && first < index) return { inserted: false, keyId };
+      seen.set(keyId, index);
+      // Each key of a batch gets its own millisecond, so "oldest import first" is the batch order.
+      const createdAt = new Date(base + index).toISOString();
+      const result = await this.store.insert(await sealNewKey(this.sealer, newKey.apiKey, pool, createdAt, newKey.label === undefined ? {} : { label: newKey.label }));
+      return { inserted: result.inserted, keyId, key: result.key };
+    });
+    const views = new Map<string, KeyView>();
+    for (const outcome of outcomes) if (outcome.key) views.set(outcome.keyId, toKeyView(outcome.key));
+    return {
+      imported: outcomes.filter((o) => o.inserted).length,
+      duplicates: outcomes.filter((o) => !o.inserted).length,
+      keys: outcomes.map((o) => views.get(o.keyId)).filter((v): v is KeyView => v !== undefined),
+    };
+  }
+}

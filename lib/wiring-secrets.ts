@@ -1,0 +1,156 @@
+/**
+ * The composition root's part for what seals or opens secrets: the sealer from configuration
+ * (a KMS key on AWS, a key file locally), and the use cases that need it (lease, import,
+ * maintenance, migration, the CLI). Kept apart from lib/wiring.ts so that only the functions
+ * that seal or open bundle the sealing library.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { documentClient } from './adapters/dynamo-client.js';
+import { DynamoBalanceStore } from './adapters/dynamo-balance-store.js';
+import { DynamoMigrationStore } from './adapters/dynamo-migration-store.js';
+import { fileSource, legacyTableSource, s3Source } from './adapters/migration-sources.js';
+import { loadOrCreateLocalSealingKey } from './adapters/local-sealing-key.js';
+import { LazySealer } from './adapters/lazy-sealer.js';
+import { buildSealer, type WrappingKeySource } from './adapters/sealer-factory.js';
+import { StabilityClient } from './adapters/stability-client.js';
+import { type Config, ConfigError, type MaintenanceConfig, readConfig, readMaintenanceConfig, readSealingConfig, SEALING_ENV } from './config.js';
+import { Broker } from './domain/broker.js';
+import { KeyImport } from './domain/key-import.js';
+import type { PoolStore } from './domain/key-store.js';
+import { Leasing, type LeasingOptions } from './domain/leasing.js';
+import type { SecretSealer } from './domain/secret-sealer.js';
+import type { CliConfig, CliServices } from './cli/framework.js';
+import type { MaintenanceDeps } from './maintenance/maintain.js';
+import type { MigrationSources } from './migration/migrate.js';
+import type { MigrationStore } from './migration/migration-store.js';
+import { keyStore, localDataDir, poolStore, processTables, type StoreConfig } from './wiring.js';
+
+/**
+ * Where the wrapping keys come from: the environment's KMS key or key file; with neither, a
+ * local stack (an endpoint is set) uses its data dir's key, and AWS is a configuration error:
+ * keypool never stores a secret it cannot seal.
+ */
+export function wrappingKeySource(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv = process.env): WrappingKeySource {
+  const sealing = readSealingConfig(env);
+  if (sealing) return sealing;
+  if (config.endpoint) return { kind: 'data-dir', dataDir: localDataDir(env) };
+  throw new ConfigError(`no wrapping key for sealed secrets: set ${SEALING_ENV.keyArn} to the secrets key's ARN (the stack's SecretsKeyArn output), or ${SEALING_ENV.keyFile} to a local key file`);
+}
+
+/**
+ * For the local stack: the wrapping key its handlers seal with — the one the environment
+ * names, else the data dir's key file, generated now (mode 0600) on a first start and named in
+ * the environment, so every handler of the process reads the same file. Says which, for the
+ * start banner.
+ */
+export async function prepareLocalSealing(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const configured = readSealingConfig(env);
+  if (configured?.kind === 'kms') return `KMS key ${configured.keyArn}`;
+  if (configured) return `key file ${configured.keyFile}`;
+  const local = await loadOrCreateLocalSealingKey(localDataDir(env));
+  env[SEALING_ENV.keyFile] = local.path;
+  return `key file ${local.path} (${local.created ? 'created now' : 'existing'}, mode 0600; back it up with the data: without it the stored keys cannot be decrypted)`;
+}
+
+/** The sealer for the configuration, built (and its key read) on first use only. */
+export function sealer(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv = process.env): SecretSealer {
+  return new LazySealer(() => buildSealer(wrappingKeySource(config, env)));
+}
+
+/** A broker (every use case) over the configured table. */
+export function broker(config: StoreConfig, hooks: Pick<LeasingOptions, 'onUndecryptable' | 'onUnsealed'> = {}): Broker {
+  const client = documentClient(config);
+  return new Broker({ store: keyStore(config, client), poolStore: poolStore(config, client), sealer: sealer(config), ...hooks });
+}
+
+/** What maintenance reads and writes through: the key table and the provider's balance endpoint. */
+export function maintenanceDeps(
+  config: StoreConfig,
+  settings: MaintenanceConfig,
+  warn?: (message: string, attributes: Record<string, unknown>) => void,
+): MaintenanceDeps {
+  const client = documentClient(config);
+  return {
+    pools: poolStore(config, client),
+    keys: keyStore(config, client),
+    sealer: sealer(config),
+    balances: new DynamoBalanceStore({ client, tableName: config.tableName }),
+    provider: new StabilityClient({ baseUrl: settings.providerBaseUrl, ...(warn ? { warn } : {}) }),
+  };
+}
+
+/** The migration's store and its sources (a file, an S3 object, a legacy table) over the configured endpoint. */
+export function migration(config: StoreConfig): { store: MigrationStore; pools: PoolStore; sealer: SecretSealer; sources: MigrationSources } {
+  const client = documentClient(config);
+  let s3: S3Client | undefined;
+  return {
+    store: new DynamoMigrationStore({ client, tableName: config.tableName }),
+    pools: poolStore(config, client),
+    sealer: sealer(config),
+    sources: {
+      file: (path) => fileSource(path),
+      s3: (bucket, key) => s3Source((s3 ??= new S3Client(config.region ? { region: config.region } : {})), bucket, key),
+      table: (tableName) => legacyTableSource(client, tableName),
+    },
+  };
+}
+
+let processSealerOnce: SecretSealer | undefined;
+/** The process's sealer: one per container, so its opened-secret cache serves every lease the container handles. */
+function processSealer(): SecretSealer {
+  return (processSealerOnce ??= sealer(processTables().config));
+}
+
+let processLeasingOnce: Leasing | undefined;
+/**
+ * The process's client use cases: lease, complete, count (built on first use). `hooks` are
+ * taken from the first call: the entry point that builds it says where undecryptable and
+ * unsealed keys are reported.
+ */
+export function processLeasing(hooks: Pick<LeasingOptions, 'onUndecryptable' | 'onUnsealed'> = {}): Leasing {
+  return (processLeasingOnce ??= new Leasing({ store: processTables().keys, pools: processTables().directory, sealer: processSealer(), ...hooks }));
+}
+
+let processKeyImportOnce: KeyImport | undefined;
+/** The process's import (built on first use): it seals, so only the keys function bundles the sealer. */
+export function processKeyImport(): KeyImport {
+  return (processKeyImportOnce ??= new KeyImport({ store: processTables().keys, poolStore: processTables().pools, pools: processTables().directory, sealer: processSealer() }));
+}
+
+let processMaintenanceOnce: { deps: MaintenanceDeps; settings: MaintenanceConfig } | undefined;
+/** The process's maintenance dependencies and settings from the environment (built on first use). */
+export function processMaintenance(warn: (message: string, attributes: Record<string, unknown>) => void): { deps: MaintenanceDeps; settings: MaintenanceConfig } {
+  return (processMaintenanceOnce ??= (() => {
+    const settings = readMaintenanceConfig();
+    return { deps: maintenanceDeps(readConfig(), settings, warn), settings };
+  })());
+}
+
+let processMigrationOnce: ReturnType<typeof migration> | undefined;
+/** The process's migration store and sources from the environment (built on first use). */
+export function processMigration(): ReturnType<typeof migration> {
+  return (processMigrationOnce ??= migration(readConfig()));
+}
+
+/** The CLI's services over the configuration it resolved; each is built on first use. */
+export function cliServices(config: CliConfig): CliServices {
+  let brokerOnce: Broker | undefined;
+  let maintenanceOnce: ReturnType<CliServices['maintenance']> | undefined;
+  let migrationOnce: ReturnType<typeof migration> | undefined;
+  let sealingOnce: ReturnType<CliServices['sealing']> | undefined;
+  return {
+    broker: () => (brokerOnce ??= broker(config)),
+    maintenance: () =>
+      (maintenanceOnce ??= (() => {
+        const settings = readMaintenanceConfig();
+        // Per-key problems are in the command's summary; the provider client's warnings would only repeat them.
+        return { settings, deps: maintenanceDeps(config, settings, () => undefined) };
+      })()),
+    migration: () => (migrationOnce ??= migration(config)),
+    sealing: () =>
+      (sealingOnce ??= (() => {
+        const client = documentClient(config);
+        return { store: keyStore(config, client), pools: poolStore(config, client), sealer: sealer(config) };
+      })()),
+  };
+}
