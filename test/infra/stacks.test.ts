@@ -179,12 +179,13 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     });
 
     it('protects the table: PITR, customer-managed KMS key with rotation, deletion protection, RETAIN; TTL only for idempotency records', () => {
-      // Prepare
-      const [[keyId, key] = ['', undefined]] = resources(data, 'AWS::KMS::Key');
+      // Prepare: the table's key (the secrets key beside it is test/infra/sealing.test.ts's).
       const [[, table] = ['', undefined]] = resources(data, 'AWS::DynamoDB::Table');
+      const keyId = (((table?.Properties.SSESpecification as Json).KMSMasterKeyId as Json)['Fn::GetAtt'] as string[])[0] ?? '';
+      const key = resource(data, keyId);
       // Assess
-      expect(key?.Properties.EnableKeyRotation).toBe(true);
-      expect(key?.DeletionPolicy).toBe('Retain');
+      expect(key.Properties.EnableKeyRotation).toBe(true);
+      expect(key.DeletionPolicy).toBe('Retain');
       expect(table?.DeletionPolicy).toBe('Retain');
       expect(table?.UpdateReplacePolicy).toBe('Retain');
       expect(table?.Properties).toMatchObject({
