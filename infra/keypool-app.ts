@@ -40,6 +40,8 @@ export function buildKeypoolApp(props: AppProps = {}): KeypoolApp {
     config,
     table: stateful.table,
     tableKey: stateful.tableKey,
+    secretsKey: stateful.secretsKey,
+    previousSecretsKeys: stateful.previousSecretsKeys,
     description: `keypool (${config.stage}): functions, HTTP API, maintenance schedule, alarms (stateless)`,
   });
   Tags.of(app).add('project', 'keypool');

@@ -1,10 +1,13 @@
 /**
  * The secrets key in the synthesized templates, asserted offline: a dedicated key beside the
- * table key, both keys' policies written out (no account-root kms:*), and a rotation's new
- * key. Each app is synthesized with cdk-nag.
+ * table key, both keys' policies written out (no account-root kms:*), exactly which roles may
+ * open (lease, maintain) and seal (keys, migrate) and with which encryption context, the
+ * variables each function reads the keys from, and a rotation's previous keys. Each app is
+ * synthesized with cdk-nag.
  */
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ENTRY_NAMES, type EntryName } from '../../infra/entry-points.js';
 import { buildKeypoolApp, type KeypoolApp } from '../../infra/keypool-app.js';
 
 type Json = Record<string, unknown>;
@@ -81,7 +84,59 @@ function keyPolicy(template: Template, logicalId: string): Statement[] {
   return (resource(template, logicalId).Properties.KeyPolicy as { Statement: Statement[] }).Statement;
 }
 
+/** The role of each function, by entry name. */
+function roles(template: Template): Map<string, EntryName> {
+  const byRole = new Map<string, EntryName>();
+  for (const name of ENTRY_NAMES) {
+    const functions = resources(template, 'AWS::Lambda::Function').filter(([id]) => id.startsWith(`${name}functionfn`));
+    expect(functions, name).toHaveLength(1);
+    const role = ((functions[0]?.[1].Properties.Role as Json)['Fn::GetAtt'] as string[])[0] ?? '';
+    byRole.set(role, name);
+  }
+  return byRole;
+}
+
+/** Every Allow statement of every IAM policy (inline or managed) of a template, with who holds it. */
+function iamStatements(template: Template): { holder: string; statement: Statement }[] {
+  const policies = [...resources(template, 'AWS::IAM::Policy'), ...resources(template, 'AWS::IAM::ManagedPolicy')];
+  const byRole = roles(template);
+  return policies.flatMap(([id, policy]) => {
+    const attached = ((policy.Properties.Roles ?? []) as { Ref: string }[]).map((role) => byRole.get(role.Ref) ?? role.Ref);
+    const holder = attached.length > 0 ? attached.join(',') : id;
+    return (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement.map((statement) => ({ holder, statement }));
+  });
+}
+
 const actionsOf = (statement: Statement): string[] => [statement.Action].flat().sort();
+const resourcesOf = (statement: Statement): unknown[] => [statement.Resource].flat();
+
+/** How the stateless stack refers to a key of the stateful stack: the import of its ARN. */
+function importOf(data: Template, keyLogicalId: string): Json {
+  const outputs = (data.toJSON() as { Outputs: Record<string, { Value: unknown; Export?: { Name: string } }> }).Outputs;
+  const exported = Object.values(outputs).filter((o) => JSON.stringify(o.Value) === JSON.stringify({ 'Fn::GetAtt': [keyLogicalId, 'Arn'] }) && o.Export);
+  expect(exported, keyLogicalId).toHaveLength(1);
+  return { 'Fn::ImportValue': exported[0]?.Export?.Name };
+}
+
+/** Each function's environment. */
+function environments(api: Template): Record<EntryName, Json> {
+  const byRole = roles(api);
+  const envs = {} as Record<EntryName, Json>;
+  for (const [, fn] of resources(api, 'AWS::Lambda::Function')) {
+    const name = byRole.get(((fn.Properties.Role as Json)['Fn::GetAtt'] as string[])[0] ?? '');
+    if (name) envs[name] = (fn.Properties.Environment as { Variables: Json }).Variables;
+  }
+  return envs;
+}
+
+/** Who holds which KMS actions on any of `keys` (each an import or an ARN), and with which conditions. */
+function kmsGrants(api: Template, keys: unknown[]): { holder: string; actions: string[]; resources: unknown[]; condition: unknown }[] {
+  const named = new Set(keys.map((key) => JSON.stringify(key)));
+  return iamStatements(api)
+    .filter(({ statement }) => resourcesOf(statement).some((r) => named.has(JSON.stringify(r))))
+    .map(({ holder, statement }) => ({ holder, actions: actionsOf(statement), resources: resourcesOf(statement), condition: statement.Condition }))
+    .sort((a, b) => a.holder.localeCompare(b.holder));
+}
 
 describe('the secrets key (prod, synthesized offline)', () => {
   let prod: ReturnType<typeof synthesized>;
@@ -179,6 +234,42 @@ describe('the secrets key (prod, synthesized offline)', () => {
     });
   });
 
+  describe('who may open and seal', () => {
+    // The reviewed table, written out here rather than read from infra/entry-points.ts.
+    const OPENS: EntryName[] = ['lease', 'maintain'];
+    const SEALS: EntryName[] = ['keys', 'migrate'];
+
+    it('lets exactly the lease and maintain roles Decrypt and the keys and migrate roles GenerateDataKey, with the sealing context; nobody else any KMS action on the key', () => {
+      // Prepare
+      const grants = kmsGrants(prod.api, [importOf(prod.data, secretsKey)]);
+      // Assess
+      expect(grants).toEqual(
+        [...OPENS.map((holder) => ({ holder, actions: ['kms:Decrypt'] })), ...SEALS.map((holder) => ({ holder, actions: ['kms:GenerateDataKey'] }))]
+          .map((g) => ({ ...g, resources: [importOf(prod.data, secretsKey)], condition: SEALED_CONTEXT }))
+          .sort((a, b) => a.holder.localeCompare(b.holder)),
+      );
+    });
+
+    it('grants no KMS action on "*" or on an account-wide key pattern to any role or caller policy', () => {
+      for (const { holder, statement } of iamStatements(prod.api)) {
+        if (!actionsOf(statement).some((a) => a.startsWith('kms:'))) continue;
+        // Assess
+        expect(resourcesOf(statement).map((r) => JSON.stringify(r)).filter((r) => r.includes('*')), holder).toEqual([]);
+      }
+    });
+
+    it('tells exactly the sealing and opening functions the key ARN, and no function a previous key', () => {
+      // Prepare
+      const envs = environments(prod.api);
+      // Assess
+      for (const name of ENTRY_NAMES) {
+        const expected = OPENS.includes(name) || SEALS.includes(name) ? importOf(prod.data, secretsKey) : undefined;
+        expect(envs[name].KEYPOOL_SECRETS_KEY_ARN, name).toEqual(expected);
+        expect(envs[name].KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS, name).toBeUndefined();
+      }
+    });
+  });
+
   describe('rotation to a new key', () => {
     let rotating: ReturnType<typeof synthesized>;
     let current: string;
@@ -204,6 +295,38 @@ describe('the secrets key (prod, synthesized offline)', () => {
       expect(outputs.SecretsKeyArn?.Value).toEqual({ 'Fn::GetAtt': [current, 'Arn'] });
       // One previous generation: CDK folds the join of one ARN into the ARN itself.
       expect(outputs.PreviousSecretsKeyArns?.Value).toEqual({ 'Fn::GetAtt': [previous, 'Arn'] });
+    });
+
+    it('lets the lease and maintain roles Decrypt under the new, the old and the outside key, and seals under the new key only', () => {
+      // Prepare
+      const keys = [importOf(rotating.data, current), importOf(rotating.data, previous), OUTSIDE_KEY];
+      // Act
+      const grants = kmsGrants(rotating.api, keys);
+      // Assess
+      expect(grants).toEqual([
+        { holder: 'keys', actions: ['kms:GenerateDataKey'], resources: [keys[0]], condition: SEALED_CONTEXT },
+        { holder: 'lease', actions: ['kms:Decrypt'], resources: keys, condition: SEALED_CONTEXT },
+        { holder: 'maintain', actions: ['kms:Decrypt'], resources: keys, condition: SEALED_CONTEXT },
+        { holder: 'migrate', actions: ['kms:GenerateDataKey'], resources: [keys[0]], condition: SEALED_CONTEXT },
+      ]);
+    });
+
+    it('gives the opening functions the previous key ARNs, the old generation first, and the sealing functions the new key only', () => {
+      // Prepare
+      const envs = environments(rotating.api);
+      const previousArns = { 'Fn::Join': ['', [importOf(rotating.data, previous), `,${OUTSIDE_KEY}`]] };
+      // Assess
+      for (const name of ['lease', 'maintain'] as const) {
+        expect(envs[name].KEYPOOL_SECRETS_KEY_ARN, name).toEqual(importOf(rotating.data, current));
+        expect(envs[name].KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS, name).toEqual(previousArns);
+      }
+      for (const name of ['keys', 'migrate'] as const) {
+        expect(envs[name].KEYPOOL_SECRETS_KEY_ARN, name).toEqual(importOf(rotating.data, current));
+        expect(envs[name].KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS, name).toBeUndefined();
+      }
+      for (const name of ['meta', 'pools', 'list', 'counting'] as const) {
+        expect(Object.keys(envs[name]).filter((key) => key.startsWith('KEYPOOL_SECRETS')), name).toEqual([]);
+      }
     });
   });
 });
