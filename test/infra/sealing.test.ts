@@ -2,10 +2,10 @@
  * The secrets key in the synthesized templates, asserted offline: a dedicated key beside the
  * table key, both keys' policies written out (no account-root kms:*), exactly which roles may
  * open (lease, maintain) and seal (keys, migrate) and with which encryption context, the
- * variables each function reads the keys from, and a rotation's previous keys. Each app is
- * synthesized with cdk-nag.
+ * variables each function reads the keys from, a rotation's previous keys, and the alarm on
+ * keys whose secret cannot be decrypted. Each app is synthesized with cdk-nag.
  */
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY_NAMES, type EntryName } from '../../infra/entry-points.js';
 import { buildKeypoolApp, type KeypoolApp } from '../../infra/keypool-app.js';
@@ -327,6 +327,28 @@ describe('the secrets key (prod, synthesized offline)', () => {
       for (const name of ['meta', 'pools', 'list', 'counting'] as const) {
         expect(Object.keys(envs[name]).filter((key) => key.startsWith('KEYPOOL_SECRETS')), name).toEqual([]);
       }
+    });
+  });
+
+  describe('the undecryptable-keys alarm', () => {
+    it('alarms per configured pool as soon as one maintenance run reports a key it cannot decrypt, to the alarm topic', () => {
+      // Prepare
+      const [[topic] = ['']] = resources(prod.api, 'AWS::SNS::Topic');
+      const alarms = resources(prod.api, 'AWS::CloudWatch::Alarm')
+        .map(([, alarm]) => alarm.Properties)
+        .filter((alarm) => alarm.MetricName === 'UndecryptableKeys');
+      // Assess: Maximum > 0 over one 15-minute maintenance period; no report is not an alarm.
+      expect(
+        alarms.map((a) => [(a.Dimensions as Json[])[0], a.Namespace, a.Statistic, a.Period, a.ComparisonOperator, a.Threshold, a.EvaluationPeriods, a.TreatMissingData]),
+      ).toEqual([
+        [{ Name: 'pool', Value: 'stability' }, 'keypool', 'Maximum', 900, 'GreaterThanThreshold', 0, 1, 'notBreaching'],
+        [{ Name: 'pool', Value: 'sdxl-turbo' }, 'keypool', 'Maximum', 900, 'GreaterThanThreshold', 0, 1, 'notBreaching'],
+      ]);
+      for (const alarm of alarms) {
+        expect(alarm.AlarmActions).toEqual([{ Ref: topic }]);
+        expect(alarm.AlarmDescription).toMatch(/^keypool cannot decrypt the secret of some keys of pool "(stability|sdxl-turbo)".*a wrapping key is missing or a ciphertext was tampered with/);
+      }
+      prod.api.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'UndecryptableKeys', OKActions: [{ Ref: topic }], Dimensions: Match.anyValue() });
     });
   });
 });
