@@ -52,8 +52,8 @@ export class KeypoolStatefulStack extends Stack {
     });
 
     // A key of its own, not the table key: whoever may read the table (and so use the table
-    // key through DynamoDB) still cannot open a secret without Decrypt on this one, which only
-    // the lease and maintain roles hold. Rotation on: KMS replaces the key material yearly and
+    // key through DynamoDB) still cannot open a secret without Decrypt on this one, which of
+    // keypool's roles only lease and maintain hold. Rotation on: KMS replaces the key material yearly and
     // keeps the old material for what it sealed, so the ARN and every ciphertext stay valid.
     // A new generation is for replacing the key itself (a new ARN, `keypool reseal`).
     const secretsKey = (generation: number, description: string) =>
@@ -62,8 +62,9 @@ export class KeypoolStatefulStack extends Stack {
       config.secrets.keyGeneration,
       'keypool: seals the API keys in the key table (envelope encryption, encryption context {pool, keyId})',
     );
-    // Kept in the stack while their secrets are resealed: the functions that open secrets
-    // refer to them, so they cannot leave the stack before those functions stop doing so.
+    // Kept in the stack while their secrets are resealed. The functions that open secrets
+    // import their ARNs, so a generation leaves in two deploys: the api stack first (it stops
+    // importing), then this one (README "Deploy", rotating the secrets key).
     this.previousSecretsKeys = config.secrets.previousKeyGenerations.map((generation) =>
       secretsKey(generation, `keypool: sealed API keys before generation ${config.secrets.keyGeneration} (open only, until keypool reseal has moved them)`),
     );

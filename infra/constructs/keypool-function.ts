@@ -130,7 +130,9 @@ export class KeypoolFunction extends Construct {
    * current key and each previous one (which it also gets in KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS);
    * `encrypt` may kms:GenerateDataKey under the current key only. `none` gets neither the
    * variable nor a statement. Explicit statements rather than key.grantEncrypt/grantDecrypt:
-   * those add ReEncrypt* and GenerateDataKey* for a keyring that never calls them.
+   * grantEncrypt adds kms:Encrypt, ReEncrypt* and GenerateDataKey* (wildcards cdk-nag's IAM5
+   * flags) for a keyring that calls GenerateDataKey only, and neither grant can carry the
+   * encryption-context condition.
    */
   bindSecrets(secrets: SecretsKeyAccess): void {
     if (secrets.access === 'none') return;
