@@ -7,6 +7,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod/mini';
 import { POOL_NAME_PATTERN, TableName } from '../lib/domain/primitives.js';
 import { DEFAULT_POOL } from '../lib/domain/types.js';
+import { KMS_KEY_ARN } from './secrets-key.js';
 
 export const STAGES = ['dev', 'prod'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -41,6 +42,25 @@ export interface StageConfig {
   alarmEmail: string | undefined;
   /** Where the one-off migration may read from; nothing is granted for what is unset. */
   migration: { sourceBucket: string | undefined; legacyTable: string | undefined };
+  /** The KMS key that wraps the sealed secrets, and the keys being rotated away from. */
+  secrets: SecretsKeyConfig;
+}
+
+/**
+ * Which secrets keys the stage has. Every key is one generation: a new generation is a new
+ * KMS key (a new key ARN). The current one seals and opens; previous ones only open, for the
+ * functions that open secrets, until `keypool reseal` has moved every secret to the current one.
+ */
+export interface SecretsKeyConfig {
+  /** the generation new secrets are sealed under (the stateful stack's current key; the alias points at it) */
+  keyGeneration: number;
+  /**
+   * earlier generations the stateful stack keeps during a rotation (decrypt only). A generation
+   * dropped from the stack is left to its removal policy: retained in prod, deleted in dev.
+   */
+  previousKeyGenerations: readonly number[];
+  /** keys outside the stack (by ARN) whose secrets may still be opened: decrypt only */
+  previousKeyArns: readonly string[];
 }
 
 const BASE = {
@@ -52,6 +72,7 @@ const BASE = {
   pools: [{ pool: DEFAULT_POOL, minUsableKeys: 3 }],
   alarmEmail: undefined,
   migration: { sourceBucket: undefined, legacyTable: undefined },
+  secrets: { keyGeneration: 1, previousKeyGenerations: [], previousKeyArns: [] },
 } as const satisfies Partial<StageConfig>;
 
 export const STAGE_CONFIG: Record<Stage, StageConfig> = {
@@ -103,6 +124,12 @@ const ContextOverrides = z.object({
   throttleBurst: z.optional(positive(5_000)),
   migrationBucket: z.optional(name(BUCKET, 'an S3 bucket name')),
   legacyTable: z.optional(TableName),
+  /** `arn,arn`: the secrets keys being rotated away from (KMS key ARNs), decrypt only, until `keypool reseal` is done */
+  previousSecretsKeyArns: z.optional(z.string().check(z.minLength(1))),
+  /** the secrets key generation that seals (default 1); a new number is a new key */
+  secretsKeyGeneration: z.optional(positive(1000)),
+  /** `1` or `1,2`: earlier generations kept in the stack while `keypool reseal` moves their secrets (decrypt only) */
+  previousSecretsKeyGenerations: z.optional(name(/^\d{1,4}(,\d{1,4})*$/, 'generation numbers, e.g. 1 or 1,2')),
 });
 
 type Context = Record<string, unknown>;
@@ -140,7 +167,45 @@ export function resolveStageConfig(context: Context): StageConfig {
       sourceBucket: given.migrationBucket ?? base.migration.sourceBucket,
       legacyTable: given.legacyTable ?? base.migration.legacyTable,
     },
+    secrets: parseSecrets(given, base.secrets),
   };
+}
+
+function parseSecrets(
+  given: { secretsKeyGeneration?: number | undefined; previousSecretsKeyGenerations?: string | undefined; previousSecretsKeyArns?: string | undefined },
+  base: SecretsKeyConfig,
+): SecretsKeyConfig {
+  const keyGeneration = given.secretsKeyGeneration ?? base.keyGeneration;
+  const previousKeyGenerations = given.previousSecretsKeyGenerations === undefined ? base.previousKeyGenerations : given.previousSecretsKeyGenerations.split(',').map(Number);
+  const seen = new Set([keyGeneration]);
+  for (const generation of previousKeyGenerations) {
+    if (generation < 1 || generation > 1000) throw new StageConfigError(`invalid context: -c previousSecretsKeyGenerations: ${generation} is not a generation (1 to 1000)`);
+    if (seen.has(generation)) {
+      throw new StageConfigError(
+        `invalid context: -c previousSecretsKeyGenerations: ${generation} is ${generation === keyGeneration ? 'the current generation (-c secretsKeyGeneration)' : 'listed twice'}`,
+      );
+    }
+    seen.add(generation);
+  }
+  const previousKeyArns = given.previousSecretsKeyArns === undefined ? base.previousKeyArns : parseKeyArns(given.previousSecretsKeyArns, 'previousSecretsKeyArns');
+  return { keyGeneration, previousKeyGenerations, previousKeyArns };
+}
+
+/**
+ * `arn,arn` as KMS key ARNs, each checked with the rule the functions apply when they read
+ * them (an alias or a bare key id would deploy and then fail every cold start); no repeats.
+ */
+function parseKeyArns(list: string, key: string): string[] {
+  const arns = list.split(',').map((arn) => arn.trim());
+  const seen = new Set<string>();
+  for (const arn of arns) {
+    if (!KMS_KEY_ARN.test(arn)) {
+      throw new StageConfigError(`invalid context: -c ${key}: "${arn.slice(0, 120)}" is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>; not an alias)`);
+    }
+    if (seen.has(arn)) throw new StageConfigError(`invalid context: -c ${key}: "${arn}" is listed twice`);
+    seen.add(arn);
+  }
+  return arns;
 }
 
 /** `pool:min,...` as StagePools; refuses a name the API would refuse and two pools that would collide. */

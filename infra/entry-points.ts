@@ -1,5 +1,7 @@
 /**
- * Every Lambda entry point in functions/ and what it may do to the table. The grants are
+ * Every Lambda entry point in functions/, what it may do to the table, and what it may do
+ * with the sealed secrets (only the lease and maintenance open them; import and migration
+ * only seal; every other path never reads the ciphertext). The grants are
  * read off the code each function runs (the use cases in lib/domain, lib/maintenance and
  * lib/migration, and the adapter methods they call in lib/adapters/): adding a DynamoDB call
  * to a path means adding its action here, on purpose. Every use case that names a pool reads
@@ -8,6 +10,7 @@
 import type { FunctionName } from '../lib/http/routes.js';
 import { TABLE } from '../lib/table.js';
 import type { DynamoAction } from './constructs/keypool-function.js';
+import type { SecretsAccess } from './secrets-key.js';
 
 export type EntryName = FunctionName | 'maintain' | 'migrate';
 
@@ -30,6 +33,8 @@ export interface EntryPoint {
   reservedConcurrency?: number;
   /** publishes Powertools metrics (namespace keypool) */
   metrics: boolean;
+  /** what it does with sealed secrets on the secrets key: open them, seal new ones, or neither */
+  secrets: SecretsAccess;
 }
 
 export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
@@ -41,6 +46,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     timeoutSeconds: 5,
     memorySize: 256,
     metrics: false,
+    secrets: 'none',
   },
   pools: {
     file: 'functions/pools.ts',
@@ -52,6 +58,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     timeoutSeconds: 10,
     memorySize: 512,
     metrics: false,
+    secrets: 'none',
   },
   keys: {
     file: 'functions/keys.ts',
@@ -64,6 +71,8 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     timeoutSeconds: 29,
     memorySize: 512,
     metrics: false,
+    // import seals each new key; PATCH never reads the secret
+    secrets: 'encrypt',
   },
   list: {
     file: 'functions/list.ts',
@@ -74,6 +83,8 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     timeoutSeconds: 29,
     memorySize: 512,
     metrics: false,
+    // masked keys only: the ciphertext attribute is never read
+    secrets: 'none',
   },
   lease: {
     file: 'functions/lease.ts',
@@ -87,6 +98,8 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     timeoutSeconds: 10,
     memorySize: 512,
     metrics: true,
+    // opens the secret of the key it hands out (a warm container answers repeats from memory)
+    secrets: 'decrypt',
   },
   counting: {
     file: 'functions/counting.ts',
@@ -98,6 +111,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     timeoutSeconds: 10,
     memorySize: 512,
     metrics: false,
+    secrets: 'none',
   },
   maintain: {
     file: 'functions/maintain.ts',
@@ -112,6 +126,8 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     // One run at a time: two would double the balance requests the provider sees.
     reservedConcurrency: 1,
     metrics: true,
+    // opens each key's secret to ask the provider for its balance
+    secrets: 'decrypt',
   },
   migrate: {
     file: 'functions/migrate.ts',
@@ -125,6 +141,8 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     timeoutSeconds: 900,
     memorySize: 1024,
     metrics: false,
+    // seals each migrated key; never opens one
+    secrets: 'encrypt',
   },
 };
 

@@ -1,5 +1,5 @@
 /**
- * Builds the keypool CDK app: the stateful stack (table, its key) and the stateless stack
+ * Builds the keypool CDK app: the stateful stack (table, its key, the secrets key) and the stateless stack
  * (functions, API, schedule, alarms) for one stage, with cdk-nag's AWS Solutions checks
  * plugged into synthesis. `infra/app.ts` runs it for the CLI; the tests build it directly.
  */
@@ -25,7 +25,7 @@ export interface KeypoolApp {
 export function buildKeypoolApp(props: AppProps = {}): KeypoolApp {
   const app = new App(props);
   const context = Object.fromEntries(
-    ['stage', 'alarmEmail', 'pools', 'poolAlarms', 'maintenanceEveryMinutes', 'throttleRate', 'throttleBurst', 'migrationBucket', 'legacyTable'].map(
+    ['stage', 'alarmEmail', 'pools', 'poolAlarms', 'maintenanceEveryMinutes', 'throttleRate', 'throttleBurst', 'migrationBucket', 'legacyTable', 'secretsKeyGeneration', 'previousSecretsKeyGenerations', 'previousSecretsKeyArns'].map(
       (key) => [key, app.node.tryGetContext(key) as unknown],
     ),
   );
@@ -33,13 +33,15 @@ export function buildKeypoolApp(props: AppProps = {}): KeypoolApp {
   const prefix = `keypool-${config.stage}`;
   const stateful = new KeypoolStatefulStack(app, `${prefix}-data`, {
     config,
-    description: `keypool (${config.stage}): key table and its encryption key (stateful, retained)`,
+    description: `keypool (${config.stage}): key table, its encryption key and the key that seals the API keys (stateful, retained)`,
     terminationProtection: config.removal === 'retain',
   });
   const stateless = new KeypoolStatelessStack(app, `${prefix}-api`, {
     config,
     table: stateful.table,
     tableKey: stateful.tableKey,
+    secretsKey: stateful.secretsKey,
+    previousSecretsKeys: stateful.previousSecretsKeys,
     description: `keypool (${config.stage}): functions, HTTP API, maintenance schedule, alarms (stateless)`,
   });
   Tags.of(app).add('project', 'keypool');

@@ -1,15 +1,27 @@
 /**
- * The stateful half of keypool: the table and the customer-managed key that encrypts it.
- * It changes rarely, is retained by default, and is deployed apart from the functions so a
- * mistake in the stateless stack can never replace or delete the data.
+ * The stateful half of keypool: the table, the customer-managed key that encrypts it, and the
+ * customer-managed key that seals the API keys inside it. It changes rarely, is retained by
+ * default, and is deployed apart from the functions so a mistake in the stateless stack can
+ * never replace or delete the data or the keys that open it.
  */
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import { Key } from 'aws-cdk-lib/aws-kms';
+import { Alias, Key } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { StageConfig } from './config.js';
+import { secretsKeyPolicy, tableKeyPolicy } from './constructs/key-policies.js';
+import { secretsKeyAliasName } from './secrets-key.js';
 import { cdkTableShape } from './table-shape.js';
 import { TTL_ATTRIBUTE } from '../lib/table.js';
+
+/**
+ * The construct id of the secrets key of a generation: a new id is a new key (a new ARN).
+ * Generation 1 keeps the plain id, and a key keeps its id whether it is current or previous,
+ * so only a generation leaving the stack ever removes a key.
+ */
+export function secretsKeyId(generation: number): string {
+  return generation === 1 ? 'secrets-key' : `secrets-key-v${generation}`;
+}
 
 export interface StatefulStackProps extends StackProps {
   config: StageConfig;
@@ -18,18 +30,61 @@ export interface StatefulStackProps extends StackProps {
 export class KeypoolStatefulStack extends Stack {
   readonly table: Table;
   readonly tableKey: Key;
+  /** the current secrets key: seals and opens */
+  readonly secretsKey: Key;
+  /** earlier generations kept during a rotation: open only */
+  readonly previousSecretsKeys: Key[];
+  readonly secretsKeyAlias: Alias;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
     const { config } = props;
     const removalPolicy = config.removal === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
+    const pendingWindow = Duration.days(config.removal === 'retain' ? 30 : 7);
+
     this.tableKey = new Key(this, 'table-key', {
       description: 'keypool: encrypts the key table (the imported API keys) at rest',
       enableKeyRotation: true,
       removalPolicy,
-      pendingWindow: Duration.days(config.removal === 'retain' ? 30 : 7),
+      pendingWindow,
+      policy: tableKeyPolicy(this),
     });
+
+    // A key of its own, not the table key: whoever may read the table (and so use the table
+    // key through DynamoDB) still cannot open a secret without Decrypt on this one, which of
+    // keypool's roles only lease and maintain hold. Rotation on: KMS replaces the key material yearly and
+    // keeps the old material for what it sealed, so the ARN and every ciphertext stay valid.
+    // A new generation is for replacing the key itself (a new ARN, `keypool reseal`).
+    const secretsKey = (generation: number, description: string) =>
+      new Key(this, secretsKeyId(generation), { description, enableKeyRotation: true, removalPolicy, pendingWindow, policy: secretsKeyPolicy(this) });
+    this.secretsKey = secretsKey(
+      config.secrets.keyGeneration,
+      'keypool: seals the API keys in the key table (envelope encryption, encryption context {pool, keyId})',
+    );
+    // Kept in the stack while their secrets are resealed. The functions that open secrets
+    // import their ARNs, so a generation leaves in two deploys: the api stack first (it stops
+    // importing), then this one (README "Deploy", rotating the secrets key).
+    this.previousSecretsKeys = config.secrets.previousKeyGenerations.map((generation) =>
+      secretsKey(generation, `keypool: sealed API keys before generation ${config.secrets.keyGeneration} (open only, until keypool reseal has moved them)`),
+    );
+    // Not a child of the key: its id stays when the key is replaced, so CloudFormation updates
+    // the alias in place to the new key rather than creating a second alias of the same name.
+    this.secretsKeyAlias = new Alias(this, 'secrets-key-alias', {
+      aliasName: secretsKeyAliasName(config.stage),
+      targetKey: this.secretsKey,
+      removalPolicy,
+    });
+    new CfnOutput(this, 'SecretsKeyArn', {
+      description: `the KMS key that seals the API keys (${secretsKeyAliasName(config.stage)}); the functions and \`keypool reseal\` use its ARN`,
+      value: this.secretsKey.keyArn,
+    });
+    if (this.previousSecretsKeys.length > 0) {
+      new CfnOutput(this, 'PreviousSecretsKeyArns', {
+        description: 'secrets keys of earlier generations, open only: KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS for `keypool reseal`',
+        value: Fn.join(',', this.previousSecretsKeys.map((key) => key.keyArn)),
+      });
+    }
 
     // Mapped from createTableInput (lib/table.ts), the one definition the local stack and the
     // tests create their tables with: keys, indexes and projections are never written twice.

@@ -32,6 +32,10 @@ export interface StatelessStackProps extends StackProps {
   config: StageConfig;
   table: ITable;
   tableKey: IKey;
+  /** the stateful stack's secrets key: its ARN is each sealing or opening function's KEYPOOL_SECRETS_KEY_ARN */
+  secretsKey: IKey;
+  /** earlier generations the stateful stack keeps during a rotation: opened, never sealed under */
+  previousSecretsKeys?: readonly IKey[];
 }
 
 export class KeypoolStatelessStack extends Stack {
@@ -42,8 +46,10 @@ export class KeypoolStatelessStack extends Stack {
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
-    const { config, table, tableKey } = props;
+    const { config, table, tableKey, secretsKey } = props;
     const every = Duration.minutes(config.maintenanceEveryMinutes);
+    // The stack's earlier generations, then keys from outside the stack (-c previousSecretsKeyArns).
+    const previousKeyArns = [...(props.previousSecretsKeys ?? []).map((key) => key.keyArn), ...config.secrets.previousKeyArns];
 
     const extraEnvironment: Partial<Record<EntryName, Record<string, string>>> = {
       // Each pool's minCredits and cap are the pool's own (PUT /pools/{pool}), not the deployment's.
@@ -72,6 +78,7 @@ export class KeypoolStatelessStack extends Stack {
         },
       });
       fn.bindTable({ table, key: tableKey, actions: entry.table, indexes: entry.index });
+      fn.bindSecrets({ key: secretsKey, access: entry.secrets, previousKeyArns });
       functions[name] = fn;
     }
     this.functions = functions;

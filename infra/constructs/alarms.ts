@@ -1,8 +1,9 @@
 /**
  * The alarms that page before a pool runs dry or the API fails, for each configured pool:
- * usable keys and keys left suspect (published by the maintenance function) and 409s already
- * answered (published by the lease function); then API 5xx, each function's errors and
- * throttles, and DynamoDB throttled requests. All go to one encrypted SNS topic.
+ * usable keys, keys left suspect and keys whose secret cannot be decrypted (published by the
+ * maintenance function) and 409s already answered (published by the lease function); then
+ * API 5xx, each function's errors and throttles, and DynamoDB throttled requests. All go to
+ * one encrypted SNS topic.
  */
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -98,6 +99,19 @@ export class KeypoolAlarms extends Construct {
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 2,
         datapointsToAlarm: 2,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      // A key whose sealed secret no configured wrapping key opens is out of the pool for good
+      // (never leased) until resealed or re-imported: a previous key left out of
+      // previousSecretsKeyArns after a rotation, a disabled or deleted key, a ciphertext copied
+      // from another item or altered. One run reporting it is enough: nothing clears it by
+      // itself. No report is not breaching: the UsableKeys alarm already pages for that.
+      add(`undecryptable-keys-${slug}`, {
+        alarmDescription: `keypool cannot decrypt the secret of some keys of pool "${pool}" (the UndecryptableKeys metric says how many): a wrapping key is missing or a ciphertext was tampered with. They are never leased until \`keypool reseal\` opens them again or they are imported anew.`,
+        metric: new Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.undecryptableKeys, dimensionsMap: { [METRIC_DIMENSION]: pool }, statistic: 'Maximum', period }),
+        threshold: 0,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
       add(`no-usable-key-${slug}`, {

@@ -1,7 +1,7 @@
 /**
  * "Our kind of function": one construct fixes what every keypool Lambda shares (Node.js 24,
  * ARM64, ESM bundle with the AWS SDK inside, minified, source maps, its own log group with a
- * retention, Powertools environment) and grants table access only as asked.
+ * retention, Powertools environment) and grants table and secrets-key access only as asked.
  */
 import { join } from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
@@ -13,6 +13,7 @@ import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { cdkBundling, PROJECT_ROOT } from '../bundling.js';
+import { SECRETS_KEY_ACTION, SECRETS_KEY_ENV, type SecretsAccess, sealedContextConditions } from '../secrets-key.js';
 
 /** DynamoDB actions a keypool function may be granted: exact names, never a wildcard. */
 export type DynamoAction =
@@ -32,6 +33,15 @@ export interface TableAccess {
   actions: readonly DynamoAction[];
   /** actions per index, each granted on that index's ARN only (where a Query runs) */
   indexes?: Readonly<Record<string, readonly DynamoAction[] | undefined>>;
+}
+
+export interface SecretsKeyAccess {
+  /** the current secrets key: what `encrypt` seals under, and what `decrypt` opens */
+  key: IKey;
+  /** what the function does with sealed secrets */
+  access: SecretsAccess;
+  /** keys being rotated away from: `decrypt` may still open what they sealed; never sealed under */
+  previousKeyArns?: readonly string[];
 }
 
 /** POWERTOOLS_SERVICE_NAME of every function (the logs' `service` field). */
@@ -112,5 +122,30 @@ export class KeypoolFunction extends Construct {
       this.role.addToPrincipalPolicy(new PolicyStatement({ actions: [...actions], resources: [`${access.table.tableArn}/index/${name}`] }));
     }
     this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [access.key.keyArn] }));
+  }
+
+  /**
+   * Gives the function the secrets key it reads from KEYPOOL_SECRETS_KEY_ARN and exactly one
+   * KMS action, only with keypool's encryption context: `decrypt` may kms:Decrypt under the
+   * current key and each previous one (which it also gets in KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS);
+   * `encrypt` may kms:GenerateDataKey under the current key only. `none` gets neither the
+   * variable nor a statement. Explicit statements rather than key.grantEncrypt/grantDecrypt:
+   * grantEncrypt adds kms:Encrypt, ReEncrypt* and GenerateDataKey* (wildcards cdk-nag's IAM5
+   * flags) for a keyring that calls GenerateDataKey only, and neither grant can carry the
+   * encryption-context condition.
+   */
+  bindSecrets(secrets: SecretsKeyAccess): void {
+    if (secrets.access === 'none') return;
+    const previous = secrets.access === 'decrypt' ? [...(secrets.previousKeyArns ?? [])] : [];
+    this.fn.addEnvironment(SECRETS_KEY_ENV.keyArn, secrets.key.keyArn);
+    if (previous.length > 0) this.fn.addEnvironment(SECRETS_KEY_ENV.previousKeyArns, previous.join(','));
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [SECRETS_KEY_ACTION[secrets.access]],
+        resources: [secrets.key.keyArn, ...previous],
+        // Any pool, exactly keypool's context: these functions serve every pool (see sealedContextConditions).
+        conditions: sealedContextConditions(),
+      }),
+    );
   }
 }

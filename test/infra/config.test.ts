@@ -77,3 +77,44 @@ describe('resolveStageConfig', () => {
     expect(() => resolveStageConfig(context)).toThrow(message);
   });
 });
+
+describe('resolveStageConfig: the secrets key', () => {
+  const OLD = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const OTHER = 'arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef';
+
+  it('has one secrets key, generation 1, and no previous key unless a rotation is under way', () => {
+    // Act
+    const dev = resolveStageConfig({});
+    const prod = resolveStageConfig({ stage: 'prod' });
+    // Assess
+    expect(dev.secrets).toEqual({ keyGeneration: 1, previousKeyGenerations: [], previousKeyArns: [] });
+    expect(prod.secrets).toEqual(dev.secrets);
+  });
+
+  it('takes the generation, the previous generations and the previous key ARNs from context', () => {
+    // Act
+    const config = resolveStageConfig({
+      secretsKeyGeneration: '3',
+      previousSecretsKeyGenerations: '1,2',
+      previousSecretsKeyArns: `${OLD}, ${OTHER}`,
+    });
+    // Assess
+    expect(config.secrets).toEqual({ keyGeneration: 3, previousKeyGenerations: [1, 2], previousKeyArns: [OLD, OTHER] });
+  });
+
+  it.each([
+    [{ previousSecretsKeyArns: 'alias/keypool-prod-secrets' }, /-c previousSecretsKeyArns: "alias\/keypool-prod-secrets" is not a KMS key ARN/],
+    [{ previousSecretsKeyArns: '1234abcd-12ab-34cd-56ef-1234567890ab' }, /-c previousSecretsKeyArns: .* is not a KMS key ARN/],
+    [{ previousSecretsKeyArns: 'arn:aws:kms:eu-west-1:111122223333:alias/keypool-prod-secrets' }, /not a KMS key ARN/],
+    [{ previousSecretsKeyArns: `${OLD},` }, /-c previousSecretsKeyArns: "" is not a KMS key ARN/],
+    [{ previousSecretsKeyArns: `${OLD},${OLD}` }, /-c previousSecretsKeyArns: .* is listed twice/],
+    [{ secretsKeyGeneration: '0' }, /-c secretsKeyGeneration/],
+    [{ previousSecretsKeyGenerations: 'one' }, /-c previousSecretsKeyGenerations/],
+    [{ previousSecretsKeyGenerations: '1' }, /-c previousSecretsKeyGenerations: 1 is the current generation/],
+    [{ secretsKeyGeneration: '3', previousSecretsKeyGenerations: '2,2' }, /-c previousSecretsKeyGenerations: 2 is listed twice/],
+    [{ secretsKeyGeneration: '3', previousSecretsKeyGenerations: '0' }, /-c previousSecretsKeyGenerations: 0 is not a generation/],
+  ])('refuses %j: a key the functions could not use, or a generation that is no other key', (context, message) => {
+    expect(() => resolveStageConfig(context)).toThrow(StageConfigError);
+    expect(() => resolveStageConfig(context)).toThrow(message);
+  });
+});

@@ -179,12 +179,13 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     });
 
     it('protects the table: PITR, customer-managed KMS key with rotation, deletion protection, RETAIN; TTL only for idempotency records', () => {
-      // Prepare
-      const [[keyId, key] = ['', undefined]] = resources(data, 'AWS::KMS::Key');
+      // Prepare: the table's key (the secrets key beside it is test/infra/sealing.test.ts's).
       const [[, table] = ['', undefined]] = resources(data, 'AWS::DynamoDB::Table');
+      const keyId = (((table?.Properties.SSESpecification as Json).KMSMasterKeyId as Json)['Fn::GetAtt'] as string[])[0] ?? '';
+      const key = resource(data, keyId);
       // Assess
-      expect(key?.Properties.EnableKeyRotation).toBe(true);
-      expect(key?.DeletionPolicy).toBe('Retain');
+      expect(key.Properties.EnableKeyRotation).toBe(true);
+      expect(key.DeletionPolicy).toBe('Retain');
       expect(table?.DeletionPolicy).toBe('Retain');
       expect(table?.UpdateReplacePolicy).toBe('Retain');
       expect(table?.Properties).toMatchObject({
@@ -446,6 +447,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(poolAlarms.map((a) => [a.MetricName, (a.Dimensions as Json[])[0]]).sort()).toEqual([
         ['NoUsableKey', { Name: 'pool', Value: 'stability' }],
         ['SuspectKeys', { Name: 'pool', Value: 'stability' }],
+        ['UndecryptableKeys', { Name: 'pool', Value: 'stability' }],
         ['UsableKeys', { Name: 'pool', Value: 'stability' }],
       ]);
       expect(poolAlarms.find((a) => a.MetricName === 'UsableKeys')?.Threshold).toBe(minUsable);
@@ -494,7 +496,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       api.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
     });
 
-    it('alarms on usable keys, suspect keys and 409s per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
+    it('alarms on usable, suspect and undecryptable keys and 409s per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
       // Prepare
       const alarms = resources(api, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
       const [[topicId] = ['']] = resources(api, 'AWS::SNS::Topic');
@@ -527,7 +529,9 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       const throttled = alarms.filter((a) => JSON.stringify(a.Metrics ?? []).includes('ThrottledRequests'));
       expect(throttled).toHaveLength(1);
       expect(JSON.stringify(throttled[0]?.Metrics)).toContain('AWS/DynamoDB');
-      expect(alarms).toHaveLength(3 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
+      // UndecryptableKeys: asserted in test/infra/sealing.test.ts.
+      expect(alarms.filter((a) => a.MetricName === 'UndecryptableKeys')).toHaveLength(usable.length);
+      expect(alarms).toHaveLength(4 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
     });
 
     it('encrypts the alarm topic, refuses plain HTTP, and subscribes the configured e-mail', () => {

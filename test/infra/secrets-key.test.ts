@@ -1,0 +1,64 @@
+/**
+ * The CDK app writes the sealing contract a second time (infra may not import lib/config.ts
+ * or the ESDK adapter): these tests hold each copy to its source, so the stack can never set
+ * a variable the functions do not read, or grant a context the sealer does not send.
+ */
+import { describe, expect, it } from 'vitest';
+import { KMS_KEY_ARN, SEALED_CONTEXT_KEYS, SECRETS_KEY_ENV, sealedContextConditions } from '../../infra/secrets-key.js';
+import { CONTEXT_KEY_ID, CONTEXT_POOL, wrappingKeyRef } from '../../lib/adapters/esdk-sealer.js';
+import { readSealingConfig, SEALING_ENV } from '../../lib/config.js';
+
+/** Key ARNs and near misses: each is accepted by all three rules or by none. */
+const CANDIDATES = [
+  'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  'arn:aws-cn:kms:cn-north-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  'arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef',
+  'arn:aws:kms:eu-west-1:111122223333:alias/keypool-prod-secrets',
+  'alias/keypool-prod-secrets',
+  '1234abcd-12ab-34cd-56ef-1234567890ab',
+  'arn:aws:kms:eu-west-1:11112222333:key/1234abcd',
+  'arn:aws:kms:eu-west-1:111122223333:key/',
+  'arn:aws:kms:eu-west-1:111122223333:key/1234abcd/extra',
+  'arn:aws:s3:::bucket',
+];
+
+describe('the sealing contract as the CDK app writes it', () => {
+  it('sets the variables lib/config.ts reads the KMS key ARNs from', () => {
+    expect(SECRETS_KEY_ENV).toEqual({ keyArn: SEALING_ENV.keyArn, previousKeyArns: SEALING_ENV.previousKeyArns });
+  });
+
+  it('conditions on exactly the encryption-context keys the ESDK sealer seals with', () => {
+    // Act
+    const conditions = sealedContextConditions();
+    // Assess
+    expect(SEALED_CONTEXT_KEYS).toEqual([CONTEXT_POOL, CONTEXT_KEY_ID]);
+    expect(conditions).toEqual({
+      'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['pool', 'keyId'] },
+      Null: { 'kms:EncryptionContext:pool': 'false', 'kms:EncryptionContext:keyId': 'false' },
+    });
+  });
+
+  it.each(CANDIDATES)('accepts %j as a key ARN exactly when readSealingConfig and the sealer do', (candidate) => {
+    // Act
+    const infra = KMS_KEY_ARN.test(candidate);
+    const config = (() => {
+      try {
+        // A valid current key, the candidate as a previous one: only the candidate can fail.
+        readSealingConfig({ [SEALING_ENV.keyArn]: CANDIDATES[0], [SEALING_ENV.previousKeyArns]: candidate });
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+    const sealer = (() => {
+      try {
+        wrappingKeyRef({ kind: 'kms', keyArn: candidate });
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+    // Assess
+    expect([infra, infra]).toEqual([config, sealer]);
+  });
+});
