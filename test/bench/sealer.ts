@@ -128,16 +128,60 @@ async function bundles(): Promise<BundleRow[]> {
   }
 }
 
+interface KmsCallsRow {
+  containers: number;
+  leases: number;
+  kmsDecrypts: number;
+  per1000Leases: number;
+}
+
+/**
+ * KMS Decrypt calls per 1,000 leases, counted: 250 keys leased four times each (the default cap,
+ * maxUses 3), each lease served by a container picked at random (seeded), each container with
+ * its own EsdkSealer and opened-secret cache over a counting fake KMS — as each warm Lambda
+ * container has its own.
+ */
+async function kmsCalls(): Promise<KmsCallsRow[]> {
+  const keys = 250;
+  const usesPerKey = 4;
+  const rows: KmsCallsRow[] = [];
+  for (const containers of [1, 2, 5, 10, 50]) {
+    const kms = new FakeKms();
+    const sealers = Array.from({ length: containers }, () => new EsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) }, kms }));
+    const sealed = await Promise.all(
+      Array.from({ length: keys }, async (_, i) => {
+        const apiKey = `sk-test-kms-count-${String(i).padStart(6, '0')}`;
+        const context = { pool: 'bench', keyId: keyIdFor(apiKey) };
+        return { context, sealed: await (sealers[0] as EsdkSealer).seal(apiKey, context) };
+      }),
+    );
+    const before = kms.calls.decrypt;
+    let seed = 42;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    // Leases in use order: every key once, then every key again (LRU), four rounds.
+    for (let round = 0; round < usesPerKey; round++) {
+      for (const { context, sealed: value } of sealed) await (sealers[Math.floor(random() * containers)] as EsdkSealer).open(value, context);
+    }
+    const decrypts = kms.calls.decrypt - before;
+    rows.push({ containers, leases: keys * usesPerKey, kmsDecrypts: decrypts, per1000Leases: Math.round((decrypts / (keys * usesPerKey)) * 1000) });
+  }
+  return rows;
+}
+
 const lat = await latencies();
+const kmsRows = await kmsCalls();
 const bundleRows = await bundles();
 
 if (values.json) {
-  console.log(JSON.stringify({ node: process.version, ops, runs, latency: lat, bundles: bundleRows }, null, 2));
+  console.log(JSON.stringify({ node: process.version, ops, runs, latency: lat, kmsCalls: kmsRows, bundles: bundleRows }, null, 2));
 } else {
   console.log(`sealer latency, ${ops} ops each after a warm-up (node ${process.version}, one process, sequential)\n`);
   console.log('case                                                        median ms   p99 ms   mean ms');
   for (const r of lat.rows) console.log(`${r.case.padEnd(58)} ${r.medianMs.toFixed(4).padStart(9)} ${r.p99Ms.toFixed(4).padStart(8)} ${r.meanMs.toFixed(4).padStart(9)}`);
   console.log(`\nsealed size of a 64-character key: raw AES ${lat.sealedChars.local} chars (${lat.sealedBytes.local} bytes binary); KMS ${lat.sealedChars.kms} chars (${lat.sealedBytes.kms} bytes, with a 184-byte KMS blob)`);
+  console.log('\nKMS Decrypt calls per 1,000 leases (maxUses 3: four leases per key; each lease on a random warm container)\n');
+  console.log('containers   leases   KMS Decrypt   per 1,000 leases');
+  for (const r of kmsRows) console.log(`${String(r.containers).padStart(10)} ${String(r.leases).padStart(8)} ${String(r.kmsDecrypts).padStart(13)} ${String(r.per1000Leases).padStart(18)}`);
   console.log(`\nbundles as the stack builds them (minified ESM, node24), init = median of ${runs} fresh-process imports\n`);
   console.log('entry          bytes    +bytes vs without   init ms');
   for (const r of bundleRows) {
