@@ -19,6 +19,7 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: PoolReport[]): v
       [METRIC.disabledKeys]: pool.disabled,
       [METRIC.coolingKeys]: pool.cooling,
       [METRIC.suspectKeys]: pool.suspect,
+      [METRIC.undecryptableKeys]: pool.undecryptable,
       [METRIC.balanceCheckErrors]: pool.balanceErrors,
     });
   }

@@ -75,7 +75,7 @@ describe('scheduled maintenance Lambda', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const pool of [a, b]) {
       const record = emf.find((r) => r.pool === pool);
-      expect(record).toMatchObject({ UsableKeys: 2, ExhaustedKeys: 1, DisabledKeys: 2, CoolingKeys: 0, SuspectKeys: 0, BalanceCheckErrors: 1 });
+      expect(record).toMatchObject({ UsableKeys: 2, ExhaustedKeys: 1, DisabledKeys: 2, CoolingKeys: 0, SuspectKeys: 0, UndecryptableKeys: 0, BalanceCheckErrors: 1 });
       expect(record?._aws).toMatchObject({ CloudWatchMetrics: [{ Namespace: 'keypool', Dimensions: [['pool']] }] });
     }
     const logged = lines.join('');
