@@ -96,7 +96,7 @@ export class Leasing {
     // The same Idempotency-Key while its lease lives: that lease again, nothing counted.
     const idempotency = idempotencyKey === undefined ? undefined : { id: idempotencyId(pool, idempotencyKey), requestHash: leaseRequestHash(request) };
     if (idempotency) {
-      const again = await this.replay(pool, idempotency);
+      const again = await this.replay(pool, idempotency, maxUses);
       if (again) return again;
     }
     let coolingUntilMs: number | undefined;
@@ -120,7 +120,7 @@ export class Leasing {
         if ('grant' in outcome) return outcome.grant;
         if ('taken' in outcome && idempotency) {
           // A concurrent request with the same key won: its lease is ours to answer with.
-          const again = await this.replay(pool, idempotency);
+          const again = await this.replay(pool, idempotency, maxUses);
           if (again) return again;
           continue;
         }
@@ -170,9 +170,12 @@ export class Leasing {
   /**
    * The live lease recorded under this Idempotency-Key, with its secret read from the key, or
    * undefined when there is none (or it expired: the key may lease anew). The same key used for
-   * another request is refused.
+   * another request is refused. A live lease whose key's secret no longer opens (the key is out
+   * of its pool now) is NoUsableKey: no other lease may be recorded under the same
+   * Idempotency-Key until that one expires, so answering undefined would send the caller round
+   * the lease loop, every write refused for the record, until it did.
    */
-  private async replay(pool: string, idempotency: { id: string; requestHash: string }): Promise<LeaseGrant | undefined> {
+  private async replay(pool: string, idempotency: { id: string; requestHash: string }, maxUses: number): Promise<LeaseGrant | undefined> {
     const record = await this.store.idempotentLease(idempotency.id);
     if (!record || record.expiresAtMs < this.clock() || record.pool !== pool) return undefined;
     if (record.requestHash !== idempotency.requestHash) {
@@ -180,7 +183,7 @@ export class Leasing {
     }
     const key = await this.store.get(record.keyId);
     const apiKey = key ? await this.openSecret(key) : undefined;
-    if (apiKey === undefined) return undefined;
+    if (apiKey === undefined) throw new NoUsableKey(pool, maxUses);
     return { leaseId: record.leaseId, keyId: record.keyId, apiKey, pool, usageCount: record.usageCount, expiresAt: new Date(record.expiresAtMs).toISOString() };
   }
 

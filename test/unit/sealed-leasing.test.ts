@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NoUsableKey } from '../../lib/domain/errors.js';
-import type { SecretReplacement, StoredKey, UndecryptableMark } from '../../lib/domain/key-store.js';
+import type { LeaseAttempt, LeaseAttemptResult, SecretReplacement, StoredKey, UndecryptableMark } from '../../lib/domain/key-store.js';
 import { Leasing } from '../../lib/domain/leasing.js';
 import { reseal } from '../../lib/domain/reseal.js';
 import { SealingUnavailable, SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
@@ -31,6 +31,14 @@ function held(store: MemoryKeyStore, keyId: string): StoredKey {
 /** A key item as written before sealing: the secret in plain text. */
 function plainKey(keyId: string, secret: string): StoredKey {
   return { keyId, pool: POOL, secret, sealed: false, maskedKey: 'sk-...xxxx', usageCount: 0, status: 'active', createdAt: '2025-01-01T00:00:00.000Z', lastUsedAt: null, slots: {} };
+}
+
+/** A store that fails the test instead of letting a lease loop for ever on its lease writes. */
+class BoundedStore extends MemoryKeyStore {
+  override tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
+    if ((this.calls.tryLease ?? 0) >= 200) return Promise.reject(new Error('more than 200 lease writes for one test: the lease is looping'));
+    return super.tryLease(attempt);
+  }
 }
 
 describe('a lease and a secret that cannot be opened', () => {
@@ -123,6 +131,22 @@ describe('an idempotent replay', () => {
     // Assess
     expect(failed).toBeInstanceOf(SealingUnavailable);
     expect(store.peek(grant.keyId)).toMatchObject({ status: 'active', usageCount: 1 });
+  });
+
+  it('whose key became undecryptable meanwhile ends (no usable key for that Idempotency-Key) instead of retrying for ever', async () => {
+    // Prepare: the lease recorded under the Idempotency-Key holds a key whose ciphertext is then altered.
+    const { store, leasing, importKeys } = world(new BoundedStore());
+    const keyIds = await importKeys('idem', 2);
+    const grant = await leasing.lease(POOL, {}, 'retry-3');
+    const other = keyIds.find((id) => id !== grant.keyId) ?? '';
+    held(store, grant.keyId).secret = 'fake1:another-pool:k_000000000000000000000000:c2stdGVzdA==';
+    // Act
+    const replay = await leasing.lease(POOL, {}, 'retry-3').catch((error: unknown) => error);
+    // Assess: the key is out of the pool; no second lease is counted under the same Idempotency-Key.
+    expect(replay).toBeInstanceOf(NoUsableKey);
+    expect(store.peek(grant.keyId)?.status).toBe('undecryptable');
+    expect(store.peek(other)).toMatchObject({ status: 'active', usageCount: 0 });
+    expect(store.calls.tryLease).toBeLessThan(10);
   });
 });
 
