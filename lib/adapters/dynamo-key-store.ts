@@ -350,6 +350,23 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     return result.ok;
   }
 
+  async setAsideUnsealed(key: { keyId: string; pool: string }): Promise<boolean> {
+    const result = await this.conditionalUpdate(
+      'set-aside',
+      {
+        Key: { [KEY]: key.keyId },
+        UpdateExpression: 'REMOVE #upk',
+        // Invariant: only a secret still in plain text leaves the index here (one sealed
+        // meanwhile stays), in its own pool; a key already out of it is not written again.
+        ConditionExpression: '#pool = :pool AND attribute_not_exists(#sealed) AND attribute_exists(#upk)',
+        ExpressionAttributeNames: { '#pool': 'pool', '#sealed': SEALED_ATTRIBUTE, '#upk': INDEX.partitionKey },
+        ExpressionAttributeValues: { ':pool': key.pool },
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
   async replaceSecret(replacement: SecretReplacement): Promise<boolean> {
     const from = replacement.from.sealed ? SEALED_ATTRIBUTE : PLAIN_ATTRIBUTE;
     const names: Record<string, string> = { '#pool': 'pool', '#sealed': SEALED_ATTRIBUTE, '#from': from };
@@ -359,6 +376,15 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     // Invariant: the secret replaced is exactly the one read and resealed (a concurrent reseal
     // or re-import wins cleanly), in its own pool.
     let condition = '#pool = :pool AND #from = :seen';
+    if (!replacement.from.sealed && replacement.seenStatus !== undefined && inUsageIndex(replacement.seenStatus)) {
+      // A plain key a lease set aside goes back into the usage index, sealed now: only while
+      // its status still keeps it there (an operator or a report may have changed it).
+      names['#status'] = 'status';
+      names['#upk'] = INDEX.partitionKey;
+      values[':seenStatus'] = replacement.seenStatus;
+      set.push('#upk = #pool');
+      condition += ' AND #status = :seenStatus';
+    }
     if (replacement.revive) {
       // An undecryptable key that opens again goes back into its pool, and only that one.
       names['#status'] = 'status';

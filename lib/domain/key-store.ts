@@ -123,6 +123,12 @@ export interface SecretReplacement {
   sealed: string;
   /** an undecryptable key that opened again: back into the pool */
   revive: boolean;
+  /**
+   * For a secret still in plain text: the key's status as read. When that status keeps a key in
+   * the usage index, the write puts the key back there (a lease that met it set it aside), and
+   * it applies only while the status is still this one.
+   */
+  seenStatus?: KeyStatus;
 }
 
 /** An operator's write to one key: a status and/or a count, the count only from the one seen. */
@@ -160,6 +166,12 @@ export interface KeyStore {
   increment(pool: string, keyId: string, nowMs: number): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined>;
   /** Takes a key whose secret cannot be opened out of the pool (status undecryptable), in one conditional write. */
   markUndecryptable(mark: UndecryptableMark): Promise<boolean>;
+  /**
+   * Takes a key whose secret is still in plain text out of the usage index, so that leases stop
+   * trying it (they never get it) and reach the pool's sealed keys; `keypool reseal` puts it
+   * back when it seals it. False when the key is sealed now, gone, or already set aside.
+   */
+  setAsideUnsealed(key: { keyId: string; pool: string }): Promise<boolean>;
   /** Replaces a key's stored secret, conditioned on what was read; false if it changed meanwhile. */
   replaceSecret(replacement: SecretReplacement): Promise<boolean>;
   /** An operator's change, as one conditional write. */

@@ -237,7 +237,12 @@ export class Leasing {
         }
         this.contendedUntilMs = nowMs + CONTENTION_MEMORY_MS;
         const current = result.granted ? undefined : result.current;
-        if (current && !current.sealed) this.warnUnsealed(current);
+        if (current && !current.sealed) {
+          this.warnUnsealed(current);
+          // Out of the usage index until `keypool reseal` seals it: left there, it would be tried
+          // by every lease, and a page of such keys would hide the pool's sealed keys for good.
+          await this.store.setAsideUnsealed({ keyId: current.keyId, pool: current.pool });
+        }
         if (!current || !current.sealed || !isLeasable(current, pool, maxUses, nowMs)) return { usable: false };
         const open = freeSlot(current, nowMs, current.usageCount % LEASE_SLOTS);
         if (open === undefined) return { usable: false };

@@ -94,7 +94,14 @@ async function resealKey(options: ResealOptions, key: StoredKey): Promise<KeyOut
     }
   }
   const sealed = await sealer.seal(secret, context);
-  const replaced = await store.replaceSecret({ ...context, from: { secret: key.secret, sealed: key.sealed }, sealed, revive: undecryptable });
+  const replaced = await store.replaceSecret({
+    ...context,
+    from: { secret: key.secret, sealed: key.sealed },
+    sealed,
+    revive: undecryptable,
+    // A plain key may have been set aside by a lease (out of the usage index): sealed, it goes back.
+    ...(key.sealed ? {} : { seenStatus: key.status }),
+  });
   if (!replaced) return 'changedMeanwhile';
   return undecryptable ? 'revived' : key.sealed ? 'resealed' : 'sealed';
 }

@@ -311,4 +311,34 @@ describe('a key still stored in plain text (written before sealing)', () => {
     expect(await testSealer().open(String(item?.sealedKey), { pool, keyId })).toBe(secret);
     expect(granted).toMatchObject({ keyId, apiKey: secret, usageCount: 0 } satisfies Partial<LeaseGrantBody>);
   });
+
+  it('does not keep the sealed keys of its pool from being leased, however many plain keys come first; reseal puts them back', async () => {
+    // Prepare: more plain keys than one candidate page (25), all older than the one sealed key.
+    const pool = uniqueName('plainmany');
+    const api = poolApi(server.url);
+    await api.putPool(pool);
+    const plain: string[] = [];
+    for (let i = 0; i < 30; i++) plain.push(await putPlainKey(pool, fakeKey(`old${i}-`), { createdAt: `2025-01-01T00:00:${String(i).padStart(2, '0')}.000Z` }));
+    const { keys } = await api.importKeys(pool, 1);
+    // Act
+    const started = Date.now();
+    const answer = await api.lease(pool);
+    const tookMs = Date.now() - started;
+    const afterLease = await keyItems(pool);
+    await keypool(['reseal', '--pool', pool]);
+    const afterReseal = await keyItems(pool);
+    const next = await api.lease(pool);
+    // Assess
+    expect(answer.status, answer.text).toBe(200);
+    expect((answer.body as LeaseGrantBody).keyId).toBe(keys[0]?.keyId);
+    expect(tookMs).toBeLessThan(3_000);
+    // The plain keys the lease met left the usage index (still active); the reseal put them back.
+    const plainItems = afterLease.filter((item) => 'apiKey' in item);
+    expect(plainItems).toHaveLength(30);
+    expect(plainItems.filter((item) => 'upk' in item).length).toBeLessThanOrEqual(5);
+    expect(plainItems.every((item) => item.status === 'active')).toBe(true);
+    expect(afterReseal.every((item) => item.upk === pool && 'sealedKey' in item && !('apiKey' in item))).toBe(true);
+    expect(next.status, next.text).toBe(200);
+    expect((next.body as LeaseGrantBody).keyId).toBe(plain[0]);
+  });
 });

@@ -151,6 +151,46 @@ describe('an idempotent replay', () => {
 });
 
 describe('a key still stored in plain text', () => {
+  it('leaves the usage index when a lease meets it, so a full page of them does not hide a sealed key; reseal puts it back', async () => {
+    // Prepare: three plain keys older than the one sealed key, and candidate pages of two.
+    const { store, pools, sealer, clock, poolStore, importKeys } = world(new MemoryKeyStore());
+    const plain = ['k_00000000000000000000c001', 'k_00000000000000000000c002', 'k_00000000000000000000c003'];
+    for (const [i, keyId] of plain.entries()) await store.insert({ ...plainKey(keyId, `sk-test-plain-${i}-0000-0000-0000`), createdAt: `2025-01-01T00:00:0${i}.000Z` });
+    const [sealedId] = await importKeys('sealed', 1);
+    const leasing = new Leasing({ store, pools, sealer, clock: clock.now, candidateLimit: 2, maxRounds: 20 });
+    // Act
+    const grant = await leasing.lease(POOL);
+    const writesBefore = store.calls.tryLease ?? 0;
+    const report = await reseal({ store, pools: poolStore, sealer });
+    clock.advance(1);
+    const next = await leasing.lease(POOL);
+    // Assess
+    expect(grant.keyId).toBe(sealedId);
+    // One refused write per plain key, then the sealed key: no round tried them twice.
+    expect(writesBefore).toBe(4);
+    expect(store.calls.setAsideUnsealed).toBe(3);
+    expect(report).toMatchObject({ sealed: 3, unchanged: 1 });
+    expect(next.keyId).toBe(plain[0]);
+  });
+
+  it('a set-aside key whose status changed before the reseal is sealed by a later run, not put back under its old status', async () => {
+    // Prepare
+    const { store, poolStore, sealer, admin, clock, pools } = world(new MemoryKeyStore());
+    await poolStore.ensure(POOL, new Date(clock.now()).toISOString());
+    await store.insert(plainKey('k_00000000000000000000d001', 'sk-test-plain-d-0000-0000-0000'));
+    await new Leasing({ store, pools, sealer, clock: clock.now }).lease(POOL).catch(() => undefined);
+    const stale = (await store.poolKeysWithSecrets(POOL, 10)).keys;
+    await admin.update(POOL, 'k_00000000000000000000d001', { status: 'disabled' });
+    const staleStore = Object.assign(Object.create(store) as MemoryKeyStore, { poolKeysWithSecrets: () => Promise.resolve({ keys: stale, lastKeyId: undefined }) });
+    // Act
+    const first = await reseal({ store: staleStore, pools: poolStore, sealer });
+    const second = await reseal({ store, pools: poolStore, sealer });
+    // Assess
+    expect(first).toMatchObject({ sealed: 0, changedMeanwhile: 1 });
+    expect(second).toMatchObject({ sealed: 1, changedMeanwhile: 0 });
+    expect(store.peek('k_00000000000000000000d001')).toMatchObject({ sealed: true, status: 'disabled' });
+  });
+
   it('is never leased and is reported once per process', async () => {
     // Prepare
     const { store, pools, sealer, clock, importKeys } = world(new MemoryKeyStore());
