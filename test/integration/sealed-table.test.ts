@@ -339,6 +339,8 @@ describe('a key still stored in plain text (written before sealing)', () => {
     expect(plainItems.every((item) => item.status === 'active')).toBe(true);
     expect(afterReseal.every((item) => item.upk === pool && 'sealedKey' in item && !('apiKey' in item))).toBe(true);
     expect(next.status, next.text).toBe(200);
-    expect((next.body as LeaseGrantBody).keyId).toBe(plain[0]);
+    // The sealed key holds a use now: a formerly plain key (count 0) comes first. Which one is
+    // not fixed: the refused writes made the broker spread its first tries for a moment.
+    expect(plain).toContain((next.body as LeaseGrantBody).keyId);
   });
 });

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { LeaseAttempt, LeaseAttemptResult, SecretReplacement, StoredKey, UndecryptableMark } from '../../lib/domain/key-store.js';
-import { Leasing } from '../../lib/domain/leasing.js';
+import { CONTENTION_MEMORY_MS, Leasing } from '../../lib/domain/leasing.js';
 import { reseal } from '../../lib/domain/reseal.js';
 import { SealingUnavailable, SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
@@ -157,12 +157,14 @@ describe('a key still stored in plain text', () => {
     const plain = ['k_00000000000000000000c001', 'k_00000000000000000000c002', 'k_00000000000000000000c003'];
     for (const [i, keyId] of plain.entries()) await store.insert({ ...plainKey(keyId, `sk-test-plain-${i}-0000-0000-0000`), createdAt: `2025-01-01T00:00:0${i}.000Z` });
     const [sealedId] = await importKeys('sealed', 1);
-    const leasing = new Leasing({ store, pools, sealer, clock: clock.now, candidateLimit: 2, maxRounds: 20 });
+    // random 0: a contending broker takes the first candidate of its page, so the order is known.
+    const leasing = new Leasing({ store, pools, sealer, clock: clock.now, random: () => 0, candidateLimit: 2, maxRounds: 20 });
     // Act
     const grant = await leasing.lease(POOL);
     const writesBefore = store.calls.tryLease ?? 0;
     const report = await reseal({ store, pools: poolStore, sealer });
-    clock.advance(1);
+    // Past the contention memory the refused writes left, so the next lease takes the head again.
+    clock.advance(CONTENTION_MEMORY_MS + 1);
     const next = await leasing.lease(POOL);
     // Assess
     expect(grant.keyId).toBe(sealedId);
