@@ -385,6 +385,11 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       set.push('#upk = #pool');
       condition += ' AND #status = :seenStatus';
     }
+    if (replacement.maskedKey !== undefined) {
+      names['#mask'] = 'maskedKey';
+      values[':mask'] = replacement.maskedKey;
+      set.push('#mask = if_not_exists(#mask, :mask)');
+    }
     if (replacement.revive) {
       // An undecryptable key that opens again goes back into its pool, and only that one.
       names['#status'] = 'status';

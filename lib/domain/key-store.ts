@@ -129,6 +129,8 @@ export interface SecretReplacement {
    * it applies only while the status is still this one.
    */
   seenStatus?: KeyStatus;
+  /** for a secret still in plain text: its mask, written where the item has none (items from before keys kept one) */
+  maskedKey?: string;
 }
 
 /** An operator's write to one key: a status and/or a count, the count only from the one seen. */

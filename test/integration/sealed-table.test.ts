@@ -343,4 +343,22 @@ describe('a key still stored in plain text (written before sealing)', () => {
     // not fixed: the refused writes made the broker spread its first tries for a moment.
     expect(plain).toContain((next.body as LeaseGrantBody).keyId);
   });
+
+  it('keeps showing its mask after keypool reseal, even when it was written before keys kept one', async () => {
+    // Prepare: an item with only the plain secret, no maskedKey. The list reads no secret, so
+    // until the reseal it can show only "...".
+    const pool = uniqueName('nomask');
+    const api = poolApi(server.url);
+    await api.putPool(pool);
+    const secret = fakeKey('nomask-');
+    const keyId = await putPlainKey(pool, secret, { withMask: false });
+    const shownBefore = (await api.view(pool, keyId))?.maskedKey;
+    // Act
+    await keypool(['reseal', '--pool', pool]);
+    // Assess
+    expect(shownBefore).toBe('...');
+    expect((await api.view(pool, keyId))?.maskedKey).toBe(maskKey(secret));
+    const [item] = await keyItems(pool);
+    expect(item?.maskedKey).toBe(maskKey(secret));
+  });
 });

@@ -185,6 +185,7 @@ export class MemoryKeyStore implements KeyStore {
     row.key.secret = replacement.sealed;
     row.key.sealed = true;
     if (reindex) delete row.aside;
+    if (replacement.maskedKey !== undefined && !row.key.maskedKey) row.key.maskedKey = replacement.maskedKey;
     if (replacement.revive) row.key.status = 'active';
     return Promise.resolve(true);
   }
