@@ -119,7 +119,7 @@ describe('keypool CLI arguments', () => {
     // Assess
     expect(code).toBe(0);
     const commands = [...io.stdout().matchAll(/^ {2}([a-z]+) {2}/gm)].map((m) => m[1] ?? '');
-    expect(commands).toEqual(['pool', 'add', 'list', 'lease', 'complete', 'increment', 'reset', 'disable', 'enable', 'migrate', 'maintain', 'status']);
+    expect(commands).toEqual(['pool', 'add', 'list', 'lease', 'complete', 'increment', 'reset', 'disable', 'enable', 'migrate', 'reseal', 'maintain', 'status']);
     for (const command of commands.filter((c) => c !== 'pool')) {
       const own = capture();
       expect(await runCli([command, '--help'], own, untouchable), command).toBe(0);
