@@ -227,6 +227,23 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     return fromIdempotencyItem(out.Item);
   }
 
+  async releaseIdempotentLease(id: string, leaseId: string): Promise<boolean> {
+    const result = await this.conditionalUpdate(
+      'idempotency-release',
+      {
+        Key: { [KEY]: `${IDEMPOTENCY_PREFIX}${id}` },
+        // Expired, not deleted: the lease's put takes an expired record's place (its condition),
+        // and the lease function's role needs no DeleteItem.
+        UpdateExpression: 'SET expiresAtMs = :expired',
+        // Invariant: only the record of the lease that was undone, never a newer one.
+        ConditionExpression: 'leaseId = :leaseId',
+        ExpressionAttributeValues: { ':leaseId': leaseId, ':expired': 0 },
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
   async tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
     // The count and the status are always written (to themselves when nothing changes), so the
     // answer comes from UPDATED_NEW: the usage path never gets the sealed secret back.

@@ -163,6 +163,12 @@ export interface KeyStore {
   tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult>;
   /** The lease recorded under an Idempotency-Key digest, live or expired; undefined if none. */
   idempotentLease(id: string): Promise<IdempotentLease | undefined>;
+  /**
+   * Ends the record of a lease that did not stand (it was undone: its secret could not be
+   * opened), so the same Idempotency-Key may lease again; only while the record still names
+   * that lease. False when it names another one (or there is none).
+   */
+  releaseIdempotentLease(id: string, leaseId: string): Promise<boolean>;
   tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult>;
   /** +1 without a lease; undefined if the pool has no such key. */
   increment(pool: string, keyId: string, nowMs: number): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined>;

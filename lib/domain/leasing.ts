@@ -96,7 +96,7 @@ export class Leasing {
     // The same Idempotency-Key while its lease lives: that lease again, nothing counted.
     const idempotency = idempotencyKey === undefined ? undefined : { id: idempotencyId(pool, idempotencyKey), requestHash: leaseRequestHash(request) };
     if (idempotency) {
-      const again = await this.replay(pool, idempotency, maxUses);
+      const again = await this.replay(pool, idempotency);
       if (again) return again;
     }
     let coolingUntilMs: number | undefined;
@@ -120,7 +120,7 @@ export class Leasing {
         if ('grant' in outcome) return outcome.grant;
         if ('taken' in outcome && idempotency) {
           // A concurrent request with the same key won: its lease is ours to answer with.
-          const again = await this.replay(pool, idempotency, maxUses);
+          const again = await this.replay(pool, idempotency);
           if (again) return again;
           continue;
         }
@@ -171,11 +171,11 @@ export class Leasing {
    * The live lease recorded under this Idempotency-Key, with its secret read from the key, or
    * undefined when there is none (or it expired: the key may lease anew). The same key used for
    * another request is refused. A live lease whose key's secret no longer opens (the key is out
-   * of its pool now) is NoUsableKey: no other lease may be recorded under the same
-   * Idempotency-Key until that one expires, so answering undefined would send the caller round
-   * the lease loop, every write refused for the record, until it did.
+   * of its pool now) cannot be answered: its record is ended and the key may lease anew (left
+   * live, it would refuse every new lease under the same key, and the lease loop would retry
+   * until it expired).
    */
-  private async replay(pool: string, idempotency: { id: string; requestHash: string }, maxUses: number): Promise<LeaseGrant | undefined> {
+  private async replay(pool: string, idempotency: { id: string; requestHash: string }): Promise<LeaseGrant | undefined> {
     const record = await this.store.idempotentLease(idempotency.id);
     if (!record || record.expiresAtMs < this.clock() || record.pool !== pool) return undefined;
     if (record.requestHash !== idempotency.requestHash) {
@@ -183,7 +183,10 @@ export class Leasing {
     }
     const key = await this.store.get(record.keyId);
     const apiKey = key ? await this.openSecret(key) : undefined;
-    if (apiKey === undefined) throw new NoUsableKey(pool, maxUses);
+    if (apiKey === undefined) {
+      await this.store.releaseIdempotentLease(idempotency.id, record.leaseId);
+      return undefined;
+    }
     return { leaseId: record.leaseId, keyId: record.keyId, apiKey, pool, usageCount: record.usageCount, expiresAt: new Date(record.expiresAtMs).toISOString() };
   }
 
@@ -221,9 +224,24 @@ export class Leasing {
         // and only its answer was lost (the SDK retried it, and the retry found it done).
         const ours = result.granted ? result.key : result.current?.slots[String(slot)]?.nonce === nonce ? result.current : undefined;
         if (ours) {
-          const apiKey = await this.openSecret(ours, { slot, nonce });
+          // A lease undone here (its use given back) must not be replayed under its
+          // Idempotency-Key: its record goes with it, so a retry, or the next candidate of this
+          // very request, records a lease that stands.
+          const undone = async (): Promise<void> => {
+            if (idempotency) await this.store.releaseIdempotentLease(idempotency.id, leaseId);
+          };
+          let apiKey: string | undefined;
+          try {
+            apiKey = await this.openSecret(ours, { slot, nonce });
+          } catch (error) {
+            await undone();
+            throw error;
+          }
           // Undecryptable: the key is out of the pool now (and this lease undone): try another.
-          if (apiKey === undefined) return { usable: false };
+          if (apiKey === undefined) {
+            await undone();
+            return { usable: false };
+          }
           return {
             grant: {
               leaseId,

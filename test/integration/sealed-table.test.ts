@@ -245,6 +245,32 @@ describe('two items whose ciphertexts were swapped', () => {
     }
   });
 
+  it('with an Idempotency-Key, a lease that meets them grants the pool\'s good key, and a retry replays that lease', async () => {
+    // Prepare: two swapped keys imported first (the head of the pool), then a good one.
+    const pool = uniqueName('swapidem');
+    const api = poolApi(server.url);
+    await api.putPool(pool);
+    const { keys } = await api.importKeys(pool, 2);
+    const { keys: good, secrets } = await api.importKeys(pool, 1);
+    await swapCiphertexts(keys[0]?.keyId ?? '', keys[1]?.keyId ?? '');
+    const headers = { 'idempotency-key': uniqueName('idem') };
+    // Act
+    const first = await api.call('POST', `/pools/${pool}/leases`, {}, headers);
+    const retry = await api.call('POST', `/pools/${pool}/leases`, {}, headers);
+    // Assess
+    expect(first.status, first.text).toBe(200);
+    expect(first.body).toMatchObject({ keyId: good[0]?.keyId, apiKey: secrets[0], usageCount: 0 });
+    expect(retry.body).toEqual(first.body);
+    const listed = await api.listAll(pool);
+    expect(listed.map((k) => [k.keyId, k.status, k.usageCount]).sort()).toEqual(
+      [
+        [keys[0]?.keyId, 'undecryptable', 0],
+        [keys[1]?.keyId, 'undecryptable', 0],
+        [good[0]?.keyId, 'active', 1],
+      ].sort(),
+    );
+  });
+
   it('maintenance marks them undecryptable and reports them without asking the provider about them', async () => {
     // Prepare: a stability pool with a good key and two swapped ones, all never checked.
     const pool = uniqueName('swapmaint');

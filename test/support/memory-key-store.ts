@@ -123,6 +123,14 @@ export class MemoryKeyStore implements KeyStore {
     return Promise.resolve(record ? { ...record } : undefined);
   }
 
+  releaseIdempotentLease(id: string, leaseId: string): Promise<boolean> {
+    this.count('releaseIdempotentLease');
+    const record = this.idempotent.get(id);
+    if (record?.leaseId !== leaseId) return Promise.resolve(false);
+    record.expiresAtMs = 0;
+    return Promise.resolve(true);
+  }
+
   tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
     this.count('tryComplete');
     const row = this.rows.get(attempt.keyId);

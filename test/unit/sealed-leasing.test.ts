@@ -41,6 +41,13 @@ class BoundedStore extends MemoryKeyStore {
   }
 }
 
+/** setup() on a BoundedStore: two keys imported in order. */
+async function setupBounded() {
+  const w = world(new BoundedStore());
+  const ids = await w.importKeys('bounded', 2);
+  return { ...w, ids };
+}
+
 describe('a lease and a secret that cannot be opened', () => {
   it('skips the key, takes it out of the pool with its use refunded, reports it, and grants the next key', async () => {
     // Prepare: the first key in LRU order holds a ciphertext bound to another key id.
@@ -133,7 +140,7 @@ describe('an idempotent replay', () => {
     expect(store.peek(grant.keyId)).toMatchObject({ status: 'active', usageCount: 1 });
   });
 
-  it('whose key became undecryptable meanwhile ends (no usable key for that Idempotency-Key) instead of retrying for ever', async () => {
+  it('whose key became undecryptable meanwhile leases the next key under the same Idempotency-Key, instead of retrying for ever', async () => {
     // Prepare: the lease recorded under the Idempotency-Key holds a key whose ciphertext is then altered.
     const { store, leasing, importKeys } = world(new BoundedStore());
     const keyIds = await importKeys('idem', 2);
@@ -141,12 +148,46 @@ describe('an idempotent replay', () => {
     const other = keyIds.find((id) => id !== grant.keyId) ?? '';
     held(store, grant.keyId).secret = 'fake1:another-pool:k_000000000000000000000000:c2stdGVzdA==';
     // Act
-    const replay = await leasing.lease(POOL, {}, 'retry-3').catch((error: unknown) => error);
-    // Assess: the key is out of the pool; no second lease is counted under the same Idempotency-Key.
-    expect(replay).toBeInstanceOf(NoUsableKey);
+    const replay = await leasing.lease(POOL, {}, 'retry-3');
+    const again = await leasing.lease(POOL, {}, 'retry-3');
+    // Assess: the key is out of the pool; the retry gets the other key, once, and replays it after.
+    expect(replay.keyId).toBe(other);
+    expect(again).toEqual(replay);
     expect(store.peek(grant.keyId)?.status).toBe('undecryptable');
-    expect(store.peek(other)).toMatchObject({ status: 'active', usageCount: 0 });
+    expect(store.peek(other)).toMatchObject({ status: 'active', usageCount: 1 });
     expect(store.calls.tryLease).toBeLessThan(10);
+  });
+
+  it('that first meets a key it cannot open grants the next key, recorded under the Idempotency-Key', async () => {
+    // Prepare: the head of the pool cannot be opened.
+    const { store, leasing, ids } = await setupBounded();
+    const [broken = '', good = ''] = ids;
+    held(store, broken).secret = 'fake1:another-pool:k_000000000000000000000000:c2stdGVzdA==';
+    // Act
+    const grant = await leasing.lease(POOL, {}, 'retry-4');
+    const replay = await leasing.lease(POOL, {}, 'retry-4');
+    // Assess
+    expect(grant.keyId).toBe(good);
+    expect(replay).toEqual(grant);
+    expect(store.peek(broken)).toMatchObject({ status: 'undecryptable', usageCount: 0 });
+    expect(store.peek(good)).toMatchObject({ status: 'active', usageCount: 1 });
+  });
+
+  it('after the key service failed, a retry with the same Idempotency-Key gets a lease whose use is counted, not the refunded one', async () => {
+    // Prepare
+    const { store, leasing, sealer, ids } = await setupBounded();
+    sealer.unavailable = true;
+    const failed = await leasing.lease(POOL, {}, 'retry-5').catch((error: unknown) => error);
+    sealer.unavailable = false;
+    // Act
+    const retry = await leasing.lease(POOL, {}, 'retry-5');
+    // Assess: the failed lease gave its use back and its slot is closed; the retry's lease is open and counted.
+    expect(failed).toBeInstanceOf(SealingUnavailable);
+    const key = store.peek(retry.keyId);
+    expect(key?.usageCount).toBe(1);
+    const [, , nonce] = retry.leaseId.split('.').slice(1);
+    expect(Object.values(key?.slots ?? {}).find((slot) => slot.nonce === nonce)?.outcome).toBeUndefined();
+    expect(ids).toContain(retry.keyId);
   });
 });
 
