@@ -227,6 +227,23 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     return fromIdempotencyItem(out.Item);
   }
 
+  async releaseIdempotentLease(id: string, leaseId: string): Promise<boolean> {
+    const result = await this.conditionalUpdate(
+      'idempotency-release',
+      {
+        Key: { [KEY]: `${IDEMPOTENCY_PREFIX}${id}` },
+        // Expired, not deleted: the lease's put takes an expired record's place (its condition),
+        // and the lease function's role needs no DeleteItem.
+        UpdateExpression: 'SET expiresAtMs = :expired',
+        // Invariant: only the record of the lease that was undone, never a newer one.
+        ConditionExpression: 'leaseId = :leaseId',
+        ExpressionAttributeValues: { ':leaseId': leaseId, ':expired': 0 },
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
   async tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
     // The count and the status are always written (to themselves when nothing changes), so the
     // answer comes from UPDATED_NEW: the usage path never gets the sealed secret back.
@@ -350,6 +367,23 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     return result.ok;
   }
 
+  async setAsideUnsealed(key: { keyId: string; pool: string }): Promise<boolean> {
+    const result = await this.conditionalUpdate(
+      'set-aside',
+      {
+        Key: { [KEY]: key.keyId },
+        UpdateExpression: 'REMOVE #upk',
+        // Invariant: only a secret still in plain text leaves the index here (one sealed
+        // meanwhile stays), in its own pool; a key already out of it is not written again.
+        ConditionExpression: '#pool = :pool AND attribute_not_exists(#sealed) AND attribute_exists(#upk)',
+        ExpressionAttributeNames: { '#pool': 'pool', '#sealed': SEALED_ATTRIBUTE, '#upk': INDEX.partitionKey },
+        ExpressionAttributeValues: { ':pool': key.pool },
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
   async replaceSecret(replacement: SecretReplacement): Promise<boolean> {
     const from = replacement.from.sealed ? SEALED_ATTRIBUTE : PLAIN_ATTRIBUTE;
     const names: Record<string, string> = { '#pool': 'pool', '#sealed': SEALED_ATTRIBUTE, '#from': from };
@@ -359,6 +393,20 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     // Invariant: the secret replaced is exactly the one read and resealed (a concurrent reseal
     // or re-import wins cleanly), in its own pool.
     let condition = '#pool = :pool AND #from = :seen';
+    if (!replacement.from.sealed && replacement.seenStatus !== undefined && inUsageIndex(replacement.seenStatus)) {
+      // A plain key a lease set aside goes back into the usage index, sealed now: only while
+      // its status still keeps it there (an operator or a report may have changed it).
+      names['#status'] = 'status';
+      names['#upk'] = INDEX.partitionKey;
+      values[':seenStatus'] = replacement.seenStatus;
+      set.push('#upk = #pool');
+      condition += ' AND #status = :seenStatus';
+    }
+    if (replacement.maskedKey !== undefined) {
+      names['#mask'] = 'maskedKey';
+      values[':mask'] = replacement.maskedKey;
+      set.push('#mask = if_not_exists(#mask, :mask)');
+    }
     if (replacement.revive) {
       // An undecryptable key that opens again goes back into its pool, and only that one.
       names['#status'] = 'status';

@@ -123,6 +123,14 @@ export interface SecretReplacement {
   sealed: string;
   /** an undecryptable key that opened again: back into the pool */
   revive: boolean;
+  /**
+   * For a secret still in plain text: the key's status as read. When that status keeps a key in
+   * the usage index, the write puts the key back there (a lease that met it set it aside), and
+   * it applies only while the status is still this one.
+   */
+  seenStatus?: KeyStatus;
+  /** for a secret still in plain text: its mask, written where the item has none (items from before keys kept one) */
+  maskedKey?: string;
 }
 
 /** An operator's write to one key: a status and/or a count, the count only from the one seen. */
@@ -155,11 +163,23 @@ export interface KeyStore {
   tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult>;
   /** The lease recorded under an Idempotency-Key digest, live or expired; undefined if none. */
   idempotentLease(id: string): Promise<IdempotentLease | undefined>;
+  /**
+   * Ends the record of a lease that did not stand (it was undone: its secret could not be
+   * opened), so the same Idempotency-Key may lease again; only while the record still names
+   * that lease. False when it names another one (or there is none).
+   */
+  releaseIdempotentLease(id: string, leaseId: string): Promise<boolean>;
   tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult>;
   /** +1 without a lease; undefined if the pool has no such key. */
   increment(pool: string, keyId: string, nowMs: number): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined>;
   /** Takes a key whose secret cannot be opened out of the pool (status undecryptable), in one conditional write. */
   markUndecryptable(mark: UndecryptableMark): Promise<boolean>;
+  /**
+   * Takes a key whose secret is still in plain text out of the usage index, so that leases stop
+   * trying it (they never get it) and reach the pool's sealed keys; `keypool reseal` puts it
+   * back when it seals it. False when the key is sealed now, gone, or already set aside.
+   */
+  setAsideUnsealed(key: { keyId: string; pool: string }): Promise<boolean>;
   /** Replaces a key's stored secret, conditioned on what was read; false if it changed meanwhile. */
   replaceSecret(replacement: SecretReplacement): Promise<boolean>;
   /** An operator's change, as one conditional write. */

@@ -170,7 +170,10 @@ export class Leasing {
   /**
    * The live lease recorded under this Idempotency-Key, with its secret read from the key, or
    * undefined when there is none (or it expired: the key may lease anew). The same key used for
-   * another request is refused.
+   * another request is refused. A live lease whose key's secret no longer opens (the key is out
+   * of its pool now) cannot be answered: its record is ended and the key may lease anew (left
+   * live, it would refuse every new lease under the same key, and the lease loop would retry
+   * until it expired).
    */
   private async replay(pool: string, idempotency: { id: string; requestHash: string }): Promise<LeaseGrant | undefined> {
     const record = await this.store.idempotentLease(idempotency.id);
@@ -180,7 +183,10 @@ export class Leasing {
     }
     const key = await this.store.get(record.keyId);
     const apiKey = key ? await this.openSecret(key) : undefined;
-    if (apiKey === undefined) return undefined;
+    if (apiKey === undefined) {
+      await this.store.releaseIdempotentLease(idempotency.id, record.leaseId);
+      return undefined;
+    }
     return { leaseId: record.leaseId, keyId: record.keyId, apiKey, pool, usageCount: record.usageCount, expiresAt: new Date(record.expiresAtMs).toISOString() };
   }
 
@@ -218,9 +224,24 @@ export class Leasing {
         // and only its answer was lost (the SDK retried it, and the retry found it done).
         const ours = result.granted ? result.key : result.current?.slots[String(slot)]?.nonce === nonce ? result.current : undefined;
         if (ours) {
-          const apiKey = await this.openSecret(ours, { slot, nonce });
+          // A lease undone here (its use given back) must not be replayed under its
+          // Idempotency-Key: its record goes with it, so a retry, or the next candidate of this
+          // very request, records a lease that stands.
+          const undone = async (): Promise<void> => {
+            if (idempotency) await this.store.releaseIdempotentLease(idempotency.id, leaseId);
+          };
+          let apiKey: string | undefined;
+          try {
+            apiKey = await this.openSecret(ours, { slot, nonce });
+          } catch (error) {
+            await undone();
+            throw error;
+          }
           // Undecryptable: the key is out of the pool now (and this lease undone): try another.
-          if (apiKey === undefined) return { usable: false };
+          if (apiKey === undefined) {
+            await undone();
+            return { usable: false };
+          }
           return {
             grant: {
               leaseId,
@@ -234,7 +255,12 @@ export class Leasing {
         }
         this.contendedUntilMs = nowMs + CONTENTION_MEMORY_MS;
         const current = result.granted ? undefined : result.current;
-        if (current && !current.sealed) this.warnUnsealed(current);
+        if (current && !current.sealed) {
+          this.warnUnsealed(current);
+          // Out of the usage index until `keypool reseal` seals it: left there, it would be tried
+          // by every lease, and a page of such keys would hide the pool's sealed keys for good.
+          await this.store.setAsideUnsealed({ keyId: current.keyId, pool: current.pool });
+        }
         if (!current || !current.sealed || !isLeasable(current, pool, maxUses, nowMs)) return { usable: false };
         const open = freeSlot(current, nowMs, current.usageCount % LEASE_SLOTS);
         if (open === undefined) return { usable: false };

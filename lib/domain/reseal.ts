@@ -9,6 +9,7 @@
  */
 import { PoolNotFound } from './errors.js';
 import type { KeyStore, PoolStore, StoredKey } from './key-store.js';
+import { maskKey } from './keys.js';
 import { SecretUndecryptable, type SecretSealer } from './secret-sealer.js';
 import { mapLimit } from '../shared/map-limit.js';
 
@@ -94,7 +95,15 @@ async function resealKey(options: ResealOptions, key: StoredKey): Promise<KeyOut
     }
   }
   const sealed = await sealer.seal(secret, context);
-  const replaced = await store.replaceSecret({ ...context, from: { secret: key.secret, sealed: key.sealed }, sealed, revive: undecryptable });
+  const replaced = await store.replaceSecret({
+    ...context,
+    from: { secret: key.secret, sealed: key.sealed },
+    sealed,
+    revive: undecryptable,
+    // A plain key may have been set aside by a lease (out of the usage index): sealed, it goes
+    // back. Its mask is taken now: once sealed, nothing but a lease could read the secret again.
+    ...(key.sealed ? {} : { seenStatus: key.status, maskedKey: maskKey(secret) }),
+  });
   if (!replaced) return 'changedMeanwhile';
   return undecryptable ? 'revived' : key.sealed ? 'resealed' : 'sealed';
 }

@@ -15,6 +15,16 @@ export class RouteNotFound extends KeypoolError {
   }
 }
 
+/**
+ * The Retry-After of a sealing_unavailable answer. KMS throttling clears within seconds (the
+ * SDK has already retried it); a key that is disabled or unreachable needs an operator, whom
+ * the 5xx alarm calls: a short wait serves the first without hammering during the second.
+ */
+export const SEALING_RETRY_AFTER_SECONDS = 5;
+// SealingUnavailable's code, not the class: importing lib/domain/secret-sealer.ts here would put
+// it in every function's bundle, the ones that never seal included.
+const SEALING_UNAVAILABLE = 'sealing_unavailable';
+
 const STATUS: Record<string, number> = {
   invalid_request: 400,
   not_found: 404,
@@ -25,6 +35,9 @@ const STATUS: Record<string, number> = {
   no_usable_key: 409,
   lease_expired: 410,
   payload_too_large: 413,
+  // The wrapping-key service (KMS) failed: nothing is wrong with the request or the key, and a
+  // retry may succeed. A 5xx, so the API's 5xx alarm sees an outage of the key service.
+  [SEALING_UNAVAILABLE]: 503,
 };
 
 /** An error that asks for response headers besides its body (e.g. `allow` on a 405). */
@@ -39,7 +52,10 @@ function headersOf(error: unknown): Record<string, string> {
 export interface ErrorBody {
   error: string;
   message: string;
-  /** no_usable_key: seconds until a cooling key comes back (also the Retry-After header) */
+  /**
+   * no_usable_key: seconds until a cooling key comes back; sealing_unavailable: seconds to wait
+   * before trying again (both also the Retry-After header)
+   */
   retryAfterSeconds?: number;
   details?: { path: string; message: string }[];
 }
@@ -48,7 +64,7 @@ export interface ErrorBody {
 export function errorAnswer(error: unknown): { status: number; body: ErrorBody; headers: Record<string, string>; known: boolean } {
   if (error instanceof KeypoolError && STATUS[error.code] !== undefined) {
     const details = 'details' in error && Array.isArray(error.details) && error.details.length ? { details: error.details as ErrorBody['details'] } : {};
-    const wait = error instanceof NoUsableKey ? error.retryAfterSeconds : undefined;
+    const wait = error instanceof NoUsableKey ? error.retryAfterSeconds : error.code === SEALING_UNAVAILABLE ? SEALING_RETRY_AFTER_SECONDS : undefined;
     const body: ErrorBody = { error: error.code, message: error.message, ...(wait === undefined ? {} : { retryAfterSeconds: wait }), ...details };
     const headers = { ...headersOf(error), ...(wait === undefined ? {} : { 'retry-after': String(wait) }) };
     return { status: STATUS[error.code] ?? 500, body, headers, known: true };

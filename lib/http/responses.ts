@@ -17,6 +17,7 @@ const ERROR_TEXT: Record<number, string> = {
   409: 'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a cooling key comes back',
   410: 'lease_expired: the lease ended before it was completed; its use stays counted',
   413: 'payload_too_large: the body is over 256 KB',
+  503: 'sealing_unavailable: the key service that seals and opens the stored secrets (KMS) failed; a lease counts nothing, an import may have written part of its batch (importing it again adds the rest); retry after retryAfterSeconds (also the Retry-After header)',
 };
 
 export const RESPONSES: Record<RouteKey, RouteResponses> = {
@@ -25,10 +26,10 @@ export const RESPONSES: Record<RouteKey, RouteResponses> = {
   'GET /pools': { 200: { description: 'every pool', schema: s.PoolListResponse } },
   'PUT /pools/{pool}': { 200: { description: 'the pool as it is now', schema: s.PoolViewSchema }, ...errors(400, 413) },
   'GET /pools/{pool}': { 200: { description: 'the pool', schema: s.PoolViewSchema }, ...errors(400, 404) },
-  'POST /pools/{pool}/keys': { 201: { description: 'imported', schema: s.ImportResponse }, ...errors(400, 413) },
+  'POST /pools/{pool}/keys': { 201: { description: 'imported', schema: s.ImportResponse }, ...errors(400, 413, 503) },
   'GET /pools/{pool}/keys': { 200: { description: 'one page', schema: s.KeyPageResponse }, ...errors(400, 404) },
   'PATCH /pools/{pool}/keys/{keyId}': { 200: { description: 'the key', schema: s.KeyViewSchema }, ...errors(400, 404, 413) },
   'POST /pools/{pool}/keys/{keyId}/usage': { 200: { description: 'the new count', schema: s.UsageResponse }, ...errors(400, 404) },
-  'POST /pools/{pool}/leases': { 200: { description: 'the lease, with the secret', schema: s.LeaseResponse }, ...errors(400, 404, 409, 413) },
+  'POST /pools/{pool}/leases': { 200: { description: 'the lease, with the secret', schema: s.LeaseResponse }, ...errors(400, 404, 409, 413, 503) },
   'POST /pools/{pool}/leases/{leaseId}/complete': { 200: { description: 'the key after completion', schema: s.CompleteResponse }, ...errors(400, 404, 410, 413) },
 };

@@ -257,8 +257,8 @@ describe('keypool CLI', () => {
       unchecked: 2,
       oldestCheck: null,
     });
-    expect(text.stdout).toMatch(/^pool\s+maxUses\s+total\s+active\s+cooling\s+suspect\s+exhausted\s+disabled\s+usable\s+credits\s+unchecked\s+oldestCheck/);
-    expect(text.stdout).toMatch(new RegExp(`^${pool}\\s+4\\s+2\\s+1\\s+0\\s+1\\s+0\\s+0\\s+1\\s`, 'm'));
+    expect(text.stdout).toMatch(/^pool\s+maxUses\s+total\s+active\s+cooling\s+suspect\s+exhausted\s+disabled\s+undecryptable\s+usable\s+credits\s+unchecked\s+oldestCheck/);
+    expect(text.stdout).toMatch(new RegExp(`^${pool}\\s+4\\s+2\\s+1\\s+0\\s+1\\s+0\\s+0\\s+0\\s+1\\s`, 'm'));
     expect(suspects.keys.map((k) => k.keyId)).toEqual([grant.keyId]);
   });
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,27 +33,32 @@ async function until(check: () => boolean, timeoutMs: number): Promise<void> {
 }
 
 describe('npm start', () => {
-  it('serves the API over a persistent DynamoDB Local, keeps data across restarts, and stops both on Ctrl-C', async () => {
-    // Prepare
+  it('serves the API over a persistent DynamoDB Local, keeps data and its sealing key across restarts, and stops both on Ctrl-C', async () => {
+    // Prepare: no sealing variable (the test run's key file is not passed on), so the data dir's key is used.
     const dataDir = mkdtempSync(join(tmpdir(), 'keypool-data-'));
     const env = {
       KEYPOOL_PORT: String(await freePort()),
       KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()),
       KEYPOOL_DATA_DIR: dataDir,
       KEYPOOL_DYNAMODB_ENDPOINT: '',
+      KEYPOOL_SEALING_KEY_FILE: '',
     };
+    const keyFile = join(dataDir, 'sealing-key');
     const api = `http://127.0.0.1:${env.KEYPOOL_PORT}`;
     // Act: first run imports a key
     const first = start(env);
     await until(() => first.output().includes('keypool is up'), 60_000);
     const health = (await (await fetch(`${api}/health`)).json());
     const imported = await fetch(`${api}/pools/stability/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ keys: [{ apiKey: 'sk-test-persisted-0123456789' }] }) });
+    const keyAfterFirst = readFileSync(keyFile);
+    const modeAfterFirst = statSync(keyFile).mode & 0o777;
     first.signal('SIGINT');
     const firstCode = await first.exited;
     // Act: second run sees it
     const second = start(env);
     await until(() => second.output().includes('keypool is up'), 60_000);
     const listed = (await (await fetch(`${api}/pools/stability/keys`)).json()) as { keys: unknown[] };
+    const leased = (await (await fetch(`${api}/pools/stability/leases`, { method: 'POST' })).json()) as { apiKey?: string };
     second.signal('SIGINT');
     const secondCode = await second.exited;
     // Assess
@@ -64,6 +69,14 @@ describe('npm start', () => {
     expect(second.output()).toContain('(existed)');
     expect(listed.keys).toHaveLength(1);
     expect(secondCode).toBe(0);
+    // The sealing key: generated on the first start (32 bytes, mode 0600), reused on the next, so
+    // the key imported before the restart still opens.
+    expect(first.output()).toContain(`Sealing    key file ${keyFile} (created now, mode 0600`);
+    expect(second.output()).toContain(`Sealing    key file ${keyFile} (existing, mode 0600`);
+    expect(keyAfterFirst).toHaveLength(32);
+    expect(modeAfterFirst).toBe(0o600);
+    expect(readFileSync(keyFile).equals(keyAfterFirst)).toBe(true);
+    expect(leased.apiKey).toBe('sk-test-persisted-0123456789');
     await expect(fetch(`${api}/health`)).rejects.toThrow();
   }, 180_000);
 

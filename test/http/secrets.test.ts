@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalServer } from '../../lib/local/server.js';
-import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
+import { documentClient } from '../../lib/adapters/dynamo-client.js';
+import { createTestTable, fakeKey, scanTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { call, captureOutput, startTestServer } from '../support/server.js';
 
 let server: LocalServer;
+let table: TestTable;
 
 beforeAll(async () => {
   process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
-  const table = await createTestTable('secrets');
+  table = await createTestTable('secrets');
   server = await startTestServer(table.tableName);
 });
 
@@ -88,6 +90,16 @@ describe('secrets', () => {
     for (const secret of secrets) {
       expect(logs).not.toContain(secret);
       for (const answer of answers) expect(answer).not.toContain(secret);
+    }
+    // Nor the sealed secrets: no ciphertext (or a 40-character run of one) in a log line or any answer, leases included.
+    const items = await scanTable(documentClient({ endpoint: table.endpoint, region: undefined }), table.tableName);
+    const ciphertexts = items.filter((item) => item.pool === pool).map((item) => String(item.sealedKey));
+    expect(ciphertexts).toHaveLength(secrets.length);
+    for (const ciphertext of ciphertexts) {
+      for (const part of [ciphertext, ciphertext.slice(0, 40), ciphertext.slice(-40), ciphertext.slice(100, 140)]) {
+        expect(logs).not.toContain(part);
+        for (const answer of [...answers, ...leases]) expect(answer).not.toContain(part);
+      }
     }
   });
 

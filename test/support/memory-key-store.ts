@@ -29,6 +29,8 @@ interface Row {
   key: StoredKey;
   /** the usage index's sort key, as the adapter keeps it */
   usk: number;
+  /** a plain key a lease took out of the usage index (the adapter removes its `upk`) */
+  aside?: boolean;
 }
 
 const copy = (key: StoredKey): StoredKey => structuredClone(key);
@@ -73,7 +75,7 @@ export class MemoryKeyStore implements KeyStore {
     this.count('candidates');
     const bound = usageSortKeyBound(maxUses);
     const range = [...this.rows.values()]
-      .filter((row) => row.key.pool === pool && inUsageIndex(row.key.status) && row.usk < bound)
+      .filter((row) => row.key.pool === pool && inUsageIndex(row.key.status) && !row.aside && row.usk < bound)
       .sort((a, b) => a.usk - b.usk);
     const page: CandidatePage = { candidates: [] };
     // Page by `limit` read items, skip cooling keys, and go on only while nothing was found.
@@ -93,6 +95,7 @@ export class MemoryKeyStore implements KeyStore {
     const { key } = row;
     const ok =
       inUsageIndex(key.status) &&
+      !row.aside &&
       key.usageCount === attempt.seenCount &&
       isLeasable(key, attempt.pool, attempt.maxUses, attempt.nowMs) &&
       isSlotFree(key.slots[String(attempt.slot)], attempt.nowMs) &&
@@ -118,6 +121,14 @@ export class MemoryKeyStore implements KeyStore {
     this.count('idempotentLease');
     const record = this.idempotent.get(id);
     return Promise.resolve(record ? { ...record } : undefined);
+  }
+
+  releaseIdempotentLease(id: string, leaseId: string): Promise<boolean> {
+    this.count('releaseIdempotentLease');
+    const record = this.idempotent.get(id);
+    if (record?.leaseId !== leaseId) return Promise.resolve(false);
+    record.expiresAtMs = 0;
+    return Promise.resolve(true);
   }
 
   tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
@@ -164,13 +175,25 @@ export class MemoryKeyStore implements KeyStore {
     return Promise.resolve(true);
   }
 
+  setAsideUnsealed(key: { keyId: string; pool: string }): Promise<boolean> {
+    this.count('setAsideUnsealed');
+    const row = this.rows.get(key.keyId);
+    if (row?.key.pool !== key.pool || row.key.sealed || !inUsageIndex(row.key.status) || row.aside) return Promise.resolve(false);
+    row.aside = true;
+    return Promise.resolve(true);
+  }
+
   replaceSecret(replacement: SecretReplacement): Promise<boolean> {
     this.count('replaceSecret');
     const row = this.rows.get(replacement.keyId);
     const same = row?.key.pool === replacement.pool && row.key.sealed === replacement.from.sealed && row.key.secret === replacement.from.secret;
     if (!row || !same || (replacement.revive && row.key.status !== 'undecryptable')) return Promise.resolve(false);
+    const reindex = !replacement.from.sealed && replacement.seenStatus !== undefined && inUsageIndex(replacement.seenStatus);
+    if (reindex && row.key.status !== replacement.seenStatus) return Promise.resolve(false);
     row.key.secret = replacement.sealed;
     row.key.sealed = true;
+    if (reindex) delete row.aside;
+    if (replacement.maskedKey !== undefined && !row.key.maskedKey) row.key.maskedKey = replacement.maskedKey;
     if (replacement.revive) row.key.status = 'active';
     return Promise.resolve(true);
   }
@@ -193,6 +216,8 @@ export class MemoryKeyStore implements KeyStore {
     if (update.status !== undefined) {
       row.key.status = update.status;
       delete row.key.cooldownUntil;
+      // The adapter sets `upk` for active (back into the index) and removes it otherwise.
+      delete row.aside;
     }
     if (update.count) {
       row.usk += usageSortKeyShift(update.count.seen, update.count.to);

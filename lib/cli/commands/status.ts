@@ -12,16 +12,17 @@ function healthInput(view: KeyView): HealthInput {
   return view.status === 'cooling' ? { ...view, cooldownUntil: Number.POSITIVE_INFINITY } : view;
 }
 
-const STATUS_COLUMNS = ['pool', 'maxUses', 'total', 'active', 'cooling', 'suspect', 'exhausted', 'disabled', 'usable', 'credits', 'unchecked', 'oldestCheck'];
+const STATUS_COLUMNS = ['pool', 'maxUses', 'total', 'active', 'cooling', 'suspect', 'exhausted', 'disabled', 'undecryptable', 'usable', 'credits', 'unchecked', 'oldestCheck'];
 
 export const status: Command = {
   name: 'status',
-  summary: "per pool: keys by status (suspect included), usable keys under the pool's cap, known credits, oldest balance check",
+  summary: "per pool: keys by status (suspect and undecryptable included), usable keys under the pool's cap, known credits, oldest balance check",
   usage: '[--json]',
   help: [
-    '--json       print {"pools":[{"pool","maxUses","total","active","cooling","exhausted","disabled","suspect","usable","credits","unchecked","oldestCheck"}]}',
+    '--json       print {"pools":[{"pool","maxUses","total","active","cooling","exhausted","disabled","suspect","undecryptable","usable","credits","unchecked","oldestCheck"}]}',
     "Every pool, keys or not. usable: active keys with usageCount <= the pool's maxUses; suspect: reported invalid_key,",
-    'out of the pool until maintenance asks the provider; credits: sum of the last known balances;',
+    'out of the pool until maintenance asks the provider; undecryptable: the stored secret opens with no configured',
+    'wrapping key, never leased until `keypool reseal` opens it again or it is imported anew; credits: sum of the last known balances;',
     'unchecked: keys (not disabled) whose balance was never read; oldestCheck: the oldest balance read among the others.',
   ],
   options: { json: { type: 'boolean' } },

@@ -1,0 +1,110 @@
+/**
+ * When the wrapping-key service fails (KMS throttled, unreachable, the key disabled), the API
+ * says so: 503 sealing_unavailable with a Retry-After, never a bare 500, and a lease that could
+ * not be opened gives its use back. The local server here seals with a KMS key ARN whose KMS
+ * endpoint (AWS_ENDPOINT_URL_KMS) is a stub that answers every call with DisabledException.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
+import { sealNewKey } from '../../lib/domain/keys.js';
+import type { LocalServer } from '../../lib/local/server.js';
+import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
+import { fakeKeyArn, FakeKms } from '../support/fake-kms.js';
+import { expectError, poolApi } from '../support/pool-api.js';
+import { captureOutput, startTestServer } from '../support/server.js';
+
+let table: TestTable;
+let server: LocalServer;
+let kms: Server;
+let kmsCalls = 0;
+const KEY_ARN = fakeKeyArn(7);
+
+beforeAll(async () => {
+  // A KMS that refuses everything, as it does for a disabled key (a client error KMS does not retry).
+  kms = createServer((request, response) => {
+    kmsCalls++;
+    request.resume();
+    response.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' });
+    response.end(JSON.stringify({ __type: 'DisabledException', message: 'key is disabled (stub)' }));
+  });
+  await new Promise<void>((done) => kms.listen(0, '127.0.0.1', done));
+  process.env.KEYPOOL_SECRETS_KEY_ARN = KEY_ARN;
+  process.env.AWS_ENDPOINT_URL_KMS = `http://127.0.0.1:${(kms.address() as AddressInfo).port}`;
+  process.env.AWS_ACCESS_KEY_ID = 'stubkms';
+  process.env.AWS_SECRET_ACCESS_KEY = 'stubkms';
+  table = await createTestTable('unavailable');
+  server = await startTestServer(table.tableName);
+});
+
+afterAll(async () => {
+  await server.close();
+  await new Promise((done) => kms.close(done));
+});
+
+/** Writes one key sealed under KEY_ARN (by a stand-in KMS that works), as an import would have. */
+async function sealedKey(pool: string): Promise<{ keyId: string; secret: string }> {
+  const secret = fakeKey('kms-');
+  const sealer = createEsdkSealer({ current: { kind: 'kms', keyArn: KEY_ARN }, kms: new FakeKms() });
+  await table.pools.put(pool, {}, new Date().toISOString());
+  const key = await sealNewKey(sealer, secret, pool, new Date().toISOString());
+  await table.store.insert(key);
+  return { keyId: key.keyId, secret };
+}
+
+describe('when the key service fails', () => {
+  it('a lease answers 503 sealing_unavailable with Retry-After, gives the use back, and leaks nothing', async () => {
+    // Prepare
+    const pool = uniqueName('kms');
+    const { keyId, secret } = await sealedKey(pool);
+    const api = poolApi(server.url);
+    const before = kmsCalls;
+    const capture = captureOutput();
+    let answer;
+    try {
+      // Act
+      answer = await api.lease(pool);
+    } finally {
+      capture.stop();
+    }
+    // Assess
+    const body = expectError(answer, 503, 'sealing_unavailable');
+    expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(body.retryAfterSeconds).toBe(Number(answer.headers.get('retry-after')));
+    expect(body.message).toContain('DisabledException');
+    expect(kmsCalls).toBeGreaterThan(before);
+    // The use is refunded and the key stays in its pool: it was the key service, not the key.
+    expect(await api.view(pool, keyId)).toMatchObject({ usageCount: 0, status: 'active' });
+    const item = await table.store.get(keyId);
+    expect(Object.values(item?.slots ?? {}).map((slot) => slot.outcome)).toEqual(['failure']);
+    expect(answer.text).not.toContain(secret);
+    expect(capture.lines()).not.toContain(secret);
+    expect(capture.lines()).not.toContain(item?.secret ?? 'no item');
+  });
+
+  it('an import answers 503 sealing_unavailable and writes nothing', async () => {
+    // Prepare
+    const pool = uniqueName('kms-import');
+    const api = poolApi(server.url);
+    await api.putPool(pool);
+    const secret = fakeKey('import-');
+    // Act
+    const answer = await api.call('POST', `/pools/${pool}/keys`, { keys: [{ apiKey: secret }] });
+    // Assess
+    expectError(answer, 503, 'sealing_unavailable');
+    expect(answer.headers.get('retry-after')).not.toBeNull();
+    expect(answer.text).not.toContain(secret);
+    expect(await api.listAll(pool)).toEqual([]);
+  });
+
+  it('the OpenAPI document lists the 503 on the routes that seal or open', async () => {
+    // Act
+    const answer = await poolApi(server.url).call('GET', '/openapi.json');
+    // Assess
+    const doc = answer.body as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    expect(doc.paths['/pools/{pool}/leases']?.post?.responses).toHaveProperty('503');
+    expect(doc.paths['/pools/{pool}/keys']?.post?.responses).toHaveProperty('503');
+    expect(doc.paths['/pools/{pool}/keys']?.get?.responses).not.toHaveProperty('503');
+  });
+});
