@@ -11,6 +11,7 @@ import { type CliRun, runKeypool } from '../support/cli.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import { call, startTestServer } from '../support/server.js';
+import type { LeaseGrant } from '../../lib/domain/types.js';
 
 let env: Record<string, string>;
 let server: LocalServer;
@@ -42,14 +43,8 @@ interface ImportJson {
   keys: KeyViewJson[];
 }
 
-interface GrantJson {
-  leaseId: string;
-  keyId: string;
-  apiKey: string;
-  pool: string;
-  usageCount: number;
-  expiresAt: string;
-}
+/** A lease's HTTP body: the domain's LeaseGrant as JSON. */
+type GrantJson = LeaseGrant;
 
 /** Runs keypool with the test table's environment. */
 function keypool(args: string[], stdin?: string): Promise<CliRun> {

@@ -6,6 +6,7 @@
 import { expect } from 'vitest';
 import { fakeKey } from './dynamo.js';
 import { type Answer, call, captureOutput } from './server.js';
+import type { LeaseGrant } from '../../lib/domain/types.js';
 
 export interface PoolViewBody {
   pool: string;
@@ -31,14 +32,8 @@ export interface KeyViewBody {
   creditsCheckedAt: string | null;
 }
 
-export interface LeaseGrantBody {
-  leaseId: string;
-  keyId: string;
-  apiKey: string;
-  pool: string;
-  usageCount: number;
-  expiresAt: string;
-}
+/** A lease's HTTP body: the domain's LeaseGrant as JSON. */
+export type LeaseGrantBody = LeaseGrant;
 
 export interface ErrorBodyShape {
   error: string;
