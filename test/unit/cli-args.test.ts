@@ -22,7 +22,7 @@ const untouchable = (): CliServices => {
   const fail = (): never => {
     throw new Error('a service was built for a command line that should have been refused');
   };
-  return { broker: fail, maintenance: fail, migration: fail, sealing: fail };
+  return { broker: fail, maintenance: fail, migration: fail, sealing: fail, sharding: fail };
 };
 
 /** A broker over the in-memory stores; maintenance and migration must not be reached. */
@@ -31,7 +31,7 @@ function memoryServices(): { services: () => CliServices; broker: Broker } {
   const fail = (): never => {
     throw new Error('only the broker is expected here');
   };
-  return { broker, services: () => ({ broker: () => broker, maintenance: fail, migration: fail, sealing: fail }) };
+  return { broker, services: () => ({ broker: () => broker, maintenance: fail, migration: fail, sealing: fail, sharding: fail }) };
 }
 
 const SECRET = 'sk-test-0123456789abcdef0123';

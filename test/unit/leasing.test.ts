@@ -167,9 +167,9 @@ describe('within one broker', () => {
 /** A store whose index lags: it keeps answering with candidates that are no longer leasable. */
 class LaggingIndex extends MemoryKeyStore {
   stale: CandidatePage | undefined;
-  override candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
+  override candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
     if (this.stale) return Promise.resolve(this.stale);
-    return super.candidates(pool, maxUses, limit, nowMs);
+    return super.candidates(pool, shard, maxUses, limit, nowMs);
   }
 }
 
@@ -239,7 +239,7 @@ describe('the in-memory store keeps the adapter contract', () => {
     const { store, ids, clock } = await setup(1);
     const id = ids[0] ?? '';
     const write = (seenCount: number) =>
-      store.tryLease({ keyId: id, pool: POOL, seenCount, maxUses: 3, slot: 0, nonce: '0123456789abcdef', expiresAtMs: clock.now() + 1000, nowMs: clock.now() });
+      store.tryLease({ keyId: id, pool: POOL, shard: 0, seenCount, maxUses: 3, slot: 0, nonce: '0123456789abcdef', expiresAtMs: clock.now() + 1000, nowMs: clock.now() });
     // Act
     const stale = await write(1);
     const fresh = await write(0);
