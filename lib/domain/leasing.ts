@@ -112,9 +112,12 @@ export class Leasing {
     const dry = new Set<number>();
     /** pages read but not yet tried (a parallel batch reads several) */
     const ready: { shard: number; page: CandidatePage }[] = [];
-    let batch = 1;
     let coolingUntilMs: number | undefined;
     for (let round = 0; round < this.maxRounds && dry.size < span; ) {
+      // One shard first; once some are seen dry, the next ones in parallel: 1, 2, 4, then 8 at
+      // a time while every read comes back dry, so a pool dry everywhere answers in a few
+      // round trips whatever its shard count (and still reads each shard once).
+      const batch = Math.min(MAX_PARALLEL_SHARD_READS, dry.size + 1);
       if (ready.length === 0) ready.push(...(await this.readShards(pool, span, dry, batch, maxUses)));
       const next = ready.shift();
       if (!next) break;
@@ -123,10 +126,7 @@ export class Leasing {
       const candidates = page.candidates;
       if (page.coolingUntilMs !== undefined) coolingUntilMs = Math.min(coolingUntilMs ?? Infinity, page.coolingUntilMs);
       if (candidates.length === 0) {
-        // A dry shard: the next ones are read in parallel, 2, 4, then 8 at a time, so a pool
-        // dry everywhere answers in a few round trips whatever its shard count.
         this.markDry(pool, shard, maxUses, dry, nowMs);
-        batch = Math.min(MAX_PARALLEL_SHARD_READS, batch * 2);
         continue;
       }
       round++;
@@ -142,7 +142,14 @@ export class Leasing {
       let stillUsable = false;
       while (candidate) {
         const outcome = await this.attempt(candidate.keyId, candidate.usageCount, pool, shard, maxUses, ttlMs, idempotency);
-        if ('grant' in outcome) return outcome.grant;
+        if ('grant' in outcome) {
+          // The shard's head is now the next candidate of the page (or, if none, one use more):
+          // the next lease of this broker goes to another shard if that one is less used.
+          const taken = candidate.keyId;
+          const after = candidates.filter((c) => c.keyId !== taken).reduce((low, c) => Math.min(low, c.usageCount), outcome.grant.usageCount + 1);
+          this.shardMemory.seen(pool, shard, after, this.clock());
+          return outcome.grant;
+        }
         if ('taken' in outcome && idempotency) {
           // A concurrent request with the same key won: its lease is ours to answer with.
           const again = await this.replay(pool, idempotency);
