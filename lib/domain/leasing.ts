@@ -55,6 +55,27 @@ function takeRandom<T>(items: T[], random: () => number): T | undefined {
   return picked;
 }
 
+/** Fewer candidates than this at the lowest count, and a spreading broker also considers the next count. */
+export const SPREAD_MIN = 4;
+
+/**
+ * Takes a random candidate out of `items` (in index order: fewest uses first) among those with
+ * the fewest uses, or the next count too when fewer than SPREAD_MIN have the fewest: contending
+ * brokers spread over keys as little used as the head, not over the whole page. A page of a
+ * shard can hold its every key, several counts deep; a random one of those would give a key
+ * its fifth use while others of the shard have one.
+ */
+function takeSpread(items: Candidate[], random: () => number): Candidate | undefined {
+  const lowest = items[0]?.usageCount;
+  if (lowest === undefined) return undefined;
+  const atLowest = items.filter((c) => c.usageCount === lowest).length;
+  const limit = atLowest < SPREAD_MIN ? lowest + 1 : lowest;
+  const within = items.filter((c) => c.usageCount <= limit).length;
+  // The candidates are in index order, so the ones within the limit are a prefix.
+  const [picked] = items.splice(Math.floor(random() * within), 1);
+  return picked;
+}
+
 export class Leasing {
   private readonly store: KeyStore;
   private readonly pools: PoolDirectory;
@@ -138,7 +159,7 @@ export class Leasing {
       const free = candidates.filter((c) => !this.inFlight.has(c.keyId));
       const busy = candidates.filter((c) => this.inFlight.has(c.keyId));
       const spread = nowMs < this.contendedUntilMs;
-      let candidate = (spread ? takeRandom(free, this.random) : free.shift()) ?? busy.shift();
+      let candidate = (spread ? takeSpread(free, this.random) : free.shift()) ?? busy.shift();
       let stillUsable = false;
       while (candidate) {
         const outcome = await this.attempt(candidate.keyId, candidate.usageCount, pool, shard, maxUses, ttlMs, idempotency);
@@ -157,7 +178,7 @@ export class Leasing {
           continue;
         }
         stillUsable ||= 'usable' in outcome && outcome.usable;
-        candidate = takeRandom(free, this.random) ?? takeRandom(busy, this.random);
+        candidate = takeSpread(free, this.random) ?? takeRandom(busy, this.random);
       }
       // Every candidate of this page was seen not leasable: the index lagged; this shard has
       // nothing for now. If some were leasable but lost to races, it may be read again.
