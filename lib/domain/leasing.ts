@@ -155,7 +155,7 @@ export class Leasing {
       // Strict LRU for the first try: the head of the index, unless this process is already
       // trying it or lost a race moments ago. Callers in other processes (other Lambda
       // containers) read the same head, so once contention is seen the first try is a random
-      // candidate of the page; after a lost race, a random other candidate.
+      // one of the page's least used candidates (takeSpread); after a lost race, another.
       const free = candidates.filter((c) => !this.inFlight.has(c.keyId));
       const busy = candidates.filter((c) => this.inFlight.has(c.keyId));
       const spread = nowMs < this.contendedUntilMs;
