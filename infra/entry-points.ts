@@ -117,9 +117,11 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     file: 'functions/maintain.ts',
     // the pool directory and each pool's keys: Query on pool-keys, then BatchGetItem of the
     // items (secrets included, to ask the provider for each balance); conditional UpdateItem
-    // per change. No Scan: it reads the pools, not the table.
-    description: 'keypool: scheduled maintenance (provider balances, suspect keys, key statuses, pool metrics)',
-    table: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
+    // per change. No Scan: it reads the pools, not the table. A pool whose shard count changed
+    // (lib/domain/reshard.ts): GetItem of its record, a conditional UpdateItem per key moved
+    // (GetItem of a key whose placement changed meanwhile) and one of the record at the end.
+    description: 'keypool: scheduled maintenance (provider balances, suspect keys, key statuses, shard moves, pool metrics)',
+    table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
     index: { [POOL_KEYS]: ['dynamodb:Query'] },
     timeoutSeconds: 900,
     memorySize: 512,

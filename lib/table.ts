@@ -10,13 +10,20 @@
  *   pool, apiKey, maskedKey, label, usageCount, status, createdAt, lastUsedAt, cooldownUntil,
  *   credits, creditsCheckedAt
  *   L      map of lease slots (see lib/domain/lease-id.ts and README "How leasing works")
- *   upk    the pool, present only while the key is leasable (active or cooling): the
+ *   upk    the key's usage partition (usagePartition: the pool for shard 0, `<pool>#<shard>`
+ *          for the others), present only while the key is leasable (active or cooling): the
  *          usage-count index is sparse, so disabled and exhausted keys cost no reads
+ *   ush    the key's home: the usage partition it belongs in under its pool's shard count,
+ *          kept while the key is out of the index too; absent means shard 0 (the pool), so
+ *          items of unsharded pools (and every item from before sharding) have none. Every
+ *          write that puts a key back into the index copies it (`upk = if_not_exists(ush,
+ *          pool)`), and only a reshard changes it (lib/domain/reshard.ts)
  *   usk    usage sort key, a number: usageCount * USAGE_TIER + LRU stamp (ms since
  *          STAMP_EPOCH_MS). Ordered by count first, then least recently used.
  *
  * One item per pool: keyId `pool#<name>`, name, the policy (maxUses, leaseTtlSeconds,
- * cooldownSeconds, provider, minCredits), createdAt, updatedAt, and pool = POOL_DIRECTORY.
+ * cooldownSeconds, provider, minCredits, shards; previousShards and shardsChangedAt while a
+ * reshard is pending), createdAt, updatedAt, and pool = POOL_DIRECTORY.
  *
  * One item per lease granted under an Idempotency-Key while it may be replayed: keyId
  * `idem#<digest>`, leasedKeyId, leasePool, leaseCount, leaseId, requestHash, expiresAtMs, and
@@ -38,6 +45,8 @@ export const TABLE = {
     name: 'usage-count',
     partitionKey: 'upk',
     sortKey: 'usk',
+    /** The key's home partition (not an index key: what the partition key is set to when the key re-enters the index). */
+    home: 'ush',
     /** Attributes the lease query reads besides the keys; they change only with the sort key or the status. */
     projected: ['usageCount', 'cooldownUntil'],
   },
@@ -56,6 +65,23 @@ export const POOL_DIRECTORY = '#pools';
 export const IDEMPOTENCY_PREFIX = 'idem#';
 /** The table's TTL attribute (epoch seconds): DynamoDB deletes expired idempotency records by it. */
 export const TTL_ATTRIBUTE = 'ttl';
+
+/**
+ * The usage-count index partition of a pool's shard: the bare pool name for shard 0 (so a pool
+ * with one shard keeps the items it always had), `<pool>#<shard>` for the others. Pool names
+ * never hold "#", so no two pools' partitions can meet.
+ */
+export function usagePartition(pool: string, shard: number): string {
+  return shard === 0 ? pool : `${pool}#${shard}`;
+}
+
+/** The shard a usage partition value names in `pool`; undefined when it is not one of the pool's. */
+export function partitionShard(pool: string, value: unknown): number | undefined {
+  if (value === pool) return 0;
+  if (typeof value !== 'string' || !value.startsWith(`${pool}#`)) return undefined;
+  const digits = value.slice(pool.length + 1);
+  return /^[1-9][0-9]{0,3}$/.test(digits) ? Number(digits) : undefined;
+}
 
 /** One usage-count tier in the sort key; the LRU stamp below it stays under this for ~31 years. */
 export const USAGE_TIER = 1_000_000_000_000;

@@ -138,6 +138,7 @@ export function cliServices(config: CliConfig): CliServices {
   let maintenanceOnce: ReturnType<CliServices['maintenance']> | undefined;
   let migrationOnce: ReturnType<typeof migration> | undefined;
   let sealingOnce: ReturnType<CliServices['sealing']> | undefined;
+  let shardingOnce: ReturnType<CliServices['sharding']> | undefined;
   return {
     broker: () => (brokerOnce ??= broker(config)),
     maintenance: () =>
@@ -151,6 +152,11 @@ export function cliServices(config: CliConfig): CliServices {
       (sealingOnce ??= (() => {
         const client = documentClient(config);
         return { store: keyStore(config, client), pools: poolStore(config, client), sealer: sealer(config) };
+      })()),
+    sharding: () =>
+      (shardingOnce ??= (() => {
+        const client = documentClient(config);
+        return { store: keyStore(config, client), pools: poolStore(config, client) };
       })()),
   };
 }

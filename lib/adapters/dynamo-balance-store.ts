@@ -1,6 +1,7 @@
 /**
  * Maintenance's writes to the key table. Each is one conditional UpdateItem that touches only
- * the balance attributes, the status and the index partition attribute `upk`: never
+ * the balance attributes, the status and the index partition attribute `upk` (set from the
+ * key's home `ush`): never
  * usageCount, the sort key `usk` or the lease slots `L`, so it cannot lose a count a
  * concurrent lease or completion makes.
  */
@@ -40,9 +41,12 @@ export class DynamoBalanceStore extends DynamoTable implements BalanceStore {
         values[':disabled'] = 'disabled';
         remove.push('#upk');
       } else {
-        // Back into the pool's index partition; its sort key still holds its count and last use.
-        set.push('#status = :active', '#upk = #pool');
+        // Back into the index partition of its home shard (`ush`, absent for shard 0: the pool),
+        // whatever the pool's shard count now: no read of the pool, no stale count. Its sort
+        // key still holds its count and last use.
+        set.push('#status = :active', '#upk = if_not_exists(#ush, #pool)');
         names['#pool'] = 'pool';
+        names['#ush'] = TABLE.usageIndex.home;
         values[':active'] = 'active';
         remove.push('cooldownUntil');
       }

@@ -13,7 +13,10 @@ import type {
   CompletionAttempt,
   CompletionAttemptResult,
   IdempotentLease,
+  KeyMove,
+  KeyMoveResult,
   KeyPageRead,
+  KeyPlacement,
   KeyStore,
   KeyUpdate,
   KeyUpdateResult,
@@ -25,10 +28,21 @@ import type {
 } from '../domain/key-store.js';
 import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
 import type { KeyRecord, KeyStatus } from '../domain/types.js';
-import { IDEMPOTENCY_PREFIX, MAX_SORTED_COUNT, TABLE, USAGE_TIER, usageSortKey, usageSortKeyBound, usageSortKeyShift } from '../table.js';
+import {
+  IDEMPOTENCY_PREFIX,
+  MAX_SORTED_COUNT,
+  partitionShard,
+  TABLE,
+  USAGE_TIER,
+  usagePartition,
+  usageSortKey,
+  usageSortKeyBound,
+  usageSortKeyShift,
+} from '../table.js';
 import {
   fromIdempotencyItem,
   fromKeyItem,
+  homeShard,
   type Item,
   PLAIN_ATTRIBUTE,
   projection,
@@ -58,6 +72,23 @@ const EFFECTIVELY_ACTIVE = '(#status = :active OR (#status = :cooling AND cooldo
 const RECORD_PROJECTION = projection(RECORD_ATTRIBUTES);
 const SLOTTED_PROJECTION = projection([...RECORD_ATTRIBUTES, 'L']);
 const COOLDOWN_PROJECTION = projection(['cooldownUntil']);
+const PLACEMENT_PROJECTION = projection([KEY, 'pool', INDEX.partitionKey, INDEX.home]);
+
+/**
+ * Puts a key back into its pool's usage index at its home partition, whatever the pool's shard
+ * count: the item carries its home (`ush`, absent for shard 0), so the writer needs no read of
+ * the pool and cannot use a stale shard count. A reshard moving the key at the same moment
+ * conditions on upk, so one of the two writes goes first and the other sees its result.
+ * Needs `#upk`, `#ush`, `#pool`.
+ */
+const BACK_INTO_INDEX = '#upk = if_not_exists(#ush, #pool)';
+
+/** Where an item sits in the usage order; undefined for an item that is not a key. */
+function toPlacement(item: Item | undefined): KeyPlacement | undefined {
+  if (!item || typeof item[KEY] !== 'string' || typeof item.pool !== 'string') return undefined;
+  const upk = item[INDEX.partitionKey];
+  return { keyId: item[KEY], pool: item.pool, shard: homeShard(item), indexedIn: partitionShard(item.pool, upk) };
+}
 
 /** One conditional UpdateItem, as a request of its own or a transaction's part. */
 interface ConditionalWrite {
@@ -112,7 +143,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     return out.Item;
   }
 
-  async candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
+  async candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
     const page: CandidatePage = { candidates: [] };
     let start: Item | undefined;
     // Pages only while every item read so far was a cooling key: the range itself holds only
@@ -127,7 +158,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
           KeyConditionExpression: '#upk = :pool AND #usk < :bound',
           ProjectionExpression: '#key, usageCount, cooldownUntil',
           ExpressionAttributeNames: { '#upk': INDEX.partitionKey, '#usk': INDEX.sortKey, '#key': KEY },
-          ExpressionAttributeValues: { ':pool': pool, ':bound': usageSortKeyBound(maxUses) },
+          ExpressionAttributeValues: { ':pool': usagePartition(pool, shard), ':bound': usageSortKeyBound(maxUses) },
           Limit: limit,
           ExclusiveStartKey: start,
           ...this.capacity,
@@ -153,8 +184,9 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       UpdateExpression:
         'SET usageCount = :next, #usk = :usk, lastUsedAt = :nowIso, #status = :active, L.#slot = :entry REMOVE cooldownUntil',
       // Invariants, all in this one write:
-      //  - isLeasable: in the pool's index partition, active or past its cooldown, and the
-      //    cap: the use is counted here, and only while usageCount <= maxUses;
+      //  - isLeasable: in the index partition of the pool's shard it was found in (a key a
+      //    reshard moved meanwhile refuses, and is found again in its new shard), active or
+      //    past its cooldown, and the cap: the use is counted here, and only while usageCount <= maxUses;
       //  - usageCount = :seen: the new sort key is computed from the count, so it must be current;
       //  - isSlotFree: one holder per reserved use: the slot is empty, completed, or expired;
       //  - only a sealed secret is handed out: an item still in plain text (written before
@@ -164,7 +196,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
         ' AND (attribute_not_exists(L.#slot) OR attribute_exists(L.#slot.o) OR L.#slot.e < :now) AND attribute_exists(#sealed)',
       ExpressionAttributeNames: { '#upk': INDEX.partitionKey, '#usk': INDEX.sortKey, '#status': 'status', '#slot': String(attempt.slot), '#sealed': SEALED_ATTRIBUTE },
       ExpressionAttributeValues: {
-        ':pool': attempt.pool,
+        ':pool': usagePartition(attempt.pool, attempt.shard),
         ':seen': attempt.seenCount,
         ':max': attempt.maxUses,
         ':next': attempt.seenCount + 1,
@@ -398,8 +430,9 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       // its status still keeps it there (an operator or a report may have changed it).
       names['#status'] = 'status';
       names['#upk'] = INDEX.partitionKey;
+      names['#ush'] = INDEX.home;
       values[':seenStatus'] = replacement.seenStatus;
-      set.push('#upk = #pool');
+      set.push(BACK_INTO_INDEX);
       condition += ' AND #status = :seenStatus';
     }
     if (replacement.maskedKey !== undefined) {
@@ -411,9 +444,10 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       // An undecryptable key that opens again goes back into its pool, and only that one.
       names['#status'] = 'status';
       names['#upk'] = INDEX.partitionKey;
+      names['#ush'] = INDEX.home;
       values[':active'] = 'active';
       values[':undecryptable'] = 'undecryptable';
-      set.push('#status = :active', '#upk = #pool');
+      set.push('#status = :active', BACK_INTO_INDEX);
       condition += ' AND #status = :undecryptable';
     }
     const result = await this.conditionalUpdate(
@@ -441,10 +475,13 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       names['#status'] = 'status';
       names['#upk'] = INDEX.partitionKey;
       values[':status'] = update.status;
-      // An operator's status outranks every report: back into the pool's index, or out of it.
+      // An operator's status outranks every report: back into the pool's index (at the key's
+      // home shard), or out of it.
       set.push('#status = :status');
-      if (update.status === 'active') set.push('#upk = #pool');
-      else remove.push('#upk');
+      if (update.status === 'active') {
+        names['#ush'] = INDEX.home;
+        set.push(BACK_INTO_INDEX);
+      } else remove.push('#upk');
       remove.push('cooldownUntil');
     }
     if (update.count) {
@@ -485,8 +522,60 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     return this.readPool(pool, limit, afterKeyId, (item) => fromKeyItem(item));
   }
 
+  placements(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyPlacement>> {
+    return this.readPool(pool, limit, afterKeyId, toPlacement, PLACEMENT_PROJECTION);
+  }
+
+  async rehome(move: KeyMove): Promise<KeyMoveResult> {
+    const to = usagePartition(move.pool, move.to);
+    const names: Record<string, string> = { '#pool': 'pool', '#upk': INDEX.partitionKey, '#ush': INDEX.home };
+    const values: Item = { ':pool': move.pool };
+    const set: string[] = [];
+    const remove: string[] = [];
+    // Shard 0's home is the absence of `ush`, as on every item from before sharding.
+    if (move.to === 0) remove.push('#ush');
+    else {
+      set.push('#ush = :to');
+      values[':to'] = to;
+    }
+    // Invariants: a key belongs to one pool; the move applies only to the placement it was
+    // computed from: its home as read, and its index entry as read (present in that shard, or
+    // absent). A key a lease, a completion or an operator moved in or out of the index since
+    // then refuses, and the reshard reads it again. Counts, the sort key and the lease slots
+    // are not touched: a lease of the key in flight completes as if nothing happened.
+    let condition = '#pool = :pool';
+    if (move.from.shard === 0) {
+      condition += ' AND (attribute_not_exists(#ush) OR #ush = :pool)';
+    } else {
+      condition += ' AND #ush = :fromHome';
+      values[':fromHome'] = usagePartition(move.pool, move.from.shard);
+    }
+    if (move.from.indexedIn === undefined) condition += ' AND attribute_not_exists(#upk)';
+    else {
+      // Still in the index: the entry moves with the home (2 index WCU, as a lease's).
+      condition += ' AND #upk = :fromIndex';
+      values[':fromIndex'] = usagePartition(move.pool, move.from.indexedIn);
+      set.push('#upk = :toIndex');
+      values[':toIndex'] = to;
+    }
+    const result = await this.conditionalUpdate(
+      'rehome',
+      {
+        Key: { [KEY]: move.keyId },
+        UpdateExpression: `${set.length ? `SET ${set.join(', ')}` : ''}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`.trim(),
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+      'updated',
+    );
+    if (result.ok) return { moved: true };
+    const current = toPlacement(await this.readProjected(move.keyId, PLACEMENT_PROJECTION));
+    return { moved: false, current: current?.pool === move.pool ? current : undefined };
+  }
+
   /** One page of the pool-keys index (ids only), then the items themselves, in id order. */
-  private async readPool<K extends KeyRecord>(
+  private async readPool<K extends { keyId: string; pool: string }>(
     pool: string,
     limit: number,
     afterKeyId: string | undefined,

@@ -4,6 +4,7 @@
  */
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { PoolStore } from '../domain/key-store.js';
+import { DEFAULT_SHARDS } from '../domain/shards.js';
 import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS, type Provider } from '../domain/types.js';
 import { POOL_DIRECTORY, POOL_RECORD_PREFIX, TABLE } from '../table.js';
 import { DynamoTable } from './dynamo-table.js';
@@ -26,9 +27,20 @@ function toPolicy(item: Item | undefined): PoolPolicy | undefined {
     cooldownSeconds: number('cooldownSeconds'),
     provider,
     minCredits: number('minCredits'),
+    shards: number('shards'),
+    ...(typeof item.previousShards === 'number' ? { previousShards: item.previousShards } : {}),
+    ...(typeof item.shardsChangedAt === 'string' ? { shardsChangedAt: item.shardsChangedAt } : {}),
     createdAt: String(item.createdAt),
     updatedAt: String(item.updatedAt),
   };
+}
+
+/** How often a change of shards is tried again when another operator's write came between the read and the write. */
+const SHARD_CHANGE_TRIES = 5;
+
+/** A condition on the stored shard count, a pool record from before sharding (none) reading as the default. */
+function shardsAre(value: string, shards: number): string {
+  return shards === DEFAULT_SHARDS ? `(attribute_not_exists(#shards) OR #shards = ${value})` : `#shards = ${value}`;
 }
 
 export class DynamoPoolStore extends DynamoTable implements PoolStore {
@@ -38,12 +50,60 @@ export class DynamoPoolStore extends DynamoTable implements PoolStore {
     return toPolicy(out.Item);
   }
 
-  put(pool: string, settings: Partial<PoolSettings>, nowIso: string): Promise<PoolPolicy> {
-    return this.upsert(pool, settings, nowIso, true);
+  /**
+   * Settings other than `shards`: one UpdateItem, no read. A new shard count is first written
+   * on the condition that it is the stored one already (or the pool is new): most puts leave it
+   * as it is. When it differs, the refused write returns the record, and the change is written
+   * on the condition that the record still holds what was read, together with previousShards
+   * (the widest layout a key may still sit in, so leases keep finding every key) and
+   * shardsChangedAt; a concurrent change makes it read and try again.
+   */
+  async put(pool: string, settings: Partial<PoolSettings>, nowIso: string): Promise<PoolPolicy> {
+    const shards = settings.shards;
+    if (shards === undefined) return this.written(pool, await this.upsert(pool, settings, nowIso, true));
+    for (let tries = 0; tries < SHARD_CHANGE_TRIES; tries++) {
+      const same = await this.upsert(pool, settings, nowIso, true, {
+        condition: `attribute_not_exists(#key) OR ${shardsAre(':shards', shards)}`,
+        values: { ':shards': shards },
+      });
+      if ('policy' in same) return same.policy;
+      const seen = toPolicy(same.current);
+      if (!seen) continue;
+      const widest = Math.max(seen.shards, seen.previousShards ?? 0);
+      const changed = await this.upsert(pool, settings, nowIso, true, {
+        condition: `${shardsAre(':seenShards', seen.shards)} AND ${seen.previousShards === undefined ? 'attribute_not_exists(#previous)' : '#previous = :seenPrevious'}`,
+        values: { ':seenShards': seen.shards, ':widest': widest, ...(seen.previousShards === undefined ? {} : { ':seenPrevious': seen.previousShards }) },
+        set: ['#previous = :widest', 'shardsChangedAt = :now'],
+      });
+      if ('policy' in changed) return changed.policy;
+    }
+    throw new Error(`the shards of pool "${pool}" kept changing under concurrent writes; try again`);
   }
 
-  ensure(pool: string, nowIso: string): Promise<PoolPolicy> {
-    return this.upsert(pool, {}, nowIso, false);
+  async finishReshard(pool: string, layout: { shards: number; previousShards: number }): Promise<boolean> {
+    const result = await this.conditionalUpdate(
+      'pool-reshard',
+      {
+        Key: { [KEY]: recordId(pool) },
+        UpdateExpression: 'REMOVE #previous, shardsChangedAt',
+        // Invariant: only the reshard that was swept ends: a change of shards since the sweep
+        // began leaves previousShards for the next run.
+        ConditionExpression: `${shardsAre(':shards', layout.shards)} AND #previous = :previous`,
+        ExpressionAttributeNames: { '#shards': 'shards', '#previous': 'previousShards' },
+        ExpressionAttributeValues: { ':shards': layout.shards, ':previous': layout.previousShards },
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
+  async ensure(pool: string, nowIso: string): Promise<PoolPolicy> {
+    return this.written(pool, await this.upsert(pool, {}, nowIso, false));
+  }
+
+  private written(pool: string, result: { policy: PoolPolicy } | { current: Item | undefined }): PoolPolicy {
+    if (!('policy' in result)) throw new Error(`pool record for "${pool}" was not written`);
+    return result.policy;
   }
 
   /**
@@ -51,10 +111,21 @@ export class DynamoPoolStore extends DynamoTable implements PoolStore {
    * the item has none (if_not_exists), so it creates a pool and changes an existing one alike.
    * Two operators changing different settings at once both land.
    */
-  private async upsert(pool: string, settings: Partial<PoolSettings>, nowIso: string, touch: boolean): Promise<PoolPolicy> {
+  private async upsert(
+    pool: string,
+    settings: Partial<PoolSettings>,
+    nowIso: string,
+    touch: boolean,
+    shardChange?: { condition: string; values: Item; set?: string[] },
+  ): Promise<{ policy: PoolPolicy } | { current: Item | undefined }> {
     const names: Record<string, string> = { '#pool': POOL_INDEX.partitionKey };
     const values: Item = { ':directory': POOL_DIRECTORY, ':name': pool, ':now': nowIso };
     const set = ['#pool = :directory', '#name = :name', 'createdAt = if_not_exists(createdAt, :now)'];
+    if (shardChange) {
+      Object.assign(names, { '#key': KEY, '#shards': 'shards', '#previous': 'previousShards' });
+      Object.assign(values, shardChange.values);
+      set.push(...(shardChange.set ?? []));
+    }
     names['#name'] = 'name';
     set.push(touch ? 'updatedAt = :now' : 'updatedAt = if_not_exists(updatedAt, :now)');
     SETTINGS.forEach((field, i) => {
@@ -63,15 +134,23 @@ export class DynamoPoolStore extends DynamoTable implements PoolStore {
       values[`:s${i}`] = given ?? POOL_DEFAULTS[field];
       set.push(given === undefined ? `#s${i} = if_not_exists(#s${i}, :s${i})` : `#s${i} = :s${i}`);
     });
+    const update = `SET ${set.join(', ')}`;
+    const expressions = `${update} ${shardChange?.condition ?? ''}`;
+    // DynamoDB refuses names and values an expression does not use.
+    const used = <T>(entries: Record<string, T>): Record<string, T> =>
+      Object.fromEntries(Object.entries(entries).filter(([placeholder]) => new RegExp(`${placeholder}\\b`).test(expressions)));
     const result = await this.conditionalUpdate('pool-put', {
       Key: { [KEY]: recordId(pool) },
-      UpdateExpression: `SET ${set.join(', ')}`,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
+      UpdateExpression: update,
+      // Invariant (a change of shards only): written over exactly the shard layout read.
+      ...(shardChange ? { ConditionExpression: shardChange.condition } : {}),
+      ExpressionAttributeNames: used(names),
+      ExpressionAttributeValues: used(values),
     });
+    if (!result.ok) return { current: result.item };
     const policy = toPolicy(result.item);
     if (!policy) throw new Error(`pool record for "${pool}" was not written`);
-    return policy;
+    return { policy };
   }
 
   async list(): Promise<PoolPolicy[]> {

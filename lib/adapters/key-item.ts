@@ -8,7 +8,7 @@ import { maskKey } from '../domain/keys.js';
 import { inUsageIndex } from '../domain/rules.js';
 import { rememberSecret } from '../shared/redact.js';
 import type { KeyRecord, Outcome } from '../domain/types.js';
-import { IDEMPOTENCY_PREFIX, TABLE, TTL_ATTRIBUTE, usageSortKey } from '../table.js';
+import { IDEMPOTENCY_PREFIX, partitionShard, TABLE, TTL_ATTRIBUTE, usagePartition, usageSortKey } from '../table.js';
 
 export type Item = Record<string, unknown>;
 
@@ -64,19 +64,27 @@ export const SEALED_ATTRIBUTE = 'sealedKey';
 export const PLAIN_ATTRIBUTE = 'apiKey';
 
 /**
- * The item for a key, index attributes included: `upk` only while the key's status keeps it
- * in the usage index (inUsageIndex), `usk` from its count and last use (or import).
+ * The item for a key, index attributes included: `upk` (its shard's usage partition) only
+ * while the key's status keeps it in the usage index (inUsageIndex), `ush` (its home) only
+ * for a shard other than 0, `usk` from its count and last use (or import).
  */
 export function toKeyItem(key: StoredKey): Item {
-  const { slots, secret, sealed, ...record } = key;
+  const { slots, secret, sealed, shard = 0, ...record } = key;
   const stampMs = Date.parse(key.lastUsedAt ?? key.createdAt);
+  const partition = usagePartition(key.pool, shard);
   return {
     ...record,
     [sealed ? SEALED_ATTRIBUTE : PLAIN_ATTRIBUTE]: secret,
     L: toStoredSlots(slots),
     [TABLE.usageIndex.sortKey]: usageSortKey(key.usageCount, Number.isNaN(stampMs) ? Date.now() : stampMs),
-    ...(inUsageIndex(key.status) ? { [TABLE.usageIndex.partitionKey]: key.pool } : {}),
+    ...(inUsageIndex(key.status) ? { [TABLE.usageIndex.partitionKey]: partition } : {}),
+    ...(shard === 0 ? {} : { [TABLE.usageIndex.home]: partition }),
   };
+}
+
+/** The shard an item's home names (absent, or not one of its pool's: shard 0). */
+export function homeShard(item: Item): number {
+  return typeof item.pool === 'string' ? (partitionShard(item.pool, item[TABLE.usageIndex.home]) ?? 0) : 0;
 }
 
 /**
@@ -111,7 +119,8 @@ export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
   const sealed = typeof sealedValue === 'string';
   const secret = sealed ? sealedValue : typeof plainValue === 'string' ? plainValue : '';
   if (!sealed) rememberSecret(secret);
-  return { ...record, secret, sealed };
+  const shard = homeShard(item);
+  return { ...record, secret, sealed, ...(shard === 0 ? {} : { shard }) };
 }
 
 /** How long after its lease expires an idempotency record may still be read (DynamoDB deletes it later). */

@@ -8,6 +8,7 @@ import type * as z from 'zod/mini';
 import { type Config, type MaintenanceConfig, readConfig } from '../config.js';
 import type { Broker } from '../domain/broker.js';
 import type { PoolStore } from '../domain/key-store.js';
+import type { ReshardOptions } from '../domain/reshard.js';
 import type { ResealOptions } from '../domain/reseal.js';
 import type { SecretSealer } from '../domain/secret-sealer.js';
 import type { MaintenanceDeps } from '../maintenance/maintain.js';
@@ -49,6 +50,8 @@ export interface CliServices {
   migration(): { store: MigrationStore; pools: PoolStore; sealer: SecretSealer; sources: MigrationSources };
   /** what `keypool reseal` reads and writes through */
   sealing(): Pick<ResealOptions, 'store' | 'pools' | 'sealer'>;
+  /** what `keypool pool reshard` reads and writes through */
+  sharding(): Pick<ReshardOptions, 'store' | 'pools'>;
 }
 
 export interface CommandContext {

@@ -42,7 +42,11 @@ export class KeyImport {
    */
   async importKeys(pool: string, keys: NewKey[]): Promise<ImportResult> {
     const base = this.clock();
-    this.pools.remember(await this.poolStore.ensure(pool, new Date(base).toISOString()));
+    // Read fresh (not from the policy cache): each new key is homed in its shard for the pool's
+    // shard count as it is now. A reshard starts moving keys only RESHARD_SETTLE_MS after a
+    // change of shards, longer than an import takes, so it sees every key homed the old way.
+    const policy = await this.poolStore.ensure(pool, new Date(base).toISOString());
+    this.pools.remember(policy);
     const seen = new Map<string, number>();
     const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index) => {
       const keyId = keyIdFor(newKey.apiKey);
@@ -51,7 +55,8 @@ export class KeyImport {
       seen.set(keyId, index);
       // Each key of a batch gets its own millisecond, so "oldest import first" is the batch order.
       const createdAt = new Date(base + index).toISOString();
-      const result = await this.store.insert(await sealNewKey(this.sealer, newKey.apiKey, pool, createdAt, newKey.label === undefined ? {} : { label: newKey.label }));
+      const fields = { shards: policy.shards, ...(newKey.label === undefined ? {} : { label: newKey.label }) };
+      const result = await this.store.insert(await sealNewKey(this.sealer, newKey.apiKey, pool, createdAt, fields));
       return { inserted: result.inserted, keyId, key: result.key };
     });
     const views = new Map<string, KeyView>();

@@ -26,6 +26,12 @@ export interface StoredKey extends KeyRecord {
   secret: string;
   sealed: boolean;
   slots: Record<string, LeaseSlot>;
+  /**
+   * The shard of its pool's usage order the key belongs in (lib/domain/shards.ts), kept while
+   * it is out of the index too; absent: shard 0. A new key takes shardOf(keyId, pool's shards);
+   * only a reshard moves it.
+   */
+  shard?: number;
 }
 
 /** A key found by the usage-count index; the index may lag the item by a moment. */
@@ -44,6 +50,8 @@ export interface CandidatePage {
 export interface LeaseAttempt {
   keyId: string;
   pool: string;
+  /** the shard whose index partition the key was found in: the write is refused if it has moved */
+  shard: number;
   /** the count the caller believes the key has; the write is refused if it has changed */
   seenCount: number;
   maxUses: number;
@@ -153,13 +161,37 @@ export interface KeyPageRead<K> {
   lastKeyId: string | undefined;
 }
 
+/** Where a key sits in its pool's sharded usage order: what a reshard reads (never the secret). */
+export interface KeyPlacement {
+  keyId: string;
+  pool: string;
+  /** the shard it belongs in (its home) */
+  shard: number;
+  /** the shard whose index partition holds it now; undefined while it is out of the index */
+  indexedIn: number | undefined;
+}
+
+/** A reshard's write: the key's home (and its index entry, if it has one) moves from `from` to `to`. */
+export interface KeyMove {
+  keyId: string;
+  pool: string;
+  /** the placement as read: the write applies only while the key is still exactly there */
+  from: Pick<KeyPlacement, 'shard' | 'indexedIn'>;
+  to: number;
+}
+
+export type KeyMoveResult =
+  | { moved: true }
+  /** the key moved or left (or entered) the index since it was read: `current` is where it is now (undefined: gone) */
+  | { moved: false; current: KeyPlacement | undefined };
+
 export interface KeyStore {
   /** Inserts a new key unless its id exists; returns the stored key (without its secret) either way. */
   insert(key: StoredKey): Promise<{ inserted: boolean; key: KeyRecord }>;
   /** A key with its slots and secret, read consistently. */
   get(keyId: string): Promise<StoredKey | undefined>;
-  /** Leasable keys of the pool with usageCount <= maxUses, fewest uses then least recently used first. */
-  candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage>;
+  /** Leasable keys of one shard of the pool with usageCount <= maxUses, fewest uses then least recently used first. */
+  candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage>;
   tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult>;
   /** The lease recorded under an Idempotency-Key digest, live or expired; undefined if none. */
   idempotentLease(id: string): Promise<IdempotentLease | undefined>;
@@ -190,6 +222,13 @@ export interface KeyStore {
   poolKeys(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyRecord>>;
   /** One page of the pool's keys with their secrets (maintenance asks the provider about each). */
   poolKeysWithSecrets(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<StoredKey>>;
+  /** One page of the pool's keys in key-id order with where each sits in the usage order (a reshard's read). */
+  placements(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyPlacement>>;
+  /**
+   * Moves one key to another shard, in one conditional write that applies only while the key
+   * is where `from` says; never touches its count, its sort key or its lease slots.
+   */
+  rehome(move: KeyMove): Promise<KeyMoveResult>;
 }
 
 /** Where pools' policies live. */
@@ -204,4 +243,9 @@ export interface PoolStore {
   ensure(pool: string, nowIso: string): Promise<PoolPolicy>;
   /** Every pool, by name. */
   list(): Promise<PoolPolicy[]>;
+  /**
+   * Ends a pending reshard (previousShards removed): one conditional write that applies only
+   * while the pool still has exactly these shards and previousShards; false otherwise.
+   */
+  finishReshard(pool: string, layout: { shards: number; previousShards: number }): Promise<boolean>;
 }

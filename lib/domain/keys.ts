@@ -4,6 +4,7 @@ import { effectiveStatus } from './rules.js';
 import { rememberSecret } from '../shared/redact.js';
 import type { StoredKey } from './key-store.js';
 import type { SecretSealer } from './secret-sealer.js';
+import { shardOf } from './shards.js';
 import type { KeyRecord, KeyView } from './types.js';
 
 /**
@@ -45,7 +46,8 @@ export function toKeyView(record: KeyRecord, nowMs: number = Date.now()): KeyVie
 
 /**
  * A new key as stored: the id from its fingerprint, its mask taken now, its secret sealed for
- * this pool and key id, count 0, active, no lease. The secret is remembered for redaction from
+ * this pool and key id, count 0, active, no lease, homed in its shard for `fields.shards` (the
+ * pool's shard count as the caller just read it). The secret is remembered for redaction from
  * here on (every import and migration passes here).
  */
 export async function sealNewKey(
@@ -53,10 +55,12 @@ export async function sealNewKey(
   apiKey: string,
   pool: string,
   createdAt: string,
-  fields: Partial<Pick<StoredKey, 'label' | 'usageCount' | 'status' | 'lastUsedAt'>> = {},
+  fields: Partial<Pick<StoredKey, 'label' | 'usageCount' | 'status' | 'lastUsedAt'>> & { shards?: number } = {},
 ): Promise<StoredKey> {
   rememberSecret(apiKey);
   const keyId = keyIdFor(apiKey);
+  // Its home under the pool's shard count as read by the caller (README "Scaling").
+  const shard = shardOf(keyId, fields.shards ?? 1);
   return {
     keyId,
     pool,
@@ -69,11 +73,12 @@ export async function sealNewKey(
     createdAt,
     lastUsedAt: fields.lastUsedAt ?? null,
     slots: {},
+    ...(shard === 0 ? {} : { shard }),
   };
 }
 
-/** The key without its secret and its lease slots. */
+/** The key without its secret, its lease slots and its shard. */
 export function withoutSecret(key: StoredKey): KeyRecord {
-  const { secret: _secret, sealed: _sealed, slots: _slots, ...record } = key;
+  const { secret: _secret, sealed: _sealed, slots: _slots, shard: _shard, ...record } = key;
   return record;
 }

@@ -4,13 +4,14 @@
  * happen is decided by the store's conditional writes.
  */
 import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from './errors.js';
-import type { CompletedKey, CompletionAttempt, KeyStore, StoredKey } from './key-store.js';
+import type { Candidate, CandidatePage, CompletedKey, CompletionAttempt, KeyStore, StoredKey } from './key-store.js';
 import { KEY_ID_PATTERN } from './keys.js';
 import { idempotencyId, leaseRequestHash } from './idempotency.js';
 import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from './lease-id.js';
 import type { PoolDirectory } from './pool-directory.js';
 import { cooldownEnd, effectiveStatus, isLeasable, isSlotFree, outcomeStatusChange } from './rules.js';
 import { SecretUndecryptable, type SecretSealer } from './secret-sealer.js';
+import { ShardMemory, shardSpan } from './shards.js';
 import type { CompletionReport, CompletionResult, LeaseGrant, LeaseRequest } from './types.js';
 import { rememberSecret } from '../shared/redact.js';
 
@@ -29,12 +30,14 @@ export interface LeasingOptions {
   random?: () => number;
   /** candidates read per index query */
   candidateLimit?: number;
-  /** index queries one lease may make before it concludes no key is usable */
+  /** index queries that found candidates one lease may make before it concludes no key is usable (dry shards come on top: at most one Query each) */
   maxRounds?: number;
 }
 
 /** How long a lost race keeps a broker spreading its first tries (see Leasing.lease). */
 export const CONTENTION_MEMORY_MS = 2_000;
+/** The most shards one lease reads at once, once it has seen one dry. */
+export const MAX_PARALLEL_SHARD_READS = 8;
 
 /** A free lease slot on the key as last seen, searching from `preferred`. */
 function freeSlot(key: StoredKey, nowMs: number, preferred: number): number | undefined {
@@ -49,6 +52,27 @@ function freeSlot(key: StoredKey, nowMs: number, preferred: number): number | un
 function takeRandom<T>(items: T[], random: () => number): T | undefined {
   if (items.length === 0) return undefined;
   const [picked] = items.splice(Math.floor(random() * items.length), 1);
+  return picked;
+}
+
+/** Fewer candidates than this at the lowest count, and a spreading broker also considers the next count. */
+export const SPREAD_MIN = 4;
+
+/**
+ * Takes a random candidate out of `items` (in index order: fewest uses first) among those with
+ * the fewest uses, or the next count too when fewer than SPREAD_MIN have the fewest: contending
+ * brokers spread over keys as little used as the head, not over the whole page. A page of a
+ * shard can hold its every key, several counts deep; a random one of those would give a key
+ * its fifth use while others of the shard have one.
+ */
+function takeSpread(items: Candidate[], random: () => number): Candidate | undefined {
+  const lowest = items[0]?.usageCount;
+  if (lowest === undefined) return undefined;
+  const atLowest = items.filter((c) => c.usageCount === lowest).length;
+  const limit = atLowest < SPREAD_MIN ? lowest + 1 : lowest;
+  const within = items.filter((c) => c.usageCount <= limit).length;
+  // The candidates are in index order, so the ones within the limit are a prefix.
+  const [picked] = items.splice(Math.floor(random() * within), 1);
   return picked;
 }
 
@@ -70,6 +94,8 @@ export class Leasing {
    * head: set by a lost race, so only callers that are actually contending leave strict LRU.
    */
   private contendedUntilMs = 0;
+  /** What this broker last saw of each shard's head: which shard a lease reads first. */
+  private readonly shardMemory = new ShardMemory();
 
   constructor(options: LeasingOptions) {
     this.store = options.store;
@@ -84,10 +110,12 @@ export class Leasing {
   }
 
   /**
-   * Grants the least-used, then least recently used, leasable key of the pool whose count is
-   * <= maxUses (the pool's cap, or less if the caller asks), counting the use in the same
-   * conditional write. Refuses with NoUsableKey only when the index holds no candidate or every
-   * candidate is, on inspection, not leasable; the refusal says when a cooling key comes back.
+   * Grants the least-used, then least recently used, leasable key of a shard of the pool
+   * whose count is <= maxUses (the pool's cap, or less if the caller asks), counting the use in
+   * the same conditional write. With one shard that is the pool's least used key. Refuses with
+   * NoUsableKey only when every shard was seen, in this request, to hold no candidate, or only
+   * candidates that are, on inspection, not leasable; the refusal says when a cooling key
+   * comes back.
    */
   async lease(pool: string, request: LeaseRequest = {}, idempotencyKey?: string): Promise<LeaseGrant> {
     const policy = await this.pools.require(pool);
@@ -99,25 +127,50 @@ export class Leasing {
       const again = await this.replay(pool, idempotency);
       if (again) return again;
     }
+    // Both layouts while a reshard is pending: a key not yet moved is still found.
+    const span = shardSpan(policy);
+    /** shards seen dry in this request: a 409 needs all of them */
+    const dry = new Set<number>();
+    /** pages read but not yet tried (a parallel batch reads several) */
+    const ready: { shard: number; page: CandidatePage }[] = [];
     let coolingUntilMs: number | undefined;
-    for (let round = 0; round < this.maxRounds; round++) {
+    for (let round = 0; round < this.maxRounds && dry.size < span; ) {
+      // One shard first; once some are seen dry, the next ones in parallel: 1, 2, 4, then 8 at
+      // a time while every read comes back dry, so a pool dry everywhere answers in a few
+      // round trips whatever its shard count (and still reads each shard once).
+      const batch = Math.min(MAX_PARALLEL_SHARD_READS, dry.size + 1);
+      if (ready.length === 0) ready.push(...(await this.readShards(pool, span, dry, batch, maxUses)));
+      const next = ready.shift();
+      if (!next) break;
+      const { shard, page } = next;
       const nowMs = this.clock();
-      const page = await this.store.candidates(pool, maxUses, this.candidateLimit, nowMs);
       const candidates = page.candidates;
       if (page.coolingUntilMs !== undefined) coolingUntilMs = Math.min(coolingUntilMs ?? Infinity, page.coolingUntilMs);
-      if (candidates.length === 0) break;
+      if (candidates.length === 0) {
+        this.markDry(pool, shard, maxUses, dry, nowMs);
+        continue;
+      }
+      round++;
+      this.shardMemory.seen(pool, shard, (candidates[0] as Candidate).usageCount, nowMs);
       // Strict LRU for the first try: the head of the index, unless this process is already
       // trying it or lost a race moments ago. Callers in other processes (other Lambda
       // containers) read the same head, so once contention is seen the first try is a random
-      // candidate of the page; after a lost race, a random other candidate.
+      // one of the page's least used candidates (takeSpread); after a lost race, another.
       const free = candidates.filter((c) => !this.inFlight.has(c.keyId));
       const busy = candidates.filter((c) => this.inFlight.has(c.keyId));
       const spread = nowMs < this.contendedUntilMs;
-      let next = (spread ? takeRandom(free, this.random) : free.shift()) ?? busy.shift();
+      let candidate = (spread ? takeSpread(free, this.random) : free.shift()) ?? busy.shift();
       let stillUsable = false;
-      while (next) {
-        const outcome = await this.attempt(next.keyId, next.usageCount, pool, maxUses, ttlMs, idempotency);
-        if ('grant' in outcome) return outcome.grant;
+      while (candidate) {
+        const outcome = await this.attempt(candidate.keyId, candidate.usageCount, pool, shard, maxUses, ttlMs, idempotency);
+        if ('grant' in outcome) {
+          // The shard's head is now the next candidate of the page (or, if none, one use more):
+          // the next lease of this broker goes to another shard if that one is less used.
+          const taken = candidate.keyId;
+          const after = candidates.filter((c) => c.keyId !== taken).reduce((low, c) => Math.min(low, c.usageCount), outcome.grant.usageCount + 1);
+          this.shardMemory.seen(pool, shard, after, this.clock());
+          return outcome.grant;
+        }
         if ('taken' in outcome && idempotency) {
           // A concurrent request with the same key won: its lease is ours to answer with.
           const again = await this.replay(pool, idempotency);
@@ -125,14 +178,34 @@ export class Leasing {
           continue;
         }
         stillUsable ||= 'usable' in outcome && outcome.usable;
-        next = takeRandom(free, this.random) ?? takeRandom(busy, this.random);
+        candidate = takeSpread(free, this.random) ?? takeRandom(busy, this.random);
       }
-      // Every candidate of this page was seen not leasable: the index lagged; a fresh query
-      // either finds others or nothing. If some were leasable but lost to races, go again.
-      if (!stillUsable && candidates.length < this.candidateLimit) break;
+      // Every candidate of this page was seen not leasable: the index lagged; this shard has
+      // nothing for now. If some were leasable but lost to races, it may be read again.
+      if (!stillUsable && candidates.length < this.candidateLimit) this.markDry(pool, shard, maxUses, dry, this.clock());
     }
     const wait = coolingUntilMs === undefined ? undefined : Math.max(1, Math.ceil((coolingUntilMs - this.clock()) / 1000));
     throw new NoUsableKey(pool, maxUses, wait);
+  }
+
+  /** Reads the candidate pages of up to `batch` shards not seen dry yet, in parallel, best shard first. */
+  private async readShards(pool: string, span: number, dry: ReadonlySet<number>, batch: number, maxUses: number): Promise<{ shard: number; page: CandidatePage }[]> {
+    const nowMs = this.clock();
+    const picked = new Set(dry);
+    const shards: number[] = [];
+    while (shards.length < batch) {
+      const shard = this.shardMemory.next(pool, span, picked, maxUses, nowMs, this.random);
+      if (shard === undefined) break;
+      picked.add(shard);
+      shards.push(shard);
+    }
+    const pages = await Promise.all(shards.map((shard) => this.store.candidates(pool, shard, maxUses, this.candidateLimit, nowMs)));
+    return shards.map((shard, i) => ({ shard, page: pages[i] as CandidatePage }));
+  }
+
+  private markDry(pool: string, shard: number, maxUses: number, dry: Set<number>, nowMs: number): void {
+    dry.add(shard);
+    this.shardMemory.dry(pool, shard, maxUses, nowMs);
   }
 
   private warnUnsealed(key: { keyId: string; pool: string }): void {
@@ -195,6 +268,7 @@ export class Leasing {
     keyId: string,
     seenCount: number,
     pool: string,
+    seenShard: number,
     maxUses: number,
     ttlMs: number,
     idempotency: { id: string; requestHash: string } | undefined,
@@ -202,6 +276,7 @@ export class Leasing {
     this.inFlight.set(keyId, (this.inFlight.get(keyId) ?? 0) + 1);
     try {
       let count = seenCount;
+      let shard = seenShard;
       let slot = count % LEASE_SLOTS;
       for (let tries = 0; tries < 3; tries++) {
         const nowMs = this.clock();
@@ -211,6 +286,7 @@ export class Leasing {
         const result = await this.store.tryLease({
           keyId,
           pool,
+          shard,
           seenCount: count,
           maxUses,
           slot,
@@ -265,6 +341,8 @@ export class Leasing {
         const open = freeSlot(current, nowMs, current.usageCount % LEASE_SLOTS);
         if (open === undefined) return { usable: false };
         count = current.usageCount;
+        // A key a reshard has just moved is tried once more in its new shard.
+        shard = current.shard ?? 0;
         slot = open;
       }
       return { usable: true };

@@ -5,6 +5,7 @@
  */
 import * as z from 'zod/mini';
 import { API_KEY_PATTERN } from './secret-rule.js';
+import { MAX_SHARDS } from './shards.js';
 import { KEY_STATUSES, OUTCOMES, PROVIDERS } from './types.js';
 
 export const MAX_IMPORT_BATCH = 500;
@@ -28,6 +29,8 @@ export const CooldownSeconds = z.int().check(z.minimum(1), z.maximum(86_400));
 export const ProviderSchema = z.enum(PROVIDERS);
 /** Credits are fractional in the provider's pricing. */
 export const MinCredits = z.number().check(z.minimum(0), z.maximum(1_000_000));
+/** How many index partitions a pool's usage order is spread over (lib/domain/shards.ts). */
+export const Shards = z.int().check(z.minimum(1), z.maximum(MAX_SHARDS));
 /** An operator's reset of a key's count. */
 export const UsageCount = z.int().check(z.minimum(0), z.maximum(1_000_000_000));
 /** A provider's Retry-After, passed on with a rate_limited report. */
@@ -40,4 +43,5 @@ export const PoolSettingsSchema = z.strictObject({
   cooldownSeconds: z.optional(CooldownSeconds),
   provider: z.optional(ProviderSchema),
   minCredits: z.optional(MinCredits),
+  shards: z.optional(Shards),
 });

@@ -39,6 +39,11 @@ export interface PoolSettings {
   provider: Provider;
   /** below this balance maintenance exhausts a key; at or above it revives one */
   minCredits: number;
+  /**
+   * index partitions the pool's usage order is spread over (1..64; lib/domain/shards.ts): 1 is
+   * one strict LRU order; more lifts a pool's ceiling by about 500 leases/s per shard on DynamoDB
+   */
+  shards: number;
 }
 
 /** A new pool's settings, and what a PUT leaves absent on create. */
@@ -48,6 +53,7 @@ export const POOL_DEFAULTS: Readonly<PoolSettings> = {
   cooldownSeconds: DEFAULT_COOLDOWN_SECONDS,
   provider: 'stability',
   minCredits: DEFAULT_MIN_CREDITS,
+  shards: 1,
 };
 
 /** A pool as the API shows it (PoolView). */
@@ -55,6 +61,14 @@ export interface PoolPolicy extends PoolSettings {
   pool: string;
   createdAt: string;
   updatedAt: string;
+  /**
+   * While a change of `shards` is being applied (keypool pool reshard, or maintenance): the
+   * widest layout a key may still sit in, so leases look in both layouts until every key has
+   * moved. Absent when every key is home.
+   */
+  previousShards?: number;
+  /** when `shards` last changed (ISO 8601), while a reshard is pending */
+  shardsChangedAt?: string;
 }
 
 /** A key as stored, without its secret: what every path but a lease and maintenance reads. */

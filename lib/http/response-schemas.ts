@@ -43,6 +43,10 @@ export const PoolViewSchema = z.object({
   cooldownSeconds: z.int(),
   provider: ProviderSchema,
   minCredits: z.number(),
+  shards: z.int(),
+  /** while a change of shards is being applied: the widest layout a key may still sit in */
+  previousShards: z.optional(z.int()),
+  shardsChangedAt: z.optional(z.iso.datetime()),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });

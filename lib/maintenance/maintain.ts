@@ -8,6 +8,7 @@
  * are never touched here.
  */
 import { PoolNotFound } from '../domain/errors.js';
+import { reshard, type ReshardReport } from '../domain/reshard.js';
 import type { KeyStore, PoolStore, StoredKey } from '../domain/key-store.js';
 import { SecretUndecryptable, type SecretSealer } from '../domain/secret-sealer.js';
 import { withoutSecret } from '../domain/keys.js';
@@ -19,8 +20,8 @@ import { poolHealth, type PoolHealth } from './pool-health.js';
 import type { BalanceAnswer, BalanceChange, BalanceProvider, BalanceStore } from './ports.js';
 
 export interface MaintenanceDeps {
-  pools: Pick<PoolStore, 'list'>;
-  keys: Pick<KeyStore, 'poolKeysWithSecrets' | 'markUndecryptable'>;
+  pools: Pick<PoolStore, 'list' | 'get' | 'finishReshard'>;
+  keys: Pick<KeyStore, 'poolKeysWithSecrets' | 'markUndecryptable' | 'placements' | 'rehome'>;
   /** opens each sealed secret to ask the provider about it */
   sealer: Pick<SecretSealer, 'open'>;
   balances: BalanceStore;
@@ -92,6 +93,8 @@ export interface MaintenanceReport {
   summary: MaintenanceSummary;
   /** every pool in scope, keys or not: what the metrics publish */
   pools: PoolReport[];
+  /** the pools in scope whose change of shards was pending, and what this run did about it */
+  reshards: ReshardReport[];
 }
 
 /**
@@ -209,6 +212,14 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     settle(key.keyId, await apply(deps.balances, withoutSecret(key), decide, new Date(clock()).toISOString(), credits));
   });
 
+  // A pending change of shards: each pass moves keys home (and ends the reshard once all are),
+  // so an operator's `keypool pool set --shards` needs no other step.
+  const reshards: ReshardReport[] = [];
+  for (const { pool } of pools.filter((p) => p.previousShards !== undefined)) {
+    if (options.deadlineMs !== undefined && clock() >= options.deadlineMs) break;
+    reshards.push(await reshard({ store: deps.keys, pools: deps.pools, pool, clock, concurrency: options.concurrency, ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }) }));
+  }
+
   const health = poolHealth(states.values(), pools, clock());
   const reports = health.map((h) => ({ ...h, balanceErrors: errors.filter((e) => e.pool === h.pool).length }));
   const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling' | 'suspect' | 'undecryptable'): number => health.reduce((n, h) => n + h[field], 0);
@@ -224,6 +235,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       errors: errors.map(({ keyId, reason }) => ({ keyId, reason })),
     },
     pools: reports,
+    reshards,
   };
 }
 

@@ -124,6 +124,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
 
   const nowIso = new Date(clock()).toISOString();
   if (!dryRun) await options.pools.ensure(pool, nowIso);
+  // The pool's shard count, read fresh for each batch that creates keys (a run may outlast a
+  // change of shards; a reshard waits RESHARD_SETTLE_MS, longer than a batch, before moving keys).
+  const shardsNow = async (): Promise<number> => (dryRun ? 1 : (await options.pools.ensure(pool, new Date(clock()).toISOString())).shards);
   const mapping = { initialCredits: options.initialCredits ?? DEFAULT_INITIAL_CREDITS, nowIso };
   const report: MigrationReport = { read: 0, imported: 0, raised: 0, unchanged: 0, duplicates: 0, invalid: [], ignoredFields: 0 };
   const ignored = new Set<string>();
@@ -145,8 +148,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
     report[outcome] += delta;
   };
 
-  const newKey = (row: MappedRow): Promise<StoredKey> =>
-    sealNewKey(options.sealer, row.apiKey, pool, row.createdAt, { usageCount: row.usageCount, status: row.disabled ? 'disabled' : 'active', lastUsedAt: row.lastUsedAt });
+  const newKey = (row: MappedRow, shards: number): Promise<StoredKey> =>
+    sealNewKey(options.sealer, row.apiKey, pool, row.createdAt, { usageCount: row.usageCount, status: row.disabled ? 'disabled' : 'active', lastUsedAt: row.lastUsedAt, shards });
 
   /** Records how a key ended up; a repeated row may move its key from unchanged to raised. */
   const settle = (work: Work, result: { created: boolean; raised: boolean; disabledExisting: boolean; usageCount: number; disabled: boolean }): void => {
@@ -183,7 +186,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
       if (attempt >= MAX_WRITE_ATTEMPTS) throw new MigrationConflict((work[0] as Work).keyId);
       const writes: { work: Work; write: KeyWrite; raise: boolean; disable: boolean }[] = [];
       // The batch's new keys are sealed together: with KMS each seal is a request of its own.
-      const created = new Map(await Promise.all(work.filter((w) => !w.current).map(async (w) => [w.keyId, await newKey(w.row)] as const)));
+      const fresh = work.filter((w) => !w.current);
+      const shards = fresh.length ? await shardsNow() : 1;
+      const created = new Map(await Promise.all(fresh.map(async (w) => [w.keyId, await newKey(w.row, shards)] as const)));
       for (const w of work) {
         const key = created.get(w.keyId);
         if (key) {

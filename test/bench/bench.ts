@@ -1,10 +1,17 @@
 /**
- * `npm run bench [-- --quick] [-- --json]`: keypool against the old algorithm (baseline) and
- * the least work DynamoDB allows (floor), on one DynamoDB Local, with the same callers and
- * the same table shape; then keypool's and the baseline's cost per lease by pool size.
+ * `npm run bench [-- --quick] [-- --json] [-- --shards N]`: keypool (one shard, and over N
+ * shards, default 8) against the old algorithm (baseline) and the least work DynamoDB allows
+ * (floor), on one DynamoDB Local, with the same callers and the same table shape; then
+ * keypool's and the baseline's cost per lease by pool size.
  *
  * Contenders run in interleaved rounds (each round a fresh pool of `keys` keys) so that the
- * drift of a shared machine falls on all three alike; ratios measured in one run hold.
+ * drift of a shared machine falls on all of them alike; ratios measured in one run hold.
+ *
+ * Partition heat (./heat.ts): every write's consumed capacity is added up per usage-index
+ * partition value and per item, so each run reports its hottest index partition's WCU/s and
+ * the ceiling per pool it projects on DynamoDB (1,000 WCU/s per partition), which DynamoDB
+ * Local cannot show by itself; the partition model (./partition-model.ts) then simulates the
+ * scale from the measured request mix.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -13,7 +20,11 @@ import { mapLimit } from '../../lib/shared/map-limit.js';
 import { ensureTable, freePort, type RunningDynamo, startDynamoLocal, waitForDynamo } from '../../lib/local/dynamodb-local.js';
 import { audit, GrantLog, storedCounts } from '../support/audit.js';
 import { seedKeys } from '../support/seed.js';
-import { benchSealer, CONTENDERS, type ContenderName, contender, CostMeter } from './contenders.js';
+import { MAX_SHARDS, shardOf } from '../../lib/domain/shards.js';
+import { usagePartition } from '../../lib/table.js';
+import { benchSealer, CONTENDERS, type ContenderName, contender, contenderShards, CostMeter, DEFAULT_BENCH_SHARDS } from './contenders.js';
+import { PartitionHeat, watchWrites } from './heat.js';
+import { mixFromMeasured, PARTITION_LIMITS, projectedUsesPerSecCeiling, renderReport, scalingReport, type ScalingReport } from './partition-model.js';
 
 interface BenchConfig {
   quick: boolean;
@@ -26,10 +37,14 @@ interface BenchConfig {
   pageSize: number;
   scalingSizes: number[];
   scalingLeases: number;
+  /** keypool-sharded's shard count */
+  shards: number;
 }
 
 interface RunResult {
   name: ContenderName;
+  /** the usage index partitions each of the contender's pools was spread over */
+  shards: number;
   uses: number;
   usesPerSec: number;
   p50Ms: number;
@@ -37,7 +52,22 @@ interface RunResult {
   requestsPerUse: number;
   rcuPerUse: number;
   wcuPerUse: number;
+  refusedWritesPerUse: number;
   violations: number;
+  /** WCU/s written to the hottest usage-index partition value (averaged over the measured rounds) */
+  hottestIndexWcuPerSec: number;
+  /** index WCU per use, over every partition */
+  indexWcuPerUse: number;
+  /** WCU/s written to the hottest key item of the base table */
+  hottestItemWcuPerSec: number;
+  /**
+   * The uses/s one pool could reach on DynamoDB before a partition throttles: this run's uses/s
+   * scaled until its hottest index partition (or, if tighter, its hottest item) reaches 1,000 WCU/s
+   */
+  projectedUsesPerSecCeiling: number;
+  /** fairness: the largest spread of counts (max - min) across a round's pool, and the mean standard deviation */
+  countSpread: number;
+  countStdDev: number;
 }
 
 interface ScalingResult {
@@ -70,6 +100,7 @@ function readConfig(): { config: BenchConfig; json: boolean } {
       callers: { type: 'string' },
       'max-uses': { type: 'string' },
       sizes: { type: 'string' },
+      shards: { type: 'string' },
     },
     strict: true,
   });
@@ -89,7 +120,9 @@ function readConfig(): { config: BenchConfig; json: boolean } {
     pageSize: 25,
     scalingSizes: values.sizes ? values.sizes.split(',').map((s) => int(s, 0, 'sizes')) : quick ? [100, 1000, 10_000] : [100, 1000, 10_000, 100_000],
     scalingLeases: quick ? 100 : 300,
+    shards: int(values.shards, DEFAULT_BENCH_SHARDS, 'shards'),
   };
+  if (config.shards < 1 || config.shards > MAX_SHARDS) throw new Error(`--shards must be from 1 to ${MAX_SHARDS}`);
   return { config, json: values.json };
 }
 
@@ -100,6 +133,18 @@ interface Tally {
   meter: CostMeter;
   violations: number;
   refusals: number;
+  heat: PartitionHeat;
+  spreads: number[];
+  stdDevs: number[];
+}
+
+/** max - min and the standard deviation of a pool's counts. */
+function countSpread(counts: Iterable<number>): { spread: number; stdDev: number } {
+  const all = [...counts];
+  if (all.length === 0) return { spread: 0, stdDev: 0 };
+  const mean = all.reduce((a, b) => a + b, 0) / all.length;
+  const variance = all.reduce((a, b) => a + (b - mean) ** 2, 0) / all.length;
+  return { spread: Math.max(...all) - Math.min(...all), stdDev: Math.sqrt(variance) };
 }
 
 /** Uses each contender makes, unmeasured, before the measured rounds (fewer in --quick, to stay under 90 s). */
@@ -126,6 +171,10 @@ async function main(): Promise<void> {
   const runTag = randomBytes(3).toString('hex');
   const tables = Object.fromEntries(CONTENDERS.map((name) => [name, `bench-${runTag}-${name}`])) as Record<ContenderName, string>;
   for (const name of CONTENDERS) await ensureTable(endpoint, tables[name]);
+  const shardsOf = (name: ContenderName): number => contenderShards(name, config.shards);
+  const heats = Object.fromEntries(CONTENDERS.map((name) => [name, new PartitionHeat()])) as Record<ContenderName, PartitionHeat>;
+  const heatByTable = new Map(CONTENDERS.map((name) => [tables[name], heats[name]]));
+  watchWrites(client, (tableName) => heatByTable.get(tableName));
 
   // Warm-up: the JVM compiles its hot paths; nothing here is measured. Each contender runs
   // the real workload (same pool size, cap and callers) for a while, so the first contender
@@ -135,14 +184,14 @@ async function main(): Promise<void> {
   const warm = Date.now();
   for (const name of CONTENDERS) {
     const pool = `warm-${name}`;
-    await seedKeys({ client, tableName: tables[name], pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses } });
+    await seedKeys({ client, tableName: tables[name], pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses, shards: shardsOf(name) } });
     const use = contender(name, { client, tableName: tables[name], pool, maxUses: config.maxUses, meter: new CostMeter(), pageSize: config.pageSize }, config.callers);
     await mapLimit(Array.from({ length: warmUses(config.quick) }), config.callers, (_, i) => use(i % config.callers));
   }
   progress(`warm in ${((Date.now() - warm) / 1000).toFixed(1)} s`);
 
-  const tally = (): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0 });
-  const tallies = Object.fromEntries(CONTENDERS.map((name) => [name, tally()])) as Record<ContenderName, Tally>;
+  const tally = (name: ContenderName): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0, heat: heats[name], spreads: [], stdDevs: [] });
+  const tallies = Object.fromEntries(CONTENDERS.map((name) => [name, tally(name)])) as Record<ContenderName, Tally>;
   // At least one round per contender, so each runs first once and drift falls on all three.
   const fill = Math.max(1, Math.floor(config.keys * (config.maxUses + 1) * config.roundFill));
   const rounds = Math.max(CONTENDERS.length, Math.ceil(config.usesPerContender / fill));
@@ -154,12 +203,15 @@ async function main(): Promise<void> {
     for (const name of order) {
       const pool = `p${round}`;
       const tableName = tables[name];
-      await seedKeys({ client, tableName, pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses } });
+      const shards = shardsOf(name);
+      const ids = await seedKeys({ client, tableName, pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses, shards } });
       const tally = tallies[name];
+      for (const keyId of ids) tally.heat.place(keyId, usagePartition(pool, shardOf(keyId, shards)));
       const use = contender(name, { client, tableName, pool, maxUses: config.maxUses, meter: tally.meter, pageSize: config.pageSize }, config.callers);
       const log = new GrantLog();
       let next = 0;
       const t0 = performance.now();
+      tally.heat.start(t0);
       await Promise.all(
         Array.from({ length: config.callers }, async (_, caller) => {
           while (next < uses) {
@@ -172,10 +224,16 @@ async function main(): Promise<void> {
           }
         }),
       );
-      tally.elapsedMs += performance.now() - t0;
+      const t1 = performance.now();
+      tally.heat.stop(t1);
+      tally.elapsedMs += t1 - t0;
       tally.uses += log.totalGranted;
-      const result = audit(await storedCounts(client, tableName, pool), log, config.maxUses);
+      const counts = await storedCounts(client, tableName, pool);
+      const result = audit(counts, log, config.maxUses);
       tally.violations += result.violations;
+      const fairness = countSpread(counts.values());
+      tally.spreads.push(fairness.spread);
+      tally.stdDevs.push(fairness.stdDev);
       progress(`round ${round + 1}/${rounds} ${name}: ${log.totalGranted} uses, ${result.violations} violations`);
     }
   }
@@ -184,16 +242,31 @@ async function main(): Promise<void> {
     const t = tallies[name];
     const sorted = [...t.latencies].sort((a, b) => a - b);
     const per = (x: number): number => (t.uses ? x / t.uses : 0);
+    const usesPerSec = t.uses / (t.elapsedMs / 1000);
+    const heat = t.heat.figures();
+    // The tighter of the two partition limits: the hottest index partition, the hottest item.
+    const ceiling = Math.min(
+      projectedUsesPerSecCeiling({ usesPerSec, hottestIndexWcuPerSec: heat.hottestIndexWcuPerSec }),
+      heat.hottestItemWcuPerSec > 0 ? (usesPerSec * PARTITION_LIMITS.writeUnitsPerSecond) / heat.hottestItemWcuPerSec : Infinity,
+    );
     return {
       name,
+      shards: shardsOf(name),
       uses: t.uses,
-      usesPerSec: round2(t.uses / (t.elapsedMs / 1000)),
+      usesPerSec: round2(usesPerSec),
       p50Ms: round2(percentile(sorted, 50)),
       p99Ms: round2(percentile(sorted, 99)),
       requestsPerUse: round3(per(t.meter.requests)),
       rcuPerUse: round3(per(t.meter.rcu)),
       wcuPerUse: round3(per(t.meter.wcu)),
+      refusedWritesPerUse: round3(per(t.meter.refusedWrites)),
       violations: t.violations,
+      hottestIndexWcuPerSec: round2(heat.hottestIndexWcuPerSec),
+      indexWcuPerUse: round3(per(heat.indexWcu)),
+      hottestItemWcuPerSec: round2(heat.hottestItemWcuPerSec),
+      projectedUsesPerSecCeiling: Number.isFinite(ceiling) ? Math.round(ceiling) : 0,
+      countSpread: Math.max(0, ...t.spreads),
+      countStdDev: round3(t.stdDevs.reduce((a, b) => a + b, 0) / Math.max(1, t.stdDevs.length)),
     };
   });
 
@@ -237,24 +310,52 @@ async function main(): Promise<void> {
 
   client.destroy();
   await dynamo?.stop();
+
+  // The scale DynamoDB Local cannot show: the partition model driven by the sharded keypool's
+  // measured request mix (queries, refused writes, index writes per use).
+  const sharded = runs.find((r) => r.name === 'keypool-sharded');
+  const partitionModel = sharded
+    ? scalingReport(10_000, [1, 8, 32, 64], {
+        mix: mixFromMeasured({ rcuPerUse: sharded.rcuPerUse, wcuPerUse: sharded.wcuPerUse, refusedWritesPerUse: sharded.refusedWritesPerUse, indexWcuPerUse: sharded.indexWcuPerUse }),
+      })
+    : undefined;
   const elapsedSec = round2((Date.now() - started) / 1000);
-  const output = { config: { ...config, elapsedSec }, runs, scaling };
+  const output = { config: { ...config, elapsedSec }, runs, scaling, ...(partitionModel ? { partitionModel } : {}) };
   if (json) process.stdout.write(`${JSON.stringify(output)}\n`);
   else process.stdout.write(renderTables(output));
 }
 
-/** Markdown tables, as pasted into README "Performance". */
-export function renderTables(output: { config: BenchConfig & { elapsedSec: number }; runs: RunResult[]; scaling: ScalingResult[] }): string {
+/** Markdown tables, as pasted into README "Performance" and "Scaling". */
+export function renderTables(output: {
+  config: BenchConfig & { elapsedSec: number };
+  runs: RunResult[];
+  scaling: ScalingResult[];
+  partitionModel?: ScalingReport;
+}): string {
   const { config, runs, scaling } = output;
   const floor = runs.find((r) => r.name === 'floor');
+  const flat = runs.find((r) => r.name === 'keypool');
+  const sharded = runs.find((r) => r.name === 'keypool-sharded');
   const lines = [
-    `${config.keys} keys, maxUses ${config.maxUses}, ${config.callers} callers, ${config.usesPerContender} uses per contender, page ${config.pageSize}; ${config.elapsedSec} s`,
+    `${config.keys} keys, maxUses ${config.maxUses}, ${config.callers} callers, ${config.usesPerContender} uses per contender, page ${config.pageSize}, keypool-sharded at ${config.shards} shards; ${config.elapsedSec} s`,
     '',
-    '| contender | uses | uses/s | vs floor | p50 ms | p99 ms | requests/use | RCU/use | WCU/use | violations |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| contender | shards | uses | uses/s | vs floor | p50 ms | p99 ms | requests/use | RCU/use | WCU/use | refused writes/use | violations |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...runs.map(
       (r) =>
-        `| ${r.name} | ${r.uses} | ${r.usesPerSec} | ${floor ? (r.usesPerSec / floor.usesPerSec).toFixed(2) : '-'}x | ${r.p50Ms} | ${r.p99Ms} | ${r.requestsPerUse} | ${r.rcuPerUse} | ${r.wcuPerUse} | ${r.violations} |`,
+        `| ${r.name} | ${r.shards} | ${r.uses} | ${r.usesPerSec} | ${floor ? (r.usesPerSec / floor.usesPerSec).toFixed(2) : '-'}x | ${r.p50Ms} | ${r.p99Ms} | ${r.requestsPerUse} | ${r.rcuPerUse} | ${r.wcuPerUse} | ${r.refusedWritesPerUse} | ${r.violations} |`,
+    ),
+    '',
+    ...(flat && sharded
+      ? [`refused writes per use: ${flat.refusedWritesPerUse} at 1 shard, ${sharded.refusedWritesPerUse} at ${sharded.shards} shards`, '']
+      : []),
+    `Partition heat (what each run wrote to its hottest usage-index partition and its hottest item; DynamoDB allows ${PARTITION_LIMITS.writeUnitsPerSecond} WCU/s per partition):`,
+    '',
+    '| contender | shards | uses/s | index WCU/use | hottest index partition WCU/s | hottest item WCU/s | projected ceiling per pool (uses/s) | count spread (max-min) | count std dev |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...runs.map(
+      (r) =>
+        `| ${r.name} | ${r.shards} | ${r.usesPerSec} | ${r.indexWcuPerUse} | ${r.hottestIndexWcuPerSec} | ${r.hottestItemWcuPerSec} | ${r.projectedUsesPerSecCeiling} | ${r.countSpread} | ${r.countStdDev} |`,
     ),
     '',
     '| pool size | keypool requests/lease | keypool capacity/lease | keypool p50 ms | baseline requests/lease | baseline capacity/lease | baseline p50 ms |',
@@ -265,6 +366,7 @@ export function renderTables(output: { config: BenchConfig & { elapsedSec: numbe
       return `| ${size} | ${k?.requestsPerLease ?? '-'} | ${k?.capacityPerLease ?? '-'} | ${k?.p50Ms ?? '-'} | ${b?.requestsPerLease ?? '-'} | ${b?.capacityPerLease ?? '-'} | ${b?.p50Ms ?? '-'} |`;
     }),
     '',
+    ...(output.partitionModel ? ['Partition model (test/bench/partition-model.ts), driven by keypool-sharded\'s measured request mix:', '', renderReport(output.partitionModel)] : []),
   ];
   return lines.join('\n');
 }

@@ -1,7 +1,8 @@
 /**
- * The three contenders of the benchmark, over the same table shape and the same callers:
- * keypool (the library, lease + complete), baseline (the old query-then-increment) and
- * floor (one index query + one conditional write, nothing else).
+ * The contenders of the benchmark, over the same table shape and the same callers: keypool
+ * (the library, lease + complete, one shard), keypool-sharded (the same over S shards,
+ * `--shards`, default 8), keypool-unsealed (keypool without sealing), baseline (the old
+ * query-then-increment) and floor (one index query + one conditional write, nothing else).
  */
 import { randomBytes } from 'node:crypto';
 import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
@@ -16,8 +17,16 @@ import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { SecretSealer } from '../../lib/domain/secret-sealer.js';
 import { TABLE, usageSortKey, usageSortKeyBound } from '../../lib/table.js';
 
-export const CONTENDERS = ['keypool', 'keypool-unsealed', 'baseline', 'floor'] as const;
+export const CONTENDERS = ['keypool', 'keypool-sharded', 'keypool-unsealed', 'baseline', 'floor'] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
+
+/** The sharded keypool's shard count unless `--shards` says otherwise. */
+export const DEFAULT_BENCH_SHARDS = 8;
+
+/** The shard count a contender's pools get: `shards` for keypool-sharded, one for every other (the baseline and the floor query one partition). */
+export function contenderShards(name: ContenderName, shards: number): number {
+  return name === 'keypool-sharded' ? shards : 1;
+}
 
 /** The benchmark's local wrapping key (a fresh one per run). */
 const BENCH_KEY = randomBytes(32);
@@ -89,8 +98,11 @@ export type UseFn = (caller: number) => Promise<string | undefined>;
 
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 
-/** keypool: lease + complete(success) through the library; each caller its own Broker, like separate Lambda containers. */
-export function keypoolContender(setup: ContenderSetup, callers: number, sealing: 'keypool' | 'keypool-unsealed' = 'keypool'): UseFn {
+/**
+ * keypool: lease + complete(success) through the library; each caller its own Broker, like
+ * separate Lambda containers. The pool's policy says how many shards (keypool-sharded's has S).
+ */
+export function keypoolContender(setup: ContenderSetup, callers: number, sealing: 'keypool' | 'keypool-sharded' | 'keypool-unsealed' = 'keypool'): UseFn {
   const store = new DynamoKeyStore({ client: setup.client, tableName: setup.tableName, meter: setup.meter });
   const poolStore = new DynamoPoolStore({ client: setup.client, tableName: setup.tableName, meter: setup.meter });
   const brokers = Array.from({ length: callers }, () => new Broker({ store, poolStore, sealer: benchSealer(sealing), candidateLimit: setup.pageSize }));
@@ -195,6 +207,7 @@ export function floorContender(setup: ContenderSetup): UseFn {
 export function contender(name: ContenderName, setup: ContenderSetup, callers: number): UseFn {
   switch (name) {
     case 'keypool':
+    case 'keypool-sharded':
     case 'keypool-unsealed':
       return keypoolContender(setup, callers, name);
     case 'baseline':

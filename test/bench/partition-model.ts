@@ -108,6 +108,7 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as z from 'zod/mini';
+import { MAX_SHARDS } from '../../lib/domain/shards.js';
 
 /** What one granted lease costs on average, request by request (a lease's whole life: lease + completion). */
 export interface RequestMix {
@@ -730,8 +731,8 @@ export function sustainableRate(options: Partial<ModelOptions> = {}): Sustainabl
   return { shards: o.shards, leasesPerSec: Math.floor(lo), analyticCeiling: ceiling, run: best ?? simulate(lo, o) };
 }
 
-/** pool setting bounds (issue 13: `shards` 1..64) */
-export const MAX_SHARDS = 64;
+/** the pool setting's bound (lib/domain/shards.ts): the model recommends no more than a pool may have */
+export { MAX_SHARDS };
 
 /**
  * The smallest S in 1..maxShards whose sustainable rate reaches `target` leases/s, with that

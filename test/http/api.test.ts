@@ -32,7 +32,7 @@ afterAll(async () => {
   await server.close();
 });
 
-const DEFAULTS = { maxUses: 3, leaseTtlSeconds: 300, cooldownSeconds: 60, provider: 'stability', minCredits: 3 };
+const DEFAULTS = { maxUses: 3, leaseTtlSeconds: 300, cooldownSeconds: 60, provider: 'stability', minCredits: 3, shards: 1 };
 
 describe('GET /health and GET /openapi.json', () => {
   it('GET /health answers 200 {"status":"ok"} as JSON', async () => {
@@ -79,6 +79,7 @@ describe('GET /health and GET /openapi.json', () => {
               cooldownSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
               provider: { enum: ['stability', 'none'] },
               minCredits: { minimum: 0 },
+              shards: { type: 'integer', minimum: 1, maximum: 64 },
             },
           },
         },
@@ -147,11 +148,28 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
       cooldownSeconds: 900,
       provider: 'none',
       minCredits: 0.5,
+      shards: 1,
       createdAt: first.createdAt,
       updatedAt: (second.body as PoolViewBody).updatedAt,
     });
     expect(Date.parse((second.body as PoolViewBody).updatedAt)).toBeGreaterThan(Date.parse(first.updatedAt));
     expect(read).toMatchObject({ status: 200, body: second.body as object });
+  });
+
+  it('PUT {"shards"} spreads the pool over that many shards; a change shows the layout being left until a reshard ends it', async () => {
+    // Prepare
+    const pool = uniqueName('shards');
+    const created = await api.call('PUT', `/pools/${pool}`, { shards: 8 });
+    // Act
+    const changed = await api.call('PUT', `/pools/${pool}`, { shards: 16 });
+    const read = await api.call('GET', `/pools/${pool}`);
+    // Assess
+    expect(created.status).toBe(200);
+    expect(created.body).toMatchObject({ pool, shards: 8 });
+    expect(created.body).not.toHaveProperty('previousShards');
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ pool, shards: 16, previousShards: 8, shardsChangedAt: (changed.body as PoolViewBody).updatedAt });
+    expect(read.body).toEqual(changed.body);
   });
 
   it('GET /pools/{pool} answers 200 PoolView, and 404 pool_not_found for a pool that does not exist', async () => {
@@ -179,7 +197,8 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
     expect(answer.status).toBe(200);
     const pools = (answer.body as { pools: PoolViewBody[] }).pools;
     expect(Object.keys(answer.body as object)).toEqual(['pools']);
-    for (const view of pools) expect(Object.keys(view).sort()).toEqual(POOL_VIEW_FIELDS);
+    // A pool being resharded (another test's) also shows previousShards and shardsChangedAt.
+    for (const view of pools) expect(Object.keys(view).filter((k) => k !== 'previousShards' && k !== 'shardsChangedAt').sort()).toEqual(POOL_VIEW_FIELDS);
     expect(pools.find((p) => p.pool === names[0])).toMatchObject({ ...DEFAULTS, maxUses: 9 });
     expect(pools.find((p) => p.pool === names[1])).toMatchObject(DEFAULTS);
     const listed = pools.map((p) => p.pool);
@@ -197,6 +216,9 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
     ['cooldownSeconds above 86400', { cooldownSeconds: 86_401 }, 'body.cooldownSeconds'],
     ['minCredits below 0', { minCredits: -1 }, 'body.minCredits'],
     ['a provider keypool does not know', { provider: 'openai' }, 'body.provider'],
+    ['shards 0', { shards: 0 }, 'body.shards'],
+    ['shards above 64', { shards: 65 }, 'body.shards'],
+    ['shards a fraction', { shards: 2.5 }, 'body.shards'],
     ['an unknown field', { maxUses: 3, colour: 'blue' }, 'body'],
   ])('PUT with %s is 400 invalid_request naming the field, and creates nothing', async (_what, body, path) => {
     // Prepare

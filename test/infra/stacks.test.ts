@@ -255,7 +255,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       list: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
       lease: { table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: { 'usage-count': ['dynamodb:Query'] } },
       counting: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: {} },
-      maintain: { table: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
+      maintain: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
       migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
     };
     const TABLE_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAttkeys[0-9A-F]+Arn[0-9A-F]+"\}$/;

@@ -76,36 +76,6 @@ describe('lease', () => {
     await expect(broker.lease(pool)).resolves.toMatchObject({ usageCount: 4 });
   });
 
-  it('10 keys with maxUses 0 and 50 concurrent leases grant exactly 10 distinct keys', async () => {
-    // Prepare
-    const pool = uniqueName('zero');
-    await seed(pool, 10);
-    const broker = table.broker();
-    // Act
-    const results = await Promise.allSettled(Array.from({ length: 50 }, () => broker.lease(pool, { maxUses: 0 })));
-    // Assess
-    const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.keyId] : []));
-    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-    expect(granted).toHaveLength(10);
-    expect(new Set(granted).size).toBe(10);
-    expect(refused).toHaveLength(40);
-    for (const reason of refused) expect(reason).toBeInstanceOf(NoUsableKey);
-  });
-
-  it('concurrent leases from separate brokers (separate Lambdas) never pass the cap and never refuse while a use is left', async () => {
-    // Prepare
-    const pool = uniqueName('race');
-    await seed(pool, 5);
-    // Act: 40 callers, each its own broker, race for 5 keys x 4 uses = 20 uses
-    const results = await Promise.allSettled(Array.from({ length: 40 }, () => table.broker().lease(pool, { maxUses: 3 })));
-    // Assess
-    const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    expect(granted).toHaveLength(20);
-    const perKey = new Map<string, number[]>();
-    for (const g of granted) perKey.set(g.keyId, [...(perKey.get(g.keyId) ?? []), g.usageCount]);
-    for (const counts of perKey.values()) expect(counts.sort()).toEqual([0, 1, 2, 3]);
-  });
-
   it('cooling keys are skipped until their cooldown ends, then leased again without a sweeper', async () => {
     // Prepare
     const pool = uniqueName('cool');
@@ -145,20 +115,6 @@ describe('complete', () => {
     expect(result).toEqual({ keyId: grant.keyId, usageCount: count, status });
     const [view] = await broker.listAll(pool);
     expect(view).toMatchObject({ usageCount: count, status });
-  });
-
-  it('a repeated completion gives the same answer and counts once', async () => {
-    // Prepare
-    const pool = uniqueName('repeat');
-    await seed(pool, 1);
-    const broker = table.broker();
-    const grant = await broker.lease(pool);
-    // Act
-    const answers = await Promise.all(Array.from({ length: 8 }, () => broker.complete(pool, grant.leaseId, { outcome: 'success' })));
-    const late = await broker.complete(pool, grant.leaseId, { outcome: 'failure' });
-    // Assess
-    for (const answer of answers) expect(answer).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
-    expect(late).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
   });
 
   it("a caller's report never overrides an operator's disable, and the use is still refunded", async () => {
@@ -225,11 +181,59 @@ describe('increment', () => {
   });
 });
 
-describe('stress', () => {
+/**
+ * The concurrency and audit tests, at one shard (one LRU order, as before sharding) and at 8:
+ * every guarantee holds whatever the shard count.
+ */
+describe.each([1, 8])('at %i shard(s)', (shards) => {
+  it('10 keys with maxUses 0 and 50 concurrent leases grant exactly 10 distinct keys', async () => {
+    // Prepare
+    const pool = uniqueName('zero');
+    await seed(pool, 10, { shards });
+    const broker = table.broker();
+    // Act
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => broker.lease(pool, { maxUses: 0 })));
+    // Assess
+    const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.keyId] : []));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    expect(granted).toHaveLength(10);
+    expect(new Set(granted).size).toBe(10);
+    expect(refused).toHaveLength(40);
+    for (const reason of refused) expect(reason).toBeInstanceOf(NoUsableKey);
+  });
+
+  it('concurrent leases from separate brokers (separate Lambdas) never pass the cap and never refuse while a use is left', async () => {
+    // Prepare
+    const pool = uniqueName('race');
+    await seed(pool, 5, { shards });
+    // Act: 40 callers, each its own broker, race for 5 keys x 4 uses = 20 uses
+    const results = await Promise.allSettled(Array.from({ length: 40 }, () => table.broker().lease(pool, { maxUses: 3 })));
+    // Assess
+    const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    expect(granted).toHaveLength(20);
+    const perKey = new Map<string, number[]>();
+    for (const g of granted) perKey.set(g.keyId, [...(perKey.get(g.keyId) ?? []), g.usageCount]);
+    for (const counts of perKey.values()) expect(counts.sort()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('a repeated completion gives the same answer and counts once', async () => {
+    // Prepare
+    const pool = uniqueName('repeat');
+    await seed(pool, 1, { shards });
+    const broker = table.broker();
+    const grant = await broker.lease(pool);
+    // Act
+    const answers = await Promise.all(Array.from({ length: 8 }, () => broker.complete(pool, grant.leaseId, { outcome: 'success' })));
+    const late = await broker.complete(pool, grant.leaseId, { outcome: 'failure' });
+    // Assess
+    for (const answer of answers) expect(answer).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
+    expect(late).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
+  });
+
   it('1,000 leases with random outcomes by 32 callers: no key above maxUses + 1, every count equals its successes', async () => {
     // Prepare
     const pool = uniqueName('stress');
-    const ids = await seed(pool, 60, { cooldownSeconds: 1 });
+    const ids = await seed(pool, 60, { cooldownSeconds: 1, shards });
     const outcomes: Outcome[] = ['success', 'success', 'success', 'failure', 'rate_limited', 'out_of_credits'];
     const successes = new Map<string, number>(ids.map((id) => [id, 0]));
     const broker = table.broker();
@@ -252,13 +256,11 @@ describe('stress', () => {
       expect(key.usageCount).toBe(successes.get(key.keyId));
     }
   });
-});
 
-describe('idempotent leases (a transaction on DynamoDB)', () => {
   it('8 concurrent retries with one Idempotency-Key get one lease and count one use; the table holds no secret for it', async () => {
     // Prepare
     const pool = uniqueName('idem');
-    const ids = await seed(pool, 3);
+    const ids = await seed(pool, 3, { shards });
     const brokers = Array.from({ length: 8 }, () => table.broker());
     // Act
     const grants = await Promise.all(brokers.map((broker) => broker.lease(pool, {}, 'order-4711')));
@@ -268,7 +270,7 @@ describe('idempotent leases (a transaction on DynamoDB)', () => {
     expect(keys.reduce((n, k) => n + k.usageCount, 0)).toBe(1);
     expect(keys.map((k) => k.keyId).sort()).toEqual([...ids].sort());
     const raw = await table.store.client.send(new ScanCommand({ TableName: table.tableName, ConsistentRead: true }));
-    const records = (raw.Items ?? []).filter((item) => String(item.keyId).startsWith('idem#'));
+    const records = (raw.Items ?? []).filter((item) => String(item.keyId).startsWith('idem#') && item.leasePool === pool);
     expect(records).toHaveLength(1);
     expect(JSON.stringify(records)).not.toContain(grants[0]?.apiKey ?? 'none');
   });
@@ -276,7 +278,7 @@ describe('idempotent leases (a transaction on DynamoDB)', () => {
   it('a retry after the lease was completed still answers that lease, and counts nothing more', async () => {
     // Prepare
     const pool = uniqueName('idem-done');
-    await seed(pool, 1);
+    await seed(pool, 1, { shards });
     const broker = table.broker();
     const first = await broker.lease(pool, {}, 'job-1');
     await broker.complete(pool, first.leaseId);

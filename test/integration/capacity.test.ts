@@ -1,6 +1,7 @@
 import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type CapacityMeter, READ_OPERATIONS } from '../../lib/adapters/dynamo-table.js';
+import { NoUsableKey } from '../../lib/domain/errors.js';
 import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { seedKeys } from '../support/seed.js';
 import { testSealer } from '../support/sealing.js';
@@ -44,8 +45,8 @@ beforeAll(async () => {
   table = await createTestTable('capacity', meter);
 });
 
-async function seed(pool: string, count: number): Promise<void> {
-  await seedKeys({ client: table.store.client, tableName: table.tableName, pool, count, concurrency: 8, sealer: testSealer() });
+async function seed(pool: string, count: number, shards = 1): Promise<void> {
+  await seedKeys({ client: table.store.client, tableName: table.tableName, pool, count, concurrency: 8, sealer: testSealer(), policy: { shards } });
 }
 
 /** What one lease costs on a broker that has already read the pool's policy (a warm Lambda). */
@@ -107,6 +108,45 @@ describe('DynamoDB work per lease', () => {
     console.info('capacity: lease by pool size', JSON.stringify({ 100: atSmall, [LARGE]: atLarge }));
     expect(atSmall).toEqual({ requests: 2, rcu: 0.5, wcu: 3, indexWcu: 2 });
     expect(atLarge).toEqual(atSmall);
+  });
+});
+
+describe('DynamoDB work per lease over shards', () => {
+  it('a lease at 8 shards costs what it costs at one: one query and one conditional write', async () => {
+    // Prepare
+    const pool = uniqueName('eight');
+    await seed(pool, 100, 8);
+    // Act
+    const cost = await leaseCost(pool);
+    // Assess
+    console.info('capacity: lease at 8 shards', JSON.stringify(cost));
+    expect(cost).toEqual({ requests: 2, rcu: 0.5, wcu: 3, indexWcu: 2 });
+  });
+
+  it('a dry pool costs one query per shard and no write before its 409, at 1, 8 and 64 shards', async () => {
+    // Prepare: each pool's keys all used to the cap (in the index, above the range a lease reads).
+    const costs: Record<number, ReturnType<Meter['snapshot']>> = {};
+    for (const shards of [1, 8, 64]) {
+      const pool = uniqueName(`dry${shards}`);
+      await seed(pool, 16, shards);
+      const broker = table.broker();
+      for (let i = 0; i < 16; i++) await broker.lease(pool, { maxUses: 0 });
+      await broker.lease(pool, { maxUses: 0 }).catch(() => undefined);
+      // Act
+      meter.reset();
+      const refused = await broker.lease(pool, { maxUses: 0 }).catch((error: unknown) => error);
+      costs[shards] = meter.snapshot();
+      // Assess
+      expect(refused).toBeInstanceOf(NoUsableKey);
+    }
+    // DynamoDB Local reports 0 RCU for an empty page; DynamoDB charges a Query that finds
+    // nothing all the same ("even if no data exists", developerguide/read-write-operations.html):
+    // 0.5 RCU each, eventually consistent, so S x 0.5 RCU per 409 there.
+    console.info('capacity: dry pool per 409', JSON.stringify(costs));
+    for (const [shards, cost] of Object.entries(costs)) {
+      expect(cost).toMatchObject({ requests: Number(shards), wcu: 0, indexWcu: 0 });
+      expect(cost.rcu).toBeLessThanOrEqual(0.5 * Number(shards));
+    }
   });
 });
 

@@ -64,12 +64,12 @@ describe('the sealed secret in DynamoDB answers', () => {
     seen.insert = await answered(() => store.insert(key));
     seen.insertDuplicate = await answered(() => store.insert(key));
     seen.record = await answered(() => store.record(pool, key.keyId));
-    seen.candidates = await answered(() => store.candidates(pool, 3, 25, nowMs));
+    seen.candidates = await answered(() => store.candidates(pool, 0, 3, 25, nowMs));
     seen.poolKeys = await answered(() => store.poolKeys(pool, 10));
     seen.increment = await answered(() => store.increment(pool, key.keyId, nowMs));
     seen.updateStatus = await answered(() => store.update({ keyId: key.keyId, pool, status: 'active' }));
     seen.updateCount = await answered(() => store.update({ keyId: key.keyId, pool, count: { seen: 1, to: 0 } }));
-    const leased = await store.tryLease({ keyId: key.keyId, pool, seenCount: 0, maxUses: 3, slot: 0, nonce: '0123456789abcdef', expiresAtMs: nowMs + 60_000, nowMs });
+    const leased = await store.tryLease({ keyId: key.keyId, pool, shard: 0, seenCount: 0, maxUses: 3, slot: 0, nonce: '0123456789abcdef', expiresAtMs: nowMs + 60_000, nowMs });
     const completion = { keyId: key.keyId, pool, slot: 0, nonce: '0123456789abcdef', outcome: 'failure', nowMs, statusChange: 'apply', cooldownUntilMs: nowMs } as const;
     seen.complete = await answered(() => store.tryComplete(completion));
     seen.completeRefused = await answered(() => store.tryComplete(completion));

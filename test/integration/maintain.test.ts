@@ -13,7 +13,8 @@ import { mapLimit } from '../../lib/shared/map-limit.js';
 import { NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
 import type { Outcome, PoolSettings } from '../../lib/domain/types.js';
 import { maintain, type MaintenanceOptions } from '../../lib/maintenance/maintain.js';
-import { TABLE, USAGE_TIER } from '../../lib/table.js';
+import { shardOf } from '../../lib/domain/shards.js';
+import { TABLE, USAGE_TIER, usagePartition } from '../../lib/table.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import { testSealer } from '../support/sealing.js';
@@ -438,6 +439,27 @@ describe('maintenance: suspect keys and pools by provider', () => {
     // Assess
     expect(emptyReport.pools).toEqual([expect.objectContaining({ pool: empty, maxUses: 2, total: 0, usable: 0, suspect: 0 })]);
     expect(cappedReport.pools).toEqual([expect.objectContaining({ pool: capped, maxUses: 0, total: 1, active: 1, usable: 0 })]);
+  });
+
+  it('a pass moves the keys of a pool whose shard count changed to their shards and ends the change; a recent change waits for the next pass', async () => {
+    // Prepare: 12 keys in one shard, then 4 asked for two minutes ago; another pool's change is a moment old.
+    const pool = uniqueName('reshard');
+    const keys = await seed(pool, Array.from({ length: 12 }, () => ({ credits: 50 })));
+    await table.pools.put(pool, { shards: 4 }, new Date(Date.now() - 120_000).toISOString());
+    const recent = uniqueName('recent');
+    await seed(recent, [{ credits: 50 }, { credits: 50 }]);
+    await table.pools.put(recent, { shards: 4 }, new Date().toISOString());
+    // Act
+    const report = await run(pool);
+    const early = await run(recent);
+    // Assess
+    expect(report.reshards).toEqual([expect.objectContaining({ pool, shards: 4, previousShards: 1, keys: 12, finished: true })]);
+    expect(await table.pools.get(pool)).not.toHaveProperty('previousShards');
+    for (const { keyId } of keys) {
+      expect((await rawItem(keyId))?.[TABLE.usageIndex.partitionKey]).toBe(usagePartition(pool, shardOf(keyId, 4)));
+    }
+    expect(early.reshards).toEqual([expect.objectContaining({ pool: recent, keys: 0, finished: false })]);
+    expect(early.reshards[0]?.notBefore).not.toBeNull();
   });
 
   it('a pool that does not exist is refused, not silently checked as nothing', async () => {

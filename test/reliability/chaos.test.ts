@@ -44,7 +44,6 @@ const OUTCOMES: [Outcome, number][] = [
   ['invalid_key', 0.02],
 ];
 const TABLE_NAME = 'chaos';
-const POOL = 'chaos';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -112,15 +111,17 @@ afterAll(async () => {
 }, 60_000);
 
 describe('chaos', () => {
-  it(
-    `${LEASES} leases by ${CALLERS} callers through a DynamoDB restart: every use counted once, none past the cap, abandoned leases expire counted`,
-    async () => {
+  // At one shard (one LRU order) and at 8: the guarantees do not depend on the shard count.
+  it.each([1, 8])(
+    `${LEASES} leases by ${CALLERS} callers through a DynamoDB restart at %i shard(s): every use counted once, none past the cap, abandoned leases expire counted`,
+    async (shards) => {
+      const POOL = `chaos-${shards}`;
       // Prepare
       const endpoint = `http://127.0.0.1:${port}`;
       const client = impatientClient(endpoint);
       // Seeding and the audit use a patient client: only the callers race the outage.
       const patient = documentClient({ endpoint, region: undefined });
-      await seedKeys({ client: patient, tableName: TABLE_NAME, pool: POOL, count: KEYS, sealer: testSealer(), onSecret: registerSecret, policy: { maxUses: MAX_USES, leaseTtlSeconds: TTL_SECONDS, cooldownSeconds: 1 } });
+      await seedKeys({ client: patient, tableName: TABLE_NAME, pool: POOL, count: KEYS, sealer: testSealer(), onSecret: registerSecret, policy: { maxUses: MAX_USES, leaseTtlSeconds: TTL_SECONDS, cooldownSeconds: 1, shards } });
       const log = new GrantLog();
       const store = new RecordingStore({ client, tableName: TABLE_NAME }, log);
       const poolStore = new DynamoPoolStore({ client, tableName: TABLE_NAME });
@@ -240,7 +241,7 @@ describe('chaos', () => {
         unknownRefunds: [...log.maybeRefunded.values()].reduce((a, b) => a + b, 0),
         audit: result,
       };
-      console.info(`chaos summary ${JSON.stringify(summary)}`);
+      console.info(`chaos summary (${shards} shard(s)) ${JSON.stringify(summary)}`);
 
       // Assess
       expect(stats.granted).toBeGreaterThanOrEqual(LEASES);

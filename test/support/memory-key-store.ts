@@ -2,14 +2,19 @@
  * A KeyStore and a PoolStore in memory for unit tests: the same conditions as the DynamoDB
  * adapters, applied with the domain's own rules (lib/domain/rules.ts), and the same paging
  * quirks (a Limit counts the items read before the filter). It has no index lag: tests that
- * need one wrap it. Every answer is a copy, as a database would give.
+ * need one wrap it. Every answer is a copy, as a database would give. A key's index partition
+ * is its home shard (`shard`) while its status keeps it in the index, as the adapter's writes
+ * keep `upk` equal to `ush`.
  */
 import type {
   CandidatePage,
   CompletionAttempt,
   CompletionAttemptResult,
   IdempotentLease,
+  KeyMove,
+  KeyMoveResult,
   KeyPageRead,
+  KeyPlacement,
   KeyStore,
   KeyUpdate,
   KeyUpdateResult,
@@ -34,6 +39,11 @@ interface Row {
 }
 
 const copy = (key: StoredKey): StoredKey => structuredClone(key);
+const homeOf = (key: StoredKey): number => key.shard ?? 0;
+
+function placementOf(key: StoredKey): KeyPlacement {
+  return { keyId: key.keyId, pool: key.pool, shard: homeOf(key), indexedIn: inUsageIndex(key.status) ? homeOf(key) : undefined };
+}
 
 export class MemoryKeyStore implements KeyStore {
   private readonly rows = new Map<string, Row>();
@@ -71,11 +81,11 @@ export class MemoryKeyStore implements KeyStore {
     return Promise.resolve(row?.key.pool === pool ? withoutSecret(copy(row.key)) : undefined);
   }
 
-  candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
+  candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
     this.count('candidates');
     const bound = usageSortKeyBound(maxUses);
     const range = [...this.rows.values()]
-      .filter((row) => row.key.pool === pool && inUsageIndex(row.key.status) && !row.aside && row.usk < bound)
+      .filter((row) => row.key.pool === pool && inUsageIndex(row.key.status) && !row.aside && homeOf(row.key) === shard && row.usk < bound)
       .sort((a, b) => a.usk - b.usk);
     const page: CandidatePage = { candidates: [] };
     // Page by `limit` read items, skip cooling keys, and go on only while nothing was found.
@@ -96,6 +106,7 @@ export class MemoryKeyStore implements KeyStore {
     const ok =
       inUsageIndex(key.status) &&
       !row.aside &&
+      homeOf(key) === attempt.shard &&
       key.usageCount === attempt.seenCount &&
       isLeasable(key, attempt.pool, attempt.maxUses, attempt.nowMs) &&
       isSlotFree(key.slots[String(attempt.slot)], attempt.nowMs) &&
@@ -238,6 +249,23 @@ export class MemoryKeyStore implements KeyStore {
     return Promise.resolve(this.page(pool, limit, afterKeyId));
   }
 
+  placements(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyPlacement>> {
+    this.count('placements');
+    const page = this.page(pool, limit, afterKeyId);
+    return Promise.resolve({ keys: page.keys.map(placementOf), lastKeyId: page.lastKeyId });
+  }
+
+  rehome(move: KeyMove): Promise<KeyMoveResult> {
+    this.count('rehome');
+    const row = this.rows.get(move.keyId);
+    if (row?.key.pool !== move.pool) return Promise.resolve({ moved: false, current: undefined });
+    const now = placementOf(row.key);
+    if (now.shard !== move.from.shard || now.indexedIn !== move.from.indexedIn) return Promise.resolve({ moved: false, current: now });
+    if (move.to === 0) delete row.key.shard;
+    else row.key.shard = move.to;
+    return Promise.resolve({ moved: true });
+  }
+
   private page(pool: string, limit: number, afterKeyId: string | undefined): KeyPageRead<StoredKey> {
     const ids = [...this.rows.values()]
       .map((row) => row.key)
@@ -263,8 +291,21 @@ export class MemoryPoolStore implements PoolStore {
   put(pool: string, settings: Partial<PoolSettings>, nowIso: string): Promise<PoolPolicy> {
     const existing = this.pools.get(pool);
     const policy: PoolPolicy = { ...POOL_DEFAULTS, ...existing, ...settings, pool, createdAt: existing?.createdAt ?? nowIso, updatedAt: nowIso };
+    // A change of shards on an existing pool: leases look in the widest layout until a reshard ends.
+    if (existing && settings.shards !== undefined && settings.shards !== existing.shards) {
+      policy.previousShards = Math.max(existing.shards, existing.previousShards ?? 0);
+      policy.shardsChangedAt = nowIso;
+    }
     this.pools.set(pool, policy);
     return Promise.resolve({ ...policy });
+  }
+
+  finishReshard(pool: string, layout: { shards: number; previousShards: number }): Promise<boolean> {
+    const policy = this.pools.get(pool);
+    if (policy?.shards !== layout.shards || policy.previousShards !== layout.previousShards) return Promise.resolve(false);
+    delete policy.previousShards;
+    delete policy.shardsChangedAt;
+    return Promise.resolve(true);
   }
 
   ensure(pool: string, nowIso: string): Promise<PoolPolicy> {

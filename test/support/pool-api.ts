@@ -15,6 +15,10 @@ export interface PoolViewBody {
   cooldownSeconds: number;
   provider: string;
   minCredits: number;
+  shards: number;
+  /** while a change of shards is being applied */
+  previousShards?: number;
+  shardsChangedAt?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -43,7 +47,7 @@ export interface ErrorBodyShape {
 }
 
 /** The fields of a PoolView, in sorted order. */
-export const POOL_VIEW_FIELDS = ['cooldownSeconds', 'createdAt', 'leaseTtlSeconds', 'maxUses', 'minCredits', 'pool', 'provider', 'updatedAt'];
+export const POOL_VIEW_FIELDS = ['cooldownSeconds', 'createdAt', 'leaseTtlSeconds', 'maxUses', 'minCredits', 'pool', 'provider', 'shards', 'updatedAt'];
 /** The fields of a KeyView without a label, in sorted order. */
 export const KEY_VIEW_FIELDS = ['createdAt', 'credits', 'creditsCheckedAt', 'keyId', 'lastUsedAt', 'maskedKey', 'pool', 'status', 'usageCount'];
 

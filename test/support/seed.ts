@@ -31,12 +31,13 @@ export interface SeedOptions {
  */
 export async function seedKeys(options: SeedOptions): Promise<string[]> {
   const base = Date.now() - options.count - 1000;
+  const policy = await new DynamoPoolStore({ client: options.client, tableName: options.tableName }).put(options.pool, options.policy ?? {}, new Date().toISOString());
   const keys: StoredKey[] = await mapLimit(Array.from({ length: options.count }, (_, i) => i), 16, (i) => {
     const apiKey = `sk-test-seed-${randomBytes(16).toString('hex')}`;
     options.onSecret?.(apiKey);
-    return sealNewKey(options.sealer, apiKey, options.pool, new Date(base + i).toISOString());
+    // Homed for the pool's shard count, as an import would.
+    return sealNewKey(options.sealer, apiKey, options.pool, new Date(base + i).toISOString(), { shards: policy.shards });
   });
-  await new DynamoPoolStore({ client: options.client, tableName: options.tableName }).put(options.pool, options.policy ?? {}, new Date().toISOString());
   const batches: StoredKey[][] = [];
   for (let i = 0; i < keys.length; i += 25) batches.push(keys.slice(i, i + 25));
   await mapLimit(batches, options.concurrency ?? 8, async (batch) => {

@@ -22,16 +22,18 @@ const untouchable = (): CliServices => {
   const fail = (): never => {
     throw new Error('a service was built for a command line that should have been refused');
   };
-  return { broker: fail, maintenance: fail, migration: fail, sealing: fail };
+  return { broker: fail, maintenance: fail, migration: fail, sealing: fail, sharding: fail };
 };
 
-/** A broker over the in-memory stores; maintenance and migration must not be reached. */
-function memoryServices(): { services: () => CliServices; broker: Broker } {
-  const broker = new Broker({ store: new MemoryKeyStore(), poolStore: new MemoryPoolStore(), sealer: new FakeSealer() });
+/** A broker (and the reshard's stores) over the in-memory stores; maintenance and migration must not be reached. */
+function memoryServices(): { services: () => CliServices; broker: Broker; store: MemoryKeyStore; poolStore: MemoryPoolStore } {
+  const store = new MemoryKeyStore();
+  const poolStore = new MemoryPoolStore();
+  const broker = new Broker({ store, poolStore, sealer: new FakeSealer() });
   const fail = (): never => {
     throw new Error('only the broker is expected here');
   };
-  return { broker, services: () => ({ broker: () => broker, maintenance: fail, migration: fail, sealing: fail }) };
+  return { broker, store, poolStore, services: () => ({ broker: () => broker, maintenance: fail, migration: fail, sealing: fail, sharding: () => ({ store, pools: poolStore }) }) };
 }
 
 const SECRET = 'sk-test-0123456789abcdef0123';
@@ -129,7 +131,7 @@ describe('keypool CLI arguments', () => {
     expect(await runCli(['pool', '--help'], group, untouchable)).toBe(0);
     expect(group.stdout()).toContain('usage: keypool pool <subcommand>');
     const subcommands = [...group.stdout().matchAll(/^ {2}([a-z]+) {2}/gm)].map((m) => m[1] ?? '');
-    expect(subcommands).toEqual(['set', 'list', 'show']);
+    expect(subcommands).toEqual(['set', 'list', 'show', 'reshard']);
     for (const sub of subcommands) {
       const own = capture();
       expect(await runCli(['pool', sub, '--help'], own, untouchable), sub).toBe(0);
@@ -140,9 +142,10 @@ describe('keypool CLI arguments', () => {
   it('names every flag of the issue in its command help', async () => {
     // Prepare
     const flags: [string[], string[]][] = [
-      [['pool', 'set'], ['--max-uses N', '--lease-ttl S', '--cooldown S', '--provider', '--min-credits N', '--json']],
+      [['pool', 'set'], ['--max-uses N', '--lease-ttl S', '--cooldown S', '--provider', '--min-credits N', '--shards N', '--json']],
       [['pool', 'list'], ['--json']],
       [['pool', 'show'], ['--json']],
+      [['pool', 'reshard'], ['--wait', '--concurrency N', '--json']],
       [['reset'], ['--pool P', '--to N', '--json']],
       [['complete'], ['--pool P', '--outcome O', '--retry-after S', '--json']],
       [['increment'], ['--pool P', '--json']],
@@ -198,6 +201,35 @@ describe('keypool CLI flags reach the use cases', () => {
     expect(JSON.parse(changed.stdout())).toEqual(policy);
     expect(JSON.parse(shown.stdout())).toEqual(policy);
     expect(JSON.parse(listed.stdout())).toEqual({ pools: [policy] });
+  });
+
+  it('pool set --shards changes the shard count (1..64) and show names the layout being left; pool reshard moves keys home and ends it', async () => {
+    // Prepare
+    const { services, broker, poolStore } = memoryServices();
+    const keys = [{ apiKey: SECRET }, { apiKey: `${SECRET}-2` }, { apiKey: `${SECRET}-3` }];
+    await broker.importKeys('images', keys);
+    await broker.importKeys('older', keys.map((k) => ({ apiKey: `${k.apiKey}-old` })));
+    // A change made a minute ago: past the settle time, its keys may move.
+    await poolStore.put('older', { shards: 4 }, new Date(Date.now() - 61_000).toISOString());
+    const set = capture();
+    const tooMany = capture();
+    const shown = capture();
+    const early = capture();
+    const done = capture();
+    // Act
+    expect(await runCli(['pool', 'set', 'images', '--shards', '8', '--json'], set, services)).toBe(0);
+    const tooManyCode = await runCli(['pool', 'set', 'images', '--shards', '65'], tooMany, services);
+    expect(await runCli(['pool', 'show', 'images'], shown, services)).toBe(0);
+    expect(await runCli(['pool', 'reshard', 'images'], early, services)).toBe(0);
+    expect(await runCli(['pool', 'reshard', 'older', '--json'], done, services)).toBe(0);
+    // Assess
+    expect(JSON.parse(set.stdout())).toMatchObject({ pool: 'images', shards: 8, previousShards: 1 });
+    expect(tooManyCode).toBe(2);
+    expect(tooMany.stderr()).toMatch(/--shards/);
+    expect(shown.stdout()).toContain('1 -> 8 (resharding)');
+    expect(early.stdout()).toMatch(/keys move from /);
+    expect(JSON.parse(done.stdout())).toMatchObject({ pool: 'older', shards: 4, previousShards: 1, keys: 3, changedMeanwhile: 0, finished: true, notBefore: null });
+    expect(await poolStore.get('older')).not.toHaveProperty('previousShards');
   });
 
   it('pool show of a pool that does not exist exits 1 with one line saying so', async () => {

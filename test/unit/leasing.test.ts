@@ -111,9 +111,10 @@ describe('after a lost race', () => {
     expect(store.peek(grant.keyId)?.usageCount).toBe(2);
   });
 
-  it('spreads its next first tries over the candidate page, then returns to strict LRU', async () => {
+  it('spreads its next first tries over the least used candidates of the page, then returns to strict LRU', async () => {
     // Prepare: 4 keys; the first lease loses one race, so the broker is contending.
-    // The page after the race is [ids1, ids2, ids3, ids0 (count 2)]; random 0.5 picks its third.
+    // The page after the race is [ids1, ids2, ids3, ids0 (count 2)]: the spread is over the
+    // three never used (ids0 is two uses ahead), and random 0.5 picks the second of them.
     const { store, clock, leasing, importKeys } = world(new RacingStore(0), { random: fixedRandom([0.5]) });
     const ids = await importKeys('spread', 4);
     store.losses = 1;
@@ -127,8 +128,8 @@ describe('after a lost race', () => {
     const strict = await leasing.lease(POOL);
     // Assess: while contending, the first try is the random candidate, not the head.
     expect(raced.keyId).toBe(ids[0]);
-    expect(store.tried[0]).toBe(ids[3]);
-    expect(spread.keyId).toBe(ids[3]);
+    expect(store.tried[0]).toBe(ids[2]);
+    expect(spread.keyId).toBe(ids[2]);
     // Past the contention memory, the head of the index again.
     expect(strict.keyId).toBe(ids[1]);
   });
@@ -167,9 +168,9 @@ describe('within one broker', () => {
 /** A store whose index lags: it keeps answering with candidates that are no longer leasable. */
 class LaggingIndex extends MemoryKeyStore {
   stale: CandidatePage | undefined;
-  override candidates(pool: string, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
+  override candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
     if (this.stale) return Promise.resolve(this.stale);
-    return super.candidates(pool, maxUses, limit, nowMs);
+    return super.candidates(pool, shard, maxUses, limit, nowMs);
   }
 }
 
@@ -239,7 +240,7 @@ describe('the in-memory store keeps the adapter contract', () => {
     const { store, ids, clock } = await setup(1);
     const id = ids[0] ?? '';
     const write = (seenCount: number) =>
-      store.tryLease({ keyId: id, pool: POOL, seenCount, maxUses: 3, slot: 0, nonce: '0123456789abcdef', expiresAtMs: clock.now() + 1000, nowMs: clock.now() });
+      store.tryLease({ keyId: id, pool: POOL, shard: 0, seenCount, maxUses: 3, slot: 0, nonce: '0123456789abcdef', expiresAtMs: clock.now() + 1000, nowMs: clock.now() });
     // Act
     const stale = await write(1);
     const fresh = await write(0);

@@ -205,7 +205,7 @@ describe("the operator's reset", () => {
     store.times = 2;
     store.rival = (keyId) => {
       const seen = store.peek(keyId)?.usageCount ?? 0;
-      return store.lease({ keyId, pool: POOL, seenCount: seen, maxUses: 3, slot: seen + 1, nonce: `${seen}`.padStart(16, '0'), expiresAtMs: clock.now() + 1000, nowMs: clock.now() });
+      return store.lease({ keyId, pool: POOL, shard: 0, seenCount: seen, maxUses: 3, slot: seen + 1, nonce: `${seen}`.padStart(16, '0'), expiresAtMs: clock.now() + 1000, nowMs: clock.now() });
     };
     // Act
     const view = await admin.update(POOL, id, { usageCount: 0 });

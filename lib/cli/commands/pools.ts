@@ -1,25 +1,34 @@
-/** pool set | list | show: the operator's commands over pools and their policy (PUT, GET /pools). */
+/** pool set | list | show | reshard: the operator's commands over pools and their policy (PUT, GET /pools). */
+import * as z from 'zod/mini';
 import { POLICY_CACHE_MS } from '../../domain/pool-directory.js';
-import { CooldownSeconds, LeaseTtlSeconds, MaxUses, MinCredits, PoolName, ProviderSchema } from '../../domain/primitives.js';
+import { CooldownSeconds, LeaseTtlSeconds, MaxUses, MinCredits, PoolName, ProviderSchema, Shards } from '../../domain/primitives.js';
+import { reshard as reshardPool, type ReshardReport, RESHARD_SETTLE_MS } from '../../domain/reshard.js';
+import { MAX_SHARDS } from '../../domain/shards.js';
 import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS } from '../../domain/types.js';
 import { checked, type Command, type CommandGroup, json, numberFlag, table } from '../framework.js';
 
-const POOL_COLUMNS = ['pool', 'maxUses', 'leaseTtlSeconds', 'cooldownSeconds', 'provider', 'minCredits', 'updatedAt'];
+const POOL_COLUMNS = ['pool', 'maxUses', 'leaseTtlSeconds', 'cooldownSeconds', 'provider', 'minCredits', 'shards', 'updatedAt'];
 
+/** A pool's row; `shards` reads "1 -> 8" while keys are still being moved to a new layout. */
 function poolRows(pools: PoolPolicy[]): Record<string, string | number>[] {
-  return pools.map((p) => ({ ...p }));
+  return pools.map(({ previousShards, shardsChangedAt: _changedAt, ...p }) => ({
+    ...p,
+    shards: previousShards === undefined ? p.shards : `${previousShards} -> ${p.shards} (resharding)`,
+  }));
 }
 
 const set: Command = {
   name: 'set',
   summary: "create a pool or change its policy (PUT /pools/{pool}): only the flags given change",
-  usage: '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--json]',
+  usage: '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--shards N] [--json]',
   help: [
     `--max-uses N      the cap: a key is leased while its count is <= N (0..1000; new pool: ${POOL_DEFAULTS.maxUses})`,
     `--lease-ttl S     the longest lease, and the default one, in seconds (1..3600; new pool: ${POOL_DEFAULTS.leaseTtlSeconds})`,
     `--cooldown S      how long a rate_limited key rests without a Retry-After, in seconds (1..86400; new pool: ${POOL_DEFAULTS.cooldownSeconds})`,
     `--provider P      ${PROVIDERS.join(' | ')}: whose balance maintenance reads; none = never sent to a provider (new pool: ${POOL_DEFAULTS.provider})`,
     `--min-credits N   below N credits maintenance exhausts a key; at or above, revives it (new pool: ${POOL_DEFAULTS.minCredits})`,
+    `--shards N        index partitions the pool's usage order is spread over (1..${MAX_SHARDS}; new pool: ${POOL_DEFAULTS.shards}): about 500 leases/s each`,
+    '                  on DynamoDB; 1 is one strict LRU order. A change moves keys in the background (keypool pool reshard, or maintenance)',
     '--json            print the HTTP API body (the PoolView)',
     `Leases in a running Lambda follow a change within its policy cache (${POLICY_CACHE_MS / 1000} s).`,
   ],
@@ -29,11 +38,13 @@ const set: Command = {
     cooldown: { type: 'string' },
     provider: { type: 'string' },
     'min-credits': { type: 'string' },
+    shards: { type: 'string' },
     json: { type: 'boolean' },
   },
   positionals: [1, 1],
   async run({ args, io, services }) {
     const pool = checked(PoolName, args.positionals[0], 'pool');
+    const shards = numberFlag(Shards, args.values.shards, '--shards');
     const maxUses = numberFlag(MaxUses, args.values['max-uses'], '--max-uses');
     const leaseTtlSeconds = numberFlag(LeaseTtlSeconds, args.values['lease-ttl'], '--lease-ttl');
     const cooldownSeconds = numberFlag(CooldownSeconds, args.values.cooldown, '--cooldown');
@@ -45,6 +56,7 @@ const set: Command = {
       ...(cooldownSeconds === undefined ? {} : { cooldownSeconds }),
       ...(provider === undefined ? {} : { provider }),
       ...(minCredits === undefined ? {} : { minCredits }),
+      ...(shards === undefined ? {} : { shards }),
     };
     const view = await services.broker().setPool(pool, settings);
     io.out(args.values.json ? json(view) : table(poolRows([view]), POOL_COLUMNS));
@@ -81,8 +93,50 @@ const show: Command = {
   },
 };
 
+const Concurrency = z.int().check(z.minimum(1), z.maximum(64));
+
+function reshardText(report: ReshardReport): string {
+  if (report.notBefore !== null) {
+    return `pool ${report.pool}: shards changed ${report.previousShards ?? '?'} -> ${report.shards} less than ${RESHARD_SETTLE_MS / 1000} s ago; keys move from ${report.notBefore} (run again then, or pass --wait)`;
+  }
+  const layout = report.previousShards === null ? `${report.shards} shard(s), no change pending` : `${report.previousShards} -> ${report.shards} shards`;
+  const lines = [`pool ${report.pool}: ${layout}; looked at ${report.keys} key(s), moved ${report.moved}`];
+  if (report.changedMeanwhile > 0) lines.push(`  ${report.changedMeanwhile} key(s) changed while this run worked on them: run it again`);
+  if (report.previousShards !== null) lines.push(report.finished ? '  done: leases read only the new layout from now on' : '  not finished: run it again (maintenance also goes on with it)');
+  return lines.join('\n');
+}
+
+const reshard: Command = {
+  name: 'reshard',
+  summary: "move a pool's keys to their shards after `pool set --shards` (maintenance does it too, each pass)",
+  usage: '<pool> [--wait] [--concurrency N] [--json]',
+  help: [
+    `--wait            if shards changed less than ${RESHARD_SETTLE_MS / 1000} s ago, wait until keys may move instead of stopping`,
+    '--concurrency N   keys moved at once (default 8, at most 64)',
+    '--json            print {"pool","shards","previousShards","keys","moved","changedMeanwhile","finished","notBefore"}',
+    'Each key is one conditional write; leases go on meanwhile and find every key (they read both layouts until',
+    'the run that finds every key home ends the change). Safe to interrupt and to run again.',
+  ],
+  options: { wait: { type: 'boolean' }, concurrency: { type: 'string' }, json: { type: 'boolean' } },
+  positionals: [1, 1],
+  async run({ args, io, services }) {
+    const pool = checked(PoolName, args.positionals[0], 'pool');
+    const concurrency = numberFlag(Concurrency, args.values.concurrency, '--concurrency');
+    const options = { ...services.sharding(), pool, ...(concurrency === undefined ? {} : { concurrency }) };
+    let report = await reshardPool(options);
+    if (report.notBefore !== null && args.values.wait === true) {
+      const waitMs = Math.max(0, Date.parse(report.notBefore) - Date.now());
+      io.err(`waiting ${Math.ceil(waitMs / 1000)} s until every broker reads the new shard count`);
+      await new Promise((done) => setTimeout(done, waitMs + 100));
+      report = await reshardPool(options);
+    }
+    io.out(args.values.json ? json(report) : reshardText(report));
+    return 0;
+  },
+};
+
 export const poolCommand: CommandGroup = {
   name: 'pool',
-  summary: 'pools and their policy: pool set, pool list, pool show',
-  subcommands: [set, list, show],
+  summary: 'pools and their policy: pool set, pool list, pool show, pool reshard',
+  subcommands: [set, list, show, reshard],
 };
