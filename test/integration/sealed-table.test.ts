@@ -262,13 +262,14 @@ describe('two items whose ciphertexts were swapped', () => {
     expect(first.body).toMatchObject({ keyId: good[0]?.keyId, apiKey: secrets[0], usageCount: 0 });
     expect(retry.body).toEqual(first.body);
     const listed = await api.listAll(pool);
-    expect(listed.map((k) => [k.keyId, k.status, k.usageCount]).sort()).toEqual(
-      [
-        [keys[0]?.keyId, 'undecryptable', 0],
-        [keys[1]?.keyId, 'undecryptable', 0],
-        [good[0]?.keyId, 'active', 1],
-      ].sort(),
-    );
+    const swapped = listed.filter((k) => k.keyId !== good[0]?.keyId);
+    expect(listed.find((k) => k.keyId === good[0]?.keyId)).toMatchObject({ status: 'active', usageCount: 1 });
+    // The lease met at least the head; after a refusal a broker spreads over the head's equals,
+    // so it may reach the good key before the second swapped one (left untouched: found by the
+    // next lease or by maintenance). Neither swapped key was ever counted.
+    expect(swapped.map((k) => k.usageCount)).toEqual([0, 0]);
+    expect(swapped.some((k) => k.status === 'undecryptable')).toBe(true);
+    expect(swapped.every((k) => k.status === 'undecryptable' || k.status === 'active')).toBe(true);
   });
 
   it('maintenance marks them undecryptable and reports them without asking the provider about them', async () => {
