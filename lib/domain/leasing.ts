@@ -377,7 +377,14 @@ export class Leasing {
       if (result.applied) return answer(result.key);
       const current = result.current;
       const slot = current?.slots[String(ref.slot)];
-      if (!current || current.pool !== pool || slot?.nonce !== ref.nonce) throw new LeaseNotFound(leaseId);
+      if (!current || current.pool !== pool) throw new LeaseNotFound(leaseId);
+      if (slot?.nonce !== ref.nonce) {
+        // The slot holds another lease, or none (an operator's reset): this lease ended. Past the
+        // expiry its id states, it expired and its slot was taken again; the id only chooses the
+        // answer here, nothing is written.
+        if (ref.expiresAtMs < nowMs) throw new LeaseExpired(leaseId, new Date(ref.expiresAtMs).toISOString());
+        throw new LeaseNotFound(leaseId);
+      }
       if (slot.outcome !== undefined) return answer(current);
       if (slot.expiresAtMs < nowMs) throw new LeaseExpired(leaseId, new Date(slot.expiresAtMs).toISOString());
       // Ours, open and in time, yet refused: the status rule or the cooldown rule said no.

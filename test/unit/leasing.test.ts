@@ -222,6 +222,18 @@ describe('completion', () => {
     expect(store.peek(grant.keyId)?.usageCount).toBe(1);
   });
 
+  it('past its expiry, a lease whose slot a later lease has taken still answers LeaseExpired', async () => {
+    // Prepare: one key, cap 10; lease A (count 0, slot 0) expires; eight more leases take
+    // counts 1..8, and the one at count 8 takes slot 8 mod 8 = 0 again.
+    const { leasing, clock, poolAdmin } = await setup(1);
+    await poolAdmin.set(POOL, { maxUses: 10 });
+    const abandoned = await leasing.lease(POOL, { ttlSeconds: 1 });
+    clock.advance(1_001);
+    for (let i = 0; i < 8; i++) await leasing.complete(POOL, (await leasing.lease(POOL)).leaseId, { outcome: 'success' });
+    // Act / Assess: the slot holds another lease's nonce now
+    await expect(leasing.complete(POOL, abandoned.leaseId, { outcome: 'failure' })).rejects.toBeInstanceOf(LeaseExpired);
+  });
+
   it('invalid_key never overrides an operator who disabled the key; the use is still refunded', async () => {
     // Prepare
     const { admin, leasing } = await setup(1);
