@@ -23,6 +23,7 @@ import { seedKeys } from '../support/seed.js';
 import { MAX_SHARDS, shardOf } from '../../lib/domain/shards.js';
 import { usagePartition } from '../../lib/table.js';
 import { benchSealer, CONTENDERS, type ContenderName, contender, contenderShards, CostMeter, DEFAULT_BENCH_SHARDS } from './contenders.js';
+import { cpuSince } from './cpu.js';
 import { PartitionHeat, watchWrites } from './heat.js';
 import { mixFromMeasured, PARTITION_LIMITS, projectedUsesPerSecCeiling, renderReport, scalingReport, type ScalingReport } from './partition-model.js';
 
@@ -68,6 +69,10 @@ interface RunResult {
   /** fairness: the largest spread of counts (max - min) across a round's pool, and the mean standard deviation */
   countSpread: number;
   countStdDev: number;
+  /** CPU ms per use of the benchmark's own process (callers, SDK, sealing) over the measured rounds */
+  nodeCpuMsPerUse: number;
+  /** DynamoDB Local's CPU ms per use over the same rounds; null when not measurable (an endpoint of your own, or no /proc) */
+  dynamoCpuMsPerUse: number | null;
 }
 
 interface ScalingResult {
@@ -136,6 +141,9 @@ interface Tally {
   heat: PartitionHeat;
   spreads: number[];
   stdDevs: number[];
+  nodeCpuMs: number;
+  /** undefined once any round could not read DynamoDB Local's CPU */
+  dynamoCpuMs: number | undefined;
 }
 
 /** max - min and the standard deviation of a pool's counts. */
@@ -190,7 +198,7 @@ async function main(): Promise<void> {
   }
   progress(`warm in ${((Date.now() - warm) / 1000).toFixed(1)} s`);
 
-  const tally = (name: ContenderName): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0, heat: heats[name], spreads: [], stdDevs: [] });
+  const tally = (name: ContenderName): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0, heat: heats[name], spreads: [], stdDevs: [], nodeCpuMs: 0, dynamoCpuMs: 0 });
   const tallies = Object.fromEntries(CONTENDERS.map((name) => [name, tally(name)])) as Record<ContenderName, Tally>;
   // At least one round per contender, so each runs first once and drift falls on all three.
   const fill = Math.max(1, Math.floor(config.keys * (config.maxUses + 1) * config.roundFill));
@@ -210,6 +218,7 @@ async function main(): Promise<void> {
       const use = contender(name, { client, tableName, pool, maxUses: config.maxUses, meter: tally.meter, pageSize: config.pageSize }, config.callers);
       const log = new GrantLog();
       let next = 0;
+      const spent = cpuSince(dynamo?.process.pid);
       const t0 = performance.now();
       tally.heat.start(t0);
       await Promise.all(
@@ -225,6 +234,9 @@ async function main(): Promise<void> {
         }),
       );
       const t1 = performance.now();
+      const cpu = spent();
+      tally.nodeCpuMs += cpu.selfMs;
+      tally.dynamoCpuMs = tally.dynamoCpuMs === undefined || cpu.dynamoMs === undefined ? undefined : tally.dynamoCpuMs + cpu.dynamoMs;
       tally.heat.stop(t1);
       tally.elapsedMs += t1 - t0;
       tally.uses += log.totalGranted;
@@ -267,6 +279,8 @@ async function main(): Promise<void> {
       projectedUsesPerSecCeiling: Number.isFinite(ceiling) ? Math.round(ceiling) : 0,
       countSpread: Math.max(0, ...t.spreads),
       countStdDev: round3(t.stdDevs.reduce((a, b) => a + b, 0) / Math.max(1, t.stdDevs.length)),
+      nodeCpuMsPerUse: round3(per(t.nodeCpuMs)),
+      dynamoCpuMsPerUse: t.dynamoCpuMs === undefined ? null : round3(per(t.dynamoCpuMs)),
     };
   });
 
@@ -356,6 +370,15 @@ export function renderTables(output: {
     ...runs.map(
       (r) =>
         `| ${r.name} | ${r.shards} | ${r.usesPerSec} | ${r.indexWcuPerUse} | ${r.hottestIndexWcuPerSec} | ${r.hottestItemWcuPerSec} | ${r.projectedUsesPerSecCeiling} | ${r.countSpread} | ${r.countStdDev} |`,
+    ),
+    '',
+    'CPU per use (the callers\' Node.js process and DynamoDB Local share this machine; their sum is what a use costs it):',
+    '',
+    '| contender | shards | uses/s | Node.js CPU ms/use | DynamoDB Local CPU ms/use | sum |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...runs.map(
+      (r) =>
+        `| ${r.name} | ${r.shards} | ${r.usesPerSec} | ${r.nodeCpuMsPerUse} | ${r.dynamoCpuMsPerUse ?? '-'} | ${r.dynamoCpuMsPerUse === null ? '-' : round3(r.nodeCpuMsPerUse + r.dynamoCpuMsPerUse)} |`,
     ),
     '',
     '| pool size | keypool requests/lease | keypool capacity/lease | keypool p50 ms | baseline requests/lease | baseline capacity/lease | baseline p50 ms |',
