@@ -4,7 +4,7 @@
  * unreachable store, 2 bad usage).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type * as z from 'zod/mini';
+import * as z from 'zod/mini';
 import { type Config, type MaintenanceConfig, readConfig } from '../config.js';
 import type { Broker } from '../domain/broker.js';
 import type { PoolStore } from '../domain/key-store.js';
@@ -150,6 +150,15 @@ export function numberFlag(schema: z.ZodMiniType<number>, value: unknown, flag: 
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !/^-?\d{1,16}(\.\d{1,16})?$/.test(value)) throw new UsageError(`${flag}: must be a number`);
   return checked(schema, Number(value), flag);
+}
+
+/** --concurrency of the commands that write many keys at once. */
+export const Concurrency = z.int().check(z.minimum(1), z.maximum(64));
+
+/** The first `shown` items of a report list, one line each, then how many more `--json` would list. */
+export function capped<T>(items: readonly T[], shown: number, line: (item: T) => string): string[] {
+  const more = items.length - shown;
+  return [...items.slice(0, shown).map(line), ...(more > 0 ? [`    ... and ${more} more (--json lists them all)`] : [])];
 }
 
 export function stringFlag(value: unknown): string | undefined {

@@ -13,6 +13,11 @@ export interface ProgressBar {
   done(): void;
 }
 
+/** The bar on stderr for a long run, unless the report is JSON or either stream is not a terminal. */
+export function terminalProgressBar(io: { isTTY: boolean }, asJson: boolean): ProgressBar | undefined {
+  return !asJson && io.isTTY && process.stderr.isTTY ? progressBar((text) => process.stderr.write(text)) : undefined;
+}
+
 /** Redraws in place with `\r`: rows read, keys written, rows per second, and a bar when the size is known. */
 export function progressBar(write: (text: string) => void, clock: () => number = Date.now): ProgressBar {
   const started = clock();

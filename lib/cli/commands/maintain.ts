@@ -1,8 +1,9 @@
 /** maintain: the balance reconciliation the schedule runs, on demand. */
 import * as z from 'zod/mini';
-import { MinCredits, PoolName } from '../../domain/primitives.js';
+import { MinCredits } from '../../domain/primitives.js';
 import { maintain as maintainPools, type MaintenanceSummary, maintenanceOptions } from '../../maintenance/maintain.js';
-import { checked, type Command, json, numberFlag, table } from '../framework.js';
+import { type Command, json, numberFlag, table } from '../framework.js';
+import { optionalPoolFlag } from './pool-flag.js';
 
 /** How many balances one run may ask for; 0 asks for none (a run that only clears a `none` pool's suspects and counts). */
 const MaxChecks = z.int().check(z.minimum(0), z.maximum(1_000_000));
@@ -27,7 +28,7 @@ export const maintain: Command = {
   options: { pool: { type: 'string' }, 'min-credits': { type: 'string' }, 'max-checks': { type: 'string' }, json: { type: 'boolean' } },
   async run({ args, io, services }) {
     // Every pool unless one is named, so --pool has no default here.
-    const pool = args.values.pool === undefined ? undefined : checked(PoolName, args.values.pool, '--pool');
+    const pool = optionalPoolFlag(args);
     const minCredits = numberFlag(MinCredits, args.values['min-credits'], '--min-credits');
     const maxChecks = numberFlag(MaxChecks, args.values['max-checks'], '--max-checks');
     const { deps, settings } = services.maintenance();

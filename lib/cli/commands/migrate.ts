@@ -1,10 +1,10 @@
 /** migrate: bring the old credits-based system's keys into keypool (issue 4). */
-import { DEFAULT_POOL } from '../../domain/types.js';
-import { PoolName, TableName } from '../../domain/primitives.js';
+import { TableName } from '../../domain/primitives.js';
 import { DEFAULT_INITIAL_CREDITS } from '../../migration/mapping.js';
 import { migrate, type MigrationOutcome } from '../../migration/migrate.js';
-import { checked, type Command, json, stringFlag, UsageError } from '../framework.js';
-import { progressBar } from '../progress-bar.js';
+import { capped, checked, type Command, json, stringFlag, UsageError } from '../framework.js';
+import { terminalProgressBar } from '../progress-bar.js';
+import { poolFlag } from './pool-flag.js';
 
 const INVALID_SHOWN = 50;
 
@@ -27,8 +27,7 @@ function text(outcome: MigrationOutcome, from: string, target: string, pool: str
     `  unchanged   ${report.unchanged}`,
     `  duplicates  ${report.duplicates}   (rows repeating a key of an earlier row)`,
     `  invalid     ${report.invalid.length}`,
-    ...report.invalid.slice(0, INVALID_SHOWN).map((i) => `    line ${i.line}: ${i.reason}`),
-    ...(report.invalid.length > INVALID_SHOWN ? [`    ... and ${report.invalid.length - INVALID_SHOWN} more (--json lists them all)`] : []),
+    ...capped(report.invalid, INVALID_SHOWN, (i) => `    line ${i.line}: ${i.reason}`),
     `  ignored fields  ${report.ignoredFields}   (distinct unknown field names)`,
   ];
   if (outcome.disabled > 0) lines.push(`  ${outcome.disabled} key(s) already in keypool ${outcome.dryRun ? 'would be' : 'were'} disabled because the source disables them`);
@@ -63,14 +62,14 @@ export const migrateCommand: Command = {
     if ((file === undefined) === (legacyTable === undefined)) throw new UsageError('give exactly one of --from-mongo-export FILE or --from-table NAME');
     if (legacyTable !== undefined) checked(TableName, legacyTable, '--from-table');
     if (legacyTable === config.tableName) throw new UsageError(`--from-table: "${legacyTable}" is keypool's own table`);
-    const pool = args.values.pool === undefined ? DEFAULT_POOL : checked(PoolName, args.values.pool, '--pool');
+    const pool = poolFlag(args);
     const initialCredits = creditsFlag(args.values['initial-credits']);
     const dryRun = args.values['dry-run'] === true;
     const asJson = args.values.json === true;
 
     const { store, pools, sealer, sources } = services.migration();
     const source = file !== undefined ? sources.file(file) : sources.table(legacyTable ?? '');
-    const bar = !asJson && io.isTTY && process.stderr.isTTY ? progressBar((t) => process.stderr.write(t)) : undefined;
+    const bar = terminalProgressBar(io, asJson);
     let outcome: MigrationOutcome;
     try {
       outcome = await migrate({

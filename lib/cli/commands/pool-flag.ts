@@ -5,7 +5,12 @@ import { checked, type ParsedArgs } from '../framework.js';
 
 /** The pool the command works on: --pool checked with the API's rule, else DEFAULT_POOL. */
 export function poolFlag(args: ParsedArgs): string {
-  return args.values.pool === undefined ? DEFAULT_POOL : checked(PoolName, args.values.pool, '--pool');
+  return optionalPoolFlag(args) ?? DEFAULT_POOL;
+}
+
+/** --pool checked with the API's rule, or undefined for the commands that default to every pool. */
+export function optionalPoolFlag(args: ParsedArgs): string | undefined {
+  return args.values.pool === undefined ? undefined : checked(PoolName, args.values.pool, '--pool');
 }
 
 /** The --pool help line, its text starting at `column` like the command's other lines. */

@@ -1,11 +1,10 @@
 /** pool set | list | show | reshard: the operator's commands over pools and their policy (PUT, GET /pools). */
-import * as z from 'zod/mini';
 import { POLICY_CACHE_MS } from '../../domain/pool-directory.js';
 import { CooldownSeconds, LeaseTtlSeconds, MaxUses, MinCredits, PoolName, ProviderSchema, Shards } from '../../domain/primitives.js';
 import { reshard as reshardPool, type ReshardReport, RESHARD_SETTLE_MS } from '../../domain/reshard.js';
 import { MAX_SHARDS } from '../../domain/shards.js';
 import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS } from '../../domain/types.js';
-import { checked, type Command, type CommandGroup, json, numberFlag, table } from '../framework.js';
+import { checked, type Command, type CommandGroup, Concurrency, json, numberFlag, table } from '../framework.js';
 
 const POOL_COLUMNS = ['pool', 'maxUses', 'leaseTtlSeconds', 'cooldownSeconds', 'provider', 'minCredits', 'shards', 'updatedAt'];
 
@@ -93,7 +92,6 @@ const show: Command = {
   },
 };
 
-const Concurrency = z.int().check(z.minimum(1), z.maximum(64));
 
 function reshardText(report: ReshardReport): string {
   if (report.notBefore !== null) {

@@ -1,11 +1,9 @@
 /** reseal: every stored secret sealed under the current wrapping key (rotation, and items from before sealing). */
-import * as z from 'zod/mini';
-import { PoolName } from '../../domain/primitives.js';
 import { reseal as resealKeys, type ResealReport } from '../../domain/reseal.js';
-import { checked, type Command, json, numberFlag } from '../framework.js';
-import { progressBar } from '../progress-bar.js';
+import { capped, type Command, Concurrency, json, numberFlag } from '../framework.js';
+import { terminalProgressBar } from '../progress-bar.js';
+import { optionalPoolFlag } from './pool-flag.js';
 
-const Concurrency = z.int().check(z.minimum(1), z.maximum(64));
 const UNDECRYPTABLE_SHOWN = 50;
 
 function text(report: ResealReport): string {
@@ -16,8 +14,7 @@ function text(report: ResealReport): string {
     `  revived        ${report.revived}   (undecryptable keys that opened again, back in their pool)`,
     `  unchanged      ${report.unchanged}`,
     `  undecryptable  ${report.undecryptable.length}   (never leased; configure the key they were sealed with as a previous key, or import them again)`,
-    ...report.undecryptable.slice(0, UNDECRYPTABLE_SHOWN).map((keyId) => `    ${keyId}`),
-    ...(report.undecryptable.length > UNDECRYPTABLE_SHOWN ? [`    ... and ${report.undecryptable.length - UNDECRYPTABLE_SHOWN} more (--json lists them all)`] : []),
+    ...capped(report.undecryptable, UNDECRYPTABLE_SHOWN, (keyId) => `    ${keyId}`),
   ];
   if (report.changedMeanwhile > 0) lines.push(`  ${report.changedMeanwhile} key(s) changed while this run worked on them: run it again`);
   return lines.join('\n');
@@ -38,10 +35,10 @@ export const reseal: Command = {
   ],
   options: { pool: { type: 'string' }, concurrency: { type: 'string' }, json: { type: 'boolean' } },
   async run({ args, io, services }) {
-    const pool = args.values.pool === undefined ? undefined : checked(PoolName, args.values.pool, '--pool');
+    const pool = optionalPoolFlag(args);
     const concurrency = numberFlag(Concurrency, args.values.concurrency, '--concurrency');
     const asJson = args.values.json === true;
-    const bar = !asJson && io.isTTY && process.stderr.isTTY ? progressBar((t) => process.stderr.write(t)) : undefined;
+    const bar = terminalProgressBar(io, asJson);
     let report: ResealReport;
     try {
       report = await resealKeys({
