@@ -5,6 +5,7 @@
  * data directory in lib/local/start.ts.)
  */
 import { DEFAULT_TABLE_NAME } from './table.js';
+import { isLoopbackHostname } from './shared/loopback.js';
 
 export interface Config {
   tableName: string;
@@ -82,19 +83,11 @@ const PATH_PREFIX = /^(?:\/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*\/?$/;
  * host name (no scheme, port, path or wildcard).
  */
 export function readProviderHosts(env: NodeJS.ProcessEnv = process.env): string[] {
-  const extra = (env.KEYPOOL_PROVIDER_HOSTS ?? '')
-    .split(',')
-    .map((host) => host.trim().toLowerCase())
-    .filter((host) => host !== '');
+  const extra = list(env, 'KEYPOOL_PROVIDER_HOSTS').map((host) => host.toLowerCase());
   for (const host of extra) {
     if (!HOST_NAME.test(host)) throw new ConfigError(`KEYPOOL_PROVIDER_HOSTS lists "${host.slice(0, 80)}", which is not a bare host name (no scheme, port, path or wildcard)`);
   }
   return [...DEFAULT_PROVIDER_HOSTS, ...extra];
-}
-
-/** 127.0.0.0/8, [::1] or localhost, as WHATWG URL normalises them (`127.1` is already 127.0.0.1). */
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 /**
@@ -119,7 +112,7 @@ export function checkProviderBaseUrl(raw: string, allowedHosts: readonly string[
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${name} must be https (or http to a loopback address), got ${url.protocol.slice(0, 20)}`);
   const host = url.hostname;
-  if (!isLoopback(host)) {
+  if (!isLoopbackHostname(host)) {
     if (url.protocol === 'http:') throw new ConfigError(`${name} must use https for ${host} (plain http only to a loopback address)`);
     if (!allowedHosts.includes(host)) {
       throw new ConfigError(`${name} host ${host} is not allowed (allowed: ${allowedHosts.join(', ')}); list it in KEYPOOL_PROVIDER_HOSTS if it may see every key`);

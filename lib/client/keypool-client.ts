@@ -10,6 +10,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { KeypoolError, NoUsableKey, PoolNotFound } from '../domain/errors.js';
 import { POOL_NAME_PATTERN } from '../domain/primitives.js';
+import { isLoopbackHostname } from '../shared/loopback.js';
 import { type CompletionReport, type CompletionResult, DEFAULT_MAX_USES, DEFAULT_POOL, type LeaseGrant, type LeaseRequest } from '../domain/types.js';
 import { redact } from '../shared/redact.js';
 import { checkedWait, type KeySource, type LeaseWait, leaseWaiting, type Waiting, WaitBudget } from './key-source.js';
@@ -48,8 +49,6 @@ export class KeypoolApiError extends KeypoolError {
   }
 }
 
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
-
 function regionOf(url: URL, given: string | undefined): string | undefined {
   return given ?? /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/.exec(url.hostname)?.[1] ?? (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined);
 }
@@ -82,7 +81,7 @@ export class KeypoolClient implements KeySource {
     this.pool = options.pool ?? DEFAULT_POOL;
     // The pool becomes a path segment: a name the API would refuse is refused here, before anything is signed.
     if (!POOL_NAME_PATTERN.test(this.pool)) throw new RangeError('KeypoolClient: a pool is 1-64 letters, digits, "_", "." or "-"');
-    const signing = options.signing ?? (LOOPBACK.test(this.base.hostname) ? 'none' : 'sigv4');
+    const signing = options.signing ?? (isLoopbackHostname(this.base.hostname) ? 'none' : 'sigv4');
     if (signing === 'sigv4') {
       const region = regionOf(this.base, options.region);
       if (!region) throw new Error('KeypoolClient: SigV4 needs a region: pass `region` or set AWS_REGION');

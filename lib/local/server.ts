@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { MAX_BODY_BYTES } from '../http/http-handler.js';
 import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
+import { LOOPBACK_HOSTNAME_SOURCE } from '../shared/loopback.js';
 
 export type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -86,7 +87,7 @@ function send(response: ServerResponse, status: number, body: string, headers: R
 }
 
 /** Host names that reach this server only from this machine. */
-const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(:\d{1,5})?$/i;
+const LOOPBACK_HOST = new RegExp(`^(?:${LOOPBACK_HOSTNAME_SOURCE})(:\\d{1,5})?$`, 'i');
 const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
 
 /**

@@ -3,6 +3,7 @@
  * through the same Lambda handlers. With KEYPOOL_DYNAMODB_ENDPOINT set, no database is started.
  */
 import { readPositiveInt } from '../config.js';
+import { localDataDir } from '../wiring.js';
 import { prepareLocalSealing } from '../wiring-secrets.js';
 import { DEFAULT_TABLE_NAME } from '../table.js';
 import { assertPortFree, ensureTable, LocalStackError, type RunningDynamo, startDynamoLocal, waitForDynamo } from './dynamodb-local.js';
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
   if (endpoint) {
     await waitForDynamo(endpoint, 5_000);
   } else {
-    dynamo = await startDynamoLocal({ port: dbPort, dataDir: env.KEYPOOL_DATA_DIR || '.keypool' });
+    dynamo = await startDynamoLocal({ port: dbPort, dataDir: localDataDir(env) });
     endpoint = dynamo.endpoint;
     // The handlers read the endpoint from the environment, like a Lambda reads its configuration.
     process.env.KEYPOOL_DYNAMODB_ENDPOINT = endpoint;
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
       `keypool is up`,
       `  API        ${server.url}   (try: curl ${server.url}/health)`,
       `  OpenAPI    ${server.url}/openapi.json`,
-      `  DynamoDB   ${endpoint}   table "${tableName}" (${table})${dynamo ? `, data in ${env.KEYPOOL_DATA_DIR || '.keypool'}/` : ''}`,
+      `  DynamoDB   ${endpoint}   table "${tableName}" (${table})${dynamo ? `, data in ${localDataDir(env)}/` : ''}`,
       `  Sealing    ${sealing}`,
       `Ctrl-C stops both.`,
       '',
