@@ -57,18 +57,17 @@ export function sealer(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv 
   return new LazySealer(() => buildSealer(wrappingKeySource(config, env)));
 }
 
+/** Where a lease path reports keys it cannot hand out (the entry point decides how). */
+export type LeaseHooks = Pick<LeasingOptions, 'onUndecryptable' | 'onUnsealed'>;
+
 /** A broker (every use case) over the configured table. */
-export function broker(config: StoreConfig, hooks: Pick<LeasingOptions, 'onUndecryptable' | 'onUnsealed'> = {}): Broker {
+export function broker(config: StoreConfig, hooks: LeaseHooks = {}): Broker {
   const client = documentClient(config);
   return new Broker({ store: keyStore(config, client), poolStore: poolStore(config, client), sealer: sealer(config), ...hooks });
 }
 
 /** What maintenance reads and writes through: the key table and the provider's balance endpoint. */
-export function maintenanceDeps(
-  config: StoreConfig,
-  settings: MaintenanceConfig,
-  warn?: (message: string, attributes: Record<string, unknown>) => void,
-): MaintenanceDeps {
+export function maintenanceDeps(config: StoreConfig, settings: MaintenanceConfig, warn?: ProviderWarn): MaintenanceDeps {
   const client = documentClient(config);
   return {
     pools: poolStore(config, client),
@@ -107,7 +106,7 @@ let processLeasingOnce: Leasing | undefined;
  * taken from the first call: the entry point that builds it says where undecryptable and
  * unsealed keys are reported.
  */
-export function processLeasing(hooks: Pick<LeasingOptions, 'onUndecryptable' | 'onUnsealed'> = {}): Leasing {
+export function processLeasing(hooks: LeaseHooks = {}): Leasing {
   return (processLeasingOnce ??= new Leasing({ store: processTables().keys, pools: processTables().directory, sealer: processSealer(), ...hooks }));
 }
 
@@ -117,13 +116,18 @@ export function processKeyImport(): KeyImport {
   return (processKeyImportOnce ??= new KeyImport({ store: processTables().keys, poolStore: processTables().pools, pools: processTables().directory, sealer: processSealer() }));
 }
 
+type ProviderWarn = (message: string, attributes: Record<string, unknown>) => void;
+
+/** Maintenance's settings from the environment and its dependencies over `config`. */
+function maintenanceFromEnv(config: StoreConfig, warn: ProviderWarn): { deps: MaintenanceDeps; settings: MaintenanceConfig } {
+  const settings = readMaintenanceConfig();
+  return { deps: maintenanceDeps(config, settings, warn), settings };
+}
+
 let processMaintenanceOnce: { deps: MaintenanceDeps; settings: MaintenanceConfig } | undefined;
 /** The process's maintenance dependencies and settings from the environment (built on first use). */
-export function processMaintenance(warn: (message: string, attributes: Record<string, unknown>) => void): { deps: MaintenanceDeps; settings: MaintenanceConfig } {
-  return (processMaintenanceOnce ??= (() => {
-    const settings = readMaintenanceConfig();
-    return { deps: maintenanceDeps(readConfig(), settings, warn), settings };
-  })());
+export function processMaintenance(warn: ProviderWarn): { deps: MaintenanceDeps; settings: MaintenanceConfig } {
+  return (processMaintenanceOnce ??= maintenanceFromEnv(readConfig(), warn));
 }
 
 let processMigrationOnce: ReturnType<typeof migration> | undefined;
@@ -138,25 +142,19 @@ export function cliServices(config: CliConfig): CliServices {
   let maintenanceOnce: ReturnType<CliServices['maintenance']> | undefined;
   let migrationOnce: ReturnType<typeof migration> | undefined;
   let sealingOnce: ReturnType<CliServices['sealing']> | undefined;
-  let shardingOnce: ReturnType<CliServices['sharding']> | undefined;
+  let storesOnce: { store: ReturnType<typeof keyStore>; pools: ReturnType<typeof poolStore> } | undefined;
+  /** The key and pool stores over one client, shared by the commands that need only those. */
+  const stores = (): { store: ReturnType<typeof keyStore>; pools: ReturnType<typeof poolStore> } =>
+    (storesOnce ??= (() => {
+      const client = documentClient(config);
+      return { store: keyStore(config, client), pools: poolStore(config, client) };
+    })());
   return {
     broker: () => (brokerOnce ??= broker(config)),
-    maintenance: () =>
-      (maintenanceOnce ??= (() => {
-        const settings = readMaintenanceConfig();
-        // Per-key problems are in the command's summary; the provider client's warnings would only repeat them.
-        return { settings, deps: maintenanceDeps(config, settings, () => undefined) };
-      })()),
+    // Per-key problems are in the command's summary; the provider client's warnings would only repeat them.
+    maintenance: () => (maintenanceOnce ??= maintenanceFromEnv(config, () => undefined)),
     migration: () => (migrationOnce ??= migration(config)),
-    sealing: () =>
-      (sealingOnce ??= (() => {
-        const client = documentClient(config);
-        return { store: keyStore(config, client), pools: poolStore(config, client), sealer: sealer(config) };
-      })()),
-    sharding: () =>
-      (shardingOnce ??= (() => {
-        const client = documentClient(config);
-        return { store: keyStore(config, client), pools: poolStore(config, client) };
-      })()),
+    sealing: () => (sealingOnce ??= { ...stores(), sealer: sealer(config) }),
+    sharding: stores,
   };
 }

@@ -33,7 +33,8 @@ export interface Waiting {
 /** The longest one wait is stretched by, so callers that saw the same key come back do not all return at once. */
 export const MAX_JITTER_MS = 1_000;
 
-const defaultSleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+/** Waits `ms` on the real clock (options let tests pass their own). */
+export const defaultSleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
 /** Checks a caller's bound: a finite number of seconds >= 0. */
 export function checkedWait(seconds: number | undefined, where: string): number {

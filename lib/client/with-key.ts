@@ -6,7 +6,7 @@
 import { maskKey } from '../domain/keys.js';
 import type { CompletionReport, LeaseRequest, Outcome } from '../domain/types.js';
 import { redact } from '../shared/redact.js';
-import { checkedWait, type KeySource, leaseWaiting, WaitBudget } from './key-source.js';
+import { checkedWait, defaultSleep, type KeySource, leaseWaiting, WaitBudget } from './key-source.js';
 
 export interface WithKeyOptions extends LeaseRequest {
   /** where leases come from, for one pool: a KeypoolClient (HTTP API) or brokerKeySource(broker, pool) (same account) */
@@ -107,8 +107,6 @@ export function retryAfterSeconds(response: Pick<Response, 'headers'>): number |
   const seconds = Number(value);
   return seconds >= 1 ? Math.min(seconds, MAX_RETRY_AFTER_SECONDS) : undefined;
 }
-
-const defaultSleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
 function mentions(error: unknown, secret: string, depth = 0): boolean {
   if (depth > 4 || error === null || error === undefined) return false;
