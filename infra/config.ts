@@ -7,7 +7,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod/mini';
 import { POOL_NAME_PATTERN, TableName } from '../lib/domain/primitives.js';
 import { DEFAULT_POOL } from '../lib/domain/types.js';
-import { KMS_KEY_ARN } from './secrets-key.js';
+import { KMS_KEY_ARN } from '../lib/domain/sealing-names.js';
 
 export const STAGES = ['dev', 'prod'] as const;
 export type Stage = (typeof STAGES)[number];
