@@ -13,7 +13,7 @@ export const STAGES = ['dev', 'prod'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /**
- * A pool the stage serves: it gets a keypool-<stage>-client-<pool> policy and its alarms.
+ * A pool the stage serves: it gets a keypool-client-<pool> policy (infra/constructs/http-api.ts clientPolicyName) and its alarms.
  * (The pool's policy — cap, lease TTL, provider, minCredits — is data, set with PUT /pools/{pool}.)
  */
 export interface StagePool {
