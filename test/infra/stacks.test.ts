@@ -16,17 +16,7 @@ import { buildKeypoolApp, type KeypoolApp } from '../../infra/keypool-app.js';
 import { DEFAULT_POOL } from '../../lib/domain/types.js';
 import { CLIENT_ROUTE_KEYS, ROUTE_KEYS, ROUTES, type RouteKey } from '../../lib/http/routes.js';
 import { createTableInput, TABLE } from '../../lib/table.js';
-
-type Json = Record<string, unknown>;
-interface Resource {
-  Type: string;
-  Properties: Json;
-  DeletionPolicy?: string;
-  UpdateReplacePolicy?: string;
-}
-
-/** Bundling is the bundling test's job; here the asset is a placeholder and synthesis is fast. */
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] as string[] };
+import { type Json, NO_BUNDLING, resource, resources } from '../support/templates.js';
 
 const PROD_CONTEXT = {
   ...NO_BUNDLING,
@@ -37,18 +27,6 @@ const PROD_CONTEXT = {
   migrationBucket: 'legacy-keys-export',
   legacyTable: 'legacy-keys',
 };
-
-/** One resource of a template by logical id. */
-function resource(template: Template, logicalId: string): Resource {
-  const all = (template.toJSON() as { Resources: Record<string, Resource> }).Resources;
-  const found = all[logicalId];
-  if (!found) throw new Error(`no resource ${logicalId}`);
-  return found;
-}
-
-function resources(template: Template, type: string): [string, Resource][] {
-  return Object.entries(template.findResources(type)) as [string, Resource][];
-}
 
 /** The logical id of the Lambda function of an entry point (construct id `<name>-function`). */
 function functionId(template: Template, name: EntryName): string {
