@@ -28,6 +28,16 @@ const PROD_CONTEXT = {
   legacyTable: 'legacy-keys',
 };
 
+let sharedDevApp: KeypoolApp | undefined;
+/**
+ * The dev app with no overrides, built on first use and shared by the tests that only read
+ * its templates (the nag probe adds a role, so it builds its own).
+ */
+function devApp(): KeypoolApp {
+  sharedDevApp ??= buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'dev' }, builtinCloudFormationValidation: false });
+  return sharedDevApp;
+}
+
 /** The logical id of the Lambda function of an entry point (construct id `<name>-function`). */
 function functionId(template: Template, name: EntryName): string {
   const found = resources(template, 'AWS::Lambda::Function').filter(([id]) => id.startsWith(`${name}functionfn`));
@@ -177,7 +187,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
 
     it('lets a dev stage destroy its table and key', () => {
       // Prepare
-      const dev = buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'dev' }, builtinCloudFormationValidation: false });
+      const dev = devApp();
       // Act
       const template = Template.fromStack(dev.stateful);
       // Assess
@@ -280,7 +290,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
 
     it('grants the migration nothing outside the table when no legacy source is configured', () => {
       // Prepare
-      const dev = buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'dev' }, builtinCloudFormationValidation: false });
+      const dev = devApp();
       // Act
       const grants = grantsOf(Template.fromStack(dev.stateless), 'migrate');
       // Assess
@@ -405,7 +415,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
 
     beforeAll(() => {
       // Prepare: no pools in context: the stage's default list, the domain's default pool.
-      dev = Template.fromStack(buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'dev' }, builtinCloudFormationValidation: false }).stateless);
+      dev = Template.fromStack(devApp().stateless);
       prod = Template.fromStack(buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'prod' }, builtinCloudFormationValidation: false }).stateless);
     });
 
