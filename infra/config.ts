@@ -7,13 +7,13 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod/mini';
 import { POOL_NAME_PATTERN, TableName } from '../lib/domain/primitives.js';
 import { DEFAULT_POOL } from '../lib/domain/types.js';
-import { KMS_KEY_ARN } from './secrets-key.js';
+import { KMS_KEY_ARN } from '../lib/domain/sealing-names.js';
 
 export const STAGES = ['dev', 'prod'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /**
- * A pool the stage serves: it gets a keypool-<stage>-client-<pool> policy and its alarms.
+ * A pool the stage serves: it gets a keypool-client-<pool> policy (infra/constructs/http-api.ts clientPolicyName) and its alarms.
  * (The pool's policy — cap, lease TTL, provider, minCredits — is data, set with PUT /pools/{pool}.)
  */
 export interface StagePool {
@@ -101,6 +101,8 @@ export class StageConfigError extends Error {
 
 const positive = (max: number) => z.pipe(z.string().check(z.regex(/^\d+$/, 'a whole number')), z.transform(Number)).check(z.minimum(1), z.maximum(max));
 const name = (pattern: RegExp, what: string) => z.string().check(z.regex(pattern, what));
+/** The highest secrets key generation, current or previous (`-c secretsKeyGeneration`, `-c previousSecretsKeyGenerations`). */
+const MAX_KEY_GENERATION = 1000;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const POOL_LIST = /^[^,:]{1,64}:\d+(,[^,:]{1,64}:\d+)*$/;
 
@@ -127,7 +129,7 @@ const ContextOverrides = z.object({
   /** `arn,arn`: the secrets keys being rotated away from (KMS key ARNs), decrypt only, until `keypool reseal` is done */
   previousSecretsKeyArns: z.optional(z.string().check(z.minLength(1))),
   /** the secrets key generation that seals (default 1); a new number is a new key */
-  secretsKeyGeneration: z.optional(positive(1000)),
+  secretsKeyGeneration: z.optional(positive(MAX_KEY_GENERATION)),
   /** `1` or `1,2`: earlier generations kept in the stack while `keypool reseal` moves their secrets (decrypt only) */
   previousSecretsKeyGenerations: z.optional(name(/^\d{1,4}(,\d{1,4})*$/, 'generation numbers, e.g. 1 or 1,2')),
 });
@@ -179,7 +181,7 @@ function parseSecrets(
   const previousKeyGenerations = given.previousSecretsKeyGenerations === undefined ? base.previousKeyGenerations : given.previousSecretsKeyGenerations.split(',').map(Number);
   const seen = new Set([keyGeneration]);
   for (const generation of previousKeyGenerations) {
-    if (generation < 1 || generation > 1000) throw new StageConfigError(`invalid context: -c previousSecretsKeyGenerations: ${generation} is not a generation (1 to 1000)`);
+    if (generation < 1 || generation > MAX_KEY_GENERATION) throw new StageConfigError(`invalid context: -c previousSecretsKeyGenerations: ${generation} is not a generation (1 to ${MAX_KEY_GENERATION})`);
     if (seen.has(generation)) {
       throw new StageConfigError(
         `invalid context: -c previousSecretsKeyGenerations: ${generation} is ${generation === keyGeneration ? 'the current generation (-c secretsKeyGeneration)' : 'listed twice'}`,

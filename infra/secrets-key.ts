@@ -1,25 +1,14 @@
 /**
  * What the CDK app must agree on with the sealing code about the secrets key: the variables
- * the functions read it from (lib/config.ts SEALING_ENV), the encryption context every sealed
- * secret carries (lib/adapters/esdk-sealer.ts CONTEXT_POOL, CONTEXT_KEY_ID), the KMS actions
- * the KMS keyring calls (seal = GenerateDataKey, open = Decrypt), and what a key ARN looks like.
- *
- * The infra layer may not import lib/config.ts or lib/adapters (eslint.config.js), so the
- * names are written here once more; test/infra/secrets-key.test.ts compares each with its
- * source, so the two can never drift apart.
+ * the functions read it from, the encryption context every sealed secret carries, and the
+ * KMS actions the KMS keyring calls (seal = GenerateDataKey, open = Decrypt). The names come
+ * from lib/domain/sealing-names.ts, the one definition lib/config.ts and the ESDK sealer read
+ * too (infra may import the domain, not lib/config.ts or lib/adapters: eslint.config.js).
  */
+import { SEALED_CONTEXT_KEYS, SEALING_ENV } from '../lib/domain/sealing-names.js';
 
-/** The variables lib/config.ts `readSealingConfig` reads (SEALING_ENV.keyArn, SEALING_ENV.previousKeyArns). */
-export const SECRETS_KEY_ENV = {
-  keyArn: 'KEYPOOL_SECRETS_KEY_ARN',
-  previousKeyArns: 'KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS',
-} as const;
-
-/** The encryption-context keys of every sealed secret, exactly these two (the ESDK sealer's CONTEXT_POOL, CONTEXT_KEY_ID). */
-export const SEALED_CONTEXT_KEYS = ['pool', 'keyId'] as const;
-
-/** A KMS key ARN (not an alias, not a bare id): the same rule lib/config.ts applies to the variables. */
-export const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]{1,128}$/;
+/** The variables the stack sets on a function that uses the secrets key: the KMS ones only (key files are for local runs). */
+export const SECRETS_KEY_ENV = { keyArn: SEALING_ENV.keyArn, previousKeyArns: SEALING_ENV.previousKeyArns } as const;
 
 /**
  * What a function does with sealed secrets: `decrypt` opens them (it hands a key out or calls

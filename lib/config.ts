@@ -4,6 +4,7 @@
  * (Powertools reads its POWERTOOLS_* variables itself, and the local stack reads its ports and
  * data directory in lib/local/start.ts.)
  */
+import { KMS_KEY_ARN, SEALING_ENV } from './domain/sealing-names.js';
 import { DEFAULT_TABLE_NAME } from './table.js';
 import { isLoopbackHostname } from './shared/loopback.js';
 
@@ -141,15 +142,8 @@ export type SealingConfig =
   | { kind: 'kms'; keyArn: string; previousKeyArns: string[] }
   | { kind: 'local'; keyFile: string; previousKeyFiles: string[] };
 
-/** The variables that name the wrapping keys. */
-export const SEALING_ENV = {
-  keyArn: 'KEYPOOL_SECRETS_KEY_ARN',
-  previousKeyArns: 'KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS',
-  keyFile: 'KEYPOOL_SEALING_KEY_FILE',
-  previousKeyFiles: 'KEYPOOL_SEALING_PREVIOUS_KEY_FILES',
-} as const;
-
-const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]{1,128}$/;
+/** The variables that name the wrapping keys (defined in lib/domain/sealing-names.ts, which the CDK app reads too). */
+export { SEALING_ENV };
 
 function list(env: NodeJS.ProcessEnv, name: string): string[] {
   return (env[name] ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');

@@ -68,24 +68,20 @@ export class KeypoolAlarms extends Construct {
     // A period no shorter than the schedule, so every period holds one maintenance report;
     // no report at all (maintenance broken) counts as breaching: the pool is unwatched.
     const period = Duration.minutes(Math.max(5, props.maintenanceEvery.toMinutes()));
+    // One pool's metric, under the names maintenance and the lease function publish; pool is
+    // the only dimension (lib/observability/metric-names.ts).
+    const poolMetric = (pool: string, metricName: (typeof METRIC)[keyof typeof METRIC], statistic: string, metricPeriod: Duration): Metric =>
+      new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { [METRIC_DIMENSION]: pool }, statistic, period: metricPeriod });
     for (const { pool, minUsableKeys } of props.pools) {
       const slug = pool.toLowerCase().replace(/[^a-z0-9]+/g, '-');
       add(`usable-keys-${slug}`, {
         alarmDescription: `keypool: pool "${pool}" has fewer than ${minUsableKeys} usable keys (or maintenance stopped reporting)`,
-        metric: new Metric({
-          namespace: METRICS_NAMESPACE,
-          // The names maintenance publishes under (pool is the only dimension: lib/maintenance/pool-metrics.ts).
-          metricName: METRIC.usableKeys,
-          dimensionsMap: { [METRIC_DIMENSION]: pool },
-          statistic: 'Minimum',
-          period,
-        }),
+        metric: poolMetric(pool, METRIC.usableKeys, 'Minimum', period),
         threshold: minUsableKeys,
         comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.BREACHING,
       });
-      // Callers already got 409 no_usable_key: the pool ran dry between maintenance runs.
       // A caller's invalid_key makes a key suspect until the next maintenance run confirms it
       // (disabled) or clears it (active); suspect keys are checked first. A run that cannot
       // reach the provider (5xx, 429, its deadline) leaves them suspect, out of the pool, and
@@ -94,7 +90,7 @@ export class KeypoolAlarms extends Construct {
       // Missing reports stay NOT_BREACHING: the UsableKeys alarm already pages for those.
       add(`suspect-keys-${slug}`, {
         alarmDescription: `keypool: pool "${pool}" still has suspect keys after two maintenance runs (reports of invalid_key not confirmed or cleared)`,
-        metric: new Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.suspectKeys, dimensionsMap: { [METRIC_DIMENSION]: pool }, statistic: 'Minimum', period }),
+        metric: poolMetric(pool, METRIC.suspectKeys, 'Minimum', period),
         threshold: 0,
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 2,
@@ -108,15 +104,16 @@ export class KeypoolAlarms extends Construct {
       // itself. No report is not breaching: the UsableKeys alarm already pages for that.
       add(`undecryptable-keys-${slug}`, {
         alarmDescription: `keypool cannot decrypt the secret of some keys of pool "${pool}" (the UndecryptableKeys metric says how many): a wrapping key is missing or a ciphertext was tampered with. They are never leased until \`keypool reseal\` opens them again or they are imported anew.`,
-        metric: new Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.undecryptableKeys, dimensionsMap: { [METRIC_DIMENSION]: pool }, statistic: 'Maximum', period }),
+        metric: poolMetric(pool, METRIC.undecryptableKeys, 'Maximum', period),
         threshold: 0,
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
+      // Callers already got 409 no_usable_key: the pool ran dry between maintenance runs.
       add(`no-usable-key-${slug}`, {
         alarmDescription: `keypool: POST /pools/${pool}/leases answered 409 no_usable_key`,
-        metric: new Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.noUsableKey, dimensionsMap: { [METRIC_DIMENSION]: pool }, statistic: 'Sum', period: Duration.minutes(5) }),
+        metric: poolMetric(pool, METRIC.noUsableKey, 'Sum', Duration.minutes(5)),
         threshold: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,

@@ -31,14 +31,11 @@ import {
   SecretUndecryptable,
   type UndecryptableReason,
 } from '../domain/secret-sealer.js';
+import { CONTEXT_KEY_ID, CONTEXT_POOL, KMS_KEY_ARN } from '../domain/sealing-names.js';
 import { cacheKeyFor, OpenedSecretCache, type OpenedSecretCacheOptions } from './opened-secret-cache.js';
 
 /** The one suite this sealer writes and accepts (see the header comment for why unsigned). */
 export const SEALING_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
-
-/** Encryption-context keys: short, lower-case, no `aws` prefix (reserved), usable in IAM conditions. */
-export const CONTEXT_POOL = 'pool';
-export const CONTEXT_KEY_ID = 'keyId';
 
 /** The ESDK provider id of a KMS-wrapped data key. */
 export const KMS_PROVIDER = 'aws-kms';
@@ -105,7 +102,6 @@ const header = deserializeFactory((bytes: Uint8Array) => Buffer.from(bytes.buffe
 
 /** A secret is an API key: far below this. A bound keeps a planted message from costing much. */
 const MAX_SEALED_BYTES = 64 * 1024;
-const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]{1,128}$/;
 /** KMS errors that blame the ciphertext (or its context), not the service or our permissions. */
 const CIPHERTEXT_ERRORS = new Set(['InvalidCiphertextException', 'IncorrectKeyException']);
 

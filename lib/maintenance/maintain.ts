@@ -52,12 +52,7 @@ export interface MaintenanceSettings {
 }
 
 /** What one run may override: only this pool, another minimum, a deadline, a cap on checks. */
-export interface MaintenanceRun {
-  pool?: string;
-  minCredits?: number;
-  deadlineMs?: number;
-  maxChecks?: number;
-}
+export type MaintenanceRun = Pick<MaintenanceOptions, 'pool' | 'minCredits' | 'deadlineMs' | 'maxChecks'>;
 
 /** The options of one pass: the settings, with the run's overrides. */
 export function maintenanceOptions(settings: MaintenanceSettings, run: MaintenanceRun = {}): MaintenanceOptions {

@@ -9,14 +9,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY_NAMES, type EntryName } from '../../infra/entry-points.js';
 import { buildKeypoolApp, type KeypoolApp } from '../../infra/keypool-app.js';
+import { type Json, NO_BUNDLING, resource, resources } from '../support/templates.js';
 
-type Json = Record<string, unknown>;
-interface Resource {
-  Type: string;
-  Properties: Json;
-  DeletionPolicy?: string;
-  UpdateReplacePolicy?: string;
-}
 interface Statement {
   Sid?: string;
   Effect: string;
@@ -26,7 +20,6 @@ interface Statement {
   Condition?: Json;
 }
 
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] as string[] };
 const PROD = { ...NO_BUNDLING, stage: 'prod', pools: 'stability:3,sdxl-turbo:2' };
 /** A key from outside the stack that sealed secrets once (fake account and id). */
 const OUTSIDE_KEY = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
@@ -60,16 +53,6 @@ function synthesized(context: Json): { built: KeypoolApp; data: Template; api: T
   const built = buildKeypoolApp({ context, builtinCloudFormationValidation: false });
   built.app.synth();
   return { built, data: Template.fromStack(built.stateful), api: Template.fromStack(built.stateless) };
-}
-
-function resources(template: Template, type: string): [string, Resource][] {
-  return Object.entries(template.findResources(type)) as [string, Resource][];
-}
-
-function resource(template: Template, logicalId: string): Resource {
-  const found = (template.toJSON() as { Resources: Record<string, Resource> }).Resources[logicalId];
-  if (!found) throw new Error(`no resource ${logicalId}`);
-  return found;
 }
 
 /** The one KMS key whose logical id starts with the construct id (letters and digits only). */

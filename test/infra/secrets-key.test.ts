@@ -1,12 +1,14 @@
 /**
- * The CDK app writes the sealing contract a second time (infra may not import lib/config.ts
- * or the ESDK adapter): these tests hold each copy to its source, so the stack can never set
- * a variable the functions do not read, or grant a context the sealer does not send.
+ * The sealing contract as the CDK app uses it: the stack sets the variables the functions
+ * read, grants exactly the context the sealer sends, and accepts the key ARNs configuration
+ * and the sealer accept. The names are defined once (lib/domain/sealing-names.ts), so the
+ * name checks hold by construction now; they stay to catch a copy written back into infra.
  */
 import { describe, expect, it } from 'vitest';
-import { KMS_KEY_ARN, SEALED_CONTEXT_KEYS, SECRETS_KEY_ENV, sealedContextConditions } from '../../infra/secrets-key.js';
-import { CONTEXT_KEY_ID, CONTEXT_POOL, wrappingKeyRef } from '../../lib/adapters/esdk-sealer.js';
+import { SECRETS_KEY_ENV, sealedContextConditions } from '../../infra/secrets-key.js';
+import { wrappingKeyRef } from '../../lib/adapters/esdk-sealer.js';
 import { readSealingConfig, SEALING_ENV } from '../../lib/config.js';
+import { CONTEXT_KEY_ID, CONTEXT_POOL, KMS_KEY_ARN, SEALED_CONTEXT_KEYS } from '../../lib/domain/sealing-names.js';
 
 /** Key ARNs and near misses: each is accepted by all three rules or by none. */
 const CANDIDATES = [

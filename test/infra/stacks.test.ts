@@ -16,17 +16,7 @@ import { buildKeypoolApp, type KeypoolApp } from '../../infra/keypool-app.js';
 import { DEFAULT_POOL } from '../../lib/domain/types.js';
 import { CLIENT_ROUTE_KEYS, ROUTE_KEYS, ROUTES, type RouteKey } from '../../lib/http/routes.js';
 import { createTableInput, TABLE } from '../../lib/table.js';
-
-type Json = Record<string, unknown>;
-interface Resource {
-  Type: string;
-  Properties: Json;
-  DeletionPolicy?: string;
-  UpdateReplacePolicy?: string;
-}
-
-/** Bundling is the bundling test's job; here the asset is a placeholder and synthesis is fast. */
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] as string[] };
+import { type Json, NO_BUNDLING, resource, resources } from '../support/templates.js';
 
 const PROD_CONTEXT = {
   ...NO_BUNDLING,
@@ -38,16 +28,14 @@ const PROD_CONTEXT = {
   legacyTable: 'legacy-keys',
 };
 
-/** One resource of a template by logical id. */
-function resource(template: Template, logicalId: string): Resource {
-  const all = (template.toJSON() as { Resources: Record<string, Resource> }).Resources;
-  const found = all[logicalId];
-  if (!found) throw new Error(`no resource ${logicalId}`);
-  return found;
-}
-
-function resources(template: Template, type: string): [string, Resource][] {
-  return Object.entries(template.findResources(type)) as [string, Resource][];
+let sharedDevApp: KeypoolApp | undefined;
+/**
+ * The dev app with no overrides, built on first use and shared by the tests that only read
+ * its templates (the nag probe adds a role, so it builds its own).
+ */
+function devApp(): KeypoolApp {
+  sharedDevApp ??= buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'dev' }, builtinCloudFormationValidation: false });
+  return sharedDevApp;
 }
 
 /** The logical id of the Lambda function of an entry point (construct id `<name>-function`). */
@@ -199,7 +187,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
 
     it('lets a dev stage destroy its table and key', () => {
       // Prepare
-      const dev = buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'dev' }, builtinCloudFormationValidation: false });
+      const dev = devApp();
       // Act
       const template = Template.fromStack(dev.stateful);
       // Assess
@@ -302,7 +290,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
 
     it('grants the migration nothing outside the table when no legacy source is configured', () => {
       // Prepare
-      const dev = buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'dev' }, builtinCloudFormationValidation: false });
+      const dev = devApp();
       // Act
       const grants = grantsOf(Template.fromStack(dev.stateless), 'migrate');
       // Assess
@@ -427,7 +415,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
 
     beforeAll(() => {
       // Prepare: no pools in context: the stage's default list, the domain's default pool.
-      dev = Template.fromStack(buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'dev' }, builtinCloudFormationValidation: false }).stateless);
+      dev = Template.fromStack(devApp().stateless);
       prod = Template.fromStack(buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'prod' }, builtinCloudFormationValidation: false }).stateless);
     });
 
