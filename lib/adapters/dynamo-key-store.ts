@@ -40,6 +40,7 @@ import {
   usageSortKeyShift,
 } from '../table.js';
 import {
+  BACK_INTO_INDEX,
   fromIdempotencyItem,
   fromKeyItem,
   homeShard,
@@ -73,15 +74,6 @@ const RECORD_PROJECTION = projection(RECORD_ATTRIBUTES);
 const SLOTTED_PROJECTION = projection([...RECORD_ATTRIBUTES, 'L']);
 const COOLDOWN_PROJECTION = projection(['cooldownUntil']);
 const PLACEMENT_PROJECTION = projection([KEY, 'pool', INDEX.partitionKey, INDEX.home]);
-
-/**
- * Puts a key back into its pool's usage index at its home partition, whatever the pool's shard
- * count: the item carries its home (`ush`, absent for shard 0), so the writer needs no read of
- * the pool and cannot use a stale shard count. A reshard moving the key at the same moment
- * conditions on upk, so one of the two writes goes first and the other sees its result.
- * Needs `#upk`, `#ush`, `#pool`.
- */
-const BACK_INTO_INDEX = '#upk = if_not_exists(#ush, #pool)';
 
 /** Where an item sits in the usage order; undefined for an item that is not a key. */
 function toPlacement(item: Item | undefined): KeyPlacement | undefined {
