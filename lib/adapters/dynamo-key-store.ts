@@ -118,9 +118,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
   }
 
   async get(keyId: string): Promise<StoredKey | undefined> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: keyId }, ConsistentRead: true, ...this.capacity }));
-    this.meter?.record('get', out.ConsumedCapacity);
-    return fromKeyItem(out.Item);
+    return fromKeyItem(await this.readItem('get', keyId));
   }
 
   async record(pool: string, keyId: string): Promise<KeyRecord | undefined> {
@@ -129,9 +127,17 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
   }
 
   /** A consistent read of only the projected attributes (never the secret). */
-  private async readProjected(keyId: string, fields: ReturnType<typeof projection>): Promise<Item | undefined> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: keyId }, ConsistentRead: true, ...fields, ...this.capacity }));
-    this.meter?.record('record', out.ConsumedCapacity);
+  private readProjected(keyId: string, fields: ReturnType<typeof projection>): Promise<Item | undefined> {
+    return this.readItem('record', keyId, fields);
+  }
+
+  /**
+   * One consistent GetItem of the item `id`, reported to the meter as `operation`: the whole
+   * item (a sealed secret included) unless `fields` projects it.
+   */
+  private async readItem(operation: string, id: string, fields?: ReturnType<typeof projection>): Promise<Item | undefined> {
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: id }, ConsistentRead: true, ...fields, ...this.capacity }));
+    this.meter?.record(operation, out.ConsumedCapacity);
     return out.Item;
   }
 
@@ -246,9 +252,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
   }
 
   async idempotentLease(id: string): Promise<IdempotentLease | undefined> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: `${IDEMPOTENCY_PREFIX}${id}` }, ConsistentRead: true, ...this.capacity }));
-    this.meter?.record('get', out.ConsumedCapacity);
-    return fromIdempotencyItem(out.Item);
+    return fromIdempotencyItem(await this.readItem('get', `${IDEMPOTENCY_PREFIX}${id}`));
   }
 
   async releaseIdempotentLease(id: string, leaseId: string): Promise<boolean> {
