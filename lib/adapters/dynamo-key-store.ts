@@ -68,6 +68,12 @@ const { partitionKey: KEY, usageIndex: INDEX, poolIndex: POOL_INDEX } = TABLE;
  */
 const EFFECTIVELY_ACTIVE = '(#status = :active OR (#status = :cooling AND cooldownUntil <= :now))';
 
+/**
+ * The lease's own slot, still open: it holds this lease's nonce and no outcome yet. Closing it
+ * in the same write is what makes a use count (or be given back) once. Needs `#slot` and `:nonce`.
+ */
+const OPEN_SLOT_OF_NONCE = 'L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o)';
+
 // Every path but the lease and maintenance reads through these projections (or asks for only
 // the attributes it wrote back): the sealed secret is never read where it is not opened.
 const RECORD_PROJECTION = projection(RECORD_ATTRIBUTES);
@@ -286,7 +292,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     //    closes it, so a repeated completion changes nothing;
     //  - expiry, judged from the stored slot (never from the lease id the caller sends): past
     //    it, the use stays counted and the slot is free for the next lease.
-    let condition = '#pool = :pool AND L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o) AND L.#slot.e >= :now';
+    let condition = `#pool = :pool AND ${OPEN_SLOT_OF_NONCE} AND L.#slot.e >= :now`;
     if (refund) {
       set.push('#usk = #usk - :tier');
       names['#usk'] = INDEX.sortKey;
@@ -379,7 +385,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       values[':one'] = 1;
       values[':tier'] = USAGE_TIER;
       set.push('L.#slot.o = :failure', 'usageCount = usageCount - :one', '#usk = #usk - :tier');
-      condition += ' AND L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o)';
+      condition += ` AND ${OPEN_SLOT_OF_NONCE}`;
     }
     const result = await this.conditionalUpdate(
       'undecryptable',
