@@ -8,7 +8,7 @@
 import type { BalanceStore, BalanceWrite, BalanceWriteResult } from '../maintenance/ports.js';
 import { TABLE } from '../table.js';
 import { DynamoTable } from './dynamo-table.js';
-import { type Item, toKeyRecord } from './key-item.js';
+import { BACK_INTO_INDEX, type Item, toKeyRecord } from './key-item.js';
 
 export class DynamoBalanceStore extends DynamoTable implements BalanceStore {
   async write(write: BalanceWrite): Promise<BalanceWriteResult> {
@@ -44,7 +44,7 @@ export class DynamoBalanceStore extends DynamoTable implements BalanceStore {
         // Back into the index partition of its home shard (`ush`, absent for shard 0: the pool),
         // whatever the pool's shard count now: no read of the pool, no stale count. Its sort
         // key still holds its count and last use.
-        set.push('#status = :active', '#upk = if_not_exists(#ush, #pool)');
+        set.push('#status = :active', BACK_INTO_INDEX);
         names['#pool'] = 'pool';
         names['#ush'] = TABLE.usageIndex.home;
         values[':active'] = 'active';

@@ -40,6 +40,7 @@ import {
   usageSortKeyShift,
 } from '../table.js';
 import {
+  BACK_INTO_INDEX,
   fromIdempotencyItem,
   fromKeyItem,
   homeShard,
@@ -67,21 +68,18 @@ const { partitionKey: KEY, usageIndex: INDEX, poolIndex: POOL_INDEX } = TABLE;
  */
 const EFFECTIVELY_ACTIVE = '(#status = :active OR (#status = :cooling AND cooldownUntil <= :now))';
 
+/**
+ * The lease's own slot, still open: it holds this lease's nonce and no outcome yet. Closing it
+ * in the same write is what makes a use count (or be given back) once. Needs `#slot` and `:nonce`.
+ */
+const OPEN_SLOT_OF_NONCE = 'L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o)';
+
 // Every path but the lease and maintenance reads through these projections (or asks for only
 // the attributes it wrote back): the sealed secret is never read where it is not opened.
 const RECORD_PROJECTION = projection(RECORD_ATTRIBUTES);
 const SLOTTED_PROJECTION = projection([...RECORD_ATTRIBUTES, 'L']);
 const COOLDOWN_PROJECTION = projection(['cooldownUntil']);
 const PLACEMENT_PROJECTION = projection([KEY, 'pool', INDEX.partitionKey, INDEX.home]);
-
-/**
- * Puts a key back into its pool's usage index at its home partition, whatever the pool's shard
- * count: the item carries its home (`ush`, absent for shard 0), so the writer needs no read of
- * the pool and cannot use a stale shard count. A reshard moving the key at the same moment
- * conditions on upk, so one of the two writes goes first and the other sees its result.
- * Needs `#upk`, `#ush`, `#pool`.
- */
-const BACK_INTO_INDEX = '#upk = if_not_exists(#ush, #pool)';
 
 /** Where an item sits in the usage order; undefined for an item that is not a key. */
 function toPlacement(item: Item | undefined): KeyPlacement | undefined {
@@ -126,9 +124,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
   }
 
   async get(keyId: string): Promise<StoredKey | undefined> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: keyId }, ConsistentRead: true, ...this.capacity }));
-    this.meter?.record('get', out.ConsumedCapacity);
-    return fromKeyItem(out.Item);
+    return fromKeyItem(await this.readItem('get', keyId));
   }
 
   async record(pool: string, keyId: string): Promise<KeyRecord | undefined> {
@@ -137,9 +133,17 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
   }
 
   /** A consistent read of only the projected attributes (never the secret). */
-  private async readProjected(keyId: string, fields: ReturnType<typeof projection>): Promise<Item | undefined> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: keyId }, ConsistentRead: true, ...fields, ...this.capacity }));
-    this.meter?.record('record', out.ConsumedCapacity);
+  private readProjected(keyId: string, fields: ReturnType<typeof projection>): Promise<Item | undefined> {
+    return this.readItem('record', keyId, fields);
+  }
+
+  /**
+   * One consistent GetItem of the item `id`, reported to the meter as `operation`: the whole
+   * item (a sealed secret included) unless `fields` projects it.
+   */
+  private async readItem(operation: string, id: string, fields?: ReturnType<typeof projection>): Promise<Item | undefined> {
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: id }, ConsistentRead: true, ...fields, ...this.capacity }));
+    this.meter?.record(operation, out.ConsumedCapacity);
     return out.Item;
   }
 
@@ -254,9 +258,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
   }
 
   async idempotentLease(id: string): Promise<IdempotentLease | undefined> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: `${IDEMPOTENCY_PREFIX}${id}` }, ConsistentRead: true, ...this.capacity }));
-    this.meter?.record('get', out.ConsumedCapacity);
-    return fromIdempotencyItem(out.Item);
+    return fromIdempotencyItem(await this.readItem('get', `${IDEMPOTENCY_PREFIX}${id}`));
   }
 
   async releaseIdempotentLease(id: string, leaseId: string): Promise<boolean> {
@@ -290,7 +292,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     //    closes it, so a repeated completion changes nothing;
     //  - expiry, judged from the stored slot (never from the lease id the caller sends): past
     //    it, the use stays counted and the slot is free for the next lease.
-    let condition = '#pool = :pool AND L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o) AND L.#slot.e >= :now';
+    let condition = `#pool = :pool AND ${OPEN_SLOT_OF_NONCE} AND L.#slot.e >= :now`;
     if (refund) {
       set.push('#usk = #usk - :tier');
       names['#usk'] = INDEX.sortKey;
@@ -383,7 +385,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       values[':one'] = 1;
       values[':tier'] = USAGE_TIER;
       set.push('L.#slot.o = :failure', 'usageCount = usageCount - :one', '#usk = #usk - :tier');
-      condition += ' AND L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o)';
+      condition += ` AND ${OPEN_SLOT_OF_NONCE}`;
     }
     const result = await this.conditionalUpdate(
       'undecryptable',

@@ -4,7 +4,7 @@
  */
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { PoolStore } from '../domain/key-store.js';
-import { DEFAULT_SHARDS } from '../domain/shards.js';
+import { DEFAULT_SHARDS, shardSpan } from '../domain/shards.js';
 import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS, type Provider } from '../domain/types.js';
 import { POOL_DIRECTORY, POOL_RECORD_PREFIX, TABLE } from '../table.js';
 import { DynamoTable } from './dynamo-table.js';
@@ -69,7 +69,7 @@ export class DynamoPoolStore extends DynamoTable implements PoolStore {
       if ('policy' in same) return same.policy;
       const seen = toPolicy(same.current);
       if (!seen) continue;
-      const widest = Math.max(seen.shards, seen.previousShards ?? 0);
+      const widest = shardSpan(seen);
       const changed = await this.upsert(pool, settings, nowIso, true, {
         condition: `${shardsAre(':seenShards', seen.shards)} AND ${seen.previousShards === undefined ? 'attribute_not_exists(#previous)' : '#previous = :seenPrevious'}`,
         values: { ':seenShards': seen.shards, ':widest': widest, ...(seen.previousShards === undefined ? {} : { ':seenPrevious': seen.previousShards }) },

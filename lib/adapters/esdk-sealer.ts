@@ -117,7 +117,11 @@ export type SealedInfo =
  */
 export function inspectSealed(sealed: string): SealedInfo {
   const bytes = decodeSealed(sealed);
-  if (!bytes) return { sealed: false };
+  return bytes ? inspectSealedBytes(bytes) : { sealed: false };
+}
+
+/** inspectSealed for a message already decoded, so the open path decodes its base64 once. */
+function inspectSealedBytes(bytes: Uint8Array): SealedInfo {
   try {
     const info = header.deserializeMessageHeader(bytes, { maxEncryptedDataKeys: CLIENT_OPTIONS.maxEncryptedDataKeys });
     if (!info) return { sealed: false };
@@ -318,12 +322,9 @@ export class EsdkSealer implements SecretSealer {
 
   /** True unless `sealed` is a message whose data key the current wrapping key wrapped. */
   resealNeeded(sealed: string): Promise<boolean> {
-    return Promise.resolve(this.#needsReseal(sealed));
-  }
-
-  #needsReseal(sealed: string): boolean {
     const info = inspectSealed(sealed);
-    return !(info.sealed && info.suiteId === SEALING_SUITE && info.wrappedBy.length === 1 && info.wrappedBy.every((ref) => sameRef(ref, this.#current.ref)));
+    const current = info.sealed && info.suiteId === SEALING_SUITE && info.wrappedBy.length === 1 && info.wrappedBy.every((ref) => sameRef(ref, this.#current.ref));
+    return Promise.resolve(!current);
   }
 
   /** Forgets every opened secret (e.g. after a wrapping key was revoked). */
@@ -338,7 +339,7 @@ export class EsdkSealer implements SecretSealer {
   async #openUncached(sealed: string, context: SealContext): Promise<string> {
     const undecryptable = (reason: UndecryptableReason) => new SecretUndecryptable({ pool: context.pool, keyId: context.keyId }, reason);
     const bytes = decodeSealed(sealed);
-    const info = bytes ? inspectSealed(sealed) : ({ sealed: false } as const);
+    const info = bytes ? inspectSealedBytes(bytes) : ({ sealed: false } as const);
     if (!bytes || !info.sealed) throw undecryptable('malformed');
     if (info.suiteId !== SEALING_SUITE) throw undecryptable('unexpected-algorithm');
     const expected = exactContext(context);

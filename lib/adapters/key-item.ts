@@ -58,6 +58,15 @@ function fromStoredSlots(stored: Record<string, StoredSlot> | undefined): Stored
   );
 }
 
+/**
+ * Puts a key back into its pool's usage index at its home partition, whatever the pool's shard
+ * count: the item carries its home (`ush`, absent for shard 0), so the writer needs no read of
+ * the pool and cannot use a stale shard count. A reshard moving the key at the same moment
+ * conditions on upk, so one of the two writes goes first and the other sees its result.
+ * An UpdateExpression SET clause; needs `#upk`, `#ush`, `#pool`.
+ */
+export const BACK_INTO_INDEX = '#upk = if_not_exists(#ush, #pool)';
+
 /** The sealed secret (ciphertext, base64); an item written before sealing has `apiKey` instead. */
 export const SEALED_ATTRIBUTE = 'sealedKey';
 /** The plain secret of an item written before sealing (until `keypool reseal`). */

@@ -4,7 +4,7 @@ import { effectiveStatus } from './rules.js';
 import { rememberSecret } from '../shared/redact.js';
 import type { StoredKey } from './key-store.js';
 import type { SecretSealer } from './secret-sealer.js';
-import { shardOf } from './shards.js';
+import { DEFAULT_SHARDS, shardOf } from './shards.js';
 import type { KeyRecord, KeyView } from './types.js';
 
 /**
@@ -60,7 +60,7 @@ export async function sealNewKey(
   rememberSecret(apiKey);
   const keyId = keyIdFor(apiKey);
   // Its home under the pool's shard count as read by the caller (README "Scaling").
-  const shard = shardOf(keyId, fields.shards ?? 1);
+  const shard = shardOf(keyId, fields.shards ?? DEFAULT_SHARDS);
   return {
     keyId,
     pool,

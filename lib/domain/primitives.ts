@@ -4,13 +4,14 @@
  * zod/mini keeps the Lambda bundles small; no schema coerces ("3" is not 3).
  */
 import * as z from 'zod/mini';
+import { POOL_NAME_PATTERN } from './pool-name.js';
 import { API_KEY_PATTERN } from './secret-rule.js';
 import { MAX_SHARDS } from './shards.js';
 import { KEY_STATUSES, OUTCOMES, PROVIDERS } from './types.js';
 
 export const MAX_IMPORT_BATCH = 500;
 
-export const POOL_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+export { POOL_NAME_PATTERN };
 export const PoolName = z.string().check(z.regex(POOL_NAME_PATTERN, 'a pool is 1-64 letters, digits, "_", "." or "-"'));
 export const ApiKeySecret = z.string().check(z.regex(API_KEY_PATTERN, 'an API key is 8-512 printable ASCII characters without spaces'));
 /** No control (\p{Cc}) or format (\p{Cf}, e.g. U+202E) characters: a label cannot change how a listing reads. */

@@ -4,6 +4,8 @@
  * (lib/adapters/esdk-sealer.ts) does the cryptography; the domain sees strings and two errors.
  */
 import { KeypoolError } from './errors.js';
+import { KEY_ID_PATTERN } from './keys.js';
+import { POOL_NAME_PATTERN } from './pool-name.js';
 
 /**
  * What a sealed secret is bound to. Opening with any other context fails, so a ciphertext
@@ -83,9 +85,7 @@ export class SealingUnavailable extends KeypoolError {
 
 // Key ids and pool names are public, but a caller could pass a secret where one belongs: echo
 // only values that have the shape of an id or a pool name.
-const KEY_ID_SHAPE = /^k_[0-9a-f]{24}$/;
-const POOL_SHAPE = /^[A-Za-z0-9_.-]{1,64}$/;
 const NOT_AN_ID = '(not a keypool id)';
 const NOT_A_POOL = '(not a pool name)';
-const shownKeyId = (keyId: string): string => (KEY_ID_SHAPE.test(keyId) ? keyId : NOT_AN_ID);
-const shownPool = (pool: string): string => (POOL_SHAPE.test(pool) ? pool : NOT_A_POOL);
+const shownKeyId = (keyId: string): string => (KEY_ID_PATTERN.test(keyId) ? keyId : NOT_AN_ID);
+const shownPool = (pool: string): string => (POOL_NAME_PATTERN.test(pool) ? pool : NOT_A_POOL);

@@ -1,4 +1,6 @@
 /** The domain's vocabulary: pools and their policy, keys and their statuses, leases and completion outcomes. */
+// shards.ts imports only types from here, so this is no cycle at run time.
+import { DEFAULT_SHARDS } from './shards.js';
 
 /**
  * A key's status. `suspect`: a caller reported it invalid; out of the pool until maintenance
@@ -53,7 +55,7 @@ export const POOL_DEFAULTS: Readonly<PoolSettings> = {
   cooldownSeconds: DEFAULT_COOLDOWN_SECONDS,
   provider: 'stability',
   minCredits: DEFAULT_MIN_CREDITS,
-  shards: 1,
+  shards: DEFAULT_SHARDS,
 };
 
 /** A pool as the API shows it (PoolView). */
