@@ -9,7 +9,7 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { KeypoolError, NoUsableKey, PoolNotFound } from '../domain/errors.js';
-import { POOL_NAME_PATTERN } from '../domain/primitives.js';
+import { POOL_NAME_PATTERN } from '../domain/pool-name.js';
 import { isLoopbackHostname } from '../shared/loopback.js';
 import { type CompletionReport, type CompletionResult, DEFAULT_MAX_USES, DEFAULT_POOL, type LeaseGrant, type LeaseRequest } from '../domain/types.js';
 import { redact } from '../shared/redact.js';
