@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { fileSource } from '../../lib/adapters/migration-sources.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { migrate } from '../../lib/migration/migrate.js';
+import { startKeypool } from '../support/cli.js';
 import { dynamoEndpoint, scanOpened, uniqueName } from '../support/dynamo.js';
 import { testSealer } from '../support/sealing.js';
 
@@ -21,10 +22,7 @@ beforeAll(() => {
 });
 
 function cli(args: string[], tableName: string): ChildProcess {
-  return spawn(process.execPath, ['bin/keypool.js', ...args], {
-    env: { ...process.env, KEYPOOL_DYNAMODB_ENDPOINT: dynamoEndpoint(), KEYPOOL_TABLE: tableName },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return startKeypool(args, { KEYPOOL_DYNAMODB_ENDPOINT: dynamoEndpoint(), KEYPOOL_TABLE: tableName });
 }
 
 async function finished(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {

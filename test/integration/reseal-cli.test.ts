@@ -4,7 +4,7 @@
  * writes nothing; a run killed with SIGKILL is finished by the next one; a key sealed under a
  * wrapping key that is not configured is marked undecryptable, and revived once it is.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { inspectSealed, localKeyName } from '../../lib/adapters/esdk-sealer.js';
-import { type CliRun, runKeypool } from '../support/cli.js';
+import { type CliRun, runKeypool, startKeypool } from '../support/cli.js';
 import { dynamoEndpoint, scanTable, uniqueName } from '../support/dynamo.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { seedKeys } from '../support/seed.js';
@@ -143,7 +143,7 @@ describe('keypool reseal', () => {
     const untouched = await withoutCiphertexts(tableName);
     const underNew = async (): Promise<number> => [...(await wrappedBy(tableName)).values()].filter((name) => name === newKey.name).length;
     // Act: SIGKILL the CLI once some, but not all, keys are under the new key.
-    const child = cli(['reseal', '--concurrency', '1', '--json'], env);
+    const child = startKeypool(['reseal', '--concurrency', '1', '--json'], env);
     const exit = exited(child);
     let moved = 0;
     while (moved === 0) {
@@ -204,11 +204,6 @@ describe('keypool reseal', () => {
 /** Runs keypool and waits for it. */
 function keypool(args: string[], env: Record<string, string>): Promise<CliRun> {
   return runKeypool(args, env);
-}
-
-/** Starts keypool without waiting, to signal it. */
-function cli(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['bin/keypool.js', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
