@@ -1,14 +1,16 @@
 // Bundles the CLI and the local server into dist/ with esbuild: what `keypool` and `npm start`
 // run, so neither needs a TypeScript loader at run time. `npm run build` runs this file;
 // bin/keypool.js and bin/start.js call ensureBuilt() first, so a checkout never runs a stale
-// bundle.
+// bundle. `node bin/build.js --if-stale` does the same check from the command line: the test
+// setup runs it, so a run after `npm ci` (whose `prepare` script just built) does not bundle again.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCES = ['lib', 'functions', 'package-lock.json'];
+// This file too: its esbuild options shape the bundles, and nothing else rebuilds them after it changes.
+const SOURCES = ['lib', 'functions', 'package-lock.json', 'bin/build.js'];
 
 /** The bundles, by what they run. */
 export const DIST = { cli: join(ROOT, 'dist/cli/keypool.mjs'), start: join(ROOT, 'dist/local/start.mjs') };
@@ -48,4 +50,6 @@ export async function ensureBuilt() {
   if (built === 0 || Math.max(...SOURCES.map((path) => newestMtime(join(ROOT, path)))) > built) await build();
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await build();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await (process.argv.includes('--if-stale') ? ensureBuilt() : build());
+}

@@ -108,7 +108,9 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as z from 'zod/mini';
-import { MAX_SHARDS } from '../../lib/domain/shards.js';
+import { MAX_SHARDS, shardOf } from '../../lib/domain/shards.js';
+import { usagePartition } from '../../lib/table.js';
+import { prng } from '../support/prng.js';
 
 /** What one granted lease costs on average, request by request (a lease's whole life: lease + completion). */
 export interface RequestMix {
@@ -309,28 +311,6 @@ export interface RunResult {
   sustainable: boolean;
 }
 
-/** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** FNV-1a, 32 bits: a stable stand-in for DynamoDB's (unpublished) partition hash. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
 function poisson(mean: number, random: () => number): number {
   if (mean <= 0) return 0;
   if (mean < 30) {
@@ -449,13 +429,12 @@ export function simulate(offeredPerSec: number, options: Partial<ModelOptions> =
   const measured = (tick: number): boolean => tick >= warmupTicks && tick < endTicks;
   const secondOf = (tick: number): number => Math.floor((tick - warmupTicks) / ticksPerSecond);
 
-  // Where each shard value and each key item lives.
+  // Where each shard value and each key item lives. DynamoDB's partition hash is unpublished; the
+  // stand-in is shardOf's stable FNV-1a (32 bits) modulo the partition count.
   const indexCount = o.indexPartitions === 'per-shard' ? shards : o.indexPartitions;
-  const indexOf = Array.from({ length: shards }, (_, s) =>
-    o.indexPartitions === 'per-shard' ? s : fnv1a(s === 0 ? o.pool : `${o.pool}#${s}`) % indexCount,
-  );
+  const indexOf = Array.from({ length: shards }, (_, s) => (o.indexPartitions === 'per-shard' ? s : shardOf(usagePartition(o.pool, s), indexCount)));
   const baseCount = o.basePartitions === 'per-key' ? o.keys : o.basePartitions;
-  const baseOf = Array.from({ length: o.keys }, (_, k) => (o.basePartitions === 'per-key' ? k : fnv1a(`key-${k}`) % baseCount));
+  const baseOf = Array.from({ length: o.keys }, (_, k) => (o.basePartitions === 'per-key' ? k : shardOf(`key-${k}`, baseCount)));
   const writeLimit = milli(o.limits.writeUnitsPerSecond);
   const readLimit = milli(o.limits.readUnitsPerSecond);
   const indexWrites = Array.from({ length: indexCount }, () => new SlidingWindow(ticksPerSecond, writeLimit));

@@ -10,8 +10,8 @@ import type { LocalServer } from '../../lib/local/server.js';
 import { type CliRun, runKeypool } from '../support/cli.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
+import type { KeyViewBody, LeaseGrantBody } from '../support/pool-api.js';
 import { call, startTestServer } from '../support/server.js';
-import type { LeaseGrant } from '../../lib/domain/types.js';
 
 let env: Record<string, string>;
 let server: LocalServer;
@@ -29,22 +29,11 @@ afterAll(async () => {
   await provider.close();
 });
 
-interface KeyViewJson {
-  keyId: string;
-  pool: string;
-  maskedKey: string;
-  usageCount: number;
-  status: string;
-}
-
 interface ImportJson {
   imported: number;
   duplicates: number;
-  keys: KeyViewJson[];
+  keys: KeyViewBody[];
 }
-
-/** A lease's HTTP body: the domain's LeaseGrant as JSON. */
-type GrantJson = LeaseGrant;
 
 /** Runs keypool with the test table's environment. */
 function keypool(args: string[], stdin?: string): Promise<CliRun> {
@@ -71,7 +60,7 @@ async function api(path: string): Promise<unknown> {
 }
 
 /** Imports fresh fake keys into `pool` through the CLI. */
-async function addKeys(pool: string, count: number): Promise<{ keys: KeyViewJson[]; secrets: string[] }> {
+async function addKeys(pool: string, count: number): Promise<{ keys: KeyViewBody[]; secrets: string[] }> {
   const secrets = Array.from({ length: count }, (_, i) => fakeKey(`${i}-`));
   const imported = body(await keypool(['add', ...secrets, '--pool', pool, '--json'])) as ImportJson;
   return { keys: imported.keys, secrets };
@@ -98,7 +87,7 @@ describe('keypool CLI', () => {
     expect(imported).toMatchObject({ imported: 3, duplicates: 0 });
     expect(add.stdout).not.toContain(secrets[0]);
     // lease (the old --find --max-uses=3)
-    const grant = body(await keypool(['lease', '--pool', pool, '--max-uses', '3', '--ttl', '60', '--json'])) as GrantJson;
+    const grant = body(await keypool(['lease', '--pool', pool, '--max-uses', '3', '--ttl', '60', '--json'])) as LeaseGrantBody;
     expect(Object.keys(grant).sort()).toEqual(['apiKey', 'expiresAt', 'keyId', 'leaseId', 'pool', 'usageCount']);
     expect(grant).toMatchObject({ apiKey: secrets[0], pool, usageCount: 0 });
     // complete
@@ -112,7 +101,7 @@ describe('keypool CLI', () => {
     const listed = await keypool(['list', '--pool', pool, '--status', 'disabled', '--json']);
     expect(body(listed)).toEqual(await api(`/pools/${pool}/keys?status=disabled`));
     expect(body(listed)).toMatchObject({ keys: [{ keyId: grant.keyId, usageCount: 2, status: 'disabled' }], cursor: null });
-    const enabled = body(await keypool(['enable', grant.keyId, '--pool', pool, '--json'])) as KeyViewJson;
+    const enabled = body(await keypool(['enable', grant.keyId, '--pool', pool, '--json'])) as KeyViewBody;
     expect(enabled).toMatchObject({ keyId: grant.keyId, status: 'active' });
     // list: the API's body, and a readable table
     expect(body(await keypool(['list', '--pool', pool, '--json']))).toEqual(await api(`/pools/${pool}/keys`));
@@ -186,10 +175,10 @@ describe('keypool CLI', () => {
     const keyId = keys[0]?.keyId ?? '';
     for (let i = 0; i < 4; i++) ok(await keypool(['increment', keyId, '--pool', pool]));
     // Act
-    const toOne = body(await keypool(['reset', keyId, '--pool', pool, '--to', '1', '--json'])) as KeyViewJson;
-    const listedAfterOne = (await api(`/pools/${pool}/keys`)) as { keys: KeyViewJson[] };
+    const toOne = body(await keypool(['reset', keyId, '--pool', pool, '--to', '1', '--json'])) as KeyViewBody;
+    const listedAfterOne = (await api(`/pools/${pool}/keys`)) as { keys: KeyViewBody[] };
     const toZero = await keypool(['reset', keyId, '--pool', pool]);
-    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
+    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as LeaseGrantBody;
     // Assess
     expect(toOne).toMatchObject({ keyId, pool, usageCount: 1, status: 'active' });
     expect(listedAfterOne.keys).toEqual([toOne]);
@@ -203,7 +192,7 @@ describe('keypool CLI', () => {
     const { keys } = await addKeys(home, 1);
     await addKeys(other, 1);
     const keyId = keys[0]?.keyId ?? '';
-    const grant = body(await keypool(['lease', '--pool', home, '--json'])) as GrantJson;
+    const grant = body(await keypool(['lease', '--pool', home, '--json'])) as LeaseGrantBody;
     // Act
     const runs = {
       increment: await keypool(['increment', keyId, '--pool', other]),
@@ -218,7 +207,7 @@ describe('keypool CLI', () => {
     expect(refused(runs.disable, 1)).toBe(`keypool disable: no key with id "${keyId}"`);
     expect(refused(runs.enable, 1)).toBe(`keypool enable: no key with id "${keyId}"`);
     expect(refused(runs.complete, 1)).toMatch(/^keypool complete: no open or recently completed lease "/);
-    const [key] = (body(await keypool(['list', '--pool', home, '--json'])) as { keys: KeyViewJson[] }).keys;
+    const [key] = (body(await keypool(['list', '--pool', home, '--json'])) as { keys: KeyViewBody[] }).keys;
     expect(key).toMatchObject({ keyId, usageCount: 1, status: 'active' });
     expect(body(await keypool(['complete', grant.leaseId, '--pool', home, '--json']))).toEqual({ keyId, usageCount: 1, status: 'active' });
   });
@@ -228,12 +217,12 @@ describe('keypool CLI', () => {
     const pool = uniqueName('suspect');
     ok(await keypool(['pool', 'set', pool, '--max-uses', '4']));
     await addKeys(pool, 2);
-    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
+    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as LeaseGrantBody;
     // Act
     const completed = body(await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'invalid_key', '--json']));
     const status = body(await keypool(['status', '--json'])) as { pools: Record<string, unknown>[] };
     const text = await keypool(['status']);
-    const suspects = body(await keypool(['list', '--pool', pool, '--status', 'suspect', '--json'])) as { keys: KeyViewJson[] };
+    const suspects = body(await keypool(['list', '--pool', pool, '--status', 'suspect', '--json'])) as { keys: KeyViewBody[] };
     // Assess
     expect(completed).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'suspect' });
     expect(Object.keys(status)).toEqual(['pools']);
@@ -261,7 +250,7 @@ describe('keypool CLI', () => {
     // Prepare
     const pool = uniqueName('cooling');
     await addKeys(pool, 2);
-    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
+    const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as LeaseGrantBody;
     // Act
     const completed = body(await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'rate_limited', '--retry-after', '600', '--json']));
     const status = body(await keypool(['status', '--json'])) as { pools: Record<string, unknown>[] };
@@ -279,7 +268,7 @@ describe('keypool CLI', () => {
     const { secrets: uncheckedSecrets } = await addKeys(uncheckedPool, 1);
     provider.setKey(secrets[0] ?? '', { credits: 20 });
     for (const pool of [checkedPool, checkedPool, uncheckedPool]) {
-      const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as GrantJson;
+      const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as LeaseGrantBody;
       ok(await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'invalid_key']));
     }
     const { secrets: later } = await addKeys(checkedPool, 1);
@@ -294,7 +283,7 @@ describe('keypool CLI', () => {
     const second = body(await runKeypool(['maintain', '--pool', checkedPool, '--json'], maintainEnv));
     const cleared = body(await runKeypool(['maintain', '--pool', uncheckedPool, '--json'], maintainEnv));
     const text = await runKeypool(['maintain', '--pool', checkedPool], maintainEnv);
-    const listed = body(await keypool(['list', '--pool', checkedPool, '--json'])) as { keys: KeyViewJson[] };
+    const listed = body(await keypool(['list', '--pool', checkedPool, '--json'])) as { keys: KeyViewBody[] };
     // Assess
     expect(Object.keys(first)).toEqual(['checked', 'active', 'exhausted', 'disabled', 'cooling', 'suspect', 'undecryptable', 'errors']);
     expect(first).toMatchObject({ checked: 1, suspect: 1, exhausted: 0, cooling: 0, errors: [] });

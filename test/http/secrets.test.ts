@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalServer } from '../../lib/local/server.js';
-import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { createTestTable, fakeKey, scanTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { call, captureOutput, startTestServer } from '../support/server.js';
 
@@ -92,7 +91,7 @@ describe('secrets', () => {
       for (const answer of answers) expect(answer).not.toContain(secret);
     }
     // Nor the sealed secrets: no ciphertext (or a 40-character run of one) in a log line or any answer, leases included.
-    const items = await scanTable(documentClient({ endpoint: table.endpoint, region: undefined }), table.tableName);
+    const items = await scanTable(table.store.client, table.tableName);
     const ciphertexts = items.filter((item) => item.pool === pool).map((item) => String(item.sealedKey));
     expect(ciphertexts).toHaveLength(secrets.length);
     for (const ciphertext of ciphertexts) {

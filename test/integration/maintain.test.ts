@@ -8,7 +8,6 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { StabilityClient } from '../../lib/adapters/stability-client.js';
-import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
 import type { Outcome, PoolSettings } from '../../lib/domain/types.js';
@@ -26,7 +25,7 @@ let balances: DynamoBalanceStore;
 beforeAll(async () => {
   table = await createTestTable('maintain');
   provider = await startFakeProvider();
-  balances = new DynamoBalanceStore({ client: documentClient({ endpoint: table.endpoint, region: undefined }), tableName: table.tableName });
+  balances = new DynamoBalanceStore({ client: table.store.client, tableName: table.tableName });
 });
 
 afterAll(async () => {
@@ -54,8 +53,7 @@ async function seed(pool: string, specs: { credits?: number; unknown?: boolean }
 }
 
 async function rawItem(keyId: string): Promise<Record<string, unknown> | undefined> {
-  const client = documentClient({ endpoint: table.endpoint, region: undefined });
-  const out = await client.send(new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }));
+  const out = await table.store.client.send(new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }));
   return out.Item;
 }
 

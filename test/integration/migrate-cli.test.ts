@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +10,9 @@ import { fileSource } from '../../lib/adapters/migration-sources.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { migrate } from '../../lib/migration/migrate.js';
-import { dynamoEndpoint, scanTable, uniqueName } from '../support/dynamo.js';
-import { testSealer, withOpenedSecrets } from '../support/sealing.js';
+import { startKeypool } from '../support/cli.js';
+import { dynamoEndpoint, scanOpened, uniqueName } from '../support/dynamo.js';
+import { testSealer } from '../support/sealing.js';
 
 let client: DynamoDBDocumentClient;
 const dir = mkdtempSync(join(tmpdir(), 'keypool-migrate-cli-'));
@@ -21,10 +22,7 @@ beforeAll(() => {
 });
 
 function cli(args: string[], tableName: string): ChildProcess {
-  return spawn(process.execPath, ['bin/keypool.js', ...args], {
-    env: { ...process.env, KEYPOOL_DYNAMODB_ENDPOINT: dynamoEndpoint(), KEYPOOL_TABLE: tableName },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return startKeypool(args, { KEYPOOL_DYNAMODB_ENDPOINT: dynamoEndpoint(), KEYPOOL_TABLE: tableName });
 }
 
 async function finished(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -35,10 +33,6 @@ async function finished(child: ChildProcess): Promise<{ code: number | null; std
   const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
   return { code, stdout, stderr };
 }
-
-/** The whole table, sorted by key id, for comparing two runs. */
-/** The table's key items, each sealed secret opened into apiKey (fails on a plain one). */
-const scanAll = async (tableName: string): Promise<Record<string, unknown>[]> => withOpenedSecrets(await scanTable(client, tableName));
 
 /** Key items in the table (the pool record the migration creates first is not one). */
 async function count(tableName: string): Promise<number> {
@@ -106,7 +100,7 @@ describe('migrate CLI', () => {
     expect(report.imported).toBeGreaterThan(0);
     expect(report.imported).toBeLessThanOrEqual(keys - atKill);
     expect(report.invalid).toEqual([]);
-    expect(await scanAll(killed)).toEqual(await scanAll(clean));
+    expect(await scanOpened(client, killed)).toEqual(await scanOpened(client, clean));
   });
 
   it('exits 1 with one clear line for a file that cannot be parsed, having written nothing', async () => {

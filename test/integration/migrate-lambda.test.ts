@@ -12,8 +12,8 @@ import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { runMigrateEvent } from '../../lib/migration/lambda.js';
 import type { MigrationSources } from '../../lib/migration/migrate.js';
-import { dynamoEndpoint, fakeKey, scanTable, uniqueName } from '../support/dynamo.js';
-import { testSealer, withOpenedSecrets } from '../support/sealing.js';
+import { dynamoEndpoint, fakeKey, scanOpened, uniqueName } from '../support/dynamo.js';
+import { testSealer } from '../support/sealing.js';
 
 const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
 
@@ -57,7 +57,7 @@ describe('migrate Lambda', () => {
       { Bucket: 'old-exports', Key: 'keys.json' },
       { Bucket: 'old-exports', Key: 'keys.json', IfMatch: '"abc"' },
     ]);
-    const [item] = await withOpenedSecrets(await scanTable(dynamo, tableName));
+    const [item] = await scanOpened(dynamo, tableName);
     expect(item).toMatchObject({ pool: 'legacy', usageCount: 5 });
   });
 
@@ -74,7 +74,7 @@ describe('migrate Lambda', () => {
     const answer = await handler({ source: { table: legacy }, dryRun: false, initialCredits: 25 }, {} as Context);
     // Assess
     expect(answer).toMatchObject({ read: 1, imported: 1, ignoredFields: 1 });
-    const [item] = await withOpenedSecrets(await scanTable(dynamo, tableName));
+    const [item] = await scanOpened(dynamo, tableName);
     expect(item).toMatchObject({ usageCount: 4, status: 'disabled' });
   });
 

@@ -14,8 +14,8 @@ import { MAX_ROW_BYTES } from '../../lib/migration/export-reader.js';
 import { migrate, type MigrateOptions } from '../../lib/migration/migrate.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { USAGE_TIER, usageSortKey } from '../../lib/table.js';
-import { dynamoEndpoint, fakeKey, scanTable, uniqueName } from '../support/dynamo.js';
-import { testSealer, withOpenedSecrets } from '../support/sealing.js';
+import { dynamoEndpoint, fakeKey, scanOpened, uniqueName } from '../support/dynamo.js';
+import { testSealer } from '../support/sealing.js';
 
 let client: DynamoDBDocumentClient;
 const dir = mkdtempSync(join(tmpdir(), 'keypool-migrate-'));
@@ -35,10 +35,6 @@ function exportFile(docs: unknown[], form: 'lines' | 'array' = 'lines'): string 
   writeFileSync(path, form === 'array' ? JSON.stringify(docs) : `${docs.map((d) => JSON.stringify(d)).join('\n')}\n`);
   return path;
 }
-
-/** The whole table, sorted by key id, for comparing two runs. */
-/** The table's key items, each sealed secret opened into apiKey (fails on a plain one). */
-const scanAll = async (tableName: string): Promise<Record<string, unknown>[]> => withOpenedSecrets(await scanTable(client, tableName));
 
 function run(tableName: string, source: MigrateOptions['source'], options: Partial<MigrateOptions> = {}) {
   return migrate({ source, store: new DynamoMigrationStore({ client, tableName }), pools: new DynamoPoolStore({ client, tableName }), sealer: testSealer(), clock: () => Date.UTC(2026, 0, 1), ...options });
@@ -78,7 +74,7 @@ describe('migrate from a mongoexport file', () => {
       ],
       ignoredFields: 2,
     });
-    const items = new Map((await scanAll(table)).map((item) => [item.keyId, item]));
+    const items = new Map((await scanOpened(client, table)).map((item) => [item.keyId, item]));
     const a = items.get(keyIdFor(A));
     // A: 25 - 22.5 rounds up to 3, then its duplicate raises it to 5; dates from its first row.
     expect(a).toMatchObject({ pool: 'stability', apiKey: A, usageCount: 5, status: 'active', upk: 'stability', L: {}, createdAt: '2024-03-01T10:00:00.000Z', lastUsedAt: '2024-06-01T12:00:00.000Z' });
@@ -102,7 +98,7 @@ describe('migrate from a mongoexport file', () => {
     const fromArray = await run(array, fileSource(exportFile(MIXED, 'array')));
     // Assess
     expect(fromArray.report).toEqual(fromLines.report);
-    expect(await scanAll(array)).toEqual(await scanAll(lines));
+    expect(await scanOpened(client, array)).toEqual(await scanOpened(client, lines));
   });
 
   it('is idempotent: a second run changes nothing in the whole table and says so', async () => {
@@ -110,11 +106,11 @@ describe('migrate from a mongoexport file', () => {
     const table = await freshTable();
     const path = exportFile(MIXED);
     await run(table, fileSource(path), { clock: Date.now });
-    const before = await scanAll(table);
+    const before = await scanOpened(client, table);
     // Act
     const second = await run(table, fileSource(path), { clock: Date.now });
     // Assess
-    expect(await scanAll(table)).toEqual(before);
+    expect(await scanOpened(client, table)).toEqual(before);
     expect(second.report).toMatchObject({ read: 6, imported: 0, raised: 0, unchanged: 3, duplicates: 1 });
   });
 
@@ -123,11 +119,11 @@ describe('migrate from a mongoexport file', () => {
     const table = await freshTable();
     const store = new DynamoMigrationStore({ client, tableName: table });
     await run(table, fileSource(exportFile([{ api_key: A, usage_count: 7 }, { api_key: B, usage_count: 1, created_at: { $date: '2024-02-02T00:00:00Z' } }])));
-    const bBefore = (await scanAll(table)).find((i) => i.apiKey === B);
+    const bBefore = (await scanOpened(client, table)).find((i) => i.apiKey === B);
     // Act
     const { report } = await run(table, fileSource(exportFile([{ api_key: A, usage_count: 5 }, { api_key: B, usage_count: 2, created_at: { $date: '2030-01-01T00:00:00Z' } }])));
     // Assess
-    const items = await scanAll(table);
+    const items = await scanOpened(client, table);
     const a = items.find((i) => i.apiKey === A);
     const b = items.find((i) => i.apiKey === B);
     expect(report).toMatchObject({ imported: 0, raised: 1, unchanged: 1 });
@@ -156,7 +152,7 @@ describe('migrate from a mongoexport file', () => {
     // Assess
     expect(stale).toEqual([{ applied: false, current: { usageCount: 2, status: 'active' } }]);
     expect(report).toMatchObject({ raised: 1 });
-    const [item] = await scanAll(table);
+    const [item] = await scanOpened(client, table);
     expect(item?.usageCount).toBe(4);
     expect(item?.usk).toBe(usageSortKey(4, Date.UTC(2026, 0, 1)));
   });
@@ -165,11 +161,11 @@ describe('migrate from a mongoexport file', () => {
     // Prepare
     const table = await freshTable();
     await run(table, fileSource(exportFile([{ api_key: A, usage_count: 3 }])));
-    const [before] = await scanAll(table);
+    const [before] = await scanOpened(client, table);
     // Act
     const outcome = await run(table, fileSource(exportFile([{ api_key: A, usage_count: 1, is_active: false }])));
     // Assess
-    const [after] = await scanAll(table);
+    const [after] = await scanOpened(client, table);
     expect(outcome.disabled).toBe(1);
     expect(outcome.report).toMatchObject({ unchanged: 1, raised: 0 });
     const { upk: _upk, status: _status, ...rest } = before ?? {};
@@ -180,11 +176,11 @@ describe('migrate from a mongoexport file', () => {
     // Prepare
     const table = await freshTable();
     await run(table, fileSource(exportFile([{ api_key: B, usage_count: 1 }])));
-    const before = await scanAll(table);
+    const before = await scanOpened(client, table);
     // Act
     const dry = await run(table, fileSource(exportFile(MIXED)), { dryRun: true });
     // Assess
-    expect(await scanAll(table)).toEqual(before);
+    expect(await scanOpened(client, table)).toEqual(before);
     expect(dry.dryRun).toBe(true);
     expect(dry.report).toMatchObject({ read: 6, imported: 2, raised: 1, unchanged: 0, duplicates: 1 });
     expect(dry.report.invalid.map((i) => i.line)).toEqual([4, 5]);
@@ -232,7 +228,7 @@ describe('migrate from a mongoexport file', () => {
         { line: 3, reason: 'api_key has a space, control or non-ASCII character' },
       ],
     });
-    expect((await scanAll(table)).map((item) => item.keyId)).toEqual([keyIdFor(secret)]);
+    expect((await scanOpened(client, table)).map((item) => item.keyId)).toEqual([keyIdFor(secret)]);
   });
 
   it('a 1 MiB row (MAX_ROW_BYTES) holding one huge $numberLong is an invalid row, and the run stays fast', async () => {
@@ -264,7 +260,7 @@ describe('migrate from a mongoexport file', () => {
     // Assess
     await expect(attempt).rejects.toBeInstanceOf(UnreadableSource);
     await expect(run(table, fileSource(join(dir, 'missing.json')))).rejects.toThrow(/cannot read .*ENOENT/);
-    expect(await scanAll(table)).toEqual([]);
+    expect(await scanOpened(client, table)).toEqual([]);
   });
 });
 
@@ -295,7 +291,7 @@ describe('migrate from a legacy DynamoDB table', () => {
     expect(report.invalid[0]?.reason).toBe('credits_left is not a number');
     expect(report.invalid[0]?.line).toBeGreaterThanOrEqual(1);
     expect(again.report).toMatchObject({ imported: 0, raised: 0, unchanged: 30 });
-    const items = await scanAll(table);
+    const items = await scanOpened(client, table);
     const first = items.find((i) => i.apiKey === keys[0]);
     expect(first).toMatchObject({ usageCount: 1, status: 'disabled', lastUsedAt: '2024-06-01T12:00:00.000Z', createdAt: '2024-01-01T00:00:00.000Z' });
     expect(items.find((i) => i.apiKey === keys[4])).toMatchObject({ usageCount: 5, status: 'active', upk: 'stability' });
@@ -304,6 +300,6 @@ describe('migrate from a legacy DynamoDB table', () => {
   it('says clearly when the legacy table does not exist, writing nothing', async () => {
     const table = await freshTable();
     await expect(run(table, legacyTableSource(client, uniqueName('nope')))).rejects.toThrow(/does not exist/);
-    expect(await scanAll(table)).toEqual([]);
+    expect(await scanOpened(client, table)).toEqual([]);
   });
 });

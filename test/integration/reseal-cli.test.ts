@@ -4,7 +4,7 @@
  * writes nothing; a run killed with SIGKILL is finished by the next one; a key sealed under a
  * wrapping key that is not configured is marked undecryptable, and revived once it is.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,10 +13,11 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { inspectSealed, localKeyName } from '../../lib/adapters/esdk-sealer.js';
-import { type CliRun, runKeypool } from '../support/cli.js';
+import { type CliRun, runKeypool, startKeypool } from '../support/cli.js';
 import { dynamoEndpoint, scanTable, uniqueName } from '../support/dynamo.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { seedKeys } from '../support/seed.js';
+import type { LeaseGrantBody } from '../support/pool-api.js';
 import { randomKeySealer } from '../support/sealing.js';
 
 let client: DynamoDBDocumentClient;
@@ -82,12 +83,6 @@ function report(run: CliRun): Record<string, unknown> & { undecryptable: string[
   return JSON.parse(run.stdout) as Record<string, unknown> & { undecryptable: string[] };
 }
 
-interface GrantJson {
-  leaseId: string;
-  keyId: string;
-  apiKey: string;
-}
-
 describe('keypool reseal', () => {
   it('moves every key to the new wrapping key; leases work before and after; its --json is the documented shape', async () => {
     // Prepare
@@ -95,7 +90,7 @@ describe('keypool reseal', () => {
     const pool = uniqueName('rot');
     const { tableName, secrets, ids } = await seeded(pool, 20, oldKey);
     const before = await keypool(['lease', '--pool', pool, '--json'], envFor(tableName, oldKey));
-    const leasedBefore = JSON.parse(before.stdout) as GrantJson;
+    const leasedBefore = JSON.parse(before.stdout) as LeaseGrantBody;
     const untouched = await withoutCiphertexts(tableName);
     // Act
     const run = report(await keypool(['reseal', '--json'], envFor(tableName, newKey, [oldKey])));
@@ -114,7 +109,7 @@ describe('keypool reseal', () => {
     expect(rest).toEqual(untouched);
     // The new key alone opens every secret now: a lease with no previous key configured works.
     expect(after.code, after.stderr).toBe(0);
-    expect(secrets).toContain((JSON.parse(after.stdout) as GrantJson).apiKey);
+    expect(secrets).toContain((JSON.parse(after.stdout) as LeaseGrantBody).apiKey);
   });
 
   it('a second run reports everything unchanged and writes nothing: the raw table is byte-for-byte the same', async () => {
@@ -148,7 +143,7 @@ describe('keypool reseal', () => {
     const untouched = await withoutCiphertexts(tableName);
     const underNew = async (): Promise<number> => [...(await wrappedBy(tableName)).values()].filter((name) => name === newKey.name).length;
     // Act: SIGKILL the CLI once some, but not all, keys are under the new key.
-    const child = cli(['reseal', '--concurrency', '1', '--json'], env);
+    const child = startKeypool(['reseal', '--concurrency', '1', '--json'], env);
     const exit = exited(child);
     let moved = 0;
     while (moved === 0) {
@@ -202,18 +197,13 @@ describe('keypool reseal', () => {
     expect(listedRevived.keys.map((k) => k.status)).toEqual(['active', 'active', 'active']);
     expect(new Set((await wrappedBy(tableName)).values())).toEqual(new Set([newKey.name]));
     expect(leased.code, leased.stderr).toBe(0);
-    expect(secrets).toContain((JSON.parse(leased.stdout) as GrantJson).apiKey);
+    expect(secrets).toContain((JSON.parse(leased.stdout) as LeaseGrantBody).apiKey);
   });
 });
 
 /** Runs keypool and waits for it. */
 function keypool(args: string[], env: Record<string, string>): Promise<CliRun> {
   return runKeypool(args, env);
-}
-
-/** Starts keypool without waiting, to signal it. */
-function cli(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['bin/keypool.js', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

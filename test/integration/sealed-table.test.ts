@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DynamoDBDocumentClient, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { inspectSealed } from '../../lib/adapters/esdk-sealer.js';
 import { toKeyItem } from '../../lib/adapters/key-item.js';
 import { keyIdFor, maskKey } from '../../lib/domain/keys.js';
@@ -34,7 +33,7 @@ const dir = mkdtempSync(join(tmpdir(), 'keypool-sealed-'));
 beforeAll(async () => {
   process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
   table = await createTestTable('sealed');
-  client = documentClient({ endpoint: table.endpoint, region: undefined });
+  client = table.store.client;
   server = await startTestServer(table.tableName);
   provider = await startFakeProvider();
   env = { KEYPOOL_DYNAMODB_ENDPOINT: table.endpoint, KEYPOOL_TABLE: table.tableName, STABILITY_API_BASE_URL: provider.url, KEYPOOL_BALANCE_RATE: '10' };

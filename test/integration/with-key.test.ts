@@ -17,6 +17,7 @@ import type { LocalServer } from '../../lib/local/server.js';
 import { broker as brokerOver } from '../../lib/wiring-secrets.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { FAKE_PNG, type FakeKey, type FakeProvider, IMAGE_COST, MODERATED_WORD, startFakeProvider } from '../support/fake-provider.js';
+import { captureEmf } from '../support/pool-api.js';
 import { call, startTestServer } from '../support/server.js';
 
 let table: TestTable;
@@ -295,25 +296,6 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
   });
 });
 
-/** Captures stdout (Powertools writes EMF there) while `work` runs; returns the EMF records. */
-async function captureEmf(work: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
-  const lines: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-    return true;
-  });
-  try {
-    await work();
-  } finally {
-    spy.mockRestore();
-  }
-  return lines
-    .join('')
-    .split('\n')
-    .filter((line) => line.includes('"_aws"'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
 describe('withKey through the HTTP API: the lease path\'s metrics', () => {
   it('a 402 then a 2xx: the first key is exhausted and refunded, the second counted; the lease path counts LeasesGranted', async () => {
     // Prepare
@@ -321,7 +303,7 @@ describe('withKey through the HTTP API: the lease path\'s metrics', () => {
     const client = new KeypoolClient({ url: server.url, pool });
     // Act
     let response: Response | undefined;
-    const emf = await captureEmf(async () => {
+    const { records: emf } = await captureEmf(async () => {
       response = await withKey({ keys: client, ...fast }, generate('a lighthouse'));
     });
     // Assess
@@ -339,7 +321,7 @@ describe('withKey through the HTTP API: the lease path\'s metrics', () => {
     const client = new KeypoolClient({ url: server.url, pool });
     // Act
     let error: unknown;
-    const emf = await captureEmf(async () => {
+    const { records: emf } = await captureEmf(async () => {
       error = await withKey({ keys: client }, generate('a lighthouse')).catch((e: unknown) => e);
     });
     // Assess
@@ -353,7 +335,7 @@ describe('withKey through the HTTP API: the lease path\'s metrics', () => {
     const client = new KeypoolClient({ url: server.url, pool });
     // Act
     let error: unknown;
-    const emf = await captureEmf(async () => {
+    const { records: emf } = await captureEmf(async () => {
       error = await withKey({ keys: client }, generate('a lighthouse')).catch((e: unknown) => e);
     });
     // Assess

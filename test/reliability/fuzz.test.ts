@@ -13,7 +13,6 @@ import { request as httpRequest, Agent } from 'node:http';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import * as schemas from '../../lib/http/schemas.js';
 import { matchRoute, ROUTE_KEYS, ROUTES } from '../../lib/http/routes.js';
 import { POOL_NAME_PATTERN } from '../../lib/domain/primitives.js';
@@ -77,7 +76,7 @@ beforeAll(async () => {
   ids.doneLease = done.leaseId;
   ids.openLease = (await broker.lease(ids.pool, { ttlSeconds: POLICY.leaseTtlSeconds })).leaseId;
   ids.otherLease = (await broker.lease(ids.other)).leaseId;
-  const client = documentClient({ endpoint: table.endpoint, region: undefined });
+  const client = table.store.client;
   snapshot = async () => {
     const items: string[] = [];
     let start: Record<string, unknown> | undefined;

@@ -1,5 +1,5 @@
 /** Runs the real `keypool` bin in a child process. */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/keypool.js', import.meta.url));
@@ -10,12 +10,13 @@ export interface CliRun {
   stderr: string;
 }
 
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env };
+}
+
 export function runKeypool(args: string[], env: Record<string, string>, stdin?: string): Promise<CliRun> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -24,4 +25,13 @@ export function runKeypool(args: string[], env: Record<string, string>, stdin?: 
     child.once('close', (code) => done({ code, stdout, stderr }));
     child.stdin.end(stdin ?? '');
   });
+}
+
+/**
+ * Starts the real `keypool` bin without waiting for it, so a test can signal it mid-run. stdin is
+ * closed; stdout and stderr are pipes the caller must read or resume, or the child blocks on a
+ * full pipe.
+ */
+export function startKeypool(args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
 }

@@ -8,7 +8,7 @@ import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { Broker, type BrokerOptions } from '../../lib/domain/broker.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { POOL_RECORD_PREFIX } from '../../lib/table.js';
-import { testSealer } from './sealing.js';
+import { testSealer, withOpenedSecrets } from './sealing.js';
 
 export function dynamoEndpoint(): string {
   return inject('dynamoEndpoint');
@@ -56,4 +56,12 @@ export async function scanTable(client: DynamoDBDocumentClient, tableName: strin
     start = page.LastEvaluatedKey;
   } while (start);
   return items.filter((item) => !String(item.keyId).startsWith(POOL_RECORD_PREFIX)).sort((a, b) => String(a.keyId).localeCompare(String(b.keyId)));
+}
+
+/**
+ * Every key item of a table, sorted by key id, each sealed secret opened into `apiKey`: for
+ * comparing what two runs stored although their ciphertexts differ. Throws on a plain `apiKey`.
+ */
+export async function scanOpened(client: DynamoDBDocumentClient, tableName: string): Promise<Record<string, unknown>[]> {
+  return withOpenedSecrets(await scanTable(client, tableName));
 }

@@ -12,8 +12,8 @@ import { keyIdFor } from '../../lib/domain/keys.js';
 import { MAX_PARALLEL_SHARD_READS } from '../../lib/domain/leasing.js';
 import { reshard, RESHARD_SETTLE_MS } from '../../lib/domain/reshard.js';
 import { MAX_SHARDS, SHARD_MEMORY_MS, ShardMemory, shardOf, shardSpan } from '../../lib/domain/shards.js';
-import { prng } from '../bench/partition-model.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
+import { prng } from '../support/prng.js';
 import { fixedRandom, POOL, world } from '../support/memory-world.js';
 
 /** A pool of `keys` keys with `shards` shards (set before the import, so each key is homed for it). */
