@@ -16,7 +16,6 @@
  * KMS, by KMS itself, which logs it in CloudTrail and lets IAM conditions test it). On open
  * the context in the header must equal the expected one exactly, before any key is used.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHmac } from 'node:crypto';
 import { buildDecrypt } from '@aws-crypto/decrypt-node';
 import { buildEncrypt } from '@aws-crypto/encrypt-node';
@@ -162,27 +161,27 @@ export function wrappingKeyRef(spec: WrappingKeySpec): WrappingKeyRef {
   return { provider: LOCAL_PROVIDER, key: localKeyName(spec.key) };
 }
 
-/** One wrapping key the sealer holds, with its keyring. */
+/**
+ * One wrapping key the sealer holds, and its keyring for one seal or open: the KMS errors that
+ * call meets are recorded (by name) in `failures`, which belong to that call alone.
+ */
 interface HeldKey {
   ref: WrappingKeyRef;
-  keyring: KeyringNode;
+  keyring: (failures: string[]) => KeyringNode;
 }
-
-/** KMS errors seen during one open, by error name (AsyncLocalStorage: opens run concurrently). */
-const kmsFailures = new AsyncLocalStorage<string[]>();
 
 function errorName(error: unknown): string {
   const name = (error as { name?: unknown } | undefined)?.name;
   return typeof name === 'string' && /^[A-Za-z][A-Za-z0-9]{0,63}$/.test(name) ? name : 'Error';
 }
 
-/** Records each KMS call's failure (its name only) for the open or seal in progress, then rethrows. */
-function recording(client: KmsClientLike): KmsClientLike {
+/** Records each KMS call's failure (its name only) in `failures`, then rethrows. */
+function recording(client: KmsClientLike, failures: string[]): KmsClientLike {
   const watch = async <T>(call: () => Promise<T>): Promise<T> => {
     try {
       return await call();
     } catch (error) {
-      kmsFailures.getStore()?.push(errorName(error));
+      failures.push(errorName(error));
       throw error;
     }
   };
@@ -195,29 +194,35 @@ function recording(client: KmsClientLike): KmsClientLike {
 
 /**
  * The keyring for one wrapping key: KmsKeyringNode with the key ARN as generator (seal =
- * GenerateDataKey, open = Decrypt), or RawAesKeyringNode (AES-256-GCM key wrapping).
+ * GenerateDataKey, open = Decrypt), built per call so its client records that call's failures
+ * (concurrent calls each get their own; no AsyncLocalStorage, whose promise hooks would tax
+ * every promise of the process on Node.js 20), or one RawAesKeyringNode (AES-256-GCM key
+ * wrapping: no KMS, nothing to record).
  */
 function heldKey(spec: WrappingKeySpec, kms: (region: string) => KmsClientLike | false): HeldKey {
   const ref = wrappingKeyRef(spec);
   if (spec.kind === 'kms') {
-    const clientProvider = (region: string) => {
-      const client = kms(region);
-      return client ? recording(client) : false;
+    const keyring = (failures: string[]): KeyringNode => {
+      const clientProvider = (region: string) => {
+        const client = kms(region);
+        return client ? recording(client, failures) : false;
+      };
+      // KmsKeyringNode extends KeyringNode through the ESDK's class factory (KmsKeyringClass(KeyringNode)),
+      // which the lint rule cannot follow; at run time it is a KeyringNode.
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+      const built: KeyringNode = new KmsKeyringNode({ generatorKeyId: spec.keyArn, clientProvider });
+      return built;
     };
-    // KmsKeyringNode extends KeyringNode through the ESDK's class factory (KmsKeyringClass(KeyringNode)),
-    // which the lint rule cannot follow; at run time it is a KeyringNode.
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
-    const keyring: KeyringNode = new KmsKeyringNode({ generatorKeyId: spec.keyArn, clientProvider });
     return { ref, keyring };
   }
-  const keyring = new RawAesKeyringNode({
+  const local = new RawAesKeyringNode({
     keyNamespace: LOCAL_PROVIDER,
     keyName: ref.key,
     // The keyring keeps its own copy; the caller may zero theirs.
     unencryptedMasterKey: new Uint8Array(spec.key),
     wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
   });
-  return { ref, keyring };
+  return { ref, keyring: () => local };
 }
 
 function decodeSealed(sealed: string): Buffer | undefined {
@@ -282,9 +287,7 @@ export class EsdkSealer implements SecretSealer {
     const plaintext = Buffer.from(secret, 'utf8');
     const failures: string[] = [];
     try {
-      const { result } = await kmsFailures.run(failures, () =>
-        encrypt(this.#current.keyring, plaintext, { suiteId: SEALING_SUITE, encryptionContext: exactContext(context), plaintextLength: plaintext.length }),
-      );
+      const { result } = await encrypt(this.#current.keyring(failures), plaintext, { suiteId: SEALING_SUITE, encryptionContext: exactContext(context), plaintextLength: plaintext.length });
       return result.toString('base64');
     } catch {
       // Encryption fails only when the wrapping key does: KMS (named) or a broken local key.
@@ -353,7 +356,7 @@ export class EsdkSealer implements SecretSealer {
     this.#stats.unwraps++;
     let opened: Awaited<ReturnType<typeof decrypt>>;
     try {
-      opened = await kmsFailures.run(failures, () => decrypt(holder.keyring, bytes, { maxBodySize: MAX_SEALED_BYTES }));
+      opened = await decrypt(holder.keyring(failures), bytes, { maxBodySize: MAX_SEALED_BYTES });
     } catch {
       // The ESDK's own error text is not passed on: it is not ours to vouch for.
       if (failures.length > 0 && !failures.every((name) => CIPHERTEXT_ERRORS.has(name))) throw new SealingUnavailable('open', failures);

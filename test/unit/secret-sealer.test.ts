@@ -273,6 +273,28 @@ describe('KMS keyring', () => {
     expect(third).toBe(SECRET);
   });
 
+  it('concurrent opens each answer for their own KMS call: a throttled one is unavailable, a refused ciphertext beside it is undecryptable', async () => {
+    // Prepare
+    const kms = new FakeKms();
+    const sealer = new EsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) }, kms });
+    const throttled = await sealer.seal(SECRET, CONTEXT);
+    const sealedOther = await sealer.seal(OTHER_SECRET, OTHER_CONTEXT);
+    const broken = flipByte(sealedOther, inBlob(sealedOther, fakeKeyArn(1)));
+    kms.failNext('ThrottlingException');
+    // Act: both in flight at once; the first Decrypt KMS sees is throttled.
+    const [first, second, third] = await Promise.all([
+      rejection(sealer.open(throttled, CONTEXT)),
+      rejection(sealer.open(broken, OTHER_CONTEXT)),
+      sealer.open(throttled, { ...CONTEXT }).catch((error: unknown) => error),
+    ]);
+    // Assess: the throttle is charged to the open that met it, never to the other one.
+    expect(first).toMatchObject({ operation: 'open', causes: ['ThrottlingException'] });
+    expect(second).toBeInstanceOf(SecretUndecryptable);
+    expect(second).toMatchObject({ reason: 'authentication-failed' });
+    expect(third).toBe(first);
+    expect(kms.calls.decrypt).toBe(2);
+  });
+
   it('sealing while KMS fails is SealingUnavailable', async () => {
     // Prepare
     const kms = new FakeKms();
