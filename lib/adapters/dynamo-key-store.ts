@@ -97,6 +97,21 @@ interface ConditionalWrite {
   ExpressionAttributeValues: Item;
 }
 
+/**
+ * The sort-key part of a write that gives a use back. The tier moves down one only from a
+ * count the sort key spells out (at most MAX_SORTED_COUNT); past it (lease-less increments)
+ * the count sorts in the top tier before and after, so the tier stays. The condition says
+ * which of the two the write expects: a refund never leaves a key sorted below its count (at
+ * a cap of 1,000 that key would be a candidate every lease is refused).
+ */
+function refundSortKey(moveTier: boolean, names: Record<string, string>, values: Item): { set: string[]; condition: string } {
+  values[':top'] = MAX_SORTED_COUNT;
+  if (!moveTier) return { set: [], condition: ' AND usageCount > :top' };
+  names['#usk'] = INDEX.sortKey;
+  values[':tier'] = USAGE_TIER;
+  return { set: ['#usk = #usk - :tier'], condition: ' AND usageCount <= :top' };
+}
+
 export class DynamoKeyStore extends DynamoTable implements KeyStore {
   async insert(key: StoredKey): Promise<{ inserted: boolean; key: KeyRecord }> {
     const item = toKeyItem(key);
@@ -278,7 +293,10 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     return result.ok;
   }
 
-  async tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
+  /**
+   * The completion's conditional write; `moveTier` as refundSortKey (a refund only).
+   */
+  private completionWrite(attempt: CompletionAttempt, moveTier: boolean): ConditionalWrite {
     // The count and the status are always written (to themselves when nothing changes), so the
     // answer comes from UPDATED_NEW: the usage path never gets the sealed secret back.
     const refund = refundsUse(attempt.outcome);
@@ -294,9 +312,9 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     //    it, the use stays counted and the slot is free for the next lease.
     let condition = `#pool = :pool AND ${OPEN_SLOT_OF_NONCE} AND L.#slot.e >= :now`;
     if (refund) {
-      set.push('#usk = #usk - :tier');
-      names['#usk'] = INDEX.sortKey;
-      values[':tier'] = USAGE_TIER;
+      const sortKey = refundSortKey(moveTier, names, values);
+      set.push(...sortKey.set);
+      condition += sortKey.condition;
     }
     const change = attempt.statusChange === 'none' ? undefined : outcomeStatusChange(attempt.outcome);
     if (change) {
@@ -319,17 +337,23 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     } else {
       set.push('#status = #status');
     }
-    const result = await this.conditionalUpdate(
-      'complete',
-      {
-        Key: { [KEY]: attempt.keyId },
-        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      },
-      'updated',
-    );
+    return {
+      Key: { [KEY]: attempt.keyId },
+      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    };
+  }
+
+  async tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
+    let result = await this.conditionalUpdate('complete', this.completionWrite(attempt, true), 'updated');
+    if (!result.ok) {
+      const current = toSlottedRecord(await this.readProjected(attempt.keyId, SLOTTED_PROJECTION));
+      // A refund refused for its count past the top tier (rare): the same write, without the tier move.
+      if (!refundsUse(attempt.outcome) || !current || current.usageCount <= MAX_SORTED_COUNT) return { applied: false, current };
+      result = await this.conditionalUpdate('complete', this.completionWrite(attempt, false), 'updated');
+    }
     if (!result.ok) return { applied: false, current: toSlottedRecord(await this.readProjected(attempt.keyId, SLOTTED_PROJECTION)) };
     const key: CompletedKey = { keyId: attempt.keyId, usageCount: Number(result.item.usageCount), status: result.item.status as KeyStatus };
     if (typeof result.item.cooldownUntil === 'number') key.cooldownUntil = result.item.cooldownUntil;
@@ -369,6 +393,18 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
   }
 
   async markUndecryptable(mark: UndecryptableMark): Promise<boolean> {
+    if (await this.conditionalUpdateOk('undecryptable', this.undecryptableWrite(mark, true))) return true;
+    // A lease's use refused for its count past the top tier (rare): the same write, without the tier move.
+    const current = mark.lease ? toKeyRecord(await this.readProjected(mark.keyId, RECORD_PROJECTION)) : undefined;
+    return current !== undefined && current.usageCount > MAX_SORTED_COUNT && this.conditionalUpdateOk('undecryptable', this.undecryptableWrite(mark, false));
+  }
+
+  private async conditionalUpdateOk(operation: string, write: ConditionalWrite): Promise<boolean> {
+    return (await this.conditionalUpdate(operation, write, 'updated')).ok;
+  }
+
+  /** markUndecryptable's conditional write; `moveTier` as refundSortKey (with a lease only). */
+  private undecryptableWrite(mark: UndecryptableMark, moveTier: boolean): ConditionalWrite {
     const names: Record<string, string> = { '#pool': 'pool', '#status': 'status', '#upk': INDEX.partitionKey, '#sealed': SEALED_ATTRIBUTE };
     const values: Item = { ':pool': mark.pool, ':undecryptable': 'undecryptable', ':seen': mark.sealed };
     const set = ['#status = :undecryptable'];
@@ -379,26 +415,20 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       // The lease just written for it ends here and gives its use back: counting once, as a
       // refused completion would (the slot is still this lease's and still open).
       names['#slot'] = String(mark.lease.slot);
-      names['#usk'] = INDEX.sortKey;
       values[':nonce'] = mark.lease.nonce;
       values[':failure'] = 'failure';
       values[':one'] = 1;
-      values[':tier'] = USAGE_TIER;
-      set.push('L.#slot.o = :failure', 'usageCount = usageCount - :one', '#usk = #usk - :tier');
-      condition += ` AND ${OPEN_SLOT_OF_NONCE}`;
+      const sortKey = refundSortKey(moveTier, names, values);
+      set.push('L.#slot.o = :failure', 'usageCount = usageCount - :one', ...sortKey.set);
+      condition += ` AND ${OPEN_SLOT_OF_NONCE}${sortKey.condition}`;
     }
-    const result = await this.conditionalUpdate(
-      'undecryptable',
-      {
-        Key: { [KEY]: mark.keyId },
-        UpdateExpression: `SET ${set.join(', ')} REMOVE #upk, cooldownUntil`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      },
-      'updated',
-    );
-    return result.ok;
+    return {
+      Key: { [KEY]: mark.keyId },
+      UpdateExpression: `SET ${set.join(', ')} REMOVE #upk, cooldownUntil`,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    };
   }
 
   async setAsideUnsealed(key: { keyId: string; pool: string }): Promise<boolean> {

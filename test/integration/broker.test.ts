@@ -1,8 +1,10 @@
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
 import type { Outcome, PoolSettings } from '../../lib/domain/types.js';
+import { MAX_SORTED_COUNT, TABLE, USAGE_TIER } from '../../lib/table.js';
+import { parseLeaseId } from '../../lib/domain/lease-id.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 
 let table: TestTable;
@@ -172,6 +174,46 @@ describe('increment', () => {
     // Assess
     const [view] = await broker.listAll(pool);
     expect(view?.usageCount).toBe(64);
+  });
+
+  it('a refund at a count past the top sort tier leaves the key sorted by its count: under a cap of 1,000 it is no candidate', async () => {
+    // Prepare: one key under a cap of 1,000 at count 1,000; leased (1,001: the top tier the sort
+    // key spells out), then pushed to 1,002 by a lease-less increment (the tier stays at the top).
+    const pool = uniqueName('top-tier');
+    const [keyId] = await seed(pool, 1, { maxUses: 1000 });
+    if (!keyId) throw new Error('seed failed');
+    const broker = table.broker();
+    await mapLimit(Array.from({ length: 1000 }), 32, () => broker.increment(pool, keyId));
+    const grant = await broker.lease(pool);
+    await broker.increment(pool, keyId);
+    // Act: the lease failed, so its use is given back (1,002 -> 1,001).
+    const completed = await broker.complete(pool, grant.leaseId, { outcome: 'failure' });
+    // Assess: 1,001 still sorts in the top tier, above the cap: no lease reads it as a candidate.
+    const item = await table.store.client.send(new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }));
+    expect(completed.usageCount).toBe(MAX_SORTED_COUNT);
+    expect(Math.floor(Number(item.Item?.[TABLE.usageIndex.sortKey]) / USAGE_TIER)).toBe(MAX_SORTED_COUNT);
+    expect((await table.store.candidates(pool, 0, 1000, 25, Date.now())).candidates).toEqual([]);
+  });
+
+  it('a lease undone on an undecryptable key past the top sort tier gives its use back and leaves the key sorted by its count', async () => {
+    // Prepare: as above, a key leased at 1,000 under a cap of 1,000 and pushed to 1,002.
+    const pool = uniqueName('top-tier-mark');
+    const [keyId] = await seed(pool, 1, { maxUses: 1000 });
+    if (!keyId) throw new Error('seed failed');
+    const broker = table.broker();
+    await mapLimit(Array.from({ length: 1000 }), 32, () => broker.increment(pool, keyId));
+    const grant = await broker.lease(pool);
+    await broker.increment(pool, keyId);
+    const ref = parseLeaseId(grant.leaseId);
+    const stored = await table.store.get(keyId);
+    if (!ref || !stored) throw new Error('lease or key missing');
+    // Act: its secret found not to open, the key is taken out with the lease's use given back.
+    const marked = await table.store.markUndecryptable({ keyId, pool, sealed: stored.secret, lease: { slot: ref.slot, nonce: ref.nonce } });
+    // Assess
+    const item = await table.store.client.send(new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }));
+    expect(marked).toBe(true);
+    expect(item.Item).toMatchObject({ usageCount: MAX_SORTED_COUNT, status: 'undecryptable' });
+    expect(Math.floor(Number(item.Item?.[TABLE.usageIndex.sortKey]) / USAGE_TIER)).toBe(MAX_SORTED_COUNT);
   });
 
   it('an unknown key is key_not_found', async () => {

@@ -28,7 +28,7 @@ import type {
 import { withoutSecret } from '../../lib/domain/keys.js';
 import { inUsageIndex, isLeasable, isSlotFree, outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
 import { POOL_DEFAULTS, type KeyRecord, type PoolPolicy, type PoolSettings } from '../../lib/domain/types.js';
-import { USAGE_TIER, usageSortKey, usageSortKeyBound, usageSortKeyShift } from '../../lib/table.js';
+import { usageSortKey, usageSortKeyBound, usageSortKeyShift } from '../../lib/table.js';
 
 interface Row {
   key: StoredKey;
@@ -160,8 +160,9 @@ export class MemoryKeyStore implements KeyStore {
     if (refused) return Promise.resolve({ applied: false, current: copy(key) });
     slot.outcome = attempt.outcome;
     if (refundsUse(attempt.outcome)) {
+      // Down one tier only from a count the sort key spells out (refundSortKey in the Dynamo store).
+      row.usk += usageSortKeyShift(key.usageCount, key.usageCount - 1);
       key.usageCount -= 1;
-      row.usk -= USAGE_TIER;
     }
     if (change) {
       key.status = change.to;
@@ -178,8 +179,8 @@ export class MemoryKeyStore implements KeyStore {
     if (mark.lease && (slot?.nonce !== mark.lease.nonce || slot.outcome !== undefined)) return Promise.resolve(false);
     if (slot) {
       slot.outcome = 'failure';
+      row.usk += usageSortKeyShift(row.key.usageCount, row.key.usageCount - 1);
       row.key.usageCount -= 1;
-      row.usk -= USAGE_TIER;
     }
     row.key.status = 'undecryptable';
     delete row.key.cooldownUntil;
