@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openMessage, ParsedMessage } from '../../lib/adapters/esdk-open.js';
 import { EsdkSealer, LOCAL_PROVIDER, localKeyName } from '../../lib/adapters/esdk-sealer.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
+import { SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
 import { FakeKms, fakeKeyArn } from '../support/fake-kms.js';
 import { prng } from '../support/prng.js';
 
@@ -318,5 +319,20 @@ describe('openMessage disposes of the data key', () => {
     expect([opened.ok, refused.ok]).toEqual([true, false]);
     expect(keyring.seen).toHaveLength(2);
     expect(keyring.seen.map((m) => m.hasUnencryptedDataKey)).toEqual([false, false]);
+  });
+});
+
+describe('EsdkSealer opens with openMessage', () => {
+  it('refuses a sealed secret with bytes appended after its final frame (authentication-failed), which the ESDK decrypt opened', async () => {
+    // Prepare
+    const context = { pool: 'stability', keyId: keyIdFor(SECRET) };
+    const sealed = await SEALER.seal(SECRET, context);
+    const appended = Buffer.concat([Buffer.from(sealed, 'base64'), Buffer.from([0])]).toString('base64');
+    // Act
+    const error = await SEALER.open(appended, context).catch((e: unknown) => e);
+    // Assess
+    expect(await SEALER.open(sealed, context)).toBe(SECRET);
+    expect(error).toBeInstanceOf(SecretUndecryptable);
+    expect(error).toMatchObject({ reason: 'authentication-failed' });
   });
 });
