@@ -17,12 +17,10 @@
  * the context in the header must equal the expected one exactly, before any key is used.
  */
 import { createHmac } from 'node:crypto';
-import { buildDecrypt } from '@aws-crypto/decrypt-node';
 import { buildEncrypt } from '@aws-crypto/encrypt-node';
 import { cacheKmsClients, KmsKeyringNode } from '@aws-crypto/kms-keyring-node';
-import { AlgorithmSuiteIdentifier, CommitmentPolicy, type KeyringNode, NodeAlgorithmSuite } from '@aws-crypto/material-management-node';
+import { AlgorithmSuiteIdentifier, CommitmentPolicy, type KeyringNode } from '@aws-crypto/material-management-node';
 import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
-import { deserializeFactory } from '@aws-crypto/serialize';
 import {
   type SealContext,
   type SecretSealer,
@@ -31,6 +29,7 @@ import {
   type UndecryptableReason,
 } from '../domain/secret-sealer.js';
 import { CONTEXT_KEY_ID, CONTEXT_POOL, KMS_KEY_ARN } from '../domain/sealing-names.js';
+import { openMessage, ParsedMessage } from './esdk-open.js';
 import { cacheKeyFor, OpenedSecretCache, type OpenedSecretCacheOptions } from './opened-secret-cache.js';
 
 /** The one suite this sealer writes and accepts (see the header comment for why unsigned). */
@@ -96,8 +95,6 @@ export interface SealerStats {
 // more bounds what a planted ciphertext can make the opener do (one unwrap, one KMS call).
 const CLIENT_OPTIONS = { commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, maxEncryptedDataKeys: 1 } as const;
 const { encrypt } = buildEncrypt(CLIENT_OPTIONS);
-const { decrypt } = buildDecrypt(CLIENT_OPTIONS);
-const header = deserializeFactory((bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), NodeAlgorithmSuite);
 
 /** A secret is an API key: far below this. A bound keeps a planted message from costing much. */
 const MAX_SEALED_BYTES = 64 * 1024;
@@ -116,27 +113,31 @@ export type SealedInfo =
  */
 export function inspectSealed(sealed: string): SealedInfo {
   const bytes = decodeSealed(sealed);
-  return bytes ? inspectSealedBytes(bytes) : { sealed: false };
+  return describeSealed(bytes ? parseSealed(bytes) : false);
 }
 
-/** inspectSealed for a message already decoded, so the open path decodes its base64 once. */
-function inspectSealedBytes(bytes: Uint8Array): SealedInfo {
+/** The ESDK message header of decoded bytes, or false for anything that is not one. */
+function parseSealed(bytes: Uint8Array): ParsedMessage | false {
   try {
-    const info = header.deserializeMessageHeader(bytes, { maxEncryptedDataKeys: CLIENT_OPTIONS.maxEncryptedDataKeys });
-    if (!info) return { sealed: false };
-    const { messageHeader } = info;
-    return {
-      sealed: true,
-      suiteId: messageHeader.suiteId,
-      context: { ...messageHeader.encryptionContext },
-      wrappedBy: messageHeader.encryptedDataKeys.map(({ providerId, providerInfo }) => ({
-        provider: providerId,
-        key: providerId === LOCAL_PROVIDER ? (LOCAL_KEY_NAME.exec(providerInfo)?.[0] ?? '(unrecognised)') : providerInfo,
-      })),
-    };
+    return ParsedMessage.parse(bytes, { maxEncryptedDataKeys: CLIENT_OPTIONS.maxEncryptedDataKeys });
   } catch {
-    return { sealed: false };
+    return false;
   }
+}
+
+/** What a parsed header says; the open path parses once and reads this from the same parse. */
+function describeSealed(message: ParsedMessage | false): SealedInfo {
+  if (!message) return { sealed: false };
+  const { messageHeader } = message.headerInfo;
+  return {
+    sealed: true,
+    suiteId: messageHeader.suiteId,
+    context: { ...messageHeader.encryptionContext },
+    wrappedBy: messageHeader.encryptedDataKeys.map(({ providerId, providerInfo }) => ({
+      provider: providerId,
+      key: providerId === LOCAL_PROVIDER ? (LOCAL_KEY_NAME.exec(providerInfo)?.[0] ?? '(unrecognised)') : providerInfo,
+    })),
+  };
 }
 
 /**
@@ -342,8 +343,9 @@ export class EsdkSealer implements SecretSealer {
   async #openUncached(sealed: string, context: SealContext): Promise<string> {
     const undecryptable = (reason: UndecryptableReason) => new SecretUndecryptable({ pool: context.pool, keyId: context.keyId }, reason);
     const bytes = decodeSealed(sealed);
-    const info = bytes ? inspectSealedBytes(bytes) : ({ sealed: false } as const);
-    if (!bytes || !info.sealed) throw undecryptable('malformed');
+    const message = bytes ? parseSealed(bytes) : false;
+    const info = describeSealed(message);
+    if (!message || !info.sealed) throw undecryptable('malformed');
     if (info.suiteId !== SEALING_SUITE) throw undecryptable('unexpected-algorithm');
     const expected = exactContext(context);
     // Checked before any key is used: a ciphertext copied from another item costs no KMS call.
@@ -354,9 +356,10 @@ export class EsdkSealer implements SecretSealer {
     const failures: string[] = [];
     // One message, one data key, one matching keyring: exactly one unwrap (one KMS Decrypt).
     this.#stats.unwraps++;
-    let opened: Awaited<ReturnType<typeof decrypt>>;
+    let opened: Awaited<ReturnType<typeof openMessage>>;
     try {
-      opened = await decrypt(holder.keyring(failures), bytes, { maxBodySize: MAX_SEALED_BYTES });
+      // The ESDK's decrypt, step for step, over the one buffer (esdk-open.ts says why).
+      opened = await openMessage(holder.keyring(failures), message, { commitmentPolicy: CLIENT_OPTIONS.commitmentPolicy, maxBodySize: MAX_SEALED_BYTES });
     } catch {
       // The ESDK's own error text is not passed on: it is not ours to vouch for.
       if (failures.length > 0 && !failures.every((name) => CIPHERTEXT_ERRORS.has(name))) throw new SealingUnavailable('open', failures);
