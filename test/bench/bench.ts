@@ -73,6 +73,8 @@ interface RunResult {
   nodeCpuMsPerUse: number;
   /** DynamoDB Local's CPU ms per use over the same rounds; null when not measurable (an endpoint of your own, or no /proc) */
   dynamoCpuMsPerUse: number | null;
+  /** of dynamoCpuMsPerUse, its JIT compiler's: near 0 when the warm-up did its job */
+  dynamoJitCpuMsPerUse: number | null;
 }
 
 interface ScalingResult {
@@ -144,6 +146,8 @@ interface Tally {
   nodeCpuMs: number;
   /** undefined once any round could not read DynamoDB Local's CPU */
   dynamoCpuMs: number | undefined;
+  /** of it, its JIT compiler threads' (undefined likewise) */
+  dynamoJitMs: number | undefined;
 }
 
 /** max - min and the standard deviation of a pool's counts. */
@@ -157,6 +161,10 @@ function countSpread(counts: Iterable<number>): { spread: number; stdDev: number
 
 /** Uses each contender makes, unmeasured, before the measured rounds (fewer in --quick, to stay under 90 s). */
 const warmUses = (quick: boolean): number => (quick ? 300 : 1000);
+/** Warm-up passes at most: --quick keeps its 90 s, a full run waits for the JIT to settle. */
+const warmPassesMax = (quick: boolean): number => (quick ? 2 : 12);
+/** A pass whose JIT compiler threads took less than this share of DynamoDB Local's CPU ends the warm-up. */
+const WARM_JIT_SHARE = 0.01;
 
 async function main(): Promise<void> {
   // The SDK's notice that its 2027 releases need Node 22 (the Lambdas run 24) is noise here.
@@ -184,21 +192,34 @@ async function main(): Promise<void> {
   const heatByTable = new Map(CONTENDERS.map((name) => [tables[name], heats[name]]));
   watchWrites(client, (tableName) => heatByTable.get(tableName));
 
-  // Warm-up: the JVM compiles its hot paths; nothing here is measured. Each contender runs
-  // the real workload (same pool size, cap and callers) for a while, so the first contender
-  // measured does not pay for a cold JVM (with a short warm-up keypool, measured first in
-  // round 1, lost a third of its throughput to that alone).
+  // Warm-up: nothing here is measured. DynamoDB Local's JVM compiles its hot paths for a long
+  // while: after one pass of 1,000 uses per contender its JIT compiler threads still took
+  // 20-40% of its CPU in the next round, charged to whichever contender ran then, and most to
+  // the one whose requests walk the most code (with a shorter warm-up keypool, measured first
+  // in round 1, lost a third of its throughput to that alone). So passes of the real workload
+  // (same pool size, cap and callers; a fresh pool each) run until the compiler threads took
+  // under WARM_JIT_SHARE of the JVM's CPU in a pass: the rounds then measure DynamoDB Local
+  // serving, as a deployed table does, not compiling. An endpoint of your own: one pass.
   progress('warming up');
   const warm = Date.now();
-  for (const name of CONTENDERS) {
-    const pool = `warm-${name}`;
-    await seedKeys({ client, tableName: tables[name], pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses, shards: shardsOf(name) } });
-    const use = contender(name, { client, tableName: tables[name], pool, maxUses: config.maxUses, meter: new CostMeter(), pageSize: config.pageSize }, config.callers);
-    await mapLimit(Array.from({ length: warmUses(config.quick) }), config.callers, (_, i) => use(i % config.callers));
+  const warmup = { passes: 0, jitShare: null as number | null };
+  for (let pass = 0; pass < warmPassesMax(config.quick); pass++) {
+    const spent = cpuSince(dynamo?.process.pid);
+    for (const name of CONTENDERS) {
+      const pool = `warm${pass}-${name}`;
+      await seedKeys({ client, tableName: tables[name], pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses, shards: shardsOf(name) } });
+      const use = contender(name, { client, tableName: tables[name], pool, maxUses: config.maxUses, meter: new CostMeter(), pageSize: config.pageSize }, config.callers);
+      await mapLimit(Array.from({ length: warmUses(config.quick) }), config.callers, (_, i) => use(i % config.callers));
+    }
+    const cpu = spent();
+    warmup.passes = pass + 1;
+    warmup.jitShare = cpu.dynamoMs && cpu.dynamoJitMs !== undefined ? round3(cpu.dynamoJitMs / cpu.dynamoMs) : null;
+    progress(`warm pass ${warmup.passes}: JIT compiler ${warmup.jitShare === null ? '(not measurable)' : `${(warmup.jitShare * 100).toFixed(1)}%`} of DynamoDB Local's CPU`);
+    if (warmup.jitShare === null || warmup.jitShare < WARM_JIT_SHARE) break;
   }
   progress(`warm in ${((Date.now() - warm) / 1000).toFixed(1)} s`);
 
-  const tally = (name: ContenderName): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0, heat: heats[name], spreads: [], stdDevs: [], nodeCpuMs: 0, dynamoCpuMs: 0 });
+  const tally = (name: ContenderName): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0, heat: heats[name], spreads: [], stdDevs: [], nodeCpuMs: 0, dynamoCpuMs: 0, dynamoJitMs: 0 });
   const tallies = Object.fromEntries(CONTENDERS.map((name) => [name, tally(name)])) as Record<ContenderName, Tally>;
   // At least one round per contender, so each runs first once and drift falls on all three.
   const fill = Math.max(1, Math.floor(config.keys * (config.maxUses + 1) * config.roundFill));
@@ -237,6 +258,7 @@ async function main(): Promise<void> {
       const cpu = spent();
       tally.nodeCpuMs += cpu.selfMs;
       tally.dynamoCpuMs = tally.dynamoCpuMs === undefined || cpu.dynamoMs === undefined ? undefined : tally.dynamoCpuMs + cpu.dynamoMs;
+      tally.dynamoJitMs = tally.dynamoJitMs === undefined || cpu.dynamoJitMs === undefined ? undefined : tally.dynamoJitMs + cpu.dynamoJitMs;
       tally.heat.stop(t1);
       tally.elapsedMs += t1 - t0;
       tally.uses += log.totalGranted;
@@ -281,6 +303,7 @@ async function main(): Promise<void> {
       countStdDev: round3(t.stdDevs.reduce((a, b) => a + b, 0) / Math.max(1, t.stdDevs.length)),
       nodeCpuMsPerUse: round3(per(t.nodeCpuMs)),
       dynamoCpuMsPerUse: t.dynamoCpuMs === undefined ? null : round3(per(t.dynamoCpuMs)),
+      dynamoJitCpuMsPerUse: t.dynamoJitMs === undefined ? null : round3(per(t.dynamoJitMs)),
     };
   });
 
@@ -334,14 +357,14 @@ async function main(): Promise<void> {
       })
     : undefined;
   const elapsedSec = round2((Date.now() - started) / 1000);
-  const output = { config: { ...config, elapsedSec }, runs, scaling, ...(partitionModel ? { partitionModel } : {}) };
+  const output = { config: { ...config, elapsedSec, warmup }, runs, scaling, ...(partitionModel ? { partitionModel } : {}) };
   if (json) process.stdout.write(`${JSON.stringify(output)}\n`);
   else process.stdout.write(renderTables(output));
 }
 
 /** Markdown tables, as pasted into README "Performance" and "Scaling". */
 export function renderTables(output: {
-  config: BenchConfig & { elapsedSec: number };
+  config: BenchConfig & { elapsedSec: number; warmup: { passes: number; jitShare: number | null } };
   runs: RunResult[];
   scaling: ScalingResult[];
   partitionModel?: ScalingReport;
@@ -372,13 +395,13 @@ export function renderTables(output: {
         `| ${r.name} | ${r.shards} | ${r.usesPerSec} | ${r.indexWcuPerUse} | ${r.hottestIndexWcuPerSec} | ${r.hottestItemWcuPerSec} | ${r.projectedUsesPerSecCeiling} | ${r.countSpread} | ${r.countStdDev} |`,
     ),
     '',
-    'CPU per use (the callers\' Node.js process and DynamoDB Local share this machine; their sum is what a use costs it):',
+    `CPU per use (the callers' Node.js process and DynamoDB Local share this machine; their sum is what a use costs it). Warm-up: ${config.warmup.passes} pass(es), the last with DynamoDB Local's JIT compiler at ${config.warmup.jitShare === null ? '(not measurable)' : `${(config.warmup.jitShare * 100).toFixed(1)}%`} of its CPU:`,
     '',
-    '| contender | shards | uses/s | Node.js CPU ms/use | DynamoDB Local CPU ms/use | sum |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| contender | shards | uses/s | Node.js CPU ms/use | DynamoDB Local CPU ms/use | of which JIT compiler | sum |',
+    '|---|---:|---:|---:|---:|---:|---:|',
     ...runs.map(
       (r) =>
-        `| ${r.name} | ${r.shards} | ${r.usesPerSec} | ${r.nodeCpuMsPerUse} | ${r.dynamoCpuMsPerUse ?? '-'} | ${r.dynamoCpuMsPerUse === null ? '-' : round3(r.nodeCpuMsPerUse + r.dynamoCpuMsPerUse)} |`,
+        `| ${r.name} | ${r.shards} | ${r.usesPerSec} | ${r.nodeCpuMsPerUse} | ${r.dynamoCpuMsPerUse ?? '-'} | ${r.dynamoJitCpuMsPerUse ?? '-'} | ${r.dynamoCpuMsPerUse === null ? '-' : round3(r.nodeCpuMsPerUse + r.dynamoCpuMsPerUse)} |`,
     ),
     '',
     '| pool size | keypool requests/lease | keypool capacity/lease | keypool p50 ms | baseline requests/lease | baseline capacity/lease | baseline p50 ms |',

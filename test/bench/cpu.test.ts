@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cpuMsFromProcStat, cpuSince } from './cpu.js';
+import { cpuMsFromProcStat, cpuSince, isJitCompilerThread } from './cpu.js';
 
 describe('benchmark CPU time', () => {
   it('reads utime + stime after the command name, even when the name holds spaces and parentheses', () => {
@@ -17,9 +17,28 @@ describe('benchmark CPU time', () => {
     const spent = cpuSince(undefined);
     let x = 0;
     for (let i = 0; i < 2_000_000; i++) x += i % 7;
-    const { selfMs, dynamoMs } = spent();
+    const { selfMs, dynamoMs, dynamoJitMs } = spent();
     expect(x).toBeGreaterThan(0);
     expect(selfMs).toBeGreaterThan(0);
     expect(dynamoMs).toBeUndefined();
+    expect(dynamoJitMs).toBeUndefined();
+  });
+
+  it('tells HotSpot\'s JIT compiler threads by their kernel names (15 characters kept)', () => {
+    expect(['C2 CompilerThre', 'C1 CompilerThre\n'].every(isJitCompilerThread)).toBe(true);
+    expect(['qtp1781697-18', 'SQLiteQueue[]', 'GC Thread#0', 'VM Thread', 'node'].some(isJitCompilerThread)).toBe(false);
+  });
+
+  it.runIf(process.platform === 'linux')('reads another process\'s compiler threads apart: none in a process without a JVM', () => {
+    // Prepare: this Node.js process stands in for the other side; it has no HotSpot compiler.
+    const spent = cpuSince(process.pid);
+    let x = 0;
+    for (let i = 0; i < 2_000_000; i++) x += i % 7;
+    // Act
+    const { dynamoMs, dynamoJitMs } = spent();
+    // Assess
+    expect(x).toBeGreaterThan(0);
+    expect(dynamoMs).toBeGreaterThanOrEqual(0);
+    expect(dynamoJitMs).toBe(0);
   });
 });
