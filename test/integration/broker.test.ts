@@ -2,7 +2,8 @@ import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
-import type { Outcome, PoolSettings } from '../../lib/domain/types.js';
+import type { LeaseGrant, Outcome, PoolSettings } from '../../lib/domain/types.js';
+import type { Broker } from '../../lib/domain/broker.js';
 import { MAX_SORTED_COUNT, TABLE, USAGE_TIER } from '../../lib/table.js';
 import { parseLeaseId } from '../../lib/domain/lease-id.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
@@ -162,6 +163,21 @@ describe('complete', () => {
   });
 });
 
+/**
+ * One key under a cap of 1,000 at count 1,000, leased (1,001: the top tier the sort key spells
+ * out), then pushed to 1,002 by a lease-less increment (the tier stays at the top).
+ */
+async function leasedPastTopTier(prefix: string): Promise<{ pool: string; keyId: string; broker: Broker; grant: LeaseGrant }> {
+  const pool = uniqueName(prefix);
+  const [keyId] = await seed(pool, 1, { maxUses: 1000 });
+  if (!keyId) throw new Error('seed failed');
+  const broker = table.broker();
+  await mapLimit(Array.from({ length: 1000 }), 32, () => broker.increment(pool, keyId));
+  const grant = await broker.lease(pool);
+  await broker.increment(pool, keyId);
+  return { pool, keyId, broker, grant };
+}
+
 describe('increment', () => {
   it('N concurrent increments add exactly N', async () => {
     // Prepare
@@ -177,15 +193,8 @@ describe('increment', () => {
   });
 
   it('a refund at a count past the top sort tier leaves the key sorted by its count: under a cap of 1,000 it is no candidate', async () => {
-    // Prepare: one key under a cap of 1,000 at count 1,000; leased (1,001: the top tier the sort
-    // key spells out), then pushed to 1,002 by a lease-less increment (the tier stays at the top).
-    const pool = uniqueName('top-tier');
-    const [keyId] = await seed(pool, 1, { maxUses: 1000 });
-    if (!keyId) throw new Error('seed failed');
-    const broker = table.broker();
-    await mapLimit(Array.from({ length: 1000 }), 32, () => broker.increment(pool, keyId));
-    const grant = await broker.lease(pool);
-    await broker.increment(pool, keyId);
+    // Prepare
+    const { pool, keyId, broker, grant } = await leasedPastTopTier('top-tier');
     // Act: the lease failed, so its use is given back (1,002 -> 1,001).
     const completed = await broker.complete(pool, grant.leaseId, { outcome: 'failure' });
     // Assess: 1,001 still sorts in the top tier, above the cap: no lease reads it as a candidate.
@@ -196,14 +205,8 @@ describe('increment', () => {
   });
 
   it('a lease undone on an undecryptable key past the top sort tier gives its use back and leaves the key sorted by its count', async () => {
-    // Prepare: as above, a key leased at 1,000 under a cap of 1,000 and pushed to 1,002.
-    const pool = uniqueName('top-tier-mark');
-    const [keyId] = await seed(pool, 1, { maxUses: 1000 });
-    if (!keyId) throw new Error('seed failed');
-    const broker = table.broker();
-    await mapLimit(Array.from({ length: 1000 }), 32, () => broker.increment(pool, keyId));
-    const grant = await broker.lease(pool);
-    await broker.increment(pool, keyId);
+    // Prepare
+    const { pool, keyId, grant } = await leasedPastTopTier('top-tier-mark');
     const ref = parseLeaseId(grant.leaseId);
     const stored = await table.store.get(keyId);
     if (!ref || !stored) throw new Error('lease or key missing');
