@@ -12,7 +12,7 @@ import { fileSource, legacyTableSource, s3Source } from './adapters/migration-so
 import { loadOrCreateLocalSealingKey } from './adapters/local-sealing-key.js';
 import { LazySealer } from './adapters/lazy-sealer.js';
 import { buildSealer, type WrappingKeySource } from './adapters/sealer-factory.js';
-import { StabilityClient } from './adapters/stability-client.js';
+import { StabilityClient, type StabilityClientOptions } from './adapters/stability-client.js';
 import { type Config, ConfigError, type MaintenanceConfig, readConfig, readMaintenanceConfig, readSealingConfig, SEALING_ENV } from './config.js';
 import { Broker } from './domain/broker.js';
 import { KeyImport } from './domain/key-import.js';
@@ -116,7 +116,8 @@ export function processKeyImport(): KeyImport {
   return (processKeyImportOnce ??= new KeyImport({ store: processTables().keys, poolStore: processTables().pools, pools: processTables().directory, sealer: processSealer() }));
 }
 
-type ProviderWarn = (message: string, attributes: Record<string, unknown>) => void;
+/** The provider client's warning sink (what maintenance hands the Stability client). */
+type ProviderWarn = NonNullable<StabilityClientOptions['warn']>;
 
 /** Maintenance's settings from the environment and its dependencies over `config`. */
 function maintenanceFromEnv(config: StoreConfig, warn: ProviderWarn): { deps: MaintenanceDeps; settings: MaintenanceConfig } {
@@ -136,15 +137,18 @@ export function processMigration(): ReturnType<typeof migration> {
   return (processMigrationOnce ??= migration(readConfig()));
 }
 
+/** The key and pool stores the CLI's reseal and reshard share. */
+type CliStores = { store: ReturnType<typeof keyStore>; pools: ReturnType<typeof poolStore> };
+
 /** The CLI's services over the configuration it resolved; each is built on first use. */
 export function cliServices(config: CliConfig): CliServices {
   let brokerOnce: Broker | undefined;
   let maintenanceOnce: ReturnType<CliServices['maintenance']> | undefined;
   let migrationOnce: ReturnType<typeof migration> | undefined;
   let sealingOnce: ReturnType<CliServices['sealing']> | undefined;
-  let storesOnce: { store: ReturnType<typeof keyStore>; pools: ReturnType<typeof poolStore> } | undefined;
+  let storesOnce: CliStores | undefined;
   /** The key and pool stores over one client, shared by the commands that need only those. */
-  const stores = (): { store: ReturnType<typeof keyStore>; pools: ReturnType<typeof poolStore> } =>
+  const stores = (): CliStores =>
     (storesOnce ??= (() => {
       const client = documentClient(config);
       return { store: keyStore(config, client), pools: poolStore(config, client) };

@@ -347,9 +347,9 @@ export class EsdkSealer implements SecretSealer {
     const info = describeSealed(message);
     if (!message || !info.sealed) throw undecryptable('malformed');
     if (info.suiteId !== SEALING_SUITE) throw undecryptable('unexpected-algorithm');
-    const expected = exactContext(context);
-    // Checked before any key is used: a ciphertext copied from another item costs no KMS call.
-    if (!sameContext(info.context, expected)) throw undecryptable('context-mismatch');
+    // Checked before any key is used (a ciphertext copied from another item costs no KMS call),
+    // on the very header openMessage then authenticates: a context edited to pass here fails there.
+    if (!sameContext(info.context, exactContext(context))) throw undecryptable('context-mismatch');
     const holder = this.#held.find((held) => info.wrappedBy.some((ref) => sameRef(ref, held.ref)));
     if (!holder) throw undecryptable('unknown-wrapping-key');
 
@@ -366,8 +366,6 @@ export class EsdkSealer implements SecretSealer {
       throw undecryptable('authentication-failed');
     }
     try {
-      // The authenticated header, this time: it must bind the secret to this item and nothing else.
-      if (!sameContext(opened.messageHeader.encryptionContext, expected)) throw undecryptable('context-mismatch');
       return opened.plaintext.toString('utf8');
     } finally {
       opened.plaintext.fill(0);

@@ -69,17 +69,17 @@ export class SecretUndecryptable extends KeypoolError {
 }
 
 /**
- * The wrapping-key service (KMS) failed for a reason that is not the ciphertext's fault:
- * throttled, unreachable, access denied, key disabled. Retry or alarm; a key must not be
- * marked undecryptable because of this. `causes` holds service error names only (no messages).
- */
-/**
  * The Retry-After of a sealing_unavailable answer. KMS throttling clears within seconds (the
  * SDK has already retried it); a key that is disabled or unreachable needs an operator, whom
  * the 5xx alarm calls: a short wait serves the first without hammering during the second.
  */
 export const SEALING_RETRY_AFTER_SECONDS = 5;
 
+/**
+ * The wrapping-key service (KMS) failed for a reason that is not the ciphertext's fault:
+ * throttled, unreachable, access denied, key disabled. Retry or alarm; a key must not be
+ * marked undecryptable because of this. `causes` holds service error names only (no messages).
+ */
 export class SealingUnavailable extends KeypoolError {
   readonly code = 'sealing_unavailable';
   /** how long the caller should wait before trying again (the answer's Retry-After) */
