@@ -77,9 +77,10 @@ export interface CpuSpent {
 
 /** Starts a measurement; the function it returns tells the CPU spent since. */
 export function cpuSince(dynamoPid: number | undefined): () => CpuSpent {
-  const self0 = process.cpuUsage();
+  // The other process first: walking its threads is this process's CPU, not the stretch's.
   const dynamo0 = processCpuMs(dynamoPid);
   const jit0 = compilerCpuMs(dynamoPid);
+  const self0 = process.cpuUsage();
   return () => {
     const self = process.cpuUsage(self0);
     const dynamo1 = processCpuMs(dynamoPid);
