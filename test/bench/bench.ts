@@ -16,7 +16,6 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
-import { mapLimit } from '../../lib/shared/map-limit.js';
 import { ensureTable, freePort, type RunningDynamo, startDynamoLocal, waitForDynamo } from '../../lib/local/dynamodb-local.js';
 import { audit, GrantLog, storedCounts } from '../support/audit.js';
 import { seedKeys } from '../support/seed.js';
@@ -192,25 +191,77 @@ async function main(): Promise<void> {
   const heatByTable = new Map(CONTENDERS.map((name) => [tables[name], heats[name]]));
   watchWrites(client, (tableName) => heatByTable.get(tableName));
 
+  const newTally = (name: ContenderName): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0, heat: heats[name], spreads: [], stdDevs: [], nodeCpuMs: 0, dynamoCpuMs: 0, dynamoJitMs: 0 });
+  const tallies = Object.fromEntries(CONTENDERS.map((name) => [name, newTally(name)])) as Record<ContenderName, Tally>;
+
+  /**
+   * One round of a contender: a fresh pool of `config.keys` keys, `uses` uses by the callers,
+   * then the audit of the pool. Measured into `tally` when one is given; the warm-up plays the
+   * very same rounds unmeasured, the harness's own requests around the stretch included.
+   */
+  const playRound = async (name: ContenderName, pool: string, uses: number, tally?: Tally): Promise<{ granted: number; violations: number }> => {
+    const tableName = tables[name];
+    const shards = shardsOf(name);
+    const ids = await seedKeys({ client, tableName, pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses, shards } });
+    if (tally) for (const keyId of ids) tally.heat.place(keyId, usagePartition(pool, shardOf(keyId, shards)));
+    const use = contender(name, { client, tableName, pool, maxUses: config.maxUses, meter: tally?.meter ?? new CostMeter(), pageSize: config.pageSize }, config.callers);
+    const log = new GrantLog();
+    let next = 0;
+    let refusals = 0;
+    const latencies: number[] = [];
+    const spent = cpuSince(dynamo?.process.pid);
+    const t0 = performance.now();
+    tally?.heat.start(t0);
+    await Promise.all(
+      Array.from({ length: config.callers }, async (_, caller) => {
+        while (next < uses) {
+          next++;
+          const t = performance.now();
+          const keyId = await use(caller);
+          latencies.push(performance.now() - t);
+          if (keyId) log.grant(keyId);
+          else refusals++;
+        }
+      }),
+    );
+    const t1 = performance.now();
+    const cpu = spent();
+    tally?.heat.stop(t1);
+    const counts = await storedCounts(client, tableName, pool);
+    const result = audit(counts, log, config.maxUses);
+    if (tally) {
+      tally.latencies.push(...latencies);
+      tally.refusals += refusals;
+      tally.nodeCpuMs += cpu.selfMs;
+      tally.dynamoCpuMs = tally.dynamoCpuMs === undefined || cpu.dynamoMs === undefined ? undefined : tally.dynamoCpuMs + cpu.dynamoMs;
+      tally.dynamoJitMs = tally.dynamoJitMs === undefined || cpu.dynamoJitMs === undefined ? undefined : tally.dynamoJitMs + cpu.dynamoJitMs;
+      tally.elapsedMs += t1 - t0;
+      tally.uses += log.totalGranted;
+      tally.violations += result.violations;
+      const fairness = countSpread(counts.values());
+      tally.spreads.push(fairness.spread);
+      tally.stdDevs.push(fairness.stdDev);
+    }
+    return { granted: log.totalGranted, violations: result.violations };
+  };
+
   // Warm-up: nothing here is measured. DynamoDB Local's JVM compiles its hot paths for a long
   // while: after one pass of 1,000 uses per contender its JIT compiler threads still took
   // 20-40% of its CPU in the next round, charged to whichever contender ran then, and most to
   // the one whose requests walk the most code (with a shorter warm-up keypool, measured first
-  // in round 1, lost a third of its throughput to that alone). So passes of the real workload
-  // (same pool size, cap and callers; a fresh pool each) run until the compiler threads took
-  // under WARM_JIT_SHARE of the JVM's CPU in a pass: the rounds then measure DynamoDB Local
-  // serving, as a deployed table does, not compiling. An endpoint of your own: one pass.
+  // in round 1, lost a third of its throughput to that alone). So passes of whole rounds (same
+  // pool size, cap and callers; a fresh pool each; the seeding and the audit's scan too: a
+  // warm-up without the audit left its first scan, after round 1's first stretch, to throw
+  // out the Query path's compiled code, and ~45 recompilations fell into the next contender's
+  // stretch) run until the compiler threads took under WARM_JIT_SHARE of the JVM's CPU in a
+  // pass: the rounds then measure DynamoDB Local serving, as a deployed table does, not
+  // compiling. An endpoint of your own: one pass.
   progress('warming up');
   const warm = Date.now();
   const warmup = { passes: 0, jitShare: null as number | null };
   for (let pass = 0; pass < warmPassesMax(config.quick); pass++) {
     const spent = cpuSince(dynamo?.process.pid);
-    for (const name of CONTENDERS) {
-      const pool = `warm${pass}-${name}`;
-      await seedKeys({ client, tableName: tables[name], pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses, shards: shardsOf(name) } });
-      const use = contender(name, { client, tableName: tables[name], pool, maxUses: config.maxUses, meter: new CostMeter(), pageSize: config.pageSize }, config.callers);
-      await mapLimit(Array.from({ length: warmUses(config.quick) }), config.callers, (_, i) => use(i % config.callers));
-    }
+    for (const name of CONTENDERS) await playRound(name, `warm${pass}`, warmUses(config.quick));
     const cpu = spent();
     warmup.passes = pass + 1;
     warmup.jitShare = cpu.dynamoMs && cpu.dynamoJitMs !== undefined ? round3(cpu.dynamoJitMs / cpu.dynamoMs) : null;
@@ -219,8 +270,6 @@ async function main(): Promise<void> {
   }
   progress(`warm in ${((Date.now() - warm) / 1000).toFixed(1)} s`);
 
-  const tally = (name: ContenderName): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0, heat: heats[name], spreads: [], stdDevs: [], nodeCpuMs: 0, dynamoCpuMs: 0, dynamoJitMs: 0 });
-  const tallies = Object.fromEntries(CONTENDERS.map((name) => [name, tally(name)])) as Record<ContenderName, Tally>;
   // At least one round per contender, so each runs first once and drift falls on all three.
   const fill = Math.max(1, Math.floor(config.keys * (config.maxUses + 1) * config.roundFill));
   const rounds = Math.max(CONTENDERS.length, Math.ceil(config.usesPerContender / fill));
@@ -230,45 +279,8 @@ async function main(): Promise<void> {
     // Rotate the order so no contender always runs first (or last) in a round.
     const order = CONTENDERS.map((_, i) => CONTENDERS[(i + round) % CONTENDERS.length] as ContenderName);
     for (const name of order) {
-      const pool = `p${round}`;
-      const tableName = tables[name];
-      const shards = shardsOf(name);
-      const ids = await seedKeys({ client, tableName, pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses, shards } });
-      const tally = tallies[name];
-      for (const keyId of ids) tally.heat.place(keyId, usagePartition(pool, shardOf(keyId, shards)));
-      const use = contender(name, { client, tableName, pool, maxUses: config.maxUses, meter: tally.meter, pageSize: config.pageSize }, config.callers);
-      const log = new GrantLog();
-      let next = 0;
-      const spent = cpuSince(dynamo?.process.pid);
-      const t0 = performance.now();
-      tally.heat.start(t0);
-      await Promise.all(
-        Array.from({ length: config.callers }, async (_, caller) => {
-          while (next < uses) {
-            next++;
-            const t = performance.now();
-            const keyId = await use(caller);
-            tally.latencies.push(performance.now() - t);
-            if (keyId) log.grant(keyId);
-            else tally.refusals++;
-          }
-        }),
-      );
-      const t1 = performance.now();
-      const cpu = spent();
-      tally.nodeCpuMs += cpu.selfMs;
-      tally.dynamoCpuMs = tally.dynamoCpuMs === undefined || cpu.dynamoMs === undefined ? undefined : tally.dynamoCpuMs + cpu.dynamoMs;
-      tally.dynamoJitMs = tally.dynamoJitMs === undefined || cpu.dynamoJitMs === undefined ? undefined : tally.dynamoJitMs + cpu.dynamoJitMs;
-      tally.heat.stop(t1);
-      tally.elapsedMs += t1 - t0;
-      tally.uses += log.totalGranted;
-      const counts = await storedCounts(client, tableName, pool);
-      const result = audit(counts, log, config.maxUses);
-      tally.violations += result.violations;
-      const fairness = countSpread(counts.values());
-      tally.spreads.push(fairness.spread);
-      tally.stdDevs.push(fairness.stdDev);
-      progress(`round ${round + 1}/${rounds} ${name}: ${log.totalGranted} uses, ${result.violations} violations`);
+      const result = await playRound(name, `p${round}`, uses, tallies[name]);
+      progress(`round ${round + 1}/${rounds} ${name}: ${result.granted} uses, ${result.violations} violations`);
     }
   }
 
