@@ -191,57 +191,52 @@ async function main(): Promise<void> {
   const heatByTable = new Map(CONTENDERS.map((name) => [tables[name], heats[name]]));
   watchWrites(client, (tableName) => heatByTable.get(tableName));
 
-  const newTally = (name: ContenderName): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0, heat: heats[name], spreads: [], stdDevs: [], nodeCpuMs: 0, dynamoCpuMs: 0, dynamoJitMs: 0 });
-  const tallies = Object.fromEntries(CONTENDERS.map((name) => [name, newTally(name)])) as Record<ContenderName, Tally>;
+  const newTally = (heat: PartitionHeat): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0, heat, spreads: [], stdDevs: [], nodeCpuMs: 0, dynamoCpuMs: 0, dynamoJitMs: 0 });
+  const tallies = Object.fromEntries(CONTENDERS.map((name) => [name, newTally(heats[name])])) as Record<ContenderName, Tally>;
 
   /**
    * One round of a contender: a fresh pool of `config.keys` keys, `uses` uses by the callers,
-   * then the audit of the pool. Measured into `tally` when one is given; the warm-up plays the
-   * very same rounds unmeasured, the harness's own requests around the stretch included.
+   * then the audit of the pool, all of it added to `tally`. The warm-up plays the very same
+   * rounds, the harness's own requests around the stretch included, into a tally it drops (with
+   * a heat no write is routed to).
    */
-  const playRound = async (name: ContenderName, pool: string, uses: number, tally?: Tally): Promise<{ granted: number; violations: number }> => {
+  const playRound = async (name: ContenderName, pool: string, uses: number, tally: Tally): Promise<{ granted: number; violations: number }> => {
     const tableName = tables[name];
     const shards = shardsOf(name);
     const ids = await seedKeys({ client, tableName, pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses, shards } });
-    if (tally) for (const keyId of ids) tally.heat.place(keyId, usagePartition(pool, shardOf(keyId, shards)));
-    const use = contender(name, { client, tableName, pool, maxUses: config.maxUses, meter: tally?.meter ?? new CostMeter(), pageSize: config.pageSize }, config.callers);
+    for (const keyId of ids) tally.heat.place(keyId, usagePartition(pool, shardOf(keyId, shards)));
+    const use = contender(name, { client, tableName, pool, maxUses: config.maxUses, meter: tally.meter, pageSize: config.pageSize }, config.callers);
     const log = new GrantLog();
     let next = 0;
-    let refusals = 0;
-    const latencies: number[] = [];
     const spent = cpuSince(dynamo?.process.pid);
     const t0 = performance.now();
-    tally?.heat.start(t0);
+    tally.heat.start(t0);
     await Promise.all(
       Array.from({ length: config.callers }, async (_, caller) => {
         while (next < uses) {
           next++;
           const t = performance.now();
           const keyId = await use(caller);
-          latencies.push(performance.now() - t);
+          tally.latencies.push(performance.now() - t);
           if (keyId) log.grant(keyId);
-          else refusals++;
+          else tally.refusals++;
         }
       }),
     );
     const t1 = performance.now();
     const cpu = spent();
-    tally?.heat.stop(t1);
+    tally.heat.stop(t1);
     const counts = await storedCounts(client, tableName, pool);
     const result = audit(counts, log, config.maxUses);
-    if (tally) {
-      tally.latencies.push(...latencies);
-      tally.refusals += refusals;
-      tally.nodeCpuMs += cpu.selfMs;
-      tally.dynamoCpuMs = tally.dynamoCpuMs === undefined || cpu.dynamoMs === undefined ? undefined : tally.dynamoCpuMs + cpu.dynamoMs;
-      tally.dynamoJitMs = tally.dynamoJitMs === undefined || cpu.dynamoJitMs === undefined ? undefined : tally.dynamoJitMs + cpu.dynamoJitMs;
-      tally.elapsedMs += t1 - t0;
-      tally.uses += log.totalGranted;
-      tally.violations += result.violations;
-      const fairness = countSpread(counts.values());
-      tally.spreads.push(fairness.spread);
-      tally.stdDevs.push(fairness.stdDev);
-    }
+    tally.nodeCpuMs += cpu.selfMs;
+    tally.dynamoCpuMs = tally.dynamoCpuMs === undefined || cpu.dynamoMs === undefined ? undefined : tally.dynamoCpuMs + cpu.dynamoMs;
+    tally.dynamoJitMs = tally.dynamoJitMs === undefined || cpu.dynamoJitMs === undefined ? undefined : tally.dynamoJitMs + cpu.dynamoJitMs;
+    tally.elapsedMs += t1 - t0;
+    tally.uses += log.totalGranted;
+    tally.violations += result.violations;
+    const fairness = countSpread(counts.values());
+    tally.spreads.push(fairness.spread);
+    tally.stdDevs.push(fairness.stdDev);
     return { granted: log.totalGranted, violations: result.violations };
   };
 
@@ -261,7 +256,7 @@ async function main(): Promise<void> {
   const warmup = { passes: 0, jitShare: null as number | null };
   for (let pass = 0; pass < warmPassesMax(config.quick); pass++) {
     const spent = cpuSince(dynamo?.process.pid);
-    for (const name of CONTENDERS) await playRound(name, `warm${pass}`, warmUses(config.quick));
+    for (const name of CONTENDERS) await playRound(name, `warm${pass}`, warmUses(config.quick), newTally(new PartitionHeat()));
     const cpu = spent();
     warmup.passes = pass + 1;
     warmup.jitShare = cpu.dynamoMs && cpu.dynamoJitMs !== undefined ? round3(cpu.dynamoJitMs / cpu.dynamoMs) : null;
