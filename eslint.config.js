@@ -21,7 +21,19 @@ const LAYERS = {
   client: ['domain', 'shared'],
   localtool: ['adapter', 'table'],
   wiring: ['adapter', 'config', 'domain', 'usecase', 'shared', 'cli'],
-  entry: ['wiring', 'http', 'observability', 'usecase', 'domain', 'shared', 'config', 'cli', 'localtool', 'table', 'entry'],
+  entry: [
+    'wiring',
+    'http',
+    'observability',
+    'usecase',
+    'domain',
+    'shared',
+    'config',
+    'cli',
+    'localtool',
+    'table',
+    'entry',
+  ],
   infra: ['domain', 'table', 'http', 'observability', 'infra'],
 };
 
@@ -87,7 +99,10 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       // Stylistic: `() => server.close(done)` reads better than a braced block.
       '@typescript-eslint/no-confusing-void-expression': 'off',
     },

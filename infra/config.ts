@@ -99,7 +99,8 @@ export class StageConfigError extends Error {
   override readonly name = 'StageConfigError';
 }
 
-const positive = (max: number) => z.pipe(z.string().check(z.regex(/^\d+$/, 'a whole number')), z.transform(Number)).check(z.minimum(1), z.maximum(max));
+const positive = (max: number) =>
+  z.pipe(z.string().check(z.regex(/^\d+$/, 'a whole number')), z.transform(Number)).check(z.minimum(1), z.maximum(max));
 const name = (pattern: RegExp, what: string) => z.string().check(z.regex(pattern, what));
 /** The highest secrets key generation, current or previous (`-c secretsKeyGeneration`, `-c previousSecretsKeyGenerations`). */
 const MAX_KEY_GENERATION = 1000;
@@ -164,7 +165,10 @@ export function resolveStageConfig(context: Context): StageConfig {
     alarmEmail: given.alarmEmail ?? base.alarmEmail,
     pools: pools ?? base.pools,
     maintenanceEveryMinutes: given.maintenanceEveryMinutes ?? base.maintenanceEveryMinutes,
-    throttle: { rateLimit: given.throttleRate ?? base.throttle.rateLimit, burstLimit: given.throttleBurst ?? base.throttle.burstLimit },
+    throttle: {
+      rateLimit: given.throttleRate ?? base.throttle.rateLimit,
+      burstLimit: given.throttleBurst ?? base.throttle.burstLimit,
+    },
     migration: {
       sourceBucket: given.migrationBucket ?? base.migration.sourceBucket,
       legacyTable: given.legacyTable ?? base.migration.legacyTable,
@@ -174,14 +178,24 @@ export function resolveStageConfig(context: Context): StageConfig {
 }
 
 function parseSecrets(
-  given: { secretsKeyGeneration?: number | undefined; previousSecretsKeyGenerations?: string | undefined; previousSecretsKeyArns?: string | undefined },
+  given: {
+    secretsKeyGeneration?: number | undefined;
+    previousSecretsKeyGenerations?: string | undefined;
+    previousSecretsKeyArns?: string | undefined;
+  },
   base: SecretsKeyConfig,
 ): SecretsKeyConfig {
   const keyGeneration = given.secretsKeyGeneration ?? base.keyGeneration;
-  const previousKeyGenerations = given.previousSecretsKeyGenerations === undefined ? base.previousKeyGenerations : given.previousSecretsKeyGenerations.split(',').map(Number);
+  const previousKeyGenerations =
+    given.previousSecretsKeyGenerations === undefined
+      ? base.previousKeyGenerations
+      : given.previousSecretsKeyGenerations.split(',').map(Number);
   const seen = new Set([keyGeneration]);
   for (const generation of previousKeyGenerations) {
-    if (generation < 1 || generation > MAX_KEY_GENERATION) throw new StageConfigError(`invalid context: -c previousSecretsKeyGenerations: ${generation} is not a generation (1 to ${MAX_KEY_GENERATION})`);
+    if (generation < 1 || generation > MAX_KEY_GENERATION)
+      throw new StageConfigError(
+        `invalid context: -c previousSecretsKeyGenerations: ${generation} is not a generation (1 to ${MAX_KEY_GENERATION})`,
+      );
     if (seen.has(generation)) {
       throw new StageConfigError(
         `invalid context: -c previousSecretsKeyGenerations: ${generation} is ${generation === keyGeneration ? 'the current generation (-c secretsKeyGeneration)' : 'listed twice'}`,
@@ -189,7 +203,10 @@ function parseSecrets(
     }
     seen.add(generation);
   }
-  const previousKeyArns = given.previousSecretsKeyArns === undefined ? base.previousKeyArns : parseKeyArns(given.previousSecretsKeyArns, 'previousSecretsKeyArns');
+  const previousKeyArns =
+    given.previousSecretsKeyArns === undefined
+      ? base.previousKeyArns
+      : parseKeyArns(given.previousSecretsKeyArns, 'previousSecretsKeyArns');
   return { keyGeneration, previousKeyGenerations, previousKeyArns };
 }
 
@@ -202,7 +219,9 @@ function parseKeyArns(list: string, key: string): string[] {
   const seen = new Set<string>();
   for (const arn of arns) {
     if (!KMS_KEY_ARN.test(arn)) {
-      throw new StageConfigError(`invalid context: -c ${key}: "${arn.slice(0, 120)}" is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>; not an alias)`);
+      throw new StageConfigError(
+        `invalid context: -c ${key}: "${arn.slice(0, 120)}" is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>; not an alias)`,
+      );
     }
     if (seen.has(arn)) throw new StageConfigError(`invalid context: -c ${key}: "${arn}" is listed twice`);
     seen.add(arn);

@@ -52,7 +52,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     file: 'functions/pools.ts',
     // PoolAdmin over DynamoPoolStore: get is a GetItem, set one UpdateItem (an upsert, no
     // read), list a Query of the pool directory on pool-keys, then BatchGetItem of the records.
-    description: 'keypool: GET /pools, PUT /pools/{pool}, GET /pools/{pool} (the operator\'s pool policies)',
+    description: "keypool: GET /pools, PUT /pools/{pool}, GET /pools/{pool} (the operator's pool policies)",
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'],
     index: { [POOL_KEYS]: ['dynamodb:Query'] },
     timeoutSeconds: 10,
@@ -92,7 +92,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     // conditional UpdateItem; with an Idempotency-Key, TransactWriteItems of that update and a
     // conditional Put of the record (IAM authorizes each item's UpdateItem / PutItem), then
     // GetItem of the record or the key on a replay
-    description: 'keypool: POST /pools/{pool}/leases (least recently used key under the pool\'s cap)',
+    description: "keypool: POST /pools/{pool}/leases (least recently used key under the pool's cap)",
     table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     index: { [USAGE]: ['dynamodb:Query'] },
     timeoutSeconds: 10,
@@ -120,7 +120,8 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     // per change. No Scan: it reads the pools, not the table. A pool whose shard count changed
     // (lib/domain/reshard.ts): GetItem of its record, a conditional UpdateItem per key moved
     // (GetItem of a key whose placement changed meanwhile) and one of the record at the end.
-    description: 'keypool: scheduled maintenance (provider balances, suspect keys, key statuses, shard moves, pool metrics)',
+    description:
+      'keypool: scheduled maintenance (provider balances, suspect keys, key statuses, shard moves, pool metrics)',
     table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
     index: { [POOL_KEYS]: ['dynamodb:Query'] },
     timeoutSeconds: 900,

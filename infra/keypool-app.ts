@@ -25,9 +25,20 @@ export interface KeypoolApp {
 export function buildKeypoolApp(props: AppProps = {}): KeypoolApp {
   const app = new App(props);
   const context = Object.fromEntries(
-    ['stage', 'alarmEmail', 'pools', 'poolAlarms', 'maintenanceEveryMinutes', 'throttleRate', 'throttleBurst', 'migrationBucket', 'legacyTable', 'secretsKeyGeneration', 'previousSecretsKeyGenerations', 'previousSecretsKeyArns'].map(
-      (key) => [key, app.node.tryGetContext(key) as unknown],
-    ),
+    [
+      'stage',
+      'alarmEmail',
+      'pools',
+      'poolAlarms',
+      'maintenanceEveryMinutes',
+      'throttleRate',
+      'throttleBurst',
+      'migrationBucket',
+      'legacyTable',
+      'secretsKeyGeneration',
+      'previousSecretsKeyGenerations',
+      'previousSecretsKeyArns',
+    ].map((key) => [key, app.node.tryGetContext(key) as unknown]),
   );
   const config = resolveStageConfig(context);
   const prefix = `keypool-${config.stage}`;

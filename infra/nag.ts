@@ -21,12 +21,18 @@ function renderedRouteArn(http: KeypoolHttpApi, routeKey: RouteKey, pool?: strin
  * One acknowledgement per route ARN of the policy that still holds a `*`: with a pool, the
  * client routes' key or lease id; without, every path parameter of the operator's routes.
  */
-function acknowledgeRouteWildcards(http: KeypoolHttpApi, policy: KeypoolHttpApi['adminPolicy'], routeKeys: readonly RouteKey[], pool?: string): void {
+function acknowledgeRouteWildcards(
+  http: KeypoolHttpApi,
+  policy: KeypoolHttpApi['adminPolicy'],
+  routeKeys: readonly RouteKey[],
+  pool?: string,
+): void {
   for (const routeKey of routeKeys) {
     if (!routeResourcePath(routeKey, pool).includes('*')) continue;
-    const scope = pool === undefined
-      ? 'The operator may act on every pool and key, so the pool, key and lease ids are left open; '
-      : `The pool is fixed ("${pool}"); the wildcard is the key or lease id, which is not known when the policy is written; `;
+    const scope =
+      pool === undefined
+        ? 'The operator may act on every pool and key, so the pool, key and lease ids are left open; '
+        : `The pool is fixed ("${pool}"); the wildcard is the key or lease id, which is not known when the policy is written; `;
     Validations.of(policy).acknowledge({
       id: `${NAG}AwsSolutions-IAM5[Resource::${renderedRouteArn(http, routeKey, pool)}]`,
       reason:

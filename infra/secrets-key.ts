@@ -22,7 +22,10 @@ export type SecretsAccess = 'decrypt' | 'encrypt' | 'none';
  * GenerateDataKey on its generator key and opens with Decrypt of the one wrapped data key
  * (no Encrypt, no ReEncrypt, no GenerateDataKeyWithoutPlaintext).
  */
-export const SECRETS_KEY_ACTION = { decrypt: 'kms:Decrypt', encrypt: 'kms:GenerateDataKey' } as const satisfies Record<Exclude<SecretsAccess, 'none'>, string>;
+export const SECRETS_KEY_ACTION = { decrypt: 'kms:Decrypt', encrypt: 'kms:GenerateDataKey' } as const satisfies Record<
+  Exclude<SecretsAccess, 'none'>,
+  string
+>;
 
 /**
  * The condition every use of the secrets key carries, in its key policy and in each role's

@@ -57,7 +57,13 @@ export class KeypoolStatefulStack extends Stack {
     // keeps the old material for what it sealed, so the ARN and every ciphertext stay valid.
     // A new generation is for replacing the key itself (a new ARN, `keypool reseal`).
     const secretsKey = (generation: number, description: string) =>
-      new Key(this, secretsKeyId(generation), { description, enableKeyRotation: true, removalPolicy, pendingWindow, policy: secretsKeyPolicy(this) });
+      new Key(this, secretsKeyId(generation), {
+        description,
+        enableKeyRotation: true,
+        removalPolicy,
+        pendingWindow,
+        policy: secretsKeyPolicy(this),
+      });
     this.secretsKey = secretsKey(
       config.secrets.keyGeneration,
       'keypool: seals the API keys in the key table (envelope encryption, encryption context {pool, keyId})',
@@ -66,7 +72,10 @@ export class KeypoolStatefulStack extends Stack {
     // import their ARNs, so a generation leaves in two deploys: the api stack first (it stops
     // importing), then this one (README "Deploy", rotating the secrets key).
     this.previousSecretsKeys = config.secrets.previousKeyGenerations.map((generation) =>
-      secretsKey(generation, `keypool: sealed API keys before generation ${config.secrets.keyGeneration} (open only, until keypool reseal has moved them)`),
+      secretsKey(
+        generation,
+        `keypool: sealed API keys before generation ${config.secrets.keyGeneration} (open only, until keypool reseal has moved them)`,
+      ),
     );
     // Not a child of the key: its id stays when the key is replaced, so CloudFormation updates
     // the alias in place to the new key rather than creating a second alias of the same name.
@@ -81,8 +90,12 @@ export class KeypoolStatefulStack extends Stack {
     });
     if (this.previousSecretsKeys.length > 0) {
       new CfnOutput(this, 'PreviousSecretsKeyArns', {
-        description: 'secrets keys of earlier generations, open only: KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS for `keypool reseal`',
-        value: Fn.join(',', this.previousSecretsKeys.map((key) => key.keyArn)),
+        description:
+          'secrets keys of earlier generations, open only: KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS for `keypool reseal`',
+        value: Fn.join(
+          ',',
+          this.previousSecretsKeys.map((key) => key.keyArn),
+        ),
       });
     }
 

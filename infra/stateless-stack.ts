@@ -49,7 +49,10 @@ export class KeypoolStatelessStack extends Stack {
     const { config, table, tableKey, secretsKey } = props;
     const every = Duration.minutes(config.maintenanceEveryMinutes);
     // The stack's earlier generations, then keys from outside the stack (-c previousSecretsKeyArns).
-    const previousKeyArns = [...(props.previousSecretsKeys ?? []).map((key) => key.keyArn), ...config.secrets.previousKeyArns];
+    const previousKeyArns = [
+      ...(props.previousSecretsKeys ?? []).map((key) => key.keyArn),
+      ...config.secrets.previousKeyArns,
+    ];
 
     const extraEnvironment: Partial<Record<EntryName, Record<string, string>>> = {
       // Each pool's minCredits and cap are the pool's own (PUT /pools/{pool}), not the deployment's.
@@ -139,19 +142,36 @@ export class KeypoolStatelessStack extends Stack {
       description: 'invoke by hand with `aws lambda invoke` to run the one-off migration',
       value: functions.migrate.fn.functionName,
     });
-    new CfnOutput(this, 'AlarmTopicArn', { description: 'SNS topic the alarms publish to', value: this.alarms.topic.topicArn });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'SNS topic the alarms publish to',
+      value: this.alarms.topic.topicArn,
+    });
   }
 
   /** The migration may read the configured legacy sources, and nothing when none is set. */
   private grantMigrationSources(migrate: KeypoolFunction, sources: StageConfig['migration']): void {
     if (sources.sourceBucket) {
       migrate.role.addToPrincipalPolicy(
-        new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.formatArn({ service: 's3', region: '', account: '', resource: sources.sourceBucket, resourceName: '*' })] }),
+        new PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [
+            this.formatArn({
+              service: 's3',
+              region: '',
+              account: '',
+              resource: sources.sourceBucket,
+              resourceName: '*',
+            }),
+          ],
+        }),
       );
     }
     if (sources.legacyTable) {
       migrate.role.addToPrincipalPolicy(
-        new PolicyStatement({ actions: ['dynamodb:Scan'], resources: [this.formatArn({ service: 'dynamodb', resource: 'table', resourceName: sources.legacyTable })] }),
+        new PolicyStatement({
+          actions: ['dynamodb:Scan'],
+          resources: [this.formatArn({ service: 'dynamodb', resource: 'table', resourceName: sources.legacyTable })],
+        }),
       );
     }
   }

@@ -5,7 +5,12 @@
  * without a second definition.
  */
 import type { AttributeDefinition, CreateTableCommandInput, KeySchemaElement } from '@aws-sdk/client-dynamodb';
-import { type Attribute, AttributeType, type GlobalSecondaryIndexProps, ProjectionType } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  type Attribute,
+  AttributeType,
+  type GlobalSecondaryIndexProps,
+  ProjectionType,
+} from 'aws-cdk-lib/aws-dynamodb';
 import { createTableInput } from '../lib/table.js';
 
 export class TableShapeError extends Error {
@@ -18,19 +23,30 @@ export interface CdkTableShape {
   indexes: GlobalSecondaryIndexProps[];
 }
 
-const ATTRIBUTE_TYPES: Record<string, AttributeType> = { S: AttributeType.STRING, N: AttributeType.NUMBER, B: AttributeType.BINARY };
+const ATTRIBUTE_TYPES: Record<string, AttributeType> = {
+  S: AttributeType.STRING,
+  N: AttributeType.NUMBER,
+  B: AttributeType.BINARY,
+};
 
 function attribute(definitions: readonly AttributeDefinition[], name: string | undefined): Attribute {
   const type = definitions.find((d) => d.AttributeName === name)?.AttributeType;
   const mapped = type === undefined ? undefined : ATTRIBUTE_TYPES[type];
-  if (name === undefined || mapped === undefined) throw new TableShapeError(`key attribute "${String(name)}" has no attribute definition`);
+  if (name === undefined || mapped === undefined)
+    throw new TableShapeError(`key attribute "${String(name)}" has no attribute definition`);
   return { name, type: mapped };
 }
 
-function keys(definitions: readonly AttributeDefinition[], schema: readonly KeySchemaElement[] | undefined): { partitionKey: Attribute; sortKey?: Attribute } {
+function keys(
+  definitions: readonly AttributeDefinition[],
+  schema: readonly KeySchemaElement[] | undefined,
+): { partitionKey: Attribute; sortKey?: Attribute } {
   const hash = schema?.find((k) => k.KeyType === 'HASH')?.AttributeName;
   const range = schema?.find((k) => k.KeyType === 'RANGE')?.AttributeName;
-  return { partitionKey: attribute(definitions, hash), ...(range === undefined ? {} : { sortKey: attribute(definitions, range) }) };
+  return {
+    partitionKey: attribute(definitions, hash),
+    ...(range === undefined ? {} : { sortKey: attribute(definitions, range) }),
+  };
 }
 
 /**

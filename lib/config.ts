@@ -22,7 +22,8 @@ export class ConfigError extends Error {
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new ConfigError(`${name} must be a positive whole number, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || Number(raw) < 1)
+    throw new ConfigError(`${name} must be a positive whole number, got "${raw}"`);
   return Number(raw);
 }
 
@@ -66,7 +67,9 @@ function boundedNumber(
   const shape = range.integer ? /^\d+$/ : /^\d+(\.\d+)?$/;
   if (!shape.test(raw) || value > range.max || value < range.min || (range.exclusiveMin && value === range.min)) {
     const kind = range.integer ? 'a whole number' : 'a number';
-    throw new ConfigError(`${name} must be ${kind} ${range.exclusiveMin ? 'above' : 'from'} ${range.min} to ${range.max}, got "${raw.slice(0, 40)}"`);
+    throw new ConfigError(
+      `${name} must be ${kind} ${range.exclusiveMin ? 'above' : 'from'} ${range.min} to ${range.max}, got "${raw.slice(0, 40)}"`,
+    );
   }
   return value;
 }
@@ -86,7 +89,10 @@ const PATH_PREFIX = /^(?:\/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*\/?$/;
 export function readProviderHosts(env: NodeJS.ProcessEnv = process.env): string[] {
   const extra = list(env, 'KEYPOOL_PROVIDER_HOSTS').map((host) => host.toLowerCase());
   for (const host of extra) {
-    if (!HOST_NAME.test(host)) throw new ConfigError(`KEYPOOL_PROVIDER_HOSTS lists "${host.slice(0, 80)}", which is not a bare host name (no scheme, port, path or wildcard)`);
+    if (!HOST_NAME.test(host))
+      throw new ConfigError(
+        `KEYPOOL_PROVIDER_HOSTS lists "${host.slice(0, 80)}", which is not a bare host name (no scheme, port, path or wildcard)`,
+      );
   }
   return [...DEFAULT_PROVIDER_HOSTS, ...extra];
 }
@@ -103,23 +109,36 @@ export function checkProviderBaseUrl(raw: string, allowedHosts: readonly string[
   // Checked on the raw text: the parser drops tabs and newlines, and an empty "?" or "#" or a
   // bare "@" leaves no trace in the parsed URL.
   if (/[^\x21-\x7e]/.test(raw)) throw new ConfigError(`${name} has a space, control or non-ASCII character`);
-  if (raw.includes('@')) throw new ConfigError(`${name} must not hold a user name or password ("...@"): the host would be what follows the "@"`);
-  if (raw.includes('?') || raw.includes('#')) throw new ConfigError(`${name} must not have a query or fragment ("?" or "#")`);
+  if (raw.includes('@'))
+    throw new ConfigError(
+      `${name} must not hold a user name or password ("...@"): the host would be what follows the "@"`,
+    );
+  if (raw.includes('?') || raw.includes('#'))
+    throw new ConfigError(`${name} must not have a query or fragment ("?" or "#")`);
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(`${name} must be an absolute URL like ${DEFAULT_PROVIDER_BASE_URL}, got "${raw.slice(0, 80)}"`);
+    throw new ConfigError(
+      `${name} must be an absolute URL like ${DEFAULT_PROVIDER_BASE_URL}, got "${raw.slice(0, 80)}"`,
+    );
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${name} must be https (or http to a loopback address), got ${url.protocol.slice(0, 20)}`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new ConfigError(`${name} must be https (or http to a loopback address), got ${url.protocol.slice(0, 20)}`);
   const host = url.hostname;
   if (!isLoopbackHostname(host)) {
-    if (url.protocol === 'http:') throw new ConfigError(`${name} must use https for ${host} (plain http only to a loopback address)`);
+    if (url.protocol === 'http:')
+      throw new ConfigError(`${name} must use https for ${host} (plain http only to a loopback address)`);
     if (!allowedHosts.includes(host)) {
-      throw new ConfigError(`${name} host ${host} is not allowed (allowed: ${allowedHosts.join(', ')}); list it in KEYPOOL_PROVIDER_HOSTS if it may see every key`);
+      throw new ConfigError(
+        `${name} host ${host} is not allowed (allowed: ${allowedHosts.join(', ')}); list it in KEYPOOL_PROVIDER_HOSTS if it may see every key`,
+      );
     }
   }
-  if (!PATH_PREFIX.test(url.pathname)) throw new ConfigError(`${name} path must be plain segments (letters, digits, "-", ".", "_", "~"), got "${url.pathname.slice(0, 80)}"`);
+  if (!PATH_PREFIX.test(url.pathname))
+    throw new ConfigError(
+      `${name} path must be plain segments (letters, digits, "-", ".", "_", "~"), got "${url.pathname.slice(0, 80)}"`,
+    );
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
 }
 
@@ -128,8 +147,16 @@ export function readMaintenanceConfig(env: NodeJS.ProcessEnv = process.env): Mai
   const base = checkProviderBaseUrl(env.STABILITY_API_BASE_URL || DEFAULT_PROVIDER_BASE_URL, readProviderHosts(env));
   return {
     providerBaseUrl: base,
-    balanceRate: boundedNumber(env, 'KEYPOOL_BALANCE_RATE', DEFAULT_BALANCE_RATE, { min: 0, max: MAX_BALANCE_RATE, exclusiveMin: true }),
-    balanceConcurrency: boundedNumber(env, 'KEYPOOL_BALANCE_CONCURRENCY', DEFAULT_BALANCE_CONCURRENCY, { min: 1, max: 64, integer: true }),
+    balanceRate: boundedNumber(env, 'KEYPOOL_BALANCE_RATE', DEFAULT_BALANCE_RATE, {
+      min: 0,
+      max: MAX_BALANCE_RATE,
+      exclusiveMin: true,
+    }),
+    balanceConcurrency: boundedNumber(env, 'KEYPOOL_BALANCE_CONCURRENCY', DEFAULT_BALANCE_CONCURRENCY, {
+      min: 1,
+      max: 64,
+      integer: true,
+    }),
   };
 }
 
@@ -146,7 +173,10 @@ export type SealingConfig =
 export { SEALING_ENV };
 
 function list(env: NodeJS.ProcessEnv, name: string): string[] {
-  return (env[name] ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
+  return (env[name] ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }
 
 /**
@@ -158,8 +188,14 @@ export function readSealingConfig(env: NodeJS.ProcessEnv = process.env): Sealing
   const keyArn = env[SEALING_ENV.keyArn];
   if (keyArn) {
     const previousKeyArns = list(env, SEALING_ENV.previousKeyArns);
-    for (const [name, arn] of [[SEALING_ENV.keyArn, keyArn], ...previousKeyArns.map((p) => [SEALING_ENV.previousKeyArns, p] as const)] as const) {
-      if (!KMS_KEY_ARN.test(arn)) throw new ConfigError(`${name} must be KMS key ARNs (arn:aws:kms:<region>:<account>:key/<id>; not an alias), got "${arn.slice(0, 120)}"`);
+    for (const [name, arn] of [
+      [SEALING_ENV.keyArn, keyArn],
+      ...previousKeyArns.map((p) => [SEALING_ENV.previousKeyArns, p] as const),
+    ] as const) {
+      if (!KMS_KEY_ARN.test(arn))
+        throw new ConfigError(
+          `${name} must be KMS key ARNs (arn:aws:kms:<region>:<account>:key/<id>; not an alias), got "${arn.slice(0, 120)}"`,
+        );
     }
     return { kind: 'kms', keyArn, previousKeyArns };
   }

@@ -13,7 +13,15 @@ import { loadOrCreateLocalSealingKey } from './adapters/local-sealing-key.js';
 import { LazySealer } from './adapters/lazy-sealer.js';
 import { buildSealer, type WrappingKeySource } from './adapters/sealer-factory.js';
 import { StabilityClient, type StabilityClientOptions } from './adapters/stability-client.js';
-import { type Config, ConfigError, type MaintenanceConfig, readConfig, readMaintenanceConfig, readSealingConfig, SEALING_ENV } from './config.js';
+import {
+  type Config,
+  ConfigError,
+  type MaintenanceConfig,
+  readConfig,
+  readMaintenanceConfig,
+  readSealingConfig,
+  SEALING_ENV,
+} from './config.js';
 import { Broker } from './domain/broker.js';
 import { KeyImport } from './domain/key-import.js';
 import type { PoolStore } from './domain/key-store.js';
@@ -30,11 +38,16 @@ import { keyStore, localDataDir, poolStore, processTables, type StoreConfig } fr
  * local stack (an endpoint is set) uses its data dir's key, and AWS is a configuration error:
  * keypool never stores a secret it cannot seal.
  */
-export function wrappingKeySource(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv = process.env): WrappingKeySource {
+export function wrappingKeySource(
+  config: Pick<Config, 'endpoint'>,
+  env: NodeJS.ProcessEnv = process.env,
+): WrappingKeySource {
   const sealing = readSealingConfig(env);
   if (sealing) return sealing;
   if (config.endpoint) return { kind: 'data-dir', dataDir: localDataDir(env) };
-  throw new ConfigError(`no wrapping key for sealed secrets: set ${SEALING_ENV.keyArn} to the secrets key's ARN (the stack's SecretsKeyArn output), or ${SEALING_ENV.keyFile} to a local key file`);
+  throw new ConfigError(
+    `no wrapping key for sealed secrets: set ${SEALING_ENV.keyArn} to the secrets key's ARN (the stack's SecretsKeyArn output), or ${SEALING_ENV.keyFile} to a local key file`,
+  );
 }
 
 /**
@@ -63,11 +76,20 @@ export type LeaseHooks = Pick<LeasingOptions, 'onUndecryptable' | 'onUnsealed'>;
 /** A broker (every use case) over the configured table. */
 export function broker(config: StoreConfig, hooks: LeaseHooks = {}): Broker {
   const client = documentClient(config);
-  return new Broker({ store: keyStore(config, client), poolStore: poolStore(config, client), sealer: sealer(config), ...hooks });
+  return new Broker({
+    store: keyStore(config, client),
+    poolStore: poolStore(config, client),
+    sealer: sealer(config),
+    ...hooks,
+  });
 }
 
 /** What maintenance reads and writes through: the key table and the provider's balance endpoint. */
-export function maintenanceDeps(config: StoreConfig, settings: MaintenanceConfig, warn?: ProviderWarn): MaintenanceDeps {
+export function maintenanceDeps(
+  config: StoreConfig,
+  settings: MaintenanceConfig,
+  warn?: ProviderWarn,
+): MaintenanceDeps {
   const client = documentClient(config);
   return {
     pools: poolStore(config, client),
@@ -79,7 +101,12 @@ export function maintenanceDeps(config: StoreConfig, settings: MaintenanceConfig
 }
 
 /** The migration's store and its sources (a file, an S3 object, a legacy table) over the configured endpoint. */
-export function migration(config: StoreConfig): { store: MigrationStore; pools: PoolStore; sealer: SecretSealer; sources: MigrationSources } {
+export function migration(config: StoreConfig): {
+  store: MigrationStore;
+  pools: PoolStore;
+  sealer: SecretSealer;
+  sources: MigrationSources;
+} {
   const client = documentClient(config);
   let s3: S3Client | undefined;
   return {
@@ -107,20 +134,33 @@ let processLeasingOnce: Leasing | undefined;
  * unsealed keys are reported.
  */
 export function processLeasing(hooks: LeaseHooks = {}): Leasing {
-  return (processLeasingOnce ??= new Leasing({ store: processTables().keys, pools: processTables().directory, sealer: processSealer(), ...hooks }));
+  return (processLeasingOnce ??= new Leasing({
+    store: processTables().keys,
+    pools: processTables().directory,
+    sealer: processSealer(),
+    ...hooks,
+  }));
 }
 
 let processKeyImportOnce: KeyImport | undefined;
 /** The process's import (built on first use): it seals, so only the keys function bundles the sealer. */
 export function processKeyImport(): KeyImport {
-  return (processKeyImportOnce ??= new KeyImport({ store: processTables().keys, poolStore: processTables().pools, pools: processTables().directory, sealer: processSealer() }));
+  return (processKeyImportOnce ??= new KeyImport({
+    store: processTables().keys,
+    poolStore: processTables().pools,
+    pools: processTables().directory,
+    sealer: processSealer(),
+  }));
 }
 
 /** The provider client's warning sink (what maintenance hands the Stability client). */
 type ProviderWarn = NonNullable<StabilityClientOptions['warn']>;
 
 /** Maintenance's settings from the environment and its dependencies over `config`. */
-function maintenanceFromEnv(config: StoreConfig, warn: ProviderWarn): { deps: MaintenanceDeps; settings: MaintenanceConfig } {
+function maintenanceFromEnv(
+  config: StoreConfig,
+  warn: ProviderWarn,
+): { deps: MaintenanceDeps; settings: MaintenanceConfig } {
   const settings = readMaintenanceConfig();
   return { deps: maintenanceDeps(config, settings, warn), settings };
 }

@@ -29,7 +29,10 @@ export function keyStore(config: StoreConfig, client: DynamoDBDocumentClient = d
 }
 
 /** The DynamoDB pool store over the configured table. */
-export function poolStore(config: StoreConfig, client: DynamoDBDocumentClient = documentClient(config)): DynamoPoolStore {
+export function poolStore(
+  config: StoreConfig,
+  client: DynamoDBDocumentClient = documentClient(config),
+): DynamoPoolStore {
   return new DynamoPoolStore({ client, tableName: config.tableName });
 }
 
@@ -68,7 +71,11 @@ const NEVER_OPENS: Pick<SecretSealer, 'open'> = {
 let processCountingOnce: Pick<Leasing, 'complete' | 'increment'> | undefined;
 /** The process's counting use cases: complete a lease, count a use (built on first use; never opens a secret). */
 export function processCounting(): Pick<Leasing, 'complete' | 'increment'> {
-  return (processCountingOnce ??= new Leasing({ store: processTables().keys, pools: processTables().directory, sealer: NEVER_OPENS }));
+  return (processCountingOnce ??= new Leasing({
+    store: processTables().keys,
+    pools: processTables().directory,
+    sealer: NEVER_OPENS,
+  }));
 }
 
 let processKeyAdminOnce: KeyAdmin | undefined;
@@ -80,5 +87,8 @@ export function processKeyAdmin(): KeyAdmin {
 let processPoolAdminOnce: PoolAdmin | undefined;
 /** The process's operator use cases over pools (built on first use). */
 export function processPoolAdmin(): PoolAdmin {
-  return (processPoolAdminOnce ??= new PoolAdmin({ poolStore: processTables().pools, pools: processTables().directory }));
+  return (processPoolAdminOnce ??= new PoolAdmin({
+    poolStore: processTables().pools,
+    pools: processTables().directory,
+  }));
 }

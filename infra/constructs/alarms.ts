@@ -70,8 +70,19 @@ export class KeypoolAlarms extends Construct {
     const period = Duration.minutes(Math.max(5, props.maintenanceEvery.toMinutes()));
     // One pool's metric, under the names maintenance and the lease function publish; pool is
     // the only dimension (lib/observability/metric-names.ts).
-    const poolMetric = (pool: string, metricName: (typeof METRIC)[keyof typeof METRIC], statistic: string, metricPeriod: Duration): Metric =>
-      new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { [METRIC_DIMENSION]: pool }, statistic, period: metricPeriod });
+    const poolMetric = (
+      pool: string,
+      metricName: (typeof METRIC)[keyof typeof METRIC],
+      statistic: string,
+      metricPeriod: Duration,
+    ): Metric =>
+      new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { [METRIC_DIMENSION]: pool },
+        statistic,
+        period: metricPeriod,
+      });
     for (const { pool, minUsableKeys } of props.pools) {
       const slug = pool.toLowerCase().replace(/[^a-z0-9]+/g, '-');
       add(`usable-keys-${slug}`, {
@@ -151,7 +162,10 @@ export class KeypoolAlarms extends Construct {
 
     add('table-throttles', {
       alarmDescription: 'keypool: DynamoDB throttled requests on the key table',
-      metric: props.table.metricThrottledRequestsForOperations({ operations: TABLE_OPERATIONS, period: Duration.minutes(5) }),
+      metric: props.table.metricThrottledRequestsForOperations({
+        operations: TABLE_OPERATIONS,
+        period: Duration.minutes(5),
+      }),
       threshold: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
@@ -198,7 +212,14 @@ export class KeypoolAlarms extends Construct {
         resources: ['*'],
         conditions: {
           StringEquals: account,
-          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
         },
       }),
     );

@@ -22,7 +22,15 @@ import { ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { CLIENT_ROUTE_KEYS, DEFAULT_ROUTE_FUNCTION, type FunctionName, ROUTE_KEYS, ROUTES, type RouteKey, type RouteSpec } from '../../lib/http/routes.js';
+import {
+  CLIENT_ROUTE_KEYS,
+  DEFAULT_ROUTE_FUNCTION,
+  type FunctionName,
+  ROUTE_KEYS,
+  ROUTES,
+  type RouteKey,
+  type RouteSpec,
+} from '../../lib/http/routes.js';
 
 /** The stage every route is served from: the API's root URL. */
 export const STAGE_NAME = '$default';
@@ -47,7 +55,8 @@ export function adminPolicyName(): string {
 }
 
 function checkedPolicyName(name: string): string {
-  if (!POLICY_NAME.test(name)) throw new Error(`"${name}" is not a valid IAM policy name (letters, digits and _+=,.@-, at most 128)`);
+  if (!POLICY_NAME.test(name))
+    throw new Error(`"${name}" is not a valid IAM policy name (letters, digits and _+=,.@-, at most 128)`);
   return name;
 }
 
@@ -174,7 +183,10 @@ export class KeypoolHttpApi extends Construct {
   }
 
   private invokeStatement(routeKeys: readonly RouteKey[], pool?: string): PolicyStatement {
-    return new PolicyStatement({ actions: ['execute-api:Invoke'], resources: routeKeys.map((key) => this.routeArn(key, pool)) });
+    return new PolicyStatement({
+      actions: ['execute-api:Invoke'],
+      resources: routeKeys.map((key) => this.routeArn(key, pool)),
+    });
   }
 }
 

@@ -78,7 +78,10 @@ export class KeypoolFunction extends Construct {
     // only, and every other permission is added by a grant below.
     this.role = new Role(this, 'role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
     this.role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }),
+      new PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
     );
     this.fn = new NodejsFunction(this, 'fn', {
       entry: join(PROJECT_ROOT, props.entry),
@@ -113,13 +116,19 @@ export class KeypoolFunction extends Construct {
    * action is asked for.
    */
   bindTable(access: TableAccess): void {
-    const indexes = Object.entries(access.indexes ?? {}).filter((entry): entry is [string, readonly DynamoAction[]] => (entry[1]?.length ?? 0) > 0);
+    const indexes = Object.entries(access.indexes ?? {}).filter(
+      (entry): entry is [string, readonly DynamoAction[]] => (entry[1]?.length ?? 0) > 0,
+    );
     if (access.actions.length === 0 && indexes.length === 0) return;
     if (access.actions.length > 0) {
-      this.role.addToPrincipalPolicy(new PolicyStatement({ actions: [...access.actions], resources: [access.table.tableArn] }));
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: [...access.actions], resources: [access.table.tableArn] }),
+      );
     }
     for (const [name, actions] of indexes) {
-      this.role.addToPrincipalPolicy(new PolicyStatement({ actions: [...actions], resources: [`${access.table.tableArn}/index/${name}`] }));
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: [...actions], resources: [`${access.table.tableArn}/index/${name}`] }),
+      );
     }
     this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [access.key.keyArn] }));
   }

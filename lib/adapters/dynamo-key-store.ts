@@ -104,7 +104,11 @@ interface ConditionalWrite {
  * which of the two the write expects: a refund never leaves a key sorted below its count (at
  * a cap of 1,000 that key would be a candidate every lease is refused).
  */
-function refundSortKey(moveTier: boolean, names: Record<string, string>, values: Item): { set: string[]; condition: string } {
+function refundSortKey(
+  moveTier: boolean,
+  names: Record<string, string>,
+  values: Item,
+): { set: string[]; condition: string } {
   values[':top'] = MAX_SORTED_COUNT;
   if (!moveTier) return { set: [], condition: ' AND usageCount > :top' };
   names['#usk'] = INDEX.sortKey;
@@ -156,8 +160,20 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
    * One consistent GetItem of the item `id`, reported to the meter as `operation`: the whole
    * item (a sealed secret included) unless `fields` projects it.
    */
-  private async readItem(operation: string, id: string, fields?: ReturnType<typeof projection>): Promise<Item | undefined> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: id }, ConsistentRead: true, ...fields, ...this.capacity }));
+  private async readItem(
+    operation: string,
+    id: string,
+    fields?: ReturnType<typeof projection>,
+  ): Promise<Item | undefined> {
+    const out = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [KEY]: id },
+        ConsistentRead: true,
+        ...fields,
+        ...this.capacity,
+      }),
+    );
     this.meter?.record(operation, out.ConsumedCapacity);
     return out.Item;
   }
@@ -213,7 +229,13 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       ConditionExpression:
         `#upk = :pool AND usageCount = :seen AND usageCount <= :max AND ${EFFECTIVELY_ACTIVE}` +
         ' AND (attribute_not_exists(L.#slot) OR attribute_exists(L.#slot.o) OR L.#slot.e < :now) AND attribute_exists(#sealed)',
-      ExpressionAttributeNames: { '#upk': INDEX.partitionKey, '#usk': INDEX.sortKey, '#status': 'status', '#slot': String(attempt.slot), '#sealed': SEALED_ATTRIBUTE },
+      ExpressionAttributeNames: {
+        '#upk': INDEX.partitionKey,
+        '#usk': INDEX.sortKey,
+        '#status': 'status',
+        '#slot': String(attempt.slot),
+        '#sealed': SEALED_ATTRIBUTE,
+      },
       ExpressionAttributeValues: {
         ':pool': usagePartition(attempt.pool, attempt.shard),
         ':seen': attempt.seenCount,
@@ -239,7 +261,11 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
    * both count a use. A transaction returns no item, so a granted key is read back (the
    * transaction's cost, paid only by requests that send an Idempotency-Key).
    */
-  private async tryIdempotentLease(write: ConditionalWrite, record: IdempotentLease, nowMs: number): Promise<LeaseAttemptResult> {
+  private async tryIdempotentLease(
+    write: ConditionalWrite,
+    record: IdempotentLease,
+    nowMs: number,
+  ): Promise<LeaseAttemptResult> {
     try {
       const out = await this.client.send(
         new TransactWriteCommand({
@@ -303,7 +329,13 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     const set = ['L.#slot.o = :outcome', 'usageCount = usageCount - :refund'];
     const remove: string[] = [];
     const names: Record<string, string> = { '#slot': String(attempt.slot), '#pool': 'pool', '#status': 'status' };
-    const values: Item = { ':nonce': attempt.nonce, ':outcome': attempt.outcome, ':pool': attempt.pool, ':now': attempt.nowMs, ':refund': refund ? 1 : 0 };
+    const values: Item = {
+      ':nonce': attempt.nonce,
+      ':outcome': attempt.outcome,
+      ':pool': attempt.pool,
+      ':now': attempt.nowMs,
+      ':refund': refund ? 1 : 0,
+    };
     // Invariants:
     //  - a key belongs to one pool: a lease is completed only under its key's pool;
     //  - counting once: only the lease's own open slot can be completed, and completing it
@@ -351,11 +383,17 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     if (!result.ok) {
       const current = toSlottedRecord(await this.readProjected(attempt.keyId, SLOTTED_PROJECTION));
       // A refund refused for its count past the top tier (rare): the same write, without the tier move.
-      if (!refundsUse(attempt.outcome) || !current || current.usageCount <= MAX_SORTED_COUNT) return { applied: false, current };
+      if (!refundsUse(attempt.outcome) || !current || current.usageCount <= MAX_SORTED_COUNT)
+        return { applied: false, current };
       result = await this.conditionalUpdate('complete', this.completionWrite(attempt, false), 'updated');
     }
-    if (!result.ok) return { applied: false, current: toSlottedRecord(await this.readProjected(attempt.keyId, SLOTTED_PROJECTION)) };
-    const key: CompletedKey = { keyId: attempt.keyId, usageCount: Number(result.item.usageCount), status: result.item.status as KeyStatus };
+    if (!result.ok)
+      return { applied: false, current: toSlottedRecord(await this.readProjected(attempt.keyId, SLOTTED_PROJECTION)) };
+    const key: CompletedKey = {
+      keyId: attempt.keyId,
+      usageCount: Number(result.item.usageCount),
+      status: result.item.status as KeyStatus,
+    };
     if (typeof result.item.cooldownUntil === 'number') key.cooldownUntil = result.item.cooldownUntil;
     else if (key.status === 'cooling') {
       // Cooling from another lease's report: its cooldown decides the status shown (rare: one read).
@@ -365,7 +403,11 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     return { applied: true, key };
   }
 
-  async increment(pool: string, keyId: string, nowMs: number): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined> {
+  async increment(
+    pool: string,
+    keyId: string,
+    nowMs: number,
+  ): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined> {
     // Atomic +1 on the count and, below the top tier the sort key spells out, on its tier: N
     // concurrent increments add N. At the top tier only the count moves (the sort key stays an
     // exact number; counts that high are never leased).
@@ -377,9 +419,17 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
           Key: { [KEY]: keyId },
           UpdateExpression: `SET usageCount = usageCount + :one, lastUsedAt = :nowIso${moveTier ? ', #usk = #usk + :tier' : ''}`,
           // Invariant: a key belongs to one pool (and exists); the tier moves only below the top.
-          ConditionExpression: moveTier ? '#pool = :pool AND usageCount < :top' : '#pool = :pool AND usageCount >= :top',
+          ConditionExpression: moveTier
+            ? '#pool = :pool AND usageCount < :top'
+            : '#pool = :pool AND usageCount >= :top',
           ExpressionAttributeNames: { '#pool': 'pool', ...(moveTier ? { '#usk': INDEX.sortKey } : {}) },
-          ExpressionAttributeValues: { ':pool': pool, ':one': 1, ':top': MAX_SORTED_COUNT, ':nowIso': new Date(nowMs).toISOString(), ...(moveTier ? { ':tier': USAGE_TIER } : {}) },
+          ExpressionAttributeValues: {
+            ':pool': pool,
+            ':one': 1,
+            ':top': MAX_SORTED_COUNT,
+            ':nowIso': new Date(nowMs).toISOString(),
+            ...(moveTier ? { ':tier': USAGE_TIER } : {}),
+          },
         },
         'updated',
       );
@@ -396,7 +446,11 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     if (await this.conditionalUpdateOk('undecryptable', this.undecryptableWrite(mark, true))) return true;
     // A lease's use refused for its count past the top tier (rare): the same write, without the tier move.
     const current = mark.lease ? toKeyRecord(await this.readProjected(mark.keyId, RECORD_PROJECTION)) : undefined;
-    return current !== undefined && current.usageCount > MAX_SORTED_COUNT && this.conditionalUpdateOk('undecryptable', this.undecryptableWrite(mark, false));
+    return (
+      current !== undefined &&
+      current.usageCount > MAX_SORTED_COUNT &&
+      this.conditionalUpdateOk('undecryptable', this.undecryptableWrite(mark, false))
+    );
   }
 
   private async conditionalUpdateOk(operation: string, write: ConditionalWrite): Promise<boolean> {
@@ -405,7 +459,12 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
 
   /** markUndecryptable's conditional write; `moveTier` as refundSortKey (with a lease only). */
   private undecryptableWrite(mark: UndecryptableMark, moveTier: boolean): ConditionalWrite {
-    const names: Record<string, string> = { '#pool': 'pool', '#status': 'status', '#upk': INDEX.partitionKey, '#sealed': SEALED_ATTRIBUTE };
+    const names: Record<string, string> = {
+      '#pool': 'pool',
+      '#status': 'status',
+      '#upk': INDEX.partitionKey,
+      '#sealed': SEALED_ATTRIBUTE,
+    };
     const values: Item = { ':pool': mark.pool, ':undecryptable': 'undecryptable', ':seen': mark.sealed };
     const set = ['#status = :undecryptable'];
     // Invariant: only the ciphertext that failed to open is judged (one resealed or re-imported
@@ -594,7 +653,8 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       'rehome',
       {
         Key: { [KEY]: move.keyId },
-        UpdateExpression: `${set.length ? `SET ${set.join(', ')}` : ''}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`.trim(),
+        UpdateExpression:
+          `${set.length ? `SET ${set.join(', ')}` : ''}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`.trim(),
         ConditionExpression: condition,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
@@ -622,7 +682,9 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
         ExpressionAttributeNames: { '#pool': POOL_INDEX.partitionKey },
         ExpressionAttributeValues: { ':pool': pool },
         Limit: limit,
-        ...(afterKeyId === undefined ? {} : { ExclusiveStartKey: { [POOL_INDEX.partitionKey]: pool, [KEY]: afterKeyId } }),
+        ...(afterKeyId === undefined
+          ? {}
+          : { ExclusiveStartKey: { [POOL_INDEX.partitionKey]: pool, [KEY]: afterKeyId } }),
         ...this.capacity,
       }),
     );

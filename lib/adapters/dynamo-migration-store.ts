@@ -8,7 +8,12 @@
  * one-off migration that is the price of checking every write.
  */
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, type DynamoDBDocumentClient, TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { KeyStatus } from '../domain/types.js';
 import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../migration/migration-store.js';
@@ -20,7 +25,13 @@ const MAX_BATCH_GET = 100;
 const MAX_TRANSACTION = 100;
 const MAX_TRANSACTION_ATTEMPTS = 10;
 /** Cancellation reasons that say "not refused, try again", as opposed to a failed condition or a bad request. */
-const RETRYABLE = new Set(['None', 'TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded', 'RequestLimitExceeded']);
+const RETRYABLE = new Set([
+  'None',
+  'TransactionConflict',
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+  'RequestLimitExceeded',
+]);
 
 function keyIdOf(write: KeyWrite): string {
   return write.kind === 'create' ? write.key.keyId : write.keyId;
@@ -82,17 +93,21 @@ export class DynamoMigrationStore implements MigrationStore {
     let open = writes.map((_, i) => i);
     for (let attempt = 0; open.length > 0; attempt++) {
       if (attempt > 0) await sleep(Math.min(1000, 20 * 2 ** attempt));
-      if (attempt > MAX_TRANSACTION_ATTEMPTS) throw new Error('the migration\'s writes kept conflicting with other transactions');
+      if (attempt > MAX_TRANSACTION_ATTEMPTS)
+        throw new Error("the migration's writes kept conflicting with other transactions");
       try {
         // One transaction per batch: 100 conditional writes in one request. BatchWriteItem
         // would be cheaper but cannot carry a condition.
-        await this.client.send(new TransactWriteCommand({ TransactItems: open.map((i) => this.transactItem(writes[i] as KeyWrite)) }));
+        await this.client.send(
+          new TransactWriteCommand({ TransactItems: open.map((i) => this.transactItem(writes[i] as KeyWrite)) }),
+        );
         for (const i of open) results[i] = { applied: true };
         open = [];
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
         const reasons = error.CancellationReasons ?? [];
-        if (reasons.some((r) => r.Code !== undefined && !RETRYABLE.has(r.Code) && r.Code !== 'ConditionalCheckFailed')) throw error;
+        if (reasons.some((r) => r.Code !== undefined && !RETRYABLE.has(r.Code) && r.Code !== 'ConditionalCheckFailed'))
+          throw error;
         const again: number[] = [];
         const unknown: number[] = [];
         open.forEach((i, n) => {

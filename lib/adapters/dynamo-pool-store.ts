@@ -18,8 +18,11 @@ const recordId = (pool: string): string => `${POOL_RECORD_PREFIX}${pool}`;
 /** The policy an item holds; a setting an older item lacks reads as its default. */
 function toPolicy(item: Item | undefined): PoolPolicy | undefined {
   if (!item || typeof item.name !== 'string') return undefined;
-  const number = (field: keyof PoolSettings): number => (typeof item[field] === 'number' ? item[field] : (POOL_DEFAULTS[field] as number));
-  const provider = (PROVIDERS as readonly string[]).includes(String(item.provider)) ? (item.provider as Provider) : POOL_DEFAULTS.provider;
+  const number = (field: keyof PoolSettings): number =>
+    typeof item[field] === 'number' ? item[field] : (POOL_DEFAULTS[field] as number);
+  const provider = (PROVIDERS as readonly string[]).includes(String(item.provider))
+    ? (item.provider as Provider)
+    : POOL_DEFAULTS.provider;
   return {
     pool: item.name,
     maxUses: number('maxUses'),
@@ -45,7 +48,14 @@ function shardsAre(value: string, shards: number): string {
 
 export class DynamoPoolStore extends DynamoTable implements PoolStore {
   async get(pool: string): Promise<PoolPolicy | undefined> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { [KEY]: recordId(pool) }, ConsistentRead: true, ...this.capacity }));
+    const out = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [KEY]: recordId(pool) },
+        ConsistentRead: true,
+        ...this.capacity,
+      }),
+    );
     this.meter?.record('pool', out.ConsumedCapacity);
     return toPolicy(out.Item);
   }
@@ -72,7 +82,11 @@ export class DynamoPoolStore extends DynamoTable implements PoolStore {
       const widest = shardSpan(seen);
       const changed = await this.upsert(pool, settings, nowIso, true, {
         condition: `${shardsAre(':seenShards', seen.shards)} AND ${seen.previousShards === undefined ? 'attribute_not_exists(#previous)' : '#previous = :seenPrevious'}`,
-        values: { ':seenShards': seen.shards, ':widest': widest, ...(seen.previousShards === undefined ? {} : { ':seenPrevious': seen.previousShards }) },
+        values: {
+          ':seenShards': seen.shards,
+          ':widest': widest,
+          ...(seen.previousShards === undefined ? {} : { ':seenPrevious': seen.previousShards }),
+        },
         set: ['#previous = :widest', 'shardsChangedAt = :now'],
       });
       if ('policy' in changed) return changed.policy;
@@ -138,7 +152,9 @@ export class DynamoPoolStore extends DynamoTable implements PoolStore {
     const expressions = `${update} ${shardChange?.condition ?? ''}`;
     // DynamoDB refuses names and values an expression does not use.
     const used = <T>(entries: Record<string, T>): Record<string, T> =>
-      Object.fromEntries(Object.entries(entries).filter(([placeholder]) => new RegExp(`${placeholder}\\b`).test(expressions)));
+      Object.fromEntries(
+        Object.entries(entries).filter(([placeholder]) => new RegExp(`${placeholder}\\b`).test(expressions)),
+      );
     const result = await this.conditionalUpdate('pool-put', {
       Key: { [KEY]: recordId(pool) },
       UpdateExpression: update,

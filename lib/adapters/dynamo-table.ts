@@ -4,7 +4,13 @@
  * conditional write is run, so a refused condition is an answer, never an exception.
  */
 import { ConditionalCheckFailedException, type ConsumedCapacity } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  type DynamoDBDocumentClient,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Item } from './key-item.js';
 
@@ -12,7 +18,15 @@ import type { Item } from './key-item.js';
  * The operation names the adapters report to a CapacityMeter that are reads; every other one
  * is a write. (DynamoDB Local reports only CapacityUnits, so the name tells which.)
  */
-export const READ_OPERATIONS: ReadonlySet<string> = new Set(['candidates', 'get', 'record', 'pool', 'pools', 'pool-keys', 'pool-items']);
+export const READ_OPERATIONS: ReadonlySet<string> = new Set([
+  'candidates',
+  'get',
+  'record',
+  'pool',
+  'pools',
+  'pool-keys',
+  'pool-items',
+]);
 
 /** Collects what each request cost, for the benchmark and the capacity figures in the README. */
 export interface CapacityMeter {
@@ -55,9 +69,14 @@ export class DynamoTable {
     input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>,
     returns: 'all' | 'updated' = 'all',
   ): Promise<ConditionalResult> {
-    const values = returns === 'all' ? ({ ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } as const) : ({ ReturnValues: 'UPDATED_NEW', ReturnValuesOnConditionCheckFailure: 'NONE' } as const);
+    const values =
+      returns === 'all'
+        ? ({ ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } as const)
+        : ({ ReturnValues: 'UPDATED_NEW', ReturnValuesOnConditionCheckFailure: 'NONE' } as const);
     try {
-      const out = await this.client.send(new UpdateCommand({ ...input, TableName: this.tableName, ...values, ...this.capacity }));
+      const out = await this.client.send(
+        new UpdateCommand({ ...input, TableName: this.tableName, ...values, ...this.capacity }),
+      );
       this.meter?.record(operation, out.ConsumedCapacity);
       return { ok: true, item: out.Attributes ?? {} };
     } catch (error) {
@@ -68,14 +87,21 @@ export class DynamoTable {
   }
 
   /** Reads items by key id, 100 to a request, retrying what DynamoDB leaves unprocessed; missing ids are skipped. */
-  async batchGet(operation: string, keyIds: readonly string[], fields?: { ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> }): Promise<Item[]> {
+  async batchGet(
+    operation: string,
+    keyIds: readonly string[],
+    fields?: { ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> },
+  ): Promise<Item[]> {
     const items: Item[] = [];
     for (let start = 0; start < keyIds.length; start += 100) {
       let keys: Record<string, unknown>[] | undefined = keyIds.slice(start, start + 100).map((keyId) => ({ keyId }));
       for (let round = 0; keys && keys.length > 0; round++) {
         if (round > 0) await new Promise((done) => setTimeout(done, Math.min(1000, 25 * 2 ** round)));
         const out: BatchGetCommandOutput = await this.client.send(
-          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ...(fields ?? {}) } }, ...this.capacity }),
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: keys, ...(fields ?? {}) } },
+            ...this.capacity,
+          }),
         );
         this.meter?.record(operation, out.ConsumedCapacity);
         items.push(...(out.Responses?.[this.tableName] ?? []));

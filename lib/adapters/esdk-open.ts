@@ -33,7 +33,13 @@ import {
   SignaturePolicy,
   SignaturePolicySuites,
 } from '@aws-crypto/material-management-node';
-import { aadFactory, decodeBodyHeader, deserializeFactory, type HeaderInfo, type MessageHeader } from '@aws-crypto/serialize';
+import {
+  aadFactory,
+  decodeBodyHeader,
+  deserializeFactory,
+  type HeaderInfo,
+  type MessageHeader,
+} from '@aws-crypto/serialize';
 
 const toBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 // The same two factories, with the same arguments, as parse_header_stream.js and decipher_stream.js.
@@ -73,7 +79,10 @@ export class ParsedMessage {
    * "Incomplete Header"); throws when the header is malformed or has more than
    * `maxEncryptedDataKeys` data keys. Decrypts nothing.
    */
-  static parse(bytes: Uint8Array, { maxEncryptedDataKeys }: { maxEncryptedDataKeys: number | false }): ParsedMessage | false {
+  static parse(
+    bytes: Uint8Array,
+    { maxEncryptedDataKeys }: { maxEncryptedDataKeys: number | false },
+  ): ParsedMessage | false {
     const headerInfo = deserialize.deserializeMessageHeader(bytes, { maxEncryptedDataKeys });
     return headerInfo ? new ParsedMessage(bytes, headerInfo) : false;
   }
@@ -107,7 +116,11 @@ export async function openMessage(
   // decrypt_stream.js wraps a keyring in the default CMM; parse_header_stream.js asks it.
   const { messageId, encryptionContext, encryptedDataKeys, contentType } = messageHeader;
   const cmm = new NodeDefaultCryptographicMaterialsManager(keyring);
-  const material = await cmm.decryptMaterials({ suite: new NodeAlgorithmSuite(algorithmSuite.id), encryptionContext, encryptedDataKeys });
+  const material = await cmm.decryptMaterials({
+    suite: new NodeAlgorithmSuite(algorithmSuite.id),
+    encryptionContext,
+    encryptedDataKeys,
+  });
   const clear: Buffer[] = [];
   try {
     CommitmentPolicySuites.isDecryptEnabled(commitmentPolicy, material.suite, messageIdHex);
@@ -138,8 +151,15 @@ export async function openMessage(
       needs(tagEnd <= bytes.byteLength, 'Incomplete message');
 
       const { isFinalFrame } = frame;
-      const frameAad = aad.messageAAD(messageId, aad.messageAADContentString({ contentType, isFinalFrame }), frame.sequenceNumber, frame.contentLength);
-      const decipher = getDecipher(frame.iv).setAAD(toBuffer(frameAad)).setAuthTag(toBuffer(bytes.subarray(contentEnd, tagEnd)));
+      const frameAad = aad.messageAAD(
+        messageId,
+        aad.messageAADContentString({ contentType, isFinalFrame }),
+        frame.sequenceNumber,
+        frame.contentLength,
+      );
+      const decipher = getDecipher(frame.iv)
+        .setAAD(toBuffer(frameAad))
+        .setAuthTag(toBuffer(bytes.subarray(contentEnd, tagEnd)));
       clear.push(decipher.update(toBuffer(bytes.subarray(frame.readPos, contentEnd))));
       clear.push(decipher.final()); // throws unless the frame is authentic
       readPos = tagEnd;

@@ -56,16 +56,31 @@ export interface WrappingKeyRef {
 
 /** The KMS operations the keyring calls (the AWS SDK v3 `KMS` client satisfies it). */
 export interface KmsClientLike {
-  generateDataKey(input: { KeyId: string; NumberOfBytes?: number; EncryptionContext?: Record<string, string>; GrantTokens?: string[] }): Promise<{
+  generateDataKey(input: {
+    KeyId: string;
+    NumberOfBytes?: number;
+    EncryptionContext?: Record<string, string>;
+    GrantTokens?: string[];
+  }): Promise<{
     KeyId?: string;
     Plaintext?: Uint8Array;
     CiphertextBlob?: Uint8Array;
   }>;
-  encrypt(input: { KeyId: string; Plaintext: Uint8Array; EncryptionContext?: Record<string, string>; GrantTokens?: string[] }): Promise<{
+  encrypt(input: {
+    KeyId: string;
+    Plaintext: Uint8Array;
+    EncryptionContext?: Record<string, string>;
+    GrantTokens?: string[];
+  }): Promise<{
     KeyId?: string;
     CiphertextBlob?: Uint8Array;
   }>;
-  decrypt(input: { KeyId?: string; CiphertextBlob: Uint8Array; EncryptionContext?: Record<string, string>; GrantTokens?: string[] }): Promise<{
+  decrypt(input: {
+    KeyId?: string;
+    CiphertextBlob: Uint8Array;
+    EncryptionContext?: Record<string, string>;
+    GrantTokens?: string[];
+  }): Promise<{
     KeyId?: string;
     Plaintext?: Uint8Array;
   }>;
@@ -93,7 +108,10 @@ export interface SealerStats {
 
 // Messages we write hold exactly one encrypted data key (one wrapping key per seal). Refusing
 // more bounds what a planted ciphertext can make the opener do (one unwrap, one KMS call).
-const CLIENT_OPTIONS = { commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, maxEncryptedDataKeys: 1 } as const;
+const CLIENT_OPTIONS = {
+  commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+  maxEncryptedDataKeys: 1,
+} as const;
 const { encrypt } = buildEncrypt(CLIENT_OPTIONS);
 
 /** A secret is an API key: far below this. A bound keeps a planted message from costing much. */
@@ -104,7 +122,12 @@ const CIPHERTEXT_ERRORS = new Set(['InvalidCiphertextException', 'IncorrectKeyEx
 /** What a sealed string's header says, read without decrypting. */
 export type SealedInfo =
   | { sealed: false }
-  | { sealed: true; suiteId: AlgorithmSuiteIdentifier; context: Readonly<Record<string, string>>; wrappedBy: readonly WrappingKeyRef[] };
+  | {
+      sealed: true;
+      suiteId: AlgorithmSuiteIdentifier;
+      context: Readonly<Record<string, string>>;
+      wrappedBy: readonly WrappingKeyRef[];
+    };
 
 /**
  * Parses the ESDK message header of `sealed`: the suite, the encryption context and which
@@ -154,11 +177,14 @@ const LOCAL_KEY_NAME = /^local-[0-9a-f]{16}/;
 export function wrappingKeyRef(spec: WrappingKeySpec): WrappingKeyRef {
   if (spec.kind === 'kms') {
     if (!KMS_KEY_ARN.test(spec.keyArn)) {
-      throw new RangeError('a KMS wrapping key must be given as a key ARN (arn:aws:kms:<region>:<account>:key/<id>), not an alias or a bare id');
+      throw new RangeError(
+        'a KMS wrapping key must be given as a key ARN (arn:aws:kms:<region>:<account>:key/<id>), not an alias or a bare id',
+      );
     }
     return { provider: KMS_PROVIDER, key: spec.keyArn };
   }
-  if (spec.key.byteLength !== 32) throw new RangeError(`a local wrapping key is 32 bytes (256 bits), got ${spec.key.byteLength}`);
+  if (spec.key.byteLength !== 32)
+    throw new RangeError(`a local wrapping key is 32 bytes (256 bits), got ${spec.key.byteLength}`);
   return { provider: LOCAL_PROVIDER, key: localKeyName(spec.key) };
 }
 
@@ -227,7 +253,8 @@ function heldKey(spec: WrappingKeySpec, kms: (region: string) => KmsClientLike |
 }
 
 function decodeSealed(sealed: string): Buffer | undefined {
-  if (typeof sealed !== 'string' || sealed.length === 0 || sealed.length > (MAX_SEALED_BYTES * 4) / 3 + 4) return undefined;
+  if (typeof sealed !== 'string' || sealed.length === 0 || sealed.length > (MAX_SEALED_BYTES * 4) / 3 + 4)
+    return undefined;
   const bytes = Buffer.from(sealed, 'base64');
   // Buffer.from skips characters that are not base64: insist on the canonical encoding, so a
   // changed character is a changed ciphertext and never silently the same one.
@@ -242,7 +269,10 @@ function exactContext(context: SealContext): Record<string, string> {
 
 function sameContext(actual: Readonly<Record<string, string>>, expected: Record<string, string>): boolean {
   const keys = Object.keys(actual);
-  return keys.length === Object.keys(expected).length && keys.every((k) => Object.hasOwn(expected, k) && actual[k] === expected[k]);
+  return (
+    keys.length === Object.keys(expected).length &&
+    keys.every((k) => Object.hasOwn(expected, k) && actual[k] === expected[k])
+  );
 }
 
 function checkContext(context: SealContext): void {
@@ -288,7 +318,11 @@ export class EsdkSealer implements SecretSealer {
     const plaintext = Buffer.from(secret, 'utf8');
     const failures: string[] = [];
     try {
-      const { result } = await encrypt(this.#current.keyring(failures), plaintext, { suiteId: SEALING_SUITE, encryptionContext: exactContext(context), plaintextLength: plaintext.length });
+      const { result } = await encrypt(this.#current.keyring(failures), plaintext, {
+        suiteId: SEALING_SUITE,
+        encryptionContext: exactContext(context),
+        plaintextLength: plaintext.length,
+      });
       return result.toString('base64');
     } catch {
       // Encryption fails only when the wrapping key does: KMS (named) or a broken local key.
@@ -327,7 +361,11 @@ export class EsdkSealer implements SecretSealer {
   /** True unless `sealed` is a message whose data key the current wrapping key wrapped. */
   resealNeeded(sealed: string): Promise<boolean> {
     const info = inspectSealed(sealed);
-    const current = info.sealed && info.suiteId === SEALING_SUITE && info.wrappedBy.length === 1 && info.wrappedBy.every((ref) => sameRef(ref, this.#current.ref));
+    const current =
+      info.sealed &&
+      info.suiteId === SEALING_SUITE &&
+      info.wrappedBy.length === 1 &&
+      info.wrappedBy.every((ref) => sameRef(ref, this.#current.ref));
     return Promise.resolve(!current);
   }
 
@@ -341,7 +379,8 @@ export class EsdkSealer implements SecretSealer {
   }
 
   async #openUncached(sealed: string, context: SealContext): Promise<string> {
-    const undecryptable = (reason: UndecryptableReason) => new SecretUndecryptable({ pool: context.pool, keyId: context.keyId }, reason);
+    const undecryptable = (reason: UndecryptableReason) =>
+      new SecretUndecryptable({ pool: context.pool, keyId: context.keyId }, reason);
     const bytes = decodeSealed(sealed);
     const message = bytes ? parseSealed(bytes) : false;
     const info = describeSealed(message);
@@ -359,10 +398,14 @@ export class EsdkSealer implements SecretSealer {
     let opened: Awaited<ReturnType<typeof openMessage>>;
     try {
       // The ESDK's decrypt, step for step, over the one buffer (esdk-open.ts says why).
-      opened = await openMessage(holder.keyring(failures), message, { commitmentPolicy: CLIENT_OPTIONS.commitmentPolicy, maxBodySize: MAX_SEALED_BYTES });
+      opened = await openMessage(holder.keyring(failures), message, {
+        commitmentPolicy: CLIENT_OPTIONS.commitmentPolicy,
+        maxBodySize: MAX_SEALED_BYTES,
+      });
     } catch {
       // The ESDK's own error text is not passed on: it is not ours to vouch for.
-      if (failures.length > 0 && !failures.every((name) => CIPHERTEXT_ERRORS.has(name))) throw new SealingUnavailable('open', failures);
+      if (failures.length > 0 && !failures.every((name) => CIPHERTEXT_ERRORS.has(name)))
+        throw new SealingUnavailable('open', failures);
       throw undecryptable('authentication-failed');
     }
     try {

@@ -41,20 +41,29 @@ export const RECORD_ATTRIBUTES = [
 ] as const satisfies readonly (keyof KeyRecord)[];
 
 /** A ProjectionExpression for `attributes`, with a placeholder per name (several are reserved words). */
-export function projection(attributes: readonly string[]): { ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> } {
+export function projection(attributes: readonly string[]): {
+  ProjectionExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+} {
   const names = Object.fromEntries(attributes.map((name, i) => [`#p${i}`, name]));
   return { ProjectionExpression: Object.keys(names).join(', '), ExpressionAttributeNames: names };
 }
 
 function toStoredSlots(slots: StoredKey['slots']): Record<string, StoredSlot> {
   return Object.fromEntries(
-    Object.entries(slots).map(([slot, s]) => [slot, { n: s.nonce, e: s.expiresAtMs, ...(s.outcome === undefined ? {} : { o: s.outcome }) }]),
+    Object.entries(slots).map(([slot, s]) => [
+      slot,
+      { n: s.nonce, e: s.expiresAtMs, ...(s.outcome === undefined ? {} : { o: s.outcome }) },
+    ]),
   );
 }
 
 function fromStoredSlots(stored: Record<string, StoredSlot> | undefined): StoredKey['slots'] {
   return Object.fromEntries(
-    Object.entries(stored ?? {}).map(([slot, s]) => [slot, { nonce: s.n, expiresAtMs: s.e, ...(s.o === undefined ? {} : { outcome: s.o }) }]),
+    Object.entries(stored ?? {}).map(([slot, s]) => [
+      slot,
+      { nonce: s.n, expiresAtMs: s.e, ...(s.o === undefined ? {} : { outcome: s.o }) },
+    ]),
   );
 }
 
@@ -101,7 +110,13 @@ export function homeShard(item: Item): number {
  * carry only the plain secret: the mask is taken from it when it was read, else it is "...".
  */
 export function toKeyRecord(item: Item | undefined): KeyRecord | undefined {
-  if (!item || typeof item[TABLE.partitionKey] !== 'string' || typeof item.pool !== 'string' || !String(item[TABLE.partitionKey]).startsWith('k_')) return undefined;
+  if (
+    !item ||
+    typeof item[TABLE.partitionKey] !== 'string' ||
+    typeof item.pool !== 'string' ||
+    !String(item[TABLE.partitionKey]).startsWith('k_')
+  )
+    return undefined;
   const record: Record<string, unknown> = {};
   for (const name of RECORD_ATTRIBUTES) if (item[name] !== undefined) record[name] = item[name];
   const plain = item[PLAIN_ATTRIBUTE];
@@ -113,7 +128,9 @@ export function toKeyRecord(item: Item | undefined): KeyRecord | undefined {
 /** The record and the lease slots, without the secret: what a refused completion is judged by. */
 export function toSlottedRecord(item: Item | undefined): (KeyRecord & Pick<StoredKey, 'slots'>) | undefined {
   const record = toKeyRecord(item);
-  return record && item ? { ...record, slots: fromStoredSlots(item.L as Record<string, StoredSlot> | undefined) } : undefined;
+  return record && item
+    ? { ...record, slots: fromStoredSlots(item.L as Record<string, StoredSlot> | undefined) }
+    : undefined;
 }
 
 /**

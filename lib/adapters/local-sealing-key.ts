@@ -35,7 +35,8 @@ export async function readLocalSealingKey(path: string): Promise<Buffer> {
   // O_NOFOLLOW: a symbolic link could point the key anywhere; refuse it like a loose mode.
   // (Windows has no O_NOFOLLOW: undefined there, and `| undefined` adds nothing.)
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeSealingKeyFile(`${path} is a symbolic link; the sealing key must be a regular file`);
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new UnsafeSealingKeyFile(`${path} is a symbolic link; the sealing key must be a regular file`);
     throw error;
   });
   try {
@@ -48,11 +49,14 @@ export async function readLocalSealingKey(path: string): Promise<Buffer> {
       );
     }
     if (info.size !== LOCAL_SEALING_KEY_BYTES) {
-      throw new UnsafeSealingKeyFile(`${path} is ${info.size} bytes; a sealing key is exactly ${LOCAL_SEALING_KEY_BYTES} bytes (256 bits)`);
+      throw new UnsafeSealingKeyFile(
+        `${path} is ${info.size} bytes; a sealing key is exactly ${LOCAL_SEALING_KEY_BYTES} bytes (256 bits)`,
+      );
     }
     const key = Buffer.alloc(LOCAL_SEALING_KEY_BYTES);
     const { bytesRead } = await handle.read(key, 0, LOCAL_SEALING_KEY_BYTES, 0);
-    if (bytesRead !== LOCAL_SEALING_KEY_BYTES) throw new UnsafeSealingKeyFile(`${path} changed while it was read; try again`);
+    if (bytesRead !== LOCAL_SEALING_KEY_BYTES)
+      throw new UnsafeSealingKeyFile(`${path} changed while it was read; try again`);
     return key;
   } finally {
     await handle.close();

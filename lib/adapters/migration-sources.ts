@@ -57,7 +57,9 @@ export function s3Source(client: S3Client, bucket: string, key: string): Migrati
   let size: number | undefined;
   const get = async (ifMatch?: string): Promise<AsyncIterable<Uint8Array>> => {
     try {
-      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(ifMatch ? { IfMatch: ifMatch } : {}) }));
+      const out = await client.send(
+        new GetObjectCommand({ Bucket: bucket, Key: key, ...(ifMatch ? { IfMatch: ifMatch } : {}) }),
+      );
       etag = out.ETag;
       size = out.ContentLength;
       if (!out.Body) throw new UnreadableSource(`cannot read ${where}: empty response`);
@@ -65,7 +67,11 @@ export function s3Source(client: S3Client, bucket: string, key: string): Migrati
     } catch (error) {
       if (error instanceof UnreadableSource) throw error;
       const why = errorName(error);
-      throw new UnreadableSource(why === 'PreconditionFailed' ? `${where} changed after it was checked; run again` : `cannot read ${where}: ${why}`);
+      throw new UnreadableSource(
+        why === 'PreconditionFailed'
+          ? `${where} changed after it was checked; run again`
+          : `cannot read ${where}: ${why}`,
+      );
     }
   };
   return {
@@ -87,10 +93,16 @@ export function s3Source(client: S3Client, bucket: string, key: string): Migrati
  * scan order. Numbers are read as exact digit strings (`{"$numberDecimal": ...}`), so a
  * value the SDK could not hold as a JS number is reported invalid rather than crashing the scan.
  */
-export function legacyTableSource(client: DynamoDBDocumentClient, tableName: string, options: { pageLimit?: number } = {}): MigrationSource {
+export function legacyTableSource(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  options: { pageLimit?: number } = {},
+): MigrationSource {
   const scan = async (start: ScanCommandOutput['LastEvaluatedKey'], limit?: number): Promise<ScanCommandOutput> => {
     try {
-      return await client.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: start, ...(limit ? { Limit: limit } : {}) }));
+      return await client.send(
+        new ScanCommand({ TableName: tableName, ExclusiveStartKey: start, ...(limit ? { Limit: limit } : {}) }),
+      );
     } catch (error) {
       const why = errorName(error);
       if (why === 'ResourceNotFoundException') throw new UnreadableSource(`table "${tableName}" does not exist`);
@@ -111,7 +123,10 @@ export function legacyTableSource(client: DynamoDBDocumentClient, tableName: str
         const page = await scan(start, options.pageLimit);
         for (const item of page.Items ?? []) {
           position++;
-          yield { position, value: unmarshall(item, { wrapNumbers: (digits: string) => ({ $numberDecimal: digits }) }) };
+          yield {
+            position,
+            value: unmarshall(item, { wrapNumbers: (digits: string) => ({ $numberDecimal: digits }) }),
+          };
         }
         start = page.LastEvaluatedKey;
       } while (start);

@@ -57,7 +57,8 @@ export class OpenedSecretCache {
     this.#maxEntries = options.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES;
     this.#maxAgeMs = options.maxAgeMs ?? DEFAULT_CACHE_MAX_AGE_MS;
     this.#now = options.now ?? Date.now;
-    if (!Number.isInteger(this.#maxEntries) || this.#maxEntries < 0) throw new RangeError('maxEntries must be a whole number >= 0');
+    if (!Number.isInteger(this.#maxEntries) || this.#maxEntries < 0)
+      throw new RangeError('maxEntries must be a whole number >= 0');
     if (!(this.#maxAgeMs >= 0)) throw new RangeError('maxAgeMs must be >= 0');
   }
 

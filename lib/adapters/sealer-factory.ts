@@ -18,12 +18,19 @@ export type WrappingKeySource =
 export async function buildSealer(source: WrappingKeySource): Promise<EsdkSealer> {
   switch (source.kind) {
     case 'kms':
-      return createEsdkSealer({ current: { kind: 'kms', keyArn: source.keyArn }, previous: source.previousKeyArns.map((keyArn) => ({ kind: 'kms', keyArn })) });
+      return createEsdkSealer({
+        current: { kind: 'kms', keyArn: source.keyArn },
+        previous: source.previousKeyArns.map((keyArn) => ({ kind: 'kms', keyArn })),
+      });
     case 'local': {
-      const previous = await Promise.all(source.previousKeyFiles.map(async (file) => ({ kind: 'local', key: await readLocalSealingKey(file) }) as const));
+      const previous = await Promise.all(
+        source.previousKeyFiles.map(async (file) => ({ kind: 'local', key: await readLocalSealingKey(file) }) as const),
+      );
       return createEsdkSealer({ current: { kind: 'local', key: await readLocalSealingKey(source.keyFile) }, previous });
     }
     case 'data-dir':
-      return createEsdkSealer({ current: { kind: 'local', key: (await loadOrCreateLocalSealingKey(source.dataDir)).key } });
+      return createEsdkSealer({
+        current: { kind: 'local', key: (await loadOrCreateLocalSealingKey(source.dataDir)).key },
+      });
   }
 }

@@ -112,7 +112,10 @@ export class StabilityClient implements BalanceProvider {
       }
       text = await readCapped(response, MAX_PROVIDER_BODY_BYTES);
     } catch (error) {
-      const reason = error instanceof BodyTooLarge ? `provider answer too large (over ${MAX_PROVIDER_BODY_BYTES} bytes)` : failureReason(error, this.timeoutMs);
+      const reason =
+        error instanceof BodyTooLarge
+          ? `provider answer too large (over ${MAX_PROVIDER_BODY_BYTES} bytes)`
+          : failureReason(error, this.timeoutMs);
       this.warn('balance check failed', { reason });
       return { kind: 'error', reason };
     }

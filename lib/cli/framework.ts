@@ -103,7 +103,12 @@ export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
 export function parse(command: Command, argv: string[]): ParsedArgs {
   let parsed: ParsedArgs;
   try {
-    parsed = parseArgs({ args: argv, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     throw new UsageError((error as Error).message.split('\n')[0] ?? 'bad arguments');
   }
@@ -148,7 +153,8 @@ export function checked<T>(schema: z.ZodMiniType<T>, value: unknown, flag: strin
  */
 export function numberFlag(schema: z.ZodMiniType<number>, value: unknown, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^-?\d{1,16}(\.\d{1,16})?$/.test(value)) throw new UsageError(`${flag}: must be a number`);
+  if (typeof value !== 'string' || !/^-?\d{1,16}(\.\d{1,16})?$/.test(value))
+    throw new UsageError(`${flag}: must be a number`);
   return checked(schema, Number(value), flag);
 }
 
@@ -158,7 +164,10 @@ export const Concurrency = z.int().check(z.minimum(1), z.maximum(64));
 /** The first `shown` items of a report list, one line each, then how many more `--json` would list. */
 export function capped<T>(items: readonly T[], shown: number, line: (item: T) => string): string[] {
   const more = items.length - shown;
-  return [...items.slice(0, shown).map(line), ...(more > 0 ? [`    ... and ${more} more (--json lists them all)`] : [])];
+  return [
+    ...items.slice(0, shown).map(line),
+    ...(more > 0 ? [`    ... and ${more} more (--json lists them all)`] : []),
+  ];
 }
 
 export function stringFlag(value: unknown): string | undefined {
@@ -169,7 +178,14 @@ export function stringFlag(value: unknown): string | undefined {
 export function table(rows: Record<string, string | number | null | undefined>[], columns: string[]): string {
   const cells = [columns, ...rows.map((row) => columns.map((c) => String(row[c] ?? '-')))];
   const widths = columns.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+  return cells
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function json(value: unknown): string {

@@ -39,7 +39,13 @@ function mainHelp(): string {
 }
 
 function commandHelp(command: Command): string {
-  return [`usage: keypool ${command.name} ${command.usage}`, '', command.summary, '', ...command.help.map((l) => `  ${l}`)].join('\n');
+  return [
+    `usage: keypool ${command.name} ${command.usage}`,
+    '',
+    command.summary,
+    '',
+    ...command.help.map((l) => `  ${l}`),
+  ].join('\n');
 }
 
 function groupHelp(group: CommandGroup): string {
@@ -62,15 +68,27 @@ function shownWord(word: string): string {
 }
 
 /** Why the store could not be reached, in one line, or undefined if the error is something else. */
-function unreachable(error: unknown, endpoint: string | undefined, local: boolean, tableName: string): string | undefined {
+function unreachable(
+  error: unknown,
+  endpoint: string | undefined,
+  local: boolean,
+  tableName: string,
+): string | undefined {
   const e = error as { name?: string; code?: string; message?: string };
   if (e.name === 'ResourceNotFoundException') {
     return `table "${tableName}" does not exist${endpoint ? ` at ${endpoint}` : ''}${local ? ': run `npm start` (it creates it)' : ''}`;
   }
-  if (e.code === 'ECONNREFUSED' || e.name === 'TimeoutError' || /ECONNREFUSED|connect|socket hang up/i.test(e.message ?? '')) {
-    return local ? `nothing answers at ${endpoint ?? 'the local stack'}: start the local stack with \`npm start\`` : `cannot reach DynamoDB${endpoint ? ` at ${endpoint}` : ''}`;
+  if (
+    e.code === 'ECONNREFUSED' ||
+    e.name === 'TimeoutError' ||
+    /ECONNREFUSED|connect|socket hang up/i.test(e.message ?? '')
+  ) {
+    return local
+      ? `nothing answers at ${endpoint ?? 'the local stack'}: start the local stack with \`npm start\``
+      : `cannot reach DynamoDB${endpoint ? ` at ${endpoint}` : ''}`;
   }
-  if (e.name === 'CredentialsProviderError') return 'no AWS credentials found (set a profile or KEYPOOL_DYNAMODB_ENDPOINT)';
+  if (e.name === 'CredentialsProviderError')
+    return 'no AWS credentials found (set a profile or KEYPOOL_DYNAMODB_ENDPOINT)';
   return undefined;
 }
 
@@ -86,7 +104,11 @@ export const processIo: CliIo = {
  * 2 bad usage); never exits the process. `services` defaults to the wiring over the
  * environment's configuration; tests pass their own.
  */
-export async function runCli(argv: string[], io: CliIo = processIo, services: (config: CliConfig) => CliServices = cliServices): Promise<number> {
+export async function runCli(
+  argv: string[],
+  io: CliIo = processIo,
+  services: (config: CliConfig) => CliServices = cliServices,
+): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(mainHelp());

@@ -26,7 +26,10 @@ export function progressBar(write: (text: string) => void, clock: () => number =
     update(p) {
       const seconds = Math.max((clock() - started) / 1000, 0.001);
       const share = p.totalBytes ? Math.min(1, p.bytes / p.totalBytes) : undefined;
-      const bar = share === undefined ? '' : `[${'#'.repeat(Math.round(share * WIDTH)).padEnd(WIDTH, '-')}] ${String(Math.floor(share * 100)).padStart(3)}%  `;
+      const bar =
+        share === undefined
+          ? ''
+          : `[${'#'.repeat(Math.round(share * WIDTH)).padEnd(WIDTH, '-')}] ${String(Math.floor(share * 100)).padStart(3)}%  `;
       const line = `${bar}read ${thousands(p.read)}  written ${thousands(p.written)}  ${thousands(p.read / seconds)} rows/s`;
       write(`\r${line.padEnd(drawn)}`);
       drawn = line.length;

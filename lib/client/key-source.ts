@@ -39,7 +39,8 @@ export const defaultSleep = (ms: number): Promise<void> => new Promise((done) =>
 /** Checks a caller's bound: a finite number of seconds >= 0. */
 export function checkedWait(seconds: number | undefined, where: string): number {
   if (seconds === undefined) return 0;
-  if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError(`${where}: maxWaitSeconds is a number of seconds >= 0`);
+  if (!Number.isFinite(seconds) || seconds < 0)
+    throw new RangeError(`${where}: maxWaitSeconds is a number of seconds >= 0`);
   return seconds;
 }
 
@@ -68,7 +69,11 @@ export class WaitBudget {
  * (no key is cooling: waiting would not help), or one whose wait is past the budget is thrown
  * as it is, so the caller still sees when a key comes back.
  */
-export async function leaseWaiting(lease: () => Promise<LeaseGrant>, budget: WaitBudget, waiting: Waiting = {}): Promise<LeaseGrant> {
+export async function leaseWaiting(
+  lease: () => Promise<LeaseGrant>,
+  budget: WaitBudget,
+  waiting: Waiting = {},
+): Promise<LeaseGrant> {
   const sleep = waiting.sleep ?? defaultSleep;
   const random = waiting.random ?? Math.random;
   for (;;) {
@@ -101,13 +106,21 @@ export interface BrokerKeySourceOptions extends Waiting {
  * A Broker in the same account as a KeySource for one pool: the same leases, errors and
  * waiting as a KeypoolClient for that pool, without HTTP.
  */
-export function brokerKeySource(broker: PoolLeasing, pool: string, options: BrokerKeySourceOptions = {}): KeySource & { readonly pool: string } {
+export function brokerKeySource(
+  broker: PoolLeasing,
+  pool: string,
+  options: BrokerKeySourceOptions = {},
+): KeySource & { readonly pool: string } {
   const maxWaitSeconds = checkedWait(options.maxWaitSeconds, 'brokerKeySource');
   return {
     pool,
     maxWaitSeconds,
     lease: (request = {}, wait = {}) =>
-      leaseWaiting(() => broker.lease(pool, request), new WaitBudget(checkedWait(wait.maxWaitSeconds ?? maxWaitSeconds, 'lease')), options),
+      leaseWaiting(
+        () => broker.lease(pool, request),
+        new WaitBudget(checkedWait(wait.maxWaitSeconds ?? maxWaitSeconds, 'lease')),
+        options,
+      ),
     complete: (leaseId, report = {}) => broker.complete(pool, leaseId, report),
   };
 }

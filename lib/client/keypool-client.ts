@@ -11,7 +11,14 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { KeypoolError, NoUsableKey, PoolNotFound } from '../domain/errors.js';
 import { POOL_NAME_PATTERN } from '../domain/pool-name.js';
 import { isLoopbackHostname } from '../shared/loopback.js';
-import { type CompletionReport, type CompletionResult, DEFAULT_MAX_USES, DEFAULT_POOL, type LeaseGrant, type LeaseRequest } from '../domain/types.js';
+import {
+  type CompletionReport,
+  type CompletionResult,
+  DEFAULT_MAX_USES,
+  DEFAULT_POOL,
+  type LeaseGrant,
+  type LeaseRequest,
+} from '../domain/types.js';
 import { redact } from '../shared/redact.js';
 import { checkedWait, type KeySource, type LeaseWait, leaseWaiting, type Waiting, WaitBudget } from './key-source.js';
 
@@ -50,7 +57,11 @@ export class KeypoolApiError extends KeypoolError {
 }
 
 function regionOf(url: URL, given: string | undefined): string | undefined {
-  return given ?? /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/.exec(url.hostname)?.[1] ?? (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined);
+  return (
+    given ??
+    /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/.exec(url.hostname)?.[1] ??
+    (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined)
+  );
 }
 
 /** A Retry-After the API sent with a 409: the body's retryAfterSeconds, else the header's seconds. */
@@ -80,17 +91,26 @@ export class KeypoolClient implements KeySource {
     this.base = new URL(options.url.endsWith('/') ? options.url : `${options.url}/`);
     this.pool = options.pool ?? DEFAULT_POOL;
     // The pool becomes a path segment: a name the API would refuse is refused here, before anything is signed.
-    if (!POOL_NAME_PATTERN.test(this.pool)) throw new RangeError('KeypoolClient: a pool is 1-64 letters, digits, "_", "." or "-"');
+    if (!POOL_NAME_PATTERN.test(this.pool))
+      throw new RangeError('KeypoolClient: a pool is 1-64 letters, digits, "_", "." or "-"');
     const signing = options.signing ?? (isLoopbackHostname(this.base.hostname) ? 'none' : 'sigv4');
     if (signing === 'sigv4') {
       const region = regionOf(this.base, options.region);
       if (!region) throw new Error('KeypoolClient: SigV4 needs a region: pass `region` or set AWS_REGION');
-      this.signer = new SignatureV4({ service: 'execute-api', region, credentials: options.credentials ?? defaultProvider(), sha256: Sha256 });
+      this.signer = new SignatureV4({
+        service: 'execute-api',
+        region,
+        credentials: options.credentials ?? defaultProvider(),
+        sha256: Sha256,
+      });
     }
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxWaitSeconds = checkedWait(options.maxWaitSeconds, 'KeypoolClient');
     this.fetch = options.fetch ?? fetch;
-    this.waiting = { ...(options.sleep ? { sleep: options.sleep } : {}), ...(options.random ? { random: options.random } : {}) };
+    this.waiting = {
+      ...(options.sleep ? { sleep: options.sleep } : {}),
+      ...(options.random ? { random: options.random } : {}),
+    };
   }
 
   /**
@@ -106,12 +126,18 @@ export class KeypoolClient implements KeySource {
 
   /** POST /pools/{pool}/leases/{leaseId}/complete: success keeps the use counted, every other outcome returns it. */
   async complete(leaseId: string, report: CompletionReport = {}): Promise<CompletionResult> {
-    return this.expect(await this.call('POST', `leases/${encodeURIComponent(leaseId)}/complete`, report), 200) as CompletionResult;
+    return this.expect(
+      await this.call('POST', `leases/${encodeURIComponent(leaseId)}/complete`, report),
+      200,
+    ) as CompletionResult;
   }
 
   /** POST /pools/{pool}/keys/{keyId}/usage: one use counted without a lease (and without the cap). */
   async increment(keyId: string): Promise<{ keyId: string; usageCount: number }> {
-    return this.expect(await this.call('POST', `keys/${encodeURIComponent(keyId)}/usage`, undefined), 200) as { keyId: string; usageCount: number };
+    return this.expect(await this.call('POST', `keys/${encodeURIComponent(keyId)}/usage`, undefined), 200) as {
+      keyId: string;
+      usageCount: number;
+    };
   }
 
   private async leaseOnce(request: LeaseRequest): Promise<LeaseGrant> {
@@ -163,10 +189,20 @@ export class KeypoolClient implements KeySource {
     }
     // keypool never redirects. Following one would resend the signed request elsewhere, and
     // the answer it fetched could be taken for a lease (with a secret in it): a 3xx is an error.
-    const response = await this.fetch(url, { method, headers, body: text, redirect: 'manual', signal: AbortSignal.timeout(this.timeoutMs) });
+    const response = await this.fetch(url, {
+      method,
+      headers,
+      body: text,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
     if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
       await response.body?.cancel().catch(() => undefined);
-      throw new KeypoolApiError('redirect', response.status, `keypool answered ${response.status} (a redirect); not followed`);
+      throw new KeypoolApiError(
+        'redirect',
+        response.status,
+        `keypool answered ${response.status} (a redirect); not followed`,
+      );
     }
     const raw = await response.text();
     let parsed: unknown;

@@ -67,7 +67,15 @@ export class ProviderCallError extends Error {
  * other throw (a timeout, a reset or a hang-up mid-answer) may come after the provider got the
  * request and billed it.
  */
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ERR_INVALID_URL']);
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_INVALID_URL',
+]);
 
 /**
  * How a call that threw completes its lease: `failure` (refunded) when the request surely never
@@ -112,7 +120,10 @@ function mentions(error: unknown, secret: string, depth = 0): boolean {
   if (depth > 4 || error === null || error === undefined) return false;
   if (typeof error !== 'object') return typeof error === 'string' && error.includes(secret);
   const e = error as { message?: unknown; stack?: unknown; cause?: unknown };
-  return [e.message, e.stack].some((t) => typeof t === 'string' && t.includes(secret)) || mentions(e.cause, secret, depth + 1);
+  return (
+    [e.message, e.stack].some((t) => typeof t === 'string' && t.includes(secret)) ||
+    mentions(e.cause, secret, depth + 1)
+  );
 }
 
 /** The error as thrown, unless it carries the secret somewhere: then a secret-free replacement. */
@@ -120,7 +131,11 @@ function scrubbed(error: unknown, apiKey: string, attempts: AttemptRecord[]): un
   if (!mentions(error, apiKey)) return error;
   const e = error as { name?: unknown; message?: unknown };
   const message = typeof e.message === 'string' ? e.message.split(apiKey).join(maskKey(apiKey)) : 'error';
-  return new ProviderCallError(`the provider call threw ${typeof e.name === 'string' ? e.name : 'an error'}: ${redact(message).slice(0, 300)}`, undefined, attempts);
+  return new ProviderCallError(
+    `the provider call threw ${typeof e.name === 'string' ? e.name : 'an error'}: ${redact(message).slice(0, 300)}`,
+    undefined,
+    attempts,
+  );
 }
 
 /**
@@ -157,7 +172,10 @@ export async function withKey(options: WithKeyOptions, fn: ProviderCall): Promis
   for (let attempt = 0; ; attempt++) {
     if (attempt > 0) await sleep(random() * backoffMs * 2 ** (attempt - 1));
     // The source is told not to wait itself: withKey waits, so its own bound holds for the whole call.
-    const grant = await leaseWaiting(() => options.keys.lease(request, { maxWaitSeconds: 0 }), budget, { sleep, random });
+    const grant = await leaseWaiting(() => options.keys.lease(request, { maxWaitSeconds: 0 }), budget, {
+      sleep,
+      random,
+    });
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, fail) => {
@@ -169,7 +187,10 @@ export async function withKey(options: WithKeyOptions, fn: ProviderCall): Promis
     });
     let response: Response;
     try {
-      response = await Promise.race([fn(grant.apiKey, { keyId: grant.keyId, leaseId: grant.leaseId, attempt, signal: controller.signal }), timedOut]);
+      response = await Promise.race([
+        fn(grant.apiKey, { keyId: grant.keyId, leaseId: grant.leaseId, attempt, signal: controller.signal }),
+        timedOut,
+      ]);
     } catch (error) {
       const outcome = outcomeForThrow(error);
       attempts.push({ keyId: grant.keyId, status: undefined, outcome });
@@ -187,7 +208,11 @@ export async function withKey(options: WithKeyOptions, fn: ProviderCall): Promis
     await response.body?.cancel().catch(() => undefined);
     if (attempt >= retries) {
       const seen = attempts.map((a) => `${a.keyId}: ${a.status ?? 'threw'} ${a.outcome}`).join('; ');
-      throw new ProviderCallError(`the provider refused ${attempts.length} attempt(s), the last with ${response.status} (${seen})`, response.status, attempts);
+      throw new ProviderCallError(
+        `the provider refused ${attempts.length} attempt(s), the last with ${response.status} (${seen})`,
+        response.status,
+        attempts,
+      );
     }
   }
 }

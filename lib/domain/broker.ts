@@ -39,7 +39,11 @@ export class Broker {
 
   constructor(options: BrokerOptions) {
     const clock = options.clock ? { clock: options.clock } : {};
-    this.pools = new PoolDirectory({ store: options.poolStore, ...clock, ...(options.policyCacheMs === undefined ? {} : { ttlMs: options.policyCacheMs }) });
+    this.pools = new PoolDirectory({
+      store: options.poolStore,
+      ...clock,
+      ...(options.policyCacheMs === undefined ? {} : { ttlMs: options.policyCacheMs }),
+    });
     this.leasing = new Leasing({ ...options, pools: this.pools });
     this.keys = new KeyAdmin({ store: options.store, pools: this.pools, ...clock });
     this.keyImport = new KeyImport({

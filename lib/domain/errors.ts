@@ -16,7 +16,9 @@ export class NoUsableKey extends KeypoolError {
   /** when some key of the pool is cooling: seconds until the first one rests no more */
   readonly retryAfterSeconds: number | undefined;
   constructor(pool: string, maxUses: number, retryAfterSeconds?: number) {
-    super(`pool "${pool}" has no active key with usageCount <= ${maxUses}${retryAfterSeconds === undefined ? '' : `; a key comes back from its cooldown in ${retryAfterSeconds} s`}`);
+    super(
+      `pool "${pool}" has no active key with usageCount <= ${maxUses}${retryAfterSeconds === undefined ? '' : `; a key comes back from its cooldown in ${retryAfterSeconds} s`}`,
+    );
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
@@ -28,7 +30,9 @@ export class PoolNotFound extends KeypoolError {
     // A pool name passes the edge's pattern, but so does many a secret pasted in its place:
     // the name is echoed through redact(), like every other text a caller sent.
     const shownPool = redact(pool);
-    super(`no pool "${shownPool}"; an operator creates it (PUT /pools/{pool}, keypool pool set) or imports keys into it`);
+    super(
+      `no pool "${shownPool}"; an operator creates it (PUT /pools/{pool}, keypool pool set) or imports keys into it`,
+    );
     this.pool = shownPool;
   }
 }
@@ -37,7 +41,8 @@ export class PoolNotFound extends KeypoolError {
  * An id is echoed only when it has the shape of a keypool id: a caller who sends a secret
  * where an id belongs must not see it (or a log line) repeat it.
  */
-const shown = (id: string): string => (KEY_ID_PATTERN.test(id) || LEASE_ID_PATTERN.test(id) ? `"${id}"` : '(not a keypool id)');
+const shown = (id: string): string =>
+  KEY_ID_PATTERN.test(id) || LEASE_ID_PATTERN.test(id) ? `"${id}"` : '(not a keypool id)';
 
 export class KeyNotFound extends KeypoolError {
   readonly code = 'key_not_found';

@@ -15,5 +15,8 @@ export function idempotencyId(pool: string, idempotencyKey: string): string {
 
 /** A digest of what a lease asked for: a key reused for another request is refused, not replayed. */
 export function leaseRequestHash(request: LeaseRequest): string {
-  return createHash('sha256').update(JSON.stringify([request.maxUses ?? null, request.ttlSeconds ?? null]), 'utf8').digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify([request.maxUses ?? null, request.ttlSeconds ?? null]), 'utf8')
+    .digest('hex')
+    .slice(0, 32);
 }

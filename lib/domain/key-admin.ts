@@ -48,7 +48,9 @@ export class KeyAdmin {
   async update(pool: string, keyId: string, change: KeyChange): Promise<KeyView> {
     await this.pools.require(pool);
     if (change.status === undefined && change.usageCount === undefined) {
-      throw new InvalidRequest('give a status, a usageCount, or both', [{ path: 'body', message: 'nothing to change' }]);
+      throw new InvalidRequest('give a status, a usageCount, or both', [
+        { path: 'body', message: 'nothing to change' },
+      ]);
     }
     if (!KEY_ID_PATTERN.test(keyId)) throw new KeyNotFound(keyId);
     const to = change.usageCount;
@@ -89,13 +91,15 @@ export class KeyAdmin {
         consumed++;
         read++;
         after = key.keyId;
-        if (query.status === undefined || effectiveStatus(key, nowMs) === query.status) keys.push(toKeyView(key, nowMs));
+        if (query.status === undefined || effectiveStatus(key, nowMs) === query.status)
+          keys.push(toKeyView(key, nowMs));
         if (keys.length === limit) break;
       }
       const more = consumed < page.keys.length || page.lastKeyId !== undefined;
       if (!more) return { keys, cursor: null };
       if (consumed === page.keys.length && page.lastKeyId !== undefined) after = page.lastKeyId;
-      if (keys.length === limit || read >= MAX_LIST_READ || after === undefined) return { keys, cursor: after === undefined ? null : encodeCursor(after) };
+      if (keys.length === limit || read >= MAX_LIST_READ || after === undefined)
+        return { keys, cursor: after === undefined ? null : encodeCursor(after) };
     }
   }
 
@@ -124,7 +128,9 @@ function decodeCursor(cursor: string): string {
     keyId = undefined;
   }
   if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) {
-    throw new InvalidRequest('cursor is not one this API returned', [{ path: 'cursor', message: 'unrecognised cursor' }]);
+    throw new InvalidRequest('cursor is not one this API returned', [
+      { path: 'cursor', message: 'unrecognised cursor' },
+    ]);
   }
   return keyId;
 }

@@ -122,7 +122,10 @@ export class Leasing {
     const maxUses = withinPolicy('maxUses', request.maxUses, policy.maxUses, pool);
     const ttlMs = withinPolicy('ttlSeconds', request.ttlSeconds, policy.leaseTtlSeconds, pool) * 1000;
     // The same Idempotency-Key while its lease lives: that lease again, nothing counted.
-    const idempotency = idempotencyKey === undefined ? undefined : { id: idempotencyId(pool, idempotencyKey), requestHash: leaseRequestHash(request) };
+    const idempotency =
+      idempotencyKey === undefined
+        ? undefined
+        : { id: idempotencyId(pool, idempotencyKey), requestHash: leaseRequestHash(request) };
     if (idempotency) {
       const again = await this.replay(pool, idempotency);
       if (again) return again;
@@ -134,7 +137,7 @@ export class Leasing {
     /** pages read but not yet tried (a parallel batch reads several) */
     const ready: { shard: number; page: CandidatePage }[] = [];
     let coolingUntilMs: number | undefined;
-    for (let round = 0; round < this.maxRounds && dry.size < span; ) {
+    for (let round = 0; round < this.maxRounds && dry.size < span;) {
       // One shard first; once some are seen dry, the next ones in parallel: 1, 2, 4, then 8 at
       // a time while every read comes back dry, so a pool dry everywhere answers in a few
       // round trips whatever its shard count (and still reads each shard once).
@@ -162,12 +165,22 @@ export class Leasing {
       let candidate = (spread ? takeSpread(free, this.random) : free.shift()) ?? busy.shift();
       let stillUsable = false;
       while (candidate) {
-        const outcome = await this.attempt(candidate.keyId, candidate.usageCount, pool, shard, maxUses, ttlMs, idempotency);
+        const outcome = await this.attempt(
+          candidate.keyId,
+          candidate.usageCount,
+          pool,
+          shard,
+          maxUses,
+          ttlMs,
+          idempotency,
+        );
         if ('grant' in outcome) {
           // The shard's head is now the next candidate of the page (or, if none, one use more):
           // the next lease of this broker goes to another shard if that one is less used.
           const taken = candidate.keyId;
-          const after = candidates.filter((c) => c.keyId !== taken).reduce((low, c) => Math.min(low, c.usageCount), outcome.grant.usageCount + 1);
+          const after = candidates
+            .filter((c) => c.keyId !== taken)
+            .reduce((low, c) => Math.min(low, c.usageCount), outcome.grant.usageCount + 1);
           this.shardMemory.seen(pool, shard, after, this.clock());
           return outcome.grant;
         }
@@ -182,14 +195,22 @@ export class Leasing {
       }
       // Every candidate of this page was seen not leasable: the index lagged; this shard has
       // nothing for now. If some were leasable but lost to races, it may be read again.
-      if (!stillUsable && candidates.length < this.candidateLimit) this.markDry(pool, shard, maxUses, dry, this.clock());
+      if (!stillUsable && candidates.length < this.candidateLimit)
+        this.markDry(pool, shard, maxUses, dry, this.clock());
     }
-    const wait = coolingUntilMs === undefined ? undefined : Math.max(1, Math.ceil((coolingUntilMs - this.clock()) / 1000));
+    const wait =
+      coolingUntilMs === undefined ? undefined : Math.max(1, Math.ceil((coolingUntilMs - this.clock()) / 1000));
     throw new NoUsableKey(pool, maxUses, wait);
   }
 
   /** Reads the candidate pages of up to `batch` shards not seen dry yet, in parallel, best shard first. */
-  private async readShards(pool: string, span: number, dry: ReadonlySet<number>, batch: number, maxUses: number): Promise<{ shard: number; page: CandidatePage }[]> {
+  private async readShards(
+    pool: string,
+    span: number,
+    dry: ReadonlySet<number>,
+    batch: number,
+    maxUses: number,
+  ): Promise<{ shard: number; page: CandidatePage }[]> {
     const nowMs = this.clock();
     const picked = new Set(dry);
     const shards: number[] = [];
@@ -199,7 +220,9 @@ export class Leasing {
       picked.add(shard);
       shards.push(shard);
     }
-    const pages = await Promise.all(shards.map((shard) => this.store.candidates(pool, shard, maxUses, this.candidateLimit, nowMs)));
+    const pages = await Promise.all(
+      shards.map((shard) => this.store.candidates(pool, shard, maxUses, this.candidateLimit, nowMs)),
+    );
     return shards.map((shard, i) => ({ shard, page: pages[i] as CandidatePage }));
   }
 
@@ -228,13 +251,22 @@ export class Leasing {
       if (error instanceof SecretUndecryptable) {
         const mark = { keyId: key.keyId, pool: key.pool, sealed: key.secret };
         // With the lease when it is still open (its use given back in the same write), else alone.
-        if (!lease || !(await this.store.markUndecryptable({ ...mark, lease }))) await this.store.markUndecryptable(mark);
+        if (!lease || !(await this.store.markUndecryptable({ ...mark, lease })))
+          await this.store.markUndecryptable(mark);
         this.onUndecryptable?.(error);
         return undefined;
       }
       if (lease) {
         const nowMs = this.clock();
-        await this.store.tryComplete({ keyId: key.keyId, pool: key.pool, ...lease, outcome: 'failure', nowMs, statusChange: 'none', cooldownUntilMs: nowMs });
+        await this.store.tryComplete({
+          keyId: key.keyId,
+          pool: key.pool,
+          ...lease,
+          outcome: 'failure',
+          nowMs,
+          statusChange: 'none',
+          cooldownUntilMs: nowMs,
+        });
       }
       throw error;
     }
@@ -248,11 +280,17 @@ export class Leasing {
    * live, it would refuse every new lease under the same key, and the lease loop would retry
    * until it expired).
    */
-  private async replay(pool: string, idempotency: { id: string; requestHash: string }): Promise<LeaseGrant | undefined> {
+  private async replay(
+    pool: string,
+    idempotency: { id: string; requestHash: string },
+  ): Promise<LeaseGrant | undefined> {
     const record = await this.store.idempotentLease(idempotency.id);
     if (!record || record.expiresAtMs < this.clock() || record.pool !== pool) return undefined;
     if (record.requestHash !== idempotency.requestHash) {
-      throw new InvalidRequest('this Idempotency-Key was used for another lease request; use a new key for a new request', [{ path: 'headers.idempotency-key', message: 'already used with another request' }]);
+      throw new InvalidRequest(
+        'this Idempotency-Key was used for another lease request; use a new key for a new request',
+        [{ path: 'headers.idempotency-key', message: 'already used with another request' }],
+      );
     }
     const key = await this.store.get(record.keyId);
     const apiKey = key ? await this.openSecret(key) : undefined;
@@ -260,7 +298,14 @@ export class Leasing {
       await this.store.releaseIdempotentLease(idempotency.id, record.leaseId);
       return undefined;
     }
-    return { leaseId: record.leaseId, keyId: record.keyId, apiKey, pool, usageCount: record.usageCount, expiresAt: new Date(record.expiresAtMs).toISOString() };
+    return {
+      leaseId: record.leaseId,
+      keyId: record.keyId,
+      apiKey,
+      pool,
+      usageCount: record.usageCount,
+      expiresAt: new Date(record.expiresAtMs).toISOString(),
+    };
   }
 
   /** Tries one key, retrying it while it stays leasable and only our view of it was stale. */
@@ -293,12 +338,18 @@ export class Leasing {
           nonce,
           expiresAtMs,
           nowMs,
-          ...(idempotency ? { idempotency: { ...idempotency, leaseId, keyId, pool, usageCount: count, expiresAtMs } } : {}),
+          ...(idempotency
+            ? { idempotency: { ...idempotency, leaseId, keyId, pool, usageCount: count, expiresAtMs } }
+            : {}),
         });
         if ('idempotencyTaken' in result) return { taken: true };
         // A refusal whose item holds our own nonce in the slot is our grant: the write applied
         // and only its answer was lost (the SDK retried it, and the retry found it done).
-        const ours = result.granted ? result.key : result.current?.slots[String(slot)]?.nonce === nonce ? result.current : undefined;
+        const ours = result.granted
+          ? result.key
+          : result.current?.slots[String(slot)]?.nonce === nonce
+            ? result.current
+            : undefined;
         if (ours) {
           // A lease undone here (its use given back) must not be replayed under its
           // Idempotency-Key: its record goes with it, so a retry, or the next candidate of this
@@ -364,16 +415,31 @@ export class Leasing {
     const policy = await this.pools.require(pool);
     const outcome = report.outcome ?? 'success';
     if (report.retryAfterSeconds !== undefined && outcome !== 'rate_limited') {
-      throw new InvalidRequest('retryAfterSeconds goes with the outcome rate_limited', [{ path: 'body.retryAfterSeconds', message: 'only with outcome rate_limited' }]);
+      throw new InvalidRequest('retryAfterSeconds goes with the outcome rate_limited', [
+        { path: 'body.retryAfterSeconds', message: 'only with outcome rate_limited' },
+      ]);
     }
     const ref = parseLeaseId(leaseId);
     if (!ref) throw new LeaseNotFound(leaseId);
     const nowMs = this.clock();
     const cooldownUntilMs = cooldownEnd(nowMs, policy.cooldownSeconds, report.retryAfterSeconds);
-    const answer = (key: CompletedKey): CompletionResult => ({ keyId: key.keyId, usageCount: key.usageCount, status: effectiveStatus(key, nowMs) });
+    const answer = (key: CompletedKey): CompletionResult => ({
+      keyId: key.keyId,
+      usageCount: key.usageCount,
+      status: effectiveStatus(key, nowMs),
+    });
     let statusChange: CompletionAttempt['statusChange'] = 'apply';
     for (let tries = 0; tries < 3; tries++) {
-      const result = await this.store.tryComplete({ keyId: ref.keyId, pool, slot: ref.slot, nonce: ref.nonce, outcome, nowMs, statusChange, cooldownUntilMs });
+      const result = await this.store.tryComplete({
+        keyId: ref.keyId,
+        pool,
+        slot: ref.slot,
+        nonce: ref.nonce,
+        outcome,
+        nowMs,
+        statusChange,
+        cooldownUntilMs,
+      });
       if (result.applied) return answer(result.key);
       const current = result.current;
       const slot = current?.slots[String(ref.slot)];
@@ -391,7 +457,10 @@ export class Leasing {
       // A cooldown already longer than ours is kept (a report never shortens one); any other
       // refusal means the key's status forbids the change, so only the outcome is recorded.
       const change = outcomeStatusChange(outcome);
-      const longerCooldown = change?.to === 'cooling' && change.from.includes(current.status) && (current.cooldownUntil ?? 0) >= cooldownUntilMs;
+      const longerCooldown =
+        change?.to === 'cooling' &&
+        change.from.includes(current.status) &&
+        (current.cooldownUntil ?? 0) >= cooldownUntilMs;
       statusChange = statusChange === 'apply' && longerCooldown ? 'keep-cooldown' : 'none';
     }
     throw new LeaseNotFound(leaseId);
@@ -411,7 +480,9 @@ function withinPolicy(field: 'maxUses' | 'ttlSeconds', asked: number | undefined
   if (asked === undefined) return limit;
   if (asked > limit) {
     const what = field === 'maxUses' ? 'cap' : 'leaseTtlSeconds';
-    throw new InvalidRequest(`${field} ${asked} is above pool "${pool}"'s ${what} of ${limit}`, [{ path: `body.${field}`, message: `at most ${limit} in pool "${pool}"` }]);
+    throw new InvalidRequest(`${field} ${asked} is above pool "${pool}"'s ${what} of ${limit}`, [
+      { path: `body.${field}`, message: `at most ${limit} in pool "${pool}"` },
+    ]);
   }
   return asked;
 }

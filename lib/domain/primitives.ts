@@ -13,14 +13,20 @@ export const MAX_IMPORT_BATCH = 500;
 
 export { POOL_NAME_PATTERN };
 export const PoolName = z.string().check(z.regex(POOL_NAME_PATTERN, 'a pool is 1-64 letters, digits, "_", "." or "-"'));
-export const ApiKeySecret = z.string().check(z.regex(API_KEY_PATTERN, 'an API key is 8-512 printable ASCII characters without spaces'));
+export const ApiKeySecret = z
+  .string()
+  .check(z.regex(API_KEY_PATTERN, 'an API key is 8-512 printable ASCII characters without spaces'));
 /** No control (\p{Cc}) or format (\p{Cf}, e.g. U+202E) characters: a label cannot change how a listing reads. */
-export const Label = z.string().check(z.maxLength(128), z.regex(/^[^\p{Cc}\p{Cf}]*$/u, 'a label has no control or format characters'));
+export const Label = z
+  .string()
+  .check(z.maxLength(128), z.regex(/^[^\p{Cc}\p{Cf}]*$/u, 'a label has no control or format characters'));
 export const KeyStatusSchema = z.enum(KEY_STATUSES);
 export const OutcomeSchema = z.enum(OUTCOMES);
 
 /** A DynamoDB table name (a legacy source for the migration). */
-export const TableName = z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name is 3-255 letters, digits, "_", "." or "-"'));
+export const TableName = z
+  .string()
+  .check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name is 3-255 letters, digits, "_", "." or "-"'));
 
 /** A pool's cap (and a lease's lower one): a key is usable while its count is <= this. */
 export const MaxUses = z.int().check(z.minimum(0), z.maximum(1000));

@@ -57,7 +57,15 @@ type KeyOutcome = 'resealed' | 'sealed' | 'revived' | 'unchanged' | 'undecryptab
 export async function reseal(options: ResealOptions): Promise<ResealReport> {
   const pools = (await options.pools.list()).filter((p) => options.pool === undefined || p.pool === options.pool);
   if (options.pool !== undefined && pools.length === 0) throw new PoolNotFound(options.pool);
-  const report: ResealReport = { keys: 0, resealed: 0, sealed: 0, revived: 0, unchanged: 0, undecryptable: [], changedMeanwhile: 0 };
+  const report: ResealReport = {
+    keys: 0,
+    resealed: 0,
+    sealed: 0,
+    revived: 0,
+    unchanged: 0,
+    undecryptable: [],
+    changedMeanwhile: 0,
+  };
   const progress: ResealProgress = { read: 0, written: 0 };
   for (const { pool } of pools) {
     let after: string | undefined;

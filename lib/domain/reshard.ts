@@ -111,7 +111,9 @@ export async function reshard(options: ReshardOptions): Promise<ReshardReport> {
       break;
     }
     const page = await store.placements(pool, options.pageSize ?? 100, after);
-    const outcomes = await mapLimit(page.keys, options.concurrency ?? 8, (placement) => moveHome(store, placement, policy.shards));
+    const outcomes = await mapLimit(page.keys, options.concurrency ?? 8, (placement) =>
+      moveHome(store, placement, policy.shards),
+    );
     for (const outcome of outcomes) {
       report.keys++;
       if (outcome === 'moved') report.moved++;
@@ -121,17 +123,29 @@ export async function reshard(options: ReshardOptions): Promise<ReshardReport> {
     after = page.lastKeyId;
   } while (after !== undefined);
   if (complete && policy.previousShards !== undefined && report.changedMeanwhile === 0) {
-    report.finished = await options.pools.finishReshard(pool, { shards: policy.shards, previousShards: policy.previousShards });
+    report.finished = await options.pools.finishReshard(pool, {
+      shards: policy.shards,
+      previousShards: policy.previousShards,
+    });
   }
   return report;
 }
 
-async function moveHome(store: ReshardOptions['store'], first: KeyPlacement, shards: number): Promise<'moved' | 'home' | 'changedMeanwhile'> {
+async function moveHome(
+  store: ReshardOptions['store'],
+  first: KeyPlacement,
+  shards: number,
+): Promise<'moved' | 'home' | 'changedMeanwhile'> {
   let placement: KeyPlacement | undefined = first;
   for (let tries = 0; tries < MOVE_TRIES && placement; tries++) {
     const to = misplaced(placement, shards);
     if (to === undefined) return 'home';
-    const result = await store.rehome({ keyId: placement.keyId, pool: placement.pool, from: { shard: placement.shard, indexedIn: placement.indexedIn }, to });
+    const result = await store.rehome({
+      keyId: placement.keyId,
+      pool: placement.pool,
+      from: { shard: placement.shard, indexedIn: placement.indexedIn },
+      to,
+    });
     if (result.moved) return 'moved';
     // The key entered or left the index (or moved) since it was read: decide again from where it is.
     placement = result.current;

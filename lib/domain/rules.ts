@@ -24,7 +24,12 @@ export function effectiveStatus(record: Pick<KeyRecord, 'status' | 'cooldownUnti
  * Whether a key could take one more lease from `pool` under `maxUses` at `nowMs`: in that pool,
  * effectively active, and its count at most the cap (a key at count N serves use N + 1).
  */
-export function isLeasable(key: Pick<KeyRecord, 'pool' | 'status' | 'cooldownUntil' | 'usageCount'>, pool: string, maxUses: number, nowMs: number): boolean {
+export function isLeasable(
+  key: Pick<KeyRecord, 'pool' | 'status' | 'cooldownUntil' | 'usageCount'>,
+  pool: string,
+  maxUses: number,
+  nowMs: number,
+): boolean {
   return key.pool === pool && effectiveStatus(key, nowMs) === 'active' && key.usageCount <= maxUses;
 }
 

@@ -62,7 +62,9 @@ export class SecretUndecryptable extends KeypoolError {
   ) {
     const keyId = shownKeyId(context.keyId);
     const pool = shownPool(context.pool);
-    super(`the secret of key ${keyId === NOT_AN_ID ? keyId : `"${keyId}"`} in pool ${pool === NOT_A_POOL ? pool : `"${pool}"`} cannot be decrypted (${reason})`);
+    super(
+      `the secret of key ${keyId === NOT_AN_ID ? keyId : `"${keyId}"`} in pool ${pool === NOT_A_POOL ? pool : `"${pool}"`} cannot be decrypted (${reason})`,
+    );
     // Kept on the error for the caller (status, metric per pool), so filtered like the message.
     this.context = { keyId, pool };
   }

@@ -83,7 +83,14 @@ export class ShardMemory {
    * counts as level with the best one seen (so an idle broker spreads its tries), and one seen
    * dry for this cap comes last.
    */
-  next(pool: string, span: number, exclude: ReadonlySet<number>, maxUses: number, nowMs: number, random: () => number): number | undefined {
+  next(
+    pool: string,
+    span: number,
+    exclude: ReadonlySet<number>,
+    maxUses: number,
+    nowMs: number,
+    random: () => number,
+  ): number | undefined {
     const known = this.pools.get(pool);
     const fresh = (shard: number): number | undefined => {
       const seen = known?.get(shard);

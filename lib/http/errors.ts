@@ -55,15 +55,30 @@ export interface ErrorBody {
  * read by shape: this module names neither class, so no function bundles the sealer for it.
  */
 function retryAfterOf(error: KeypoolError): number | undefined {
-  return 'retryAfterSeconds' in error && typeof error.retryAfterSeconds === 'number' ? error.retryAfterSeconds : undefined;
+  return 'retryAfterSeconds' in error && typeof error.retryAfterSeconds === 'number'
+    ? error.retryAfterSeconds
+    : undefined;
 }
 
 /** The status and body for an error; anything that is not a KeypoolError is an internal error. */
-export function errorAnswer(error: unknown): { status: number; body: ErrorBody; headers: Record<string, string>; known: boolean } {
+export function errorAnswer(error: unknown): {
+  status: number;
+  body: ErrorBody;
+  headers: Record<string, string>;
+  known: boolean;
+} {
   if (error instanceof KeypoolError && STATUS[error.code] !== undefined) {
-    const details = 'details' in error && Array.isArray(error.details) && error.details.length ? { details: error.details as ErrorBody['details'] } : {};
+    const details =
+      'details' in error && Array.isArray(error.details) && error.details.length
+        ? { details: error.details as ErrorBody['details'] }
+        : {};
     const wait = retryAfterOf(error);
-    const body: ErrorBody = { error: error.code, message: error.message, ...(wait === undefined ? {} : { retryAfterSeconds: wait }), ...details };
+    const body: ErrorBody = {
+      error: error.code,
+      message: error.message,
+      ...(wait === undefined ? {} : { retryAfterSeconds: wait }),
+      ...details,
+    };
     const headers = { ...headersOf(error), ...(wait === undefined ? {} : { 'retry-after': String(wait) }) };
     return { status: STATUS[error.code] ?? 500, body, headers, known: true };
   }

@@ -45,24 +45,41 @@ function validate(schema: z.ZodMiniType | undefined, value: unknown, where: stri
   if (parsed.success) return parsed.data;
   const details = parsed.error.issues.map((issue) => {
     // Unknown field names are the caller's text: shortened and passed through redact like any echo.
-    const keys = 'keys' in issue && Array.isArray(issue.keys) ? ` (${issue.keys.map((k: string) => k.slice(0, 64)).join(', ')})` : '';
-    return { path: redact([where, ...issue.path.map(String)].join('.').slice(0, 200)), message: redact(`${issue.message}${keys}`) };
+    const keys =
+      'keys' in issue && Array.isArray(issue.keys)
+        ? ` (${issue.keys.map((k: string) => k.slice(0, 64)).join(', ')})`
+        : '';
+    return {
+      path: redact([where, ...issue.path.map(String)].join('.').slice(0, 200)),
+      message: redact(`${issue.message}${keys}`),
+    };
   });
-  throw new InvalidRequest(`invalid ${where}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`.slice(0, 1000), details);
+  throw new InvalidRequest(
+    `invalid ${where}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`.slice(0, 1000),
+    details,
+  );
 }
 
 /** The IAM identity API Gateway's IAM authorizer put in the request context, if any. */
 function callerOf(event: APIGatewayProxyEventV2): string | undefined {
-  const context = event.requestContext as APIGatewayProxyEventV2['requestContext'] & { authorizer?: { iam?: { userArn?: unknown } } };
+  const context = event.requestContext as APIGatewayProxyEventV2['requestContext'] & {
+    authorizer?: { iam?: { userArn?: unknown } };
+  };
   const arn = context.authorizer?.iam?.userArn;
   return typeof arn === 'string' ? arn.slice(0, 512) : undefined;
 }
 
 function parseBody(event: APIGatewayProxyEventV2, spec: RouteSpec): unknown {
-  const raw = event.body === undefined ? '' : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const raw =
+    event.body === undefined
+      ? ''
+      : event.isBase64Encoded
+        ? Buffer.from(event.body, 'base64').toString('utf8')
+        : event.body;
   if (Buffer.byteLength(raw, 'utf8') > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES);
   if (!spec.body) {
-    if (raw.trim() !== '') throw new InvalidRequest('this route takes no body', [{ path: 'body', message: 'must be empty' }]);
+    if (raw.trim() !== '')
+      throw new InvalidRequest('this route takes no body', [{ path: 'body', message: 'must be empty' }]);
     return undefined;
   }
   if (raw.trim() === '') {
@@ -79,7 +96,11 @@ function parseBody(event: APIGatewayProxyEventV2, spec: RouteSpec): unknown {
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 {
-  return { statusCode: status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  };
 }
 
 /** A request for a route this function does not serve (API Gateway never sends one). */
@@ -94,7 +115,10 @@ const jsonErrors: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructure
     const answer = errorAnswer(request.error);
     if (!answer.known) {
       const error = request.error;
-      logger.error('internal error', { errorName: error?.name ?? 'unknown', errorMessage: redact(error?.message ?? '') });
+      logger.error('internal error', {
+        errorName: error?.name ?? 'unknown',
+        errorMessage: redact(error?.message ?? ''),
+      });
     }
     request.response = json(answer.status, answer.body, answer.headers);
     const event = request.event;
@@ -108,7 +132,10 @@ export interface HttpHandlerOptions {
 }
 
 /** The middy-wrapped handler for the given route implementations. */
-export function httpHandler<K extends RouteKey>(implementations: RouteImplementations<K>, options: HttpHandlerOptions = {}) {
+export function httpHandler<K extends RouteKey>(
+  implementations: RouteImplementations<K>,
+  options: HttpHandlerOptions = {},
+) {
   const unmatched = options.unmatched ?? notServedHere;
   const routes = implementations as unknown as Record<string, (input: RouteInput<RouteKey>) => Promise<HttpResult>>;
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()

@@ -12,7 +12,11 @@ const schemaOf = (schema: z.ZodMiniType): JsonSchema => {
 
 function parameters(spec: RouteSpec): JsonSchema[] {
   const list: JsonSchema[] = [];
-  for (const [where, schema] of [['path', spec.params], ['query', spec.query], ['header', spec.headers]] as const) {
+  for (const [where, schema] of [
+    ['path', spec.params],
+    ['query', spec.query],
+    ['header', spec.headers],
+  ] as const) {
     if (!schema) continue;
     const properties = (schemaOf(schema).properties ?? {}) as Record<string, JsonSchema>;
     for (const [name, property] of Object.entries(properties)) {

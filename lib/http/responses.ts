@@ -9,10 +9,12 @@ import * as s from './response-schemas.js';
 export type RouteResponses = Record<number, { description: string; schema?: z.ZodMiniType }>;
 
 const errors = (...codes: number[]): RouteResponses =>
-  Object.fromEntries(codes.map((code) => [code, { description: ERROR_TEXT[code] ?? 'error', schema: s.ErrorResponse }]));
+  Object.fromEntries(
+    codes.map((code) => [code, { description: ERROR_TEXT[code] ?? 'error', schema: s.ErrorResponse }]),
+  );
 
 const ERROR_TEXT: Record<number, string> = {
-  400: 'invalid_request: malformed JSON, wrong types, out-of-range values, unknown fields, or a value above the pool\'s policy',
+  400: "invalid_request: malformed JSON, wrong types, out-of-range values, unknown fields, or a value above the pool's policy",
   404: 'pool_not_found, key_not_found or lease_not_found (a key or lease of another pool is not found)',
   409: 'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a cooling key comes back',
   410: 'lease_expired: the lease ended before it was completed; its use stays counted',
@@ -28,8 +30,20 @@ export const RESPONSES: Record<RouteKey, RouteResponses> = {
   'GET /pools/{pool}': { 200: { description: 'the pool', schema: s.PoolViewSchema }, ...errors(400, 404) },
   'POST /pools/{pool}/keys': { 201: { description: 'imported', schema: s.ImportResponse }, ...errors(400, 413, 503) },
   'GET /pools/{pool}/keys': { 200: { description: 'one page', schema: s.KeyPageResponse }, ...errors(400, 404) },
-  'PATCH /pools/{pool}/keys/{keyId}': { 200: { description: 'the key', schema: s.KeyViewSchema }, ...errors(400, 404, 413) },
-  'POST /pools/{pool}/keys/{keyId}/usage': { 200: { description: 'the new count', schema: s.UsageResponse }, ...errors(400, 404) },
-  'POST /pools/{pool}/leases': { 200: { description: 'the lease, with the secret', schema: s.LeaseResponse }, ...errors(400, 404, 409, 413, 503) },
-  'POST /pools/{pool}/leases/{leaseId}/complete': { 200: { description: 'the key after completion', schema: s.CompleteResponse }, ...errors(400, 404, 410, 413) },
+  'PATCH /pools/{pool}/keys/{keyId}': {
+    200: { description: 'the key', schema: s.KeyViewSchema },
+    ...errors(400, 404, 413),
+  },
+  'POST /pools/{pool}/keys/{keyId}/usage': {
+    200: { description: 'the new count', schema: s.UsageResponse },
+    ...errors(400, 404),
+  },
+  'POST /pools/{pool}/leases': {
+    200: { description: 'the lease, with the secret', schema: s.LeaseResponse },
+    ...errors(400, 404, 409, 413, 503),
+  },
+  'POST /pools/{pool}/leases/{leaseId}/complete': {
+    200: { description: 'the key after completion', schema: s.CompleteResponse },
+    ...errors(400, 404, 410, 413),
+  },
 };

@@ -28,7 +28,9 @@ export const PoolLeaseParams = z.strictObject({ pool: PoolName, leaseId: Id });
 export const PoolBody = PoolSettingsSchema;
 
 export const ImportBody = z.strictObject({
-  keys: z.array(z.strictObject({ apiKey: ApiKeySecret, label: z.optional(Label) })).check(z.minLength(1), z.maxLength(MAX_IMPORT_BATCH)),
+  keys: z
+    .array(z.strictObject({ apiKey: ApiKeySecret, label: z.optional(Label) }))
+    .check(z.minLength(1), z.maxLength(MAX_IMPORT_BATCH)),
 });
 
 export const ListQuery = z.strictObject({
@@ -43,16 +45,26 @@ export const ListQuery = z.strictObject({
   cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(512))),
 });
 
-export const UpdateKeyBody = z.strictObject({ status: z.optional(z.enum(['active', 'disabled'])), usageCount: z.optional(UsageCount) });
+export const UpdateKeyBody = z.strictObject({
+  status: z.optional(z.enum(['active', 'disabled'])),
+  usageCount: z.optional(UsageCount),
+});
 
 export const LeaseBody = z.strictObject({ maxUses: z.optional(MaxUses), ttlSeconds: z.optional(LeaseTtlSeconds) });
 
-export const CompleteBody = z.strictObject({ outcome: z.optional(OutcomeSchema), retryAfterSeconds: z.optional(RetryAfterSeconds) });
+export const CompleteBody = z.strictObject({
+  outcome: z.optional(OutcomeSchema),
+  retryAfterSeconds: z.optional(RetryAfterSeconds),
+});
 
 /**
  * `Idempotency-Key`: the same key while its lease lives answers the same lease, one use counted
  * (lib/domain/idempotency.ts). Printable ASCII, as HTTP header values are.
  */
 export const LeaseHeaders = z.object({
-  'idempotency-key': z.optional(z.string().check(z.regex(/^[\x21-\x7e]{1,255}$/, 'an Idempotency-Key is 1-255 printable ASCII characters without spaces'))),
+  'idempotency-key': z.optional(
+    z
+      .string()
+      .check(z.regex(/^[\x21-\x7e]{1,255}$/, 'an Idempotency-Key is 1-255 printable ASCII characters without spaces')),
+  ),
 });

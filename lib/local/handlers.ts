@@ -15,5 +15,12 @@ export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler
     import('../../functions/lease.js'),
     import('../../functions/counting.js'),
   ]);
-  return { meta: meta.handler, pools: pools.handler, keys: keys.handler, list: list.handler, lease: lease.handler, counting: counting.handler };
+  return {
+    meta: meta.handler,
+    pools: pools.handler,
+    keys: keys.handler,
+    list: list.handler,
+    lease: lease.handler,
+    counting: counting.handler,
+  };
 }

@@ -10,7 +10,10 @@ import { MAX_BODY_BYTES } from '../http/http-handler.js';
 import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
 import { LOOPBACK_HOSTNAME_SOURCE } from '../shared/loopback.js';
 
-export type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+export type LambdaHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 
 function lambdaContext(functionName: string): Context {
   const deadline = Date.now() + 29_000;
@@ -39,14 +42,19 @@ function decodeSegments(path: string): string | undefined {
 }
 
 /** The API Gateway v2 event for a request, as HTTP APIs build it. */
-export function toEvent(request: IncomingMessage, body: string): { event: APIGatewayProxyEventV2; functionName: FunctionName } {
+export function toEvent(
+  request: IncomingMessage,
+  body: string,
+): { event: APIGatewayProxyEventV2; functionName: FunctionName } {
   // Prefixed, not resolved against a base: a path starting with // would otherwise be read as a host (and throw).
   const url = new URL(`http://localhost${request.url ?? '/'}`);
   const method = (request.method ?? 'GET').toUpperCase();
   const decoded = decodeSegments(url.pathname);
   const match = decoded === undefined ? undefined : matchRoute(method, url.pathname);
   const routeKey = match?.found ? match.routeKey : '$default';
-  const params = match?.found ? Object.fromEntries(Object.entries(match.params).map(([k, v]) => [k, decodeURIComponent(v)])) : undefined;
+  const params = match?.found
+    ? Object.fromEntries(Object.entries(match.params).map(([k, v]) => [k, decodeURIComponent(v)]))
+    : undefined;
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
@@ -67,7 +75,13 @@ export function toEvent(request: IncomingMessage, body: string): { event: APIGat
       apiId: 'local',
       domainName: headers.host ?? 'localhost',
       domainPrefix: 'local',
-      http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: request.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+      http: {
+        method,
+        path: url.pathname,
+        protocol: 'HTTP/1.1',
+        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
       requestId: randomUUID(),
       routeKey,
       stage: '$default',
@@ -82,7 +96,11 @@ export function toEvent(request: IncomingMessage, body: string): { event: APIGat
 }
 
 function send(response: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
   response.end(body);
 }
 
@@ -100,11 +118,20 @@ const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
 function refuse(request: IncomingMessage): { status: number; error: string; message: string } | undefined {
   const host = request.headers.host ?? '';
   if (!LOOPBACK_HOST.test(host)) {
-    return { status: 403, error: 'forbidden_host', message: 'the local server answers only requests addressed to 127.0.0.1, localhost or [::1]' };
+    return {
+      status: 403,
+      error: 'forbidden_host',
+      message: 'the local server answers only requests addressed to 127.0.0.1, localhost or [::1]',
+    };
   }
-  const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+  const hasBody =
+    Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
   if (hasBody && !JSON_TYPE.test(request.headers['content-type'] ?? '')) {
-    return { status: 415, error: 'unsupported_media_type', message: 'send a body as JSON, with Content-Type: application/json' };
+    return {
+      status: 415,
+      error: 'unsupported_media_type',
+      message: 'send a body as JSON, with Content-Type: application/json',
+    };
   }
   return undefined;
 }
@@ -141,7 +168,14 @@ export async function startServer(handlers: Record<FunctionName, LambdaHandler>,
         }
         const body = await readBody(request);
         if (body === undefined) {
-          send(response, 413, JSON.stringify({ error: 'payload_too_large', message: `the request body is over ${MAX_BODY_BYTES / 1024} KB` }));
+          send(
+            response,
+            413,
+            JSON.stringify({
+              error: 'payload_too_large',
+              message: `the request body is over ${MAX_BODY_BYTES / 1024} KB`,
+            }),
+          );
           return;
         }
         const { event, functionName } = toEvent(request, body);
@@ -149,7 +183,8 @@ export async function startServer(handlers: Record<FunctionName, LambdaHandler>,
         const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
         send(response, result.statusCode ?? 200, typeof result.body === 'string' ? result.body : '', headers);
       } catch {
-        if (!response.headersSent) send(response, 500, JSON.stringify({ error: 'internal_error', message: 'internal error' }));
+        if (!response.headersSent)
+          send(response, 500, JSON.stringify({ error: 'internal_error', message: 'internal error' }));
         else response.destroy();
       }
     })();

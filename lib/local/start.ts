@@ -6,7 +6,14 @@ import { readPositiveInt } from '../config.js';
 import { localDataDir } from '../wiring.js';
 import { prepareLocalSealing } from '../wiring-secrets.js';
 import { DEFAULT_TABLE_NAME } from '../table.js';
-import { assertPortFree, ensureTable, LocalStackError, type RunningDynamo, startDynamoLocal, waitForDynamo } from './dynamodb-local.js';
+import {
+  assertPortFree,
+  ensureTable,
+  LocalStackError,
+  type RunningDynamo,
+  startDynamoLocal,
+  waitForDynamo,
+} from './dynamodb-local.js';
 import { loadHandlers } from './handlers.js';
 import { startServer } from './server.js';
 
@@ -64,7 +71,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  const message = error instanceof LocalStackError || (error instanceof Error && error.name === 'ConfigError') ? error.message : `could not start: ${String(error)}`;
+  const message =
+    error instanceof LocalStackError || (error instanceof Error && error.name === 'ConfigError')
+      ? error.message
+      : `could not start: ${String(error)}`;
   process.stderr.write(`keypool: ${message}\n`);
   process.exit(1);
 });

@@ -98,7 +98,12 @@ export interface MaintenanceReport {
  * `revive` false: the key's status changed after the balance was read, and a read that old
  * must not bring back a key a caller just reported out of credits.
  */
-export function balanceChange(status: KeyStatus, answer: { credits: number } | 'invalid_key', minCredits: number, revive = true): BalanceChange {
+export function balanceChange(
+  status: KeyStatus,
+  answer: { credits: number } | 'invalid_key',
+  minCredits: number,
+  revive = true,
+): BalanceChange {
   if (status === 'disabled') return 'none';
   if (answer === 'invalid_key') return 'disable';
   if (answer.credits < minCredits) return status === 'exhausted' ? 'none' : 'exhaust';
@@ -136,7 +141,13 @@ async function apply(
   for (let tries = 0; tries < 3; tries++) {
     const change = decide(current.status, revive);
     if (change === 'none' && credits === undefined) return current;
-    const result = await balances.write({ keyId: key.keyId, seenStatus: current.status, change, checkedAt, ...(credits === undefined ? {} : { credits }) });
+    const result = await balances.write({
+      keyId: key.keyId,
+      seenStatus: current.status,
+      change,
+      checkedAt,
+      ...(credits === undefined ? {} : { credits }),
+    });
     if (result.applied) return result.key;
     if (!result.current) return undefined;
     current = result.current;
@@ -177,7 +188,12 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   });
 
   // Suspect keys first, then least recently checked: a run cut short leaves the keys checked most recently.
-  const eligible = checkOrder(all.filter((key) => key.status !== 'disabled' && key.status !== 'undecryptable' && policy.get(key.pool)?.provider === 'stability'));
+  const eligible = checkOrder(
+    all.filter(
+      (key) =>
+        key.status !== 'disabled' && key.status !== 'undecryptable' && policy.get(key.pool)?.provider === 'stability',
+    ),
+  );
   const targets = options.maxChecks === undefined ? eligible : eligible.slice(0, Math.max(0, options.maxChecks));
   await mapLimit(targets, options.concurrency, async (key) => {
     if (!(await pacer.acquire(options.deadlineMs))) {
@@ -194,7 +210,11 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     const answer: BalanceAnswer = await deps.provider.balance(secret);
     if (answer.kind === 'rate_limited') {
       pacer.halve();
-      errors.push({ keyId: key.keyId, pool: key.pool, reason: `rate limited (429): left for the next run; rate now ${round(pacer.rate)}/s` });
+      errors.push({
+        keyId: key.keyId,
+        pool: key.pool,
+        reason: `rate limited (429): left for the next run; rate now ${round(pacer.rate)}/s`,
+      });
       return;
     }
     if (answer.kind === 'error') {
@@ -202,7 +222,8 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       return;
     }
     const definitive = answer.kind === 'invalid_key' ? 'invalid_key' : { credits: answer.credits };
-    const decide = (status: KeyStatus, revive: boolean): BalanceChange => balanceChange(status, definitive, minCredits(key.pool), revive);
+    const decide = (status: KeyStatus, revive: boolean): BalanceChange =>
+      balanceChange(status, definitive, minCredits(key.pool), revive);
     const credits = answer.kind === 'balance' ? answer.credits : undefined;
     settle(key.keyId, await apply(deps.balances, withoutSecret(key), decide, new Date(clock()).toISOString(), credits));
   });
@@ -212,12 +233,22 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   const reshards: ReshardReport[] = [];
   for (const { pool } of pools.filter((p) => p.previousShards !== undefined)) {
     if (options.deadlineMs !== undefined && clock() >= options.deadlineMs) break;
-    reshards.push(await reshard({ store: deps.keys, pools: deps.pools, pool, clock, concurrency: options.concurrency, ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }) }));
+    reshards.push(
+      await reshard({
+        store: deps.keys,
+        pools: deps.pools,
+        pool,
+        clock,
+        concurrency: options.concurrency,
+        ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
+      }),
+    );
   }
 
   const health = poolHealth(states.values(), pools, clock());
   const reports = health.map((h) => ({ ...h, balanceErrors: errors.filter((e) => e.pool === h.pool).length }));
-  const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling' | 'suspect' | 'undecryptable'): number => health.reduce((n, h) => n + h[field], 0);
+  const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling' | 'suspect' | 'undecryptable'): number =>
+    health.reduce((n, h) => n + h[field], 0);
   return {
     summary: {
       checked,
@@ -239,14 +270,24 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
  * sealed one opened. One that cannot be opened is taken out of its pool (status undecryptable)
  * in a conditional write; a key service that failed leaves the key as it is.
  */
-async function openSecret(deps: MaintenanceDeps, key: StoredKey): Promise<string | { reason: string; undecryptable: boolean }> {
+async function openSecret(
+  deps: MaintenanceDeps,
+  key: StoredKey,
+): Promise<string | { reason: string; undecryptable: boolean }> {
   if (!key.sealed) return key.secret;
   try {
     return await deps.sealer.open(key.secret, { pool: key.pool, keyId: key.keyId });
   } catch (error) {
-    if (!(error instanceof SecretUndecryptable)) return { reason: `not checked: ${error instanceof Error ? error.message : 'the secret could not be opened'}`, undecryptable: false };
+    if (!(error instanceof SecretUndecryptable))
+      return {
+        reason: `not checked: ${error instanceof Error ? error.message : 'the secret could not be opened'}`,
+        undecryptable: false,
+      };
     const marked = await deps.keys.markUndecryptable({ keyId: key.keyId, pool: key.pool, sealed: key.secret });
-    return { reason: `${error.message}; ${marked ? 'marked undecryptable' : 'changed meanwhile, left for the next run'}`, undecryptable: marked };
+    return {
+      reason: `${error.message}; ${marked ? 'marked undecryptable' : 'changed meanwhile, left for the next run'}`,
+      undecryptable: marked,
+    };
   }
 }
 

@@ -36,10 +36,28 @@ export interface PoolHealth {
 }
 
 /** Counts the keys of each of `pools` (sorted by name, every pool even with no key) by effective status. */
-export function poolHealth(keys: Iterable<HealthInput>, pools: readonly Pick<PoolPolicy, 'pool' | 'maxUses'>[], nowMs: number): PoolHealth[] {
+export function poolHealth(
+  keys: Iterable<HealthInput>,
+  pools: readonly Pick<PoolPolicy, 'pool' | 'maxUses'>[],
+  nowMs: number,
+): PoolHealth[] {
   const health = new Map<string, PoolHealth>();
   for (const { pool, maxUses } of pools) {
-    health.set(pool, { pool, maxUses, total: 0, active: 0, cooling: 0, exhausted: 0, disabled: 0, suspect: 0, undecryptable: 0, usable: 0, credits: 0, unchecked: 0, oldestCheck: null });
+    health.set(pool, {
+      pool,
+      maxUses,
+      total: 0,
+      active: 0,
+      cooling: 0,
+      exhausted: 0,
+      disabled: 0,
+      suspect: 0,
+      undecryptable: 0,
+      usable: 0,
+      credits: 0,
+      unchecked: 0,
+      oldestCheck: null,
+    });
   }
   for (const key of keys) {
     const counts = health.get(key.pool);

@@ -13,6 +13,8 @@ export class UnreadableSource extends KeypoolError {
 export class MigrationConflict extends KeypoolError {
   readonly code = 'migration_conflict';
   constructor(keyId: string) {
-    super(`key ${keyId} changed under every one of the migration's attempts to raise its count; run the migration again`);
+    super(
+      `key ${keyId} changed under every one of the migration's attempts to raise its count; run the migration again`,
+    );
   }
 }

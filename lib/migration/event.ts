@@ -4,7 +4,12 @@ import { PoolName, TableName } from '../domain/primitives.js';
 
 export const MigrateEvent = z.strictObject({
   source: z.union([
-    z.strictObject({ s3: z.strictObject({ bucket: z.string().check(z.minLength(3), z.maxLength(63)), key: z.string().check(z.minLength(1), z.maxLength(1024)) }) }),
+    z.strictObject({
+      s3: z.strictObject({
+        bucket: z.string().check(z.minLength(3), z.maxLength(63)),
+        key: z.string().check(z.minLength(1), z.maxLength(1024)),
+      }),
+    }),
     z.strictObject({ table: TableName }),
   ]),
   pool: z.optional(PoolName),

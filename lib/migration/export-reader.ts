@@ -53,7 +53,10 @@ async function readNext(iterator: AsyncIterator<Uint8Array>): Promise<IteratorRe
 }
 
 /** The chunks, after peeking at the first meaningful byte (a UTF-8 BOM and blanks skipped). */
-async function detect(chunks: AsyncIterable<Uint8Array>, options: ReadOptions): Promise<{ format: ExportFormat; rest: AsyncIterable<Buffer> }> {
+async function detect(
+  chunks: AsyncIterable<Uint8Array>,
+  options: ReadOptions,
+): Promise<{ format: ExportFormat; rest: AsyncIterable<Buffer> }> {
   const iterator = chunks[Symbol.asyncIterator]();
   const held: Buffer[] = [];
   let size = 0;
@@ -79,14 +82,20 @@ async function detect(chunks: AsyncIterable<Uint8Array>, options: ReadOptions): 
         if (isSpace(byte)) continue;
         if (byte === OPEN_OBJECT) return { format: 'lines', rest: replay(held, iterator, options) };
         if (byte === OPEN_ARRAY) return { format: 'array', rest: replay(held, iterator, options) };
-        throw new UnreadableSource('not a mongoexport file: it must start with "{" (one document per line) or "[" (--jsonArray)');
+        throw new UnreadableSource(
+          'not a mongoexport file: it must start with "{" (one document per line) or "[" (--jsonArray)',
+        );
       }
     }
     if (next.done) return { format: 'empty', rest: replay(held, undefined, options) };
   }
 }
 
-async function* replay(held: Buffer[], iterator: AsyncIterator<Uint8Array> | undefined, options: ReadOptions): AsyncGenerator<Buffer> {
+async function* replay(
+  held: Buffer[],
+  iterator: AsyncIterator<Uint8Array> | undefined,
+  options: ReadOptions,
+): AsyncGenerator<Buffer> {
   for (const chunk of held) {
     options.onBytes?.(chunk.length);
     yield chunk;
@@ -286,17 +295,21 @@ async function* arrayRows(chunks: AsyncIterable<Buffer>, collect: boolean): Asyn
       }
     }
     // An element that continues into the next chunk keeps what this chunk holds of it.
-    if (state === 'element' || state === 'string' || state === 'scalar') take(chunk, Math.max(elementStart, 0), chunk.length);
+    if (state === 'element' || state === 'string' || state === 'scalar')
+      take(chunk, Math.max(elementStart, 0), chunk.length);
     for (const row of rows) yield row;
   }
-  if ((state) !== 'end') fail((state) === 'start' ? 'no "["' : 'the array is not closed (is the file truncated?)');
+  if (state !== 'end') fail(state === 'start' ? 'no "["' : 'the array is not closed (is the file truncated?)');
 }
 
 /**
  * The rows of an export, streamed. Throws UnreadableSource when the file is not an export at
  * all or its array structure breaks; a malformed row is yielded as an error instead.
  */
-export async function* readExport(chunks: AsyncIterable<Uint8Array>, options: ReadOptions = {}): AsyncGenerator<SourceRow> {
+export async function* readExport(
+  chunks: AsyncIterable<Uint8Array>,
+  options: ReadOptions = {},
+): AsyncGenerator<SourceRow> {
   const { format, rest } = await detect(chunks, options);
   if (format === 'lines') yield* lineRows(rest);
   else if (format === 'array') yield* arrayRows(rest, true);

@@ -53,12 +53,20 @@ export class KeySet {
     const slot = this.slotOf(...words(keyId));
     const state = this.states[slot] ?? EMPTY;
     if (state === EMPTY) return undefined;
-    return { outcome: OUTCOMES[(state & 0x0f) - 1] as KeyOutcome, disabled: (state & DISABLED_BIT) !== 0, usageCount: this.counts[slot] ?? 0 };
+    return {
+      outcome: OUTCOMES[(state & 0x0f) - 1] as KeyOutcome,
+      disabled: (state & DISABLED_BIT) !== 0,
+      usageCount: this.counts[slot] ?? 0,
+    };
   }
 
   set(keyId: string, value: SeenKey): void {
     if ((this.size + 1) * 10 > this.states.length * 7) this.grow();
-    this.put(words(keyId), (OUTCOMES.indexOf(value.outcome) + 1) | (value.disabled ? DISABLED_BIT : 0), value.usageCount);
+    this.put(
+      words(keyId),
+      (OUTCOMES.indexOf(value.outcome) + 1) | (value.disabled ? DISABLED_BIT : 0),
+      value.usageCount,
+    );
   }
 
   private put(id: [number, number, number], state: number, count: number): void {
@@ -82,7 +90,8 @@ export class KeySet {
     this.size = 0;
     for (let slot = 0; slot < states.length; slot++) {
       const state = states[slot] ?? EMPTY;
-      if (state !== EMPTY) this.put([ids[slot * 3] ?? 0, ids[slot * 3 + 1] ?? 0, ids[slot * 3 + 2] ?? 0], state, counts[slot] ?? 0);
+      if (state !== EMPTY)
+        this.put([ids[slot * 3] ?? 0, ids[slot * 3 + 1] ?? 0, ids[slot * 3 + 2] ?? 0], state, counts[slot] ?? 0);
     }
   }
 }

@@ -33,7 +33,9 @@ export type MigrateAnswer = MigrationReport | { error: string; message: string }
 export async function runMigrateEvent(event: unknown, deps: MigrateDependencies): Promise<MigrateAnswer> {
   const parsed = MigrateEvent.safeParse(event);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || 'event'}: ${i.message}`).join('; ');
+    const issues = parsed.error.issues
+      .map((i) => `${i.path.map(String).join('.') || 'event'}: ${i.message}`)
+      .join('; ');
     return { error: 'invalid_request', message: `invalid event: ${issues}`.slice(0, 1000) };
   }
   const { source, pool, dryRun, initialCredits } = parsed.data;
@@ -48,11 +50,23 @@ export async function runMigrateEvent(event: unknown, deps: MigrateDependencies)
       ...(dryRun === undefined ? {} : { dryRun }),
       ...(initialCredits === undefined ? {} : { initialCredits }),
     });
-    deps.logger.info('migration finished', { source: from.describe, dryRun: outcome.dryRun, read: outcome.report.read, imported: outcome.report.imported, raised: outcome.report.raised, invalid: outcome.report.invalid.length, disabledExisting: outcome.disabled });
+    deps.logger.info('migration finished', {
+      source: from.describe,
+      dryRun: outcome.dryRun,
+      read: outcome.report.read,
+      imported: outcome.report.imported,
+      raised: outcome.report.raised,
+      invalid: outcome.report.invalid.length,
+      disabledExisting: outcome.disabled,
+    });
     return outcome.report;
   } catch (error) {
     if (error instanceof KeypoolError) return { error: error.code, message: error.message };
-    deps.logger.error('migration failed', { source: from.describe, errorName: (error as Error).name, errorMessage: redact((error as Error).message) });
+    deps.logger.error('migration failed', {
+      source: from.describe,
+      errorName: (error as Error).name,
+      errorMessage: redact((error as Error).message),
+    });
     return { error: 'internal_error', message: 'internal error; the migration can be run again to finish' };
   }
 }

@@ -49,7 +49,8 @@ export interface MappedRow {
   createdAt: string;
 }
 
-export type MapResult = { ok: true; row: MappedRow; unknownFields: string[] } | { ok: false; reason: string; unknownFields: string[] };
+export type MapResult =
+  { ok: true; row: MappedRow; unknownFields: string[] } | { ok: false; reason: string; unknownFields: string[] };
 
 export interface MappingOptions {
   initialCredits: number;
@@ -154,7 +155,8 @@ function dateField(row: Record<string, unknown>, name: string): Field<string> {
   if (raw instanceof Date) ms = raw.getTime();
   else if (typeof raw === 'string') ms = parseIsoDate(raw);
   else if (typeof raw === 'number' && Number.isFinite(raw)) ms = epochMs(raw);
-  if (ms === undefined || !Number.isFinite(ms) || Number.isNaN(new Date(ms).getTime())) return { present: true, invalid: `${name} is not a date` };
+  if (ms === undefined || !Number.isFinite(ms) || Number.isNaN(new Date(ms).getTime()))
+    return { present: true, invalid: `${name} is not a date` };
   return { present: true, value: new Date(ms).toISOString() };
 }
 
@@ -166,13 +168,15 @@ function wholeUses(amount: number): number {
 function usageCount(row: Record<string, unknown>, initialCredits: number): Field<number> {
   const usage = decodeExtended(row.usage_count);
   if (usage !== undefined && usage !== null) {
-    if (typeof usage !== 'number' || !Number.isFinite(usage)) return { present: true, invalid: 'usage_count is not a number' };
+    if (typeof usage !== 'number' || !Number.isFinite(usage))
+      return { present: true, invalid: 'usage_count is not a number' };
     if (usage < 0) return { present: true, invalid: 'usage_count is negative' };
     return bounded(wholeUses(usage), 'usage_count');
   }
   const credits = decodeExtended(row.credits_left);
   if (credits !== undefined && credits !== null) {
-    if (typeof credits !== 'number' || !Number.isFinite(credits)) return { present: true, invalid: 'credits_left is not a number' };
+    if (typeof credits !== 'number' || !Number.isFinite(credits))
+      return { present: true, invalid: 'credits_left is not a number' };
     return bounded(wholeUses(initialCredits - credits), 'credits_left');
   }
   return { present: true, value: 0 };
@@ -180,7 +184,9 @@ function usageCount(row: Record<string, unknown>, initialCredits: number): Field
 
 /** Counts beyond 2^53 cannot be stored exactly (nor their sort key): such a row is reported, not stored. */
 function bounded(count: number, field: string): Field<number> {
-  return Number.isSafeInteger(count) ? { present: true, value: count } : { present: true, invalid: `${field} is out of range` };
+  return Number.isSafeInteger(count)
+    ? { present: true, value: count }
+    : { present: true, invalid: `${field} is out of range` };
 }
 
 /**
@@ -198,7 +204,11 @@ export function mapRow(input: unknown, options: MappingOptions): MapResult {
   if (apiKey.length === 0) return fail('api_key is empty');
   if (!isValidApiKey(apiKey)) {
     const length = apiKey.length < API_KEY_MIN_LENGTH || apiKey.length > API_KEY_MAX_LENGTH;
-    return fail(length ? `api_key is not ${API_KEY_MIN_LENGTH}-${API_KEY_MAX_LENGTH} characters long` : 'api_key has a space, control or non-ASCII character');
+    return fail(
+      length
+        ? `api_key is not ${API_KEY_MIN_LENGTH}-${API_KEY_MAX_LENGTH} characters long`
+        : 'api_key has a space, control or non-ASCII character',
+    );
   }
 
   const count = usageCount(input, options.initialCredits);

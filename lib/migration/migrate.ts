@@ -126,9 +126,18 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
   if (!dryRun) await options.pools.ensure(pool, nowIso);
   // The pool's shard count, read fresh for each batch that creates keys (a run may outlast a
   // change of shards; a reshard waits RESHARD_SETTLE_MS, longer than a batch, before moving keys).
-  const shardsNow = async (): Promise<number> => (dryRun ? 1 : (await options.pools.ensure(pool, new Date(clock()).toISOString())).shards);
+  const shardsNow = async (): Promise<number> =>
+    dryRun ? 1 : (await options.pools.ensure(pool, new Date(clock()).toISOString())).shards;
   const mapping = { initialCredits: options.initialCredits ?? DEFAULT_INITIAL_CREDITS, nowIso };
-  const report: MigrationReport = { read: 0, imported: 0, raised: 0, unchanged: 0, duplicates: 0, invalid: [], ignoredFields: 0 };
+  const report: MigrationReport = {
+    read: 0,
+    imported: 0,
+    raised: 0,
+    unchanged: 0,
+    duplicates: 0,
+    invalid: [],
+    ignoredFields: 0,
+  };
   const ignored = new Set<string>();
   const seen = new KeySet();
   const progress: MigrationProgress = { read: 0, written: 0, bytes: 0, totalBytes: source.totalBytes };
@@ -149,20 +158,38 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
   };
 
   const newKey = (row: MappedRow, shards: number): Promise<StoredKey> =>
-    sealNewKey(options.sealer, row.apiKey, pool, row.createdAt, { usageCount: row.usageCount, status: row.disabled ? 'disabled' : 'active', lastUsedAt: row.lastUsedAt, shards });
+    sealNewKey(options.sealer, row.apiKey, pool, row.createdAt, {
+      usageCount: row.usageCount,
+      status: row.disabled ? 'disabled' : 'active',
+      lastUsedAt: row.lastUsedAt,
+      shards,
+    });
 
   /** Records how a key ended up; a repeated row may move its key from unchanged to raised. */
-  const settle = (work: Work, result: { created: boolean; raised: boolean; disabledExisting: boolean; usageCount: number; disabled: boolean }): void => {
+  const settle = (
+    work: Work,
+    result: { created: boolean; raised: boolean; disabledExisting: boolean; usageCount: number; disabled: boolean },
+  ): void => {
     const { keyId, prior } = work;
     const outcome: KeyOutcome =
-      result.created || prior?.outcome === 'imported' ? (prior ? prior.outcome : 'imported') : result.raised || prior?.outcome === 'raised' ? 'raised' : 'unchanged';
+      result.created || prior?.outcome === 'imported'
+        ? prior
+          ? prior.outcome
+          : 'imported'
+        : result.raised || prior?.outcome === 'raised'
+          ? 'raised'
+          : 'unchanged';
     if (!prior) count(outcome, 1);
     else if (prior.outcome !== outcome) {
       count(prior.outcome, -1);
       count(outcome, 1);
     }
     if (result.disabledExisting && outcome !== 'imported') disabled++;
-    seen.set(keyId, { outcome, usageCount: result.usageCount, disabled: result.disabled || (prior?.disabled ?? false) });
+    seen.set(keyId, {
+      outcome,
+      usageCount: result.usageCount,
+      disabled: result.disabled || (prior?.disabled ?? false),
+    });
   };
 
   /**
@@ -173,13 +200,16 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
   const flush = async (pending: Pending[]): Promise<void> => {
     // Reading first costs a request per batch; while batches hold only new keys (a first run)
     // the conditional create alone decides, and a refused create says the key is there.
-    const inTable = dryRun || readFirst ? await store.existing(pending.map((p) => p.keyId)) : new Map<string, ExistingKey>();
+    const inTable =
+      dryRun || readFirst ? await store.existing(pending.map((p) => p.keyId)) : new Map<string, ExistingKey>();
     let refusedCreates = 0;
     let work: Work[] = pending.map(({ keyId, row }) => {
       const prior = seen.get(keyId);
       // A dry run wrote nothing, so for keys it has already met, its memory is the truth.
       const current: ExistingKey | undefined =
-        dryRun && prior ? { usageCount: prior.usageCount, status: prior.disabled ? 'disabled' : 'active' } : inTable.get(keyId);
+        dryRun && prior
+          ? { usageCount: prior.usageCount, status: prior.disabled ? 'disabled' : 'active' }
+          : inTable.get(keyId);
       return { keyId, row, prior, current };
     });
     for (let attempt = 0; work.length > 0; attempt++) {
@@ -188,7 +218,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
       // The batch's new keys are sealed together: with KMS each seal is a request of its own.
       const fresh = work.filter((w) => !w.current);
       const shards = fresh.length ? await shardsNow() : 1;
-      const created = new Map(await Promise.all(fresh.map(async (w) => [w.keyId, await newKey(w.row, shards)] as const)));
+      const created = new Map(
+        await Promise.all(fresh.map(async (w) => [w.keyId, await newKey(w.row, shards)] as const)),
+      );
       for (const w of work) {
         const key = created.get(w.keyId);
         if (key) {
@@ -198,11 +230,27 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
         if (!w.current) continue;
         const to = Math.max(w.current.usageCount, w.row.usageCount);
         const disable = w.row.disabled && w.current.status !== 'disabled';
-        const result = { created: false, raised: false, disabledExisting: false, usageCount: to, disabled: w.current.status === 'disabled' };
+        const result = {
+          created: false,
+          raised: false,
+          disabledExisting: false,
+          usageCount: to,
+          disabled: w.current.status === 'disabled',
+        };
         if (to === w.current.usageCount && !disable) settle(w, result);
-        else writes.push({ work: w, write: { kind: 'change', keyId: w.keyId, change: { from: w.current.usageCount, to, disable } }, raise: to > w.current.usageCount, disable });
+        else
+          writes.push({
+            work: w,
+            write: { kind: 'change', keyId: w.keyId, change: { from: w.current.usageCount, to, disable } },
+            raise: to > w.current.usageCount,
+            disable,
+          });
       }
-      const results: WriteResult[] = dryRun ? writes.map(() => ({ applied: true })) : writes.length ? await store.write(writes.map((w) => w.write)) : [];
+      const results: WriteResult[] = dryRun
+        ? writes.map(() => ({ applied: true }))
+        : writes.length
+          ? await store.write(writes.map((w) => w.write))
+          : [];
       work = [];
       writes.forEach((w, i) => {
         const result = results[i] as WriteResult;
@@ -214,10 +262,22 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
         }
         if (!dryRun) progress.written++;
         if (w.write.kind === 'create') {
-          settle(w.work, { created: true, raised: false, disabledExisting: false, usageCount: w.work.row.usageCount, disabled: w.work.row.disabled });
+          settle(w.work, {
+            created: true,
+            raised: false,
+            disabledExisting: false,
+            usageCount: w.work.row.usageCount,
+            disabled: w.work.row.disabled,
+          });
         } else {
           const { to } = w.write.change;
-          settle(w.work, { created: false, raised: w.raise, disabledExisting: w.disable, usageCount: to, disabled: w.disable || w.work.current?.status === 'disabled' });
+          settle(w.work, {
+            created: false,
+            raised: w.raise,
+            disabledExisting: w.disable,
+            usageCount: to,
+            disabled: w.disable || w.work.current?.status === 'disabled',
+          });
         }
       });
     }

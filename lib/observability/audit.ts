@@ -12,15 +12,45 @@ const UNAUTHENTICATED = 'unauthenticated';
 
 /** A lease was granted to `caller`. */
 export function auditGrant(grant: LeaseGrant, caller: string | undefined): void {
-  logger.info('audit', { audit: 'lease', pool: grant.pool, keyId: grant.keyId, usageCount: grant.usageCount, expiresAt: grant.expiresAt, caller: caller ?? UNAUTHENTICATED });
+  logger.info('audit', {
+    audit: 'lease',
+    pool: grant.pool,
+    keyId: grant.keyId,
+    usageCount: grant.usageCount,
+    expiresAt: grant.expiresAt,
+    caller: caller ?? UNAUTHENTICATED,
+  });
 }
 
 /** `caller` reported how a lease of `pool` went. */
-export function auditCompletion(pool: string, outcome: Outcome, result: CompletionResult, caller: string | undefined): void {
-  logger.info('audit', { audit: 'complete', pool, keyId: result.keyId, outcome, usageCount: result.usageCount, status: result.status, caller: caller ?? UNAUTHENTICATED });
+export function auditCompletion(
+  pool: string,
+  outcome: Outcome,
+  result: CompletionResult,
+  caller: string | undefined,
+): void {
+  logger.info('audit', {
+    audit: 'complete',
+    pool,
+    keyId: result.keyId,
+    outcome,
+    usageCount: result.usageCount,
+    status: result.status,
+    caller: caller ?? UNAUTHENTICATED,
+  });
 }
 
 /** `caller` counted a use of a key of `pool` without a lease. */
-export function auditUsage(pool: string, result: { keyId: string; usageCount: number }, caller: string | undefined): void {
-  logger.info('audit', { audit: 'usage', pool, keyId: result.keyId, usageCount: result.usageCount, caller: caller ?? UNAUTHENTICATED });
+export function auditUsage(
+  pool: string,
+  result: { keyId: string; usageCount: number },
+  caller: string | undefined,
+): void {
+  logger.info('audit', {
+    audit: 'usage',
+    pool,
+    keyId: result.keyId,
+    usageCount: result.usageCount,
+    caller: caller ?? UNAUTHENTICATED,
+  });
 }

@@ -30,7 +30,13 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: PoolReport[]): v
  * not exist is refused before anything is counted, so no caller can mint a metric (a billed
  * custom metric per dimension value) by naming pools.
  */
-export async function countedLease(leasing: Pick<Leasing, 'lease'>, metrics: MetricsSink, pool: string, request: LeaseRequest = {}, idempotencyKey?: string): Promise<LeaseGrant> {
+export async function countedLease(
+  leasing: Pick<Leasing, 'lease'>,
+  metrics: MetricsSink,
+  pool: string,
+  request: LeaseRequest = {},
+  idempotencyKey?: string,
+): Promise<LeaseGrant> {
   try {
     const grant = await leasing.lease(pool, request, idempotencyKey);
     metrics.publish(pool, { [METRIC.leasesGranted]: 1 });
@@ -43,7 +49,11 @@ export async function countedLease(leasing: Pick<Leasing, 'lease'>, metrics: Met
 
 /** What a scheduled maintenance run leaves behind: one summary log line, a warning per key not checked, the pool gauges. */
 export function reportMaintenance(metrics: MetricsSink, report: MaintenanceReport): void {
-  logger.info('maintenance run', { ...report.summary, errors: report.summary.errors.length, pools: report.pools.map((p) => p.pool) });
+  logger.info('maintenance run', {
+    ...report.summary,
+    errors: report.summary.errors.length,
+    pools: report.pools.map((p) => p.pool),
+  });
   for (const error of report.summary.errors) logger.warn('key not checked', { ...error });
   publishPoolMetrics(metrics, report.pools);
 }

@@ -14,11 +14,22 @@ export interface MetricsSink {
 }
 
 /** The EMF line for one record (without the newline). */
-export function emfRecord(namespace: string, pool: string, values: Readonly<Record<string, number>>, nowMs: number): string {
+export function emfRecord(
+  namespace: string,
+  pool: string,
+  values: Readonly<Record<string, number>>,
+  nowMs: number,
+): string {
   return JSON.stringify({
     _aws: {
       Timestamp: nowMs,
-      CloudWatchMetrics: [{ Namespace: namespace, Dimensions: [[METRIC_DIMENSION]], Metrics: Object.keys(values).map((name) => ({ Name: name, Unit: 'Count' })) }],
+      CloudWatchMetrics: [
+        {
+          Namespace: namespace,
+          Dimensions: [[METRIC_DIMENSION]],
+          Metrics: Object.keys(values).map((name) => ({ Name: name, Unit: 'Count' })),
+        },
+      ],
     },
     [METRIC_DIMENSION]: pool,
     ...values,
@@ -28,6 +39,8 @@ export function emfRecord(namespace: string, pool: string, values: Readonly<Reco
 /** The process's metrics: EMF on stdout, namespace POWERTOOLS_METRICS_NAMESPACE or `keypool`. */
 export const metrics: MetricsSink = {
   publish(pool, values) {
-    process.stdout.write(`${emfRecord(process.env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE, pool, values, Date.now())}\n`);
+    process.stdout.write(
+      `${emfRecord(process.env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE, pool, values, Date.now())}\n`,
+    );
   },
 };

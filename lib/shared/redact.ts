@@ -42,7 +42,7 @@ function maskKnown(text: string): string {
   if (known.size === 0 || text.length < PREFIX) return text;
   let out = '';
   let copied = 0;
-  for (let at = 0; at + PREFIX <= text.length; ) {
+  for (let at = 0; at + PREFIX <= text.length;) {
     let found: string | undefined;
     for (const secret of byPrefix.get(text.slice(at, at + PREFIX)) ?? []) {
       if ((found === undefined || secret.length > found.length) && text.startsWith(secret, at)) found = secret;
@@ -60,5 +60,7 @@ function maskKnown(text: string): string {
 
 /** The text with every remembered secret and every secret-shaped run masked. */
 export function redact(text: string): string {
-  return maskKnown(text).replace(SECRET_LIKE, (match: string, arn: string | undefined) => (arn === undefined ? mask(match) : arn));
+  return maskKnown(text).replace(SECRET_LIKE, (match: string, arn: string | undefined) =>
+    arn === undefined ? mask(match) : arn,
+  );
 }

@@ -16,15 +16,36 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
-import { ensureTable, freePort, type RunningDynamo, startDynamoLocal, waitForDynamo } from '../../lib/local/dynamodb-local.js';
+import {
+  ensureTable,
+  freePort,
+  type RunningDynamo,
+  startDynamoLocal,
+  waitForDynamo,
+} from '../../lib/local/dynamodb-local.js';
 import { audit, GrantLog, storedCounts } from '../support/audit.js';
 import { seedKeys } from '../support/seed.js';
 import { MAX_SHARDS, shardOf } from '../../lib/domain/shards.js';
 import { usagePartition } from '../../lib/table.js';
-import { benchSealer, CONTENDERS, type ContenderName, contender, contenderShards, CostMeter, DEFAULT_BENCH_SHARDS } from './contenders.js';
+import {
+  benchSealer,
+  CONTENDERS,
+  type ContenderName,
+  contender,
+  contenderShards,
+  CostMeter,
+  DEFAULT_BENCH_SHARDS,
+} from './contenders.js';
 import { cpuSince } from './cpu.js';
 import { PartitionHeat, watchWrites } from './heat.js';
-import { mixFromMeasured, PARTITION_LIMITS, projectedUsesPerSecCeiling, renderReport, scalingReport, type ScalingReport } from './partition-model.js';
+import {
+  mixFromMeasured,
+  PARTITION_LIMITS,
+  projectedUsesPerSecCeiling,
+  renderReport,
+  scalingReport,
+  type ScalingReport,
+} from './partition-model.js';
 
 interface BenchConfig {
   quick: boolean;
@@ -124,7 +145,11 @@ function readConfig(): { config: BenchConfig; json: boolean } {
     usesPerContender: int(values.uses, quick ? 2000 : 10_000, 'uses'),
     roundFill: 0.75,
     pageSize: 25,
-    scalingSizes: values.sizes ? values.sizes.split(',').map((s) => int(s, 0, 'sizes')) : quick ? [100, 1000, 10_000] : [100, 1000, 10_000, 100_000],
+    scalingSizes: values.sizes
+      ? values.sizes.split(',').map((s) => int(s, 0, 'sizes'))
+      : quick
+        ? [100, 1000, 10_000]
+        : [100, 1000, 10_000, 100_000],
     scalingLeases: quick ? 100 : 300,
     shards: int(values.shards, DEFAULT_BENCH_SHARDS, 'shards'),
   };
@@ -184,15 +209,37 @@ async function main(): Promise<void> {
   }
   const client = documentClient({ endpoint, region: undefined });
   const runTag = randomBytes(3).toString('hex');
-  const tables = Object.fromEntries(CONTENDERS.map((name) => [name, `bench-${runTag}-${name}`])) as Record<ContenderName, string>;
+  const tables = Object.fromEntries(CONTENDERS.map((name) => [name, `bench-${runTag}-${name}`])) as Record<
+    ContenderName,
+    string
+  >;
   for (const name of CONTENDERS) await ensureTable(endpoint, tables[name]);
   const shardsOf = (name: ContenderName): number => contenderShards(name, config.shards);
-  const heats = Object.fromEntries(CONTENDERS.map((name) => [name, new PartitionHeat()])) as Record<ContenderName, PartitionHeat>;
+  const heats = Object.fromEntries(CONTENDERS.map((name) => [name, new PartitionHeat()])) as Record<
+    ContenderName,
+    PartitionHeat
+  >;
   const heatByTable = new Map(CONTENDERS.map((name) => [tables[name], heats[name]]));
   watchWrites(client, (tableName) => heatByTable.get(tableName));
 
-  const newTally = (heat: PartitionHeat): Tally => ({ uses: 0, elapsedMs: 0, latencies: [], meter: new CostMeter(), violations: 0, refusals: 0, heat, spreads: [], stdDevs: [], nodeCpuMs: 0, dynamoCpuMs: 0, dynamoJitMs: 0 });
-  const tallies = Object.fromEntries(CONTENDERS.map((name) => [name, newTally(heats[name])])) as Record<ContenderName, Tally>;
+  const newTally = (heat: PartitionHeat): Tally => ({
+    uses: 0,
+    elapsedMs: 0,
+    latencies: [],
+    meter: new CostMeter(),
+    violations: 0,
+    refusals: 0,
+    heat,
+    spreads: [],
+    stdDevs: [],
+    nodeCpuMs: 0,
+    dynamoCpuMs: 0,
+    dynamoJitMs: 0,
+  });
+  const tallies = Object.fromEntries(CONTENDERS.map((name) => [name, newTally(heats[name])])) as Record<
+    ContenderName,
+    Tally
+  >;
 
   /**
    * One round of a contender: a fresh pool of `config.keys` keys, `uses` uses by the callers,
@@ -200,12 +247,28 @@ async function main(): Promise<void> {
    * rounds, the harness's own requests around the stretch included, into a tally it drops (with
    * a heat no write is routed to).
    */
-  const playRound = async (name: ContenderName, pool: string, uses: number, tally: Tally): Promise<{ granted: number; violations: number }> => {
+  const playRound = async (
+    name: ContenderName,
+    pool: string,
+    uses: number,
+    tally: Tally,
+  ): Promise<{ granted: number; violations: number }> => {
     const tableName = tables[name];
     const shards = shardsOf(name);
-    const ids = await seedKeys({ client, tableName, pool, count: config.keys, sealer: benchSealer(name), policy: { maxUses: config.maxUses, shards } });
+    const ids = await seedKeys({
+      client,
+      tableName,
+      pool,
+      count: config.keys,
+      sealer: benchSealer(name),
+      policy: { maxUses: config.maxUses, shards },
+    });
     for (const keyId of ids) tally.heat.place(keyId, usagePartition(pool, shardOf(keyId, shards)));
-    const use = contender(name, { client, tableName, pool, maxUses: config.maxUses, meter: tally.meter, pageSize: config.pageSize }, config.callers);
+    const use = contender(
+      name,
+      { client, tableName, pool, maxUses: config.maxUses, meter: tally.meter, pageSize: config.pageSize },
+      config.callers,
+    );
     const log = new GrantLog();
     let next = 0;
     const spent = cpuSince(dynamo?.process.pid);
@@ -229,8 +292,12 @@ async function main(): Promise<void> {
     const counts = await storedCounts(client, tableName, pool);
     const result = audit(counts, log, config.maxUses);
     tally.nodeCpuMs += cpu.selfMs;
-    tally.dynamoCpuMs = tally.dynamoCpuMs === undefined || cpu.dynamoMs === undefined ? undefined : tally.dynamoCpuMs + cpu.dynamoMs;
-    tally.dynamoJitMs = tally.dynamoJitMs === undefined || cpu.dynamoJitMs === undefined ? undefined : tally.dynamoJitMs + cpu.dynamoJitMs;
+    tally.dynamoCpuMs =
+      tally.dynamoCpuMs === undefined || cpu.dynamoMs === undefined ? undefined : tally.dynamoCpuMs + cpu.dynamoMs;
+    tally.dynamoJitMs =
+      tally.dynamoJitMs === undefined || cpu.dynamoJitMs === undefined
+        ? undefined
+        : tally.dynamoJitMs + cpu.dynamoJitMs;
     tally.elapsedMs += t1 - t0;
     tally.uses += log.totalGranted;
     tally.violations += result.violations;
@@ -256,11 +323,14 @@ async function main(): Promise<void> {
   const warmup = { passes: 0, jitShare: null as number | null };
   for (let pass = 0; pass < warmPassesMax(config.quick); pass++) {
     const spent = cpuSince(dynamo?.process.pid);
-    for (const name of CONTENDERS) await playRound(name, `warm${pass}`, warmUses(config.quick), newTally(new PartitionHeat()));
+    for (const name of CONTENDERS)
+      await playRound(name, `warm${pass}`, warmUses(config.quick), newTally(new PartitionHeat()));
     const cpu = spent();
     warmup.passes = pass + 1;
     warmup.jitShare = cpu.dynamoMs && cpu.dynamoJitMs !== undefined ? round3(cpu.dynamoJitMs / cpu.dynamoMs) : null;
-    progress(`warm pass ${warmup.passes}: JIT compiler ${warmup.jitShare === null ? '(not measurable)' : `${(warmup.jitShare * 100).toFixed(1)}%`} of DynamoDB Local's CPU`);
+    progress(
+      `warm pass ${warmup.passes}: JIT compiler ${warmup.jitShare === null ? '(not measurable)' : `${(warmup.jitShare * 100).toFixed(1)}%`} of DynamoDB Local's CPU`,
+    );
     if (warmup.jitShare === null || warmup.jitShare < WARM_JIT_SHARE) break;
   }
   progress(`warm in ${((Date.now() - warm) / 1000).toFixed(1)} s`);
@@ -288,7 +358,9 @@ async function main(): Promise<void> {
     // The tighter of the two partition limits: the hottest index partition, the hottest item.
     const ceiling = Math.min(
       projectedUsesPerSecCeiling({ usesPerSec, hottestIndexWcuPerSec: heat.hottestIndexWcuPerSec }),
-      heat.hottestItemWcuPerSec > 0 ? (usesPerSec * PARTITION_LIMITS.writeUnitsPerSecond) / heat.hottestItemWcuPerSec : Infinity,
+      heat.hottestItemWcuPerSec > 0
+        ? (usesPerSec * PARTITION_LIMITS.writeUnitsPerSecond) / heat.hottestItemWcuPerSec
+        : Infinity,
     );
     return {
       name,
@@ -323,14 +395,44 @@ async function main(): Promise<void> {
     // A pool of `size` keys for each contender: sharing one, the two used up a 100-key pool
     // (400 uses at maxUses 3) and cheap 409s diluted the cost per lease.
     for (const name of ['keypool', 'baseline'] as const) {
-      await seedKeys({ client, tableName, pool: `scale-${name}`, count: size, concurrency: 16, sealer: benchSealer(name), policy: { maxUses: config.maxUses } });
+      await seedKeys({
+        client,
+        tableName,
+        pool: `scale-${name}`,
+        count: size,
+        concurrency: 16,
+        sealer: benchSealer(name),
+        policy: { maxUses: config.maxUses },
+      });
     }
     progress(`seeded 2 x ${size} keys in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
     const meters = { keypool: new CostMeter(), baseline: new CostMeter() };
     const latencies: Record<'keypool' | 'baseline', number[]> = { keypool: [], baseline: [] };
     const uses = {
-      keypool: contender('keypool', { client, tableName, pool: 'scale-keypool', maxUses: config.maxUses, meter: meters.keypool, pageSize: config.pageSize }, 1),
-      baseline: contender('baseline', { client, tableName, pool: 'scale-baseline', maxUses: config.maxUses, meter: meters.baseline, pageSize: config.pageSize }, 1),
+      keypool: contender(
+        'keypool',
+        {
+          client,
+          tableName,
+          pool: 'scale-keypool',
+          maxUses: config.maxUses,
+          meter: meters.keypool,
+          pageSize: config.pageSize,
+        },
+        1,
+      ),
+      baseline: contender(
+        'baseline',
+        {
+          client,
+          tableName,
+          pool: 'scale-baseline',
+          maxUses: config.maxUses,
+          meter: meters.baseline,
+          pageSize: config.pageSize,
+        },
+        1,
+      ),
     };
     // Alternate the two so they see the same machine at the same moment.
     for (let i = 0; i < config.scalingLeases; i++) {
@@ -347,7 +449,12 @@ async function main(): Promise<void> {
         keys: size,
         requestsPerLease: round3(m.requests / config.scalingLeases),
         capacityPerLease: round3((m.rcu + m.wcu) / config.scalingLeases),
-        p50Ms: round2(percentile([...latencies[name]].sort((a, b) => a - b), 50)),
+        p50Ms: round2(
+          percentile(
+            [...latencies[name]].sort((a, b) => a - b),
+            50,
+          ),
+        ),
       });
     }
   }
@@ -360,11 +467,21 @@ async function main(): Promise<void> {
   const sharded = runs.find((r) => r.name === 'keypool-sharded');
   const partitionModel = sharded
     ? scalingReport(10_000, [1, 8, 32, 64], {
-        mix: mixFromMeasured({ rcuPerUse: sharded.rcuPerUse, wcuPerUse: sharded.wcuPerUse, refusedWritesPerUse: sharded.refusedWritesPerUse, indexWcuPerUse: sharded.indexWcuPerUse }),
+        mix: mixFromMeasured({
+          rcuPerUse: sharded.rcuPerUse,
+          wcuPerUse: sharded.wcuPerUse,
+          refusedWritesPerUse: sharded.refusedWritesPerUse,
+          indexWcuPerUse: sharded.indexWcuPerUse,
+        }),
       })
     : undefined;
   const elapsedSec = round2((Date.now() - started) / 1000);
-  const output = { config: { ...config, elapsedSec, warmup }, runs, scaling, ...(partitionModel ? { partitionModel } : {}) };
+  const output = {
+    config: { ...config, elapsedSec, warmup },
+    runs,
+    scaling,
+    ...(partitionModel ? { partitionModel } : {}),
+  };
   if (json) process.stdout.write(`${JSON.stringify(output)}\n`);
   else process.stdout.write(renderTables(output));
 }
@@ -391,7 +508,10 @@ export function renderTables(output: {
     ),
     '',
     ...(flat && sharded
-      ? [`refused writes per use: ${flat.refusedWritesPerUse} at 1 shard, ${sharded.refusedWritesPerUse} at ${sharded.shards} shards`, '']
+      ? [
+          `refused writes per use: ${flat.refusedWritesPerUse} at 1 shard, ${sharded.refusedWritesPerUse} at ${sharded.shards} shards`,
+          '',
+        ]
       : []),
     `Partition heat (what each run wrote to its hottest usage-index partition and its hottest item; DynamoDB allows ${PARTITION_LIMITS.writeUnitsPerSecond} WCU/s per partition):`,
     '',
@@ -419,7 +539,13 @@ export function renderTables(output: {
       return `| ${size} | ${k?.requestsPerLease ?? '-'} | ${k?.capacityPerLease ?? '-'} | ${k?.p50Ms ?? '-'} | ${b?.requestsPerLease ?? '-'} | ${b?.capacityPerLease ?? '-'} | ${b?.p50Ms ?? '-'} |`;
     }),
     '',
-    ...(output.partitionModel ? ['Partition model (test/bench/partition-model.ts), driven by keypool-sharded\'s measured request mix:', '', renderReport(output.partitionModel)] : []),
+    ...(output.partitionModel
+      ? [
+          "Partition model (test/bench/partition-model.ts), driven by keypool-sharded's measured request mix:",
+          '',
+          renderReport(output.partitionModel),
+        ]
+      : []),
   ];
   return lines.join('\n');
 }

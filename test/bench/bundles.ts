@@ -12,7 +12,9 @@ import { PROJECT_ROOT } from '../../infra/bundling.js';
 import { ENTRY_NAMES, ENTRY_POINTS } from '../../infra/entry-points.js';
 import { type Bundle, bundleEntry, FLOOR_ENTRY, measureInit, packagesIn } from '../support/bundles.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '15' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '15' }, json: { type: 'boolean', default: false } },
+});
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive whole number');
 
@@ -62,7 +64,9 @@ try {
   if (values.json) {
     console.log(JSON.stringify({ runs, node: process.version, rows }, null, 2));
   } else {
-    console.log(`bundle bytes and module-init time (median of ${runs}, node ${process.version}, NODE_OPTIONS=--enable-source-maps)\n`);
+    console.log(
+      `bundle bytes and module-init time (median of ${runs}, node ${process.version}, NODE_OPTIONS=--enable-source-maps)\n`,
+    );
     console.log('entry      bytes      x floor   init ms   x floor   beyond the floor');
     for (const r of rows) {
       console.log(

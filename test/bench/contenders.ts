@@ -46,7 +46,9 @@ const IDENTITY_SEALER: SecretSealer = {
  * own opened-secret cache per call, as each Lambda container has), keypool-unsealed's none.
  */
 export function benchSealer(name: ContenderName): SecretSealer {
-  return name === 'keypool-unsealed' ? IDENTITY_SEALER : createEsdkSealer({ current: { kind: 'local', key: BENCH_KEY } });
+  return name === 'keypool-unsealed'
+    ? IDENTITY_SEALER
+    : createEsdkSealer({ current: { kind: 'local', key: BENCH_KEY } });
 }
 
 /** The adapters' reads, and the baseline's and the floor's own index query. */
@@ -102,10 +104,17 @@ const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
  * keypool: lease + complete(success) through the library; each caller its own Broker, like
  * separate Lambda containers. The pool's policy says how many shards (keypool-sharded's has S).
  */
-export function keypoolContender(setup: ContenderSetup, callers: number, sealing: 'keypool' | 'keypool-sharded' | 'keypool-unsealed' = 'keypool'): UseFn {
+export function keypoolContender(
+  setup: ContenderSetup,
+  callers: number,
+  sealing: 'keypool' | 'keypool-sharded' | 'keypool-unsealed' = 'keypool',
+): UseFn {
   const store = new DynamoKeyStore({ client: setup.client, tableName: setup.tableName, meter: setup.meter });
   const poolStore = new DynamoPoolStore({ client: setup.client, tableName: setup.tableName, meter: setup.meter });
-  const brokers = Array.from({ length: callers }, () => new Broker({ store, poolStore, sealer: benchSealer(sealing), candidateLimit: setup.pageSize }));
+  const brokers = Array.from(
+    { length: callers },
+    () => new Broker({ store, poolStore, sealer: benchSealer(sealing), candidateLimit: setup.pageSize }),
+  );
   return async (caller) => {
     const broker = brokers[caller % brokers.length] as Broker;
     try {
@@ -152,7 +161,11 @@ export function baselineContender(setup: ContenderSetup): UseFn {
         // No condition: this is the race the broker exists to close.
         UpdateExpression: 'ADD usageCount :one SET #usk = :usk, lastUsedAt = :iso',
         ExpressionAttributeNames: { '#usk': INDEX.sortKey },
-        ExpressionAttributeValues: { ':one': 1, ':usk': usageSortKey(head.usageCount + 1, nowMs), ':iso': new Date(nowMs).toISOString() },
+        ExpressionAttributeValues: {
+          ':one': 1,
+          ':usk': usageSortKey(head.usageCount + 1, nowMs),
+          ':iso': new Date(nowMs).toISOString(),
+        },
         ReturnConsumedCapacity: 'INDEXES',
       }),
     );

@@ -24,21 +24,26 @@ describe('benchmark CPU time', () => {
     expect(dynamoJitMs).toBeUndefined();
   });
 
-  it('tells HotSpot\'s JIT compiler threads by their kernel names (15 characters kept)', () => {
+  it("tells HotSpot's JIT compiler threads by their kernel names (15 characters kept)", () => {
     expect(['C2 CompilerThre', 'C1 CompilerThre\n'].every(isJitCompilerThread)).toBe(true);
-    expect(['qtp1781697-18', 'SQLiteQueue[]', 'GC Thread#0', 'VM Thread', 'node'].some(isJitCompilerThread)).toBe(false);
+    expect(['qtp1781697-18', 'SQLiteQueue[]', 'GC Thread#0', 'VM Thread', 'node'].some(isJitCompilerThread)).toBe(
+      false,
+    );
   });
 
-  it.runIf(process.platform === 'linux')('reads another process\'s compiler threads apart: none in a process without a JVM', () => {
-    // Prepare: this Node.js process stands in for the other side; it has no HotSpot compiler.
-    const spent = cpuSince(process.pid);
-    let x = 0;
-    for (let i = 0; i < 2_000_000; i++) x += i % 7;
-    // Act
-    const { dynamoMs, dynamoJitMs } = spent();
-    // Assess
-    expect(x).toBeGreaterThan(0);
-    expect(dynamoMs).toBeGreaterThanOrEqual(0);
-    expect(dynamoJitMs).toBe(0);
-  });
+  it.runIf(process.platform === 'linux')(
+    "reads another process's compiler threads apart: none in a process without a JVM",
+    () => {
+      // Prepare: this Node.js process stands in for the other side; it has no HotSpot compiler.
+      const spent = cpuSince(process.pid);
+      let x = 0;
+      for (let i = 0; i < 2_000_000; i++) x += i % 7;
+      // Act
+      const { dynamoMs, dynamoJitMs } = spent();
+      // Assess
+      expect(x).toBeGreaterThan(0);
+      expect(dynamoMs).toBeGreaterThanOrEqual(0);
+      expect(dynamoJitMs).toBe(0);
+    },
+  );
 });

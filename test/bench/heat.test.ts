@@ -13,7 +13,7 @@ import { benchSealer, contender, CostMeter } from './contenders.js';
 import { PartitionHeat, watchWrites } from './heat.js';
 
 describe('partition heat', () => {
-  it('counts 2 index WCU per lease on the key\'s own partition, none per success completion, and 1 table WCU per refused write', async () => {
+  it("counts 2 index WCU per lease on the key's own partition, none per success completion, and 1 table WCU per refused write", async () => {
     // Prepare: one pool at 8 shards, one caller, heat counted while it makes 40 uses.
     const endpoint = dynamoEndpoint();
     const tableName = uniqueName('heat');
@@ -22,7 +22,14 @@ describe('partition heat', () => {
     const heat = new PartitionHeat();
     watchWrites(client, (name) => (name === tableName ? heat : undefined));
     const pool = 'heat';
-    const ids = await seedKeys({ client, tableName, pool, count: 40, sealer: benchSealer('keypool-sharded'), policy: { maxUses: 3, shards: 8 } });
+    const ids = await seedKeys({
+      client,
+      tableName,
+      pool,
+      count: 40,
+      sealer: benchSealer('keypool-sharded'),
+      policy: { maxUses: 3, shards: 8 },
+    });
     for (const keyId of ids) heat.place(keyId, usagePartition(pool, shardOf(keyId, 8)));
     const meter = new CostMeter();
     const use = contender('keypool-sharded', { client, tableName, pool, maxUses: 3, meter, pageSize: 25 }, 1);

@@ -42,7 +42,8 @@ function keyOf(record: unknown): string | undefined {
   if (!record || typeof record !== 'object') return undefined;
   const value: unknown = (record as Record<string, unknown>)[TABLE.partitionKey];
   if (typeof value === 'string') return value;
-  if (value && typeof value === 'object' && typeof (value as { S?: unknown }).S === 'string') return (value as { S: string }).S;
+  if (value && typeof value === 'object' && typeof (value as { S?: unknown }).S === 'string')
+    return (value as { S: string }).S;
   return undefined;
 }
 
@@ -105,7 +106,13 @@ export class PartitionHeat {
       }
     }
     const rate = (x: number): number => (seconds > 0 ? x / seconds : 0);
-    return { hottestIndexWcuPerSec: rate(hottestIndex), hottestItemWcuPerSec: rate(hottestItem), indexWcuPerSec: rate(index), indexWcu: index, partitions: partitions.size };
+    return {
+      hottestIndexWcuPerSec: rate(hottestIndex),
+      hottestItemWcuPerSec: rate(hottestItem),
+      indexWcuPerSec: rate(index),
+      indexWcu: index,
+      partitions: partitions.size,
+    };
   }
 }
 
@@ -114,7 +121,10 @@ export class PartitionHeat {
  * UpdateItem and PutItem by the key they name, with the consumed capacity the answer carries
  * (a refused condition: none). Reads and batch writes (the seeding) are not counted.
  */
-export function watchWrites(client: DynamoDBDocumentClient, heatOf: (tableName: string) => PartitionHeat | undefined): void {
+export function watchWrites(
+  client: DynamoDBDocumentClient,
+  heatOf: (tableName: string) => PartitionHeat | undefined,
+): void {
   client.middlewareStack.add(
     (next) => async (args) => {
       const input = args.input as { TableName?: string; Key?: unknown; Item?: unknown; UpdateExpression?: unknown };

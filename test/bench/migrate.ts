@@ -33,7 +33,12 @@ interface WorkerResult {
 async function worker(endpoint: string, tableName: string, path: string): Promise<void> {
   const client = documentClient({ endpoint, region: undefined });
   const started = performance.now();
-  const { report } = await migrate({ source: fileSource(path), store: new DynamoMigrationStore({ client, tableName }), pools: new DynamoPoolStore({ client, tableName }), sealer: benchSealer('keypool') });
+  const { report } = await migrate({
+    source: fileSource(path),
+    store: new DynamoMigrationStore({ client, tableName }),
+    pools: new DynamoPoolStore({ client, tableName }),
+    sealer: benchSealer('keypool'),
+  });
   const result: WorkerResult = {
     rows: report.read,
     imported: report.imported,
@@ -65,7 +70,11 @@ async function runWorker(endpoint: string, rows: number, dir: string): Promise<W
   await generate(path, rows);
   const tableName = `bench-migrate-${rows}-${Date.now()}`;
   await ensureTable(endpoint, tableName);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/migrate.ts', '--worker', endpoint, tableName, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'test/bench/migrate.ts', '--worker', endpoint, tableName, path],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let stdout = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   const code = await new Promise<number | null>((done) => child.once('exit', done));
@@ -76,7 +85,12 @@ async function runWorker(endpoint: string, rows: number, dir: string): Promise<W
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
-    options: { worker: { type: 'boolean' }, rows: { type: 'string' }, 'rss-rows': { type: 'string' }, 'skip-rss': { type: 'boolean' } },
+    options: {
+      worker: { type: 'boolean' },
+      rows: { type: 'string' },
+      'rss-rows': { type: 'string' },
+      'skip-rss': { type: 'boolean' },
+    },
     allowPositionals: true,
   });
   if (values.worker) {
@@ -92,10 +106,14 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'keypool-bench-migrate-'));
   try {
     const speed = await runWorker(endpoint, rows, dir);
-    console.log(`throughput: ${speed.rows.toLocaleString('en-US')} rows in ${(speed.ms / 1000).toFixed(1)} s = ${Math.round((speed.rows / speed.ms) * 1000).toLocaleString('en-US')} rows/s (goal >= 2,000); peak RSS ${speed.maxRssMb.toFixed(0)} MB`);
+    console.log(
+      `throughput: ${speed.rows.toLocaleString('en-US')} rows in ${(speed.ms / 1000).toFixed(1)} s = ${Math.round((speed.rows / speed.ms) * 1000).toLocaleString('en-US')} rows/s (goal >= 2,000); peak RSS ${speed.maxRssMb.toFixed(0)} MB`,
+    );
     if (!values['skip-rss']) {
       const memory = await runWorker(endpoint, rssRows, dir);
-      console.log(`memory: ${memory.rows.toLocaleString('en-US')} rows, peak RSS ${memory.maxRssMb.toFixed(0)} MB (goal < 200 MB); ${Math.round((memory.rows / memory.ms) * 1000).toLocaleString('en-US')} rows/s`);
+      console.log(
+        `memory: ${memory.rows.toLocaleString('en-US')} rows, peak RSS ${memory.maxRssMb.toFixed(0)} MB (goal < 200 MB); ${Math.round((memory.rows / memory.ms) * 1000).toLocaleString('en-US')} rows/s`,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -187,7 +187,8 @@ export function mixFromMeasured(measured: MeasuredUse): RequestMix {
   const indexExtra =
     measured.indexWcuPerUse !== undefined
       ? measured.indexWcuPerUse - d.indexWcuPerLease
-      : measured.wcuPerUse - (d.baseWcuPerLease + d.indexWcuPerLease + d.completionBaseWcu + refusals * d.wcuPerRefusedWrite);
+      : measured.wcuPerUse -
+        (d.baseWcuPerLease + d.indexWcuPerLease + d.completionBaseWcu + refusals * d.wcuPerRefusedWrite);
   return mixFrom({
     queriesPerLease: Math.max(1, measured.rcuPerUse / d.rcuPerQuery),
     refusedWritesPerLease: refusals,
@@ -432,9 +433,13 @@ export function simulate(offeredPerSec: number, options: Partial<ModelOptions> =
   // Where each shard value and each key item lives. DynamoDB's partition hash is unpublished; the
   // stand-in is shardOf's stable FNV-1a (32 bits) modulo the partition count.
   const indexCount = o.indexPartitions === 'per-shard' ? shards : o.indexPartitions;
-  const indexOf = Array.from({ length: shards }, (_, s) => (o.indexPartitions === 'per-shard' ? s : shardOf(usagePartition(o.pool, s), indexCount)));
+  const indexOf = Array.from({ length: shards }, (_, s) =>
+    o.indexPartitions === 'per-shard' ? s : shardOf(usagePartition(o.pool, s), indexCount),
+  );
   const baseCount = o.basePartitions === 'per-key' ? o.keys : o.basePartitions;
-  const baseOf = Array.from({ length: o.keys }, (_, k) => (o.basePartitions === 'per-key' ? k : shardOf(`key-${k}`, baseCount)));
+  const baseOf = Array.from({ length: o.keys }, (_, k) =>
+    o.basePartitions === 'per-key' ? k : shardOf(`key-${k}`, baseCount),
+  );
   const writeLimit = milli(o.limits.writeUnitsPerSecond);
   const readLimit = milli(o.limits.readUnitsPerSecond);
   const indexWrites = Array.from({ length: indexCount }, () => new SlidingWindow(ticksPerSecond, writeLimit));
@@ -454,7 +459,9 @@ export function simulate(offeredPerSec: number, options: Partial<ModelOptions> =
 
   // Calendar queue: one bucket per tick, wide enough for the longest backoff and the hold.
   const longestDelayTicks =
-    Math.ceil(Math.min(retry.throttlingBaseDelayMs * 2 ** Math.max(0, retry.maxAttempts - 2), retry.maxDelayMs) / tickMs) +
+    Math.ceil(
+      Math.min(retry.throttlingBaseDelayMs * 2 ** Math.max(0, retry.maxAttempts - 2), retry.maxDelayMs) / tickMs,
+    ) +
     Math.ceil(o.holdMs / tickMs) +
     2;
   let horizon = 1;
@@ -518,7 +525,9 @@ export function simulate(offeredPerSec: number, options: Partial<ModelOptions> =
       }
       return;
     }
-    const delayMs = Math.floor(random() * Math.min(retry.throttlingBaseDelayMs * 2 ** (lease.attempt - 1), retry.maxDelayMs));
+    const delayMs = Math.floor(
+      random() * Math.min(retry.throttlingBaseDelayMs * 2 ** (lease.attempt - 1), retry.maxDelayMs),
+    );
     schedule(tick + Math.max(1, Math.ceil(delayMs / tickMs)), lease);
   };
   const startWrites = (tick: number, lease: Lease): void => {
@@ -554,7 +563,8 @@ export function simulate(offeredPerSec: number, options: Partial<ModelOptions> =
       }
       case 'refused': {
         const partition = baseOf[lease.key] as number;
-        if (!(baseWrites[partition] as SlidingWindow).fits(tick, refusedCost)) return throttle(tick, lease, 'baseWrite');
+        if (!(baseWrites[partition] as SlidingWindow).fits(tick, refusedCost))
+          return throttle(tick, lease, 'baseWrite');
         consume(tick, 'base', partition, refusedCost);
         if (measured(tick)) stats.refused++;
         lease.attempt = 0;
@@ -570,7 +580,8 @@ export function simulate(offeredPerSec: number, options: Partial<ModelOptions> =
         const baseCost = isLease ? leaseBaseCost : completionBaseCost;
         const indexCost = isLease ? leaseIndexCost : random() < mix.refundShare ? leaseIndexCost : 0;
         // A6: the index must take its writes or the base write is throttled (back-pressure).
-        if (indexCost > 0 && !(indexWrites[index] as SlidingWindow).fits(tick, indexCost)) return throttle(tick, lease, 'indexWrite');
+        if (indexCost > 0 && !(indexWrites[index] as SlidingWindow).fits(tick, indexCost))
+          return throttle(tick, lease, 'indexWrite');
         if (!(baseWrites[base] as SlidingWindow).fits(tick, baseCost)) return throttle(tick, lease, 'baseWrite');
         consume(tick, 'base', base, baseCost);
         consume(tick, 'index', index, indexCost);
@@ -718,7 +729,11 @@ export { MAX_SHARDS };
  * rate; undefined when even maxShards falls short. Starts at the even-load lower bound, so
  * it simulates only the few S that could qualify.
  */
-export function recommendShards(target: number, options: Partial<ModelOptions> = {}, maxShards = MAX_SHARDS): Sustainable | undefined {
+export function recommendShards(
+  target: number,
+  options: Partial<ModelOptions> = {},
+  maxShards = MAX_SHARDS,
+): Sustainable | undefined {
   const o: ModelOptions = { ...DEFAULT_OPTIONS, ...options };
   const at = (shards: number): ModelOptions => ({ ...o, shards, dryShards: Math.min(o.dryShards, shards - 1) });
   let start = 1;
@@ -758,7 +773,11 @@ export interface ScalingReport {
 }
 
 /** The table of sustainable rates for the given shard counts and the recommendation for `target`. */
-export function scalingReport(target: number, shardCounts: readonly number[], options: Partial<ModelOptions> = {}): ScalingReport {
+export function scalingReport(
+  target: number,
+  shardCounts: readonly number[],
+  options: Partial<ModelOptions> = {},
+): ScalingReport {
   const o: ModelOptions = { ...DEFAULT_OPTIONS, ...options };
   const perLease = mixTotals(o.mix);
   const rows = shardCounts.map((shards) => {
@@ -782,7 +801,11 @@ export function scalingReport(target: number, shardCounts: readonly number[], op
     perLease,
     rows,
     recommended: rec
-      ? { shards: rec.shards, leasesPerSec: rec.leasesPerSec, hottestIndexWcuPerSec: Math.round(rec.run.hottestIndexWcuPerSec) }
+      ? {
+          shards: rec.shards,
+          leasesPerSec: rec.leasesPerSec,
+          hottestIndexWcuPerSec: Math.round(rec.run.hottestIndexWcuPerSec),
+        }
       : null,
     tableLevel: rec
       ? {

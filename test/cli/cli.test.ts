@@ -87,20 +87,28 @@ describe('keypool CLI', () => {
     expect(imported).toMatchObject({ imported: 3, duplicates: 0 });
     expect(add.stdout).not.toContain(secrets[0]);
     // lease (the old --find --max-uses=3)
-    const grant = body(await keypool(['lease', '--pool', pool, '--max-uses', '3', '--ttl', '60', '--json'])) as LeaseGrantBody;
+    const grant = body(
+      await keypool(['lease', '--pool', pool, '--max-uses', '3', '--ttl', '60', '--json']),
+    ) as LeaseGrantBody;
     expect(Object.keys(grant).sort()).toEqual(['apiKey', 'expiresAt', 'keyId', 'leaseId', 'pool', 'usageCount']);
     expect(grant).toMatchObject({ apiKey: secrets[0], pool, usageCount: 0 });
     // complete
     const complete = await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'success', '--json']);
     expect(body(complete)).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
     // increment
-    expect(body(await keypool(['increment', grant.keyId, '--pool', pool, '--json']))).toEqual({ keyId: grant.keyId, usageCount: 2 });
+    expect(body(await keypool(['increment', grant.keyId, '--pool', pool, '--json']))).toEqual({
+      keyId: grant.keyId,
+      usageCount: 2,
+    });
     // disable / enable
     const disable = await keypool(['disable', grant.keyId, '--pool', pool]);
     expect(disable).toMatchObject({ code: 0, stdout: `${grant.keyId} is disabled\n` });
     const listed = await keypool(['list', '--pool', pool, '--status', 'disabled', '--json']);
     expect(body(listed)).toEqual(await api(`/pools/${pool}/keys?status=disabled`));
-    expect(body(listed)).toMatchObject({ keys: [{ keyId: grant.keyId, usageCount: 2, status: 'disabled' }], cursor: null });
+    expect(body(listed)).toMatchObject({
+      keys: [{ keyId: grant.keyId, usageCount: 2, status: 'disabled' }],
+      cursor: null,
+    });
     const enabled = body(await keypool(['enable', grant.keyId, '--pool', pool, '--json'])) as KeyViewBody;
     expect(enabled).toMatchObject({ keyId: grant.keyId, status: 'active' });
     // list: the API's body, and a readable table
@@ -119,21 +127,45 @@ describe('keypool CLI', () => {
     const shown = body(await keypool(['pool', 'show', pool, '--json'])) as Record<string, unknown>;
     // Assess
     expect(shown).toEqual(await api(`/pools/${pool}`));
-    expect(shown).toMatchObject({ pool, maxUses: 3, leaseTtlSeconds: 300, cooldownSeconds: 60, provider: 'stability', minCredits: 3 });
+    expect(shown).toMatchObject({
+      pool,
+      maxUses: 3,
+      leaseTtlSeconds: 300,
+      cooldownSeconds: 60,
+      provider: 'stability',
+      minCredits: 3,
+    });
   });
 
   it('pool set creates a pool, a second set changes only what it gives; show and list print what the API answers', async () => {
     // Prepare
     const pool = uniqueName('policy');
     // Act
-    const created = body(await keypool(['pool', 'set', pool, '--max-uses', '5', '--lease-ttl', '120', '--json'])) as Record<string, unknown>;
-    const changed = body(await keypool(['pool', 'set', pool, '--cooldown', '90', '--provider', 'none', '--min-credits', '2.5', '--json'])) as Record<string, unknown>;
+    const created = body(
+      await keypool(['pool', 'set', pool, '--max-uses', '5', '--lease-ttl', '120', '--json']),
+    ) as Record<string, unknown>;
+    const changed = body(
+      await keypool(['pool', 'set', pool, '--cooldown', '90', '--provider', 'none', '--min-credits', '2.5', '--json']),
+    ) as Record<string, unknown>;
     const shown = await keypool(['pool', 'show', pool, '--json']);
     const listed = await keypool(['pool', 'list', '--json']);
     const text = await keypool(['pool', 'show', pool]);
     // Assess
-    expect(created).toMatchObject({ pool, maxUses: 5, leaseTtlSeconds: 120, cooldownSeconds: 60, provider: 'stability', minCredits: 3 });
-    expect(changed).toEqual({ ...created, cooldownSeconds: 90, provider: 'none', minCredits: 2.5, updatedAt: changed.updatedAt });
+    expect(created).toMatchObject({
+      pool,
+      maxUses: 5,
+      leaseTtlSeconds: 120,
+      cooldownSeconds: 60,
+      provider: 'stability',
+      minCredits: 3,
+    });
+    expect(changed).toEqual({
+      ...created,
+      cooldownSeconds: 90,
+      provider: 'none',
+      minCredits: 2.5,
+      updatedAt: changed.updatedAt,
+    });
     expect(body(shown)).toEqual(await api(`/pools/${pool}`));
     expect(body(shown)).toEqual(changed);
     expect(body(listed)).toEqual(await api('/pools'));
@@ -209,7 +241,11 @@ describe('keypool CLI', () => {
     expect(refused(runs.complete, 1)).toMatch(/^keypool complete: no open or recently completed lease "/);
     const [key] = (body(await keypool(['list', '--pool', home, '--json'])) as { keys: KeyViewBody[] }).keys;
     expect(key).toMatchObject({ keyId, usageCount: 1, status: 'active' });
-    expect(body(await keypool(['complete', grant.leaseId, '--pool', home, '--json']))).toEqual({ keyId, usageCount: 1, status: 'active' });
+    expect(body(await keypool(['complete', grant.leaseId, '--pool', home, '--json']))).toEqual({
+      keyId,
+      usageCount: 1,
+      status: 'active',
+    });
   });
 
   it('status shows a key reported invalid_key as suspect, per pool with its own cap', async () => {
@@ -219,10 +255,14 @@ describe('keypool CLI', () => {
     await addKeys(pool, 2);
     const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as LeaseGrantBody;
     // Act
-    const completed = body(await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'invalid_key', '--json']));
+    const completed = body(
+      await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'invalid_key', '--json']),
+    );
     const status = body(await keypool(['status', '--json'])) as { pools: Record<string, unknown>[] };
     const text = await keypool(['status']);
-    const suspects = body(await keypool(['list', '--pool', pool, '--status', 'suspect', '--json'])) as { keys: KeyViewBody[] };
+    const suspects = body(await keypool(['list', '--pool', pool, '--status', 'suspect', '--json'])) as {
+      keys: KeyViewBody[];
+    };
     // Assess
     expect(completed).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'suspect' });
     expect(Object.keys(status)).toEqual(['pools']);
@@ -241,7 +281,9 @@ describe('keypool CLI', () => {
       unchecked: 2,
       oldestCheck: null,
     });
-    expect(text.stdout).toMatch(/^pool\s+maxUses\s+total\s+active\s+cooling\s+suspect\s+exhausted\s+disabled\s+undecryptable\s+usable\s+credits\s+unchecked\s+oldestCheck/);
+    expect(text.stdout).toMatch(
+      /^pool\s+maxUses\s+total\s+active\s+cooling\s+suspect\s+exhausted\s+disabled\s+undecryptable\s+usable\s+credits\s+unchecked\s+oldestCheck/,
+    );
     expect(text.stdout).toMatch(new RegExp(`^${pool}\\s+4\\s+2\\s+1\\s+0\\s+1\\s+0\\s+0\\s+0\\s+1\\s`, 'm'));
     expect(suspects.keys.map((k) => k.keyId)).toEqual([grant.keyId]);
   });
@@ -252,7 +294,19 @@ describe('keypool CLI', () => {
     await addKeys(pool, 2);
     const grant = body(await keypool(['lease', '--pool', pool, '--json'])) as LeaseGrantBody;
     // Act
-    const completed = body(await keypool(['complete', grant.leaseId, '--pool', pool, '--outcome', 'rate_limited', '--retry-after', '600', '--json']));
+    const completed = body(
+      await keypool([
+        'complete',
+        grant.leaseId,
+        '--pool',
+        pool,
+        '--outcome',
+        'rate_limited',
+        '--retry-after',
+        '600',
+        '--json',
+      ]),
+    );
     const status = body(await keypool(['status', '--json'])) as { pools: Record<string, unknown>[] };
     // Assess
     expect(completed).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'cooling' });
@@ -276,7 +330,9 @@ describe('keypool CLI', () => {
     const maintainEnv = { ...env, STABILITY_API_BASE_URL: provider.url, KEYPOOL_BALANCE_RATE: '10' };
     const asked = (secret: string | undefined): number => provider.requests.filter((r) => r.apiKey === secret).length;
     // Act
-    const first = body(await runKeypool(['maintain', '--pool', checkedPool, '--max-checks', '1', '--json'], maintainEnv)) as Record<string, unknown>;
+    const first = body(
+      await runKeypool(['maintain', '--pool', checkedPool, '--max-checks', '1', '--json'], maintainEnv),
+    ) as Record<string, unknown>;
     const laterAskedFirst = asked(later[0]);
     // The two suspects are ordered by key id: whichever went first, the next run asks the other, and every key not disabled.
     const disabledFirst = asked(secrets[1]) === 1;
@@ -285,14 +341,43 @@ describe('keypool CLI', () => {
     const text = await runKeypool(['maintain', '--pool', checkedPool], maintainEnv);
     const listed = body(await keypool(['list', '--pool', checkedPool, '--json'])) as { keys: KeyViewBody[] };
     // Assess
-    expect(Object.keys(first)).toEqual(['checked', 'active', 'exhausted', 'disabled', 'cooling', 'suspect', 'undecryptable', 'errors']);
+    expect(Object.keys(first)).toEqual([
+      'checked',
+      'active',
+      'exhausted',
+      'disabled',
+      'cooling',
+      'suspect',
+      'undecryptable',
+      'errors',
+    ]);
     expect(first).toMatchObject({ checked: 1, suspect: 1, exhausted: 0, cooling: 0, errors: [] });
     expect(Number(first.active) + Number(first.disabled)).toBe(2);
     expect(laterAskedFirst).toBe(0);
-    expect(second).toEqual({ checked: disabledFirst ? 2 : 3, active: 2, exhausted: 0, disabled: 1, cooling: 0, suspect: 0, undecryptable: 0, errors: [] });
-    expect(cleared).toEqual({ checked: 0, active: 1, exhausted: 0, disabled: 0, cooling: 0, suspect: 0, undecryptable: 0, errors: [] });
+    expect(second).toEqual({
+      checked: disabledFirst ? 2 : 3,
+      active: 2,
+      exhausted: 0,
+      disabled: 1,
+      cooling: 0,
+      suspect: 0,
+      undecryptable: 0,
+      errors: [],
+    });
+    expect(cleared).toEqual({
+      checked: 0,
+      active: 1,
+      exhausted: 0,
+      disabled: 0,
+      cooling: 0,
+      suspect: 0,
+      undecryptable: 0,
+      errors: [],
+    });
     expect(asked(uncheckedSecrets[0])).toBe(0);
-    expect(text.stdout).toMatch(/^checked 2: active 2, exhausted 0, disabled 1, cooling 0, suspect 0, undecryptable 0; 0 error\(s\)$/m);
+    expect(text.stdout).toMatch(
+      /^checked 2: active 2, exhausted 0, disabled 1, cooling 0, suspect 0, undecryptable 0; 0 error\(s\)$/m,
+    );
     const status = (id: string | undefined): string | undefined => listed.keys.find((k) => k.keyId === id)?.status;
     expect([status(keys[0]?.keyId), status(keys[1]?.keyId)]).toEqual(['active', 'disabled']);
   });
@@ -313,7 +398,12 @@ describe('keypool CLI', () => {
     // Act
     const none = await keypool(['lease', '--pool', empty]);
     const absent = await keypool(['lease', '--pool', uniqueName('absent')]);
-    const missing = await keypool(['complete', 'k_000000000000000000000000.0.zzzzzzz.0000000000000000', '--pool', empty]);
+    const missing = await keypool([
+      'complete',
+      'k_000000000000000000000000.0.zzzzzzz.0000000000000000',
+      '--pool',
+      empty,
+    ]);
     // Assess
     expect(refused(none, 1)).toContain('has no active key');
     expect(refused(absent, 1)).toMatch(/^keypool lease: no pool "absent-/);
@@ -336,7 +426,10 @@ describe('keypool CLI', () => {
   });
 
   it('says in one line when DynamoDB cannot be reached', async () => {
-    const run = await runKeypool(['list'], { KEYPOOL_DYNAMODB_ENDPOINT: 'http://127.0.0.1:9', KEYPOOL_TABLE: 'keypool' });
+    const run = await runKeypool(['list'], {
+      KEYPOOL_DYNAMODB_ENDPOINT: 'http://127.0.0.1:9',
+      KEYPOOL_TABLE: 'keypool',
+    });
     expect(run.code).toBe(1);
     expect(run.stderr.trim()).toMatch(/^keypool list: cannot reach DynamoDB at http:\/\/127\.0\.0\.1:9$/);
   });

@@ -16,7 +16,10 @@ interface Started {
 }
 
 function start(env: Record<string, string>): Started {
-  const child = spawn(process.execPath, [START], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [START], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
   child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
@@ -48,8 +51,12 @@ describe('npm start', () => {
     // Act: first run imports a key
     const first = start(env);
     await until(() => first.output().includes('keypool is up'), 60_000);
-    const health = (await (await fetch(`${api}/health`)).json());
-    const imported = await fetch(`${api}/pools/stability/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ keys: [{ apiKey: 'sk-test-persisted-0123456789' }] }) });
+    const health = await (await fetch(`${api}/health`)).json();
+    const imported = await fetch(`${api}/pools/stability/keys`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ keys: [{ apiKey: 'sk-test-persisted-0123456789' }] }),
+    });
     const keyAfterFirst = readFileSync(keyFile);
     const modeAfterFirst = statSync(keyFile).mode & 0o777;
     first.signal('SIGINT');
@@ -58,7 +65,9 @@ describe('npm start', () => {
     const second = start(env);
     await until(() => second.output().includes('keypool is up'), 60_000);
     const listed = (await (await fetch(`${api}/pools/stability/keys`)).json()) as { keys: unknown[] };
-    const leased = (await (await fetch(`${api}/pools/stability/leases`, { method: 'POST' })).json()) as { apiKey?: string };
+    const leased = (await (await fetch(`${api}/pools/stability/leases`, { method: 'POST' })).json()) as {
+      apiKey?: string;
+    };
     second.signal('SIGINT');
     const secondCode = await second.exited;
     // Assess
@@ -91,7 +100,9 @@ describe('npm start', () => {
       const code = await run.exited;
       // Assess
       expect(code).toBe(1);
-      expect(run.output().trim()).toBe(`keypool: port ${port} (keypool API) is already in use: stop what holds it or set KEYPOOL_PORT to another port`);
+      expect(run.output().trim()).toBe(
+        `keypool: port ${port} (keypool API) is already in use: stop what holds it or set KEYPOOL_PORT to another port`,
+      );
     } finally {
       blocker.close();
     }
@@ -101,10 +112,17 @@ describe('npm start', () => {
     // Prepare: a PATH with no java on it
     const emptyDir = mkdtempSync(join(tmpdir(), 'keypool-nopath-'));
     // Act
-    const run = start({ PATH: emptyDir, KEYPOOL_PORT: String(await freePort()), KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()), KEYPOOL_DYNAMODB_ENDPOINT: '' });
+    const run = start({
+      PATH: emptyDir,
+      KEYPOOL_PORT: String(await freePort()),
+      KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()),
+      KEYPOOL_DYNAMODB_ENDPOINT: '',
+    });
     const code = await run.exited;
     // Assess
     expect(code).toBe(1);
-    expect(run.output().trim()).toMatch(/^keypool: Java 17\+ is needed to run DynamoDB Local: install it .*KEYPOOL_DYNAMODB_ENDPOINT$/);
+    expect(run.output().trim()).toMatch(
+      /^keypool: Java 17\+ is needed to run DynamoDB Local: install it .*KEYPOOL_DYNAMODB_ENDPOINT$/,
+    );
   });
 });

@@ -32,7 +32,14 @@ afterAll(async () => {
   await server.close();
 });
 
-const DEFAULTS = { maxUses: 3, leaseTtlSeconds: 300, cooldownSeconds: 60, provider: 'stability', minCredits: 3, shards: 1 };
+const DEFAULTS = {
+  maxUses: 3,
+  leaseTtlSeconds: 300,
+  cooldownSeconds: 60,
+  provider: 'stability',
+  minCredits: 3,
+  shards: 1,
+};
 
 describe('GET /health and GET /openapi.json', () => {
   it('GET /health answers 200 {"status":"ok"} as JSON', async () => {
@@ -52,7 +59,9 @@ describe('GET /health and GET /openapi.json', () => {
     const doc = answer.body as { openapi: string; paths: Record<string, Record<string, Operation>> };
     expect(answer.status).toBe(200);
     expect(doc.openapi).toBe('3.1.0');
-    const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`));
+    const routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
+    );
     expect(routes.sort()).toEqual(
       [
         'GET /health',
@@ -88,7 +97,12 @@ describe('GET /health and GET /openapi.json', () => {
     expect(doc.paths['/pools/{pool}/keys']?.post?.responses).toHaveProperty('201');
     expect(doc.paths['/pools/{pool}']?.get?.responses).toHaveProperty('404');
     expect(doc.paths['/pools/{pool}/leases']?.post?.responses).toHaveProperty('409');
-    const access = Object.fromEntries(routes.map((r) => [r, doc.paths[r.split(' ')[1] ?? '']?.[r.split(' ')[0]?.toLowerCase() ?? '']?.['x-keypool-access']]));
+    const access = Object.fromEntries(
+      routes.map((r) => [
+        r,
+        doc.paths[r.split(' ')[1] ?? '']?.[r.split(' ')[0]?.toLowerCase() ?? '']?.['x-keypool-access'],
+      ]),
+    );
     expect(access).toMatchObject({
       'GET /health': 'public',
       'GET /pools': 'admin',
@@ -134,7 +148,13 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
   it('a second PUT changes only what it gives, keeps createdAt and moves updatedAt', async () => {
     // Prepare
     const pool = uniqueName('put2');
-    const first = await api.putPool(pool, { maxUses: 5, leaseTtlSeconds: 120, cooldownSeconds: 30, provider: 'none', minCredits: 0.5 });
+    const first = await api.putPool(pool, {
+      maxUses: 5,
+      leaseTtlSeconds: 120,
+      cooldownSeconds: 30,
+      provider: 'none',
+      minCredits: 0.5,
+    });
     await new Promise((r) => setTimeout(r, 5));
     // Act
     const second = await api.call('PUT', `/pools/${pool}`, { cooldownSeconds: 900 });
@@ -168,7 +188,12 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
     expect(created.body).toMatchObject({ pool, shards: 8 });
     expect(created.body).not.toHaveProperty('previousShards');
     expect(changed.status).toBe(200);
-    expect(changed.body).toMatchObject({ pool, shards: 16, previousShards: 8, shardsChangedAt: (changed.body as PoolViewBody).updatedAt });
+    expect(changed.body).toMatchObject({
+      pool,
+      shards: 16,
+      previousShards: 8,
+      shardsChangedAt: (changed.body as PoolViewBody).updatedAt,
+    });
     expect(read.body).toEqual(changed.body);
   });
 
@@ -198,7 +223,12 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
     const pools = (answer.body as { pools: PoolViewBody[] }).pools;
     expect(Object.keys(answer.body as object)).toEqual(['pools']);
     // A pool being resharded (another test's) also shows previousShards and shardsChangedAt.
-    for (const view of pools) expect(Object.keys(view).filter((k) => k !== 'previousShards' && k !== 'shardsChangedAt').sort()).toEqual(POOL_VIEW_FIELDS);
+    for (const view of pools)
+      expect(
+        Object.keys(view)
+          .filter((k) => k !== 'previousShards' && k !== 'shardsChangedAt')
+          .sort(),
+      ).toEqual(POOL_VIEW_FIELDS);
     expect(pools.find((p) => p.pool === names[0])).toMatchObject({ ...DEFAULTS, maxUses: 9 });
     expect(pools.find((p) => p.pool === names[1])).toMatchObject(DEFAULTS);
     const listed = pools.map((p) => p.pool);
@@ -254,7 +284,21 @@ describe('POST /pools/{pool}/keys', () => {
     // Assess
     expect(first.status).toBe(201);
     expect(Object.keys(first.body as object).sort()).toEqual(['duplicates', 'imported', 'keys']);
-    expect(first.body).toMatchObject({ imported: 1, duplicates: 0, keys: [{ pool, label: 'main', usageCount: 0, status: 'active', lastUsedAt: null, credits: null, creditsCheckedAt: null }] });
+    expect(first.body).toMatchObject({
+      imported: 1,
+      duplicates: 0,
+      keys: [
+        {
+          pool,
+          label: 'main',
+          usageCount: 0,
+          status: 'active',
+          lastUsedAt: null,
+          credits: null,
+          creditsCheckedAt: null,
+        },
+      ],
+    });
     const view = (first.body as { keys: KeyViewBody[] }).keys[0];
     expect(Object.keys(view ?? {}).sort()).toEqual([...KEY_VIEW_FIELDS, 'label'].sort());
     expect(view?.maskedKey).toBe(`${secret.slice(0, 3)}...${secret.slice(-4)}`);
@@ -340,7 +384,10 @@ describe('GET /pools/{pool}/keys', () => {
     let cursor: string | null = null;
     let texts = '';
     do {
-      const answer = await api.call('GET', `/pools/${pool}/keys?limit=60${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const answer = await api.call(
+        'GET',
+        `/pools/${pool}/keys?limit=60${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
       expect(answer.status, answer.text).toBe(200);
       const page = answer.body as { keys: KeyViewBody[]; cursor: string | null };
       expect(Object.keys(page).sort()).toEqual(['cursor', 'keys']);
@@ -371,12 +418,16 @@ describe('GET /pools/{pool}/keys', () => {
     // Prepare: disable 7 keys spread over the id order.
     const sorted = [...ids].sort();
     const disabled = [3, 40, 77, 120, 161, 200, 249].map((i) => sorted[i] ?? '');
-    for (const keyId of disabled) expect((await api.call('PATCH', `/pools/${pool}/keys/${keyId}`, { status: 'disabled' })).status).toBe(200);
+    for (const keyId of disabled)
+      expect((await api.call('PATCH', `/pools/${pool}/keys/${keyId}`, { status: 'disabled' })).status).toBe(200);
     // Act
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const answer = await api.call('GET', `/pools/${pool}/keys?status=disabled&limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+      const answer = await api.call(
+        'GET',
+        `/pools/${pool}/keys?status=disabled&limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       expect(answer.status).toBe(200);
       const page = answer.body as { keys: KeyViewBody[]; cursor: string | null };
       expect(page.keys.every((k) => k.status === 'disabled')).toBe(true);
@@ -392,7 +443,15 @@ describe('GET /pools/{pool}/keys', () => {
   it('404 pool_not_found for a pool that does not exist; 400 for a bad query', async () => {
     // Act / Assess
     expectError(await api.call('GET', `/pools/${uniqueName('nope')}/keys`), 404, 'pool_not_found');
-    for (const query of ['limit=0', 'limit=1001', 'limit=abc', 'limit=1.5', 'status=gone', 'cursor=not-a-cursor', 'colour=blue']) {
+    for (const query of [
+      'limit=0',
+      'limit=1001',
+      'limit=abc',
+      'limit=1.5',
+      'status=gone',
+      'cursor=not-a-cursor',
+      'colour=blue',
+    ]) {
       expectError(await api.call('GET', `/pools/${pool}/keys?${query}`), 400, 'invalid_request');
     }
   });
@@ -461,18 +520,21 @@ describe('PATCH /pools/{pool}/keys/{keyId}', () => {
     expect(lease).toMatchObject({ status: 200, body: { keyId, usageCount: 0 } });
   });
 
-  it.each([9_008, 100_000, 1_000_000_000])('PATCH usageCount %i (within the schema) is never a 500', async (usageCount) => {
-    // Prepare
-    const pool = uniqueName('high');
-    const { keys } = await api.importKeys(pool, 1);
-    const keyId = keys[0]?.keyId ?? '';
-    // Act
-    const answer = await api.call('PATCH', `/pools/${pool}/keys/${keyId}`, { usageCount });
-    // Assess: either set as asked, or refused as a bad request, but never an internal error.
-    expect([200, 400], answer.text).toContain(answer.status);
-    if (answer.status === 200) expect(answer.body).toMatchObject({ keyId, usageCount });
-    else expectError(answer, 400, 'invalid_request');
-  });
+  it.each([9_008, 100_000, 1_000_000_000])(
+    'PATCH usageCount %i (within the schema) is never a 500',
+    async (usageCount) => {
+      // Prepare
+      const pool = uniqueName('high');
+      const { keys } = await api.importKeys(pool, 1);
+      const keyId = keys[0]?.keyId ?? '';
+      // Act
+      const answer = await api.call('PATCH', `/pools/${pool}/keys/${keyId}`, { usageCount });
+      // Assess: either set as asked, or refused as a bad request, but never an internal error.
+      expect([200, 400], answer.text).toContain(answer.status);
+      if (answer.status === 200) expect(answer.body).toMatchObject({ keyId, usageCount });
+      else expectError(answer, 400, 'invalid_request');
+    },
+  );
 
   it.each([
     ['an empty change {}', {}],
@@ -498,8 +560,16 @@ describe('PATCH /pools/{pool}/keys/{keyId}', () => {
     const pool = uniqueName('patch-404');
     await api.putPool(pool);
     // Act / Assess
-    expectError(await api.call('PATCH', `/pools/${pool}/keys/k_000000000000000000000000`, { status: 'active' }), 404, 'key_not_found');
-    expectError(await api.call('PATCH', `/pools/${pool}/keys/k_000000000000000000000000`, { usageCount: 0 }), 404, 'key_not_found');
+    expectError(
+      await api.call('PATCH', `/pools/${pool}/keys/k_000000000000000000000000`, { status: 'active' }),
+      404,
+      'key_not_found',
+    );
+    expectError(
+      await api.call('PATCH', `/pools/${pool}/keys/k_000000000000000000000000`, { usageCount: 0 }),
+      404,
+      'key_not_found',
+    );
     expectError(await api.call('PATCH', `/pools/${pool}/keys/garbage`, { status: 'active' }), 404, 'key_not_found');
   });
 });
@@ -525,7 +595,11 @@ describe('POST /pools/{pool}/keys/{keyId}/usage', () => {
     const { keys } = await api.importKeys(pool, 1);
     // Act / Assess
     expectError(await api.call('POST', `/pools/${pool}/keys/k_000000000000000000000000/usage`), 404, 'key_not_found');
-    expectError(await api.call('POST', `/pools/${pool}/keys/${keys[0]?.keyId ?? ''}/usage`, { n: 1 }), 400, 'invalid_request');
+    expectError(
+      await api.call('POST', `/pools/${pool}/keys/${keys[0]?.keyId ?? ''}/usage`, { n: 1 }),
+      400,
+      'invalid_request',
+    );
   });
 });
 
@@ -637,7 +711,10 @@ describe('POST /pools/{pool}/leases and .../complete', () => {
     const answer = await api.complete(pool, grant.leaseId, body);
     // Assess
     expectError(answer, 400, 'invalid_request');
-    expect(await api.complete(pool, grant.leaseId, { outcome: 'failure' })).toMatchObject({ status: 200, body: { usageCount: 0 } });
+    expect(await api.complete(pool, grant.leaseId, { outcome: 'failure' })).toMatchObject({
+      status: 200,
+      body: { usageCount: 0 },
+    });
   });
 
   it('complete: 404 lease_not_found for a malformed or unknown lease id', async () => {
@@ -646,7 +723,11 @@ describe('POST /pools/{pool}/leases and .../complete', () => {
     await api.putPool(pool);
     // Act / Assess
     expectError(await api.complete(pool, 'garbage'), 404, 'lease_not_found');
-    expectError(await api.complete(pool, 'k_000000000000000000000000.1.zzzzz.0000000000000000'), 404, 'lease_not_found');
+    expectError(
+      await api.complete(pool, 'k_000000000000000000000000.1.zzzzz.0000000000000000'),
+      404,
+      'lease_not_found',
+    );
   });
 });
 
@@ -720,7 +801,9 @@ describe('errors', () => {
   it('a body just under 256 KB is read (and judged by its schema)', async () => {
     // Prepare: a valid import of 400 long keys, under the limit.
     const pool = uniqueName('under');
-    const keys = Array.from({ length: 400 }, (_, i) => ({ apiKey: `sk-test-${String(i).padStart(4, '0')}-${'y'.repeat(490)}` }));
+    const keys = Array.from({ length: 400 }, (_, i) => ({
+      apiKey: `sk-test-${String(i).padStart(4, '0')}-${'y'.repeat(490)}`,
+    }));
     expect(Buffer.byteLength(JSON.stringify({ keys }))).toBeLessThan(256 * 1024);
     // Act
     const answer = await api.call('POST', `/pools/${pool}/keys`, { keys });
@@ -746,7 +829,9 @@ describe('errors', () => {
       const body = answer.body as ErrorBodyShape;
       expect(typeof body.error).toBe('string');
       expect(typeof body.message).toBe('string');
-      expect(Object.keys(body).every((k) => ['error', 'message', 'details', 'retryAfterSeconds'].includes(k))).toBe(true);
+      expect(Object.keys(body).every((k) => ['error', 'message', 'details', 'retryAfterSeconds'].includes(k))).toBe(
+        true,
+      );
     }
     expect(answers.map((a) => a.status)).toEqual([400, 404, 405, 409, 404]);
   });

@@ -40,11 +40,20 @@ async function pool(tag: string): Promise<{ pool: string; secret: string }> {
 function raw(path: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
   const url = new URL(server.url);
   return new Promise((done, fail) => {
-    const req = request({ host: url.hostname, port: url.port, path, method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-      res.on('end', () => done({ status: res.statusCode ?? 0, text }));
-    });
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path,
+        method: 'POST',
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+        res.on('end', () => done({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.once('error', fail);
     req.end(body);
   });
@@ -64,8 +73,13 @@ describe('the local server refuses what a web page could send', () => {
 
   it('a JSON POST to another host is refused too; one to a loopback name is served', async () => {
     const { pool: name } = await pool('hosts');
-    expect((await raw(`/pools/${name}/leases`, { host: 'attacker.example:3000', 'content-type': 'application/json' }, '{}')).status).toBe(403);
-    expect((await raw(`/pools/${name}/leases`, { host: 'localhost:3000', 'content-type': 'application/json' }, '{}')).status).toBe(200);
+    expect(
+      (await raw(`/pools/${name}/leases`, { host: 'attacker.example:3000', 'content-type': 'application/json' }, '{}'))
+        .status,
+    ).toBe(403);
+    expect(
+      (await raw(`/pools/${name}/leases`, { host: 'localhost:3000', 'content-type': 'application/json' }, '{}')).status,
+    ).toBe(200);
   });
 
   it('a body that is not declared JSON gets 415, even from a loopback host', async () => {
@@ -87,7 +101,12 @@ describe('the audit trail', () => {
     const caller = 'arn:aws:sts::123456789012:assumed-role/image-worker/i-0abc';
     const { handler: lease } = await import('../../functions/lease.js');
     const { handler: counting } = await import('../../functions/counting.js');
-    const event = (routeKey: string, path: string, params: Record<string, string>, body: unknown): APIGatewayProxyEventV2 =>
+    const event = (
+      routeKey: string,
+      path: string,
+      params: Record<string, string>,
+      body: unknown,
+    ): APIGatewayProxyEventV2 =>
       ({
         version: '2.0',
         routeKey,
@@ -99,14 +118,29 @@ describe('the audit trail', () => {
         isBase64Encoded: false,
         requestContext: { http: { method: 'POST', path }, routeKey, authorizer: { iam: { userArn: caller } } },
       }) as unknown as APIGatewayProxyEventV2;
-    const context = { functionName: 'keypool-test', awsRequestId: 'request-1', getRemainingTimeInMillis: () => 10_000 } as unknown as Context;
+    const context = {
+      functionName: 'keypool-test',
+      awsRequestId: 'request-1',
+      getRemainingTimeInMillis: () => 10_000,
+    } as unknown as Context;
     const capture = captureOutput();
     let lines: string;
     try {
       // Act
-      const granted = (await lease(event('POST /pools/{pool}/leases', `/pools/${name}/leases`, { pool: name }, {}), context));
+      const granted = await lease(
+        event('POST /pools/{pool}/leases', `/pools/${name}/leases`, { pool: name }, {}),
+        context,
+      );
       const grant = JSON.parse(String(granted.body)) as { leaseId: string; keyId: string };
-      await counting(event('POST /pools/{pool}/leases/{leaseId}/complete', `/pools/${name}/leases/${grant.leaseId}/complete`, { pool: name, leaseId: grant.leaseId }, { outcome: 'failure' }), context);
+      await counting(
+        event(
+          'POST /pools/{pool}/leases/{leaseId}/complete',
+          `/pools/${name}/leases/${grant.leaseId}/complete`,
+          { pool: name, leaseId: grant.leaseId },
+          { outcome: 'failure' },
+        ),
+        context,
+      );
       lines = capture.lines();
       // Assess
       const audit = lines

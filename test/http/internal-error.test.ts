@@ -29,9 +29,17 @@ describe('internal errors', () => {
       answers.push(await call(server.url, 'GET', `/pools/${pool}`));
       answers.push(await call(server.url, 'GET', `/pools/${pool}/keys`));
       answers.push(await call(server.url, 'POST', `/pools/${pool}/leases`));
-      answers.push(await call(server.url, 'POST', `/pools/${pool}/leases/k_000000000000000000000000.0.zzzz.0123456789abcdef/complete`));
+      answers.push(
+        await call(
+          server.url,
+          'POST',
+          `/pools/${pool}/leases/k_000000000000000000000000.0.zzzz.0123456789abcdef/complete`,
+        ),
+      );
       answers.push(await call(server.url, 'POST', `/pools/${pool}/keys/k_000000000000000000000000/usage`));
-      answers.push(await call(server.url, 'PATCH', `/pools/${pool}/keys/k_000000000000000000000000`, { status: 'active' }));
+      answers.push(
+        await call(server.url, 'PATCH', `/pools/${pool}/keys/k_000000000000000000000000`, { status: 'active' }),
+      );
     } finally {
       capture.stop();
     }

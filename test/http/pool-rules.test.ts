@@ -11,7 +11,14 @@ import type { StoredKey } from '../../lib/domain/key-store.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type Answer, startTestServer } from '../support/server.js';
-import { captureEmf, expectError, type KeyViewBody, type LeaseGrantBody, poolApi, withExpiry } from '../support/pool-api.js';
+import {
+  captureEmf,
+  expectError,
+  type KeyViewBody,
+  type LeaseGrantBody,
+  poolApi,
+  withExpiry,
+} from '../support/pool-api.js';
 
 let server: LocalServer;
 let table: TestTable;
@@ -30,7 +37,11 @@ afterAll(async () => {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A new pool with the given policy and `count` keys; answers the pool's name and its key ids. */
-async function poolWith(prefix: string, count: number, settings: Record<string, unknown> = {}): Promise<{ pool: string; ids: string[] }> {
+async function poolWith(
+  prefix: string,
+  count: number,
+  settings: Record<string, unknown> = {},
+): Promise<{ pool: string; ids: string[] }> {
   const pool = uniqueName(prefix);
   await api.putPool(pool, settings);
   const ids = count === 0 ? [] : (await api.importKeys(pool, count)).keys.map((k) => k.keyId);
@@ -59,7 +70,7 @@ describe("the pool's cap and lease TTL are the limits", () => {
     expect((await stored(ids[0] ?? '')).usageCount).toBe(0);
   });
 
-  it('a lower cap than the pool\'s is honoured', async () => {
+  it("a lower cap than the pool's is honoured", async () => {
     // Prepare: the key's count is 2 under a pool cap of 3.
     const { pool, ids } = await poolWith('lower', 1, { maxUses: 3 });
     const keyId = ids[0] ?? '';
@@ -101,7 +112,9 @@ describe("the pool's cap and lease TTL are the limits", () => {
     // Assess
     const grants = answers.filter((a) => a.status === 200).map((a) => a.body as LeaseGrantBody);
     expect(answers.filter((a) => a.status === 409)).toHaveLength(24);
-    expect(grants.map((g) => `${g.keyId}:${g.usageCount}`).sort()).toEqual(ids.flatMap((id) => [0, 1, 2].map((n) => `${id}:${n}`)).sort());
+    expect(grants.map((g) => `${g.keyId}:${g.usageCount}`).sort()).toEqual(
+      ids.flatMap((id) => [0, 1, 2].map((n) => `${id}:${n}`)).sort(),
+    );
     for (const id of ids) expect((await stored(id)).usageCount).toBe(3);
   });
 
@@ -161,7 +174,11 @@ describe('an unknown pool', () => {
     const ghost = uniqueName('ghost');
     const keyId = ids[0] ?? '';
     // Act
-    const { result: answers, records, text } = await captureEmf(async () => [
+    const {
+      result: answers,
+      records,
+      text,
+    } = await captureEmf(async () => [
       await api.lease(ghost),
       await api.lease(ghost, { maxUses: 1, ttlSeconds: 10 }),
       await api.complete(ghost, grant.leaseId, { outcome: 'failure' }),
@@ -225,7 +242,10 @@ describe('a key belongs to one pool', () => {
     expect(after).toMatchObject({ pool: a, usageCount: 1, status: 'active' });
     expect(listedInB.map((k) => k.keyId)).not.toContain(keyId);
     // The lease is still open in its own pool.
-    expect(await api.complete(a, grant.leaseId, { outcome: 'success' })).toMatchObject({ status: 200, body: { keyId, usageCount: 1, status: 'active' } });
+    expect(await api.complete(a, grant.leaseId, { outcome: 'success' })).toMatchObject({
+      status: 200,
+      body: { keyId, usageCount: 1, status: 'active' },
+    });
   });
 });
 
@@ -243,7 +263,9 @@ describe('no client report takes a key away for good', () => {
     expect(done).toMatchObject({ status: 200, body: { keyId, usageCount: 0, status: 'suspect' } });
     const body = expectError(refused, 409, 'no_usable_key');
     expect(body).not.toHaveProperty('retryAfterSeconds');
-    expect((suspects.body as { keys: KeyViewBody[] }).keys).toMatchObject([{ keyId, status: 'suspect', usageCount: 0 }]);
+    expect((suspects.body as { keys: KeyViewBody[] }).keys).toMatchObject([
+      { keyId, status: 'suspect', usageCount: 0 },
+    ]);
     expect(await api.view(pool, keyId)).toMatchObject({ status: 'suspect' });
     expect((await stored(keyId)).status).toBe('suspect');
   });
@@ -302,8 +324,13 @@ describe("the operator's reset", () => {
     await resets;
     const final = await Promise.all(ids.map((id) => stored(id)));
     // Assess
-    const byCount = grants.reduce<Record<number, number>>((all, count) => ({ ...all, [count]: (all[count] ?? 0) + 1 }), {});
-    console.info(`reset race: grants by count ${JSON.stringify(byCount)}, ${seenCounts.length} count samples, answers ${JSON.stringify(Object.fromEntries(statuses))}`);
+    const byCount = grants.reduce<Record<number, number>>(
+      (all, count) => ({ ...all, [count]: (all[count] ?? 0) + 1 }),
+      {},
+    );
+    console.info(
+      `reset race: grants by count ${JSON.stringify(byCount)}, ${seenCounts.length} count samples, answers ${JSON.stringify(Object.fromEntries(statuses))}`,
+    );
     expect(grants.length).toBeGreaterThan(60);
     expect(Math.max(...grants)).toBeLessThanOrEqual(MAX);
     expect(Math.max(...seenCounts, ...final.map((k) => k.usageCount))).toBeLessThanOrEqual(MAX + 1);
@@ -331,7 +358,8 @@ describe('a reset and an open lease', () => {
       expect(after).toMatchObject({ usageCount: 0, status: 'active' });
       // From count 0 under cap 1 the key serves exactly two more uses.
       const uses: number[] = [];
-      for (let answer = await api.lease(pool); answer.status === 200; answer = await api.lease(pool)) uses.push((answer.body as LeaseGrantBody).usageCount);
+      for (let answer = await api.lease(pool); answer.status === 200; answer = await api.lease(pool))
+        uses.push((answer.body as LeaseGrantBody).usageCount);
       expect(uses).toEqual([0, 1]);
     },
   );
@@ -340,27 +368,35 @@ describe('a reset and an open lease', () => {
 describe('Retry-After, both ways', () => {
   it.each([
     { given: 'with retryAfterSeconds 600', report: { retryAfterSeconds: 600 }, policy: {}, seconds: 600 },
-    { given: "without retryAfterSeconds: the pool's cooldownSeconds (120)", report: {}, policy: { cooldownSeconds: 120 }, seconds: 120 },
-  ])('rate_limited $given cools the key until now + that; the 409 says so in its body and a Retry-After header', async ({ report, policy, seconds }) => {
-    // Prepare
-    const { pool, ids } = await poolWith('ra', 1, policy);
-    const keyId = ids[0] ?? '';
-    const grant = await api.grant(pool);
-    // Act
-    const t0 = Date.now();
-    const done = await api.complete(pool, grant.leaseId, { outcome: 'rate_limited', ...report });
-    const t1 = Date.now();
-    const refused = await api.lease(pool);
-    // Assess
-    expect(done).toMatchObject({ status: 200, body: { keyId, usageCount: 0, status: 'cooling' } });
-    const until = (await stored(keyId)).cooldownUntil ?? 0;
-    expect(until).toBeGreaterThanOrEqual(t0 + seconds * 1000);
-    expect(until).toBeLessThanOrEqual(t1 + seconds * 1000);
-    const body = expectError(refused, 409, 'no_usable_key');
-    expect(body.retryAfterSeconds).toBeGreaterThanOrEqual(seconds - 2);
-    expect(body.retryAfterSeconds).toBeLessThanOrEqual(seconds);
-    expect(refused.headers.get('retry-after')).toBe(String(body.retryAfterSeconds));
-  });
+    {
+      given: "without retryAfterSeconds: the pool's cooldownSeconds (120)",
+      report: {},
+      policy: { cooldownSeconds: 120 },
+      seconds: 120,
+    },
+  ])(
+    'rate_limited $given cools the key until now + that; the 409 says so in its body and a Retry-After header',
+    async ({ report, policy, seconds }) => {
+      // Prepare
+      const { pool, ids } = await poolWith('ra', 1, policy);
+      const keyId = ids[0] ?? '';
+      const grant = await api.grant(pool);
+      // Act
+      const t0 = Date.now();
+      const done = await api.complete(pool, grant.leaseId, { outcome: 'rate_limited', ...report });
+      const t1 = Date.now();
+      const refused = await api.lease(pool);
+      // Assess
+      expect(done).toMatchObject({ status: 200, body: { keyId, usageCount: 0, status: 'cooling' } });
+      const until = (await stored(keyId)).cooldownUntil ?? 0;
+      expect(until).toBeGreaterThanOrEqual(t0 + seconds * 1000);
+      expect(until).toBeLessThanOrEqual(t1 + seconds * 1000);
+      const body = expectError(refused, 409, 'no_usable_key');
+      expect(body.retryAfterSeconds).toBeGreaterThanOrEqual(seconds - 2);
+      expect(body.retryAfterSeconds).toBeLessThanOrEqual(seconds);
+      expect(refused.headers.get('retry-after')).toBe(String(body.retryAfterSeconds));
+    },
+  );
 
   it('a second report with a shorter value (or none) never shortens the cooldown; a longer one extends it', async () => {
     // Prepare: one key, four leases open on it at once (four slots).
@@ -390,7 +426,12 @@ describe('Retry-After, both ways', () => {
     expect(afterLonger).toBeLessThanOrEqual(t2 + 900_000);
     const key = await stored(keyId);
     expect(key.usageCount).toBe(0);
-    expect(Object.values(key.slots).map((s) => s.outcome)).toEqual(['rate_limited', 'rate_limited', 'rate_limited', 'rate_limited']);
+    expect(Object.values(key.slots).map((s) => s.outcome)).toEqual([
+      'rate_limited',
+      'rate_limited',
+      'rate_limited',
+      'rate_limited',
+    ]);
   });
 
   it('a dry pool answers with the earliest return among its cooling keys; without a cooling key, neither body field nor header', async () => {

@@ -34,9 +34,17 @@ describe('secrets', () => {
     try {
       // Act
       await keep('PUT', `/pools/${pool}`, { maxUses: 10, cooldownSeconds: 1 });
-      const imported = await keep('POST', `/pools/${pool}/keys`, { keys: secrets.map((apiKey) => ({ apiKey, label: 'fixture' })) });
+      const imported = await keep('POST', `/pools/${pool}/keys`, {
+        keys: secrets.map((apiKey) => ({ apiKey, label: 'fixture' })),
+      });
       await keep('POST', `/pools/${pool}/keys`, { keys: secrets.map((apiKey) => ({ apiKey })) });
-      const reports = [{ outcome: 'success' }, { outcome: 'failure' }, { outcome: 'invalid_key' }, { outcome: 'out_of_credits' }, { outcome: 'rate_limited', retryAfterSeconds: 1 }];
+      const reports = [
+        { outcome: 'success' },
+        { outcome: 'failure' },
+        { outcome: 'invalid_key' },
+        { outcome: 'out_of_credits' },
+        { outcome: 'rate_limited', retryAfterSeconds: 1 },
+      ];
       for (const report of reports) {
         const lease = await call(base, 'POST', `/pools/${pool}/leases`, { maxUses: 10 });
         leases.push(lease.text);
@@ -110,7 +118,15 @@ describe('secrets', () => {
     try {
       // Act: a client that passed its key instead of its pool, on every route a client calls.
       answers.push((await call(server.url, 'POST', `/pools/${secret}/leases`)).text);
-      answers.push((await call(server.url, 'POST', `/pools/${secret}/leases/k_000000000000000000000000.0.zzzz.0123456789abcdef/complete`)).text);
+      answers.push(
+        (
+          await call(
+            server.url,
+            'POST',
+            `/pools/${secret}/leases/k_000000000000000000000000.0.zzzz.0123456789abcdef/complete`,
+          )
+        ).text,
+      );
       answers.push((await call(server.url, 'POST', `/pools/${secret}/keys/k_000000000000000000000000/usage`)).text);
       answers.push((await call(server.url, 'GET', `/pools/${secret}`)).text);
     } finally {

@@ -17,7 +17,15 @@ import { type Bundle, bundleEntry, FLOOR_ENTRY, measureInit, packagesIn } from '
 /** A regression guard, not the goal (1.2x, reported by the bench): catches a dependency that balloons a bundle. */
 const MAX_BYTES_VS_FLOOR = 1.5;
 /** @aws-crypto packages the AWS SDK itself uses for checksums: not the Encryption SDK. */
-const SDK_HASHING = new Set(['@aws-crypto/sha256-js', '@aws-crypto/crc32', '@aws-crypto/crc32c', '@aws-crypto/util', '@aws-crypto/supports-web-crypto', '@aws-crypto/sha1-browser', '@aws-crypto/sha256-browser']);
+const SDK_HASHING = new Set([
+  '@aws-crypto/sha256-js',
+  '@aws-crypto/crc32',
+  '@aws-crypto/crc32c',
+  '@aws-crypto/util',
+  '@aws-crypto/supports-web-crypto',
+  '@aws-crypto/sha1-browser',
+  '@aws-crypto/sha256-browser',
+]);
 
 const outdir = mkdtempSync(join(tmpdir(), 'keypool-bundles-test-'));
 const bundles = new Map<string, Bundle>();
@@ -36,10 +44,17 @@ afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 /** Module specifiers a bundle leaves to the runtime (esbuild's record of external imports). */
 function runtimeImports(bundle: Bundle): string[] {
-  return [...new Set(Object.values(bundle.metafile.outputs).flatMap((output) => output.imports.filter((i) => i.external).map((i) => i.path)))];
+  return [
+    ...new Set(
+      Object.values(bundle.metafile.outputs).flatMap((output) =>
+        output.imports.filter((i) => i.external).map((i) => i.path),
+      ),
+    ),
+  ];
 }
 
-const isBuiltin = (specifier: string) => specifier.startsWith('node:') || builtinModules.includes(specifier.split('/')[0] ?? '');
+const isBuiltin = (specifier: string) =>
+  specifier.startsWith('node:') || builtinModules.includes(specifier.split('/')[0] ?? '');
 
 describe('the stack bundles every entry point the same way', () => {
   it('gives NodejsFunction the options the bundles here are built with: ESM, minified, source maps, SDK bundled', () => {
@@ -47,8 +62,23 @@ describe('the stack bundles every entry point the same way', () => {
     const cdk = cdkBundling();
     const direct = esbuildOptions('entry.ts', 'out/index.mjs');
     // Assess
-    expect(cdk).toMatchObject({ format: OutputFormat.ESM, minify: true, sourceMap: true, bundleAwsSDK: true, externalModules: [], target: ESBUILD_TARGET });
-    expect(direct).toMatchObject({ format: 'esm', minify: true, sourcemap: true, external: [], target: ESBUILD_TARGET, bundle: true, platform: 'node' });
+    expect(cdk).toMatchObject({
+      format: OutputFormat.ESM,
+      minify: true,
+      sourceMap: true,
+      bundleAwsSDK: true,
+      externalModules: [],
+      target: ESBUILD_TARGET,
+    });
+    expect(direct).toMatchObject({
+      format: 'esm',
+      minify: true,
+      sourcemap: true,
+      external: [],
+      target: ESBUILD_TARGET,
+      bundle: true,
+      platform: 'node',
+    });
     expect(direct.banner?.js).toBe(cdk.banner);
     expect(direct.mainFields).toEqual(cdk.mainFields);
   });
@@ -78,11 +108,21 @@ describe('the stack bundles every entry point the same way', () => {
     for (const bundle of bundles.values()) {
       // What reached the output, not everything esbuild parsed.
       const inputs = Object.values(bundle.metafile.outputs)
-        .flatMap((output) => Object.entries(output.inputs).filter(([, use]) => use.bytesInOutput > 0).map(([input]) => input))
+        .flatMap((output) =>
+          Object.entries(output.inputs)
+            .filter(([, use]) => use.bytesInOutput > 0)
+            .map(([input]) => input),
+        )
         .filter((input) => input.includes('node_modules/zod/'));
       expect(inputs.length, bundle.name).toBeGreaterThan(0);
-      expect(inputs.filter((i) => i.includes('/v4/classic/')), bundle.name).toEqual([]);
-      expect(inputs.filter((i) => i.includes('/v4/locales/')), bundle.name).toEqual([]);
+      expect(
+        inputs.filter((i) => i.includes('/v4/classic/')),
+        bundle.name,
+      ).toEqual([]);
+      expect(
+        inputs.filter((i) => i.includes('/v4/locales/')),
+        bundle.name,
+      ).toEqual([]);
     }
   });
 
@@ -101,9 +141,12 @@ describe('the stack bundles every entry point the same way', () => {
     for (const bundle of bundles.values()) {
       // Prepare
       const packages = packagesIn(bundle).map((p) => p.pkg);
-      const sealingPackages = packages.filter((p) => p === '@aws-sdk/client-kms' || (p.startsWith('@aws-crypto/') && !SDK_HASHING.has(p)));
+      const sealingPackages = packages.filter(
+        (p) => p === '@aws-sdk/client-kms' || (p.startsWith('@aws-crypto/') && !SDK_HASHING.has(p)),
+      );
       // Assess
-      if (ENTRY_POINTS[bundle.name as keyof typeof ENTRY_POINTS].secrets === 'none') expect(sealingPackages, bundle.name).toEqual([]);
+      if (ENTRY_POINTS[bundle.name as keyof typeof ENTRY_POINTS].secrets === 'none')
+        expect(sealingPackages, bundle.name).toEqual([]);
       else expect(sealingPackages, bundle.name).toContain('@aws-sdk/client-kms');
     }
   });

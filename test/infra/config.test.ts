@@ -103,16 +103,28 @@ describe('resolveStageConfig: the secrets key', () => {
   });
 
   it.each([
-    [{ previousSecretsKeyArns: 'alias/keypool-prod-secrets' }, /-c previousSecretsKeyArns: "alias\/keypool-prod-secrets" is not a KMS key ARN/],
-    [{ previousSecretsKeyArns: '1234abcd-12ab-34cd-56ef-1234567890ab' }, /-c previousSecretsKeyArns: .* is not a KMS key ARN/],
+    [
+      { previousSecretsKeyArns: 'alias/keypool-prod-secrets' },
+      /-c previousSecretsKeyArns: "alias\/keypool-prod-secrets" is not a KMS key ARN/,
+    ],
+    [
+      { previousSecretsKeyArns: '1234abcd-12ab-34cd-56ef-1234567890ab' },
+      /-c previousSecretsKeyArns: .* is not a KMS key ARN/,
+    ],
     [{ previousSecretsKeyArns: 'arn:aws:kms:eu-west-1:111122223333:alias/keypool-prod-secrets' }, /not a KMS key ARN/],
     [{ previousSecretsKeyArns: `${OLD},` }, /-c previousSecretsKeyArns: "" is not a KMS key ARN/],
     [{ previousSecretsKeyArns: `${OLD},${OLD}` }, /-c previousSecretsKeyArns: .* is listed twice/],
     [{ secretsKeyGeneration: '0' }, /-c secretsKeyGeneration/],
     [{ previousSecretsKeyGenerations: 'one' }, /-c previousSecretsKeyGenerations/],
     [{ previousSecretsKeyGenerations: '1' }, /-c previousSecretsKeyGenerations: 1 is the current generation/],
-    [{ secretsKeyGeneration: '3', previousSecretsKeyGenerations: '2,2' }, /-c previousSecretsKeyGenerations: 2 is listed twice/],
-    [{ secretsKeyGeneration: '3', previousSecretsKeyGenerations: '0' }, /-c previousSecretsKeyGenerations: 0 is not a generation/],
+    [
+      { secretsKeyGeneration: '3', previousSecretsKeyGenerations: '2,2' },
+      /-c previousSecretsKeyGenerations: 2 is listed twice/,
+    ],
+    [
+      { secretsKeyGeneration: '3', previousSecretsKeyGenerations: '0' },
+      /-c previousSecretsKeyGenerations: 0 is not a generation/,
+    ],
   ])('refuses %j: a key the functions could not use, or a generation that is no other key', (context, message) => {
     expect(() => resolveStageConfig(context)).toThrow(StageConfigError);
     expect(() => resolveStageConfig(context)).toThrow(message);

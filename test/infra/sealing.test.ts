@@ -84,9 +84,14 @@ function iamStatements(template: Template): { holder: string; statement: Stateme
   const policies = [...resources(template, 'AWS::IAM::Policy'), ...resources(template, 'AWS::IAM::ManagedPolicy')];
   const byRole = roles(template);
   return policies.flatMap(([id, policy]) => {
-    const attached = ((policy.Properties.Roles ?? []) as { Ref: string }[]).map((role) => byRole.get(role.Ref) ?? role.Ref);
+    const attached = ((policy.Properties.Roles ?? []) as { Ref: string }[]).map(
+      (role) => byRole.get(role.Ref) ?? role.Ref,
+    );
     const holder = attached.length > 0 ? attached.join(',') : id;
-    return (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement.map((statement) => ({ holder, statement }));
+    return (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement.map((statement) => ({
+      holder,
+      statement,
+    }));
   });
 }
 
@@ -96,7 +101,9 @@ const resourcesOf = (statement: Statement): unknown[] => [statement.Resource].fl
 /** How the stateless stack refers to a key of the stateful stack: the import of its ARN. */
 function importOf(data: Template, keyLogicalId: string): Json {
   const outputs = (data.toJSON() as { Outputs: Record<string, { Value: unknown; Export?: { Name: string } }> }).Outputs;
-  const exported = Object.values(outputs).filter((o) => JSON.stringify(o.Value) === JSON.stringify({ 'Fn::GetAtt': [keyLogicalId, 'Arn'] }) && o.Export);
+  const exported = Object.values(outputs).filter(
+    (o) => JSON.stringify(o.Value) === JSON.stringify({ 'Fn::GetAtt': [keyLogicalId, 'Arn'] }) && o.Export,
+  );
   expect(exported, keyLogicalId).toHaveLength(1);
   return { 'Fn::ImportValue': exported[0]?.Export?.Name };
 }
@@ -113,11 +120,19 @@ function environments(api: Template): Record<EntryName, Json> {
 }
 
 /** Who holds which KMS actions on any of `keys` (each an import or an ARN), and with which conditions. */
-function kmsGrants(api: Template, keys: unknown[]): { holder: string; actions: string[]; resources: unknown[]; condition: unknown }[] {
+function kmsGrants(
+  api: Template,
+  keys: unknown[],
+): { holder: string; actions: string[]; resources: unknown[]; condition: unknown }[] {
   const named = new Set(keys.map((key) => JSON.stringify(key)));
   return iamStatements(api)
     .filter(({ statement }) => resourcesOf(statement).some((r) => named.has(JSON.stringify(r))))
-    .map(({ holder, statement }) => ({ holder, actions: actionsOf(statement), resources: resourcesOf(statement), condition: statement.Condition }))
+    .map(({ holder, statement }) => ({
+      holder,
+      actions: actionsOf(statement),
+      resources: resourcesOf(statement),
+      condition: statement.Condition,
+    }))
     .sort((a, b) => a.holder.localeCompare(b.holder));
 }
 
@@ -140,12 +155,20 @@ describe('the secrets key (prod, synthesized offline)', () => {
       const [[, table] = ['', undefined]] = resources(prod.data, 'AWS::DynamoDB::Table');
       const outputs = (prod.data.toJSON() as { Outputs: Record<string, { Value: unknown }> }).Outputs;
       // Assess: not the table's key.
-      expect(resources(prod.data, 'AWS::KMS::Key').map(([id]) => id).sort()).toEqual([secretsKey, tableKey].sort());
+      expect(
+        resources(prod.data, 'AWS::KMS::Key')
+          .map(([id]) => id)
+          .sort(),
+      ).toEqual([secretsKey, tableKey].sort());
       expect((table?.Properties.SSESpecification as Json).KMSMasterKeyId).toEqual({ 'Fn::GetAtt': [tableKey, 'Arn'] });
       // Symmetric encryption key (CloudFormation's default spec and usage), rotated yearly, kept.
       expect(key.Properties.KeySpec ?? 'SYMMETRIC_DEFAULT').toBe('SYMMETRIC_DEFAULT');
       expect(key.Properties.KeyUsage ?? 'ENCRYPT_DECRYPT').toBe('ENCRYPT_DECRYPT');
-      expect(key.Properties).toMatchObject({ EnableKeyRotation: true, PendingWindowInDays: 30, Description: expect.stringContaining('seals the API keys') as unknown });
+      expect(key.Properties).toMatchObject({
+        EnableKeyRotation: true,
+        PendingWindowInDays: 30,
+        Description: expect.stringContaining('seals the API keys') as unknown,
+      });
       expect([key.DeletionPolicy, key.UpdateReplacePolicy]).toEqual(['Retain', 'Retain']);
       prod.data.hasResource('AWS::KMS::Alias', {
         Properties: { AliasName: 'alias/keypool-prod-secrets', TargetKeyId: { 'Fn::GetAtt': [secretsKey, 'Arn'] } },
@@ -171,7 +194,10 @@ describe('the secrets key (prod, synthesized offline)', () => {
         // Prepare
         const statements = keyPolicy(prod.data, id);
         // Assess
-        expect(statements.flatMap(actionsOf).filter((a) => a === 'kms:*' || a === '*'), id).toEqual([]);
+        expect(
+          statements.flatMap(actionsOf).filter((a) => a === 'kms:*' || a === '*'),
+          id,
+        ).toEqual([]);
         for (const statement of statements) {
           expect(statement.Effect).toBe('Allow');
           expect(statement.Principal, id).toEqual(ACCOUNT_ROOT);
@@ -184,16 +210,31 @@ describe('the secrets key (prod, synthesized offline)', () => {
     it('table key: administration for the account, and use only through DynamoDB in this region by this account', () => {
       // Assess: exactly these two statements (AWS KMS guide, "How Amazon DynamoDB uses AWS KMS").
       expect(keyPolicy(prod.data, tableKey)).toEqual([
-        { Sid: 'AccountAdministersTheKey', Effect: 'Allow', Principal: ACCOUNT_ROOT, Action: ADMIN_ACTIONS, Resource: '*' },
+        {
+          Sid: 'AccountAdministersTheKey',
+          Effect: 'Allow',
+          Principal: ACCOUNT_ROOT,
+          Action: ADMIN_ACTIONS,
+          Resource: '*',
+        },
         {
           Sid: 'AccountUsesTheKeyThroughDynamoDbOnly',
           Effect: 'Allow',
           Principal: ACCOUNT_ROOT,
-          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey', 'kms:CreateGrant'],
+          Action: [
+            'kms:Encrypt',
+            'kms:Decrypt',
+            'kms:ReEncrypt*',
+            'kms:GenerateDataKey*',
+            'kms:DescribeKey',
+            'kms:CreateGrant',
+          ],
           Resource: '*',
           Condition: {
             StringEquals: {
-              'kms:ViaService': { 'Fn::Join': ['', ['dynamodb.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }]] },
+              'kms:ViaService': {
+                'Fn::Join': ['', ['dynamodb.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }]],
+              },
               'kms:CallerAccount': ACCOUNT,
             },
           },
@@ -204,7 +245,13 @@ describe('the secrets key (prod, synthesized offline)', () => {
     it('secrets key: administration for the account, and Decrypt and GenerateDataKey only with the context {pool, keyId}, by this account', () => {
       // Assess: exactly these two statements; no role named (the roles' own policies grant use).
       expect(keyPolicy(prod.data, secretsKey)).toEqual([
-        { Sid: 'AccountAdministersTheKey', Effect: 'Allow', Principal: ACCOUNT_ROOT, Action: ADMIN_ACTIONS, Resource: '*' },
+        {
+          Sid: 'AccountAdministersTheKey',
+          Effect: 'Allow',
+          Principal: ACCOUNT_ROOT,
+          Action: ADMIN_ACTIONS,
+          Resource: '*',
+        },
         {
           Sid: 'AccountSealsAndOpensKeypoolSecrets',
           Effect: 'Allow',
@@ -227,7 +274,10 @@ describe('the secrets key (prod, synthesized offline)', () => {
       const grants = kmsGrants(prod.api, [importOf(prod.data, secretsKey)]);
       // Assess
       expect(grants).toEqual(
-        [...OPENS.map((holder) => ({ holder, actions: ['kms:Decrypt'] })), ...SEALS.map((holder) => ({ holder, actions: ['kms:GenerateDataKey'] }))]
+        [
+          ...OPENS.map((holder) => ({ holder, actions: ['kms:Decrypt'] })),
+          ...SEALS.map((holder) => ({ holder, actions: ['kms:GenerateDataKey'] })),
+        ]
           .map((g) => ({ ...g, resources: [importOf(prod.data, secretsKey)], condition: SEALED_CONTEXT }))
           .sort((a, b) => a.holder.localeCompare(b.holder)),
       );
@@ -237,7 +287,12 @@ describe('the secrets key (prod, synthesized offline)', () => {
       for (const { holder, statement } of iamStatements(prod.api)) {
         if (!actionsOf(statement).some((a) => a.startsWith('kms:'))) continue;
         // Assess
-        expect(resourcesOf(statement).map((r) => JSON.stringify(r)).filter((r) => r.includes('*')), holder).toEqual([]);
+        expect(
+          resourcesOf(statement)
+            .map((r) => JSON.stringify(r))
+            .filter((r) => r.includes('*')),
+          holder,
+        ).toEqual([]);
       }
     });
 
@@ -260,7 +315,12 @@ describe('the secrets key (prod, synthesized offline)', () => {
 
     beforeAll(() => {
       // Prepare / Act: generation 2 seals; generation 1 stays for reseal; one key from outside the stack.
-      rotating = synthesized({ ...PROD, secretsKeyGeneration: '2', previousSecretsKeyGenerations: '1', previousSecretsKeyArns: OUTSIDE_KEY });
+      rotating = synthesized({
+        ...PROD,
+        secretsKeyGeneration: '2',
+        previousSecretsKeyGenerations: '1',
+        previousSecretsKeyArns: OUTSIDE_KEY,
+      });
       current = keyId(rotating.data, 'secrets-key-v2');
       previous = keyId(rotating.data, 'secrets-key');
     });
@@ -308,7 +368,10 @@ describe('the secrets key (prod, synthesized offline)', () => {
         expect(envs[name].KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS, name).toBeUndefined();
       }
       for (const name of ['meta', 'pools', 'list', 'counting'] as const) {
-        expect(Object.keys(envs[name]).filter((key) => key.startsWith('KEYPOOL_SECRETS')), name).toEqual([]);
+        expect(
+          Object.keys(envs[name]).filter((key) => key.startsWith('KEYPOOL_SECRETS')),
+          name,
+        ).toEqual([]);
       }
     });
   });
@@ -322,16 +385,40 @@ describe('the secrets key (prod, synthesized offline)', () => {
         .filter((alarm) => alarm.MetricName === 'UndecryptableKeys');
       // Assess: Maximum > 0 over one 15-minute maintenance period; no report is not an alarm.
       expect(
-        alarms.map((a) => [(a.Dimensions as Json[])[0], a.Namespace, a.Statistic, a.Period, a.ComparisonOperator, a.Threshold, a.EvaluationPeriods, a.TreatMissingData]),
+        alarms.map((a) => [
+          (a.Dimensions as Json[])[0],
+          a.Namespace,
+          a.Statistic,
+          a.Period,
+          a.ComparisonOperator,
+          a.Threshold,
+          a.EvaluationPeriods,
+          a.TreatMissingData,
+        ]),
       ).toEqual([
         [{ Name: 'pool', Value: 'stability' }, 'keypool', 'Maximum', 900, 'GreaterThanThreshold', 0, 1, 'notBreaching'],
-        [{ Name: 'pool', Value: 'sdxl-turbo' }, 'keypool', 'Maximum', 900, 'GreaterThanThreshold', 0, 1, 'notBreaching'],
+        [
+          { Name: 'pool', Value: 'sdxl-turbo' },
+          'keypool',
+          'Maximum',
+          900,
+          'GreaterThanThreshold',
+          0,
+          1,
+          'notBreaching',
+        ],
       ]);
       for (const alarm of alarms) {
         expect(alarm.AlarmActions).toEqual([{ Ref: topic }]);
-        expect(alarm.AlarmDescription).toMatch(/^keypool cannot decrypt the secret of some keys of pool "(stability|sdxl-turbo)".*a wrapping key is missing or a ciphertext was tampered with/);
+        expect(alarm.AlarmDescription).toMatch(
+          /^keypool cannot decrypt the secret of some keys of pool "(stability|sdxl-turbo)".*a wrapping key is missing or a ciphertext was tampered with/,
+        );
       }
-      prod.api.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'UndecryptableKeys', OKActions: [{ Ref: topic }], Dimensions: Match.anyValue() });
+      prod.api.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'UndecryptableKeys',
+        OKActions: [{ Ref: topic }],
+        Dimensions: Match.anyValue(),
+      });
     });
   });
 });

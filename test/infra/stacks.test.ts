@@ -34,7 +34,10 @@ let sharedDevApp: KeypoolApp | undefined;
  * its templates (the nag probe adds a role, so it builds its own).
  */
 function devApp(): KeypoolApp {
-  sharedDevApp ??= buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'dev' }, builtinCloudFormationValidation: false });
+  sharedDevApp ??= buildKeypoolApp({
+    context: { ...NO_BUNDLING, stage: 'dev' },
+    builtinCloudFormationValidation: false,
+  });
   return sharedDevApp;
 }
 
@@ -57,7 +60,10 @@ function grantsOf(template: Template, name: EntryName): { actions: string[]; res
     .map((statement) => {
       expect(statement.Effect).toBe('Allow');
       const action = statement.Action as string | string[];
-      return { actions: (Array.isArray(action) ? action : [action]).sort(), resource: JSON.stringify(statement.Resource) };
+      return {
+        actions: (Array.isArray(action) ? action : [action]).sort(),
+        resource: JSON.stringify(statement.Resource),
+      };
     });
 }
 
@@ -100,7 +106,8 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       for (const entry of node.node.metadata) {
         if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
         // Each entry maps rule id -> reason.
-        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) acknowledged.push({ path: node.node.path, id, reason });
+        for (const [id, reason] of Object.entries(entry.data as Record<string, string>))
+          acknowledged.push({ path: node.node.path, id, reason });
       }
     }
     // Assess: the open health route, the migration bucket, and one route ARN with a wildcard
@@ -116,14 +123,21 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         [`/POST/pools/${pool}/keys/*/usage]`, `/POST/pools/${pool}/leases/*/complete]`].sort(),
       );
     }
-    expect(acknowledged.filter((a) => a.id.includes(':s3:::legacy-keys-export/*')).map((a) => a.path)).toEqual(['keypool-prod-api/migrate-function/role']);
-    expect(acknowledged.filter((a) => a.id.endsWith('AwsSolutions-APIG4')).map((a) => a.path)).toEqual(['keypool-prod-api/http/get-health']);
+    expect(acknowledged.filter((a) => a.id.includes(':s3:::legacy-keys-export/*')).map((a) => a.path)).toEqual([
+      'keypool-prod-api/migrate-function/role',
+    ]);
+    expect(acknowledged.filter((a) => a.id.endsWith('AwsSolutions-APIG4')).map((a) => a.path)).toEqual([
+      'keypool-prod-api/http/get-health',
+    ]);
     for (const a of acknowledged) expect(a.reason.length, a.id).toBeGreaterThan(120);
   });
 
   it('fails synthesis on a finding nobody acknowledged', () => {
     // Prepare: the same app plus one role that grants a wildcard.
-    const probe = buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'dev' }, builtinCloudFormationValidation: false });
+    const probe = buildKeypoolApp({
+      context: { ...NO_BUNDLING, stage: 'dev' },
+      builtinCloudFormationValidation: false,
+    });
     const role = new Role(probe.stateless, 'nag-probe', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
     role.addToPrincipalPolicy(new PolicyStatement({ actions: ['dynamodb:*'], resources: ['*'] }));
     // Act / Assess
@@ -152,7 +166,12 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       // Prepare
       const [[, table] = ['', undefined]] = resources(data, 'AWS::DynamoDB::Table');
       const indexes = table?.Properties.GlobalSecondaryIndexes as Json[];
-      const types = new Map((table?.Properties.AttributeDefinitions as { AttributeName: string; AttributeType: string }[]).map((a) => [a.AttributeName, a.AttributeType]));
+      const types = new Map(
+        (table?.Properties.AttributeDefinitions as { AttributeName: string; AttributeType: string }[]).map((a) => [
+          a.AttributeName,
+          a.AttributeType,
+        ]),
+      );
       // Assess
       expect(indexes.map((i) => i.IndexName)).toEqual([TABLE.usageIndex.name, TABLE.poolIndex.name]);
       expect(indexes.find((i) => i.IndexName === 'pool-keys')).toEqual({
@@ -169,7 +188,8 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     it('protects the table: PITR, customer-managed KMS key with rotation, deletion protection, RETAIN; TTL only for idempotency records', () => {
       // Prepare: the table's key (the secrets key beside it is test/infra/sealing.test.ts's).
       const [[, table] = ['', undefined]] = resources(data, 'AWS::DynamoDB::Table');
-      const keyId = (((table?.Properties.SSESpecification as Json).KMSMasterKeyId as Json)['Fn::GetAtt'] as string[])[0] ?? '';
+      const keyId =
+        (((table?.Properties.SSESpecification as Json).KMSMasterKeyId as Json)['Fn::GetAtt'] as string[])[0] ?? '';
       const key = resource(data, keyId);
       // Assess
       expect(key.Properties.EnableKeyRotation).toBe(true);
@@ -191,7 +211,10 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       // Act
       const template = Template.fromStack(dev.stateful);
       // Assess
-      template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ DeletionProtectionEnabled: false }) });
+      template.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Delete',
+        Properties: Match.objectLike({ DeletionProtectionEnabled: false }),
+      });
       template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Delete' });
     });
   });
@@ -199,29 +222,44 @@ describe('keypool stacks (prod, synthesized offline)', () => {
   describe('functions', () => {
     it('deploys one function per entry point in functions/', () => {
       // Prepare
-      const files = readdirSync(join(PROJECT_ROOT, 'functions')).filter((f) => f.endsWith('.ts')).map((f) => `functions/${f}`).sort();
+      const files = readdirSync(join(PROJECT_ROOT, 'functions'))
+        .filter((f) => f.endsWith('.ts'))
+        .map((f) => `functions/${f}`)
+        .sort();
       // Assess
       expect(ENTRY_NAMES.map((name) => ENTRY_POINTS[name].file).sort()).toEqual(files);
       api.resourceCountIs('AWS::Lambda::Function', ENTRY_NAMES.length);
     });
 
-    it.each(ENTRY_NAMES)('%s: Node.js 24 on ARM64, its own log group, the table name from the construct, Powertools settings', (name) => {
-      // Prepare
-      const fn = resource(api, functionId(api, name));
-      // Assess
-      expect(fn.Properties).toMatchObject({
-        Runtime: 'nodejs24.x',
-        Architectures: ['arm64'],
-        Handler: 'index.handler',
-        LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.stringMatching(new RegExp(`^${name}functionlogs`)) as unknown } },
-      });
-      const env = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
-      expect(env).toMatchObject({ POWERTOOLS_SERVICE_NAME: 'keypool', POWERTOOLS_LOG_LEVEL: 'INFO', NODE_OPTIONS: '--enable-source-maps' });
-      expect(env.KEYPOOL_TABLE).toEqual({ 'Fn::ImportValue': expect.stringMatching(/^keypool-prod-data:ExportsOutputRefkeys/) as unknown });
-      expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe(ENTRY_POINTS[name].metrics ? 'keypool' : undefined);
-    });
+    it.each(ENTRY_NAMES)(
+      '%s: Node.js 24 on ARM64, its own log group, the table name from the construct, Powertools settings',
+      (name) => {
+        // Prepare
+        const fn = resource(api, functionId(api, name));
+        // Assess
+        expect(fn.Properties).toMatchObject({
+          Runtime: 'nodejs24.x',
+          Architectures: ['arm64'],
+          Handler: 'index.handler',
+          LoggingConfig: {
+            LogFormat: 'JSON',
+            LogGroup: { Ref: expect.stringMatching(new RegExp(`^${name}functionlogs`)) as unknown },
+          },
+        });
+        const env = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+        expect(env).toMatchObject({
+          POWERTOOLS_SERVICE_NAME: 'keypool',
+          POWERTOOLS_LOG_LEVEL: 'INFO',
+          NODE_OPTIONS: '--enable-source-maps',
+        });
+        expect(env.KEYPOOL_TABLE).toEqual({
+          'Fn::ImportValue': expect.stringMatching(/^keypool-prod-data:ExportsOutputRefkeys/) as unknown,
+        });
+        expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe(ENTRY_POINTS[name].metrics ? 'keypool' : undefined);
+      },
+    );
 
-    it('configures maintenance from the stage: provider URL and balance rate; minimum credits and caps are the pools\' own', () => {
+    it("configures maintenance from the stage: provider URL and balance rate; minimum credits and caps are the pools' own", () => {
       // Prepare
       const env = (resource(api, functionId(api, 'maintain')).Properties.Environment as { Variables: Json }).Variables;
       // Assess
@@ -238,40 +276,64 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     // lists the pools; no function scans the table.
     const EXPECTED: Record<EntryName, { table: string[]; index: Record<string, string[]> }> = {
       meta: { table: [], index: {} },
-      pools: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
+      pools: {
+        table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        index: { 'pool-keys': ['dynamodb:Query'] },
+      },
       keys: { table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
       list: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
-      lease: { table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: { 'usage-count': ['dynamodb:Query'] } },
+      lease: {
+        table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        index: { 'usage-count': ['dynamodb:Query'] },
+      },
       counting: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: {} },
-      maintain: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
+      maintain: {
+        table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        index: { 'pool-keys': ['dynamodb:Query'] },
+      },
       migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
     };
     const TABLE_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAttkeys[0-9A-F]+Arn[0-9A-F]+"\}$/;
     const KEY_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAtttablekey[0-9A-F]+Arn[0-9A-F]+"\}$/;
 
-    it.each(ENTRY_NAMES)('%s: exactly its table actions, each index it queries on that index alone, kms:Decrypt only with table access', (name) => {
-      // Prepare
-      const expected = EXPECTED[name];
-      const grants = grantsOf(api, name);
-      const on = (pattern: RegExp) => grants.filter((g) => pattern.test(g.resource));
-      // Assess
-      expect(grants.find((g) => g.actions.join() === 'logs:CreateLogStream,logs:PutLogEvents')?.resource).toMatch(
-        new RegExp(`^\\{"Fn::GetAtt":\\["${name}functionlogs[0-9A-F]+","Arn"\\]\\}$`),
-      );
-      expect(on(TABLE_ARN).flatMap((g) => g.actions).sort()).toEqual(expected.table);
-      const index = grants.filter((g) => g.resource.includes('/index/'));
-      // One statement per index, on `<table ARN>/index/<name>` exactly (never `index/*`).
-      const byIndex = Object.fromEntries(index.map((g) => [/"\/index\/([^"]+)"\]/.exec(g.resource)?.[1] ?? g.resource, g.actions]));
-      expect(byIndex).toEqual(expected.index);
-      for (const g of index) expect(g.resource).toMatch(/^\{"Fn::Join":\["",\[\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAttkeys[0-9A-F]+Arn[0-9A-F]+"\},"\/index\/[a-z-]+"\]\]\}$/);
-      const touchesTable = expected.table.length > 0 || Object.keys(expected.index).length > 0;
-      expect(on(KEY_ARN).flatMap((g) => g.actions)).toEqual(touchesTable ? ['kms:Decrypt'] : []);
-    });
+    it.each(ENTRY_NAMES)(
+      '%s: exactly its table actions, each index it queries on that index alone, kms:Decrypt only with table access',
+      (name) => {
+        // Prepare
+        const expected = EXPECTED[name];
+        const grants = grantsOf(api, name);
+        const on = (pattern: RegExp) => grants.filter((g) => pattern.test(g.resource));
+        // Assess
+        expect(grants.find((g) => g.actions.join() === 'logs:CreateLogStream,logs:PutLogEvents')?.resource).toMatch(
+          new RegExp(`^\\{"Fn::GetAtt":\\["${name}functionlogs[0-9A-F]+","Arn"\\]\\}$`),
+        );
+        expect(
+          on(TABLE_ARN)
+            .flatMap((g) => g.actions)
+            .sort(),
+        ).toEqual(expected.table);
+        const index = grants.filter((g) => g.resource.includes('/index/'));
+        // One statement per index, on `<table ARN>/index/<name>` exactly (never `index/*`).
+        const byIndex = Object.fromEntries(
+          index.map((g) => [/"\/index\/([^"]+)"\]/.exec(g.resource)?.[1] ?? g.resource, g.actions]),
+        );
+        expect(byIndex).toEqual(expected.index);
+        for (const g of index)
+          expect(g.resource).toMatch(
+            /^\{"Fn::Join":\["",\[\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAttkeys[0-9A-F]+Arn[0-9A-F]+"\},"\/index\/[a-z-]+"\]\]\}$/,
+          );
+        const touchesTable = expected.table.length > 0 || Object.keys(expected.index).length > 0;
+        expect(on(KEY_ARN).flatMap((g) => g.actions)).toEqual(touchesTable ? ['kms:Decrypt'] : []);
+      },
+    );
 
     it('grants no wildcard action and no "*" resource to any function', () => {
       for (const name of ENTRY_NAMES) {
         for (const grant of grantsOf(api, name)) {
-          expect(grant.actions.filter((a) => a.includes('*')), name).toEqual([]);
+          expect(
+            grant.actions.filter((a) => a.includes('*')),
+            name,
+          ).toEqual([]);
           expect(grant.resource, name).not.toBe('"*"');
         }
       }
@@ -279,7 +341,9 @@ describe('keypool stacks (prod, synthesized offline)', () => {
 
     it('lets the migration read only the configured legacy bucket and table', () => {
       // Prepare
-      const extra = grantsOf(api, 'migrate').filter((g) => g.actions.includes('s3:GetObject') || g.resource.includes('legacy'));
+      const extra = grantsOf(api, 'migrate').filter(
+        (g) => g.actions.includes('s3:GetObject') || g.resource.includes('legacy'),
+      );
       // Assess
       expect(extra).toHaveLength(2);
       const s3 = extra.find((g) => g.actions.join() === 's3:GetObject');
@@ -302,7 +366,11 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     const routes = () => resources(api, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
 
     it('serves exactly the contract routes plus $default', () => {
-      expect(routes().map((r) => r.RouteKey).sort()).toEqual([...ROUTE_KEYS, '$default'].sort());
+      expect(
+        routes()
+          .map((r) => r.RouteKey)
+          .sort(),
+      ).toEqual([...ROUTE_KEYS, '$default'].sort());
     });
 
     it.each([...ROUTE_KEYS, '$default'])('%s: IAM authorization unless the contract makes it public', (routeKey) => {
@@ -323,7 +391,8 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       // Assess: a route's Target is "integrations/<Ref integration>".
       for (const route of routes()) {
         const integrationId = /"Ref":"([^"]+)"/.exec(JSON.stringify(route.Target))?.[1] ?? '';
-        const expected = route.RouteKey === '$default' ? 'meta' : ROUTES[route.RouteKey as keyof typeof ROUTES].function;
+        const expected =
+          route.RouteKey === '$default' ? 'meta' : ROUTES[route.RouteKey as keyof typeof ROUTES].function;
         expect(integrationTarget.get(integrationId), String(route.RouteKey)).toBe(functionId(api, expected));
       }
     });
@@ -344,20 +413,29 @@ describe('keypool stacks (prod, synthesized offline)', () => {
 
     /** The policy with this physical name, and the route ARNs it allows (their literal tails). */
     const allowed = (template: Template, name: string): string[] => {
-      const found = resources(template, 'AWS::IAM::ManagedPolicy').filter(([, p]) => p.Properties.ManagedPolicyName === name);
+      const found = resources(template, 'AWS::IAM::ManagedPolicy').filter(
+        ([, p]) => p.Properties.ManagedPolicyName === name,
+      );
       expect(found, name).toHaveLength(1);
-      const [statement, ...others] = ((found[0]?.[1].Properties.PolicyDocument as { Statement: Json[] }).Statement);
+      const [statement, ...others] = (found[0]?.[1].Properties.PolicyDocument as { Statement: Json[] }).Statement;
       expect(others, name).toEqual([]);
       expect(statement).toMatchObject({ Effect: 'Allow', Action: 'execute-api:Invoke' });
       const apiId = resources(template, 'AWS::ApiGatewayV2::Api')[0]?.[0];
-      for (const arn of statement?.Resource as Json[]) expect(JSON.stringify(arn), name).toContain(`{"Ref":"${apiId}"}`);
+      for (const arn of statement?.Resource as Json[])
+        expect(JSON.stringify(arn), name).toContain(`{"Ref":"${apiId}"}`);
       return (statement?.Resource as unknown[]).map(joinTail).sort();
     };
     /** A route ARN tail with `{pool}` the given pool and every other parameter `*`. */
-    const tail = (key: RouteKey, pool?: string) => `/$default/${ROUTES[key].method}${ROUTES[key].path.replace(/\{([^}]+)\}/g, (_, p: string) => (p === 'pool' && pool ? pool : '*'))}`;
+    const tail = (key: RouteKey, pool?: string) =>
+      `/$default/${ROUTES[key].method}${ROUTES[key].path.replace(/\{([^}]+)\}/g, (_, p: string) => (p === 'pool' && pool ? pool : '*'))}`;
     /** Whether IAM would match a request's tail against an allowed tail (`*` matches any run, `/` included). */
     const matches = (pattern: string, request: string) =>
-      new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\$]/g, '\\$&')).join('.*')}$`).test(request);
+      new RegExp(
+        `^${pattern
+          .split('*')
+          .map((part) => part.replace(/[.*+?^${}()|[\]\\$]/g, '\\$&'))
+          .join('.*')}$`,
+      ).test(request);
     /** What an application of `pool` sends: its three client routes with concrete ids. */
     const clientRequests = (pool: string) => [
       `/$default/POST/pools/${pool}/leases`,
@@ -365,12 +443,16 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       `/$default/POST/pools/${pool}/keys/kabc/usage`,
     ];
 
-    it('publishes one keypool-client-<pool> per configured pool, allowing exactly that pool\'s three client routes', () => {
+    it("publishes one keypool-client-<pool> per configured pool, allowing exactly that pool's three client routes", () => {
       for (const { pool } of built.config.pools) {
         // Assess: lease, complete and usage under /pools/<pool>/, ids left open.
         expect(CLIENT_ROUTE_KEYS.map((key) => ROUTES[key].access)).toEqual(['client', 'client', 'client']);
         expect(allowed(api, `keypool-client-${pool}`)).toEqual(CLIENT_ROUTE_KEYS.map((key) => tail(key, pool)).sort());
-        for (const request of clientRequests(pool)) expect(allowed(api, `keypool-client-${pool}`).some((p) => matches(p, request)), request).toBe(true);
+        for (const request of clientRequests(pool))
+          expect(
+            allowed(api, `keypool-client-${pool}`).some((p) => matches(p, request)),
+            request,
+          ).toBe(true);
       }
     });
 
@@ -378,12 +460,23 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       // Prepare
       const pools = built.config.pools.map((p) => p.pool);
       expect(pools).toEqual(['stability', 'sdxl-turbo']);
-      const adminRequests = ROUTE_KEYS.filter((key) => ROUTES[key].access === 'admin').map((key) => tail(key, 'stability').replace(/\*/g, 'kabc'));
+      const adminRequests = ROUTE_KEYS.filter((key) => ROUTES[key].access === 'admin').map((key) =>
+        tail(key, 'stability').replace(/\*/g, 'kabc'),
+      );
       for (const pool of pools) {
         const patterns = allowed(api, `keypool-client-${pool}`);
-        const foreign = [...pools.filter((other) => other !== pool).flatMap(clientRequests), ...clientRequests(`${pool}2`), ...clientRequests(`${pool}.old`), ...adminRequests];
+        const foreign = [
+          ...pools.filter((other) => other !== pool).flatMap(clientRequests),
+          ...clientRequests(`${pool}2`),
+          ...clientRequests(`${pool}.old`),
+          ...adminRequests,
+        ];
         // Assess
-        for (const request of foreign) expect(patterns.filter((p) => matches(p, request)), `${pool} -> ${request}`).toEqual([]);
+        for (const request of foreign)
+          expect(
+            patterns.filter((p) => matches(p, request)),
+            `${pool} -> ${request}`,
+          ).toEqual([]);
       }
     });
 
@@ -397,11 +490,17 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       // Prepare
       const outputs = (api.toJSON() as { Outputs: Record<string, { Value: unknown; Description: string }> }).Outputs;
       const policyArn = (name: string) => {
-        const [[id] = ['']] = resources(api, 'AWS::IAM::ManagedPolicy').filter(([, p]) => p.Properties.ManagedPolicyName === name);
+        const [[id] = ['']] = resources(api, 'AWS::IAM::ManagedPolicy').filter(
+          ([, p]) => p.Properties.ManagedPolicyName === name,
+        );
         return { Ref: id };
       };
       // Assess
-      expect(Object.keys(outputs).filter((key) => key.includes('PolicyArn')).sort()).toEqual(['AdminPolicyArn', 'ClientPolicyArnSdxlTurbo', 'ClientPolicyArnStability']);
+      expect(
+        Object.keys(outputs)
+          .filter((key) => key.includes('PolicyArn'))
+          .sort(),
+      ).toEqual(['AdminPolicyArn', 'ClientPolicyArnSdxlTurbo', 'ClientPolicyArnStability']);
       expect(outputs.ClientPolicyArnStability?.Value).toEqual(policyArn('keypool-client-stability'));
       expect(outputs.ClientPolicyArnStability?.Description).toContain('keypool-client-stability');
       expect(outputs.ClientPolicyArnSdxlTurbo?.Value).toEqual(policyArn('keypool-client-sdxl-turbo'));
@@ -416,30 +515,38 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     beforeAll(() => {
       // Prepare: no pools in context: the stage's default list, the domain's default pool.
       dev = Template.fromStack(devApp().stateless);
-      prod = Template.fromStack(buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'prod' }, builtinCloudFormationValidation: false }).stateless);
+      prod = Template.fromStack(
+        buildKeypoolApp({ context: { ...NO_BUNDLING, stage: 'prod' }, builtinCloudFormationValidation: false })
+          .stateless,
+      );
     });
 
     it.each([
       ['dev', 1],
       ['prod', 3],
-    ] as const)('%s: one client policy and the pool alarms, all for the default pool "stability"', (stage, minUsable) => {
-      // Prepare
-      const template = stage === 'dev' ? dev : prod;
-      const names = resources(template, 'AWS::IAM::ManagedPolicy').map(([, p]) => p.Properties.ManagedPolicyName).sort();
-      const poolAlarms = resources(template, 'AWS::CloudWatch::Alarm')
-        .map(([, a]) => a.Properties)
-        .filter((a) => a.Namespace === 'keypool');
-      // Assess
-      expect(DEFAULT_POOL).toBe('stability');
-      expect(names).toEqual(['keypool-admin', 'keypool-client-stability']);
-      expect(poolAlarms.map((a) => [a.MetricName, (a.Dimensions as Json[])[0]]).sort()).toEqual([
-        ['NoUsableKey', { Name: 'pool', Value: 'stability' }],
-        ['SuspectKeys', { Name: 'pool', Value: 'stability' }],
-        ['UndecryptableKeys', { Name: 'pool', Value: 'stability' }],
-        ['UsableKeys', { Name: 'pool', Value: 'stability' }],
-      ]);
-      expect(poolAlarms.find((a) => a.MetricName === 'UsableKeys')?.Threshold).toBe(minUsable);
-    });
+    ] as const)(
+      '%s: one client policy and the pool alarms, all for the default pool "stability"',
+      (stage, minUsable) => {
+        // Prepare
+        const template = stage === 'dev' ? dev : prod;
+        const names = resources(template, 'AWS::IAM::ManagedPolicy')
+          .map(([, p]) => p.Properties.ManagedPolicyName)
+          .sort();
+        const poolAlarms = resources(template, 'AWS::CloudWatch::Alarm')
+          .map(([, a]) => a.Properties)
+          .filter((a) => a.Namespace === 'keypool');
+        // Assess
+        expect(DEFAULT_POOL).toBe('stability');
+        expect(names).toEqual(['keypool-admin', 'keypool-client-stability']);
+        expect(poolAlarms.map((a) => [a.MetricName, (a.Dimensions as Json[])[0]]).sort()).toEqual([
+          ['NoUsableKey', { Name: 'pool', Value: 'stability' }],
+          ['SuspectKeys', { Name: 'pool', Value: 'stability' }],
+          ['UndecryptableKeys', { Name: 'pool', Value: 'stability' }],
+          ['UsableKeys', { Name: 'pool', Value: 'stability' }],
+        ]);
+        expect(poolAlarms.find((a) => a.MetricName === 'UsableKeys')?.Threshold).toBe(minUsable);
+      },
+    );
   });
 
   describe('schedule and alarms', () => {
@@ -459,12 +566,16 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     it('runs one maintenance at a time and never retries it: reserved concurrency 1, no EventBridge or Lambda retries', () => {
       // Prepare
       const maintain = functionId(api, 'maintain');
-      const reserved = resources(api, 'AWS::Lambda::Function').filter(([, fn]) => fn.Properties.ReservedConcurrentExecutions !== undefined);
+      const reserved = resources(api, 'AWS::Lambda::Function').filter(
+        ([, fn]) => fn.Properties.ReservedConcurrentExecutions !== undefined,
+      );
       // Assess: two runs at once would double the request rate the provider sees.
       expect(reserved.map(([id, fn]) => [id, fn.Properties.ReservedConcurrentExecutions])).toEqual([[maintain, 1]]);
       // A failed or missed run is made good by the next scheduled one, never by a retry.
       api.hasResourceProperties('AWS::Events::Rule', {
-        Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [maintain, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
+        Targets: [
+          Match.objectLike({ Arn: { 'Fn::GetAtt': [maintain, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } }),
+        ],
       });
       // Lambda's own async retries (function errors) are off too, and an event throttled
       // because a run is still going is dropped within a minute instead of queued for hours.
@@ -479,7 +590,9 @@ describe('keypool stacks (prod, synthesized offline)', () => {
 
     it('invokes the migration only by hand: no rule, route or event source targets it', () => {
       const migrate = functionId(api, 'migrate');
-      const permissions = resources(api, 'AWS::Lambda::Permission').filter(([, p]) => JSON.stringify(p.Properties.FunctionName).includes(migrate));
+      const permissions = resources(api, 'AWS::Lambda::Permission').filter(([, p]) =>
+        JSON.stringify(p.Properties.FunctionName).includes(migrate),
+      );
       expect(permissions).toEqual([]);
       api.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
     });
@@ -491,11 +604,23 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       const usable = alarms.filter((a) => a.MetricName === 'UsableKeys');
       // Assess: every alarm notifies the one topic.
       for (const alarm of alarms) expect(alarm.AlarmActions).toEqual([{ Ref: topicId }]);
-      expect(usable.map((a) => [(a.Dimensions as Json[])[0], a.Threshold, a.ComparisonOperator, a.Namespace, a.TreatMissingData])).toEqual([
+      expect(
+        usable.map((a) => [
+          (a.Dimensions as Json[])[0],
+          a.Threshold,
+          a.ComparisonOperator,
+          a.Namespace,
+          a.TreatMissingData,
+        ]),
+      ).toEqual([
         [{ Name: 'pool', Value: 'stability' }, 3, 'LessThanThreshold', 'keypool', 'breaching'],
         [{ Name: 'pool', Value: 'sdxl-turbo' }, 2, 'LessThanThreshold', 'keypool', 'breaching'],
       ]);
-      expect(alarms.filter((a) => a.MetricName === 'NoUsableKey').map((a) => [(a.Dimensions as Json[])[0], a.Threshold, a.Statistic])).toEqual([
+      expect(
+        alarms
+          .filter((a) => a.MetricName === 'NoUsableKey')
+          .map((a) => [(a.Dimensions as Json[])[0], a.Threshold, a.Statistic]),
+      ).toEqual([
         [{ Name: 'pool', Value: 'stability' }, 1, 'Sum'],
         [{ Name: 'pool', Value: 'sdxl-turbo' }, 1, 'Sum'],
       ]);
@@ -503,7 +628,16 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(
         alarms
           .filter((a) => a.MetricName === 'SuspectKeys')
-          .map((a) => [(a.Dimensions as Json[])[0], a.Statistic, a.Period, a.ComparisonOperator, a.Threshold, a.EvaluationPeriods, a.DatapointsToAlarm, a.TreatMissingData]),
+          .map((a) => [
+            (a.Dimensions as Json[])[0],
+            a.Statistic,
+            a.Period,
+            a.ComparisonOperator,
+            a.Threshold,
+            a.EvaluationPeriods,
+            a.DatapointsToAlarm,
+            a.TreatMissingData,
+          ]),
       ).toEqual([
         [{ Name: 'pool', Value: 'stability' }, 'Minimum', 900, 'GreaterThanThreshold', 0, 2, 2, 'notBreaching'],
         [{ Name: 'pool', Value: 'sdxl-turbo' }, 'Minimum', 900, 'GreaterThanThreshold', 0, 2, 2, 'notBreaching'],
@@ -512,7 +646,9 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       for (const metric of ['Errors', 'Throttles']) {
         const fnAlarms = alarms.filter((a) => a.Namespace === 'AWS/Lambda' && a.MetricName === metric);
         const targets = fnAlarms.map((a) => JSON.stringify(a.Dimensions));
-        expect(targets.sort()).toEqual(ENTRY_NAMES.map((n) => JSON.stringify([{ Name: 'FunctionName', Value: { Ref: functionId(api, n) } }])).sort());
+        expect(targets.sort()).toEqual(
+          ENTRY_NAMES.map((n) => JSON.stringify([{ Name: 'FunctionName', Value: { Ref: functionId(api, n) } }])).sort(),
+        );
       }
       const throttled = alarms.filter((a) => JSON.stringify(a.Metrics ?? []).includes('ThrottledRequests'));
       expect(throttled).toHaveLength(1);
@@ -525,20 +661,32 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     it('encrypts the alarm topic, refuses plain HTTP, and subscribes the configured e-mail', () => {
       api.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
       api.hasResourceProperties('AWS::SNS::TopicPolicy', {
-        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
       });
       api.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     });
 
-    it('lets CloudWatch publish to the topic and use its key, only for this account\'s alarms', () => {
+    it("lets CloudWatch publish to the topic and use its key, only for this account's alarms", () => {
       // Prepare
       const [[topicId] = ['']] = resources(api, 'AWS::SNS::Topic');
-      const topicKeyId = ((resource(api, topicId).Properties.KmsMasterKeyId as Json)['Fn::GetAtt'] as string[])[0] ?? '';
-      const alarmArns = resources(api, 'AWS::CloudWatch::Alarm').map(([id]) => JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] })).sort();
-      const fromCloudWatch = (statements: Json[]) => statements.filter((s) => JSON.stringify(s.Principal) === JSON.stringify({ Service: 'cloudwatch.amazonaws.com' }));
+      const topicKeyId =
+        ((resource(api, topicId).Properties.KmsMasterKeyId as Json)['Fn::GetAtt'] as string[])[0] ?? '';
+      const alarmArns = resources(api, 'AWS::CloudWatch::Alarm')
+        .map(([id]) => JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] }))
+        .sort();
+      const fromCloudWatch = (statements: Json[]) =>
+        statements.filter(
+          (s) => JSON.stringify(s.Principal) === JSON.stringify({ Service: 'cloudwatch.amazonaws.com' }),
+        );
       const [[, topicPolicy] = ['', undefined]] = resources(api, 'AWS::SNS::TopicPolicy');
       const publish = fromCloudWatch((topicPolicy?.Properties.PolicyDocument as { Statement: Json[] }).Statement);
-      const usesKey = fromCloudWatch((resource(api, topicKeyId).Properties.KeyPolicy as { Statement: Json[] }).Statement);
+      const usesKey = fromCloudWatch(
+        (resource(api, topicKeyId).Properties.KeyPolicy as { Statement: Json[] }).Statement,
+      );
       const account = { Ref: 'AWS::AccountId' };
       // Assess: the topic policy names each alarm of the stack, and nothing else.
       expect(topicPolicy?.Properties.Topics).toEqual([{ Ref: topicId }]);
@@ -559,7 +707,12 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         Condition: {
           StringEquals: { 'aws:SourceAccount': account },
           ArnLike: {
-            'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', account, ':alarm:*']] },
+            'aws:SourceArn': {
+              'Fn::Join': [
+                '',
+                ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', account, ':alarm:*'],
+              ],
+            },
           },
         },
       });

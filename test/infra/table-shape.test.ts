@@ -31,7 +31,9 @@ describe('cdkTableShape', () => {
   it('refuses a key attribute that has no definition (DynamoDB would refuse the table too)', () => {
     // Prepare
     const input = createTableInput('t');
-    input.AttributeDefinitions = input.AttributeDefinitions?.filter((d) => d.AttributeName !== TABLE.poolIndex.partitionKey);
+    input.AttributeDefinitions = input.AttributeDefinitions?.filter(
+      (d) => d.AttributeName !== TABLE.poolIndex.partitionKey,
+    );
     // Act / Assess
     expect(() => cdkTableShape(input)).toThrow(TableShapeError);
     expect(() => cdkTableShape(input)).toThrow(/"pool"/);

@@ -18,7 +18,10 @@ beforeAll(async () => {
 async function seed(pool: string, count: number, settings: Partial<PoolSettings> = {}): Promise<string[]> {
   const broker = table.broker();
   await broker.setPool(pool, settings);
-  const result = await broker.importKeys(pool, Array.from({ length: count }, (_, i) => ({ apiKey: fakeKey(`${i}-`) })));
+  const result = await broker.importKeys(
+    pool,
+    Array.from({ length: count }, (_, i) => ({ apiKey: fakeKey(`${i}-`) })),
+  );
   return result.keys.map((k) => k.keyId);
 }
 
@@ -168,7 +171,9 @@ describe('complete', () => {
  * it), leased (1,001: the top tier the sort key spells out), then pushed to 1,002 by a
  * lease-less increment (the tier stays at the top).
  */
-async function leasedPastTopTier(prefix: string): Promise<{ pool: string; keyId: string; broker: Broker; grant: LeaseGrant }> {
+async function leasedPastTopTier(
+  prefix: string,
+): Promise<{ pool: string; keyId: string; broker: Broker; grant: LeaseGrant }> {
   const pool = uniqueName(prefix);
   const [keyId] = await seed(pool, 1, { maxUses: 1000 });
   if (!keyId) throw new Error('seed failed');
@@ -199,7 +204,9 @@ describe('increment', () => {
     // Act: the lease failed, so its use is given back (1,002 -> 1,001).
     const completed = await broker.complete(pool, grant.leaseId, { outcome: 'failure' });
     // Assess: 1,001 still sorts in the top tier, above the cap: no lease reads it as a candidate.
-    const item = await table.store.client.send(new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }));
+    const item = await table.store.client.send(
+      new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }),
+    );
     expect(completed.usageCount).toBe(MAX_SORTED_COUNT);
     expect(Math.floor(Number(item.Item?.[TABLE.usageIndex.sortKey]) / USAGE_TIER)).toBe(MAX_SORTED_COUNT);
     expect((await table.store.candidates(pool, 0, 1000, 25, Date.now())).candidates).toEqual([]);
@@ -212,9 +219,16 @@ describe('increment', () => {
     const stored = await table.store.get(keyId);
     if (!ref || !stored) throw new Error('lease or key missing');
     // Act: its secret found not to open, the key is taken out with the lease's use given back.
-    const marked = await table.store.markUndecryptable({ keyId, pool, sealed: stored.secret, lease: { slot: ref.slot, nonce: ref.nonce } });
+    const marked = await table.store.markUndecryptable({
+      keyId,
+      pool,
+      sealed: stored.secret,
+      lease: { slot: ref.slot, nonce: ref.nonce },
+    });
     // Assess
-    const item = await table.store.client.send(new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }));
+    const item = await table.store.client.send(
+      new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }),
+    );
     expect(marked).toBe(true);
     expect(item.Item).toMatchObject({ usageCount: MAX_SORTED_COUNT, status: 'undecryptable' });
     expect(Math.floor(Number(item.Item?.[TABLE.usageIndex.sortKey]) / USAGE_TIER)).toBe(MAX_SORTED_COUNT);
@@ -253,7 +267,9 @@ describe.each([1, 8])('at %i shard(s)', (shards) => {
     const pool = uniqueName('race');
     await seed(pool, 5, { shards });
     // Act: 40 callers, each its own broker, race for 5 keys x 4 uses = 20 uses
-    const results = await Promise.allSettled(Array.from({ length: 40 }, () => table.broker().lease(pool, { maxUses: 3 })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, () => table.broker().lease(pool, { maxUses: 3 })),
+    );
     // Assess
     const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     expect(granted).toHaveLength(20);
@@ -269,7 +285,9 @@ describe.each([1, 8])('at %i shard(s)', (shards) => {
     const broker = table.broker();
     const grant = await broker.lease(pool);
     // Act
-    const answers = await Promise.all(Array.from({ length: 8 }, () => broker.complete(pool, grant.leaseId, { outcome: 'success' })));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => broker.complete(pool, grant.leaseId, { outcome: 'success' })),
+    );
     const late = await broker.complete(pool, grant.leaseId, { outcome: 'failure' });
     // Assess
     for (const answer of answers) expect(answer).toEqual({ keyId: grant.keyId, usageCount: 1, status: 'active' });
@@ -316,7 +334,9 @@ describe.each([1, 8])('at %i shard(s)', (shards) => {
     expect(keys.reduce((n, k) => n + k.usageCount, 0)).toBe(1);
     expect(keys.map((k) => k.keyId).sort()).toEqual([...ids].sort());
     const raw = await table.store.client.send(new ScanCommand({ TableName: table.tableName, ConsistentRead: true }));
-    const records = (raw.Items ?? []).filter((item) => String(item.keyId).startsWith('idem#') && item.leasePool === pool);
+    const records = (raw.Items ?? []).filter(
+      (item) => String(item.keyId).startsWith('idem#') && item.leasePool === pool,
+    );
     expect(records).toHaveLength(1);
     expect(JSON.stringify(records)).not.toContain(grants[0]?.apiKey ?? 'none');
   });

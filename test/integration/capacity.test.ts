@@ -6,7 +6,6 @@ import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.j
 import { seedKeys } from '../support/seed.js';
 import { testSealer } from '../support/sealing.js';
 
-
 /**
  * Sums requests and capacity units as DynamoDB reports them. DynamoDB Local reports only
  * `CapacityUnits` (not read and write apart), so the operation tells which one it is.
@@ -22,7 +21,8 @@ class Meter implements CapacityMeter {
       const units = c.CapacityUnits ?? 0;
       if (READ_OPERATIONS.has(operation)) this.rcu += units;
       else this.wcu += units;
-      if (!READ_OPERATIONS.has(operation)) for (const index of Object.values(c.GlobalSecondaryIndexes ?? {})) this.indexWcu += index.CapacityUnits ?? 0;
+      if (!READ_OPERATIONS.has(operation))
+        for (const index of Object.values(c.GlobalSecondaryIndexes ?? {})) this.indexWcu += index.CapacityUnits ?? 0;
     }
   }
   reset(): void {
@@ -46,7 +46,15 @@ beforeAll(async () => {
 });
 
 async function seed(pool: string, count: number, shards = 1): Promise<void> {
-  await seedKeys({ client: table.store.client, tableName: table.tableName, pool, count, concurrency: 8, sealer: testSealer(), policy: { shards } });
+  await seedKeys({
+    client: table.store.client,
+    tableName: table.tableName,
+    pool,
+    count,
+    concurrency: 8,
+    sealer: testSealer(),
+    policy: { shards },
+  });
 }
 
 /** What one lease costs on a broker that has already read the pool's policy (a warm Lambda). */

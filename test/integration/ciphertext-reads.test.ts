@@ -24,7 +24,12 @@ function recordingClient(endpoint: string): { client: DynamoDBDocumentClient; an
         answers.push(JSON.stringify(out.output));
         return out;
       } catch (error) {
-        answers.push(JSON.stringify({ error: (error as { name?: string }).name, item: (error as { Item?: unknown }).Item ?? null }));
+        answers.push(
+          JSON.stringify({
+            error: (error as { name?: string }).name,
+            item: (error as { Item?: unknown }).Item ?? null,
+          }),
+        );
         throw error;
       }
     },
@@ -69,18 +74,55 @@ describe('the sealed secret in DynamoDB answers', () => {
     seen.increment = await answered(() => store.increment(pool, key.keyId, nowMs));
     seen.updateStatus = await answered(() => store.update({ keyId: key.keyId, pool, status: 'active' }));
     seen.updateCount = await answered(() => store.update({ keyId: key.keyId, pool, count: { seen: 1, to: 0 } }));
-    const leased = await store.tryLease({ keyId: key.keyId, pool, shard: 0, seenCount: 0, maxUses: 3, slot: 0, nonce: '0123456789abcdef', expiresAtMs: nowMs + 60_000, nowMs });
-    const completion = { keyId: key.keyId, pool, slot: 0, nonce: '0123456789abcdef', outcome: 'failure', nowMs, statusChange: 'apply', cooldownUntilMs: nowMs } as const;
+    const leased = await store.tryLease({
+      keyId: key.keyId,
+      pool,
+      shard: 0,
+      seenCount: 0,
+      maxUses: 3,
+      slot: 0,
+      nonce: '0123456789abcdef',
+      expiresAtMs: nowMs + 60_000,
+      nowMs,
+    });
+    const completion = {
+      keyId: key.keyId,
+      pool,
+      slot: 0,
+      nonce: '0123456789abcdef',
+      outcome: 'failure',
+      nowMs,
+      statusChange: 'apply',
+      cooldownUntilMs: nowMs,
+    } as const;
     seen.complete = await answered(() => store.tryComplete(completion));
     seen.completeRefused = await answered(() => store.tryComplete(completion));
     seen.idempotentLease = await answered(() => store.idempotentLease('no-such-record'));
     seen.setAsideRefused = await answered(() => store.setAsideUnsealed({ keyId: key.keyId, pool }));
-    seen.replaceRefused = await answered(() => store.replaceSecret({ keyId: key.keyId, pool, from: { secret: 'not what is stored', sealed: true }, sealed: key.secret, revive: false }));
-    seen.markRefused = await answered(() => store.markUndecryptable({ keyId: key.keyId, pool, sealed: 'not what is stored' }));
+    seen.replaceRefused = await answered(() =>
+      store.replaceSecret({
+        keyId: key.keyId,
+        pool,
+        from: { secret: 'not what is stored', sealed: true },
+        sealed: key.secret,
+        revive: false,
+      }),
+    );
+    seen.markRefused = await answered(() =>
+      store.markUndecryptable({ keyId: key.keyId, pool, sealed: 'not what is stored' }),
+    );
     seen.mark = await answered(() => store.markUndecryptable({ keyId: key.keyId, pool, sealed: key.secret }));
     // The reseal write gets back (UPDATED_NEW) only the ciphertext it has just sent, nothing it did not hold.
     const resealed = await sealNewKey(testSealer(), secret, pool, key.createdAt);
-    const replace = await answered(() => store.replaceSecret({ keyId: key.keyId, pool, from: { secret: key.secret, sealed: true }, sealed: resealed.secret, revive: false }));
+    const replace = await answered(() =>
+      store.replaceSecret({
+        keyId: key.keyId,
+        pool,
+        from: { secret: key.secret, sealed: true },
+        sealed: resealed.secret,
+        revive: false,
+      }),
+    );
     // The paths that open the secret do get it back: the recording sees what a leak would look like.
     const opening = await answered(async () => {
       await store.get(key.keyId);

@@ -26,7 +26,10 @@ afterAll(async () => {
 /** One pool: 2 with credits (one used 4 times, over the default cap 3), 1 poor, 1 unknown (401), 1 failing (500), 1 disabled. */
 async function seedPool(pool: string): Promise<string[]> {
   const secrets = Array.from({ length: 6 }, (_, i) => fakeKey(`${i}-`));
-  const { keys } = await table.broker().importKeys(pool, secrets.map((apiKey) => ({ apiKey })));
+  const { keys } = await table.broker().importKeys(
+    pool,
+    secrets.map((apiKey) => ({ apiKey })),
+  );
   const ids = keys.map((k) => k.keyId);
   provider.setKey(secrets[0] ?? '', { credits: 20 });
   provider.setKey(secrets[1] ?? '', { credits: 20 });
@@ -39,7 +42,11 @@ async function seedPool(pool: string): Promise<string[]> {
 }
 
 function lambdaContext(): Context {
-  return { functionName: 'keypool-maintain', awsRequestId: 'test', getRemainingTimeInMillis: () => 120_000 } as unknown as Context;
+  return {
+    functionName: 'keypool-maintain',
+    awsRequestId: 'test',
+    getRemainingTimeInMillis: () => 120_000,
+  } as unknown as Context;
 }
 
 describe('scheduled maintenance Lambda', () => {
@@ -75,7 +82,15 @@ describe('scheduled maintenance Lambda', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const pool of [a, b]) {
       const record = emf.find((r) => r.pool === pool);
-      expect(record).toMatchObject({ UsableKeys: 2, ExhaustedKeys: 1, DisabledKeys: 2, CoolingKeys: 0, SuspectKeys: 0, UndecryptableKeys: 0, BalanceCheckErrors: 1 });
+      expect(record).toMatchObject({
+        UsableKeys: 2,
+        ExhaustedKeys: 1,
+        DisabledKeys: 2,
+        CoolingKeys: 0,
+        SuspectKeys: 0,
+        UndecryptableKeys: 0,
+        BalanceCheckErrors: 1,
+      });
       expect(record?._aws).toMatchObject({ CloudWatchMetrics: [{ Namespace: 'keypool', Dimensions: [['pool']] }] });
     }
     const logged = lines.join('');
@@ -86,7 +101,14 @@ describe('scheduled maintenance Lambda', () => {
 describe('keypool maintain and keypool status (CLI)', () => {
   const cli = (args: string[], env: Record<string, string> = {}) =>
     run(process.execPath, ['bin/keypool.js', ...args], {
-      env: { ...process.env, KEYPOOL_TABLE: table.tableName, KEYPOOL_DYNAMODB_ENDPOINT: table.endpoint, STABILITY_API_BASE_URL: provider.url, KEYPOOL_BALANCE_RATE: '10', ...env },
+      env: {
+        ...process.env,
+        KEYPOOL_TABLE: table.tableName,
+        KEYPOOL_DYNAMODB_ENDPOINT: table.endpoint,
+        STABILITY_API_BASE_URL: provider.url,
+        KEYPOOL_BALANCE_RATE: '10',
+        ...env,
+      },
     });
 
   it('maintain --json prints exactly the summary; --min-credits moves the threshold; status reports the pool', async () => {
@@ -100,11 +122,42 @@ describe('keypool maintain and keypool status (CLI)', () => {
     const text = await cli(['status']);
     // Assess
     const summary = JSON.parse(first.stdout) as Record<string, unknown>;
-    expect(Object.keys(summary)).toEqual(['checked', 'active', 'exhausted', 'disabled', 'cooling', 'suspect', 'undecryptable', 'errors']);
-    expect(summary).toEqual({ checked: 5, active: 3, exhausted: 1, disabled: 2, cooling: 0, suspect: 0, undecryptable: 0, errors: [{ keyId: ids[4], reason: 'provider answered 500 server_error' }] });
+    expect(Object.keys(summary)).toEqual([
+      'checked',
+      'active',
+      'exhausted',
+      'disabled',
+      'cooling',
+      'suspect',
+      'undecryptable',
+      'errors',
+    ]);
+    expect(summary).toEqual({
+      checked: 5,
+      active: 3,
+      exhausted: 1,
+      disabled: 2,
+      cooling: 0,
+      suspect: 0,
+      undecryptable: 0,
+      errors: [{ keyId: ids[4], reason: 'provider answered 500 server_error' }],
+    });
     expect(JSON.parse(strict.stdout)).toMatchObject({ checked: 4, active: 1, exhausted: 3, disabled: 2 });
-    const health = (JSON.parse(status.stdout) as { pools: Record<string, unknown>[] }).pools.find((p) => p.pool === pool);
-    expect(health).toMatchObject({ maxUses: 3, total: 6, active: 1, exhausted: 3, disabled: 2, cooling: 0, suspect: 0, usable: 1, credits: 41.5, unchecked: 1 }); // the 500 key was never read
+    const health = (JSON.parse(status.stdout) as { pools: Record<string, unknown>[] }).pools.find(
+      (p) => p.pool === pool,
+    );
+    expect(health).toMatchObject({
+      maxUses: 3,
+      total: 6,
+      active: 1,
+      exhausted: 3,
+      disabled: 2,
+      cooling: 0,
+      suspect: 0,
+      usable: 1,
+      credits: 41.5,
+      unchecked: 1,
+    }); // the 500 key was never read
     expect(typeof health?.oldestCheck).toBe('string');
     expect(text.stdout).toContain(pool);
     expect(first.stdout + strict.stdout + status.stdout + first.stderr).not.toMatch(/sk-test-/);
@@ -112,7 +165,9 @@ describe('keypool maintain and keypool status (CLI)', () => {
 
   it('a bad --min-credits is a usage error (exit 2)', async () => {
     // Act
-    const error = await cli(['maintain', '--min-credits', 'lots']).catch((e: unknown) => e as { code: number; stderr: string });
+    const error = await cli(['maintain', '--min-credits', 'lots']).catch(
+      (e: unknown) => e as { code: number; stderr: string },
+    );
     // Assess
     expect(error).toMatchObject({ code: 2 });
     expect((error as { stderr: string }).stderr).toMatch(/--min-credits/);

@@ -34,18 +34,28 @@ afterAll(async () => {
 
 function run(pool: string, options: Partial<MaintenanceOptions> = {}, timeoutMs = 10_000) {
   const client = new StabilityClient({ baseUrl: provider.url, timeoutMs });
-  return maintain({ pools: table.pools, keys: table.store, sealer: testSealer(), balances, provider: client }, { pool, rate: 10, concurrency: 4, ...options });
+  return maintain(
+    { pools: table.pools, keys: table.store, sealer: testSealer(), balances, provider: client },
+    { pool, rate: 10, concurrency: 4, ...options },
+  );
 }
 
 /**
  * Imports keys into a new pool (minCredits 3, provider stability, a cap high enough that a
  * caller leases whichever key is usable) and registers them with the fake provider.
  */
-async function seed(pool: string, specs: { credits?: number; unknown?: boolean }[], settings: Partial<PoolSettings> = {}): Promise<{ keyId: string; apiKey: string }[]> {
+async function seed(
+  pool: string,
+  specs: { credits?: number; unknown?: boolean }[],
+  settings: Partial<PoolSettings> = {},
+): Promise<{ keyId: string; apiKey: string }[]> {
   const secrets = specs.map((_, i) => fakeKey(`${i}-`));
   const broker = table.broker();
   await broker.setPool(pool, { maxUses: 1000, minCredits: 3, ...settings });
-  const result = await broker.importKeys(pool, secrets.map((apiKey) => ({ apiKey })));
+  const result = await broker.importKeys(
+    pool,
+    secrets.map((apiKey) => ({ apiKey })),
+  );
   specs.forEach((spec, i) => {
     if (!spec.unknown) provider.setKey(secrets[i] ?? '', { credits: spec.credits ?? 100 });
   });
@@ -53,7 +63,9 @@ async function seed(pool: string, specs: { credits?: number; unknown?: boolean }
 }
 
 async function rawItem(keyId: string): Promise<Record<string, unknown> | undefined> {
-  const out = await table.store.client.send(new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }));
+  const out = await table.store.client.send(
+    new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }),
+  );
   return out.Item;
 }
 
@@ -90,7 +102,8 @@ describe('maintenance: each balance answer and its status change', () => {
     // Callers report `revived` and `stillPoor` out of credits (the others are set aside so the
     // leases land on those two); `disabled` stays disabled by the operator.
     const others = [rich, poor, invalid, broken, slow];
-    for (const other of [...others, disabled]) await table.broker().updateKey(pool, other.keyId, { status: 'disabled' });
+    for (const other of [...others, disabled])
+      await table.broker().updateKey(pool, other.keyId, { status: 'disabled' });
     await reportOutcome(pool, 'out_of_credits');
     await reportOutcome(pool, 'out_of_credits');
     for (const other of others) await table.broker().updateKey(pool, other.keyId, { status: 'active' });
@@ -148,7 +161,16 @@ describe('maintenance: each balance answer and its status change', () => {
     provider.setKey(key.apiKey, { credits: 3 });
     const report = await run(pool);
     // Assess
-    expect(report.summary).toEqual({ checked: 1, active: 1, exhausted: 0, disabled: 0, cooling: 0, suspect: 0, undecryptable: 0, errors: [] });
+    expect(report.summary).toEqual({
+      checked: 1,
+      active: 1,
+      exhausted: 0,
+      disabled: 0,
+      cooling: 0,
+      suspect: 0,
+      undecryptable: 0,
+      errors: [],
+    });
     await expect(broker.lease(pool)).resolves.toMatchObject({ keyId: key.keyId });
   });
 
@@ -157,7 +179,8 @@ describe('maintenance: each balance answer and its status change', () => {
     const pool = uniqueName('cool');
     const keys = await seed(pool, [{ credits: 0 }, { credits: 40 }], { cooldownSeconds: 600 });
     const broker = table.broker();
-    for (let i = 0; i < 2; i++) await broker.complete(pool, (await broker.lease(pool)).leaseId, { outcome: 'rate_limited' });
+    for (let i = 0; i < 2; i++)
+      await broker.complete(pool, (await broker.lease(pool)).leaseId, { outcome: 'rate_limited' });
     // Act
     const report = await run(pool);
     // Assess
@@ -171,12 +194,18 @@ describe('maintenance: which keys a short run checks', () => {
   it('three runs each allowed 5 checks cover 15 distinct keys, least recently checked first; a fourth starts again from the oldest', async () => {
     // Prepare
     const pool = uniqueName('sweep');
-    const keys = await seed(pool, Array.from({ length: 15 }, () => ({ credits: 50 })));
+    const keys = await seed(
+      pool,
+      Array.from({ length: 15 }, () => ({ credits: 50 })),
+    );
     const keyIdOf = new Map(keys.map((k) => [k.apiKey, k.keyId]));
     const checkedBy = async (maxChecks: number): Promise<{ checked: number; keyIds: string[] }> => {
       const start = provider.requests.length;
       const report = await run(pool, { maxChecks });
-      return { checked: report.summary.checked, keyIds: provider.requests.slice(start).map((r) => keyIdOf.get(r.apiKey ?? '') ?? 'unknown') };
+      return {
+        checked: report.summary.checked,
+        keyIds: provider.requests.slice(start).map((r) => keyIdOf.get(r.apiKey ?? '') ?? 'unknown'),
+      };
     };
     // Act
     const first = await checkedBy(5);
@@ -217,7 +246,12 @@ describe('maintenance: what the provider client refuses', () => {
       // Act
       const report = await run(pool);
       // Assess
-      expect(report.summary).toMatchObject({ checked: 1, active: 0, exhausted: 1, errors: [{ keyId: key.keyId, reason: 'provider answered 302 (redirects are refused)' }] });
+      expect(report.summary).toMatchObject({
+        checked: 1,
+        active: 0,
+        exhausted: 1,
+        errors: [{ keyId: key.keyId, reason: 'provider answered 302 (redirects are refused)' }],
+      });
       expect(elsewhere).toEqual([]);
       expect(await view(key.keyId)).toMatchObject({ status: 'exhausted', credits: 1 });
     } finally {
@@ -238,7 +272,11 @@ describe('maintenance: what the provider client refuses', () => {
       // Act
       const report = await run(pool);
       // Assess
-      expect(report.summary).toMatchObject({ checked: 1, exhausted: 1, errors: [{ keyId: key.keyId, reason: 'provider answer too large (over 65536 bytes)' }] });
+      expect(report.summary).toMatchObject({
+        checked: 1,
+        exhausted: 1,
+        errors: [{ keyId: key.keyId, reason: 'provider answer too large (over 65536 bytes)' }],
+      });
       expect(await view(key.keyId)).toMatchObject({ status: 'exhausted', credits: 1 });
     } finally {
       provider.setKey(key.apiKey, { balanceBodyBytes: undefined });
@@ -250,7 +288,10 @@ describe('maintenance: rate and back-off', () => {
   it('the provider never sees more balance requests per second than the configured rate', async () => {
     // Prepare
     const pool = uniqueName('rate');
-    await seed(pool, Array.from({ length: 12 }, () => ({ credits: 50 })));
+    await seed(
+      pool,
+      Array.from({ length: 12 }, () => ({ credits: 50 })),
+    );
     const start = provider.requests.length;
     // Act
     const began = Date.now();
@@ -267,7 +308,10 @@ describe('maintenance: rate and back-off', () => {
   it('429: the key is left unchanged and reported, never asked again in the run, and the run rate halves each time', async () => {
     // Prepare
     const pool = uniqueName('throttle');
-    const keys = await seed(pool, Array.from({ length: 6 }, () => ({ credits: 50 })));
+    const keys = await seed(
+      pool,
+      Array.from({ length: 6 }, () => ({ credits: 50 })),
+    );
     const start = provider.requests.length;
     // Stability: more than `max` requests in the window, then 429 for a long timeout.
     provider.rateLimit = { max: provider.requests.length + 3, windowMs: 600_000, timeoutMs: 60_000 };
@@ -326,7 +370,13 @@ describe('maintenance under concurrency', () => {
           if (error instanceof NoUsableKey) return;
           throw error;
         }
-        const outcome: Outcome = invalid.has(grant.keyId) ? 'invalid_key' : poor.has(grant.keyId) ? 'out_of_credits' : n++ % 5 === 4 ? 'failure' : 'success';
+        const outcome: Outcome = invalid.has(grant.keyId)
+          ? 'invalid_key'
+          : poor.has(grant.keyId)
+            ? 'out_of_credits'
+            : n++ % 5 === 4
+              ? 'failure'
+              : 'success';
         await broker.complete(pool, grant.leaseId, { outcome });
         if (outcome === 'success') successes.set(grant.keyId, (successes.get(grant.keyId) ?? 0) + 1);
       }
@@ -408,7 +458,7 @@ describe('maintenance: suspect keys and pools by provider', () => {
     expect((await view(suspect.keyId)).status).toBe('active');
   });
 
-  it("a pool whose provider is none is never sent to Stability, and its suspect keys go back into the pool", async () => {
+  it('a pool whose provider is none is never sent to Stability, and its suspect keys go back into the pool', async () => {
     // Prepare
     const pool = uniqueName('none');
     const [key] = await seed(pool, [{ credits: 0 }], { provider: 'none' });
@@ -435,14 +485,21 @@ describe('maintenance: suspect keys and pools by provider', () => {
     const emptyReport = await run(empty);
     const cappedReport = await run(capped);
     // Assess
-    expect(emptyReport.pools).toEqual([expect.objectContaining({ pool: empty, maxUses: 2, total: 0, usable: 0, suspect: 0 })]);
-    expect(cappedReport.pools).toEqual([expect.objectContaining({ pool: capped, maxUses: 0, total: 1, active: 1, usable: 0 })]);
+    expect(emptyReport.pools).toEqual([
+      expect.objectContaining({ pool: empty, maxUses: 2, total: 0, usable: 0, suspect: 0 }),
+    ]);
+    expect(cappedReport.pools).toEqual([
+      expect.objectContaining({ pool: capped, maxUses: 0, total: 1, active: 1, usable: 0 }),
+    ]);
   });
 
   it('a pass moves the keys of a pool whose shard count changed to their shards and ends the change; a recent change waits for the next pass', async () => {
     // Prepare: 12 keys in one shard, then 4 asked for two minutes ago; another pool's change is a moment old.
     const pool = uniqueName('reshard');
-    const keys = await seed(pool, Array.from({ length: 12 }, () => ({ credits: 50 })));
+    const keys = await seed(
+      pool,
+      Array.from({ length: 12 }, () => ({ credits: 50 })),
+    );
     await table.pools.put(pool, { shards: 4 }, new Date(Date.now() - 120_000).toISOString());
     const recent = uniqueName('recent');
     await seed(recent, [{ credits: 50 }, { credits: 50 }]);
@@ -451,7 +508,9 @@ describe('maintenance: suspect keys and pools by provider', () => {
     const report = await run(pool);
     const early = await run(recent);
     // Assess
-    expect(report.reshards).toEqual([expect.objectContaining({ pool, shards: 4, previousShards: 1, keys: 12, finished: true })]);
+    expect(report.reshards).toEqual([
+      expect.objectContaining({ pool, shards: 4, previousShards: 1, keys: 12, finished: true }),
+    ]);
     expect(await table.pools.get(pool)).not.toHaveProperty('previousShards');
     for (const { keyId } of keys) {
       expect((await rawItem(keyId))?.[TABLE.usageIndex.partitionKey]).toBe(usagePartition(pool, shardOf(keyId, 4)));

@@ -40,7 +40,13 @@ async function count(tableName: string): Promise<number> {
   let start: Record<string, unknown> | undefined;
   do {
     const out = await client.send(
-      new ScanCommand({ TableName: tableName, Select: 'COUNT', FilterExpression: 'begins_with(keyId, :key)', ExpressionAttributeValues: { ':key': 'k_' }, ExclusiveStartKey: start }),
+      new ScanCommand({
+        TableName: tableName,
+        Select: 'COUNT',
+        FilterExpression: 'begins_with(keyId, :key)',
+        ExpressionAttributeValues: { ':key': 'k_' },
+        ExclusiveStartKey: start,
+      }),
     );
     total += out.Count ?? 0;
     start = out.LastEvaluatedKey;
@@ -53,10 +59,23 @@ function bigExport(n: number): string {
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
     const key = `sk-test-resume-${String(i).padStart(8, '0')}-0123456789abcdef`;
-    lines.push(JSON.stringify({ api_key: key, credits_left: { $numberDouble: String(25 - (i % 6) * 0.5) }, is_active: i % 10 !== 0, created_at: { $date: '2024-01-02T03:04:05Z' } }));
+    lines.push(
+      JSON.stringify({
+        api_key: key,
+        credits_left: { $numberDouble: String(25 - (i % 6) * 0.5) },
+        is_active: i % 10 !== 0,
+        created_at: { $date: '2024-01-02T03:04:05Z' },
+      }),
+    );
     if (i >= 1500 && (i - 1500) % 7 === 0) {
       const earlier = `sk-test-resume-${String(i - 1500).padStart(8, '0')}-0123456789abcdef`;
-      lines.push(JSON.stringify({ api_key: earlier, usage_count: { $numberInt: '9' }, created_at: { $date: '2025-01-01T00:00:00Z' } }));
+      lines.push(
+        JSON.stringify({
+          api_key: earlier,
+          usage_count: { $numberInt: '9' },
+          created_at: { $date: '2025-01-01T00:00:00Z' },
+        }),
+      );
     }
   }
   const path = join(dir, `${uniqueName('big')}.ndjson`);
@@ -87,13 +106,23 @@ describe('migrate CLI', () => {
     await new Promise((r) => setTimeout(r, 1000));
     const atKill = await count(killed);
     const resumed = await finished(cli(['migrate', '--from-mongo-export', path, '--json'], killed));
-    await migrate({ source: fileSource(path), store: new DynamoMigrationStore({ client, tableName: clean }), pools: new DynamoPoolStore({ client, tableName: clean }), sealer: testSealer() });
+    await migrate({
+      source: fileSource(path),
+      store: new DynamoMigrationStore({ client, tableName: clean }),
+      pools: new DynamoPoolStore({ client, tableName: clean }),
+      sealer: testSealer(),
+    });
     // Assess
     expect(code).toBeNull(); // killed by the signal, not finished
     expect(atKill).toBeGreaterThan(0);
     expect(atKill).toBeLessThan(keys);
     expect(resumed.code).toBe(0);
-    const report = JSON.parse(resumed.stdout) as { imported: number; unchanged: number; raised: number; invalid: unknown[] };
+    const report = JSON.parse(resumed.stdout) as {
+      imported: number;
+      unchanged: number;
+      raised: number;
+      invalid: unknown[];
+    };
     expect(report.imported + report.unchanged + report.raised).toBe(keys);
     // The second run imports only what the first did not write (a write sent just before the
     // kill may land after the count above, hence <=).
@@ -114,7 +143,9 @@ describe('migrate CLI', () => {
     const result = await finished(cli(['migrate', '--from-mongo-export', path], table));
     // Assess
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toMatch(/^keypool migrate: the export is not a valid JSON array: the array is not closed/);
+    expect(result.stderr.trim()).toMatch(
+      /^keypool migrate: the export is not a valid JSON array: the array is not closed/,
+    );
     expect(result.stderr).not.toContain('sk-test');
     expect(result.stdout).toBe('');
     expect(await count(table)).toBe(0);

@@ -40,7 +40,14 @@ async function setup() {
     s3: (bucket, key) => s3Source(s3, bucket, key),
     table: (name) => legacyTableSource(dynamo, name),
   });
-  return { tableName, dynamo, store, pools: new DynamoPoolStore({ client: dynamo, tableName }), sealer: testSealer(), sources };
+  return {
+    tableName,
+    dynamo,
+    store,
+    pools: new DynamoPoolStore({ client: dynamo, tableName }),
+    sealer: testSealer(),
+    sources,
+  };
 }
 
 describe('migrate Lambda', () => {
@@ -50,9 +57,20 @@ describe('migrate Lambda', () => {
     const key = fakeKey();
     const s3 = fakeS3(`[${JSON.stringify({ api_key: key, credits_left: { $numberDouble: '20.5' } })}]`);
     // Act
-    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'keys.json' } }, pool: 'legacy' }, { sources: sources(s3.client), store, pools, sealer, logger });
+    const answer = await runMigrateEvent(
+      { source: { s3: { bucket: 'old-exports', key: 'keys.json' } }, pool: 'legacy' },
+      { sources: sources(s3.client), store, pools, sealer, logger },
+    );
     // Assess
-    expect(answer).toEqual({ read: 1, imported: 1, raised: 0, unchanged: 0, duplicates: 0, invalid: [], ignoredFields: 0 });
+    expect(answer).toEqual({
+      read: 1,
+      imported: 1,
+      raised: 0,
+      unchanged: 0,
+      duplicates: 0,
+      invalid: [],
+      ignoredFields: 0,
+    });
     expect(s3.calls).toEqual([
       { Bucket: 'old-exports', Key: 'keys.json' },
       { Bucket: 'old-exports', Key: 'keys.json', IfMatch: '"abc"' },
@@ -65,8 +83,17 @@ describe('migrate Lambda', () => {
     // Prepare
     const { tableName, dynamo } = await setup();
     const legacy = uniqueName('legacy');
-    await dynamo.send(new CreateTableCommand({ TableName: legacy, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }] }));
-    await dynamo.send(new PutCommand({ TableName: legacy, Item: { id: '1', api_key: fakeKey(), usage_count: 4, is_active: false } }));
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: legacy,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      }),
+    );
+    await dynamo.send(
+      new PutCommand({ TableName: legacy, Item: { id: '1', api_key: fakeKey(), usage_count: 4, is_active: false } }),
+    );
     process.env.KEYPOOL_DYNAMODB_ENDPOINT = dynamoEndpoint();
     process.env.KEYPOOL_TABLE = tableName;
     const { handler } = await import('../../functions/migrate.js');
@@ -91,7 +118,13 @@ describe('migrate Lambda', () => {
 
   it('answers an unreadable source with its reason', async () => {
     const { store, pools, sealer, sources } = await setup();
-    const answer = await runMigrateEvent({ source: { s3: { bucket: 'old-exports', key: 'x.bin' } } }, { sources: sources(fakeS3('\u0000\u0001binary').client), store, pools, sealer, logger });
-    expect(answer).toEqual({ error: 'unreadable_source', message: expect.stringMatching(/not a mongoexport file/) as unknown });
+    const answer = await runMigrateEvent(
+      { source: { s3: { bucket: 'old-exports', key: 'x.bin' } } },
+      { sources: sources(fakeS3('\u0000\u0001binary').client), store, pools, sealer, logger },
+    );
+    expect(answer).toEqual({
+      error: 'unreadable_source',
+      message: expect.stringMatching(/not a mongoexport file/) as unknown,
+    });
   });
 });

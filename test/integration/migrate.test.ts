@@ -37,7 +37,14 @@ function exportFile(docs: unknown[], form: 'lines' | 'array' = 'lines'): string 
 }
 
 function run(tableName: string, source: MigrateOptions['source'], options: Partial<MigrateOptions> = {}) {
-  return migrate({ source, store: new DynamoMigrationStore({ client, tableName }), pools: new DynamoPoolStore({ client, tableName }), sealer: testSealer(), clock: () => Date.UTC(2026, 0, 1), ...options });
+  return migrate({
+    source,
+    store: new DynamoMigrationStore({ client, tableName }),
+    pools: new DynamoPoolStore({ client, tableName }),
+    sealer: testSealer(),
+    clock: () => Date.UTC(2026, 0, 1),
+    ...options,
+  });
 }
 
 const A = fakeKey('a-');
@@ -47,9 +54,29 @@ const D = fakeKey('d-');
 
 /** One of every kind of row: canonical and relaxed forms, a duplicate, invalid rows, unknown fields. */
 const MIXED = [
-  { _id: { $oid: '65a000000000000000000001' }, api_key: A, credits_left: { $numberDouble: '22.5' }, is_active: true, created_at: { $date: '2024-03-01T10:00:00Z' }, last_used: { $date: { $numberLong: '1717243200000' } } },
-  { _id: { $oid: '65a000000000000000000002' }, api_key: B, usage_count: { $numberInt: '2' }, credits_left: 25, owner: 'ops' },
-  { _id: { $oid: '65a000000000000000000003' }, api_key: C, credits_left: 24, is_active: false, last_checked: { $date: '2024-05-05T05:05:05Z' }, created_at: { $date: '2024-01-05T00:00:00Z' } },
+  {
+    _id: { $oid: '65a000000000000000000001' },
+    api_key: A,
+    credits_left: { $numberDouble: '22.5' },
+    is_active: true,
+    created_at: { $date: '2024-03-01T10:00:00Z' },
+    last_used: { $date: { $numberLong: '1717243200000' } },
+  },
+  {
+    _id: { $oid: '65a000000000000000000002' },
+    api_key: B,
+    usage_count: { $numberInt: '2' },
+    credits_left: 25,
+    owner: 'ops',
+  },
+  {
+    _id: { $oid: '65a000000000000000000003' },
+    api_key: C,
+    credits_left: 24,
+    is_active: false,
+    last_checked: { $date: '2024-05-05T05:05:05Z' },
+    created_at: { $date: '2024-01-05T00:00:00Z' },
+  },
   { _id: { $oid: '65a000000000000000000004' }, credits_left: 20 },
   { _id: { $oid: '65a000000000000000000005' }, api_key: D, usage_count: -1 },
   { _id: { $oid: '65a000000000000000000006' }, api_key: A, usage_count: { $numberLong: '5' }, note: 'dup' },
@@ -77,10 +104,24 @@ describe('migrate from a mongoexport file', () => {
     const items = new Map((await scanOpened(client, table)).map((item) => [item.keyId, item]));
     const a = items.get(keyIdFor(A));
     // A: 25 - 22.5 rounds up to 3, then its duplicate raises it to 5; dates from its first row.
-    expect(a).toMatchObject({ pool: 'stability', apiKey: A, usageCount: 5, status: 'active', upk: 'stability', L: {}, createdAt: '2024-03-01T10:00:00.000Z', lastUsedAt: '2024-06-01T12:00:00.000Z' });
+    expect(a).toMatchObject({
+      pool: 'stability',
+      apiKey: A,
+      usageCount: 5,
+      status: 'active',
+      upk: 'stability',
+      L: {},
+      createdAt: '2024-03-01T10:00:00.000Z',
+      lastUsedAt: '2024-06-01T12:00:00.000Z',
+    });
     expect(a?.usk).toBe(usageSortKey(5, Date.parse('2024-06-01T12:00:00Z')));
     const b = items.get(keyIdFor(B));
-    expect(b).toMatchObject({ usageCount: 2, status: 'active', lastUsedAt: null, createdAt: '2026-01-01T00:00:00.000Z' });
+    expect(b).toMatchObject({
+      usageCount: 2,
+      status: 'active',
+      lastUsedAt: null,
+      createdAt: '2026-01-01T00:00:00.000Z',
+    });
     expect(b?.usk).toBe(usageSortKey(2, Date.UTC(2026, 0, 1)));
     const c = items.get(keyIdFor(C));
     // Disabled by the source: no index partition, so it is never leased.
@@ -118,10 +159,26 @@ describe('migrate from a mongoexport file', () => {
     // Prepare: A used 7 times in keypool already, B once; the source says 5 and 2.
     const table = await freshTable();
     const store = new DynamoMigrationStore({ client, tableName: table });
-    await run(table, fileSource(exportFile([{ api_key: A, usage_count: 7 }, { api_key: B, usage_count: 1, created_at: { $date: '2024-02-02T00:00:00Z' } }])));
+    await run(
+      table,
+      fileSource(
+        exportFile([
+          { api_key: A, usage_count: 7 },
+          { api_key: B, usage_count: 1, created_at: { $date: '2024-02-02T00:00:00Z' } },
+        ]),
+      ),
+    );
     const bBefore = (await scanOpened(client, table)).find((i) => i.apiKey === B);
     // Act
-    const { report } = await run(table, fileSource(exportFile([{ api_key: A, usage_count: 5 }, { api_key: B, usage_count: 2, created_at: { $date: '2030-01-01T00:00:00Z' } }])));
+    const { report } = await run(
+      table,
+      fileSource(
+        exportFile([
+          { api_key: A, usage_count: 5 },
+          { api_key: B, usage_count: 2, created_at: { $date: '2030-01-01T00:00:00Z' } },
+        ]),
+      ),
+    );
     // Assess
     const items = await scanOpened(client, table);
     const a = items.find((i) => i.apiKey === A);
@@ -146,7 +203,14 @@ describe('migrate from a mongoexport file', () => {
     const keyId = keyIdFor(A);
     // Act: a write computed from the stale count 1 is refused and reports the count it found.
     const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
-    await client.send(new UpdateCommand({ TableName: table, Key: { keyId }, UpdateExpression: 'SET usageCount = usageCount + :one, usk = usk + :tier', ExpressionAttributeValues: { ':one': 1, ':tier': USAGE_TIER } }));
+    await client.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { keyId },
+        UpdateExpression: 'SET usageCount = usageCount + :one, usk = usk + :tier',
+        ExpressionAttributeValues: { ':one': 1, ':tier': USAGE_TIER },
+      }),
+    );
     const stale = await store.write([{ kind: 'change', keyId, change: { from: 1, to: 4, disable: false } }]);
     const { report } = await run(table, fileSource(exportFile([{ api_key: A, usage_count: 4 }])));
     // Assess
@@ -216,7 +280,11 @@ describe('migrate from a mongoexport file', () => {
     // Prepare: one secret, then the same with a trailing space and a trailing carriage return.
     const table = await freshTable();
     const secret = fakeKey();
-    const path = exportFile([{ api_key: secret, usage_count: 1 }, { api_key: `${secret} `, usage_count: 2 }, { api_key: `${secret}\r`, usage_count: 3 }]);
+    const path = exportFile([
+      { api_key: secret, usage_count: 1 },
+      { api_key: `${secret} `, usage_count: 2 },
+      { api_key: `${secret}\r`, usage_count: 3 },
+    ]);
     // Act
     const { report } = await run(table, fileSource(path));
     // Assess
@@ -246,7 +314,11 @@ describe('migrate from a mongoexport file', () => {
     const took = performance.now() - began;
     // Assess
     expect(Buffer.byteLength(huge)).toBe(MAX_ROW_BYTES);
-    expect(report).toMatchObject({ read: 2, imported: 1, invalid: [{ line: 2, reason: 'credits_left is not a number' }] });
+    expect(report).toMatchObject({
+      read: 2,
+      imported: 1,
+      invalid: [{ line: 2, reason: 'credits_left is not a number' }],
+    });
     expect(took).toBeLessThan(5_000); // the old regex alone took about half an hour on this row
   });
 
@@ -269,18 +341,32 @@ describe('migrate from a legacy DynamoDB table', () => {
     // Prepare: 31 legacy rows, read in pages of 7 so the scan has to follow LastEvaluatedKey.
     const legacy = uniqueName('legacy');
     await client.send(
-      new CreateTableCommand({ TableName: legacy, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'api_key', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'api_key', KeyType: 'HASH' }] }),
+      new CreateTableCommand({
+        TableName: legacy,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'api_key', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'api_key', KeyType: 'HASH' }],
+      }),
     );
     const keys = Array.from({ length: 30 }, (_, i) => fakeKey(`${i}-`));
     for (const [i, key] of keys.entries()) {
       await client.send(
         new PutCommand({
           TableName: legacy,
-          Item: { api_key: key, credits_left: 25 - (i % 5) - 0.5, is_active: i % 10 !== 0, last_used: '2024-06-01 12:00:00.000000', created_at: '2024-01-01T00:00:00', extra: 'x' },
+          Item: {
+            api_key: key,
+            credits_left: 25 - (i % 5) - 0.5,
+            is_active: i % 10 !== 0,
+            last_used: '2024-06-01 12:00:00.000000',
+            created_at: '2024-01-01T00:00:00',
+            extra: 'x',
+          },
         }),
       );
     }
-    await client.send(new PutCommand({ TableName: legacy, Item: { api_key: 'sk-test-bad-credits-0000000000', credits_left: 'many' } }));
+    await client.send(
+      new PutCommand({ TableName: legacy, Item: { api_key: 'sk-test-bad-credits-0000000000', credits_left: 'many' } }),
+    );
     const table = await freshTable();
     // Act
     const { report } = await run(table, legacyTableSource(client, legacy, { pageLimit: 7 }));
@@ -293,8 +379,17 @@ describe('migrate from a legacy DynamoDB table', () => {
     expect(again.report).toMatchObject({ imported: 0, raised: 0, unchanged: 30 });
     const items = await scanOpened(client, table);
     const first = items.find((i) => i.apiKey === keys[0]);
-    expect(first).toMatchObject({ usageCount: 1, status: 'disabled', lastUsedAt: '2024-06-01T12:00:00.000Z', createdAt: '2024-01-01T00:00:00.000Z' });
-    expect(items.find((i) => i.apiKey === keys[4])).toMatchObject({ usageCount: 5, status: 'active', upk: 'stability' });
+    expect(first).toMatchObject({
+      usageCount: 1,
+      status: 'disabled',
+      lastUsedAt: '2024-06-01T12:00:00.000Z',
+      createdAt: '2024-01-01T00:00:00.000Z',
+    });
+    expect(items.find((i) => i.apiKey === keys[4])).toMatchObject({
+      usageCount: 5,
+      status: 'active',
+      upk: 'stability',
+    });
   });
 
   it('says clearly when the legacy table does not exist, writing nothing', async () => {

@@ -52,11 +52,22 @@ function envFor(tableName: string, current: WrappingKey, previous: WrappingKey[]
 }
 
 /** A table with `count` keys in `pool`, sealed under `under`; answers the table name and the secrets. */
-async function seeded(pool: string, count: number, under: WrappingKey): Promise<{ tableName: string; secrets: string[]; ids: string[] }> {
+async function seeded(
+  pool: string,
+  count: number,
+  under: WrappingKey,
+): Promise<{ tableName: string; secrets: string[]; ids: string[] }> {
   const tableName = uniqueName('reseal');
   await ensureTable(dynamoEndpoint(), tableName);
   const secrets: string[] = [];
-  const ids = await seedKeys({ client, tableName, pool, count, sealer: randomKeySealer(under.key), onSecret: (s) => secrets.push(s) });
+  const ids = await seedKeys({
+    client,
+    tableName,
+    pool,
+    count,
+    sealer: randomKeySealer(under.key),
+    onSecret: (s) => secrets.push(s),
+  });
   return { tableName, secrets, ids };
 }
 
@@ -102,8 +113,18 @@ describe('keypool reseal', () => {
     expect(before.code, before.stderr).toBe(0);
     expect(secrets).toContain(leasedBefore.apiKey);
     expect(Object.keys(run)).toEqual(RESEAL_FIELDS);
-    expect(run).toEqual({ keys: 20, resealed: 20, sealed: 0, revived: 0, unchanged: 0, undecryptable: [], changedMeanwhile: 0 });
-    expect(help.stdout).toContain(`--json             print {${RESEAL_FIELDS.map((f) => (f === 'undecryptable' ? '"undecryptable":[keyId]' : `"${f}"`)).join(',')}}`);
+    expect(run).toEqual({
+      keys: 20,
+      resealed: 20,
+      sealed: 0,
+      revived: 0,
+      unchanged: 0,
+      undecryptable: [],
+      changedMeanwhile: 0,
+    });
+    expect(help.stdout).toContain(
+      `--json             print {${RESEAL_FIELDS.map((f) => (f === 'undecryptable' ? '"undecryptable":[keyId]' : `"${f}"`)).join(',')}}`,
+    );
     expect([...sealedBy.keys()].sort()).toEqual([...ids].sort());
     expect(new Set(sealedBy.values())).toEqual(new Set([newKey.name]));
     expect(rest).toEqual(untouched);
@@ -123,7 +144,15 @@ describe('keypool reseal', () => {
     const second = report(await keypool(['reseal', '--json'], envFor(tableName, newKey, [oldKey])));
     const text = await keypool(['reseal'], envFor(tableName, newKey, [oldKey]));
     // Assess
-    expect(second).toEqual({ keys: 12, resealed: 0, sealed: 0, revived: 0, unchanged: 12, undecryptable: [], changedMeanwhile: 0 });
+    expect(second).toEqual({
+      keys: 12,
+      resealed: 0,
+      sealed: 0,
+      revived: 0,
+      unchanged: 12,
+      undecryptable: [],
+      changedMeanwhile: 0,
+    });
     expect(JSON.stringify(await scanTable(client, tableName))).toBe(first);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^looked at 12 key\(s\)$/m);
@@ -138,10 +167,12 @@ describe('keypool reseal', () => {
     const { tableName, ids } = await seeded(pool, keys, oldKey);
     // A few keys with a use, an open slot and another status, to see that none of it moves.
     const env = envFor(tableName, newKey, [oldKey]);
-    for (let i = 0; i < 3; i++) expect((await keypool(['lease', '--pool', pool], envFor(tableName, oldKey))).code).toBe(0);
+    for (let i = 0; i < 3; i++)
+      expect((await keypool(['lease', '--pool', pool], envFor(tableName, oldKey))).code).toBe(0);
     expect((await keypool(['disable', ids[keys - 1] ?? '', '--pool', pool], env)).code).toBe(0);
     const untouched = await withoutCiphertexts(tableName);
-    const underNew = async (): Promise<number> => [...(await wrappedBy(tableName)).values()].filter((name) => name === newKey.name).length;
+    const underNew = async (): Promise<number> =>
+      [...(await wrappedBy(tableName)).values()].filter((name) => name === newKey.name).length;
     // Act: SIGKILL the CLI once some, but not all, keys are under the new key.
     const child = startKeypool(['reseal', '--concurrency', '1', '--json'], env);
     const exit = exited(child);
@@ -180,20 +211,40 @@ describe('keypool reseal', () => {
     // Act
     const lost = report(await keypool(['reseal', '--json'], newOnly));
     const lostText = await keypool(['reseal'], newOnly);
-    const listedLost = report(await keypool(['list', '--pool', pool, '--json'], newOnly)) as unknown as { keys: { keyId: string; status: string }[] };
+    const listedLost = report(await keypool(['list', '--pool', pool, '--json'], newOnly)) as unknown as {
+      keys: { keyId: string; status: string }[];
+    };
     const refused = await keypool(['lease', '--pool', pool], newOnly);
     const revived = report(await keypool(['reseal', '--json'], both));
-    const listedRevived = report(await keypool(['list', '--pool', pool, '--json'], newOnly)) as unknown as { keys: { keyId: string; status: string }[] };
+    const listedRevived = report(await keypool(['list', '--pool', pool, '--json'], newOnly)) as unknown as {
+      keys: { keyId: string; status: string }[];
+    };
     const leased = await keypool(['lease', '--pool', pool, '--json'], newOnly);
     // Assess
-    expect(lost).toEqual({ keys: 3, resealed: 0, sealed: 0, revived: 0, unchanged: 0, undecryptable: [...ids].sort(), changedMeanwhile: 0 });
+    expect(lost).toEqual({
+      keys: 3,
+      resealed: 0,
+      sealed: 0,
+      revived: 0,
+      unchanged: 0,
+      undecryptable: [...ids].sort(),
+      changedMeanwhile: 0,
+    });
     // Marked already: the second run reports them again, listed by id.
     expect(lostText.stdout).toMatch(/^ {2}undecryptable {2}3 /m);
     for (const id of ids) expect(lostText.stdout).toContain(`    ${id}`);
     expect(listedLost.keys.map((k) => k.status)).toEqual(['undecryptable', 'undecryptable', 'undecryptable']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('no active key');
-    expect(revived).toEqual({ keys: 3, resealed: 0, sealed: 0, revived: 3, unchanged: 0, undecryptable: [], changedMeanwhile: 0 });
+    expect(revived).toEqual({
+      keys: 3,
+      resealed: 0,
+      sealed: 0,
+      revived: 3,
+      unchanged: 0,
+      undecryptable: [],
+      changedMeanwhile: 0,
+    });
     expect(listedRevived.keys.map((k) => k.status)).toEqual(['active', 'active', 'active']);
     expect(new Set((await wrappedBy(tableName)).values())).toEqual(new Set([newKey.name]));
     expect(leased.code, leased.stderr).toBe(0);

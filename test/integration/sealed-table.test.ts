@@ -36,7 +36,12 @@ beforeAll(async () => {
   client = table.store.client;
   server = await startTestServer(table.tableName);
   provider = await startFakeProvider();
-  env = { KEYPOOL_DYNAMODB_ENDPOINT: table.endpoint, KEYPOOL_TABLE: table.tableName, STABILITY_API_BASE_URL: provider.url, KEYPOOL_BALANCE_RATE: '10' };
+  env = {
+    KEYPOOL_DYNAMODB_ENDPOINT: table.endpoint,
+    KEYPOOL_TABLE: table.tableName,
+    STABILITY_API_BASE_URL: provider.url,
+    KEYPOOL_BALANCE_RATE: '10',
+  };
 });
 
 afterAll(async () => {
@@ -56,7 +61,9 @@ async function rawItems(): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
   let start: Record<string, unknown> | undefined;
   do {
-    const page = await client.send(new ScanCommand({ TableName: table.tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+    const page = await client.send(
+      new ScanCommand({ TableName: table.tableName, ConsistentRead: true, ExclusiveStartKey: start }),
+    );
     items.push(...(page.Items ?? []));
     start = page.LastEvaluatedKey;
   } while (start);
@@ -72,7 +79,8 @@ async function keyItems(pool: string): Promise<Record<string, unknown>[]> {
 function texts(value: unknown, into: string[] = []): string[] {
   if (typeof value === 'string') into.push(value);
   else if (typeof value === 'number' || typeof value === 'bigint') into.push(String(value));
-  else if (value instanceof Uint8Array) into.push(Buffer.from(value).toString('latin1'), Buffer.from(value).toString('base64'));
+  else if (value instanceof Uint8Array)
+    into.push(Buffer.from(value).toString('latin1'), Buffer.from(value).toString('base64'));
   else if (value instanceof Set) for (const v of value) texts(v, into);
   else if (Array.isArray(value)) for (const v of value) texts(v, into);
   else if (typeof value === 'object' && value !== null) {
@@ -95,19 +103,36 @@ function leaks(items: Record<string, unknown>[], secrets: readonly string[]): st
   for (const item of items) {
     const all = texts(item);
     // A sealed value is base64: what it holds in the clear (its header: context, key names) too.
-    for (const text of [...all]) if (/^[A-Za-z0-9+/]{40,}={0,2}$/.test(text)) all.push(Buffer.from(text, 'base64').toString('latin1'));
+    for (const text of [...all])
+      if (/^[A-Za-z0-9+/]{40,}={0,2}$/.test(text)) all.push(Buffer.from(text, 'base64').toString('latin1'));
     for (const secret of secrets) {
-      for (const part of windows(secret)) if (all.some((text) => text.includes(part))) found.push(`${String(item.keyId)}: ${part}`);
+      for (const part of windows(secret))
+        if (all.some((text) => text.includes(part))) found.push(`${String(item.keyId)}: ${part}`);
     }
   }
   return found;
 }
 
 /** Writes a key item as keypool wrote them before sealing: the secret in `apiKey`, no `sealedKey`. */
-async function putPlainKey(pool: string, secret: string, options: { createdAt?: string; withMask?: boolean } = {}): Promise<string> {
+async function putPlainKey(
+  pool: string,
+  secret: string,
+  options: { createdAt?: string; withMask?: boolean } = {},
+): Promise<string> {
   const keyId = keyIdFor(secret);
   const createdAt = options.createdAt ?? '2025-01-01T00:00:00.000Z';
-  const item = toKeyItem({ keyId, pool, secret, sealed: false, maskedKey: maskKey(secret), usageCount: 0, status: 'active', createdAt, lastUsedAt: null, slots: {} });
+  const item = toKeyItem({
+    keyId,
+    pool,
+    secret,
+    sealed: false,
+    maskedKey: maskKey(secret),
+    usageCount: 0,
+    status: 'active',
+    createdAt,
+    lastUsedAt: null,
+    slots: {},
+  });
   if (options.withMask === false) delete item.maskedKey;
   expect(item).toHaveProperty('apiKey', secret);
   expect(item).not.toHaveProperty('sealedKey');
@@ -120,8 +145,18 @@ async function swapCiphertexts(a: string, b: string): Promise<[string, string]> 
   const items = await rawItems();
   const sealedOf = (keyId: string): string => String(items.find((item) => item.keyId === keyId)?.sealedKey);
   const [first, second] = [sealedOf(a), sealedOf(b)];
-  for (const [keyId, value] of [[a, second], [b, first]] as const) {
-    await client.send(new UpdateCommand({ TableName: table.tableName, Key: { keyId }, UpdateExpression: 'SET sealedKey = :v', ExpressionAttributeValues: { ':v': value } }));
+  for (const [keyId, value] of [
+    [a, second],
+    [b, first],
+  ] as const) {
+    await client.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: { keyId },
+        UpdateExpression: 'SET sealedKey = :v',
+        ExpressionAttributeValues: { ':v': value },
+      }),
+    );
   }
   return [first, second];
 }
@@ -146,16 +181,30 @@ describe('the raw table after every path that writes a key', () => {
     for (const outcome of ['success', 'failure', 'invalid_key', 'rate_limited', 'unknown']) {
       const grant = await api.grant(pool);
       expect(secrets).toContain(grant.apiKey);
-      const done = await api.complete(pool, grant.leaseId, outcome === 'rate_limited' ? { outcome, retryAfterSeconds: 1 } : { outcome });
+      const done = await api.complete(
+        pool,
+        grant.leaseId,
+        outcome === 'rate_limited' ? { outcome, retryAfterSeconds: 1 } : { outcome },
+      );
       expect(done.status, done.text).toBe(200);
     }
     const idempotent = await api.call('POST', `/pools/${pool}/leases`, {}, { 'idempotency-key': 'sealed-raw-1' });
     expect(idempotent.status, idempotent.text).toBe(200);
     const usage = await api.call('POST', `/pools/${pool}/keys/${http.keys[0]?.keyId ?? ''}/usage`);
     expect(usage.status, usage.text).toBe(200);
-    const migrated = [`sk-test-migrated-${uniqueName('a')}-0123456789abcdef`, `sk-test-migrated-${uniqueName('b')}-0123456789abcdef`];
+    const migrated = [
+      `sk-test-migrated-${uniqueName('a')}-0123456789abcdef`,
+      `sk-test-migrated-${uniqueName('b')}-0123456789abcdef`,
+    ];
     const exportFile = join(dir, `${uniqueName('export')}.ndjson`);
-    writeFileSync(exportFile, migrated.map((key, i) => JSON.stringify({ api_key: key, credits_left: 20 - i, created_at: { $date: '2024-05-06T07:08:09Z' } })).join('\n'));
+    writeFileSync(
+      exportFile,
+      migrated
+        .map((key, i) =>
+          JSON.stringify({ api_key: key, credits_left: 20 - i, created_at: { $date: '2024-05-06T07:08:09Z' } }),
+        )
+        .join('\n'),
+    );
     await keypool(['migrate', '--from-mongo-export', exportFile, '--pool', pool, '--json']);
     secrets.push(...migrated);
     const legacy = fakeKey('legacy-');
@@ -220,11 +269,19 @@ describe('two items whose ciphertexts were swapped', () => {
       { keyId: a, status: 'undecryptable', usageCount: 1 },
       { keyId: b, status: 'undecryptable', usageCount: 0 },
     ].sort((x, y) => x.keyId.localeCompare(y.keyId));
-    const shape = (views: KeyViewBody[]) => views.map(({ keyId, status: s, usageCount }) => ({ keyId, status: s, usageCount })).sort((x, y) => x.keyId.localeCompare(y.keyId));
+    const shape = (views: KeyViewBody[]) =>
+      views
+        .map(({ keyId, status: s, usageCount }) => ({ keyId, status: s, usageCount }))
+        .sort((x, y) => x.keyId.localeCompare(y.keyId));
     expect(shape(listed)).toEqual(expected);
     expect(shape(cliList.keys)).toEqual(expected);
     expect(cliListText.match(/undecryptable/g)).toHaveLength(2);
-    expect(status.pools.find((p) => p.pool === pool)).toMatchObject({ total: 2, undecryptable: 2, active: 0, usable: 0 });
+    expect(status.pools.find((p) => p.pool === pool)).toMatchObject({
+      total: 2,
+      undecryptable: 2,
+      active: 0,
+      usable: 0,
+    });
     const statusRow = statusText.split('\n').find((line) => line.startsWith(pool)) ?? '';
     const header = statusText.split('\n')[0]?.split(/\s+/) ?? [];
     expect(header).toContain('undecryptable');
@@ -235,16 +292,20 @@ describe('two items whose ciphertexts were swapped', () => {
     expect(errors.filter((line) => line.includes('cannot be decrypted'))).toHaveLength(2);
     for (const keyId of [a, b]) expect(errors.some((line) => line.includes(keyId) && line.includes(pool))).toBe(true);
     expect(logs).not.toContain('internal error');
-    for (const hidden of [...secrets, ...ciphertexts, ...ciphertexts.map((c) => c.slice(40, 80))]) expect(logs).not.toContain(hidden);
+    for (const hidden of [...secrets, ...ciphertexts, ...ciphertexts.map((c) => c.slice(40, 80))])
+      expect(logs).not.toContain(hidden);
     // Both leases' slots were closed as failures: no lease of either key is open.
     for (const item of await keyItems(pool)) {
       const slots = Object.values(item.L as Record<string, { o?: string }>);
-      expect(slots.every((slot) => slot.o === 'failure'), String(item.keyId)).toBe(true);
+      expect(
+        slots.every((slot) => slot.o === 'failure'),
+        String(item.keyId),
+      ).toBe(true);
       expect(item, String(item.keyId)).not.toHaveProperty('upk');
     }
   });
 
-  it('with an Idempotency-Key, a lease that meets them grants the pool\'s good key, and a retry replays that lease', async () => {
+  it("with an Idempotency-Key, a lease that meets them grants the pool's good key, and a retry replays that lease", async () => {
     // Prepare: two swapped keys imported first (the head of the pool), then a good one.
     const pool = uniqueName('swapidem');
     const api = poolApi(server.url);
@@ -282,7 +343,11 @@ describe('two items whose ciphertexts were swapped', () => {
     await swapCiphertexts(a, b);
     const before = provider.requests.length;
     // Act
-    const first = JSON.parse((await keypool(['maintain', '--pool', pool, '--json'])).stdout) as { checked: number; undecryptable: number; errors: { keyId: string; reason: string }[] };
+    const first = JSON.parse((await keypool(['maintain', '--pool', pool, '--json'])).stdout) as {
+      checked: number;
+      undecryptable: number;
+      errors: { keyId: string; reason: string }[];
+    };
     const asked = provider.requests.slice(before).map((r) => r.apiKey);
     const second = JSON.parse((await keypool(['maintain', '--pool', pool, '--json'])).stdout) as typeof first;
     // Assess
@@ -290,7 +355,8 @@ describe('two items whose ciphertexts were swapped', () => {
     expect(first.checked).toBe(1);
     expect(first.undecryptable).toBe(2);
     expect(first.errors.map((e) => e.keyId).sort()).toEqual([a, b].sort());
-    for (const error of first.errors) expect(error.reason).toMatch(/cannot be decrypted \(context-mismatch\); marked undecryptable$/);
+    for (const error of first.errors)
+      expect(error.reason).toMatch(/cannot be decrypted \(context-mismatch\); marked undecryptable$/);
     expect((await api.view(pool, a))?.status).toBe('undecryptable');
     expect((await api.view(pool, b))?.status).toBe('undecryptable');
     expect((await api.view(pool, good))?.status).toBe('active');
@@ -319,20 +385,33 @@ describe('a key still stored in plain text (written before sealing)', () => {
       capture.stop();
     }
     const before = provider.requests.length;
-    const maintained = JSON.parse((await keypool(['maintain', '--pool', pool, '--json'])).stdout) as { checked: number };
+    const maintained = JSON.parse((await keypool(['maintain', '--pool', pool, '--json'])).stdout) as {
+      checked: number;
+    };
     const asked = provider.requests.slice(before).map((r) => r.apiKey);
     const report = JSON.parse((await keypool(['reseal', '--pool', pool, '--json'])).stdout) as Record<string, unknown>;
     const [item] = await keyItems(pool);
     const granted = await api.grant(pool);
     // Assess
     for (const answer of refused) expectError(answer, 409, 'no_usable_key');
-    const warnings = capture.lines().split('\n').filter((line) => line.includes('stored unsealed'));
+    const warnings = capture
+      .lines()
+      .split('\n')
+      .filter((line) => line.includes('stored unsealed'));
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain(keyId);
     expect(capture.lines()).not.toContain(secret);
     expect(maintained.checked).toBe(1);
     expect(asked).toEqual([secret]);
-    expect(report).toEqual({ keys: 1, resealed: 0, sealed: 1, revived: 0, unchanged: 0, undecryptable: [], changedMeanwhile: 0 });
+    expect(report).toEqual({
+      keys: 1,
+      resealed: 0,
+      sealed: 1,
+      revived: 0,
+      unchanged: 0,
+      undecryptable: [],
+      changedMeanwhile: 0,
+    });
     expect(item).not.toHaveProperty('apiKey');
     expect(await testSealer().open(String(item?.sealedKey), { pool, keyId })).toBe(secret);
     expect(granted).toMatchObject({ keyId, apiKey: secret, usageCount: 0 } satisfies Partial<LeaseGrantBody>);
@@ -344,7 +423,12 @@ describe('a key still stored in plain text (written before sealing)', () => {
     const api = poolApi(server.url);
     await api.putPool(pool);
     const plain: string[] = [];
-    for (let i = 0; i < 30; i++) plain.push(await putPlainKey(pool, fakeKey(`old${i}-`), { createdAt: `2025-01-01T00:00:${String(i).padStart(2, '0')}.000Z` }));
+    for (let i = 0; i < 30; i++)
+      plain.push(
+        await putPlainKey(pool, fakeKey(`old${i}-`), {
+          createdAt: `2025-01-01T00:00:${String(i).padStart(2, '0')}.000Z`,
+        }),
+      );
     const { keys } = await api.importKeys(pool, 1);
     // Act
     const started = Date.now();

@@ -40,8 +40,12 @@ describe('the sealer the wiring builds', () => {
   it('is built without a wrapping key, and fails with a ConfigError naming KEYPOOL_SECRETS_KEY_ARN only when it seals or opens', async () => {
     // Prepare / Act
     const unconfigured = sealer({ endpoint: undefined }, {});
-    const sealing = unconfigured.seal('sk-test-wiring-0000', { pool: 'p', keyId: 'k_000000000000000000000000' }).catch((error: unknown) => error);
-    const opening = unconfigured.open('AYAAAA==', { pool: 'p', keyId: 'k_000000000000000000000000' }).catch((error: unknown) => error);
+    const sealing = unconfigured
+      .seal('sk-test-wiring-0000', { pool: 'p', keyId: 'k_000000000000000000000000' })
+      .catch((error: unknown) => error);
+    const opening = unconfigured
+      .open('AYAAAA==', { pool: 'p', keyId: 'k_000000000000000000000000' })
+      .catch((error: unknown) => error);
     // Assess
     for (const error of [await sealing, await opening]) {
       expect(error).toBeInstanceOf(ConfigError);
@@ -54,10 +58,22 @@ describe('the sealer the wiring builds', () => {
     // Prepare
     const dataDir = mkdtempSync(join(tmpdir(), 'keypool-wiring-'));
     // Act / Assess
-    expect(wrappingKeySource({ endpoint: 'http://127.0.0.1:8000' }, { KEYPOOL_DATA_DIR: dataDir })).toEqual({ kind: 'data-dir', dataDir });
-    expect(wrappingKeySource({ endpoint: undefined }, { KEYPOOL_SEALING_KEY_FILE: '/k', KEYPOOL_SEALING_PREVIOUS_KEY_FILES: '/a, /b' })).toEqual({ kind: 'local', keyFile: '/k', previousKeyFiles: ['/a', '/b'] });
+    expect(wrappingKeySource({ endpoint: 'http://127.0.0.1:8000' }, { KEYPOOL_DATA_DIR: dataDir })).toEqual({
+      kind: 'data-dir',
+      dataDir,
+    });
+    expect(
+      wrappingKeySource(
+        { endpoint: undefined },
+        { KEYPOOL_SEALING_KEY_FILE: '/k', KEYPOOL_SEALING_PREVIOUS_KEY_FILES: '/a, /b' },
+      ),
+    ).toEqual({ kind: 'local', keyFile: '/k', previousKeyFiles: ['/a', '/b'] });
     const arn = 'arn:aws:kms:eu-west-1:111122223333:key/00000001-1111-2222-3333-444455556666';
-    expect(wrappingKeySource({ endpoint: 'http://127.0.0.1:8000' }, { KEYPOOL_SECRETS_KEY_ARN: arn })).toEqual({ kind: 'kms', keyArn: arn, previousKeyArns: [] });
+    expect(wrappingKeySource({ endpoint: 'http://127.0.0.1:8000' }, { KEYPOOL_SECRETS_KEY_ARN: arn })).toEqual({
+      kind: 'kms',
+      keyArn: arn,
+      previousKeyArns: [],
+    });
     expect(() => wrappingKeySource({ endpoint: undefined }, {})).toThrow(/KEYPOOL_SECRETS_KEY_ARN/);
   });
 });
@@ -113,7 +129,10 @@ describe('a process on AWS with no wrapping key configured', () => {
     for (const answer of working) expect(answer.status, answer.text).toBe(200);
     expect(expectError(imported, 500, 'internal_error').message).toBe('internal error');
     expect(expectError(leased, 500, 'internal_error').message).toBe('internal error');
-    const configErrors = capture.lines().split('\n').filter((line) => line.includes('"errorName":"ConfigError"'));
+    const configErrors = capture
+      .lines()
+      .split('\n')
+      .filter((line) => line.includes('"errorName":"ConfigError"'));
     expect(configErrors).toHaveLength(2);
     for (const line of configErrors) expect(line).toContain('KEYPOOL_SECRETS_KEY_ARN');
     expect(capture.lines()).not.toContain(secret);

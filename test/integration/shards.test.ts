@@ -23,7 +23,9 @@ beforeAll(async () => {
 });
 
 async function rawItem(keyId: string): Promise<Record<string, unknown>> {
-  const out = await table.store.client.send(new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }));
+  const out = await table.store.client.send(
+    new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }),
+  );
   return out.Item ?? {};
 }
 
@@ -31,7 +33,10 @@ async function rawItem(keyId: string): Promise<Record<string, unknown>> {
 async function seed(pool: string, count: number, shards: number, maxUses = 3): Promise<string[]> {
   const broker = table.broker();
   await broker.setPool(pool, { shards, maxUses, cooldownSeconds: 1 });
-  const result = await broker.importKeys(pool, Array.from({ length: count }, (_, i) => ({ apiKey: fakeKey(`${i}-`) })));
+  const result = await broker.importKeys(
+    pool,
+    Array.from({ length: count }, (_, i) => ({ apiKey: fakeKey(`${i}-`) })),
+  );
   return result.keys.map((k) => k.keyId);
 }
 
@@ -126,14 +131,32 @@ describe('the items', () => {
     const broker = table.broker();
     await broker.updateKey(pool, byOperator, { status: 'disabled' });
     const balances = new DynamoBalanceStore({ client: table.store.client, tableName: table.tableName });
-    await balances.write({ keyId: byMaintenance, seenStatus: 'active', change: 'exhaust', credits: 0, checkedAt: new Date().toISOString() });
+    await balances.write({
+      keyId: byMaintenance,
+      seenStatus: 'active',
+      change: 'exhaust',
+      credits: 0,
+      checkedAt: new Date().toISOString(),
+    });
     const sealed = (await table.store.get(byReseal))?.secret ?? '';
     await table.store.markUndecryptable({ keyId: byReseal, pool, sealed });
     const out = await Promise.all([byOperator, byMaintenance, byReseal].map(rawItem));
     // Act
     await broker.updateKey(pool, byOperator, { status: 'active' });
-    await balances.write({ keyId: byMaintenance, seenStatus: 'exhausted', change: 'reactivate', credits: 100, checkedAt: new Date().toISOString() });
-    await table.store.replaceSecret({ keyId: byReseal, pool, from: { secret: sealed, sealed: true }, sealed, revive: true });
+    await balances.write({
+      keyId: byMaintenance,
+      seenStatus: 'exhausted',
+      change: 'reactivate',
+      credits: 100,
+      checkedAt: new Date().toISOString(),
+    });
+    await table.store.replaceSecret({
+      keyId: byReseal,
+      pool,
+      from: { secret: sealed, sealed: true },
+      sealed,
+      revive: true,
+    });
     // Assess
     for (const item of out) expect(item).not.toHaveProperty(TABLE.usageIndex.partitionKey);
     for (const keyId of [byOperator, byMaintenance, byReseal]) {
@@ -153,14 +176,28 @@ describe('moving a key (KeyStore.rehome)', () => {
     // Act
     const stale = await table.store.rehome({ keyId, pool, from: { shard: 0, indexedIn: undefined }, to: 5 });
     const moved = await table.store.rehome({ keyId, pool, from: { shard: 0, indexedIn: 0 }, to: 5 });
-    const refusedLease = await table.store.tryLease({ keyId, pool, shard: 0, seenCount: 1, maxUses: 3, slot: 1, nonce: '0123456789abcdef', expiresAtMs: Date.now() + 60_000, nowMs: Date.now() });
+    const refusedLease = await table.store.tryLease({
+      keyId,
+      pool,
+      shard: 0,
+      seenCount: 1,
+      maxUses: 3,
+      slot: 1,
+      nonce: '0123456789abcdef',
+      expiresAtMs: Date.now() + 60_000,
+      nowMs: Date.now(),
+    });
     const after = await rawItem(keyId);
     const back = await table.store.rehome({ keyId, pool, from: { shard: 5, indexedIn: 5 }, to: 0 });
     // Assess
     expect(stale).toEqual({ moved: false, current: { keyId, pool, shard: 0, indexedIn: 0 } });
     expect(moved).toEqual({ moved: true });
     expect(refusedLease.granted).toBe(false);
-    expect(after).toEqual({ ...before, [TABLE.usageIndex.partitionKey]: `${pool}#5`, [TABLE.usageIndex.home]: `${pool}#5` });
+    expect(after).toEqual({
+      ...before,
+      [TABLE.usageIndex.partitionKey]: `${pool}#5`,
+      [TABLE.usageIndex.home]: `${pool}#5`,
+    });
     expect(back).toEqual({ moved: true });
     expect(await rawItem(keyId)).toEqual(before);
     // The open lease completes as if nothing happened.
@@ -219,88 +256,101 @@ describe('re-sharding under load', () => {
   it.each([
     [1, 8],
     [8, 3],
-  ])('re-sharding a pool from %i to %i shards under a concurrent lease loop loses and double-counts nothing', async (from, to) => {
-    // Prepare
-    const pool = uniqueName(`reshard-${from}-${to}`);
-    const maxUses = 3;
-    const ids = await seed(pool, 60, from, maxUses);
-    const log = new GrantLog();
-    const outcomes: Outcome[] = ['success', 'success', 'success', 'failure', 'rate_limited'];
-    const stats = { granted: 0, refused: 0 };
-    let running = true;
-    const caller = async (): Promise<void> => {
-      // Each caller its own broker (its own policy cache), as separate Lambdas.
-      const broker = table.broker({ policyCacheMs: 200 });
-      while (running) {
+  ])(
+    're-sharding a pool from %i to %i shards under a concurrent lease loop loses and double-counts nothing',
+    async (from, to) => {
+      // Prepare
+      const pool = uniqueName(`reshard-${from}-${to}`);
+      const maxUses = 3;
+      const ids = await seed(pool, 60, from, maxUses);
+      const log = new GrantLog();
+      const outcomes: Outcome[] = ['success', 'success', 'success', 'failure', 'rate_limited'];
+      const stats = { granted: 0, refused: 0 };
+      let running = true;
+      const caller = async (): Promise<void> => {
+        // Each caller its own broker (its own policy cache), as separate Lambdas.
+        const broker = table.broker({ policyCacheMs: 200 });
+        while (running) {
+          try {
+            const grant = await broker.lease(pool);
+            stats.granted++;
+            log.grant(grant.keyId);
+            const outcome = outcomes[Math.floor(Math.random() * outcomes.length)] ?? 'success';
+            await broker.complete(pool, grant.leaseId, { outcome });
+            if (outcome !== 'success') log.refund(grant.keyId);
+          } catch (error) {
+            if (!(error instanceof NoUsableKey)) throw error;
+            stats.refused++;
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        }
+      };
+      // An operator taking keys out of the index and putting them back meanwhile: each re-entry
+      // races the sweep's move of the same key.
+      const toggles = { done: 0 };
+      const operator = async (): Promise<void> => {
+        const broker = table.broker();
+        while (running) {
+          const keyId = ids[Math.floor(Math.random() * ids.length)] ?? '';
+          await broker.updateKey(pool, keyId, { status: 'disabled' });
+          await broker.updateKey(pool, keyId, { status: 'active' });
+          toggles.done++;
+        }
+      };
+      // Act: the callers run; the shard count changes (dated past the settle time) and a reshard
+      // sweeps the pool while they lease, then the callers stop.
+      const callers = [...Array.from({ length: 16 }, caller), operator(), operator()];
+      await new Promise((r) => setTimeout(r, 300));
+      await table.pools.put(pool, { shards: to }, longAgo());
+      await new Promise((r) => setTimeout(r, 300));
+      const grantedBefore = stats.granted;
+      const run = await reshard({ store: table.store, pools: table.pools, pool, concurrency: 4 });
+      const grantedDuring = stats.granted - grantedBefore;
+      await new Promise((r) => setTimeout(r, 300));
+      running = false;
+      await Promise.all(callers);
+      const result = audit(await storedCounts(table.store.client, table.tableName, pool), log, maxUses);
+      // Assess: every use counted once, none past the cap, leases went on during the sweep.
+      expect(result).toMatchObject({
+        keys: 60,
+        pastCap: 0,
+        lostIncrements: 0,
+        doubleCounted: 0,
+        violations: 0,
+        keysOverCap: 0,
+      });
+      expect(grantedDuring).toBeGreaterThan(0);
+      expect(toggles.done).toBeGreaterThan(0);
+      console.info(
+        `reshard ${from} -> ${to} under load: ${JSON.stringify({ ...stats, grantedDuring, toggles: toggles.done, run })}`,
+      );
+      expect(run).toMatchObject({ shards: to, previousShards: from, keys: 60, changedMeanwhile: 0, finished: true });
+      // Every key is home in the new layout, its index entry with it while it is leasable.
+      for (const p of await placements(pool)) {
+        expect(p.shard).toBe(shardOf(p.keyId, to));
+        if (p.indexedIn !== undefined) expect(p.indexedIn).toBe(p.shard);
+      }
+      // Every key is still reachable: leased (or cooling, then leased) until each reaches the cap.
+      const broker = table.broker();
+      const counts = await storedCounts(table.store.client, table.tableName, pool);
+      let left = ids.reduce((n, id) => n + (maxUses + 1 - (counts.get(id) ?? 0)), 0);
+      const deadline = Date.now() + 20_000;
+      while (left > 0 && Date.now() < deadline) {
         try {
           const grant = await broker.lease(pool);
-          stats.granted++;
-          log.grant(grant.keyId);
-          const outcome = outcomes[Math.floor(Math.random() * outcomes.length)] ?? 'success';
-          await broker.complete(pool, grant.leaseId, { outcome });
-          if (outcome !== 'success') log.refund(grant.keyId);
+          await broker.complete(pool, grant.leaseId);
+          left--;
         } catch (error) {
           if (!(error instanceof NoUsableKey)) throw error;
-          stats.refused++;
-          await new Promise((r) => setTimeout(r, 10));
+          await new Promise((r) => setTimeout(r, 200));
         }
       }
-    };
-    // An operator taking keys out of the index and putting them back meanwhile: each re-entry
-    // races the sweep's move of the same key.
-    const toggles = { done: 0 };
-    const operator = async (): Promise<void> => {
-      const broker = table.broker();
-      while (running) {
-        const keyId = ids[Math.floor(Math.random() * ids.length)] ?? '';
-        await broker.updateKey(pool, keyId, { status: 'disabled' });
-        await broker.updateKey(pool, keyId, { status: 'active' });
-        toggles.done++;
-      }
-    };
-    // Act: the callers run; the shard count changes (dated past the settle time) and a reshard
-    // sweeps the pool while they lease, then the callers stop.
-    const callers = [...Array.from({ length: 16 }, caller), operator(), operator()];
-    await new Promise((r) => setTimeout(r, 300));
-    await table.pools.put(pool, { shards: to }, longAgo());
-    await new Promise((r) => setTimeout(r, 300));
-    const grantedBefore = stats.granted;
-    const run = await reshard({ store: table.store, pools: table.pools, pool, concurrency: 4 });
-    const grantedDuring = stats.granted - grantedBefore;
-    await new Promise((r) => setTimeout(r, 300));
-    running = false;
-    await Promise.all(callers);
-    const result = audit(await storedCounts(table.store.client, table.tableName, pool), log, maxUses);
-    // Assess: every use counted once, none past the cap, leases went on during the sweep.
-    expect(result).toMatchObject({ keys: 60, pastCap: 0, lostIncrements: 0, doubleCounted: 0, violations: 0, keysOverCap: 0 });
-    expect(grantedDuring).toBeGreaterThan(0);
-    expect(toggles.done).toBeGreaterThan(0);
-    console.info(`reshard ${from} -> ${to} under load: ${JSON.stringify({ ...stats, grantedDuring, toggles: toggles.done, run })}`);
-    expect(run).toMatchObject({ shards: to, previousShards: from, keys: 60, changedMeanwhile: 0, finished: true });
-    // Every key is home in the new layout, its index entry with it while it is leasable.
-    for (const p of await placements(pool)) {
-      expect(p.shard).toBe(shardOf(p.keyId, to));
-      if (p.indexedIn !== undefined) expect(p.indexedIn).toBe(p.shard);
-    }
-    // Every key is still reachable: leased (or cooling, then leased) until each reaches the cap.
-    const broker = table.broker();
-    const counts = await storedCounts(table.store.client, table.tableName, pool);
-    let left = ids.reduce((n, id) => n + (maxUses + 1 - (counts.get(id) ?? 0)), 0);
-    const deadline = Date.now() + 20_000;
-    while (left > 0 && Date.now() < deadline) {
-      try {
-        const grant = await broker.lease(pool);
-        await broker.complete(pool, grant.leaseId);
-        left--;
-      } catch (error) {
-        if (!(error instanceof NoUsableKey)) throw error;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    expect(left).toBe(0);
-    const final = await storedCounts(table.store.client, table.tableName, pool);
-    for (const id of ids) expect(final.get(id)).toBe(maxUses + 1);
-  }, 120_000);
+      expect(left).toBe(0);
+      const final = await storedCounts(table.store.client, table.tableName, pool);
+      for (const id of ids) expect(final.get(id)).toBe(maxUses + 1);
+    },
+    120_000,
+  );
 
   it('two sweeps at once (the CLI and a maintenance pass) move each key once and lose none', async () => {
     // Prepare: two sweeps at once (the CLI and a maintenance pass) over the same change.
@@ -313,6 +363,7 @@ describe('re-sharding under load', () => {
     const moved = runs.reduce((n, r) => n + r.moved, 0);
     expect(moved).toBe(ids.filter((id) => shardOf(id, 8) !== 0).length);
     expect(runs.filter((r) => r.finished).length).toBeGreaterThanOrEqual(1);
-    for (const p of await placements(pool)) expect(p).toMatchObject({ shard: shardOf(p.keyId, 8), indexedIn: shardOf(p.keyId, 8) });
+    for (const p of await placements(pool))
+      expect(p).toMatchObject({ shard: shardOf(p.keyId, 8), indexedIn: shardOf(p.keyId, 8) });
   });
 });

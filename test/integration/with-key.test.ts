@@ -16,7 +16,14 @@ import { freePort } from '../../lib/local/dynamodb-local.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { broker as brokerOver } from '../../lib/wiring-secrets.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
-import { FAKE_PNG, type FakeKey, type FakeProvider, IMAGE_COST, MODERATED_WORD, startFakeProvider } from '../support/fake-provider.js';
+import {
+  FAKE_PNG,
+  type FakeKey,
+  type FakeProvider,
+  IMAGE_COST,
+  MODERATED_WORD,
+  startFakeProvider,
+} from '../support/fake-provider.js';
 import { captureEmf } from '../support/pool-api.js';
 import { call, startTestServer } from '../support/server.js';
 
@@ -50,12 +57,18 @@ async function seed(
   if (created.status !== 200) throw new Error(`PUT /pools/${pool} answered ${created.status}: ${created.text}`);
   const secrets = specs.map((_, i) => fakeKey(`${i}-`));
   if (secrets.length > 0) {
-    const imported = await call(server.url, 'POST', `/pools/${pool}/keys`, { keys: secrets.map((apiKey) => ({ apiKey })) });
-    if (imported.status !== 201) throw new Error(`POST /pools/${pool}/keys answered ${imported.status}: ${imported.text}`);
+    const imported = await call(server.url, 'POST', `/pools/${pool}/keys`, {
+      keys: secrets.map((apiKey) => ({ apiKey })),
+    });
+    if (imported.status !== 201)
+      throw new Error(`POST /pools/${pool}/keys answered ${imported.status}: ${imported.text}`);
     specs.forEach(({ unknown, ...behaviour }, i) => {
       if (!unknown) provider.setKey(secrets[i] ?? '', behaviour);
     });
-    return { pool, keys: (imported.body as ImportResult).keys.map((k, i) => ({ keyId: k.keyId, apiKey: secrets[i] ?? '' })) };
+    return {
+      pool,
+      keys: (imported.body as ImportResult).keys.map((k, i) => ({ keyId: k.keyId, apiKey: secrets[i] ?? '' })),
+    };
   }
   return { pool, keys: [] };
 }
@@ -87,7 +100,11 @@ function thenHealthy(call: ProviderCall): ProviderCall {
 async function keyState(keyId: string) {
   const key = await table.store.get(keyId);
   if (!key) throw new Error('no key');
-  return { status: key.status, usageCount: key.usageCount, open: Object.values(key.slots).filter((slot) => slot.outcome === undefined).length };
+  return {
+    status: key.status,
+    usageCount: key.usageCount,
+    open: Object.values(key.slots).filter((slot) => slot.outcome === undefined).length,
+  };
 }
 
 const fast = { backoffMs: 1 };
@@ -121,21 +138,31 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     [402, { credits: 1 }, 'exhausted'],
     [429, { generateStatus: 429 as const }, 'cooling'],
     [503, { generateStatus: 503 as const }, 'active'],
-  ] as const)('%i: completes with the matching outcome (key %o -> %s), refunds the use and retries with another key', async (status, first, after) => {
-    // Prepare
-    const { pool, keys } = await seed([first, { credits: 10 }]);
-    // Act
-    const response = await withKey({ keys: sourceFor(pool), ...fast }, generate('a lighthouse'));
-    // Assess
-    expect(response.status).toBe(200);
-    expect(provider.requestsTo('/v2beta/stable-image/generate/core').filter((r) => r.apiKey === keys[0]?.apiKey).map((r) => r.status)).toEqual([status]);
-    expect(await keyState(keys[0]?.keyId ?? '')).toEqual({ status: after, usageCount: 0, open: 0 });
-    expect(await keyState(keys[1]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 1, open: 0 });
-  });
+  ] as const)(
+    '%i: completes with the matching outcome (key %o -> %s), refunds the use and retries with another key',
+    async (status, first, after) => {
+      // Prepare
+      const { pool, keys } = await seed([first, { credits: 10 }]);
+      // Act
+      const response = await withKey({ keys: sourceFor(pool), ...fast }, generate('a lighthouse'));
+      // Assess
+      expect(response.status).toBe(200);
+      expect(
+        provider
+          .requestsTo('/v2beta/stable-image/generate/core')
+          .filter((r) => r.apiKey === keys[0]?.apiKey)
+          .map((r) => r.status),
+      ).toEqual([status]);
+      expect(await keyState(keys[0]?.keyId ?? '')).toEqual({ status: after, usageCount: 0, open: 0 });
+      expect(await keyState(keys[1]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 1, open: 0 });
+    },
+  );
 
   it("429 with Retry-After: the key rests as long as the provider asked, not the pool's cooldown", async () => {
     // Prepare: the pool's cooldown is 60 s; the provider asks for 900 s.
-    const { pool, keys } = await seed([{ generateStatus: 429, retryAfter: '900' }, { credits: 10 }], { cooldownSeconds: 60 });
+    const { pool, keys } = await seed([{ generateStatus: 429, retryAfter: '900' }, { credits: 10 }], {
+      cooldownSeconds: 60,
+    });
     // Act
     const before = Date.now();
     const response = await withKey({ keys: sourceFor(pool), ...fast }, generate('a lighthouse'));
@@ -153,7 +180,10 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     const { pool, keys } = await seed([{ credits: 10 }, { credits: 10 }]);
     const inner = sourceFor(pool);
     const leases = vi.fn();
-    const source: KeySource = { lease: (request?: LeaseRequest) => (leases(), inner.lease(request)), complete: inner.complete.bind(inner) };
+    const source: KeySource = {
+      lease: (request?: LeaseRequest) => (leases(), inner.lease(request)),
+      complete: inner.complete.bind(inner),
+    };
     // Act
     const response = await withKey({ keys: source, ...fast }, generate(`a ${MODERATED_WORD} thing`));
     // Assess
@@ -166,9 +196,16 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
 
   it('retries exhausted: after 1 + retries refusals it throws ProviderCallError naming keys and statuses, never a secret', async () => {
     // Prepare
-    const { pool, keys } = await seed([{ generateStatus: 500 }, { credits: 0 }, { generateStatus: 429 }, { credits: 10 }]);
+    const { pool, keys } = await seed([
+      { generateStatus: 500 },
+      { credits: 0 },
+      { generateStatus: 429 },
+      { credits: 10 },
+    ]);
     // Act
-    const error = await withKey({ keys: sourceFor(pool), retries: 2, ...fast }, generate('a lighthouse')).catch((e: unknown) => e);
+    const error = await withKey({ keys: sourceFor(pool), retries: 2, ...fast }, generate('a lighthouse')).catch(
+      (e: unknown) => e,
+    );
     // Assess
     expect(error).toBeInstanceOf(ProviderCallError);
     const failure = error as ProviderCallError;
@@ -188,7 +225,8 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 10 }, { credits: 10 }]);
     const closed = await freePort();
-    const unreachable: ProviderCall = (apiKey) => fetch(`http://127.0.0.1:${closed}/`, { headers: { authorization: `Bearer ${apiKey}` } });
+    const unreachable: ProviderCall = (apiKey) =>
+      fetch(`http://127.0.0.1:${closed}/`, { headers: { authorization: `Bearer ${apiKey}` } });
     // Act
     const error = await withKey({ keys: sourceFor(pool), ...fast }, unreachable).catch((e: unknown) => e);
     // Assess
@@ -201,7 +239,8 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 10 }]);
     const secret = keys[0]?.apiKey ?? '';
-    const quoting: ProviderCall = (apiKey) => Promise.reject(new Error(`request with Authorization: Bearer ${apiKey} failed`, { cause: new Error(apiKey) }));
+    const quoting: ProviderCall = (apiKey) =>
+      Promise.reject(new Error(`request with Authorization: Bearer ${apiKey} failed`, { cause: new Error(apiKey) }));
     // Act
     const error = await withKey({ keys: sourceFor(pool), ...fast }, quoting).catch((e: unknown) => e);
     // Assess
@@ -217,7 +256,9 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     const { pool, keys } = await seed([{ credits: 10, delayMs: 2_000 }]);
     // Act
     const began = Date.now();
-    const error = await withKey({ keys: sourceFor(pool), timeoutMs: 200, ...fast }, generate('a lighthouse')).catch((e: unknown) => e);
+    const error = await withKey({ keys: sourceFor(pool), timeoutMs: 200, ...fast }, generate('a lighthouse')).catch(
+      (e: unknown) => e,
+    );
     // Assess
     expect(Date.now() - began).toBeLessThan(1_500);
     expect(error).toBeInstanceOf(ProviderCallError);
@@ -257,14 +298,22 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     const { slept, sleep } = recordedSleep();
     // Act
     const began = Date.now();
-    const response = await withKey({ keys: sourceFor(pool), maxWaitSeconds: 5, retries: 1, ...fast, sleep }, thenHealthy(generate('a lighthouse')));
+    const response = await withKey(
+      { keys: sourceFor(pool), maxWaitSeconds: 5, retries: 1, ...fast, sleep },
+      thenHealthy(generate('a lighthouse')),
+    );
     // Assess
     expect(response.status).toBe(200);
     const waits = slept.filter((ms) => ms >= 1_000);
     expect(waits).toHaveLength(1);
     expect(waits[0]).toBeLessThanOrEqual(1_100);
     expect(Date.now() - began).toBeLessThan(5_000);
-    expect(provider.requestsTo('/v2beta/stable-image/generate/core').filter((r) => r.apiKey === keys[0]?.apiKey).map((r) => r.status)).toEqual([429, 200]);
+    expect(
+      provider
+        .requestsTo('/v2beta/stable-image/generate/core')
+        .filter((r) => r.apiKey === keys[0]?.apiKey)
+        .map((r) => r.status),
+    ).toEqual([429, 200]);
     expect(await keyState(keys[0]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 1, open: 0 });
   });
 
@@ -273,7 +322,9 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     const { pool } = await seed([{ generateStatus: 429, retryAfter: '30' }]);
     const { slept, sleep } = recordedSleep();
     // Act
-    const error = await withKey({ keys: sourceFor(pool), retries: 1, ...fast, sleep }, generate('a lighthouse')).catch((e: unknown) => e);
+    const error = await withKey({ keys: sourceFor(pool), retries: 1, ...fast, sleep }, generate('a lighthouse')).catch(
+      (e: unknown) => e,
+    );
     // Assess
     expect(error).toBeInstanceOf(NoUsableKey);
     expect((error as NoUsableKey).retryAfterSeconds).toBe(30);
@@ -287,7 +338,10 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     const { slept, sleep } = recordedSleep();
     // Act
     const began = Date.now();
-    const error = await withKey({ keys: sourceFor(pool), maxWaitSeconds: 5, retries: 1, ...fast, sleep }, generate('a lighthouse')).catch((e: unknown) => e);
+    const error = await withKey(
+      { keys: sourceFor(pool), maxWaitSeconds: 5, retries: 1, ...fast, sleep },
+      generate('a lighthouse'),
+    ).catch((e: unknown) => e);
     // Assess
     expect(error).toBeInstanceOf(NoUsableKey);
     expect((error as NoUsableKey).retryAfterSeconds).toBe(30);
@@ -296,7 +350,7 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
   });
 });
 
-describe('withKey through the HTTP API: the lease path\'s metrics', () => {
+describe("withKey through the HTTP API: the lease path's metrics", () => {
   it('a 402 then a 2xx: the first key is exhausted and refunded, the second counted; the lease path counts LeasesGranted', async () => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 2 }, { credits: 10 }]);
@@ -312,7 +366,11 @@ describe('withKey through the HTTP API: the lease path\'s metrics', () => {
     expect(await keyState(keys[1]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 1, open: 0 });
     const granted = emf.filter((r) => r.pool === pool && r.LeasesGranted === 1);
     expect(granted).toHaveLength(2);
-    expect(granted[0]?._aws).toMatchObject({ CloudWatchMetrics: [{ Namespace: 'keypool', Dimensions: [['pool']], Metrics: [{ Name: 'LeasesGranted', Unit: 'Count' }] }] });
+    expect(granted[0]?._aws).toMatchObject({
+      CloudWatchMetrics: [
+        { Namespace: 'keypool', Dimensions: [['pool']], Metrics: [{ Name: 'LeasesGranted', Unit: 'Count' }] },
+      ],
+    });
   });
 
   it('a pool with no keys answers 409, which KeypoolClient turns into NoUsableKey; the lease path counts NoUsableKey', async () => {

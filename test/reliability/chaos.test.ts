@@ -121,11 +121,29 @@ describe('chaos', () => {
       const client = impatientClient(endpoint);
       // Seeding and the audit use a patient client: only the callers race the outage.
       const patient = documentClient({ endpoint, region: undefined });
-      await seedKeys({ client: patient, tableName: TABLE_NAME, pool: POOL, count: KEYS, sealer: testSealer(), onSecret: registerSecret, policy: { maxUses: MAX_USES, leaseTtlSeconds: TTL_SECONDS, cooldownSeconds: 1, shards } });
+      await seedKeys({
+        client: patient,
+        tableName: TABLE_NAME,
+        pool: POOL,
+        count: KEYS,
+        sealer: testSealer(),
+        onSecret: registerSecret,
+        policy: { maxUses: MAX_USES, leaseTtlSeconds: TTL_SECONDS, cooldownSeconds: 1, shards },
+      });
       const log = new GrantLog();
       const store = new RecordingStore({ client, tableName: TABLE_NAME }, log);
       const poolStore = new DynamoPoolStore({ client, tableName: TABLE_NAME });
-      const stats = { granted: 0, attempts: 0, refusals: 0, errors: 0, expiredCompletions: 0, unexpected: 0, maxCallMs: 0, maxGrantCount: 0, repeats: 0 };
+      const stats = {
+        granted: 0,
+        attempts: 0,
+        refusals: 0,
+        errors: 0,
+        expiredCompletions: 0,
+        unexpected: 0,
+        maxCallMs: 0,
+        maxGrantCount: 0,
+        repeats: 0,
+      };
       const abandoned: LeaseGrant[] = [];
       const timed = async <T>(work: () => Promise<T>): Promise<T> => {
         const t = performance.now();
@@ -186,7 +204,9 @@ describe('chaos', () => {
           if (Math.random() < REPEAT_SHARE) {
             // A client retrying a completion it already made: whatever it answers, nothing may change.
             stats.repeats++;
-            await timed(() => broker.complete(POOL, grant.leaseId, { outcome: randomOutcome() })).catch(() => undefined);
+            await timed(() => broker.complete(POOL, grant.leaseId, { outcome: randomOutcome() })).catch(
+              () => undefined,
+            );
           }
         }
       };
@@ -202,7 +222,9 @@ describe('chaos', () => {
         return { outageMs: Date.now() - killedAt, errorsBefore };
       })();
       const started = Date.now();
-      void chaos.then(() => console.info(`chaos restart done after ${(Date.now() - started) / 1000} s, ${stats.granted} leases`));
+      void chaos.then(() =>
+        console.info(`chaos restart done after ${(Date.now() - started) / 1000} s, ${stats.granted} leases`),
+      );
       await Promise.all(Array.from({ length: CALLERS }, caller));
       const outage = await chaos;
       const runSeconds = (Date.now() - started) / 1000;

@@ -27,7 +27,16 @@ let server: LocalServer;
 let snapshot: () => Promise<string>;
 const agent = new Agent({ keepAlive: true, maxSockets: 8 });
 const secrets: string[] = [];
-const ids = { pool: '', other: '', dry: '', keys: [] as string[], otherKey: '', openLease: '', doneLease: '', otherLease: '' };
+const ids = {
+  pool: '',
+  other: '',
+  dry: '',
+  keys: [] as string[],
+  otherKey: '',
+  openLease: '',
+  doneLease: '',
+  otherLease: '',
+};
 /** The fuzzed pool's policy: leases above it are refused (400) before anything is written. */
 const POLICY = { maxUses: 3, leaseTtlSeconds: 600 };
 
@@ -68,7 +77,10 @@ beforeAll(async () => {
   const broker = table.broker();
   await broker.setPool(ids.pool, POLICY);
   await broker.setPool(ids.dry, {});
-  const imported = await broker.importKeys(ids.pool, secrets.slice(0, 6).map((apiKey) => ({ apiKey })));
+  const imported = await broker.importKeys(
+    ids.pool,
+    secrets.slice(0, 6).map((apiKey) => ({ apiKey })),
+  );
   ids.keys = imported.keys.map((k) => k.keyId);
   ids.otherKey = (await broker.importKeys(ids.other, [{ apiKey: secrets[6] ?? '' }])).keys[0]?.keyId ?? '';
   const done = await broker.lease(ids.pool);
@@ -81,8 +93,14 @@ beforeAll(async () => {
     const items: string[] = [];
     let start: Record<string, unknown> | undefined;
     do {
-      const out = await client.send(new ScanCommand({ TableName: table.tableName, ConsistentRead: true, ExclusiveStartKey: start }));
-      items.push(...(out.Items ?? []).map((item) => JSON.stringify(Object.fromEntries(Object.entries(item).sort(([a], [b]) => a.localeCompare(b))))));
+      const out = await client.send(
+        new ScanCommand({ TableName: table.tableName, ConsistentRead: true, ExclusiveStartKey: start }),
+      );
+      items.push(
+        ...(out.Items ?? []).map((item) =>
+          JSON.stringify(Object.fromEntries(Object.entries(item).sort(([a], [b]) => a.localeCompare(b)))),
+        ),
+      );
       start = out.LastEvaluatedKey;
     } while (start);
     return items.sort().join('\n');
@@ -97,11 +115,26 @@ afterAll(async () => {
 
 // Not invented methods: Node's HTTP parser refuses them (400, empty body) before any handler runs.
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
-const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom('', ' ', '\u0000', '💥'.repeat(40)));
+const text = fc.oneof(
+  fc.string(),
+  fc.string({ unit: 'grapheme' }),
+  fc.string({ unit: 'binary' }),
+  fc.constantFrom('', ' ', '\u0000', '💥'.repeat(40)),
+);
 const huge = fc.constantFrom('x'.repeat(300 * 1024), 'é'.repeat(140 * 1024), 'a'.repeat(5000));
 const segment = fc.oneof(
   text.map((s) => encodeURIComponent(s)),
-  fc.constantFrom('%E0%A4%A', '%', '%00', '..', 'k_000000000000000000000000', 'k_' + 'f'.repeat(300), 'p'.repeat(65), '%23pools', 'pool%23x'),
+  fc.constantFrom(
+    '%E0%A4%A',
+    '%',
+    '%00',
+    '..',
+    'k_000000000000000000000000',
+    'k_' + 'f'.repeat(300),
+    'p'.repeat(65),
+    '%23pools',
+    'pool%23x',
+  ),
 );
 const decodes = (s: string): string | undefined => {
   try {
@@ -117,18 +150,60 @@ const badPool = segment.filter((s) => {
 });
 /** A valid pool name no pool has. */
 const unknownPool = fc.stringMatching(/^[a-z0-9]{1,20}$/).map((name) => `none-${name}`);
-const anyJson = fc.oneof(fc.jsonValue(), fc.object(), fc.array(fc.anything()).map((a) => a as unknown));
+const anyJson = fc.oneof(
+  fc.jsonValue(),
+  fc.object(),
+  fc.array(fc.anything()).map((a) => a as unknown),
+);
 const secretish = fc.constantFrom(...Array.from({ length: 6 }, (_, i) => i)).map((i) => secrets[i] ?? '');
-const wrongNumber = fc.oneof(fc.double(), fc.string(), fc.integer({ min: -5, max: 5000 }), fc.constant(null), fc.boolean());
+const wrongNumber = fc.oneof(
+  fc.double(),
+  fc.string(),
+  fc.integer({ min: -5, max: 5000 }),
+  fc.constant(null),
+  fc.boolean(),
+);
 
 /** A body that the route's schema refuses (or no JSON at all), optionally mentioning a secret. */
-function invalidBody(schema: { safeParse(v: unknown): { success: boolean } }, emptyIsValid: boolean): fc.Arbitrary<string> {
+function invalidBody(
+  schema: { safeParse(v: unknown): { success: boolean } },
+  emptyIsValid: boolean,
+): fc.Arbitrary<string> {
   const shaped = fc.oneof(
     anyJson,
-    fc.record({ keys: fc.array(fc.record({ apiKey: fc.oneof(text, secretish, fc.integer()), label: fc.oneof(text, fc.integer()), pool: text, bogus: fc.anything() }, { requiredKeys: ['apiKey'] })) }),
-    fc.record({ pool: fc.oneof(text, fc.integer()), maxUses: wrongNumber, ttlSeconds: fc.anything(), extra: text }, { requiredKeys: [] }),
-    fc.record({ status: fc.oneof(text, fc.constantFrom('exhausted', 'cooling', 'suspect', 'ACTIVE')), usageCount: wrongNumber, extra: fc.anything() }, { requiredKeys: [] }),
-    fc.record({ outcome: fc.oneof(text, fc.constantFrom('SUCCESS', 'succes', 'unknown')), retryAfterSeconds: wrongNumber, extra: text }, { requiredKeys: [] }),
+    fc.record({
+      keys: fc.array(
+        fc.record(
+          {
+            apiKey: fc.oneof(text, secretish, fc.integer()),
+            label: fc.oneof(text, fc.integer()),
+            pool: text,
+            bogus: fc.anything(),
+          },
+          { requiredKeys: ['apiKey'] },
+        ),
+      ),
+    }),
+    fc.record(
+      { pool: fc.oneof(text, fc.integer()), maxUses: wrongNumber, ttlSeconds: fc.anything(), extra: text },
+      { requiredKeys: [] },
+    ),
+    fc.record(
+      {
+        status: fc.oneof(text, fc.constantFrom('exhausted', 'cooling', 'suspect', 'ACTIVE')),
+        usageCount: wrongNumber,
+        extra: fc.anything(),
+      },
+      { requiredKeys: [] },
+    ),
+    fc.record(
+      {
+        outcome: fc.oneof(text, fc.constantFrom('SUCCESS', 'succes', 'unknown')),
+        retryAfterSeconds: wrongNumber,
+        extra: text,
+      },
+      { requiredKeys: [] },
+    ),
     fc.record(
       {
         maxUses: wrongNumber,
@@ -143,21 +218,25 @@ function invalidBody(schema: { safeParse(v: unknown): { success: boolean } }, em
   );
   // Judge what is sent, not the generated value: JSON.stringify drops `undefined` fields, which
   // once turned an invalid value (an unknown field set to undefined) into a valid import.
-  const json = shaped.map((v) => String(JSON.stringify(v) as string | undefined)).filter((raw) => {
-    try {
-      return !schema.safeParse(JSON.parse(raw)).success;
-    } catch {
-      return true;
-    }
-  });
-  const malformed = fc.oneof(text, huge, fc.constantFrom('{', '{"keys":[', '[1,2', '{"a":1}}', 'nul', '{"pool": "x",}', '\uFEFF{}')).filter((raw) => {
-    if (raw.trim() === '') return !emptyIsValid;
-    try {
-      return !schema.safeParse(JSON.parse(raw)).success;
-    } catch {
-      return true;
-    }
-  });
+  const json = shaped
+    .map((v) => String(JSON.stringify(v) as string | undefined))
+    .filter((raw) => {
+      try {
+        return !schema.safeParse(JSON.parse(raw)).success;
+      } catch {
+        return true;
+      }
+    });
+  const malformed = fc
+    .oneof(text, huge, fc.constantFrom('{', '{"keys":[', '[1,2', '{"a":1}}', 'nul', '{"pool": "x",}', '\uFEFF{}'))
+    .filter((raw) => {
+      if (raw.trim() === '') return !emptyIsValid;
+      try {
+        return !schema.safeParse(JSON.parse(raw)).success;
+      } catch {
+        return true;
+      }
+    });
   return fc.oneof(json, malformed);
 }
 
@@ -177,7 +256,9 @@ const leaseIds = fc.oneof(
   fc.constantFrom('k_000000000000000000000000.1.zzzzz.0000000000000000'),
 );
 /** Lease ids that are not an open or completed lease of the fuzzed pool. */
-const strangerLease = fc.oneof(segment, fc.constantFrom('k_000000000000000000000000.1.zzzzz.0000000000000000')).filter((id) => id !== '' && decodes(id) !== '');
+const strangerLease = fc
+  .oneof(segment, fc.constantFrom('k_000000000000000000000000.1.zzzzz.0000000000000000'))
+  .filter((id) => id !== '' && decodes(id) !== '');
 const pathOf = (template: string, pool: string, keyId: string, leaseId: string): string =>
   template.replace('{pool}', pool).replace('{keyId}', keyId).replace('{leaseId}', leaseId);
 const validWrite = fc.oneof(
@@ -195,37 +276,84 @@ const requests: fc.Arbitrary<FuzzRequest> = fc.oneof(
   fc
     .tuple(fc.constantFrom(...ROUTE_KEYS), fc.constantFrom(...METHODS), realKey)
     .filter(([key, method]) => !ROUTE_KEYS.some((k) => k === `${method} ${ROUTES[key].path}`))
-    .map(([key, method, id]) => ({ kind: 'method', method, path: pathOf(ROUTES[key].path, ids.pool, id, ids.openLease) })),
+    .map(([key, method, id]) => ({
+      kind: 'method',
+      method,
+      path: pathOf(ROUTES[key].path, ids.pool, id, ids.openLease),
+    })),
   // Unknown paths.
-  fc.array(segment, { minLength: 1, maxLength: 4 }).map((segs) => ({ kind: 'path', method: 'GET', path: `/${segs.join('/')}x` })),
-  fc.array(segment, { minLength: 1, maxLength: 3 }).map((segs) => ({ kind: 'path', method: 'POST', path: `/pools/${ids.pool}/${segs.join('/')}x` })),
+  fc
+    .array(segment, { minLength: 1, maxLength: 4 })
+    .map((segs) => ({ kind: 'path', method: 'GET', path: `/${segs.join('/')}x` })),
+  fc
+    .array(segment, { minLength: 1, maxLength: 3 })
+    .map((segs) => ({ kind: 'path', method: 'POST', path: `/pools/${ids.pool}/${segs.join('/')}x` })),
   // Bad bodies on every route that takes one, against the real pool and real ids.
-  fc.tuple(fc.oneof(realPool, unknownPool), invalidBody(schemas.PoolBody, true)).map(([pool, body]) => ({ kind: 'pool-put', method: 'PUT', path: `/pools/${pool}`, body })),
-  fc.tuple(fc.oneof(realPool, unknownPool), invalidBody(schemas.ImportBody, false)).map(([pool, body]) => ({ kind: 'import', method: 'POST', path: `/pools/${pool}/keys`, body })),
-  fc.tuple(realKey, invalidBody(schemas.UpdateKeyBody, false)).map(([id, body]) => ({ kind: 'patch', method: 'PATCH', path: `/pools/${ids.pool}/keys/${id}`, body })),
-  fc.tuple(invalidBody(schemas.LeaseBody, true)).map(([body]) => ({ kind: 'lease', method: 'POST', path: `/pools/${ids.pool}/leases`, body })),
-  fc.tuple(leaseIds, invalidBody(schemas.CompleteBody, true)).map(([id, body]) => ({ kind: 'complete', method: 'POST', path: `/pools/${ids.pool}/leases/${id}/complete`, body })),
+  fc
+    .tuple(fc.oneof(realPool, unknownPool), invalidBody(schemas.PoolBody, true))
+    .map(([pool, body]) => ({ kind: 'pool-put', method: 'PUT', path: `/pools/${pool}`, body })),
+  fc
+    .tuple(fc.oneof(realPool, unknownPool), invalidBody(schemas.ImportBody, false))
+    .map(([pool, body]) => ({ kind: 'import', method: 'POST', path: `/pools/${pool}/keys`, body })),
+  fc
+    .tuple(realKey, invalidBody(schemas.UpdateKeyBody, false))
+    .map(([id, body]) => ({ kind: 'patch', method: 'PATCH', path: `/pools/${ids.pool}/keys/${id}`, body })),
+  fc
+    .tuple(invalidBody(schemas.LeaseBody, true))
+    .map(([body]) => ({ kind: 'lease', method: 'POST', path: `/pools/${ids.pool}/leases`, body })),
+  fc.tuple(leaseIds, invalidBody(schemas.CompleteBody, true)).map(([id, body]) => ({
+    kind: 'complete',
+    method: 'POST',
+    path: `/pools/${ids.pool}/leases/${id}/complete`,
+    body,
+  })),
   // Bodies the schema takes but the rules refuse: an empty change, above the pool's policy,
   // retryAfterSeconds without rate_limited.
   realKey.map((id) => ({ kind: 'patch-empty', method: 'PATCH', path: `/pools/${ids.pool}/keys/${id}`, body: '{}' })),
   fc
-    .record({ maxUses: fc.integer({ min: POLICY.maxUses + 1, max: 1000 }), ttlSeconds: fc.integer({ min: 1, max: 3600 }) }, { requiredKeys: ['maxUses'] })
+    .record(
+      { maxUses: fc.integer({ min: POLICY.maxUses + 1, max: 1000 }), ttlSeconds: fc.integer({ min: 1, max: 3600 }) },
+      { requiredKeys: ['maxUses'] },
+    )
     .map((b) => ({ kind: 'over-cap', method: 'POST', path: `/pools/${ids.pool}/leases`, body: JSON.stringify(b) })),
   fc
-    .record({ maxUses: fc.integer({ min: 0, max: 1000 }), ttlSeconds: fc.integer({ min: POLICY.leaseTtlSeconds + 1, max: 3600 }) }, { requiredKeys: ['ttlSeconds'] })
+    .record(
+      {
+        maxUses: fc.integer({ min: 0, max: 1000 }),
+        ttlSeconds: fc.integer({ min: POLICY.leaseTtlSeconds + 1, max: 3600 }),
+      },
+      { requiredKeys: ['ttlSeconds'] },
+    )
     .map((b) => ({ kind: 'over-ttl', method: 'POST', path: `/pools/${ids.pool}/leases`, body: JSON.stringify(b) })),
   fc
-    .tuple(fc.constantFrom('success', 'failure', 'invalid_key', 'out_of_credits', 'unknown'), fc.integer({ min: 1, max: 3600 }))
-    .map(([outcome, retryAfterSeconds]) => ({ kind: 'retry-after', method: 'POST', path: `/pools/${ids.pool}/leases/${ids.openLease}/complete`, body: JSON.stringify({ outcome, retryAfterSeconds }) })),
+    .tuple(
+      fc.constantFrom('success', 'failure', 'invalid_key', 'out_of_credits', 'unknown'),
+      fc.integer({ min: 1, max: 3600 }),
+    )
+    .map(([outcome, retryAfterSeconds]) => ({
+      kind: 'retry-after',
+      method: 'POST',
+      path: `/pools/${ids.pool}/leases/${ids.openLease}/complete`,
+      body: JSON.stringify({ outcome, retryAfterSeconds }),
+    })),
   // Idempotency-Key: malformed values (400 before anything is read), and well-formed ones on a
   // lease that is refused anyway (over the cap, a dry pool): no record may be left behind.
   fc
     .string({ minLength: 0, maxLength: 300 })
     // HTTP trims a header value's ends: what must be refused is what arrives.
     .filter((value) => !/^[\x21-\x7e]{1,255}$/.test(value.trim()) && /^[\x20-\x7e]*$/.test(value))
-    .map((value) => ({ kind: 'idem-bad', method: 'POST', path: `/pools/${ids.pool}/leases`, body: '{}', headers: { 'idempotency-key': value === '' ? ' ' : value } })),
+    .map((value) => ({
+      kind: 'idem-bad',
+      method: 'POST',
+      path: `/pools/${ids.pool}/leases`,
+      body: '{}',
+      headers: { 'idempotency-key': value === '' ? ' ' : value },
+    })),
   fc
-    .tuple(fc.string({ unit: fc.constantFrom(...'abcdefXYZ0123456789-_.:'.split('')), minLength: 1, maxLength: 64 }), fc.boolean())
+    .tuple(
+      fc.string({ unit: fc.constantFrom(...'abcdefXYZ0123456789-_.:'.split('')), minLength: 1, maxLength: 64 }),
+      fc.boolean(),
+    )
     .map(([key, dry]) => ({
       kind: 'idem-refused',
       method: 'POST',
@@ -234,17 +362,34 @@ const requests: fc.Arbitrary<FuzzRequest> = fc.oneof(
       headers: { 'idempotency-key': key },
     })),
   // Valid bodies aimed at nothing: unknown ids, a pool with no keys.
-  fc.tuple(segment, fc.constantFrom('{"status":"active"}', '{"status":"disabled"}', '{"usageCount":0}')).map(([id, body]) => ({ kind: 'unknown-key', method: 'PATCH', path: `/pools/${ids.pool}/keys/${id}`, body })),
+  fc
+    .tuple(segment, fc.constantFrom('{"status":"active"}', '{"status":"disabled"}', '{"usageCount":0}'))
+    .map(([id, body]) => ({ kind: 'unknown-key', method: 'PATCH', path: `/pools/${ids.pool}/keys/${id}`, body })),
   segment.map((id) => ({ kind: 'unknown-usage', method: 'POST', path: `/pools/${ids.pool}/keys/${id}/usage` })),
-  strangerLease.map((id) => ({ kind: 'unknown-lease', method: 'POST', path: `/pools/${ids.pool}/leases/${id}/complete`, body: '{"outcome":"failure"}' })),
-  fc.integer({ min: 0, max: 1000 }).map((maxUses) => ({ kind: 'dry-pool', method: 'POST', path: `/pools/${ids.dry}/leases`, body: JSON.stringify({ maxUses: Math.min(maxUses, 3) }) })),
+  strangerLease.map((id) => ({
+    kind: 'unknown-lease',
+    method: 'POST',
+    path: `/pools/${ids.pool}/leases/${id}/complete`,
+    body: '{"outcome":"failure"}',
+  })),
+  fc.integer({ min: 0, max: 1000 }).map((maxUses) => ({
+    kind: 'dry-pool',
+    method: 'POST',
+    path: `/pools/${ids.dry}/leases`,
+    body: JSON.stringify({ maxUses: Math.min(maxUses, 3) }),
+  })),
   // Another pool's key or lease under this pool's path, and this pool's under another's.
-  fc.tuple(validWrite, fc.boolean()).map(([w, swap]) => ({
-    kind: 'cross-pool',
-    method: w.method,
-    path: swap ? pathOf(w.route, ids.other, ids.keys[0] ?? '', ids.openLease) : pathOf(w.route, ids.pool, ids.otherKey, ids.otherLease),
-    ...(w.body === undefined ? {} : { body: w.body }),
-  })).filter((r) => r.path.includes('/keys/') || r.path.includes('/complete')),
+  fc
+    .tuple(validWrite, fc.boolean())
+    .map(([w, swap]) => ({
+      kind: 'cross-pool',
+      method: w.method,
+      path: swap
+        ? pathOf(w.route, ids.other, ids.keys[0] ?? '', ids.openLease)
+        : pathOf(w.route, ids.pool, ids.otherKey, ids.otherLease),
+      ...(w.body === undefined ? {} : { body: w.body }),
+    }))
+    .filter((r) => r.path.includes('/keys/') || r.path.includes('/complete')),
   // Valid requests to a pool that does not exist, and to paths whose pool is no pool name.
   fc.tuple(validWrite, unknownPool, realKey).map(([w, pool, id]) => ({
     kind: 'unknown-pool',
@@ -262,44 +407,60 @@ const requests: fc.Arbitrary<FuzzRequest> = fc.oneof(
   fc
     .dictionary(fc.oneof(fc.constantFrom('limit', 'pool', 'status', 'cursor'), fc.string({ minLength: 1 })), text)
     .filter((q) => !schemas.ListQuery.safeParse(q).success)
-    .map((q) => ({ kind: 'query', method: 'GET', path: `/pools/${ids.pool}/keys?${new URLSearchParams(q).toString()}` })),
+    .map((q) => ({
+      kind: 'query',
+      method: 'GET',
+      path: `/pools/${ids.pool}/keys?${new URLSearchParams(q).toString()}`,
+    })),
   fc
-    .tuple(fc.constantFrom('/health', '/openapi.json', '/pools', '/pools/{pool}', '/pools/{pool}/keys'), text.filter((t) => t.trim() !== ''))
+    .tuple(
+      fc.constantFrom('/health', '/openapi.json', '/pools', '/pools/{pool}', '/pools/{pool}/keys'),
+      text.filter((t) => t.trim() !== ''),
+    )
     .map(([path, body]) => ({ kind: 'bodyless', method: 'GET', path: path.replace('{pool}', ids.pool), body })),
-  fc.tuple(realKey, text.filter((t) => t.trim() !== '')).map(([id, body]) => ({ kind: 'usage-body', method: 'POST', path: `/pools/${ids.pool}/keys/${id}/usage`, body })),
+  fc
+    .tuple(
+      realKey,
+      text.filter((t) => t.trim() !== ''),
+    )
+    .map(([id, body]) => ({ kind: 'usage-body', method: 'POST', path: `/pools/${ids.pool}/keys/${id}/usage`, body })),
 );
 
 describe('fuzz', () => {
-  it(`${REQUESTS} invalid requests across every route: each a 4xx JSON error, no secret in any answer, the table unchanged`, async () => {
-    // Prepare
-    const before = await snapshot();
-    const kinds = new Map<string, number>();
-    const routesHit = new Set<string>();
-    let sent = 0;
-    // Act + Assess (per request)
-    await fc.assert(
-      fc.asyncProperty(requests, async (r) => {
-        const answer = await send(r.method, r.path, r.body, r.headers);
-        sent++;
-        const match = matchRoute(r.method, r.path.split('?')[0] ?? '');
-        if (match.found) routesHit.add(match.routeKey);
-        kinds.set(`${r.kind} ${answer.status}`, (kinds.get(`${r.kind} ${answer.status}`) ?? 0) + 1);
-        expect(answer.status, `${r.kind} ${r.method} ${r.path.slice(0, 80)}`).toBeGreaterThanOrEqual(400);
-        expect(answer.status).toBeLessThan(500);
-        if (r.method === 'HEAD') return;
-        const parsed = JSON.parse(answer.body) as { error?: unknown; message?: unknown };
-        expect(typeof parsed.error).toBe('string');
-        expect(typeof parsed.message).toBe('string');
-        for (const secret of secrets) expect(answer.body.includes(secret)).toBe(false);
-      }),
-      { numRuns: REQUESTS, endOnFailure: true },
-    );
-    // Assess (whole run)
-    console.info(`fuzz answers ${JSON.stringify(Object.fromEntries([...kinds].sort()))}`);
-    expect(sent).toBe(REQUESTS);
-    expect([...routesHit].sort()).toEqual([...ROUTE_KEYS].sort());
-    expect(await snapshot()).toBe(before);
-  }, FULL ? 1_800_000 : 300_000);
+  it(
+    `${REQUESTS} invalid requests across every route: each a 4xx JSON error, no secret in any answer, the table unchanged`,
+    async () => {
+      // Prepare
+      const before = await snapshot();
+      const kinds = new Map<string, number>();
+      const routesHit = new Set<string>();
+      let sent = 0;
+      // Act + Assess (per request)
+      await fc.assert(
+        fc.asyncProperty(requests, async (r) => {
+          const answer = await send(r.method, r.path, r.body, r.headers);
+          sent++;
+          const match = matchRoute(r.method, r.path.split('?')[0] ?? '');
+          if (match.found) routesHit.add(match.routeKey);
+          kinds.set(`${r.kind} ${answer.status}`, (kinds.get(`${r.kind} ${answer.status}`) ?? 0) + 1);
+          expect(answer.status, `${r.kind} ${r.method} ${r.path.slice(0, 80)}`).toBeGreaterThanOrEqual(400);
+          expect(answer.status).toBeLessThan(500);
+          if (r.method === 'HEAD') return;
+          const parsed = JSON.parse(answer.body) as { error?: unknown; message?: unknown };
+          expect(typeof parsed.error).toBe('string');
+          expect(typeof parsed.message).toBe('string');
+          for (const secret of secrets) expect(answer.body.includes(secret)).toBe(false);
+        }),
+        { numRuns: REQUESTS, endOnFailure: true },
+      );
+      // Assess (whole run)
+      console.info(`fuzz answers ${JSON.stringify(Object.fromEntries([...kinds].sort()))}`);
+      expect(sent).toBe(REQUESTS);
+      expect([...routesHit].sort()).toEqual([...ROUTE_KEYS].sort());
+      expect(await snapshot()).toBe(before);
+    },
+    FULL ? 1_800_000 : 300_000,
+  );
 
   it('no captured output line of this file contains a secret it used', () => {
     const scan = scanForSecrets();

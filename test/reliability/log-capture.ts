@@ -8,16 +8,21 @@ const lines: string[] = [];
 const secrets = new Set<string>();
 
 function keep(chunk: unknown): void {
-  const text = typeof chunk === 'string' ? chunk : chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : String(chunk);
+  const text =
+    typeof chunk === 'string'
+      ? chunk
+      : chunk instanceof Uint8Array
+        ? Buffer.from(chunk).toString('utf8')
+        : String(chunk);
   lines.push(text);
 }
 
 function tap(stream: NodeJS.WriteStream): void {
   const write = stream.write.bind(stream);
-  stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+  stream.write = (chunk: unknown, ...rest: unknown[]) => {
     keep(chunk);
     return Reflect.apply(write, stream, [chunk, ...rest]) as boolean;
-  });
+  };
 }
 
 tap(process.stdout);

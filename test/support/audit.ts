@@ -57,7 +57,11 @@ export interface AuditResult {
 }
 
 /** Every key of the pool with its stored count (a full scan, outside any meter). */
-export async function storedCounts(client: DynamoDBDocumentClient, tableName: string, pool: string): Promise<Map<string, number>> {
+export async function storedCounts(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  pool: string,
+): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   let start: Record<string, unknown> | undefined;
   do {
@@ -79,7 +83,14 @@ export async function storedCounts(client: DynamoDBDocumentClient, tableName: st
 
 /** Compares stored counts with the log; every discrepancy is a violation. */
 export function audit(counts: Map<string, number>, log: GrantLog, maxUses: number): AuditResult {
-  const result: AuditResult = { keys: counts.size, pastCap: 0, lostIncrements: 0, doubleCounted: 0, violations: 0, keysOverCap: 0 };
+  const result: AuditResult = {
+    keys: counts.size,
+    pastCap: 0,
+    lostIncrements: 0,
+    doubleCounted: 0,
+    violations: 0,
+    keysOverCap: 0,
+  };
   const ids = new Set([...counts.keys(), ...log.granted.keys()]);
   for (const keyId of ids) {
     const stored = counts.get(keyId) ?? 0;

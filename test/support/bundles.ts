@@ -26,7 +26,13 @@ export const FLOOR_ENTRY = 'test/bench/floor-handler.ts';
 export async function bundleEntry(name: string, entry: string, outdir: string): Promise<Bundle> {
   const file = join(outdir, name, 'index.mjs');
   const result = await build(esbuildOptions(join(PROJECT_ROOT, entry), file));
-  return { name, file, bytes: statSync(file).size, mapBytes: statSync(`${file}.map`).size, metafile: result.metafile ?? { inputs: {}, outputs: {} } };
+  return {
+    name,
+    file,
+    bytes: statSync(file).size,
+    mapBytes: statSync(`${file}.map`).size,
+    metafile: result.metafile ?? { inputs: {}, outputs: {} },
+  };
 }
 
 /** The environment a deployed function starts with (values are placeholders: init sends nothing). */

@@ -30,7 +30,9 @@ export interface TestTable {
   store: DynamoKeyStore;
   pools: DynamoPoolStore;
   /** a broker over the table; it seals with the test run's key unless given a sealer */
-  broker(options?: Omit<BrokerOptions, 'store' | 'poolStore' | 'sealer'> & Partial<Pick<BrokerOptions, 'sealer'>>): Broker;
+  broker(
+    options?: Omit<BrokerOptions, 'store' | 'poolStore' | 'sealer'> & Partial<Pick<BrokerOptions, 'sealer'>>,
+  ): Broker;
 }
 
 export async function createTestTable(prefix = 'test', meter?: CapacityMeter): Promise<TestTable> {
@@ -40,7 +42,13 @@ export async function createTestTable(prefix = 'test', meter?: CapacityMeter): P
   const client = documentClient({ endpoint, region: undefined });
   const store = new DynamoKeyStore({ client, tableName, ...(meter ? { meter } : {}) });
   const pools = new DynamoPoolStore({ client, tableName, ...(meter ? { meter } : {}) });
-  return { endpoint, tableName, store, pools, broker: (options = {}) => new Broker({ sealer: testSealer(), ...options, store, poolStore: pools }) };
+  return {
+    endpoint,
+    tableName,
+    store,
+    pools,
+    broker: (options = {}) => new Broker({ sealer: testSealer(), ...options, store, poolStore: pools }),
+  };
 }
 
 /**
@@ -51,17 +59,24 @@ export async function scanTable(client: DynamoDBDocumentClient, tableName: strin
   const items: Record<string, unknown>[] = [];
   let start: Record<string, unknown> | undefined;
   do {
-    const page = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+    const page = await client.send(
+      new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }),
+    );
     items.push(...(page.Items ?? []));
     start = page.LastEvaluatedKey;
   } while (start);
-  return items.filter((item) => !String(item.keyId).startsWith(POOL_RECORD_PREFIX)).sort((a, b) => String(a.keyId).localeCompare(String(b.keyId)));
+  return items
+    .filter((item) => !String(item.keyId).startsWith(POOL_RECORD_PREFIX))
+    .sort((a, b) => String(a.keyId).localeCompare(String(b.keyId)));
 }
 
 /**
  * Every key item of a table, sorted by key id, each sealed secret opened into `apiKey`: for
  * comparing what two runs stored although their ciphertexts differ. Throws on a plain `apiKey`.
  */
-export async function scanOpened(client: DynamoDBDocumentClient, tableName: string): Promise<Record<string, unknown>[]> {
+export async function scanOpened(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+): Promise<Record<string, unknown>[]> {
   return withOpenedSecrets(await scanTable(client, tableName));
 }

@@ -22,7 +22,8 @@ class KmsError extends Error {
 const sameContext = (a: Record<string, string> = {}, b: Record<string, string> = {}) =>
   Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
 
-export const fakeKeyArn = (n: number): string => `arn:aws:kms:eu-west-1:111122223333:key/0000000${n}-1111-2222-3333-444455556666`;
+export const fakeKeyArn = (n: number): string =>
+  `arn:aws:kms:eu-west-1:111122223333:key/0000000${n}-1111-2222-3333-444455556666`;
 
 export class FakeKms implements KmsClientLike {
   readonly calls = { generateDataKey: 0, encrypt: 0, decrypt: 0 };
@@ -50,7 +51,10 @@ export class FakeKms implements KmsClientLike {
     this.calls.encrypt++;
     this.contexts.push({ operation: 'Encrypt', context: input.EncryptionContext });
     await this.#maybeFail();
-    return { KeyId: input.KeyId, CiphertextBlob: this.#wrap(input.KeyId, Buffer.from(input.Plaintext), input.EncryptionContext ?? {}) };
+    return {
+      KeyId: input.KeyId,
+      CiphertextBlob: this.#wrap(input.KeyId, Buffer.from(input.Plaintext), input.EncryptionContext ?? {}),
+    };
   }
 
   async decrypt(input: { KeyId?: string; CiphertextBlob: Uint8Array; EncryptionContext?: Record<string, string> }) {
@@ -58,7 +62,8 @@ export class FakeKms implements KmsClientLike {
     this.contexts.push({ operation: 'Decrypt', context: input.EncryptionContext });
     await this.#maybeFail();
     const wrapped = this.#wrapped.get(Buffer.from(input.CiphertextBlob).toString('hex'));
-    if (!wrapped || !sameContext(wrapped.context, input.EncryptionContext)) throw new KmsError('InvalidCiphertextException');
+    if (!wrapped || !sameContext(wrapped.context, input.EncryptionContext))
+      throw new KmsError('InvalidCiphertextException');
     if (input.KeyId !== undefined && input.KeyId !== wrapped.keyId) throw new KmsError('IncorrectKeyException');
     return { KeyId: wrapped.keyId, Plaintext: new Uint8Array(wrapped.plaintext) };
   }

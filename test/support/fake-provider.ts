@@ -73,7 +73,10 @@ export class FakeProvider {
 
   /** The most requests (to `path`, from the `from`-th on) that arrived within any `windowMs` window. */
   maxInWindow(windowMs = 1000, path?: string, from = 0): number {
-    return maxInWindow(this.requests.slice(from).filter((r) => path === undefined || r.path === path), windowMs);
+    return maxInWindow(
+      this.requests.slice(from).filter((r) => path === undefined || r.path === path),
+      windowMs,
+    );
   }
 
   close(): Promise<void> {
@@ -111,7 +114,11 @@ export function maxInWindow(requests: readonly FakeRequest[], windowMs: number):
 
 function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   response.end(text);
 }
 
@@ -123,7 +130,12 @@ function errorBody(name: string, message: string): Record<string, unknown> {
  * A valid 200 balance answer of `bytes` bytes (`{"credits":n,"pad":"xxx..."}`), written in
  * 16 KiB chunks as the client reads them; stops early when the client hangs up.
  */
-async function streamPadded(response: ServerResponse, record: FakeRequest, credits: number, bytes: number): Promise<void> {
+async function streamPadded(
+  response: ServerResponse,
+  record: FakeRequest,
+  credits: number,
+  bytes: number,
+): Promise<void> {
   record.status = 200;
   const head = `{"credits":${credits},"pad":"`;
   const tail = '"}';
@@ -188,9 +200,14 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
     record.status = status;
     if (!response.destroyed) send(response, status, payload, headers);
   };
-  if (limited) return reply(429, errorBody('rate_limit_exceeded', 'You have exceeded the rate limit of 150 requests within a 10 second period'));
+  if (limited)
+    return reply(
+      429,
+      errorBody('rate_limit_exceeded', 'You have exceeded the rate limit of 150 requests within a 10 second period'),
+    );
   // The real 401 message can echo part of the key: callers must never log it.
-  const unauthorized = (): void => reply(401, errorBody('unauthorized', `Incorrect API key provided: ${(apiKey ?? '').slice(0, 14)}`));
+  const unauthorized = (): void =>
+    reply(401, errorBody('unauthorized', `Incorrect API key provided: ${(apiKey ?? '').slice(0, 14)}`));
   if (method === 'GET' && path === BALANCE) {
     if (!key) return unauthorized();
     switch (key.balanceStatus) {
@@ -210,7 +227,8 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
           response.end();
           return;
         }
-        if (key.balanceBodyBytes !== undefined) return streamPadded(response, record, key.credits, key.balanceBodyBytes);
+        if (key.balanceBodyBytes !== undefined)
+          return streamPadded(response, record, key.credits, key.balanceBodyBytes);
         return reply(200, { credits: key.credits });
     }
   }
@@ -218,8 +236,14 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
     if (!key) return unauthorized();
     const forced = key.generateStatus;
     if (forced === 401) return unauthorized();
-    if (forced === 429) return reply(429, errorBody('rate_limit_exceeded', 'too many requests'), key.retryAfter === undefined ? {} : { 'retry-after': key.retryAfter });
-    if (forced === 500 || forced === 503) return reply(forced, errorBody('server_error', 'An unexpected server error occurred'));
+    if (forced === 429)
+      return reply(
+        429,
+        errorBody('rate_limit_exceeded', 'too many requests'),
+        key.retryAfter === undefined ? {} : { 'retry-after': key.retryAfter },
+      );
+    if (forced === 500 || forced === 503)
+      return reply(forced, errorBody('server_error', 'An unexpected server error occurred'));
     const fields = multipartFields(request.headers['content-type'] ?? '', body);
     if (!fields) return reply(400, errorBody('bad_request', 'the body must be multipart/form-data'));
     const prompt = fields.get('prompt') ?? '';
@@ -235,7 +259,12 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
     if ((request.headers.accept ?? '').includes('application/json')) {
       return send(response, 200, { image: FAKE_PNG.toString('base64'), finish_reason: 'SUCCESS', seed: 1 });
     }
-    response.writeHead(200, { 'content-type': 'image/png', 'content-length': FAKE_PNG.length, 'finish-reason': 'SUCCESS', seed: '1' });
+    response.writeHead(200, {
+      'content-type': 'image/png',
+      'content-length': FAKE_PNG.length,
+      'finish-reason': 'SUCCESS',
+      seed: '1',
+    });
     response.end(FAKE_PNG);
     return;
   }

@@ -4,7 +4,12 @@
  * cryptography. Never used where a test looks at what the table holds: those use the real
  * EsdkSealer with a local key.
  */
-import { SealingUnavailable, type SealContext, type SecretSealer, SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
+import {
+  SealingUnavailable,
+  type SealContext,
+  type SecretSealer,
+  SecretUndecryptable,
+} from '../../lib/domain/secret-sealer.js';
 
 export class FakeSealer implements SecretSealer {
   /** the wrapping key's generation: a reseal moves values to the current one */
@@ -17,7 +22,9 @@ export class FakeSealer implements SecretSealer {
   seal(secret: string, context: SealContext): Promise<string> {
     this.seals++;
     if (this.unavailable) return Promise.reject(new SealingUnavailable('seal', ['ServiceUnavailable']));
-    return Promise.resolve(`fake${this.generation}:${context.pool}:${context.keyId}:${Buffer.from(secret).toString('base64')}`);
+    return Promise.resolve(
+      `fake${this.generation}:${context.pool}:${context.keyId}:${Buffer.from(secret).toString('base64')}`,
+    );
   }
 
   open(sealed: string, context: SealContext): Promise<string> {
@@ -25,7 +32,8 @@ export class FakeSealer implements SecretSealer {
     if (this.unavailable) return Promise.reject(new SealingUnavailable('open', ['ServiceUnavailable']));
     const [, pool, keyId, body] = /^fake\d+:([^:]*):([^:]*):(.*)$/.exec(sealed) ?? [];
     if (body === undefined) return Promise.reject(new SecretUndecryptable(context, 'malformed'));
-    if (pool !== context.pool || keyId !== context.keyId) return Promise.reject(new SecretUndecryptable(context, 'context-mismatch'));
+    if (pool !== context.pool || keyId !== context.keyId)
+      return Promise.reject(new SecretUndecryptable(context, 'context-mismatch'));
     return Promise.resolve(Buffer.from(body, 'base64').toString());
   }
 

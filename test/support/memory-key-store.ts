@@ -42,7 +42,12 @@ const copy = (key: StoredKey): StoredKey => structuredClone(key);
 const homeOf = (key: StoredKey): number => key.shard ?? 0;
 
 function placementOf(key: StoredKey): KeyPlacement {
-  return { keyId: key.keyId, pool: key.pool, shard: homeOf(key), indexedIn: inUsageIndex(key.status) ? homeOf(key) : undefined };
+  return {
+    keyId: key.keyId,
+    pool: key.pool,
+    shard: homeOf(key),
+    indexedIn: inUsageIndex(key.status) ? homeOf(key) : undefined,
+  };
 }
 
 export class MemoryKeyStore implements KeyStore {
@@ -85,13 +90,21 @@ export class MemoryKeyStore implements KeyStore {
     this.count('candidates');
     const bound = usageSortKeyBound(maxUses);
     const range = [...this.rows.values()]
-      .filter((row) => row.key.pool === pool && inUsageIndex(row.key.status) && !row.aside && homeOf(row.key) === shard && row.usk < bound)
+      .filter(
+        (row) =>
+          row.key.pool === pool &&
+          inUsageIndex(row.key.status) &&
+          !row.aside &&
+          homeOf(row.key) === shard &&
+          row.usk < bound,
+      )
       .sort((a, b) => a.usk - b.usk);
     const page: CandidatePage = { candidates: [] };
     // Page by `limit` read items, skip cooling keys, and go on only while nothing was found.
     for (let start = 0; start < range.length && page.candidates.length === 0; start += limit) {
       for (const { key } of range.slice(start, start + limit)) {
-        if ((key.cooldownUntil ?? 0) > nowMs) page.coolingUntilMs = Math.min(page.coolingUntilMs ?? Infinity, key.cooldownUntil ?? 0);
+        if ((key.cooldownUntil ?? 0) > nowMs)
+          page.coolingUntilMs = Math.min(page.coolingUntilMs ?? Infinity, key.cooldownUntil ?? 0);
         else page.candidates.push({ keyId: key.keyId, usageCount: key.usageCount });
       }
     }
@@ -190,7 +203,8 @@ export class MemoryKeyStore implements KeyStore {
   setAsideUnsealed(key: { keyId: string; pool: string }): Promise<boolean> {
     this.count('setAsideUnsealed');
     const row = this.rows.get(key.keyId);
-    if (row?.key.pool !== key.pool || row.key.sealed || !inUsageIndex(row.key.status) || row.aside) return Promise.resolve(false);
+    if (row?.key.pool !== key.pool || row.key.sealed || !inUsageIndex(row.key.status) || row.aside)
+      return Promise.resolve(false);
     row.aside = true;
     return Promise.resolve(true);
   }
@@ -198,9 +212,13 @@ export class MemoryKeyStore implements KeyStore {
   replaceSecret(replacement: SecretReplacement): Promise<boolean> {
     this.count('replaceSecret');
     const row = this.rows.get(replacement.keyId);
-    const same = row?.key.pool === replacement.pool && row.key.sealed === replacement.from.sealed && row.key.secret === replacement.from.secret;
+    const same =
+      row?.key.pool === replacement.pool &&
+      row.key.sealed === replacement.from.sealed &&
+      row.key.secret === replacement.from.secret;
     if (!row || !same || (replacement.revive && row.key.status !== 'undecryptable')) return Promise.resolve(false);
-    const reindex = !replacement.from.sealed && replacement.seenStatus !== undefined && inUsageIndex(replacement.seenStatus);
+    const reindex =
+      !replacement.from.sealed && replacement.seenStatus !== undefined && inUsageIndex(replacement.seenStatus);
     if (reindex && row.key.status !== replacement.seenStatus) return Promise.resolve(false);
     row.key.secret = replacement.sealed;
     row.key.sealed = true;
@@ -224,7 +242,8 @@ export class MemoryKeyStore implements KeyStore {
     this.count('update');
     const row = this.rows.get(update.keyId);
     if (row?.key.pool !== update.pool) return Promise.resolve({ applied: false, current: undefined });
-    if (update.count && row.key.usageCount !== update.count.seen) return Promise.resolve({ applied: false, current: withoutSecret(copy(row.key)) });
+    if (update.count && row.key.usageCount !== update.count.seen)
+      return Promise.resolve({ applied: false, current: withoutSecret(copy(row.key)) });
     if (update.status !== undefined) {
       row.key.status = update.status;
       delete row.key.cooldownUntil;
@@ -261,7 +280,8 @@ export class MemoryKeyStore implements KeyStore {
     const row = this.rows.get(move.keyId);
     if (row?.key.pool !== move.pool) return Promise.resolve({ moved: false, current: undefined });
     const now = placementOf(row.key);
-    if (now.shard !== move.from.shard || now.indexedIn !== move.from.indexedIn) return Promise.resolve({ moved: false, current: now });
+    if (now.shard !== move.from.shard || now.indexedIn !== move.from.indexedIn)
+      return Promise.resolve({ moved: false, current: now });
     if (move.to === 0) delete row.key.shard;
     else row.key.shard = move.to;
     return Promise.resolve({ moved: true });
@@ -291,7 +311,14 @@ export class MemoryPoolStore implements PoolStore {
 
   put(pool: string, settings: Partial<PoolSettings>, nowIso: string): Promise<PoolPolicy> {
     const existing = this.pools.get(pool);
-    const policy: PoolPolicy = { ...POOL_DEFAULTS, ...existing, ...settings, pool, createdAt: existing?.createdAt ?? nowIso, updatedAt: nowIso };
+    const policy: PoolPolicy = {
+      ...POOL_DEFAULTS,
+      ...existing,
+      ...settings,
+      pool,
+      createdAt: existing?.createdAt ?? nowIso,
+      updatedAt: nowIso,
+    };
     // A change of shards on an existing pool: leases look in the widest layout until a reshard ends.
     if (existing && settings.shards !== undefined && settings.shards !== existing.shards) {
       policy.previousShards = Math.max(existing.shards, existing.previousShards ?? 0);
@@ -303,7 +330,8 @@ export class MemoryPoolStore implements PoolStore {
 
   finishReshard(pool: string, layout: { shards: number; previousShards: number }): Promise<boolean> {
     const policy = this.pools.get(pool);
-    if (policy?.shards !== layout.shards || policy.previousShards !== layout.previousShards) return Promise.resolve(false);
+    if (policy?.shards !== layout.shards || policy.previousShards !== layout.previousShards)
+      return Promise.resolve(false);
     delete policy.previousShards;
     delete policy.shardsChangedAt;
     return Promise.resolve(true);
@@ -315,6 +343,8 @@ export class MemoryPoolStore implements PoolStore {
   }
 
   list(): Promise<PoolPolicy[]> {
-    return Promise.resolve([...this.pools.values()].map((p) => ({ ...p })).sort((a, b) => a.pool.localeCompare(b.pool)));
+    return Promise.resolve(
+      [...this.pools.values()].map((p) => ({ ...p })).sort((a, b) => a.pool.localeCompare(b.pool)),
+    );
   }
 }

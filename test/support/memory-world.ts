@@ -33,7 +33,12 @@ export function world<S extends MemoryKeyStore>(store: S, options: { random?: ()
   const leasing = new Leasing({ store, pools, sealer, clock: clock.now, ...options });
   const poolAdmin = new PoolAdmin({ poolStore, pools, clock: clock.now });
   const importKeys = async (tag: string, count: number): Promise<string[]> =>
-    (await keyImport.importKeys(POOL, Array.from({ length: count }, (_, i) => ({ apiKey: `sk-test-${tag}-${String(i).padStart(4, '0')}-xxxxxxxx` })))).keys.map((k) => k.keyId);
+    (
+      await keyImport.importKeys(
+        POOL,
+        Array.from({ length: count }, (_, i) => ({ apiKey: `sk-test-${tag}-${String(i).padStart(4, '0')}-xxxxxxxx` })),
+      )
+    ).keys.map((k) => k.keyId);
   return { store, clock, poolStore, pools, sealer, admin, keyImport, leasing, poolAdmin, importKeys };
 }
 
@@ -42,4 +47,3 @@ export async function setup(keys: number, options: { random?: () => number } = {
   const ids = await w.importKeys('unit', keys);
   return { ...w, ids };
 }
-

@@ -47,14 +47,35 @@ export interface ErrorBodyShape {
 }
 
 /** The fields of a PoolView, in sorted order. */
-export const POOL_VIEW_FIELDS = ['cooldownSeconds', 'createdAt', 'leaseTtlSeconds', 'maxUses', 'minCredits', 'pool', 'provider', 'shards', 'updatedAt'];
+export const POOL_VIEW_FIELDS = [
+  'cooldownSeconds',
+  'createdAt',
+  'leaseTtlSeconds',
+  'maxUses',
+  'minCredits',
+  'pool',
+  'provider',
+  'shards',
+  'updatedAt',
+];
 /** The fields of a KeyView without a label, in sorted order. */
-export const KEY_VIEW_FIELDS = ['createdAt', 'credits', 'creditsCheckedAt', 'keyId', 'lastUsedAt', 'maskedKey', 'pool', 'status', 'usageCount'];
+export const KEY_VIEW_FIELDS = [
+  'createdAt',
+  'credits',
+  'creditsCheckedAt',
+  'keyId',
+  'lastUsedAt',
+  'maskedKey',
+  'pool',
+  'status',
+  'usageCount',
+];
 
 /** The calls the pool tests repeat, against one server; each asserts the status it expects. */
 export function poolApi(base: string) {
   const api = {
-    call: (method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer> => call(base, method, path, body, headers),
+    call: (method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer> =>
+      call(base, method, path, body, headers),
 
     /** PUT /pools/{pool}: 200 and the PoolView. */
     async putPool(pool: string, settings: Record<string, unknown> = {}): Promise<PoolViewBody> {
@@ -72,7 +93,8 @@ export function poolApi(base: string) {
     },
 
     /** POST /pools/{pool}/leases, whatever it answers. */
-    lease: (pool: string, body?: Record<string, unknown>): Promise<Answer> => call(base, 'POST', `/pools/${pool}/leases`, body),
+    lease: (pool: string, body?: Record<string, unknown>): Promise<Answer> =>
+      call(base, 'POST', `/pools/${pool}/leases`, body),
 
     /** POST /pools/{pool}/leases: 200 and the grant. */
     async grant(pool: string, body?: Record<string, unknown>): Promise<LeaseGrantBody> {
@@ -90,7 +112,11 @@ export function poolApi(base: string) {
       const all: KeyViewBody[] = [];
       let cursor: string | null = null;
       do {
-        const answer = await call(base, 'GET', `/pools/${pool}/keys?limit=1000${query}${cursor ? `&cursor=${cursor}` : ''}`);
+        const answer = await call(
+          base,
+          'GET',
+          `/pools/${pool}/keys?limit=1000${query}${cursor ? `&cursor=${cursor}` : ''}`,
+        );
         expect(answer.status, answer.text).toBe(200);
         const page = answer.body as { keys: KeyViewBody[]; cursor: string | null };
         all.push(...page.keys);
@@ -108,7 +134,9 @@ export function poolApi(base: string) {
 }
 
 /** Runs `work` while capturing stdout and stderr; answers the EMF records (lines with `"_aws"`) printed meanwhile. */
-export async function captureEmf<T>(work: () => Promise<T>): Promise<{ result: T; records: Record<string, unknown>[]; text: string }> {
+export async function captureEmf<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; records: Record<string, unknown>[]; text: string }> {
   const capture = captureOutput();
   let result: T;
   try {

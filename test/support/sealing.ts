@@ -21,12 +21,17 @@ let shared: SecretSealer | undefined;
 
 /** The test run's sealer (the global setup's key file): what every process of the run seals with. */
 export function testSealer(): SecretSealer {
-  return (shared ??= new LazySealer(() => buildSealer({ kind: 'local', keyFile: inject('sealingKeyFile'), previousKeyFiles: [] })));
+  return (shared ??= new LazySealer(() =>
+    buildSealer({ kind: 'local', keyFile: inject('sealingKeyFile'), previousKeyFiles: [] }),
+  ));
 }
 
 /** A sealer over a fresh random key of its own (benchmarks, rotation tests). */
 export function randomKeySealer(key: Uint8Array = randomBytes(32), previous: Uint8Array[] = []): EsdkSealer {
-  return createEsdkSealer({ current: { kind: 'local', key }, previous: previous.map((k) => ({ kind: 'local', key: k })) });
+  return createEsdkSealer({
+    current: { kind: 'local', key },
+    previous: previous.map((k) => ({ kind: 'local', key: k })),
+  });
 }
 
 /**
@@ -40,7 +45,10 @@ export async function withOpenedSecrets(items: Record<string, unknown>[]): Promi
       if (item.apiKey !== undefined) throw new Error(`item ${String(item.keyId)} holds a plain apiKey`);
       const { sealedKey, ...rest } = item;
       if (typeof sealedKey !== 'string') return item;
-      return { ...rest, apiKey: await testSealer().open(sealedKey, { pool: String(item.pool), keyId: String(item.keyId) }) };
+      return {
+        ...rest,
+        apiKey: await testSealer().open(sealedKey, { pool: String(item.pool), keyId: String(item.keyId) }),
+      };
     }),
   );
 }

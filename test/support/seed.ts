@@ -31,13 +31,23 @@ export interface SeedOptions {
  */
 export async function seedKeys(options: SeedOptions): Promise<string[]> {
   const base = Date.now() - options.count - 1000;
-  const policy = await new DynamoPoolStore({ client: options.client, tableName: options.tableName }).put(options.pool, options.policy ?? {}, new Date().toISOString());
-  const keys: StoredKey[] = await mapLimit(Array.from({ length: options.count }, (_, i) => i), 16, (i) => {
-    const apiKey = `sk-test-seed-${randomBytes(16).toString('hex')}`;
-    options.onSecret?.(apiKey);
-    // Homed for the pool's shard count, as an import would.
-    return sealNewKey(options.sealer, apiKey, options.pool, new Date(base + i).toISOString(), { shards: policy.shards });
-  });
+  const policy = await new DynamoPoolStore({ client: options.client, tableName: options.tableName }).put(
+    options.pool,
+    options.policy ?? {},
+    new Date().toISOString(),
+  );
+  const keys: StoredKey[] = await mapLimit(
+    Array.from({ length: options.count }, (_, i) => i),
+    16,
+    (i) => {
+      const apiKey = `sk-test-seed-${randomBytes(16).toString('hex')}`;
+      options.onSecret?.(apiKey);
+      // Homed for the pool's shard count, as an import would.
+      return sealNewKey(options.sealer, apiKey, options.pool, new Date(base + i).toISOString(), {
+        shards: policy.shards,
+      });
+    },
+  );
   const batches: StoredKey[][] = [];
   for (let i = 0; i < keys.length; i += 25) batches.push(keys.slice(i, i + 25));
   await mapLimit(batches, options.concurrency ?? 8, async (batch) => {
@@ -45,7 +55,9 @@ export async function seedKeys(options: SeedOptions): Promise<string[]> {
     for (let attempt = 0; requests.length > 0; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
       const out = await options.client.send(new BatchWriteCommand({ RequestItems: { [options.tableName]: requests } }));
-      requests = (out.UnprocessedItems?.[options.tableName] ?? []).flatMap((r) => (r.PutRequest?.Item ? [{ PutRequest: { Item: r.PutRequest.Item } }] : []));
+      requests = (out.UnprocessedItems?.[options.tableName] ?? []).flatMap((r) =>
+        r.PutRequest?.Item ? [{ PutRequest: { Item: r.PutRequest.Item } }] : [],
+      );
     }
   });
   return keys.map((k) => k.keyId);

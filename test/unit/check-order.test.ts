@@ -1,6 +1,11 @@
 /** The order maintenance asks for balances in: never-checked keys, then the least recently checked. */
 import { describe, expect, it } from 'vitest';
-import { type CheckCandidate, checkOrder, checkPriority, compareCheckPriority } from '../../lib/maintenance/check-order.js';
+import {
+  type CheckCandidate,
+  checkOrder,
+  checkPriority,
+  compareCheckPriority,
+} from '../../lib/maintenance/check-order.js';
 
 function key(keyId: string, creditsCheckedAt?: string): CheckCandidate {
   return { keyId, status: 'active', ...(creditsCheckedAt === undefined ? {} : { creditsCheckedAt }) };

@@ -14,7 +14,13 @@ import { FakeSealer } from '../support/fake-sealer.js';
 function capture(): CliIo & { stdout: () => string; stderr: () => string } {
   const out: string[] = [];
   const err: string[] = [];
-  return { out: (t) => out.push(t), err: (t) => err.push(t), isTTY: false, stdout: () => out.join('\n'), stderr: () => err.join('\n') };
+  return {
+    out: (t) => out.push(t),
+    err: (t) => err.push(t),
+    isTTY: false,
+    stdout: () => out.join('\n'),
+    stderr: () => err.join('\n'),
+  };
 }
 
 /** Services a usage error must never reach. */
@@ -26,14 +32,30 @@ const untouchable = (): CliServices => {
 };
 
 /** A broker (and the reshard's stores) over the in-memory stores; maintenance and migration must not be reached. */
-function memoryServices(): { services: () => CliServices; broker: Broker; store: MemoryKeyStore; poolStore: MemoryPoolStore } {
+function memoryServices(): {
+  services: () => CliServices;
+  broker: Broker;
+  store: MemoryKeyStore;
+  poolStore: MemoryPoolStore;
+} {
   const store = new MemoryKeyStore();
   const poolStore = new MemoryPoolStore();
   const broker = new Broker({ store, poolStore, sealer: new FakeSealer() });
   const fail = (): never => {
     throw new Error('only the broker is expected here');
   };
-  return { broker, store, poolStore, services: () => ({ broker: () => broker, maintenance: fail, migration: fail, sealing: fail, sharding: () => ({ store, pools: poolStore }) }) };
+  return {
+    broker,
+    store,
+    poolStore,
+    services: () => ({
+      broker: () => broker,
+      maintenance: fail,
+      migration: fail,
+      sealing: fail,
+      sharding: () => ({ store, pools: poolStore }),
+    }),
+  };
 }
 
 const SECRET = 'sk-test-0123456789abcdef0123';
@@ -121,7 +143,21 @@ describe('keypool CLI arguments', () => {
     // Assess
     expect(code).toBe(0);
     const commands = [...io.stdout().matchAll(/^ {2}([a-z]+) {2}/gm)].map((m) => m[1] ?? '');
-    expect(commands).toEqual(['pool', 'add', 'list', 'lease', 'complete', 'increment', 'reset', 'disable', 'enable', 'migrate', 'reseal', 'maintain', 'status']);
+    expect(commands).toEqual([
+      'pool',
+      'add',
+      'list',
+      'lease',
+      'complete',
+      'increment',
+      'reset',
+      'disable',
+      'enable',
+      'migrate',
+      'reseal',
+      'maintain',
+      'status',
+    ]);
     for (const command of commands.filter((c) => c !== 'pool')) {
       const own = capture();
       expect(await runCli([command, '--help'], own, untouchable), command).toBe(0);
@@ -142,10 +178,16 @@ describe('keypool CLI arguments', () => {
   it('names every flag of the issue in its command help', async () => {
     // Prepare
     const flags: [string[], string[]][] = [
-      [['pool', 'set'], ['--max-uses N', '--lease-ttl S', '--cooldown S', '--provider', '--min-credits N', '--shards N', '--json']],
+      [
+        ['pool', 'set'],
+        ['--max-uses N', '--lease-ttl S', '--cooldown S', '--provider', '--min-credits N', '--shards N', '--json'],
+      ],
       [['pool', 'list'], ['--json']],
       [['pool', 'show'], ['--json']],
-      [['pool', 'reshard'], ['--wait', '--concurrency N', '--json']],
+      [
+        ['pool', 'reshard'],
+        ['--wait', '--concurrency N', '--json'],
+      ],
       [['reset'], ['--pool P', '--to N', '--json']],
       [['complete'], ['--pool P', '--outcome O', '--retry-after S', '--json']],
       [['increment'], ['--pool P', '--json']],
@@ -190,14 +232,31 @@ describe('keypool CLI flags reach the use cases', () => {
     const shown = capture();
     const listed = capture();
     // Act
-    expect(await runCli(['pool', 'set', 'images', '--max-uses', '5', '--min-credits', '2.5', '--json'], created, services)).toBe(0);
-    expect(await runCli(['pool', 'set', 'images', '--provider', 'none', '--cooldown', '120', '--json'], changed, services)).toBe(0);
+    expect(
+      await runCli(['pool', 'set', 'images', '--max-uses', '5', '--min-credits', '2.5', '--json'], created, services),
+    ).toBe(0);
+    expect(
+      await runCli(['pool', 'set', 'images', '--provider', 'none', '--cooldown', '120', '--json'], changed, services),
+    ).toBe(0);
     expect(await runCli(['pool', 'show', 'images', '--json'], shown, services)).toBe(0);
     expect(await runCli(['pool', 'list', '--json'], listed, services)).toBe(0);
     // Assess
-    expect(JSON.parse(created.stdout())).toMatchObject({ pool: 'images', maxUses: 5, leaseTtlSeconds: 300, cooldownSeconds: 60, provider: 'stability', minCredits: 2.5 });
+    expect(JSON.parse(created.stdout())).toMatchObject({
+      pool: 'images',
+      maxUses: 5,
+      leaseTtlSeconds: 300,
+      cooldownSeconds: 60,
+      provider: 'stability',
+      minCredits: 2.5,
+    });
     const policy = await broker.getPool('images');
-    expect(policy).toMatchObject({ maxUses: 5, leaseTtlSeconds: 300, cooldownSeconds: 120, provider: 'none', minCredits: 2.5 });
+    expect(policy).toMatchObject({
+      maxUses: 5,
+      leaseTtlSeconds: 300,
+      cooldownSeconds: 120,
+      provider: 'none',
+      minCredits: 2.5,
+    });
     expect(JSON.parse(changed.stdout())).toEqual(policy);
     expect(JSON.parse(shown.stdout())).toEqual(policy);
     expect(JSON.parse(listed.stdout())).toEqual({ pools: [policy] });
@@ -208,7 +267,10 @@ describe('keypool CLI flags reach the use cases', () => {
     const { services, broker, poolStore } = memoryServices();
     const keys = [{ apiKey: SECRET }, { apiKey: `${SECRET}-2` }, { apiKey: `${SECRET}-3` }];
     await broker.importKeys('images', keys);
-    await broker.importKeys('older', keys.map((k) => ({ apiKey: `${k.apiKey}-old` })));
+    await broker.importKeys(
+      'older',
+      keys.map((k) => ({ apiKey: `${k.apiKey}-old` })),
+    );
     // A change made a minute ago: past the settle time, its keys may move.
     await poolStore.put('older', { shards: 4 }, new Date(Date.now() - 61_000).toISOString());
     const set = capture();
@@ -228,7 +290,15 @@ describe('keypool CLI flags reach the use cases', () => {
     expect(tooMany.stderr()).toMatch(/--shards/);
     expect(shown.stdout()).toContain('1 -> 8 (resharding)');
     expect(early.stdout()).toMatch(/keys move from /);
-    expect(JSON.parse(done.stdout())).toMatchObject({ pool: 'older', shards: 4, previousShards: 1, keys: 3, changedMeanwhile: 0, finished: true, notBefore: null });
+    expect(JSON.parse(done.stdout())).toMatchObject({
+      pool: 'older',
+      shards: 4,
+      previousShards: 1,
+      keys: 3,
+      changedMeanwhile: 0,
+      finished: true,
+      notBefore: null,
+    });
     expect(await poolStore.get('older')).not.toHaveProperty('previousShards');
   });
 

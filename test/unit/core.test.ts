@@ -36,7 +36,14 @@ describe('lease ids', () => {
 
   it('reject anything else', () => {
     const good = formatLeaseId({ keyId: keyIdFor('sk-test-x'), slot: 1, expiresAtMs: 1, nonce: '0123456789abcdef' });
-    for (const bad of ['', 'garbage', good.replace('.1.', `.${LEASE_SLOTS}.`), `${good}0`, good.toUpperCase(), `${good}\n`]) {
+    for (const bad of [
+      '',
+      'garbage',
+      good.replace('.1.', `.${LEASE_SLOTS}.`),
+      `${good}0`,
+      good.toUpperCase(),
+      `${good}\n`,
+    ]) {
       expect(parseLeaseId(bad)).toBeUndefined();
     }
   });
@@ -55,10 +62,25 @@ describe('usage sort key', () => {
 
 describe('routes', () => {
   it('match like API Gateway: path parameters, 405 for a known path, 404 otherwise', () => {
-    expect(matchRoute('POST', '/pools/p/leases/abc/complete')).toEqual({ found: true, routeKey: 'POST /pools/{pool}/leases/{leaseId}/complete', params: { pool: 'p', leaseId: 'abc' } });
-    expect(matchRoute('patch', '/pools/p/keys/k1')).toMatchObject({ found: true, routeKey: 'PATCH /pools/{pool}/keys/{keyId}' });
-    expect(matchRoute('DELETE', '/pools/p/keys/k1')).toEqual({ found: false, reason: 'method_not_allowed', allowed: ['PATCH'] });
-    expect(matchRoute('DELETE', '/pools/p')).toEqual({ found: false, reason: 'method_not_allowed', allowed: ['PUT', 'GET'] });
+    expect(matchRoute('POST', '/pools/p/leases/abc/complete')).toEqual({
+      found: true,
+      routeKey: 'POST /pools/{pool}/leases/{leaseId}/complete',
+      params: { pool: 'p', leaseId: 'abc' },
+    });
+    expect(matchRoute('patch', '/pools/p/keys/k1')).toMatchObject({
+      found: true,
+      routeKey: 'PATCH /pools/{pool}/keys/{keyId}',
+    });
+    expect(matchRoute('DELETE', '/pools/p/keys/k1')).toEqual({
+      found: false,
+      reason: 'method_not_allowed',
+      allowed: ['PATCH'],
+    });
+    expect(matchRoute('DELETE', '/pools/p')).toEqual({
+      found: false,
+      reason: 'method_not_allowed',
+      allowed: ['PUT', 'GET'],
+    });
     expect(matchRoute('GET', '/pools/p/keys/k1/usage/more')).toMatchObject({ found: false, reason: 'not_found' });
     expect(matchRoute('GET', '/pools//keys')).toMatchObject({ found: false });
     expect(matchRoute('POST', '/leases')).toMatchObject({ found: false, reason: 'not_found' });
@@ -74,7 +96,8 @@ describe('schemas', () => {
 
   it('take only the exact digits of 1..1000 as a list limit', () => {
     expect(ListQuery.safeParse({ limit: '1000' })).toMatchObject({ success: true, data: { limit: 1000 } });
-    for (const bad of ['0', '1001', '01', '1e3', ' 5', '-1']) expect(ListQuery.safeParse({ limit: bad }).success).toBe(false);
+    for (const bad of ['0', '1001', '01', '1e3', ' 5', '-1'])
+      expect(ListQuery.safeParse({ limit: bad }).success).toBe(false);
   });
 });
 

@@ -10,7 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { buildDecrypt } from '@aws-crypto/decrypt-node';
 import { buildEncrypt } from '@aws-crypto/encrypt-node';
 import { KmsKeyringNode } from '@aws-crypto/kms-keyring-node';
-import { AlgorithmSuiteIdentifier, CommitmentPolicy, KeyringNode, type NodeDecryptionMaterial, type NodeEncryptionMaterial } from '@aws-crypto/material-management-node';
+import {
+  AlgorithmSuiteIdentifier,
+  CommitmentPolicy,
+  KeyringNode,
+  type NodeDecryptionMaterial,
+  type NodeEncryptionMaterial,
+} from '@aws-crypto/material-management-node';
 import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openMessage, ParsedMessage } from '../../lib/adapters/esdk-open.js';
@@ -26,7 +32,12 @@ const POLICY = CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT;
 const oracle = buildDecrypt({ commitmentPolicy: POLICY, maxEncryptedDataKeys: 1 });
 
 const rawKeyring = (key: Uint8Array, keyName = localKeyName(key)): KeyringNode =>
-  new RawAesKeyringNode({ keyNamespace: LOCAL_PROVIDER, keyName, unencryptedMasterKey: new Uint8Array(key), wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING });
+  new RawAesKeyringNode({
+    keyNamespace: LOCAL_PROVIDER,
+    keyName,
+    unencryptedMasterKey: new Uint8Array(key),
+    wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+  });
 
 interface Options {
   commitmentPolicy?: CommitmentPolicy;
@@ -36,9 +47,13 @@ type Outcome = { ok: true; plaintext: Buffer; context: Record<string, string> } 
 type Verdict = 'both accept' | 'both refuse' | 'ours refuses, oracle accepts' | 'ours accepts, oracle refuses';
 
 async function theOracle(keyring: KeyringNode, bytes: Buffer, options: Options): Promise<Outcome> {
-  const { decrypt } = options.commitmentPolicy ? buildDecrypt({ commitmentPolicy: options.commitmentPolicy, maxEncryptedDataKeys: 1 }) : oracle;
+  const { decrypt } = options.commitmentPolicy
+    ? buildDecrypt({ commitmentPolicy: options.commitmentPolicy, maxEncryptedDataKeys: 1 })
+    : oracle;
   try {
-    const { plaintext, messageHeader } = await decrypt(keyring, bytes, { maxBodySize: options.maxBodySize ?? MAX_BODY });
+    const { plaintext, messageHeader } = await decrypt(keyring, bytes, {
+      maxBodySize: options.maxBodySize ?? MAX_BODY,
+    });
     return { ok: true, plaintext, context: { ...messageHeader.encryptionContext } };
   } catch {
     return { ok: false };
@@ -49,7 +64,10 @@ async function ours(keyring: KeyringNode, bytes: Buffer, options: Options): Prom
   try {
     const message = ParsedMessage.parse(bytes, { maxEncryptedDataKeys: 1 });
     if (!message) return { ok: false };
-    const { plaintext, messageHeader } = await openMessage(keyring, message, { commitmentPolicy: options.commitmentPolicy ?? POLICY, maxBodySize: options.maxBodySize ?? MAX_BODY });
+    const { plaintext, messageHeader } = await openMessage(keyring, message, {
+      commitmentPolicy: options.commitmentPolicy ?? POLICY,
+      maxBodySize: options.maxBodySize ?? MAX_BODY,
+    });
     return { ok: true, plaintext, context: { ...messageHeader.encryptionContext } };
   } catch {
     return { ok: false };
@@ -64,8 +82,17 @@ const tally = new Map<string, Map<Verdict, number>>();
  * asserts the rule: never ours alone accepts; both accepting means the same plaintext and context.
  */
 async function compare(label: string, keyring: KeyringNode, bytes: Buffer, options: Options = {}): Promise<Verdict> {
-  const [theirs, mine] = [await theOracle(keyring, Buffer.from(bytes), options), await ours(keyring, Buffer.from(bytes), options)];
-  const verdict: Verdict = theirs.ok ? (mine.ok ? 'both accept' : 'ours refuses, oracle accepts') : mine.ok ? 'ours accepts, oracle refuses' : 'both refuse';
+  const [theirs, mine] = [
+    await theOracle(keyring, Buffer.from(bytes), options),
+    await ours(keyring, Buffer.from(bytes), options),
+  ];
+  const verdict: Verdict = theirs.ok
+    ? mine.ok
+      ? 'both accept'
+      : 'ours refuses, oracle accepts'
+    : mine.ok
+      ? 'ours accepts, oracle refuses'
+      : 'both refuse';
   const counts = tally.get(label) ?? new Map<Verdict, number>();
   counts.set(verdict, (counts.get(verdict) ?? 0) + 1);
   tally.set(label, counts);
@@ -78,7 +105,12 @@ async function compare(label: string, keyring: KeyringNode, bytes: Buffer, optio
 }
 
 /** The verdicts of `compare` over every variant, counted. */
-async function compareAll(label: string, keyring: KeyringNode, variants: Iterable<Buffer>, options: Options = {}): Promise<Partial<Record<Verdict, number>>> {
+async function compareAll(
+  label: string,
+  keyring: KeyringNode,
+  variants: Iterable<Buffer>,
+  options: Options = {},
+): Promise<Partial<Record<Verdict, number>>> {
   const counts: Partial<Record<Verdict, number>> = {};
   for (const bytes of variants) {
     const verdict = await compare(label, keyring, bytes, options);
@@ -126,7 +158,9 @@ async function multiFrame(plaintext: Buffer, frameLength: number): Promise<Buffe
 
 afterAll(() => {
   // The case counts for the record (the assertions are above, per case).
-  const lines = [...tally].map(([label, counts]) => `${label.padEnd(48)} ${[...counts].map(([v, n]) => `${v}: ${n}`).join(', ')}`);
+  const lines = [...tally].map(
+    ([label, counts]) => `${label.padEnd(48)} ${[...counts].map(([v, n]) => `${v}: ${n}`).join(', ')}`,
+  );
   console.log(`openMessage vs the ESDK's decrypt\n${lines.join('\n')}`);
 });
 
@@ -135,7 +169,9 @@ describe('openMessage agrees with the ESDK decrypt on valid messages', () => {
     // Prepare
     const random = prng(7);
     const messages = await Promise.all(
-      Array.from({ length: 300 }, (_, i) => sealedBytes(SEALER, secretOf(random, 1 + Math.floor(random() * 400)), `pool-${i % 20}`)),
+      Array.from({ length: 300 }, (_, i) =>
+        sealedBytes(SEALER, secretOf(random, 1 + Math.floor(random() * 400)), `pool-${i % 20}`),
+      ),
     );
     // Act
     const counts = await compareAll('valid (raw AES)', KEYRING, messages);
@@ -152,7 +188,11 @@ describe('openMessage agrees with the ESDK decrypt on valid messages', () => {
     const messages = await Promise.all(Array.from({ length: 20 }, (_, i) => sealedBytes(sealer, `${SECRET}-${i}`)));
     // Act
     const counts = await compareAll('valid (KMS keyring)', keyring, messages);
-    const flipped = await compareAll('flip every byte (KMS keyring)', keyring, flips(messages[0] ?? Buffer.alloc(0), [0x01]));
+    const flipped = await compareAll(
+      'flip every byte (KMS keyring)',
+      keyring,
+      flips(messages[0] ?? Buffer.alloc(0), [0x01]),
+    );
     // Assess
     expect(counts).toEqual({ 'both accept': 20 });
     expect(flipped).toEqual({ 'both refuse': messages[0]?.length });
@@ -160,7 +200,11 @@ describe('openMessage agrees with the ESDK decrypt on valid messages', () => {
 
   it('opens multi-frame messages (frames of 16 and 1 bytes, and an empty final frame) like the ESDK', async () => {
     // Prepare
-    const messages = [await multiFrame(Buffer.from(SECRET), 16), await multiFrame(Buffer.from(`${SECRET}!`), 16), await multiFrame(Buffer.from('sk-test-x'), 1)];
+    const messages = [
+      await multiFrame(Buffer.from(SECRET), 16),
+      await multiFrame(Buffer.from(`${SECRET}!`), 16),
+      await multiFrame(Buffer.from('sk-test-x'), 1),
+    ];
     // Act
     const counts = await compareAll('valid multi-frame', KEYRING, messages);
     // Assess
@@ -171,9 +215,15 @@ describe('openMessage agrees with the ESDK decrypt on valid messages', () => {
 describe('openMessage refuses every damaged message the ESDK refuses', () => {
   it('refuses every single-byte flip (3 masks) at every position of three sealed secrets, as the ESDK does', async () => {
     // Prepare
-    const messages = await Promise.all([sealedBytes(SEALER, 'sk-test-1'), sealedBytes(SEALER, SECRET), sealedBytes(SEALER, `${SECRET}${SECRET}`)]);
+    const messages = await Promise.all([
+      sealedBytes(SEALER, 'sk-test-1'),
+      sealedBytes(SEALER, SECRET),
+      sealedBytes(SEALER, `${SECRET}${SECRET}`),
+    ]);
     // Act
-    const counts = await Promise.all(messages.map((m) => compareAll('flip every byte (raw AES)', KEYRING, flips(m, [0x01, 0x80, 0xff]))));
+    const counts = await Promise.all(
+      messages.map((m) => compareAll('flip every byte (raw AES)', KEYRING, flips(m, [0x01, 0x80, 0xff]))),
+    );
     // Assess
     expect(counts).toEqual(messages.map((m) => ({ 'both refuse': m.length * 3 })));
   });
@@ -200,7 +250,10 @@ describe('openMessage refuses every damaged message the ESDK refuses', () => {
   it('refuses a message sealed under another key, and under another key with the same name, as the ESDK does', async () => {
     // Prepare
     const otherKey = randomBytes(32);
-    const other = await sealedBytes(new EsdkSealer({ current: { kind: 'local', key: otherKey }, cache: false }), SECRET);
+    const other = await sealedBytes(
+      new EsdkSealer({ current: { kind: 'local', key: otherKey }, cache: false }),
+      SECRET,
+    );
     // Act
     const underOtherName = await compare('another wrapping key', KEYRING, other);
     const underSameName = await compare('another wrapping key', rawKeyring(KEY, localKeyName(otherKey)), other);
@@ -212,7 +265,10 @@ describe('openMessage refuses every damaged message the ESDK refuses', () => {
     // Prepare
     const message = await multiFrame(Buffer.from(SECRET), 32);
     // Act
-    const verdicts = [await compare('maxBodySize', KEYRING, message, { maxBodySize: 31 }), await compare('maxBodySize', KEYRING, message, { maxBodySize: 32 })];
+    const verdicts = [
+      await compare('maxBodySize', KEYRING, message, { maxBodySize: 31 }),
+      await compare('maxBodySize', KEYRING, message, { maxBodySize: 32 }),
+    ];
     // Assess
     expect(verdicts).toEqual(['both refuse', 'both accept']);
   });
@@ -226,7 +282,12 @@ describe('openMessage refuses every damaged message the ESDK refuses', () => {
     const frame = 4 + 12 + 16 + 16;
     const first = message.subarray(bodyStart, bodyStart + frame);
     const second = message.subarray(bodyStart + frame, bodyStart + 2 * frame);
-    const swapped = Buffer.concat([message.subarray(0, bodyStart), second, first, message.subarray(bodyStart + 2 * frame)]);
+    const swapped = Buffer.concat([
+      message.subarray(0, bodyStart),
+      second,
+      first,
+      message.subarray(bodyStart + 2 * frame),
+    ]);
     // Act
     const verdict = await compare('frames swapped', KEYRING, swapped);
     // Assess
@@ -262,8 +323,14 @@ describe('where openMessage is stricter than the ESDK decrypt', () => {
 describe('non-committing (V1) messages', () => {
   async function nonCommitting(suiteId: AlgorithmSuiteIdentifier): Promise<Buffer> {
     // Only a policy that forbids committing encryption writes these (REQUIRE_* refuses to).
-    const { encrypt } = buildEncrypt({ commitmentPolicy: CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT, maxEncryptedDataKeys: 1 });
-    const { result } = await encrypt(KEYRING, Buffer.from(SECRET), { suiteId, encryptionContext: { pool: 'stability', keyId: 'v1' } });
+    const { encrypt } = buildEncrypt({
+      commitmentPolicy: CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT,
+      maxEncryptedDataKeys: 1,
+    });
+    const { result } = await encrypt(KEYRING, Buffer.from(SECRET), {
+      suiteId,
+      encryptionContext: { pool: 'stability', keyId: 'v1' },
+    });
     return result;
   }
 
@@ -283,7 +350,12 @@ describe('non-committing (V1) messages', () => {
     const noKdf = await nonCommitting(AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16);
     // Act
     const valid = await compareAll('V1 allowed: valid', KEYRING, [hkdf, noKdf], options);
-    const damaged = await compareAll('V1 allowed: flips and truncations', KEYRING, [...flips(hkdf, [0x01]), ...truncations(hkdf)], options);
+    const damaged = await compareAll(
+      'V1 allowed: flips and truncations',
+      KEYRING,
+      [...flips(hkdf, [0x01]), ...truncations(hkdf)],
+      options,
+    );
     // Assess
     expect(valid).toEqual({ 'both accept': 2 });
     expect(damaged).toEqual({ 'both refuse': hkdf.length * 2 });
@@ -300,7 +372,10 @@ describe('openMessage disposes of the data key', () => {
     _onEncrypt(material: NodeEncryptionMaterial): Promise<NodeEncryptionMaterial> {
       return this.inner.onEncrypt(material);
     }
-    async _onDecrypt(material: NodeDecryptionMaterial, edks: Parameters<KeyringNode['onDecrypt']>[1]): Promise<NodeDecryptionMaterial> {
+    async _onDecrypt(
+      material: NodeDecryptionMaterial,
+      edks: Parameters<KeyringNode['onDecrypt']>[1],
+    ): Promise<NodeDecryptionMaterial> {
       this.seen.push(material);
       return this.inner.onDecrypt(material, edks);
     }

@@ -61,24 +61,30 @@ describe('line-per-document exports', () => {
   });
 
   it('skips a UTF-8 byte order mark', async () => {
-    const result = await rows(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(DOCS[0]))]), 2);
+    const result = await rows(
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(DOCS[0]))]),
+      2,
+    );
     expect(result).toEqual([{ position: 1, value: DOCS[0] }]);
   });
 });
 
 describe('--jsonArray exports', () => {
-  it.each([1, 3, 7, 4096])('yields each element with its 1-based position, whatever the chunking (%i-byte chunks)', async (size) => {
-    // Prepare: pretty and compact forms of the same array
-    const compact = JSON.stringify(DOCS);
-    const pretty = JSON.stringify(DOCS, null, 2);
-    // Act
-    const fromCompact = await rows(compact, size);
-    const fromPretty = await rows(`\n ${pretty}\n`, size);
-    // Assess
-    const expected = DOCS.map((value, i) => ({ position: i + 1, value }));
-    expect(fromCompact).toEqual(expected);
-    expect(fromPretty).toEqual(expected);
-  });
+  it.each([1, 3, 7, 4096])(
+    'yields each element with its 1-based position, whatever the chunking (%i-byte chunks)',
+    async (size) => {
+      // Prepare: pretty and compact forms of the same array
+      const compact = JSON.stringify(DOCS);
+      const pretty = JSON.stringify(DOCS, null, 2);
+      // Act
+      const fromCompact = await rows(compact, size);
+      const fromPretty = await rows(`\n ${pretty}\n`, size);
+      // Assess
+      const expected = DOCS.map((value, i) => ({ position: i + 1, value }));
+      expect(fromCompact).toEqual(expected);
+      expect(fromPretty).toEqual(expected);
+    },
+  );
 
   it('reports a malformed or non-object element as invalid and goes on', async () => {
     // Prepare

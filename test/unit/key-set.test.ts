@@ -8,7 +8,13 @@ describe('KeySet', () => {
     const set = new KeySet(4);
     const ids = Array.from({ length: 5000 }, (_, i) => keyIdFor(`sk-test-${i}`));
     // Act
-    ids.forEach((id, i) => set.set(id, { outcome: i % 3 === 0 ? 'imported' : i % 3 === 1 ? 'raised' : 'unchanged', usageCount: i, disabled: i % 2 === 0 }));
+    ids.forEach((id, i) =>
+      set.set(id, {
+        outcome: i % 3 === 0 ? 'imported' : i % 3 === 1 ? 'raised' : 'unchanged',
+        usageCount: i,
+        disabled: i % 2 === 0,
+      }),
+    );
     set.set(ids[10] as string, { outcome: 'raised', usageCount: 99, disabled: true });
     // Assess
     expect(set.size).toBe(5000);

@@ -25,7 +25,14 @@ interface Reply {
   body?: unknown;
 }
 
-const GRANT = { leaseId: 'l', keyId: 'k', apiKey: 'sk-test-x', pool: 'p', usageCount: 0, expiresAt: new Date(0).toISOString() };
+const GRANT = {
+  leaseId: 'l',
+  keyId: 'k',
+  apiKey: 'sk-test-x',
+  pool: 'p',
+  usageCount: 0,
+  expiresAt: new Date(0).toISOString(),
+};
 
 const seen: Seen[] = [];
 /** Answers for the next requests, in order; when none is left, a lease grant for any path. */
@@ -35,10 +42,19 @@ const server = createServer((request, response) => {
   const chunks: Buffer[] = [];
   request.on('data', (c: Buffer) => chunks.push(c));
   request.on('end', () => {
-    seen.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
+    seen.push({
+      method: request.method ?? '',
+      path: request.url ?? '',
+      headers: request.headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+    });
     const reply = replies.shift() ?? { status: 200, body: GRANT };
     const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
-    response.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...reply.headers });
+    response.writeHead(reply.status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...reply.headers,
+    });
     response.end(text);
   });
 });
@@ -62,12 +78,21 @@ const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEM
 async function signatureOf(request: Seen): Promise<string | undefined> {
   const authorization = String(request.headers.authorization);
   const amzDate = String(request.headers['x-amz-date']);
-  const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+  const signingDate = new Date(
+    `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
+  );
   const signedNames = /SignedHeaders=([^,]+)/.exec(authorization)?.[1]?.split(';') ?? [];
   const headers = Object.fromEntries(signedNames.map((name) => [name, String(request.headers[name])]));
   const signer = new SignatureV4({ service: 'execute-api', region: 'eu-west-1', credentials, sha256: Sha256 });
   const again = await signer.sign(
-    new HttpRequest({ method: request.method, protocol: 'http:', hostname: '127.0.0.1', path: request.path, headers, ...(request.body === '' ? {} : { body: request.body }) }),
+    new HttpRequest({
+      method: request.method,
+      protocol: 'http:',
+      hostname: '127.0.0.1',
+      path: request.path,
+      headers,
+      ...(request.body === '' ? {} : { body: request.body }),
+    }),
     { signingDate },
   );
   return again.headers.authorization;
@@ -75,23 +100,38 @@ async function signatureOf(request: Seen): Promise<string | undefined> {
 
 describe('KeypoolClient', () => {
   it.each([
-    ['lease', '/pools/images-eu/leases', '{"maxUses":2,"ttlSeconds":60}', (c: KeypoolClient) => c.lease({ maxUses: 2, ttlSeconds: 60 })],
-    ['complete', '/pools/images-eu/leases/k1.0.1.abc/complete', '{"outcome":"rate_limited","retryAfterSeconds":30}', (c: KeypoolClient) => c.complete('k1.0.1.abc', { outcome: 'rate_limited', retryAfterSeconds: 30 })],
+    [
+      'lease',
+      '/pools/images-eu/leases',
+      '{"maxUses":2,"ttlSeconds":60}',
+      (c: KeypoolClient) => c.lease({ maxUses: 2, ttlSeconds: 60 }),
+    ],
+    [
+      'complete',
+      '/pools/images-eu/leases/k1.0.1.abc/complete',
+      '{"outcome":"rate_limited","retryAfterSeconds":30}',
+      (c: KeypoolClient) => c.complete('k1.0.1.abc', { outcome: 'rate_limited', retryAfterSeconds: 30 }),
+    ],
     ['increment', '/pools/images-eu/keys/k1/usage', '', (c: KeypoolClient) => c.increment('k1')],
-  ] as const)('%s: POST %s signed with SigV4 for execute-api, the signature recomputed from what arrived matches', async (_name, path, body, act) => {
-    // Prepare
-    const client = new KeypoolClient({ url, pool: 'images-eu', signing: 'sigv4', region: 'eu-west-1', credentials });
-    // Act
-    await act(client);
-    // Assess
-    const request = seen[0];
-    if (!request) throw new Error('nothing arrived');
-    expect(seen).toHaveLength(1);
-    expect([request.method, request.path, request.body]).toEqual(['POST', path, body]);
-    const authorization = String(request.headers.authorization);
-    expect(authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, Signature=[0-9a-f]{64}$/);
-    expect(await signatureOf(request)).toBe(authorization);
-  });
+  ] as const)(
+    '%s: POST %s signed with SigV4 for execute-api, the signature recomputed from what arrived matches',
+    async (_name, path, body, act) => {
+      // Prepare
+      const client = new KeypoolClient({ url, pool: 'images-eu', signing: 'sigv4', region: 'eu-west-1', credentials });
+      // Act
+      await act(client);
+      // Assess
+      const request = seen[0];
+      if (!request) throw new Error('nothing arrived');
+      expect(seen).toHaveLength(1);
+      expect([request.method, request.path, request.body]).toEqual(['POST', path, body]);
+      const authorization = String(request.headers.authorization);
+      expect(authorization).toMatch(
+        /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, Signature=[0-9a-f]{64}$/,
+      );
+      expect(await signatureOf(request)).toBe(authorization);
+    },
+  );
 
   it('uses the default pool when none is given, under the base URL path (an API stage)', async () => {
     // Prepare
@@ -118,11 +158,19 @@ describe('KeypoolClient', () => {
     // Prepare
     const client = new KeypoolClient({ url, pool: 'p' });
     const message = 'pool "p" has no active key with usageCount <= 5; a key comes back from its cooldown in 42 s';
-    replies.push({ status: 409, headers: { 'retry-after': '42' }, body: { error: 'no_usable_key', message, retryAfterSeconds: 42 } });
+    replies.push({
+      status: 409,
+      headers: { 'retry-after': '42' },
+      body: { error: 'no_usable_key', message, retryAfterSeconds: 42 },
+    });
     replies.push({ status: 409, headers: { 'retry-after': '7' }, body: { error: 'no_usable_key', message: 'none' } });
     replies.push({ status: 409, body: { error: 'no_usable_key', message: 'none' } });
     // Act
-    const errors = [await client.lease().catch((e: unknown) => e), await client.lease().catch((e: unknown) => e), await client.lease().catch((e: unknown) => e)];
+    const errors = [
+      await client.lease().catch((e: unknown) => e),
+      await client.lease().catch((e: unknown) => e),
+      await client.lease().catch((e: unknown) => e),
+    ];
     // Assess
     for (const error of errors) expect(error).toBeInstanceOf(NoUsableKey);
     expect(errors.map((e) => (e as NoUsableKey).retryAfterSeconds)).toEqual([42, 7, undefined]);
@@ -143,8 +191,18 @@ describe('KeypoolClient', () => {
   it('with maxWaitSeconds, a dry pool whose key comes back within the bound is waited out and leased again', async () => {
     // Prepare
     const slept: number[] = [];
-    const client = new KeypoolClient({ url, pool: 'p', maxWaitSeconds: 5, sleep: (ms) => (slept.push(ms), Promise.resolve()), random: () => 0.5 });
-    replies.push({ status: 409, headers: { 'retry-after': '2' }, body: { error: 'no_usable_key', message: 'none', retryAfterSeconds: 2 } });
+    const client = new KeypoolClient({
+      url,
+      pool: 'p',
+      maxWaitSeconds: 5,
+      sleep: (ms) => (slept.push(ms), Promise.resolve()),
+      random: () => 0.5,
+    });
+    replies.push({
+      status: 409,
+      headers: { 'retry-after': '2' },
+      body: { error: 'no_usable_key', message: 'none', retryAfterSeconds: 2 },
+    });
     // Act
     const grant = await client.lease();
     // Assess
@@ -156,7 +214,12 @@ describe('KeypoolClient', () => {
   it('a key that comes back after the bound is not waited for: NoUsableKey at once, and a per-call bound overrides the client', async () => {
     // Prepare
     const slept: number[] = [];
-    const client = new KeypoolClient({ url, pool: 'p', maxWaitSeconds: 5, sleep: (ms) => (slept.push(ms), Promise.resolve()) });
+    const client = new KeypoolClient({
+      url,
+      pool: 'p',
+      maxWaitSeconds: 5,
+      sleep: (ms) => (slept.push(ms), Promise.resolve()),
+    });
     replies.push({ status: 409, body: { error: 'no_usable_key', message: 'none', retryAfterSeconds: 6 } });
     replies.push({ status: 409, body: { error: 'no_usable_key', message: 'none', retryAfterSeconds: 1 } });
     // Act
@@ -196,7 +259,9 @@ describe('KeypoolClient', () => {
     try {
       // Act / Assess
       expect(() => new KeypoolClient({ url: 'https://keypool.example.com', credentials })).toThrow(/region/);
-      expect(() => new KeypoolClient({ url: 'https://abc123.execute-api.ap-south-1.amazonaws.com', credentials })).not.toThrow();
+      expect(
+        () => new KeypoolClient({ url: 'https://abc123.execute-api.ap-south-1.amazonaws.com', credentials }),
+      ).not.toThrow();
     } finally {
       if (saved.r !== undefined) process.env.AWS_REGION = saved.r;
       if (saved.d !== undefined) process.env.AWS_DEFAULT_REGION = saved.d;

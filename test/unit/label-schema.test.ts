@@ -33,10 +33,13 @@ describe('Label schema', () => {
     expect(why).toContain('a label has no control or format characters');
   });
 
-  it.each([['ops'], ['team a / prod #2'], ['équipe café'], ['日本語のラベル'], ['emoji 🔑'], ['']])('accepts the visible label %j', (label) => {
-    // Act / Assess
-    expect(problem(label)).toBeUndefined();
-  });
+  it.each([['ops'], ['team a / prod #2'], ['équipe café'], ['日本語のラベル'], ['emoji 🔑'], ['']])(
+    'accepts the visible label %j',
+    (label) => {
+      // Act / Assess
+      expect(problem(label)).toBeUndefined();
+    },
+  );
 
   it('still refuses more than 128 characters', () => {
     expect(Label.safeParse('x'.repeat(129)).success).toBe(false);

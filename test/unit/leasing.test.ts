@@ -168,7 +168,13 @@ describe('within one broker', () => {
 /** A store whose index lags: it keeps answering with candidates that are no longer leasable. */
 class LaggingIndex extends MemoryKeyStore {
   stale: CandidatePage | undefined;
-  override candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
+  override candidates(
+    pool: string,
+    shard: number,
+    maxUses: number,
+    limit: number,
+    nowMs: number,
+  ): Promise<CandidatePage> {
     if (this.stale) return Promise.resolve(this.stale);
     return super.candidates(pool, shard, maxUses, limit, nowMs);
   }
@@ -229,9 +235,12 @@ describe('completion', () => {
     await poolAdmin.set(POOL, { maxUses: 10 });
     const abandoned = await leasing.lease(POOL, { ttlSeconds: 1 });
     clock.advance(1_001);
-    for (let i = 0; i < 8; i++) await leasing.complete(POOL, (await leasing.lease(POOL)).leaseId, { outcome: 'success' });
+    for (let i = 0; i < 8; i++)
+      await leasing.complete(POOL, (await leasing.lease(POOL)).leaseId, { outcome: 'success' });
     // Act / Assess: the slot holds another lease's nonce now
-    await expect(leasing.complete(POOL, abandoned.leaseId, { outcome: 'failure' })).rejects.toBeInstanceOf(LeaseExpired);
+    await expect(leasing.complete(POOL, abandoned.leaseId, { outcome: 'failure' })).rejects.toBeInstanceOf(
+      LeaseExpired,
+    );
   });
 
   it('invalid_key never overrides an operator who disabled the key; the use is still refunded', async () => {
@@ -252,7 +261,17 @@ describe('the in-memory store keeps the adapter contract', () => {
     const { store, ids, clock } = await setup(1);
     const id = ids[0] ?? '';
     const write = (seenCount: number) =>
-      store.tryLease({ keyId: id, pool: POOL, shard: 0, seenCount, maxUses: 3, slot: 0, nonce: '0123456789abcdef', expiresAtMs: clock.now() + 1000, nowMs: clock.now() });
+      store.tryLease({
+        keyId: id,
+        pool: POOL,
+        shard: 0,
+        seenCount,
+        maxUses: 3,
+        slot: 0,
+        nonce: '0123456789abcdef',
+        expiresAtMs: clock.now() + 1000,
+        nowMs: clock.now(),
+      });
     // Act
     const stale = await write(1);
     const fresh = await write(0);

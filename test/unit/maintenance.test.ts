@@ -44,7 +44,11 @@ describe('outcomeFor', () => {
 
 describe('readMaintenanceConfig', () => {
   it("defaults: 5 requests/s, 4 in flight, api.stability.ai (minimum credits and cap are each pool's own)", () => {
-    expect(readMaintenanceConfig({})).toEqual({ providerBaseUrl: 'https://api.stability.ai', balanceRate: 5, balanceConcurrency: 4 });
+    expect(readMaintenanceConfig({})).toEqual({
+      providerBaseUrl: 'https://api.stability.ai',
+      balanceRate: 5,
+      balanceConcurrency: 4,
+    });
   });
 
   it.each([
@@ -79,14 +83,21 @@ describe('Pacer', () => {
 
 describe('StabilityClient', () => {
   const secret = 'sk-test-0123456789abcdef0123456789abcdef';
-  const answering = (status: number, body: string): typeof fetch => () => Promise.resolve(new Response(body, { status }));
+  const answering =
+    (status: number, body: string): typeof fetch =>
+    () =>
+      Promise.resolve(new Response(body, { status }));
 
   it('classifies 200/401/429/5xx and an unreadable body', async () => {
-    const ask = (status: number, body: string) => new StabilityClient({ baseUrl: 'http://x', fetch: answering(status, body) }).balance(secret);
+    const ask = (status: number, body: string) =>
+      new StabilityClient({ baseUrl: 'http://x', fetch: answering(status, body) }).balance(secret);
     expect(await ask(200, '{"credits":12.5}')).toEqual({ kind: 'balance', credits: 12.5 });
     expect(await ask(401, '{"name":"unauthorized"}')).toEqual({ kind: 'invalid_key' });
     expect(await ask(429, '{}')).toEqual({ kind: 'rate_limited' });
-    expect(await ask(500, '{"name":"server_error","message":"x"}')).toEqual({ kind: 'error', reason: 'provider answered 500 server_error' });
+    expect(await ask(500, '{"name":"server_error","message":"x"}')).toEqual({
+      kind: 'error',
+      reason: 'provider answered 500 server_error',
+    });
     expect(await ask(200, '{"balance":1}')).toEqual({ kind: 'error', reason: 'unreadable balance answer (200)' });
   });
 
@@ -95,7 +106,9 @@ describe('StabilityClient', () => {
     const seen: RequestInit[] = [];
     const redirecting: typeof fetch = (_url, init) => {
       seen.push(init ?? {});
-      return Promise.resolve(new Response(null, { status: 302, headers: { location: 'http://127.0.0.1:1/v1/user/balance' } }));
+      return Promise.resolve(
+        new Response(null, { status: 302, headers: { location: 'http://127.0.0.1:1/v1/user/balance' } }),
+      );
     };
     const client = new StabilityClient({ baseUrl: 'http://x', fetch: redirecting });
     // Act
@@ -133,7 +146,10 @@ describe('StabilityClient', () => {
 
   it('refuses a body whose declared length is past the cap before reading it', async () => {
     // Prepare
-    const declared: typeof fetch = () => Promise.resolve(new Response('{"credits":99}', { status: 200, headers: { 'content-length': String(10 * 1024 * 1024) } }));
+    const declared: typeof fetch = () =>
+      Promise.resolve(
+        new Response('{"credits":99}', { status: 200, headers: { 'content-length': String(10 * 1024 * 1024) } }),
+      );
     // Act
     const answer = await new StabilityClient({ baseUrl: 'http://x', fetch: declared }).balance(secret);
     // Assess
@@ -144,7 +160,11 @@ describe('StabilityClient', () => {
     // Prepare
     const warnings: unknown[] = [];
     const echo = JSON.stringify({ name: 'server_error', message: `key ${secret.slice(0, 14)} / ${secret} failed` });
-    const client = new StabilityClient({ baseUrl: 'http://x', fetch: answering(500, echo), warn: (m, a) => warnings.push(m, a) });
+    const client = new StabilityClient({
+      baseUrl: 'http://x',
+      fetch: answering(500, echo),
+      warn: (m, a) => warnings.push(m, a),
+    });
     // Act
     const answer = await client.balance(secret);
     // Assess

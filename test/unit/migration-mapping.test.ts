@@ -53,7 +53,9 @@ describe('Extended JSON v2 decoding', () => {
     expect(decodeExtended({ $numberDouble: 'NaN' })).toBeNaN();
     expect(decodeExtended({ $numberDouble: 'Infinity' })).toBe(Infinity);
     expect(Number.isNaN((decodeExtended({ $date: 'yesterday' }) as Date).getTime())).toBe(true);
-    expect(decodeExtended({ $binary: { base64: 'AA==', subType: '00' } })).toEqual({ $binary: { base64: 'AA==', subType: '00' } });
+    expect(decodeExtended({ $binary: { base64: 'AA==', subType: '00' } })).toEqual({
+      $binary: { base64: 'AA==', subType: '00' },
+    });
   });
 });
 
@@ -124,7 +126,9 @@ describe('numbers: linear time and a length cap', () => {
   it('reads numbers up to 64 characters and refuses longer ones', () => {
     // Act / Assess
     expect(mapped({ usage_count: { $numberLong: `${'0'.repeat(63)}3` } }).usageCount).toBe(3);
-    expect(reason({ api_key: SECRET, usage_count: { $numberLong: `${'0'.repeat(64)}3` } })).toBe('usage_count is not a number');
+    expect(reason({ api_key: SECRET, usage_count: { $numberLong: `${'0'.repeat(64)}3` } })).toBe(
+      'usage_count is not a number',
+    );
     expect(decodeExtended({ $numberDecimal: '-1.234567890123456789012345678901234E+6144' })).toBe(-Infinity);
   });
 });
@@ -150,7 +154,7 @@ describe('api_key', () => {
     ['a zero-width space', `${SECRET}\u200b`, 'api_key has a space, control or non-ASCII character'],
     ['7 characters', 'sk-test', 'api_key is not 8-512 characters long'],
     ['513 characters', `sk-test-${'a'.repeat(505)}`, 'api_key is not 8-512 characters long'],
-  ])('applies the API\'s rule to api_key: %s is an invalid row, not a new key', (_why, apiKey, why) => {
+  ])("applies the API's rule to api_key: %s is an invalid row, not a new key", (_why, apiKey, why) => {
     // Act
     const result = mapRow({ api_key: apiKey, usage_count: 1 }, options);
     // Assess
@@ -176,7 +180,12 @@ describe('api_key', () => {
     const reasons = rows.map((row) => reason(row));
     // Assess
     for (const r of reasons) expect(r).not.toContain('sk-test');
-    expect(reasons).toEqual(['usage_count is not a number', 'credits_left is not a number', 'last_used is not a date', 'created_at is not a date']);
+    expect(reasons).toEqual([
+      'usage_count is not a number',
+      'credits_left is not a number',
+      'last_used is not a date',
+      'created_at is not a date',
+    ]);
   });
 });
 
@@ -189,9 +198,16 @@ describe('status, dates and unknown fields', () => {
   });
 
   it('lastUsedAt is last_used, else last_checked, else none', () => {
-    expect(mapped({ last_used: { $date: '2024-06-01T12:00:00Z' }, last_checked: { $date: '2024-07-01T00:00:00Z' } }).lastUsedAt).toBe('2024-06-01T12:00:00.000Z');
-    expect(mapped({ last_checked: { $date: { $numberLong: '1719792000000' } } }).lastUsedAt).toBe('2024-07-01T00:00:00.000Z');
-    expect(mapped({ last_used: null, last_checked: '2024-07-01T00:00:00Z' }).lastUsedAt).toBe('2024-07-01T00:00:00.000Z');
+    expect(
+      mapped({ last_used: { $date: '2024-06-01T12:00:00Z' }, last_checked: { $date: '2024-07-01T00:00:00Z' } })
+        .lastUsedAt,
+    ).toBe('2024-06-01T12:00:00.000Z');
+    expect(mapped({ last_checked: { $date: { $numberLong: '1719792000000' } } }).lastUsedAt).toBe(
+      '2024-07-01T00:00:00.000Z',
+    );
+    expect(mapped({ last_used: null, last_checked: '2024-07-01T00:00:00Z' }).lastUsedAt).toBe(
+      '2024-07-01T00:00:00.000Z',
+    );
     expect(mapped({}).lastUsedAt).toBeNull();
   });
 

@@ -53,10 +53,14 @@ describe("the pool's policy", () => {
     const { leasing, admin } = await setup(1);
     // Act / Assess
     await expect(leasing.lease('nope')).rejects.toBeInstanceOf(PoolNotFound);
-    await expect(leasing.complete('nope', 'k_000000000000000000000000.0.1.0000000000000000')).rejects.toBeInstanceOf(PoolNotFound);
+    await expect(leasing.complete('nope', 'k_000000000000000000000000.0.1.0000000000000000')).rejects.toBeInstanceOf(
+      PoolNotFound,
+    );
     await expect(leasing.increment('nope', 'k_000000000000000000000000')).rejects.toBeInstanceOf(PoolNotFound);
     await expect(admin.list('nope')).rejects.toBeInstanceOf(PoolNotFound);
-    await expect(admin.update('nope', 'k_000000000000000000000000', { status: 'disabled' })).rejects.toBeInstanceOf(PoolNotFound);
+    await expect(admin.update('nope', 'k_000000000000000000000000', { status: 'disabled' })).rejects.toBeInstanceOf(
+      PoolNotFound,
+    );
   });
 
   it('reads a pool once per cache period, not once per lease; a change from elsewhere lands within the period', async () => {
@@ -85,7 +89,9 @@ describe('a key belongs to one pool', () => {
     await keyImport.importKeys('other', [{ apiKey: 'sk-test-other-pool-key-0001' }]);
     const grant = await leasing.lease(POOL);
     // Act / Assess
-    await expect(leasing.complete('other', grant.leaseId, { outcome: 'failure' })).rejects.toBeInstanceOf(LeaseNotFound);
+    await expect(leasing.complete('other', grant.leaseId, { outcome: 'failure' })).rejects.toBeInstanceOf(
+      LeaseNotFound,
+    );
     await expect(leasing.increment('other', grant.keyId)).rejects.toBeInstanceOf(KeyNotFound);
     await expect(admin.update('other', grant.keyId, { usageCount: 0 })).rejects.toBeInstanceOf(KeyNotFound);
     expect(store.peek(grant.keyId)?.usageCount).toBe(1);
@@ -164,7 +170,9 @@ describe('Retry-After, both ways', () => {
   it('retryAfterSeconds goes with rate_limited only', async () => {
     const { leasing } = await setup(1);
     const grant = await leasing.lease(POOL);
-    await expect(leasing.complete(POOL, grant.leaseId, { outcome: 'failure', retryAfterSeconds: 5 })).rejects.toBeInstanceOf(InvalidRequest);
+    await expect(
+      leasing.complete(POOL, grant.leaseId, { outcome: 'failure', retryAfterSeconds: 5 }),
+    ).rejects.toBeInstanceOf(InvalidRequest);
   });
 });
 
@@ -205,7 +213,17 @@ describe("the operator's reset", () => {
     store.times = 2;
     store.rival = (keyId) => {
       const seen = store.peek(keyId)?.usageCount ?? 0;
-      return store.lease({ keyId, pool: POOL, shard: 0, seenCount: seen, maxUses: 3, slot: seen + 1, nonce: `${seen}`.padStart(16, '0'), expiresAtMs: clock.now() + 1000, nowMs: clock.now() });
+      return store.lease({
+        keyId,
+        pool: POOL,
+        shard: 0,
+        seenCount: seen,
+        maxUses: 3,
+        slot: seen + 1,
+        nonce: `${seen}`.padStart(16, '0'),
+        expiresAtMs: clock.now() + 1000,
+        nowMs: clock.now(),
+      });
     };
     // Act
     const view = await admin.update(POOL, id, { usageCount: 0 });
@@ -222,7 +240,7 @@ describe("the operator's reset", () => {
 });
 
 describe('listing a pool', () => {
-  it("reads the page, not the pool: a 10-key page of a 250-key pool asks the store for 10 keys", async () => {
+  it('reads the page, not the pool: a 10-key page of a 250-key pool asks the store for 10 keys', async () => {
     // Prepare
     const { admin, store } = await setup(250);
     const before = store.calls.poolKeys ?? 0;
@@ -268,7 +286,9 @@ describe('leasing with the pool directory', () => {
     // Act
     await poolStore.put('fresh', {}, new Date(clock.now()).toISOString());
     // Assess
-    await expect(new Leasing({ store, pools: new PoolDirectory({ store: poolStore }), sealer: new FakeSealer() }).lease('fresh')).rejects.toBeInstanceOf(NoUsableKey);
+    await expect(
+      new Leasing({ store, pools: new PoolDirectory({ store: poolStore }), sealer: new FakeSealer() }).lease('fresh'),
+    ).rejects.toBeInstanceOf(NoUsableKey);
     await expect(leasing.lease('fresh')).rejects.toBeInstanceOf(NoUsableKey);
   });
 });

@@ -7,7 +7,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NoUsableKey } from '../../lib/domain/errors.js';
-import type { LeaseAttempt, LeaseAttemptResult, SecretReplacement, StoredKey, UndecryptableMark } from '../../lib/domain/key-store.js';
+import type {
+  LeaseAttempt,
+  LeaseAttemptResult,
+  SecretReplacement,
+  StoredKey,
+  UndecryptableMark,
+} from '../../lib/domain/key-store.js';
 import { CONTENTION_MEMORY_MS, Leasing } from '../../lib/domain/leasing.js';
 import { reseal } from '../../lib/domain/reseal.js';
 import { SealingUnavailable, SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
@@ -30,13 +36,25 @@ function held(store: MemoryKeyStore, keyId: string): StoredKey {
 
 /** A key item as written before sealing: the secret in plain text. */
 function plainKey(keyId: string, secret: string): StoredKey {
-  return { keyId, pool: POOL, secret, sealed: false, maskedKey: 'sk-...xxxx', usageCount: 0, status: 'active', createdAt: '2025-01-01T00:00:00.000Z', lastUsedAt: null, slots: {} };
+  return {
+    keyId,
+    pool: POOL,
+    secret,
+    sealed: false,
+    maskedKey: 'sk-...xxxx',
+    usageCount: 0,
+    status: 'active',
+    createdAt: '2025-01-01T00:00:00.000Z',
+    lastUsedAt: null,
+    slots: {},
+  };
 }
 
 /** A store that fails the test instead of letting a lease loop for ever on its lease writes. */
 class BoundedStore extends MemoryKeyStore {
   override tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
-    if ((this.calls.tryLease ?? 0) >= 200) return Promise.reject(new Error('more than 200 lease writes for one test: the lease is looping'));
+    if ((this.calls.tryLease ?? 0) >= 200)
+      return Promise.reject(new Error('more than 200 lease writes for one test: the lease is looping'));
     return super.tryLease(attempt);
   }
 }
@@ -55,7 +73,14 @@ describe('a lease and a secret that cannot be opened', () => {
     const [first = '', second = '', third = ''] = ids;
     const reported: SecretUndecryptable[] = [];
     // random 0: after a key it cannot open, the lease tries the next candidate in LRU order.
-    const leasing = new Leasing({ store, pools, sealer, clock: clock.now, random: () => 0, onUndecryptable: (error) => reported.push(error) });
+    const leasing = new Leasing({
+      store,
+      pools,
+      sealer,
+      clock: clock.now,
+      random: () => 0,
+      onUndecryptable: (error) => reported.push(error),
+    });
     swapSecrets(store, first, third);
     // Act
     const grant = await leasing.lease(POOL);
@@ -196,10 +221,22 @@ describe('a key still stored in plain text', () => {
     // Prepare: three plain keys older than the one sealed key, and candidate pages of two.
     const { store, pools, sealer, clock, poolStore, importKeys } = world(new MemoryKeyStore());
     const plain = ['k_00000000000000000000c001', 'k_00000000000000000000c002', 'k_00000000000000000000c003'];
-    for (const [i, keyId] of plain.entries()) await store.insert({ ...plainKey(keyId, `sk-test-plain-${i}-0000-0000-0000`), createdAt: `2025-01-01T00:00:0${i}.000Z` });
+    for (const [i, keyId] of plain.entries())
+      await store.insert({
+        ...plainKey(keyId, `sk-test-plain-${i}-0000-0000-0000`),
+        createdAt: `2025-01-01T00:00:0${i}.000Z`,
+      });
     const [sealedId] = await importKeys('sealed', 1);
     // random 0: a contending broker takes the first candidate of its page, so the order is known.
-    const leasing = new Leasing({ store, pools, sealer, clock: clock.now, random: () => 0, candidateLimit: 2, maxRounds: 20 });
+    const leasing = new Leasing({
+      store,
+      pools,
+      sealer,
+      clock: clock.now,
+      random: () => 0,
+      candidateLimit: 2,
+      maxRounds: 20,
+    });
     // Act
     const grant = await leasing.lease(POOL);
     const writesBefore = store.calls.tryLease ?? 0;
@@ -224,7 +261,9 @@ describe('a key still stored in plain text', () => {
     await new Leasing({ store, pools, sealer, clock: clock.now }).lease(POOL).catch(() => undefined);
     const stale = (await store.poolKeysWithSecrets(POOL, 10)).keys;
     await admin.update(POOL, 'k_00000000000000000000d001', { status: 'disabled' });
-    const staleStore = Object.assign(Object.create(store) as MemoryKeyStore, { poolKeysWithSecrets: () => Promise.resolve({ keys: stale, lastKeyId: undefined }) });
+    const staleStore = Object.assign(Object.create(store) as MemoryKeyStore, {
+      poolKeysWithSecrets: () => Promise.resolve({ keys: stale, lastKeyId: undefined }),
+    });
     // Act
     const first = await reseal({ store: staleStore, pools: poolStore, sealer });
     const second = await reseal({ store, pools: poolStore, sealer });
@@ -283,14 +322,27 @@ describe('reseal', () => {
     // Act
     const report = await reseal({ store, pools: poolStore, sealer, pageSize: 3, concurrency: 2 });
     // Assess
-    expect(report).toEqual({ keys: 7, resealed: 2, sealed: 1, revived: 1, unchanged: 1, undecryptable: [broken, brokenMarked].sort(), changedMeanwhile: 0 });
+    expect(report).toEqual({
+      keys: 7,
+      resealed: 2,
+      sealed: 1,
+      revived: 1,
+      unchanged: 1,
+      undecryptable: [broken, brokenMarked].sort(),
+      changedMeanwhile: 0,
+    });
     for (const id of [old1, old2, revivable, current, 'k_00000000000000000000bbbb']) {
       const key = store.peek(id);
       expect(key?.sealed).toBe(true);
       expect(await sealer.resealNeeded(key?.secret ?? '')).toBe(false);
       expect(key?.status).toBe('active');
     }
-    expect(await sealer.open(store.peek('k_00000000000000000000bbbb')?.secret ?? '', { pool: POOL, keyId: 'k_00000000000000000000bbbb' })).toBe('sk-test-plain-1111-1111-1111-1111');
+    expect(
+      await sealer.open(store.peek('k_00000000000000000000bbbb')?.secret ?? '', {
+        pool: POOL,
+        keyId: 'k_00000000000000000000bbbb',
+      }),
+    ).toBe('sk-test-plain-1111-1111-1111-1111');
     expect(store.peek(broken)?.status).toBe('undecryptable');
   });
 
@@ -300,12 +352,28 @@ describe('reseal', () => {
     await importKeys('twice', 4);
     sealer.generation = 2;
     await reseal({ store, pools: poolStore, sealer });
-    const writes = { replace: store.calls.replaceSecret ?? 0, mark: store.calls.markUndecryptable ?? 0, seals: sealer.seals };
+    const writes = {
+      replace: store.calls.replaceSecret ?? 0,
+      mark: store.calls.markUndecryptable ?? 0,
+      seals: sealer.seals,
+    };
     // Act
     const second = await reseal({ store, pools: poolStore, sealer });
     // Assess
-    expect(second).toEqual({ keys: 4, resealed: 0, sealed: 0, revived: 0, unchanged: 4, undecryptable: [], changedMeanwhile: 0 });
-    expect({ replace: store.calls.replaceSecret ?? 0, mark: store.calls.markUndecryptable ?? 0, seals: sealer.seals }).toEqual(writes);
+    expect(second).toEqual({
+      keys: 4,
+      resealed: 0,
+      sealed: 0,
+      revived: 0,
+      unchanged: 4,
+      undecryptable: [],
+      changedMeanwhile: 0,
+    });
+    expect({
+      replace: store.calls.replaceSecret ?? 0,
+      mark: store.calls.markUndecryptable ?? 0,
+      seals: sealer.seals,
+    }).toEqual(writes);
   });
 
   it('counts changedMeanwhile when the store refuses the write because the item changed after it was read', async () => {

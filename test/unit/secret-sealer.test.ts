@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EsdkSealer, inspectSealed, type WrappingKeySpec, wrappingKeyRef } from '../../lib/adapters/esdk-sealer.js';
-import { LOCAL_SEALING_KEY_FILE, loadOrCreateLocalSealingKey, readLocalSealingKey, UnsafeSealingKeyFile } from '../../lib/adapters/local-sealing-key.js';
+import {
+  LOCAL_SEALING_KEY_FILE,
+  loadOrCreateLocalSealingKey,
+  readLocalSealingKey,
+  UnsafeSealingKeyFile,
+} from '../../lib/adapters/local-sealing-key.js';
 import { cacheKeyFor, OpenedSecretCache } from '../../lib/adapters/opened-secret-cache.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
 import { type SealContext, SealingUnavailable, SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
@@ -144,7 +149,10 @@ describe('what does not open', () => {
     // Prepare: the two key ids have the same length, so the edit keeps the header's layout.
     const sealer = new EsdkSealer({ current: localKey() });
     const sealed = await sealer.seal(SECRET, CONTEXT);
-    const edited = Buffer.from(Buffer.from(sealed, 'base64').toString('latin1').replace(CONTEXT.keyId, OTHER_CONTEXT.keyId), 'latin1').toString('base64');
+    const edited = Buffer.from(
+      Buffer.from(sealed, 'base64').toString('latin1').replace(CONTEXT.keyId, OTHER_CONTEXT.keyId),
+      'latin1',
+    ).toString('base64');
     // Act
     const error = await rejection(sealer.open(edited, OTHER_CONTEXT));
     // Assess
@@ -197,9 +205,15 @@ describe('errors never carry the secret or the ciphertext', () => {
       rejection(kmsSealer.open(flipByte(kmsSealed, inBlob(kmsSealed, fakeKeyArn(1))), CONTEXT)),
     ]);
     // Assess
-    const chunks = (text: string) => Array.from({ length: Math.floor(text.length / 12) }, (_, i) => text.slice(i * 12, i * 12 + 12));
+    const chunks = (text: string) =>
+      Array.from({ length: Math.floor(text.length / 12) }, (_, i) => text.slice(i * 12, i * 12 + 12));
     for (const error of errors) {
-      const shown = [String(error), JSON.stringify(error), inspect(error, { depth: 5 }), (error as Error).stack ?? ''].join('\n');
+      const shown = [
+        String(error),
+        JSON.stringify(error),
+        inspect(error, { depth: 5 }),
+        (error as Error).stack ?? '',
+      ].join('\n');
       expect(shown).not.toContain(SECRET.slice(8, 24));
       for (const chunk of [...chunks(sealed), ...chunks(kmsSealed)]) expect(shown).not.toContain(chunk);
     }
@@ -221,7 +235,13 @@ describe('errors never carry the secret or the ciphertext', () => {
     const cache = new OpenedSecretCache();
     cache.set('k', SECRET);
     // Act
-    const shown = [JSON.stringify(sealer), inspect(sealer, { depth: 10, showHidden: true }), JSON.stringify(cache), inspect(cache, { depth: 10, showHidden: true }), JSON.stringify({ sealer, cache })].join('\n');
+    const shown = [
+      JSON.stringify(sealer),
+      inspect(sealer, { depth: 10, showHidden: true }),
+      JSON.stringify(cache),
+      inspect(cache, { depth: 10, showHidden: true }),
+      JSON.stringify({ sealer, cache }),
+    ].join('\n');
     // Assess
     expect(shown).not.toContain(SECRET);
     expect(JSON.stringify(cache)).toBe('{"openedSecrets":1}');
@@ -446,8 +466,15 @@ describe('rotation: which wrapping key sealed a secret', () => {
   it('with a new KMS key ARN, old secrets are flagged and open through the previous ARN', async () => {
     // Prepare
     const kms = new FakeKms();
-    const oldSealed = await new EsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) }, kms }).seal(SECRET, CONTEXT);
-    const sealer = new EsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(2) }, previous: [{ kind: 'kms', keyArn: fakeKeyArn(1) }], kms });
+    const oldSealed = await new EsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) }, kms }).seal(
+      SECRET,
+      CONTEXT,
+    );
+    const sealer = new EsdkSealer({
+      current: { kind: 'kms', keyArn: fakeKeyArn(2) },
+      previous: [{ kind: 'kms', keyArn: fakeKeyArn(1) }],
+      kms,
+    });
     // Act
     const opened = await sealer.open(oldSealed, CONTEXT);
     // Assess
@@ -475,7 +502,11 @@ describe('rotation: which wrapping key sealed a secret', () => {
     const sealed = await sealer.seal(SECRET, CONTEXT);
     const callsAfterSeal = { ...kms.calls };
     // Act
-    const answers = await Promise.all([sealer.resealNeeded(SECRET), sealer.resealNeeded('not base64 at all'), sealer.resealNeeded(sealed)]);
+    const answers = await Promise.all([
+      sealer.resealNeeded(SECRET),
+      sealer.resealNeeded('not base64 at all'),
+      sealer.resealNeeded(sealed),
+    ]);
     // Assess
     expect(answers).toEqual([true, true, false]);
     expect(inspectSealed(SECRET)).toEqual({ sealed: false });

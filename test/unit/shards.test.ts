@@ -17,7 +17,12 @@ import { prng } from '../support/prng.js';
 import { fixedRandom, POOL, world } from '../support/memory-world.js';
 
 /** A pool of `keys` keys with `shards` shards (set before the import, so each key is homed for it). */
-async function shardedPool(keys: number, shards: number, store: MemoryKeyStore = new MemoryKeyStore(), random: () => number = prng(7)) {
+async function shardedPool(
+  keys: number,
+  shards: number,
+  store: MemoryKeyStore = new MemoryKeyStore(),
+  random: () => number = prng(7),
+) {
   const w = world(store, { random });
   await w.poolAdmin.set(POOL, { shards });
   const ids = await w.importKeys('shard', keys);
@@ -45,19 +50,22 @@ describe('shardOf', () => {
     expect(() => shardOf(ids[0] ?? '', 0)).toThrow(RangeError);
   });
 
-  it.each([8, 21, MAX_SHARDS])('spreads 20,000 key ids over %i shards as evenly as chance does (each shard within 4.5 standard deviations)', (shards) => {
-    // Prepare
-    const counts = new Array<number>(shards).fill(0);
-    // Act
-    for (let i = 0; i < 20_000; i++) {
-      const shard = shardOf(keyIdFor(`sk-test-${randomBytes(12).toString('hex')}`), shards);
-      counts[shard] = (counts[shard] ?? 0) + 1;
-    }
-    // Assess: a fair die would land within 4.5 sd of even on every face (p > 0.999 per run).
-    const even = 20_000 / shards;
-    const sd = Math.sqrt(even * (1 - 1 / shards));
-    for (const n of counts) expect(Math.abs(n - even)).toBeLessThan(4.5 * sd);
-  });
+  it.each([8, 21, MAX_SHARDS])(
+    'spreads 20,000 key ids over %i shards as evenly as chance does (each shard within 4.5 standard deviations)',
+    (shards) => {
+      // Prepare
+      const counts = new Array<number>(shards).fill(0);
+      // Act
+      for (let i = 0; i < 20_000; i++) {
+        const shard = shardOf(keyIdFor(`sk-test-${randomBytes(12).toString('hex')}`), shards);
+        counts[shard] = (counts[shard] ?? 0) + 1;
+      }
+      // Assess: a fair die would land within 4.5 sd of even on every face (p > 0.999 per run).
+      const even = 20_000 / shards;
+      const sd = Math.sqrt(even * (1 - 1 / shards));
+      for (const n of counts) expect(Math.abs(n - even)).toBeLessThan(4.5 * sd);
+    },
+  );
 
   it('a lease reads the widest layout while a reshard is pending', () => {
     expect(shardSpan({ shards: 8 })).toBe(8);
@@ -125,7 +133,13 @@ class CountingStore extends MemoryKeyStore {
   maxInFlight = 0;
   roundTrips = 0;
   readonly shardsRead = new Set<number>();
-  override async candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
+  override async candidates(
+    pool: string,
+    shard: number,
+    maxUses: number,
+    limit: number,
+    nowMs: number,
+  ): Promise<CandidatePage> {
     this.shardsRead.add(shard);
     if (this.inFlight === 0) this.roundTrips++;
     this.inFlight++;
@@ -144,19 +158,22 @@ describe('leasing over shards', () => {
     [1, 1, 1],
     [8, 8, 4],
     [MAX_SHARDS, MAX_SHARDS, 11],
-  ])('a dry pool with %i shard(s) costs %i index queries and no write before its 409, in %i round trips', async (shards, queries, roundTrips) => {
-    // Prepare
-    const store = new CountingStore();
-    const { leasing } = await shardedPool(0, shards, store);
-    // Act
-    const refused = leasing.lease(POOL);
-    // Assess
-    await expect(refused).rejects.toBeInstanceOf(NoUsableKey);
-    expect(store.calls.candidates).toBe(queries);
-    expect(store.calls.tryLease).toBeUndefined();
-    expect(store.roundTrips).toBe(roundTrips);
-    expect(store.maxInFlight).toBeLessThanOrEqual(MAX_PARALLEL_SHARD_READS);
-  });
+  ])(
+    'a dry pool with %i shard(s) costs %i index queries and no write before its 409, in %i round trips',
+    async (shards, queries, roundTrips) => {
+      // Prepare
+      const store = new CountingStore();
+      const { leasing } = await shardedPool(0, shards, store);
+      // Act
+      const refused = leasing.lease(POOL);
+      // Assess
+      await expect(refused).rejects.toBeInstanceOf(NoUsableKey);
+      expect(store.calls.candidates).toBe(queries);
+      expect(store.calls.tryLease).toBeUndefined();
+      expect(store.roundTrips).toBe(roundTrips);
+      expect(store.maxInFlight).toBeLessThanOrEqual(MAX_PARALLEL_SHARD_READS);
+    },
+  );
 
   it('finds the one usable key of a 64-shard pool wherever it is, whichever shard it reads first', async () => {
     // Prepare
@@ -261,7 +278,14 @@ describe('reshard (the sweep)', () => {
     // Assess
     expect(early).toMatchObject({ keys: 0, moved: 0, finished: false, notBefore: new Date(clock.now()).toISOString() });
     const expected = ids.filter((id) => shardOf(id, 8) !== 0).length;
-    expect(run).toMatchObject({ shards: 8, previousShards: 1, keys: 30, moved: expected, changedMeanwhile: 0, finished: true });
+    expect(run).toMatchObject({
+      shards: 8,
+      previousShards: 1,
+      keys: 30,
+      moved: expected,
+      changedMeanwhile: 0,
+      finished: true,
+    });
     expect(again).toMatchObject({ previousShards: null, moved: 0, finished: false });
     expect(store.calls.rehome).toBe(expected);
     expect(await poolStore.get(POOL)).not.toHaveProperty('previousShards');
@@ -330,7 +354,17 @@ describe('reshard (the sweep)', () => {
     const stale = await store.rehome({ keyId, pool: POOL, from: { shard: 0, indexedIn: undefined }, to: 1 });
     const wrongPool = await store.rehome({ keyId, pool: 'other', from: { shard: 0, indexedIn: 0 }, to: 1 });
     const fresh = await store.rehome({ keyId, pool: POOL, from: { shard: 0, indexedIn: 0 }, to: 1 });
-    const staleLease = await store.tryLease({ keyId, pool: POOL, shard: 0, seenCount: 0, maxUses: 3, slot: 0, nonce: '0123456789abcdef', expiresAtMs: 2e12, nowMs: 1e12 });
+    const staleLease = await store.tryLease({
+      keyId,
+      pool: POOL,
+      shard: 0,
+      seenCount: 0,
+      maxUses: 3,
+      slot: 0,
+      nonce: '0123456789abcdef',
+      expiresAtMs: 2e12,
+      nowMs: 1e12,
+    });
     // Assess
     expect(stale).toEqual({ moved: false, current: { keyId, pool: POOL, shard: 0, indexedIn: 0 } });
     expect(wrongPool).toEqual({ moved: false, current: undefined });

@@ -3,15 +3,31 @@
  * provider's Retry-After on a rate_limited completion, on plain fakes: no database, no HTTP.
  */
 import { describe, expect, it } from 'vitest';
-import { brokerKeySource, type KeySource, type LeaseWait, leaseWaiting, type PoolLeasing, WaitBudget } from '../../lib/client/key-source.js';
+import {
+  brokerKeySource,
+  type KeySource,
+  type LeaseWait,
+  leaseWaiting,
+  type PoolLeasing,
+  WaitBudget,
+} from '../../lib/client/key-source.js';
 import { outcomeForThrow, retryAfterSeconds, withKey } from '../../lib/client/with-key.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { CompletionReport, LeaseGrant, LeaseRequest } from '../../lib/domain/types.js';
 
-const grant = (n: number): LeaseGrant => ({ leaseId: `lease-${n}`, keyId: `key-${n}`, apiKey: `sk-test-${n}`, pool: 'p', usageCount: 0, expiresAt: new Date(0).toISOString() });
+const grant = (n: number): LeaseGrant => ({
+  leaseId: `lease-${n}`,
+  keyId: `key-${n}`,
+  apiKey: `sk-test-${n}`,
+  pool: 'p',
+  usageCount: 0,
+  expiresAt: new Date(0).toISOString(),
+});
 
 /** A source that answers each lease with the next of `answers` (a number: NoUsableKey with that retryAfterSeconds; null: without one). */
-function scripted(answers: (LeaseGrant | number | null)[]): KeySource & { waits: (LeaseWait | undefined)[]; reports: CompletionReport[] } {
+function scripted(
+  answers: (LeaseGrant | number | null)[],
+): KeySource & { waits: (LeaseWait | undefined)[]; reports: CompletionReport[] } {
   const waits: (LeaseWait | undefined)[] = [];
   const reports: CompletionReport[] = [];
   return {
@@ -39,7 +55,9 @@ describe('leaseWaiting', () => {
     const source = scripted([2, 2, 2, grant(1)]);
     const { slept, sleep } = recorder();
     // Act
-    const error = await leaseWaiting(() => source.lease(), new WaitBudget(5), { sleep, random: () => 0.99 }).catch((e: unknown) => e);
+    const error = await leaseWaiting(() => source.lease(), new WaitBudget(5), { sleep, random: () => 0.99 }).catch(
+      (e: unknown) => e,
+    );
     // Assess
     expect(slept).toEqual([2_000 + 0.99 * 200, 2_000 + 0.99 * 200]);
     expect(slept.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(5_000);
@@ -111,22 +129,31 @@ describe('withKey waiting', () => {
     ['1.5', undefined],
     ['Wed, 21 Oct 2015 07:28:00 GMT', undefined],
     [null, undefined],
-  ] as const)('a 429 with Retry-After %s completes rate_limited with retryAfterSeconds %s', async (header, expected) => {
-    // Prepare
-    const source = scripted([grant(1)]);
-    const headers: Record<string, string> = header === null ? {} : { 'retry-after': header };
-    // Act
-    await withKey({ keys: source, retries: 0 }, () => Promise.resolve(new Response(null, { status: 429, headers }))).catch(() => undefined);
-    // Assess
-    expect(source.reports).toEqual([expected === undefined ? { outcome: 'rate_limited' } : { outcome: 'rate_limited', retryAfterSeconds: expected }]);
-    expect(retryAfterSeconds(new Response(null, { headers }))).toBe(expected);
-  });
+  ] as const)(
+    'a 429 with Retry-After %s completes rate_limited with retryAfterSeconds %s',
+    async (header, expected) => {
+      // Prepare
+      const source = scripted([grant(1)]);
+      const headers: Record<string, string> = header === null ? {} : { 'retry-after': header };
+      // Act
+      await withKey({ keys: source, retries: 0 }, () =>
+        Promise.resolve(new Response(null, { status: 429, headers })),
+      ).catch(() => undefined);
+      // Assess
+      expect(source.reports).toEqual([
+        expected === undefined ? { outcome: 'rate_limited' } : { outcome: 'rate_limited', retryAfterSeconds: expected },
+      ]);
+      expect(retryAfterSeconds(new Response(null, { headers }))).toBe(expected);
+    },
+  );
 
   it('Retry-After goes only with rate_limited: a 503 carrying one completes as a plain failure', async () => {
     // Prepare
     const source = scripted([grant(1)]);
     // Act
-    await withKey({ keys: source, retries: 0 }, () => Promise.resolve(new Response(null, { status: 503, headers: { 'retry-after': '5' } }))).catch(() => undefined);
+    await withKey({ keys: source, retries: 0 }, () =>
+      Promise.resolve(new Response(null, { status: 503, headers: { 'retry-after': '5' } })),
+    ).catch(() => undefined);
     // Assess
     expect(source.reports).toEqual([{ outcome: 'failure' }]);
   });
@@ -146,7 +173,10 @@ describe('brokerKeySource', () => {
         }
         return Promise.resolve(grant(1));
       },
-      complete: (pool, leaseId, report) => (calls.push(['complete', pool, leaseId, report]), Promise.resolve({ keyId: 'key-1', usageCount: 1, status: 'active' })),
+      complete: (pool, leaseId, report) => (
+        calls.push(['complete', pool, leaseId, report]),
+        Promise.resolve({ keyId: 'key-1', usageCount: 1, status: 'active' })
+      ),
     };
     const { slept, sleep } = recorder();
     const source = brokerKeySource(broker, 'images', { maxWaitSeconds: 1, sleep, random: () => 0 });
@@ -166,9 +196,21 @@ describe('brokerKeySource', () => {
 
 describe('outcomeForThrow', () => {
   it.each([
-    ['a refused connection (never sent)', Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }) }), 'failure'],
+    [
+      'a refused connection (never sent)',
+      Object.assign(new TypeError('fetch failed'), {
+        cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }),
+      }),
+      'failure',
+    ],
     ['an unknown host (never sent)', Object.assign(new Error('getaddrinfo'), { code: 'ENOTFOUND' }), 'failure'],
-    ['a reset mid-answer', Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('socket'), { code: 'ECONNRESET' }) }), 'unknown'],
+    [
+      'a reset mid-answer',
+      Object.assign(new TypeError('fetch failed'), {
+        cause: Object.assign(new Error('socket'), { code: 'ECONNRESET' }),
+      }),
+      'unknown',
+    ],
     ['an abort by timeout', new DOMException('The operation was aborted', 'TimeoutError'), 'unknown'],
     ['anything else the call threw', new Error('boom'), 'unknown'],
   ] as const)('%s completes as %s', (_what, error, outcome) => {

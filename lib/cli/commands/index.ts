@@ -8,4 +8,18 @@ import { poolCommand } from './pools.js';
 import { reseal } from './reseal.js';
 import { status } from './status.js';
 
-export const COMMANDS: (Command | CommandGroup)[] = [poolCommand, add, list, lease, complete, increment, reset, disable, enable, migrateCommand, reseal, maintain, status];
+export const COMMANDS: (Command | CommandGroup)[] = [
+  poolCommand,
+  add,
+  list,
+  lease,
+  complete,
+  increment,
+  reset,
+  disable,
+  enable,
+  migrateCommand,
+  reseal,
+  maintain,
+  status,
+];

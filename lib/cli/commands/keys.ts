@@ -40,7 +40,8 @@ export const add: Command = {
       total.keys.push(...result.keys);
     }
     if (args.values.json) io.out(json(total));
-    else io.out(`${table(keyRows(total.keys), KEY_COLUMNS)}\nimported ${total.imported}, duplicates ${total.duplicates}`);
+    else
+      io.out(`${table(keyRows(total.keys), KEY_COLUMNS)}\nimported ${total.imported}, duplicates ${total.duplicates}`);
     return 0;
   },
 };
@@ -58,14 +59,19 @@ export const list: Command = {
   options: { pool: { type: 'string' }, status: { type: 'string' }, json: { type: 'boolean' } },
   async run({ args, io, services }) {
     const pool = poolFlag(args);
-    const status = args.values.status === undefined ? undefined : checked(KeyStatusSchema, args.values.status, '--status');
+    const status =
+      args.values.status === undefined ? undefined : checked(KeyStatusSchema, args.values.status, '--status');
     const keys = await services.broker().listAll(pool, status ? { status } : {});
     if (args.values.json) {
       io.out(json({ keys, cursor: null }));
       return 0;
     }
     const added = [...keys].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-    io.out(added.length ? `${table(keyRows(added), KEY_COLUMNS)}\n${added.length} key(s)` : `no keys in pool ${pool}${status ? ` with status ${status}` : ''}`);
+    io.out(
+      added.length
+        ? `${table(keyRows(added), KEY_COLUMNS)}\n${added.length} key(s)`
+        : `no keys in pool ${pool}${status ? ` with status ${status}` : ''}`,
+    );
     return 0;
   },
 };
@@ -74,7 +80,10 @@ function statusCommand(name: 'enable' | 'disable'): Command {
   const status = name === 'enable' ? 'active' : 'disabled';
   return {
     name,
-    summary: name === 'enable' ? 'make a key active again' : 'take a key out of the pool for good (it is never leased, maintenance leaves it alone)',
+    summary:
+      name === 'enable'
+        ? 'make a key active again'
+        : 'take a key out of the pool for good (it is never leased, maintenance leaves it alone)',
     usage: '<keyId> [--pool P] [--json]',
     help: [poolHelp(13), '--json       print the HTTP API body (the KeyView)'],
     options: { pool: { type: 'string' }, json: { type: 'boolean' } },
@@ -95,11 +104,7 @@ export const reset: Command = {
   name: 'reset',
   summary: "set a key's usage count (default 0): the key takes its place in the usage order again",
   usage: '<keyId> [--pool P] [--to N] [--json]',
-  help: [
-    poolHelp(13),
-    '--to N       the new count (default 0)',
-    '--json       print the HTTP API body (the KeyView)',
-  ],
+  help: [poolHelp(13), '--to N       the new count (default 0)', '--json       print the HTTP API body (the KeyView)'],
   options: { pool: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' } },
   positionals: [1, 1],
   async run({ args, io, services }) {

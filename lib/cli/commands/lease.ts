@@ -13,9 +13,14 @@ export const lease: Command = {
     "--max-uses N   a key is usable while its count is <= N: at most the pool's cap, which is the default",
     "--ttl S        seconds until the lease expires: at most the pool's leaseTtlSeconds, which is the default",
     '--json         print the HTTP API body: {"leaseId","keyId","apiKey","pool","usageCount","expiresAt"}',
-    'Above the pool\'s cap or lease TTL: exit 2 naming it (`keypool pool show P` shows the policy).',
+    "Above the pool's cap or lease TTL: exit 2 naming it (`keypool pool show P` shows the policy).",
   ],
-  options: { pool: { type: 'string' }, 'max-uses': { type: 'string' }, ttl: { type: 'string' }, json: { type: 'boolean' } },
+  options: {
+    pool: { type: 'string' },
+    'max-uses': { type: 'string' },
+    ttl: { type: 'string' },
+    json: { type: 'boolean' },
+  },
   async run({ args, io, services }) {
     const pool = poolFlag(args);
     const maxUses = numberFlag(MaxUses, args.values['max-uses'], '--max-uses');
@@ -40,14 +45,24 @@ export const complete: Command = {
     "--retry-after S with rate_limited only: the provider's Retry-After in seconds (1..3600); the key rests at least that long (default: the pool's cooldown)",
     '--json          print the HTTP API body: {"keyId","usageCount","status"}',
   ],
-  options: { pool: { type: 'string' }, outcome: { type: 'string' }, 'retry-after': { type: 'string' }, json: { type: 'boolean' } },
+  options: {
+    pool: { type: 'string' },
+    outcome: { type: 'string' },
+    'retry-after': { type: 'string' },
+    json: { type: 'boolean' },
+  },
   positionals: [1, 1],
   async run({ args, io, services }) {
     const pool = poolFlag(args);
-    const outcome = args.values.outcome === undefined ? 'success' : checked(OutcomeSchema, args.values.outcome, '--outcome');
+    const outcome =
+      args.values.outcome === undefined ? 'success' : checked(OutcomeSchema, args.values.outcome, '--outcome');
     const retryAfterSeconds = numberFlag(RetryAfterSeconds, args.values['retry-after'], '--retry-after');
-    if (retryAfterSeconds !== undefined && outcome !== 'rate_limited') throw new UsageError('--retry-after goes with --outcome rate_limited');
-    const result = await services.broker().complete(pool, args.positionals[0] ?? '', { outcome, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
+    if (retryAfterSeconds !== undefined && outcome !== 'rate_limited')
+      throw new UsageError('--retry-after goes with --outcome rate_limited');
+    const result = await services.broker().complete(pool, args.positionals[0] ?? '', {
+      outcome,
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    });
     io.out(args.values.json ? json(result) : `${result.keyId}: usageCount ${result.usageCount}, ${result.status}`);
     return 0;
   },

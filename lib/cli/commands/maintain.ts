@@ -10,12 +10,18 @@ const MaxChecks = z.int().check(z.minimum(0), z.maximum(1_000_000));
 
 function summaryText(summary: MaintenanceSummary): string {
   const head = `checked ${summary.checked}: active ${summary.active}, exhausted ${summary.exhausted}, disabled ${summary.disabled}, cooling ${summary.cooling}, suspect ${summary.suspect}, undecryptable ${summary.undecryptable}; ${summary.errors.length} error(s)`;
-  return summary.errors.length ? `${head}\n${table(summary.errors.map((e) => ({ ...e })), ['keyId', 'reason'])}` : head;
+  return summary.errors.length
+    ? `${head}\n${table(
+        summary.errors.map((e) => ({ ...e })),
+        ['keyId', 'reason'],
+      )}`
+    : head;
 }
 
 export const maintain: Command = {
   name: 'maintain',
-  summary: "read keys' balances from the provider: exhaust or revive keys by them, confirm or clear suspect keys (the scheduled job)",
+  summary:
+    "read keys' balances from the provider: exhaust or revive keys by them, confirm or clear suspect keys (the scheduled job)",
   usage: '[--pool P] [--min-credits N] [--max-checks N] [--json]',
   help: [
     '--pool P          only pool P (default: every pool); only pools whose provider is stability are asked about',
@@ -25,7 +31,12 @@ export const maintain: Command = {
     'A suspect key is disabled only when the provider answers 401/403, and is active again otherwise.',
     'Provider: STABILITY_API_BASE_URL; pace: KEYPOOL_BALANCE_RATE requests/s (default 5), KEYPOOL_BALANCE_CONCURRENCY.',
   ],
-  options: { pool: { type: 'string' }, 'min-credits': { type: 'string' }, 'max-checks': { type: 'string' }, json: { type: 'boolean' } },
+  options: {
+    pool: { type: 'string' },
+    'min-credits': { type: 'string' },
+    'max-checks': { type: 'string' },
+    json: { type: 'boolean' },
+  },
   async run({ args, io, services }) {
     // Every pool unless one is named, so --pool has no default here.
     const pool = optionalPoolFlag(args);

@@ -20,7 +20,9 @@ function creditsFlag(value: unknown): number | undefined {
 function text(outcome: MigrationOutcome, from: string, target: string, pool: string): string {
   const { report } = outcome;
   const lines = [
-    outcome.dryRun ? `dry run: nothing was written; migrating ${from} into ${target} (pool ${pool}) would do this:` : `migrated ${from} into ${target} (pool ${pool})`,
+    outcome.dryRun
+      ? `dry run: nothing was written; migrating ${from} into ${target} (pool ${pool}) would do this:`
+      : `migrated ${from} into ${target} (pool ${pool})`,
     `  read        ${report.read}`,
     `  imported    ${report.imported}   (new keys)`,
     `  raised      ${report.raised}   (keys already in keypool whose count went up)`,
@@ -30,7 +32,10 @@ function text(outcome: MigrationOutcome, from: string, target: string, pool: str
     ...capped(report.invalid, INVALID_SHOWN, (i) => `    line ${i.line}: ${i.reason}`),
     `  ignored fields  ${report.ignoredFields}   (distinct unknown field names)`,
   ];
-  if (outcome.disabled > 0) lines.push(`  ${outcome.disabled} key(s) already in keypool ${outcome.dryRun ? 'would be' : 'were'} disabled because the source disables them`);
+  if (outcome.disabled > 0)
+    lines.push(
+      `  ${outcome.disabled} key(s) already in keypool ${outcome.dryRun ? 'would be' : 'were'} disabled because the source disables them`,
+    );
   return lines.join('\n');
 }
 
@@ -59,7 +64,8 @@ export const migrateCommand: Command = {
   async run({ args, io, config, services }) {
     const file = stringFlag(args.values['from-mongo-export']);
     const legacyTable = stringFlag(args.values['from-table']);
-    if ((file === undefined) === (legacyTable === undefined)) throw new UsageError('give exactly one of --from-mongo-export FILE or --from-table NAME');
+    if ((file === undefined) === (legacyTable === undefined))
+      throw new UsageError('give exactly one of --from-mongo-export FILE or --from-table NAME');
     if (legacyTable !== undefined) checked(TableName, legacyTable, '--from-table');
     if (legacyTable === config.tableName) throw new UsageError(`--from-table: "${legacyTable}" is keypool's own table`);
     const pool = poolFlag(args);

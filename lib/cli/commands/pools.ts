@@ -1,12 +1,29 @@
 /** pool set | list | show | reshard: the operator's commands over pools and their policy (PUT, GET /pools). */
 import { POLICY_CACHE_MS } from '../../domain/pool-directory.js';
-import { CooldownSeconds, LeaseTtlSeconds, MaxUses, MinCredits, PoolName, ProviderSchema, Shards } from '../../domain/primitives.js';
+import {
+  CooldownSeconds,
+  LeaseTtlSeconds,
+  MaxUses,
+  MinCredits,
+  PoolName,
+  ProviderSchema,
+  Shards,
+} from '../../domain/primitives.js';
 import { reshard as reshardPool, type ReshardReport, RESHARD_SETTLE_MS } from '../../domain/reshard.js';
 import { MAX_SHARDS } from '../../domain/shards.js';
 import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS } from '../../domain/types.js';
 import { checked, type Command, type CommandGroup, Concurrency, json, numberFlag, table } from '../framework.js';
 
-const POOL_COLUMNS = ['pool', 'maxUses', 'leaseTtlSeconds', 'cooldownSeconds', 'provider', 'minCredits', 'shards', 'updatedAt'];
+const POOL_COLUMNS = [
+  'pool',
+  'maxUses',
+  'leaseTtlSeconds',
+  'cooldownSeconds',
+  'provider',
+  'minCredits',
+  'shards',
+  'updatedAt',
+];
 
 /** A pool's row; `shards` reads "1 -> 8" while keys are still being moved to a new layout. */
 function poolRows(pools: PoolPolicy[]): Record<string, string | number>[] {
@@ -18,8 +35,9 @@ function poolRows(pools: PoolPolicy[]): Record<string, string | number>[] {
 
 const set: Command = {
   name: 'set',
-  summary: "create a pool or change its policy (PUT /pools/{pool}): only the flags given change",
-  usage: '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--shards N] [--json]',
+  summary: 'create a pool or change its policy (PUT /pools/{pool}): only the flags given change',
+  usage:
+    '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--shards N] [--json]',
   help: [
     `--max-uses N      the cap: a key is leased while its count is <= N (0..1000; new pool: ${POOL_DEFAULTS.maxUses})`,
     `--lease-ttl S     the longest lease, and the default one, in seconds (1..3600; new pool: ${POOL_DEFAULTS.leaseTtlSeconds})`,
@@ -47,7 +65,8 @@ const set: Command = {
     const maxUses = numberFlag(MaxUses, args.values['max-uses'], '--max-uses');
     const leaseTtlSeconds = numberFlag(LeaseTtlSeconds, args.values['lease-ttl'], '--lease-ttl');
     const cooldownSeconds = numberFlag(CooldownSeconds, args.values.cooldown, '--cooldown');
-    const provider = args.values.provider === undefined ? undefined : checked(ProviderSchema, args.values.provider, '--provider');
+    const provider =
+      args.values.provider === undefined ? undefined : checked(ProviderSchema, args.values.provider, '--provider');
     const minCredits = numberFlag(MinCredits, args.values['min-credits'], '--min-credits');
     const settings: Partial<PoolSettings> = {
       ...(maxUses === undefined ? {} : { maxUses }),
@@ -92,15 +111,23 @@ const show: Command = {
   },
 };
 
-
 function reshardText(report: ReshardReport): string {
   if (report.notBefore !== null) {
     return `pool ${report.pool}: shards changed ${report.previousShards ?? '?'} -> ${report.shards} less than ${RESHARD_SETTLE_MS / 1000} s ago; keys move from ${report.notBefore} (run again then, or pass --wait)`;
   }
-  const layout = report.previousShards === null ? `${report.shards} shard(s), no change pending` : `${report.previousShards} -> ${report.shards} shards`;
+  const layout =
+    report.previousShards === null
+      ? `${report.shards} shard(s), no change pending`
+      : `${report.previousShards} -> ${report.shards} shards`;
   const lines = [`pool ${report.pool}: ${layout}; looked at ${report.keys} key(s), moved ${report.moved}`];
-  if (report.changedMeanwhile > 0) lines.push(`  ${report.changedMeanwhile} key(s) changed while this run worked on them: run it again`);
-  if (report.previousShards !== null) lines.push(report.finished ? '  done: leases read only the new layout from now on' : '  not finished: run it again (maintenance also goes on with it)');
+  if (report.changedMeanwhile > 0)
+    lines.push(`  ${report.changedMeanwhile} key(s) changed while this run worked on them: run it again`);
+  if (report.previousShards !== null)
+    lines.push(
+      report.finished
+        ? '  done: leases read only the new layout from now on'
+        : '  not finished: run it again (maintenance also goes on with it)',
+    );
   return lines.join('\n');
 }
 

@@ -16,13 +16,15 @@ function text(report: ResealReport): string {
     `  undecryptable  ${report.undecryptable.length}   (never leased; configure the key they were sealed with as a previous key, or import them again)`,
     ...capped(report.undecryptable, UNDECRYPTABLE_SHOWN, (keyId) => `    ${keyId}`),
   ];
-  if (report.changedMeanwhile > 0) lines.push(`  ${report.changedMeanwhile} key(s) changed while this run worked on them: run it again`);
+  if (report.changedMeanwhile > 0)
+    lines.push(`  ${report.changedMeanwhile} key(s) changed while this run worked on them: run it again`);
   return lines.join('\n');
 }
 
 export const reseal: Command = {
   name: 'reseal',
-  summary: 'seal every stored secret under the current wrapping key (after a key rotation, and for keys stored before sealing)',
+  summary:
+    'seal every stored secret under the current wrapping key (after a key rotation, and for keys stored before sealing)',
   usage: '[--pool P] [--concurrency N] [--json]',
   help: [
     '--pool P           only pool P (default: every pool)',
@@ -45,7 +47,9 @@ export const reseal: Command = {
         ...services.sealing(),
         ...(pool === undefined ? {} : { pool }),
         ...(concurrency === undefined ? {} : { concurrency }),
-        ...(bar ? { onProgress: (p) => bar.update({ read: p.read, written: p.written, bytes: 0, totalBytes: undefined }) } : {}),
+        ...(bar
+          ? { onProgress: (p) => bar.update({ read: p.read, written: p.written, bytes: 0, totalBytes: undefined }) }
+          : {}),
       });
     } finally {
       bar?.done();

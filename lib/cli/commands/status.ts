@@ -12,11 +12,26 @@ function healthInput(view: KeyView): HealthInput {
   return view.status === 'cooling' ? { ...view, cooldownUntil: Number.POSITIVE_INFINITY } : view;
 }
 
-const STATUS_COLUMNS = ['pool', 'maxUses', 'total', 'active', 'cooling', 'suspect', 'exhausted', 'disabled', 'undecryptable', 'usable', 'credits', 'unchecked', 'oldestCheck'];
+const STATUS_COLUMNS = [
+  'pool',
+  'maxUses',
+  'total',
+  'active',
+  'cooling',
+  'suspect',
+  'exhausted',
+  'disabled',
+  'undecryptable',
+  'usable',
+  'credits',
+  'unchecked',
+  'oldestCheck',
+];
 
 export const status: Command = {
   name: 'status',
-  summary: "per pool: keys by status (suspect and undecryptable included), usable keys under the pool's cap, known credits, oldest balance check",
+  summary:
+    "per pool: keys by status (suspect and undecryptable included), usable keys under the pool's cap, known credits, oldest balance check",
   usage: '[--json]',
   help: [
     '--json       print {"pools":[{"pool","maxUses","total","active","cooling","exhausted","disabled","suspect","undecryptable","usable","credits","unchecked","oldestCheck"}]}',
@@ -33,7 +48,15 @@ export const status: Command = {
     for (const { pool } of policies) keys.push(...(await broker.listAll(pool)));
     const pools = poolHealth(keys.map(healthInput), policies, Date.now());
     if (args.values.json) io.out(json({ pools }));
-    else io.out(pools.length ? `${table(pools.map((p) => ({ ...p })), STATUS_COLUMNS)}\nusable = active with usageCount <= the pool's maxUses` : 'no pools');
+    else
+      io.out(
+        pools.length
+          ? `${table(
+              pools.map((p) => ({ ...p })),
+              STATUS_COLUMNS,
+            )}\nusable = active with usageCount <= the pool's maxUses`
+          : 'no pools',
+      );
     return 0;
   },
 };
