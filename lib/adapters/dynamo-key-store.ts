@@ -23,11 +23,10 @@ import type {
   LeaseAttempt,
   LeaseAttemptResult,
   SecretReplacement,
-  StoredKey,
   UndecryptableMark,
 } from '../domain/key-store.js';
+import type { KeyRecord, KeyStatus, StoredKey } from '../domain/types.js';
 import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
-import type { KeyRecord, KeyStatus } from '../domain/types.js';
 import {
   IDEMPOTENCY_PREFIX,
   MAX_SORTED_COUNT,

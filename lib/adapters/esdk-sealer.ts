@@ -21,13 +21,9 @@ import { buildEncrypt } from '@aws-crypto/encrypt-node';
 import { cacheKmsClients, KmsKeyringNode } from '@aws-crypto/kms-keyring-node';
 import { AlgorithmSuiteIdentifier, CommitmentPolicy, type KeyringNode } from '@aws-crypto/material-management-node';
 import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
-import {
-  type SealContext,
-  type SecretSealer,
-  SealingUnavailable,
-  SecretUndecryptable,
-  type UndecryptableReason,
-} from '../domain/secret-sealer.js';
+import type { SealContext } from '../domain/types.js';
+import type { SecretSealer } from '../domain/secret-sealer.js';
+import { SealingUnavailable, SecretUndecryptable, type UndecryptableReason } from '../domain/errors.js';
 import { CONTEXT_KEY_ID, CONTEXT_POOL, KMS_KEY_ARN } from '../domain/sealing-names.js';
 import { openMessage, ParsedMessage } from './esdk-open.js';
 import { cacheKeyFor, OpenedSecretCache, type OpenedSecretCacheOptions } from './opened-secret-cache.js';

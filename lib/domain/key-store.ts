@@ -4,35 +4,7 @@
  * read) whose ConditionExpression carries the invariant; the use cases only decide what to
  * try next.
  */
-import type { KeyRecord, KeyStatus, Outcome, PoolPolicy, PoolSettings } from './types.js';
-
-/** A lease slot on a key: open while it has no outcome and its expiry has not passed. */
-export interface LeaseSlot {
-  /** the nonce of the lease holding the slot */
-  nonce: string;
-  /** when the lease expires, ms since the Unix epoch */
-  expiresAtMs: number;
-  /** the reported outcome, once completed */
-  outcome?: Outcome;
-}
-
-/**
- * A key as the store keeps it: the record, the secret as stored, and the lease slots. The
- * secret is a ciphertext (`sealed`, opened with the SecretSealer only where a key is handed
- * out) or, for an item written before sealing, the plain secret (`sealed: false`: never
- * leased until `keypool reseal` seals it).
- */
-export interface StoredKey extends KeyRecord {
-  secret: string;
-  sealed: boolean;
-  slots: Record<string, LeaseSlot>;
-  /**
-   * The shard of its pool's usage order the key belongs in (lib/domain/shards.ts), kept while
-   * it is out of the index too; absent: shard 0. A new key takes shardOf(keyId, pool's shards);
-   * only a reshard moves it.
-   */
-  shard?: number;
-}
+import type { KeyRecord, KeyStatus, Outcome, PoolPolicy, PoolSettings, StoredKey } from './types.js';
 
 /** A key found by the usage-count index; the index may lag the item by a moment. */
 export interface Candidate {

@@ -2,10 +2,9 @@
 import { createHash } from 'node:crypto';
 import { effectiveStatus } from './rules.js';
 import { rememberSecret } from '../shared/redact.js';
-import type { StoredKey } from './key-store.js';
+import { DEFAULT_SHARDS, type KeyRecord, type KeyView, type StoredKey } from './types.js';
 import type { SecretSealer } from './secret-sealer.js';
-import { DEFAULT_SHARDS, shardOf } from './shards.js';
-import type { KeyRecord, KeyView } from './types.js';
+import { shardOf } from './shards.js';
 
 /**
  * The key's stable id: a prefix of the SHA-256 fingerprint of the secret. Importing the same

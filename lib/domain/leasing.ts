@@ -3,16 +3,23 @@
  * depend only on the KeyStore port; which key to try is decided here, whether a write may
  * happen is decided by the store's conditional writes.
  */
-import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from './errors.js';
-import type { Candidate, CandidatePage, CompletedKey, CompletionAttempt, KeyStore, StoredKey } from './key-store.js';
+import {
+  InvalidRequest,
+  KeyNotFound,
+  LeaseExpired,
+  LeaseNotFound,
+  NoUsableKey,
+  SecretUndecryptable,
+} from './errors.js';
+import type { Candidate, CandidatePage, CompletedKey, CompletionAttempt, KeyStore } from './key-store.js';
+import type { CompletionReport, CompletionResult, LeaseGrant, LeaseRequest, StoredKey } from './types.js';
 import { KEY_ID_PATTERN } from './keys.js';
 import { idempotencyId, leaseRequestHash } from './idempotency.js';
 import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from './lease-id.js';
 import type { PoolDirectory } from './pool-directory.js';
 import { cooldownEnd, effectiveStatus, isLeasable, isSlotFree, outcomeStatusChange } from './rules.js';
-import { SecretUndecryptable, type SecretSealer } from './secret-sealer.js';
+import type { SecretSealer } from './secret-sealer.js';
 import { ShardMemory, shardSpan } from './shards.js';
-import type { CompletionReport, CompletionResult, LeaseGrant, LeaseRequest } from './types.js';
 import { rememberSecret } from '../shared/redact.js';
 
 export interface LeasingOptions {

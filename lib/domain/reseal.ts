@@ -7,10 +7,11 @@
  * Each key is one conditional write on the secret as read, so a run can be interrupted at any
  * point and run again: a second run finds nothing to do and writes nothing.
  */
-import { PoolNotFound } from './errors.js';
-import type { KeyStore, PoolStore, StoredKey } from './key-store.js';
+import { PoolNotFound, SecretUndecryptable } from './errors.js';
+import type { KeyStore, PoolStore } from './key-store.js';
+import type { StoredKey } from './types.js';
 import { maskKey } from './keys.js';
-import { SecretUndecryptable, type SecretSealer } from './secret-sealer.js';
+import type { SecretSealer } from './secret-sealer.js';
 import { mapLimit } from '../shared/map-limit.js';
 
 export interface ResealOptions {

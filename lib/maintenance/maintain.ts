@@ -7,12 +7,12 @@
  * confirm a report, so suspect keys go back into the pool. Usage counts are keypool's own and
  * are never touched here.
  */
-import { PoolNotFound } from '../domain/errors.js';
+import { PoolNotFound, SecretUndecryptable } from '../domain/errors.js';
 import { reshard, type ReshardReport } from '../domain/reshard.js';
-import type { KeyStore, PoolStore, StoredKey } from '../domain/key-store.js';
-import { SecretUndecryptable, type SecretSealer } from '../domain/secret-sealer.js';
+import type { KeyStore, PoolStore } from '../domain/key-store.js';
+import type { KeyRecord, KeyStatus, PoolPolicy, StoredKey } from '../domain/types.js';
+import type { SecretSealer } from '../domain/secret-sealer.js';
 import { withoutSecret } from '../domain/keys.js';
-import type { KeyRecord, KeyStatus, PoolPolicy } from '../domain/types.js';
 import { mapLimit } from '../shared/map-limit.js';
 import { checkOrder } from './check-order.js';
 import { Pacer } from './pacer.js';

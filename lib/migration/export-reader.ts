@@ -14,7 +14,7 @@
  * whole file unreadable: `checkExport` scans the file for exactly that before anything is
  * written.
  */
-import { UnreadableSource } from './errors.js';
+import { UnreadableSource } from '../domain/errors.js';
 
 export const MAX_ROW_BYTES = 1024 * 1024;
 const MAX_DEPTH = 10_000;

@@ -14,11 +14,11 @@
  *    (the store's conditional write; here, the retry with the fresh count).
  *  - Memory is flat: one batch of rows, plus 17 bytes a slot per distinct key (KeySet).
  */
-import type { PoolStore, StoredKey } from '../domain/key-store.js';
+import type { PoolStore } from '../domain/key-store.js';
+import { DEFAULT_POOL, type StoredKey } from '../domain/types.js';
 import { keyIdFor, sealNewKey } from '../domain/keys.js';
 import type { SecretSealer } from '../domain/secret-sealer.js';
-import { DEFAULT_POOL } from '../domain/types.js';
-import { MigrationConflict } from './errors.js';
+import { MigrationConflict } from '../domain/errors.js';
 import type { ReadOptions, SourceRow } from './export-reader.js';
 import { type KeyOutcome, KeySet, type SeenKey } from './key-set.js';
 import { DEFAULT_INITIAL_CREDITS, type MappedRow, mapRow } from './mapping.js';

@@ -4,8 +4,7 @@
  * never overwrites one that appeared meanwhile, a count is only ever raised, and only from
  * the value the migration last saw.
  */
-import type { StoredKey } from '../domain/key-store.js';
-import type { KeyStatus } from '../domain/types.js';
+import type { KeyStatus, StoredKey } from '../domain/types.js';
 
 /** What the migration needs to know of a key already in keypool. */
 export interface ExistingKey {

@@ -9,7 +9,7 @@ import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource } from '../../lib/adapters/migration-sources.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
-import { UnreadableSource } from '../../lib/migration/errors.js';
+import { UnreadableSource } from '../../lib/domain/errors.js';
 import { MAX_ROW_BYTES } from '../../lib/migration/export-reader.js';
 import { migrate, type MigrateOptions } from '../../lib/migration/migrate.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';

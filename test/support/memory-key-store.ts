@@ -22,12 +22,17 @@ import type {
   LeaseAttemptResult,
   PoolStore,
   SecretReplacement,
-  StoredKey,
   UndecryptableMark,
 } from '../../lib/domain/key-store.js';
+import {
+  type KeyRecord,
+  POOL_DEFAULTS,
+  type PoolPolicy,
+  type PoolSettings,
+  type StoredKey,
+} from '../../lib/domain/types.js';
 import { withoutSecret } from '../../lib/domain/keys.js';
 import { inUsageIndex, isLeasable, isSlotFree, outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
-import { POOL_DEFAULTS, type KeyRecord, type PoolPolicy, type PoolSettings } from '../../lib/domain/types.js';
 import { usageSortKey, usageSortKeyBound, usageSortKeyShift } from '../../lib/table.js';
 
 interface Row {

@@ -6,8 +6,7 @@ import { mapLimit } from '../../lib/shared/map-limit.js';
 import { sealNewKey } from '../../lib/domain/keys.js';
 import type { SecretSealer } from '../../lib/domain/secret-sealer.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
-import type { PoolSettings } from '../../lib/domain/types.js';
-import type { StoredKey } from '../../lib/domain/key-store.js';
+import type { PoolSettings, StoredKey } from '../../lib/domain/types.js';
 
 export interface SeedOptions {
   client: DynamoDBDocumentClient;

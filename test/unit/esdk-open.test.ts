@@ -22,7 +22,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openMessage, ParsedMessage } from '../../lib/adapters/esdk-open.js';
 import { EsdkSealer, LOCAL_PROVIDER, localKeyName } from '../../lib/adapters/esdk-sealer.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
-import { SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
+import { SecretUndecryptable } from '../../lib/domain/errors.js';
 import { FakeKms, fakeKeyArn } from '../support/fake-kms.js';
 import { prng } from '../support/prng.js';
 

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { UnreadableSource } from '../../lib/migration/errors.js';
+import { UnreadableSource } from '../../lib/domain/errors.js';
 import { checkExport, MAX_ROW_BYTES, readExport, type SourceRow } from '../../lib/migration/export-reader.js';
 
 /** The text as a stream of chunks of `size` bytes, so every token can straddle a boundary. */

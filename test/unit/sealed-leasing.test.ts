@@ -6,17 +6,16 @@
  * sealer are in test/integration/sealed-table.test.ts and test/integration/reseal-cli.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { NoUsableKey } from '../../lib/domain/errors.js';
+import { NoUsableKey, SealingUnavailable, SecretUndecryptable } from '../../lib/domain/errors.js';
 import type {
   LeaseAttempt,
   LeaseAttemptResult,
   SecretReplacement,
-  StoredKey,
   UndecryptableMark,
 } from '../../lib/domain/key-store.js';
+import type { StoredKey } from '../../lib/domain/types.js';
 import { CONTENTION_MEMORY_MS, Leasing } from '../../lib/domain/leasing.js';
 import { reseal } from '../../lib/domain/reseal.js';
-import { SealingUnavailable, SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 import { POOL, setup, world } from '../support/memory-world.js';
 
