@@ -38,7 +38,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export { positiveInt as readPositiveInt };
 
 /**
- * What pool maintenance (lib/maintenance) reads from the deployment; each pool's minCredits and
+ * What pool maintenance (lib/use-cases/maintenance) reads from the deployment; each pool's minCredits and
  * cap are the pool's own (PUT /pools/{pool}).
  */
 export interface MaintenanceConfig {

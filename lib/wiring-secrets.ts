@@ -22,15 +22,15 @@ import {
   readSealingConfig,
   SEALING_ENV,
 } from './config.js';
-import { Broker } from './domain/broker.js';
-import { KeyImport } from './domain/key-import.js';
-import type { PoolStore } from './domain/key-store.js';
-import { Leasing, type LeasingOptions } from './domain/leasing.js';
-import type { SecretSealer } from './domain/secret-sealer.js';
+import { Broker } from './use-cases/broker.js';
+import { KeyImport } from './use-cases/key-import.js';
+import type { PoolStore } from './ports/pool-store.js';
+import { Leasing, type LeasingOptions } from './use-cases/leasing.js';
+import type { SecretSealer } from './ports/secret-sealer.js';
 import type { CliConfig, CliServices } from './cli/framework.js';
-import type { MaintenanceDeps } from './maintenance/maintain.js';
-import type { MigrationSources } from './migration/migrate.js';
-import type { MigrationStore } from './migration/migration-store.js';
+import type { MaintenanceDeps } from './use-cases/maintenance/maintain.js';
+import type { MigrationSources } from './ports/migration-source.js';
+import type { MigrationStore } from './ports/migration-store.js';
 import { keyStore, localDataDir, poolStore, processTables, type StoreConfig } from './wiring.js';
 
 /**

@@ -15,11 +15,11 @@ import { documentClient } from './adapters/dynamo-client.js';
 import { DynamoKeyStore } from './adapters/dynamo-key-store.js';
 import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { type Config, readConfig } from './config.js';
-import { KeyAdmin } from './domain/key-admin.js';
-import { Leasing } from './domain/leasing.js';
-import type { SecretSealer } from './domain/secret-sealer.js';
-import { PoolAdmin } from './domain/pool-admin.js';
-import { PoolDirectory } from './domain/pool-directory.js';
+import { KeyAdmin } from './use-cases/key-admin.js';
+import { Leasing } from './use-cases/leasing.js';
+import type { SecretSealer } from './ports/secret-sealer.js';
+import { PoolAdmin } from './use-cases/pool-admin.js';
+import { PoolDirectory } from './use-cases/pool-directory.js';
 
 export type StoreConfig = Pick<Config, 'endpoint' | 'region' | 'tableName'>;
 

@@ -24,7 +24,7 @@ import type {
   LeaseAttemptResult,
   SecretReplacement,
   UndecryptableMark,
-} from '../domain/key-store.js';
+} from '../ports/key-store.js';
 import type { KeyRecord, KeyStatus, StoredKey } from '../domain/types.js';
 import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
 import {

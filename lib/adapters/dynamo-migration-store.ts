@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { KeyStatus } from '../domain/types.js';
-import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../migration/migration-store.js';
+import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../ports/migration-store.js';
 import { TABLE, usageSortKeyShift } from '../table.js';
 import { toKeyItem } from './dynamo-key-store.js';
 

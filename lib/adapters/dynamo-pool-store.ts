@@ -3,7 +3,7 @@
  * `pool#<name>`), listed through the pool-keys index under POOL_DIRECTORY (lib/table.ts).
  */
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { PoolStore } from '../domain/key-store.js';
+import type { PoolStore } from '../ports/pool-store.js';
 import {
   DEFAULT_SHARDS,
   POOL_DEFAULTS,

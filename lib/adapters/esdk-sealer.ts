@@ -22,7 +22,7 @@ import { cacheKmsClients, KmsKeyringNode } from '@aws-crypto/kms-keyring-node';
 import { AlgorithmSuiteIdentifier, CommitmentPolicy, type KeyringNode } from '@aws-crypto/material-management-node';
 import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
 import type { SealContext } from '../domain/types.js';
-import type { SecretSealer } from '../domain/secret-sealer.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
 import { SealingUnavailable, SecretUndecryptable, type UndecryptableReason } from '../domain/errors.js';
 import { CONTEXT_KEY_ID, CONTEXT_POOL, KMS_KEY_ARN } from '../domain/sealing-names.js';
 import { openMessage, ParsedMessage } from './esdk-open.js';

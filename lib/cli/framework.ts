@@ -6,14 +6,14 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as z from 'zod/mini';
 import { type Config, type MaintenanceConfig, readConfig } from '../config.js';
-import type { Broker } from '../domain/broker.js';
-import type { PoolStore } from '../domain/key-store.js';
-import type { ReshardOptions } from '../domain/reshard.js';
-import type { ResealOptions } from '../domain/reseal.js';
-import type { SecretSealer } from '../domain/secret-sealer.js';
-import type { MaintenanceDeps } from '../maintenance/maintain.js';
-import type { MigrationSources } from '../migration/migrate.js';
-import type { MigrationStore } from '../migration/migration-store.js';
+import type { Broker } from '../use-cases/broker.js';
+import type { PoolStore } from '../ports/pool-store.js';
+import type { ReshardOptions } from '../use-cases/reshard.js';
+import type { ResealOptions } from '../use-cases/reseal.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
+import type { MaintenanceDeps } from '../use-cases/maintenance/maintain.js';
+import type { MigrationSources } from '../ports/migration-source.js';
+import type { MigrationStore } from '../ports/migration-store.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';

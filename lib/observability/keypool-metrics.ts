@@ -2,10 +2,10 @@
  * What keypool publishes, per pool: maintenance's gauges after every run, and the lease
  * path's grants and refusals. The names are in ./metric-names.ts, which the CDK alarms read too.
  */
-import type { Leasing } from '../domain/leasing.js';
+import type { Leasing } from '../use-cases/leasing.js';
 import { NoUsableKey } from '../domain/errors.js';
 import type { LeaseGrant, LeaseRequest } from '../domain/types.js';
-import type { MaintenanceReport, PoolReport } from '../maintenance/maintain.js';
+import type { MaintenanceReport, PoolReport } from '../use-cases/maintenance/maintain.js';
 import { logger } from './logger.js';
 import { METRIC } from './metric-names.js';
 import type { MetricsSink } from './metrics.js';

@@ -10,8 +10,8 @@ import { fileSource, legacyTableSource } from '../../lib/adapters/migration-sour
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
 import { UnreadableSource } from '../../lib/domain/errors.js';
-import { MAX_ROW_BYTES } from '../../lib/migration/export-reader.js';
-import { migrate, type MigrateOptions } from '../../lib/migration/migrate.js';
+import { MAX_ROW_BYTES } from '../../lib/adapters/export-reader.js';
+import { migrate, type MigrateOptions } from '../../lib/use-cases/migration/migrate.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { USAGE_TIER, usageSortKey } from '../../lib/table.js';
 import { dynamoEndpoint, fakeKey, scanOpened, uniqueName } from '../support/dynamo.js';

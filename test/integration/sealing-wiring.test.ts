@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lib/config.js';
-import { sealNewKey } from '../../lib/domain/keys.js';
+import { sealNewKey } from '../../lib/use-cases/new-key.js';
 import { loadHandlers } from '../../lib/local/handlers.js';
 import { type LocalServer, startServer } from '../../lib/local/server.js';
 import { sealer, wrappingKeySource } from '../../lib/wiring-secrets.js';

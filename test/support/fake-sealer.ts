@@ -6,7 +6,7 @@
  */
 import { SealingUnavailable, SecretUndecryptable } from '../../lib/domain/errors.js';
 import type { SealContext } from '../../lib/domain/types.js';
-import type { SecretSealer } from '../../lib/domain/secret-sealer.js';
+import type { SecretSealer } from '../../lib/ports/secret-sealer.js';
 
 export class FakeSealer implements SecretSealer {
   /** the wrapping key's generation: a reseal moves values to the current one */

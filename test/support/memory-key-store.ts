@@ -20,10 +20,10 @@ import type {
   KeyUpdateResult,
   LeaseAttempt,
   LeaseAttemptResult,
-  PoolStore,
   SecretReplacement,
   UndecryptableMark,
-} from '../../lib/domain/key-store.js';
+} from '../../lib/ports/key-store.js';
+import type { PoolStore } from '../../lib/ports/pool-store.js';
 import {
   type KeyRecord,
   POOL_DEFAULTS,

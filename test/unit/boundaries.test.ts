@@ -1,11 +1,16 @@
 /** The layer rules in eslint.config.js catch an upward import, and let a downward one through. */
 import { ESLint } from 'eslint';
+import tseslint from 'typescript-eslint';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error eslint.config.js is plain JavaScript without declarations.
 import { boundariesConfig } from '../../eslint.config.js';
 
 async function lint(filePath: string, code: string): Promise<string[]> {
-  const eslint = new ESLint({ overrideConfigFile: true, overrideConfig: [boundariesConfig as never] });
+  const eslint = new ESLint({
+    overrideConfigFile: true,
+    // The TypeScript parser, as for the tree: a port is imported as a type.
+    overrideConfig: [{ languageOptions: { parser: tseslint.parser } }, boundariesConfig as never],
+  });
   const [result] = await eslint.lintText(code, { filePath });
   return (result?.messages ?? []).map((m) => `${m.ruleId ?? 'parse'}: ${m.message}`);
 }
@@ -30,6 +35,26 @@ describe('layers only look down', () => {
     );
     expect(messages).toEqual([
       'boundaries/dependencies: There is no policy allowing dependencies from elements of type "entry" to elements of type "adapter"',
+    ]);
+  });
+
+  it('refuses the domain importing a port: the rules know no I/O, not even its shape', async () => {
+    const messages = await lint(
+      'lib/domain/upward.ts',
+      "import type { KeyStore } from '../ports/key-store.js';\nexport type X = KeyStore;\n",
+    );
+    expect(messages).toEqual([
+      'boundaries/dependencies: There is no policy allowing dependencies from elements of type "domain" to elements of type "port"',
+    ]);
+  });
+
+  it('refuses a use case importing an adapter instead of its port', async () => {
+    const messages = await lint(
+      'lib/use-cases/upward.ts',
+      "import { DynamoPoolStore } from '../adapters/dynamo-pool-store.js';\nexport const x = DynamoPoolStore;\n",
+    );
+    expect(messages).toEqual([
+      'boundaries/dependencies: There is no policy allowing dependencies from elements of type "usecase" to elements of type "adapter"',
     ]);
   });
 

@@ -12,10 +12,10 @@ import type {
   LeaseAttemptResult,
   SecretReplacement,
   UndecryptableMark,
-} from '../../lib/domain/key-store.js';
+} from '../../lib/ports/key-store.js';
 import type { StoredKey } from '../../lib/domain/types.js';
-import { CONTENTION_MEMORY_MS, Leasing } from '../../lib/domain/leasing.js';
-import { reseal } from '../../lib/domain/reseal.js';
+import { CONTENTION_MEMORY_MS, Leasing } from '../../lib/use-cases/leasing.js';
+import { reseal } from '../../lib/use-cases/reseal.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 import { POOL, setup, world } from '../support/memory-world.js';
 

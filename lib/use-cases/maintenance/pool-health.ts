@@ -1,6 +1,6 @@
 /** Per-pool counts from keys' states: what `keypool status`, the maintenance summary and the metrics report. */
-import { effectiveStatus } from '../domain/rules.js';
-import type { KeyStatus, PoolPolicy } from '../domain/types.js';
+import { effectiveStatus } from '../../domain/rules.js';
+import type { KeyStatus, PoolPolicy } from '../../domain/types.js';
 
 export interface HealthInput {
   pool: string;

@@ -20,10 +20,11 @@
  * key back into the index (an operator's activate, maintenance's revive, reseal) copy the
  * key's own home and need no count at all.
  */
-import { PoolNotFound } from './errors.js';
-import type { KeyPlacement, KeyStore, PoolStore } from './key-store.js';
+import { PoolNotFound } from '../domain/errors.js';
+import type { KeyPlacement, KeyStore } from '../ports/key-store.js';
+import type { PoolStore } from '../ports/pool-store.js';
 import { POLICY_CACHE_MS } from './pool-directory.js';
-import { shardOf } from './shards.js';
+import { shardOf } from '../domain/shards.js';
 import { mapLimit } from '../shared/map-limit.js';
 
 /**

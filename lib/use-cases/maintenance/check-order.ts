@@ -4,7 +4,7 @@
  * a large pool's tail was skipped by every run. Least recently checked first makes
  * consecutive runs sweep the whole pool, each starting where the last one stopped.
  */
-import type { StoredKey } from '../domain/types.js';
+import type { StoredKey } from '../../domain/types.js';
 
 /** What the order reads of a key. */
 export type CheckCandidate = Pick<StoredKey, 'keyId' | 'status' | 'creditsCheckedAt'>;

@@ -13,11 +13,11 @@
  *
  * Values arrive as MongoDB Extended JSON v2 (relaxed or canonical) from an export, or as
  * unmarshalled DynamoDB attributes from a legacy table (its numbers read as exact
- * `{"$numberDecimal": "<digits>"}`, see table-source.ts); `decodeExtended` makes both plain.
+ * `{"$numberDecimal": "<digits>"}`, see lib/adapters/migration-sources.ts); `decodeExtended` makes both plain.
  * Invalid reasons are fixed phrases naming a field, never a value: a reason can never echo
  * a secret.
  */
-import { API_KEY_MAX_LENGTH, API_KEY_MIN_LENGTH, isValidApiKey } from '../domain/secret-rule.js';
+import { API_KEY_MAX_LENGTH, API_KEY_MIN_LENGTH, isValidApiKey } from './secret-rule.js';
 
 export const DEFAULT_INITIAL_CREDITS = 25;
 

@@ -10,16 +10,16 @@ import {
   LeaseNotFound,
   NoUsableKey,
   SecretUndecryptable,
-} from './errors.js';
-import type { Candidate, CandidatePage, CompletedKey, CompletionAttempt, KeyStore } from './key-store.js';
-import type { CompletionReport, CompletionResult, LeaseGrant, LeaseRequest, StoredKey } from './types.js';
-import { KEY_ID_PATTERN } from './keys.js';
-import { idempotencyId, leaseRequestHash } from './idempotency.js';
-import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from './lease-id.js';
+} from '../domain/errors.js';
+import type { Candidate, CandidatePage, CompletedKey, CompletionAttempt, KeyStore } from '../ports/key-store.js';
+import type { CompletionReport, CompletionResult, LeaseGrant, LeaseRequest, StoredKey } from '../domain/types.js';
+import { KEY_ID_PATTERN } from '../domain/keys.js';
+import { idempotencyId, leaseRequestHash } from '../domain/idempotency.js';
+import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from '../domain/lease-id.js';
 import type { PoolDirectory } from './pool-directory.js';
-import { cooldownEnd, effectiveStatus, isLeasable, isSlotFree, outcomeStatusChange } from './rules.js';
-import type { SecretSealer } from './secret-sealer.js';
-import { ShardMemory, shardSpan } from './shards.js';
+import { cooldownEnd, effectiveStatus, isLeasable, isSlotFree, outcomeStatusChange } from '../domain/rules.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
+import { ShardMemory, shardSpan } from '../domain/shards.js';
 import { rememberSecret } from '../shared/redact.js';
 
 export interface LeasingOptions {

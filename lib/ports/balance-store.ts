@@ -1,24 +1,8 @@
 /**
- * The ports pool maintenance depends on: the provider's balance endpoint and the store's
- * maintenance writes. Adapters: lib/adapters/stability-client.ts and
- * lib/adapters/dynamo-balance-store.ts.
+ * The port pool maintenance records what it learned through: the store's maintenance writes.
+ * Adapter: lib/adapters/dynamo-balance-store.ts.
  */
 import type { KeyRecord, KeyStatus } from '../domain/types.js';
-
-/** What the provider said about a key's balance, already classified; never carries a body. */
-export type BalanceAnswer =
-  | { kind: 'balance'; credits: number }
-  /** 401 or 403: the provider does not accept the key */
-  | { kind: 'invalid_key' }
-  /** 429: the provider wants a pause (Stability: 60 s after 150 requests in 10 s) */
-  | { kind: 'rate_limited' }
-  /** 5xx, timeout, network error or an unreadable answer: `reason` is short and secret-free */
-  | { kind: 'error'; reason: string };
-
-export interface BalanceProvider {
-  /** Asks the provider for the key's balance; never throws for a provider or network failure. */
-  balance(apiKey: string): Promise<BalanceAnswer>;
-}
 
 /** What maintenance does to a key's status along with recording what it learned. */
 export type BalanceChange = 'none' | 'exhaust' | 'reactivate' | 'disable';

@@ -5,9 +5,9 @@
  * exist is never remembered: it is read again on the next request, so a pool created a
  * moment ago is found at once.
  */
-import { PoolNotFound } from './errors.js';
-import type { PoolStore } from './key-store.js';
-import type { PoolPolicy } from './types.js';
+import { PoolNotFound } from '../domain/errors.js';
+import type { PoolStore } from '../ports/pool-store.js';
+import type { PoolPolicy } from '../domain/types.js';
 
 export const POLICY_CACHE_MS = 10_000;
 /** More pools than this and the least recently read are forgotten first. */

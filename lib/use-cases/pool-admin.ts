@@ -1,8 +1,8 @@
 /** The operator's use cases over pools: set a pool's policy, read one, list them. */
-import { PoolNotFound } from './errors.js';
-import type { PoolStore } from './key-store.js';
+import { PoolNotFound } from '../domain/errors.js';
+import type { PoolStore } from '../ports/pool-store.js';
 import type { PoolDirectory } from './pool-directory.js';
-import type { PoolPolicy, PoolSettings } from './types.js';
+import type { PoolPolicy, PoolSettings } from '../domain/types.js';
 
 export interface PoolAdminOptions {
   poolStore: PoolStore;

@@ -3,12 +3,12 @@
  * only on the ports, never read a secret and never return one. (Import, which seals, is
  * KeyImport: only the function that imports bundles the sealing library.)
  */
-import { InvalidRequest, KeyNotFound } from './errors.js';
-import type { KeyStore } from './key-store.js';
-import { KEY_ID_PATTERN, toKeyView } from './keys.js';
+import { InvalidRequest, KeyNotFound } from '../domain/errors.js';
+import type { KeyStore } from '../ports/key-store.js';
+import { KEY_ID_PATTERN, toKeyView } from '../domain/keys.js';
 import type { PoolDirectory } from './pool-directory.js';
-import { effectiveStatus } from './rules.js';
-import type { KeyChange, KeyPage, KeyView, ListQuery } from './types.js';
+import { effectiveStatus } from '../domain/rules.js';
+import type { KeyChange, KeyPage, KeyView, ListQuery } from '../domain/types.js';
 
 export interface KeyAdminOptions {
   store: KeyStore;

@@ -1,10 +1,10 @@
 /**
- * The ports the use cases depend on. The DynamoDB adapters (lib/adapters/dynamo-key-store.ts,
- * lib/adapters/dynamo-pool-store.ts) implement every method as one request (or one paged
+ * The key store port the use cases depend on. The DynamoDB adapter
+ * (lib/adapters/dynamo-key-store.ts) implements every method as one request (or one paged
  * read) whose ConditionExpression carries the invariant; the use cases only decide what to
  * try next.
  */
-import type { KeyRecord, KeyStatus, Outcome, PoolPolicy, PoolSettings, StoredKey } from './types.js';
+import type { KeyRecord, KeyStatus, Outcome, StoredKey } from '../domain/types.js';
 
 /** A key found by the usage-count index; the index may lag the item by a moment. */
 export interface Candidate {
@@ -201,23 +201,4 @@ export interface KeyStore {
    * is where `from` says; never touches its count, its sort key or its lease slots.
    */
   rehome(move: KeyMove): Promise<KeyMoveResult>;
-}
-
-/** Where pools' policies live. */
-export interface PoolStore {
-  get(pool: string): Promise<PoolPolicy | undefined>;
-  /**
-   * Creates the pool with the defaults for what `settings` leaves out, or changes only what
-   * `settings` gives on an existing one; one conditional write, no read.
-   */
-  put(pool: string, settings: Partial<PoolSettings>, nowIso: string): Promise<PoolPolicy>;
-  /** Creates the pool with the defaults if it does not exist; an existing one is left as it is. */
-  ensure(pool: string, nowIso: string): Promise<PoolPolicy>;
-  /** Every pool, by name. */
-  list(): Promise<PoolPolicy[]>;
-  /**
-   * Ends a pending reshard (previousShards removed): one conditional write that applies only
-   * while the pool still has exactly these shards and previousShards; false otherwise.
-   */
-  finishReshard(pool: string, layout: { shards: number; previousShards: number }): Promise<boolean>;
 }

@@ -7,11 +7,12 @@
  * Each key is one conditional write on the secret as read, so a run can be interrupted at any
  * point and run again: a second run finds nothing to do and writes nothing.
  */
-import { PoolNotFound, SecretUndecryptable } from './errors.js';
-import type { KeyStore, PoolStore } from './key-store.js';
-import type { StoredKey } from './types.js';
-import { maskKey } from './keys.js';
-import type { SecretSealer } from './secret-sealer.js';
+import { PoolNotFound, SecretUndecryptable } from '../domain/errors.js';
+import type { KeyStore } from '../ports/key-store.js';
+import type { PoolStore } from '../ports/pool-store.js';
+import type { StoredKey } from '../domain/types.js';
+import { maskKey } from '../domain/keys.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
 import { mapLimit } from '../shared/map-limit.js';
 
 export interface ResealOptions {

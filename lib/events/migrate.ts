@@ -4,14 +4,15 @@
  * `{ error, message }` once (the function is invoked by hand, so the answer is the report).
  */
 import { KeypoolError } from '../domain/errors.js';
-import type { PoolStore } from '../domain/key-store.js';
-import type { SecretSealer } from '../domain/secret-sealer.js';
+import type { PoolStore } from '../ports/pool-store.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
 import { redact } from '../shared/redact.js';
-import { MigrateEvent } from './event.js';
-import { migrate, type MigrationReport, type MigrationSources } from './migrate.js';
-import type { MigrationStore } from './migration-store.js';
+import { MigrateEvent } from './migrate-event.js';
+import { migrate, type MigrationReport } from '../use-cases/migration/migrate.js';
+import type { MigrationSources } from '../ports/migration-source.js';
+import type { MigrationStore } from '../ports/migration-store.js';
 
-export type { MigrationSources } from './migrate.js';
+export type { MigrationSources } from '../ports/migration-source.js';
 
 /** The structured logger the run reports to (Powertools' Logger fits). */
 export interface MigrationLog {

@@ -5,11 +5,12 @@
  */
 import { KeyAdmin } from './key-admin.js';
 import { KeyImport } from './key-import.js';
-import type { KeyStore, PoolStore } from './key-store.js';
+import type { KeyStore } from '../ports/key-store.js';
+import type { PoolStore } from '../ports/pool-store.js';
 import { Leasing, type LeasingOptions } from './leasing.js';
 import { PoolAdmin } from './pool-admin.js';
 import { PoolDirectory } from './pool-directory.js';
-import type { SecretSealer } from './secret-sealer.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
 
 export interface BrokerOptions extends Omit<LeasingOptions, 'pools' | 'sealer'> {
   store: KeyStore;

@@ -15,19 +15,12 @@
  * written.
  */
 import { UnreadableSource } from '../domain/errors.js';
+import type { ReadOptions, SourceRow } from '../ports/migration-source.js';
 
 export const MAX_ROW_BYTES = 1024 * 1024;
 const MAX_DEPTH = 10_000;
 
 export type ExportFormat = 'lines' | 'array' | 'empty';
-
-/** One row of a source: its parsed value, or why it could not be parsed. */
-export type SourceRow = { position: number; value: unknown } | { position: number; error: string };
-
-export interface ReadOptions {
-  /** called with the size of each chunk as it is consumed (progress) */
-  onBytes?: (bytes: number) => void;
-}
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;

@@ -2,11 +2,13 @@
  * The operator's import: keys come only from operators who own them. Each secret is sealed
  * (bound to its pool and key id) before it is written; the table never holds it in plain text.
  */
-import type { KeyStore, PoolStore } from './key-store.js';
-import { keyIdFor, sealNewKey, toKeyView } from './keys.js';
+import type { KeyStore } from '../ports/key-store.js';
+import type { PoolStore } from '../ports/pool-store.js';
+import { keyIdFor, toKeyView } from '../domain/keys.js';
+import { sealNewKey } from './new-key.js';
 import type { PoolDirectory } from './pool-directory.js';
-import type { SecretSealer } from './secret-sealer.js';
-import type { ImportResult, KeyView, NewKey } from './types.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
+import type { ImportResult, KeyView, NewKey } from '../domain/types.js';
 import { mapLimit } from '../shared/map-limit.js';
 
 export interface KeyImportOptions {

@@ -7,17 +7,19 @@
  * confirm a report, so suspect keys go back into the pool. Usage counts are keypool's own and
  * are never touched here.
  */
-import { PoolNotFound, SecretUndecryptable } from '../domain/errors.js';
-import { reshard, type ReshardReport } from '../domain/reshard.js';
-import type { KeyStore, PoolStore } from '../domain/key-store.js';
-import type { KeyRecord, KeyStatus, PoolPolicy, StoredKey } from '../domain/types.js';
-import type { SecretSealer } from '../domain/secret-sealer.js';
-import { withoutSecret } from '../domain/keys.js';
-import { mapLimit } from '../shared/map-limit.js';
+import { PoolNotFound, SecretUndecryptable } from '../../domain/errors.js';
+import { reshard, type ReshardReport } from '../reshard.js';
+import type { KeyStore } from '../../ports/key-store.js';
+import type { PoolStore } from '../../ports/pool-store.js';
+import type { KeyRecord, KeyStatus, PoolPolicy, StoredKey } from '../../domain/types.js';
+import type { SecretSealer } from '../../ports/secret-sealer.js';
+import { withoutSecret } from '../../domain/keys.js';
+import { mapLimit } from '../../shared/map-limit.js';
 import { checkOrder } from './check-order.js';
 import { Pacer } from './pacer.js';
 import { poolHealth, type PoolHealth } from './pool-health.js';
-import type { BalanceAnswer, BalanceChange, BalanceProvider, BalanceStore } from './ports.js';
+import type { BalanceAnswer, BalanceProvider } from '../../ports/balance-provider.js';
+import type { BalanceChange, BalanceStore } from '../../ports/balance-store.js';
 
 export interface MaintenanceDeps {
   pools: Pick<PoolStore, 'list' | 'get' | 'finishReshard'>;

@@ -3,7 +3,7 @@
  * it belongs to (its pool and key id), and opened only where a key is handed out. The adapter
  * (lib/adapters/esdk-sealer.ts) does the cryptography; the domain sees strings and two errors (SecretUndecryptable, SealingUnavailable in ./errors.ts).
  */
-import type { SealContext } from './types.js';
+import type { SealContext } from '../domain/types.js';
 
 export interface SecretSealer {
   /** Seals `secret` under the current wrapping key, bound to `context`; a compact string for storage. */

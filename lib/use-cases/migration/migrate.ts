@@ -1,6 +1,6 @@
 /**
  * The migration use case: reads the old system's rows from a source, maps them
- * (./mapping.ts) and brings them into keypool through a MigrationStore.
+ * (lib/domain/migration-mapping.ts) and brings them into keypool through a MigrationStore.
  *
  * Guarantees:
  *  - Nothing is written before the source has been checked end to end (`source.check()`):
@@ -14,35 +14,16 @@
  *    (the store's conditional write; here, the retry with the fresh count).
  *  - Memory is flat: one batch of rows, plus 17 bytes a slot per distinct key (KeySet).
  */
-import type { PoolStore } from '../domain/key-store.js';
-import { DEFAULT_POOL, type StoredKey } from '../domain/types.js';
-import { keyIdFor, sealNewKey } from '../domain/keys.js';
-import type { SecretSealer } from '../domain/secret-sealer.js';
-import { MigrationConflict } from '../domain/errors.js';
-import type { ReadOptions, SourceRow } from './export-reader.js';
+import type { PoolStore } from '../../ports/pool-store.js';
+import { DEFAULT_POOL, type StoredKey } from '../../domain/types.js';
+import { keyIdFor } from '../../domain/keys.js';
+import { sealNewKey } from '../new-key.js';
+import type { SecretSealer } from '../../ports/secret-sealer.js';
+import { MigrationConflict } from '../../domain/errors.js';
+import type { MigrationSource } from '../../ports/migration-source.js';
 import { type KeyOutcome, KeySet, type SeenKey } from './key-set.js';
-import { DEFAULT_INITIAL_CREDITS, type MappedRow, mapRow } from './mapping.js';
-import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from './migration-store.js';
-
-export interface MigrationSource {
-  /** how messages name the source (a path, an s3:// address, a table); never row content */
-  describe: string;
-  /** the source's size in bytes when known (progress) */
-  readonly totalBytes: number | undefined;
-  /** reads the whole source once; throws UnreadableSource if it cannot be read or parsed at all */
-  check(): Promise<void>;
-  rows(options?: ReadOptions): AsyncIterable<SourceRow>;
-}
-
-/** Where a migration can read from; the wiring (lib/wiring.ts) builds them over real clients. */
-export interface MigrationSources {
-  /** a mongoexport file on disk */
-  file(path: string): MigrationSource;
-  /** the same export as an S3 object */
-  s3(bucket: string, key: string): MigrationSource;
-  /** a legacy DynamoDB table with the old rows */
-  table(tableName: string): MigrationSource;
-}
+import { DEFAULT_INITIAL_CREDITS, type MappedRow, mapRow } from '../../domain/migration-mapping.js';
+import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../../ports/migration-store.js';
 
 /** The report, exactly this shape in the CLI's --json and the Lambda's answer. */
 export interface MigrationReport {
