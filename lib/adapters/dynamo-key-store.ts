@@ -13,18 +13,15 @@ import type {
   CompletionAttempt,
   CompletionAttemptResult,
   IdempotentLease,
-  KeyMove,
-  KeyMoveResult,
-  KeyPageRead,
-  KeyPlacement,
-  KeyStore,
-  KeyUpdate,
-  KeyUpdateResult,
   LeaseAttempt,
   LeaseAttemptResult,
-  SecretReplacement,
-  UndecryptableMark,
-} from '../ports/key-store.js';
+} from '../ports/lease-store.js';
+import type { KeyMove, KeyMoveResult, KeyPlacement } from '../ports/reshard-store.js';
+import type { KeyPageRead } from '../ports/key-pages.js';
+import type { KeyStore } from '../ports/key-store.js';
+import type { KeyUpdate, KeyUpdateResult } from '../ports/key-admin-store.js';
+import type { SecretReplacement } from '../ports/reseal-store.js';
+import type { UndecryptableMark } from '../ports/undecryptable.js';
 import type { KeyRecord, KeyStatus, StoredKey } from '../domain/types.js';
 import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
 import {

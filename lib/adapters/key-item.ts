@@ -3,7 +3,7 @@
  * with one-letter fields, and the index attributes `upk` and `usk` (lib/table.ts). Every
  * writer of whole items (import, migration, the test seeding) goes through toKeyItem.
  */
-import type { IdempotentLease } from '../ports/key-store.js';
+import type { IdempotentLease } from '../ports/lease-store.js';
 import type { KeyRecord, Outcome, StoredKey } from '../domain/types.js';
 import { maskKey } from '../domain/keys.js';
 import { inUsageIndex } from '../domain/rules.js';

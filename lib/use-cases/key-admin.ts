@@ -4,14 +4,14 @@
  * KeyImport: only the function that imports bundles the sealing library.)
  */
 import { InvalidRequest, KeyNotFound } from '../domain/errors.js';
-import type { KeyStore } from '../ports/key-store.js';
+import type { KeyAdminStore } from '../ports/key-admin-store.js';
 import { KEY_ID_PATTERN, toKeyView } from '../domain/keys.js';
 import type { PoolDirectory } from './pool-directory.js';
 import { effectiveStatus } from '../domain/rules.js';
 import type { KeyChange, KeyPage, KeyView, ListQuery } from '../domain/types.js';
 
 export interface KeyAdminOptions {
-  store: KeyStore;
+  store: KeyAdminStore;
   pools: PoolDirectory;
   clock?: () => number;
 }
@@ -29,7 +29,7 @@ const LIST_BATCH = 100;
 const RESET_TRIES = 10;
 
 export class KeyAdmin {
-  private readonly store: KeyStore;
+  private readonly store: KeyAdminStore;
   private readonly pools: PoolDirectory;
   private readonly clock: () => number;
 

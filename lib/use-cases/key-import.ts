@@ -2,7 +2,7 @@
  * The operator's import: keys come only from operators who own them. Each secret is sealed
  * (bound to its pool and key id) before it is written; the table never holds it in plain text.
  */
-import type { KeyStore } from '../ports/key-store.js';
+import type { ImportStore } from '../ports/import-store.js';
 import type { PoolStore } from '../ports/pool-store.js';
 import { keyIdFor, toKeyView } from '../domain/keys.js';
 import { sealNewKey } from './new-key.js';
@@ -12,8 +12,8 @@ import type { ImportResult, KeyView, NewKey } from '../domain/types.js';
 import { mapLimit } from '../shared/map-limit.js';
 
 export interface KeyImportOptions {
-  store: KeyStore;
-  poolStore: PoolStore;
+  store: ImportStore;
+  poolStore: Pick<PoolStore, 'ensure'>;
   pools: PoolDirectory;
   sealer: SecretSealer;
   clock?: () => number;
@@ -22,8 +22,8 @@ export interface KeyImportOptions {
 }
 
 export class KeyImport {
-  private readonly store: KeyStore;
-  private readonly poolStore: PoolStore;
+  private readonly store: ImportStore;
+  private readonly poolStore: Pick<PoolStore, 'ensure'>;
   private readonly pools: PoolDirectory;
   private readonly sealer: SecretSealer;
   private readonly clock: () => number;

@@ -1,6 +1,6 @@
 /**
  * The client's use cases: lease a key, complete the lease, count a use without one. They
- * depend only on the KeyStore port; which key to try is decided here, whether a write may
+ * depend only on the LeaseStore port; which key to try is decided here, whether a write may
  * happen is decided by the store's conditional writes.
  */
 import {
@@ -11,7 +11,7 @@ import {
   NoUsableKey,
   SecretUndecryptable,
 } from '../domain/errors.js';
-import type { Candidate, CandidatePage, CompletedKey, CompletionAttempt, KeyStore } from '../ports/key-store.js';
+import type { Candidate, CandidatePage, CompletedKey, CompletionAttempt, LeaseStore } from '../ports/lease-store.js';
 import type { CompletionReport, CompletionResult, LeaseGrant, LeaseRequest, StoredKey } from '../domain/types.js';
 import { KEY_ID_PATTERN } from '../domain/keys.js';
 import { idempotencyId, leaseRequestHash } from '../domain/idempotency.js';
@@ -23,7 +23,7 @@ import { ShardMemory, shardSpan } from '../domain/shards.js';
 import { rememberSecret } from '../shared/redact.js';
 
 export interface LeasingOptions {
-  store: KeyStore;
+  store: LeaseStore;
   /** pools' policies: the cap, the lease TTL, the cooldown */
   pools: PoolDirectory;
   /** opens the sealed secret of a key it grants */
@@ -84,7 +84,7 @@ function takeSpread(items: Candidate[], random: () => number): Candidate | undef
 }
 
 export class Leasing {
-  private readonly store: KeyStore;
+  private readonly store: LeaseStore;
   private readonly pools: PoolDirectory;
   private readonly sealer: Pick<SecretSealer, 'open'>;
   private readonly onUndecryptable: ((error: SecretUndecryptable) => void) | undefined;

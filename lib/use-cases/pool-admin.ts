@@ -5,13 +5,13 @@ import type { PoolDirectory } from './pool-directory.js';
 import type { PoolPolicy, PoolSettings } from '../domain/types.js';
 
 export interface PoolAdminOptions {
-  poolStore: PoolStore;
+  poolStore: Pick<PoolStore, 'get' | 'put' | 'list'>;
   pools: PoolDirectory;
   clock?: () => number;
 }
 
 export class PoolAdmin {
-  private readonly store: PoolStore;
+  private readonly store: Pick<PoolStore, 'get' | 'put' | 'list'>;
   private readonly pools: PoolDirectory;
   private readonly clock: () => number;
 

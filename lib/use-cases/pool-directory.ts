@@ -14,13 +14,13 @@ export const POLICY_CACHE_MS = 10_000;
 export const POLICY_CACHE_ENTRIES = 1_000;
 
 export interface PoolDirectoryOptions {
-  store: PoolStore;
+  store: Pick<PoolStore, 'get'>;
   clock?: () => number;
   ttlMs?: number;
 }
 
 export class PoolDirectory {
-  private readonly store: PoolStore;
+  private readonly store: Pick<PoolStore, 'get'>;
   private readonly clock: () => number;
   private readonly ttlMs: number;
   /** Map order is read order: the first entry is the least recently read. */

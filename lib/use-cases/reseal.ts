@@ -8,7 +8,7 @@
  * point and run again: a second run finds nothing to do and writes nothing.
  */
 import { PoolNotFound, SecretUndecryptable } from '../domain/errors.js';
-import type { KeyStore } from '../ports/key-store.js';
+import type { ResealStore } from '../ports/reseal-store.js';
 import type { PoolStore } from '../ports/pool-store.js';
 import type { StoredKey } from '../domain/types.js';
 import { maskKey } from '../domain/keys.js';
@@ -16,7 +16,7 @@ import type { SecretSealer } from '../ports/secret-sealer.js';
 import { mapLimit } from '../shared/map-limit.js';
 
 export interface ResealOptions {
-  store: Pick<KeyStore, 'poolKeysWithSecrets' | 'replaceSecret' | 'markUndecryptable'>;
+  store: ResealStore;
   pools: Pick<PoolStore, 'list'>;
   sealer: SecretSealer;
   /** only this pool; every pool when absent */

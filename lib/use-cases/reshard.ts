@@ -3,7 +3,7 @@
  * maintenance pass while a change is pending): every key whose home is not
  * shardOf(keyId, shards) moves there, its index entry with it if it has one.
  *
- * Each key is one conditional write on its placement as read (KeyStore.rehome), never on its
+ * Each key is one conditional write on its placement as read (ReshardStore.rehome), never on its
  * count, sort key or lease slots: a lease in flight on a key being moved completes as if
  * nothing happened, a lease write that loses to the move is refused and finds the key in its
  * new shard, and a key that enters or leaves the index meanwhile is read again. A run can stop
@@ -21,7 +21,7 @@
  * key's own home and need no count at all.
  */
 import { PoolNotFound } from '../domain/errors.js';
-import type { KeyPlacement, KeyStore } from '../ports/key-store.js';
+import type { KeyPlacement, ReshardStore } from '../ports/reshard-store.js';
 import type { PoolStore } from '../ports/pool-store.js';
 import { POLICY_CACHE_MS } from './pool-directory.js';
 import { shardOf } from '../domain/shards.js';
@@ -43,7 +43,7 @@ export const RESHARD_SETTLE_MS = POLICY_CACHE_MS + LONGEST_INSERT_MS;
 const MOVE_TRIES = 5;
 
 export interface ReshardOptions {
-  store: Pick<KeyStore, 'placements' | 'rehome'>;
+  store: ReshardStore;
   pools: Pick<PoolStore, 'get' | 'finishReshard'>;
   pool: string;
   clock?: () => number;

@@ -7,7 +7,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
-import type { KeyPlacement } from '../../lib/ports/key-store.js';
+import type { KeyPlacement } from '../../lib/ports/reshard-store.js';
 import { reshard } from '../../lib/use-cases/reshard.js';
 import { shardOf } from '../../lib/domain/shards.js';
 import type { Outcome } from '../../lib/domain/types.js';

@@ -19,7 +19,7 @@ import { documentClient, LOCAL_CREDENTIALS } from '../../lib/adapters/dynamo-cli
 import { Broker } from '../../lib/use-cases/broker.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
-import type { LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/key-store.js';
+import type { LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
 import type { LeaseGrant, Outcome } from '../../lib/domain/types.js';
 import { ensureTable, freePort, type RunningDynamo, startDynamoLocal } from '../../lib/local/dynamodb-local.js';
 import { audit, GrantLog, storedCounts } from '../support/audit.js';

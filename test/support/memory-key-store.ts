@@ -11,18 +11,15 @@ import type {
   CompletionAttempt,
   CompletionAttemptResult,
   IdempotentLease,
-  KeyMove,
-  KeyMoveResult,
-  KeyPageRead,
-  KeyPlacement,
-  KeyStore,
-  KeyUpdate,
-  KeyUpdateResult,
   LeaseAttempt,
   LeaseAttemptResult,
-  SecretReplacement,
-  UndecryptableMark,
-} from '../../lib/ports/key-store.js';
+} from '../../lib/ports/lease-store.js';
+import type { KeyMove, KeyMoveResult, KeyPlacement } from '../../lib/ports/reshard-store.js';
+import type { KeyPageRead } from '../../lib/ports/key-pages.js';
+import type { KeyStore } from '../../lib/ports/key-store.js';
+import type { KeyUpdate, KeyUpdateResult } from '../../lib/ports/key-admin-store.js';
+import type { SecretReplacement } from '../../lib/ports/reseal-store.js';
+import type { UndecryptableMark } from '../../lib/ports/undecryptable.js';
 import type { PoolStore } from '../../lib/ports/pool-store.js';
 import {
   type KeyRecord,

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidRequest, KeyNotFound, LeaseNotFound, NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
-import type { LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/key-store.js';
+import type { LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
 import { POLICY_CACHE_MS, PoolDirectory } from '../../lib/use-cases/pool-directory.js';
 import { Leasing } from '../../lib/use-cases/leasing.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';

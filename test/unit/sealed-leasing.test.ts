@@ -7,12 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NoUsableKey, SealingUnavailable, SecretUndecryptable } from '../../lib/domain/errors.js';
-import type {
-  LeaseAttempt,
-  LeaseAttemptResult,
-  SecretReplacement,
-  UndecryptableMark,
-} from '../../lib/ports/key-store.js';
+import type { LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
+import type { SecretReplacement } from '../../lib/ports/reseal-store.js';
+import type { UndecryptableMark } from '../../lib/ports/undecryptable.js';
 import type { StoredKey } from '../../lib/domain/types.js';
 import { CONTENTION_MEMORY_MS, Leasing } from '../../lib/use-cases/leasing.js';
 import { reseal } from '../../lib/use-cases/reseal.js';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { NoUsableKey } from '../../lib/domain/errors.js';
-import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/key-store.js';
+import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
 import { MAX_PARALLEL_SHARD_READS } from '../../lib/use-cases/leasing.js';
 import { reshard, RESHARD_SETTLE_MS } from '../../lib/use-cases/reshard.js';

@@ -9,7 +9,7 @@
  */
 import { PoolNotFound, SecretUndecryptable } from '../../domain/errors.js';
 import { reshard, type ReshardReport } from '../reshard.js';
-import type { KeyStore } from '../../ports/key-store.js';
+import type { MaintenanceKeyStore } from '../../ports/maintenance-key-store.js';
 import type { PoolStore } from '../../ports/pool-store.js';
 import type { KeyRecord, KeyStatus, PoolPolicy, StoredKey } from '../../domain/types.js';
 import type { SecretSealer } from '../../ports/secret-sealer.js';
@@ -23,7 +23,7 @@ import type { BalanceChange, BalanceStore } from '../../ports/balance-store.js';
 
 export interface MaintenanceDeps {
   pools: Pick<PoolStore, 'list' | 'get' | 'finishReshard'>;
-  keys: Pick<KeyStore, 'poolKeysWithSecrets' | 'markUndecryptable' | 'placements' | 'rehome'>;
+  keys: MaintenanceKeyStore;
   /** opens each sealed secret to ask the provider about it */
   sealer: Pick<SecretSealer, 'open'>;
   balances: BalanceStore;
