@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EsdkSealer, inspectSealed, type WrappingKeySpec, wrappingKeyRef } from '../../lib/adapters/esdk-sealer.js';
+import { EsdkSealer, inspectSealed } from '../../lib/adapters/esdk-sealer.js';
+import { wrappingKeyRef, type WrappingKeySpec } from '../../lib/adapters/wrapping-keys.js';
 import {
   LOCAL_SEALING_KEY_FILE,
   loadOrCreateLocalSealingKey,
