@@ -1,6 +1,6 @@
 /**
  * The CLI's small framework: commands register a spec (or a group of them, `keypool pool
- * set`); main.ts parses, dispatches and maps errors to exit codes (0 ok, 1 domain refusal or
+ * set`); run-cli.ts parses, dispatches and maps errors to exit codes (0 ok, 1 domain refusal or
  * unreachable store, 2 bad usage).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -76,7 +76,7 @@ export interface Command {
 
 /**
  * A command whose first positional names one of its subcommands (`keypool pool set <pool>`).
- * Each subcommand is an ordinary Command named by its own word ("set"); main.ts runs it
+ * Each subcommand is an ordinary Command named by its own word ("set"); run-cli.ts runs it
  * under its full name ("pool set"), so usage lines and error prefixes read as typed.
  */
 export interface CommandGroup {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lib/config.js';
 import { sealNewKey } from '../../lib/use-cases/new-key.js';
-import { loadHandlers } from '../../lib/local/handlers.js';
+import { loadHandlers } from '../../bin/local-handlers.js';
 import { type LocalServer, startServer } from '../../lib/local/server.js';
 import { sealer, wrappingKeySource } from '../../lib/wiring-secrets.js';
 import { runKeypool } from '../support/cli.js';

@@ -66,6 +66,16 @@ describe('layers only look down', () => {
     ]);
   });
 
+  it('refuses lib/ importing an entry point: the local server is handed the handlers, it does not load them', async () => {
+    const messages = await lint(
+      'lib/local/upward.ts',
+      "import { handler } from '../../functions/lease.js';\nexport const x = handler;\n",
+    );
+    expect(messages).toEqual([
+      'boundaries/dependencies: There is no policy allowing dependencies from elements of type "local" to elements of type "entry"',
+    ]);
+  });
+
   it('lets an adapter import the domain', async () => {
     const messages = await lint(
       'lib/adapters/downward.ts',

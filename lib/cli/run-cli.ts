@@ -6,7 +6,6 @@
 import { ConfigError } from '../config.js';
 import { KeypoolError } from '../domain/errors.js';
 import { redact } from '../shared/redact.js';
-import { cliServices } from '../wiring-secrets.js';
 import { COMMANDS } from './commands/index.js';
 import {
   type CliConfig,
@@ -92,23 +91,12 @@ function unreachable(
   return undefined;
 }
 
-/** The process's own output streams. */
-export const processIo: CliIo = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
-  isTTY: process.stdout.isTTY,
-};
-
 /**
  * Runs one command line and answers its exit code (0 ok, 1 refusal or unreachable store,
- * 2 bad usage); never exits the process. `services` defaults to the wiring over the
- * environment's configuration; tests pass their own.
+ * 2 bad usage); never exits the process. `services` builds the use cases over the
+ * configuration the command resolved: the wiring's (bin/cli.ts), or a test's own.
  */
-export async function runCli(
-  argv: string[],
-  io: CliIo = processIo,
-  services: (config: CliConfig) => CliServices = cliServices,
-): Promise<number> {
+export async function runCli(argv: string[], io: CliIo, services: (config: CliConfig) => CliServices): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(mainHelp());

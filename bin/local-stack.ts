@@ -2,10 +2,7 @@
  * `npm start`: DynamoDB Local (kept in KEYPOOL_DATA_DIR) plus the HTTP API on loopback,
  * through the same Lambda handlers. With KEYPOOL_DYNAMODB_ENDPOINT set, no database is started.
  */
-import { readPositiveInt } from '../config.js';
-import { localDataDir } from '../wiring.js';
-import { prepareLocalSealing } from '../wiring-secrets.js';
-import { DEFAULT_TABLE_NAME } from '../table.js';
+import { readPositiveInt } from '../lib/config.js';
 import {
   assertPortFree,
   ensureTable,
@@ -13,9 +10,12 @@ import {
   type RunningDynamo,
   startDynamoLocal,
   waitForDynamo,
-} from './dynamodb-local.js';
-import { loadHandlers } from './handlers.js';
-import { startServer } from './server.js';
+} from '../lib/local/dynamodb-local.js';
+import { startServer } from '../lib/local/server.js';
+import { DEFAULT_TABLE_NAME } from '../lib/table.js';
+import { localDataDir } from '../lib/wiring.js';
+import { prepareLocalSealing } from '../lib/wiring-secrets.js';
+import { loadHandlers } from './local-handlers.js';
 
 // The SDK warns that its 2027 releases need Node 22; the Lambdas run Node 24, so on a laptop
 // with Node 20 the warning is noise in every command's output.
