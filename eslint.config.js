@@ -17,7 +17,7 @@ const LAYERS = {
   port: ['domain', 'shared'],
   table: [],
   usecase: ['port', 'domain', 'shared'],
-  observability: ['domain', 'usecase', 'shared'],
+  observability: ['domain', 'shared'],
   adapter: ['port', 'domain', 'shared', 'table'],
   config: ['domain', 'table', 'shared'],
   http: ['domain', 'shared', 'observability'],
@@ -26,7 +26,7 @@ const LAYERS = {
   cli: ['usecase', 'port', 'domain', 'shared', 'config'],
   client: ['domain', 'shared'],
   localtool: ['adapter', 'table'],
-  wiring: ['adapter', 'config', 'usecase', 'port', 'domain', 'shared', 'cli'],
+  wiring: ['adapter', 'config', 'usecase', 'port', 'domain', 'shared', 'observability', 'cli'],
   entry: [
     'wiring',
     'http',

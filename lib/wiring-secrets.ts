@@ -28,12 +28,13 @@ import {
 import { Broker } from './use-cases/broker.js';
 import { KeyImport } from './use-cases/key-import.js';
 import type { PoolStore } from './ports/pool-store.js';
-import { Leasing, type LeasingOptions } from './use-cases/leasing.js';
+import { Leasing } from './use-cases/leasing.js';
 import type { SecretSealer } from './ports/secret-sealer.js';
 import type { CliConfig, CliServices } from './cli/framework.js';
 import type { MaintenanceDeps } from './use-cases/maintenance/maintain.js';
 import type { MigrationSources } from './ports/migration-source.js';
 import type { MigrationStore } from './ports/migration-store.js';
+import { leaseLogHooks } from './observability/lease-log.js';
 import { localDataDir, processTables, type StoreConfig, tableStore } from './wiring.js';
 
 /**
@@ -73,17 +74,13 @@ export function sealer(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv 
   return new LazySealer(() => buildSealer(wrappingKeySource(config, env)));
 }
 
-/** Where a lease path reports keys it cannot hand out (the entry point decides how). */
-export type LeaseHooks = Pick<LeasingOptions, 'onUndecryptable' | 'onUnsealed'>;
-
 /** A broker (every use case) over the configured table. */
-export function broker(config: StoreConfig, hooks: LeaseHooks = {}): Broker {
+export function broker(config: StoreConfig): Broker {
   const client = documentClient(config);
   return new Broker({
     store: tableStore(DynamoKeyStore, config, client),
     poolStore: tableStore(DynamoPoolStore, config, client),
     sealer: sealer(config),
-    ...hooks,
   });
 }
 
@@ -132,16 +129,15 @@ function processSealer(): SecretSealer {
 
 let processLeasingOnce: Leasing | undefined;
 /**
- * The process's client use cases: lease, complete, count (built on first use). `hooks` are
- * taken from the first call: the entry point that builds it says where undecryptable and
- * unsealed keys are reported.
+ * The process's client use cases: lease, complete, count (built on first use). Keys it cannot
+ * hand out (undecryptable, still unsealed) are reported to the log (lease-log.ts).
  */
-export function processLeasing(hooks: LeaseHooks = {}): Leasing {
+export function processLeasing(): Leasing {
   return (processLeasingOnce ??= new Leasing({
     store: processTables().leases,
     pools: processTables().directory,
     sealer: processSealer(),
-    ...hooks,
+    ...leaseLogHooks,
   }));
 }
 

@@ -76,6 +76,16 @@ describe('layers only look down', () => {
     ]);
   });
 
+  it('refuses observability importing a use case: the edge counts, nothing wraps a use case', async () => {
+    const messages = await lint(
+      'lib/observability/upward.ts',
+      "import { Leasing } from '../use-cases/leasing.js';\nexport const x = Leasing;\n",
+    );
+    expect(messages).toEqual([
+      'boundaries/dependencies: There is no policy allowing dependencies from elements of type "observability" to elements of type "usecase"',
+    ]);
+  });
+
   it('lets an adapter import the domain', async () => {
     const messages = await lint(
       'lib/adapters/downward.ts',
