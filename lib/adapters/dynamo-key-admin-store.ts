@@ -15,7 +15,7 @@ import type { KeyPageRead } from '../ports/key-pages.js';
 import type { ResealStore, SecretReplacement } from '../ports/reseal-store.js';
 import type { KeyMove, KeyMoveResult, KeyPlacement, ReshardStore } from '../ports/reshard-store.js';
 import { partitionShard, TABLE, usagePartition, usageSortKeyShift } from '../table.js';
-import { DynamoKeyTable, RECORD_PROJECTION } from './dynamo-key-table.js';
+import { DynamoKeyTable, keyWrite, RECORD_PROJECTION } from './dynamo-key-table.js';
 import { isConditionFailure } from './dynamo-table.js';
 import {
   BACK_INTO_INDEX,
@@ -110,13 +110,7 @@ export class DynamoKeyAdminStore
     }
     const result = await this.conditionalUpdate(
       'reseal',
-      {
-        Key: { [KEY]: replacement.keyId },
-        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      },
+      keyWrite(replacement.keyId, { set, remove, condition, names, values }),
       'updated',
     );
     return result.ok;
@@ -157,13 +151,7 @@ export class DynamoKeyAdminStore
     }
     const result = await this.conditionalUpdate(
       'update',
-      {
-        Key: { [KEY]: update.keyId },
-        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      },
+      keyWrite(update.keyId, { set, remove, condition, names, values }),
       'updated',
     );
     // The answer is read with a projection, the secret left out (an operator's write is rare).

@@ -44,6 +44,28 @@ export function refundSortKey(
   return { set: ['#usk = #usk - :tier'], condition: ' AND usageCount <= :top' };
 }
 
+/** The parts of a conditional write to one key, as the stores assemble them clause by clause. */
+export interface KeyWriteParts {
+  /** SET clauses (at least one) */
+  set: string[];
+  /** REMOVE clauses, if any */
+  remove: string[];
+  condition: string;
+  names: Record<string, string>;
+  values: Item;
+}
+
+/** The conditional UpdateItem of the key `keyId`: `SET ...` and, when there is any, ` REMOVE ...`. */
+export function keyWrite(keyId: string, parts: KeyWriteParts): ConditionalWrite {
+  return {
+    Key: { [KEY]: keyId },
+    UpdateExpression: `SET ${parts.set.join(', ')}${parts.remove.length ? ` REMOVE ${parts.remove.join(', ')}` : ''}`,
+    ConditionExpression: parts.condition,
+    ExpressionAttributeNames: parts.names,
+    ExpressionAttributeValues: parts.values,
+  };
+}
+
 /** The base of the key stores: the table, its reads by key id, and the undecryptable mark. */
 export class DynamoKeyTable extends DynamoTable {
   /** A consistent read of only the projected attributes (never the secret). */
@@ -112,12 +134,6 @@ export class DynamoKeyTable extends DynamoTable {
       set.push('L.#slot.o = :failure', 'usageCount = usageCount - :one', ...sortKey.set);
       condition += ` AND ${OPEN_SLOT_OF_NONCE}${sortKey.condition}`;
     }
-    return {
-      Key: { [KEY]: mark.keyId },
-      UpdateExpression: `SET ${set.join(', ')} REMOVE #upk, cooldownUntil`,
-      ConditionExpression: condition,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-    };
+    return keyWrite(mark.keyId, { set, remove: ['#upk', 'cooldownUntil'], condition, names, values });
   }
 }

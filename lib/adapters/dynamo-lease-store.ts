@@ -32,6 +32,7 @@ import {
 } from '../table.js';
 import {
   DynamoKeyTable,
+  keyWrite,
   OPEN_SLOT_OF_NONCE,
   RECORD_PROJECTION,
   refundSortKey,
@@ -256,13 +257,7 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
     } else {
       set.push('#status = #status');
     }
-    return {
-      Key: { [KEY]: attempt.keyId },
-      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-      ConditionExpression: condition,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-    };
+    return keyWrite(attempt.keyId, { set, remove, condition, names, values });
   }
 
   async tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {

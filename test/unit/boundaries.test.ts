@@ -23,66 +23,59 @@ async function lint(filePath: string, code: string): Promise<string[]> {
   return (result?.messages ?? []).map((m) => `${m.ruleId ?? 'parse'}: ${m.message}`);
 }
 
+/** One upward import each: the file it is in, what it imports, and the two elements the lint names. */
+const UPWARD: [why: string, file: string, imports: string, from: string, to: string][] = [
+  [
+    'the domain importing an adapter',
+    'lib/domain/upward.ts',
+    "import { DynamoKeyStore } from '../adapters/dynamo-key-store.js';",
+    'domain',
+    'adapter',
+  ],
+  [
+    'an entry point building an adapter instead of asking the wiring',
+    'functions/upward.ts',
+    "import { DynamoKeyStore } from '../lib/adapters/dynamo-key-store.js';",
+    'entry',
+    'adapter',
+  ],
+  [
+    'the domain importing a port: the rules know no I/O, not even its shape',
+    'lib/domain/upward.ts',
+    "import type { KeyStore } from '../ports/key-store.js';",
+    'domain',
+    'port',
+  ],
+  [
+    'a use case importing an adapter instead of its port',
+    'lib/use-cases/upward.ts',
+    "import { DynamoPoolStore } from '../adapters/dynamo-pool-store.js';",
+    'usecase',
+    'adapter',
+  ],
+  [
+    'lib/ importing an entry point: the local server is handed the handlers, it does not load them',
+    'lib/local/upward.ts',
+    "import { handler } from '../../functions/lease.js';",
+    'local',
+    'entry',
+  ],
+  [
+    'observability importing a use case: the edge counts, nothing wraps a use case',
+    'lib/observability/upward.ts',
+    "import { Leasing } from '../use-cases/leasing.js';",
+    'observability',
+    'usecase',
+  ],
+];
+
 describe('layers only look down', () => {
-  it('refuses the domain importing an adapter', async () => {
+  it.each(UPWARD)('refuses %s', async (_why, file, imports, from, to) => {
     // Act
-    const messages = await lint(
-      'lib/domain/upward.ts',
-      "import { DynamoKeyStore } from '../adapters/dynamo-key-store.js';\nexport const x = DynamoKeyStore;\n",
-    );
+    const messages = await lint(file, `${imports}\nexport const x = 1;\n`);
     // Assess
     expect(messages).toEqual([
-      'boundaries/dependencies: There is no policy allowing dependencies from elements of type "domain" to elements of type "adapter"',
-    ]);
-  });
-
-  it('refuses an entry point building an adapter instead of asking the wiring', async () => {
-    const messages = await lint(
-      'functions/upward.ts',
-      "import { DynamoKeyStore } from '../lib/adapters/dynamo-key-store.js';\nexport const x = DynamoKeyStore;\n",
-    );
-    expect(messages).toEqual([
-      'boundaries/dependencies: There is no policy allowing dependencies from elements of type "entry" to elements of type "adapter"',
-    ]);
-  });
-
-  it('refuses the domain importing a port: the rules know no I/O, not even its shape', async () => {
-    const messages = await lint(
-      'lib/domain/upward.ts',
-      "import type { KeyStore } from '../ports/key-store.js';\nexport type X = KeyStore;\n",
-    );
-    expect(messages).toEqual([
-      'boundaries/dependencies: There is no policy allowing dependencies from elements of type "domain" to elements of type "port"',
-    ]);
-  });
-
-  it('refuses a use case importing an adapter instead of its port', async () => {
-    const messages = await lint(
-      'lib/use-cases/upward.ts',
-      "import { DynamoPoolStore } from '../adapters/dynamo-pool-store.js';\nexport const x = DynamoPoolStore;\n",
-    );
-    expect(messages).toEqual([
-      'boundaries/dependencies: There is no policy allowing dependencies from elements of type "usecase" to elements of type "adapter"',
-    ]);
-  });
-
-  it('refuses lib/ importing an entry point: the local server is handed the handlers, it does not load them', async () => {
-    const messages = await lint(
-      'lib/local/upward.ts',
-      "import { handler } from '../../functions/lease.js';\nexport const x = handler;\n",
-    );
-    expect(messages).toEqual([
-      'boundaries/dependencies: There is no policy allowing dependencies from elements of type "local" to elements of type "entry"',
-    ]);
-  });
-
-  it('refuses observability importing a use case: the edge counts, nothing wraps a use case', async () => {
-    const messages = await lint(
-      'lib/observability/upward.ts',
-      "import { Leasing } from '../use-cases/leasing.js';\nexport const x = Leasing;\n",
-    );
-    expect(messages).toEqual([
-      'boundaries/dependencies: There is no policy allowing dependencies from elements of type "observability" to elements of type "usecase"',
+      `boundaries/dependencies: There is no policy allowing dependencies from elements of type "${from}" to elements of type "${to}"`,
     ]);
   });
 
