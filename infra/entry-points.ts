@@ -2,9 +2,9 @@
  * Every Lambda entry point in functions/, what it may do to the table, and what it may do
  * with the sealed secrets (only the lease and maintenance open them; import and migration
  * only seal; every other path never reads the ciphertext). The grants are
- * read off the code each function runs (the use cases in lib/domain, lib/maintenance and
- * lib/migration, and the adapter methods they call in lib/adapters/): adding a DynamoDB call
- * to a path means adding its action here, on purpose. Every use case that names a pool reads
+ * read off the code each function runs (the use cases in lib/use-cases/ and the adapter
+ * methods they call in lib/adapters/): adding a DynamoDB call to a path means adding its
+ * action here, on purpose. Every use case that names a pool reads
  * the pool's record first (PoolDirectory.require: GetItem, cached ~10 s in a warm process).
  */
 import type { FunctionName } from '../lib/http/routes.js';
@@ -118,7 +118,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     // the pool directory and each pool's keys: Query on pool-keys, then BatchGetItem of the
     // items (secrets included, to ask the provider for each balance); conditional UpdateItem
     // per change. No Scan: it reads the pools, not the table. A pool whose shard count changed
-    // (lib/domain/reshard.ts): GetItem of its record, a conditional UpdateItem per key moved
+    // (lib/use-cases/reshard.ts): GetItem of its record, a conditional UpdateItem per key moved
     // (GetItem of a key whose placement changed meanwhile) and one of the record at the end.
     description:
       'keypool: scheduled maintenance (provider balances, suspect keys, key statuses, shard moves, pool metrics)',

@@ -2,7 +2,7 @@
  * keypool's own settings, read from the environment: the table and endpoint every entry point
  * uses, and maintenance's settings. A malformed value fails fast with a message that names it.
  * (Powertools reads its POWERTOOLS_* variables itself, and the local stack reads its ports and
- * data directory in lib/local/start.ts.)
+ * data directory in bin/local-stack.ts.)
  */
 import { KMS_KEY_ARN, SEALING_ENV } from './domain/sealing-names.js';
 import { DEFAULT_TABLE_NAME } from './table.js';
@@ -38,7 +38,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export { positiveInt as readPositiveInt };
 
 /**
- * What pool maintenance (lib/maintenance) reads from the deployment; each pool's minCredits and
+ * What pool maintenance (lib/use-cases/maintenance) reads from the deployment; each pool's minCredits and
  * cap are the pool's own (PUT /pools/{pool}).
  */
 export interface MaintenanceConfig {

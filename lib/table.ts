@@ -17,7 +17,7 @@
  *          kept while the key is out of the index too; absent means shard 0 (the pool), so
  *          items of unsharded pools (and every item from before sharding) have none. Every
  *          write that puts a key back into the index copies it (`upk = if_not_exists(ush,
- *          pool)`), and only a reshard changes it (lib/domain/reshard.ts)
+ *          pool)`), and only a reshard changes it (lib/use-cases/reshard.ts)
  *   usk    usage sort key, a number: usageCount * USAGE_TIER + LRU stamp (ms since
  *          STAMP_EPOCH_MS). Ordered by count first, then least recently used.
  *

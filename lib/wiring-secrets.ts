@@ -7,7 +7,10 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { documentClient } from './adapters/dynamo-client.js';
 import { DynamoBalanceStore } from './adapters/dynamo-balance-store.js';
+import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
+import { DynamoKeyStore } from './adapters/dynamo-key-store.js';
 import { DynamoMigrationStore } from './adapters/dynamo-migration-store.js';
+import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource, s3Source } from './adapters/migration-sources.js';
 import { loadOrCreateLocalSealingKey } from './adapters/local-sealing-key.js';
 import { LazySealer } from './adapters/lazy-sealer.js';
@@ -22,16 +25,17 @@ import {
   readSealingConfig,
   SEALING_ENV,
 } from './config.js';
-import { Broker } from './domain/broker.js';
-import { KeyImport } from './domain/key-import.js';
-import type { PoolStore } from './domain/key-store.js';
-import { Leasing, type LeasingOptions } from './domain/leasing.js';
-import type { SecretSealer } from './domain/secret-sealer.js';
+import { Broker } from './use-cases/broker.js';
+import { KeyImport } from './use-cases/key-import.js';
+import type { PoolStore } from './ports/pool-store.js';
+import { Leasing } from './use-cases/leasing.js';
+import type { SecretSealer } from './ports/secret-sealer.js';
 import type { CliConfig, CliServices } from './cli/framework.js';
-import type { MaintenanceDeps } from './maintenance/maintain.js';
-import type { MigrationSources } from './migration/migrate.js';
-import type { MigrationStore } from './migration/migration-store.js';
-import { keyStore, localDataDir, poolStore, processTables, type StoreConfig } from './wiring.js';
+import type { MaintenanceDeps } from './use-cases/maintenance/maintain.js';
+import type { MigrationSources } from './ports/migration-source.js';
+import type { MigrationStore } from './ports/migration-store.js';
+import { leaseLogHooks } from './observability/lease-log.js';
+import { localDataDir, processTables, type StoreConfig, tableStore } from './wiring.js';
 
 /**
  * Where the wrapping keys come from: the environment's KMS key or key file; with neither, a
@@ -70,17 +74,13 @@ export function sealer(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv 
   return new LazySealer(() => buildSealer(wrappingKeySource(config, env)));
 }
 
-/** Where a lease path reports keys it cannot hand out (the entry point decides how). */
-export type LeaseHooks = Pick<LeasingOptions, 'onUndecryptable' | 'onUnsealed'>;
-
 /** A broker (every use case) over the configured table. */
-export function broker(config: StoreConfig, hooks: LeaseHooks = {}): Broker {
+export function broker(config: StoreConfig): Broker {
   const client = documentClient(config);
   return new Broker({
-    store: keyStore(config, client),
-    poolStore: poolStore(config, client),
+    store: tableStore(DynamoKeyStore, config, client),
+    poolStore: tableStore(DynamoPoolStore, config, client),
     sealer: sealer(config),
-    ...hooks,
   });
 }
 
@@ -92,10 +92,10 @@ export function maintenanceDeps(
 ): MaintenanceDeps {
   const client = documentClient(config);
   return {
-    pools: poolStore(config, client),
-    keys: keyStore(config, client),
+    pools: tableStore(DynamoPoolStore, config, client),
+    keys: tableStore(DynamoKeyAdminStore, config, client),
     sealer: sealer(config),
-    balances: new DynamoBalanceStore({ client, tableName: config.tableName }),
+    balances: tableStore(DynamoBalanceStore, config, client),
     provider: new StabilityClient({ baseUrl: settings.providerBaseUrl, ...(warn ? { warn } : {}) }),
   };
 }
@@ -110,8 +110,8 @@ export function migration(config: StoreConfig): {
   const client = documentClient(config);
   let s3: S3Client | undefined;
   return {
-    store: new DynamoMigrationStore({ client, tableName: config.tableName }),
-    pools: poolStore(config, client),
+    store: tableStore(DynamoMigrationStore, config, client),
+    pools: tableStore(DynamoPoolStore, config, client),
     sealer: sealer(config),
     sources: {
       file: (path) => fileSource(path),
@@ -129,16 +129,15 @@ function processSealer(): SecretSealer {
 
 let processLeasingOnce: Leasing | undefined;
 /**
- * The process's client use cases: lease, complete, count (built on first use). `hooks` are
- * taken from the first call: the entry point that builds it says where undecryptable and
- * unsealed keys are reported.
+ * The process's client use cases: lease, complete, count (built on first use). Keys it cannot
+ * hand out (undecryptable, still unsealed) are reported to the log (lease-log.ts).
  */
-export function processLeasing(hooks: LeaseHooks = {}): Leasing {
+export function processLeasing(): Leasing {
   return (processLeasingOnce ??= new Leasing({
-    store: processTables().keys,
+    store: processTables().leases,
     pools: processTables().directory,
     sealer: processSealer(),
-    ...hooks,
+    ...leaseLogHooks,
   }));
 }
 
@@ -178,7 +177,7 @@ export function processMigration(): ReturnType<typeof migration> {
 }
 
 /** The key and pool stores the CLI's reseal and reshard share. */
-type CliStores = { store: ReturnType<typeof keyStore>; pools: ReturnType<typeof poolStore> };
+type CliStores = { store: DynamoKeyAdminStore; pools: DynamoPoolStore };
 
 /** The CLI's services over the configuration it resolved; each is built on first use. */
 export function cliServices(config: CliConfig): CliServices {
@@ -191,7 +190,10 @@ export function cliServices(config: CliConfig): CliServices {
   const stores = (): CliStores =>
     (storesOnce ??= (() => {
       const client = documentClient(config);
-      return { store: keyStore(config, client), pools: poolStore(config, client) };
+      return {
+        store: tableStore(DynamoKeyAdminStore, config, client),
+        pools: tableStore(DynamoPoolStore, config, client),
+      };
     })());
   return {
     broker: () => (brokerOnce ??= broker(config)),

@@ -16,9 +16,9 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { KeyStatus } from '../domain/types.js';
-import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../migration/migration-store.js';
+import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../ports/migration-store.js';
 import { TABLE, usageSortKeyShift } from '../table.js';
-import { toKeyItem } from './dynamo-key-store.js';
+import { toKeyItem } from './key-item.js';
 
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 const MAX_BATCH_GET = 100;

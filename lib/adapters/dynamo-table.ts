@@ -39,6 +39,15 @@ export interface DynamoTableOptions {
   meter?: CapacityMeter;
 }
 
+/** One conditional UpdateItem, as a request of its own or a transaction's part. */
+export interface ConditionalWrite {
+  Key: Item;
+  UpdateExpression: string;
+  ConditionExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues: Item;
+}
+
 export type ConditionalResult = { ok: true; item: Item } | { ok: false; item: Item | undefined };
 
 export class DynamoTable {

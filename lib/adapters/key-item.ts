@@ -3,11 +3,11 @@
  * with one-letter fields, and the index attributes `upk` and `usk` (lib/table.ts). Every
  * writer of whole items (import, migration, the test seeding) goes through toKeyItem.
  */
-import type { IdempotentLease, StoredKey } from '../domain/key-store.js';
+import type { IdempotentLease } from '../ports/lease-store.js';
+import type { KeyRecord, Outcome, StoredKey } from '../domain/types.js';
 import { maskKey } from '../domain/keys.js';
 import { inUsageIndex } from '../domain/rules.js';
 import { rememberSecret } from '../shared/redact.js';
-import type { KeyRecord, Outcome } from '../domain/types.js';
 import { IDEMPOTENCY_PREFIX, partitionShard, TABLE, TTL_ATTRIBUTE, usagePartition, usageSortKey } from '../table.js';
 
 export type Item = Record<string, unknown>;

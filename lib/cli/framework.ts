@@ -1,19 +1,19 @@
 /**
  * The CLI's small framework: commands register a spec (or a group of them, `keypool pool
- * set`); main.ts parses, dispatches and maps errors to exit codes (0 ok, 1 domain refusal or
+ * set`); run-cli.ts parses, dispatches and maps errors to exit codes (0 ok, 1 domain refusal or
  * unreachable store, 2 bad usage).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as z from 'zod/mini';
 import { type Config, type MaintenanceConfig, readConfig } from '../config.js';
-import type { Broker } from '../domain/broker.js';
-import type { PoolStore } from '../domain/key-store.js';
-import type { ReshardOptions } from '../domain/reshard.js';
-import type { ResealOptions } from '../domain/reseal.js';
-import type { SecretSealer } from '../domain/secret-sealer.js';
-import type { MaintenanceDeps } from '../maintenance/maintain.js';
-import type { MigrationSources } from '../migration/migrate.js';
-import type { MigrationStore } from '../migration/migration-store.js';
+import type { Broker } from '../use-cases/broker.js';
+import type { PoolStore } from '../ports/pool-store.js';
+import type { ReshardOptions } from '../use-cases/reshard.js';
+import type { ResealOptions } from '../use-cases/reseal.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
+import type { MaintenanceDeps } from '../use-cases/maintenance/maintain.js';
+import type { MigrationSources } from '../ports/migration-source.js';
+import type { MigrationStore } from '../ports/migration-store.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -76,7 +76,7 @@ export interface Command {
 
 /**
  * A command whose first positional names one of its subcommands (`keypool pool set <pool>`).
- * Each subcommand is an ordinary Command named by its own word ("set"); main.ts runs it
+ * Each subcommand is an ordinary Command named by its own word ("set"); run-cli.ts runs it
  * under its full name ("pool set"), so usage lines and error prefixes read as typed.
  */
 export interface CommandGroup {

@@ -4,6 +4,8 @@
  */
 import { KEY_ID_PATTERN } from './keys.js';
 import { LEASE_ID_PATTERN } from './lease-id.js';
+import { POOL_NAME_PATTERN } from './pool-name.js';
+import type { SealContext } from './types.js';
 import { redact } from '../shared/redact.js';
 
 export abstract class KeypoolError extends Error {
@@ -37,12 +39,13 @@ export class PoolNotFound extends KeypoolError {
   }
 }
 
-/**
- * An id is echoed only when it has the shape of a keypool id: a caller who sends a secret
- * where an id belongs must not see it (or a log line) repeat it.
- */
-const shown = (id: string): string =>
-  KEY_ID_PATTERN.test(id) || LEASE_ID_PATTERN.test(id) ? `"${id}"` : '(not a keypool id)';
+// Key ids and pool names are public, but a caller could pass a secret where one belongs: an id
+// or a name is echoed (in a message or a log line) only when it has the shape of one.
+const NOT_AN_ID = '(not a keypool id)';
+const NOT_A_POOL = '(not a pool name)';
+const shown = (id: string): string => (KEY_ID_PATTERN.test(id) || LEASE_ID_PATTERN.test(id) ? `"${id}"` : NOT_AN_ID);
+const shownKeyId = (keyId: string): string => (KEY_ID_PATTERN.test(keyId) ? keyId : NOT_AN_ID);
+const shownPool = (pool: string): string => (POOL_NAME_PATTERN.test(pool) ? pool : NOT_A_POOL);
 
 export class KeyNotFound extends KeypoolError {
   readonly code = 'key_not_found';
@@ -72,5 +75,83 @@ export class InvalidRequest extends KeypoolError {
     readonly details: { path: string; message: string }[] = [],
   ) {
     super(message);
+  }
+}
+
+/** Why a ciphertext could not be opened; never contains the secret or the ciphertext. */
+export type UndecryptableReason =
+  /** not a sealed message at all (bad base64, bad header, truncated) */
+  | 'malformed'
+  /** sealed with an algorithm suite this sealer does not write */
+  | 'unexpected-algorithm'
+  /** the header binds it to another pool or key id: it was copied from another item */
+  | 'context-mismatch'
+  /** none of the wrapping keys this sealer holds (current or previous) sealed it */
+  | 'unknown-wrapping-key'
+  /** a held wrapping key matched but authentication failed: tampered, or the key service refused the ciphertext */
+  | 'authentication-failed';
+
+/**
+ * A stored ciphertext that cannot be opened, ever, with the keys configured: the lease path
+ * must not hand this key out, and the key is shown as `undecryptable` until resealed or
+ * re-imported. The message names the key id and pool (both public) and the reason only.
+ */
+export class SecretUndecryptable extends KeypoolError {
+  readonly code = 'secret_undecryptable';
+  /** the item, as far as it has the shape of a key id and a pool name (else a placeholder) */
+  readonly context: SealContext;
+  constructor(
+    context: SealContext,
+    readonly reason: UndecryptableReason,
+  ) {
+    const keyId = shownKeyId(context.keyId);
+    const pool = shownPool(context.pool);
+    super(
+      `the secret of key ${keyId === NOT_AN_ID ? keyId : `"${keyId}"`} in pool ${pool === NOT_A_POOL ? pool : `"${pool}"`} cannot be decrypted (${reason})`,
+    );
+    // Kept on the error for the caller (status, metric per pool), so filtered like the message.
+    this.context = { keyId, pool };
+  }
+}
+
+/**
+ * The Retry-After of a sealing_unavailable answer. KMS throttling clears within seconds (the
+ * SDK has already retried it); a key that is disabled or unreachable needs an operator, whom
+ * the 5xx alarm calls: a short wait serves the first without hammering during the second.
+ */
+export const SEALING_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The wrapping-key service (KMS) failed for a reason that is not the ciphertext's fault:
+ * throttled, unreachable, access denied, key disabled. Retry or alarm; a key must not be
+ * marked undecryptable because of this. `causes` holds service error names only (no messages).
+ */
+export class SealingUnavailable extends KeypoolError {
+  readonly code = 'sealing_unavailable';
+  /** how long the caller should wait before trying again (the answer's Retry-After) */
+  readonly retryAfterSeconds = SEALING_RETRY_AFTER_SECONDS;
+  constructor(
+    readonly operation: 'seal' | 'open',
+    readonly causes: readonly string[],
+  ) {
+    super(`the wrapping-key service failed during ${operation}${causes.length ? ` (${causes.join(', ')})` : ''}`);
+  }
+}
+
+/**
+ * The source cannot be read or parsed at all (missing file, not an export, a broken JSON
+ * array, a table that does not exist). Raised before the first write, so nothing is half done.
+ */
+export class UnreadableSource extends KeypoolError {
+  readonly code = 'unreadable_source';
+}
+
+/** A key's count kept changing under the migration's conditional write more often than it retries. */
+export class MigrationConflict extends KeypoolError {
+  readonly code = 'migration_conflict';
+  constructor(keyId: string) {
+    super(
+      `key ${keyId} changed under every one of the migration's attempts to raise its count; run the migration again`,
+    );
   }
 }

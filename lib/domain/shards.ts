@@ -11,7 +11,6 @@
  */
 import type { PoolPolicy } from './types.js';
 
-export const DEFAULT_SHARDS = 1;
 /** The most shards a pool may have (issue 13: 1..64). A dry pool costs one index Query per shard. */
 export const MAX_SHARDS = 64;
 

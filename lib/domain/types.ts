@@ -1,6 +1,4 @@
 /** The domain's vocabulary: pools and their policy, keys and their statuses, leases and completion outcomes. */
-// shards.ts imports only types from here, so this is no cycle at run time.
-import { DEFAULT_SHARDS } from './shards.js';
 
 /**
  * A key's status. `suspect`: a caller reported it invalid; out of the pool until maintenance
@@ -29,6 +27,8 @@ export const DEFAULT_MAX_USES = 3;
 export const DEFAULT_LEASE_TTL_SECONDS = 300;
 export const DEFAULT_COOLDOWN_SECONDS = 60;
 export const DEFAULT_MIN_CREDITS = 3;
+/** One shard: one strict least-recently-used order (lib/domain/shards.ts). */
+export const DEFAULT_SHARDS = 1;
 
 /** What the operator sets on a pool. */
 export interface PoolSettings {
@@ -89,6 +89,34 @@ export interface KeyRecord {
   creditsCheckedAt?: string;
 }
 
+/** A lease slot on a key: open while it has no outcome and its expiry has not passed. */
+export interface LeaseSlot {
+  /** the nonce of the lease holding the slot */
+  nonce: string;
+  /** when the lease expires, ms since the Unix epoch */
+  expiresAtMs: number;
+  /** the reported outcome, once completed */
+  outcome?: Outcome;
+}
+
+/**
+ * A key as the store keeps it: the record, the secret as stored, and the lease slots. The
+ * secret is a ciphertext (`sealed`, opened with the SecretSealer only where a key is handed
+ * out) or, for an item written before sealing, the plain secret (`sealed: false`: never
+ * leased until `keypool reseal` seals it).
+ */
+export interface StoredKey extends KeyRecord {
+  secret: string;
+  sealed: boolean;
+  slots: Record<string, LeaseSlot>;
+  /**
+   * The shard of its pool's usage order the key belongs in (lib/domain/shards.ts), kept while
+   * it is out of the index too; absent: shard 0. A new key takes shardOf(keyId, pool's shards);
+   * only a reshard moves it.
+   */
+  shard?: number;
+}
+
 /** What list, import and status changes show of a key: the secret only masked. */
 export interface KeyView {
   keyId: string;
@@ -102,6 +130,15 @@ export interface KeyView {
   /** the provider balance at the last maintenance check; null until checked */
   credits: number | null;
   creditsCheckedAt: string | null;
+}
+
+/**
+ * What a sealed secret is bound to. Opening with any other context fails, so a ciphertext
+ * copied onto another item (another key id or another pool) never opens there.
+ */
+export interface SealContext {
+  pool: string;
+  keyId: string;
 }
 
 export interface NewKey {

@@ -129,6 +129,11 @@ const jsonErrors: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructure
 export interface HttpHandlerOptions {
   /** answers requests no route of this function matches; the meta function serves `$default` with it */
   unmatched?: (event: APIGatewayProxyEventV2) => never;
+  /**
+   * the function's own middlewares (metrics), inside the error mapping: their `after` sees the
+   * route's answer, their `onError` the route's error before it becomes an answer
+   */
+  middlewares?: readonly MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>[];
 }
 
 /** The middy-wrapped handler for the given route implementations. */
@@ -141,6 +146,7 @@ export function httpHandler<K extends RouteKey>(
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(lambdaLogging())
     .use(jsonErrors)
+    .use([...(options.middlewares ?? [])])
     .handler(async (event: APIGatewayProxyEventV2) => {
       const implementation = routes[event.routeKey];
       const spec = (ROUTES as Record<string, RouteSpec | undefined>)[event.routeKey];

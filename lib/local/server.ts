@@ -1,7 +1,7 @@
 /**
  * The local HTTP server: each request becomes an API Gateway HTTP API (payload v2) event
  * and is answered by the same Lambda handler that serves the route on AWS. The handlers are
- * given to it (./handlers.ts loads the real ones), so the server knows only the route table.
+ * given to it (bin/local-handlers.ts loads the real ones), so the server knows only the route table.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

@@ -18,7 +18,7 @@ import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { fileSource } from '../../lib/adapters/migration-sources.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable, freePort, startDynamoLocal } from '../../lib/local/dynamodb-local.js';
-import { migrate } from '../../lib/migration/migrate.js';
+import { migrate } from '../../lib/use-cases/migration/migrate.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 

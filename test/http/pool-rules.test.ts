@@ -7,7 +7,7 @@
  * Each test isolates itself by pool name; the file has one table.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StoredKey } from '../../lib/domain/key-store.js';
+import type { StoredKey } from '../../lib/domain/types.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type Answer, startTestServer } from '../support/server.js';

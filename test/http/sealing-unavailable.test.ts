@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
-import { sealNewKey } from '../../lib/domain/keys.js';
+import { sealNewKey } from '../../lib/use-cases/new-key.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { fakeKeyArn, FakeKms } from '../support/fake-kms.js';

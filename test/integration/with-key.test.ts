@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { brokerKeySource, type KeySource } from '../../lib/client/key-source.js';
 import { KeypoolClient } from '../../lib/client/keypool-client.js';
 import { type ProviderCall, ProviderCallError, withKey } from '../../lib/client/with-key.js';
-import type { Broker } from '../../lib/domain/broker.js';
+import type { Broker } from '../../lib/use-cases/broker.js';
 import { NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
 import type { ImportResult, LeaseRequest, PoolSettings } from '../../lib/domain/types.js';
 import { freePort } from '../../lib/local/dynamodb-local.js';

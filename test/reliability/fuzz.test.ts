@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as schemas from '../../lib/http/schemas.js';
 import { matchRoute, ROUTE_KEYS, ROUTES } from '../../lib/http/routes.js';
 import { POOL_NAME_PATTERN } from '../../lib/domain/primitives.js';
-import { loadHandlers } from '../../lib/local/handlers.js';
+import { loadHandlers } from '../../bin/local-handlers.js';
 import { type LocalServer, startServer } from '../../lib/local/server.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
 

@@ -4,12 +4,9 @@
  * cryptography. Never used where a test looks at what the table holds: those use the real
  * EsdkSealer with a local key.
  */
-import {
-  SealingUnavailable,
-  type SealContext,
-  type SecretSealer,
-  SecretUndecryptable,
-} from '../../lib/domain/secret-sealer.js';
+import { SealingUnavailable, SecretUndecryptable } from '../../lib/domain/errors.js';
+import type { SealContext } from '../../lib/domain/types.js';
+import type { SecretSealer } from '../../lib/ports/secret-sealer.js';
 
 export class FakeSealer implements SecretSealer {
   /** the wrapping key's generation: a reseal moves values to the current one */

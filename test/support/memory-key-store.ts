@@ -11,23 +11,25 @@ import type {
   CompletionAttempt,
   CompletionAttemptResult,
   IdempotentLease,
-  KeyMove,
-  KeyMoveResult,
-  KeyPageRead,
-  KeyPlacement,
-  KeyStore,
-  KeyUpdate,
-  KeyUpdateResult,
   LeaseAttempt,
   LeaseAttemptResult,
-  PoolStore,
-  SecretReplacement,
-  StoredKey,
-  UndecryptableMark,
-} from '../../lib/domain/key-store.js';
+} from '../../lib/ports/lease-store.js';
+import type { KeyMove, KeyMoveResult, KeyPlacement } from '../../lib/ports/reshard-store.js';
+import type { KeyPageRead } from '../../lib/ports/key-pages.js';
+import type { KeyStore } from '../../lib/ports/key-store.js';
+import type { KeyUpdate, KeyUpdateResult } from '../../lib/ports/key-admin-store.js';
+import type { SecretReplacement } from '../../lib/ports/reseal-store.js';
+import type { UndecryptableMark } from '../../lib/ports/undecryptable.js';
+import type { PoolStore } from '../../lib/ports/pool-store.js';
+import {
+  type KeyRecord,
+  POOL_DEFAULTS,
+  type PoolPolicy,
+  type PoolSettings,
+  type StoredKey,
+} from '../../lib/domain/types.js';
 import { withoutSecret } from '../../lib/domain/keys.js';
 import { inUsageIndex, isLeasable, isSlotFree, outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
-import { POOL_DEFAULTS, type KeyRecord, type PoolPolicy, type PoolSettings } from '../../lib/domain/types.js';
 import { usageSortKey, usageSortKeyBound, usageSortKeyShift } from '../../lib/table.js';
 
 interface Row {

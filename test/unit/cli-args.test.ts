@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CliIo, CliServices } from '../../lib/cli/framework.js';
-import { runCli } from '../../lib/cli/main.js';
-import { Broker } from '../../lib/domain/broker.js';
+import { runCli } from '../../lib/cli/run-cli.js';
+import { Broker } from '../../lib/use-cases/broker.js';
 import { MemoryKeyStore, MemoryPoolStore } from '../support/memory-key-store.js';
 import { FakeSealer } from '../support/fake-sealer.js';
 

@@ -20,9 +20,10 @@ import {
 import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openMessage, ParsedMessage } from '../../lib/adapters/esdk-open.js';
-import { EsdkSealer, LOCAL_PROVIDER, localKeyName } from '../../lib/adapters/esdk-sealer.js';
+import { EsdkSealer } from '../../lib/adapters/esdk-sealer.js';
+import { LOCAL_PROVIDER, localKeyName } from '../../lib/adapters/wrapping-keys.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
-import { SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
+import { SecretUndecryptable } from '../../lib/domain/errors.js';
 import { FakeKms, fakeKeyArn } from '../support/fake-kms.js';
 import { prng } from '../support/prng.js';
 

@@ -5,8 +5,8 @@
  * test/integration/broker.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/domain/key-store.js';
-import { CONTENTION_MEMORY_MS } from '../../lib/domain/leasing.js';
+import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
+import { CONTENTION_MEMORY_MS } from '../../lib/use-cases/leasing.js';
 import { LeaseExpired, NoUsableKey } from '../../lib/domain/errors.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { StabilityClient } from '../../lib/adapters/stability-client.js';
 import { outcomeFor } from '../../lib/client/with-key.js';
 import { ConfigError, readMaintenanceConfig } from '../../lib/config.js';
-import { balanceChange } from '../../lib/maintenance/maintain.js';
-import { Pacer } from '../../lib/maintenance/pacer.js';
+import { balanceChange } from '../../lib/use-cases/maintenance/maintain.js';
+import { Pacer } from '../../lib/use-cases/maintenance/pacer.js';
 
 describe('balanceChange', () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeExtended, mapRow, type MapResult, parseIsoDate } from '../../lib/migration/mapping.js';
+import { decodeExtended, type MapResult, mapRow, parseIsoDate } from '../../lib/domain/migration-mapping.js';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 const options = { initialCredits: 25, nowIso: NOW };

@@ -6,17 +6,13 @@
  * sealer are in test/integration/sealed-table.test.ts and test/integration/reseal-cli.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { NoUsableKey } from '../../lib/domain/errors.js';
-import type {
-  LeaseAttempt,
-  LeaseAttemptResult,
-  SecretReplacement,
-  StoredKey,
-  UndecryptableMark,
-} from '../../lib/domain/key-store.js';
-import { CONTENTION_MEMORY_MS, Leasing } from '../../lib/domain/leasing.js';
-import { reseal } from '../../lib/domain/reseal.js';
-import { SealingUnavailable, SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
+import { NoUsableKey, SealingUnavailable, SecretUndecryptable } from '../../lib/domain/errors.js';
+import type { LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
+import type { SecretReplacement } from '../../lib/ports/reseal-store.js';
+import type { UndecryptableMark } from '../../lib/ports/undecryptable.js';
+import type { StoredKey } from '../../lib/domain/types.js';
+import { CONTENTION_MEMORY_MS, Leasing } from '../../lib/use-cases/leasing.js';
+import { reseal } from '../../lib/use-cases/reseal.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 import { POOL, setup, world } from '../support/memory-world.js';
 

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EsdkSealer, inspectSealed, type WrappingKeySpec, wrappingKeyRef } from '../../lib/adapters/esdk-sealer.js';
+import { EsdkSealer, inspectSealed } from '../../lib/adapters/esdk-sealer.js';
+import { wrappingKeyRef, type WrappingKeySpec } from '../../lib/adapters/wrapping-keys.js';
 import {
   LOCAL_SEALING_KEY_FILE,
   loadOrCreateLocalSealingKey,
@@ -19,7 +20,8 @@ import {
 } from '../../lib/adapters/local-sealing-key.js';
 import { cacheKeyFor, OpenedSecretCache } from '../../lib/adapters/opened-secret-cache.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
-import { type SealContext, SealingUnavailable, SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
+import type { SealContext } from '../../lib/domain/types.js';
+import { SealingUnavailable, SecretUndecryptable } from '../../lib/domain/errors.js';
 import { FakeKms, fakeKeyArn } from '../support/fake-kms.js';
 
 const SECRET = `sk-test-${'a1b2c3d4'.repeat(7)}`; // 64 characters, like a provider key

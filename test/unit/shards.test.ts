@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { NoUsableKey } from '../../lib/domain/errors.js';
-import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/domain/key-store.js';
+import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
-import { MAX_PARALLEL_SHARD_READS } from '../../lib/domain/leasing.js';
-import { reshard, RESHARD_SETTLE_MS } from '../../lib/domain/reshard.js';
+import { MAX_PARALLEL_SHARD_READS } from '../../lib/use-cases/leasing.js';
+import { reshard, RESHARD_SETTLE_MS } from '../../lib/use-cases/reshard.js';
 import { MAX_SHARDS, SHARD_MEMORY_MS, ShardMemory, shardOf, shardSpan } from '../../lib/domain/shards.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 import { prng } from '../support/prng.js';

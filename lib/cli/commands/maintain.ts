@@ -1,7 +1,11 @@
 /** maintain: the balance reconciliation the schedule runs, on demand. */
 import * as z from 'zod/mini';
 import { MinCredits } from '../../domain/primitives.js';
-import { maintain as maintainPools, type MaintenanceSummary, maintenanceOptions } from '../../maintenance/maintain.js';
+import {
+  maintain as maintainPools,
+  maintenanceOptions,
+  type MaintenanceSummary,
+} from '../../use-cases/maintenance/maintain.js';
 import { type Command, json, numberFlag, table } from '../framework.js';
 import { optionalPoolFlag } from './pool-flag.js';
 

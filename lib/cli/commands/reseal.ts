@@ -1,5 +1,5 @@
 /** reseal: every stored secret sealed under the current wrapping key (rotation, and items from before sealing). */
-import { reseal as resealKeys, type ResealReport } from '../../domain/reseal.js';
+import { reseal as resealKeys, type ResealReport } from '../../use-cases/reseal.js';
 import { capped, type Command, Concurrency, json, numberFlag } from '../framework.js';
 import { terminalProgressBar } from '../progress-bar.js';
 import { optionalPoolFlag } from './pool-flag.js';

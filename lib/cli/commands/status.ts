@@ -1,6 +1,6 @@
 /** status: the operator's view of each pool's health, from the same counts the metrics publish. */
 import type { KeyView } from '../../domain/types.js';
-import { type HealthInput, poolHealth } from '../../maintenance/pool-health.js';
+import { type HealthInput, poolHealth } from '../../use-cases/maintenance/pool-health.js';
 import { type Command, json, table } from '../framework.js';
 
 /**
