@@ -16,13 +16,19 @@ export default defineConfig({
         test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'threads', isolate: false },
       },
       {
+        // Pure tests too slow for the unit project: exhaustive sweeps and model simulations. No
+        // Java either; `npm test` runs them.
+        extends: true,
+        test: { name: 'slow', include: ['test/slow/**/*.test.ts'] },
+      },
+      {
         // Everything whose behaviour depends on DynamoDB: one DynamoDB Local for the whole run;
         // test files isolate themselves by table name.
         extends: true,
         test: {
           name: 'dynamodb',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/unit/**'],
+          exclude: ['test/unit/**', 'test/slow/**'],
           globalSetup: ['test/support/global-setup.ts'],
         },
       },
