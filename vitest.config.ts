@@ -16,10 +16,10 @@ export default defineConfig({
         test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'threads', isolate: false },
       },
       {
-        // Pure tests too slow for the unit project: exhaustive sweeps and model simulations. No
-        // Java either; `npm test` runs them.
+        // Pure tests too slow for the unit project: exhaustive sweeps, model simulations, the
+        // CDK app synthesized and its functions bundled. No Java either; `npm test` runs them.
         extends: true,
-        test: { name: 'slow', include: ['test/slow/**/*.test.ts'] },
+        test: { name: 'slow', include: ['test/slow/**/*.test.ts', 'test/infra/**/*.test.ts'] },
       },
       {
         // Everything whose behaviour depends on DynamoDB: one DynamoDB Local for the whole run;
@@ -28,7 +28,7 @@ export default defineConfig({
         test: {
           name: 'dynamodb',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/unit/**', 'test/slow/**'],
+          exclude: ['test/unit/**', 'test/slow/**', 'test/infra/**'],
           globalSetup: ['test/support/global-setup.ts'],
         },
       },
