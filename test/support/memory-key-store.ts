@@ -27,6 +27,7 @@ import type {
 } from '../../lib/domain/key-store.js';
 import { withoutSecret } from '../../lib/domain/keys.js';
 import { inUsageIndex, isLeasable, isSlotFree, outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
+import type { BalanceStore, BalanceWrite, BalanceWriteResult } from '../../lib/maintenance/ports.js';
 import { POOL_DEFAULTS, type KeyRecord, type PoolPolicy, type PoolSettings } from '../../lib/domain/types.js';
 import { usageSortKey, usageSortKeyBound, usageSortKeyShift } from '../../lib/table.js';
 
@@ -39,18 +40,19 @@ interface Row {
 }
 
 const copy = (key: StoredKey): StoredKey => structuredClone(key);
+const BALANCE_STATUS = { exhaust: 'exhausted', disable: 'disabled', reactivate: 'active' } as const;
 const homeOf = (key: StoredKey): number => key.shard ?? 0;
 
-function placementOf(key: StoredKey): KeyPlacement {
+function placementOf({ key, aside }: Row): KeyPlacement {
   return {
     keyId: key.keyId,
     pool: key.pool,
     shard: homeOf(key),
-    indexedIn: inUsageIndex(key.status) ? homeOf(key) : undefined,
+    indexedIn: inUsageIndex(key.status) && !aside ? homeOf(key) : undefined,
   };
 }
 
-export class MemoryKeyStore implements KeyStore {
+export class MemoryKeyStore implements KeyStore, BalanceStore {
   private readonly rows = new Map<string, Row>();
   private readonly idempotent = new Map<string, IdempotentLease>();
   /** every call by method name, for tests that count requests */
@@ -113,6 +115,10 @@ export class MemoryKeyStore implements KeyStore {
 
   tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
     this.count('tryLease');
+    // The record's condition is judged first, as DynamoDB reports a cancelled transaction.
+    const record = attempt.idempotency;
+    const held = record && this.idempotent.get(record.id);
+    if (held && held.expiresAtMs >= attempt.nowMs) return Promise.resolve({ granted: false, idempotencyTaken: true });
     const row = this.rows.get(attempt.keyId);
     if (!row) return Promise.resolve({ granted: false, current: undefined });
     const { key } = row;
@@ -125,13 +131,8 @@ export class MemoryKeyStore implements KeyStore {
       isSlotFree(key.slots[String(attempt.slot)], attempt.nowMs) &&
       key.sealed;
     if (!ok) return Promise.resolve({ granted: false, current: copy(key) });
-    // The lease and its idempotency record together, the record only where none lives.
-    const record = attempt.idempotency;
-    if (record) {
-      const held = this.idempotent.get(record.id);
-      if (held && held.expiresAtMs >= attempt.nowMs) return Promise.resolve({ granted: false, idempotencyTaken: true });
-      this.idempotent.set(record.id, { ...record });
-    }
+    // The lease and its idempotency record together.
+    if (record) this.idempotent.set(record.id, { ...record });
     key.usageCount = attempt.seenCount + 1;
     row.usk = usageSortKey(key.usageCount, attempt.nowMs);
     key.lastUsedAt = new Date(attempt.nowMs).toISOString();
@@ -170,7 +171,8 @@ export class MemoryKeyStore implements KeyStore {
       slot.expiresAtMs < attempt.nowMs ||
       (change !== undefined && !change.from.includes(key.status)) ||
       (extendsCooldown && key.cooldownUntil !== undefined && key.cooldownUntil >= attempt.cooldownUntilMs);
-    if (refused) return Promise.resolve({ applied: false, current: copy(key) });
+    if (refused)
+      return Promise.resolve({ applied: false, current: { ...withoutSecret(copy(key)), slots: copy(key).slots } });
     slot.outcome = attempt.outcome;
     if (refundsUse(attempt.outcome)) {
       // Down one tier only from a count the sort key spells out (refundSortKey in the Dynamo store).
@@ -181,7 +183,11 @@ export class MemoryKeyStore implements KeyStore {
       key.status = change.to;
       if (extendsCooldown) key.cooldownUntil = attempt.cooldownUntilMs;
     }
-    return Promise.resolve({ applied: true, key: withoutSecret(copy(key)) });
+    const { keyId, usageCount, status, cooldownUntil } = key;
+    return Promise.resolve({
+      applied: true,
+      key: { keyId, usageCount, status, ...(cooldownUntil === undefined ? {} : { cooldownUntil }) },
+    });
   }
 
   markUndecryptable(mark: UndecryptableMark): Promise<boolean> {
@@ -228,14 +234,14 @@ export class MemoryKeyStore implements KeyStore {
     return Promise.resolve(true);
   }
 
-  increment(pool: string, keyId: string, nowMs: number): Promise<KeyRecord | undefined> {
+  increment(pool: string, keyId: string, nowMs: number): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined> {
     this.count('increment');
     const row = this.rows.get(keyId);
     if (row?.key.pool !== pool) return Promise.resolve(undefined);
     row.usk += usageSortKeyShift(row.key.usageCount, row.key.usageCount + 1);
     row.key.usageCount += 1;
     row.key.lastUsedAt = new Date(nowMs).toISOString();
-    return Promise.resolve(withoutSecret(copy(row.key)));
+    return Promise.resolve({ keyId, usageCount: row.key.usageCount });
   }
 
   update(update: KeyUpdate): Promise<KeyUpdateResult> {
@@ -272,19 +278,41 @@ export class MemoryKeyStore implements KeyStore {
   placements(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyPlacement>> {
     this.count('placements');
     const page = this.page(pool, limit, afterKeyId);
-    return Promise.resolve({ keys: page.keys.map(placementOf), lastKeyId: page.lastKeyId });
+    const rows = page.keys.map((key) => ({ ...(this.rows.get(key.keyId) as Row), key }));
+    return Promise.resolve({ keys: rows.map(placementOf), lastKeyId: page.lastKeyId });
   }
 
   rehome(move: KeyMove): Promise<KeyMoveResult> {
     this.count('rehome');
     const row = this.rows.get(move.keyId);
     if (row?.key.pool !== move.pool) return Promise.resolve({ moved: false, current: undefined });
-    const now = placementOf(row.key);
+    const now = placementOf(row);
     if (now.shard !== move.from.shard || now.indexedIn !== move.from.indexedIn)
       return Promise.resolve({ moved: false, current: now });
     if (move.to === 0) delete row.key.shard;
     else row.key.shard = move.to;
     return Promise.resolve({ moved: true });
+  }
+
+  /** Maintenance's write (BalanceStore): the balance, and a status change only from the status seen. */
+  write(write: BalanceWrite): Promise<BalanceWriteResult> {
+    this.count('write');
+    const row = this.rows.get(write.keyId);
+    if (!row) return Promise.resolve({ applied: false, current: undefined });
+    if (write.change !== 'none' && row.key.status !== write.seenStatus)
+      return Promise.resolve({ applied: false, current: withoutSecret(copy(row.key)) });
+    if (write.credits !== undefined) {
+      row.key.credits = write.credits;
+      row.key.creditsCheckedAt = write.checkedAt;
+    }
+    if (write.change !== 'none') {
+      row.key.status = BALANCE_STATUS[write.change];
+      if (write.change === 'reactivate') {
+        delete row.key.cooldownUntil;
+        delete row.aside;
+      }
+    }
+    return Promise.resolve({ applied: true, key: withoutSecret(copy(row.key)) });
   }
 
   private page(pool: string, limit: number, afterKeyId: string | undefined): KeyPageRead<StoredKey> {
@@ -293,7 +321,8 @@ export class MemoryKeyStore implements KeyStore {
       .filter((key) => key.pool === pool && (afterKeyId === undefined || key.keyId > afterKeyId))
       .sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
     const keys = ids.slice(0, limit).map(copy);
-    return { keys, lastKeyId: ids.length > limit ? keys[keys.length - 1]?.keyId : undefined };
+    // As a DynamoDB Query with a Limit: a full page names its last key, even at the end.
+    return { keys, lastKeyId: keys.length === limit ? keys[keys.length - 1]?.keyId : undefined };
   }
 }
 
