@@ -379,14 +379,18 @@ describe.each(STORES)('%s stores', (_name, build) => {
       async (outcome, status) => {
         // Prepare
         fresh();
-        const key = await given({ status, usageCount: 1, slots: { '0': openSlot() } });
+        const resting = status === 'cooling' ? { cooldownUntil: T0 + 1_000 } : {};
+        const key = await given({ status, ...resting, usageCount: 1, slots: { '0': openSlot() } });
         const change = outcomeStatusChange(outcome);
         if (!change) throw new Error(`${outcome} changes no status`);
         // Act
-        const result = await complete(key, '0', { outcome });
-        // Assess
+        const result = await complete(key, '0', { outcome, cooldownUntilMs: T0 + 60_000 });
+        // Assess: the answer names a cooldown only for a cooling key
         const allowed = change.from.includes(status);
+        const cooldown = change.to === 'cooling' ? { cooldownUntil: T0 + 60_000 } : {};
+        const moved = { keyId: key.keyId, usageCount: 0, status: change.to, ...cooldown };
         expect(result.applied).toBe(allowed);
+        if (result.applied) expect(result.key).toEqual(moved);
         expect((await stored(key.keyId)).status).toBe(allowed ? change.to : status);
       },
     );

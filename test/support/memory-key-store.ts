@@ -186,7 +186,13 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     const { keyId, usageCount, status, cooldownUntil } = key;
     return Promise.resolve({
       applied: true,
-      key: { keyId, usageCount, status, ...(cooldownUntil === undefined ? {} : { cooldownUntil }) },
+      // A cooldown is named only for a cooling key, as DynamoDB's answer does.
+      key: {
+        keyId,
+        usageCount,
+        status,
+        ...(status === 'cooling' && cooldownUntil !== undefined ? { cooldownUntil } : {}),
+      },
     });
   }
 
