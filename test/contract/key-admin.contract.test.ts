@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { withoutSecret } from '../../lib/domain/keys.js';
 import { MAX_SORTED_COUNT } from '../../lib/table.js';
 import { uniqueName } from '../support/dynamo.js';
-import { byKeyId, iso, newKeyId, openSlot, storeContract, STORES, T0 } from '../support/store-contract.js';
+import { byKeyId, iso, newKeyId, openSlot, PLAIN, storeContract, STORES, T0 } from '../support/store-contract.js';
 
 describe.each(STORES)('%s stores', (_name, build) => {
   const { fresh, storedKey, given, lease, complete, candidateIds } = storeContract(build);
@@ -81,7 +81,7 @@ describe.each(STORES)('%s stores', (_name, build) => {
     it('active brings back into the index a plain key a lease set aside', async () => {
       // Prepare
       const { keys, pool } = fresh();
-      const plain = await given({ sealed: false, secret: 'sk-test-plain-0000000000000000' });
+      const plain = await given(PLAIN);
       await keys.setAsideUnsealed({ keyId: plain.keyId, pool });
       // Act
       await keys.update({ keyId: plain.keyId, pool, status: 'active' });

@@ -12,7 +12,7 @@ import { outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
 import { KEY_STATUSES, OUTCOMES } from '../../lib/domain/types.js';
 import { MAX_SORTED_COUNT } from '../../lib/table.js';
 import { uniqueName } from '../support/dynamo.js';
-import { iso, newKeyId, newNonce, openSlot, storeContract, STORES, T0 } from '../support/store-contract.js';
+import { iso, newKeyId, newNonce, openSlot, PLAIN, storeContract, STORES, T0 } from '../support/store-contract.js';
 
 describe.each(STORES)('%s stores', (_name, build) => {
   const { fresh, storedKey, given, stored, lease, complete, candidateIds } = storeContract(build);
@@ -205,7 +205,7 @@ describe.each(STORES)('%s stores', (_name, build) => {
     it('is refused for a key whose secret is still in plain text, and for an unknown key', async () => {
       // Prepare
       fresh();
-      const plain = await given({ sealed: false, secret: 'sk-test-plain-0000000000000000' });
+      const plain = await given(PLAIN);
       // Act
       const result = await lease(plain);
       const unknown = await lease(storedKey());
@@ -241,27 +241,33 @@ describe.each(STORES)('%s stores', (_name, build) => {
       expect(await keys.idempotentLease(randomBytes(16).toString('hex'))).toBeUndefined();
     });
 
+    /**
+     * A fresh pool's `first` key leased under a new Idempotency-Key digest `id` (its record
+     * `written`, live until `expiresAtMs`), and a `second` key made of `fields`.
+     */
+    async function oneLeased(fields: Partial<StoredKey> = {}, expiresAtMs?: number) {
+      const { keys } = fresh();
+      const first = await given();
+      const id = randomBytes(16).toString('hex');
+      const written = record(first, id, expiresAtMs);
+      await lease(first, { idempotency: written });
+      return { keys, id, written, second: await given(fields) };
+    }
+
     it('one lease per key while it lives: a second lease under the same id writes nothing', async () => {
       // Prepare
-      const { keys } = fresh();
-      const [first, second] = [await given(), await given()];
-      const id = randomBytes(16).toString('hex');
-      const kept = record(first, id);
-      await lease(first, { idempotency: kept });
+      const { keys, id, written, second } = await oneLeased();
       // Act
       const again = await lease(second, { idempotency: record(second, id) });
       // Assess
       expect(again).toEqual({ granted: false, idempotencyTaken: true });
       expect(await keys.get(second.keyId)).toEqual(second);
-      expect(await keys.idempotentLease(id)).toEqual(kept);
+      expect(await keys.idempotentLease(id)).toEqual(written);
     });
 
     it("an expired record gives way to the next lease's", async () => {
       // Prepare
-      const { keys } = fresh();
-      const [first, second] = [await given(), await given()];
-      const id = randomBytes(16).toString('hex');
-      await lease(first, { idempotency: record(first, id, T0 + 10) });
+      const { keys, id, second } = await oneLeased({}, T0 + 10);
       const next = record(second, id);
       // Act
       const result = await lease(second, { nowMs: T0 + 11, idempotency: next });
@@ -284,10 +290,7 @@ describe.each(STORES)('%s stores', (_name, build) => {
 
     it('when both the key and a live record refuse, the answer is the record taken', async () => {
       // Prepare
-      fresh();
-      const [first, second] = [await given(), await given({ status: 'disabled' })];
-      const id = randomBytes(16).toString('hex');
-      await lease(first, { idempotency: record(first, id) });
+      const { id, second } = await oneLeased({ status: 'disabled' });
       // Act
       const result = await lease(second, { idempotency: record(second, id) });
       // Assess
@@ -296,11 +299,7 @@ describe.each(STORES)('%s stores', (_name, build) => {
 
     it('release ends only the record of the lease it names; then the id leases anew', async () => {
       // Prepare
-      const { keys } = fresh();
-      const [first, second] = [await given(), await given()];
-      const id = randomBytes(16).toString('hex');
-      const written = record(first, id);
-      await lease(first, { idempotency: written });
+      const { keys, id, written, second } = await oneLeased();
       // Act
       const wrongLease = await keys.releaseIdempotentLease(id, `${written.leaseId}0`);
       const held = await lease(second, { idempotency: record(second, id) });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { StoredKey } from '../../lib/domain/key-store.js';
-import { byKeyId, newKeyId, storeContract, STORES } from '../support/store-contract.js';
+import { byKeyId, newKeyId, PLAIN, storeContract, STORES } from '../support/store-contract.js';
 
 describe.each(STORES)('%s stores', (_name, build) => {
   const { fresh, given, stored, lease, complete, candidateIds } = storeContract(build);
@@ -17,7 +17,7 @@ describe.each(STORES)('%s stores', (_name, build) => {
       const home = await given();
       const away = await given({ shard: 3 });
       const disabled = await given({ shard: 3, status: 'disabled' });
-      const setAside = await given({ sealed: false, secret: 'sk-test-plain-0000000000000000' });
+      const setAside = await given(PLAIN);
       await keys.setAsideUnsealed({ keyId: setAside.keyId, pool });
       // Act
       const page = await keys.placements(pool, 10);

@@ -4,9 +4,9 @@
  * Run against every implementation (test/support/store-contract.ts).
  */
 import { describe, expect, it } from 'vitest';
-import type { StoredKey } from '../../lib/domain/key-store.js';
+import type { KeyStore, SecretReplacement, StoredKey } from '../../lib/domain/key-store.js';
 import { MAX_SORTED_COUNT } from '../../lib/table.js';
-import { iso, newNonce, openSlot, storeContract, STORES, T0 } from '../support/store-contract.js';
+import { iso, newNonce, openSlot, PLAIN, storeContract, STORES, T0 } from '../support/store-contract.js';
 
 describe.each(STORES)('%s stores', (_name, build) => {
   const { fresh, storedKey, given, stored, candidateIds } = storeContract(build);
@@ -68,7 +68,7 @@ describe.each(STORES)('%s stores', (_name, build) => {
     it('does not mark a key whose secret is in plain text', async () => {
       // Prepare
       const { keys, pool } = fresh();
-      const plain = await given({ sealed: false, secret: 'sk-test-plain-0000000000000000' });
+      const plain = await given(PLAIN);
       // Act
       const marked = await keys.markUndecryptable({ keyId: plain.keyId, pool, sealed: plain.secret });
       // Assess
@@ -81,7 +81,7 @@ describe.each(STORES)('%s stores', (_name, build) => {
     it('takes a plain key out of the candidates, once', async () => {
       // Prepare
       const { keys, pool } = fresh();
-      const plain = await given({ sealed: false, secret: 'sk-test-plain-0000000000000000' });
+      const plain = await given(PLAIN);
       const before = await candidateIds();
       // Act
       const first = await keys.setAsideUnsealed({ keyId: plain.keyId, pool });
@@ -97,8 +97,8 @@ describe.each(STORES)('%s stores', (_name, build) => {
       // Prepare
       const { keys, pool } = fresh();
       const sealed = await given();
-      const plain = await given({ sealed: false, secret: 'sk-test-plain-1111111111111111' });
-      const disabled = await given({ sealed: false, secret: 'sk-test-plain-2222222222222222', status: 'disabled' });
+      const plain = await given({ ...PLAIN, secret: 'sk-test-plain-1111111111111111' });
+      const disabled = await given({ ...PLAIN, secret: 'sk-test-plain-2222222222222222', status: 'disabled' });
       // Act
       const results = [
         await keys.setAsideUnsealed({ keyId: sealed.keyId, pool }),
@@ -112,36 +112,37 @@ describe.each(STORES)('%s stores', (_name, build) => {
   });
 
   describe('replaceSecret', () => {
+    /** reseal's write for `key` as read (sealed or plain): the secret replaced by `sealed-now`. */
+    const reseal = (keys: KeyStore, key: StoredKey, fields: Partial<SecretReplacement> = {}) =>
+      keys.replaceSecret({
+        keyId: key.keyId,
+        pool: key.pool,
+        from: { secret: key.secret, sealed: key.sealed },
+        sealed: 'sealed-now',
+        revive: false,
+        ...fields,
+      });
+
     it('replaces the secret as read, only that one, and only in its pool', async () => {
       // Prepare
-      const { keys, pool } = fresh();
+      const { keys } = fresh();
       const key = await given();
-      const from = { secret: key.secret, sealed: true };
-      const replacement = { keyId: key.keyId, pool, from, sealed: 'sealed-new', revive: false };
       // Act
-      const otherPool = await keys.replaceSecret({ ...replacement, pool: 'another-pool' });
-      const replaced = await keys.replaceSecret(replacement);
-      const stale = await keys.replaceSecret({ ...replacement, sealed: 'sealed-newer' });
+      const otherPool = await reseal(keys, key, { pool: 'another-pool' });
+      const replaced = await reseal(keys, key);
+      const stale = await reseal(keys, key, { sealed: 'sealed-newer' });
       // Assess
       expect([otherPool, replaced, stale]).toEqual([false, true, false]);
-      expect(await keys.get(key.keyId)).toEqual({ ...key, secret: 'sealed-new' });
+      expect(await keys.get(key.keyId)).toEqual({ ...key, secret: 'sealed-now' });
     });
 
     it('seals a plain secret, and puts a key a lease set aside back at its home while its status is the one seen', async () => {
       // Prepare
       const { keys, pool } = fresh();
-      const plain = await given({ sealed: false, secret: 'sk-test-plain-0000000000000000', shard: 2 });
+      const plain = await given({ ...PLAIN, shard: 2 });
       await keys.setAsideUnsealed({ keyId: plain.keyId, pool });
-      const from = { secret: plain.secret, sealed: false };
       // Act
-      const sealed = await keys.replaceSecret({
-        keyId: plain.keyId,
-        pool,
-        from,
-        sealed: 'sealed-now',
-        revive: false,
-        seenStatus: 'active',
-      });
+      const sealed = await reseal(keys, plain, { seenStatus: 'active' });
       // Assess
       expect(sealed).toBe(true);
       expect(await keys.get(plain.keyId)).toEqual({ ...plain, secret: 'sealed-now', sealed: true });
@@ -151,19 +152,11 @@ describe.each(STORES)('%s stores', (_name, build) => {
     it('leaves a set-aside key out, and its secret as it was, when its status changed since it was read', async () => {
       // Prepare
       const { keys, pool } = fresh();
-      const plain = await given({ sealed: false, secret: 'sk-test-plain-0000000000000000' });
+      const plain = await given(PLAIN);
       await keys.setAsideUnsealed({ keyId: plain.keyId, pool });
       await keys.update({ keyId: plain.keyId, pool, status: 'disabled' });
-      const from = { secret: plain.secret, sealed: false };
       // Act
-      const sealed = await keys.replaceSecret({
-        keyId: plain.keyId,
-        pool,
-        from,
-        sealed: 'sealed-now',
-        revive: false,
-        seenStatus: 'active',
-      });
+      const sealed = await reseal(keys, plain, { seenStatus: 'active' });
       // Assess
       expect(sealed).toBe(false);
       expect(await keys.get(plain.keyId)).toMatchObject({ sealed: false, status: 'disabled' });
@@ -172,20 +165,14 @@ describe.each(STORES)('%s stores', (_name, build) => {
     it('writes the mask given only where the key has none', async () => {
       // Prepare
       const { keys, pool } = fresh();
-      const masked = await given({ sealed: false, secret: 'sk-test-plain-0000000000000000', maskedKey: 'sk-...0000' });
-      const { maskedKey: _none, ...unmasked } = storedKey({ sealed: false, secret: 'sk-test-plain-1111111111111111' });
+      const masked = await given({ ...PLAIN, maskedKey: 'sk-...0000' });
+      const { maskedKey: _none, ...unmasked } = storedKey({ ...PLAIN, secret: 'sk-test-plain-1111111111111111' });
       await keys.insert(unmasked as StoredKey);
-      const seal = (key: Pick<StoredKey, 'keyId' | 'secret'>) =>
-        keys.replaceSecret({
-          keyId: key.keyId,
-          pool,
-          from: { secret: key.secret, sealed: false },
-          sealed: 'sealed-now',
-          revive: false,
-          maskedKey: 'sk-...given',
-        });
       // Act
-      const results = [await seal(masked), await seal(unmasked)];
+      const results = [
+        await reseal(keys, masked, { maskedKey: 'sk-...given' }),
+        await reseal(keys, unmasked as StoredKey, { maskedKey: 'sk-...given' }),
+      ];
       // Assess
       expect(results).toEqual([true, true]);
       expect((await keys.record(pool, masked.keyId))?.maskedKey).toBe('sk-...0000');
@@ -194,22 +181,14 @@ describe.each(STORES)('%s stores', (_name, build) => {
 
     it('revives an undecryptable key that opens again, back at its home; a key of any other status is not revived', async () => {
       // Prepare
-      const { keys, pool } = fresh();
+      const { keys } = fresh();
       const lost = await given({ status: 'undecryptable', shard: 1, createdAt: iso(T0 - 20_000) });
       const active = await given({ shard: 1 });
-      const revive = (key: StoredKey) =>
-        keys.replaceSecret({
-          keyId: key.keyId,
-          pool,
-          from: { secret: key.secret, sealed: true },
-          sealed: 'sealed-again',
-          revive: true,
-        });
       // Act
-      const results = [await revive(lost), await revive(active)];
+      const results = [await reseal(keys, lost, { revive: true }), await reseal(keys, active, { revive: true })];
       // Assess
       expect(results).toEqual([true, false]);
-      expect(await keys.get(lost.keyId)).toEqual({ ...lost, status: 'active', secret: 'sealed-again' });
+      expect(await keys.get(lost.keyId)).toEqual({ ...lost, status: 'active', secret: 'sealed-now' });
       expect(await candidateIds(1)).toEqual([lost.keyId, active.keyId]);
     });
   });

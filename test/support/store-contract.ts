@@ -54,6 +54,8 @@ export const newKeyId = (): string => `k_${randomBytes(12).toString('hex')}`;
 export const newNonce = (): string => randomBytes(8).toString('hex');
 /** An open lease slot, expiring at `expiresAtMs`. */
 export const openSlot = (expiresAtMs = T0 + 60_000): LeaseSlot => ({ nonce: newNonce(), expiresAtMs });
+/** A secret still in plain text, as an item written before sealing holds it. */
+export const PLAIN: Pick<StoredKey, 'sealed' | 'secret'> = { sealed: false, secret: 'sk-test-plain-0000000000000000' };
 /** Key records in key-id order, as a pool's pages give them. */
 export const byKeyId = <K extends { keyId: string }>(keys: K[]): K[] =>
   [...keys].sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
