@@ -60,7 +60,7 @@ const ELEMENTS = [
   { type: 'infra', pattern: 'infra' },
 ];
 
-/** The layer rules as an ESLint config block; test/unit/boundaries.test.ts lints with it too. */
+/** The layer rules as an ESLint config block; test/slow/boundaries.test.ts lints with it too. */
 export const boundariesConfig = {
   files: ['lib/**/*.ts', 'functions/**/*.ts', 'infra/**/*.ts', 'bin/**/*.js'],
   plugins: { boundaries },
