@@ -3,6 +3,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     pool: 'forks',
+    // Transformed modules are kept on disk between runs (node_modules/.experimental-vitest-cache,
+    // keyed by content): a warm `npm run test:unit` spends ~0.2 s rather than ~1 s turning
+    // TypeScript into JavaScript. Experimental in Vitest 4.1; `npx vitest --clearCache` empties it.
+    experimental: { fsModuleCache: true },
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     testTimeout: 60_000,
     hookTimeout: 120_000,
