@@ -67,7 +67,7 @@ const ELEMENTS = [
   { type: 'infra', pattern: 'infra' },
 ];
 
-/** The layer rules as an ESLint config block; test/unit/boundaries.test.ts lints with it too. */
+/** The layer rules as an ESLint config block; test/slow/boundaries.test.ts lints with it too. */
 export const boundariesConfig = {
   files: ['lib/**/*.ts', 'functions/**/*.ts', 'infra/**/*.ts', 'bin/**/*.{js,ts}'],
   plugins: { boundaries },
@@ -131,7 +131,7 @@ const noCycleCountingTypes = {
   },
 };
 
-/** No import cycles, type-only imports included; test/unit/boundaries.test.ts lints with it too. */
+/** No import cycles, type-only imports included; test/slow/boundaries.test.ts lints with it too. */
 export const noCycleConfig = {
   files: ['lib/**/*.ts', 'functions/**/*.ts', 'infra/**/*.ts', 'bin/**/*.{js,ts}'],
   languageOptions: { parser: tseslint.parser },

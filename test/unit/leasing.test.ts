@@ -255,32 +255,6 @@ describe('completion', () => {
   });
 });
 
-describe('the in-memory store keeps the adapter contract', () => {
-  it('refuses a lease write on a stale count, as the condition does', async () => {
-    // Prepare
-    const { store, ids, clock } = await setup(1);
-    const id = ids[0] ?? '';
-    const write = (seenCount: number) =>
-      store.tryLease({
-        keyId: id,
-        pool: POOL,
-        shard: 0,
-        seenCount,
-        maxUses: 3,
-        slot: 0,
-        nonce: '0123456789abcdef',
-        expiresAtMs: clock.now() + 1000,
-        nowMs: clock.now(),
-      });
-    // Act
-    const stale = await write(1);
-    const fresh = await write(0);
-    // Assess
-    expect(stale.granted).toBe(false);
-    expect(fresh.granted).toBe(true);
-  });
-});
-
 /** A store whose lease write applies but whose answer is lost: the SDK's retry finds the condition failed. */
 class AnswerLost extends MemoryKeyStore {
   lose = 0;

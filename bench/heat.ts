@@ -13,7 +13,7 @@
 import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { TABLE } from '../../lib/table.js';
+import { TABLE } from '../lib/table.js';
 
 /** One measured stretch (a round): write units per partition value and per item. */
 interface Stretch {

@@ -1,8 +1,8 @@
 /** The CDK's table shape is mapped from createTableInput, never written a second time. */
 import { AttributeType, ProjectionType } from 'aws-cdk-lib/aws-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { cdkTableShape, TableShapeError } from '../../infra/table-shape.js';
-import { createTableInput, TABLE } from '../../lib/table.js';
+import { cdkTableShape, TableShapeError } from '../../../infra/table-shape.js';
+import { createTableInput, TABLE } from '../../../lib/table.js';
 
 describe('cdkTableShape', () => {
   it('maps the keypool table: keyId partition key, usage-count (INCLUDE) and pool-keys (KEYS_ONLY)', () => {

@@ -1,5 +1,5 @@
 /**
- * The partition-capacity model (test/bench/partition-model.ts): pure, deterministic, no
+ * The partition-capacity model (bench/partition-model.ts): pure, deterministic, no
  * DynamoDB needed. Rates are kept small so the whole file runs in a few seconds.
  */
 import { describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import {
   scalingReport,
   simulate,
   sustainableRate,
-} from './partition-model.js';
+} from '../../../bench/partition-model.js';
 
 describe('request mix', () => {
   it('defaults to the per-use figures measured on DynamoDB Local (3.4 requests, 0.5 RCU, 4.4 WCU)', () => {

@@ -5,7 +5,7 @@
  * target rate. DynamoDB Local enforces no partition limits, so this is what stands in for the
  * scale we cannot run here.
  *
- *   npx tsx test/bench/partition-model.ts [--target 10000] [--json] [--seed 1]
+ *   npx tsx bench/partition-model.ts [--target 10000] [--json] [--seed 1]
  *     [--threshold 0.01] [--shards 1,8,32,64] [--mix '{"refusedWritesPerLease":0.2}']
  *
  * How it runs: time advances in 10 ms ticks. Leases arrive as a Poisson stream at the offered
@@ -108,9 +108,9 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as z from 'zod/mini';
-import { MAX_SHARDS, shardOf } from '../../lib/domain/shards.js';
-import { usagePartition } from '../../lib/table.js';
-import { prng } from '../support/prng.js';
+import { MAX_SHARDS, shardOf } from '../lib/domain/shards.js';
+import { usagePartition } from '../lib/table.js';
+import { prng } from '../test/support/prng.js';
 
 /** What one granted lease costs on average, request by request (a lease's whole life: lease + completion). */
 export interface RequestMix {

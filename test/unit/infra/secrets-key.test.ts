@@ -5,10 +5,10 @@
  * check goes through the CDK app's own context parsing, so a rule written back into infra is caught.
  */
 import { describe, expect, it } from 'vitest';
-import { resolveStageConfig } from '../../infra/config.js';
-import { SECRETS_KEY_ENV, sealedContextConditions } from '../../infra/secrets-key.js';
-import { wrappingKeyRef } from '../../lib/adapters/wrapping-keys.js';
-import { readSealingConfig, SEALING_ENV } from '../../lib/config.js';
+import { resolveStageConfig } from '../../../infra/config.js';
+import { SECRETS_KEY_ENV, sealedContextConditions } from '../../../infra/secrets-key.js';
+import { wrappingKeyRef } from '../../../lib/adapters/wrapping-keys.js';
+import { readSealingConfig, SEALING_ENV } from '../../../lib/config.js';
 
 /** Key ARNs and near misses: each is accepted by all three rules or by none. */
 const CANDIDATES = [

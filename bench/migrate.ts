@@ -13,12 +13,12 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
-import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
-import { fileSource } from '../../lib/adapters/migration-sources.js';
-import { documentClient } from '../../lib/adapters/dynamo-client.js';
-import { ensureTable, freePort, startDynamoLocal } from '../../lib/local/dynamodb-local.js';
-import { migrate } from '../../lib/use-cases/migration/migrate.js';
+import { DynamoMigrationStore } from '../lib/adapters/dynamo-migration-store.js';
+import { DynamoPoolStore } from '../lib/adapters/dynamo-pool-store.js';
+import { fileSource } from '../lib/adapters/migration-sources.js';
+import { documentClient } from '../lib/adapters/dynamo-client.js';
+import { ensureTable, freePort, startDynamoLocal } from '../lib/local/dynamodb-local.js';
+import { migrate } from '../lib/use-cases/migration/migrate.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -72,7 +72,7 @@ async function runWorker(endpoint: string, rows: number, dir: string): Promise<W
   await ensureTable(endpoint, tableName);
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'test/bench/migrate.ts', '--worker', endpoint, tableName, path],
+    ['--import', 'tsx', 'bench/migrate.ts', '--worker', endpoint, tableName, path],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let stdout = '';

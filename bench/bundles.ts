@@ -8,9 +8,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROJECT_ROOT } from '../../infra/bundling.js';
-import { ENTRY_NAMES, ENTRY_POINTS } from '../../infra/entry-points.js';
-import { type Bundle, bundleEntry, FLOOR_ENTRY, measureInit, packagesIn } from '../support/bundles.js';
+import { PROJECT_ROOT } from '../infra/bundling.js';
+import { ENTRY_NAMES, ENTRY_POINTS } from '../infra/entry-points.js';
+import { type Bundle, bundleEntry, FLOOR_ENTRY, measureInit, packagesIn } from '../test/support/bundles.js';
 
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '15' }, json: { type: 'boolean', default: false } },

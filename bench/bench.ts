@@ -15,18 +15,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { documentClient } from '../../lib/adapters/dynamo-client.js';
+import { documentClient } from '../lib/adapters/dynamo-client.js';
 import {
   ensureTable,
   freePort,
   type RunningDynamo,
   startDynamoLocal,
   waitForDynamo,
-} from '../../lib/local/dynamodb-local.js';
-import { audit, GrantLog, storedCounts } from '../support/audit.js';
-import { seedKeys } from '../support/seed.js';
-import { MAX_SHARDS, shardOf } from '../../lib/domain/shards.js';
-import { usagePartition } from '../../lib/table.js';
+} from '../lib/local/dynamodb-local.js';
+import { audit, GrantLog, storedCounts } from '../test/support/audit.js';
+import { seedKeys } from '../test/support/seed.js';
+import { MAX_SHARDS, shardOf } from '../lib/domain/shards.js';
+import { usagePartition } from '../lib/table.js';
 import {
   benchSealer,
   CONTENDERS,
@@ -541,7 +541,7 @@ export function renderTables(output: {
     '',
     ...(output.partitionModel
       ? [
-          "Partition model (test/bench/partition-model.ts), driven by keypool-sharded's measured request mix:",
+          "Partition model (bench/partition-model.ts), driven by keypool-sharded's measured request mix:",
           '',
           renderReport(output.partitionModel),
         ]

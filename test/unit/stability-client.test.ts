@@ -1,85 +1,9 @@
-/** Pure rules of maintenance and withKey: decisions, answer mapping, configuration, and secret-free provider errors. */
+/**
+ * The Stability balance client (lib/adapters/stability-client.ts): answers classified,
+ * redirects refused, bodies capped and never passed on.
+ */
 import { describe, expect, it } from 'vitest';
 import { StabilityClient } from '../../lib/adapters/stability-client.js';
-import { outcomeFor } from '../../lib/client/with-key.js';
-import { ConfigError, readMaintenanceConfig } from '../../lib/config.js';
-import { balanceChange } from '../../lib/use-cases/maintenance/maintain.js';
-import { Pacer } from '../../lib/use-cases/maintenance/pacer.js';
-
-describe('balanceChange', () => {
-  it.each([
-    ['active', 2.99, 'exhaust'],
-    ['cooling', 0, 'exhaust'],
-    ['active', 3, 'none'],
-    ['exhausted', 3, 'reactivate'],
-    ['exhausted', 1, 'none'],
-    ['disabled', 100, 'none'],
-  ] as const)('a %s key with %d credits (minimum 3): %s', (status, credits, change) => {
-    expect(balanceChange(status, { credits }, 3)).toBe(change);
-  });
-
-  it('a 401 disables any key not already disabled; a stale read never revives', () => {
-    expect(balanceChange('active', 'invalid_key', 3)).toBe('disable');
-    expect(balanceChange('exhausted', 'invalid_key', 3)).toBe('disable');
-    expect(balanceChange('disabled', 'invalid_key', 3)).toBe('none');
-    expect(balanceChange('exhausted', { credits: 50 }, 3, false)).toBe('none');
-  });
-});
-
-describe('outcomeFor', () => {
-  it.each([
-    [200, 'success', false],
-    [201, 'success', false],
-    [401, 'invalid_key', true],
-    [402, 'out_of_credits', true],
-    [429, 'rate_limited', true],
-    [500, 'failure', true],
-    [503, 'failure', true],
-    [403, 'failure', false],
-    [400, 'failure', false],
-  ] as const)('%i -> %s, retry %s', (status, outcome, retry) => {
-    expect(outcomeFor(status)).toEqual({ outcome, retry });
-  });
-});
-
-describe('readMaintenanceConfig', () => {
-  it("defaults: 5 requests/s, 4 in flight, api.stability.ai (minimum credits and cap are each pool's own)", () => {
-    expect(readMaintenanceConfig({})).toEqual({
-      providerBaseUrl: 'https://api.stability.ai',
-      balanceRate: 5,
-      balanceConcurrency: 4,
-    });
-  });
-
-  it.each([
-    ['KEYPOOL_BALANCE_RATE', '0'],
-    ['KEYPOOL_BALANCE_RATE', '50'],
-    ['KEYPOOL_BALANCE_CONCURRENCY', '0'],
-    ['STABILITY_API_BASE_URL', 'api.stability.ai'],
-  ])('%s=%s fails fast, naming the variable', (name, value) => {
-    expect(() => readMaintenanceConfig({ [name]: value })).toThrow(ConfigError);
-    expect(() => readMaintenanceConfig({ [name]: value })).toThrow(name);
-  });
-});
-
-describe('Pacer', () => {
-  it('grants starts at least 1000/rate ms apart by its clock, and twice that after halve()', async () => {
-    // Prepare
-    let now = 0;
-    const pacer = new Pacer({ rate: 5, clock: () => now, sleep: (ms) => Promise.resolve(void (now += ms)) });
-    // Act
-    const starts: number[] = [];
-    for (let i = 0; i < 3; i++) if (await pacer.acquire()) starts.push(now);
-    pacer.halve();
-    for (let i = 0; i < 2; i++) if (await pacer.acquire()) starts.push(now);
-    const late = await pacer.acquire(now + 10);
-    // Assess
-    const gaps = starts.slice(1).map((t, i) => t - (starts[i] ?? 0));
-    expect(gaps.slice(0, 2).every((g) => g >= 200)).toBe(true);
-    expect(gaps.slice(2).every((g) => g >= 400)).toBe(true);
-    expect(late).toBe(false);
-  });
-});
 
 describe('StabilityClient', () => {
   const secret = 'sk-test-0123456789abcdef0123456789abcdef';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cpuMsFromProcStat, cpuSince, isJitCompilerThread } from './cpu.js';
+import { cpuMsFromProcStat, cpuSince, isJitCompilerThread } from '../../../bench/cpu.js';
 
 describe('benchmark CPU time', () => {
   it('reads utime + stime after the command name, even when the name holds spaces and parentheses', () => {

@@ -1,7 +1,7 @@
 /** Stage settings from CDK context: the stage's typed defaults, validated overrides, clear refusals. */
 import { describe, expect, it } from 'vitest';
-import { resolveStageConfig, STAGE_CONFIG, StageConfigError } from '../../infra/config.js';
-import { DEFAULT_POOL } from '../../lib/domain/types.js';
+import { resolveStageConfig, STAGE_CONFIG, StageConfigError } from '../../../infra/config.js';
+import { DEFAULT_POOL } from '../../../lib/domain/types.js';
 
 describe('resolveStageConfig', () => {
   it('uses dev when no stage is given, and the prod settings for -c stage=prod', () => {

@@ -1,16 +1,16 @@
 /**
- * The benchmark's partition heat (./heat.ts) on DynamoDB Local: what each operation of a use
+ * The benchmark's partition heat (bench/heat.ts) on DynamoDB Local: what each operation of a use
  * writes to the usage index and to the key's item, counted per partition value.
  */
 import { describe, expect, it } from 'vitest';
-import { documentClient } from '../../lib/adapters/dynamo-client.js';
-import { shardOf } from '../../lib/domain/shards.js';
-import { ensureTable } from '../../lib/local/dynamodb-local.js';
-import { usagePartition } from '../../lib/table.js';
-import { dynamoEndpoint, uniqueName } from '../support/dynamo.js';
-import { seedKeys } from '../support/seed.js';
-import { benchSealer, contender, CostMeter } from './contenders.js';
-import { PartitionHeat, watchWrites } from './heat.js';
+import { documentClient } from '../../../lib/adapters/dynamo-client.js';
+import { shardOf } from '../../../lib/domain/shards.js';
+import { ensureTable } from '../../../lib/local/dynamodb-local.js';
+import { usagePartition } from '../../../lib/table.js';
+import { dynamoEndpoint, uniqueName } from '../../support/dynamo.js';
+import { seedKeys } from '../../support/seed.js';
+import { benchSealer, contender, CostMeter } from '../../../bench/contenders.js';
+import { PartitionHeat, watchWrites } from '../../../bench/heat.js';
 
 describe('partition heat', () => {
   it("counts 2 index WCU per lease on the key's own partition, none per success completion, and 1 table WCU per refused write", async () => {

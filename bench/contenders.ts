@@ -5,16 +5,17 @@
  * query-then-increment) and floor (one index query + one conditional write, nothing else).
  */
 import { randomBytes } from 'node:crypto';
-import { ConditionalCheckFailedException, type ConsumedCapacity } from '@aws-sdk/client-dynamodb';
+import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type CapacityMeter, DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
-import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
-import { READ_OPERATIONS } from '../../lib/adapters/dynamo-table.js';
-import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
-import { Broker } from '../../lib/use-cases/broker.js';
-import { NoUsableKey } from '../../lib/domain/errors.js';
-import type { SecretSealer } from '../../lib/ports/secret-sealer.js';
-import { TABLE, usageSortKey, usageSortKeyBound } from '../../lib/table.js';
+import { type CapacityMeter, DynamoKeyStore } from '../lib/adapters/dynamo-key-store.js';
+import { DynamoPoolStore } from '../lib/adapters/dynamo-pool-store.js';
+import { READ_OPERATIONS } from '../lib/adapters/dynamo-table.js';
+import { createEsdkSealer } from '../lib/adapters/esdk-sealer.js';
+import { Broker } from '../lib/use-cases/broker.js';
+import { NoUsableKey } from '../lib/domain/errors.js';
+import type { SecretSealer } from '../lib/ports/secret-sealer.js';
+import { TABLE, usageSortKey, usageSortKeyBound } from '../lib/table.js';
 
 export const CONTENDERS = ['keypool', 'keypool-sharded', 'keypool-unsealed', 'baseline', 'floor'] as const;
 export type ContenderName = (typeof CONTENDERS)[number];

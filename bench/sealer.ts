@@ -1,5 +1,5 @@
 /**
- * `npx tsx test/bench/sealer.ts [--ops N] [--runs N] [--json]`: what sealing costs.
+ * `npx tsx bench/sealer.ts [--ops N] [--runs N] [--json]`: what sealing costs.
  *
  * (a) Latency of seal and open with the raw AES keyring (the local stack's; KMS adds one
  *     network round trip per seal and per cold open on top), per operation over N ops after a
@@ -16,11 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { EsdkSealer } from '../../lib/adapters/esdk-sealer.js';
-import { keyIdFor } from '../../lib/domain/keys.js';
-import { esbuildOptions, PROJECT_ROOT } from '../../infra/bundling.js';
-import { measureInit } from '../support/bundles.js';
-import { FakeKms, fakeKeyArn } from '../support/fake-kms.js';
+import { EsdkSealer } from '../lib/adapters/esdk-sealer.js';
+import { keyIdFor } from '../lib/domain/keys.js';
+import { esbuildOptions, PROJECT_ROOT } from '../infra/bundling.js';
+import { measureInit } from '../test/support/bundles.js';
+import { FakeKms, fakeKeyArn } from '../test/support/fake-kms.js';
 
 const { values } = parseArgs({
   options: {
@@ -118,8 +118,8 @@ export const open = (sealed, context) => sealer.open(sealed, context);
 const ENTRIES: Record<string, string> = {
   bare: 'export const handler = async () => null;\n',
   'bare+sealer': `${SEALER}export const handler = async () => null;\n`,
-  floor: "export { handler } from './test/bench/floor-handler.js';\n",
-  'floor+sealer': `${SEALER}export { handler } from './test/bench/floor-handler.js';\n`,
+  floor: "export { handler } from './bench/floor-handler.js';\n",
+  'floor+sealer': `${SEALER}export { handler } from './bench/floor-handler.js';\n`,
   lease: "export { handler } from './functions/lease.js';\n",
   'lease+sealer': `${SEALER}export { handler } from './functions/lease.js';\n`,
 };
