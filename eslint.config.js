@@ -7,7 +7,7 @@ import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 /**
- * The house plan (README "Project layout"): layers only look down. Each element may import
+ * The house plan (README.md, "Project layout"): layers only look down. Each element may import
  * the elements listed beside it and nothing else of ours; packages are not checked here.
  * A new folder gets its line in the same commit.
  */

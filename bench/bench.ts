@@ -486,7 +486,7 @@ async function main(): Promise<void> {
   else process.stdout.write(renderTables(output));
 }
 
-/** Markdown tables, as pasted into README "Performance" and "Scaling". */
+/** Markdown tables, as pasted into docs/performance.md and docs/scaling.md. */
 export function renderTables(output: {
   config: BenchConfig & { elapsedSec: number; warmup: { passes: number; jitShare: number | null } };
   runs: RunResult[];

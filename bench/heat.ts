@@ -3,7 +3,7 @@
  * partition value, so it can add up, per partition value and per key item, the write units
  * DynamoDB reports for each request (ReturnConsumedCapacity INDEXES: the table's units and
  * the usage-count index's apart). DynamoDB Local enforces no partition limits; these sums say
- * how close a run would come to DynamoDB's 1,000 WCU/s per partition (README "Scaling").
+ * how close a run would come to DynamoDB's 1,000 WCU/s per partition (docs/scaling.md).
  *
  * What each operation does to the index, as reported: a lease moves the key's sort key (2
  * index WCU: delete + put), a success completion and a refused write touch no index entry (0),

@@ -817,7 +817,7 @@ export function scalingReport(
   };
 }
 
-/** The report as the markdown the README quotes. */
+/** The report as the markdown docs/scaling.md quotes. */
 export function renderReport(report: ScalingReport): string {
   const t = report.perLease;
   const lines = [

@@ -9,7 +9,7 @@
  *   keyId (partition key)   stable id derived from the secret's SHA-256 fingerprint
  *   pool, apiKey, maskedKey, label, usageCount, status, createdAt, lastUsedAt, cooldownUntil,
  *   credits, creditsCheckedAt
- *   L      map of lease slots (see lib/domain/lease-id.ts and README "How leasing works")
+ *   L      map of lease slots (see lib/domain/lease-id.ts and docs/leasing.md)
  *   upk    the key's usage partition (usagePartition: the pool for shard 0, `<pool>#<shard>`
  *          for the others), present only while the key is leasable (active or cooling): the
  *          usage-count index is sparse, so disabled and exhausted keys cost no reads

@@ -184,7 +184,7 @@ export class KeypoolAlarms extends Construct {
    * and the alarm's ARN as aws:SourceArn of the publish
    * (https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html#sns-allow-cloudwatch-alarm-to-publish-to-topic-in-another-account).
    * aws:SourceAccount and aws:SourceArn keep CloudWatch from acting for anyone else's alarms
-   * (confused deputy). Proven only by a real delivery: README "Alarms" (set-alarm-state).
+   * (confused deputy). Proven only by a real delivery: docs/operations.md (set-alarm-state).
    */
   private allowAlarmsToPublish(key: Key): void {
     const stack = Stack.of(this);

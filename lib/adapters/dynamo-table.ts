@@ -1,6 +1,6 @@
 /**
  * What every DynamoDB adapter of keypool's table shares: the client and table name, the
- * optional capacity meter (the benchmark and the README's cost figures), and the one way a
+ * optional capacity meter (the benchmark and the cost figures in docs/leasing.md), and the one way a
  * conditional write is run, so a refused condition is an answer, never an exception.
  */
 import { ConditionalCheckFailedException, type ConsumedCapacity } from '@aws-sdk/client-dynamodb';
@@ -28,7 +28,7 @@ export const READ_OPERATIONS: ReadonlySet<string> = new Set([
   'pool-items',
 ]);
 
-/** Collects what each request cost, for the benchmark and the capacity figures in the README. */
+/** Collects what each request cost, for the benchmark and the capacity figures in docs/leasing.md. */
 export interface CapacityMeter {
   record(operation: string, consumed: ConsumedCapacity | ConsumedCapacity[] | undefined): void;
 }

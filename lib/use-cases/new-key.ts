@@ -20,7 +20,7 @@ export async function sealNewKey(
 ): Promise<StoredKey> {
   rememberSecret(apiKey);
   const keyId = keyIdFor(apiKey);
-  // Its home under the pool's shard count as read by the caller (README "Scaling").
+  // Its home under the pool's shard count as read by the caller (docs/scaling.md).
   const shard = shardOf(keyId, fields.shards ?? DEFAULT_SHARDS);
   return {
     keyId,

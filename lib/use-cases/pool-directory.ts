@@ -1,7 +1,7 @@
 /**
  * Pools' policies as the use cases read them: from the PoolStore, kept for a short while in
  * memory so the hot path (a lease) makes no extra read. A policy change reaches a warm
- * process within `ttlMs` (default 10 s; README "How leasing works"). A pool that does not
+ * process within `ttlMs` (default 10 s; docs/leasing.md). A pool that does not
  * exist is never remembered: it is read again on the next request, so a pool created a
  * moment ago is found at once.
  */

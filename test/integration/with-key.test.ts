@@ -73,7 +73,7 @@ async function seed(
   return { pool, keys: [] };
 }
 
-/** Stability's Core endpoint, as the README example calls it. */
+/** Stability's Core endpoint, as the docs example calls it. */
 function generate(prompt: string): ProviderCall {
   return (apiKey, { signal }) => {
     const form = new FormData();

@@ -1,4 +1,4 @@
-/** balanceChange (lib/maintenance/maintain.ts): what a provider's balance answer does to a key's status. */
+/** balanceChange (lib/use-cases/maintenance/maintain.ts): what a provider's balance answer does to a key's status. */
 import { describe, expect, it } from 'vitest';
 import { balanceChange } from '../../lib/use-cases/maintenance/maintain.js';
 

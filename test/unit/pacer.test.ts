@@ -1,4 +1,4 @@
-/** The Pacer (lib/maintenance/pacer.ts): how fast maintenance asks the provider. */
+/** The Pacer (lib/use-cases/maintenance/pacer.ts): how fast maintenance asks the provider. */
 import { describe, expect, it } from 'vitest';
 import { Pacer } from '../../lib/use-cases/maintenance/pacer.js';
 
