@@ -10,14 +10,25 @@ from typing import Any, Dict, List, Mapping, Optional, Type
 
 
 class KeypoolError(Exception):
-    """Any refusal or failure of keypool. `code` is the API's `error` code, `status` its HTTP status."""
+    """
+    Any refusal or failure of keypool. `code` is the API's `error` code, `status` its HTTP
+    status, `retry_after` the seconds the answer asked to wait (Retry-After), when it did.
+    """
 
     code: str = "keypool_error"
 
-    def __init__(self, message: str, *, status: Optional[int] = None, code: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: Optional[int] = None,
+        code: Optional[str] = None,
+        retry_after: Optional[int] = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.retry_after = retry_after
         if code is not None:
             self.code = code
 
@@ -64,10 +75,6 @@ class NoUsableKey(KeypoolError):
 
     code = "no_usable_key"
 
-    def __init__(self, message: str, *, status: Optional[int] = 409, retry_after: Optional[int] = None) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
-
 
 class LeaseExpired(KeypoolError):
     """410: the lease ended before it was completed; its use stays counted."""
@@ -86,19 +93,11 @@ class SealingUnavailable(KeypoolError):
 
     code = "sealing_unavailable"
 
-    def __init__(self, message: str, *, status: Optional[int] = 503, retry_after: Optional[int] = None) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
-
 
 class KeypoolApiError(KeypoolError):
     """Any other answer that is not what the call expects (`code` says which: `internal_error`, `not_found`, ...)."""
 
-    def __init__(
-        self, message: str, *, status: Optional[int] = None, code: str = "http_error", retry_after: Optional[int] = None
-    ) -> None:
-        super().__init__(message, status=status, code=code)
-        self.retry_after = retry_after
+    code = "http_error"
 
 
 class KeypoolUnavailable(KeypoolError):
@@ -143,12 +142,8 @@ def error_for(status: int, body: Any, retry_after_header: Optional[str] = None, 
         if cls is InvalidRequest:
             details = body.get("details") if isinstance(body, dict) else None
             return InvalidRequest(text, status=status, details=details if isinstance(details, list) else None)
-        if cls is NoUsableKey:
-            return NoUsableKey(text, status=status, retry_after=retry_after)
-        if cls is SealingUnavailable:
-            return SealingUnavailable(text, status=status, retry_after=retry_after)
         if cls is not None:
-            return cls(text, status=status)
+            return cls(text, status=status, retry_after=retry_after)
         return KeypoolApiError(text, status=status, code=code, retry_after=retry_after)
     # Not keypool's shape: API Gateway's own answer (IAM's 403, throttling's 429, ...).
     if status == 403:
