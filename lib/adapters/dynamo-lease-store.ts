@@ -107,17 +107,20 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
       UpdateExpression:
         'SET usageCount = :next, #usk = :usk, lastUsedAt = :nowIso, #status = :active, L.#slot = :entry REMOVE cooldownUntil',
       // Invariants, all in this one write:
-      //  - isLeasable: in the index partition of the pool's shard it was found in (a key a
-      //    reshard moved meanwhile refuses, and is found again in its new shard), active or
-      //    past its cooldown, and the cap: the use is counted here, and only while usageCount <= maxUses;
+      //  - isLeasable: a key of the requested pool (its own `pool`, not only the index entry a
+      //    write to the table could move), in the index partition of the pool's shard it was
+      //    found in (a key a reshard moved meanwhile refuses, and is found again in its new
+      //    shard), active or past its cooldown, and the cap: the use is counted here, and only
+      //    while usageCount <= maxUses;
       //  - usageCount = :seen: the new sort key is computed from the count, so it must be current;
       //  - isSlotFree: one holder per reserved use: the slot is empty, completed, or expired;
       //  - only a sealed secret is handed out: an item still in plain text (written before
       //    sealing, or by anyone who can write the table but not seal) waits for `keypool reseal`.
       ConditionExpression:
-        `#upk = :pool AND usageCount = :seen AND usageCount <= :max AND ${EFFECTIVELY_ACTIVE}` +
+        `#keyPool = :keyPool AND #upk = :pool AND usageCount = :seen AND usageCount <= :max AND ${EFFECTIVELY_ACTIVE}` +
         ' AND (attribute_not_exists(L.#slot) OR attribute_exists(L.#slot.o) OR L.#slot.e < :now) AND attribute_exists(#sealed)',
       ExpressionAttributeNames: {
+        '#keyPool': 'pool',
         '#upk': INDEX.partitionKey,
         '#usk': INDEX.sortKey,
         '#status': 'status',
@@ -125,6 +128,7 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
         '#sealed': SEALED_ATTRIBUTE,
       },
       ExpressionAttributeValues: {
+        ':keyPool': attempt.pool,
         ':pool': usagePartition(attempt.pool, attempt.shard),
         ':seen': attempt.seenCount,
         ':max': attempt.maxUses,

@@ -68,6 +68,18 @@ export class LeaseExpired extends KeypoolError {
   }
 }
 
+/**
+ * An Idempotency-Key whose lease no longer stands, or not for this caller: its replay is
+ * refused rather than answering a secret the lease no longer holds. `why` says which, in a few
+ * words (never a secret).
+ */
+export class IdempotencyConflict extends KeypoolError {
+  readonly code = 'idempotency_conflict';
+  constructor(why: string) {
+    super(`this Idempotency-Key names a lease that cannot be answered again: ${why}; use a new key for a new lease`);
+  }
+}
+
 export class InvalidRequest extends KeypoolError {
   readonly code = 'invalid_request';
   constructor(

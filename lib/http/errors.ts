@@ -23,6 +23,7 @@ const STATUS: Record<string, number> = {
   lease_not_found: 404,
   method_not_allowed: 405,
   no_usable_key: 409,
+  idempotency_conflict: 409,
   lease_expired: 410,
   payload_too_large: 413,
   // The wrapping-key service (KMS) failed: nothing is wrong with the request or the key, and a

@@ -4,6 +4,7 @@
  * happen is decided by the store's conditional writes.
  */
 import {
+  IdempotencyConflict,
   InvalidRequest,
   KeyNotFound,
   LeaseExpired,
@@ -245,18 +246,25 @@ export class Leasing {
   }
 
   /**
-   * The secret of a key this lease holds, opened. A secret that cannot be opened takes the key
-   * out of the pool (and, for a lease just written, ends it and gives its use back) and answers
-   * undefined; a key service that failed gives the use back and fails the lease.
+   * The secret of a key this lease holds in `pool`, opened with `pool` (the requested one, never
+   * the pool the item names) in the encryption context: a ciphertext sealed for another pool
+   * does not open here, whatever a write to the table made the item say. A secret that cannot be
+   * opened takes the key out of the pool (and, for a lease just written, ends it and gives its
+   * use back) and answers undefined; a key service that failed gives the use back and fails the
+   * lease.
    */
-  private async openSecret(key: StoredKey, lease?: { slot: number; nonce: string }): Promise<string | undefined> {
+  private async openSecret(
+    key: StoredKey,
+    pool: string,
+    lease?: { slot: number; nonce: string },
+  ): Promise<string | undefined> {
     try {
-      const secret = await this.sealer.open(key.secret, { pool: key.pool, keyId: key.keyId });
+      const secret = await this.sealer.open(key.secret, { pool, keyId: key.keyId });
       rememberSecret(secret);
       return secret;
     } catch (error) {
       if (error instanceof SecretUndecryptable) {
-        const mark = { keyId: key.keyId, pool: key.pool, sealed: key.secret };
+        const mark = { keyId: key.keyId, pool, sealed: key.secret };
         // With the lease when it is still open (its use given back in the same write), else alone.
         if (!lease || !(await this.store.markUndecryptable({ ...mark, lease })))
           await this.store.markUndecryptable(mark);
@@ -267,7 +275,7 @@ export class Leasing {
         const nowMs = this.clock();
         await this.store.tryComplete({
           keyId: key.keyId,
-          pool: key.pool,
+          pool,
           ...lease,
           outcome: 'failure',
           nowMs,
@@ -300,7 +308,10 @@ export class Leasing {
       );
     }
     const key = await this.store.get(record.keyId);
-    const apiKey = key ? await this.openSecret(key) : undefined;
+    // The record names a key; the key must still be this pool's (a record is an item of the
+    // table, and so is the key: neither is trusted to say which pool a secret belongs to).
+    if (key && key.pool !== pool) throw new IdempotencyConflict('its key is not in this pool');
+    const apiKey = key ? await this.openSecret(key, pool) : undefined;
     if (apiKey === undefined) {
       await this.store.releaseIdempotentLease(idempotency.id, record.leaseId);
       return undefined;
@@ -366,7 +377,7 @@ export class Leasing {
           };
           let apiKey: string | undefined;
           try {
-            apiKey = await this.openSecret(ours, { slot, nonce });
+            apiKey = await this.openSecret(ours, pool, { slot, nonce });
           } catch (error) {
             await undone();
             throw error;
