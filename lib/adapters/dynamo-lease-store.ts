@@ -45,6 +45,7 @@ import {
   type Item,
   projection,
   SEALED_ATTRIBUTE,
+  STATUS_ATTRIBUTES,
   type StoredSlot,
   toIdempotencyItem,
   toKeyRecord,
@@ -105,7 +106,10 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
     const write: ConditionalWrite = {
       Key: { [KEY]: attempt.keyId },
       UpdateExpression:
-        'SET usageCount = :next, #usk = :usk, lastUsedAt = :nowIso, #status = :active, L.#slot = :entry REMOVE cooldownUntil',
+        // Active again (a rest that ended becomes active here: no sweeper), and an active key
+        // has no setter, reason or time.
+        'SET usageCount = :next, #usk = :usk, lastUsedAt = :nowIso, #status = :active, L.#slot = :entry' +
+        ' REMOVE #stUntil, #stBy, #stReason, #stAt',
       // Invariants, all in this one write:
       //  - isLeasable: a key of the requested pool (its own `pool`, not only the index entry a
       //    write to the table could move), in the index partition of the pool's shard it was
@@ -121,6 +125,10 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
         ' AND (attribute_not_exists(L.#slot) OR attribute_exists(L.#slot.o) OR L.#slot.e < :now) AND attribute_exists(#sealed)',
       ExpressionAttributeNames: {
         '#keyPool': 'pool',
+        '#stUntil': STATUS_ATTRIBUTES.until,
+        '#stBy': STATUS_ATTRIBUTES.by,
+        '#stReason': STATUS_ATTRIBUTES.reason,
+        '#stAt': STATUS_ATTRIBUTES.at,
         '#upk': INDEX.partitionKey,
         '#usk': INDEX.sortKey,
         '#status': 'status',

@@ -33,12 +33,31 @@ export const RECORD_ATTRIBUTES = [
   'maskedKey',
   'usageCount',
   'status',
+  'statusBy',
+  'statusReason',
+  'statusAt',
   'createdAt',
   'lastUsedAt',
   'cooldownUntil',
+  'prior',
   'credits',
   'creditsCheckedAt',
 ] as const satisfies readonly (keyof KeyRecord)[];
+
+/**
+ * The attributes that say a key's status (lib/domain/types.ts KeyRecord): the status, who set
+ * it, why, when and until when, and the status an undecryptable mark keeps (`prior`, a map of
+ * StatusStamp's fields). Every writer of a status names them through here
+ * (./dynamo-key-table.ts stampClauses), so the attributes each role may write are listed once.
+ */
+export const STATUS_ATTRIBUTES = {
+  status: 'status',
+  by: 'statusBy',
+  reason: 'statusReason',
+  at: 'statusAt',
+  until: 'cooldownUntil',
+  prior: 'prior',
+} as const;
 
 /** A ProjectionExpression for `attributes`, with a placeholder per name (several are reserved words). */
 export function projection(attributes: readonly string[]): {
@@ -95,7 +114,9 @@ export function toKeyItem(key: StoredKey): Item {
     [sealed ? SEALED_ATTRIBUTE : PLAIN_ATTRIBUTE]: secret,
     L: toStoredSlots(slots),
     [TABLE.usageIndex.sortKey]: usageSortKey(key.usageCount, Number.isNaN(stampMs) ? Date.now() : stampMs),
-    ...(inUsageIndex(key.status) ? { [TABLE.usageIndex.partitionKey]: partition } : {}),
+    ...(inUsageIndex(key.status, key.cooldownUntil !== undefined)
+      ? { [TABLE.usageIndex.partitionKey]: partition }
+      : {}),
     ...(shard === 0 ? {} : { [TABLE.usageIndex.home]: partition }),
   };
 }

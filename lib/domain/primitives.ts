@@ -7,7 +7,7 @@ import * as z from 'zod/mini';
 import { POOL_NAME_PATTERN } from './pool-name.js';
 import { API_KEY_PATTERN } from './secret-rule.js';
 import { MAX_SHARDS } from './shards.js';
-import { KEY_STATUSES, OUTCOMES, PROVIDERS } from './types.js';
+import { KEY_STATUSES, OUTCOMES, PROVIDERS, STATUS_SETTERS } from './types.js';
 
 export const MAX_IMPORT_BATCH = 500;
 
@@ -22,6 +22,7 @@ export const Label = z
   .check(z.maxLength(128), z.regex(/^[^\p{Cc}\p{Cf}]*$/u, 'a label has no control or format characters'));
 export const KeyStatusSchema = z.enum(KEY_STATUSES);
 export const OutcomeSchema = z.enum(OUTCOMES);
+export const StatusBySchema = z.enum(STATUS_SETTERS);
 
 /** A DynamoDB table name (a legacy source for the migration). */
 export const TableName = z

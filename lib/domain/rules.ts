@@ -4,20 +4,93 @@
  * dynamo-key-admin-store.ts, dynamo-key-table.ts) state the same rules as condition
  * expressions, each named there after the function it mirrors.
  */
-import type { KeyRecord, KeyStatus, LeaseSlot, Outcome } from './types.js';
+import type { KeyRecord, KeyStatus, LeaseSlot, Outcome, StatusStamp } from './types.js';
 
-/** Statuses whose keys sit in the usage-count index: the only keys a lease ever reads. */
-export const INDEXED_STATUSES = ['active', 'cooling'] as const satisfies readonly KeyStatus[];
+/**
+ * Statuses that may be temporary: with an end (`cooldownUntil`) a key in one of them rests in
+ * the usage index, skipped by leases until the end and effectively active after it.
+ */
+export const TEMPORARY_STATUSES = ['cooling', 'exhausted', 'suspect'] as const satisfies readonly KeyStatus[];
 
-/** Whether a key with this status belongs in the usage-count index. */
-export function inUsageIndex(status: KeyStatus): boolean {
-  return (INDEXED_STATUSES as readonly KeyStatus[]).includes(status);
+function isTemporary(status: KeyStatus): boolean {
+  return (TEMPORARY_STATUSES as readonly KeyStatus[]).includes(status);
 }
 
-/** A cooling key whose cooldown has passed is active again: no sweeper has to say so. */
+/**
+ * Whether a key with this status belongs in the usage-count index, the only keys a lease ever
+ * reads: active and cooling keys, and a suspect or exhausted key with an end (a caller's
+ * hypothesis: leased again once it ends). A verdict without an end (the provider's exhausted or
+ * suspect, disabled, undecryptable) keeps a key out.
+ */
+export function inUsageIndex(status: KeyStatus, hasUntil = false): boolean {
+  return status === 'active' || status === 'cooling' || (hasUntil && isTemporary(status));
+}
+
+/**
+ * A temporary status whose end has passed is active again: no sweeper has to say so. A status
+ * without an end (a verdict) stays what it is.
+ */
 export function effectiveStatus(record: Pick<KeyRecord, 'status' | 'cooldownUntil'>, nowMs: number): KeyStatus {
-  if (record.status === 'cooling' && (record.cooldownUntil ?? 0) <= nowMs) return 'active';
+  if (isTemporary(record.status) && record.cooldownUntil !== undefined && record.cooldownUntil <= nowMs)
+    return 'active';
   return record.status;
+}
+
+/**
+ * An operator's `disabled`: changed by nothing but an operator. A `disabled` with no setter was
+ * written before setters were recorded, when only an operator (or the provider, through
+ * maintenance, which re-reads it) could disable: it is taken as the operator's.
+ */
+export function isOperatorDisabled(record: Pick<KeyRecord, 'status' | 'statusBy'>): boolean {
+  return record.status === 'disabled' && (record.statusBy === undefined || record.statusBy === 'operator');
+}
+
+/** The status a key has now, with who set it, why, when and until when: what an undecryptable mark keeps. */
+export function statusStamp(
+  record: Pick<KeyRecord, 'status' | 'statusBy' | 'statusReason' | 'statusAt' | 'cooldownUntil'>,
+): StatusStamp {
+  return {
+    status: record.status,
+    ...(record.statusBy === undefined ? {} : { by: record.statusBy }),
+    ...(record.statusReason === undefined ? {} : { reason: record.statusReason }),
+    ...(record.statusAt === undefined ? {} : { at: record.statusAt }),
+    ...(record.cooldownUntil === undefined ? {} : { until: record.cooldownUntil }),
+  };
+}
+
+/** An operator's status: `active` has no setter; `disabled` is the operator's, at `at`. */
+export function operatorStamp(status: Extract<KeyStatus, 'active' | 'disabled'>, at: string): StatusStamp {
+  return status === 'active' ? { status } : { status, by: 'operator', reason: 'operator', at };
+}
+
+/**
+ * The status maintenance gives a key for what the provider said (lib/ports/balance-store.ts):
+ * `exhaust` (a balance below the pool's minimum) and `disable` (the provider refused the key,
+ * in its documented error shape) are the provider's verdicts, without an end; `reactivate`
+ * makes the key active; `none` changes no status.
+ */
+export function balanceStamp(
+  change: 'none' | 'exhaust' | 'disable' | 'reactivate',
+  at: string,
+): StatusStamp | undefined {
+  switch (change) {
+    case 'exhaust':
+      return { status: 'exhausted', by: 'provider', reason: 'low_balance', at };
+    case 'disable':
+      return { status: 'disabled', by: 'provider', reason: 'provider_rejected', at };
+    case 'reactivate':
+      return { status: 'active' };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The status a revive restores: the one the key had before it was marked undecryptable, or
+ * `active` for a key marked before the prior status was kept.
+ */
+export function restoredStatus(prior: StatusStamp | undefined): StatusStamp {
+  return prior ?? { status: 'active' };
 }
 
 /**

@@ -1,14 +1,40 @@
 /** The domain's vocabulary: pools and their policy, keys and their statuses, leases and completion outcomes. */
 
 /**
- * A key's status. `suspect`: a caller reported it invalid; out of the pool until maintenance
- * asks the provider, which either confirms (disabled) or clears it. Only an operator's
- * `disabled` is for good. `undecryptable`: its sealed secret cannot be opened with the
- * configured wrapping keys (a missing previous key after a rotation, a tampered or copied
- * ciphertext); never leased, until `keypool reseal` can open it again or it is imported anew.
+ * A key's status. `cooling`, `exhausted` and `suspect` set by a caller's report are hypotheses
+ * with an end (`cooldownUntil`): the key rests until then, or until maintenance confirms or
+ * clears the report. Set by the provider's own answer they are verdicts (`exhausted`,
+ * `suspect`: no end; maintenance re-reads the balance). Only an operator's `disabled` is for
+ * good. `undecryptable`: its sealed secret cannot be opened with the configured wrapping keys
+ * (a tampered or copied ciphertext); never leased, until `keypool reseal` can open it again
+ * (the key then gets back the status it had) or it is imported anew.
  */
 export const KEY_STATUSES = ['active', 'cooling', 'exhausted', 'disabled', 'suspect', 'undecryptable'] as const;
 export type KeyStatus = (typeof KEY_STATUSES)[number];
+
+/**
+ * Who set a key's status: an `operator` (PATCH, the CLI), the `provider` (its documented
+ * answer, read by maintenance or, in proxy mode, by keypool itself), a `client` (a completion's
+ * report: a hypothesis) or `sealing` (a secret that does not open). An active key has none.
+ */
+export const STATUS_SETTERS = ['operator', 'provider', 'client', 'sealing'] as const;
+export type StatusBy = (typeof STATUS_SETTERS)[number];
+
+/**
+ * Why a status was set, as a short code: a report's outcome (`invalid_key`, `out_of_credits`,
+ * `rate_limited`), maintenance's `low_balance` or `provider_rejected`, `operator`, or an
+ * UndecryptableReason (lib/domain/errors.ts).
+ */
+export type StatusReason = string;
+
+/** A status with who set it, why, when (ISO 8601) and, for a temporary one, until when (ms since the epoch). */
+export interface StatusStamp {
+  status: KeyStatus;
+  by?: StatusBy;
+  reason?: StatusReason;
+  at?: string;
+  until?: number;
+}
 
 /**
  * How a lease went. `unknown`: the caller cannot tell (a timeout or a broken connection after
@@ -82,9 +108,17 @@ export interface KeyRecord {
   maskedKey: string;
   usageCount: number;
   status: KeyStatus;
+  /** who set the status (absent while active; a `disabled` from before this was recorded is an operator's) */
+  statusBy?: StatusBy;
+  statusReason?: StatusReason;
+  /** when the status was set (ISO 8601) */
+  statusAt?: string;
   createdAt: string;
   lastUsedAt: string | null;
+  /** the end of a temporary status (cooling, or a caller's suspect/exhausted), ms since the epoch */
   cooldownUntil?: number;
+  /** while sealing has marked the key undecryptable: the status it had, which a revive restores */
+  prior?: StatusStamp;
   credits?: number;
   creditsCheckedAt?: string;
 }
@@ -130,6 +164,12 @@ export interface KeyView {
   /** the provider balance at the last maintenance check; null until checked */
   credits: number | null;
   creditsCheckedAt: string | null;
+  /** who set the status, why and when; null while the key is active */
+  statusBy: StatusBy | null;
+  statusReason: StatusReason | null;
+  statusAt: string | null;
+  /** until when a temporary status lasts (ISO 8601); null when it has no end or is over */
+  cooldownUntil: string | null;
 }
 
 /**

@@ -3,7 +3,7 @@
  * the answers typed, so no Lambda loads this module.
  */
 import * as z from 'zod/mini';
-import { KeyStatusSchema, ProviderSchema } from '../domain/primitives.js';
+import { KeyStatusSchema, ProviderSchema, StatusBySchema } from '../domain/primitives.js';
 
 export const KeyViewSchema = z.object({
   keyId: z.string(),
@@ -16,6 +16,12 @@ export const KeyViewSchema = z.object({
   lastUsedAt: z.nullable(z.iso.datetime()),
   credits: z.nullable(z.number()),
   creditsCheckedAt: z.nullable(z.iso.datetime()),
+  /** who set the status, why and when; null while the key is active */
+  statusBy: z.nullable(StatusBySchema),
+  statusReason: z.nullable(z.string()),
+  statusAt: z.nullable(z.iso.datetime()),
+  /** until when a temporary status lasts; null when it has no end or is over */
+  cooldownUntil: z.nullable(z.iso.datetime()),
 });
 export const ImportResponse = z.object({ imported: z.int(), duplicates: z.int(), keys: z.array(KeyViewSchema) });
 export const KeyPageResponse = z.object({ keys: z.array(KeyViewSchema), cursor: z.nullable(z.string()) });

@@ -7,6 +7,8 @@ export interface KeyUpdate {
   keyId: string;
   pool: string;
   status?: Extract<KeyStatus, 'active' | 'disabled'>;
+  /** when the status is set (ISO 8601; default: now) */
+  at?: string;
   count?: { seen: number; to: number };
 }
 

@@ -60,7 +60,7 @@ export class KeyAdmin {
       const result = await this.store.update({
         keyId,
         pool,
-        ...(change.status === undefined ? {} : { status: change.status }),
+        ...(change.status === undefined ? {} : { status: change.status, at: new Date(this.clock()).toISOString() }),
         ...(to === undefined || seen === undefined ? {} : { count: { seen, to } }),
       });
       if (result.applied) return toKeyView(result.key, this.clock());

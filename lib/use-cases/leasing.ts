@@ -264,7 +264,13 @@ export class Leasing {
       return secret;
     } catch (error) {
       if (error instanceof SecretUndecryptable) {
-        const mark = { keyId: key.keyId, pool, sealed: key.secret };
+        const mark = {
+          keyId: key.keyId,
+          pool,
+          sealed: key.secret,
+          reason: error.reason,
+          at: new Date(this.clock()).toISOString(),
+        };
         // With the lease when it is still open (its use given back in the same write), else alone.
         if (!lease || !(await this.store.markUndecryptable({ ...mark, lease })))
           await this.store.markUndecryptable(mark);

@@ -53,12 +53,13 @@ describe.each(STORES)('%s stores', (_name, build) => {
       const { keys, pool } = fresh();
       const key = await given({ status: 'cooling', cooldownUntil: T0 + 9_000, shard: 1 });
       // Act
-      const disabled = await keys.update({ keyId: key.keyId, pool, status: 'disabled' });
+      const disabled = await keys.update({ keyId: key.keyId, pool, status: 'disabled', at: iso(T0) });
       const whileDisabled = await candidateIds(1, 3, T0 + 9_000);
       const active = await keys.update({ keyId: key.keyId, pool, status: 'active' });
       // Assess
       const { cooldownUntil: _gone, ...record } = withoutSecret(key);
-      expect(disabled).toEqual({ applied: true, key: { ...record, status: 'disabled' } });
+      const byOperator = { statusBy: 'operator', statusReason: 'operator', statusAt: iso(T0) };
+      expect(disabled).toEqual({ applied: true, key: { ...record, status: 'disabled', ...byOperator } });
       expect(whileDisabled).toEqual([]);
       expect(active).toEqual({ applied: true, key: { ...record, status: 'active' } });
       expect(await candidateIds(1)).toEqual([key.keyId]);

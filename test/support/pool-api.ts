@@ -60,6 +60,7 @@ export const POOL_VIEW_FIELDS = [
 ];
 /** The fields of a KeyView without a label, in sorted order. */
 export const KEY_VIEW_FIELDS = [
+  'cooldownUntil',
   'createdAt',
   'credits',
   'creditsCheckedAt',
@@ -68,6 +69,9 @@ export const KEY_VIEW_FIELDS = [
   'maskedKey',
   'pool',
   'status',
+  'statusAt',
+  'statusBy',
+  'statusReason',
   'usageCount',
 ];
 

@@ -146,6 +146,7 @@ async function apply(
     const result = await balances.write({
       keyId: key.keyId,
       seenStatus: current.status,
+      ...(current.statusBy === undefined ? {} : { seenBy: current.statusBy }),
       change,
       checkedAt,
       ...(credits === undefined ? {} : { credits }),
@@ -285,7 +286,13 @@ async function openSecret(
         reason: `not checked: ${error instanceof Error ? error.message : 'the secret could not be opened'}`,
         undecryptable: false,
       };
-    const marked = await deps.keys.markUndecryptable({ keyId: key.keyId, pool: key.pool, sealed: key.secret });
+    const marked = await deps.keys.markUndecryptable({
+      keyId: key.keyId,
+      pool: key.pool,
+      sealed: key.secret,
+      reason: error.reason,
+      at: new Date(deps.clock?.() ?? Date.now()).toISOString(),
+    });
     return {
       reason: `${error.message}; ${marked ? 'marked undecryptable' : 'changed meanwhile, left for the next run'}`,
       undecryptable: marked,
