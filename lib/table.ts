@@ -26,8 +26,8 @@
  * reshard is pending), createdAt, updatedAt, and pool = POOL_DIRECTORY.
  *
  * One item per lease granted under an Idempotency-Key while it may be replayed: keyId
- * `idem#<digest>`, leasedKeyId, leasePool, leaseCount, leaseId, requestHash, expiresAtMs, and
- * the TTL attribute `ttl` (never the secret; in no index).
+ * `idem#<digest>`, leasedKeyId, leasePool, leaseCount, leaseId, requestHash, callerDigest,
+ * expiresAtMs, and the TTL attribute `ttl` (never the secret; in no index).
  *
  * Two indexes:
  *   usage-count  (upk, usk), INCLUDE usageCount, cooldownUntil: the lease query

@@ -174,9 +174,9 @@ export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
 const IDEMPOTENCY_GRACE_SECONDS = 3600;
 
 /**
- * The item for an idempotency record: the lease's ids and expiry, never the secret. Its own
- * attribute names (`leasedKeyId`, `leasePool`, `leaseCount`) keep it out of both indexes and out
- * of every read of keys.
+ * The item for an idempotency record: the lease's ids and expiry and the caller's digest, never
+ * the secret. Its own attribute names (`leasedKeyId`, `leasePool`, `leaseCount`) keep it out of
+ * both indexes and out of every read of keys.
  */
 export function toIdempotencyItem(record: IdempotentLease): Item {
   return {
@@ -186,6 +186,7 @@ export function toIdempotencyItem(record: IdempotentLease): Item {
     leaseCount: record.usageCount,
     leaseId: record.leaseId,
     requestHash: record.requestHash,
+    callerDigest: record.callerDigest,
     expiresAtMs: record.expiresAtMs,
     [TTL_ATTRIBUTE]: Math.ceil(record.expiresAtMs / 1000) + IDEMPOTENCY_GRACE_SECONDS,
   };
@@ -198,6 +199,8 @@ export function fromIdempotencyItem(item: Item | undefined): IdempotentLease | u
     id: String(item.keyId).slice(IDEMPOTENCY_PREFIX.length),
     keyId: item.leasedKeyId,
     requestHash: String(item.requestHash),
+    // A record from before callers were bound has none, and is answered to nobody.
+    callerDigest: typeof item.callerDigest === 'string' ? item.callerDigest : '',
     leaseId: String(item.leaseId),
     pool: String(item.leasePool),
     usageCount: Number(item.leaseCount),

@@ -44,6 +44,8 @@ export interface IdempotentLease {
   id: string;
   /** a digest of what the request asked for: the same key with another request is refused */
   requestHash: string;
+  /** a digest of the caller (callerDigest): only that caller's retry is answered */
+  callerDigest: string;
   leaseId: string;
   keyId: string;
   pool: string;

@@ -12,10 +12,17 @@ import {
   NoUsableKey,
   SecretUndecryptable,
 } from '../domain/errors.js';
-import type { Candidate, CandidatePage, CompletedKey, CompletionAttempt, LeaseStore } from '../ports/lease-store.js';
+import type {
+  Candidate,
+  CandidatePage,
+  CompletedKey,
+  CompletionAttempt,
+  IdempotentLease,
+  LeaseStore,
+} from '../ports/lease-store.js';
 import type { CompletionReport, CompletionResult, LeaseGrant, LeaseRequest, StoredKey } from '../domain/types.js';
 import { KEY_ID_PATTERN } from '../domain/keys.js';
-import { idempotencyId, leaseRequestHash } from '../domain/idempotency.js';
+import { callerDigest, idempotencyId, leaseRequestHash, replayRefusal } from '../domain/idempotency.js';
 import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from '../domain/lease-id.js';
 import type { PoolDirectory } from './pool-directory.js';
 import { cooldownEnd, effectiveStatus, isLeasable, isSlotFree, outcomeStatusChange } from '../domain/rules.js';
@@ -41,6 +48,9 @@ export interface LeasingOptions {
   /** index queries that found candidates one lease may make before it concludes no key is usable (dry shards come on top: at most one Query each) */
   maxRounds?: number;
 }
+
+/** What a lease under an Idempotency-Key is recorded and replayed by. */
+type IdempotencyRequest = Pick<IdempotentLease, 'id' | 'requestHash' | 'callerDigest'>;
 
 /** How long a lost race keeps a broker spreading its first tries (see Leasing.lease). */
 export const CONTENTION_MEMORY_MS = 2_000;
@@ -125,15 +135,20 @@ export class Leasing {
    * candidates that are, on inspection, not leasable; the refusal says when a cooling key
    * comes back.
    */
-  async lease(pool: string, request: LeaseRequest = {}, idempotencyKey?: string): Promise<LeaseGrant> {
+  async lease(pool: string, request: LeaseRequest = {}, idempotencyKey?: string, caller?: string): Promise<LeaseGrant> {
     const policy = await this.pools.require(pool);
     const maxUses = withinPolicy('maxUses', request.maxUses, policy.maxUses, pool);
     const ttlMs = withinPolicy('ttlSeconds', request.ttlSeconds, policy.leaseTtlSeconds, pool) * 1000;
-    // The same Idempotency-Key while its lease lives: that lease again, nothing counted.
+    // The same Idempotency-Key from the same caller while its lease stands: that lease again,
+    // nothing counted.
     const idempotency =
       idempotencyKey === undefined
         ? undefined
-        : { id: idempotencyId(pool, idempotencyKey), requestHash: leaseRequestHash(request) };
+        : {
+            id: idempotencyId(pool, idempotencyKey),
+            requestHash: leaseRequestHash(request),
+            callerDigest: callerDigest(caller),
+          };
     if (idempotency) {
       const again = await this.replay(pool, idempotency);
       if (again) return again;
@@ -296,15 +311,14 @@ export class Leasing {
   /**
    * The live lease recorded under this Idempotency-Key, with its secret read from the key, or
    * undefined when there is none (or it expired: the key may lease anew). The same key used for
-   * another request is refused. A live lease whose key's secret no longer opens (the key is out
+   * another request is refused (400); one whose lease no longer stands (completed, ended,
+   * expired, its key no longer leasable in this pool) or that another caller made is refused
+   * with IdempotencyConflict. A live lease whose key's secret no longer opens (the key is out
    * of its pool now) cannot be answered: its record is ended and the key may lease anew (left
    * live, it would refuse every new lease under the same key, and the lease loop would retry
    * until it expired).
    */
-  private async replay(
-    pool: string,
-    idempotency: { id: string; requestHash: string },
-  ): Promise<LeaseGrant | undefined> {
+  private async replay(pool: string, idempotency: IdempotencyRequest): Promise<LeaseGrant | undefined> {
     const record = await this.store.idempotentLease(idempotency.id);
     if (!record || record.expiresAtMs < this.clock() || record.pool !== pool) return undefined;
     if (record.requestHash !== idempotency.requestHash) {
@@ -313,11 +327,13 @@ export class Leasing {
         [{ path: 'headers.idempotency-key', message: 'already used with another request' }],
       );
     }
+    if (record.callerDigest !== idempotency.callerDigest) throw new IdempotencyConflict('another caller made it');
     const key = await this.store.get(record.keyId);
-    // The record names a key; the key must still be this pool's (a record is an item of the
-    // table, and so is the key: neither is trusted to say which pool a secret belongs to).
-    if (key && key.pool !== pool) throw new IdempotencyConflict('its key is not in this pool');
-    const apiKey = key ? await this.openSecret(key, pool) : undefined;
+    // The record and the key are items of the table: neither is trusted to say which pool a
+    // secret belongs to, and a lease that no longer stands is not answered again.
+    const refusal = replayRefusal(key, record.leaseId, pool, this.clock());
+    if (refusal !== undefined || !key) throw new IdempotencyConflict(refusal ?? 'its key is gone');
+    const apiKey = await this.openSecret(key, pool);
     if (apiKey === undefined) {
       await this.store.releaseIdempotentLease(idempotency.id, record.leaseId);
       return undefined;
@@ -340,7 +356,7 @@ export class Leasing {
     seenShard: number,
     maxUses: number,
     ttlMs: number,
-    idempotency: { id: string; requestHash: string } | undefined,
+    idempotency: IdempotencyRequest | undefined,
   ): Promise<{ grant: LeaseGrant } | { usable: boolean } | { taken: true }> {
     this.inFlight.set(keyId, (this.inFlight.get(keyId) ?? 0) + 1);
     try {

@@ -221,6 +221,7 @@ describe.each(STORES)('%s stores', (_name, build) => {
     const record = (key: StoredKey, id: string, expiresAtMs = T0 + 60_000): IdempotentLease => ({
       id,
       requestHash: 'hash',
+      callerDigest: 'caller',
       leaseId: `${key.keyId}.0.x.${newNonce()}`,
       keyId: key.keyId,
       pool: key.pool,
