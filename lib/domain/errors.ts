@@ -25,6 +25,22 @@ export class NoUsableKey extends KeypoolError {
   }
 }
 
+/**
+ * A caller past its report budget (the pool's maxClientReportsPerMinute): its lease-less count
+ * is refused, nothing counted, until the next minute.
+ */
+export class ReportBudgetExceeded extends KeypoolError {
+  readonly code = 'report_budget_exceeded';
+  /** seconds until the next minute, when the budget is whole again */
+  readonly retryAfterSeconds: number;
+  constructor(pool: string, maxPerMinute: number, retryAfterSeconds: number) {
+    super(
+      `this caller made more than ${maxPerMinute} negative reports and lease-less counts in pool "${redact(pool)}" this minute; nothing was counted, try again in ${retryAfterSeconds} s`,
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export class PoolNotFound extends KeypoolError {
   readonly code = 'pool_not_found';
   readonly pool: string;

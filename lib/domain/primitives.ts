@@ -39,6 +39,10 @@ export const ProviderSchema = z.enum(PROVIDERS);
 export const MinCredits = z.number().check(z.minimum(0), z.maximum(1_000_000));
 /** How many index partitions a pool's usage order is spread over (lib/domain/shards.ts). */
 export const Shards = z.int().check(z.minimum(1), z.maximum(MAX_SHARDS));
+/** The longest rest a client's report gives a key, in seconds. */
+export const MaxClientCooldownSeconds = z.int().check(z.minimum(1), z.maximum(3600));
+/** Negative reports and lease-less counts per caller, pool and minute. */
+export const MaxClientReportsPerMinute = z.int().check(z.minimum(1), z.maximum(10_000));
 /** An operator's reset of a key's count. */
 export const UsageCount = z.int().check(z.minimum(0), z.maximum(1_000_000_000));
 /** A provider's Retry-After, passed on with a rate_limited report. */
@@ -52,4 +56,6 @@ export const PoolSettingsSchema = z.strictObject({
   provider: z.optional(ProviderSchema),
   minCredits: z.optional(MinCredits),
   shards: z.optional(Shards),
+  maxClientCooldownSeconds: z.optional(MaxClientCooldownSeconds),
+  maxClientReportsPerMinute: z.optional(MaxClientReportsPerMinute),
 });

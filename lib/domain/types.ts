@@ -53,6 +53,10 @@ export const DEFAULT_MAX_USES = 3;
 export const DEFAULT_LEASE_TTL_SECONDS = 300;
 export const DEFAULT_COOLDOWN_SECONDS = 60;
 export const DEFAULT_MIN_CREDITS = 3;
+/** The longest a client's report may rest a key (a report is a hypothesis): 5 minutes. */
+export const DEFAULT_MAX_CLIENT_COOLDOWN_SECONDS = 300;
+/** Negative reports and lease-less counts one caller may make per pool and minute before they stop taking effect. */
+export const DEFAULT_MAX_CLIENT_REPORTS_PER_MINUTE = 30;
 /** One shard: one strict least-recently-used order (lib/domain/shards.ts). */
 export const DEFAULT_SHARDS = 1;
 
@@ -72,6 +76,18 @@ export interface PoolSettings {
    * one strict LRU order; more lifts a pool's ceiling by about 500 leases/s per shard on DynamoDB
    */
   shards: number;
+  /**
+   * the longest rest a client's report gives a key (1..3600 s): a rate_limited report's
+   * Retry-After is capped at it, and an invalid_key or out_of_credits report rests the key this
+   * long, unless maintenance confirms or clears it first
+   */
+  maxClientCooldownSeconds: number;
+  /**
+   * negative reports (invalid_key, out_of_credits, rate_limited) and lease-less counts one
+   * caller may make per minute in the pool (1..10000); past it they change nothing (a report's
+   * use is still counted or given back) and a lease-less count is refused
+   */
+  maxClientReportsPerMinute: number;
 }
 
 /** A new pool's settings, and what a PUT leaves absent on create. */
@@ -82,6 +98,8 @@ export const POOL_DEFAULTS: Readonly<PoolSettings> = {
   provider: 'stability',
   minCredits: DEFAULT_MIN_CREDITS,
   shards: DEFAULT_SHARDS,
+  maxClientCooldownSeconds: DEFAULT_MAX_CLIENT_COOLDOWN_SECONDS,
+  maxClientReportsPerMinute: DEFAULT_MAX_CLIENT_REPORTS_PER_MINUTE,
 };
 
 /** A pool as the API shows it (PoolView). */
@@ -205,7 +223,10 @@ export interface LeaseGrant {
 
 export interface CompletionReport {
   outcome?: Outcome;
-  /** rate_limited only: the provider's Retry-After; the key rests at least this long */
+  /**
+   * rate_limited only: the provider's Retry-After; the key rests this long (from a client, at
+   * most the pool's maxClientCooldownSeconds)
+   */
   retryAfterSeconds?: number;
 }
 
@@ -213,6 +234,8 @@ export interface CompletionResult {
   keyId: string;
   usageCount: number;
   status: KeyStatus;
+  /** `over_budget`: the caller is past its report budget; the report changed no status (the use was still counted or given back) */
+  reportIgnored?: 'over_budget';
 }
 
 export interface ImportResult {

@@ -26,6 +26,8 @@ const STATUS: Record<string, number> = {
   idempotency_conflict: 409,
   lease_expired: 410,
   payload_too_large: 413,
+  // A caller past its report budget: a lease-less count is refused until the next minute.
+  report_budget_exceeded: 429,
   // The wrapping-key service (KMS) failed: nothing is wrong with the request or the key, and a
   // retry may succeed. A 5xx, so the API's 5xx alarm sees an outage of the key service.
   sealing_unavailable: 503,
@@ -44,8 +46,9 @@ export interface ErrorBody {
   error: string;
   message: string;
   /**
-   * no_usable_key: seconds until a cooling key comes back; sealing_unavailable: seconds to wait
-   * before trying again (both also the Retry-After header)
+   * no_usable_key: seconds until a resting key comes back; sealing_unavailable: seconds to wait
+   * before trying again; report_budget_exceeded: seconds to the next minute (each also the
+   * Retry-After header)
    */
   retryAfterSeconds?: number;
   details?: { path: string; message: string }[];

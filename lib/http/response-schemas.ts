@@ -34,7 +34,13 @@ export const LeaseResponse = z.object({
   usageCount: z.int(),
   expiresAt: z.iso.datetime(),
 });
-export const CompleteResponse = z.object({ keyId: z.string(), usageCount: z.int(), status: KeyStatusSchema });
+export const CompleteResponse = z.object({
+  keyId: z.string(),
+  usageCount: z.int(),
+  status: KeyStatusSchema,
+  /** over_budget: the caller is past its report budget; the report changed no status */
+  reportIgnored: z.optional(z.literal('over_budget')),
+});
 export const HealthResponse = z.object({ status: z.literal('ok') });
 export const ErrorResponse = z.object({
   error: z.string(),
@@ -50,6 +56,8 @@ export const PoolViewSchema = z.object({
   provider: ProviderSchema,
   minCredits: z.number(),
   shards: z.int(),
+  maxClientCooldownSeconds: z.int(),
+  maxClientReportsPerMinute: z.int(),
   /** while a change of shards is being applied: the widest layout a key may still sit in */
   previousShards: z.optional(z.int()),
   shardsChangedAt: z.optional(z.iso.datetime()),

@@ -64,6 +64,21 @@ export function leaseMetrics(
   };
 }
 
+/**
+ * The counting function's hook for reports past a caller's budget (Leasing's
+ * onReportOverBudget): ClientReportsOverBudget under the pool (which exists: the use case read
+ * its policy first), and a warning line. The caller is not named here: the audit line of the
+ * request names it.
+ */
+export function reportBudgetHooks(metrics: MetricsSink): { onReportOverBudget: (pool: string) => void } {
+  return {
+    onReportOverBudget: (pool) => {
+      metrics.publish(pool, { [METRIC.clientReportsOverBudget]: 1 });
+      logger.warn('a caller is past its report budget: its report took no effect', { pool });
+    },
+  };
+}
+
 /** What a scheduled maintenance run leaves behind: one summary log line, a warning per key not checked, the pool gauges. */
 export function reportMaintenance(metrics: MetricsSink, report: MaintenanceOutcome): void {
   logger.info('maintenance run', {

@@ -154,6 +154,8 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
       cooldownSeconds: 30,
       provider: 'none',
       minCredits: 0.5,
+      maxClientCooldownSeconds: 30,
+      maxClientReportsPerMinute: 5,
     });
     await new Promise((r) => setTimeout(r, 5));
     // Act
@@ -169,6 +171,8 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
       provider: 'none',
       minCredits: 0.5,
       shards: 1,
+      maxClientCooldownSeconds: 30,
+      maxClientReportsPerMinute: 5,
       createdAt: first.createdAt,
       updatedAt: (second.body as PoolViewBody).updatedAt,
     });

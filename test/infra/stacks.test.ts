@@ -539,6 +539,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         expect(DEFAULT_POOL).toBe('stability');
         expect(names).toEqual(['keypool-admin', 'keypool-client-stability']);
         expect(poolAlarms.map((a) => [a.MetricName, (a.Dimensions as Json[])[0]]).sort()).toEqual([
+          ['ClientReportsOverBudget', { Name: 'pool', Value: 'stability' }],
           ['NoUsableKey', { Name: 'pool', Value: 'stability' }],
           ['SuspectKeys', { Name: 'pool', Value: 'stability' }],
           ['UndecryptableKeys', { Name: 'pool', Value: 'stability' }],
@@ -597,7 +598,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       api.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
     });
 
-    it('alarms on usable, suspect and undecryptable keys and 409s per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
+    it('alarms on usable, suspect and undecryptable keys, 409s and reports over budget per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
       // Prepare
       const alarms = resources(api, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
       const [[topicId] = ['']] = resources(api, 'AWS::SNS::Topic');
@@ -655,7 +656,16 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(JSON.stringify(throttled[0]?.Metrics)).toContain('AWS/DynamoDB');
       // UndecryptableKeys: asserted in test/infra/sealing.test.ts.
       expect(alarms.filter((a) => a.MetricName === 'UndecryptableKeys')).toHaveLength(usable.length);
-      expect(alarms).toHaveLength(4 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
+      // A caller past its report budget (reports that took no effect), per pool.
+      expect(
+        alarms
+          .filter((a) => a.MetricName === 'ClientReportsOverBudget')
+          .map((a) => [(a.Dimensions as Json[])[0], a.Statistic, a.Threshold, a.TreatMissingData]),
+      ).toEqual([
+        [{ Name: 'pool', Value: 'stability' }, 'Sum', 1, 'notBreaching'],
+        [{ Name: 'pool', Value: 'sdxl-turbo' }, 'Sum', 1, 'notBreaching'],
+      ]);
+      expect(alarms).toHaveLength(5 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
     });
 
     it('encrypts the alarm topic, refuses plain HTTP, and subscribes the configured e-mail', () => {

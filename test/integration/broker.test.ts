@@ -195,7 +195,7 @@ describe('increment', () => {
   it('N concurrent increments add exactly N', async () => {
     // Prepare
     const pool = uniqueName('incr');
-    const [keyId] = await seed(pool, 1);
+    const [keyId] = await seed(pool, 1, { maxClientReportsPerMinute: 64 });
     if (!keyId) throw new Error('seed failed');
     const broker = table.broker();
     // Act

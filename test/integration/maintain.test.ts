@@ -4,7 +4,7 @@
  * leases and completions.
  */
 import { createServer } from 'node:http';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { StabilityClient } from '../../lib/adapters/stability-client.js';
@@ -458,20 +458,36 @@ describe('maintenance: suspect keys and pools by provider', () => {
     expect((await view(suspect.keyId)).status).toBe('active');
   });
 
-  it('a pool whose provider is none is never sent to Stability, and its suspect keys go back into the pool', async () => {
-    // Prepare
+  it("a pool whose provider is none is never sent to Stability; a client's report ends by itself, a suspect key without an end goes back into the pool", async () => {
+    // Prepare: one key reported invalid_key by a client (suspect, with an end); one suspect
+    // from before reports had an end (no setter, no end, out of the index).
     const pool = uniqueName('none');
-    const [key] = await seed(pool, [{ credits: 0 }], { provider: 'none' });
-    if (!key) throw new Error('seed');
+    const [reported, legacy] = await seed(pool, [{ credits: 0 }, { credits: 0 }], { provider: 'none' });
+    if (!reported || !legacy) throw new Error('seed');
+    await table.broker().updateKey(pool, legacy.keyId, { status: 'disabled' });
     await reportOutcome(pool, 'invalid_key');
+    await table.store.client.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: { [TABLE.partitionKey]: legacy.keyId },
+        UpdateExpression: 'SET #status = :suspect REMOVE statusBy, statusReason, statusAt',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':suspect': 'suspect' },
+      }),
+    );
     const start = provider.requests.length;
     // Act
     const report = await run(pool);
     // Assess
-    expect(provider.requests.slice(start).filter((r) => r.apiKey === key.apiKey)).toEqual([]);
-    expect(report.summary).toMatchObject({ checked: 0, active: 1, suspect: 0 });
-    expect(await view(key.keyId)).toMatchObject({ status: 'active' });
-    expect((await view(key.keyId)).creditsCheckedAt).toBeUndefined();
+    const sent = provider.requests
+      .slice(start)
+      .filter((r) => r.apiKey === reported.apiKey || r.apiKey === legacy.apiKey);
+    expect(sent).toEqual([]);
+    expect(report.summary).toMatchObject({ checked: 0, active: 1, suspect: 1 });
+    expect(await view(legacy.keyId)).toMatchObject({ status: 'active' });
+    expect((await rawItem(legacy.keyId))?.[TABLE.usageIndex.partitionKey]).toBe(pool);
+    expect(await view(reported.keyId)).toMatchObject({ status: 'suspect', statusBy: 'client' });
+    expect((await view(reported.keyId)).creditsCheckedAt).toBeUndefined();
   });
 
   it('reports every pool in scope, keys or not, with its suspect keys and its own cap', async () => {

@@ -22,9 +22,10 @@ import {
   isLeasable,
   isOperatorDisabled,
   isSlotFree,
+  isTemporary,
   operatorStamp,
-  outcomeStatusChange,
   refundsUse,
+  reportApplies,
   restoredStatus,
   statusStamp,
 } from '../../lib/domain/rules.js';
@@ -36,6 +37,7 @@ import {
   type StatusStamp,
 } from '../../lib/domain/types.js';
 import type { BalanceStore, BalanceWrite } from '../../lib/ports/balance-store.js';
+import { budgetWindow, secondsToNextWindow } from '../../lib/domain/report-budget.js';
 import { usageSortKey, usageSortKeyBound } from '../../lib/table.js';
 
 interface Row {
@@ -88,6 +90,8 @@ type Answer<M extends keyof Ports> = Awaited<ReturnType<Ports[M]>>;
 export class MemoryKeyStore implements KeyStore, BalanceStore {
   private readonly rows = new Map<string, Row>();
   private readonly idempotent = new Map<string, IdempotentLease>();
+  /** reports spent per pool, caller and window */
+  private readonly budgets = new Map<string, number>();
   /** every call by method name, for tests that count requests */
   readonly calls: Record<string, number> = {};
 
@@ -176,28 +180,37 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
   }
 
   tryComplete(attempt: CompletionAttempt) {
-    const key = this.rows.get(attempt.keyId)?.key;
+    const row = this.rows.get(attempt.keyId);
+    const key = row?.key;
     const slot = key && openSlot(key, attempt);
-    const change = attempt.statusChange === 'none' ? undefined : outcomeStatusChange(attempt.outcome);
-    const lengthens = change?.to === 'cooling' && attempt.statusChange === 'apply';
+    const { change } = attempt;
     const refused =
+      !row ||
       !key ||
       !slot ||
       key.pool !== attempt.pool ||
       slot.expiresAtMs < attempt.nowMs ||
-      (change && !change.from.includes(key.status)) ||
-      (lengthens && (key.cooldownUntil ?? -Infinity) >= attempt.cooldownUntilMs);
+      (change && !reportApplies(key, change, attempt.nowMs));
     if (refused)
       return this.answer('tryComplete', {
         applied: false,
         current: key && { ...withoutSecret(key), slots: key.slots },
       });
     close(key, slot, attempt.outcome);
-    if (change) key.status = change.to;
-    if (lengthens) key.cooldownUntil = attempt.cooldownUntilMs;
+    // A verdict without an end takes the key out of the index (stamp); a rest keeps it there.
+    if (change) stamp(key, change.stamp);
     const { keyId, usageCount, status, cooldownUntil } = key;
-    const resting = status === 'cooling' && cooldownUntil !== undefined ? { cooldownUntil } : {};
+    const resting = isTemporary(status) && cooldownUntil !== undefined ? { cooldownUntil } : {};
     return this.answer('tryComplete', { applied: true, key: { keyId, usageCount, status, ...resting } });
+  }
+
+  spendReport(pool: string, caller: string, nowMs: number, max: number) {
+    const window = `${pool}#${caller}#${budgetWindow(nowMs)}`;
+    const spent = this.budgets.get(window) ?? 0;
+    if (spent >= max)
+      return this.answer('spendReport', { spent: false, retryAfterSeconds: secondsToNextWindow(nowMs) });
+    this.budgets.set(window, spent + 1);
+    return this.answer('spendReport', { spent: true });
   }
 
   increment(pool: string, keyId: string, nowMs: number) {

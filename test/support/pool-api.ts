@@ -51,6 +51,8 @@ export const POOL_VIEW_FIELDS = [
   'cooldownSeconds',
   'createdAt',
   'leaseTtlSeconds',
+  'maxClientCooldownSeconds',
+  'maxClientReportsPerMinute',
   'maxUses',
   'minCredits',
   'pool',

@@ -11,9 +11,10 @@ import { PoolNotFound, SecretUndecryptable } from '../../domain/errors.js';
 import { reshard, type ReshardReport } from '../reshard.js';
 import type { MaintenanceKeyStore } from '../../ports/maintenance-key-store.js';
 import type { PoolStore } from '../../ports/pool-store.js';
-import type { KeyRecord, KeyStatus, PoolPolicy, StoredKey } from '../../domain/types.js';
+import type { KeyRecord, PoolPolicy, StoredKey } from '../../domain/types.js';
 import type { SecretSealer } from '../../ports/secret-sealer.js';
 import { withoutSecret } from '../../domain/keys.js';
+import { isOperatorDisabled } from '../../domain/rules.js';
 import { mapLimit } from '../../shared/map-limit.js';
 import { checkOrder } from './check-order.js';
 import { Pacer } from './pacer.js';
@@ -95,21 +96,37 @@ export interface MaintenanceReport {
 }
 
 /**
- * The status change a definitive answer asks for, from the status it was seen with. A
- * suspect key is confirmed (disabled) or cleared (active, or exhausted by the balance rule).
- * `revive` false: the key's status changed after the balance was read, and a read that old
- * must not bring back a key a caller just reported out of credits.
+ * The status change a definitive answer asks for, from the key as it was seen. The provider's
+ * word confirms or clears what a client reported: a suspect key is disabled on a documented
+ * 401/403 and active again on a balance (or exhausted by the balance rule); a client's
+ * exhausted is the provider's exhausted below minCredits and active at or above it. An
+ * operator's disabled and an undecryptable key are never changed here. `revive` false: the
+ * key's status changed after the balance was read, and a read that old must not bring back a
+ * key a caller just reported.
  */
 export function balanceChange(
-  status: KeyStatus,
+  key: Pick<KeyRecord, 'status' | 'statusBy'>,
   answer: { credits: number } | 'invalid_key',
   minCredits: number,
   revive = true,
 ): BalanceChange {
-  if (status === 'disabled') return 'none';
-  if (answer === 'invalid_key') return 'disable';
-  if (answer.credits < minCredits) return status === 'exhausted' ? 'none' : 'exhaust';
-  return (status === 'exhausted' || status === 'suspect') && revive ? 'reactivate' : 'none';
+  if (key.status === 'undecryptable' || isOperatorDisabled(key)) return 'none';
+  if (answer === 'invalid_key') return key.status === 'disabled' ? 'none' : 'disable';
+  if (answer.credits < minCredits)
+    return key.status === 'exhausted' && key.statusBy === 'provider' ? 'none' : 'exhaust';
+  const outOfUse = key.status === 'exhausted' || key.status === 'suspect' || key.status === 'disabled';
+  return outOfUse && revive ? 'reactivate' : 'none';
+}
+
+/**
+ * In a pool no provider checks, what nobody can confirm does not keep a key out: a suspect key
+ * without an end (a caller's report from before reports had one, or the provider's from proxy
+ * mode) and an exhausted one without a setter (from before setters were kept) go back into the
+ * pool. A client's report with an end simply ends.
+ */
+export function unconfirmable(key: Pick<KeyRecord, 'status' | 'statusBy' | 'cooldownUntil'>): boolean {
+  if (key.cooldownUntil !== undefined) return false;
+  return key.status === 'suspect' || (key.status === 'exhausted' && key.statusBy === undefined);
 }
 
 /** Every key of the pools, with secrets, a page of the pool-keys index at a time. */
@@ -134,14 +151,14 @@ async function keysOf(keys: MaintenanceDeps['keys'], pools: readonly PoolPolicy[
 async function apply(
   balances: BalanceStore,
   key: KeyRecord,
-  decide: (status: KeyStatus, revive: boolean) => BalanceChange,
+  decide: (current: KeyRecord, revive: boolean) => BalanceChange,
   checkedAt: string,
   credits?: number,
 ): Promise<KeyRecord | undefined> {
   let current = key;
   let revive = true;
   for (let tries = 0; tries < 3; tries++) {
-    const change = decide(current.status, revive);
+    const change = decide(current, revive);
     if (change === 'none' && credits === undefined) return current;
     const result = await balances.write({
       keyId: key.keyId,
@@ -183,10 +200,10 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   const errors: (MaintenanceError & { pool: string })[] = [];
   let checked = 0;
 
-  // A pool no provider checks: a report cannot be confirmed, so it does not keep a key out.
-  const unchecked = all.filter((key) => key.status === 'suspect' && policy.get(key.pool)?.provider === 'none');
+  // A pool no provider checks: what cannot be confirmed does not keep a key out.
+  const unchecked = all.filter((key) => unconfirmable(key) && policy.get(key.pool)?.provider === 'none');
   await mapLimit(unchecked, options.concurrency, async (key) => {
-    const clear = (status: KeyStatus): BalanceChange => (status === 'suspect' ? 'reactivate' : 'none');
+    const clear = (current: KeyRecord): BalanceChange => (unconfirmable(current) ? 'reactivate' : 'none');
     settle(key.keyId, await apply(deps.balances, withoutSecret(key), clear, new Date(clock()).toISOString()));
   });
 
@@ -225,8 +242,8 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       return;
     }
     const definitive = answer.kind === 'invalid_key' ? 'invalid_key' : { credits: answer.credits };
-    const decide = (status: KeyStatus, revive: boolean): BalanceChange =>
-      balanceChange(status, definitive, minCredits(key.pool), revive);
+    const decide = (current: KeyRecord, revive: boolean): BalanceChange =>
+      balanceChange(current, definitive, minCredits(key.pool), revive);
     const credits = answer.kind === 'balance' ? answer.credits : undefined;
     settle(key.keyId, await apply(deps.balances, withoutSecret(key), decide, new Date(clock()).toISOString(), credits));
   });
