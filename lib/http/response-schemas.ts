@@ -23,7 +23,17 @@ export const KeyViewSchema = z.object({
   /** until when a temporary status lasts; null when it has no end or is over */
   cooldownUntil: z.nullable(z.iso.datetime()),
 });
-export const ImportResponse = z.object({ imported: z.int(), duplicates: z.int(), keys: z.array(KeyViewSchema) });
+export const ImportResponse = z.object({
+  imported: z.int(),
+  /** keys already present, left as they are */
+  duplicates: z.int(),
+  /** retired keys: nothing stored for them (revive=true brings them back) */
+  retired: z.int(),
+  /** retired keys this import brought back: sealed anew, active, their counts kept */
+  revived: z.int(),
+  keys: z.array(KeyViewSchema),
+});
+export const PoolDeletionResponse = z.object({ pool: z.string(), deleted: z.literal(true), retiredKeys: z.int() });
 export const KeyPageResponse = z.object({ keys: z.array(KeyViewSchema), cursor: z.nullable(z.string()) });
 export const UsageResponse = z.object({ keyId: z.string(), usageCount: z.int() });
 export const LeaseResponse = z.object({
@@ -47,6 +57,22 @@ export const ErrorResponse = z.object({
   message: z.string(),
   retryAfterSeconds: z.optional(z.int()),
   details: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
+  /** no_usable_key: the pool's keys a lease could not use, by why (retired keys are not counted) */
+  unusable: z.optional(
+    z.object({
+      overCap: z.int(),
+      cooling: z.int(),
+      suspect: z.int(),
+      exhausted: z.int(),
+      disabled: z.int(),
+      undecryptable: z.int(),
+      accountExhausted: z.int(),
+    }),
+  ),
+  /** no_usable_key: when the keys were counted (at most a minute before the answer) */
+  countedAt: z.optional(z.iso.datetime()),
+  /** no_usable_key: the earliest end of a rest the count saw, while it is ahead */
+  nextReturnAt: z.optional(z.iso.datetime()),
 });
 export const PoolViewSchema = z.object({
   pool: z.string(),
