@@ -23,6 +23,7 @@ import { Leasing } from './use-cases/leasing.js';
 import type { SecretSealer } from './ports/secret-sealer.js';
 import { PoolAdmin } from './use-cases/pool-admin.js';
 import { PoolDirectory } from './use-cases/pool-directory.js';
+import { Retirement } from './use-cases/retirement.js';
 
 export type StoreConfig = Pick<Config, 'endpoint' | 'region' | 'tableName'>;
 
@@ -93,6 +94,16 @@ let processPoolAdminOnce: PoolAdmin | undefined;
 /** The process's operator use cases over pools (built on first use). */
 export function processPoolAdmin(): PoolAdmin {
   return (processPoolAdminOnce ??= new PoolAdmin({
+    poolStore: processTables().pools,
+    pools: processTables().directory,
+  }));
+}
+
+let processRetirementOnce: Retirement | undefined;
+/** The process's retirements of keys and pools (built on first use; never seals or opens). */
+export function processRetirement(): Retirement {
+  return (processRetirementOnce ??= new Retirement({
+    store: processTables().keys,
     poolStore: processTables().pools,
     pools: processTables().directory,
   }));

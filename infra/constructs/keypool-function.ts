@@ -21,6 +21,7 @@ export type DynamoAction =
   | 'dynamodb:BatchGetItem'
   | 'dynamodb:PutItem'
   | 'dynamodb:UpdateItem'
+  | 'dynamodb:DeleteItem'
   | 'dynamodb:BatchWriteItem'
   | 'dynamodb:Query'
   | 'dynamodb:Scan';

@@ -15,7 +15,7 @@ export type FunctionName = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'count
 export type Access = 'public' | 'admin' | 'client';
 
 export interface RouteSpec {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
   function: FunctionName;
   summary: string;
@@ -68,13 +68,25 @@ export const ROUTES = {
     summary: "A pool's policy",
     params: s.PoolParams,
   },
+  'DELETE /pools/{pool}': {
+    method: 'DELETE',
+    path: '/pools/{pool}',
+    function: 'keys',
+    access: 'admin',
+    summary:
+      'Delete a pool: refused (409 pool_not_empty) while it holds keys not retired, unless retireKeys=true retires them first',
+    params: s.PoolParams,
+    query: s.DeletePoolQuery,
+  },
   'POST /pools/{pool}/keys': {
     method: 'POST',
     path: '/pools/{pool}/keys',
     function: 'keys',
     access: 'admin',
-    summary: 'Import keys into the pool (creates it with the defaults if absent; dedupes by fingerprint)',
+    summary:
+      'Import keys into the pool (creates it with the defaults if absent; dedupes by fingerprint; a retired key is reported, or revived with revive=true)',
     params: s.PoolParams,
+    query: s.ImportQuery,
     body: s.ImportBody,
   },
   'GET /pools/{pool}/keys': {
@@ -94,6 +106,14 @@ export const ROUTES = {
     summary: 'Enable or disable a key, or reset its count',
     params: s.PoolKeyParams,
     body: s.UpdateKeyBody,
+  },
+  'DELETE /pools/{pool}/keys/{keyId}': {
+    method: 'DELETE',
+    path: '/pools/{pool}/keys/{keyId}',
+    function: 'keys',
+    access: 'admin',
+    summary: 'Retire a key: never leased again, its secret destroyed, its record kept (an open lease still completes)',
+    params: s.PoolKeyParams,
   },
   'POST /pools/{pool}/keys/{keyId}/usage': {
     method: 'POST',
