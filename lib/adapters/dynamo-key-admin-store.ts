@@ -15,7 +15,7 @@ import type { KeyPageRead } from '../ports/key-pages.js';
 import type { ResealStore, SecretReplacement } from '../ports/reseal-store.js';
 import type { KeyMove, KeyMoveResult, KeyPlacement, ReshardStore } from '../ports/reshard-store.js';
 import { partitionShard, TABLE, usagePartition, usageSortKeyShift } from '../table.js';
-import { DynamoKeyTable, keyWrite, RECORD_PROJECTION, stampClauses } from './dynamo-key-table.js';
+import { DynamoKeyTable, type KeyWriteParts, keyWrite, RECORD_PROJECTION, stampClauses } from './dynamo-key-table.js';
 import { isConditionFailure } from './dynamo-table.js';
 import {
   BACK_INTO_INDEX,
@@ -168,15 +168,22 @@ export class DynamoKeyAdminStore
       set.push('usageCount = :to', '#usk = #usk + :shift', 'L = :noLeases');
       condition += ' AND usageCount = :seen';
     }
-    const result = await this.conditionalUpdate(
-      'update',
-      keyWrite(update.keyId, { set, remove, condition, names, values }),
-      'updated',
-    );
-    // The answer is read with a projection, the secret left out (an operator's write is rare).
-    const key = toKeyRecord(await this.readProjected(update.keyId, RECORD_PROJECTION));
-    if (result.ok && key) return { applied: true, key };
+    const { ok, key } = await this.writeThenRead('update', update.keyId, { set, remove, condition, names, values });
+    if (ok && key) return { applied: true, key };
     return { applied: false, current: key?.pool === update.pool ? key : undefined };
+  }
+
+  /**
+   * An operator's conditional write, then the key as it is after it: read with a projection,
+   * the secret left out (an operator's write is rare, so the read costs little).
+   */
+  private async writeThenRead(
+    operation: string,
+    keyId: string,
+    parts: KeyWriteParts,
+  ): Promise<{ ok: boolean; key: KeyRecord | undefined }> {
+    const result = await this.conditionalUpdate(operation, keyWrite(keyId, parts), 'updated');
+    return { ok: result.ok, key: toKeyRecord(await this.readProjected(keyId, RECORD_PROJECTION)) };
   }
 
   poolKeys(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyRecord>> {
@@ -215,13 +222,8 @@ export class DynamoKeyAdminStore
     // Invariants: a key belongs to one pool (and exists); it is retired once: a second
     // retirement writes nothing, and the record keeps who retired it first and when.
     const condition = '#pool = :pool AND #status <> :retired';
-    const result = await this.conditionalUpdate(
-      'retire',
-      keyWrite(retirement.keyId, { set, remove, condition, names, values }),
-      'updated',
-    );
-    const key = toKeyRecord(await this.readProjected(retirement.keyId, RECORD_PROJECTION));
-    if (result.ok && key) return { retired: true, key };
+    const { ok, key } = await this.writeThenRead('retire', retirement.keyId, { set, remove, condition, names, values });
+    if (ok && key) return { retired: true, key };
     return { retired: false, current: key?.pool === retirement.pool ? key : undefined };
   }
 
@@ -255,12 +257,8 @@ export class DynamoKeyAdminStore
     // Invariant: only a key still retired, where it was seen retired, comes back (two imports
     // reviving it at once write it once; the second finds it active and reports a duplicate).
     const condition = '#pool = :seenPool AND #status = :retired';
-    const result = await this.conditionalUpdate(
-      'revive',
-      keyWrite(key.keyId, { set, remove, condition, names, values }),
-      'updated',
-    );
-    return { revived: result.ok, key: toKeyRecord(await this.readProjected(key.keyId, RECORD_PROJECTION)) };
+    const { ok, key: now } = await this.writeThenRead('revive', key.keyId, { set, remove, condition, names, values });
+    return { revived: ok, key: now };
   }
 
   placements(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyPlacement>> {
