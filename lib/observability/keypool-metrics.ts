@@ -20,11 +20,16 @@ export interface PoolGauges {
   suspect: number;
   undecryptable: number;
   balanceErrors: number;
+  /** the run's provider-auth breaker opened: it disabled none of the keys the provider refused */
+  providerAuthBreakerOpen: boolean;
 }
 
 /** What a maintenance run leaves to publish: its summary (logged whole) and each pool's gauges. */
 export interface MaintenanceOutcome {
-  summary: { errors: readonly { keyId: string; reason: string }[] };
+  summary: {
+    errors: readonly { keyId: string; reason: string }[];
+    providerAuthBreaker: { open: boolean; refusals: number; answers: number };
+  };
   pools: readonly PoolGauges[];
 }
 
@@ -39,6 +44,7 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: readonly PoolGau
       [METRIC.suspectKeys]: pool.suspect,
       [METRIC.undecryptableKeys]: pool.undecryptable,
       [METRIC.balanceCheckErrors]: pool.balanceErrors,
+      [METRIC.providerAuthBreakerOpen]: pool.providerAuthBreakerOpen ? 1 : 0,
     });
   }
 }
@@ -87,5 +93,13 @@ export function reportMaintenance(metrics: MetricsSink, report: MaintenanceOutco
     pools: report.pools.map((p) => p.pool),
   });
   for (const error of report.summary.errors) logger.warn('key not checked', { ...error });
+  const breaker = report.summary.providerAuthBreaker;
+  if (breaker.open)
+    logger.warn(
+      'most of the provider answers were 401/403: no key was disabled in this run (provider-auth breaker open)',
+      {
+        ...breaker,
+      },
+    );
   publishPoolMetrics(metrics, report.pools);
 }

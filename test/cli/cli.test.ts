@@ -334,7 +334,9 @@ describe('keypool CLI', () => {
       await runKeypool(['maintain', '--pool', checkedPool, '--max-checks', '1', '--json'], maintainEnv),
     ) as Record<string, unknown>;
     const laterAskedFirst = asked(later[0]);
-    // The two suspects are ordered by key id: whichever went first, the next run asks the other, and every key not disabled.
+    // The two suspects are ordered by key id: whichever went first, the next run asks the other,
+    // every other key, and last the key the provider disabled (re-checked: still refused, which
+    // changes nothing and is no answer the breaker counts).
     const disabledFirst = asked(secrets[1]) === 1;
     const second = body(await runKeypool(['maintain', '--pool', checkedPool, '--json'], maintainEnv));
     const unasked = body(await runKeypool(['maintain', '--pool', uncheckedPool, '--json'], maintainEnv));
@@ -350,12 +352,13 @@ describe('keypool CLI', () => {
       'suspect',
       'undecryptable',
       'errors',
+      'providerAuthBreaker',
     ]);
     expect(first).toMatchObject({ checked: 1, suspect: 1, exhausted: 0, cooling: 0, errors: [] });
     expect(Number(first.active) + Number(first.disabled)).toBe(2);
     expect(laterAskedFirst).toBe(0);
     expect(second).toEqual({
-      checked: disabledFirst ? 2 : 3,
+      checked: 3,
       active: 2,
       exhausted: 0,
       disabled: 1,
@@ -363,6 +366,9 @@ describe('keypool CLI', () => {
       suspect: 0,
       undecryptable: 0,
       errors: [],
+      providerAuthBreaker: disabledFirst
+        ? { open: false, refusals: 0, answers: 2 }
+        : { open: false, refusals: 1, answers: 3 },
     });
     // Nobody confirms a report in a none pool: the client's suspect rests until its end, then is active.
     expect(unasked).toEqual({
@@ -374,10 +380,11 @@ describe('keypool CLI', () => {
       suspect: 1,
       undecryptable: 0,
       errors: [],
+      providerAuthBreaker: { open: false, refusals: 0, answers: 0 },
     });
     expect(asked(uncheckedSecrets[0])).toBe(0);
     expect(text.stdout).toMatch(
-      /^checked 2: active 2, exhausted 0, disabled 1, cooling 0, suspect 0, undecryptable 0; 0 error\(s\)$/m,
+      /^checked 3: active 2, exhausted 0, disabled 1, cooling 0, suspect 0, undecryptable 0; 0 error\(s\)$/m,
     );
     const status = (id: string | undefined): string | undefined => listed.keys.find((k) => k.keyId === id)?.status;
     expect([status(keys[0]?.keyId), status(keys[1]?.keyId)]).toEqual(['active', 'disabled']);

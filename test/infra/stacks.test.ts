@@ -541,6 +541,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         expect(poolAlarms.map((a) => [a.MetricName, (a.Dimensions as Json[])[0]]).sort()).toEqual([
           ['ClientReportsOverBudget', { Name: 'pool', Value: 'stability' }],
           ['NoUsableKey', { Name: 'pool', Value: 'stability' }],
+          ['ProviderAuthBreakerOpen', { Name: 'pool', Value: 'stability' }],
           ['SuspectKeys', { Name: 'pool', Value: 'stability' }],
           ['UndecryptableKeys', { Name: 'pool', Value: 'stability' }],
           ['UsableKeys', { Name: 'pool', Value: 'stability' }],
@@ -598,7 +599,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       api.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
     });
 
-    it('alarms on usable, suspect and undecryptable keys, 409s and reports over budget per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
+    it('alarms on usable, suspect and undecryptable keys, 409s, reports over budget and the provider-auth breaker per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
       // Prepare
       const alarms = resources(api, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
       const [[topicId] = ['']] = resources(api, 'AWS::SNS::Topic');
@@ -665,7 +666,16 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         [{ Name: 'pool', Value: 'stability' }, 'Sum', 1, 'notBreaching'],
         [{ Name: 'pool', Value: 'sdxl-turbo' }, 'Sum', 1, 'notBreaching'],
       ]);
-      expect(alarms).toHaveLength(5 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
+      // A maintenance run whose answers were mostly the provider refusing keys, per pool.
+      expect(
+        alarms
+          .filter((a) => a.MetricName === 'ProviderAuthBreakerOpen')
+          .map((a) => [(a.Dimensions as Json[])[0], a.Statistic, a.Threshold, a.TreatMissingData]),
+      ).toEqual([
+        [{ Name: 'pool', Value: 'stability' }, 'Maximum', 1, 'notBreaching'],
+        [{ Name: 'pool', Value: 'sdxl-turbo' }, 'Maximum', 1, 'notBreaching'],
+      ]);
+      expect(alarms).toHaveLength(6 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
     });
 
     it('encrypts the alarm topic, refuses plain HTTP, and subscribes the configured e-mail', () => {
