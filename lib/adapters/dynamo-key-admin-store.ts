@@ -151,6 +151,13 @@ export class DynamoKeyAdminStore
         names['#ush'] = INDEX.home;
         set.push(BACK_INTO_INDEX);
       } else remove.push('#upk');
+      if (update.from) {
+        // Invariant (a bulk enable): only a key that still has the status and setter it was
+        // chosen for; one an operator or a later verdict changed meanwhile is left alone.
+        values[':fromStatus'] = update.from.status;
+        values[':fromBy'] = update.from.by;
+        condition += ' AND #status = :fromStatus AND #stBy = :fromBy';
+      }
     }
     if (update.count) {
       // Invariant: a reset loses cleanly to a concurrent lease. It applies only to the count

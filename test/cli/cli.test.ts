@@ -390,6 +390,30 @@ describe('keypool CLI', () => {
     expect([status(keys[0]?.keyId), status(keys[1]?.keyId)]).toEqual(['active', 'disabled']);
   });
 
+  it("enable --disabled-by provider re-enables at once every key the provider disabled, and leaves an operator's disabled", async () => {
+    // Prepare: four keys; maintenance disables two on a documented 401, the operator one.
+    const pool = uniqueName('reenable');
+    const { keys, secrets } = await addKeys(pool, 4);
+    for (const secret of secrets.slice(2)) provider.setKey(secret, { credits: 50 });
+    ok(await keypool(['disable', keys[2]?.keyId ?? '', '--pool', pool]));
+    ok(await runKeypool(['maintain', '--pool', pool], { ...env, STABILITY_API_BASE_URL: provider.url }));
+    // Act
+    const text = await keypool(['enable', '--pool', pool, '--disabled-by', 'provider']);
+    const json = body(await keypool(['enable', '--pool', pool, '--disabled-by', 'provider', '--json']));
+    const listed = body(await keypool(['list', '--pool', pool, '--json'])) as { keys: KeyViewBody[] };
+    // Assess
+    expect(ok(text)).toBe(`enabled 2 key(s) of pool ${pool} the provider had disabled\n`);
+    expect(json).toEqual({ pool, enabled: 0 });
+    const status = (i: number): string | undefined => listed.keys.find((k) => k.keyId === keys[i]?.keyId)?.status;
+    expect([status(0), status(1), status(2), status(3)]).toEqual(['active', 'active', 'disabled', 'active']);
+    expect(refused(await keypool(['enable', keys[0]?.keyId ?? '', '--disabled-by', 'provider']), 2)).toContain(
+      'either a key id or --disabled-by',
+    );
+    expect(refused(await keypool(['enable', '--pool', pool, '--disabled-by', 'operator']), 2)).toContain(
+      '--disabled-by',
+    );
+  });
+
   it('reads keys from stdin with --file -, and a second add reports duplicates', async () => {
     const pool = uniqueName('stdin');
     const secret = fakeKey();

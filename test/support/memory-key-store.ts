@@ -271,7 +271,8 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     const row = this.row(update.keyId, update.pool);
     if (!row) return this.answer('update', { applied: false, current: undefined });
     const { key } = row;
-    if (update.count && key.usageCount !== update.count.seen)
+    const moved = update.from && (key.status !== update.from.status || key.statusBy !== update.from.by);
+    if ((update.count && key.usageCount !== update.count.seen) || moved)
       return this.answer('update', { applied: false, current: withoutSecret(key) });
     if (update.status !== undefined) {
       // An operator's status: back into the index at the key's home, or out of it.
