@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { errorAnswer, LOCAL_SERVER_STATUS, type LocalServerRefusal, PayloadTooLarge } from '../http/errors.js';
 import { MAX_BODY_BYTES } from '../http/http-handler.js';
 import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
 import { LOOPBACK_HOSTNAME_SOURCE } from '../shared/loopback.js';
@@ -115,11 +116,10 @@ const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
  * that is not declared JSON is a "simple" cross-site request a browser sends without asking
  * (application/json makes the browser ask first, and this server never says yes).
  */
-function refuse(request: IncomingMessage): { status: number; error: string; message: string } | undefined {
+function refuse(request: IncomingMessage): { error: LocalServerRefusal; message: string } | undefined {
   const host = request.headers.host ?? '';
   if (!LOOPBACK_HOST.test(host)) {
     return {
-      status: 403,
       error: 'forbidden_host',
       message: 'the local server answers only requests addressed to 127.0.0.1, localhost or [::1]',
     };
@@ -128,7 +128,6 @@ function refuse(request: IncomingMessage): { status: number; error: string; mess
     Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
   if (hasBody && !JSON_TYPE.test(request.headers['content-type'] ?? '')) {
     return {
-      status: 415,
       error: 'unsupported_media_type',
       message: 'send a body as JSON, with Content-Type: application/json',
     };
@@ -163,19 +162,13 @@ export async function startServer(handlers: Record<FunctionName, LambdaHandler>,
         const refusal = refuse(request);
         if (refusal) {
           request.resume();
-          send(response, refusal.status, JSON.stringify({ error: refusal.error, message: refusal.message }));
+          send(response, LOCAL_SERVER_STATUS[refusal.error], JSON.stringify(refusal));
           return;
         }
         const body = await readBody(request);
         if (body === undefined) {
-          send(
-            response,
-            413,
-            JSON.stringify({
-              error: 'payload_too_large',
-              message: `the request body is over ${MAX_BODY_BYTES / 1024} KB`,
-            }),
-          );
+          const tooLarge = errorAnswer(new PayloadTooLarge(MAX_BODY_BYTES));
+          send(response, tooLarge.status, JSON.stringify(tooLarge.body));
           return;
         }
         const { event, functionName } = toEvent(request, body);
@@ -183,8 +176,8 @@ export async function startServer(handlers: Record<FunctionName, LambdaHandler>,
         const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
         send(response, result.statusCode ?? 200, typeof result.body === 'string' ? result.body : '', headers);
       } catch {
-        if (!response.headersSent)
-          send(response, 500, JSON.stringify({ error: 'internal_error', message: 'internal error' }));
+        const internal = errorAnswer(undefined);
+        if (!response.headersSent) send(response, internal.status, JSON.stringify(internal.body));
         else response.destroy();
       }
     })();
