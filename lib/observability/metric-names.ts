@@ -19,3 +19,6 @@ export const METRIC = {
 
 /** The only dimension: alarms name exactly the set of pools they watch. */
 export const METRIC_DIMENSION = 'pool';
+
+/** Every metric name keypool publishes per pool. */
+export type MetricName = (typeof METRIC)[keyof typeof METRIC];
