@@ -9,7 +9,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { NoUsableKey } from '../domain/errors.js';
 import type { Outcome } from '../domain/types.js';
 import { logger } from './logger.js';
-import { COMPLETION_METRIC, METRIC } from './metric-names.js';
+import { COMPLETION_METRIC, MAINTENANCE_LOG, METRIC } from './metric-names.js';
 import type { MetricsSink } from './metrics.js';
 
 /** A pool's gauges after a maintenance run (what lib/use-cases/maintenance reports per pool). */
@@ -78,11 +78,11 @@ export function countCompletion(metrics: MetricsSink, pool: string, outcome: Out
 
 /** What a scheduled maintenance run leaves behind: one summary log line, a warning per key not checked, the pool gauges. */
 export function reportMaintenance(metrics: MetricsSink, report: MaintenanceOutcome): void {
-  logger.info('maintenance run', {
+  logger.info(MAINTENANCE_LOG.run, {
     ...report.summary,
     errors: report.summary.errors.length,
     pools: report.pools.map((p) => p.pool),
   });
-  for (const error of report.summary.errors) logger.warn('key not checked', { ...error });
+  for (const error of report.summary.errors) logger.warn(MAINTENANCE_LOG.keyNotChecked, { ...error });
   publishPoolMetrics(metrics, report.pools);
 }

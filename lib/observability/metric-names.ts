@@ -1,8 +1,8 @@
 /**
  * keypool's CloudWatch metric names, their one dimension and the default namespace. The
  * publishers (./keypool-metrics.ts), the CDK alarms (infra/constructs/alarms.ts) and the
- * dashboard (infra/constructs/dashboard.ts) all read them from here, so neither can watch a
- * name nothing publishes.
+ * dashboard (infra/constructs/dashboard.ts) all read them from here, so neither the alarms nor
+ * the dashboard can watch a name nothing publishes.
  */
 import type { Outcome } from '../domain/types.js';
 
@@ -39,3 +39,11 @@ export const COMPLETION_METRIC = {
 
 /** Every metric name keypool publishes per pool. */
 export type MetricName = (typeof METRIC)[keyof typeof METRIC] | (typeof COMPLETION_METRIC)[Outcome];
+
+/** The maintenance log lines (by message) the dashboard's Logs Insights widgets select. */
+export const MAINTENANCE_LOG = {
+  /** one per run: the summary (checked, errors, keys by status) */
+  run: 'maintenance run',
+  /** one per key the run could not check, with keyId and reason */
+  keyNotChecked: 'key not checked',
+} as const;
