@@ -93,6 +93,8 @@ export const POOL_ROW: readonly PoolWidget[] = [
       { value: minUsableKeys, label: `alarm below ${minUsableKeys}`, color: Color.RED, fill: Shading.BELOW },
     ],
   },
+  // How much credit is left: UsableCredits comes with a later change; this graph joins the row
+  // once METRIC names it (with a threshold here when its alarm comes too).
   {
     title: 'Usable credits',
     series: [gauge(pending('usableCredits'), 'usable credits (minimum per run)', 'Minimum')],
@@ -158,7 +160,7 @@ export class KeypoolDashboard extends Construct {
             'table, maintenance runs). One row per pool this stage declares. Guide: docs/operations.md, "The dashboard".',
         ].join('\n\n'),
         width: GRID,
-        height: 2,
+        height: 3,
       }),
       new AlarmStatusWidget({
         title: 'Alarms (in alarm first)',
