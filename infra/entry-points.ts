@@ -110,7 +110,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     index: {},
     timeoutSeconds: 10,
     memorySize: 512,
-    metrics: false,
+    metrics: true,
     secrets: 'none',
   },
   maintain: {
