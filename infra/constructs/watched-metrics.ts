@@ -4,7 +4,7 @@
  * the period that holds one maintenance report, and the table's throttled requests.
  */
 import { Duration } from 'aws-cdk-lib';
-import { type IMetric, Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { type IMetric, MathExpression, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { type ITable, Operation } from 'aws-cdk-lib/aws-dynamodb';
 import { METRIC_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../../lib/observability/metric-names.js';
 
@@ -41,7 +41,31 @@ export function maintenancePeriod(maintenanceEvery: Duration): Duration {
   return Duration.minutes(Math.max(5, maintenanceEvery.toMinutes()));
 }
 
-/** The table's throttled requests, summed over every operation keypool performs. */
+/**
+ * The table's throttled requests, summed over every operation keypool performs. Each term is
+ * FILL(..., 0): metric math keeps only the timestamps where every series has a point, and
+ * DynamoDB publishes ThrottledRequests for an operation only when it throttled, so a plain sum
+ * (what metricThrottledRequestsForOperations builds) is empty unless all seven throttle at once.
+ */
 export function tableThrottles(table: ITable, period: Duration): IMetric {
-  return table.metricThrottledRequestsForOperations({ operations: TABLE_OPERATIONS, period });
+  const usingMetrics = Object.fromEntries(
+    TABLE_OPERATIONS.map((operation) => [
+      operation.toLowerCase(),
+      new Metric({
+        namespace: 'AWS/DynamoDB',
+        metricName: 'ThrottledRequests',
+        dimensionsMap: { TableName: table.tableName, Operation: operation },
+        statistic: 'Sum',
+        period,
+      }),
+    ]),
+  );
+  return new MathExpression({
+    expression: Object.keys(usingMetrics)
+      .map((id) => `FILL(${id}, 0)`)
+      .join(' + '),
+    usingMetrics,
+    label: 'Throttled requests, all operations',
+    period,
+  });
 }

@@ -653,6 +653,14 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       const throttled = alarms.filter((a) => JSON.stringify(a.Metrics ?? []).includes('ThrottledRequests'));
       expect(throttled).toHaveLength(1);
       expect(JSON.stringify(throttled[0]?.Metrics)).toContain('AWS/DynamoDB');
+      // Each operation's series is filled with 0 where it has no point: DynamoDB publishes
+      // ThrottledRequests only for an operation that throttled, and metric math keeps only the
+      // timestamps every series has, so a plain sum would stay empty through one op's throttles.
+      const metrics = (throttled[0]?.Metrics ?? []) as { Id: string; Expression?: string; MetricStat?: unknown }[];
+      const expression = metrics.find((m) => m.Expression !== undefined)?.Expression ?? '';
+      const series = metrics.filter((m) => m.MetricStat !== undefined).map((m) => m.Id);
+      expect(series.length).toBeGreaterThan(1);
+      for (const id of series) expect(expression).toContain(`FILL(${id}, 0)`);
       // UndecryptableKeys: asserted in test/infra/sealing.test.ts.
       expect(alarms.filter((a) => a.MetricName === 'UndecryptableKeys')).toHaveLength(usable.length);
       expect(alarms).toHaveLength(4 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
