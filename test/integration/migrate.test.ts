@@ -14,7 +14,7 @@ import { MAX_ROW_BYTES } from '../../lib/adapters/export-reader.js';
 import { migrate, type MigrateOptions } from '../../lib/use-cases/migration/migrate.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { USAGE_TIER, usageSortKey } from '../../lib/table.js';
-import { dynamoEndpoint, fakeKey, scanOpened, uniqueName } from '../support/dynamo.js';
+import { createTestTable, dynamoEndpoint, fakeKey, scanOpened, uniqueName } from '../support/dynamo.js';
 import { testSealer } from '../support/sealing.js';
 
 let client: DynamoDBDocumentClient;
@@ -234,6 +234,22 @@ describe('migrate from a mongoexport file', () => {
     expect(outcome.report).toMatchObject({ unchanged: 1, raised: 0 });
     const { upk: _upk, status: _status, ...rest } = before ?? {};
     expect(after).toEqual({ ...rest, status: 'disabled' });
+  });
+
+  it('a row dated in the future is leased: its sort key stays in the tier of its count', async () => {
+    // Prepare: a key used (by the old system's clock) in 2200, with its count of 0.
+    const table = await createTestTable('migrate-future');
+    const future = { $date: '2200-01-01T00:00:00Z' };
+    await run(
+      table.tableName,
+      fileSource(exportFile([{ api_key: A, credits_left: 25, last_used: future, created_at: future }])),
+    );
+    const [item] = await scanOpened(client, table.tableName);
+    // Act
+    const grant = await table.broker().lease('stability');
+    // Assess: a lease finds the key status counts as usable, which sorts among the unused keys.
+    expect(grant.keyId).toBe(keyIdFor(A));
+    expect(item?.usk).toBeLessThan(USAGE_TIER);
   });
 
   it('a dry run writes nothing and reports what a run would do', async () => {
