@@ -1,9 +1,10 @@
 /**
  * The smaller findings of the outside review, each with the test that failed before its fix:
- * the local server answers only loopback hosts and JSON bodies, every grant and completion
- * leaves an audit line naming the IAM caller, the Lambda event is never logged whatever
+ * the local server answers only loopback hosts, its own origin and JSON, every grant and
+ * completion leaves an audit line naming the IAM caller and the invocation's request id, the Lambda event is never logged whatever
  * POWERTOOLS_LOGGER_LOG_EVENT says, and Idempotency-Key works through HTTP.
  */
+import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -188,9 +189,11 @@ describe('the audit trail', () => {
         isBase64Encoded: false,
         requestContext: { http: { method: 'POST', path }, routeKey, authorizer: { iam: { userArn: caller } } },
       }) as unknown as APIGatewayProxyEventV2;
+    // Lambda's request ids are UUIDs: each line must carry it whole, to be joined to its invocation.
+    const requestId = randomUUID();
     const context = {
       functionName: 'keypool-test',
-      awsRequestId: 'request-1',
+      awsRequestId: requestId,
       getRemainingTimeInMillis: () => 10_000,
     } as unknown as Context;
     const capture = captureOutput();
@@ -219,8 +222,21 @@ describe('the audit trail', () => {
         .map((line) => JSON.parse(line) as Record<string, unknown>)
         .filter((line) => line.message === 'audit');
       expect(audit).toEqual([
-        expect.objectContaining({ audit: 'lease', pool: name, keyId: grant.keyId, caller }),
-        expect.objectContaining({ audit: 'complete', pool: name, keyId: grant.keyId, outcome: 'failure', caller }),
+        expect.objectContaining({
+          audit: 'lease',
+          pool: name,
+          keyId: grant.keyId,
+          caller,
+          function_request_id: requestId,
+        }),
+        expect.objectContaining({
+          audit: 'complete',
+          pool: name,
+          keyId: grant.keyId,
+          outcome: 'failure',
+          caller,
+          function_request_id: requestId,
+        }),
       ]);
       expect(lines).not.toContain(grant.leaseId);
     } finally {
