@@ -57,6 +57,8 @@ export const TABLE = {
   },
 } as const;
 
+/** A key's partition key is this prefix and 24 hex digits of its fingerprint (lib/domain/keys.ts keyIdFor). */
+export const KEY_PREFIX = 'k_';
 /** A pool record's partition key is this prefix and the pool's name (names never hold "#"). */
 export const POOL_RECORD_PREFIX = 'pool#';
 /** The pool-keys partition under which every pool record sits (no pool is named so). */
