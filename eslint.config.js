@@ -15,7 +15,7 @@ const LAYERS = {
   shared: [],
   domain: ['shared'],
   port: ['domain', 'shared'],
-  table: [],
+  table: ['domain'],
   usecase: ['port', 'domain', 'shared'],
   observability: ['domain', 'shared'],
   adapter: ['port', 'domain', 'shared', 'table'],

@@ -20,6 +20,7 @@
  *  - a request no grant allows fails the test that runs the role's use cases, naming the action,
  *    the items and the attributes it is missing.
  */
+import { POOL_DEFAULTS } from './domain/types.js';
 import { IDEMPOTENCY_PREFIX, KEY_PREFIX, POOL_RECORD_PREFIX, TABLE, TTL_ATTRIBUTE } from './table.js';
 
 /** The kinds of item in the table, by the prefix of their partition key (lib/table.ts). */
@@ -71,17 +72,15 @@ export const KEY_RECORD_ATTRIBUTES = [
   ...KEY_ATTRIBUTES.balance,
 ] as const;
 
-/** A pool record's attributes (besides TABLE_KEY_ATTRIBUTES): its name, its policy, its reshard. */
+/**
+ * A pool record's attributes (besides TABLE_KEY_ATTRIBUTES): its name, every setting of its
+ * policy (a new setting in POOL_DEFAULTS is granted with it), its reshard.
+ */
 export const POOL_ATTRIBUTES = [
   'name',
   'createdAt',
   'updatedAt',
-  'maxUses',
-  'leaseTtlSeconds',
-  'cooldownSeconds',
-  'provider',
-  'minCredits',
-  'shards',
+  ...Object.keys(POOL_DEFAULTS),
   'previousShards',
   'shardsChangedAt',
 ] as const;
