@@ -1,8 +1,9 @@
 /**
  * The smaller findings of the outside review, each with the test that failed before its fix:
  * the local server answers only loopback hosts, its own origin and JSON, every grant and
- * completion leaves an audit line naming the IAM caller and the invocation's request id, the Lambda event is never logged whatever
- * POWERTOOLS_LOGGER_LOG_EVENT says, and Idempotency-Key works through HTTP.
+ * completion leaves an audit line naming the IAM caller and the invocation's request id, the
+ * Lambda event is never logged whatever POWERTOOLS_LOGGER_LOG_EVENT says, and Idempotency-Key
+ * works through HTTP.
  */
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
