@@ -82,7 +82,7 @@ export class KeypoolStatelessStack extends Stack {
           ...extraEnvironment[name],
         },
       });
-      fn.bindTable({ table, key: tableKey, actions: entry.table, indexes: entry.index });
+      fn.bindTable({ table, key: tableKey, access: entry.table });
       fn.bindSecrets({ key: secretsKey, access: entry.secrets, previousKeyArns });
       functions[name] = fn;
     }

@@ -42,6 +42,7 @@ const STATUS: Record<string, number> = {
  */
 export const LOCAL_SERVER_STATUS = {
   forbidden_host: 403,
+  forbidden_origin: 403,
   unsupported_media_type: 415,
 } as const;
 

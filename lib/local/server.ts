@@ -109,12 +109,23 @@ function send(response: ServerResponse, status: number, body: string, headers: R
 const LOOPBACK_HOST = new RegExp(`^(?:${LOOPBACK_HOSTNAME_SOURCE})(:\\d{1,5})?$`, 'i');
 const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
 
+/** Sec-Fetch-Site values a browser sends for this server's own pages or a URL the user typed. */
+const OWN_FETCH_SITES = new Set(['same-origin', 'none']);
+
 /**
  * Why a request is refused before any handler runs, if it is: the local server has no IAM in
- * front of it, so a web page in a browser on this machine must not reach it. A Host that is
- * not a loopback name is a DNS-rebinding page (its own name resolved to 127.0.0.1); a body
- * that is not declared JSON is a "simple" cross-site request a browser sends without asking
- * (application/json makes the browser ask first, and this server never says yes).
+ * front of it, so a web page in a browser on this machine must not reach it, on any route.
+ *  - A Host that is not a loopback name is a DNS-rebinding page (its own name resolved to
+ *    127.0.0.1): 403 forbidden_host.
+ *  - An Origin other than this server's own (`http://` and the Host it was addressed to; `null`
+ *    included), or a Sec-Fetch-Site other than same-origin or none (cross-site, or same-site: a
+ *    page on another port of this machine), is a page of another origin: 403 forbidden_origin.
+ *    Browsers send Origin with every POST and Sec-Fetch-Site with every request; curl and the
+ *    clients send neither, and are served.
+ *  - A Content-Type other than JSON, even on an empty body (`<form method=post>` with no
+ *    fields sends `Content-Length: 0`), or a body with no Content-Type, is the "simple" request
+ *    a browser sends without asking first (application/json makes it ask, and this server never
+ *    says yes); every route takes JSON or nothing: 415 unsupported_media_type.
  */
 function refuse(request: IncomingMessage): { error: LocalServerRefusal; message: string } | undefined {
   const host = request.headers.host ?? '';
@@ -124,12 +135,24 @@ function refuse(request: IncomingMessage): { error: LocalServerRefusal; message:
       message: 'the local server answers only requests addressed to 127.0.0.1, localhost or [::1]',
     };
   }
+  const origin = request.headers.origin;
+  const site = request.headers['sec-fetch-site'];
+  if (
+    (origin !== undefined && origin.toLowerCase() !== `http://${host.toLowerCase()}`) ||
+    (site !== undefined && !OWN_FETCH_SITES.has(site.toLowerCase()))
+  ) {
+    return {
+      error: 'forbidden_origin',
+      message: 'the local server answers no request a page of another origin sends (Origin, Sec-Fetch-Site)',
+    };
+  }
+  const type = request.headers['content-type'];
   const hasBody =
     Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
-  if (hasBody && !JSON_TYPE.test(request.headers['content-type'] ?? '')) {
+  if ((type !== undefined || hasBody) && !JSON_TYPE.test(type ?? '')) {
     return {
       error: 'unsupported_media_type',
-      message: 'send a body as JSON, with Content-Type: application/json',
+      message: 'send a body as JSON, with Content-Type: application/json (or no body and no Content-Type)',
     };
   }
   return undefined;

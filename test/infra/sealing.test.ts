@@ -46,6 +46,7 @@ const ADMIN_ACTIONS = [
 const SEALED_CONTEXT = {
   'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['pool', 'keyId'] },
   Null: { 'kms:EncryptionContext:pool': 'false', 'kms:EncryptionContext:keyId': 'false' },
+  StringLike: { 'kms:EncryptionContext:keyId': 'k_*' },
 };
 
 /** Builds and synthesizes (cdk-nag included: an unacknowledged finding throws) one app. */

@@ -82,7 +82,7 @@ describe('keypool CLI arguments', () => {
     [['frobnicate'], 'unknown command "frobnicate"'],
     [['add'], 'give at least one key'],
     [['add', 'short'], 'key #1: an API key is'],
-    [['add', 'sk-test-valid-key-000', '--label', 'bad\u0007label'], '--label: a label has no control'],
+    [['add', 'sk-test-valid-key-000', '--label', 'bad\u0007label'], '--label: a label is visible text: no control'],
     [['add', 'sk-test-valid-key-000', '--pool', 'x'.repeat(65)], '--pool: a pool is'],
     [['list', '--status', 'gone'], '--status: must be one of active, cooling, exhausted, disabled, suspect'],
     [['list', '--pool', 'a b'], '--pool: a pool is'],
