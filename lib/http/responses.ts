@@ -19,7 +19,7 @@ const ERROR_TEXT: Record<number, string> = {
   409: 'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a cooling key comes back',
   410: 'lease_expired: the lease ended before it was completed; its use stays counted',
   413: 'payload_too_large: the body is over 256 KB',
-  503: 'sealing_unavailable: the key service that seals and opens the stored secrets (KMS) failed; a lease counts nothing, an import may have written part of its batch (importing it again adds the rest); retry after retryAfterSeconds (also the Retry-After header)',
+  503: 'sealing_unavailable: the key service that seals and opens the stored secrets (KMS) failed; a lease counts nothing, an import may have written part of its batch (importing it again adds the rest). sealing_misconfigured: a stored secret was sealed under a wrapping key this deployment does not hold (a wrong setting); nothing is counted or changed. Either: retry after retryAfterSeconds (also the Retry-After header)',
 };
 
 export const RESPONSES: Record<RouteKey, RouteResponses> = {
