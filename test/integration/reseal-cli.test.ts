@@ -245,6 +245,7 @@ describe('keypool reseal', () => {
     expect(stopped.stdout).toBe('');
     expect(stopped.stderr.trim().split('\n')).toHaveLength(1);
     expect(stopped.stderr).toContain(`sealed under ${oldKey.name}, which this process does not hold`);
+    expect(stopped.stderr).toContain(`key file ${newKey.file} (${newKey.name})`);
     expect(afterStop).toBe(before);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(oldKey.name);

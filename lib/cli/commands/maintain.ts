@@ -24,6 +24,7 @@ function summaryText(summary: MaintenanceSummary): string {
 
 export const maintain: Command = {
   name: 'maintain',
+  secrets: true,
   summary:
     "read keys' balances from the provider: exhaust or revive keys by them, confirm or clear suspect keys (the scheduled job)",
   usage: '[--pool P] [--min-credits N] [--max-checks N] [--json]',

@@ -26,6 +26,7 @@ function text(report: ResealReport): string {
 
 export const reseal: Command = {
   name: 'reseal',
+  secrets: true,
   summary:
     'seal every stored secret under the current wrapping key (after a key rotation, and for keys stored before sealing)',
   usage: '[--pool P] [--concurrency N] [--json]',
