@@ -76,7 +76,7 @@ export interface MaintenanceSummary {
   disabled: number;
   cooling: number;
   suspect: number;
-  /** keys whose secret cannot be decrypted with the configured wrapping keys (never leased) */
+  /** keys whose stored ciphertext itself does not open (never leased) */
   undecryptable: number;
   errors: MaintenanceError[];
 }
