@@ -501,6 +501,27 @@ describe('reseal', () => {
     for (const id of [first, second]) expect(await sealer.resealNeeded(store.peek(id)?.secret ?? '')).toBe(false);
   });
 
+  it('keeps a disabled key disabled whether it reseals it, seals it from plain text, or leaves it for a key it does not hold', async () => {
+    // Prepare: three disabled keys: under a previous key, in plain text, under a key no one here holds.
+    const { store, poolStore, sealer, importKeys } = world(new MemoryKeyStore());
+    const [, underPrevious = '', underNoOne = ''] = await importKeys('disabled', 3);
+    await store.insert({
+      ...plainKey('k_00000000000000000000dddd', 'sk-test-plain-3333-3333-3333-3333'),
+      status: 'disabled',
+    });
+    const noOne = held(store, underNoOne);
+    noOne.secret = noOne.secret.replace(/^fake1:/, 'fake3:');
+    for (const id of [underPrevious, underNoOne]) held(store, id).status = 'disabled';
+    sealer.generation = 2;
+    sealer.held = [1, 2];
+    // Act
+    const report = await reseal({ store, pools: poolStore, sealer });
+    // Assess
+    expect(report).toMatchObject({ resealed: 2, sealed: 1, keyNotHeld: [underNoOne], undecryptable: [] });
+    for (const id of [underPrevious, underNoOne, 'k_00000000000000000000dddd'])
+      expect(store.peek(id)?.status).toBe('disabled');
+  });
+
   it('only the pool asked for', async () => {
     // Prepare
     const { store, poolStore, sealer, keyImport, importKeys } = world(new MemoryKeyStore());
