@@ -89,7 +89,7 @@ export class KeypoolAlarms extends Construct {
       // from another item or altered. One run reporting it is enough: nothing clears it by
       // itself. No report is not breaching: the UsableKeys alarm already pages for that.
       add(`undecryptable-keys-${slug}`, {
-        alarmDescription: `keypool cannot decrypt the secret of some keys of pool "${pool}" (the UndecryptableKeys metric says how many): a wrapping key is missing or a ciphertext was tampered with. They are never leased until \`keypool reseal\` opens them again or they are imported anew.`,
+        alarmDescription: `keypool cannot decrypt the secret of some keys of pool "${pool}" (the UndecryptableKeys metric says how many): their ciphertext was copied or tampered with (a missing wrapping key marks nothing: it answers 503 sealing_misconfigured). They are never leased until \`keypool reseal\` opens them again or they are imported anew.`,
         metric: poolMetric(pool, METRIC.undecryptableKeys, 'Maximum', period),
         threshold: 0,
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,

@@ -3,9 +3,10 @@
 /**
  * A key's status. `suspect`: a caller reported it invalid; out of the pool until maintenance
  * asks the provider, which either confirms (disabled) or clears it. Only an operator's
- * `disabled` is for good. `undecryptable`: its sealed secret cannot be opened with the
- * configured wrapping keys (a missing previous key after a rotation, a tampered or copied
- * ciphertext); never leased, until `keypool reseal` can open it again or it is imported anew.
+ * `disabled` is for good. `undecryptable`: its sealed ciphertext itself does not open
+ * (malformed, copied from another item, or failing authentication under a held wrapping key;
+ * a key the process does not hold is a wrong setting, never this); never leased, until
+ * `keypool reseal` can open it again or it is imported anew.
  */
 export const KEY_STATUSES = ['active', 'cooling', 'exhausted', 'disabled', 'suspect', 'undecryptable'] as const;
 export type KeyStatus = (typeof KEY_STATUSES)[number];

@@ -33,6 +33,9 @@ const STATUS: Record<string, number> = {
   // The wrapping-key service (KMS) failed: nothing is wrong with the request or the key, and a
   // retry may succeed. A 5xx, so the API's 5xx alarm sees an outage of the key service.
   sealing_unavailable: 503,
+  // A stored secret was sealed under a wrapping key this process does not hold: a wrong setting
+  // an operator must fix. Nothing was counted or marked; a 5xx, so the 5xx alarm calls them.
+  sealing_misconfigured: 503,
 };
 
 /**
@@ -74,16 +77,17 @@ export interface ErrorBody {
   error: string;
   message: string;
   /**
-   * no_usable_key: seconds until a cooling key comes back; sealing_unavailable: seconds to wait
-   * before trying again (both also the Retry-After header)
+   * no_usable_key: seconds until a cooling key comes back; sealing_unavailable and
+   * sealing_misconfigured: seconds to wait before trying again (each also the Retry-After header)
    */
   retryAfterSeconds?: number;
   details?: { path: string; message: string }[];
 }
 
 /**
- * The wait an error asks its caller for (NoUsableKey while a key cools, SealingUnavailable),
- * read by shape: this module names neither class, so no function bundles the sealer for it.
+ * The wait an error asks its caller for (NoUsableKey while a key cools, SealingUnavailable,
+ * SealingMisconfigured), read by shape: this module names none of them, so no function bundles
+ * the sealer for it.
  */
 function retryAfterOf(error: KeypoolError): number | undefined {
   return 'retryAfterSeconds' in error && typeof error.retryAfterSeconds === 'number'

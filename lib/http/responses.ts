@@ -22,7 +22,7 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'payload_too_large: the body is over 256 KB',
   415: 'unsupported_media_type, the local server only: a body sent without `Content-Type: application/json`',
   429: "API Gateway's throttling of the API (its own answer: a message only, without Retry-After): wait and try again, backing off",
-  503: 'sealing_unavailable: the key service that seals and opens the stored secrets (KMS) failed; a lease counts nothing, an import may have written part of its batch (importing it again adds the rest); retry after retryAfterSeconds (also the Retry-After header)',
+  503: 'sealing_unavailable: the key service that seals and opens the stored secrets (KMS) failed; a lease counts nothing, an import may have written part of its batch (importing it again adds the rest). sealing_misconfigured: a stored secret was sealed under a wrapping key this deployment does not hold (a wrong setting); nothing is counted or changed. Either: retry after retryAfterSeconds (also the Retry-After header)',
 };
 
 const REFUSED_LOCALLY =

@@ -28,6 +28,8 @@ export interface PoolGauges {
 export interface MaintenanceOutcome {
   summary: { errors: readonly { keyId: string; reason: string }[] };
   pools: readonly PoolGauges[];
+  /** keys left unchecked by a wrong sealing setting, and the first error, which names the keys */
+  keyNotHeld?: { keys: number; first: { message: string } };
 }
 
 /** Publishes one record per pool with its gauges. */
@@ -76,7 +78,10 @@ export function countCompletion(metrics: MetricsSink, pool: string, outcome: Out
   metrics.publish(pool, { [COMPLETION_METRIC[outcome]]: 1 });
 }
 
-/** What a scheduled maintenance run leaves behind: one summary log line, a warning per key not checked, the pool gauges. */
+/**
+ * What a scheduled maintenance run leaves behind: one summary log line, a warning per key not
+ * checked, an error line when a wrong sealing setting left keys unchecked, the pool gauges.
+ */
 export function reportMaintenance(metrics: MetricsSink, report: MaintenanceOutcome): void {
   logger.info(MAINTENANCE_LOG.run, {
     ...report.summary,
@@ -84,5 +89,11 @@ export function reportMaintenance(metrics: MetricsSink, report: MaintenanceOutco
     pools: report.pools.map((p) => p.pool),
   });
   for (const error of report.summary.errors) logger.warn(MAINTENANCE_LOG.keyNotChecked, { ...error });
+  if (report.keyNotHeld)
+    logger.error('keys sealed under a wrapping key this function does not hold were not checked', {
+      error: 'sealing_misconfigured',
+      keys: report.keyNotHeld.keys,
+      reason: report.keyNotHeld.first.message,
+    });
   publishPoolMetrics(metrics, report.pools);
 }

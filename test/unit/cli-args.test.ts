@@ -23,12 +23,22 @@ function capture(): CliIo & { stdout: () => string; stderr: () => string } {
   };
 }
 
-/** Services a usage error must never reach. */
+/**
+ * Services a usage error must never reach. Loading the sealing key reaches no store (a command
+ * that seals or opens reads its key file before it checks its flags' values), so it is allowed.
+ */
 const untouchable = (): CliServices => {
   const fail = (): never => {
     throw new Error('a service was built for a command line that should have been refused');
   };
-  return { broker: fail, maintenance: fail, migration: fail, sealing: fail, sharding: fail };
+  return {
+    broker: fail,
+    maintenance: fail,
+    migration: fail,
+    sealing: fail,
+    sharding: fail,
+    loadSealing: () => Promise.resolve(),
+  };
 };
 
 /** A broker (and the reshard's stores) over the in-memory stores; maintenance and migration must not be reached. */
@@ -54,6 +64,7 @@ function memoryServices(): {
       migration: fail,
       sealing: fail,
       sharding: () => ({ store, pools: poolStore }),
+      loadSealing: () => Promise.resolve(),
     }),
   };
 }
