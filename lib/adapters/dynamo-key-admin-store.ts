@@ -6,7 +6,7 @@
  * beside it after the domain rule it states (lib/domain/rules.ts); every read but the sweeps'
  * that open secrets leaves the sealed secret out.
  */
-import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { inUsageIndex, operatorStamp, restoredStatus } from '../domain/rules.js';
 import type { KeyRecord, StoredKey } from '../domain/types.js';
 import type { ImportStore } from '../ports/import-store.js';
@@ -242,6 +242,37 @@ export class DynamoKeyAdminStore
     if (result.ok) return { moved: true };
     const current = toPlacement(await this.readProjected(move.keyId, PLACEMENT_PROJECTION));
     return { moved: false, current: current?.pool === move.pool ? current : undefined };
+  }
+
+  /**
+   * Whether any item of the table holds a sealed secret. `npm start` asks before it creates a
+   * sealing key, which must never happen over keys sealed under another one. No index tells
+   * (pool-keys projects keys only), so it is a Scan filtered on the sealed attribute, projecting
+   * the item's key alone, a page of 100 items at a time until the first match. It is asked only
+   * when the data dir holds no key file, so on a first start: over a new table that is one empty
+   * page, and over a table with keys (which outnumber its pool and idempotency records) the first
+   * page nearly always holds one. Only a table with no sealed key at all (every key from before
+   * sealing) is read to its end, and then once.
+   */
+  async holdsSealedKey(): Promise<boolean> {
+    let start: Item | undefined;
+    do {
+      const out = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'attribute_exists(#sealed)',
+          ProjectionExpression: '#key',
+          ExpressionAttributeNames: { '#sealed': SEALED_ATTRIBUTE, '#key': KEY },
+          Limit: 100,
+          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record('sealed-scan', out.ConsumedCapacity);
+      if ((out.Items ?? []).length > 0) return true;
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined);
+    return false;
   }
 
   /** One page of the pool-keys index (ids only), then the items themselves, in id order. */

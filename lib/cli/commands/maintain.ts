@@ -32,6 +32,7 @@ function summaryText(summary: MaintenanceSummary): string {
 
 export const maintain: Command = {
   name: 'maintain',
+  secrets: true,
   summary:
     "read keys' balances from the provider: exhaust or revive keys by them, confirm or clear suspect keys (the scheduled job)",
   usage: '[--pool P] [--min-credits N] [--max-checks N] [--json]',
@@ -45,6 +46,7 @@ export const maintain: Command = {
     'documented error shape (any other page changes nothing), active again or exhausted by its balance otherwise. Keys',
     "the provider disabled are re-checked last; an operator's disabled is never asked about. When at least 5 refusals",
     "are more than half of a run's answers, the run disables none of them (provider-auth breaker).",
+    'A key sealed under a wrapping key this CLI does not hold is not checked and not changed: exit 1, one line naming the keys.',
     'Provider: STABILITY_API_BASE_URL; pace: KEYPOOL_BALANCE_RATE requests/s (default 5), KEYPOOL_BALANCE_CONCURRENCY.',
   ],
   options: {
@@ -68,6 +70,9 @@ export const maintain: Command = {
       }),
     );
     io.out(args.values.json ? json(report.summary) : summaryText(report.summary));
-    return 0;
+    if (!report.keyNotHeld) return 0;
+    // A wrong sealing setting: every key it hit is listed above; one line says what to change.
+    io.err(`keypool maintain: ${report.keyNotHeld.keys} key(s) not checked: ${report.keyNotHeld.first.message}`);
+    return 1;
   },
 };

@@ -7,7 +7,7 @@
  * confirm a report, so suspect keys go back into the pool. Usage counts are keypool's own and
  * are never touched here.
  */
-import { PoolNotFound, SecretUndecryptable } from '../../domain/errors.js';
+import { PoolNotFound, SealingMisconfigured, SecretUndecryptable } from '../../domain/errors.js';
 import { reshard, type ReshardReport } from '../reshard.js';
 import type { MaintenanceKeyStore } from '../../ports/maintenance-key-store.js';
 import type { PoolStore } from '../../ports/pool-store.js';
@@ -77,7 +77,7 @@ export interface MaintenanceSummary {
   disabled: number;
   cooling: number;
   suspect: number;
-  /** keys whose secret cannot be decrypted with the configured wrapping keys (never leased) */
+  /** keys whose stored ciphertext itself does not open (never leased) */
   undecryptable: number;
   errors: MaintenanceError[];
   /**
@@ -113,6 +113,12 @@ export interface MaintenanceReport {
   pools: PoolReport[];
   /** the pools in scope whose change of shards was pending, and what this run did about it */
   reshards: ReshardReport[];
+  /**
+   * keys not checked because their secret was sealed under a wrapping key this process does not
+   * hold (a wrong setting: nothing was changed for them), and the first such error, which names
+   * the keys; undefined when there was none
+   */
+  keyNotHeld?: { keys: number; first: SealingMisconfigured };
 }
 
 /**
@@ -221,6 +227,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   };
   const errors: (MaintenanceError & { pool: string })[] = [];
   let checked = 0;
+  let keyNotHeld: MaintenanceReport['keyNotHeld'];
 
   // A pool no provider checks: what cannot be confirmed does not keep a key out.
   const unchecked = all.filter((key) => unconfirmable(key) && policy.get(key.pool)?.provider === 'none');
@@ -250,6 +257,8 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     const secret = await openSecret(deps, key);
     if (typeof secret !== 'string') {
       if (secret.undecryptable) settle(key.keyId, { ...withoutSecret(key), status: 'undecryptable' });
+      if (secret.notHeld)
+        keyNotHeld = { keys: (keyNotHeld?.keys ?? 0) + 1, first: keyNotHeld?.first ?? secret.notHeld };
       errors.push({ keyId: key.keyId, pool: key.pool, reason: secret.reason });
       return;
     }
@@ -332,22 +341,30 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     },
     pools: reports,
     reshards,
+    ...(keyNotHeld ? { keyNotHeld } : {}),
   };
 }
 
 /**
  * The key's secret for the balance request: a plain one (stored before sealing) as it is, a
- * sealed one opened. One that cannot be opened is taken out of its pool (status undecryptable)
- * in a conditional write; a key service that failed leaves the key as it is.
+ * sealed one opened. One whose ciphertext cannot be opened is taken out of its pool (status
+ * undecryptable) in a conditional write; one sealed under a wrapping key this process does not
+ * hold (a wrong setting) and a key service that failed leave the key as it is.
  */
 async function openSecret(
   deps: MaintenanceDeps,
   key: StoredKey,
-): Promise<string | { reason: string; undecryptable: boolean }> {
+): Promise<string | { reason: string; undecryptable: boolean; notHeld?: SealingMisconfigured }> {
   if (!key.sealed) return key.secret;
   try {
     return await deps.sealer.open(key.secret, { pool: key.pool, keyId: key.keyId });
   } catch (error) {
+    if (error instanceof SealingMisconfigured)
+      return {
+        reason: `not checked: sealed under ${error.sealedUnder.join(', ')}, a wrapping key this process does not hold; nothing changed`,
+        undecryptable: false,
+        notHeld: error,
+      };
     if (!(error instanceof SecretUndecryptable))
       return {
         reason: `not checked: ${error instanceof Error ? error.message : 'the secret could not be opened'}`,
