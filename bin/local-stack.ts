@@ -2,7 +2,7 @@
  * `npm start`: DynamoDB Local (kept in KEYPOOL_DATA_DIR) plus the HTTP API on loopback,
  * through the same Lambda handlers. With KEYPOOL_DYNAMODB_ENDPOINT set, no database is started.
  */
-import { readPositiveInt } from '../lib/config.js';
+import { cliEnvironment, localDataDir, readConfig, readDynamoLocalPort, readPositiveInt } from '../lib/config.js';
 import {
   assertPortFree,
   ensureTable,
@@ -13,7 +13,6 @@ import {
 } from '../lib/local/dynamodb-local.js';
 import { startServer } from '../lib/local/server.js';
 import { DEFAULT_TABLE_NAME } from '../lib/table.js';
-import { localDataDir } from '../lib/wiring.js';
 import { prepareLocalSealing } from '../lib/wiring-secrets.js';
 import { loadHandlers } from './local-handlers.js';
 
@@ -24,8 +23,10 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 async function main(): Promise<void> {
   const env = process.env;
   const apiPort = readPositiveInt(env, 'KEYPOOL_PORT', 3000);
-  const dbPort = readPositiveInt(env, 'KEYPOOL_DYNAMODB_LOCAL_PORT', 8000);
+  const dbPort = readDynamoLocalPort(env);
   const tableName = env.KEYPOOL_TABLE || DEFAULT_TABLE_NAME;
+  // What a CLI in another terminal must set, from the settings as given (the start adds its own).
+  const cli = cliEnvironment({ ...env });
   await assertPortFree(apiPort, 'keypool API', 'KEYPOOL_PORT');
 
   let dynamo: RunningDynamo | undefined;
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     process.env.KEYPOOL_DYNAMODB_ENDPOINT = endpoint;
   }
   const table = await ensureTable(endpoint, tableName);
-  const sealing = await prepareLocalSealing(env);
+  const sealing = await prepareLocalSealing(readConfig(env), env);
   const server = await startServer(await loadHandlers(), apiPort);
 
   process.stdout.write(
@@ -49,6 +50,9 @@ async function main(): Promise<void> {
       `  OpenAPI    ${server.url}/openapi.json`,
       `  DynamoDB   ${endpoint}   table "${tableName}" (${table})${dynamo ? `, data in ${localDataDir(env)}/` : ''}`,
       `  Sealing    ${sealing}`,
+      cli.length
+        ? `  CLI        export ${cli.join(' ')}   (in another terminal, before npm run keypool)`
+        : `  CLI        npm run keypool -- <command>   (its defaults reach this stack)`,
       `Ctrl-C stops both.`,
       '',
     ].join('\n'),

@@ -61,6 +61,8 @@ export const TABLE = {
   },
 } as const;
 
+/** A key's partition key is this prefix and 24 hex digits of its fingerprint (lib/domain/keys.ts keyIdFor). */
+export const KEY_PREFIX = 'k_';
 /** A pool record's partition key is this prefix and the pool's name (names never hold "#"). */
 export const POOL_RECORD_PREFIX = 'pool#';
 /** The pool-keys partition under which every pool record sits (no pool is named so). */
@@ -109,9 +111,19 @@ function tier(usageCount: number): number {
   return Math.min(Math.max(0, usageCount), MAX_SORTED_COUNT);
 }
 
+/**
+ * The LRU stamp of a moment: ms since STAMP_EPOCH_MS, kept inside one tier. A moment before
+ * the epoch reads as the epoch; one past the tier's ~31 years (a migrated row its old system
+ * dated in 2200, a wrong clock) reads as the tier's last millisecond: the key sorts last among
+ * its count's keys, never in a higher count's tier, where a lease under its cap would not look.
+ */
+function stamp(atMs: number): number {
+  return Math.min(Math.max(0, atMs - STAMP_EPOCH_MS), USAGE_TIER - 1);
+}
+
 /** The usage sort key for a count and a moment: count first, then least recently used. */
 export function usageSortKey(usageCount: number, atMs: number): number {
-  return tier(usageCount) * USAGE_TIER + Math.max(0, atMs - STAMP_EPOCH_MS);
+  return tier(usageCount) * USAGE_TIER + stamp(atMs);
 }
 
 /** How far the sort key moves when a count goes from `from` to `to` (whole tiers; the LRU stamp stays). */

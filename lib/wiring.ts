@@ -36,11 +36,6 @@ export function tableStore<S>(
   return new Store({ client, tableName: config.tableName });
 }
 
-/** The local stack's data dir: DynamoDB Local's files and the local sealing key. */
-export function localDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KEYPOOL_DATA_DIR || '.keypool';
-}
-
 export interface ProcessTables {
   config: Config;
   /** the lease path's key store: lease, complete, count */

@@ -6,7 +6,7 @@
  * beside it after the domain rule it states (lib/domain/rules.ts); every read but the sweeps'
  * that open secrets leaves the sealed secret out.
  */
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { inUsageIndex, operatorStamp, restoredStatus } from '../domain/rules.js';
 import type { KeyRecord, StoredKey } from '../domain/types.js';
 import type { ImportStore } from '../ports/import-store.js';
@@ -154,6 +154,13 @@ export class DynamoKeyAdminStore
         names['#ush'] = INDEX.home;
         set.push(BACK_INTO_INDEX);
       } else remove.push('#upk');
+      if (update.from) {
+        // Invariant (a bulk enable): only a key that still has the status and setter it was
+        // chosen for; one an operator or a later verdict changed meanwhile is left alone.
+        values[':fromStatus'] = update.from.status;
+        values[':fromBy'] = update.from.by;
+        condition += ' AND #status = :fromStatus AND #stBy = :fromBy';
+      }
     }
     if (update.count) {
       // Invariant: a reset loses cleanly to a concurrent lease. It applies only to the count
@@ -202,7 +209,6 @@ export class DynamoKeyAdminStore
       '#pool': 'pool',
       '#upk': INDEX.partitionKey,
       '#sealed': SEALED_ATTRIBUTE,
-      '#plain': PLAIN_ATTRIBUTE,
       '#prior': STATUS_ATTRIBUTES.prior,
     };
     const values: Item = { ':pool': retirement.pool, ':retired': RETIRED };
@@ -215,13 +221,15 @@ export class DynamoKeyAdminStore
         values,
       },
     );
-    // Out of the usage index (no lease query reads it again) and its secret destroyed, sealed
-    // or plain, in the same write; its count, sort key, home and lease slots stay, so a lease
-    // still open completes against it as against any key.
-    remove.push('#upk', '#sealed', '#plain', '#prior');
+    // Out of the usage index (no lease query reads it again) and its ciphertext destroyed, in
+    // the same write; its count, sort key, home and lease slots stay, so a lease still open
+    // completes against it as against any key.
+    remove.push('#upk', '#sealed', '#prior');
     // Invariants: a key belongs to one pool (and exists); it is retired once: a second
-    // retirement writes nothing, and the record keeps who retired it first and when.
-    const condition = '#pool = :pool AND #status <> :retired';
+    // retirement writes nothing, and the record keeps who retired it first and when; only a
+    // sealed key, whose one secret this write removes (a plain one from before sealing waits
+    // for `keypool reseal`: no function's role may name the plain attribute).
+    const condition = '#pool = :pool AND #status <> :retired AND attribute_exists(#sealed)';
     const { ok, key } = await this.writeThenRead('retire', retirement.keyId, { set, remove, condition, names, values });
     if (ok && key) return { retired: true, key };
     return { retired: false, current: key?.pool === retirement.pool ? key : undefined };
@@ -312,5 +320,36 @@ export class DynamoKeyAdminStore
     if (result.ok) return { moved: true };
     const current = toPlacement(await this.readProjected(move.keyId, PLACEMENT_PROJECTION));
     return { moved: false, current: current?.pool === move.pool ? current : undefined };
+  }
+
+  /**
+   * Whether any item of the table holds a sealed secret. `npm start` asks before it creates a
+   * sealing key, which must never happen over keys sealed under another one. No index tells
+   * (pool-keys projects keys only), so it is a Scan filtered on the sealed attribute, projecting
+   * the item's key alone, a page of 100 items at a time until the first match. It is asked only
+   * when the data dir holds no key file, so on a first start: over a new table that is one empty
+   * page, and over a table with keys (which outnumber its pool and idempotency records) the first
+   * page nearly always holds one. Only a table with no sealed key at all (every key from before
+   * sealing) is read to its end, and then once.
+   */
+  async holdsSealedKey(): Promise<boolean> {
+    let start: Item | undefined;
+    do {
+      const out = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'attribute_exists(#sealed)',
+          ProjectionExpression: '#key',
+          ExpressionAttributeNames: { '#sealed': SEALED_ATTRIBUTE, '#key': KEY },
+          Limit: 100,
+          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record('sealed-scan', out.ConsumedCapacity);
+      if ((out.Items ?? []).length > 0) return true;
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined);
+    return false;
   }
 }

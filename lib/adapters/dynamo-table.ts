@@ -26,6 +26,7 @@ export const READ_OPERATIONS: ReadonlySet<string> = new Set([
   'pools',
   'pool-keys',
   'pool-items',
+  'sealed-scan',
 ]);
 
 /** Collects what each request cost, for the benchmark and the capacity figures in docs/leasing.md. */

@@ -21,7 +21,12 @@ import { cacheKmsClients } from '@aws-crypto/kms-keyring-node';
 import { AlgorithmSuiteIdentifier, CommitmentPolicy } from '@aws-crypto/material-management-node';
 import type { SealContext } from '../domain/types.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
-import { SealingUnavailable, SecretUndecryptable, type UndecryptableReason } from '../domain/errors.js';
+import {
+  SealingMisconfigured,
+  SealingUnavailable,
+  SecretUndecryptable,
+  type UndecryptableReason,
+} from '../domain/errors.js';
 import { CONTEXT_KEY_ID, CONTEXT_POOL } from '../domain/sealing-names.js';
 import { openMessage, ParsedMessage } from './esdk-open.js';
 import { cacheKeyFor, OpenedSecretCache, type OpenedSecretCacheOptions } from './opened-secret-cache.js';
@@ -31,6 +36,7 @@ import {
   type KmsClientLike,
   LOCAL_KEY_NAME,
   LOCAL_PROVIDER,
+  shownRef,
   type WrappingKeyRef,
   type WrappingKeySpec,
 } from './wrapping-keys.js';
@@ -253,7 +259,13 @@ export class EsdkSealer implements SecretSealer {
     // on the very header openMessage then authenticates: a context edited to pass here fails there.
     if (!sameContext(info.context, exactContext(context))) throw undecryptable('context-mismatch');
     const holder = this.#held.find((held) => info.wrappedBy.some((ref) => sameRef(ref, held.ref)));
-    if (!holder) throw undecryptable('unknown-wrapping-key');
+    // Sealed under a key this process does not hold: its configuration is wrong, not the key.
+    if (!holder)
+      throw new SealingMisconfigured(
+        context,
+        info.wrappedBy.map(shownRef),
+        this.#held.map((held) => held.shown),
+      );
 
     const failures: string[] = [];
     // One message, one data key, one matching keyring: exactly one unwrap (one KMS Decrypt).

@@ -8,7 +8,15 @@ import type { KeyRecord, Outcome, StoredKey } from '../domain/types.js';
 import { maskKey } from '../domain/keys.js';
 import { inUsageIndex } from '../domain/rules.js';
 import { rememberSecret } from '../shared/redact.js';
-import { IDEMPOTENCY_PREFIX, partitionShard, TABLE, TTL_ATTRIBUTE, usagePartition, usageSortKey } from '../table.js';
+import {
+  IDEMPOTENCY_PREFIX,
+  KEY_PREFIX,
+  partitionShard,
+  TABLE,
+  TTL_ATTRIBUTE,
+  usagePartition,
+  usageSortKey,
+} from '../table.js';
 
 export type Item = Record<string, unknown>;
 
@@ -135,7 +143,7 @@ export function toKeyRecord(item: Item | undefined): KeyRecord | undefined {
     !item ||
     typeof item[TABLE.partitionKey] !== 'string' ||
     typeof item.pool !== 'string' ||
-    !String(item[TABLE.partitionKey]).startsWith('k_')
+    !String(item[TABLE.partitionKey]).startsWith(KEY_PREFIX)
   )
     return undefined;
   const record: Record<string, unknown> = {};

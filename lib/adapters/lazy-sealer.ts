@@ -23,6 +23,11 @@ export class LazySealer implements SecretSealer {
     return (await this.#sealer()).resealNeeded(sealed);
   }
 
+  /** Builds the sealer now (its key files read), failing as its first call would. */
+  async ready(): Promise<void> {
+    await this.#sealer();
+  }
+
   #sealer(): Promise<SecretSealer> {
     return (this.#built ??= this.build().catch((error: unknown) => {
       this.#built = undefined;

@@ -19,8 +19,11 @@ export const LOCAL_PROVIDER = 'keypool-local';
 export type WrappingKeySpec =
   /** a symmetric KMS key, by key ARN (not an alias: the message records the key ARN, and rotation detection compares them) */
   | { kind: 'kms'; keyArn: string }
-  /** a 256-bit key held by this process (the local stack, tests) */
-  | { kind: 'local'; key: Uint8Array };
+  /**
+   * a 256-bit key held by this process (the local stack, tests); `label` says where it came
+   * from in messages (`key file <path>`), beside its fingerprint name, never the key
+   */
+  | { kind: 'local'; key: Uint8Array; label?: string };
 
 /** Which wrapping key wrapped a message's data key, as the message header records it. */
 export interface WrappingKeyRef {
@@ -71,6 +74,18 @@ export function localKeyName(key: Uint8Array): string {
 }
 export const LOCAL_KEY_NAME = /^local-[0-9a-f]{16}/;
 
+/**
+ * A wrapping key a message header names, fit for a message or a log line: a KMS key ARN or a
+ * local key's fingerprint name as it is, anything else (a header is whatever the table holds)
+ * by a placeholder, so no stored text reaches an answer.
+ */
+export function shownRef(ref: WrappingKeyRef): string {
+  if (ref.provider === KMS_PROVIDER) return KMS_KEY_ARN.test(ref.key) ? ref.key : '(a KMS key that is not a key ARN)';
+  if (ref.provider === LOCAL_PROVIDER)
+    return new RegExp(`${LOCAL_KEY_NAME.source}$`).test(ref.key) ? ref.key : '(an unrecognised local key)';
+  return '(a key of an unknown provider)';
+}
+
 /** What a spec's messages will say in their header. Throws for a malformed spec. */
 export function wrappingKeyRef(spec: WrappingKeySpec): WrappingKeyRef {
   if (spec.kind === 'kms') {
@@ -92,6 +107,8 @@ export function wrappingKeyRef(spec: WrappingKeySpec): WrappingKeyRef {
  */
 export interface HeldKey {
   ref: WrappingKeyRef;
+  /** how messages name it: the ARN, or `<label> (local-<16 hex>)` */
+  shown: string;
   keyring: (failures: string[]) => KeyringNode;
 }
 
@@ -138,7 +155,7 @@ export function heldKey(spec: WrappingKeySpec, kms: (region: string) => KmsClien
       const built: KeyringNode = new KmsKeyringNode({ generatorKeyId: spec.keyArn, clientProvider });
       return built;
     };
-    return { ref, keyring };
+    return { ref, shown: ref.key, keyring };
   }
   const local = new RawAesKeyringNode({
     keyNamespace: LOCAL_PROVIDER,
@@ -147,5 +164,5 @@ export function heldKey(spec: WrappingKeySpec, kms: (region: string) => KmsClien
     unencryptedMasterKey: new Uint8Array(spec.key),
     wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
   });
-  return { ref, keyring: () => local };
+  return { ref, shown: spec.label ? `${spec.label} (${ref.key})` : ref.key, keyring: () => local };
 }

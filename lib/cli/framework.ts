@@ -5,7 +5,13 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as z from 'zod/mini';
-import { type Config, type MaintenanceConfig, readConfig } from '../config.js';
+import {
+  type Config,
+  localDynamoEndpoint,
+  type MaintenanceConfig,
+  readConfig,
+  readDynamoLocalPort,
+} from '../config.js';
 import type { Broker } from '../use-cases/broker.js';
 import type { PoolStore } from '../ports/pool-store.js';
 import type { ReshardOptions } from '../use-cases/reshard.js';
@@ -52,6 +58,11 @@ export interface CliServices {
   sealing(): Pick<ResealOptions, 'store' | 'pools' | 'sealer'>;
   /** what `keypool pool reshard` reads and writes through */
   sharding(): Pick<ReshardOptions, 'store' | 'pools'>;
+  /**
+   * Reads the wrapping keys now (the commands that seal or open, before they touch the table): a
+   * missing or unsafe key file, or no key configured, is a ConfigError. Never creates a key.
+   */
+  loadSealing(): Promise<void>;
 }
 
 export interface CommandContext {
@@ -71,6 +82,8 @@ export interface Command {
   options: Options;
   /** how many positionals: [min, max] */
   positionals?: [number, number];
+  /** seals or opens secrets: the wrapping keys are read before it runs (run-cli.ts), so a missing key is exit 2 before any write */
+  secrets?: true;
   run(context: CommandContext): Promise<number>;
 }
 
@@ -90,14 +103,15 @@ export function isGroup(entry: Command | CommandGroup): entry is CommandGroup {
   return 'subcommands' in entry;
 }
 
-export const LOCAL_ENDPOINT = 'http://127.0.0.1:8000';
-
-/** Where the CLI finds DynamoDB: the endpoint variable, else AWS when a region is set, else the local stack. */
+/**
+ * Where the CLI finds DynamoDB: the endpoint variable, else AWS when a region is set, else the
+ * local stack's DynamoDB Local on the port `npm start` uses (KEYPOOL_DYNAMODB_LOCAL_PORT, 8000).
+ */
 export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   const config = readConfig(env);
   if (config.endpoint) return { ...config, endpointSource: 'env' };
   if (config.region) return { ...config, endpointSource: 'aws' };
-  return { ...config, endpoint: LOCAL_ENDPOINT, endpointSource: 'local' };
+  return { ...config, endpoint: localDynamoEndpoint(readDynamoLocalPort(env)), endpointSource: 'local' };
 }
 
 export function parse(command: Command, argv: string[]): ParsedArgs {

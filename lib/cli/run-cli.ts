@@ -3,7 +3,7 @@
  * Exit 0 on success, 1 on a domain refusal (no usable key, not found) or an unreachable
  * store, 2 on bad usage; the reason is one line on stderr.
  */
-import { ConfigError } from '../config.js';
+import { ConfigError, defaultDataDir } from '../config.js';
 import { KeypoolError } from '../domain/errors.js';
 import { redact } from '../shared/redact.js';
 import { COMMANDS } from './commands/index.js';
@@ -32,8 +32,15 @@ function mainHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Run `keypool <command> --help` for its options.',
-    'DynamoDB: KEYPOOL_DYNAMODB_ENDPOINT if set, else AWS when AWS_REGION is set, else the local',
-    'stack at 127.0.0.1:8000 (`npm start`). Table: KEYPOOL_TABLE (default keypool).',
+    '',
+    'DynamoDB: KEYPOOL_DYNAMODB_ENDPOINT if set, else AWS when AWS_REGION is set, else the local stack',
+    '(`npm start`) at 127.0.0.1:$KEYPOOL_DYNAMODB_LOCAL_PORT (default 8000). Table: KEYPOOL_TABLE (default keypool).',
+    `Sealing key (${COMMANDS.filter((c) => !isGroup(c) && c.secrets)
+      .map((c) => c.name)
+      .join(', ')}): KEYPOOL_SECRETS_KEY_ARN, else KEYPOOL_SEALING_KEY_FILE, else,`,
+    `against a local DynamoDB, $KEYPOOL_DATA_DIR/sealing-key; KEYPOOL_DATA_DIR defaults to ${defaultDataDir()}`,
+    "(the project's, whatever the current directory). The CLI never creates a key: a missing key file is exit 2.",
+    '`npm start` prints the variables a CLI in another terminal needs when its settings are not the defaults.',
   ].join('\n');
 }
 
@@ -44,6 +51,12 @@ function commandHelp(command: Command): string {
     command.summary,
     '',
     ...command.help.map((l) => `  ${l}`),
+    ...(command.secrets
+      ? [
+          '  Reads the sealing key first (`keypool --help` says where from): no key file is exit 2, before anything is written;',
+          '  a secret sealed under a key this CLI does not hold changes nothing: exit 1, one line naming both keys.',
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -135,6 +148,7 @@ export async function runCli(argv: string[], io: CliIo, services: (config: CliCo
     }
     const config = cliConfig();
     context = { args, io, config, services: services(config) };
+    if (command.secrets) await context.services.loadSealing();
     return await command.run(context);
   } catch (error) {
     if (error instanceof UsageError) {

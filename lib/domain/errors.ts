@@ -42,6 +42,21 @@ export class PoolNotEmpty extends KeypoolError {
   }
 }
 
+/**
+ * A key still stored in plain text (written before sealing) cannot be retired: the write that
+ * retires a key removes its ciphertext, and no function may name the plain attribute.
+ * `keypool reseal` seals it; then it can be retired.
+ */
+export class KeyNotSealed extends KeypoolError {
+  readonly code = 'key_not_sealed';
+  constructor(keyIds: readonly string[]) {
+    const shownIds = keyIds.slice(0, 5).map(shown).join(', ');
+    super(
+      `key(s) ${shownIds}${keyIds.length > 5 ? ` and ${keyIds.length - 5} more` : ''} are stored in plain text (from before sealing) and cannot be retired yet: run \`keypool reseal\`, then retire again`,
+    );
+  }
+}
+
 /** How many keys a refused pool delete counts before it stops (the message says "or more"). */
 export const MAX_COUNTED_KEYS = 1000;
 
@@ -82,6 +97,9 @@ const NOT_A_POOL = '(not a pool name)';
 const shown = (id: string): string => (KEY_ID_PATTERN.test(id) || LEASE_ID_PATTERN.test(id) ? `"${id}"` : NOT_AN_ID);
 const shownKeyId = (keyId: string): string => (KEY_ID_PATTERN.test(keyId) ? keyId : NOT_AN_ID);
 const shownPool = (pool: string): string => (POOL_NAME_PATTERN.test(pool) ? pool : NOT_A_POOL);
+/** A shown id or name in quotes; its placeholder as it is. */
+const quotedOr = (shownValue: string, placeholder: string): string =>
+  shownValue === placeholder ? shownValue : `"${shownValue}"`;
 
 export class KeyNotFound extends KeypoolError {
   readonly code = 'key_not_found';
@@ -134,15 +152,15 @@ export type UndecryptableReason =
   | 'unexpected-algorithm'
   /** the header binds it to another pool or key id: it was copied from another item */
   | 'context-mismatch'
-  /** none of the wrapping keys this sealer holds (current or previous) sealed it */
-  | 'unknown-wrapping-key'
   /** a held wrapping key matched but authentication failed: tampered, or the key service refused the ciphertext */
   | 'authentication-failed';
 
 /**
- * A stored ciphertext that cannot be opened, ever, with the keys configured: the lease path
- * must not hand this key out, and the key is shown as `undecryptable` until resealed or
- * re-imported. The message names the key id and pool (both public) and the reason only.
+ * A stored ciphertext that cannot be opened, ever: the lease path must not hand this key out,
+ * and the key is shown as `undecryptable` until resealed or re-imported. A verdict on the
+ * ciphertext itself (malformed, another item's, or failing authentication under a wrapping key
+ * this process holds); a message sealed under a key it does not hold is SealingMisconfigured.
+ * The message names the key id and pool (both public) and the reason only.
  */
 export class SecretUndecryptable extends KeypoolError {
   readonly code = 'secret_undecryptable';
@@ -155,7 +173,7 @@ export class SecretUndecryptable extends KeypoolError {
     const keyId = shownKeyId(context.keyId);
     const pool = shownPool(context.pool);
     super(
-      `the secret of key ${keyId === NOT_AN_ID ? keyId : `"${keyId}"`} in pool ${pool === NOT_A_POOL ? pool : `"${pool}"`} cannot be decrypted (${reason})`,
+      `the secret of key ${quotedOr(keyId, NOT_AN_ID)} in pool ${quotedOr(pool, NOT_A_POOL)} cannot be decrypted (${reason})`,
     );
     // Kept on the error for the caller (status, metric per pool), so filtered like the message.
     this.context = { keyId, pool };
@@ -183,6 +201,51 @@ export class SealingUnavailable extends KeypoolError {
     readonly causes: readonly string[],
   ) {
     super(`the wrapping-key service failed during ${operation}${causes.length ? ` (${causes.join(', ')})` : ''}`);
+  }
+}
+
+/**
+ * The Retry-After of a sealing_misconfigured answer: an operator has to change a setting (a key
+ * file, a previous key ARN) and redeploy or restart, which takes minutes; a short wait would
+ * only multiply the failing calls.
+ */
+export const SEALING_MISCONFIGURED_RETRY_AFTER_SECONDS = 60;
+
+/** What a SealingMisconfigured is about: one key, or the first keys a run read (`keypool reseal`). */
+export type MisconfiguredSubject = SealContext | { keysRead: number };
+
+/**
+ * A stored secret was sealed under a wrapping key this process does not hold: a wrong key file,
+ * a data dir other than the stack's, a previous KMS key ARN dropped too early. A fault of this
+ * process's configuration, never a verdict on the key: nothing is marked for it, a lease gives
+ * its use back, and the key opens again once the key it was sealed under is configured (as
+ * current or previous). Wrapping keys are named by identity only (a KMS key ARN, a local key's
+ * `local-<16 hex>` fingerprint, the file a held key was read from), never by material.
+ */
+export class SealingMisconfigured extends KeypoolError {
+  readonly code = 'sealing_misconfigured';
+  /** how long the caller should wait before trying again (the answer's Retry-After) */
+  readonly retryAfterSeconds = SEALING_MISCONFIGURED_RETRY_AFTER_SECONDS;
+  /** the key, as far as it has the shape of a key id and a pool name; or how many keys a run read */
+  readonly subject: MisconfiguredSubject;
+  constructor(
+    subject: MisconfiguredSubject,
+    /** the wrapping keys the message names (ARN or `local-<16 hex>`) */
+    readonly sealedUnder: readonly string[],
+    /** the wrapping keys this process holds, current first (`key file <path> (local-…)`, or an ARN) */
+    readonly held: readonly string[],
+  ) {
+    const run = 'keysRead' in subject;
+    const what = run
+      ? `none of the first ${subject.keysRead} sealed key(s) read opens: they were`
+      : `the secret of key ${quotedOr(shownKeyId(subject.keyId), NOT_AN_ID)} in pool ${quotedOr(shownPool(subject.pool), NOT_A_POOL)} was`;
+    super(
+      `${what} sealed under ${sealedUnder.join(', ') || 'no wrapping key keypool knows'}, which this process does not hold (it holds ${held.join('; ') || 'none'}): a configuration fault, not the ${run ? "keys'" : "key's"}, so nothing was changed; configure the key ${run ? 'they were' : 'it was'} sealed under, as the current or a previous key`,
+    );
+    this.subject =
+      'keysRead' in subject
+        ? { keysRead: subject.keysRead }
+        : { keyId: shownKeyId(subject.keyId), pool: shownPool(subject.pool) };
   }
 }
 

@@ -8,7 +8,8 @@
  *                 rounded up (a partial use counts as a use); neither: 0. A non-numeric or
  *                 negative usage_count, or a non-numeric credits_left, makes the row invalid.
  *   is_active     false -> disabled; anything else (absent included) -> active
- *   last_used, else last_checked, else none -> lastUsedAt; created_at, else the migration time -> createdAt
+ *   last_used, else last_checked, else none -> lastUsedAt; created_at, else the migration time -> createdAt;
+ *                 a date after the migration time reads as the migration time
  *   other fields  ignored, counted once per distinct name (`_id` is expected and not counted)
  *
  * Values arrive as MongoDB Extended JSON v2 (relaxed or canonical) from an export, or as
@@ -147,8 +148,12 @@ function epochMs(value: number): number {
 
 type Field<T> = { present: false } | { present: true; value: T } | { present: true; invalid: string };
 
-/** A date field: absent or null is "not there", so the next field in the chain applies. */
-function dateField(row: Record<string, unknown>, name: string): Field<string> {
+/**
+ * A date field: absent or null is "not there", so the next field in the chain applies. A date
+ * after `notAfterIso` (the migration time) reads as that time: nothing was used or created
+ * after the migration, and a future date is only the old system's clock.
+ */
+function dateField(row: Record<string, unknown>, name: string, notAfterIso: string): Field<string> {
   const raw = decodeExtended(row[name]);
   if (raw === undefined || raw === null) return { present: false };
   let ms: number | undefined;
@@ -157,7 +162,7 @@ function dateField(row: Record<string, unknown>, name: string): Field<string> {
   else if (typeof raw === 'number' && Number.isFinite(raw)) ms = epochMs(raw);
   if (ms === undefined || !Number.isFinite(ms) || Number.isNaN(new Date(ms).getTime()))
     return { present: true, invalid: `${name} is not a date` };
-  return { present: true, value: new Date(ms).toISOString() };
+  return { present: true, value: new Date(Math.min(ms, Date.parse(notAfterIso))).toISOString() };
 }
 
 /** A use count from a possibly fractional amount: rounded up, float noise aside, never below 0. */
@@ -216,13 +221,13 @@ export function mapRow(input: unknown, options: MappingOptions): MapResult {
 
   let lastUsedAt: string | null = null;
   for (const name of ['last_used', 'last_checked']) {
-    const field = dateField(input, name);
+    const field = dateField(input, name, options.nowIso);
     if (!field.present) continue;
     if ('invalid' in field) return fail(field.invalid);
     lastUsedAt = field.value;
     break;
   }
-  const created = dateField(input, 'created_at');
+  const created = dateField(input, 'created_at', options.nowIso);
   if (created.present && 'invalid' in created) return fail(created.invalid);
 
   return {

@@ -5,8 +5,9 @@
  * with an end (`cooldownUntil`): the key rests until then, or until maintenance confirms or
  * clears the report. Set by the provider's own answer they are verdicts (`exhausted`,
  * `suspect`: no end; maintenance re-reads the balance). Only an operator's `disabled` is for
- * good. `undecryptable`: its sealed secret cannot be opened with the configured wrapping keys
- * (a tampered or copied ciphertext); never leased, until `keypool reseal` can open it again
+ * good. `undecryptable`: its sealed ciphertext itself does not open (malformed, copied from
+ * another item, or failing authentication under a held wrapping key; a key the process does not
+ * hold is a wrong setting, never this); never leased, until `keypool reseal` can open it again
  * (the key then gets back the status it had) or it is imported anew. `retired`: an operator
  * retired it (DELETE of the key or of its pool): its secret is destroyed, it is never leased
  * again, and its record stays for the audit; only an import with `revive` brings it back.

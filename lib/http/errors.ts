@@ -17,6 +17,11 @@ export class RouteNotFound extends KeypoolError {
   }
 }
 
+/**
+ * Every code a keypool error carries over HTTP, and its status: the one table. The OpenAPI
+ * document's `ErrorCode` enum is read from it (with the local server's codes below), so a code
+ * added here is documented by construction.
+ */
 const STATUS: Record<string, number> = {
   invalid_request: 400,
   not_found: 404,
@@ -28,6 +33,8 @@ const STATUS: Record<string, number> = {
   idempotency_conflict: 409,
   // A pool that still holds keys not retired: DELETE /pools/{pool}?retireKeys=true retires them.
   pool_not_empty: 409,
+  // A key from before sealing: retiring it waits for `keypool reseal` (its plain secret is out of every function's reach).
+  key_not_sealed: 409,
   lease_expired: 410,
   payload_too_large: 413,
   // A caller past its report budget: a lease-less count is refused until the next minute.
@@ -35,7 +42,36 @@ const STATUS: Record<string, number> = {
   // The wrapping-key service (KMS) failed: nothing is wrong with the request or the key, and a
   // retry may succeed. A 5xx, so the API's 5xx alarm sees an outage of the key service.
   sealing_unavailable: 503,
+  // A stored secret was sealed under a wrapping key this process does not hold: a wrong setting
+  // an operator must fix. Nothing was counted or marked; a 5xx, so the 5xx alarm calls them.
+  sealing_misconfigured: 503,
 };
+
+/**
+ * What the local server (`npm start`, lib/local/server.ts) refuses before any handler runs, and
+ * the status of each: it has no IAM in front of it, so it turns away what a web page in a
+ * browser on the same machine could send. Never answered on AWS.
+ */
+export const LOCAL_SERVER_STATUS = {
+  forbidden_host: 403,
+  forbidden_origin: 403,
+  unsupported_media_type: 415,
+} as const;
+
+export type LocalServerRefusal = keyof typeof LOCAL_SERVER_STATUS;
+
+/** The code of every answer that is not a KeypoolError: a 500 that says nothing more. */
+export const INTERNAL_ERROR = { code: 'internal_error', status: 500 } as const;
+
+/** Every `error` code an answer of keypool (on AWS or the local server) may carry, each once. */
+export const ERROR_CODES: readonly string[] = [
+  ...new Set([...Object.keys(STATUS), ...Object.keys(LOCAL_SERVER_STATUS), INTERNAL_ERROR.code]),
+];
+
+/** The status of every code in ERROR_CODES. */
+export function statusOfCode(code: string): number {
+  return STATUS[code] ?? (LOCAL_SERVER_STATUS as Record<string, number>)[code] ?? INTERNAL_ERROR.status;
+}
 
 /** An error that asks for response headers besides its body (e.g. `allow` on a 405). */
 export interface WithHeaders {
@@ -50,9 +86,9 @@ export interface ErrorBody {
   error: string;
   message: string;
   /**
-   * no_usable_key: seconds until a resting key comes back; sealing_unavailable: seconds to wait
-   * before trying again; report_budget_exceeded: seconds to the next minute (each also the
-   * Retry-After header)
+   * no_usable_key: seconds until a resting key comes back; sealing_unavailable and
+   * sealing_misconfigured: seconds to wait before trying again; report_budget_exceeded: seconds
+   * to the next minute (each also the Retry-After header)
    */
   retryAfterSeconds?: number;
   details?: { path: string; message: string }[];
@@ -65,8 +101,9 @@ export interface ErrorBody {
 }
 
 /**
- * The wait an error asks its caller for (NoUsableKey while a key cools, SealingUnavailable),
- * read by shape: this module names neither class, so no function bundles the sealer for it.
+ * The wait an error asks its caller for (NoUsableKey while a key cools, SealingUnavailable,
+ * SealingMisconfigured), read by shape: this module names none of them, so no function bundles
+ * the sealer for it.
  */
 function retryAfterOf(error: KeypoolError): number | undefined {
   return 'retryAfterSeconds' in error && typeof error.retryAfterSeconds === 'number'
@@ -106,5 +143,10 @@ export function errorAnswer(error: unknown): {
     const headers = { ...headersOf(error), ...(wait === undefined ? {} : { 'retry-after': String(wait) }) };
     return { status: STATUS[error.code] ?? 500, body, headers, known: true };
   }
-  return { status: 500, body: { error: 'internal_error', message: 'internal error' }, headers: {}, known: false };
+  return {
+    status: INTERNAL_ERROR.status,
+    body: { error: INTERNAL_ERROR.code, message: 'internal error' },
+    headers: {},
+    known: false,
+  };
 }

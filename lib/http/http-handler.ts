@@ -119,6 +119,10 @@ const jsonErrors: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructure
         errorName: error?.name ?? 'unknown',
         errorMessage: redact(error?.message ?? ''),
       });
+    } else if (answer.status >= 500) {
+      // A known 5xx (the key service failed, a wrong sealing setting) is the operator's to fix:
+      // the log says why (the message names key ids and wrapping keys, never a secret).
+      logger.error('request failed', { error: answer.body.error, reason: answer.body.message });
     }
     request.response = json(answer.status, answer.body, answer.headers);
     const event = request.event;

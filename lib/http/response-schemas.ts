@@ -1,16 +1,23 @@
 /**
  * The API's answers as schemas: documentation only (the OpenAPI document); the code builds
- * the answers typed, so no Lambda loads this module.
+ * the answers typed, so no Lambda loads this module. Objects stay open (a field added later
+ * does not break a client that validates against an older document).
  */
 import * as z from 'zod/mini';
 import { KeyStatusSchema, ProviderSchema, StatusBySchema } from '../domain/primitives.js';
+import { ERROR_CODES } from './errors.js';
+
+/** A count (of uses, of keys): a whole number from 0. */
+const Count = z.int().check(z.minimum(0));
+/** A setting that is at least 1 (seconds, shards). */
+const Positive = z.int().check(z.minimum(1));
 
 export const KeyViewSchema = z.object({
   keyId: z.string(),
   pool: z.string(),
   label: z.optional(z.string()),
   maskedKey: z.string(),
-  usageCount: z.int(),
+  usageCount: Count,
   status: KeyStatusSchema,
   createdAt: z.iso.datetime(),
   lastUsedAt: z.nullable(z.iso.datetime()),
@@ -24,51 +31,53 @@ export const KeyViewSchema = z.object({
   cooldownUntil: z.nullable(z.iso.datetime()),
 });
 export const ImportResponse = z.object({
-  imported: z.int(),
+  imported: Count,
   /** keys already present, left as they are */
-  duplicates: z.int(),
+  duplicates: Count,
   /** retired keys: nothing stored for them (revive=true brings them back) */
-  retired: z.int(),
+  retired: Count,
   /** retired keys this import brought back: sealed anew, active, their counts kept */
-  revived: z.int(),
+  revived: Count,
   keys: z.array(KeyViewSchema),
 });
-export const PoolDeletionResponse = z.object({ pool: z.string(), deleted: z.literal(true), retiredKeys: z.int() });
+export const PoolDeletionResponse = z.object({ pool: z.string(), deleted: z.literal(true), retiredKeys: Count });
 export const KeyPageResponse = z.object({ keys: z.array(KeyViewSchema), cursor: z.nullable(z.string()) });
-export const UsageResponse = z.object({ keyId: z.string(), usageCount: z.int() });
+export const UsageResponse = z.object({ keyId: z.string(), usageCount: Count });
 export const LeaseResponse = z.object({
   leaseId: z.string(),
   keyId: z.string(),
   apiKey: z.string(),
   pool: z.string(),
-  usageCount: z.int(),
+  usageCount: Count,
   expiresAt: z.iso.datetime(),
 });
 export const CompleteResponse = z.object({
   keyId: z.string(),
-  usageCount: z.int(),
+  usageCount: Count,
   status: KeyStatusSchema,
   /** over_budget: the caller is past its report budget; the report changed no status */
   reportIgnored: z.optional(z.literal('over_budget')),
 });
 export const HealthResponse = z.object({ status: z.literal('ok') });
+/** A dry pool's keys that a lease could not use, by why (lib/domain/dry-pool.ts). */
+export const UnusableCountsSchema = z.object({
+  overCap: Count,
+  cooling: Count,
+  suspect: Count,
+  exhausted: Count,
+  disabled: Count,
+  undecryptable: Count,
+  accountExhausted: Count,
+});
+/** Every code an error answer may carry: read from the one table of codes (lib/http/errors.ts). */
+export const ErrorCodeSchema = z.enum(ERROR_CODES as [string, ...string[]]);
 export const ErrorResponse = z.object({
-  error: z.string(),
+  error: ErrorCodeSchema,
   message: z.string(),
-  retryAfterSeconds: z.optional(z.int()),
+  retryAfterSeconds: z.optional(Count),
   details: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
   /** no_usable_key: the pool's keys a lease could not use, by why (retired keys are not counted) */
-  unusable: z.optional(
-    z.object({
-      overCap: z.int(),
-      cooling: z.int(),
-      suspect: z.int(),
-      exhausted: z.int(),
-      disabled: z.int(),
-      undecryptable: z.int(),
-      accountExhausted: z.int(),
-    }),
-  ),
+  unusable: z.optional(UnusableCountsSchema),
   /** no_usable_key: when the keys were counted (at most a minute before the answer) */
   countedAt: z.optional(z.iso.datetime()),
   /** no_usable_key: the earliest end of a rest the count saw, while it is ahead */
@@ -76,18 +85,24 @@ export const ErrorResponse = z.object({
 });
 export const PoolViewSchema = z.object({
   pool: z.string(),
-  maxUses: z.int(),
-  leaseTtlSeconds: z.int(),
-  cooldownSeconds: z.int(),
+  maxUses: Count,
+  leaseTtlSeconds: Positive,
+  cooldownSeconds: Positive,
   provider: ProviderSchema,
-  minCredits: z.number(),
-  shards: z.int(),
-  maxClientCooldownSeconds: z.int(),
-  maxClientReportsPerMinute: z.int(),
+  minCredits: z.number().check(z.minimum(0)),
+  shards: Positive,
+  maxClientCooldownSeconds: Positive,
+  maxClientReportsPerMinute: Positive,
   /** while a change of shards is being applied: the widest layout a key may still sit in */
-  previousShards: z.optional(z.int()),
+  previousShards: z.optional(Positive),
   shardsChangedAt: z.optional(z.iso.datetime()),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
 export const PoolListResponse = z.object({ pools: z.array(PoolViewSchema) });
+/**
+ * What API Gateway answers by itself, before or instead of keypool: an IAM refusal (403), its
+ * throttling (429), a body over its own limit (413), a function that failed or timed out
+ * (500, 503). A message only, no `error` code.
+ */
+export const GatewayErrorResponse = z.object({ message: z.string() });

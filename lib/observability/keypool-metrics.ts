@@ -1,13 +1,15 @@
 /**
- * What keypool publishes, per pool: maintenance's gauges after every run, and the lease
- * path's grants and refusals, counted at the edge (the lease function's middleware). The names
- * are in ./metric-names.ts, which the CDK alarms read too.
+ * What keypool publishes, per pool: maintenance's gauges after every run, the lease path's
+ * grants and refusals (the lease function's middleware) and the completions by outcome (the
+ * counting function), each counted at the edge. The names are in ./metric-names.ts, which the
+ * CDK alarms and dashboard read too.
  */
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { NoUsableKey } from '../domain/errors.js';
+import type { Outcome } from '../domain/types.js';
 import { logger } from './logger.js';
-import { METRIC } from './metric-names.js';
+import { COMPLETION_METRIC, MAINTENANCE_LOG, METRIC } from './metric-names.js';
 import type { MetricsSink } from './metrics.js';
 
 /** A pool's gauges after a maintenance run (what lib/use-cases/maintenance reports per pool). */
@@ -20,12 +22,19 @@ export interface PoolGauges {
   suspect: number;
   undecryptable: number;
   balanceErrors: number;
+  /** the run's provider-auth breaker opened: it disabled none of the keys the provider refused */
+  providerAuthBreakerOpen: boolean;
 }
 
 /** What a maintenance run leaves to publish: its summary (logged whole) and each pool's gauges. */
 export interface MaintenanceOutcome {
-  summary: { errors: readonly { keyId: string; reason: string }[] };
+  summary: {
+    errors: readonly { keyId: string; reason: string }[];
+    providerAuthBreaker: { open: boolean; refusals: number; answers: number };
+  };
   pools: readonly PoolGauges[];
+  /** keys left unchecked by a wrong sealing setting, and the first error, which names the keys */
+  keyNotHeld?: { keys: number; first: { message: string } };
 }
 
 /** Publishes one record per pool with its gauges. */
@@ -39,6 +48,7 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: readonly PoolGau
       [METRIC.suspectKeys]: pool.suspect,
       [METRIC.undecryptableKeys]: pool.undecryptable,
       [METRIC.balanceCheckErrors]: pool.balanceErrors,
+      [METRIC.providerAuthBreakerOpen]: pool.providerAuthBreakerOpen ? 1 : 0,
     });
   }
 }
@@ -79,13 +89,41 @@ export function reportBudgetHooks(metrics: MetricsSink): { onReportOverBudget: (
   };
 }
 
-/** What a scheduled maintenance run leaves behind: one summary log line, a warning per key not checked, the pool gauges. */
+/**
+ * One completion of a lease of `pool` answered with the outcome the caller reported. Called
+ * once the completion was answered, so the pool exists (an unknown pool is refused first and
+ * names no metric). A repeated completion is answered again and counted again, as a replayed
+ * lease is in LeasesGranted: these count answers, the key's usage count counts uses.
+ */
+export function countCompletion(metrics: MetricsSink, pool: string, outcome: Outcome): void {
+  metrics.publish(pool, { [COMPLETION_METRIC[outcome]]: 1 });
+}
+
+/**
+ * What a scheduled maintenance run leaves behind: one summary log line, a warning per key not
+ * checked, a warning when the provider-auth breaker opened, an error line when a wrong sealing
+ * setting left keys unchecked, the pool gauges.
+ */
 export function reportMaintenance(metrics: MetricsSink, report: MaintenanceOutcome): void {
-  logger.info('maintenance run', {
+  logger.info(MAINTENANCE_LOG.run, {
     ...report.summary,
     errors: report.summary.errors.length,
     pools: report.pools.map((p) => p.pool),
   });
-  for (const error of report.summary.errors) logger.warn('key not checked', { ...error });
+  for (const error of report.summary.errors) logger.warn(MAINTENANCE_LOG.keyNotChecked, { ...error });
+  const breaker = report.summary.providerAuthBreaker;
+  if (breaker.open)
+    logger.warn(
+      'most of the provider answers were 401/403: no key was disabled in this run (provider-auth breaker open)',
+      {
+        ...breaker,
+      },
+    );
+  if (report.keyNotHeld)
+    logger.error('keys sealed under a wrapping key this function does not hold were not checked', {
+      error: 'sealing_misconfigured',
+      keys: report.keyNotHeld.keys,
+      reason: report.keyNotHeld.first.message,
+    });
   publishPoolMetrics(metrics, report.pools);
 }

@@ -1,5 +1,5 @@
 /** The operator's port over one pool's keys (KeyAdmin: change a status or a count, list); never a secret. */
-import type { KeyRecord, KeyStatus } from '../domain/types.js';
+import type { KeyRecord, KeyStatus, StatusBy } from '../domain/types.js';
 import type { KeyPageRead } from './key-pages.js';
 
 /** An operator's write to one key: a status and/or a count, the count only from the one seen. */
@@ -10,6 +10,8 @@ export interface KeyUpdate {
   /** when the status is set (ISO 8601; default: now) */
   at?: string;
   count?: { seen: number; to: number };
+  /** the status change applies only while the key has this status, set by this setter (a bulk enable) */
+  from?: { status: KeyStatus; by: StatusBy };
 }
 
 export type KeyUpdateResult =
@@ -29,7 +31,7 @@ export interface Retirement {
 
 export type RetireResult =
   | { retired: true; key: KeyRecord }
-  /** refused: the key is retired already, or there is none in this pool (undefined) */
+  /** refused: the key is retired already, still in plain text, or there is none in this pool (undefined) */
   | { retired: false; current: KeyRecord | undefined };
 
 export interface KeyAdminStore {
@@ -39,8 +41,9 @@ export interface KeyAdminStore {
   update(update: KeyUpdate): Promise<KeyUpdateResult>;
   /**
    * Retires the key, as one conditional write: status `retired` (by the operator, the reason,
-   * when), out of the usage index, its secret removed; its record, counts and lease slots kept
-   * (an open lease still completes). Refused for a key already retired.
+   * when), out of the usage index, its ciphertext removed; its record, counts and lease slots
+   * kept (an open lease still completes). Refused for a key already retired, and for one still
+   * stored in plain text (from before sealing: `keypool reseal` seals it first).
    */
   retire(retirement: Retirement): Promise<RetireResult>;
   /** One page of the pool's keys in key-id order, without secrets: reads cost the page, not the table. */

@@ -1,13 +1,14 @@
 /**
  * The port the migration writes through. The DynamoDB implementation
  * (lib/adapters/dynamo-migration-store.ts) makes every rule a ConditionExpression: a new key
- * never overwrites one that appeared meanwhile, a count is only ever raised, and only from
- * the value the migration last saw.
+ * never overwrites one that appeared meanwhile, a count is only ever raised, only from the
+ * value the migration last saw, and only on a key of the pool the migration writes to.
  */
 import type { KeyStatus, StoredKey } from '../domain/types.js';
 
 /** What the migration needs to know of a key already in keypool. */
 export interface ExistingKey {
+  pool: string;
   usageCount: number;
   status: KeyStatus;
 }
@@ -24,8 +25,8 @@ export interface KeyChange {
 export type KeyWrite =
   /** a new key, written only if its id does not exist */
   | { kind: 'create'; key: StoredKey }
-  /** a raise and/or disable, written only if the key exists with `from` as its count */
-  | { kind: 'change'; keyId: string; change: KeyChange };
+  /** a raise and/or disable, written only if the key exists in `pool` with `from` as its count */
+  | { kind: 'change'; keyId: string; pool: string; change: KeyChange };
 
 /** Refused writes carry the key as it is now (undefined: it does not exist). */
 export type WriteResult = { applied: true } | { applied: false; current: ExistingKey | undefined };

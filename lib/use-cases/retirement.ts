@@ -4,7 +4,7 @@
  * and when) stays for the audit, listed with its pool's keys. Only an import with `revive`
  * brings one back (KeyImport).
  */
-import { KeyNotFound, MAX_COUNTED_KEYS, PoolNotEmpty, PoolNotFound } from '../domain/errors.js';
+import { KeyNotFound, KeyNotSealed, MAX_COUNTED_KEYS, PoolNotEmpty, PoolNotFound } from '../domain/errors.js';
 import { KEY_ID_PATTERN, toKeyView } from '../domain/keys.js';
 import type { KeyRecord, KeyView } from '../domain/types.js';
 import type { KeyAdminStore, Retirement as RetirementWrite } from '../ports/key-admin-store.js';
@@ -57,13 +57,15 @@ export class Retirement {
     const result = await this.store.retire(this.write(pool, keyId, 'retired'));
     const key = result.retired ? result.key : result.current;
     if (!key) throw new KeyNotFound(keyId);
+    if (key.status !== 'retired') throw new KeyNotSealed([keyId]);
     return toKeyView(key, this.clock());
   }
 
   /**
    * Deletes the pool's record. A pool that holds keys not retired is refused (PoolNotEmpty)
    * unless `retireKeys`: then each of them is retired first (kept, with its pool's name, for the
-   * audit). Leases of the pool are refused from then on (pool_not_found) and its retired keys
+   * audit); a key still in plain text cannot be (KeyNotSealed: the pool stays, its other keys
+   * retired). Leases of the pool are refused from then on (pool_not_found) and its retired keys
    * stay listed once the pool is created again. An import into the pool meanwhile creates it
    * again: keys it adds are not retired (each import lands whole, before or after).
    */
@@ -71,6 +73,7 @@ export class Retirement {
     await this.pools.require(pool);
     let retiredKeys = 0;
     let notRetired = 0;
+    const unsealed: string[] = [];
     let after: string | undefined;
     do {
       const page = await this.store.poolKeys(pool, PAGE, after);
@@ -80,10 +83,14 @@ export class Retirement {
           this.store.retire(this.write(pool, key.keyId, 'pool_deleted')),
         );
         retiredKeys += done.filter((result) => result.retired).length;
+        for (const result of done)
+          if (!result.retired && result.current && result.current.status !== 'retired')
+            unsealed.push(result.current.keyId);
       } else notRetired += live.length;
       after = page.lastKeyId;
     } while (after !== undefined && notRetired < MAX_COUNTED_KEYS);
     if (notRetired > 0) throw new PoolNotEmpty(pool, notRetired);
+    if (unsealed.length > 0) throw new KeyNotSealed(unsealed);
     if (!(await this.poolStore.remove(pool))) throw new PoolNotFound(pool);
     this.pools.forget(pool);
     return { pool, deleted: true, retiredKeys };

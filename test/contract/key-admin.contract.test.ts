@@ -135,6 +135,27 @@ describe.each(STORES)('%s stores', (_name, build) => {
       ]);
       expect(await candidateIds(0, 1)).toEqual([key.keyId]);
     });
+
+    it("an enable from a status and setter applies only while the key still has both: an operator's disabled is left alone", async () => {
+      // Prepare
+      const { keys, pool } = fresh();
+      const stamp = { statusReason: 'provider_rejected', statusAt: iso(T0) } as const;
+      const byProvider = await given({ status: 'disabled', statusBy: 'provider', ...stamp });
+      const byOperator = await given({ status: 'disabled', statusBy: 'operator', statusReason: 'operator' });
+      const legacy = await given({ status: 'disabled' });
+      const from = { status: 'disabled', by: 'provider' } as const;
+      // Act
+      const results = await Promise.all(
+        [byProvider, byOperator, legacy].map((key) => keys.update({ keyId: key.keyId, pool, status: 'active', from })),
+      );
+      // Assess
+      expect(results.map((r) => r.applied)).toEqual([true, false, false]);
+      expect(await keys.record(pool, byProvider.keyId)).toMatchObject({ status: 'active' });
+      expect((await keys.record(pool, byProvider.keyId))?.statusBy).toBeUndefined();
+      expect(await keys.record(pool, byOperator.keyId)).toEqual(withoutSecret(byOperator));
+      expect(await keys.record(pool, legacy.keyId)).toEqual(withoutSecret(legacy));
+      expect(await candidateIds(0, 1)).toEqual([byProvider.keyId]);
+    });
   });
 
   describe("a pool's pages", () => {

@@ -54,7 +54,6 @@ describe.each(STORES)('%s stores', (_name, build) => {
     it.each([
       ['disabled', { status: 'disabled', statusBy: 'operator', statusReason: 'operator', statusAt: iso(T0 - 5) }],
       ['undecryptable', { status: 'undecryptable', statusBy: 'sealing', prior: { status: 'active' } }],
-      ['plain', { ...PLAIN }],
     ] as const)('retires a %s key too, its history and secret gone', async (_label, fields) => {
       // Prepare
       const { keys, pool } = fresh();
@@ -66,6 +65,17 @@ describe.each(STORES)('%s stores', (_name, build) => {
       const after = await stored(key.keyId);
       expect(after).toMatchObject({ ...RETIRED_BY, secret: '', sealed: false });
       expect(after.prior).toBeUndefined();
+    });
+
+    it('refuses a key still in plain text (its secret waits for a reseal): nothing changes', async () => {
+      // Prepare
+      const { keys, pool } = fresh();
+      const key = await given(PLAIN);
+      // Act
+      const result = await keys.retire({ keyId: key.keyId, pool, at: iso(T0), reason: 'retired' });
+      // Assess
+      expect(result).toEqual({ retired: false, current: withoutSecret(key) });
+      expect(await stored(key.keyId)).toEqual(key);
     });
 
     it('once: a second retirement writes nothing and shows the first; nothing for another pool or an unknown key', async () => {

@@ -7,6 +7,7 @@
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyIdFor } from '../../lib/domain/keys.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { expectError, type KeyViewBody, poolApi } from '../support/pool-api.js';
@@ -127,6 +128,34 @@ describe('DELETE /pools/{pool}/keys/{keyId} retires a key', () => {
     expect(stored).not.toHaveProperty('apiKey');
     expect(stored).not.toHaveProperty('upk');
     expect(await api.listAll(pool, '&status=retired')).toMatchObject([{ keyId, status: 'retired' }]);
+  });
+
+  it('409 key_not_sealed for a key still in plain text (from before sealing): nothing changes until a reseal', async () => {
+    // Prepare
+    const pool = uniqueName('plain');
+    await api.putPool(pool);
+    const secret = 'sk-test-plain-retire-0000000000';
+    const keyId = keyIdFor(secret);
+    await table.store.insert({
+      keyId,
+      pool,
+      secret,
+      sealed: false,
+      maskedKey: '...',
+      usageCount: 0,
+      status: 'active',
+      createdAt: new Date().toISOString(),
+      lastUsedAt: null,
+      slots: {},
+    });
+    // Act
+    const answer = await api.call('DELETE', `/pools/${pool}/keys/${keyId}`);
+    const withPool = await api.call('DELETE', `/pools/${pool}?retireKeys=true`);
+    // Assess
+    expect(expectError(answer, 409, 'key_not_sealed').message).toContain('keypool reseal');
+    expectError(withPool, 409, 'key_not_sealed');
+    expect(await item(keyId)).toMatchObject({ status: 'active', apiKey: secret });
+    expect((await api.call('GET', `/pools/${pool}`)).status).toBe(200);
   });
 
   it('404 for a key of another pool or an unknown one', async () => {

@@ -410,6 +410,7 @@ describe('a key still stored in plain text (written before sealing)', () => {
       revived: 0,
       unchanged: 0,
       undecryptable: [],
+      keyNotHeld: [],
       changedMeanwhile: 0,
     });
     expect(item).not.toHaveProperty('apiKey');

@@ -271,7 +271,8 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     const row = this.row(update.keyId, update.pool);
     if (!row) return this.answer('update', { applied: false, current: undefined });
     const { key } = row;
-    if (update.count && key.usageCount !== update.count.seen)
+    const moved = update.from && (key.status !== update.from.status || key.statusBy !== update.from.by);
+    if ((update.count && key.usageCount !== update.count.seen) || moved)
       return this.answer('update', { applied: false, current: withoutSecret(key) });
     if (update.status !== undefined) {
       // An operator's status: back into the index at the key's home, or out of it.
@@ -312,7 +313,7 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
 
   retire(retirement: Retirement) {
     const row = this.row(retirement.keyId, retirement.pool);
-    if (!row || row.key.status === 'retired')
+    if (!row || row.key.status === 'retired' || !row.key.sealed)
       return this.answer('retire', { retired: false, current: row && withoutSecret(row.key) });
     const { key } = row;
     // Out of the index, its secret destroyed; its count and lease slots stay.

@@ -1,7 +1,7 @@
 /** balanceChange (lib/use-cases/maintenance/maintain.ts): what a provider's balance answer does to a key's status. */
 import { describe, expect, it } from 'vitest';
 import type { KeyRecord } from '../../lib/domain/types.js';
-import { balanceChange, unconfirmable } from '../../lib/use-cases/maintenance/maintain.js';
+import { authBreakerOpen, balanceChange, unconfirmable } from '../../lib/use-cases/maintenance/maintain.js';
 
 type Seen = Pick<KeyRecord, 'status' | 'statusBy'>;
 const key = (status: KeyRecord['status'], statusBy?: KeyRecord['statusBy']): Seen => ({
@@ -48,5 +48,18 @@ describe('unconfirmable (a pool no provider checks)', () => {
     expect(unconfirmable({ status: 'exhausted', statusBy: 'provider' })).toBe(false);
     expect(unconfirmable({ status: 'suspect', statusBy: 'client', cooldownUntil: 1 })).toBe(false);
     expect(unconfirmable({ status: 'disabled' })).toBe(false);
+  });
+});
+
+describe('authBreakerOpen (a run whose answers are mostly refusals disables none)', () => {
+  it.each([
+    [4, 4, false], // a handful of dead keys is normal, even alone
+    [5, 9, true],
+    [5, 10, false], // half is not most
+    [6, 8, true],
+    [2, 7, false],
+    [0, 0, false],
+  ] as const)('%d refusals among %d answers: open %s', (refusals, answers, open) => {
+    expect(authBreakerOpen(refusals, answers)).toBe(open);
   });
 });

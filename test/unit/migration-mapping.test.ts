@@ -216,6 +216,13 @@ describe('status, dates and unknown fields', () => {
     expect(mapped({}).createdAt).toBe(NOW);
   });
 
+  it("a date after the migration is the old clock's error: it reads as the migration time", () => {
+    // A use cannot have happened after the migration; keeping 2200 would show it in every listing.
+    const future = { $date: '2200-01-01T00:00:00Z' };
+    expect(mapped({ last_used: future, created_at: future })).toMatchObject({ lastUsedAt: NOW, createdAt: NOW });
+    expect(mapped({ last_used: NOW }).lastUsedAt).toBe(NOW);
+  });
+
   it('reads the date strings a legacy table holds: Python isoformat, no zone (UTC), epoch seconds', () => {
     expect(mapped({ last_used: '2024-06-01 12:00:00.123456' }).lastUsedAt).toBe('2024-06-01T12:00:00.123Z');
     expect(mapped({ last_used: '2024-06-01T12:00:00' }).lastUsedAt).toBe('2024-06-01T12:00:00.000Z');

@@ -25,4 +25,19 @@ describe('redact', () => {
     const arn = 'arn:aws:sts::123456789012:assumed-role/image-generation-worker/i-0abcdef1234567890';
     expect(redact(`caller ${arn}`)).toBe(`caller ${arn}`);
   });
+
+  it('leaves a request id (a UUID) and an X-Ray trace id whole: log lines are joined to invocations by them', () => {
+    const line = 'function_request_id 145f010e-7051-4824-a075-effd334982ee trace 1-5759e988-bd862e3fe1be46a994272793';
+    expect(redact(line)).toBe(line);
+  });
+
+  it('still masks a 32-character run that only contains a UUID, and a UUID-shaped secret it handled', () => {
+    // Prepare
+    const uuid = '0d4c3a3e-9b7f-4f59-8c1e-2a6b5d4e3f21';
+    rememberSecret('9f1d2c3b-4a5e-4f60-8172-93a4b5c6d7e8');
+    // Act / Assess
+    expect(redact(`token x${uuid}`)).toBe('token x0d...[redacted]');
+    expect(redact(`hex ${'a'.repeat(32)}`)).toBe('hex aaa...[redacted]');
+    expect(redact('key 9f1d2c3b-4a5e-4f60-8172-93a4b5c6d7e8')).toBe('key 9f1...[redacted]');
+  });
 });

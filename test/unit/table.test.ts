@@ -11,4 +11,11 @@ describe('usage sort key', () => {
     expect(usageSortKeyBound(3)).toBe(4 * USAGE_TIER);
     expect(Number.isSafeInteger(usageSortKey(1001, Date.UTC(2054, 0, 1)))).toBe(true);
   });
+
+  it('keeps the stamp of any moment inside its tier: a date past 2055 never reads as a higher count', () => {
+    // A migrated row last used in 2200 (its old system's clock) sorts among the unused keys, last.
+    expect(usageSortKey(0, Date.UTC(2200, 0, 1))).toBeLessThan(usageSortKeyBound(0));
+    expect(usageSortKey(3, Date.UTC(2200, 0, 1))).toBe(3 * USAGE_TIER + USAGE_TIER - 1);
+    expect(usageSortKey(0, Date.UTC(2054, 0, 1))).toBeLessThan(usageSortKey(0, Date.UTC(2200, 0, 1)));
+  });
 });

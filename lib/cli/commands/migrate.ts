@@ -41,6 +41,7 @@ function text(outcome: MigrationOutcome, from: string, target: string, pool: str
 
 export const migrateCommand: Command = {
   name: 'migrate',
+  secrets: true,
   summary: 'bring keys from the old credits-based system (mongoexport file or legacy DynamoDB table)',
   usage: '(--from-mongo-export FILE | --from-table NAME) [--pool P] [--initial-credits N] [--dry-run] [--json]',
   help: [

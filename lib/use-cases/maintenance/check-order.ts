@@ -25,17 +25,21 @@ const GROUP = {
   suspect: 0,
   neverChecked: 1,
   checkedBefore: 2,
+  providerDisabled: 3,
 } as const;
 
 /**
  * A key's place in the check order: reported keys first, then never-checked keys (no
- * `creditsCheckedAt`, or one that does not parse), then the oldest `creditsCheckedAt`. Pure:
- * reads only the key.
+ * `creditsCheckedAt`, or one that does not parse), then the oldest `creditsCheckedAt`, and last
+ * the keys the provider disabled (re-checked after every other key: a run cut short spends its
+ * checks on keys in use). Pure: reads only the key.
  */
 export function checkPriority(key: CheckCandidate): CheckPriority {
   const checkedAtMs = key.creditsCheckedAt === undefined ? Number.NaN : Date.parse(key.creditsCheckedAt);
   if (key.status === 'suspect' || (key.status === 'exhausted' && key.statusBy === 'client'))
     return [GROUP.suspect, Number.isNaN(checkedAtMs) ? 0 : checkedAtMs, key.keyId];
+  if (key.status === 'disabled')
+    return [GROUP.providerDisabled, Number.isNaN(checkedAtMs) ? 0 : checkedAtMs, key.keyId];
   if (Number.isNaN(checkedAtMs)) return [GROUP.neverChecked, 0, key.keyId];
   return [GROUP.checkedBefore, checkedAtMs, key.keyId];
 }

@@ -7,7 +7,7 @@
  * confirm a report, so suspect keys go back into the pool. Usage counts are keypool's own and
  * are never touched here.
  */
-import { PoolNotFound, SecretUndecryptable } from '../../domain/errors.js';
+import { PoolNotFound, SealingMisconfigured, SecretUndecryptable } from '../../domain/errors.js';
 import { reshard, type ReshardReport } from '../reshard.js';
 import type { MaintenanceKeyStore } from '../../ports/maintenance-key-store.js';
 import type { PoolStore } from '../../ports/pool-store.js';
@@ -77,14 +77,34 @@ export interface MaintenanceSummary {
   disabled: number;
   cooling: number;
   suspect: number;
-  /** keys whose secret cannot be decrypted with the configured wrapping keys (never leased) */
+  /** keys whose stored ciphertext itself does not open (never leased) */
   undecryptable: number;
   errors: MaintenanceError[];
+  /**
+   * The run's documented refusals (401/403) of keys not yet disabled, against its definitive
+   * answers (balances and those refusals): open, the run disabled none of them
+   * (authBreakerOpen).
+   */
+  providerAuthBreaker: { open: boolean; refusals: number; answers: number };
 }
 
 export interface PoolReport extends PoolHealth {
   /** keys of the pool whose balance could not be read in this run */
   balanceErrors: number;
+  /** the run's provider-auth breaker opened and this pool's provider is one maintenance asks */
+  providerAuthBreakerOpen: boolean;
+}
+
+/** At least this many refusals before the breaker may open: a handful of dead keys is normal. */
+export const AUTH_BREAKER_MIN_REFUSALS = 5;
+
+/**
+ * Whether a run's documented refusals look like the provider (or whatever answers for it)
+ * refusing everyone rather than a verdict on some keys: at least AUTH_BREAKER_MIN_REFUSALS of
+ * them, and more than half of the run's definitive answers. Then none is applied.
+ */
+export function authBreakerOpen(refusals: number, answers: number): boolean {
+  return refusals >= AUTH_BREAKER_MIN_REFUSALS && refusals * 2 > answers;
 }
 
 export interface MaintenanceReport {
@@ -93,6 +113,12 @@ export interface MaintenanceReport {
   pools: PoolReport[];
   /** the pools in scope whose change of shards was pending, and what this run did about it */
   reshards: ReshardReport[];
+  /**
+   * keys not checked because their secret was sealed under a wrapping key this process does not
+   * hold (a wrong setting: nothing was changed for them), and the first such error, which names
+   * the keys; undefined when there was none
+   */
+  keyNotHeld?: { keys: number; first: SealingMisconfigured };
 }
 
 /**
@@ -178,11 +204,13 @@ async function apply(
 
 /**
  * Runs one maintenance pass over every pool (or one). Keys are asked about in check order
- * (check-order.ts: suspect keys first, then least recently checked), at most `maxChecks` of
- * them, so runs that stop early (deadline or cap) still reach every key in turn. Each key is
- * asked about once: a 429 halves the run's rate and leaves that key for the next run, 5xx /
- * timeouts / network errors leave the key as it is. Never waits out a provider timeout and
- * never starts a request after the deadline.
+ * (check-order.ts: reported keys first, then least recently checked, then keys the provider
+ * disabled), at most `maxChecks` of them, so runs that stop early (deadline or cap) still reach
+ * every key in turn. Each key is asked about once: a 429 halves the run's rate and leaves that
+ * key for the next run; 5xx, timeouts, network errors and refusals outside the provider's
+ * documented error shape leave the key as it is. Documented refusals are applied at the end of
+ * the run, unless they are most of its answers (authBreakerOpen): then none is. Never waits out
+ * a provider timeout and never starts a request after the deadline.
  */
 export async function maintain(deps: MaintenanceDeps, options: MaintenanceOptions): Promise<MaintenanceReport> {
   const clock = deps.clock ?? Date.now;
@@ -199,6 +227,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   };
   const errors: (MaintenanceError & { pool: string })[] = [];
   let checked = 0;
+  let keyNotHeld: MaintenanceReport['keyNotHeld'];
 
   // A pool no provider checks: what cannot be confirmed does not keep a key out.
   const unchecked = all.filter((key) => unconfirmable(key) && policy.get(key.pool)?.provider === 'none');
@@ -207,13 +236,18 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     settle(key.keyId, await apply(deps.balances, withoutSecret(key), clear, new Date(clock()).toISOString()));
   });
 
-  // Suspect keys first, then least recently checked: a run cut short leaves the keys checked most recently.
+  // Reported keys first, then least recently checked, then keys the provider disabled (re-checked:
+  // a readable balance brings them back): a run cut short leaves the keys checked most recently.
+  // An operator's disabled is never asked about.
   const eligible = checkOrder(
     all.filter(
       (key) =>
-        key.status !== 'disabled' && key.status !== 'undecryptable' && policy.get(key.pool)?.provider === 'stability',
+        !isOperatorDisabled(key) && key.status !== 'undecryptable' && policy.get(key.pool)?.provider === 'stability',
     ),
   );
+  // Disables wait for the end of the run: applied only if the breaker stays closed.
+  const refused: KeyRecord[] = [];
+  let answers = 0;
   const targets = options.maxChecks === undefined ? eligible : eligible.slice(0, Math.max(0, options.maxChecks));
   await mapLimit(targets, options.concurrency, async (key) => {
     if (!(await pacer.acquire(options.deadlineMs))) {
@@ -223,6 +257,8 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     const secret = await openSecret(deps, key);
     if (typeof secret !== 'string') {
       if (secret.undecryptable) settle(key.keyId, { ...withoutSecret(key), status: 'undecryptable' });
+      if (secret.notHeld)
+        keyNotHeld = { keys: (keyNotHeld?.keys ?? 0) + 1, first: keyNotHeld?.first ?? secret.notHeld };
       errors.push({ keyId: key.keyId, pool: key.pool, reason: secret.reason });
       return;
     }
@@ -237,16 +273,34 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       });
       return;
     }
-    if (answer.kind === 'error') {
+    if (answer.kind === 'error' || answer.kind === 'provider_unavailable') {
       errors.push({ keyId: key.keyId, pool: key.pool, reason: answer.reason });
       return;
     }
-    const definitive = answer.kind === 'invalid_key' ? 'invalid_key' : { credits: answer.credits };
+    if (answer.kind === 'invalid_key') {
+      // A refusal that would disable the key waits for the breaker; one of a key the provider
+      // already disabled changes nothing.
+      if (balanceChange(key, 'invalid_key', minCredits(key.pool)) !== 'disable') return;
+      refused.push(withoutSecret(key));
+      answers++;
+      return;
+    }
+    answers++;
     const decide = (current: KeyRecord, revive: boolean): BalanceChange =>
-      balanceChange(current, definitive, minCredits(key.pool), revive);
-    const credits = answer.kind === 'balance' ? answer.credits : undefined;
-    settle(key.keyId, await apply(deps.balances, withoutSecret(key), decide, new Date(clock()).toISOString(), credits));
+      balanceChange(current, { credits: answer.credits }, minCredits(key.pool), revive);
+    settle(
+      key.keyId,
+      await apply(deps.balances, withoutSecret(key), decide, new Date(clock()).toISOString(), answer.credits),
+    );
   });
+
+  const breaker = { open: authBreakerOpen(refused.length, answers), refusals: refused.length, answers };
+  if (!breaker.open) {
+    await mapLimit(refused, options.concurrency, async (key) => {
+      const decide = (current: KeyRecord): BalanceChange => balanceChange(current, 'invalid_key', minCredits(key.pool));
+      settle(key.keyId, await apply(deps.balances, key, decide, new Date(clock()).toISOString()));
+    });
+  }
 
   // A pending change of shards: each pass moves keys home (and ends the reshard once all are),
   // so an operator's `keypool pool set --shards` needs no other step.
@@ -266,7 +320,11 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   }
 
   const health = poolHealth(states.values(), pools, clock());
-  const reports = health.map((h) => ({ ...h, balanceErrors: errors.filter((e) => e.pool === h.pool).length }));
+  const reports = health.map((h) => ({
+    ...h,
+    balanceErrors: errors.filter((e) => e.pool === h.pool).length,
+    providerAuthBreakerOpen: breaker.open && policy.get(h.pool)?.provider === 'stability',
+  }));
   const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling' | 'suspect' | 'undecryptable'): number =>
     health.reduce((n, h) => n + h[field], 0);
   return {
@@ -279,25 +337,34 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       suspect: sum('suspect'),
       undecryptable: sum('undecryptable'),
       errors: errors.map(({ keyId, reason }) => ({ keyId, reason })),
+      providerAuthBreaker: breaker,
     },
     pools: reports,
     reshards,
+    ...(keyNotHeld ? { keyNotHeld } : {}),
   };
 }
 
 /**
  * The key's secret for the balance request: a plain one (stored before sealing) as it is, a
- * sealed one opened. One that cannot be opened is taken out of its pool (status undecryptable)
- * in a conditional write; a key service that failed leaves the key as it is.
+ * sealed one opened. One whose ciphertext cannot be opened is taken out of its pool (status
+ * undecryptable) in a conditional write; one sealed under a wrapping key this process does not
+ * hold (a wrong setting) and a key service that failed leave the key as it is.
  */
 async function openSecret(
   deps: MaintenanceDeps,
   key: StoredKey,
-): Promise<string | { reason: string; undecryptable: boolean }> {
+): Promise<string | { reason: string; undecryptable: boolean; notHeld?: SealingMisconfigured }> {
   if (!key.sealed) return key.secret;
   try {
     return await deps.sealer.open(key.secret, { pool: key.pool, keyId: key.keyId });
   } catch (error) {
+    if (error instanceof SealingMisconfigured)
+      return {
+        reason: `not checked: sealed under ${error.sealedUnder.join(', ')}, a wrapping key this process does not hold; nothing changed`,
+        undecryptable: false,
+        notHeld: error,
+      };
     if (!(error instanceof SecretUndecryptable))
       return {
         reason: `not checked: ${error instanceof Error ? error.message : 'the secret could not be opened'}`,

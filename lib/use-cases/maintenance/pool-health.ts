@@ -24,7 +24,7 @@ export interface PoolHealth {
   disabled: number;
   /** reported invalid by a caller, waiting for maintenance to confirm or clear */
   suspect: number;
-  /** the stored secret cannot be opened with the configured keys: never leased; `keypool reseal` or a re-import */
+  /** the stored ciphertext itself does not open: never leased; `keypool reseal` or a re-import */
   undecryptable: number;
   /** retired by an operator: their secrets destroyed, their records kept for the audit; in no other count */
   retired: number;

@@ -8,6 +8,7 @@
  *  - Every row applies the same monotone rule, whether its key is new, already in keypool,
  *    or repeated in the source: create if absent (dates from the row), else raise the count
  *    to the higher of the two, and disable it if the row disables it; nothing else changes.
+ *    A key of another pool is never changed: its row is reported invalid.
  *    So a second run changes nothing, and a run killed at any point followed by a full run
  *    ends in the same table as one uninterrupted run.
  *  - A count is never lowered, and a raise never overwrites a count a lease changed meanwhile
@@ -74,6 +75,8 @@ const MAX_WRITE_ATTEMPTS = 20;
 interface Pending {
   keyId: string;
   row: MappedRow;
+  /** the source position of the key's first row in the batch (a key of another pool is reported there) */
+  line: number;
 }
 
 interface Work extends Pending {
@@ -184,14 +187,14 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
     const inTable =
       dryRun || readFirst ? await store.existing(pending.map((p) => p.keyId)) : new Map<string, ExistingKey>();
     let refusedCreates = 0;
-    let work: Work[] = pending.map(({ keyId, row }) => {
+    let work: Work[] = pending.map(({ keyId, row, line }) => {
       const prior = seen.get(keyId);
       // A dry run wrote nothing, so for keys it has already met, its memory is the truth.
       const current: ExistingKey | undefined =
         dryRun && prior
-          ? { usageCount: prior.usageCount, status: prior.disabled ? 'disabled' : 'active' }
+          ? { pool, usageCount: prior.usageCount, status: prior.disabled ? 'disabled' : 'active' }
           : inTable.get(keyId);
-      return { keyId, row, prior, current };
+      return { keyId, row, line, prior, current };
     });
     for (let attempt = 0; work.length > 0; attempt++) {
       if (attempt >= MAX_WRITE_ATTEMPTS) throw new MigrationConflict((work[0] as Work).keyId);
@@ -209,6 +212,11 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
           continue;
         }
         if (!w.current) continue;
+        if (w.current.pool !== pool) {
+          // A key belongs to one pool: the secret is another pool's key, which this run leaves alone.
+          report.invalid.push({ line: w.line, reason: 'api_key is a key of another pool' });
+          continue;
+        }
         const to = Math.max(w.current.usageCount, w.row.usageCount);
         const disable = w.row.disabled && w.current.status !== 'disabled';
         const result = {
@@ -222,7 +230,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
         else
           writes.push({
             work: w,
-            write: { kind: 'change', keyId: w.keyId, change: { from: w.current.usageCount, to, disable } },
+            write: { kind: 'change', keyId: w.keyId, pool, change: { from: w.current.usageCount, to, disable } },
             raise: to > w.current.usageCount,
             disable,
           });
@@ -315,7 +323,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
     // key apply in source order and the repeat is decided from the first one's result.
     if (flying.has(keyId)) await settled(true);
     if (seen.get(keyId)) report.duplicates++;
-    batch.set(keyId, { keyId, row: mapped.row });
+    batch.set(keyId, { keyId, row: mapped.row, line: sourceRow.position });
     if (batch.size >= batchSize) {
       launch(batch);
       if (running.size >= parallelBatches) await settled(false);
@@ -323,6 +331,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
   }
   if (batch.size > 0) launch(batch);
   await settled(true);
+  // Rows refused for another pool's key are found by batches that finish in any order.
+  report.invalid.sort((a, b) => a.line - b.line);
   report.ignoredFields = ignored.size;
   tick(true);
   return { report, disabled, dryRun };

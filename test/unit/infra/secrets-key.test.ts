@@ -36,6 +36,7 @@ describe('the sealing contract as the CDK app writes it', () => {
     expect(conditions).toEqual({
       'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['pool', 'keyId'] },
       Null: { 'kms:EncryptionContext:pool': 'false', 'kms:EncryptionContext:keyId': 'false' },
+      StringLike: { 'kms:EncryptionContext:keyId': 'k_*' },
     });
   });
 
