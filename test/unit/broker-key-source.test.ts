@@ -4,11 +4,18 @@
  * has a class for every code the API answers (the one table, lib/http/errors.ts).
  */
 import * as client from '@keypool/client';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { ERROR_CODES as PACKAGE_CODES } from '../../clients/typescript/src/errors.js';
 import { brokerKeySource, type PoolLeasing } from '../../lib/client/broker-key-source.js';
 import { LeaseExpired, NoUsableKey, PoolNotFound, SealingUnavailable } from '../../lib/domain/errors.js';
-import type { LeaseGrant } from '../../lib/domain/types.js';
+import type {
+  CompletionReport,
+  CompletionResult,
+  KeyStatus,
+  LeaseGrant,
+  LeaseRequest,
+  Outcome,
+} from '../../lib/domain/types.js';
 import { ERROR_CODES } from '../../lib/http/errors.js';
 
 const grant: LeaseGrant = {
@@ -105,5 +112,17 @@ describe('the client package and the API agree on error codes', () => {
       expect(error.code).toBe(code);
       expect(error).not.toBeInstanceOf(client.KeypoolApiError);
     }
+  });
+});
+
+describe('the client package and the API agree on bodies', () => {
+  it("each body type the package declares (it may not import the service's) is the domain's type of the same meaning", () => {
+    // Assess: checked by the type-checker (npm run typecheck)
+    expectTypeOf<client.Outcome>().toEqualTypeOf<Outcome>();
+    expectTypeOf<client.KeyStatus>().toEqualTypeOf<KeyStatus>();
+    expectTypeOf<client.LeaseRequest>().toEqualTypeOf<LeaseRequest>();
+    expectTypeOf<client.LeaseGrant>().toEqualTypeOf<LeaseGrant>();
+    expectTypeOf<client.CompletionReport>().toEqualTypeOf<CompletionReport>();
+    expectTypeOf<client.Completion>().toEqualTypeOf<CompletionResult>();
   });
 });
