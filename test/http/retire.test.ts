@@ -11,6 +11,7 @@ import { keyIdFor } from '../../lib/domain/keys.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { expectError, type KeyViewBody, poolApi } from '../support/pool-api.js';
+import { plainKey } from '../support/seed.js';
 import { startTestServer } from '../support/server.js';
 
 let server: LocalServer;
@@ -136,18 +137,7 @@ describe('DELETE /pools/{pool}/keys/{keyId} retires a key', () => {
     await api.putPool(pool);
     const secret = 'sk-test-plain-retire-0000000000';
     const keyId = keyIdFor(secret);
-    await table.store.insert({
-      keyId,
-      pool,
-      secret,
-      sealed: false,
-      maskedKey: '...',
-      usageCount: 0,
-      status: 'active',
-      createdAt: new Date().toISOString(),
-      lastUsedAt: null,
-      slots: {},
-    });
+    await table.store.insert(plainKey(pool, secret));
     // Act
     const answer = await api.call('DELETE', `/pools/${pool}/keys/${keyId}`);
     const withPool = await api.call('DELETE', `/pools/${pool}?retireKeys=true`);

@@ -22,6 +22,7 @@ import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { createTestTable, dynamoEndpoint, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import { allowingStatements, authorizationsFor, type SentRequest } from '../support/iam-model.js';
+import { plainKey } from '../support/seed.js';
 import { call, startTestServer } from '../support/server.js';
 
 const TABLE_ARN = 'arn:aws:dynamodb:eu-west-1:123456789012:table/keypool';
@@ -229,18 +230,7 @@ async function exerciseEveryFunction(): Promise<void> {
     await http('PUT', `/pools/${plain}`, {});
     const admin = new DynamoKeyAdminStore({ client: table.store.client, tableName: table.tableName });
     const plainSecret = fakeKey();
-    await admin.insert({
-      keyId: keyIdFor(plainSecret),
-      pool: plain,
-      secret: plainSecret,
-      sealed: false,
-      maskedKey: '...',
-      usageCount: 0,
-      status: 'active',
-      createdAt: new Date().toISOString(),
-      lastUsedAt: null,
-      slots: {},
-    });
+    await admin.insert(plainKey(plain, plainSecret));
     expect((await http('POST', `/pools/${plain}/leases`, {})).status).toBe(409);
     // keys: a key still in plain text is not retired (its secret waits for a reseal).
     expect((await http('DELETE', `/pools/${plain}/keys/${keyIdFor(plainSecret)}`)).status).toBe(409);
