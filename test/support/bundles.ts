@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { esbuildOptions, PROJECT_ROOT } from '../../infra/bundling.js';
@@ -14,7 +14,9 @@ export interface Bundle {
   name: string;
   /** index.mjs, the file Lambda loads */
   file: string;
+  /** every code file of the function's asset (index.mjs and any chunk it loads later), source maps aside */
   bytes: number;
+  /** the asset's source maps */
   mapBytes: number;
   metafile: Metafile;
 }
@@ -26,13 +28,15 @@ export const FLOOR_ENTRY = 'bench/floor-handler.ts';
 export async function bundleEntry(name: string, entry: string, outdir: string): Promise<Bundle> {
   const file = join(outdir, name, 'index.mjs');
   const result = await build(esbuildOptions(join(PROJECT_ROOT, entry), file));
-  return {
-    name,
-    file,
-    bytes: statSync(file).size,
-    mapBytes: statSync(`${file}.map`).size,
-    metafile: result.metafile ?? { inputs: {}, outputs: {} },
-  };
+  const metafile = result.metafile ?? { inputs: {}, outputs: {} };
+  // Every file esbuild wrote is part of the asset: a chunk loaded on first use counts as much as index.mjs.
+  const written = Object.keys(metafile.outputs).map((output) => ({
+    map: output.endsWith('.map'),
+    // esbuild names outputs relative to its working directory, this process's.
+    bytes: statSync(resolve(output)).size,
+  }));
+  const total = (map: boolean) => written.filter((w) => w.map === map).reduce((sum, w) => sum + w.bytes, 0);
+  return { name, file, bytes: total(false), mapBytes: total(true), metafile };
 }
 
 /** The environment a deployed function starts with (values are placeholders: init sends nothing). */
