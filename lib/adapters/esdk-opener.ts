@@ -1,5 +1,7 @@
 /**
- * SecretSealer over the AWS Encryption SDK: envelope encryption, a fresh data key per secret,
+ * The opening half of the SecretSealer over the AWS Encryption SDK (EsdkSealer in
+ * esdk-sealer.ts adds sealing): what the functions that only open (lease, maintain) load, so
+ * they never bundle the ESDK's encrypt side and its streams. The sealer as a whole: envelope encryption, a fresh data key per secret,
  * wrapped by KMS on AWS or by a local 256-bit key elsewhere (same code path, keyring chosen by
  * configuration). The sealed form is the base64 of one ESDK message.
  *
@@ -16,11 +18,9 @@
  * KMS, by KMS itself, which logs it in CloudTrail and lets IAM conditions test it). On open
  * the context in the header must equal the expected one exactly, before any key is used.
  */
-import { buildEncrypt } from '@aws-crypto/encrypt-node';
-import { cacheKmsClients } from '@aws-crypto/kms-keyring-node';
-import { AlgorithmSuiteIdentifier, CommitmentPolicy } from '@aws-crypto/material-management-node';
+import { AlgorithmSuiteIdentifier, CommitmentPolicy, type KeyringNode } from '@aws-crypto/material-management-node';
 import type { SealContext } from '../domain/types.js';
-import type { SecretSealer } from '../ports/secret-sealer.js';
+import type { SecretOpener } from '../ports/secret-sealer.js';
 import {
   SealingMisconfigured,
   SealingUnavailable,
@@ -29,6 +29,7 @@ import {
 } from '../domain/errors.js';
 import { CONTEXT_KEY_ID, CONTEXT_POOL } from '../domain/sealing-names.js';
 import { openMessage, ParsedMessage } from './esdk-open.js';
+import { cachedKmsClients } from './kms-client.js';
 import { cacheKeyFor, OpenedSecretCache, type OpenedSecretCacheOptions } from './opened-secret-cache.js';
 import {
   type HeldKey,
@@ -66,11 +67,17 @@ export interface SealerStats {
 
 // Messages we write hold exactly one encrypted data key (one wrapping key per seal). Refusing
 // more bounds what a planted ciphertext can make the opener do (one unwrap, one KMS call).
-const CLIENT_OPTIONS = {
+export const CLIENT_OPTIONS = {
   commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
   maxEncryptedDataKeys: 1,
 } as const;
-const { encrypt } = buildEncrypt(CLIENT_OPTIONS);
+
+/** The ESDK's encrypt, as buildEncrypt(CLIENT_OPTIONS) gives it (esdk-sealer.ts): what seal calls. */
+export type EncryptMessage = (
+  keyring: KeyringNode,
+  plaintext: Buffer,
+  options: { suiteId: AlgorithmSuiteIdentifier; encryptionContext: Record<string, string>; plaintextLength: number },
+) => Promise<{ result: Buffer }>;
 
 /** A secret is an API key: far below this. A bound keeps a planted message from costing much. */
 const MAX_SEALED_BYTES = 64 * 1024;
@@ -149,10 +156,10 @@ function checkContext(context: SealContext): void {
 }
 
 /**
- * The AWS Encryption SDK sealer. Build it once per process (module scope in a Lambda) so its
+ * The AWS Encryption SDK opener. Build it once per process (module scope in a Lambda) so its
  * cache of opened secrets serves every invocation of a warm container.
  */
-export class EsdkSealer implements SecretSealer {
+export class EsdkOpener implements SecretOpener {
   readonly #current: HeldKey;
   readonly #held: readonly HeldKey[];
   readonly #cache: OpenedSecretCache | undefined;
@@ -162,7 +169,7 @@ export class EsdkSealer implements SecretSealer {
   constructor(options: EsdkSealerOptions) {
     const kms = options.kms;
     const provider: (region: string) => KmsClientLike | false =
-      kms === undefined ? (region) => cacheKmsClients(region) : typeof kms === 'function' ? kms : () => kms;
+      kms === undefined ? cachedKmsClients : typeof kms === 'function' ? kms : () => kms;
     this.#current = heldKey(options.current, provider);
     const previous = (options.previous ?? []).map((spec) => heldKey(spec, provider));
     this.#held = [this.#current, ...previous.filter((p) => !sameRef(p.ref, this.#current.ref))];
@@ -179,8 +186,11 @@ export class EsdkSealer implements SecretSealer {
     return { ...this.#stats };
   }
 
-  /** Seals under the current wrapping key; rejects with SealingUnavailable if KMS fails. */
-  async seal(secret: string, context: SealContext): Promise<string> {
+  /**
+   * Seals with `encrypt` under the current wrapping key; rejects with SealingUnavailable if KMS
+   * fails. For EsdkSealer, which holds the encrypt side.
+   */
+  protected async sealWith(encrypt: EncryptMessage, secret: string, context: SealContext): Promise<string> {
     checkContext(context);
     if (typeof secret !== 'string' || secret.length === 0) throw new RangeError('there is no secret to seal');
     this.#stats.seals++;
@@ -291,7 +301,7 @@ export class EsdkSealer implements SecretSealer {
   }
 }
 
-/** A sealer over one wrapping key, with the default cache: what the wiring builds per process. */
-export function createEsdkSealer(options: EsdkSealerOptions): EsdkSealer {
-  return new EsdkSealer(options);
+/** An opener over its wrapping keys, with the default cache: what the wiring builds per process where nothing is sealed. */
+export function createEsdkOpener(options: EsdkSealerOptions): EsdkOpener {
+  return new EsdkOpener(options);
 }
