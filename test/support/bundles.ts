@@ -65,9 +65,14 @@ process.stdout.write(JSON.stringify({ ms }));
  * `handler` export, in a fresh `node` process (what a Lambda cold start pays before the
  * first invocation). Rejects if the bundle fails to load.
  */
-export function measureInit(file: string): Promise<number> {
+export async function measureInit(file: string): Promise<number> {
+  return ((await runNode(file, INIT_PROBE)) as { ms: number }).ms;
+}
+
+/** Runs `script` (an ES module) in a fresh Node process given the bundle's URL and `args`; resolves with its JSON output. */
+function runNode(file: string, script: string, args: string[] = []): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', INIT_PROBE, pathToFileURL(file).href], {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, pathToFileURL(file).href, ...args], {
       env: { PATH: process.env.PATH ?? '', ...LAMBDA_LIKE_ENV },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -77,14 +82,25 @@ export function measureInit(file: string): Promise<number> {
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`${file} did not load (exit ${code}): ${err.slice(0, 500)}`));
+      if (code !== 0)
+        return reject(new Error(`${file} did not load or its probe failed (exit ${code}): ${err.slice(0, 500)}`));
       try {
-        resolve((JSON.parse(out) as { ms: number }).ms);
+        resolve(JSON.parse(out));
       } catch {
         reject(new Error(`${file}: unexpected probe output ${out.slice(0, 200)}`));
       }
     });
   });
+}
+
+const INVOKE_PROBE = `
+const mod = await import(process.argv[1]);
+process.stdout.write(JSON.stringify(await mod.handler(JSON.parse(process.argv[2]))));
+`;
+
+/** Loads a bundle in a fresh Node process with the Lambda's environment and calls its handler with `event`. */
+export function invokeBundle(file: string, event: unknown): Promise<unknown> {
+  return runNode(file, INVOKE_PROBE, [JSON.stringify(event)]);
 }
 
 /** The packages a bundle contains, with their bytes in the output (largest first). */
