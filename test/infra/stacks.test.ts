@@ -810,24 +810,18 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       for (const id of series) expect(expression).toContain(`FILL(${id}, 0)`);
       // UndecryptableKeys: asserted in test/infra/sealing.test.ts.
       expect(alarms.filter((a) => a.MetricName === 'UndecryptableKeys')).toHaveLength(usable.length);
-      // A caller past its report budget (reports that took no effect), per pool.
-      expect(
+      // Per pool: a caller past its report budget (reports that took no effect), and a
+      // maintenance run whose answers were mostly the provider refusing keys.
+      const perPool = (metric: string): unknown[] =>
         alarms
-          .filter((a) => a.MetricName === 'ClientReportsOverBudget')
-          .map((a) => [(a.Dimensions as Json[])[0], a.Statistic, a.Threshold, a.TreatMissingData]),
-      ).toEqual([
-        [{ Name: 'pool', Value: 'stability' }, 'Sum', 1, 'notBreaching'],
-        [{ Name: 'pool', Value: 'sdxl-turbo' }, 'Sum', 1, 'notBreaching'],
-      ]);
-      // A maintenance run whose answers were mostly the provider refusing keys, per pool.
-      expect(
-        alarms
-          .filter((a) => a.MetricName === 'ProviderAuthBreakerOpen')
-          .map((a) => [(a.Dimensions as Json[])[0], a.Statistic, a.Threshold, a.TreatMissingData]),
-      ).toEqual([
-        [{ Name: 'pool', Value: 'stability' }, 'Maximum', 1, 'notBreaching'],
-        [{ Name: 'pool', Value: 'sdxl-turbo' }, 'Maximum', 1, 'notBreaching'],
-      ]);
+          .filter((a) => a.MetricName === metric)
+          .map((a) => [(a.Dimensions as Json[])[0], a.Statistic, a.Threshold, a.TreatMissingData]);
+      const pools = [
+        { Name: 'pool', Value: 'stability' },
+        { Name: 'pool', Value: 'sdxl-turbo' },
+      ];
+      expect(perPool('ClientReportsOverBudget')).toEqual(pools.map((d) => [d, 'Sum', 1, 'notBreaching']));
+      expect(perPool('ProviderAuthBreakerOpen')).toEqual(pools.map((d) => [d, 'Maximum', 1, 'notBreaching']));
       expect(alarms).toHaveLength(6 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
     });
 

@@ -39,7 +39,7 @@ export interface Completion {
   keyId: string;
   usageCount: number;
   status: KeyStatus;
-  /** `over_budget`: the caller is past its report budget; the report changed no status (the use was still counted or given back) */
+  /** `over_budget`: the caller is past the pool's report budget; the report changed no status (the use was still counted or given back) */
   reportIgnored?: 'over_budget';
 }
 
