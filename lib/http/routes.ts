@@ -97,8 +97,7 @@ export const ROUTES = {
     operationId: 'deletePool',
     function: 'keys',
     access: 'admin',
-    summary:
-      'Delete a pool: refused (409 pool_not_empty) while it holds keys not retired, unless retireKeys=true retires them first',
+    summary: 'Delete a pool (with retireKeys=true, its keys retired first)',
     params: s.PoolParams,
     query: s.DeletePoolQuery,
   },
@@ -109,7 +108,7 @@ export const ROUTES = {
     function: 'keys',
     access: 'admin',
     summary:
-      'Import keys into the pool (creates it with the defaults if absent; dedupes by fingerprint; a retired key is reported, or revived with revive=true)',
+      'Import keys into the pool (creates it with the defaults if absent; dedupes by fingerprint; revive=true revives retired keys)',
     params: s.PoolParams,
     query: s.ImportQuery,
     body: s.ImportBody,
@@ -140,7 +139,7 @@ export const ROUTES = {
     operationId: 'retireKey',
     function: 'keys',
     access: 'admin',
-    summary: 'Retire a key: never leased again, its secret destroyed, its record kept (an open lease still completes)',
+    summary: 'Retire a key: never leased again, its secret destroyed, its record kept',
     params: s.PoolKeyParams,
   },
   'POST /pools/{pool}/keys/{keyId}/usage': {

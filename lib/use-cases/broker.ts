@@ -3,6 +3,7 @@
  * client and the tests. The Lambdas use Leasing, KeyAdmin or PoolAdmin directly, so each
  * bundles only its own part.
  */
+import { DryPoolCounts } from './dry-pool-counts.js';
 import { KeyAdmin } from './key-admin.js';
 import { KeyImport } from './key-import.js';
 import type { KeyStore } from '../ports/key-store.js';
@@ -50,7 +51,11 @@ export class Broker {
       ...clock,
       ...(options.policyCacheMs === undefined ? {} : { ttlMs: options.policyCacheMs }),
     });
-    this.leasing = new Leasing({ ...options, pools: this.pools });
+    this.leasing = new Leasing({
+      ...options,
+      pools: this.pools,
+      dryPool: new DryPoolCounts({ store: options.store, ...clock }),
+    });
     this.keys = new KeyAdmin({ store: options.store, pools: this.pools, ...clock });
     this.keyImport = new KeyImport({
       store: options.store,

@@ -30,7 +30,7 @@ import type { PoolDirectory } from './pool-directory.js';
 import { effectiveStatus, isLeasable, isSlotFree, type Reporter, reportChange } from '../domain/rules.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
 import { ShardMemory, shardSpan } from '../domain/shards.js';
-import { DryPoolCounts } from './dry-pool-counts.js';
+import type { DryPoolCounts } from './dry-pool-counts.js';
 import { rememberSecret } from '../shared/redact.js';
 
 export interface LeasingOptions {
@@ -52,8 +52,11 @@ export interface LeasingOptions {
   candidateLimit?: number;
   /** index queries that found candidates one lease may make before it concludes no key is usable (dry shards come on top: at most one Query each) */
   maxRounds?: number;
-  /** how old a pool's count of unusable keys may be when a refusal answers with it (default DRY_POOL_COUNT_MS) */
-  dryPoolCountMs?: number;
+  /**
+   * what a refusal says about its pool (DryPoolCounts: counted at most once a minute per pool);
+   * absent, a refusal carries no counts (a process that only completes and counts never refuses)
+   */
+  dryPool?: Pick<DryPoolCounts, 'dry'>;
 }
 
 /** What a lease under an Idempotency-Key is recorded and replayed by. */
@@ -123,7 +126,7 @@ export class Leasing {
   /** What this broker last saw of each shard's head: which shard a lease reads first. */
   private readonly shardMemory = new ShardMemory();
   /** what a refusal says about its pool: counted at most once a minute per pool */
-  private readonly dryCounts: DryPoolCounts;
+  private readonly dryPool: Pick<DryPoolCounts, 'dry'> | undefined;
 
   constructor(options: LeasingOptions) {
     this.store = options.store;
@@ -136,11 +139,7 @@ export class Leasing {
     this.random = options.random ?? Math.random;
     this.candidateLimit = options.candidateLimit ?? 25;
     this.maxRounds = options.maxRounds ?? 20;
-    this.dryCounts = new DryPoolCounts({
-      store: options.store,
-      clock: this.clock,
-      ...(options.dryPoolCountMs === undefined ? {} : { ttlMs: options.dryPoolCountMs }),
-    });
+    this.dryPool = options.dryPool;
   }
 
   /**
@@ -240,7 +239,7 @@ export class Leasing {
     }
     const wait =
       coolingUntilMs === undefined ? undefined : Math.max(1, Math.ceil((coolingUntilMs - this.clock()) / 1000));
-    throw new NoUsableKey(pool, maxUses, wait, await this.dryCounts.dry(pool, maxUses));
+    throw new NoUsableKey(pool, maxUses, wait, await this.dryPool?.dry(pool, maxUses));
   }
 
   /** Reads the candidate pages of up to `batch` shards not seen dry yet, in parallel, best shard first. */
