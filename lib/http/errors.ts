@@ -28,6 +28,9 @@ const STATUS: Record<string, number> = {
   // The wrapping-key service (KMS) failed: nothing is wrong with the request or the key, and a
   // retry may succeed. A 5xx, so the API's 5xx alarm sees an outage of the key service.
   sealing_unavailable: 503,
+  // DynamoDB throttled, or kept conflicting, past bounded retries: the caller retries after
+  // Retry-After. Never a 409: a busy table says nothing about whether the pool has a key.
+  store_throttled: 503,
 };
 
 /** An error that asks for response headers besides its body (e.g. `allow` on a 405). */
@@ -43,15 +46,16 @@ export interface ErrorBody {
   error: string;
   message: string;
   /**
-   * no_usable_key: seconds until a cooling key comes back; sealing_unavailable: seconds to wait
-   * before trying again (both also the Retry-After header)
+   * no_usable_key: seconds until a cooling key comes back; sealing_unavailable, store_throttled:
+   * seconds to wait before trying again (each also the Retry-After header)
    */
   retryAfterSeconds?: number;
   details?: { path: string; message: string }[];
 }
 
 /**
- * The wait an error asks its caller for (NoUsableKey while a key cools, SealingUnavailable),
+ * The wait an error asks its caller for (NoUsableKey while a key cools, SealingUnavailable,
+ * StoreThrottled),
  * read by shape: this module names neither class, so no function bundles the sealer for it.
  */
 function retryAfterOf(error: KeypoolError): number | undefined {
