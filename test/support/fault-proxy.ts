@@ -69,6 +69,22 @@ export interface FaultProxyOptions {
   latency?: { rate: number; maxMs: number };
   /** only requests of these operations (X-Amz-Target actions) are ever faulted; default every data operation */
   operations?: readonly string[];
+  /** told of every request DynamoDB Local answered, with that answer's status (also when the caller then lost it) */
+  observe?: (exchange: ProxyExchange) => void;
+}
+
+/** A request the proxy forwarded and DynamoDB Local answered. */
+export interface ProxyExchange {
+  /** the X-Amz-Target action, e.g. `UpdateItem` */
+  operation: string;
+  /** the request's JSON body as sent */
+  request: string;
+  /** DynamoDB Local's status (200: applied) */
+  status: number;
+  /** the caller got no answer: the proxy reset its connection (lostAnswer) */
+  lost: boolean;
+  forwardedAtMs: number;
+  answeredAtMs: number;
 }
 
 export interface FaultCounts {
@@ -262,6 +278,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     if (fault) counts.faults[fault]++;
     if (fault && fault !== 'lostAnswer') return answerFault(fault, operation, body, incoming, response, random);
     let answer: Awaited<ReturnType<typeof forward>>;
+    const forwardedAtMs = Date.now();
     try {
       answer = await forward(incoming, body);
     } catch {
@@ -269,6 +286,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return reset(incoming.socket);
     }
     counts.forwarded++;
+    options.observe?.({
+      operation,
+      request: body.toString('utf8'),
+      status: answer.status,
+      lost: fault === 'lostAnswer',
+      forwardedAtMs,
+      answeredAtMs: Date.now(),
+    });
     // Applied (or refused) by DynamoDB Local; the caller never hears which.
     if (fault === 'lostAnswer') return reset(incoming.socket);
     response.writeHead(answer.status, answer.headers);
