@@ -33,7 +33,7 @@ export const chaosLeases = (short: number): number =>
 export const CALLERS = 64;
 export const MAX_USES = 3;
 /** Each test of a chaos file may run this long. */
-export const CHAOS_TIMEOUT_MS = FULL ? 3_600_000 : 300_000;
+export const CHAOS_TIMEOUT_MS = FULL ? 7_200_000 : 300_000;
 const TTL_SECONDS = 5;
 const COOLDOWN_SECONDS = 1;
 const ABANDON_SHARE = 0.1;
