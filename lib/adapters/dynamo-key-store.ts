@@ -232,6 +232,7 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
       }
       start = out.LastEvaluatedKey;
     } while (page.candidates.length === 0 && start);
+    if (start) page.more = true;
     return page;
   }
 

@@ -101,13 +101,15 @@ export class MemoryKeyStore implements KeyStore {
       .sort((a, b) => a.usk - b.usk);
     const page: CandidatePage = { candidates: [] };
     // Page by `limit` read items, skip cooling keys, and go on only while nothing was found.
-    for (let start = 0; start < range.length && page.candidates.length === 0; start += limit) {
+    let start = 0;
+    for (; start < range.length && page.candidates.length === 0; start += limit) {
       for (const { key } of range.slice(start, start + limit)) {
         if ((key.cooldownUntil ?? 0) > nowMs)
           page.coolingUntilMs = Math.min(page.coolingUntilMs ?? Infinity, key.cooldownUntil ?? 0);
         else page.candidates.push({ keyId: key.keyId, usageCount: key.usageCount });
       }
     }
+    if (start < range.length) page.more = true;
     return Promise.resolve(page);
   }
 
