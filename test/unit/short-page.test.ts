@@ -16,14 +16,9 @@ class RacedStore extends MemoryKeyStore {
   clock: () => number = Date.now;
   private raced = false;
 
-  override async candidates(
-    pool: string,
-    shard: number,
-    maxUses: number,
-    limit: number,
-    nowMs: number,
-  ): Promise<CandidatePage> {
-    const page = await super.candidates(pool, shard, maxUses, limit, nowMs);
+  override async candidates(...query: Parameters<MemoryKeyStore['candidates']>): Promise<CandidatePage> {
+    const [pool, shard] = query;
+    const page = await super.candidates(...query);
     if (this.raced) return page;
     this.raced = true;
     for (const [i, { keyId, usageCount }] of page.candidates.entries()) {
