@@ -1,35 +1,43 @@
 // @ts-check
+import { join } from 'node:path';
 import js from '@eslint/js';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 import boundaries from 'eslint-plugin-boundaries';
+import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 /**
- * The house plan (README "Project layout"): layers only look down. Each element may import
+ * The house plan (README.md, "Project layout"): layers only look down. Each element may import
  * the elements listed beside it and nothing else of ours; packages are not checked here.
  * A new folder gets its line in the same commit.
  */
 const LAYERS = {
   shared: [],
   domain: ['shared'],
-  table: [],
-  usecase: ['domain', 'shared'],
-  observability: ['domain', 'usecase', 'shared'],
-  adapter: ['domain', 'usecase', 'shared', 'table'],
+  port: ['domain', 'shared'],
+  table: ['domain'],
+  usecase: ['port', 'domain', 'shared'],
+  observability: ['domain', 'shared'],
+  adapter: ['port', 'domain', 'shared', 'table'],
   config: ['domain', 'table', 'shared'],
   http: ['domain', 'shared', 'observability'],
-  cli: ['domain', 'usecase', 'shared', 'config'],
+  local: ['http', 'shared'],
+  events: ['usecase', 'port', 'domain', 'shared'],
+  cli: ['usecase', 'port', 'domain', 'shared', 'config'],
   client: ['domain', 'shared'],
   localtool: ['adapter', 'table'],
-  wiring: ['adapter', 'config', 'domain', 'usecase', 'shared', 'cli'],
+  wiring: ['adapter', 'config', 'usecase', 'port', 'domain', 'shared', 'observability', 'cli'],
   entry: [
     'wiring',
     'http',
+    'events',
     'observability',
     'usecase',
     'domain',
     'shared',
     'config',
     'cli',
+    'local',
     'localtool',
     'table',
     'entry',
@@ -41,28 +49,28 @@ const LAYERS = {
 const ELEMENTS = [
   { type: 'wiring', pattern: 'lib/wiring*.ts', mode: 'file' },
   { type: 'config', pattern: 'lib/config.ts', mode: 'file' },
-  { type: 'table', pattern: 'lib/table.ts', mode: 'file' },
-  { type: 'entry', pattern: 'lib/cli/main.ts', mode: 'file' },
-  { type: 'entry', pattern: 'lib/cli/keypool.ts', mode: 'file' },
+  // lib/table.ts and lib/table-access.ts: the table's shape and who may touch which of its items.
+  { type: 'table', pattern: 'lib/table*.ts', mode: 'file' },
   { type: 'localtool', pattern: 'lib/local/dynamodb-local.ts', mode: 'file' },
   { type: 'shared', pattern: 'lib/shared' },
   { type: 'domain', pattern: 'lib/domain' },
-  { type: 'usecase', pattern: 'lib/maintenance' },
-  { type: 'usecase', pattern: 'lib/migration' },
+  { type: 'port', pattern: 'lib/ports' },
+  { type: 'usecase', pattern: 'lib/use-cases' },
   { type: 'observability', pattern: 'lib/observability' },
   { type: 'adapter', pattern: 'lib/adapters' },
   { type: 'http', pattern: 'lib/http' },
+  { type: 'events', pattern: 'lib/events' },
   { type: 'cli', pattern: 'lib/cli' },
   { type: 'client', pattern: 'lib/client' },
-  { type: 'entry', pattern: 'lib/local' },
+  { type: 'local', pattern: 'lib/local' },
   { type: 'entry', pattern: 'functions' },
   { type: 'entry', pattern: 'bin' },
   { type: 'infra', pattern: 'infra' },
 ];
 
-/** The layer rules as an ESLint config block; test/unit/boundaries.test.ts lints with it too. */
+/** The layer rules as an ESLint config block; test/slow/boundaries.test.ts lints with it too. */
 export const boundariesConfig = {
-  files: ['lib/**/*.ts', 'functions/**/*.ts', 'infra/**/*.ts', 'bin/**/*.js'],
+  files: ['lib/**/*.ts', 'functions/**/*.ts', 'infra/**/*.ts', 'bin/**/*.{js,ts}'],
   plugins: { boundaries },
   settings: {
     // Our imports name `.js` files that are `.ts` in the tree: the TypeScript resolver maps them.
@@ -88,6 +96,58 @@ export const boundariesConfig = {
   },
 };
 
+/** A declaration as if it imported values: `import type` and `export type ... from` lose their mark. */
+function asValueImport(node) {
+  if (!('importKind' in node) && !('exportKind' in node)) return node;
+  const specifiers = node.specifiers?.map((s) => ({ ...s, importKind: 'value', exportKind: 'value' }));
+  return { ...node, importKind: 'value', exportKind: 'value', ...(specifiers ? { specifiers } : {}) };
+}
+
+/** The TypeScript parser, but every import and re-export reads as a value one (the cycle rule's view). */
+const typesAsValuesParser = {
+  meta: { name: 'keypool-types-as-values' },
+  parseForESLint(code, options) {
+    const parsed = tseslint.parser.parseForESLint(code, options);
+    parsed.ast.body = parsed.ast.body.map(asValueImport);
+    return parsed;
+  },
+};
+
+/**
+ * import-x's no-cycle, counting type-only imports: a cycle of types is still a knot in the plan
+ * (the domain had two). The rule has no option for that (4.18 skips `import type` at the
+ * importing line and in every module it walks), so it runs here on the tree with those marks
+ * dropped: the importing declarations it is shown, and the modules it parses on its way (its
+ * context's parser). Its messages and options are import-x's own.
+ */
+const noCycleCountingTypes = {
+  meta: importX.rules['no-cycle'].meta,
+  create(context) {
+    const languageOptions = { ...context.languageOptions, parser: typesAsValuesParser };
+    const view = Object.create(context, { languageOptions: { value: languageOptions } });
+    const listeners = importX.rules['no-cycle'].create(view);
+    return Object.fromEntries(
+      Object.entries(listeners).map(([selector, listener]) => [selector, (node) => listener(asValueImport(node))]),
+    );
+  },
+};
+
+/** No import cycles, type-only imports included; test/slow/boundaries.test.ts lints with it too. */
+export const noCycleConfig = {
+  files: ['lib/**/*.ts', 'functions/**/*.ts', 'infra/**/*.ts', 'bin/**/*.{js,ts}'],
+  languageOptions: { parser: tseslint.parser },
+  plugins: { keypool: { rules: { 'no-cycle': noCycleCountingTypes } } },
+  settings: {
+    // Without .ts here the rule would not read our modules at all.
+    'import-x/extensions': ['.ts', '.js'],
+    // One lint run reads each module once: resolutions are kept for the run, not 30 s.
+    'import-x/cache': { lifetime: '∞' },
+    'import-x/resolver-next': [createTypeScriptImportResolver({ project: join(import.meta.dirname, 'tsconfig.json') })],
+  },
+  // Our modules only: a package's own graph (aws-cdk-lib's thousands of files) is not ours to untie.
+  rules: { 'keypool/no-cycle': ['error', { ignoreExternal: true }] },
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'cdk.out/', '.keypool/', 'coverage/', 'dist/'] },
   js.configs.recommended,
@@ -108,6 +168,7 @@ export default tseslint.config(
     },
   },
   boundariesConfig,
+  noCycleConfig,
   {
     files: ['**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],

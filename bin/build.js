@@ -9,8 +9,9 @@ import process from 'node:process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-// This file too: its esbuild options shape the bundles, and nothing else rebuilds them after it changes.
-const SOURCES = ['lib', 'functions', 'package-lock.json', 'bin/build.js'];
+// bin/ holds the two entry modules, and this file: its esbuild options shape the bundles, and
+// nothing else rebuilds them after it changes.
+const SOURCES = ['lib', 'functions', 'bin', 'package-lock.json'];
 
 /** The bundles, by what they run. */
 export const DIST = { cli: join(ROOT, 'dist/cli/keypool.mjs'), start: join(ROOT, 'dist/local/start.mjs') };
@@ -26,8 +27,11 @@ function newestMtime(path) {
 export async function build() {
   const { build: esbuild } = await import('esbuild');
   await esbuild({
-    entryPoints: [join(ROOT, 'lib/cli/keypool.ts'), join(ROOT, 'lib/local/start.ts')],
-    outbase: join(ROOT, 'lib'),
+    // The entry modules beside functions/, bundled under the names DIST gives.
+    entryPoints: [
+      { in: join(ROOT, 'bin/cli.ts'), out: 'cli/keypool' },
+      { in: join(ROOT, 'bin/local-stack.ts'), out: 'local/start' },
+    ],
     outdir: join(ROOT, 'dist'),
     outExtension: { '.js': '.mjs' },
     bundle: true,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm start`: runs the bundled local stack (dist/local/start.mjs, from lib/local/start.ts),
+// `npm start`: runs the bundled local stack (dist/local/start.mjs, from bin/local-stack.ts),
 // rebuilt first when a source changed.
 import { DIST, ensureBuilt } from './build.js';
 

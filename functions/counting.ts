@@ -1,12 +1,16 @@
 /** The routes that count uses: POST /pools/{pool}/leases/{leaseId}/complete and POST /pools/{pool}/keys/{keyId}/usage. */
 import { httpHandler, ok } from '../lib/http/http-handler.js';
 import { auditCompletion, auditUsage } from '../lib/observability/audit.js';
+import { countCompletion } from '../lib/observability/keypool-metrics.js';
+import { metrics } from '../lib/observability/metrics.js';
 import { processCounting } from '../lib/wiring.js';
 
 export const handler = httpHandler({
   'POST /pools/{pool}/leases/{leaseId}/complete': async ({ params, body, caller }) => {
+    const outcome = body.outcome ?? 'success';
     const result = await processCounting().complete(params.pool, params.leaseId, body);
-    auditCompletion(params.pool, body.outcome ?? 'success', result, caller);
+    auditCompletion(params.pool, outcome, result, caller);
+    countCompletion(metrics, params.pool, outcome);
     return ok(result);
   },
   'POST /pools/{pool}/keys/{keyId}/usage': async ({ params, caller }) => {

@@ -1,7 +1,7 @@
 /** The EventBridge schedule's target: one maintenance pass over every pool, then pool metrics. */
 import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { maintain, type MaintenanceSummary, maintenanceOptions } from '../lib/maintenance/maintain.js';
+import { maintain, maintenanceOptions, type MaintenanceSummary } from '../lib/use-cases/maintenance/maintain.js';
 import { reportMaintenance } from '../lib/observability/keypool-metrics.js';
 import { lambdaLogging, logger } from '../lib/observability/logger.js';
 import { metrics } from '../lib/observability/metrics.js';

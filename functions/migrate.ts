@@ -1,6 +1,6 @@
 /** One-off migration from the old credits-based system, invoked by hand; answers with the report. */
 import middy from '@middy/core';
-import { runMigrateEvent } from '../lib/migration/lambda.js';
+import { runMigrateEvent } from '../lib/events/migrate.js';
 import { lambdaLogging, logger } from '../lib/observability/logger.js';
 import { processMigration } from '../lib/wiring-secrets.js';
 

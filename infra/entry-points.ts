@@ -1,32 +1,28 @@
 /**
  * Every Lambda entry point in functions/, what it may do to the table, and what it may do
  * with the sealed secrets (only the lease and maintenance open them; import and migration
- * only seal; every other path never reads the ciphertext). The grants are
- * read off the code each function runs (the use cases in lib/domain, lib/maintenance and
- * lib/migration, and the adapter methods they call in lib/adapters/): adding a DynamoDB call
- * to a path means adding its action here, on purpose. Every use case that names a pool reads
- * the pool's record first (PoolDirectory.require: GetItem, cached ~10 s in a warm process).
+ * only seal; every other path never reads the ciphertext). The table grants are the role's
+ * entry in lib/table-access.ts (which items, which attributes), read off the code each
+ * function runs (the use cases in lib/use-cases/ and the adapter methods they call in
+ * lib/adapters/): adding a DynamoDB call or an attribute to a path means adding it there, on
+ * purpose, and test/integration/table-access.test.ts fails until it is. Every use case that
+ * names a pool reads the pool's record first (PoolDirectory.require: GetItem, cached ~10 s in
+ * a warm process).
  */
 import type { FunctionName } from '../lib/http/routes.js';
-import { TABLE } from '../lib/table.js';
-import type { DynamoAction } from './constructs/keypool-function.js';
+import { type RoleTableAccess, TABLE_ACCESS } from '../lib/table-access.js';
 import type { SecretsAccess } from './secrets-key.js';
 
 export type EntryName = FunctionName | 'maintain' | 'migrate';
 
-/** The table's indexes by name (lib/table.ts); a grant names the index it reads. */
-export type IndexName = typeof TABLE.usageIndex.name | typeof TABLE.poolIndex.name;
-
-const USAGE = TABLE.usageIndex.name;
-const POOL_KEYS = TABLE.poolIndex.name;
+/** The table's grants of each entry point (test/unit/table-access.test.ts: one role per entry point, no other). */
+const ACCESS: Record<EntryName, RoleTableAccess> = TABLE_ACCESS;
 
 export interface EntryPoint {
   file: string;
   description: string;
-  /** actions on the table's items; empty: the function never touches the table */
-  table: readonly DynamoAction[];
-  /** actions on each index the function queries (only where a Query runs), granted on that index's ARN alone */
-  index: Partial<Record<IndexName, readonly DynamoAction[]>>;
+  /** what it may do to the table's items and which indexes it queries; none: it never touches the table */
+  table: RoleTableAccess;
   timeoutSeconds: number;
   memorySize: number;
   /** at most this many instances at once; absent: the account's unreserved pool */
@@ -41,8 +37,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
   meta: {
     file: 'functions/meta.ts',
     description: 'keypool: GET /health, GET /openapi.json, and the 404/405 answer for every other request',
-    table: [],
-    index: {},
+    table: ACCESS.meta,
     timeoutSeconds: 5,
     memorySize: 256,
     metrics: false,
@@ -53,8 +48,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     // PoolAdmin over DynamoPoolStore: get is a GetItem, set one UpdateItem (an upsert, no
     // read), list a Query of the pool directory on pool-keys, then BatchGetItem of the records.
     description: "keypool: GET /pools, PUT /pools/{pool}, GET /pools/{pool} (the operator's pool policies)",
-    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'],
-    index: { [POOL_KEYS]: ['dynamodb:Query'] },
+    table: ACCESS.pools,
     timeoutSeconds: 10,
     memorySize: 512,
     metrics: false,
@@ -66,8 +60,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     // PATCH: the pool record (GetItem), the key's record before a count reset (GetItem), one
     // conditional UpdateItem.
     description: 'keypool: POST /pools/{pool}/keys (import) and PATCH /pools/{pool}/keys/{keyId} (status, count reset)',
-    table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-    index: {},
+    table: ACCESS.keys,
     timeoutSeconds: 29,
     memorySize: 512,
     metrics: false,
@@ -78,8 +71,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     file: 'functions/list.ts',
     // the pool record (GetItem), a page of ids from pool-keys (Query), the items (BatchGetItem)
     description: "keypool: GET /pools/{pool}/keys, one page of the pool's keys, secrets masked (read only)",
-    table: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
-    index: { [POOL_KEYS]: ['dynamodb:Query'] },
+    table: ACCESS.list,
     timeoutSeconds: 29,
     memorySize: 512,
     metrics: false,
@@ -93,8 +85,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     // conditional Put of the record (IAM authorizes each item's UpdateItem / PutItem), then
     // GetItem of the record or the key on a replay
     description: "keypool: POST /pools/{pool}/leases (least recently used key under the pool's cap)",
-    table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-    index: { [USAGE]: ['dynamodb:Query'] },
+    table: ACCESS.lease,
     timeoutSeconds: 10,
     memorySize: 512,
     metrics: true,
@@ -106,11 +97,10 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     // the pool record (GetItem, cached); complete and usage: one conditional UpdateItem each
     // (a refused one answers with the old item, so no read follows)
     description: 'keypool: POST /pools/{pool}/leases/{leaseId}/complete and POST /pools/{pool}/keys/{keyId}/usage',
-    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    index: {},
+    table: ACCESS.counting,
     timeoutSeconds: 10,
     memorySize: 512,
-    metrics: false,
+    metrics: true,
     secrets: 'none',
   },
   maintain: {
@@ -118,12 +108,11 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     // the pool directory and each pool's keys: Query on pool-keys, then BatchGetItem of the
     // items (secrets included, to ask the provider for each balance); conditional UpdateItem
     // per change. No Scan: it reads the pools, not the table. A pool whose shard count changed
-    // (lib/domain/reshard.ts): GetItem of its record, a conditional UpdateItem per key moved
+    // (lib/use-cases/reshard.ts): GetItem of its record, a conditional UpdateItem per key moved
     // (GetItem of a key whose placement changed meanwhile) and one of the record at the end.
     description:
       'keypool: scheduled maintenance (provider balances, suspect keys, key statuses, shard moves, pool metrics)',
-    table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    index: { [POOL_KEYS]: ['dynamodb:Query'] },
+    table: ACCESS.maintain,
     timeoutSeconds: 900,
     memorySize: 512,
     // One run at a time: two would double the balance requests the provider sees.
@@ -139,8 +128,7 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     // TransactWriteItems of conditional Put/Update (IAM authorizes each item's PutItem/UpdateItem).
     // The legacy source (S3 object or table Scan) is granted apart, only when configured.
     description: 'keypool: one-off migration from the legacy store (invoked by hand)',
-    table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-    index: {},
+    table: ACCESS.migrate,
     timeoutSeconds: 900,
     memorySize: 1024,
     metrics: false,

@@ -1,6 +1,6 @@
 /**
  * Builds the keypool CDK app: the stateful stack (table, its key, the secrets key) and the stateless stack
- * (functions, API, schedule, alarms) for one stage, with cdk-nag's AWS Solutions checks
+ * (functions, API, schedule, alarms, dashboard) for one stage, with cdk-nag's AWS Solutions checks
  * plugged into synthesis. `infra/app.ts` runs it for the CLI; the tests build it directly.
  */
 import { App, type AppProps, Tags } from 'aws-cdk-lib';
@@ -53,7 +53,7 @@ export function buildKeypoolApp(props: AppProps = {}): KeypoolApp {
     tableKey: stateful.tableKey,
     secretsKey: stateful.secretsKey,
     previousSecretsKeys: stateful.previousSecretsKeys,
-    description: `keypool (${config.stage}): functions, HTTP API, maintenance schedule, alarms (stateless)`,
+    description: `keypool (${config.stage}): functions, HTTP API, maintenance schedule, alarms, dashboard (stateless)`,
   });
   Tags.of(app).add('project', 'keypool');
   Tags.of(app).add('stage', config.stage);

@@ -5,7 +5,8 @@
  * from lib/domain/sealing-names.ts, the one definition lib/config.ts and the ESDK sealer read
  * too (infra may import the domain, not lib/config.ts or lib/adapters: eslint.config.js).
  */
-import { SEALED_CONTEXT_KEYS, SEALING_ENV } from '../lib/domain/sealing-names.js';
+import { CONTEXT_KEY_ID, SEALED_CONTEXT_KEYS, SEALING_ENV } from '../lib/domain/sealing-names.js';
+import { KEY_PREFIX } from '../lib/table.js';
 
 /** The variables the stack sets on a function that uses the secrets key: the KMS ones only (key files are for local runs). */
 export const SECRETS_KEY_ENV = { keyArn: SEALING_ENV.keyArn, previousKeyArns: SEALING_ENV.previousKeyArns } as const;
@@ -29,19 +30,24 @@ export const SECRETS_KEY_ACTION = { decrypt: 'kms:Decrypt', encrypt: 'kms:Genera
 
 /**
  * The condition every use of the secrets key carries, in its key policy and in each role's
- * statement: the request's encryption context has exactly the keys `pool` and `keyId`. KMS
- * then refuses a call without them (a bare Encrypt/Decrypt of something else under this key)
- * and one that adds a key. ForAllValues alone is also true for an empty context, hence the
- * two Null checks that require both keys to be present.
+ * statement: the request's encryption context has exactly the keys `pool` and `keyId`, and the
+ * `keyId` is a key item's (`k_…`). KMS then refuses a call without them (a bare
+ * Encrypt/Decrypt of something else under this key), one that adds a key, and one sealed for
+ * another kind of item. ForAllValues alone is also true for an empty context, hence the two
+ * Null checks that require both keys to be present.
  *
- * Values are not pinned: the functions serve every pool, so no fixed `pool` value fits them.
- * A role that served one pool only could add `StringEquals kms:EncryptionContext:pool = <pool>`
- * and KMS would refuse it every other pool's secrets.
+ * The pool's value is not pinned: the functions serve every pool (pools are data, created by
+ * `PUT /pools/{pool}`), so no fixed `pool` value fits them, and IAM cannot tie the context of
+ * one KMS call to the pool of the HTTP request that caused it: which pool a secret is opened
+ * for is the code's to decide (docs/security.md). A role that served one pool only could add
+ * `StringEquals kms:EncryptionContext:pool = <pool>` and KMS would refuse it every other pool's
+ * secrets.
  */
 export function sealedContextConditions(): Record<string, Record<string, unknown>> {
   return {
     'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [...SEALED_CONTEXT_KEYS] },
     Null: Object.fromEntries(SEALED_CONTEXT_KEYS.map((key) => [`kms:EncryptionContext:${key}`, 'false'])),
+    StringLike: { [`kms:EncryptionContext:${CONTEXT_KEY_ID}`]: `${KEY_PREFIX}*` },
   };
 }
 

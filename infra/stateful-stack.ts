@@ -70,7 +70,7 @@ export class KeypoolStatefulStack extends Stack {
     );
     // Kept in the stack while their secrets are resealed. The functions that open secrets
     // import their ARNs, so a generation leaves in two deploys: the api stack first (it stops
-    // importing), then this one (README "Deploy", rotating the secrets key).
+    // importing), then this one (docs/operations.md, rotating the secrets key).
     this.previousSecretsKeys = config.secrets.previousKeyGenerations.map((generation) =>
       secretsKey(
         generation,

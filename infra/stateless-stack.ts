@@ -1,7 +1,7 @@
 /**
  * The stateless half of keypool: one function per entry point in functions/, the HTTP API,
- * the maintenance schedule, the alarms and the callers' policies (one per configured pool,
- * one for operators). Safe to destroy and redeploy at any time; the data lives in the
+ * the maintenance schedule, the alarms, the dashboard and the callers' policies (one per
+ * configured pool, one for operators). Safe to destroy and redeploy at any time; the data lives in the
  * stateful stack.
  */
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
@@ -14,6 +14,7 @@ import type { Construct } from 'constructs';
 import type { StageConfig } from './config.js';
 import { METRICS_NAMESPACE } from '../lib/observability/metric-names.js';
 import { KeypoolAlarms } from './constructs/alarms.js';
+import { KeypoolDashboard } from './constructs/dashboard.js';
 import { adminPolicyName, clientPolicyName, KeypoolHttpApi } from './constructs/http-api.js';
 import { KeypoolFunction } from './constructs/keypool-function.js';
 import { ENTRY_NAMES, ENTRY_POINTS, type EntryName } from './entry-points.js';
@@ -42,6 +43,7 @@ export class KeypoolStatelessStack extends Stack {
   readonly functions: Record<EntryName, KeypoolFunction>;
   readonly httpApi: KeypoolHttpApi;
   readonly alarms: KeypoolAlarms;
+  readonly dashboard: KeypoolDashboard;
   readonly schedule: Rule;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
@@ -80,7 +82,7 @@ export class KeypoolStatelessStack extends Stack {
           ...extraEnvironment[name],
         },
       });
-      fn.bindTable({ table, key: tableKey, actions: entry.table, indexes: entry.index });
+      fn.bindTable({ table, key: tableKey, access: entry.table });
       fn.bindSecrets({ key: secretsKey, access: entry.secrets, previousKeyArns });
       functions[name] = fn;
     }
@@ -125,6 +127,17 @@ export class KeypoolStatelessStack extends Stack {
       maintenanceEvery: every,
       alarmEmail: config.alarmEmail,
       removal: config.removal,
+    });
+
+    this.dashboard = new KeypoolDashboard(this, 'dashboard', {
+      stage: config.stage,
+      pools: config.pools,
+      maintenanceEvery: every,
+      api: this.httpApi.api,
+      functions: Object.fromEntries(ENTRY_NAMES.map((name) => [name, functions[name].fn])),
+      table,
+      maintenance: functions.maintain,
+      alarms: this.alarms.alarms,
     });
 
     new CfnOutput(this, 'ApiUrl', { description: 'keypool HTTP API base URL', value: this.httpApi.api.apiEndpoint });

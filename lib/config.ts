@@ -1,9 +1,12 @@
 /**
  * keypool's own settings, read from the environment: the table and endpoint every entry point
- * uses, and maintenance's settings. A malformed value fails fast with a message that names it.
- * (Powertools reads its POWERTOOLS_* variables itself, and the local stack reads its ports and
- * data directory in lib/local/start.ts.)
+ * uses, the local stack's data dir and DynamoDB port (which `npm start` and the CLI read alike),
+ * the wrapping keys, and maintenance's settings. A malformed value fails fast with a message that
+ * names it. (Powertools reads its POWERTOOLS_* variables itself.)
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { KMS_KEY_ARN, SEALING_ENV } from './domain/sealing-names.js';
 import { DEFAULT_TABLE_NAME } from './table.js';
 import { isLoopbackHostname } from './shared/loopback.js';
@@ -37,8 +40,64 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 export { positiveInt as readPositiveInt };
 
+/** DynamoDB Local's port when KEYPOOL_DYNAMODB_LOCAL_PORT is unset. */
+export const DEFAULT_DYNAMODB_LOCAL_PORT = 8000;
+
+/** The port of the local stack's DynamoDB Local: `npm start` starts it there, and the CLI looks for it there. */
+export function readDynamoLocalPort(env: NodeJS.ProcessEnv = process.env): number {
+  return positiveInt(env, 'KEYPOOL_DYNAMODB_LOCAL_PORT', DEFAULT_DYNAMODB_LOCAL_PORT);
+}
+
+/** The local stack's DynamoDB URL for a port (loopback only). */
+export function localDynamoEndpoint(port: number): string {
+  return `http://127.0.0.1:${port}`;
+}
+
+/** The data dir's name in the project directory when KEYPOOL_DATA_DIR is unset. */
+export const DEFAULT_DATA_DIR_NAME = '.keypool';
+
+let projectDirOnce: string | null | undefined;
 /**
- * What pool maintenance (lib/maintenance) reads from the deployment; each pool's minCredits and
+ * keypool's project directory: the nearest directory above this module whose package.json is
+ * keypool's (the checkout `npm start` runs in, for the sources and the bundles in dist/ alike);
+ * undefined when there is none.
+ */
+function projectDir(): string | undefined {
+  if (projectDirOnce === undefined) {
+    projectDirOnce = null;
+    for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+      try {
+        if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown }).name === 'keypool') {
+          projectDirOnce = dir;
+          break;
+        }
+      } catch {
+        // No package.json here, or not one we can read: look further up.
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
+  return projectDirOnce ?? undefined;
+}
+
+/** The data dir's default: `.keypool` in the project directory, whatever directory a process runs in. */
+export function defaultDataDir(): string {
+  const project = projectDir();
+  return project === undefined ? resolve(DEFAULT_DATA_DIR_NAME) : join(project, DEFAULT_DATA_DIR_NAME);
+}
+
+/**
+ * The local stack's data dir (DynamoDB Local's files and the local sealing key), absolute:
+ * KEYPOOL_DATA_DIR (a relative one from the working directory, as a shell reads a path), else
+ * `.keypool` in the project directory. `npm start` and the CLI read it alike, so a CLI run from
+ * another directory finds the stack's key, not one of its own.
+ */
+export function localDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KEYPOOL_DATA_DIR ? resolve(env.KEYPOOL_DATA_DIR) : defaultDataDir();
+}
+
+/**
+ * What pool maintenance (lib/use-cases/maintenance) reads from the deployment; each pool's minCredits and
  * cap are the pool's own (PUT /pools/{pool}).
  */
 export interface MaintenanceConfig {
@@ -160,6 +219,40 @@ export function readMaintenanceConfig(env: NodeJS.ProcessEnv = process.env): Mai
   };
 }
 
+/** A value as a POSIX shell word: as it is when it is plain, else single-quoted. */
+function shellWord(value: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The variables a CLI in another terminal needs to reach the stack `npm start` runs with `env`
+ * (read before the start adds its own), as shell words `NAME=value`; none with the defaults.
+ * The CLI reads the same KEYPOOL_DYNAMODB_LOCAL_PORT and KEYPOOL_DATA_DIR, but a shell with
+ * AWS_REGION sends it to AWS, so that case names the endpoint itself. Paths are made absolute:
+ * the other terminal may be in another directory.
+ */
+export function cliEnvironment(env: NodeJS.ProcessEnv): string[] {
+  const words: [string, string][] = [];
+  const port = readDynamoLocalPort(env);
+  if (env.KEYPOOL_DYNAMODB_ENDPOINT) words.push(['KEYPOOL_DYNAMODB_ENDPOINT', env.KEYPOOL_DYNAMODB_ENDPOINT]);
+  else if (env.AWS_REGION || env.AWS_DEFAULT_REGION)
+    words.push(['KEYPOOL_DYNAMODB_ENDPOINT', localDynamoEndpoint(port)]);
+  else if (port !== DEFAULT_DYNAMODB_LOCAL_PORT) words.push(['KEYPOOL_DYNAMODB_LOCAL_PORT', String(port)]);
+  if (env.KEYPOOL_TABLE && env.KEYPOOL_TABLE !== DEFAULT_TABLE_NAME) words.push(['KEYPOOL_TABLE', env.KEYPOOL_TABLE]);
+  const sealing = readSealingConfig(env);
+  if (sealing?.kind === 'kms') {
+    words.push([SEALING_ENV.keyArn, sealing.keyArn]);
+    if (sealing.previousKeyArns.length) words.push([SEALING_ENV.previousKeyArns, sealing.previousKeyArns.join(',')]);
+  } else if (sealing) {
+    words.push([SEALING_ENV.keyFile, resolve(sealing.keyFile)]);
+    if (sealing.previousKeyFiles.length)
+      words.push([SEALING_ENV.previousKeyFiles, sealing.previousKeyFiles.map((file) => resolve(file)).join(',')]);
+  } else if (localDataDir(env) !== defaultDataDir()) {
+    words.push(['KEYPOOL_DATA_DIR', localDataDir(env)]);
+  }
+  return words.map(([name, value]) => `${name}=${shellWord(value)}`);
+}
+
 /**
  * Where sealed secrets' wrapping keys come from (lib/adapters/esdk-sealer.ts): a KMS key on
  * AWS, a 256-bit key file locally. The current one seals and opens; previous ones only open,
@@ -186,6 +279,22 @@ function list(env: NodeJS.ProcessEnv, name: string): string[] {
  */
 export function readSealingConfig(env: NodeJS.ProcessEnv = process.env): SealingConfig | undefined {
   const keyArn = env[SEALING_ENV.keyArn];
+  const keyFile = env[SEALING_ENV.keyFile];
+  // Previous keys only open, during a rotation to a current key of their kind: without that
+  // current key they would be ignored, and the secrets under them read as not held.
+  const previousWithout = (previous: string, why: string): void => {
+    if (list(env, previous).length > 0)
+      throw new ConfigError(
+        `${previous} is set, but ${why}: previous keys only open, beside a current key of their kind that seals`,
+      );
+  };
+  if (keyArn)
+    previousWithout(
+      SEALING_ENV.previousKeyFiles,
+      `the current key is ${SEALING_ENV.keyArn}'s KMS key (previous key files go with ${SEALING_ENV.keyFile}, and no KMS key)`,
+    );
+  else if (!keyFile) previousWithout(SEALING_ENV.previousKeyFiles, `${SEALING_ENV.keyFile} is not`);
+  if (!keyArn) previousWithout(SEALING_ENV.previousKeyArns, `${SEALING_ENV.keyArn} is not`);
   if (keyArn) {
     const previousKeyArns = list(env, SEALING_ENV.previousKeyArns);
     for (const [name, arn] of [
@@ -199,7 +308,6 @@ export function readSealingConfig(env: NodeJS.ProcessEnv = process.env): Sealing
     }
     return { kind: 'kms', keyArn, previousKeyArns };
   }
-  const keyFile = env[SEALING_ENV.keyFile];
   if (keyFile) return { kind: 'local', keyFile, previousKeyFiles: list(env, SEALING_ENV.previousKeyFiles) };
   return undefined;
 }

@@ -9,7 +9,7 @@
  *   keyId (partition key)   stable id derived from the secret's SHA-256 fingerprint
  *   pool, apiKey, maskedKey, label, usageCount, status, createdAt, lastUsedAt, cooldownUntil,
  *   credits, creditsCheckedAt
- *   L      map of lease slots (see lib/domain/lease-id.ts and README "How leasing works")
+ *   L      map of lease slots (see lib/domain/lease-id.ts and docs/leasing.md)
  *   upk    the key's usage partition (usagePartition: the pool for shard 0, `<pool>#<shard>`
  *          for the others), present only while the key is leasable (active or cooling): the
  *          usage-count index is sparse, so disabled and exhausted keys cost no reads
@@ -17,7 +17,7 @@
  *          kept while the key is out of the index too; absent means shard 0 (the pool), so
  *          items of unsharded pools (and every item from before sharding) have none. Every
  *          write that puts a key back into the index copies it (`upk = if_not_exists(ush,
- *          pool)`), and only a reshard changes it (lib/domain/reshard.ts)
+ *          pool)`), and only a reshard changes it (lib/use-cases/reshard.ts)
  *   usk    usage sort key, a number: usageCount * USAGE_TIER + LRU stamp (ms since
  *          STAMP_EPOCH_MS). Ordered by count first, then least recently used.
  *
@@ -57,6 +57,8 @@ export const TABLE = {
   },
 } as const;
 
+/** A key's partition key is this prefix and 24 hex digits of its fingerprint (lib/domain/keys.ts keyIdFor). */
+export const KEY_PREFIX = 'k_';
 /** A pool record's partition key is this prefix and the pool's name (names never hold "#"). */
 export const POOL_RECORD_PREFIX = 'pool#';
 /** The pool-keys partition under which every pool record sits (no pool is named so). */
@@ -101,9 +103,19 @@ function tier(usageCount: number): number {
   return Math.min(Math.max(0, usageCount), MAX_SORTED_COUNT);
 }
 
+/**
+ * The LRU stamp of a moment: ms since STAMP_EPOCH_MS, kept inside one tier. A moment before
+ * the epoch reads as the epoch; one past the tier's ~31 years (a migrated row its old system
+ * dated in 2200, a wrong clock) reads as the tier's last millisecond: the key sorts last among
+ * its count's keys, never in a higher count's tier, where a lease under its cap would not look.
+ */
+function stamp(atMs: number): number {
+  return Math.min(Math.max(0, atMs - STAMP_EPOCH_MS), USAGE_TIER - 1);
+}
+
 /** The usage sort key for a count and a moment: count first, then least recently used. */
 export function usageSortKey(usageCount: number, atMs: number): number {
-  return tier(usageCount) * USAGE_TIER + Math.max(0, atMs - STAMP_EPOCH_MS);
+  return tier(usageCount) * USAGE_TIER + stamp(atMs);
 }
 
 /** How far the sort key moves when a count goes from `from` to `to` (whole tiers; the LRU stamp stays). */

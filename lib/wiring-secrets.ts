@@ -4,34 +4,41 @@
  * maintenance, migration, the CLI). Kept apart from lib/wiring.ts so that only the functions
  * that seal or open bundle the sealing library.
  */
+import { lstat } from 'node:fs/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import { documentClient } from './adapters/dynamo-client.js';
 import { DynamoBalanceStore } from './adapters/dynamo-balance-store.js';
+import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
+import { DynamoKeyStore } from './adapters/dynamo-key-store.js';
 import { DynamoMigrationStore } from './adapters/dynamo-migration-store.js';
+import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource, s3Source } from './adapters/migration-sources.js';
-import { loadOrCreateLocalSealingKey } from './adapters/local-sealing-key.js';
+import { loadOrCreateLocalSealingKey, UnsafeSealingKeyFile } from './adapters/local-sealing-key.js';
 import { LazySealer } from './adapters/lazy-sealer.js';
-import { buildSealer, type WrappingKeySource } from './adapters/sealer-factory.js';
+import { buildSealer, dataDirKeyFile, type WrappingKeySource } from './adapters/sealer-factory.js';
 import { StabilityClient, type StabilityClientOptions } from './adapters/stability-client.js';
 import {
   type Config,
   ConfigError,
+  defaultDataDir,
+  localDataDir,
   type MaintenanceConfig,
   readConfig,
   readMaintenanceConfig,
   readSealingConfig,
   SEALING_ENV,
 } from './config.js';
-import { Broker } from './domain/broker.js';
-import { KeyImport } from './domain/key-import.js';
-import type { PoolStore } from './domain/key-store.js';
-import { Leasing, type LeasingOptions } from './domain/leasing.js';
-import type { SecretSealer } from './domain/secret-sealer.js';
+import { Broker } from './use-cases/broker.js';
+import { KeyImport } from './use-cases/key-import.js';
+import type { PoolStore } from './ports/pool-store.js';
+import { Leasing } from './use-cases/leasing.js';
+import type { SecretSealer } from './ports/secret-sealer.js';
 import type { CliConfig, CliServices } from './cli/framework.js';
-import type { MaintenanceDeps } from './maintenance/maintain.js';
-import type { MigrationSources } from './migration/migrate.js';
-import type { MigrationStore } from './migration/migration-store.js';
-import { keyStore, localDataDir, poolStore, processTables, type StoreConfig } from './wiring.js';
+import type { MaintenanceDeps } from './use-cases/maintenance/maintain.js';
+import type { MigrationSources } from './ports/migration-source.js';
+import type { MigrationStore } from './ports/migration-store.js';
+import { leaseLogHooks } from './observability/lease-log.js';
+import { processTables, type StoreConfig, tableStore } from './wiring.js';
 
 /**
  * Where the wrapping keys come from: the environment's KMS key or key file; with neither, a
@@ -50,37 +57,80 @@ export function wrappingKeySource(
   );
 }
 
+/** Whether a file (or anything) is at `path`; a symbolic link counts (reading the key refuses it). */
+async function present(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
 /**
- * For the local stack: the wrapping key its handlers seal with — the one the environment
- * names, else the data dir's key file, generated now (mode 0600) on a first start and named in
- * the environment, so every handler of the process reads the same file. Says which, for the
- * start banner.
+ * For the local stack (`npm start`): the wrapping key its handlers seal with. A key the
+ * environment names is read now, so a missing or unsafe file stops the start. Else the data
+ * dir's key file, which is created (mode 0600) only for a table that holds no sealed key: over
+ * a table that does, a new key would open none of them, so the start is refused with a message
+ * naming the file it wants. The file is then named in the environment, so every handler of the
+ * process reads it. Says which key, for the start banner.
  */
-export async function prepareLocalSealing(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function prepareLocalSealing(config: StoreConfig, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const configured = readSealingConfig(env);
   if (configured?.kind === 'kms') return `KMS key ${configured.keyArn}`;
-  if (configured) return `key file ${configured.keyFile}`;
-  const local = await loadOrCreateLocalSealingKey(localDataDir(env));
+  if (configured) {
+    await sealer(config, env).ready();
+    return `key file ${configured.keyFile}`;
+  }
+  const dataDir = localDataDir(env);
+  const keyFile = dataDirKeyFile(dataDir);
+  if (!(await present(keyFile)) && (await tableStore(DynamoKeyAdminStore, config).holdsSealedKey())) {
+    throw new ConfigError(
+      `table "${config.tableName}" at ${config.endpoint ?? 'AWS'} holds sealed keys, but there is no sealing key at ${keyFile}: start with the data dir (KEYPOOL_DATA_DIR) or the key file (${SEALING_ENV.keyFile}) whose key sealed them. A new key would open none of them, so one is created only for a table with no sealed key`,
+    );
+  }
+  const local = await loadOrCreateLocalSealingKey(dataDir);
   env[SEALING_ENV.keyFile] = local.path;
   return `key file ${local.path} (${local.created ? 'created now' : 'existing'}, mode 0600; back it up with the data: without it the stored keys cannot be decrypted)`;
 }
 
-/** The sealer for the configuration, built (and its key read) on first use only. */
-export function sealer(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv = process.env): SecretSealer {
-  return new LazySealer(() => buildSealer(wrappingKeySource(config, env)));
+/**
+ * A key file that is missing or unsafe, as the ConfigError it is (a setting to fix, exit 2 for
+ * the CLI): one line naming the file and where the path came from. Undefined for other errors.
+ */
+function keyFileError(error: unknown, source: WrappingKeySource, env: NodeJS.ProcessEnv): ConfigError | undefined {
+  if (error instanceof UnsafeSealingKeyFile) return new ConfigError(error.message);
+  const missing = error as NodeJS.ErrnoException;
+  if (missing.code !== 'ENOENT' || source.kind === 'kms') return undefined;
+  const where =
+    source.kind === 'local'
+      ? `named by ${SEALING_ENV.keyFile} or ${SEALING_ENV.previousKeyFiles}`
+      : `with no ${SEALING_ENV.keyFile}, the key is $KEYPOOL_DATA_DIR/sealing-key, and KEYPOOL_DATA_DIR ${env.KEYPOOL_DATA_DIR ? `is ${env.KEYPOOL_DATA_DIR}` : `is unset, so ${defaultDataDir()}`}`;
+  return new ConfigError(
+    `no sealing key at ${missing.path ?? 'the configured path'} (${where}): use the settings of the stack that sealed the keys (\`npm start\` prints them); a key is never created here`,
+  );
 }
 
-/** Where a lease path reports keys it cannot hand out (the entry point decides how). */
-export type LeaseHooks = Pick<LeasingOptions, 'onUndecryptable' | 'onUnsealed'>;
+/** The sealer for the configuration, built (and its key read) on first use only; it never creates a key. */
+export function sealer(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv = process.env): LazySealer {
+  return new LazySealer(async () => {
+    const source = wrappingKeySource(config, env);
+    try {
+      return await buildSealer(source);
+    } catch (error) {
+      throw keyFileError(error, source, env) ?? error;
+    }
+  });
+}
 
 /** A broker (every use case) over the configured table. */
-export function broker(config: StoreConfig, hooks: LeaseHooks = {}): Broker {
+export function broker(config: StoreConfig, secrets: SecretSealer = sealer(config)): Broker {
   const client = documentClient(config);
   return new Broker({
-    store: keyStore(config, client),
-    poolStore: poolStore(config, client),
-    sealer: sealer(config),
-    ...hooks,
+    store: tableStore(DynamoKeyStore, config, client),
+    poolStore: tableStore(DynamoPoolStore, config, client),
+    sealer: secrets,
   });
 }
 
@@ -89,19 +139,23 @@ export function maintenanceDeps(
   config: StoreConfig,
   settings: MaintenanceConfig,
   warn?: ProviderWarn,
+  secrets: SecretSealer = sealer(config),
 ): MaintenanceDeps {
   const client = documentClient(config);
   return {
-    pools: poolStore(config, client),
-    keys: keyStore(config, client),
-    sealer: sealer(config),
-    balances: new DynamoBalanceStore({ client, tableName: config.tableName }),
+    pools: tableStore(DynamoPoolStore, config, client),
+    keys: tableStore(DynamoKeyAdminStore, config, client),
+    sealer: secrets,
+    balances: tableStore(DynamoBalanceStore, config, client),
     provider: new StabilityClient({ baseUrl: settings.providerBaseUrl, ...(warn ? { warn } : {}) }),
   };
 }
 
 /** The migration's store and its sources (a file, an S3 object, a legacy table) over the configured endpoint. */
-export function migration(config: StoreConfig): {
+export function migration(
+  config: StoreConfig,
+  secrets: SecretSealer = sealer(config),
+): {
   store: MigrationStore;
   pools: PoolStore;
   sealer: SecretSealer;
@@ -110,9 +164,9 @@ export function migration(config: StoreConfig): {
   const client = documentClient(config);
   let s3: S3Client | undefined;
   return {
-    store: new DynamoMigrationStore({ client, tableName: config.tableName }),
-    pools: poolStore(config, client),
-    sealer: sealer(config),
+    store: tableStore(DynamoMigrationStore, config, client),
+    pools: tableStore(DynamoPoolStore, config, client),
+    sealer: secrets,
     sources: {
       file: (path) => fileSource(path),
       s3: (bucket, key) => s3Source((s3 ??= new S3Client(config.region ? { region: config.region } : {})), bucket, key),
@@ -129,16 +183,15 @@ function processSealer(): SecretSealer {
 
 let processLeasingOnce: Leasing | undefined;
 /**
- * The process's client use cases: lease, complete, count (built on first use). `hooks` are
- * taken from the first call: the entry point that builds it says where undecryptable and
- * unsealed keys are reported.
+ * The process's client use cases: lease, complete, count (built on first use). Keys it cannot
+ * hand out (undecryptable, still unsealed) are reported to the log (lease-log.ts).
  */
-export function processLeasing(hooks: LeaseHooks = {}): Leasing {
+export function processLeasing(): Leasing {
   return (processLeasingOnce ??= new Leasing({
-    store: processTables().keys,
+    store: processTables().leases,
     pools: processTables().directory,
     sealer: processSealer(),
-    ...hooks,
+    ...leaseLogHooks,
   }));
 }
 
@@ -160,9 +213,10 @@ type ProviderWarn = NonNullable<StabilityClientOptions['warn']>;
 function maintenanceFromEnv(
   config: StoreConfig,
   warn: ProviderWarn,
+  secrets?: SecretSealer,
 ): { deps: MaintenanceDeps; settings: MaintenanceConfig } {
   const settings = readMaintenanceConfig();
-  return { deps: maintenanceDeps(config, settings, warn), settings };
+  return { deps: maintenanceDeps(config, settings, warn, secrets), settings };
 }
 
 let processMaintenanceOnce: { deps: MaintenanceDeps; settings: MaintenanceConfig } | undefined;
@@ -178,10 +232,14 @@ export function processMigration(): ReturnType<typeof migration> {
 }
 
 /** The key and pool stores the CLI's reseal and reshard share. */
-type CliStores = { store: ReturnType<typeof keyStore>; pools: ReturnType<typeof poolStore> };
+type CliStores = { store: DynamoKeyAdminStore; pools: DynamoPoolStore };
 
-/** The CLI's services over the configuration it resolved; each is built on first use. */
+/**
+ * The CLI's services over the configuration it resolved; each is built on first use, and all
+ * share one sealer, which `loadSealing` builds before a command that seals or opens runs.
+ */
 export function cliServices(config: CliConfig): CliServices {
+  const secrets = sealer(config);
   let brokerOnce: Broker | undefined;
   let maintenanceOnce: ReturnType<CliServices['maintenance']> | undefined;
   let migrationOnce: ReturnType<typeof migration> | undefined;
@@ -191,14 +249,18 @@ export function cliServices(config: CliConfig): CliServices {
   const stores = (): CliStores =>
     (storesOnce ??= (() => {
       const client = documentClient(config);
-      return { store: keyStore(config, client), pools: poolStore(config, client) };
+      return {
+        store: tableStore(DynamoKeyAdminStore, config, client),
+        pools: tableStore(DynamoPoolStore, config, client),
+      };
     })());
   return {
-    broker: () => (brokerOnce ??= broker(config)),
+    broker: () => (brokerOnce ??= broker(config, secrets)),
     // Per-key problems are in the command's summary; the provider client's warnings would only repeat them.
-    maintenance: () => (maintenanceOnce ??= maintenanceFromEnv(config, () => undefined)),
-    migration: () => (migrationOnce ??= migration(config)),
-    sealing: () => (sealingOnce ??= { ...stores(), sealer: sealer(config) }),
+    maintenance: () => (maintenanceOnce ??= maintenanceFromEnv(config, () => undefined, secrets)),
+    migration: () => (migrationOnce ??= migration(config, secrets)),
+    sealing: () => (sealingOnce ??= { ...stores(), sealer: secrets }),
     sharding: stores,
+    loadSealing: () => secrets.ready(),
   };
 }

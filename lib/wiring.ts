@@ -12,38 +12,33 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from './adapters/dynamo-client.js';
-import { DynamoKeyStore } from './adapters/dynamo-key-store.js';
+import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
+import { DynamoLeaseStore } from './adapters/dynamo-lease-store.js';
 import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { type Config, readConfig } from './config.js';
-import { KeyAdmin } from './domain/key-admin.js';
-import { Leasing } from './domain/leasing.js';
-import type { SecretSealer } from './domain/secret-sealer.js';
-import { PoolAdmin } from './domain/pool-admin.js';
-import { PoolDirectory } from './domain/pool-directory.js';
+import { KeyAdmin } from './use-cases/key-admin.js';
+import { Leasing } from './use-cases/leasing.js';
+import type { SecretSealer } from './ports/secret-sealer.js';
+import { PoolAdmin } from './use-cases/pool-admin.js';
+import { PoolDirectory } from './use-cases/pool-directory.js';
 
 export type StoreConfig = Pick<Config, 'endpoint' | 'region' | 'tableName'>;
 
-/** The DynamoDB key store over the configured table. */
-export function keyStore(config: StoreConfig, client: DynamoDBDocumentClient = documentClient(config)): DynamoKeyStore {
-  return new DynamoKeyStore({ client, tableName: config.tableName });
-}
-
-/** The DynamoDB pool store over the configured table. */
-export function poolStore(
+/** One of the DynamoDB stores of keypool's table (lib/adapters/dynamo-*-store.ts) over the configured table. */
+export function tableStore<S>(
+  Store: new (options: { client: DynamoDBDocumentClient; tableName: string }) => S,
   config: StoreConfig,
   client: DynamoDBDocumentClient = documentClient(config),
-): DynamoPoolStore {
-  return new DynamoPoolStore({ client, tableName: config.tableName });
-}
-
-/** The local stack's data dir: DynamoDB Local's files and the local sealing key. */
-export function localDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KEYPOOL_DATA_DIR || '.keypool';
+): S {
+  return new Store({ client, tableName: config.tableName });
 }
 
 export interface ProcessTables {
   config: Config;
-  keys: DynamoKeyStore;
+  /** the lease path's key store: lease, complete, count */
+  leases: DynamoLeaseStore;
+  /** the operator's key store: import, status and count, list */
+  keys: DynamoKeyAdminStore;
   pools: DynamoPoolStore;
   directory: PoolDirectory;
 }
@@ -58,8 +53,10 @@ export function processTables(): ProcessTables {
   return (processTablesOnce ??= (() => {
     const config = readConfig();
     const client = documentClient(config);
-    const pools = poolStore(config, client);
-    return { config, keys: keyStore(config, client), pools, directory: new PoolDirectory({ store: pools }) };
+    const pools = tableStore(DynamoPoolStore, config, client);
+    const leases = tableStore(DynamoLeaseStore, config, client);
+    const keys = tableStore(DynamoKeyAdminStore, config, client);
+    return { config, leases, keys, pools, directory: new PoolDirectory({ store: pools }) };
   })());
 }
 
@@ -72,7 +69,7 @@ let processCountingOnce: Pick<Leasing, 'complete' | 'increment'> | undefined;
 /** The process's counting use cases: complete a lease, count a use (built on first use; never opens a secret). */
 export function processCounting(): Pick<Leasing, 'complete' | 'increment'> {
   return (processCountingOnce ??= new Leasing({
-    store: processTables().keys,
+    store: processTables().leases,
     pools: processTables().directory,
     sealer: NEVER_OPENS,
   }));

@@ -7,9 +7,9 @@
  */
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
-import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { Operation, type ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
@@ -17,18 +17,8 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { StagePool } from '../config.js';
-import { METRIC, METRIC_DIMENSION, METRICS_NAMESPACE } from '../../lib/observability/metric-names.js';
-
-/** The table operations keypool performs; DynamoDB reports ThrottledRequests per operation. */
-const TABLE_OPERATIONS = [
-  Operation.GET_ITEM,
-  Operation.BATCH_GET_ITEM,
-  Operation.PUT_ITEM,
-  Operation.UPDATE_ITEM,
-  Operation.BATCH_WRITE_ITEM,
-  Operation.QUERY,
-  Operation.SCAN,
-];
+import { METRIC } from '../../lib/observability/metric-names.js';
+import { maintenancePeriod, poolMetric, tableThrottles } from './watched-metrics.js';
 
 export interface KeypoolAlarmsProps {
   api: HttpApi;
@@ -65,24 +55,9 @@ export class KeypoolAlarms extends Construct {
       this.alarms.push(created);
     };
 
-    // A period no shorter than the schedule, so every period holds one maintenance report;
-    // no report at all (maintenance broken) counts as breaching: the pool is unwatched.
-    const period = Duration.minutes(Math.max(5, props.maintenanceEvery.toMinutes()));
-    // One pool's metric, under the names maintenance and the lease function publish; pool is
-    // the only dimension (lib/observability/metric-names.ts).
-    const poolMetric = (
-      pool: string,
-      metricName: (typeof METRIC)[keyof typeof METRIC],
-      statistic: string,
-      metricPeriod: Duration,
-    ): Metric =>
-      new Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { [METRIC_DIMENSION]: pool },
-        statistic,
-        period: metricPeriod,
-      });
+    // One maintenance report per period; no report at all (maintenance broken) counts as
+    // breaching for UsableKeys: the pool is unwatched.
+    const period = maintenancePeriod(props.maintenanceEvery);
     for (const { pool, minUsableKeys } of props.pools) {
       const slug = pool.toLowerCase().replace(/[^a-z0-9]+/g, '-');
       add(`usable-keys-${slug}`, {
@@ -114,7 +89,7 @@ export class KeypoolAlarms extends Construct {
       // from another item or altered. One run reporting it is enough: nothing clears it by
       // itself. No report is not breaching: the UsableKeys alarm already pages for that.
       add(`undecryptable-keys-${slug}`, {
-        alarmDescription: `keypool cannot decrypt the secret of some keys of pool "${pool}" (the UndecryptableKeys metric says how many): a wrapping key is missing or a ciphertext was tampered with. They are never leased until \`keypool reseal\` opens them again or they are imported anew.`,
+        alarmDescription: `keypool cannot decrypt the secret of some keys of pool "${pool}" (the UndecryptableKeys metric says how many): their ciphertext was copied or tampered with (a missing wrapping key marks nothing: it answers 503 sealing_misconfigured). They are never leased until \`keypool reseal\` opens them again or they are imported anew.`,
         metric: poolMetric(pool, METRIC.undecryptableKeys, 'Maximum', period),
         threshold: 0,
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -162,10 +137,7 @@ export class KeypoolAlarms extends Construct {
 
     add('table-throttles', {
       alarmDescription: 'keypool: DynamoDB throttled requests on the key table',
-      metric: props.table.metricThrottledRequestsForOperations({
-        operations: TABLE_OPERATIONS,
-        period: Duration.minutes(5),
-      }),
+      metric: tableThrottles(props.table, Duration.minutes(5)),
       threshold: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
@@ -184,7 +156,7 @@ export class KeypoolAlarms extends Construct {
    * and the alarm's ARN as aws:SourceArn of the publish
    * (https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html#sns-allow-cloudwatch-alarm-to-publish-to-topic-in-another-account).
    * aws:SourceAccount and aws:SourceArn keep CloudWatch from acting for anyone else's alarms
-   * (confused deputy). Proven only by a real delivery: README "Alarms" (set-alarm-state).
+   * (confused deputy). Proven only by a real delivery: docs/operations.md (set-alarm-state).
    */
   private allowAlarmsToPublish(key: Key): void {
     const stack = Stack.of(this);

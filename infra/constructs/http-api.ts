@@ -41,7 +41,7 @@ const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
 /**
  * The physical name of the policy that lets an application use one pool: `keypool-client-<pool>`,
  * the name operators and their tooling attach by. IAM policy names are unique per account, so
- * one account holds one keypool stage (README "Deploy": a stage per account, as AWS's
+ * one account holds one keypool stage (docs/operations.md: a stage per account, as AWS's
  * multi-account guidance has it); a second stage in the same account fails to deploy with
  * "already exists" rather than sharing a policy.
  */

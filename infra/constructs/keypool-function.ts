@@ -13,26 +13,16 @@ import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { cdkBundling, PROJECT_ROOT } from '../bundling.js';
+import type { RoleTableAccess } from '../../lib/table-access.js';
 import { SECRETS_KEY_ACTION, SECRETS_KEY_ENV, type SecretsAccess, sealedContextConditions } from '../secrets-key.js';
-
-/** DynamoDB actions a keypool function may be granted: exact names, never a wildcard. */
-export type DynamoAction =
-  | 'dynamodb:GetItem'
-  | 'dynamodb:BatchGetItem'
-  | 'dynamodb:PutItem'
-  | 'dynamodb:UpdateItem'
-  | 'dynamodb:BatchWriteItem'
-  | 'dynamodb:Query'
-  | 'dynamodb:Scan';
+import { tableStatements } from '../table-grants.js';
 
 export interface TableAccess {
   table: ITable;
   /** the table's customer-managed key */
   key: IKey;
-  /** actions on the table's items */
-  actions: readonly DynamoAction[];
-  /** actions per index, each granted on that index's ARN only (where a Query runs) */
-  indexes?: Readonly<Record<string, readonly DynamoAction[] | undefined>>;
+  /** what the function may do to which items, and which indexes it queries (lib/table-access.ts) */
+  access: RoleTableAccess;
 }
 
 export interface SecretsKeyAccess {
@@ -109,28 +99,18 @@ export class KeypoolFunction extends Construct {
   }
 
   /**
-   * Grants exactly the listed actions on the table, and on each named index its own actions
+   * Grants exactly the function's grants on the table (infra/table-grants.ts: each on the
+   * items and attributes it names, IAM conditions included) and Query on each index it queries,
    * on that index's ARN alone (never `index/*`), plus kms:Decrypt on the table's key: DynamoDB
    * decrypts the table key with the caller's permissions on every request that reads or
-   * writes an item of a CMK-encrypted table, an index Query included. Grants nothing when no
-   * action is asked for.
+   * writes an item of a CMK-encrypted table, an index Query included. Grants nothing to a
+   * function that never touches the table.
    */
-  bindTable(access: TableAccess): void {
-    const indexes = Object.entries(access.indexes ?? {}).filter(
-      (entry): entry is [string, readonly DynamoAction[]] => (entry[1]?.length ?? 0) > 0,
-    );
-    if (access.actions.length === 0 && indexes.length === 0) return;
-    if (access.actions.length > 0) {
-      this.role.addToPrincipalPolicy(
-        new PolicyStatement({ actions: [...access.actions], resources: [access.table.tableArn] }),
-      );
-    }
-    for (const [name, actions] of indexes) {
-      this.role.addToPrincipalPolicy(
-        new PolicyStatement({ actions: [...actions], resources: [`${access.table.tableArn}/index/${name}`] }),
-      );
-    }
-    this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [access.key.keyArn] }));
+  bindTable(table: TableAccess): void {
+    const statements = tableStatements(table.access, table.table.tableArn);
+    if (statements.length === 0) return;
+    for (const statement of statements) this.role.addToPrincipalPolicy(PolicyStatement.fromJson(statement));
+    this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [table.key.keyArn] }));
   }
 
   /**

@@ -5,7 +5,7 @@
  * usageCount, the sort key `usk` or the lease slots `L`, so it cannot lose a count a
  * concurrent lease or completion makes.
  */
-import type { BalanceStore, BalanceWrite, BalanceWriteResult } from '../maintenance/ports.js';
+import type { BalanceStore, BalanceWrite, BalanceWriteResult } from '../ports/balance-store.js';
 import { TABLE } from '../table.js';
 import { DynamoTable } from './dynamo-table.js';
 import { BACK_INTO_INDEX, type Item, toKeyRecord } from './key-item.js';

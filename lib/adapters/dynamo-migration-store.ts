@@ -16,9 +16,9 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { KeyStatus } from '../domain/types.js';
-import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../migration/migration-store.js';
+import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../ports/migration-store.js';
 import { TABLE, usageSortKeyShift } from '../table.js';
-import { toKeyItem } from './dynamo-key-store.js';
+import { toKeyItem } from './key-item.js';
 
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 const MAX_BATCH_GET = 100;
@@ -44,7 +44,7 @@ export interface DynamoMigrationStoreOptions {
 
 function existingFrom(item: Record<string, unknown> | undefined): ExistingKey | undefined {
   if (!item) return undefined;
-  return { usageCount: Number(item.usageCount ?? 0), status: item.status as KeyStatus };
+  return { pool: String(item.pool), usageCount: Number(item.usageCount ?? 0), status: item.status as KeyStatus };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
@@ -72,8 +72,8 @@ export class DynamoMigrationStore implements MigrationStore {
               Keys: keys,
               // Consistent: a key the previous run created a moment ago must be seen as existing.
               ConsistentRead: true,
-              ProjectionExpression: '#key, usageCount, #status',
-              ExpressionAttributeNames: { '#key': KEY, '#status': 'status' },
+              ProjectionExpression: '#key, #pool, usageCount, #status',
+              ExpressionAttributeNames: { '#key': KEY, '#pool': 'pool', '#status': 'status' },
             },
           },
         }),
@@ -117,7 +117,7 @@ export class DynamoMigrationStore implements MigrationStore {
             again.push(i);
             return;
           }
-          // The old item holds the secret: only its count and status leave this method.
+          // The old item holds the secret: only its pool, count and status leave this method.
           const current = reason.Item ? existingFrom(unmarshall(reason.Item)) : undefined;
           results[i] = { applied: false, current };
           if (!current && (writes[i] as KeyWrite).kind === 'create') unknown.push(i);
@@ -148,12 +148,12 @@ export class DynamoMigrationStore implements MigrationStore {
         },
       };
     }
-    const { keyId, change } = write;
+    const { keyId, pool, change } = write;
     if (change.to < change.from) throw new RangeError('a migration never lowers a count');
     const set: string[] = [];
     const remove: string[] = [];
-    const names: Record<string, string> = { '#key': KEY };
-    const values: Record<string, unknown> = { ':from': change.from };
+    const names: Record<string, string> = { '#pool': 'pool' };
+    const values: Record<string, unknown> = { ':from': change.from, ':pool': pool };
     if (change.to > change.from) {
       // The count and its tier in the sort key move together, so the index order stays right.
       set.push('usageCount = :to', '#usk = #usk + :delta');
@@ -176,9 +176,10 @@ export class DynamoMigrationStore implements MigrationStore {
         Key: { [KEY]: keyId },
         UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
         // Invariants: never lower a count, and never write over a count a lease or a
-        // completion changed since the migration read it (the raise is computed from :from).
-        // attribute_exists: a change never creates a half item.
-        ConditionExpression: 'attribute_exists(#key) AND usageCount = :from',
+        // completion changed since the migration read it (the raise is computed from :from);
+        // a key belongs to one pool: a migration into one pool never raises or disables
+        // another's key (which also says the key exists: a change never creates a half item).
+        ConditionExpression: '#pool = :pool AND usageCount = :from',
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

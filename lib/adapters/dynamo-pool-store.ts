@@ -3,9 +3,16 @@
  * `pool#<name>`), listed through the pool-keys index under POOL_DIRECTORY (lib/table.ts).
  */
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { PoolStore } from '../domain/key-store.js';
-import { DEFAULT_SHARDS, shardSpan } from '../domain/shards.js';
-import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS, type Provider } from '../domain/types.js';
+import type { PoolStore } from '../ports/pool-store.js';
+import {
+  DEFAULT_SHARDS,
+  POOL_DEFAULTS,
+  type PoolPolicy,
+  type PoolSettings,
+  type Provider,
+  PROVIDERS,
+} from '../domain/types.js';
+import { shardSpan } from '../domain/shards.js';
 import { POOL_DIRECTORY, POOL_RECORD_PREFIX, TABLE } from '../table.js';
 import { DynamoTable } from './dynamo-table.js';
 import type { Item } from './key-item.js';

@@ -1,7 +1,7 @@
 /**
  * What every DynamoDB adapter of keypool's table shares: the client and table name, the
- * optional capacity meter (the benchmark and the README's cost figures), the one way a
- * conditional write is run, so a refused condition is an answer, never an exception, and the
+ * optional capacity meter (the benchmark and the cost figures in docs/leasing.md), the one way
+ * a conditional write is run, so a refused condition is an answer, never an exception, and the
  * one way a busy table is reported: StoreThrottled, never an internal error nor a verdict on a
  * key.
  */
@@ -104,9 +104,10 @@ export const READ_OPERATIONS: ReadonlySet<string> = new Set([
   'pools',
   'pool-keys',
   'pool-items',
+  'sealed-scan',
 ]);
 
-/** Collects what each request cost, for the benchmark and the capacity figures in the README. */
+/** Collects what each request cost, for the benchmark and the capacity figures in docs/leasing.md. */
 export interface CapacityMeter {
   record(operation: string, consumed: ConsumedCapacity | ConsumedCapacity[] | undefined): void;
 }
@@ -115,6 +116,15 @@ export interface DynamoTableOptions {
   client: DynamoDBDocumentClient;
   tableName: string;
   meter?: CapacityMeter;
+}
+
+/** One conditional UpdateItem, as a request of its own or a transaction's part. */
+export interface ConditionalWrite {
+  Key: Item;
+  UpdateExpression: string;
+  ConditionExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues: Item;
 }
 
 export type ConditionalResult = { ok: true; item: Item } | { ok: false; item: Item | undefined };

@@ -16,75 +16,33 @@
  * KMS, by KMS itself, which logs it in CloudTrail and lets IAM conditions test it). On open
  * the context in the header must equal the expected one exactly, before any key is used.
  */
-import { createHmac } from 'node:crypto';
 import { buildEncrypt } from '@aws-crypto/encrypt-node';
-import { cacheKmsClients, KmsKeyringNode } from '@aws-crypto/kms-keyring-node';
-import { AlgorithmSuiteIdentifier, CommitmentPolicy, type KeyringNode } from '@aws-crypto/material-management-node';
-import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
+import { cacheKmsClients } from '@aws-crypto/kms-keyring-node';
+import { AlgorithmSuiteIdentifier, CommitmentPolicy } from '@aws-crypto/material-management-node';
+import type { SealContext } from '../domain/types.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
 import {
-  type SealContext,
-  type SecretSealer,
+  SealingMisconfigured,
   SealingUnavailable,
   SecretUndecryptable,
   type UndecryptableReason,
-} from '../domain/secret-sealer.js';
-import { CONTEXT_KEY_ID, CONTEXT_POOL, KMS_KEY_ARN } from '../domain/sealing-names.js';
+} from '../domain/errors.js';
+import { CONTEXT_KEY_ID, CONTEXT_POOL } from '../domain/sealing-names.js';
 import { openMessage, ParsedMessage } from './esdk-open.js';
 import { cacheKeyFor, OpenedSecretCache, type OpenedSecretCacheOptions } from './opened-secret-cache.js';
+import {
+  type HeldKey,
+  heldKey,
+  type KmsClientLike,
+  LOCAL_KEY_NAME,
+  LOCAL_PROVIDER,
+  shownRef,
+  type WrappingKeyRef,
+  type WrappingKeySpec,
+} from './wrapping-keys.js';
 
 /** The one suite this sealer writes and accepts (see the header comment for why unsigned). */
 export const SEALING_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
-
-/** The ESDK provider id of a KMS-wrapped data key. */
-export const KMS_PROVIDER = 'aws-kms';
-/** The raw AES keyring's namespace (its provider id) for local keys. */
-export const LOCAL_PROVIDER = 'keypool-local';
-
-/** A wrapping key, as configuration names it. */
-export type WrappingKeySpec =
-  /** a symmetric KMS key, by key ARN (not an alias: the message records the key ARN, and rotation detection compares them) */
-  | { kind: 'kms'; keyArn: string }
-  /** a 256-bit key held by this process (the local stack, tests) */
-  | { kind: 'local'; key: Uint8Array };
-
-/** Which wrapping key wrapped a message's data key, as the message header records it. */
-export interface WrappingKeyRef {
-  provider: string;
-  /** the key ARN for KMS; `local-<16 hex>` (a fingerprint, not the key) for local keys */
-  key: string;
-}
-
-/** The KMS operations the keyring calls (the AWS SDK v3 `KMS` client satisfies it). */
-export interface KmsClientLike {
-  generateDataKey(input: {
-    KeyId: string;
-    NumberOfBytes?: number;
-    EncryptionContext?: Record<string, string>;
-    GrantTokens?: string[];
-  }): Promise<{
-    KeyId?: string;
-    Plaintext?: Uint8Array;
-    CiphertextBlob?: Uint8Array;
-  }>;
-  encrypt(input: {
-    KeyId: string;
-    Plaintext: Uint8Array;
-    EncryptionContext?: Record<string, string>;
-    GrantTokens?: string[];
-  }): Promise<{
-    KeyId?: string;
-    CiphertextBlob?: Uint8Array;
-  }>;
-  decrypt(input: {
-    KeyId?: string;
-    CiphertextBlob: Uint8Array;
-    EncryptionContext?: Record<string, string>;
-    GrantTokens?: string[];
-  }): Promise<{
-    KeyId?: string;
-    Plaintext?: Uint8Array;
-  }>;
-}
 
 export interface EsdkSealerOptions {
   /** seals every new secret; also opens */
@@ -161,95 +119,6 @@ function describeSealed(message: ParsedMessage | false): SealedInfo {
       key: providerId === LOCAL_PROVIDER ? (LOCAL_KEY_NAME.exec(providerInfo)?.[0] ?? '(unrecognised)') : providerInfo,
     })),
   };
-}
-
-/**
- * A name for a local key that identifies it without revealing it: an HMAC of a fixed label
- * under the key. Two different keys get different names, so the header says which one sealed
- * a message and a wrong key is never even tried.
- */
-export function localKeyName(key: Uint8Array): string {
-  return `local-${createHmac('sha256', key).update('keypool sealing key name v1').digest('hex').slice(0, 16)}`;
-}
-const LOCAL_KEY_NAME = /^local-[0-9a-f]{16}/;
-
-/** What a spec's messages will say in their header. Throws for a malformed spec. */
-export function wrappingKeyRef(spec: WrappingKeySpec): WrappingKeyRef {
-  if (spec.kind === 'kms') {
-    if (!KMS_KEY_ARN.test(spec.keyArn)) {
-      throw new RangeError(
-        'a KMS wrapping key must be given as a key ARN (arn:aws:kms:<region>:<account>:key/<id>), not an alias or a bare id',
-      );
-    }
-    return { provider: KMS_PROVIDER, key: spec.keyArn };
-  }
-  if (spec.key.byteLength !== 32)
-    throw new RangeError(`a local wrapping key is 32 bytes (256 bits), got ${spec.key.byteLength}`);
-  return { provider: LOCAL_PROVIDER, key: localKeyName(spec.key) };
-}
-
-/**
- * One wrapping key the sealer holds, and its keyring for one seal or open: the KMS errors that
- * call meets are recorded (by name) in `failures`, which belong to that call alone.
- */
-interface HeldKey {
-  ref: WrappingKeyRef;
-  keyring: (failures: string[]) => KeyringNode;
-}
-
-function errorName(error: unknown): string {
-  const name = (error as { name?: unknown } | undefined)?.name;
-  return typeof name === 'string' && /^[A-Za-z][A-Za-z0-9]{0,63}$/.test(name) ? name : 'Error';
-}
-
-/** Records each KMS call's failure (its name only) in `failures`, then rethrows. */
-function recording(client: KmsClientLike, failures: string[]): KmsClientLike {
-  const watch = async <T>(call: () => Promise<T>): Promise<T> => {
-    try {
-      return await call();
-    } catch (error) {
-      failures.push(errorName(error));
-      throw error;
-    }
-  };
-  return {
-    generateDataKey: (input) => watch(() => client.generateDataKey(input)),
-    encrypt: (input) => watch(() => client.encrypt(input)),
-    decrypt: (input) => watch(() => client.decrypt(input)),
-  };
-}
-
-/**
- * The keyring for one wrapping key: KmsKeyringNode with the key ARN as generator (seal =
- * GenerateDataKey, open = Decrypt), built per call so its client records that call's failures
- * (concurrent calls each get their own; no AsyncLocalStorage, whose promise hooks would tax
- * every promise of the process on Node.js 20), or one RawAesKeyringNode (AES-256-GCM key
- * wrapping: no KMS, nothing to record).
- */
-function heldKey(spec: WrappingKeySpec, kms: (region: string) => KmsClientLike | false): HeldKey {
-  const ref = wrappingKeyRef(spec);
-  if (spec.kind === 'kms') {
-    const keyring = (failures: string[]): KeyringNode => {
-      const clientProvider = (region: string) => {
-        const client = kms(region);
-        return client ? recording(client, failures) : false;
-      };
-      // KmsKeyringNode extends KeyringNode through the ESDK's class factory (KmsKeyringClass(KeyringNode)),
-      // which the lint rule cannot follow; at run time it is a KeyringNode.
-      // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
-      const built: KeyringNode = new KmsKeyringNode({ generatorKeyId: spec.keyArn, clientProvider });
-      return built;
-    };
-    return { ref, keyring };
-  }
-  const local = new RawAesKeyringNode({
-    keyNamespace: LOCAL_PROVIDER,
-    keyName: ref.key,
-    // The keyring keeps its own copy; the caller may zero theirs.
-    unencryptedMasterKey: new Uint8Array(spec.key),
-    wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
-  });
-  return { ref, keyring: () => local };
 }
 
 function decodeSealed(sealed: string): Buffer | undefined {
@@ -390,7 +259,13 @@ export class EsdkSealer implements SecretSealer {
     // on the very header openMessage then authenticates: a context edited to pass here fails there.
     if (!sameContext(info.context, exactContext(context))) throw undecryptable('context-mismatch');
     const holder = this.#held.find((held) => info.wrappedBy.some((ref) => sameRef(ref, held.ref)));
-    if (!holder) throw undecryptable('unknown-wrapping-key');
+    // Sealed under a key this process does not hold: its configuration is wrong, not the key.
+    if (!holder)
+      throw new SealingMisconfigured(
+        context,
+        info.wrappedBy.map(shownRef),
+        this.#held.map((held) => held.shown),
+      );
 
     const failures: string[] = [];
     // One message, one data key, one matching keyring: exactly one unwrap (one KMS Decrypt).

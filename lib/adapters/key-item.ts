@@ -3,12 +3,20 @@
  * with one-letter fields, and the index attributes `upk` and `usk` (lib/table.ts). Every
  * writer of whole items (import, migration, the test seeding) goes through toKeyItem.
  */
-import type { IdempotentLease, StoredKey } from '../domain/key-store.js';
+import type { IdempotentLease } from '../ports/lease-store.js';
+import type { KeyRecord, Outcome, StoredKey } from '../domain/types.js';
 import { maskKey } from '../domain/keys.js';
 import { inUsageIndex } from '../domain/rules.js';
 import { rememberSecret } from '../shared/redact.js';
-import type { KeyRecord, Outcome } from '../domain/types.js';
-import { IDEMPOTENCY_PREFIX, partitionShard, TABLE, TTL_ATTRIBUTE, usagePartition, usageSortKey } from '../table.js';
+import {
+  IDEMPOTENCY_PREFIX,
+  KEY_PREFIX,
+  partitionShard,
+  TABLE,
+  TTL_ATTRIBUTE,
+  usagePartition,
+  usageSortKey,
+} from '../table.js';
 
 export type Item = Record<string, unknown>;
 
@@ -114,7 +122,7 @@ export function toKeyRecord(item: Item | undefined): KeyRecord | undefined {
     !item ||
     typeof item[TABLE.partitionKey] !== 'string' ||
     typeof item.pool !== 'string' ||
-    !String(item[TABLE.partitionKey]).startsWith('k_')
+    !String(item[TABLE.partitionKey]).startsWith(KEY_PREFIX)
   )
     return undefined;
   const record: Record<string, unknown> = {};

@@ -1,5 +1,6 @@
 /** A sealer built on first use, so a process that never seals or opens never loads a wrapping key or the sealing library. */
-import type { SealContext, SecretSealer } from '../domain/secret-sealer.js';
+import type { SealContext } from '../domain/types.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
 
 /**
  * A sealer built on its first call (a failed build is retried on the next call, so a key file
@@ -20,6 +21,11 @@ export class LazySealer implements SecretSealer {
 
   async resealNeeded(sealed: string): Promise<boolean> {
     return (await this.#sealer()).resealNeeded(sealed);
+  }
+
+  /** Builds the sealer now (its key files read), failing as its first call would. */
+  async ready(): Promise<void> {
+    await this.#sealer();
   }
 
   #sealer(): Promise<SecretSealer> {

@@ -9,9 +9,9 @@ import { ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { UnreadableSource } from '../migration/errors.js';
-import { checkExport, readExport, type ReadOptions, type SourceRow } from '../migration/export-reader.js';
-import type { MigrationSource } from '../migration/migrate.js';
+import { UnreadableSource } from '../domain/errors.js';
+import { checkExport, readExport } from './export-reader.js';
+import type { MigrationSource, ReadOptions, SourceRow } from '../ports/migration-source.js';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
 

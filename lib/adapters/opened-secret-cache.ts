@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
-import type { SealContext } from '../domain/secret-sealer.js';
+import type { SealContext } from '../domain/types.js';
 
 /** At most this many opened secrets per process: above the pools we expect; a few hundred KB of memory when full. */
 export const DEFAULT_CACHE_MAX_ENTRIES = 1_000;

@@ -8,7 +8,7 @@
  */
 import * as z from 'zod/mini';
 import { redact } from '../shared/redact.js';
-import type { BalanceAnswer, BalanceProvider } from '../maintenance/ports.js';
+import type { BalanceAnswer, BalanceProvider } from '../ports/balance-provider.js';
 
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 10_000;
 /** A balance or error answer is well under 1 KiB; past this the answer is refused unread. */

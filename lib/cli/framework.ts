@@ -1,19 +1,25 @@
 /**
  * The CLI's small framework: commands register a spec (or a group of them, `keypool pool
- * set`); main.ts parses, dispatches and maps errors to exit codes (0 ok, 1 domain refusal or
+ * set`); run-cli.ts parses, dispatches and maps errors to exit codes (0 ok, 1 domain refusal or
  * unreachable store, 2 bad usage).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as z from 'zod/mini';
-import { type Config, type MaintenanceConfig, readConfig } from '../config.js';
-import type { Broker } from '../domain/broker.js';
-import type { PoolStore } from '../domain/key-store.js';
-import type { ReshardOptions } from '../domain/reshard.js';
-import type { ResealOptions } from '../domain/reseal.js';
-import type { SecretSealer } from '../domain/secret-sealer.js';
-import type { MaintenanceDeps } from '../maintenance/maintain.js';
-import type { MigrationSources } from '../migration/migrate.js';
-import type { MigrationStore } from '../migration/migration-store.js';
+import {
+  type Config,
+  localDynamoEndpoint,
+  type MaintenanceConfig,
+  readConfig,
+  readDynamoLocalPort,
+} from '../config.js';
+import type { Broker } from '../use-cases/broker.js';
+import type { PoolStore } from '../ports/pool-store.js';
+import type { ReshardOptions } from '../use-cases/reshard.js';
+import type { ResealOptions } from '../use-cases/reseal.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
+import type { MaintenanceDeps } from '../use-cases/maintenance/maintain.js';
+import type { MigrationSources } from '../ports/migration-source.js';
+import type { MigrationStore } from '../ports/migration-store.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -52,6 +58,11 @@ export interface CliServices {
   sealing(): Pick<ResealOptions, 'store' | 'pools' | 'sealer'>;
   /** what `keypool pool reshard` reads and writes through */
   sharding(): Pick<ReshardOptions, 'store' | 'pools'>;
+  /**
+   * Reads the wrapping keys now (the commands that seal or open, before they touch the table): a
+   * missing or unsafe key file, or no key configured, is a ConfigError. Never creates a key.
+   */
+  loadSealing(): Promise<void>;
 }
 
 export interface CommandContext {
@@ -71,12 +82,14 @@ export interface Command {
   options: Options;
   /** how many positionals: [min, max] */
   positionals?: [number, number];
+  /** seals or opens secrets: the wrapping keys are read before it runs (run-cli.ts), so a missing key is exit 2 before any write */
+  secrets?: true;
   run(context: CommandContext): Promise<number>;
 }
 
 /**
  * A command whose first positional names one of its subcommands (`keypool pool set <pool>`).
- * Each subcommand is an ordinary Command named by its own word ("set"); main.ts runs it
+ * Each subcommand is an ordinary Command named by its own word ("set"); run-cli.ts runs it
  * under its full name ("pool set"), so usage lines and error prefixes read as typed.
  */
 export interface CommandGroup {
@@ -90,14 +103,15 @@ export function isGroup(entry: Command | CommandGroup): entry is CommandGroup {
   return 'subcommands' in entry;
 }
 
-export const LOCAL_ENDPOINT = 'http://127.0.0.1:8000';
-
-/** Where the CLI finds DynamoDB: the endpoint variable, else AWS when a region is set, else the local stack. */
+/**
+ * Where the CLI finds DynamoDB: the endpoint variable, else AWS when a region is set, else the
+ * local stack's DynamoDB Local on the port `npm start` uses (KEYPOOL_DYNAMODB_LOCAL_PORT, 8000).
+ */
 export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   const config = readConfig(env);
   if (config.endpoint) return { ...config, endpointSource: 'env' };
   if (config.region) return { ...config, endpointSource: 'aws' };
-  return { ...config, endpoint: LOCAL_ENDPOINT, endpointSource: 'local' };
+  return { ...config, endpoint: localDynamoEndpoint(readDynamoLocalPort(env)), endpointSource: 'local' };
 }
 
 export function parse(command: Command, argv: string[]): ParsedArgs {

@@ -1,5 +1,5 @@
 /** A one-line progress bar on stderr for long CLI runs; the caller decides whether a terminal is there. */
-import type { MigrationProgress } from '../migration/migrate.js';
+import type { MigrationProgress } from '../use-cases/migration/migrate.js';
 
 const WIDTH = 24;
 

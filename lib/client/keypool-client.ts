@@ -2,8 +2,10 @@
  * A small client for keypool's HTTP API, for one pool: lease a key, complete the lease, count
  * a use without one. Against a deployed API it signs each request with SigV4 (service
  * `execute-api`, the AWS SDK's default credential chain); against the local stack it speaks
- * plain HTTP.
+ * plain HTTP. Every lease carries an Idempotency-Key, so an answer lost on the way back is
+ * asked for again and replayed, not granted (and counted) twice.
  */
+import { randomUUID } from 'node:crypto';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { HttpRequest } from '@smithy/protocol-http';
@@ -20,7 +22,15 @@ import {
   type LeaseRequest,
 } from '../domain/types.js';
 import { redact } from '../shared/redact.js';
-import { checkedWait, type KeySource, type LeaseWait, leaseWaiting, type Waiting, WaitBudget } from './key-source.js';
+import {
+  checkedWait,
+  defaultSleep,
+  type KeySource,
+  type LeaseWait,
+  leaseWaiting,
+  type Waiting,
+  WaitBudget,
+} from './key-source.js';
 
 type Credentials = ConstructorParameters<typeof SignatureV4>[0]['credentials'];
 
@@ -37,6 +47,12 @@ export interface KeypoolClientOptions extends Waiting {
   credentials?: Credentials;
   /** per request (default 10 s) */
   timeoutMs?: number;
+  /**
+   * how many times one lease is asked again, with the same Idempotency-Key, when its answer is
+   * lost (a reset, a timeout), a 5xx or a 429 (after its Retry-After, when that is at most
+   * 10 s) (default 2; 0: never)
+   */
+  leaseRetries?: number;
   /**
    * how long lease() waits in total for a cooling key when the pool is dry, seconds (default 0:
    * it throws NoUsableKey at once); also withKey's bound when withKey is given none
@@ -78,12 +94,29 @@ interface Answer {
   headers: Headers;
 }
 
+/** One lease() call's options: how long it may wait for a cooling key, and its Idempotency-Key. */
+export interface LeaseOptions extends LeaseWait {
+  /**
+   * the lease's Idempotency-Key (1-255 printable ASCII characters, no spaces; default: a new
+   * UUID per lease() call). A caller that keeps its own (a job id) and leases again after a
+   * restart gets the same lease back while it lives.
+   */
+  idempotencyKey?: string;
+}
+
+/** The first wait before a lease is asked again, ms (doubles each time, jittered, at most 2 s). */
+const LEASE_RETRY_BASE_MS = 200;
+const LEASE_RETRY_MAX_MS = 2_000;
+/** The longest Retry-After (a 429 or 503) a lease waits out before asking again, ms. */
+const MAX_RETRY_AFTER_MS = 10_000;
+
 export class KeypoolClient implements KeySource {
   readonly pool: string;
   readonly maxWaitSeconds: number;
   private readonly base: URL;
   private readonly signer: SignatureV4 | undefined;
   private readonly timeoutMs: number;
+  private readonly leaseRetries: number;
   private readonly fetch: typeof fetch;
   private readonly waiting: Waiting;
 
@@ -105,6 +138,9 @@ export class KeypoolClient implements KeySource {
       });
     }
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.leaseRetries = options.leaseRetries ?? 2;
+    if (!Number.isInteger(this.leaseRetries) || this.leaseRetries < 0)
+      throw new RangeError('KeypoolClient: leaseRetries is a whole number >= 0');
     this.maxWaitSeconds = checkedWait(options.maxWaitSeconds, 'KeypoolClient');
     this.fetch = options.fetch ?? fetch;
     this.waiting = {
@@ -117,11 +153,14 @@ export class KeypoolClient implements KeySource {
    * POST /pools/{pool}/leases: the least recently used usable key of the pool. When the pool
    * is dry it throws NoUsableKey, whose retryAfterSeconds says when a cooling key comes back;
    * with a wait bound (this call's, else the client's) it first sleeps for that key, never
-   * longer in total than the bound. PoolNotFound when the pool does not exist.
+   * longer in total than the bound. PoolNotFound when the pool does not exist. The call's
+   * requests all carry one Idempotency-Key: an answer lost, or a 5xx or 429, is asked again
+   * (`leaseRetries` times) and the API answers the lease it already granted, its use counted once.
    */
-  lease(request: LeaseRequest = {}, wait: LeaseWait = {}): Promise<LeaseGrant> {
-    const budget = new WaitBudget(checkedWait(wait.maxWaitSeconds ?? this.maxWaitSeconds, 'lease'));
-    return leaseWaiting(() => this.leaseOnce(request), budget, this.waiting);
+  lease(request: LeaseRequest = {}, options: LeaseOptions = {}): Promise<LeaseGrant> {
+    const budget = new WaitBudget(checkedWait(options.maxWaitSeconds ?? this.maxWaitSeconds, 'lease'));
+    const idempotencyKey = options.idempotencyKey ?? randomUUID();
+    return leaseWaiting(() => this.leaseOnce(request, idempotencyKey), budget, this.waiting);
   }
 
   /** POST /pools/{pool}/leases/{leaseId}/complete: success keeps the use counted, every other outcome returns it. */
@@ -140,12 +179,12 @@ export class KeypoolClient implements KeySource {
     };
   }
 
-  private async leaseOnce(request: LeaseRequest): Promise<LeaseGrant> {
+  private async leaseOnce(request: LeaseRequest, idempotencyKey: string): Promise<LeaseGrant> {
     const body: LeaseRequest = {
       ...(request.maxUses === undefined ? {} : { maxUses: request.maxUses }),
       ...(request.ttlSeconds === undefined ? {} : { ttlSeconds: request.ttlSeconds }),
     };
-    const answer = await this.call('POST', 'leases', body);
+    const answer = await this.leaseAnswer(body, idempotencyKey);
     if (answer.status === 409) {
       const error = new NoUsableKey(this.pool, request.maxUses ?? DEFAULT_MAX_USES, retryAfterOf(answer));
       // The API knows the pool's cap; its message says it where ours could only guess.
@@ -154,6 +193,32 @@ export class KeypoolClient implements KeySource {
       throw error;
     }
     return this.expect(answer, 200) as LeaseGrant;
+  }
+
+  /**
+   * The lease's answer, asked again with the same Idempotency-Key while it is lost (the request
+   * threw: a reset, a timeout; a redirect is not lost), a 5xx or a 429, at most `leaseRetries`
+   * times: the lease may have been granted, and only the key makes asking again safe. A
+   * Retry-After of at most MAX_RETRY_AFTER_MS is waited out; a longer one is the answer.
+   */
+  private async leaseAnswer(body: LeaseRequest, idempotencyKey: string): Promise<Answer> {
+    const headers = { 'idempotency-key': idempotencyKey };
+    const sleep = this.waiting.sleep ?? defaultSleep;
+    const random = this.waiting.random ?? Math.random;
+    for (let attempt = 0; ; attempt++) {
+      const last = attempt >= this.leaseRetries;
+      let waitMs = Math.min(LEASE_RETRY_MAX_MS, LEASE_RETRY_BASE_MS * 2 ** attempt) * (0.5 + random() / 2);
+      try {
+        const answer = await this.call('POST', 'leases', body, headers);
+        if ((answer.status < 500 && answer.status !== 429) || last) return answer;
+        const retryAfter = retryAfterOf(answer);
+        if (retryAfter !== undefined && retryAfter * 1000 > MAX_RETRY_AFTER_MS) return answer;
+        if (retryAfter !== undefined) waitMs = retryAfter * 1000;
+      } catch (error) {
+        if (error instanceof KeypoolError || last) throw error;
+      }
+      await sleep(waitMs);
+    }
   }
 
   private expect(answer: Answer, status: number): unknown {
@@ -167,10 +232,13 @@ export class KeypoolClient implements KeySource {
   }
 
   /** One request under /pools/{pool}/; `body` undefined sends none (a route without a body refuses one). */
-  private async call(method: 'POST', path: string, body: unknown): Promise<Answer> {
+  private async call(method: 'POST', path: string, body: unknown, extra: Record<string, string> = {}): Promise<Answer> {
     const url = new URL(`pools/${encodeURIComponent(this.pool)}/${path}`, this.base);
     const text = body === undefined ? undefined : JSON.stringify(body);
-    let headers: Record<string, string> = text === undefined ? {} : { 'content-type': 'application/json' };
+    let headers: Record<string, string> = {
+      ...extra,
+      ...(text === undefined ? {} : { 'content-type': 'application/json' }),
+    };
     if (this.signer) {
       const signed = await this.signer.sign(
         new HttpRequest({

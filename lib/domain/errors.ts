@@ -4,6 +4,8 @@
  */
 import { KEY_ID_PATTERN } from './keys.js';
 import { LEASE_ID_PATTERN } from './lease-id.js';
+import { POOL_NAME_PATTERN } from './pool-name.js';
+import type { SealContext } from './types.js';
 import { redact } from '../shared/redact.js';
 
 export abstract class KeypoolError extends Error {
@@ -37,12 +39,16 @@ export class PoolNotFound extends KeypoolError {
   }
 }
 
-/**
- * An id is echoed only when it has the shape of a keypool id: a caller who sends a secret
- * where an id belongs must not see it (or a log line) repeat it.
- */
-const shown = (id: string): string =>
-  KEY_ID_PATTERN.test(id) || LEASE_ID_PATTERN.test(id) ? `"${id}"` : '(not a keypool id)';
+// Key ids and pool names are public, but a caller could pass a secret where one belongs: an id
+// or a name is echoed (in a message or a log line) only when it has the shape of one.
+const NOT_AN_ID = '(not a keypool id)';
+const NOT_A_POOL = '(not a pool name)';
+const shown = (id: string): string => (KEY_ID_PATTERN.test(id) || LEASE_ID_PATTERN.test(id) ? `"${id}"` : NOT_AN_ID);
+const shownKeyId = (keyId: string): string => (KEY_ID_PATTERN.test(keyId) ? keyId : NOT_AN_ID);
+const shownPool = (pool: string): string => (POOL_NAME_PATTERN.test(pool) ? pool : NOT_A_POOL);
+/** A shown id or name in quotes; its placeholder as it is. */
+const quotedOr = (shownValue: string, placeholder: string): string =>
+  shownValue === placeholder ? shownValue : `"${shownValue}"`;
 
 export class KeyNotFound extends KeypoolError {
   readonly code = 'key_not_found';
@@ -101,5 +107,128 @@ export class InvalidRequest extends KeypoolError {
     readonly details: { path: string; message: string }[] = [],
   ) {
     super(message);
+  }
+}
+
+/** Why a ciphertext could not be opened; never contains the secret or the ciphertext. */
+export type UndecryptableReason =
+  /** not a sealed message at all (bad base64, bad header, truncated) */
+  | 'malformed'
+  /** sealed with an algorithm suite this sealer does not write */
+  | 'unexpected-algorithm'
+  /** the header binds it to another pool or key id: it was copied from another item */
+  | 'context-mismatch'
+  /** a held wrapping key matched but authentication failed: tampered, or the key service refused the ciphertext */
+  | 'authentication-failed';
+
+/**
+ * A stored ciphertext that cannot be opened, ever: the lease path must not hand this key out,
+ * and the key is shown as `undecryptable` until resealed or re-imported. A verdict on the
+ * ciphertext itself (malformed, another item's, or failing authentication under a wrapping key
+ * this process holds); a message sealed under a key it does not hold is SealingMisconfigured.
+ * The message names the key id and pool (both public) and the reason only.
+ */
+export class SecretUndecryptable extends KeypoolError {
+  readonly code = 'secret_undecryptable';
+  /** the item, as far as it has the shape of a key id and a pool name (else a placeholder) */
+  readonly context: SealContext;
+  constructor(
+    context: SealContext,
+    readonly reason: UndecryptableReason,
+  ) {
+    const keyId = shownKeyId(context.keyId);
+    const pool = shownPool(context.pool);
+    super(
+      `the secret of key ${quotedOr(keyId, NOT_AN_ID)} in pool ${quotedOr(pool, NOT_A_POOL)} cannot be decrypted (${reason})`,
+    );
+    // Kept on the error for the caller (status, metric per pool), so filtered like the message.
+    this.context = { keyId, pool };
+  }
+}
+
+/**
+ * The Retry-After of a sealing_unavailable answer. KMS throttling clears within seconds (the
+ * SDK has already retried it); a key that is disabled or unreachable needs an operator, whom
+ * the 5xx alarm calls: a short wait serves the first without hammering during the second.
+ */
+export const SEALING_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The wrapping-key service (KMS) failed for a reason that is not the ciphertext's fault:
+ * throttled, unreachable, access denied, key disabled. Retry or alarm; a key must not be
+ * marked undecryptable because of this. `causes` holds service error names only (no messages).
+ */
+export class SealingUnavailable extends KeypoolError {
+  readonly code = 'sealing_unavailable';
+  /** how long the caller should wait before trying again (the answer's Retry-After) */
+  readonly retryAfterSeconds = SEALING_RETRY_AFTER_SECONDS;
+  constructor(
+    readonly operation: 'seal' | 'open',
+    readonly causes: readonly string[],
+  ) {
+    super(`the wrapping-key service failed during ${operation}${causes.length ? ` (${causes.join(', ')})` : ''}`);
+  }
+}
+
+/**
+ * The Retry-After of a sealing_misconfigured answer: an operator has to change a setting (a key
+ * file, a previous key ARN) and redeploy or restart, which takes minutes; a short wait would
+ * only multiply the failing calls.
+ */
+export const SEALING_MISCONFIGURED_RETRY_AFTER_SECONDS = 60;
+
+/** What a SealingMisconfigured is about: one key, or the first keys a run read (`keypool reseal`). */
+export type MisconfiguredSubject = SealContext | { keysRead: number };
+
+/**
+ * A stored secret was sealed under a wrapping key this process does not hold: a wrong key file,
+ * a data dir other than the stack's, a previous KMS key ARN dropped too early. A fault of this
+ * process's configuration, never a verdict on the key: nothing is marked for it, a lease gives
+ * its use back, and the key opens again once the key it was sealed under is configured (as
+ * current or previous). Wrapping keys are named by identity only (a KMS key ARN, a local key's
+ * `local-<16 hex>` fingerprint, the file a held key was read from), never by material.
+ */
+export class SealingMisconfigured extends KeypoolError {
+  readonly code = 'sealing_misconfigured';
+  /** how long the caller should wait before trying again (the answer's Retry-After) */
+  readonly retryAfterSeconds = SEALING_MISCONFIGURED_RETRY_AFTER_SECONDS;
+  /** the key, as far as it has the shape of a key id and a pool name; or how many keys a run read */
+  readonly subject: MisconfiguredSubject;
+  constructor(
+    subject: MisconfiguredSubject,
+    /** the wrapping keys the message names (ARN or `local-<16 hex>`) */
+    readonly sealedUnder: readonly string[],
+    /** the wrapping keys this process holds, current first (`key file <path> (local-…)`, or an ARN) */
+    readonly held: readonly string[],
+  ) {
+    const run = 'keysRead' in subject;
+    const what = run
+      ? `none of the first ${subject.keysRead} sealed key(s) read opens: they were`
+      : `the secret of key ${quotedOr(shownKeyId(subject.keyId), NOT_AN_ID)} in pool ${quotedOr(shownPool(subject.pool), NOT_A_POOL)} was`;
+    super(
+      `${what} sealed under ${sealedUnder.join(', ') || 'no wrapping key keypool knows'}, which this process does not hold (it holds ${held.join('; ') || 'none'}): a configuration fault, not the ${run ? "keys'" : "key's"}, so nothing was changed; configure the key ${run ? 'they were' : 'it was'} sealed under, as the current or a previous key`,
+    );
+    this.subject =
+      'keysRead' in subject
+        ? { keysRead: subject.keysRead }
+        : { keyId: shownKeyId(subject.keyId), pool: shownPool(subject.pool) };
+  }
+}
+
+/**
+ * The source cannot be read or parsed at all (missing file, not an export, a broken JSON
+ * array, a table that does not exist). Raised before the first write, so nothing is half done.
+ */
+export class UnreadableSource extends KeypoolError {
+  readonly code = 'unreadable_source';
+}
+
+/** A key's count kept changing under the migration's conditional write more often than it retries. */
+export class MigrationConflict extends KeypoolError {
+  readonly code = 'migration_conflict';
+  constructor(keyId: string) {
+    super(
+      `key ${keyId} changed under every one of the migration's attempts to raise its count; run the migration again`,
+    );
   }
 }

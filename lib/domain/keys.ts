@@ -1,11 +1,7 @@
 /** Pure helpers for keys: ids from fingerprints, masking, views. */
 import { createHash } from 'node:crypto';
 import { effectiveStatus } from './rules.js';
-import { rememberSecret } from '../shared/redact.js';
-import type { StoredKey } from './key-store.js';
-import type { SecretSealer } from './secret-sealer.js';
-import { DEFAULT_SHARDS, shardOf } from './shards.js';
-import type { KeyRecord, KeyView } from './types.js';
+import type { KeyRecord, KeyView, StoredKey } from './types.js';
 
 /**
  * The key's stable id: a prefix of the SHA-256 fingerprint of the secret. Importing the same
@@ -41,39 +37,6 @@ export function toKeyView(record: KeyRecord, nowMs: number = Date.now()): KeyVie
     lastUsedAt: record.lastUsedAt,
     credits: record.credits ?? null,
     creditsCheckedAt: record.creditsCheckedAt ?? null,
-  };
-}
-
-/**
- * A new key as stored: the id from its fingerprint, its mask taken now, its secret sealed for
- * this pool and key id, count 0, active, no lease, homed in its shard for `fields.shards` (the
- * pool's shard count as the caller just read it). The secret is remembered for redaction from
- * here on (every import and migration passes here).
- */
-export async function sealNewKey(
-  sealer: Pick<SecretSealer, 'seal'>,
-  apiKey: string,
-  pool: string,
-  createdAt: string,
-  fields: Partial<Pick<StoredKey, 'label' | 'usageCount' | 'status' | 'lastUsedAt'>> & { shards?: number } = {},
-): Promise<StoredKey> {
-  rememberSecret(apiKey);
-  const keyId = keyIdFor(apiKey);
-  // Its home under the pool's shard count as read by the caller (README "Scaling").
-  const shard = shardOf(keyId, fields.shards ?? DEFAULT_SHARDS);
-  return {
-    keyId,
-    pool,
-    secret: await sealer.seal(apiKey, { pool, keyId }),
-    sealed: true,
-    maskedKey: maskKey(apiKey),
-    ...(fields.label === undefined ? {} : { label: fields.label }),
-    usageCount: fields.usageCount ?? 0,
-    status: fields.status ?? 'active',
-    createdAt,
-    lastUsedAt: fields.lastUsedAt ?? null,
-    slots: {},
-    ...(shard === 0 ? {} : { shard }),
   };
 }
 

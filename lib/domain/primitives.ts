@@ -16,10 +16,24 @@ export const PoolName = z.string().check(z.regex(POOL_NAME_PATTERN, 'a pool is 1
 export const ApiKeySecret = z
   .string()
   .check(z.regex(API_KEY_PATTERN, 'an API key is 8-512 printable ASCII characters without spaces'));
-/** No control (\p{Cc}) or format (\p{Cf}, e.g. U+202E) characters: a label cannot change how a listing reads. */
+const LABEL_RULE = 'a label is visible text: no control, format, separator or invisible characters';
+/**
+ * A label is visible text, so it cannot change how a listing reads or pass for another: no
+ * control (Cc) or format (Cf, e.g. U+202E) character, no line or paragraph separator (Zl, Zp:
+ * U+2028 breaks a line), no lone surrogate (Cs), and nothing that renders as nothing — Unicode's
+ * default-ignorable code points (the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, U+034F, ...)
+ * and U+2800 BRAILLE PATTERN BLANK — except the variation selectors, which only pick the glyph of
+ * the character before them (the emoji form of ❤). Spaces (Zs, U+3000 too) show as space.
+ */
 export const Label = z
   .string()
-  .check(z.maxLength(128), z.regex(/^[^\p{Cc}\p{Cf}]*$/u, 'a label has no control or format characters'));
+  .check(
+    z.maxLength(128),
+    z.regex(
+      /^(?:(?![\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u2800])(?:[\uFE00-\uFE0F\u{E0100}-\u{E01EF}]|\P{Default_Ignorable_Code_Point}))*$/u,
+      LABEL_RULE,
+    ),
+  );
 export const KeyStatusSchema = z.enum(KEY_STATUSES);
 export const OutcomeSchema = z.enum(OUTCOMES);
 

@@ -1,10 +1,10 @@
 /**
- * keypool's rules about keys, written once. The broker and the in-memory store in the tests
- * apply these functions; the DynamoDB adapter (lib/adapters/dynamo-key-store.ts) states the
- * same rules as condition expressions, each named there after the function it mirrors.
+ * keypool's rules about keys, written once. The use cases and the in-memory store in the tests
+ * apply these functions; the DynamoDB key stores (lib/adapters/dynamo-lease-store.ts,
+ * dynamo-key-admin-store.ts, dynamo-key-table.ts) state the same rules as condition
+ * expressions, each named there after the function it mirrors.
  */
-import type { LeaseSlot } from './key-store.js';
-import type { KeyRecord, KeyStatus, Outcome } from './types.js';
+import type { KeyRecord, KeyStatus, LeaseSlot, Outcome } from './types.js';
 
 /** Statuses whose keys sit in the usage-count index: the only keys a lease ever reads. */
 export const INDEXED_STATUSES = ['active', 'cooling'] as const satisfies readonly KeyStatus[];

@@ -1,5 +1,5 @@
 /**
- * Sharded usage order (README "Scaling"). A pool's keys are spread over `shards` partitions
+ * Sharded usage order (docs/scaling.md). A pool's keys are spread over `shards` partitions
  * of the usage-count index, so one pool's lease writes are no longer bound to one index
  * partition's 1,000 WCU/s. Which shard a key belongs in is a stable hash of its key id; the
  * storage name of a shard's partition (lib/table.ts usagePartition) is the bare pool name for
@@ -11,7 +11,6 @@
  */
 import type { PoolPolicy } from './types.js';
 
-export const DEFAULT_SHARDS = 1;
 /** The most shards a pool may have (issue 13: 1..64). A dry pool costs one index Query per shard. */
 export const MAX_SHARDS = 64;
 

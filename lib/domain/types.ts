@@ -1,13 +1,12 @@
 /** The domain's vocabulary: pools and their policy, keys and their statuses, leases and completion outcomes. */
-// shards.ts imports only types from here, so this is no cycle at run time.
-import { DEFAULT_SHARDS } from './shards.js';
 
 /**
  * A key's status. `suspect`: a caller reported it invalid; out of the pool until maintenance
  * asks the provider, which either confirms (disabled) or clears it. Only an operator's
- * `disabled` is for good. `undecryptable`: its sealed secret cannot be opened with the
- * configured wrapping keys (a missing previous key after a rotation, a tampered or copied
- * ciphertext); never leased, until `keypool reseal` can open it again or it is imported anew.
+ * `disabled` is for good. `undecryptable`: its sealed ciphertext itself does not open
+ * (malformed, copied from another item, or failing authentication under a held wrapping key;
+ * a key the process does not hold is a wrong setting, never this); never leased, until
+ * `keypool reseal` can open it again or it is imported anew.
  */
 export const KEY_STATUSES = ['active', 'cooling', 'exhausted', 'disabled', 'suspect', 'undecryptable'] as const;
 export type KeyStatus = (typeof KEY_STATUSES)[number];
@@ -29,6 +28,8 @@ export const DEFAULT_MAX_USES = 3;
 export const DEFAULT_LEASE_TTL_SECONDS = 300;
 export const DEFAULT_COOLDOWN_SECONDS = 60;
 export const DEFAULT_MIN_CREDITS = 3;
+/** One shard: one strict least-recently-used order (lib/domain/shards.ts). */
+export const DEFAULT_SHARDS = 1;
 
 /** What the operator sets on a pool. */
 export interface PoolSettings {
@@ -89,6 +90,34 @@ export interface KeyRecord {
   creditsCheckedAt?: string;
 }
 
+/** A lease slot on a key: open while it has no outcome and its expiry has not passed. */
+export interface LeaseSlot {
+  /** the nonce of the lease holding the slot */
+  nonce: string;
+  /** when the lease expires, ms since the Unix epoch */
+  expiresAtMs: number;
+  /** the reported outcome, once completed */
+  outcome?: Outcome;
+}
+
+/**
+ * A key as the store keeps it: the record, the secret as stored, and the lease slots. The
+ * secret is a ciphertext (`sealed`, opened with the SecretSealer only where a key is handed
+ * out) or, for an item written before sealing, the plain secret (`sealed: false`: never
+ * leased until `keypool reseal` seals it).
+ */
+export interface StoredKey extends KeyRecord {
+  secret: string;
+  sealed: boolean;
+  slots: Record<string, LeaseSlot>;
+  /**
+   * The shard of its pool's usage order the key belongs in (lib/domain/shards.ts), kept while
+   * it is out of the index too; absent: shard 0. A new key takes shardOf(keyId, pool's shards);
+   * only a reshard moves it.
+   */
+  shard?: number;
+}
+
 /** What list, import and status changes show of a key: the secret only masked. */
 export interface KeyView {
   keyId: string;
@@ -102,6 +131,15 @@ export interface KeyView {
   /** the provider balance at the last maintenance check; null until checked */
   credits: number | null;
   creditsCheckedAt: string | null;
+}
+
+/**
+ * What a sealed secret is bound to. Opening with any other context fails, so a ciphertext
+ * copied onto another item (another key id or another pool) never opens there.
+ */
+export interface SealContext {
+  pool: string;
+  keyId: string;
 }
 
 export interface NewKey {

@@ -15,6 +15,11 @@ export class RouteNotFound extends KeypoolError {
   }
 }
 
+/**
+ * Every code a keypool error carries over HTTP, and its status: the one table. The OpenAPI
+ * document's `ErrorCode` enum is read from it (with the local server's codes below), so a code
+ * added here is documented by construction.
+ */
 const STATUS: Record<string, number> = {
   invalid_request: 400,
   not_found: 404,
@@ -28,10 +33,39 @@ const STATUS: Record<string, number> = {
   // The wrapping-key service (KMS) failed: nothing is wrong with the request or the key, and a
   // retry may succeed. A 5xx, so the API's 5xx alarm sees an outage of the key service.
   sealing_unavailable: 503,
+  // A stored secret was sealed under a wrapping key this process does not hold: a wrong setting
+  // an operator must fix. Nothing was counted or marked; a 5xx, so the 5xx alarm calls them.
+  sealing_misconfigured: 503,
   // DynamoDB throttled, or kept conflicting, past bounded retries: the caller retries after
   // Retry-After. Never a 409: a busy table says nothing about whether the pool has a key.
   store_throttled: 503,
 };
+
+/**
+ * What the local server (`npm start`, lib/local/server.ts) refuses before any handler runs, and
+ * the status of each: it has no IAM in front of it, so it turns away what a web page in a
+ * browser on the same machine could send. Never answered on AWS.
+ */
+export const LOCAL_SERVER_STATUS = {
+  forbidden_host: 403,
+  forbidden_origin: 403,
+  unsupported_media_type: 415,
+} as const;
+
+export type LocalServerRefusal = keyof typeof LOCAL_SERVER_STATUS;
+
+/** The code of every answer that is not a KeypoolError: a 500 that says nothing more. */
+export const INTERNAL_ERROR = { code: 'internal_error', status: 500 } as const;
+
+/** Every `error` code an answer of keypool (on AWS or the local server) may carry, each once. */
+export const ERROR_CODES: readonly string[] = [
+  ...new Set([...Object.keys(STATUS), ...Object.keys(LOCAL_SERVER_STATUS), INTERNAL_ERROR.code]),
+];
+
+/** The status of every code in ERROR_CODES. */
+export function statusOfCode(code: string): number {
+  return STATUS[code] ?? (LOCAL_SERVER_STATUS as Record<string, number>)[code] ?? INTERNAL_ERROR.status;
+}
 
 /** An error that asks for response headers besides its body (e.g. `allow` on a 405). */
 export interface WithHeaders {
@@ -46,8 +80,9 @@ export interface ErrorBody {
   error: string;
   message: string;
   /**
-   * no_usable_key: seconds until a cooling key comes back; sealing_unavailable, store_throttled:
-   * seconds to wait before trying again (each also the Retry-After header)
+   * no_usable_key: seconds until a cooling key comes back; sealing_unavailable,
+   * sealing_misconfigured and store_throttled: seconds to wait before trying again (each also the
+   * Retry-After header)
    */
   retryAfterSeconds?: number;
   details?: { path: string; message: string }[];
@@ -55,8 +90,8 @@ export interface ErrorBody {
 
 /**
  * The wait an error asks its caller for (NoUsableKey while a key cools, SealingUnavailable,
- * StoreThrottled),
- * read by shape: this module names neither class, so no function bundles the sealer for it.
+ * SealingMisconfigured, StoreThrottled), read by shape: this module names none of them, so no
+ * function bundles the sealer for it.
  */
 function retryAfterOf(error: KeypoolError): number | undefined {
   return 'retryAfterSeconds' in error && typeof error.retryAfterSeconds === 'number'
@@ -86,5 +121,10 @@ export function errorAnswer(error: unknown): {
     const headers = { ...headersOf(error), ...(wait === undefined ? {} : { 'retry-after': String(wait) }) };
     return { status: STATUS[error.code] ?? 500, body, headers, known: true };
   }
-  return { status: 500, body: { error: 'internal_error', message: 'internal error' }, headers: {}, known: false };
+  return {
+    status: INTERNAL_ERROR.status,
+    body: { error: INTERNAL_ERROR.code, message: 'internal error' },
+    headers: {},
+    known: false,
+  };
 }

@@ -119,6 +119,10 @@ const jsonErrors: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructure
         errorName: error?.name ?? 'unknown',
         errorMessage: redact(error?.message ?? ''),
       });
+    } else if (answer.status >= 500) {
+      // A known 5xx (the key service failed, a wrong sealing setting) is the operator's to fix:
+      // the log says why (the message names key ids and wrapping keys, never a secret).
+      logger.error('request failed', { error: answer.body.error, reason: answer.body.message });
     }
     request.response = json(answer.status, answer.body, answer.headers);
     const event = request.event;
@@ -129,6 +133,11 @@ const jsonErrors: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructure
 export interface HttpHandlerOptions {
   /** answers requests no route of this function matches; the meta function serves `$default` with it */
   unmatched?: (event: APIGatewayProxyEventV2) => never;
+  /**
+   * the function's own middlewares (metrics), inside the error mapping: their `after` sees the
+   * route's answer, their `onError` the route's error before it becomes an answer
+   */
+  middlewares?: readonly MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>[];
 }
 
 /** The middy-wrapped handler for the given route implementations. */
@@ -141,6 +150,7 @@ export function httpHandler<K extends RouteKey>(
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(lambdaLogging())
     .use(jsonErrors)
+    .use([...(options.middlewares ?? [])])
     .handler(async (event: APIGatewayProxyEventV2) => {
       const implementation = routes[event.routeKey];
       const spec = (ROUTES as Record<string, RouteSpec | undefined>)[event.routeKey];

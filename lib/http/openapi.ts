@@ -1,16 +1,161 @@
-/** The OpenAPI 3.1 document, generated from the route table and its zod schemas. */
+/**
+ * The OpenAPI 3.1 document, generated from the route table (lib/http/routes.ts), its zod
+ * schemas, what each route answers (lib/http/responses.ts) and the table of error codes
+ * (lib/http/errors.ts): one source, so the document cannot drift from what is validated.
+ * Every request and response body is a named schema in `components.schemas`, which is what
+ * client generators turn into types.
+ */
 import * as z from 'zod/mini';
-import { RESPONSES } from './responses.js';
-import { ROUTE_KEYS, ROUTES, type RouteSpec } from './routes.js';
+import { KeyStatusSchema, OutcomeSchema, ProviderSchema } from '../domain/primitives.js';
+import { ERROR_CODES, statusOfCode } from './errors.js';
+import * as r from './response-schemas.js';
+import { RESPONSES, type RouteResponses, sharedErrors } from './responses.js';
+import { ROUTES, type RouteSpec, type ServerSpec } from './routes.js';
+import * as s from './schemas.js';
 
 type JsonSchema = Record<string, unknown>;
 
-const schemaOf = (schema: z.ZodMiniType): JsonSchema => {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
-  return rest;
+const codesOf = (status: number): string[] => ERROR_CODES.filter((code) => statusOfCode(code) === status);
+
+/** The named schemas. Every body a route takes or answers must be one of them (else the build throws). */
+const NAMED: readonly (readonly [z.ZodMiniType, string])[] = [
+  [KeyStatusSchema, 'KeyStatus'],
+  [OutcomeSchema, 'Outcome'],
+  [ProviderSchema, 'Provider'],
+  [r.ErrorCodeSchema, 'ErrorCode'],
+  [s.PoolBody, 'PoolSettings'],
+  [s.ImportedKey, 'NewKey'],
+  [s.ImportBody, 'ImportRequest'],
+  [s.UpdateKeyBody, 'KeyUpdate'],
+  [s.LeaseBody, 'LeaseRequest'],
+  [s.CompleteBody, 'CompletionReport'],
+  [r.HealthResponse, 'Health'],
+  [r.PoolViewSchema, 'PoolView'],
+  [r.PoolListResponse, 'PoolList'],
+  [r.KeyViewSchema, 'KeyView'],
+  [r.KeyPageResponse, 'KeyPage'],
+  [r.ImportResponse, 'ImportResult'],
+  [r.UsageResponse, 'CountedUse'],
+  [r.LeaseResponse, 'LeaseGrant'],
+  [r.CompleteResponse, 'Completion'],
+  [r.ErrorResponse, 'Error'],
+  [r.GatewayErrorResponse, 'GatewayError'],
+];
+
+/** Where the API is served. A route served elsewhere (the proxy) names its own servers in the route table. */
+const API_SERVERS: readonly ServerSpec[] = [
+  {
+    url: 'https://{apiId}.execute-api.{region}.amazonaws.com',
+    description:
+      "The deployed API: the stateless stack's `ApiUrl` output, known once it is deployed. Every route but GET /health is signed with SigV4 for the service `execute-api` in the API's region.",
+    variables: {
+      apiId: { default: 'your-api-id', description: 'the HTTP API id (the first label of `ApiUrl`)' },
+      region: { default: 'us-east-1', description: 'the AWS region the API is deployed in' },
+    },
+    sigv4Service: 'execute-api',
+  },
+  {
+    url: 'http://127.0.0.1:{port}',
+    description: 'The local stack (`npm start`): the same handlers on DynamoDB Local; it checks no signature.',
+    variables: { port: { default: '3000', description: 'KEYPOOL_PORT' } },
+  },
+];
+
+const SIGV4_SCHEME = {
+  // AWS's own form for IAM authorization (what API Gateway exports and imports): an apiKey
+  // scheme on Authorization marked awsSigv4. Generators accept it and leave the header to a
+  // middleware, which is where a per-request signature has to be computed anyway.
+  type: 'apiKey',
+  name: 'Authorization',
+  in: 'header',
+  'x-amazon-apigateway-authtype': 'awsSigv4',
+  description:
+    "AWS Signature Version 4 (IAM), not a static key: each request is signed with the caller's AWS credentials for the service named by the server (`x-keypool-sigv4-service`, `execute-api` for the API) in the API's region, which sets `Authorization`, `X-Amz-Date` and, with temporary credentials, `X-Amz-Security-Token`. The caller's IAM policy decides which routes (and pools) it may call.",
 };
 
-function parameters(spec: RouteSpec): JsonSchema[] {
+/** Statuses API Gateway may answer by itself, with `{ message }` instead of keypool's `{ error, message }`. */
+const GATEWAY_STATUSES = new Set([403, 413, 429, 500, 503]);
+
+/** The body of an error answer: keypool's `Error` for its codes of that status, API Gateway's where it may answer it. */
+function errorBody(status: number, spec: RouteSpec): JsonSchema {
+  // API Gateway checks no signature on a public route, so it refuses none there.
+  const gateway = GATEWAY_STATUSES.has(status) && !(status === 403 && spec.access === 'public');
+  const own = codesOf(status).length > 0;
+  if (gateway && own) return { anyOf: [ref('Error'), ref('GatewayError')] };
+  return ref(gateway ? 'GatewayError' : 'Error');
+}
+
+/** The headers an answer of this status carries. */
+function headersFor(status: number, allowed: string): JsonSchema | undefined {
+  if (status === 405) {
+    return {
+      Allow: {
+        description: 'the methods this path takes',
+        required: true,
+        schema: { type: 'string' },
+        example: allowed,
+      },
+    };
+  }
+  if (status === 409 || status === 429 || status === 503)
+    return { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } };
+  return undefined;
+}
+
+const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+
+/**
+ * Drops what zod writes that says nothing to a reader or a generator: the ±2^53 bounds of every
+ * integer (a count says `minimum: 0` itself), and the pattern beside `format: date-time` (every
+ * time keypool writes is UTC with a Z, which the format names).
+ */
+function override(ctx: { jsonSchema: JsonSchema }): void {
+  const schema = ctx.jsonSchema;
+  if (schema.maximum === Number.MAX_SAFE_INTEGER) delete schema.maximum;
+  if (schema.minimum === Number.MIN_SAFE_INTEGER) delete schema.minimum;
+  if (schema.format === 'date-time') delete schema.pattern;
+}
+
+/** Rewrites the `$defs` references of a single conversion to the components they name. */
+function toComponentRefs(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toComponentRefs);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      k === '$ref' && typeof v === 'string' ? v.replace('#/$defs/', '#/components/schemas/') : toComponentRefs(v),
+    ]),
+  );
+}
+
+/** The registry of named schemas, and each schema's name. */
+function namedSchemas(): { registry: z.core.$ZodRegistry<{ id: string }>; nameOf: Map<z.ZodMiniType, string> } {
+  const registry = z.registry<{ id: string }>();
+  const nameOf = new Map<z.ZodMiniType, string>();
+  for (const [schema, id] of NAMED) {
+    registry.add(schema, { id });
+    nameOf.set(schema, id);
+  }
+  return { registry, nameOf };
+}
+
+function components(registry: z.core.$ZodRegistry<{ id: string }>): Record<string, JsonSchema> {
+  const { schemas } = z.toJSONSchema(registry, {
+    uri: (id) => `#/components/schemas/${id}`,
+    io: 'input',
+    unrepresentable: 'any',
+    override,
+  }) as { schemas: Record<string, JsonSchema> };
+  return Object.fromEntries(
+    Object.entries(schemas).map(([id, { $schema: _dialect, $id: _id, ...schema }]) => [id, schema]),
+  );
+}
+
+/**
+ * A route's parameters. Their schemas describe the value a parameter carries (the output of its
+ * zod schema): `limit` is an integer, though a query string brings its digits.
+ */
+function parameters(spec: RouteSpec, registry: z.core.$ZodRegistry<{ id: string }>): JsonSchema[] {
   const list: JsonSchema[] = [];
   for (const [where, schema] of [
     ['path', spec.params],
@@ -18,54 +163,129 @@ function parameters(spec: RouteSpec): JsonSchema[] {
     ['header', spec.headers],
   ] as const) {
     if (!schema) continue;
-    const properties = (schemaOf(schema).properties ?? {}) as Record<string, JsonSchema>;
+    const { $defs: _named, ...object } = toComponentRefs(
+      z.toJSONSchema(schema, { metadata: registry, io: 'output', unrepresentable: 'any', override }),
+    ) as JsonSchema;
+    const required = new Set((object.required ?? []) as string[]);
+    const properties = (object.properties ?? {}) as Record<string, JsonSchema>;
     for (const [name, property] of Object.entries(properties)) {
-      list.push({ name, in: where, required: where === 'path', schema: property });
+      list.push({ name, in: where, required: where === 'path' || required.has(name), schema: property });
     }
   }
   return list;
 }
 
-let cached: JsonSchema | undefined;
+/** The path as the document writes it: a greedy `{path+}` of API Gateway is the parameter `{path}`. */
+const documentPath = (path: string): string => path.replace(/\{(\w+)\+\}/g, '{$1}');
 
-export function openApiDocument(): JsonSchema {
-  if (cached) return cached;
-  const paths: Record<string, Record<string, JsonSchema>> = {};
-  for (const key of ROUTE_KEYS) {
-    const spec: RouteSpec = ROUTES[key];
-    const operation: JsonSchema = {
-      operationId: key.replace(/[^A-Za-z]+/g, '_').replace(/^_|_$/g, ''),
-      summary: spec.summary,
-      ...(spec.access === 'public' ? { security: [] } : { security: [{ sigv4: [] }] }),
-      'x-keypool-access': spec.access,
-      parameters: parameters(spec),
-      responses: Object.fromEntries(
-        Object.entries(RESPONSES[key]).map(([status, response]) => [
-          status,
-          {
-            description: response.description,
-            ...(response.schema ? { content: { 'application/json': { schema: schemaOf(response.schema) } } } : {}),
-          },
-        ]),
-      ),
-    };
-    if (spec.body) {
-      operation.requestBody = {
-        required: !spec.bodyOptional,
-        content: { 'application/json': { schema: schemaOf(spec.body) } },
+function serverObject(server: ServerSpec): JsonSchema {
+  return {
+    url: server.url,
+    description: server.description,
+    ...(server.variables ? { variables: server.variables } : {}),
+    ...(server.sigv4Service ? { 'x-keypool-sigv4-service': server.sigv4Service } : {}),
+  };
+}
+
+/**
+ * The error codes of this status, for an answer's description (read from the one table of
+ * codes), or the fewer the route names.
+ */
+function withCodes(description: string, status: number, only?: readonly string[]): string {
+  const codes = only ?? codesOf(status);
+  return codes.length ? `${description}\n\n\`error\`: ${codes.map((c) => `\`${c}\``).join(', ')}.` : description;
+}
+
+const DEFAULT_ANSWER = {
+  description: withCodes(
+    "Any other error. keypool's own answers are `Error`; API Gateway's own (a function that failed or timed out) carry a message only.",
+    500,
+  ),
+  content: { 'application/json': { schema: { anyOf: [ref('Error'), ref('GatewayError')] } } },
+};
+
+export interface RouteTable {
+  routes: Readonly<Record<string, RouteSpec>>;
+  responses: Readonly<Record<string, RouteResponses>>;
+}
+
+/** Builds the document for a route table; throws on a body without a name or a repeated operationId. */
+export function buildOpenApiDocument(table: RouteTable): JsonSchema {
+  const { registry, nameOf } = namedSchemas();
+  const named = (schema: z.ZodMiniType, where: string): JsonSchema => {
+    const name = nameOf.get(schema);
+    if (!name) throw new Error(`${where}: its schema has no name; add it to NAMED in lib/http/openapi.ts`);
+    return ref(name);
+  };
+  const paths: Record<string, JsonSchema> = {};
+  const operationIds = new Set<string>();
+  const entries = Object.entries(table.routes);
+  for (const [key, spec] of entries) {
+    if (operationIds.has(spec.operationId)) throw new Error(`${key}: operationId ${spec.operationId} is taken`);
+    operationIds.add(spec.operationId);
+    const allowed = entries.filter(([, other]) => other.path === spec.path).map(([, other]) => other.method);
+    const answers: RouteResponses = { ...sharedErrors(spec), ...table.responses[key] };
+    const responses: Record<string, JsonSchema> = {};
+    for (const [status, answer] of Object.entries(answers).sort(([a], [b]) => Number(a) - Number(b))) {
+      const code = Number(status);
+      const isError = answer.schema === r.ErrorResponse;
+      const schema = isError ? errorBody(code, spec) : answer.schema && named(answer.schema, `${key} ${status}`);
+      const headers = headersFor(code, allowed.join(', '));
+      responses[status] = {
+        description: isError ? withCodes(answer.description, code, answer.codes) : answer.description,
+        ...(headers ? { headers } : {}),
+        ...(schema ? { content: { 'application/json': { schema } } } : {}),
       };
     }
-    (paths[spec.path] ??= {})[spec.method.toLowerCase()] = operation;
+    responses.default = DEFAULT_ANSWER;
+    const operation: JsonSchema = {
+      operationId: spec.operationId,
+      summary: spec.summary,
+      security: spec.access === 'public' ? [] : [{ sigv4: [] }],
+      'x-keypool-access': spec.access,
+      parameters: parameters(spec, registry),
+      ...(spec.body
+        ? {
+            requestBody: {
+              required: !spec.bodyOptional,
+              content: { 'application/json': { schema: named(spec.body, `${key} body`) } },
+            },
+          }
+        : {}),
+      responses,
+    };
+    const item = (paths[documentPath(spec.path)] ??= spec.servers ? { servers: spec.servers.map(serverObject) } : {});
+    item[spec.method.toLowerCase()] = operation;
   }
-  cached = {
+  return {
     openapi: '3.1.0',
-    info: { title: 'keypool', version: '1', description: 'Least-recently-used leasing of API keys under a usage cap.' },
-    components: {
-      securitySchemes: {
-        sigv4: { type: 'apiKey', name: 'Authorization', in: 'header', description: 'AWS Signature Version 4 (IAM)' },
-      },
+    info: {
+      title: 'keypool',
+      version: '1',
+      description:
+        'Least-recently-used leasing of API keys under a usage cap. A path no route takes answers 404 `not_found`; a method a path does not take, 405 `method_not_allowed` with `Allow`.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
+    servers: API_SERVERS.map(serverObject),
     paths,
+    components: {
+      schemas: components(registry),
+      headers: {
+        RetryAfter: {
+          description:
+            "Seconds to wait before trying again, also `retryAfterSeconds` in the body: on 409 `no_usable_key` when a cooling key comes back, on keypool's 503s always. API Gateway's own 429 and 503 carry none.",
+          schema: { type: 'integer', minimum: 0 },
+        },
+      },
+      securitySchemes: { sigv4: SIGV4_SCHEME },
+    },
   };
+}
+
+let cached: JsonSchema | undefined;
+
+/** The document of this API's route table, built once. */
+export function openApiDocument(): JsonSchema {
+  cached ??= buildOpenApiDocument({ routes: ROUTES, responses: RESPONSES });
   return cached;
 }

@@ -1,53 +1,68 @@
 /**
  * The API's answers as schemas: documentation only (the OpenAPI document); the code builds
- * the answers typed, so no Lambda loads this module.
+ * the answers typed, so no Lambda loads this module. Objects stay open (a field added later
+ * does not break a client that validates against an older document).
  */
 import * as z from 'zod/mini';
 import { KeyStatusSchema, ProviderSchema } from '../domain/primitives.js';
+import { ERROR_CODES } from './errors.js';
+
+/** A count (of uses, of keys): a whole number from 0. */
+const Count = z.int().check(z.minimum(0));
+/** A setting that is at least 1 (seconds, shards). */
+const Positive = z.int().check(z.minimum(1));
 
 export const KeyViewSchema = z.object({
   keyId: z.string(),
   pool: z.string(),
   label: z.optional(z.string()),
   maskedKey: z.string(),
-  usageCount: z.int(),
+  usageCount: Count,
   status: KeyStatusSchema,
   createdAt: z.iso.datetime(),
   lastUsedAt: z.nullable(z.iso.datetime()),
   credits: z.nullable(z.number()),
   creditsCheckedAt: z.nullable(z.iso.datetime()),
 });
-export const ImportResponse = z.object({ imported: z.int(), duplicates: z.int(), keys: z.array(KeyViewSchema) });
+export const ImportResponse = z.object({ imported: Count, duplicates: Count, keys: z.array(KeyViewSchema) });
 export const KeyPageResponse = z.object({ keys: z.array(KeyViewSchema), cursor: z.nullable(z.string()) });
-export const UsageResponse = z.object({ keyId: z.string(), usageCount: z.int() });
+export const UsageResponse = z.object({ keyId: z.string(), usageCount: Count });
 export const LeaseResponse = z.object({
   leaseId: z.string(),
   keyId: z.string(),
   apiKey: z.string(),
   pool: z.string(),
-  usageCount: z.int(),
+  usageCount: Count,
   expiresAt: z.iso.datetime(),
 });
-export const CompleteResponse = z.object({ keyId: z.string(), usageCount: z.int(), status: KeyStatusSchema });
+export const CompleteResponse = z.object({ keyId: z.string(), usageCount: Count, status: KeyStatusSchema });
 export const HealthResponse = z.object({ status: z.literal('ok') });
+/** Every code an error answer may carry: read from the one table of codes (lib/http/errors.ts). */
+export const ErrorCodeSchema = z.enum(ERROR_CODES as [string, ...string[]]);
 export const ErrorResponse = z.object({
-  error: z.string(),
+  error: ErrorCodeSchema,
   message: z.string(),
-  retryAfterSeconds: z.optional(z.int()),
+  retryAfterSeconds: z.optional(Count),
   details: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
 });
 export const PoolViewSchema = z.object({
   pool: z.string(),
-  maxUses: z.int(),
-  leaseTtlSeconds: z.int(),
-  cooldownSeconds: z.int(),
+  maxUses: Count,
+  leaseTtlSeconds: Positive,
+  cooldownSeconds: Positive,
   provider: ProviderSchema,
-  minCredits: z.number(),
-  shards: z.int(),
+  minCredits: z.number().check(z.minimum(0)),
+  shards: Positive,
   /** while a change of shards is being applied: the widest layout a key may still sit in */
-  previousShards: z.optional(z.int()),
+  previousShards: z.optional(Positive),
   shardsChangedAt: z.optional(z.iso.datetime()),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
 export const PoolListResponse = z.object({ pools: z.array(PoolViewSchema) });
+/**
+ * What API Gateway answers by itself, before or instead of keypool: an IAM refusal (403), its
+ * throttling (429), a body over its own limit (413), a function that failed or timed out
+ * (500, 503). A message only, no `error` code.
+ */
+export const GatewayErrorResponse = z.object({ message: z.string() });

@@ -3,14 +3,22 @@
  * typed and never load these schemas, which keeps them out of the function bundles.
  */
 import type * as z from 'zod/mini';
-import type { RouteKey } from './routes.js';
+import type { RouteKey, RouteSpec } from './routes.js';
 import * as s from './response-schemas.js';
 
-export type RouteResponses = Record<number, { description: string; schema?: z.ZodMiniType }>;
+/**
+ * What a route answers, by status. `codes`: the error codes this route may answer with that
+ * status, where it answers fewer than the status has (the document lists every code of the
+ * status otherwise).
+ */
+export type RouteResponses = Record<number, { description: string; schema?: z.ZodMiniType; codes?: readonly string[] }>;
 
-const errors = (...codes: number[]): RouteResponses =>
+const errors = (...statuses: number[]): RouteResponses =>
   Object.fromEntries(
-    codes.map((code) => [code, { description: ERROR_TEXT[code] ?? 'error', schema: s.ErrorResponse }]),
+    statuses.map((status) => [
+      status,
+      { description: ERROR_TEXT[status] ?? 'error', schema: s.ErrorResponse, codes: CODES_OF[status] },
+    ]),
   );
 
 /** Any route that reaches the table may answer it. */
@@ -22,17 +30,46 @@ const ERROR_TEXT: Record<number, string> = {
   404: 'pool_not_found, key_not_found or lease_not_found (a key or lease of another pool is not found)',
   409: 'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a cooling key comes back',
   410: 'lease_expired: the lease ended before it was completed; its use stays counted',
+  405: 'method_not_allowed: the answer at this path to a method it does not take (never to this one); `Allow` lists the ones it takes',
   413: 'payload_too_large: the body is over 256 KB',
+  415: 'unsupported_media_type, the local server only: a body sent without `Content-Type: application/json`',
+  429: "API Gateway's throttling of the API (its own answer: a message only, without Retry-After): wait and try again, backing off",
   503: STORE_THROTTLED,
 };
 
-/** The 503 of the routes that seal or open a secret: the key service, or the table. */
+/**
+ * The codes of a status that `errors()` answers, where they are fewer than the status has: a 503
+ * of a route that neither seals nor opens a secret is only the table's.
+ */
+const CODES_OF: Record<number, readonly string[]> = { 503: ['store_throttled'] };
+
+/** The 503 of the routes that seal or open a secret: the key service, its setting, or the table. */
 const SEALING_OR_STORE: RouteResponses = {
   503: {
-    description: `sealing_unavailable: the key service that seals and opens the stored secrets (KMS) failed; a lease counts nothing, an import may have written part of its batch (importing it again adds the rest); retry after retryAfterSeconds (also the Retry-After header). Or ${STORE_THROTTLED}`,
+    description: `sealing_unavailable: the key service that seals and opens the stored secrets (KMS) failed; a lease counts nothing, an import may have written part of its batch (importing it again adds the rest). sealing_misconfigured: a stored secret was sealed under a wrapping key this deployment does not hold (a wrong setting); nothing is counted or changed. Either: retry after retryAfterSeconds (also the Retry-After header). Or ${STORE_THROTTLED}`,
     schema: s.ErrorResponse,
   },
 };
+
+const REFUSED_LOCALLY =
+  'the local server (`npm start`) refuses a request addressed to a Host that is not a loopback name';
+
+/**
+ * What any route may answer besides its own: a bad request, a refusal, a method the path does
+ * not take, throttling; and a body too large or not JSON where the route takes one.
+ */
+export function sharedErrors(spec: RouteSpec): RouteResponses {
+  const refused =
+    spec.access === 'public'
+      ? `Only ${REFUSED_LOCALLY}`
+      : `API Gateway refused the request: no valid SigV4 signature, or the caller's IAM policy does not allow this route (for this pool); its own answer, a message only. Also: ${REFUSED_LOCALLY}`;
+  return {
+    ...errors(400),
+    403: { description: refused, schema: s.ErrorResponse },
+    ...errors(405, 429),
+    ...(spec.body ? errors(413, 415) : {}),
+  };
+}
 
 export const RESPONSES: Record<RouteKey, RouteResponses> = {
   'GET /health': { 200: { description: 'ok', schema: s.HealthResponse } },

@@ -14,9 +14,22 @@ export type FunctionName = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'count
  */
 export type Access = 'public' | 'admin' | 'client';
 
+/**
+ * A base URL the OpenAPI document names, with the SigV4 service a signed request to it uses
+ * (absent where nothing checks a signature).
+ */
+export interface ServerSpec {
+  url: string;
+  description: string;
+  variables?: Record<string, { default: string; description: string }>;
+  sigv4Service?: string;
+}
+
 export interface RouteSpec {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH';
   path: string;
+  /** the operation's name in the OpenAPI document: what generated clients call the method */
+  operationId: string;
   function: FunctionName;
   summary: string;
   access: Access;
@@ -26,12 +39,18 @@ export interface RouteSpec {
   params?: z.ZodMiniType;
   /** request headers the route reads (others are ignored); names in lower case */
   headers?: z.ZodMiniType;
+  /**
+   * where this path is served when not at the API's own base URL (a route on another endpoint,
+   * signed for another SigV4 service): the document gives its path these servers
+   */
+  servers?: readonly ServerSpec[];
 }
 
 export const ROUTES = {
   'GET /health': {
     method: 'GET',
     path: '/health',
+    operationId: 'health',
     function: 'meta',
     access: 'public',
     summary: 'Liveness',
@@ -39,6 +58,7 @@ export const ROUTES = {
   'GET /openapi.json': {
     method: 'GET',
     path: '/openapi.json',
+    operationId: 'openapi',
     function: 'meta',
     access: 'admin',
     summary: 'This document',
@@ -46,6 +66,7 @@ export const ROUTES = {
   'GET /pools': {
     method: 'GET',
     path: '/pools',
+    operationId: 'listPools',
     function: 'pools',
     access: 'admin',
     summary: 'Every pool and its policy',
@@ -53,6 +74,7 @@ export const ROUTES = {
   'PUT /pools/{pool}': {
     method: 'PUT',
     path: '/pools/{pool}',
+    operationId: 'putPool',
     function: 'pools',
     access: 'admin',
     summary: "Create a pool or change its policy (absent fields keep their value; a new pool's default)",
@@ -63,6 +85,7 @@ export const ROUTES = {
   'GET /pools/{pool}': {
     method: 'GET',
     path: '/pools/{pool}',
+    operationId: 'getPool',
     function: 'pools',
     access: 'admin',
     summary: "A pool's policy",
@@ -71,6 +94,7 @@ export const ROUTES = {
   'POST /pools/{pool}/keys': {
     method: 'POST',
     path: '/pools/{pool}/keys',
+    operationId: 'importKeys',
     function: 'keys',
     access: 'admin',
     summary: 'Import keys into the pool (creates it with the defaults if absent; dedupes by fingerprint)',
@@ -80,6 +104,7 @@ export const ROUTES = {
   'GET /pools/{pool}/keys': {
     method: 'GET',
     path: '/pools/{pool}/keys',
+    operationId: 'listKeys',
     function: 'list',
     access: 'admin',
     summary: "One page of the pool's keys, secrets masked",
@@ -89,6 +114,7 @@ export const ROUTES = {
   'PATCH /pools/{pool}/keys/{keyId}': {
     method: 'PATCH',
     path: '/pools/{pool}/keys/{keyId}',
+    operationId: 'updateKey',
     function: 'keys',
     access: 'admin',
     summary: 'Enable or disable a key, or reset its count',
@@ -98,6 +124,7 @@ export const ROUTES = {
   'POST /pools/{pool}/keys/{keyId}/usage': {
     method: 'POST',
     path: '/pools/{pool}/keys/{keyId}/usage',
+    operationId: 'countUse',
     function: 'counting',
     access: 'client',
     summary: 'Count one use without a lease',
@@ -106,6 +133,7 @@ export const ROUTES = {
   'POST /pools/{pool}/leases': {
     method: 'POST',
     path: '/pools/{pool}/leases',
+    operationId: 'leaseKey',
     function: 'lease',
     access: 'client',
     summary: 'Lease the least recently used usable key of the pool',
@@ -117,6 +145,7 @@ export const ROUTES = {
   'POST /pools/{pool}/leases/{leaseId}/complete': {
     method: 'POST',
     path: '/pools/{pool}/leases/{leaseId}/complete',
+    operationId: 'completeLease',
     function: 'counting',
     access: 'client',
     summary: 'Report the outcome of a lease',

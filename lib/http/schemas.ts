@@ -27,19 +27,24 @@ export const PoolLeaseParams = z.strictObject({ pool: PoolName, leaseId: Id });
 
 export const PoolBody = PoolSettingsSchema;
 
+export const ImportedKey = z.strictObject({ apiKey: ApiKeySecret, label: z.optional(Label) });
+
 export const ImportBody = z.strictObject({
-  keys: z
-    .array(z.strictObject({ apiKey: ApiKeySecret, label: z.optional(Label) }))
-    .check(z.minLength(1), z.maxLength(MAX_IMPORT_BATCH)),
+  keys: z.array(ImportedKey).check(z.minLength(1), z.maxLength(MAX_IMPORT_BATCH)),
 });
 
 export const ListQuery = z.strictObject({
   status: z.optional(KeyStatusSchema),
-  // Query values are strings by nature; only the exact digits of 1..1000 become a number.
+  // Query values are strings by nature; only the exact digits of 1..1000 become a number. The
+  // pipe ends in the number it means, which is what the OpenAPI document declares (an integer
+  // parameter is sent as its digits anyway).
   limit: z.optional(
     z.pipe(
-      z.string().check(z.regex(/^(1000|[1-9][0-9]{0,2})$/, 'limit is a whole number from 1 to 1000')),
-      z.transform((digits: string) => Number(digits)),
+      z.pipe(
+        z.string().check(z.regex(/^(1000|[1-9][0-9]{0,2})$/, 'limit is a whole number from 1 to 1000')),
+        z.transform((digits: string) => Number(digits)),
+      ),
+      z.int().check(z.minimum(1), z.maximum(1000)),
     ),
   ),
   cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(512))),

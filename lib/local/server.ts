@@ -1,11 +1,12 @@
 /**
  * The local HTTP server: each request becomes an API Gateway HTTP API (payload v2) event
  * and is answered by the same Lambda handler that serves the route on AWS. The handlers are
- * given to it (./handlers.ts loads the real ones), so the server knows only the route table.
+ * given to it (bin/local-handlers.ts loads the real ones), so the server knows only the route table.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { errorAnswer, LOCAL_SERVER_STATUS, type LocalServerRefusal, PayloadTooLarge } from '../http/errors.js';
 import { MAX_BODY_BYTES } from '../http/http-handler.js';
 import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
 import { LOOPBACK_HOSTNAME_SOURCE } from '../shared/loopback.js';
@@ -108,29 +109,50 @@ function send(response: ServerResponse, status: number, body: string, headers: R
 const LOOPBACK_HOST = new RegExp(`^(?:${LOOPBACK_HOSTNAME_SOURCE})(:\\d{1,5})?$`, 'i');
 const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
 
+/** Sec-Fetch-Site values a browser sends for this server's own pages or a URL the user typed. */
+const OWN_FETCH_SITES = new Set(['same-origin', 'none']);
+
 /**
  * Why a request is refused before any handler runs, if it is: the local server has no IAM in
- * front of it, so a web page in a browser on this machine must not reach it. A Host that is
- * not a loopback name is a DNS-rebinding page (its own name resolved to 127.0.0.1); a body
- * that is not declared JSON is a "simple" cross-site request a browser sends without asking
- * (application/json makes the browser ask first, and this server never says yes).
+ * front of it, so a web page in a browser on this machine must not reach it, on any route.
+ *  - A Host that is not a loopback name is a DNS-rebinding page (its own name resolved to
+ *    127.0.0.1): 403 forbidden_host.
+ *  - An Origin other than this server's own (`http://` and the Host it was addressed to; `null`
+ *    included), or a Sec-Fetch-Site other than same-origin or none (cross-site, or same-site: a
+ *    page on another port of this machine), is a page of another origin: 403 forbidden_origin.
+ *    Browsers send Origin with every POST and Sec-Fetch-Site with every request; curl and the
+ *    clients send neither, and are served.
+ *  - A Content-Type other than JSON, even on an empty body (`<form method=post>` with no
+ *    fields sends `Content-Length: 0`), or a body with no Content-Type, is the "simple" request
+ *    a browser sends without asking first (application/json makes it ask, and this server never
+ *    says yes); every route takes JSON or nothing: 415 unsupported_media_type.
  */
-function refuse(request: IncomingMessage): { status: number; error: string; message: string } | undefined {
+function refuse(request: IncomingMessage): { error: LocalServerRefusal; message: string } | undefined {
   const host = request.headers.host ?? '';
   if (!LOOPBACK_HOST.test(host)) {
     return {
-      status: 403,
       error: 'forbidden_host',
       message: 'the local server answers only requests addressed to 127.0.0.1, localhost or [::1]',
     };
   }
+  const origin = request.headers.origin;
+  const site = request.headers['sec-fetch-site'];
+  if (
+    (origin !== undefined && origin.toLowerCase() !== `http://${host.toLowerCase()}`) ||
+    (site !== undefined && !OWN_FETCH_SITES.has(site.toLowerCase()))
+  ) {
+    return {
+      error: 'forbidden_origin',
+      message: 'the local server answers no request a page of another origin sends (Origin, Sec-Fetch-Site)',
+    };
+  }
+  const type = request.headers['content-type'];
   const hasBody =
     Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
-  if (hasBody && !JSON_TYPE.test(request.headers['content-type'] ?? '')) {
+  if ((type !== undefined || hasBody) && !JSON_TYPE.test(type ?? '')) {
     return {
-      status: 415,
       error: 'unsupported_media_type',
-      message: 'send a body as JSON, with Content-Type: application/json',
+      message: 'send a body as JSON, with Content-Type: application/json (or no body and no Content-Type)',
     };
   }
   return undefined;
@@ -163,19 +185,13 @@ export async function startServer(handlers: Record<FunctionName, LambdaHandler>,
         const refusal = refuse(request);
         if (refusal) {
           request.resume();
-          send(response, refusal.status, JSON.stringify({ error: refusal.error, message: refusal.message }));
+          send(response, LOCAL_SERVER_STATUS[refusal.error], JSON.stringify(refusal));
           return;
         }
         const body = await readBody(request);
         if (body === undefined) {
-          send(
-            response,
-            413,
-            JSON.stringify({
-              error: 'payload_too_large',
-              message: `the request body is over ${MAX_BODY_BYTES / 1024} KB`,
-            }),
-          );
+          const tooLarge = errorAnswer(new PayloadTooLarge(MAX_BODY_BYTES));
+          send(response, tooLarge.status, JSON.stringify(tooLarge.body));
           return;
         }
         const { event, functionName } = toEvent(request, body);
@@ -183,8 +199,8 @@ export async function startServer(handlers: Record<FunctionName, LambdaHandler>,
         const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
         send(response, result.statusCode ?? 200, typeof result.body === 'string' ? result.body : '', headers);
       } catch {
-        if (!response.headersSent)
-          send(response, 500, JSON.stringify({ error: 'internal_error', message: 'internal error' }));
+        const internal = errorAnswer(undefined);
+        if (!response.headersSent) send(response, internal.status, JSON.stringify(internal.body));
         else response.destroy();
       }
     })();

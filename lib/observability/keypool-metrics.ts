@@ -1,17 +1,39 @@
 /**
- * What keypool publishes, per pool: maintenance's gauges after every run, and the lease
- * path's grants and refusals. The names are in ./metric-names.ts, which the CDK alarms read too.
+ * What keypool publishes, per pool: maintenance's gauges after every run, the lease path's
+ * grants and refusals (the lease function's middleware) and the completions by outcome (the
+ * counting function), each counted at the edge. The names are in ./metric-names.ts, which the
+ * CDK alarms and dashboard read too.
  */
-import type { Leasing } from '../domain/leasing.js';
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { NoUsableKey } from '../domain/errors.js';
-import type { LeaseGrant, LeaseRequest } from '../domain/types.js';
-import type { MaintenanceReport, PoolReport } from '../maintenance/maintain.js';
+import type { Outcome } from '../domain/types.js';
 import { logger } from './logger.js';
-import { METRIC } from './metric-names.js';
+import { COMPLETION_METRIC, MAINTENANCE_LOG, METRIC } from './metric-names.js';
 import type { MetricsSink } from './metrics.js';
 
+/** A pool's gauges after a maintenance run (what lib/use-cases/maintenance reports per pool). */
+export interface PoolGauges {
+  pool: string;
+  usable: number;
+  exhausted: number;
+  disabled: number;
+  cooling: number;
+  suspect: number;
+  undecryptable: number;
+  balanceErrors: number;
+}
+
+/** What a maintenance run leaves to publish: its summary (logged whole) and each pool's gauges. */
+export interface MaintenanceOutcome {
+  summary: { errors: readonly { keyId: string; reason: string }[] };
+  pools: readonly PoolGauges[];
+  /** keys left unchecked by a wrong sealing setting, and the first error, which names the keys */
+  keyNotHeld?: { keys: number; first: { message: string } };
+}
+
 /** Publishes one record per pool with its gauges. */
-export function publishPoolMetrics(metrics: MetricsSink, pools: PoolReport[]): void {
+export function publishPoolMetrics(metrics: MetricsSink, pools: readonly PoolGauges[]): void {
   for (const pool of pools) {
     metrics.publish(pool.pool, {
       [METRIC.usableKeys]: pool.usable,
@@ -26,34 +48,52 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: PoolReport[]): v
 }
 
 /**
- * Leases and counts the answer: LeasesGranted, or NoUsableKey on a refusal. A pool that does
- * not exist is refused before anything is counted, so no caller can mint a metric (a billed
- * custom metric per dimension value) by naming pools.
+ * The lease route's counts, as a middy middleware of the lease function: LeasesGranted for a
+ * grant (the route's 200), NoUsableKey for a refusal, under the pool the path names. A pool
+ * that does not exist is refused (PoolNotFound) before either can happen, so no caller can mint
+ * a metric (a billed custom metric per dimension value) by naming pools.
  */
-export async function countedLease(
-  leasing: Pick<Leasing, 'lease'>,
+export function leaseMetrics(
   metrics: MetricsSink,
-  pool: string,
-  request: LeaseRequest = {},
-  idempotencyKey?: string,
-): Promise<LeaseGrant> {
-  try {
-    const grant = await leasing.lease(pool, request, idempotencyKey);
-    metrics.publish(pool, { [METRIC.leasesGranted]: 1 });
-    return grant;
-  } catch (error) {
-    if (error instanceof NoUsableKey) metrics.publish(pool, { [METRIC.noUsableKey]: 1 });
-    throw error;
-  }
+): MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> {
+  return {
+    after: ({ event, response }) => {
+      const pool = event.pathParameters?.pool;
+      if (pool !== undefined && response?.statusCode === 200) metrics.publish(pool, { [METRIC.leasesGranted]: 1 });
+    },
+    onError: ({ event, error }) => {
+      const pool = event.pathParameters?.pool;
+      if (pool !== undefined && error instanceof NoUsableKey) metrics.publish(pool, { [METRIC.noUsableKey]: 1 });
+    },
+  };
 }
 
-/** What a scheduled maintenance run leaves behind: one summary log line, a warning per key not checked, the pool gauges. */
-export function reportMaintenance(metrics: MetricsSink, report: MaintenanceReport): void {
-  logger.info('maintenance run', {
+/**
+ * One completion of a lease of `pool` answered with the outcome the caller reported. Called
+ * once the completion was answered, so the pool exists (an unknown pool is refused first and
+ * names no metric). A repeated completion is answered again and counted again, as a replayed
+ * lease is in LeasesGranted: these count answers, the key's usage count counts uses.
+ */
+export function countCompletion(metrics: MetricsSink, pool: string, outcome: Outcome): void {
+  metrics.publish(pool, { [COMPLETION_METRIC[outcome]]: 1 });
+}
+
+/**
+ * What a scheduled maintenance run leaves behind: one summary log line, a warning per key not
+ * checked, an error line when a wrong sealing setting left keys unchecked, the pool gauges.
+ */
+export function reportMaintenance(metrics: MetricsSink, report: MaintenanceOutcome): void {
+  logger.info(MAINTENANCE_LOG.run, {
     ...report.summary,
     errors: report.summary.errors.length,
     pools: report.pools.map((p) => p.pool),
   });
-  for (const error of report.summary.errors) logger.warn('key not checked', { ...error });
+  for (const error of report.summary.errors) logger.warn(MAINTENANCE_LOG.keyNotChecked, { ...error });
+  if (report.keyNotHeld)
+    logger.error('keys sealed under a wrapping key this function does not hold were not checked', {
+      error: 'sealing_misconfigured',
+      keys: report.keyNotHeld.keys,
+      reason: report.keyNotHeld.first.message,
+    });
   publishPoolMetrics(metrics, report.pools);
 }

@@ -1,8 +1,11 @@
 /**
  * keypool's CloudWatch metric names, their one dimension and the default namespace. The
- * publishers (./keypool-metrics.ts) and the CDK alarms (infra/constructs/alarms.ts) both read
- * them from here, so an alarm can never watch a name nothing publishes.
+ * publishers (./keypool-metrics.ts), the CDK alarms (infra/constructs/alarms.ts) and the
+ * dashboard (infra/constructs/dashboard.ts) all read them from here, so neither the alarms nor
+ * the dashboard can watch a name nothing publishes.
  */
+import type { Outcome } from '../domain/types.js';
+
 export const METRICS_NAMESPACE = 'keypool';
 
 export const METRIC = {
@@ -19,3 +22,28 @@ export const METRIC = {
 
 /** The only dimension: alarms name exactly the set of pools they watch. */
 export const METRIC_DIMENSION = 'pool';
+
+/**
+ * One count per completion answered, a name per outcome the caller reported. A name per
+ * outcome rather than an `outcome` dimension keeps every keypool metric under the one
+ * dimension set `[pool]`; the outcomes are a closed list, so the names are too.
+ */
+export const COMPLETION_METRIC = {
+  success: 'CompletedSuccess',
+  failure: 'CompletedFailure',
+  invalid_key: 'CompletedInvalidKey',
+  out_of_credits: 'CompletedOutOfCredits',
+  rate_limited: 'CompletedRateLimited',
+  unknown: 'CompletedUnknown',
+} as const satisfies Record<Outcome, string>;
+
+/** Every metric name keypool publishes per pool. */
+export type MetricName = (typeof METRIC)[keyof typeof METRIC] | (typeof COMPLETION_METRIC)[Outcome];
+
+/** The maintenance log lines (by message) the dashboard's Logs Insights widgets select. */
+export const MAINTENANCE_LOG = {
+  /** one per run: the summary (checked, errors, keys by status) */
+  run: 'maintenance run',
+  /** one per key the run could not check, with keyId and reason */
+  keyNotChecked: 'key not checked',
+} as const;

@@ -6,9 +6,18 @@
  *    read from the table), whatever its length or shape;
  *  - anything shaped like a provider key: `sk-` and 8 or more token characters;
  *  - any run of 32 or more token characters (other credentials, tokens) — except inside an
- *    AWS ARN, whose role paths run long and are what an audit line is for.
+ *    AWS ARN, whose role paths run long and are what an audit line is for, and a run that is
+ *    exactly a UUID (Lambda's and API Gateway's request ids) or an X-Ray trace id: public
+ *    correlation ids, which a log line must carry whole to be joined to its invocation. A
+ *    secret of that shape the process handled is still masked (by the first rule).
  */
-const SECRET_LIKE = /(arn:aws[a-z-]*:[^\s"',]*)|sk-[A-Za-z0-9_-]{8,}|[A-Za-z0-9_\-+/=]{32,}/g;
+/** A UUID, or an X-Ray trace id (`1-<8 hex>-<24 hex>`), standing alone (not part of a longer token). */
+const CORRELATION_ID =
+  '(?<![\\w\\-+/=])((?:[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})|(?:1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}))(?![\\w\\-+/=])';
+const SECRET_LIKE = new RegExp(
+  `(arn:aws[a-z-]*:[^\\s"',]*)|${CORRELATION_ID}|sk-[A-Za-z0-9_-]{8,}|[A-Za-z0-9_\\-+/=]{32,}`,
+  'g',
+);
 /** Secrets remembered at most: the most recent ones (a warm Lambda handles a few thousand keys). */
 const KNOWN_SECRETS_MAX = 20_000;
 /** Secrets are found by their first characters (API keys are 8 or more): one map lookup per position. */
@@ -60,7 +69,7 @@ function maskKnown(text: string): string {
 
 /** The text with every remembered secret and every secret-shaped run masked. */
 export function redact(text: string): string {
-  return maskKnown(text).replace(SECRET_LIKE, (match: string, arn: string | undefined) =>
-    arn === undefined ? mask(match) : arn,
+  return maskKnown(text).replace(SECRET_LIKE, (match: string, arn: string | undefined, id: string | undefined) =>
+    arn === undefined && id === undefined ? mask(match) : match,
   );
 }

@@ -1,17 +1,24 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../lib/local/dynamodb-local.js';
+import { runKeypool } from '../support/cli.js';
+import { createTestTable, uniqueName } from '../support/dynamo.js';
+import { randomKeySealer } from '../support/sealing.js';
+import { seedKeys } from '../support/seed.js';
+import { documentClient } from '../../lib/adapters/dynamo-client.js';
 
 const START = fileURLToPath(new URL('../../bin/start.js', import.meta.url));
 
 interface Started {
   output: () => string;
   exited: Promise<number | null>;
+  /** true once the process has exited */
+  done: () => boolean;
   signal: (s: NodeJS.Signals) => void;
 }
 
@@ -23,8 +30,14 @@ function start(env: Record<string, string>): Started {
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
   child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return { output: () => output, exited, signal: (s) => child.kill(s) };
+  let ended = false;
+  const exited = new Promise<number | null>((done) =>
+    child.once('exit', (code) => {
+      ended = true;
+      done(code);
+    }),
+  );
+  return { output: () => output, exited, done: () => ended, signal: (s) => child.kill(s) };
 }
 
 async function until(check: () => boolean, timeoutMs: number): Promise<void> {
@@ -68,6 +81,21 @@ describe('npm start', () => {
     const leased = (await (await fetch(`${api}/pools/stability/leases`, { method: 'POST' })).json()) as {
       apiKey?: string;
     };
+    // A CLI in another terminal, in another directory, with exactly the environment the banner printed.
+    const printed = /^ {2}CLI {8}export (.*?) {3}\(in another terminal/m.exec(second.output())?.[1] ?? '';
+    const cliEnv = Object.fromEntries(printed.split(' ').map((word) => word.split('=') as [string, string]));
+    const cliLease = await runKeypool(
+      ['lease', '--json'],
+      {
+        ...cliEnv,
+        KEYPOOL_DYNAMODB_ENDPOINT: '',
+        KEYPOOL_SEALING_KEY_FILE: '',
+        AWS_REGION: '',
+        AWS_DEFAULT_REGION: '',
+      },
+      undefined,
+      mkdtempSync(join(tmpdir(), 'keypool-other-terminal-')),
+    );
     second.signal('SIGINT');
     const secondCode = await second.exited;
     // Assess
@@ -86,8 +114,53 @@ describe('npm start', () => {
     expect(modeAfterFirst).toBe(0o600);
     expect(readFileSync(keyFile).equals(keyAfterFirst)).toBe(true);
     expect(leased.apiKey).toBe('sk-test-persisted-0123456789');
+    // The banner names what the CLI needs, since neither the port nor the data dir is the default.
+    expect(printed).toBe(`KEYPOOL_DYNAMODB_LOCAL_PORT=${env.KEYPOOL_DYNAMODB_LOCAL_PORT} KEYPOOL_DATA_DIR=${dataDir}`);
+    expect(cliLease.code, cliLease.stderr).toBe(0);
+    expect(JSON.parse(cliLease.stdout)).toMatchObject({ apiKey: 'sk-test-persisted-0123456789', usageCount: 1 });
     await expect(fetch(`${api}/health`)).rejects.toThrow();
   }, 180_000);
+
+  it('refuses to start over a table that holds sealed keys when its data dir has no key: one line naming the file, no key created, no key marked', async () => {
+    // Prepare: a table whose keys another stack sealed, and a fresh data dir for this one.
+    const table = await createTestTable('start-nokey');
+    const pool = uniqueName('sealed');
+    const ids = await seedKeys({
+      client: documentClient({ endpoint: table.endpoint, region: undefined }),
+      tableName: table.tableName,
+      pool,
+      count: 5,
+      sealer: randomKeySealer(),
+    });
+    const dataDir = mkdtempSync(join(tmpdir(), 'keypool-fresh-'));
+    const port = await freePort();
+    // Act
+    const run = start({
+      KEYPOOL_PORT: String(port),
+      KEYPOOL_DYNAMODB_ENDPOINT: table.endpoint,
+      KEYPOOL_TABLE: table.tableName,
+      KEYPOOL_DATA_DIR: dataDir,
+      KEYPOOL_SEALING_KEY_FILE: '',
+    });
+    await until(() => run.done() || run.output().includes('keypool is up'), 60_000);
+    if (!run.done()) {
+      // Before: it came up with a new key, and three leases took the whole pool out (undecryptable).
+      for (let i = 0; i < 3; i++) await fetch(`http://127.0.0.1:${port}/pools/${pool}/leases`, { method: 'POST' });
+      run.signal('SIGINT');
+    }
+    const code = await run.exited;
+    // Assess
+    const statuses = await Promise.all(ids.map(async (id) => (await table.store.get(id))?.status));
+    expect(statuses).toEqual(ids.map(() => 'active'));
+    expect(code).toBe(1);
+    expect(run.output().trim().split('\n')).toHaveLength(1);
+    expect(run.output()).toMatch(
+      new RegExp(
+        `^keypool: table "${table.tableName}" at ${table.endpoint} holds sealed keys, but there is no sealing key at ${join(dataDir, 'sealing-key')}`,
+      ),
+    );
+    expect(existsSync(join(dataDir, 'sealing-key'))).toBe(false);
+  }, 120_000);
 
   it('fails with one actionable line when the API port is taken', async () => {
     // Prepare

@@ -55,8 +55,16 @@ describe('GET /health and GET /openapi.json', () => {
     // Act
     const answer = await api.call('GET', '/openapi.json');
     // Assess
-    type Operation = { requestBody?: unknown; responses: Record<string, unknown>; 'x-keypool-access': string };
-    const doc = answer.body as { openapi: string; paths: Record<string, Record<string, Operation>> };
+    type Operation = {
+      requestBody?: { content: Record<string, { schema: { $ref: string } }> };
+      responses: Record<string, unknown>;
+      'x-keypool-access': string;
+    };
+    const doc = answer.body as {
+      openapi: string;
+      paths: Record<string, Record<string, Operation>>;
+      components: { schemas: Record<string, unknown> };
+    };
     expect(answer.status).toBe(200);
     expect(doc.openapi).toBe('3.1.0');
     const routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
@@ -77,23 +85,20 @@ describe('GET /health and GET /openapi.json', () => {
         'POST /pools/{pool}/leases/{leaseId}/complete',
       ].sort(),
     );
-    expect(doc.paths['/pools/{pool}']?.put?.requestBody).toMatchObject({
-      content: {
-        'application/json': {
-          schema: {
-            additionalProperties: false,
-            properties: {
-              maxUses: { type: 'integer', minimum: 0, maximum: 1000 },
-              leaseTtlSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
-              cooldownSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
-              provider: { enum: ['stability', 'none'] },
-              minCredits: { minimum: 0 },
-              shards: { type: 'integer', minimum: 1, maximum: 64 },
-            },
-          },
-        },
+    const putBody = doc.paths['/pools/{pool}']?.put?.requestBody?.content['application/json']?.schema.$ref ?? '';
+    expect(putBody).toBe('#/components/schemas/PoolSettings');
+    expect(doc.components.schemas.PoolSettings).toMatchObject({
+      additionalProperties: false,
+      properties: {
+        maxUses: { type: 'integer', minimum: 0, maximum: 1000 },
+        leaseTtlSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
+        cooldownSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
+        provider: { $ref: '#/components/schemas/Provider' },
+        minCredits: { minimum: 0 },
+        shards: { type: 'integer', minimum: 1, maximum: 64 },
       },
     });
+    expect(doc.components.schemas.Provider).toMatchObject({ enum: ['stability', 'none'] });
     expect(doc.paths['/pools/{pool}/keys']?.post?.responses).toHaveProperty('201');
     expect(doc.paths['/pools/{pool}']?.get?.responses).toHaveProperty('404');
     expect(doc.paths['/pools/{pool}/leases']?.post?.responses).toHaveProperty('409');

@@ -1,9 +1,11 @@
 /**
  * The smaller findings of the outside review, each with the test that failed before its fix:
- * the local server answers only loopback hosts and JSON bodies, every grant and completion
- * leaves an audit line naming the IAM caller, the Lambda event is never logged whatever
- * POWERTOOLS_LOGGER_LOG_EVENT says, and Idempotency-Key works through HTTP.
+ * the local server answers only loopback hosts, its own origin and JSON, every grant and
+ * completion leaves an audit line naming the IAM caller and the invocation's request id, the
+ * Lambda event is never logged whatever POWERTOOLS_LOGGER_LOG_EVENT says, and Idempotency-Key
+ * works through HTTP.
  */
+import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -37,7 +39,12 @@ async function pool(tag: string): Promise<{ pool: string; secret: string }> {
 }
 
 /** One raw request, with the Host and Content-Type a browser page would send. */
-function raw(path: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
+function raw(
+  path: string,
+  headers: Record<string, string>,
+  body: string,
+  method = 'POST',
+): Promise<{ status: number; text: string }> {
   const url = new URL(server.url);
   return new Promise((done, fail) => {
     const req = request(
@@ -45,7 +52,7 @@ function raw(path: string, headers: Record<string, string>, body: string): Promi
         host: url.hostname,
         port: url.port,
         path,
-        method: 'POST',
+        method,
         headers: { ...headers, 'content-length': Buffer.byteLength(body) },
       },
       (res) => {
@@ -94,6 +101,71 @@ describe('the local server refuses what a web page could send', () => {
   });
 });
 
+/** The pool's usage counts, read through the API: a refused request must leave them as they were. */
+async function counts(name: string): Promise<number[]> {
+  const listed = await call(server.url, 'GET', `/pools/${name}/keys`);
+  return (listed.body as { keys: { usageCount: number }[] }).keys.map((k) => k.usageCount);
+}
+
+describe('the local server refuses what a page of another origin could send, on every route', () => {
+  it('a body-less form POST (Content-Length: 0) is not a lease: 415, and no use counted', async () => {
+    // Prepare: what <form method=post> or fetch(..., {mode: "no-cors"}) sends with no fields.
+    const { pool: name, secret } = await pool('formless');
+    const form = { host: '127.0.0.1', 'content-type': 'application/x-www-form-urlencoded' };
+    // Act
+    const answer = await raw(`/pools/${name}/leases`, form, '');
+    const textPlain = await raw(`/pools/${name}/leases`, { ...form, 'content-type': 'text/plain' }, '');
+    // Assess
+    expect(answer.status).toBe(415);
+    expect(JSON.parse(answer.text)).toMatchObject({ error: 'unsupported_media_type' });
+    expect(textPlain.status).toBe(415);
+    expect(answer.text).not.toContain(secret);
+    expect(await counts(name)).toEqual([0]);
+  });
+
+  it.each([
+    ['POST', '/pools/{pool}/leases'],
+    ['POST', '/pools/{pool}/keys'],
+    ['GET', '/pools/{pool}/keys'],
+    ['PUT', '/pools/{pool}'],
+    ['GET', '/health'],
+    ['GET', '/no/such/route'],
+  ])('%s %s from a foreign Origin, or marked cross-site, gets 403 before any handler runs', async (method, route) => {
+    // Prepare
+    const { pool: name } = await pool('origin');
+    const path = route.replace('{pool}', name);
+    const json = { host: '127.0.0.1', 'content-type': 'application/json' };
+    const body = method === 'POST' && route.endsWith('/keys') ? JSON.stringify({ keys: [{ apiKey: fakeKey() }] }) : '';
+    // Act
+    const foreign = await raw(path, { ...json, origin: 'http://evil.example' }, body, method);
+    const otherPort = await raw(path, { ...json, origin: 'http://127.0.0.1:1' }, body, method);
+    const opaque = await raw(path, { ...json, origin: 'null' }, body, method);
+    const crossSite = await raw(path, { ...json, 'sec-fetch-site': 'cross-site' }, body, method);
+    const sameSite = await raw(path, { ...json, 'sec-fetch-site': 'same-site' }, body, method);
+    // Assess
+    for (const answer of [foreign, otherPort, opaque, crossSite, sameSite]) {
+      expect(answer.status).toBe(403);
+      expect(JSON.parse(answer.text)).toMatchObject({ error: 'forbidden_origin' });
+    }
+    expect(await counts(name)).toEqual([0]);
+  });
+
+  it("serves the server's own origin, a typed URL (Sec-Fetch-Site: none) and a client that sends neither", async () => {
+    // Prepare
+    const { pool: name } = await pool('own-origin');
+    const host = new URL(server.url).host;
+    const json = { host, 'content-type': 'application/json' };
+    // Act
+    const own = await raw(`/pools/${name}/leases`, { ...json, origin: `http://${host}` }, '{}');
+    const typed = await raw(`/pools/${name}/keys`, { ...json, 'sec-fetch-site': 'none' }, '', 'GET');
+    const sameOrigin = await raw(`/pools/${name}/leases`, { ...json, 'sec-fetch-site': 'same-origin' }, '');
+    const bare = await raw(`/pools/${name}/leases`, { host }, '');
+    // Assess: three leases granted (the default cap serves four), and the listing.
+    expect([own.status, typed.status, sameOrigin.status, bare.status]).toEqual([200, 200, 200, 200]);
+    expect(await counts(name)).toEqual([3]);
+  });
+});
+
 describe('the audit trail', () => {
   it('a grant and a completion each leave one line naming the pool, the key, the outcome and the IAM caller, never the secret', async () => {
     // Prepare: the Lambda handlers themselves, with the identity API Gateway's IAM authorizer adds.
@@ -118,9 +190,11 @@ describe('the audit trail', () => {
         isBase64Encoded: false,
         requestContext: { http: { method: 'POST', path }, routeKey, authorizer: { iam: { userArn: caller } } },
       }) as unknown as APIGatewayProxyEventV2;
+    // Lambda's request ids are UUIDs: each line must carry it whole, to be joined to its invocation.
+    const requestId = randomUUID();
     const context = {
       functionName: 'keypool-test',
-      awsRequestId: 'request-1',
+      awsRequestId: requestId,
       getRemainingTimeInMillis: () => 10_000,
     } as unknown as Context;
     const capture = captureOutput();
@@ -149,8 +223,21 @@ describe('the audit trail', () => {
         .map((line) => JSON.parse(line) as Record<string, unknown>)
         .filter((line) => line.message === 'audit');
       expect(audit).toEqual([
-        expect.objectContaining({ audit: 'lease', pool: name, keyId: grant.keyId, caller }),
-        expect.objectContaining({ audit: 'complete', pool: name, keyId: grant.keyId, outcome: 'failure', caller }),
+        expect.objectContaining({
+          audit: 'lease',
+          pool: name,
+          keyId: grant.keyId,
+          caller,
+          function_request_id: requestId,
+        }),
+        expect.objectContaining({
+          audit: 'complete',
+          pool: name,
+          keyId: grant.keyId,
+          outcome: 'failure',
+          caller,
+          function_request_id: requestId,
+        }),
       ]);
       expect(lines).not.toContain(grant.leaseId);
     } finally {

@@ -2,12 +2,14 @@
  * The pool rules of issue 10 (and issue 11's first finding) over HTTP, through the real local
  * server on DynamoDB Local: the pool's cap and TTL are the limits, an unknown pool is a 404
  * that publishes no metric, a key or lease of one pool is not found under another, invalid_key
- * makes a key suspect, a reset never breaks the cap under concurrent leases, Retry-After
- * travels both ways, and expiry is judged from the stored slot, not from the lease id.
+ * makes a key suspect, completions are counted by outcome, a reset never breaks the cap under
+ * concurrent leases, Retry-After travels both ways, and expiry is judged from the stored slot,
+ * not from the lease id.
  * Each test isolates itself by pool name; the file has one table.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StoredKey } from '../../lib/domain/key-store.js';
+import { OUTCOMES, type StoredKey } from '../../lib/domain/types.js';
+import { COMPLETION_METRIC } from '../../lib/observability/metric-names.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type Answer, startTestServer } from '../support/server.js';
@@ -209,6 +211,33 @@ describe('an unknown pool', () => {
       { granted: 1, refused: undefined },
       { granted: undefined, refused: 1 },
     ]);
+  });
+});
+
+describe('completions are counted by outcome', () => {
+  it("each completion answered publishes one count under its outcome's name, for its pool; a refused one publishes none", async () => {
+    // Prepare: one open lease per outcome, each on its own key, and a lease id nobody was granted.
+    const { pool } = await poolWith('done', OUTCOMES.length, { maxUses: 10 });
+    const grants: LeaseGrantBody[] = [];
+    for (const _ of OUTCOMES) grants.push(await api.grant(pool));
+    const parts = (grants[0]?.leaseId ?? '').split('.');
+    const foreign = [...parts.slice(0, 3), '0123456789abcdef'].join('.');
+    // Act
+    const { result, records } = await captureEmf(async () => {
+      const answers = [];
+      for (const [i, outcome] of OUTCOMES.entries())
+        answers.push(await api.complete(pool, grants[i]?.leaseId ?? '', { outcome }));
+      answers.push(await api.complete(pool, foreign, { outcome: 'failure' }));
+      return answers;
+    });
+    // Assess
+    expect(result.map((a) => a.status)).toEqual([...OUTCOMES.map(() => 200), 404]);
+    const mine = records.filter((r) => r.pool === pool);
+    expect(mine.map(({ _aws, pool: _, ...values }) => values)).toEqual(
+      OUTCOMES.map((outcome) => ({ [COMPLETION_METRIC[outcome]]: 1 })),
+    );
+    for (const record of mine)
+      expect(record._aws).toMatchObject({ CloudWatchMetrics: [{ Namespace: 'keypool', Dimensions: [['pool']] }] });
   });
 });
 

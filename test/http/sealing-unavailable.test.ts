@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
-import { sealNewKey } from '../../lib/domain/keys.js';
+import { sealNewKey } from '../../lib/use-cases/new-key.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { fakeKeyArn, FakeKms } from '../support/fake-kms.js';
@@ -43,10 +43,10 @@ afterAll(async () => {
   await new Promise((done) => kms.close(done));
 });
 
-/** Writes one key sealed under KEY_ARN (by a stand-in KMS that works), as an import would have. */
-async function sealedKey(pool: string): Promise<{ keyId: string; secret: string }> {
+/** Writes one key sealed under `keyArn` (by a stand-in KMS that works), as an import would have. */
+async function sealedKey(pool: string, keyArn = KEY_ARN): Promise<{ keyId: string; secret: string }> {
   const secret = fakeKey('kms-');
-  const sealer = createEsdkSealer({ current: { kind: 'kms', keyArn: KEY_ARN }, kms: new FakeKms() });
+  const sealer = createEsdkSealer({ current: { kind: 'kms', keyArn }, kms: new FakeKms() });
   await table.pools.put(pool, {}, new Date().toISOString());
   const key = await sealNewKey(sealer, secret, pool, new Date().toISOString());
   await table.store.insert(key);
@@ -81,6 +81,26 @@ describe('when the key service fails', () => {
     expect(answer.text).not.toContain(secret);
     expect(capture.lines()).not.toContain(secret);
     expect(capture.lines()).not.toContain(item?.secret ?? 'no item');
+  });
+
+  it('a key sealed under a KMS key this function does not hold (a previous key ARN dropped too early) answers 503 sealing_misconfigured: no KMS call, nothing marked, the use given back', async () => {
+    // Prepare: sealed under another ARN, which the function is not given as a previous key.
+    const pool = uniqueName('kms-gone');
+    const retired = fakeKeyArn(8);
+    const { keyId } = await sealedKey(pool, retired);
+    const api = poolApi(server.url);
+    const before = kmsCalls;
+    // Act
+    const answers = [await api.lease(pool), await api.lease(pool)];
+    // Assess: before, the first lease marked the key undecryptable and the pool answered 409.
+    for (const answer of answers) {
+      const body = expectError(answer, 503, 'sealing_misconfigured');
+      expect(answer.headers.get('retry-after')).toBe(String(body.retryAfterSeconds));
+      expect(body.message).toContain(retired);
+      expect(body.message).toContain(KEY_ARN);
+    }
+    expect(kmsCalls).toBe(before);
+    expect(await api.view(pool, keyId)).toMatchObject({ usageCount: 0, status: 'active' });
   });
 
   it('an import answers 503 sealing_unavailable and writes nothing', async () => {

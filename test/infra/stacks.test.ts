@@ -13,6 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../infra/bundling.js';
 import { ENTRY_NAMES, ENTRY_POINTS, type EntryName } from '../../infra/entry-points.js';
 import { buildKeypoolApp, type KeypoolApp } from '../../infra/keypool-app.js';
+import { tableStatements } from '../../infra/table-grants.js';
 import { DEFAULT_POOL } from '../../lib/domain/types.js';
 import { CLIENT_ROUTE_KEYS, ROUTE_KEYS, ROUTES, type RouteKey } from '../../lib/http/routes.js';
 import { createTableInput, TABLE } from '../../lib/table.js';
@@ -48,8 +49,15 @@ function functionId(template: Template, name: EntryName): string {
   return found[0]?.[0] ?? '';
 }
 
-/** Every statement granted to a function's role, as { actions, resource } with the resource as JSON. */
-function grantsOf(template: Template, name: EntryName): { actions: string[]; resource: string }[] {
+/** One statement granted to a function's role: its actions, its resource as JSON, its condition. */
+interface Grant {
+  actions: string[];
+  resource: string;
+  condition: Record<string, Record<string, string | string[]>> | undefined;
+}
+
+/** Every statement granted to a function's role. */
+function grantsOf(template: Template, name: EntryName): Grant[] {
   const fn = resource(template, functionId(template, name));
   const roleId = ((fn.Properties.Role as Json)['Fn::GetAtt'] as string[])[0];
   const role = resource(template, roleId ?? '');
@@ -63,6 +71,7 @@ function grantsOf(template: Template, name: EntryName): { actions: string[]; res
       return {
         actions: (Array.isArray(action) ? action : [action]).sort(),
         resource: JSON.stringify(statement.Resource),
+        condition: statement.Condition as Grant['condition'],
       };
     });
 }
@@ -307,11 +316,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         expect(grants.find((g) => g.actions.join() === 'logs:CreateLogStream,logs:PutLogEvents')?.resource).toMatch(
           new RegExp(`^\\{"Fn::GetAtt":\\["${name}functionlogs[0-9A-F]+","Arn"\\]\\}$`),
         );
-        expect(
-          on(TABLE_ARN)
-            .flatMap((g) => g.actions)
-            .sort(),
-        ).toEqual(expected.table);
+        expect([...new Set(on(TABLE_ARN).flatMap((g) => g.actions))].sort()).toEqual(expected.table);
         const index = grants.filter((g) => g.resource.includes('/index/'));
         // One statement per index, on `<table ARN>/index/<name>` exactly (never `index/*`).
         const byIndex = Object.fromEntries(
@@ -359,6 +364,122 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       const grants = grantsOf(Template.fromStack(dev.stateless), 'migrate');
       // Assess
       expect(grants.flatMap((g) => g.actions).filter((a) => a.startsWith('s3:') || a === 'dynamodb:Scan')).toEqual([]);
+    });
+  });
+
+  describe('least privilege on items (IAM conditions on the table)', () => {
+    const TABLE_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAttkeys[0-9A-F]+Arn[0-9A-F]+"\}$/;
+    /** A role's statements on the table's items, each read as `<action> <item prefix>` lines (with ` narrow`). */
+    function itemGrants(name: EntryName): string[] {
+      return grantsOf(api, name)
+        .filter((g) => TABLE_ARN.test(g.resource))
+        .flatMap((g) => {
+          const prefixes = g.condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'];
+          const narrow = g.condition?.StringEqualsIfExists ? ' narrow' : '';
+          return g.actions.flatMap((action) =>
+            [prefixes ?? ['(any item)']]
+              .flat()
+              .map((prefix) => `${action.replace('dynamodb:', '')} ${prefix}${narrow}`),
+          );
+        })
+        .sort();
+    }
+
+    // The reviewed item grants, written out here (like the actions above) so that widening a
+    // role fails this test until the list is reviewed too. `narrow`: a read must project (never
+    // the whole item, so never the secret), a write never returns the item.
+    const EXPECTED_ITEMS: Record<EntryName, string[]> = {
+      meta: [],
+      pools: ['BatchGetItem pool#*', 'GetItem pool#*', 'UpdateItem pool#*'],
+      keys: ['GetItem k_* narrow', 'GetItem pool#*', 'PutItem k_*', 'UpdateItem k_* narrow', 'UpdateItem pool#*'],
+      list: ['BatchGetItem k_* narrow', 'GetItem pool#*'],
+      lease: [
+        'GetItem idem#*',
+        'GetItem k_*',
+        'GetItem pool#*',
+        'PutItem idem#*',
+        'UpdateItem idem#*',
+        'UpdateItem k_*',
+      ],
+      counting: ['GetItem k_* narrow', 'GetItem pool#*', 'UpdateItem k_* narrow'],
+      maintain: [
+        'BatchGetItem k_*',
+        'BatchGetItem pool#*',
+        'GetItem k_*',
+        'GetItem pool#*',
+        'UpdateItem k_*',
+        'UpdateItem pool#*',
+      ],
+      migrate: ['BatchGetItem k_* narrow', 'PutItem k_*', 'UpdateItem k_*', 'UpdateItem pool#*'],
+    };
+
+    it.each(ENTRY_NAMES)(
+      '%s: every statement on the table names the items it reaches (dynamodb:LeadingKeys)',
+      (name) => {
+        // Assess: the lease puts only idempotency records; counting and list never reach a pool's record but to read it.
+        expect(itemGrants(name)).toEqual(EXPECTED_ITEMS[name]);
+      },
+    );
+
+    it.each(ENTRY_NAMES)('%s: the template holds exactly its grants of lib/table-access.ts', (name) => {
+      // Prepare: the statements infra/table-grants.ts builds, the resource aside (a token in the template).
+      const expected = tableStatements(ENTRY_POINTS[name].table, 'table').map(({ Action, Condition }) => ({
+        actions: [...Action].sort(),
+        condition: Condition,
+      }));
+      // Act
+      const granted = grantsOf(api, name)
+        .filter((g) => TABLE_ARN.test(g.resource) || g.resource.includes('/index/'))
+        .map((g) => ({ actions: g.actions, condition: g.condition }));
+      // Assess
+      expect(granted).toEqual(expected);
+    });
+
+    it('only the lease and maintenance may read a key item whole; every other read of a key names attributes that are not its secret', () => {
+      for (const name of ENTRY_NAMES) {
+        for (const grant of grantsOf(api, name).filter((g) => TABLE_ARN.test(g.resource))) {
+          const prefixes = [grant.condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] ?? []].flat();
+          const reads = grant.actions.some((a) => a === 'dynamodb:GetItem' || a === 'dynamodb:BatchGetItem');
+          if (!reads || !prefixes.includes('k_*')) continue;
+          if (name === 'lease' || name === 'maintain') continue;
+          expect(grant.condition?.StringEqualsIfExists?.['dynamodb:Select'], name).toEqual(['SPECIFIC_ATTRIBUTES']);
+          const attributes = [grant.condition?.['ForAllValues:StringEquals']?.['dynamodb:Attributes'] ?? []].flat();
+          expect(attributes.length, name).toBeGreaterThan(0);
+          expect(
+            attributes.filter((a) => a === 'sealedKey' || a === 'apiKey'),
+            name,
+          ).toEqual([]);
+        }
+      }
+    });
+
+    it('every write names its attributes; none may name a plain-text secret; only import and migration write a ciphertext', () => {
+      for (const name of ENTRY_NAMES) {
+        for (const grant of grantsOf(api, name).filter((g) => TABLE_ARN.test(g.resource))) {
+          if (!grant.actions.some((a) => a === 'dynamodb:PutItem' || a === 'dynamodb:UpdateItem')) continue;
+          const attributes = [grant.condition?.['ForAllValues:StringEquals']?.['dynamodb:Attributes'] ?? []].flat();
+          expect(attributes.length, `${name} ${grant.actions.join()}`).toBeGreaterThan(0);
+          expect(attributes, name).not.toContain('apiKey');
+          // The lease and maintenance test a ciphertext in their conditions (IAM cannot tell a
+          // test from a write): see docs/security.md.
+          if (attributes.includes('sealedKey')) expect(['keys', 'migrate', 'lease', 'maintain']).toContain(name);
+        }
+      }
+    });
+
+    it('counting never gets a key back from a write, and writes no secret, balance or home', () => {
+      // Prepare
+      const updates = grantsOf(api, 'counting').filter((g) => g.actions.includes('dynamodb:UpdateItem'));
+      const attributes = [updates[0]?.condition?.['ForAllValues:StringEquals']?.['dynamodb:Attributes'] ?? []].flat();
+      // Assess
+      expect(updates).toHaveLength(1);
+      expect(updates[0]?.condition?.StringEqualsIfExists?.['dynamodb:ReturnValues']).toEqual([
+        'NONE',
+        'UPDATED_OLD',
+        'UPDATED_NEW',
+      ]);
+      expect(attributes).toEqual(expect.arrayContaining(['usageCount', 'L', 'status']));
+      expect(attributes.filter((a) => ['sealedKey', 'apiKey', 'credits', 'ush', 'label'].includes(a))).toEqual([]);
     });
   });
 
@@ -653,6 +774,14 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       const throttled = alarms.filter((a) => JSON.stringify(a.Metrics ?? []).includes('ThrottledRequests'));
       expect(throttled).toHaveLength(1);
       expect(JSON.stringify(throttled[0]?.Metrics)).toContain('AWS/DynamoDB');
+      // Each operation's series is filled with 0 where it has no point: DynamoDB publishes
+      // ThrottledRequests only for an operation that throttled, and metric math keeps only the
+      // timestamps every series has, so a plain sum would stay empty through one op's throttles.
+      const metrics = (throttled[0]?.Metrics ?? []) as { Id: string; Expression?: string; MetricStat?: unknown }[];
+      const expression = metrics.find((m) => m.Expression !== undefined)?.Expression ?? '';
+      const series = metrics.filter((m) => m.MetricStat !== undefined).map((m) => m.Id);
+      expect(series.length).toBeGreaterThan(1);
+      for (const id of series) expect(expression).toContain(`FILL(${id}, 0)`);
       // UndecryptableKeys: asserted in test/infra/sealing.test.ts.
       expect(alarms.filter((a) => a.MetricName === 'UndecryptableKeys')).toHaveLength(usable.length);
       expect(alarms).toHaveLength(4 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);

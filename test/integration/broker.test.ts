@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
 import type { LeaseGrant, Outcome, PoolSettings } from '../../lib/domain/types.js';
-import type { Broker } from '../../lib/domain/broker.js';
+import type { Broker } from '../../lib/use-cases/broker.js';
 import { MAX_SORTED_COUNT, TABLE, USAGE_TIER } from '../../lib/table.js';
 import { parseLeaseId } from '../../lib/domain/lease-id.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';

@@ -33,9 +33,9 @@ class Meter implements CapacityMeter {
   }
 }
 
-/** The large pool; KEYPOOL_CAPACITY_POOL=10000 for the figure in the README (slower to seed). */
+/** The large pool; KEYPOOL_CAPACITY_POOL=10000 for the figure in docs/scaling.md (slower to seed). */
 const LARGE = Number(process.env.KEYPOOL_CAPACITY_POOL ?? 2000);
-/** Keys elsewhere in the table for the listing test; KEYPOOL_CAPACITY_TABLE=100000 for the README's figure. */
+/** Keys elsewhere in the table for the listing test; KEYPOOL_CAPACITY_TABLE=100000 for the figure in docs/scaling.md. */
 const TABLE_KEYS = Number(process.env.KEYPOOL_CAPACITY_TABLE ?? 2000);
 
 const meter = new Meter();

@@ -9,7 +9,8 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
-import { keyIdFor, sealNewKey } from '../../lib/domain/keys.js';
+import { keyIdFor } from '../../lib/domain/keys.js';
+import { sealNewKey } from '../../lib/use-cases/new-key.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
 import { testSealer } from '../support/sealing.js';
 

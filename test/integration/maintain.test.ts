@@ -11,7 +11,7 @@ import { StabilityClient } from '../../lib/adapters/stability-client.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
 import type { Outcome, PoolSettings } from '../../lib/domain/types.js';
-import { maintain, type MaintenanceOptions } from '../../lib/maintenance/maintain.js';
+import { maintain, type MaintenanceOptions } from '../../lib/use-cases/maintenance/maintain.js';
 import { shardOf } from '../../lib/domain/shards.js';
 import { TABLE, USAGE_TIER, usagePartition } from '../../lib/table.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';

@@ -9,7 +9,7 @@ import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { fileSource } from '../../lib/adapters/migration-sources.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
-import { migrate } from '../../lib/migration/migrate.js';
+import { migrate } from '../../lib/use-cases/migration/migrate.js';
 import { startKeypool } from '../support/cli.js';
 import { dynamoEndpoint, scanOpened, uniqueName } from '../support/dynamo.js';
 import { testSealer } from '../support/sealing.js';

@@ -10,8 +10,8 @@ import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource, s3Source } from '../../lib/adapters/migration-sources.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
-import { runMigrateEvent } from '../../lib/migration/lambda.js';
-import type { MigrationSources } from '../../lib/migration/migrate.js';
+import { runMigrateEvent } from '../../lib/events/migrate.js';
+import type { MigrationSources } from '../../lib/ports/migration-source.js';
 import { dynamoEndpoint, fakeKey, scanOpened, uniqueName } from '../support/dynamo.js';
 import { testSealer } from '../support/sealing.js';
 

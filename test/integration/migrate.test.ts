@@ -9,12 +9,12 @@ import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource } from '../../lib/adapters/migration-sources.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
-import { UnreadableSource } from '../../lib/migration/errors.js';
-import { MAX_ROW_BYTES } from '../../lib/migration/export-reader.js';
-import { migrate, type MigrateOptions } from '../../lib/migration/migrate.js';
+import { UnreadableSource } from '../../lib/domain/errors.js';
+import { MAX_ROW_BYTES } from '../../lib/adapters/export-reader.js';
+import { migrate, type MigrateOptions } from '../../lib/use-cases/migration/migrate.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { USAGE_TIER, usageSortKey } from '../../lib/table.js';
-import { dynamoEndpoint, fakeKey, scanOpened, uniqueName } from '../support/dynamo.js';
+import { createTestTable, dynamoEndpoint, fakeKey, scanOpened, uniqueName } from '../support/dynamo.js';
 import { testSealer } from '../support/sealing.js';
 
 let client: DynamoDBDocumentClient;
@@ -189,8 +189,8 @@ describe('migrate from a mongoexport file', () => {
     expect(Number(b?.usk) - Number(bBefore?.usk)).toBe(USAGE_TIER);
     expect(await store.existing([keyIdFor(A), keyIdFor(B)])).toEqual(
       new Map([
-        [keyIdFor(A), { usageCount: 7, status: 'active' }],
-        [keyIdFor(B), { usageCount: 2, status: 'active' }],
+        [keyIdFor(A), { pool: 'stability', usageCount: 7, status: 'active' }],
+        [keyIdFor(B), { pool: 'stability', usageCount: 2, status: 'active' }],
       ]),
     );
   });
@@ -211,14 +211,40 @@ describe('migrate from a mongoexport file', () => {
         ExpressionAttributeValues: { ':one': 1, ':tier': USAGE_TIER },
       }),
     );
-    const stale = await store.write([{ kind: 'change', keyId, change: { from: 1, to: 4, disable: false } }]);
+    const stale = await store.write([
+      { kind: 'change', keyId, pool: 'stability', change: { from: 1, to: 4, disable: false } },
+    ]);
     const { report } = await run(table, fileSource(exportFile([{ api_key: A, usage_count: 4 }])));
     // Assess
-    expect(stale).toEqual([{ applied: false, current: { usageCount: 2, status: 'active' } }]);
+    expect(stale).toEqual([{ applied: false, current: { pool: 'stability', usageCount: 2, status: 'active' } }]);
     expect(report).toMatchObject({ raised: 1 });
     const [item] = await scanOpened(client, table);
     expect(item?.usageCount).toBe(4);
     expect(item?.usk).toBe(usageSortKey(4, Date.UTC(2026, 0, 1)));
+  });
+
+  it("never raises or disables another pool's key: the row is reported with its line, and the write refused", async () => {
+    // Prepare: A is a key of pool "other", used once.
+    const table = await freshTable();
+    await run(table, fileSource(exportFile([{ api_key: A, usage_count: 1 }])), { pool: 'other' });
+    const [before] = await scanOpened(client, table);
+    const store = new DynamoMigrationStore({ client, tableName: table });
+    // Act: a migration into "stability" whose row would raise and disable A; and its raw write.
+    const { report } = await run(
+      table,
+      fileSource(exportFile([{ api_key: B }, { api_key: A, usage_count: 5, is_active: false }])),
+    );
+    const raw = await store.write([
+      { kind: 'change', keyId: keyIdFor(A), pool: 'stability', change: { from: 1, to: 5, disable: true } },
+    ]);
+    // Assess
+    expect(report).toMatchObject({
+      imported: 1,
+      raised: 0,
+      invalid: [{ line: 2, reason: 'api_key is a key of another pool' }],
+    });
+    expect(raw).toEqual([{ applied: false, current: { pool: 'other', usageCount: 1, status: 'active' } }]);
+    expect((await scanOpened(client, table)).find((i) => i.keyId === keyIdFor(A))).toEqual(before);
   });
 
   it('disabling through the source takes an existing key out of the index and changes nothing else', async () => {
@@ -234,6 +260,22 @@ describe('migrate from a mongoexport file', () => {
     expect(outcome.report).toMatchObject({ unchanged: 1, raised: 0 });
     const { upk: _upk, status: _status, ...rest } = before ?? {};
     expect(after).toEqual({ ...rest, status: 'disabled' });
+  });
+
+  it('a row dated in the future is leased: its sort key stays in the tier of its count', async () => {
+    // Prepare: a key used (by the old system's clock) in 2200, with its count of 0.
+    const table = await createTestTable('migrate-future');
+    const future = { $date: '2200-01-01T00:00:00Z' };
+    await run(
+      table.tableName,
+      fileSource(exportFile([{ api_key: A, credits_left: 25, last_used: future, created_at: future }])),
+    );
+    const [item] = await scanOpened(client, table.tableName);
+    // Act
+    const grant = await table.broker().lease('stability');
+    // Assess: a lease finds the key status counts as usable, which sorts among the unused keys.
+    expect(grant.keyId).toBe(keyIdFor(A));
+    expect(item?.usk).toBeLessThan(USAGE_TIER);
   });
 
   it('a dry run writes nothing and reports what a run would do', async () => {

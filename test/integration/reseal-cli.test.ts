@@ -1,8 +1,9 @@
 /**
  * `keypool reseal` (the real bin) on DynamoDB Local with local key files: a rotation moves every
  * secret to the new wrapping key and leases keep working on both sides of it; a second run
- * writes nothing; a run killed with SIGKILL is finished by the next one; a key sealed under a
- * wrapping key that is not configured is marked undecryptable, and revived once it is.
+ * writes nothing; a run killed with SIGKILL is finished by the next one; a run without the key the
+ * secrets were sealed under changes nothing and says so, and keys marked undecryptable by an
+ * earlier version are revived once their key is configured.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +13,9 @@ import { join } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
-import { inspectSealed, localKeyName } from '../../lib/adapters/esdk-sealer.js';
+import { DynamoKeyAdminStore } from '../../lib/adapters/dynamo-key-admin-store.js';
+import { inspectSealed } from '../../lib/adapters/esdk-sealer.js';
+import { localKeyName } from '../../lib/adapters/wrapping-keys.js';
 import { type CliRun, runKeypool, startKeypool } from '../support/cli.js';
 import { dynamoEndpoint, scanTable, uniqueName } from '../support/dynamo.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
@@ -86,7 +89,17 @@ async function withoutCiphertexts(tableName: string): Promise<Record<string, unk
   return (await scanTable(client, tableName)).map(({ sealedKey: _sealed, ...rest }) => rest);
 }
 
-const RESEAL_FIELDS = ['keys', 'resealed', 'sealed', 'revived', 'unchanged', 'undecryptable', 'changedMeanwhile'];
+const RESEAL_FIELDS = [
+  'keys',
+  'resealed',
+  'sealed',
+  'revived',
+  'unchanged',
+  'undecryptable',
+  'keyNotHeld',
+  'changedMeanwhile',
+];
+const ID_LISTS = new Set(['undecryptable', 'keyNotHeld']);
 
 /** The --json report of a run that must succeed. */
 function report(run: CliRun): Record<string, unknown> & { undecryptable: string[] } {
@@ -120,10 +133,11 @@ describe('keypool reseal', () => {
       revived: 0,
       unchanged: 0,
       undecryptable: [],
+      keyNotHeld: [],
       changedMeanwhile: 0,
     });
     expect(help.stdout).toContain(
-      `--json             print {${RESEAL_FIELDS.map((f) => (f === 'undecryptable' ? '"undecryptable":[keyId]' : `"${f}"`)).join(',')}}`,
+      `--json             print {${RESEAL_FIELDS.map((f) => (ID_LISTS.has(f) ? `"${f}":[keyId]` : `"${f}"`)).join(',')}}`,
     );
     expect([...sealedBy.keys()].sort()).toEqual([...ids].sort());
     expect(new Set(sealedBy.values())).toEqual(new Set([newKey.name]));
@@ -151,6 +165,7 @@ describe('keypool reseal', () => {
       revived: 0,
       unchanged: 12,
       undecryptable: [],
+      keyNotHeld: [],
       changedMeanwhile: 0,
     });
     expect(JSON.stringify(await scanTable(client, tableName))).toBe(first);
@@ -191,7 +206,14 @@ describe('keypool reseal', () => {
     expect(killed.signal).toBe('SIGKILL');
     expect(atKill).toBeGreaterThan(0);
     expect(atKill).toBeLessThan(keys);
-    expect(resumed).toMatchObject({ keys, sealed: 0, revived: 0, undecryptable: [], changedMeanwhile: 0 });
+    expect(resumed).toMatchObject({
+      keys,
+      sealed: 0,
+      revived: 0,
+      undecryptable: [],
+      keyNotHeld: [],
+      changedMeanwhile: 0,
+    });
     // What the killed run wrote is left as it is; the second run reseals only the rest (a write
     // sent just before the kill may land after the count above, hence the inequalities).
     expect(resumed.unchanged).toBeGreaterThanOrEqual(atKill);
@@ -201,52 +223,56 @@ describe('keypool reseal', () => {
     expect(await withoutCiphertexts(tableName)).toEqual(untouched);
   }, 120_000);
 
-  it('without the previous key, old-key secrets are reported and marked undecryptable; configured back, reseal revives them and they lease again', async () => {
+  it('without the previous key, reseal and lease change nothing and name the key the secrets were sealed under (exit 1); configured back, reseal moves them and they lease', async () => {
     // Prepare
     const [oldKey, newKey] = [wrappingKey(), wrappingKey()];
     const pool = uniqueName('lost');
-    const { tableName, ids, secrets } = await seeded(pool, 3, oldKey);
+    const { tableName, secrets } = await seeded(pool, 3, oldKey);
     const newOnly = envFor(tableName, newKey);
     const both = envFor(tableName, newKey, [oldKey]);
+    const before = JSON.stringify(await scanTable(client, tableName));
     // Act
-    const lost = report(await keypool(['reseal', '--json'], newOnly));
-    const lostText = await keypool(['reseal'], newOnly);
-    const listedLost = report(await keypool(['list', '--pool', pool, '--json'], newOnly)) as unknown as {
-      keys: { keyId: string; status: string }[];
-    };
+    const stopped = await keypool(['reseal', '--json'], newOnly);
+    const afterStop = JSON.stringify(await scanTable(client, tableName));
     const refused = await keypool(['lease', '--pool', pool], newOnly);
-    const revived = report(await keypool(['reseal', '--json'], both));
-    const listedRevived = report(await keypool(['list', '--pool', pool, '--json'], newOnly)) as unknown as {
-      keys: { keyId: string; status: string }[];
+    const listed = report(await keypool(['list', '--pool', pool, '--json'], newOnly)) as unknown as {
+      keys: { status: string; usageCount: number }[];
     };
+    const moved = report(await keypool(['reseal', '--json'], both));
     const leased = await keypool(['lease', '--pool', pool, '--json'], newOnly);
-    // Assess
-    expect(lost).toEqual({
-      keys: 3,
-      resealed: 0,
-      sealed: 0,
-      revived: 0,
-      unchanged: 0,
-      undecryptable: [...ids].sort(),
-      changedMeanwhile: 0,
-    });
-    // Marked already: the second run reports them again, listed by id.
-    expect(lostText.stdout).toMatch(/^ {2}undecryptable {2}3 /m);
-    for (const id of ids) expect(lostText.stdout).toContain(`    ${id}`);
-    expect(listedLost.keys.map((k) => k.status)).toEqual(['undecryptable', 'undecryptable', 'undecryptable']);
+    // Assess: nothing written by the stopped run, every key still active and uncounted.
+    expect(stopped.code).toBe(1);
+    expect(stopped.stdout).toBe('');
+    expect(stopped.stderr.trim().split('\n')).toHaveLength(1);
+    expect(stopped.stderr).toContain(`sealed under ${oldKey.name}, which this process does not hold`);
+    expect(stopped.stderr).toContain(`key file ${newKey.file} (${newKey.name})`);
+    expect(afterStop).toBe(before);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('no active key');
-    expect(revived).toEqual({
-      keys: 3,
-      resealed: 0,
-      sealed: 0,
-      revived: 3,
-      unchanged: 0,
-      undecryptable: [],
-      changedMeanwhile: 0,
-    });
-    expect(listedRevived.keys.map((k) => k.status)).toEqual(['active', 'active', 'active']);
+    expect(refused.stderr).toContain(oldKey.name);
+    expect(listed.keys.map((k) => `${k.status}/${k.usageCount}`)).toEqual(['active/0', 'active/0', 'active/0']);
+    expect(moved).toMatchObject({ keys: 3, resealed: 3, undecryptable: [], keyNotHeld: [] });
     expect(new Set((await wrappedBy(tableName)).values())).toEqual(new Set([newKey.name]));
+    expect(leased.code, leased.stderr).toBe(0);
+    expect(secrets).toContain((JSON.parse(leased.stdout) as LeaseGrantBody).apiKey);
+  });
+
+  it('keys an earlier version marked undecryptable for a key it did not hold are revived by a reseal that holds it', async () => {
+    // Prepare: what a run without the old key did before a missing key stopped being a verdict.
+    const [oldKey, newKey] = [wrappingKey(), wrappingKey()];
+    const pool = uniqueName('revive');
+    const { tableName, ids, secrets } = await seeded(pool, 3, oldKey);
+    const store = new DynamoKeyAdminStore({ client, tableName });
+    for (const item of await scanTable(client, tableName))
+      await store.markUndecryptable({ keyId: String(item.keyId), pool, sealed: String(item.sealedKey) });
+    // Act
+    const revived = report(await keypool(['reseal', '--json'], envFor(tableName, newKey, [oldKey])));
+    const listed = report(await keypool(['list', '--pool', pool, '--json'], envFor(tableName, newKey))) as unknown as {
+      keys: { status: string }[];
+    };
+    const leased = await keypool(['lease', '--pool', pool, '--json'], envFor(tableName, newKey));
+    // Assess
+    expect(revived).toMatchObject({ keys: 3, revived: 3, undecryptable: [], keyNotHeld: [] });
+    expect(listed.keys.map((k) => k.status)).toEqual(ids.map(() => 'active'));
     expect(leased.code, leased.stderr).toBe(0);
     expect(secrets).toContain((JSON.parse(leased.stdout) as LeaseGrantBody).apiKey);
   });

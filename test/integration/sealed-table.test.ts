@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectSealed } from '../../lib/adapters/esdk-sealer.js';
 import { toKeyItem } from '../../lib/adapters/key-item.js';
 import { keyIdFor, maskKey } from '../../lib/domain/keys.js';
-import { SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
+import { SecretUndecryptable } from '../../lib/domain/errors.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { type CliRun, runKeypool } from '../support/cli.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
@@ -410,6 +410,7 @@ describe('a key still stored in plain text (written before sealing)', () => {
       revived: 0,
       unchanged: 0,
       undecryptable: [],
+      keyNotHeld: [],
       changedMeanwhile: 0,
     });
     expect(item).not.toHaveProperty('apiKey');

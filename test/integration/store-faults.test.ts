@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
-import { Broker } from '../../lib/domain/broker.js';
+import { Broker } from '../../lib/use-cases/broker.js';
 import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { testSealer } from '../support/sealing.js';

@@ -5,11 +5,12 @@
  * rate_limited completion, waiting for a cooling key within maxWaitSeconds, fn throwing,
  * timeouts, retries exhausted, secret-free errors, unknown pools, and the lease path's metrics.
  */
+import { createServer, request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { brokerKeySource, type KeySource } from '../../lib/client/key-source.js';
 import { KeypoolClient } from '../../lib/client/keypool-client.js';
 import { type ProviderCall, ProviderCallError, withKey } from '../../lib/client/with-key.js';
-import type { Broker } from '../../lib/domain/broker.js';
+import type { Broker } from '../../lib/use-cases/broker.js';
 import { NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
 import type { ImportResult, LeaseRequest, PoolSettings } from '../../lib/domain/types.js';
 import { freePort } from '../../lib/local/dynamodb-local.js';
@@ -73,7 +74,7 @@ async function seed(
   return { pool, keys: [] };
 }
 
-/** Stability's Core endpoint, as the README example calls it. */
+/** Stability's Core endpoint, as the docs example calls it. */
 function generate(prompt: string): ProviderCall {
   return (apiKey, { signal }) => {
     const form = new FormData();
@@ -399,5 +400,59 @@ describe("withKey through the HTTP API: the lease path's metrics", () => {
     // Assess
     expect(error).toBeInstanceOf(PoolNotFound);
     expect(emf.filter((r) => r.pool === pool)).toEqual([]);
+  });
+});
+
+/**
+ * A proxy in front of the local server that loses the first lease answer: the request reaches
+ * keypool (the lease is granted and its use counted), then the connection is reset before the
+ * answer gets back. Every other request passes through.
+ */
+async function losingFirstLeaseAnswer(target: string): Promise<{ url: string; close: () => Promise<void> }> {
+  let lost = false;
+  const proxy = createServer((incoming, outgoing) => {
+    const upstream = httpRequest(
+      `${target}${incoming.url ?? '/'}`,
+      { method: incoming.method, headers: { ...incoming.headers, host: new URL(target).host } },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => {
+          if (!lost && incoming.method === 'POST' && (incoming.url ?? '').endsWith('/leases')) {
+            lost = true;
+            outgoing.socket?.destroy();
+            return;
+          }
+          outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+          outgoing.end(Buffer.concat(chunks));
+        });
+      },
+    );
+    incoming.pipe(upstream);
+  });
+  await new Promise<void>((done) => proxy.listen(0, '127.0.0.1', () => done()));
+  const address = proxy.address();
+  return {
+    url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+    close: () => new Promise<void>((done) => (proxy.closeAllConnections(), proxy.close(() => done()))),
+  };
+}
+
+describe('withKey through the HTTP API when a lease answer is lost', () => {
+  it('the client asks again with the same Idempotency-Key: the same lease comes back, one use counted, no slot left open', async () => {
+    // Prepare
+    const { pool, keys } = await seed([{ credits: 10 }, { credits: 10 }]);
+    const proxy = await losingFirstLeaseAnswer(server.url);
+    try {
+      const client = new KeypoolClient({ url: proxy.url, pool });
+      // Act
+      const response = await withKey({ keys: client, ...fast }, generate('a lighthouse'));
+      // Assess: the first key's lease (granted, answer lost) is the one used and completed.
+      expect(response.status).toBe(200);
+      expect(await keyState(keys[0]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 1, open: 0 });
+      expect(await keyState(keys[1]?.keyId ?? '')).toEqual({ status: 'active', usageCount: 0, open: 0 });
+    } finally {
+      await proxy.close();
+    }
   });
 });

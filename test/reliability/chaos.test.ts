@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { documentClient } from '../../lib/adapters/dynamo-client.js';
-import { LOCAL_CREDENTIALS } from '../../lib/adapters/dynamo-client.js';
+import { documentClient, LOCAL_CREDENTIALS } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable, freePort, type RunningDynamo, startDynamoLocal } from '../../lib/local/dynamodb-local.js';
 import { CALLERS, CHAOS_TIMEOUT_MS, ChaosRun, chaosLeases, keysFor, sleep } from './chaos-run.js';
 

@@ -20,7 +20,7 @@ export interface Bundle {
 }
 
 /** The bare floor: a handler that only builds a DynamoDB document client and sends one command. */
-export const FLOOR_ENTRY = 'test/bench/floor-handler.ts';
+export const FLOOR_ENTRY = 'bench/floor-handler.ts';
 
 /** Bundles one entry point (relative to the project root) into `outdir/<name>/index.mjs`. */
 export async function bundleEntry(name: string, entry: string, outdir: string): Promise<Bundle> {

@@ -14,9 +14,14 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env };
 }
 
-export function runKeypool(args: string[], env: Record<string, string>, stdin?: string): Promise<CliRun> {
+/** Runs `keypool args` to its end; `cwd` is the directory it runs in (default: this process's). */
+export function runKeypool(args: string[], env: Record<string, string>, stdin?: string, cwd?: string): Promise<CliRun> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: childEnv(env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(cwd === undefined ? {} : { cwd }),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));

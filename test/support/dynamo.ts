@@ -5,7 +5,7 @@ import { inject } from 'vitest';
 import { type CapacityMeter, DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
-import { Broker, type BrokerOptions } from '../../lib/domain/broker.js';
+import { Broker, type BrokerOptions } from '../../lib/use-cases/broker.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { POOL_RECORD_PREFIX } from '../../lib/table.js';
 import { testSealer, withOpenedSecrets } from './sealing.js';

@@ -5,7 +5,7 @@
  * Counts every call and records the contexts it was given, so tests can prove what reaches KMS.
  */
 import { randomBytes } from 'node:crypto';
-import type { KmsClientLike } from '../../lib/adapters/esdk-sealer.js';
+import type { KmsClientLike } from '../../lib/adapters/wrapping-keys.js';
 
 interface Wrapped {
   keyId: string;

@@ -4,18 +4,17 @@
  * cryptography. Never used where a test looks at what the table holds: those use the real
  * EsdkSealer with a local key.
  */
-import {
-  SealingUnavailable,
-  type SealContext,
-  type SecretSealer,
-  SecretUndecryptable,
-} from '../../lib/domain/secret-sealer.js';
+import { SealingMisconfigured, SealingUnavailable, SecretUndecryptable } from '../../lib/domain/errors.js';
+import type { SealContext } from '../../lib/domain/types.js';
+import type { SecretSealer } from '../../lib/ports/secret-sealer.js';
 
 export class FakeSealer implements SecretSealer {
   /** the wrapping key's generation: a reseal moves values to the current one */
   generation = 1;
   /** when set, every open and seal fails as an unreachable key service would */
   unavailable = false;
+  /** the generations it holds the wrapping key of (default: every one); others are SealingMisconfigured */
+  held: readonly number[] | undefined;
   opens = 0;
   seals = 0;
 
@@ -30,10 +29,18 @@ export class FakeSealer implements SecretSealer {
   open(sealed: string, context: SealContext): Promise<string> {
     this.opens++;
     if (this.unavailable) return Promise.reject(new SealingUnavailable('open', ['ServiceUnavailable']));
-    const [, pool, keyId, body] = /^fake\d+:([^:]*):([^:]*):(.*)$/.exec(sealed) ?? [];
+    const [, generation, pool, keyId, body] = /^fake(\d+):([^:]*):([^:]*):(.*)$/.exec(sealed) ?? [];
     if (body === undefined) return Promise.reject(new SecretUndecryptable(context, 'malformed'));
     if (pool !== context.pool || keyId !== context.keyId)
       return Promise.reject(new SecretUndecryptable(context, 'context-mismatch'));
+    if (this.held && !this.held.includes(Number(generation)))
+      return Promise.reject(
+        new SealingMisconfigured(
+          context,
+          [`fake${generation}`],
+          this.held.map((g) => `fake${g}`),
+        ),
+      );
     return Promise.resolve(Buffer.from(body, 'base64').toString());
   }
 

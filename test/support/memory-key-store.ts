@@ -1,106 +1,104 @@
 /**
- * A KeyStore and a PoolStore in memory for unit tests: the same conditions as the DynamoDB
- * adapters, applied with the domain's own rules (lib/domain/rules.ts), and the same paging
- * quirks (a Limit counts the items read before the filter). It has no index lag: tests that
- * need one wrap it. Every answer is a copy, as a database would give. A key's index partition
- * is its home shard (`shard`) while its status keeps it in the index, as the adapter's writes
- * keep `upk` equal to `ush`.
+ * The stores in memory, for unit tests: KeyStore and BalanceStore over one map of keys, and
+ * PoolStore. The store contract (test/contract/) holds them to what the DynamoDB stores do.
+ * Each condition is stated with the domain's own rules (lib/domain/rules.ts), and a key sits
+ * in the usage order as the table keeps it: sorted by its count and its last lease (else its
+ * import), in its home shard's index partition while its status keeps it there and no lease
+ * set it aside. There is no index lag: tests that need one wrap the store. Every answer is a
+ * copy, as a database's is.
  */
-import type {
-  CandidatePage,
-  CompletionAttempt,
-  CompletionAttemptResult,
-  IdempotentLease,
-  KeyMove,
-  KeyMoveResult,
-  KeyPageRead,
-  KeyPlacement,
-  KeyStore,
-  KeyUpdate,
-  KeyUpdateResult,
-  LeaseAttempt,
-  LeaseAttemptResult,
-  PoolStore,
-  SecretReplacement,
-  StoredKey,
-  UndecryptableMark,
-} from '../../lib/domain/key-store.js';
+import type { CandidatePage, CompletionAttempt, IdempotentLease, LeaseAttempt } from '../../lib/ports/lease-store.js';
+import type { KeyMove, KeyPlacement } from '../../lib/ports/reshard-store.js';
+import type { KeyStore } from '../../lib/ports/key-store.js';
+import type { KeyUpdate } from '../../lib/ports/key-admin-store.js';
+import type { LeaseSlot, StoredKey } from '../../lib/domain/types.js';
+import type { PoolStore } from '../../lib/ports/pool-store.js';
+import type { SecretReplacement } from '../../lib/ports/reseal-store.js';
+import type { UndecryptableMark } from '../../lib/ports/undecryptable.js';
 import { withoutSecret } from '../../lib/domain/keys.js';
 import { inUsageIndex, isLeasable, isSlotFree, outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
-import { POOL_DEFAULTS, type KeyRecord, type PoolPolicy, type PoolSettings } from '../../lib/domain/types.js';
-import { usageSortKey, usageSortKeyBound, usageSortKeyShift } from '../../lib/table.js';
+import { type Outcome, POOL_DEFAULTS, type PoolPolicy, type PoolSettings } from '../../lib/domain/types.js';
+import type { BalanceStore, BalanceWrite } from '../../lib/ports/balance-store.js';
+import { usageSortKey, usageSortKeyBound } from '../../lib/table.js';
 
 interface Row {
   key: StoredKey;
-  /** the usage index's sort key, as the adapter keeps it */
-  usk: number;
-  /** a plain key a lease took out of the usage index (the adapter removes its `upk`) */
+  /** the LRU stamp of the usage sort key: the last lease, else the import (an increment keeps it) */
+  stamp: number;
+  /** a plain key a lease took out of the usage index */
   aside?: boolean;
 }
 
-const copy = (key: StoredKey): StoredKey => structuredClone(key);
-const homeOf = (key: StoredKey): number => key.shard ?? 0;
+const home = (key: StoredKey): number => key.shard ?? 0;
+/** The shard whose index partition holds the key; undefined while it is out of the index. */
+const indexedIn = (row: Row): number | undefined =>
+  inUsageIndex(row.key.status) && !row.aside ? home(row.key) : undefined;
+const sortKey = (row: Row): number => usageSortKey(row.key.usageCount, row.stamp);
+const placement = (row: Row): KeyPlacement => ({
+  keyId: row.key.keyId,
+  pool: row.key.pool,
+  shard: home(row.key),
+  indexedIn: indexedIn(row),
+});
+/** The key's slot of `lease` while that lease holds it open. */
+const openSlot = (key: StoredKey, lease: { slot: number; nonce: string }): LeaseSlot | undefined => {
+  const slot = key.slots[String(lease.slot)];
+  return slot?.nonce === lease.nonce && slot.outcome === undefined ? slot : undefined;
+};
+/** Closes a lease's slot with its outcome, giving its use back when the outcome does. */
+const close = (key: StoredKey, slot: LeaseSlot, outcome: Outcome): void => {
+  slot.outcome = outcome;
+  if (refundsUse(outcome)) key.usageCount -= 1;
+};
+type Ports = KeyStore & BalanceStore;
+type Answer<M extends keyof Ports> = Awaited<ReturnType<Ports[M]>>;
+const BALANCE_STATUS = { exhaust: 'exhausted', disable: 'disabled', reactivate: 'active' } as const;
 
-function placementOf(key: StoredKey): KeyPlacement {
-  return {
-    keyId: key.keyId,
-    pool: key.pool,
-    shard: homeOf(key),
-    indexedIn: inUsageIndex(key.status) ? homeOf(key) : undefined,
-  };
-}
-
-export class MemoryKeyStore implements KeyStore {
+export class MemoryKeyStore implements KeyStore, BalanceStore {
   private readonly rows = new Map<string, Row>();
   private readonly idempotent = new Map<string, IdempotentLease>();
   /** every call by method name, for tests that count requests */
   readonly calls: Record<string, number> = {};
-
-  protected count(method: string): void {
-    this.calls[method] = (this.calls[method] ?? 0) + 1;
-  }
 
   /** The stored key itself (not a copy), for tests that arrange a state directly. */
   peek(keyId: string): StoredKey | undefined {
     return this.rows.get(keyId)?.key;
   }
 
-  insert(key: StoredKey): Promise<{ inserted: boolean; key: KeyRecord }> {
-    this.count('insert');
-    const existing = this.rows.get(key.keyId);
-    if (existing) return Promise.resolve({ inserted: false, key: withoutSecret(copy(existing.key)) });
-    const stampMs = Date.parse(key.lastUsedAt ?? key.createdAt);
-    this.rows.set(key.keyId, { key: copy(key), usk: usageSortKey(key.usageCount, stampMs) });
-    return Promise.resolve({ inserted: true, key: withoutSecret(copy(key)) });
+  /** Counts a call to `method` and answers a copy of `value`, typed as the port's answer. */
+  private answer<M extends keyof Ports>(method: M, value: Answer<M>): Promise<Answer<M>> {
+    this.calls[method] = (this.calls[method] ?? 0) + 1;
+    return Promise.resolve(structuredClone(value));
   }
 
-  get(keyId: string): Promise<StoredKey | undefined> {
-    this.count('get');
+  /** The key's row, if it is one of `pool`'s. */
+  private row(keyId: string, pool: string): Row | undefined {
     const row = this.rows.get(keyId);
-    return Promise.resolve(row ? copy(row.key) : undefined);
+    return row?.key.pool === pool ? row : undefined;
   }
 
-  record(pool: string, keyId: string): Promise<KeyRecord | undefined> {
-    this.count('record');
-    const row = this.rows.get(keyId);
-    return Promise.resolve(row?.key.pool === pool ? withoutSecret(copy(row.key)) : undefined);
+  insert(key: StoredKey) {
+    const existing = this.rows.get(key.keyId)?.key;
+    if (existing) return this.answer('insert', { inserted: false, key: withoutSecret(existing) });
+    this.rows.set(key.keyId, { key: structuredClone(key), stamp: Date.parse(key.lastUsedAt ?? key.createdAt) });
+    return this.answer('insert', { inserted: true, key: withoutSecret(key) });
   }
 
-  candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
-    this.count('candidates');
-    const bound = usageSortKeyBound(maxUses);
+  get(keyId: string) {
+    return this.answer('get', this.rows.get(keyId)?.key);
+  }
+
+  record(pool: string, keyId: string) {
+    const row = this.row(keyId, pool);
+    return this.answer('record', row && withoutSecret(row.key));
+  }
+
+  candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number) {
     const range = [...this.rows.values()]
-      .filter(
-        (row) =>
-          row.key.pool === pool &&
-          inUsageIndex(row.key.status) &&
-          !row.aside &&
-          homeOf(row.key) === shard &&
-          row.usk < bound,
-      )
-      .sort((a, b) => a.usk - b.usk);
+      .filter((row) => row.key.pool === pool && indexedIn(row) === shard && sortKey(row) < usageSortKeyBound(maxUses))
+      .sort((a, b) => sortKey(a) - sortKey(b));
     const page: CandidatePage = { candidates: [] };
-    // Page by `limit` read items, skip cooling keys, and go on only while nothing was found.
+    // As the index Query: pages of `limit` keys read, cooling ones skipped, on only while none is found.
     let start = 0;
     for (; start < range.length && page.candidates.length === 0; start += limit) {
       for (const { key } of range.slice(start, start + limit)) {
@@ -110,192 +108,180 @@ export class MemoryKeyStore implements KeyStore {
       }
     }
     if (start < range.length) page.more = true;
-    return Promise.resolve(page);
+    return this.answer('candidates', page);
   }
 
-  tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
-    this.count('tryLease');
+  tryLease(attempt: LeaseAttempt) {
+    const record = attempt.idempotency;
+    const held = record && this.idempotent.get(record.id);
+    // The record's condition is judged first, as DynamoDB reports a cancelled transaction.
+    if (held && held.expiresAtMs >= attempt.nowMs)
+      return this.answer('tryLease', { granted: false, idempotencyTaken: true });
     const row = this.rows.get(attempt.keyId);
-    if (!row) return Promise.resolve({ granted: false, current: undefined });
-    const { key } = row;
-    const ok =
-      inUsageIndex(key.status) &&
-      !row.aside &&
-      homeOf(key) === attempt.shard &&
+    const key = row?.key;
+    const leasable =
+      row !== undefined &&
+      key !== undefined &&
+      indexedIn(row) === attempt.shard &&
       key.usageCount === attempt.seenCount &&
       isLeasable(key, attempt.pool, attempt.maxUses, attempt.nowMs) &&
       isSlotFree(key.slots[String(attempt.slot)], attempt.nowMs) &&
       key.sealed;
-    if (!ok) return Promise.resolve({ granted: false, current: copy(key) });
-    // The lease and its idempotency record together, the record only where none lives.
-    const record = attempt.idempotency;
-    if (record) {
-      const held = this.idempotent.get(record.id);
-      if (held && held.expiresAtMs >= attempt.nowMs) return Promise.resolve({ granted: false, idempotencyTaken: true });
-      this.idempotent.set(record.id, { ...record });
-    }
-    key.usageCount = attempt.seenCount + 1;
-    row.usk = usageSortKey(key.usageCount, attempt.nowMs);
-    key.lastUsedAt = new Date(attempt.nowMs).toISOString();
+    if (!leasable) return this.answer('tryLease', { granted: false, current: key });
+    if (record) this.idempotent.set(record.id, { ...record });
+    Object.assign(key, { usageCount: attempt.seenCount + 1, lastUsedAt: new Date(attempt.nowMs).toISOString() });
     key.status = 'active';
     delete key.cooldownUntil;
     key.slots[String(attempt.slot)] = { nonce: attempt.nonce, expiresAtMs: attempt.expiresAtMs };
-    return Promise.resolve({ granted: true, key: copy(key) });
+    row.stamp = attempt.nowMs;
+    return this.answer('tryLease', { granted: true, key });
   }
 
-  idempotentLease(id: string): Promise<IdempotentLease | undefined> {
-    this.count('idempotentLease');
+  idempotentLease(id: string) {
+    return this.answer('idempotentLease', this.idempotent.get(id));
+  }
+
+  releaseIdempotentLease(id: string, leaseId: string) {
     const record = this.idempotent.get(id);
-    return Promise.resolve(record ? { ...record } : undefined);
+    if (record?.leaseId === leaseId) record.expiresAtMs = 0;
+    return this.answer('releaseIdempotentLease', record?.leaseId === leaseId);
   }
 
-  releaseIdempotentLease(id: string, leaseId: string): Promise<boolean> {
-    this.count('releaseIdempotentLease');
-    const record = this.idempotent.get(id);
-    if (record?.leaseId !== leaseId) return Promise.resolve(false);
-    record.expiresAtMs = 0;
-    return Promise.resolve(true);
-  }
-
-  tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
-    this.count('tryComplete');
-    const row = this.rows.get(attempt.keyId);
-    if (!row) return Promise.resolve({ applied: false, current: undefined });
-    const { key } = row;
-    const slot = key.slots[String(attempt.slot)];
+  tryComplete(attempt: CompletionAttempt) {
+    const key = this.rows.get(attempt.keyId)?.key;
+    const slot = key && openSlot(key, attempt);
     const change = attempt.statusChange === 'none' ? undefined : outcomeStatusChange(attempt.outcome);
-    const extendsCooldown = change?.to === 'cooling' && attempt.statusChange === 'apply';
+    const lengthens = change?.to === 'cooling' && attempt.statusChange === 'apply';
     const refused =
+      !key ||
+      !slot ||
       key.pool !== attempt.pool ||
-      slot?.nonce !== attempt.nonce ||
-      slot.outcome !== undefined ||
       slot.expiresAtMs < attempt.nowMs ||
-      (change !== undefined && !change.from.includes(key.status)) ||
-      (extendsCooldown && key.cooldownUntil !== undefined && key.cooldownUntil >= attempt.cooldownUntilMs);
-    if (refused) return Promise.resolve({ applied: false, current: copy(key) });
-    slot.outcome = attempt.outcome;
-    if (refundsUse(attempt.outcome)) {
-      // Down one tier only from a count the sort key spells out (refundSortKey in the Dynamo store).
-      row.usk += usageSortKeyShift(key.usageCount, key.usageCount - 1);
-      key.usageCount -= 1;
-    }
-    if (change) {
-      key.status = change.to;
-      if (extendsCooldown) key.cooldownUntil = attempt.cooldownUntilMs;
-    }
-    return Promise.resolve({ applied: true, key: withoutSecret(copy(key)) });
+      (change && !change.from.includes(key.status)) ||
+      (lengthens && (key.cooldownUntil ?? -Infinity) >= attempt.cooldownUntilMs);
+    if (refused)
+      return this.answer('tryComplete', {
+        applied: false,
+        current: key && { ...withoutSecret(key), slots: key.slots },
+      });
+    close(key, slot, attempt.outcome);
+    if (change) key.status = change.to;
+    if (lengthens) key.cooldownUntil = attempt.cooldownUntilMs;
+    const { keyId, usageCount, status, cooldownUntil } = key;
+    const resting = status === 'cooling' && cooldownUntil !== undefined ? { cooldownUntil } : {};
+    return this.answer('tryComplete', { applied: true, key: { keyId, usageCount, status, ...resting } });
   }
 
-  markUndecryptable(mark: UndecryptableMark): Promise<boolean> {
-    this.count('markUndecryptable');
-    const row = this.rows.get(mark.keyId);
-    if (row?.key.pool !== mark.pool || !row.key.sealed || row.key.secret !== mark.sealed) return Promise.resolve(false);
-    const slot = mark.lease ? row.key.slots[String(mark.lease.slot)] : undefined;
-    if (mark.lease && (slot?.nonce !== mark.lease.nonce || slot.outcome !== undefined)) return Promise.resolve(false);
-    if (slot) {
-      slot.outcome = 'failure';
-      row.usk += usageSortKeyShift(row.key.usageCount, row.key.usageCount - 1);
-      row.key.usageCount -= 1;
-    }
-    row.key.status = 'undecryptable';
-    delete row.key.cooldownUntil;
-    return Promise.resolve(true);
+  increment(pool: string, keyId: string, nowMs: number) {
+    const key = this.row(keyId, pool)?.key;
+    if (key) Object.assign(key, { usageCount: key.usageCount + 1, lastUsedAt: new Date(nowMs).toISOString() });
+    return this.answer('increment', key && { keyId, usageCount: key.usageCount });
   }
 
-  setAsideUnsealed(key: { keyId: string; pool: string }): Promise<boolean> {
-    this.count('setAsideUnsealed');
-    const row = this.rows.get(key.keyId);
-    if (row?.key.pool !== key.pool || row.key.sealed || !inUsageIndex(row.key.status) || row.aside)
-      return Promise.resolve(false);
-    row.aside = true;
-    return Promise.resolve(true);
+  markUndecryptable(mark: UndecryptableMark) {
+    const key = this.row(mark.keyId, mark.pool)?.key;
+    const slot = key && mark.lease && openSlot(key, mark.lease);
+    if (!key?.sealed || key.secret !== mark.sealed || (mark.lease && !slot))
+      return this.answer('markUndecryptable', false);
+    if (slot) close(key, slot, 'failure');
+    key.status = 'undecryptable';
+    delete key.cooldownUntil;
+    return this.answer('markUndecryptable', true);
   }
 
-  replaceSecret(replacement: SecretReplacement): Promise<boolean> {
-    this.count('replaceSecret');
-    const row = this.rows.get(replacement.keyId);
-    const same =
-      row?.key.pool === replacement.pool &&
-      row.key.sealed === replacement.from.sealed &&
-      row.key.secret === replacement.from.secret;
-    if (!row || !same || (replacement.revive && row.key.status !== 'undecryptable')) return Promise.resolve(false);
-    const reindex =
-      !replacement.from.sealed && replacement.seenStatus !== undefined && inUsageIndex(replacement.seenStatus);
-    if (reindex && row.key.status !== replacement.seenStatus) return Promise.resolve(false);
-    row.key.secret = replacement.sealed;
-    row.key.sealed = true;
+  setAsideUnsealed({ keyId, pool }: { keyId: string; pool: string }) {
+    const row = this.row(keyId, pool);
+    const setAside = row !== undefined && !row.key.sealed && indexedIn(row) !== undefined;
+    if (setAside) row.aside = true;
+    return this.answer('setAsideUnsealed', setAside);
+  }
+
+  replaceSecret(replacement: SecretReplacement) {
+    const { from, seenStatus, maskedKey, revive } = replacement;
+    const row = this.row(replacement.keyId, replacement.pool);
+    const key = row?.key;
+    const reindex = !from.sealed && seenStatus !== undefined && inUsageIndex(seenStatus);
+    const replaced =
+      row !== undefined &&
+      key !== undefined &&
+      key.sealed === from.sealed &&
+      key.secret === from.secret &&
+      (!reindex || key.status === seenStatus) &&
+      (!revive || key.status === 'undecryptable');
+    if (!replaced) return this.answer('replaceSecret', false);
+    Object.assign(key, { secret: replacement.sealed, sealed: true });
+    if (maskedKey !== undefined && !key.maskedKey) key.maskedKey = maskedKey;
     if (reindex) delete row.aside;
-    if (replacement.maskedKey !== undefined && !row.key.maskedKey) row.key.maskedKey = replacement.maskedKey;
-    if (replacement.revive) row.key.status = 'active';
-    return Promise.resolve(true);
+    if (revive) key.status = 'active';
+    return this.answer('replaceSecret', true);
   }
 
-  increment(pool: string, keyId: string, nowMs: number): Promise<KeyRecord | undefined> {
-    this.count('increment');
-    const row = this.rows.get(keyId);
-    if (row?.key.pool !== pool) return Promise.resolve(undefined);
-    row.usk += usageSortKeyShift(row.key.usageCount, row.key.usageCount + 1);
-    row.key.usageCount += 1;
-    row.key.lastUsedAt = new Date(nowMs).toISOString();
-    return Promise.resolve(withoutSecret(copy(row.key)));
-  }
-
-  update(update: KeyUpdate): Promise<KeyUpdateResult> {
-    this.count('update');
-    const row = this.rows.get(update.keyId);
-    if (row?.key.pool !== update.pool) return Promise.resolve({ applied: false, current: undefined });
-    if (update.count && row.key.usageCount !== update.count.seen)
-      return Promise.resolve({ applied: false, current: withoutSecret(copy(row.key)) });
+  update(update: KeyUpdate) {
+    const row = this.row(update.keyId, update.pool);
+    if (!row) return this.answer('update', { applied: false, current: undefined });
+    const { key } = row;
+    if (update.count && key.usageCount !== update.count.seen)
+      return this.answer('update', { applied: false, current: withoutSecret(key) });
     if (update.status !== undefined) {
-      row.key.status = update.status;
-      delete row.key.cooldownUntil;
-      // The adapter sets `upk` for active (back into the index) and removes it otherwise.
+      // An operator's status: back into the index at the key's home, or out of it.
+      key.status = update.status;
+      delete key.cooldownUntil;
       delete row.aside;
     }
     if (update.count) {
-      row.usk += usageSortKeyShift(update.count.seen, update.count.to);
-      row.key.usageCount = update.count.to;
-      row.key.slots = {};
+      // A new count ends the key's open leases.
+      key.usageCount = update.count.to;
+      key.slots = {};
     }
-    return Promise.resolve({ applied: true, key: withoutSecret(copy(row.key)) });
+    return this.answer('update', { applied: true, key: withoutSecret(key) });
   }
 
-  poolKeys(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyRecord>> {
-    this.count('poolKeys');
-    const page = this.page(pool, limit, afterKeyId);
-    return Promise.resolve({ keys: page.keys.map(withoutSecret), lastKeyId: page.lastKeyId });
+  poolKeys(pool: string, limit: number, afterKeyId?: string) {
+    const { rows, lastKeyId } = this.page(pool, limit, afterKeyId);
+    return this.answer('poolKeys', { keys: rows.map((row) => withoutSecret(row.key)), lastKeyId });
   }
 
-  poolKeysWithSecrets(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<StoredKey>> {
-    this.count('poolKeysWithSecrets');
-    return Promise.resolve(this.page(pool, limit, afterKeyId));
+  poolKeysWithSecrets(pool: string, limit: number, afterKeyId?: string) {
+    const { rows, lastKeyId } = this.page(pool, limit, afterKeyId);
+    return this.answer('poolKeysWithSecrets', { keys: rows.map((row) => row.key), lastKeyId });
   }
 
-  placements(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyPlacement>> {
-    this.count('placements');
-    const page = this.page(pool, limit, afterKeyId);
-    return Promise.resolve({ keys: page.keys.map(placementOf), lastKeyId: page.lastKeyId });
+  placements(pool: string, limit: number, afterKeyId?: string) {
+    const { rows, lastKeyId } = this.page(pool, limit, afterKeyId);
+    return this.answer('placements', { keys: rows.map(placement), lastKeyId });
   }
 
-  rehome(move: KeyMove): Promise<KeyMoveResult> {
-    this.count('rehome');
-    const row = this.rows.get(move.keyId);
-    if (row?.key.pool !== move.pool) return Promise.resolve({ moved: false, current: undefined });
-    const now = placementOf(row.key);
-    if (now.shard !== move.from.shard || now.indexedIn !== move.from.indexedIn)
-      return Promise.resolve({ moved: false, current: now });
+  rehome(move: KeyMove) {
+    const row = this.row(move.keyId, move.pool);
+    const now = row && placement(row);
+    if (!row || now?.shard !== move.from.shard || now.indexedIn !== move.from.indexedIn)
+      return this.answer('rehome', { moved: false, current: now });
     if (move.to === 0) delete row.key.shard;
     else row.key.shard = move.to;
-    return Promise.resolve({ moved: true });
+    return this.answer('rehome', { moved: true });
   }
 
-  private page(pool: string, limit: number, afterKeyId: string | undefined): KeyPageRead<StoredKey> {
-    const ids = [...this.rows.values()]
-      .map((row) => row.key)
-      .filter((key) => key.pool === pool && (afterKeyId === undefined || key.keyId > afterKeyId))
-      .sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
-    const keys = ids.slice(0, limit).map(copy);
-    return { keys, lastKeyId: ids.length > limit ? keys[keys.length - 1]?.keyId : undefined };
+  write(write: BalanceWrite) {
+    const row = this.rows.get(write.keyId);
+    if (!row || (write.change !== 'none' && row.key.status !== write.seenStatus))
+      return this.answer('write', { applied: false, current: row && withoutSecret(row.key) });
+    const { key } = row;
+    if (write.credits !== undefined) Object.assign(key, { credits: write.credits, creditsCheckedAt: write.checkedAt });
+    if (write.change !== 'none') key.status = BALANCE_STATUS[write.change];
+    if (write.change === 'reactivate') {
+      delete key.cooldownUntil;
+      delete row.aside;
+    }
+    return this.answer('write', { applied: true, key: withoutSecret(key) });
+  }
+
+  /** One page of the pool in key-id order; as a DynamoDB Query with a Limit, a full page names its last key. */
+  private page(pool: string, limit: number, afterKeyId: string | undefined): { rows: Row[]; lastKeyId?: string } {
+    const rows = [...this.rows.values()]
+      .filter(({ key }) => key.pool === pool && (afterKeyId === undefined || key.keyId > afterKeyId))
+      .sort((a, b) => (a.key.keyId < b.key.keyId ? -1 : 1))
+      .slice(0, limit);
+    return { rows, lastKeyId: rows.length === limit ? rows.at(-1)?.key.keyId : undefined };
   }
 }
 
@@ -307,8 +293,7 @@ export class MemoryPoolStore implements PoolStore {
 
   get(pool: string): Promise<PoolPolicy | undefined> {
     this.gets++;
-    const policy = this.pools.get(pool);
-    return Promise.resolve(policy ? { ...policy } : undefined);
+    return Promise.resolve(structuredClone(this.pools.get(pool)));
   }
 
   put(pool: string, settings: Partial<PoolSettings>, nowIso: string): Promise<PoolPolicy> {
@@ -321,7 +306,7 @@ export class MemoryPoolStore implements PoolStore {
       createdAt: existing?.createdAt ?? nowIso,
       updatedAt: nowIso,
     };
-    // A change of shards on an existing pool: leases look in the widest layout until a reshard ends.
+    // A change of shards on an existing pool: leases read the widest layout until a reshard ends.
     if (existing && settings.shards !== undefined && settings.shards !== existing.shards) {
       policy.previousShards = Math.max(existing.shards, existing.previousShards ?? 0);
       policy.shardsChangedAt = nowIso;
@@ -332,11 +317,12 @@ export class MemoryPoolStore implements PoolStore {
 
   finishReshard(pool: string, layout: { shards: number; previousShards: number }): Promise<boolean> {
     const policy = this.pools.get(pool);
-    if (policy?.shards !== layout.shards || policy.previousShards !== layout.previousShards)
-      return Promise.resolve(false);
-    delete policy.previousShards;
-    delete policy.shardsChangedAt;
-    return Promise.resolve(true);
+    const finished = policy?.shards === layout.shards && policy.previousShards === layout.previousShards;
+    if (finished) {
+      delete policy.previousShards;
+      delete policy.shardsChangedAt;
+    }
+    return Promise.resolve(finished);
   }
 
   ensure(pool: string, nowIso: string): Promise<PoolPolicy> {

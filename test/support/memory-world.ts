@@ -1,9 +1,9 @@
 /** A small world for unit tests of the use cases: in-memory stores, a fake clock, one pool. */
-import { KeyAdmin } from '../../lib/domain/key-admin.js';
-import { KeyImport } from '../../lib/domain/key-import.js';
-import { Leasing } from '../../lib/domain/leasing.js';
-import { PoolAdmin } from '../../lib/domain/pool-admin.js';
-import { PoolDirectory } from '../../lib/domain/pool-directory.js';
+import { KeyAdmin } from '../../lib/use-cases/key-admin.js';
+import { KeyImport } from '../../lib/use-cases/key-import.js';
+import { Leasing } from '../../lib/use-cases/leasing.js';
+import { PoolAdmin } from '../../lib/use-cases/pool-admin.js';
+import { PoolDirectory } from '../../lib/use-cases/pool-directory.js';
 import { FakeSealer } from './fake-sealer.js';
 import { MemoryKeyStore, MemoryPoolStore } from './memory-key-store.js';
 

@@ -9,7 +9,7 @@ import { inject } from 'vitest';
 import { createEsdkSealer, type EsdkSealer } from '../../lib/adapters/esdk-sealer.js';
 import { LazySealer } from '../../lib/adapters/lazy-sealer.js';
 import { buildSealer } from '../../lib/adapters/sealer-factory.js';
-import type { SecretSealer } from '../../lib/domain/secret-sealer.js';
+import type { SecretSealer } from '../../lib/ports/secret-sealer.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -3,11 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { toKeyItem } from '../../lib/adapters/dynamo-key-store.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
-import { sealNewKey } from '../../lib/domain/keys.js';
-import type { SecretSealer } from '../../lib/domain/secret-sealer.js';
+import { sealNewKey } from '../../lib/use-cases/new-key.js';
+import type { SecretSealer } from '../../lib/ports/secret-sealer.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
-import type { PoolSettings } from '../../lib/domain/types.js';
-import type { StoredKey } from '../../lib/domain/key-store.js';
+import type { PoolSettings, StoredKey } from '../../lib/domain/types.js';
 
 export interface SeedOptions {
   client: DynamoDBDocumentClient;

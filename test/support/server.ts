@@ -1,5 +1,5 @@
 /** The real local server over a test table: requests go through HTTP and the Lambda handlers. */
-import { loadHandlers } from '../../lib/local/handlers.js';
+import { loadHandlers } from '../../bin/local-handlers.js';
 import { type LocalServer, startServer } from '../../lib/local/server.js';
 import { dynamoEndpoint } from './dynamo.js';
 

@@ -29,3 +29,25 @@ export function resource(template: Template, logicalId: string): Resource {
 export function resources(template: Template, type: string): [string, Resource][] {
   return Object.entries(template.findResources(type)) as [string, Resource][];
 }
+
+/**
+ * A CloudFormation intrinsic (`{ Ref }`, `{ Fn::GetAtt }`, `{ Fn::ImportValue }`...) as text
+ * that can stand inside a JSON string: its JSON without quotes or backslashes, e.g.
+ * `{Fn::GetAtt:[alarmsapi5xx2D03A96F,Arn]}`. The same intrinsic always reads the same.
+ */
+export function intrinsicText(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value).replace(/["\\]/g, '');
+}
+
+/**
+ * A JSON document CloudFormation assembles with `Fn::Join` (a dashboard's body), parsed: each
+ * intrinsic among the parts is read as intrinsicText, so the document parses and the tokens
+ * it names can be compared with the template's.
+ */
+export function parseJoinedJson(value: unknown): unknown {
+  if (typeof value === 'string') return JSON.parse(value);
+  const join = (value as Json)['Fn::Join'] as [string, unknown[]] | undefined;
+  if (!join) throw new Error(`not a string or an Fn::Join: ${JSON.stringify(value).slice(0, 200)}`);
+  const [separator, parts] = join;
+  return JSON.parse(parts.map(intrinsicText).join(separator));
+}

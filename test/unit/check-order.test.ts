@@ -5,7 +5,7 @@ import {
   checkOrder,
   checkPriority,
   compareCheckPriority,
-} from '../../lib/maintenance/check-order.js';
+} from '../../lib/use-cases/maintenance/check-order.js';
 
 function key(keyId: string, creditsCheckedAt?: string): CheckCandidate {
   return { keyId, status: 'active', ...(creditsCheckedAt === undefined ? {} : { creditsCheckedAt }) };

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CliIo, CliServices } from '../../lib/cli/framework.js';
-import { runCli } from '../../lib/cli/main.js';
-import { Broker } from '../../lib/domain/broker.js';
+import { runCli } from '../../lib/cli/run-cli.js';
+import { Broker } from '../../lib/use-cases/broker.js';
 import { MemoryKeyStore, MemoryPoolStore } from '../support/memory-key-store.js';
 import { FakeSealer } from '../support/fake-sealer.js';
 
@@ -23,12 +23,22 @@ function capture(): CliIo & { stdout: () => string; stderr: () => string } {
   };
 }
 
-/** Services a usage error must never reach. */
+/**
+ * Services a usage error must never reach. Loading the sealing key reaches no store (a command
+ * that seals or opens reads its key file before it checks its flags' values), so it is allowed.
+ */
 const untouchable = (): CliServices => {
   const fail = (): never => {
     throw new Error('a service was built for a command line that should have been refused');
   };
-  return { broker: fail, maintenance: fail, migration: fail, sealing: fail, sharding: fail };
+  return {
+    broker: fail,
+    maintenance: fail,
+    migration: fail,
+    sealing: fail,
+    sharding: fail,
+    loadSealing: () => Promise.resolve(),
+  };
 };
 
 /** A broker (and the reshard's stores) over the in-memory stores; maintenance and migration must not be reached. */
@@ -54,6 +64,7 @@ function memoryServices(): {
       migration: fail,
       sealing: fail,
       sharding: () => ({ store, pools: poolStore }),
+      loadSealing: () => Promise.resolve(),
     }),
   };
 }
@@ -82,7 +93,7 @@ describe('keypool CLI arguments', () => {
     [['frobnicate'], 'unknown command "frobnicate"'],
     [['add'], 'give at least one key'],
     [['add', 'short'], 'key #1: an API key is'],
-    [['add', 'sk-test-valid-key-000', '--label', 'bad\u0007label'], '--label: a label has no control'],
+    [['add', 'sk-test-valid-key-000', '--label', 'bad\u0007label'], '--label: a label is visible text: no control'],
     [['add', 'sk-test-valid-key-000', '--pool', 'x'.repeat(65)], '--pool: a pool is'],
     [['list', '--status', 'gone'], '--status: must be one of active, cooling, exhausted, disabled, suspect'],
     [['list', '--pool', 'a b'], '--pool: a pool is'],

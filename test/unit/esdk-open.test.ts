@@ -1,203 +1,48 @@
 /**
  * openMessage (lib/adapters/esdk-open.ts) against the Encryption SDK's own decrypt as the
- * oracle, on the same bytes with the same keyring: valid messages, every single-byte flip,
- * every truncation, appended bytes, a wrong key, other suites. Ours must never accept what the
- * oracle refuses, and where both accept they must agree on the plaintext and the context.
- * Where ours refuses and the oracle accepts, the test names the case (appended bytes, signed
- * suites: both on purpose). No Java, no network.
+ * oracle (test/support/esdk-oracle.ts), on the same bytes with the same keyring: valid
+ * messages, single-byte flips, truncations, appended bytes, a wrong key, other suites. Ours
+ * must never accept what the oracle refuses, and where both accept they must agree on the
+ * plaintext and the context. Where ours refuses and the oracle accepts, the test names the case
+ * (appended bytes, signed suites: both on purpose). The sweeps run on a seeded sample here; the
+ * slow project runs every case (test/slow/esdk-open.test.ts). No Java, no network.
  */
 import { randomBytes } from 'node:crypto';
-import { buildDecrypt } from '@aws-crypto/decrypt-node';
 import { buildEncrypt } from '@aws-crypto/encrypt-node';
-import { KmsKeyringNode } from '@aws-crypto/kms-keyring-node';
 import {
   AlgorithmSuiteIdentifier,
-  CommitmentPolicy,
   KeyringNode,
   type NodeDecryptionMaterial,
   type NodeEncryptionMaterial,
 } from '@aws-crypto/material-management-node';
-import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
-import { afterAll, describe, expect, it } from 'vitest';
-import { openMessage, ParsedMessage } from '../../lib/adapters/esdk-open.js';
-import { EsdkSealer, LOCAL_PROVIDER, localKeyName } from '../../lib/adapters/esdk-sealer.js';
+import { describe, expect, it } from 'vitest';
+import { ParsedMessage } from '../../lib/adapters/esdk-open.js';
+import { EsdkSealer } from '../../lib/adapters/esdk-sealer.js';
+import { localKeyName } from '../../lib/adapters/wrapping-keys.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
-import { SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
-import { FakeKms, fakeKeyArn } from '../support/fake-kms.js';
-import { prng } from '../support/prng.js';
+import { SecretUndecryptable } from '../../lib/domain/errors.js';
+import { describeSweeps } from '../support/esdk-open-sweeps.js';
+import {
+  compare,
+  compareAll,
+  KEY,
+  KEYRING,
+  multiFrame,
+  nonCommitting,
+  ours,
+  POLICY,
+  printTallyAfterAll,
+  rawKeyring,
+  SEALER,
+  SECRET,
+  sealedBytes,
+} from '../support/esdk-oracle.js';
+import { sampled } from '../support/sweep.js';
 
-/** The sealer's settings (esdk-sealer.ts): what both sides are given. */
-const MAX_BODY = 64 * 1024;
-const POLICY = CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT;
-const oracle = buildDecrypt({ commitmentPolicy: POLICY, maxEncryptedDataKeys: 1 });
+printTallyAfterAll();
+describeSweeps(sampled(16));
 
-const rawKeyring = (key: Uint8Array, keyName = localKeyName(key)): KeyringNode =>
-  new RawAesKeyringNode({
-    keyNamespace: LOCAL_PROVIDER,
-    keyName,
-    unencryptedMasterKey: new Uint8Array(key),
-    wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
-  });
-
-interface Options {
-  commitmentPolicy?: CommitmentPolicy;
-  maxBodySize?: number;
-}
-type Outcome = { ok: true; plaintext: Buffer; context: Record<string, string> } | { ok: false };
-type Verdict = 'both accept' | 'both refuse' | 'ours refuses, oracle accepts' | 'ours accepts, oracle refuses';
-
-async function theOracle(keyring: KeyringNode, bytes: Buffer, options: Options): Promise<Outcome> {
-  const { decrypt } = options.commitmentPolicy
-    ? buildDecrypt({ commitmentPolicy: options.commitmentPolicy, maxEncryptedDataKeys: 1 })
-    : oracle;
-  try {
-    const { plaintext, messageHeader } = await decrypt(keyring, bytes, {
-      maxBodySize: options.maxBodySize ?? MAX_BODY,
-    });
-    return { ok: true, plaintext, context: { ...messageHeader.encryptionContext } };
-  } catch {
-    return { ok: false };
-  }
-}
-
-async function ours(keyring: KeyringNode, bytes: Buffer, options: Options): Promise<Outcome> {
-  try {
-    const message = ParsedMessage.parse(bytes, { maxEncryptedDataKeys: 1 });
-    if (!message) return { ok: false };
-    const { plaintext, messageHeader } = await openMessage(keyring, message, {
-      commitmentPolicy: options.commitmentPolicy ?? POLICY,
-      maxBodySize: options.maxBodySize ?? MAX_BODY,
-    });
-    return { ok: true, plaintext, context: { ...messageHeader.encryptionContext } };
-  } catch {
-    return { ok: false };
-  }
-}
-
-/** Every verdict of the run, by case, for the summary printed at the end. */
-const tally = new Map<string, Map<Verdict, number>>();
-
-/**
- * Opens `bytes` both ways (each gets its own copy: neither may see the other's effects) and
- * asserts the rule: never ours alone accepts; both accepting means the same plaintext and context.
- */
-async function compare(label: string, keyring: KeyringNode, bytes: Buffer, options: Options = {}): Promise<Verdict> {
-  const [theirs, mine] = [
-    await theOracle(keyring, Buffer.from(bytes), options),
-    await ours(keyring, Buffer.from(bytes), options),
-  ];
-  const verdict: Verdict = theirs.ok
-    ? mine.ok
-      ? 'both accept'
-      : 'ours refuses, oracle accepts'
-    : mine.ok
-      ? 'ours accepts, oracle refuses'
-      : 'both refuse';
-  const counts = tally.get(label) ?? new Map<Verdict, number>();
-  counts.set(verdict, (counts.get(verdict) ?? 0) + 1);
-  tally.set(label, counts);
-  expect(verdict, `${label}: ${bytes.toString('hex')}`).not.toBe('ours accepts, oracle refuses');
-  if (theirs.ok && mine.ok) {
-    expect(mine.plaintext.equals(theirs.plaintext), label).toBe(true);
-    expect(mine.context, label).toEqual(theirs.context);
-  }
-  return verdict;
-}
-
-/** The verdicts of `compare` over every variant, counted. */
-async function compareAll(
-  label: string,
-  keyring: KeyringNode,
-  variants: Iterable<Buffer>,
-  options: Options = {},
-): Promise<Partial<Record<Verdict, number>>> {
-  const counts: Partial<Record<Verdict, number>> = {};
-  for (const bytes of variants) {
-    const verdict = await compare(label, keyring, bytes, options);
-    counts[verdict] = (counts[verdict] ?? 0) + 1;
-  }
-  return counts;
-}
-
-function* flips(message: Buffer, masks: readonly number[]): Generator<Buffer> {
-  for (let at = 0; at < message.length; at++) {
-    for (const mask of masks) {
-      const copy = Buffer.from(message);
-      copy[at] = (copy[at] ?? 0) ^ mask;
-      yield copy;
-    }
-  }
-}
-
-function* truncations(message: Buffer): Generator<Buffer> {
-  for (let length = 0; length < message.length; length++) yield message.subarray(0, length);
-}
-
-const secretOf = (random: () => number, length: number): string =>
-  `sk-test-${Array.from({ length }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(random() * 36)]).join('')}`;
-
-const sealedBytes = async (sealer: EsdkSealer, secret: string, pool = 'stability'): Promise<Buffer> =>
-  Buffer.from(await sealer.seal(secret, { pool, keyId: keyIdFor(secret) }), 'base64');
-
-// One local key and sealer for most cases, as the local stack has.
-const KEY = randomBytes(32);
-const SEALER = new EsdkSealer({ current: { kind: 'local', key: KEY }, cache: false });
-const KEYRING = rawKeyring(KEY);
-const SECRET = `sk-test-${'a1b2c3d4'.repeat(7)}`;
-
-/** A message under KEYRING in the sealer's suite, with small frames (the sealer's are single-frame). */
-async function multiFrame(plaintext: Buffer, frameLength: number): Promise<Buffer> {
-  const { encrypt } = buildEncrypt({ commitmentPolicy: POLICY, maxEncryptedDataKeys: 1 });
-  const { result } = await encrypt(KEYRING, plaintext, {
-    suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY,
-    encryptionContext: { pool: 'stability', keyId: 'multi-frame' },
-    frameLength,
-  });
-  return result;
-}
-
-afterAll(() => {
-  // The case counts for the record (the assertions are above, per case).
-  const lines = [...tally].map(
-    ([label, counts]) => `${label.padEnd(48)} ${[...counts].map(([v, n]) => `${v}: ${n}`).join(', ')}`,
-  );
-  console.log(`openMessage vs the ESDK's decrypt\n${lines.join('\n')}`);
-});
-
-describe('openMessage agrees with the ESDK decrypt on valid messages', () => {
-  it('opens 300 sealed secrets of 1 to 400 characters in 20 pools to the same plaintext and context as the ESDK', async () => {
-    // Prepare
-    const random = prng(7);
-    const messages = await Promise.all(
-      Array.from({ length: 300 }, (_, i) =>
-        sealedBytes(SEALER, secretOf(random, 1 + Math.floor(random() * 400)), `pool-${i % 20}`),
-      ),
-    );
-    // Act
-    const counts = await compareAll('valid (raw AES)', KEYRING, messages);
-    // Assess
-    expect(counts).toEqual({ 'both accept': 300 });
-  });
-
-  it('opens a secret sealed through the KMS keyring (fake KMS) to the same plaintext and context as the ESDK', async () => {
-    // Prepare
-    const kms = new FakeKms();
-    const sealer = new EsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) }, kms, cache: false });
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- KmsKeyringNode is a KeyringNode built by the ESDK's class factory
-    const keyring: KeyringNode = new KmsKeyringNode({ generatorKeyId: fakeKeyArn(1), clientProvider: () => kms });
-    const messages = await Promise.all(Array.from({ length: 20 }, (_, i) => sealedBytes(sealer, `${SECRET}-${i}`)));
-    // Act
-    const counts = await compareAll('valid (KMS keyring)', keyring, messages);
-    const flipped = await compareAll(
-      'flip every byte (KMS keyring)',
-      keyring,
-      flips(messages[0] ?? Buffer.alloc(0), [0x01]),
-    );
-    // Assess
-    expect(counts).toEqual({ 'both accept': 20 });
-    expect(flipped).toEqual({ 'both refuse': messages[0]?.length });
-  });
-
+describe('openMessage agrees with the ESDK decrypt on multi-frame messages', () => {
   it('opens multi-frame messages (frames of 16 and 1 bytes, and an empty final frame) like the ESDK', async () => {
     // Prepare
     const messages = [
@@ -212,41 +57,7 @@ describe('openMessage agrees with the ESDK decrypt on valid messages', () => {
   });
 });
 
-describe('openMessage refuses every damaged message the ESDK refuses', () => {
-  it('refuses every single-byte flip (3 masks) at every position of three sealed secrets, as the ESDK does', async () => {
-    // Prepare
-    const messages = await Promise.all([
-      sealedBytes(SEALER, 'sk-test-1'),
-      sealedBytes(SEALER, SECRET),
-      sealedBytes(SEALER, `${SECRET}${SECRET}`),
-    ]);
-    // Act
-    const counts = await Promise.all(
-      messages.map((m) => compareAll('flip every byte (raw AES)', KEYRING, flips(m, [0x01, 0x80, 0xff]))),
-    );
-    // Assess
-    expect(counts).toEqual(messages.map((m) => ({ 'both refuse': m.length * 3 })));
-  });
-
-  it('refuses every single-byte flip of a multi-frame message (frame headers, sequence numbers, tags), as the ESDK does', async () => {
-    // Prepare
-    const message = await multiFrame(Buffer.from(SECRET), 16);
-    // Act
-    const counts = await compareAll('flip every byte (multi-frame)', KEYRING, flips(message, [0x01, 0xff]));
-    // Assess
-    expect(counts).toEqual({ 'both refuse': message.length * 2 });
-  });
-
-  it('refuses every truncation of a sealed secret and of a multi-frame message, as the ESDK does', async () => {
-    // Prepare
-    const single = await sealedBytes(SEALER, SECRET);
-    const multi = await multiFrame(Buffer.from(SECRET), 16);
-    // Act
-    const counts = await compareAll('every truncation', KEYRING, [...truncations(single), ...truncations(multi)]);
-    // Assess
-    expect(counts).toEqual({ 'both refuse': single.length + multi.length });
-  });
-
+describe('openMessage refuses a damaged message as the ESDK does', () => {
   it('refuses a message sealed under another key, and under another key with the same name, as the ESDK does', async () => {
     // Prepare
     const otherKey = randomBytes(32);
@@ -321,19 +132,6 @@ describe('where openMessage is stricter than the ESDK decrypt', () => {
 });
 
 describe('non-committing (V1) messages', () => {
-  async function nonCommitting(suiteId: AlgorithmSuiteIdentifier): Promise<Buffer> {
-    // Only a policy that forbids committing encryption writes these (REQUIRE_* refuses to).
-    const { encrypt } = buildEncrypt({
-      commitmentPolicy: CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT,
-      maxEncryptedDataKeys: 1,
-    });
-    const { result } = await encrypt(KEYRING, Buffer.from(SECRET), {
-      suiteId,
-      encryptionContext: { pool: 'stability', keyId: 'v1' },
-    });
-    return result;
-  }
-
   it('refuses a non-committing message under the sealer policy, as the ESDK does', async () => {
     // Prepare
     const message = await nonCommitting(AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA256);
@@ -341,24 +139,6 @@ describe('non-committing (V1) messages', () => {
     const verdict = await compare('non-committing, REQUIRE_ENCRYPT_REQUIRE_DECRYPT', KEYRING, message);
     // Assess
     expect(verdict).toBe('both refuse');
-  });
-
-  it('under a policy that allows them, opens V1 messages like the ESDK and refuses their every flip and truncation', async () => {
-    // Prepare
-    const options = { commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT };
-    const hkdf = await nonCommitting(AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA256);
-    const noKdf = await nonCommitting(AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16);
-    // Act
-    const valid = await compareAll('V1 allowed: valid', KEYRING, [hkdf, noKdf], options);
-    const damaged = await compareAll(
-      'V1 allowed: flips and truncations',
-      KEYRING,
-      [...flips(hkdf, [0x01]), ...truncations(hkdf)],
-      options,
-    );
-    // Assess
-    expect(valid).toEqual({ 'both accept': 2 });
-    expect(damaged).toEqual({ 'both refuse': hkdf.length * 2 });
   });
 });
 

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { UnreadableSource } from '../../lib/migration/errors.js';
-import { checkExport, MAX_ROW_BYTES, readExport, type SourceRow } from '../../lib/migration/export-reader.js';
+import { UnreadableSource } from '../../lib/domain/errors.js';
+import { checkExport, MAX_ROW_BYTES, readExport } from '../../lib/adapters/export-reader.js';
+import type { SourceRow } from '../../lib/ports/migration-source.js';
 
 /** The text as a stream of chunks of `size` bytes, so every token can straddle a boundary. */
 function chunks(text: string | Buffer, size = 7): AsyncIterable<Uint8Array> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { keyIdFor } from '../../lib/domain/keys.js';
-import { KeySet } from '../../lib/migration/key-set.js';
+import { KeySet } from '../../lib/use-cases/migration/key-set.js';
 
 describe('KeySet', () => {
   it('remembers every key through growth and tells keys apart exactly', () => {

@@ -23,6 +23,8 @@ interface Reply {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** the answer is lost: the connection is reset after the request arrived */
+  drop?: boolean;
 }
 
 const GRANT = {
@@ -49,6 +51,10 @@ const server = createServer((request, response) => {
       body: Buffer.concat(chunks).toString('utf8'),
     });
     const reply = replies.shift() ?? { status: 200, body: GRANT };
+    if (reply.drop) {
+      request.socket.destroy();
+      return;
+    }
     const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
     response.writeHead(reply.status, {
       'content-type': 'application/json',
@@ -266,5 +272,85 @@ describe('KeypoolClient', () => {
       if (saved.r !== undefined) process.env.AWS_REGION = saved.r;
       if (saved.d !== undefined) process.env.AWS_DEFAULT_REGION = saved.d;
     }
+  });
+});
+
+describe('KeypoolClient: Idempotency-Key on every lease', () => {
+  const idempotencyKeys = (): (string | undefined)[] =>
+    seen.map((r) => r.headers['idempotency-key'] as string | undefined);
+
+  it('sends one with every lease, a new one for each lease() call, and signs it', async () => {
+    // Prepare
+    const client = new KeypoolClient({ url, pool: 'p', signing: 'sigv4', region: 'eu-west-1', credentials });
+    // Act
+    await client.lease();
+    await client.lease();
+    // Assess
+    const [first, second] = idempotencyKeys();
+    expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(second).toMatch(/^[0-9a-f-]{36}$/);
+    expect(second).not.toBe(first);
+    expect(String(seen[0]?.headers.authorization)).toMatch(/SignedHeaders=[a-z0-9;-]*idempotency-key/);
+  });
+
+  it('an answer lost on the way back (reset), or a 5xx, is asked again with the same key: the server replays the lease', async () => {
+    // Prepare
+    const slept: number[] = [];
+    const client = new KeypoolClient({ url, pool: 'p', sleep: (ms) => (slept.push(ms), Promise.resolve()) });
+    replies.push({ status: 200, drop: true }, { status: 502, body: { message: 'Internal Server Error' } });
+    // Act
+    const grant = await client.lease({ maxUses: 2 });
+    // Assess
+    expect(grant.leaseId).toBe('l');
+    expect(seen).toHaveLength(3);
+    expect(new Set(idempotencyKeys()).size).toBe(1);
+    expect(seen.map((r) => r.body)).toEqual(['{"maxUses":2}', '{"maxUses":2}', '{"maxUses":2}']);
+    expect(slept).toHaveLength(2);
+  });
+
+  it('waits out a short Retry-After (503, 429) before asking again; a long one is the answer', async () => {
+    // Prepare
+    const slept: number[] = [];
+    const client = new KeypoolClient({ url, pool: 'p', sleep: (ms) => (slept.push(ms), Promise.resolve()) });
+    replies.push({
+      status: 503,
+      headers: { 'retry-after': '5' },
+      body: { error: 'sealing_unavailable', message: 'm' },
+    });
+    replies.push({ status: 429, headers: { 'retry-after': '1' }, body: { message: 'Too Many Requests' } });
+    replies.push({ status: 200, body: GRANT });
+    replies.push({ status: 429, headers: { 'retry-after': '60' }, body: { message: 'Too Many Requests' } });
+    // Act
+    const grant = await client.lease();
+    const error = await client.lease().catch((e: unknown) => e);
+    // Assess
+    expect(grant.leaseId).toBe('l');
+    expect(slept).toEqual([5_000, 1_000]);
+    expect(error).toMatchObject({ status: 429 });
+    expect(seen).toHaveLength(4);
+  });
+
+  it('gives up after its retries with the last error; a 4xx is never retried', async () => {
+    // Prepare
+    const client = new KeypoolClient({ url, pool: 'p', leaseRetries: 1, sleep: () => Promise.resolve() });
+    replies.push({ status: 200, drop: true }, { status: 200, drop: true });
+    replies.push({ status: 400, body: { error: 'invalid_request', message: 'no' } });
+    // Act
+    const lost = await client.lease().catch((e: unknown) => e);
+    const refused = await client.lease().catch((e: unknown) => e);
+    // Assess
+    expect(lost).toBeInstanceOf(Error);
+    expect(refused).toMatchObject({ code: 'invalid_request', status: 400 });
+    expect(seen).toHaveLength(3);
+  });
+
+  it("sends a caller's own key as given: a retry after a restart replays the same lease", async () => {
+    // Prepare
+    const client = new KeypoolClient({ url, pool: 'p' });
+    // Act
+    await client.lease({}, { idempotencyKey: 'render-job-42' });
+    await client.lease({}, { idempotencyKey: 'render-job-42' });
+    // Assess
+    expect(idempotencyKeys()).toEqual(['render-job-42', 'render-job-42']);
   });
 });

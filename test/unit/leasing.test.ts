@@ -5,8 +5,8 @@
  * test/integration/broker.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/domain/key-store.js';
-import { CONTENTION_MEMORY_MS } from '../../lib/domain/leasing.js';
+import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
+import { CONTENTION_MEMORY_MS } from '../../lib/use-cases/leasing.js';
 import { LeaseExpired, NoUsableKey } from '../../lib/domain/errors.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 
@@ -252,32 +252,6 @@ describe('completion', () => {
     const result = await leasing.complete(POOL, grant.leaseId, { outcome: 'out_of_credits' });
     // Assess
     expect(result).toEqual({ keyId: grant.keyId, usageCount: 0, status: 'disabled' });
-  });
-});
-
-describe('the in-memory store keeps the adapter contract', () => {
-  it('refuses a lease write on a stale count, as the condition does', async () => {
-    // Prepare
-    const { store, ids, clock } = await setup(1);
-    const id = ids[0] ?? '';
-    const write = (seenCount: number) =>
-      store.tryLease({
-        keyId: id,
-        pool: POOL,
-        shard: 0,
-        seenCount,
-        maxUses: 3,
-        slot: 0,
-        nonce: '0123456789abcdef',
-        expiresAtMs: clock.now() + 1000,
-        nowMs: clock.now(),
-      });
-    // Act
-    const stale = await write(1);
-    const fresh = await write(0);
-    // Assess
-    expect(stale.granted).toBe(false);
-    expect(fresh.granted).toBe(true);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeExtended, mapRow, type MapResult, parseIsoDate } from '../../lib/migration/mapping.js';
+import { decodeExtended, type MapResult, mapRow, parseIsoDate } from '../../lib/domain/migration-mapping.js';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 const options = { initialCredits: 25, nowIso: NOW };
@@ -214,6 +214,13 @@ describe('status, dates and unknown fields', () => {
   it('createdAt is created_at, else the migration time', () => {
     expect(mapped({ created_at: { $date: '2024-03-01T10:00:00Z' } }).createdAt).toBe('2024-03-01T10:00:00.000Z');
     expect(mapped({}).createdAt).toBe(NOW);
+  });
+
+  it("a date after the migration is the old clock's error: it reads as the migration time", () => {
+    // A use cannot have happened after the migration; keeping 2200 would show it in every listing.
+    const future = { $date: '2200-01-01T00:00:00Z' };
+    expect(mapped({ last_used: future, created_at: future })).toMatchObject({ lastUsedAt: NOW, createdAt: NOW });
+    expect(mapped({ last_used: NOW }).lastUsedAt).toBe(NOW);
   });
 
   it('reads the date strings a legacy table holds: Python isoformat, no zone (UTC), epoch seconds', () => {

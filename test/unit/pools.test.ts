@@ -6,9 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidRequest, KeyNotFound, LeaseNotFound, NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
-import type { LeaseAttempt, LeaseAttemptResult } from '../../lib/domain/key-store.js';
-import { POLICY_CACHE_MS, PoolDirectory } from '../../lib/domain/pool-directory.js';
-import { Leasing } from '../../lib/domain/leasing.js';
+import type { LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
+import { POLICY_CACHE_MS, PoolDirectory } from '../../lib/use-cases/pool-directory.js';
+import { Leasing } from '../../lib/use-cases/leasing.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 import { POOL, setup, world } from '../support/memory-world.js';
 import { FakeSealer } from '../support/fake-sealer.js';

@@ -6,17 +6,13 @@
  * sealer are in test/integration/sealed-table.test.ts and test/integration/reseal-cli.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { NoUsableKey } from '../../lib/domain/errors.js';
-import type {
-  LeaseAttempt,
-  LeaseAttemptResult,
-  SecretReplacement,
-  StoredKey,
-  UndecryptableMark,
-} from '../../lib/domain/key-store.js';
-import { CONTENTION_MEMORY_MS, Leasing } from '../../lib/domain/leasing.js';
-import { reseal } from '../../lib/domain/reseal.js';
-import { SealingUnavailable, SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
+import { NoUsableKey, SealingMisconfigured, SealingUnavailable, SecretUndecryptable } from '../../lib/domain/errors.js';
+import type { LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
+import type { SecretReplacement } from '../../lib/ports/reseal-store.js';
+import type { UndecryptableMark } from '../../lib/ports/undecryptable.js';
+import type { StoredKey } from '../../lib/domain/types.js';
+import { CONTENTION_MEMORY_MS, Leasing } from '../../lib/use-cases/leasing.js';
+import { RESEAL_PROBE_KEYS, reseal } from '../../lib/use-cases/reseal.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 import { POOL, setup, world } from '../support/memory-world.js';
 
@@ -135,6 +131,50 @@ describe('a lease when the key service fails', () => {
     expect(later.keyId).toBe(id);
     expect(later.usageCount).toBe(0);
     expect(store.peek(id)).toMatchObject({ status: 'active', usageCount: 1 });
+  });
+});
+
+describe('a lease of a key sealed under a wrapping key the process does not hold (a wrong setting)', () => {
+  it('fails with SealingMisconfigured naming the keys: the use given back, the key left active, nothing marked, the next lease the same', async () => {
+    // Prepare: the keys were sealed under generation 1; this process holds generation 2 only.
+    const { store, leasing, sealer, ids } = await setup(3);
+    sealer.held = [2];
+    // Act
+    const failed = await leasing.lease(POOL).catch((error: unknown) => error);
+    const again = await leasing.lease(POOL).catch((error: unknown) => error);
+    // Assess
+    for (const error of [failed, again]) {
+      expect(error).toBeInstanceOf(SealingMisconfigured);
+      expect(error).toMatchObject({ sealedUnder: ['fake1'], held: ['fake2'], retryAfterSeconds: 60 });
+    }
+    for (const id of ids) expect(store.peek(id)).toMatchObject({ status: 'active', usageCount: 0 });
+    expect(store.calls.markUndecryptable).toBeUndefined();
+  });
+
+  it('under an Idempotency-Key: the record is freed with the lease, and a retry once the key is configured gets a counted lease', async () => {
+    // Prepare
+    const { store, leasing, sealer } = await setupBounded();
+    sealer.held = [2];
+    const failed = await leasing.lease(POOL, {}, 'retry-misconfigured').catch((error: unknown) => error);
+    sealer.held = undefined;
+    // Act
+    const retry = await leasing.lease(POOL, {}, 'retry-misconfigured');
+    // Assess
+    expect(failed).toBeInstanceOf(SealingMisconfigured);
+    expect(store.peek(retry.keyId)).toMatchObject({ status: 'active', usageCount: 1 });
+    expect(store.calls.markUndecryptable).toBeUndefined();
+  });
+
+  it('an idempotent replay whose key is not held fails with SealingMisconfigured and counts nothing more', async () => {
+    // Prepare
+    const { store, leasing, sealer } = await setup(1);
+    const grant = await leasing.lease(POOL, {}, 'retry-held');
+    sealer.held = [2];
+    // Act
+    const failed = await leasing.lease(POOL, {}, 'retry-held').catch((error: unknown) => error);
+    // Assess
+    expect(failed).toBeInstanceOf(SealingMisconfigured);
+    expect(store.peek(grant.keyId)).toMatchObject({ status: 'active', usageCount: 1 });
   });
 });
 
@@ -329,6 +369,7 @@ describe('reseal', () => {
       revived: 1,
       unchanged: 1,
       undecryptable: [broken, brokenMarked].sort(),
+      keyNotHeld: [],
       changedMeanwhile: 0,
     });
     for (const id of [old1, old2, revivable, current, 'k_00000000000000000000bbbb']) {
@@ -367,6 +408,7 @@ describe('reseal', () => {
       revived: 0,
       unchanged: 4,
       undecryptable: [],
+      keyNotHeld: [],
       changedMeanwhile: 0,
     });
     expect({
@@ -403,6 +445,81 @@ describe('reseal', () => {
     expect(failed).toBeInstanceOf(SealingUnavailable);
     for (const id of ids) expect(store.peek(id)?.status).toBe('active');
     expect(store.calls.markUndecryptable).toBeUndefined();
+  });
+
+  it('whose current key opens none of the first keys it reads (another key file) stops before writing anything, even a plain key, naming the keys', async () => {
+    // Prepare: two pools sealed under generation 1, a plain key; the run holds generation 2 only.
+    const { store, poolStore, sealer, keyImport, importKeys } = world(new MemoryKeyStore());
+    const ids = await importKeys('wrong', 3);
+    await keyImport.importKeys('other', [{ apiKey: 'sk-test-other-0000-0000-0000-0000' }]);
+    await store.insert(plainKey('k_00000000000000000000cccc', 'sk-test-plain-2222-2222-2222-2222'));
+    sealer.generation = 2;
+    sealer.held = [2];
+    const before = JSON.stringify([...ids, 'k_00000000000000000000cccc'].map((id) => store.peek(id)));
+    // Act
+    const failed = await reseal({ store, pools: poolStore, sealer }).catch((error: unknown) => error);
+    // Assess
+    expect(failed).toBeInstanceOf(SealingMisconfigured);
+    expect(failed).toMatchObject({ subject: { keysRead: 4 }, sealedUnder: ['fake1'], held: ['fake2'] });
+    expect((failed as Error).message).toMatch(
+      /^none of the first 4 sealed key\(s\) read opens: they were sealed under fake1/,
+    );
+    expect(JSON.stringify([...ids, 'k_00000000000000000000cccc'].map((id) => store.peek(id)))).toBe(before);
+    expect(store.calls.replaceSecret).toBeUndefined();
+    expect(store.calls.markUndecryptable).toBeUndefined();
+  });
+
+  it('tries at most RESEAL_PROBE_KEYS sealed keys before it stops', async () => {
+    // Prepare
+    const { store, poolStore, sealer, importKeys } = world(new MemoryKeyStore());
+    await importKeys('many', RESEAL_PROBE_KEYS + 5);
+    sealer.generation = 2;
+    sealer.held = [2];
+    // Act
+    const failed = await reseal({ store, pools: poolStore, sealer }).catch((error: unknown) => error);
+    // Assess
+    expect(failed).toMatchObject({ subject: { keysRead: RESEAL_PROBE_KEYS } });
+    expect(sealer.opens).toBe(RESEAL_PROBE_KEYS);
+  });
+
+  it('leaves a key sealed under a key it does not hold as it is, lists it under keyNotHeld and reports it, among keys it reseals', async () => {
+    // Prepare: generation 1 keys (held as previous), one key under generation 3 (held by no one here).
+    const { store, poolStore, sealer, importKeys } = world(new MemoryKeyStore());
+    const [first = '', second = '', stray = ''] = await importKeys('mixed', 3);
+    const strayKey = held(store, stray);
+    strayKey.secret = strayKey.secret.replace(/^fake1:/, 'fake3:');
+    const strayBefore = structuredClone(strayKey);
+    sealer.generation = 2;
+    sealer.held = [1, 2];
+    const told: SealingMisconfigured[] = [];
+    // Act
+    const report = await reseal({ store, pools: poolStore, sealer, onKeyNotHeld: (error) => told.push(error) });
+    // Assess
+    expect(report).toMatchObject({ keys: 3, resealed: 2, undecryptable: [], keyNotHeld: [stray] });
+    expect(store.peek(stray)).toEqual(strayBefore);
+    expect(told.map((error) => error.sealedUnder)).toEqual([['fake3']]);
+    for (const id of [first, second]) expect(await sealer.resealNeeded(store.peek(id)?.secret ?? '')).toBe(false);
+  });
+
+  it('keeps a disabled key disabled whether it reseals it, seals it from plain text, or leaves it for a key it does not hold', async () => {
+    // Prepare: three disabled keys: under a previous key, in plain text, under a key no one here holds.
+    const { store, poolStore, sealer, importKeys } = world(new MemoryKeyStore());
+    const [, underPrevious = '', underNoOne = ''] = await importKeys('disabled', 3);
+    await store.insert({
+      ...plainKey('k_00000000000000000000dddd', 'sk-test-plain-3333-3333-3333-3333'),
+      status: 'disabled',
+    });
+    const noOne = held(store, underNoOne);
+    noOne.secret = noOne.secret.replace(/^fake1:/, 'fake3:');
+    for (const id of [underPrevious, underNoOne]) held(store, id).status = 'disabled';
+    sealer.generation = 2;
+    sealer.held = [1, 2];
+    // Act
+    const report = await reseal({ store, pools: poolStore, sealer });
+    // Assess
+    expect(report).toMatchObject({ resealed: 2, sealed: 1, keyNotHeld: [underNoOne], undecryptable: [] });
+    for (const id of [underPrevious, underNoOne, 'k_00000000000000000000dddd'])
+      expect(store.peek(id)?.status).toBe('disabled');
   });
 
   it('only the pool asked for', async () => {

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EsdkSealer, inspectSealed, type WrappingKeySpec, wrappingKeyRef } from '../../lib/adapters/esdk-sealer.js';
+import { EsdkSealer, inspectSealed } from '../../lib/adapters/esdk-sealer.js';
+import { shownRef, wrappingKeyRef, type WrappingKeySpec } from '../../lib/adapters/wrapping-keys.js';
 import {
   LOCAL_SEALING_KEY_FILE,
   loadOrCreateLocalSealingKey,
@@ -19,7 +20,8 @@ import {
 } from '../../lib/adapters/local-sealing-key.js';
 import { cacheKeyFor, OpenedSecretCache } from '../../lib/adapters/opened-secret-cache.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
-import { type SealContext, SealingUnavailable, SecretUndecryptable } from '../../lib/domain/secret-sealer.js';
+import type { SealContext } from '../../lib/domain/types.js';
+import { SealingMisconfigured, SealingUnavailable, SecretUndecryptable } from '../../lib/domain/errors.js';
 import { FakeKms, fakeKeyArn } from '../support/fake-kms.js';
 
 const SECRET = `sk-test-${'a1b2c3d4'.repeat(7)}`; // 64 characters, like a provider key
@@ -120,15 +122,52 @@ describe('sealing binds a secret to its item', () => {
 });
 
 describe('what does not open', () => {
-  it('a secret sealed under another local key is refused without trying the key', async () => {
+  it('a secret sealed under another local key is a configuration fault (SealingMisconfigured) naming both keys by fingerprint and file, found without trying the key', async () => {
     // Prepare
-    const sealed = await new EsdkSealer({ current: localKey() }).seal(SECRET, CONTEXT);
-    const sealer = new EsdkSealer({ current: localKey() });
+    const theirs = localKey();
+    const sealed = await new EsdkSealer({ current: theirs }).seal(SECRET, CONTEXT);
+    const ours = { kind: 'local', key: randomBytes(32), label: 'key file /data/sealing-key' } as const;
+    const sealer = new EsdkSealer({ current: ours });
     // Act
     const error = await rejection(sealer.open(sealed, CONTEXT));
     // Assess
-    expect(error).toMatchObject({ reason: 'unknown-wrapping-key' });
+    expect(error).toBeInstanceOf(SealingMisconfigured);
+    expect(error).not.toBeInstanceOf(SecretUndecryptable);
+    const { key: theirName } = wrappingKeyRef(theirs);
+    const { key: ourName } = wrappingKeyRef(ours);
+    expect(error).toMatchObject({
+      code: 'sealing_misconfigured',
+      subject: CONTEXT,
+      sealedUnder: [theirName],
+      held: [`key file /data/sealing-key (${ourName})`],
+    });
+    expect((error as Error).message).toContain(`sealed under ${theirName}, which this process does not hold`);
+    expect((error as Error).message).not.toContain('\n');
     expect(sealer.stats().unwraps).toBe(0);
+  });
+
+  it('a secret sealed under a KMS key ARN the sealer does not hold (a previous ARN dropped) is SealingMisconfigured, with no KMS call', async () => {
+    // Prepare
+    const kms = new FakeKms();
+    const sealed = await new EsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) }, kms }).seal(SECRET, CONTEXT);
+    const sealer = new EsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(2) }, kms });
+    const calls = kms.calls.decrypt;
+    // Act
+    const error = await rejection(sealer.open(sealed, CONTEXT));
+    // Assess
+    expect(error).toBeInstanceOf(SealingMisconfigured);
+    expect(error).toMatchObject({ sealedUnder: [fakeKeyArn(1)], held: [fakeKeyArn(2)] });
+    expect(kms.calls.decrypt).toBe(calls);
+  });
+
+  it('a header naming a wrapping key in text that is no key name is shown by a placeholder, never as stored', () => {
+    // Act / Assess
+    expect(shownRef({ provider: 'aws-kms', key: 'sk-test-not-an-arn-0123456789' })).toBe(
+      '(a KMS key that is not a key ARN)',
+    );
+    expect(shownRef({ provider: 'keypool-local', key: '(unrecognised)' })).toBe('(an unrecognised local key)');
+    expect(shownRef({ provider: 'raw-other', key: 'anything' })).toBe('(a key of an unknown provider)');
+    expect(shownRef({ provider: 'aws-kms', key: fakeKeyArn(3) })).toBe(fakeKeyArn(3));
   });
 
   it.each([
@@ -220,7 +259,7 @@ describe('errors never carry the secret or the ciphertext', () => {
     expect(errors.map((e) => e?.constructor.name)).toEqual([
       'SecretUndecryptable',
       'SecretUndecryptable',
-      'SecretUndecryptable',
+      'SealingMisconfigured',
       'SecretUndecryptable',
       'SecretUndecryptable',
       'SealingUnavailable',
@@ -484,14 +523,14 @@ describe('rotation: which wrapping key sealed a secret', () => {
     expect(kms.calls.decrypt).toBe(1);
   });
 
-  it('once the previous key is dropped, its secrets are undecryptable (unknown wrapping key)', async () => {
+  it('once the previous key is dropped, its secrets do not open (SealingMisconfigured: the key is not held), and still need a reseal', async () => {
     // Prepare
     const oldSealed = await new EsdkSealer({ current: localKey() }).seal(SECRET, CONTEXT);
     const sealer = new EsdkSealer({ current: localKey() });
     // Act
     const error = await rejection(sealer.open(oldSealed, CONTEXT));
     // Assess
-    expect(error).toMatchObject({ reason: 'unknown-wrapping-key' });
+    expect(error).toBeInstanceOf(SealingMisconfigured);
     expect(await sealer.resealNeeded(oldSealed)).toBe(true);
   });
 

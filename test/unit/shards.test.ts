@@ -1,16 +1,15 @@
 /**
  * Sharded usage order on the in-memory store: which shard a key belongs in, which shard a
  * lease reads first, what a dry pool costs, how even the counts stay, and the reshard's
- * moves. (The same guarantees under real concurrency, on DynamoDB Local:
- * test/integration/shards.test.ts and the S = 8 runs of test/integration/broker.test.ts.)
+ * moves. (The spread of the hash over many key ids: test/slow/shards.test.ts. The same
+ * guarantees under real concurrency, on DynamoDB Local: test/integration/shards.test.ts and the
+ * S = 8 runs of test/integration/broker.test.ts.)
  */
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { NoUsableKey } from '../../lib/domain/errors.js';
-import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/domain/key-store.js';
-import { keyIdFor } from '../../lib/domain/keys.js';
-import { MAX_PARALLEL_SHARD_READS } from '../../lib/domain/leasing.js';
-import { reshard, RESHARD_SETTLE_MS } from '../../lib/domain/reshard.js';
+import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
+import { MAX_PARALLEL_SHARD_READS } from '../../lib/use-cases/leasing.js';
+import { reshard, RESHARD_SETTLE_MS } from '../../lib/use-cases/reshard.js';
 import { MAX_SHARDS, SHARD_MEMORY_MS, ShardMemory, shardOf, shardSpan } from '../../lib/domain/shards.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 import { prng } from '../support/prng.js';
@@ -49,23 +48,6 @@ describe('shardOf', () => {
     ]);
     expect(() => shardOf(ids[0] ?? '', 0)).toThrow(RangeError);
   });
-
-  it.each([8, 21, MAX_SHARDS])(
-    'spreads 20,000 key ids over %i shards as evenly as chance does (each shard within 4.5 standard deviations)',
-    (shards) => {
-      // Prepare
-      const counts = new Array<number>(shards).fill(0);
-      // Act
-      for (let i = 0; i < 20_000; i++) {
-        const shard = shardOf(keyIdFor(`sk-test-${randomBytes(12).toString('hex')}`), shards);
-        counts[shard] = (counts[shard] ?? 0) + 1;
-      }
-      // Assess: a fair die would land within 4.5 sd of even on every face (p > 0.999 per run).
-      const even = 20_000 / shards;
-      const sd = Math.sqrt(even * (1 - 1 / shards));
-      for (const n of counts) expect(Math.abs(n - even)).toBeLessThan(4.5 * sd);
-    },
-  );
 
   it('a lease reads the widest layout while a reshard is pending', () => {
     expect(shardSpan({ shards: 8 })).toBe(8);

@@ -6,8 +6,8 @@
  * key, every candidate taken by other callers meanwhile).
  */
 import { describe, expect, it } from 'vitest';
-import type { CandidatePage } from '../../lib/domain/key-store.js';
-import { Leasing } from '../../lib/domain/leasing.js';
+import type { CandidatePage } from '../../lib/ports/lease-store.js';
+import { Leasing } from '../../lib/use-cases/leasing.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 import { POOL, world } from '../support/memory-world.js';
 

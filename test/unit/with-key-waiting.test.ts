@@ -11,7 +11,7 @@ import {
   type PoolLeasing,
   WaitBudget,
 } from '../../lib/client/key-source.js';
-import { outcomeForThrow, retryAfterSeconds, withKey } from '../../lib/client/with-key.js';
+import { retryAfterSeconds, withKey } from '../../lib/client/with-key.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { CompletionReport, LeaseGrant, LeaseRequest } from '../../lib/domain/types.js';
 
@@ -191,29 +191,5 @@ describe('brokerKeySource', () => {
       ['lease', 'images', { maxUses: 2 }],
       ['complete', 'images', 'lease-1', { outcome: 'success' }],
     ]);
-  });
-});
-
-describe('outcomeForThrow', () => {
-  it.each([
-    [
-      'a refused connection (never sent)',
-      Object.assign(new TypeError('fetch failed'), {
-        cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }),
-      }),
-      'failure',
-    ],
-    ['an unknown host (never sent)', Object.assign(new Error('getaddrinfo'), { code: 'ENOTFOUND' }), 'failure'],
-    [
-      'a reset mid-answer',
-      Object.assign(new TypeError('fetch failed'), {
-        cause: Object.assign(new Error('socket'), { code: 'ECONNRESET' }),
-      }),
-      'unknown',
-    ],
-    ['an abort by timeout', new DOMException('The operation was aborted', 'TimeoutError'), 'unknown'],
-    ['anything else the call threw', new Error('boom'), 'unknown'],
-  ] as const)('%s completes as %s', (_what, error, outcome) => {
-    expect(outcomeForThrow(error)).toBe(outcome);
   });
 });

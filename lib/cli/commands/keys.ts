@@ -12,6 +12,7 @@ function keyRows(keys: KeyView[]): Record<string, string | number | null>[] {
 
 export const add: Command = {
   name: 'add',
+  secrets: true,
   summary: 'import keys (a key already present is a duplicate and is left as it is); creates the pool if absent',
   usage: '<apiKey...> [--file F] [--pool P] [--label L] [--json]',
   help: [

@@ -6,6 +6,7 @@ import { poolFlag, poolHelp } from './pool-flag.js';
 
 export const lease: Command = {
   name: 'lease',
+  secrets: true,
   summary: 'lease the least used, then least recently used, usable key of a pool (prints the secret)',
   usage: '[--pool P] [--max-uses N] [--ttl S] [--json]',
   help: [

@@ -1,7 +1,11 @@
 /** maintain: the balance reconciliation the schedule runs, on demand. */
 import * as z from 'zod/mini';
 import { MinCredits } from '../../domain/primitives.js';
-import { maintain as maintainPools, type MaintenanceSummary, maintenanceOptions } from '../../maintenance/maintain.js';
+import {
+  maintain as maintainPools,
+  maintenanceOptions,
+  type MaintenanceSummary,
+} from '../../use-cases/maintenance/maintain.js';
 import { type Command, json, numberFlag, table } from '../framework.js';
 import { optionalPoolFlag } from './pool-flag.js';
 
@@ -20,6 +24,7 @@ function summaryText(summary: MaintenanceSummary): string {
 
 export const maintain: Command = {
   name: 'maintain',
+  secrets: true,
   summary:
     "read keys' balances from the provider: exhaust or revive keys by them, confirm or clear suspect keys (the scheduled job)",
   usage: '[--pool P] [--min-credits N] [--max-checks N] [--json]',
@@ -29,6 +34,7 @@ export const maintain: Command = {
     '--max-checks N    ask for at most N balances, suspect keys first, then the least recently checked (default: every key)',
     '--json            print {"checked","active","exhausted","disabled","cooling","suspect","undecryptable","errors":[{"keyId","reason"}]}',
     'A suspect key is disabled only when the provider answers 401/403, and is active again otherwise.',
+    'A key sealed under a wrapping key this CLI does not hold is not checked and not changed: exit 1, one line naming the keys.',
     'Provider: STABILITY_API_BASE_URL; pace: KEYPOOL_BALANCE_RATE requests/s (default 5), KEYPOOL_BALANCE_CONCURRENCY.',
   ],
   options: {
@@ -52,6 +58,9 @@ export const maintain: Command = {
       }),
     );
     io.out(args.values.json ? json(report.summary) : summaryText(report.summary));
-    return 0;
+    if (!report.keyNotHeld) return 0;
+    // A wrong sealing setting: every key it hit is listed above; one line says what to change.
+    io.err(`keypool maintain: ${report.keyNotHeld.keys} key(s) not checked: ${report.keyNotHeld.first.message}`);
+    return 1;
   },
 };

@@ -1,7 +1,7 @@
 /** migrate: bring the old credits-based system's keys into keypool (issue 4). */
 import { TableName } from '../../domain/primitives.js';
-import { DEFAULT_INITIAL_CREDITS } from '../../migration/mapping.js';
-import { migrate, type MigrationOutcome } from '../../migration/migrate.js';
+import { DEFAULT_INITIAL_CREDITS } from '../../domain/migration-mapping.js';
+import { migrate, type MigrationOutcome } from '../../use-cases/migration/migrate.js';
 import { capped, checked, type Command, json, stringFlag, UsageError } from '../framework.js';
 import { terminalProgressBar } from '../progress-bar.js';
 import { poolFlag } from './pool-flag.js';
@@ -41,6 +41,7 @@ function text(outcome: MigrationOutcome, from: string, target: string, pool: str
 
 export const migrateCommand: Command = {
   name: 'migrate',
+  secrets: true,
   summary: 'bring keys from the old credits-based system (mongoexport file or legacy DynamoDB table)',
   usage: '(--from-mongo-export FILE | --from-table NAME) [--pool P] [--initial-credits N] [--dry-run] [--json]',
   help: [

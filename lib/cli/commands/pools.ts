@@ -1,5 +1,5 @@
 /** pool set | list | show | reshard: the operator's commands over pools and their policy (PUT, GET /pools). */
-import { POLICY_CACHE_MS } from '../../domain/pool-directory.js';
+import { POLICY_CACHE_MS } from '../../use-cases/pool-directory.js';
 import {
   CooldownSeconds,
   LeaseTtlSeconds,
@@ -9,7 +9,7 @@ import {
   ProviderSchema,
   Shards,
 } from '../../domain/primitives.js';
-import { reshard as reshardPool, type ReshardReport, RESHARD_SETTLE_MS } from '../../domain/reshard.js';
+import { reshard as reshardPool, RESHARD_SETTLE_MS, type ReshardReport } from '../../use-cases/reshard.js';
 import { MAX_SHARDS } from '../../domain/shards.js';
 import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS } from '../../domain/types.js';
 import { checked, type Command, type CommandGroup, Concurrency, json, numberFlag, table } from '../framework.js';

@@ -1,6 +1,6 @@
 /** status: the operator's view of each pool's health, from the same counts the metrics publish. */
 import type { KeyView } from '../../domain/types.js';
-import { type HealthInput, poolHealth } from '../../maintenance/pool-health.js';
+import { type HealthInput, poolHealth } from '../../use-cases/maintenance/pool-health.js';
 import { type Command, json, table } from '../framework.js';
 
 /**
@@ -36,8 +36,8 @@ export const status: Command = {
   help: [
     '--json       print {"pools":[{"pool","maxUses","total","active","cooling","exhausted","disabled","suspect","undecryptable","usable","credits","unchecked","oldestCheck"}]}',
     "Every pool, keys or not. usable: active keys with usageCount <= the pool's maxUses; suspect: reported invalid_key,",
-    'out of the pool until maintenance asks the provider; undecryptable: the stored secret opens with no configured',
-    'wrapping key, never leased until `keypool reseal` opens it again or it is imported anew; credits: sum of the last known balances;',
+    'out of the pool until maintenance asks the provider; undecryptable: the stored ciphertext itself does not open,',
+    'never leased until `keypool reseal` opens it again or it is imported anew; credits: sum of the last known balances;',
     'unchecked: keys (not disabled) whose balance was never read; oldestCheck: the oldest balance read among the others.',
   ],
   options: { json: { type: 'boolean' } },

@@ -1,0 +1,84 @@
+/**
+ * `npm start`: DynamoDB Local (kept in KEYPOOL_DATA_DIR) plus the HTTP API on loopback,
+ * through the same Lambda handlers. With KEYPOOL_DYNAMODB_ENDPOINT set, no database is started.
+ */
+import { cliEnvironment, localDataDir, readConfig, readDynamoLocalPort, readPositiveInt } from '../lib/config.js';
+import {
+  assertPortFree,
+  ensureTable,
+  LocalStackError,
+  type RunningDynamo,
+  startDynamoLocal,
+  waitForDynamo,
+} from '../lib/local/dynamodb-local.js';
+import { startServer } from '../lib/local/server.js';
+import { DEFAULT_TABLE_NAME } from '../lib/table.js';
+import { prepareLocalSealing } from '../lib/wiring-secrets.js';
+import { loadHandlers } from './local-handlers.js';
+
+// The SDK warns that its 2027 releases need Node 22; the Lambdas run Node 24, so on a laptop
+// with Node 20 the warning is noise in every command's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const apiPort = readPositiveInt(env, 'KEYPOOL_PORT', 3000);
+  const dbPort = readDynamoLocalPort(env);
+  const tableName = env.KEYPOOL_TABLE || DEFAULT_TABLE_NAME;
+  // What a CLI in another terminal must set, from the settings as given (the start adds its own).
+  const cli = cliEnvironment({ ...env });
+  await assertPortFree(apiPort, 'keypool API', 'KEYPOOL_PORT');
+
+  let dynamo: RunningDynamo | undefined;
+  let endpoint = env.KEYPOOL_DYNAMODB_ENDPOINT;
+  if (endpoint) {
+    await waitForDynamo(endpoint, 5_000);
+  } else {
+    dynamo = await startDynamoLocal({ port: dbPort, dataDir: localDataDir(env) });
+    endpoint = dynamo.endpoint;
+    // The handlers read the endpoint from the environment, like a Lambda reads its configuration.
+    process.env.KEYPOOL_DYNAMODB_ENDPOINT = endpoint;
+  }
+  const table = await ensureTable(endpoint, tableName);
+  const sealing = await prepareLocalSealing(readConfig(env), env);
+  const server = await startServer(await loadHandlers(), apiPort);
+
+  process.stdout.write(
+    [
+      `keypool is up`,
+      `  API        ${server.url}   (try: curl ${server.url}/health)`,
+      `  OpenAPI    ${server.url}/openapi.json`,
+      `  DynamoDB   ${endpoint}   table "${tableName}" (${table})${dynamo ? `, data in ${localDataDir(env)}/` : ''}`,
+      `  Sealing    ${sealing}`,
+      cli.length
+        ? `  CLI        export ${cli.join(' ')}   (in another terminal, before npm run keypool)`
+        : `  CLI        npm run keypool -- <command>   (its defaults reach this stack)`,
+      `Ctrl-C stops both.`,
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('stopping keypool...\n');
+    void Promise.all([server.close(), dynamo?.stop()]).then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  dynamo?.process.once('exit', () => {
+    if (stopping) return;
+    process.stderr.write('keypool: DynamoDB Local stopped unexpectedly; shutting down\n');
+    void server.close().then(() => process.exit(1));
+  });
+}
+
+main().catch((error: unknown) => {
+  const message =
+    error instanceof LocalStackError || (error instanceof Error && error.name === 'ConfigError')
+      ? error.message
+      : `could not start: ${String(error)}`;
+  process.stderr.write(`keypool: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,152 @@
+"""keypool's answers as exceptions: one class per `error` code of the API, mapped in one place.
+
+Messages are the API's own (which never hold a secret) or written here from the status; no
+exception ever carries an API key.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Type
+
+
+class KeypoolError(Exception):
+    """
+    Any refusal or failure of keypool. `code` is the API's `error` code, `status` its HTTP
+    status, `retry_after` the seconds the answer asked to wait (Retry-After), when it did.
+    """
+
+    code: str = "keypool_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: Optional[int] = None,
+        code: Optional[str] = None,
+        retry_after: Optional[int] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(KeypoolError):
+    """400: a malformed or out-of-range request, or a `max_uses`/`ttl_seconds` above the pool's policy."""
+
+    code = "invalid_request"
+
+    def __init__(
+        self, message: str, *, status: Optional[int] = 400, details: Optional[List[Dict[str, str]]] = None
+    ) -> None:
+        super().__init__(message, status=status)
+        #: each refused field: `{"path": "body.maxUses", "message": "at most 2 in pool ..."}`
+        self.details: List[Dict[str, str]] = details or []
+
+
+class AccessDenied(KeypoolError):
+    """403: IAM refused the request (unsigned, or signed by someone without this pool's client policy)."""
+
+    code = "access_denied"
+
+
+class PoolNotFound(KeypoolError):
+    """404: no such pool."""
+
+    code = "pool_not_found"
+
+
+class KeyNotFound(KeypoolError):
+    """404: no such key in this pool."""
+
+    code = "key_not_found"
+
+
+class LeaseNotFound(KeypoolError):
+    """404: no such lease in this pool (or an operator's reset ended it)."""
+
+    code = "lease_not_found"
+
+
+class NoUsableKey(KeypoolError):
+    """409: the pool has no key under the cap. `retry_after`: seconds until a cooling key comes back, if any."""
+
+    code = "no_usable_key"
+
+
+class LeaseExpired(KeypoolError):
+    """410: the lease ended before it was completed; its use stays counted."""
+
+    code = "lease_expired"
+
+
+class PayloadTooLarge(KeypoolError):
+    """413: the request body is over the API's limit."""
+
+    code = "payload_too_large"
+
+
+class SealingUnavailable(KeypoolError):
+    """503: the key service that opens stored secrets failed; nothing was counted. Retry after `retry_after` seconds."""
+
+    code = "sealing_unavailable"
+
+
+class KeypoolApiError(KeypoolError):
+    """Any other answer that is not what the call expects (`code` says which: `internal_error`, `not_found`, ...)."""
+
+    code = "http_error"
+
+
+class KeypoolUnavailable(KeypoolError):
+    """keypool could not be reached (connection refused, reset, timeout) after the client's own retries."""
+
+    code = "unavailable"
+
+
+_BY_CODE: Mapping[str, Type[KeypoolError]] = {
+    "invalid_request": InvalidRequest,
+    "pool_not_found": PoolNotFound,
+    "key_not_found": KeyNotFound,
+    "lease_not_found": LeaseNotFound,
+    "no_usable_key": NoUsableKey,
+    "lease_expired": LeaseExpired,
+    "payload_too_large": PayloadTooLarge,
+    "sealing_unavailable": SealingUnavailable,
+    "forbidden_host": AccessDenied,
+}
+
+
+def retry_after_of(body: Any, header: Optional[str]) -> Optional[int]:
+    """The wait an answer asks for, in whole seconds: the body's `retryAfterSeconds`, else a Retry-After of digits."""
+    if isinstance(body, dict):
+        seconds = body.get("retryAfterSeconds")
+        if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds > 0:
+            return seconds
+    value = (header or "").strip()
+    if value.isdigit() and len(value) <= 6 and int(value) > 0:
+        return int(value)
+    return None
+
+
+def error_for(status: int, body: Any, retry_after_header: Optional[str] = None, *, signed: bool = True) -> KeypoolError:
+    """The exception for an answer of keypool (or of the API Gateway in front of it) that is not a success."""
+    retry_after = retry_after_of(body, retry_after_header)
+    code = body.get("error") if isinstance(body, dict) else None
+    message = body.get("message") if isinstance(body, dict) else None
+    text = message[:500] if isinstance(message, str) else f"keypool answered {status}"
+    if isinstance(code, str):
+        cls = _BY_CODE.get(code)
+        if cls is InvalidRequest:
+            details = body.get("details") if isinstance(body, dict) else None
+            return InvalidRequest(text, status=status, details=details if isinstance(details, list) else None)
+        if cls is not None:
+            return cls(text, status=status, retry_after=retry_after)
+        return KeypoolApiError(text, status=status, code=code, retry_after=retry_after)
+    # Not keypool's shape: API Gateway's own answer (IAM's 403, throttling's 429, ...).
+    if status == 403:
+        hint = "" if signed else " (the request went unsigned: no AWS credentials were found)"
+        return AccessDenied(f"{text}{hint}", status=status)
+    return KeypoolApiError(text, status=status, retry_after=retry_after)

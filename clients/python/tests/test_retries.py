@@ -1,0 +1,163 @@
+"""
+Retries and waits. Against the real local stack: a pool whose only key is cooling answers 409
+with Retry-After, and a lease waits for it within its bound. Against a recording server on
+loopback (the local stack cannot be made to fail on demand): a lease repeats its own
+Idempotency-Key on a lost connection, a 5xx or a short Retry-After, and nothing that counts a
+use is repeated once it may have arrived.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import List
+
+import pytest
+from conftest import Operator, RecordingServer, lease_answer
+
+from keypool_client import KeypoolApiError, KeypoolUnavailable, Keypool, NoUsableKey, SealingUnavailable, _http
+
+
+@pytest.fixture()
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> List[float]:
+    """Every wait the client makes, really slept (the local stack's cooldowns are real time)."""
+    waited: List[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(_http, "_sleep", sleep)
+    return waited
+
+
+def test_a_lease_waits_for_a_cooling_key_within_its_bound(
+    api_url: str, operator: Operator, sleeps: List[float]
+) -> None:
+    # Prepare: the only key is cooling for 2 s
+    pool, [secret] = operator.pool(keys=1)
+    lease_pool = Keypool(api_url).pool(pool)
+    with lease_pool.lease() as key:
+        key.rate_limited(retry_after=2)
+    # Act
+    with pytest.raises(NoUsableKey) as dry:
+        lease_pool.lease()
+    started = time.monotonic()
+    with lease_pool.lease(max_wait_seconds=10) as waited:
+        leased = waited.api_key
+    elapsed = time.monotonic() - started
+    # Assess: the 409 said when the key comes back; the lease slept that long once, then got it
+    assert dry.value.retry_after in (1, 2)
+    assert leased == secret
+    assert len(sleeps) == 1 and 1 <= sleeps[0] <= 2.2
+    assert elapsed >= 1
+
+
+def test_a_cooldown_past_the_bound_is_raised_at_once(api_url: str, operator: Operator, sleeps: List[float]) -> None:
+    # Prepare
+    pool, _ = operator.pool(keys=1)
+    lease_pool = Keypool(api_url, max_wait_seconds=5).pool(pool)
+    with lease_pool.lease() as key:
+        key.rate_limited(retry_after=60)
+    # Act
+    with pytest.raises(NoUsableKey) as dry:
+        lease_pool.lease()
+    # Assess
+    assert dry.value.retry_after is not None and dry.value.retry_after > 5
+    assert sleeps == []
+
+
+def test_a_lease_repeats_its_idempotency_key_after_a_lost_connection_and_a_503(
+    recorder: RecordingServer, sleeps: List[float]
+) -> None:
+    # Prepare
+    recorder.script = [
+        "drop",
+        (503, {"retry-after": "1"}, {"error": "sealing_unavailable", "message": "KMS failed", "retryAfterSeconds": 1}),
+        (200, {}, lease_answer("p")),
+    ]
+    # Act
+    key = Keypool(recorder.url, retries=2).pool("p").lease()
+    # Assess
+    sent = [r.headers.get("Idempotency-Key") for r in recorder.requests]
+    assert key.key_id == "k_0123456789abcdef01234567"
+    assert len(sent) == 3 and sent[0] and len(set(sent)) == 1
+    assert sleeps[1] == 1
+
+
+def test_each_lease_sends_a_key_of_its_own(recorder: RecordingServer) -> None:
+    # Prepare
+    recorder.script = [(200, {}, lease_answer("p")), (200, {}, lease_answer("p"))]
+    pool = Keypool(recorder.url).pool("p")
+    # Act
+    pool.lease()
+    pool.lease()
+    # Assess
+    first, second = (r.headers.get("Idempotency-Key") for r in recorder.requests)
+    assert first and second and first != second
+
+
+def test_a_retry_after_past_the_limit_is_raised_not_waited(recorder: RecordingServer, sleeps: List[float]) -> None:
+    # Prepare
+    recorder.script = [
+        (503, {"retry-after": "30"}, {"error": "sealing_unavailable", "message": "KMS failed", "retryAfterSeconds": 30})
+    ]
+    # Act
+    with pytest.raises(SealingUnavailable) as refused:
+        Keypool(recorder.url).pool("p").lease()
+    # Assess
+    assert refused.value.retry_after == 30
+    assert len(recorder.requests) == 1 and sleeps == []
+
+
+def test_a_throttled_request_is_retried_after_its_retry_after(recorder: RecordingServer, sleeps: List[float]) -> None:
+    # Prepare: API Gateway's throttling answer, not keypool's shape
+    recorder.script = [(429, {"retry-after": "1"}, {"message": "Too Many Requests"}), (200, {}, lease_answer("p"))]
+    # Act
+    Keypool(recorder.url).pool("p").lease()
+    # Assess
+    assert len(recorder.requests) == 2 and sleeps == [1]
+
+
+def test_a_count_without_a_lease_is_never_repeated_once_it_may_have_arrived(
+    recorder: RecordingServer, sleeps: List[float]
+) -> None:
+    # Prepare
+    recorder.script = ["drop", (500, {}, {"error": "internal_error", "message": "internal error"})]
+    pool = Keypool(recorder.url, retries=3).pool("p")
+    # Act / Assess: a lost answer and a 500 may both have counted; neither is sent again
+    with pytest.raises(KeypoolUnavailable):
+        pool.increment("k_0123456789abcdef01234567")
+    with pytest.raises(KeypoolApiError) as failed:
+        pool.increment("k_0123456789abcdef01234567")
+    assert failed.value.code == "internal_error" and failed.value.status == 500
+    assert len(recorder.requests) == 2 and sleeps == []
+
+
+def test_a_completion_is_repeated_after_a_5xx_with_the_same_report(
+    recorder: RecordingServer, sleeps: List[float]
+) -> None:
+    # Prepare
+    recorder.script = [
+        (200, {}, lease_answer("p")),
+        (502, {}, {"message": "Internal server error"}),
+        (200, {}, {"keyId": "k_0123456789abcdef01234567", "usageCount": 0, "status": "cooling"}),
+    ]
+    key = Keypool(recorder.url).pool("p").lease()
+    # Act
+    completion = key.rate_limited(retry_after=7.2)
+    # Assess
+    first, again = recorder.requests[1:]
+    assert completion is not None and completion.status == "cooling"
+    assert first.path == again.path == f"/pools/p/leases/{key.lease_id}/complete"
+    assert first.body == again.body == b'{"outcome":"rate_limited","retryAfterSeconds":8}'
+    assert len(sleeps) == 1
+
+
+def test_a_redirect_is_never_followed(recorder: RecordingServer) -> None:
+    # Prepare
+    recorder.script = [(307, {"location": "http://127.0.0.1:9/elsewhere"}, b"")]
+    # Act
+    with pytest.raises(KeypoolApiError) as refused:
+        Keypool(recorder.url).pool("p").lease()
+    # Assess
+    assert refused.value.code == "redirect" and len(recorder.requests) == 1

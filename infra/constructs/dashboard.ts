@@ -1,0 +1,275 @@
+/**
+ * The operator's view of one stage in CloudWatch, the dashboard `keypool-<stage>`: every alarm
+ * and its state first, then one row per pool the stage declares (usable keys against the
+ * alarm's minimum, leases and refusals, completions by outcome, keys out of the pool by status,
+ * failed balance checks), then the API, the functions, the table and the maintenance runs.
+ * Every pool metric comes from lib/observability/metric-names.ts through the helpers the alarms
+ * use (./watched-metrics.ts), so the dashboard plots exactly what is published and alarmed on.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  AlarmStatusWidget,
+  AlarmStatusWidgetSortBy,
+  Color,
+  Dashboard,
+  GraphWidget,
+  type GraphWidgetProps,
+  type HorizontalAnnotation,
+  type IAlarm,
+  type IMetric,
+  type IWidget,
+  LogQueryVisualizationType,
+  LogQueryWidget,
+  Shading,
+  TextWidget,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { OUTCOMES } from '../../lib/domain/types.js';
+import { COMPLETION_METRIC, MAINTENANCE_LOG, METRIC, type MetricName } from '../../lib/observability/metric-names.js';
+import type { StagePool } from '../config.js';
+import { maintenancePeriod, poolMetric, tableThrottles } from './watched-metrics.js';
+
+/** CloudWatch's grid is 24 units wide; three graphs to a line. */
+const GRID = 24;
+const GRAPH = { width: 8, height: 6 } as const;
+const MINUTE = Duration.minutes(1);
+
+/** One line of a pool's graph: a metric of the pool, read with a statistic. */
+export interface PoolSeries {
+  /** the published name; undefined while the change that publishes it has not landed (the line is left out) */
+  metric: MetricName | undefined;
+  label: string;
+  statistic: 'Sum' | 'Minimum' | 'Maximum';
+  /** `run`: a gauge maintenance publishes once per run (one maintenance period); `minute`: a count */
+  per: 'run' | 'minute';
+}
+
+/** One graph of a pool's row. */
+export interface PoolWidget {
+  title: string;
+  series: readonly PoolSeries[];
+  stacked?: boolean;
+  /** horizontal lines from the stage's configuration of the pool: the alarm thresholds */
+  thresholds?: (pool: StagePool) => HorizontalAnnotation[];
+}
+
+const gauge = (metric: MetricName | undefined, label: string, statistic: PoolSeries['statistic']): PoolSeries => ({
+  metric,
+  label,
+  statistic,
+  per: 'run',
+});
+const perMinute = (metric: MetricName, label: string): PoolSeries => ({
+  metric,
+  label,
+  statistic: 'Sum',
+  per: 'minute',
+});
+
+/**
+ * A metric another change is to publish, by its key in METRIC: undefined until metric-names.ts
+ * has it, so the widget that plots it joins the row when the name lands and never plots a
+ * name nothing publishes.
+ */
+function pending(key: string): MetricName | undefined {
+  return (METRIC as Readonly<Partial<Record<string, MetricName>>>)[key];
+}
+
+/**
+ * What a pool's row shows, in order: one entry per graph. A new pool metric is one more entry
+ * (or one more series of an entry); an entry whose series are all unpublished is left out.
+ * Proxy mode adds its own here: calls by outcome class, the provider's latency and keypool's
+ * added latency (p50/p99), once metric-names.ts names them.
+ */
+export const POOL_ROW: readonly PoolWidget[] = [
+  {
+    title: 'Usable keys (the alarm pages below the line)',
+    series: [gauge(METRIC.usableKeys, 'usable keys (minimum per run)', 'Minimum')],
+    thresholds: ({ minUsableKeys }) => [
+      { value: minUsableKeys, label: `alarm below ${minUsableKeys}`, color: Color.RED, fill: Shading.BELOW },
+    ],
+  },
+  // How much credit is left: UsableCredits comes with a later change; this graph joins the row
+  // once METRIC names it (with a threshold here when its alarm comes too).
+  {
+    title: 'Usable credits',
+    series: [gauge(pending('usableCredits'), 'usable credits (minimum per run)', 'Minimum')],
+  },
+  {
+    title: 'Leases per minute',
+    series: [perMinute(METRIC.leasesGranted, 'granted'), perMinute(METRIC.noUsableKey, '409 no_usable_key')],
+  },
+  {
+    title: 'Completions per minute, by outcome',
+    stacked: true,
+    series: OUTCOMES.map((outcome) => perMinute(COMPLETION_METRIC[outcome], outcome)),
+  },
+  {
+    title: 'Keys out of the pool, by status',
+    stacked: true,
+    series: [
+      gauge(METRIC.coolingKeys, 'cooling (rate limited, come back by themselves)', 'Maximum'),
+      gauge(METRIC.suspectKeys, 'suspect (reported invalid, for maintenance to settle)', 'Maximum'),
+      gauge(METRIC.exhaustedKeys, 'exhausted (credits below the pool minimum)', 'Maximum'),
+      gauge(METRIC.disabledKeys, 'disabled (provider refused the key, or an operator)', 'Maximum'),
+      gauge(METRIC.undecryptableKeys, 'undecryptable (reseal or import again)', 'Maximum'),
+    ],
+  },
+  {
+    title: 'Balance checks that failed, per maintenance run',
+    series: [gauge(METRIC.balanceCheckErrors, 'keys whose balance could not be read', 'Maximum')],
+  },
+];
+
+export interface KeypoolDashboardProps {
+  stage: string;
+  /** the pools the stage declares: one row each, with their alarm thresholds */
+  pools: readonly StagePool[];
+  /** the maintenance schedule: pool gauges arrive once per run */
+  maintenanceEvery: Duration;
+  api: HttpApi;
+  functions: Readonly<Record<string, IFunction>>;
+  table: ITable;
+  /** the scheduled maintenance function and its log group (the run summaries) */
+  maintenance: { fn: IFunction; logGroup: ILogGroup };
+  /** every alarm of the stage, for the alarm-status widget */
+  alarms: readonly IAlarm[];
+}
+
+export class KeypoolDashboard extends Construct {
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: KeypoolDashboardProps) {
+    super(scope, id);
+    const runPeriod = maintenancePeriod(props.maintenanceEvery);
+    this.dashboard = new Dashboard(this, 'dashboard', {
+      dashboardName: `keypool-${props.stage}`,
+      defaultInterval: Duration.hours(3),
+    });
+
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown: [
+          `# keypool ${props.stage}`,
+          'Is each pool healthy (alarms, usable keys against their minimum), which keys are out and why (keys by status, ' +
+            'balance checks that failed), and what happened in the last hour (leases, 409s, completions by outcome, API, ' +
+            'table, maintenance runs). One row per pool this stage declares. Guide: docs/operations.md, "The dashboard".',
+        ].join('\n\n'),
+        width: GRID,
+        height: 3,
+      }),
+      new AlarmStatusWidget({
+        title: 'Alarms (in alarm first)',
+        alarms: [...props.alarms],
+        sortBy: AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP,
+        width: GRID,
+        // Four alarms to a line, a line of title.
+        height: 1 + Math.ceil(props.alarms.length / 4),
+      }),
+    );
+
+    for (const pool of props.pools) this.dashboard.addWidgets(...poolRow(pool, runPeriod));
+
+    const fns = Object.entries(props.functions);
+    // One line per function, labelled with its entry name.
+    const perFunction = (read: (fn: IFunction, label: string) => IMetric): IMetric[] =>
+      fns.map(([name, fn]) => read(fn, name));
+    const api = props.api;
+    this.dashboard.addWidgets(
+      heading('API, functions, table'),
+      graph('API requests, 4xx and 5xx per minute', [
+        api.metricCount({ statistic: 'Sum', period: MINUTE, label: 'requests' }),
+        api.metricClientError({ statistic: 'Sum', period: MINUTE, label: '4xx' }),
+        api.metricServerError({ statistic: 'Sum', period: MINUTE, label: '5xx' }),
+      ]),
+      graph('API latency (ms)', [
+        api.metricLatency({ statistic: 'p50', period: MINUTE, label: 'p50' }),
+        api.metricLatency({ statistic: 'p99', period: MINUTE, label: 'p99' }),
+        api.metricIntegrationLatency({ statistic: 'p99', period: MINUTE, label: 'p99 in the function' }),
+      ]),
+      graph('DynamoDB throttled requests per minute', [tableThrottles(props.table, MINUTE)]),
+      graph(
+        'Function errors per minute',
+        perFunction((fn, label) => fn.metricErrors({ statistic: 'Sum', period: MINUTE, label })),
+      ),
+      graph(
+        'Function throttles per minute',
+        perFunction((fn, label) => fn.metricThrottles({ statistic: 'Sum', period: MINUTE, label })),
+      ),
+      graph(
+        'Function duration p99 (ms)',
+        perFunction((fn, label) => fn.metricDuration({ statistic: 'p99', period: MINUTE, label })),
+      ),
+    );
+
+    const maintain = props.maintenance;
+    this.dashboard.addWidgets(
+      heading('Maintenance runs'),
+      graph('Maintenance runs and failures', [
+        maintain.fn.metricInvocations({ statistic: 'Sum', period: runPeriod, label: 'runs' }),
+        maintain.fn.metricErrors({ statistic: 'Sum', period: runPeriod, label: 'runs that failed' }),
+      ]),
+      new LogQueryWidget({
+        title: 'Last maintenance runs: keys checked, errors, keys by status',
+        logGroupNames: [maintain.logGroup.logGroupName],
+        view: LogQueryVisualizationType.TABLE,
+        queryLines: [
+          'fields @timestamp, checked, errors, active, cooling, suspect, exhausted, disabled, undecryptable',
+          `filter message = '${MAINTENANCE_LOG.run}'`,
+          'sort @timestamp desc',
+          'limit 20',
+        ],
+        width: GRAPH.width,
+        height: GRAPH.height,
+      }),
+      new LogQueryWidget({
+        title: 'Keys maintenance could not check, and why',
+        logGroupNames: [maintain.logGroup.logGroupName],
+        view: LogQueryVisualizationType.TABLE,
+        queryLines: [
+          `filter message = '${MAINTENANCE_LOG.keyNotChecked}'`,
+          'fields @timestamp, keyId, reason',
+          'sort @timestamp desc',
+          'limit 50',
+        ],
+        width: GRAPH.width,
+        height: GRAPH.height,
+      }),
+    );
+  }
+}
+
+/** A full-width heading that starts a row. */
+function heading(markdown: string): TextWidget {
+  return new TextWidget({ markdown: `## ${markdown}`, width: GRID, height: 1 });
+}
+
+function graph(title: string, left: IMetric[], extra: Partial<GraphWidgetProps> = {}): GraphWidget {
+  return new GraphWidget({ title, left, leftYAxis: { min: 0 }, ...GRAPH, ...extra });
+}
+
+/** A pool's row: its heading, then one graph per POOL_ROW entry with a published series. */
+function poolRow(pool: StagePool, runPeriod: Duration): IWidget[] {
+  const widgets: IWidget[] = [
+    heading(`Pool \`${pool.pool}\`: the alarm pages below ${pool.minUsableKeys} usable keys`),
+  ];
+  for (const entry of POOL_ROW) {
+    const left = entry.series.flatMap(({ metric, label, statistic, per }) =>
+      metric === undefined
+        ? []
+        : [poolMetric(pool.pool, metric, statistic, per === 'run' ? runPeriod : MINUTE).with({ label })],
+    );
+    if (left.length === 0) continue;
+    widgets.push(
+      graph(`${pool.pool}: ${entry.title}`, left, {
+        stacked: entry.stacked ?? false,
+        leftAnnotations: entry.thresholds?.(pool) ?? [],
+      }),
+    );
+  }
+  return widgets;
+}

@@ -1,0 +1,288 @@
+/**
+ * The operator's and the sweeps' store over DynamoDB: import (KeyAdminStore's sibling
+ * ImportStore), status and count changes and the pool's pages (KeyAdminStore), reseal's secret
+ * replacement (ResealStore) and a reshard's placements and moves (ReshardStore). Every write is
+ * one conditional request whose ConditionExpression carries the invariant, named in a comment
+ * beside it after the domain rule it states (lib/domain/rules.ts); every read but the sweeps'
+ * that open secrets leaves the sealed secret out.
+ */
+import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { inUsageIndex } from '../domain/rules.js';
+import type { KeyRecord, StoredKey } from '../domain/types.js';
+import type { ImportStore } from '../ports/import-store.js';
+import type { KeyAdminStore, KeyUpdate, KeyUpdateResult } from '../ports/key-admin-store.js';
+import type { KeyPageRead } from '../ports/key-pages.js';
+import type { ResealStore, SecretReplacement } from '../ports/reseal-store.js';
+import type { KeyMove, KeyMoveResult, KeyPlacement, ReshardStore } from '../ports/reshard-store.js';
+import { partitionShard, TABLE, usagePartition, usageSortKeyShift } from '../table.js';
+import { DynamoKeyTable, keyWrite, RECORD_PROJECTION } from './dynamo-key-table.js';
+import { isConditionFailure } from './dynamo-table.js';
+import {
+  BACK_INTO_INDEX,
+  fromKeyItem,
+  homeShard,
+  type Item,
+  PLAIN_ATTRIBUTE,
+  projection,
+  SEALED_ATTRIBUTE,
+  toKeyItem,
+  toKeyRecord,
+} from './key-item.js';
+
+const { partitionKey: KEY, usageIndex: INDEX, poolIndex: POOL_INDEX } = TABLE;
+
+const PLACEMENT_PROJECTION = projection([KEY, 'pool', INDEX.partitionKey, INDEX.home]);
+
+/** Where an item sits in the usage order; undefined for an item that is not a key. */
+function toPlacement(item: Item | undefined): KeyPlacement | undefined {
+  if (!item || typeof item[KEY] !== 'string' || typeof item.pool !== 'string') return undefined;
+  const upk = item[INDEX.partitionKey];
+  return { keyId: item[KEY], pool: item.pool, shard: homeShard(item), indexedIn: partitionShard(item.pool, upk) };
+}
+
+export class DynamoKeyAdminStore
+  extends DynamoKeyTable
+  implements KeyAdminStore, ImportStore, ResealStore, ReshardStore
+{
+  async insert(key: StoredKey): Promise<{ inserted: boolean; key: KeyRecord }> {
+    const item = toKeyItem(key);
+    try {
+      const out = await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          // Invariant: one item per secret. Importing a key again adds nothing and changes nothing.
+          ConditionExpression: 'attribute_not_exists(#key)',
+          ExpressionAttributeNames: { '#key': KEY },
+          // The existing item (and its sealed secret) is not returned: import only seals.
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record('insert', out.ConsumedCapacity);
+      return { inserted: true, key: toKeyRecord(item) as KeyRecord };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      this.meter?.record('insert', undefined);
+      const existing = toKeyRecord(await this.readProjected(key.keyId, RECORD_PROJECTION));
+      if (!existing) throw error;
+      return { inserted: false, key: existing };
+    }
+  }
+
+  async record(pool: string, keyId: string): Promise<KeyRecord | undefined> {
+    const record = toKeyRecord(await this.readProjected(keyId, RECORD_PROJECTION));
+    return record?.pool === pool ? record : undefined;
+  }
+
+  async replaceSecret(replacement: SecretReplacement): Promise<boolean> {
+    const from = replacement.from.sealed ? SEALED_ATTRIBUTE : PLAIN_ATTRIBUTE;
+    const names: Record<string, string> = { '#pool': 'pool', '#sealed': SEALED_ATTRIBUTE, '#from': from };
+    const values: Item = { ':pool': replacement.pool, ':sealed': replacement.sealed, ':seen': replacement.from.secret };
+    const set = ['#sealed = :sealed'];
+    const remove = replacement.from.sealed ? [] : ['#from'];
+    // Invariant: the secret replaced is exactly the one read and resealed (a concurrent reseal
+    // or re-import wins cleanly), in its own pool.
+    let condition = '#pool = :pool AND #from = :seen';
+    if (!replacement.from.sealed && replacement.seenStatus !== undefined && inUsageIndex(replacement.seenStatus)) {
+      // A plain key a lease set aside goes back into the usage index, sealed now: only while
+      // its status still keeps it there (an operator or a report may have changed it).
+      names['#status'] = 'status';
+      names['#upk'] = INDEX.partitionKey;
+      names['#ush'] = INDEX.home;
+      values[':seenStatus'] = replacement.seenStatus;
+      set.push(BACK_INTO_INDEX);
+      condition += ' AND #status = :seenStatus';
+    }
+    if (replacement.maskedKey !== undefined) {
+      names['#mask'] = 'maskedKey';
+      values[':mask'] = replacement.maskedKey;
+      set.push('#mask = if_not_exists(#mask, :mask)');
+    }
+    if (replacement.revive) {
+      // An undecryptable key that opens again goes back into its pool, and only that one.
+      names['#status'] = 'status';
+      names['#upk'] = INDEX.partitionKey;
+      names['#ush'] = INDEX.home;
+      values[':active'] = 'active';
+      values[':undecryptable'] = 'undecryptable';
+      set.push('#status = :active', BACK_INTO_INDEX);
+      condition += ' AND #status = :undecryptable';
+    }
+    const result = await this.conditionalUpdate(
+      'reseal',
+      keyWrite(replacement.keyId, { set, remove, condition, names, values }),
+      'updated',
+    );
+    return result.ok;
+  }
+
+  async update(update: KeyUpdate): Promise<KeyUpdateResult> {
+    const set: string[] = [];
+    const remove: string[] = [];
+    const names: Record<string, string> = { '#pool': 'pool' };
+    const values: Item = { ':pool': update.pool };
+    // Invariant: a key belongs to one pool (and exists).
+    let condition = '#pool = :pool';
+    if (update.status !== undefined) {
+      names['#status'] = 'status';
+      names['#upk'] = INDEX.partitionKey;
+      values[':status'] = update.status;
+      // An operator's status outranks every report: back into the pool's index (at the key's
+      // home shard), or out of it.
+      set.push('#status = :status');
+      if (update.status === 'active') {
+        names['#ush'] = INDEX.home;
+        set.push(BACK_INTO_INDEX);
+      } else remove.push('#upk');
+      remove.push('cooldownUntil');
+    }
+    if (update.count) {
+      // Invariant: a reset loses cleanly to a concurrent lease. It applies only to the count
+      // it was computed from, and moves the sort key by whole tiers, keeping its LRU stamp.
+      // It also ends the key's open leases: a use counted before the reset is the operator's to
+      // forget, and a lease of that count must not refund it again below the new count.
+      names['#usk'] = INDEX.sortKey;
+      values[':seen'] = update.count.seen;
+      values[':to'] = update.count.to;
+      values[':shift'] = usageSortKeyShift(update.count.seen, update.count.to);
+      values[':noLeases'] = {};
+      set.push('usageCount = :to', '#usk = #usk + :shift', 'L = :noLeases');
+      condition += ' AND usageCount = :seen';
+    }
+    const result = await this.conditionalUpdate(
+      'update',
+      keyWrite(update.keyId, { set, remove, condition, names, values }),
+      'updated',
+    );
+    // The answer is read with a projection, the secret left out (an operator's write is rare).
+    const key = toKeyRecord(await this.readProjected(update.keyId, RECORD_PROJECTION));
+    if (result.ok && key) return { applied: true, key };
+    return { applied: false, current: key?.pool === update.pool ? key : undefined };
+  }
+
+  poolKeys(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyRecord>> {
+    return this.readPool(pool, limit, afterKeyId, (item) => toKeyRecord(item), RECORD_PROJECTION);
+  }
+
+  poolKeysWithSecrets(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<StoredKey>> {
+    return this.readPool(pool, limit, afterKeyId, (item) => fromKeyItem(item));
+  }
+
+  placements(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyPlacement>> {
+    return this.readPool(pool, limit, afterKeyId, toPlacement, PLACEMENT_PROJECTION);
+  }
+
+  async rehome(move: KeyMove): Promise<KeyMoveResult> {
+    const to = usagePartition(move.pool, move.to);
+    const names: Record<string, string> = { '#pool': 'pool', '#upk': INDEX.partitionKey, '#ush': INDEX.home };
+    const values: Item = { ':pool': move.pool };
+    const set: string[] = [];
+    const remove: string[] = [];
+    // Shard 0's home is the absence of `ush`, as on every item from before sharding.
+    if (move.to === 0) remove.push('#ush');
+    else {
+      set.push('#ush = :to');
+      values[':to'] = to;
+    }
+    // Invariants: a key belongs to one pool; the move applies only to the placement it was
+    // computed from: its home as read, and its index entry as read (present in that shard, or
+    // absent). A key a lease, a completion or an operator moved in or out of the index since
+    // then refuses, and the reshard reads it again. Counts, the sort key and the lease slots
+    // are not touched: a lease of the key in flight completes as if nothing happened.
+    let condition = '#pool = :pool';
+    if (move.from.shard === 0) {
+      condition += ' AND (attribute_not_exists(#ush) OR #ush = :pool)';
+    } else {
+      condition += ' AND #ush = :fromHome';
+      values[':fromHome'] = usagePartition(move.pool, move.from.shard);
+    }
+    if (move.from.indexedIn === undefined) condition += ' AND attribute_not_exists(#upk)';
+    else {
+      // Still in the index: the entry moves with the home (2 index WCU, as a lease's).
+      condition += ' AND #upk = :fromIndex';
+      values[':fromIndex'] = usagePartition(move.pool, move.from.indexedIn);
+      set.push('#upk = :toIndex');
+      values[':toIndex'] = to;
+    }
+    const result = await this.conditionalUpdate(
+      'rehome',
+      {
+        Key: { [KEY]: move.keyId },
+        UpdateExpression:
+          `${set.length ? `SET ${set.join(', ')}` : ''}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`.trim(),
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+      'updated',
+    );
+    if (result.ok) return { moved: true };
+    const current = toPlacement(await this.readProjected(move.keyId, PLACEMENT_PROJECTION));
+    return { moved: false, current: current?.pool === move.pool ? current : undefined };
+  }
+
+  /**
+   * Whether any item of the table holds a sealed secret. `npm start` asks before it creates a
+   * sealing key, which must never happen over keys sealed under another one. No index tells
+   * (pool-keys projects keys only), so it is a Scan filtered on the sealed attribute, projecting
+   * the item's key alone, a page of 100 items at a time until the first match. It is asked only
+   * when the data dir holds no key file, so on a first start: over a new table that is one empty
+   * page, and over a table with keys (which outnumber its pool and idempotency records) the first
+   * page nearly always holds one. Only a table with no sealed key at all (every key from before
+   * sealing) is read to its end, and then once.
+   */
+  async holdsSealedKey(): Promise<boolean> {
+    let start: Item | undefined;
+    do {
+      const out = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'attribute_exists(#sealed)',
+          ProjectionExpression: '#key',
+          ExpressionAttributeNames: { '#sealed': SEALED_ATTRIBUTE, '#key': KEY },
+          Limit: 100,
+          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record('sealed-scan', out.ConsumedCapacity);
+      if ((out.Items ?? []).length > 0) return true;
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined);
+    return false;
+  }
+
+  /** One page of the pool-keys index (ids only), then the items themselves, in id order. */
+  private async readPool<K extends { keyId: string; pool: string }>(
+    pool: string,
+    limit: number,
+    afterKeyId: string | undefined,
+    read: (item: Item) => K | undefined,
+    fields?: ReturnType<typeof projection>,
+  ): Promise<KeyPageRead<K>> {
+    const out = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: POOL_INDEX.name,
+        KeyConditionExpression: '#pool = :pool',
+        ExpressionAttributeNames: { '#pool': POOL_INDEX.partitionKey },
+        ExpressionAttributeValues: { ':pool': pool },
+        Limit: limit,
+        ...(afterKeyId === undefined
+          ? {}
+          : { ExclusiveStartKey: { [POOL_INDEX.partitionKey]: pool, [KEY]: afterKeyId } }),
+        ...this.capacity,
+      }),
+    );
+    this.meter?.record('pool-keys', out.ConsumedCapacity);
+    const ids = (out.Items ?? []).map((item) => item[KEY] as string);
+    const items = await this.batchGet('pool-items', ids, fields);
+    // An item that moved to another pool between the two reads is not this pool's any more.
+    const keys = items
+      .map(read)
+      .filter((key): key is K => key?.pool === pool)
+      .sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
+    const last: unknown = out.LastEvaluatedKey?.[KEY];
+    return { keys, lastKeyId: typeof last === 'string' ? last : undefined };
+  }
+}

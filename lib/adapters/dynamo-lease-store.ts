@@ -1,0 +1,374 @@
+/**
+ * The lease path's store over DynamoDB (LeaseStore): candidates from the usage index, the lease
+ * write (with its idempotency record, in one transaction, when the caller sends a key), the
+ * completion, the lease-less count, and setting aside a key still in plain text. Every method
+ * is one request (the candidate query may page); every rule that must hold under concurrency is
+ * the ConditionExpression of that request, named in a comment beside it after the domain rule
+ * it states (lib/domain/rules.ts).
+ */
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { StoreThrottled } from '../domain/errors.js';
+import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
+import type { KeyRecord, KeyStatus, StoredKey } from '../domain/types.js';
+import type {
+  CandidatePage,
+  CompletedKey,
+  CompletionAttempt,
+  CompletionAttemptResult,
+  IdempotentLease,
+  LeaseAttempt,
+  LeaseAttemptResult,
+  LeaseStore,
+} from '../ports/lease-store.js';
+import {
+  IDEMPOTENCY_PREFIX,
+  MAX_SORTED_COUNT,
+  TABLE,
+  USAGE_TIER,
+  usagePartition,
+  usageSortKey,
+  usageSortKeyBound,
+} from '../table.js';
+import {
+  DynamoKeyTable,
+  keyWrite,
+  OPEN_SLOT_OF_NONCE,
+  RECORD_PROJECTION,
+  refundSortKey,
+  SLOTTED_PROJECTION,
+} from './dynamo-key-table.js';
+import { type Busy, type ConditionalWrite, retryBusy } from './dynamo-table.js';
+import {
+  fromIdempotencyItem,
+  fromKeyItem,
+  type Item,
+  projection,
+  SEALED_ATTRIBUTE,
+  type StoredSlot,
+  toIdempotencyItem,
+  toKeyRecord,
+  toSlottedRecord,
+} from './key-item.js';
+
+const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
+
+/**
+ * effectiveStatus(...) === 'active' as a condition: active, or cooling with the cooldown
+ * passed. Needs `#status`, `:active`, `:cooling` and `:now`.
+ */
+const EFFECTIVELY_ACTIVE = '(#status = :active OR (#status = :cooling AND cooldownUntil <= :now))';
+
+const COOLDOWN_PROJECTION = projection(['cooldownUntil']);
+
+const CONDITION_FAILED = 'ConditionalCheckFailed';
+/** Cancellation reasons that refuse a transaction for load, not for its conditions: it may be sent again. */
+const BUSY_REASONS: Readonly<Record<string, StoreThrottled['reason']>> = {
+  TransactionConflict: 'conflict',
+  ThrottlingError: 'throttled',
+  ProvisionedThroughputExceeded: 'throttled',
+  RequestLimitExceeded: 'throttled',
+};
+
+/**
+ * A transaction cancelled only for load: no condition failed, and some item met a conflict or
+ * throttling. A cancellation that also carries a failed condition is an answer (nothing to retry).
+ */
+function busyTransaction(error: unknown): Busy {
+  if (!(error instanceof TransactionCanceledException)) return undefined;
+  const codes = (error.CancellationReasons ?? []).map((reason) => reason.Code ?? '');
+  if (codes.includes(CONDITION_FAILED)) return undefined;
+  const dynamoCode = codes.find((code) => BUSY_REASONS[code] !== undefined);
+  return dynamoCode === undefined ? undefined : { reason: BUSY_REASONS[dynamoCode] ?? 'conflict', dynamoCode };
+}
+
+export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
+  async get(keyId: string): Promise<StoredKey | undefined> {
+    return fromKeyItem(await this.readItem('get', keyId));
+  }
+
+  async candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
+    const page: CandidatePage = { candidates: [] };
+    let start: Item | undefined;
+    // Pages only while every item read so far was a cooling key: the range itself holds only
+    // keys under the cap, so the first page normally answers. Cooling keys are skipped here
+    // rather than by a FilterExpression (which costs the same reads) so the earliest end of a
+    // cooldown can be told to a caller who finds nothing.
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: INDEX.name,
+          KeyConditionExpression: '#upk = :pool AND #usk < :bound',
+          ProjectionExpression: '#key, usageCount, cooldownUntil',
+          ExpressionAttributeNames: { '#upk': INDEX.partitionKey, '#usk': INDEX.sortKey, '#key': KEY },
+          ExpressionAttributeValues: { ':pool': usagePartition(pool, shard), ':bound': usageSortKeyBound(maxUses) },
+          Limit: limit,
+          ExclusiveStartKey: start,
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record('candidates', out.ConsumedCapacity);
+      for (const item of out.Items ?? []) {
+        const cooldownUntil = typeof item.cooldownUntil === 'number' ? item.cooldownUntil : undefined;
+        if (cooldownUntil !== undefined && cooldownUntil > nowMs) {
+          page.coolingUntilMs = Math.min(page.coolingUntilMs ?? Infinity, cooldownUntil);
+          continue;
+        }
+        page.candidates.push({ keyId: item[KEY] as string, usageCount: item.usageCount as number });
+      }
+      start = out.LastEvaluatedKey;
+    } while (page.candidates.length === 0 && start);
+    if (start) page.more = true;
+    return page;
+  }
+
+  async tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
+    const write: ConditionalWrite = {
+      Key: { [KEY]: attempt.keyId },
+      UpdateExpression:
+        'SET usageCount = :next, #usk = :usk, lastUsedAt = :nowIso, #status = :active, L.#slot = :entry REMOVE cooldownUntil',
+      // Invariants, all in this one write:
+      //  - isLeasable: in the index partition of the pool's shard it was found in (a key a
+      //    reshard moved meanwhile refuses, and is found again in its new shard), active or
+      //    past its cooldown, and the cap: the use is counted here, and only while usageCount <= maxUses;
+      //  - usageCount = :seen: the new sort key is computed from the count, so it must be current;
+      //  - isSlotFree: one holder per reserved use: the slot is empty, completed, or expired;
+      //  - only a sealed secret is handed out: an item still in plain text (written before
+      //    sealing, or by anyone who can write the table but not seal) waits for `keypool reseal`.
+      ConditionExpression:
+        `#upk = :pool AND usageCount = :seen AND usageCount <= :max AND ${EFFECTIVELY_ACTIVE}` +
+        ' AND (attribute_not_exists(L.#slot) OR attribute_exists(L.#slot.o) OR L.#slot.e < :now) AND attribute_exists(#sealed)',
+      ExpressionAttributeNames: {
+        '#upk': INDEX.partitionKey,
+        '#usk': INDEX.sortKey,
+        '#status': 'status',
+        '#slot': String(attempt.slot),
+        '#sealed': SEALED_ATTRIBUTE,
+      },
+      ExpressionAttributeValues: {
+        ':pool': usagePartition(attempt.pool, attempt.shard),
+        ':seen': attempt.seenCount,
+        ':max': attempt.maxUses,
+        ':next': attempt.seenCount + 1,
+        ':usk': usageSortKey(attempt.seenCount + 1, attempt.nowMs),
+        ':nowIso': new Date(attempt.nowMs).toISOString(),
+        ':now': attempt.nowMs,
+        ':active': 'active',
+        ':cooling': 'cooling',
+        ':entry': { n: attempt.nonce, e: attempt.expiresAtMs } satisfies StoredSlot,
+      },
+    };
+    if (attempt.idempotency) return this.tryIdempotentLease(write, attempt.idempotency, attempt.nowMs);
+    const result = await this.conditionalUpdate('lease', write);
+    const key = fromKeyItem(result.item);
+    return result.ok && key ? { granted: true, key } : { granted: false, current: key };
+  }
+
+  /**
+   * The lease write and its idempotency record in one transaction: both or neither. The record
+   * is written only where none is, or an expired one, so two requests with the same key never
+   * both count a use. A transaction returns no item, so a granted key is read back (the
+   * transaction's cost, paid only by requests that send an Idempotency-Key). Only a failed
+   * condition is an answer about the key or the record; a transaction cancelled for a conflict
+   * or for throttling is sent again (retryBusy), and any other cancellation is an error.
+   */
+  private async tryIdempotentLease(
+    write: ConditionalWrite,
+    record: IdempotentLease,
+    nowMs: number,
+  ): Promise<LeaseAttemptResult> {
+    try {
+      const out = await retryBusy(
+        () =>
+          this.client.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                { Update: { ...write, TableName: this.tableName, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+                {
+                  Put: {
+                    TableName: this.tableName,
+                    Item: toIdempotencyItem(record),
+                    // Invariant: one lease per Idempotency-Key while that lease lives.
+                    ConditionExpression: 'attribute_not_exists(#key) OR expiresAtMs < :now',
+                    ExpressionAttributeNames: { '#key': KEY },
+                    ExpressionAttributeValues: { ':now': nowMs },
+                  },
+                },
+              ],
+              ...this.capacity,
+            }),
+          ),
+        busyTransaction,
+      );
+      this.meter?.record('lease', out.ConsumedCapacity);
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      this.meter?.record('lease', undefined);
+      const [keyReason, recordReason] = error.CancellationReasons ?? [];
+      if (recordReason?.Code === CONDITION_FAILED) return { granted: false, idempotencyTaken: true };
+      // The key's condition failed: the item as it was (none: no such key).
+      if (keyReason?.Code === CONDITION_FAILED)
+        return { granted: false, current: keyReason.Item ? fromKeyItem(unmarshall(keyReason.Item)) : undefined };
+      throw error;
+    }
+    const key = await this.get(record.keyId);
+    return key ? { granted: true, key } : { granted: false, current: undefined };
+  }
+
+  async idempotentLease(id: string): Promise<IdempotentLease | undefined> {
+    return fromIdempotencyItem(await this.readItem('get', `${IDEMPOTENCY_PREFIX}${id}`));
+  }
+
+  async releaseIdempotentLease(id: string, leaseId: string): Promise<boolean> {
+    const result = await this.conditionalUpdate(
+      'idempotency-release',
+      {
+        Key: { [KEY]: `${IDEMPOTENCY_PREFIX}${id}` },
+        // Expired, not deleted: the lease's put takes an expired record's place (its condition),
+        // and the lease function's role needs no DeleteItem.
+        UpdateExpression: 'SET expiresAtMs = :expired',
+        // Invariant: only the record of the lease that was undone, never a newer one.
+        ConditionExpression: 'leaseId = :leaseId',
+        ExpressionAttributeValues: { ':leaseId': leaseId, ':expired': 0 },
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
+  /**
+   * The completion's conditional write; `moveTier` as refundSortKey (a refund only).
+   */
+  private completionWrite(attempt: CompletionAttempt, moveTier: boolean): ConditionalWrite {
+    // The count and the status are always written (to themselves when nothing changes), so the
+    // answer comes from UPDATED_NEW: the usage path never gets the sealed secret back.
+    const refund = refundsUse(attempt.outcome);
+    const set = ['L.#slot.o = :outcome', 'usageCount = usageCount - :refund'];
+    const remove: string[] = [];
+    const names: Record<string, string> = { '#slot': String(attempt.slot), '#pool': 'pool', '#status': 'status' };
+    const values: Item = {
+      ':nonce': attempt.nonce,
+      ':outcome': attempt.outcome,
+      ':pool': attempt.pool,
+      ':now': attempt.nowMs,
+      ':refund': refund ? 1 : 0,
+    };
+    // Invariants:
+    //  - a key belongs to one pool: a lease is completed only under its key's pool;
+    //  - counting once: only the lease's own open slot can be completed, and completing it
+    //    closes it, so a repeated completion changes nothing;
+    //  - expiry, judged from the stored slot (never from the lease id the caller sends): past
+    //    it, the use stays counted and the slot is free for the next lease.
+    let condition = `#pool = :pool AND ${OPEN_SLOT_OF_NONCE} AND L.#slot.e >= :now`;
+    if (refund) {
+      const sortKey = refundSortKey(moveTier, names, values);
+      set.push(...sortKey.set);
+      condition += sortKey.condition;
+    }
+    const change = attempt.statusChange === 'none' ? undefined : outcomeStatusChange(attempt.outcome);
+    if (change) {
+      set.push('#status = :status');
+      values[':status'] = change.to;
+      if (change.to === 'cooling' && attempt.statusChange === 'apply') {
+        // A report never shortens a cooldown: it sets one only where none is, or a shorter one.
+        set.push('cooldownUntil = :until');
+        values[':until'] = attempt.cooldownUntilMs;
+        condition += ' AND (attribute_not_exists(cooldownUntil) OR cooldownUntil < :until)';
+      }
+      if (!inUsageIndex(change.to)) {
+        remove.push('#upk');
+        names['#upk'] = INDEX.partitionKey;
+      }
+      // outcomeStatusChange's `from`: a caller's report never overrides an operator's
+      // "disabled" (nor revives an exhausted key).
+      condition += ` AND #status IN (${change.from.map((_, i) => `:from${i}`).join(', ')})`;
+      change.from.forEach((status, i) => (values[`:from${i}`] = status));
+    } else {
+      set.push('#status = #status');
+    }
+    return keyWrite(attempt.keyId, { set, remove, condition, names, values });
+  }
+
+  async tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
+    let result = await this.conditionalUpdate('complete', this.completionWrite(attempt, true), 'updated');
+    if (!result.ok) {
+      const current = toSlottedRecord(await this.readProjected(attempt.keyId, SLOTTED_PROJECTION));
+      // A refund refused for its count past the top tier (rare): the same write, without the tier move.
+      if (!refundsUse(attempt.outcome) || !current || current.usageCount <= MAX_SORTED_COUNT)
+        return { applied: false, current };
+      result = await this.conditionalUpdate('complete', this.completionWrite(attempt, false), 'updated');
+    }
+    if (!result.ok)
+      return { applied: false, current: toSlottedRecord(await this.readProjected(attempt.keyId, SLOTTED_PROJECTION)) };
+    const key: CompletedKey = {
+      keyId: attempt.keyId,
+      usageCount: Number(result.item.usageCount),
+      status: result.item.status as KeyStatus,
+    };
+    if (typeof result.item.cooldownUntil === 'number') key.cooldownUntil = result.item.cooldownUntil;
+    else if (key.status === 'cooling') {
+      // Cooling from another lease's report: its cooldown decides the status shown (rare: one read).
+      const cooldownUntil = (await this.readProjected(attempt.keyId, COOLDOWN_PROJECTION))?.cooldownUntil;
+      if (typeof cooldownUntil === 'number') key.cooldownUntil = cooldownUntil;
+    }
+    return { applied: true, key };
+  }
+
+  async increment(
+    pool: string,
+    keyId: string,
+    nowMs: number,
+  ): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined> {
+    // Atomic +1 on the count and, below the top tier the sort key spells out, on its tier: N
+    // concurrent increments add N. At the top tier only the count moves (the sort key stays an
+    // exact number; counts that high are never leased).
+    let moveTier = true;
+    for (let tries = 0; tries < 5; tries++) {
+      const result = await this.conditionalUpdate(
+        'increment',
+        {
+          Key: { [KEY]: keyId },
+          UpdateExpression: `SET usageCount = usageCount + :one, lastUsedAt = :nowIso${moveTier ? ', #usk = #usk + :tier' : ''}`,
+          // Invariant: a key belongs to one pool (and exists); the tier moves only below the top.
+          ConditionExpression: moveTier
+            ? '#pool = :pool AND usageCount < :top'
+            : '#pool = :pool AND usageCount >= :top',
+          ExpressionAttributeNames: { '#pool': 'pool', ...(moveTier ? { '#usk': INDEX.sortKey } : {}) },
+          ExpressionAttributeValues: {
+            ':pool': pool,
+            ':one': 1,
+            ':top': MAX_SORTED_COUNT,
+            ':nowIso': new Date(nowMs).toISOString(),
+            ...(moveTier ? { ':tier': USAGE_TIER } : {}),
+          },
+        },
+        'updated',
+      );
+      if (result.ok) return { keyId, usageCount: Number(result.item.usageCount) };
+      const current = toKeyRecord(await this.readProjected(keyId, RECORD_PROJECTION));
+      if (current?.pool !== pool) return undefined;
+      // Refused only by the tier test: a concurrent increment crossed the top; try the other way.
+      moveTier = current.usageCount < MAX_SORTED_COUNT;
+    }
+    throw new Error('an increment kept losing to concurrent increments at the top tier');
+  }
+
+  async setAsideUnsealed(key: { keyId: string; pool: string }): Promise<boolean> {
+    const result = await this.conditionalUpdate(
+      'set-aside',
+      {
+        Key: { [KEY]: key.keyId },
+        UpdateExpression: 'REMOVE #upk',
+        // Invariant: only a secret still in plain text leaves the index here (one sealed
+        // meanwhile stays), in its own pool; a key already out of it is not written again.
+        ConditionExpression: '#pool = :pool AND attribute_not_exists(#sealed) AND attribute_exists(#upk)',
+        ExpressionAttributeNames: { '#pool': 'pool', '#sealed': SEALED_ATTRIBUTE, '#upk': INDEX.partitionKey },
+        ExpressionAttributeValues: { ':pool': key.pool },
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+}

@@ -1,7 +1,0 @@
-/** The `keypool` program: runs one command line with the process's arguments and output, and sets the exit code. */
-import { runCli } from './main.js';
-
-// The SDK warns that its 2027 releases need Node 22; the Lambdas run Node 24, so on a laptop
-// with Node 20 the warning is noise in every command's output.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-process.exitCode = await runCli(process.argv.slice(2));

@@ -1,0 +1,171 @@
+/**
+ * `keypool <command>`: the operator's and caller's CLI over the same use cases the Lambdas run.
+ * Exit 0 on success, 1 on a domain refusal (no usable key, not found) or an unreachable
+ * store, 2 on bad usage; the reason is one line on stderr.
+ */
+import { ConfigError, defaultDataDir } from '../config.js';
+import { KeypoolError } from '../domain/errors.js';
+import { redact } from '../shared/redact.js';
+import { COMMANDS } from './commands/index.js';
+import {
+  type CliConfig,
+  cliConfig,
+  type CliIo,
+  type CliServices,
+  type Command,
+  type CommandContext,
+  type CommandGroup,
+  isGroup,
+  parse,
+  Refusal,
+  UsageError,
+} from './framework.js';
+
+function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'keypool: lease API keys from a pool under a usage cap',
+    '',
+    'usage: keypool <command> [options]     (npm run keypool -- <command> [options])',
+    '',
+    'commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `keypool <command> --help` for its options.',
+    '',
+    'DynamoDB: KEYPOOL_DYNAMODB_ENDPOINT if set, else AWS when AWS_REGION is set, else the local stack',
+    '(`npm start`) at 127.0.0.1:$KEYPOOL_DYNAMODB_LOCAL_PORT (default 8000). Table: KEYPOOL_TABLE (default keypool).',
+    `Sealing key (${COMMANDS.filter((c) => !isGroup(c) && c.secrets)
+      .map((c) => c.name)
+      .join(', ')}): KEYPOOL_SECRETS_KEY_ARN, else KEYPOOL_SEALING_KEY_FILE, else,`,
+    `against a local DynamoDB, $KEYPOOL_DATA_DIR/sealing-key; KEYPOOL_DATA_DIR defaults to ${defaultDataDir()}`,
+    "(the project's, whatever the current directory). The CLI never creates a key: a missing key file is exit 2.",
+    '`npm start` prints the variables a CLI in another terminal needs when its settings are not the defaults.',
+  ].join('\n');
+}
+
+function commandHelp(command: Command): string {
+  return [
+    `usage: keypool ${command.name} ${command.usage}`,
+    '',
+    command.summary,
+    '',
+    ...command.help.map((l) => `  ${l}`),
+    ...(command.secrets
+      ? [
+          '  Reads the sealing key first (`keypool --help` says where from): no key file is exit 2, before anything is written;',
+          '  a secret sealed under a key this CLI does not hold changes nothing: exit 1, one line naming both keys.',
+        ]
+      : []),
+  ].join('\n');
+}
+
+function groupHelp(group: CommandGroup): string {
+  const width = Math.max(...group.subcommands.map((c) => c.name.length));
+  return [
+    `usage: keypool ${group.name} <subcommand> [options]`,
+    '',
+    group.summary,
+    '',
+    'subcommands:',
+    ...group.subcommands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    `Run \`keypool ${group.name} <subcommand> --help\` for its options.`,
+  ].join('\n');
+}
+
+/** A word the user typed, echoed only when it looks like a command name: a mistyped secret is never repeated. */
+function shownWord(word: string): string {
+  return /^[a-z][a-z-]{0,30}$/.test(word) ? `"${word}"` : '(not a command name)';
+}
+
+/** Why the store could not be reached, in one line, or undefined if the error is something else. */
+function unreachable(
+  error: unknown,
+  endpoint: string | undefined,
+  local: boolean,
+  tableName: string,
+): string | undefined {
+  const e = error as { name?: string; code?: string; message?: string };
+  if (e.name === 'ResourceNotFoundException') {
+    return `table "${tableName}" does not exist${endpoint ? ` at ${endpoint}` : ''}${local ? ': run `npm start` (it creates it)' : ''}`;
+  }
+  if (
+    e.code === 'ECONNREFUSED' ||
+    e.name === 'TimeoutError' ||
+    /ECONNREFUSED|connect|socket hang up/i.test(e.message ?? '')
+  ) {
+    return local
+      ? `nothing answers at ${endpoint ?? 'the local stack'}: start the local stack with \`npm start\``
+      : `cannot reach DynamoDB${endpoint ? ` at ${endpoint}` : ''}`;
+  }
+  if (e.name === 'CredentialsProviderError')
+    return 'no AWS credentials found (set a profile or KEYPOOL_DYNAMODB_ENDPOINT)';
+  return undefined;
+}
+
+/**
+ * Runs one command line and answers its exit code (0 ok, 1 refusal or unreachable store,
+ * 2 bad usage); never exits the process. `services` builds the use cases over the
+ * configuration the command resolved: the wiring's (bin/cli.ts), or a test's own.
+ */
+export async function runCli(argv: string[], io: CliIo, services: (config: CliConfig) => CliServices): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(mainHelp());
+    return name === undefined ? 2 : 0;
+  }
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
+    io.err(`keypool: unknown command ${shownWord(name)}; run keypool --help`);
+    return 2;
+  }
+  let command: Command;
+  let commandArgs = rest;
+  if (isGroup(entry)) {
+    const [word, ...after] = rest;
+    if (word === undefined || word === '--help' || word === '-h' || word === 'help') {
+      io.out(groupHelp(entry));
+      return word === undefined ? 2 : 0;
+    }
+    const sub = entry.subcommands.find((c) => c.name === word);
+    if (!sub) {
+      io.err(`keypool ${entry.name}: unknown subcommand ${shownWord(word)}; run keypool ${entry.name} --help`);
+      return 2;
+    }
+    // Run under its full name, so its usage line and error prefix read "keypool pool set".
+    command = { ...sub, name: `${entry.name} ${sub.name}` };
+    commandArgs = after;
+  } else {
+    command = entry;
+  }
+  let context: CommandContext | undefined;
+  try {
+    const args = parse(command, commandArgs);
+    if (args.values.help) {
+      io.out(commandHelp(command));
+      return 0;
+    }
+    const config = cliConfig();
+    context = { args, io, config, services: services(config) };
+    if (command.secrets) await context.services.loadSealing();
+    return await command.run(context);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`keypool ${command.name}: ${error.message}`);
+      return 2;
+    }
+    if (error instanceof KeypoolError && error.code === 'invalid_request') {
+      io.err(`keypool ${command.name}: ${error.message}`);
+      return 2;
+    }
+    if (error instanceof KeypoolError || error instanceof Refusal || error instanceof ConfigError) {
+      io.err(`keypool ${command.name}: ${error.message}`);
+      return error instanceof ConfigError ? 2 : 1;
+    }
+    const config = context?.config;
+    const why = unreachable(error, config?.endpoint, config?.endpointSource === 'local', config?.tableName ?? '');
+    io.err(`keypool ${command.name}: ${why ?? `failed: ${redact((error as Error).message)}`}`);
+    return 1;
+  }
+}

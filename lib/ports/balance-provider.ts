@@ -1,0 +1,19 @@
+/**
+ * The port pool maintenance asks the provider's balance endpoint through. Adapter:
+ * lib/adapters/stability-client.ts.
+ */
+
+/** What the provider said about a key's balance, already classified; never carries a body. */
+export type BalanceAnswer =
+  | { kind: 'balance'; credits: number }
+  /** 401 or 403: the provider does not accept the key */
+  | { kind: 'invalid_key' }
+  /** 429: the provider wants a pause (Stability: 60 s after 150 requests in 10 s) */
+  | { kind: 'rate_limited' }
+  /** 5xx, timeout, network error or an unreadable answer: `reason` is short and secret-free */
+  | { kind: 'error'; reason: string };
+
+export interface BalanceProvider {
+  /** Asks the provider for the key's balance; never throws for a provider or network failure. */
+  balance(apiKey: string): Promise<BalanceAnswer>;
+}

@@ -1,0 +1,25 @@
+/** The operator's port over one pool's keys (KeyAdmin: change a status or a count, list); never a secret. */
+import type { KeyRecord, KeyStatus } from '../domain/types.js';
+import type { KeyPageRead } from './key-pages.js';
+
+/** An operator's write to one key: a status and/or a count, the count only from the one seen. */
+export interface KeyUpdate {
+  keyId: string;
+  pool: string;
+  status?: Extract<KeyStatus, 'active' | 'disabled'>;
+  count?: { seen: number; to: number };
+}
+
+export type KeyUpdateResult =
+  | { applied: true; key: KeyRecord }
+  /** refused; `current` is the key as it is (undefined: none in this pool) */
+  | { applied: false; current: KeyRecord | undefined };
+
+export interface KeyAdminStore {
+  /** A key of the pool without its secret; undefined if the pool has no such key. */
+  record(pool: string, keyId: string): Promise<KeyRecord | undefined>;
+  /** An operator's change, as one conditional write. */
+  update(update: KeyUpdate): Promise<KeyUpdateResult>;
+  /** One page of the pool's keys in key-id order, without secrets: reads cost the page, not the table. */
+  poolKeys(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyRecord>>;
+}

@@ -1,0 +1,117 @@
+/**
+ * The lease path's port (Leasing: lease, complete, count a use). The DynamoDB adapter makes
+ * each method one request (the candidate query may page) whose ConditionExpression carries the
+ * invariant; the use case only decides what to try next.
+ */
+import type { KeyRecord, Outcome, StoredKey } from '../domain/types.js';
+import type { UndecryptableMarker } from './undecryptable.js';
+
+/** A key found by the usage-count index; the index may lag the item by a moment. */
+export interface Candidate {
+  keyId: string;
+  usageCount: number;
+}
+
+export interface CandidatePage {
+  /** leasable-looking keys, fewest uses then least recently used first */
+  candidates: Candidate[];
+  /** the earliest end of a cooldown among the cooling keys the query saw, if any */
+  coolingUntilMs?: number;
+  /**
+   * The shard's range may hold more keys past this page (the query stopped at its limit).
+   * Cooling keys are skipped after the limit counted them, so a page with fewer candidates than
+   * the limit is not the shard's end; only a page without `more` is.
+   */
+  more?: boolean;
+}
+
+export interface LeaseAttempt {
+  keyId: string;
+  pool: string;
+  /** the shard whose index partition the key was found in: the write is refused if it has moved */
+  shard: number;
+  /** the count the caller believes the key has; the write is refused if it has changed */
+  seenCount: number;
+  maxUses: number;
+  slot: number;
+  nonce: string;
+  expiresAtMs: number;
+  nowMs: number;
+  /**
+   * With an Idempotency-Key: the lease and its record are written together or not at all,
+   * and the record only where none is, or an expired one (lib/domain/idempotency.ts).
+   */
+  idempotency?: IdempotentLease;
+}
+
+/** What is kept of a lease granted under an Idempotency-Key: never the secret. */
+export interface IdempotentLease {
+  /** a digest of the pool and the caller's key */
+  id: string;
+  /** a digest of what the request asked for: the same key with another request is refused */
+  requestHash: string;
+  leaseId: string;
+  keyId: string;
+  pool: string;
+  usageCount: number;
+  expiresAtMs: number;
+}
+
+export type LeaseAttemptResult =
+  | { granted: true; key: StoredKey }
+  /** the condition failed; `current` is the item as it was (undefined: no such key) */
+  | { granted: false; current: StoredKey | undefined }
+  /** a live lease already holds this Idempotency-Key (a concurrent retry won): nothing was written */
+  | { granted: false; idempotencyTaken: true };
+
+export interface CompletionAttempt {
+  keyId: string;
+  /** the pool the caller names: a lease of another pool's key is not found */
+  pool: string;
+  slot: number;
+  nonce: string;
+  outcome: Outcome;
+  nowMs: number;
+  /**
+   * What the completion does to the status (outcomeStatusChange): `apply` makes the change
+   * (a cooling change sets cooldownUntil, and only if that lengthens the cooldown);
+   * `keep-cooldown` makes it but leaves a longer cooldown already there; `none` records the
+   * outcome and the refund only (the key's status forbids the change).
+   */
+  statusChange: 'apply' | 'keep-cooldown' | 'none';
+  /** for a cooling change: until when the key rests */
+  cooldownUntilMs: number;
+}
+
+/** A completion's answer: the key's count and status after it. */
+export type CompletedKey = Pick<KeyRecord, 'keyId' | 'usageCount' | 'status' | 'cooldownUntil'>;
+
+export type CompletionAttemptResult =
+  | { applied: true; key: CompletedKey }
+  /** refused; `current` is the key as it is, without its secret (undefined: no such key) */
+  | { applied: false; current: (KeyRecord & Pick<StoredKey, 'slots'>) | undefined };
+
+export interface LeaseStore extends UndecryptableMarker {
+  /** A key with its slots and secret, read consistently. */
+  get(keyId: string): Promise<StoredKey | undefined>;
+  /** Leasable keys of one shard of the pool with usageCount <= maxUses, fewest uses then least recently used first. */
+  candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage>;
+  tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult>;
+  /** The lease recorded under an Idempotency-Key digest, live or expired; undefined if none. */
+  idempotentLease(id: string): Promise<IdempotentLease | undefined>;
+  /**
+   * Ends the record of a lease that did not stand (it was undone: its secret could not be
+   * opened), so the same Idempotency-Key may lease again; only while the record still names
+   * that lease. False when it names another one (or there is none).
+   */
+  releaseIdempotentLease(id: string, leaseId: string): Promise<boolean>;
+  tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult>;
+  /** +1 without a lease; undefined if the pool has no such key. */
+  increment(pool: string, keyId: string, nowMs: number): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined>;
+  /**
+   * Takes a key whose secret is still in plain text out of the usage index, so that leases stop
+   * trying it (they never get it) and reach the pool's sealed keys; `keypool reseal` puts it
+   * back when it seals it. False when the key is sealed now, gone, or already set aside.
+   */
+  setAsideUnsealed(key: { keyId: string; pool: string }): Promise<boolean>;
+}

@@ -1,0 +1,217 @@
+/**
+ * What each of keypool's functions may do to the table, item by item: the one definition the
+ * CDK app grants from (infra/table-grants.ts turns each grant into one IAM statement) and the
+ * tests check every DynamoDB request of every function against
+ * (test/integration/table-access.test.ts).
+ *
+ * A grant names actions, the kinds of item they reach (by the prefix of the partition key:
+ * IAM's `dynamodb:LeadingKeys`) and, where it narrows anything, the attributes a request may
+ * name (IAM's `dynamodb:Attributes`: written, read, or only tested in a condition; IAM cannot
+ * tell these apart). `narrow` adds that a read must name its attributes (a projection: no whole
+ * item, so no secret) and a write may return only what it wrote. What IAM enforces and what it
+ * cannot: docs/security.md#what-each-role-can-do.
+ *
+ * Changing it:
+ *  - a new attribute of a key: into the group that says who writes it (KEY_ATTRIBUTES): every
+ *    grant that names the group allows it, and every narrow read sees it (a status field goes
+ *    into `status`, and the lease, counting, keys, maintenance and migration roles may write it);
+ *  - a new kind of item: its prefix in ITEM_PREFIX, its attributes beside the others, and a
+ *    grant in each role that reads or writes it;
+ *  - a request no grant allows fails the test that runs the role's use cases, naming the action,
+ *    the items and the attributes it is missing.
+ */
+import { POOL_DEFAULTS } from './domain/types.js';
+import { IDEMPOTENCY_PREFIX, KEY_PREFIX, POOL_RECORD_PREFIX, TABLE, TTL_ATTRIBUTE } from './table.js';
+
+/** The kinds of item in the table, by the prefix of their partition key (lib/table.ts). */
+export const ITEM_PREFIX = {
+  key: KEY_PREFIX,
+  pool: POOL_RECORD_PREFIX,
+  idempotency: IDEMPOTENCY_PREFIX,
+} as const;
+export type ItemKind = keyof typeof ITEM_PREFIX;
+
+/**
+ * The keys of the table and of its indexes. IAM needs them in every attribute list ("you must
+ * specify the names of all of the primary key and index key attributes", DynamoDB Developer
+ * Guide, "Using IAM policy conditions for fine-grained access control"), so every role that
+ * names attributes may also name these.
+ */
+export const TABLE_KEY_ATTRIBUTES = [
+  TABLE.partitionKey,
+  TABLE.poolIndex.partitionKey,
+  TABLE.usageIndex.partitionKey,
+  TABLE.usageIndex.sortKey,
+] as const;
+
+/** A key item's attributes (besides TABLE_KEY_ATTRIBUTES), grouped by who writes them. */
+export const KEY_ATTRIBUTES = {
+  /** written once, when the key is imported or migrated */
+  identity: ['label', 'maskedKey', 'createdAt'],
+  /** its count, its last use and its lease slots: leases, completions, counts, a reset */
+  usage: ['usageCount', 'lastUsedAt', 'L'],
+  /** its status and what goes with it: everyone who may change a status */
+  status: ['status', 'cooldownUntil'],
+  /** its home shard: whoever puts a key back into its pool, and a reshard */
+  home: [TABLE.usageIndex.home],
+  /** the provider's balance: maintenance */
+  balance: ['credits', 'creditsCheckedAt'],
+  /** the sealed secret: written by import and migration, tested by the lease and maintenance */
+  sealed: ['sealedKey'],
+} as const;
+
+/**
+ * Everything a key item holds but its secret (sealed or, from before sealing, plain): what a
+ * narrow read may ask for.
+ */
+export const KEY_RECORD_ATTRIBUTES = [
+  ...KEY_ATTRIBUTES.identity,
+  ...KEY_ATTRIBUTES.usage,
+  ...KEY_ATTRIBUTES.status,
+  ...KEY_ATTRIBUTES.home,
+  ...KEY_ATTRIBUTES.balance,
+] as const;
+
+/**
+ * A pool record's attributes (besides TABLE_KEY_ATTRIBUTES): its name, every setting of its
+ * policy (a new setting in POOL_DEFAULTS is granted with it), its reshard.
+ */
+export const POOL_ATTRIBUTES = [
+  'name',
+  'createdAt',
+  'updatedAt',
+  ...Object.keys(POOL_DEFAULTS),
+  'previousShards',
+  'shardsChangedAt',
+] as const;
+
+/** An idempotency record's attributes (besides TABLE_KEY_ATTRIBUTES): the lease it stands for. */
+export const IDEMPOTENCY_ATTRIBUTES = [
+  'leasedKeyId',
+  'leasePool',
+  'leaseCount',
+  'leaseId',
+  'requestHash',
+  'expiresAtMs',
+  TTL_ATTRIBUTE,
+] as const;
+
+/** The item actions a grant may name (Query runs on an index: RoleTableAccess.queries). */
+export type ItemAction = 'GetItem' | 'BatchGetItem' | 'PutItem' | 'UpdateItem';
+export const READ_ACTIONS: readonly ItemAction[] = ['GetItem', 'BatchGetItem'];
+
+/** The table's indexes by name. */
+export type IndexName = typeof TABLE.usageIndex.name | typeof TABLE.poolIndex.name;
+
+export interface ItemGrant {
+  actions: readonly ItemAction[];
+  /** the kinds of item the actions reach */
+  items: readonly ItemKind[];
+  /** the attributes a request may name, besides TABLE_KEY_ATTRIBUTES; absent: any (whole items) */
+  attributes?: readonly string[];
+  /**
+   * reads must project (name their attributes: never the whole item, so never a secret), and
+   * writes may return only the attributes they wrote (never the item as it was or is)
+   */
+  narrow?: true;
+}
+
+export interface RoleTableAccess {
+  items: readonly ItemGrant[];
+  /** the indexes the role queries, each granted Query on that index alone */
+  queries: readonly IndexName[];
+}
+
+/** The roles of keypool's functions (infra/entry-points.ts: one per file in functions/). */
+export type TableRole = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'counting' | 'maintain' | 'migrate';
+
+const { identity, usage, status, home, balance, sealed } = KEY_ATTRIBUTES;
+
+/** Every function that names a pool reads its record (PoolDirectory.require: one GetItem, cached). */
+const READS_POOL_RECORDS: ItemGrant = { actions: ['GetItem'], items: ['pool'] };
+/** Import and migration create a pool with its defaults (DynamoPoolStore.ensure: one UpdateItem). */
+const ENSURES_POOLS: ItemGrant = { actions: ['UpdateItem'], items: ['pool'], attributes: POOL_ATTRIBUTES };
+/** A new key's item (lib/adapters/key-item.ts toKeyItem), sealed: never a plain `apiKey`. */
+const NEW_KEY_ITEMS: ItemGrant = {
+  actions: ['PutItem'],
+  items: ['key'],
+  attributes: [...identity, ...usage, ...status, ...home, ...sealed],
+};
+
+export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
+  // GET /health, GET /openapi.json and the 404/405 answers: no table at all.
+  meta: { items: [], queries: [] },
+  // The operator's pool policies: pool records only, read and written whole (no secret in them).
+  pools: {
+    items: [
+      { actions: ['GetItem', 'BatchGetItem'], items: ['pool'] },
+      { actions: ['UpdateItem'], items: ['pool'], attributes: POOL_ATTRIBUTES },
+    ],
+    queries: [TABLE.poolIndex.name],
+  },
+  // Import (a sealed new key, its pool ensured) and PATCH (status, count reset): it never reads a
+  // secret back, neither by a read nor by a write's answer.
+  keys: {
+    items: [
+      READS_POOL_RECORDS,
+      ENSURES_POOLS,
+      NEW_KEY_ITEMS,
+      { actions: ['GetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
+      { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status, ...home], narrow: true },
+    ],
+    queries: [],
+  },
+  // A page of a pool's keys: read only, never a secret.
+  list: {
+    items: [
+      READS_POOL_RECORDS,
+      { actions: ['BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
+    ],
+    queries: [TABLE.poolIndex.name],
+  },
+  // The lease: reads keys whole (it hands the secret out) and its idempotency records; writes a
+  // key's count, slot and status (and tests its ciphertext), and puts only idempotency records.
+  lease: {
+    items: [
+      { actions: ['GetItem'], items: ['pool', 'key', 'idempotency'] },
+      { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status, ...sealed] },
+      { actions: ['PutItem', 'UpdateItem'], items: ['idempotency'], attributes: IDEMPOTENCY_ATTRIBUTES },
+    ],
+    queries: [TABLE.usageIndex.name],
+  },
+  // Completions and lease-less counts: a key's count, slot and status, never its secret.
+  counting: {
+    items: [
+      READS_POOL_RECORDS,
+      { actions: ['GetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
+      { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status], narrow: true },
+    ],
+    queries: [],
+  },
+  // Maintenance reads keys whole (it asks the provider with each secret) and writes statuses,
+  // balances and homes, never a count or a slot; a reshard ends on the pool record.
+  maintain: {
+    items: [
+      { actions: ['GetItem', 'BatchGetItem'], items: ['pool', 'key'] },
+      { actions: ['UpdateItem'], items: ['key'], attributes: [...status, ...home, ...balance, ...sealed] },
+      { actions: ['UpdateItem'], items: ['pool'], attributes: POOL_ATTRIBUTES },
+    ],
+    queries: [TABLE.poolIndex.name],
+  },
+  // The one-off migration: sealed new keys, raises and disables of existing ones (whose refusal
+  // returns the item, so not narrow), its pool ensured.
+  migrate: {
+    items: [
+      ENSURES_POOLS,
+      NEW_KEY_ITEMS,
+      { actions: ['BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
+      { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status] },
+    ],
+    queries: [],
+  },
+};
+
+/** The item actions a role is granted, each once, sorted. */
+export function itemActions(access: RoleTableAccess): ItemAction[] {
+  return [...new Set(access.items.flatMap((grant) => grant.actions))].sort();
+}

@@ -1,0 +1,136 @@
+/**
+ * The operator's use cases over a pool's keys: change a status or a count, list. They depend
+ * only on the ports, never read a secret and never return one. (Import, which seals, is
+ * KeyImport: only the function that imports bundles the sealing library.)
+ */
+import { InvalidRequest, KeyNotFound } from '../domain/errors.js';
+import type { KeyAdminStore } from '../ports/key-admin-store.js';
+import { KEY_ID_PATTERN, toKeyView } from '../domain/keys.js';
+import type { PoolDirectory } from './pool-directory.js';
+import { effectiveStatus } from '../domain/rules.js';
+import type { KeyChange, KeyPage, KeyView, ListQuery } from '../domain/types.js';
+
+export interface KeyAdminOptions {
+  store: KeyAdminStore;
+  pools: PoolDirectory;
+  clock?: () => number;
+}
+
+export const DEFAULT_LIST_LIMIT = 100;
+export const MAX_LIST_LIMIT = 1000;
+/**
+ * A filtered list page stops after reading this many keys, matching or not: a status few keys
+ * have costs bounded pages (with a cursor to go on), never a read of the whole pool at once.
+ */
+export const MAX_LIST_READ = 1000;
+/** Index entries read per request while listing. */
+const LIST_BATCH = 100;
+/** An operator's count reset retries this often when concurrent leases keep moving the count. */
+const RESET_TRIES = 10;
+
+export class KeyAdmin {
+  private readonly store: KeyAdminStore;
+  private readonly pools: PoolDirectory;
+  private readonly clock: () => number;
+
+  constructor(options: KeyAdminOptions) {
+    this.store = options.store;
+    this.pools = options.pools;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /**
+   * An operator's change to one key of the pool: its status and/or its count. A new count is
+   * one conditional write from the count just read, which moves the key to its place in the
+   * usage order; a concurrent lease that changes the count first makes it refuse, and it is
+   * tried again from the fresh count.
+   */
+  async update(pool: string, keyId: string, change: KeyChange): Promise<KeyView> {
+    await this.pools.require(pool);
+    if (change.status === undefined && change.usageCount === undefined) {
+      throw new InvalidRequest('give a status, a usageCount, or both', [
+        { path: 'body', message: 'nothing to change' },
+      ]);
+    }
+    if (!KEY_ID_PATTERN.test(keyId)) throw new KeyNotFound(keyId);
+    const to = change.usageCount;
+    let seen = to === undefined ? undefined : (await this.store.record(pool, keyId))?.usageCount;
+    if (to !== undefined && seen === undefined) throw new KeyNotFound(keyId);
+    for (let tries = 0; tries < RESET_TRIES; tries++) {
+      const result = await this.store.update({
+        keyId,
+        pool,
+        ...(change.status === undefined ? {} : { status: change.status }),
+        ...(to === undefined || seen === undefined ? {} : { count: { seen, to } }),
+      });
+      if (result.applied) return toKeyView(result.key, this.clock());
+      if (!result.current) throw new KeyNotFound(keyId);
+      seen = result.current.usageCount;
+    }
+    throw new InvalidRequest(`the count of key "${keyId}" kept changing under concurrent leases; try again`);
+  }
+
+  /**
+   * One page of the pool's keys in key-id order, never with secrets; reads cost the page, not
+   * the table. With a status filter a page may hold fewer keys than asked (at most
+   * MAX_LIST_READ are read per page); `cursor` continues where it stopped.
+   */
+  async list(pool: string, query: ListQuery = {}): Promise<KeyPage> {
+    await this.pools.require(pool);
+    const limit = Math.min(query.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
+    const nowMs = this.clock();
+    let after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const keys: KeyView[] = [];
+    let read = 0;
+    for (;;) {
+      // Unfiltered, read exactly what the page still needs; filtered, read in batches.
+      const want = query.status === undefined ? limit - keys.length : LIST_BATCH;
+      const page = await this.store.poolKeys(pool, want, after);
+      let consumed = 0;
+      for (const key of page.keys) {
+        consumed++;
+        read++;
+        after = key.keyId;
+        if (query.status === undefined || effectiveStatus(key, nowMs) === query.status)
+          keys.push(toKeyView(key, nowMs));
+        if (keys.length === limit) break;
+      }
+      const more = consumed < page.keys.length || page.lastKeyId !== undefined;
+      if (!more) return { keys, cursor: null };
+      if (consumed === page.keys.length && page.lastKeyId !== undefined) after = page.lastKeyId;
+      if (keys.length === limit || read >= MAX_LIST_READ || after === undefined)
+        return { keys, cursor: after === undefined ? null : encodeCursor(after) };
+    }
+  }
+
+  /** Every page of list, merged (the CLI's --json). */
+  async listAll(pool: string, query: Omit<ListQuery, 'cursor' | 'limit'> = {}): Promise<KeyView[]> {
+    const all: KeyView[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: KeyPage = await this.list(pool, { ...query, limit: MAX_LIST_LIMIT, ...(cursor ? { cursor } : {}) });
+      all.push(...page.keys);
+      cursor = page.cursor;
+    } while (cursor);
+    return all;
+  }
+}
+
+function encodeCursor(keyId: string): string {
+  return Buffer.from(JSON.stringify({ k: keyId }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  let keyId: unknown;
+  try {
+    keyId = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: unknown }).k;
+  } catch {
+    keyId = undefined;
+  }
+  if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) {
+    throw new InvalidRequest('cursor is not one this API returned', [
+      { path: 'cursor', message: 'unrecognised cursor' },
+    ]);
+  }
+  return keyId;
+}

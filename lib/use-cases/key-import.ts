@@ -1,0 +1,72 @@
+/**
+ * The operator's import: keys come only from operators who own them. Each secret is sealed
+ * (bound to its pool and key id) before it is written; the table never holds it in plain text.
+ */
+import type { ImportStore } from '../ports/import-store.js';
+import type { PoolStore } from '../ports/pool-store.js';
+import { keyIdFor, toKeyView } from '../domain/keys.js';
+import { sealNewKey } from './new-key.js';
+import type { PoolDirectory } from './pool-directory.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
+import type { ImportResult, KeyView, NewKey } from '../domain/types.js';
+import { mapLimit } from '../shared/map-limit.js';
+
+export interface KeyImportOptions {
+  store: ImportStore;
+  poolStore: Pick<PoolStore, 'ensure'>;
+  pools: PoolDirectory;
+  sealer: SecretSealer;
+  clock?: () => number;
+  /** how many imports run at once */
+  importConcurrency?: number;
+}
+
+export class KeyImport {
+  private readonly store: ImportStore;
+  private readonly poolStore: Pick<PoolStore, 'ensure'>;
+  private readonly pools: PoolDirectory;
+  private readonly sealer: SecretSealer;
+  private readonly clock: () => number;
+  private readonly importConcurrency: number;
+
+  constructor(options: KeyImportOptions) {
+    this.store = options.store;
+    this.poolStore = options.poolStore;
+    this.pools = options.pools;
+    this.sealer = options.sealer;
+    this.clock = options.clock ?? Date.now;
+    this.importConcurrency = options.importConcurrency ?? 16;
+  }
+
+  /**
+   * Imports keys into the pool, creating the pool with the defaults if it does not exist. A
+   * secret already present (in any pool) is a duplicate and is left as it is.
+   */
+  async importKeys(pool: string, keys: NewKey[]): Promise<ImportResult> {
+    const base = this.clock();
+    // Read fresh (not from the policy cache): each new key is homed in its shard for the pool's
+    // shard count as it is now. A reshard starts moving keys only RESHARD_SETTLE_MS after a
+    // change of shards, longer than an import takes, so it sees every key homed the old way.
+    const policy = await this.poolStore.ensure(pool, new Date(base).toISOString());
+    this.pools.remember(policy);
+    const seen = new Map<string, number>();
+    const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index) => {
+      const keyId = keyIdFor(newKey.apiKey);
+      const first = seen.get(keyId);
+      if (first !== undefined && first < index) return { inserted: false, keyId };
+      seen.set(keyId, index);
+      // Each key of a batch gets its own millisecond, so "oldest import first" is the batch order.
+      const createdAt = new Date(base + index).toISOString();
+      const fields = { shards: policy.shards, ...(newKey.label === undefined ? {} : { label: newKey.label }) };
+      const result = await this.store.insert(await sealNewKey(this.sealer, newKey.apiKey, pool, createdAt, fields));
+      return { inserted: result.inserted, keyId, key: result.key };
+    });
+    const views = new Map<string, KeyView>();
+    for (const outcome of outcomes) if (outcome.key) views.set(outcome.keyId, toKeyView(outcome.key));
+    return {
+      imported: outcomes.filter((o) => o.inserted).length,
+      duplicates: outcomes.filter((o) => !o.inserted).length,
+      keys: outcomes.map((o) => views.get(o.keyId)).filter((v): v is KeyView => v !== undefined),
+    };
+  }
+}

@@ -1,0 +1,496 @@
+/**
+ * The client's use cases: lease a key, complete the lease, count a use without one. They
+ * depend only on the LeaseStore port; which key to try is decided here, whether a write may
+ * happen is decided by the store's conditional writes.
+ */
+import {
+  InvalidRequest,
+  KeyNotFound,
+  LeaseExpired,
+  LeaseNotFound,
+  NoUsableKey,
+  SecretUndecryptable,
+} from '../domain/errors.js';
+import type { Candidate, CandidatePage, CompletedKey, CompletionAttempt, LeaseStore } from '../ports/lease-store.js';
+import type { CompletionReport, CompletionResult, LeaseGrant, LeaseRequest, StoredKey } from '../domain/types.js';
+import { KEY_ID_PATTERN } from '../domain/keys.js';
+import { idempotencyId, leaseRequestHash } from '../domain/idempotency.js';
+import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from '../domain/lease-id.js';
+import type { PoolDirectory } from './pool-directory.js';
+import { cooldownEnd, effectiveStatus, isLeasable, isSlotFree, outcomeStatusChange } from '../domain/rules.js';
+import type { SecretSealer } from '../ports/secret-sealer.js';
+import { ShardMemory, shardSpan } from '../domain/shards.js';
+import { rememberSecret } from '../shared/redact.js';
+
+export interface LeasingOptions {
+  store: LeaseStore;
+  /** pools' policies: the cap, the lease TTL, the cooldown */
+  pools: PoolDirectory;
+  /** opens the sealed secret of a key it grants */
+  sealer: Pick<SecretSealer, 'open'>;
+  /** told about a key whose secret cannot be opened (it is taken out of the pool first) */
+  onUndecryptable?: (error: SecretUndecryptable) => void;
+  /** told (once per key and process) about a key still stored in plain text: never leased until `keypool reseal` */
+  onUnsealed?: (key: { keyId: string; pool: string }) => void;
+  clock?: () => number;
+  /** a number in [0, 1): which candidate a contending broker tries (tests pass a seeded one) */
+  random?: () => number;
+  /** candidates read per index query */
+  candidateLimit?: number;
+  /** index queries that found candidates one lease may make before it concludes no key is usable (dry shards come on top: at most one Query each) */
+  maxRounds?: number;
+}
+
+/** How long a lost race keeps a broker spreading its first tries (see Leasing.lease). */
+export const CONTENTION_MEMORY_MS = 2_000;
+/** The most shards one lease reads at once, once it has seen one dry. */
+export const MAX_PARALLEL_SHARD_READS = 8;
+
+/** A free lease slot on the key as last seen, searching from `preferred`. */
+function freeSlot(key: StoredKey, nowMs: number, preferred: number): number | undefined {
+  for (let offset = 0; offset < LEASE_SLOTS; offset++) {
+    const slot = (preferred + offset) % LEASE_SLOTS;
+    if (isSlotFree(key.slots[String(slot)], nowMs)) return slot;
+  }
+  return undefined;
+}
+
+/** Takes a random item out of `items` (undefined when empty). */
+function takeRandom<T>(items: T[], random: () => number): T | undefined {
+  if (items.length === 0) return undefined;
+  const [picked] = items.splice(Math.floor(random() * items.length), 1);
+  return picked;
+}
+
+/** Fewer candidates than this at the lowest count, and a spreading broker also considers the next count. */
+export const SPREAD_MIN = 4;
+
+/**
+ * Takes a random candidate out of `items` (in index order: fewest uses first) among those with
+ * the fewest uses, or the next count too when fewer than SPREAD_MIN have the fewest: contending
+ * brokers spread over keys as little used as the head, not over the whole page. A page of a
+ * shard can hold its every key, several counts deep; a random one of those would give a key
+ * its fifth use while others of the shard have one.
+ */
+function takeSpread(items: Candidate[], random: () => number): Candidate | undefined {
+  const lowest = items[0]?.usageCount;
+  if (lowest === undefined) return undefined;
+  const atLowest = items.filter((c) => c.usageCount === lowest).length;
+  const limit = atLowest < SPREAD_MIN ? lowest + 1 : lowest;
+  const within = items.filter((c) => c.usageCount <= limit).length;
+  // The candidates are in index order, so the ones within the limit are a prefix.
+  const [picked] = items.splice(Math.floor(random() * within), 1);
+  return picked;
+}
+
+export class Leasing {
+  private readonly store: LeaseStore;
+  private readonly pools: PoolDirectory;
+  private readonly sealer: Pick<SecretSealer, 'open'>;
+  private readonly onUndecryptable: ((error: SecretUndecryptable) => void) | undefined;
+  private readonly onUnsealed: ((key: { keyId: string; pool: string }) => void) | undefined;
+  private readonly unsealedSeen = new Set<string>();
+  private readonly clock: () => number;
+  private readonly random: () => number;
+  private readonly candidateLimit: number;
+  private readonly maxRounds: number;
+  /** Keys this process is trying to lease right now: concurrent leases here try other keys first. */
+  private readonly inFlight = new Map<string, number>();
+  /**
+   * Until when this broker spreads its first try over the candidate page instead of taking the
+   * head: set by a lost race, so only callers that are actually contending leave strict LRU.
+   */
+  private contendedUntilMs = 0;
+  /** What this broker last saw of each shard's head: which shard a lease reads first. */
+  private readonly shardMemory = new ShardMemory();
+
+  constructor(options: LeasingOptions) {
+    this.store = options.store;
+    this.pools = options.pools;
+    this.sealer = options.sealer;
+    this.onUndecryptable = options.onUndecryptable;
+    this.onUnsealed = options.onUnsealed;
+    this.clock = options.clock ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.candidateLimit = options.candidateLimit ?? 25;
+    this.maxRounds = options.maxRounds ?? 20;
+  }
+
+  /**
+   * Grants the least-used, then least recently used, leasable key of a shard of the pool
+   * whose count is <= maxUses (the pool's cap, or less if the caller asks), counting the use in
+   * the same conditional write. With one shard that is the pool's least used key. Refuses with
+   * NoUsableKey only when every shard was seen, in this request, to hold no candidate, or only
+   * candidates that are, on inspection, not leasable; the refusal says when a cooling key
+   * comes back.
+   */
+  async lease(pool: string, request: LeaseRequest = {}, idempotencyKey?: string): Promise<LeaseGrant> {
+    const policy = await this.pools.require(pool);
+    const maxUses = withinPolicy('maxUses', request.maxUses, policy.maxUses, pool);
+    const ttlMs = withinPolicy('ttlSeconds', request.ttlSeconds, policy.leaseTtlSeconds, pool) * 1000;
+    // The same Idempotency-Key while its lease lives: that lease again, nothing counted.
+    const idempotency =
+      idempotencyKey === undefined
+        ? undefined
+        : { id: idempotencyId(pool, idempotencyKey), requestHash: leaseRequestHash(request) };
+    if (idempotency) {
+      const again = await this.replay(pool, idempotency);
+      if (again) return again;
+    }
+    // Both layouts while a reshard is pending: a key not yet moved is still found.
+    const span = shardSpan(policy);
+    /** shards seen dry in this request: a 409 needs all of them */
+    const dry = new Set<number>();
+    /** pages read but not yet tried (a parallel batch reads several) */
+    const ready: { shard: number; page: CandidatePage }[] = [];
+    let coolingUntilMs: number | undefined;
+    for (let round = 0; round < this.maxRounds && dry.size < span;) {
+      // One shard first; once some are seen dry, the next ones in parallel: 1, 2, 4, then 8 at
+      // a time while every read comes back dry, so a pool dry everywhere answers in a few
+      // round trips whatever its shard count (and still reads each shard once).
+      const batch = Math.min(MAX_PARALLEL_SHARD_READS, dry.size + 1);
+      if (ready.length === 0) ready.push(...(await this.readShards(pool, span, dry, batch, maxUses)));
+      const next = ready.shift();
+      if (!next) break;
+      const { shard, page } = next;
+      const nowMs = this.clock();
+      const candidates = page.candidates;
+      if (page.coolingUntilMs !== undefined) coolingUntilMs = Math.min(coolingUntilMs ?? Infinity, page.coolingUntilMs);
+      if (candidates.length === 0) {
+        this.markDry(pool, shard, maxUses, dry, nowMs);
+        continue;
+      }
+      round++;
+      this.shardMemory.seen(pool, shard, (candidates[0] as Candidate).usageCount, nowMs);
+      // Strict LRU for the first try: the head of the index, unless this process is already
+      // trying it or lost a race moments ago. Callers in other processes (other Lambda
+      // containers) read the same head, so once contention is seen the first try is a random
+      // one of the page's least used candidates (takeSpread); after a lost race, another.
+      const free = candidates.filter((c) => !this.inFlight.has(c.keyId));
+      const busy = candidates.filter((c) => this.inFlight.has(c.keyId));
+      const spread = nowMs < this.contendedUntilMs;
+      let candidate = (spread ? takeSpread(free, this.random) : free.shift()) ?? busy.shift();
+      let stillUsable = false;
+      while (candidate) {
+        const outcome = await this.attempt(
+          candidate.keyId,
+          candidate.usageCount,
+          pool,
+          shard,
+          maxUses,
+          ttlMs,
+          idempotency,
+        );
+        if ('grant' in outcome) {
+          // The shard's head is now the next candidate of the page (or, if none, one use more):
+          // the next lease of this broker goes to another shard if that one is less used.
+          const taken = candidate.keyId;
+          const after = candidates
+            .filter((c) => c.keyId !== taken)
+            .reduce((low, c) => Math.min(low, c.usageCount), outcome.grant.usageCount + 1);
+          this.shardMemory.seen(pool, shard, after, this.clock());
+          return outcome.grant;
+        }
+        if ('taken' in outcome && idempotency) {
+          // A concurrent request with the same key won: its lease is ours to answer with.
+          const again = await this.replay(pool, idempotency);
+          if (again) return again;
+          continue;
+        }
+        stillUsable ||= 'usable' in outcome && outcome.usable;
+        candidate = takeSpread(free, this.random) ?? takeRandom(busy, this.random);
+      }
+      // Every candidate of this page was seen not leasable and the page is the whole range: the
+      // index lagged; this shard has nothing for now. If some were leasable but lost to races,
+      // or the range goes on past the page (a short page can be one whose cooling keys were
+      // skipped), it may be read again.
+      if (!stillUsable && !page.more) this.markDry(pool, shard, maxUses, dry, this.clock());
+    }
+    const wait =
+      coolingUntilMs === undefined ? undefined : Math.max(1, Math.ceil((coolingUntilMs - this.clock()) / 1000));
+    throw new NoUsableKey(pool, maxUses, wait);
+  }
+
+  /** Reads the candidate pages of up to `batch` shards not seen dry yet, in parallel, best shard first. */
+  private async readShards(
+    pool: string,
+    span: number,
+    dry: ReadonlySet<number>,
+    batch: number,
+    maxUses: number,
+  ): Promise<{ shard: number; page: CandidatePage }[]> {
+    const nowMs = this.clock();
+    const picked = new Set(dry);
+    const shards: number[] = [];
+    while (shards.length < batch) {
+      const shard = this.shardMemory.next(pool, span, picked, maxUses, nowMs, this.random);
+      if (shard === undefined) break;
+      picked.add(shard);
+      shards.push(shard);
+    }
+    const pages = await Promise.all(
+      shards.map((shard) => this.store.candidates(pool, shard, maxUses, this.candidateLimit, nowMs)),
+    );
+    return shards.map((shard, i) => ({ shard, page: pages[i] as CandidatePage }));
+  }
+
+  private markDry(pool: string, shard: number, maxUses: number, dry: Set<number>, nowMs: number): void {
+    dry.add(shard);
+    this.shardMemory.dry(pool, shard, maxUses, nowMs);
+  }
+
+  private warnUnsealed(key: { keyId: string; pool: string }): void {
+    if (this.unsealedSeen.has(key.keyId)) return;
+    if (this.unsealedSeen.size < 10_000) this.unsealedSeen.add(key.keyId);
+    this.onUnsealed?.({ keyId: key.keyId, pool: key.pool });
+  }
+
+  /**
+   * The secret of a key this lease holds, opened. A secret that cannot be opened takes the key
+   * out of the pool (and, for a lease just written, ends it and gives its use back) and answers
+   * undefined; a key service that failed gives the use back and fails the lease.
+   */
+  private async openSecret(key: StoredKey, lease?: { slot: number; nonce: string }): Promise<string | undefined> {
+    try {
+      const secret = await this.sealer.open(key.secret, { pool: key.pool, keyId: key.keyId });
+      rememberSecret(secret);
+      return secret;
+    } catch (error) {
+      if (error instanceof SecretUndecryptable) {
+        const mark = { keyId: key.keyId, pool: key.pool, sealed: key.secret };
+        // With the lease when it is still open (its use given back in the same write), else alone.
+        if (!lease || !(await this.store.markUndecryptable({ ...mark, lease })))
+          await this.store.markUndecryptable(mark);
+        this.onUndecryptable?.(error);
+        return undefined;
+      }
+      if (lease) {
+        const nowMs = this.clock();
+        await this.store.tryComplete({
+          keyId: key.keyId,
+          pool: key.pool,
+          ...lease,
+          outcome: 'failure',
+          nowMs,
+          statusChange: 'none',
+          cooldownUntilMs: nowMs,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * The live lease recorded under this Idempotency-Key, with its secret read from the key, or
+   * undefined when there is none (or it expired: the key may lease anew). The same key used for
+   * another request is refused. A live lease whose key's secret no longer opens (the key is out
+   * of its pool now) cannot be answered: its record is ended and the key may lease anew (left
+   * live, it would refuse every new lease under the same key, and the lease loop would retry
+   * until it expired).
+   */
+  private async replay(
+    pool: string,
+    idempotency: { id: string; requestHash: string },
+  ): Promise<LeaseGrant | undefined> {
+    const record = await this.store.idempotentLease(idempotency.id);
+    if (!record || record.expiresAtMs < this.clock() || record.pool !== pool) return undefined;
+    if (record.requestHash !== idempotency.requestHash) {
+      throw new InvalidRequest(
+        'this Idempotency-Key was used for another lease request; use a new key for a new request',
+        [{ path: 'headers.idempotency-key', message: 'already used with another request' }],
+      );
+    }
+    const key = await this.store.get(record.keyId);
+    const apiKey = key ? await this.openSecret(key) : undefined;
+    if (apiKey === undefined) {
+      await this.store.releaseIdempotentLease(idempotency.id, record.leaseId);
+      return undefined;
+    }
+    return {
+      leaseId: record.leaseId,
+      keyId: record.keyId,
+      apiKey,
+      pool,
+      usageCount: record.usageCount,
+      expiresAt: new Date(record.expiresAtMs).toISOString(),
+    };
+  }
+
+  /** Tries one key, retrying it while it stays leasable and only our view of it was stale. */
+  private async attempt(
+    keyId: string,
+    seenCount: number,
+    pool: string,
+    seenShard: number,
+    maxUses: number,
+    ttlMs: number,
+    idempotency: { id: string; requestHash: string } | undefined,
+  ): Promise<{ grant: LeaseGrant } | { usable: boolean } | { taken: true }> {
+    this.inFlight.set(keyId, (this.inFlight.get(keyId) ?? 0) + 1);
+    try {
+      let count = seenCount;
+      let shard = seenShard;
+      let slot = count % LEASE_SLOTS;
+      for (let tries = 0; tries < 3; tries++) {
+        const nowMs = this.clock();
+        const nonce = newNonce();
+        const expiresAtMs = nowMs + ttlMs;
+        const leaseId = formatLeaseId({ keyId, slot, expiresAtMs, nonce });
+        const result = await this.store.tryLease({
+          keyId,
+          pool,
+          shard,
+          seenCount: count,
+          maxUses,
+          slot,
+          nonce,
+          expiresAtMs,
+          nowMs,
+          ...(idempotency
+            ? { idempotency: { ...idempotency, leaseId, keyId, pool, usageCount: count, expiresAtMs } }
+            : {}),
+        });
+        if ('idempotencyTaken' in result) return { taken: true };
+        // A refusal whose item holds our own nonce in the slot is our grant: the write applied
+        // and only its answer was lost (the SDK retried it, and the retry found it done).
+        const ours = result.granted
+          ? result.key
+          : result.current?.slots[String(slot)]?.nonce === nonce
+            ? result.current
+            : undefined;
+        if (ours) {
+          // A lease undone here (its use given back) must not be replayed under its
+          // Idempotency-Key: its record goes with it, so a retry, or the next candidate of this
+          // very request, records a lease that stands.
+          const undone = async (): Promise<void> => {
+            if (idempotency) await this.store.releaseIdempotentLease(idempotency.id, leaseId);
+          };
+          let apiKey: string | undefined;
+          try {
+            apiKey = await this.openSecret(ours, { slot, nonce });
+          } catch (error) {
+            await undone();
+            throw error;
+          }
+          // Undecryptable: the key is out of the pool now (and this lease undone): try another.
+          if (apiKey === undefined) {
+            await undone();
+            return { usable: false };
+          }
+          return {
+            grant: {
+              leaseId,
+              keyId,
+              apiKey,
+              pool,
+              usageCount: count,
+              expiresAt: new Date(expiresAtMs).toISOString(),
+            },
+          };
+        }
+        this.contendedUntilMs = nowMs + CONTENTION_MEMORY_MS;
+        const current = result.granted ? undefined : result.current;
+        if (current && !current.sealed) {
+          this.warnUnsealed(current);
+          // Out of the usage index until `keypool reseal` seals it: left there, it would be tried
+          // by every lease, and a page of such keys would hide the pool's sealed keys for good.
+          await this.store.setAsideUnsealed({ keyId: current.keyId, pool: current.pool });
+        }
+        if (!current || !current.sealed || !isLeasable(current, pool, maxUses, nowMs)) return { usable: false };
+        const open = freeSlot(current, nowMs, current.usageCount % LEASE_SLOTS);
+        if (open === undefined) return { usable: false };
+        count = current.usageCount;
+        // A key a reshard has just moved is tried once more in its new shard.
+        shard = current.shard ?? 0;
+        slot = open;
+      }
+      return { usable: true };
+    } finally {
+      const left = (this.inFlight.get(keyId) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(keyId, left);
+      else this.inFlight.delete(keyId);
+    }
+  }
+
+  /**
+   * Completes a lease of the pool: success keeps the use counted, every other outcome refunds
+   * it, and invalid_key / out_of_credits / rate_limited change the key's status
+   * (outcomeStatusChange). Whether the lease is still open — ours, not completed, not expired —
+   * is decided by the write's condition on the stored slot, never by the lease id the caller
+   * sends. A repeated completion changes nothing and answers with the key as it stands.
+   */
+  async complete(pool: string, leaseId: string, report: CompletionReport = {}): Promise<CompletionResult> {
+    const policy = await this.pools.require(pool);
+    const outcome = report.outcome ?? 'success';
+    if (report.retryAfterSeconds !== undefined && outcome !== 'rate_limited') {
+      throw new InvalidRequest('retryAfterSeconds goes with the outcome rate_limited', [
+        { path: 'body.retryAfterSeconds', message: 'only with outcome rate_limited' },
+      ]);
+    }
+    const ref = parseLeaseId(leaseId);
+    if (!ref) throw new LeaseNotFound(leaseId);
+    const nowMs = this.clock();
+    const cooldownUntilMs = cooldownEnd(nowMs, policy.cooldownSeconds, report.retryAfterSeconds);
+    const answer = (key: CompletedKey): CompletionResult => ({
+      keyId: key.keyId,
+      usageCount: key.usageCount,
+      status: effectiveStatus(key, nowMs),
+    });
+    let statusChange: CompletionAttempt['statusChange'] = 'apply';
+    for (let tries = 0; tries < 3; tries++) {
+      const result = await this.store.tryComplete({
+        keyId: ref.keyId,
+        pool,
+        slot: ref.slot,
+        nonce: ref.nonce,
+        outcome,
+        nowMs,
+        statusChange,
+        cooldownUntilMs,
+      });
+      if (result.applied) return answer(result.key);
+      const current = result.current;
+      const slot = current?.slots[String(ref.slot)];
+      if (!current || current.pool !== pool) throw new LeaseNotFound(leaseId);
+      if (slot?.nonce !== ref.nonce) {
+        // The slot holds another lease, or none (an operator's reset): this lease ended. Past the
+        // expiry its id states, it expired and its slot was taken again; the id only chooses the
+        // answer here, nothing is written.
+        if (ref.expiresAtMs < nowMs) throw new LeaseExpired(leaseId, new Date(ref.expiresAtMs).toISOString());
+        throw new LeaseNotFound(leaseId);
+      }
+      if (slot.outcome !== undefined) return answer(current);
+      if (slot.expiresAtMs < nowMs) throw new LeaseExpired(leaseId, new Date(slot.expiresAtMs).toISOString());
+      // Ours, open and in time, yet refused: the status rule or the cooldown rule said no.
+      // A cooldown already longer than ours is kept (a report never shortens one); any other
+      // refusal means the key's status forbids the change, so only the outcome is recorded.
+      const change = outcomeStatusChange(outcome);
+      const longerCooldown =
+        change?.to === 'cooling' &&
+        change.from.includes(current.status) &&
+        (current.cooldownUntil ?? 0) >= cooldownUntilMs;
+      statusChange = statusChange === 'apply' && longerCooldown ? 'keep-cooldown' : 'none';
+    }
+    throw new LeaseNotFound(leaseId);
+  }
+
+  /** The old increment_usage: +1, atomic, no lease and no cap, on a key of this pool. */
+  async increment(pool: string, keyId: string): Promise<{ keyId: string; usageCount: number }> {
+    await this.pools.require(pool);
+    const key = KEY_ID_PATTERN.test(keyId) ? await this.store.increment(pool, keyId, this.clock()) : undefined;
+    if (!key) throw new KeyNotFound(keyId);
+    return { keyId: key.keyId, usageCount: key.usageCount };
+  }
+}
+
+/** A caller's value for a policy limit: at most the pool's, which is also the default. */
+function withinPolicy(field: 'maxUses' | 'ttlSeconds', asked: number | undefined, limit: number, pool: string): number {
+  if (asked === undefined) return limit;
+  if (asked > limit) {
+    const what = field === 'maxUses' ? 'cap' : 'leaseTtlSeconds';
+    throw new InvalidRequest(`${field} ${asked} is above pool "${pool}"'s ${what} of ${limit}`, [
+      { path: `body.${field}`, message: `at most ${limit} in pool "${pool}"` },
+    ]);
+  }
+  return asked;
+}

@@ -1,0 +1,315 @@
+/**
+ * Pool maintenance: the provider's balance is the truth about credits and about whether a key
+ * is any good. For every pool whose provider keypool can ask (`stability`), read the balance
+ * of each key that is not disabled, record it, and move the key between active and exhausted
+ * with the pool's minCredits; a suspect key is disabled only when the provider confirms
+ * (401/403) and is active again otherwise. In a pool whose provider is `none` nobody can
+ * confirm a report, so suspect keys go back into the pool. Usage counts are keypool's own and
+ * are never touched here.
+ */
+import { PoolNotFound, SealingMisconfigured, SecretUndecryptable } from '../../domain/errors.js';
+import { reshard, type ReshardReport } from '../reshard.js';
+import type { MaintenanceKeyStore } from '../../ports/maintenance-key-store.js';
+import type { PoolStore } from '../../ports/pool-store.js';
+import type { KeyRecord, KeyStatus, PoolPolicy, StoredKey } from '../../domain/types.js';
+import type { SecretSealer } from '../../ports/secret-sealer.js';
+import { withoutSecret } from '../../domain/keys.js';
+import { mapLimit } from '../../shared/map-limit.js';
+import { checkOrder } from './check-order.js';
+import { Pacer } from './pacer.js';
+import { poolHealth, type PoolHealth } from './pool-health.js';
+import type { BalanceAnswer, BalanceProvider } from '../../ports/balance-provider.js';
+import type { BalanceChange, BalanceStore } from '../../ports/balance-store.js';
+
+export interface MaintenanceDeps {
+  pools: Pick<PoolStore, 'list' | 'get' | 'finishReshard'>;
+  keys: MaintenanceKeyStore;
+  /** opens each sealed secret to ask the provider about it */
+  sealer: Pick<SecretSealer, 'open'>;
+  balances: BalanceStore;
+  provider: BalanceProvider;
+  clock?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface MaintenanceOptions {
+  /** only this pool; every pool when absent */
+  pool?: string;
+  /** instead of each pool's minCredits */
+  minCredits?: number;
+  /** balance requests per second for the whole run */
+  rate: number;
+  /** balance requests in flight at once */
+  concurrency: number;
+  /** no request starts after this moment (ms since the epoch): the Lambda's time left */
+  deadlineMs?: number;
+  /** ask for at most this many balances in the run (the first keys in check order); every key when absent */
+  maxChecks?: number;
+}
+
+/** The deployment's maintenance settings (lib/config.ts reads them from the environment). */
+export interface MaintenanceSettings {
+  balanceRate: number;
+  balanceConcurrency: number;
+}
+
+/** What one run may override: only this pool, another minimum, a deadline, a cap on checks. */
+export type MaintenanceRun = Pick<MaintenanceOptions, 'pool' | 'minCredits' | 'deadlineMs' | 'maxChecks'>;
+
+/** The options of one pass: the settings, with the run's overrides. */
+export function maintenanceOptions(settings: MaintenanceSettings, run: MaintenanceRun = {}): MaintenanceOptions {
+  return { ...run, rate: settings.balanceRate, concurrency: settings.balanceConcurrency };
+}
+
+export interface MaintenanceError {
+  keyId: string;
+  reason: string;
+}
+
+/** The printed summary; `keypool maintain --json` prints exactly this. */
+export interface MaintenanceSummary {
+  /** keys whose balance was asked for */
+  checked: number;
+  /** every key in scope after the run, by status */
+  active: number;
+  exhausted: number;
+  disabled: number;
+  cooling: number;
+  suspect: number;
+  /** keys whose stored ciphertext itself does not open (never leased) */
+  undecryptable: number;
+  errors: MaintenanceError[];
+}
+
+export interface PoolReport extends PoolHealth {
+  /** keys of the pool whose balance could not be read in this run */
+  balanceErrors: number;
+}
+
+export interface MaintenanceReport {
+  summary: MaintenanceSummary;
+  /** every pool in scope, keys or not: what the metrics publish */
+  pools: PoolReport[];
+  /** the pools in scope whose change of shards was pending, and what this run did about it */
+  reshards: ReshardReport[];
+  /**
+   * keys not checked because their secret was sealed under a wrapping key this process does not
+   * hold (a wrong setting: nothing was changed for them), and the first such error, which names
+   * the keys; undefined when there was none
+   */
+  keyNotHeld?: { keys: number; first: SealingMisconfigured };
+}
+
+/**
+ * The status change a definitive answer asks for, from the status it was seen with. A
+ * suspect key is confirmed (disabled) or cleared (active, or exhausted by the balance rule).
+ * `revive` false: the key's status changed after the balance was read, and a read that old
+ * must not bring back a key a caller just reported out of credits.
+ */
+export function balanceChange(
+  status: KeyStatus,
+  answer: { credits: number } | 'invalid_key',
+  minCredits: number,
+  revive = true,
+): BalanceChange {
+  if (status === 'disabled') return 'none';
+  if (answer === 'invalid_key') return 'disable';
+  if (answer.credits < minCredits) return status === 'exhausted' ? 'none' : 'exhaust';
+  return (status === 'exhausted' || status === 'suspect') && revive ? 'reactivate' : 'none';
+}
+
+/** Every key of the pools, with secrets, a page of the pool-keys index at a time. */
+async function keysOf(keys: MaintenanceDeps['keys'], pools: readonly PoolPolicy[]): Promise<StoredKey[]> {
+  const all: StoredKey[] = [];
+  for (const { pool } of pools) {
+    let after: string | undefined;
+    do {
+      const page = await keys.poolKeysWithSecrets(pool, 100, after);
+      all.push(...page.keys);
+      after = page.lastKeyId;
+    } while (after !== undefined);
+  }
+  return all;
+}
+
+/**
+ * Records a definitive answer (a balance, a 401/403, or a cleared report) with one conditional
+ * write; if the key's status changed since it was seen, decides again from the status it has
+ * now. Returns the key's state afterwards, or undefined if the key is gone.
+ */
+async function apply(
+  balances: BalanceStore,
+  key: KeyRecord,
+  decide: (status: KeyStatus, revive: boolean) => BalanceChange,
+  checkedAt: string,
+  credits?: number,
+): Promise<KeyRecord | undefined> {
+  let current = key;
+  let revive = true;
+  for (let tries = 0; tries < 3; tries++) {
+    const change = decide(current.status, revive);
+    if (change === 'none' && credits === undefined) return current;
+    const result = await balances.write({
+      keyId: key.keyId,
+      seenStatus: current.status,
+      change,
+      checkedAt,
+      ...(credits === undefined ? {} : { credits }),
+    });
+    if (result.applied) return result.key;
+    if (!result.current) return undefined;
+    current = result.current;
+    revive = false;
+  }
+  return current;
+}
+
+/**
+ * Runs one maintenance pass over every pool (or one). Keys are asked about in check order
+ * (check-order.ts: suspect keys first, then least recently checked), at most `maxChecks` of
+ * them, so runs that stop early (deadline or cap) still reach every key in turn. Each key is
+ * asked about once: a 429 halves the run's rate and leaves that key for the next run, 5xx /
+ * timeouts / network errors leave the key as it is. Never waits out a provider timeout and
+ * never starts a request after the deadline.
+ */
+export async function maintain(deps: MaintenanceDeps, options: MaintenanceOptions): Promise<MaintenanceReport> {
+  const clock = deps.clock ?? Date.now;
+  const pacer = new Pacer({ rate: options.rate, clock, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
+  const pools = (await deps.pools.list()).filter((p) => options.pool === undefined || p.pool === options.pool);
+  if (options.pool !== undefined && pools.length === 0) throw new PoolNotFound(options.pool);
+  const policy = new Map(pools.map((p) => [p.pool, p]));
+  const minCredits = (pool: string): number => options.minCredits ?? policy.get(pool)?.minCredits ?? 0;
+  const all = await keysOf(deps.keys, pools);
+  const states = new Map<string, KeyRecord>(all.map((key) => [key.keyId, withoutSecret(key)]));
+  const settle = (keyId: string, after: KeyRecord | undefined): void => {
+    if (after) states.set(keyId, after);
+    else states.delete(keyId);
+  };
+  const errors: (MaintenanceError & { pool: string })[] = [];
+  let checked = 0;
+  let keyNotHeld: MaintenanceReport['keyNotHeld'];
+
+  // A pool no provider checks: a report cannot be confirmed, so it does not keep a key out.
+  const unchecked = all.filter((key) => key.status === 'suspect' && policy.get(key.pool)?.provider === 'none');
+  await mapLimit(unchecked, options.concurrency, async (key) => {
+    const clear = (status: KeyStatus): BalanceChange => (status === 'suspect' ? 'reactivate' : 'none');
+    settle(key.keyId, await apply(deps.balances, withoutSecret(key), clear, new Date(clock()).toISOString()));
+  });
+
+  // Suspect keys first, then least recently checked: a run cut short leaves the keys checked most recently.
+  const eligible = checkOrder(
+    all.filter(
+      (key) =>
+        key.status !== 'disabled' && key.status !== 'undecryptable' && policy.get(key.pool)?.provider === 'stability',
+    ),
+  );
+  const targets = options.maxChecks === undefined ? eligible : eligible.slice(0, Math.max(0, options.maxChecks));
+  await mapLimit(targets, options.concurrency, async (key) => {
+    if (!(await pacer.acquire(options.deadlineMs))) {
+      errors.push({ keyId: key.keyId, pool: key.pool, reason: 'not checked: the run reached its deadline' });
+      return;
+    }
+    const secret = await openSecret(deps, key);
+    if (typeof secret !== 'string') {
+      if (secret.undecryptable) settle(key.keyId, { ...withoutSecret(key), status: 'undecryptable' });
+      if (secret.notHeld)
+        keyNotHeld = { keys: (keyNotHeld?.keys ?? 0) + 1, first: keyNotHeld?.first ?? secret.notHeld };
+      errors.push({ keyId: key.keyId, pool: key.pool, reason: secret.reason });
+      return;
+    }
+    checked++;
+    const answer: BalanceAnswer = await deps.provider.balance(secret);
+    if (answer.kind === 'rate_limited') {
+      pacer.halve();
+      errors.push({
+        keyId: key.keyId,
+        pool: key.pool,
+        reason: `rate limited (429): left for the next run; rate now ${round(pacer.rate)}/s`,
+      });
+      return;
+    }
+    if (answer.kind === 'error') {
+      errors.push({ keyId: key.keyId, pool: key.pool, reason: answer.reason });
+      return;
+    }
+    const definitive = answer.kind === 'invalid_key' ? 'invalid_key' : { credits: answer.credits };
+    const decide = (status: KeyStatus, revive: boolean): BalanceChange =>
+      balanceChange(status, definitive, minCredits(key.pool), revive);
+    const credits = answer.kind === 'balance' ? answer.credits : undefined;
+    settle(key.keyId, await apply(deps.balances, withoutSecret(key), decide, new Date(clock()).toISOString(), credits));
+  });
+
+  // A pending change of shards: each pass moves keys home (and ends the reshard once all are),
+  // so an operator's `keypool pool set --shards` needs no other step.
+  const reshards: ReshardReport[] = [];
+  for (const { pool } of pools.filter((p) => p.previousShards !== undefined)) {
+    if (options.deadlineMs !== undefined && clock() >= options.deadlineMs) break;
+    reshards.push(
+      await reshard({
+        store: deps.keys,
+        pools: deps.pools,
+        pool,
+        clock,
+        concurrency: options.concurrency,
+        ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
+      }),
+    );
+  }
+
+  const health = poolHealth(states.values(), pools, clock());
+  const reports = health.map((h) => ({ ...h, balanceErrors: errors.filter((e) => e.pool === h.pool).length }));
+  const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling' | 'suspect' | 'undecryptable'): number =>
+    health.reduce((n, h) => n + h[field], 0);
+  return {
+    summary: {
+      checked,
+      active: sum('active'),
+      exhausted: sum('exhausted'),
+      disabled: sum('disabled'),
+      cooling: sum('cooling'),
+      suspect: sum('suspect'),
+      undecryptable: sum('undecryptable'),
+      errors: errors.map(({ keyId, reason }) => ({ keyId, reason })),
+    },
+    pools: reports,
+    reshards,
+    ...(keyNotHeld ? { keyNotHeld } : {}),
+  };
+}
+
+/**
+ * The key's secret for the balance request: a plain one (stored before sealing) as it is, a
+ * sealed one opened. One whose ciphertext cannot be opened is taken out of its pool (status
+ * undecryptable) in a conditional write; one sealed under a wrapping key this process does not
+ * hold (a wrong setting) and a key service that failed leave the key as it is.
+ */
+async function openSecret(
+  deps: MaintenanceDeps,
+  key: StoredKey,
+): Promise<string | { reason: string; undecryptable: boolean; notHeld?: SealingMisconfigured }> {
+  if (!key.sealed) return key.secret;
+  try {
+    return await deps.sealer.open(key.secret, { pool: key.pool, keyId: key.keyId });
+  } catch (error) {
+    if (error instanceof SealingMisconfigured)
+      return {
+        reason: `not checked: sealed under ${error.sealedUnder.join(', ')}, a wrapping key this process does not hold; nothing changed`,
+        undecryptable: false,
+        notHeld: error,
+      };
+    if (!(error instanceof SecretUndecryptable))
+      return {
+        reason: `not checked: ${error instanceof Error ? error.message : 'the secret could not be opened'}`,
+        undecryptable: false,
+      };
+    const marked = await deps.keys.markUndecryptable({ keyId: key.keyId, pool: key.pool, sealed: key.secret });
+    return {
+      reason: `${error.message}; ${marked ? 'marked undecryptable' : 'changed meanwhile, left for the next run'}`,
+      undecryptable: marked,
+    };
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}

@@ -1,0 +1,97 @@
+/**
+ * The store contract for maintenance's writes: a balance recorded, and a status changed only
+ * from the one seen.
+ * Run against every implementation (test/support/store-contract.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { withoutSecret } from '../../lib/domain/keys.js';
+import { type KeyStatus } from '../../lib/domain/types.js';
+import { iso, newKeyId, openSlot, storeContract, STORES, T0 } from '../support/store-contract.js';
+
+describe.each(STORES)('%s stores', (_name, build) => {
+  const { fresh, given, complete, candidateIds } = storeContract(build);
+
+  describe('balance writes', () => {
+    const checkedAt = iso(T0);
+
+    it('record a balance whatever the status, and never create a key', async () => {
+      // Prepare
+      const { keys, balances } = fresh();
+      const key = await given({ status: 'disabled' });
+      const unknown = newKeyId();
+      // Act
+      const written = await balances.write({
+        keyId: key.keyId,
+        seenStatus: 'active',
+        change: 'none',
+        credits: 5,
+        checkedAt,
+      });
+      const none = await balances.write({
+        keyId: unknown,
+        seenStatus: 'active',
+        change: 'none',
+        credits: 5,
+        checkedAt,
+      });
+      // Assess
+      expect(written).toEqual({
+        applied: true,
+        key: { ...withoutSecret(key), credits: 5, creditsCheckedAt: checkedAt },
+      });
+      expect(none).toEqual({ applied: false, current: undefined });
+      expect(await keys.get(unknown)).toBeUndefined();
+    });
+
+    it.each([
+      ['exhaust', 'exhausted'],
+      ['disable', 'disabled'],
+    ] as const)('%s takes the key out of the candidates, only from the status seen', async (change, status) => {
+      // Prepare
+      const { balances } = fresh();
+      const key = await given({ status: 'cooling', cooldownUntil: T0 - 1 });
+      // Act
+      const stale = await balances.write({ keyId: key.keyId, seenStatus: 'active', change, checkedAt });
+      const seen = await balances.write({ keyId: key.keyId, seenStatus: 'cooling', change, checkedAt });
+      // Assess
+      expect(stale).toEqual({ applied: false, current: withoutSecret(key) });
+      expect(seen).toMatchObject({ applied: true, key: { status } });
+      expect(await candidateIds()).toEqual([]);
+    });
+
+    it.each(['exhausted', 'cooling'] as const)(
+      'reactivate brings a %s key back at its home, active, without a cooldown',
+      async (seenStatus: KeyStatus) => {
+        // Prepare
+        const { balances } = fresh();
+        const key = await given({ status: seenStatus, cooldownUntil: T0 + 9_000, shard: 2 });
+        // Act
+        const result = await balances.write({
+          keyId: key.keyId,
+          seenStatus,
+          change: 'reactivate',
+          credits: 50,
+          checkedAt,
+        });
+        // Assess
+        const { cooldownUntil: _gone, ...record } = withoutSecret(key);
+        expect(result).toEqual({
+          applied: true,
+          key: { ...record, status: 'active', credits: 50, creditsCheckedAt: checkedAt },
+        });
+        expect(await candidateIds(2)).toEqual([key.keyId]);
+      },
+    );
+
+    it('never touch the count or the open leases', async () => {
+      // Prepare
+      const { balances } = fresh();
+      const key = await given({ usageCount: 1, slots: { '0': openSlot() } });
+      // Act
+      await balances.write({ keyId: key.keyId, seenStatus: 'active', change: 'exhaust', credits: 0, checkedAt });
+      const completed = await complete(key, '0');
+      // Assess
+      expect(completed).toEqual({ applied: true, key: { keyId: key.keyId, usageCount: 1, status: 'exhausted' } });
+    });
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * The benchmark's partition heat (bench/heat.ts) on DynamoDB Local: what each operation of a use
+ * writes to the usage index and to the key's item, counted per partition value.
+ */
+import { describe, expect, it } from 'vitest';
+import { documentClient } from '../../../lib/adapters/dynamo-client.js';
+import { shardOf } from '../../../lib/domain/shards.js';
+import { ensureTable } from '../../../lib/local/dynamodb-local.js';
+import { usagePartition } from '../../../lib/table.js';
+import { dynamoEndpoint, uniqueName } from '../../support/dynamo.js';
+import { seedKeys } from '../../support/seed.js';
+import { benchSealer, contender, CostMeter } from '../../../bench/contenders.js';
+import { PartitionHeat, watchWrites } from '../../../bench/heat.js';
+
+describe('partition heat', () => {
+  it("counts 2 index WCU per lease on the key's own partition, none per success completion, and 1 table WCU per refused write", async () => {
+    // Prepare: one pool at 8 shards, one caller, heat counted while it makes 40 uses.
+    const endpoint = dynamoEndpoint();
+    const tableName = uniqueName('heat');
+    await ensureTable(endpoint, tableName);
+    const client = documentClient({ endpoint, region: undefined });
+    const heat = new PartitionHeat();
+    watchWrites(client, (name) => (name === tableName ? heat : undefined));
+    const pool = 'heat';
+    const ids = await seedKeys({
+      client,
+      tableName,
+      pool,
+      count: 40,
+      sealer: benchSealer('keypool-sharded'),
+      policy: { maxUses: 3, shards: 8 },
+    });
+    for (const keyId of ids) heat.place(keyId, usagePartition(pool, shardOf(keyId, 8)));
+    const meter = new CostMeter();
+    const use = contender('keypool-sharded', { client, tableName, pool, maxUses: 3, meter, pageSize: 25 }, 1);
+    // Act
+    heat.start(0);
+    for (let i = 0; i < 40; i++) await use(0);
+    heat.write(ids[0] ?? '', undefined);
+    heat.stop(10_000);
+    const figures = heat.figures();
+    client.destroy();
+    // Assess: 40 leases x 2 index WCU over the 10 s measured, spread over several partitions;
+    // each use writes its item twice (lease, completion), the refused write once more.
+    expect(figures.indexWcu).toBe(80);
+    expect(figures.indexWcuPerSec).toBe(8);
+    expect(figures.partitions).toBeGreaterThan(3);
+    expect(figures.hottestIndexWcuPerSec).toBeLessThan(8);
+    expect(figures.hottestItemWcuPerSec).toBeCloseTo(0.3, 9);
+  });
+});

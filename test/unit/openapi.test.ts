@@ -1,0 +1,212 @@
+/**
+ * The OpenAPI document (lib/http/openapi.ts) as client generators read it: named types, the
+ * error codes of the one table, the answers and headers every route may give, servers and
+ * SigV4. Tools lint it and compile a client against it in test/slow/openapi-tools.test.ts.
+ */
+import * as z from 'zod/mini';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES, LOCAL_SERVER_STATUS } from '../../lib/http/errors.js';
+import { buildOpenApiDocument, openApiDocument } from '../../lib/http/openapi.js';
+import { ErrorResponse } from '../../lib/http/response-schemas.js';
+import { ROUTE_KEYS, ROUTES, type RouteSpec } from '../../lib/http/routes.js';
+import { LeaseBody, PoolParams } from '../../lib/http/schemas.js';
+
+type Json = Record<string, unknown>;
+type Operation = {
+  operationId: string;
+  security: Json[];
+  parameters: { name: string; in: string; schema: Json }[];
+  requestBody?: { content: Record<string, { schema: Json }> };
+  responses: Record<string, { headers?: Record<string, Json>; content?: Record<string, { schema: Json }> }>;
+};
+type Document = {
+  servers: { url: string; variables?: Json; 'x-keypool-sigv4-service'?: string }[];
+  paths: Record<string, Record<string, Operation> & { servers?: Json[] }>;
+  components: { schemas: Record<string, Json>; securitySchemes: Record<string, Json> };
+};
+
+const doc = openApiDocument() as unknown as Document;
+
+/** Every operation of the document with its route key. */
+const operations = (): [string, Operation][] =>
+  Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item)
+      .filter(([method]) => method !== 'servers')
+      .map(([method, op]): [string, Operation] => [`${method.toUpperCase()} ${path}`, op as Operation]),
+  );
+
+const specOf = (key: string): RouteSpec => (ROUTES as Record<string, RouteSpec>)[key] as RouteSpec;
+
+describe('the OpenAPI document', () => {
+  it('names each operation as the route table does', () => {
+    // Act
+    const ids = Object.fromEntries(operations().map(([key, op]) => [key, op.operationId]));
+    // Assess
+    expect(ids).toEqual({
+      'GET /health': 'health',
+      'GET /openapi.json': 'openapi',
+      'GET /pools': 'listPools',
+      'PUT /pools/{pool}': 'putPool',
+      'GET /pools/{pool}': 'getPool',
+      'POST /pools/{pool}/keys': 'importKeys',
+      'GET /pools/{pool}/keys': 'listKeys',
+      'PATCH /pools/{pool}/keys/{keyId}': 'updateKey',
+      'POST /pools/{pool}/keys/{keyId}/usage': 'countUse',
+      'POST /pools/{pool}/leases': 'leaseKey',
+      'POST /pools/{pool}/leases/{leaseId}/complete': 'completeLease',
+    });
+  });
+
+  it('gives every request and answer body a named schema that exists', () => {
+    // Prepare
+    const bodies = operations().flatMap(([, op]) => [
+      ...Object.values(op.requestBody?.content ?? {}).map((c) => c.schema),
+      ...Object.values(op.responses).flatMap((answer) => Object.values(answer.content ?? {}).map((c) => c.schema)),
+    ]);
+    // Act
+    const refs = bodies.flatMap((schema) =>
+      'anyOf' in schema ? (schema.anyOf as Json[]).map((s) => s.$ref) : [schema.$ref],
+    );
+    // Assess
+    expect(bodies.length).toBeGreaterThan(50);
+    for (const ref of refs) {
+      expect(ref).toMatch(/^#\/components\/schemas\//);
+      expect(doc.components.schemas).toHaveProperty(String(ref).split('/').pop() ?? '');
+    }
+    expect(Object.keys(doc.components.schemas)).toEqual(
+      expect.arrayContaining(['LeaseGrant', 'Completion', 'PoolView', 'KeyView', 'KeyPage', 'ImportResult', 'Error']),
+    );
+  });
+
+  it("enumerates the error codes of the one table, the local server's included", () => {
+    // Act
+    const codes = doc.components.schemas.ErrorCode?.enum;
+    // Assess
+    expect(codes).toEqual([...ERROR_CODES]);
+    expect(codes).toEqual(
+      expect.arrayContaining(['no_usable_key', 'internal_error', ...Object.keys(LOCAL_SERVER_STATUS)]),
+    );
+    expect(doc.components.schemas.Error?.properties).toMatchObject({
+      error: { $ref: '#/components/schemas/ErrorCode' },
+    });
+    expect(ErrorResponse.safeParse({ error: 'no_such_code', message: 'm' }).success).toBe(false);
+  });
+
+  it('declares 400, 403, 405, 429 and a default on every route; 413 and 415 where a body is taken', () => {
+    for (const [key, op] of operations()) {
+      // Act
+      const statuses = Object.keys(op.responses);
+      // Assess
+      expect(statuses, key).toEqual(expect.arrayContaining(['400', '403', '405', '429', 'default']));
+      if (specOf(key).body) expect(statuses, key).toEqual(expect.arrayContaining(['413', '415']));
+    }
+    expect(Object.keys(doc.paths['/pools/{pool}']?.get?.responses ?? {})).toContain('404');
+  });
+
+  it('declares Allow on a 405 and Retry-After on 409, 429 and 503', () => {
+    for (const [key, op] of operations()) {
+      // Assess
+      expect(op.responses['405']?.headers, key).toHaveProperty('Allow');
+      for (const status of ['409', '429', '503']) {
+        const answer = op.responses[status];
+        if (answer) expect(answer.headers, `${key} ${status}`).toHaveProperty('Retry-After');
+      }
+    }
+    expect(doc.paths['/pools/{pool}']?.put?.responses['405']?.headers?.Allow).toMatchObject({ example: 'PUT, GET' });
+    expect(doc.paths['/pools/{pool}/leases']?.post?.responses['409']?.headers).toHaveProperty('Retry-After');
+  });
+
+  it('bounds counts from 0, never by ±2^53', () => {
+    // Act
+    const text = JSON.stringify(doc);
+    // Assess
+    expect(text).not.toContain(String(Number.MAX_SAFE_INTEGER));
+    for (const name of ['LeaseGrant', 'Completion', 'KeyView', 'CountedUse'])
+      expect(doc.components.schemas[name]?.properties, name).toMatchObject({
+        usageCount: { type: 'integer', minimum: 0 },
+      });
+    expect(doc.components.schemas.ImportResult?.properties).toMatchObject({
+      imported: { type: 'integer', minimum: 0 },
+      duplicates: { type: 'integer', minimum: 0 },
+    });
+  });
+
+  it('declares limit as an integer from 1 to 1000, as the query validation means it', () => {
+    // Act
+    const limit = doc.paths['/pools/{pool}/keys']?.get?.parameters.find((p) => p.name === 'limit');
+    // Assess
+    expect(limit).toEqual({
+      name: 'limit',
+      in: 'query',
+      required: false,
+      schema: { type: 'integer', minimum: 1, maximum: 1000 },
+    });
+  });
+
+  it('signs every route but GET /health with SigV4, the scheme AWS itself exports', () => {
+    // Assess
+    expect(doc.components.securitySchemes.sigv4).toMatchObject({
+      type: 'apiKey',
+      in: 'header',
+      name: 'Authorization',
+      'x-amazon-apigateway-authtype': 'awsSigv4',
+    });
+    for (const [key, op] of operations())
+      expect(op.security, key).toEqual(specOf(key).access === 'public' ? [] : [{ sigv4: [] }]);
+  });
+
+  it('names the deployed API with variables, its SigV4 service, and the local stack', () => {
+    // Assess
+    expect(doc.servers.map((s) => s.url)).toEqual([
+      'https://{apiId}.execute-api.{region}.amazonaws.com',
+      'http://127.0.0.1:{port}',
+    ]);
+    expect(doc.servers[0]).toMatchObject({
+      'x-keypool-sigv4-service': 'execute-api',
+      variables: { apiId: {}, region: {} },
+    });
+    expect(doc.servers[1]?.variables).toMatchObject({ port: { default: '3000' } });
+  });
+
+  it('gives a route served elsewhere its own servers, and a greedy {path+} as the parameter {path}', () => {
+    // Prepare
+    const proxy: RouteSpec = {
+      method: 'POST',
+      path: '/pools/{pool}/proxy/{path+}',
+      operationId: 'proxyCall',
+      function: 'lease',
+      access: 'client',
+      summary: 'a route on another endpoint',
+      params: z.strictObject({ pool: PoolParams.shape.pool, path: z.string() }),
+      servers: [{ url: 'https://proxy.example', description: 'elsewhere', sigv4Service: 'lambda' }],
+    };
+    // Act
+    const built = buildOpenApiDocument({ routes: { proxy }, responses: { proxy: {} } }) as unknown as Document;
+    // Assess
+    const item = built.paths['/pools/{pool}/proxy/{path}'];
+    expect(item?.servers).toEqual([
+      { url: 'https://proxy.example', description: 'elsewhere', 'x-keypool-sigv4-service': 'lambda' },
+    ]);
+    expect(item?.post?.parameters.map((p) => p.name)).toEqual(['pool', 'path']);
+  });
+
+  it('refuses to build with a body that has no name, or an operationId taken twice', () => {
+    // Prepare
+    const base = specOf('POST /pools/{pool}/leases');
+    const unnamed: RouteSpec = { ...base, body: z.strictObject({ maxUses: LeaseBody.shape.maxUses }) };
+    const twice: RouteSpec = { ...base, path: '/other' };
+    // Act / Assess
+    expect(() => buildOpenApiDocument({ routes: { unnamed }, responses: { unnamed: {} } })).toThrow(/no name/);
+    expect(() => buildOpenApiDocument({ routes: { base, twice }, responses: { base: {}, twice: {} } })).toThrow(
+      /operationId leaseKey is taken/,
+    );
+  });
+
+  it('has an operation for every route of the table', () => {
+    expect(
+      operations()
+        .map(([key]) => key)
+        .sort(),
+    ).toEqual([...ROUTE_KEYS].sort());
+  });
+});
