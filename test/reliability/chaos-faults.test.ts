@@ -16,7 +16,7 @@ import { WriteWitness } from '../support/write-witness.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { CALLERS, CHAOS_TIMEOUT_MS, ChaosRun, chaosLeases, keysFor } from './chaos-run.js';
 
-const LEASES = chaosLeases(200);
+const LEASES = chaosLeases(60);
 const KEYS = keysFor(LEASES);
 
 /** Per kind, the share of the requests it applies to (see FAULT_KINDS): about one write in six is faulted. */

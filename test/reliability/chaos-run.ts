@@ -6,8 +6,10 @@
  * (KeyTimeline). Afterwards every abandoned lease is completed late, and the table and every
  * refusal are audited against what the callers wrote down.
  *
- * Size: KEYPOOL_RELIABILITY=full runs 100,000 leases (npm run test:reliability); the default
- * is a short run for `npm test`. KEYPOOL_CHAOS_LEASES overrides the count.
+ * Size: KEYPOOL_RELIABILITY=full runs 100,000 leases by 64 callers (npm run
+ * test:reliability); the default is a short run for `npm test` (a few hundred leases by 16
+ * callers: the pool is then small enough to drain in seconds). KEYPOOL_CHAOS_LEASES and
+ * KEYPOOL_CHAOS_CALLERS override the two.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
@@ -30,7 +32,7 @@ export const FULL = process.env.KEYPOOL_RELIABILITY === 'full';
 /** The number of leases of a run: 100,000 at full size, else `short` (KEYPOOL_CHAOS_LEASES overrides both). */
 export const chaosLeases = (short: number): number =>
   Number(process.env.KEYPOOL_CHAOS_LEASES ?? (FULL ? 100_000 : short));
-export const CALLERS = 64;
+export const CALLERS = Number(process.env.KEYPOOL_CHAOS_CALLERS ?? (FULL ? 64 : 16));
 export const MAX_USES = 3;
 /** Each test of a chaos file may run this long. */
 export const CHAOS_TIMEOUT_MS = FULL ? 7_200_000 : 300_000;

@@ -15,7 +15,7 @@ import { documentClient, LOCAL_CREDENTIALS } from '../../lib/adapters/dynamo-cli
 import { ensureTable, freePort, type RunningDynamo, startDynamoLocal } from '../../lib/local/dynamodb-local.js';
 import { CALLERS, CHAOS_TIMEOUT_MS, ChaosRun, chaosLeases, keysFor, sleep } from './chaos-run.js';
 
-const LEASES = chaosLeases(500);
+const LEASES = chaosLeases(200);
 const KEYS = keysFor(LEASES);
 
 const TABLE_NAME = 'chaos';
