@@ -18,6 +18,7 @@ export const METRIC = {
   balanceCheckErrors: 'BalanceCheckErrors',
   leasesGranted: 'LeasesGranted',
   noUsableKey: 'NoUsableKey',
+  storeThrottled: 'StoreThrottled',
 } as const;
 
 /** The only dimension: alarms name exactly the set of pools they watch. */

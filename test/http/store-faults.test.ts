@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalServer } from '../../lib/local/server.js';
 import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
-import { expectError, poolApi } from '../support/pool-api.js';
+import { METRIC } from '../../lib/observability/metric-names.js';
+import { captureEmf, expectError, poolApi } from '../support/pool-api.js';
 import { startTestServer } from '../support/server.js';
 
 let table: TestTable;
@@ -32,19 +33,21 @@ afterAll(async () => {
 });
 
 describe('a lease while DynamoDB', () => {
-  it('throttles past the SDK retries answers 503 store_throttled with Retry-After, and counts nothing', async () => {
+  it('throttles past the SDK retries answers 503 store_throttled with Retry-After, counts nothing, and publishes StoreThrottled (not NoUsableKey)', async () => {
     // Prepare
     const pool = uniqueName('throttled');
     const { keys } = await api.importKeys(pool, 2);
     proxy.setRates({ provisionedThroughputExceeded: 1 });
     // Act
-    const answer = await api.lease(pool);
+    const { result: answer, records } = await captureEmf(() => api.lease(pool));
     proxy.setRates({});
     // Assess
     const body = expectError(answer, 503, 'store_throttled');
     expect(body.retryAfterSeconds).toBeGreaterThan(0);
     expect(answer.headers.get('retry-after')).toBe(String(body.retryAfterSeconds));
     expect((await api.listAll(pool)).map((k) => k.usageCount)).toEqual(keys.map(() => 0));
+    expect(records.filter((r) => r.pool === pool)).toEqual([expect.objectContaining({ [METRIC.storeThrottled]: 1 })]);
+    expect(records.some((r) => METRIC.noUsableKey in r)).toBe(false);
   });
 
   it('conflicts with an Idempotency-Key lease answers 200 with the key, not 409 no_usable_key', async () => {
