@@ -9,7 +9,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { StoreThrottled } from '../domain/errors.js';
+import type { TableBusy } from '../domain/errors.js';
 import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
 import type { KeyRecord, KeyStatus, StoredKey } from '../domain/types.js';
 import type {
@@ -64,7 +64,7 @@ const COOLDOWN_PROJECTION = projection(['cooldownUntil']);
 
 const CONDITION_FAILED = 'ConditionalCheckFailed';
 /** Cancellation reasons that refuse a transaction for load, not for its conditions: it may be sent again. */
-const BUSY_REASONS: Readonly<Record<string, StoreThrottled['reason']>> = {
+const BUSY_REASONS: Readonly<Record<string, TableBusy['reason']>> = {
   TransactionConflict: 'conflict',
   ThrottlingError: 'throttled',
   ProvisionedThroughputExceeded: 'throttled',

@@ -18,7 +18,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { StoreThrottled } from '../domain/errors.js';
+import { StoreThrottled, type TableBusy } from '../domain/errors.js';
 import type { Item } from './key-item.js';
 
 /** DynamoDB's errors for a throttled request; the SDK has retried them, with backoff, before an adapter sees one. */
@@ -40,7 +40,7 @@ export const BUSY_ATTEMPTS = 5;
 const BUSY_BACKOFF_MS = 20;
 
 /** Why DynamoDB refused a request without applying it, when the refusal is about load: a reason to try again. */
-export type Busy = { reason: StoreThrottled['reason']; dynamoCode: string } | undefined;
+export type Busy = TableBusy | undefined;
 
 /**
  * Sends a request again while `busy` says DynamoDB refused it for load — a conflict with a
@@ -57,7 +57,7 @@ export async function retryBusy<T>(send: () => Promise<T>, busy: (error: unknown
     } catch (error) {
       const why = busy(error);
       if (!why) throw error;
-      if (attempt >= BUSY_ATTEMPTS) throw new StoreThrottled(why.reason, why.dynamoCode);
+      if (attempt >= BUSY_ATTEMPTS) throw new StoreThrottled(why);
       const ceiling = BUSY_BACKOFF_MS * 2 ** (attempt - 1);
       await new Promise((done) => setTimeout(done, Math.random() * ceiling));
     }
@@ -83,7 +83,7 @@ function reportThrottling(client: DynamoDBDocumentClient): void {
         return await next(args);
       } catch (error) {
         const name = error instanceof Error ? error.name : '';
-        if (THROTTLING_ERRORS.has(name)) throw new StoreThrottled('throttled', name);
+        if (THROTTLING_ERRORS.has(name)) throw new StoreThrottled({ reason: 'throttled', dynamoCode: name });
         throw error;
       }
     },

@@ -78,6 +78,14 @@ export class LeaseExpired extends KeypoolError {
  */
 export const STORE_RETRY_AFTER_SECONDS = 1;
 
+/** Why the table refused a request for load rather than for its condition. */
+export interface TableBusy {
+  /** throttled: DynamoDB's capacity; conflict: concurrent transactions on the same items */
+  reason: 'throttled' | 'conflict';
+  /** the DynamoDB error or cancellation reason (a name, never a message) */
+  dynamoCode: string;
+}
+
 /**
  * The table refused a request under load and bounded retries did not get it through: throttled
  * past the SDK's retries, or in conflict with concurrent transactions past the store's. It says
@@ -88,15 +96,9 @@ export class StoreThrottled extends KeypoolError {
   readonly code = 'store_throttled';
   /** how long the caller should wait before trying again (the answer's Retry-After) */
   readonly retryAfterSeconds = STORE_RETRY_AFTER_SECONDS;
-  constructor(
-    /** throttled: DynamoDB's capacity; conflict: concurrent transactions on the same items */
-    readonly reason: 'throttled' | 'conflict',
-    /** the DynamoDB error or cancellation reason (a name, never a message) */
-    readonly dynamoCode: string,
-  ) {
-    super(
-      `the key table is busy (${reason === 'throttled' ? 'throttled' : 'concurrent transactions'}: ${dynamoCode}); retry after ${STORE_RETRY_AFTER_SECONDS} s`,
-    );
+  constructor(readonly busy: TableBusy) {
+    const why = busy.reason === 'throttled' ? 'throttled' : 'concurrent transactions';
+    super(`the key table is busy (${why}: ${busy.dynamoCode}); retry after ${STORE_RETRY_AFTER_SECONDS} s`);
   }
 }
 
