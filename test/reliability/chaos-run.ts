@@ -89,7 +89,14 @@ class RecordingStore extends DynamoKeyStore {
       this.unknown.add(attempt.nonce);
       throw error;
     }
-    if ('idempotencyTaken' in result) this.unknown.add(attempt.nonce);
+    if ('idempotencyTaken' in result) {
+      // Taken by this very write, for all this caller knows: the SDK sent the transaction again
+      // after an answer it lost, and the retry met the record the first send wrote. A replay of
+      // this lease settles it; if none answers (the record expired before the caller's retry
+      // got through, or every retry failed), its use stays counted, as an abandoned lease's.
+      this.log.unknownGrant(attempt.keyId, formatLeaseId(attempt));
+      this.unknown.add(attempt.nonce);
+    }
     // Refused only when the key's item, as the refusal returned it, holds another lease in the
     // slot (or none). Granted, refused with our own nonce (an SDK retry after a lost answer: the
     // broker takes it as granted), an Idempotency-Key taken (by our own earlier try, for all
