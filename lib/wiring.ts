@@ -16,6 +16,8 @@ import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
 import { DynamoLeaseStore } from './adapters/dynamo-lease-store.js';
 import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { type Config, readConfig } from './config.js';
+import { reportBudgetHooks } from './observability/keypool-metrics.js';
+import { metrics } from './observability/metrics.js';
 import { KeyAdmin } from './use-cases/key-admin.js';
 import { Leasing } from './use-cases/leasing.js';
 import type { SecretSealer } from './ports/secret-sealer.js';
@@ -72,6 +74,7 @@ export function processCounting(): Pick<Leasing, 'complete' | 'increment'> {
     store: processTables().leases,
     pools: processTables().directory,
     sealer: NEVER_OPENS,
+    ...reportBudgetHooks(metrics),
   }));
 }
 

@@ -19,6 +19,8 @@ export const METRIC = {
   leasesGranted: 'LeasesGranted',
   noUsableKey: 'NoUsableKey',
   storeThrottled: 'StoreThrottled',
+  clientReportsOverBudget: 'ClientReportsOverBudget',
+  providerAuthBreakerOpen: 'ProviderAuthBreakerOpen',
 } as const;
 
 /** The only dimension: alarms name exactly the set of pools they watch. */

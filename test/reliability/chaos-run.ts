@@ -19,8 +19,8 @@ import { Broker } from '../../lib/use-cases/broker.js';
 import { KeypoolError, LeaseExpired, LeaseNotFound, NoUsableKey, StoreThrottled } from '../../lib/domain/errors.js';
 import type { LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
 import { formatLeaseId } from '../../lib/domain/lease-id.js';
-import { outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
-import type { LeaseGrant, Outcome } from '../../lib/domain/types.js';
+import { refundsUse, reportChange, type ReportPolicy } from '../../lib/domain/rules.js';
+import { type LeaseGrant, type Outcome, POOL_DEFAULTS } from '../../lib/domain/types.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { audit, type AuditResult, type FalseRefusal, GrantLog, KeyTimeline, storedCounts } from '../support/audit.js';
 import { testSealer } from '../support/sealing.js';
@@ -38,6 +38,11 @@ export const MAX_USES = 3;
 export const CHAOS_TIMEOUT_MS = FULL ? 7_200_000 : 300_000;
 const TTL_SECONDS = 5;
 const COOLDOWN_SECONDS = 1;
+/** How long a caller's report rests a key in the chaos pool (lib/domain/rules.ts, reportChange). */
+const REPORT_POLICY: ReportPolicy = {
+  cooldownSeconds: COOLDOWN_SECONDS,
+  maxClientCooldownSeconds: POOL_DEFAULTS.maxClientCooldownSeconds,
+};
 const ABANDON_SHARE = 0.1;
 const REPEAT_SHARE = 0.05;
 /** The pool for `leases` leases: the expected counted share of leases (10% abandoned plus the successes of the rest), in keys of four uses, with room to spare. */
@@ -265,6 +270,9 @@ export class ChaosRun {
         leaseTtlSeconds: TTL_SECONDS,
         cooldownSeconds: COOLDOWN_SECONDS,
         shards: this.options.shards,
+        // Every caller here is one identity: a budget of 30 reports a minute would leave most
+        // reports without effect, and the keys they rest are what makes a refusal hard to judge.
+        maxClientReportsPerMinute: 10_000,
       },
     });
   }
@@ -391,12 +399,11 @@ export class ChaosRun {
     }
   }
 
-  /** A report asked from `startedMs` may hold the key out of the pool: until its cooldown ends, or for good. */
+  /** A report asked from `startedMs` may hold the key out of the pool: until its rest ends (a client's report always ends). */
   private holdFor(keyId: string, outcome: Outcome, startedMs: number): void {
-    const to = outcomeStatusChange(outcome)?.to;
-    if (to === undefined) return;
-    // The cooldown is counted from the broker's clock when the report was asked; from its answer is later still.
-    this.timeline.hold(keyId, startedMs, to === 'cooling' ? Date.now() + COOLDOWN_SECONDS * 1000 + 50 : Infinity);
+    // The rest is counted from the broker's clock when the report was applied; from its answer is later still.
+    const until = reportChange(outcome, 'client', REPORT_POLICY, undefined, Date.now())?.stamp.until;
+    if (until !== undefined) this.timeline.hold(keyId, startedMs, until + 50);
   }
 
   /**
@@ -427,7 +434,7 @@ export class ChaosRun {
     const stored = await storedCounts(patient, tableName, pool);
     // With a witness, refusals are checked against what DynamoDB applied; else against what callers could tell.
     const timeline = witness ? new KeyTimeline() : this.timeline;
-    witness?.feed(timeline, COOLDOWN_SECONDS * 1000);
+    witness?.feed(timeline);
     for (const [from, until] of this.refusals) timeline.refusal(from, until);
     return {
       counts: audit(stored, this.log, MAX_USES),

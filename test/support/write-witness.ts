@@ -4,12 +4,15 @@
  * proxy then lost, which the caller can only guess at. The chaos suite audits keypool against
  * this record (exactly, not within bounds) and checks each refusal against it.
  *
- * It reads keypool's requests as the DynamoDB adapter writes them (lib/adapters/dynamo-key-store.ts):
+ * It reads keypool's requests as the DynamoDB adapter writes them (lib/adapters/dynamo-lease-store.ts):
  * a lease write sets the slot to `:entry` ({n: nonce, e: expiry}); a completion closes the slot
- * of `:nonce` with `:outcome`, gives `:refund` back, and may set `:status` (and `:until`, the end
- * of a cooldown). An applied write of any other shape is counted as unclassified, so a change of
- * that shape fails the audit instead of hiding from it.
+ * of `:nonce` with `:outcome`, gives `:refund` back, and may give a report's status
+ * (`:stStatus`, and `:stUntil`, the end of its rest). Writes to items that are not keys (a
+ * caller's report budget) say nothing about counts. An applied write to a key of any other shape
+ * is counted as unclassified, so a change of that shape fails the audit instead of hiding from
+ * it.
  */
+import { KEY_PREFIX } from '../../lib/table.js';
 import type { ProxyExchange } from './fault-proxy.js';
 import type { KeyTimeline } from './audit.js';
 
@@ -32,7 +35,7 @@ export interface AppliedCompletion {
   refund: boolean;
   /** the status it set, if any (a report's change) */
   status?: string;
-  /** the cooldown's end it set, if any */
+  /** the end of the rest it set, if any (none: a status without an end) */
   untilMs?: number;
   forwardedAtMs: number;
   /** when DynamoDB's answer reached the proxy: it had applied by then */
@@ -62,6 +65,7 @@ export class WriteWitness {
 
   private update(request: UpdateRequest, exchange: ProxyExchange): void {
     const keyId = request.Key?.keyId?.S;
+    if (keyId !== undefined && !keyId.startsWith(KEY_PREFIX)) return;
     const values = request.ExpressionAttributeValues ?? {};
     const entry = values[':entry']?.M?.n?.S;
     const nonce = values[':nonce']?.S;
@@ -74,8 +78,8 @@ export class WriteWitness {
         this.completedTwice++;
         return;
       }
-      const until = values[':until']?.N;
-      const status = values[':status']?.S;
+      const until = values[':stUntil']?.N;
+      const status = values[':stStatus']?.S;
       this.completions.set(nonce, {
         keyId,
         refund: values[':refund']?.N === '1',
@@ -91,17 +95,14 @@ export class WriteWitness {
 
   /**
    * Writes what was applied into `timeline`: a use counted from when its write was forwarded, a
-   * refund from when it had certainly applied, a report's status from its forwarding until its
-   * cooldown's end (`cooldownMs` after the answer when the write kept a longer cooldown), or for
-   * good.
+   * refund from when it had certainly applied, a report's status from its forwarding until the
+   * end of its rest, or for good.
    */
-  feed(timeline: KeyTimeline, cooldownMs: number): void {
+  feed(timeline: KeyTimeline): void {
     for (const lease of this.leases.values()) timeline.write(lease.keyId, lease.forwardedAtMs);
     for (const done of this.completions.values()) {
       if (done.refund) timeline.refund(done.keyId, done.answeredAtMs);
-      if (done.status === undefined) continue;
-      const until = done.status === 'cooling' ? (done.untilMs ?? done.answeredAtMs + cooldownMs) : Infinity;
-      timeline.hold(done.keyId, done.forwardedAtMs, until);
+      if (done.status !== undefined) timeline.hold(done.keyId, done.forwardedAtMs, done.untilMs ?? Infinity);
     }
   }
 }
