@@ -9,7 +9,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { errorAnswer, LOCAL_SERVER_STATUS, type LocalServerRefusal, PayloadTooLarge } from '../http/errors.js';
 import { MAX_BODY_BYTES } from '../http/http-handler.js';
 import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
-import { LOOPBACK_HOSTNAME_SOURCE } from '../shared/loopback.js';
+import { foreignRequest } from '../shared/loopback.js';
 
 export type LambdaHandler = (
   event: APIGatewayProxyEventV2,
@@ -105,42 +105,28 @@ function send(response: ServerResponse, status: number, body: string, headers: R
   response.end(body);
 }
 
-/** Host names that reach this server only from this machine. */
-const LOOPBACK_HOST = new RegExp(`^(?:${LOOPBACK_HOSTNAME_SOURCE})(:\\d{1,5})?$`, 'i');
 const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
-
-/** Sec-Fetch-Site values a browser sends for this server's own pages or a URL the user typed. */
-const OWN_FETCH_SITES = new Set(['same-origin', 'none']);
 
 /**
  * Why a request is refused before any handler runs, if it is: the local server has no IAM in
  * front of it, so a web page in a browser on this machine must not reach it, on any route.
- *  - A Host that is not a loopback name is a DNS-rebinding page (its own name resolved to
- *    127.0.0.1): 403 forbidden_host.
- *  - An Origin other than this server's own (`http://` and the Host it was addressed to; `null`
- *    included), or a Sec-Fetch-Site other than same-origin or none (cross-site, or same-site: a
- *    page on another port of this machine), is a page of another origin: 403 forbidden_origin.
- *    Browsers send Origin with every POST and Sec-Fetch-Site with every request; curl and the
- *    clients send neither, and are served.
+ *  - A Host that is not a loopback name, or a request from a page of another origin
+ *    (lib/shared/loopback.ts foreignRequest, the rule the console shares): 403 forbidden_host,
+ *    403 forbidden_origin.
  *  - A Content-Type other than JSON, even on an empty body (`<form method=post>` with no
  *    fields sends `Content-Length: 0`), or a body with no Content-Type, is the "simple" request
  *    a browser sends without asking first (application/json makes it ask, and this server never
  *    says yes); every route takes JSON or nothing: 415 unsupported_media_type.
  */
 function refuse(request: IncomingMessage): { error: LocalServerRefusal; message: string } | undefined {
-  const host = request.headers.host ?? '';
-  if (!LOOPBACK_HOST.test(host)) {
+  const foreign = foreignRequest(request.headers);
+  if (foreign === 'host') {
     return {
       error: 'forbidden_host',
       message: 'the local server answers only requests addressed to 127.0.0.1, localhost or [::1]',
     };
   }
-  const origin = request.headers.origin;
-  const site = request.headers['sec-fetch-site'];
-  if (
-    (origin !== undefined && origin.toLowerCase() !== `http://${host.toLowerCase()}`) ||
-    (site !== undefined && !OWN_FETCH_SITES.has(site.toLowerCase()))
-  ) {
+  if (foreign === 'origin') {
     return {
       error: 'forbidden_origin',
       message: 'the local server answers no request a page of another origin sends (Origin, Sec-Fetch-Site)',
