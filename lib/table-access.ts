@@ -21,13 +21,21 @@
  *    the items and the attributes it is missing.
  */
 import { POOL_DEFAULTS } from './domain/types.js';
-import { IDEMPOTENCY_PREFIX, KEY_PREFIX, POOL_RECORD_PREFIX, TABLE, TTL_ATTRIBUTE } from './table.js';
+import {
+  IDEMPOTENCY_PREFIX,
+  KEY_PREFIX,
+  MAINTENANCE_RUN_PREFIX,
+  POOL_RECORD_PREFIX,
+  TABLE,
+  TTL_ATTRIBUTE,
+} from './table.js';
 
 /** The kinds of item in the table, by the prefix of their partition key (lib/table.ts). */
 export const ITEM_PREFIX = {
   key: KEY_PREFIX,
   pool: POOL_RECORD_PREFIX,
   idempotency: IDEMPOTENCY_PREFIX,
+  run: MAINTENANCE_RUN_PREFIX,
 } as const;
 export type ItemKind = keyof typeof ITEM_PREFIX;
 
@@ -93,6 +101,18 @@ export const IDEMPOTENCY_ATTRIBUTES = [
   'leaseId',
   'requestHash',
   'expiresAtMs',
+  TTL_ATTRIBUTE,
+] as const;
+
+/** A maintenance run record's attributes (besides TABLE_KEY_ATTRIBUTES): what the run did, and its expiry. */
+export const MAINTENANCE_RUN_ATTRIBUTES = [
+  'startedAt',
+  'finishedAt',
+  'scope',
+  'checked',
+  'changed',
+  'errors',
+  'firstErrors',
   TTL_ATTRIBUTE,
 ] as const;
 
@@ -189,12 +209,14 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
     queries: [],
   },
   // Maintenance reads keys whole (it asks the provider with each secret) and writes statuses,
-  // balances and homes, never a count or a slot; a reshard ends on the pool record.
+  // balances and homes, never a count or a slot; a reshard ends on the pool record; each run
+  // puts its own record (new items only: it never reads or changes another run's).
   maintain: {
     items: [
       { actions: ['GetItem', 'BatchGetItem'], items: ['pool', 'key'] },
       { actions: ['UpdateItem'], items: ['key'], attributes: [...status, ...home, ...balance, ...sealed] },
       { actions: ['UpdateItem'], items: ['pool'], attributes: POOL_ATTRIBUTES },
+      { actions: ['PutItem'], items: ['run'], attributes: MAINTENANCE_RUN_ATTRIBUTES },
     ],
     queries: [TABLE.poolIndex.name],
   },

@@ -10,6 +10,7 @@ import { documentClient } from './adapters/dynamo-client.js';
 import { DynamoBalanceStore } from './adapters/dynamo-balance-store.js';
 import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
 import { DynamoKeyStore } from './adapters/dynamo-key-store.js';
+import { DynamoMaintenanceRunStore } from './adapters/dynamo-maintenance-run-store.js';
 import { DynamoMigrationStore } from './adapters/dynamo-migration-store.js';
 import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource, s3Source } from './adapters/migration-sources.js';
@@ -147,6 +148,7 @@ export function maintenanceDeps(
     keys: tableStore(DynamoKeyAdminStore, config, client),
     sealer: secrets,
     balances: tableStore(DynamoBalanceStore, config, client),
+    runs: tableStore(DynamoMaintenanceRunStore, config, client),
     provider: new StabilityClient({ baseUrl: settings.providerBaseUrl, ...(warn ? { warn } : {}) }),
   };
 }

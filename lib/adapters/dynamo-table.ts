@@ -27,6 +27,8 @@ export const READ_OPERATIONS: ReadonlySet<string> = new Set([
   'pool-keys',
   'pool-items',
   'sealed-scan',
+  'runs',
+  'run-items',
 ]);
 
 /** Collects what each request cost, for the benchmark and the capacity figures in docs/leasing.md. */
