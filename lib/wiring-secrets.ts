@@ -39,7 +39,8 @@ import type { MaintenanceDeps } from './use-cases/maintenance/maintain.js';
 import type { MigrationSources } from './ports/migration-source.js';
 import type { MigrationStore } from './ports/migration-store.js';
 import { leaseLogHooks } from './observability/lease-log.js';
-import { processTables, type StoreConfig, tableStore } from './wiring.js';
+import { startConsole } from './console/server.js';
+import { overview, processTables, type StoreConfig, tableStore } from './wiring.js';
 
 /**
  * Where the wrapping keys come from: the environment's KMS key or key file; with neither, a
@@ -264,5 +265,6 @@ export function cliServices(config: CliConfig): CliServices {
     sealing: () => (sealingOnce ??= { ...stores(), sealer: secrets }),
     sharding: stores,
     loadSealing: () => secrets.ready(),
+    console: (port, onError) => startConsole({ source: overview(config), port, onError }),
   };
 }
