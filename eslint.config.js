@@ -26,7 +26,11 @@ const LAYERS = {
   console: ['usecase', 'domain', 'shared'],
   events: ['usecase', 'port', 'domain', 'shared'],
   cli: ['usecase', 'port', 'domain', 'shared', 'config'],
-  client: ['domain', 'shared'],
+  // The broker key source binds a Broker to the client package and answers a domain error as
+  // the HTTP API would (lib/http/errors.ts), in the package's classes.
+  client: ['domain', 'shared', 'http', 'package'],
+  // The client package applications install (clients/typescript): none of the service's code.
+  package: [],
   localtool: ['adapter', 'table'],
   wiring: ['adapter', 'config', 'usecase', 'port', 'domain', 'shared', 'observability', 'cli', 'console'],
   entry: [
@@ -70,11 +74,13 @@ const ELEMENTS = [
   { type: 'entry', pattern: 'functions' },
   { type: 'entry', pattern: 'bin' },
   { type: 'infra', pattern: 'infra' },
+  // Imported as `@keypool/client`, which tsconfig.json maps to its source.
+  { type: 'package', pattern: 'clients/typescript/src' },
 ];
 
 /** The layer rules as an ESLint config block; test/slow/boundaries.test.ts lints with it too. */
 export const boundariesConfig = {
-  files: ['lib/**/*.ts', 'functions/**/*.ts', 'infra/**/*.ts', 'bin/**/*.{js,ts}'],
+  files: ['lib/**/*.ts', 'functions/**/*.ts', 'infra/**/*.ts', 'bin/**/*.{js,ts}', 'clients/typescript/src/**/*.ts'],
   plugins: { boundaries },
   settings: {
     // Our imports name `.js` files that are `.ts` in the tree: the TypeScript resolver maps them.
@@ -138,7 +144,7 @@ const noCycleCountingTypes = {
 
 /** No import cycles, type-only imports included; test/slow/boundaries.test.ts lints with it too. */
 export const noCycleConfig = {
-  files: ['lib/**/*.ts', 'functions/**/*.ts', 'infra/**/*.ts', 'bin/**/*.{js,ts}'],
+  files: ['lib/**/*.ts', 'functions/**/*.ts', 'infra/**/*.ts', 'bin/**/*.{js,ts}', 'clients/typescript/src/**/*.ts'],
   languageOptions: { parser: tseslint.parser },
   plugins: { keypool: { rules: { 'no-cycle': noCycleCountingTypes } } },
   settings: {
@@ -153,7 +159,7 @@ export const noCycleConfig = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', '.keypool/', 'coverage/', 'dist/'] },
+  { ignores: ['node_modules/', 'cdk.out/', '.keypool/', 'coverage/', 'dist/', 'clients/typescript/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

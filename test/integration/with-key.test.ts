@@ -1,18 +1,25 @@
 /**
- * withKey against DynamoDB Local and the fake provider, through both sources an application
- * can use: a Broker in the account (brokerKeySource) and the real local HTTP server
- * (KeypoolClient on /pools/{pool}/...). Every provider answer, the provider's Retry-After on a
+ * withKey (the client package, @keypool/client) against DynamoDB Local and the fake provider,
+ * through both sources an application can use: a Broker in the account (brokerKeySource) and the
+ * real local HTTP server (a Keypool's pool on /pools/{pool}/...). Every provider answer, the provider's Retry-After on a
  * rate_limited completion, waiting for a cooling key within maxWaitSeconds, fn throwing,
  * timeouts, retries exhausted, secret-free errors, unknown pools, and the lease path's metrics.
  */
 import { createServer, request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { brokerKeySource, type KeySource } from '../../lib/client/key-source.js';
-import { KeypoolClient } from '../../lib/client/keypool-client.js';
-import { type ProviderCall, ProviderCallError, withKey } from '../../lib/client/with-key.js';
+import {
+  type KeySource,
+  Keypool,
+  type LeaseWait,
+  NoUsableKey,
+  PoolNotFound,
+  type ProviderCall,
+  ProviderCallError,
+  withKey,
+} from '@keypool/client';
+import { brokerKeySource } from '../../lib/client/broker-key-source.js';
 import type { Broker } from '../../lib/use-cases/broker.js';
-import { NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
-import type { ImportResult, LeaseRequest, PoolSettings } from '../../lib/domain/types.js';
+import type { ImportResult, PoolSettings } from '../../lib/domain/types.js';
 import { freePort } from '../../lib/local/dynamodb-local.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { broker as brokerOver } from '../../lib/wiring-secrets.js';
@@ -118,7 +125,7 @@ function recordedSleep(): { slept: number[]; sleep: (ms: number) => Promise<void
 
 const SOURCES: [string, (pool: string) => KeySource][] = [
   ['directly on a Broker (brokerKeySource)', (pool) => brokerKeySource(broker, pool)],
-  ['through the HTTP API (KeypoolClient, local server)', (pool) => new KeypoolClient({ url: server.url, pool })],
+  ['through the HTTP API (a Keypool pool, local server)', (pool) => new Keypool({ url: server.url }).pool(pool)],
 ];
 
 describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
@@ -182,7 +189,7 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     const inner = sourceFor(pool);
     const leases = vi.fn();
     const source: KeySource = {
-      lease: (request?: LeaseRequest) => (leases(), inner.lease(request)),
+      lease: (request?: LeaseWait) => (leases(), inner.lease(request)),
       complete: inner.complete.bind(inner),
     };
     // Act
@@ -355,7 +362,7 @@ describe("withKey through the HTTP API: the lease path's metrics", () => {
   it('a 402 then a 2xx: the first key is exhausted and refunded, the second counted; the lease path counts LeasesGranted', async () => {
     // Prepare
     const { pool, keys } = await seed([{ credits: 2 }, { credits: 10 }]);
-    const client = new KeypoolClient({ url: server.url, pool });
+    const client = new Keypool({ url: server.url }).pool(pool);
     // Act
     let response: Response | undefined;
     const { records: emf } = await captureEmf(async () => {
@@ -374,10 +381,10 @@ describe("withKey through the HTTP API: the lease path's metrics", () => {
     });
   });
 
-  it('a pool with no keys answers 409, which KeypoolClient turns into NoUsableKey; the lease path counts NoUsableKey', async () => {
+  it('a pool with no keys answers 409, which the client turns into NoUsableKey; the lease path counts NoUsableKey', async () => {
     // Prepare
     const { pool } = await seed([]);
-    const client = new KeypoolClient({ url: server.url, pool });
+    const client = new Keypool({ url: server.url }).pool(pool);
     // Act
     let error: unknown;
     const { records: emf } = await captureEmf(async () => {
@@ -388,10 +395,10 @@ describe("withKey through the HTTP API: the lease path's metrics", () => {
     expect(emf.filter((r) => r.pool === pool).map((r) => r.NoUsableKey)).toEqual([1]);
   });
 
-  it('a pool that does not exist answers 404, which KeypoolClient turns into PoolNotFound; no metric is published for it', async () => {
+  it('a pool that does not exist answers 404, which the client turns into PoolNotFound; no metric is published for it', async () => {
     // Prepare
     const pool = uniqueName('nowhere');
-    const client = new KeypoolClient({ url: server.url, pool });
+    const client = new Keypool({ url: server.url }).pool(pool);
     // Act
     let error: unknown;
     const { records: emf } = await captureEmf(async () => {
@@ -444,7 +451,7 @@ describe('withKey through the HTTP API when a lease answer is lost', () => {
     const { pool, keys } = await seed([{ credits: 10 }, { credits: 10 }]);
     const proxy = await losingFirstLeaseAnswer(server.url);
     try {
-      const client = new KeypoolClient({ url: proxy.url, pool });
+      const client = new Keypool({ url: proxy.url }).pool(pool);
       // Act
       const response = await withKey({ keys: client, ...fast }, generate('a lighthouse'));
       // Assess: the first key's lease (granted, answer lost) is the one used and completed.

@@ -68,6 +68,13 @@ const UPWARD: [why: string, file: string, imports: string, from: string, to: str
     'observability',
     'usecase',
   ],
+  [
+    "the client package importing the service's code: applications install it without the service",
+    'clients/typescript/src/upward.ts',
+    "import { NoUsableKey } from '../../../lib/domain/errors.js';",
+    'package',
+    'domain',
+  ],
 ];
 
 describe('layers only look down', () => {

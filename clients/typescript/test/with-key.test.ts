@@ -1,9 +1,9 @@
 /**
- * How withKey (lib/client/with-key.ts) turns what the provider call did into the lease's
+ * How withKey (src/with-key.ts) turns what the provider call did into the lease's
  * outcome: from the answer's status, or from what the call threw.
  */
 import { describe, expect, it } from 'vitest';
-import { outcomeFor, outcomeForThrow } from '../../lib/client/with-key.js';
+import { outcomeFor, outcomeForThrow } from '../src/with-key.js';
 
 describe('outcomeFor', () => {
   it.each([

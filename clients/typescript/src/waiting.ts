@@ -1,42 +1,31 @@
 /**
- * Where leases come from: a KeypoolClient over the HTTP API or, inside the account, a Broker
- * bound to one pool (brokerKeySource). A source serves one pool, as an application is granted
- * one pool's client policy (keypool-client-<pool>). Both can wait for a cooling key to come
- * back, up to a bound the caller sets, through the one loop here (leaseWaiting).
+ * Where leases come from (a KeySource: a Pool over the HTTP API, or one of your own), and the
+ * one loop that waits for a cooling key to come back within a bound the caller sets.
  */
-import { NoUsableKey } from '../domain/errors.js';
-import type { CompletionReport, CompletionResult, LeaseGrant, LeaseRequest } from '../domain/types.js';
+import { NoUsableKey } from './errors.js';
+import { defaultSleep, type Waiting } from './transport.js';
+import type { CompletionReport, LeaseGrant, LeaseRequest } from './types.js';
 
-/** How long one call may wait for a cooling key; absent: the source's own default. */
-export interface LeaseWait {
-  /** the most this call sleeps in total, over all its tries, seconds (0: never) */
+/** One lease's request, with how long it may wait for a cooling key. */
+export interface LeaseWait extends LeaseRequest {
+  /** the most this call sleeps in total, over all its tries, seconds (0: never; default: the source's) */
   maxWaitSeconds?: number;
 }
 
-/** What withKey needs: a KeypoolClient (HTTP API) or brokerKeySource(broker, pool). */
+/** What withKey needs: a Pool, or keySource(...) over leases of your own. */
 export interface KeySource {
   /** lease()'s default bound, and withKey's when it is given none (0 or absent: do not wait) */
   readonly maxWaitSeconds?: number;
   /** a key of the source's pool; NoUsableKey (with retryAfterSeconds when a key is cooling) when none is usable */
-  lease(request?: LeaseRequest, wait?: LeaseWait): Promise<LeaseGrant>;
+  lease(request?: LeaseWait): Promise<LeaseGrant>;
   /** reports the lease's outcome (default success) */
   complete(leaseId: string, report?: CompletionReport): Promise<unknown>;
-}
-
-export interface Waiting {
-  /** default: setTimeout */
-  sleep?: (ms: number) => Promise<void>;
-  /** a number in [0, 1) for the jitter (default Math.random) */
-  random?: () => number;
 }
 
 /** The longest one wait is stretched by, so callers that saw the same key come back do not all return at once. */
 export const MAX_JITTER_MS = 1_000;
 
-/** Waits `ms` on the real clock (options let tests pass their own). */
-export const defaultSleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
-
-/** Checks a caller's bound: a finite number of seconds >= 0. */
+/** Checks a caller's bound: a finite number of seconds >= 0 (absent: 0). */
 export function checkedWait(seconds: number | undefined, where: string): number {
   if (seconds === undefined) return 0;
   if (!Number.isFinite(seconds) || seconds < 0)
@@ -69,11 +58,7 @@ export class WaitBudget {
  * (no key is cooling: waiting would not help), or one whose wait is past the budget is thrown
  * as it is, so the caller still sees when a key comes back.
  */
-export async function leaseWaiting(
-  lease: () => Promise<LeaseGrant>,
-  budget: WaitBudget,
-  waiting: Waiting = {},
-): Promise<LeaseGrant> {
+export async function leaseWaiting<T>(lease: () => Promise<T>, budget: WaitBudget, waiting: Waiting = {}): Promise<T> {
   const sleep = waiting.sleep ?? defaultSleep;
   const random = waiting.random ?? Math.random;
   for (;;) {
@@ -91,36 +76,33 @@ export async function leaseWaiting(
   }
 }
 
-/** What brokerKeySource needs of a Broker (or of Leasing): the pool-scoped client use cases. */
-export interface PoolLeasing {
-  lease(pool: string, request?: LeaseRequest): Promise<LeaseGrant>;
-  complete(pool: string, leaseId: string, report?: CompletionReport): Promise<CompletionResult>;
-}
-
-export interface BrokerKeySourceOptions extends Waiting {
+/** Leases and completions of your own, for keySource. */
+export interface KeySourceOptions extends Waiting {
+  /** one try: a key, or NoUsableKey (this package's class) when the pool is dry */
+  lease(request: LeaseRequest): Promise<LeaseGrant>;
+  complete(leaseId: string, report: CompletionReport): Promise<unknown>;
   /** lease()'s default bound, seconds (default 0: do not wait) */
   maxWaitSeconds?: number;
 }
 
 /**
- * A Broker in the same account as a KeySource for one pool: the same leases, errors and
- * waiting as a KeypoolClient for that pool, without HTTP.
+ * A KeySource over leases of your own (another transport, keypool in the same process): the
+ * same waiting for a cooling key as a Pool, so withKey treats both alike.
  */
-export function brokerKeySource(
-  broker: PoolLeasing,
-  pool: string,
-  options: BrokerKeySourceOptions = {},
-): KeySource & { readonly pool: string } {
-  const maxWaitSeconds = checkedWait(options.maxWaitSeconds, 'brokerKeySource');
+export function keySource(options: KeySourceOptions): KeySource {
+  const maxWaitSeconds = checkedWait(options.maxWaitSeconds, 'keySource');
+  const waiting: Waiting = {
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    ...(options.random ? { random: options.random } : {}),
+  };
   return {
-    pool,
     maxWaitSeconds,
-    lease: (request = {}, wait = {}) =>
+    lease: ({ maxWaitSeconds: bound, ...request } = {}) =>
       leaseWaiting(
-        () => broker.lease(pool, request),
-        new WaitBudget(checkedWait(wait.maxWaitSeconds ?? maxWaitSeconds, 'lease')),
-        options,
+        () => options.lease(request),
+        new WaitBudget(checkedWait(bound ?? maxWaitSeconds, 'lease')),
+        waiting,
       ),
-    complete: (leaseId, report = {}) => broker.complete(pool, leaseId, report),
+    complete: (leaseId, report = {}) => options.complete(leaseId, report),
   };
 }

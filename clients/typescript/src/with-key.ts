@@ -1,21 +1,20 @@
 /**
  * `withKey(options, fn)`: lease a key, call the provider with it, and complete the lease by
- * what the provider answered, so no caller ever forgets to report a use. Works over the HTTP
- * API (KeypoolClient) or directly on a Broker inside the account (brokerKeySource).
+ * what the provider answered, so no caller ever forgets to report a use. `pool.withKey(fn)`
+ * is this over a Pool; any KeySource will do.
  */
-import { maskKey } from '../domain/keys.js';
-import type { CompletionReport, LeaseRequest, Outcome } from '../domain/types.js';
-import { redact } from '../shared/redact.js';
-import { checkedWait, defaultSleep, type KeySource, leaseWaiting, WaitBudget } from './key-source.js';
+import { safeText } from './errors.js';
+import { defaultSleep, neverSent, type Waiting } from './transport.js';
+import type { CompletionReport, LeaseRequest, Outcome } from './types.js';
+import { checkedWait, type KeySource, leaseWaiting, WaitBudget } from './waiting.js';
 
-export interface WithKeyOptions extends LeaseRequest {
-  /** where leases come from, for one pool: a KeypoolClient (HTTP API) or brokerKeySource(broker, pool) (same account) */
-  keys: KeySource;
+/** How withKey tries: everything but where the keys come from. */
+export interface WithKeyOptions extends LeaseRequest, Waiting {
   /** further attempts, each with another lease, after a 401/402/429/5xx (default 2) */
   retries?: number;
   /** base of the jittered backoff before a retry, ms (default 250; doubles each retry) */
   backoffMs?: number;
-  /** one attempt's limit, ms (default 60 s): fn gets an AbortSignal; past it the attempt is a failure */
+  /** one attempt's limit, ms (default 60 s): fn gets an AbortSignal; past it the attempt completes unknown */
   timeoutMs?: number;
   /**
    * when the pool is dry but a cooling key comes back (NoUsableKey.retryAfterSeconds), sleep
@@ -25,9 +24,6 @@ export interface WithKeyOptions extends LeaseRequest {
   maxWaitSeconds?: number;
   /** told when completing a lease fails (the use then stays counted); errors never hold the secret */
   onCompletionError?: (error: unknown, leaseId: string) => void;
-  sleep?: (ms: number) => Promise<void>;
-  /** a number in [0, 1) for backoff and wait jitter (default Math.random) */
-  random?: () => number;
 }
 
 export interface KeyAttempt {
@@ -49,7 +45,7 @@ export interface AttemptRecord {
   outcome: Outcome;
 }
 
-/** The provider call failed on every attempt, or threw; the message never holds a secret. */
+/** The provider call failed on every attempt, timed out, or threw with the secret in its error; the message never holds a secret. */
 export class ProviderCallError extends Error {
   override readonly name = 'ProviderCallError';
   constructor(
@@ -63,30 +59,12 @@ export class ProviderCallError extends Error {
 }
 
 /**
- * Errors a request cannot have reached the provider with: the connection was never made. Any
- * other throw (a timeout, a reset or a hang-up mid-answer) may come after the provider got the
- * request and billed it.
- */
-const NOT_SENT = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ERR_INVALID_URL',
-]);
-
-/**
  * How a call that threw completes its lease: `failure` (refunded) when the request surely never
  * left, else `unknown` (kept counted, slot freed): refunding a use the provider probably billed
  * would let a key pass its cap.
  */
 export function outcomeForThrow(error: unknown): Outcome {
-  const codeOf = (e: unknown): unknown => (typeof e === 'object' && e !== null && 'code' in e ? e.code : undefined);
-  const cause = typeof error === 'object' && error !== null && 'cause' in error ? error.cause : undefined;
-  const code = codeOf(error) ?? codeOf(cause);
-  return typeof code === 'string' && NOT_SENT.has(code) ? 'failure' : 'unknown';
+  return neverSent(error) ? 'failure' : 'unknown';
 }
 
 /** How a provider answer completes the lease, and whether another key might do better. */
@@ -104,16 +82,31 @@ export function outcomeFor(status: number): { outcome: Outcome; retry: boolean }
 export const MAX_RETRY_AFTER_SECONDS = 3600;
 
 /**
- * A provider's Retry-After as whole seconds for a rate_limited completion: a delay of 1 or more
- * seconds, at most MAX_RETRY_AFTER_SECONDS (a longer one is cut to it, so the key still rests
- * as long as the API allows rather than only the pool's default cooldown). An HTTP date, 0, or
- * anything else: undefined, and the pool's cooldown applies.
+ * A provider's Retry-After as a rate_limited completion takes it: whole seconds, 1 to
+ * MAX_RETRY_AFTER_SECONDS (a longer wait is cut to it, so the key still rests as long as the
+ * API allows). A number is rounded up; a header's text counts when it is digits. An HTTP date,
+ * 0 or anything else: undefined, and the pool's cooldown applies.
  */
+export function restSeconds(retryAfter: number | string | null | undefined): number | undefined {
+  const seconds =
+    typeof retryAfter === 'string'
+      ? /^[0-9]{1,10}$/.test(retryAfter.trim())
+        ? Number(retryAfter.trim())
+        : NaN
+      : (retryAfter ?? NaN);
+  return seconds > 0 ? Math.min(Math.ceil(seconds), MAX_RETRY_AFTER_SECONDS) : undefined;
+}
+
+/** The provider's Retry-After on an answer, as restSeconds reads it. */
 export function retryAfterSeconds(response: Pick<Response, 'headers'>): number | undefined {
-  const value = response.headers.get('retry-after')?.trim() ?? '';
-  if (!/^[0-9]{1,10}$/.test(value)) return undefined;
-  const seconds = Number(value);
-  return seconds >= 1 ? Math.min(seconds, MAX_RETRY_AFTER_SECONDS) : undefined;
+  return restSeconds(response.headers.get('retry-after'));
+}
+
+/** What the outside may see of a secret: its first 3 and last 4 characters, less for a short one. */
+export function maskKey(apiKey: string): string {
+  const chars = Array.from(apiKey);
+  if (chars.length >= 16) return `${chars.slice(0, 3).join('')}...${chars.slice(-4).join('')}`;
+  return chars.length >= 8 ? `...${chars.slice(-2).join('')}` : '...';
 }
 
 function mentions(error: unknown, secret: string, depth = 0): boolean {
@@ -132,24 +125,25 @@ function scrubbed(error: unknown, apiKey: string, attempts: AttemptRecord[]): un
   const e = error as { name?: unknown; message?: unknown };
   const message = typeof e.message === 'string' ? e.message.split(apiKey).join(maskKey(apiKey)) : 'error';
   return new ProviderCallError(
-    `the provider call threw ${typeof e.name === 'string' ? e.name : 'an error'}: ${redact(message).slice(0, 300)}`,
+    `the provider call threw ${typeof e.name === 'string' ? e.name : 'an error'}: ${safeText(message).slice(0, 300)}`,
     undefined,
     attempts,
   );
 }
 
 /**
- * Leases a key, runs `fn(apiKey)`, completes the lease by the answer (2xx success, 401
- * invalid_key, 402 out_of_credits, 429 rate_limited with the provider's Retry-After, anything
- * else failure) and returns the Response. 401/402/429/5xx are retried with another key up to
- * `retries` times; when none is left it throws ProviderCallError. A 403 (content moderation) or
- * another 4xx is returned as it is, without retry. If `fn` times out or throws after the
- * request may have left, the lease is completed `unknown` (the use stays counted: the provider
- * probably billed it); only a connection never made is a `failure`; the error is rethrown. A dry pool throws NoUsableKey, after waiting
- * for a cooling key only while the sleeps of the whole call stay within `maxWaitSeconds`. The
- * lease is always completed; no error carries the secret.
+ * Leases a key from `keys`, runs `fn(apiKey)`, completes the lease by the answer (2xx success,
+ * 401 invalid_key, 402 out_of_credits, 429 rate_limited with the provider's Retry-After,
+ * anything else failure) and returns the Response. 401/402/429/5xx are retried with another key
+ * up to `retries` times; when none is left it throws ProviderCallError. A 403 (content
+ * moderation) or another 4xx is returned as it is, without retry. If `fn` throws before its
+ * connection was made, the lease completes `failure` (the use is given back); any other throw,
+ * or `timeoutMs` passing, completes it `unknown` (the use stays counted: the provider probably
+ * billed it); the error is rethrown. A dry pool throws NoUsableKey, after waiting for a cooling
+ * key only while the sleeps of the whole call stay within `maxWaitSeconds`. The lease is always
+ * completed; no error carries the secret.
  */
-export async function withKey(options: WithKeyOptions, fn: ProviderCall): Promise<Response> {
+export async function withKey(options: WithKeyOptions & { keys: KeySource }, fn: ProviderCall): Promise<Response> {
   const retries = options.retries ?? 2;
   const backoffMs = options.backoffMs ?? 250;
   const timeoutMs = options.timeoutMs ?? 60_000;
@@ -172,12 +166,12 @@ export async function withKey(options: WithKeyOptions, fn: ProviderCall): Promis
   for (let attempt = 0; ; attempt++) {
     if (attempt > 0) await sleep(random() * backoffMs * 2 ** (attempt - 1));
     // The source is told not to wait itself: withKey waits, so its own bound holds for the whole call.
-    const grant = await leaseWaiting(() => options.keys.lease(request, { maxWaitSeconds: 0 }), budget, {
+    const grant = await leaseWaiting(() => options.keys.lease({ ...request, maxWaitSeconds: 0 }), budget, {
       sleep,
       random,
     });
     const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<never>((_, fail) => {
       timer = setTimeout(() => {
         const error = new ProviderCallError(`the provider call took longer than ${timeoutMs} ms`, undefined, attempts);

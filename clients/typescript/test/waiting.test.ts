@@ -1,19 +1,12 @@
 /**
- * Waiting for a cooling key (leaseWaiting, withKey's maxWaitSeconds, brokerKeySource) and the
- * provider's Retry-After on a rate_limited completion, on plain fakes: no database, no HTTP.
+ * Waiting for a cooling key (leaseWaiting, withKey's maxWaitSeconds, keySource) and the
+ * provider's Retry-After on a rate_limited completion, on plain fakes: no HTTP.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  brokerKeySource,
-  type KeySource,
-  type LeaseWait,
-  leaseWaiting,
-  type PoolLeasing,
-  WaitBudget,
-} from '../../lib/client/key-source.js';
-import { retryAfterSeconds, withKey } from '../../lib/client/with-key.js';
-import { NoUsableKey } from '../../lib/domain/errors.js';
-import type { CompletionReport, LeaseGrant, LeaseRequest } from '../../lib/domain/types.js';
+import { NoUsableKey } from '../src/errors.js';
+import type { CompletionReport, LeaseGrant } from '../src/types.js';
+import { type KeySource, keySource, type LeaseWait, leaseWaiting, WaitBudget } from '../src/waiting.js';
+import { retryAfterSeconds, withKey } from '../src/with-key.js';
 
 const grant = (n: number): LeaseGrant => ({
   leaseId: `lease-${n}`,
@@ -33,12 +26,12 @@ function scripted(
   return {
     waits,
     reports,
-    lease: (_request?: LeaseRequest, wait?: LeaseWait) => {
-      waits.push(wait);
+    lease: (request?: LeaseWait) => {
+      waits.push(request);
       const next = answers.shift();
       if (next === undefined) return Promise.reject(new Error('no more answers'));
       if (typeof next === 'object' && next !== null) return Promise.resolve(next);
-      return Promise.reject(new NoUsableKey('p', 3, next ?? undefined));
+      return Promise.reject(new NoUsableKey('none', next === null ? {} : { retryAfterSeconds: next }));
     },
     complete: (_leaseId: string, report?: CompletionReport) => (reports.push(report ?? {}), Promise.resolve({})),
   };
@@ -159,37 +152,43 @@ describe('withKey waiting', () => {
   });
 });
 
-describe('brokerKeySource', () => {
-  it("binds a Broker's pool-scoped lease and complete to one pool and waits like KeypoolClient", async () => {
+describe('keySource', () => {
+  it('leases of your own, with the same waiting as a Pool: a cooling key within the bound is waited for, the bound is not passed on', async () => {
     // Prepare
     const calls: unknown[][] = [];
     let dry = true;
-    const broker: PoolLeasing = {
-      lease: (pool, request) => {
-        calls.push(['lease', pool, request]);
+    const { slept, sleep } = recorder();
+    const source = keySource({
+      lease: (request) => {
+        calls.push(['lease', request]);
         if (dry) {
           dry = false;
-          return Promise.reject(new NoUsableKey(pool, 3, 1));
+          return Promise.reject(new NoUsableKey('none', { retryAfterSeconds: 1 }));
         }
         return Promise.resolve(grant(1));
       },
-      complete: (pool, leaseId, report) => (
-        calls.push(['complete', pool, leaseId, report]),
-        Promise.resolve({ keyId: 'key-1', usageCount: 1, status: 'active' })
-      ),
-    };
-    const { slept, sleep } = recorder();
-    const source = brokerKeySource(broker, 'images', { maxWaitSeconds: 1, sleep, random: () => 0 });
+      complete: (leaseId, report) => (calls.push(['complete', leaseId, report]), Promise.resolve({})),
+      maxWaitSeconds: 1,
+      sleep,
+      random: () => 0,
+    });
     // Act
     const leased = await source.lease({ maxUses: 2 });
-    await source.complete(leased.leaseId, { outcome: 'success' });
+    await source.complete(leased.leaseId);
+    const tooLong = await keySource({
+      ...source,
+      lease: () => Promise.reject(new NoUsableKey('none', { retryAfterSeconds: 2 })),
+    })
+      .lease()
+      .catch((e: unknown) => e);
     // Assess
-    expect(source.pool).toBe('images');
+    expect(source.maxWaitSeconds).toBe(1);
     expect(slept).toEqual([1_000]);
     expect(calls).toEqual([
-      ['lease', 'images', { maxUses: 2 }],
-      ['lease', 'images', { maxUses: 2 }],
-      ['complete', 'images', 'lease-1', { outcome: 'success' }],
+      ['lease', { maxUses: 2 }],
+      ['lease', { maxUses: 2 }],
+      ['complete', 'lease-1', {}],
     ]);
+    expect(tooLong).toBeInstanceOf(NoUsableKey);
   });
 });

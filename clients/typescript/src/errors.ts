@@ -1,0 +1,220 @@
+/**
+ * keypool's answers as errors: one class per `error` code of the API, mapped in one place
+ * (errorFromAnswer). A message is the API's own (which never holds a secret) passed through
+ * safeText, or written here from the status; no error ever carries an API key.
+ */
+
+export interface KeypoolErrorOptions {
+  /** the HTTP status of the answer (none when keypool was not reached) */
+  status?: number;
+  /** the API's `error` code, for a class that covers several (KeypoolApiError) */
+  code?: string;
+  /** seconds the answer asked to wait (its `retryAfterSeconds` or Retry-After) */
+  retryAfterSeconds?: number;
+  cause?: unknown;
+}
+
+/** Any refusal or failure of keypool: `code` is the API's `error` code, `status` the HTTP status. */
+export class KeypoolError extends Error {
+  /** the code this class stands for */
+  static readonly code: string = 'keypool_error';
+  readonly code: string;
+  readonly status: number | undefined;
+  /** seconds to wait before asking again, when the answer said */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(message: string, options: KeypoolErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code ?? new.target.code;
+    this.status = options.status;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/** A field the API refused, as `details` of a 400 name it. */
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+/** 400: a malformed or out-of-range request, or a `maxUses`/`ttlSeconds` above the pool's policy (`details` name the limit). */
+export class InvalidRequest extends KeypoolError {
+  static override readonly code = 'invalid_request';
+  readonly details: FieldProblem[];
+  constructor(message: string, options: KeypoolErrorOptions & { details?: FieldProblem[] } = {}) {
+    super(message, options);
+    this.details = options.details ?? [];
+  }
+}
+
+/** 403: IAM refused the request (unsigned, or signed by someone without this pool's client policy). */
+export class AccessDenied extends KeypoolError {
+  static override readonly code: string = 'access_denied';
+}
+
+/** 403 from the local server: the Host header is not a loopback name. */
+export class ForbiddenHost extends AccessDenied {
+  static override readonly code = 'forbidden_host';
+}
+
+/** 403 from the local server: a request from a web page's origin. */
+export class ForbiddenOrigin extends AccessDenied {
+  static override readonly code = 'forbidden_origin';
+}
+
+/** 404: no route for this method and path. */
+export class NotFound extends KeypoolError {
+  static override readonly code = 'not_found';
+}
+
+/** 404: no such pool. */
+export class PoolNotFound extends KeypoolError {
+  static override readonly code = 'pool_not_found';
+}
+
+/** 404: no such key in this pool. */
+export class KeyNotFound extends KeypoolError {
+  static override readonly code = 'key_not_found';
+}
+
+/** 404: no such lease in this pool (or an operator's reset ended it). */
+export class LeaseNotFound extends KeypoolError {
+  static override readonly code = 'lease_not_found';
+}
+
+/** 405: the route exists, not with this method. */
+export class MethodNotAllowed extends KeypoolError {
+  static override readonly code = 'method_not_allowed';
+}
+
+/** 409: no key of the pool is under the cap; `retryAfterSeconds`: when a cooling key comes back, if one is cooling. */
+export class NoUsableKey extends KeypoolError {
+  static override readonly code = 'no_usable_key';
+}
+
+/** 410: the lease ended before it was completed; its use stays counted. */
+export class LeaseExpired extends KeypoolError {
+  static override readonly code = 'lease_expired';
+}
+
+/** 413: the request body is over the API's limit. */
+export class PayloadTooLarge extends KeypoolError {
+  static override readonly code = 'payload_too_large';
+}
+
+/** 415 from the local server: a body that is not JSON. */
+export class UnsupportedMediaType extends KeypoolError {
+  static override readonly code = 'unsupported_media_type';
+}
+
+/** 503: the key service that opens stored secrets failed; nothing was counted. Retry after `retryAfterSeconds`. */
+export class SealingUnavailable extends KeypoolError {
+  static override readonly code = 'sealing_unavailable';
+}
+
+/** 503: keypool does not hold the wrapping key a secret was sealed under: an operator must fix its setting; nothing was counted. */
+export class SealingMisconfigured extends KeypoolError {
+  static override readonly code = 'sealing_misconfigured';
+}
+
+/** 500: keypool failed; its message says no more. */
+export class InternalError extends KeypoolError {
+  static override readonly code = 'internal_error';
+}
+
+/** Any other answer that is not what the call expects: `code` says which (`http_error`, `redirect`, a code newer than this package). */
+export class KeypoolApiError extends KeypoolError {
+  static override readonly code = 'http_error';
+}
+
+/** keypool could not be reached (refused, reset, timed out) after the client's own retries; `cause` says how. */
+export class KeypoolUnavailable extends KeypoolError {
+  static override readonly code = 'unavailable';
+}
+
+/** The class of each code an answer of keypool carries. */
+const BY_CODE: ReadonlyMap<string, typeof KeypoolError> = new Map(
+  [
+    InvalidRequest,
+    ForbiddenHost,
+    ForbiddenOrigin,
+    NotFound,
+    PoolNotFound,
+    KeyNotFound,
+    LeaseNotFound,
+    MethodNotAllowed,
+    NoUsableKey,
+    LeaseExpired,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    SealingUnavailable,
+    SealingMisconfigured,
+    InternalError,
+  ].map((error) => [error.code, error]),
+);
+
+/** The codes this package has a class for (every code the API documents). */
+export const ERROR_CODES: readonly string[] = [...BY_CODE.keys()];
+
+/** An AWS-looking credential, a provider key or any long token: masked wherever a text from outside is shown. */
+const SECRET_SHAPED = /sk-[A-Za-z0-9_-]{8,}|[A-Za-z0-9_\-+/=]{32,}/g;
+const UUID = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i;
+
+/**
+ * A text from outside (an answer's message) as an error may show it: at most 500 characters,
+ * anything shaped like a secret masked. keypool's messages hold none; a gateway or proxy in
+ * between might echo one. A UUID (a request id) stays whole.
+ */
+export function safeText(text: string): string {
+  return text.replace(SECRET_SHAPED, (run) => (UUID.test(run) ? run : `${run.slice(0, 3)}...`)).slice(0, 500);
+}
+
+/** A wait in whole seconds from a Retry-After header: digits only (an HTTP date or 0 is none). */
+export function retryAfterHeader(headers: Pick<Headers, 'get'> | undefined): number | undefined {
+  const value = headers?.get('retry-after')?.trim() ?? '';
+  return /^[0-9]{1,6}$/.test(value) && Number(value) > 0 ? Number(value) : undefined;
+}
+
+/** What errorFromAnswer reads of an answer. */
+export interface ErrorAnswer {
+  status: number;
+  /** the body as parsed JSON (undefined when it was not JSON) */
+  body: unknown;
+  headers?: Pick<Headers, 'get'>;
+}
+
+const record = (value: unknown): Record<string, unknown> =>
+  typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+
+/**
+ * The error for an answer of keypool (or of the API Gateway in front of it) that is not a
+ * success: the class of its `error` code; for an answer without one (API Gateway's own), an
+ * AccessDenied for a 403 (saying when the request went unsigned: `signed` false) and a
+ * KeypoolApiError otherwise. `retryAfterSeconds` from the body, else from Retry-After.
+ */
+export function errorFromAnswer(answer: ErrorAnswer, signed = true): KeypoolError {
+  const body = record(answer.body);
+  const fromBody = body.retryAfterSeconds;
+  const retryAfterSeconds =
+    typeof fromBody === 'number' && Number.isInteger(fromBody) && fromBody > 0
+      ? fromBody
+      : retryAfterHeader(answer.headers);
+  const options = { status: answer.status, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) };
+  const message = typeof body.message === 'string' ? safeText(body.message) : `keypool answered ${answer.status}`;
+  const code = body.error;
+  if (typeof code === 'string') {
+    const known = BY_CODE.get(code);
+    if (known === InvalidRequest) {
+      const details = Array.isArray(body.details) ? (body.details as FieldProblem[]) : [];
+      return new InvalidRequest(message, { ...options, details });
+    }
+    if (known) return new known(message, options);
+    return new KeypoolApiError(message, { ...options, code: safeText(code).slice(0, 64) });
+  }
+  if (answer.status === 403) {
+    const hint = signed ? '' : ' (the request went unsigned: no AWS credentials were found)';
+    return new AccessDenied(`${message}${hint}`, options);
+  }
+  return new KeypoolApiError(message, options);
+}
