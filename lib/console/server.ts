@@ -5,8 +5,9 @@
  * Content-Security-Policy. GET and HEAD only; a request addressed to another Host or sent by a
  * page of another origin is refused by the local server's own rule (lib/shared/loopback.ts).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { InvalidRequest, PoolNotFound } from '../domain/errors.js';
+import { listenOnLoopback, type Listening } from '../shared/listen.js';
 import { foreignRequest } from '../shared/loopback.js';
 import type { Overview } from '../use-cases/overview.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
@@ -47,11 +48,8 @@ export interface ConsoleOptions {
   onError?: (error: unknown) => void;
 }
 
-export interface RunningConsole {
-  server: Server;
-  url: string;
-  close(): Promise<void>;
-}
+/** The running console: its URL, and how to stop it. */
+export type RunningConsole = Listening;
 
 function refusal(status: number, title: string, message: string, headers: Record<string, string> = {}): Answer {
   const body = page({
@@ -149,7 +147,7 @@ function send(request: IncomingMessage, response: ServerResponse, result: Answer
 }
 
 /** Serves the console on 127.0.0.1:`port` (0: any free port). */
-export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
+export function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
   const server = createServer((request, response) => {
     // A body is never read: nothing the console answers takes one.
     request.resume();
@@ -162,20 +160,5 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       },
     );
   });
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail);
-    server.listen(options.port, '127.0.0.1', () => done());
-  });
-  const address = server.address();
-  const actual = typeof address === 'object' && address ? address.port : options.port;
-  return {
-    server,
-    url: `http://127.0.0.1:${actual}`,
-    close: () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  };
+  return listenOnLoopback(server, options.port);
 }

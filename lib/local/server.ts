@@ -4,11 +4,12 @@
  * given to it (bin/local-handlers.ts loads the real ones), so the server knows only the route table.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { errorAnswer, LOCAL_SERVER_STATUS, type LocalServerRefusal, PayloadTooLarge } from '../http/errors.js';
 import { MAX_BODY_BYTES } from '../http/http-handler.js';
 import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
+import { listenOnLoopback, type Listening } from '../shared/listen.js';
 import { foreignRequest } from '../shared/loopback.js';
 
 export type LambdaHandler = (
@@ -157,14 +158,11 @@ async function readBody(request: IncomingMessage): Promise<string | undefined> {
   return tooLarge ? undefined : Buffer.concat(chunks).toString('utf8');
 }
 
-export interface LocalServer {
-  server: Server;
-  url: string;
-  close(): Promise<void>;
-}
+/** The running local server: its URL, and how to stop it. */
+export type LocalServer = Listening;
 
 /** Serves the API on 127.0.0.1:`port` (0: any free port) through the given handlers. */
-export async function startServer(handlers: Record<FunctionName, LambdaHandler>, port: number): Promise<LocalServer> {
+export function startServer(handlers: Record<FunctionName, LambdaHandler>, port: number): Promise<LocalServer> {
   const server = createServer((request, response) => {
     void (async () => {
       try {
@@ -191,20 +189,5 @@ export async function startServer(handlers: Record<FunctionName, LambdaHandler>,
       }
     })();
   });
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail);
-    server.listen(port, '127.0.0.1', () => done());
-  });
-  const address = server.address();
-  const actual = typeof address === 'object' && address ? address.port : port;
-  return {
-    server,
-    url: `http://127.0.0.1:${actual}`,
-    close: () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  };
+  return listenOnLoopback(server, port);
 }
