@@ -6,7 +6,7 @@
 import { PoolNotFound } from '../domain/errors.js';
 import type { MaintenanceRunRecord } from '../domain/maintenance-run.js';
 import { effectiveStatus } from '../domain/rules.js';
-import type { KeyPage, KeyRecord, KeyView, ListQuery, PoolPolicy } from '../domain/types.js';
+import type { KeyRecord, KeyView, ListQuery, PoolPolicy } from '../domain/types.js';
 import type { KeyAdminStore } from '../ports/key-admin-store.js';
 import type { MaintenanceRunStore } from '../ports/maintenance-run-store.js';
 import type { PoolStore } from '../ports/pool-store.js';
@@ -122,7 +122,7 @@ export class Overview {
   async keys(
     pool: string,
     query: Pick<ListQuery, 'cursor' | 'limit'>,
-  ): Promise<Read<{ policy: PoolPolicy; page: KeyPage & { keys: KeyRow[] } }>> {
+  ): Promise<Read<{ policy: PoolPolicy; page: { keys: KeyRow[]; cursor: string | null } }>> {
     const readAt = this.clock();
     const policy = await this.options.pools.get(pool);
     if (!policy) throw new PoolNotFound(pool);
