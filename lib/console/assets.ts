@@ -20,7 +20,8 @@ table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
 caption { text-align: left; font-weight: 600; padding: 0.25rem 0; }
 th, td { text-align: left; padding: 0.3rem 0.6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 thead th { background: var(--band); }
-.num, .count { text-align: right; font-variant-numeric: tabular-nums; }
+.num, .count { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+time { white-space: nowrap; }
 .none, .why { color: var(--muted); font-size: 0.9em; }
 .scroll { overflow-x: auto; }
 .pool { border-top: 2px solid var(--line); }

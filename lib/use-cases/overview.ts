@@ -142,7 +142,9 @@ export class Overview {
    * does not, and the key's record (one narrow read, for cooling keys only) does.
    */
   private async withCooldown(view: KeyRow): Promise<KeyRow> {
-    if (view.status !== 'cooling' || 'cooldownUntil' in view) return view;
+    // Read through the wider type: where KeyView always has the field, this still compiles.
+    const carried = (view as { cooldownUntil?: string | null }).cooldownUntil;
+    if (view.status !== 'cooling' || carried !== undefined) return view;
     const record = await this.options.keys.record(view.pool, view.keyId);
     const until = record?.cooldownUntil;
     return { ...view, cooldownUntil: until === undefined ? null : new Date(until).toISOString() };
