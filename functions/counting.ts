@@ -8,13 +8,15 @@ import { processCounting } from '../lib/wiring.js';
 export const handler = httpHandler({
   'POST /pools/{pool}/leases/{leaseId}/complete': async ({ params, body, caller }) => {
     const outcome = body.outcome ?? 'success';
-    const result = await processCounting().complete(params.pool, params.leaseId, body);
+    // A caller's report is a client's hypothesis, budgeted per caller: nothing a caller sends
+    // makes it the provider's.
+    const result = await processCounting().complete(params.pool, params.leaseId, body, { by: 'client', caller });
     auditCompletion(params.pool, outcome, result, caller);
     countCompletion(metrics, params.pool, outcome);
     return ok(result);
   },
   'POST /pools/{pool}/keys/{keyId}/usage': async ({ params, caller }) => {
-    const result = await processCounting().increment(params.pool, params.keyId);
+    const result = await processCounting().increment(params.pool, params.keyId, caller);
     auditUsage(params.pool, result, caller);
     return ok(result);
   },

@@ -8,7 +8,7 @@ import { processLeasing } from '../lib/wiring-secrets.js';
 export const handler = httpHandler(
   {
     'POST /pools/{pool}/leases': async ({ params, body, headers, caller }) => {
-      const grant = await processLeasing().lease(params.pool, body, headers['idempotency-key']);
+      const grant = await processLeasing().lease(params.pool, body, headers['idempotency-key'], caller);
       auditGrant(grant, caller);
       return ok(grant);
     },

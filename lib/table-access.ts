@@ -22,6 +22,8 @@
  */
 import { POOL_DEFAULTS } from './domain/types.js';
 import {
+  BUDGET_COUNT_ATTRIBUTE,
+  BUDGET_PREFIX,
   IDEMPOTENCY_PREFIX,
   KEY_PREFIX,
   MAINTENANCE_RUN_PREFIX,
@@ -35,6 +37,8 @@ export const ITEM_PREFIX = {
   key: KEY_PREFIX,
   pool: POOL_RECORD_PREFIX,
   idempotency: IDEMPOTENCY_PREFIX,
+  /** a caller's report budget in one pool for one minute: a counter (DynamoReportBudget) */
+  budget: BUDGET_PREFIX,
   run: MAINTENANCE_RUN_PREFIX,
 } as const;
 export type ItemKind = keyof typeof ITEM_PREFIX;
@@ -58,8 +62,12 @@ export const KEY_ATTRIBUTES = {
   identity: ['label', 'maskedKey', 'createdAt'],
   /** its count, its last use and its lease slots: leases, completions, counts, a reset */
   usage: ['usageCount', 'lastUsedAt', 'L'],
-  /** its status and what goes with it: everyone who may change a status */
-  status: ['status', 'cooldownUntil'],
+  /**
+   * its status and what goes with it (lib/adapters/key-item.ts STATUS_ATTRIBUTES): who set it,
+   * why, when, until when, and the status an undecryptable mark keeps; everyone who may change
+   * a status
+   */
+  status: ['status', 'statusBy', 'statusReason', 'statusAt', 'cooldownUntil', 'prior'],
   /** its home shard: whoever puts a key back into its pool, and a reshard */
   home: [TABLE.usageIndex.home],
   /** the provider's balance: maintenance */
@@ -100,6 +108,7 @@ export const IDEMPOTENCY_ATTRIBUTES = [
   'leaseCount',
   'leaseId',
   'requestHash',
+  'callerDigest',
   'expiresAtMs',
   TTL_ATTRIBUTE,
 ] as const;
@@ -115,6 +124,9 @@ export const MAINTENANCE_RUN_ATTRIBUTES = [
   'firstErrors',
   TTL_ATTRIBUTE,
 ] as const;
+
+/** A report budget's attributes (besides TABLE_KEY_ATTRIBUTES): the count of reports, its expiry. */
+export const BUDGET_ATTRIBUTES = [BUDGET_COUNT_ATTRIBUTE, TTL_ATTRIBUTE] as const;
 
 /** The item actions a grant may name (Query runs on an index: RoleTableAccess.queries). */
 export type ItemAction = 'GetItem' | 'BatchGetItem' | 'PutItem' | 'UpdateItem';
@@ -199,12 +211,14 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
     ],
     queries: [TABLE.usageIndex.name],
   },
-  // Completions and lease-less counts: a key's count, slot and status, never its secret.
+  // Completions and lease-less counts: a key's count, slot and status, never its secret; and
+  // the caller's report budget, one counter per pool, caller and minute.
   counting: {
     items: [
       READS_POOL_RECORDS,
       { actions: ['GetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
       { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status], narrow: true },
+      { actions: ['UpdateItem'], items: ['budget'], attributes: BUDGET_ATTRIBUTES, narrow: true },
     ],
     queries: [],
   },

@@ -26,8 +26,12 @@
  * reshard is pending), createdAt, updatedAt, and pool = POOL_DIRECTORY.
  *
  * One item per lease granted under an Idempotency-Key while it may be replayed: keyId
- * `idem#<digest>`, leasedKeyId, leasePool, leaseCount, leaseId, requestHash, expiresAtMs, and
- * the TTL attribute `ttl` (never the secret; in no index).
+ * `idem#<digest>`, leasedKeyId, leasePool, leaseCount, leaseId, requestHash, callerDigest,
+ * expiresAtMs, and the TTL attribute `ttl` (never the secret; in no index).
+ *
+ * One item per caller, pool and minute that made a negative report or a lease-less count:
+ * keyId `budget#<pool>#<caller digest>#<minute>`, `reports` (how many), `ttl` (in no index;
+ * lib/domain/report-budget.ts).
  *
  * One item per maintenance run, kept 30 days: keyId `run#<startedAt>#<random>`, pool =
  * MAINTENANCE_RUNS, startedAt, finishedAt, scope (the pool it was limited to), checked, changed,
@@ -74,8 +78,12 @@ export const MAINTENANCE_RUN_PREFIX = 'run#';
 export const MAINTENANCE_RUNS = '#runs';
 /** An idempotency record's partition key is this prefix and a digest (keys are `k_…`, pools `pool#…`). */
 export const IDEMPOTENCY_PREFIX = 'idem#';
-/** The table's TTL attribute (epoch seconds): DynamoDB deletes expired idempotency and run records by it. */
+/** The table's TTL attribute (epoch seconds): DynamoDB deletes expired idempotency records, report budgets and run records by it. */
 export const TTL_ATTRIBUTE = 'ttl';
+/** A report budget's partition key is this prefix, the pool, a caller digest and a window: `budget#<pool>#<caller>#<window>`. */
+export const BUDGET_PREFIX = 'budget#';
+/** A report budget's counter: the reports spent in its window. */
+export const BUDGET_COUNT_ATTRIBUTE = 'reports';
 
 /**
  * The usage-count index partition of a pool's shard: the bare pool name for shard 0 (so a pool

@@ -17,6 +17,8 @@ import { DynamoLeaseStore } from './adapters/dynamo-lease-store.js';
 import { DynamoMaintenanceRunStore } from './adapters/dynamo-maintenance-run-store.js';
 import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { type Config, readConfig } from './config.js';
+import { reportBudgetHooks } from './observability/keypool-metrics.js';
+import { metrics } from './observability/metrics.js';
 import { KeyAdmin } from './use-cases/key-admin.js';
 import { Overview } from './use-cases/overview.js';
 import { Leasing } from './use-cases/leasing.js';
@@ -74,6 +76,7 @@ export function processCounting(): Pick<Leasing, 'complete' | 'increment'> {
     store: processTables().leases,
     pools: processTables().directory,
     sealer: NEVER_OPENS,
+    ...reportBudgetHooks(metrics),
   }));
 }
 

@@ -96,6 +96,28 @@ export class KeypoolAlarms extends Construct {
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
+      // A caller made more negative reports (or lease-less counts) in a minute than the pool
+      // allows: they took no effect, but a client is misbehaving or someone is trying to empty
+      // the pool with reports. The metric counts each report past the budget.
+      add(`client-reports-over-budget-${slug}`, {
+        alarmDescription: `keypool: a caller of pool "${pool}" sent more negative reports or lease-less counts than maxClientReportsPerMinute (they took no effect)`,
+        metric: poolMetric(pool, METRIC.clientReportsOverBudget, 'Sum', Duration.minutes(5)),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      // Most of a maintenance run's answers were the provider refusing keys (401/403 in its
+      // documented shape): the run disabled none of them, since a provider-wide refusal is not
+      // a verdict on each key. Someone must look: the account, the provider, or a proxy in between.
+      add(`provider-auth-breaker-${slug}`, {
+        alarmDescription: `keypool: maintenance of pool "${pool}" saw mostly 401/403 from the provider and disabled no key (provider-auth breaker open)`,
+        metric: poolMetric(pool, METRIC.providerAuthBreakerOpen, 'Maximum', period),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
       // Callers already got 409 no_usable_key: the pool ran dry between maintenance runs.
       add(`no-usable-key-${slug}`, {
         alarmDescription: `keypool: POST /pools/${pool}/leases answered 409 no_usable_key`,

@@ -123,6 +123,16 @@ export const POOL_ROW: readonly PoolWidget[] = [
     title: 'Balance checks that failed, per maintenance run',
     series: [gauge(METRIC.balanceCheckErrors, 'keys whose balance could not be read', 'Maximum')],
   },
+  {
+    // 1: the run's answers were mostly the provider refusing keys, so it disabled none (alarmed).
+    title: 'Provider-auth breaker (1: a run disabled no key on mostly 401/403)',
+    series: [gauge(METRIC.providerAuthBreakerOpen, 'breaker open', 'Maximum')],
+  },
+  {
+    // Any point here is alarmed: a caller sent more negative reports than its budget allows.
+    title: 'Client reports past the budget, per minute (they took no effect)',
+    series: [perMinute(METRIC.clientReportsOverBudget, 'reports over maxClientReportsPerMinute')],
+  },
 ];
 
 export interface KeypoolDashboardProps {

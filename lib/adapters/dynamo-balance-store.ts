@@ -1,12 +1,14 @@
 /**
  * Maintenance's writes to the key table. Each is one conditional UpdateItem that touches only
- * the balance attributes, the status and the index partition attribute `upk` (set from the
- * key's home `ush`): never
- * usageCount, the sort key `usk` or the lease slots `L`, so it cannot lose a count a
- * concurrent lease or completion makes.
+ * the balance attributes, the status (with who set it, why, when: STATUS_ATTRIBUTES) and the
+ * index partition attribute `upk` (set from the key's home `ush`): never usageCount, the sort
+ * key `usk` or the lease slots `L`, so it cannot lose a count a concurrent lease or completion
+ * makes.
  */
+import { balanceStamp } from '../domain/rules.js';
 import type { BalanceStore, BalanceWrite, BalanceWriteResult } from '../ports/balance-store.js';
 import { TABLE } from '../table.js';
+import { keyWrite, OPERATOR_DISABLED, operatorDisabledTerms, stampClauses } from './dynamo-key-table.js';
 import { DynamoTable } from './dynamo-table.js';
 import { BACK_INTO_INDEX, type Item, toKeyRecord } from './key-item.js';
 
@@ -23,42 +25,40 @@ export class DynamoBalanceStore extends DynamoTable implements BalanceStore {
     }
     // Invariant: the key exists. A key deleted meanwhile is not recreated as a bare balance item.
     let condition = 'attribute_exists(#key)';
-    if (write.change !== 'none') {
-      names['#status'] = 'status';
-      names['#upk'] = TABLE.usageIndex.partitionKey;
+    const stamp = balanceStamp(write.change, write.checkedAt);
+    if (stamp) {
+      // Invariants: a status change never undoes a concurrent one. It applies only while the
+      // key still has the status, and the setter, the decision was made from; a lease keeps
+      // "active" (and may turn an ended rest into "active"), so a changed status or setter
+      // means someone else decided first. And an operator's disabled is never maintenance's to
+      // change, whatever was seen (isOperatorDisabled).
+      stampClauses(stamp, { set, remove, names, values });
+      operatorDisabledTerms(names, values);
       values[':seen'] = write.seenStatus;
-      // Invariant: a status change never undoes a concurrent one. It applies only while the key
-      // still has the status the decision was made from; a lease keeps "active" (and may turn
-      // "cooling" into "active"), so a changed status means someone else decided first.
-      condition += ' AND #status = :seen';
-      if (write.change === 'exhaust') {
-        // Out of the sparse index: an exhausted key costs leases no reads.
-        set.push('#status = :exhausted');
-        values[':exhausted'] = 'exhausted';
-        remove.push('#upk');
-      } else if (write.change === 'disable') {
-        set.push('#status = :disabled');
-        values[':disabled'] = 'disabled';
-        remove.push('#upk');
-      } else {
-        // Back into the index partition of its home shard (`ush`, absent for shard 0: the pool),
-        // whatever the pool's shard count now: no read of the pool, no stale count. Its sort
-        // key still holds its count and last use.
-        set.push('#status = :active', BACK_INTO_INDEX);
+      condition += ` AND #status = :seen AND NOT ${OPERATOR_DISABLED} AND `;
+      if (write.seenBy === undefined) condition += 'attribute_not_exists(#stBy)';
+      else {
+        values[':seenBy'] = write.seenBy;
+        condition += '#stBy = :seenBy';
+      }
+      names['#upk'] = TABLE.usageIndex.partitionKey;
+      if (stamp.status === 'active') {
+        // Back into the index partition of its home shard (`ush`, absent for shard 0: the
+        // pool), whatever the pool's shard count now: no read of the pool, no stale count. Its
+        // sort key still holds its count and last use.
         names['#pool'] = 'pool';
         names['#ush'] = TABLE.usageIndex.home;
-        values[':active'] = 'active';
-        remove.push('cooldownUntil');
+        set.push(BACK_INTO_INDEX);
+      } else {
+        // Out of the sparse index: an exhausted or disabled key costs leases no reads.
+        remove.push('#upk');
       }
     }
-    if (set.length === 0 && remove.length === 0) throw new Error('a balance write with nothing to write');
-    const result = await this.conditionalUpdate('balance', {
-      Key: { [TABLE.partitionKey]: write.keyId },
-      UpdateExpression: `${set.length ? `SET ${set.join(', ')}` : ''}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-      ConditionExpression: condition,
-      ExpressionAttributeNames: names,
-      ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
-    });
+    if (set.length === 0) throw new Error('a balance write with nothing to write');
+    const result = await this.conditionalUpdate(
+      'balance',
+      keyWrite(write.keyId, { set, remove, condition, names, values }),
+    );
     // The item (secret included) is turned into its record here; the secret goes no further.
     const key = toKeyRecord(result.item);
     return result.ok && key ? { applied: true, key } : { applied: false, current: key };

@@ -7,7 +7,7 @@
  * that open secrets leaves the sealed secret out.
  */
 import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { inUsageIndex } from '../domain/rules.js';
+import { inUsageIndex, operatorStamp, restoredStatus } from '../domain/rules.js';
 import type { KeyRecord, StoredKey } from '../domain/types.js';
 import type { ImportStore } from '../ports/import-store.js';
 import type { KeyAdminStore, KeyUpdate, KeyUpdateResult } from '../ports/key-admin-store.js';
@@ -15,7 +15,7 @@ import type { KeyPageRead } from '../ports/key-pages.js';
 import type { ResealStore, SecretReplacement } from '../ports/reseal-store.js';
 import type { KeyMove, KeyMoveResult, KeyPlacement, ReshardStore } from '../ports/reshard-store.js';
 import { partitionShard, TABLE, usagePartition, usageSortKeyShift } from '../table.js';
-import { DynamoKeyTable, keyWrite, RECORD_PROJECTION } from './dynamo-key-table.js';
+import { DynamoKeyTable, keyWrite, RECORD_PROJECTION, stampClauses } from './dynamo-key-table.js';
 import { isConditionFailure } from './dynamo-table.js';
 import {
   BACK_INTO_INDEX,
@@ -25,6 +25,7 @@ import {
   PLAIN_ATTRIBUTE,
   projection,
   SEALED_ATTRIBUTE,
+  STATUS_ATTRIBUTES,
   toKeyItem,
   toKeyRecord,
 } from './key-item.js';
@@ -99,14 +100,25 @@ export class DynamoKeyAdminStore
       set.push('#mask = if_not_exists(#mask, :mask)');
     }
     if (replacement.revive) {
-      // An undecryptable key that opens again goes back into its pool, and only that one.
-      names['#status'] = 'status';
-      names['#upk'] = INDEX.partitionKey;
-      names['#ush'] = INDEX.home;
-      values[':active'] = 'active';
+      // An undecryptable key that opens again gets back the status it had (an operator's
+      // disabled stays disabled, a caller's cooling its end), and only that key, marked as read:
+      // a key enabled and marked again meanwhile holds another prior, and is read again.
+      const restored = restoredStatus(replacement.prior);
+      names['#prior'] = STATUS_ATTRIBUTES.prior;
       values[':undecryptable'] = 'undecryptable';
-      set.push('#status = :active', BACK_INTO_INDEX);
-      condition += ' AND #status = :undecryptable';
+      condition += ' AND #status = :undecryptable AND ';
+      if (replacement.prior === undefined) condition += 'attribute_not_exists(#prior)';
+      else {
+        values[':seenPrior'] = replacement.prior;
+        condition += '#prior = :seenPrior';
+      }
+      stampClauses(restored, { set, remove, names, values });
+      remove.push('#prior');
+      if (inUsageIndex(restored.status, restored.until !== undefined)) {
+        names['#upk'] = INDEX.partitionKey;
+        names['#ush'] = INDEX.home;
+        set.push(BACK_INTO_INDEX);
+      }
     }
     const result = await this.conditionalUpdate(
       'reseal',
@@ -124,17 +136,28 @@ export class DynamoKeyAdminStore
     // Invariant: a key belongs to one pool (and exists).
     let condition = '#pool = :pool';
     if (update.status !== undefined) {
-      names['#status'] = 'status';
+      // An operator's status outranks every other: back into the pool's index (at the key's
+      // home shard), or out of it; whatever an undecryptable mark kept is the operator's to drop.
+      stampClauses(operatorStamp(update.status, update.at ?? new Date().toISOString()), {
+        set,
+        remove,
+        names,
+        values,
+      });
       names['#upk'] = INDEX.partitionKey;
-      values[':status'] = update.status;
-      // An operator's status outranks every report: back into the pool's index (at the key's
-      // home shard), or out of it.
-      set.push('#status = :status');
+      names['#prior'] = STATUS_ATTRIBUTES.prior;
+      remove.push('#prior');
       if (update.status === 'active') {
         names['#ush'] = INDEX.home;
         set.push(BACK_INTO_INDEX);
       } else remove.push('#upk');
-      remove.push('cooldownUntil');
+      if (update.from) {
+        // Invariant (a bulk enable): only a key that still has the status and setter it was
+        // chosen for; one an operator or a later verdict changed meanwhile is left alone.
+        values[':fromStatus'] = update.from.status;
+        values[':fromBy'] = update.from.by;
+        condition += ' AND #status = :fromStatus AND #stBy = :fromBy';
+      }
     }
     if (update.count) {
       // Invariant: a reset loses cleanly to a concurrent lease. It applies only to the count

@@ -16,6 +16,7 @@ import type {
   LeaseAttempt,
   LeaseAttemptResult,
 } from '../ports/lease-store.js';
+import type { BudgetSpend } from '../ports/report-budget.js';
 import type { SecretReplacement } from '../ports/reseal-store.js';
 import type { KeyMove, KeyMoveResult, KeyPlacement } from '../ports/reshard-store.js';
 import type { UndecryptableMark } from '../ports/undecryptable.js';
@@ -58,6 +59,10 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
 
   tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
     return this.leases.tryComplete(attempt);
+  }
+
+  spendReport(pool: string, caller: string, nowMs: number, max: number): Promise<BudgetSpend> {
+    return this.leases.spendReport(pool, caller, nowMs, max);
   }
 
   increment(pool: string, keyId: string, nowMs: number): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined> {

@@ -7,10 +7,19 @@
  * states (lib/domain/rules.ts).
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { statusStamp } from '../domain/rules.js';
+import type { KeyRecord, StatusStamp } from '../domain/types.js';
 import type { UndecryptableMark } from '../ports/undecryptable.js';
 import { MAX_SORTED_COUNT, TABLE, USAGE_TIER } from '../table.js';
 import { type ConditionalWrite, DynamoTable } from './dynamo-table.js';
-import { type Item, projection, RECORD_ATTRIBUTES, SEALED_ATTRIBUTE, toKeyRecord } from './key-item.js';
+import {
+  type Item,
+  projection,
+  RECORD_ATTRIBUTES,
+  SEALED_ATTRIBUTE,
+  STATUS_ATTRIBUTES,
+  toKeyRecord,
+} from './key-item.js';
 
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 
@@ -55,6 +64,71 @@ export interface KeyWriteParts {
   values: Item;
 }
 
+/** The stamp's fields other than the status, each with its attribute and placeholder. */
+const STAMP_FIELDS = [
+  ['by', '#stBy'],
+  ['reason', '#stReason'],
+  ['at', '#stAt'],
+  ['until', '#stUntil'],
+] as const;
+
+/**
+ * The clauses that give a key the status `stamp`: the status, who set it, why, when and until
+ * when, each removed where the stamp has none (an active key has none of them). Adds to
+ * `parts`; uses `#status` and the `#st…`/`:st…` placeholders.
+ */
+export function stampClauses(stamp: StatusStamp, parts: Omit<KeyWriteParts, 'condition'>): void {
+  parts.names['#status'] = STATUS_ATTRIBUTES.status;
+  parts.values[':stStatus'] = stamp.status;
+  parts.set.push('#status = :stStatus');
+  for (const [field, name] of STAMP_FIELDS) {
+    parts.names[name] = STATUS_ATTRIBUTES[field];
+    const value = stamp[field];
+    if (value === undefined) parts.remove.push(name);
+    else {
+      parts.values[`:${name.slice(1)}`] = value;
+      parts.set.push(`${name} = :${name.slice(1)}`);
+    }
+  }
+}
+
+/**
+ * A condition that the key's status is still `seen` as read: the status, who set it, when and
+ * until when (a writer of a status always writes when, so a status set again reads as
+ * changed). Uses `#status`, the `#st…` names and `:seen…` values.
+ */
+export function stampAsRead(seen: StatusStamp, names: Record<string, string>, values: Item): string {
+  names['#status'] = STATUS_ATTRIBUTES.status;
+  values[':seenStatus'] = seen.status;
+  const clauses = ['#status = :seenStatus'];
+  for (const [field, name] of STAMP_FIELDS) {
+    if (field === 'reason') continue;
+    names[name] = STATUS_ATTRIBUTES[field];
+    const value = seen[field];
+    if (value === undefined) clauses.push(`attribute_not_exists(${name})`);
+    else {
+      values[`:seen${field}`] = value;
+      clauses.push(`${name} = :seen${field}`);
+    }
+  }
+  return clauses.join(' AND ');
+}
+
+/**
+ * isOperatorDisabled(...) as a condition: the key is disabled, by an operator or by nobody
+ * recorded (a `disabled` from before setters were kept). Every writer but an operator's puts
+ * `NOT` before it. Needs `#status`, `#stBy`, `:disabled`, `:operator`.
+ */
+export const OPERATOR_DISABLED = '(#status = :disabled AND (attribute_not_exists(#stBy) OR #stBy = :operator))';
+
+/** The names and values OPERATOR_DISABLED uses. */
+export function operatorDisabledTerms(names: Record<string, string>, values: Item): void {
+  names['#status'] = STATUS_ATTRIBUTES.status;
+  names['#stBy'] = STATUS_ATTRIBUTES.by;
+  values[':disabled'] = 'disabled';
+  values[':operator'] = 'operator';
+}
+
 /** The conditional UpdateItem of the key `keyId`: `SET ...` and, when there is any, ` REMOVE ...`. */
 export function keyWrite(keyId: string, parts: KeyWriteParts): ConditionalWrite {
   return {
@@ -95,34 +169,67 @@ export class DynamoKeyTable extends DynamoTable {
     return out.Item;
   }
 
+  /**
+   * Marks the key from its status as read: the write applies only while that status still
+   * holds (stampAsRead), so the status it keeps as `prior` is the one it replaces. A status
+   * changed meanwhile is read again and the mark tried from it; a refusal for anything else
+   * (another ciphertext, the lease no longer open, another pool) answers false.
+   */
   async markUndecryptable(mark: UndecryptableMark): Promise<boolean> {
-    if (await this.conditionalUpdateOk('undecryptable', this.undecryptableWrite(mark, true))) return true;
-    // A lease's use refused for its count past the top tier (rare): the same write, without the tier move.
-    const current = mark.lease ? toKeyRecord(await this.readProjected(mark.keyId, RECORD_PROJECTION)) : undefined;
-    return (
-      current !== undefined &&
-      current.usageCount > MAX_SORTED_COUNT &&
-      this.conditionalUpdateOk('undecryptable', this.undecryptableWrite(mark, false))
-    );
+    let current = await this.markTarget(mark);
+    for (let tries = 0; current && tries < 3; tries++) {
+      if (await this.conditionalUpdateOk('undecryptable', this.undecryptableWrite(mark, current))) return true;
+      const now = await this.markTarget(mark);
+      const unchanged =
+        now !== undefined &&
+        JSON.stringify(statusStamp(now)) === JSON.stringify(statusStamp(current)) &&
+        now.usageCount === current.usageCount;
+      current = unchanged ? undefined : now;
+    }
+    return false;
+  }
+
+  /** The key a mark names, as it is now (without its secret), if it is in the mark's pool. */
+  private async markTarget(mark: UndecryptableMark): Promise<KeyRecord | undefined> {
+    const record = toKeyRecord(await this.readProjected(mark.keyId, RECORD_PROJECTION));
+    return record?.pool === mark.pool ? record : undefined;
   }
 
   protected async conditionalUpdateOk(operation: string, write: ConditionalWrite): Promise<boolean> {
     return (await this.conditionalUpdate(operation, write, 'updated')).ok;
   }
 
-  /** markUndecryptable's conditional write; `moveTier` as refundSortKey (with a lease only). */
-  private undecryptableWrite(mark: UndecryptableMark, moveTier: boolean): ConditionalWrite {
-    const names: Record<string, string> = {
-      '#pool': 'pool',
-      '#status': 'status',
-      '#upk': INDEX.partitionKey,
-      '#sealed': SEALED_ATTRIBUTE,
-    };
-    const values: Item = { ':pool': mark.pool, ':undecryptable': 'undecryptable', ':seen': mark.sealed };
-    const set = ['#status = :undecryptable'];
-    // Invariant: only the ciphertext that failed to open is judged (one resealed or re-imported
-    // meanwhile is not), in its own pool.
-    let condition = '#pool = :pool AND #sealed = :seen';
+  /**
+   * markUndecryptable's conditional write over the key as read (`current`): its status kept as
+   * `prior`, the status set to undecryptable by sealing; a key already undecryptable keeps the
+   * prior it has. With a lease, its slot closed and its use given back (the sort key's tier
+   * moving only from a count it spells out, as refundSortKey).
+   */
+  private undecryptableWrite(mark: UndecryptableMark, current: KeyRecord): ConditionalWrite {
+    const names: Record<string, string> = { '#pool': 'pool', '#sealed': SEALED_ATTRIBUTE };
+    const values: Item = { ':pool': mark.pool, ':seen': mark.sealed };
+    const set: string[] = [];
+    const remove: string[] = [];
+    // Invariants: only the ciphertext that failed to open is judged (one resealed or
+    // re-imported meanwhile is not), in its own pool; the status kept is the one replaced.
+    let condition = `#pool = :pool AND #sealed = :seen AND ${stampAsRead(statusStamp(current), names, values)}`;
+    if (current.status === 'undecryptable') set.push('#status = #status');
+    else {
+      names['#prior'] = STATUS_ATTRIBUTES.prior;
+      values[':prior'] = statusStamp(current);
+      set.push('#prior = :prior');
+      stampClauses(
+        {
+          status: 'undecryptable',
+          by: 'sealing',
+          ...(mark.reason === undefined ? {} : { reason: mark.reason }),
+          at: mark.at ?? new Date().toISOString(),
+        },
+        { set, remove, names, values },
+      );
+      names['#upk'] = INDEX.partitionKey;
+      remove.push('#upk');
+    }
     if (mark.lease) {
       // The lease just written for it ends here and gives its use back: counting once, as a
       // refused completion would (the slot is still this lease's and still open).
@@ -130,10 +237,10 @@ export class DynamoKeyTable extends DynamoTable {
       values[':nonce'] = mark.lease.nonce;
       values[':failure'] = 'failure';
       values[':one'] = 1;
-      const sortKey = refundSortKey(moveTier, names, values);
+      const sortKey = refundSortKey(current.usageCount <= MAX_SORTED_COUNT, names, values);
       set.push('L.#slot.o = :failure', 'usageCount = usageCount - :one', ...sortKey.set);
       condition += ` AND ${OPEN_SLOT_OF_NONCE}${sortKey.condition}`;
     }
-    return keyWrite(mark.keyId, { set, remove: ['#upk', 'cooldownUntil'], condition, names, values });
+    return keyWrite(mark.keyId, { set, remove, condition, names, values });
   }
 }

@@ -9,7 +9,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { inUsageIndex, outcomeStatusChange, refundsUse } from '../domain/rules.js';
+import { inUsageIndex, isTemporary, type ReportChange, refundsUse } from '../domain/rules.js';
 import type { KeyRecord, KeyStatus, StoredKey } from '../domain/types.js';
 import type {
   CandidatePage,
@@ -21,6 +21,7 @@ import type {
   LeaseAttemptResult,
   LeaseStore,
 } from '../ports/lease-store.js';
+import type { BudgetSpend } from '../ports/report-budget.js';
 import {
   IDEMPOTENCY_PREFIX,
   MAX_SORTED_COUNT,
@@ -33,18 +34,21 @@ import {
 import {
   DynamoKeyTable,
   keyWrite,
+  stampClauses,
   OPEN_SLOT_OF_NONCE,
   RECORD_PROJECTION,
   refundSortKey,
   SLOTTED_PROJECTION,
 } from './dynamo-key-table.js';
-import type { ConditionalWrite } from './dynamo-table.js';
+import { DynamoReportBudget } from './dynamo-report-budget.js';
+import type { ConditionalWrite, DynamoTableOptions } from './dynamo-table.js';
 import {
   fromIdempotencyItem,
   fromKeyItem,
   type Item,
   projection,
   SEALED_ATTRIBUTE,
+  STATUS_ATTRIBUTES,
   type StoredSlot,
   toIdempotencyItem,
   toKeyRecord,
@@ -54,14 +58,59 @@ import {
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 
 /**
- * effectiveStatus(...) === 'active' as a condition: active, or cooling with the cooldown
- * passed. Needs `#status`, `:active`, `:cooling` and `:now`.
+ * effectiveStatus(...) === 'active' as a condition: active, or a temporary status whose rest
+ * has ended (a status without an end, a verdict, fails the comparison, as it must). Needs
+ * `#status`, `#stUntil`, `:active`, `:cooling`, `:exhausted`, `:suspect` and `:now`.
  */
-const EFFECTIVELY_ACTIVE = '(#status = :active OR (#status = :cooling AND cooldownUntil <= :now))';
+const EFFECTIVELY_ACTIVE = '(#status = :active OR (#status IN (:cooling, :exhausted, :suspect) AND #stUntil <= :now))';
+
+/** The names and values EFFECTIVELY_ACTIVE uses (`:now` aside). */
+function effectivelyActiveTerms(names: Record<string, string>, values: Item): void {
+  names['#status'] = STATUS_ATTRIBUTES.status;
+  names['#stUntil'] = STATUS_ATTRIBUTES.until;
+  Object.assign(values, {
+    ':active': 'active',
+    ':cooling': 'cooling',
+    ':exhausted': 'exhausted',
+    ':suspect': 'suspect',
+  });
+}
+
+/**
+ * reportApplies(...) as a condition: effectively active, or one of the statuses the change
+ * may replace (ReportChange.from). Needs `:now`; adds its names and values.
+ */
+function reportCondition(change: ReportChange, names: Record<string, string>, values: Item): string {
+  effectivelyActiveTerms(names, values);
+  const among = (statuses: readonly KeyStatus[], tag: string): string => {
+    statuses.forEach((status, i) => (values[`:${tag}${i}`] = status));
+    return `#status IN (${statuses.map((_, i) => `:${tag}${i}`).join(', ')})`;
+  };
+  const terms = [EFFECTIVELY_ACTIVE];
+  if (change.from.any.length) terms.push(among(change.from.any, 'any'));
+  if (change.from.endingSooner.length && change.stamp.until !== undefined) {
+    values[':newUntil'] = change.stamp.until;
+    terms.push(`(${among(change.from.endingSooner, 'sooner')} AND #stUntil < :newUntil)`);
+  }
+  if (change.from.resting.length)
+    terms.push(`(${among(change.from.resting, 'resting')} AND attribute_exists(#stUntil))`);
+  return `(${terms.join(' OR ')})`;
+}
 
 const COOLDOWN_PROJECTION = projection(['cooldownUntil']);
 
 export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
+  private readonly budget: DynamoReportBudget;
+
+  constructor(options: DynamoTableOptions) {
+    super(options);
+    this.budget = new DynamoReportBudget(options);
+  }
+
+  spendReport(pool: string, caller: string, nowMs: number, max: number): Promise<BudgetSpend> {
+    return this.budget.spendReport(pool, caller, nowMs, max);
+  }
+
   async get(keyId: string): Promise<StoredKey | undefined> {
     return fromKeyItem(await this.readItem('get', keyId));
   }
@@ -102,40 +151,50 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
   }
 
   async tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
+    const names: Record<string, string> = {
+      '#keyPool': 'pool',
+      '#stBy': STATUS_ATTRIBUTES.by,
+      '#stReason': STATUS_ATTRIBUTES.reason,
+      '#stAt': STATUS_ATTRIBUTES.at,
+      '#upk': INDEX.partitionKey,
+      '#usk': INDEX.sortKey,
+      '#slot': String(attempt.slot),
+      '#sealed': SEALED_ATTRIBUTE,
+    };
+    const values: Item = {
+      ':keyPool': attempt.pool,
+      ':pool': usagePartition(attempt.pool, attempt.shard),
+      ':seen': attempt.seenCount,
+      ':max': attempt.maxUses,
+      ':next': attempt.seenCount + 1,
+      ':usk': usageSortKey(attempt.seenCount + 1, attempt.nowMs),
+      ':nowIso': new Date(attempt.nowMs).toISOString(),
+      ':now': attempt.nowMs,
+      ':entry': { n: attempt.nonce, e: attempt.expiresAtMs } satisfies StoredSlot,
+    };
+    effectivelyActiveTerms(names, values);
     const write: ConditionalWrite = {
       Key: { [KEY]: attempt.keyId },
       UpdateExpression:
-        'SET usageCount = :next, #usk = :usk, lastUsedAt = :nowIso, #status = :active, L.#slot = :entry REMOVE cooldownUntil',
+        // Active again (a rest that ended becomes active here: no sweeper), and an active key
+        // has no setter, reason or time.
+        'SET usageCount = :next, #usk = :usk, lastUsedAt = :nowIso, #status = :active, L.#slot = :entry' +
+        ' REMOVE #stUntil, #stBy, #stReason, #stAt',
       // Invariants, all in this one write:
-      //  - isLeasable: in the index partition of the pool's shard it was found in (a key a
-      //    reshard moved meanwhile refuses, and is found again in its new shard), active or
-      //    past its cooldown, and the cap: the use is counted here, and only while usageCount <= maxUses;
+      //  - isLeasable: a key of the requested pool (its own `pool`, not only the index entry a
+      //    write to the table could move), in the index partition of the pool's shard it was
+      //    found in (a key a reshard moved meanwhile refuses, and is found again in its new
+      //    shard), active or past its cooldown, and the cap: the use is counted here, and only
+      //    while usageCount <= maxUses;
       //  - usageCount = :seen: the new sort key is computed from the count, so it must be current;
       //  - isSlotFree: one holder per reserved use: the slot is empty, completed, or expired;
       //  - only a sealed secret is handed out: an item still in plain text (written before
       //    sealing, or by anyone who can write the table but not seal) waits for `keypool reseal`.
       ConditionExpression:
-        `#upk = :pool AND usageCount = :seen AND usageCount <= :max AND ${EFFECTIVELY_ACTIVE}` +
+        `#keyPool = :keyPool AND #upk = :pool AND usageCount = :seen AND usageCount <= :max AND ${EFFECTIVELY_ACTIVE}` +
         ' AND (attribute_not_exists(L.#slot) OR attribute_exists(L.#slot.o) OR L.#slot.e < :now) AND attribute_exists(#sealed)',
-      ExpressionAttributeNames: {
-        '#upk': INDEX.partitionKey,
-        '#usk': INDEX.sortKey,
-        '#status': 'status',
-        '#slot': String(attempt.slot),
-        '#sealed': SEALED_ATTRIBUTE,
-      },
-      ExpressionAttributeValues: {
-        ':pool': usagePartition(attempt.pool, attempt.shard),
-        ':seen': attempt.seenCount,
-        ':max': attempt.maxUses,
-        ':next': attempt.seenCount + 1,
-        ':usk': usageSortKey(attempt.seenCount + 1, attempt.nowMs),
-        ':nowIso': new Date(attempt.nowMs).toISOString(),
-        ':now': attempt.nowMs,
-        ':active': 'active',
-        ':cooling': 'cooling',
-        ':entry': { n: attempt.nonce, e: attempt.expiresAtMs } satisfies StoredSlot,
-      },
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
     };
     if (attempt.idempotency) return this.tryIdempotentLease(write, attempt.idempotency, attempt.nowMs);
     const result = await this.conditionalUpdate('lease', write);
@@ -236,24 +295,19 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
       set.push(...sortKey.set);
       condition += sortKey.condition;
     }
-    const change = attempt.statusChange === 'none' ? undefined : outcomeStatusChange(attempt.outcome);
+    const change = attempt.change;
     if (change) {
-      set.push('#status = :status');
-      values[':status'] = change.to;
-      if (change.to === 'cooling' && attempt.statusChange === 'apply') {
-        // A report never shortens a cooldown: it sets one only where none is, or a shorter one.
-        set.push('cooldownUntil = :until');
-        values[':until'] = attempt.cooldownUntilMs;
-        condition += ' AND (attribute_not_exists(cooldownUntil) OR cooldownUntil < :until)';
-      }
-      if (!inUsageIndex(change.to)) {
+      // reportApplies: a report replaces only the statuses its change names (never an
+      // operator's or the provider's disabled, undecryptable, a more severe rest, or a rest
+      // that lasts longer).
+      condition += ` AND ${reportCondition(change, names, values)}`;
+      stampClauses(change.stamp, { set, remove, names, values });
+      // A verdict without an end takes the key out of the index; a rest keeps it there,
+      // skipped by leases until it ends.
+      if (!inUsageIndex(change.stamp.status, change.stamp.until !== undefined)) {
         remove.push('#upk');
         names['#upk'] = INDEX.partitionKey;
       }
-      // outcomeStatusChange's `from`: a caller's report never overrides an operator's
-      // "disabled" (nor revives an exhausted key).
-      condition += ` AND #status IN (${change.from.map((_, i) => `:from${i}`).join(', ')})`;
-      change.from.forEach((status, i) => (values[`:from${i}`] = status));
     } else {
       set.push('#status = #status');
     }
@@ -277,8 +331,8 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
       status: result.item.status as KeyStatus,
     };
     if (typeof result.item.cooldownUntil === 'number') key.cooldownUntil = result.item.cooldownUntil;
-    else if (key.status === 'cooling') {
-      // Cooling from another lease's report: its cooldown decides the status shown (rare: one read).
+    else if (!attempt.change && isTemporary(key.status)) {
+      // Resting from another lease's report: its end decides the status shown (rare: one read).
       const cooldownUntil = (await this.readProjected(attempt.keyId, COOLDOWN_PROJECTION))?.cooldownUntil;
       if (typeof cooldownUntil === 'number') key.cooldownUntil = cooldownUntil;
     }

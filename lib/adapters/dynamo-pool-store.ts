@@ -38,6 +38,8 @@ function toPolicy(item: Item | undefined): PoolPolicy | undefined {
     provider,
     minCredits: number('minCredits'),
     shards: number('shards'),
+    maxClientCooldownSeconds: number('maxClientCooldownSeconds'),
+    maxClientReportsPerMinute: number('maxClientReportsPerMinute'),
     ...(typeof item.previousShards === 'number' ? { previousShards: item.previousShards } : {}),
     ...(typeof item.shardsChangedAt === 'string' ? { shardsChangedAt: item.shardsChangedAt } : {}),
     createdAt: String(item.createdAt),

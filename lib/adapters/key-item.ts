@@ -41,12 +41,31 @@ export const RECORD_ATTRIBUTES = [
   'maskedKey',
   'usageCount',
   'status',
+  'statusBy',
+  'statusReason',
+  'statusAt',
   'createdAt',
   'lastUsedAt',
   'cooldownUntil',
+  'prior',
   'credits',
   'creditsCheckedAt',
 ] as const satisfies readonly (keyof KeyRecord)[];
+
+/**
+ * The attributes that say a key's status (lib/domain/types.ts KeyRecord): the status, who set
+ * it, why, when and until when, and the status an undecryptable mark keeps (`prior`, a map of
+ * StatusStamp's fields). Every writer of a status names them through here
+ * (./dynamo-key-table.ts stampClauses), so the attributes each role may write are listed once.
+ */
+export const STATUS_ATTRIBUTES = {
+  status: 'status',
+  by: 'statusBy',
+  reason: 'statusReason',
+  at: 'statusAt',
+  until: 'cooldownUntil',
+  prior: 'prior',
+} as const;
 
 /** A ProjectionExpression for `attributes`, with a placeholder per name (several are reserved words). */
 export function projection(attributes: readonly string[]): {
@@ -103,7 +122,9 @@ export function toKeyItem(key: StoredKey): Item {
     [sealed ? SEALED_ATTRIBUTE : PLAIN_ATTRIBUTE]: secret,
     L: toStoredSlots(slots),
     [TABLE.usageIndex.sortKey]: usageSortKey(key.usageCount, Number.isNaN(stampMs) ? Date.now() : stampMs),
-    ...(inUsageIndex(key.status) ? { [TABLE.usageIndex.partitionKey]: partition } : {}),
+    ...(inUsageIndex(key.status, key.cooldownUntil !== undefined)
+      ? { [TABLE.usageIndex.partitionKey]: partition }
+      : {}),
     ...(shard === 0 ? {} : { [TABLE.usageIndex.home]: partition }),
   };
 }
@@ -161,9 +182,9 @@ export function fromKeyItem(item: Item | undefined): StoredKey | undefined {
 const IDEMPOTENCY_GRACE_SECONDS = 3600;
 
 /**
- * The item for an idempotency record: the lease's ids and expiry, never the secret. Its own
- * attribute names (`leasedKeyId`, `leasePool`, `leaseCount`) keep it out of both indexes and out
- * of every read of keys.
+ * The item for an idempotency record: the lease's ids and expiry and the caller's digest, never
+ * the secret. Its own attribute names (`leasedKeyId`, `leasePool`, `leaseCount`) keep it out of
+ * both indexes and out of every read of keys.
  */
 export function toIdempotencyItem(record: IdempotentLease): Item {
   return {
@@ -173,6 +194,7 @@ export function toIdempotencyItem(record: IdempotentLease): Item {
     leaseCount: record.usageCount,
     leaseId: record.leaseId,
     requestHash: record.requestHash,
+    callerDigest: record.callerDigest,
     expiresAtMs: record.expiresAtMs,
     [TTL_ATTRIBUTE]: Math.ceil(record.expiresAtMs / 1000) + IDEMPOTENCY_GRACE_SECONDS,
   };
@@ -185,6 +207,8 @@ export function fromIdempotencyItem(item: Item | undefined): IdempotentLease | u
     id: String(item.keyId).slice(IDEMPOTENCY_PREFIX.length),
     keyId: item.leasedKeyId,
     requestHash: String(item.requestHash),
+    // A record from before callers were bound has none, and is answered to nobody.
+    callerDigest: typeof item.callerDigest === 'string' ? item.callerDigest : '',
     leaseId: String(item.leaseId),
     pool: String(item.leasePool),
     usageCount: Number(item.leaseCount),

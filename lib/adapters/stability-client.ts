@@ -9,6 +9,7 @@
 import * as z from 'zod/mini';
 import { redact } from '../shared/redact.js';
 import type { BalanceAnswer, BalanceProvider } from '../ports/balance-provider.js';
+import { isDocumentedError } from './stability-errors.js';
 
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 10_000;
 /** A balance or error answer is well under 1 KiB; past this the answer is refused unread. */
@@ -131,8 +132,13 @@ export class StabilityClient implements BalanceProvider {
       return { kind: 'error', reason: 'unreadable balance answer (200)' };
     }
     const name = errorName(text);
-    // 401 (unknown key) and 403 (key refused) are the provider's word that the key is no good.
-    if (status === 401 || status === 403) return { kind: 'invalid_key' };
+    // 401 (unknown key) and 403 (key refused) are the provider's word that the key is no good,
+    // only in its documented error shape: a firewall's page or a proxy's answer is not.
+    if (status === 401 || status === 403) {
+      if (isDocumentedError(text)) return { kind: 'invalid_key' };
+      this.warn('balance check refused outside the documented error shape', { status });
+      return { kind: 'provider_unavailable', reason: `provider answered ${status} outside its documented error shape` };
+    }
     if (status === 429) {
       this.warn('balance check rate limited', { status });
       return { kind: 'rate_limited' };

@@ -25,6 +25,22 @@ export class NoUsableKey extends KeypoolError {
   }
 }
 
+/**
+ * A caller past its report budget (the pool's maxClientReportsPerMinute): its lease-less count
+ * is refused, nothing counted, until the next minute.
+ */
+export class ReportBudgetExceeded extends KeypoolError {
+  readonly code = 'report_budget_exceeded';
+  /** seconds until the next minute, when the budget is whole again */
+  readonly retryAfterSeconds: number;
+  constructor(pool: string, maxPerMinute: number, retryAfterSeconds: number) {
+    super(
+      `this caller made more than ${maxPerMinute} negative reports and lease-less counts in pool "${redact(pool)}" this minute; nothing was counted, try again in ${retryAfterSeconds} s`,
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export class PoolNotFound extends KeypoolError {
   readonly code = 'pool_not_found';
   readonly pool: string;
@@ -68,6 +84,18 @@ export class LeaseExpired extends KeypoolError {
   readonly code = 'lease_expired';
   constructor(leaseId: string, expiresAt: string) {
     super(`lease "${leaseId}" expired at ${expiresAt}; its use stays counted`);
+  }
+}
+
+/**
+ * An Idempotency-Key whose lease no longer stands, or not for this caller: its replay is
+ * refused rather than answering a secret the lease no longer holds. `why` says which, in a few
+ * words (never a secret).
+ */
+export class IdempotencyConflict extends KeypoolError {
+  readonly code = 'idempotency_conflict';
+  constructor(why: string) {
+    super(`this Idempotency-Key names a lease that cannot be answered again: ${why}; use a new key for a new lease`);
   }
 }
 

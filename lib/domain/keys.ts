@@ -26,17 +26,25 @@ export function maskKey(apiKey: string): string {
 
 /** What the outside sees of a key: never the secret. */
 export function toKeyView(record: KeyRecord, nowMs: number = Date.now()): KeyView {
+  const status = effectiveStatus(record, nowMs);
+  // An active key (a rest that ended included) has no setter, reason, time or end.
+  const set = status !== 'active';
+  const until = record.cooldownUntil;
   return {
     keyId: record.keyId,
     pool: record.pool,
     ...(record.label === undefined ? {} : { label: record.label }),
     maskedKey: record.maskedKey,
     usageCount: record.usageCount,
-    status: effectiveStatus(record, nowMs),
+    status,
     createdAt: record.createdAt,
     lastUsedAt: record.lastUsedAt,
     credits: record.credits ?? null,
     creditsCheckedAt: record.creditsCheckedAt ?? null,
+    statusBy: (set && record.statusBy) || null,
+    statusReason: (set && record.statusReason) || null,
+    statusAt: (set && record.statusAt) || null,
+    cooldownUntil: set && until !== undefined && until > nowMs ? new Date(until).toISOString() : null,
   };
 }
 

@@ -7,7 +7,7 @@ import * as z from 'zod/mini';
 import { POOL_NAME_PATTERN } from './pool-name.js';
 import { API_KEY_PATTERN } from './secret-rule.js';
 import { MAX_SHARDS } from './shards.js';
-import { KEY_STATUSES, OUTCOMES, PROVIDERS } from './types.js';
+import { KEY_STATUSES, OUTCOMES, PROVIDERS, STATUS_SETTERS } from './types.js';
 
 export const MAX_IMPORT_BATCH = 500;
 
@@ -36,6 +36,7 @@ export const Label = z
   );
 export const KeyStatusSchema = z.enum(KEY_STATUSES);
 export const OutcomeSchema = z.enum(OUTCOMES);
+export const StatusBySchema = z.enum(STATUS_SETTERS);
 
 /** A DynamoDB table name (a legacy source for the migration). */
 export const TableName = z
@@ -52,6 +53,10 @@ export const ProviderSchema = z.enum(PROVIDERS);
 export const MinCredits = z.number().check(z.minimum(0), z.maximum(1_000_000));
 /** How many index partitions a pool's usage order is spread over (lib/domain/shards.ts). */
 export const Shards = z.int().check(z.minimum(1), z.maximum(MAX_SHARDS));
+/** The longest rest a client's report gives a key, in seconds. */
+export const MaxClientCooldownSeconds = z.int().check(z.minimum(1), z.maximum(3600));
+/** Negative reports and lease-less counts per caller, pool and minute. */
+export const MaxClientReportsPerMinute = z.int().check(z.minimum(1), z.maximum(10_000));
 /** An operator's reset of a key's count. */
 export const UsageCount = z.int().check(z.minimum(0), z.maximum(1_000_000_000));
 /** A provider's Retry-After, passed on with a rate_limited report. */
@@ -65,4 +70,6 @@ export const PoolSettingsSchema = z.strictObject({
   provider: z.optional(ProviderSchema),
   minCredits: z.optional(MinCredits),
   shards: z.optional(Shards),
+  maxClientCooldownSeconds: z.optional(MaxClientCooldownSeconds),
+  maxClientReportsPerMinute: z.optional(MaxClientReportsPerMinute),
 });

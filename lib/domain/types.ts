@@ -1,15 +1,41 @@
 /** The domain's vocabulary: pools and their policy, keys and their statuses, leases and completion outcomes. */
 
 /**
- * A key's status. `suspect`: a caller reported it invalid; out of the pool until maintenance
- * asks the provider, which either confirms (disabled) or clears it. Only an operator's
- * `disabled` is for good. `undecryptable`: its sealed ciphertext itself does not open
- * (malformed, copied from another item, or failing authentication under a held wrapping key;
- * a key the process does not hold is a wrong setting, never this); never leased, until
- * `keypool reseal` can open it again or it is imported anew.
+ * A key's status. `cooling`, `exhausted` and `suspect` set by a caller's report are hypotheses
+ * with an end (`cooldownUntil`): the key rests until then, or until maintenance confirms or
+ * clears the report. Set by the provider's own answer they are verdicts (`exhausted`,
+ * `suspect`: no end; maintenance re-reads the balance). Only an operator's `disabled` is for
+ * good. `undecryptable`: its sealed ciphertext itself does not open (malformed, copied from
+ * another item, or failing authentication under a held wrapping key; a key the process does not
+ * hold is a wrong setting, never this); never leased, until `keypool reseal` can open it again
+ * (the key then gets back the status it had) or it is imported anew.
  */
 export const KEY_STATUSES = ['active', 'cooling', 'exhausted', 'disabled', 'suspect', 'undecryptable'] as const;
 export type KeyStatus = (typeof KEY_STATUSES)[number];
+
+/**
+ * Who set a key's status: an `operator` (PATCH, the CLI), the `provider` (its documented
+ * answer, read by maintenance or, in proxy mode, by keypool itself), a `client` (a completion's
+ * report: a hypothesis) or `sealing` (a secret that does not open). An active key has none.
+ */
+export const STATUS_SETTERS = ['operator', 'provider', 'client', 'sealing'] as const;
+export type StatusBy = (typeof STATUS_SETTERS)[number];
+
+/**
+ * Why a status was set, as a short code: a report's outcome (`invalid_key`, `out_of_credits`,
+ * `rate_limited`), maintenance's `low_balance` or `provider_rejected`, `operator`, or an
+ * UndecryptableReason (lib/domain/errors.ts).
+ */
+export type StatusReason = string;
+
+/** A status with who set it, why, when (ISO 8601) and, for a temporary one, until when (ms since the epoch). */
+export interface StatusStamp {
+  status: KeyStatus;
+  by?: StatusBy;
+  reason?: StatusReason;
+  at?: string;
+  until?: number;
+}
 
 /**
  * How a lease went. `unknown`: the caller cannot tell (a timeout or a broken connection after
@@ -28,6 +54,10 @@ export const DEFAULT_MAX_USES = 3;
 export const DEFAULT_LEASE_TTL_SECONDS = 300;
 export const DEFAULT_COOLDOWN_SECONDS = 60;
 export const DEFAULT_MIN_CREDITS = 3;
+/** The longest a client's report may rest a key (a report is a hypothesis): 5 minutes. */
+export const DEFAULT_MAX_CLIENT_COOLDOWN_SECONDS = 300;
+/** Negative reports and lease-less counts one caller may make per pool and minute before they stop taking effect. */
+export const DEFAULT_MAX_CLIENT_REPORTS_PER_MINUTE = 30;
 /** One shard: one strict least-recently-used order (lib/domain/shards.ts). */
 export const DEFAULT_SHARDS = 1;
 
@@ -47,6 +77,18 @@ export interface PoolSettings {
    * one strict LRU order; more lifts a pool's ceiling by about 500 leases/s per shard on DynamoDB
    */
   shards: number;
+  /**
+   * the longest rest a client's report gives a key (1..3600 s): a rate_limited report's
+   * Retry-After is capped at it, and an invalid_key or out_of_credits report rests the key this
+   * long, unless maintenance confirms or clears it first
+   */
+  maxClientCooldownSeconds: number;
+  /**
+   * negative reports (invalid_key, out_of_credits, rate_limited) and lease-less counts one
+   * caller may make per minute in the pool (1..10000); past it they change nothing (a report's
+   * use is still counted or given back) and a lease-less count is refused
+   */
+  maxClientReportsPerMinute: number;
 }
 
 /** A new pool's settings, and what a PUT leaves absent on create. */
@@ -57,6 +99,8 @@ export const POOL_DEFAULTS: Readonly<PoolSettings> = {
   provider: 'stability',
   minCredits: DEFAULT_MIN_CREDITS,
   shards: DEFAULT_SHARDS,
+  maxClientCooldownSeconds: DEFAULT_MAX_CLIENT_COOLDOWN_SECONDS,
+  maxClientReportsPerMinute: DEFAULT_MAX_CLIENT_REPORTS_PER_MINUTE,
 };
 
 /** A pool as the API shows it (PoolView). */
@@ -83,9 +127,17 @@ export interface KeyRecord {
   maskedKey: string;
   usageCount: number;
   status: KeyStatus;
+  /** who set the status (absent while active; a `disabled` from before this was recorded is an operator's) */
+  statusBy?: StatusBy;
+  statusReason?: StatusReason;
+  /** when the status was set (ISO 8601) */
+  statusAt?: string;
   createdAt: string;
   lastUsedAt: string | null;
+  /** the end of a temporary status (cooling, or a caller's suspect/exhausted), ms since the epoch */
   cooldownUntil?: number;
+  /** while sealing has marked the key undecryptable: the status it had, which a revive restores */
+  prior?: StatusStamp;
   credits?: number;
   creditsCheckedAt?: string;
 }
@@ -131,6 +183,12 @@ export interface KeyView {
   /** the provider balance at the last maintenance check; null until checked */
   credits: number | null;
   creditsCheckedAt: string | null;
+  /** who set the status, why and when; null while the key is active */
+  statusBy: StatusBy | null;
+  statusReason: StatusReason | null;
+  statusAt: string | null;
+  /** until when a temporary status lasts (ISO 8601); null when it has no end or is over */
+  cooldownUntil: string | null;
 }
 
 /**
@@ -166,7 +224,10 @@ export interface LeaseGrant {
 
 export interface CompletionReport {
   outcome?: Outcome;
-  /** rate_limited only: the provider's Retry-After; the key rests at least this long */
+  /**
+   * rate_limited only: the provider's Retry-After; the key rests this long (from a client, at
+   * most the pool's maxClientCooldownSeconds)
+   */
   retryAfterSeconds?: number;
 }
 
@@ -174,6 +235,8 @@ export interface CompletionResult {
   keyId: string;
   usageCount: number;
   status: KeyStatus;
+  /** `over_budget`: the caller is past its report budget; the report changed no status (the use was still counted or given back) */
+  reportIgnored?: 'over_budget';
 }
 
 export interface ImportResult {

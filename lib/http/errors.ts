@@ -28,8 +28,11 @@ const STATUS: Record<string, number> = {
   lease_not_found: 404,
   method_not_allowed: 405,
   no_usable_key: 409,
+  idempotency_conflict: 409,
   lease_expired: 410,
   payload_too_large: 413,
+  // A caller past its report budget: a lease-less count is refused until the next minute.
+  report_budget_exceeded: 429,
   // The wrapping-key service (KMS) failed: nothing is wrong with the request or the key, and a
   // retry may succeed. A 5xx, so the API's 5xx alarm sees an outage of the key service.
   sealing_unavailable: 503,
@@ -77,8 +80,9 @@ export interface ErrorBody {
   error: string;
   message: string;
   /**
-   * no_usable_key: seconds until a cooling key comes back; sealing_unavailable and
-   * sealing_misconfigured: seconds to wait before trying again (each also the Retry-After header)
+   * no_usable_key: seconds until a resting key comes back; sealing_unavailable and
+   * sealing_misconfigured: seconds to wait before trying again; report_budget_exceeded: seconds
+   * to the next minute (each also the Retry-After header)
    */
   retryAfterSeconds?: number;
   details?: { path: string; message: string }[];

@@ -4,7 +4,7 @@
  * does not break a client that validates against an older document).
  */
 import * as z from 'zod/mini';
-import { KeyStatusSchema, ProviderSchema } from '../domain/primitives.js';
+import { KeyStatusSchema, ProviderSchema, StatusBySchema } from '../domain/primitives.js';
 import { ERROR_CODES } from './errors.js';
 
 /** A count (of uses, of keys): a whole number from 0. */
@@ -23,6 +23,12 @@ export const KeyViewSchema = z.object({
   lastUsedAt: z.nullable(z.iso.datetime()),
   credits: z.nullable(z.number()),
   creditsCheckedAt: z.nullable(z.iso.datetime()),
+  /** who set the status, why and when; null while the key is active */
+  statusBy: z.nullable(StatusBySchema),
+  statusReason: z.nullable(z.string()),
+  statusAt: z.nullable(z.iso.datetime()),
+  /** until when a temporary status lasts; null when it has no end or is over */
+  cooldownUntil: z.nullable(z.iso.datetime()),
 });
 export const ImportResponse = z.object({ imported: Count, duplicates: Count, keys: z.array(KeyViewSchema) });
 export const KeyPageResponse = z.object({ keys: z.array(KeyViewSchema), cursor: z.nullable(z.string()) });
@@ -35,7 +41,13 @@ export const LeaseResponse = z.object({
   usageCount: Count,
   expiresAt: z.iso.datetime(),
 });
-export const CompleteResponse = z.object({ keyId: z.string(), usageCount: Count, status: KeyStatusSchema });
+export const CompleteResponse = z.object({
+  keyId: z.string(),
+  usageCount: Count,
+  status: KeyStatusSchema,
+  /** over_budget: the caller is past its report budget; the report changed no status */
+  reportIgnored: z.optional(z.literal('over_budget')),
+});
 export const HealthResponse = z.object({ status: z.literal('ok') });
 /** Every code an error answer may carry: read from the one table of codes (lib/http/errors.ts). */
 export const ErrorCodeSchema = z.enum(ERROR_CODES as [string, ...string[]]);
@@ -53,6 +65,8 @@ export const PoolViewSchema = z.object({
   provider: ProviderSchema,
   minCredits: z.number().check(z.minimum(0)),
   shards: Positive,
+  maxClientCooldownSeconds: Positive,
+  maxClientReportsPerMinute: Positive,
   /** while a change of shards is being applied: the widest layout a key may still sit in */
   previousShards: z.optional(Positive),
   shardsChangedAt: z.optional(z.iso.datetime()),

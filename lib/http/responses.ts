@@ -16,13 +16,19 @@ const errors = (...codes: number[]): RouteResponses =>
 const ERROR_TEXT: Record<number, string> = {
   400: "invalid_request: malformed JSON, wrong types, out-of-range values, unknown fields, or a value above the pool's policy",
   404: 'pool_not_found, key_not_found or lease_not_found (a key or lease of another pool is not found)',
-  409: 'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a cooling key comes back',
+  409: 'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a resting key comes back. idempotency_conflict: the Idempotency-Key names a lease that no longer stands (completed, ended, expired, its key no longer leasable in this pool) or another caller made it',
   410: 'lease_expired: the lease ended before it was completed; its use stays counted',
   405: 'method_not_allowed: the answer at this path to a method it does not take (never to this one); `Allow` lists the ones it takes',
   413: 'payload_too_large: the body is over 256 KB',
   415: 'unsupported_media_type, the local server only: a body sent without `Content-Type: application/json`',
   429: "API Gateway's throttling of the API (its own answer: a message only, without Retry-After): wait and try again, backing off",
   503: 'sealing_unavailable: the key service that seals and opens the stored secrets (KMS) failed; a lease counts nothing, an import may have written part of its batch (importing it again adds the rest). sealing_misconfigured: a stored secret was sealed under a wrapping key this deployment does not hold (a wrong setting); nothing is counted or changed. Either: retry after retryAfterSeconds (also the Retry-After header)',
+};
+
+/** The usage route's 429: its own refusal of a caller past its report budget, or API Gateway's throttling. */
+const USAGE_TOO_MANY = {
+  description: `report_budget_exceeded: this caller made more than the pool's maxClientReportsPerMinute negative reports and lease-less counts this minute; nothing was counted; retry after retryAfterSeconds (also the Retry-After header). Otherwise: ${ERROR_TEXT[429] ?? ''}`,
+  schema: s.ErrorResponse,
 };
 
 const REFUSED_LOCALLY =
@@ -60,6 +66,7 @@ export const RESPONSES: Record<RouteKey, RouteResponses> = {
   'POST /pools/{pool}/keys/{keyId}/usage': {
     200: { description: 'the new count', schema: s.UsageResponse },
     ...errors(400, 404),
+    429: USAGE_TOO_MANY,
   },
   'POST /pools/{pool}/leases': {
     200: { description: 'the lease, with the secret', schema: s.LeaseResponse },

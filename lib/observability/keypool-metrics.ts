@@ -22,11 +22,16 @@ export interface PoolGauges {
   suspect: number;
   undecryptable: number;
   balanceErrors: number;
+  /** the run's provider-auth breaker opened: it disabled none of the keys the provider refused */
+  providerAuthBreakerOpen: boolean;
 }
 
 /** What a maintenance run leaves to publish: its summary (logged whole) and each pool's gauges. */
 export interface MaintenanceOutcome {
-  summary: { errors: readonly { keyId: string; reason: string }[] };
+  summary: {
+    errors: readonly { keyId: string; reason: string }[];
+    providerAuthBreaker: { open: boolean; refusals: number; answers: number };
+  };
   pools: readonly PoolGauges[];
   /** keys left unchecked by a wrong sealing setting, and the first error, which names the keys */
   keyNotHeld?: { keys: number; first: { message: string } };
@@ -43,6 +48,7 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: readonly PoolGau
       [METRIC.suspectKeys]: pool.suspect,
       [METRIC.undecryptableKeys]: pool.undecryptable,
       [METRIC.balanceCheckErrors]: pool.balanceErrors,
+      [METRIC.providerAuthBreakerOpen]: pool.providerAuthBreakerOpen ? 1 : 0,
     });
   }
 }
@@ -69,6 +75,21 @@ export function leaseMetrics(
 }
 
 /**
+ * The counting function's hook for reports past a caller's budget (Leasing's
+ * onReportOverBudget): ClientReportsOverBudget under the pool (which exists: the use case read
+ * its policy first), and a warning line. The caller is not named here: the audit line of the
+ * request names it.
+ */
+export function reportBudgetHooks(metrics: MetricsSink): { onReportOverBudget: (pool: string) => void } {
+  return {
+    onReportOverBudget: (pool) => {
+      metrics.publish(pool, { [METRIC.clientReportsOverBudget]: 1 });
+      logger.warn('a caller is past its report budget: its report took no effect', { pool });
+    },
+  };
+}
+
+/**
  * One completion of a lease of `pool` answered with the outcome the caller reported. Called
  * once the completion was answered, so the pool exists (an unknown pool is refused first and
  * names no metric). A repeated completion is answered again and counted again, as a replayed
@@ -80,7 +101,8 @@ export function countCompletion(metrics: MetricsSink, pool: string, outcome: Out
 
 /**
  * What a scheduled maintenance run leaves behind: one summary log line, a warning per key not
- * checked, an error line when a wrong sealing setting left keys unchecked, the pool gauges.
+ * checked, a warning when the provider-auth breaker opened, an error line when a wrong sealing
+ * setting left keys unchecked, the pool gauges.
  */
 export function reportMaintenance(metrics: MetricsSink, report: MaintenanceOutcome): void {
   logger.info(MAINTENANCE_LOG.run, {
@@ -89,6 +111,14 @@ export function reportMaintenance(metrics: MetricsSink, report: MaintenanceOutco
     pools: report.pools.map((p) => p.pool),
   });
   for (const error of report.summary.errors) logger.warn(MAINTENANCE_LOG.keyNotChecked, { ...error });
+  const breaker = report.summary.providerAuthBreaker;
+  if (breaker.open)
+    logger.warn(
+      'most of the provider answers were 401/403: no key was disabled in this run (provider-auth breaker open)',
+      {
+        ...breaker,
+      },
+    );
   if (report.keyNotHeld)
     logger.error('keys sealed under a wrapping key this function does not hold were not checked', {
       error: 'sealing_misconfigured',

@@ -18,6 +18,8 @@ export const METRIC = {
   balanceCheckErrors: 'BalanceCheckErrors',
   leasesGranted: 'LeasesGranted',
   noUsableKey: 'NoUsableKey',
+  clientReportsOverBudget: 'ClientReportsOverBudget',
+  providerAuthBreakerOpen: 'ProviderAuthBreakerOpen',
 } as const;
 
 /** The only dimension: alarms name exactly the set of pools they watch. */

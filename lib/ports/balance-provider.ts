@@ -6,8 +6,13 @@
 /** What the provider said about a key's balance, already classified; never carries a body. */
 export type BalanceAnswer =
   | { kind: 'balance'; credits: number }
-  /** 401 or 403: the provider does not accept the key */
+  /** 401 or 403 in the provider's documented error shape: the provider does not accept the key */
   | { kind: 'invalid_key' }
+  /**
+   * 401 or 403 outside the documented shape (a firewall's page, a proxy's answer): not the
+   * provider's word about the key; nothing changes. `reason` is short and secret-free
+   */
+  | { kind: 'provider_unavailable'; reason: string }
   /** 429: the provider wants a pause (Stability: 60 s after 150 requests in 10 s) */
   | { kind: 'rate_limited' }
   /** 5xx, timeout, network error or an unreadable answer: `reason` is short and secret-free */

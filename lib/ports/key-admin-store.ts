@@ -1,5 +1,5 @@
 /** The operator's port over one pool's keys (KeyAdmin: change a status or a count, list); never a secret. */
-import type { KeyRecord, KeyStatus } from '../domain/types.js';
+import type { KeyRecord, KeyStatus, StatusBy } from '../domain/types.js';
 import type { KeyPageRead } from './key-pages.js';
 
 /** An operator's write to one key: a status and/or a count, the count only from the one seen. */
@@ -7,7 +7,11 @@ export interface KeyUpdate {
   keyId: string;
   pool: string;
   status?: Extract<KeyStatus, 'active' | 'disabled'>;
+  /** when the status is set (ISO 8601; default: now) */
+  at?: string;
   count?: { seen: number; to: number };
+  /** the status change applies only while the key has this status, set by this setter (a bulk enable) */
+  from?: { status: KeyStatus; by: StatusBy };
 }
 
 export type KeyUpdateResult =

@@ -3,7 +3,9 @@
  * each method one request (the candidate query may page) whose ConditionExpression carries the
  * invariant; the use case only decides what to try next.
  */
+import type { ReportChange } from '../domain/rules.js';
 import type { KeyRecord, Outcome, StoredKey } from '../domain/types.js';
+import type { ReportBudget } from './report-budget.js';
 import type { UndecryptableMarker } from './undecryptable.js';
 
 /** A key found by the usage-count index; the index may lag the item by a moment. */
@@ -44,6 +46,8 @@ export interface IdempotentLease {
   id: string;
   /** a digest of what the request asked for: the same key with another request is refused */
   requestHash: string;
+  /** a digest of the caller (callerDigest): only that caller's retry is answered */
+  callerDigest: string;
   leaseId: string;
   keyId: string;
   pool: string;
@@ -67,14 +71,11 @@ export interface CompletionAttempt {
   outcome: Outcome;
   nowMs: number;
   /**
-   * What the completion does to the status (outcomeStatusChange): `apply` makes the change
-   * (a cooling change sets cooldownUntil, and only if that lengthens the cooldown);
-   * `keep-cooldown` makes it but leaves a longer cooldown already there; `none` records the
-   * outcome and the refund only (the key's status forbids the change).
+   * The report's status change (reportChange): applied only from the statuses it may replace;
+   * absent, the completion records the outcome and its refund only (the key's status forbids
+   * the change, or the caller is past its report budget).
    */
-  statusChange: 'apply' | 'keep-cooldown' | 'none';
-  /** for a cooling change: until when the key rests */
-  cooldownUntilMs: number;
+  change?: ReportChange;
 }
 
 /** A completion's answer: the key's count and status after it. */
@@ -85,7 +86,7 @@ export type CompletionAttemptResult =
   /** refused; `current` is the key as it is, without its secret (undefined: no such key) */
   | { applied: false; current: (KeyRecord & Pick<StoredKey, 'slots'>) | undefined };
 
-export interface LeaseStore extends UndecryptableMarker {
+export interface LeaseStore extends UndecryptableMarker, ReportBudget {
   /** A key with its slots and secret, read consistently. */
   get(keyId: string): Promise<StoredKey | undefined>;
   /** Leasable keys of one shard of the pool with usageCount <= maxUses, fewest uses then least recently used first. */

@@ -1,5 +1,5 @@
 /** `keypool reseal`'s port: every secret of a pool read, and replaced only where it is still as read. */
-import type { KeyStatus } from '../domain/types.js';
+import type { KeyStatus, StatusStamp } from '../domain/types.js';
 import type { SecretPages } from './key-pages.js';
 import type { UndecryptableMarker } from './undecryptable.js';
 
@@ -10,8 +10,10 @@ export interface SecretReplacement {
   /** the stored form as read: the write applies only while the item still holds exactly this */
   from: { secret: string; sealed: boolean };
   sealed: string;
-  /** an undecryptable key that opened again: back into the pool */
+  /** an undecryptable key that opened again: back to the status it had before (`prior`) */
   revive: boolean;
+  /** for a revive: the status the key had before it was marked, as read (none: marked before it was kept; active) */
+  prior?: StatusStamp;
   /**
    * For a secret still in plain text: the key's status as read. When that status keeps a key in
    * the usage index, the write puts the key back there (a lease that met it set it aside), and

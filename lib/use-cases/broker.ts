@@ -32,6 +32,7 @@ export class Broker {
   readonly increment: Leasing['increment'];
   readonly importKeys: KeyImport['importKeys'];
   readonly updateKey: KeyAdmin['update'];
+  readonly enableDisabledBy: KeyAdmin['enableDisabledBy'];
   readonly list: KeyAdmin['list'];
   readonly listAll: KeyAdmin['listAll'];
   readonly setPool: PoolAdmin['set'];
@@ -61,6 +62,7 @@ export class Broker {
     this.increment = this.leasing.increment.bind(this.leasing);
     this.importKeys = this.keyImport.importKeys.bind(this.keyImport);
     this.updateKey = this.keys.update.bind(this.keys);
+    this.enableDisabledBy = this.keys.enableDisabledBy.bind(this.keys);
     this.list = this.keys.list.bind(this.keys);
     this.listAll = this.keys.listAll.bind(this.keys);
     this.setPool = this.poolAdmin.set.bind(this.poolAdmin);

@@ -8,7 +8,7 @@ import type { KeyAdminStore } from '../ports/key-admin-store.js';
 import { KEY_ID_PATTERN, toKeyView } from '../domain/keys.js';
 import type { PoolDirectory } from './pool-directory.js';
 import { effectiveStatus } from '../domain/rules.js';
-import type { KeyChange, KeyPage, KeyView, ListQuery } from '../domain/types.js';
+import type { KeyChange, KeyPage, KeyView, ListQuery, StatusBy } from '../domain/types.js';
 
 export interface KeyAdminOptions {
   store: KeyAdminStore;
@@ -60,7 +60,7 @@ export class KeyAdmin {
       const result = await this.store.update({
         keyId,
         pool,
-        ...(change.status === undefined ? {} : { status: change.status }),
+        ...(change.status === undefined ? {} : { status: change.status, at: new Date(this.clock()).toISOString() }),
         ...(to === undefined || seen === undefined ? {} : { count: { seen, to } }),
       });
       if (result.applied) return toKeyView(result.key, this.clock());
@@ -68,6 +68,34 @@ export class KeyAdmin {
       seen = result.current.usageCount;
     }
     throw new InvalidRequest(`the count of key "${keyId}" kept changing under concurrent leases; try again`);
+  }
+
+  /**
+   * An operator's enable of every key of the pool the provider disabled (a provider-wide
+   * refusal that the breaker did not catch, an account fixed since): one conditional write per
+   * key, each only while the key is still disabled by the provider. Answers how many.
+   */
+  async enableDisabledBy(pool: string, by: Extract<StatusBy, 'provider'>): Promise<{ pool: string; enabled: number }> {
+    await this.pools.require(pool);
+    const at = new Date(this.clock()).toISOString();
+    let enabled = 0;
+    let after: string | undefined;
+    do {
+      const page = await this.store.poolKeys(pool, LIST_BATCH, after);
+      for (const key of page.keys) {
+        if (key.status !== 'disabled' || key.statusBy !== by) continue;
+        const result = await this.store.update({
+          keyId: key.keyId,
+          pool,
+          status: 'active',
+          at,
+          from: { status: 'disabled', by },
+        });
+        if (result.applied) enabled++;
+      }
+      after = page.lastKeyId;
+    } while (after !== undefined);
+    return { pool, enabled };
   }
 
   /**

@@ -4,20 +4,30 @@
  * happen is decided by the store's conditional writes.
  */
 import {
+  IdempotencyConflict,
   InvalidRequest,
   KeyNotFound,
   LeaseExpired,
   LeaseNotFound,
   NoUsableKey,
+  ReportBudgetExceeded,
   SecretUndecryptable,
 } from '../domain/errors.js';
-import type { Candidate, CandidatePage, CompletedKey, CompletionAttempt, LeaseStore } from '../ports/lease-store.js';
-import type { CompletionReport, CompletionResult, LeaseGrant, LeaseRequest, StoredKey } from '../domain/types.js';
+import type { Candidate, CandidatePage, CompletedKey, IdempotentLease, LeaseStore } from '../ports/lease-store.js';
+import type {
+  CompletionReport,
+  CompletionResult,
+  LeaseGrant,
+  LeaseRequest,
+  PoolPolicy,
+  StoredKey,
+} from '../domain/types.js';
+import type { BudgetSpend } from '../ports/report-budget.js';
 import { KEY_ID_PATTERN } from '../domain/keys.js';
-import { idempotencyId, leaseRequestHash } from '../domain/idempotency.js';
+import { callerDigest, idempotencyId, leaseRequestHash, replayRefusal } from '../domain/idempotency.js';
 import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from '../domain/lease-id.js';
 import type { PoolDirectory } from './pool-directory.js';
-import { cooldownEnd, effectiveStatus, isLeasable, isSlotFree, outcomeStatusChange } from '../domain/rules.js';
+import { effectiveStatus, isLeasable, isSlotFree, type Reporter, reportChange } from '../domain/rules.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
 import { ShardMemory, shardSpan } from '../domain/shards.js';
 import { rememberSecret } from '../shared/redact.js';
@@ -32,6 +42,8 @@ export interface LeasingOptions {
   onUndecryptable?: (error: SecretUndecryptable) => void;
   /** told (once per key and process) about a key still stored in plain text: never leased until `keypool reseal` */
   onUnsealed?: (key: { keyId: string; pool: string }) => void;
+  /** told about each report or lease-less count a caller made past its budget in a pool (it took no effect) */
+  onReportOverBudget?: (pool: string) => void;
   clock?: () => number;
   /** a number in [0, 1): which candidate a contending broker tries (tests pass a seeded one) */
   random?: () => number;
@@ -40,6 +52,9 @@ export interface LeasingOptions {
   /** index queries that found candidates one lease may make before it concludes no key is usable (dry shards come on top: at most one Query each) */
   maxRounds?: number;
 }
+
+/** What a lease under an Idempotency-Key is recorded and replayed by. */
+type IdempotencyRequest = Pick<IdempotentLease, 'id' | 'requestHash' | 'callerDigest'>;
 
 /** How long a lost race keeps a broker spreading its first tries (see Leasing.lease). */
 export const CONTENTION_MEMORY_MS = 2_000;
@@ -89,6 +104,7 @@ export class Leasing {
   private readonly sealer: Pick<SecretSealer, 'open'>;
   private readonly onUndecryptable: ((error: SecretUndecryptable) => void) | undefined;
   private readonly onUnsealed: ((key: { keyId: string; pool: string }) => void) | undefined;
+  private readonly onReportOverBudget: ((pool: string) => void) | undefined;
   private readonly unsealedSeen = new Set<string>();
   private readonly clock: () => number;
   private readonly random: () => number;
@@ -110,6 +126,7 @@ export class Leasing {
     this.sealer = options.sealer;
     this.onUndecryptable = options.onUndecryptable;
     this.onUnsealed = options.onUnsealed;
+    this.onReportOverBudget = options.onReportOverBudget;
     this.clock = options.clock ?? Date.now;
     this.random = options.random ?? Math.random;
     this.candidateLimit = options.candidateLimit ?? 25;
@@ -124,15 +141,20 @@ export class Leasing {
    * candidates that are, on inspection, not leasable; the refusal says when a cooling key
    * comes back.
    */
-  async lease(pool: string, request: LeaseRequest = {}, idempotencyKey?: string): Promise<LeaseGrant> {
+  async lease(pool: string, request: LeaseRequest = {}, idempotencyKey?: string, caller?: string): Promise<LeaseGrant> {
     const policy = await this.pools.require(pool);
     const maxUses = withinPolicy('maxUses', request.maxUses, policy.maxUses, pool);
     const ttlMs = withinPolicy('ttlSeconds', request.ttlSeconds, policy.leaseTtlSeconds, pool) * 1000;
-    // The same Idempotency-Key while its lease lives: that lease again, nothing counted.
+    // The same Idempotency-Key from the same caller while its lease stands: that lease again,
+    // nothing counted.
     const idempotency =
       idempotencyKey === undefined
         ? undefined
-        : { id: idempotencyId(pool, idempotencyKey), requestHash: leaseRequestHash(request) };
+        : {
+            id: idempotencyId(pool, idempotencyKey),
+            requestHash: leaseRequestHash(request),
+            callerDigest: callerDigest(caller),
+          };
     if (idempotency) {
       const again = await this.replay(pool, idempotency);
       if (again) return again;
@@ -245,18 +267,31 @@ export class Leasing {
   }
 
   /**
-   * The secret of a key this lease holds, opened. A secret that cannot be opened takes the key
-   * out of the pool (and, for a lease just written, ends it and gives its use back) and answers
-   * undefined; a key service that failed gives the use back and fails the lease.
+   * The secret of a key this lease holds in `pool`, opened with `pool` (the requested one, never
+   * the pool the item names) in the encryption context: a ciphertext sealed for another pool
+   * does not open here, whatever a write to the table made the item say. A secret that cannot be
+   * opened takes the key out of the pool (and, for a lease just written, ends it and gives its
+   * use back) and answers undefined; a key service that failed gives the use back and fails the
+   * lease.
    */
-  private async openSecret(key: StoredKey, lease?: { slot: number; nonce: string }): Promise<string | undefined> {
+  private async openSecret(
+    key: StoredKey,
+    pool: string,
+    lease?: { slot: number; nonce: string },
+  ): Promise<string | undefined> {
     try {
-      const secret = await this.sealer.open(key.secret, { pool: key.pool, keyId: key.keyId });
+      const secret = await this.sealer.open(key.secret, { pool, keyId: key.keyId });
       rememberSecret(secret);
       return secret;
     } catch (error) {
       if (error instanceof SecretUndecryptable) {
-        const mark = { keyId: key.keyId, pool: key.pool, sealed: key.secret };
+        const mark = {
+          keyId: key.keyId,
+          pool,
+          sealed: key.secret,
+          reason: error.reason,
+          at: new Date(this.clock()).toISOString(),
+        };
         // With the lease when it is still open (its use given back in the same write), else alone.
         if (!lease || !(await this.store.markUndecryptable({ ...mark, lease })))
           await this.store.markUndecryptable(mark);
@@ -264,16 +299,7 @@ export class Leasing {
         return undefined;
       }
       if (lease) {
-        const nowMs = this.clock();
-        await this.store.tryComplete({
-          keyId: key.keyId,
-          pool: key.pool,
-          ...lease,
-          outcome: 'failure',
-          nowMs,
-          statusChange: 'none',
-          cooldownUntilMs: nowMs,
-        });
+        await this.store.tryComplete({ keyId: key.keyId, pool, ...lease, outcome: 'failure', nowMs: this.clock() });
       }
       throw error;
     }
@@ -282,15 +308,14 @@ export class Leasing {
   /**
    * The live lease recorded under this Idempotency-Key, with its secret read from the key, or
    * undefined when there is none (or it expired: the key may lease anew). The same key used for
-   * another request is refused. A live lease whose key's secret no longer opens (the key is out
+   * another request is refused (400); one whose lease no longer stands (completed, ended,
+   * expired, its key no longer leasable in this pool) or that another caller made is refused
+   * with IdempotencyConflict. A live lease whose key's secret no longer opens (the key is out
    * of its pool now) cannot be answered: its record is ended and the key may lease anew (left
    * live, it would refuse every new lease under the same key, and the lease loop would retry
    * until it expired).
    */
-  private async replay(
-    pool: string,
-    idempotency: { id: string; requestHash: string },
-  ): Promise<LeaseGrant | undefined> {
+  private async replay(pool: string, idempotency: IdempotencyRequest): Promise<LeaseGrant | undefined> {
     const record = await this.store.idempotentLease(idempotency.id);
     if (!record || record.expiresAtMs < this.clock() || record.pool !== pool) return undefined;
     if (record.requestHash !== idempotency.requestHash) {
@@ -299,8 +324,13 @@ export class Leasing {
         [{ path: 'headers.idempotency-key', message: 'already used with another request' }],
       );
     }
+    if (record.callerDigest !== idempotency.callerDigest) throw new IdempotencyConflict('another caller made it');
     const key = await this.store.get(record.keyId);
-    const apiKey = key ? await this.openSecret(key) : undefined;
+    // The record and the key are items of the table: neither is trusted to say which pool a
+    // secret belongs to, and a lease that no longer stands is not answered again.
+    const refusal = replayRefusal(key, record.leaseId, pool, this.clock());
+    if (refusal !== undefined || !key) throw new IdempotencyConflict(refusal ?? 'its key is gone');
+    const apiKey = await this.openSecret(key, pool);
     if (apiKey === undefined) {
       await this.store.releaseIdempotentLease(idempotency.id, record.leaseId);
       return undefined;
@@ -323,7 +353,7 @@ export class Leasing {
     seenShard: number,
     maxUses: number,
     ttlMs: number,
-    idempotency: { id: string; requestHash: string } | undefined,
+    idempotency: IdempotencyRequest | undefined,
   ): Promise<{ grant: LeaseGrant } | { usable: boolean } | { taken: true }> {
     this.inFlight.set(keyId, (this.inFlight.get(keyId) ?? 0) + 1);
     try {
@@ -366,7 +396,7 @@ export class Leasing {
           };
           let apiKey: string | undefined;
           try {
-            apiKey = await this.openSecret(ours, { slot, nonce });
+            apiKey = await this.openSecret(ours, pool, { slot, nonce });
           } catch (error) {
             await undone();
             throw error;
@@ -413,12 +443,21 @@ export class Leasing {
 
   /**
    * Completes a lease of the pool: success keeps the use counted, every other outcome refunds
-   * it, and invalid_key / out_of_credits / rate_limited change the key's status
-   * (outcomeStatusChange). Whether the lease is still open — ours, not completed, not expired —
-   * is decided by the write's condition on the stored slot, never by the lease id the caller
-   * sends. A repeated completion changes nothing and answers with the key as it stands.
+   * it, and invalid_key / out_of_credits / rate_limited change the key's status as
+   * reportChange says for who reports: a client's report (the HTTP route) is a hypothesis that
+   * rests the key for a bounded time and is spent from the caller's report budget (past it, the
+   * report changes no status and the answer says `reportIgnored`); the provider's own answer
+   * (proxy mode, in process) is a verdict. Whether the lease is still open — ours, not
+   * completed, not expired — is decided by the write's condition on the stored slot, never by
+   * the lease id the caller sends. A repeated completion changes nothing and answers with the
+   * key as it stands.
    */
-  async complete(pool: string, leaseId: string, report: CompletionReport = {}): Promise<CompletionResult> {
+  async complete(
+    pool: string,
+    leaseId: string,
+    report: CompletionReport = {},
+    reporter: Reporter = { by: 'client' },
+  ): Promise<CompletionResult> {
     const policy = await this.pools.require(pool);
     const outcome = report.outcome ?? 'success';
     if (report.retryAfterSeconds !== undefined && outcome !== 'rate_limited') {
@@ -429,13 +468,18 @@ export class Leasing {
     const ref = parseLeaseId(leaseId);
     if (!ref) throw new LeaseNotFound(leaseId);
     const nowMs = this.clock();
-    const cooldownUntilMs = cooldownEnd(nowMs, policy.cooldownSeconds, report.retryAfterSeconds);
+    let change = reportChange(outcome, reporter.by, policy, report.retryAfterSeconds, nowMs);
+    let ignored: CompletionResult['reportIgnored'];
+    if (change && reporter.by === 'client' && !(await this.spendReport(pool, policy, reporter.caller, nowMs)).spent) {
+      change = undefined;
+      ignored = 'over_budget';
+    }
     const answer = (key: CompletedKey): CompletionResult => ({
       keyId: key.keyId,
       usageCount: key.usageCount,
       status: effectiveStatus(key, nowMs),
+      ...(ignored === undefined ? {} : { reportIgnored: ignored }),
     });
-    let statusChange: CompletionAttempt['statusChange'] = 'apply';
     for (let tries = 0; tries < 3; tries++) {
       const result = await this.store.tryComplete({
         keyId: ref.keyId,
@@ -444,8 +488,7 @@ export class Leasing {
         nonce: ref.nonce,
         outcome,
         nowMs,
-        statusChange,
-        cooldownUntilMs,
+        ...(change ? { change } : {}),
       });
       if (result.applied) return answer(result.key);
       const current = result.current;
@@ -460,25 +503,38 @@ export class Leasing {
       }
       if (slot.outcome !== undefined) return answer(current);
       if (slot.expiresAtMs < nowMs) throw new LeaseExpired(leaseId, new Date(slot.expiresAtMs).toISOString());
-      // Ours, open and in time, yet refused: the status rule or the cooldown rule said no.
-      // A cooldown already longer than ours is kept (a report never shortens one); any other
-      // refusal means the key's status forbids the change, so only the outcome is recorded.
-      const change = outcomeStatusChange(outcome);
-      const longerCooldown =
-        change?.to === 'cooling' &&
-        change.from.includes(current.status) &&
-        (current.cooldownUntil ?? 0) >= cooldownUntilMs;
-      statusChange = statusChange === 'apply' && longerCooldown ? 'keep-cooldown' : 'none';
+      // Ours, open and in time, yet refused: the key's status forbids the change (a more
+      // severe or longer rest, a verdict, an operator's disabled). Only the outcome is recorded.
+      change = undefined;
     }
     throw new LeaseNotFound(leaseId);
   }
 
-  /** The old increment_usage: +1, atomic, no lease and no cap, on a key of this pool. */
-  async increment(pool: string, keyId: string): Promise<{ keyId: string; usageCount: number }> {
-    await this.pools.require(pool);
-    const key = KEY_ID_PATTERN.test(keyId) ? await this.store.increment(pool, keyId, this.clock()) : undefined;
+  /**
+   * The old increment_usage: +1, atomic, no lease and no cap, on a key of this pool. Spent from
+   * the caller's report budget: past it, nothing is counted (ReportBudgetExceeded).
+   */
+  async increment(pool: string, keyId: string, caller?: string): Promise<{ keyId: string; usageCount: number }> {
+    const policy = await this.pools.require(pool);
+    if (!KEY_ID_PATTERN.test(keyId)) throw new KeyNotFound(keyId);
+    const nowMs = this.clock();
+    const spend = await this.spendReport(pool, policy, caller, nowMs);
+    if (!spend.spent) throw new ReportBudgetExceeded(pool, policy.maxClientReportsPerMinute, spend.retryAfterSeconds);
+    const key = await this.store.increment(pool, keyId, nowMs);
     if (!key) throw new KeyNotFound(keyId);
     return { keyId: key.keyId, usageCount: key.usageCount };
+  }
+
+  /** Spends one of the caller's reports in the pool; tells onReportOverBudget when there is none left. */
+  private async spendReport(
+    pool: string,
+    policy: Pick<PoolPolicy, 'maxClientReportsPerMinute'>,
+    caller: string | undefined,
+    nowMs: number,
+  ): Promise<BudgetSpend> {
+    const spend = await this.store.spendReport(pool, callerDigest(caller), nowMs, policy.maxClientReportsPerMinute);
+    if (!spend.spent) this.onReportOverBudget?.(pool);
+    return spend;
   }
 }
 

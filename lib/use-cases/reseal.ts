@@ -58,7 +58,7 @@ export interface ResealReport {
   resealed: number;
   /** stored in plain text (from before sealing), now sealed */
   sealed: number;
-  /** undecryptable keys that opened again: resealed and back in their pool */
+  /** undecryptable keys that opened again: resealed, with the status they had before (back in their pool unless it kept them out) */
   revived: number;
   /** already sealed under the current key: nothing written */
   unchanged: number;
@@ -129,7 +129,8 @@ async function resealKey(options: ResealOptions, key: StoredKey): Promise<KeyOut
       }
       if (!(error instanceof SecretUndecryptable)) throw error;
       if (undecryptable) return 'undecryptable';
-      return (await store.markUndecryptable({ ...context, sealed: key.secret })) ? 'undecryptable' : 'changedMeanwhile';
+      const mark = { ...context, sealed: key.secret, reason: error.reason, at: new Date().toISOString() };
+      return (await store.markUndecryptable(mark)) ? 'undecryptable' : 'changedMeanwhile';
     }
   }
   const sealed = await sealer.seal(secret, context);
@@ -138,6 +139,8 @@ async function resealKey(options: ResealOptions, key: StoredKey): Promise<KeyOut
     from: { secret: key.secret, sealed: key.sealed },
     sealed,
     revive: undecryptable,
+    // A revive gives back the status the key had before it was marked (kept as `prior`).
+    ...(undecryptable && key.prior ? { prior: key.prior } : {}),
     // A plain key may have been set aside by a lease (out of the usage index): sealed, it goes
     // back. Its mask is taken now: once sealed, nothing but a lease could read the secret again.
     ...(key.sealed ? {} : { seenStatus: key.status, maskedKey: maskKey(secret) }),

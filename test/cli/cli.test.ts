@@ -313,7 +313,7 @@ describe('keypool CLI', () => {
     expect(status.pools.find((p) => p.pool === pool)).toMatchObject({ total: 2, active: 1, cooling: 1, usable: 1 });
   });
 
-  it('maintain asks the provider about suspect keys first, at most --max-checks, and confirms (401: disabled) or clears them; a none pool is never asked', async () => {
+  it("maintain asks the provider about suspect keys first, at most --max-checks, and confirms (401: disabled) or clears them; a none pool is never asked, its client's report rests until its end", async () => {
     // Prepare: two keys reported invalid_key in a stability pool (one the provider knows, one it
     // answers 401 for), then a never-checked key added there; one reported key in a none pool.
     const [checkedPool, uncheckedPool] = [uniqueName('stab'), uniqueName('none')];
@@ -334,10 +334,12 @@ describe('keypool CLI', () => {
       await runKeypool(['maintain', '--pool', checkedPool, '--max-checks', '1', '--json'], maintainEnv),
     ) as Record<string, unknown>;
     const laterAskedFirst = asked(later[0]);
-    // The two suspects are ordered by key id: whichever went first, the next run asks the other, and every key not disabled.
+    // The two suspects are ordered by key id: whichever went first, the next run asks the other,
+    // every other key, and last the key the provider disabled (re-checked: still refused, which
+    // changes nothing and is no answer the breaker counts).
     const disabledFirst = asked(secrets[1]) === 1;
     const second = body(await runKeypool(['maintain', '--pool', checkedPool, '--json'], maintainEnv));
-    const cleared = body(await runKeypool(['maintain', '--pool', uncheckedPool, '--json'], maintainEnv));
+    const unasked = body(await runKeypool(['maintain', '--pool', uncheckedPool, '--json'], maintainEnv));
     const text = await runKeypool(['maintain', '--pool', checkedPool], maintainEnv);
     const listed = body(await keypool(['list', '--pool', checkedPool, '--json'])) as { keys: KeyViewBody[] };
     // Assess
@@ -350,12 +352,13 @@ describe('keypool CLI', () => {
       'suspect',
       'undecryptable',
       'errors',
+      'providerAuthBreaker',
     ]);
     expect(first).toMatchObject({ checked: 1, suspect: 1, exhausted: 0, cooling: 0, errors: [] });
     expect(Number(first.active) + Number(first.disabled)).toBe(2);
     expect(laterAskedFirst).toBe(0);
     expect(second).toEqual({
-      checked: disabledFirst ? 2 : 3,
+      checked: 3,
       active: 2,
       exhausted: 0,
       disabled: 1,
@@ -363,23 +366,52 @@ describe('keypool CLI', () => {
       suspect: 0,
       undecryptable: 0,
       errors: [],
+      providerAuthBreaker: disabledFirst
+        ? { open: false, refusals: 0, answers: 2 }
+        : { open: false, refusals: 1, answers: 3 },
     });
-    expect(cleared).toEqual({
+    // Nobody confirms a report in a none pool: the client's suspect rests until its end, then is active.
+    expect(unasked).toEqual({
       checked: 0,
-      active: 1,
+      active: 0,
       exhausted: 0,
       disabled: 0,
       cooling: 0,
-      suspect: 0,
+      suspect: 1,
       undecryptable: 0,
       errors: [],
+      providerAuthBreaker: { open: false, refusals: 0, answers: 0 },
     });
     expect(asked(uncheckedSecrets[0])).toBe(0);
     expect(text.stdout).toMatch(
-      /^checked 2: active 2, exhausted 0, disabled 1, cooling 0, suspect 0, undecryptable 0; 0 error\(s\)$/m,
+      /^checked 3: active 2, exhausted 0, disabled 1, cooling 0, suspect 0, undecryptable 0; 0 error\(s\)$/m,
     );
     const status = (id: string | undefined): string | undefined => listed.keys.find((k) => k.keyId === id)?.status;
     expect([status(keys[0]?.keyId), status(keys[1]?.keyId)]).toEqual(['active', 'disabled']);
+  });
+
+  it("enable --disabled-by provider re-enables at once every key the provider disabled, and leaves an operator's disabled", async () => {
+    // Prepare: four keys; maintenance disables two on a documented 401, the operator one.
+    const pool = uniqueName('reenable');
+    const { keys, secrets } = await addKeys(pool, 4);
+    for (const secret of secrets.slice(2)) provider.setKey(secret, { credits: 50 });
+    ok(await keypool(['disable', keys[2]?.keyId ?? '', '--pool', pool]));
+    ok(await runKeypool(['maintain', '--pool', pool], { ...env, STABILITY_API_BASE_URL: provider.url }));
+    // Act
+    const text = await keypool(['enable', '--pool', pool, '--disabled-by', 'provider']);
+    const json = body(await keypool(['enable', '--pool', pool, '--disabled-by', 'provider', '--json']));
+    const listed = body(await keypool(['list', '--pool', pool, '--json'])) as { keys: KeyViewBody[] };
+    // Assess
+    expect(ok(text)).toBe(`enabled 2 key(s) of pool ${pool} the provider had disabled\n`);
+    expect(json).toEqual({ pool, enabled: 0 });
+    const status = (i: number): string | undefined => listed.keys.find((k) => k.keyId === keys[i]?.keyId)?.status;
+    expect([status(0), status(1), status(2), status(3)]).toEqual(['active', 'active', 'disabled', 'active']);
+    expect(refused(await keypool(['enable', keys[0]?.keyId ?? '', '--disabled-by', 'provider']), 2)).toContain(
+      'either a key id or --disabled-by',
+    );
+    expect(refused(await keypool(['enable', '--pool', pool, '--disabled-by', 'operator']), 2)).toContain(
+      '--disabled-by',
+    );
   });
 
   it('reads keys from stdin with --file -, and a second add reports duplicates', async () => {

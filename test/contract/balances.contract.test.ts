@@ -83,6 +83,52 @@ describe.each(STORES)('%s stores', (_name, build) => {
       },
     );
 
+    it("never change an operator's disabled, whatever status was seen; a provider's disabled only from that setter", async () => {
+      // Prepare: disabled from before setters were kept (an operator's), by an operator, by the provider
+      const { keys, balances, pool } = fresh();
+      const legacy = await given({ status: 'disabled' });
+      const byOperator = await given();
+      await keys.update({ keyId: byOperator.keyId, pool, status: 'disabled', at: checkedAt });
+      const byProvider = await given({ status: 'disabled', statusBy: 'provider', statusReason: 'provider_rejected' });
+      const reactivate = { seenStatus: 'disabled', change: 'reactivate', credits: 50, checkedAt } as const;
+      // Act
+      const results = [
+        await balances.write({ keyId: legacy.keyId, ...reactivate }),
+        await balances.write({ keyId: byOperator.keyId, ...reactivate, seenBy: 'operator' }),
+        await balances.write({ keyId: byProvider.keyId, ...reactivate }),
+        await balances.write({ keyId: byProvider.keyId, ...reactivate, seenBy: 'provider' }),
+      ];
+      // Assess
+      expect(results.map((r) => r.applied)).toEqual([false, false, false, true]);
+      expect((await keys.get(legacy.keyId))?.status).toBe('disabled');
+      expect((await keys.get(byOperator.keyId))?.status).toBe('disabled');
+      expect(await keys.get(byProvider.keyId)).toMatchObject({ status: 'active', credits: 50 });
+      expect((await keys.get(byProvider.keyId))?.statusBy).toBeUndefined();
+      expect(await candidateIds()).toEqual([byProvider.keyId]);
+    });
+
+    it("a provider's verdict is stamped with who, why and when", async () => {
+      // Prepare
+      const { keys, balances } = fresh();
+      const poor = await given();
+      const refused = await given();
+      // Act
+      await balances.write({ keyId: poor.keyId, seenStatus: 'active', change: 'exhaust', credits: 1, checkedAt });
+      await balances.write({ keyId: refused.keyId, seenStatus: 'active', change: 'disable', checkedAt });
+      // Assess
+      const provider = { statusBy: 'provider', statusAt: checkedAt };
+      expect(await keys.get(poor.keyId)).toMatchObject({
+        status: 'exhausted',
+        statusReason: 'low_balance',
+        ...provider,
+      });
+      expect(await keys.get(refused.keyId)).toMatchObject({
+        status: 'disabled',
+        statusReason: 'provider_rejected',
+        ...provider,
+      });
+    });
+
     it('never touch the count or the open leases', async () => {
       // Prepare
       const { balances } = fresh();

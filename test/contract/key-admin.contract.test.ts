@@ -53,12 +53,13 @@ describe.each(STORES)('%s stores', (_name, build) => {
       const { keys, pool } = fresh();
       const key = await given({ status: 'cooling', cooldownUntil: T0 + 9_000, shard: 1 });
       // Act
-      const disabled = await keys.update({ keyId: key.keyId, pool, status: 'disabled' });
+      const disabled = await keys.update({ keyId: key.keyId, pool, status: 'disabled', at: iso(T0) });
       const whileDisabled = await candidateIds(1, 3, T0 + 9_000);
       const active = await keys.update({ keyId: key.keyId, pool, status: 'active' });
       // Assess
       const { cooldownUntil: _gone, ...record } = withoutSecret(key);
-      expect(disabled).toEqual({ applied: true, key: { ...record, status: 'disabled' } });
+      const byOperator = { statusBy: 'operator', statusReason: 'operator', statusAt: iso(T0) };
+      expect(disabled).toEqual({ applied: true, key: { ...record, status: 'disabled', ...byOperator } });
       expect(whileDisabled).toEqual([]);
       expect(active).toEqual({ applied: true, key: { ...record, status: 'active' } });
       expect(await candidateIds(1)).toEqual([key.keyId]);
@@ -133,6 +134,27 @@ describe.each(STORES)('%s stores', (_name, build) => {
         { applied: false, current: undefined },
       ]);
       expect(await candidateIds(0, 1)).toEqual([key.keyId]);
+    });
+
+    it("an enable from a status and setter applies only while the key still has both: an operator's disabled is left alone", async () => {
+      // Prepare
+      const { keys, pool } = fresh();
+      const stamp = { statusReason: 'provider_rejected', statusAt: iso(T0) } as const;
+      const byProvider = await given({ status: 'disabled', statusBy: 'provider', ...stamp });
+      const byOperator = await given({ status: 'disabled', statusBy: 'operator', statusReason: 'operator' });
+      const legacy = await given({ status: 'disabled' });
+      const from = { status: 'disabled', by: 'provider' } as const;
+      // Act
+      const results = await Promise.all(
+        [byProvider, byOperator, legacy].map((key) => keys.update({ keyId: key.keyId, pool, status: 'active', from })),
+      );
+      // Assess
+      expect(results.map((r) => r.applied)).toEqual([true, false, false]);
+      expect(await keys.record(pool, byProvider.keyId)).toMatchObject({ status: 'active' });
+      expect((await keys.record(pool, byProvider.keyId))?.statusBy).toBeUndefined();
+      expect(await keys.record(pool, byOperator.keyId)).toEqual(withoutSecret(byOperator));
+      expect(await keys.record(pool, legacy.keyId)).toEqual(withoutSecret(legacy));
+      expect(await candidateIds(0, 1)).toEqual([byProvider.keyId]);
     });
   });
 

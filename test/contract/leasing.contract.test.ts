@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import type { IdempotentLease } from '../../lib/ports/lease-store.js';
 import type { StoredKey } from '../../lib/domain/types.js';
 import { withoutSecret } from '../../lib/domain/keys.js';
-import { outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
-import { KEY_STATUSES, OUTCOMES } from '../../lib/domain/types.js';
+import { refundsUse, reportApplies, reportChange } from '../../lib/domain/rules.js';
+import { OUTCOMES } from '../../lib/domain/types.js';
 import { MAX_SORTED_COUNT } from '../../lib/table.js';
 import { uniqueName } from '../support/dynamo.js';
 import { iso, newKeyId, newNonce, openSlot, PLAIN, storeContract, STORES, T0 } from '../support/store-contract.js';
@@ -221,6 +221,7 @@ describe.each(STORES)('%s stores', (_name, build) => {
     const record = (key: StoredKey, id: string, expiresAtMs = T0 + 60_000): IdempotentLease => ({
       id,
       requestHash: 'hash',
+      callerDigest: 'caller',
       leaseId: `${key.keyId}.0.x.${newNonce()}`,
       keyId: key.keyId,
       pool: key.pool,
@@ -319,7 +320,7 @@ describe.each(STORES)('%s stores', (_name, build) => {
       fresh();
       const key = await given({ usageCount: 2, slots: { '1': openSlot() } });
       // Act
-      const result = await complete(key, '1', { outcome, statusChange: 'none' });
+      const result = await complete(key, '1', { outcome });
       // Assess
       const count = refundsUse(outcome) ? 1 : 2;
       expect(result).toEqual({ applied: true, key: { keyId: key.keyId, usageCount: count, status: 'active' } });
@@ -371,73 +372,154 @@ describe.each(STORES)('%s stores', (_name, build) => {
       expect((await stored(late.keyId)).usageCount).toBe(1);
     });
 
-    const statusCases = (['invalid_key', 'out_of_credits', 'rate_limited'] as const).flatMap((outcome) =>
-      KEY_STATUSES.map((status) => [outcome, status] as const),
+    /** The statuses a report may meet, each as stored: who set it and until when. */
+    const MET: Record<string, Partial<StoredKey>> = {
+      active: {},
+      'cooling, resting': { status: 'cooling', statusBy: 'client', cooldownUntil: T0 + 1_000 },
+      'cooling, rest ended': { status: 'cooling', statusBy: 'client', cooldownUntil: T0 - 1 },
+      "cooling, the provider's": { status: 'cooling', statusBy: 'provider', cooldownUntil: T0 + 900_000 },
+      "exhausted, a client's": { status: 'exhausted', statusBy: 'client', cooldownUntil: T0 + 1_000 },
+      "exhausted, the provider's": { status: 'exhausted', statusBy: 'provider' },
+      "suspect, a client's": { status: 'suspect', statusBy: 'client', cooldownUntil: T0 + 1_000 },
+      "suspect, the provider's": { status: 'suspect', statusBy: 'provider' },
+      "disabled, an operator's": { status: 'disabled', statusBy: 'operator' },
+      'disabled from before setters were kept': { status: 'disabled' },
+      "disabled, the provider's": { status: 'disabled', statusBy: 'provider' },
+      undecryptable: { status: 'undecryptable', statusBy: 'sealing' },
+    };
+    const POLICY = { cooldownSeconds: 60, maxClientCooldownSeconds: 300 };
+    const reportCases = (['client', 'provider'] as const).flatMap((by) =>
+      (['invalid_key', 'out_of_credits', 'rate_limited'] as const).flatMap((outcome) =>
+        Object.keys(MET).map((met) => [by, outcome, met] as const),
+      ),
     );
-    it.each(statusCases)(
-      '%s from a %s key moves it as outcomeStatusChange says, or is refused',
-      async (outcome, status) => {
+    it.each(reportCases)(
+      "a %s's %s on a key %s applies exactly when reportApplies says, with its stamp",
+      async (by, outcome, met) => {
         // Prepare
         fresh();
-        const resting = status === 'cooling' ? { cooldownUntil: T0 + 1_000 } : {};
-        const key = await given({ status, ...resting, usageCount: 1, slots: { '0': openSlot() } });
-        const change = outcomeStatusChange(outcome);
+        const key = await given({ ...MET[met], usageCount: 1, slots: { '0': openSlot() } });
+        const change = reportChange(outcome, by, POLICY, 3_600, T0 + 1);
         if (!change) throw new Error(`${outcome} changes no status`);
         // Act
-        const result = await complete(key, '0', { outcome, cooldownUntilMs: T0 + 60_000 });
-        // Assess: the answer names a cooldown only for a cooling key
-        const allowed = change.from.includes(status);
-        const cooldown = change.to === 'cooling' ? { cooldownUntil: T0 + 60_000 } : {};
-        const moved = { keyId: key.keyId, usageCount: 0, status: change.to, ...cooldown };
-        expect(result.applied).toBe(allowed);
-        if (result.applied) expect(result.key).toEqual(moved);
-        expect((await stored(key.keyId)).status).toBe(allowed ? change.to : status);
+        const result = await complete(key, '0', { outcome, change });
+        // Assess
+        const applies = reportApplies(key, change, T0 + 1);
+        expect(result.applied).toBe(applies);
+        const after = await stored(key.keyId);
+        if (!applies) {
+          expect(after).toEqual(key);
+          return;
+        }
+        const { stamp } = change;
+        expect(result).toEqual({
+          applied: true,
+          key: {
+            keyId: key.keyId,
+            usageCount: 0,
+            status: stamp.status,
+            ...(stamp.until === undefined ? {} : { cooldownUntil: stamp.until }),
+          },
+        });
+        expect(after).toMatchObject({
+          status: stamp.status,
+          statusBy: by,
+          statusReason: outcome,
+          statusAt: iso(T0 + 1),
+        });
+        expect(after.cooldownUntil).toBe(stamp.until);
+        // A rest stays in the index, skipped until it ends; a verdict without an end leaves it.
+        expect(await candidateIds(0, 3, (stamp.until ?? T0) + 1)).toEqual(stamp.until === undefined ? [] : [key.keyId]);
       },
     );
+
+    it("a client's report rests the key for at most maxClientCooldownSeconds; a rate_limited one for its Retry-After up to that", () => {
+      // Prepare / Act
+      const now = T0;
+      const suspect = reportChange('invalid_key', 'client', POLICY, undefined, now);
+      const longRetry = reportChange('rate_limited', 'client', POLICY, 3_600, now);
+      const shortRetry = reportChange('rate_limited', 'client', POLICY, 5, now);
+      const noRetry = reportChange('rate_limited', 'client', POLICY, undefined, now);
+      const providerRetry = reportChange('rate_limited', 'provider', POLICY, 5, now);
+      const verdict = reportChange('out_of_credits', 'provider', POLICY, undefined, now);
+      // Assess
+      expect(suspect?.stamp).toEqual({
+        status: 'suspect',
+        by: 'client',
+        reason: 'invalid_key',
+        at: iso(now),
+        until: now + 300_000,
+      });
+      expect([longRetry, shortRetry, noRetry].map((c) => c?.stamp.until)).toEqual([
+        now + 300_000,
+        now + 5_000,
+        now + 60_000,
+      ]);
+      expect(providerRetry?.stamp.until).toBe(now + 60_000);
+      expect(verdict?.stamp).toEqual({ status: 'exhausted', by: 'provider', reason: 'out_of_credits', at: iso(now) });
+      expect(reportChange('failure', 'client', POLICY, undefined, now)).toBeUndefined();
+    });
 
     it("an operator's disabled outranks a report: without a status change the outcome and its refund are recorded, the status kept", async () => {
       // Prepare
       fresh();
       const key = await given({ status: 'disabled', usageCount: 1, slots: { '0': openSlot() } });
       // Act
-      const result = await complete(key, '0', { outcome: 'invalid_key', statusChange: 'none' });
+      const result = await complete(key, '0', { outcome: 'invalid_key' });
       // Assess
       expect(result).toEqual({ applied: true, key: { keyId: key.keyId, usageCount: 0, status: 'disabled' } });
     });
 
-    it('a report only lengthens a cooldown: a shorter one is refused, or kept with keep-cooldown', async () => {
+    it('a report only lengthens a rest: a shorter one is refused; without a change its answer shows the rest there', async () => {
       // Prepare
       fresh();
       const until = T0 + 100_000;
       const key = await given({
         status: 'cooling',
+        statusBy: 'client',
         cooldownUntil: until,
         usageCount: 2,
         slots: { '0': openSlot(), '1': openSlot() },
       });
+      const cool = (seconds: number) =>
+        reportChange('rate_limited', 'client', { ...POLICY, maxClientCooldownSeconds: 3_600 }, seconds, T0);
       // Act
-      const shorter = await complete(key, '0', { outcome: 'rate_limited', cooldownUntilMs: until - 1 });
-      const kept = await complete(key, '0', { outcome: 'rate_limited', statusChange: 'keep-cooldown' });
-      const longer = await complete(key, '1', { outcome: 'rate_limited', cooldownUntilMs: until + 1 });
+      const shorter = await complete(key, '0', { outcome: 'rate_limited', change: cool(99) });
+      const unchanged = await complete(key, '0', { outcome: 'rate_limited' });
+      const longer = await complete(key, '1', { outcome: 'rate_limited', change: cool(101) });
       // Assess
       expect(shorter.applied).toBe(false);
       const cooling = { keyId: key.keyId, status: 'cooling' };
-      expect(kept).toEqual({ applied: true, key: { ...cooling, usageCount: 1, cooldownUntil: until } });
-      expect(longer).toEqual({ applied: true, key: { ...cooling, usageCount: 0, cooldownUntil: until + 1 } });
+      expect(unchanged).toEqual({ applied: true, key: { ...cooling, usageCount: 1, cooldownUntil: until } });
+      expect(longer).toEqual({ applied: true, key: { ...cooling, usageCount: 0, cooldownUntil: T0 + 101_000 } });
     });
 
-    it('a report that takes a key out of use takes it out of the candidates; a cooling one is skipped until it rests', async () => {
+    it("a client's reports rest keys in the candidates, skipped until each rest ends; the provider's verdicts take them out", async () => {
       // Prepare
       const { keys, pool } = fresh();
       const leased = { usageCount: 1, slots: { '0': openSlot() } };
-      const [suspect, exhausted, cooling] = [await given(leased), await given(leased), await given(leased)];
+      const [suspect, exhausted, cooling, verdict] = [
+        await given(leased),
+        await given(leased),
+        await given(leased),
+        await given(leased),
+      ];
+      const client = (outcome: 'invalid_key' | 'out_of_credits' | 'rate_limited', seconds: number) =>
+        reportChange(outcome, 'client', { cooldownSeconds: 60, maxClientCooldownSeconds: seconds }, undefined, T0);
       // Act
-      await complete(suspect, '0', { outcome: 'invalid_key' });
-      await complete(exhausted, '0', { outcome: 'out_of_credits' });
-      await complete(cooling, '0', { outcome: 'rate_limited', cooldownUntilMs: T0 + 5_000 });
+      await complete(suspect, '0', { outcome: 'invalid_key', change: client('invalid_key', 7) });
+      await complete(exhausted, '0', { outcome: 'out_of_credits', change: client('out_of_credits', 6) });
+      await complete(cooling, '0', { outcome: 'rate_limited', change: client('rate_limited', 5) });
+      await complete(verdict, '0', {
+        outcome: 'invalid_key',
+        change: reportChange('invalid_key', 'provider', POLICY, undefined, T0),
+      });
       // Assess
       expect(await keys.candidates(pool, 0, 3, 25, T0)).toEqual({ candidates: [], coolingUntilMs: T0 + 5_000 });
       expect(await candidateIds(0, 3, T0 + 5_000)).toEqual([cooling.keyId]);
+      expect((await candidateIds(0, 3, T0 + 7_000)).sort()).toEqual(
+        [suspect.keyId, exhausted.keyId, cooling.keyId].sort(),
+      );
     });
 
     it('a refund moves the key back one use in the order; from past the top sort tier it stays in the top tier', async () => {
@@ -456,6 +538,34 @@ describe.each(STORES)('%s stores', (_name, build) => {
       expect(await candidateIds(0, 0)).toEqual([refunded.keyId]);
       expect(await candidateIds(0, MAX_SORTED_COUNT - 1)).toEqual([refunded.keyId, atTop.keyId]);
       expect((await stored(pastTop.keyId)).usageCount).toBe(MAX_SORTED_COUNT);
+    });
+  });
+
+  describe('report budgets', () => {
+    it('spend up to the maximum in a window, then refuse with the seconds to the next; per pool and caller', async () => {
+      // Prepare: 15 s into a window
+      const { keys, pool } = fresh();
+      const at = T0 + 15_000;
+      // Act
+      const spent = [];
+      for (let i = 0; i < 4; i++) spent.push(await keys.spendReport(pool, 'alice', at, 3));
+      const otherCaller = await keys.spendReport(pool, 'bob', at, 3);
+      const otherPool = await keys.spendReport(`${pool}-2`, 'alice', at, 3);
+      const raised = await keys.spendReport(pool, 'alice', at, 4);
+      const nextWindow = await keys.spendReport(pool, 'alice', T0 + 60_000, 3);
+      // Assess
+      expect(spent).toEqual([
+        { spent: true },
+        { spent: true },
+        { spent: true },
+        { spent: false, retryAfterSeconds: 45 },
+      ]);
+      expect([otherCaller, otherPool, raised, nextWindow]).toEqual([
+        { spent: true },
+        { spent: true },
+        { spent: true },
+        { spent: true },
+      ]);
     });
   });
 

@@ -10,6 +10,10 @@ import type { StoredKey } from '../../lib/domain/types.js';
 import { MAX_SORTED_COUNT } from '../../lib/table.js';
 import { iso, newNonce, openSlot, PLAIN, storeContract, STORES, T0 } from '../support/store-contract.js';
 
+/** A key's rest as a StatusStamp names it. */
+const until = (rest: { cooldownUntil?: number }) =>
+  rest.cooldownUntil === undefined ? {} : { until: rest.cooldownUntil };
+
 describe.each(STORES)('%s stores', (_name, build) => {
   const { fresh, storedKey, given, stored, candidateIds } = storeContract(build);
 
@@ -179,6 +183,28 @@ describe.each(STORES)('%s stores', (_name, build) => {
       expect(results).toEqual([true, true]);
       expect((await keys.record(pool, masked.keyId))?.maskedKey).toBe('sk-...0000');
       expect((await keys.record(pool, unmasked.keyId))?.maskedKey).toBe('sk-...given');
+    });
+
+    it.each([
+      ['disabled', {}],
+      ['exhausted', {}],
+      ['suspect', {}],
+      ['cooling', { cooldownUntil: T0 + 9_000 }],
+    ] as const)('a %s key marked undecryptable comes back as it was when reseal revives it', async (status, rest) => {
+      // Prepare
+      const { keys, pool } = fresh();
+      const key = await given({ status, ...rest });
+      await keys.markUndecryptable({ keyId: key.keyId, pool, sealed: key.secret });
+      const marked = await stored(key.keyId);
+      // Act
+      const revived = await reseal(keys, marked, { revive: true, ...(marked.prior ? { prior: marked.prior } : {}) });
+      // Assess
+      expect(marked).toMatchObject({ status: 'undecryptable', statusBy: 'sealing', prior: { status, ...until(rest) } });
+      expect(revived).toBe(true);
+      const after = await stored(key.keyId);
+      expect(after).toMatchObject({ status, ...rest });
+      expect(after.prior).toBeUndefined();
+      expect(await candidateIds(0, 3, T0 + 9_000)).toEqual(status === 'cooling' ? [key.keyId] : []);
     });
 
     it('revives an undecryptable key that opens again, back at its home; a key of any other status is not revived', async () => {

@@ -159,6 +159,8 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
       cooldownSeconds: 30,
       provider: 'none',
       minCredits: 0.5,
+      maxClientCooldownSeconds: 30,
+      maxClientReportsPerMinute: 5,
     });
     await new Promise((r) => setTimeout(r, 5));
     // Act
@@ -174,6 +176,8 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
       provider: 'none',
       minCredits: 0.5,
       shards: 1,
+      maxClientCooldownSeconds: 30,
+      maxClientReportsPerMinute: 5,
       createdAt: first.createdAt,
       updatedAt: (second.body as PoolViewBody).updatedAt,
     });
@@ -301,6 +305,10 @@ describe('POST /pools/{pool}/keys', () => {
           lastUsedAt: null,
           credits: null,
           creditsCheckedAt: null,
+          statusBy: null,
+          statusReason: null,
+          statusAt: null,
+          cooldownUntil: null,
         },
       ],
     });
@@ -474,10 +482,17 @@ describe('PATCH /pools/{pool}/keys/{keyId}', () => {
     const on = await api.call('PATCH', `/pools/${pool}/keys/${keyId}`, { status: 'active' });
     const leased = await api.lease(pool);
     // Assess
-    expect(off).toMatchObject({ status: 200, body: { keyId, pool, status: 'disabled' } });
+    expect(off).toMatchObject({
+      status: 200,
+      body: { keyId, pool, status: 'disabled', statusBy: 'operator', statusReason: 'operator', cooldownUntil: null },
+    });
+    expect(Date.parse((off.body as { statusAt: string }).statusAt)).toBeGreaterThan(Date.now() - 60_000);
     expect(Object.keys(off.body as object).sort()).toEqual(KEY_VIEW_FIELDS);
     expectError(refused, 409, 'no_usable_key');
-    expect(on).toMatchObject({ status: 200, body: { keyId, status: 'active' } });
+    expect(on).toMatchObject({
+      status: 200,
+      body: { keyId, status: 'active', statusBy: null, statusReason: null, statusAt: null },
+    });
     expect(leased).toMatchObject({ status: 200, body: { keyId } });
   });
 

@@ -285,4 +285,18 @@ describe('Idempotency-Key over HTTP', () => {
     expect(bad).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     expect((listed.body as { keys: { usageCount: number }[] }).keys.map((k) => k.usageCount)).toEqual([1]);
   });
+
+  it('a key whose lease was completed answers 409 idempotency_conflict, without a secret', async () => {
+    // Prepare
+    const { pool: name } = await pool('idem-done');
+    const headers = { 'idempotency-key': 'render-job-43' };
+    const first = await call(server.url, 'POST', `/pools/${name}/leases`, {}, headers);
+    const { leaseId, apiKey } = first.body as { leaseId: string; apiKey: string };
+    await call(server.url, 'POST', `/pools/${name}/leases/${leaseId}/complete`, { outcome: 'success' });
+    // Act
+    const again = await call(server.url, 'POST', `/pools/${name}/leases`, {}, headers);
+    // Assess
+    expect(again).toMatchObject({ status: 409, body: { error: 'idempotency_conflict' } });
+    expect(JSON.stringify(again.body)).not.toContain(apiKey);
+  });
 });

@@ -279,9 +279,9 @@ describe('a key belongs to one pool', () => {
 });
 
 describe('no client report takes a key away for good', () => {
-  it('invalid_key moves the key to suspect: refunded, shown in the list, not leasable (409 when it is the only key)', async () => {
+  it("invalid_key makes the key suspect by the client: refunded, shown in the list, resting until the pool's maxClientCooldownSeconds", async () => {
     // Prepare
-    const { pool, ids } = await poolWith('suspect', 1);
+    const { pool, ids } = await poolWith('suspect', 1, { maxClientCooldownSeconds: 120 });
     const keyId = ids[0] ?? '';
     const grant = await api.grant(pool);
     // Act
@@ -291,9 +291,10 @@ describe('no client report takes a key away for good', () => {
     // Assess
     expect(done).toMatchObject({ status: 200, body: { keyId, usageCount: 0, status: 'suspect' } });
     const body = expectError(refused, 409, 'no_usable_key');
-    expect(body).not.toHaveProperty('retryAfterSeconds');
+    expect(body.retryAfterSeconds).toBeGreaterThanOrEqual(118);
+    expect(body.retryAfterSeconds).toBeLessThanOrEqual(120);
     expect((suspects.body as { keys: KeyViewBody[] }).keys).toMatchObject([
-      { keyId, status: 'suspect', usageCount: 0 },
+      { keyId, status: 'suspect', usageCount: 0, statusBy: 'client', statusReason: 'invalid_key' },
     ]);
     expect(await api.view(pool, keyId)).toMatchObject({ status: 'suspect' });
     expect((await stored(keyId)).status).toBe('suspect');
@@ -313,6 +314,36 @@ describe('no client report takes a key away for good', () => {
     expect(revived).toMatchObject({ status: 200, body: { status: 'active' } });
     expect(report).toMatchObject({ status: 200, body: { keyId, status: 'disabled' } });
     expect((await stored(keyId)).status).toBe('disabled');
+  });
+});
+
+describe("a caller's report budget", () => {
+  it('past maxClientReportsPerMinute a report answers 200 reportIgnored and changes no status; /usage answers 429 report_budget_exceeded and counts nothing; each publishes ClientReportsOverBudget', async () => {
+    // Prepare: a budget of 2 a minute; two reports spend it, early in a minute so all fall in one.
+    const { pool, ids } = await poolWith('budget', 4, { maxClientReportsPerMinute: 2, maxUses: 10 });
+    const intoMinute = Date.now() % 60_000;
+    if (intoMinute > 45_000) await sleep(60_000 - intoMinute);
+    for (let i = 0; i < 2; i++)
+      await api.complete(pool, (await api.grant(pool)).leaseId, { outcome: 'rate_limited', retryAfterSeconds: 1 });
+    const grant = await api.grant(pool);
+    // Act
+    const { result, records } = await captureEmf(async () => ({
+      report: await api.complete(pool, grant.leaseId, { outcome: 'invalid_key' }),
+      usage: await api.call('POST', `/pools/${pool}/keys/${grant.keyId}/usage`),
+    }));
+    // Assess
+    expect(result.report).toMatchObject({
+      status: 200,
+      body: { keyId: grant.keyId, usageCount: 0, status: 'active', reportIgnored: 'over_budget' },
+    });
+    const refused = expectError(result.usage, 429, 'report_budget_exceeded');
+    expect(refused.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(refused.retryAfterSeconds).toBeLessThanOrEqual(60);
+    expect(result.usage.headers.get('retry-after')).toBe(String(refused.retryAfterSeconds));
+    expect((await stored(grant.keyId)).usageCount).toBe(0);
+    expect(ids).toContain(grant.keyId);
+    const overBudget = records.filter((r) => r.pool === pool && r.ClientReportsOverBudget === 1);
+    expect(overBudget).toHaveLength(2);
   });
 });
 
@@ -396,7 +427,18 @@ describe('a reset and an open lease', () => {
 
 describe('Retry-After, both ways', () => {
   it.each([
-    { given: 'with retryAfterSeconds 600', report: { retryAfterSeconds: 600 }, policy: {}, seconds: 600 },
+    {
+      given: 'with retryAfterSeconds 600',
+      report: { retryAfterSeconds: 600 },
+      policy: { maxClientCooldownSeconds: 3600 },
+      seconds: 600,
+    },
+    {
+      given: "with retryAfterSeconds 3600: at most the pool's maxClientCooldownSeconds (300)",
+      report: { retryAfterSeconds: 3600 },
+      policy: {},
+      seconds: 300,
+    },
     {
       given: "without retryAfterSeconds: the pool's cooldownSeconds (120)",
       report: {},
@@ -429,7 +471,11 @@ describe('Retry-After, both ways', () => {
 
   it('a second report with a shorter value (or none) never shortens the cooldown; a longer one extends it', async () => {
     // Prepare: one key, four leases open on it at once (four slots).
-    const { pool, ids } = await poolWith('max', 1, { maxUses: 10, cooldownSeconds: 60 });
+    const { pool, ids } = await poolWith('max', 1, {
+      maxUses: 10,
+      cooldownSeconds: 60,
+      maxClientCooldownSeconds: 3600,
+    });
     const keyId = ids[0] ?? '';
     const [a, b, c, d] = [await api.grant(pool), await api.grant(pool), await api.grant(pool), await api.grant(pool)];
     const t0 = Date.now();

@@ -401,7 +401,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         'UpdateItem idem#*',
         'UpdateItem k_*',
       ],
-      counting: ['GetItem k_* narrow', 'GetItem pool#*', 'UpdateItem k_* narrow'],
+      counting: ['GetItem k_* narrow', 'GetItem pool#*', 'UpdateItem budget#* narrow', 'UpdateItem k_* narrow'],
       maintain: [
         'BatchGetItem k_*',
         'BatchGetItem pool#*',
@@ -469,8 +469,12 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     });
 
     it('counting never gets a key back from a write, and writes no secret, balance or home', () => {
-      // Prepare
-      const updates = grantsOf(api, 'counting').filter((g) => g.actions.includes('dynamodb:UpdateItem'));
+      // Prepare: its key writes (its other write is the report budget's counter).
+      const updates = grantsOf(api, 'counting').filter(
+        (g) =>
+          g.actions.includes('dynamodb:UpdateItem') &&
+          [g.condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] ?? []].flat().includes('k_*'),
+      );
       const attributes = [updates[0]?.condition?.['ForAllValues:StringEquals']?.['dynamodb:Attributes'] ?? []].flat();
       // Assess
       expect(updates).toHaveLength(1);
@@ -661,7 +665,9 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         expect(DEFAULT_POOL).toBe('stability');
         expect(names).toEqual(['keypool-admin', 'keypool-client-stability']);
         expect(poolAlarms.map((a) => [a.MetricName, (a.Dimensions as Json[])[0]]).sort()).toEqual([
+          ['ClientReportsOverBudget', { Name: 'pool', Value: 'stability' }],
           ['NoUsableKey', { Name: 'pool', Value: 'stability' }],
+          ['ProviderAuthBreakerOpen', { Name: 'pool', Value: 'stability' }],
           ['SuspectKeys', { Name: 'pool', Value: 'stability' }],
           ['UndecryptableKeys', { Name: 'pool', Value: 'stability' }],
           ['UsableKeys', { Name: 'pool', Value: 'stability' }],
@@ -719,7 +725,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       api.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
     });
 
-    it('alarms on usable, suspect and undecryptable keys and 409s per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
+    it('alarms on usable, suspect and undecryptable keys, 409s, reports over budget and the provider-auth breaker per configured pool, API 5xx, function errors and throttles, DynamoDB throttles', () => {
       // Prepare
       const alarms = resources(api, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
       const [[topicId] = ['']] = resources(api, 'AWS::SNS::Topic');
@@ -785,7 +791,19 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       for (const id of series) expect(expression).toContain(`FILL(${id}, 0)`);
       // UndecryptableKeys: asserted in test/infra/sealing.test.ts.
       expect(alarms.filter((a) => a.MetricName === 'UndecryptableKeys')).toHaveLength(usable.length);
-      expect(alarms).toHaveLength(4 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
+      // Per pool: a caller past its report budget (reports that took no effect), and a
+      // maintenance run whose answers were mostly the provider refusing keys.
+      const perPool = (metric: string): unknown[] =>
+        alarms
+          .filter((a) => a.MetricName === metric)
+          .map((a) => [(a.Dimensions as Json[])[0], a.Statistic, a.Threshold, a.TreatMissingData]);
+      const pools = [
+        { Name: 'pool', Value: 'stability' },
+        { Name: 'pool', Value: 'sdxl-turbo' },
+      ];
+      expect(perPool('ClientReportsOverBudget')).toEqual(pools.map((d) => [d, 'Sum', 1, 'notBreaching']));
+      expect(perPool('ProviderAuthBreakerOpen')).toEqual(pools.map((d) => [d, 'Maximum', 1, 'notBreaching']));
+      expect(alarms).toHaveLength(6 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
     });
 
     it('encrypts the alarm topic, refuses plain HTTP, and subscribes the configured e-mail', () => {

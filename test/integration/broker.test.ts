@@ -1,7 +1,14 @@
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mapLimit } from '../../lib/shared/map-limit.js';
-import { InvalidRequest, KeyNotFound, LeaseExpired, LeaseNotFound, NoUsableKey } from '../../lib/domain/errors.js';
+import {
+  IdempotencyConflict,
+  InvalidRequest,
+  KeyNotFound,
+  LeaseExpired,
+  LeaseNotFound,
+  NoUsableKey,
+} from '../../lib/domain/errors.js';
 import type { LeaseGrant, Outcome, PoolSettings } from '../../lib/domain/types.js';
 import type { Broker } from '../../lib/use-cases/broker.js';
 import { MAX_SORTED_COUNT, TABLE, USAGE_TIER } from '../../lib/table.js';
@@ -188,7 +195,7 @@ describe('increment', () => {
   it('N concurrent increments add exactly N', async () => {
     // Prepare
     const pool = uniqueName('incr');
-    const [keyId] = await seed(pool, 1);
+    const [keyId] = await seed(pool, 1, { maxClientReportsPerMinute: 64 });
     if (!keyId) throw new Error('seed failed');
     const broker = table.broker();
     // Act
@@ -341,7 +348,7 @@ describe.each([1, 8])('at %i shard(s)', (shards) => {
     expect(JSON.stringify(records)).not.toContain(grants[0]?.apiKey ?? 'none');
   });
 
-  it('a retry after the lease was completed still answers that lease, and counts nothing more', async () => {
+  it('a retry after the lease was completed is refused with idempotency_conflict, and counts nothing more', async () => {
     // Prepare
     const pool = uniqueName('idem-done');
     await seed(pool, 1, { shards });
@@ -349,10 +356,30 @@ describe.each([1, 8])('at %i shard(s)', (shards) => {
     const first = await broker.lease(pool, {}, 'job-1');
     await broker.complete(pool, first.leaseId);
     // Act
-    const again = await table.broker().lease(pool, {}, 'job-1');
+    const again = await table
+      .broker()
+      .lease(pool, {}, 'job-1')
+      .catch((error: unknown) => error);
     // Assess
-    expect(again).toEqual(first);
+    expect(again).toBeInstanceOf(IdempotencyConflict);
+    expect(JSON.stringify(again)).not.toContain(first.apiKey);
     const [key] = await broker.listAll(pool);
     expect(key?.usageCount).toBe(1);
+  });
+
+  it('a retry by another caller is refused; one by the caller who made it answers its lease', async () => {
+    // Prepare
+    const pool = uniqueName('idem-who');
+    await seed(pool, 2, { shards });
+    const first = await table.broker().lease(pool, {}, 'job-2', 'arn:aws:iam::111122223333:role/a');
+    // Act
+    const other = await table
+      .broker()
+      .lease(pool, {}, 'job-2', 'arn:aws:iam::111122223333:role/b')
+      .catch((error: unknown) => error);
+    const own = await table.broker().lease(pool, {}, 'job-2', 'arn:aws:iam::111122223333:role/a');
+    // Assess
+    expect(other).toBeInstanceOf(IdempotencyConflict);
+    expect(own).toEqual(first);
   });
 });

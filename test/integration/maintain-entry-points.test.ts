@@ -131,6 +131,7 @@ describe('keypool maintain and keypool status (CLI)', () => {
       'suspect',
       'undecryptable',
       'errors',
+      'providerAuthBreaker',
     ]);
     expect(summary).toEqual({
       checked: 5,
@@ -141,8 +142,10 @@ describe('keypool maintain and keypool status (CLI)', () => {
       suspect: 0,
       undecryptable: 0,
       errors: [{ keyId: ids[4], reason: 'provider answered 500 server_error' }],
+      providerAuthBreaker: { open: false, refusals: 1, answers: 4 },
     });
-    expect(JSON.parse(strict.stdout)).toMatchObject({ checked: 4, active: 1, exhausted: 3, disabled: 2 });
+    // The key the provider disabled is asked about again (last); the operator's never is.
+    expect(JSON.parse(strict.stdout)).toMatchObject({ checked: 5, active: 1, exhausted: 3, disabled: 2 });
     const health = (JSON.parse(status.stdout) as { pools: Record<string, unknown>[] }).pools.find(
       (p) => p.pool === pool,
     );

@@ -4,7 +4,7 @@
  * leases and completions.
  */
 import { createServer } from 'node:http';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { StabilityClient } from '../../lib/adapters/stability-client.js';
@@ -128,6 +128,8 @@ describe('maintenance: each balance answer and its status change', () => {
         { keyId: broken.keyId, reason: 'provider answered 500 server_error' },
         { keyId: slow.keyId, reason: 'timeout after 300 ms' },
       ]) as unknown,
+      // One refusal among the run's answers: applied, the breaker stays closed.
+      providerAuthBreaker: expect.objectContaining({ open: false, refusals: 1 }) as unknown,
     });
     expect(report.summary.errors).toHaveLength(2);
     expect(await view(rich.keyId)).toMatchObject({ status: 'active', credits: 50.5 });
@@ -176,6 +178,7 @@ describe('maintenance: each balance answer and its status change', () => {
       suspect: 0,
       undecryptable: 0,
       errors: [],
+      providerAuthBreaker: { open: false, refusals: 0, answers: 1 },
     });
     await expect(broker.lease(pool)).resolves.toMatchObject({ keyId: key.keyId });
   });
@@ -412,6 +415,82 @@ describe('maintenance under concurrency', () => {
   });
 });
 
+describe("maintenance: the provider's verdicts, only in its documented shape", () => {
+  it('a WAF page in place of every balance (403 text/html) changes no key: each is reported provider_unavailable', async () => {
+    // Prepare
+    const pool = uniqueName('waf');
+    const keys = await seed(
+      pool,
+      Array.from({ length: 6 }, () => ({ credits: 50 })),
+    );
+    provider.balancePage = { status: 403, contentType: 'text/html', body: '<html>Access denied (WAF)</html>' };
+    // Act
+    const report = await run(pool).finally(() => (provider.balancePage = undefined));
+    // Assess
+    expect(report.summary).toMatchObject({ checked: 6, active: 6, disabled: 0 });
+    expect(report.summary.errors.map((e) => e.reason)).toEqual(
+      Array.from({ length: 6 }, () => 'provider answered 403 outside its documented error shape'),
+    );
+    for (const key of keys) expect(await view(key.keyId)).toMatchObject({ status: 'active' });
+  });
+
+  it('when most answers of a run are documented 401/403 (at least 5), the breaker opens and no key is disabled', async () => {
+    // Prepare: six keys the provider refuses (documented 401), two it knows.
+    const pool = uniqueName('breaker');
+    const keys = await seed(pool, [
+      ...Array.from({ length: 6 }, () => ({ unknown: true })),
+      { credits: 50 },
+      { credits: 50 },
+    ]);
+    // Act
+    const report = await run(pool);
+    // Assess
+    expect(report.summary).toMatchObject({
+      checked: 8,
+      active: 8,
+      disabled: 0,
+      providerAuthBreaker: { open: true, refusals: 6, answers: 8 },
+    });
+    for (const key of keys) expect(await view(key.keyId)).toMatchObject({ status: 'active' });
+  });
+
+  it('a few documented refusals among many balances disable their keys, by the provider; a later run re-checks them and brings back one the provider accepts again', async () => {
+    // Prepare: two keys refused (401), six known.
+    const pool = uniqueName('recheck');
+    const [refused, alsoRefused, ...known] = await seed(pool, [
+      { unknown: true },
+      { unknown: true },
+      ...Array.from({ length: 6 }, () => ({ credits: 50 })),
+    ]);
+    if (!refused || !alsoRefused) throw new Error('seed');
+    const operators = known[0];
+    if (!operators) throw new Error('seed');
+    await table.broker().updateKey(pool, operators.keyId, { status: 'disabled' });
+    const first = await run(pool);
+    provider.setKey(refused.apiKey, { credits: 40 });
+    const asked = provider.requests.length;
+    // Act
+    const second = await run(pool);
+    // Assess
+    expect(first.summary).toMatchObject({
+      disabled: 3,
+      providerAuthBreaker: { open: false, refusals: 2, answers: 7 },
+    });
+    expect(second.summary).toMatchObject({ checked: 7, disabled: 2 });
+    expect(await view(refused.keyId)).toMatchObject({ status: 'active', credits: 40 });
+    expect(await view(alsoRefused.keyId)).toMatchObject({
+      status: 'disabled',
+      statusBy: 'provider',
+      statusReason: 'provider_rejected',
+    });
+    expect(await view(operators.keyId)).toMatchObject({ status: 'disabled', statusBy: 'operator' });
+    // The provider-disabled keys come last in the check order; the operator's key is never asked about.
+    const order = provider.requests.slice(asked).map((r) => r.apiKey);
+    expect(order.slice(-2).sort()).toEqual([refused.apiKey, alsoRefused.apiKey].sort());
+    expect(order).not.toContain(operators.apiKey);
+  });
+});
+
 describe('maintenance: suspect keys and pools by provider', () => {
   it('a key a caller reported invalid is suspect until the provider confirms (401: disabled) or clears it (200: active)', async () => {
     // Prepare: two keys reported invalid_key by callers; the provider knows only one of them.
@@ -464,20 +543,36 @@ describe('maintenance: suspect keys and pools by provider', () => {
     expect((await view(suspect.keyId)).status).toBe('active');
   });
 
-  it('a pool whose provider is none is never sent to Stability, and its suspect keys go back into the pool', async () => {
-    // Prepare
+  it("a pool whose provider is none is never sent to Stability; a client's report ends by itself, a suspect key without an end goes back into the pool", async () => {
+    // Prepare: one key reported invalid_key by a client (suspect, with an end); one suspect
+    // from before reports had an end (no setter, no end, out of the index).
     const pool = uniqueName('none');
-    const [key] = await seed(pool, [{ credits: 0 }], { provider: 'none' });
-    if (!key) throw new Error('seed');
+    const [reported, legacy] = await seed(pool, [{ credits: 0 }, { credits: 0 }], { provider: 'none' });
+    if (!reported || !legacy) throw new Error('seed');
+    await table.broker().updateKey(pool, legacy.keyId, { status: 'disabled' });
     await reportOutcome(pool, 'invalid_key');
+    await table.store.client.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: { [TABLE.partitionKey]: legacy.keyId },
+        UpdateExpression: 'SET #status = :suspect REMOVE statusBy, statusReason, statusAt',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':suspect': 'suspect' },
+      }),
+    );
     const start = provider.requests.length;
     // Act
     const report = await run(pool);
     // Assess
-    expect(provider.requests.slice(start).filter((r) => r.apiKey === key.apiKey)).toEqual([]);
-    expect(report.summary).toMatchObject({ checked: 0, active: 1, suspect: 0 });
-    expect(await view(key.keyId)).toMatchObject({ status: 'active' });
-    expect((await view(key.keyId)).creditsCheckedAt).toBeUndefined();
+    const sent = provider.requests
+      .slice(start)
+      .filter((r) => r.apiKey === reported.apiKey || r.apiKey === legacy.apiKey);
+    expect(sent).toEqual([]);
+    expect(report.summary).toMatchObject({ checked: 0, active: 1, suspect: 1 });
+    expect(await view(legacy.keyId)).toMatchObject({ status: 'active' });
+    expect((await rawItem(legacy.keyId))?.[TABLE.usageIndex.partitionKey]).toBe(pool);
+    expect(await view(reported.keyId)).toMatchObject({ status: 'suspect', statusBy: 'client' });
+    expect((await view(reported.keyId)).creditsCheckedAt).toBeUndefined();
   });
 
   it('reports every pool in scope, keys or not, with its suspect keys and its own cap', async () => {

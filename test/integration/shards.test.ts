@@ -146,6 +146,7 @@ describe('the items', () => {
     await balances.write({
       keyId: byMaintenance,
       seenStatus: 'exhausted',
+      seenBy: 'provider',
       change: 'reactivate',
       credits: 100,
       checkedAt: new Date().toISOString(),
@@ -156,6 +157,7 @@ describe('the items', () => {
       from: { secret: sealed, sealed: true },
       sealed,
       revive: true,
+      prior: { status: 'active' },
     });
     // Assess
     for (const item of out) expect(item).not.toHaveProperty(TABLE.usageIndex.partitionKey);

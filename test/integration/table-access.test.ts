@@ -195,6 +195,16 @@ async function exerciseEveryFunction(): Promise<void> {
     // A completion repeated (answered from the stored slot) and a lease-less count.
     expect((await http('POST', `/pools/${pool}/leases/${grants[0]?.leaseId}/complete`, {})).status).toBeLessThan(500);
     expect((await http('POST', `/pools/${pool}/keys/${k0}/usage`)).status).toBe(200);
+    // A replay of a lease completed since: 409 idempotency_conflict from the record and the key.
+    const replayed = (once.body as LeaseGrant).leaseId;
+    expect((await http('POST', `/pools/${pool}/leases/${replayed}/complete`, {})).status).toBe(200);
+    expect((await http('POST', `/pools/${pool}/leases`, {}, { 'idempotency-key': 'job-1' })).status).toBe(409);
+    // A caller past its report budget: the budget's counter refuses the second count (429).
+    const budgeted = uniqueName('budgeted');
+    expect((await http('PUT', `/pools/${budgeted}`, { maxClientReportsPerMinute: 1 })).status).toBe(200);
+    const { keyIds: budgetedIds } = await imported(budgeted, 1);
+    const usage = `/pools/${budgeted}/keys/${budgetedIds[0]}/usage`;
+    expect([(await http('POST', usage)).status, (await http('POST', usage)).status]).toEqual([200, 429]);
 
     // lease: a key whose ciphertext does not open (marked, the idempotency record freed) and a
     // key still in plain text (set aside).
@@ -234,6 +244,10 @@ async function exerciseEveryFunction(): Promise<void> {
     const { handler: maintain } = await import('../../functions/maintain.js');
     const summary = await as('maintain', () => maintain({} as ScheduledEvent, lambdaContext('maintain')));
     expect(summary).toMatchObject({ undecryptable: expect.any(Number) as number });
+    // A second run re-checks the key the provider disabled.
+    expect(await as('maintain', () => maintain({} as ScheduledEvent, lambdaContext('maintain')))).toMatchObject({
+      disabled: expect.any(Number) as number,
+    });
 
     // migrate: new keys from a legacy table, then a raise and a disable of existing ones.
     const legacy = uniqueName('legacy');

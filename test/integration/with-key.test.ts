@@ -166,10 +166,11 @@ describe.each(SOURCES)('withKey %s', (_name, sourceFor) => {
     },
   );
 
-  it("429 with Retry-After: the key rests as long as the provider asked, not the pool's cooldown", async () => {
-    // Prepare: the pool's cooldown is 60 s; the provider asks for 900 s.
+  it("429 with Retry-After: the key rests as long as the provider asked (up to the pool's maxClientCooldownSeconds), not the pool's cooldown", async () => {
+    // Prepare: the pool's cooldown is 60 s; the provider asks for 900 s, which the pool allows a client to pass on.
     const { pool, keys } = await seed([{ generateStatus: 429, retryAfter: '900' }, { credits: 10 }], {
       cooldownSeconds: 60,
+      maxClientCooldownSeconds: 900,
     });
     // Act
     const before = Date.now();

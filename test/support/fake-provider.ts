@@ -1,7 +1,8 @@
 /**
  * A fake Stability AI on loopback, shaped like the official API documents it:
  *   GET  /v1/user/balance                   200 {"credits": n} | 401 unauthorized | 429 | 500 server_error
- *                                           (and, to test the client's defences, a 302 or an oversized 200)
+ *                                           (and, to test the client's defences, a 302, an oversized 200,
+ *                                           or any page in place of every answer: a WAF's 403 text/html)
  *   POST /v2beta/stable-image/generate/core 200 image | 401 | 402 payment_required | 403 content_moderation | 429
  *                                           (a forced 429 may carry a Retry-After header)
  * Each key is programmable (balance, forced answers, delays); the provider-wide rate limit
@@ -54,6 +55,11 @@ export class FakeProvider {
   readonly requests: FakeRequest[] = [];
   /** Stability's limit is 150 in 10 s with a 60 s timeout; off unless a test sets it. */
   rateLimit: FakeRateLimit | undefined;
+  /**
+   * Every balance request answered with this page instead, whatever the key: what a firewall or
+   * a proxy in front of the provider answers (e.g. `403 text/html "Access denied (WAF)"`).
+   */
+  balancePage: { status: number; contentType: string; body: string } | undefined;
   private limitedUntil = 0;
 
   constructor(
@@ -209,6 +215,16 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
   const unauthorized = (): void =>
     reply(401, errorBody('unauthorized', `Incorrect API key provided: ${(apiKey ?? '').slice(0, 14)}`));
   if (method === 'GET' && path === BALANCE) {
+    const page = provider.balancePage;
+    if (page) {
+      record.status = page.status;
+      response.writeHead(page.status, {
+        'content-type': page.contentType,
+        'content-length': Buffer.byteLength(page.body),
+      });
+      response.end(page.body);
+      return;
+    }
     if (!key) return unauthorized();
     switch (key.balanceStatus) {
       case 401:

@@ -16,9 +16,28 @@ import type { PoolStore } from '../../lib/ports/pool-store.js';
 import type { SecretReplacement } from '../../lib/ports/reseal-store.js';
 import type { UndecryptableMark } from '../../lib/ports/undecryptable.js';
 import { withoutSecret } from '../../lib/domain/keys.js';
-import { inUsageIndex, isLeasable, isSlotFree, outcomeStatusChange, refundsUse } from '../../lib/domain/rules.js';
-import { type Outcome, POOL_DEFAULTS, type PoolPolicy, type PoolSettings } from '../../lib/domain/types.js';
+import {
+  balanceStamp,
+  inUsageIndex,
+  isLeasable,
+  isOperatorDisabled,
+  isSlotFree,
+  isTemporary,
+  operatorStamp,
+  refundsUse,
+  reportApplies,
+  restoredStatus,
+  statusStamp,
+} from '../../lib/domain/rules.js';
+import {
+  type Outcome,
+  POOL_DEFAULTS,
+  type PoolPolicy,
+  type PoolSettings,
+  type StatusStamp,
+} from '../../lib/domain/types.js';
 import type { BalanceStore, BalanceWrite } from '../../lib/ports/balance-store.js';
+import { budgetWindow, secondsToNextWindow } from '../../lib/domain/report-budget.js';
 import { usageSortKey, usageSortKeyBound } from '../../lib/table.js';
 
 interface Row {
@@ -32,7 +51,22 @@ interface Row {
 const home = (key: StoredKey): number => key.shard ?? 0;
 /** The shard whose index partition holds the key; undefined while it is out of the index. */
 const indexedIn = (row: Row): number | undefined =>
-  inUsageIndex(row.key.status) && !row.aside ? home(row.key) : undefined;
+  inUsageIndex(row.key.status, row.key.cooldownUntil !== undefined) && !row.aside ? home(row.key) : undefined;
+/** Gives the key the status `stamp`: who set it, why, when and until when, each dropped where the stamp has none. */
+const stamp = (key: StoredKey, to: StatusStamp): void => {
+  // In place: callers hold the stored object.
+  delete key.statusBy;
+  delete key.statusReason;
+  delete key.statusAt;
+  delete key.cooldownUntil;
+  Object.assign(key, {
+    status: to.status,
+    ...(to.by === undefined ? {} : { statusBy: to.by }),
+    ...(to.reason === undefined ? {} : { statusReason: to.reason }),
+    ...(to.at === undefined ? {} : { statusAt: to.at }),
+    ...(to.until === undefined ? {} : { cooldownUntil: to.until }),
+  });
+};
 const sortKey = (row: Row): number => usageSortKey(row.key.usageCount, row.stamp);
 const placement = (row: Row): KeyPlacement => ({
   keyId: row.key.keyId,
@@ -52,11 +86,12 @@ const close = (key: StoredKey, slot: LeaseSlot, outcome: Outcome): void => {
 };
 type Ports = KeyStore & BalanceStore;
 type Answer<M extends keyof Ports> = Awaited<ReturnType<Ports[M]>>;
-const BALANCE_STATUS = { exhaust: 'exhausted', disable: 'disabled', reactivate: 'active' } as const;
 
 export class MemoryKeyStore implements KeyStore, BalanceStore {
   private readonly rows = new Map<string, Row>();
   private readonly idempotent = new Map<string, IdempotentLease>();
+  /** reports spent per pool, caller and window */
+  private readonly budgets = new Map<string, number>();
   /** every call by method name, for tests that count requests */
   readonly calls: Record<string, number> = {};
 
@@ -128,8 +163,7 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     if (!leasable) return this.answer('tryLease', { granted: false, current: key });
     if (record) this.idempotent.set(record.id, { ...record });
     Object.assign(key, { usageCount: attempt.seenCount + 1, lastUsedAt: new Date(attempt.nowMs).toISOString() });
-    key.status = 'active';
-    delete key.cooldownUntil;
+    stamp(key, { status: 'active' });
     key.slots[String(attempt.slot)] = { nonce: attempt.nonce, expiresAtMs: attempt.expiresAtMs };
     row.stamp = attempt.nowMs;
     return this.answer('tryLease', { granted: true, key });
@@ -146,28 +180,37 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
   }
 
   tryComplete(attempt: CompletionAttempt) {
-    const key = this.rows.get(attempt.keyId)?.key;
+    const row = this.rows.get(attempt.keyId);
+    const key = row?.key;
     const slot = key && openSlot(key, attempt);
-    const change = attempt.statusChange === 'none' ? undefined : outcomeStatusChange(attempt.outcome);
-    const lengthens = change?.to === 'cooling' && attempt.statusChange === 'apply';
+    const { change } = attempt;
     const refused =
+      !row ||
       !key ||
       !slot ||
       key.pool !== attempt.pool ||
       slot.expiresAtMs < attempt.nowMs ||
-      (change && !change.from.includes(key.status)) ||
-      (lengthens && (key.cooldownUntil ?? -Infinity) >= attempt.cooldownUntilMs);
+      (change && !reportApplies(key, change, attempt.nowMs));
     if (refused)
       return this.answer('tryComplete', {
         applied: false,
         current: key && { ...withoutSecret(key), slots: key.slots },
       });
     close(key, slot, attempt.outcome);
-    if (change) key.status = change.to;
-    if (lengthens) key.cooldownUntil = attempt.cooldownUntilMs;
+    // A verdict without an end takes the key out of the index (stamp); a rest keeps it there.
+    if (change) stamp(key, change.stamp);
     const { keyId, usageCount, status, cooldownUntil } = key;
-    const resting = status === 'cooling' && cooldownUntil !== undefined ? { cooldownUntil } : {};
+    const resting = isTemporary(status) && cooldownUntil !== undefined ? { cooldownUntil } : {};
     return this.answer('tryComplete', { applied: true, key: { keyId, usageCount, status, ...resting } });
+  }
+
+  spendReport(pool: string, caller: string, nowMs: number, max: number) {
+    const window = `${pool}#${caller}#${budgetWindow(nowMs)}`;
+    const spent = this.budgets.get(window) ?? 0;
+    if (spent >= max)
+      return this.answer('spendReport', { spent: false, retryAfterSeconds: secondsToNextWindow(nowMs) });
+    this.budgets.set(window, spent + 1);
+    return this.answer('spendReport', { spent: true });
   }
 
   increment(pool: string, keyId: string, nowMs: number) {
@@ -182,8 +225,12 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     if (!key?.sealed || key.secret !== mark.sealed || (mark.lease && !slot))
       return this.answer('markUndecryptable', false);
     if (slot) close(key, slot, 'failure');
-    key.status = 'undecryptable';
-    delete key.cooldownUntil;
+    if (key.status !== 'undecryptable') {
+      // The status it had is kept for a revive.
+      key.prior = statusStamp(key);
+      const reason = mark.reason === undefined ? {} : { reason: mark.reason };
+      stamp(key, { status: 'undecryptable', by: 'sealing', ...reason, at: mark.at ?? new Date().toISOString() });
+    }
     return this.answer('markUndecryptable', true);
   }
 
@@ -205,12 +252,18 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
       key.sealed === from.sealed &&
       key.secret === from.secret &&
       (!reindex || key.status === seenStatus) &&
-      (!revive || key.status === 'undecryptable');
+      (!revive ||
+        (key.status === 'undecryptable' &&
+          JSON.stringify(key.prior ?? null) === JSON.stringify(replacement.prior ?? null)));
     if (!replaced) return this.answer('replaceSecret', false);
     Object.assign(key, { secret: replacement.sealed, sealed: true });
     if (maskedKey !== undefined && !key.maskedKey) key.maskedKey = maskedKey;
     if (reindex) delete row.aside;
-    if (revive) key.status = 'active';
+    if (revive) {
+      // Back to the status it had before it was marked.
+      stamp(key, restoredStatus(key.prior));
+      delete key.prior;
+    }
     return this.answer('replaceSecret', true);
   }
 
@@ -218,12 +271,13 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     const row = this.row(update.keyId, update.pool);
     if (!row) return this.answer('update', { applied: false, current: undefined });
     const { key } = row;
-    if (update.count && key.usageCount !== update.count.seen)
+    const moved = update.from && (key.status !== update.from.status || key.statusBy !== update.from.by);
+    if ((update.count && key.usageCount !== update.count.seen) || moved)
       return this.answer('update', { applied: false, current: withoutSecret(key) });
     if (update.status !== undefined) {
       // An operator's status: back into the index at the key's home, or out of it.
-      key.status = update.status;
-      delete key.cooldownUntil;
+      stamp(key, operatorStamp(update.status, update.at ?? new Date().toISOString()));
+      delete key.prior;
       delete row.aside;
     }
     if (update.count) {
@@ -261,15 +315,16 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
 
   write(write: BalanceWrite) {
     const row = this.rows.get(write.keyId);
-    if (!row || (write.change !== 'none' && row.key.status !== write.seenStatus))
-      return this.answer('write', { applied: false, current: row && withoutSecret(row.key) });
+    const to = balanceStamp(write.change, write.checkedAt);
+    const refused =
+      !row ||
+      (to !== undefined &&
+        (row.key.status !== write.seenStatus || row.key.statusBy !== write.seenBy || isOperatorDisabled(row.key)));
+    if (!row || refused) return this.answer('write', { applied: false, current: row && withoutSecret(row.key) });
     const { key } = row;
     if (write.credits !== undefined) Object.assign(key, { credits: write.credits, creditsCheckedAt: write.checkedAt });
-    if (write.change !== 'none') key.status = BALANCE_STATUS[write.change];
-    if (write.change === 'reactivate') {
-      delete key.cooldownUntil;
-      delete row.aside;
-    }
+    if (to) stamp(key, to);
+    if (to?.status === 'active') delete row.aside;
     return this.answer('write', { applied: true, key: withoutSecret(key) });
   }
 

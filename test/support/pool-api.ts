@@ -51,6 +51,8 @@ export const POOL_VIEW_FIELDS = [
   'cooldownSeconds',
   'createdAt',
   'leaseTtlSeconds',
+  'maxClientCooldownSeconds',
+  'maxClientReportsPerMinute',
   'maxUses',
   'minCredits',
   'pool',
@@ -60,6 +62,7 @@ export const POOL_VIEW_FIELDS = [
 ];
 /** The fields of a KeyView without a label, in sorted order. */
 export const KEY_VIEW_FIELDS = [
+  'cooldownUntil',
   'createdAt',
   'credits',
   'creditsCheckedAt',
@@ -68,6 +71,9 @@ export const KEY_VIEW_FIELDS = [
   'maskedKey',
   'pool',
   'status',
+  'statusAt',
+  'statusBy',
+  'statusReason',
   'usageCount',
 ];
 

@@ -127,7 +127,7 @@ export function storeContract(build: () => Promise<Stores>) {
     });
   }
 
-  /** A completion (success, just after T0, its status change applied) of the lease in `slot` of `key`. */
+  /** A completion (success, just after T0, no status change unless `fields` give one) of the lease in `slot` of `key`. */
   function complete(
     key: StoredKey,
     slot: string,
@@ -140,8 +140,6 @@ export function storeContract(build: () => Promise<Stores>) {
       nonce: key.slots[slot]?.nonce ?? 'none',
       outcome: 'success',
       nowMs: T0 + 1,
-      statusChange: 'apply',
-      cooldownUntilMs: T0 + 60_000,
       ...fields,
     });
   }

@@ -36,6 +36,18 @@ describe('checkOrder', () => {
     expect(checkPriority(key('k_bad', 'not a date'))).toEqual(checkPriority(key('k_bad')));
   });
 
+  it('asks about reported keys first and re-checks the keys the provider disabled last', () => {
+    // Prepare
+    const keys: CheckCandidate[] = [
+      { keyId: 'k_off', status: 'disabled', statusBy: 'provider', creditsCheckedAt: '2020-01-01T00:00:00.000Z' },
+      key('k_old', '2024-01-01T00:00:00.000Z'),
+      { keyId: 'k_reported', status: 'exhausted', statusBy: 'client', creditsCheckedAt: '2025-01-01T00:00:00.000Z' },
+      key('k_new'),
+    ];
+    // Act / Assess
+    expect(checkOrder(keys).map((k) => k.keyId)).toEqual(['k_reported', 'k_new', 'k_old', 'k_off']);
+  });
+
   it('returns a new array and leaves the input in scan order', () => {
     // Prepare
     const keys = [key('k_2', '2025-01-02T00:00:00.000Z'), key('k_1', '2025-01-01T00:00:00.000Z')];

@@ -5,7 +5,7 @@
  * test/integration/broker.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { InvalidRequest } from '../../lib/domain/errors.js';
+import { IdempotencyConflict, InvalidRequest } from '../../lib/domain/errors.js';
 import { idempotencyId } from '../../lib/domain/idempotency.js';
 import { POOL, setup } from '../support/memory-world.js';
 
@@ -63,5 +63,61 @@ describe('Idempotency-Key on a lease', () => {
     expect(record).toMatchObject({ leaseId: grant.leaseId, keyId: grant.keyId, pool: POOL, usageCount: 0 });
     expect(JSON.stringify(record)).not.toContain(grant.apiKey);
     expect(idempotencyId('other', 'secret-free')).not.toBe(idempotencyId(POOL, 'secret-free'));
+  });
+});
+
+describe('a replay answers only a lease that still stands, and only to its caller', () => {
+  const alice = 'arn:aws:sts::111122223333:assumed-role/renderer/alice';
+  const bob = 'arn:aws:sts::111122223333:assumed-role/renderer/bob';
+
+  it('after the lease was completed the same key is refused with idempotency_conflict, and counts nothing', async () => {
+    // Prepare
+    const { leasing, store } = await setup(1);
+    const first = await leasing.lease(POOL, {}, 'done-1', alice);
+    await leasing.complete(POOL, first.leaseId);
+    // Act
+    const again = await leasing.lease(POOL, {}, 'done-1', alice).catch((error: unknown) => error);
+    // Assess
+    expect(again).toBeInstanceOf(IdempotencyConflict);
+    expect((again as Error).message).toContain('completed');
+    expect(store.peek(first.keyId)?.usageCount).toBe(1);
+  });
+
+  it("after the operator disabled the key the same key is refused, and the key's secret is not answered", async () => {
+    // Prepare
+    const { leasing, admin } = await setup(2);
+    const first = await leasing.lease(POOL, {}, 'off-1', alice);
+    await admin.update(POOL, first.keyId, { status: 'disabled' });
+    // Act
+    const again = await leasing.lease(POOL, {}, 'off-1', alice).catch((error: unknown) => error);
+    // Assess
+    expect(again).toBeInstanceOf(IdempotencyConflict);
+    expect((again as Error).message).toContain('disabled');
+    expect(JSON.stringify(again)).not.toContain(first.apiKey);
+  });
+
+  it('another caller with the same key is refused; the caller who made it gets its lease', async () => {
+    // Prepare
+    const { leasing } = await setup(2);
+    const first = await leasing.lease(POOL, {}, 'shared-1', alice);
+    // Act
+    const other = await leasing.lease(POOL, {}, 'shared-1', bob).catch((error: unknown) => error);
+    const own = await leasing.lease(POOL, {}, 'shared-1', alice);
+    // Assess
+    expect(other).toBeInstanceOf(IdempotencyConflict);
+    expect((other as Error).message).toContain('another caller');
+    expect(JSON.stringify(other)).not.toContain(first.apiKey);
+    expect(own).toEqual(first);
+  });
+
+  it('a lease whose slot a reset ended is refused', async () => {
+    // Prepare
+    const { leasing, admin } = await setup(1);
+    const first = await leasing.lease(POOL, {}, 'reset-1');
+    await admin.update(POOL, first.keyId, { usageCount: 0 });
+    // Act
+    const again = await leasing.lease(POOL, {}, 'reset-1').catch((error: unknown) => error);
+    // Assess
+    expect(again).toBeInstanceOf(IdempotencyConflict);
   });
 });

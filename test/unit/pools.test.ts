@@ -139,7 +139,8 @@ describe('Retry-After, both ways', () => {
 
   it('a second report never shortens a cooldown, and a longer one extends it', async () => {
     // Prepare: one key leased twice (two slots), both leases open.
-    const { leasing, store, clock } = await setup(1);
+    const { leasing, store, clock, poolAdmin } = await setup(1);
+    await poolAdmin.set(POOL, { maxClientCooldownSeconds: 3600 });
     const [a, b] = [await leasing.lease(POOL), await leasing.lease(POOL)];
     const c = await leasing.lease(POOL);
     const t0 = clock.now();

@@ -387,6 +387,28 @@ describe('reseal', () => {
     expect(store.peek(broken)?.status).toBe('undecryptable');
   });
 
+  it('a key the operator disabled stays disabled through a secret that stopped opening and opens again', async () => {
+    // Prepare: a disabled key whose ciphertext is damaged, marked by a first reseal.
+    const { store, poolStore, sealer, admin, importKeys } = world(new MemoryKeyStore());
+    const [keyId = ''] = await importKeys('off', 1);
+    await admin.update(POOL, keyId, { status: 'disabled' });
+    const good = held(store, keyId).secret;
+    held(store, keyId).secret = 'not a sealed value';
+    const first = await reseal({ store, pools: poolStore, sealer });
+    const marked = { ...held(store, keyId) };
+    held(store, keyId).secret = good;
+    sealer.generation = 2;
+    // Act
+    const second = await reseal({ store, pools: poolStore, sealer });
+    // Assess
+    expect(first.undecryptable).toEqual([keyId]);
+    expect(marked).toMatchObject({ status: 'undecryptable', statusBy: 'sealing', statusReason: 'malformed' });
+    expect(marked.prior).toMatchObject({ status: 'disabled', by: 'operator' });
+    expect(second.revived).toBe(1);
+    expect(store.peek(keyId)).toMatchObject({ status: 'disabled', statusBy: 'operator' });
+    expect(store.peek(keyId)?.prior).toBeUndefined();
+  });
+
   it('a second run finds nothing to do and writes nothing', async () => {
     // Prepare
     const { store, poolStore, sealer, importKeys } = world(new MemoryKeyStore());

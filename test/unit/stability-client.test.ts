@@ -16,13 +16,45 @@ describe('StabilityClient', () => {
     const ask = (status: number, body: string) =>
       new StabilityClient({ baseUrl: 'http://x', fetch: answering(status, body) }).balance(secret);
     expect(await ask(200, '{"credits":12.5}')).toEqual({ kind: 'balance', credits: 12.5 });
-    expect(await ask(401, '{"name":"unauthorized"}')).toEqual({ kind: 'invalid_key' });
+    expect(await ask(401, '{"id":"x","name":"unauthorized","errors":["Incorrect API key provided"]}')).toEqual({
+      kind: 'invalid_key',
+    });
     expect(await ask(429, '{}')).toEqual({ kind: 'rate_limited' });
     expect(await ask(500, '{"name":"server_error","message":"x"}')).toEqual({
       kind: 'error',
       reason: 'provider answered 500 server_error',
     });
     expect(await ask(200, '{"balance":1}')).toEqual({ kind: 'error', reason: 'unreadable balance answer (200)' });
+  });
+
+  it('a 401/403 is the provider refusing the key only in its documented error shape; any other page is provider_unavailable', async () => {
+    // Prepare
+    const ask = (status: number, body: string, type = 'application/json') =>
+      new StabilityClient({
+        baseUrl: 'http://x',
+        fetch: () => Promise.resolve(new Response(body, { status, headers: { 'content-type': type } })),
+      }).balance(secret);
+    // Act / Assess: v2beta (`errors`) and v1 (`message`) shapes, with a string `name`.
+    expect(await ask(403, '{"id":"a1","name":"forbidden","errors":["This key may not be used"]}')).toEqual({
+      kind: 'invalid_key',
+    });
+    expect(await ask(401, '{"name":"unauthorized","message":"missing authorization header"}')).toEqual({
+      kind: 'invalid_key',
+    });
+    for (const [status, body, type] of [
+      [403, '<html><body>Access denied (WAF)</body></html>', 'text/html'],
+      [403, 'Access denied (WAF)', 'text/plain'],
+      [401, '{"message":"Unauthorized"}', 'application/json'],
+      [403, '{"name":"forbidden"}', 'application/json'],
+      [403, '{"name":"forbidden","errors":[42]}', 'application/json'],
+      [401, '{"name":7,"message":"x"}', 'application/json'],
+      [401, '', 'application/json'],
+    ] as const) {
+      expect(await ask(status, body, type)).toEqual({
+        kind: 'provider_unavailable',
+        reason: `provider answered ${status} outside its documented error shape`,
+      });
+    }
   });
 
   it('refuses a redirect without following it, and asks fetch not to follow one', async () => {

@@ -31,6 +31,7 @@ describe('the table access definition', () => {
         id: 'x',
         keyId: 'k',
         requestHash: 'h',
+        callerDigest: 'c',
         leaseId: 'l',
         pool: 'p',
         usageCount: 0,

@@ -93,6 +93,14 @@ export class NoUsableKey extends KeypoolError {
   static override readonly code = 'no_usable_key';
 }
 
+/**
+ * 409: the Idempotency-Key names a lease that cannot be answered again (another caller made it,
+ * it was completed or ended, or its key is no longer leasable in the pool); use a new key.
+ */
+export class IdempotencyConflict extends KeypoolError {
+  static override readonly code = 'idempotency_conflict';
+}
+
 /** 410: the lease ended before it was completed; its use stays counted. */
 export class LeaseExpired extends KeypoolError {
   static override readonly code = 'lease_expired';
@@ -101,6 +109,14 @@ export class LeaseExpired extends KeypoolError {
 /** 413: the request body is over the API's limit. */
 export class PayloadTooLarge extends KeypoolError {
   static override readonly code = 'payload_too_large';
+}
+
+/**
+ * 429: this caller is past the pool's `maxClientReportsPerMinute`; a use counted without a lease
+ * was not counted. Retry after `retryAfterSeconds` (the next minute).
+ */
+export class ReportBudgetExceeded extends KeypoolError {
+  static override readonly code = 'report_budget_exceeded';
 }
 
 /** 415 from the local server: a body that is not JSON. */
@@ -145,8 +161,10 @@ const BY_CODE: ReadonlyMap<string, typeof KeypoolError> = new Map(
     LeaseNotFound,
     MethodNotAllowed,
     NoUsableKey,
+    IdempotencyConflict,
     LeaseExpired,
     PayloadTooLarge,
+    ReportBudgetExceeded,
     UnsupportedMediaType,
     SealingUnavailable,
     SealingMisconfigured,

@@ -39,6 +39,8 @@ export interface Completion {
   keyId: string;
   usageCount: number;
   status: KeyStatus;
+  /** `over_budget`: the caller is past the pool's report budget; the report changed no status (the use was still counted or given back) */
+  reportIgnored?: 'over_budget';
 }
 
 /** A use counted without a lease (POST /pools/{pool}/keys/{keyId}/usage). */

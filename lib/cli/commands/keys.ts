@@ -98,8 +98,44 @@ function statusCommand(name: 'enable' | 'disable'): Command {
   };
 }
 
-export const enable = statusCommand('enable');
-export const disable = statusCommand('disable');
+const disableOne = statusCommand('disable');
+const enableOne = statusCommand('enable');
+
+/**
+ * `enable <keyId>`, or `enable --pool P --disabled-by provider`: every key of the pool the
+ * provider disabled, at once (an operator's disabled is left as it is).
+ */
+export const enable: Command = {
+  ...enableOne,
+  summary: 'make a key active again, or every key of a pool the provider disabled',
+  usage: '<keyId> [--pool P] [--json] | --pool P --disabled-by provider [--json]',
+  help: [
+    poolHelp(24),
+    '--disabled-by provider  instead of one key: every key of the pool that maintenance disabled on the',
+    "                        provider's refusal; a key an operator disabled stays disabled",
+    '--json                  print the HTTP API body (the KeyView), or {"pool","enabled"} with --disabled-by',
+  ],
+  options: { ...enableOne.options, 'disabled-by': { type: 'string' } },
+  positionals: [0, 1],
+  async run(context) {
+    const { args, io, services } = context;
+    const by = args.values['disabled-by'];
+    if (by === undefined) {
+      if (args.positionals.length !== 1) throw new UsageError(`usage: keypool enable ${enable.usage}`);
+      return enableOne.run(context);
+    }
+    if (by !== 'provider') throw new UsageError('--disabled-by takes one value: provider');
+    if (args.positionals.length > 0) throw new UsageError('give either a key id or --disabled-by provider, not both');
+    const result = await services.broker().enableDisabledBy(poolFlag(args), by);
+    io.out(
+      args.values.json
+        ? json(result)
+        : `enabled ${result.enabled} key(s) of pool ${result.pool} the provider had disabled`,
+    );
+    return 0;
+  },
+};
+export const disable = disableOne;
 
 export const reset: Command = {
   name: 'reset',

@@ -42,9 +42,12 @@ export const complete: Command = {
   usage: '<leaseId> [--pool P] [--outcome O] [--retry-after S] [--json]',
   help: [
     poolHelp(16),
-    `--outcome O     ${OUTCOMES.join(' | ')} (default: success); invalid_key makes the key suspect until maintenance asks the provider`,
-    "--retry-after S with rate_limited only: the provider's Retry-After in seconds (1..3600); the key rests at least that long (default: the pool's cooldown)",
-    '--json          print the HTTP API body: {"keyId","usageCount","status"}',
+    `--outcome O     ${OUTCOMES.join(' | ')} (default: success); invalid_key, out_of_credits and rate_limited rest the key`,
+    "                (suspect, exhausted, cooling) for at most the pool's maxClientCooldownSeconds, or until maintenance confirms or clears them",
+    "--retry-after S with rate_limited only: the provider's Retry-After in seconds (1..3600); the key rests that long, at most the",
+    "                pool's maxClientCooldownSeconds (default: the pool's cooldown)",
+    '--json          print the HTTP API body: {"keyId","usageCount","status","reportIgnored"?}',
+    "Past the pool's maxClientReportsPerMinute a report changes no status (reportIgnored: over_budget).",
   ],
   options: {
     pool: { type: 'string' },
@@ -64,7 +67,10 @@ export const complete: Command = {
       outcome,
       ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
     });
-    io.out(args.values.json ? json(result) : `${result.keyId}: usageCount ${result.usageCount}, ${result.status}`);
+    const ignored = result.reportIgnored ? ` (report ignored: ${result.reportIgnored})` : '';
+    io.out(
+      args.values.json ? json(result) : `${result.keyId}: usageCount ${result.usageCount}, ${result.status}${ignored}`,
+    );
     return 0;
   },
 };
@@ -73,7 +79,11 @@ export const increment: Command = {
   name: 'increment',
   summary: 'count one use of a key without a lease (the old increment_usage)',
   usage: '<keyId> [--pool P] [--json]',
-  help: [poolHelp(13), '--json       print the HTTP API body: {"keyId","usageCount"}'],
+  help: [
+    poolHelp(13),
+    '--json       print the HTTP API body: {"keyId","usageCount"}',
+    "Past the pool's maxClientReportsPerMinute lease-less counts are refused (exit 1) until the next minute.",
+  ],
   options: { pool: { type: 'string' }, json: { type: 'boolean' } },
   positionals: [1, 1],
   async run({ args, io, services }) {

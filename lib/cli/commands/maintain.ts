@@ -13,7 +13,15 @@ import { optionalPoolFlag } from './pool-flag.js';
 const MaxChecks = z.int().check(z.minimum(0), z.maximum(1_000_000));
 
 function summaryText(summary: MaintenanceSummary): string {
-  const head = `checked ${summary.checked}: active ${summary.active}, exhausted ${summary.exhausted}, disabled ${summary.disabled}, cooling ${summary.cooling}, suspect ${summary.suspect}, undecryptable ${summary.undecryptable}; ${summary.errors.length} error(s)`;
+  const breaker = summary.providerAuthBreaker;
+  const head = [
+    `checked ${summary.checked}: active ${summary.active}, exhausted ${summary.exhausted}, disabled ${summary.disabled}, cooling ${summary.cooling}, suspect ${summary.suspect}, undecryptable ${summary.undecryptable}; ${summary.errors.length} error(s)`,
+    ...(breaker.open
+      ? [
+          `provider-auth breaker open: ${breaker.refusals} of ${breaker.answers} answers were 401/403; no key was disabled (check the account, the provider or a proxy in between)`,
+        ]
+      : []),
+  ].join('\n');
   return summary.errors.length
     ? `${head}\n${table(
         summary.errors.map((e) => ({ ...e })),
@@ -32,8 +40,12 @@ export const maintain: Command = {
     '--pool P          only pool P (default: every pool); only pools whose provider is stability are asked about',
     "--min-credits N   below N credits a key is exhausted; at or above, an exhausted key is active again (default: each pool's minCredits)",
     '--max-checks N    ask for at most N balances, suspect keys first, then the least recently checked (default: every key)',
-    '--json            print {"checked","active","exhausted","disabled","cooling","suspect","undecryptable","errors":[{"keyId","reason"}]}',
-    'A suspect key is disabled only when the provider answers 401/403, and is active again otherwise.',
+    '--json            print {"checked","active","exhausted","disabled","cooling","suspect","undecryptable","errors":[{"keyId","reason"}],',
+    '                  "providerAuthBreaker":{"open","refusals","answers"}}',
+    "A reported key (suspect, or exhausted by a client) is checked first: disabled only on a 401/403 in the provider's",
+    'documented error shape (any other page changes nothing), active again or exhausted by its balance otherwise. Keys',
+    "the provider disabled are re-checked last; an operator's disabled is never asked about. When at least 5 refusals",
+    "are more than half of a run's answers, the run disables none of them (provider-auth breaker).",
     'A key sealed under a wrapping key this CLI does not hold is not checked and not changed: exit 1, one line naming the keys.',
     'Provider: STABILITY_API_BASE_URL; pace: KEYPOOL_BALANCE_RATE requests/s (default 5), KEYPOOL_BALANCE_CONCURRENCY.',
   ],

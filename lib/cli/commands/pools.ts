@@ -3,6 +3,8 @@ import { POLICY_CACHE_MS } from '../../use-cases/pool-directory.js';
 import {
   CooldownSeconds,
   LeaseTtlSeconds,
+  MaxClientCooldownSeconds,
+  MaxClientReportsPerMinute,
   MaxUses,
   MinCredits,
   PoolName,
@@ -22,6 +24,8 @@ const POOL_COLUMNS = [
   'provider',
   'minCredits',
   'shards',
+  'maxClientCooldownSeconds',
+  'maxClientReportsPerMinute',
   'updatedAt',
 ];
 
@@ -37,7 +41,7 @@ const set: Command = {
   name: 'set',
   summary: 'create a pool or change its policy (PUT /pools/{pool}): only the flags given change',
   usage:
-    '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--shards N] [--json]',
+    '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--shards N] [--max-client-cooldown S] [--max-client-reports N] [--json]',
   help: [
     `--max-uses N      the cap: a key is leased while its count is <= N (0..1000; new pool: ${POOL_DEFAULTS.maxUses})`,
     `--lease-ttl S     the longest lease, and the default one, in seconds (1..3600; new pool: ${POOL_DEFAULTS.leaseTtlSeconds})`,
@@ -46,6 +50,11 @@ const set: Command = {
     `--min-credits N   below N credits maintenance exhausts a key; at or above, revives it (new pool: ${POOL_DEFAULTS.minCredits})`,
     `--shards N        index partitions the pool's usage order is spread over (1..${MAX_SHARDS}; new pool: ${POOL_DEFAULTS.shards}): about 500 leases/s each`,
     '                  on DynamoDB; 1 is one strict LRU order. A change moves keys in the background (keypool pool reshard, or maintenance)',
+    `--max-client-cooldown S   the longest a client's report rests a key, in seconds (1..3600; new pool: ${POOL_DEFAULTS.maxClientCooldownSeconds}):`,
+    '                  a rate_limited Retry-After is capped at S; invalid_key and out_of_credits rest the key S unless maintenance',
+    '                  confirms or clears them first',
+    `--max-client-reports N    negative reports and lease-less counts one caller may make per minute (1..10000; new pool: ${POOL_DEFAULTS.maxClientReportsPerMinute});`,
+    '                  past N they change nothing (a report still counts or gives back its use) and a count answers 429',
     '--json            print the HTTP API body (the PoolView)',
     `Leases in a running Lambda follow a change within its policy cache (${POLICY_CACHE_MS / 1000} s).`,
   ],
@@ -56,12 +65,24 @@ const set: Command = {
     provider: { type: 'string' },
     'min-credits': { type: 'string' },
     shards: { type: 'string' },
+    'max-client-cooldown': { type: 'string' },
+    'max-client-reports': { type: 'string' },
     json: { type: 'boolean' },
   },
   positionals: [1, 1],
   async run({ args, io, services }) {
     const pool = checked(PoolName, args.positionals[0], 'pool');
     const shards = numberFlag(Shards, args.values.shards, '--shards');
+    const maxClientCooldownSeconds = numberFlag(
+      MaxClientCooldownSeconds,
+      args.values['max-client-cooldown'],
+      '--max-client-cooldown',
+    );
+    const maxClientReportsPerMinute = numberFlag(
+      MaxClientReportsPerMinute,
+      args.values['max-client-reports'],
+      '--max-client-reports',
+    );
     const maxUses = numberFlag(MaxUses, args.values['max-uses'], '--max-uses');
     const leaseTtlSeconds = numberFlag(LeaseTtlSeconds, args.values['lease-ttl'], '--lease-ttl');
     const cooldownSeconds = numberFlag(CooldownSeconds, args.values.cooldown, '--cooldown');
@@ -75,6 +96,8 @@ const set: Command = {
       ...(provider === undefined ? {} : { provider }),
       ...(minCredits === undefined ? {} : { minCredits }),
       ...(shards === undefined ? {} : { shards }),
+      ...(maxClientCooldownSeconds === undefined ? {} : { maxClientCooldownSeconds }),
+      ...(maxClientReportsPerMinute === undefined ? {} : { maxClientReportsPerMinute }),
     };
     const view = await services.broker().setPool(pool, settings);
     io.out(args.values.json ? json(view) : table(poolRows([view]), POOL_COLUMNS));

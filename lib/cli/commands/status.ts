@@ -4,12 +4,11 @@ import { type HealthInput, poolHealth } from '../../use-cases/maintenance/pool-h
 import { type Command, json, table } from '../framework.js';
 
 /**
- * A listed key as poolHealth reads it. A view's status is already the effective one, but a view
- * has no cooldownUntil, and poolHealth would take a cooling key without one for a key whose
- * cooldown is over (active, and counted usable): keep it cooling.
+ * A listed key as poolHealth reads it. A view's status is already the effective one; without
+ * an end (the view's cooldownUntil is a time for people), poolHealth keeps it as it is.
  */
-function healthInput(view: KeyView): HealthInput {
-  return view.status === 'cooling' ? { ...view, cooldownUntil: Number.POSITIVE_INFINITY } : view;
+function healthInput({ cooldownUntil: _end, ...view }: KeyView): HealthInput {
+  return view;
 }
 
 const STATUS_COLUMNS = [

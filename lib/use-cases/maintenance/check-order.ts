@@ -7,7 +7,7 @@
 import type { StoredKey } from '../../domain/types.js';
 
 /** What the order reads of a key. */
-export type CheckCandidate = Pick<StoredKey, 'keyId' | 'status' | 'creditsCheckedAt'>;
+export type CheckCandidate = Pick<StoredKey, 'keyId' | 'status' | 'statusBy' | 'creditsCheckedAt'>;
 
 /**
  * A key's place in the check order, compared element by element, smaller first:
@@ -17,23 +17,29 @@ export type CheckCandidate = Pick<StoredKey, 'keyId' | 'status' | 'creditsChecke
 export type CheckPriority = readonly [group: number, checkedAtMs: number, keyId: string];
 
 /**
- * The groups, checked in this order. Suspect keys first: a caller said they are no good,
- * and until the provider confirms or clears it they are out of the pool.
+ * The groups, checked in this order. What a client reported first (suspect keys, and keys a
+ * client reported out of credits): until the provider confirms or clears it they rest out of
+ * the pool.
  */
 const GROUP = {
   suspect: 0,
   neverChecked: 1,
   checkedBefore: 2,
+  providerDisabled: 3,
 } as const;
 
 /**
- * A key's place in the check order: suspect keys first, then never-checked keys (no
- * `creditsCheckedAt`, or one that does not parse), then the oldest `creditsCheckedAt`. Pure:
- * reads only the key.
+ * A key's place in the check order: reported keys first, then never-checked keys (no
+ * `creditsCheckedAt`, or one that does not parse), then the oldest `creditsCheckedAt`, and last
+ * the keys the provider disabled (re-checked after every other key: a run cut short spends its
+ * checks on keys in use). Pure: reads only the key.
  */
 export function checkPriority(key: CheckCandidate): CheckPriority {
   const checkedAtMs = key.creditsCheckedAt === undefined ? Number.NaN : Date.parse(key.creditsCheckedAt);
-  if (key.status === 'suspect') return [GROUP.suspect, Number.isNaN(checkedAtMs) ? 0 : checkedAtMs, key.keyId];
+  if (key.status === 'suspect' || (key.status === 'exhausted' && key.statusBy === 'client'))
+    return [GROUP.suspect, Number.isNaN(checkedAtMs) ? 0 : checkedAtMs, key.keyId];
+  if (key.status === 'disabled')
+    return [GROUP.providerDisabled, Number.isNaN(checkedAtMs) ? 0 : checkedAtMs, key.keyId];
   if (Number.isNaN(checkedAtMs)) return [GROUP.neverChecked, 0, key.keyId];
   return [GROUP.checkedBefore, checkedAtMs, key.keyId];
 }

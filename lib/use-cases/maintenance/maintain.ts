@@ -11,9 +11,10 @@ import { PoolNotFound, SealingMisconfigured, SecretUndecryptable } from '../../d
 import { reshard, type ReshardReport } from '../reshard.js';
 import type { MaintenanceKeyStore } from '../../ports/maintenance-key-store.js';
 import type { PoolStore } from '../../ports/pool-store.js';
-import type { KeyRecord, KeyStatus, PoolPolicy, StoredKey } from '../../domain/types.js';
+import type { KeyRecord, PoolPolicy, StoredKey } from '../../domain/types.js';
 import type { SecretSealer } from '../../ports/secret-sealer.js';
 import { withoutSecret } from '../../domain/keys.js';
+import { isOperatorDisabled } from '../../domain/rules.js';
 import { mapLimit } from '../../shared/map-limit.js';
 import { checkOrder } from './check-order.js';
 import { Pacer } from './pacer.js';
@@ -83,11 +84,31 @@ export interface MaintenanceSummary {
   /** keys whose stored ciphertext itself does not open (never leased) */
   undecryptable: number;
   errors: MaintenanceError[];
+  /**
+   * The run's documented refusals (401/403) of keys not yet disabled, against its definitive
+   * answers (balances and those refusals): open, the run disabled none of them
+   * (authBreakerOpen).
+   */
+  providerAuthBreaker: { open: boolean; refusals: number; answers: number };
 }
 
 export interface PoolReport extends PoolHealth {
   /** keys of the pool whose balance could not be read in this run */
   balanceErrors: number;
+  /** the run's provider-auth breaker opened and this pool's provider is one maintenance asks */
+  providerAuthBreakerOpen: boolean;
+}
+
+/** At least this many refusals before the breaker may open: a handful of dead keys is normal. */
+export const AUTH_BREAKER_MIN_REFUSALS = 5;
+
+/**
+ * Whether a run's documented refusals look like the provider (or whatever answers for it)
+ * refusing everyone rather than a verdict on some keys: at least AUTH_BREAKER_MIN_REFUSALS of
+ * them, and more than half of the run's definitive answers. Then none is applied.
+ */
+export function authBreakerOpen(refusals: number, answers: number): boolean {
+  return refusals >= AUTH_BREAKER_MIN_REFUSALS && refusals * 2 > answers;
 }
 
 export interface MaintenanceReport {
@@ -107,21 +128,37 @@ export interface MaintenanceReport {
 }
 
 /**
- * The status change a definitive answer asks for, from the status it was seen with. A
- * suspect key is confirmed (disabled) or cleared (active, or exhausted by the balance rule).
- * `revive` false: the key's status changed after the balance was read, and a read that old
- * must not bring back a key a caller just reported out of credits.
+ * The status change a definitive answer asks for, from the key as it was seen. The provider's
+ * word confirms or clears what a client reported: a suspect key is disabled on a documented
+ * 401/403 and active again on a balance (or exhausted by the balance rule); a client's
+ * exhausted is the provider's exhausted below minCredits and active at or above it. An
+ * operator's disabled and an undecryptable key are never changed here. `revive` false: the
+ * key's status changed after the balance was read, and a read that old must not bring back a
+ * key a caller just reported.
  */
 export function balanceChange(
-  status: KeyStatus,
+  key: Pick<KeyRecord, 'status' | 'statusBy'>,
   answer: { credits: number } | 'invalid_key',
   minCredits: number,
   revive = true,
 ): BalanceChange {
-  if (status === 'disabled') return 'none';
-  if (answer === 'invalid_key') return 'disable';
-  if (answer.credits < minCredits) return status === 'exhausted' ? 'none' : 'exhaust';
-  return (status === 'exhausted' || status === 'suspect') && revive ? 'reactivate' : 'none';
+  if (key.status === 'undecryptable' || isOperatorDisabled(key)) return 'none';
+  if (answer === 'invalid_key') return key.status === 'disabled' ? 'none' : 'disable';
+  if (answer.credits < minCredits)
+    return key.status === 'exhausted' && key.statusBy === 'provider' ? 'none' : 'exhaust';
+  const outOfUse = key.status === 'exhausted' || key.status === 'suspect' || key.status === 'disabled';
+  return outOfUse && revive ? 'reactivate' : 'none';
+}
+
+/**
+ * In a pool no provider checks, what nobody can confirm does not keep a key out: a suspect key
+ * without an end (a caller's report from before reports had one, or the provider's from proxy
+ * mode) and an exhausted one without a setter (from before setters were kept) go back into the
+ * pool. A client's report with an end simply ends.
+ */
+export function unconfirmable(key: Pick<KeyRecord, 'status' | 'statusBy' | 'cooldownUntil'>): boolean {
+  if (key.cooldownUntil !== undefined) return false;
+  return key.status === 'suspect' || (key.status === 'exhausted' && key.statusBy === undefined);
 }
 
 /** Every key of the pools, with secrets, a page of the pool-keys index at a time. */
@@ -146,18 +183,19 @@ async function keysOf(keys: MaintenanceDeps['keys'], pools: readonly PoolPolicy[
 async function apply(
   balances: BalanceStore,
   key: KeyRecord,
-  decide: (status: KeyStatus, revive: boolean) => BalanceChange,
+  decide: (current: KeyRecord, revive: boolean) => BalanceChange,
   checkedAt: string,
   credits?: number,
 ): Promise<KeyRecord | undefined> {
   let current = key;
   let revive = true;
   for (let tries = 0; tries < 3; tries++) {
-    const change = decide(current.status, revive);
+    const change = decide(current, revive);
     if (change === 'none' && credits === undefined) return current;
     const result = await balances.write({
       keyId: key.keyId,
       seenStatus: current.status,
+      ...(current.statusBy === undefined ? {} : { seenBy: current.statusBy }),
       change,
       checkedAt,
       ...(credits === undefined ? {} : { credits }),
@@ -172,11 +210,13 @@ async function apply(
 
 /**
  * Runs one maintenance pass over every pool (or one). Keys are asked about in check order
- * (check-order.ts: suspect keys first, then least recently checked), at most `maxChecks` of
- * them, so runs that stop early (deadline or cap) still reach every key in turn. Each key is
- * asked about once: a 429 halves the run's rate and leaves that key for the next run, 5xx /
- * timeouts / network errors leave the key as it is. Never waits out a provider timeout and
- * never starts a request after the deadline.
+ * (check-order.ts: reported keys first, then least recently checked, then keys the provider
+ * disabled), at most `maxChecks` of them, so runs that stop early (deadline or cap) still reach
+ * every key in turn. Each key is asked about once: a 429 halves the run's rate and leaves that
+ * key for the next run; 5xx, timeouts, network errors and refusals outside the provider's
+ * documented error shape leave the key as it is. Documented refusals are applied at the end of
+ * the run, unless they are most of its answers (authBreakerOpen): then none is. Never waits out
+ * a provider timeout and never starts a request after the deadline.
  */
 export async function maintain(deps: MaintenanceDeps, options: MaintenanceOptions): Promise<MaintenanceReport> {
   const clock = deps.clock ?? Date.now;
@@ -196,20 +236,25 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   let checked = 0;
   let keyNotHeld: MaintenanceReport['keyNotHeld'];
 
-  // A pool no provider checks: a report cannot be confirmed, so it does not keep a key out.
-  const unchecked = all.filter((key) => key.status === 'suspect' && policy.get(key.pool)?.provider === 'none');
+  // A pool no provider checks: what cannot be confirmed does not keep a key out.
+  const unchecked = all.filter((key) => unconfirmable(key) && policy.get(key.pool)?.provider === 'none');
   await mapLimit(unchecked, options.concurrency, async (key) => {
-    const clear = (status: KeyStatus): BalanceChange => (status === 'suspect' ? 'reactivate' : 'none');
+    const clear = (current: KeyRecord): BalanceChange => (unconfirmable(current) ? 'reactivate' : 'none');
     settle(key.keyId, await apply(deps.balances, withoutSecret(key), clear, new Date(clock()).toISOString()));
   });
 
-  // Suspect keys first, then least recently checked: a run cut short leaves the keys checked most recently.
+  // Reported keys first, then least recently checked, then keys the provider disabled (re-checked:
+  // a readable balance brings them back): a run cut short leaves the keys checked most recently.
+  // An operator's disabled is never asked about.
   const eligible = checkOrder(
     all.filter(
       (key) =>
-        key.status !== 'disabled' && key.status !== 'undecryptable' && policy.get(key.pool)?.provider === 'stability',
+        !isOperatorDisabled(key) && key.status !== 'undecryptable' && policy.get(key.pool)?.provider === 'stability',
     ),
   );
+  // Disables wait for the end of the run: applied only if the breaker stays closed.
+  const refused: KeyRecord[] = [];
+  let answers = 0;
   const targets = options.maxChecks === undefined ? eligible : eligible.slice(0, Math.max(0, options.maxChecks));
   await mapLimit(targets, options.concurrency, async (key) => {
     if (!(await pacer.acquire(options.deadlineMs))) {
@@ -235,16 +280,34 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       });
       return;
     }
-    if (answer.kind === 'error') {
+    if (answer.kind === 'error' || answer.kind === 'provider_unavailable') {
       errors.push({ keyId: key.keyId, pool: key.pool, reason: answer.reason });
       return;
     }
-    const definitive = answer.kind === 'invalid_key' ? 'invalid_key' : { credits: answer.credits };
-    const decide = (status: KeyStatus, revive: boolean): BalanceChange =>
-      balanceChange(status, definitive, minCredits(key.pool), revive);
-    const credits = answer.kind === 'balance' ? answer.credits : undefined;
-    settle(key.keyId, await apply(deps.balances, withoutSecret(key), decide, new Date(clock()).toISOString(), credits));
+    if (answer.kind === 'invalid_key') {
+      // A refusal that would disable the key waits for the breaker; one of a key the provider
+      // already disabled changes nothing.
+      if (balanceChange(key, 'invalid_key', minCredits(key.pool)) !== 'disable') return;
+      refused.push(withoutSecret(key));
+      answers++;
+      return;
+    }
+    answers++;
+    const decide = (current: KeyRecord, revive: boolean): BalanceChange =>
+      balanceChange(current, { credits: answer.credits }, minCredits(key.pool), revive);
+    settle(
+      key.keyId,
+      await apply(deps.balances, withoutSecret(key), decide, new Date(clock()).toISOString(), answer.credits),
+    );
   });
+
+  const breaker = { open: authBreakerOpen(refused.length, answers), refusals: refused.length, answers };
+  if (!breaker.open) {
+    await mapLimit(refused, options.concurrency, async (key) => {
+      const decide = (current: KeyRecord): BalanceChange => balanceChange(current, 'invalid_key', minCredits(key.pool));
+      settle(key.keyId, await apply(deps.balances, key, decide, new Date(clock()).toISOString()));
+    });
+  }
 
   // A pending change of shards: each pass moves keys home (and ends the reshard once all are),
   // so an operator's `keypool pool set --shards` needs no other step.
@@ -264,7 +327,11 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   }
 
   const health = poolHealth(states.values(), pools, clock());
-  const reports = health.map((h) => ({ ...h, balanceErrors: errors.filter((e) => e.pool === h.pool).length }));
+  const reports = health.map((h) => ({
+    ...h,
+    balanceErrors: errors.filter((e) => e.pool === h.pool).length,
+    providerAuthBreakerOpen: breaker.open && policy.get(h.pool)?.provider === 'stability',
+  }));
   const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling' | 'suspect' | 'undecryptable'): number =>
     health.reduce((n, h) => n + h[field], 0);
   const changed = all.filter((key) => {
@@ -290,6 +357,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       suspect: sum('suspect'),
       undecryptable: sum('undecryptable'),
       errors: errors.map(({ keyId, reason }) => ({ keyId, reason })),
+      providerAuthBreaker: breaker,
     },
     pools: reports,
     reshards,
@@ -323,7 +391,13 @@ async function openSecret(
         reason: `not checked: ${error instanceof Error ? error.message : 'the secret could not be opened'}`,
         undecryptable: false,
       };
-    const marked = await deps.keys.markUndecryptable({ keyId: key.keyId, pool: key.pool, sealed: key.secret });
+    const marked = await deps.keys.markUndecryptable({
+      keyId: key.keyId,
+      pool: key.pool,
+      sealed: key.secret,
+      reason: error.reason,
+      at: new Date(deps.clock?.() ?? Date.now()).toISOString(),
+    });
     return {
       reason: `${error.message}; ${marked ? 'marked undecryptable' : 'changed meanwhile, left for the next run'}`,
       undecryptable: marked,

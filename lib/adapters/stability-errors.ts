@@ -1,0 +1,27 @@
+/**
+ * Stability AI's documented error shape, decided once: the balance client (maintenance) and,
+ * in proxy mode, the generation client read a 401/402/403/429 as the provider's word about a
+ * key only when its body has this shape. Anything else (a firewall's HTML page, a proxy's own
+ * JSON, an empty body) says nothing about the key: the provider could not be asked.
+ *
+ * The shape (platform.stability.ai API reference): a JSON object with a string `name` and
+ * either `errors`, an array of strings (v2beta, v2alpha), or `message`, a string (v1, e.g.
+ * /v1/user/balance).
+ */
+import * as z from 'zod/mini';
+
+const DocumentedError = z.union([
+  z.object({ name: z.string(), errors: z.array(z.string()) }),
+  z.object({ name: z.string(), message: z.string() }),
+]);
+
+/** Whether a body is an error in Stability's documented shape. */
+export function isDocumentedError(text: string): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  return DocumentedError.safeParse(parsed).success;
+}
