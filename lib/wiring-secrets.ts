@@ -10,12 +10,15 @@ import { documentClient } from './adapters/dynamo-client.js';
 import { DynamoBalanceStore } from './adapters/dynamo-balance-store.js';
 import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
 import { DynamoKeyStore } from './adapters/dynamo-key-store.js';
+import { DynamoMaintenanceRunStore } from './adapters/dynamo-maintenance-run-store.js';
 import { DynamoMigrationStore } from './adapters/dynamo-migration-store.js';
 import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource, s3Source } from './adapters/migration-sources.js';
-import { loadOrCreateLocalSealingKey, UnsafeSealingKeyFile } from './adapters/local-sealing-key.js';
-import { LazySealer } from './adapters/lazy-sealer.js';
-import { buildSealer, dataDirKeyFile, type WrappingKeySource } from './adapters/sealer-factory.js';
+import { dataDirKeyFile, loadOrCreateLocalSealingKey, UnsafeSealingKeyFile } from './adapters/local-sealing-key.js';
+import { LazyOpener, LazySealer } from './adapters/lazy-sealer.js';
+import { type WrappingKeySource, wrappingKeysOf } from './adapters/sealer-factory.js';
+import { createEsdkOpener, type EsdkSealerOptions } from './adapters/esdk-opener.js';
+import { createEsdkSealer } from './adapters/esdk-sealer.js';
 import { StabilityClient, type StabilityClientOptions } from './adapters/stability-client.js';
 import {
   type Config,
@@ -32,13 +35,14 @@ import { Broker } from './use-cases/broker.js';
 import { KeyImport } from './use-cases/key-import.js';
 import type { PoolStore } from './ports/pool-store.js';
 import { Leasing } from './use-cases/leasing.js';
-import type { SecretSealer } from './ports/secret-sealer.js';
+import type { SecretOpener, SecretSealer } from './ports/secret-sealer.js';
 import type { CliConfig, CliServices } from './cli/framework.js';
 import type { MaintenanceDeps } from './use-cases/maintenance/maintain.js';
 import type { MigrationSources } from './ports/migration-source.js';
 import type { MigrationStore } from './ports/migration-store.js';
 import { leaseLogHooks } from './observability/lease-log.js';
-import { processTables, type StoreConfig, tableStore } from './wiring.js';
+import { startConsole } from './console/server.js';
+import { overview, processTables, type StoreConfig, tableStore } from './wiring.js';
 
 /**
  * Where the wrapping keys come from: the environment's KMS key or key file; with neither, a
@@ -112,16 +116,38 @@ function keyFileError(error: unknown, source: WrappingKeySource, env: NodeJS.Pro
   );
 }
 
-/** The sealer for the configuration, built (and its key read) on first use only; it never creates a key. */
-export function sealer(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv = process.env): LazySealer {
-  return new LazySealer(async () => {
+/**
+ * `make` over the configuration's wrapping keys, read when it is called; a key file that is
+ * missing or unsafe is the ConfigError it is.
+ */
+function withKeys<T>(
+  config: Pick<Config, 'endpoint'>,
+  env: NodeJS.ProcessEnv,
+  make: (keys: EsdkSealerOptions) => T,
+): () => Promise<T> {
+  return async () => {
     const source = wrappingKeySource(config, env);
+    let keys: EsdkSealerOptions;
     try {
-      return await buildSealer(source);
+      keys = await wrappingKeysOf(source);
     } catch (error) {
       throw keyFileError(error, source, env) ?? error;
     }
-  });
+    return make(keys);
+  };
+}
+
+/** The sealer for the configuration, built (and its key read) on first use only; it never creates a key. */
+export function sealer(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv = process.env): LazySealer {
+  return new LazySealer(withKeys(config, env, createEsdkSealer));
+}
+
+/**
+ * The opener for the configuration (built on first use, as `sealer`), for the processes that
+ * never seal (lease, maintenance): they never load the Encryption SDK's encrypt side.
+ */
+export function opener(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv = process.env): LazyOpener {
+  return new LazyOpener(withKeys(config, env, createEsdkOpener));
 }
 
 /** A broker (every use case) over the configured table. */
@@ -139,7 +165,7 @@ export function maintenanceDeps(
   config: StoreConfig,
   settings: MaintenanceConfig,
   warn?: ProviderWarn,
-  secrets: SecretSealer = sealer(config),
+  secrets: SecretOpener = opener(config),
 ): MaintenanceDeps {
   const client = documentClient(config);
   return {
@@ -147,6 +173,7 @@ export function maintenanceDeps(
     keys: tableStore(DynamoKeyAdminStore, config, client),
     sealer: secrets,
     balances: tableStore(DynamoBalanceStore, config, client),
+    runs: tableStore(DynamoMaintenanceRunStore, config, client),
     provider: new StabilityClient({ baseUrl: settings.providerBaseUrl, ...(warn ? { warn } : {}) }),
   };
 }
@@ -175,10 +202,10 @@ export function migration(
   };
 }
 
-let processSealerOnce: SecretSealer | undefined;
-/** The process's sealer: one per container, so its opened-secret cache serves every lease the container handles. */
-function processSealer(): SecretSealer {
-  return (processSealerOnce ??= sealer(processTables().config));
+let processOpenerOnce: SecretOpener | undefined;
+/** The process's opener: one per container, so its opened-secret cache serves every lease the container handles. */
+function processOpener(): SecretOpener {
+  return (processOpenerOnce ??= opener(processTables().config));
 }
 
 let processLeasingOnce: Leasing | undefined;
@@ -190,7 +217,7 @@ export function processLeasing(): Leasing {
   return (processLeasingOnce ??= new Leasing({
     store: processTables().leases,
     pools: processTables().directory,
-    sealer: processSealer(),
+    sealer: processOpener(),
     ...leaseLogHooks,
   }));
 }
@@ -202,7 +229,7 @@ export function processKeyImport(): KeyImport {
     store: processTables().keys,
     poolStore: processTables().pools,
     pools: processTables().directory,
-    sealer: processSealer(),
+    sealer: sealer(processTables().config),
   }));
 }
 
@@ -213,7 +240,7 @@ type ProviderWarn = NonNullable<StabilityClientOptions['warn']>;
 function maintenanceFromEnv(
   config: StoreConfig,
   warn: ProviderWarn,
-  secrets?: SecretSealer,
+  secrets?: SecretOpener,
 ): { deps: MaintenanceDeps; settings: MaintenanceConfig } {
   const settings = readMaintenanceConfig();
   return { deps: maintenanceDeps(config, settings, warn, secrets), settings };
@@ -262,5 +289,6 @@ export function cliServices(config: CliConfig): CliServices {
     sealing: () => (sealingOnce ??= { ...stores(), sealer: secrets }),
     sharding: stores,
     loadSealing: () => secrets.ready(),
+    console: (port, onError) => startConsole({ source: overview(config), port, onError }),
   };
 }

@@ -1,37 +1,43 @@
-/** A sealer built on first use, so a process that never seals or opens never loads a wrapping key or the sealing library. */
+/**
+ * Sealers built on first use, so a process that never seals or opens never loads a wrapping key
+ * or the sealing library, and one that does loads it on its first call, not at start.
+ */
 import type { SealContext } from '../domain/types.js';
-import type { SecretSealer } from '../ports/secret-sealer.js';
+import type { SecretOpener, SecretSealer } from '../ports/secret-sealer.js';
 
 /**
- * A sealer built on its first call (a failed build is retried on the next call, so a key file
+ * An opener built on its first call (a failed build is retried on the next call, so a key file
  * fixed by the operator is picked up without a restart).
  */
-export class LazySealer implements SecretSealer {
-  #built: Promise<SecretSealer> | undefined;
+export class LazyOpener<Built extends SecretOpener = SecretOpener> implements SecretOpener {
+  #built: Promise<Built> | undefined;
 
-  constructor(private readonly build: () => Promise<SecretSealer>) {}
-
-  async seal(secret: string, context: SealContext): Promise<string> {
-    return (await this.#sealer()).seal(secret, context);
-  }
+  constructor(private readonly build: () => Promise<Built>) {}
 
   async open(sealed: string, context: SealContext): Promise<string> {
-    return (await this.#sealer()).open(sealed, context);
+    return (await this.built()).open(sealed, context);
   }
 
   async resealNeeded(sealed: string): Promise<boolean> {
-    return (await this.#sealer()).resealNeeded(sealed);
+    return (await this.built()).resealNeeded(sealed);
   }
 
-  /** Builds the sealer now (its key files read), failing as its first call would. */
+  /** Builds it now (its key files read), failing as its first call would. */
   async ready(): Promise<void> {
-    await this.#sealer();
+    await this.built();
   }
 
-  #sealer(): Promise<SecretSealer> {
+  protected built(): Promise<Built> {
     return (this.#built ??= this.build().catch((error: unknown) => {
       this.#built = undefined;
       throw error;
     }));
+  }
+}
+
+/** A sealer built on its first call, as LazyOpener. */
+export class LazySealer extends LazyOpener<SecretSealer> implements SecretSealer {
+  async seal(secret: string, context: SealContext): Promise<string> {
+    return (await this.built()).seal(secret, context);
   }
 }

@@ -11,6 +11,11 @@ import { join } from 'node:path';
 export const LOCAL_SEALING_KEY_FILE = 'sealing-key';
 export const LOCAL_SEALING_KEY_BYTES = 32;
 
+/** The key file a data dir holds. */
+export function dataDirKeyFile(dataDir: string): string {
+  return join(dataDir, LOCAL_SEALING_KEY_FILE);
+}
+
 export class UnsafeSealingKeyFile extends Error {
   override readonly name = 'UnsafeSealingKeyFile';
 }
@@ -71,7 +76,7 @@ export async function readLocalSealingKey(path: string): Promise<Buffer> {
  */
 export async function loadOrCreateLocalSealingKey(dataDir: string): Promise<LocalSealingKey> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const path = join(dataDir, LOCAL_SEALING_KEY_FILE);
+  const path = dataDirKeyFile(dataDir);
   const existing = await readIfPresent(path);
   if (existing) return { key: existing, path, created: false };
 

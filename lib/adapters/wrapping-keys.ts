@@ -5,10 +5,26 @@
  * call's failures by name (SealingUnavailable's causes).
  */
 import { createHmac } from 'node:crypto';
-import { KmsKeyringNode } from '@aws-crypto/kms-keyring-node';
-import type { KeyringNode } from '@aws-crypto/material-management-node';
+import { KmsKeyringClass } from '@aws-crypto/kms-keyring';
+import {
+  immutableClass,
+  KeyringNode,
+  type Newable,
+  type NodeAlgorithmSuite,
+} from '@aws-crypto/material-management-node';
 import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
 import { KMS_KEY_ARN } from '../domain/sealing-names.js';
+
+/**
+ * The ESDK's KMS keyring over Node's keyring base: KmsKeyringNode (@aws-crypto/kms-keyring-node)
+ * is this same class, built the same way, plus a default client provider that loads the
+ * aggregated KMS client at import. We always pass our own provider (kms-client.ts).
+ */
+// As the ESDK does it: KeyringNode is abstract, the factory's parameter a concrete constructor.
+class KmsKeyring extends KmsKeyringClass<NodeAlgorithmSuite, KmsClientLike>(
+  KeyringNode as unknown as Newable<KeyringNode>,
+) {}
+immutableClass(KmsKeyring);
 
 /** The ESDK provider id of a KMS-wrapped data key. */
 export const KMS_PROVIDER = 'aws-kms';
@@ -149,10 +165,10 @@ export function heldKey(spec: WrappingKeySpec, kms: (region: string) => KmsClien
         const client = kms(region);
         return client ? recording(client, failures) : false;
       };
-      // KmsKeyringNode extends KeyringNode through the ESDK's class factory (KmsKeyringClass(KeyringNode)),
+      // KmsKeyring extends KeyringNode through the ESDK's class factory (KmsKeyringClass(KeyringNode)),
       // which the lint rule cannot follow; at run time it is a KeyringNode.
       // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
-      const built: KeyringNode = new KmsKeyringNode({ generatorKeyId: spec.keyArn, clientProvider });
+      const built: KeyringNode = new KmsKeyring({ generatorKeyId: spec.keyArn, clientProvider });
       return built;
     };
     return { ref, shown: ref.key, keyring };

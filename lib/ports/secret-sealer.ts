@@ -25,3 +25,6 @@ export interface SecretSealer {
    */
   resealNeeded(sealed: string): Promise<boolean>;
 }
+
+/** What a process that only opens holds (lease, maintenance): no seal. */
+export type SecretOpener = Pick<SecretSealer, 'open' | 'resealNeeded'>;

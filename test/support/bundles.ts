@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { esbuildOptions, PROJECT_ROOT } from '../../infra/bundling.js';
@@ -14,7 +14,9 @@ export interface Bundle {
   name: string;
   /** index.mjs, the file Lambda loads */
   file: string;
+  /** every code file of the function's asset (index.mjs and any chunk it loads later), source maps aside */
   bytes: number;
+  /** the asset's source maps */
   mapBytes: number;
   metafile: Metafile;
 }
@@ -26,13 +28,15 @@ export const FLOOR_ENTRY = 'bench/floor-handler.ts';
 export async function bundleEntry(name: string, entry: string, outdir: string): Promise<Bundle> {
   const file = join(outdir, name, 'index.mjs');
   const result = await build(esbuildOptions(join(PROJECT_ROOT, entry), file));
-  return {
-    name,
-    file,
-    bytes: statSync(file).size,
-    mapBytes: statSync(`${file}.map`).size,
-    metafile: result.metafile ?? { inputs: {}, outputs: {} },
-  };
+  const metafile = result.metafile ?? { inputs: {}, outputs: {} };
+  // Every file esbuild wrote is part of the asset: a chunk loaded on first use counts as much as index.mjs.
+  const written = Object.keys(metafile.outputs).map((output) => ({
+    map: output.endsWith('.map'),
+    // esbuild names outputs relative to its working directory, this process's.
+    bytes: statSync(resolve(output)).size,
+  }));
+  const total = (map: boolean) => written.filter((w) => w.map === map).reduce((sum, w) => sum + w.bytes, 0);
+  return { name, file, bytes: total(false), mapBytes: total(true), metafile };
 }
 
 /** The environment a deployed function starts with (values are placeholders: init sends nothing). */
@@ -50,10 +54,12 @@ export const LAMBDA_LIKE_ENV: Record<string, string> = {
 
 const INIT_PROBE = `
 const t0 = performance.now();
+const c0 = process.cpuUsage();
 const mod = await import(process.argv[1]);
 const ms = performance.now() - t0;
+const cpu = process.cpuUsage(c0);
 if (typeof mod.handler !== 'function') { console.error('no handler export'); process.exit(3); }
-process.stdout.write(JSON.stringify({ ms }));
+process.stdout.write(JSON.stringify({ ms, cpuMs: (cpu.user + cpu.system) / 1000 }));
 `;
 
 /**
@@ -61,9 +67,23 @@ process.stdout.write(JSON.stringify({ ms }));
  * `handler` export, in a fresh `node` process (what a Lambda cold start pays before the
  * first invocation). Rejects if the bundle fails to load.
  */
-export function measureInit(file: string): Promise<number> {
+export async function measureInit(file: string): Promise<number> {
+  return (await measureInitCost(file)).wallMs;
+}
+
+/**
+ * Module init as measureInit, with the CPU time the process spent in it (every thread of it):
+ * on a machine others share, the wall time swings with their load, the CPU time far less.
+ */
+export async function measureInitCost(file: string): Promise<{ wallMs: number; cpuMs: number }> {
+  const { ms, cpuMs } = (await runNode(file, INIT_PROBE)) as { ms: number; cpuMs: number };
+  return { wallMs: ms, cpuMs };
+}
+
+/** Runs `script` (an ES module) in a fresh Node process given the bundle's URL and `args`; resolves with its JSON output. */
+function runNode(file: string, script: string, args: string[] = []): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', INIT_PROBE, pathToFileURL(file).href], {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, pathToFileURL(file).href, ...args], {
       env: { PATH: process.env.PATH ?? '', ...LAMBDA_LIKE_ENV },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -73,14 +93,25 @@ export function measureInit(file: string): Promise<number> {
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`${file} did not load (exit ${code}): ${err.slice(0, 500)}`));
+      if (code !== 0)
+        return reject(new Error(`${file} did not load or its probe failed (exit ${code}): ${err.slice(0, 500)}`));
       try {
-        resolve((JSON.parse(out) as { ms: number }).ms);
+        resolve(JSON.parse(out));
       } catch {
         reject(new Error(`${file}: unexpected probe output ${out.slice(0, 200)}`));
       }
     });
   });
+}
+
+const INVOKE_PROBE = `
+const mod = await import(process.argv[1]);
+process.stdout.write(JSON.stringify(await mod.handler(JSON.parse(process.argv[2]))));
+`;
+
+/** Loads a bundle in a fresh Node process with the Lambda's environment and calls its handler with `event`. */
+export function invokeBundle(file: string, event: unknown): Promise<unknown> {
+  return runNode(file, INVOKE_PROBE, [JSON.stringify(event)]);
 }
 
 /** The packages a bundle contains, with their bytes in the output (largest first). */

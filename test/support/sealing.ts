@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { createEsdkSealer, type EsdkSealer } from '../../lib/adapters/esdk-sealer.js';
 import { LazySealer } from '../../lib/adapters/lazy-sealer.js';
-import { buildSealer } from '../../lib/adapters/sealer-factory.js';
+import { wrappingKeysOf } from '../../lib/adapters/sealer-factory.js';
 import type { SecretSealer } from '../../lib/ports/secret-sealer.js';
 
 declare module 'vitest' {
@@ -21,8 +21,8 @@ let shared: SecretSealer | undefined;
 
 /** The test run's sealer (the global setup's key file): what every process of the run seals with. */
 export function testSealer(): SecretSealer {
-  return (shared ??= new LazySealer(() =>
-    buildSealer({ kind: 'local', keyFile: inject('sealingKeyFile'), previousKeyFiles: [] }),
+  return (shared ??= new LazySealer(async () =>
+    createEsdkSealer(await wrappingKeysOf({ kind: 'local', keyFile: inject('sealingKeyFile'), previousKeyFiles: [] })),
   ));
 }
 

@@ -1,0 +1,92 @@
+/**
+ * The sealer's default KMS client (lib/adapters/kms-client.ts: the SDK's bare KMSClient with
+ * three commands) speaks KMS's wire protocol: a sealer given no client of its own seals and
+ * opens through it against a KMS stand-in over loopback HTTP (the fake KMS's rules behind KMS's
+ * JSON protocol), and a KMS error reaches the sealer by its name.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
+import { SealingUnavailable } from '../../lib/domain/errors.js';
+import { fakeKeyArn, FakeKms } from '../support/fake-kms.js';
+
+const BLOBS = ['CiphertextBlob', 'Plaintext'];
+const OPERATIONS = { GenerateDataKey: 'generateDataKey', Encrypt: 'encrypt', Decrypt: 'decrypt' } as const;
+
+/** KMS's JSON protocol (awsJson1_1) in front of `kms`: blobs travel as base64, errors as `__type`. */
+function kmsOverHttp(kms: FakeKms, targets: string[]): Server {
+  return createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      const target = String(req.headers['x-amz-target']).replace('TrentService.', '');
+      targets.push(target);
+      const input = JSON.parse(body) as Record<string, unknown>;
+      for (const blob of BLOBS) if (typeof input[blob] === 'string') input[blob] = Buffer.from(input[blob], 'base64');
+      const method = OPERATIONS[target as keyof typeof OPERATIONS];
+      const call = kms[method].bind(kms) as (input: unknown) => Promise<Record<string, unknown>>;
+      call(input).then(
+        (output) => {
+          const answer = Object.fromEntries(
+            Object.entries(output).map(([k, v]) => [
+              k,
+              v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+            ]),
+          );
+          res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(answer));
+        },
+        (error: unknown) =>
+          res
+            .writeHead(400, { 'content-type': 'application/x-amz-json-1.1' })
+            .end(JSON.stringify({ __type: (error as Error).name, message: (error as Error).message })),
+      );
+    });
+  });
+}
+
+const kms = new FakeKms();
+const targets: string[] = [];
+const server = kmsOverHttp(kms, targets);
+const ENV = ['AWS_ENDPOINT_URL_KMS', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
+const saved = { ...process.env };
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  process.env.AWS_ENDPOINT_URL_KMS = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  process.env.AWS_ACCESS_KEY_ID = 'AKIDTESTONLY';
+  process.env.AWS_SECRET_ACCESS_KEY = 'test-only';
+});
+
+afterAll(async () => {
+  for (const name of ENV) Reflect.deleteProperty(process.env, name);
+  Object.assign(process.env, Object.fromEntries(ENV.flatMap((name) => (saved[name] ? [[name, saved[name]]] : []))));
+  await new Promise((resolve) => server.close(resolve));
+});
+
+describe('the default KMS client', () => {
+  it('seals with GenerateDataKey and opens with Decrypt over KMS JSON protocol', async () => {
+    // Prepare: no `kms` option, so the sealer builds its own client for the key's region.
+    const context = { pool: 'kms', keyId: 'k-1' };
+    const sealer = createEsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) } });
+    const fresh = createEsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) }, cache: false });
+    // Act
+    const sealed = await sealer.seal('sk-test-over-http', context);
+    const opened = await fresh.open(sealed, context);
+    // Assess
+    expect(opened).toBe('sk-test-over-http');
+    expect(targets).toEqual(['GenerateDataKey', 'Decrypt']);
+    expect(kms.contexts.map((c) => c.context)).toEqual([context, context]);
+  });
+
+  it("passes KMS's error on by its name", async () => {
+    // Prepare
+    const sealer = createEsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) } });
+    kms.failNext('KMSInternalException');
+    // Act
+    const failure = await sealer.seal('sk-test-over-http', { pool: 'kms', keyId: 'k-2' }).catch((e: unknown) => e);
+    // Assess
+    expect(failure).toBeInstanceOf(SealingUnavailable);
+    expect((failure as SealingUnavailable).causes).toEqual(['KMSInternalException']);
+  });
+});
