@@ -22,6 +22,8 @@ const LAYERS = {
   config: ['domain', 'table', 'shared'],
   http: ['domain', 'shared', 'observability'],
   local: ['http', 'shared'],
+  // The console page: a primary adapter over the Overview use case, built by the wiring.
+  console: ['usecase', 'domain', 'shared'],
   events: ['usecase', 'port', 'domain', 'shared'],
   cli: ['usecase', 'port', 'domain', 'shared', 'config'],
   // The broker key source binds a Broker to the client package and answers a domain error as
@@ -30,7 +32,7 @@ const LAYERS = {
   // The client package applications install (clients/typescript): none of the service's code.
   package: [],
   localtool: ['adapter', 'table'],
-  wiring: ['adapter', 'config', 'usecase', 'port', 'domain', 'shared', 'observability', 'cli'],
+  wiring: ['adapter', 'config', 'usecase', 'port', 'domain', 'shared', 'observability', 'cli', 'console'],
   entry: [
     'wiring',
     'http',
@@ -42,6 +44,7 @@ const LAYERS = {
     'config',
     'cli',
     'local',
+    'console',
     'localtool',
     'table',
     'entry',
@@ -67,6 +70,7 @@ const ELEMENTS = [
   { type: 'cli', pattern: 'lib/cli' },
   { type: 'client', pattern: 'lib/client' },
   { type: 'local', pattern: 'lib/local' },
+  { type: 'console', pattern: 'lib/console' },
   { type: 'entry', pattern: 'functions' },
   { type: 'entry', pattern: 'bin' },
   { type: 'infra', pattern: 'infra' },

@@ -1,8 +1,17 @@
 /**
  * `npm start`: DynamoDB Local (kept in KEYPOOL_DATA_DIR) plus the HTTP API on loopback,
- * through the same Lambda handlers. With KEYPOOL_DYNAMODB_ENDPOINT set, no database is started.
+ * through the same Lambda handlers, and the read-only console beside it. With
+ * KEYPOOL_DYNAMODB_ENDPOINT set, no database is started.
  */
-import { cliEnvironment, localDataDir, readConfig, readDynamoLocalPort, readPositiveInt } from '../lib/config.js';
+import { startConsole } from '../lib/console/server.js';
+import {
+  cliEnvironment,
+  localDataDir,
+  readConfig,
+  readConsolePort,
+  readDynamoLocalPort,
+  readPositiveInt,
+} from '../lib/config.js';
 import {
   assertPortFree,
   ensureTable,
@@ -13,6 +22,8 @@ import {
 } from '../lib/local/dynamodb-local.js';
 import { startServer } from '../lib/local/server.js';
 import { DEFAULT_TABLE_NAME } from '../lib/table.js';
+import { redact } from '../lib/shared/redact.js';
+import { overview } from '../lib/wiring.js';
 import { prepareLocalSealing } from '../lib/wiring-secrets.js';
 import { loadHandlers } from './local-handlers.js';
 
@@ -23,11 +34,13 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 async function main(): Promise<void> {
   const env = process.env;
   const apiPort = readPositiveInt(env, 'KEYPOOL_PORT', 3000);
+  const consolePort = readConsolePort(env);
   const dbPort = readDynamoLocalPort(env);
   const tableName = env.KEYPOOL_TABLE || DEFAULT_TABLE_NAME;
   // What a CLI in another terminal must set, from the settings as given (the start adds its own).
   const cli = cliEnvironment({ ...env });
   await assertPortFree(apiPort, 'keypool API', 'KEYPOOL_PORT');
+  await assertPortFree(consolePort, 'keypool console', 'KEYPOOL_CONSOLE_PORT');
 
   let dynamo: RunningDynamo | undefined;
   let endpoint = env.KEYPOOL_DYNAMODB_ENDPOINT;
@@ -42,18 +55,27 @@ async function main(): Promise<void> {
   const table = await ensureTable(endpoint, tableName);
   const sealing = await prepareLocalSealing(readConfig(env), env);
   const server = await startServer(await loadHandlers(), apiPort);
+  const consoleServer = await startConsole({
+    source: overview(readConfig(env)),
+    port: consolePort,
+    onError: (error) =>
+      process.stderr.write(
+        `keypool console: a read failed: ${redact(error instanceof Error ? error.message : String(error))}\n`,
+      ),
+  });
 
   process.stdout.write(
     [
       `keypool is up`,
       `  API        ${server.url}   (try: curl ${server.url}/health)`,
       `  OpenAPI    ${server.url}/openapi.json`,
+      `  Console    ${consoleServer.url}   (read-only: pools, keys, maintenance runs)`,
       `  DynamoDB   ${endpoint}   table "${tableName}" (${table})${dynamo ? `, data in ${localDataDir(env)}/` : ''}`,
       `  Sealing    ${sealing}`,
       cli.length
         ? `  CLI        export ${cli.join(' ')}   (in another terminal, before npm run keypool)`
         : `  CLI        npm run keypool -- <command>   (its defaults reach this stack)`,
-      `Ctrl-C stops both.`,
+      `Ctrl-C stops them all.`,
       '',
     ].join('\n'),
   );
@@ -63,14 +85,14 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     process.stdout.write('stopping keypool...\n');
-    void Promise.all([server.close(), dynamo?.stop()]).then(() => process.exit(0));
+    void Promise.all([server.close(), consoleServer.close(), dynamo?.stop()]).then(() => process.exit(0));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   dynamo?.process.once('exit', () => {
     if (stopping) return;
     process.stderr.write('keypool: DynamoDB Local stopped unexpectedly; shutting down\n');
-    void server.close().then(() => process.exit(1));
+    void Promise.all([server.close(), consoleServer.close()]).then(() => process.exit(1));
   });
 }
 

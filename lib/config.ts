@@ -48,6 +48,14 @@ export function readDynamoLocalPort(env: NodeJS.ProcessEnv = process.env): numbe
   return positiveInt(env, 'KEYPOOL_DYNAMODB_LOCAL_PORT', DEFAULT_DYNAMODB_LOCAL_PORT);
 }
 
+/** The console's port when neither `keypool console --port` nor KEYPOOL_CONSOLE_PORT (npm start) gives one. */
+export const DEFAULT_CONSOLE_PORT = 3001;
+
+/** The port `npm start` serves the console on, beside the API: KEYPOOL_CONSOLE_PORT, else 3001. */
+export function readConsolePort(env: NodeJS.ProcessEnv = process.env): number {
+  return positiveInt(env, 'KEYPOOL_CONSOLE_PORT', DEFAULT_CONSOLE_PORT);
+}
+
 /** The local stack's DynamoDB URL for a port (loopback only). */
 export function localDynamoEndpoint(port: number): string {
   return `http://127.0.0.1:${port}`;

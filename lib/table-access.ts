@@ -26,6 +26,7 @@ import {
   BUDGET_PREFIX,
   IDEMPOTENCY_PREFIX,
   KEY_PREFIX,
+  MAINTENANCE_RUN_PREFIX,
   POOL_RECORD_PREFIX,
   TABLE,
   TTL_ATTRIBUTE,
@@ -38,6 +39,7 @@ export const ITEM_PREFIX = {
   idempotency: IDEMPOTENCY_PREFIX,
   /** a caller's report budget in one pool for one minute: a counter (DynamoReportBudget) */
   budget: BUDGET_PREFIX,
+  run: MAINTENANCE_RUN_PREFIX,
 } as const;
 export type ItemKind = keyof typeof ITEM_PREFIX;
 
@@ -108,6 +110,18 @@ export const IDEMPOTENCY_ATTRIBUTES = [
   'requestHash',
   'callerDigest',
   'expiresAtMs',
+  TTL_ATTRIBUTE,
+] as const;
+
+/** A maintenance run record's attributes (besides TABLE_KEY_ATTRIBUTES): what the run did, and its expiry. */
+export const MAINTENANCE_RUN_ATTRIBUTES = [
+  'startedAt',
+  'finishedAt',
+  'scope',
+  'checked',
+  'changed',
+  'errors',
+  'firstErrors',
   TTL_ATTRIBUTE,
 ] as const;
 
@@ -222,12 +236,14 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
     queries: [],
   },
   // Maintenance reads keys whole (it asks the provider with each secret) and writes statuses,
-  // balances and homes, never a count or a slot; a reshard ends on the pool record.
+  // balances and homes, never a count or a slot; a reshard ends on the pool record; each run
+  // puts its own record (new items only: it never reads or changes another run's).
   maintain: {
     items: [
       { actions: ['GetItem', 'BatchGetItem'], items: ['pool', 'key'] },
       { actions: ['UpdateItem'], items: ['key'], attributes: [...status, ...home, ...balance, ...sealed] },
       { actions: ['UpdateItem'], items: ['pool'], attributes: POOL_ATTRIBUTES },
+      { actions: ['PutItem'], items: ['run'], attributes: MAINTENANCE_RUN_ATTRIBUTES },
     ],
     queries: [TABLE.poolIndex.name],
   },

@@ -33,10 +33,15 @@
  * keyId `budget#<pool>#<caller digest>#<minute>`, `reports` (how many), `ttl` (in no index;
  * lib/domain/report-budget.ts).
  *
+ * One item per maintenance run, kept 30 days: keyId `run#<startedAt>#<random>`, pool =
+ * MAINTENANCE_RUNS, startedAt, finishedAt, scope (the pool it was limited to), checked, changed,
+ * errors, firstErrors, and the TTL attribute `ttl` (never a secret).
+ *
  * Two indexes:
  *   usage-count  (upk, usk), INCLUDE usageCount, cooldownUntil: the lease query
  *   pool-keys    (pool, keyId), KEYS_ONLY: a pool's keys in id order, and under
- *                POOL_DIRECTORY every pool. A lease changes neither key nor projection, so
+ *                POOL_DIRECTORY every pool, under MAINTENANCE_RUNS every run in time
+ *                order. A lease changes neither key nor projection, so
  *                it never writes this index; listing reads the page, not the table.
  */
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
@@ -67,9 +72,13 @@ export const KEY_PREFIX = 'k_';
 export const POOL_RECORD_PREFIX = 'pool#';
 /** The pool-keys partition under which every pool record sits (no pool is named so). */
 export const POOL_DIRECTORY = '#pools';
+/** A maintenance run record's partition key is this prefix, its start (ISO 8601) and a random suffix. */
+export const MAINTENANCE_RUN_PREFIX = 'run#';
+/** The pool-keys partition under which every maintenance run record sits, in start order (no pool is named so). */
+export const MAINTENANCE_RUNS = '#runs';
 /** An idempotency record's partition key is this prefix and a digest (keys are `k_…`, pools `pool#…`). */
 export const IDEMPOTENCY_PREFIX = 'idem#';
-/** The table's TTL attribute (epoch seconds): DynamoDB deletes expired idempotency records and report budgets by it. */
+/** The table's TTL attribute (epoch seconds): DynamoDB deletes expired idempotency records, report budgets and run records by it. */
 export const TTL_ATTRIBUTE = 'ttl';
 /** A report budget's partition key is this prefix, the pool, a caller digest and a window: `budget#<pool>#<caller>#<window>`. */
 export const BUDGET_PREFIX = 'budget#';

@@ -10,6 +10,7 @@ import { documentClient } from './adapters/dynamo-client.js';
 import { DynamoBalanceStore } from './adapters/dynamo-balance-store.js';
 import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
 import { DynamoKeyStore } from './adapters/dynamo-key-store.js';
+import { DynamoMaintenanceRunStore } from './adapters/dynamo-maintenance-run-store.js';
 import { DynamoMigrationStore } from './adapters/dynamo-migration-store.js';
 import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource, s3Source } from './adapters/migration-sources.js';
@@ -41,7 +42,8 @@ import type { MaintenanceDeps } from './use-cases/maintenance/maintain.js';
 import type { MigrationSources } from './ports/migration-source.js';
 import type { MigrationStore } from './ports/migration-store.js';
 import { leaseLogHooks } from './observability/lease-log.js';
-import { processKeys, processTables, type StoreConfig, tableStore } from './wiring.js';
+import { startConsole } from './console/server.js';
+import { overview, processKeys, processTables, type StoreConfig, tableStore } from './wiring.js';
 
 /**
  * Where the wrapping keys come from: the environment's KMS key or key file; with neither, a
@@ -172,6 +174,7 @@ export function maintenanceDeps(
     keys: tableStore(DynamoKeyAdminStore, config, client),
     sealer: secrets,
     balances: tableStore(DynamoBalanceStore, config, client),
+    runs: tableStore(DynamoMaintenanceRunStore, config, client),
     provider: new StabilityClient({ baseUrl: settings.providerBaseUrl, ...(warn ? { warn } : {}) }),
   };
 }
@@ -288,5 +291,6 @@ export function cliServices(config: CliConfig): CliServices {
     sealing: () => (sealingOnce ??= { ...stores(), sealer: secrets }),
     sharding: stores,
     loadSealing: () => secrets.ready(),
+    console: (port, onError) => startConsole({ source: overview(config), port, onError }),
   };
 }

@@ -14,11 +14,13 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from './adapters/dynamo-client.js';
 import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
 import { DynamoLeaseStore } from './adapters/dynamo-lease-store.js';
+import { DynamoMaintenanceRunStore } from './adapters/dynamo-maintenance-run-store.js';
 import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { type Config, readConfig } from './config.js';
 import { reportBudgetHooks } from './observability/keypool-metrics.js';
 import { metrics } from './observability/metrics.js';
 import { KeyAdmin } from './use-cases/key-admin.js';
+import { Overview } from './use-cases/overview.js';
 import { Leasing } from './use-cases/leasing.js';
 import type { SecretSealer } from './ports/secret-sealer.js';
 import { PoolAdmin } from './use-cases/pool-admin.js';
@@ -110,4 +112,20 @@ export function processRetirement(): Retirement {
     poolStore: processTables().pools,
     pools: processTables().directory,
   }));
+}
+
+/**
+ * The console's reads over the configured table (the CLI's configuration: the local stack, or a
+ * deployed table with the operator's credentials): pools, keys, maintenance runs; never a secret.
+ */
+export function overview(config: StoreConfig): Overview {
+  const client = documentClient(config);
+  const pools = tableStore(DynamoPoolStore, config, client);
+  const keys = tableStore(DynamoKeyAdminStore, config, client);
+  return new Overview({
+    pools,
+    keys,
+    keyAdmin: new KeyAdmin({ store: keys, pools: new PoolDirectory({ store: pools }) }),
+    runs: tableStore(DynamoMaintenanceRunStore, config, client),
+  });
 }

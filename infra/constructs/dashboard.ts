@@ -101,7 +101,11 @@ export const POOL_ROW: readonly PoolWidget[] = [
   },
   {
     title: 'Leases per minute',
-    series: [perMinute(METRIC.leasesGranted, 'granted'), perMinute(METRIC.noUsableKey, '409 no_usable_key')],
+    series: [
+      perMinute(METRIC.leasesGranted, 'granted'),
+      perMinute(METRIC.noUsableKey, '409 no_usable_key'),
+      perMinute(METRIC.storeThrottled, '503 store_throttled (the table was busy)'),
+    ],
   },
   {
     title: 'Completions per minute, by outcome',

@@ -9,6 +9,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { TableBusy } from '../domain/errors.js';
 import { inUsageIndex, isTemporary, type ReportChange, refundsUse } from '../domain/rules.js';
 import type { KeyRecord, KeyStatus, StoredKey } from '../domain/types.js';
 import type {
@@ -43,7 +44,7 @@ import {
   SLOTTED_PROJECTION,
 } from './dynamo-key-table.js';
 import { DynamoReportBudget } from './dynamo-report-budget.js';
-import type { ConditionalWrite, DynamoTableOptions } from './dynamo-table.js';
+import { type Busy, type ConditionalWrite, type DynamoTableOptions, retryBusy } from './dynamo-table.js';
 import {
   fromIdempotencyItem,
   fromKeyItem,
@@ -115,6 +116,27 @@ function toKeyState(item: Item): (CountedKey & { keyId: string; pool: string }) 
   };
 }
 
+const CONDITION_FAILED = 'ConditionalCheckFailed';
+/** Cancellation reasons that refuse a transaction for load, not for its conditions: it may be sent again. */
+const BUSY_REASONS: Readonly<Record<string, TableBusy['reason']>> = {
+  TransactionConflict: 'conflict',
+  ThrottlingError: 'throttled',
+  ProvisionedThroughputExceeded: 'throttled',
+  RequestLimitExceeded: 'throttled',
+};
+
+/**
+ * A transaction cancelled only for load: no condition failed, and some item met a conflict or
+ * throttling. A cancellation that also carries a failed condition is an answer (nothing to retry).
+ */
+function busyTransaction(error: unknown): Busy {
+  if (!(error instanceof TransactionCanceledException)) return undefined;
+  const codes = (error.CancellationReasons ?? []).map((reason) => reason.Code ?? '');
+  if (codes.includes(CONDITION_FAILED)) return undefined;
+  const dynamoCode = codes.find((code) => BUSY_REASONS[code] !== undefined);
+  return dynamoCode === undefined ? undefined : { reason: BUSY_REASONS[dynamoCode] ?? 'conflict', dynamoCode };
+}
+
 export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
   private readonly budget: DynamoReportBudget;
 
@@ -167,6 +189,7 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
       }
       start = out.LastEvaluatedKey;
     } while (page.candidates.length === 0 && start);
+    if (start) page.more = true;
     return page;
   }
 
@@ -226,7 +249,9 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
    * The lease write and its idempotency record in one transaction: both or neither. The record
    * is written only where none is, or an expired one, so two requests with the same key never
    * both count a use. A transaction returns no item, so a granted key is read back (the
-   * transaction's cost, paid only by requests that send an Idempotency-Key).
+   * transaction's cost, paid only by requests that send an Idempotency-Key). Only a failed
+   * condition is an answer about the key or the record; a transaction cancelled for a conflict
+   * or for throttling is sent again (retryBusy), and any other cancellation is an error.
    */
   private async tryIdempotentLease(
     write: ConditionalWrite,
@@ -234,32 +259,38 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
     nowMs: number,
   ): Promise<LeaseAttemptResult> {
     try {
-      const out = await this.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { Update: { ...write, TableName: this.tableName, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: toIdempotencyItem(record),
-                // Invariant: one lease per Idempotency-Key while that lease lives.
-                ConditionExpression: 'attribute_not_exists(#key) OR expiresAtMs < :now',
-                ExpressionAttributeNames: { '#key': KEY },
-                ExpressionAttributeValues: { ':now': nowMs },
-              },
-            },
-          ],
-          ...this.capacity,
-        }),
+      const out = await retryBusy(
+        () =>
+          this.client.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                { Update: { ...write, TableName: this.tableName, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+                {
+                  Put: {
+                    TableName: this.tableName,
+                    Item: toIdempotencyItem(record),
+                    // Invariant: one lease per Idempotency-Key while that lease lives.
+                    ConditionExpression: 'attribute_not_exists(#key) OR expiresAtMs < :now',
+                    ExpressionAttributeNames: { '#key': KEY },
+                    ExpressionAttributeValues: { ':now': nowMs },
+                  },
+                },
+              ],
+              ...this.capacity,
+            }),
+          ),
+        busyTransaction,
       );
       this.meter?.record('lease', out.ConsumedCapacity);
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       this.meter?.record('lease', undefined);
       const [keyReason, recordReason] = error.CancellationReasons ?? [];
-      if (recordReason?.Code === 'ConditionalCheckFailed') return { granted: false, idempotencyTaken: true };
-      // The key's condition failed (its item as it was), or a concurrent write conflicted (none).
-      return { granted: false, current: keyReason?.Item ? fromKeyItem(unmarshall(keyReason.Item)) : undefined };
+      if (recordReason?.Code === CONDITION_FAILED) return { granted: false, idempotencyTaken: true };
+      // The key's condition failed: the item as it was (none: no such key).
+      if (keyReason?.Code === CONDITION_FAILED)
+        return { granted: false, current: keyReason.Item ? fromKeyItem(unmarshall(keyReason.Item)) : undefined };
+      throw error;
     }
     const key = await this.get(record.keyId);
     return key ? { granted: true, key } : { granted: false, current: undefined };

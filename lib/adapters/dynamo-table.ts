@@ -1,9 +1,15 @@
 /**
  * What every DynamoDB adapter of keypool's table shares: the client and table name, the
- * optional capacity meter (the benchmark and the cost figures in docs/leasing.md), and the one way a
- * conditional write is run, so a refused condition is an answer, never an exception.
+ * optional capacity meter (the benchmark and the cost figures in docs/leasing.md), the one way
+ * a conditional write is run, so a refused condition is an answer, never an exception, and the
+ * one way a busy table is reported: StoreThrottled, never an internal error nor a verdict on a
+ * key.
  */
-import { ConditionalCheckFailedException, type ConsumedCapacity } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  type ConsumedCapacity,
+  TransactionConflictException,
+} from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
@@ -12,7 +18,83 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { mapLimit } from '../shared/map-limit.js';
+import { StoreThrottled, type TableBusy } from '../domain/errors.js';
 import type { Item } from './key-item.js';
+
+/** BatchGetItem requests one read sends at once. */
+const BATCH_GETS_IN_FLIGHT = 4;
+
+/** DynamoDB's errors for a throttled request; the SDK has retried them, with backoff, before an adapter sees one. */
+const THROTTLING_ERRORS: ReadonlySet<string> = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+]);
+
+/** The name under which the client carries the middleware that reports throttling as StoreThrottled. */
+const STORE_THROTTLED_MIDDLEWARE = 'keypoolStoreThrottled';
+
+/**
+ * Attempts, in all, of a write DynamoDB refuses for a conflict with a concurrent transaction (or
+ * a transaction it cancels for throttling, which the SDK does not retry).
+ */
+export const BUSY_ATTEMPTS = 5;
+/** The ceiling of the first wait before such a write is sent again; it doubles each time. */
+const BUSY_BACKOFF_MS = 20;
+
+/** Why DynamoDB refused a request without applying it, when the refusal is about load: a reason to try again. */
+export type Busy = TableBusy | undefined;
+
+/**
+ * Sends a request again while `busy` says DynamoDB refused it for load — a conflict with a
+ * concurrent transaction, or throttling the SDK does not retry — rather than for its
+ * condition: nothing was applied, so sending it again is safe. Up to BUSY_ATTEMPTS in all, each
+ * after a random wait below a doubling ceiling (full jitter: writers that collided do not
+ * collide again in step); past them StoreThrottled, so a busy table is never read as an answer
+ * about an item.
+ */
+export async function retryBusy<T>(send: () => Promise<T>, busy: (error: unknown) => Busy): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      const why = busy(error);
+      if (!why) throw error;
+      if (attempt >= BUSY_ATTEMPTS) throw new StoreThrottled(why);
+      const ceiling = BUSY_BACKOFF_MS * 2 ** (attempt - 1);
+      await new Promise((done) => setTimeout(done, Math.random() * ceiling));
+    }
+  }
+}
+
+/** A single write refused for a concurrent transaction on its item (the SDK does not retry it). */
+function conflicted(error: unknown): Busy {
+  return error instanceof TransactionConflictException
+    ? { reason: 'conflict', dynamoCode: 'TransactionConflictException' }
+    : undefined;
+}
+
+/**
+ * Every request through `client` that DynamoDB still throttles once the SDK's retries are spent
+ * fails with StoreThrottled (the edge answers 503 store_throttled with a Retry-After) instead of
+ * the SDK's error (an internal error). Installed once per client, whichever adapter comes first.
+ */
+function reportThrottling(client: DynamoDBDocumentClient): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        const name = error instanceof Error ? error.name : '';
+        if (THROTTLING_ERRORS.has(name)) throw new StoreThrottled({ reason: 'throttled', dynamoCode: name });
+        throw error;
+      }
+    },
+    // Outside the SDK's retry middleware: the error that is left when it has given up.
+    { step: 'initialize', name: STORE_THROTTLED_MIDDLEWARE, override: true },
+  );
+}
 
 /**
  * The operation names the adapters report to a CapacityMeter that are reads; every other one
@@ -27,6 +109,8 @@ export const READ_OPERATIONS: ReadonlySet<string> = new Set([
   'pool-keys',
   'pool-items',
   'sealed-scan',
+  'runs',
+  'run-items',
 ]);
 
 /** Collects what each request cost, for the benchmark and the capacity figures in docs/leasing.md. */
@@ -60,6 +144,7 @@ export class DynamoTable {
     this.client = options.client;
     this.tableName = options.tableName;
     this.meter = options.meter;
+    reportThrottling(this.client);
   }
 
   /** Asks for consumed capacity only when someone measures it. */
@@ -72,7 +157,8 @@ export class DynamoTable {
    * attributes the update set (`returns: 'updated'`: a path that must not read the sealed
    * secret). Refused: the item as it was (undefined: none), read from the exception — or, with
    * `returns: 'updated'`, nothing (the caller reads what it needs with a projection). The old
-   * item may hold the secret: it is read here and never rethrown.
+   * item may hold the secret: it is read here and never rethrown. A write refused for a
+   * concurrent transaction is sent again (retryBusy): a conflict is not a refused condition.
    */
   async conditionalUpdate(
     operation: string,
@@ -84,8 +170,9 @@ export class DynamoTable {
         ? ({ ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } as const)
         : ({ ReturnValues: 'UPDATED_NEW', ReturnValuesOnConditionCheckFailure: 'NONE' } as const);
     try {
-      const out = await this.client.send(
-        new UpdateCommand({ ...input, TableName: this.tableName, ...values, ...this.capacity }),
+      const out = await retryBusy(
+        () => this.client.send(new UpdateCommand({ ...input, TableName: this.tableName, ...values, ...this.capacity })),
+        conflicted,
       );
       this.meter?.record(operation, out.ConsumedCapacity);
       return { ok: true, item: out.Attributes ?? {} };
@@ -96,15 +183,21 @@ export class DynamoTable {
     }
   }
 
-  /** Reads items by key id, 100 to a request, retrying what DynamoDB leaves unprocessed; missing ids are skipped. */
+  /**
+   * Reads items by key id, 100 to a request and up to BATCH_GETS_IN_FLIGHT requests at once
+   * (a page of 1000 keys costs the time of three requests, not ten), retrying what DynamoDB
+   * leaves unprocessed; missing ids are skipped, and the items come in no particular order.
+   */
   async batchGet(
     operation: string,
     keyIds: readonly string[],
     fields?: { ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> },
   ): Promise<Item[]> {
-    const items: Item[] = [];
-    for (let start = 0; start < keyIds.length; start += 100) {
-      let keys: Record<string, unknown>[] | undefined = keyIds.slice(start, start + 100).map((keyId) => ({ keyId }));
+    const chunks: string[][] = [];
+    for (let start = 0; start < keyIds.length; start += 100) chunks.push(keyIds.slice(start, start + 100));
+    const pages = await mapLimit(chunks, BATCH_GETS_IN_FLIGHT, async (chunk) => {
+      const items: Item[] = [];
+      let keys: Record<string, unknown>[] | undefined = chunk.map((keyId) => ({ keyId }));
       for (let round = 0; keys && keys.length > 0; round++) {
         if (round > 0) await new Promise((done) => setTimeout(done, Math.min(1000, 25 * 2 ** round)));
         const out: BatchGetCommandOutput = await this.client.send(
@@ -117,8 +210,9 @@ export class DynamoTable {
         items.push(...(out.Responses?.[this.tableName] ?? []));
         keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
       }
-    }
-    return items;
+      return items;
+    });
+    return pages.flat();
   }
 }
 

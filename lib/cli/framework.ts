@@ -63,6 +63,11 @@ export interface CliServices {
    * missing or unsafe key file, or no key configured, is a ConfigError. Never creates a key.
    */
   loadSealing(): Promise<void>;
+  /**
+   * Serves the read-only console page on 127.0.0.1:`port` (0: any free port) over the configured
+   * table until closed; `onError` hears of a read that failed (the page says only "internal error").
+   */
+  console(port: number, onError: (error: unknown) => void): Promise<{ url: string; close(): Promise<void> }>;
 }
 
 export interface CommandContext {

@@ -123,6 +123,37 @@ export class LeaseExpired extends KeypoolError {
 }
 
 /**
+ * The Retry-After of a store_throttled answer. DynamoDB's throttling and transaction conflicts
+ * clear within a second or so, and the SDK and the store have already retried with backoff: a
+ * longer wait would only idle a caller the table can serve again.
+ */
+export const STORE_RETRY_AFTER_SECONDS = 1;
+
+/** Why the table refused a request for load rather than for its condition. */
+export interface TableBusy {
+  /** throttled: DynamoDB's capacity; conflict: concurrent transactions on the same items */
+  reason: 'throttled' | 'conflict';
+  /** the DynamoDB error or cancellation reason (a name, never a message) */
+  dynamoCode: string;
+}
+
+/**
+ * The table refused a request under load and bounded retries did not get it through: throttled
+ * past the SDK's retries, or in conflict with concurrent transactions past the store's. It says
+ * nothing about the pool or its keys (it is never a dry pool); the caller waits
+ * retryAfterSeconds and tries again.
+ */
+export class StoreThrottled extends KeypoolError {
+  readonly code = 'store_throttled';
+  /** how long the caller should wait before trying again (the answer's Retry-After) */
+  readonly retryAfterSeconds = STORE_RETRY_AFTER_SECONDS;
+  constructor(readonly busy: TableBusy) {
+    const why = busy.reason === 'throttled' ? 'throttled' : 'concurrent transactions';
+    super(`the key table is busy (${why}: ${busy.dynamoCode}); retry after ${STORE_RETRY_AFTER_SECONDS} s`);
+  }
+}
+
+/**
  * An Idempotency-Key whose lease no longer stands, or not for this caller: its replay is
  * refused rather than answering a secret the lease no longer holds. `why` says which, in a few
  * words (never a secret).

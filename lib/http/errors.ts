@@ -45,6 +45,9 @@ const STATUS: Record<string, number> = {
   // A stored secret was sealed under a wrapping key this process does not hold: a wrong setting
   // an operator must fix. Nothing was counted or marked; a 5xx, so the 5xx alarm calls them.
   sealing_misconfigured: 503,
+  // DynamoDB throttled, or kept conflicting, past bounded retries: the caller retries after
+  // Retry-After. Never a 409: a busy table says nothing about whether the pool has a key.
+  store_throttled: 503,
 };
 
 /**
@@ -86,9 +89,9 @@ export interface ErrorBody {
   error: string;
   message: string;
   /**
-   * no_usable_key: seconds until a resting key comes back; sealing_unavailable and
-   * sealing_misconfigured: seconds to wait before trying again; report_budget_exceeded: seconds
-   * to the next minute (each also the Retry-After header)
+   * no_usable_key: seconds until a resting key comes back; sealing_unavailable,
+   * sealing_misconfigured and store_throttled: seconds to wait before trying again;
+   * report_budget_exceeded: seconds to the next minute (each also the Retry-After header)
    */
   retryAfterSeconds?: number;
   details?: { path: string; message: string }[];
@@ -102,8 +105,8 @@ export interface ErrorBody {
 
 /**
  * The wait an error asks its caller for (NoUsableKey while a key cools, SealingUnavailable,
- * SealingMisconfigured), read by shape: this module names none of them, so no function bundles
- * the sealer for it.
+ * SealingMisconfigured, StoreThrottled), read by shape: this module names none of them, so no
+ * function bundles the sealer for it.
  */
 function retryAfterOf(error: KeypoolError): number | undefined {
   return 'retryAfterSeconds' in error && typeof error.retryAfterSeconds === 'number'

@@ -189,9 +189,12 @@ function serverObject(server: ServerSpec): JsonSchema {
   };
 }
 
-/** The error codes of this status, for an answer's description (read from the one table of codes). */
-function withCodes(description: string, status: number): string {
-  const codes = codesOf(status);
+/**
+ * The error codes of this status, for an answer's description (read from the one table of
+ * codes), or the fewer the route names.
+ */
+function withCodes(description: string, status: number, only?: readonly string[]): string {
+  const codes = only ?? codesOf(status);
   return codes.length ? `${description}\n\n\`error\`: ${codes.map((c) => `\`${c}\``).join(', ')}.` : description;
 }
 
@@ -231,7 +234,7 @@ export function buildOpenApiDocument(table: RouteTable): JsonSchema {
       const schema = isError ? errorBody(code, spec) : answer.schema && named(answer.schema, `${key} ${status}`);
       const headers = headersFor(code, allowed.join(', '));
       responses[status] = {
-        description: isError ? withCodes(answer.description, code) : answer.description,
+        description: isError ? withCodes(answer.description, code, answer.codes) : answer.description,
         ...(headers ? { headers } : {}),
         ...(schema ? { content: { 'application/json': { schema } } } : {}),
       };

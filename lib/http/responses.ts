@@ -6,12 +6,24 @@ import type * as z from 'zod/mini';
 import type { RouteKey, RouteSpec } from './routes.js';
 import * as s from './response-schemas.js';
 
-export type RouteResponses = Record<number, { description: string; schema?: z.ZodMiniType }>;
+/**
+ * What a route answers, by status. `codes`: the error codes this route may answer with that
+ * status, where it answers fewer than the status has (the document lists every code of the
+ * status otherwise).
+ */
+export type RouteResponses = Record<number, { description: string; schema?: z.ZodMiniType; codes?: readonly string[] }>;
 
-const errors = (...codes: number[]): RouteResponses =>
+const errors = (...statuses: number[]): RouteResponses =>
   Object.fromEntries(
-    codes.map((code) => [code, { description: ERROR_TEXT[code] ?? 'error', schema: s.ErrorResponse }]),
+    statuses.map((status) => [
+      status,
+      { description: ERROR_TEXT[status] ?? 'error', schema: s.ErrorResponse, codes: CODES_OF[status] },
+    ]),
   );
+
+/** Any route that reaches the table may answer it. */
+const STORE_THROTTLED =
+  'store_throttled: DynamoDB throttled the request, or refused it for concurrent transactions, past bounded retries; it says nothing about the pool (never a 409); retry after retryAfterSeconds (also the Retry-After header)';
 
 const ERROR_TEXT: Record<number, string> = {
   400: "invalid_request: malformed JSON, wrong types, out-of-range values, unknown fields, or a value above the pool's policy",
@@ -22,7 +34,21 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'payload_too_large: the body is over 256 KB',
   415: 'unsupported_media_type, the local server only: a body sent without `Content-Type: application/json`',
   429: "API Gateway's throttling of the API (its own answer: a message only, without Retry-After): wait and try again, backing off",
-  503: 'sealing_unavailable: the key service that seals and opens the stored secrets (KMS) failed; a lease counts nothing, an import may have written part of its batch (importing it again adds the rest). sealing_misconfigured: a stored secret was sealed under a wrapping key this deployment does not hold (a wrong setting); nothing is counted or changed. Either: retry after retryAfterSeconds (also the Retry-After header)',
+  503: STORE_THROTTLED,
+};
+
+/**
+ * The codes of a status that `errors()` answers, where they are fewer than the status has: a 503
+ * of a route that neither seals nor opens a secret is only the table's.
+ */
+const CODES_OF: Record<number, readonly string[]> = { 503: ['store_throttled'] };
+
+/** The 503 of the routes that seal or open a secret: the key service, its setting, or the table. */
+const SEALING_OR_STORE: RouteResponses = {
+  503: {
+    description: `sealing_unavailable: the key service that seals and opens the stored secrets (KMS) failed; a lease counts nothing, an import may have written part of its batch (importing it again adds the rest). sealing_misconfigured: a stored secret was sealed under a wrapping key this deployment does not hold (a wrong setting); nothing is counted or changed. Either: retry after retryAfterSeconds (also the Retry-After header). Or ${STORE_THROTTLED}`,
+    schema: s.ErrorResponse,
+  },
 };
 
 /** The usage route's 429: its own refusal of a caller past its report budget, or API Gateway's throttling. */
@@ -54,34 +80,42 @@ export function sharedErrors(spec: RouteSpec): RouteResponses {
 export const RESPONSES: Record<RouteKey, RouteResponses> = {
   'GET /health': { 200: { description: 'ok', schema: s.HealthResponse } },
   'GET /openapi.json': { 200: { description: 'OpenAPI 3.1 document' } },
-  'GET /pools': { 200: { description: 'every pool', schema: s.PoolListResponse } },
-  'PUT /pools/{pool}': { 200: { description: 'the pool as it is now', schema: s.PoolViewSchema }, ...errors(400, 413) },
-  'GET /pools/{pool}': { 200: { description: 'the pool', schema: s.PoolViewSchema }, ...errors(400, 404) },
+  'GET /pools': { 200: { description: 'every pool', schema: s.PoolListResponse }, ...errors(503) },
+  'PUT /pools/{pool}': {
+    200: { description: 'the pool as it is now', schema: s.PoolViewSchema },
+    ...errors(400, 413, 503),
+  },
+  'GET /pools/{pool}': { 200: { description: 'the pool', schema: s.PoolViewSchema }, ...errors(400, 404, 503) },
   'DELETE /pools/{pool}': {
     200: { description: 'the pool is deleted', schema: s.PoolDeletionResponse },
-    ...errors(400, 404, 409),
+    ...errors(400, 404, 409, 503),
   },
-  'POST /pools/{pool}/keys': { 201: { description: 'imported', schema: s.ImportResponse }, ...errors(400, 413, 503) },
-  'GET /pools/{pool}/keys': { 200: { description: 'one page', schema: s.KeyPageResponse }, ...errors(400, 404) },
+  'POST /pools/{pool}/keys': {
+    201: { description: 'imported', schema: s.ImportResponse },
+    ...errors(400, 413),
+    ...SEALING_OR_STORE,
+  },
+  'GET /pools/{pool}/keys': { 200: { description: 'one page', schema: s.KeyPageResponse }, ...errors(400, 404, 503) },
   'PATCH /pools/{pool}/keys/{keyId}': {
     200: { description: 'the key', schema: s.KeyViewSchema },
-    ...errors(400, 404, 413),
+    ...errors(400, 404, 413, 503),
   },
   'DELETE /pools/{pool}/keys/{keyId}': {
     200: { description: 'the key, retired', schema: s.KeyViewSchema },
-    ...errors(400, 404),
+    ...errors(400, 404, 409, 503),
   },
   'POST /pools/{pool}/keys/{keyId}/usage': {
     200: { description: 'the new count', schema: s.UsageResponse },
-    ...errors(400, 404),
+    ...errors(400, 404, 503),
     429: USAGE_TOO_MANY,
   },
   'POST /pools/{pool}/leases': {
     200: { description: 'the lease, with the secret', schema: s.LeaseResponse },
-    ...errors(400, 404, 409, 413, 503),
+    ...errors(400, 404, 409, 413),
+    ...SEALING_OR_STORE,
   },
   'POST /pools/{pool}/leases/{leaseId}/complete': {
     200: { description: 'the key after completion', schema: s.CompleteResponse },
-    ...errors(400, 404, 410, 413),
+    ...errors(400, 404, 410, 413, 503),
   },
 };

@@ -4,12 +4,13 @@
  * given to it (bin/local-handlers.ts loads the real ones), so the server knows only the route table.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { errorAnswer, LOCAL_SERVER_STATUS, type LocalServerRefusal, PayloadTooLarge } from '../http/errors.js';
 import { MAX_BODY_BYTES } from '../http/http-handler.js';
 import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
-import { LOOPBACK_HOSTNAME_SOURCE } from '../shared/loopback.js';
+import { listenOnLoopback, type Listening } from '../shared/listen.js';
+import { foreignRequest } from '../shared/loopback.js';
 
 export type LambdaHandler = (
   event: APIGatewayProxyEventV2,
@@ -105,42 +106,28 @@ function send(response: ServerResponse, status: number, body: string, headers: R
   response.end(body);
 }
 
-/** Host names that reach this server only from this machine. */
-const LOOPBACK_HOST = new RegExp(`^(?:${LOOPBACK_HOSTNAME_SOURCE})(:\\d{1,5})?$`, 'i');
 const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
-
-/** Sec-Fetch-Site values a browser sends for this server's own pages or a URL the user typed. */
-const OWN_FETCH_SITES = new Set(['same-origin', 'none']);
 
 /**
  * Why a request is refused before any handler runs, if it is: the local server has no IAM in
  * front of it, so a web page in a browser on this machine must not reach it, on any route.
- *  - A Host that is not a loopback name is a DNS-rebinding page (its own name resolved to
- *    127.0.0.1): 403 forbidden_host.
- *  - An Origin other than this server's own (`http://` and the Host it was addressed to; `null`
- *    included), or a Sec-Fetch-Site other than same-origin or none (cross-site, or same-site: a
- *    page on another port of this machine), is a page of another origin: 403 forbidden_origin.
- *    Browsers send Origin with every POST and Sec-Fetch-Site with every request; curl and the
- *    clients send neither, and are served.
+ *  - A Host that is not a loopback name, or a request from a page of another origin
+ *    (lib/shared/loopback.ts foreignRequest, the rule the console shares): 403 forbidden_host,
+ *    403 forbidden_origin.
  *  - A Content-Type other than JSON, even on an empty body (`<form method=post>` with no
  *    fields sends `Content-Length: 0`), or a body with no Content-Type, is the "simple" request
  *    a browser sends without asking first (application/json makes it ask, and this server never
  *    says yes); every route takes JSON or nothing: 415 unsupported_media_type.
  */
 function refuse(request: IncomingMessage): { error: LocalServerRefusal; message: string } | undefined {
-  const host = request.headers.host ?? '';
-  if (!LOOPBACK_HOST.test(host)) {
+  const foreign = foreignRequest(request.headers);
+  if (foreign === 'host') {
     return {
       error: 'forbidden_host',
       message: 'the local server answers only requests addressed to 127.0.0.1, localhost or [::1]',
     };
   }
-  const origin = request.headers.origin;
-  const site = request.headers['sec-fetch-site'];
-  if (
-    (origin !== undefined && origin.toLowerCase() !== `http://${host.toLowerCase()}`) ||
-    (site !== undefined && !OWN_FETCH_SITES.has(site.toLowerCase()))
-  ) {
+  if (foreign === 'origin') {
     return {
       error: 'forbidden_origin',
       message: 'the local server answers no request a page of another origin sends (Origin, Sec-Fetch-Site)',
@@ -171,14 +158,11 @@ async function readBody(request: IncomingMessage): Promise<string | undefined> {
   return tooLarge ? undefined : Buffer.concat(chunks).toString('utf8');
 }
 
-export interface LocalServer {
-  server: Server;
-  url: string;
-  close(): Promise<void>;
-}
+/** The running local server: its URL, and how to stop it. */
+export type LocalServer = Listening;
 
 /** Serves the API on 127.0.0.1:`port` (0: any free port) through the given handlers. */
-export async function startServer(handlers: Record<FunctionName, LambdaHandler>, port: number): Promise<LocalServer> {
+export function startServer(handlers: Record<FunctionName, LambdaHandler>, port: number): Promise<LocalServer> {
   const server = createServer((request, response) => {
     void (async () => {
       try {
@@ -205,20 +189,5 @@ export async function startServer(handlers: Record<FunctionName, LambdaHandler>,
       }
     })();
   });
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail);
-    server.listen(port, '127.0.0.1', () => done());
-  });
-  const address = server.address();
-  const actual = typeof address === 'object' && address ? address.port : port;
-  return {
-    server,
-    url: `http://127.0.0.1:${actual}`,
-    close: () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  };
+  return listenOnLoopback(server, port);
 }

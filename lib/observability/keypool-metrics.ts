@@ -6,7 +6,7 @@
  */
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { NoUsableKey } from '../domain/errors.js';
+import { NoUsableKey, StoreThrottled } from '../domain/errors.js';
 import type { Outcome } from '../domain/types.js';
 import { logger } from './logger.js';
 import { COMPLETION_METRIC, MAINTENANCE_LOG, METRIC } from './metric-names.js';
@@ -55,7 +55,8 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: readonly PoolGau
 
 /**
  * The lease route's counts, as a middy middleware of the lease function: LeasesGranted for a
- * grant (the route's 200), NoUsableKey for a refusal, under the pool the path names. A pool
+ * grant (the route's 200), NoUsableKey for a refusal, StoreThrottled for a lease the table was
+ * too busy to answer (a 503, never a refusal), under the pool the path names. A pool
  * that does not exist is refused (PoolNotFound) before either can happen, so no caller can mint
  * a metric (a billed custom metric per dimension value) by naming pools.
  */
@@ -69,7 +70,9 @@ export function leaseMetrics(
     },
     onError: ({ event, error }) => {
       const pool = event.pathParameters?.pool;
-      if (pool !== undefined && error instanceof NoUsableKey) metrics.publish(pool, { [METRIC.noUsableKey]: 1 });
+      if (pool === undefined) return;
+      if (error instanceof NoUsableKey) metrics.publish(pool, { [METRIC.noUsableKey]: 1 });
+      else if (error instanceof StoreThrottled) metrics.publish(pool, { [METRIC.storeThrottled]: 1 });
     },
   };
 }

@@ -18,6 +18,7 @@ export const METRIC = {
   balanceCheckErrors: 'BalanceCheckErrors',
   leasesGranted: 'LeasesGranted',
   noUsableKey: 'NoUsableKey',
+  storeThrottled: 'StoreThrottled',
   clientReportsOverBudget: 'ClientReportsOverBudget',
   providerAuthBreakerOpen: 'ProviderAuthBreakerOpen',
 } as const;

@@ -21,6 +21,12 @@ export interface CandidatePage {
   candidates: Candidate[];
   /** the earliest end of a cooldown among the cooling keys the query saw, if any */
   coolingUntilMs?: number;
+  /**
+   * The shard's range may hold more keys past this page (the query stopped at its limit).
+   * Cooling keys are skipped after the limit counted them, so a page with fewer candidates than
+   * the limit is not the shard's end; only a page without `more` is.
+   */
+  more?: boolean;
 }
 
 export interface LeaseAttempt {

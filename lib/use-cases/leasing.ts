@@ -232,10 +232,11 @@ export class Leasing {
         stillUsable ||= 'usable' in outcome && outcome.usable;
         candidate = takeSpread(free, this.random) ?? takeRandom(busy, this.random);
       }
-      // Every candidate of this page was seen not leasable: the index lagged; this shard has
-      // nothing for now. If some were leasable but lost to races, it may be read again.
-      if (!stillUsable && candidates.length < this.candidateLimit)
-        this.markDry(pool, shard, maxUses, dry, this.clock());
+      // Every candidate of this page was seen not leasable and the page is the whole range: the
+      // index lagged; this shard has nothing for now. If some were leasable but lost to races,
+      // or the range goes on past the page (a short page can be one whose cooling keys were
+      // skipped), it may be read again.
+      if (!stillUsable && !page.more) this.markDry(pool, shard, maxUses, dry, this.clock());
     }
     const wait =
       coolingUntilMs === undefined ? undefined : Math.max(1, Math.ceil((coolingUntilMs - this.clock()) / 1000));

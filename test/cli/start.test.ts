@@ -54,6 +54,7 @@ describe('npm start', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'keypool-data-'));
     const env = {
       KEYPOOL_PORT: String(await freePort()),
+      KEYPOOL_CONSOLE_PORT: String(await freePort()),
       KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()),
       KEYPOOL_DATA_DIR: dataDir,
       KEYPOOL_DYNAMODB_ENDPOINT: '',
@@ -61,6 +62,7 @@ describe('npm start', () => {
     };
     const keyFile = join(dataDir, 'sealing-key');
     const api = `http://127.0.0.1:${env.KEYPOOL_PORT}`;
+    const consoleUrl = `http://127.0.0.1:${env.KEYPOOL_CONSOLE_PORT}`;
     // Act: first run imports a key
     const first = start(env);
     await until(() => first.output().includes('keypool is up'), 60_000);
@@ -81,6 +83,8 @@ describe('npm start', () => {
     const leased = (await (await fetch(`${api}/pools/stability/leases`, { method: 'POST' })).json()) as {
       apiKey?: string;
     };
+    const consolePage = await fetch(`${consoleUrl}/pools/stability`);
+    const consoleHtml = await consolePage.text();
     // A CLI in another terminal, in another directory, with exactly the environment the banner printed.
     const printed = /^ {2}CLI {8}export (.*?) {3}\(in another terminal/m.exec(second.output())?.[1] ?? '';
     const cliEnv = Object.fromEntries(printed.split(' ').map((word) => word.split('=') as [string, string]));
@@ -102,6 +106,11 @@ describe('npm start', () => {
     expect(health).toEqual({ status: 'ok' });
     expect(imported.status).toBe(201);
     expect(first.output()).toContain(`API        ${api}`);
+    // The console beside the API, over the same table: the key, masked.
+    expect(first.output()).toContain(`Console    ${consoleUrl}`);
+    expect(consolePage.status).toBe(200);
+    expect(consoleHtml).toContain('sk-...6789');
+    expect(consoleHtml).not.toContain('sk-test-persisted-0123456789');
     expect(firstCode).toBe(0);
     expect(second.output()).toContain('(existed)');
     expect(listed.keys).toHaveLength(1);
@@ -137,6 +146,7 @@ describe('npm start', () => {
     // Act
     const run = start({
       KEYPOOL_PORT: String(port),
+      KEYPOOL_CONSOLE_PORT: String(await freePort()),
       KEYPOOL_DYNAMODB_ENDPOINT: table.endpoint,
       KEYPOOL_TABLE: table.tableName,
       KEYPOOL_DATA_DIR: dataDir,
@@ -188,6 +198,7 @@ describe('npm start', () => {
     const run = start({
       PATH: emptyDir,
       KEYPOOL_PORT: String(await freePort()),
+      KEYPOOL_CONSOLE_PORT: String(await freePort()),
       KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()),
       KEYPOOL_DYNAMODB_ENDPOINT: '',
     });

@@ -93,7 +93,32 @@ describe.each(STORES)('%s stores', (_name, build) => {
       // Act
       const page = await keys.candidates(pool, 0, 3, 2, T0);
       // Assess
-      expect(page).toEqual({ candidates: [{ keyId: first.keyId, usageCount: 1 }], coolingUntilMs: T0 + 7_000 });
+      expect(page).toEqual({
+        candidates: [{ keyId: first.keyId, usageCount: 1 }],
+        coolingUntilMs: T0 + 7_000,
+        more: true,
+      });
+    });
+
+    it('say the range may go on past a page its limit cut short, skipped cooling keys included, and not past one that read it to its end', async () => {
+      // Prepare: in usage order: cooling, active, active
+      const { keys, pool } = fresh();
+      await given({ status: 'cooling', cooldownUntil: T0 + 9_000, createdAt: iso(T0 - 3_000) });
+      const first = await given({ createdAt: iso(T0 - 2_000) });
+      const second = await given({ createdAt: iso(T0 - 1_000) });
+      // Act: a page of two keys read holds one candidate (fewer than the limit), yet the range goes on
+      const cut = await keys.candidates(pool, 0, 3, 2, T0);
+      const whole = await keys.candidates(pool, 0, 3, 25, T0);
+      // Assess
+      expect(cut).toEqual({
+        candidates: [{ keyId: first.keyId, usageCount: 0 }],
+        coolingUntilMs: T0 + 9_000,
+        more: true,
+      });
+      expect(whole).toEqual({
+        candidates: [first, second].map(({ keyId }) => ({ keyId, usageCount: 0 })),
+        coolingUntilMs: T0 + 9_000,
+      });
     });
   });
 

@@ -118,13 +118,17 @@ describe('when the key service fails', () => {
     expect(await api.listAll(pool)).toEqual([]);
   });
 
-  it('the OpenAPI document lists the 503 on the routes that seal or open', async () => {
+  it('the OpenAPI document lists sealing_unavailable on the routes that seal or open, and only there', async () => {
     // Act
     const answer = await poolApi(server.url).call('GET', '/openapi.json');
     // Assess
-    const doc = answer.body as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
-    expect(doc.paths['/pools/{pool}/leases']?.post?.responses).toHaveProperty('503');
-    expect(doc.paths['/pools/{pool}/keys']?.post?.responses).toHaveProperty('503');
-    expect(doc.paths['/pools/{pool}/keys']?.get?.responses).not.toHaveProperty('503');
+    type Responses = Record<string, { description?: string } | undefined>;
+    const doc = answer.body as { paths: Record<string, Record<string, { responses: Responses }>> };
+    const unavailable = (path: string, method: string): string | undefined =>
+      doc.paths[path]?.[method]?.responses['503']?.description;
+    expect(unavailable('/pools/{pool}/leases', 'post')).toContain('sealing_unavailable');
+    expect(unavailable('/pools/{pool}/keys', 'post')).toContain('sealing_unavailable');
+    // Listing never opens a secret: its 503 is only the table's.
+    expect(unavailable('/pools/{pool}/keys', 'get')).not.toContain('sealing_unavailable');
   });
 });

@@ -308,7 +308,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       },
       counting: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: {} },
       maintain: {
-        table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         index: { 'pool-keys': ['dynamodb:Query'] },
       },
       migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
@@ -427,6 +427,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         'BatchGetItem pool#*',
         'GetItem k_*',
         'GetItem pool#*',
+        'PutItem run#*',
         'UpdateItem k_*',
         'UpdateItem pool#*',
       ],

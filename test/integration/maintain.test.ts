@@ -16,11 +16,14 @@ import { shardOf } from '../../lib/domain/shards.js';
 import { TABLE, USAGE_TIER, usagePartition } from '../../lib/table.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
+import { MemoryMaintenanceRunStore } from '../support/memory-maintenance-runs.js';
 import { testSealer } from '../support/sealing.js';
 
 let table: TestTable;
 let provider: FakeProvider;
 let balances: DynamoBalanceStore;
+/** Where every run of this file leaves its record. */
+const runs = new MemoryMaintenanceRunStore();
 
 beforeAll(async () => {
   table = await createTestTable('maintain');
@@ -35,7 +38,7 @@ afterAll(async () => {
 function run(pool: string, options: Partial<MaintenanceOptions> = {}, timeoutMs = 10_000) {
   const client = new StabilityClient({ baseUrl: provider.url, timeoutMs });
   return maintain(
-    { pools: table.pools, keys: table.store, sealer: testSealer(), balances, provider: client },
+    { pools: table.pools, keys: table.store, sealer: testSealer(), balances, provider: client, runs },
     { pool, rate: 10, concurrency: 4, ...options },
   );
 }
@@ -149,6 +152,9 @@ describe('maintenance: each balance answer and its status change', () => {
     expect(JSON.stringify(report)).not.toMatch(/sk-test-/);
     const usable = report.pools.find((p) => p.pool === pool);
     expect(usable).toMatchObject({ usable: 4, exhausted: 2, disabled: 2, cooling: 0, balanceErrors: 2 });
+    // The run's record: poor exhausted, invalid disabled, revived active again; the two errors.
+    expect(runs.runs.at(-1)).toMatchObject({ pool, checked: 7, changed: 3, errors: 2 });
+    expect(runs.runs.at(-1)?.firstErrors).toHaveLength(2);
   });
 
   it('a topped-up key comes back: exhausted on one run, active and leasable again on the next', async () => {

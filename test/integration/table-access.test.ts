@@ -236,7 +236,8 @@ async function exerciseEveryFunction(): Promise<void> {
     expect((await http('DELETE', `/pools/${plain}/keys/${keyIdFor(plainSecret)}`)).status).toBe(409);
 
     // maintain: balances read (kept, exhausted, disabled), a suspect key settled, an exhausted
-    // one revived, a ciphertext that does not open marked, and a pending reshard finished.
+    // one revived, a ciphertext that does not open marked, a pending reshard finished, and the
+    // run's record left for the console (a new item, never another run's).
     provider.setKey(secrets[1] ?? '', { credits: 20 });
     provider.setKey(secrets[2] ?? '', { credits: 0.5 });
     provider.setKey(secrets[3] ?? '', { credits: 20 });

@@ -3,6 +3,7 @@
  * and any child output fed in) so the suite can scan them all for every secret it used.
  * Installed when first imported, before anything else logs.
  */
+import { expect } from 'vitest';
 
 const lines: string[] = [];
 const secrets = new Set<string>();
@@ -64,4 +65,12 @@ export function scanForSecrets(): { chunks: number; chars: number; secrets: numb
     }
   }
   return { chunks: lines.length, chars, secrets: secrets.size, hits };
+}
+
+/** Asserts that at least `secrets` secrets were registered, some output was captured, and no line holds a secret. */
+export function expectNoSecretInOutput(secrets: number): void {
+  const scan = scanForSecrets();
+  expect(scan.secrets).toBeGreaterThanOrEqual(secrets);
+  expect(scan.chunks).toBeGreaterThan(0);
+  expect(scan.hits).toBe(0);
 }

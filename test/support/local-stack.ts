@@ -27,6 +27,7 @@ export async function startLocalStack(timeoutMs = 60_000): Promise<RunningStack>
     env: {
       ...process.env,
       KEYPOOL_PORT: String(port),
+      KEYPOOL_CONSOLE_PORT: String(await freePort()),
       KEYPOOL_DYNAMODB_ENDPOINT: dynamoEndpoint(),
       KEYPOOL_TABLE: uniqueName('stack'),
       KEYPOOL_SEALING_KEY_FILE: inject('sealingKeyFile'),

@@ -134,13 +134,15 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
       .sort((a, b) => sortKey(a) - sortKey(b));
     const page: CandidatePage = { candidates: [] };
     // As the index Query: pages of `limit` keys read, cooling ones skipped, on only while none is found.
-    for (let start = 0; start < range.length && page.candidates.length === 0; start += limit) {
+    let start = 0;
+    for (; start < range.length && page.candidates.length === 0; start += limit) {
       for (const { key } of range.slice(start, start + limit)) {
         if ((key.cooldownUntil ?? 0) > nowMs)
           page.coolingUntilMs = Math.min(page.coolingUntilMs ?? Infinity, key.cooldownUntil ?? 0);
         else page.candidates.push({ keyId: key.keyId, usageCount: key.usageCount });
       }
     }
+    if (start < range.length) page.more = true;
     return this.answer('candidates', page);
   }
 

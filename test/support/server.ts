@@ -3,10 +3,14 @@ import { loadHandlers } from '../../bin/local-handlers.js';
 import { type LocalServer, startServer } from '../../lib/local/server.js';
 import { dynamoEndpoint } from './dynamo.js';
 
-/** Starts the local server on a free port. The handlers read the table name once, so one table per test file. */
-export async function startTestServer(tableName: string): Promise<LocalServer> {
+/**
+ * Starts the local server on a free port, reaching DynamoDB at `endpoint` (the test run's
+ * DynamoDB Local unless given, e.g. a fault proxy in front of it). The handlers read the table
+ * name and the endpoint once, so one of each per test file.
+ */
+export async function startTestServer(tableName: string, endpoint = dynamoEndpoint()): Promise<LocalServer> {
   process.env.KEYPOOL_TABLE = tableName;
-  process.env.KEYPOOL_DYNAMODB_ENDPOINT = dynamoEndpoint();
+  process.env.KEYPOOL_DYNAMODB_ENDPOINT = endpoint;
   return startServer(await loadHandlers(), 0);
 }
 

@@ -38,6 +38,7 @@ const untouchable = (): CliServices => {
     sealing: fail,
     sharding: fail,
     loadSealing: () => Promise.resolve(),
+    console: fail,
   };
 };
 
@@ -65,6 +66,7 @@ function memoryServices(): {
       sealing: fail,
       sharding: () => ({ store, pools: poolStore }),
       loadSealing: () => Promise.resolve(),
+      console: fail,
     }),
   };
 }
@@ -169,6 +171,7 @@ describe('keypool CLI arguments', () => {
       'reseal',
       'maintain',
       'status',
+      'console',
     ]);
     for (const command of commands.filter((c) => c !== 'pool')) {
       const own = capture();

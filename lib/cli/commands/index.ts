@@ -1,6 +1,7 @@
 /** Every CLI command, in the order `keypool --help` lists them. Add a command (or a group of subcommands) here. */
 import type { Command, CommandGroup } from '../framework.js';
 import { add, disable, enable, list, reset, retire } from './keys.js';
+import { consoleCommand } from './console.js';
 import { complete, increment, lease } from './lease.js';
 import { migrateCommand } from './migrate.js';
 import { maintain } from './maintain.js';
@@ -23,4 +24,5 @@ export const COMMANDS: (Command | CommandGroup)[] = [
   reseal,
   maintain,
   status,
+  consoleCommand,
 ];

@@ -21,6 +21,8 @@ import { Pacer } from './pacer.js';
 import { poolHealth, type PoolHealth } from './pool-health.js';
 import type { BalanceAnswer, BalanceProvider } from '../../ports/balance-provider.js';
 import type { BalanceChange, BalanceStore } from '../../ports/balance-store.js';
+import type { MaintenanceRunStore } from '../../ports/maintenance-run-store.js';
+import { MAINTENANCE_RUN_ERRORS_KEPT } from '../../domain/maintenance-run.js';
 
 export interface MaintenanceDeps {
   pools: Pick<PoolStore, 'list' | 'get' | 'finishReshard'>;
@@ -29,6 +31,8 @@ export interface MaintenanceDeps {
   sealer: Pick<SecretSealer, 'open'>;
   balances: BalanceStore;
   provider: BalanceProvider;
+  /** where the run leaves its record (the console's "last runs"); none: the run is not recorded */
+  runs?: Pick<MaintenanceRunStore, 'record'>;
   clock?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -113,6 +117,8 @@ export interface MaintenanceReport {
   pools: PoolReport[];
   /** the pools in scope whose change of shards was pending, and what this run did about it */
   reshards: ReshardReport[];
+  /** keys whose status this run changed */
+  changed: number;
   /**
    * keys not checked because their secret was sealed under a wrapping key this process does not
    * hold (a wrong setting: nothing was changed for them), and the first such error, which names
@@ -214,6 +220,7 @@ async function apply(
  */
 export async function maintain(deps: MaintenanceDeps, options: MaintenanceOptions): Promise<MaintenanceReport> {
   const clock = deps.clock ?? Date.now;
+  const startedAt = new Date(clock()).toISOString();
   const pacer = new Pacer({ rate: options.rate, clock, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
   const pools = (await deps.pools.list()).filter((p) => options.pool === undefined || p.pool === options.pool);
   if (options.pool !== undefined && pools.length === 0) throw new PoolNotFound(options.pool);
@@ -327,6 +334,19 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   }));
   const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling' | 'suspect' | 'undecryptable'): number =>
     health.reduce((n, h) => n + h[field], 0);
+  const changed = all.filter((key) => {
+    const after = states.get(key.keyId);
+    return after !== undefined && after.status !== key.status;
+  }).length;
+  await deps.runs?.record({
+    startedAt,
+    finishedAt: new Date(clock()).toISOString(),
+    pool: options.pool ?? null,
+    checked,
+    changed,
+    errors: errors.length,
+    firstErrors: errors.slice(0, MAINTENANCE_RUN_ERRORS_KEPT).map(({ keyId, reason }) => ({ keyId, reason })),
+  });
   return {
     summary: {
       checked,
@@ -341,6 +361,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     },
     pools: reports,
     reshards,
+    changed,
     ...(keyNotHeld ? { keyNotHeld } : {}),
   };
 }

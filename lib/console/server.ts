@@ -1,0 +1,164 @@
+/**
+ * The console: a read-only web page on 127.0.0.1 over the same stores the CLI reads (the
+ * Overview use case), for an operator's browser. Server-rendered HTML, its own stylesheet and a
+ * few lines of script, nothing fetched from anywhere else: every answer carries a strict
+ * Content-Security-Policy. GET and HEAD only; a request addressed to another Host or sent by a
+ * page of another origin is refused by the local server's own rule (lib/shared/loopback.ts).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { InvalidRequest, PoolNotFound } from '../domain/errors.js';
+import { listenOnLoopback, type Listening } from '../shared/listen.js';
+import { foreignRequest } from '../shared/loopback.js';
+import type { Overview } from '../use-cases/overview.js';
+import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
+import { type Html, page } from './html.js';
+import { keysView, messageView, poolsView, runsView } from './views.js';
+
+/** How many maintenance runs the runs view lists. */
+export const RUNS_SHOWN = 50;
+/** The largest page of keys the keys view asks for (the API's own limit). */
+const MAX_PAGE = 1000;
+
+/** Sent with every answer: nothing but the console's own script, style and images, no framing, no referrer, no cache. */
+export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+const HTML_TYPE = 'text/html; charset=utf-8';
+
+interface Answer {
+  status: number;
+  type: string;
+  body: string;
+  headers?: Record<string, string>;
+}
+
+/** What the console reads through: the Overview use case. */
+export type ConsoleSource = Pick<Overview, 'pools' | 'keys' | 'runs'>;
+
+export interface ConsoleOptions {
+  source: ConsoleSource;
+  /** 0: any free port */
+  port: number;
+  /** told about an error the page answered 500 for (the page itself says only "internal error") */
+  onError?: (error: unknown) => void;
+}
+
+/** The running console: its URL, and how to stop it. */
+export type RunningConsole = Listening;
+
+function refusal(status: number, title: string, message: string, headers: Record<string, string> = {}): Answer {
+  const body = page({
+    title,
+    readAt: new Date().toISOString(),
+    path: '/',
+    query: {},
+    paused: true,
+    body: messageView(title, message),
+  });
+  return { status, type: HTML_TYPE, body, headers };
+}
+
+/** The keys view's page size from `?limit=`: a whole number 1..1000, or the API's default when absent. */
+function pageLimit(raw: string | null): number | undefined {
+  if (raw === null) return undefined;
+  if (!/^\d{1,4}$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_PAGE) {
+    throw new InvalidRequest(`limit must be a whole number from 1 to ${MAX_PAGE}`);
+  }
+  return Number(raw);
+}
+
+/** The pool a `/pools/<name>` path names, decoded; undefined for any other path. */
+function poolOf(pathname: string): string | undefined {
+  const match = /^\/pools\/([^/]+)$/.exec(pathname);
+  if (!match?.[1]) return undefined;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+async function route(source: ConsoleSource, url: URL): Promise<Answer> {
+  const paused = url.searchParams.get('refresh') === 'off';
+  const view = (title: string, readAt: string, body: Html): Answer => ({
+    status: 200,
+    type: HTML_TYPE,
+    body: page({ title, readAt, path: url.pathname, query: Object.fromEntries(url.searchParams), paused, body }),
+  });
+  if (url.pathname === '/console.css') return { status: 200, type: 'text/css; charset=utf-8', body: CONSOLE_CSS };
+  if (url.pathname === '/console.js') return { status: 200, type: 'text/javascript; charset=utf-8', body: CONSOLE_JS };
+  if (url.pathname === '/') {
+    const read = await source.pools();
+    return view('Pools', read.readAt, poolsView(read.data));
+  }
+  if (url.pathname === '/runs') {
+    const read = await source.runs(RUNS_SHOWN);
+    return view('Maintenance runs', read.readAt, runsView(read.data));
+  }
+  const pool = poolOf(url.pathname);
+  if (pool === undefined) return refusal(404, 'Not found', 'The console has no such page.');
+  const limit = pageLimit(url.searchParams.get('limit'));
+  const cursor = url.searchParams.get('cursor') ?? undefined;
+  const read = await source.keys(pool, {
+    ...(cursor === undefined ? {} : { cursor }),
+    ...(limit === undefined ? {} : { limit }),
+  });
+  return view(
+    `Pool ${pool}`,
+    read.readAt,
+    keysView({ ...read.data.page, policy: read.data.policy, from: cursor, limit, readAt: read.readAt, paused }),
+  );
+}
+
+async function answer(request: IncomingMessage, options: ConsoleOptions): Promise<Answer> {
+  const foreign = foreignRequest(request.headers);
+  if (foreign === 'host')
+    return refusal(403, 'Forbidden', 'The console answers only requests addressed to 127.0.0.1, localhost or [::1].');
+  if (foreign === 'origin')
+    return refusal(403, 'Forbidden', 'The console answers no request a page of another origin sends.');
+  const method = request.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD')
+    return refusal(405, 'Method not allowed', 'The console is read-only: GET and HEAD only.', { allow: 'GET, HEAD' });
+  // Prefixed, not resolved against a base: a path starting with // would otherwise be read as a host.
+  const url = new URL(`http://localhost${request.url ?? '/'}`);
+  try {
+    return await route(options.source, url);
+  } catch (error) {
+    if (error instanceof PoolNotFound) return refusal(404, 'No such pool', error.message);
+    if (error instanceof InvalidRequest) return refusal(400, 'Bad request', error.message);
+    options.onError?.(error);
+    return refusal(500, 'Internal error', 'internal error');
+  }
+}
+
+function send(request: IncomingMessage, response: ServerResponse, result: Answer): void {
+  response.writeHead(result.status, {
+    ...CONSOLE_HEADERS,
+    ...result.headers,
+    'content-type': result.type,
+    'content-length': Buffer.byteLength(result.body),
+  });
+  response.end(request.method === 'HEAD' ? undefined : result.body);
+}
+
+/** Serves the console on 127.0.0.1:`port` (0: any free port). */
+export function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
+  const server = createServer((request, response) => {
+    // A body is never read: nothing the console answers takes one.
+    request.resume();
+    void answer(request, options).then(
+      (result) => send(request, response, result),
+      (error: unknown) => {
+        options.onError?.(error);
+        if (!response.headersSent) send(request, response, refusal(500, 'Internal error', 'internal error'));
+        else response.destroy();
+      },
+    );
+  });
+  return listenOnLoopback(server, options.port);
+}

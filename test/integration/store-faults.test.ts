@@ -1,0 +1,130 @@
+/**
+ * What a lease does when DynamoDB conflicts or throttles (the fault proxy plays DynamoDB's part;
+ * DynamoDB Local does neither): a conflict is retried, never read as "this key is gone", so a
+ * pool with a usable key is never answered 409 no_usable_key for it; throttling that outlasts the
+ * retries is StoreThrottled (503 store_throttled at the edge), not an internal error.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
+import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
+import { documentClient } from '../../lib/adapters/dynamo-client.js';
+import { Broker } from '../../lib/use-cases/broker.js';
+import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
+import { testSealer } from '../support/sealing.js';
+import { seedKeys } from '../support/seed.js';
+
+let table: TestTable;
+let proxy: FaultProxy;
+/** a broker whose every DynamoDB request goes through the proxy */
+let broker: Broker;
+
+/** A pool of `count` fresh keys, written straight to DynamoDB Local (no faults). */
+async function poolOf(count: number): Promise<{ pool: string; keyIds: string[] }> {
+  const pool = uniqueName('faults');
+  const keyIds = await seedKeys({
+    client: table.store.client,
+    tableName: table.tableName,
+    pool,
+    count,
+    sealer: testSealer(),
+  });
+  return { pool, keyIds };
+}
+
+/** The key's stored count, read straight from DynamoDB Local. */
+async function countOf(keyId: string): Promise<number | undefined> {
+  return (await table.store.get(keyId))?.usageCount;
+}
+
+const STORE_THROTTLED = { name: 'StoreThrottled', code: 'store_throttled' };
+
+beforeAll(async () => {
+  table = await createTestTable('store-faults');
+  proxy = await startFaultProxy({ target: table.endpoint, seed: 20 });
+  const client = documentClient({ endpoint: proxy.endpoint, region: undefined });
+  broker = new Broker({
+    store: new DynamoKeyStore({ client, tableName: table.tableName }),
+    poolStore: new DynamoPoolStore({ client, tableName: table.tableName }),
+    sealer: testSealer(),
+  });
+});
+
+afterEach(() => {
+  proxy.setRates({});
+});
+
+afterAll(async () => {
+  await proxy.close();
+});
+
+describe('a lease that meets a conflict', () => {
+  it('with an Idempotency-Key, whose transaction is cancelled for a TransactionConflict, is retried and granted, never refused as a dry pool', async () => {
+    // Prepare: one usable key, and its next two lease transactions conflict
+    const { pool, keyIds } = await poolOf(1);
+    proxy.inject('transactionConflict', { operation: 'TransactWriteItems', times: 2 });
+    // Act
+    const grant = await broker.lease(pool, {}, 'conflicted-retry-1');
+    // Assess
+    expect(grant.keyId).toBe(keyIds[0]);
+    expect(await countOf(keyIds[0] as string)).toBe(1);
+  });
+
+  it('without one, whose write meets TransactionConflictException, is retried and granted', async () => {
+    // Prepare
+    const { pool, keyIds } = await poolOf(1);
+    proxy.inject('transactionConflict', { operation: 'UpdateItem', times: 2 });
+    // Act
+    const grant = await broker.lease(pool);
+    // Assess
+    expect(grant.keyId).toBe(keyIds[0]);
+    expect(await countOf(keyIds[0] as string)).toBe(1);
+  });
+
+  it('that outlast the bounded retries answers StoreThrottled, never NoUsableKey, and counts nothing', async () => {
+    // Prepare: every write conflicts
+    const { pool, keyIds } = await poolOf(2);
+    proxy.setRates({ transactionConflict: 1 });
+    // Act
+    const answers = await Promise.allSettled([broker.lease(pool, {}, 'conflicted-always-1'), broker.lease(pool)]);
+    // Assess
+    for (const answer of answers) {
+      expect(answer.status).toBe('rejected');
+      expect(answer.status === 'rejected' ? answer.reason : undefined).toMatchObject(STORE_THROTTLED);
+    }
+    for (const keyId of keyIds) expect(await countOf(keyId)).toBe(0);
+  });
+});
+
+describe('a throttled lease', () => {
+  it('whose transaction is cancelled for throttling is retried, and answers StoreThrottled (not NoUsableKey) when that lasts', async () => {
+    // Prepare
+    const { pool, keyIds } = await poolOf(1);
+    // Act: once, then on every try
+    proxy.inject('transactionThrottled', { operation: 'TransactWriteItems' });
+    const grant = await broker.lease(pool, {}, 'throttled-once-1');
+    proxy.setRates({ transactionThrottled: 1 });
+    const refused = broker.lease(pool, {}, 'throttled-always-1');
+    // Assess
+    expect(grant.keyId).toBe(keyIds[0]);
+    await expect(refused).rejects.toMatchObject(STORE_THROTTLED);
+    expect(await countOf(keyIds[0] as string)).toBe(1);
+  });
+
+  it.each([
+    ['provisionedThroughputExceeded', 'Query'],
+    ['throttling', 'UpdateItem'],
+  ] as const)(
+    'answers StoreThrottled when %s on its %s outlasts the SDK retries, and counts nothing',
+    async (kind, operation) => {
+      // Prepare: one more throttle than the client's three attempts
+      const { pool, keyIds } = await poolOf(1);
+      proxy.inject(kind, { operation, times: 3 });
+      // Act
+      const refused = broker.lease(pool);
+      // Assess
+      await expect(refused).rejects.toMatchObject(STORE_THROTTLED);
+      expect(await countOf(keyIds[0] as string)).toBe(0);
+    },
+  );
+});

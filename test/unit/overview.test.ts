@@ -1,0 +1,96 @@
+/**
+ * The console's data (lib/use-cases/overview.ts) on the in-memory stores: the histogram's bars
+ * against the cap, usable keys and credits, a cooling key's return time from its record when the
+ * view has none, and the runs newest first.
+ */
+import { describe, expect, it } from 'vitest';
+import { histogramBars, Overview } from '../../lib/use-cases/overview.js';
+import { MemoryMaintenanceRunStore } from '../support/memory-maintenance-runs.js';
+import { POOL, setup } from '../support/memory-world.js';
+
+describe('histogramBars', () => {
+  it('one bar per count up to the cap while they fit, then ranges of equal width; always one bar over the cap', () => {
+    expect(histogramBars(3)).toEqual([
+      { from: 0, to: 0, keys: 0 },
+      { from: 1, to: 1, keys: 0 },
+      { from: 2, to: 2, keys: 0 },
+      { from: 3, to: 3, keys: 0 },
+      { from: 4, to: null, keys: 0 },
+    ]);
+    const wide = histogramBars(99);
+    expect(wide).toHaveLength(11);
+    expect(wide[0]).toEqual({ from: 0, to: 9, keys: 0 });
+    expect(wide[9]).toEqual({ from: 90, to: 99, keys: 0 });
+    expect(wide[10]).toEqual({ from: 100, to: null, keys: 0 });
+  });
+});
+
+describe('Overview', () => {
+  async function overviewOf(keys: number) {
+    const w = await setup(keys);
+    const runs = new MemoryMaintenanceRunStore();
+    const overview = new Overview({
+      pools: w.poolStore,
+      keys: w.store,
+      keyAdmin: w.admin,
+      runs,
+      clock: w.clock.now,
+    });
+    return { ...w, overview, runs };
+  }
+
+  it('counts every key of the pool into its bar, its status and its usable credits', async () => {
+    // Prepare: cap 2; counts 0, 0, 1, 2, 3 (over the cap); one key disabled; balances on two.
+    const { overview, poolAdmin, admin, store, ids } = await overviewOf(5);
+    await poolAdmin.set(POOL, { maxUses: 2 });
+    for (const [i, usageCount] of [0, 0, 1, 2, 3].entries())
+      if (usageCount) await admin.update(POOL, ids[i] ?? '', { usageCount });
+    await admin.update(POOL, ids[1] ?? '', { status: 'disabled' });
+    await store.write({ keyId: ids[0] ?? '', seenStatus: 'active', change: 'none', credits: 7.5, checkedAt: 'x' });
+    await store.write({ keyId: ids[4] ?? '', seenStatus: 'active', change: 'none', credits: 100, checkedAt: 'x' });
+    // Act
+    const { data } = await overview.pools();
+    const summary = data.find((s) => s.policy.pool === POOL);
+    // Assess
+    expect(summary?.histogram.map((bar) => bar.keys)).toEqual([2, 1, 1, 1]);
+    expect(summary?.health).toMatchObject({ total: 5, active: 4, disabled: 1, usable: 3 });
+    // Only usable keys' balances: the key over the cap has 100 but is not usable.
+    expect(summary?.usableCredits).toBe(7.5);
+  });
+
+  it("gives a cooling key its return time from its record when the key's view has none", async () => {
+    // Prepare
+    const { overview, leasing, clock } = await overviewOf(2);
+    const grant = await leasing.lease(POOL);
+    await leasing.complete(POOL, grant.leaseId, { outcome: 'rate_limited', retryAfterSeconds: 90 });
+    // Act
+    const { data } = await overview.keys(POOL, {});
+    const cooling = data.page.keys.find((k) => k.keyId === grant.keyId);
+    // Assess
+    expect(cooling?.status).toBe('cooling');
+    expect(Date.parse(cooling?.cooldownUntil ?? '')).toBe(clock.now() + 90_000);
+    expect(data.page.keys.filter((k) => k.status === 'active').every((k) => !k.cooldownUntil)).toBe(true);
+  });
+
+  it('lists the runs newest first, at most the number asked for', async () => {
+    // Prepare
+    const { overview, runs, clock } = await overviewOf(0);
+    const run = (ms: number) => ({
+      startedAt: new Date(ms).toISOString(),
+      finishedAt: new Date(ms + 1000).toISOString(),
+      pool: null,
+      checked: 1,
+      changed: 0,
+      errors: 0,
+      firstErrors: [],
+    });
+    for (const ms of [clock.now() - 3000, clock.now() - 1000, clock.now() - 2000]) await runs.record(run(ms));
+    // Act
+    const { data } = await overview.runs(2);
+    // Assess
+    expect(data.map((r) => r.startedAt)).toEqual([
+      run(clock.now() - 1000).startedAt,
+      run(clock.now() - 2000).startedAt,
+    ]);
+  });
+});
