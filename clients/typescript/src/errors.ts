@@ -144,6 +144,11 @@ export class SealingMisconfigured extends KeypoolError {
   static override readonly code = 'sealing_misconfigured';
 }
 
+/** 503: the table was too busy to answer after keypool's own retries; nothing was counted. Retry after `retryAfterSeconds`. */
+export class StoreThrottled extends KeypoolError {
+  static override readonly code = 'store_throttled';
+}
+
 /** 500: keypool failed; its message says no more. */
 export class InternalError extends KeypoolError {
   static override readonly code = 'internal_error';
@@ -180,6 +185,7 @@ const BY_CODE: ReadonlyMap<string, typeof KeypoolError> = new Map(
     UnsupportedMediaType,
     SealingUnavailable,
     SealingMisconfigured,
+    StoreThrottled,
     InternalError,
   ].map((error) => [error.code, error]),
 );

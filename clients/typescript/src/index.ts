@@ -29,6 +29,7 @@ export {
   ReportBudgetExceeded,
   SealingMisconfigured,
   SealingUnavailable,
+  StoreThrottled,
   UnsupportedMediaType,
 } from './errors.js';
 export { keyIdFor, Keypool, type KeypoolOptions, type LeaseOptions, Pool, type ProxyInit } from './keypool.js';
