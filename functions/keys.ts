@@ -1,11 +1,18 @@
-/** The operator's key routes: POST /pools/{pool}/keys (import) and PATCH /pools/{pool}/keys/{keyId} (status, count). */
+/**
+ * The operator's key routes: POST /pools/{pool}/keys (import), PATCH /pools/{pool}/keys/{keyId}
+ * (status, count), and the retirements: DELETE /pools/{pool}/keys/{keyId}, DELETE /pools/{pool}.
+ */
 import { httpHandler, ok } from '../lib/http/http-handler.js';
-import { processKeyAdmin } from '../lib/wiring.js';
+import { processKeyAdmin, processRetirement } from '../lib/wiring.js';
 import { processKeyImport } from '../lib/wiring-secrets.js';
 
 export const handler = httpHandler({
-  'POST /pools/{pool}/keys': async ({ params, body }) =>
-    ok(await processKeyImport().importKeys(params.pool, body.keys), 201),
+  'POST /pools/{pool}/keys': async ({ params, query, body }) =>
+    ok(await processKeyImport().importKeys(params.pool, body.keys, { revive: query.revive === true }), 201),
   'PATCH /pools/{pool}/keys/{keyId}': async ({ params, body }) =>
     ok(await processKeyAdmin().update(params.pool, params.keyId, body)),
+  'DELETE /pools/{pool}/keys/{keyId}': async ({ params }) =>
+    ok(await processRetirement().retireKey(params.pool, params.keyId)),
+  'DELETE /pools/{pool}': async ({ params, query }) =>
+    ok(await processRetirement().deletePool(params.pool, { retireKeys: query.retireKeys === true })),
 });

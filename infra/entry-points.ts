@@ -58,8 +58,11 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     file: 'functions/keys.ts',
     // import: the pool ensured (UpdateItem), then a conditional PutItem per key;
     // PATCH: the pool record (GetItem), the key's record before a count reset (GetItem), one
-    // conditional UpdateItem.
-    description: 'keypool: POST /pools/{pool}/keys (import) and PATCH /pools/{pool}/keys/{keyId} (status, count reset)',
+    // conditional UpdateItem; DELETE of a key: one conditional UpdateItem (retire); DELETE of a
+    // pool: its keys' pages (Query on pool-keys, BatchGetItem), a retire each, the pool record's
+    // conditional DeleteItem.
+    description:
+      'keypool: POST /pools/{pool}/keys (import), PATCH and DELETE /pools/{pool}/keys/{keyId} (status, count reset, retire), DELETE /pools/{pool}',
     table: ACCESS.keys,
     timeoutSeconds: 29,
     memorySize: 512,
@@ -83,7 +86,8 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     // the pool record (GetItem, cached); candidates: Query on usage-count; the lease itself:
     // conditional UpdateItem; with an Idempotency-Key, TransactWriteItems of that update and a
     // conditional Put of the record (IAM authorizes each item's UpdateItem / PutItem), then
-    // GetItem of the record or the key on a replay
+    // GetItem of the record or the key on a replay; a refusal, at most once a minute per pool:
+    // the pool's key states (Query on pool-keys, BatchGetItem projected)
     description: "keypool: POST /pools/{pool}/leases (least recently used key under the pool's cap)",
     table: ACCESS.lease,
     timeoutSeconds: 10,

@@ -129,7 +129,7 @@ export const MAINTENANCE_RUN_ATTRIBUTES = [
 export const BUDGET_ATTRIBUTES = [BUDGET_COUNT_ATTRIBUTE, TTL_ATTRIBUTE] as const;
 
 /** The item actions a grant may name (Query runs on an index: RoleTableAccess.queries). */
-export type ItemAction = 'GetItem' | 'BatchGetItem' | 'PutItem' | 'UpdateItem';
+export type ItemAction = 'GetItem' | 'BatchGetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem';
 export const READ_ACTIONS: readonly ItemAction[] = ['GetItem', 'BatchGetItem'];
 
 /** The table's indexes by name. */
@@ -181,17 +181,28 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
     ],
     queries: [TABLE.poolIndex.name],
   },
-  // Import (a sealed new key, its pool ensured) and PATCH (status, count reset): it never reads a
-  // secret back, neither by a read nor by a write's answer.
+  // Import (a sealed new key, its pool ensured; a retired key revived), PATCH (status, count
+  // reset) and the retirements (DELETE of a key or a pool): it never reads a secret back,
+  // neither by a read nor by a write's answer.
   keys: {
     items: [
       READS_POOL_RECORDS,
       ENSURES_POOLS,
       NEW_KEY_ITEMS,
-      { actions: ['GetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
-      { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status, ...home], narrow: true },
+      // A key's record (before a count reset), and a pool's pages when it is deleted.
+      { actions: ['GetItem', 'BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
+      // Status and count changes; a retirement (its ciphertext removed) and a revival (sealed
+      // anew, back at its home, its label given again).
+      {
+        actions: ['UpdateItem'],
+        items: ['key'],
+        attributes: ['label', ...usage, ...status, ...home, ...sealed],
+        narrow: true,
+      },
+      // DELETE /pools/{pool}: the pool's record, once its keys are retired.
+      { actions: ['DeleteItem'], items: ['pool'] },
     ],
-    queries: [],
+    queries: [TABLE.poolIndex.name],
   },
   // A page of a pool's keys: read only, never a secret.
   list: {
@@ -208,8 +219,10 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
       { actions: ['GetItem'], items: ['pool', 'key', 'idempotency'] },
       { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status, ...sealed] },
       { actions: ['PutItem', 'UpdateItem'], items: ['idempotency'], attributes: IDEMPOTENCY_ATTRIBUTES },
+      // A refusal's count of its pool (at most once a minute per pool): the keys' states, never a secret.
+      { actions: ['BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
     ],
-    queries: [TABLE.usageIndex.name],
+    queries: [TABLE.usageIndex.name, TABLE.poolIndex.name],
   },
   // Completions and lease-less counts: a key's count, slot and status, never its secret; and
   // the caller's report budget, one counter per pool, caller and minute.

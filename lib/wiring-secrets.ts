@@ -34,6 +34,7 @@ import {
 import { Broker } from './use-cases/broker.js';
 import { KeyImport } from './use-cases/key-import.js';
 import type { PoolStore } from './ports/pool-store.js';
+import { DryPoolCounts } from './use-cases/dry-pool-counts.js';
 import { Leasing } from './use-cases/leasing.js';
 import type { SecretOpener, SecretSealer } from './ports/secret-sealer.js';
 import type { CliConfig, CliServices } from './cli/framework.js';
@@ -42,7 +43,7 @@ import type { MigrationSources } from './ports/migration-source.js';
 import type { MigrationStore } from './ports/migration-store.js';
 import { leaseLogHooks } from './observability/lease-log.js';
 import { startConsole } from './console/server.js';
-import { overview, processTables, type StoreConfig, tableStore } from './wiring.js';
+import { overview, processKeys, processTables, type StoreConfig, tableStore } from './wiring.js';
 
 /**
  * Where the wrapping keys come from: the environment's KMS key or key file; with neither, a
@@ -218,6 +219,7 @@ export function processLeasing(): Leasing {
     store: processTables().leases,
     pools: processTables().directory,
     sealer: processOpener(),
+    dryPool: new DryPoolCounts({ store: processTables().leases }),
     ...leaseLogHooks,
   }));
 }
@@ -226,7 +228,7 @@ let processKeyImportOnce: KeyImport | undefined;
 /** The process's import (built on first use): it seals, so only the keys function bundles the sealer. */
 export function processKeyImport(): KeyImport {
   return (processKeyImportOnce ??= new KeyImport({
-    store: processTables().keys,
+    store: processKeys(),
     poolStore: processTables().pools,
     pools: processTables().directory,
     sealer: sealer(processTables().config),

@@ -25,6 +25,7 @@ import { Leasing } from './use-cases/leasing.js';
 import type { SecretSealer } from './ports/secret-sealer.js';
 import { PoolAdmin } from './use-cases/pool-admin.js';
 import { PoolDirectory } from './use-cases/pool-directory.js';
+import { Retirement } from './use-cases/retirement.js';
 
 export type StoreConfig = Pick<Config, 'endpoint' | 'region' | 'tableName'>;
 
@@ -41,8 +42,6 @@ export interface ProcessTables {
   config: Config;
   /** the lease path's key store: lease, complete, count */
   leases: DynamoLeaseStore;
-  /** the operator's key store: import, status and count, list */
-  keys: DynamoKeyAdminStore;
   pools: DynamoPoolStore;
   directory: PoolDirectory;
 }
@@ -59,9 +58,19 @@ export function processTables(): ProcessTables {
     const client = documentClient(config);
     const pools = tableStore(DynamoPoolStore, config, client);
     const leases = tableStore(DynamoLeaseStore, config, client);
-    const keys = tableStore(DynamoKeyAdminStore, config, client);
-    return { config, leases, keys, pools, directory: new PoolDirectory({ store: pools }) };
+    return { config, leases, pools, directory: new PoolDirectory({ store: pools }) };
   })());
+}
+
+let processKeysOnce: DynamoKeyAdminStore | undefined;
+/**
+ * The process's operator key store (import, status and count, retirements, list), over the
+ * process's client: built apart from processTables so a function that only leases or counts
+ * does not bundle it.
+ */
+export function processKeys(): DynamoKeyAdminStore {
+  const { leases, config } = processTables();
+  return (processKeysOnce ??= new DynamoKeyAdminStore({ client: leases.client, tableName: config.tableName }));
 }
 
 /** For a process that only counts: it never opens a secret, so it never loads a wrapping key. */
@@ -83,13 +92,23 @@ export function processCounting(): Pick<Leasing, 'complete' | 'increment'> {
 let processKeyAdminOnce: KeyAdmin | undefined;
 /** The process's operator use cases over keys: status, count, list (built on first use; never seals or opens). */
 export function processKeyAdmin(): KeyAdmin {
-  return (processKeyAdminOnce ??= new KeyAdmin({ store: processTables().keys, pools: processTables().directory }));
+  return (processKeyAdminOnce ??= new KeyAdmin({ store: processKeys(), pools: processTables().directory }));
 }
 
 let processPoolAdminOnce: PoolAdmin | undefined;
 /** The process's operator use cases over pools (built on first use). */
 export function processPoolAdmin(): PoolAdmin {
   return (processPoolAdminOnce ??= new PoolAdmin({
+    poolStore: processTables().pools,
+    pools: processTables().directory,
+  }));
+}
+
+let processRetirementOnce: Retirement | undefined;
+/** The process's retirements of keys and pools (built on first use; never seals or opens). */
+export function processRetirement(): Retirement {
+  return (processRetirementOnce ??= new Retirement({
+    store: processKeys(),
     poolStore: processTables().pools,
     pools: processTables().directory,
   }));

@@ -6,16 +6,16 @@
  * beside it after the domain rule it states (lib/domain/rules.ts); every read but the sweeps'
  * that open secrets leaves the sealed secret out.
  */
-import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { inUsageIndex, operatorStamp, restoredStatus } from '../domain/rules.js';
 import type { KeyRecord, StoredKey } from '../domain/types.js';
 import type { ImportStore } from '../ports/import-store.js';
-import type { KeyAdminStore, KeyUpdate, KeyUpdateResult } from '../ports/key-admin-store.js';
+import type { KeyAdminStore, KeyUpdate, KeyUpdateResult, RetireResult, Retirement } from '../ports/key-admin-store.js';
 import type { KeyPageRead } from '../ports/key-pages.js';
 import type { ResealStore, SecretReplacement } from '../ports/reseal-store.js';
 import type { KeyMove, KeyMoveResult, KeyPlacement, ReshardStore } from '../ports/reshard-store.js';
 import { partitionShard, TABLE, usagePartition, usageSortKeyShift } from '../table.js';
-import { DynamoKeyTable, keyWrite, RECORD_PROJECTION, stampClauses } from './dynamo-key-table.js';
+import { DynamoKeyTable, type KeyWriteParts, keyWrite, RECORD_PROJECTION, stampClauses } from './dynamo-key-table.js';
 import { isConditionFailure } from './dynamo-table.js';
 import {
   BACK_INTO_INDEX,
@@ -30,7 +30,10 @@ import {
   toKeyRecord,
 } from './key-item.js';
 
-const { partitionKey: KEY, usageIndex: INDEX, poolIndex: POOL_INDEX } = TABLE;
+const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
+
+/** The status of a retired key (lib/domain/types.ts). */
+const RETIRED = 'retired';
 
 const PLACEMENT_PROJECTION = projection([KEY, 'pool', INDEX.partitionKey, INDEX.home]);
 
@@ -172,15 +175,22 @@ export class DynamoKeyAdminStore
       set.push('usageCount = :to', '#usk = #usk + :shift', 'L = :noLeases');
       condition += ' AND usageCount = :seen';
     }
-    const result = await this.conditionalUpdate(
-      'update',
-      keyWrite(update.keyId, { set, remove, condition, names, values }),
-      'updated',
-    );
-    // The answer is read with a projection, the secret left out (an operator's write is rare).
-    const key = toKeyRecord(await this.readProjected(update.keyId, RECORD_PROJECTION));
-    if (result.ok && key) return { applied: true, key };
+    const { ok, key } = await this.writeThenRead('update', update.keyId, { set, remove, condition, names, values });
+    if (ok && key) return { applied: true, key };
     return { applied: false, current: key?.pool === update.pool ? key : undefined };
+  }
+
+  /**
+   * An operator's conditional write, then the key as it is after it: read with a projection,
+   * the secret left out (an operator's write is rare, so the read costs little).
+   */
+  private async writeThenRead(
+    operation: string,
+    keyId: string,
+    parts: KeyWriteParts,
+  ): Promise<{ ok: boolean; key: KeyRecord | undefined }> {
+    const result = await this.conditionalUpdate(operation, keyWrite(keyId, parts), 'updated');
+    return { ok: result.ok, key: toKeyRecord(await this.readProjected(keyId, RECORD_PROJECTION)) };
   }
 
   poolKeys(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyRecord>> {
@@ -188,7 +198,75 @@ export class DynamoKeyAdminStore
   }
 
   poolKeysWithSecrets(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<StoredKey>> {
-    return this.readPool(pool, limit, afterKeyId, (item) => fromKeyItem(item));
+    // A retired key has no secret left: no sweep that opens secrets looks at it.
+    return this.readPool(pool, limit, afterKeyId, (item) => (item.status === RETIRED ? undefined : fromKeyItem(item)));
+  }
+
+  async retire(retirement: Retirement): Promise<RetireResult> {
+    const set: string[] = [];
+    const remove: string[] = [];
+    const names: Record<string, string> = {
+      '#pool': 'pool',
+      '#upk': INDEX.partitionKey,
+      '#sealed': SEALED_ATTRIBUTE,
+      '#prior': STATUS_ATTRIBUTES.prior,
+    };
+    const values: Item = { ':pool': retirement.pool, ':retired': RETIRED };
+    stampClauses(
+      { status: RETIRED, by: 'operator', reason: retirement.reason, at: retirement.at },
+      {
+        set,
+        remove,
+        names,
+        values,
+      },
+    );
+    // Out of the usage index (no lease query reads it again) and its ciphertext destroyed, in
+    // the same write; its count, sort key, home and lease slots stay, so a lease still open
+    // completes against it as against any key.
+    remove.push('#upk', '#sealed', '#prior');
+    // Invariants: a key belongs to one pool (and exists); it is retired once: a second
+    // retirement writes nothing, and the record keeps who retired it first and when; only a
+    // sealed key, whose one secret this write removes (a plain one from before sealing waits
+    // for `keypool reseal`: no function's role may name the plain attribute).
+    const condition = '#pool = :pool AND #status <> :retired AND attribute_exists(#sealed)';
+    const { ok, key } = await this.writeThenRead('retire', retirement.keyId, { set, remove, condition, names, values });
+    if (ok && key) return { retired: true, key };
+    return { retired: false, current: key?.pool === retirement.pool ? key : undefined };
+  }
+
+  async revive(key: StoredKey, seenPool: string): Promise<{ revived: boolean; key: KeyRecord | undefined }> {
+    // Back into the index at its home under the shard count of the pool it comes back to
+    // (written out: an expression reads the item as it was, and the pool may change here).
+    const home = usagePartition(key.pool, key.shard ?? 0);
+    const set = ['#pool = :pool', '#sealed = :sealed', '#upk = :home'];
+    const remove: string[] = [];
+    const names: Record<string, string> = {
+      '#pool': 'pool',
+      '#sealed': SEALED_ATTRIBUTE,
+      '#upk': INDEX.partitionKey,
+      '#ush': INDEX.home,
+    };
+    const values: Item = {
+      ':pool': key.pool,
+      ':sealed': key.secret,
+      ':home': home,
+      ':seenPool': seenPool,
+      ':retired': RETIRED,
+    };
+    if ((key.shard ?? 0) === 0) remove.push('#ush');
+    else set.push('#ush = :home');
+    if (key.label !== undefined) {
+      names['#label'] = 'label';
+      values[':label'] = key.label;
+      set.push('#label = :label');
+    }
+    stampClauses({ status: 'active' }, { set, remove, names, values });
+    // Invariant: only a key still retired, where it was seen retired, comes back (two imports
+    // reviving it at once write it once; the second finds it active and reports a duplicate).
+    const condition = '#pool = :seenPool AND #status = :retired';
+    const { ok, key: now } = await this.writeThenRead('revive', key.keyId, { set, remove, condition, names, values });
+    return { revived: ok, key: now };
   }
 
   placements(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyPlacement>> {
@@ -273,39 +351,5 @@ export class DynamoKeyAdminStore
       start = out.LastEvaluatedKey;
     } while (start !== undefined);
     return false;
-  }
-
-  /** One page of the pool-keys index (ids only), then the items themselves, in id order. */
-  private async readPool<K extends { keyId: string; pool: string }>(
-    pool: string,
-    limit: number,
-    afterKeyId: string | undefined,
-    read: (item: Item) => K | undefined,
-    fields?: ReturnType<typeof projection>,
-  ): Promise<KeyPageRead<K>> {
-    const out = await this.client.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: POOL_INDEX.name,
-        KeyConditionExpression: '#pool = :pool',
-        ExpressionAttributeNames: { '#pool': POOL_INDEX.partitionKey },
-        ExpressionAttributeValues: { ':pool': pool },
-        Limit: limit,
-        ...(afterKeyId === undefined
-          ? {}
-          : { ExclusiveStartKey: { [POOL_INDEX.partitionKey]: pool, [KEY]: afterKeyId } }),
-        ...this.capacity,
-      }),
-    );
-    this.meter?.record('pool-keys', out.ConsumedCapacity);
-    const ids = (out.Items ?? []).map((item) => item[KEY] as string);
-    const items = await this.batchGet('pool-items', ids, fields);
-    // An item that moved to another pool between the two reads is not this pool's any more.
-    const keys = items
-      .map(read)
-      .filter((key): key is K => key?.pool === pool)
-      .sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
-    const last: unknown = out.LastEvaluatedKey?.[KEY];
-    return { keys, lastKeyId: typeof last === 'string' ? last : undefined };
   }
 }

@@ -5,7 +5,8 @@
  * The Lambdas build only the part they use (lib/wiring.ts).
  */
 import type { KeyRecord, StoredKey } from '../domain/types.js';
-import type { KeyUpdate, KeyUpdateResult } from '../ports/key-admin-store.js';
+import type { CountedKey } from '../domain/dry-pool.js';
+import type { KeyUpdate, KeyUpdateResult, RetireResult, Retirement } from '../ports/key-admin-store.js';
 import type { KeyPageRead } from '../ports/key-pages.js';
 import type { KeyStore } from '../ports/key-store.js';
 import type {
@@ -39,6 +40,18 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
 
   get(keyId: string): Promise<StoredKey | undefined> {
     return this.leases.get(keyId);
+  }
+
+  keyStates(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<CountedKey & { keyId: string }>> {
+    return this.leases.keyStates(pool, limit, afterKeyId);
+  }
+
+  retire(retirement: Retirement): Promise<RetireResult> {
+    return this.admin.retire(retirement);
+  }
+
+  revive(key: StoredKey, seenPool: string): Promise<{ revived: boolean; key: KeyRecord | undefined }> {
+    return this.admin.revive(key, seenPool);
   }
 
   candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {

@@ -6,9 +6,10 @@
  * ConditionExpression of one request, named in a comment beside it after the domain rule it
  * states (lib/domain/rules.ts).
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { statusStamp } from '../domain/rules.js';
 import type { KeyRecord, StatusStamp } from '../domain/types.js';
+import type { KeyPageRead } from '../ports/key-pages.js';
 import type { UndecryptableMark } from '../ports/undecryptable.js';
 import { MAX_SORTED_COUNT, TABLE, USAGE_TIER } from '../table.js';
 import { type ConditionalWrite, DynamoTable } from './dynamo-table.js';
@@ -21,7 +22,7 @@ import {
   toKeyRecord,
 } from './key-item.js';
 
-const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
+const { partitionKey: KEY, usageIndex: INDEX, poolIndex: POOL_INDEX } = TABLE;
 
 /**
  * The lease's own slot, still open: it holds this lease's nonce and no outcome yet. Closing it
@@ -193,6 +194,40 @@ export class DynamoKeyTable extends DynamoTable {
   private async markTarget(mark: UndecryptableMark): Promise<KeyRecord | undefined> {
     const record = toKeyRecord(await this.readProjected(mark.keyId, RECORD_PROJECTION));
     return record?.pool === mark.pool ? record : undefined;
+  }
+
+  /** One page of the pool-keys index (ids only), then the items themselves, in id order. */
+  protected async readPool<K extends { keyId: string; pool: string }>(
+    pool: string,
+    limit: number,
+    afterKeyId: string | undefined,
+    read: (item: Item) => K | undefined,
+    fields?: ReturnType<typeof projection>,
+  ): Promise<KeyPageRead<K>> {
+    const out = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: POOL_INDEX.name,
+        KeyConditionExpression: '#pool = :pool',
+        ExpressionAttributeNames: { '#pool': POOL_INDEX.partitionKey },
+        ExpressionAttributeValues: { ':pool': pool },
+        Limit: limit,
+        ...(afterKeyId === undefined
+          ? {}
+          : { ExclusiveStartKey: { [POOL_INDEX.partitionKey]: pool, [KEY]: afterKeyId } }),
+        ...this.capacity,
+      }),
+    );
+    this.meter?.record('pool-keys', out.ConsumedCapacity);
+    const ids = (out.Items ?? []).map((item) => item[KEY] as string);
+    const items = await this.batchGet('pool-items', ids, fields);
+    // An item that moved to another pool between the two reads is not this pool's any more.
+    const keys = items
+      .map(read)
+      .filter((key): key is K => key?.pool === pool)
+      .sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
+    const last: unknown = out.LastEvaluatedKey?.[KEY];
+    return { keys, lastKeyId: typeof last === 'string' ? last : undefined };
   }
 
   protected async conditionalUpdateOk(operation: string, write: ConditionalWrite): Promise<boolean> {

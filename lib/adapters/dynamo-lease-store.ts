@@ -23,6 +23,8 @@ import type {
   LeaseStore,
 } from '../ports/lease-store.js';
 import type { BudgetSpend } from '../ports/report-budget.js';
+import type { KeyPageRead } from '../ports/key-pages.js';
+import type { CountedKey } from '../domain/dry-pool.js';
 import {
   IDEMPOTENCY_PREFIX,
   MAX_SORTED_COUNT,
@@ -99,6 +101,20 @@ function reportCondition(change: ReportChange, names: Record<string, string>, va
 }
 
 const COOLDOWN_PROJECTION = projection(['cooldownUntil']);
+/** What a count of a pool's keys reads of each (lib/domain/dry-pool.ts): never the secret. */
+const STATE_PROJECTION = projection([KEY, 'pool', 'status', 'usageCount', 'cooldownUntil']);
+
+/** A key's state as a count reads it; undefined for an item that is not a key. */
+function toKeyState(item: Item): (CountedKey & { keyId: string; pool: string }) | undefined {
+  if (typeof item[KEY] !== 'string' || typeof item.pool !== 'string') return undefined;
+  return {
+    keyId: item[KEY],
+    pool: item.pool,
+    status: item.status as KeyStatus,
+    usageCount: Number(item.usageCount),
+    ...(typeof item.cooldownUntil === 'number' ? { cooldownUntil: item.cooldownUntil } : {}),
+  };
+}
 
 const CONDITION_FAILED = 'ConditionalCheckFailed';
 /** Cancellation reasons that refuse a transaction for load, not for its conditions: it may be sent again. */
@@ -135,6 +151,10 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
 
   async get(keyId: string): Promise<StoredKey | undefined> {
     return fromKeyItem(await this.readItem('get', keyId));
+  }
+
+  keyStates(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<CountedKey & { keyId: string }>> {
+    return this.readPool(pool, limit, afterKeyId, toKeyState, STATE_PROJECTION);
   }
 
   async candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {

@@ -2,7 +2,7 @@
  * The DynamoDB implementation of PoolStore: one item per pool in keypool's table (keyId
  * `pool#<name>`), listed through the pool-keys index under POOL_DIRECTORY (lib/table.ts).
  */
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { PoolStore } from '../ports/pool-store.js';
 import {
   DEFAULT_SHARDS,
@@ -14,7 +14,7 @@ import {
 } from '../domain/types.js';
 import { shardSpan } from '../domain/shards.js';
 import { POOL_DIRECTORY, POOL_RECORD_PREFIX, TABLE } from '../table.js';
-import { DynamoTable } from './dynamo-table.js';
+import { DynamoTable, isConditionFailure } from './dynamo-table.js';
 import type { Item } from './key-item.js';
 
 const { partitionKey: KEY, poolIndex: POOL_INDEX } = TABLE;
@@ -176,6 +176,26 @@ export class DynamoPoolStore extends DynamoTable implements PoolStore {
     const policy = toPolicy(result.item);
     if (!policy) throw new Error(`pool record for "${pool}" was not written`);
     return { policy };
+  }
+
+  async remove(pool: string): Promise<boolean> {
+    try {
+      const out = await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { [KEY]: recordId(pool) },
+          // Only a pool record that is there: deleting one already gone answers false.
+          ConditionExpression: 'attribute_exists(#key)',
+          ExpressionAttributeNames: { '#key': KEY },
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record('pool-delete', out.ConsumedCapacity);
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return false;
+    }
   }
 
   async list(): Promise<PoolPolicy[]> {

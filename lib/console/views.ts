@@ -8,7 +8,15 @@ import type { HistogramBar, KeyRow, PoolSummary } from '../use-cases/overview.js
 import { html, type Html, number, until, when, withQuery } from './html.js';
 
 /** The order statuses are listed in, and the words beside each colour. */
-const STATUSES: readonly KeyStatus[] = ['active', 'cooling', 'suspect', 'exhausted', 'disabled', 'undecryptable'];
+const STATUSES: readonly KeyStatus[] = [
+  'active',
+  'cooling',
+  'suspect',
+  'exhausted',
+  'disabled',
+  'undecryptable',
+  'retired',
+];
 
 /** A pool's page in the console. */
 export function poolPath(pool: string): string {

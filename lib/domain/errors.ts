@@ -6,6 +6,7 @@ import { KEY_ID_PATTERN } from './keys.js';
 import { LEASE_ID_PATTERN } from './lease-id.js';
 import { POOL_NAME_PATTERN } from './pool-name.js';
 import type { SealContext } from './types.js';
+import { type DryPool, unusableText } from './dry-pool.js';
 import { redact } from '../shared/redact.js';
 
 export abstract class KeypoolError extends Error {
@@ -17,13 +18,47 @@ export class NoUsableKey extends KeypoolError {
   readonly code = 'no_usable_key';
   /** when some key of the pool is cooling: seconds until the first one rests no more */
   readonly retryAfterSeconds: number | undefined;
-  constructor(pool: string, maxUses: number, retryAfterSeconds?: number) {
+  /** the pool's keys a lease could not use, by why, when they were counted (absent: the count could not be read) */
+  readonly dry: DryPool | undefined;
+  constructor(pool: string, maxUses: number, retryAfterSeconds?: number, dry?: DryPool) {
+    const comesBack =
+      retryAfterSeconds === undefined ? '' : `; a key comes back from its cooldown in ${retryAfterSeconds} s`;
+    const why = dry === undefined ? '' : `; not usable: ${unusableText(dry.unusable)} (counted at ${dry.countedAt})`;
     super(
-      `pool "${pool}" has no active key with usageCount <= ${maxUses}${retryAfterSeconds === undefined ? '' : `; a key comes back from its cooldown in ${retryAfterSeconds} s`}`,
+      `pool "${pool}" has no active key with usageCount <= ${maxUses}${comesBack}${why}; \`keypool status\` shows the pool's keys by status`,
     );
     this.retryAfterSeconds = retryAfterSeconds;
+    this.dry = dry;
   }
 }
+
+/** A pool that still holds keys not retired: deleting it asks for them to be retired too. */
+export class PoolNotEmpty extends KeypoolError {
+  readonly code = 'pool_not_empty';
+  constructor(pool: string, keys: number) {
+    super(
+      `pool "${redact(pool)}" still holds ${keys}${keys >= MAX_COUNTED_KEYS ? ' or more' : ''} key(s) that are not retired; retire them first, or delete with retireKeys=true (keypool pool delete --retire-keys)`,
+    );
+  }
+}
+
+/**
+ * A key still stored in plain text (written before sealing) cannot be retired: the write that
+ * retires a key removes its ciphertext, and no function may name the plain attribute.
+ * `keypool reseal` seals it; then it can be retired.
+ */
+export class KeyNotSealed extends KeypoolError {
+  readonly code = 'key_not_sealed';
+  constructor(keyIds: readonly string[]) {
+    const shownIds = keyIds.slice(0, 5).map(shown).join(', ');
+    super(
+      `key(s) ${shownIds}${keyIds.length > 5 ? ` and ${keyIds.length - 5} more` : ''} are stored in plain text (from before sealing) and cannot be retired yet: run \`keypool reseal\`, then retire again`,
+    );
+  }
+}
+
+/** How many keys a refused pool delete counts before it stops (the message says "or more"). */
+export const MAX_COUNTED_KEYS = 1000;
 
 /**
  * A caller past its report budget (the pool's maxClientReportsPerMinute): its lease-less count

@@ -8,9 +8,19 @@
  * good. `undecryptable`: its sealed ciphertext itself does not open (malformed, copied from
  * another item, or failing authentication under a held wrapping key; a key the process does not
  * hold is a wrong setting, never this); never leased, until `keypool reseal` can open it again
- * (the key then gets back the status it had) or it is imported anew.
+ * (the key then gets back the status it had) or it is imported anew. `retired`: an operator
+ * retired it (DELETE of the key or of its pool): its secret is destroyed, it is never leased
+ * again, and its record stays for the audit; only an import with `revive` brings it back.
  */
-export const KEY_STATUSES = ['active', 'cooling', 'exhausted', 'disabled', 'suspect', 'undecryptable'] as const;
+export const KEY_STATUSES = [
+  'active',
+  'cooling',
+  'exhausted',
+  'disabled',
+  'suspect',
+  'undecryptable',
+  'retired',
+] as const;
 export type KeyStatus = (typeof KEY_STATUSES)[number];
 
 /**
@@ -241,8 +251,35 @@ export interface CompletionResult {
 
 export interface ImportResult {
   imported: number;
+  /** keys already present and left as they are (retired ones aside) */
   duplicates: number;
+  /** keys an operator retired: nothing stored for them, unless the import revives them */
+  retired: number;
+  /** retired keys the import brought back (`revive`): sealed anew, active, their counts kept */
+  revived: number;
   keys: KeyView[];
+}
+
+/** What an import may do besides adding new keys. */
+export interface ImportOptions {
+  /** bring retired keys back (sealed anew, active, their counts kept) instead of reporting them retired */
+  revive?: boolean;
+}
+
+/**
+ * How many keys of a pool a lease could not use, by why: what a `no_usable_key` refusal tells
+ * (lib/domain/dry-pool.ts). Retired keys are not counted: they are gone for good.
+ */
+export interface UnusableCounts {
+  /** effectively active, but past the cap the lease asked for */
+  overCap: number;
+  cooling: number;
+  suspect: number;
+  exhausted: number;
+  disabled: number;
+  undecryptable: number;
+  /** in an account whose credits ran out (0 until keys belong to accounts) */
+  accountExhausted: number;
 }
 
 export interface ListQuery {

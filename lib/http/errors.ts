@@ -1,5 +1,7 @@
 /** Domain and edge errors to HTTP answers, in one place. A 500 says "internal error" and nothing more. */
+import type { DryPool } from '../domain/dry-pool.js';
 import { KeypoolError } from '../domain/errors.js';
+import type { UnusableCounts } from '../domain/types.js';
 
 export class PayloadTooLarge extends KeypoolError {
   readonly code = 'payload_too_large';
@@ -29,6 +31,10 @@ const STATUS: Record<string, number> = {
   method_not_allowed: 405,
   no_usable_key: 409,
   idempotency_conflict: 409,
+  // A pool that still holds keys not retired: DELETE /pools/{pool}?retireKeys=true retires them.
+  pool_not_empty: 409,
+  // A key from before sealing: retiring it waits for `keypool reseal` (its plain secret is out of every function's reach).
+  key_not_sealed: 409,
   lease_expired: 410,
   payload_too_large: 413,
   // A caller past its report budget: a lease-less count is refused until the next minute.
@@ -89,6 +95,12 @@ export interface ErrorBody {
    */
   retryAfterSeconds?: number;
   details?: { path: string; message: string }[];
+  /** no_usable_key: the pool's keys a lease could not use, by why (lib/domain/dry-pool.ts) */
+  unusable?: UnusableCounts;
+  /** no_usable_key: when those keys were counted (at most a minute before) */
+  countedAt?: string;
+  /** no_usable_key: the earliest end of a rest the count saw, while it is ahead */
+  nextReturnAt?: string;
 }
 
 /**
@@ -100,6 +112,15 @@ function retryAfterOf(error: KeypoolError): number | undefined {
   return 'retryAfterSeconds' in error && typeof error.retryAfterSeconds === 'number'
     ? error.retryAfterSeconds
     : undefined;
+}
+
+/**
+ * A refusal's account of its dry pool (NoUsableKey's `dry`), read by shape like retryAfterOf:
+ * the lease function's error mapping names no use-case class.
+ */
+function dryOf(error: KeypoolError): Pick<ErrorBody, 'unusable' | 'countedAt' | 'nextReturnAt'> {
+  const dry = 'dry' in error ? (error.dry as DryPool | undefined) : undefined;
+  return dry ? { ...dry } : {};
 }
 
 /** The status and body for an error; anything that is not a KeypoolError is an internal error. */
@@ -120,6 +141,7 @@ export function errorAnswer(error: unknown): {
       message: error.message,
       ...(wait === undefined ? {} : { retryAfterSeconds: wait }),
       ...details,
+      ...dryOf(error),
     };
     const headers = { ...headersOf(error), ...(wait === undefined ? {} : { 'retry-after': String(wait) }) };
     return { status: STATUS[error.code] ?? 500, body, headers, known: true };

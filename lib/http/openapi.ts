@@ -35,6 +35,8 @@ const NAMED: readonly (readonly [z.ZodMiniType, string])[] = [
   [r.KeyViewSchema, 'KeyView'],
   [r.KeyPageResponse, 'KeyPage'],
   [r.ImportResponse, 'ImportResult'],
+  [r.PoolDeletionResponse, 'PoolDeletion'],
+  [r.UnusableCountsSchema, 'UnusableCounts'],
   [r.UsageResponse, 'CountedUse'],
   [r.LeaseResponse, 'LeaseGrant'],
   [r.CompleteResponse, 'Completion'],

@@ -30,7 +30,17 @@ export const KeyViewSchema = z.object({
   /** until when a temporary status lasts; null when it has no end or is over */
   cooldownUntil: z.nullable(z.iso.datetime()),
 });
-export const ImportResponse = z.object({ imported: Count, duplicates: Count, keys: z.array(KeyViewSchema) });
+export const ImportResponse = z.object({
+  imported: Count,
+  /** keys already present, left as they are */
+  duplicates: Count,
+  /** retired keys: nothing stored for them (revive=true brings them back) */
+  retired: Count,
+  /** retired keys this import brought back: sealed anew, active, their counts kept */
+  revived: Count,
+  keys: z.array(KeyViewSchema),
+});
+export const PoolDeletionResponse = z.object({ pool: z.string(), deleted: z.literal(true), retiredKeys: Count });
 export const KeyPageResponse = z.object({ keys: z.array(KeyViewSchema), cursor: z.nullable(z.string()) });
 export const UsageResponse = z.object({ keyId: z.string(), usageCount: Count });
 export const LeaseResponse = z.object({
@@ -49,6 +59,16 @@ export const CompleteResponse = z.object({
   reportIgnored: z.optional(z.literal('over_budget')),
 });
 export const HealthResponse = z.object({ status: z.literal('ok') });
+/** A dry pool's keys that a lease could not use, by why (lib/domain/dry-pool.ts). */
+export const UnusableCountsSchema = z.object({
+  overCap: Count,
+  cooling: Count,
+  suspect: Count,
+  exhausted: Count,
+  disabled: Count,
+  undecryptable: Count,
+  accountExhausted: Count,
+});
 /** Every code an error answer may carry: read from the one table of codes (lib/http/errors.ts). */
 export const ErrorCodeSchema = z.enum(ERROR_CODES as [string, ...string[]]);
 export const ErrorResponse = z.object({
@@ -56,6 +76,12 @@ export const ErrorResponse = z.object({
   message: z.string(),
   retryAfterSeconds: z.optional(Count),
   details: z.optional(z.array(z.object({ path: z.string(), message: z.string() }))),
+  /** no_usable_key: the pool's keys a lease could not use, by why (retired keys are not counted) */
+  unusable: z.optional(UnusableCountsSchema),
+  /** no_usable_key: when the keys were counted (at most a minute before the answer) */
+  countedAt: z.optional(z.iso.datetime()),
+  /** no_usable_key: the earliest end of a rest the count saw, while it is ahead */
+  nextReturnAt: z.optional(z.iso.datetime()),
 });
 export const PoolViewSchema = z.object({
   pool: z.string(),

@@ -28,7 +28,7 @@ const STORE_THROTTLED =
 const ERROR_TEXT: Record<number, string> = {
   400: "invalid_request: malformed JSON, wrong types, out-of-range values, unknown fields, or a value above the pool's policy",
   404: 'pool_not_found, key_not_found or lease_not_found (a key or lease of another pool is not found)',
-  409: 'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a resting key comes back. idempotency_conflict: the Idempotency-Key names a lease that no longer stands (completed, ended, expired, its key no longer leasable in this pool) or another caller made it',
+  409: 'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a resting key comes back; unusable counts the keys not usable by why, as of countedAt (at most a minute old). pool_not_empty: the pool still holds keys not retired (retireKeys=true retires them). idempotency_conflict: the Idempotency-Key names a lease that no longer stands (completed, ended, expired, its key no longer leasable in this pool) or another caller made it',
   410: 'lease_expired: the lease ended before it was completed; its use stays counted',
   405: 'method_not_allowed: the answer at this path to a method it does not take (never to this one); `Allow` lists the ones it takes',
   413: 'payload_too_large: the body is over 256 KB',
@@ -86,6 +86,10 @@ export const RESPONSES: Record<RouteKey, RouteResponses> = {
     ...errors(400, 413, 503),
   },
   'GET /pools/{pool}': { 200: { description: 'the pool', schema: s.PoolViewSchema }, ...errors(400, 404, 503) },
+  'DELETE /pools/{pool}': {
+    200: { description: 'the pool is deleted', schema: s.PoolDeletionResponse },
+    ...errors(400, 404, 409, 503),
+  },
   'POST /pools/{pool}/keys': {
     201: { description: 'imported', schema: s.ImportResponse },
     ...errors(400, 413),
@@ -95,6 +99,10 @@ export const RESPONSES: Record<RouteKey, RouteResponses> = {
   'PATCH /pools/{pool}/keys/{keyId}': {
     200: { description: 'the key', schema: s.KeyViewSchema },
     ...errors(400, 404, 413, 503),
+  },
+  'DELETE /pools/{pool}/keys/{keyId}': {
+    200: { description: 'the key, retired', schema: s.KeyViewSchema },
+    ...errors(400, 404, 409, 503),
   },
   'POST /pools/{pool}/keys/{keyId}/usage': {
     200: { description: 'the new count', schema: s.UsageResponse },

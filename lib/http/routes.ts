@@ -26,7 +26,7 @@ export interface ServerSpec {
 }
 
 export interface RouteSpec {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
   /** the operation's name in the OpenAPI document: what generated clients call the method */
   operationId: string;
@@ -91,14 +91,26 @@ export const ROUTES = {
     summary: "A pool's policy",
     params: s.PoolParams,
   },
+  'DELETE /pools/{pool}': {
+    method: 'DELETE',
+    path: '/pools/{pool}',
+    operationId: 'deletePool',
+    function: 'keys',
+    access: 'admin',
+    summary: 'Delete a pool (with retireKeys=true, its keys retired first)',
+    params: s.PoolParams,
+    query: s.DeletePoolQuery,
+  },
   'POST /pools/{pool}/keys': {
     method: 'POST',
     path: '/pools/{pool}/keys',
     operationId: 'importKeys',
     function: 'keys',
     access: 'admin',
-    summary: 'Import keys into the pool (creates it with the defaults if absent; dedupes by fingerprint)',
+    summary:
+      'Import keys into the pool (creates it with the defaults if absent; dedupes by fingerprint; revive=true revives retired keys)',
     params: s.PoolParams,
+    query: s.ImportQuery,
     body: s.ImportBody,
   },
   'GET /pools/{pool}/keys': {
@@ -120,6 +132,15 @@ export const ROUTES = {
     summary: 'Enable or disable a key, or reset its count',
     params: s.PoolKeyParams,
     body: s.UpdateKeyBody,
+  },
+  'DELETE /pools/{pool}/keys/{keyId}': {
+    method: 'DELETE',
+    path: '/pools/{pool}/keys/{keyId}',
+    operationId: 'retireKey',
+    function: 'keys',
+    access: 'admin',
+    summary: 'Retire a key: never leased again, its secret destroyed, its record kept',
+    params: s.PoolKeyParams,
   },
   'POST /pools/{pool}/keys/{keyId}/usage': {
     method: 'POST',

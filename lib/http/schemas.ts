@@ -27,6 +27,20 @@ export const PoolLeaseParams = z.strictObject({ pool: PoolName, leaseId: Id });
 
 export const PoolBody = PoolSettingsSchema;
 
+/** A yes/no query flag: exactly `true` or `false` (absent: false). */
+const QueryFlag = z.optional(
+  z.pipe(
+    z.string().check(z.regex(/^(true|false)$/, 'true or false')),
+    z.transform((word: string) => word === 'true'),
+  ),
+);
+
+/** `revive=true`: a retired key the import names comes back (sealed anew, active, its count kept). */
+export const ImportQuery = z.strictObject({ revive: QueryFlag });
+
+/** `retireKeys=true`: a pool that still holds keys is deleted with them, each retired first. */
+export const DeletePoolQuery = z.strictObject({ retireKeys: QueryFlag });
+
 export const ImportedKey = z.strictObject({ apiKey: ApiKeySecret, label: z.optional(Label) });
 
 export const ImportBody = z.strictObject({

@@ -8,8 +8,11 @@ export interface KeyPageRead<K> {
   lastKeyId: string | undefined;
 }
 
-/** The pool's keys with their secrets, for the sweeps that open them (reseal, maintenance). */
+/**
+ * The pool's keys with their secrets, for the sweeps that open them (reseal, maintenance). A
+ * retired key has no secret any more: it is in no such page, so no sweep looks at it.
+ */
 export interface SecretPages {
-  /** One page of the pool's keys with their secrets (maintenance asks the provider about each). */
+  /** One page of the pool's keys with their secrets, retired keys left out (a page may hold fewer than `limit`). */
   poolKeysWithSecrets(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<StoredKey>>;
 }

@@ -5,6 +5,8 @@
  */
 import type { ReportChange } from '../domain/rules.js';
 import type { KeyRecord, Outcome, StoredKey } from '../domain/types.js';
+import type { CountedKey } from '../domain/dry-pool.js';
+import type { KeyPageRead } from './key-pages.js';
 import type { ReportBudget } from './report-budget.js';
 import type { UndecryptableMarker } from './undecryptable.js';
 
@@ -93,6 +95,11 @@ export type CompletionAttemptResult =
   | { applied: false; current: (KeyRecord & Pick<StoredKey, 'slots'>) | undefined };
 
 export interface LeaseStore extends UndecryptableMarker, ReportBudget {
+  /**
+   * One page of the pool's keys in key-id order, only what a count of them by status reads
+   * (never a secret): what a refusal says about a dry pool, read at most once a minute per pool.
+   */
+  keyStates(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<CountedKey & { keyId: string }>>;
   /** A key with its slots and secret, read consistently. */
   get(keyId: string): Promise<StoredKey | undefined>;
   /** Leasable keys of one shard of the pool with usageCount <= maxUses, fewest uses then least recently used first. */

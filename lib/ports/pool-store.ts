@@ -17,6 +17,8 @@ export interface PoolStore {
   ensure(pool: string, nowIso: string): Promise<PoolPolicy>;
   /** Every pool, by name. */
   list(): Promise<PoolPolicy[]>;
+  /** Deletes the pool's record (its keys are the caller's to retire first); false when there is none. */
+  remove(pool: string): Promise<boolean>;
   /**
    * Ends a pending reshard (previousShards removed): one conditional write that applies only
    * while the pool still has exactly these shards and previousShards; false otherwise.

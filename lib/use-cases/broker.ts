@@ -3,6 +3,7 @@
  * client and the tests. The Lambdas use Leasing, KeyAdmin or PoolAdmin directly, so each
  * bundles only its own part.
  */
+import { DryPoolCounts } from './dry-pool-counts.js';
 import { KeyAdmin } from './key-admin.js';
 import { KeyImport } from './key-import.js';
 import type { KeyStore } from '../ports/key-store.js';
@@ -10,6 +11,7 @@ import type { PoolStore } from '../ports/pool-store.js';
 import { Leasing, type LeasingOptions } from './leasing.js';
 import { PoolAdmin } from './pool-admin.js';
 import { PoolDirectory } from './pool-directory.js';
+import { Retirement } from './retirement.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
 
 export interface BrokerOptions extends Omit<LeasingOptions, 'pools' | 'sealer'> {
@@ -27,6 +29,7 @@ export class Broker {
   readonly keys: KeyAdmin;
   readonly keyImport: KeyImport;
   readonly poolAdmin: PoolAdmin;
+  readonly retirement: Retirement;
   readonly lease: Leasing['lease'];
   readonly complete: Leasing['complete'];
   readonly increment: Leasing['increment'];
@@ -38,6 +41,8 @@ export class Broker {
   readonly setPool: PoolAdmin['set'];
   readonly getPool: PoolAdmin['get'];
   readonly listPools: PoolAdmin['list'];
+  readonly retireKey: Retirement['retireKey'];
+  readonly deletePool: Retirement['deletePool'];
 
   constructor(options: BrokerOptions) {
     const clock = options.clock ? { clock: options.clock } : {};
@@ -46,7 +51,11 @@ export class Broker {
       ...clock,
       ...(options.policyCacheMs === undefined ? {} : { ttlMs: options.policyCacheMs }),
     });
-    this.leasing = new Leasing({ ...options, pools: this.pools });
+    this.leasing = new Leasing({
+      ...options,
+      pools: this.pools,
+      dryPool: new DryPoolCounts({ store: options.store, ...clock }),
+    });
     this.keys = new KeyAdmin({ store: options.store, pools: this.pools, ...clock });
     this.keyImport = new KeyImport({
       store: options.store,
@@ -57,6 +66,12 @@ export class Broker {
       ...(options.importConcurrency === undefined ? {} : { importConcurrency: options.importConcurrency }),
     });
     this.poolAdmin = new PoolAdmin({ poolStore: options.poolStore, pools: this.pools, ...clock });
+    this.retirement = new Retirement({
+      store: options.store,
+      poolStore: options.poolStore,
+      pools: this.pools,
+      ...clock,
+    });
     this.lease = this.leasing.lease.bind(this.leasing);
     this.complete = this.leasing.complete.bind(this.leasing);
     this.increment = this.leasing.increment.bind(this.leasing);
@@ -68,5 +83,7 @@ export class Broker {
     this.setPool = this.poolAdmin.set.bind(this.poolAdmin);
     this.getPool = this.poolAdmin.get.bind(this.poolAdmin);
     this.listPools = this.poolAdmin.list.bind(this.poolAdmin);
+    this.retireKey = this.retirement.retireKey.bind(this.retirement);
+    this.deletePool = this.retirement.deletePool.bind(this.retirement);
   }
 }

@@ -8,7 +8,7 @@ import { keyIdFor, toKeyView } from '../domain/keys.js';
 import { sealNewKey } from './new-key.js';
 import type { PoolDirectory } from './pool-directory.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
-import type { ImportResult, KeyView, NewKey } from '../domain/types.js';
+import type { ImportOptions, ImportResult, KeyRecord, KeyView, NewKey } from '../domain/types.js';
 import { mapLimit } from '../shared/map-limit.js';
 
 export interface KeyImportOptions {
@@ -19,6 +19,13 @@ export interface KeyImportOptions {
   clock?: () => number;
   /** how many imports run at once */
   importConcurrency?: number;
+}
+
+/** What became of one key of an import. */
+interface KeyOutcome {
+  outcome: 'imported' | 'duplicate' | 'retired' | 'revived';
+  keyId: string;
+  key?: KeyRecord;
 }
 
 export class KeyImport {
@@ -40,9 +47,11 @@ export class KeyImport {
 
   /**
    * Imports keys into the pool, creating the pool with the defaults if it does not exist. A
-   * secret already present (in any pool) is a duplicate and is left as it is.
+   * secret already present (in any pool) is a duplicate and is left as it is. A key an operator
+   * retired is reported `retired` and nothing is stored for it, unless `options.revive`: then it
+   * comes back into this pool, sealed anew, active, its count kept.
    */
-  async importKeys(pool: string, keys: NewKey[]): Promise<ImportResult> {
+  async importKeys(pool: string, keys: NewKey[], options: ImportOptions = {}): Promise<ImportResult> {
     const base = this.clock();
     // Read fresh (not from the policy cache): each new key is homed in its shard for the pool's
     // shard count as it is now. A reshard starts moving keys only RESHARD_SETTLE_MS after a
@@ -50,22 +59,32 @@ export class KeyImport {
     const policy = await this.poolStore.ensure(pool, new Date(base).toISOString());
     this.pools.remember(policy);
     const seen = new Map<string, number>();
-    const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index) => {
+    const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index): Promise<KeyOutcome> => {
       const keyId = keyIdFor(newKey.apiKey);
       const first = seen.get(keyId);
-      if (first !== undefined && first < index) return { inserted: false, keyId };
+      if (first !== undefined && first < index) return { outcome: 'duplicate', keyId };
       seen.set(keyId, index);
       // Each key of a batch gets its own millisecond, so "oldest import first" is the batch order.
       const createdAt = new Date(base + index).toISOString();
       const fields = { shards: policy.shards, ...(newKey.label === undefined ? {} : { label: newKey.label }) };
-      const result = await this.store.insert(await sealNewKey(this.sealer, newKey.apiKey, pool, createdAt, fields));
-      return { inserted: result.inserted, keyId, key: result.key };
+      const sealed = await sealNewKey(this.sealer, newKey.apiKey, pool, createdAt, fields);
+      const result = await this.store.insert(sealed);
+      if (result.inserted) return { outcome: 'imported', keyId, key: result.key };
+      if (result.key.status !== 'retired') return { outcome: 'duplicate', keyId, key: result.key };
+      if (!options.revive) return { outcome: 'retired', keyId, key: result.key };
+      // Sealed anew for this pool (the ciphertext sealed above is bound to it and this key id).
+      const revived = await this.store.revive(sealed, result.key.pool);
+      const key = revived.key ?? result.key;
+      return { outcome: revived.revived ? 'revived' : key.status === 'retired' ? 'retired' : 'duplicate', keyId, key };
     });
     const views = new Map<string, KeyView>();
     for (const outcome of outcomes) if (outcome.key) views.set(outcome.keyId, toKeyView(outcome.key));
+    const count = (outcome: KeyOutcome['outcome']): number => outcomes.filter((o) => o.outcome === outcome).length;
     return {
-      imported: outcomes.filter((o) => o.inserted).length,
-      duplicates: outcomes.filter((o) => !o.inserted).length,
+      imported: count('imported'),
+      duplicates: count('duplicate'),
+      retired: count('retired'),
+      revived: count('revived'),
       keys: outcomes.map((o) => views.get(o.keyId)).filter((v): v is KeyView => v !== undefined),
     };
   }

@@ -30,6 +30,7 @@ import type { PoolDirectory } from './pool-directory.js';
 import { effectiveStatus, isLeasable, isSlotFree, type Reporter, reportChange } from '../domain/rules.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
 import { ShardMemory, shardSpan } from '../domain/shards.js';
+import type { DryPoolCounts } from './dry-pool-counts.js';
 import { rememberSecret } from '../shared/redact.js';
 
 export interface LeasingOptions {
@@ -51,6 +52,11 @@ export interface LeasingOptions {
   candidateLimit?: number;
   /** index queries that found candidates one lease may make before it concludes no key is usable (dry shards come on top: at most one Query each) */
   maxRounds?: number;
+  /**
+   * what a refusal says about its pool (DryPoolCounts: counted at most once a minute per pool);
+   * absent, a refusal carries no counts (a process that only completes and counts never refuses)
+   */
+  dryPool?: Pick<DryPoolCounts, 'dry'>;
 }
 
 /** What a lease under an Idempotency-Key is recorded and replayed by. */
@@ -119,6 +125,8 @@ export class Leasing {
   private contendedUntilMs = 0;
   /** What this broker last saw of each shard's head: which shard a lease reads first. */
   private readonly shardMemory = new ShardMemory();
+  /** what a refusal says about its pool: counted at most once a minute per pool */
+  private readonly dryPool: Pick<DryPoolCounts, 'dry'> | undefined;
 
   constructor(options: LeasingOptions) {
     this.store = options.store;
@@ -131,6 +139,7 @@ export class Leasing {
     this.random = options.random ?? Math.random;
     this.candidateLimit = options.candidateLimit ?? 25;
     this.maxRounds = options.maxRounds ?? 20;
+    this.dryPool = options.dryPool;
   }
 
   /**
@@ -139,7 +148,8 @@ export class Leasing {
    * the same conditional write. With one shard that is the pool's least used key. Refuses with
    * NoUsableKey only when every shard was seen, in this request, to hold no candidate, or only
    * candidates that are, on inspection, not leasable; the refusal says when a cooling key
-   * comes back.
+   * comes back and why the pool's keys are not usable (counted at most once a minute per pool
+   * and process: DryPoolCounts).
    */
   async lease(pool: string, request: LeaseRequest = {}, idempotencyKey?: string, caller?: string): Promise<LeaseGrant> {
     const policy = await this.pools.require(pool);
@@ -230,7 +240,7 @@ export class Leasing {
     }
     const wait =
       coolingUntilMs === undefined ? undefined : Math.max(1, Math.ceil((coolingUntilMs - this.clock()) / 1000));
-    throw new NoUsableKey(pool, maxUses, wait);
+    throw new NoUsableKey(pool, maxUses, wait, await this.dryPool?.dry(pool, maxUses));
   }
 
   /** Reads the candidate pages of up to `batch` shards not seen dry yet, in parallel, best shard first. */

@@ -50,6 +50,11 @@ export class PoolDirectory {
     return policy;
   }
 
+  /** Forgets a pool this process just deleted: the next request reads it again (and finds none). */
+  forget(pool: string): void {
+    this.cache.delete(pool);
+  }
+
   /** Remembers a policy this process just wrote or read, so it serves the next request. */
   remember(policy: PoolPolicy, nowMs: number = this.clock()): void {
     this.cache.delete(policy.pool);

@@ -75,6 +75,31 @@ function refused(run: CliRun, code: number): string {
 }
 
 describe('keypool CLI', () => {
+  it('retire, add --revive, pool delete --retire-keys, and a dry lease that says why: as the API', async () => {
+    // Prepare
+    const pool = uniqueName('retire');
+    const { keys, secrets } = await addKeys(pool, 2);
+    const [first, second] = keys.map((k) => k.keyId);
+    // Act
+    const retired = body(await keypool(['retire', first ?? '', '--pool', pool, '--json'])) as KeyViewBody;
+    const notEmpty = refused(await keypool(['pool', 'delete', pool]), 1);
+    const readded = ok(await keypool(['add', secrets[0] ?? '', '--pool', pool]));
+    const revived = body(await keypool(['add', secrets[0] ?? '', '--pool', pool, '--revive', '--json']));
+    await keypool(['disable', second ?? '', '--pool', pool]);
+    await keypool(['retire', first ?? '', '--pool', pool]);
+    const dry = refused(await keypool(['lease', '--pool', pool]), 1);
+    const deleted = body(await keypool(['pool', 'delete', pool, '--retire-keys', '--json']));
+    // Assess
+    expect(retired).toMatchObject({ keyId: first, status: 'retired', statusBy: 'operator', statusReason: 'retired' });
+    expect(notEmpty).toContain('--retire-keys');
+    expect(readded).toContain('retired 1, revived 0');
+    expect(revived).toMatchObject({ revived: 1, keys: [{ keyId: first, status: 'active' }] });
+    expect(dry).toContain('not usable: 1 disabled');
+    expect(dry).toContain('keypool status');
+    expect(deleted).toEqual({ pool, deleted: true, retiredKeys: 1 });
+    expect((await call(server.url, 'GET', `/pools/${pool}`)).status).toBe(404);
+  });
+
   it('add from arguments and a file, list, lease, complete, increment, disable, enable — with --json bodies as the API', async () => {
     // Prepare
     const pool = uniqueName('cli');
@@ -276,15 +301,16 @@ describe('keypool CLI', () => {
       disabled: 0,
       suspect: 1,
       undecryptable: 0,
+      retired: 0,
       usable: 1,
       credits: 0,
       unchecked: 2,
       oldestCheck: null,
     });
     expect(text.stdout).toMatch(
-      /^pool\s+maxUses\s+total\s+active\s+cooling\s+suspect\s+exhausted\s+disabled\s+undecryptable\s+usable\s+credits\s+unchecked\s+oldestCheck/,
+      /^pool\s+maxUses\s+total\s+active\s+cooling\s+suspect\s+exhausted\s+disabled\s+undecryptable\s+retired\s+usable\s+credits\s+unchecked\s+oldestCheck/,
     );
-    expect(text.stdout).toMatch(new RegExp(`^${pool}\\s+4\\s+2\\s+1\\s+0\\s+1\\s+0\\s+0\\s+0\\s+1\\s`, 'm'));
+    expect(text.stdout).toMatch(new RegExp(`^${pool}\\s+4\\s+2\\s+1\\s+0\\s+1\\s+0\\s+0\\s+0\\s+0\\s+1\\s`, 'm'));
     expect(suspects.keys.map((k) => k.keyId)).toEqual([grant.keyId]);
   });
 

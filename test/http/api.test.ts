@@ -77,9 +77,11 @@ describe('GET /health and GET /openapi.json', () => {
         'GET /pools',
         'PUT /pools/{pool}',
         'GET /pools/{pool}',
+        'DELETE /pools/{pool}',
         'POST /pools/{pool}/keys',
         'GET /pools/{pool}/keys',
         'PATCH /pools/{pool}/keys/{keyId}',
+        'DELETE /pools/{pool}/keys/{keyId}',
         'POST /pools/{pool}/keys/{keyId}/usage',
         'POST /pools/{pool}/leases',
         'POST /pools/{pool}/leases/{leaseId}/complete',
@@ -292,7 +294,7 @@ describe('POST /pools/{pool}/keys', () => {
     const again = await api.call('POST', `/pools/${pool}/keys`, { keys: [{ apiKey: secret }, { apiKey: fakeKey() }] });
     // Assess
     expect(first.status).toBe(201);
-    expect(Object.keys(first.body as object).sort()).toEqual(['duplicates', 'imported', 'keys']);
+    expect(Object.keys(first.body as object).sort()).toEqual(['duplicates', 'imported', 'keys', 'retired', 'revived']);
     expect(first.body).toMatchObject({
       imported: 1,
       duplicates: 0,
@@ -760,11 +762,10 @@ describe('errors', () => {
 
   it.each([
     ['DELETE', '/pools', 'GET'],
-    ['DELETE', '/pools/p', 'PUT, GET'],
-    ['POST', '/pools/p', 'PUT, GET'],
+    ['POST', '/pools/p', 'PUT, GET, DELETE'],
     ['PUT', '/pools/p/keys', 'POST, GET'],
     ['GET', '/pools/p/leases', 'POST'],
-    ['DELETE', '/pools/p/keys/k_000000000000000000000000', 'PATCH'],
+    ['PUT', '/pools/p/keys/k_000000000000000000000000', 'PATCH, DELETE'],
     ['GET', '/pools/p/keys/k_000000000000000000000000/usage', 'POST'],
     ['POST', '/health', 'GET'],
   ])('405 method_not_allowed for %s %s, with an allow header (%s)', async (method, path, allow) => {
@@ -775,7 +776,7 @@ describe('errors', () => {
     expect(answer.headers.get('allow')).toBe(allow);
   });
 
-  it('409 no_usable_key for a pool with no key, with neither retryAfterSeconds nor a Retry-After header', async () => {
+  it('409 no_usable_key for a pool with no key, with neither retryAfterSeconds nor a Retry-After header; every count 0', async () => {
     // Prepare
     const pool = uniqueName('empty');
     await api.putPool(pool);
@@ -784,7 +785,21 @@ describe('errors', () => {
     // Assess
     const body = expectError(answer, 409, 'no_usable_key');
     expect(body).not.toHaveProperty('retryAfterSeconds');
+    expect(body).not.toHaveProperty('nextReturnAt');
     expect(answer.headers.get('retry-after')).toBeNull();
+    expect(body).toMatchObject({
+      unusable: {
+        overCap: 0,
+        cooling: 0,
+        suspect: 0,
+        exhausted: 0,
+        disabled: 0,
+        undecryptable: 0,
+        accountExhausted: 0,
+      },
+      countedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as string,
+    });
+    expect(body.message).toContain('not usable: no keys');
   });
 
   it('410 lease_expired for a completion after the lease expired; the use stays counted', async () => {
@@ -831,7 +846,7 @@ describe('errors', () => {
     expect(answer).toMatchObject({ status: 201, body: { imported: 400 } });
   });
 
-  it('every error is JSON {error, message} (plus details or retryAfterSeconds) and nothing else', async () => {
+  it("every error is JSON {error, message} (plus details, retryAfterSeconds or a dry pool's counts) and nothing else", async () => {
     // Prepare
     const pool = uniqueName('shape');
     await api.putPool(pool);
@@ -849,9 +864,8 @@ describe('errors', () => {
       const body = answer.body as ErrorBodyShape;
       expect(typeof body.error).toBe('string');
       expect(typeof body.message).toBe('string');
-      expect(Object.keys(body).every((k) => ['error', 'message', 'details', 'retryAfterSeconds'].includes(k))).toBe(
-        true,
-      );
+      const known = ['error', 'message', 'details', 'retryAfterSeconds', 'unusable', 'countedAt', 'nextReturnAt'];
+      expect(Object.keys(body).every((k) => known.includes(k))).toBe(true);
     }
     expect(answers.map((a) => a.status)).toEqual([400, 404, 405, 409, 404]);
   });

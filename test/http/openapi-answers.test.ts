@@ -114,7 +114,7 @@ describe('the answers match the OpenAPI document', () => {
     const dry = await api.lease(pool);
     const unknownPool = await api.call('GET', `/pools/${uniqueName('none')}`);
     const badBody = await api.call('PUT', `/pools/${pool}`, { maxUses: '3' });
-    const wrongMethod = await api.call('DELETE', `/pools/${pool}`);
+    const wrongMethod = await api.call('POST', `/pools/${pool}`);
     const notJson = await api.call('POST', `/pools/${pool}/leases`, 'maxUses=1', { 'content-type': 'text/plain' });
     const tooLarge = await api.call('POST', `/pools/${pool}/keys`, {
       keys: [{ apiKey: secret, label: 'x'.repeat(300_000) }],
@@ -134,7 +134,7 @@ describe('the answers match the OpenAPI document', () => {
     expectDocumented('PUT', '/pools/{pool}', badBody);
     // A method the path does not take: the 405 its operations declare, Allow included.
     expectDocumented('GET', '/pools/{pool}', wrongMethod);
-    expect(wrongMethod.headers.get('allow')).toBe('PUT, GET');
+    expect(wrongMethod.headers.get('allow')).toBe('PUT, GET, DELETE');
     expectDocumented('POST', '/pools/{pool}/leases', notJson);
     expectDocumented('POST', '/pools/{pool}/keys', tooLarge);
   });

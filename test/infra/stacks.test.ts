@@ -289,11 +289,22 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
         index: { 'pool-keys': ['dynamodb:Query'] },
       },
-      keys: { table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
+      // Retirements page a pool's keys (pool-keys, BatchGetItem) and delete its record.
+      keys: {
+        table: [
+          'dynamodb:BatchGetItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+        ],
+        index: { 'pool-keys': ['dynamodb:Query'] },
+      },
       list: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
+      // A refusal counts its pool's keys (pool-keys, BatchGetItem), at most once a minute per pool.
       lease: {
-        table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-        index: { 'usage-count': ['dynamodb:Query'] },
+        table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        index: { 'pool-keys': ['dynamodb:Query'], 'usage-count': ['dynamodb:Query'] },
       },
       counting: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: {} },
       maintain: {
@@ -391,9 +402,18 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     const EXPECTED_ITEMS: Record<EntryName, string[]> = {
       meta: [],
       pools: ['BatchGetItem pool#*', 'GetItem pool#*', 'UpdateItem pool#*'],
-      keys: ['GetItem k_* narrow', 'GetItem pool#*', 'PutItem k_*', 'UpdateItem k_* narrow', 'UpdateItem pool#*'],
+      keys: [
+        'BatchGetItem k_* narrow',
+        'DeleteItem pool#*',
+        'GetItem k_* narrow',
+        'GetItem pool#*',
+        'PutItem k_*',
+        'UpdateItem k_* narrow',
+        'UpdateItem pool#*',
+      ],
       list: ['BatchGetItem k_* narrow', 'GetItem pool#*'],
       lease: [
+        'BatchGetItem k_* narrow',
         'GetItem idem#*',
         'GetItem k_*',
         'GetItem pool#*',

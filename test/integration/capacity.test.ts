@@ -184,3 +184,27 @@ describe('DynamoDB work per list page', () => {
     expect(beside100.rcu).toBeLessThan(60);
   });
 });
+
+describe('DynamoDB work per refusal', () => {
+  it("a dry pool's keys are counted once a minute per process: the first refusal reads them, the next ones only the index", async () => {
+    // Prepare: 250 keys, each used once, and refusals under a cap of 0.
+    const pool = uniqueName('dry');
+    await seed(pool, 250);
+    const broker = table.broker();
+    for (let i = 0; i < 250; i++) await broker.lease(pool, { maxUses: 0 });
+    const refuse = () => expect(broker.lease(pool, { maxUses: 0 })).rejects.toBeInstanceOf(NoUsableKey);
+    // Act
+    meter.reset();
+    await refuse();
+    const first = meter.snapshot();
+    meter.reset();
+    for (let i = 0; i < 10; i++) await refuse();
+    const nextTen = meter.snapshot();
+    // Assess: the first reads the index (one query) and the pool's keys (3 pool-keys pages of
+    // 100 and 3 batch reads, projected); the next ten within the minute one query each.
+    console.info('capacity: dry pool refusals', JSON.stringify({ first, nextTen }));
+    expect(first.requests).toBe(7);
+    expect(nextTen).toMatchObject({ requests: 10, wcu: 0 });
+    expect(nextTen.rcu).toBeLessThan(first.rcu);
+  });
+});

@@ -22,6 +22,7 @@ import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { createTestTable, dynamoEndpoint, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import { allowingStatements, authorizationsFor, type SentRequest } from '../support/iam-model.js';
+import { plainKey } from '../support/seed.js';
 import { call, startTestServer } from '../support/server.js';
 
 const TABLE_ARN = 'arn:aws:dynamodb:eu-west-1:123456789012:table/keypool';
@@ -154,6 +155,18 @@ async function exerciseEveryFunction(): Promise<void> {
       404,
     );
 
+    // keys: retire a key (twice), a pool refused while it holds keys, a retired key imported
+    // (reported, then revived), a pool deleted with its keys retired.
+    const retiring = uniqueName('retiring');
+    const { keyIds: retiringIds, secrets: retiringSecrets } = await imported(retiring, 2);
+    expect((await http('DELETE', `/pools/${retiring}/keys/${retiringIds[0]}`)).status).toBe(200);
+    expect((await http('DELETE', `/pools/${retiring}/keys/${retiringIds[0]}`)).status).toBe(200);
+    expect((await http('DELETE', `/pools/${retiring}`)).status).toBe(409);
+    const retiredAgain = { keys: [{ apiKey: retiringSecrets[0] }] };
+    expect((await http('POST', `/pools/${retiring}/keys`, retiredAgain)).status).toBe(201);
+    expect((await http('POST', `/pools/${retiring}/keys?revive=true`, retiredAgain)).status).toBe(201);
+    expect((await http('DELETE', `/pools/${retiring}?retireKeys=true`)).status).toBe(200);
+
     // Each function reads a pool's record on its first request for that pool (a warm process
     // keeps it for a while, and the local server's functions share one process): pools set
     // up apart, first met by the keys, the list and the counting functions.
@@ -217,19 +230,10 @@ async function exerciseEveryFunction(): Promise<void> {
     await http('PUT', `/pools/${plain}`, {});
     const admin = new DynamoKeyAdminStore({ client: table.store.client, tableName: table.tableName });
     const plainSecret = fakeKey();
-    await admin.insert({
-      keyId: keyIdFor(plainSecret),
-      pool: plain,
-      secret: plainSecret,
-      sealed: false,
-      maskedKey: '...',
-      usageCount: 0,
-      status: 'active',
-      createdAt: new Date().toISOString(),
-      lastUsedAt: null,
-      slots: {},
-    });
+    await admin.insert(plainKey(plain, plainSecret));
     expect((await http('POST', `/pools/${plain}/leases`, {})).status).toBe(409);
+    // keys: a key still in plain text is not retired (its secret waits for a reseal).
+    expect((await http('DELETE', `/pools/${plain}/keys/${keyIdFor(plainSecret)}`)).status).toBe(409);
 
     // maintain: balances read (kept, exhausted, disabled), a suspect key settled, an exhausted
     // one revived, a ciphertext that does not open marked, a pending reshard finished, and the

@@ -119,6 +119,7 @@ const OPERATIONS: Record<string, string> = {
   GetCommand: 'GetItem',
   PutCommand: 'PutItem',
   UpdateCommand: 'UpdateItem',
+  DeleteCommand: 'DeleteItem',
   BatchGetCommand: 'BatchGetItem',
   TransactWriteCommand: 'TransactWriteItems',
   QueryCommand: 'Query',
@@ -140,6 +141,8 @@ export function authorizationsFor(request: SentRequest, tableName: string, table
       return onTable ? [write('PutItem', tableArn, input, plain(input.Item))] : [];
     case 'UpdateItem':
       return onTable ? [write('UpdateItem', tableArn, input)] : [];
+    case 'DeleteItem':
+      return onTable ? [write('DeleteItem', tableArn, input)] : [];
     case 'BatchGetItem': {
       const mine = (input.RequestItems as Record<string, Expressions & { Keys: unknown[] }>)[tableName];
       return mine ? [read('BatchGetItem', tableArn, mine, mine.Keys)] : [];

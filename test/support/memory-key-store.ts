@@ -10,7 +10,7 @@
 import type { CandidatePage, CompletionAttempt, IdempotentLease, LeaseAttempt } from '../../lib/ports/lease-store.js';
 import type { KeyMove, KeyPlacement } from '../../lib/ports/reshard-store.js';
 import type { KeyStore } from '../../lib/ports/key-store.js';
-import type { KeyUpdate } from '../../lib/ports/key-admin-store.js';
+import type { KeyUpdate, Retirement } from '../../lib/ports/key-admin-store.js';
 import type { LeaseSlot, StoredKey } from '../../lib/domain/types.js';
 import type { PoolStore } from '../../lib/ports/pool-store.js';
 import type { SecretReplacement } from '../../lib/ports/reseal-store.js';
@@ -297,7 +297,47 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
 
   poolKeysWithSecrets(pool: string, limit: number, afterKeyId?: string) {
     const { rows, lastKeyId } = this.page(pool, limit, afterKeyId);
-    return this.answer('poolKeysWithSecrets', { keys: rows.map((row) => row.key), lastKeyId });
+    // A retired key has no secret left: no sweep that opens secrets looks at it.
+    const keys = rows.filter((row) => row.key.status !== 'retired').map((row) => row.key);
+    return this.answer('poolKeysWithSecrets', { keys, lastKeyId });
+  }
+
+  keyStates(pool: string, limit: number, afterKeyId?: string) {
+    const { rows, lastKeyId } = this.page(pool, limit, afterKeyId);
+    const keys = rows.map(({ key: { keyId, status, usageCount, cooldownUntil } }) => ({
+      keyId,
+      status,
+      usageCount,
+      ...(cooldownUntil === undefined ? {} : { cooldownUntil }),
+    }));
+    return this.answer('keyStates', { keys, lastKeyId });
+  }
+
+  retire(retirement: Retirement) {
+    const row = this.row(retirement.keyId, retirement.pool);
+    if (!row || row.key.status === 'retired' || !row.key.sealed)
+      return this.answer('retire', { retired: false, current: row && withoutSecret(row.key) });
+    const { key } = row;
+    // Out of the index, its secret destroyed; its count and lease slots stay.
+    stamp(key, { status: 'retired', by: 'operator', reason: retirement.reason, at: retirement.at });
+    delete key.prior;
+    Object.assign(key, { secret: '', sealed: false });
+    return this.answer('retire', { retired: true, key: withoutSecret(key) });
+  }
+
+  revive(key: StoredKey, seenPool: string) {
+    const row = this.rows.get(key.keyId);
+    const revived = row?.key.pool === seenPool && row.key.status === 'retired';
+    if (row && revived) {
+      const kept = row.key;
+      stamp(kept, { status: 'active' });
+      Object.assign(kept, { pool: key.pool, secret: key.secret, sealed: true });
+      if (key.label !== undefined) kept.label = key.label;
+      if (key.shard === undefined) delete kept.shard;
+      else kept.shard = key.shard;
+      delete row.aside;
+    }
+    return this.answer('revive', { revived, key: row && withoutSecret(row.key) });
   }
 
   placements(pool: string, limit: number, afterKeyId?: string) {
@@ -378,6 +418,10 @@ export class MemoryPoolStore implements PoolStore {
       delete policy.shardsChangedAt;
     }
     return Promise.resolve(finished);
+  }
+
+  remove(pool: string): Promise<boolean> {
+    return Promise.resolve(this.pools.delete(pool));
   }
 
   ensure(pool: string, nowIso: string): Promise<PoolPolicy> {

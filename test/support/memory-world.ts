@@ -1,4 +1,5 @@
 /** A small world for unit tests of the use cases: in-memory stores, a fake clock, one pool. */
+import { DryPoolCounts } from '../../lib/use-cases/dry-pool-counts.js';
 import { KeyAdmin } from '../../lib/use-cases/key-admin.js';
 import { KeyImport } from '../../lib/use-cases/key-import.js';
 import { Leasing } from '../../lib/use-cases/leasing.js';
@@ -30,7 +31,8 @@ export function world<S extends MemoryKeyStore>(store: S, options: { random?: ()
   const sealer = new FakeSealer();
   const admin = new KeyAdmin({ store, pools, clock: clock.now });
   const keyImport = new KeyImport({ store, poolStore, pools, sealer, clock: clock.now });
-  const leasing = new Leasing({ store, pools, sealer, clock: clock.now, ...options });
+  const dryPool = new DryPoolCounts({ store, clock: clock.now });
+  const leasing = new Leasing({ store, pools, sealer, clock: clock.now, dryPool, ...options });
   const poolAdmin = new PoolAdmin({ poolStore, pools, clock: clock.now });
   const importKeys = async (tag: string, count: number): Promise<string[]> =>
     (

@@ -44,6 +44,10 @@ export interface ErrorBodyShape {
   message: string;
   retryAfterSeconds?: number;
   details?: { path: string; message: string }[];
+  /** no_usable_key: the pool's unusable keys by why, when counted, the next return */
+  unusable?: Record<string, number>;
+  countedAt?: string;
+  nextReturnAt?: string;
 }
 
 /** The fields of a PoolView, in sorted order. */

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { toKeyItem } from '../../lib/adapters/dynamo-key-store.js';
+import { keyIdFor } from '../../lib/domain/keys.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { sealNewKey } from '../../lib/use-cases/new-key.js';
 import type { SecretSealer } from '../../lib/ports/secret-sealer.js';
@@ -60,4 +61,23 @@ export async function seedKeys(options: SeedOptions): Promise<string[]> {
     }
   });
   return keys.map((k) => k.keyId);
+}
+
+/**
+ * A key as an item written before sealing holds it: its secret in plain text (`sealed: false`),
+ * active, count 0. Leases set it aside; `keypool reseal` seals it.
+ */
+export function plainKey(pool: string, secret: string): StoredKey {
+  return {
+    keyId: keyIdFor(secret),
+    pool,
+    secret,
+    sealed: false,
+    maskedKey: '...',
+    usageCount: 0,
+    status: 'active',
+    createdAt: new Date().toISOString(),
+    lastUsedAt: null,
+    slots: {},
+  };
 }

@@ -166,6 +166,7 @@ describe('keypool CLI arguments', () => {
       'reset',
       'disable',
       'enable',
+      'retire',
       'migrate',
       'reseal',
       'maintain',
@@ -181,7 +182,7 @@ describe('keypool CLI arguments', () => {
     expect(await runCli(['pool', '--help'], group, untouchable)).toBe(0);
     expect(group.stdout()).toContain('usage: keypool pool <subcommand>');
     const subcommands = [...group.stdout().matchAll(/^ {2}([a-z]+) {2}/gm)].map((m) => m[1] ?? '');
-    expect(subcommands).toEqual(['set', 'list', 'show', 'reshard']);
+    expect(subcommands).toEqual(['set', 'list', 'show', 'reshard', 'delete']);
     for (const sub of subcommands) {
       const own = capture();
       expect(await runCli(['pool', sub, '--help'], own, untouchable), sub).toBe(0);
@@ -211,6 +212,12 @@ describe('keypool CLI arguments', () => {
       [['list'], ['--pool P', '--status S', '--json']],
       [['maintain'], ['--pool P', '--min-credits N', '--max-checks N', '--json']],
       [['status'], ['--json']],
+      [['retire'], ['--pool P', '--json']],
+      [
+        ['pool', 'delete'],
+        ['--retire-keys', '--json'],
+      ],
+      [['add'], ['--revive', '--json']],
     ];
     for (const [command, names] of flags) {
       const io = capture();

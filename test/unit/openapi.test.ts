@@ -48,9 +48,11 @@ describe('the OpenAPI document', () => {
       'GET /pools': 'listPools',
       'PUT /pools/{pool}': 'putPool',
       'GET /pools/{pool}': 'getPool',
+      'DELETE /pools/{pool}': 'deletePool',
       'POST /pools/{pool}/keys': 'importKeys',
       'GET /pools/{pool}/keys': 'listKeys',
       'PATCH /pools/{pool}/keys/{keyId}': 'updateKey',
+      'DELETE /pools/{pool}/keys/{keyId}': 'retireKey',
       'POST /pools/{pool}/keys/{keyId}/usage': 'countUse',
       'POST /pools/{pool}/leases': 'leaseKey',
       'POST /pools/{pool}/leases/{leaseId}/complete': 'completeLease',
@@ -112,7 +114,9 @@ describe('the OpenAPI document', () => {
         if (answer) expect(answer.headers, `${key} ${status}`).toHaveProperty('Retry-After');
       }
     }
-    expect(doc.paths['/pools/{pool}']?.put?.responses['405']?.headers?.Allow).toMatchObject({ example: 'PUT, GET' });
+    expect(doc.paths['/pools/{pool}']?.put?.responses['405']?.headers?.Allow).toMatchObject({
+      example: 'PUT, GET, DELETE',
+    });
     expect(doc.paths['/pools/{pool}/leases']?.post?.responses['409']?.headers).toHaveProperty('Retry-After');
   });
 

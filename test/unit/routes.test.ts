@@ -14,14 +14,19 @@ describe('routes', () => {
       routeKey: 'PATCH /pools/{pool}/keys/{keyId}',
     });
     expect(matchRoute('DELETE', '/pools/p/keys/k1')).toEqual({
-      found: false,
-      reason: 'method_not_allowed',
-      allowed: ['PATCH'],
+      found: true,
+      routeKey: 'DELETE /pools/{pool}/keys/{keyId}',
+      params: { pool: 'p', keyId: 'k1' },
     });
-    expect(matchRoute('DELETE', '/pools/p')).toEqual({
+    expect(matchRoute('POST', '/pools/p/keys/k1')).toEqual({
       found: false,
       reason: 'method_not_allowed',
-      allowed: ['PUT', 'GET'],
+      allowed: ['PATCH', 'DELETE'],
+    });
+    expect(matchRoute('POST', '/pools/p')).toEqual({
+      found: false,
+      reason: 'method_not_allowed',
+      allowed: ['PUT', 'GET', 'DELETE'],
     });
     expect(matchRoute('GET', '/pools/p/keys/k1/usage/more')).toMatchObject({ found: false, reason: 'not_found' });
     expect(matchRoute('GET', '/pools//keys')).toMatchObject({ found: false });

@@ -101,6 +101,16 @@ export class IdempotencyConflict extends KeypoolError {
   static override readonly code = 'idempotency_conflict';
 }
 
+/** 409: the pool still holds keys that are not retired; delete it with retireKeys to retire them. */
+export class PoolNotEmpty extends KeypoolError {
+  static override readonly code = 'pool_not_empty';
+}
+
+/** 409: the key is stored in plain text (from before sealing): `keypool reseal` first, then retire it. */
+export class KeyNotSealed extends KeypoolError {
+  static override readonly code = 'key_not_sealed';
+}
+
 /** 410: the lease ended before it was completed; its use stays counted. */
 export class LeaseExpired extends KeypoolError {
   static override readonly code = 'lease_expired';
@@ -134,6 +144,11 @@ export class SealingMisconfigured extends KeypoolError {
   static override readonly code = 'sealing_misconfigured';
 }
 
+/** 503: the table was too busy to answer after keypool's own retries; nothing was counted. Retry after `retryAfterSeconds`. */
+export class StoreThrottled extends KeypoolError {
+  static override readonly code = 'store_throttled';
+}
+
 /** 500: keypool failed; its message says no more. */
 export class InternalError extends KeypoolError {
   static override readonly code = 'internal_error';
@@ -162,12 +177,15 @@ const BY_CODE: ReadonlyMap<string, typeof KeypoolError> = new Map(
     MethodNotAllowed,
     NoUsableKey,
     IdempotencyConflict,
+    PoolNotEmpty,
+    KeyNotSealed,
     LeaseExpired,
     PayloadTooLarge,
     ReportBudgetExceeded,
     UnsupportedMediaType,
     SealingUnavailable,
     SealingMisconfigured,
+    StoreThrottled,
     InternalError,
   ].map((error) => [error.code, error]),
 );

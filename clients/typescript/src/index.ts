@@ -13,6 +13,7 @@ export {
   InternalError,
   InvalidRequest,
   KeyNotFound,
+  KeyNotSealed,
   KeypoolApiError,
   KeypoolError,
   type KeypoolErrorOptions,
@@ -23,10 +24,12 @@ export {
   NotFound,
   NoUsableKey,
   PayloadTooLarge,
+  PoolNotEmpty,
   PoolNotFound,
   ReportBudgetExceeded,
   SealingMisconfigured,
   SealingUnavailable,
+  StoreThrottled,
   UnsupportedMediaType,
 } from './errors.js';
 export { keyIdFor, Keypool, type KeypoolOptions, type LeaseOptions, Pool, type ProxyInit } from './keypool.js';

@@ -3,7 +3,7 @@
 /** How a lease ended: `success` and `unknown` keep the use counted, every other outcome gives it back. */
 export type Outcome = 'success' | 'failure' | 'invalid_key' | 'out_of_credits' | 'rate_limited' | 'unknown';
 
-export type KeyStatus = 'active' | 'cooling' | 'suspect' | 'exhausted' | 'disabled' | 'undecryptable';
+export type KeyStatus = 'active' | 'cooling' | 'suspect' | 'exhausted' | 'disabled' | 'undecryptable' | 'retired';
 
 /** What a lease asks for beyond the pool's policy: a lower cap, a shorter lease. */
 export interface LeaseRequest {

@@ -1,6 +1,6 @@
 /** Every CLI command, in the order `keypool --help` lists them. Add a command (or a group of subcommands) here. */
 import type { Command, CommandGroup } from '../framework.js';
-import { add, disable, enable, list, reset } from './keys.js';
+import { add, disable, enable, list, reset, retire } from './keys.js';
 import { consoleCommand } from './console.js';
 import { complete, increment, lease } from './lease.js';
 import { migrateCommand } from './migrate.js';
@@ -19,6 +19,7 @@ export const COMMANDS: (Command | CommandGroup)[] = [
   reset,
   disable,
   enable,
+  retire,
   migrateCommand,
   reseal,
   maintain,

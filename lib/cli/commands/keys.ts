@@ -14,15 +14,23 @@ export const add: Command = {
   name: 'add',
   secrets: true,
   summary: 'import keys (a key already present is a duplicate and is left as it is); creates the pool if absent',
-  usage: '<apiKey...> [--file F] [--pool P] [--label L] [--json]',
+  usage: '<apiKey...> [--file F] [--pool P] [--label L] [--revive] [--json]',
   help: [
     '--file F     read keys from F, one per line (# comments and blank lines skipped); "-" reads stdin',
     `--pool P     pool to import into (default: ${DEFAULT_POOL}); created with the default policy if absent`,
     '--label L    label for every key imported',
-    '--json       print the HTTP API body: {"imported","duplicates","keys"}',
+    '--revive     bring back keys an operator retired: sealed anew, active in this pool, their counts kept',
+    '             (without it a retired key is reported retired and nothing is stored for it)',
+    '--json       print the HTTP API body: {"imported","duplicates","retired","revived","keys"}',
     'Keys on the command line can end up in shell history; prefer --file.',
   ],
-  options: { file: { type: 'string' }, pool: { type: 'string' }, label: { type: 'string' }, json: { type: 'boolean' } },
+  options: {
+    file: { type: 'string' },
+    pool: { type: 'string' },
+    label: { type: 'string' },
+    revive: { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
   positionals: [0, 100_000],
   async run({ args, io, services }) {
     const file = stringFlag(args.values.file);
@@ -31,18 +39,23 @@ export const add: Command = {
     const secrets = [...args.positionals, ...(file ? await readLines(file) : [])];
     if (secrets.length === 0) throw new UsageError('give at least one key, or --file F');
     secrets.forEach((secret, i) => checked(ApiKeySecret, secret, `key #${i + 1}`));
-    const total: ImportResult = { imported: 0, duplicates: 0, keys: [] };
+    const total: ImportResult = { imported: 0, duplicates: 0, retired: 0, revived: 0, keys: [] };
+    const options = { revive: args.values.revive === true };
     // The API takes MAX_IMPORT_BATCH keys a request; the CLI sends a longer file in batches and adds up the answers.
     for (let i = 0; i < secrets.length; i += MAX_IMPORT_BATCH) {
       const batch = secrets.slice(i, i + MAX_IMPORT_BATCH).map((apiKey) => ({ apiKey, ...(label ? { label } : {}) }));
-      const result = await services.broker().importKeys(pool, batch);
+      const result = await services.broker().importKeys(pool, batch, options);
       total.imported += result.imported;
       total.duplicates += result.duplicates;
+      total.retired += result.retired;
+      total.revived += result.revived;
       total.keys.push(...result.keys);
     }
     if (args.values.json) io.out(json(total));
     else
-      io.out(`${table(keyRows(total.keys), KEY_COLUMNS)}\nimported ${total.imported}, duplicates ${total.duplicates}`);
+      io.out(
+        `${table(keyRows(total.keys), KEY_COLUMNS)}\nimported ${total.imported}, duplicates ${total.duplicates}, retired ${total.retired}, revived ${total.revived}${total.retired > 0 ? ' (retired keys are not stored again: --revive brings them back)' : ''}`,
+      );
     return 0;
   },
 };
@@ -149,6 +162,27 @@ export const reset: Command = {
     const usageCount = numberFlag(UsageCount, args.values.to, '--to') ?? 0;
     const view = await services.broker().updateKey(pool, args.positionals[0] ?? '', { usageCount });
     io.out(args.values.json ? json(view) : `${view.keyId}: usageCount ${view.usageCount}, ${view.status}`);
+    return 0;
+  },
+};
+
+export const retire: Command = {
+  name: 'retire',
+  summary:
+    'retire a key for good (DELETE /pools/{pool}/keys/{keyId}): never leased again, its secret destroyed, its record kept',
+  usage: '<keyId> [--pool P] [--json]',
+  help: [
+    poolHelp(13),
+    '--json       print the HTTP API body (the KeyView, status retired)',
+    'The record stays listed (keypool list --status retired) with its counts and who retired it when;',
+    'a lease of the key still open completes as usual. `keypool add --revive` with the secret brings it back.',
+  ],
+  options: { pool: { type: 'string' }, json: { type: 'boolean' } },
+  positionals: [1, 1],
+  async run({ args, io, services }) {
+    const pool = poolFlag(args);
+    const view = await services.broker().retireKey(pool, args.positionals[0] ?? '');
+    io.out(args.values.json ? json(view) : `${view.keyId} is retired (since ${view.statusAt ?? 'now'})`);
     return 0;
   },
 };

@@ -183,8 +183,28 @@ const reshard: Command = {
   },
 };
 
+const remove: Command = {
+  name: 'delete',
+  summary: 'delete a pool (DELETE /pools/{pool}); refused while it holds keys not retired, unless --retire-keys',
+  usage: '<pool> [--retire-keys] [--json]',
+  help: [
+    '--retire-keys   retire every key of the pool first (never leased again, secrets destroyed, records kept)',
+    '--json          print the HTTP API body: {"pool","deleted","retiredKeys"}',
+    'Without --retire-keys a pool with keys that are not retired is refused (exit 1, pool_not_empty).',
+    'Leases of the pool are refused from then on; `keypool pool set` creates it again, its retired keys still listed.',
+  ],
+  options: { 'retire-keys': { type: 'boolean' }, json: { type: 'boolean' } },
+  positionals: [1, 1],
+  async run({ args, io, services }) {
+    const pool = checked(PoolName, args.positionals[0], 'pool');
+    const result = await services.broker().deletePool(pool, { retireKeys: args.values['retire-keys'] === true });
+    io.out(args.values.json ? json(result) : `pool ${result.pool} deleted; ${result.retiredKeys} key(s) retired`);
+    return 0;
+  },
+};
+
 export const poolCommand: CommandGroup = {
   name: 'pool',
-  summary: 'pools and their policy: pool set, pool list, pool show, pool reshard',
-  subcommands: [set, list, show, reshard],
+  summary: 'pools and their policy: pool set, pool list, pool show, pool reshard, pool delete',
+  subcommands: [set, list, show, reshard, remove],
 };

@@ -21,6 +21,7 @@ const STATUS_COLUMNS = [
   'exhausted',
   'disabled',
   'undecryptable',
+  'retired',
   'usable',
   'credits',
   'unchecked',
@@ -33,11 +34,12 @@ export const status: Command = {
     "per pool: keys by status (suspect and undecryptable included), usable keys under the pool's cap, known credits, oldest balance check",
   usage: '[--json]',
   help: [
-    '--json       print {"pools":[{"pool","maxUses","total","active","cooling","exhausted","disabled","suspect","undecryptable","usable","credits","unchecked","oldestCheck"}]}',
+    '--json       print {"pools":[{"pool","maxUses","total","active","cooling","exhausted","disabled","suspect","undecryptable","retired","usable","credits","unchecked","oldestCheck"}]}',
     "Every pool, keys or not. usable: active keys with usageCount <= the pool's maxUses; suspect: reported invalid_key,",
     'out of the pool until maintenance asks the provider; undecryptable: the stored ciphertext itself does not open,',
     'never leased until `keypool reseal` opens it again or it is imported anew; credits: sum of the last known balances;',
     'unchecked: keys (not disabled) whose balance was never read; oldestCheck: the oldest balance read among the others.',
+    'retired: retired by an operator (keypool retire, pool delete --retire-keys), kept for the audit; in no other count, not in total.',
   ],
   options: { json: { type: 'boolean' } },
   async run({ args, io, services }) {

@@ -16,6 +16,7 @@ export interface PoolHealth {
   pool: string;
   /** the pool's cap, which `usable` is counted under */
   maxUses: number;
+  /** keys not retired */
   total: number;
   active: number;
   cooling: number;
@@ -25,6 +26,8 @@ export interface PoolHealth {
   suspect: number;
   /** the stored ciphertext itself does not open: never leased; `keypool reseal` or a re-import */
   undecryptable: number;
+  /** retired by an operator: their secrets destroyed, their records kept for the audit; in no other count */
+  retired: number;
   /** active with usageCount <= the pool's cap: what a lease can get */
   usable: number;
   /** sum of the last known balances (keys never checked add nothing) */
@@ -53,6 +56,7 @@ export function poolHealth(
       disabled: 0,
       suspect: 0,
       undecryptable: 0,
+      retired: 0,
       usable: 0,
       credits: 0,
       unchecked: 0,
@@ -63,6 +67,10 @@ export function poolHealth(
     const counts = health.get(key.pool);
     if (!counts) continue;
     const status = effectiveStatus(key, nowMs);
+    if (status === 'retired') {
+      counts.retired++;
+      continue;
+    }
     counts.total++;
     counts[status]++;
     if (status === 'active' && key.usageCount <= counts.maxUses) counts.usable++;

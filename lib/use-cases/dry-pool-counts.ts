@@ -1,0 +1,75 @@
+/**
+ * What a `no_usable_key` refusal says about its pool: the pool's keys counted by why a lease
+ * cannot use them (lib/domain/dry-pool.ts), kept per pool in this process for at most a minute.
+ *
+ * Why a cache and not counters: counters kept where statuses change would add a second write
+ * (to a per-pool counter item) to every lease that revives a rest, every completion that
+ * reports, every maintenance change and every operator's change, and one hot counter item per
+ * pool would throttle the pool's busiest writes; a key that is over the cap or whose rest ends
+ * changes no status at all, so counters would need the same read anyway. The count is read
+ * only on a refusal, at most once a minute per pool and process: a lease's cost stays flat,
+ * and a pool that keeps refusing costs one paged read of its records a minute.
+ */
+import { countKeys, type CountedKey, type DryPool, dryPool, type PoolCount } from '../domain/dry-pool.js';
+import type { LeaseStore } from '../ports/lease-store.js';
+
+/** How old a pool's count may be when a refusal answers with it. */
+export const DRY_POOL_COUNT_MS = 60_000;
+/** More pools than this and the least recently counted are forgotten first. */
+export const DRY_POOL_COUNT_ENTRIES = 1_000;
+/** Keys read per page of a count (one pool-keys query and one batch read each). */
+const COUNT_PAGE = 100;
+
+export interface DryPoolCountsOptions {
+  store: Pick<LeaseStore, 'keyStates'>;
+  clock?: () => number;
+  ttlMs?: number;
+}
+
+export class DryPoolCounts {
+  private readonly store: Pick<LeaseStore, 'keyStates'>;
+  private readonly clock: () => number;
+  private readonly ttlMs: number;
+  /** per pool, the count being read or read (undefined: the read failed), and until when it serves; Map order is count order */
+  private readonly cache = new Map<string, { count: Promise<PoolCount | undefined>; until: number }>();
+
+  constructor(options: DryPoolCountsOptions) {
+    this.store = options.store;
+    this.clock = options.clock ?? Date.now;
+    this.ttlMs = options.ttlMs ?? DRY_POOL_COUNT_MS;
+  }
+
+  /**
+   * Why the pool has no key for a lease under `maxUses`: from the pool's count if this process
+   * took one less than ttlMs ago (refusals meanwhile, concurrent ones included, share it), else
+   * from a new one. Undefined when the count could not be read: the refusal is answered without
+   * it (and without a new try until ttlMs has passed, so a failing read costs no more).
+   */
+  async dry(pool: string, maxUses: number): Promise<DryPool | undefined> {
+    const nowMs = this.clock();
+    let entry = this.cache.get(pool);
+    if (!entry || entry.until <= nowMs) {
+      entry = { count: this.read(pool).catch(() => undefined), until: nowMs + this.ttlMs };
+      this.cache.delete(pool);
+      this.cache.set(pool, entry);
+      if (this.cache.size > DRY_POOL_COUNT_ENTRIES) {
+        const oldest = this.cache.keys().next().value;
+        if (oldest !== undefined) this.cache.delete(oldest);
+      }
+    }
+    const count = await entry.count;
+    return count && dryPool(count, maxUses, this.clock());
+  }
+
+  /** One paged read of the pool's keys (their states only), counted as of its end. */
+  private async read(pool: string): Promise<PoolCount> {
+    const keys: CountedKey[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.store.keyStates(pool, COUNT_PAGE, after);
+      keys.push(...page.keys);
+      after = page.lastKeyId;
+    } while (after !== undefined);
+    return countKeys(keys, this.clock());
+  }
+}
