@@ -14,7 +14,15 @@ from typing import List
 import pytest
 from conftest import Operator, RecordingServer, lease_answer
 
-from keypool_client import KeypoolApiError, KeypoolUnavailable, Keypool, NoUsableKey, SealingUnavailable, _http
+from keypool_client import (
+    KeypoolApiError,
+    KeypoolUnavailable,
+    Keypool,
+    NoUsableKey,
+    SealingUnavailable,
+    StoreThrottled,
+    _http,
+)
 
 
 @pytest.fixture()
@@ -161,3 +169,18 @@ def test_a_redirect_is_never_followed(recorder: RecordingServer) -> None:
         Keypool(recorder.url).pool("p").lease()
     # Assess
     assert refused.value.code == "redirect" and len(recorder.requests) == 1
+
+
+def test_a_busy_table_is_waited_out_then_raised_as_store_throttled(
+    recorder: RecordingServer, sleeps: List[float]
+) -> None:
+    # Prepare: keypool's table stays too busy past its own retries and ours
+    busy = (503, {"retry-after": "1"}, {"error": "store_throttled", "message": "busy", "retryAfterSeconds": 1})
+    recorder.script = [busy, busy, busy]
+    # Act
+    with pytest.raises(StoreThrottled) as refused:
+        Keypool(recorder.url, retries=2).pool("p").lease()
+    # Assess: the same Idempotency-Key each time, Retry-After waited, never a NoUsableKey
+    keys = {h.get("idempotency-key") for h in ({k.lower(): v for k, v in r.headers.items()} for r in recorder.requests)}
+    assert refused.value.code == "store_throttled" and refused.value.retry_after == 1
+    assert len(recorder.requests) == 3 and len(keys) == 1 and sleeps == [1, 1]

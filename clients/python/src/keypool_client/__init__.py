@@ -14,8 +14,10 @@ The old system's calls live in `keypool_client.compat`; `python -m keypool_clien
 from .client import KeyInfo, Keypool, Pool, PoolPolicy
 from .errors import (
     AccessDenied,
+    IdempotencyConflict,
     InvalidRequest,
     KeyNotFound,
+    KeyNotSealed,
     KeypoolApiError,
     KeypoolError,
     KeypoolUnavailable,
@@ -23,8 +25,12 @@ from .errors import (
     LeaseNotFound,
     NoUsableKey,
     PayloadTooLarge,
+    PoolNotEmpty,
     PoolNotFound,
+    ReportBudgetExceeded,
+    SealingMisconfigured,
     SealingUnavailable,
+    StoreThrottled,
 )
 from .keys import key_id_for
 from .lease import Completion, Lease
@@ -34,9 +40,11 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessDenied",
     "Completion",
+    "IdempotencyConflict",
     "InvalidRequest",
     "KeyInfo",
     "KeyNotFound",
+    "KeyNotSealed",
     "Keypool",
     "KeypoolApiError",
     "KeypoolError",
@@ -47,8 +55,12 @@ __all__ = [
     "NoUsableKey",
     "PayloadTooLarge",
     "Pool",
+    "PoolNotEmpty",
     "PoolNotFound",
     "PoolPolicy",
+    "ReportBudgetExceeded",
+    "SealingMisconfigured",
     "SealingUnavailable",
+    "StoreThrottled",
     "key_id_for",
 ]

@@ -76,6 +76,24 @@ class NoUsableKey(KeypoolError):
     code = "no_usable_key"
 
 
+class IdempotencyConflict(KeypoolError):
+    """409: the Idempotency-Key names a lease that no longer stands (completed, expired, key out of the pool) or another caller's."""
+
+    code = "idempotency_conflict"
+
+
+class PoolNotEmpty(KeypoolError):
+    """409: the pool still holds keys that are not retired (delete it with `retireKeys=true`)."""
+
+    code = "pool_not_empty"
+
+
+class KeyNotSealed(KeypoolError):
+    """409: a key stored before sealing cannot be retired until `keypool reseal` has sealed it."""
+
+    code = "key_not_sealed"
+
+
 class LeaseExpired(KeypoolError):
     """410: the lease ended before it was completed; its use stays counted."""
 
@@ -88,10 +106,28 @@ class PayloadTooLarge(KeypoolError):
     code = "payload_too_large"
 
 
+class ReportBudgetExceeded(KeypoolError):
+    """429: this caller made more negative reports and lease-less counts this minute than the pool allows; nothing was counted."""
+
+    code = "report_budget_exceeded"
+
+
 class SealingUnavailable(KeypoolError):
     """503: the key service that opens stored secrets failed; nothing was counted. Retry after `retry_after` seconds."""
 
     code = "sealing_unavailable"
+
+
+class SealingMisconfigured(KeypoolError):
+    """503: a stored secret was sealed under a wrapping key this deployment does not hold; an operator must fix the setting."""
+
+    code = "sealing_misconfigured"
+
+
+class StoreThrottled(KeypoolError):
+    """503: the table was too busy past keypool's bounded retries; nothing says the pool is dry. Retry after `retry_after`."""
+
+    code = "store_throttled"
 
 
 class KeypoolApiError(KeypoolError):
@@ -112,11 +148,21 @@ _BY_CODE: Mapping[str, Type[KeypoolError]] = {
     "key_not_found": KeyNotFound,
     "lease_not_found": LeaseNotFound,
     "no_usable_key": NoUsableKey,
+    "idempotency_conflict": IdempotencyConflict,
+    "pool_not_empty": PoolNotEmpty,
+    "key_not_sealed": KeyNotSealed,
     "lease_expired": LeaseExpired,
     "payload_too_large": PayloadTooLarge,
+    "report_budget_exceeded": ReportBudgetExceeded,
     "sealing_unavailable": SealingUnavailable,
+    "sealing_misconfigured": SealingMisconfigured,
+    "store_throttled": StoreThrottled,
     "forbidden_host": AccessDenied,
+    "forbidden_origin": AccessDenied,
 }
+
+#: codes every caller meets only as a bug or a misrouted request: KeypoolApiError carries them by `code`
+GENERIC_CODES = ("not_found", "method_not_allowed", "unsupported_media_type", "internal_error")
 
 
 def retry_after_of(body: Any, header: Optional[str]) -> Optional[int]:
