@@ -3,20 +3,12 @@
  * takes what the Overview read and nothing else; values are escaped by `html` (html.ts).
  */
 import type { MaintenanceRunRecord } from '../domain/maintenance-run.js';
-import type { KeyStatus, PoolPolicy } from '../domain/types.js';
+import { type KeyStatus, type PoolPolicy, STATUS_READING_ORDER } from '../domain/types.js';
 import type { HistogramBar, KeyRow, PoolSummary } from '../use-cases/overview.js';
 import { html, type Html, number, until, when, withQuery } from './html.js';
 
 /** The order statuses are listed in, and the words beside each colour. */
-const STATUSES: readonly KeyStatus[] = [
-  'active',
-  'cooling',
-  'suspect',
-  'exhausted',
-  'disabled',
-  'undecryptable',
-  'retired',
-];
+const STATUSES: readonly KeyStatus[] = STATUS_READING_ORDER;
 
 /** A pool's page in the console. */
 export function poolPath(pool: string): string {

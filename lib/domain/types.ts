@@ -22,6 +22,16 @@ export const KEY_STATUSES = [
   'retired',
 ] as const;
 export type KeyStatus = (typeof KEY_STATUSES)[number];
+/** The order people read statuses in (CLI columns, console): in service, resting, out on evidence, out for good. */
+export const STATUS_READING_ORDER: readonly KeyStatus[] = [
+  'active',
+  'cooling',
+  'suspect',
+  'exhausted',
+  'disabled',
+  'undecryptable',
+  'retired',
+];
 
 /**
  * Who set a key's status: an `operator` (PATCH, the CLI), the `provider` (its documented

@@ -1,5 +1,5 @@
 /** status: the operator's view of each pool's health, from the same counts the metrics publish. */
-import type { KeyView } from '../../domain/types.js';
+import { type KeyView, STATUS_READING_ORDER } from '../../domain/types.js';
 import { type HealthInput, poolHealth } from '../../use-cases/maintenance/pool-health.js';
 import { type Command, json, table } from '../framework.js';
 
@@ -15,13 +15,7 @@ const STATUS_COLUMNS = [
   'pool',
   'maxUses',
   'total',
-  'active',
-  'cooling',
-  'suspect',
-  'exhausted',
-  'disabled',
-  'undecryptable',
-  'retired',
+  ...STATUS_READING_ORDER,
   'usable',
   'credits',
   'unchecked',
