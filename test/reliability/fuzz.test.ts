@@ -275,6 +275,8 @@ const validWrite = fc.oneof(
   fc.constant({ method: 'PATCH', route: '/pools/{pool}/keys/{keyId}', body: '{"usageCount":0}' }),
   fc.constant({ method: 'GET', route: '/pools/{pool}/keys', body: undefined }),
   fc.constant({ method: 'GET', route: '/pools/{pool}', body: undefined }),
+  fc.constant({ method: 'DELETE', route: '/pools/{pool}/keys/{keyId}', body: undefined }),
+  fc.constant({ method: 'DELETE', route: '/pools/{pool}', body: undefined }),
 );
 
 /** The GET routes, each of which takes no body. */
@@ -375,6 +377,15 @@ const requests: fc.Arbitrary<FuzzRequest> = fc.oneof(
     .tuple(segment, fc.constantFrom('{"status":"active"}', '{"status":"disabled"}', '{"usageCount":0}'))
     .map(([id, body]) => ({ kind: 'unknown-key', method: 'PATCH', path: `/pools/${ids.pool}/keys/${id}`, body })),
   segment.map((id) => ({ kind: 'unknown-usage', method: 'POST', path: `/pools/${ids.pool}/keys/${id}/usage` })),
+  segment.map((id) => ({ kind: 'unknown-retire', method: 'DELETE', path: `/pools/${ids.pool}/keys/${id}` })),
+  // The pool still holds keys: deleting it without retireKeys=true, or with a flag that is not one.
+  fc
+    .oneof(
+      fc.constant(''),
+      text.map((t) => `?retireKeys=${encodeURIComponent(t)}`),
+    )
+    .filter((q) => !/^\?retireKeys=(true|false)?$/.test(q))
+    .map((q) => ({ kind: 'full-pool', method: 'DELETE', path: `/pools/${ids.pool}${q}` })),
   strangerLease.map((id) => ({
     kind: 'unknown-lease',
     method: 'POST',
@@ -465,9 +476,18 @@ describe('fuzz', () => {
           expect(typeof parsed.message).toBe('string');
           for (const secret of secrets) expect(answer.body.includes(secret)).toBe(false);
         }),
-        // The GET routes are reached only by the bodyless kind: one example of each comes first
-        // (fast-check counts them in numRuns), so "every route hit" does not hang on chance.
-        { numRuns: REQUESTS, endOnFailure: true, examples: BODYLESS_GETS.map((path) => [bodyless(path)]) },
+        // The GET routes are reached only by the bodyless kind, the DELETE routes by chance: one
+        // example of each comes first (fast-check counts them in numRuns), so "every route hit"
+        // does not hang on chance.
+        {
+          numRuns: REQUESTS,
+          endOnFailure: true,
+          examples: [
+            ...BODYLESS_GETS.map((path): [FuzzRequest] => [bodyless(path)]),
+            [{ kind: 'full-pool', method: 'DELETE', path: `/pools/${ids.pool}` }],
+            [{ kind: 'unknown-retire', method: 'DELETE', path: `/pools/${ids.pool}/keys/k_000000000000000000000000` }],
+          ],
+        },
       );
       // Assess (whole run)
       console.info(`fuzz answers ${JSON.stringify(Object.fromEntries([...kinds].sort()))}`);
