@@ -210,6 +210,7 @@ describe.skipIf(!HAS_BROWSER)('the console in Chromium', () => {
       'exhausted 0',
       'disabled 1',
       'undecryptable 0',
+      'retired 0',
     ]);
     expect(headline?.replace(/\s+/g, ' ').trim()).toMatch(/^4 usable of 6 keys/);
     expect(await page.locator('.read time').getAttribute('datetime')).toMatch(/^\d{4}-\d\d-\d\dT/);

@@ -96,7 +96,8 @@ function bareEnv(stack: Stack): Record<string, string> {
 
 /** Every key's status and count, by key id. */
 async function statuses(stack: Stack): Promise<Record<string, string>> {
-  const items = await scanTable(client, stack.tableName);
+  // Keys only: a maintenance run also leaves its own record (what it checked, its errors).
+  const items = (await scanTable(client, stack.tableName)).filter((item) => String(item.keyId).startsWith('k_'));
   return Object.fromEntries(
     items.map((item) => [String(item.keyId), `${String(item.status)}/${String(item.usageCount)}`]),
   );
