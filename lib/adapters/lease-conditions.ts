@@ -1,0 +1,145 @@
+/**
+ * The lease path's conditions and readings, apart from the requests that send them: the
+ * effectively-active and report conditions (lib/domain/rules.ts as ConditionExpressions), what a
+ * count of a pool's keys reads of each, and which cancelled transactions are load rather than an
+ * answer, and the completion's write. Pure: no request is sent here.
+ */
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import type { CountedKey } from '../domain/dry-pool.js';
+import type { TableBusy } from '../domain/errors.js';
+import { inUsageIndex, type ReportChange, refundsUse } from '../domain/rules.js';
+import type { KeyStatus } from '../domain/types.js';
+import { TABLE } from '../table.js';
+import type { CompletionAttempt } from '../ports/lease-store.js';
+import { keyWrite, OPEN_SLOT_OF_NONCE, refundSortKey, stampClauses } from './dynamo-key-table.js';
+import type { Busy, ConditionalWrite } from './dynamo-table.js';
+import { type Item, projection, STATUS_ATTRIBUTES } from './key-item.js';
+
+const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
+
+/**
+ * effectiveStatus(...) === 'active' as a condition: active, or a temporary status whose rest
+ * has ended (a status without an end, a verdict, fails the comparison, as it must). Needs
+ * `#status`, `#stUntil`, `:active`, `:cooling`, `:exhausted`, `:suspect` and `:now`.
+ */
+export const EFFECTIVELY_ACTIVE =
+  '(#status = :active OR (#status IN (:cooling, :exhausted, :suspect) AND #stUntil <= :now))';
+
+/** The names and values EFFECTIVELY_ACTIVE uses (`:now` aside). */
+export function effectivelyActiveTerms(names: Record<string, string>, values: Item): void {
+  names['#status'] = STATUS_ATTRIBUTES.status;
+  names['#stUntil'] = STATUS_ATTRIBUTES.until;
+  Object.assign(values, {
+    ':active': 'active',
+    ':cooling': 'cooling',
+    ':exhausted': 'exhausted',
+    ':suspect': 'suspect',
+  });
+}
+
+/**
+ * reportApplies(...) as a condition: effectively active, or one of the statuses the change
+ * may replace (ReportChange.from). Needs `:now`; adds its names and values.
+ */
+export function reportCondition(change: ReportChange, names: Record<string, string>, values: Item): string {
+  effectivelyActiveTerms(names, values);
+  const among = (statuses: readonly KeyStatus[], tag: string): string => {
+    statuses.forEach((status, i) => (values[`:${tag}${i}`] = status));
+    return `#status IN (${statuses.map((_, i) => `:${tag}${i}`).join(', ')})`;
+  };
+  const terms = [EFFECTIVELY_ACTIVE];
+  if (change.from.any.length) terms.push(among(change.from.any, 'any'));
+  if (change.from.endingSooner.length && change.stamp.until !== undefined) {
+    values[':newUntil'] = change.stamp.until;
+    terms.push(`(${among(change.from.endingSooner, 'sooner')} AND #stUntil < :newUntil)`);
+  }
+  if (change.from.resting.length)
+    terms.push(`(${among(change.from.resting, 'resting')} AND attribute_exists(#stUntil))`);
+  return `(${terms.join(' OR ')})`;
+}
+
+/** What a count of a pool's keys reads of each (lib/domain/dry-pool.ts): never the secret. */
+export const STATE_PROJECTION = projection([KEY, 'pool', 'status', 'usageCount', 'cooldownUntil']);
+
+/** A key's state as a count reads it; undefined for an item that is not a key. */
+export function toKeyState(item: Item): (CountedKey & { keyId: string; pool: string }) | undefined {
+  if (typeof item[KEY] !== 'string' || typeof item.pool !== 'string') return undefined;
+  return {
+    keyId: item[KEY],
+    pool: item.pool,
+    status: item.status as KeyStatus,
+    usageCount: Number(item.usageCount),
+    ...(typeof item.cooldownUntil === 'number' ? { cooldownUntil: item.cooldownUntil } : {}),
+  };
+}
+
+export const CONDITION_FAILED = 'ConditionalCheckFailed';
+/** Cancellation reasons that refuse a transaction for load, not for its conditions: it may be sent again. */
+const BUSY_REASONS: Readonly<Record<string, TableBusy['reason']>> = {
+  TransactionConflict: 'conflict',
+  ThrottlingError: 'throttled',
+  ProvisionedThroughputExceeded: 'throttled',
+  RequestLimitExceeded: 'throttled',
+};
+
+/**
+ * A transaction cancelled only for load: no condition failed, and some item met a conflict or
+ * throttling. A cancellation that also carries a failed condition is an answer (nothing to retry).
+ */
+export function busyTransaction(error: unknown): Busy {
+  if (!(error instanceof TransactionCanceledException)) return undefined;
+  const codes = (error.CancellationReasons ?? []).map((reason) => reason.Code ?? '');
+  if (codes.includes(CONDITION_FAILED)) return undefined;
+  const dynamoCode = codes.find((code) => BUSY_REASONS[code] !== undefined);
+  return dynamoCode === undefined ? undefined : { reason: BUSY_REASONS[dynamoCode] ?? 'conflict', dynamoCode };
+}
+
+/**
+ * The completion's write: closes the lease's own open slot under its key's pool, refunds the use
+ * for an outcome that gives it back (moving the key's usage sort key with it) and applies a
+ * report's change where reportApplies allows it.
+ */
+export function completionWrite(attempt: CompletionAttempt, moveTier: boolean): ConditionalWrite {
+  // The count and the status are always written (to themselves when nothing changes), so the
+  // answer comes from UPDATED_NEW: the usage path never gets the sealed secret back.
+  const refund = refundsUse(attempt.outcome);
+  const set = ['L.#slot.o = :outcome', 'usageCount = usageCount - :refund'];
+  const remove: string[] = [];
+  const names: Record<string, string> = { '#slot': String(attempt.slot), '#pool': 'pool', '#status': 'status' };
+  const values: Item = {
+    ':nonce': attempt.nonce,
+    ':outcome': attempt.outcome,
+    ':pool': attempt.pool,
+    ':now': attempt.nowMs,
+    ':refund': refund ? 1 : 0,
+  };
+  // Invariants:
+  //  - a key belongs to one pool: a lease is completed only under its key's pool;
+  //  - counting once: only the lease's own open slot can be completed, and completing it
+  //    closes it, so a repeated completion changes nothing;
+  //  - expiry, judged from the stored slot (never from the lease id the caller sends): past
+  //    it, the use stays counted and the slot is free for the next lease.
+  let condition = `#pool = :pool AND ${OPEN_SLOT_OF_NONCE} AND L.#slot.e >= :now`;
+  if (refund) {
+    const sortKey = refundSortKey(moveTier, names, values);
+    set.push(...sortKey.set);
+    condition += sortKey.condition;
+  }
+  const change = attempt.change;
+  if (change) {
+    // reportApplies: a report replaces only the statuses its change names (never an
+    // operator's or the provider's disabled, undecryptable, a more severe rest, or a rest
+    // that lasts longer).
+    condition += ` AND ${reportCondition(change, names, values)}`;
+    stampClauses(change.stamp, { set, remove, names, values });
+    // A verdict without an end takes the key out of the index; a rest keeps it there,
+    // skipped by leases until it ends.
+    if (!inUsageIndex(change.stamp.status, change.stamp.until !== undefined)) {
+      remove.push('#upk');
+      names['#upk'] = INDEX.partitionKey;
+    }
+  } else {
+    set.push('#status = #status');
+  }
+  return keyWrite(attempt.keyId, { set, remove, condition, names, values });
+}
