@@ -1,0 +1,140 @@
+/**
+ * Proxy mode's ports: what the proxy use case (lib/use-cases/proxy.ts) needs besides the lease
+ * path. The provider is reached through ProviderHttp (the only place that writes the leased key,
+ * into an `authorization` header); a caller's answer goes out through a ResponseSink (the local
+ * server's response, or Lambda's response stream); a proxied request under an Idempotency-Key is
+ * recorded by ProxyIdempotency and its final 2xx answer kept, encrypted, by AnswerStore; an
+ * async job's id is pinned to its key by JobPins.
+ */
+
+/** A request to the provider, with the caller's headers already filtered to the forwarded list. */
+export interface ProviderRequest {
+  method: 'GET' | 'POST';
+  /** the provider's base URL joined with the path and the caller's query string */
+  url: string;
+  /** forwarded headers only (lower case); never `authorization` (ProviderHttp adds it) */
+  headers: Record<string, string>;
+  /** the whole request body (buffered up to the limit: a failover sends it again) */
+  body?: Uint8Array;
+  /** the leased key: written only into `authorization: Bearer <apiKey>` */
+  apiKey: string;
+  /** the provider call's bound (pool proxyTimeoutSeconds), headers and body together */
+  timeoutMs: number;
+}
+
+/** The provider's answer as soon as its status line and headers arrived. */
+export interface ProviderAnswer {
+  status: number;
+  /** the provider's headers, lower case */
+  headers: Record<string, string>;
+  /**
+   * The body as it arrives. Ends with an error when the connection is reset or the timeout
+   * passes mid-body (the request went out: the outcome is `unknown`).
+   */
+  body: AsyncIterable<Uint8Array>;
+  /** stops reading (and closes the connection) */
+  abort(): void;
+}
+
+/**
+ * A provider call that failed before an answer. `sent: false` when the request never went out
+ * (no connection, DNS, refused, TLS): nothing was generated, the use is given back and the next
+ * key may be tried; `sent: true` when it went out and then timed out or was reset: the outcome
+ * is `unknown`, the use stays counted, and no other key is tried.
+ */
+export class ProviderCallFailed extends Error {
+  constructor(
+    readonly sent: boolean,
+    readonly reason: 'timeout' | 'reset' | 'connect',
+  ) {
+    super(`the provider call failed (${reason}${sent ? ', after the request went out' : ''})`);
+    this.name = 'ProviderCallFailed';
+  }
+}
+
+export interface ProviderHttp {
+  /** Resolves once the status and headers arrive; rejects with ProviderCallFailed otherwise. Never follows a redirect. */
+  call(request: ProviderRequest): Promise<ProviderAnswer>;
+}
+
+/**
+ * Where an answer goes to the caller. Writes after the caller went away are dropped, not
+ * errors: the use case goes on reading the provider's answer (its outcome is recorded, and
+ * under an Idempotency-Key its body is kept for the replay).
+ */
+export interface ResponseSink {
+  /** status and headers; once only, before the first write */
+  start(status: number, headers: Record<string, string>): void;
+  /** resolves when the chunk may be followed by the next (backpressure) or the caller is gone */
+  write(chunk: Uint8Array): Promise<void>;
+  end(): void;
+  /** the answer could not be finished (the provider's body broke off): the caller sees a cut answer */
+  fail(): void;
+  /** true once the caller disconnected */
+  readonly closed: boolean;
+}
+
+/** What is kept of a proxied request under an Idempotency-Key (never the key, never the body). */
+export interface ProxyRequestRecord {
+  /** idempotencyId(pool, idempotencyKey) */
+  id: string;
+  pool: string;
+  /** a digest of method, path, query, forwarded headers and body: the same key with another request is refused */
+  requestHash: string;
+  /** callerDigest(caller): only that caller's retry is answered */
+  callerDigest: string;
+  state: 'in_progress' | 'done';
+  /** when an in-progress record may be taken over (the first request died): start + proxyTimeoutSeconds + margin */
+  leaseUntilMs: number;
+  /** where the final answer is kept (AnswerStore), once done */
+  answerRef?: string;
+  /** the record's end: 24 h after it was written */
+  expiresAtMs: number;
+}
+
+export type ProxyBegin = { started: true } | { started: false; record: ProxyRequestRecord };
+
+export interface ProxyIdempotency {
+  /**
+   * Records `record` (state in_progress) in one conditional write: only where no record is,
+   * or one that expired, or an in_progress one past its leaseUntilMs. Refused, it answers the
+   * record that stands (the use case decides: replay, 409 request_in_progress, 400, 409
+   * idempotency_conflict).
+   */
+  begin(record: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin>;
+  /** Marks the record done with its answer, only while it is still in_progress with this request hash and caller. */
+  finish(id: string, requestHash: string, answerRef: string): Promise<boolean>;
+  /** Drops an in_progress record whose request did not end in a 2xx: a retry may try again. */
+  abandon(id: string, requestHash: string): Promise<void>;
+}
+
+/** A kept answer: status, the returned headers, and the body. */
+export interface KeptAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: AsyncIterable<Uint8Array>;
+}
+
+export interface AnswerStore {
+  /**
+   * Keeps an answer, encrypted, streaming its body in (bounded memory); resolves with its
+   * reference once all of it is stored. Kept for 24 h.
+   */
+  put(pool: string, id: string, answer: KeptAnswer): Promise<string>;
+  /** The kept answer, or undefined when it is gone. */
+  get(ref: string): Promise<KeptAnswer | undefined>;
+}
+
+export interface JobPin {
+  pool: string;
+  jobId: string;
+  keyId: string;
+  expiresAtMs: number;
+}
+
+export interface JobPins {
+  /** Pins a job id to the key that started it (a conditional put: one key per id and pool). */
+  pin(pin: JobPin): Promise<void>;
+  /** The key a job of this pool was started with; undefined for an id keypool did not start there (or that expired). */
+  find(pool: string, jobId: string, nowMs: number): Promise<string | undefined>;
+}
