@@ -20,6 +20,7 @@ import { type WrappingKeySource, wrappingKeysOf } from './adapters/sealer-factor
 import { createEsdkOpener, type EsdkSealerOptions } from './adapters/esdk-opener.js';
 import { createEsdkSealer } from './adapters/esdk-sealer.js';
 import { StabilityClient, type StabilityClientOptions } from './adapters/stability-client.js';
+import { DynamoAccountStore } from './adapters/dynamo-account-store.js';
 import {
   type Config,
   ConfigError,
@@ -158,6 +159,7 @@ export function broker(config: StoreConfig, secrets: SecretSealer = sealer(confi
     store: tableStore(DynamoKeyStore, config, client),
     poolStore: tableStore(DynamoPoolStore, config, client),
     sealer: secrets,
+    accounts: tableStore(DynamoAccountStore, config, client),
   });
 }
 
@@ -169,13 +171,15 @@ export function maintenanceDeps(
   secrets: SecretOpener = opener(config),
 ): MaintenanceDeps {
   const client = documentClient(config);
+  const provider = new StabilityClient({ baseUrl: settings.providerBaseUrl, ...(warn ? { warn } : {}) });
   return {
     pools: tableStore(DynamoPoolStore, config, client),
     keys: tableStore(DynamoKeyAdminStore, config, client),
     sealer: secrets,
     balances: tableStore(DynamoBalanceStore, config, client),
     runs: tableStore(DynamoMaintenanceRunStore, config, client),
-    provider: new StabilityClient({ baseUrl: settings.providerBaseUrl, ...(warn ? { warn } : {}) }),
+    provider,
+    accounts: { provider, store: tableStore(DynamoAccountStore, config, client) },
   };
 }
 
@@ -220,6 +224,7 @@ export function processLeasing(): Leasing {
     pools: processTables().directory,
     sealer: processOpener(),
     dryPool: new DryPoolCounts({ store: processTables().leases }),
+    accounts: processTables().accounts,
     ...leaseLogHooks,
   }));
 }
@@ -232,6 +237,7 @@ export function processKeyImport(): KeyImport {
     poolStore: processTables().pools,
     pools: processTables().directory,
     sealer: sealer(processTables().config),
+    accounts: processTables().accounts,
   }));
 }
 

@@ -12,6 +12,7 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from './adapters/dynamo-client.js';
+import { DynamoAccountStore } from './adapters/dynamo-account-store.js';
 import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
 import { DynamoLeaseStore } from './adapters/dynamo-lease-store.js';
 import { DynamoMaintenanceRunStore } from './adapters/dynamo-maintenance-run-store.js';
@@ -44,6 +45,8 @@ export interface ProcessTables {
   leases: DynamoLeaseStore;
   pools: DynamoPoolStore;
   directory: PoolDirectory;
+  /** accounts above keys: their records, and the writes that put an account's state on its keys */
+  accounts: DynamoAccountStore;
 }
 
 let processTablesOnce: ProcessTables | undefined;
@@ -58,7 +61,8 @@ export function processTables(): ProcessTables {
     const client = documentClient(config);
     const pools = tableStore(DynamoPoolStore, config, client);
     const leases = tableStore(DynamoLeaseStore, config, client);
-    return { config, leases, pools, directory: new PoolDirectory({ store: pools }) };
+    const accounts = tableStore(DynamoAccountStore, config, client);
+    return { config, leases, pools, accounts, directory: new PoolDirectory({ store: pools }) };
   })());
 }
 
@@ -85,6 +89,7 @@ export function processCounting(): Pick<Leasing, 'complete' | 'increment'> {
     store: processTables().leases,
     pools: processTables().directory,
     sealer: NEVER_OPENS,
+    accounts: processTables().accounts,
     ...reportBudgetHooks(metrics),
   }));
 }
@@ -92,7 +97,11 @@ export function processCounting(): Pick<Leasing, 'complete' | 'increment'> {
 let processKeyAdminOnce: KeyAdmin | undefined;
 /** The process's operator use cases over keys: status, count, list (built on first use; never seals or opens). */
 export function processKeyAdmin(): KeyAdmin {
-  return (processKeyAdminOnce ??= new KeyAdmin({ store: processKeys(), pools: processTables().directory }));
+  return (processKeyAdminOnce ??= new KeyAdmin({
+    store: processKeys(),
+    pools: processTables().directory,
+    accounts: processTables().accounts,
+  }));
 }
 
 let processPoolAdminOnce: PoolAdmin | undefined;
@@ -125,7 +134,11 @@ export function overview(config: StoreConfig): Overview {
   return new Overview({
     pools,
     keys,
-    keyAdmin: new KeyAdmin({ store: keys, pools: new PoolDirectory({ store: pools }) }),
+    keyAdmin: new KeyAdmin({
+      store: keys,
+      pools: new PoolDirectory({ store: pools }),
+      accounts: tableStore(DynamoAccountStore, config, client),
+    }),
     runs: tableStore(DynamoMaintenanceRunStore, config, client),
   });
 }

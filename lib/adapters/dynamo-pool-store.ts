@@ -11,6 +11,8 @@ import {
   type PoolSettings,
   type Provider,
   PROVIDERS,
+  RATE_LIMIT_SCOPES,
+  type RateLimitScope,
 } from '../domain/types.js';
 import { shardSpan } from '../domain/shards.js';
 import { POOL_DIRECTORY, POOL_RECORD_PREFIX, TABLE } from '../table.js';
@@ -40,6 +42,9 @@ function toPolicy(item: Item | undefined): PoolPolicy | undefined {
     shards: number('shards'),
     maxClientCooldownSeconds: number('maxClientCooldownSeconds'),
     maxClientReportsPerMinute: number('maxClientReportsPerMinute'),
+    rateLimitScope: (RATE_LIMIT_SCOPES as readonly string[]).includes(String(item.rateLimitScope))
+      ? (item.rateLimitScope as RateLimitScope)
+      : POOL_DEFAULTS.rateLimitScope,
     ...(typeof item.previousShards === 'number' ? { previousShards: item.previousShards } : {}),
     ...(typeof item.shardsChangedAt === 'string' ? { shardsChangedAt: item.shardsChangedAt } : {}),
     createdAt: String(item.createdAt),

@@ -4,10 +4,11 @@
  * zod/mini keeps the Lambda bundles small; no schema coerces ("3" is not 3).
  */
 import * as z from 'zod/mini';
+import { ACCOUNT_PATTERN } from './accounts.js';
 import { POOL_NAME_PATTERN } from './pool-name.js';
 import { API_KEY_PATTERN } from './secret-rule.js';
 import { MAX_SHARDS } from './shards.js';
-import { KEY_STATUSES, OUTCOMES, PROVIDERS, STATUS_SETTERS } from './types.js';
+import { KEY_STATUSES, OUTCOMES, PROVIDERS, RATE_LIMIT_SCOPES, STATUS_SETTERS } from './types.js';
 
 export const MAX_IMPORT_BATCH = 500;
 
@@ -35,6 +36,15 @@ export const Label = z
     ),
   );
 export const KeyStatusSchema = z.enum(KEY_STATUSES);
+/** An account's name (lib/domain/accounts.ts). */
+export const AccountName = z
+  .string()
+  .check(
+    z.regex(
+      ACCOUNT_PATTERN,
+      'an account is 1-128 letters, digits, ".", "_", ":", "@" or "-", starting with a letter or digit',
+    ),
+  );
 export const OutcomeSchema = z.enum(OUTCOMES);
 export const StatusBySchema = z.enum(STATUS_SETTERS);
 
@@ -49,6 +59,8 @@ export const MaxUses = z.int().check(z.minimum(0), z.maximum(1000));
 export const LeaseTtlSeconds = z.int().check(z.minimum(1), z.maximum(3600));
 export const CooldownSeconds = z.int().check(z.minimum(1), z.maximum(86_400));
 export const ProviderSchema = z.enum(PROVIDERS);
+/** What a 429 cools: the key, or every key of its account. */
+export const RateLimitScopeSchema = z.enum(RATE_LIMIT_SCOPES);
 /** Credits are fractional in the provider's pricing. */
 export const MinCredits = z.number().check(z.minimum(0), z.maximum(1_000_000));
 /** How many index partitions a pool's usage order is spread over (lib/domain/shards.ts). */
@@ -72,4 +84,5 @@ export const PoolSettingsSchema = z.strictObject({
   shards: z.optional(Shards),
   maxClientCooldownSeconds: z.optional(MaxClientCooldownSeconds),
   maxClientReportsPerMinute: z.optional(MaxClientReportsPerMinute),
+  rateLimitScope: z.optional(RateLimitScopeSchema),
 });

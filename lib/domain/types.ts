@@ -109,7 +109,16 @@ export interface PoolSettings {
    * use is still counted or given back) and a lease-less count is refused
    */
   maxClientReportsPerMinute: number;
+  /**
+   * what a 429 cools: the key alone (`key`), or every key of its account (`account`), for the
+   * provider does not say whether its rate limit is per key or per account
+   */
+  rateLimitScope: RateLimitScope;
 }
+
+/** What a 429 cools (PoolSettings.rateLimitScope). */
+export const RATE_LIMIT_SCOPES = ['key', 'account'] as const;
+export type RateLimitScope = (typeof RATE_LIMIT_SCOPES)[number];
 
 /** A new pool's settings, and what a PUT leaves absent on create. */
 export const POOL_DEFAULTS: Readonly<PoolSettings> = {
@@ -121,6 +130,7 @@ export const POOL_DEFAULTS: Readonly<PoolSettings> = {
   shards: DEFAULT_SHARDS,
   maxClientCooldownSeconds: DEFAULT_MAX_CLIENT_COOLDOWN_SECONDS,
   maxClientReportsPerMinute: DEFAULT_MAX_CLIENT_REPORTS_PER_MINUTE,
+  rateLimitScope: 'key',
 };
 
 /** A pool as the API shows it (PoolView). */
@@ -158,8 +168,17 @@ export interface KeyRecord {
   cooldownUntil?: number;
   /** while sealing has marked the key undecryptable: the status it had, which a revive restores */
   prior?: StatusStamp;
+  /**
+   * the provider's balance at the last check of this key alone (a key whose account is not known
+   * yet); a key of a known account shows its account's (AccountRecord)
+   */
   credits?: number;
   creditsCheckedAt?: string;
+  /**
+   * the account of the pool's provider the key belongs to (the provider's organization id, or
+   * an operator's name for it); absent until known: the key is then its own account
+   */
+  account?: string;
 }
 
 /** A lease slot on a key: open while it has no outcome and its expiry has not passed. */
@@ -200,7 +219,9 @@ export interface KeyView {
   status: KeyStatus;
   createdAt: string;
   lastUsedAt: string | null;
-  /** the provider balance at the last maintenance check; null until checked */
+  /** the account the key belongs to; null until known (the key is its own account) */
+  account: string | null;
+  /** the provider balance at the last maintenance check (its account's, once known); null until checked */
   credits: number | null;
   creditsCheckedAt: string | null;
   /** who set the status, why and when; null while the key is active */
@@ -223,6 +244,8 @@ export interface SealContext {
 export interface NewKey {
   apiKey: string;
   label?: string;
+  /** the account it belongs to, when the operator knows it (lib/domain/accounts.ts ACCOUNT_PATTERN) */
+  account?: string;
 }
 
 export interface LeaseRequest {

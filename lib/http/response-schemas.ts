@@ -4,7 +4,7 @@
  * does not break a client that validates against an older document).
  */
 import * as z from 'zod/mini';
-import { KeyStatusSchema, ProviderSchema, StatusBySchema } from '../domain/primitives.js';
+import { KeyStatusSchema, ProviderSchema, RateLimitScopeSchema, StatusBySchema } from '../domain/primitives.js';
 import { ERROR_CODES } from './errors.js';
 
 /** A count (of uses, of keys): a whole number from 0. */
@@ -21,6 +21,9 @@ export const KeyViewSchema = z.object({
   status: KeyStatusSchema,
   createdAt: z.iso.datetime(),
   lastUsedAt: z.nullable(z.iso.datetime()),
+  /** the account the key belongs to; null until known (the key is its own account) */
+  account: z.nullable(z.string()),
+  /** the provider balance at the last check: its account's once the account is known */
   credits: z.nullable(z.number()),
   creditsCheckedAt: z.nullable(z.iso.datetime()),
   /** who set the status, why and when; null while the key is active */
@@ -93,6 +96,7 @@ export const PoolViewSchema = z.object({
   shards: Positive,
   maxClientCooldownSeconds: Positive,
   maxClientReportsPerMinute: Positive,
+  rateLimitScope: RateLimitScopeSchema,
   /** while a change of shards is being applied: the widest layout a key may still sit in */
   previousShards: z.optional(Positive),
   shardsChangedAt: z.optional(z.iso.datetime()),

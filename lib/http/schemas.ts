@@ -6,6 +6,7 @@
  */
 import * as z from 'zod/mini';
 import {
+  AccountName,
   ApiKeySecret,
   KeyStatusSchema,
   Label,
@@ -41,7 +42,11 @@ export const ImportQuery = z.strictObject({ revive: QueryFlag });
 /** `retireKeys=true`: a pool that still holds keys is deleted with them, each retired first. */
 export const DeletePoolQuery = z.strictObject({ retireKeys: QueryFlag });
 
-export const ImportedKey = z.strictObject({ apiKey: ApiKeySecret, label: z.optional(Label) });
+export const ImportedKey = z.strictObject({
+  apiKey: ApiKeySecret,
+  label: z.optional(Label),
+  account: z.optional(AccountName),
+});
 
 export const ImportBody = z.strictObject({
   keys: z.array(ImportedKey).check(z.minLength(1), z.maxLength(MAX_IMPORT_BATCH)),

@@ -56,13 +56,15 @@ export class Broker {
       pools: this.pools,
       dryPool: new DryPoolCounts({ store: options.store, ...clock }),
     });
-    this.keys = new KeyAdmin({ store: options.store, pools: this.pools, ...clock });
+    const accounts = options.accounts ? { accounts: options.accounts } : {};
+    this.keys = new KeyAdmin({ store: options.store, pools: this.pools, ...clock, ...accounts });
     this.keyImport = new KeyImport({
       store: options.store,
       poolStore: options.poolStore,
       pools: this.pools,
       sealer: options.sealer,
       ...clock,
+      ...accounts,
       ...(options.importConcurrency === undefined ? {} : { importConcurrency: options.importConcurrency }),
     });
     this.poolAdmin = new PoolAdmin({ poolStore: options.poolStore, pools: this.pools, ...clock });

@@ -8,10 +8,13 @@ import type { KeyAdminStore } from '../ports/key-admin-store.js';
 import { KEY_ID_PATTERN, toKeyView } from '../domain/keys.js';
 import type { PoolDirectory } from './pool-directory.js';
 import { effectiveStatus } from '../domain/rules.js';
-import type { KeyChange, KeyPage, KeyView, ListQuery, StatusBy } from '../domain/types.js';
+import type { KeyChange, KeyPage, KeyRecord, KeyView, ListQuery, StatusBy } from '../domain/types.js';
+import type { AccountStore } from '../ports/account-store.js';
 
 export interface KeyAdminOptions {
   store: KeyAdminStore;
+  /** the account records a key view takes its balance from (absent: each key's own) */
+  accounts?: Pick<AccountStore, 'records'>;
   pools: PoolDirectory;
   clock?: () => number;
 }
@@ -30,11 +33,13 @@ const RESET_TRIES = 10;
 
 export class KeyAdmin {
   private readonly store: KeyAdminStore;
+  private readonly accounts: Pick<AccountStore, 'records'> | undefined;
   private readonly pools: PoolDirectory;
   private readonly clock: () => number;
 
   constructor(options: KeyAdminOptions) {
     this.store = options.store;
+    this.accounts = options.accounts;
     this.pools = options.pools;
     this.clock = options.clock ?? Date.now;
   }
@@ -108,8 +113,12 @@ export class KeyAdmin {
     const limit = Math.min(query.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
     const nowMs = this.clock();
     let after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    const keys: KeyView[] = [];
+    const keys: KeyRecord[] = [];
     let read = 0;
+    const answer = async (cursor: string | null): Promise<KeyPage> => ({
+      keys: await this.views(pool, keys, nowMs),
+      cursor,
+    });
     for (;;) {
       // Unfiltered, read exactly what the page still needs; filtered, read in batches.
       const want = query.status === undefined ? limit - keys.length : LIST_BATCH;
@@ -119,16 +128,29 @@ export class KeyAdmin {
         consumed++;
         read++;
         after = key.keyId;
-        if (query.status === undefined || effectiveStatus(key, nowMs) === query.status)
-          keys.push(toKeyView(key, nowMs));
+        if (query.status === undefined || effectiveStatus(key, nowMs) === query.status) keys.push(key);
         if (keys.length === limit) break;
       }
       const more = consumed < page.keys.length || page.lastKeyId !== undefined;
-      if (!more) return { keys, cursor: null };
+      if (!more) return answer(null);
       if (consumed === page.keys.length && page.lastKeyId !== undefined) after = page.lastKeyId;
       if (keys.length === limit || read >= MAX_LIST_READ || after === undefined)
-        return { keys, cursor: after === undefined ? null : encodeCursor(after) };
+        return answer(after === undefined ? null : encodeCursor(after));
     }
+  }
+
+  /**
+   * The views of a page's keys, each key of a known account with its account's balance (one
+   * batch read per 100 accounts on the page; a key whose account was never read shows none).
+   */
+  async views(pool: string, keys: readonly KeyRecord[], nowMs: number): Promise<KeyView[]> {
+    const named = keys.flatMap((key) => (key.account === undefined ? [] : [key.account]));
+    const records = this.accounts && named.length > 0 ? await this.accounts.records(pool, named) : undefined;
+    return keys.map((key) => {
+      if (!records || key.account === undefined) return toKeyView(key, nowMs);
+      const record = records.get(key.account);
+      return toKeyView(key, nowMs, record ?? {});
+    });
   }
 
   /** Every page of list, merged (the CLI's --json). */

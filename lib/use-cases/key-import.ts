@@ -10,6 +10,9 @@ import type { PoolDirectory } from './pool-directory.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
 import type { ImportOptions, ImportResult, KeyRecord, KeyView, NewKey } from '../domain/types.js';
 import { mapLimit } from '../shared/map-limit.js';
+import { inheritedStatus } from '../domain/accounts.js';
+import { InvalidRequest } from '../domain/errors.js';
+import type { AccountStore } from '../ports/account-store.js';
 
 export interface KeyImportOptions {
   store: ImportStore;
@@ -19,6 +22,8 @@ export interface KeyImportOptions {
   clock?: () => number;
   /** how many imports run at once */
   importConcurrency?: number;
+  /** the accounts a key may be imported into: it takes its account's state (absent: accounts are refused) */
+  accounts?: Pick<AccountStore, 'record' | 'ensure'>;
 }
 
 /** What became of one key of an import. */
@@ -35,8 +40,10 @@ export class KeyImport {
   private readonly sealer: SecretSealer;
   private readonly clock: () => number;
   private readonly importConcurrency: number;
+  private readonly accounts: Pick<AccountStore, 'record' | 'ensure'> | undefined;
 
   constructor(options: KeyImportOptions) {
+    this.accounts = options.accounts;
     this.store = options.store;
     this.poolStore = options.poolStore;
     this.pools = options.pools;
@@ -58,6 +65,7 @@ export class KeyImport {
     // change of shards, longer than an import takes, so it sees every key homed the old way.
     const policy = await this.poolStore.ensure(pool, new Date(base).toISOString());
     this.pools.remember(policy);
+    const accounts = await this.accountStates(pool, keys, base);
     const seen = new Map<string, number>();
     const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index): Promise<KeyOutcome> => {
       const keyId = keyIdFor(newKey.apiKey);
@@ -66,7 +74,12 @@ export class KeyImport {
       seen.set(keyId, index);
       // Each key of a batch gets its own millisecond, so "oldest import first" is the batch order.
       const createdAt = new Date(base + index).toISOString();
-      const fields = { shards: policy.shards, ...(newKey.label === undefined ? {} : { label: newKey.label }) };
+      const fields = {
+        shards: policy.shards,
+        ...(newKey.label === undefined ? {} : { label: newKey.label }),
+        // A key imported into an exhausted or cooling account takes the account's state.
+        ...(newKey.account === undefined ? {} : { account: newKey.account, ...accounts.get(newKey.account) }),
+      };
       const sealed = await sealNewKey(this.sealer, newKey.apiKey, pool, createdAt, fields);
       const result = await this.store.insert(sealed);
       if (result.inserted) return { outcome: 'imported', keyId, key: result.key };
@@ -78,6 +91,7 @@ export class KeyImport {
       return { outcome: revived.revived ? 'revived' : key.status === 'retired' ? 'retired' : 'duplicate', keyId, key };
     });
     const views = new Map<string, KeyView>();
+    // (The import's views show each key's own balance: a new key has none yet.)
     for (const outcome of outcomes) if (outcome.key) views.set(outcome.keyId, toKeyView(outcome.key));
     const count = (outcome: KeyOutcome['outcome']): number => outcomes.filter((o) => o.outcome === outcome).length;
     return {
@@ -87,5 +101,27 @@ export class KeyImport {
       revived: count('revived'),
       keys: outcomes.map((o) => views.get(o.keyId)).filter((v): v is KeyView => v !== undefined),
     };
+  }
+
+  /**
+   * The state each account the import names gives its new keys (none for an account in service),
+   * its record created if it has none.
+   */
+  private async accountStates(
+    pool: string,
+    keys: readonly NewKey[],
+    nowMs: number,
+  ): Promise<Map<string, NonNullable<ReturnType<typeof inheritedStatus>>>> {
+    const named = [...new Set(keys.flatMap((key) => (key.account === undefined ? [] : [key.account])))];
+    const states = new Map<string, NonNullable<ReturnType<typeof inheritedStatus>>>();
+    if (named.length === 0) return states;
+    const accounts = this.accounts;
+    if (!accounts) throw new InvalidRequest('this deployment does not keep accounts');
+    await mapLimit(named, this.importConcurrency, async (account) => {
+      await accounts.ensure(pool, account);
+      const state = inheritedStatus(await accounts.record(pool, account), nowMs);
+      if (state) states.set(account, state);
+    });
+    return states;
   }
 }

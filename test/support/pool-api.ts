@@ -61,11 +61,13 @@ export const POOL_VIEW_FIELDS = [
   'minCredits',
   'pool',
   'provider',
+  'rateLimitScope',
   'shards',
   'updatedAt',
 ];
 /** The fields of a KeyView without a label, in sorted order. */
 export const KEY_VIEW_FIELDS = [
+  'account',
   'cooldownUntil',
   'createdAt',
   'credits',

@@ -9,11 +9,12 @@ import {
   MinCredits,
   PoolName,
   ProviderSchema,
+  RateLimitScopeSchema,
   Shards,
 } from '../../domain/primitives.js';
 import { reshard as reshardPool, RESHARD_SETTLE_MS, type ReshardReport } from '../../use-cases/reshard.js';
 import { MAX_SHARDS } from '../../domain/shards.js';
-import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS } from '../../domain/types.js';
+import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS, RATE_LIMIT_SCOPES } from '../../domain/types.js';
 import { checked, type Command, type CommandGroup, Concurrency, json, numberFlag, table } from '../framework.js';
 
 const POOL_COLUMNS = [
@@ -26,6 +27,7 @@ const POOL_COLUMNS = [
   'shards',
   'maxClientCooldownSeconds',
   'maxClientReportsPerMinute',
+  'rateLimitScope',
   'updatedAt',
 ];
 
@@ -41,7 +43,7 @@ const set: Command = {
   name: 'set',
   summary: 'create a pool or change its policy (PUT /pools/{pool}): only the flags given change',
   usage:
-    '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--shards N] [--max-client-cooldown S] [--max-client-reports N] [--json]',
+    '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--shards N] [--max-client-cooldown S] [--max-client-reports N] [--rate-limit-scope key|account] [--json]',
   help: [
     `--max-uses N      the cap: a key is leased while its count is <= N (0..1000; new pool: ${POOL_DEFAULTS.maxUses})`,
     `--lease-ttl S     the longest lease, and the default one, in seconds (1..3600; new pool: ${POOL_DEFAULTS.leaseTtlSeconds})`,
@@ -55,6 +57,7 @@ const set: Command = {
     '                  confirms or clears them first',
     `--max-client-reports N    negative reports and lease-less counts one caller may make per minute (1..10000; new pool: ${POOL_DEFAULTS.maxClientReportsPerMinute});`,
     '                  past N they change nothing (a report still counts or gives back its use) and a count answers 429',
+    `--rate-limit-scope S      ${RATE_LIMIT_SCOPES.join(' | ')}: what a 429 cools, the key alone or every key of its account (new pool: ${POOL_DEFAULTS.rateLimitScope})`,
     '--json            print the HTTP API body (the PoolView)',
     `Leases in a running Lambda follow a change within its policy cache (${POLICY_CACHE_MS / 1000} s).`,
   ],
@@ -67,6 +70,7 @@ const set: Command = {
     shards: { type: 'string' },
     'max-client-cooldown': { type: 'string' },
     'max-client-reports': { type: 'string' },
+    'rate-limit-scope': { type: 'string' },
     json: { type: 'boolean' },
   },
   positionals: [1, 1],
@@ -89,6 +93,8 @@ const set: Command = {
     const provider =
       args.values.provider === undefined ? undefined : checked(ProviderSchema, args.values.provider, '--provider');
     const minCredits = numberFlag(MinCredits, args.values['min-credits'], '--min-credits');
+    const scope = args.values['rate-limit-scope'];
+    const rateLimitScope = scope === undefined ? undefined : checked(RateLimitScopeSchema, scope, '--rate-limit-scope');
     const settings: Partial<PoolSettings> = {
       ...(maxUses === undefined ? {} : { maxUses }),
       ...(leaseTtlSeconds === undefined ? {} : { leaseTtlSeconds }),
@@ -98,6 +104,7 @@ const set: Command = {
       ...(shards === undefined ? {} : { shards }),
       ...(maxClientCooldownSeconds === undefined ? {} : { maxClientCooldownSeconds }),
       ...(maxClientReportsPerMinute === undefined ? {} : { maxClientReportsPerMinute }),
+      ...(rateLimitScope === undefined ? {} : { rateLimitScope }),
     };
     const view = await services.broker().setPool(pool, settings);
     io.out(args.values.json ? json(view) : table(poolRows([view]), POOL_COLUMNS));

@@ -1,0 +1,276 @@
+/**
+ * Accounts in keypool's table (lib/table.ts): a key's `account` and its account-keys partition
+ * `apk`, the account records under `acct#<pool>#<account>`, and the writes that put an
+ * account's state on its keys. Each write to a key is one conditional UpdateItem that touches
+ * only the status attributes, the index partition `upk` and, for an account, `account`/`apk`:
+ * never a count, the sort key or a lease slot.
+ */
+import { GetCommand, QueryCommand, type QueryCommandOutput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ACCOUNT_STATUSES, type AccountRecord, type AccountStatus } from '../domain/accounts.js';
+import { inUsageIndex, type ReportChange } from '../domain/rules.js';
+import type { StatusBy } from '../domain/types.js';
+import type { AccountStop, AccountStore } from '../ports/account-store.js';
+import {
+  ACCOUNT_RECORD_ATTRIBUTES,
+  accountDirectory,
+  accountPartition,
+  accountRecordId,
+  KEY_PREFIX,
+  TABLE,
+} from '../table.js';
+import { keyWrite, stampClauses } from './dynamo-key-table.js';
+import { DynamoTable } from './dynamo-table.js';
+import { BACK_INTO_INDEX, type Item, projection } from './key-item.js';
+import { reportCondition } from './lease-conditions.js';
+
+const { partitionKey: KEY, poolIndex: POOL_INDEX, accountIndex: ACCOUNT_INDEX } = TABLE;
+
+const RECORD_FIELDS = projection(ACCOUNT_RECORD_ATTRIBUTES);
+
+/** The record an account item holds; undefined for an item that is not one. */
+function toAccountRecord(item: Item | undefined): AccountRecord | undefined {
+  if (!item || typeof item.account !== 'string' || typeof item.accountPool !== 'string') return undefined;
+  const status = (ACCOUNT_STATUSES as readonly string[]).includes(String(item.status))
+    ? (item.status as AccountStatus)
+    : 'active';
+  return {
+    pool: item.accountPool,
+    account: item.account,
+    status,
+    ...(typeof item.credits === 'number' ? { credits: item.credits } : {}),
+    ...(typeof item.creditsCheckedAt === 'string' ? { creditsCheckedAt: item.creditsCheckedAt } : {}),
+    ...(typeof item.statusBy === 'string' ? { statusBy: item.statusBy as StatusBy } : {}),
+    ...(typeof item.statusReason === 'string' ? { statusReason: item.statusReason } : {}),
+    ...(typeof item.statusAt === 'string' ? { statusAt: item.statusAt } : {}),
+    ...(typeof item.cooldownUntil === 'number' ? { cooldownUntil: item.cooldownUntil } : {}),
+  };
+}
+
+export class DynamoAccountStore extends DynamoTable implements AccountStore {
+  async accountOf(pool: string, keyId: string): Promise<string | undefined> {
+    const out = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [KEY]: keyId },
+        ConsistentRead: true,
+        ...projection(['pool', 'account']),
+        ...this.capacity,
+      }),
+    );
+    this.meter?.record('account-of', out.ConsumedCapacity);
+    const item = out.Item;
+    return item?.pool === pool && typeof item.account === 'string' ? item.account : undefined;
+  }
+
+  async setAccount(pool: string, keyId: string, account: string, replace: boolean): Promise<boolean> {
+    const names = { '#pool': 'pool', '#account': 'account', '#apk': ACCOUNT_INDEX.partitionKey };
+    // Invariants: only a key of this pool; discovery never overwrites an account already known
+    // (an operator's, or another run's).
+    let condition = `#pool = :pool AND begins_with(#key, :prefix)`;
+    if (!replace) condition += ' AND attribute_not_exists(#account)';
+    const result = await this.conditionalUpdate(
+      'account-set',
+      {
+        Key: { [KEY]: keyId },
+        UpdateExpression: 'SET #account = :account, #apk = :apk',
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { ...names, '#key': KEY },
+        ExpressionAttributeValues: {
+          ':pool': pool,
+          ':prefix': KEY_PREFIX,
+          ':account': account,
+          ':apk': accountPartition(pool, account),
+        },
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
+  async accountKeys(pool: string, account: string): Promise<string[]> {
+    const ids: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out: QueryCommandOutput = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: ACCOUNT_INDEX.name,
+          KeyConditionExpression: '#apk = :apk',
+          ExpressionAttributeNames: { '#apk': ACCOUNT_INDEX.partitionKey },
+          ExpressionAttributeValues: { ':apk': accountPartition(pool, account) },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record('account-keys', out.ConsumedCapacity);
+      for (const item of out.Items ?? []) if (typeof item[KEY] === 'string') ids.push(item[KEY]);
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return ids;
+  }
+
+  async stopKey(pool: string, keyId: string, change: ReportChange, nowMs: number): Promise<boolean> {
+    const set: string[] = [];
+    const remove: string[] = [];
+    const names: Record<string, string> = { '#pool': 'pool' };
+    const values: Item = { ':pool': pool, ':now': nowMs };
+    // Invariants: a key of this pool only; reportApplies — the account's change replaces only
+    // what a report about the key itself could (never an operator's or the provider's disabled,
+    // undecryptable, retired, a more severe rest or one that lasts longer).
+    const condition = `#pool = :pool AND ${reportCondition(change, names, values)}`;
+    stampClauses(change.stamp, { set, remove, names, values });
+    if (!inUsageIndex(change.stamp.status, change.stamp.until !== undefined)) {
+      names['#upk'] = TABLE.usageIndex.partitionKey;
+      remove.push('#upk');
+    }
+    return (
+      await this.conditionalUpdate(
+        'account-stop',
+        keyWrite(keyId, { set, remove, condition, names, values }),
+        'updated',
+      )
+    ).ok;
+  }
+
+  async restoreKey(pool: string, keyId: string, stop: AccountStop): Promise<boolean> {
+    const set: string[] = [];
+    const remove: string[] = [];
+    const names: Record<string, string> = {
+      '#pool': 'pool',
+      '#ush': TABLE.usageIndex.home,
+      '#upk': TABLE.usageIndex.partitionKey,
+    };
+    const values: Item = { ':pool': pool, ':was': stop.status, ':wasBy': stop.by, ':wasReason': stop.reason };
+    stampClauses({ status: 'active' }, { set, remove, names, values });
+    set.push(BACK_INTO_INDEX);
+    // Invariant: only a key still stopped for its account's sake comes back (one an operator, the
+    // provider or a report about the key itself has set since keeps its status).
+    const condition = '#pool = :pool AND #status = :was AND #stBy = :wasBy AND #stReason = :wasReason';
+    return (
+      await this.conditionalUpdate(
+        'account-restore',
+        keyWrite(keyId, { set, remove, condition, names, values }),
+        'updated',
+      )
+    ).ok;
+  }
+
+  async record(pool: string, account: string): Promise<AccountRecord | undefined> {
+    const out = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [KEY]: accountRecordId(pool, account) },
+        ConsistentRead: true,
+        ...RECORD_FIELDS,
+        ...this.capacity,
+      }),
+    );
+    this.meter?.record('account', out.ConsumedCapacity);
+    return toAccountRecord(out.Item);
+  }
+
+  async records(pool: string, accounts: readonly string[]): Promise<Map<string, AccountRecord>> {
+    const ids = [...new Set(accounts)].map((account) => accountRecordId(pool, account));
+    const items = ids.length === 0 ? [] : await this.batchGet('accounts', ids, RECORD_FIELDS);
+    const records = new Map<string, AccountRecord>();
+    for (const item of items) {
+      const record = toAccountRecord(item);
+      if (record?.pool === pool) records.set(record.account, record);
+    }
+    return records;
+  }
+
+  async ensure(pool: string, account: string): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { [KEY]: accountRecordId(pool, account) },
+        UpdateExpression:
+          'SET #pool = :directory, account = :account, accountPool = :accountPool, #status = if_not_exists(#status, :active)',
+        ExpressionAttributeNames: { '#pool': POOL_INDEX.partitionKey, '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':directory': accountDirectory(pool),
+          ':account': account,
+          ':accountPool': pool,
+          ':active': 'active',
+        },
+        ...this.capacity,
+      }),
+    );
+  }
+
+  async writeRecord(record: AccountRecord, keepVerdict = false): Promise<boolean> {
+    const names: Record<string, string> = { '#pool': POOL_INDEX.partitionKey };
+    const values: Item = {
+      ':directory': accountDirectory(record.pool),
+      ':account': record.account,
+      ':accountPool': record.pool,
+    };
+    const set = ['#pool = :directory', 'account = :account', 'accountPool = :accountPool'];
+    const remove: string[] = [];
+    if (record.credits !== undefined) {
+      set.push('credits = :credits', 'creditsCheckedAt = :checkedAt');
+      values[':credits'] = record.credits;
+      values[':checkedAt'] = record.creditsCheckedAt ?? new Date().toISOString();
+    }
+    // The record's status fields have the key's names (STATUS_ATTRIBUTES), so one writer serves both.
+    stampClauses(
+      {
+        status: record.status,
+        ...(record.statusBy === undefined ? {} : { by: record.statusBy }),
+        ...(record.statusReason === undefined ? {} : { reason: record.statusReason }),
+        ...(record.statusAt === undefined ? {} : { at: record.statusAt }),
+        ...(record.cooldownUntil === undefined ? {} : { until: record.cooldownUntil }),
+      },
+      { set, remove, names, values },
+    );
+    // Invariant (keepVerdict): a client's hypothesis never replaces the provider's exhausted.
+    const condition = keepVerdict
+      ? 'attribute_not_exists(#status) OR NOT (#status = :exhausted AND #stBy = :provider)'
+      : undefined;
+    if (condition) Object.assign(values, { ':exhausted': 'exhausted', ':provider': 'provider' });
+    const result = await this.conditionalUpdate(
+      'account-write',
+      {
+        Key: { [KEY]: accountRecordId(record.pool, record.account) },
+        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+        ...(condition ? { ConditionExpression: condition } : {}),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
+  async list(
+    pool: string,
+    limit: number,
+    after?: string,
+  ): Promise<{ accounts: AccountRecord[]; last: string | undefined }> {
+    const directory = accountDirectory(pool);
+    const out = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: POOL_INDEX.name,
+        KeyConditionExpression: '#pool = :pool',
+        ExpressionAttributeNames: { '#pool': POOL_INDEX.partitionKey },
+        ExpressionAttributeValues: { ':pool': directory },
+        Limit: limit,
+        ...(after === undefined
+          ? {}
+          : { ExclusiveStartKey: { [POOL_INDEX.partitionKey]: directory, [KEY]: accountRecordId(pool, after) } }),
+        ...this.capacity,
+      }),
+    );
+    this.meter?.record('account-list', out.ConsumedCapacity);
+    const ids = (out.Items ?? []).map((item) => String(item[KEY]));
+    const items = ids.length === 0 ? [] : await this.batchGet('accounts', ids, RECORD_FIELDS);
+    const accounts = items
+      .map(toAccountRecord)
+      .filter((r): r is AccountRecord => r?.pool === pool)
+      .sort((a, b) => (a.account < b.account ? -1 : 1));
+    const last: unknown = out.LastEvaluatedKey?.[KEY];
+    return { accounts, last: typeof last === 'string' ? last.slice(accountRecordId(pool, '').length) : undefined };
+  }
+}
