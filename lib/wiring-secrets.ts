@@ -44,7 +44,15 @@ import type { MigrationSources } from './ports/migration-source.js';
 import type { MigrationStore } from './ports/migration-store.js';
 import { leaseLogHooks } from './observability/lease-log.js';
 import { startConsole } from './console/server.js';
-import { overview, processKeys, processTables, type StoreConfig, tableStore } from './wiring.js';
+import {
+  overview,
+  processAccountRecords,
+  processAccounts,
+  processKeys,
+  processTables,
+  type StoreConfig,
+  tableStore,
+} from './wiring.js';
 
 /**
  * Where the wrapping keys come from: the environment's KMS key or key file; with neither, a
@@ -224,7 +232,7 @@ export function processLeasing(): Leasing {
     pools: processTables().directory,
     sealer: processOpener(),
     dryPool: new DryPoolCounts({ store: processTables().leases }),
-    accounts: processTables().accounts,
+    accounts: processAccounts(),
     ...leaseLogHooks,
   }));
 }
@@ -237,7 +245,7 @@ export function processKeyImport(): KeyImport {
     poolStore: processTables().pools,
     pools: processTables().directory,
     sealer: sealer(processTables().config),
-    accounts: processTables().accounts,
+    accounts: processAccountRecords(),
   }));
 }
 

@@ -12,6 +12,7 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from './adapters/dynamo-client.js';
+import { DynamoAccountRecords } from './adapters/dynamo-account-records.js';
 import { DynamoAccountStore } from './adapters/dynamo-account-store.js';
 import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
 import { DynamoLeaseStore } from './adapters/dynamo-lease-store.js';
@@ -45,8 +46,6 @@ export interface ProcessTables {
   leases: DynamoLeaseStore;
   pools: DynamoPoolStore;
   directory: PoolDirectory;
-  /** accounts above keys: their records, and the writes that put an account's state on its keys */
-  accounts: DynamoAccountStore;
 }
 
 let processTablesOnce: ProcessTables | undefined;
@@ -61,9 +60,29 @@ export function processTables(): ProcessTables {
     const client = documentClient(config);
     const pools = tableStore(DynamoPoolStore, config, client);
     const leases = tableStore(DynamoLeaseStore, config, client);
-    const accounts = tableStore(DynamoAccountStore, config, client);
-    return { config, leases, pools, accounts, directory: new PoolDirectory({ store: pools }) };
+    return { config, leases, pools, directory: new PoolDirectory({ store: pools }) };
   })());
+}
+
+let processAccountsOnce: DynamoAccountStore | undefined;
+/**
+ * The process's account store (accounts above keys: their records, and the writes that put an
+ * account's state on its keys), over the process's client; built apart so a function that
+ * never meets an account does not bundle it.
+ */
+export function processAccounts(): DynamoAccountStore {
+  const { leases, config } = processTables();
+  return (processAccountsOnce ??= new DynamoAccountStore({ client: leases.client, tableName: config.tableName }));
+}
+
+let processAccountRecordsOnce: DynamoAccountRecords | undefined;
+/** The process's account records alone: what an import, an operator's change and a list read and write. */
+export function processAccountRecords(): DynamoAccountRecords {
+  const { leases, config } = processTables();
+  return (processAccountRecordsOnce ??= new DynamoAccountRecords({
+    client: leases.client,
+    tableName: config.tableName,
+  }));
 }
 
 let processKeysOnce: DynamoKeyAdminStore | undefined;
@@ -89,7 +108,7 @@ export function processCounting(): Pick<Leasing, 'complete' | 'increment'> {
     store: processTables().leases,
     pools: processTables().directory,
     sealer: NEVER_OPENS,
-    accounts: processTables().accounts,
+    accounts: processAccounts(),
     ...reportBudgetHooks(metrics),
   }));
 }
@@ -100,7 +119,7 @@ export function processKeyAdmin(): KeyAdmin {
   return (processKeyAdminOnce ??= new KeyAdmin({
     store: processKeys(),
     pools: processTables().directory,
-    accounts: processTables().accounts,
+    accounts: processAccountRecords(),
   }));
 }
 

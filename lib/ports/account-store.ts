@@ -14,15 +14,26 @@ export interface AccountStop {
   reason: string;
 }
 
-export interface AccountStore {
-  /** The account a key of the pool belongs to, read consistently; undefined: unknown, or no such key in the pool. */
-  accountOf(pool: string, keyId: string): Promise<string | undefined>;
+/** What an import and an operator's change need of accounts: records, and a key's account. */
+export interface AccountRecords {
+  /** An account's record; undefined when none was written. */
+  record(pool: string, account: string): Promise<AccountRecord | undefined>;
+  /** The records of several accounts of a pool (missing ones left out). */
+  records(pool: string, accounts: readonly string[]): Promise<Map<string, AccountRecord>>;
+  /** Creates the account's record (active, no balance yet) unless it exists. */
+  ensure(pool: string, account: string): Promise<void>;
   /**
    * Sets the key's account: `operator` replaces whatever was known, discovery (`known: false`)
    * writes only where no account is known yet, so an operator's value wins. False when the key
    * is not in the pool (or, for discovery, already has one).
    */
   setAccount(pool: string, keyId: string, account: string, replace: boolean): Promise<boolean>;
+}
+
+/** Accounts' states put on their keys, and the records' status writes and pages. */
+export interface AccountStore extends AccountRecords {
+  /** The account a key of the pool belongs to, read consistently; undefined: unknown, or no such key in the pool. */
+  accountOf(pool: string, keyId: string): Promise<string | undefined>;
   /** The ids of an account's keys (the account-keys index: it may lag a new account by a moment). */
   accountKeys(pool: string, account: string): Promise<string[]>;
   /**
@@ -33,12 +44,6 @@ export interface AccountStore {
   stopKey(pool: string, keyId: string, change: ReportChange, nowMs: number): Promise<boolean>;
   /** Puts back a key stopped for its account's sake: one conditional write, only while it is still `stop`. */
   restoreKey(pool: string, keyId: string, stop: AccountStop): Promise<boolean>;
-  /** An account's record; undefined when none was written. */
-  record(pool: string, account: string): Promise<AccountRecord | undefined>;
-  /** The records of several accounts of a pool (missing ones left out). */
-  records(pool: string, accounts: readonly string[]): Promise<Map<string, AccountRecord>>;
-  /** Creates the account's record (active, no balance yet) unless it exists. */
-  ensure(pool: string, account: string): Promise<void>;
   /**
    * Writes the account's status (and, when given, its balance). `keepVerdict`: not over the
    * provider's exhausted (a client's hypothesis never replaces a verdict). False when refused.

@@ -180,6 +180,7 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
       shards: 1,
       maxClientCooldownSeconds: 30,
       maxClientReportsPerMinute: 5,
+      rateLimitScope: 'key',
       createdAt: first.createdAt,
       updatedAt: (second.body as PoolViewBody).updatedAt,
     });
