@@ -235,10 +235,10 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
     items: [
       READS_POOL_RECORDS,
       { actions: ['BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
-      // The balances of the page's accounts.
+      // The balances of the page's accounts; a pool's accounts and each one's keys.
       READS_ACCOUNTS,
     ],
-    queries: [TABLE.poolIndex.name],
+    queries: [TABLE.poolIndex.name, TABLE.accountIndex.name],
   },
   // The lease: reads keys whole (it hands the secret out) and its idempotency records; writes a
   // key's count, slot and status (and tests its ciphertext), and puts only idempotency records.

@@ -21,6 +21,7 @@ import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { type Config, readConfig } from './config.js';
 import { reportBudgetHooks } from './observability/keypool-metrics.js';
 import { metrics } from './observability/metrics.js';
+import { AccountsView } from './use-cases/accounts-view.js';
 import { KeyAdmin } from './use-cases/key-admin.js';
 import { Overview } from './use-cases/overview.js';
 import { Leasing } from './use-cases/leasing.js';
@@ -121,6 +122,12 @@ export function processKeyAdmin(): KeyAdmin {
     pools: processTables().directory,
     accounts: processAccountRecords(),
   }));
+}
+
+let processAccountsViewOnce: AccountsView | undefined;
+/** The process's view of pools' accounts (built on first use; never a secret). */
+export function processAccountsView(): AccountsView {
+  return (processAccountsViewOnce ??= new AccountsView({ store: processAccounts(), pools: processTables().directory }));
 }
 
 let processPoolAdminOnce: PoolAdmin | undefined;

@@ -7,12 +7,13 @@
  */
 import { GetCommand, QueryCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import type { AccountRecord } from '../domain/accounts.js';
+import type { KeyRecord } from '../domain/types.js';
 import { inUsageIndex, type ReportChange } from '../domain/rules.js';
-import type { AccountStop, AccountStore } from '../ports/account-store.js';
+import type { AccountStore } from '../ports/account-store.js';
 import { accountDirectory, accountPartition, accountRecordId, TABLE } from '../table.js';
 import { DynamoAccountRecords, RECORD_FIELDS, toAccountRecord } from './dynamo-account-records.js';
-import { keyWrite, stampClauses } from './dynamo-key-table.js';
-import { BACK_INTO_INDEX, type Item, projection } from './key-item.js';
+import { keyWrite, RECORD_PROJECTION, stampClauses } from './dynamo-key-table.js';
+import { type Item, projection, toKeyRecord } from './key-item.js';
 import { reportCondition } from './report-condition.js';
 
 const { partitionKey: KEY, poolIndex: POOL_INDEX, accountIndex: ACCOUNT_INDEX } = TABLE;
@@ -55,6 +56,14 @@ export class DynamoAccountStore extends DynamoAccountRecords implements AccountS
     return ids;
   }
 
+  async keysOf(pool: string, account: string): Promise<KeyRecord[]> {
+    const items = await this.batchGet('account-items', await this.accountKeys(pool, account), RECORD_PROJECTION);
+    return items
+      .map((item) => toKeyRecord(item))
+      .filter((key): key is KeyRecord => key?.pool === pool && key.account === account)
+      .sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
+  }
+
   async stopKey(pool: string, keyId: string, change: ReportChange, nowMs: number): Promise<boolean> {
     const set: string[] = [];
     const remove: string[] = [];
@@ -72,29 +81,6 @@ export class DynamoAccountStore extends DynamoAccountRecords implements AccountS
     return (
       await this.conditionalUpdate(
         'account-stop',
-        keyWrite(keyId, { set, remove, condition, names, values }),
-        'updated',
-      )
-    ).ok;
-  }
-
-  async restoreKey(pool: string, keyId: string, stop: AccountStop): Promise<boolean> {
-    const set: string[] = [];
-    const remove: string[] = [];
-    const names: Record<string, string> = {
-      '#pool': 'pool',
-      '#ush': TABLE.usageIndex.home,
-      '#upk': TABLE.usageIndex.partitionKey,
-    };
-    const values: Item = { ':pool': pool, ':was': stop.status, ':wasBy': stop.by, ':wasReason': stop.reason };
-    stampClauses({ status: 'active' }, { set, remove, names, values });
-    set.push(BACK_INTO_INDEX);
-    // Invariant: only a key still stopped for its account's sake comes back (one an operator, the
-    // provider or a report about the key itself has set since keeps its status).
-    const condition = '#pool = :pool AND #status = :was AND #stBy = :wasBy AND #stReason = :wasReason';
-    return (
-      await this.conditionalUpdate(
-        'account-restore',
         keyWrite(keyId, { set, remove, condition, names, values }),
         'updated',
       )

@@ -326,8 +326,10 @@ export interface KeyPage {
   cursor: string | null;
 }
 
-/** An operator's change to one key (PATCH): its status, its count, or both. */
+/** An operator's change to one key (PATCH): its status, its count, its account, or any of them. */
 export interface KeyChange {
   status?: Extract<KeyStatus, 'active' | 'disabled'>;
   usageCount?: number;
+  /** the account it belongs to (replaces one learned by maintenance) */
+  account?: string;
 }

@@ -5,6 +5,7 @@
  */
 import * as z from 'zod/mini';
 import { KeyStatusSchema, ProviderSchema, RateLimitScopeSchema, StatusBySchema } from '../domain/primitives.js';
+import { ACCOUNT_STATUSES } from '../domain/accounts.js';
 import { ERROR_CODES } from './errors.js';
 
 /** A count (of uses, of keys): a whole number from 0. */
@@ -44,6 +45,19 @@ export const ImportResponse = z.object({
   keys: z.array(KeyViewSchema),
 });
 export const PoolDeletionResponse = z.object({ pool: z.string(), deleted: z.literal(true), retiredKeys: Count });
+export const AccountViewSchema = z.object({
+  account: z.string(),
+  /** keys of the pool in the account (retired ones aside) */
+  keys: Count,
+  /** of them, leasable now: effectively active, under the pool's cap */
+  usableKeys: Count,
+  credits: z.nullable(z.number()),
+  creditsCheckedAt: z.nullable(z.iso.datetime()),
+  status: z.enum(ACCOUNT_STATUSES),
+  /** until when a cooling account (or a client's report of it out of credits) rests */
+  cooldownUntil: z.optional(z.iso.datetime()),
+});
+export const AccountPageResponse = z.object({ accounts: z.array(AccountViewSchema), cursor: z.nullable(z.string()) });
 export const KeyPageResponse = z.object({ keys: z.array(KeyViewSchema), cursor: z.nullable(z.string()) });
 export const UsageResponse = z.object({ keyId: z.string(), usageCount: Count });
 export const LeaseResponse = z.object({

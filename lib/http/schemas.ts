@@ -72,6 +72,13 @@ export const ListQuery = z.strictObject({
 export const UpdateKeyBody = z.strictObject({
   status: z.optional(z.enum(['active', 'disabled'])),
   usageCount: z.optional(UsageCount),
+  /** the account the key belongs to (replaces one learned by maintenance) */
+  account: z.optional(AccountName),
+});
+
+export const AccountsQuery = z.strictObject({
+  limit: ListQuery.shape.limit,
+  cursor: ListQuery.shape.cursor,
 });
 
 export const LeaseBody = z.strictObject({ maxUses: z.optional(MaxUses), ttlSeconds: z.optional(LeaseTtlSeconds) });

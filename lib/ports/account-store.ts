@@ -5,14 +5,7 @@
  */
 import type { AccountRecord } from '../domain/accounts.js';
 import type { ReportChange } from '../domain/rules.js';
-import type { StatusBy } from '../domain/types.js';
-
-/** A key's status as a restore finds it: put back only while it is still so. */
-export interface AccountStop {
-  status: 'exhausted' | 'cooling';
-  by: StatusBy;
-  reason: string;
-}
+import type { KeyRecord } from '../domain/types.js';
 
 /** What an import and an operator's change need of accounts: records, and a key's account. */
 export interface AccountRecords {
@@ -42,13 +35,13 @@ export interface AccountStore extends AccountRecords {
    * severe or longer rest). True when it applied.
    */
   stopKey(pool: string, keyId: string, change: ReportChange, nowMs: number): Promise<boolean>;
-  /** Puts back a key stopped for its account's sake: one conditional write, only while it is still `stop`. */
-  restoreKey(pool: string, keyId: string, stop: AccountStop): Promise<boolean>;
   /**
    * Writes the account's status (and, when given, its balance). `keepVerdict`: not over the
    * provider's exhausted (a client's hypothesis never replaces a verdict). False when refused.
    */
   writeRecord(record: AccountRecord, keepVerdict?: boolean): Promise<boolean>;
+  /** The records (never secrets) of an account's keys, through the account-keys index. */
+  keysOf(pool: string, account: string): Promise<KeyRecord[]>;
   /** One page of the pool's account records in account order. */
   list(pool: string, limit: number, after?: string): Promise<{ accounts: AccountRecord[]; last: string | undefined }>;
 }

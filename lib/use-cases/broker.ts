@@ -3,6 +3,7 @@
  * client and the tests. The Lambdas use Leasing, KeyAdmin or PoolAdmin directly, so each
  * bundles only its own part.
  */
+import { AccountsView } from './accounts-view.js';
 import { DryPoolCounts } from './dry-pool-counts.js';
 import { KeyAdmin } from './key-admin.js';
 import { KeyImport } from './key-import.js';
@@ -43,6 +44,8 @@ export class Broker {
   readonly listPools: PoolAdmin['list'];
   readonly retireKey: Retirement['retireKey'];
   readonly deletePool: Retirement['deletePool'];
+  /** the pools' accounts (only with an account store) */
+  readonly accounts: AccountsView | undefined;
 
   constructor(options: BrokerOptions) {
     const clock = options.clock ? { clock: options.clock } : {};
@@ -87,5 +90,8 @@ export class Broker {
     this.listPools = this.poolAdmin.list.bind(this.poolAdmin);
     this.retireKey = this.retirement.retireKey.bind(this.retirement);
     this.deletePool = this.retirement.deletePool.bind(this.retirement);
+    this.accounts = options.accounts
+      ? new AccountsView({ store: options.accounts, pools: this.pools, ...clock })
+      : undefined;
   }
 }

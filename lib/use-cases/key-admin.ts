@@ -14,7 +14,7 @@ import type { AccountStore } from '../ports/account-store.js';
 export interface KeyAdminOptions {
   store: KeyAdminStore;
   /** the account records a key view takes its balance from (absent: each key's own) */
-  accounts?: Pick<AccountStore, 'records'>;
+  accounts?: Pick<AccountStore, 'records' | 'setAccount' | 'ensure'>;
   pools: PoolDirectory;
   clock?: () => number;
 }
@@ -33,7 +33,7 @@ const RESET_TRIES = 10;
 
 export class KeyAdmin {
   private readonly store: KeyAdminStore;
-  private readonly accounts: Pick<AccountStore, 'records'> | undefined;
+  private readonly accounts: Pick<AccountStore, 'records' | 'setAccount' | 'ensure'> | undefined;
   private readonly pools: PoolDirectory;
   private readonly clock: () => number;
 
@@ -52,12 +52,25 @@ export class KeyAdmin {
    */
   async update(pool: string, keyId: string, change: KeyChange): Promise<KeyView> {
     await this.pools.require(pool);
-    if (change.status === undefined && change.usageCount === undefined) {
-      throw new InvalidRequest('give a status, a usageCount, or both', [
+    if (change.status === undefined && change.usageCount === undefined && change.account === undefined) {
+      throw new InvalidRequest('give a status, a usageCount, an account, or several', [
         { path: 'body', message: 'nothing to change' },
       ]);
     }
     if (!KEY_ID_PATTERN.test(keyId)) throw new KeyNotFound(keyId);
+    if (change.account !== undefined) {
+      const accounts = this.accounts;
+      if (!accounts) throw new InvalidRequest('this deployment does not keep accounts');
+      // The operator's word replaces what maintenance learned; the key keeps its own status
+      // (the account's next verdict reaches it like any other key of the account).
+      if (!(await accounts.setAccount(pool, keyId, change.account, true))) throw new KeyNotFound(keyId);
+      await accounts.ensure(pool, change.account);
+      if (change.status === undefined && change.usageCount === undefined) {
+        const key = await this.store.record(pool, keyId);
+        if (!key) throw new KeyNotFound(keyId);
+        return toKeyView(key, this.clock());
+      }
+    }
     const to = change.usageCount;
     let seen = to === undefined ? undefined : (await this.store.record(pool, keyId))?.usageCount;
     if (to !== undefined && seen === undefined) throw new KeyNotFound(keyId);

@@ -452,6 +452,34 @@ describe('keypool CLI', () => {
     expect(body(again)).toMatchObject({ imported: 0, duplicates: 1 });
   });
 
+  it('add --account names the account, account set moves a key, account list shows each with its keys; status shows usable credits', async () => {
+    // Prepare
+    const pool = uniqueName('acct');
+    const secrets = [fakeKey(), fakeKey()];
+    const imported = body(
+      await keypool(['add', ...secrets, '--pool', pool, '--account', 'org-x', '--json']),
+    ) as ImportJson;
+    // Act
+    const moved = body(
+      await keypool(['account', 'set', imported.keys[1]?.keyId ?? '', 'org-y', '--pool', pool, '--json']),
+    ) as KeyViewBody;
+    const listed = body(await keypool(['account', 'list', '--pool', pool, '--json'])) as {
+      accounts: { account: string; keys: number; usableKeys: number }[];
+    };
+    const text = ok(await keypool(['account', 'list', '--pool', pool]));
+    const status = body(await keypool(['status', '--json'])) as { pools: Record<string, unknown>[] };
+    // Assess
+    expect(imported.keys.map((k) => k.account)).toEqual(['org-x', 'org-x']);
+    expect(moved.account).toBe('org-y');
+    expect(listed.accounts.map(({ account, keys, usableKeys }) => ({ account, keys, usableKeys }))).toEqual([
+      { account: 'org-x', keys: 1, usableKeys: 1 },
+      { account: 'org-y', keys: 1, usableKeys: 1 },
+    ]);
+    expect(text).toMatch(/^account\s+keys\s+usableKeys\s+credits/);
+    expect(status.pools.find((p) => p.pool === pool)).toMatchObject({ usable: 2, usableCredits: 0 });
+    expect((await keypool(['add', fakeKey(), '--pool', pool, '--account', 'a#b'])).code).toBe(2);
+  });
+
   it('exits 1 with one line on stderr for a domain refusal', async () => {
     // Prepare
     const empty = uniqueName('empty');

@@ -312,7 +312,10 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         ],
         index: { 'pool-keys': ['dynamodb:Query'] },
       },
-      list: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
+      list: {
+        table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'],
+        index: { 'account-keys': ['dynamodb:Query'], 'pool-keys': ['dynamodb:Query'] },
+      },
       // A refusal counts its pool's keys (pool-keys, BatchGetItem), at most once a minute per pool.
       lease: {
         table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],

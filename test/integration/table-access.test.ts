@@ -226,6 +226,9 @@ async function exerciseEveryFunction(): Promise<void> {
     const intoAccount = { keys: sharedKeys.map((apiKey) => ({ apiKey, account: 'org-shared' })) };
     expect((await http('POST', `/pools/${shared}/keys`, intoAccount)).status).toBe(201);
     expect((await http('GET', `/pools/${shared}/keys`)).status).toBe(200);
+    expect((await http('GET', `/pools/${shared}/accounts`)).status).toBe(200);
+    const moved = { account: 'org-moved' };
+    expect((await http('PATCH', `/pools/${shared}/keys/${keyIdFor(sharedKeys[1] ?? '')}`, moved)).status).toBe(200);
     const sharedLease = (await http('POST', `/pools/${shared}/leases`, {})).body as LeaseGrant;
     const outOfCredits = { outcome: 'out_of_credits' };
     expect((await http('POST', `/pools/${shared}/leases/${sharedLease.leaseId}/complete`, outOfCredits)).status).toBe(

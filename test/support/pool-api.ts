@@ -32,6 +32,7 @@ export interface KeyViewBody {
   status: string;
   createdAt: string;
   lastUsedAt: string | null;
+  account: string | null;
   credits: number | null;
   creditsCheckedAt: string | null;
 }

@@ -1,10 +1,17 @@
 /** add, list, enable, disable, reset: the operator's commands over a pool's keys. */
-import { ApiKeySecret, KeyStatusSchema, Label, MAX_IMPORT_BATCH, UsageCount } from '../../domain/primitives.js';
+import {
+  AccountName,
+  ApiKeySecret,
+  KeyStatusSchema,
+  Label,
+  MAX_IMPORT_BATCH,
+  UsageCount,
+} from '../../domain/primitives.js';
 import { DEFAULT_POOL, type ImportResult, KEY_STATUSES, type KeyView } from '../../domain/types.js';
 import { checked, type Command, json, numberFlag, readLines, stringFlag, table, UsageError } from '../framework.js';
 import { poolFlag, poolHelp } from './pool-flag.js';
 
-const KEY_COLUMNS = ['keyId', 'pool', 'maskedKey', 'usageCount', 'status', 'lastUsedAt', 'label'];
+const KEY_COLUMNS = ['keyId', 'pool', 'maskedKey', 'usageCount', 'status', 'lastUsedAt', 'account', 'label'];
 
 function keyRows(keys: KeyView[]): Record<string, string | number | null>[] {
   return keys.map((k) => ({ ...k, label: k.label ?? null }));
@@ -14,11 +21,13 @@ export const add: Command = {
   name: 'add',
   secrets: true,
   summary: 'import keys (a key already present is a duplicate and is left as it is); creates the pool if absent',
-  usage: '<apiKey...> [--file F] [--pool P] [--label L] [--revive] [--json]',
+  usage: '<apiKey...> [--file F] [--pool P] [--label L] [--account A] [--revive] [--json]',
   help: [
     '--file F     read keys from F, one per line (# comments and blank lines skipped); "-" reads stdin',
     `--pool P     pool to import into (default: ${DEFAULT_POOL}); created with the default policy if absent`,
     '--label L    label for every key imported',
+    "--account A  the account (the provider's organization) every key imported belongs to; a key imported into",
+    "             an exhausted or cooling account takes the account's state (docs/accounts.md)",
     '--revive     bring back keys an operator retired: sealed anew, active in this pool, their counts kept',
     '             (without it a retired key is reported retired and nothing is stored for it)',
     '--json       print the HTTP API body: {"imported","duplicates","retired","revived","keys"}',
@@ -28,6 +37,7 @@ export const add: Command = {
     file: { type: 'string' },
     pool: { type: 'string' },
     label: { type: 'string' },
+    account: { type: 'string' },
     revive: { type: 'boolean' },
     json: { type: 'boolean' },
   },
@@ -36,6 +46,8 @@ export const add: Command = {
     const file = stringFlag(args.values.file);
     const pool = poolFlag(args);
     const label = args.values.label === undefined ? undefined : checked(Label, args.values.label, '--label');
+    const account =
+      args.values.account === undefined ? undefined : checked(AccountName, args.values.account, '--account');
     const secrets = [...args.positionals, ...(file ? await readLines(file) : [])];
     if (secrets.length === 0) throw new UsageError('give at least one key, or --file F');
     secrets.forEach((secret, i) => checked(ApiKeySecret, secret, `key #${i + 1}`));
@@ -43,7 +55,9 @@ export const add: Command = {
     const options = { revive: args.values.revive === true };
     // The API takes MAX_IMPORT_BATCH keys a request; the CLI sends a longer file in batches and adds up the answers.
     for (let i = 0; i < secrets.length; i += MAX_IMPORT_BATCH) {
-      const batch = secrets.slice(i, i + MAX_IMPORT_BATCH).map((apiKey) => ({ apiKey, ...(label ? { label } : {}) }));
+      const batch = secrets
+        .slice(i, i + MAX_IMPORT_BATCH)
+        .map((apiKey) => ({ apiKey, ...(label ? { label } : {}), ...(account ? { account } : {}) }));
       const result = await services.broker().importKeys(pool, batch, options);
       total.imported += result.imported;
       total.duplicates += result.duplicates;
