@@ -717,9 +717,17 @@ describe('keypool stacks (prod, synthesized offline)', () => {
           ['ProviderAuthBreakerOpen', { Name: 'pool', Value: 'stability' }],
           ['SuspectKeys', { Name: 'pool', Value: 'stability' }],
           ['UndecryptableKeys', { Name: 'pool', Value: 'stability' }],
+          ...(stage === 'prod' ? [['UsableCredits', { Name: 'pool', Value: 'stability' }]] : []),
           ['UsableKeys', { Name: 'pool', Value: 'stability' }],
         ]);
         expect(poolAlarms.find((a) => a.MetricName === 'UsableKeys')?.Threshold).toBe(minUsable);
+        // prod watches credits too (keys of an empty account are not usable credits); dev names no minimum.
+        if (stage === 'prod')
+          expect(poolAlarms.find((a) => a.MetricName === 'UsableCredits')).toMatchObject({
+            Threshold: 30,
+            ComparisonOperator: 'LessThanThreshold',
+            TreatMissingData: 'notBreaching',
+          });
       },
     );
   });
