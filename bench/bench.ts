@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --json] [-- --shards N]`: keypool (one shard, and over N
+ * `npm run bench [-- --quick] [-- --json] [-- --shards N] [-- --keys-per-account N]`: keypool (one shard, and over N
  * shards, default 8) against the old algorithm (baseline) and the least work DynamoDB allows
  * (floor), on one DynamoDB Local, with the same callers and the same table shape; then
  * keypool's and the baseline's cost per lease by pool size.
@@ -60,6 +60,8 @@ interface BenchConfig {
   scalingLeases: number;
   /** keypool-sharded's shard count */
   shards: number;
+  /** keys per account in every seeded pool (0: keys carry no account, as before accounts) */
+  keysPerAccount: number;
 }
 
 interface RunResult {
@@ -128,6 +130,7 @@ function readConfig(): { config: BenchConfig; json: boolean } {
       'max-uses': { type: 'string' },
       sizes: { type: 'string' },
       shards: { type: 'string' },
+      'keys-per-account': { type: 'string' },
     },
     strict: true,
   });
@@ -152,6 +155,7 @@ function readConfig(): { config: BenchConfig; json: boolean } {
         : [100, 1000, 10_000, 100_000],
     scalingLeases: quick ? 100 : 300,
     shards: int(values.shards, DEFAULT_BENCH_SHARDS, 'shards'),
+    keysPerAccount: int(values['keys-per-account'], 0, 'keys-per-account'),
   };
   if (config.shards < 1 || config.shards > MAX_SHARDS) throw new Error(`--shards must be from 1 to ${MAX_SHARDS}`);
   return { config, json: values.json };
@@ -262,6 +266,7 @@ async function main(): Promise<void> {
       count: config.keys,
       sealer: benchSealer(name),
       policy: { maxUses: config.maxUses, shards },
+      keysPerAccount: config.keysPerAccount,
     });
     for (const keyId of ids) tally.heat.place(keyId, usagePartition(pool, shardOf(keyId, shards)));
     const use = contender(
@@ -403,6 +408,7 @@ async function main(): Promise<void> {
         concurrency: 16,
         sealer: benchSealer(name),
         policy: { maxUses: config.maxUses },
+        keysPerAccount: config.keysPerAccount,
       });
     }
     progress(`seeded 2 x ${size} keys in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
