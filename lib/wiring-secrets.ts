@@ -35,6 +35,7 @@ import {
 import { Broker } from './use-cases/broker.js';
 import { KeyImport } from './use-cases/key-import.js';
 import type { PoolStore } from './ports/pool-store.js';
+import type { AccountProvider } from './ports/balance-provider.js';
 import { DryPoolCounts } from './use-cases/dry-pool-counts.js';
 import { Leasing } from './use-cases/leasing.js';
 import type { SecretOpener, SecretSealer } from './ports/secret-sealer.js';
@@ -160,6 +161,19 @@ export function opener(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv 
   return new LazyOpener(withKeys(config, env, createEsdkOpener));
 }
 
+/**
+ * The provider's account endpoint an import with `verify` asks, built on first use from the
+ * environment (STABILITY_API_BASE_URL, checked as maintenance checks it): an import without
+ * verify never reads it.
+ */
+export function importVerifier(env: NodeJS.ProcessEnv = process.env): AccountProvider {
+  let client: StabilityClient | undefined;
+  return {
+    account: (apiKey) =>
+      (client ??= new StabilityClient({ baseUrl: readMaintenanceConfig(env).providerBaseUrl })).account(apiKey),
+  };
+}
+
 /** A broker (every use case) over the configured table. */
 export function broker(config: StoreConfig, secrets: SecretSealer = sealer(config)): Broker {
   const client = documentClient(config);
@@ -168,6 +182,7 @@ export function broker(config: StoreConfig, secrets: SecretSealer = sealer(confi
     poolStore: tableStore(DynamoPoolStore, config, client),
     sealer: secrets,
     accounts: tableStore(DynamoAccountStore, config, client),
+    verifier: importVerifier(),
   });
 }
 
@@ -246,6 +261,7 @@ export function processKeyImport(): KeyImport {
     pools: processTables().directory,
     sealer: sealer(processTables().config),
     accounts: processAccountRecords(),
+    verifier: importVerifier(),
   }));
 }
 

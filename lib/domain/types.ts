@@ -291,12 +291,33 @@ export interface ImportResult {
   /** retired keys the import brought back (`revive`): sealed anew, active, their counts kept */
   revived: number;
   keys: KeyView[];
+  /** with `verify`: keys the provider refused (not stored) */
+  rejected?: number;
+  /** with `verify`: keys the provider did not answer for in its documented shape (not stored) */
+  unverified?: number;
+  /** with `verify`: each key not stored, masked, and why */
+  refused?: RefusedKey[];
+}
+
+/** A key an import asked the provider about (`verify`) and did not store. */
+export interface RefusedKey {
+  keyId: string;
+  maskedKey: string;
+  /** `rejected`: the provider refused it (documented 401/403); `unverified`: no answer in its documented shape */
+  outcome: 'rejected' | 'unverified';
+  reason: string;
 }
 
 /** What an import may do besides adding new keys. */
 export interface ImportOptions {
   /** bring retired keys back (sealed anew, active, their counts kept) instead of reporting them retired */
   revive?: boolean;
+  /**
+   * ask the provider about each key first (its account endpoint): a key it refuses is reported
+   * `rejected`, one it does not answer for `unverified`, and neither is stored; a key it accepts
+   * is stored with the account it answered (unless the import names one)
+   */
+  verify?: boolean;
 }
 
 /**

@@ -34,6 +34,12 @@ export const KeyViewSchema = z.object({
   /** until when a temporary status lasts; null when it has no end or is over */
   cooldownUntil: z.nullable(z.iso.datetime()),
 });
+export const RefusedKeySchema = z.object({
+  keyId: z.string(),
+  maskedKey: z.string(),
+  outcome: z.enum(['rejected', 'unverified']),
+  reason: z.string(),
+});
 export const ImportResponse = z.object({
   imported: Count,
   /** keys already present, left as they are */
@@ -43,6 +49,12 @@ export const ImportResponse = z.object({
   /** retired keys this import brought back: sealed anew, active, their counts kept */
   revived: Count,
   keys: z.array(KeyViewSchema),
+  /** verify=true: keys the provider refused, not stored */
+  rejected: z.optional(Count),
+  /** verify=true: keys the provider did not answer for in its documented shape, not stored */
+  unverified: z.optional(Count),
+  /** verify=true: each key not stored, masked, and why */
+  refused: z.optional(z.array(RefusedKeySchema)),
 });
 export const PoolDeletionResponse = z.object({ pool: z.string(), deleted: z.literal(true), retiredKeys: Count });
 export const AccountViewSchema = z.object({

@@ -37,7 +37,7 @@ const QueryFlag = z.optional(
 );
 
 /** `revive=true`: a retired key the import names comes back (sealed anew, active, its count kept). */
-export const ImportQuery = z.strictObject({ revive: QueryFlag });
+export const ImportQuery = z.strictObject({ revive: QueryFlag, verify: QueryFlag });
 
 /** `retireKeys=true`: a pool that still holds keys is deleted with them, each retired first. */
 export const DeletePoolQuery = z.strictObject({ retireKeys: QueryFlag });

@@ -14,6 +14,7 @@ import { PoolAdmin } from './pool-admin.js';
 import { PoolDirectory } from './pool-directory.js';
 import { Retirement } from './retirement.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
+import type { AccountProvider } from '../ports/balance-provider.js';
 
 export interface BrokerOptions extends Omit<LeasingOptions, 'pools' | 'sealer'> {
   store: KeyStore;
@@ -22,6 +23,8 @@ export interface BrokerOptions extends Omit<LeasingOptions, 'pools' | 'sealer'> 
   /** how long a pool's policy is kept in memory (default POLICY_CACHE_MS) */
   policyCacheMs?: number;
   importConcurrency?: number;
+  /** asks the provider about a key before an import with `verify` stores it */
+  verifier?: AccountProvider;
 }
 
 export class Broker {
@@ -68,6 +71,7 @@ export class Broker {
       sealer: options.sealer,
       ...clock,
       ...accounts,
+      ...(options.verifier ? { verifier: options.verifier } : {}),
       ...(options.importConcurrency === undefined ? {} : { importConcurrency: options.importConcurrency }),
     });
     this.poolAdmin = new PoolAdmin({ poolStore: options.poolStore, pools: this.pools, ...clock });

@@ -80,6 +80,7 @@ describe('GET /health and GET /openapi.json', () => {
         'DELETE /pools/{pool}',
         'POST /pools/{pool}/keys',
         'GET /pools/{pool}/keys',
+        'GET /pools/{pool}/accounts',
         'PATCH /pools/{pool}/keys/{keyId}',
         'DELETE /pools/{pool}/keys/{keyId}',
         'POST /pools/{pool}/keys/{keyId}/usage',

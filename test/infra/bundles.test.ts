@@ -25,10 +25,11 @@ import type { ProbeEvent } from '../support/sealing-probe.js';
  * bytes and init time, is reported by `npm run bench:bundles`): a function that never seals or
  * opens; one that does (the Encryption SDK's building blocks and the KMS client, measured
  * 1.50-1.58x); the one-off migration, which also reads S3 (2.05x). Accounts above keys added
- * about 5 KB to the import (account records) and to completions (an account's state put on its
- * keys): counting measured 1.31x, keys 1.63x.
+ * about 5 KB to completions (an account's state put on its keys) and about 8 KB to the import
+ * (account records, and the provider's account endpoint for verify=true): counting measured
+ * 1.31x, keys 1.65x.
  */
-const MAX_BYTES_VS_FLOOR = { plain: 1.32, sealing: 1.64, migrate: 2.1 } as const;
+const MAX_BYTES_VS_FLOOR = { plain: 1.32, sealing: 1.66, migrate: 2.1 } as const;
 /** @aws-crypto packages the AWS SDK itself uses for checksums: not the Encryption SDK. */
 const SDK_HASHING = new Set([
   '@aws-crypto/sha256-js',

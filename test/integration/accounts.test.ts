@@ -263,3 +263,37 @@ describe("an account's state reaches all its keys before the completion returns"
     await expect(broker.lease(pool)).rejects.toBeInstanceOf(NoUsableKey);
   });
 });
+
+describe('an import with verify asks the provider first', () => {
+  it('stores a key the provider accepts with its account; reports a refused key rejected and an unanswered one unverified, storing neither', async () => {
+    // Prepare
+    const pool = uniqueName('verify');
+    const [good, refused, unanswered] = [fakeKey('good-'), fakeKey('bad-'), fakeKey('down-')];
+    provider.setKey(good, { account: 'org-verified' });
+    provider.setKey(unanswered, { accountStatus: 500 });
+    const broker = table.broker({ verifier: new StabilityClient({ baseUrl: provider.url }) });
+    // Act
+    const result = await broker.importKeys(
+      pool,
+      [good, refused, unanswered].map((apiKey) => ({ apiKey })),
+      { verify: true },
+    );
+    // Assess
+    expect(result).toMatchObject({ imported: 1, rejected: 1, unverified: 1 });
+    expect(result.keys).toHaveLength(1);
+    expect(result.keys[0]).toMatchObject({ account: 'org-verified', status: 'active' });
+    expect(result.refused?.map((r) => r.outcome)).toEqual(['rejected', 'unverified']);
+    expect(JSON.stringify(result)).not.toContain(refused);
+    expect((await broker.listAll(pool)).map((k) => k.account)).toEqual(['org-verified']);
+  });
+
+  it('refuses verify for a pool no provider checks', async () => {
+    // Prepare
+    const pool = uniqueName('verify-none');
+    const broker = table.broker({ verifier: new StabilityClient({ baseUrl: provider.url }) });
+    await broker.setPool(pool, { provider: 'none' });
+    // Act / Assess
+    await expect(broker.importKeys(pool, [{ apiKey: fakeKey() }], { verify: true })).rejects.toThrow(/verify/);
+    expect(await broker.listAll(pool)).toEqual([]);
+  });
+});
