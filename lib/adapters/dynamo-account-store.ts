@@ -136,29 +136,13 @@ export class DynamoAccountStore extends DynamoAccountRecords implements AccountS
     limit: number,
     after?: string,
   ): Promise<{ accounts: AccountRecord[]; last: string | undefined }> {
-    const directory = accountDirectory(pool);
-    const out = await this.client.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: POOL_INDEX.name,
-        KeyConditionExpression: '#pool = :pool',
-        ExpressionAttributeNames: { '#pool': POOL_INDEX.partitionKey },
-        ExpressionAttributeValues: { ':pool': directory },
-        Limit: limit,
-        ...(after === undefined
-          ? {}
-          : { ExclusiveStartKey: { [POOL_INDEX.partitionKey]: directory, [KEY]: accountRecordId(pool, after) } }),
-        ...this.capacity,
-      }),
-    );
-    this.meter?.record('account-list', out.ConsumedCapacity);
-    const ids = (out.Items ?? []).map((item) => String(item[KEY]));
+    const start = after === undefined ? undefined : accountRecordId(pool, after);
+    const { ids, lastId } = await this.poolIndexPage('account-list', accountDirectory(pool), limit, start);
     const items = ids.length === 0 ? [] : await this.batchGet('accounts', ids, RECORD_FIELDS);
     const accounts = items
       .map(toAccountRecord)
       .filter((r): r is AccountRecord => r?.pool === pool)
       .sort((a, b) => (a.account < b.account ? -1 : 1));
-    const last: unknown = out.LastEvaluatedKey?.[KEY];
-    return { accounts, last: typeof last === 'string' ? last.slice(accountRecordId(pool, '').length) : undefined };
+    return { accounts, last: lastId?.slice(accountRecordId(pool, '').length) };
   }
 }

@@ -3,8 +3,8 @@
  * list`): each known account with how many of its keys there are and how many a lease could get
  * now, its balance and its status. Never a secret.
  */
-import { type AccountPage, type AccountView, effectiveAccountStatus } from '../domain/accounts.js';
-import { InvalidRequest } from '../domain/errors.js';
+import { ACCOUNT_PATTERN, type AccountPage, type AccountView, effectiveAccountStatus } from '../domain/accounts.js';
+import { decodeCursor, encodeCursor } from './page-cursor.js';
 import { effectiveStatus } from '../domain/rules.js';
 import type { AccountStore } from '../ports/account-store.js';
 import { mapLimit } from '../shared/map-limit.js';
@@ -39,7 +39,10 @@ export class AccountsView {
   async list(pool: string, query: { limit?: number; cursor?: string } = {}): Promise<AccountPage> {
     const policy = await this.pools.require(pool);
     const limit = Math.min(query.limit ?? DEFAULT_ACCOUNT_LIMIT, MAX_ACCOUNT_LIMIT);
-    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const after =
+      query.cursor === undefined
+        ? undefined
+        : decodeCursor('a', query.cursor, (account) => ACCOUNT_PATTERN.test(account));
     const page = await this.store.list(pool, limit, after);
     const nowMs = this.clock();
     const accounts = await mapLimit(page.accounts, 8, async (record): Promise<AccountView> => {
@@ -58,7 +61,7 @@ export class AccountsView {
           : {}),
       };
     });
-    return { accounts, cursor: page.last === undefined ? null : encodeCursor(page.last) };
+    return { accounts, cursor: page.last === undefined ? null : encodeCursor('a', page.last) };
   }
 
   /** Every page of list, merged (the CLI). */
@@ -72,23 +75,4 @@ export class AccountsView {
     } while (cursor);
     return all;
   }
-}
-
-function encodeCursor(account: string): string {
-  return Buffer.from(JSON.stringify({ a: account }), 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): string {
-  let account: unknown;
-  try {
-    account = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { a?: unknown }).a;
-  } catch {
-    account = undefined;
-  }
-  if (typeof account !== 'string' || account.length === 0 || account.length > 128) {
-    throw new InvalidRequest('cursor is not one this API returned', [
-      { path: 'cursor', message: 'unrecognised cursor' },
-    ]);
-  }
-  return account;
 }

@@ -4,6 +4,7 @@
  * KeyImport: only the function that imports bundles the sealing library.)
  */
 import { InvalidRequest, KeyNotFound } from '../domain/errors.js';
+import { decodeCursor, encodeCursor } from './page-cursor.js';
 import type { KeyAdminStore } from '../ports/key-admin-store.js';
 import { KEY_ID_PATTERN, toKeyView } from '../domain/keys.js';
 import type { PoolDirectory } from './pool-directory.js';
@@ -125,7 +126,8 @@ export class KeyAdmin {
     await this.pools.require(pool);
     const limit = Math.min(query.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
     const nowMs = this.clock();
-    let after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    let after =
+      query.cursor === undefined ? undefined : decodeCursor('k', query.cursor, (keyId) => KEY_ID_PATTERN.test(keyId));
     const keys: KeyRecord[] = [];
     let read = 0;
     const answer = async (cursor: string | null): Promise<KeyPage> => ({
@@ -148,7 +150,7 @@ export class KeyAdmin {
       if (!more) return answer(null);
       if (consumed === page.keys.length && page.lastKeyId !== undefined) after = page.lastKeyId;
       if (keys.length === limit || read >= MAX_LIST_READ || after === undefined)
-        return answer(after === undefined ? null : encodeCursor(after));
+        return answer(after === undefined ? null : encodeCursor('k', after));
     }
   }
 
@@ -177,23 +179,4 @@ export class KeyAdmin {
     } while (cursor);
     return all;
   }
-}
-
-function encodeCursor(keyId: string): string {
-  return Buffer.from(JSON.stringify({ k: keyId }), 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): string {
-  let keyId: unknown;
-  try {
-    keyId = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: unknown }).k;
-  } catch {
-    keyId = undefined;
-  }
-  if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) {
-    throw new InvalidRequest('cursor is not one this API returned', [
-      { path: 'cursor', message: 'unrecognised cursor' },
-    ]);
-  }
-  return keyId;
 }
