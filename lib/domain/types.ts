@@ -179,14 +179,21 @@ export interface KeyRecord {
   creditsCheckedAt?: string;
 }
 
+/**
+ * The mark of a lease slot whose use keypool took for a proxied call (Leasing.takeUse): the
+ * slot is written closed (free for the next lease at once) and the use counted; only a refund
+ * for an outcome that gives the use back replaces the mark with that outcome, once.
+ */
+export const PROXIED = 'proxied';
+
 /** A lease slot on a key: open while it has no outcome and its expiry has not passed. */
 export interface LeaseSlot {
   /** the nonce of the lease holding the slot */
   nonce: string;
   /** when the lease expires, ms since the Unix epoch */
   expiresAtMs: number;
-  /** the reported outcome, once completed */
-  outcome?: Outcome;
+  /** the reported outcome, once completed; PROXIED for a proxied use not given back */
+  outcome?: Outcome | typeof PROXIED;
 }
 
 /**
