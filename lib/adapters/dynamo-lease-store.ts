@@ -139,7 +139,9 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
       ':usk': usageSortKey(attempt.seenCount + 1, attempt.nowMs),
       ':nowIso': new Date(attempt.nowMs).toISOString(),
       ':now': attempt.nowMs,
-      // A proxied use's slot is written closed (free for the next lease at once) with its mark.
+      ':proxied': PROXIED,
+      // A proxied use's slot carries its mark: no completion follows a success; the slot is
+      // held for the use's refund until its expiry.
       ':entry': {
         n: attempt.nonce,
         e: attempt.expiresAtMs,
@@ -161,12 +163,14 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
       //    shard), active or past its cooldown, and the cap: the use is counted here, and only
       //    while usageCount <= maxUses;
       //  - usageCount = :seen: the new sort key is computed from the count, so it must be current;
-      //  - isSlotFree: one holder per reserved use: the slot is empty, completed, or expired;
+      //  - isSlotFree: one holder per reserved use: the slot is empty, completed (a proxied
+      //    use's mark is not a completion: it holds the slot for its refund), or expired;
       //  - only a sealed secret is handed out: an item still in plain text (written before
       //    sealing, or by anyone who can write the table but not seal) waits for `keypool reseal`.
       ConditionExpression:
         `#keyPool = :keyPool AND #upk = :pool AND usageCount = :seen AND usageCount <= :max AND ${EFFECTIVELY_ACTIVE}` +
-        ' AND (attribute_not_exists(L.#slot) OR attribute_exists(L.#slot.o) OR L.#slot.e < :now) AND attribute_exists(#sealed)',
+        ' AND (attribute_not_exists(L.#slot) OR (attribute_exists(L.#slot.o) AND L.#slot.o <> :proxied) OR L.#slot.e < :now)' +
+        ' AND attribute_exists(#sealed)',
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
     };

@@ -99,7 +99,7 @@ export function busyTransaction(error: unknown): Busy {
  * for an outcome that gives it back (moving the key's usage sort key with it) and applies a
  * report's change where reportApplies allows it. `proxied`: the refund of a proxied use
  * (LeaseStore.refundProxied): the slot holds the PROXIED mark instead of being open, and has no
- * expiry to judge (the slot was written closed).
+ * expiry condition (a late refund of a slot nobody took since still applies).
  */
 export function completionWrite(attempt: CompletionAttempt, moveTier: boolean, proxied = false): ConditionalWrite {
   // The count and the status are always written (to themselves when nothing changes), so the

@@ -180,9 +180,10 @@ export interface KeyRecord {
 }
 
 /**
- * The mark of a lease slot whose use keypool took for a proxied call (Leasing.takeUse): the
- * slot is written closed (free for the next lease at once) and the use counted; only a refund
- * for an outcome that gives the use back replaces the mark with that outcome, once.
+ * The mark of a lease slot whose use keypool took for a proxied call (Leasing.takeUse): the use
+ * is counted in the lease write and needs no completion; only a refund for an outcome that
+ * gives the use back replaces the mark with that outcome, once. The slot is held (isSlotFree)
+ * until it is given back or its expiry (the call's bound) passes, so the refund finds it.
  */
 export const PROXIED = 'proxied';
 

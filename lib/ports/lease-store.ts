@@ -42,8 +42,8 @@ export interface LeaseAttempt {
   expiresAtMs: number;
   nowMs: number;
   /**
-   * A use keypool takes for a proxied call (Leasing.takeUse): the slot is written closed with
-   * the PROXIED mark, so no completion is needed for a success; refundProxied gives it back.
+   * A use keypool takes for a proxied call (Leasing.takeUse): the slot is written with the
+   * PROXIED mark, so no completion is needed for a success; refundProxied gives it back.
    */
   proxied?: boolean;
   /**
@@ -95,7 +95,8 @@ export interface CompletionAttempt {
  * Gives back a use a proxied lease write took (LeaseAttempt.proxied): applies only while the
  * key is in `pool` and its slot still holds this nonce and the PROXIED mark, and replaces the
  * mark with `outcome` (one that refunds: refundsUse), so it applies once; a slot leased again
- * meanwhile refuses it and the use stays counted. No expiry: a proxied slot is closed already.
+ * meanwhile (only past its expiry: isSlotFree) refuses it and the use stays counted. No expiry
+ * condition: a late refund of a slot nobody took since still gives its use back.
  * `change`: the provider's status change (reportChange by `provider`), with the same rules.
  */
 export type ProxiedRefund = CompletionAttempt;

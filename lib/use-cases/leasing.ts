@@ -90,8 +90,9 @@ type Tried<R> = { grant: R; usageCount?: number } | { usable: boolean } | { agai
 const NO_KEYS: ReadonlySet<string> = new Set();
 
 /**
- * How long past the pool's proxyTimeoutSeconds a proxied use's slot says it could have run: the
- * slot is written closed, so nothing waits on it; it only keeps the time the call was bounded by.
+ * How long past the pool's proxyTimeoutSeconds a proxied use holds its slot (isSlotFree): the
+ * provider call is bounded by proxyTimeoutSeconds; the margin covers reading the answer and the
+ * refund.
  */
 export const PROXY_SLOT_MARGIN_SECONDS = 30;
 
@@ -219,15 +220,15 @@ export class Leasing {
 
   /**
    * Takes one use of the pool's least recently used usable key for a proxied call: the lease
-   * loop and its write, the cap checked in it, but the slot written closed with the PROXIED
-   * mark, so a success (or an unknown outcome) needs no other write; settleUse gives the use
-   * back for the outcomes that do. Never a key in `exclude` (the keys this request already
+   * loop and its write, the cap checked in it, but the slot written with the PROXIED mark, so a
+   * success (or an unknown outcome) needs no other write; settleUse gives the use back for the
+   * outcomes that do. The slot is held until the call's bound (proxyTimeoutSeconds and a margin)
+   * unless given back, so no other lease takes it while the call may still refund. Never a key in `exclude` (the keys this request already
    * tried). Refuses with NoUsableKey as a lease does.
    */
   async takeUse(pool: string, options: { exclude?: ReadonlySet<string>; maxUses?: number } = {}): Promise<ProxyUse> {
     const policy = await this.pools.require(pool);
     const maxUses = withinPolicy('maxUses', options.maxUses, policy.maxUses, pool);
-    // The slot is closed already; its expiry only says until when the call could have run.
     const ttlMs = (policy.proxyTimeoutSeconds + PROXY_SLOT_MARGIN_SECONDS) * 1000;
     return this.takeFrom<ProxyUse>(
       pool,
@@ -247,8 +248,8 @@ export class Leasing {
    * Settles a taken use by the provider's answer (the outcome table's verdict): success and
    * unknown write nothing (the use stays counted); every other outcome gives it back once, with
    * the provider's status change (reportChange by `provider`) in the same write where the key's
-   * status allows it (else the refund alone). A slot leased again since (eight more uses of the
-   * key during one call) refuses the refund: the use stays counted, the safe side.
+   * status allows it (else the refund alone). A slot leased again since (possible only past its
+   * expiry, the call's bound) refuses the refund: the use stays counted, the safe side.
    */
   async settleUse(use: ProxyUse, verdict: AnswerVerdict): Promise<void> {
     if (!verdict.givesBack) return;
@@ -495,7 +496,7 @@ export class Leasing {
   /**
    * Tries one key, retrying it while it stays leasable and only our view of it was stale. The
    * write is a lease (open slot, with its Idempotency-Key record when there is one) or a
-   * proxied use (`proxied`: the slot written closed with the PROXIED mark).
+   * proxied use (`proxied`: the slot written with the PROXIED mark, needing no completion).
    */
   private async attempt(
     keyId: string,

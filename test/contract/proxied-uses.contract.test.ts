@@ -40,7 +40,7 @@ describe.each(STORES)('%s stores', (_name, build) => {
   };
   const freshPool = () => (current = fresh());
 
-  it('takes a use under the cap, in the same write, with the slot written closed and marked', async () => {
+  it('takes a use under the cap, in the same write, with the slot marked PROXIED', async () => {
     // Prepare
     freshPool();
     const key = await given({ usageCount: 3 });
@@ -65,16 +65,33 @@ describe.each(STORES)('%s stores', (_name, build) => {
     expect((await stored(key.keyId)).usageCount).toBe(4);
   });
 
-  it('leaves the slot free for the next lease at once: no completion is needed', async () => {
+  it('needs no completion: the next lease takes the next slot, and the slot itself is held for its refund until its expiry', async () => {
     // Prepare
     freshPool();
     const key = await given();
-    await takeUse(key, 0);
-    // Act: the next lease in the very same slot, long before the proxied slot's expiry
-    const next = await lease(await stored(key.keyId), { slot: 0, nowMs: T0 + 2 });
+    const { nonce } = await takeUse(key, 0);
+    // Act
+    const sameSlot = await lease(await stored(key.keyId), { slot: 0, nowMs: T0 + 2 });
+    const nextSlot = await lease(await stored(key.keyId), { slot: 1, nowMs: T0 + 2 });
+    const pastExpiry = await lease(await stored(key.keyId), { slot: 0, nowMs: T0 + 60_001 });
     // Assess
-    expect(next.granted).toBe(true);
-    expect((await stored(key.keyId)).usageCount).toBe(2);
+    expect(sameSlot.granted).toBe(false);
+    expect(nextSlot.granted).toBe(true);
+    expect(pastExpiry.granted).toBe(true);
+    expect((await stored(key.keyId)).usageCount).toBe(3);
+    expect((await refund(key, 0, nonce, { nowMs: T0 + 60_002 })).applied).toBe(false);
+  });
+
+  it('frees its slot once given back', async () => {
+    // Prepare
+    freshPool();
+    const key = await given();
+    const { nonce } = await takeUse(key, 0);
+    await refund(key, 0, nonce);
+    // Act
+    const again = await lease(await stored(key.keyId), { slot: 0, nowMs: T0 + 2 });
+    // Assess
+    expect(again.granted).toBe(true);
   });
 
   it('is not a lease a client can complete: a completion of its slot is refused', async () => {
@@ -126,14 +143,14 @@ describe.each(STORES)('%s stores', (_name, build) => {
     expect(await candidateIds(0, 3, T0 + 2)).toEqual([refunded.keyId, other.keyId]);
   });
 
-  it('refuses a refund after the slot was leased again: the use stays counted', async () => {
+  it('refuses a refund after the slot was leased again (past its expiry): the use stays counted', async () => {
     // Prepare
     freshPool();
     const key = await given();
     const { nonce } = await takeUse(key, 0);
-    await lease(await stored(key.keyId), { slot: 0, nowMs: T0 + 2 });
+    await lease(await stored(key.keyId), { slot: 0, nowMs: T0 + 60_001 });
     // Act
-    const late = await refund(key, 0, nonce, { nowMs: T0 + 3 });
+    const late = await refund(key, 0, nonce, { nowMs: T0 + 60_002 });
     // Assess
     expect(late.applied).toBe(false);
     expect((await stored(key.keyId)).usageCount).toBe(2);

@@ -82,10 +82,7 @@ const placement = (row: Row): KeyPlacement => ({
   indexedIn: indexedIn(row),
 });
 /** The key's slot of `lease` while that lease holds it open (`proxied`: while it holds the PROXIED mark). */
-const openSlot = (
-  key: StoredKey,
-  lease: { slot: number; nonce: string; proxied?: boolean },
-): LeaseSlot | undefined => {
+const openSlot = (key: StoredKey, lease: { slot: number; nonce: string; proxied?: boolean }): LeaseSlot | undefined => {
   const slot = key.slots[String(lease.slot)];
   return slot?.nonce === lease.nonce && slot.outcome === (lease.proxied ? PROXIED : undefined) ? slot : undefined;
 };
