@@ -11,6 +11,7 @@ import { mapLimit } from '../../lib/shared/map-limit.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 
 let table: TestTable;
+const SUCCESS: ProviderAnswerFacts = { status: 200, documented: false };
 
 beforeAll(async () => {
   table = await createTestTable('proxied');
@@ -50,7 +51,7 @@ describe.each([1, 4])('proxied uses over %i shard(s)', (shards) => {
     const pool = uniqueName('mix');
     const ids = await seed(pool, 40, { maxUses: 3, shards, cooldownSeconds: 1 });
     const answers: ProviderAnswerFacts[] = [
-      { status: 200, documented: false },
+      SUCCESS,
       { status: 200, documented: false },
       { status: 500, documented: false },
       { status: 400, documented: true },
@@ -64,7 +65,7 @@ describe.each([1, 4])('proxied uses over %i shard(s)', (shards) => {
     await mapLimit(Array.from({ length: 500 }), 32, async () => {
       try {
         const use = await broker.leasing.takeUse(pool);
-        const verdict = classifyProviderAnswer(answers[Math.floor(Math.random() * answers.length)] ?? answers[0]!);
+        const verdict = classifyProviderAnswer(answers[Math.floor(Math.random() * answers.length)] ?? SUCCESS);
         await broker.leasing.settleUse(use, verdict);
         if (!verdict.givesBack) counted.set(use.keyId, (counted.get(use.keyId) ?? 0) + 1);
       } catch (error) {
