@@ -8,7 +8,7 @@ import { NoUsableKey } from '../../lib/domain/errors.js';
 import { classifyProviderAnswer, type ProviderAnswerFacts } from '../../lib/domain/provider-answers.js';
 import type { PoolSettings } from '../../lib/domain/types.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
-import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
+import { createTestTable, seedPool, type TestTable, uniqueName } from '../support/dynamo.js';
 
 let table: TestTable;
 const SUCCESS: ProviderAnswerFacts = { status: 200, documented: false };
@@ -17,15 +17,9 @@ beforeAll(async () => {
   table = await createTestTable('proxied');
 });
 
-async function seed(pool: string, count: number, settings: Partial<PoolSettings> = {}): Promise<string[]> {
-  const broker = table.broker();
-  await broker.setPool(pool, settings);
-  const result = await broker.importKeys(
-    pool,
-    Array.from({ length: count }, (_, i) => ({ apiKey: fakeKey(`${i}-`) })),
-  );
-  return result.keys.map((k) => k.keyId);
-}
+/** Imports `count` fake keys into a new pool (with `settings`, else the defaults). */
+const seed = (pool: string, count: number, settings: Partial<PoolSettings> = {}): Promise<string[]> =>
+  seedPool(table, pool, count, settings);
 
 describe.each([1, 4])('proxied uses over %i shard(s)', (shards) => {
   it('many concurrent takeUse calls from separate brokers on few keys with cap 3: at most 4 uses per key, exactly the uses there are, every other caller NoUsableKey', async () => {
