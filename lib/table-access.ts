@@ -26,8 +26,10 @@ import {
   BUDGET_PREFIX,
   IDEMPOTENCY_PREFIX,
   KEY_PREFIX,
+  JOB_PIN_PREFIX,
   MAINTENANCE_RUN_PREFIX,
   POOL_RECORD_PREFIX,
+  PROXY_REQUEST_PREFIX,
   TABLE,
   TTL_ATTRIBUTE,
 } from './table.js';
@@ -40,6 +42,10 @@ export const ITEM_PREFIX = {
   /** a caller's report budget in one pool for one minute: a counter (DynamoReportBudget) */
   budget: BUDGET_PREFIX,
   run: MAINTENANCE_RUN_PREFIX,
+  /** a proxied request under an Idempotency-Key (DynamoProxyIdempotency) */
+  proxyRequest: PROXY_REQUEST_PREFIX,
+  /** an async job's pin to the key that started it (DynamoJobPins) */
+  jobPin: JOB_PIN_PREFIX,
 } as const;
 export type ItemKind = keyof typeof ITEM_PREFIX;
 
@@ -112,6 +118,21 @@ export const IDEMPOTENCY_ATTRIBUTES = [
   'expiresAtMs',
   TTL_ATTRIBUTE,
 ] as const;
+
+/** A proxied request's idempotency record's attributes (besides TABLE_KEY_ATTRIBUTES): never the key, never the body. */
+export const PROXY_REQUEST_ATTRIBUTES = [
+  'proxyPool',
+  'requestHash',
+  'callerDigest',
+  'state',
+  'leaseUntilMs',
+  'answerRef',
+  'expiresAtMs',
+  TTL_ATTRIBUTE,
+] as const;
+
+/** A job pin's attributes (besides TABLE_KEY_ATTRIBUTES): the key that started the job, its expiry. */
+export const JOB_PIN_ATTRIBUTES = ['pinnedKeyId', 'expiresAtMs', TTL_ATTRIBUTE] as const;
 
 /** A maintenance run record's attributes (besides TABLE_KEY_ATTRIBUTES): what the run did, and its expiry. */
 export const MAINTENANCE_RUN_ATTRIBUTES = [
