@@ -191,6 +191,16 @@ const NEW_KEY_ITEMS: ItemGrant = {
   attributes: [...identity, ...usage, ...status, ...home, ...sealed],
 };
 
+/**
+ * What proxy mode's own records need, for the role of the function that proxies (beside the
+ * lease path's grants): its idempotency records put, finished and dropped (whole items: they
+ * hold no secret), and job pins put and read. No query: neither kind is in an index.
+ */
+export const PROXY_STORE_GRANTS: readonly ItemGrant[] = [
+  { actions: ['PutItem', 'UpdateItem', 'DeleteItem'], items: ['proxyRequest'], attributes: PROXY_REQUEST_ATTRIBUTES },
+  { actions: ['PutItem', 'GetItem'], items: ['jobPin'], attributes: JOB_PIN_ATTRIBUTES },
+];
+
 export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
   // GET /health, GET /openapi.json and the 404/405 answers: no table at all.
   meta: { items: [], queries: [] },

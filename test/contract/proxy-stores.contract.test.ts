@@ -13,7 +13,10 @@ import { DynamoProxyIdempotency } from '../../lib/adapters/dynamo-proxy-idempote
 import { DynamoKeyAdminStore } from '../../lib/adapters/dynamo-key-admin-store.js';
 import type { JobPins, ProxyIdempotency, ProxyRequestRecord } from '../../lib/ports/proxy.js';
 import { PROXY_REQUEST_PREFIX, TABLE, TTL_ATTRIBUTE } from '../../lib/table.js';
+import { tableStatements } from '../../infra/table-grants.js';
+import { PROXY_STORE_GRANTS } from '../../lib/table-access.js';
 import { createTestTable } from '../support/dynamo.js';
+import { allowingStatements, authorizationsFor, type SentRequest } from '../support/iam-model.js';
 import { MemoryJobPins, MemoryProxyIdempotency } from '../support/memory-proxy-stores.js';
 import { T0 } from '../support/store-contract.js';
 
@@ -237,5 +240,42 @@ describe('DynamoDB proxy records', () => {
     const admin = new DynamoKeyAdminStore(options);
     expect((await admin.poolKeys(pool, 100)).keys).toEqual([]);
     expect((await admin.poolKeysWithSecrets(pool, 100)).keys).toEqual([]);
+  });
+});
+
+describe('the proxy stores’ grants', () => {
+  it('allow every request the stores send, and each grant is needed by one', async () => {
+    // Prepare
+    const table = await createTestTable('proxy');
+    const sent: SentRequest[] = [];
+    const client = table.store.client;
+    const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
+    Object.defineProperty(client, 'send', {
+      value: (command: { input: Record<string, unknown>; constructor: { name: string } }) => {
+        sent.push({
+          command: command.constructor.name,
+          input: JSON.parse(JSON.stringify(command.input)) as Record<string, unknown>,
+        });
+        return send(command);
+      },
+    });
+    const options = { client, tableName: table.tableName };
+    const idempotency = new DynamoProxyIdempotency(options);
+    const pins = new DynamoJobPins(options);
+    const first = record();
+    // Act
+    await idempotency.begin(first, T0);
+    await idempotency.begin(first, T0);
+    await idempotency.finish(first.id, first.requestHash, 'answer-1');
+    await idempotency.abandon(first.id, first.requestHash);
+    await pins.pin({ pool: 'images', jobId: 'job-1', keyId: 'k_1', expiresAtMs: T0 + DAY });
+    await pins.find('images', 'job-1', T0);
+    // Assess
+    const arn = 'arn:aws:dynamodb:eu-west-1:123456789012:table/keypool';
+    const statements = tableStatements({ items: PROXY_STORE_GRANTS, queries: [] }, arn);
+    const auths = sent.flatMap((request) => authorizationsFor(request, table.tableName, arn));
+    expect(auths.filter((auth) => allowingStatements(statements, auth).length === 0)).toEqual([]);
+    const used = new Set(auths.flatMap((auth) => allowingStatements(statements, auth)));
+    expect(statements.filter((_, i) => !used.has(i))).toEqual([]);
   });
 });
