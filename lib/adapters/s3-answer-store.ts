@@ -46,29 +46,23 @@ function headerFrame(answer: KeptAnswer): Buffer {
 }
 
 export class S3AnswerStore implements AnswerStore {
-  private readonly client: S3Client;
-  private readonly bucket: string;
-  private readonly partBytes: number;
-  private readonly clock: () => number;
+  private readonly options: Required<S3AnswerStoreOptions>;
 
   constructor(options: S3AnswerStoreOptions) {
-    this.client = options.client;
-    this.bucket = options.bucket;
-    this.partBytes = options.partBytes ?? PART_BYTES;
-    this.clock = options.clock ?? Date.now;
+    this.options = { ...options, partBytes: options.partBytes ?? PART_BYTES, clock: options.clock ?? Date.now };
   }
 
   async put(pool: string, id: string, answer: KeptAnswer): Promise<string> {
     const ref = answerRef(pool, id);
-    const target = { Bucket: this.bucket, Key: `${ANSWER_KEY_PREFIX}${ref}` };
+    const target = { Bucket: this.options.bucket, Key: `${ANSWER_KEY_PREFIX}${ref}` };
     let pending: Buffer[] = [headerFrame(answer)];
     let pendingBytes = pending[0]?.length ?? 0;
     let uploadId: string | undefined;
     const parts: { PartNumber: number; ETag: string | undefined }[] = [];
     const sendPart = async (body: Buffer): Promise<void> => {
-      uploadId ??= (await this.client.send(new CreateMultipartUploadCommand(target))).UploadId;
+      uploadId ??= (await this.options.client.send(new CreateMultipartUploadCommand(target))).UploadId;
       const PartNumber = parts.length + 1;
-      const out = await this.client.send(
+      const out = await this.options.client.send(
         new UploadPartCommand({ ...target, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length }),
       );
       parts.push({ PartNumber, ETag: out.ETag });
@@ -77,27 +71,27 @@ export class S3AnswerStore implements AnswerStore {
       for await (const chunk of answer.body) {
         pending.push(Buffer.from(chunk));
         pendingBytes += chunk.byteLength;
-        if (pendingBytes < this.partBytes) continue;
+        if (pendingBytes < this.options.partBytes) continue;
         const joined = Buffer.concat(pending);
         let offset = 0;
-        for (; joined.length - offset >= this.partBytes; offset += this.partBytes)
-          await sendPart(joined.subarray(offset, offset + this.partBytes));
+        for (; joined.length - offset >= this.options.partBytes; offset += this.options.partBytes)
+          await sendPart(joined.subarray(offset, offset + this.options.partBytes));
         pending = [joined.subarray(offset)];
         pendingBytes = joined.length - offset;
       }
       const rest = Buffer.concat(pending);
       if (uploadId === undefined) {
-        await this.client.send(new PutObjectCommand({ ...target, Body: rest, ContentLength: rest.length }));
+        await this.options.client.send(new PutObjectCommand({ ...target, Body: rest, ContentLength: rest.length }));
         return ref;
       }
       if (rest.length > 0) await sendPart(rest);
-      await this.client.send(
+      await this.options.client.send(
         new CompleteMultipartUploadCommand({ ...target, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
       );
       return ref;
     } catch (error) {
       if (uploadId !== undefined)
-        await this.client
+        await this.options.client
           .send(new AbortMultipartUploadCommand({ ...target, UploadId: uploadId }))
           .catch(() => undefined);
       throw error;
@@ -106,8 +100,8 @@ export class S3AnswerStore implements AnswerStore {
 
   async get(ref: string): Promise<KeptAnswer | undefined> {
     if (!isAnswerRef(ref)) return undefined;
-    const out = await this.client
-      .send(new GetObjectCommand({ Bucket: this.bucket, Key: `${ANSWER_KEY_PREFIX}${ref}` }))
+    const out = await this.options.client
+      .send(new GetObjectCommand({ Bucket: this.options.bucket, Key: `${ANSWER_KEY_PREFIX}${ref}` }))
       .catch((error: unknown) => {
         if (error instanceof Error && error.name === 'NoSuchKey') return undefined;
         throw error;
@@ -118,7 +112,7 @@ export class S3AnswerStore implements AnswerStore {
       (out.Body as { destroy?: () => void }).destroy?.();
       return undefined;
     };
-    if (out.LastModified && this.clock() - out.LastModified.getTime() >= ANSWER_TTL_MS) return abandon();
+    if (out.LastModified && this.options.clock() - out.LastModified.getTime() >= ANSWER_TTL_MS) return abandon();
     const chunks = stream[Symbol.asyncIterator]();
     let held = Buffer.alloc(0);
     let headLength: number | undefined;
