@@ -13,6 +13,7 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  type CompletedPart,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   PutObjectCommand,
@@ -58,14 +59,25 @@ export class S3AnswerStore implements AnswerStore {
     let pending: Buffer[] = [headerFrame(answer)];
     let pendingBytes = pending[0]?.length ?? 0;
     let uploadId: string | undefined;
-    const parts: { PartNumber: number; ETag: string | undefined }[] = [];
+    const parts: CompletedPart[] = [];
+    // The SDK sends a CRC32 of every part by default; S3 accepts part checksums only for an
+    // upload created with their algorithm, and then wants each part's back on completion.
+    const checksum = { ChecksumAlgorithm: 'CRC32' } as const;
     const sendPart = async (body: Buffer): Promise<void> => {
-      uploadId ??= (await this.options.client.send(new CreateMultipartUploadCommand(target))).UploadId;
+      uploadId ??= (await this.options.client.send(new CreateMultipartUploadCommand({ ...target, ...checksum })))
+        .UploadId;
       const PartNumber = parts.length + 1;
       const out = await this.options.client.send(
-        new UploadPartCommand({ ...target, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length }),
+        new UploadPartCommand({
+          ...target,
+          ...checksum,
+          UploadId: uploadId,
+          PartNumber,
+          Body: body,
+          ContentLength: body.length,
+        }),
       );
-      parts.push({ PartNumber, ETag: out.ETag });
+      parts.push({ PartNumber, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 });
     };
     try {
       for await (const chunk of answer.body) {

@@ -141,6 +141,7 @@ describe('S3 answer store', () => {
     const parts = requests.filter((r) => r.query.has('partNumber'));
     expect(parts.length).toBeGreaterThanOrEqual(8);
     expect(Math.max(...parts.map((r) => r.bytes))).toBe(MiB);
+    expect(parts.every((r) => typeof r.headers['x-amz-checksum-crc32'] === 'string')).toBe(true);
     expect(requests.some((r) => r.method === 'DELETE' && r.query.has('uploadId'))).toBe(true);
     expect(s3.uploads.size).toBe(0);
     // The bucket's default encryption decides (SSE-KMS with the bucket's key): no header overrides it.
