@@ -60,17 +60,26 @@ export class DynamoProxyIdempotency extends DynamoTable implements ProxyIdempote
           TableName: this.tableName,
           Item: toItem({ ...record, state: IN_PROGRESS }),
           // Invariant: one request at a time runs under an Idempotency-Key, so a retry never
-          // bills the provider twice. The record is written only where none stands, or where the
-          // one that stands expired, or ran past its lease (its request died): a takeover.
+          // bills the provider twice, and a key answers one request only. The record is written
+          // only where none stands, or where the one that stands expired, or where the same
+          // request (same hash, same caller) ran past its lease (it died): a takeover. Another
+          // request under the key waits for the record's expiry (the use case answers it 400).
           ConditionExpression:
-            'attribute_not_exists(#key) OR #expires <= :now OR (#state = :inProgress AND #leaseUntil <= :now)',
+            'attribute_not_exists(#key) OR #expires <= :now OR (#state = :inProgress AND #leaseUntil <= :now AND #hash = :hash AND #caller = :caller)',
           ExpressionAttributeNames: {
             '#key': KEY,
             '#expires': 'expiresAtMs',
             '#state': 'state',
             '#leaseUntil': 'leaseUntilMs',
+            '#hash': 'requestHash',
+            '#caller': 'callerDigest',
           },
-          ExpressionAttributeValues: { ':now': nowMs, ':inProgress': IN_PROGRESS },
+          ExpressionAttributeValues: {
+            ':now': nowMs,
+            ':inProgress': IN_PROGRESS,
+            ':hash': record.requestHash,
+            ':caller': record.callerDigest,
+          },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           ...this.capacity,
         }),

@@ -104,6 +104,24 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
     expect(await idempotency.begin(first, T0 + LEASE_MS + 1)).toEqual({ started: false, record: retry });
   });
 
+  it('lets no other request or caller take over an in-progress record, even past its lease', async () => {
+    // Prepare
+    const { idempotency } = await build();
+    const first = record();
+    await idempotency.begin(first, T0);
+    // Act
+    const otherRequest = await idempotency.begin({ ...first, requestHash: 'hash-b' }, T0 + LEASE_MS);
+    const otherCaller = await idempotency.begin({ ...first, callerDigest: 'caller-b' }, T0 + LEASE_MS);
+    const afterExpiry = await idempotency.begin(
+      { ...first, requestHash: 'hash-b', expiresAtMs: T0 + 2 * DAY },
+      T0 + DAY,
+    );
+    // Assess
+    expect(otherRequest).toEqual({ started: false, record: first });
+    expect(otherCaller).toEqual({ started: false, record: first });
+    expect(afterExpiry).toEqual({ started: true });
+  });
+
   it('keeps a done record past its lease, and frees it once it expired', async () => {
     // Prepare
     const { idempotency } = await build();

@@ -22,7 +22,10 @@ export class MemoryProxyIdempotency implements ProxyIdempotency {
     const free =
       !standing ||
       standing.expiresAtMs <= nowMs ||
-      (standing.state === 'in_progress' && standing.leaseUntilMs <= nowMs);
+      (standing.state === 'in_progress' &&
+        standing.leaseUntilMs <= nowMs &&
+        standing.requestHash === record.requestHash &&
+        standing.callerDigest === record.callerDigest);
     if (!free) return Promise.resolve({ started: false, record: { ...standing } });
     this.records.set(record.id, { ...record, state: 'in_progress' });
     return Promise.resolve({ started: true });
