@@ -1,9 +1,9 @@
 /** One-off migration from the old credits-based system, invoked by hand; answers with the report. */
+import middy from '@middy/core';
 import { runMigrateEvent } from '../lib/events/migrate.js';
 import { lambdaLogging, logger } from '../lib/observability/logger.js';
-import { lambdaChain } from '../lib/shared/middleware.js';
 import { processMigration } from '../lib/wiring-secrets.js';
 
-export const handler = lambdaChain<unknown, unknown>()
+export const handler = middy<unknown, unknown>()
   .use(lambdaLogging())
   .handler((event: unknown) => runMigrateEvent(event, { ...processMigration(), logger }));

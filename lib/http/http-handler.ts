@@ -1,13 +1,13 @@
 /**
- * Builds a Lambda entry point for some routes of the contract: a middleware chain that parses and
+ * Builds a Lambda entry point for some routes of the contract: a middy chain that parses and
  * validates the request with the route's schemas, runs the route's implementation with typed
  * input, and turns every error into `{ error, message }` in one place.
  */
+import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { InvalidRequest } from '../domain/errors.js';
 import { lambdaLogging, logger } from '../observability/logger.js';
-import { lambdaChain, type MiddlewareObj } from '../shared/middleware.js';
 import { redact } from '../shared/redact.js';
 import { errorAnswer, PayloadTooLarge, RouteNotFound } from './errors.js';
 import { ROUTES, type RouteKey, type RouteSpec } from './routes.js';
@@ -140,14 +140,14 @@ export interface HttpHandlerOptions {
   middlewares?: readonly MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>[];
 }
 
-/** The handler for the given route implementations, in its middleware chain. */
+/** The middy-wrapped handler for the given route implementations. */
 export function httpHandler<K extends RouteKey>(
   implementations: RouteImplementations<K>,
   options: HttpHandlerOptions = {},
 ) {
   const unmatched = options.unmatched ?? notServedHere;
   const routes = implementations as unknown as Record<string, (input: RouteInput<RouteKey>) => Promise<HttpResult>>;
-  return lambdaChain<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(lambdaLogging())
     .use(jsonErrors)
     .use([...(options.middlewares ?? [])])

@@ -4,7 +4,7 @@
  * counting function), each counted at the edge. The names are in ./metric-names.ts, which the
  * CDK alarms and dashboard read too.
  */
-import type { MiddlewareObj } from '../shared/middleware.js';
+import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { NoUsableKey, StoreThrottled } from '../domain/errors.js';
 import type { Outcome } from '../domain/types.js';
@@ -54,7 +54,7 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: readonly PoolGau
 }
 
 /**
- * The lease route's counts, as a middleware of the lease function: LeasesGranted for a
+ * The lease route's counts, as a middy middleware of the lease function: LeasesGranted for a
  * grant (the route's 200), NoUsableKey for a refusal, StoreThrottled for a lease the table was
  * too busy to answer (a 503, never a refusal), under the pool the path names. A pool
  * that does not exist is refused (PoolNotFound) before either can happen, so no caller can mint

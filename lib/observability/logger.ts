@@ -8,8 +8,8 @@
  * imports it from here; nothing here touches AWS, so the HTTP layer can log without bundling
  * a client it does not use.
  */
+import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { MiddlewareObj } from '../shared/middleware.js';
 import { redact } from '../shared/redact.js';
 
 /** Powertools' level thresholds: an entry is written when its level is at least the logger's. */
@@ -186,7 +186,7 @@ export class JsonLogger {
 export const logger = new JsonLogger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'keypool' });
 
 /**
- * The middleware every entry point logs through: the Lambda context on each line. The
+ * The middy middleware every entry point logs through: the Lambda context on each line. The
  * event is never logged, whatever POWERTOOLS_LOGGER_LOG_EVENT says, because an event holds
  * request bodies and those hold secrets.
  */
