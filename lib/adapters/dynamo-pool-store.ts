@@ -45,6 +45,8 @@ function toPolicy(item: Item | undefined): PoolPolicy | undefined {
     rateLimitScope: (RATE_LIMIT_SCOPES as readonly string[]).includes(String(item.rateLimitScope))
       ? (item.rateLimitScope as RateLimitScope)
       : POOL_DEFAULTS.rateLimitScope,
+    proxyAttempts: number('proxyAttempts'),
+    proxyTimeoutSeconds: number('proxyTimeoutSeconds'),
     ...(typeof item.previousShards === 'number' ? { previousShards: item.previousShards } : {}),
     ...(typeof item.shardsChangedAt === 'string' ? { shardsChangedAt: item.shardsChangedAt } : {}),
     createdAt: String(item.createdAt),

@@ -62,6 +62,8 @@ export const POOL_VIEW_FIELDS = [
   'minCredits',
   'pool',
   'provider',
+  'proxyAttempts',
+  'proxyTimeoutSeconds',
   'rateLimitScope',
   'shards',
   'updatedAt',
