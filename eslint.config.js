@@ -20,7 +20,8 @@ const LAYERS = {
   observability: ['domain', 'shared'],
   adapter: ['port', 'domain', 'shared', 'table'],
   config: ['domain', 'table', 'shared'],
-  http: ['domain', 'shared', 'observability'],
+  // The proxy route's edge (lib/http/proxy-edge.ts) hands its use case a call and a response sink: port types.
+  http: ['domain', 'shared', 'observability', 'port'],
   local: ['http', 'shared'],
   // The console page: a primary adapter over the Overview use case, built by the wiring.
   console: ['usecase', 'domain', 'shared'],
