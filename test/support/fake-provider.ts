@@ -119,6 +119,23 @@ export class FakeProvider {
     );
   }
 
+  /** Stops listening (a connection is refused) until `resume`; open connections are dropped. */
+  pause(): Promise<void> {
+    return new Promise((done) => {
+      this.server.closeAllConnections();
+      this.server.close(() => done());
+    });
+  }
+
+  /** Listens again on the same port. */
+  resume(): Promise<void> {
+    const port = Number(new URL(this.url).port);
+    return new Promise((done, fail) => {
+      this.server.once('error', fail);
+      this.server.listen(port, '127.0.0.1', () => done());
+    });
+  }
+
   close(): Promise<void> {
     return new Promise((done) => {
       this.server.closeAllConnections();
