@@ -20,8 +20,8 @@ export interface RunningStack {
   stop: () => Promise<void>;
 }
 
-/** Starts `npm start` and waits for "keypool is up" (or fails with what it printed). */
-export async function startLocalStack(timeoutMs = 60_000): Promise<RunningStack> {
+/** Starts `npm start` (with `env` on top of this process's) and waits for "keypool is up" (or fails with what it printed). */
+export async function startLocalStack(timeoutMs = 60_000, env: Record<string, string> = {}): Promise<RunningStack> {
   const port = await freePort();
   const child = spawn(process.execPath, [START], {
     env: {
@@ -31,6 +31,7 @@ export async function startLocalStack(timeoutMs = 60_000): Promise<RunningStack>
       KEYPOOL_DYNAMODB_ENDPOINT: dynamoEndpoint(),
       KEYPOOL_TABLE: uniqueName('stack'),
       KEYPOOL_SEALING_KEY_FILE: inject('sealingKeyFile'),
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
