@@ -11,19 +11,17 @@
  * --callers N (default 32), --delay-ms N (default 1000).
  * Uses KEYPOOL_DYNAMODB_ENDPOINT if set, else starts an in-memory DynamoDB Local.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, startDynamoLocal } from '../lib/local/dynamodb-local.js';
 import { type FakeProvider, startFakeProvider } from '../test/support/fake-provider.js';
+import { type RunningStack, spawnStack } from '../test/support/stack-process.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const START = fileURLToPath(new URL('../bin/start.js', import.meta.url));
 const GENERATE = 'v2beta/stable-image/generate/core';
 const KEYS = 64;
 
@@ -76,48 +74,20 @@ function peakRssMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
-/** `npm start` in its own process, its proxy calling `provider`; resolves once it is up. */
-async function startKeypool(
-  endpoint: string,
-  provider: FakeProvider,
-  dir: string,
-): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+/** `npm start` in its own process, its proxy calling `provider`. */
+async function startKeypool(endpoint: string, provider: FakeProvider, dir: string): Promise<RunningStack> {
   const keyFile = join(dir, 'sealing-key');
   writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
-  const port = await freePort();
-  const child = spawn(process.execPath, [START], {
-    env: {
-      ...process.env,
-      KEYPOOL_PORT: String(port),
-      KEYPOOL_CONSOLE_PORT: String(await freePort()),
+  return spawnStack(
+    {
       KEYPOOL_DYNAMODB_ENDPOINT: endpoint,
       KEYPOOL_TABLE: `bench-proxy-${Date.now()}`,
       KEYPOOL_SEALING_KEY_FILE: keyFile,
       KEYPOOL_DATA_DIR: dir,
       STABILITY_API_BASE_URL: provider.url,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  // Every proxied call writes an audit line and a metrics record: read and dropped.
-  child.stdout.on('data', (chunk: Buffer) => {
-    if (output.length < 10_000) output += chunk.toString('utf8');
-  });
-  child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const deadline = Date.now() + 120_000;
-  while (!output.includes('keypool is up')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`keypool did not come up:\n${output}`);
-    await new Promise((done) => setTimeout(done, 100));
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid ?? 0,
-    stop: async () => {
-      child.kill('SIGINT');
-      await exited;
-    },
-  };
+    120_000,
+  );
 }
 
 async function json(url: string, method: string, body: unknown): Promise<unknown> {
