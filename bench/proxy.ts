@@ -23,7 +23,12 @@ import { type RunningStack, spawnStack } from '../test/support/stack-process.js'
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const GENERATE = 'v2beta/stable-image/generate/core';
-const KEYS = 64;
+/**
+ * Keys per pool, at the default cap (3: four uses each). A proxied use holds its key's lease
+ * slot until its bound passes (proxyTimeoutSeconds + 30 s) unless it is given back, and a key
+ * has 8 slots: keys enough that no pool runs dry within a run.
+ */
+const KEYS = 400;
 
 const { values: options } = parseArgs({
   options: {
@@ -111,9 +116,16 @@ async function main(): Promise<void> {
   const provider = await startFakeProvider();
   const keypool = await startKeypool(endpoint, provider, dir);
   try {
-    const secrets = Array.from({ length: KEYS }, () => `sk-test-bench-${randomBytes(16).toString('hex')}`);
-    await json(`${keypool.url}/pools/bench`, 'PUT', { maxUses: 1000 });
-    await json(`${keypool.url}/pools/bench/keys`, 'POST', { keys: secrets.map((apiKey) => ({ apiKey })) });
+    const newSecrets = (): string[] =>
+      Array.from({ length: KEYS }, () => `sk-test-bench-${randomBytes(16).toString('hex')}`);
+    const secrets = newSecrets();
+    for (const [pool, keys] of [
+      ['bench', secrets],
+      ['bench-leases', newSecrets()],
+    ] as const) {
+      await json(`${keypool.url}/pools/${pool}`, 'PUT', {});
+      await json(`${keypool.url}/pools/${pool}/keys`, 'POST', { keys: keys.map((apiKey) => ({ apiKey })) });
+    }
     const setDelay = (ms: number): void => {
       for (const secret of secrets) provider.setKey(secret, { credits: 1e9, delayMs: ms });
     };
@@ -134,7 +146,7 @@ async function main(): Promise<void> {
     const leases: number[] = [];
     for (let i = 0; i < calls; i++) {
       const started = performance.now();
-      await json(`${keypool.url}/pools/bench/leases`, 'POST', {});
+      await json(`${keypool.url}/pools/bench-leases/leases`, 'POST', {});
       leases.push(performance.now() - started);
     }
     const l1 = sortedOf(leases);
@@ -156,7 +168,7 @@ async function main(): Promise<void> {
       `  direct    p50 ${ms(percentile(d1, 50))}   p99 ${ms(percentile(d1, 99))}`,
       `  proxied   p50 ${ms(percentile(p1, 50))}   p99 ${ms(percentile(p1, 99))}`,
       `  added     p50 ${ms(percentile(p1, 50) - percentile(d1, 50))}   p99 ${ms(percentile(p1, 99) - percentile(d1, 99))}`,
-      `  for scale: a lease (POST /pools/bench/leases) p50 ${ms(percentile(l1, 50))}   p99 ${ms(percentile(l1, 99))}`,
+      `  for scale: a lease (POST /pools/{pool}/leases) p50 ${ms(percentile(l1, 50))}   p99 ${ms(percentile(l1, 99))}`,
       ``,
       `${callers} callers, provider answers in ${delayMs} ms, ${seconds} s each:`,
       `  direct    ${directLoad.perSecond.toFixed(2)} calls/s   p50 ${ms(percentile(d2, 50))}   p99 ${ms(percentile(d2, 99))}`,
