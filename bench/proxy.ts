@@ -73,6 +73,15 @@ async function load(
   return { latencies, perSecond: latencies.length / ((performance.now() - started) / 1000) };
 }
 
+/** keypool's own measure of its added time (the audit lines' addedMs) for the proxied calls it logged after `from` characters of output. */
+function auditedAddedMs(output: string, from: number): number[] {
+  return output
+    .slice(from)
+    .split('\n')
+    .filter((line) => line.includes('"audit":"proxy"'))
+    .map((line) => (JSON.parse(line) as { addedMs: number }).addedMs);
+}
+
 /** The peak RSS (VmHWM) of a process, MiB. */
 function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -137,12 +146,14 @@ async function main(): Promise<void> {
     setDelay(0);
     for (let i = 0; i < 30; i++) await Promise.all([direct(i), proxied()]);
     const one = { direct: [] as number[], proxied: [] as number[] };
+    const oneFrom = keypool.output().length;
     for (let i = 0; i < calls; i++) {
       one.direct.push(await direct(i));
       one.proxied.push(await proxied());
     }
     const d1 = sortedOf(one.direct);
     const p1 = sortedOf(one.proxied);
+    const a1 = sortedOf(auditedAddedMs(keypool.output(), oneFrom));
     const leases: number[] = [];
     for (let i = 0; i < calls; i++) {
       const started = performance.now();
@@ -155,10 +166,12 @@ async function main(): Promise<void> {
     setDelay(delayMs);
     const directLoad = await load(callers, seconds, direct);
     const rssBefore = peakRssMb(keypool.pid);
+    const twoFrom = keypool.output().length;
     const proxiedLoad = await load(callers, seconds, proxied);
     const rssPeak = peakRssMb(keypool.pid);
     const d2 = sortedOf(directLoad.latencies);
     const p2 = sortedOf(proxiedLoad.latencies);
+    const a2 = sortedOf(auditedAddedMs(keypool.output(), twoFrom));
 
     const ms = (n: number): string => `${n.toFixed(2)} ms`;
     const lines = [
@@ -168,6 +181,7 @@ async function main(): Promise<void> {
       `  direct    p50 ${ms(percentile(d1, 50))}   p99 ${ms(percentile(d1, 99))}`,
       `  proxied   p50 ${ms(percentile(p1, 50))}   p99 ${ms(percentile(p1, 99))}`,
       `  added     p50 ${ms(percentile(p1, 50) - percentile(d1, 50))}   p99 ${ms(percentile(p1, 99) - percentile(d1, 99))}`,
+      `  keypool's own (audit addedMs) p50 ${ms(percentile(a1, 50))}   p99 ${ms(percentile(a1, 99))}`,
       `  for scale: a lease (POST /pools/{pool}/leases) p50 ${ms(percentile(l1, 50))}   p99 ${ms(percentile(l1, 99))}`,
       ``,
       `${callers} callers, provider answers in ${delayMs} ms, ${seconds} s each:`,
@@ -175,6 +189,7 @@ async function main(): Promise<void> {
       `  proxied   ${proxiedLoad.perSecond.toFixed(2)} calls/s   p50 ${ms(percentile(p2, 50))}   p99 ${ms(percentile(p2, 99))}`,
       `  throughput ratio proxied/direct ${(proxiedLoad.perSecond / directLoad.perSecond).toFixed(3)}x`,
       `  added     p50 ${ms(percentile(p2, 50) - percentile(d2, 50))}   p99 ${ms(percentile(p2, 99) - percentile(d2, 99))}`,
+      `  keypool's own (audit addedMs) p50 ${ms(percentile(a2, 50))}   p99 ${ms(percentile(a2, 99))}`,
       `  keypool peak RSS ${rssPeak.toFixed(0)} MiB (${rssBefore.toFixed(0)} MiB before the proxied load)`,
       '',
     ];
