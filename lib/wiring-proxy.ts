@@ -6,13 +6,13 @@
  * it.
  */
 import { NodeProviderHttp } from './adapters/provider-http.js';
-import { readProviderBaseUrl } from './config.js';
+import { ConfigError, readProviderBaseUrl } from './config.js';
 import { auditProxied } from './observability/audit.js';
 import { metrics } from './observability/metrics.js';
 import type { AnswerStore } from './ports/proxy.js';
 import { Proxy } from './use-cases/proxy.js';
 import { processTables } from './wiring.js';
-import { localAnswerStore, tableProxyStores } from './wiring-proxy-stores.js';
+import { bucketAnswerStore, localAnswerStore, tableProxyStores } from './wiring-proxy-stores.js';
 import { processLeasing } from './wiring-secrets.js';
 
 /** The proxy use case over the process's stores, keeping answers in `answers`; each call audited and measured. */
@@ -36,4 +36,17 @@ let localProxyOnce: Promise<Proxy> | undefined;
 /** The local stack's proxy (`npm start`): answers kept in the data dir, encrypted under a key derived from the sealing key. */
 export function processLocalProxy(): Promise<Proxy> {
   return (localProxyOnce ??= localAnswerStore().then((answers) => proxyUseCase(answers)));
+}
+
+/** Where the proxy function keeps answers on AWS: the answers bucket the stateful stack makes. */
+export const ANSWERS_BUCKET_VARIABLE = 'KEYPOOL_ANSWERS_BUCKET';
+
+let processProxyOnce: Proxy | undefined;
+/** The proxy function's use case (AWS): answers kept in the answers bucket (KEYPOOL_ANSWERS_BUCKET). */
+export function processProxy(env: NodeJS.ProcessEnv = process.env): Proxy {
+  return (processProxyOnce ??= (() => {
+    const bucket = env[ANSWERS_BUCKET_VARIABLE];
+    if (!bucket) throw new ConfigError(`${ANSWERS_BUCKET_VARIABLE} is not set: the proxy function keeps answers there`);
+    return proxyUseCase(bucketAnswerStore(bucket), env);
+  })());
 }
