@@ -84,6 +84,9 @@ export function keypoolProxiedContender(
   const tables = { client: setup.client, tableName: setup.tableName, meter: setup.meter };
   const store = new DynamoKeyStore(tables);
   const poolStore = new DynamoPoolStore(tables);
+  // One store of kept answers for all callers: it is the local stack's, one per process (each
+  // caller its own would sweep the same folder once a minute each).
+  const answers = new FileAnswerStore({ dir: proxy.answersDir, sealingKey: ANSWERS_KEY });
   const proxies = Array.from({ length: callers }, () => {
     const broker = new Broker({
       store,
@@ -100,7 +103,7 @@ export function keypoolProxiedContender(
       ...(idempotent
         ? {
             idempotency: new DynamoProxyIdempotency(tables),
-            answers: new FileAnswerStore({ dir: proxy.answersDir, sealingKey: ANSWERS_KEY }),
+            answers,
           }
         : {}),
     });
