@@ -430,5 +430,6 @@ describe('secrets', () => {
         expect(text.includes(secret), `${where} hold a key`).toBe(false);
     }
     expect(logs).toContain('"audit":"proxy"');
+    expect(logs).toContain('"path":["v2beta","stable-image","generate","core"]');
   });
 });

@@ -30,7 +30,7 @@ export interface FakeKey {
   /** the Retry-After header of a forced 429 from the generation endpoint */
   retryAfter?: string;
   /** the generation endpoints answer this page instead (a WAF's `403 text/html`) */
-  generatePage?: { status: number; contentType: string; body: string };
+  generatePage?: FakePage;
   /** a generation's image is this many bytes, generated as it is written (never held whole) */
   imageBytes?: number;
   /** the connection is reset once the request is read, before any answer */
@@ -43,6 +43,13 @@ export interface FakeKey {
   balanceRedirect?: string;
   /** the balance endpoint's 200 is padded to this many bytes, streamed without a content-length */
   balanceBodyBytes?: number;
+}
+
+/** A page answered in place of the provider's own answer. */
+export interface FakePage {
+  status: number;
+  contentType: string;
+  body: string;
 }
 
 export interface FakeRequest {
@@ -83,7 +90,7 @@ export class FakeProvider {
    * Every balance request answered with this page instead, whatever the key: what a firewall or
    * a proxy in front of the provider answers (e.g. `403 text/html "Access denied (WAF)"`).
    */
-  balancePage: { status: number; contentType: string; body: string } | undefined;
+  balancePage: FakePage | undefined;
   private limitedUntil = 0;
 
   constructor(
@@ -223,6 +230,13 @@ async function streamPadded(
   if (!response.destroyed) response.end(tail);
 }
 
+/** A page in place of the provider's answer (a WAF's or a proxy's), as it is. */
+function writePage(response: ServerResponse, record: FakeRequest, page: FakePage): void {
+  record.status = page.status;
+  response.writeHead(page.status, { 'content-type': page.contentType, 'content-length': Buffer.byteLength(page.body) });
+  response.end(page.body);
+}
+
 async function readBody(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
@@ -289,16 +303,7 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
   const unauthorized = (): void =>
     reply(401, errorBody('unauthorized', `Incorrect API key provided: ${(apiKey ?? '').slice(0, 14)}`));
   if (method === 'GET' && path === BALANCE) {
-    const page = provider.balancePage;
-    if (page) {
-      record.status = page.status;
-      response.writeHead(page.status, {
-        'content-type': page.contentType,
-        'content-length': Buffer.byteLength(page.body),
-      });
-      response.end(page.body);
-      return;
-    }
+    if (provider.balancePage) return writePage(response, record, provider.balancePage);
     if (!key) return unauthorized();
     switch (key.balanceStatus) {
       case 401:
@@ -400,16 +405,7 @@ async function generate(
     request.socket.destroy();
     return;
   }
-  const page = key.generatePage;
-  if (page) {
-    record.status = page.status;
-    response.writeHead(page.status, {
-      'content-type': page.contentType,
-      'content-length': Buffer.byteLength(page.body),
-    });
-    response.end(page.body);
-    return;
-  }
+  if (key.generatePage) return writePage(response, record, key.generatePage);
   const forced = key.generateStatus;
   if (forced === 429) return fail(429, key.retryAfter === undefined ? {} : { 'retry-after': key.retryAfter });
   if (forced !== undefined && forced !== 403 && forced !== 402) return fail(forced);
