@@ -11,7 +11,8 @@
  * How it runs: time advances in 10 ms ticks. Leases arrive as a Poisson stream at the offered
  * rate (seeded PRNG); each lease is a small state machine issuing the requests of the request
  * mix one tick apart: Query(s) on its shard's index partition -> refused conditional writes
- * (lost races) -> the lease write -> after `holdMs`, the completion. Every request must fit the
+ * (lost races) -> the lease write -> after `holdMs`, the completion (a proxied use's only when
+ * it is given back: `completionShare`). Every request must fit the
  * partitions it touches or it is throttled (it consumes nothing) and retried with the SDK's
  * backoff; after the last attempt the lease (or completion) fails. A rate is sustainable when
  * at most `throttleThreshold` (1 %) of requests are throttled and at most that share of leases
