@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --json] [-- --shards N] [-- --only a,b] [-- --given-back F]`:
+ * `npm run bench [-- --quick] [-- --json] [-- --shards N] [-- --only a,b] [-- --given-back F]
+ * [-- --keys-per-account N]`:
  * keypool (one shard, and over N shards, default 8) against the old algorithm (baseline) and
  * the least work DynamoDB allows (floor), on one DynamoDB Local, with the same callers and the
  * same table shape; keypool's proxy use case (without and with an Idempotency-Key, at one shard
@@ -73,6 +74,8 @@ interface BenchConfig {
   scalingLeases: number;
   /** keypool-sharded's shard count */
   shards: number;
+  /** keys per account in every seeded pool (0: keys carry no account, as before accounts) */
+  keysPerAccount: number;
   /** the share of proxied uses the partition model takes as given back (each pays a refund write) */
   givenBack: number;
   /** the contenders run (`--only`; all by default) */
@@ -145,6 +148,7 @@ function readConfig(): { config: BenchConfig; json: boolean } {
       'max-uses': { type: 'string' },
       sizes: { type: 'string' },
       shards: { type: 'string' },
+      'keys-per-account': { type: 'string' },
       'given-back': { type: 'string' },
       only: { type: 'string' },
     },
@@ -171,6 +175,7 @@ function readConfig(): { config: BenchConfig; json: boolean } {
         : [100, 1000, 10_000, 100_000],
     scalingLeases: quick ? 100 : 300,
     shards: int(values.shards, DEFAULT_BENCH_SHARDS, 'shards'),
+    keysPerAccount: int(values['keys-per-account'], 0, 'keys-per-account'),
     givenBack: values['given-back'] === undefined ? 0.05 : Number(values['given-back']),
     contenders: values.only === undefined ? [...CONTENDERS] : values.only.split(',').map(contenderNamed),
   };
@@ -316,6 +321,7 @@ async function main(): Promise<void> {
       count: config.keys,
       sealer: benchSealer(name),
       policy: { maxUses: config.maxUses, shards, ...(proxied ? { provider: 'stability' as const } : {}) },
+      keysPerAccount: config.keysPerAccount,
       ...(proxied ? { onSecret: (secret: string) => secrets.set(keyIdFor(secret), secret) } : {}),
     });
     for (const keyId of ids) tally.heat.place(keyId, usagePartition(pool, shardOf(keyId, shards)));
@@ -475,6 +481,7 @@ async function main(): Promise<void> {
         concurrency: 16,
         sealer: benchSealer(name),
         policy: { maxUses: config.maxUses },
+        keysPerAccount: config.keysPerAccount,
       });
     }
     progress(`seeded 2 x ${size} keys in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);

@@ -8,7 +8,13 @@ import { processKeyImport } from '../lib/wiring-secrets.js';
 
 export const handler = httpHandler({
   'POST /pools/{pool}/keys': async ({ params, query, body }) =>
-    ok(await processKeyImport().importKeys(params.pool, body.keys, { revive: query.revive === true }), 201),
+    ok(
+      await processKeyImport().importKeys(params.pool, body.keys, {
+        revive: query.revive === true,
+        verify: query.verify === true,
+      }),
+      201,
+    ),
   'PATCH /pools/{pool}/keys/{keyId}': async ({ params, body }) =>
     ok(await processKeyAdmin().update(params.pool, params.keyId, body)),
   'DELETE /pools/{pool}/keys/{keyId}': async ({ params }) =>

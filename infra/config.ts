@@ -21,6 +21,11 @@ export interface StagePool {
   pool: string;
   /** alarm when the pool's UsableKeys falls below this */
   minUsableKeys: number;
+  /**
+   * alarm when the pool's UsableCredits (the credits of its accounts in service) falls below
+   * this; absent or 0: no alarm on credits (a pool whose provider is `none` has none)
+   */
+  minUsableCredits?: number;
 }
 
 export interface StageConfig {
@@ -69,7 +74,7 @@ const BASE = {
   maintenanceEveryMinutes: 15,
   maintenance: { balanceRate: 5, stabilityApiBaseUrl: 'https://api.stability.ai' },
   // The domain's default pool (what the CLI, the client and the migration use when none is named).
-  pools: [{ pool: DEFAULT_POOL, minUsableKeys: 3 }],
+  pools: [{ pool: DEFAULT_POOL, minUsableKeys: 3, minUsableCredits: 30 }],
   alarmEmail: undefined,
   migration: { sourceBucket: undefined, legacyTable: undefined },
   secrets: { keyGeneration: 1, previousKeyGenerations: [], previousKeyArns: [] },
@@ -105,7 +110,7 @@ const name = (pattern: RegExp, what: string) => z.string().check(z.regex(pattern
 /** The highest secrets key generation, current or previous (`-c secretsKeyGeneration`, `-c previousSecretsKeyGenerations`). */
 const MAX_KEY_GENERATION = 1000;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const POOL_LIST = /^[^,:]{1,64}:\d+(,[^,:]{1,64}:\d+)*$/;
+const POOL_LIST = /^[^,:]{1,64}:\d+(:\d+)?(,[^,:]{1,64}:\d+(:\d+)?)*$/;
 
 /**
  * What must differ between two configured pools: IAM policy names ignore case, and the
@@ -118,8 +123,11 @@ const poolSlot = (pool: string): string => pool.toLowerCase().replace(/[^a-z0-9]
 const ContextOverrides = z.object({
   stage: z.optional(z.enum(STAGES)),
   alarmEmail: z.optional(z.email()),
-  /** `pool:min,pool:min`, e.g. `stability:5,sdxl:2`: the stage's pools and their minimum usable keys */
-  pools: z.optional(name(POOL_LIST, 'pool:min[,pool:min...]')),
+  /**
+   * `pool:min[:credits],...`, e.g. `stability:5:100,sdxl:2`: the stage's pools, their minimum
+   * usable keys and, when given, their minimum usable credits
+   */
+  pools: z.optional(name(POOL_LIST, 'pool:min[:credits][,pool:min[:credits]...]')),
   /** the same as `pools` (its name before pools were granted per pool); kept so existing deploy commands work */
   poolAlarms: z.optional(name(POOL_LIST, 'pool:min[,pool:min...]')),
   maintenanceEveryMinutes: z.optional(positive(1440)),
@@ -233,7 +241,7 @@ function parseKeyArns(list: string, key: string): string[] {
 function parsePools(list: string, key: string): StagePool[] {
   const seen = new Map<string, string>();
   return list.split(',').map((entry) => {
-    const [pool = '', min = ''] = entry.split(':');
+    const [pool = '', min = '', credits] = entry.split(':');
     if (!POOL_NAME_PATTERN.test(pool)) throw new StageConfigError(`invalid context: -c ${key}: bad pool "${pool}"`);
     const other = seen.get(poolSlot(pool));
     if (other !== undefined) {
@@ -242,6 +250,10 @@ function parsePools(list: string, key: string): StagePool[] {
       );
     }
     seen.set(poolSlot(pool), pool);
-    return { pool, minUsableKeys: Number(min) };
+    return {
+      pool,
+      minUsableKeys: Number(min),
+      ...(credits === undefined ? {} : { minUsableCredits: Number(credits) }),
+    };
   });
 }

@@ -62,6 +62,8 @@ export class KeypoolStatelessStack extends Stack {
         KEYPOOL_BALANCE_RATE: String(config.maintenance.balanceRate),
         STABILITY_API_BASE_URL: config.maintenance.stabilityApiBaseUrl,
       },
+      // An import with verify=true asks the provider's account endpoint about each key.
+      keys: { STABILITY_API_BASE_URL: config.maintenance.stabilityApiBaseUrl },
     };
 
     const functions = {} as Record<EntryName, KeypoolFunction>;

@@ -22,6 +22,8 @@
  */
 import { POOL_DEFAULTS } from './domain/types.js';
 import {
+  ACCOUNT_PREFIX,
+  ACCOUNT_RECORD_ATTRIBUTES,
   BUDGET_COUNT_ATTRIBUTE,
   BUDGET_PREFIX,
   IDEMPOTENCY_PREFIX,
@@ -42,6 +44,8 @@ export const ITEM_PREFIX = {
   /** a caller's report budget in one pool for one minute: a counter (DynamoReportBudget) */
   budget: BUDGET_PREFIX,
   run: MAINTENANCE_RUN_PREFIX,
+  /** an account of a pool: its balance and status (lib/domain/accounts.ts) */
+  account: ACCOUNT_PREFIX,
   /** a proxied request under an Idempotency-Key (DynamoProxyIdempotency) */
   proxyRequest: PROXY_REQUEST_PREFIX,
   /** an async job's pin to the key that started it (DynamoJobPins) */
@@ -60,6 +64,7 @@ export const TABLE_KEY_ATTRIBUTES = [
   TABLE.poolIndex.partitionKey,
   TABLE.usageIndex.partitionKey,
   TABLE.usageIndex.sortKey,
+  TABLE.accountIndex.partitionKey,
 ] as const;
 
 /** A key item's attributes (besides TABLE_KEY_ATTRIBUTES), grouped by who writes them. */
@@ -80,6 +85,8 @@ export const KEY_ATTRIBUTES = {
   balance: ['credits', 'creditsCheckedAt'],
   /** the sealed secret: written by import and migration, tested by the lease and maintenance */
   sealed: ['sealedKey'],
+  /** the account it belongs to: import, an operator's PATCH, maintenance's discovery */
+  account: ['account'],
 } as const;
 
 /**
@@ -92,6 +99,7 @@ export const KEY_RECORD_ATTRIBUTES = [
   ...KEY_ATTRIBUTES.status,
   ...KEY_ATTRIBUTES.home,
   ...KEY_ATTRIBUTES.balance,
+  ...KEY_ATTRIBUTES.account,
 ] as const;
 
 /**
@@ -154,7 +162,7 @@ export type ItemAction = 'GetItem' | 'BatchGetItem' | 'PutItem' | 'UpdateItem' |
 export const READ_ACTIONS: readonly ItemAction[] = ['GetItem', 'BatchGetItem'];
 
 /** The table's indexes by name. */
-export type IndexName = typeof TABLE.usageIndex.name | typeof TABLE.poolIndex.name;
+export type IndexName = typeof TABLE.usageIndex.name | typeof TABLE.poolIndex.name | typeof TABLE.accountIndex.name;
 
 export interface ItemGrant {
   actions: readonly ItemAction[];
@@ -178,7 +186,22 @@ export interface RoleTableAccess {
 /** The roles of keypool's functions (infra/entry-points.ts: one per file in functions/). */
 export type TableRole = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'counting' | 'maintain' | 'migrate';
 
-const { identity, usage, status, home, balance, sealed } = KEY_ATTRIBUTES;
+const { identity, usage, status, home, balance, sealed, account } = KEY_ATTRIBUTES;
+
+/** Reads of account records (never a secret in them). */
+const READS_ACCOUNTS: ItemGrant = {
+  actions: ['GetItem', 'BatchGetItem'],
+  items: ['account'],
+  attributes: ACCOUNT_RECORD_ATTRIBUTES,
+  narrow: true,
+};
+/** Writes of account records: their status and balance. */
+const WRITES_ACCOUNTS: ItemGrant = {
+  actions: ['UpdateItem'],
+  items: ['account'],
+  attributes: ACCOUNT_RECORD_ATTRIBUTES,
+  narrow: true,
+};
 
 /** Every function that names a pool reads its record (PoolDirectory.require: one GetItem, cached). */
 const READS_POOL_RECORDS: ItemGrant = { actions: ['GetItem'], items: ['pool'] };
@@ -188,7 +211,7 @@ const ENSURES_POOLS: ItemGrant = { actions: ['UpdateItem'], items: ['pool'], att
 const NEW_KEY_ITEMS: ItemGrant = {
   actions: ['PutItem'],
   items: ['key'],
-  attributes: [...identity, ...usage, ...status, ...home, ...sealed],
+  attributes: [...identity, ...usage, ...status, ...home, ...sealed, ...account],
 };
 
 /**
@@ -222,14 +245,17 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
       NEW_KEY_ITEMS,
       // A key's record (before a count reset), and a pool's pages when it is deleted.
       { actions: ['GetItem', 'BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
-      // Status and count changes; a retirement (its ciphertext removed) and a revival (sealed
-      // anew, back at its home, its label given again).
+      // Status, count and account changes; a retirement (its ciphertext removed) and a revival
+      // (sealed anew, back at its home, its label given again).
       {
         actions: ['UpdateItem'],
         items: ['key'],
-        attributes: ['label', ...usage, ...status, ...home, ...sealed],
+        attributes: ['label', ...usage, ...status, ...home, ...sealed, ...account],
         narrow: true,
       },
+      // An import into an account: its record created, its state read for the new keys.
+      READS_ACCOUNTS,
+      WRITES_ACCOUNTS,
       // DELETE /pools/{pool}: the pool's record, once its keys are retired.
       { actions: ['DeleteItem'], items: ['pool'] },
     ],
@@ -240,8 +266,10 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
     items: [
       READS_POOL_RECORDS,
       { actions: ['BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
+      // The balances of the page's accounts; a pool's accounts and each one's keys.
+      READS_ACCOUNTS,
     ],
-    queries: [TABLE.poolIndex.name],
+    queries: [TABLE.poolIndex.name, TABLE.accountIndex.name],
   },
   // The lease: reads keys whole (it hands the secret out) and its idempotency records; writes a
   // key's count, slot and status (and tests its ciphertext), and puts only idempotency records.
@@ -263,8 +291,10 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
       { actions: ['GetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
       { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status], narrow: true },
       { actions: ['UpdateItem'], items: ['budget'], attributes: BUDGET_ATTRIBUTES, narrow: true },
+      // A report about a key's account: put on the account's record (and, above, on its keys).
+      WRITES_ACCOUNTS,
     ],
-    queries: [],
+    queries: [TABLE.accountIndex.name],
   },
   // Maintenance reads keys whole (it asks the provider with each secret) and writes statuses,
   // balances and homes, never a count or a slot; a reshard ends on the pool record; each run
@@ -272,7 +302,10 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
   maintain: {
     items: [
       { actions: ['GetItem', 'BatchGetItem'], items: ['pool', 'key'] },
-      { actions: ['UpdateItem'], items: ['key'], attributes: [...status, ...home, ...balance, ...sealed] },
+      { actions: ['UpdateItem'], items: ['key'], attributes: [...status, ...home, ...balance, ...sealed, ...account] },
+      // Each account's balance and status.
+      READS_ACCOUNTS,
+      WRITES_ACCOUNTS,
       { actions: ['UpdateItem'], items: ['pool'], attributes: POOL_ATTRIBUTES },
       { actions: ['PutItem'], items: ['run'], attributes: MAINTENANCE_RUN_ATTRIBUTES },
     ],

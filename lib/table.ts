@@ -8,7 +8,10 @@
  * One item per key:
  *   keyId (partition key)   stable id derived from the secret's SHA-256 fingerprint
  *   pool, apiKey, maskedKey, label, usageCount, status, createdAt, lastUsedAt, cooldownUntil,
- *   credits, creditsCheckedAt
+ *   credits, creditsCheckedAt (a key whose account is not known yet: its own balance), account
+ *   apk    the key's account partition `<pool>#<account>` (accountPartition), present only once
+ *          its account is known: the account-keys index is sparse, and it changes only when
+ *          an account is set, so a lease never writes it
  *   L      map of lease slots (see lib/domain/lease-id.ts and docs/leasing.md)
  *   upk    the key's usage partition (usagePartition: the pool for shard 0, `<pool>#<shard>`
  *          for the others), present only while the key is leasable (active or cooling): the
@@ -33,6 +36,11 @@
  * keyId `budget#<pool>#<caller digest>#<minute>`, `reports` (how many), `ttl` (in no index;
  * lib/domain/report-budget.ts).
  *
+ * One item per account of a pool (lib/domain/accounts.ts): keyId `acct#<pool>#<account>`,
+ * pool = accountDirectory(pool) (`#accounts#<pool>`: under the pool-keys index, so a pool's
+ * accounts list in order, and never among the pool's keys), account, accountPool, credits,
+ * creditsCheckedAt, status, statusBy, statusReason, statusAt, cooldownUntil (never a secret).
+ *
  * One item per maintenance run, kept 30 days: keyId `run#<startedAt>#<random>`, pool =
  * MAINTENANCE_RUNS, startedAt, finishedAt, scope (the pool it was limited to), checked, changed,
  * errors, firstErrors, and the TTL attribute `ttl` (never a secret).
@@ -49,7 +57,7 @@
  * keys (a lease, a page of a pool, maintenance, a dry-pool count) can meet one, and every read
  * of a key item also checks the `k_` prefix.
  *
- * Two indexes:
+ * Three indexes:
  *   usage-count  (upk, usk), INCLUDE usageCount, cooldownUntil: the lease query
  *   pool-keys    (pool, keyId), KEYS_ONLY: a pool's keys in id order, and under
  *                POOL_DIRECTORY every pool, under MAINTENANCE_RUNS every run in time
@@ -76,6 +84,11 @@ export const TABLE = {
     partitionKey: 'pool',
     sortKey: 'keyId',
   },
+  accountIndex: {
+    name: 'account-keys',
+    partitionKey: 'apk',
+    sortKey: 'keyId',
+  },
 } as const;
 
 /** A key's partition key is this prefix and 24 hex digits of its fingerprint (lib/domain/keys.ts keyIdFor). */
@@ -88,6 +101,32 @@ export const POOL_DIRECTORY = '#pools';
 export const MAINTENANCE_RUN_PREFIX = 'run#';
 /** The pool-keys partition under which every maintenance run record sits, in start order (no pool is named so). */
 export const MAINTENANCE_RUNS = '#runs';
+/** An account record's partition key is this prefix, the pool and the account: `acct#<pool>#<account>`. */
+export const ACCOUNT_PREFIX = 'acct#';
+/** The pool-keys partition of a pool's account records: `#accounts#<pool>` (no pool is named so). */
+export function accountDirectory(pool: string): string {
+  return `#accounts#${pool}`;
+}
+/** An account record's partition key. */
+export function accountRecordId(pool: string, account: string): string {
+  return `${ACCOUNT_PREFIX}${pool}#${account}`;
+}
+/** What an account record holds besides the table's keys (never a secret). */
+export const ACCOUNT_RECORD_ATTRIBUTES = [
+  'account',
+  'accountPool',
+  'credits',
+  'creditsCheckedAt',
+  'status',
+  'statusBy',
+  'statusReason',
+  'statusAt',
+  'cooldownUntil',
+] as const;
+/** The account-keys index partition of a pool's account (pool names never hold "#"). */
+export function accountPartition(pool: string, account: string): string {
+  return `${pool}#${account}`;
+}
 /** An idempotency record's partition key is this prefix and a digest (keys are `k_…`, pools `pool#…`). */
 export const IDEMPOTENCY_PREFIX = 'idem#';
 /** A proxied request's idempotency record: this prefix and idempotencyId(pool, Idempotency-Key) (lib/domain/idempotency.ts). */
@@ -163,7 +202,7 @@ export function usageSortKeyBound(maxUses: number): number {
 
 /** CreateTable input for the local stack and the tests (the CDK stack maps TABLE itself). */
 export function createTableInput(tableName: string): CreateTableCommandInput {
-  const { partitionKey, usageIndex, poolIndex } = TABLE;
+  const { partitionKey, usageIndex, poolIndex, accountIndex } = TABLE;
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
@@ -172,6 +211,7 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
       { AttributeName: usageIndex.partitionKey, AttributeType: 'S' },
       { AttributeName: usageIndex.sortKey, AttributeType: 'N' },
       { AttributeName: poolIndex.partitionKey, AttributeType: 'S' },
+      { AttributeName: accountIndex.partitionKey, AttributeType: 'S' },
     ],
     KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
     GlobalSecondaryIndexes: [
@@ -188,6 +228,14 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
         KeySchema: [
           { AttributeName: poolIndex.partitionKey, KeyType: 'HASH' },
           { AttributeName: poolIndex.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+      {
+        IndexName: accountIndex.name,
+        KeySchema: [
+          { AttributeName: accountIndex.partitionKey, KeyType: 'HASH' },
+          { AttributeName: accountIndex.sortKey, KeyType: 'RANGE' },
         ],
         Projection: { ProjectionType: 'KEYS_ONLY' },
       },

@@ -20,6 +20,7 @@ import { type WrappingKeySource, wrappingKeysOf } from './adapters/sealer-factor
 import { createEsdkOpener, type EsdkSealerOptions } from './adapters/esdk-opener.js';
 import { createEsdkSealer } from './adapters/esdk-sealer.js';
 import { StabilityClient, type StabilityClientOptions } from './adapters/stability-client.js';
+import { DynamoAccountStore } from './adapters/dynamo-account-store.js';
 import {
   type Config,
   ConfigError,
@@ -34,6 +35,7 @@ import {
 import { Broker } from './use-cases/broker.js';
 import { KeyImport } from './use-cases/key-import.js';
 import type { PoolStore } from './ports/pool-store.js';
+import type { AccountProvider } from './ports/balance-provider.js';
 import { DryPoolCounts } from './use-cases/dry-pool-counts.js';
 import { Leasing } from './use-cases/leasing.js';
 import type { SecretOpener, SecretSealer } from './ports/secret-sealer.js';
@@ -43,7 +45,15 @@ import type { MigrationSources } from './ports/migration-source.js';
 import type { MigrationStore } from './ports/migration-store.js';
 import { leaseLogHooks } from './observability/lease-log.js';
 import { startConsole } from './console/server.js';
-import { overview, processKeys, processTables, type StoreConfig, tableStore } from './wiring.js';
+import {
+  overview,
+  processAccountRecords,
+  processAccounts,
+  processKeys,
+  processTables,
+  type StoreConfig,
+  tableStore,
+} from './wiring.js';
 
 /**
  * Where the wrapping keys come from: the environment's KMS key or key file; with neither, a
@@ -151,6 +161,19 @@ export function opener(config: Pick<Config, 'endpoint'>, env: NodeJS.ProcessEnv 
   return new LazyOpener(withKeys(config, env, createEsdkOpener));
 }
 
+/**
+ * The provider's account endpoint an import with `verify` asks, built on first use from the
+ * environment (STABILITY_API_BASE_URL, checked as maintenance checks it): an import without
+ * verify never reads it.
+ */
+export function importVerifier(env: NodeJS.ProcessEnv = process.env): AccountProvider {
+  let client: StabilityClient | undefined;
+  return {
+    account: (apiKey) =>
+      (client ??= new StabilityClient({ baseUrl: readMaintenanceConfig(env).providerBaseUrl })).account(apiKey),
+  };
+}
+
 /** A broker (every use case) over the configured table. */
 export function broker(config: StoreConfig, secrets: SecretSealer = sealer(config)): Broker {
   const client = documentClient(config);
@@ -158,6 +181,8 @@ export function broker(config: StoreConfig, secrets: SecretSealer = sealer(confi
     store: tableStore(DynamoKeyStore, config, client),
     poolStore: tableStore(DynamoPoolStore, config, client),
     sealer: secrets,
+    accounts: tableStore(DynamoAccountStore, config, client),
+    verifier: importVerifier(),
   });
 }
 
@@ -169,13 +194,15 @@ export function maintenanceDeps(
   secrets: SecretOpener = opener(config),
 ): MaintenanceDeps {
   const client = documentClient(config);
+  const provider = new StabilityClient({ baseUrl: settings.providerBaseUrl, ...(warn ? { warn } : {}) });
   return {
     pools: tableStore(DynamoPoolStore, config, client),
     keys: tableStore(DynamoKeyAdminStore, config, client),
     sealer: secrets,
     balances: tableStore(DynamoBalanceStore, config, client),
     runs: tableStore(DynamoMaintenanceRunStore, config, client),
-    provider: new StabilityClient({ baseUrl: settings.providerBaseUrl, ...(warn ? { warn } : {}) }),
+    provider,
+    accounts: { provider, store: tableStore(DynamoAccountStore, config, client) },
   };
 }
 
@@ -220,6 +247,7 @@ export function processLeasing(): Leasing {
     pools: processTables().directory,
     sealer: processOpener(),
     dryPool: new DryPoolCounts({ store: processTables().leases }),
+    accounts: processAccounts(),
     ...leaseLogHooks,
   }));
 }
@@ -232,6 +260,8 @@ export function processKeyImport(): KeyImport {
     poolStore: processTables().pools,
     pools: processTables().directory,
     sealer: sealer(processTables().config),
+    accounts: processAccountRecords(),
+    verifier: importVerifier(),
   }));
 }
 

@@ -12,6 +12,8 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from './adapters/dynamo-client.js';
+import { DynamoAccountRecords } from './adapters/dynamo-account-records.js';
+import { DynamoAccountStore } from './adapters/dynamo-account-store.js';
 import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
 import { DynamoLeaseStore } from './adapters/dynamo-lease-store.js';
 import { DynamoMaintenanceRunStore } from './adapters/dynamo-maintenance-run-store.js';
@@ -19,6 +21,7 @@ import { DynamoPoolStore } from './adapters/dynamo-pool-store.js';
 import { type Config, readConfig } from './config.js';
 import { reportBudgetHooks } from './observability/keypool-metrics.js';
 import { metrics } from './observability/metrics.js';
+import { AccountsView } from './use-cases/accounts-view.js';
 import { KeyAdmin } from './use-cases/key-admin.js';
 import { Overview } from './use-cases/overview.js';
 import { Leasing } from './use-cases/leasing.js';
@@ -62,6 +65,27 @@ export function processTables(): ProcessTables {
   })());
 }
 
+let processAccountsOnce: DynamoAccountStore | undefined;
+/**
+ * The process's account store (accounts above keys: their records, and the writes that put an
+ * account's state on its keys), over the process's client; built apart so a function that
+ * never meets an account does not bundle it.
+ */
+export function processAccounts(): DynamoAccountStore {
+  const { leases, config } = processTables();
+  return (processAccountsOnce ??= new DynamoAccountStore({ client: leases.client, tableName: config.tableName }));
+}
+
+let processAccountRecordsOnce: DynamoAccountRecords | undefined;
+/** The process's account records alone: what an import, an operator's change and a list read and write. */
+export function processAccountRecords(): DynamoAccountRecords {
+  const { leases, config } = processTables();
+  return (processAccountRecordsOnce ??= new DynamoAccountRecords({
+    client: leases.client,
+    tableName: config.tableName,
+  }));
+}
+
 let processKeysOnce: DynamoKeyAdminStore | undefined;
 /**
  * The process's operator key store (import, status and count, retirements, list), over the
@@ -85,6 +109,7 @@ export function processCounting(): Pick<Leasing, 'complete' | 'increment'> {
     store: processTables().leases,
     pools: processTables().directory,
     sealer: NEVER_OPENS,
+    accounts: processAccounts(),
     ...reportBudgetHooks(metrics),
   }));
 }
@@ -92,7 +117,17 @@ export function processCounting(): Pick<Leasing, 'complete' | 'increment'> {
 let processKeyAdminOnce: KeyAdmin | undefined;
 /** The process's operator use cases over keys: status, count, list (built on first use; never seals or opens). */
 export function processKeyAdmin(): KeyAdmin {
-  return (processKeyAdminOnce ??= new KeyAdmin({ store: processKeys(), pools: processTables().directory }));
+  return (processKeyAdminOnce ??= new KeyAdmin({
+    store: processKeys(),
+    pools: processTables().directory,
+    accounts: processAccountRecords(),
+  }));
+}
+
+let processAccountsViewOnce: AccountsView | undefined;
+/** The process's view of pools' accounts (built on first use; never a secret). */
+export function processAccountsView(): AccountsView {
+  return (processAccountsViewOnce ??= new AccountsView({ store: processAccounts(), pools: processTables().directory }));
 }
 
 let processPoolAdminOnce: PoolAdmin | undefined;
@@ -125,7 +160,11 @@ export function overview(config: StoreConfig): Overview {
   return new Overview({
     pools,
     keys,
-    keyAdmin: new KeyAdmin({ store: keys, pools: new PoolDirectory({ store: pools }) }),
+    keyAdmin: new KeyAdmin({
+      store: keys,
+      pools: new PoolDirectory({ store: pools }),
+      accounts: tableStore(DynamoAccountStore, config, client),
+    }),
     runs: tableStore(DynamoMaintenanceRunStore, config, client),
   });
 }

@@ -58,8 +58,19 @@ export class KeypoolAlarms extends Construct {
     // One maintenance report per period; no report at all (maintenance broken) counts as
     // breaching for UsableKeys: the pool is unwatched.
     const period = maintenancePeriod(props.maintenanceEvery);
-    for (const { pool, minUsableKeys } of props.pools) {
+    for (const { pool, minUsableKeys, minUsableCredits } of props.pools) {
       const slug = pool.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+      // Keys are not credits: 50 usable keys of one empty account lease nothing that works.
+      // Missing reports stay NOT_BREACHING: the UsableKeys alarm already pages for those.
+      if (minUsableCredits !== undefined && minUsableCredits > 0)
+        add(`usable-credits-${slug}`, {
+          alarmDescription: `keypool: pool "${pool}" has fewer than ${minUsableCredits} credits in accounts with a usable key`,
+          metric: poolMetric(pool, METRIC.usableCredits, 'Minimum', period),
+          threshold: minUsableCredits,
+          comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        });
       add(`usable-keys-${slug}`, {
         alarmDescription: `keypool: pool "${pool}" has fewer than ${minUsableKeys} usable keys (or maintenance stopped reporting)`,
         metric: poolMetric(pool, METRIC.usableKeys, 'Minimum', period),

@@ -6,7 +6,7 @@
  * ConditionExpression of one request, named in a comment beside it after the domain rule it
  * states (lib/domain/rules.ts).
  */
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { statusStamp } from '../domain/rules.js';
 import { type KeyRecord, PROXIED, type StatusStamp } from '../domain/types.js';
 import type { KeyPageRead } from '../ports/key-pages.js';
@@ -22,7 +22,7 @@ import {
   toKeyRecord,
 } from './key-item.js';
 
-const { partitionKey: KEY, usageIndex: INDEX, poolIndex: POOL_INDEX } = TABLE;
+const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 
 /**
  * The lease's own slot, still open: it holds this lease's nonce and no outcome yet. Closing it
@@ -218,30 +218,14 @@ export class DynamoKeyTable extends DynamoTable {
     read: (item: Item) => K | undefined,
     fields?: ReturnType<typeof projection>,
   ): Promise<KeyPageRead<K>> {
-    const out = await this.client.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: POOL_INDEX.name,
-        KeyConditionExpression: '#pool = :pool',
-        ExpressionAttributeNames: { '#pool': POOL_INDEX.partitionKey },
-        ExpressionAttributeValues: { ':pool': pool },
-        Limit: limit,
-        ...(afterKeyId === undefined
-          ? {}
-          : { ExclusiveStartKey: { [POOL_INDEX.partitionKey]: pool, [KEY]: afterKeyId } }),
-        ...this.capacity,
-      }),
-    );
-    this.meter?.record('pool-keys', out.ConsumedCapacity);
-    const ids = (out.Items ?? []).map((item) => item[KEY] as string);
+    const { ids, lastId } = await this.poolIndexPage('pool-keys', pool, limit, afterKeyId);
     const items = await this.batchGet('pool-items', ids, fields);
     // An item that moved to another pool between the two reads is not this pool's any more.
     const keys = items
       .map(read)
       .filter((key): key is K => key?.pool === pool)
       .sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
-    const last: unknown = out.LastEvaluatedKey?.[KEY];
-    return { keys, lastKeyId: typeof last === 'string' ? last : undefined };
+    return { keys, lastKeyId: lastId };
   }
 
   protected async conditionalUpdateOk(operation: string, write: ConditionalWrite): Promise<boolean> {

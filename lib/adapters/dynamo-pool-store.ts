@@ -11,6 +11,8 @@ import {
   type PoolSettings,
   type Provider,
   PROVIDERS,
+  RATE_LIMIT_SCOPES,
+  type RateLimitScope,
 } from '../domain/types.js';
 import { shardSpan } from '../domain/shards.js';
 import { POOL_DIRECTORY, POOL_RECORD_PREFIX, TABLE } from '../table.js';
@@ -40,6 +42,9 @@ function toPolicy(item: Item | undefined): PoolPolicy | undefined {
     shards: number('shards'),
     maxClientCooldownSeconds: number('maxClientCooldownSeconds'),
     maxClientReportsPerMinute: number('maxClientReportsPerMinute'),
+    rateLimitScope: (RATE_LIMIT_SCOPES as readonly string[]).includes(String(item.rateLimitScope))
+      ? (item.rateLimitScope as RateLimitScope)
+      : POOL_DEFAULTS.rateLimitScope,
     proxyAttempts: number('proxyAttempts'),
     proxyTimeoutSeconds: number('proxyTimeoutSeconds'),
     ...(typeof item.previousShards === 'number' ? { previousShards: item.previousShards } : {}),

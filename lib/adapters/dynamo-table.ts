@@ -14,6 +14,7 @@ import {
   BatchGetCommand,
   type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
+  QueryCommand,
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -21,6 +22,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { mapLimit } from '../shared/map-limit.js';
 import { StoreThrottled, type TableBusy } from '../domain/errors.js';
 import type { Item } from './key-item.js';
+import { TABLE } from '../table.js';
 
 /** BatchGetItem requests one read sends at once. */
 const BATCH_GETS_IN_FLIGHT = 4;
@@ -182,6 +184,39 @@ export class DynamoTable {
       this.meter?.record(operation, undefined);
       return { ok: false, item: error.Item ? unmarshall(error.Item) : undefined };
     }
+  }
+
+  /**
+   * One page of the pool-keys index under `partition` (a pool, or a directory of records), in
+   * key-id order from after `afterId`: the ids, and the last one read when more may follow.
+   */
+  async poolIndexPage(
+    operation: string,
+    partition: string,
+    limit: number,
+    afterId: string | undefined,
+  ): Promise<{ ids: string[]; lastId: string | undefined }> {
+    const { partitionKey: KEY, poolIndex: POOL_INDEX } = TABLE;
+    const out = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: POOL_INDEX.name,
+        KeyConditionExpression: '#pool = :pool',
+        ExpressionAttributeNames: { '#pool': POOL_INDEX.partitionKey },
+        ExpressionAttributeValues: { ':pool': partition },
+        Limit: limit,
+        ...(afterId === undefined
+          ? {}
+          : { ExclusiveStartKey: { [POOL_INDEX.partitionKey]: partition, [KEY]: afterId } }),
+        ...this.capacity,
+      }),
+    );
+    this.meter?.record(operation, out.ConsumedCapacity);
+    const last: unknown = out.LastEvaluatedKey?.[KEY];
+    return {
+      ids: (out.Items ?? []).map((item) => String(item[KEY])),
+      lastId: typeof last === 'string' ? last : undefined,
+    };
   }
 
   /**

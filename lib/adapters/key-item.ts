@@ -9,6 +9,7 @@ import { maskKey } from '../domain/keys.js';
 import { inUsageIndex } from '../domain/rules.js';
 import { rememberSecret } from '../shared/redact.js';
 import {
+  accountPartition,
   IDEMPOTENCY_PREFIX,
   KEY_PREFIX,
   partitionShard,
@@ -50,6 +51,7 @@ export const RECORD_ATTRIBUTES = [
   'prior',
   'credits',
   'creditsCheckedAt',
+  'account',
 ] as const satisfies readonly (keyof KeyRecord)[];
 
 /**
@@ -126,6 +128,9 @@ export function toKeyItem(key: StoredKey): Item {
       ? { [TABLE.usageIndex.partitionKey]: partition }
       : {}),
     ...(shard === 0 ? {} : { [TABLE.usageIndex.home]: partition }),
+    ...(key.account === undefined
+      ? {}
+      : { [TABLE.accountIndex.partitionKey]: accountPartition(key.pool, key.account) }),
   };
 }
 

@@ -7,56 +7,18 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { CountedKey } from '../domain/dry-pool.js';
 import type { TableBusy } from '../domain/errors.js';
-import { inUsageIndex, type ReportChange, refundsUse } from '../domain/rules.js';
+import { inUsageIndex, refundsUse } from '../domain/rules.js';
 import type { KeyStatus } from '../domain/types.js';
 import { TABLE } from '../table.js';
 import type { CompletionAttempt } from '../ports/lease-store.js';
 import { keyWrite, refundSortKey, slotOfNonce, stampClauses } from './dynamo-key-table.js';
 import type { Busy, ConditionalWrite } from './dynamo-table.js';
-import { type Item, projection, STATUS_ATTRIBUTES } from './key-item.js';
+import { type Item, projection } from './key-item.js';
+import { reportCondition } from './report-condition.js';
+
+export { EFFECTIVELY_ACTIVE, effectivelyActiveTerms, reportCondition } from './report-condition.js';
 
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
-
-/**
- * effectiveStatus(...) === 'active' as a condition: active, or a temporary status whose rest
- * has ended (a status without an end, a verdict, fails the comparison, as it must). Needs
- * `#status`, `#stUntil`, `:active`, `:cooling`, `:exhausted`, `:suspect` and `:now`.
- */
-export const EFFECTIVELY_ACTIVE =
-  '(#status = :active OR (#status IN (:cooling, :exhausted, :suspect) AND #stUntil <= :now))';
-
-/** The names and values EFFECTIVELY_ACTIVE uses (`:now` aside). */
-export function effectivelyActiveTerms(names: Record<string, string>, values: Item): void {
-  names['#status'] = STATUS_ATTRIBUTES.status;
-  names['#stUntil'] = STATUS_ATTRIBUTES.until;
-  Object.assign(values, {
-    ':active': 'active',
-    ':cooling': 'cooling',
-    ':exhausted': 'exhausted',
-    ':suspect': 'suspect',
-  });
-}
-
-/**
- * reportApplies(...) as a condition: effectively active, or one of the statuses the change
- * may replace (ReportChange.from). Needs `:now`; adds its names and values.
- */
-export function reportCondition(change: ReportChange, names: Record<string, string>, values: Item): string {
-  effectivelyActiveTerms(names, values);
-  const among = (statuses: readonly KeyStatus[], tag: string): string => {
-    statuses.forEach((status, i) => (values[`:${tag}${i}`] = status));
-    return `#status IN (${statuses.map((_, i) => `:${tag}${i}`).join(', ')})`;
-  };
-  const terms = [EFFECTIVELY_ACTIVE];
-  if (change.from.any.length) terms.push(among(change.from.any, 'any'));
-  if (change.from.endingSooner.length && change.stamp.until !== undefined) {
-    values[':newUntil'] = change.stamp.until;
-    terms.push(`(${among(change.from.endingSooner, 'sooner')} AND #stUntil < :newUntil)`);
-  }
-  if (change.from.resting.length)
-    terms.push(`(${among(change.from.resting, 'resting')} AND attribute_exists(#stUntil))`);
-  return `(${terms.join(' OR ')})`;
-}
 
 /** What a count of a pool's keys reads of each (lib/domain/dry-pool.ts): never the secret. */
 export const STATE_PROJECTION = projection([KEY, 'pool', 'status', 'usageCount', 'cooldownUntil']);

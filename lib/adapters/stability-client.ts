@@ -1,5 +1,6 @@
 /**
- * Stability AI's balance endpoint (`GET {base}/v1/user/balance`), classified for maintenance.
+ * Stability AI's balance and account endpoints (`GET {base}/v1/user/balance`, `GET
+ * {base}/v1/user/account`), classified for maintenance and for an import's check.
  * The provider's bodies are never logged or returned: a 401's message can echo part of the
  * key, so only the status and the body's `name` (a short code like "unauthorized") leave here.
  * Redirects are refused, not followed: the base URL is checked once (lib/config.ts), and a
@@ -7,8 +8,9 @@
  * revives or exhausts it. Bodies are read up to MAX_PROVIDER_BODY_BYTES, never whole.
  */
 import * as z from 'zod/mini';
+import { ACCOUNT_PATTERN } from '../domain/accounts.js';
 import { redact } from '../shared/redact.js';
-import type { BalanceAnswer, BalanceProvider } from '../ports/balance-provider.js';
+import type { AccountAnswer, AccountProvider, BalanceAnswer, BalanceProvider } from '../ports/balance-provider.js';
 import { isDocumentedError } from '../domain/stability-errors.js';
 
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 10_000;
@@ -59,6 +61,23 @@ export interface StabilityClientOptions {
 }
 
 const BalanceBody = z.object({ credits: z.number().check(z.gte(0)) });
+/** `GET /v1/user/account`: the user's organizations, one of them the default (other fields are not read). */
+const AccountBody = z.object({
+  organizations: z.array(
+    z.object({ id: z.string().check(z.regex(ACCOUNT_PATTERN)), is_default: z.optional(z.boolean()) }),
+  ),
+});
+
+/** The body parsed by `schema`, or undefined when it is not JSON of that shape. */
+function parseJson<T>(schema: z.ZodMiniType<T>, text: string): T | undefined {
+  try {
+    const parsed = schema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const ErrorName = z.object({ name: z.string().check(z.regex(/^[a-z_]{1,40}$/)) });
 
 /** The body's `name` when it is a short code; nothing else of a provider body is kept. */
@@ -79,14 +98,17 @@ function failureReason(error: unknown, timeoutMs: number): string {
   return `network error${typeof code === 'string' && /^[A-Z_]{2,40}$/.test(code) ? ` ${code}` : ''}`;
 }
 
-export class StabilityClient implements BalanceProvider {
-  private readonly url: string;
+export class StabilityClient implements BalanceProvider, AccountProvider {
+  private readonly balanceUrl: string;
+  private readonly accountUrl: string;
   private readonly timeoutMs: number;
   private readonly warn: NonNullable<StabilityClientOptions['warn']>;
   private readonly fetch: typeof fetch;
 
   constructor(options: StabilityClientOptions) {
-    this.url = `${options.baseUrl.replace(/\/+$/, '')}/v1/user/balance`;
+    const base = options.baseUrl.replace(/\/+$/, '');
+    this.balanceUrl = `${base}/v1/user/balance`;
+    this.accountUrl = `${base}/v1/user/account`;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS;
     this.warn = options.warn ?? (() => undefined);
     this.fetch = options.fetch ?? fetch;
@@ -94,11 +116,41 @@ export class StabilityClient implements BalanceProvider {
 
   /** The key's balance, or why it could not be read; resolves within the timeout, never throws. */
   async balance(apiKey: string): Promise<BalanceAnswer> {
+    const answer = await this.get(this.balanceUrl, apiKey, 'balance check');
+    if (answer.kind !== 'ok') return answer;
+    const parsed = parseJson(BalanceBody, answer.text);
+    if (parsed) return { kind: 'balance', credits: parsed.credits };
+    this.warn('balance answer unreadable', { status: 200 });
+    return { kind: 'error', reason: 'unreadable balance answer (200)' };
+  }
+
+  /**
+   * The account the key belongs to: its default organization's id (`organizations[]` with
+   * `is_default`, else the only one), or why it could not be read; never throws.
+   */
+  async account(apiKey: string): Promise<AccountAnswer> {
+    const answer = await this.get(this.accountUrl, apiKey, 'account check');
+    if (answer.kind !== 'ok') return answer;
+    const parsed = parseJson(AccountBody, answer.text);
+    const organizations = parsed?.organizations ?? [];
+    const chosen =
+      organizations.find((o) => o.is_default) ?? (organizations.length === 1 ? organizations[0] : undefined);
+    if (chosen) return { kind: 'account', account: chosen.id };
+    this.warn('account answer unreadable', { status: 200 });
+    return { kind: 'error', reason: 'unreadable account answer (200): no default organization' };
+  }
+
+  /** One GET with the key, classified up to its 200 body; resolves within the timeout, never throws. */
+  private async get(
+    url: string,
+    apiKey: string,
+    what: string,
+  ): Promise<{ kind: 'ok'; text: string } | Exclude<BalanceAnswer, { kind: 'balance' }>> {
     let status: number;
     let text: string;
     try {
       // One signal for the headers and the body: a provider that stalls mid-body still times out.
-      const response = await this.fetch(this.url, {
+      const response = await this.fetch(url, {
         headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json' },
         redirect: 'manual',
         signal: AbortSignal.timeout(this.timeoutMs),
@@ -108,7 +160,7 @@ export class StabilityClient implements BalanceProvider {
       if ((status >= 300 && status < 400) || response.type === 'opaqueredirect') {
         await response.body?.cancel().catch(() => undefined);
         const reason = `provider answered ${status} (redirects are refused)`;
-        this.warn('balance check redirected', { status });
+        this.warn(`${what} redirected`, { status });
         return { kind: 'error', reason };
       }
       text = await readCapped(response, MAX_PROVIDER_BODY_BYTES);
@@ -117,34 +169,24 @@ export class StabilityClient implements BalanceProvider {
         error instanceof BodyTooLarge
           ? `provider answer too large (over ${MAX_PROVIDER_BODY_BYTES} bytes)`
           : failureReason(error, this.timeoutMs);
-      this.warn('balance check failed', { reason });
+      this.warn(`${what} failed`, { reason });
       return { kind: 'error', reason };
     }
-    if (status === 200) {
-      let parsed: ReturnType<typeof BalanceBody.safeParse> | undefined;
-      try {
-        parsed = BalanceBody.safeParse(JSON.parse(text));
-      } catch {
-        parsed = undefined;
-      }
-      if (parsed?.success) return { kind: 'balance', credits: parsed.data.credits };
-      this.warn('balance answer unreadable', { status });
-      return { kind: 'error', reason: 'unreadable balance answer (200)' };
-    }
+    if (status === 200) return { kind: 'ok', text };
     const name = errorName(text);
     // 401 (unknown key) and 403 (key refused) are the provider's word that the key is no good,
     // only in its documented error shape: a firewall's page or a proxy's answer is not.
     if (status === 401 || status === 403) {
       if (isDocumentedError(text)) return { kind: 'invalid_key' };
-      this.warn('balance check refused outside the documented error shape', { status });
+      this.warn(`${what} refused outside the documented error shape`, { status });
       return { kind: 'provider_unavailable', reason: `provider answered ${status} outside its documented error shape` };
     }
     if (status === 429) {
-      this.warn('balance check rate limited', { status });
+      this.warn(`${what} rate limited`, { status });
       return { kind: 'rate_limited' };
     }
     const reason = `provider answered ${status}${name ? ` ${name}` : ''}`;
-    this.warn('balance check failed', { status, name: name === undefined ? undefined : redact(name) });
+    this.warn(`${what} failed`, { status, name: name === undefined ? undefined : redact(name) });
     return { kind: 'error', reason };
   }
 }

@@ -24,8 +24,15 @@ export function maskKey(apiKey: string): string {
   return '...';
 }
 
-/** What the outside sees of a key: never the secret. */
-export function toKeyView(record: KeyRecord, nowMs: number = Date.now()): KeyView {
+/**
+ * What the outside sees of a key: never the secret. `balance`: its account's (the account
+ * record's) once its account is known and read; the key's own until then.
+ */
+export function toKeyView(
+  record: KeyRecord,
+  nowMs: number = Date.now(),
+  balance: Pick<KeyRecord, 'credits' | 'creditsCheckedAt'> = record,
+): KeyView {
   const status = effectiveStatus(record, nowMs);
   // An active key (a rest that ended included) has no setter, reason, time or end.
   const set = status !== 'active';
@@ -39,8 +46,9 @@ export function toKeyView(record: KeyRecord, nowMs: number = Date.now()): KeyVie
     status,
     createdAt: record.createdAt,
     lastUsedAt: record.lastUsedAt,
-    credits: record.credits ?? null,
-    creditsCheckedAt: record.creditsCheckedAt ?? null,
+    account: record.account ?? null,
+    credits: balance.credits ?? null,
+    creditsCheckedAt: balance.creditsCheckedAt ?? null,
     statusBy: (set && record.statusBy) || null,
     statusReason: (set && record.statusReason) || null,
     statusAt: (set && record.statusAt) || null,

@@ -6,10 +6,11 @@
  * a function that imports this module pays at start only for the schemas it runs.
  */
 import * as z from 'zod/mini';
+import { ACCOUNT_PATTERN } from './accounts.js';
 import { POOL_NAME_PATTERN } from './pool-name.js';
 import { API_KEY_PATTERN } from './secret-rule.js';
 import { MAX_SHARDS } from './shards.js';
-import { KEY_STATUSES, OUTCOMES, PROVIDERS, STATUS_SETTERS } from './types.js';
+import { KEY_STATUSES, OUTCOMES, PROVIDERS, RATE_LIMIT_SCOPES, STATUS_SETTERS } from './types.js';
 
 export const MAX_IMPORT_BATCH = 500;
 
@@ -41,6 +42,17 @@ export const Label = z.lazy(() =>
     ),
 );
 export const KeyStatusSchema = z.lazy(() => z.enum(KEY_STATUSES));
+/** An account's name (lib/domain/accounts.ts). */
+export const AccountName = z.lazy(() =>
+  z
+    .string()
+    .check(
+      z.regex(
+        ACCOUNT_PATTERN,
+        'an account is 1-128 letters, digits, ".", "_", ":", "@" or "-", starting with a letter or digit',
+      ),
+    ),
+);
 export const OutcomeSchema = z.lazy(() => z.enum(OUTCOMES));
 export const StatusBySchema = z.lazy(() => z.enum(STATUS_SETTERS));
 
@@ -57,6 +69,8 @@ export const MaxUses = z.lazy(() => z.int().check(z.minimum(0), z.maximum(1000))
 export const LeaseTtlSeconds = z.lazy(() => z.int().check(z.minimum(1), z.maximum(3600)));
 export const CooldownSeconds = z.lazy(() => z.int().check(z.minimum(1), z.maximum(86_400)));
 export const ProviderSchema = z.lazy(() => z.enum(PROVIDERS));
+/** What a 429 cools: the key, or every key of its account. */
+export const RateLimitScopeSchema = z.lazy(() => z.enum(RATE_LIMIT_SCOPES));
 /** Credits are fractional in the provider's pricing. */
 export const MinCredits = z.lazy(() => z.number().check(z.minimum(0), z.maximum(1_000_000)));
 /** How many index partitions a pool's usage order is spread over (lib/domain/shards.ts). */
@@ -87,5 +101,6 @@ export const PoolSettingsSchema = z.lazy(() =>
     maxClientReportsPerMinute: z.optional(MaxClientReportsPerMinute),
     proxyAttempts: z.optional(ProxyAttempts),
     proxyTimeoutSeconds: z.optional(ProxyTimeoutSeconds),
+    rateLimitScope: z.optional(RateLimitScopeSchema),
   }),
 );

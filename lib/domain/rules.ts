@@ -74,17 +74,19 @@ export function operatorStamp(status: Extract<KeyStatus, 'active' | 'disabled'>,
 
 /**
  * The status maintenance gives a key for what the provider said (lib/ports/balance-store.ts):
- * `exhaust` (a balance below the pool's minimum) and `disable` (the provider refused the key,
+ * `exhaust` (a balance below the pool's minimum; `exhaust_account`: its account's balance) and `disable` (the provider refused the key,
  * in its documented error shape) are the provider's verdicts, without an end; `reactivate`
  * makes the key active; `none` changes no status.
  */
 export function balanceStamp(
-  change: 'none' | 'exhaust' | 'disable' | 'reactivate',
+  change: 'none' | 'exhaust' | 'exhaust_account' | 'disable' | 'reactivate',
   at: string,
 ): StatusStamp | undefined {
   switch (change) {
     case 'exhaust':
       return { status: 'exhausted', by: 'provider', reason: 'low_balance', at };
+    case 'exhaust_account':
+      return { status: 'exhausted', by: 'provider', reason: 'account_out_of_credits', at };
     case 'disable':
       return { status: 'disabled', by: 'provider', reason: 'provider_rejected', at };
     case 'reactivate':

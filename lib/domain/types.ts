@@ -114,6 +114,11 @@ export interface PoolSettings {
    */
   maxClientReportsPerMinute: number;
   /**
+   * what a 429 cools: the key alone (`key`), or every key of its account (`account`), for the
+   * provider does not say whether its rate limit is per key or per account
+   */
+  rateLimitScope: RateLimitScope;
+  /**
    * proxy mode: keys one proxied request may try (1..5), the first included; another key is
    * tried only for an outcome the outcome table fails over on, and only before the first byte
    * went back to the caller
@@ -126,6 +131,10 @@ export interface PoolSettings {
   proxyTimeoutSeconds: number;
 }
 
+/** What a 429 cools (PoolSettings.rateLimitScope). */
+export const RATE_LIMIT_SCOPES = ['key', 'account'] as const;
+export type RateLimitScope = (typeof RATE_LIMIT_SCOPES)[number];
+
 /** A new pool's settings, and what a PUT leaves absent on create. */
 export const POOL_DEFAULTS: Readonly<PoolSettings> = {
   maxUses: DEFAULT_MAX_USES,
@@ -136,6 +145,7 @@ export const POOL_DEFAULTS: Readonly<PoolSettings> = {
   shards: DEFAULT_SHARDS,
   maxClientCooldownSeconds: DEFAULT_MAX_CLIENT_COOLDOWN_SECONDS,
   maxClientReportsPerMinute: DEFAULT_MAX_CLIENT_REPORTS_PER_MINUTE,
+  rateLimitScope: 'key',
   proxyAttempts: DEFAULT_PROXY_ATTEMPTS,
   proxyTimeoutSeconds: DEFAULT_PROXY_TIMEOUT_SECONDS,
 };
@@ -175,8 +185,17 @@ export interface KeyRecord {
   cooldownUntil?: number;
   /** while sealing has marked the key undecryptable: the status it had, which a revive restores */
   prior?: StatusStamp;
+  /**
+   * the provider's balance at the last check of this key alone (a key whose account is not known
+   * yet); a key of a known account shows its account's (AccountRecord)
+   */
   credits?: number;
   creditsCheckedAt?: string;
+  /**
+   * the account of the pool's provider the key belongs to (the provider's organization id, or
+   * an operator's name for it); absent until known: the key is then its own account
+   */
+  account?: string;
 }
 
 /**
@@ -225,7 +244,9 @@ export interface KeyView {
   status: KeyStatus;
   createdAt: string;
   lastUsedAt: string | null;
-  /** the provider balance at the last maintenance check; null until checked */
+  /** the account the key belongs to; null until known (the key is its own account) */
+  account: string | null;
+  /** the provider balance at the last maintenance check (its account's, once known); null until checked */
   credits: number | null;
   creditsCheckedAt: string | null;
   /** who set the status, why and when; null while the key is active */
@@ -248,6 +269,8 @@ export interface SealContext {
 export interface NewKey {
   apiKey: string;
   label?: string;
+  /** the account it belongs to, when the operator knows it (lib/domain/accounts.ts ACCOUNT_PATTERN) */
+  account?: string;
 }
 
 export interface LeaseRequest {
@@ -293,12 +316,33 @@ export interface ImportResult {
   /** retired keys the import brought back (`revive`): sealed anew, active, their counts kept */
   revived: number;
   keys: KeyView[];
+  /** with `verify`: keys the provider refused (not stored) */
+  rejected?: number;
+  /** with `verify`: keys the provider did not answer for in its documented shape (not stored) */
+  unverified?: number;
+  /** with `verify`: each key not stored, masked, and why */
+  refused?: RefusedKey[];
+}
+
+/** A key an import asked the provider about (`verify`) and did not store. */
+export interface RefusedKey {
+  keyId: string;
+  maskedKey: string;
+  /** `rejected`: the provider refused it (documented 401/403); `unverified`: no answer in its documented shape */
+  outcome: 'rejected' | 'unverified';
+  reason: string;
 }
 
 /** What an import may do besides adding new keys. */
 export interface ImportOptions {
   /** bring retired keys back (sealed anew, active, their counts kept) instead of reporting them retired */
   revive?: boolean;
+  /**
+   * ask the provider about each key first (its account endpoint): a key it refuses is reported
+   * `rejected`, one it does not answer for `unverified`, and neither is stored; a key it accepts
+   * is stored with the account it answered (unless the import names one)
+   */
+  verify?: boolean;
 }
 
 /**
@@ -328,8 +372,10 @@ export interface KeyPage {
   cursor: string | null;
 }
 
-/** An operator's change to one key (PATCH): its status, its count, or both. */
+/** An operator's change to one key (PATCH): its status, its count, its account, or any of them. */
 export interface KeyChange {
   status?: Extract<KeyStatus, 'active' | 'disabled'>;
   usageCount?: number;
+  /** the account it belongs to (replaces one learned by maintenance) */
+  account?: string;
 }

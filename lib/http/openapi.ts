@@ -34,6 +34,8 @@ const NAMED: readonly (readonly [z.ZodMiniType, string])[] = [
   [r.PoolListResponse, 'PoolList'],
   [r.KeyViewSchema, 'KeyView'],
   [r.KeyPageResponse, 'KeyPage'],
+  [r.AccountViewSchema, 'AccountView'],
+  [r.AccountPageResponse, 'AccountPage'],
   [r.ImportResponse, 'ImportResult'],
   [r.PoolDeletionResponse, 'PoolDeletion'],
   [r.UnusableCountsSchema, 'UnusableCounts'],

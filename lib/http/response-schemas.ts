@@ -4,7 +4,8 @@
  * does not break a client that validates against an older document).
  */
 import * as z from 'zod/mini';
-import { KeyStatusSchema, ProviderSchema, StatusBySchema } from '../domain/primitives.js';
+import { KeyStatusSchema, ProviderSchema, RateLimitScopeSchema, StatusBySchema } from '../domain/primitives.js';
+import { ACCOUNT_STATUSES } from '../domain/accounts.js';
 import { ERROR_CODES } from './errors.js';
 
 /** A count (of uses, of keys): a whole number from 0. */
@@ -21,6 +22,9 @@ export const KeyViewSchema = z.object({
   status: KeyStatusSchema,
   createdAt: z.iso.datetime(),
   lastUsedAt: z.nullable(z.iso.datetime()),
+  /** the account the key belongs to; null until known (the key is its own account) */
+  account: z.nullable(z.string()),
+  /** the provider balance at the last check: its account's once the account is known */
   credits: z.nullable(z.number()),
   creditsCheckedAt: z.nullable(z.iso.datetime()),
   /** who set the status, why and when; null while the key is active */
@@ -29,6 +33,12 @@ export const KeyViewSchema = z.object({
   statusAt: z.nullable(z.iso.datetime()),
   /** until when a temporary status lasts; null when it has no end or is over */
   cooldownUntil: z.nullable(z.iso.datetime()),
+});
+export const RefusedKeySchema = z.object({
+  keyId: z.string(),
+  maskedKey: z.string(),
+  outcome: z.enum(['rejected', 'unverified']),
+  reason: z.string(),
 });
 export const ImportResponse = z.object({
   imported: Count,
@@ -39,8 +49,27 @@ export const ImportResponse = z.object({
   /** retired keys this import brought back: sealed anew, active, their counts kept */
   revived: Count,
   keys: z.array(KeyViewSchema),
+  /** verify=true: keys the provider refused, not stored */
+  rejected: z.optional(Count),
+  /** verify=true: keys the provider did not answer for in its documented shape, not stored */
+  unverified: z.optional(Count),
+  /** verify=true: each key not stored, masked, and why */
+  refused: z.optional(z.array(RefusedKeySchema)),
 });
 export const PoolDeletionResponse = z.object({ pool: z.string(), deleted: z.literal(true), retiredKeys: Count });
+export const AccountViewSchema = z.object({
+  account: z.string(),
+  /** keys of the pool in the account (retired ones aside) */
+  keys: Count,
+  /** of them, leasable now: effectively active, under the pool's cap */
+  usableKeys: Count,
+  credits: z.nullable(z.number()),
+  creditsCheckedAt: z.nullable(z.iso.datetime()),
+  status: z.enum(ACCOUNT_STATUSES),
+  /** until when a cooling account (or a client's report of it out of credits) rests */
+  cooldownUntil: z.optional(z.iso.datetime()),
+});
+export const AccountPageResponse = z.object({ accounts: z.array(AccountViewSchema), cursor: z.nullable(z.string()) });
 export const KeyPageResponse = z.object({ keys: z.array(KeyViewSchema), cursor: z.nullable(z.string()) });
 export const UsageResponse = z.object({ keyId: z.string(), usageCount: Count });
 export const LeaseResponse = z.object({
@@ -93,6 +122,7 @@ export const PoolViewSchema = z.object({
   shards: Positive,
   maxClientCooldownSeconds: Positive,
   maxClientReportsPerMinute: Positive,
+  rateLimitScope: RateLimitScopeSchema,
   /** proxy mode: keys one proxied request may try (1..5) */
   proxyAttempts: Positive,
   /** proxy mode: how long one provider call may take, in seconds (1..600) */

@@ -96,6 +96,10 @@ export const RESPONSES: Record<RouteKey, RouteResponses> = {
     ...SEALING_OR_STORE,
   },
   'GET /pools/{pool}/keys': { 200: { description: 'one page', schema: s.KeyPageResponse }, ...errors(400, 404, 503) },
+  'GET /pools/{pool}/accounts': {
+    200: { description: 'one page', schema: s.AccountPageResponse },
+    ...errors(400, 404, 503),
+  },
   'PATCH /pools/{pool}/keys/{keyId}': {
     200: { description: 'the key', schema: s.KeyViewSchema },
     ...errors(400, 404, 413, 503),

@@ -11,6 +11,7 @@
  */
 import * as z from 'zod/mini';
 import {
+  AccountName,
   ApiKeySecret,
   KeyStatusSchema,
   Label,
@@ -41,12 +42,16 @@ const QueryFlag = z.lazy(() =>
 );
 
 /** `revive=true`: a retired key the import names comes back (sealed anew, active, its count kept). */
-export const ImportQuery = z.lazy(() => z.strictObject({ revive: z.optional(QueryFlag) }));
+export const ImportQuery = z.lazy(() =>
+  z.strictObject({ revive: z.optional(QueryFlag), verify: z.optional(QueryFlag) }),
+);
 
 /** `retireKeys=true`: a pool that still holds keys is deleted with them, each retired first. */
 export const DeletePoolQuery = z.lazy(() => z.strictObject({ retireKeys: z.optional(QueryFlag) }));
 
-export const ImportedKey = z.lazy(() => z.strictObject({ apiKey: ApiKeySecret, label: z.optional(Label) }));
+export const ImportedKey = z.lazy(() =>
+  z.strictObject({ apiKey: ApiKeySecret, label: z.optional(Label), account: z.optional(AccountName) }),
+);
 
 export const ImportBody = z.lazy(() =>
   z.strictObject({
@@ -77,6 +82,15 @@ export const UpdateKeyBody = z.lazy(() =>
   z.strictObject({
     status: z.optional(z.enum(['active', 'disabled'])),
     usageCount: z.optional(UsageCount),
+    /** the account the key belongs to (replaces one learned by maintenance) */
+    account: z.optional(AccountName),
+  }),
+);
+
+export const AccountsQuery = z.lazy(() =>
+  z.strictObject({
+    limit: ListQuery.def.getter().shape.limit,
+    cursor: ListQuery.def.getter().shape.cursor,
   }),
 );
 

@@ -16,6 +16,8 @@ import type { MetricsSink } from './metrics.js';
 export interface PoolGauges {
   pool: string;
   usable: number;
+  /** the credits of the pool's accounts with a usable key (lib/use-cases/maintenance/pool-health.ts) */
+  usableCredits: number;
   exhausted: number;
   disabled: number;
   cooling: number;
@@ -42,6 +44,7 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: readonly PoolGau
   for (const pool of pools) {
     metrics.publish(pool.pool, {
       [METRIC.usableKeys]: pool.usable,
+      [METRIC.usableCredits]: pool.usableCredits,
       [METRIC.exhaustedKeys]: pool.exhausted,
       [METRIC.disabledKeys]: pool.disabled,
       [METRIC.coolingKeys]: pool.cooling,

@@ -11,6 +11,8 @@ export const METRICS_NAMESPACE = 'keypool';
 
 export const METRIC = {
   usableKeys: 'UsableKeys',
+  /** the credits of the pool's accounts in service (with a usable key), once per account */
+  usableCredits: 'UsableCredits',
   exhaustedKeys: 'ExhaustedKeys',
   disabledKeys: 'DisabledKeys',
   coolingKeys: 'CoolingKeys',

@@ -22,3 +22,13 @@ export interface BalanceProvider {
   /** Asks the provider for the key's balance; never throws for a provider or network failure. */
   balance(apiKey: string): Promise<BalanceAnswer>;
 }
+
+/** What the provider said about the account a key belongs to (Stability: `GET /v1/user/account`). */
+export type AccountAnswer =
+  /** the key's default organization: the account its credits belong to */
+  { kind: 'account'; account: string } | Exclude<BalanceAnswer, { kind: 'balance' }>;
+
+export interface AccountProvider {
+  /** Asks the provider which account the key belongs to; never throws for a provider or network failure. */
+  account(apiKey: string): Promise<AccountAnswer>;
+}

@@ -5,7 +5,7 @@
 import type { KeyRecord, KeyStatus, StatusBy } from '../domain/types.js';
 
 /** What maintenance does to a key's status along with recording what it learned. */
-export type BalanceChange = 'none' | 'exhaust' | 'reactivate' | 'disable';
+export type BalanceChange = 'none' | 'exhaust' | 'exhaust_account' | 'reactivate' | 'disable';
 
 export interface BalanceWrite {
   keyId: string;

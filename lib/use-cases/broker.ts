@@ -3,6 +3,7 @@
  * client and the tests. The Lambdas use Leasing, KeyAdmin or PoolAdmin directly, so each
  * bundles only its own part.
  */
+import { AccountsView } from './accounts-view.js';
 import { DryPoolCounts } from './dry-pool-counts.js';
 import { KeyAdmin } from './key-admin.js';
 import { KeyImport } from './key-import.js';
@@ -13,6 +14,7 @@ import { PoolAdmin } from './pool-admin.js';
 import { PoolDirectory } from './pool-directory.js';
 import { Retirement } from './retirement.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
+import type { AccountProvider } from '../ports/balance-provider.js';
 
 export interface BrokerOptions extends Omit<LeasingOptions, 'pools' | 'sealer'> {
   store: KeyStore;
@@ -21,6 +23,8 @@ export interface BrokerOptions extends Omit<LeasingOptions, 'pools' | 'sealer'> 
   /** how long a pool's policy is kept in memory (default POLICY_CACHE_MS) */
   policyCacheMs?: number;
   importConcurrency?: number;
+  /** asks the provider about a key before an import with `verify` stores it */
+  verifier?: AccountProvider;
 }
 
 export class Broker {
@@ -43,6 +47,8 @@ export class Broker {
   readonly listPools: PoolAdmin['list'];
   readonly retireKey: Retirement['retireKey'];
   readonly deletePool: Retirement['deletePool'];
+  /** the pools' accounts (only with an account store) */
+  readonly accounts: AccountsView | undefined;
 
   constructor(options: BrokerOptions) {
     const clock = options.clock ? { clock: options.clock } : {};
@@ -56,13 +62,16 @@ export class Broker {
       pools: this.pools,
       dryPool: new DryPoolCounts({ store: options.store, ...clock }),
     });
-    this.keys = new KeyAdmin({ store: options.store, pools: this.pools, ...clock });
+    const accounts = options.accounts ? { accounts: options.accounts } : {};
+    this.keys = new KeyAdmin({ store: options.store, pools: this.pools, ...clock, ...accounts });
     this.keyImport = new KeyImport({
       store: options.store,
       poolStore: options.poolStore,
       pools: this.pools,
       sealer: options.sealer,
       ...clock,
+      ...accounts,
+      ...(options.verifier ? { verifier: options.verifier } : {}),
       ...(options.importConcurrency === undefined ? {} : { importConcurrency: options.importConcurrency }),
     });
     this.poolAdmin = new PoolAdmin({ poolStore: options.poolStore, pools: this.pools, ...clock });
@@ -85,5 +94,8 @@ export class Broker {
     this.listPools = this.poolAdmin.list.bind(this.poolAdmin);
     this.retireKey = this.retirement.retireKey.bind(this.retirement);
     this.deletePool = this.retirement.deletePool.bind(this.retirement);
+    this.accounts = options.accounts
+      ? new AccountsView({ store: options.accounts, pools: this.pools, ...clock })
+      : undefined;
   }
 }

@@ -4,14 +4,18 @@
  * KeyImport: only the function that imports bundles the sealing library.)
  */
 import { InvalidRequest, KeyNotFound } from '../domain/errors.js';
+import { decodeCursor, encodeCursor } from './page-cursor.js';
 import type { KeyAdminStore } from '../ports/key-admin-store.js';
 import { KEY_ID_PATTERN, toKeyView } from '../domain/keys.js';
 import type { PoolDirectory } from './pool-directory.js';
 import { effectiveStatus } from '../domain/rules.js';
-import type { KeyChange, KeyPage, KeyView, ListQuery, StatusBy } from '../domain/types.js';
+import type { KeyChange, KeyPage, KeyRecord, KeyView, ListQuery, StatusBy } from '../domain/types.js';
+import type { AccountStore } from '../ports/account-store.js';
 
 export interface KeyAdminOptions {
   store: KeyAdminStore;
+  /** the account records a key view takes its balance from (absent: each key's own) */
+  accounts?: Pick<AccountStore, 'records' | 'setAccount' | 'ensure'>;
   pools: PoolDirectory;
   clock?: () => number;
 }
@@ -30,11 +34,13 @@ const RESET_TRIES = 10;
 
 export class KeyAdmin {
   private readonly store: KeyAdminStore;
+  private readonly accounts: Pick<AccountStore, 'records' | 'setAccount' | 'ensure'> | undefined;
   private readonly pools: PoolDirectory;
   private readonly clock: () => number;
 
   constructor(options: KeyAdminOptions) {
     this.store = options.store;
+    this.accounts = options.accounts;
     this.pools = options.pools;
     this.clock = options.clock ?? Date.now;
   }
@@ -47,12 +53,25 @@ export class KeyAdmin {
    */
   async update(pool: string, keyId: string, change: KeyChange): Promise<KeyView> {
     await this.pools.require(pool);
-    if (change.status === undefined && change.usageCount === undefined) {
-      throw new InvalidRequest('give a status, a usageCount, or both', [
+    if (change.status === undefined && change.usageCount === undefined && change.account === undefined) {
+      throw new InvalidRequest('give a status, a usageCount, an account, or several', [
         { path: 'body', message: 'nothing to change' },
       ]);
     }
     if (!KEY_ID_PATTERN.test(keyId)) throw new KeyNotFound(keyId);
+    if (change.account !== undefined) {
+      const accounts = this.accounts;
+      if (!accounts) throw new InvalidRequest('this deployment does not keep accounts');
+      // The operator's word replaces what maintenance learned; the key keeps its own status
+      // (the account's next verdict reaches it like any other key of the account).
+      if (!(await accounts.setAccount(pool, keyId, change.account, true))) throw new KeyNotFound(keyId);
+      await accounts.ensure(pool, change.account);
+      if (change.status === undefined && change.usageCount === undefined) {
+        const key = await this.store.record(pool, keyId);
+        if (!key) throw new KeyNotFound(keyId);
+        return toKeyView(key, this.clock());
+      }
+    }
     const to = change.usageCount;
     let seen = to === undefined ? undefined : (await this.store.record(pool, keyId))?.usageCount;
     if (to !== undefined && seen === undefined) throw new KeyNotFound(keyId);
@@ -107,9 +126,14 @@ export class KeyAdmin {
     await this.pools.require(pool);
     const limit = Math.min(query.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
     const nowMs = this.clock();
-    let after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    const keys: KeyView[] = [];
+    let after =
+      query.cursor === undefined ? undefined : decodeCursor('k', query.cursor, (keyId) => KEY_ID_PATTERN.test(keyId));
+    const keys: KeyRecord[] = [];
     let read = 0;
+    const answer = async (cursor: string | null): Promise<KeyPage> => ({
+      keys: await this.views(pool, keys, nowMs),
+      cursor,
+    });
     for (;;) {
       // Unfiltered, read exactly what the page still needs; filtered, read in batches.
       const want = query.status === undefined ? limit - keys.length : LIST_BATCH;
@@ -119,16 +143,29 @@ export class KeyAdmin {
         consumed++;
         read++;
         after = key.keyId;
-        if (query.status === undefined || effectiveStatus(key, nowMs) === query.status)
-          keys.push(toKeyView(key, nowMs));
+        if (query.status === undefined || effectiveStatus(key, nowMs) === query.status) keys.push(key);
         if (keys.length === limit) break;
       }
       const more = consumed < page.keys.length || page.lastKeyId !== undefined;
-      if (!more) return { keys, cursor: null };
+      if (!more) return answer(null);
       if (consumed === page.keys.length && page.lastKeyId !== undefined) after = page.lastKeyId;
       if (keys.length === limit || read >= MAX_LIST_READ || after === undefined)
-        return { keys, cursor: after === undefined ? null : encodeCursor(after) };
+        return answer(after === undefined ? null : encodeCursor('k', after));
     }
+  }
+
+  /**
+   * The views of a page's keys, each key of a known account with its account's balance (one
+   * batch read per 100 accounts on the page; a key whose account was never read shows none).
+   */
+  async views(pool: string, keys: readonly KeyRecord[], nowMs: number): Promise<KeyView[]> {
+    const named = keys.flatMap((key) => (key.account === undefined ? [] : [key.account]));
+    const records = this.accounts && named.length > 0 ? await this.accounts.records(pool, named) : undefined;
+    return keys.map((key) => {
+      if (!records || key.account === undefined) return toKeyView(key, nowMs);
+      const record = records.get(key.account);
+      return toKeyView(key, nowMs, record ?? {});
+    });
   }
 
   /** Every page of list, merged (the CLI's --json). */
@@ -142,23 +179,4 @@ export class KeyAdmin {
     } while (cursor);
     return all;
   }
-}
-
-function encodeCursor(keyId: string): string {
-  return Buffer.from(JSON.stringify({ k: keyId }), 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): string {
-  let keyId: unknown;
-  try {
-    keyId = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: unknown }).k;
-  } catch {
-    keyId = undefined;
-  }
-  if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) {
-    throw new InvalidRequest('cursor is not one this API returned', [
-      { path: 'cursor', message: 'unrecognised cursor' },
-    ]);
-  }
-  return keyId;
 }

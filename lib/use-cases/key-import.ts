@@ -8,8 +8,13 @@ import { keyIdFor, toKeyView } from '../domain/keys.js';
 import { sealNewKey } from './new-key.js';
 import type { PoolDirectory } from './pool-directory.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
-import type { ImportOptions, ImportResult, KeyRecord, KeyView, NewKey } from '../domain/types.js';
+import type { ImportOptions, ImportResult, KeyRecord, KeyView, NewKey, Provider, RefusedKey } from '../domain/types.js';
+import type { AccountAnswer, AccountProvider } from '../ports/balance-provider.js';
+import { maskKey } from '../domain/keys.js';
 import { mapLimit } from '../shared/map-limit.js';
+import { inheritedStatus } from '../domain/accounts.js';
+import { InvalidRequest } from '../domain/errors.js';
+import type { AccountStore } from '../ports/account-store.js';
 
 export interface KeyImportOptions {
   store: ImportStore;
@@ -19,13 +24,18 @@ export interface KeyImportOptions {
   clock?: () => number;
   /** how many imports run at once */
   importConcurrency?: number;
+  /** the accounts a key may be imported into: it takes its account's state (absent: accounts are refused) */
+  accounts?: Pick<AccountStore, 'record' | 'ensure'>;
+  /** asks the provider about a key before it is stored (an import with `verify`) */
+  verifier?: AccountProvider;
 }
 
 /** What became of one key of an import. */
 interface KeyOutcome {
-  outcome: 'imported' | 'duplicate' | 'retired' | 'revived';
+  outcome: 'imported' | 'duplicate' | 'retired' | 'revived' | RefusedKey['outcome'];
   keyId: string;
   key?: KeyRecord;
+  refused?: RefusedKey;
 }
 
 export class KeyImport {
@@ -35,8 +45,12 @@ export class KeyImport {
   private readonly sealer: SecretSealer;
   private readonly clock: () => number;
   private readonly importConcurrency: number;
+  private readonly accounts: Pick<AccountStore, 'record' | 'ensure'> | undefined;
+  private readonly verifier: AccountProvider | undefined;
 
   constructor(options: KeyImportOptions) {
+    this.verifier = options.verifier;
+    this.accounts = options.accounts;
     this.store = options.store;
     this.poolStore = options.poolStore;
     this.pools = options.pools;
@@ -58,15 +72,32 @@ export class KeyImport {
     // change of shards, longer than an import takes, so it sees every key homed the old way.
     const policy = await this.poolStore.ensure(pool, new Date(base).toISOString());
     this.pools.remember(policy);
+    const verifier = options.verify ? this.verifierFor(pool, policy.provider) : undefined;
+    const accounts = await this.accountStates(pool, keys, base);
     const seen = new Map<string, number>();
     const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index): Promise<KeyOutcome> => {
       const keyId = keyIdFor(newKey.apiKey);
       const first = seen.get(keyId);
       if (first !== undefined && first < index) return { outcome: 'duplicate', keyId };
       seen.set(keyId, index);
+      let learned: string | undefined;
+      if (verifier) {
+        const answer = await verifier.account(newKey.apiKey);
+        if (answer.kind !== 'account') {
+          const refused = refusal(keyId, newKey.apiKey, answer);
+          return { outcome: refused.outcome, keyId, refused };
+        }
+        learned = answer.account;
+      }
+      const account = newKey.account ?? learned;
       // Each key of a batch gets its own millisecond, so "oldest import first" is the batch order.
       const createdAt = new Date(base + index).toISOString();
-      const fields = { shards: policy.shards, ...(newKey.label === undefined ? {} : { label: newKey.label }) };
+      const fields = {
+        shards: policy.shards,
+        ...(newKey.label === undefined ? {} : { label: newKey.label }),
+        // A key imported into an exhausted or cooling account takes the account's state.
+        ...(account === undefined ? {} : { account, ...accounts.get(account) }),
+      };
       const sealed = await sealNewKey(this.sealer, newKey.apiKey, pool, createdAt, fields);
       const result = await this.store.insert(sealed);
       if (result.inserted) return { outcome: 'imported', keyId, key: result.key };
@@ -78,6 +109,7 @@ export class KeyImport {
       return { outcome: revived.revived ? 'revived' : key.status === 'retired' ? 'retired' : 'duplicate', keyId, key };
     });
     const views = new Map<string, KeyView>();
+    // (The import's views show each key's own balance: a new key has none yet.)
     for (const outcome of outcomes) if (outcome.key) views.set(outcome.keyId, toKeyView(outcome.key));
     const count = (outcome: KeyOutcome['outcome']): number => outcomes.filter((o) => o.outcome === outcome).length;
     return {
@@ -86,6 +118,64 @@ export class KeyImport {
       retired: count('retired'),
       revived: count('revived'),
       keys: outcomes.map((o) => views.get(o.keyId)).filter((v): v is KeyView => v !== undefined),
+      ...(options.verify
+        ? {
+            rejected: count('rejected'),
+            unverified: count('unverified'),
+            refused: outcomes.flatMap((o) => (o.refused ? [o.refused] : [])),
+          }
+        : {}),
     };
+  }
+
+  /** The provider an import with `verify` asks: the pool's, which keypool must be able to reach. */
+  private verifierFor(pool: string, provider: Provider): AccountProvider {
+    if (provider !== 'stability')
+      throw new InvalidRequest(
+        `pool "${pool}" has no provider keypool can ask (provider ${provider}); import without verify`,
+        [{ path: 'query.verify', message: 'only for a pool whose provider is stability' }],
+      );
+    if (!this.verifier) throw new InvalidRequest('this deployment cannot reach the provider to verify keys');
+    return this.verifier;
+  }
+
+  /**
+   * The state each account the import names gives its new keys (none for an account in service),
+   * its record created if it has none.
+   */
+  private async accountStates(
+    pool: string,
+    keys: readonly NewKey[],
+    nowMs: number,
+  ): Promise<Map<string, NonNullable<ReturnType<typeof inheritedStatus>>>> {
+    // Accounts the provider answers at verify are learned, not named: their keys take no state here.
+    const named = [...new Set(keys.flatMap((key) => (key.account === undefined ? [] : [key.account])))];
+    const states = new Map<string, NonNullable<ReturnType<typeof inheritedStatus>>>();
+    if (named.length === 0) return states;
+    const accounts = this.accounts;
+    if (!accounts) throw new InvalidRequest('this deployment does not keep accounts');
+    await mapLimit(named, this.importConcurrency, async (account) => {
+      await accounts.ensure(pool, account);
+      const state = inheritedStatus(await accounts.record(pool, account), nowMs);
+      if (state) states.set(account, state);
+    });
+    return states;
+  }
+}
+
+/** Why the provider's answer keeps a key out: a documented refusal, or no answer in its documented shape. */
+function refusal(keyId: string, apiKey: string, answer: Exclude<AccountAnswer, { kind: 'account' }>): RefusedKey {
+  const base = { keyId, maskedKey: maskKey(apiKey) };
+  switch (answer.kind) {
+    case 'invalid_key':
+      return {
+        ...base,
+        outcome: 'rejected',
+        reason: 'the provider refused the key (401/403 in its documented error shape)',
+      };
+    case 'rate_limited':
+      return { ...base, outcome: 'unverified', reason: 'the provider answered 429: try again later' };
+    default:
+      return { ...base, outcome: 'unverified', reason: answer.reason };
   }
 }

@@ -20,6 +20,7 @@ import type {
   CompletionResult,
   LeaseGrant,
   LeaseRequest,
+  Outcome,
   PoolPolicy,
   StoredKey,
 } from '../domain/types.js';
@@ -34,6 +35,8 @@ import type { SecretSealer } from '../ports/secret-sealer.js';
 import { ShardMemory, shardSpan } from '../domain/shards.js';
 import type { DryPoolCounts } from './dry-pool-counts.js';
 import { rememberSecret } from '../shared/redact.js';
+import type { AccountStore } from '../ports/account-store.js';
+import { spreadToAccount } from './account-states.js';
 
 export interface LeasingOptions {
   store: LeaseStore;
@@ -59,6 +62,12 @@ export interface LeasingOptions {
    * absent, a refusal carries no counts (a process that only completes and counts never refuses)
    */
   dryPool?: Pick<DryPoolCounts, 'dry'>;
+  /**
+   * accounts above keys: what a completion says about a key's account (out of credits, rate
+   * limited where the pool's limit is per account) is put on the account's other keys before it
+   * returns; absent, a report stops only its own key
+   */
+  accounts?: AccountStore;
 }
 
 /** What a lease under an Idempotency-Key is recorded and replayed by. */
@@ -161,8 +170,10 @@ export class Leasing {
   private readonly shardMemory = new ShardMemory();
   /** what a refusal says about its pool: counted at most once a minute per pool */
   private readonly dryPool: Pick<DryPoolCounts, 'dry'> | undefined;
+  private readonly accounts: AccountStore | undefined;
 
   constructor(options: LeasingOptions) {
+    this.accounts = options.accounts;
     this.store = options.store;
     this.pools = options.pools;
     this.sealer = options.sealer;
@@ -268,7 +279,13 @@ export class Leasing {
         nowMs,
         ...(change ? { change } : {}),
       });
-      if (result.applied) return;
+      if (result.applied) {
+        // The provider's 402 (or 429, where the pool's limit is per account) stops the key's
+        // whole account before the proxied call answers, as a completion's does.
+        const report = verdict.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: verdict.retryAfterSeconds };
+        if (change) await this.spreadToAccount(pool, keyId, outcome, 'provider', policy, report, nowMs);
+        return;
+      }
       const held = result.current?.pool === pool ? result.current.slots[String(slot)] : undefined;
       // Given back already, leased again since, or gone: nothing more to do.
       if (!change || held?.nonce !== nonce || held.outcome !== PROXIED) return;
@@ -644,7 +661,12 @@ export class Leasing {
         nowMs,
         ...(change ? { change } : {}),
       });
-      if (result.applied) return answer(result.key);
+      if (result.applied) {
+        // The change the key got, put on its account's other keys before the answer: after
+        // this returns, no lease grants a sibling until the account comes back.
+        if (change) await this.spreadToAccount(pool, ref.keyId, outcome, reporter.by, policy, report, nowMs);
+        return answer(result.key);
+      }
       const current = result.current;
       const slot = current?.slots[String(ref.slot)];
       if (!current || current.pool !== pool) throw new LeaseNotFound(leaseId);
@@ -662,6 +684,24 @@ export class Leasing {
       change = undefined;
     }
     throw new LeaseNotFound(leaseId);
+  }
+
+  /**
+   * Puts what an applied report (a client's, or the provider's answer in proxy mode) says about
+   * the key's account on the account's other keys (account-states.ts); answers how many it
+   * stopped. Every path that applies an out_of_credits or rate_limited change calls it.
+   */
+  async spreadToAccount(
+    pool: string,
+    keyId: string,
+    outcome: Outcome,
+    by: Reporter['by'],
+    policy: PoolPolicy,
+    report: Pick<CompletionReport, 'retryAfterSeconds'>,
+    nowMs: number,
+  ): Promise<number> {
+    if (!this.accounts) return 0;
+    return spreadToAccount(this.accounts, pool, keyId, outcome, by, policy, report, nowMs);
   }
 
   /**

@@ -16,7 +16,20 @@ export async function sealNewKey(
   apiKey: string,
   pool: string,
   createdAt: string,
-  fields: Partial<Pick<StoredKey, 'label' | 'usageCount' | 'status' | 'lastUsedAt'>> & { shards?: number } = {},
+  fields: Partial<
+    Pick<
+      StoredKey,
+      | 'label'
+      | 'usageCount'
+      | 'status'
+      | 'statusBy'
+      | 'statusReason'
+      | 'statusAt'
+      | 'cooldownUntil'
+      | 'lastUsedAt'
+      | 'account'
+    >
+  > & { shards?: number } = {},
 ): Promise<StoredKey> {
   rememberSecret(apiKey);
   const keyId = keyIdFor(apiKey);
@@ -31,6 +44,11 @@ export async function sealNewKey(
     ...(fields.label === undefined ? {} : { label: fields.label }),
     usageCount: fields.usageCount ?? 0,
     status: fields.status ?? 'active',
+    ...(fields.statusBy === undefined ? {} : { statusBy: fields.statusBy }),
+    ...(fields.statusReason === undefined ? {} : { statusReason: fields.statusReason }),
+    ...(fields.statusAt === undefined ? {} : { statusAt: fields.statusAt }),
+    ...(fields.cooldownUntil === undefined ? {} : { cooldownUntil: fields.cooldownUntil }),
+    ...(fields.account === undefined ? {} : { account: fields.account }),
     createdAt,
     lastUsedAt: fields.lastUsedAt ?? null,
     slots: {},

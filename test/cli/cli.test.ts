@@ -323,11 +323,12 @@ describe('keypool CLI', () => {
       retired: 0,
       usable: 1,
       credits: 0,
+      usableCredits: 0,
       unchecked: 2,
       oldestCheck: null,
     });
     expect(text.stdout).toMatch(
-      /^pool\s+maxUses\s+total\s+active\s+cooling\s+suspect\s+exhausted\s+disabled\s+undecryptable\s+retired\s+usable\s+credits\s+unchecked\s+oldestCheck/,
+      /^pool\s+maxUses\s+total\s+active\s+cooling\s+suspect\s+exhausted\s+disabled\s+undecryptable\s+retired\s+usable\s+usableCredits\s+credits\s+unchecked\s+oldestCheck/,
     );
     expect(text.stdout).toMatch(new RegExp(`^${pool}\\s+4\\s+2\\s+1\\s+0\\s+1\\s+0\\s+0\\s+0\\s+0\\s+1\\s`, 'm'));
     expect(suspects.keys.map((k) => k.keyId)).toEqual([grant.keyId]);
@@ -373,7 +374,9 @@ describe('keypool CLI', () => {
     const { secrets: later } = await addKeys(checkedPool, 1);
     provider.setKey(later[0] ?? '', { credits: 20 });
     const maintainEnv = { ...env, STABILITY_API_BASE_URL: provider.url, KEYPOOL_BALANCE_RATE: '10' };
-    const asked = (secret: string | undefined): number => provider.requests.filter((r) => r.apiKey === secret).length;
+    // Balance reads (a key's account is asked for once besides, the first time).
+    const asked = (secret: string | undefined): number =>
+      provider.requests.filter((r) => r.apiKey === secret && r.path === '/v1/user/balance').length;
     // Act
     const first = body(
       await runKeypool(['maintain', '--pool', checkedPool, '--max-checks', '1', '--json'], maintainEnv),
@@ -466,6 +469,34 @@ describe('keypool CLI', () => {
     const again = await keypool(['add', '--file', '-', '--pool', pool, '--json'], `${secret}\n`);
     expect(body(first)).toMatchObject({ imported: 1, duplicates: 0 });
     expect(body(again)).toMatchObject({ imported: 0, duplicates: 1 });
+  });
+
+  it('add --account names the account, account set moves a key, account list shows each with its keys; status shows usable credits', async () => {
+    // Prepare
+    const pool = uniqueName('acct');
+    const secrets = [fakeKey(), fakeKey()];
+    const imported = body(
+      await keypool(['add', ...secrets, '--pool', pool, '--account', 'org-x', '--json']),
+    ) as ImportJson;
+    // Act
+    const moved = body(
+      await keypool(['account', 'set', imported.keys[1]?.keyId ?? '', 'org-y', '--pool', pool, '--json']),
+    ) as KeyViewBody;
+    const listed = body(await keypool(['account', 'list', '--pool', pool, '--json'])) as {
+      accounts: { account: string; keys: number; usableKeys: number }[];
+    };
+    const text = ok(await keypool(['account', 'list', '--pool', pool]));
+    const status = body(await keypool(['status', '--json'])) as { pools: Record<string, unknown>[] };
+    // Assess
+    expect(imported.keys.map((k) => k.account)).toEqual(['org-x', 'org-x']);
+    expect(moved.account).toBe('org-y');
+    expect(listed.accounts.map(({ account, keys, usableKeys }) => ({ account, keys, usableKeys }))).toEqual([
+      { account: 'org-x', keys: 1, usableKeys: 1 },
+      { account: 'org-y', keys: 1, usableKeys: 1 },
+    ]);
+    expect(text).toMatch(/^account\s+keys\s+usableKeys\s+credits/);
+    expect(status.pools.find((p) => p.pool === pool)).toMatchObject({ usable: 2, usableCredits: 0 });
+    expect((await keypool(['add', fakeKey(), '--pool', pool, '--account', 'a#b'])).code).toBe(2);
   });
 
   it('exits 1 with one line on stderr for a domain refusal', async () => {

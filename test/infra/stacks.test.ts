@@ -171,7 +171,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       });
     });
 
-    it('has the pool-keys index: pool (S) and keyId (S), keys only, so a lease never writes it', () => {
+    it('has the pool-keys and account-keys indexes: (pool, keyId) and (apk, keyId), keys only, so a lease never writes them', () => {
       // Prepare
       const [[, table] = ['', undefined]] = resources(data, 'AWS::DynamoDB::Table');
       const indexes = table?.Properties.GlobalSecondaryIndexes as Json[];
@@ -182,7 +182,19 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         ]),
       );
       // Assess
-      expect(indexes.map((i) => i.IndexName)).toEqual([TABLE.usageIndex.name, TABLE.poolIndex.name]);
+      expect(indexes.map((i) => i.IndexName)).toEqual([
+        TABLE.usageIndex.name,
+        TABLE.poolIndex.name,
+        TABLE.accountIndex.name,
+      ]);
+      expect(indexes.find((i) => i.IndexName === 'account-keys')).toEqual({
+        IndexName: 'account-keys',
+        KeySchema: [
+          { AttributeName: 'apk', KeyType: 'HASH' },
+          { AttributeName: 'keyId', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      });
       expect(indexes.find((i) => i.IndexName === 'pool-keys')).toEqual({
         IndexName: 'pool-keys',
         KeySchema: [
@@ -300,13 +312,16 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         ],
         index: { 'pool-keys': ['dynamodb:Query'] },
       },
-      list: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
+      list: {
+        table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'],
+        index: { 'account-keys': ['dynamodb:Query'], 'pool-keys': ['dynamodb:Query'] },
+      },
       // A refusal counts its pool's keys (pool-keys, BatchGetItem), at most once a minute per pool.
       lease: {
         table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         index: { 'pool-keys': ['dynamodb:Query'], 'usage-count': ['dynamodb:Query'] },
       },
-      counting: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: {} },
+      counting: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], index: { 'account-keys': ['dynamodb:Query'] } },
       maintain: {
         table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         index: { 'pool-keys': ['dynamodb:Query'] },
@@ -403,15 +418,18 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       meta: [],
       pools: ['BatchGetItem pool#*', 'GetItem pool#*', 'UpdateItem pool#*'],
       keys: [
+        'BatchGetItem acct#* narrow',
         'BatchGetItem k_* narrow',
         'DeleteItem pool#*',
+        'GetItem acct#* narrow',
         'GetItem k_* narrow',
         'GetItem pool#*',
         'PutItem k_*',
+        'UpdateItem acct#* narrow',
         'UpdateItem k_* narrow',
         'UpdateItem pool#*',
       ],
-      list: ['BatchGetItem k_* narrow', 'GetItem pool#*'],
+      list: ['BatchGetItem acct#* narrow', 'BatchGetItem k_* narrow', 'GetItem acct#* narrow', 'GetItem pool#*'],
       lease: [
         'BatchGetItem k_* narrow',
         'GetItem idem#*',
@@ -421,13 +439,22 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         'UpdateItem idem#*',
         'UpdateItem k_*',
       ],
-      counting: ['GetItem k_* narrow', 'GetItem pool#*', 'UpdateItem budget#* narrow', 'UpdateItem k_* narrow'],
+      counting: [
+        'GetItem k_* narrow',
+        'GetItem pool#*',
+        'UpdateItem acct#* narrow',
+        'UpdateItem budget#* narrow',
+        'UpdateItem k_* narrow',
+      ],
       maintain: [
+        'BatchGetItem acct#* narrow',
         'BatchGetItem k_*',
         'BatchGetItem pool#*',
+        'GetItem acct#* narrow',
         'GetItem k_*',
         'GetItem pool#*',
         'PutItem run#*',
+        'UpdateItem acct#* narrow',
         'UpdateItem k_*',
         'UpdateItem pool#*',
       ],
@@ -690,9 +717,17 @@ describe('keypool stacks (prod, synthesized offline)', () => {
           ['ProviderAuthBreakerOpen', { Name: 'pool', Value: 'stability' }],
           ['SuspectKeys', { Name: 'pool', Value: 'stability' }],
           ['UndecryptableKeys', { Name: 'pool', Value: 'stability' }],
+          ...(stage === 'prod' ? [['UsableCredits', { Name: 'pool', Value: 'stability' }]] : []),
           ['UsableKeys', { Name: 'pool', Value: 'stability' }],
         ]);
         expect(poolAlarms.find((a) => a.MetricName === 'UsableKeys')?.Threshold).toBe(minUsable);
+        // prod watches credits too (keys of an empty account are not usable credits); dev names no minimum.
+        if (stage === 'prod')
+          expect(poolAlarms.find((a) => a.MetricName === 'UsableCredits')).toMatchObject({
+            Threshold: 30,
+            ComparisonOperator: 'LessThanThreshold',
+            TreatMissingData: 'notBreaching',
+          });
       },
     );
   });

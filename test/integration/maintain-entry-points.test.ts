@@ -84,6 +84,8 @@ describe('scheduled maintenance Lambda', () => {
       const record = emf.find((r) => r.pool === pool);
       expect(record).toMatchObject({
         UsableKeys: 2,
+        // Each key is its own account here: the two usable keys, one with 20 credits, one never read.
+        UsableCredits: 20,
         ExhaustedKeys: 1,
         DisabledKeys: 2,
         CoolingKeys: 0,

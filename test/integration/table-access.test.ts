@@ -219,6 +219,22 @@ async function exerciseEveryFunction(): Promise<void> {
     const usage = `/pools/${budgeted}/keys/${budgetedIds[0]}/usage`;
     expect([(await http('POST', usage)).status, (await http('POST', usage)).status]).toEqual([200, 429]);
 
+    // accounts: an import into an account, a list showing its balance, a report about one key
+    // put on the account's other keys and its record.
+    const shared = uniqueName('shared');
+    const sharedKeys = [fakeKey('s0-'), fakeKey('s1-')];
+    const intoAccount = { keys: sharedKeys.map((apiKey) => ({ apiKey, account: 'org-shared' })) };
+    expect((await http('POST', `/pools/${shared}/keys`, intoAccount)).status).toBe(201);
+    expect((await http('GET', `/pools/${shared}/keys`)).status).toBe(200);
+    expect((await http('GET', `/pools/${shared}/accounts`)).status).toBe(200);
+    const moved = { account: 'org-moved' };
+    expect((await http('PATCH', `/pools/${shared}/keys/${keyIdFor(sharedKeys[1] ?? '')}`, moved)).status).toBe(200);
+    const sharedLease = (await http('POST', `/pools/${shared}/leases`, {})).body as LeaseGrant;
+    const outOfCredits = { outcome: 'out_of_credits' };
+    expect((await http('POST', `/pools/${shared}/leases/${sharedLease.leaseId}/complete`, outOfCredits)).status).toBe(
+      200,
+    );
+
     // lease: a key whose ciphertext does not open (marked, the idempotency record freed) and a
     // key still in plain text (set aside).
     const broken = uniqueName('broken');

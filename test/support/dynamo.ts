@@ -4,6 +4,7 @@ import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb'
 import { inject } from 'vitest';
 import { type CapacityMeter, DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
+import { DynamoAccountStore } from '../../lib/adapters/dynamo-account-store.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { Broker, type BrokerOptions } from '../../lib/use-cases/broker.js';
 import type { PoolSettings } from '../../lib/domain/types.js';
@@ -30,6 +31,7 @@ export interface TestTable {
   tableName: string;
   store: DynamoKeyStore;
   pools: DynamoPoolStore;
+  accounts: DynamoAccountStore;
   /** a broker over the table; it seals with the test run's key unless given a sealer */
   broker(
     options?: Omit<BrokerOptions, 'store' | 'poolStore' | 'sealer'> & Partial<Pick<BrokerOptions, 'sealer'>>,
@@ -43,12 +45,14 @@ export async function createTestTable(prefix = 'test', meter?: CapacityMeter): P
   const client = documentClient({ endpoint, region: undefined });
   const store = new DynamoKeyStore({ client, tableName, ...(meter ? { meter } : {}) });
   const pools = new DynamoPoolStore({ client, tableName, ...(meter ? { meter } : {}) });
+  const accounts = new DynamoAccountStore({ client, tableName, ...(meter ? { meter } : {}) });
   return {
     endpoint,
     tableName,
     store,
     pools,
-    broker: (options = {}) => new Broker({ sealer: testSealer(), ...options, store, poolStore: pools }),
+    accounts,
+    broker: (options = {}) => new Broker({ sealer: testSealer(), accounts, ...options, store, poolStore: pools }),
   };
 }
 

@@ -1,6 +1,10 @@
 /**
  * A fake Stability AI on loopback, shaped like the official API documents it:
+ *   GET  /v1/user/account                   200 {"id", "email", "organizations": [{"id", "is_default", ...}]} | 401 | 429
+ *                                           (the default organization is the key's account: its own
+ *                                           `org-<key>` unless the key was given one)
  *   GET  /v1/user/balance                   200 {"credits": n} | 401 unauthorized | 429 | 500 server_error
+ *                                           (a key of an account answers the account's credits)
  *                                           (and, to test the client's defences, a 302, an oversized 200,
  *                                           or any page in place of every answer: a WAF's 403 text/html)
  *   POST /v2beta/stable-image/generate/*,   200 image (or JSON with accept: application/json) | 400 | 401 |
@@ -22,7 +26,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 export interface FakeKey {
+  /** the key's own credits; a key of an account (`account`) answers and spends the account's */
   credits: number;
+  /** the organization the key belongs to (setAccount gives it credits shared by its keys) */
+  account?: string;
+  /** force this answer from the account endpoint */
+  accountStatus?: 401 | 403 | 429 | 500;
   /** force this answer from the balance endpoint */
   balanceStatus?: 401 | 403 | 429 | 500 | 503;
   /** force this answer (in the documented error shape) from the generation endpoints */
@@ -92,6 +101,8 @@ export class FakeProvider {
    */
   balancePage: FakePage | undefined;
   private limitedUntil = 0;
+  /** Credits of accounts (organizations), shared by every key given that account. */
+  readonly accountCredits = new Map<string, number>();
 
   constructor(
     readonly server: Server,
@@ -101,6 +112,28 @@ export class FakeProvider {
   /** Registers (or reprograms) a key; unknown keys are answered 401. */
   setKey(apiKey: string, behaviour: Partial<FakeKey> = {}): void {
     this.keys.set(apiKey, { credits: 100, ...this.keys.get(apiKey), ...behaviour });
+  }
+
+  /** Gives an account (organization) its credits, shared by the keys set with `account`. */
+  setAccount(account: string, credits: number): void {
+    this.accountCredits.set(account, credits);
+  }
+
+  /** A key's credits: its account's when it has one with credits set, else its own. */
+  creditsOf(key: FakeKey): number {
+    return key.account !== undefined ? (this.accountCredits.get(key.account) ?? key.credits) : key.credits;
+  }
+
+  /** Spends credits from the key's account (or the key). */
+  private spend(key: FakeKey, credits: number): void {
+    if (key.account !== undefined && this.accountCredits.has(key.account))
+      this.accountCredits.set(key.account, (this.accountCredits.get(key.account) ?? 0) - credits);
+    else key.credits -= credits;
+  }
+
+  /** Spends the cost of one image (the generation endpoint). */
+  spendImage(key: FakeKey): void {
+    this.spend(key, IMAGE_COST);
   }
 
   /** Async jobs by id: the key that started it and how many polls it still answers 202. */
@@ -258,6 +291,7 @@ function multipartFields(contentType: string, body: Buffer): Map<string, string>
 }
 
 const BALANCE = '/v1/user/balance';
+const ACCOUNT = '/v1/user/account';
 /** Paths that generate (or start a job) and bill the key. */
 const GENERATION =
   /^\/(?:v2beta\/stable-image\/(?:generate|edit|upscale|control)\/[a-z-]+|v2beta\/image-to-video|v1\/generation\/[a-z0-9.-]+\/[a-z-]+)$/;
@@ -323,9 +357,30 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
           return;
         }
         if (key.balanceBodyBytes !== undefined)
-          return streamPadded(response, record, key.credits, key.balanceBodyBytes);
-        return reply(200, { credits: key.credits });
+          return streamPadded(response, record, provider.creditsOf(key), key.balanceBodyBytes);
+        return reply(200, { credits: provider.creditsOf(key) });
     }
+  }
+  if (method === 'GET' && path === ACCOUNT) {
+    if (!key || key.accountStatus === 401) return unauthorized();
+    if (key.accountStatus === 403) return reply(403, errorBody('forbidden', 'This key may not be used'));
+    if (key.accountStatus === 429) return reply(429, errorBody('rate_limit_exceeded', 'too many requests'));
+    if (key.accountStatus === 500) return reply(500, errorBody('server_error', 'An unexpected server error occurred'));
+    const organization =
+      key.account ??
+      `org-${createHash('sha256')
+        .update(apiKey ?? '')
+        .digest('hex')
+        .slice(0, 12)}`;
+    return reply(200, {
+      id: `user-${organization}`,
+      email: 'owner@example.test',
+      profile_picture: 'https://example.test/p.png',
+      organizations: [
+        { id: 'org-personal-other', name: 'elsewhere', role: 'MEMBER', is_default: false },
+        { id: organization, name: organization, role: 'OWNER', is_default: true },
+      ],
+    });
   }
   if (method === 'POST' && GENERATION.test(path)) return generate(provider, request, body, record, response);
   const result = RESULT.exec(path);
@@ -415,8 +470,8 @@ async function generate(
   const prompt = v1 ? body.toString('utf8') : (fields.get('prompt') ?? '');
   if (prompt === '' && !ASYNC.test(record.path)) return fail(400);
   if (forced === 403 || prompt.includes(MODERATED_WORD)) return fail(403);
-  if (forced === 402 || key.credits < IMAGE_COST) return fail(402);
-  key.credits -= IMAGE_COST;
+  if (forced === 402 || provider.creditsOf(key) < IMAGE_COST) return fail(402);
+  provider.spendImage(key);
   if (ASYNC.test(record.path)) {
     const id = randomUUID().replace(/-/g, '');
     provider.jobs.set(id, { apiKey: record.apiKey ?? '', pollsLeft: provider.pollsBeforeDone });

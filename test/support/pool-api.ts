@@ -32,6 +32,7 @@ export interface KeyViewBody {
   status: string;
   createdAt: string;
   lastUsedAt: string | null;
+  account: string | null;
   credits: number | null;
   creditsCheckedAt: string | null;
 }
@@ -63,11 +64,13 @@ export const POOL_VIEW_FIELDS = [
   'provider',
   'proxyAttempts',
   'proxyTimeoutSeconds',
+  'rateLimitScope',
   'shards',
   'updatedAt',
 ];
 /** The fields of a KeyView without a label, in sorted order. */
 export const KEY_VIEW_FIELDS = [
+  'account',
   'cooldownUntil',
   'createdAt',
   'credits',

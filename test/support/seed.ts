@@ -22,6 +22,8 @@ export interface SeedOptions {
   policy?: Partial<PoolSettings>;
   /** called with every secret written, so a secrets scan can look for it */
   onSecret?: (secret: string) => void;
+  /** put the keys in accounts of this many keys each (`acct-<n>`, in seed order); none: no account */
+  keysPerAccount?: number;
 }
 
 /**
@@ -45,6 +47,7 @@ export async function seedKeys(options: SeedOptions): Promise<string[]> {
       // Homed for the pool's shard count, as an import would.
       return sealNewKey(options.sealer, apiKey, options.pool, new Date(base + i).toISOString(), {
         shards: policy.shards,
+        ...(options.keysPerAccount ? { account: `acct-${Math.floor(i / options.keysPerAccount)}` } : {}),
       });
     },
   );

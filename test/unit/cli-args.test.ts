@@ -158,6 +158,7 @@ describe('keypool CLI arguments', () => {
     const commands = [...io.stdout().matchAll(/^ {2}([a-z]+) {2}/gm)].map((m) => m[1] ?? '');
     expect(commands).toEqual([
       'pool',
+      'account',
       'add',
       'list',
       'lease',
@@ -173,7 +174,7 @@ describe('keypool CLI arguments', () => {
       'status',
       'console',
     ]);
-    for (const command of commands.filter((c) => c !== 'pool')) {
+    for (const command of commands.filter((c) => c !== 'pool' && c !== 'account')) {
       const own = capture();
       expect(await runCli([command, '--help'], own, untouchable), command).toBe(0);
       expect(own.stdout(), command).toContain(`usage: keypool ${command} `);
@@ -187,6 +188,15 @@ describe('keypool CLI arguments', () => {
       const own = capture();
       expect(await runCli(['pool', sub, '--help'], own, untouchable), sub).toBe(0);
       expect(own.stdout(), sub).toContain(`usage: keypool pool ${sub} `);
+    }
+    const accounts = capture();
+    expect(await runCli(['account', '--help'], accounts, untouchable)).toBe(0);
+    const accountSubcommands = [...accounts.stdout().matchAll(/^ {2}([a-z]+) {2}/gm)].map((m) => m[1] ?? '');
+    expect(accountSubcommands).toEqual(['list', 'set']);
+    for (const sub of accountSubcommands) {
+      const own = capture();
+      expect(await runCli(['account', sub, '--help'], own, untouchable), sub).toBe(0);
+      expect(own.stdout(), sub).toContain(`usage: keypool account ${sub} `);
     }
   });
 

@@ -51,6 +51,7 @@ describe('the OpenAPI document', () => {
       'DELETE /pools/{pool}': 'deletePool',
       'POST /pools/{pool}/keys': 'importKeys',
       'GET /pools/{pool}/keys': 'listKeys',
+      'GET /pools/{pool}/accounts': 'listAccounts',
       'PATCH /pools/{pool}/keys/{keyId}': 'updateKey',
       'DELETE /pools/{pool}/keys/{keyId}': 'retireKey',
       'POST /pools/{pool}/keys/{keyId}/usage': 'countUse',

@@ -1,5 +1,6 @@
 /** Every CLI command, in the order `keypool --help` lists them. Add a command (or a group of subcommands) here. */
 import type { Command, CommandGroup } from '../framework.js';
+import { accountCommand } from './accounts.js';
 import { add, disable, enable, list, reset, retire } from './keys.js';
 import { consoleCommand } from './console.js';
 import { complete, increment, lease } from './lease.js';
@@ -11,6 +12,7 @@ import { status } from './status.js';
 
 export const COMMANDS: (Command | CommandGroup)[] = [
   poolCommand,
+  accountCommand,
   add,
   list,
   lease,

@@ -1,10 +1,17 @@
 /** add, list, enable, disable, reset: the operator's commands over a pool's keys. */
-import { ApiKeySecret, KeyStatusSchema, Label, MAX_IMPORT_BATCH, UsageCount } from '../../domain/primitives.js';
+import {
+  AccountName,
+  ApiKeySecret,
+  KeyStatusSchema,
+  Label,
+  MAX_IMPORT_BATCH,
+  UsageCount,
+} from '../../domain/primitives.js';
 import { DEFAULT_POOL, type ImportResult, KEY_STATUSES, type KeyView } from '../../domain/types.js';
 import { checked, type Command, json, numberFlag, readLines, stringFlag, table, UsageError } from '../framework.js';
 import { poolFlag, poolHelp } from './pool-flag.js';
 
-const KEY_COLUMNS = ['keyId', 'pool', 'maskedKey', 'usageCount', 'status', 'lastUsedAt', 'label'];
+const KEY_COLUMNS = ['keyId', 'pool', 'maskedKey', 'usageCount', 'status', 'lastUsedAt', 'account', 'label'];
 
 function keyRows(keys: KeyView[]): Record<string, string | number | null>[] {
   return keys.map((k) => ({ ...k, label: k.label ?? null }));
@@ -14,11 +21,15 @@ export const add: Command = {
   name: 'add',
   secrets: true,
   summary: 'import keys (a key already present is a duplicate and is left as it is); creates the pool if absent',
-  usage: '<apiKey...> [--file F] [--pool P] [--label L] [--revive] [--json]',
+  usage: '<apiKey...> [--file F] [--pool P] [--label L] [--account A] [--verify] [--revive] [--json]',
   help: [
     '--file F     read keys from F, one per line (# comments and blank lines skipped); "-" reads stdin',
     `--pool P     pool to import into (default: ${DEFAULT_POOL}); created with the default policy if absent`,
     '--label L    label for every key imported',
+    "--account A  the account (the provider's organization) every key imported belongs to; a key imported into",
+    "             an exhausted or cooling account takes the account's state (docs/accounts.md)",
+    '--verify     ask the provider about each key first (its account endpoint, STABILITY_API_BASE_URL): a key it',
+    '             refuses is reported rejected, one it does not answer for unverified, and neither is stored',
     '--revive     bring back keys an operator retired: sealed anew, active in this pool, their counts kept',
     '             (without it a retired key is reported retired and nothing is stored for it)',
     '--json       print the HTTP API body: {"imported","duplicates","retired","revived","keys"}',
@@ -28,6 +39,8 @@ export const add: Command = {
     file: { type: 'string' },
     pool: { type: 'string' },
     label: { type: 'string' },
+    account: { type: 'string' },
+    verify: { type: 'boolean' },
     revive: { type: 'boolean' },
     json: { type: 'boolean' },
   },
@@ -36,25 +49,47 @@ export const add: Command = {
     const file = stringFlag(args.values.file);
     const pool = poolFlag(args);
     const label = args.values.label === undefined ? undefined : checked(Label, args.values.label, '--label');
+    const account =
+      args.values.account === undefined ? undefined : checked(AccountName, args.values.account, '--account');
     const secrets = [...args.positionals, ...(file ? await readLines(file) : [])];
     if (secrets.length === 0) throw new UsageError('give at least one key, or --file F');
     secrets.forEach((secret, i) => checked(ApiKeySecret, secret, `key #${i + 1}`));
-    const total: ImportResult = { imported: 0, duplicates: 0, retired: 0, revived: 0, keys: [] };
-    const options = { revive: args.values.revive === true };
+    const total: ImportResult = {
+      imported: 0,
+      duplicates: 0,
+      retired: 0,
+      revived: 0,
+      keys: [],
+      ...(args.values.verify === true ? { rejected: 0, unverified: 0, refused: [] } : {}),
+    };
+    const options = { revive: args.values.revive === true, verify: args.values.verify === true };
     // The API takes MAX_IMPORT_BATCH keys a request; the CLI sends a longer file in batches and adds up the answers.
     for (let i = 0; i < secrets.length; i += MAX_IMPORT_BATCH) {
-      const batch = secrets.slice(i, i + MAX_IMPORT_BATCH).map((apiKey) => ({ apiKey, ...(label ? { label } : {}) }));
+      const batch = secrets
+        .slice(i, i + MAX_IMPORT_BATCH)
+        .map((apiKey) => ({ apiKey, ...(label ? { label } : {}), ...(account ? { account } : {}) }));
       const result = await services.broker().importKeys(pool, batch, options);
       total.imported += result.imported;
       total.duplicates += result.duplicates;
       total.retired += result.retired;
       total.revived += result.revived;
       total.keys.push(...result.keys);
+      if (total.refused && result.refused) {
+        total.rejected = (total.rejected ?? 0) + (result.rejected ?? 0);
+        total.unverified = (total.unverified ?? 0) + (result.unverified ?? 0);
+        total.refused.push(...result.refused);
+      }
     }
     if (args.values.json) io.out(json(total));
     else
       io.out(
-        `${table(keyRows(total.keys), KEY_COLUMNS)}\nimported ${total.imported}, duplicates ${total.duplicates}, retired ${total.retired}, revived ${total.revived}${total.retired > 0 ? ' (retired keys are not stored again: --revive brings them back)' : ''}`,
+        `${table(keyRows(total.keys), KEY_COLUMNS)}\nimported ${total.imported}, duplicates ${total.duplicates}, retired ${total.retired}, revived ${total.revived}${total.retired > 0 ? ' (retired keys are not stored again: --revive brings them back)' : ''}${
+          total.refused
+            ? `\nrejected ${total.rejected ?? 0}, unverified ${total.unverified ?? 0} (not stored)${total.refused
+                .map((r) => `\n  ${r.maskedKey} ${r.outcome}: ${r.reason}`)
+                .join('')}`
+            : ''
+        }`,
       );
     return 0;
   },

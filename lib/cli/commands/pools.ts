@@ -9,13 +9,14 @@ import {
   MinCredits,
   PoolName,
   ProviderSchema,
+  RateLimitScopeSchema,
   ProxyAttempts,
   ProxyTimeoutSeconds,
   Shards,
 } from '../../domain/primitives.js';
 import { reshard as reshardPool, RESHARD_SETTLE_MS, type ReshardReport } from '../../use-cases/reshard.js';
 import { MAX_SHARDS } from '../../domain/shards.js';
-import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS } from '../../domain/types.js';
+import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS, RATE_LIMIT_SCOPES } from '../../domain/types.js';
 import { checked, type Command, type CommandGroup, Concurrency, json, numberFlag, table } from '../framework.js';
 
 const POOL_COLUMNS = [
@@ -28,6 +29,7 @@ const POOL_COLUMNS = [
   'shards',
   'maxClientCooldownSeconds',
   'maxClientReportsPerMinute',
+  'rateLimitScope',
   'proxyAttempts',
   'proxyTimeoutSeconds',
   'updatedAt',
@@ -45,7 +47,7 @@ const set: Command = {
   name: 'set',
   summary: 'create a pool or change its policy (PUT /pools/{pool}): only the flags given change',
   usage:
-    '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--shards N] [--max-client-cooldown S] [--max-client-reports N] [--proxy-attempts N] [--proxy-timeout S] [--json]',
+    '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--shards N] [--max-client-cooldown S] [--max-client-reports N] [--proxy-attempts N] [--proxy-timeout S] [--rate-limit-scope key|account] [--json]',
   help: [
     `--max-uses N      the cap: a key is leased while its count is <= N (0..1000; new pool: ${POOL_DEFAULTS.maxUses})`,
     `--lease-ttl S     the longest lease, and the default one, in seconds (1..3600; new pool: ${POOL_DEFAULTS.leaseTtlSeconds})`,
@@ -59,6 +61,7 @@ const set: Command = {
     '                  confirms or clears them first',
     `--max-client-reports N    negative reports and lease-less counts one caller may make per minute (1..10000; new pool: ${POOL_DEFAULTS.maxClientReportsPerMinute});`,
     '                  past N they change nothing (a report still counts or gives back its use) and a count answers 429',
+    `--rate-limit-scope S      ${RATE_LIMIT_SCOPES.join(' | ')}: what a 429 cools, the key alone or every key of its account (new pool: ${POOL_DEFAULTS.rateLimitScope})`,
     `--proxy-attempts N        proxy mode: keys one proxied request may try, the first included (1..5; new pool: ${POOL_DEFAULTS.proxyAttempts});`,
     '                  another key only after an answer that says nothing was generated, never after a timeout',
     `--proxy-timeout S         proxy mode: how long one provider call may take, in seconds (1..600; new pool: ${POOL_DEFAULTS.proxyTimeoutSeconds});`,
@@ -75,6 +78,7 @@ const set: Command = {
     shards: { type: 'string' },
     'max-client-cooldown': { type: 'string' },
     'max-client-reports': { type: 'string' },
+    'rate-limit-scope': { type: 'string' },
     'proxy-attempts': { type: 'string' },
     'proxy-timeout': { type: 'string' },
     json: { type: 'boolean' },
@@ -101,6 +105,8 @@ const set: Command = {
     const provider =
       args.values.provider === undefined ? undefined : checked(ProviderSchema, args.values.provider, '--provider');
     const minCredits = numberFlag(MinCredits, args.values['min-credits'], '--min-credits');
+    const scope = args.values['rate-limit-scope'];
+    const rateLimitScope = scope === undefined ? undefined : checked(RateLimitScopeSchema, scope, '--rate-limit-scope');
     const settings: Partial<PoolSettings> = {
       ...(maxUses === undefined ? {} : { maxUses }),
       ...(leaseTtlSeconds === undefined ? {} : { leaseTtlSeconds }),
@@ -110,6 +116,7 @@ const set: Command = {
       ...(shards === undefined ? {} : { shards }),
       ...(maxClientCooldownSeconds === undefined ? {} : { maxClientCooldownSeconds }),
       ...(maxClientReportsPerMinute === undefined ? {} : { maxClientReportsPerMinute }),
+      ...(rateLimitScope === undefined ? {} : { rateLimitScope }),
       ...(proxyAttempts === undefined ? {} : { proxyAttempts }),
       ...(proxyTimeoutSeconds === undefined ? {} : { proxyTimeoutSeconds }),
     };

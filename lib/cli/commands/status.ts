@@ -17,6 +17,7 @@ const STATUS_COLUMNS = [
   'total',
   ...STATUS_READING_ORDER,
   'usable',
+  'usableCredits',
   'credits',
   'unchecked',
   'oldestCheck',
@@ -25,13 +26,14 @@ const STATUS_COLUMNS = [
 export const status: Command = {
   name: 'status',
   summary:
-    "per pool: keys by status (suspect and undecryptable included), usable keys under the pool's cap, known credits, oldest balance check",
+    "per pool: keys by status (suspect and undecryptable included), usable keys under the pool's cap, usable and known credits, oldest balance check",
   usage: '[--json]',
   help: [
-    '--json       print {"pools":[{"pool","maxUses","total","active","cooling","exhausted","disabled","suspect","undecryptable","retired","usable","credits","unchecked","oldestCheck"}]}',
+    '--json       print {"pools":[{"pool","maxUses","total","active","cooling","exhausted","disabled","suspect","undecryptable","retired","usable","usableCredits","credits","unchecked","oldestCheck"}]}',
     "Every pool, keys or not. usable: active keys with usageCount <= the pool's maxUses; suspect: reported invalid_key,",
     'out of the pool until maintenance asks the provider; undecryptable: the stored ciphertext itself does not open,',
-    'never leased until `keypool reseal` opens it again or it is imported anew; credits: sum of the last known balances;',
+    'never leased until `keypool reseal` opens it again or it is imported anew; credits: sum of the last known balances,',
+    'once per account (a key whose account is not known yet is its own); usableCredits: the same over the accounts with a usable key;',
     'unchecked: keys (not disabled) whose balance was never read; oldestCheck: the oldest balance read among the others.',
     'retired: retired by an operator (keypool retire, pool delete --retire-keys), kept for the audit; in no other count, not in total.',
   ],

@@ -23,6 +23,14 @@ import type { BalanceAnswer, BalanceProvider } from '../../ports/balance-provide
 import type { BalanceChange, BalanceStore } from '../../ports/balance-store.js';
 import type { MaintenanceRunStore } from '../../ports/maintenance-run-store.js';
 import { MAINTENANCE_RUN_ERRORS_KEPT } from '../../domain/maintenance-run.js';
+import {
+  accountAfterBalance,
+  accountBalanceChange,
+  type CheckTarget,
+  checkTargets,
+  discoverAccounts,
+  type MaintenanceAccounts,
+} from './accounts.js';
 
 export interface MaintenanceDeps {
   pools: Pick<PoolStore, 'list' | 'get' | 'finishReshard'>;
@@ -31,6 +39,11 @@ export interface MaintenanceDeps {
   sealer: Pick<SecretSealer, 'open'>;
   balances: BalanceStore;
   provider: BalanceProvider;
+  /**
+   * the provider's account endpoint and the account store: keys learn their account and each
+   * account's balance is read once per run; absent, every key is checked on its own
+   */
+  accounts?: MaintenanceAccounts;
   /** where the run leaves its record (the console's "last runs"); none: the run is not recorded */
   runs?: Pick<MaintenanceRunStore, 'record'>;
   clock?: () => number;
@@ -73,7 +86,7 @@ export interface MaintenanceError {
 
 /** The printed summary; `keypool maintain --json` prints exactly this. */
 export interface MaintenanceSummary {
-  /** keys whose balance was asked for */
+  /** balance requests made (one per account once accounts are known) */
   checked: number;
   /** every key in scope after the run, by status */
   active: number;
@@ -119,6 +132,8 @@ export interface MaintenanceReport {
   reshards: ReshardReport[];
   /** keys whose status this run changed */
   changed: number;
+  /** account requests made for keys whose account was not known yet, and accounts so learned */
+  accounts: { asked: number; learned: number };
   /**
    * keys not checked because their secret was sealed under a wrapping key this process does not
    * hold (a wrong setting: nothing was changed for them), and the first such error, which names
@@ -255,50 +270,89 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   // Disables wait for the end of the run: applied only if the breaker stays closed.
   const refused: KeyRecord[] = [];
   let answers = 0;
-  const targets = options.maxChecks === undefined ? eligible : eligible.slice(0, Math.max(0, options.maxChecks));
-  await mapLimit(targets, options.concurrency, async (key) => {
-    if (!(await pacer.acquire(options.deadlineMs))) {
-      errors.push({ keyId: key.keyId, pool: key.pool, reason: 'not checked: the run reached its deadline' });
-      return;
-    }
+  const opened = async (key: StoredKey): Promise<string | undefined> => {
     const secret = await openSecret(deps, key);
-    if (typeof secret !== 'string') {
-      if (secret.undecryptable) settle(key.keyId, { ...withoutSecret(key), status: 'undecryptable' });
-      if (secret.notHeld)
-        keyNotHeld = { keys: (keyNotHeld?.keys ?? 0) + 1, first: keyNotHeld?.first ?? secret.notHeld };
-      errors.push({ keyId: key.keyId, pool: key.pool, reason: secret.reason });
-      return;
-    }
-    checked++;
-    const answer: BalanceAnswer = await deps.provider.balance(secret);
-    if (answer.kind === 'rate_limited') {
-      pacer.halve();
-      errors.push({
-        keyId: key.keyId,
-        pool: key.pool,
-        reason: `rate limited (429): left for the next run; rate now ${round(pacer.rate)}/s`,
+    if (typeof secret === 'string') return secret;
+    if (secret.undecryptable) settle(key.keyId, { ...withoutSecret(key), status: 'undecryptable' });
+    if (secret.notHeld) keyNotHeld = { keys: (keyNotHeld?.keys ?? 0) + 1, first: keyNotHeld?.first ?? secret.notHeld };
+    errors.push({ keyId: key.keyId, pool: key.pool, reason: secret.reason });
+    return undefined;
+  };
+  // Keys whose account is not known yet: asked once each, remembered (the first run after an
+  // import or a migration).
+  const discovery = deps.accounts
+    ? await discoverAccounts(
+        deps.accounts,
+        eligible,
+        opened,
+        () => pacer.acquire(options.deadlineMs),
+        () => pacer.halve(),
+        options.concurrency,
+      )
+    : { asked: 0, learned: 0, errors: [] };
+  errors.push(...discovery.errors);
+  for (const key of eligible) {
+    const state = states.get(key.keyId);
+    if (key.account !== undefined && state && state.account === undefined)
+      states.set(key.keyId, { ...state, account: key.account });
+  }
+  // One read per account (through any of its keys), one per key that needs a verdict of its own.
+  const allTargets: CheckTarget[] = deps.accounts ? checkTargets(eligible) : eligible.map((key) => ({ keys: [key] }));
+  const targets = options.maxChecks === undefined ? allTargets : allTargets.slice(0, Math.max(0, options.maxChecks));
+  /** balances read per account in this run (`<pool>#<account>`) */
+  const accountCredits = new Map<string, number>();
+  await mapLimit(targets, options.concurrency, async (target) => {
+    // An account's keys in turn, until one gives an answer about the account.
+    for (const key of target.keys) {
+      if (!(await pacer.acquire(options.deadlineMs))) {
+        errors.push({ keyId: key.keyId, pool: key.pool, reason: 'not checked: the run reached its deadline' });
+        return;
+      }
+      const secret = await opened(key);
+      if (secret === undefined) continue;
+      checked++;
+      const answer: BalanceAnswer = await deps.provider.balance(secret);
+      if (answer.kind === 'rate_limited') {
+        pacer.halve();
+        errors.push({
+          keyId: key.keyId,
+          pool: key.pool,
+          reason: `rate limited (429): left for the next run; rate now ${round(pacer.rate)}/s`,
+        });
+        return;
+      }
+      if (answer.kind === 'error' || answer.kind === 'provider_unavailable') {
+        errors.push({ keyId: key.keyId, pool: key.pool, reason: answer.reason });
+        return;
+      }
+      if (answer.kind === 'invalid_key') {
+        // A refusal that would disable the key waits for the breaker; one of a key the provider
+        // already disabled changes nothing. An account is read through its next key.
+        if (balanceChange(key, 'invalid_key', minCredits(key.pool)) !== 'disable') continue;
+        refused.push(withoutSecret(key));
+        answers++;
+        continue;
+      }
+      answers++;
+      const checkedAt = new Date(clock()).toISOString();
+      const min = minCredits(key.pool);
+      if (target.account === undefined || !deps.accounts) {
+        const decide = (current: KeyRecord, revive: boolean): BalanceChange =>
+          balanceChange(current, { credits: answer.credits }, min, revive);
+        settle(key.keyId, await apply(deps.balances, withoutSecret(key), decide, checkedAt, answer.credits));
+        return;
+      }
+      // The account's balance: on its record, and its state on each of its keys that it changes.
+      const account = target.account;
+      accountCredits.set(`${key.pool}#${account}`, answer.credits);
+      await deps.accounts.store.writeRecord(accountAfterBalance(key.pool, account, answer.credits, min, checkedAt));
+      await mapLimit(target.keys, options.concurrency, async (sibling) => {
+        const decide = (current: KeyRecord, revive: boolean): BalanceChange =>
+          accountBalanceChange(current, answer.credits, min, revive);
+        settle(sibling.keyId, await apply(deps.balances, withoutSecret(sibling), decide, checkedAt));
       });
       return;
     }
-    if (answer.kind === 'error' || answer.kind === 'provider_unavailable') {
-      errors.push({ keyId: key.keyId, pool: key.pool, reason: answer.reason });
-      return;
-    }
-    if (answer.kind === 'invalid_key') {
-      // A refusal that would disable the key waits for the breaker; one of a key the provider
-      // already disabled changes nothing.
-      if (balanceChange(key, 'invalid_key', minCredits(key.pool)) !== 'disable') return;
-      refused.push(withoutSecret(key));
-      answers++;
-      return;
-    }
-    answers++;
-    const decide = (current: KeyRecord, revive: boolean): BalanceChange =>
-      balanceChange(current, { credits: answer.credits }, minCredits(key.pool), revive);
-    settle(
-      key.keyId,
-      await apply(deps.balances, withoutSecret(key), decide, new Date(clock()).toISOString(), answer.credits),
-    );
   });
 
   const breaker = { open: authBreakerOpen(refused.length, answers), refusals: refused.length, answers };
@@ -326,7 +380,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     );
   }
 
-  const health = poolHealth(states.values(), pools, clock());
+  const health = poolHealth(await withAccountBalances(deps.accounts, states.values(), accountCredits), pools, clock());
   const reports = health.map((h) => ({
     ...h,
     balanceErrors: errors.filter((e) => e.pool === h.pool).length,
@@ -362,6 +416,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     pools: reports,
     reshards,
     changed,
+    accounts: { asked: discovery.asked, learned: discovery.learned },
     ...(keyNotHeld ? { keyNotHeld } : {}),
   };
 }
@@ -403,6 +458,33 @@ async function openSecret(
       undecryptable: marked,
     };
   }
+}
+
+/**
+ * The keys' states with each key of a known account showing its account's balance: read in
+ * this run, else from the account's record (one batch read per 100 accounts).
+ */
+async function withAccountBalances(
+  accounts: MaintenanceAccounts | undefined,
+  states: Iterable<KeyRecord>,
+  read: ReadonlyMap<string, number>,
+): Promise<KeyRecord[]> {
+  const keys = [...states];
+  if (!accounts) return keys;
+  const wanted = new Map<string, Set<string>>();
+  for (const key of keys)
+    if (key.account !== undefined && !read.has(`${key.pool}#${key.account}`))
+      wanted.set(key.pool, (wanted.get(key.pool) ?? new Set()).add(key.account));
+  const known = new Map<string, number | undefined>(read);
+  for (const [pool, names] of wanted)
+    for (const [name, record] of await accounts.store.records(pool, [...names]))
+      known.set(`${pool}#${name}`, record.credits);
+  return keys.map((key) => {
+    if (key.account === undefined) return key;
+    const credits = known.get(`${key.pool}#${key.account}`);
+    const { credits: _own, ...rest } = key;
+    return credits === undefined ? rest : { ...rest, credits };
+  });
 }
 
 function round(n: number): number {

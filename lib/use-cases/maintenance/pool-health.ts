@@ -8,8 +8,12 @@ export interface HealthInput {
   status: KeyStatus;
   cooldownUntil?: number;
   usageCount: number;
+  /** the key's balance, or its account's once its account is known */
   credits?: number | null;
   creditsCheckedAt?: string | null;
+  keyId?: string;
+  /** the key's account: its balance is counted once per account (absent: the key is its own) */
+  account?: string | null;
 }
 
 export interface PoolHealth {
@@ -30,8 +34,10 @@ export interface PoolHealth {
   retired: number;
   /** active with usageCount <= the pool's cap: what a lease can get */
   usable: number;
-  /** sum of the last known balances (keys never checked add nothing) */
+  /** sum of the last known balances, once per account (keys never checked add nothing) */
   credits: number;
+  /** the same sum over the accounts in service only: those with a usable key */
+  usableCredits: number;
   /** keys not disabled whose balance was never checked */
   unchecked: number;
   /** the oldest balance check among keys not disabled; null when none was checked */
@@ -59,10 +65,14 @@ export function poolHealth(
       retired: 0,
       usable: 0,
       credits: 0,
+      usableCredits: 0,
       unchecked: 0,
       oldestCheck: null,
     });
   }
+  /** per pool, each account's balance and whether it has a usable key */
+  const accounts = new Map<string, Map<string, { credits: number; usable: boolean }>>();
+  let anonymous = 0;
   for (const key of keys) {
     const counts = health.get(key.pool);
     if (!counts) continue;
@@ -73,15 +83,29 @@ export function poolHealth(
     }
     counts.total++;
     counts[status]++;
-    if (status === 'active' && key.usageCount <= counts.maxUses) counts.usable++;
-    if (typeof key.credits === 'number') counts.credits += key.credits;
+    const usable = status === 'active' && key.usageCount <= counts.maxUses;
+    if (usable) counts.usable++;
+    const byAccount = accounts.get(key.pool) ?? new Map<string, { credits: number; usable: boolean }>();
+    accounts.set(key.pool, byAccount);
+    const name = key.account ?? key.keyId ?? `#${anonymous++}`;
+    const account = byAccount.get(name) ?? { credits: 0, usable: false };
+    if (typeof key.credits === 'number') account.credits = key.credits;
+    account.usable ||= usable;
+    byAccount.set(name, account);
     if (status !== 'disabled') {
       const checked = key.creditsCheckedAt ?? null;
       if (checked === null) counts.unchecked++;
       else if (counts.oldestCheck === null || checked < counts.oldestCheck) counts.oldestCheck = checked;
     }
   }
-  // Fractional credits summed in floating point: keep the total readable.
-  for (const counts of health.values()) counts.credits = Math.round(counts.credits * 1000) / 1000;
+  // Fractional credits summed in floating point: keep the totals readable.
+  for (const counts of health.values()) {
+    for (const account of accounts.get(counts.pool)?.values() ?? []) {
+      counts.credits += account.credits;
+      if (account.usable) counts.usableCredits += account.credits;
+    }
+    counts.credits = Math.round(counts.credits * 1000) / 1000;
+    counts.usableCredits = Math.round(counts.usableCredits * 1000) / 1000;
+  }
   return [...health.values()].sort((a, b) => a.pool.localeCompare(b.pool));
 }

@@ -12,7 +12,16 @@ describe('resolveStageConfig', () => {
 
   it("serves the domain's default pool on both stages unless pools are given", () => {
     expect(resolveStageConfig({ stage: 'dev' }).pools).toEqual([{ pool: DEFAULT_POOL, minUsableKeys: 1 }]);
-    expect(resolveStageConfig({ stage: 'prod' }).pools).toEqual([{ pool: DEFAULT_POOL, minUsableKeys: 3 }]);
+    expect(resolveStageConfig({ stage: 'prod' }).pools).toEqual([
+      { pool: DEFAULT_POOL, minUsableKeys: 3, minUsableCredits: 30 },
+    ]);
+  });
+
+  it('takes a minimum of usable credits as a third field: pool:min:credits', () => {
+    expect(resolveStageConfig({ pools: 'stability:4:100,sdxl:2' }).pools).toEqual([
+      { pool: 'stability', minUsableKeys: 4, minUsableCredits: 100 },
+      { pool: 'sdxl', minUsableKeys: 2 },
+    ]);
   });
 
   it('takes the pools from -c pools, or from -c poolAlarms as before, in the same pool:min form', () => {

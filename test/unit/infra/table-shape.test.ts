@@ -5,7 +5,7 @@ import { cdkTableShape, TableShapeError } from '../../../infra/table-shape.js';
 import { createTableInput, TABLE } from '../../../lib/table.js';
 
 describe('cdkTableShape', () => {
-  it('maps the keypool table: keyId partition key, usage-count (INCLUDE) and pool-keys (KEYS_ONLY)', () => {
+  it('maps the keypool table: keyId partition key, usage-count (INCLUDE), pool-keys and account-keys (KEYS_ONLY)', () => {
     // Act
     const shape = cdkTableShape();
     // Assess
@@ -23,6 +23,12 @@ describe('cdkTableShape', () => {
         indexName: TABLE.poolIndex.name,
         partitionKey: { name: TABLE.poolIndex.partitionKey, type: AttributeType.STRING },
         sortKey: { name: TABLE.poolIndex.sortKey, type: AttributeType.STRING },
+        projectionType: ProjectionType.KEYS_ONLY,
+      },
+      {
+        indexName: TABLE.accountIndex.name,
+        partitionKey: { name: TABLE.accountIndex.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: TABLE.accountIndex.sortKey, type: AttributeType.STRING },
         projectionType: ProjectionType.KEYS_ONLY,
       },
     ]);

@@ -1,0 +1,148 @@
+/**
+ * Accounts' states put on their keys (lib/use-cases/account-states.ts): an account's keys by the
+ * account-keys index, and one conditional UpdateItem per key that touches only the status
+ * attributes and the index partition `upk` (never a count, the sort key or a lease slot); the
+ * account records' status writes and pages. The records an import reads are
+ * ./dynamo-account-records.ts.
+ */
+import { GetCommand, QueryCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import type { AccountRecord } from '../domain/accounts.js';
+import type { KeyRecord } from '../domain/types.js';
+import { inUsageIndex, type ReportChange } from '../domain/rules.js';
+import type { AccountStore } from '../ports/account-store.js';
+import { accountDirectory, accountPartition, accountRecordId, TABLE } from '../table.js';
+import { DynamoAccountRecords, RECORD_FIELDS, toAccountRecord } from './dynamo-account-records.js';
+import { keyWrite, RECORD_PROJECTION, stampClauses } from './dynamo-key-table.js';
+import { type Item, projection, toKeyRecord } from './key-item.js';
+import { reportCondition } from './report-condition.js';
+
+const { partitionKey: KEY, poolIndex: POOL_INDEX, accountIndex: ACCOUNT_INDEX } = TABLE;
+
+export class DynamoAccountStore extends DynamoAccountRecords implements AccountStore {
+  async accountOf(pool: string, keyId: string): Promise<string | undefined> {
+    const out = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [KEY]: keyId },
+        ConsistentRead: true,
+        ...projection(['pool', 'account']),
+        ...this.capacity,
+      }),
+    );
+    this.meter?.record('account-of', out.ConsumedCapacity);
+    const item = out.Item;
+    return item?.pool === pool && typeof item.account === 'string' ? item.account : undefined;
+  }
+
+  async accountKeys(pool: string, account: string): Promise<string[]> {
+    const ids: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out: QueryCommandOutput = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: ACCOUNT_INDEX.name,
+          KeyConditionExpression: '#apk = :apk',
+          ExpressionAttributeNames: { '#apk': ACCOUNT_INDEX.partitionKey },
+          ExpressionAttributeValues: { ':apk': accountPartition(pool, account) },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record('account-keys', out.ConsumedCapacity);
+      for (const item of out.Items ?? []) if (typeof item[KEY] === 'string') ids.push(item[KEY]);
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return ids;
+  }
+
+  async keysOf(pool: string, account: string): Promise<KeyRecord[]> {
+    const items = await this.batchGet('account-items', await this.accountKeys(pool, account), RECORD_PROJECTION);
+    return items
+      .map((item) => toKeyRecord(item))
+      .filter((key): key is KeyRecord => key?.pool === pool && key.account === account)
+      .sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
+  }
+
+  async stopKey(pool: string, keyId: string, change: ReportChange, nowMs: number): Promise<boolean> {
+    const set: string[] = [];
+    const remove: string[] = [];
+    const names: Record<string, string> = { '#pool': 'pool' };
+    const values: Item = { ':pool': pool, ':now': nowMs };
+    // Invariants: a key of this pool only; reportApplies — the account's change replaces only
+    // what a report about the key itself could (never an operator's or the provider's disabled,
+    // undecryptable, retired, a more severe rest or one that lasts longer).
+    const condition = `#pool = :pool AND ${reportCondition(change, names, values)}`;
+    stampClauses(change.stamp, { set, remove, names, values });
+    if (!inUsageIndex(change.stamp.status, change.stamp.until !== undefined)) {
+      names['#upk'] = TABLE.usageIndex.partitionKey;
+      remove.push('#upk');
+    }
+    return (
+      await this.conditionalUpdate(
+        'account-stop',
+        keyWrite(keyId, { set, remove, condition, names, values }),
+        'updated',
+      )
+    ).ok;
+  }
+
+  async writeRecord(record: AccountRecord, keepVerdict = false): Promise<boolean> {
+    const names: Record<string, string> = { '#pool': POOL_INDEX.partitionKey };
+    const values: Item = {
+      ':directory': accountDirectory(record.pool),
+      ':account': record.account,
+      ':accountPool': record.pool,
+    };
+    const set = ['#pool = :directory', 'account = :account', 'accountPool = :accountPool'];
+    const remove: string[] = [];
+    if (record.credits !== undefined) {
+      set.push('credits = :credits', 'creditsCheckedAt = :checkedAt');
+      values[':credits'] = record.credits;
+      values[':checkedAt'] = record.creditsCheckedAt ?? new Date().toISOString();
+    }
+    // The record's status fields have the key's names (STATUS_ATTRIBUTES), so one writer serves both.
+    stampClauses(
+      {
+        status: record.status,
+        ...(record.statusBy === undefined ? {} : { by: record.statusBy }),
+        ...(record.statusReason === undefined ? {} : { reason: record.statusReason }),
+        ...(record.statusAt === undefined ? {} : { at: record.statusAt }),
+        ...(record.cooldownUntil === undefined ? {} : { until: record.cooldownUntil }),
+      },
+      { set, remove, names, values },
+    );
+    // Invariant (keepVerdict): a client's hypothesis never replaces the provider's exhausted.
+    const condition = keepVerdict
+      ? 'attribute_not_exists(#status) OR NOT (#status = :exhausted AND #stBy = :provider)'
+      : undefined;
+    if (condition) Object.assign(values, { ':exhausted': 'exhausted', ':provider': 'provider' });
+    const result = await this.conditionalUpdate(
+      'account-write',
+      {
+        Key: { [KEY]: accountRecordId(record.pool, record.account) },
+        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+        ...(condition ? { ConditionExpression: condition } : {}),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
+  async list(
+    pool: string,
+    limit: number,
+    after?: string,
+  ): Promise<{ accounts: AccountRecord[]; last: string | undefined }> {
+    const start = after === undefined ? undefined : accountRecordId(pool, after);
+    const { ids, lastId } = await this.poolIndexPage('account-list', accountDirectory(pool), limit, start);
+    const items = ids.length === 0 ? [] : await this.batchGet('accounts', ids, RECORD_FIELDS);
+    const accounts = items
+      .map(toAccountRecord)
+      .filter((r): r is AccountRecord => r?.pool === pool)
+      .sort((a, b) => (a.account < b.account ? -1 : 1));
+    return { accounts, last: lastId?.slice(accountRecordId(pool, '').length) };
+  }
+}

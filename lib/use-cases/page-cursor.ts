@@ -1,0 +1,23 @@
+/** The opaque cursors of paged lists: the last item's id, as base64url JSON under one letter. */
+import { InvalidRequest } from '../domain/errors.js';
+
+/** A cursor that continues after `value` (`tag`: the list's letter, so cursors of two lists differ). */
+export function encodeCursor(tag: string, value: string): string {
+  return Buffer.from(JSON.stringify({ [tag]: value }), 'utf8').toString('base64url');
+}
+
+/** The value a cursor of this list holds; a cursor this API did not return is refused (400). */
+export function decodeCursor(tag: string, cursor: string, valid: (value: string) => boolean): string {
+  let value: unknown;
+  try {
+    value = (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>)[tag];
+  } catch {
+    value = undefined;
+  }
+  if (typeof value !== 'string' || !valid(value)) {
+    throw new InvalidRequest('cursor is not one this API returned', [
+      { path: 'cursor', message: 'unrecognised cursor' },
+    ]);
+  }
+  return value;
+}

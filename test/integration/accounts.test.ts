@@ -1,0 +1,299 @@
+/**
+ * Accounts above keys, against DynamoDB Local and the fake provider answering account and
+ * balance by key (several keys per account): one balance read per account, every key showing
+ * its account's credits, and an account's state put on all its keys as soon as the write that
+ * records it returns.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
+import { StabilityClient } from '../../lib/adapters/stability-client.js';
+import { NoUsableKey } from '../../lib/domain/errors.js';
+import type { LeaseGrant, PoolSettings } from '../../lib/domain/types.js';
+import type { Reporter } from '../../lib/domain/rules.js';
+import { maintain } from '../../lib/use-cases/maintenance/maintain.js';
+import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
+import { testSealer } from '../support/sealing.js';
+
+let table: TestTable;
+let provider: FakeProvider;
+
+beforeAll(async () => {
+  table = await createTestTable('accounts');
+  provider = await startFakeProvider();
+});
+
+afterAll(async () => {
+  await provider.close();
+});
+
+function run(pool: string) {
+  const client = new StabilityClient({ baseUrl: provider.url });
+  return maintain(
+    {
+      pools: table.pools,
+      keys: table.store,
+      sealer: testSealer(),
+      balances: new DynamoBalanceStore({ client: table.store.client, tableName: table.tableName }),
+      provider: client,
+      accounts: { provider: client, store: table.accounts },
+    },
+    { pool, rate: 1000, concurrency: 8 },
+  );
+}
+
+/** `perAccount` keys in each of `accounts` accounts, registered with the provider; the pool's keys in order. */
+async function seed(
+  pool: string,
+  accounts: number,
+  perAccount: number,
+  options: { settings?: Partial<PoolSettings>; named?: boolean; credits?: (account: number) => number } = {},
+): Promise<{ keyId: string; apiKey: string; account: string }[]> {
+  const broker = table.broker();
+  await broker.setPool(pool, { maxUses: 1000, minCredits: 3, ...options.settings });
+  const keys = Array.from({ length: accounts * perAccount }, (_, i) => ({
+    apiKey: fakeKey(`${i}-`),
+    account: `org-${pool}-${i % accounts}`,
+  }));
+  for (let a = 0; a < accounts; a++) provider.setAccount(`org-${pool}-${a}`, options.credits?.(a) ?? 50 + a);
+  for (const key of keys) provider.setKey(key.apiKey, { account: key.account });
+  const result = await broker.importKeys(
+    pool,
+    keys.map(({ apiKey, account }) => ({ apiKey, ...(options.named ? { account } : {}) })),
+  );
+  return result.keys.map((view, i) => ({ keyId: view.keyId, ...(keys[i] as { apiKey: string; account: string }) }));
+}
+
+function requestsTo(path: string, from: number, to?: number): number {
+  return provider.requests.slice(from, to).filter((r) => r.path === path).length;
+}
+
+describe('maintenance reads one balance per account', () => {
+  it('100 keys in 10 accounts: 100 account calls and 10 balance reads the first run, 10 balance reads the next; every key shows its account credits', async () => {
+    // Prepare
+    const pool = uniqueName('ten');
+    const keys = await seed(pool, 10, 10);
+    const start = provider.requests.length;
+    // Act
+    const first = await run(pool);
+    const between = provider.requests.length;
+    const second = await run(pool);
+    // Assess
+    expect(requestsTo('/v1/user/account', start, between)).toBe(100);
+    expect(requestsTo('/v1/user/balance', start, between)).toBe(10);
+    expect(first.accounts).toEqual({ asked: 100, learned: 100 });
+    expect(requestsTo('/v1/user/account', between)).toBe(0);
+    expect(requestsTo('/v1/user/balance', between)).toBe(10);
+    expect(second.summary).toMatchObject({ checked: 10, active: 100, errors: [] });
+    const views = await table.broker().listAll(pool);
+    expect(views).toHaveLength(100);
+    for (const view of views) {
+      const key = keys.find((k) => k.keyId === view.keyId);
+      const index = Number(key?.account.split('-').at(-1));
+      expect(view).toMatchObject({ account: key?.account, credits: 50 + index, status: 'active' });
+      expect(view.creditsCheckedAt).not.toBeNull();
+    }
+    // Credits counted once per account: 50 + 51 + ... + 59.
+    expect(second.pools[0]).toMatchObject({ credits: 545, usableCredits: 545 });
+  });
+
+  it('an empty balance exhausts every key of its account; a later balance with credits brings back exactly those keys', async () => {
+    // Prepare
+    const pool = uniqueName('empty');
+    const keys = await seed(pool, 2, 3, { named: true });
+    // Keys 0, 2, 4 are the first account's; 1, 3, 5 the second's.
+    const [a0, b0, a1] = keys as [(typeof keys)[0], (typeof keys)[0], (typeof keys)[0]];
+    const first = new Set(keys.filter((k) => k.account === a0.account).map((k) => k.keyId));
+    const broker = table.broker();
+    await broker.updateKey(pool, a1.keyId, { status: 'disabled' });
+    provider.setAccount(a0.account, 1);
+    const start = provider.requests.length;
+    // Act
+    const drained = await run(pool);
+    // Assess
+    expect(requestsTo('/v1/user/account', start)).toBe(0);
+    expect(drained.summary).toMatchObject({ checked: 2, active: 3, exhausted: 2, disabled: 1 });
+    const after = await broker.listAll(pool);
+    for (const view of after.filter((v) => v.account === a0.account && v.keyId !== a1.keyId))
+      expect(view).toMatchObject({ status: 'exhausted', statusBy: 'provider', statusReason: 'account_out_of_credits' });
+    for (let i = 0; i < 6; i++) expect(first.has((await broker.lease(pool)).keyId)).toBe(false);
+    expect(drained.pools[0]).toMatchObject({ usableCredits: 51 });
+    // Act: the account is topped up.
+    provider.setAccount(a0.account, 40);
+    const back = await run(pool);
+    // Assess: its keys are back, the operator's disabled one stays disabled.
+    expect(back.summary).toMatchObject({ active: 5, exhausted: 0, disabled: 1 });
+    const views = await broker.listAll(pool);
+    expect(views.find((v) => v.keyId === a1.keyId)).toMatchObject({ status: 'disabled', statusBy: 'operator' });
+    expect(views.find((v) => v.keyId === a0.keyId)).toMatchObject({ status: 'active', credits: 40 });
+    expect(views.find((v) => v.keyId === b0.keyId)).toMatchObject({ status: 'active', credits: 51 });
+  });
+});
+
+/**
+ * Leases and completes (success) in a loop on `workers` callers until `stop`; each grant is kept
+ * with the moment its lease request started.
+ */
+function leaseLoop(
+  pool: string,
+  workers: number,
+): { stop: () => Promise<void>; grants: { startedAt: number; grant: LeaseGrant }[] } {
+  const broker = table.broker();
+  const grants: { startedAt: number; grant: LeaseGrant }[] = [];
+  let running = true;
+  const loops = Array.from({ length: workers }, async () => {
+    while (running) {
+      const startedAt = performance.now();
+      try {
+        const grant = await broker.lease(pool);
+        grants.push({ startedAt, grant });
+        await broker.complete(pool, grant.leaseId, { outcome: 'success' });
+      } catch (error) {
+        if (!(error instanceof NoUsableKey)) throw error;
+      }
+    }
+  });
+  return {
+    grants,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+/** Leases until a key of `account` is granted (the others are completed at once). */
+async function leaseOf(pool: string, accountKeys: ReadonlySet<string>): Promise<LeaseGrant> {
+  const broker = table.broker();
+  for (let i = 0; i < 200; i++) {
+    const grant = await broker.lease(pool);
+    if (accountKeys.has(grant.keyId)) return grant;
+    await broker.complete(pool, grant.leaseId, { outcome: 'success' });
+  }
+  throw new Error('no key of the account was leased');
+}
+
+describe("an account's state reaches all its keys before the completion returns", () => {
+  it.each<[string, Reporter]>([
+    ['a client report of out_of_credits', { by: 'client' }],
+    ['the provider answering 402 (proxy mode)', { by: 'provider' }],
+  ])('%s on one key: a concurrent lease loop never gets a sibling afterwards', async (_, reporter) => {
+    // Prepare
+    const pool = uniqueName('spread');
+    const keys = await seed(pool, 2, 8, { named: true, settings: { maxClientCooldownSeconds: 3600 } });
+    const account = keys[0]?.account ?? '';
+    const siblings = new Set(keys.filter((k) => k.account === account).map((k) => k.keyId));
+    const grant = await leaseOf(pool, siblings);
+    const loop = leaseLoop(pool, 4);
+    await new Promise((done) => setTimeout(done, 100));
+    // Act
+    await table.broker().complete(pool, grant.leaseId, { outcome: 'out_of_credits' }, reporter);
+    const returnedAt = performance.now();
+    await new Promise((done) => setTimeout(done, 400));
+    await loop.stop();
+    // Assess
+    const later = loop.grants.filter((g) => g.startedAt > returnedAt);
+    expect(later.length).toBeGreaterThan(0);
+    expect(later.filter((g) => siblings.has(g.grant.keyId))).toEqual([]);
+    const views = await table.broker().listAll(pool);
+    for (const view of views.filter((v) => siblings.has(v.keyId) && v.keyId !== grant.keyId))
+      expect(view).toMatchObject({
+        status: 'exhausted',
+        statusBy: reporter.by,
+        statusReason: 'account_out_of_credits',
+      });
+    expect(views.filter((v) => !siblings.has(v.keyId)).every((v) => v.status === 'active')).toBe(true);
+  });
+
+  it("a client's out_of_credits report lapses by itself after the pool's maxClientCooldownSeconds", async () => {
+    // Prepare
+    const pool = uniqueName('lapse');
+    const keys = await seed(pool, 1, 4, { named: true, settings: { maxClientCooldownSeconds: 1 } });
+    const broker = table.broker();
+    const grant = await broker.lease(pool);
+    await broker.complete(pool, grant.leaseId, { outcome: 'out_of_credits' });
+    await expect(broker.lease(pool)).rejects.toBeInstanceOf(NoUsableKey);
+    // Act
+    await new Promise((done) => setTimeout(done, 1100));
+    // Assess
+    const again = await broker.lease(pool);
+    expect(keys.map((k) => k.keyId)).toContain(again.keyId);
+  });
+
+  it.each([
+    ['account', 4],
+    ['key', 1],
+  ] as const)('rateLimitScope %s: a 429 cools %i key(s) of the account for its Retry-After', async (scope, cooled) => {
+    // Prepare
+    const pool = uniqueName(`scope-${scope}`);
+    await seed(pool, 1, 4, { named: true, settings: { rateLimitScope: scope, maxClientCooldownSeconds: 600 } });
+    const broker = table.broker();
+    const grant = await broker.lease(pool);
+    const before = Date.now();
+    // Act
+    await broker.complete(pool, grant.leaseId, { outcome: 'rate_limited', retryAfterSeconds: 120 }, { by: 'provider' });
+    // Assess
+    const views = await broker.listAll(pool);
+    const cooling = views.filter((v) => v.status === 'cooling');
+    expect(cooling).toHaveLength(cooled);
+    for (const view of cooling) {
+      const until = Date.parse(view.cooldownUntil ?? '');
+      expect(until).toBeGreaterThanOrEqual(before + 119_000);
+      expect(until).toBeLessThanOrEqual(Date.now() + 121_000);
+    }
+  });
+
+  it('a key imported into an exhausted account takes its state', async () => {
+    // Prepare
+    const pool = uniqueName('inherit');
+    const keys = await seed(pool, 1, 2, { named: true });
+    const broker = table.broker();
+    const grant = await broker.lease(pool);
+    await broker.complete(pool, grant.leaseId, { outcome: 'out_of_credits' }, { by: 'provider' });
+    // Act
+    const { keys: added } = await broker.importKeys(pool, [
+      { apiKey: fakeKey('late-'), account: keys[0]?.account ?? '' },
+    ]);
+    // Assess
+    expect(added[0]).toMatchObject({
+      status: 'exhausted',
+      statusBy: 'provider',
+      statusReason: 'account_out_of_credits',
+    });
+    await expect(broker.lease(pool)).rejects.toBeInstanceOf(NoUsableKey);
+  });
+});
+
+describe('an import with verify asks the provider first', () => {
+  it('stores a key the provider accepts with its account; reports a refused key rejected and an unanswered one unverified, storing neither', async () => {
+    // Prepare
+    const pool = uniqueName('verify');
+    const [good, refused, unanswered] = [fakeKey('good-'), fakeKey('bad-'), fakeKey('down-')];
+    provider.setKey(good, { account: 'org-verified' });
+    provider.setKey(unanswered, { accountStatus: 500 });
+    const broker = table.broker({ verifier: new StabilityClient({ baseUrl: provider.url }) });
+    // Act
+    const result = await broker.importKeys(
+      pool,
+      [good, refused, unanswered].map((apiKey) => ({ apiKey })),
+      { verify: true },
+    );
+    // Assess
+    expect(result).toMatchObject({ imported: 1, rejected: 1, unverified: 1 });
+    expect(result.keys).toHaveLength(1);
+    expect(result.keys[0]).toMatchObject({ account: 'org-verified', status: 'active' });
+    expect(result.refused?.map((r) => r.outcome)).toEqual(['rejected', 'unverified']);
+    expect(JSON.stringify(result)).not.toContain(refused);
+    expect((await broker.listAll(pool)).map((k) => k.account)).toEqual(['org-verified']);
+  });
+
+  it('refuses verify for a pool no provider checks', async () => {
+    // Prepare
+    const pool = uniqueName('verify-none');
+    const broker = table.broker({ verifier: new StabilityClient({ baseUrl: provider.url }) });
+    await broker.setPool(pool, { provider: 'none' });
+    // Act / Assess
+    await expect(broker.importKeys(pool, [{ apiKey: fakeKey() }], { verify: true })).rejects.toThrow(/verify/);
+    expect(await broker.listAll(pool)).toEqual([]);
+  });
+});
