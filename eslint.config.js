@@ -20,7 +20,8 @@ const LAYERS = {
   observability: ['domain', 'shared'],
   adapter: ['port', 'domain', 'shared', 'table'],
   config: ['domain', 'table', 'shared'],
-  http: ['domain', 'shared', 'observability'],
+  // Proxy mode's edges write through a ResponseSink (lib/ports/proxy.ts).
+  http: ['domain', 'shared', 'observability', 'port'],
   local: ['http', 'shared'],
   // The console page: a primary adapter over the Overview use case, built by the wiring.
   console: ['usecase', 'domain', 'shared'],
