@@ -155,7 +155,7 @@ export interface RoleTableAccess {
 }
 
 /** The roles of keypool's functions (infra/entry-points.ts: one per file in functions/). */
-export type TableRole = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'counting' | 'maintain' | 'migrate';
+export type TableRole = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'counting' | 'maintain' | 'migrate' | 'proxy';
 
 const { identity, usage, status, home, balance, sealed } = KEY_ATTRIBUTES;
 
@@ -257,6 +257,17 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
       { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status] },
     ],
     queries: [],
+  },
+  // Proxy mode: the lease's reads and writes (it takes a use of a key whole, secret included,
+  // to call the provider with it), as the lease function has them.
+  proxy: {
+    items: [
+      { actions: ['GetItem'], items: ['pool', 'key', 'idempotency'] },
+      { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status, ...sealed] },
+      { actions: ['PutItem', 'UpdateItem'], items: ['idempotency'], attributes: IDEMPOTENCY_ATTRIBUTES },
+      { actions: ['BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
+    ],
+    queries: [TABLE.usageIndex.name, TABLE.poolIndex.name],
   },
 };
 

@@ -116,3 +116,38 @@ export function secretsKeyPolicy(scope: IConstruct): PolicyDocument {
     ],
   });
 }
+
+/**
+ * What S3 calls on a customer-managed key for SSE-KMS, on behalf of the caller: GenerateDataKey
+ * to write an object (or the bucket key), Decrypt to read one back or to finish a multipart
+ * upload (Amazon S3 User Guide, "Using server-side encryption with AWS KMS keys": permissions).
+ */
+export const S3_OBJECT_KEY_ACTIONS = ['kms:GenerateDataKey', 'kms:Decrypt'] as const;
+
+/**
+ * The proxy answers key (SSE-KMS of the bucket that keeps proxied answers for an
+ * Idempotency-Key replay): administration for the account; use only through S3 in this region
+ * by principals of this account whose IAM policy allows it too. A direct Decrypt of an
+ * object's data key from a script is refused, as for the table key through DynamoDB.
+ */
+export function answersKeyPolicy(scope: IConstruct): PolicyDocument {
+  const stack = Stack.of(scope);
+  return new PolicyDocument({
+    statements: [
+      administration(),
+      new PolicyStatement({
+        sid: 'AccountUsesTheKeyThroughS3Only',
+        effect: Effect.ALLOW,
+        principals: [new AccountRootPrincipal()],
+        actions: [...S3_OBJECT_KEY_ACTIONS],
+        resources: ['*'],
+        conditions: {
+          StringEquals: {
+            'kms:ViaService': `s3.${stack.region}.${stack.urlSuffix}`,
+            'kms:CallerAccount': stack.account,
+          },
+        },
+      }),
+    ],
+  });
+}

@@ -124,8 +124,14 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     const parameterRoutes = ROUTE_KEYS.filter((key) => ROUTES[key].path.includes('{'));
     const idRoutes = CLIENT_ROUTE_KEYS.filter((key) => ROUTES[key].path.replace('{pool}', '').includes('{'));
     expect(idRoutes).toHaveLength(2);
-    expect(acknowledged).toHaveLength(1 + parameterRoutes.length + built.config.pools.length * idRoutes.length + 1);
-    const clientAcks = acknowledged.filter((a) => a.path.includes('/client-policy-'));
+    // The proxy's (test/infra/proxy.test.ts): a provider-path wildcard per method in each policy,
+    // its REST API's request body and logging role, its two methods' IAM authorization, its
+    // stage without a web ACL, its function's objects in the answers bucket, and that bucket.
+    const proxyAcks = 2 * (built.config.pools.length + 1) + 2 + 2 + 1 + 1 + 1;
+    expect(acknowledged).toHaveLength(
+      1 + parameterRoutes.length + built.config.pools.length * idRoutes.length + 1 + proxyAcks,
+    );
+    const clientAcks = acknowledged.filter((a) => a.path.includes('/client-policy-') && a.id.includes('$default'));
     for (const { pool } of built.config.pools) {
       const own = clientAcks.filter((a) => a.path === `keypool-prod-api/http/client-policy-${pool}`);
       expect(own.map((a) => a.id.replace(/^.*\$default/, '')).sort(), pool).toEqual(
@@ -312,6 +318,11 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         index: { 'pool-keys': ['dynamodb:Query'] },
       },
       migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
+      // Proxy mode takes a use as the lease does.
+      proxy: {
+        table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        index: { 'pool-keys': ['dynamodb:Query'], 'usage-count': ['dynamodb:Query'] },
+      },
     };
     const TABLE_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAttkeys[0-9A-F]+Arn[0-9A-F]+"\}$/;
     const KEY_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAtttablekey[0-9A-F]+Arn[0-9A-F]+"\}$/;
@@ -432,6 +443,15 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         'UpdateItem pool#*',
       ],
       migrate: ['BatchGetItem k_* narrow', 'PutItem k_*', 'UpdateItem k_*', 'UpdateItem pool#*'],
+      proxy: [
+        'BatchGetItem k_* narrow',
+        'GetItem idem#*',
+        'GetItem k_*',
+        'GetItem pool#*',
+        'PutItem idem#*',
+        'UpdateItem idem#*',
+        'UpdateItem k_*',
+      ],
     };
 
     it.each(ENTRY_NAMES)(
@@ -456,13 +476,13 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(granted).toEqual(expected);
     });
 
-    it('only the lease and maintenance may read a key item whole; every other read of a key names attributes that are not its secret', () => {
+    it('only the lease, the proxy and maintenance may read a key item whole; every other read of a key names attributes that are not its secret', () => {
       for (const name of ENTRY_NAMES) {
         for (const grant of grantsOf(api, name).filter((g) => TABLE_ARN.test(g.resource))) {
           const prefixes = [grant.condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] ?? []].flat();
           const reads = grant.actions.some((a) => a === 'dynamodb:GetItem' || a === 'dynamodb:BatchGetItem');
           if (!reads || !prefixes.includes('k_*')) continue;
-          if (name === 'lease' || name === 'maintain') continue;
+          if (name === 'lease' || name === 'proxy' || name === 'maintain') continue;
           expect(grant.condition?.StringEqualsIfExists?.['dynamodb:Select'], name).toEqual(['SPECIFIC_ATTRIBUTES']);
           const attributes = [grant.condition?.['ForAllValues:StringEquals']?.['dynamodb:Attributes'] ?? []].flat();
           expect(attributes.length, name).toBeGreaterThan(0);
@@ -481,9 +501,10 @@ describe('keypool stacks (prod, synthesized offline)', () => {
           const attributes = [grant.condition?.['ForAllValues:StringEquals']?.['dynamodb:Attributes'] ?? []].flat();
           expect(attributes.length, `${name} ${grant.actions.join()}`).toBeGreaterThan(0);
           expect(attributes, name).not.toContain('apiKey');
-          // The lease and maintenance test a ciphertext in their conditions (IAM cannot tell a
+          // The lease, the proxy and maintenance test a ciphertext in their conditions (IAM cannot tell a
           // test from a write): see docs/security.md.
-          if (attributes.includes('sealedKey')) expect(['keys', 'migrate', 'lease', 'maintain']).toContain(name);
+          if (attributes.includes('sealedKey'))
+            expect(['keys', 'migrate', 'lease', 'proxy', 'maintain']).toContain(name);
         }
       }
     });
@@ -563,10 +584,13 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         ([, p]) => p.Properties.ManagedPolicyName === name,
       );
       expect(found, name).toHaveLength(1);
-      const [statement, ...others] = (found[0]?.[1].Properties.PolicyDocument as { Statement: Json[] }).Statement;
-      expect(others, name).toEqual([]);
-      expect(statement).toMatchObject({ Effect: 'Allow', Action: 'execute-api:Invoke' });
       const apiId = resources(template, 'AWS::ApiGatewayV2::Api')[0]?.[0];
+      // The HTTP API's statement; the other one reaches the proxy's REST API (test/infra/proxy.test.ts).
+      const statements = (found[0]?.[1].Properties.PolicyDocument as { Statement: Json[] }).Statement;
+      const [statement, ...others] = statements.filter((s) => JSON.stringify(s).includes(`{"Ref":"${apiId}"}`));
+      expect(others, name).toEqual([]);
+      expect(statements, name).toHaveLength(2);
+      expect(statement).toMatchObject({ Effect: 'Allow', Action: 'execute-api:Invoke' });
       for (const arn of statement?.Resource as Json[])
         expect(JSON.stringify(arn), name).toContain(`{"Ref":"${apiId}"}`);
       return (statement?.Resource as unknown[]).map(joinTail).sort();
@@ -823,7 +847,8 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       ];
       expect(perPool('ClientReportsOverBudget')).toEqual(pools.map((d) => [d, 'Sum', 1, 'notBreaching']));
       expect(perPool('ProviderAuthBreakerOpen')).toEqual(pools.map((d) => [d, 'Maximum', 1, 'notBreaching']));
-      expect(alarms).toHaveLength(6 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
+      // API 5xx: the HTTP API's and the proxy's REST API's (test/infra/proxy.test.ts).
+      expect(alarms).toHaveLength(6 * usable.length + 2 + 2 * ENTRY_NAMES.length + 1);
     });
 
     it('encrypts the alarm topic, refuses plain HTTP, and subscribes the configured e-mail', () => {
