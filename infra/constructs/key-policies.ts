@@ -67,21 +67,34 @@ function administration(): PolicyStatement {
  * refused whatever the caller's IAM policy says.
  */
 export function tableKeyPolicy(scope: IConstruct): PolicyDocument {
+  return usedThroughOneService(scope, 'AccountUsesTheKeyThroughDynamoDbOnly', DYNAMODB_TABLE_KEY_ACTIONS, 'dynamodb');
+}
+
+/**
+ * A key for one AWS service's use: administration for the account; `actions` for this
+ * account's principals whose IAM policy allows them, only through `service` in this region
+ * (kms:ViaService; keypool uses no global table or cross-region replication, where AWS's
+ * examples widen it).
+ */
+function usedThroughOneService(
+  scope: IConstruct,
+  sid: string,
+  actions: readonly string[],
+  service: 'dynamodb' | 's3',
+): PolicyDocument {
   const stack = Stack.of(scope);
   return new PolicyDocument({
     statements: [
       administration(),
       new PolicyStatement({
-        sid: 'AccountUsesTheKeyThroughDynamoDbOnly',
+        sid,
         effect: Effect.ALLOW,
         principals: [new AccountRootPrincipal()],
-        actions: [...DYNAMODB_TABLE_KEY_ACTIONS],
+        actions: [...actions],
         resources: ['*'],
         conditions: {
           StringEquals: {
-            // This region only: keypool uses no global table (AWS's example uses
-            // dynamodb.*.amazonaws.com only so that replicas in other regions can use the key).
-            'kms:ViaService': `dynamodb.${stack.region}.${stack.urlSuffix}`,
+            'kms:ViaService': `${service}.${stack.region}.${stack.urlSuffix}`,
             'kms:CallerAccount': stack.account,
           },
         },
@@ -131,23 +144,5 @@ export const S3_OBJECT_KEY_ACTIONS = ['kms:GenerateDataKey', 'kms:Decrypt'] as c
  * object's data key from a script is refused, as for the table key through DynamoDB.
  */
 export function answersKeyPolicy(scope: IConstruct): PolicyDocument {
-  const stack = Stack.of(scope);
-  return new PolicyDocument({
-    statements: [
-      administration(),
-      new PolicyStatement({
-        sid: 'AccountUsesTheKeyThroughS3Only',
-        effect: Effect.ALLOW,
-        principals: [new AccountRootPrincipal()],
-        actions: [...S3_OBJECT_KEY_ACTIONS],
-        resources: ['*'],
-        conditions: {
-          StringEquals: {
-            'kms:ViaService': `s3.${stack.region}.${stack.urlSuffix}`,
-            'kms:CallerAccount': stack.account,
-          },
-        },
-      }),
-    ],
-  });
+  return usedThroughOneService(scope, 'AccountUsesTheKeyThroughS3Only', S3_OBJECT_KEY_ACTIONS, 's3');
 }

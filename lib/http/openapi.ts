@@ -11,7 +11,7 @@ import { ERROR_CODES, statusOfCode } from './errors.js';
 import { PROXY_RESPONSES, PROXY_ROUTES } from './proxy-spec.js';
 import * as r from './response-schemas.js';
 import { RESPONSES, type RouteResponses, sharedErrors } from './responses.js';
-import { ROUTES, type RouteSpec, type ServerSpec } from './routes.js';
+import { LOCAL_SERVER, REGION_VARIABLE, ROUTES, type RouteSpec, type ServerSpec } from './routes.js';
 import * as s from './schemas.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -53,15 +53,11 @@ const API_SERVERS: readonly ServerSpec[] = [
       "The deployed API: the stateless stack's `ApiUrl` output, known once it is deployed. Every route but GET /health is signed with SigV4 for the service `execute-api` in the API's region.",
     variables: {
       apiId: { default: 'your-api-id', description: 'the HTTP API id (the first label of `ApiUrl`)' },
-      region: { default: 'us-east-1', description: 'the AWS region the API is deployed in' },
+      region: REGION_VARIABLE,
     },
     sigv4Service: 'execute-api',
   },
-  {
-    url: 'http://127.0.0.1:{port}',
-    description: 'The local stack (`npm start`): the same handlers on DynamoDB Local; it checks no signature.',
-    variables: { port: { default: '3000', description: 'KEYPOOL_PORT' } },
-  },
+  LOCAL_SERVER,
 ];
 
 const SIGV4_SCHEME = {

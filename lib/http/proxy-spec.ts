@@ -14,7 +14,7 @@ import {
 } from './proxy-route.js';
 import { type RouteResponses, SEALING_OR_STORE } from './responses.js';
 import * as r from './response-schemas.js';
-import type { RouteSpec, ServerSpec } from './routes.js';
+import { LOCAL_SERVER, REGION_VARIABLE, type RouteSpec, type ServerSpec } from './routes.js';
 import { LeaseHeaders, PoolParams } from './schemas.js';
 
 /** Where proxy mode is served: its own REST API on AWS, the same local server as the rest. */
@@ -25,16 +25,12 @@ export const PROXY_SERVERS: readonly ServerSpec[] = [
       "Proxy mode on AWS: a REST API of its own that streams the provider's answer (the stateless stack's `ProxyUrl` output, the stage included; the client's `proxyUrl`). Signed with SigV4 for the service `execute-api` in the API's region; a keypool-client-<pool> policy allows that pool's proxy.",
     variables: {
       proxyApiId: { default: 'your-proxy-api-id', description: 'the REST API id (the first label of `ProxyUrl`)' },
-      region: { default: 'us-east-1', description: 'the AWS region the API is deployed in' },
+      region: REGION_VARIABLE,
       stage: { default: 'prod', description: 'the keypool stage (`dev` or `prod`), the first segment of `ProxyUrl`' },
     },
     sigv4Service: PROXY_SIGV4_SERVICE,
   },
-  {
-    url: 'http://127.0.0.1:{port}',
-    description: 'The local stack (`npm start`): the same proxy beside the other routes; it checks no signature.',
-    variables: { port: { default: '3000', description: 'KEYPOOL_PORT' } },
-  },
+  LOCAL_SERVER,
 ];
 
 const ProxyParams = z.strictObject({

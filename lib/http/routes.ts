@@ -28,6 +28,16 @@ export interface ServerSpec {
   sigv4Service?: string;
 }
 
+/** The AWS region a server URL names, as a server variable. */
+export const REGION_VARIABLE = { default: 'us-east-1', description: 'the AWS region the API is deployed in' } as const;
+
+/** The local stack (`npm start`): every route, the proxy's included, on one port. */
+export const LOCAL_SERVER: ServerSpec = {
+  url: 'http://127.0.0.1:{port}',
+  description: 'The local stack (`npm start`): the same handlers on DynamoDB Local; it checks no signature.',
+  variables: { port: { default: '3000', description: 'KEYPOOL_PORT' } },
+};
+
 export interface RouteSpec {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY_POINTS } from '../../infra/entry-points.js';
 import { buildKeypoolApp, type KeypoolApp } from '../../infra/keypool-app.js';
 import { ANSWERS_BUCKET_ENV } from '../../lib/domain/proxy-names.js';
-import { type Json, NO_BUNDLING, resource, resources } from '../support/templates.js';
+import { iamMatches, joinTail, type Json, NO_BUNDLING, resource, resources } from '../support/templates.js';
 
 const PROD_CONTEXT = { ...NO_BUNDLING, stage: 'prod', pools: 'a:3,b:2,sdxl-turbo:1' };
 const POOLS = ['a', 'b', 'sdxl-turbo'];
@@ -30,22 +30,6 @@ beforeAll(() => {
   data = Template.fromStack(built.stateful);
   api = Template.fromStack(built.stateless);
 });
-
-/** The literal tail of a `Fn::Join` ARN, e.g. `/prod/POST/pools/a/proxy/*`. */
-function joinTail(arn: unknown): string {
-  const parts = ((arn as Json)['Fn::Join'] as [string, unknown[]])[1];
-  const last = parts[parts.length - 1];
-  return typeof last === 'string' ? last : '';
-}
-
-/** Whether IAM matches a request's tail against an allowed tail (`*` matches any run, `/` included). */
-const matches = (pattern: string, request: string): boolean =>
-  new RegExp(
-    `^${pattern
-      .split('*')
-      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-      .join('.*')}$`,
-  ).test(request);
 
 const restApiId = (): string => resources(api, 'AWS::ApiGateway::RestApi')[0]?.[0] ?? '';
 const stageId = (): string => resources(api, 'AWS::ApiGateway::Stage')[0]?.[0] ?? '';
@@ -205,7 +189,7 @@ describe("each pool's client policy and the proxy", () => {
       expect(proxy).toEqual([`/prod/GET/pools/${pool}/proxy/*`, `/prod/POST/pools/${pool}/proxy/*`]);
       for (const request of proxyRequests(pool))
         expect(
-          proxy.some((p) => matches(p, request)),
+          proxy.some((p) => iamMatches(p, request)),
           request,
         ).toBe(true);
     }
@@ -228,7 +212,7 @@ describe("each pool's client policy and the proxy", () => {
       // Assess
       for (const request of foreign)
         expect(
-          proxy.filter((p) => matches(p, request)),
+          proxy.filter((p) => iamMatches(p, request)),
           `${pool} -> ${request}`,
         ).toEqual([]);
     }

@@ -17,7 +17,7 @@ import { tableStatements } from '../../infra/table-grants.js';
 import { DEFAULT_POOL } from '../../lib/domain/types.js';
 import { CLIENT_ROUTE_KEYS, ROUTE_KEYS, ROUTES, type RouteKey } from '../../lib/http/routes.js';
 import { createTableInput, TABLE } from '../../lib/table.js';
-import { type Json, NO_BUNDLING, resource, resources } from '../support/templates.js';
+import { iamMatches, joinTail, type Json, NO_BUNDLING, resource, resources } from '../support/templates.js';
 
 const PROD_CONTEXT = {
   ...NO_BUNDLING,
@@ -74,13 +74,6 @@ function grantsOf(template: Template, name: EntryName): Grant[] {
         condition: statement.Condition as Grant['condition'],
       };
     });
-}
-
-/** The literal tail of a `Fn::Join` ARN, e.g. `/$default/POST/pools/stability/leases`. */
-function joinTail(arn: unknown): string {
-  const parts = ((arn as Json)['Fn::Join'] as [string, unknown[]])[1];
-  const last = parts[parts.length - 1];
-  return typeof last === 'string' ? last : '';
 }
 
 describe('keypool stacks (prod, synthesized offline)', () => {
@@ -598,14 +591,6 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     /** A route ARN tail with `{pool}` the given pool and every other parameter `*`. */
     const tail = (key: RouteKey, pool?: string) =>
       `/$default/${ROUTES[key].method}${ROUTES[key].path.replace(/\{([^}]+)\}/g, (_, p: string) => (p === 'pool' && pool ? pool : '*'))}`;
-    /** Whether IAM would match a request's tail against an allowed tail (`*` matches any run, `/` included). */
-    const matches = (pattern: string, request: string) =>
-      new RegExp(
-        `^${pattern
-          .split('*')
-          .map((part) => part.replace(/[.*+?^${}()|[\]\\$]/g, '\\$&'))
-          .join('.*')}$`,
-      ).test(request);
     /** What an application of `pool` sends: its three client routes with concrete ids. */
     const clientRequests = (pool: string) => [
       `/$default/POST/pools/${pool}/leases`,
@@ -620,7 +605,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         expect(allowed(api, `keypool-client-${pool}`)).toEqual(CLIENT_ROUTE_KEYS.map((key) => tail(key, pool)).sort());
         for (const request of clientRequests(pool))
           expect(
-            allowed(api, `keypool-client-${pool}`).some((p) => matches(p, request)),
+            allowed(api, `keypool-client-${pool}`).some((p) => iamMatches(p, request)),
             request,
           ).toBe(true);
       }
@@ -644,7 +629,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         // Assess
         for (const request of foreign)
           expect(
-            patterns.filter((p) => matches(p, request)),
+            patterns.filter((p) => iamMatches(p, request)),
             `${pool} -> ${request}`,
           ).toEqual([]);
       }
