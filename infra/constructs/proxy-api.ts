@@ -78,6 +78,8 @@ export class KeypoolProxyApi extends Construct {
     const accessLogs = new LogGroup(this, 'access-logs', { retention: props.logRetention, removalPolicy });
 
     this.api = new RestApi(this, 'api', {
+      // Not unique (API names need not be): what the console lists and the metrics' ApiName.
+      restApiName: `keypool-${props.stage}-proxy`,
       description:
         "keypool proxy mode: calls a pool's provider with a key of the pool and streams its answer (IAM-authorized)",
       // Regional: a streamed answer may pause up to 5 minutes between bytes on a regional
@@ -87,9 +89,10 @@ export class KeypoolProxyApi extends Construct {
       // a multipart upload arrives byte for byte, never re-encoded as text.
       binaryMediaTypes: ['*/*'],
       // A REST API stage writes its access and execution logs through the account's API Gateway
-      // CloudWatch role (one per account and region), which this creates and keeps.
+      // CloudWatch role (one setting per account and region), which this creates. Kept whatever
+      // the stage's removal: other REST APIs of the account log through the same setting.
       cloudWatchRole: true,
-      cloudWatchRoleRemovalPolicy: removalPolicy,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
       deployOptions: {
         stageName: props.stage,
         accessLogDestination: new LogGroupLogDestination(accessLogs),

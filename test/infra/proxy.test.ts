@@ -61,6 +61,7 @@ describe('the proxy REST API', () => {
     const [[, rest] = ['', undefined]] = resources(api, 'AWS::ApiGateway::RestApi');
     expect(resources(api, 'AWS::ApiGateway::RestApi')).toHaveLength(1);
     expect(rest?.Properties).toMatchObject({
+      Name: 'keypool-prod-proxy',
       EndpointConfiguration: { Types: ['REGIONAL'] },
       BinaryMediaTypes: ['*/*'],
     });
@@ -166,6 +167,15 @@ describe('the proxy REST API', () => {
     });
     expect(Object.keys(JSON.parse(format) as Json)).toEqual(expect.arrayContaining(['requestId', 'caller', 'status']));
     expect(format).not.toMatch(/body|\$context\.path\b|querystring/i);
+  });
+
+  it("logs through the account's API Gateway CloudWatch role, kept when the stack goes (other APIs of the account use it)", () => {
+    // Prepare
+    const [[accountId, account] = ['', undefined]] = resources(api, 'AWS::ApiGateway::Account');
+    const roleId = ((account?.Properties.CloudWatchRoleArn as Json)['Fn::GetAtt'] as string[])[0] ?? '';
+    // Assess
+    expect(accountId).not.toBe('');
+    expect(resource(api, roleId).DeletionPolicy).toBe('Retain');
   });
 
   it("outputs its base URL, the stage included: the client's proxyUrl", () => {
