@@ -165,6 +165,7 @@ export class KeypoolStatelessStack extends Stack {
       pools: config.pools,
       maintenanceEvery: every,
       api: this.httpApi.api,
+      proxyApi: this.proxyApi.api,
       functions: Object.fromEntries(ENTRY_NAMES.map((name) => [name, functions[name].fn])),
       table,
       maintenance: functions.maintain,

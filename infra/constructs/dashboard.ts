@@ -7,6 +7,7 @@
  * use (./watched-metrics.ts), so the dashboard plots exactly what is published and alarmed on.
  */
 import { Duration } from 'aws-cdk-lib';
+import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   AlarmStatusWidget,
@@ -146,6 +147,8 @@ export interface KeypoolDashboardProps {
   /** the maintenance schedule: pool gauges arrive once per run */
   maintenanceEvery: Duration;
   api: HttpApi;
+  /** proxy mode's REST API (its served stage) */
+  proxyApi: RestApi;
   functions: Readonly<Record<string, IFunction>>;
   table: ITable;
   /** the scheduled maintenance function and its log group (the run summaries) */
@@ -193,6 +196,7 @@ export class KeypoolDashboard extends Construct {
     const perFunction = (read: (fn: IFunction, label: string) => IMetric): IMetric[] =>
       fns.map(([name, fn]) => read(fn, name));
     const api = props.api;
+    const proxy = props.proxyApi.deploymentStage;
     this.dashboard.addWidgets(
       heading('API, functions, table'),
       graph('API requests, 4xx and 5xx per minute', [
@@ -204,6 +208,15 @@ export class KeypoolDashboard extends Construct {
         api.metricLatency({ statistic: 'p50', period: MINUTE, label: 'p50' }),
         api.metricLatency({ statistic: 'p99', period: MINUTE, label: 'p99' }),
         api.metricIntegrationLatency({ statistic: 'p99', period: MINUTE, label: 'p99 in the function' }),
+      ]),
+      graph("Proxy requests, 4xx and 5xx per minute (5xx: the provider's passed through too)", [
+        proxy.metricCount({ statistic: 'Sum', period: MINUTE, label: 'requests' }),
+        proxy.metricClientError({ statistic: 'Sum', period: MINUTE, label: '4xx' }),
+        proxy.metricServerError({ statistic: 'Sum', period: MINUTE, label: '5xx' }),
+      ]),
+      graph('Proxy latency (ms)', [
+        proxy.metricLatency({ statistic: 'p50', period: MINUTE, label: 'p50' }),
+        proxy.metricLatency({ statistic: 'p99', period: MINUTE, label: 'p99' }),
       ]),
       graph('DynamoDB throttled requests per minute', [tableThrottles(props.table, MINUTE)]),
       graph(
