@@ -26,8 +26,10 @@ import {
   BUDGET_PREFIX,
   IDEMPOTENCY_PREFIX,
   KEY_PREFIX,
+  JOB_PIN_PREFIX,
   MAINTENANCE_RUN_PREFIX,
   POOL_RECORD_PREFIX,
+  PROXY_REQUEST_PREFIX,
   TABLE,
   TTL_ATTRIBUTE,
 } from './table.js';
@@ -40,6 +42,10 @@ export const ITEM_PREFIX = {
   /** a caller's report budget in one pool for one minute: a counter (DynamoReportBudget) */
   budget: BUDGET_PREFIX,
   run: MAINTENANCE_RUN_PREFIX,
+  /** a proxied request under an Idempotency-Key (DynamoProxyIdempotency) */
+  proxyRequest: PROXY_REQUEST_PREFIX,
+  /** an async job's pin to the key that started it (DynamoJobPins) */
+  jobPin: JOB_PIN_PREFIX,
 } as const;
 export type ItemKind = keyof typeof ITEM_PREFIX;
 
@@ -113,6 +119,21 @@ export const IDEMPOTENCY_ATTRIBUTES = [
   TTL_ATTRIBUTE,
 ] as const;
 
+/** A proxied request's idempotency record's attributes (besides TABLE_KEY_ATTRIBUTES): never the key, never the body. */
+export const PROXY_REQUEST_ATTRIBUTES = [
+  'proxyPool',
+  'requestHash',
+  'callerDigest',
+  'state',
+  'leaseUntilMs',
+  'answerRef',
+  'expiresAtMs',
+  TTL_ATTRIBUTE,
+] as const;
+
+/** A job pin's attributes (besides TABLE_KEY_ATTRIBUTES): the key that started the job, its expiry. */
+export const JOB_PIN_ATTRIBUTES = ['pinnedKeyId', 'expiresAtMs', TTL_ATTRIBUTE] as const;
+
 /** A maintenance run record's attributes (besides TABLE_KEY_ATTRIBUTES): what the run did, and its expiry. */
 export const MAINTENANCE_RUN_ATTRIBUTES = [
   'startedAt',
@@ -169,6 +190,16 @@ const NEW_KEY_ITEMS: ItemGrant = {
   items: ['key'],
   attributes: [...identity, ...usage, ...status, ...home, ...sealed],
 };
+
+/**
+ * What proxy mode's own records need, for the role of the function that proxies (beside the
+ * lease path's grants): its idempotency records put, finished and dropped (whole items: they
+ * hold no secret), and job pins put and read. No query: neither kind is in an index.
+ */
+export const PROXY_STORE_GRANTS: readonly ItemGrant[] = [
+  { actions: ['PutItem', 'UpdateItem', 'DeleteItem'], items: ['proxyRequest'], attributes: PROXY_REQUEST_ATTRIBUTES },
+  { actions: ['PutItem', 'GetItem'], items: ['jobPin'], attributes: JOB_PIN_ATTRIBUTES },
+];
 
 export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
   // GET /health, GET /openapi.json and the 404/405 answers: no table at all.

@@ -37,6 +37,18 @@
  * MAINTENANCE_RUNS, startedAt, finishedAt, scope (the pool it was limited to), checked, changed,
  * errors, firstErrors, and the TTL attribute `ttl` (never a secret).
  *
+ * One item per proxied request under an Idempotency-Key while it may be replayed: keyId
+ * `pxy#<digest>`, proxyPool, requestHash, callerDigest, state (in_progress, done), leaseUntilMs,
+ * answerRef (where the kept answer is), expiresAtMs, and `ttl` (24 h; never the key, never the
+ * body; in no index).
+ *
+ * One item per async job a proxied call started: keyId `job#<pool>#<digest of the job id>`,
+ * pinnedKeyId, expiresAtMs, `ttl` (24 h; in no index).
+ *
+ * None of these records carries `pool`, `upk` or `usk`: they sit in no index, so no reader of
+ * keys (a lease, a page of a pool, maintenance, a dry-pool count) can meet one, and every read
+ * of a key item also checks the `k_` prefix.
+ *
  * Two indexes:
  *   usage-count  (upk, usk), INCLUDE usageCount, cooldownUntil: the lease query
  *   pool-keys    (pool, keyId), KEYS_ONLY: a pool's keys in id order, and under
@@ -78,6 +90,10 @@ export const MAINTENANCE_RUN_PREFIX = 'run#';
 export const MAINTENANCE_RUNS = '#runs';
 /** An idempotency record's partition key is this prefix and a digest (keys are `k_…`, pools `pool#…`). */
 export const IDEMPOTENCY_PREFIX = 'idem#';
+/** A proxied request's idempotency record: this prefix and idempotencyId(pool, Idempotency-Key) (lib/domain/idempotency.ts). */
+export const PROXY_REQUEST_PREFIX = 'pxy#';
+/** An async job's pin to its key: this prefix, the pool and a digest of the job id: `job#<pool>#<digest>`. */
+export const JOB_PIN_PREFIX = 'job#';
 /** The table's TTL attribute (epoch seconds): DynamoDB deletes expired idempotency records, report budgets and run records by it. */
 export const TTL_ATTRIBUTE = 'ttl';
 /** A report budget's partition key is this prefix, the pool, a caller digest and a window: `budget#<pool>#<caller>#<window>`. */

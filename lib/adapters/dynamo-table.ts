@@ -111,6 +111,7 @@ export const READ_OPERATIONS: ReadonlySet<string> = new Set([
   'sealed-scan',
   'runs',
   'run-items',
+  'job-find',
 ]);
 
 /** Collects what each request cost, for the benchmark and the capacity figures in docs/leasing.md. */

@@ -97,7 +97,8 @@ export type ProxyBegin = { started: true } | { started: false; record: ProxyRequ
 export interface ProxyIdempotency {
   /**
    * Records `record` (state in_progress) in one conditional write: only where no record is,
-   * or one that expired, or an in_progress one past its leaseUntilMs. Refused, it answers the
+   * or one that expired, or an in_progress one of the same request (hash and caller) past its
+   * leaseUntilMs. Refused, it answers the
    * record that stands (the use case decides: replay, 409 request_in_progress, 400, 409
    * idempotency_conflict).
    */

@@ -1,0 +1,140 @@
+/**
+ * Proxied requests under an Idempotency-Key over DynamoDB (ProxyIdempotency): one item per
+ * record, `pxy#<id>` (lib/table.ts), begun by one conditional PutItem, finished and abandoned by
+ * writes conditioned on the record still being the same request in progress. DynamoDB's TTL
+ * deletes a record a day after it began. The item never holds the key nor the body, and carries
+ * no `pool`: it sits in no index, so nothing that reads keys meets it.
+ */
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { ProxyBegin, ProxyIdempotency, ProxyRequestRecord } from '../ports/proxy.js';
+import { PROXY_REQUEST_PREFIX, TABLE, TTL_ATTRIBUTE } from '../table.js';
+import { DynamoTable, isConditionFailure } from './dynamo-table.js';
+import type { Item } from './key-item.js';
+
+const KEY = TABLE.partitionKey;
+const IN_PROGRESS = 'in_progress';
+
+function toItem(record: ProxyRequestRecord): Item {
+  return {
+    [KEY]: `${PROXY_REQUEST_PREFIX}${record.id}`,
+    proxyPool: record.pool,
+    requestHash: record.requestHash,
+    callerDigest: record.callerDigest,
+    state: record.state,
+    leaseUntilMs: record.leaseUntilMs,
+    ...(record.answerRef === undefined ? {} : { answerRef: record.answerRef }),
+    expiresAtMs: record.expiresAtMs,
+    [TTL_ATTRIBUTE]: Math.ceil(record.expiresAtMs / 1000),
+  };
+}
+
+/** The record an item holds; undefined for no item or one that is not a proxied request's record. */
+export function fromProxyRequestItem(item: Item | undefined): ProxyRequestRecord | undefined {
+  if (!item || typeof item[KEY] !== 'string' || !item[KEY].startsWith(PROXY_REQUEST_PREFIX)) return undefined;
+  const state = item.state === 'done' ? 'done' : item.state === IN_PROGRESS ? IN_PROGRESS : undefined;
+  if (state === undefined || typeof item.proxyPool !== 'string') return undefined;
+  return {
+    id: item[KEY].slice(PROXY_REQUEST_PREFIX.length),
+    pool: item.proxyPool,
+    requestHash: String(item.requestHash),
+    callerDigest: String(item.callerDigest),
+    state,
+    leaseUntilMs: Number(item.leaseUntilMs),
+    ...(typeof item.answerRef === 'string' ? { answerRef: item.answerRef } : {}),
+    expiresAtMs: Number(item.expiresAtMs),
+  };
+}
+
+/** The condition shared by finish and abandon: the record is still this request, in progress. */
+const SAME_REQUEST_IN_PROGRESS = {
+  ConditionExpression: '#state = :inProgress AND #hash = :hash',
+  names: { '#state': 'state', '#hash': 'requestHash' },
+} as const;
+
+export class DynamoProxyIdempotency extends DynamoTable implements ProxyIdempotency {
+  async begin(record: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin> {
+    try {
+      const out = await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: toItem({ ...record, state: IN_PROGRESS }),
+          // Invariant: one request at a time runs under an Idempotency-Key, so a retry never
+          // bills the provider twice, and a key answers one request only. The record is written
+          // only where none stands, or where the one that stands expired, or where the same
+          // request (same hash, same caller) ran past its lease (it died): a takeover. Another
+          // request under the key waits for the record's expiry (the use case answers it 400).
+          ConditionExpression:
+            'attribute_not_exists(#key) OR #expires <= :now OR (#state = :inProgress AND #leaseUntil <= :now AND #hash = :hash AND #caller = :caller)',
+          ExpressionAttributeNames: {
+            '#key': KEY,
+            '#expires': 'expiresAtMs',
+            '#state': 'state',
+            '#leaseUntil': 'leaseUntilMs',
+            '#hash': 'requestHash',
+            '#caller': 'callerDigest',
+          },
+          ExpressionAttributeValues: {
+            ':now': nowMs,
+            ':inProgress': IN_PROGRESS,
+            ':hash': record.requestHash,
+            ':caller': record.callerDigest,
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record('proxy-begin', out.ConsumedCapacity);
+      return { started: true };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      this.meter?.record('proxy-begin', undefined);
+      const standing = fromProxyRequestItem(error.Item ? unmarshall(error.Item) : undefined);
+      // A refusal names the record that refused it; an item that is no record cannot refuse.
+      if (!standing) throw new Error('the idempotency record refused the write but could not be read');
+      return { started: false, record: standing };
+    }
+  }
+
+  async finish(id: string, requestHash: string, answerRef: string): Promise<boolean> {
+    const result = await this.conditionalUpdate(
+      'proxy-finish',
+      {
+        Key: { [KEY]: `${PROXY_REQUEST_PREFIX}${id}` },
+        UpdateExpression: 'SET #state = :done, #ref = :ref',
+        // Invariant: only the request that holds the record finishes it, once; a record another
+        // request took over (another hash) or that is already done keeps what it has.
+        ConditionExpression: SAME_REQUEST_IN_PROGRESS.ConditionExpression,
+        ExpressionAttributeNames: { ...SAME_REQUEST_IN_PROGRESS.names, '#ref': 'answerRef' },
+        ExpressionAttributeValues: {
+          ':done': 'done',
+          ':ref': answerRef,
+          ':inProgress': IN_PROGRESS,
+          ':hash': requestHash,
+        },
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
+  async abandon(id: string, requestHash: string): Promise<void> {
+    try {
+      const out = await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { [KEY]: `${PROXY_REQUEST_PREFIX}${id}` },
+          // Invariant: a request drops only its own record while it runs; a done record (its
+          // answer kept for replays) and another request's record stay.
+          ConditionExpression: SAME_REQUEST_IN_PROGRESS.ConditionExpression,
+          ExpressionAttributeNames: { ...SAME_REQUEST_IN_PROGRESS.names },
+          ExpressionAttributeValues: { ':inProgress': IN_PROGRESS, ':hash': requestHash },
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record('proxy-abandon', out.ConsumedCapacity);
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The stores proxy mode keeps beside the lease path, built from configuration: the idempotency
+ * records and job pins in the table, and the kept answers in S3 (AWS) or the data dir (the local
+ * stack). Its own module, so only what proxies bundles the S3 client and the file store.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { documentClient } from './adapters/dynamo-client.js';
+import { DynamoJobPins } from './adapters/dynamo-job-pins.js';
+import { DynamoProxyIdempotency } from './adapters/dynamo-proxy-idempotency.js';
+import { ANSWERS_DIR, FileAnswerStore } from './adapters/file-answer-store.js';
+import { dataDirKeyFile, readLocalSealingKey } from './adapters/local-sealing-key.js';
+import { S3AnswerStore } from './adapters/s3-answer-store.js';
+import { localDataDir, readSealingConfig } from './config.js';
+import type { StoreConfig } from './wiring.js';
+import { tableStore } from './wiring.js';
+
+export interface TableProxyStores {
+  idempotency: DynamoProxyIdempotency;
+  jobs: DynamoJobPins;
+}
+
+/** The proxied requests' idempotency records and the async jobs' pins over the configured table. */
+export function tableProxyStores(config: StoreConfig, client = documentClient(config)): TableProxyStores {
+  return {
+    idempotency: tableStore(DynamoProxyIdempotency, config, client),
+    jobs: tableStore(DynamoJobPins, config, client),
+  };
+}
+
+/** Kept answers in the bucket the stack made for them (SSE-KMS by its default, a one-day lifecycle). */
+export function bucketAnswerStore(bucket: string, client: S3Client = new S3Client({})): S3AnswerStore {
+  return new S3AnswerStore({ client, bucket });
+}
+
+/**
+ * Kept answers in the local data dir (`<data dir>/answers`), under a key derived from the local
+ * sealing key: the key file the environment names, else the data dir's (which the local stack
+ * creates at start, prepareLocalSealing; this never creates one: a key made here could be
+ * taken for the one that sealed the table's keys). With a KMS key configured there is no local key to derive from: the
+ * answers are kept under a key of this process only (a replay after a restart calls the
+ * provider again, as after a lost answer).
+ */
+export async function localAnswerStore(env: NodeJS.ProcessEnv = process.env): Promise<FileAnswerStore> {
+  const dataDir = localDataDir(env);
+  const sealing = readSealingConfig(env);
+  const sealingKey =
+    sealing?.kind === 'kms'
+      ? randomBytes(32)
+      : await readLocalSealingKey(sealing?.kind === 'local' ? sealing.keyFile : dataDirKeyFile(dataDir));
+  return new FileAnswerStore({ dir: join(dataDir, ANSWERS_DIR), sealingKey });
+}

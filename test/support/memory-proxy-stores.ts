@@ -1,0 +1,86 @@
+/**
+ * In-memory proxy stores for the proxy use case's unit tests: the same contract as the DynamoDB
+ * and file stores (test/contract/proxy-stores.contract.test.ts runs both), in a Map. The answer
+ * store keeps bodies whole: it is for tests, not for 50 MiB answers.
+ */
+import { randomUUID } from 'node:crypto';
+import type {
+  AnswerStore,
+  JobPin,
+  JobPins,
+  KeptAnswer,
+  ProxyBegin,
+  ProxyIdempotency,
+  ProxyRequestRecord,
+} from '../../lib/ports/proxy.js';
+
+export class MemoryProxyIdempotency implements ProxyIdempotency {
+  readonly records = new Map<string, ProxyRequestRecord>();
+
+  begin(record: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin> {
+    const standing = this.records.get(record.id);
+    const free =
+      !standing ||
+      standing.expiresAtMs <= nowMs ||
+      (standing.state === 'in_progress' &&
+        standing.leaseUntilMs <= nowMs &&
+        standing.requestHash === record.requestHash &&
+        standing.callerDigest === record.callerDigest);
+    if (!free) return Promise.resolve({ started: false, record: { ...standing } });
+    this.records.set(record.id, { ...record, state: 'in_progress' });
+    return Promise.resolve({ started: true });
+  }
+
+  finish(id: string, requestHash: string, answerRef: string): Promise<boolean> {
+    const standing = this.records.get(id);
+    if (standing?.state !== 'in_progress' || standing.requestHash !== requestHash) return Promise.resolve(false);
+    this.records.set(id, { ...standing, state: 'done', answerRef });
+    return Promise.resolve(true);
+  }
+
+  abandon(id: string, requestHash: string): Promise<void> {
+    const standing = this.records.get(id);
+    if (standing?.state === 'in_progress' && standing.requestHash === requestHash) this.records.delete(id);
+    return Promise.resolve();
+  }
+}
+
+export class MemoryJobPins implements JobPins {
+  private readonly pins = new Map<string, JobPin>();
+
+  constructor(private readonly clock: () => number = Date.now) {}
+
+  pin(pin: JobPin): Promise<void> {
+    const name = `${pin.pool}\n${pin.jobId}`;
+    const standing = this.pins.get(name);
+    if (!standing || standing.keyId === pin.keyId || standing.expiresAtMs <= this.clock())
+      this.pins.set(name, { ...pin });
+    return Promise.resolve();
+  }
+
+  find(pool: string, jobId: string, nowMs: number): Promise<string | undefined> {
+    const pin = this.pins.get(`${pool}\n${jobId}`);
+    return Promise.resolve(pin && pin.expiresAtMs > nowMs ? pin.keyId : undefined);
+  }
+}
+
+async function* replay(chunks: readonly Uint8Array[]): AsyncIterable<Uint8Array> {
+  for (const chunk of chunks) yield await Promise.resolve(Uint8Array.from(chunk));
+}
+
+export class MemoryAnswerStore implements AnswerStore {
+  readonly answers = new Map<string, { status: number; headers: Record<string, string>; chunks: Uint8Array[] }>();
+
+  async put(pool: string, id: string, answer: KeptAnswer): Promise<string> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of answer.body) chunks.push(Uint8Array.from(chunk));
+    const ref = `${pool}/${id}/${randomUUID()}`;
+    this.answers.set(ref, { status: answer.status, headers: { ...answer.headers }, chunks });
+    return ref;
+  }
+
+  get(ref: string): Promise<KeptAnswer | undefined> {
+    const kept = this.answers.get(ref);
+    return Promise.resolve(kept && { status: kept.status, headers: { ...kept.headers }, body: replay(kept.chunks) });
+  }
+}
