@@ -289,14 +289,16 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
     ],
     queries: [],
   },
-  // Proxy mode: the lease's reads and writes (it takes a use of a key whole, secret included,
-  // to call the provider with it), as the lease function has them.
+  // Proxy mode: the lease path's reads and writes for a use it takes itself (Leasing.takeUse:
+  // the key read whole and written in the lease write, its secret opened to call the provider;
+  // settleUse's one refund; openKey's read for a poll; a refusal's count of its pool), never
+  // the leases' idempotency records; and its own records (PROXY_STORE_GRANTS).
   proxy: {
     items: [
-      { actions: ['GetItem'], items: ['pool', 'key', 'idempotency'] },
+      { actions: ['GetItem'], items: ['pool', 'key'] },
       { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status, ...sealed] },
-      { actions: ['PutItem', 'UpdateItem'], items: ['idempotency'], attributes: IDEMPOTENCY_ATTRIBUTES },
       { actions: ['BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
+      ...PROXY_STORE_GRANTS,
     ],
     queries: [TABLE.usageIndex.name, TABLE.poolIndex.name],
   },

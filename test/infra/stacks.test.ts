@@ -311,9 +311,15 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         index: { 'pool-keys': ['dynamodb:Query'] },
       },
       migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
-      // Proxy mode takes a use as the lease does.
+      // Proxy mode takes a use as the lease does, and keeps its own records (put, finished, dropped).
       proxy: {
-        table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        table: [
+          'dynamodb:BatchGetItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+        ],
         index: { 'pool-keys': ['dynamodb:Query'], 'usage-count': ['dynamodb:Query'] },
       },
     };
@@ -438,12 +444,14 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       migrate: ['BatchGetItem k_* narrow', 'PutItem k_*', 'UpdateItem k_*', 'UpdateItem pool#*'],
       proxy: [
         'BatchGetItem k_* narrow',
-        'GetItem idem#*',
+        'DeleteItem pxy#*',
+        'GetItem job#*',
         'GetItem k_*',
         'GetItem pool#*',
-        'PutItem idem#*',
-        'UpdateItem idem#*',
+        'PutItem job#*',
+        'PutItem pxy#*',
         'UpdateItem k_*',
+        'UpdateItem pxy#*',
       ],
     };
 
