@@ -157,6 +157,25 @@ export interface KeypoolDashboardProps {
   alarms: readonly IAlarm[];
 }
 
+/** The metrics an API's graphs read: the HTTP API's, and a REST API stage's (proxy mode). */
+type ApiMetrics = Pick<HttpApi, 'metricCount' | 'metricClientError' | 'metricServerError' | 'metricLatency'>;
+
+/** One API's two graphs: requests, 4xx and 5xx per minute; latency p50 and p99 (and `latency`). */
+function apiGraphs(name: string, api: ApiMetrics, latency: IMetric[] = []): GraphWidget[] {
+  return [
+    graph(`${name} requests, 4xx and 5xx per minute`, [
+      api.metricCount({ statistic: 'Sum', period: MINUTE, label: 'requests' }),
+      api.metricClientError({ statistic: 'Sum', period: MINUTE, label: '4xx' }),
+      api.metricServerError({ statistic: 'Sum', period: MINUTE, label: '5xx' }),
+    ]),
+    graph(`${name} latency (ms)`, [
+      api.metricLatency({ statistic: 'p50', period: MINUTE, label: 'p50' }),
+      api.metricLatency({ statistic: 'p99', period: MINUTE, label: 'p99' }),
+      ...latency,
+    ]),
+  ];
+}
+
 export class KeypoolDashboard extends Construct {
   readonly dashboard: Dashboard;
 
@@ -196,28 +215,13 @@ export class KeypoolDashboard extends Construct {
     const perFunction = (read: (fn: IFunction, label: string) => IMetric): IMetric[] =>
       fns.map(([name, fn]) => read(fn, name));
     const api = props.api;
-    const proxy = props.proxyApi.deploymentStage;
     this.dashboard.addWidgets(
       heading('API, functions, table'),
-      graph('API requests, 4xx and 5xx per minute', [
-        api.metricCount({ statistic: 'Sum', period: MINUTE, label: 'requests' }),
-        api.metricClientError({ statistic: 'Sum', period: MINUTE, label: '4xx' }),
-        api.metricServerError({ statistic: 'Sum', period: MINUTE, label: '5xx' }),
-      ]),
-      graph('API latency (ms)', [
-        api.metricLatency({ statistic: 'p50', period: MINUTE, label: 'p50' }),
-        api.metricLatency({ statistic: 'p99', period: MINUTE, label: 'p99' }),
+      ...apiGraphs('API', api, [
         api.metricIntegrationLatency({ statistic: 'p99', period: MINUTE, label: 'p99 in the function' }),
       ]),
-      graph("Proxy requests, 4xx and 5xx per minute (5xx: the provider's passed through too)", [
-        proxy.metricCount({ statistic: 'Sum', period: MINUTE, label: 'requests' }),
-        proxy.metricClientError({ statistic: 'Sum', period: MINUTE, label: '4xx' }),
-        proxy.metricServerError({ statistic: 'Sum', period: MINUTE, label: '5xx' }),
-      ]),
-      graph('Proxy latency (ms)', [
-        proxy.metricLatency({ statistic: 'p50', period: MINUTE, label: 'p50' }),
-        proxy.metricLatency({ statistic: 'p99', period: MINUTE, label: 'p99' }),
-      ]),
+      // Its 5xx count the provider's passed through.
+      ...apiGraphs('Proxy', props.proxyApi.deploymentStage),
       graph('DynamoDB throttled requests per minute', [tableThrottles(props.table, MINUTE)]),
       graph(
         'Function errors per minute',

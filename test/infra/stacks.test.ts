@@ -282,6 +282,14 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     // that widening a function's access fails this test until the list is reviewed too.
     // Every function that names a pool reads its record (GetItem) except maintenance, which
     // lists the pools; no function scans the table.
+    /** Reads, writes and deletes: the operator's key routes, and proxy mode (its records are dropped). */
+    const EVERY_ITEM_ACTION = [
+      'dynamodb:BatchGetItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ];
     const EXPECTED: Record<EntryName, { table: string[]; index: Record<string, string[]> }> = {
       meta: { table: [], index: {} },
       pools: {
@@ -290,13 +298,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       },
       // Retirements page a pool's keys (pool-keys, BatchGetItem) and delete its record.
       keys: {
-        table: [
-          'dynamodb:BatchGetItem',
-          'dynamodb:DeleteItem',
-          'dynamodb:GetItem',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-        ],
+        table: EVERY_ITEM_ACTION,
         index: { 'pool-keys': ['dynamodb:Query'] },
       },
       list: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], index: { 'pool-keys': ['dynamodb:Query'] } },
@@ -313,13 +315,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
       // Proxy mode takes a use as the lease does, and keeps its own records (put, finished, dropped).
       proxy: {
-        table: [
-          'dynamodb:BatchGetItem',
-          'dynamodb:DeleteItem',
-          'dynamodb:GetItem',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-        ],
+        table: EVERY_ITEM_ACTION,
         index: { 'pool-keys': ['dynamodb:Query'], 'usage-count': ['dynamodb:Query'] },
       },
     };
