@@ -16,6 +16,7 @@ import type {
   IdempotentLease,
   LeaseAttempt,
   LeaseAttemptResult,
+  ProxiedRefund,
 } from '../ports/lease-store.js';
 import type { BudgetSpend } from '../ports/report-budget.js';
 import type { SecretReplacement } from '../ports/reseal-store.js';
@@ -72,6 +73,10 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
 
   tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
     return this.leases.tryComplete(attempt);
+  }
+
+  refundProxied(refund: ProxiedRefund): Promise<CompletionAttemptResult> {
+    return this.leases.refundProxied(refund);
   }
 
   spendReport(pool: string, caller: string, nowMs: number, max: number): Promise<BudgetSpend> {

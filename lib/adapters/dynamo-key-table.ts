@@ -8,7 +8,7 @@
  */
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { statusStamp } from '../domain/rules.js';
-import type { KeyRecord, StatusStamp } from '../domain/types.js';
+import { type KeyRecord, PROXIED, type StatusStamp } from '../domain/types.js';
 import type { KeyPageRead } from '../ports/key-pages.js';
 import type { UndecryptableMark } from '../ports/undecryptable.js';
 import { MAX_SORTED_COUNT, TABLE, USAGE_TIER } from '../table.js';
@@ -29,6 +29,20 @@ const { partitionKey: KEY, usageIndex: INDEX, poolIndex: POOL_INDEX } = TABLE;
  * in the same write is what makes a use count (or be given back) once. Needs `#slot` and `:nonce`.
  */
 export const OPEN_SLOT_OF_NONCE = 'L.#slot.n = :nonce AND attribute_not_exists(L.#slot.o)';
+
+/**
+ * The slot of a proxied use (Leasing.takeUse), not given back yet: it holds this use's nonce
+ * and the PROXIED mark. Replacing the mark in the same write is what makes a refund apply once;
+ * a slot leased again since holds another nonce. Needs `#slot`, `:nonce` and `:proxied`.
+ */
+export const PROXIED_SLOT_OF_NONCE = 'L.#slot.n = :nonce AND L.#slot.o = :proxied';
+
+/** The lease's own slot as a write that ends it expects: open, or (`proxied`) holding the PROXIED mark. */
+export function slotOfNonce(proxied: boolean | undefined, values: Item): string {
+  if (!proxied) return OPEN_SLOT_OF_NONCE;
+  values[':proxied'] = PROXIED;
+  return PROXIED_SLOT_OF_NONCE;
+}
 
 // Every path but the lease and maintenance reads through these projections (or asks for only
 // the attributes it wrote back): the sealed secret is never read where it is not opened.
@@ -267,14 +281,15 @@ export class DynamoKeyTable extends DynamoTable {
     }
     if (mark.lease) {
       // The lease just written for it ends here and gives its use back: counting once, as a
-      // refused completion would (the slot is still this lease's and still open).
+      // refused completion would (the slot is still this lease's and still open, or still
+      // holds the proxied use's mark).
       names['#slot'] = String(mark.lease.slot);
       values[':nonce'] = mark.lease.nonce;
       values[':failure'] = 'failure';
       values[':one'] = 1;
       const sortKey = refundSortKey(current.usageCount <= MAX_SORTED_COUNT, names, values);
       set.push('L.#slot.o = :failure', 'usageCount = usageCount - :one', ...sortKey.set);
-      condition += ` AND ${OPEN_SLOT_OF_NONCE}${sortKey.condition}`;
+      condition += ` AND ${slotOfNonce(mark.lease.proxied, values)}${sortKey.condition}`;
     }
     return keyWrite(mark.keyId, { set, remove, condition, names, values });
   }

@@ -10,7 +10,7 @@ import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { isTemporary, refundsUse } from '../domain/rules.js';
-import type { KeyRecord, KeyStatus, StoredKey } from '../domain/types.js';
+import { type KeyRecord, type KeyStatus, PROXIED, type StoredKey } from '../domain/types.js';
 import type {
   CandidatePage,
   CompletedKey,
@@ -20,6 +20,7 @@ import type {
   LeaseAttempt,
   LeaseAttemptResult,
   LeaseStore,
+  ProxiedRefund,
 } from '../ports/lease-store.js';
 import type { BudgetSpend } from '../ports/report-budget.js';
 import type { KeyPageRead } from '../ports/key-pages.js';
@@ -138,7 +139,14 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
       ':usk': usageSortKey(attempt.seenCount + 1, attempt.nowMs),
       ':nowIso': new Date(attempt.nowMs).toISOString(),
       ':now': attempt.nowMs,
-      ':entry': { n: attempt.nonce, e: attempt.expiresAtMs } satisfies StoredSlot,
+      ':proxied': PROXIED,
+      // A proxied use's slot carries its mark: no completion follows a success; the slot is
+      // held for the use's refund until its expiry.
+      ':entry': {
+        n: attempt.nonce,
+        e: attempt.expiresAtMs,
+        ...(attempt.proxied ? { o: PROXIED } : {}),
+      } satisfies StoredSlot,
     };
     effectivelyActiveTerms(names, values);
     const write: ConditionalWrite = {
@@ -155,12 +163,14 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
       //    shard), active or past its cooldown, and the cap: the use is counted here, and only
       //    while usageCount <= maxUses;
       //  - usageCount = :seen: the new sort key is computed from the count, so it must be current;
-      //  - isSlotFree: one holder per reserved use: the slot is empty, completed, or expired;
+      //  - isSlotFree: one holder per reserved use: the slot is empty, completed (a proxied
+      //    use's mark is not a completion: it holds the slot for its refund), or expired;
       //  - only a sealed secret is handed out: an item still in plain text (written before
       //    sealing, or by anyone who can write the table but not seal) waits for `keypool reseal`.
       ConditionExpression:
         `#keyPool = :keyPool AND #upk = :pool AND usageCount = :seen AND usageCount <= :max AND ${EFFECTIVELY_ACTIVE}` +
-        ' AND (attribute_not_exists(L.#slot) OR attribute_exists(L.#slot.o) OR L.#slot.e < :now) AND attribute_exists(#sealed)',
+        ' AND (attribute_not_exists(L.#slot) OR (attribute_exists(L.#slot.o) AND L.#slot.o <> :proxied) OR L.#slot.e < :now)' +
+        ' AND attribute_exists(#sealed)',
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
     };
@@ -242,17 +252,30 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
     return result.ok;
   }
 
+  tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
+    return this.closeSlot('complete', attempt, false);
+  }
+
+  refundProxied(refund: ProxiedRefund): Promise<CompletionAttemptResult> {
+    return this.closeSlot('refund-proxied', refund, true);
+  }
+
   /**
-   * The completion's conditional write; `moveTier` as refundSortKey (a refund only).
+   * The completion's conditional write (completionWrite; `proxied`: a proxied use's refund), the
+   * tier moved as refundSortKey says (a refund only).
    */
-  async tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult> {
-    let result = await this.conditionalUpdate('complete', completionWrite(attempt, true), 'updated');
+  private async closeSlot(
+    operation: string,
+    attempt: CompletionAttempt,
+    proxied: boolean,
+  ): Promise<CompletionAttemptResult> {
+    let result = await this.conditionalUpdate(operation, completionWrite(attempt, true, proxied), 'updated');
     if (!result.ok) {
       const current = toSlottedRecord(await this.readProjected(attempt.keyId, SLOTTED_PROJECTION));
       // A refund refused for its count past the top tier (rare): the same write, without the tier move.
       if (!refundsUse(attempt.outcome) || !current || current.usageCount <= MAX_SORTED_COUNT)
         return { applied: false, current };
-      result = await this.conditionalUpdate('complete', completionWrite(attempt, false), 'updated');
+      result = await this.conditionalUpdate(operation, completionWrite(attempt, false, proxied), 'updated');
     }
     if (!result.ok)
       return { applied: false, current: toSlottedRecord(await this.readProjected(attempt.keyId, SLOTTED_PROJECTION)) };

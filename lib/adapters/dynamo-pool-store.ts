@@ -40,6 +40,8 @@ function toPolicy(item: Item | undefined): PoolPolicy | undefined {
     shards: number('shards'),
     maxClientCooldownSeconds: number('maxClientCooldownSeconds'),
     maxClientReportsPerMinute: number('maxClientReportsPerMinute'),
+    proxyAttempts: number('proxyAttempts'),
+    proxyTimeoutSeconds: number('proxyTimeoutSeconds'),
     ...(typeof item.previousShards === 'number' ? { previousShards: item.previousShards } : {}),
     ...(typeof item.shardsChangedAt === 'string' ? { shardsChangedAt: item.shardsChangedAt } : {}),
     createdAt: String(item.createdAt),

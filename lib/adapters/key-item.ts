@@ -4,7 +4,7 @@
  * writer of whole items (import, migration, the test seeding) goes through toKeyItem.
  */
 import type { IdempotentLease } from '../ports/lease-store.js';
-import type { KeyRecord, Outcome, StoredKey } from '../domain/types.js';
+import type { KeyRecord, LeaseSlot, StoredKey } from '../domain/types.js';
 import { maskKey } from '../domain/keys.js';
 import { inUsageIndex } from '../domain/rules.js';
 import { rememberSecret } from '../shared/redact.js';
@@ -29,8 +29,8 @@ export interface StoredSlot {
   n: string;
   /** expiry, ms since the epoch */
   e: number;
-  /** outcome, once completed */
-  o?: Outcome;
+  /** outcome, once completed; `proxied` for a proxied use not given back (PROXIED) */
+  o?: LeaseSlot['outcome'];
 }
 
 /** The attributes of a KeyRecord: what every read that must not see the secret asks for. */

@@ -11,7 +11,7 @@ import { inUsageIndex, type ReportChange, refundsUse } from '../domain/rules.js'
 import type { KeyStatus } from '../domain/types.js';
 import { TABLE } from '../table.js';
 import type { CompletionAttempt } from '../ports/lease-store.js';
-import { keyWrite, OPEN_SLOT_OF_NONCE, refundSortKey, stampClauses } from './dynamo-key-table.js';
+import { keyWrite, refundSortKey, slotOfNonce, stampClauses } from './dynamo-key-table.js';
 import type { Busy, ConditionalWrite } from './dynamo-table.js';
 import { type Item, projection, STATUS_ATTRIBUTES } from './key-item.js';
 
@@ -97,9 +97,11 @@ export function busyTransaction(error: unknown): Busy {
 /**
  * The completion's write: closes the lease's own open slot under its key's pool, refunds the use
  * for an outcome that gives it back (moving the key's usage sort key with it) and applies a
- * report's change where reportApplies allows it.
+ * report's change where reportApplies allows it. `proxied`: the refund of a proxied use
+ * (LeaseStore.refundProxied): the slot holds the PROXIED mark instead of being open, and has no
+ * expiry condition (a late refund of a slot nobody took since still applies).
  */
-export function completionWrite(attempt: CompletionAttempt, moveTier: boolean): ConditionalWrite {
+export function completionWrite(attempt: CompletionAttempt, moveTier: boolean, proxied = false): ConditionalWrite {
   // The count and the status are always written (to themselves when nothing changes), so the
   // answer comes from UPDATED_NEW: the usage path never gets the sealed secret back.
   const refund = refundsUse(attempt.outcome);
@@ -110,16 +112,19 @@ export function completionWrite(attempt: CompletionAttempt, moveTier: boolean): 
     ':nonce': attempt.nonce,
     ':outcome': attempt.outcome,
     ':pool': attempt.pool,
-    ':now': attempt.nowMs,
     ':refund': refund ? 1 : 0,
   };
+  // The expiry and a report's condition read the time; a proxied refund without a change reads none.
+  if (!proxied || attempt.change) values[':now'] = attempt.nowMs;
   // Invariants:
   //  - a key belongs to one pool: a lease is completed only under its key's pool;
   //  - counting once: only the lease's own open slot can be completed, and completing it
   //    closes it, so a repeated completion changes nothing;
   //  - expiry, judged from the stored slot (never from the lease id the caller sends): past
-  //    it, the use stays counted and the slot is free for the next lease.
-  let condition = `#pool = :pool AND ${OPEN_SLOT_OF_NONCE} AND L.#slot.e >= :now`;
+  //    it, the use stays counted and the slot is free for the next lease;
+  //  - a proxied use is given back once, only while its slot still holds its nonce and mark
+  //    (a slot leased again since refuses: the use stays counted).
+  let condition = `#pool = :pool AND ${slotOfNonce(proxied, values)}${proxied ? '' : ' AND L.#slot.e >= :now'}`;
   if (refund) {
     const sortKey = refundSortKey(moveTier, names, values);
     set.push(...sortKey.set);

@@ -32,6 +32,57 @@ export class NoUsableKey extends KeypoolError {
   }
 }
 
+/**
+ * A proxy request to a pool with no provider (`provider: none`): keypool has nobody to call
+ * with its keys; leases still work.
+ */
+export class NoProvider extends KeypoolError {
+  readonly code = 'no_provider';
+  constructor(pool: string) {
+    super(
+      `pool "${redact(pool)}" has no provider (provider: none): nothing to proxy to; set one with keypool pool set --provider`,
+    );
+  }
+}
+
+/**
+ * A proxy path outside what the pool's provider allows (for Stability: under v1/, v2beta/ or
+ * v2alpha/, never the account and balance endpoints under v1/user/). Nothing was leased.
+ */
+export class PathNotAllowed extends KeypoolError {
+  readonly code = 'path_not_allowed';
+  constructor(allowed: string) {
+    super(`this provider path is not proxied; allowed: ${allowed}`);
+  }
+}
+
+/** A job id keypool did not start in this pool (or whose pin expired after 24 h): nothing to poll. */
+export class JobNotFound extends KeypoolError {
+  readonly code = 'job_not_found';
+  constructor(pool: string) {
+    super(`no job with this id was started through pool "${redact(pool)}" in the last 24 h`);
+  }
+}
+
+/**
+ * A proxy request under an Idempotency-Key whose first request is still running: nothing was
+ * called; retry after retryAfterSeconds to get its answer replayed.
+ */
+export class RequestInProgress extends KeypoolError {
+  readonly code = 'request_in_progress';
+  constructor(readonly retryAfterSeconds: number) {
+    super(`a request with this Idempotency-Key is still running; retry after ${retryAfterSeconds} s`);
+  }
+}
+
+/** A request body over the limit of the route (refused before any key is leased). */
+export class PayloadTooLarge extends KeypoolError {
+  readonly code = 'payload_too_large';
+  constructor(limit: number) {
+    super(`the request body is over ${limit / 1024} KB`);
+  }
+}
+
 /** A pool that still holds keys not retired: deleting it asks for them to be retired too. */
 export class PoolNotEmpty extends KeypoolError {
   readonly code = 'pool_not_empty';

@@ -57,6 +57,10 @@ export const Shards = z.int().check(z.minimum(1), z.maximum(MAX_SHARDS));
 export const MaxClientCooldownSeconds = z.int().check(z.minimum(1), z.maximum(3600));
 /** Negative reports and lease-less counts per caller, pool and minute. */
 export const MaxClientReportsPerMinute = z.int().check(z.minimum(1), z.maximum(10_000));
+/** Keys one proxied request may try, the first included. */
+export const ProxyAttempts = z.int().check(z.minimum(1), z.maximum(5));
+/** How long one proxied provider call may take, in seconds. */
+export const ProxyTimeoutSeconds = z.int().check(z.minimum(1), z.maximum(600));
 /** An operator's reset of a key's count. */
 export const UsageCount = z.int().check(z.minimum(0), z.maximum(1_000_000_000));
 /** A provider's Retry-After, passed on with a rate_limited report. */
@@ -72,4 +76,6 @@ export const PoolSettingsSchema = z.strictObject({
   shards: z.optional(Shards),
   maxClientCooldownSeconds: z.optional(MaxClientCooldownSeconds),
   maxClientReportsPerMinute: z.optional(MaxClientReportsPerMinute),
+  proxyAttempts: z.optional(ProxyAttempts),
+  proxyTimeoutSeconds: z.optional(ProxyTimeoutSeconds),
 });

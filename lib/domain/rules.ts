@@ -4,7 +4,15 @@
  * dynamo-key-admin-store.ts, dynamo-key-table.ts) state the same rules as condition
  * expressions, each named there after the function it mirrors.
  */
-import type { KeyRecord, KeyStatus, LeaseSlot, Outcome, PoolSettings, StatusStamp } from './types.js';
+import {
+  type KeyRecord,
+  type KeyStatus,
+  type LeaseSlot,
+  type Outcome,
+  type PoolSettings,
+  PROXIED,
+  type StatusStamp,
+} from './types.js';
 
 /**
  * Statuses that may be temporary: with an end (`cooldownUntil`) a key in one of them rests in
@@ -107,9 +115,14 @@ export function isLeasable(
   return key.pool === pool && effectiveStatus(key, nowMs) === 'active' && key.usageCount <= maxUses;
 }
 
-/** A lease slot may take a new lease when it is empty, completed, or past its expiry. */
+/**
+ * A lease slot may take a new lease when it is empty, completed, or past its expiry. A proxied
+ * use's slot (PROXIED) is held until its expiry (the call's bound) unless it is given back
+ * first: its refund names the slot, and a slot taken again while the call runs would refuse it
+ * (a refund brings the count, and with it the next lease's slot, back to the same number).
+ */
 export function isSlotFree(slot: LeaseSlot | undefined, nowMs: number): boolean {
-  return slot === undefined || slot.outcome !== undefined || slot.expiresAtMs < nowMs;
+  return slot === undefined || (slot.outcome !== undefined && slot.outcome !== PROXIED) || slot.expiresAtMs < nowMs;
 }
 
 /**

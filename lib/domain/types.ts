@@ -80,6 +80,10 @@ export const DEFAULT_MAX_CLIENT_COOLDOWN_SECONDS = 300;
 export const DEFAULT_MAX_CLIENT_REPORTS_PER_MINUTE = 30;
 /** One shard: one strict least-recently-used order (lib/domain/shards.ts). */
 export const DEFAULT_SHARDS = 1;
+/** Keys one proxied request may try (the first and one failover). */
+export const DEFAULT_PROXY_ATTEMPTS = 2;
+/** How long a proxied provider call may take, headers and body, before its outcome is `unknown`. */
+export const DEFAULT_PROXY_TIMEOUT_SECONDS = 120;
 
 /** What the operator sets on a pool. */
 export interface PoolSettings {
@@ -109,6 +113,17 @@ export interface PoolSettings {
    * use is still counted or given back) and a lease-less count is refused
    */
   maxClientReportsPerMinute: number;
+  /**
+   * proxy mode: keys one proxied request may try (1..5), the first included; another key is
+   * tried only for an outcome the outcome table fails over on, and only before the first byte
+   * went back to the caller
+   */
+  proxyAttempts: number;
+  /**
+   * proxy mode: how long one provider call may take, headers and body together (1..600 s);
+   * past it the call's outcome is `unknown` (its use stays counted)
+   */
+  proxyTimeoutSeconds: number;
 }
 
 /** A new pool's settings, and what a PUT leaves absent on create. */
@@ -121,6 +136,8 @@ export const POOL_DEFAULTS: Readonly<PoolSettings> = {
   shards: DEFAULT_SHARDS,
   maxClientCooldownSeconds: DEFAULT_MAX_CLIENT_COOLDOWN_SECONDS,
   maxClientReportsPerMinute: DEFAULT_MAX_CLIENT_REPORTS_PER_MINUTE,
+  proxyAttempts: DEFAULT_PROXY_ATTEMPTS,
+  proxyTimeoutSeconds: DEFAULT_PROXY_TIMEOUT_SECONDS,
 };
 
 /** A pool as the API shows it (PoolView). */
@@ -162,14 +179,22 @@ export interface KeyRecord {
   creditsCheckedAt?: string;
 }
 
+/**
+ * The mark of a lease slot whose use keypool took for a proxied call (Leasing.takeUse): the use
+ * is counted in the lease write and needs no completion; only a refund for an outcome that
+ * gives the use back replaces the mark with that outcome, once. The slot is held (isSlotFree)
+ * until it is given back or its expiry (the call's bound) passes, so the refund finds it.
+ */
+export const PROXIED = 'proxied';
+
 /** A lease slot on a key: open while it has no outcome and its expiry has not passed. */
 export interface LeaseSlot {
   /** the nonce of the lease holding the slot */
   nonce: string;
   /** when the lease expires, ms since the Unix epoch */
   expiresAtMs: number;
-  /** the reported outcome, once completed */
-  outcome?: Outcome;
+  /** the reported outcome, once completed; PROXIED for a proxied use not given back */
+  outcome?: Outcome | typeof PROXIED;
 }
 
 /**

@@ -3,12 +3,8 @@ import type { DryPool } from '../domain/dry-pool.js';
 import { KeypoolError } from '../domain/errors.js';
 import type { UnusableCounts } from '../domain/types.js';
 
-export class PayloadTooLarge extends KeypoolError {
-  readonly code = 'payload_too_large';
-  constructor(limit: number) {
-    super(`the request body is over ${limit / 1024} KB`);
-  }
-}
+// The proxy use case refuses a body over its limit before leasing: the class lives in the domain.
+export { PayloadTooLarge } from '../domain/errors.js';
 
 export class RouteNotFound extends KeypoolError {
   readonly code = 'not_found';
@@ -28,6 +24,9 @@ const STATUS: Record<string, number> = {
   pool_not_found: 404,
   key_not_found: 404,
   lease_not_found: 404,
+  // A proxy path the pool's provider does not allow (account and balance endpoints among them).
+  path_not_allowed: 403,
+  job_not_found: 404,
   method_not_allowed: 405,
   no_usable_key: 409,
   idempotency_conflict: 409,
@@ -35,6 +34,10 @@ const STATUS: Record<string, number> = {
   pool_not_empty: 409,
   // A key from before sealing: retiring it waits for `keypool reseal` (its plain secret is out of every function's reach).
   key_not_sealed: 409,
+  // A proxy request to a pool whose provider is `none`.
+  no_provider: 409,
+  // A proxy request whose Idempotency-Key's first request still runs: Retry-After says when to ask again.
+  request_in_progress: 409,
   lease_expired: 410,
   payload_too_large: 413,
   // A caller past its report budget: a lease-less count is refused until the next minute.
@@ -90,7 +93,7 @@ export interface ErrorBody {
   message: string;
   /**
    * no_usable_key: seconds until a resting key comes back; sealing_unavailable,
-   * sealing_misconfigured and store_throttled: seconds to wait before trying again;
+   * sealing_misconfigured, store_throttled and request_in_progress: seconds to wait before trying again;
    * report_budget_exceeded: seconds to the next minute (each also the Retry-After header)
    */
   retryAfterSeconds?: number;

@@ -93,6 +93,10 @@ export const PoolViewSchema = z.object({
   shards: Positive,
   maxClientCooldownSeconds: Positive,
   maxClientReportsPerMinute: Positive,
+  /** proxy mode: keys one proxied request may try (1..5) */
+  proxyAttempts: Positive,
+  /** proxy mode: how long one provider call may take, in seconds (1..600) */
+  proxyTimeoutSeconds: Positive,
   /** while a change of shards is being applied: the widest layout a key may still sit in */
   previousShards: z.optional(Positive),
   shardsChangedAt: z.optional(z.iso.datetime()),

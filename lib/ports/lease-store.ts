@@ -42,6 +42,11 @@ export interface LeaseAttempt {
   expiresAtMs: number;
   nowMs: number;
   /**
+   * A use keypool takes for a proxied call (Leasing.takeUse): the slot is written with the
+   * PROXIED mark, so no completion is needed for a success; refundProxied gives it back.
+   */
+  proxied?: boolean;
+  /**
    * With an Idempotency-Key: the lease and its record are written together or not at all,
    * and the record only where none is, or an expired one (lib/domain/idempotency.ts).
    */
@@ -86,6 +91,16 @@ export interface CompletionAttempt {
   change?: ReportChange;
 }
 
+/**
+ * Gives back a use a proxied lease write took (LeaseAttempt.proxied): applies only while the
+ * key is in `pool` and its slot still holds this nonce and the PROXIED mark, and replaces the
+ * mark with `outcome` (one that refunds: refundsUse), so it applies once; a slot leased again
+ * meanwhile (only past its expiry: isSlotFree) refuses it and the use stays counted. No expiry
+ * condition: a late refund of a slot nobody took since still gives its use back.
+ * `change`: the provider's status change (reportChange by `provider`), with the same rules.
+ */
+export type ProxiedRefund = CompletionAttempt;
+
 /** A completion's answer: the key's count and status after it. */
 export type CompletedKey = Pick<KeyRecord, 'keyId' | 'usageCount' | 'status' | 'cooldownUntil'>;
 
@@ -114,6 +129,8 @@ export interface LeaseStore extends UndecryptableMarker, ReportBudget {
    */
   releaseIdempotentLease(id: string, leaseId: string): Promise<boolean>;
   tryComplete(attempt: CompletionAttempt): Promise<CompletionAttemptResult>;
+  /** ProxiedRefund's conditional write; refused: `current` is the key as it is (its slots included). */
+  refundProxied(refund: ProxiedRefund): Promise<CompletionAttemptResult>;
   /** +1 without a lease; undefined if the pool has no such key. */
   increment(pool: string, keyId: string, nowMs: number): Promise<Pick<KeyRecord, 'keyId' | 'usageCount'> | undefined>;
   /**

@@ -14,7 +14,8 @@ export interface UndecryptableMark {
   reason?: UndecryptableReason;
   /** when (ISO 8601): the status's time (default: now) */
   at?: string;
-  lease?: { slot: number; nonce: string };
+  /** the lease just written for it, still open (or, `proxied`, still holding the PROXIED mark) */
+  lease?: { slot: number; nonce: string; proxied?: boolean };
 }
 
 export interface UndecryptableMarker {

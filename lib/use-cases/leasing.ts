@@ -14,6 +14,7 @@ import {
   SecretUndecryptable,
 } from '../domain/errors.js';
 import type { Candidate, CandidatePage, CompletedKey, IdempotentLease, LeaseStore } from '../ports/lease-store.js';
+import { type AnswerVerdict, slotOutcome } from '../domain/provider-answers.js';
 import type {
   CompletionReport,
   CompletionResult,
@@ -22,6 +23,7 @@ import type {
   PoolPolicy,
   StoredKey,
 } from '../domain/types.js';
+import { PROXIED } from '../domain/types.js';
 import type { BudgetSpend } from '../ports/report-budget.js';
 import { KEY_ID_PATTERN } from '../domain/keys.js';
 import { callerDigest, idempotencyId, leaseRequestHash, replayRefusal } from '../domain/idempotency.js';
@@ -61,6 +63,38 @@ export interface LeasingOptions {
 
 /** What a lease under an Idempotency-Key is recorded and replayed by. */
 type IdempotencyRequest = Pick<IdempotentLease, 'id' | 'requestHash' | 'callerDigest'>;
+
+/**
+ * A use taken for a proxied call (Leasing.takeUse): the key and its secret, its count before
+ * the use, and the slot and nonce its refund names.
+ */
+export interface ProxyUse {
+  keyId: string;
+  apiKey: string;
+  pool: string;
+  usageCount: number;
+  slot: number;
+  nonce: string;
+}
+
+/** What one lease write took: a lease's grant (without its pool) and the slot its nonce holds. */
+type Taken = Omit<LeaseGrant, 'pool'> & { slot: number; nonce: string };
+
+/**
+ * How trying one candidate went, for the lease loop: taken (`usageCount`, the count before the
+ * use, moves the broker's memory of the shard; absent for a replayed lease), not taken (`usable`:
+ * it may still be leasable, lost to a race), or `again`: try the same candidate once more.
+ */
+type Tried<R> = { grant: R; usageCount?: number } | { usable: boolean } | { again: true };
+
+const NO_KEYS: ReadonlySet<string> = new Set();
+
+/**
+ * How long past the pool's proxyTimeoutSeconds a proxied use holds its slot (isSlotFree): the
+ * provider call is bounded by proxyTimeoutSeconds; the margin covers reading the answer and the
+ * refund.
+ */
+export const PROXY_SLOT_MARGIN_SECONDS = 30;
 
 /** How long a lost race keeps a broker spreading its first tries (see Leasing.lease). */
 export const CONTENTION_MEMORY_MS = 2_000;
@@ -169,6 +203,107 @@ export class Leasing {
       const again = await this.replay(pool, idempotency);
       if (again) return again;
     }
+    return this.takeFrom<LeaseGrant>(pool, policy, maxUses, NO_KEYS, async (keyId, seenCount, shard) => {
+      const tried = await this.attempt(keyId, seenCount, pool, shard, maxUses, { ttlMs, idempotency });
+      if ('taken' in tried) {
+        const { slot: _slot, nonce: _nonce, ...grant } = tried.taken;
+        return { grant: { ...grant, pool }, usageCount: grant.usageCount };
+      }
+      if ('idempotencyTaken' in tried && idempotency) {
+        // A concurrent request with the same key won: its lease is ours to answer with.
+        const again = await this.replay(pool, idempotency);
+        return again ? { grant: again } : { again: true };
+      }
+      return { usable: 'usable' in tried && tried.usable };
+    });
+  }
+
+  /**
+   * Takes one use of the pool's least recently used usable key for a proxied call: the lease
+   * loop and its write, the cap checked in it, but the slot written with the PROXIED mark, so a
+   * success (or an unknown outcome) needs no other write; settleUse gives the use back for the
+   * outcomes that do. The slot is held until the call's bound (proxyTimeoutSeconds and a margin)
+   * unless given back, so no other lease takes it while the call may still refund. Never a key in `exclude` (the keys this request already
+   * tried). Refuses with NoUsableKey as a lease does.
+   */
+  async takeUse(pool: string, options: { exclude?: ReadonlySet<string>; maxUses?: number } = {}): Promise<ProxyUse> {
+    const policy = await this.pools.require(pool);
+    const maxUses = withinPolicy('maxUses', options.maxUses, policy.maxUses, pool);
+    const ttlMs = (policy.proxyTimeoutSeconds + PROXY_SLOT_MARGIN_SECONDS) * 1000;
+    return this.takeFrom<ProxyUse>(
+      pool,
+      policy,
+      maxUses,
+      options.exclude ?? NO_KEYS,
+      async (keyId, seenCount, shard) => {
+        const tried = await this.attempt(keyId, seenCount, pool, shard, maxUses, { ttlMs, proxied: true });
+        if (!('taken' in tried)) return { usable: 'usable' in tried && tried.usable };
+        const { keyId: id, apiKey, usageCount, slot, nonce } = tried.taken;
+        return { grant: { keyId: id, apiKey, pool, usageCount, slot, nonce }, usageCount };
+      },
+    );
+  }
+
+  /**
+   * Settles a taken use by the provider's answer (the outcome table's verdict): success and
+   * unknown write nothing (the use stays counted); every other outcome gives it back once, with
+   * the provider's status change (reportChange by `provider`) in the same write where the key's
+   * status allows it (else the refund alone). A slot leased again since (possible only past its
+   * expiry, the call's bound) refuses the refund: the use stays counted, the safe side.
+   */
+  async settleUse(use: ProxyUse, verdict: AnswerVerdict): Promise<void> {
+    if (!verdict.givesBack) return;
+    const policy = await this.pools.require(use.pool);
+    const outcome = slotOutcome(verdict.outcome);
+    const nowMs = this.clock();
+    let change = reportChange(outcome, 'provider', policy, verdict.retryAfterSeconds, nowMs);
+    for (let tries = 0; tries < 2; tries++) {
+      const { keyId, pool, slot, nonce } = use;
+      const result = await this.store.refundProxied({
+        keyId,
+        pool,
+        slot,
+        nonce,
+        outcome,
+        nowMs,
+        ...(change ? { change } : {}),
+      });
+      if (result.applied) return;
+      const held = result.current?.pool === pool ? result.current.slots[String(slot)] : undefined;
+      // Given back already, leased again since, or gone: nothing more to do.
+      if (!change || held?.nonce !== nonce || held.outcome !== PROXIED) return;
+      // Still ours, yet refused: the key's status forbids the change (a verdict, an operator's
+      // disabled). The refund alone.
+      change = undefined;
+    }
+  }
+
+  /**
+   * The secret of a key of `pool` for a poll of a job it started (nothing counted, no slot):
+   * undefined when the key is not in the pool, is retired or not sealed, or its secret does not
+   * open (it is then taken out of the pool, as a lease would). A key service that fails throws.
+   */
+  async openKey(pool: string, keyId: string): Promise<string | undefined> {
+    if (!KEY_ID_PATTERN.test(keyId)) return undefined;
+    const key = await this.store.get(keyId);
+    if (!key || key.pool !== pool || !key.sealed || key.status === 'retired' || key.status === 'undecryptable')
+      return undefined;
+    return this.openSecret(key, pool);
+  }
+
+  /**
+   * The lease loop, shared by lease and takeUse: reads candidate pages shard by shard and tries
+   * them with `tryKey` (which writes) until one is taken, or refuses with NoUsableKey when every
+   * shard was seen dry in this request. Keys in `exclude` are never tried; a shard whose page
+   * holds only those is dry for this request (not for the broker's memory of it).
+   */
+  private async takeFrom<R>(
+    pool: string,
+    policy: PoolPolicy,
+    maxUses: number,
+    exclude: ReadonlySet<string>,
+    tryKey: (keyId: string, seenCount: number, shard: number) => Promise<Tried<R>>,
+  ): Promise<R> {
     // Both layouts while a reshard is pending: a key not yet moved is still found.
     const span = shardSpan(policy);
     /** shards seen dry in this request: a 409 needs all of them */
@@ -192,51 +327,50 @@ export class Leasing {
         this.markDry(pool, shard, maxUses, dry, nowMs);
         continue;
       }
+      // A page holds more keys (25) than one request may try (proxyAttempts, at most 5): a page
+      // of only tried keys is a shard of only those.
+      const untried = candidates.filter((c) => !exclude.has(c.keyId));
+      if (untried.length === 0) {
+        dry.add(shard);
+        continue;
+      }
       round++;
       this.shardMemory.seen(pool, shard, (candidates[0] as Candidate).usageCount, nowMs);
       // Strict LRU for the first try: the head of the index, unless this process is already
       // trying it or lost a race moments ago. Callers in other processes (other Lambda
       // containers) read the same head, so once contention is seen the first try is a random
       // one of the page's least used candidates (takeSpread); after a lost race, another.
-      const free = candidates.filter((c) => !this.inFlight.has(c.keyId));
-      const busy = candidates.filter((c) => this.inFlight.has(c.keyId));
+      const free = untried.filter((c) => !this.inFlight.has(c.keyId));
+      const busy = untried.filter((c) => this.inFlight.has(c.keyId));
       const spread = nowMs < this.contendedUntilMs;
       let candidate = (spread ? takeSpread(free, this.random) : free.shift()) ?? busy.shift();
       let stillUsable = false;
       while (candidate) {
-        const outcome = await this.attempt(
-          candidate.keyId,
-          candidate.usageCount,
-          pool,
-          shard,
-          maxUses,
-          ttlMs,
-          idempotency,
-        );
-        if ('grant' in outcome) {
-          // The shard's head is now the next candidate of the page (or, if none, one use more):
-          // the next lease of this broker goes to another shard if that one is less used.
-          const taken = candidate.keyId;
-          const after = candidates
-            .filter((c) => c.keyId !== taken)
-            .reduce((low, c) => Math.min(low, c.usageCount), outcome.grant.usageCount + 1);
-          this.shardMemory.seen(pool, shard, after, this.clock());
-          return outcome.grant;
+        const tried = await tryKey(candidate.keyId, candidate.usageCount, shard);
+        if ('grant' in tried) {
+          if (tried.usageCount !== undefined) {
+            // The shard's head is now the next candidate of the page (or, if none, one use
+            // more): the next lease of this broker goes to another shard if that one is less used.
+            const taken = candidate.keyId;
+            const after = candidates
+              .filter((c) => c.keyId !== taken)
+              .reduce((low, c) => Math.min(low, c.usageCount), tried.usageCount + 1);
+            this.shardMemory.seen(pool, shard, after, this.clock());
+          }
+          return tried.grant;
         }
-        if ('taken' in outcome && idempotency) {
-          // A concurrent request with the same key won: its lease is ours to answer with.
-          const again = await this.replay(pool, idempotency);
-          if (again) return again;
-          continue;
-        }
-        stillUsable ||= 'usable' in outcome && outcome.usable;
+        if ('again' in tried) continue;
+        stillUsable ||= tried.usable;
         candidate = takeSpread(free, this.random) ?? takeRandom(busy, this.random);
       }
       // Every candidate of this page was seen not leasable and the page is the whole range: the
       // index lagged; this shard has nothing for now. If some were leasable but lost to races,
       // or the range goes on past the page (a short page can be one whose cooling keys were
-      // skipped), it may be read again.
-      if (!stillUsable && !page.more) this.markDry(pool, shard, maxUses, dry, this.clock());
+      // skipped), it may be read again. Keys this request excluded may be usable by others.
+      if (!stillUsable && !page.more) {
+        if (untried.length === candidates.length) this.markDry(pool, shard, maxUses, dry, this.clock());
+        else dry.add(shard);
+      }
     }
     const wait =
       coolingUntilMs === undefined ? undefined : Math.max(1, Math.ceil((coolingUntilMs - this.clock()) / 1000));
@@ -281,14 +415,14 @@ export class Leasing {
    * The secret of a key this lease holds in `pool`, opened with `pool` (the requested one, never
    * the pool the item names) in the encryption context: a ciphertext sealed for another pool
    * does not open here, whatever a write to the table made the item say. A secret that cannot be
-   * opened takes the key out of the pool (and, for a lease just written, ends it and gives its
-   * use back) and answers undefined; a key service that failed gives the use back and fails the
-   * lease.
+   * opened takes the key out of the pool (and, for a lease or proxied use just written, ends it
+   * and gives its use back) and answers undefined; a key service that failed gives the use back
+   * and fails the lease.
    */
   private async openSecret(
     key: StoredKey,
     pool: string,
-    lease?: { slot: number; nonce: string },
+    lease?: { slot: number; nonce: string; proxied?: boolean },
   ): Promise<string | undefined> {
     try {
       const secret = await this.sealer.open(key.secret, { pool, keyId: key.keyId });
@@ -303,14 +437,17 @@ export class Leasing {
           reason: error.reason,
           at: new Date(this.clock()).toISOString(),
         };
-        // With the lease when it is still open (its use given back in the same write), else alone.
+        // With the lease when it is still open, or a proxied use not given back (its use given
+        // back in the same write), else alone.
         if (!lease || !(await this.store.markUndecryptable({ ...mark, lease })))
           await this.store.markUndecryptable(mark);
         this.onUndecryptable?.(error);
         return undefined;
       }
       if (lease) {
-        await this.store.tryComplete({ keyId: key.keyId, pool, ...lease, outcome: 'failure', nowMs: this.clock() });
+        const { proxied, ...slot } = lease;
+        const failure = { keyId: key.keyId, pool, ...slot, outcome: 'failure' as const, nowMs: this.clock() };
+        await (proxied ? this.store.refundProxied(failure) : this.store.tryComplete(failure));
       }
       throw error;
     }
@@ -356,16 +493,20 @@ export class Leasing {
     };
   }
 
-  /** Tries one key, retrying it while it stays leasable and only our view of it was stale. */
+  /**
+   * Tries one key, retrying it while it stays leasable and only our view of it was stale. The
+   * write is a lease (open slot, with its Idempotency-Key record when there is one) or a
+   * proxied use (`proxied`: the slot written with the PROXIED mark, needing no completion).
+   */
   private async attempt(
     keyId: string,
     seenCount: number,
     pool: string,
     seenShard: number,
     maxUses: number,
-    ttlMs: number,
-    idempotency: IdempotencyRequest | undefined,
-  ): Promise<{ grant: LeaseGrant } | { usable: boolean } | { taken: true }> {
+    write: { ttlMs: number; idempotency?: IdempotencyRequest | undefined; proxied?: boolean },
+  ): Promise<{ taken: Taken } | { usable: boolean } | { idempotencyTaken: true }> {
+    const { ttlMs, idempotency, proxied } = write;
     this.inFlight.set(keyId, (this.inFlight.get(keyId) ?? 0) + 1);
     try {
       let count = seenCount;
@@ -386,11 +527,12 @@ export class Leasing {
           nonce,
           expiresAtMs,
           nowMs,
+          ...(proxied ? { proxied } : {}),
           ...(idempotency
             ? { idempotency: { ...idempotency, leaseId, keyId, pool, usageCount: count, expiresAtMs } }
             : {}),
         });
-        if ('idempotencyTaken' in result) return { taken: true };
+        if ('idempotencyTaken' in result) return { idempotencyTaken: true };
         // A refusal whose item holds our own nonce in the slot is our grant: the write applied
         // and only its answer was lost (the SDK retried it, and the retry found it done).
         const ours = result.granted
@@ -407,7 +549,7 @@ export class Leasing {
           };
           let apiKey: string | undefined;
           try {
-            apiKey = await this.openSecret(ours, pool, { slot, nonce });
+            apiKey = await this.openSecret(ours, pool, { slot, nonce, ...(proxied ? { proxied } : {}) });
           } catch (error) {
             await undone();
             throw error;
@@ -418,13 +560,14 @@ export class Leasing {
             return { usable: false };
           }
           return {
-            grant: {
+            taken: {
               leaseId,
               keyId,
               apiKey,
-              pool,
               usageCount: count,
               expiresAt: new Date(expiresAtMs).toISOString(),
+              slot,
+              nonce,
             },
           };
         }

@@ -170,7 +170,22 @@ describe('keypool CLI', () => {
       await keypool(['pool', 'set', pool, '--max-uses', '5', '--lease-ttl', '120', '--json']),
     ) as Record<string, unknown>;
     const changed = body(
-      await keypool(['pool', 'set', pool, '--cooldown', '90', '--provider', 'none', '--min-credits', '2.5', '--json']),
+      await keypool([
+        'pool',
+        'set',
+        pool,
+        '--cooldown',
+        '90',
+        '--provider',
+        'none',
+        '--min-credits',
+        '2.5',
+        '--proxy-attempts',
+        '4',
+        '--proxy-timeout',
+        '300',
+        '--json',
+      ]),
     ) as Record<string, unknown>;
     const shown = await keypool(['pool', 'show', pool, '--json']);
     const listed = await keypool(['pool', 'list', '--json']);
@@ -183,12 +198,16 @@ describe('keypool CLI', () => {
       cooldownSeconds: 60,
       provider: 'stability',
       minCredits: 3,
+      proxyAttempts: 2,
+      proxyTimeoutSeconds: 120,
     });
     expect(changed).toEqual({
       ...created,
       cooldownSeconds: 90,
       provider: 'none',
       minCredits: 2.5,
+      proxyAttempts: 4,
+      proxyTimeoutSeconds: 300,
       updatedAt: changed.updatedAt,
     });
     expect(body(shown)).toEqual(await api(`/pools/${pool}`));

@@ -163,6 +163,8 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
       minCredits: 0.5,
       maxClientCooldownSeconds: 30,
       maxClientReportsPerMinute: 5,
+      proxyAttempts: 3,
+      proxyTimeoutSeconds: 300,
     });
     await new Promise((r) => setTimeout(r, 5));
     // Act
@@ -180,6 +182,8 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
       shards: 1,
       maxClientCooldownSeconds: 30,
       maxClientReportsPerMinute: 5,
+      proxyAttempts: 3,
+      proxyTimeoutSeconds: 300,
       createdAt: first.createdAt,
       updatedAt: (second.body as PoolViewBody).updatedAt,
     });
@@ -260,6 +264,10 @@ describe('PUT /pools/{pool}, GET /pools/{pool}, GET /pools', () => {
     ['shards 0', { shards: 0 }, 'body.shards'],
     ['shards above 64', { shards: 65 }, 'body.shards'],
     ['shards a fraction', { shards: 2.5 }, 'body.shards'],
+    ['proxyAttempts 0', { proxyAttempts: 0 }, 'body.proxyAttempts'],
+    ['proxyAttempts above 5', { proxyAttempts: 6 }, 'body.proxyAttempts'],
+    ['proxyTimeoutSeconds 0', { proxyTimeoutSeconds: 0 }, 'body.proxyTimeoutSeconds'],
+    ['proxyTimeoutSeconds above 600', { proxyTimeoutSeconds: 601 }, 'body.proxyTimeoutSeconds'],
     ['an unknown field', { maxUses: 3, colour: 'blue' }, 'body'],
   ])('PUT with %s is 400 invalid_request naming the field, and creates nothing', async (_what, body, path) => {
     // Prepare

@@ -13,7 +13,7 @@ import type { LeaseGrant, Outcome, PoolSettings } from '../../lib/domain/types.j
 import type { Broker } from '../../lib/use-cases/broker.js';
 import { MAX_SORTED_COUNT, TABLE, USAGE_TIER } from '../../lib/table.js';
 import { parseLeaseId } from '../../lib/domain/lease-id.js';
-import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
+import { createTestTable, fakeKey, seedPool, type TestTable, uniqueName } from '../support/dynamo.js';
 
 let table: TestTable;
 
@@ -22,15 +22,8 @@ beforeAll(async () => {
 });
 
 /** Imports `count` fake keys into a new pool (with `settings`, else the defaults). */
-async function seed(pool: string, count: number, settings: Partial<PoolSettings> = {}): Promise<string[]> {
-  const broker = table.broker();
-  await broker.setPool(pool, settings);
-  const result = await broker.importKeys(
-    pool,
-    Array.from({ length: count }, (_, i) => ({ apiKey: fakeKey(`${i}-`) })),
-  );
-  return result.keys.map((k) => k.keyId);
-}
+const seed = (pool: string, count: number, settings: Partial<PoolSettings> = {}): Promise<string[]> =>
+  seedPool(table, pool, count, settings);
 
 describe('import', () => {
   it('dedupes by fingerprint: importing a key again adds nothing and changes nothing', async () => {

@@ -6,6 +6,7 @@ import { type CapacityMeter, DynamoKeyStore } from '../../lib/adapters/dynamo-ke
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { Broker, type BrokerOptions } from '../../lib/use-cases/broker.js';
+import type { PoolSettings } from '../../lib/domain/types.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { POOL_RECORD_PREFIX } from '../../lib/table.js';
 import { testSealer, withOpenedSecrets } from './sealing.js';
@@ -79,4 +80,20 @@ export async function scanOpened(
   tableName: string,
 ): Promise<Record<string, unknown>[]> {
   return withOpenedSecrets(await scanTable(client, tableName));
+}
+
+/** Creates `pool` (with `settings`, else the defaults) in `table` and imports `count` fake keys; answers their ids in import order. */
+export async function seedPool(
+  table: TestTable,
+  pool: string,
+  count: number,
+  settings: Partial<PoolSettings> = {},
+): Promise<string[]> {
+  const broker = table.broker();
+  await broker.setPool(pool, settings);
+  const result = await broker.importKeys(
+    pool,
+    Array.from({ length: count }, (_, i) => ({ apiKey: fakeKey(`${i}-`) })),
+  );
+  return result.keys.map((k) => k.keyId);
 }

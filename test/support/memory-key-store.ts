@@ -7,7 +7,13 @@
  * set it aside. There is no index lag: tests that need one wrap the store. Every answer is a
  * copy, as a database's is.
  */
-import type { CandidatePage, CompletionAttempt, IdempotentLease, LeaseAttempt } from '../../lib/ports/lease-store.js';
+import type {
+  CandidatePage,
+  CompletionAttempt,
+  IdempotentLease,
+  LeaseAttempt,
+  ProxiedRefund,
+} from '../../lib/ports/lease-store.js';
 import type { KeyMove, KeyPlacement } from '../../lib/ports/reshard-store.js';
 import type { KeyStore } from '../../lib/ports/key-store.js';
 import type { KeyUpdate, Retirement } from '../../lib/ports/key-admin-store.js';
@@ -34,6 +40,7 @@ import {
   POOL_DEFAULTS,
   type PoolPolicy,
   type PoolSettings,
+  PROXIED,
   type StatusStamp,
 } from '../../lib/domain/types.js';
 import type { BalanceStore, BalanceWrite } from '../../lib/ports/balance-store.js';
@@ -74,10 +81,10 @@ const placement = (row: Row): KeyPlacement => ({
   shard: home(row.key),
   indexedIn: indexedIn(row),
 });
-/** The key's slot of `lease` while that lease holds it open. */
-const openSlot = (key: StoredKey, lease: { slot: number; nonce: string }): LeaseSlot | undefined => {
+/** The key's slot of `lease` while that lease holds it open (`proxied`: while it holds the PROXIED mark). */
+const openSlot = (key: StoredKey, lease: { slot: number; nonce: string; proxied?: boolean }): LeaseSlot | undefined => {
   const slot = key.slots[String(lease.slot)];
-  return slot?.nonce === lease.nonce && slot.outcome === undefined ? slot : undefined;
+  return slot?.nonce === lease.nonce && slot.outcome === (lease.proxied ? PROXIED : undefined) ? slot : undefined;
 };
 /** Closes a lease's slot with its outcome, giving its use back when the outcome does. */
 const close = (key: StoredKey, slot: LeaseSlot, outcome: Outcome): void => {
@@ -166,7 +173,11 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     if (record) this.idempotent.set(record.id, { ...record });
     Object.assign(key, { usageCount: attempt.seenCount + 1, lastUsedAt: new Date(attempt.nowMs).toISOString() });
     stamp(key, { status: 'active' });
-    key.slots[String(attempt.slot)] = { nonce: attempt.nonce, expiresAtMs: attempt.expiresAtMs };
+    key.slots[String(attempt.slot)] = {
+      nonce: attempt.nonce,
+      expiresAtMs: attempt.expiresAtMs,
+      ...(attempt.proxied ? { outcome: PROXIED } : {}),
+    };
     row.stamp = attempt.nowMs;
     return this.answer('tryLease', { granted: true, key });
   }
@@ -182,19 +193,28 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
   }
 
   tryComplete(attempt: CompletionAttempt) {
+    return this.closeSlot('tryComplete', attempt, false);
+  }
+
+  refundProxied(refund: ProxiedRefund) {
+    return this.closeSlot('refundProxied', refund, true);
+  }
+
+  /** A completion, or (`proxied`) a proxied use's refund: the same rules but the slot's mark and no expiry. */
+  private closeSlot(method: 'tryComplete' | 'refundProxied', attempt: CompletionAttempt, proxied: boolean) {
     const row = this.rows.get(attempt.keyId);
     const key = row?.key;
-    const slot = key && openSlot(key, attempt);
+    const slot = key && openSlot(key, { ...attempt, proxied });
     const { change } = attempt;
     const refused =
       !row ||
       !key ||
       !slot ||
       key.pool !== attempt.pool ||
-      slot.expiresAtMs < attempt.nowMs ||
+      (!proxied && slot.expiresAtMs < attempt.nowMs) ||
       (change && !reportApplies(key, change, attempt.nowMs));
     if (refused)
-      return this.answer('tryComplete', {
+      return this.answer(method, {
         applied: false,
         current: key && { ...withoutSecret(key), slots: key.slots },
       });
@@ -203,7 +223,7 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     if (change) stamp(key, change.stamp);
     const { keyId, usageCount, status, cooldownUntil } = key;
     const resting = isTemporary(status) && cooldownUntil !== undefined ? { cooldownUntil } : {};
-    return this.answer('tryComplete', { applied: true, key: { keyId, usageCount, status, ...resting } });
+    return this.answer(method, { applied: true, key: { keyId, usageCount, status, ...resting } });
   }
 
   spendReport(pool: string, caller: string, nowMs: number, max: number) {

@@ -61,6 +61,8 @@ export const POOL_VIEW_FIELDS = [
   'minCredits',
   'pool',
   'provider',
+  'proxyAttempts',
+  'proxyTimeoutSeconds',
   'shards',
   'updatedAt',
 ];

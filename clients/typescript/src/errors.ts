@@ -111,6 +111,26 @@ export class KeyNotSealed extends KeypoolError {
   static override readonly code = 'key_not_sealed';
 }
 
+/** 403: a proxy path the pool's provider does not allow (the account and balance endpoints among them); nothing was leased. */
+export class PathNotAllowed extends KeypoolError {
+  static override readonly code = 'path_not_allowed';
+}
+
+/** 404: a job id keypool did not start in this pool (or whose pin expired after 24 h). */
+export class JobNotFound extends KeypoolError {
+  static override readonly code = 'job_not_found';
+}
+
+/** 409: a proxy request to a pool with no provider (`provider: none`); nothing was called. */
+export class NoProvider extends KeypoolError {
+  static override readonly code = 'no_provider';
+}
+
+/** 409: a proxy request with this Idempotency-Key is still running; retry after `retryAfterSeconds` for its answer. */
+export class RequestInProgress extends KeypoolError {
+  static override readonly code = 'request_in_progress';
+}
+
 /** 410: the lease ended before it was completed; its use stays counted. */
 export class LeaseExpired extends KeypoolError {
   static override readonly code = 'lease_expired';
@@ -179,6 +199,10 @@ const BY_CODE: ReadonlyMap<string, typeof KeypoolError> = new Map(
     IdempotencyConflict,
     PoolNotEmpty,
     KeyNotSealed,
+    PathNotAllowed,
+    JobNotFound,
+    NoProvider,
+    RequestInProgress,
     LeaseExpired,
     PayloadTooLarge,
     ReportBudgetExceeded,

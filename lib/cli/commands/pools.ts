@@ -9,6 +9,8 @@ import {
   MinCredits,
   PoolName,
   ProviderSchema,
+  ProxyAttempts,
+  ProxyTimeoutSeconds,
   Shards,
 } from '../../domain/primitives.js';
 import { reshard as reshardPool, RESHARD_SETTLE_MS, type ReshardReport } from '../../use-cases/reshard.js';
@@ -26,6 +28,8 @@ const POOL_COLUMNS = [
   'shards',
   'maxClientCooldownSeconds',
   'maxClientReportsPerMinute',
+  'proxyAttempts',
+  'proxyTimeoutSeconds',
   'updatedAt',
 ];
 
@@ -41,7 +45,7 @@ const set: Command = {
   name: 'set',
   summary: 'create a pool or change its policy (PUT /pools/{pool}): only the flags given change',
   usage:
-    '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--shards N] [--max-client-cooldown S] [--max-client-reports N] [--json]',
+    '<pool> [--max-uses N] [--lease-ttl S] [--cooldown S] [--provider stability|none] [--min-credits N] [--shards N] [--max-client-cooldown S] [--max-client-reports N] [--proxy-attempts N] [--proxy-timeout S] [--json]',
   help: [
     `--max-uses N      the cap: a key is leased while its count is <= N (0..1000; new pool: ${POOL_DEFAULTS.maxUses})`,
     `--lease-ttl S     the longest lease, and the default one, in seconds (1..3600; new pool: ${POOL_DEFAULTS.leaseTtlSeconds})`,
@@ -55,6 +59,10 @@ const set: Command = {
     '                  confirms or clears them first',
     `--max-client-reports N    negative reports and lease-less counts one caller may make per minute (1..10000; new pool: ${POOL_DEFAULTS.maxClientReportsPerMinute});`,
     '                  past N they change nothing (a report still counts or gives back its use) and a count answers 429',
+    `--proxy-attempts N        proxy mode: keys one proxied request may try, the first included (1..5; new pool: ${POOL_DEFAULTS.proxyAttempts});`,
+    '                  another key only after an answer that says nothing was generated, never after a timeout',
+    `--proxy-timeout S         proxy mode: how long one provider call may take, in seconds (1..600; new pool: ${POOL_DEFAULTS.proxyTimeoutSeconds});`,
+    '                  past it the call is unknown: its use stays counted',
     '--json            print the HTTP API body (the PoolView)',
     `Leases in a running Lambda follow a change within its policy cache (${POLICY_CACHE_MS / 1000} s).`,
   ],
@@ -67,6 +75,8 @@ const set: Command = {
     shards: { type: 'string' },
     'max-client-cooldown': { type: 'string' },
     'max-client-reports': { type: 'string' },
+    'proxy-attempts': { type: 'string' },
+    'proxy-timeout': { type: 'string' },
     json: { type: 'boolean' },
   },
   positionals: [1, 1],
@@ -83,6 +93,8 @@ const set: Command = {
       args.values['max-client-reports'],
       '--max-client-reports',
     );
+    const proxyAttempts = numberFlag(ProxyAttempts, args.values['proxy-attempts'], '--proxy-attempts');
+    const proxyTimeoutSeconds = numberFlag(ProxyTimeoutSeconds, args.values['proxy-timeout'], '--proxy-timeout');
     const maxUses = numberFlag(MaxUses, args.values['max-uses'], '--max-uses');
     const leaseTtlSeconds = numberFlag(LeaseTtlSeconds, args.values['lease-ttl'], '--lease-ttl');
     const cooldownSeconds = numberFlag(CooldownSeconds, args.values.cooldown, '--cooldown');
@@ -98,6 +110,8 @@ const set: Command = {
       ...(shards === undefined ? {} : { shards }),
       ...(maxClientCooldownSeconds === undefined ? {} : { maxClientCooldownSeconds }),
       ...(maxClientReportsPerMinute === undefined ? {} : { maxClientReportsPerMinute }),
+      ...(proxyAttempts === undefined ? {} : { proxyAttempts }),
+      ...(proxyTimeoutSeconds === undefined ? {} : { proxyTimeoutSeconds }),
     };
     const view = await services.broker().setPool(pool, settings);
     io.out(args.values.json ? json(view) : table(poolRows([view]), POOL_COLUMNS));

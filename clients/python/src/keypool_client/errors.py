@@ -130,6 +130,30 @@ class StoreThrottled(KeypoolError):
     code = "store_throttled"
 
 
+class NoProvider(KeypoolError):
+    """409: a proxy request to a pool with no provider (`provider: none`); nothing was called."""
+
+    code = "no_provider"
+
+
+class PathNotAllowed(KeypoolError):
+    """403: a proxy path the pool's provider does not allow (the account and balance endpoints among them)."""
+
+    code = "path_not_allowed"
+
+
+class JobNotFound(KeypoolError):
+    """404: a job id keypool did not start in this pool (or whose pin expired after 24 h)."""
+
+    code = "job_not_found"
+
+
+class RequestInProgress(KeypoolError):
+    """409: a proxy request with this Idempotency-Key is still running; retry after `retry_after` seconds for its answer."""
+
+    code = "request_in_progress"
+
+
 class KeypoolApiError(KeypoolError):
     """Any other answer that is not what the call expects (`code` says which: `internal_error`, `not_found`, ...)."""
 
@@ -157,6 +181,10 @@ _BY_CODE: Mapping[str, Type[KeypoolError]] = {
     "sealing_unavailable": SealingUnavailable,
     "sealing_misconfigured": SealingMisconfigured,
     "store_throttled": StoreThrottled,
+    "no_provider": NoProvider,
+    "path_not_allowed": PathNotAllowed,
+    "job_not_found": JobNotFound,
+    "request_in_progress": RequestInProgress,
     "forbidden_host": AccessDenied,
     "forbidden_origin": AccessDenied,
 }
