@@ -9,6 +9,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY_POINTS } from '../../infra/entry-points.js';
 import { buildKeypoolApp, type KeypoolApp } from '../../infra/keypool-app.js';
+import { ProxyTimeoutSeconds } from '../../lib/domain/primitives.js';
 import { ANSWERS_BUCKET_ENV } from '../../lib/domain/proxy-names.js';
 import { iamMatches, joinTail, type Json, NO_BUNDLING, resource, resources } from '../support/templates.js';
 
@@ -16,6 +17,9 @@ const PROD_CONTEXT = { ...NO_BUNDLING, stage: 'prod', pools: 'a:3,b:2,sdxl-turbo
 const POOLS = ['a', 'b', 'sdxl-turbo'];
 /** The largest pool proxyTimeoutSeconds (issue 21: 1..600): the function must outlive such a call. */
 const MAX_PROXY_TIMEOUT_SECONDS = 600;
+/** The largest pool proxyTimeoutSeconds the domain takes (a policy can ask no more). */
+const domainAcceptsUpTo = (seconds: number): boolean =>
+  ProxyTimeoutSeconds.safeParse(seconds).success && !ProxyTimeoutSeconds.safeParse(seconds + 1).success;
 /** Lambda's and a streamed API Gateway integration's most, in seconds. */
 const PLATFORM_MAX_SECONDS = 900;
 
@@ -124,6 +128,7 @@ describe('the proxy REST API', () => {
     const [[, method] = ['', undefined]] = resources(api, 'AWS::ApiGateway::Method');
     const integrationSeconds = ((method?.Properties.Integration as Json).TimeoutInMillis as number) / 1000;
     // Assess: the provider call (<= 600 s) plus the lease before it and the kept answer after it.
+    expect(domainAcceptsUpTo(MAX_PROXY_TIMEOUT_SECONDS)).toBe(true);
     expect(fn.Timeout).toBe(ENTRY_POINTS.proxy.timeoutSeconds);
     expect(fn.Timeout as number).toBeGreaterThanOrEqual(MAX_PROXY_TIMEOUT_SECONDS + 60);
     expect(fn.Timeout as number).toBeLessThanOrEqual(PLATFORM_MAX_SECONDS);
