@@ -65,11 +65,13 @@ export const LOCAL_RUNTIME: LambdaStreamingRuntime = {
 };
 
 /**
- * Lambda's runtime when it is there, else the local stand-in. (@types/aws-lambda declares the
- * global as always present; it is not, outside Lambda.)
+ * Lambda's runtime when it is there, else the local stand-in. Its streamifyResponse is what
+ * tells: @aws/lambda-invoke-store (under Powertools) makes `globalThis.awslambda` an empty
+ * object wherever it loads. (@types/aws-lambda declares the global as always present.)
  */
 export function lambdaRuntime(): LambdaStreamingRuntime {
-  return (globalThis as unknown as { awslambda?: LambdaStreamingRuntime }).awslambda ?? LOCAL_RUNTIME;
+  const found = (globalThis as unknown as { awslambda?: Partial<LambdaStreamingRuntime> }).awslambda;
+  return typeof found?.streamifyResponse === 'function' ? (found as LambdaStreamingRuntime) : LOCAL_RUNTIME;
 }
 
 /** RFC 3986 percent-encoding, as SigV4 and the provider read a query. */

@@ -11,6 +11,7 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import {
+  lambdaRuntime,
   LambdaResponseSink,
   LOCAL_RUNTIME,
   type ProxyCallInput,
@@ -201,6 +202,24 @@ describe('the proxy Lambda handler', () => {
     expect(stream.errored?.message).toContain('broke off');
     // What had not reached the caller yet is dropped with the stream: the answer is cut, never completed.
     expect(Buffer.concat(stream.chunks).toString('utf8')).not.toContain('"error"');
+  });
+});
+
+describe("the runtime's streaming API", () => {
+  it("is the local stand-in where a library made `awslambda` an object without streamifyResponse, and Lambda's where it has one", () => {
+    // Prepare: what @aws/lambda-invoke-store leaves outside Lambda, then what Lambda's runtime provides.
+    const global = globalThis as unknown as { awslambda?: unknown };
+    const before = global.awslambda;
+    const lambdas = { ...LOCAL_RUNTIME };
+    try {
+      // Act / Assess
+      global.awslambda = {};
+      expect(lambdaRuntime()).toBe(LOCAL_RUNTIME);
+      global.awslambda = lambdas;
+      expect(lambdaRuntime()).toBe(lambdas);
+    } finally {
+      global.awslambda = before;
+    }
   });
 });
 
