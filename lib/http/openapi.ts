@@ -243,8 +243,14 @@ export function buildOpenApiDocument(table: RouteTable): JsonSchema {
       responses[status] = {
         description: isError ? withCodes(answer.description, code, answer.codes) : answer.description,
         ...(Object.keys(headers).length ? { headers } : {}),
-        ...(schema ? { content: { 'application/json': { schema } } } : {}),
-        ...(answer.passthrough ? { content: { '*/*': { schema: ANY_BYTES } } } : {}),
+        ...(schema || answer.passthrough
+          ? {
+              content: {
+                ...(schema ? { 'application/json': { schema } } : {}),
+                ...(answer.passthrough ? { '*/*': { schema: ANY_BYTES } } : {}),
+              },
+            }
+          : {}),
       };
     }
     responses.default = DEFAULT_ANSWER;

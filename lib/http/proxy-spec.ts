@@ -126,12 +126,14 @@ export const PROXY_RESPONSES: Readonly<Record<string, RouteResponses>> = Object.
       },
       502: {
         description:
-          'The provider call broke off after the request went out (reset): the outcome is unknown and the use stays counted (`x-keypool-outcome: unknown`); never retried on another key. Or the provider answered 502 itself.',
+          "provider_failed: the provider gave no answer to pass on (the connection was reset after the request went out: the outcome is unknown and the use stays counted, `x-keypool-outcome: unknown`, never retried on another key; or no key's call could connect). Or the provider's own 502, passed through.",
+        schema: r.ErrorResponse,
         passthrough: PASSTHROUGH,
       },
       504: {
         description:
-          "The provider did not answer within the pool's proxyTimeoutSeconds after the request went out: as for 502, unknown and counted. Or the provider answered 504 itself.",
+          "provider_timeout: the provider did not answer within the pool's proxyTimeoutSeconds after the request went out: unknown and counted, as for 502. Or the provider's own 504, passed through.",
+        schema: r.ErrorResponse,
         passthrough: PASSTHROUGH,
       },
       // It opens the key's secret, and its lease and idempotency records are the table's.
