@@ -2,7 +2,7 @@
  * keypool's own settings, read from the environment: the table and endpoint every entry point
  * uses, the local stack's data dir and DynamoDB port (which `npm start` and the CLI read alike),
  * the wrapping keys, and maintenance's settings. A malformed value fails fast with a message that
- * names it. (Powertools reads its POWERTOOLS_* variables itself.)
+ * names it. (The logger and metrics read their POWERTOOLS_* variables, named as Powertools names them, themselves.)
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

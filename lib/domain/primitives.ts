@@ -1,7 +1,9 @@
 /**
  * The validation rules for values every edge accepts (HTTP bodies, CLI flags, migration rows,
  * the migrate event): written once here, so an API key the API refuses is refused everywhere.
- * zod/mini keeps the Lambda bundles small; no schema coerces ("3" is not 3).
+ * zod/mini keeps the Lambda bundles small; no schema coerces ("3" is not 3). Each schema is
+ * built on first use (`z.lazy`, which validates, infers and documents as the schema it wraps), so
+ * a function that imports this module pays at start only for the schemas it runs.
  */
 import * as z from 'zod/mini';
 import { POOL_NAME_PATTERN } from './pool-name.js';
@@ -12,10 +14,12 @@ import { KEY_STATUSES, OUTCOMES, PROVIDERS, STATUS_SETTERS } from './types.js';
 export const MAX_IMPORT_BATCH = 500;
 
 export { POOL_NAME_PATTERN };
-export const PoolName = z.string().check(z.regex(POOL_NAME_PATTERN, 'a pool is 1-64 letters, digits, "_", "." or "-"'));
-export const ApiKeySecret = z
-  .string()
-  .check(z.regex(API_KEY_PATTERN, 'an API key is 8-512 printable ASCII characters without spaces'));
+export const PoolName = z.lazy(() =>
+  z.string().check(z.regex(POOL_NAME_PATTERN, 'a pool is 1-64 letters, digits, "_", "." or "-"')),
+);
+export const ApiKeySecret = z.lazy(() =>
+  z.string().check(z.regex(API_KEY_PATTERN, 'an API key is 8-512 printable ASCII characters without spaces')),
+);
 const LABEL_RULE = 'a label is visible text: no control, format, separator or invisible characters';
 /**
  * A label is visible text, so it cannot change how a listing reads or pass for another: no
@@ -25,57 +29,63 @@ const LABEL_RULE = 'a label is visible text: no control, format, separator or in
  * and U+2800 BRAILLE PATTERN BLANK — except the variation selectors, which only pick the glyph of
  * the character before them (the emoji form of ❤). Spaces (Zs, U+3000 too) show as space.
  */
-export const Label = z
-  .string()
-  .check(
-    z.maxLength(128),
-    z.regex(
-      /^(?:(?![\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u2800])(?:[\uFE00-\uFE0F\u{E0100}-\u{E01EF}]|\P{Default_Ignorable_Code_Point}))*$/u,
-      LABEL_RULE,
+export const Label = z.lazy(() =>
+  z
+    .string()
+    .check(
+      z.maxLength(128),
+      z.regex(
+        /^(?:(?![\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u2800])(?:[\uFE00-\uFE0F\u{E0100}-\u{E01EF}]|\P{Default_Ignorable_Code_Point}))*$/u,
+        LABEL_RULE,
+      ),
     ),
-  );
-export const KeyStatusSchema = z.enum(KEY_STATUSES);
-export const OutcomeSchema = z.enum(OUTCOMES);
-export const StatusBySchema = z.enum(STATUS_SETTERS);
+);
+export const KeyStatusSchema = z.lazy(() => z.enum(KEY_STATUSES));
+export const OutcomeSchema = z.lazy(() => z.enum(OUTCOMES));
+export const StatusBySchema = z.lazy(() => z.enum(STATUS_SETTERS));
 
 /** A DynamoDB table name (a legacy source for the migration). */
-export const TableName = z
-  .string()
-  .check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name is 3-255 letters, digits, "_", "." or "-"'));
+export const TableName = z.lazy(() =>
+  z
+    .string()
+    .check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/, 'a DynamoDB table name is 3-255 letters, digits, "_", "." or "-"')),
+);
 
 /** A pool's cap (and a lease's lower one): a key is usable while its count is <= this. */
-export const MaxUses = z.int().check(z.minimum(0), z.maximum(1000));
+export const MaxUses = z.lazy(() => z.int().check(z.minimum(0), z.maximum(1000)));
 /** A pool's lease TTL (and a lease's shorter one), in seconds. */
-export const LeaseTtlSeconds = z.int().check(z.minimum(1), z.maximum(3600));
-export const CooldownSeconds = z.int().check(z.minimum(1), z.maximum(86_400));
-export const ProviderSchema = z.enum(PROVIDERS);
+export const LeaseTtlSeconds = z.lazy(() => z.int().check(z.minimum(1), z.maximum(3600)));
+export const CooldownSeconds = z.lazy(() => z.int().check(z.minimum(1), z.maximum(86_400)));
+export const ProviderSchema = z.lazy(() => z.enum(PROVIDERS));
 /** Credits are fractional in the provider's pricing. */
-export const MinCredits = z.number().check(z.minimum(0), z.maximum(1_000_000));
+export const MinCredits = z.lazy(() => z.number().check(z.minimum(0), z.maximum(1_000_000)));
 /** How many index partitions a pool's usage order is spread over (lib/domain/shards.ts). */
-export const Shards = z.int().check(z.minimum(1), z.maximum(MAX_SHARDS));
+export const Shards = z.lazy(() => z.int().check(z.minimum(1), z.maximum(MAX_SHARDS)));
 /** The longest rest a client's report gives a key, in seconds. */
-export const MaxClientCooldownSeconds = z.int().check(z.minimum(1), z.maximum(3600));
+export const MaxClientCooldownSeconds = z.lazy(() => z.int().check(z.minimum(1), z.maximum(3600)));
 /** Negative reports and lease-less counts per caller, pool and minute. */
-export const MaxClientReportsPerMinute = z.int().check(z.minimum(1), z.maximum(10_000));
+export const MaxClientReportsPerMinute = z.lazy(() => z.int().check(z.minimum(1), z.maximum(10_000)));
 /** Keys one proxied request may try, the first included. */
-export const ProxyAttempts = z.int().check(z.minimum(1), z.maximum(5));
+export const ProxyAttempts = z.lazy(() => z.int().check(z.minimum(1), z.maximum(5)));
 /** How long one proxied provider call may take, in seconds. */
-export const ProxyTimeoutSeconds = z.int().check(z.minimum(1), z.maximum(600));
+export const ProxyTimeoutSeconds = z.lazy(() => z.int().check(z.minimum(1), z.maximum(600)));
 /** An operator's reset of a key's count. */
-export const UsageCount = z.int().check(z.minimum(0), z.maximum(1_000_000_000));
+export const UsageCount = z.lazy(() => z.int().check(z.minimum(0), z.maximum(1_000_000_000)));
 /** A provider's Retry-After, passed on with a rate_limited report. */
-export const RetryAfterSeconds = z.int().check(z.minimum(1), z.maximum(3600));
+export const RetryAfterSeconds = z.lazy(() => z.int().check(z.minimum(1), z.maximum(3600)));
 
 /** What PUT /pools/{pool} (and `keypool pool set`) may change; absent fields keep their value. */
-export const PoolSettingsSchema = z.strictObject({
-  maxUses: z.optional(MaxUses),
-  leaseTtlSeconds: z.optional(LeaseTtlSeconds),
-  cooldownSeconds: z.optional(CooldownSeconds),
-  provider: z.optional(ProviderSchema),
-  minCredits: z.optional(MinCredits),
-  shards: z.optional(Shards),
-  maxClientCooldownSeconds: z.optional(MaxClientCooldownSeconds),
-  maxClientReportsPerMinute: z.optional(MaxClientReportsPerMinute),
-  proxyAttempts: z.optional(ProxyAttempts),
-  proxyTimeoutSeconds: z.optional(ProxyTimeoutSeconds),
-});
+export const PoolSettingsSchema = z.lazy(() =>
+  z.strictObject({
+    maxUses: z.optional(MaxUses),
+    leaseTtlSeconds: z.optional(LeaseTtlSeconds),
+    cooldownSeconds: z.optional(CooldownSeconds),
+    provider: z.optional(ProviderSchema),
+    minCredits: z.optional(MinCredits),
+    shards: z.optional(Shards),
+    maxClientCooldownSeconds: z.optional(MaxClientCooldownSeconds),
+    maxClientReportsPerMinute: z.optional(MaxClientReportsPerMinute),
+    proxyAttempts: z.optional(ProxyAttempts),
+    proxyTimeoutSeconds: z.optional(ProxyTimeoutSeconds),
+  }),
+);

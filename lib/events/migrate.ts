@@ -14,7 +14,7 @@ import type { MigrationStore } from '../ports/migration-store.js';
 
 export type { MigrationSources } from '../ports/migration-source.js';
 
-/** The structured logger the run reports to (Powertools' Logger fits). */
+/** The structured logger the run reports to (lib/observability/logger.ts fits). */
 export interface MigrationLog {
   info(message: string, attributes: Record<string, unknown>): void;
   error(message: string, attributes: Record<string, unknown>): void;

@@ -23,10 +23,11 @@ import type { ProbeEvent } from '../support/sealing-probe.js';
 /**
  * Regression guards on bytes against the floor, measured in the same run (the goal, 1.25x in
  * bytes and init time, is reported by `npm run bench:bundles`): a function that never seals or
- * opens; one that does (the Encryption SDK's building blocks and the KMS client, measured
- * 1.50-1.58x); the one-off migration, which also reads S3 (2.05x).
+ * opens (measured 1.20-1.24x); one that does (the Encryption SDK's building blocks and the KMS
+ * client, measured 1.48-1.56x); the one-off migration, which also reads S3 (1.93x). Each budget
+ * is what its bundles measure plus ~0.03x.
  */
-const MAX_BYTES_VS_FLOOR = { plain: 1.3, sealing: 1.62, migrate: 2.1 } as const;
+const MAX_BYTES_VS_FLOOR = { plain: 1.27, sealing: 1.6, migrate: 1.97 } as const;
 /** @aws-crypto packages the AWS SDK itself uses for checksums: not the Encryption SDK. */
 const SDK_HASHING = new Set([
   '@aws-crypto/sha256-js',

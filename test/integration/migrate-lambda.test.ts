@@ -2,7 +2,6 @@ import { Readable } from 'node:stream';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
@@ -11,11 +10,12 @@ import { fileSource, legacyTableSource, s3Source } from '../../lib/adapters/migr
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { runMigrateEvent } from '../../lib/events/migrate.js';
+import { JsonLogger } from '../../lib/observability/logger.js';
 import type { MigrationSources } from '../../lib/ports/migration-source.js';
 import { dynamoEndpoint, fakeKey, scanOpened, uniqueName } from '../support/dynamo.js';
 import { testSealer } from '../support/sealing.js';
 
-const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+const logger = new JsonLogger({ serviceName: 'test', env: { POWERTOOLS_LOG_LEVEL: 'SILENT' } });
 
 /** An S3 stand-in that serves one object and records each GetObject's input (S3 is not what is under test). */
 function fakeS3(body: string, etag = '"abc"') {

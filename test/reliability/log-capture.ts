@@ -1,5 +1,5 @@
 /**
- * Captures every line this test process writes (stdout, stderr, console, Powertools logger,
+ * Captures every line this test process writes (stdout, stderr, console, the JSON logger,
  * and any child output fed in) so the suite can scan them all for every secret it used.
  * Installed when first imported, before anything else logs.
  */

@@ -5,12 +5,12 @@
  */
 import * as z from 'zod/mini';
 import { describe, expect, it } from 'vitest';
+import { MaxUses, PoolName } from '../../lib/domain/primitives.js';
 import { ERROR_CODES, LOCAL_SERVER_STATUS } from '../../lib/http/errors.js';
 import { buildOpenApiDocument, openApiDocument } from '../../lib/http/openapi.js';
 import { ErrorResponse } from '../../lib/http/response-schemas.js';
 import { PROXY_ROUTES } from '../../lib/http/proxy-spec.js';
 import { ROUTE_KEYS, ROUTES, type RouteSpec } from '../../lib/http/routes.js';
-import { LeaseBody, PoolParams } from '../../lib/http/schemas.js';
 
 type Json = Record<string, unknown>;
 type Operation = {
@@ -191,7 +191,7 @@ describe('the OpenAPI document', () => {
       function: 'lease',
       access: 'client',
       summary: 'a route on another endpoint',
-      params: z.strictObject({ pool: PoolParams.shape.pool, path: z.string() }),
+      params: z.strictObject({ pool: PoolName, path: z.string() }),
       servers: [{ url: 'https://proxy.example', description: 'elsewhere', sigv4Service: 'lambda' }],
     };
     // Act
@@ -207,7 +207,7 @@ describe('the OpenAPI document', () => {
   it('refuses to build with a body that has no name, or an operationId taken twice', () => {
     // Prepare
     const base = specOf('POST /pools/{pool}/leases');
-    const unnamed: RouteSpec = { ...base, body: z.strictObject({ maxUses: LeaseBody.shape.maxUses }) };
+    const unnamed: RouteSpec = { ...base, body: z.strictObject({ maxUses: z.optional(MaxUses) }) };
     const twice: RouteSpec = { ...base, path: '/other' };
     // Act / Assess
     expect(() => buildOpenApiDocument({ routes: { unnamed }, responses: { unnamed: {} } })).toThrow(/no name/);
