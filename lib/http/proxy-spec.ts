@@ -15,7 +15,8 @@ import {
 import { type RouteResponses, SEALING_OR_STORE } from './responses.js';
 import * as r from './response-schemas.js';
 import { LOCAL_SERVER, REGION_VARIABLE, type RouteSpec, type ServerSpec } from './routes.js';
-import { LeaseHeaders, PoolParams } from './schemas.js';
+import { LeaseHeaders } from './schemas.js';
+import { PoolName } from '../domain/primitives.js';
 
 /** Where proxy mode is served: its own REST API on AWS, the same local server as the rest. */
 export const PROXY_SERVERS: readonly ServerSpec[] = [
@@ -33,17 +34,20 @@ export const PROXY_SERVERS: readonly ServerSpec[] = [
   LOCAL_SERVER,
 ];
 
-const ProxyParams = z.strictObject({
-  pool: PoolParams.shape.pool,
-  path: z
-    .string()
-    .check(
-      z.minLength(1),
-      z.describe(
-        'the provider path, slashes included (e.g. `v2beta/stable-image/generate/core`); for Stability, under `v1/`, `v2beta/` or `v2alpha/`, never `v1/user/` (403 path_not_allowed)',
+/** Built on first use, as the other routes' schemas are (lib/http/schemas.ts). */
+const ProxyParams = z.lazy(() =>
+  z.strictObject({
+    pool: PoolName,
+    path: z
+      .string()
+      .check(
+        z.minLength(1),
+        z.describe(
+          'the provider path, slashes included (e.g. `v2beta/stable-image/generate/core`); for Stability, under `v1/`, `v2beta/` or `v2alpha/`, never `v1/user/` (403 path_not_allowed)',
+        ),
       ),
-    ),
-});
+  }),
+);
 
 const SUMMARY: Record<ProxyMethod, string> = {
   POST: "Proxy mode: call the pool's provider at {path} with a key of the pool; its answer streams back",
