@@ -20,9 +20,10 @@ const LAYERS = {
   observability: ['domain', 'shared'],
   adapter: ['port', 'domain', 'shared', 'table'],
   config: ['domain', 'table', 'shared'],
-  // Proxy mode's edges write through a ResponseSink (lib/ports/proxy.ts).
+  // The proxy route's edge (lib/http/proxy-edge.ts) hands its use case a call and a response sink: port types.
   http: ['domain', 'shared', 'observability', 'port'],
-  local: ['http', 'shared'],
+  // The local server's proxy route streams into a response sink (a port type) and takes the proxy's handle.
+  local: ['http', 'shared', 'port'],
   // The console page: a primary adapter over the Overview use case, built by the wiring.
   console: ['usecase', 'domain', 'shared'],
   events: ['usecase', 'port', 'domain', 'shared'],
@@ -35,6 +36,8 @@ const LAYERS = {
   localtool: ['adapter', 'table'],
   wiring: ['adapter', 'config', 'usecase', 'port', 'domain', 'shared', 'observability', 'cli', 'console'],
   entry: [
+    // the proxy's handle and response sink types (lib/ports/proxy-call.ts), which entry points pass to their server
+    'port',
     'wiring',
     'http',
     'events',

@@ -1,8 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --json] [-- --shards N]`: keypool (one shard, and over N
- * shards, default 8) against the old algorithm (baseline) and the least work DynamoDB allows
- * (floor), on one DynamoDB Local, with the same callers and the same table shape; then
- * keypool's and the baseline's cost per lease by pool size.
+ * `npm run bench [-- --quick] [-- --json] [-- --shards N] [-- --only a,b] [-- --given-back F]`:
+ * keypool (one shard, and over N shards, default 8) against the old algorithm (baseline) and
+ * the least work DynamoDB allows (floor), on one DynamoDB Local, with the same callers and the
+ * same table shape; keypool's proxy use case (without and with an Idempotency-Key, at one shard
+ * and at N) against the floor making the same provider call (./proxied.ts); then keypool's and
+ * the baseline's cost per lease by pool size.
  *
  * Contenders run in interleaved rounds (each round a fresh pool of `keys` keys) so that the
  * drift of a shared machine falls on all of them alike; ratios measured in one run hold.
@@ -14,6 +16,9 @@
  * scale from the measured request mix.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { documentClient } from '../lib/adapters/dynamo-client.js';
 import {
@@ -25,22 +30,30 @@ import {
 } from '../lib/local/dynamodb-local.js';
 import { audit, GrantLog, storedCounts } from '../test/support/audit.js';
 import { seedKeys } from '../test/support/seed.js';
+import { keyIdFor } from '../lib/domain/keys.js';
+import { LEASE_SLOTS } from '../lib/domain/lease-id.js';
+import { PROXY_SLOT_MARGIN_SECONDS } from '../lib/use-cases/leasing.js';
 import { MAX_SHARDS, shardOf } from '../lib/domain/shards.js';
 import { usagePartition } from '../lib/table.js';
 import {
   benchSealer,
   CONTENDERS,
+  LEASE_CONTENDERS,
+  PROXIED_CONTENDERS,
   type ContenderName,
   contender,
   contenderShards,
   CostMeter,
   DEFAULT_BENCH_SHARDS,
+  isProxied,
 } from './contenders.js';
+import { startProviderStub } from './provider-stub.js';
 import { cpuSince } from './cpu.js';
 import { PartitionHeat, watchWrites } from './heat.js';
 import {
   mixFromMeasured,
   PARTITION_LIMITS,
+  proxiedMixFromMeasured,
   projectedUsesPerSecCeiling,
   renderReport,
   scalingReport,
@@ -60,6 +73,10 @@ interface BenchConfig {
   scalingLeases: number;
   /** keypool-sharded's shard count */
   shards: number;
+  /** the share of proxied uses the partition model takes as given back (each pays a refund write) */
+  givenBack: number;
+  /** the contenders run (`--only`; all by default) */
+  contenders: ContenderName[];
 }
 
 interface RunResult {
@@ -128,6 +145,8 @@ function readConfig(): { config: BenchConfig; json: boolean } {
       'max-uses': { type: 'string' },
       sizes: { type: 'string' },
       shards: { type: 'string' },
+      'given-back': { type: 'string' },
+      only: { type: 'string' },
     },
     strict: true,
   });
@@ -152,9 +171,18 @@ function readConfig(): { config: BenchConfig; json: boolean } {
         : [100, 1000, 10_000, 100_000],
     scalingLeases: quick ? 100 : 300,
     shards: int(values.shards, DEFAULT_BENCH_SHARDS, 'shards'),
+    givenBack: values['given-back'] === undefined ? 0.05 : Number(values['given-back']),
+    contenders: values.only === undefined ? [...CONTENDERS] : values.only.split(',').map(contenderNamed),
   };
+  if (!(config.givenBack >= 0 && config.givenBack <= 1)) throw new Error('--given-back must be a share from 0 to 1');
   if (config.shards < 1 || config.shards > MAX_SHARDS) throw new Error(`--shards must be from 1 to ${MAX_SHARDS}`);
   return { config, json: values.json };
+}
+
+function contenderNamed(name: string): ContenderName {
+  const known = CONTENDERS.find((c) => c === name.trim());
+  if (!known) throw new Error(`--only takes contenders among ${CONTENDERS.join(', ')}`);
+  return known;
 }
 
 interface Tally {
@@ -172,6 +200,25 @@ interface Tally {
   dynamoCpuMs: number | undefined;
   /** of it, its JIT compiler threads' (undefined likewise) */
   dynamoJitMs: number | undefined;
+}
+
+/**
+ * What the provider saw against what the table counts, key by key: the calls made with a key
+ * beyond its maxUses + 1 uses, and the difference between its calls and its stored count (every
+ * proxied call of the benchmark succeeds, so each must be counted exactly once).
+ */
+function providerViolations(
+  calls: ReadonlyMap<string, number>,
+  secrets: ReadonlyMap<string, string>,
+  counts: ReadonlyMap<string, number>,
+  maxUses: number,
+): number {
+  let violations = 0;
+  for (const [keyId, secret] of secrets) {
+    const made = calls.get(secret) ?? 0;
+    violations += Math.max(0, made - (maxUses + 1)) + Math.abs(made - (counts.get(keyId) ?? 0));
+  }
+  return violations;
 }
 
 /** max - min and the standard deviation of a pool's counts. */
@@ -208,6 +255,10 @@ async function main(): Promise<void> {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   }
   const client = documentClient({ endpoint, region: undefined });
+  // The proxied contenders' provider (a process of its own) and the folder their kept answers go to.
+  const stub = await startProviderStub();
+  const answersDir = mkdtempSync(join(tmpdir(), 'keypool-bench-answers-'));
+  process.once('exit', () => rmSync(answersDir, { recursive: true, force: true }));
   const runTag = randomBytes(3).toString('hex');
   const tables = Object.fromEntries(CONTENDERS.map((name) => [name, `bench-${runTag}-${name}`])) as Record<
     ContenderName,
@@ -255,18 +306,31 @@ async function main(): Promise<void> {
   ): Promise<{ granted: number; violations: number }> => {
     const tableName = tables[name];
     const shards = shardsOf(name);
+    const proxied = isProxied(name);
+    /** each key's secret, by key id: the floor calls with it, the stub counts calls by it */
+    const secrets = new Map<string, string>();
     const ids = await seedKeys({
       client,
       tableName,
       pool,
       count: config.keys,
       sealer: benchSealer(name),
-      policy: { maxUses: config.maxUses, shards },
+      policy: { maxUses: config.maxUses, shards, ...(proxied ? { provider: 'stability' as const } : {}) },
+      ...(proxied ? { onSecret: (secret: string) => secrets.set(keyIdFor(secret), secret) } : {}),
     });
     for (const keyId of ids) tally.heat.place(keyId, usagePartition(pool, shardOf(keyId, shards)));
     const use = contender(
       name,
-      { client, tableName, pool, maxUses: config.maxUses, meter: tally.meter, pageSize: config.pageSize },
+      {
+        client,
+        tableName,
+        pool,
+        maxUses: config.maxUses,
+        meter: tally.meter,
+        pageSize: config.pageSize,
+        shards,
+        ...(proxied ? { proxy: { providerUrl: stub.url, secrets, answersDir } } : {}),
+      },
       config.callers,
     );
     const log = new GrantLog();
@@ -291,6 +355,9 @@ async function main(): Promise<void> {
     tally.heat.stop(t1);
     const counts = await storedCounts(client, tableName, pool);
     const result = audit(counts, log, config.maxUses);
+    // The provider's side: a call with a key past its cap, or calls a key's count does not show
+    // (a use counted twice, or a call not counted).
+    if (proxied) result.violations += providerViolations(await stub.takeCalls(), secrets, counts, config.maxUses);
     tally.nodeCpuMs += cpu.selfMs;
     tally.dynamoCpuMs =
       tally.dynamoCpuMs === undefined || cpu.dynamoMs === undefined ? undefined : tally.dynamoCpuMs + cpu.dynamoMs;
@@ -323,7 +390,7 @@ async function main(): Promise<void> {
   const warmup = { passes: 0, jitShare: null as number | null };
   for (let pass = 0; pass < warmPassesMax(config.quick); pass++) {
     const spent = cpuSince(dynamo?.process.pid);
-    for (const name of CONTENDERS)
+    for (const name of config.contenders)
       await playRound(name, `warm${pass}`, warmUses(config.quick), newTally(new PartitionHeat()));
     const cpu = spent();
     warmup.passes = pass + 1;
@@ -335,21 +402,26 @@ async function main(): Promise<void> {
   }
   progress(`warm in ${((Date.now() - warm) / 1000).toFixed(1)} s`);
 
-  // At least one round per contender, so each runs first once and drift falls on all three.
+  // At least one round per contender of a group, so each runs first once and drift falls on all.
   const fill = Math.max(1, Math.floor(config.keys * (config.maxUses + 1) * config.roundFill));
-  const rounds = Math.max(CONTENDERS.length, Math.ceil(config.usesPerContender / fill));
+  // The lease contenders and the proxied ones rotate each among their own (compared within
+  // their group), so the rounds a rotation needs stay as many as the larger group.
+  const groups = [LEASE_CONTENDERS, PROXIED_CONTENDERS]
+    .map((group) => config.contenders.filter((name) => (group as readonly string[]).includes(name)))
+    .filter((group) => group.length > 0);
+  const rounds = Math.max(...groups.map((group) => group.length), Math.ceil(config.usesPerContender / fill));
   const roundUses = Math.ceil(config.usesPerContender / rounds);
   for (let round = 0; round < rounds; round++) {
     const uses = Math.min(roundUses, config.usesPerContender - round * roundUses);
     // Rotate the order so no contender always runs first (or last) in a round.
-    const order = CONTENDERS.map((_, i) => CONTENDERS[(i + round) % CONTENDERS.length] as ContenderName);
+    const order = groups.flatMap((group) => group.map((_, i) => group[(i + round) % group.length] as ContenderName));
     for (const name of order) {
       const result = await playRound(name, `p${round}`, uses, tallies[name]);
       progress(`round ${round + 1}/${rounds} ${name}: ${result.granted} uses, ${result.violations} violations`);
     }
   }
 
-  const runs: RunResult[] = CONTENDERS.map((name) => {
+  const runs: RunResult[] = config.contenders.map((name) => {
     const t = tallies[name];
     const sorted = [...t.latencies].sort((a, b) => a - b);
     const per = (x: number): number => (t.uses ? x / t.uses : 0);
@@ -460,6 +532,7 @@ async function main(): Promise<void> {
   }
 
   client.destroy();
+  stub.stop();
   await dynamo?.stop();
 
   // The scale DynamoDB Local cannot show: the partition model driven by the sharded keypool's
@@ -475,12 +548,29 @@ async function main(): Promise<void> {
         }),
       })
     : undefined;
+  // The proxied mix: the sharded proxied keypool's measured requests (all successes), plus a
+  // refund write for the share of uses given back.
+  const proxiedSharded = runs.find((r) => r.name === 'keypool-proxied-sharded');
+  const proxiedPartitionModel = proxiedSharded
+    ? scalingReport(10_000, [1, 8, 32, 64], {
+        mix: proxiedMixFromMeasured(
+          {
+            rcuPerUse: proxiedSharded.rcuPerUse,
+            wcuPerUse: proxiedSharded.wcuPerUse,
+            refusedWritesPerUse: proxiedSharded.refusedWritesPerUse,
+            indexWcuPerUse: proxiedSharded.indexWcuPerUse,
+          },
+          config.givenBack,
+        ),
+      })
+    : undefined;
   const elapsedSec = round2((Date.now() - started) / 1000);
   const output = {
     config: { ...config, elapsedSec, warmup },
     runs,
     scaling,
     ...(partitionModel ? { partitionModel } : {}),
+    ...(proxiedPartitionModel ? { proxiedPartitionModel } : {}),
   };
   if (json) process.stdout.write(`${JSON.stringify(output)}\n`);
   else process.stdout.write(renderTables(output));
@@ -492,9 +582,18 @@ export function renderTables(output: {
   runs: RunResult[];
   scaling: ScalingResult[];
   partitionModel?: ScalingReport;
+  proxiedPartitionModel?: ScalingReport;
 }): string {
   const { config, runs, scaling } = output;
   const floor = runs.find((r) => r.name === 'floor');
+  /** The run a contender is measured against: the floor making the same kind of use at the same shard count. */
+  const floorOf = (r: RunResult): RunResult | undefined =>
+    isProxied(r.name) ? runs.find((f) => f.name === (r.shards > 1 ? 'floor-proxied-sharded' : 'floor-proxied')) : floor;
+  const ratio = (x: number, base: number | undefined): string =>
+    base === undefined || base === 0 ? '-' : `${(x / base).toFixed(2)}x`;
+  const cpuPerUse = (r: RunResult): number | undefined =>
+    r.dynamoCpuMsPerUse === null ? undefined : round3(r.nodeCpuMsPerUse + r.dynamoCpuMsPerUse);
+  const proxied = runs.filter((r) => isProxied(r.name));
   const flat = runs.find((r) => r.name === 'keypool');
   const sharded = runs.find((r) => r.name === 'keypool-sharded');
   const lines = [
@@ -504,12 +603,29 @@ export function renderTables(output: {
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...runs.map(
       (r) =>
-        `| ${r.name} | ${r.shards} | ${r.uses} | ${r.usesPerSec} | ${floor ? (r.usesPerSec / floor.usesPerSec).toFixed(2) : '-'}x | ${r.p50Ms} | ${r.p99Ms} | ${r.requestsPerUse} | ${r.rcuPerUse} | ${r.wcuPerUse} | ${r.refusedWritesPerUse} | ${r.violations} |`,
+        `| ${r.name} | ${r.shards} | ${r.uses} | ${r.usesPerSec} | ${ratio(r.usesPerSec, floorOf(r)?.usesPerSec)} | ${r.p50Ms} | ${r.p99Ms} | ${r.requestsPerUse} | ${r.rcuPerUse} | ${r.wcuPerUse} | ${r.refusedWritesPerUse} | ${r.violations} |`,
     ),
     '',
     ...(flat && sharded
       ? [
           `refused writes per use: ${flat.refusedWritesPerUse} at 1 shard, ${sharded.refusedWritesPerUse} at ${sharded.shards} shards`,
+          '',
+        ]
+      : []),
+    ...(proxied.length > 0
+      ? [
+          `Proxied uses against the floor making the same provider call at the same shard count (floor-proxied: one index query, one conditional write with the cap, then the call; -idem: under a fresh Idempotency-Key each, recorded in the table and its answer kept in the file store). Each ratio is keypool's figure over the floor's; violations count uses past the cap, uses counted twice or lost, and provider calls with a key past its cap or not counted on it:`,
+          '',
+          '| contender | shards | uses/s | vs floor | requests/use | vs floor | capacity (RCU+WCU)/use | vs floor | CPU ms/use (Node.js + DynamoDB Local) | vs floor | violations |',
+          '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+          ...proxied.map((r) => {
+            const f = floorOf(r);
+            const capacity = round3(r.rcuPerUse + r.wcuPerUse);
+            const cpu = cpuPerUse(r);
+            return `| ${r.name} | ${r.shards} | ${r.usesPerSec} | ${ratio(r.usesPerSec, f?.usesPerSec)} | ${r.requestsPerUse} | ${ratio(r.requestsPerUse, f?.requestsPerUse)} | ${capacity} | ${ratio(capacity, f && f.rcuPerUse + f.wcuPerUse)} | ${cpu ?? '-'} | ${cpu === undefined ? '-' : ratio(cpu, f && cpuPerUse(f))} | ${r.violations} |`;
+          }),
+          '',
+          `A proxied use holds its slot until its call's bound (proxyTimeoutSeconds + ${PROXY_SLOT_MARGIN_SECONDS} s) unless given back, so a key serves at most ${LEASE_SLOTS} proxied uses in such a window: ${config.maxUses + 1 <= LEASE_SLOTS ? `at maxUses ${config.maxUses} (${config.maxUses + 1} uses per key) the hold does not bind here` : `at maxUses ${config.maxUses} (${config.maxUses + 1} uses per key) it binds: a key's uses past the ${LEASE_SLOTS}th wait for a slot`}.`,
           '',
         ]
       : []),
@@ -544,6 +660,13 @@ export function renderTables(output: {
           "Partition model (bench/partition-model.ts), driven by keypool-sharded's measured request mix:",
           '',
           renderReport(output.partitionModel),
+        ]
+      : []),
+    ...(output.proxiedPartitionModel
+      ? [
+          `Partition model for proxied uses, driven by keypool-proxied-sharded's measured request mix with ${(config.givenBack * 100).toFixed(1)} % of uses given back (\`--given-back\`), each paying one refund write:`,
+          '',
+          renderReport(output.proxiedPartitionModel),
         ]
       : []),
   ];

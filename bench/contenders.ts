@@ -2,12 +2,14 @@
  * The contenders of the benchmark, over the same table shape and the same callers: keypool
  * (the library, lease + complete, one shard), keypool-sharded (the same over S shards,
  * `--shards`, default 8), keypool-unsealed (keypool without sealing), baseline (the old
- * query-then-increment) and floor (one index query + one conditional write, nothing else).
+ * query-then-increment) and floor (one index query + one conditional write, nothing else);
+ * then the proxied ones (./proxied.ts): keypool's proxy use case without and with an
+ * Idempotency-Key, and the floor making the same provider call, each at one shard and at S.
  */
 import { randomBytes } from 'node:crypto';
 import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type CapacityMeter, DynamoKeyStore } from '../lib/adapters/dynamo-key-store.js';
 import { DynamoPoolStore } from '../lib/adapters/dynamo-pool-store.js';
 import { READ_OPERATIONS } from '../lib/adapters/dynamo-table.js';
@@ -15,17 +17,36 @@ import { createEsdkSealer } from '../lib/adapters/esdk-sealer.js';
 import { Broker } from '../lib/use-cases/broker.js';
 import { NoUsableKey } from '../lib/domain/errors.js';
 import type { SecretSealer } from '../lib/ports/secret-sealer.js';
-import { TABLE, usageSortKey, usageSortKeyBound } from '../lib/table.js';
+import { TABLE, usagePartition, usageSortKey, usageSortKeyBound } from '../lib/table.js';
+import type { ContenderSetup, ProxySetup, UseFn } from './contender-setup.js';
+import { floorProxiedContender, keypoolProxiedContender } from './proxied.js';
 
-export const CONTENDERS = ['keypool', 'keypool-sharded', 'keypool-unsealed', 'baseline', 'floor'] as const;
+/** The client-lease contenders: the caller gets the key. */
+export const LEASE_CONTENDERS = ['keypool', 'keypool-sharded', 'keypool-unsealed', 'baseline', 'floor'] as const;
+/** The proxied contenders: the provider is called with the key, which the caller never sees. */
+export const PROXIED_CONTENDERS = [
+  'keypool-proxied',
+  'keypool-proxied-sharded',
+  'keypool-proxied-idem',
+  'keypool-proxied-idem-sharded',
+  'floor-proxied',
+  'floor-proxied-sharded',
+] as const;
+export const CONTENDERS = [...LEASE_CONTENDERS, ...PROXIED_CONTENDERS] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
+export type ProxiedContenderName = (typeof PROXIED_CONTENDERS)[number];
 
 /** The sharded keypool's shard count unless `--shards` says otherwise. */
 export const DEFAULT_BENCH_SHARDS = 8;
 
-/** The shard count a contender's pools get: `shards` for keypool-sharded, one for every other (the baseline and the floor query one partition). */
+/** The shard count a contender's pools get: `shards` for the `-sharded` ones, one for every other (the baseline and the floor query one partition). */
 export function contenderShards(name: ContenderName, shards: number): number {
-  return name === 'keypool-sharded' ? shards : 1;
+  return name.endsWith('-sharded') ? shards : 1;
+}
+
+/** True for a contender that calls the provider (its pool needs a provider, its keys the stub's counting). */
+export function isProxied(name: ContenderName): name is ProxiedContenderName {
+  return (PROXIED_CONTENDERS as readonly string[]).includes(name);
 }
 
 /** The benchmark's local wrapping key (a fresh one per run). */
@@ -85,18 +106,7 @@ export class CostMeter implements CapacityMeter {
   }
 }
 
-export interface ContenderSetup {
-  client: DynamoDBDocumentClient;
-  tableName: string;
-  pool: string;
-  maxUses: number;
-  meter: CostMeter;
-  /** candidates read per index query (keypool's candidateLimit, the floor's page) */
-  pageSize: number;
-}
-
-/** One counted use for caller `caller`: the key granted, or undefined when none was. */
-export type UseFn = (caller: number) => Promise<string | undefined>;
+export type { ContenderSetup, ProxySetup, UseFn };
 
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 
@@ -128,7 +138,11 @@ export function keypoolContender(
   };
 }
 
-async function queryIndex(setup: ContenderSetup, limit: number): Promise<{ keyId: string; usageCount: number }[]> {
+async function queryIndex(
+  setup: ContenderSetup,
+  limit: number,
+  partition: string = setup.pool,
+): Promise<{ keyId: string; usageCount: number }[]> {
   const out = await setup.client.send(
     new QueryCommand({
       TableName: setup.tableName,
@@ -136,7 +150,7 @@ async function queryIndex(setup: ContenderSetup, limit: number): Promise<{ keyId
       KeyConditionExpression: '#upk = :pool AND #usk < :bound',
       ProjectionExpression: '#key, usageCount',
       ExpressionAttributeNames: { '#upk': INDEX.partitionKey, '#usk': INDEX.sortKey, '#key': KEY },
-      ExpressionAttributeValues: { ':pool': setup.pool, ':bound': usageSortKeyBound(setup.maxUses) },
+      ExpressionAttributeValues: { ':pool': partition, ':bound': usageSortKeyBound(setup.maxUses) },
       Limit: limit,
       ReturnConsumedCapacity: 'INDEXES',
     }),
@@ -177,13 +191,20 @@ export function baselineContender(setup: ContenderSetup): UseFn {
 /**
  * floor: the least DynamoDB work one counted use needs: one index query, one conditional
  * write. Caller i takes candidate i mod n of the page so callers do not pile on one key; a
- * lost condition starts over with a fresh query.
+ * lost condition starts over with a fresh query. Over S shards each query reads a shard picked
+ * at random, the next one when it is empty (a use is refused only when every shard is).
  */
 export function floorContender(setup: ContenderSetup): UseFn {
+  const shards = setup.shards ?? 1;
   return async (caller) => {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const page = await queryIndex(setup, setup.pageSize);
-      if (page.length === 0) return undefined;
+    const start = Math.floor(Math.random() * shards);
+    let dry = 0;
+    for (let attempt = 0; attempt < 50 && dry < shards; attempt++) {
+      const page = await queryIndex(setup, setup.pageSize, usagePartition(setup.pool, (start + dry) % shards));
+      if (page.length === 0) {
+        dry++;
+        continue;
+      }
       const pick = page[(caller + attempt) % page.length] as { keyId: string; usageCount: number };
       const nowMs = Date.now();
       try {
@@ -227,5 +248,14 @@ export function contender(name: ContenderName, setup: ContenderSetup, callers: n
       return baselineContender(setup);
     case 'floor':
       return floorContender(setup);
+    case 'keypool-proxied':
+    case 'keypool-proxied-sharded':
+      return keypoolProxiedContender(setup, callers, { idempotent: false, sealer: () => benchSealer(name) });
+    case 'keypool-proxied-idem':
+    case 'keypool-proxied-idem-sharded':
+      return keypoolProxiedContender(setup, callers, { idempotent: true, sealer: () => benchSealer(name) });
+    case 'floor-proxied':
+    case 'floor-proxied-sharded':
+      return floorProxiedContender(setup, callers, floorContender(setup));
   }
 }

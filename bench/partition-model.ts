@@ -11,7 +11,8 @@
  * How it runs: time advances in 10 ms ticks. Leases arrive as a Poisson stream at the offered
  * rate (seeded PRNG); each lease is a small state machine issuing the requests of the request
  * mix one tick apart: Query(s) on its shard's index partition -> refused conditional writes
- * (lost races) -> the lease write -> after `holdMs`, the completion. Every request must fit the
+ * (lost races) -> the lease write -> after `holdMs`, the completion (a proxied use's only when
+ * it is given back: `completionShare`). Every request must fit the
  * partitions it touches or it is throttled (it consumes nothing) and retried with the SDK's
  * backoff; after the last attempt the lease (or completion) fails. A rate is sustainable when
  * at most `throttleThreshold` (1 %) of requests are throttled and at most that share of leases
@@ -130,6 +131,12 @@ export interface RequestMix {
   completionBaseWcu: number;
   /** share of completions that refund the use: each moves the sort key back (indexWcuPerLease more index WCU) */
   refundShare: number;
+  /**
+   * share of leases that pay a completion write at all: 1 for a client's lease (completed
+   * whatever its outcome); for a proxied use only the uses given back (a success is counted in
+   * the lease write and writes nothing more), so it equals refundShare there
+   */
+  completionShare: number;
 }
 
 /**
@@ -145,6 +152,7 @@ export const DEFAULT_MIX: RequestMix = {
   wcuPerRefusedWrite: 1,
   completionBaseWcu: 1,
   refundShare: 0,
+  completionShare: 1,
 };
 
 const nonNegative = z.number().check(z.minimum(0));
@@ -159,6 +167,7 @@ export const RequestMixInput = z.partial(
     wcuPerRefusedWrite: nonNegative,
     completionBaseWcu: nonNegative,
     refundShare: z.number().check(z.minimum(0), z.maximum(1)),
+    completionShare: z.number().check(z.minimum(0), z.maximum(1)),
   }),
 );
 
@@ -197,6 +206,16 @@ export function mixFromMeasured(measured: MeasuredUse): RequestMix {
   });
 }
 
+/**
+ * A proxied use's mix from the measured per-use figures of a proxied run (all successes: one
+ * query, the lease write, the lost races) and the share of uses the provider's answer gives
+ * back (`givenBack`, 0..1): each of those pays one refund write, which moves the sort key back.
+ */
+export function proxiedMixFromMeasured(measured: MeasuredUse, givenBack: number): RequestMix {
+  const share = Math.min(1, Math.max(0, givenBack));
+  return { ...mixFromMeasured(measured), refundShare: share, completionShare: share };
+}
+
 /** Requests, RCU and WCU per granted lease implied by a mix (no throttling, no dry shards). */
 export function mixTotals(mix: RequestMix): {
   requestsPerLease: number;
@@ -205,10 +224,13 @@ export function mixTotals(mix: RequestMix): {
   indexWcuPerLease: number;
   wcuPerLease: number;
 } {
-  const baseWcu = mix.baseWcuPerLease + mix.refusedWritesPerLease * mix.wcuPerRefusedWrite + mix.completionBaseWcu;
+  const baseWcu =
+    mix.baseWcuPerLease +
+    mix.refusedWritesPerLease * mix.wcuPerRefusedWrite +
+    mix.completionShare * mix.completionBaseWcu;
   const indexWcu = mix.indexWcuPerLease * (1 + mix.refundShare);
   return {
-    requestsPerLease: mix.queriesPerLease + mix.refusedWritesPerLease + 2,
+    requestsPerLease: mix.queriesPerLease + mix.refusedWritesPerLease + 1 + mix.completionShare,
     rcuPerLease: mix.queriesPerLease * mix.rcuPerQuery,
     baseWcuPerLease: baseWcu,
     indexWcuPerLease: indexWcu,
@@ -578,7 +600,9 @@ export function simulate(offeredPerSec: number, options: Partial<ModelOptions> =
         const index = indexOf[lease.shard] as number;
         const base = baseOf[lease.key] as number;
         const baseCost = isLease ? leaseBaseCost : completionBaseCost;
-        const indexCost = isLease ? leaseIndexCost : random() < mix.refundShare ? leaseIndexCost : 0;
+        // Of the completions made, the share that refunds (all of them for a proxied use's).
+        const refunds = mix.completionShare > 0 ? mix.refundShare / mix.completionShare : 0;
+        const indexCost = isLease ? leaseIndexCost : random() < refunds ? leaseIndexCost : 0;
         // A6: the index must take its writes or the base write is throttled (back-pressure).
         if (indexCost > 0 && !(indexWrites[index] as SlidingWindow).fits(tick, indexCost))
           return throttle(tick, lease, 'indexWrite');
@@ -588,6 +612,9 @@ export function simulate(offeredPerSec: number, options: Partial<ModelOptions> =
         lease.attempt = 0;
         if (!isLease) return;
         if (measured(tick)) stats.granted++;
+        // A proxied success writes nothing after its lease write (drawn only then: a client's
+        // lease mix keeps its random stream).
+        if (mix.completionShare < 1 && random() >= mix.completionShare) return;
         lease.step = 'complete';
         return schedule(tick + Math.max(1, Math.round(o.holdMs / tickMs)), lease);
       }
@@ -823,7 +850,7 @@ export function renderReport(report: ScalingReport): string {
   const lines = [
     `request mix per lease: ${t.requestsPerLease.toFixed(2)} requests, ${t.rcuPerLease.toFixed(2)} RCU, ` +
       `${t.baseWcuPerLease.toFixed(2)} base WCU + ${t.indexWcuPerLease.toFixed(2)} index WCU ` +
-      `(${report.mix.refusedWritesPerLease} refused writes); throttled <= ${(report.throttleThreshold * 100).toFixed(1)} % of requests; seed ${report.seed}`,
+      `(${report.mix.refusedWritesPerLease} refused writes${report.mix.completionShare < 1 ? `; a completion write for ${(report.mix.completionShare * 100).toFixed(1)} % of uses only` : ''}); throttled <= ${(report.throttleThreshold * 100).toFixed(1)} % of requests; seed ${report.seed}`,
     '',
     '| shards S | sustainable leases/s per pool | per shard | even-load ceiling | hottest index partition WCU/s | throttled | dry pool: Queries (RCU) per 409 |',
     '|---:|---:|---:|---:|---:|---:|---:|',

@@ -4,6 +4,7 @@
  */
 import type { FunctionName } from '../lib/http/routes.js';
 import type { LambdaHandler } from '../lib/local/server.js';
+import type { ProxyHandle } from '../lib/ports/proxy-call.js';
 
 /** Loads every HTTP entry point in functions/, by the function name the route table uses. */
 export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler>> {
@@ -22,5 +23,16 @@ export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler
     list: list.handler,
     lease: lease.handler,
     counting: counting.handler,
+  };
+}
+
+/**
+ * The proxy route's handle: proxy mode's use case (kept answers in the data dir), built on the
+ * route's first request, from the environment as it is then.
+ */
+export function loadProxy(): ProxyHandle {
+  return async (call, sink) => {
+    const { processLocalProxy } = await import('../lib/wiring-proxy.js');
+    return (await processLocalProxy()).handle(call, sink);
   };
 }

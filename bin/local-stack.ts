@@ -25,7 +25,7 @@ import { DEFAULT_TABLE_NAME } from '../lib/table.js';
 import { redact } from '../lib/shared/redact.js';
 import { overview } from '../lib/wiring.js';
 import { prepareLocalSealing } from '../lib/wiring-secrets.js';
-import { loadHandlers } from './local-handlers.js';
+import { loadHandlers, loadProxy } from './local-handlers.js';
 
 // The SDK warns that its 2027 releases need Node 22; the Lambdas run Node 24, so on a laptop
 // with Node 20 the warning is noise in every command's output.
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   }
   const table = await ensureTable(endpoint, tableName);
   const sealing = await prepareLocalSealing(readConfig(env), env);
-  const server = await startServer(await loadHandlers(), apiPort);
+  const server = await startServer(await loadHandlers(), apiPort, loadProxy());
   const consoleServer = await startConsole({
     source: overview(readConfig(env)),
     port: consolePort,

@@ -209,11 +209,15 @@ export function checkProviderBaseUrl(raw: string, allowedHosts: readonly string[
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
 }
 
+/** STABILITY_API_BASE_URL (default https://api.stability.ai), checked (checkProviderBaseUrl): where maintenance and proxy mode send keys. */
+export function readProviderBaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return checkProviderBaseUrl(env.STABILITY_API_BASE_URL || DEFAULT_PROVIDER_BASE_URL, readProviderHosts(env));
+}
+
 /** Reads the maintenance variables; a malformed one fails with a message naming it. */
 export function readMaintenanceConfig(env: NodeJS.ProcessEnv = process.env): MaintenanceConfig {
-  const base = checkProviderBaseUrl(env.STABILITY_API_BASE_URL || DEFAULT_PROVIDER_BASE_URL, readProviderHosts(env));
   return {
-    providerBaseUrl: base,
+    providerBaseUrl: readProviderBaseUrl(env),
     balanceRate: boundedNumber(env, 'KEYPOOL_BALANCE_RATE', DEFAULT_BALANCE_RATE, {
       min: 0,
       max: MAX_BALANCE_RATE,

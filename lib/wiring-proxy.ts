@@ -1,12 +1,60 @@
 /**
- * The composition root's part for proxy mode: the proxy use case over the lease path's stores,
- * the proxy's idempotency records and job pins, the answers bucket (KEYPOOL_ANSWERS_BUCKET) and
- * the provider's HTTP client. Its own module, so that no other function bundles the proxy.
+ * Proxy mode's use case, built from configuration: the process's lease path (it opens keys, so
+ * it comes from lib/wiring-secrets.ts), the table's idempotency records and job pins, the
+ * provider over node:http (STABILITY_API_BASE_URL, checked), and the kept answers' store the
+ * caller gives (the data dir locally, S3 on AWS). Its own module, so only what proxies bundles
+ * it.
  */
-import { ConfigError } from './config.js';
+import { NodeProviderHttp } from './adapters/provider-http.js';
+import { ConfigError, readProviderBaseUrl } from './config.js';
+import { ANSWERS_BUCKET_ENV } from './domain/proxy-names.js';
+import { auditProxied } from './observability/audit.js';
+import { proxyRefusalMetrics } from './observability/keypool-metrics.js';
+import { metrics } from './observability/metrics.js';
+import type { AnswerStore } from './ports/proxy.js';
+import type { ProxyHandle } from './ports/proxy-call.js';
+import { Proxy } from './use-cases/proxy.js';
+import { processTables } from './wiring.js';
+import { bucketAnswerStore, localAnswerStore, tableProxyStores } from './wiring-proxy-stores.js';
+import { processLeasing } from './wiring-secrets.js';
 
-/** The process's proxy use case (built on first use). */
-export function processProxy(): never {
-  // Built from the proxy use case and its stores as they land (lib/use-cases/proxy.ts).
-  throw new ConfigError('proxy mode is not wired in this build');
+/** The proxy use case over the process's stores, keeping answers in `answers`; each call audited and measured. */
+export function proxyUseCase(answers: AnswerStore, env: NodeJS.ProcessEnv = process.env): Proxy {
+  const { config, leases, directory } = processTables();
+  const stores = tableProxyStores(config, leases.client);
+  const base = readProviderBaseUrl(env);
+  return new Proxy({
+    leasing: processLeasing(),
+    pools: directory,
+    provider: new NodeProviderHttp(),
+    providerBaseUrl: () => base,
+    idempotency: stores.idempotency,
+    answers,
+    jobs: stores.jobs,
+    onCall: (call) => auditProxied(call, metrics),
+  });
+}
+
+let localProxyOnce: Promise<Proxy> | undefined;
+/** The local stack's proxy (`npm start`): answers kept in the data dir, encrypted under a key derived from the sealing key. */
+export function processLocalProxy(): Promise<Proxy> {
+  return (localProxyOnce ??= localAnswerStore().then((answers) => proxyUseCase(answers)));
+}
+
+let processProxyOnce: ProxyHandle | undefined;
+/**
+ * The proxy function's handle (AWS, functions/proxy.ts): the use case keeping answers in the
+ * bucket the stack names in KEYPOOL_ANSWERS_BUCKET, its refusals counted as the lease route's
+ * (a dry pool pages through the same alarm). Built on first use, once per container.
+ */
+export function processProxy(env: NodeJS.ProcessEnv = process.env): ProxyHandle {
+  return (processProxyOnce ??= (() => {
+    const bucket = env[ANSWERS_BUCKET_ENV];
+    if (!bucket)
+      throw new ConfigError(
+        `${ANSWERS_BUCKET_ENV} is not set: proxy mode keeps answers for an Idempotency-Key replay in the bucket the stack names there`,
+      );
+    const proxy = proxyUseCase(bucketAnswerStore(bucket), env);
+    return proxyRefusalMetrics((call, sink) => proxy.handle(call, sink), metrics);
+  })());
 }

@@ -9,7 +9,7 @@
 import * as z from 'zod/mini';
 import { redact } from '../shared/redact.js';
 import type { BalanceAnswer, BalanceProvider } from '../ports/balance-provider.js';
-import { isDocumentedError } from './stability-errors.js';
+import { isDocumentedError } from '../domain/stability-errors.js';
 
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 10_000;
 /** A balance or error answer is well under 1 KiB; past this the answer is refused unread. */

@@ -60,3 +60,53 @@ export function replayRefusal(
   const status = effectiveStatus(key, nowMs);
   return status === 'active' ? undefined : `its key is ${status} now`;
 }
+
+/** A multipart body's boundary, from its content type. */
+const BOUNDARY = /^multipart\/[a-z-]+\s*;.*?\bboundary=(?:"([^"]{1,70})"|([^;\s]{1,70}))/i;
+
+/**
+ * The body with every occurrence of its multipart boundary replaced by one fixed token: a
+ * client that encodes the same form again (fetch does, with a new random boundary) sends the
+ * same request.
+ */
+function withoutBoundary(body: Uint8Array, boundary: string): Buffer[] {
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const needle = Buffer.from(boundary, 'latin1');
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (let at = bytes.indexOf(needle, from); at >= 0; at = bytes.indexOf(needle, from)) {
+    parts.push(bytes.subarray(from, at), Buffer.from('\u0000boundary\u0000'));
+    from = at + needle.length;
+  }
+  parts.push(bytes.subarray(from));
+  return parts;
+}
+
+/**
+ * A digest of what a proxied request asks the provider for: method, provider path, query, the
+ * forwarded headers and the body, a multipart boundary aside (and with it the length). The same
+ * Idempotency-Key with another request is refused.
+ */
+export function proxyRequestHash(request: {
+  method: string;
+  path: string;
+  query: string;
+  headers: Readonly<Record<string, string>>;
+  body?: Uint8Array;
+}): string {
+  const hash = createHash('sha256');
+  const type = request.headers['content-type'] ?? '';
+  const match = BOUNDARY.exec(type);
+  const boundary = match?.[1] ?? match?.[2];
+  const headers = Object.entries({
+    ...request.headers,
+    'content-type': boundary === undefined ? type : type.replace(boundary, ''),
+    'content-length': '',
+  }).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  hash.update(JSON.stringify([request.method, request.path, request.query, headers]), 'utf8');
+  if (request.body) {
+    for (const part of boundary === undefined ? [request.body] : withoutBoundary(request.body, boundary))
+      hash.update(part);
+  }
+  return hash.digest('hex').slice(0, 32);
+}

@@ -51,6 +51,12 @@ const STATUS: Record<string, number> = {
   // DynamoDB throttled, or kept conflicting, past bounded retries: the caller retries after
   // Retry-After. Never a 409: a busy table says nothing about whether the pool has a key.
   store_throttled: 503,
+  // Proxy mode: the provider gave no answer to pass on. A connection that could not be made on
+  // any key tried, or that broke after the request went out (the use stays counted): 502.
+  provider_failed: 502,
+  // Proxy mode: the provider did not answer within the pool's proxyTimeoutSeconds after the
+  // request went out: the use stays counted, no other key was tried.
+  provider_timeout: 504,
 };
 
 /**

@@ -1,39 +1,19 @@
 /**
  * Proxy mode's Lambda edge: a streaming handler (`awslambda.streamifyResponse`) that reads the
- * REST API's proxy event into a proxied call, hands the use case a ResponseSink over Lambda's
- * response stream (status and headers in the HTTP metadata prelude, then the body with
- * backpressure), and answers a refusal made before the first byte as `{ error, message }`.
+ * REST API's proxy event into the request the shared proxy edge takes (lib/http/proxy-edge.ts,
+ * as the local server does), with a ResponseSink over Lambda's response stream (status and
+ * headers in the HTTP metadata prelude, then the body with backpressure).
  * The `awslambda` global exists only in Lambda's Node.js runtime; elsewhere (tests, Node 20)
  * a local stand-in writes the same wire format: the metadata as JSON, eight NUL bytes, the body.
  */
 import type { Writable } from 'node:stream';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { AWS_PROXY_MAX_BODY_BYTES } from './proxy-route.js';
-import { errorAnswer, PayloadTooLarge } from './errors.js';
+import { PayloadTooLarge } from './errors.js';
+import { type ProxyEdgeRequest, serveProxy } from './proxy-edge.js';
 import { logger } from '../observability/logger.js';
-import { redact } from '../shared/redact.js';
 import type { ResponseSink } from '../ports/proxy.js';
-
-/** A proxied request as the use case takes it (lib/use-cases/proxy.ts ProxyCall). */
-export interface ProxyCallInput {
-  pool: string;
-  method: 'GET' | 'POST';
-  /** the provider path, without a leading slash */
-  path: string;
-  /** the query string without `?`, percent-encoded; '' for none */
-  query: string;
-  /** the caller's headers, names in lower case */
-  headers: Record<string, string>;
-  body?: Uint8Array;
-  idempotencyKey?: string;
-  /** the IAM identity API Gateway authorized */
-  caller?: string;
-}
-
-/** What the handler calls: the proxy use case, or anything that answers a call through a sink. */
-export interface ProxyHandling {
-  handle(call: ProxyCallInput, sink: ResponseSink): Promise<void>;
-}
+import type { ProxyHandle } from '../ports/proxy-call.js';
 
 /** The HTTP metadata prelude of a streamed answer. */
 export interface StreamMetadata {
@@ -78,37 +58,37 @@ export function lambdaRuntime(): LambdaStreamingRuntime {
 const encode = (text: string): string =>
   encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
+/** A path's segments, each percent-encoded again. */
+const encodePath = (path: string): string => path.split('/').map(encode).join('/');
+
 /**
- * The call a REST API proxy event asks for. The pool and the provider path are the path
- * parameters IAM authorized (`/pools/{pool}/proxy/{path+}`); the query is re-encoded from the
- * decoded values the event carries; the body arrives base64-encoded (every media type is binary
- * on this API) and is refused over AWS_PROXY_MAX_BODY_BYTES before anything else happens.
+ * The request a REST API proxy event carries, as the shared edge takes it. The pool and the
+ * provider path are the path parameters IAM authorized (`/pools/{pool}/proxy/{path+}`), which
+ * API Gateway hands over decoded: each segment is encoded again, as the request sent it. The
+ * query is re-encoded from the decoded values the event carries; a repeated header is joined
+ * with ", "; the body arrives base64-encoded (every media type is binary on this API).
  */
-export function proxyCallOf(event: APIGatewayProxyEvent): ProxyCallInput {
+export function proxyEdgeRequestOf(event: APIGatewayProxyEvent): ProxyEdgeRequest {
   const body =
     event.body === null || event.body === ''
       ? undefined
       : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
-  if (body && body.byteLength > AWS_PROXY_MAX_BODY_BYTES) throw new PayloadTooLarge(AWS_PROXY_MAX_BODY_BYTES);
-  const headers = Object.fromEntries(
-    // A REST API event's headers are null when the request has none, whatever the type says.
-    Object.entries((event.headers as APIGatewayProxyEvent['headers'] | null) ?? {}).flatMap(([name, value]) =>
-      value === undefined ? [] : [[name.toLowerCase(), value]],
-    ),
-  );
+  // A REST API event's headers are null when the request has none, whatever the type says.
+  const multi = (event.multiValueHeaders as APIGatewayProxyEvent['multiValueHeaders'] | null) ?? {};
+  const single = (event.headers as APIGatewayProxyEvent['headers'] | null) ?? {};
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(single)) if (value !== undefined) headers[name] = value;
+  for (const [name, values] of Object.entries(multi)) if (values?.length) headers[name] = values.join(', ');
   const query = Object.entries(event.multiValueQueryStringParameters ?? {})
     .flatMap(([name, values]) => (values ?? []).map((value) => `${encode(name)}=${encode(value)}`))
     .join('&');
   const caller = event.requestContext.identity.userArn;
-  const idempotencyKey = headers['idempotency-key'];
   return {
-    pool: event.pathParameters?.pool ?? '',
-    method: event.httpMethod === 'GET' ? 'GET' : 'POST',
-    path: event.pathParameters?.path ?? '',
-    query,
+    method: event.httpMethod,
+    rawPath: `/pools/${encode(event.pathParameters?.pool ?? '')}/proxy/${encodePath(event.pathParameters?.path ?? '')}`,
+    rawQuery: query,
     headers,
     ...(body ? { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) } : {}),
-    ...(idempotencyKey ? { idempotencyKey } : {}),
     ...(caller ? { caller: caller.slice(0, 512) } : {}),
   };
 }
@@ -137,11 +117,6 @@ export class LambdaResponseSink implements ResponseSink {
 
   get closed(): boolean {
     return this.#gone || this.raw.destroyed;
-  }
-
-  /** whether start() has run (the metadata prelude is out) */
-  get started(): boolean {
-    return this.#out !== undefined;
   }
 
   start(status: number, headers: Record<string, string>): void {
@@ -179,38 +154,28 @@ export class LambdaResponseSink implements ResponseSink {
   }
 }
 
-/** Answers an error: `{ error, message }` when nothing went out yet, else a cut answer. */
-async function answerError(error: unknown, sink: LambdaResponseSink): Promise<void> {
-  const answer = errorAnswer(error);
-  if (!answer.known) {
-    const failure = error as Error | undefined;
-    logger.error('internal error', {
-      errorName: failure?.name ?? 'unknown',
-      errorMessage: redact(failure?.message ?? ''),
-    });
-  }
-  if (sink.started) return sink.fail();
-  sink.start(answer.status, { 'content-type': 'application/json', ...answer.headers });
-  await sink.write(new TextEncoder().encode(JSON.stringify(answer.body)));
-  sink.end();
-}
+/** Refuses a request whose body is over what the proxy takes on AWS, as the use case would refuse it. */
+const tooLarge: ProxyHandle = () => Promise.reject(new PayloadTooLarge(AWS_PROXY_MAX_BODY_BYTES));
 
 /**
  * The proxy function's handler: each invocation reads its event, builds the sink over its
- * response stream and runs the proxy (built on first use by `proxy`); every error before the
- * first byte becomes keypool's JSON error answer.
+ * response stream and serves it through the shared proxy edge with the use case's handle
+ * (built on first use by `handle`). A body over AWS_PROXY_MAX_BODY_BYTES is refused (413) before
+ * anything else runs; every refusal before the first byte is keypool's JSON error.
  */
 export function streamingProxyHandler(
-  proxy: () => ProxyHandling,
+  handle: () => ProxyHandle,
   runtime: LambdaStreamingRuntime = lambdaRuntime(),
 ): StreamingHandler {
   return runtime.streamifyResponse(async (event, stream, context) => {
     logger.addContext(context);
-    const sink = new LambdaResponseSink(stream, runtime);
-    try {
-      await proxy().handle(proxyCallOf(event), sink);
-    } catch (error) {
-      await answerError(error, sink);
-    }
+    const request = proxyEdgeRequestOf(event);
+    const oversized = (request.body?.byteLength ?? 0) > AWS_PROXY_MAX_BODY_BYTES;
+    // Built inside the edge's call, so a wiring that cannot be built is a 500 answered, not a crash.
+    await serveProxy(
+      oversized ? tooLarge : (call, sink) => handle()(call, sink),
+      request,
+      new LambdaResponseSink(stream, runtime),
+    );
   });
 }

@@ -2,12 +2,17 @@
  * The local HTTP server: each request becomes an API Gateway HTTP API (payload v2) event
  * and is answered by the same Lambda handler that serves the route on AWS. The handlers are
  * given to it (bin/local-handlers.ts loads the real ones), so the server knows only the route table.
+ * The proxy route (`/pools/{pool}/proxy/{path}`) is the exception: its answer streams, so it is
+ * served through the edge the proxy Lambda shares (lib/http/proxy-edge.ts), with any body type.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { errorAnswer, LOCAL_SERVER_STATUS, type LocalServerRefusal, PayloadTooLarge } from '../http/errors.js';
 import { MAX_BODY_BYTES } from '../http/http-handler.js';
+import { MAX_PROXY_BODY_BYTES, proxyRoute, serveProxy } from '../http/proxy-edge.js';
+import type { ProxyHandle } from '../ports/proxy-call.js';
+import type { ResponseSink } from '../ports/proxy.js';
 import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
 import { listenOnLoopback, type Listening } from '../shared/listen.js';
 import { foreignRequest } from '../shared/loopback.js';
@@ -119,7 +124,7 @@ const JSON_TYPE = /^application\/json\s*(;.*)?$/i;
  *    a browser sends without asking first (application/json makes it ask, and this server never
  *    says yes); every route takes JSON or nothing: 415 unsupported_media_type.
  */
-function refuse(request: IncomingMessage): { error: LocalServerRefusal; message: string } | undefined {
+function refuse(request: IncomingMessage, anyBody = false): { error: LocalServerRefusal; message: string } | undefined {
   const foreign = foreignRequest(request.headers);
   if (foreign === 'host') {
     return {
@@ -133,6 +138,9 @@ function refuse(request: IncomingMessage): { error: LocalServerRefusal; message:
       message: 'the local server answers no request a page of another origin sends (Origin, Sec-Fetch-Site)',
     };
   }
+  // The proxy route forwards the caller's body as it is (multipart, JSON, bytes): its Origin and
+  // Sec-Fetch-Site refusals above are what keep a web page from spending credits through it.
+  if (anyBody) return undefined;
   const type = request.headers['content-type'];
   const hasBody =
     Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
@@ -145,40 +153,114 @@ function refuse(request: IncomingMessage): { error: LocalServerRefusal; message:
   return undefined;
 }
 
-/** Reads the body up to the limit; past it, answers 413 and returns undefined. */
-async function readBody(request: IncomingMessage): Promise<string | undefined> {
+/** Reads the body up to `limit` bytes; past it, undefined (the rest is read and dropped). */
+async function readBody(request: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   let tooLarge = false;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) tooLarge = true;
+    if (size > limit) tooLarge = true;
     if (!tooLarge) chunks.push(chunk);
   }
-  return tooLarge ? undefined : Buffer.concat(chunks).toString('utf8');
+  return tooLarge ? undefined : Buffer.concat(chunks);
+}
+
+/** A 413 for a body over `limit`; the connection closes after it (the rest of the body is not read). */
+function tooLarge(response: ServerResponse, limit: number): void {
+  const answer = errorAnswer(new PayloadTooLarge(limit));
+  send(response, answer.status, JSON.stringify(answer.body), { connection: 'close' });
+}
+
+/**
+ * The caller's end of a proxied answer: the response, written no faster than the caller reads
+ * it; once the caller is gone, writes are dropped (the use case goes on reading the provider).
+ */
+class ServerSink implements ResponseSink {
+  private gone = false;
+  constructor(private readonly response: ServerResponse) {
+    response.once('close', () => {
+      if (!response.writableFinished) this.gone = true;
+    });
+  }
+  get closed(): boolean {
+    return this.gone || this.response.destroyed;
+  }
+  start(status: number, headers: Record<string, string>): void {
+    if (!this.closed) this.response.writeHead(status, headers);
+  }
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.closed || this.response.write(chunk)) return Promise.resolve();
+    return new Promise((done) => {
+      const go = (): void => {
+        this.response.off('drain', go);
+        this.response.off('close', go);
+        done();
+      };
+      this.response.once('drain', go);
+      this.response.once('close', go);
+    });
+  }
+  end(): void {
+    if (!this.closed) this.response.end();
+  }
+  fail(): void {
+    this.response.destroy();
+  }
+}
+
+/** Serves a request to the proxy route: its body read whole (up to the limit), its answer streamed. */
+async function proxied(request: IncomingMessage, response: ServerResponse, handle: ProxyHandle): Promise<void> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > MAX_PROXY_BODY_BYTES) {
+    request.resume();
+    return tooLarge(response, MAX_PROXY_BODY_BYTES);
+  }
+  const body = await readBody(request, MAX_PROXY_BODY_BYTES);
+  if (body === undefined) return tooLarge(response, MAX_PROXY_BODY_BYTES);
+  // The path as sent, not as a URL parser normalizes it: `..` and `%2e%2e` reach the use case's path rule.
+  const [rawPath = '/', rawQuery = ''] = (request.url ?? '/').split(/\?(.*)/s, 2);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  await serveProxy(
+    handle,
+    { method: request.method ?? 'GET', rawPath, rawQuery, headers, ...(body.length ? { body } : {}) },
+    new ServerSink(response),
+  );
 }
 
 /** The running local server: its URL, and how to stop it. */
 export type LocalServer = Listening;
 
-/** Serves the API on 127.0.0.1:`port` (0: any free port) through the given handlers. */
-export function startServer(handlers: Record<FunctionName, LambdaHandler>, port: number): Promise<LocalServer> {
+/**
+ * Serves the API on 127.0.0.1:`port` (0: any free port) through the given handlers, and the
+ * proxy route through `proxy` when given.
+ */
+export function startServer(
+  handlers: Record<FunctionName, LambdaHandler>,
+  port: number,
+  proxy?: ProxyHandle,
+): Promise<LocalServer> {
   const server = createServer((request, response) => {
     void (async () => {
       try {
-        const refusal = refuse(request);
+        const proxyRequest = proxy !== undefined && proxyRoute((request.url ?? '/').split('?')[0] ?? '/') !== undefined;
+        const refusal = refuse(request, proxyRequest);
         if (refusal) {
           request.resume();
           send(response, LOCAL_SERVER_STATUS[refusal.error], JSON.stringify(refusal));
           return;
         }
+        if (proxy && proxyRequest) return await proxied(request, response, proxy);
         const body = await readBody(request);
         if (body === undefined) {
-          const tooLarge = errorAnswer(new PayloadTooLarge(MAX_BODY_BYTES));
-          send(response, tooLarge.status, JSON.stringify(tooLarge.body));
+          const answer = errorAnswer(new PayloadTooLarge(MAX_BODY_BYTES));
+          send(response, answer.status, JSON.stringify(answer.body));
           return;
         }
-        const { event, functionName } = toEvent(request, body);
+        const { event, functionName } = toEvent(request, body.toString('utf8'));
         const result = await handlers[functionName](event, lambdaContext(`keypool-${functionName}`));
         const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
         send(response, result.statusCode ?? 200, typeof result.body === 'string' ? result.body : '', headers);

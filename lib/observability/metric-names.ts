@@ -4,6 +4,7 @@
  * dashboard (infra/constructs/dashboard.ts) all read them from here, so neither the alarms nor
  * the dashboard can watch a name nothing publishes.
  */
+import type { ProxyOutcome } from '../domain/provider-answers.js';
 import type { Outcome } from '../domain/types.js';
 
 export const METRICS_NAMESPACE = 'keypool';
@@ -40,8 +41,35 @@ export const COMPLETION_METRIC = {
   unknown: 'CompletedUnknown',
 } as const satisfies Record<Outcome, string>;
 
+/**
+ * Proxy mode, per pool: one count per proxied call by the outcome the caller's answer carries
+ * (x-keypool-outcome; `replayed` for an Idempotency-Key's kept answer), a name per outcome as
+ * for completions.
+ */
+export const PROXY_OUTCOME_METRIC = {
+  success: 'ProxiedSuccess',
+  failure: 'ProxiedFailure',
+  invalid_key: 'ProxiedInvalidKey',
+  out_of_credits: 'ProxiedOutOfCredits',
+  rate_limited: 'ProxiedRateLimited',
+  provider_unavailable: 'ProxiedProviderUnavailable',
+  unknown: 'ProxiedUnknown',
+  replayed: 'ProxiedReplayed',
+} as const satisfies Record<ProxyOutcome | 'replayed', string>;
+
+/** Proxy mode's measures per call: the provider's time to answer, keypool's own time before the answer, the bytes sent back. */
+export const PROXY_METRIC = {
+  providerLatency: 'ProxyProviderLatency',
+  addedLatency: 'ProxyAddedLatency',
+  bytesOut: 'ProxyBytesOut',
+} as const;
+
 /** Every metric name keypool publishes per pool. */
-export type MetricName = (typeof METRIC)[keyof typeof METRIC] | (typeof COMPLETION_METRIC)[Outcome];
+export type MetricName =
+  | (typeof METRIC)[keyof typeof METRIC]
+  | (typeof COMPLETION_METRIC)[Outcome]
+  | (typeof PROXY_OUTCOME_METRIC)[keyof typeof PROXY_OUTCOME_METRIC]
+  | (typeof PROXY_METRIC)[keyof typeof PROXY_METRIC];
 
 /** The maintenance log lines (by message) the dashboard's Logs Insights widgets select. */
 export const MAINTENANCE_LOG = {

@@ -7,10 +7,13 @@
  */
 import { METRIC_DIMENSION, METRICS_NAMESPACE } from './metric-names.js';
 
+/** A value's CloudWatch unit: a Count unless said otherwise. */
+export type MetricUnit = 'Count' | 'Milliseconds' | 'Bytes';
+
 /** Where metric records go; tests and the local server can pass their own. */
 export interface MetricsSink {
-  /** One record: every value is a Count for the pool's dimension, at one timestamp. */
-  publish(pool: string, values: Readonly<Record<string, number>>): void;
+  /** One record for the pool's dimension, at one timestamp: every value a Count unless `units` says otherwise. */
+  publish(pool: string, values: Readonly<Record<string, number>>, units?: Readonly<Record<string, MetricUnit>>): void;
 }
 
 /** The EMF line for one record (without the newline). */
@@ -19,6 +22,7 @@ export function emfRecord(
   pool: string,
   values: Readonly<Record<string, number>>,
   nowMs: number,
+  units: Readonly<Record<string, MetricUnit>> = {},
 ): string {
   return JSON.stringify({
     _aws: {
@@ -27,7 +31,7 @@ export function emfRecord(
         {
           Namespace: namespace,
           Dimensions: [[METRIC_DIMENSION]],
-          Metrics: Object.keys(values).map((name) => ({ Name: name, Unit: 'Count' })),
+          Metrics: Object.keys(values).map((name) => ({ Name: name, Unit: units[name] ?? 'Count' })),
         },
       ],
     },
@@ -38,9 +42,9 @@ export function emfRecord(
 
 /** The process's metrics: EMF on stdout, namespace POWERTOOLS_METRICS_NAMESPACE or `keypool`. */
 export const metrics: MetricsSink = {
-  publish(pool, values) {
+  publish(pool, values, units) {
     process.stdout.write(
-      `${emfRecord(process.env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE, pool, values, Date.now())}\n`,
+      `${emfRecord(process.env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE, pool, values, Date.now(), units)}\n`,
     );
   },
 };

@@ -73,3 +73,25 @@ export function redact(text: string): string {
     arn === undefined && id === undefined ? mask(match) : match,
   );
 }
+
+/** The shortest start of a key maskSecretPrefix masks: `sk-` and 9 characters of the secret (shorter is shared by many keys). */
+const SECRET_PREFIX_MIN = 12;
+
+/**
+ * The text with every run that starts like `secret` (its first `min` characters or more, up to
+ * all of it) masked: what a provider's error body may echo of the key it was sent (a 401's
+ * "Incorrect API key provided: sk-abc..."), before it goes to a caller.
+ */
+export function maskSecretPrefix(text: string, secret: string, min = SECRET_PREFIX_MIN): string {
+  if (secret.length < min) return text;
+  const start = secret.slice(0, min);
+  let out = '';
+  let copied = 0;
+  for (let at = text.indexOf(start); at >= 0; at = text.indexOf(start, copied)) {
+    let end = at + min;
+    while (end < text.length && end - at < secret.length && text[end] === secret[end - at]) end++;
+    out += text.slice(copied, at) + mask(text.slice(at, end));
+    copied = end;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSignature } from '../../clients/typescript/test/support/sigv4.js';
 import { NO_AWS_CREDENTIALS, type Seen, withEnv } from '../../clients/typescript/test/support/recorder.js';
 import { fakeKey, uniqueName } from '../support/dynamo.js';
-import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
+import { FAKE_PNG, type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import { type RunningStack, startLocalStack } from '../support/local-stack.js';
 import { poolApi } from '../support/pool-api.js';
 
@@ -105,6 +105,8 @@ describe('the TypeScript client, installed from its npm pack tarball', () => {
   let client: Client;
   let stack: RunningStack | undefined;
   let api: ReturnType<typeof poolApi>;
+  /** the provider the stack's proxy route calls */
+  let proxied: FakeProvider | undefined;
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'keypool-typescript-'));
@@ -120,12 +122,17 @@ describe('the TypeScript client, installed from its npm pack tarball', () => {
     client = (await import(
       pathToFileURL(join(project, 'node_modules', '@keypool', 'client', 'dist', 'index.js')).href
     )) as Client;
-    stack = await startLocalStack();
+    proxied = await startFakeProvider();
+    stack = await startLocalStack(60_000, {
+      STABILITY_API_BASE_URL: proxied.url,
+      KEYPOOL_DATA_DIR: join(work, 'data'),
+    });
     api = poolApi(stack.url);
   }, 240_000);
 
   afterAll(async () => {
     await stack?.stop();
+    await proxied?.close();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -253,6 +260,27 @@ describe('the TypeScript client, installed from its npm pack tarball', () => {
     expect([...perKey.values()]).toEqual([4, 4, 4, 4, 4]);
     expect(counts).toEqual([4, 4, 4, 4, 4]);
     expect(after).toBeInstanceOf(client.NoUsableKey);
+  }, 60_000);
+
+  it("pool.proxy through the stack's proxy route: the provider's image back, one use counted, the key never in the caller's hands", async () => {
+    // Prepare
+    const { pool, secrets } = await newPool(1);
+    proxied?.setKey(secrets[0] ?? '');
+    const form = new FormData();
+    form.set('prompt', 'a lighthouse at dusk');
+    // Act
+    const response = await withEnv(NO_AWS_CREDENTIALS, () =>
+      new client.Keypool({ url: stack?.url ?? '' })
+        .pool(pool)
+        .proxy('v2beta/stable-image/generate/core', { body: form, headers: { accept: 'image/*' } }),
+    );
+    const image = Buffer.from(await response.arrayBuffer());
+    // Assess
+    expect(response.status).toBe(200);
+    expect(image.equals(FAKE_PNG)).toBe(true);
+    expect(response.headers.get('x-keypool-outcome')).toBe('success');
+    expect(proxied?.requests.at(-1)?.headers.authorization).toBe(`Bearer ${secrets[0] ?? ''}`);
+    expect((await api.listAll(pool)).map((key) => key.usageCount)).toEqual([1]);
   }, 60_000);
 
   it('a key rested by Retry-After: NoUsableKey says when it comes back, and a bounded wait gets it then', async () => {

@@ -1,17 +1,18 @@
 /** The real local server over a test table: requests go through HTTP and the Lambda handlers. */
-import { loadHandlers } from '../../bin/local-handlers.js';
+import { loadHandlers, loadProxy } from '../../bin/local-handlers.js';
 import { type LocalServer, startServer } from '../../lib/local/server.js';
 import { dynamoEndpoint } from './dynamo.js';
 
 /**
  * Starts the local server on a free port, reaching DynamoDB at `endpoint` (the test run's
  * DynamoDB Local unless given, e.g. a fault proxy in front of it). The handlers read the table
- * name and the endpoint once, so one of each per test file.
+ * name and the endpoint once, so one of each per test file. The proxy route reads
+ * STABILITY_API_BASE_URL and KEYPOOL_DATA_DIR at its first request.
  */
 export async function startTestServer(tableName: string, endpoint = dynamoEndpoint()): Promise<LocalServer> {
   process.env.KEYPOOL_TABLE = tableName;
   process.env.KEYPOOL_DYNAMODB_ENDPOINT = endpoint;
-  return startServer(await loadHandlers(), 0);
+  return startServer(await loadHandlers(), 0, loadProxy());
 }
 
 export interface Answer {

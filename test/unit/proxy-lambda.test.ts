@@ -14,12 +14,11 @@ import {
   lambdaRuntime,
   LambdaResponseSink,
   LOCAL_RUNTIME,
-  type ProxyCallInput,
-  type ProxyHandling,
   streamingProxyHandler,
 } from '../../lib/http/lambda-stream.js';
 import { AWS_PROXY_MAX_BODY_BYTES } from '../../lib/http/proxy-route.js';
 import type { ResponseSink } from '../../lib/ports/proxy.js';
+import type { ProxyCall, ProxyHandle } from '../../lib/ports/proxy-call.js';
 
 /** A response stream that keeps what it is given, slowly when asked (a small buffer, a delay per chunk). */
 class FakeResponseStream extends Writable {
@@ -72,16 +71,14 @@ function event(overrides: Partial<APIGatewayProxyEvent> = {}): APIGatewayProxyEv
 
 /** Runs the handler over one event with a proxy doing `handle`, into a fresh fake stream. */
 async function invoke(
-  handle: (call: ProxyCallInput, sink: ResponseSink) => Promise<void>,
+  handle: (call: ProxyCall, sink: ResponseSink) => Promise<void>,
   input: APIGatewayProxyEvent = event(),
   stream = new FakeResponseStream(),
-): Promise<{ stream: FakeResponseStream; calls: ProxyCallInput[] }> {
-  const calls: ProxyCallInput[] = [];
-  const proxy: ProxyHandling = {
-    handle: (call, sink) => {
-      calls.push(call);
-      return handle(call, sink);
-    },
+): Promise<{ stream: FakeResponseStream; calls: ProxyCall[] }> {
+  const calls: ProxyCall[] = [];
+  const proxy: ProxyHandle = (call, sink) => {
+    calls.push(call);
+    return handle(call, sink);
   };
   await streamingProxyHandler(() => proxy, LOCAL_RUNTIME)(input, stream, CONTEXT);
   // Every chunk written has reached the fake caller (or the stream failed).
@@ -92,7 +89,7 @@ async function invoke(
 /** A use case that answers `status` with no body. */
 const answerEmpty =
   (status: number) =>
-  (_call: ProxyCallInput, sink: ResponseSink): Promise<void> => {
+  (_call: ProxyCall, sink: ResponseSink): Promise<void> => {
     sink.start(status, {});
     sink.end();
     return Promise.resolve();
@@ -138,6 +135,24 @@ describe('the proxy Lambda handler', () => {
       query: '',
       headers: {},
       caller: 'arn:aws:sts::123456789012:assumed-role/app/worker',
+    });
+  });
+
+  it('encodes the path parameters API Gateway decoded again, segment by segment, and joins a repeated header', async () => {
+    // Act
+    const { calls } = await invoke(
+      answerEmpty(200),
+      event({
+        httpMethod: 'GET',
+        pathParameters: { pool: 'sdxl.turbo', path: 'v2beta/results/a b' },
+        multiValueHeaders: { Accept: ['image/*', 'application/json'] },
+      }),
+    );
+    // Assess: the use case decodes each segment once (lib/domain/proxy-paths.ts).
+    expect(calls[0]).toMatchObject({
+      pool: 'sdxl.turbo',
+      path: 'v2beta/results/a%20b',
+      headers: { accept: 'image/*, application/json' },
     });
   });
 

@@ -169,6 +169,16 @@ export class StoreThrottled extends KeypoolError {
   static override readonly code = 'store_throttled';
 }
 
+/** 502: proxy mode reached no answer to pass on: no connection to the provider on any key tried, or one that broke after the request went out (its use stays counted). */
+export class ProviderFailed extends KeypoolError {
+  static override readonly code = 'provider_failed';
+}
+
+/** 504: proxy mode's provider call passed the pool's proxyTimeoutSeconds after the request went out: its use stays counted, no other key was tried. */
+export class ProviderTimeout extends KeypoolError {
+  static override readonly code = 'provider_timeout';
+}
+
 /** 500: keypool failed; its message says no more. */
 export class InternalError extends KeypoolError {
   static override readonly code = 'internal_error';
@@ -210,6 +220,8 @@ const BY_CODE: ReadonlyMap<string, typeof KeypoolError> = new Map(
     SealingUnavailable,
     SealingMisconfigured,
     StoreThrottled,
+    ProviderFailed,
+    ProviderTimeout,
     InternalError,
   ].map((error) => [error.code, error]),
 );

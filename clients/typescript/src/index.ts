@@ -30,6 +30,8 @@ export {
   PoolNotEmpty,
   PoolNotFound,
   ReportBudgetExceeded,
+  ProviderFailed,
+  ProviderTimeout,
   RequestInProgress,
   SealingMisconfigured,
   SealingUnavailable,

@@ -11,6 +11,7 @@ import {
   mixFromMeasured,
   mixTotals,
   projectedUsesPerSecCeiling,
+  proxiedMixFromMeasured,
   recommendShards,
   renderReport,
   scalingReport,
@@ -57,6 +58,38 @@ describe('request mix', () => {
     expect(() => mixFrom(unknown)).toThrow();
     expect(() => mixFrom(negative)).toThrow();
     expect(() => mixFrom({ queriesPerLease: '2' })).toThrow();
+  });
+});
+
+describe('proxied mix', () => {
+  it('pays a completion write only for the uses given back, and each of those moves the sort key back', () => {
+    // Prepare
+    const measured = { rcuPerUse: 0.5, wcuPerUse: 3.3, refusedWritesPerUse: 0.3, indexWcuPerUse: 2 };
+    // Act
+    const mix = proxiedMixFromMeasured(measured, 0.1);
+    const totals = mixTotals(mix);
+    const run = simulate(200, { mix, shards: 1 });
+    // Assess
+    expect(mix.completionShare).toBe(0.1);
+    expect(mix.refundShare).toBe(0.1);
+    expect(totals.requestsPerLease).toBeCloseTo(1 + 0.3 + 1 + 0.1, 9);
+    expect(totals.baseWcuPerLease).toBeCloseTo(1 + 0.3 + 0.1, 9);
+    expect(totals.indexWcuPerLease).toBeCloseTo(2.2, 9);
+    expect(run.sustainable).toBe(true);
+    expect(run.baseWcuPerLease).toBeGreaterThan(1.2);
+    expect(run.baseWcuPerLease).toBeLessThan(1.6);
+    expect(run.indexWcuPerLease).toBeGreaterThan(2.05);
+    expect(run.indexWcuPerLease).toBeLessThan(2.4);
+  });
+
+  it('leaves a client lease mix as it was: every lease completed', () => {
+    // Prepare
+    const measured = { rcuPerUse: 0.5, wcuPerUse: 4.4, refusedWritesPerUse: 0.4 };
+    // Act
+    const mix = mixFromMeasured(measured);
+    // Assess
+    expect(mix.completionShare).toBe(1);
+    expect(mixTotals(mix).requestsPerLease).toBeCloseTo(3.4, 9);
   });
 });
 

@@ -154,6 +154,18 @@ class RequestInProgress(KeypoolError):
     code = "request_in_progress"
 
 
+class ProviderFailed(KeypoolError):
+    """502: proxy mode reached no answer: no connection to the provider on any key tried, or one that broke after the request went out (its use stays counted)."""
+
+    code = "provider_failed"
+
+
+class ProviderTimeout(KeypoolError):
+    """504: proxy mode's provider call passed the pool's proxyTimeoutSeconds after the request went out: its use stays counted."""
+
+    code = "provider_timeout"
+
+
 class KeypoolApiError(KeypoolError):
     """Any other answer that is not what the call expects (`code` says which: `internal_error`, `not_found`, ...)."""
 
@@ -185,6 +197,8 @@ _BY_CODE: Mapping[str, Type[KeypoolError]] = {
     "path_not_allowed": PathNotAllowed,
     "job_not_found": JobNotFound,
     "request_in_progress": RequestInProgress,
+    "provider_failed": ProviderFailed,
+    "provider_timeout": ProviderTimeout,
     "forbidden_host": AccessDenied,
     "forbidden_origin": AccessDenied,
 }

@@ -1,8 +1,9 @@
 /**
- * Stability AI's documented error shape, decided once: the balance client (maintenance) and,
- * in proxy mode, the generation client read a 401/402/403/429 as the provider's word about a
- * key only when its body has this shape. Anything else (a firewall's HTML page, a proxy's own
- * JSON, an empty body) says nothing about the key: the provider could not be asked.
+ * Stability AI's documented error shape, decided once (in the domain: the outcome table's input
+ * depends on it): the balance client (maintenance) and proxy mode's use case read a
+ * 401/402/403/429 as the provider's word about a key only when its body has this shape.
+ * Anything else (a firewall's HTML page, a proxy's own JSON, an empty body) says nothing about
+ * the key: the provider could not be asked.
  *
  * The shape (platform.stability.ai API reference): a JSON object with a string `name` and
  * either `errors`, an array of strings (v2beta, v2alpha), or `message`, a string (v1, e.g.

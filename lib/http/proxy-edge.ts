@@ -1,0 +1,142 @@
+/**
+ * The proxy route's edge, shared by the local server and the proxy Lambda: turns a request
+ * (method, raw path, query, headers, body) into one call of proxy mode's use case, and every
+ * refusal thrown before the answer started into keypool's JSON error answer
+ * (`{ error, message }`, lib/http/errors.ts). An error after the answer started can only cut
+ * it: the caller sees a broken answer, never a JSON error glued to a provider's bytes.
+ */
+import { InvalidRequest } from '../domain/errors.js';
+import { POOL_NAME_PATTERN } from '../domain/pool-name.js';
+import { logger } from '../observability/logger.js';
+import type { ProxyHandle } from '../ports/proxy-call.js';
+import type { ResponseSink } from '../ports/proxy.js';
+import { redact } from '../shared/redact.js';
+import { errorAnswer, PayloadTooLarge } from './errors.js';
+import { LeaseHeaders } from './schemas.js';
+import { MethodNotAllowed } from './unmatched.js';
+
+/** The largest request body the local server's proxy route takes (the REST API's limit is 10 MB). */
+export const MAX_PROXY_BODY_BYTES = 10 * 1024 * 1024;
+
+/** `/pools/{pool}/proxy/{path+}`: the pool and the provider path, both as sent (percent-encoded). */
+const PROXY_ROUTE = /^\/pools\/([^/]+)\/proxy\/(.*)$/s;
+
+/** The pool and provider path of a request to the proxy route, or undefined for any other path. */
+export function proxyRoute(rawPath: string): { pool: string; path: string } | undefined {
+  const match = PROXY_ROUTE.exec(rawPath);
+  return match ? { pool: match[1] ?? '', path: match[2] ?? '' } : undefined;
+}
+
+/** A request to the proxy route, as an edge received it. */
+export interface ProxyEdgeRequest {
+  method: string;
+  /** the path as it arrived, still percent-encoded: /pools/{pool}/proxy/{path} */
+  rawPath: string;
+  /** the query string without `?` */
+  rawQuery: string;
+  /** header names in any case; a repeated header joined with ", " */
+  headers: Readonly<Record<string, string | undefined>>;
+  body?: Uint8Array;
+  /** the IAM identity the edge authorized (undefined locally) */
+  caller?: string;
+}
+
+/** A sink that remembers whether the answer started (an error after that can only cut it). */
+class TrackedSink implements ResponseSink {
+  started = false;
+  constructor(private readonly sink: ResponseSink) {}
+  get closed(): boolean {
+    return this.sink.closed;
+  }
+  start(status: number, headers: Record<string, string>): void {
+    this.started = true;
+    this.sink.start(status, headers);
+  }
+  write(chunk: Uint8Array): Promise<void> {
+    return this.sink.write(chunk);
+  }
+  end(): void {
+    this.sink.end();
+  }
+  fail(): void {
+    this.sink.fail();
+  }
+}
+
+/** Checks what the edge can check and builds the use case's call; throws the refusal otherwise. */
+function proxyCallOf(request: ProxyEdgeRequest): Parameters<ProxyHandle>[0] {
+  const method = request.method.toUpperCase();
+  if (method !== 'GET' && method !== 'POST') throw new MethodNotAllowed(method, ['GET', 'POST']);
+  const route = proxyRoute(request.rawPath);
+  if (!route) throw new InvalidRequest('the proxy route is /pools/{pool}/proxy/{path}');
+  let pool: string;
+  try {
+    pool = decodeURIComponent(route.pool);
+  } catch {
+    pool = '';
+  }
+  if (!POOL_NAME_PATTERN.test(pool)) {
+    throw new InvalidRequest('invalid path: path.pool: 1-64 letters, digits, "_", "." or "-"', [
+      { path: 'path.pool', message: '1-64 letters, digits, "_", "." or "-"' },
+    ]);
+  }
+  if ((request.body?.byteLength ?? 0) > MAX_PROXY_BODY_BYTES) throw new PayloadTooLarge(MAX_PROXY_BODY_BYTES);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name.toLowerCase()] = value;
+  }
+  // The same rule as a lease's Idempotency-Key.
+  const parsed = LeaseHeaders.safeParse(headers);
+  if (!parsed.success) {
+    throw new InvalidRequest('an Idempotency-Key is 1-255 printable ASCII characters without spaces', [
+      { path: 'headers.idempotency-key', message: '1-255 printable ASCII characters without spaces' },
+    ]);
+  }
+  const idempotencyKey = parsed.data['idempotency-key'];
+  return {
+    pool,
+    method,
+    path: route.path,
+    query: request.rawQuery,
+    headers,
+    ...(request.body && request.body.byteLength > 0 ? { body: request.body } : {}),
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+    ...(request.caller === undefined ? {} : { caller: request.caller }),
+  };
+}
+
+/** Writes keypool's JSON error answer for `error` to a sink that has not started. */
+function answerError(sink: ResponseSink, error: unknown): void {
+  const answer = errorAnswer(error);
+  if (!answer.known) {
+    const e = error as Error | undefined;
+    logger.error('internal error', { errorName: e?.name ?? 'unknown', errorMessage: redact(e?.message ?? '') });
+  } else if (answer.status >= 500) {
+    logger.error('request failed', { error: answer.body.error, reason: answer.body.message });
+  }
+  const body = new TextEncoder().encode(JSON.stringify(answer.body));
+  sink.start(answer.status, {
+    'content-type': 'application/json',
+    'content-length': String(body.byteLength),
+    ...answer.headers,
+  });
+  void sink.write(body).then(() => sink.end());
+}
+
+/**
+ * Serves one request to the proxy route through `handle` (the use case's), answering to
+ * `sink`. Never throws: a refusal becomes its JSON answer, anything else a 500 that says
+ * nothing more (and a log line without secrets), or a cut answer once the answer started.
+ */
+export async function serveProxy(handle: ProxyHandle, request: ProxyEdgeRequest, sink: ResponseSink): Promise<void> {
+  const tracked = new TrackedSink(sink);
+  try {
+    await handle(proxyCallOf(request), tracked);
+  } catch (error) {
+    if (!tracked.started) answerError(tracked, error);
+    else {
+      logger.error('proxied answer cut', { errorName: (error as Error | undefined)?.name ?? 'unknown' });
+      tracked.fail();
+    }
+  }
+}

@@ -1,0 +1,501 @@
+/**
+ * Proxy mode (issue 21): keypool calls the pool's provider with a key of its own choosing, so
+ * the caller never holds one. One request: refusals before any use is taken (no provider, a
+ * path not allowed, a body over the limit, an Idempotency-Key already answered or running),
+ * then a use taken (Leasing.takeUse), the provider called, its answer classified by the one
+ * outcome table (lib/domain/provider-answers.ts) and the use settled by it; another key tried
+ * while the table allows failover and nothing went back to the caller yet; the last answer
+ * streamed to the caller. A caller that goes away changes none of this: the provider's answer
+ * is read to its end, its outcome recorded, and a 2xx under an Idempotency-Key kept for the
+ * replay.
+ */
+import {
+  IdempotencyConflict,
+  InvalidRequest,
+  JobNotFound,
+  NoProvider,
+  NoUsableKey,
+  PathNotAllowed,
+  PayloadTooLarge,
+  RequestInProgress,
+} from '../domain/errors.js';
+import { callerDigest, idempotencyId, proxyRequestHash } from '../domain/idempotency.js';
+import {
+  type AnswerVerdict,
+  classifyProviderAnswer,
+  needsErrorBody,
+  type ProxyOutcome,
+} from '../domain/provider-answers.js';
+import { ProviderFailed, ProviderTimeout } from '../domain/proxy-errors.js';
+import { forwardedHeaders, keypoolHeaders, retryAfterSeconds, returnedHeaders } from '../domain/proxy-headers.js';
+import { polledJobId, providerPath, startedJobId } from '../domain/proxy-paths.js';
+import { isDocumentedError } from '../domain/stability-errors.js';
+import type { PoolPolicy, Provider } from '../domain/types.js';
+import type { ProxyCall } from '../ports/proxy-call.js';
+import {
+  type AnswerStore,
+  type JobPins,
+  type ProviderAnswer,
+  ProviderCallFailed,
+  type ProviderHttp,
+  type ProxyIdempotency,
+  type ProxyRequestRecord,
+  type ResponseSink,
+} from '../ports/proxy.js';
+import { type Head, readHead, Relay } from '../shared/byte-streams.js';
+import { maskSecretPrefix } from '../shared/redact.js';
+import type { PoolDirectory } from './pool-directory.js';
+
+/** A use taken for one call: its key and secret (Leasing's ProxyUse carries more, for its settling). */
+interface Use {
+  keyId: string;
+  apiKey: string;
+}
+
+/** The lease path's side of proxy mode (Leasing): take a use, settle it, open a key for a poll. */
+export interface ProxyLeasing<U extends Use = Use> {
+  takeUse(pool: string, options?: { exclude?: ReadonlySet<string> }): Promise<U>;
+  settleUse(use: U, verdict: AnswerVerdict): Promise<void>;
+  openKey(pool: string, keyId: string): Promise<string | undefined>;
+}
+
+/** One proxied call, for the audit line and the metrics: never the key, never a body. */
+export interface ProxyAudit {
+  pool: string;
+  caller: string | undefined;
+  /** the key whose answer the caller got (absent for a replay) */
+  keyId?: string;
+  /** the provider path */
+  path: string;
+  /** the status the caller got */
+  status: number;
+  outcome: ProxyOutcome | 'replayed';
+  /** keys tried (0: a replay) */
+  attempts: number;
+  /** the attempts before the last, each failed over from: its key, the provider's status (none: no answer), the outcome */
+  failovers: { keyId: string; status?: number; outcome: ProxyOutcome }[];
+  bytesIn: number;
+  bytesOut: number;
+  /** the whole request, ms */
+  durationMs: number;
+  /** waiting for the provider's headers, summed over the attempts, ms */
+  providerMs: number;
+  /** keypool's own time before the caller got the answer's headers (or the failure), ms */
+  addedMs: number;
+}
+
+export interface ProxyOptions {
+  leasing: ProxyLeasing;
+  pools: Pick<PoolDirectory, 'require'>;
+  provider: ProviderHttp;
+  /** the provider's base URL (STABILITY_API_BASE_URL for `stability`) */
+  providerBaseUrl: (provider: Provider) => string;
+  /** with `answers`: requests under an Idempotency-Key are recorded and their 2xx answers replayed */
+  idempotency?: ProxyIdempotency;
+  answers?: AnswerStore;
+  /** async jobs' ids pinned to their keys; without it every poll is job_not_found */
+  jobs?: JobPins;
+  clock?: () => number;
+  /** told about every call that reached the provider, and every replay (the audit line, the metrics) */
+  onCall?: (audit: ProxyAudit) => void;
+  /** the largest body taken (default MAX_PROXY_BODY_BYTES) */
+  maxBodyBytes?: number;
+}
+
+/** The largest request body proxy mode takes by default (the REST API's limit is 10 MB). */
+export const MAX_PROXY_BODY_BYTES = 10 * 1024 * 1024;
+/** How much of an error answer is read to decide its shape, and of a 2xx JSON answer to find a job id. */
+export const HEAD_BYTES = 64 * 1024;
+/** How long an idempotency record, a kept answer and a job pin live. */
+export const KEPT_MS = 24 * 3600 * 1000;
+/** How long past the pool's proxyTimeoutSeconds a running request's record holds before a retry may take it over. */
+export const RECORD_MARGIN_SECONDS = 30;
+/** The longest Retry-After of a request_in_progress (a generation takes seconds; asking again costs nothing). */
+export const IN_PROGRESS_RETRY_SECONDS = 5;
+
+const PATHS_ALLOWED = 'paths under v1/, v2beta/ or v2alpha/, except v1/user/';
+
+/** How an attempt ended: an answer to pass on, or a call that failed before one. */
+type Attempt = { use: Use; attempts: number; verdict: AnswerVerdict; settled: boolean } & (
+  { answer: ProviderAnswer; head: Head | undefined } | { failed: ProviderCallFailed }
+);
+
+/** What a request's audit line knows before its answer. */
+interface AuditStart {
+  pool: string;
+  caller: string | undefined;
+  path: string;
+  bytesIn: number;
+  startedMs: number;
+  providerMs: number;
+  failovers: ProxyAudit['failovers'];
+}
+
+/** The caller's sink, counting what goes through it; writes after the caller left are dropped. */
+class CountingSink {
+  bytes = 0;
+  startedAtMs: number | undefined;
+  constructor(
+    private readonly sink: ResponseSink,
+    private readonly clock: () => number,
+  ) {}
+  start(status: number, headers: Record<string, string>): void {
+    this.startedAtMs = this.clock();
+    this.sink.start(status, headers);
+  }
+  async write(chunk: Uint8Array): Promise<void> {
+    this.bytes += chunk.byteLength;
+    if (!this.sink.closed) await this.sink.write(chunk);
+  }
+  end(): void {
+    this.sink.end();
+  }
+  fail(): void {
+    this.sink.fail();
+  }
+}
+
+export class Proxy {
+  private readonly options: ProxyOptions;
+  private readonly clock: () => number;
+
+  constructor(options: ProxyOptions) {
+    this.options = options;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /**
+   * Serves one proxied request to `sink`. Refusals before any byte went out are thrown
+   * (KeypoolErrors, which the edge answers as JSON): nothing was taken for them. Once the answer
+   * started, a provider body that breaks off cuts it (sink.fail).
+   */
+  async handle(call: ProxyCall, sink: ResponseSink): Promise<void> {
+    const startedMs = this.clock();
+    const policy = await this.options.pools.require(call.pool);
+    if (policy.provider === 'none') throw new NoProvider(call.pool);
+    const path = providerPath(policy.provider, call.path);
+    if (path === undefined) throw new PathNotAllowed(PATHS_ALLOWED);
+    const maxBody = this.options.maxBodyBytes ?? MAX_PROXY_BODY_BYTES;
+    const bytesIn = call.body?.byteLength ?? 0;
+    if (bytesIn > maxBody) throw new PayloadTooLarge(maxBody);
+    const counted = new CountingSink(sink, this.clock);
+    const audit: AuditStart = {
+      pool: call.pool,
+      caller: call.caller,
+      path,
+      bytesIn,
+      startedMs,
+      providerMs: 0,
+      failovers: [],
+    };
+    const base = this.options.providerBaseUrl(policy.provider).replace(/\/+$/, '');
+    const url = `${base}/${path}${call.query ? `?${call.query}` : ''}`;
+    const headers = forwardedHeaders(call.headers);
+    const send = { call, policy, url, headers, audit };
+
+    const jobId = call.method === 'GET' ? polledJobId(path) : undefined;
+    if (jobId !== undefined) {
+      // A poll: the key that started the job, nothing counted, nothing settled.
+      const keyId = await this.options.jobs?.find(call.pool, jobId, this.clock());
+      const apiKey = keyId === undefined ? undefined : await this.options.leasing.openKey(call.pool, keyId);
+      if (keyId === undefined || apiKey === undefined) throw new JobNotFound(call.pool);
+      const polled = await this.attempt(send, { keyId, apiKey }, 1);
+      await this.deliver(send, { ...polled, settled: true }, counted);
+      return;
+    }
+
+    const record = this.record(call, path, headers, policy);
+    const idempotency = this.options.idempotency;
+    if (record && idempotency) {
+      const begun = await idempotency.begin(record, this.clock());
+      if (!begun.started) return this.replay(record, begun.record, counted, audit);
+    }
+    let closed = false;
+    /** The record's end: done with the kept answer's reference, or dropped (no 2xx kept: a retry may try again). */
+    const close = async (ref: string | undefined): Promise<void> => {
+      if (!record || !idempotency || closed) return;
+      closed = true;
+      const finished = ref !== undefined && (await idempotency.finish(record.id, record.requestHash, ref));
+      if (!finished) await idempotency.abandon(record.id, record.requestHash);
+    };
+    try {
+      const last = await this.attempts(send);
+      await this.deliver(send, last, counted, record && { record, close });
+    } finally {
+      await close(undefined);
+    }
+  }
+
+  /** The record a request under an Idempotency-Key begins, when the stores are configured. */
+  private record(
+    call: ProxyCall,
+    path: string,
+    headers: Record<string, string>,
+    policy: PoolPolicy,
+  ): ProxyRequestRecord | undefined {
+    if (call.idempotencyKey === undefined || !this.options.idempotency || !this.options.answers) return undefined;
+    const nowMs = this.clock();
+    const body = call.body ? { body: call.body } : {};
+    return {
+      // Apart from a lease's record under the same Idempotency-Key.
+      id: idempotencyId(call.pool, `proxy\n${call.idempotencyKey}`),
+      pool: call.pool,
+      requestHash: proxyRequestHash({ method: call.method, path, query: call.query, headers, ...body }),
+      callerDigest: callerDigest(call.caller),
+      state: 'in_progress',
+      leaseUntilMs: nowMs + (policy.proxyTimeoutSeconds + RECORD_MARGIN_SECONDS) * 1000,
+      expiresAtMs: nowMs + KEPT_MS,
+    };
+  }
+
+  /** A repeat of a request under its Idempotency-Key: the kept answer, or why there is none to give. */
+  private async replay(
+    mine: ProxyRequestRecord,
+    standing: ProxyRequestRecord,
+    sink: CountingSink,
+    audit: AuditStart,
+  ): Promise<void> {
+    if (standing.callerDigest !== mine.callerDigest) throw new IdempotencyConflict('another caller made it');
+    if (standing.requestHash !== mine.requestHash) {
+      throw new InvalidRequest(
+        'this Idempotency-Key was used for another proxied request; use a new key for a new request',
+        [{ path: 'headers.idempotency-key', message: 'already used with another request' }],
+      );
+    }
+    if (standing.state === 'in_progress') {
+      const left = Math.ceil((standing.leaseUntilMs - this.clock()) / 1000);
+      throw new RequestInProgress(Math.max(1, Math.min(IN_PROGRESS_RETRY_SECONDS, left)));
+    }
+    const kept = standing.answerRef === undefined ? undefined : await this.options.answers?.get(standing.answerRef);
+    if (!kept) throw new IdempotencyConflict('its answer is no longer kept');
+    // Kept with the headers it was answered with; no key was tried this time.
+    sink.start(kept.status, { ...kept.headers, 'x-keypool-attempts': '0' });
+    for await (const chunk of kept.body) await sink.write(chunk);
+    sink.end();
+    this.report(audit, sink, { status: kept.status, outcome: 'replayed', attempts: 0 });
+  }
+
+  /**
+   * Takes a use and calls the provider with it, key after key while the table allows failover,
+   * keys remain and the pool's proxyAttempts is not reached; ends with the attempt whose answer
+   * (or failure) the caller gets. Every attempt but that one is settled here.
+   */
+  private async attempts(send: Send): Promise<Attempt> {
+    const { leasing } = this.options;
+    const pool = send.call.pool;
+    const tried = new Set<string>();
+    let use: Use = await leasing.takeUse(pool, { exclude: tried });
+    for (let attempts = 1; ; attempts++) {
+      tried.add(use.keyId);
+      const attempt = await this.attempt(send, use, attempts);
+      if (!attempt.verdict.failover || attempts >= send.policy.proxyAttempts) return attempt;
+      await leasing.settleUse(use, attempt.verdict);
+      const status = 'answer' in attempt ? { status: attempt.answer.status } : {};
+      send.audit.failovers.push({ keyId: use.keyId, ...status, outcome: attempt.verdict.outcome });
+      try {
+        use = await leasing.takeUse(pool, { exclude: tried });
+      } catch (error) {
+        // No key left to fail over to: the caller gets this answer.
+        if (error instanceof NoUsableKey) return { ...attempt, settled: true };
+        if ('answer' in attempt) attempt.answer.abort();
+        throw error;
+      }
+      if ('answer' in attempt) attempt.answer.abort();
+    }
+  }
+
+  /** One provider call with `use`, classified by the table; an error answer's head read to decide its shape. */
+  private async attempt(send: Send, use: Use, attempts: number): Promise<Attempt> {
+    const { call, policy, url, headers, audit } = send;
+    const calledMs = this.clock();
+    const failed = (error: unknown): Attempt => {
+      // Anything but the provider call's own failure is a fault here: the use stays counted.
+      if (!(error instanceof ProviderCallFailed)) throw error;
+      const verdict = classifyProviderAnswer({ failed: { sent: error.sent } });
+      return { use, attempts, verdict, settled: false, failed: error };
+    };
+    let answer: ProviderAnswer;
+    try {
+      answer = await this.options.provider.call({
+        method: call.method,
+        url,
+        headers,
+        ...(call.body ? { body: call.body } : {}),
+        apiKey: use.apiKey,
+        timeoutMs: policy.proxyTimeoutSeconds * 1000,
+      });
+    } catch (error) {
+      return failed(error);
+    } finally {
+      audit.providerMs += this.clock() - calledMs;
+    }
+    let head: Head | undefined;
+    if (needsErrorBody(answer.status)) {
+      try {
+        head = await readHead(answer.body, HEAD_BYTES);
+      } catch (error) {
+        return failed(error);
+      }
+    }
+    const documented = head !== undefined && head.whole && isDocumentedError(Buffer.from(head.bytes).toString('utf8'));
+    const wait = retryAfterSeconds(answer.headers['retry-after'], this.clock());
+    const verdict = classifyProviderAnswer({
+      status: answer.status,
+      documented,
+      ...(wait === undefined ? {} : { retryAfterSeconds: wait }),
+    });
+    return { use, attempts, verdict, settled: false, answer, head };
+  }
+
+  /**
+   * Hands the last attempt to the caller and settles it once its body was read (a body that
+   * breaks off after the request went out is `unknown`: the use stays counted). A 2xx JSON answer
+   * that starts a job has its id pinned before the caller can read it; a 2xx under an
+   * Idempotency-Key is kept as it streams, and the record closed (done with it, or dropped)
+   * before the caller's last bytes go out.
+   */
+  private async deliver(
+    send: Send,
+    attempt: Attempt,
+    sink: CountingSink,
+    idempotent?: { record: ProxyRequestRecord; close: (ref: string | undefined) => Promise<void> },
+  ): Promise<void> {
+    const { use, attempts } = attempt;
+    if ('failed' in attempt) {
+      if (!attempt.settled) await this.options.leasing.settleUse(use, attempt.verdict);
+      const { failed, verdict } = attempt;
+      const last = { keyId: use.keyId, attempts, outcome: verdict.outcome };
+      const timedOut = failed.sent && failed.reason === 'timeout';
+      this.report(send.audit, sink, {
+        keyId: use.keyId,
+        status: timedOut ? 504 : 502,
+        outcome: verdict.outcome,
+        attempts,
+      });
+      throw timedOut
+        ? new ProviderTimeout(last, send.policy.proxyTimeoutSeconds)
+        : new ProviderFailed(last, failed.sent);
+    }
+    const { answer, verdict } = attempt;
+    const success = answer.status >= 200 && answer.status <= 299;
+    let head = attempt.head;
+    try {
+      if (success && send.call.method === 'POST') head = await this.pinJob(send, use.keyId, answer);
+    } catch (error) {
+      // The answer broke off before anything went to the caller.
+      const failed = error instanceof ProviderCallFailed ? error : new ProviderCallFailed(true, 'reset');
+      return this.deliver(
+        send,
+        { use, attempts, settled: attempt.settled, verdict: classifyProviderAnswer({ failed }), failed },
+        sink,
+      );
+    }
+    const headers = { ...returnedHeaders(answer.headers), ...keypoolHeaders(use.keyId, attempts, verdict.outcome) };
+    let body = head ? head.all : answer.body;
+    if (head?.whole && !success) {
+      // What an error body echoes of the key stays here.
+      const text = Buffer.from(head.bytes).toString('utf8');
+      const masked = maskSecretPrefix(text, use.apiKey);
+      if (masked !== text) {
+        const bytes = Buffer.from(masked, 'utf8');
+        headers['content-length'] = String(bytes.byteLength);
+        body = (async function* () {
+          yield await Promise.resolve(bytes);
+        })();
+      }
+    }
+    sink.start(answer.status, headers);
+    const keeping = success && idempotent ? this.keep(idempotent.record, answer.status, headers) : undefined;
+    // The caller's last chunk is held back until the use is settled and the record closed: a
+    // caller that has the whole answer (and retries, or reads the key's count) finds both done.
+    let held: Uint8Array | undefined;
+    let broken = false;
+    try {
+      for await (const chunk of body) {
+        await Promise.all([held && sink.write(held), keeping?.relay.push(chunk)]);
+        held = chunk;
+      }
+      keeping?.relay.end();
+    } catch (error) {
+      keeping?.relay.fail(error instanceof Error ? error : new Error('the answer broke off'));
+      broken = true;
+    }
+    // A body that broke off after the request went out: unknown, the use stays counted.
+    const settled = broken ? classifyProviderAnswer({ failed: { sent: true } }) : verdict;
+    if (!attempt.settled) await this.options.leasing.settleUse(use, settled);
+    await idempotent?.close(keeping ? await keeping.ref : undefined);
+    if (broken) sink.fail();
+    else {
+      if (held) await sink.write(held);
+      sink.end();
+    }
+    this.report(send.audit, sink, { keyId: use.keyId, status: answer.status, outcome: settled.outcome, attempts });
+  }
+
+  /**
+   * A 2xx JSON answer's first bytes, read before the caller gets any: a job's id in it is pinned
+   * to the key that started it. Undefined when it is not such an answer (nothing read).
+   */
+  private async pinJob(send: Send, keyId: string, answer: ProviderAnswer): Promise<Head | undefined> {
+    const jobs = this.options.jobs;
+    if (!jobs || !/^application\/json\b/i.test(answer.headers['content-type'] ?? '')) return undefined;
+    const head = await readHead(answer.body, HEAD_BYTES);
+    const text = head.whole ? Buffer.from(head.bytes).toString('utf8') : '';
+    const jobId = startedJobId(answer.status, answer.headers['content-type'], text);
+    if (jobId !== undefined) {
+      const nowMs = this.clock();
+      await jobs.pin({ pool: send.call.pool, jobId, keyId, expiresAtMs: nowMs + KEPT_MS });
+    }
+    return head;
+  }
+
+  /** Keeps an answer as it streams: its chunks are handed to the answer store one at a time. */
+  private keep(
+    record: ProxyRequestRecord,
+    status: number,
+    headers: Record<string, string>,
+  ): { relay: Relay; ref: Promise<string | undefined> } | undefined {
+    const answers = this.options.answers;
+    if (!answers) return undefined;
+    const relay = new Relay();
+    const ref = answers.put(record.pool, record.id, { status, headers, body: relay.stream }).catch(() => {
+      // The store failed: the caller still gets the answer; a retry calls the provider again.
+      relay.drop();
+      return undefined;
+    });
+    return { relay, ref };
+  }
+
+  private report(
+    audit: AuditStart,
+    sink: CountingSink,
+    result: { keyId?: string; status: number; outcome: ProxyAudit['outcome']; attempts: number },
+  ): void {
+    const nowMs = this.clock();
+    const answeredMs = sink.startedAtMs ?? nowMs;
+    this.options.onCall?.({
+      pool: audit.pool,
+      caller: audit.caller,
+      ...(result.keyId === undefined ? {} : { keyId: result.keyId }),
+      path: audit.path,
+      status: result.status,
+      outcome: result.outcome,
+      attempts: result.attempts,
+      failovers: audit.failovers,
+      bytesIn: audit.bytesIn,
+      bytesOut: sink.bytes,
+      durationMs: nowMs - audit.startedMs,
+      providerMs: audit.providerMs,
+      addedMs: Math.max(0, answeredMs - audit.startedMs - audit.providerMs),
+    });
+  }
+}
+
+/** What every attempt of one request sends. */
+interface Send {
+  call: ProxyCall;
+  policy: PoolPolicy;
+  url: string;
+  headers: Record<string, string>;
+  audit: AuditStart;
+}

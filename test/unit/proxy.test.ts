@@ -1,0 +1,187 @@
+/**
+ * The proxy use case (lib/use-cases/proxy.ts) on the in-memory stores with a scripted provider:
+ * which key's answer the caller gets after failover, that `unknown` never fails over, that a
+ * caller who left changes nothing (the answer is read, settled and kept), and the refusals made
+ * before any use is taken. Through real HTTP: test/http/proxy.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { NoProvider, PathNotAllowed, PayloadTooLarge } from '../../lib/domain/errors.js';
+import { ProviderFailed, ProviderTimeout } from '../../lib/domain/proxy-errors.js';
+import type { ProxyCall } from '../../lib/ports/proxy-call.js';
+import {
+  type ProviderAnswer,
+  ProviderCallFailed,
+  type ProviderHttp,
+  type ProviderRequest,
+  type ResponseSink,
+} from '../../lib/ports/proxy.js';
+import { type ProxyAudit, Proxy } from '../../lib/use-cases/proxy.js';
+import { MemoryAnswerStore, MemoryJobPins, MemoryProxyIdempotency } from '../support/memory-proxy-stores.js';
+import { POOL, setup } from '../support/memory-world.js';
+
+type Scripted = { status: number; body?: string; headers?: Record<string, string> } | ProviderCallFailed;
+
+/** A provider that answers each call with the next of `script`, and keeps the keys it was called with. */
+function scriptedProvider(script: Scripted[]): ProviderHttp & { keys: string[] } {
+  const keys: string[] = [];
+  return {
+    keys,
+    call(request: ProviderRequest): Promise<ProviderAnswer> {
+      keys.push(request.apiKey);
+      const next = script.shift() ?? { status: 200, body: 'image' };
+      if (next instanceof ProviderCallFailed) return Promise.reject(next);
+      const body = Buffer.from(next.body ?? '');
+      return Promise.resolve({
+        status: next.status,
+        headers: { 'content-type': 'application/json', ...next.headers },
+        body: (async function* () {
+          yield await Promise.resolve(body);
+        })(),
+        abort: () => undefined,
+      });
+    },
+  };
+}
+
+/** A sink that keeps what it was given; `closed` from the start plays a caller who left. */
+function memorySink(
+  closed = false,
+): ResponseSink & { status?: number; headers?: Record<string, string>; text: () => string } {
+  const chunks: Buffer[] = [];
+  const sink = {
+    closed,
+    status: undefined as number | undefined,
+    headers: undefined as Record<string, string> | undefined,
+    start(status: number, headers: Record<string, string>) {
+      sink.status = status;
+      sink.headers = headers;
+    },
+    write(chunk: Uint8Array) {
+      if (!closed) chunks.push(Buffer.from(chunk));
+      return Promise.resolve();
+    },
+    end: () => undefined,
+    fail: () => undefined,
+    text: () => Buffer.concat(chunks).toString(),
+  };
+  return sink;
+}
+
+const DOCUMENTED_401 = JSON.stringify({ name: 'unauthorized', errors: ['bad key'] });
+
+async function proxyWorld(keys: number, script: Scripted[]) {
+  const w = await setup(keys);
+  const provider = scriptedProvider(script);
+  const audits: ProxyAudit[] = [];
+  const answers = new MemoryAnswerStore();
+  const proxy = new Proxy({
+    leasing: w.leasing,
+    pools: w.pools,
+    provider,
+    providerBaseUrl: () => 'https://provider.test',
+    idempotency: new MemoryProxyIdempotency(),
+    answers,
+    jobs: new MemoryJobPins(w.clock.now),
+    clock: w.clock.now,
+    onCall: (audit) => audits.push(audit),
+  });
+  return { ...w, provider, proxy, audits, answers };
+}
+
+const call = (over: Partial<ProxyCall> = {}): ProxyCall => ({
+  pool: POOL,
+  method: 'POST',
+  path: 'v2beta/stable-image/generate/core',
+  query: '',
+  headers: { 'content-type': 'text/plain' },
+  body: Buffer.from('prompt'),
+  ...over,
+});
+
+describe('Proxy: failover', () => {
+  it('a documented 401 fails over: the caller gets the next key answer, the first key rests with its use given back', async () => {
+    // Prepare
+    const { proxy, store, ids, audits } = await proxyWorld(2, [{ status: 401, body: DOCUMENTED_401 }]);
+    const sink = memorySink();
+    // Act
+    await proxy.handle(call(), sink);
+    // Assess
+    expect([sink.status, sink.headers?.['x-keypool-attempts'], sink.text()]).toEqual([200, '2', 'image']);
+    expect(store.peek(ids[0] ?? '')?.usageCount).toBe(0);
+    expect(store.peek(ids[0] ?? '')?.status).toBe('suspect');
+    expect(store.peek(ids[1] ?? '')?.usageCount).toBe(1);
+    expect(audits[0]?.failovers).toEqual([{ keyId: ids[0], status: 401, outcome: 'invalid_key' }]);
+  });
+
+  it('no key left to fail over to: the caller gets the last answer as it came, not a 409', async () => {
+    // Prepare
+    const { proxy, store, ids } = await proxyWorld(1, [{ status: 503, body: 'busy' }]);
+    const sink = memorySink();
+    // Act
+    await proxy.handle(call(), sink);
+    // Assess
+    expect([sink.status, sink.text(), sink.headers?.['x-keypool-outcome']]).toEqual([503, 'busy', 'failure']);
+    expect(store.peek(ids[0] ?? '')?.usageCount).toBe(0);
+  });
+
+  it('a timeout after the request went out is unknown: no other key, the use kept, 504', async () => {
+    // Prepare
+    const { proxy, provider, store, ids } = await proxyWorld(2, [new ProviderCallFailed(true, 'timeout')]);
+    // Act
+    const error = await proxy.handle(call(), memorySink()).catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(ProviderTimeout);
+    expect(provider.keys).toHaveLength(1);
+    expect(ids.map((id) => store.peek(id)?.usageCount).sort()).toEqual([0, 1]);
+  });
+
+  it('no connection on any key: every use given back, 502', async () => {
+    // Prepare
+    const refused = (): ProviderCallFailed => new ProviderCallFailed(false, 'connect');
+    const { proxy, provider, store, ids } = await proxyWorld(2, [refused(), refused()]);
+    // Act
+    const error = await proxy.handle(call(), memorySink()).catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(ProviderFailed);
+    expect(provider.keys).toHaveLength(2);
+    expect(ids.map((id) => store.peek(id)?.usageCount)).toEqual([0, 0]);
+  });
+});
+
+describe('Proxy: a caller who left', () => {
+  it('changes nothing: the answer is read and kept, and the retry replays it without a provider call', async () => {
+    // Prepare
+    const { proxy, provider, audits } = await proxyWorld(1, []);
+    // Act
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink(true));
+    const retry = memorySink();
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), retry);
+    // Assess
+    expect(provider.keys).toHaveLength(1);
+    expect(audits.map((a) => [a.outcome, a.bytesOut])).toEqual([
+      ['success', 5],
+      ['replayed', 5],
+    ]);
+    expect([retry.status, retry.text(), retry.headers?.['x-keypool-attempts']]).toEqual([200, 'image', '0']);
+  });
+});
+
+describe('Proxy: refusals before any use', () => {
+  it('no provider, a path not allowed, a body over the limit: nothing taken, the provider never called', async () => {
+    // Prepare
+    const { proxy, provider, poolAdmin, store, ids } = await proxyWorld(1, []);
+    // Act
+    const path = await proxy.handle(call({ path: 'v1/user/balance' }), memorySink()).catch((e: unknown) => e);
+    const body = await proxy
+      .handle(call({ body: new Uint8Array(10 * 1024 * 1024 + 1) }), memorySink())
+      .catch((e: unknown) => e);
+    await poolAdmin.set(POOL, { provider: 'none' });
+    const none = await proxy.handle(call(), memorySink()).catch((e: unknown) => e);
+    // Assess
+    expect(path).toBeInstanceOf(PathNotAllowed);
+    expect(body).toBeInstanceOf(PayloadTooLarge);
+    expect(none).toBeInstanceOf(NoProvider);
+    expect(provider.keys).toHaveLength(0);
+    expect(store.peek(ids[0] ?? '')?.usageCount).toBe(0);
+  });
+});
