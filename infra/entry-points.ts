@@ -13,7 +13,7 @@ import type { FunctionName } from '../lib/http/routes.js';
 import { type RoleTableAccess, TABLE_ACCESS } from '../lib/table-access.js';
 import type { SecretsAccess } from './secrets-key.js';
 
-export type EntryName = FunctionName | 'maintain' | 'migrate';
+export type EntryName = FunctionName | 'maintain' | 'migrate' | 'proxy';
 
 /** The table's grants of each entry point (test/unit/table-access.test.ts: one role per entry point, no other). */
 const ACCESS: Record<EntryName, RoleTableAccess> = TABLE_ACCESS;
@@ -123,6 +123,26 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
     reservedConcurrency: 1,
     metrics: true,
     // opens each key's secret to ask the provider for its balance
+    secrets: 'decrypt',
+  },
+  proxy: {
+    file: 'functions/proxy.ts',
+    // the lease's requests (pool record, candidates on usage-count, the conditional UpdateItem
+    // that takes the use) and, for a use the provider's answer gives back, one conditional
+    // UpdateItem; the proxy's idempotency records and job pins. Served by the proxy REST API
+    // (infra/constructs/proxy-api.ts), not the HTTP API: it streams its answer.
+    description:
+      "keypool: POST and GET /pools/{pool}/proxy/{path+} (proxy mode: calls the pool's provider with a key of the pool, streams its answer)",
+    table: ACCESS.proxy,
+    // Lambda's maximum, and API Gateway's for a streamed integration: a provider call may take
+    // a pool's proxyTimeoutSeconds (at most 600 s), and the lease before it and the answer's
+    // last bytes (kept for an Idempotency-Key replay) after it take the rest.
+    timeoutSeconds: 900,
+    // Lambda's network bandwidth grows with memory; the request body (up to 4 MiB, base64 in
+    // the event) is held once for a failover.
+    memorySize: 1024,
+    metrics: true,
+    // opens the secret of the key it calls the provider with
     secrets: 'decrypt',
   },
   migrate: {

@@ -1,5 +1,5 @@
 /**
- * Builds the keypool CDK app: the stateful stack (table, its key, the secrets key) and the stateless stack
+ * Builds the keypool CDK app: the stateful stack (table, its key, the secrets key, the proxy's answers bucket) and the stateless stack
  * (functions, API, schedule, alarms, dashboard) for one stage, with cdk-nag's AWS Solutions checks
  * plugged into synthesis. `infra/app.ts` runs it for the CLI; the tests build it directly.
  */
@@ -44,7 +44,7 @@ export function buildKeypoolApp(props: AppProps = {}): KeypoolApp {
   const prefix = `keypool-${config.stage}`;
   const stateful = new KeypoolStatefulStack(app, `${prefix}-data`, {
     config,
-    description: `keypool (${config.stage}): key table, its encryption key and the key that seals the API keys (stateful, retained)`,
+    description: `keypool (${config.stage}): key table, its encryption key, the key that seals the API keys, the proxy's answers bucket (stateful, retained)`,
     terminationProtection: config.removal === 'retain',
   });
   const stateless = new KeypoolStatelessStack(app, `${prefix}-api`, {
@@ -53,11 +53,12 @@ export function buildKeypoolApp(props: AppProps = {}): KeypoolApp {
     tableKey: stateful.tableKey,
     secretsKey: stateful.secretsKey,
     previousSecretsKeys: stateful.previousSecretsKeys,
-    description: `keypool (${config.stage}): functions, HTTP API, maintenance schedule, alarms, dashboard (stateless)`,
+    answers: { bucket: stateful.answers, key: stateful.answersKey, bucketArn: stateful.answersBucketArn },
+    description: `keypool (${config.stage}): functions, HTTP API, proxy REST API, maintenance schedule, alarms, dashboard (stateless)`,
   });
   Tags.of(app).add('project', 'keypool');
   Tags.of(app).add('stage', config.stage);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  acknowledgeFindings(stateless, config);
+  acknowledgeFindings(stateless, config, stateful);
   return { app, config, stateful, stateless };
 }

@@ -1,15 +1,17 @@
 /**
- * The stateful half of keypool: the table, the customer-managed key that encrypts it, and the
- * customer-managed key that seals the API keys inside it. It changes rarely, is retained by
+ * The stateful half of keypool: the table, the customer-managed key that encrypts it, the
+ * customer-managed key that seals the API keys inside it, and the bucket (with its key) that
+ * keeps proxied answers for an Idempotency-Key replay. It changes rarely, is retained by
  * default, and is deployed apart from the functions so a mistake in the stateless stack can
  * never replace or delete the data or the keys that open it.
  */
 import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Alias, Key } from 'aws-cdk-lib/aws-kms';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { StageConfig } from './config.js';
-import { secretsKeyPolicy, tableKeyPolicy } from './constructs/key-policies.js';
+import { answersKeyPolicy, secretsKeyPolicy, tableKeyPolicy } from './constructs/key-policies.js';
 import { secretsKeyAliasName } from './secrets-key.js';
 import { cdkTableShape } from './table-shape.js';
 import { TTL_ATTRIBUTE } from '../lib/table.js';
@@ -35,6 +37,15 @@ export class KeypoolStatefulStack extends Stack {
   /** earlier generations kept during a rotation: open only */
   readonly previousSecretsKeys: Key[];
   readonly secretsKeyAlias: Alias;
+  /** proxied 2xx answers kept for an Idempotency-Key replay (24 h), SSE-KMS under answersKey */
+  readonly answers: Bucket;
+  readonly answersKey: Key;
+  /**
+   * The answers bucket's ARN as the other stack imports it, under an export name of its own
+   * (`keypool-<stage>-answers-bucket-arn`): a name that reads the same in the IAM statement
+   * and in the finding cdk-nag makes of it.
+   */
+  readonly answersBucketArn: string;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
@@ -117,5 +128,46 @@ export class KeypoolStatefulStack extends Stack {
     });
     // usage-count (the lease query) and pool-keys (a pool's keys, and the pool directory).
     for (const index of shape.indexes) this.table.addGlobalSecondaryIndex(index);
+
+    // A proxied answer (an image, the provider's JSON) kept for an Idempotency-Key replay. Its
+    // own key: the table key is usable through DynamoDB only and the secrets key only with
+    // keypool's sealing context, and neither should widen to S3.
+    this.answersKey = new Key(this, 'answers-key', {
+      description: 'keypool: encrypts proxied answers kept for an Idempotency-Key replay (SSE-KMS)',
+      enableKeyRotation: true,
+      removalPolicy,
+      pendingWindow,
+      policy: answersKeyPolicy(this),
+    });
+    this.answers = new Bucket(this, 'proxy-answers', {
+      encryption: BucketEncryption.KMS,
+      encryptionKey: this.answersKey,
+      // One data key per bucket and period instead of a KMS call per object: the cost and the
+      // KMS request rate stay flat however many answers are kept.
+      bucketKeyEnabled: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      // No versioning: every answer is written once under its own name and never overwritten;
+      // only the lifecycle rule deletes, and a noncurrent copy would keep ciphertext past the day.
+      versioned: false,
+      lifecycleRules: [
+        {
+          id: 'answers-expire',
+          // S3 rounds an expiry to the next midnight UTC: an answer lives 24 to 48 h, never
+          // less than the 24 h its idempotency record points at it.
+          expiration: Duration.days(1),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+      removalPolicy,
+    });
+    this.answersBucketArn = this.exportValue(this.answers.bucketArn, {
+      name: `keypool-${config.stage}-answers-bucket-arn`,
+    });
+    new CfnOutput(this, 'ProxyAnswersBucketName', {
+      description: 'the bucket that keeps proxied answers for an Idempotency-Key replay (24 h, SSE-KMS)',
+      value: this.answers.bucketName,
+    });
   }
 }

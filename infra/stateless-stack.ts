@@ -1,6 +1,6 @@
 /**
  * The stateless half of keypool: one function per entry point in functions/, the HTTP API,
- * the maintenance schedule, the alarms, the dashboard and the callers' policies (one per
+ * the proxy's REST API, the maintenance schedule, the alarms, the dashboard and the callers' policies (one per
  * configured pool, one for operators). Safe to destroy and redeploy at any time; the data lives in the
  * stateful stack.
  */
@@ -10,13 +10,17 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { StageConfig } from './config.js';
+import { ANSWERS_BUCKET_ENV, ANSWERS_PREFIX } from '../lib/domain/proxy-names.js';
 import { METRICS_NAMESPACE } from '../lib/observability/metric-names.js';
 import { KeypoolAlarms } from './constructs/alarms.js';
 import { KeypoolDashboard } from './constructs/dashboard.js';
 import { adminPolicyName, clientPolicyName, KeypoolHttpApi } from './constructs/http-api.js';
 import { KeypoolFunction } from './constructs/keypool-function.js';
+import { S3_OBJECT_KEY_ACTIONS } from './constructs/key-policies.js';
+import { KeypoolProxyApi } from './constructs/proxy-api.js';
 import { ENTRY_NAMES, ENTRY_POINTS, type EntryName } from './entry-points.js';
 
 /**
@@ -29,6 +33,11 @@ export function clientPolicyOutputId(pool: string): string {
   return `ClientPolicyArn${words.map((w) => (w[0] ?? '').toUpperCase() + w.slice(1)).join('')}`;
 }
 
+/** The ARN of the objects the proxy keeps in the answers bucket (its name prefix, then anything). */
+export function answersObjectsArn(bucketArn: string): string {
+  return `${bucketArn}/${ANSWERS_PREFIX}*`;
+}
+
 export interface StatelessStackProps extends StackProps {
   config: StageConfig;
   table: ITable;
@@ -37,11 +46,14 @@ export interface StatelessStackProps extends StackProps {
   secretsKey: IKey;
   /** earlier generations the stateful stack keeps during a rotation: opened, never sealed under */
   previousSecretsKeys?: readonly IKey[];
+  /** the stateful stack's bucket for proxied answers kept for an Idempotency-Key replay, and its key */
+  answers: { bucket: IBucket; key: IKey; bucketArn: string };
 }
 
 export class KeypoolStatelessStack extends Stack {
   readonly functions: Record<EntryName, KeypoolFunction>;
   readonly httpApi: KeypoolHttpApi;
+  readonly proxyApi: KeypoolProxyApi;
   readonly alarms: KeypoolAlarms;
   readonly dashboard: KeypoolDashboard;
   readonly schedule: Rule;
@@ -64,6 +76,11 @@ export class KeypoolStatelessStack extends Stack {
       },
       // An import with verify=true asks the provider's account endpoint about each key.
       keys: { STABILITY_API_BASE_URL: config.maintenance.stabilityApiBaseUrl },
+      // The provider the proxy calls is the one maintenance checks the keys with.
+      proxy: {
+        STABILITY_API_BASE_URL: config.maintenance.stabilityApiBaseUrl,
+        [ANSWERS_BUCKET_ENV]: props.answers.bucket.bucketName,
+      },
     };
 
     const functions = {} as Record<EntryName, KeypoolFunction>;
@@ -91,6 +108,7 @@ export class KeypoolStatelessStack extends Stack {
     this.functions = functions;
 
     this.grantMigrationSources(functions.migrate, config.migration);
+    this.grantAnswers(functions.proxy, props.answers);
 
     this.httpApi = new KeypoolHttpApi(this, 'http', {
       handlers: {
@@ -108,6 +126,18 @@ export class KeypoolStatelessStack extends Stack {
       removal: config.removal,
     });
 
+    this.proxyApi = new KeypoolProxyApi(this, 'proxy', {
+      handler: functions.proxy.fn,
+      stage: config.stage,
+      throttle: config.throttle,
+      logRetention: config.logRetention,
+      removal: config.removal,
+    });
+    // A pool's client policy reaches that pool's proxy too, and nothing of another pool's; the
+    // operator's reaches every pool's. Statements only: a policy's description is immutable.
+    for (const [pool, policy] of this.httpApi.clientPolicies) policy.addStatements(this.proxyApi.invokeStatement(pool));
+    this.httpApi.adminPolicy.addStatements(this.proxyApi.invokeStatement());
+
     // A missed or failed run is made good by the next scheduled one, never by a retry: a retry
     // would run beside the next run or the one still going and double the provider's load.
     // EventBridge does not retry the invocation, Lambda does not retry a failed run, and an
@@ -123,6 +153,7 @@ export class KeypoolStatelessStack extends Stack {
 
     this.alarms = new KeypoolAlarms(this, 'alarms', {
       api: this.httpApi.api,
+      proxyApi: this.proxyApi.api,
       functions: Object.fromEntries(ENTRY_NAMES.map((name) => [name, functions[name].fn])),
       table,
       pools: config.pools,
@@ -136,6 +167,7 @@ export class KeypoolStatelessStack extends Stack {
       pools: config.pools,
       maintenanceEvery: every,
       api: this.httpApi.api,
+      proxyApi: this.proxyApi.api,
       functions: Object.fromEntries(ENTRY_NAMES.map((name) => [name, functions[name].fn])),
       table,
       maintenance: functions.maintain,
@@ -143,6 +175,11 @@ export class KeypoolStatelessStack extends Stack {
     });
 
     new CfnOutput(this, 'ApiUrl', { description: 'keypool HTTP API base URL', value: this.httpApi.api.apiEndpoint });
+    new CfnOutput(this, 'ProxyUrl', {
+      description:
+        "keypool proxy mode's base URL (a REST API, its stage included): the client's proxyUrl; signed for execute-api",
+      value: this.proxyApi.api.url,
+    });
     for (const [pool, policy] of this.httpApi.clientPolicies) {
       new CfnOutput(this, clientPolicyOutputId(pool), {
         description: `${clientPolicyName(pool)}: attach to applications that lease keys of pool "${pool}"`,
@@ -161,6 +198,28 @@ export class KeypoolStatelessStack extends Stack {
       description: 'SNS topic the alarms publish to',
       value: this.alarms.topic.topicArn,
     });
+  }
+
+  /**
+   * The proxy keeps and replays answers in the answers bucket: it writes and reads objects under
+   * the answers prefix (a multipart upload may be aborted), and never lists, deletes or changes
+   * the bucket (the lifecycle rule expires them). SSE-KMS needs GenerateDataKey to write and
+   * Decrypt to read or complete a multipart upload, through S3 only.
+   */
+  private grantAnswers(proxy: KeypoolFunction, answers: StatelessStackProps['answers']): void {
+    proxy.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
+        resources: [answersObjectsArn(answers.bucketArn)],
+      }),
+    );
+    proxy.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [...S3_OBJECT_KEY_ACTIONS],
+        resources: [answers.key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region}.${this.urlSuffix}` } },
+      }),
+    );
   }
 
   /** The migration may read the configured legacy sources, and nothing when none is set. */

@@ -184,7 +184,7 @@ export interface RoleTableAccess {
 }
 
 /** The roles of keypool's functions (infra/entry-points.ts: one per file in functions/). */
-export type TableRole = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'counting' | 'maintain' | 'migrate';
+export type TableRole = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'counting' | 'maintain' | 'migrate' | 'proxy';
 
 const { identity, usage, status, home, balance, sealed, account } = KEY_ATTRIBUTES;
 
@@ -321,6 +321,19 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
       { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status] },
     ],
     queries: [],
+  },
+  // Proxy mode: the lease path's reads and writes for a use it takes itself (Leasing.takeUse:
+  // the key read whole and written in the lease write, its secret opened to call the provider;
+  // settleUse's one refund; openKey's read for a poll; a refusal's count of its pool), never
+  // the leases' idempotency records; and its own records (PROXY_STORE_GRANTS).
+  proxy: {
+    items: [
+      { actions: ['GetItem'], items: ['pool', 'key'] },
+      { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status, ...sealed] },
+      { actions: ['BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
+      ...PROXY_STORE_GRANTS,
+    ],
+    queries: [TABLE.usageIndex.name, TABLE.poolIndex.name],
   },
 };
 

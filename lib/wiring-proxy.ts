@@ -7,9 +7,12 @@
  */
 import { NodeProviderHttp } from './adapters/provider-http.js';
 import { ConfigError, readProviderBaseUrl } from './config.js';
+import { ANSWERS_BUCKET_ENV } from './domain/proxy-names.js';
 import { auditProxied } from './observability/audit.js';
+import { proxyRefusalMetrics } from './observability/keypool-metrics.js';
 import { metrics } from './observability/metrics.js';
 import type { AnswerStore } from './ports/proxy.js';
+import type { ProxyHandle } from './ports/proxy-call.js';
 import { Proxy } from './use-cases/proxy.js';
 import { processTables } from './wiring.js';
 import { bucketAnswerStore, localAnswerStore, tableProxyStores } from './wiring-proxy-stores.js';
@@ -38,15 +41,20 @@ export function processLocalProxy(): Promise<Proxy> {
   return (localProxyOnce ??= localAnswerStore().then((answers) => proxyUseCase(answers)));
 }
 
-/** Where the proxy function keeps answers on AWS: the answers bucket the stateful stack makes. */
-export const ANSWERS_BUCKET_VARIABLE = 'KEYPOOL_ANSWERS_BUCKET';
-
-let processProxyOnce: Proxy | undefined;
-/** The proxy function's use case (AWS): answers kept in the answers bucket (KEYPOOL_ANSWERS_BUCKET). */
-export function processProxy(env: NodeJS.ProcessEnv = process.env): Proxy {
+let processProxyOnce: ProxyHandle | undefined;
+/**
+ * The proxy function's handle (AWS, functions/proxy.ts): the use case keeping answers in the
+ * bucket the stack names in KEYPOOL_ANSWERS_BUCKET, its refusals counted as the lease route's
+ * (a dry pool pages through the same alarm). Built on first use, once per container.
+ */
+export function processProxy(env: NodeJS.ProcessEnv = process.env): ProxyHandle {
   return (processProxyOnce ??= (() => {
-    const bucket = env[ANSWERS_BUCKET_VARIABLE];
-    if (!bucket) throw new ConfigError(`${ANSWERS_BUCKET_VARIABLE} is not set: the proxy function keeps answers there`);
-    return proxyUseCase(bucketAnswerStore(bucket), env);
+    const bucket = env[ANSWERS_BUCKET_ENV];
+    if (!bucket)
+      throw new ConfigError(
+        `${ANSWERS_BUCKET_ENV} is not set: proxy mode keeps answers for an Idempotency-Key replay in the bucket the stack names there`,
+      );
+    const proxy = proxyUseCase(bucketAnswerStore(bucket), env);
+    return proxyRefusalMetrics((call, sink) => proxy.handle(call, sink), metrics);
   })());
 }

@@ -1,11 +1,12 @@
 /**
  * The alarms that page before a pool runs dry or the API fails, for each configured pool:
  * usable keys, keys left suspect and keys whose secret cannot be decrypted (published by the
- * maintenance function) and 409s already answered (published by the lease function); then
- * API 5xx, each function's errors and throttles, and DynamoDB throttled requests. All go to
+ * maintenance function) and 409s already answered (published by the lease and proxy functions);
+ * then 5xx answers of the HTTP API and of the proxy's REST API, each function's errors and throttles, and DynamoDB throttled requests. All go to
  * one encrypted SNS topic.
  */
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -22,6 +23,8 @@ import { maintenancePeriod, poolMetric, tableThrottles } from './watched-metrics
 
 export interface KeypoolAlarmsProps {
   api: HttpApi;
+  /** the proxy's REST API (proxy mode): its 5xx are watched like the HTTP API's */
+  proxyApi: RestApi;
   functions: Record<string, IFunction>;
   table: ITable;
   pools: readonly StagePool[];
@@ -131,7 +134,7 @@ export class KeypoolAlarms extends Construct {
       });
       // Callers already got 409 no_usable_key: the pool ran dry between maintenance runs.
       add(`no-usable-key-${slug}`, {
-        alarmDescription: `keypool: POST /pools/${pool}/leases answered 409 no_usable_key`,
+        alarmDescription: `keypool: POST /pools/${pool}/leases or the pool's proxy answered 409 no_usable_key`,
         metric: poolMetric(pool, METRIC.noUsableKey, 'Sum', Duration.minutes(5)),
         threshold: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -143,6 +146,17 @@ export class KeypoolAlarms extends Construct {
     add('api-5xx', {
       alarmDescription: 'keypool: the HTTP API answered 5xx',
       metric: props.api.metricServerError({ statistic: 'Sum', period: Duration.minutes(5) }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+
+    // The proxy passes the provider's 5xx through and answers 502/504 when a call broke off
+    // after it went out: a provider outage or a key service failure pages here.
+    add('proxy-api-5xx', {
+      alarmDescription: "keypool: the proxy's REST API answered 5xx (its own, or the provider's passed through)",
+      metric: props.proxyApi.deploymentStage.metricServerError({ statistic: 'Sum', period: Duration.minutes(5) }),
       threshold: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,

@@ -7,6 +7,7 @@
  * use (./watched-metrics.ts), so the dashboard plots exactly what is published and alarmed on.
  */
 import { Duration } from 'aws-cdk-lib';
+import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   AlarmStatusWidget,
@@ -146,12 +147,33 @@ export interface KeypoolDashboardProps {
   /** the maintenance schedule: pool gauges arrive once per run */
   maintenanceEvery: Duration;
   api: HttpApi;
+  /** proxy mode's REST API (its served stage) */
+  proxyApi: RestApi;
   functions: Readonly<Record<string, IFunction>>;
   table: ITable;
   /** the scheduled maintenance function and its log group (the run summaries) */
   maintenance: { fn: IFunction; logGroup: ILogGroup };
   /** every alarm of the stage, for the alarm-status widget */
   alarms: readonly IAlarm[];
+}
+
+/** The metrics an API's graphs read: the HTTP API's, and a REST API stage's (proxy mode). */
+type ApiMetrics = Pick<HttpApi, 'metricCount' | 'metricClientError' | 'metricServerError' | 'metricLatency'>;
+
+/** One API's two graphs: requests, 4xx and 5xx per minute; latency p50 and p99 (and `latency`). */
+function apiGraphs(name: string, api: ApiMetrics, latency: IMetric[] = []): GraphWidget[] {
+  return [
+    graph(`${name} requests, 4xx and 5xx per minute`, [
+      api.metricCount({ statistic: 'Sum', period: MINUTE, label: 'requests' }),
+      api.metricClientError({ statistic: 'Sum', period: MINUTE, label: '4xx' }),
+      api.metricServerError({ statistic: 'Sum', period: MINUTE, label: '5xx' }),
+    ]),
+    graph(`${name} latency (ms)`, [
+      api.metricLatency({ statistic: 'p50', period: MINUTE, label: 'p50' }),
+      api.metricLatency({ statistic: 'p99', period: MINUTE, label: 'p99' }),
+      ...latency,
+    ]),
+  ];
 }
 
 export class KeypoolDashboard extends Construct {
@@ -195,16 +217,11 @@ export class KeypoolDashboard extends Construct {
     const api = props.api;
     this.dashboard.addWidgets(
       heading('API, functions, table'),
-      graph('API requests, 4xx and 5xx per minute', [
-        api.metricCount({ statistic: 'Sum', period: MINUTE, label: 'requests' }),
-        api.metricClientError({ statistic: 'Sum', period: MINUTE, label: '4xx' }),
-        api.metricServerError({ statistic: 'Sum', period: MINUTE, label: '5xx' }),
-      ]),
-      graph('API latency (ms)', [
-        api.metricLatency({ statistic: 'p50', period: MINUTE, label: 'p50' }),
-        api.metricLatency({ statistic: 'p99', period: MINUTE, label: 'p99' }),
+      ...apiGraphs('API', api, [
         api.metricIntegrationLatency({ statistic: 'p99', period: MINUTE, label: 'p99 in the function' }),
       ]),
+      // Its 5xx count the provider's passed through.
+      ...apiGraphs('Proxy', props.proxyApi.deploymentStage),
       graph('DynamoDB throttled requests per minute', [tableThrottles(props.table, MINUTE)]),
       graph(
         'Function errors per minute',

@@ -142,7 +142,7 @@ export class KeypoolHttpApi extends Construct {
     });
 
     for (const routeKey of ROUTE_KEYS) {
-      const spec: RouteSpec = ROUTES[routeKey];
+      const spec = ROUTES[routeKey];
       new HttpRoute(this, routeId(routeKey), {
         httpApi: this.api,
         routeKey: HttpRouteKey.with(spec.path, HttpMethod[spec.method]),

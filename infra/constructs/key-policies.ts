@@ -67,21 +67,34 @@ function administration(): PolicyStatement {
  * refused whatever the caller's IAM policy says.
  */
 export function tableKeyPolicy(scope: IConstruct): PolicyDocument {
+  return usedThroughOneService(scope, 'AccountUsesTheKeyThroughDynamoDbOnly', DYNAMODB_TABLE_KEY_ACTIONS, 'dynamodb');
+}
+
+/**
+ * A key for one AWS service's use: administration for the account; `actions` for this
+ * account's principals whose IAM policy allows them, only through `service` in this region
+ * (kms:ViaService; keypool uses no global table or cross-region replication, where AWS's
+ * examples widen it).
+ */
+function usedThroughOneService(
+  scope: IConstruct,
+  sid: string,
+  actions: readonly string[],
+  service: 'dynamodb' | 's3',
+): PolicyDocument {
   const stack = Stack.of(scope);
   return new PolicyDocument({
     statements: [
       administration(),
       new PolicyStatement({
-        sid: 'AccountUsesTheKeyThroughDynamoDbOnly',
+        sid,
         effect: Effect.ALLOW,
         principals: [new AccountRootPrincipal()],
-        actions: [...DYNAMODB_TABLE_KEY_ACTIONS],
+        actions: [...actions],
         resources: ['*'],
         conditions: {
           StringEquals: {
-            // This region only: keypool uses no global table (AWS's example uses
-            // dynamodb.*.amazonaws.com only so that replicas in other regions can use the key).
-            'kms:ViaService': `dynamodb.${stack.region}.${stack.urlSuffix}`,
+            'kms:ViaService': `${service}.${stack.region}.${stack.urlSuffix}`,
             'kms:CallerAccount': stack.account,
           },
         },
@@ -115,4 +128,21 @@ export function secretsKeyPolicy(scope: IConstruct): PolicyDocument {
       }),
     ],
   });
+}
+
+/**
+ * What S3 calls on a customer-managed key for SSE-KMS, on behalf of the caller: GenerateDataKey
+ * to write an object (or the bucket key), Decrypt to read one back or to finish a multipart
+ * upload (Amazon S3 User Guide, "Using server-side encryption with AWS KMS keys": permissions).
+ */
+export const S3_OBJECT_KEY_ACTIONS = ['kms:GenerateDataKey', 'kms:Decrypt'] as const;
+
+/**
+ * The proxy answers key (SSE-KMS of the bucket that keeps proxied answers for an
+ * Idempotency-Key replay): administration for the account; use only through S3 in this region
+ * by principals of this account whose IAM policy allows it too. A direct Decrypt of an
+ * object's data key from a script is refused, as for the table key through DynamoDB.
+ */
+export function answersKeyPolicy(scope: IConstruct): PolicyDocument {
+  return usedThroughOneService(scope, 'AccountUsesTheKeyThroughS3Only', S3_OBJECT_KEY_ACTIONS, 's3');
 }

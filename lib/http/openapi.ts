@@ -8,9 +8,10 @@
 import * as z from 'zod/mini';
 import { KeyStatusSchema, OutcomeSchema, ProviderSchema } from '../domain/primitives.js';
 import { ERROR_CODES, statusOfCode } from './errors.js';
+import { PROXY_RESPONSES, PROXY_ROUTES } from './proxy-spec.js';
 import * as r from './response-schemas.js';
 import { RESPONSES, type RouteResponses, sharedErrors } from './responses.js';
-import { ROUTES, type RouteSpec, type ServerSpec } from './routes.js';
+import { LOCAL_SERVER, REGION_VARIABLE, ROUTES, type RouteSpec, type ServerSpec } from './routes.js';
 import * as s from './schemas.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -54,15 +55,11 @@ const API_SERVERS: readonly ServerSpec[] = [
       "The deployed API: the stateless stack's `ApiUrl` output, known once it is deployed. Every route but GET /health is signed with SigV4 for the service `execute-api` in the API's region.",
     variables: {
       apiId: { default: 'your-api-id', description: 'the HTTP API id (the first label of `ApiUrl`)' },
-      region: { default: 'us-east-1', description: 'the AWS region the API is deployed in' },
+      region: REGION_VARIABLE,
     },
     sigv4Service: 'execute-api',
   },
-  {
-    url: 'http://127.0.0.1:{port}',
-    description: 'The local stack (`npm start`): the same handlers on DynamoDB Local; it checks no signature.',
-    variables: { port: { default: '3000', description: 'KEYPOOL_PORT' } },
-  },
+  LOCAL_SERVER,
 ];
 
 const SIGV4_SCHEME = {
@@ -107,6 +104,16 @@ function headersFor(status: number, allowed: string): JsonSchema | undefined {
 }
 
 const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+
+/** A body of any media type, passed through as bytes (proxy mode). */
+const ANY_BYTES: JsonSchema = { type: 'string', contentMediaType: 'application/octet-stream' };
+
+/** The headers an answer passed through carries, each a string. */
+function passedHeaders(headers: Readonly<Record<string, string>> | undefined): JsonSchema {
+  return Object.fromEntries(
+    Object.entries(headers ?? {}).map(([name, description]) => [name, { description, schema: { type: 'string' } }]),
+  );
+}
 
 /**
  * Drops what zod writes that says nothing to a reader or a generator: the ±2^53 bounds of every
@@ -234,11 +241,18 @@ export function buildOpenApiDocument(table: RouteTable): JsonSchema {
       const code = Number(status);
       const isError = answer.schema === r.ErrorResponse;
       const schema = isError ? errorBody(code, spec) : answer.schema && named(answer.schema, `${key} ${status}`);
-      const headers = headersFor(code, allowed.join(', '));
+      const headers = { ...headersFor(code, allowed.join(', ')), ...passedHeaders(answer.passthrough?.headers) };
       responses[status] = {
         description: isError ? withCodes(answer.description, code, answer.codes) : answer.description,
-        ...(headers ? { headers } : {}),
-        ...(schema ? { content: { 'application/json': { schema } } } : {}),
+        ...(Object.keys(headers).length ? { headers } : {}),
+        ...(schema || answer.passthrough
+          ? {
+              content: {
+                ...(schema ? { 'application/json': { schema } } : {}),
+                ...(answer.passthrough ? { '*/*': { schema: ANY_BYTES } } : {}),
+              },
+            }
+          : {}),
       };
     }
     responses.default = DEFAULT_ANSWER;
@@ -253,6 +267,15 @@ export function buildOpenApiDocument(table: RouteTable): JsonSchema {
             requestBody: {
               required: !spec.bodyOptional,
               content: { 'application/json': { schema: named(spec.body, `${key} body`) } },
+            },
+          }
+        : {}),
+      ...(spec.rawBody
+        ? {
+            requestBody: {
+              required: false,
+              description: spec.rawBody.description,
+              content: { '*/*': { schema: ANY_BYTES } },
             },
           }
         : {}),
@@ -288,8 +311,11 @@ export function buildOpenApiDocument(table: RouteTable): JsonSchema {
 
 let cached: JsonSchema | undefined;
 
-/** The document of this API's route table, built once. */
+/** The document of this API's route table and proxy mode's route, built once. */
 export function openApiDocument(): JsonSchema {
-  cached ??= buildOpenApiDocument({ routes: ROUTES, responses: RESPONSES });
+  cached ??= buildOpenApiDocument({
+    routes: { ...ROUTES, ...PROXY_ROUTES },
+    responses: { ...RESPONSES, ...PROXY_RESPONSES },
+  });
   return cached;
 }

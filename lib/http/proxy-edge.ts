@@ -15,7 +15,7 @@ import { errorAnswer, PayloadTooLarge } from './errors.js';
 import { LeaseHeaders } from './schemas.js';
 import { MethodNotAllowed } from './unmatched.js';
 
-/** The largest request body the local server's proxy route takes (the REST API's limit is 10 MB). */
+/** The largest request body the local server's proxy route takes (on AWS, Lambda's 6 MB event binds first: AWS_PROXY_MAX_BODY_BYTES). */
 export const MAX_PROXY_BODY_BYTES = 10 * 1024 * 1024;
 
 /** `/pools/{pool}/proxy/{path+}`: the pool and the provider path, both as sent (percent-encoded). */

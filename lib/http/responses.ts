@@ -11,7 +11,16 @@ import * as s from './response-schemas.js';
  * status, where it answers fewer than the status has (the document lists every code of the
  * status otherwise).
  */
-export type RouteResponses = Record<number, { description: string; schema?: z.ZodMiniType; codes?: readonly string[] }>;
+export type RouteResponses = Record<
+  number,
+  {
+    description: string;
+    schema?: z.ZodMiniType;
+    codes?: readonly string[];
+    /** an answer passed through from elsewhere (the provider's, in proxy mode): any media type, these headers (name: what it is) */
+    passthrough?: { headers: Readonly<Record<string, string>> };
+  }
+>;
 
 const errors = (...statuses: number[]): RouteResponses =>
   Object.fromEntries(
@@ -44,7 +53,7 @@ const ERROR_TEXT: Record<number, string> = {
 const CODES_OF: Record<number, readonly string[]> = { 503: ['store_throttled'] };
 
 /** The 503 of the routes that seal or open a secret: the key service, its setting, or the table. */
-const SEALING_OR_STORE: RouteResponses = {
+export const SEALING_OR_STORE: RouteResponses = {
   503: {
     description: `sealing_unavailable: the key service that seals and opens the stored secrets (KMS) failed; a lease counts nothing, an import may have written part of its batch (importing it again adds the rest). sealing_misconfigured: a stored secret was sealed under a wrapping key this deployment does not hold (a wrong setting); nothing is counted or changed. Either: retry after retryAfterSeconds (also the Retry-After header). Or ${STORE_THROTTLED}`,
     schema: s.ErrorResponse,
@@ -73,7 +82,7 @@ export function sharedErrors(spec: RouteSpec): RouteResponses {
     ...errors(400),
     403: { description: refused, schema: s.ErrorResponse },
     ...errors(405, 429),
-    ...(spec.body ? errors(413, 415) : {}),
+    ...(spec.body ? errors(413, 415) : spec.rawBody ? errors(413) : {}),
   };
 }
 

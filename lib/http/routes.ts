@@ -7,6 +7,9 @@ import * as s from './schemas.js';
 
 export type FunctionName = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'counting';
 
+/** The function of a route the HTTP API does not serve: proxy mode's (lib/http/proxy-route.ts). */
+export type ElsewhereFunctionName = 'proxy';
+
 /**
  * Who may call a route: `public` needs no credentials (health checks); `admin` is the
  * operator (the keypool-admin policy); `client` is an application, granted per pool
@@ -25,16 +28,28 @@ export interface ServerSpec {
   sigv4Service?: string;
 }
 
+/** The AWS region a server URL names, as a server variable. */
+export const REGION_VARIABLE = { default: 'us-east-1', description: 'the AWS region the API is deployed in' } as const;
+
+/** The local stack (`npm start`): every route, the proxy's included, on one port. */
+export const LOCAL_SERVER: ServerSpec = {
+  url: 'http://127.0.0.1:{port}',
+  description: 'The local stack (`npm start`): the same handlers on DynamoDB Local; it checks no signature.',
+  variables: { port: { default: '3000', description: 'KEYPOOL_PORT' } },
+};
+
 export interface RouteSpec {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
   /** the operation's name in the OpenAPI document: what generated clients call the method */
   operationId: string;
-  function: FunctionName;
+  function: FunctionName | ElsewhereFunctionName;
   summary: string;
   access: Access;
   body?: z.ZodMiniType;
   bodyOptional?: boolean;
+  /** a body passed through as bytes, whatever its media type (proxy mode), in place of a JSON `body` */
+  rawBody?: { description: string };
   query?: z.ZodMiniType;
   params?: z.ZodMiniType;
   /** request headers the route reads (others are ignored); names in lower case */

@@ -1,7 +1,7 @@
 /**
  * What keypool publishes, per pool: maintenance's gauges after every run, the lease path's
- * grants and refusals (the lease function's middleware) and the completions by outcome (the
- * counting function), each counted at the edge. The names are in ./metric-names.ts, which the
+ * grants and refusals (the lease function's middleware, and proxy mode's refusals alike) and
+ * the completions by outcome (the counting function), each counted at the edge. The names are in ./metric-names.ts, which the
  * CDK alarms and dashboard read too.
  */
 import type { MiddlewareObj } from '@middy/core';
@@ -73,10 +73,37 @@ export function leaseMetrics(
     },
     onError: ({ event, error }) => {
       const pool = event.pathParameters?.pool;
-      if (pool === undefined) return;
-      if (error instanceof NoUsableKey) metrics.publish(pool, { [METRIC.noUsableKey]: 1 });
-      else if (error instanceof StoreThrottled) metrics.publish(pool, { [METRIC.storeThrottled]: 1 });
+      const counted = refusalMetric(error);
+      if (pool !== undefined && counted !== undefined) metrics.publish(pool, { [counted]: 1 });
     },
+  };
+}
+
+/** The metric a refusal of a key counts under: NoUsableKey (a dry pool), StoreThrottled (a busy table); none for others. */
+function refusalMetric(error: unknown): string | undefined {
+  if (error instanceof NoUsableKey) return METRIC.noUsableKey;
+  if (error instanceof StoreThrottled) return METRIC.storeThrottled;
+  return undefined;
+}
+
+/**
+ * Proxy mode's refusals, counted as the lease route counts its own: NoUsableKey (so the pool's
+ * dry-pool alarm pages whichever route found it dry) and StoreThrottled, under the call's pool
+ * (the use case read its policy before it could refuse either). The refusal goes on, unchanged,
+ * to the edge that answers it.
+ */
+export function proxyRefusalMetrics<C extends { pool: string }, S>(
+  handle: (call: C, sink: S) => Promise<void>,
+  metrics: MetricsSink,
+): (call: C, sink: S) => Promise<void> {
+  return async (call, sink) => {
+    try {
+      await handle(call, sink);
+    } catch (error) {
+      const counted = refusalMetric(error);
+      if (counted !== undefined) metrics.publish(call.pool, { [counted]: 1 });
+      throw error;
+    }
   };
 }
 

@@ -102,7 +102,7 @@ export interface ProxyOptions {
   maxBodyBytes?: number;
 }
 
-/** The largest request body proxy mode takes by default (the REST API's limit is 10 MB). */
+/** The largest request body proxy mode takes by default (locally; the proxy Lambda refuses past AWS_PROXY_MAX_BODY_BYTES first). */
 export const MAX_PROXY_BODY_BYTES = 10 * 1024 * 1024;
 /** How much of an error answer is read to decide its shape, and of a 2xx JSON answer to find a job id. */
 export const HEAD_BYTES = 64 * 1024;

@@ -155,10 +155,11 @@ describe('the secrets key (prod, synthesized offline)', () => {
       const key = resource(prod.data, secretsKey);
       const [[, table] = ['', undefined]] = resources(prod.data, 'AWS::DynamoDB::Table');
       const outputs = (prod.data.toJSON() as { Outputs: Record<string, { Value: unknown }> }).Outputs;
-      // Assess: not the table's key.
+      // Assess: not the table's key (nor the proxy answers bucket's: test/infra/proxy.test.ts).
       expect(
         resources(prod.data, 'AWS::KMS::Key')
           .map(([id]) => id)
+          .filter((id) => !id.startsWith('answerskey'))
           .sort(),
       ).toEqual([secretsKey, tableKey].sort());
       expect((table?.Properties.SSESpecification as Json).KMSMasterKeyId).toEqual({ 'Fn::GetAtt': [tableKey, 'Arn'] });
@@ -267,10 +268,11 @@ describe('the secrets key (prod, synthesized offline)', () => {
 
   describe('who may open and seal', () => {
     // The reviewed table, written out here rather than read from infra/entry-points.ts.
-    const OPENS: EntryName[] = ['lease', 'maintain'];
+    // The proxy opens the key it calls the provider with.
+    const OPENS: EntryName[] = ['lease', 'maintain', 'proxy'];
     const SEALS: EntryName[] = ['keys', 'migrate'];
 
-    it('lets exactly the lease and maintain roles Decrypt and the keys and migrate roles GenerateDataKey, with the sealing context; nobody else any KMS action on the key', () => {
+    it('lets exactly the lease, maintain and proxy roles Decrypt and the keys and migrate roles GenerateDataKey, with the sealing context; nobody else any KMS action on the key', () => {
       // Prepare
       const grants = kmsGrants(prod.api, [importOf(prod.data, secretsKey)]);
       // Assess
@@ -341,7 +343,7 @@ describe('the secrets key (prod, synthesized offline)', () => {
       expect(outputs.PreviousSecretsKeyArns?.Value).toEqual({ 'Fn::GetAtt': [previous, 'Arn'] });
     });
 
-    it('lets the lease and maintain roles Decrypt under the new, the old and the outside key, and seals under the new key only', () => {
+    it('lets the lease, maintain and proxy roles Decrypt under the new, the old and the outside key, and seals under the new key only', () => {
       // Prepare
       const keys = [importOf(rotating.data, current), importOf(rotating.data, previous), OUTSIDE_KEY];
       // Act
@@ -352,6 +354,7 @@ describe('the secrets key (prod, synthesized offline)', () => {
         { holder: 'lease', actions: ['kms:Decrypt'], resources: keys, condition: SEALED_CONTEXT },
         { holder: 'maintain', actions: ['kms:Decrypt'], resources: keys, condition: SEALED_CONTEXT },
         { holder: 'migrate', actions: ['kms:GenerateDataKey'], resources: [keys[0]], condition: SEALED_CONTEXT },
+        { holder: 'proxy', actions: ['kms:Decrypt'], resources: keys, condition: SEALED_CONTEXT },
       ]);
     });
 
@@ -360,7 +363,7 @@ describe('the secrets key (prod, synthesized offline)', () => {
       const envs = environments(rotating.api);
       const previousArns = { 'Fn::Join': ['', [importOf(rotating.data, previous), `,${OUTSIDE_KEY}`]] };
       // Assess
-      for (const name of ['lease', 'maintain'] as const) {
+      for (const name of ['lease', 'maintain', 'proxy'] as const) {
         expect(envs[name].KEYPOOL_SECRETS_KEY_ARN, name).toEqual(importOf(rotating.data, current));
         expect(envs[name].KEYPOOL_SECRETS_PREVIOUS_KEY_ARNS, name).toEqual(previousArns);
       }

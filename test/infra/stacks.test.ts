@@ -17,7 +17,7 @@ import { tableStatements } from '../../infra/table-grants.js';
 import { DEFAULT_POOL } from '../../lib/domain/types.js';
 import { CLIENT_ROUTE_KEYS, ROUTE_KEYS, ROUTES, type RouteKey } from '../../lib/http/routes.js';
 import { createTableInput, TABLE } from '../../lib/table.js';
-import { type Json, NO_BUNDLING, resource, resources } from '../support/templates.js';
+import { iamMatches, joinTail, type Json, NO_BUNDLING, resource, resources } from '../support/templates.js';
 
 const PROD_CONTEXT = {
   ...NO_BUNDLING,
@@ -76,13 +76,6 @@ function grantsOf(template: Template, name: EntryName): Grant[] {
     });
 }
 
-/** The literal tail of a `Fn::Join` ARN, e.g. `/$default/POST/pools/stability/leases`. */
-function joinTail(arn: unknown): string {
-  const parts = ((arn as Json)['Fn::Join'] as [string, unknown[]])[1];
-  const last = parts[parts.length - 1];
-  return typeof last === 'string' ? last : '';
-}
-
 describe('keypool stacks (prod, synthesized offline)', () => {
   let built: KeypoolApp;
   let data: Template;
@@ -124,8 +117,14 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     const parameterRoutes = ROUTE_KEYS.filter((key) => ROUTES[key].path.includes('{'));
     const idRoutes = CLIENT_ROUTE_KEYS.filter((key) => ROUTES[key].path.replace('{pool}', '').includes('{'));
     expect(idRoutes).toHaveLength(2);
-    expect(acknowledged).toHaveLength(1 + parameterRoutes.length + built.config.pools.length * idRoutes.length + 1);
-    const clientAcks = acknowledged.filter((a) => a.path.includes('/client-policy-'));
+    // The proxy's (test/infra/proxy.test.ts): a provider-path wildcard per method in each policy,
+    // its REST API's request body and logging role, its two methods' IAM authorization, its
+    // stage without a web ACL, its function's objects in the answers bucket, and that bucket.
+    const proxyAcks = 2 * (built.config.pools.length + 1) + 2 + 2 + 1 + 1 + 1;
+    expect(acknowledged).toHaveLength(
+      1 + parameterRoutes.length + built.config.pools.length * idRoutes.length + 1 + proxyAcks,
+    );
+    const clientAcks = acknowledged.filter((a) => a.path.includes('/client-policy-') && a.id.includes('$default'));
     for (const { pool } of built.config.pools) {
       const own = clientAcks.filter((a) => a.path === `keypool-prod-api/http/client-policy-${pool}`);
       expect(own.map((a) => a.id.replace(/^.*\$default/, '')).sort(), pool).toEqual(
@@ -295,6 +294,14 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     // that widening a function's access fails this test until the list is reviewed too.
     // Every function that names a pool reads its record (GetItem) except maintenance, which
     // lists the pools; no function scans the table.
+    /** Reads, writes and deletes: the operator's key routes, and proxy mode (its records are dropped). */
+    const EVERY_ITEM_ACTION = [
+      'dynamodb:BatchGetItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ];
     const EXPECTED: Record<EntryName, { table: string[]; index: Record<string, string[]> }> = {
       meta: { table: [], index: {} },
       pools: {
@@ -303,13 +310,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       },
       // Retirements page a pool's keys (pool-keys, BatchGetItem) and delete its record.
       keys: {
-        table: [
-          'dynamodb:BatchGetItem',
-          'dynamodb:DeleteItem',
-          'dynamodb:GetItem',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-        ],
+        table: EVERY_ITEM_ACTION,
         index: { 'pool-keys': ['dynamodb:Query'] },
       },
       list: {
@@ -327,6 +328,11 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         index: { 'pool-keys': ['dynamodb:Query'] },
       },
       migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
+      // Proxy mode takes a use as the lease does, and keeps its own records (put, finished, dropped).
+      proxy: {
+        table: EVERY_ITEM_ACTION,
+        index: { 'pool-keys': ['dynamodb:Query'], 'usage-count': ['dynamodb:Query'] },
+      },
     };
     const TABLE_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAttkeys[0-9A-F]+Arn[0-9A-F]+"\}$/;
     const KEY_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAtttablekey[0-9A-F]+Arn[0-9A-F]+"\}$/;
@@ -459,6 +465,17 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         'UpdateItem pool#*',
       ],
       migrate: ['BatchGetItem k_* narrow', 'PutItem k_*', 'UpdateItem k_*', 'UpdateItem pool#*'],
+      proxy: [
+        'BatchGetItem k_* narrow',
+        'DeleteItem pxy#*',
+        'GetItem job#*',
+        'GetItem k_*',
+        'GetItem pool#*',
+        'PutItem job#*',
+        'PutItem pxy#*',
+        'UpdateItem k_*',
+        'UpdateItem pxy#*',
+      ],
     };
 
     it.each(ENTRY_NAMES)(
@@ -483,13 +500,13 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(granted).toEqual(expected);
     });
 
-    it('only the lease and maintenance may read a key item whole; every other read of a key names attributes that are not its secret', () => {
+    it('only the lease, the proxy and maintenance may read a key item whole; every other read of a key names attributes that are not its secret', () => {
       for (const name of ENTRY_NAMES) {
         for (const grant of grantsOf(api, name).filter((g) => TABLE_ARN.test(g.resource))) {
           const prefixes = [grant.condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] ?? []].flat();
           const reads = grant.actions.some((a) => a === 'dynamodb:GetItem' || a === 'dynamodb:BatchGetItem');
           if (!reads || !prefixes.includes('k_*')) continue;
-          if (name === 'lease' || name === 'maintain') continue;
+          if (name === 'lease' || name === 'proxy' || name === 'maintain') continue;
           expect(grant.condition?.StringEqualsIfExists?.['dynamodb:Select'], name).toEqual(['SPECIFIC_ATTRIBUTES']);
           const attributes = [grant.condition?.['ForAllValues:StringEquals']?.['dynamodb:Attributes'] ?? []].flat();
           expect(attributes.length, name).toBeGreaterThan(0);
@@ -508,9 +525,10 @@ describe('keypool stacks (prod, synthesized offline)', () => {
           const attributes = [grant.condition?.['ForAllValues:StringEquals']?.['dynamodb:Attributes'] ?? []].flat();
           expect(attributes.length, `${name} ${grant.actions.join()}`).toBeGreaterThan(0);
           expect(attributes, name).not.toContain('apiKey');
-          // The lease and maintenance test a ciphertext in their conditions (IAM cannot tell a
+          // The lease, the proxy and maintenance test a ciphertext in their conditions (IAM cannot tell a
           // test from a write): see docs/security.md.
-          if (attributes.includes('sealedKey')) expect(['keys', 'migrate', 'lease', 'maintain']).toContain(name);
+          if (attributes.includes('sealedKey'))
+            expect(['keys', 'migrate', 'lease', 'proxy', 'maintain']).toContain(name);
         }
       }
     });
@@ -590,10 +608,13 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         ([, p]) => p.Properties.ManagedPolicyName === name,
       );
       expect(found, name).toHaveLength(1);
-      const [statement, ...others] = (found[0]?.[1].Properties.PolicyDocument as { Statement: Json[] }).Statement;
-      expect(others, name).toEqual([]);
-      expect(statement).toMatchObject({ Effect: 'Allow', Action: 'execute-api:Invoke' });
       const apiId = resources(template, 'AWS::ApiGatewayV2::Api')[0]?.[0];
+      // The HTTP API's statement; the other one reaches the proxy's REST API (test/infra/proxy.test.ts).
+      const statements = (found[0]?.[1].Properties.PolicyDocument as { Statement: Json[] }).Statement;
+      const [statement, ...others] = statements.filter((s) => JSON.stringify(s).includes(`{"Ref":"${apiId}"}`));
+      expect(others, name).toEqual([]);
+      expect(statements, name).toHaveLength(2);
+      expect(statement).toMatchObject({ Effect: 'Allow', Action: 'execute-api:Invoke' });
       for (const arn of statement?.Resource as Json[])
         expect(JSON.stringify(arn), name).toContain(`{"Ref":"${apiId}"}`);
       return (statement?.Resource as unknown[]).map(joinTail).sort();
@@ -601,14 +622,6 @@ describe('keypool stacks (prod, synthesized offline)', () => {
     /** A route ARN tail with `{pool}` the given pool and every other parameter `*`. */
     const tail = (key: RouteKey, pool?: string) =>
       `/$default/${ROUTES[key].method}${ROUTES[key].path.replace(/\{([^}]+)\}/g, (_, p: string) => (p === 'pool' && pool ? pool : '*'))}`;
-    /** Whether IAM would match a request's tail against an allowed tail (`*` matches any run, `/` included). */
-    const matches = (pattern: string, request: string) =>
-      new RegExp(
-        `^${pattern
-          .split('*')
-          .map((part) => part.replace(/[.*+?^${}()|[\]\\$]/g, '\\$&'))
-          .join('.*')}$`,
-      ).test(request);
     /** What an application of `pool` sends: its three client routes with concrete ids. */
     const clientRequests = (pool: string) => [
       `/$default/POST/pools/${pool}/leases`,
@@ -623,7 +636,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         expect(allowed(api, `keypool-client-${pool}`)).toEqual(CLIENT_ROUTE_KEYS.map((key) => tail(key, pool)).sort());
         for (const request of clientRequests(pool))
           expect(
-            allowed(api, `keypool-client-${pool}`).some((p) => matches(p, request)),
+            allowed(api, `keypool-client-${pool}`).some((p) => iamMatches(p, request)),
             request,
           ).toBe(true);
       }
@@ -647,7 +660,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         // Assess
         for (const request of foreign)
           expect(
-            patterns.filter((p) => matches(p, request)),
+            patterns.filter((p) => iamMatches(p, request)),
             `${pool} -> ${request}`,
           ).toEqual([]);
       }
@@ -858,7 +871,8 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       ];
       expect(perPool('ClientReportsOverBudget')).toEqual(pools.map((d) => [d, 'Sum', 1, 'notBreaching']));
       expect(perPool('ProviderAuthBreakerOpen')).toEqual(pools.map((d) => [d, 'Maximum', 1, 'notBreaching']));
-      expect(alarms).toHaveLength(6 * usable.length + 1 + 2 * ENTRY_NAMES.length + 1);
+      // API 5xx: the HTTP API's and the proxy's REST API's (test/infra/proxy.test.ts).
+      expect(alarms).toHaveLength(6 * usable.length + 2 + 2 * ENTRY_NAMES.length + 1);
     });
 
     it('encrypts the alarm topic, refuses plain HTTP, and subscribes the configured e-mail', () => {

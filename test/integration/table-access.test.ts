@@ -1,7 +1,7 @@
 /**
  * Least privilege on the table, checked against the code that needs it: every function's entry
- * point runs its use cases over DynamoDB Local (through the local server, or the Lambda handler
- * for maintenance and the migration), every request the SDK is asked to send is recorded, and
+ * point runs its use cases over DynamoDB Local (through the local server, its proxy route
+ * included, or the Lambda handler for maintenance and the migration), every request the SDK is asked to send is recorded, and
  * each is authorized against the IAM statements the stack grants that function's role
  * (infra/table-grants.ts over lib/table-access.ts) by the model in test/support/iam-model.ts.
  * So a code path that starts writing an attribute, or reaching a kind of item, its role is not
@@ -20,12 +20,15 @@ import type { LocalServer } from '../../lib/local/server.js';
 import { TABLE_ACCESS, type TableRole } from '../../lib/table-access.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { createTestTable, dynamoEndpoint, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
-import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
+import { type FakeKey, type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import { allowingStatements, authorizationsFor, type SentRequest } from '../support/iam-model.js';
+import { promptForm, proxy } from '../support/proxy-api.js';
 import { plainKey } from '../support/seed.js';
 import { call, startTestServer } from '../support/server.js';
 
 const TABLE_ARN = 'arn:aws:dynamodb:eu-west-1:123456789012:table/keypool';
+/** A generation endpoint of the provider, as proxy mode forwards it. */
+const GENERATE = 'v2beta/stable-image/generate/core';
 
 let table: TestTable;
 let provider: FakeProvider;
@@ -250,6 +253,38 @@ async function exerciseEveryFunction(): Promise<void> {
     expect((await http('POST', `/pools/${plain}/leases`, {})).status).toBe(409);
     // keys: a key still in plain text is not retired (its secret waits for a reseal).
     expect((await http('DELETE', `/pools/${plain}/keys/${keyIdFor(plainSecret)}`)).status).toBe(409);
+
+    // proxy: a generation answered 401 in the provider's documented shape (the use taken in the
+    // lease write, then given back, the key suspect); one under an Idempotency-Key and its
+    // replay (the request's record put and finished), one under a key that did not end in a
+    // 2xx (its record dropped); an async job started and polled (its pin put and read, its key
+    // opened); and a pool found dry (a refusal's count of its keys).
+    /** A pool of one key the provider answers as `behaviour` says. */
+    const proxiedPool = async (name: string, behaviour: Partial<FakeKey>): Promise<string> => {
+      const pool = uniqueName(name);
+      const {
+        secrets: [secret],
+      } = await imported(pool, 1);
+      provider.setKey(secret ?? '', { credits: 100, ...behaviour });
+      return pool;
+    };
+    const generate = (pool: string, path = GENERATE, headers: Record<string, string> = {}) =>
+      as('proxy', () => proxy(server.url, pool, path, { body: promptForm(), headers }));
+    expect((await generate(await proxiedPool('suspected', { generateStatus: 401 }))).status).toBe(401);
+    const kept = await proxiedPool('kept', {});
+    const first = await generate(kept, GENERATE, { 'idempotency-key': 'px-1' });
+    expect((await generate(kept, GENERATE, { 'idempotency-key': 'px-1' })).bytes).toEqual(first.bytes);
+    const refused = await proxiedPool('refused', { generateStatus: 400 });
+    expect((await generate(refused, GENERATE, { 'idempotency-key': 'px-2' })).status).toBe(400);
+    const job = await generate(kept, 'v2beta/stable-image/upscale/creative');
+    const { id } = job.json as { id: string };
+    expect(
+      (await as('proxy', () => proxy(server.url, kept, `v2beta/results/${id}`, { method: 'GET' }))).status,
+    ).toBeLessThan(300);
+    const dry = uniqueName('dry');
+    const { keyIds: dryIds } = await imported(dry, 1);
+    expect((await http('PATCH', `/pools/${dry}/keys/${dryIds[0]}`, { status: 'disabled' })).status).toBe(200);
+    expect((await generate(dry)).status).toBe(409);
 
     // maintain: balances read (kept, exhausted, disabled), a suspect key settled, an exhausted
     // one revived, a ciphertext that does not open marked, a pending reshard finished, and the

@@ -51,3 +51,20 @@ export function parseJoinedJson(value: unknown): unknown {
   const [separator, parts] = join;
   return JSON.parse(parts.map(intrinsicText).join(separator));
 }
+
+/** The literal tail of a `Fn::Join` ARN, e.g. `/$default/POST/pools/stability/leases`. */
+export function joinTail(arn: unknown): string {
+  const parts = ((arn as Json)['Fn::Join'] as [string, unknown[]])[1];
+  const last = parts[parts.length - 1];
+  return typeof last === 'string' ? last : '';
+}
+
+/** Whether IAM matches a request's ARN tail against an allowed tail (`*` matches any run, `/` included). */
+export function iamMatches(pattern: string, request: string): boolean {
+  return new RegExp(
+    `^${pattern
+      .split('*')
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  ).test(request);
+}

@@ -9,6 +9,7 @@ import { MaxUses, PoolName } from '../../lib/domain/primitives.js';
 import { ERROR_CODES, LOCAL_SERVER_STATUS } from '../../lib/http/errors.js';
 import { buildOpenApiDocument, openApiDocument } from '../../lib/http/openapi.js';
 import { ErrorResponse } from '../../lib/http/response-schemas.js';
+import { PROXY_ROUTES } from '../../lib/http/proxy-spec.js';
 import { ROUTE_KEYS, ROUTES, type RouteSpec } from '../../lib/http/routes.js';
 
 type Json = Record<string, unknown>;
@@ -35,7 +36,11 @@ const operations = (): [string, Operation][] =>
       .map(([method, op]): [string, Operation] => [`${method.toUpperCase()} ${path}`, op as Operation]),
   );
 
-const specOf = (key: string): RouteSpec => (ROUTES as Record<string, RouteSpec>)[key] as RouteSpec;
+/** Every route the document describes: the HTTP API's and proxy mode's. */
+const ALL_ROUTES: Record<string, RouteSpec> = { ...ROUTES, ...PROXY_ROUTES };
+/** A route's spec by its key in the document (where the proxy's `{path+}` is written `{path}`). */
+const specOf = (key: string): RouteSpec =>
+  (ALL_ROUTES[key] ?? ALL_ROUTES[key.replace('{path}', '{path+}')]) as RouteSpec;
 
 describe('the OpenAPI document', () => {
   it('names each operation as the route table does', () => {
@@ -57,6 +62,8 @@ describe('the OpenAPI document', () => {
       'POST /pools/{pool}/keys/{keyId}/usage': 'countUse',
       'POST /pools/{pool}/leases': 'leaseKey',
       'POST /pools/{pool}/leases/{leaseId}/complete': 'completeLease',
+      'POST /pools/{pool}/proxy/{path}': 'proxyCall',
+      'GET /pools/{pool}/proxy/{path}': 'proxyPoll',
     });
   });
 
@@ -67,9 +74,10 @@ describe('the OpenAPI document', () => {
       ...Object.values(op.responses).flatMap((answer) => Object.values(answer.content ?? {}).map((c) => c.schema)),
     ]);
     // Act
-    const refs = bodies.flatMap((schema) =>
-      'anyOf' in schema ? (schema.anyOf as Json[]).map((s) => s.$ref) : [schema.$ref],
-    );
+    // Proxy mode passes the provider's bodies through as bytes: no schema names them.
+    const refs = bodies
+      .filter((schema) => schema.contentMediaType !== 'application/octet-stream')
+      .flatMap((schema) => ('anyOf' in schema ? (schema.anyOf as Json[]).map((s) => s.$ref) : [schema.$ref]));
     // Assess
     expect(bodies.length).toBeGreaterThan(50);
     for (const ref of refs) {
@@ -102,6 +110,8 @@ describe('the OpenAPI document', () => {
       // Assess
       expect(statuses, key).toEqual(expect.arrayContaining(['400', '403', '405', '429', 'default']));
       if (specOf(key).body) expect(statuses, key).toEqual(expect.arrayContaining(['413', '415']));
+      // Any media type passes through the proxy: 413 only.
+      if (specOf(key).rawBody) expect(statuses, key).toContain('413');
     }
     expect(Object.keys(doc.paths['/pools/{pool}']?.get?.responses ?? {})).toContain('404');
   });
@@ -207,11 +217,40 @@ describe('the OpenAPI document', () => {
     );
   });
 
-  it('has an operation for every route of the table', () => {
+  it('describes proxy mode: its own servers (the REST API, signed for execute-api, and the local stack), the provider path, any body, the answer passed through with its headers', () => {
+    // Prepare
+    const item = doc.paths['/pools/{pool}/proxy/{path}'];
+    const post = item?.post;
+    // Assess
+    expect(item?.servers).toEqual([
+      expect.objectContaining({
+        url: 'https://{proxyApiId}.execute-api.{region}.amazonaws.com/{stage}',
+        'x-keypool-sigv4-service': 'execute-api',
+      }),
+      expect.objectContaining({ url: 'http://127.0.0.1:{port}' }),
+    ]);
+    expect(post?.parameters.map((p) => `${p.in} ${p.name}`)).toEqual([
+      'path pool',
+      'path path',
+      'header idempotency-key',
+    ]);
+    expect(Object.keys(post?.requestBody?.content ?? {})).toEqual(['*/*']);
+    expect(item?.get?.requestBody).toBeUndefined();
+    expect(Object.keys(post?.responses['200']?.content ?? {})).toEqual(['*/*']);
+    expect(Object.keys(post?.responses['200']?.headers ?? {})).toEqual(
+      expect.arrayContaining(['x-keypool-key-id', 'x-keypool-attempts', 'x-keypool-outcome', 'finish-reason', 'seed']),
+    );
+    expect(Object.keys(post?.responses ?? {})).toEqual(
+      expect.arrayContaining(['400', '403', '404', '409', '413', '502', '503', '504']),
+    );
+    expect(post?.security).toEqual([{ sigv4: [] }]);
+  });
+
+  it('has an operation for every route of the table, and the proxy route written {path}', () => {
     expect(
       operations()
         .map(([key]) => key)
         .sort(),
-    ).toEqual([...ROUTE_KEYS].sort());
+    ).toEqual([...ROUTE_KEYS, 'POST /pools/{pool}/proxy/{path}', 'GET /pools/{pool}/proxy/{path}'].sort());
   });
 });
