@@ -324,16 +324,20 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
   },
   // Proxy mode: the lease path's reads and writes for a use it takes itself (Leasing.takeUse:
   // the key read whole and written in the lease write, its secret opened to call the provider;
-  // settleUse's one refund; openKey's read for a poll; a refusal's count of its pool), never
+  // settleUse's one refund and its account's states; openKey's read for a poll; a refusal's
+  // count of its pool), never
   // the leases' idempotency records; and its own records (PROXY_STORE_GRANTS).
   proxy: {
     items: [
       { actions: ['GetItem'], items: ['pool', 'key'] },
       { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status, ...sealed] },
       { actions: ['BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
+      // A provider's 402 (or a 429 where rate limits are the account's) put on the account's
+      // other keys and its record, as a completion's report is.
+      WRITES_ACCOUNTS,
       ...PROXY_STORE_GRANTS,
     ],
-    queries: [TABLE.usageIndex.name, TABLE.poolIndex.name],
+    queries: [TABLE.usageIndex.name, TABLE.poolIndex.name, TABLE.accountIndex.name],
   },
 };
 

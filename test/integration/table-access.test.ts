@@ -281,6 +281,14 @@ async function exerciseEveryFunction(): Promise<void> {
     expect(
       (await as('proxy', () => proxy(server.url, kept, `v2beta/results/${id}`, { method: 'GET' }))).status,
     ).toBeLessThan(300);
+    // A generation answered 402 on a key of an account: every key of the account exhausted and
+    // its record written, by the function that proxies.
+    const broke = uniqueName('broke');
+    const brokeKeys = [fakeKey('b0-'), fakeKey('b1-')];
+    const intoBroke = { keys: brokeKeys.map((apiKey) => ({ apiKey, account: 'org-broke' })) };
+    expect((await http('POST', `/pools/${broke}/keys`, intoBroke)).status).toBe(201);
+    for (const secret of brokeKeys) provider.setKey(secret, { credits: 100, generateStatus: 402 });
+    expect((await generate(broke)).status).toBe(402);
     const dry = uniqueName('dry');
     const { keyIds: dryIds } = await imported(dry, 1);
     expect((await http('PATCH', `/pools/${dry}/keys/${dryIds[0]}`, { status: 'disabled' })).status).toBe(200);
