@@ -348,7 +348,8 @@ describe('two items whose ciphertexts were swapped', () => {
       undecryptable: number;
       errors: { keyId: string; reason: string }[];
     };
-    const asked = provider.requests.slice(before).map((r) => r.apiKey);
+    // The keys the provider was asked about (the good one twice: its account, then its balance).
+    const asked = [...new Set(provider.requests.slice(before).map((r) => r.apiKey))];
     const second = JSON.parse((await keypool(['maintain', '--pool', pool, '--json'])).stdout) as typeof first;
     // Assess
     expect(asked).toEqual([secrets[2]]);
@@ -388,7 +389,7 @@ describe('a key still stored in plain text (written before sealing)', () => {
     const maintained = JSON.parse((await keypool(['maintain', '--pool', pool, '--json'])).stdout) as {
       checked: number;
     };
-    const asked = provider.requests.slice(before).map((r) => r.apiKey);
+    const asked = [...new Set(provider.requests.slice(before).map((r) => r.apiKey))];
     const report = JSON.parse((await keypool(['reseal', '--pool', pool, '--json'])).stdout) as Record<string, unknown>;
     const [item] = await keyItems(pool);
     const granted = await api.grant(pool);
