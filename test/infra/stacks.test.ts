@@ -328,10 +328,15 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         index: { 'pool-keys': ['dynamodb:Query'] },
       },
       migrate: { table: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: {} },
-      // Proxy mode takes a use as the lease does, and keeps its own records (put, finished, dropped).
+      // Proxy mode takes a use as the lease does, puts a provider's 402 on the key's account (as
+      // a completion does), and keeps its own records (put, finished, dropped).
       proxy: {
         table: EVERY_ITEM_ACTION,
-        index: { 'pool-keys': ['dynamodb:Query'], 'usage-count': ['dynamodb:Query'] },
+        index: {
+          'account-keys': ['dynamodb:Query'],
+          'pool-keys': ['dynamodb:Query'],
+          'usage-count': ['dynamodb:Query'],
+        },
       },
     };
     const TABLE_ARN = /^\{"Fn::ImportValue":"keypool-prod-data:ExportsOutputFnGetAttkeys[0-9A-F]+Arn[0-9A-F]+"\}$/;
@@ -473,6 +478,7 @@ describe('keypool stacks (prod, synthesized offline)', () => {
         'GetItem pool#*',
         'PutItem job#*',
         'PutItem pxy#*',
+        'UpdateItem acct#* narrow',
         'UpdateItem k_*',
         'UpdateItem pxy#*',
       ],

@@ -280,7 +280,14 @@ const validWrite = fc.oneof(
 );
 
 /** The GET routes, each of which takes no body. */
-const BODYLESS_GETS = ['/health', '/openapi.json', '/pools', '/pools/{pool}', '/pools/{pool}/keys'] as const;
+const BODYLESS_GETS = [
+  '/health',
+  '/openapi.json',
+  '/pools',
+  '/pools/{pool}',
+  '/pools/{pool}/keys',
+  '/pools/{pool}/accounts',
+] as const;
 
 const requests: fc.Arbitrary<FuzzRequest> = fc.oneof(
   // Wrong methods on every known path.
