@@ -9,6 +9,7 @@ import * as z from 'zod/mini';
 import { InvalidRequest } from '../domain/errors.js';
 import { lambdaLogging, logger } from '../observability/logger.js';
 import { redact } from '../shared/redact.js';
+import { logErrorAnswer } from './error-log.js';
 import { errorAnswer, PayloadTooLarge, RouteNotFound } from './errors.js';
 import { ROUTES, type RouteKey, type RouteSpec } from './routes.js';
 import { validationMessage } from './validation-messages.js';
@@ -113,17 +114,7 @@ const jsonErrors: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructure
   // Registered before the handler runs and seen last on errors: every error becomes JSON here.
   onError: (request) => {
     const answer = errorAnswer(request.error);
-    if (!answer.known) {
-      const error = request.error;
-      logger.error('internal error', {
-        errorName: error?.name ?? 'unknown',
-        errorMessage: redact(error?.message ?? ''),
-      });
-    } else if (answer.status >= 500) {
-      // A known 5xx (the key service failed, a wrong sealing setting) is the operator's to fix:
-      // the log says why (the message names key ids and wrapping keys, never a secret).
-      logger.error('request failed', { error: answer.body.error, reason: answer.body.message });
-    }
+    logErrorAnswer(request.error, answer);
     request.response = json(answer.status, answer.body, answer.headers);
     const event = request.event;
     logger.info('request', { route: event.routeKey, status: answer.status, error: answer.body.error });

@@ -10,7 +10,7 @@ import { POOL_NAME_PATTERN } from '../domain/pool-name.js';
 import { logger } from '../observability/logger.js';
 import type { ProxyHandle } from '../ports/proxy-call.js';
 import type { ResponseSink } from '../ports/proxy.js';
-import { redact } from '../shared/redact.js';
+import { logErrorAnswer } from './error-log.js';
 import { errorAnswer, PayloadTooLarge } from './errors.js';
 import { LeaseHeaders } from './schemas.js';
 import { MethodNotAllowed } from './unmatched.js';
@@ -108,12 +108,7 @@ function proxyCallOf(request: ProxyEdgeRequest): Parameters<ProxyHandle>[0] {
 /** Writes keypool's JSON error answer for `error` to a sink that has not started. */
 function answerError(sink: ResponseSink, error: unknown): void {
   const answer = errorAnswer(error);
-  if (!answer.known) {
-    const e = error as Error | undefined;
-    logger.error('internal error', { errorName: e?.name ?? 'unknown', errorMessage: redact(e?.message ?? '') });
-  } else if (answer.status >= 500) {
-    logger.error('request failed', { error: answer.body.error, reason: answer.body.message });
-  }
+  logErrorAnswer(error, answer);
   const body = new TextEncoder().encode(JSON.stringify(answer.body));
   sink.start(answer.status, {
     'content-type': 'application/json',
