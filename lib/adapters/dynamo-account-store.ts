@@ -8,13 +8,12 @@
 import { GetCommand, QueryCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import type { AccountRecord } from '../domain/accounts.js';
 import type { KeyRecord } from '../domain/types.js';
-import { inUsageIndex, type ReportChange } from '../domain/rules.js';
+import type { ReportChange } from '../domain/rules.js';
 import type { AccountStore } from '../ports/account-store.js';
 import { accountDirectory, accountPartition, accountRecordId, TABLE } from '../table.js';
 import { DynamoAccountRecords, RECORD_FIELDS, toAccountRecord } from './dynamo-account-records.js';
-import { keyWrite, RECORD_PROJECTION, stampClauses } from './dynamo-key-table.js';
+import { keyWrite, RECORD_PROJECTION, reportClauses, stampClauses } from './dynamo-key-table.js';
 import { type Item, projection, toKeyRecord } from './key-item.js';
-import { reportCondition } from './report-condition.js';
 
 const { partitionKey: KEY, poolIndex: POOL_INDEX, accountIndex: ACCOUNT_INDEX } = TABLE;
 
@@ -72,12 +71,7 @@ export class DynamoAccountStore extends DynamoAccountRecords implements AccountS
     // Invariants: a key of this pool only; reportApplies — the account's change replaces only
     // what a report about the key itself could (never an operator's or the provider's disabled,
     // undecryptable, retired, a more severe rest or one that lasts longer).
-    const condition = `#pool = :pool AND ${reportCondition(change, names, values)}`;
-    stampClauses(change.stamp, { set, remove, names, values });
-    if (!inUsageIndex(change.stamp.status, change.stamp.until !== undefined)) {
-      names['#upk'] = TABLE.usageIndex.partitionKey;
-      remove.push('#upk');
-    }
+    const condition = `#pool = :pool AND ${reportClauses(change, { set, remove, names, values })}`;
     return (
       await this.conditionalUpdate(
         'account-stop',

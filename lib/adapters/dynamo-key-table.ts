@@ -7,12 +7,13 @@
  * states (lib/domain/rules.ts).
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { statusStamp } from '../domain/rules.js';
+import { inUsageIndex, type ReportChange, statusStamp } from '../domain/rules.js';
 import { type KeyRecord, PROXIED, type StatusStamp } from '../domain/types.js';
 import type { KeyPageRead } from '../ports/key-pages.js';
 import type { UndecryptableMark } from '../ports/undecryptable.js';
 import { MAX_SORTED_COUNT, TABLE, USAGE_TIER } from '../table.js';
 import { type ConditionalWrite, DynamoTable } from './dynamo-table.js';
+import { reportCondition } from './report-condition.js';
 import {
   type Item,
   projection,
@@ -105,6 +106,24 @@ export function stampClauses(stamp: StatusStamp, parts: Omit<KeyWriteParts, 'con
       parts.set.push(`${name} = :${name.slice(1)}`);
     }
   }
+}
+
+/**
+ * A report's change as clauses of a key write (a completion's, a proxied refund's, an account's
+ * state put on its keys): its stamp, the key out of the usage index for a verdict without an end
+ * (a rest keeps it there, skipped by leases until it ends), and the condition it applies under,
+ * returned — reportApplies: a report replaces only the statuses its change names (never an
+ * operator's or the provider's disabled, undecryptable, retired, a more severe rest, or a rest
+ * that lasts longer). Needs `:now`.
+ */
+export function reportClauses(change: ReportChange, parts: Omit<KeyWriteParts, 'condition'>): string {
+  const condition = reportCondition(change, parts.names, parts.values);
+  stampClauses(change.stamp, parts);
+  if (!inUsageIndex(change.stamp.status, change.stamp.until !== undefined)) {
+    parts.remove.push('#upk');
+    parts.names['#upk'] = TABLE.usageIndex.partitionKey;
+  }
+  return condition;
 }
 
 /**

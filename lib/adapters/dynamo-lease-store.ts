@@ -40,11 +40,10 @@ import {
   busyTransaction,
   completionWrite,
   CONDITION_FAILED,
-  EFFECTIVELY_ACTIVE,
-  effectivelyActiveTerms,
   STATE_PROJECTION,
   toKeyState,
 } from './lease-conditions.js';
+import { EFFECTIVELY_ACTIVE, effectivelyActiveTerms } from './report-condition.js';
 import { type ConditionalWrite, type DynamoTableOptions, retryBusy } from './dynamo-table.js';
 import {
   fromIdempotencyItem,

@@ -7,18 +7,15 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { CountedKey } from '../domain/dry-pool.js';
 import type { TableBusy } from '../domain/errors.js';
-import { inUsageIndex, refundsUse } from '../domain/rules.js';
+import { refundsUse } from '../domain/rules.js';
 import type { KeyStatus } from '../domain/types.js';
 import { TABLE } from '../table.js';
 import type { CompletionAttempt } from '../ports/lease-store.js';
-import { keyWrite, refundSortKey, slotOfNonce, stampClauses } from './dynamo-key-table.js';
+import { keyWrite, refundSortKey, reportClauses, slotOfNonce } from './dynamo-key-table.js';
 import type { Busy, ConditionalWrite } from './dynamo-table.js';
 import { type Item, projection } from './key-item.js';
-import { reportCondition } from './report-condition.js';
 
-export { EFFECTIVELY_ACTIVE, effectivelyActiveTerms, reportCondition } from './report-condition.js';
-
-const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
+const { partitionKey: KEY } = TABLE;
 
 /** What a count of a pool's keys reads of each (lib/domain/dry-pool.ts): never the secret. */
 export const STATE_PROJECTION = projection([KEY, 'pool', 'status', 'usageCount', 'cooldownUntil']);
@@ -94,17 +91,7 @@ export function completionWrite(attempt: CompletionAttempt, moveTier: boolean, p
   }
   const change = attempt.change;
   if (change) {
-    // reportApplies: a report replaces only the statuses its change names (never an
-    // operator's or the provider's disabled, undecryptable, a more severe rest, or a rest
-    // that lasts longer).
-    condition += ` AND ${reportCondition(change, names, values)}`;
-    stampClauses(change.stamp, { set, remove, names, values });
-    // A verdict without an end takes the key out of the index; a rest keeps it there,
-    // skipped by leases until it ends.
-    if (!inUsageIndex(change.stamp.status, change.stamp.until !== undefined)) {
-      remove.push('#upk');
-      names['#upk'] = INDEX.partitionKey;
-    }
+    condition += ` AND ${reportClauses(change, { set, remove, names, values })}`;
   } else {
     set.push('#status = #status');
   }
