@@ -346,7 +346,7 @@ export class Leasing {
       }
       // A page holds more keys (25) than one request may try (proxyAttempts, at most 5): a page
       // of only tried keys is a shard of only those.
-      const untried = candidates.filter((c) => !exclude.has(c.keyId));
+      const untried = exclude.size === 0 ? candidates : candidates.filter((c) => !exclude.has(c.keyId));
       if (untried.length === 0) {
         dry.add(shard);
         continue;
