@@ -4,7 +4,8 @@
  * or an object and never a path of its own choosing; two answers kept for one request (a
  * takeover) never overwrite each other.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { idempotencyId } from '../domain/idempotency.js';
 
 /** How long an answer is kept (issue 21: 24 h; the S3 bucket's lifecycle rounds it up to a day). */
 export const ANSWER_TTL_MS = 24 * 60 * 60 * 1000;
@@ -13,7 +14,7 @@ const REF = /^[0-9a-f]{32}-[0-9a-f]{16}$/;
 
 /** A new reference for an answer of `id` in `pool`. */
 export function answerRef(pool: string, id: string): string {
-  const digest = createHash('sha256').update(`${pool}\n${id}`, 'utf8').digest('hex').slice(0, 32);
+  const digest = idempotencyId(pool, id).slice(0, 32);
   return `${digest}-${randomBytes(8).toString('hex')}`;
 }
 
