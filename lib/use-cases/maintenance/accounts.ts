@@ -124,6 +124,8 @@ export async function discoverAccounts(
   concurrency: number,
 ): Promise<Discovery> {
   const discovery: Discovery = { asked: 0, learned: 0, errors: [] };
+  /** each learned account's record, made once a run however many of its keys learn it */
+  const ensured = new Map<string, Promise<void>>();
   await mapLimit(
     keys.filter((key) => key.account === undefined),
     concurrency,
@@ -144,7 +146,10 @@ export async function discoverAccounts(
         return;
       }
       if (await accounts.store.setAccount(key.pool, key.keyId, answer.account, false)) {
-        await accounts.store.ensure(key.pool, answer.account);
+        const id = `${key.pool}#${answer.account}`;
+        let ensure = ensured.get(id);
+        if (!ensure) ensured.set(id, (ensure = accounts.store.ensure(key.pool, answer.account)));
+        await ensure;
         key.account = answer.account;
         discovery.learned++;
       }

@@ -270,14 +270,18 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   // Disables wait for the end of the run: applied only if the breaker stays closed.
   const refused: KeyRecord[] = [];
   let answers = 0;
-  // A key whose secret did not open is not tried again in this run (discovery and the balance
-  // read both open it): one error, one mark, one count of a wrapping key not held.
-  const unopened = new Set<string>();
-  const opened = async (key: StoredKey): Promise<string | undefined> => {
-    if (unopened.has(key.keyId)) return undefined;
+  // Each key's secret is opened once a run (discovery and the balance read both need it): one
+  // decryption, and for a secret that does not open one error, one mark, one count of a wrapping
+  // key not held. The run's opened secrets go with the run.
+  const openings = new Map<string, Promise<string | undefined>>();
+  const opened = (key: StoredKey): Promise<string | undefined> => {
+    let opening = openings.get(key.keyId);
+    if (!opening) openings.set(key.keyId, (opening = openOnce(key)));
+    return opening;
+  };
+  const openOnce = async (key: StoredKey): Promise<string | undefined> => {
     const secret = await openSecret(deps, key);
     if (typeof secret === 'string') return secret;
-    unopened.add(key.keyId);
     if (secret.undecryptable) settle(key.keyId, { ...withoutSecret(key), status: 'undecryptable' });
     if (secret.notHeld) keyNotHeld = { keys: (keyNotHeld?.keys ?? 0) + 1, first: keyNotHeld?.first ?? secret.notHeld };
     errors.push({ keyId: key.keyId, pool: key.pool, reason: secret.reason });
