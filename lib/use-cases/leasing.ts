@@ -57,6 +57,8 @@ export interface LeasingOptions {
   candidateLimit?: number;
   /** index queries that found candidates one lease may make before it concludes no key is usable (dry shards come on top: at most one Query each) */
   maxRounds?: number;
+  /** how long a page read serves the next leases (default PAGE_REUSE_MS; 0 reads for every lease) */
+  pageReuseMs?: number;
   /**
    * what a refusal says about its pool (DryPoolCounts: counted at most once a minute per pool);
    * absent, a refusal carries no counts (a process that only completes and counts never refuses)
@@ -72,6 +74,15 @@ export interface LeasingOptions {
 
 /** What a lease under an Idempotency-Key is recorded and replayed by. */
 type IdempotencyRequest = Pick<IdempotentLease, 'id' | 'requestHash' | 'callerDigest'>;
+
+/** The rest of a page read of one shard (Leasing's `carried`). */
+interface CarriedPage {
+  candidates: Candidate[];
+  /** when the read that answered it was asked for */
+  readAtMs: number;
+  /** when the first cooling key the read skipped is usable again */
+  coolingUntilMs: number | undefined;
+}
 
 /**
  * A use taken for a proxied call (Leasing.takeUse): the key and its secret, its count before
@@ -107,6 +118,11 @@ export const PROXY_SLOT_MARGIN_SECONDS = 30;
 
 /** How long a lost race keeps a broker spreading its first tries (see Leasing.lease). */
 export const CONTENTION_MEMORY_MS = 2_000;
+/**
+ * How long a candidate page this broker read serves its next leases before it reads the shard
+ * again (Leasing's `carried`): well within the delay DynamoDB allows a global secondary index.
+ */
+export const PAGE_REUSE_MS = 1_000;
 /** The most shards one lease reads at once, once it has seen one dry. */
 export const MAX_PARALLEL_SHARD_READS = 8;
 
@@ -162,6 +178,27 @@ export class Leasing {
   /** Keys this process is trying to lease right now: concurrent leases here try other keys first. */
   private readonly inFlight = new Map<string, number>();
   /**
+   * Candidate reads under way in this process, by pool, shard and cap: a lease that needs the
+   * same page while one is being read shares it rather than sending the same query again.
+   * Requests that arrive together (a process serving many callers at once) then read a shard
+   * once and, spread by inFlight, try different keys of the page. A shared page may have been
+   * asked for a moment before the request arrived: one read's time older, well within what the
+   * index's eventual consistency allows anyway, and every write still checks the key itself.
+   */
+  private readonly reading = new Map<string, Promise<CandidatePage>>();
+  /**
+   * The rest of the last page read of each shard (by pool, then `shard:maxUses`): while no other
+   * process contends, it is what the next query would answer, so the next lease within
+   * pageReuseMs of the read takes from it rather than reading again. A key tried is struck
+   * from it, and so is every key more used than a key just taken: the taken key now sorts
+   * before them. Anything that can put a key back ahead ends a page: a use given back here,
+   * the end of a cooldown the read skipped, or age; and none is used while a lost race says
+   * another process is leasing from the pool (contendedUntilMs). Every write still checks the
+   * key itself, so a stale page costs a refused write, never a use over the cap.
+   */
+  private readonly carried = new Map<string, Map<string, CarriedPage>>();
+  private readonly pageReuseMs: number;
+  /**
    * Until when this broker spreads its first try over the candidate page instead of taking the
    * head: set by a lost race, so only callers that are actually contending leave strict LRU.
    */
@@ -184,6 +221,7 @@ export class Leasing {
     this.random = options.random ?? Math.random;
     this.candidateLimit = options.candidateLimit ?? 25;
     this.maxRounds = options.maxRounds ?? 20;
+    this.pageReuseMs = options.pageReuseMs ?? PAGE_REUSE_MS;
     this.dryPool = options.dryPool;
   }
 
@@ -264,6 +302,7 @@ export class Leasing {
    */
   async settleUse(use: ProxyUse, verdict: AnswerVerdict): Promise<void> {
     if (!verdict.givesBack) return;
+    this.dropCarried(use.pool);
     const policy = await this.pools.require(use.pool);
     const outcome = slotOutcome(verdict.outcome);
     const nowMs = this.clock();
@@ -364,6 +403,7 @@ export class Leasing {
       let stillUsable = false;
       while (candidate) {
         const tried = await tryKey(candidate.keyId, candidate.usageCount, shard);
+        this.strike(pool, shard, candidate.keyId, 'grant' in tried ? tried.usageCount : undefined);
         if ('grant' in tried) {
           if (tried.usageCount !== undefined) {
             // The shard's head is now the next candidate of the page (or, if none, one use
@@ -411,10 +451,65 @@ export class Leasing {
       picked.add(shard);
       shards.push(shard);
     }
-    const pages = await Promise.all(
-      shards.map((shard) => this.store.candidates(pool, shard, maxUses, this.candidateLimit, nowMs)),
-    );
+    const pages = await Promise.all(shards.map((shard) => this.readPage(pool, shard, maxUses, nowMs)));
     return shards.map((shard, i) => ({ shard, page: pages[i] as CandidatePage }));
+  }
+
+  /**
+   * One shard's candidate page: the rest of a page read moments ago (carried), or one read now,
+   * shared with the leases of this process reading it at the same time.
+   */
+  private readPage(pool: string, shard: number, maxUses: number, nowMs: number): Promise<CandidatePage> {
+    const id = `${shard}:${maxUses}`;
+    const kept = this.carried.get(pool)?.get(id);
+    if (
+      kept &&
+      kept.candidates.length > 0 &&
+      nowMs - kept.readAtMs < this.pageReuseMs &&
+      nowMs >= this.contendedUntilMs &&
+      (kept.coolingUntilMs === undefined || nowMs < kept.coolingUntilMs)
+    ) {
+      // A remainder: keys past it may be usable, so one whose keys all refuse is not the shard's end.
+      return Promise.resolve({ candidates: [...kept.candidates], more: true });
+    }
+    const readId = `${id}:${pool}`;
+    const under = this.reading.get(readId);
+    if (under) return under;
+    const read = this.store.candidates(pool, shard, maxUses, this.candidateLimit, nowMs).then((page) => {
+      if (this.pageReuseMs > 0) {
+        const pages = this.carried.get(pool) ?? new Map<string, CarriedPage>();
+        pages.set(id, { candidates: [...page.candidates], readAtMs: nowMs, coolingUntilMs: page.coolingUntilMs });
+        this.carried.set(pool, pages);
+      }
+      return page;
+    });
+    this.reading.set(readId, read);
+    const done = (): void => {
+      this.reading.delete(readId);
+    };
+    read.then(done, done);
+    return read;
+  }
+
+  /**
+   * Strikes a key just tried from the shard's carried pages and, when it was taken at
+   * `takenCount`, every key more used than its new count (it now sorts before them).
+   */
+  private strike(pool: string, shard: number, keyId: string, takenCount: number | undefined): void {
+    const pages = this.carried.get(pool);
+    if (!pages) return;
+    const prefix = `${shard}:`;
+    for (const [id, kept] of pages) {
+      if (!id.startsWith(prefix)) continue;
+      kept.candidates = kept.candidates.filter(
+        (c) => c.keyId !== keyId && (takenCount === undefined || c.usageCount <= takenCount + 1),
+      );
+    }
+  }
+
+  /** Drops the pool's carried pages: a key may be back ahead of them (a use given back). */
+  private dropCarried(pool: string): void {
+    this.carried.delete(pool);
   }
 
   private markDry(pool: string, shard: number, maxUses: number, dry: Set<number>, nowMs: number): void {
@@ -638,6 +733,8 @@ export class Leasing {
     }
     const ref = parseLeaseId(leaseId);
     if (!ref) throw new LeaseNotFound(leaseId);
+    // Anything but a success may put the key (or its account's keys) back ahead of a carried page.
+    if (outcome !== 'success') this.dropCarried(pool);
     const nowMs = this.clock();
     let change = reportChange(outcome, reporter.by, policy, report.retryAfterSeconds, nowMs);
     let ignored: CompletionResult['reportIgnored'];

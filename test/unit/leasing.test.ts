@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
-import { CONTENTION_MEMORY_MS } from '../../lib/use-cases/leasing.js';
+import { CONTENTION_MEMORY_MS, Leasing, PAGE_REUSE_MS } from '../../lib/use-cases/leasing.js';
 import { LeaseExpired, NoUsableKey } from '../../lib/domain/errors.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 
@@ -162,6 +162,76 @@ describe('within one broker', () => {
     // Assess: three distinct keys, each tried once.
     expect(new Set(grants.map((g) => g.keyId))).toEqual(new Set(ids));
     expect(firstTries).toHaveLength(3);
+  });
+
+  it('leases that arrive together read the candidate page once and share it', async () => {
+    // Prepare
+    const { leasing, store, ids } = await setup(5);
+    const readsBefore = store.calls.candidates ?? 0;
+    // Act
+    const grants = await Promise.all(ids.map(() => leasing.lease(POOL)));
+    // Assess: one query for all five, each lease its own key, each tried once.
+    expect((store.calls.candidates ?? 0) - readsBefore).toBe(1);
+    expect(new Set(grants.map((g) => g.keyId))).toEqual(new Set(ids));
+    expect(store.calls.tryLease).toBe(5);
+  });
+
+  it('a page read serves the next leases of the broker until PAGE_REUSE_MS has passed since the read', async () => {
+    // Prepare
+    const { leasing, store, clock, ids } = await setup(4);
+    const readsBefore = store.calls.candidates ?? 0;
+    // Act
+    const first = await leasing.lease(POOL);
+    clock.advance(PAGE_REUSE_MS - 1);
+    const second = await leasing.lease(POOL);
+    const readsWithin = (store.calls.candidates ?? 0) - readsBefore;
+    clock.advance(1);
+    const third = await leasing.lease(POOL);
+    // Assess: strict LRU order all along; one read for the first two, another once the page is old.
+    expect([first.keyId, second.keyId, third.keyId]).toEqual(ids.slice(0, 3));
+    expect(readsWithin).toBe(1);
+    expect((store.calls.candidates ?? 0) - readsBefore).toBe(2);
+  });
+
+  it('a key taken moves ahead of the more used keys of the page it came from: they are not carried', async () => {
+    // Prepare: the first key unused, the second used twice.
+    const { leasing, admin, ids } = await setup(2);
+    await admin.update(POOL, ids[1] ?? '', { usageCount: 2 });
+    // Act
+    const first = await leasing.lease(POOL, { maxUses: 3 });
+    const second = await leasing.lease(POOL, { maxUses: 3 });
+    // Assess: the first key, now at 1, is still less used than the second.
+    expect([first.keyId, second.keyId]).toEqual([ids[0], ids[0]]);
+  });
+
+  it('a use given back drops the carried page: the key is back ahead of it', async () => {
+    // Prepare: the first key unused, the second used once.
+    const { leasing, admin, ids } = await setup(2);
+    await admin.update(POOL, ids[1] ?? '', { usageCount: 1 });
+    const first = await leasing.lease(POOL);
+    // Act: the failure gives the use back: the first key is at 0 again.
+    await leasing.complete(POOL, first.leaseId, { outcome: 'failure' });
+    const second = await leasing.lease(POOL);
+    // Assess
+    expect([first.keyId, second.keyId]).toEqual([ids[0], ids[0]]);
+  });
+
+  it('a lost race drops the carried page: another process is leasing from it', async () => {
+    // Prepare
+    const { leasing, store, ids, pools, sealer, clock } = await setup(4);
+    await leasing.lease(POOL);
+    // Act: another broker on the same store takes the next key of the page.
+    const rival = new Leasing({ store, pools, sealer, clock: clock.now });
+    const taken = await rival.lease(POOL);
+    const readsBefore = store.calls.candidates ?? 0;
+    const triesBefore = store.calls.tryLease ?? 0;
+    await leasing.lease(POOL);
+    await leasing.lease(POOL);
+    // Assess: the carried key's write was refused (the rival's use), and the lease after that
+    // read the index again rather than the rest of the page.
+    expect(taken.keyId).toBe(ids[1]);
+    expect((store.calls.tryLease ?? 0) - triesBefore).toBe(3);
+    expect((store.calls.candidates ?? 0) - readsBefore).toBe(1);
   });
 });
 

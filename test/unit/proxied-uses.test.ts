@@ -44,6 +44,18 @@ describe('takeUse', () => {
     await expect(none).rejects.toBeInstanceOf(NoUsableKey);
   });
 
+  it('a use given back ends the page the broker carries: the key is back ahead of it', async () => {
+    // Prepare: the first key unused, the second used once.
+    const { leasing, admin, ids } = await setup(2);
+    await admin.update(POOL, ids[1] ?? '', { usageCount: 1 });
+    const first = await leasing.takeUse(POOL);
+    // Act: a 500 gives the use back: the first key is at 0 again.
+    await leasing.settleUse(first, documented(500));
+    const second = await leasing.takeUse(POOL);
+    // Assess
+    expect([first.keyId, second.keyId]).toEqual([ids[0], ids[0]]);
+  });
+
   it("honours the cap: a key serves maxUses + 1 proxied uses, then the pool is dry; a caller's lower cap too", async () => {
     // Prepare
     const { leasing } = await setup(1);
