@@ -17,22 +17,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, startDynamoLocal } from '../lib/local/dynamodb-local.js';
+import { MAX_IMPORT_BATCH } from '../lib/domain/primitives.js';
 import { type FakeProvider, startFakeProvider } from '../test/support/fake-provider.js';
 import { type RunningStack, spawnStack } from '../test/support/stack-process.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const GENERATE = 'v2beta/stable-image/generate/core';
-/**
- * Keys per pool, at the default cap (3: four uses each). A proxied use holds its key's lease
- * slot until its bound passes (proxyTimeoutSeconds + 30 s) unless it is given back, and a key
- * has 8 slots: keys enough that no pool runs dry within a run.
- */
-const KEYS = 400;
+/** Uses a key serves at the default cap (3): each pool gets keys enough that it never runs dry in a run. */
+const USES_PER_KEY = 4;
 
 const { values: options } = parseArgs({
   options: {
-    calls: { type: 'string', default: '300' },
+    calls: { type: 'string', default: '1000' },
+    warmup: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '10' },
     callers: { type: 'string', default: '32' },
     'delay-ms': { type: 'string', default: '1000' },
@@ -56,17 +54,24 @@ async function timed(url: string, headers: Record<string, string>): Promise<numb
   return performance.now() - started;
 }
 
-/** `callers` loops calling for `seconds`: every call's latency and the calls per second. */
+/**
+ * `callers` loops calling for `seconds`: every call's latency and the calls per second. In phase,
+ * every caller starts at once, so with a provider of fixed delay all of them call at the same
+ * instant, round after round; staggered, caller i starts i/callers of `staggerMs` later, as
+ * independent callers do.
+ */
 async function load(
   callers: number,
   seconds: number,
   call: (i: number) => Promise<number>,
+  staggerMs = 0,
 ): Promise<{ latencies: number[]; perSecond: number }> {
   const latencies: number[] = [];
-  const until = performance.now() + seconds * 1000;
   const started = performance.now();
+  const until = started + seconds * 1000;
   await Promise.all(
     Array.from({ length: callers }, async (_, caller) => {
+      await new Promise((done) => setTimeout(done, (caller / callers) * staggerMs));
       for (let i = 0; performance.now() < until; i++) latencies.push(await call(caller * 1_000_000 + i));
     }),
   );
@@ -119,78 +124,104 @@ async function main(): Promise<void> {
   const seconds = Number(options.seconds);
   const callers = Number(options.callers);
   const delayMs = Number(options['delay-ms']);
+  const warmup = Number(options.warmup);
   const dir = mkdtempSync(join(tmpdir(), 'keypool-bench-proxy-'));
   const dynamo = process.env.KEYPOOL_DYNAMODB_ENDPOINT ? undefined : await startDynamoLocal({ port: await freePort() });
   const endpoint = process.env.KEYPOOL_DYNAMODB_ENDPOINT ?? dynamo?.endpoint ?? '';
   const provider = await startFakeProvider();
   const keypool = await startKeypool(endpoint, provider, dir);
   try {
-    const newSecrets = (): string[] =>
-      Array.from({ length: KEYS }, () => `sk-test-bench-${randomBytes(16).toString('hex')}`);
-    const secrets = newSecrets();
-    for (const [pool, keys] of [
-      ['bench', secrets],
-      ['bench-leases', newSecrets()],
-    ] as const) {
+    /** A pool of its own for `uses` proxied (or leased) uses, each key known to the provider, answering at once. */
+    const addPool = async (pool: string, uses: number): Promise<string[]> => {
+      const secrets = Array.from(
+        { length: Math.ceil(uses / USES_PER_KEY) + 10 },
+        () => `sk-test-bench-${randomBytes(16).toString('hex')}`,
+      );
       await json(`${keypool.url}/pools/${pool}`, 'PUT', {});
-      await json(`${keypool.url}/pools/${pool}/keys`, 'POST', { keys: keys.map((apiKey) => ({ apiKey })) });
-    }
-    const setDelay = (ms: number): void => {
-      for (const secret of secrets) provider.setKey(secret, { credits: 1e9, delayMs: ms });
+      for (let i = 0; i < secrets.length; i += MAX_IMPORT_BATCH)
+        await json(`${keypool.url}/pools/${pool}/keys`, 'POST', {
+          keys: secrets.slice(i, i + MAX_IMPORT_BATCH).map((apiKey) => ({ apiKey })),
+        });
+      for (const secret of secrets) provider.setKey(secret, { credits: 1e9, delayMs: 0 });
+      return secrets;
     };
-    const direct = (i: number): Promise<number> =>
-      timed(`${provider.url}/${GENERATE}`, { authorization: `Bearer ${secrets[i % KEYS] ?? ''}` });
-    const proxied = (): Promise<number> => timed(`${keypool.url}/pools/bench/proxy/${GENERATE}`, {});
+    const pools = {
+      warm: await addPool('bench-warm', warmup),
+      one: await addPool('bench-one', calls),
+      leases: await addPool('bench-leases', warmup + calls),
+      many: await addPool('bench-many', 2 * Math.ceil((callers * (seconds * 1000 + delayMs)) / delayMs) + callers),
+    };
+    const direct = (secrets: readonly string[]) => (i: number) =>
+      timed(`${provider.url}/${GENERATE}`, { authorization: `Bearer ${secrets[i % secrets.length] ?? ''}` });
+    const proxied = (pool: string) => () => timed(`${keypool.url}/pools/${pool}/proxy/${GENERATE}`, {});
+    const lease = async (): Promise<number> => {
+      const started = performance.now();
+      await json(`${keypool.url}/pools/bench-leases/leases`, 'POST', {});
+      return performance.now() - started;
+    };
+
+    // 0. Warm-up, not measured: DynamoDB Local is a JVM whose compiler takes a thousand or so
+    // requests to reach its pace, and keypool's and this process's code paths are compiled too.
+    for (let i = 0; i < warmup; i++) await Promise.all([direct(pools.warm)(i), proxied('bench-warm')(), lease()]);
 
     // 1. One caller, an instant provider.
-    setDelay(0);
-    for (let i = 0; i < 30; i++) await Promise.all([direct(i), proxied()]);
     const one = { direct: [] as number[], proxied: [] as number[] };
     const oneFrom = keypool.output().length;
     for (let i = 0; i < calls; i++) {
-      one.direct.push(await direct(i));
-      one.proxied.push(await proxied());
+      one.direct.push(await direct(pools.one)(i));
+      one.proxied.push(await proxied('bench-one')());
     }
     const d1 = sortedOf(one.direct);
     const p1 = sortedOf(one.proxied);
     const a1 = sortedOf(auditedAddedMs(keypool.output(), oneFrom));
     const leases: number[] = [];
-    for (let i = 0; i < calls; i++) {
-      const started = performance.now();
-      await json(`${keypool.url}/pools/bench-leases/leases`, 'POST', {});
-      leases.push(performance.now() - started);
-    }
+    for (let i = 0; i < calls; i++) leases.push(await lease());
     const l1 = sortedOf(leases);
 
-    // 2. Many callers, a provider that takes `delayMs`.
-    setDelay(delayMs);
-    const directLoad = await load(callers, seconds, direct);
+    // 2. Many callers, a provider that takes `delayMs`: in phase, then staggered.
+    for (const secret of pools.many) provider.setKey(secret, { credits: 1e9, delayMs });
+    const many = async (staggerMs: number) => {
+      const directLoad = await load(callers, seconds, direct(pools.many), staggerMs);
+      const from = keypool.output().length;
+      const proxiedLoad = await load(callers, seconds, proxied('bench-many'), staggerMs);
+      return {
+        direct: { perSecond: directLoad.perSecond, sorted: sortedOf(directLoad.latencies) },
+        proxied: { perSecond: proxiedLoad.perSecond, sorted: sortedOf(proxiedLoad.latencies) },
+        audited: sortedOf(auditedAddedMs(keypool.output(), from)),
+      };
+    };
     const rssBefore = peakRssMb(keypool.pid);
-    const twoFrom = keypool.output().length;
-    const proxiedLoad = await load(callers, seconds, proxied);
+    const inPhase = await many(0);
+    const staggered = await many(delayMs);
     const rssPeak = peakRssMb(keypool.pid);
-    const d2 = sortedOf(directLoad.latencies);
-    const p2 = sortedOf(proxiedLoad.latencies);
-    const a2 = sortedOf(auditedAddedMs(keypool.output(), twoFrom));
 
     const ms = (n: number): string => `${n.toFixed(2)} ms`;
+    const p50p99 = (sorted: readonly number[]): string =>
+      `p50 ${ms(percentile(sorted, 50))}   p99 ${ms(percentile(sorted, 99))}`;
+    const added = (proxiedSorted: readonly number[], directSorted: readonly number[]): string =>
+      `p50 ${ms(percentile(proxiedSorted, 50) - percentile(directSorted, 50))}   p99 ${ms(percentile(proxiedSorted, 99) - percentile(directSorted, 99))}`;
+    const manyLines = (title: string, run: Awaited<ReturnType<typeof many>>): string[] => [
+      `  ${title}:`,
+      `    direct    ${run.direct.perSecond.toFixed(2)} calls/s   ${p50p99(run.direct.sorted)}`,
+      `    proxied   ${run.proxied.perSecond.toFixed(2)} calls/s   ${p50p99(run.proxied.sorted)}`,
+      `    throughput ratio proxied/direct ${(run.proxied.perSecond / run.direct.perSecond).toFixed(3)}x`,
+      `    added     ${added(run.proxied.sorted, run.direct.sorted)}`,
+      `    keypool's own (audit addedMs) ${p50p99(run.audited)}`,
+    ];
     const lines = [
-      `proxy mode vs direct calls to the same fake provider (keypool: npm start over DynamoDB Local, ${KEYS} keys)`,
+      `proxy mode vs direct calls to the same fake provider (keypool: npm start over DynamoDB Local; ${warmup} warm-up rounds, not measured)`,
       ``,
       `1 caller, instant provider, ${calls} calls each:`,
-      `  direct    p50 ${ms(percentile(d1, 50))}   p99 ${ms(percentile(d1, 99))}`,
-      `  proxied   p50 ${ms(percentile(p1, 50))}   p99 ${ms(percentile(p1, 99))}`,
-      `  added     p50 ${ms(percentile(p1, 50) - percentile(d1, 50))}   p99 ${ms(percentile(p1, 99) - percentile(d1, 99))}`,
-      `  keypool's own (audit addedMs) p50 ${ms(percentile(a1, 50))}   p99 ${ms(percentile(a1, 99))}`,
-      `  for scale: a lease (POST /pools/{pool}/leases) p50 ${ms(percentile(l1, 50))}   p99 ${ms(percentile(l1, 99))}`,
+      `  direct    ${p50p99(d1)}`,
+      `  proxied   ${p50p99(p1)}`,
+      `  added     ${added(p1, d1)}`,
+      `  keypool's own (audit addedMs) ${p50p99(a1)}`,
+      `  for scale: a lease (POST /pools/{pool}/leases) ${p50p99(l1)}`,
       ``,
       `${callers} callers, provider answers in ${delayMs} ms, ${seconds} s each:`,
-      `  direct    ${directLoad.perSecond.toFixed(2)} calls/s   p50 ${ms(percentile(d2, 50))}   p99 ${ms(percentile(d2, 99))}`,
-      `  proxied   ${proxiedLoad.perSecond.toFixed(2)} calls/s   p50 ${ms(percentile(p2, 50))}   p99 ${ms(percentile(p2, 99))}`,
-      `  throughput ratio proxied/direct ${(proxiedLoad.perSecond / directLoad.perSecond).toFixed(3)}x`,
-      `  added     p50 ${ms(percentile(p2, 50) - percentile(d2, 50))}   p99 ${ms(percentile(p2, 99) - percentile(d2, 99))}`,
-      `  keypool's own (audit addedMs) p50 ${ms(percentile(a2, 50))}   p99 ${ms(percentile(a2, 99))}`,
-      `  keypool peak RSS ${rssPeak.toFixed(0)} MiB (${rssBefore.toFixed(0)} MiB before the proxied load)`,
+      ...manyLines('in phase (all start at once: every round, all call at the same instant)', inPhase),
+      ...manyLines(`staggered (caller i starts i/${callers} of ${delayMs} ms later)`, staggered),
+      `  keypool peak RSS ${rssPeak.toFixed(0)} MiB (${rssBefore.toFixed(0)} MiB before the loads)`,
       '',
     ];
     process.stdout.write(lines.join('\n'));
