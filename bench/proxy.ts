@@ -2,13 +2,15 @@
  * `npm run bench:proxy`: proxy mode against direct calls to the same fake provider, in one run.
  * Figures, not a timed test. keypool runs as `npm start` does (bin/start.js, its own process, so
  * its RSS is its own) over DynamoDB Local; the fake provider and the callers run here.
+ *   0. a warm-up, not measured (DynamoDB Local's JIT compiler, the code paths of both sides)
  *   1. one caller, a provider that answers at once: keypool's added latency (p50, p99)
- *   2. 32 callers, a provider that answers in 1 s (a generation): throughput proxied / direct,
- *      added latency (p50, p99), keypool's peak RSS
+ *   2. 32 callers, a provider that answers in 1 s (a generation), in phase and staggered:
+ *      throughput proxied / direct, added latency (p50, p99), keypool's peak RSS
  * and, for scale, the lease route's own latency in the same run (one caller): the floor of what
- * taking a use costs on this DynamoDB, which proxy mode pays once per call.
- * Options: --calls N (scenario 1, default 300), --seconds S (scenario 2, default 10),
- * --callers N (default 32), --delay-ms N (default 1000).
+ * taking a use costs on this DynamoDB, which proxy mode pays once per call. Each scenario has
+ * a pool of its own, with keys enough for its calls.
+ * Options: --calls N (scenario 1, default 1000), --warmup N (rounds, default 1000), --seconds S
+ * (scenario 2, default 10), --callers N (default 32), --delay-ms N (default 1000).
  * Uses KEYPOOL_DYNAMODB_ENDPOINT if set, else starts an in-memory DynamoDB Local.
  */
 import { randomBytes } from 'node:crypto';
