@@ -191,8 +191,8 @@ export class Leasing {
    * process contends, it is what the next query would answer, so the next lease within
    * pageReuseMs of the read takes from it rather than reading again. A key tried is struck
    * from it, and so is every key more used than a key just taken: the taken key now sorts
-   * before them. Anything that can put a key back ahead ends a page: a use given back here,
-   * the end of a cooldown the read skipped, or age; and none is used while a lost race says
+   * before them. Anything that moves a key here ends a page: a use given back or counted
+   * without a lease, the end of a cooldown the read skipped, or age; and none is used while a lost race says
    * another process is leasing from the pool (contendedUntilMs). Every write still checks the
    * key itself, so a stale page costs a refused write, never a use over the cap.
    */
@@ -507,7 +507,7 @@ export class Leasing {
     }
   }
 
-  /** Drops the pool's carried pages: a key may be back ahead of them (a use given back). */
+  /** Drops the pool's carried pages: a key's place in them is stale (a use given back or counted without a lease). */
   private dropCarried(pool: string): void {
     this.carried.delete(pool);
   }
@@ -812,6 +812,8 @@ export class Leasing {
     const spend = await this.spendReport(pool, policy, caller, nowMs);
     if (!spend.spent) throw new ReportBudgetExceeded(pool, policy.maxClientReportsPerMinute, spend.retryAfterSeconds);
     const key = await this.store.increment(pool, keyId, nowMs);
+    // The key is more used now: where a carried page holds it, its place there is stale.
+    this.dropCarried(pool);
     if (!key) throw new KeyNotFound(keyId);
     return { keyId: key.keyId, usageCount: key.usageCount };
   }

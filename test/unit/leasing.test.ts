@@ -216,6 +216,17 @@ describe('within one broker', () => {
     expect([first.keyId, second.keyId]).toEqual([ids[0], ids[0]]);
   });
 
+  it('a use counted without a lease ends the carried page: that key is more used now', async () => {
+    // Prepare
+    const { leasing, ids } = await setup(3);
+    await leasing.lease(POOL);
+    // Act: the second key counted from outside a lease, then the next lease.
+    await leasing.increment(POOL, ids[1] ?? '');
+    const next = await leasing.lease(POOL);
+    // Assess: the third key, still unused, not the second at its new count.
+    expect(next.keyId).toBe(ids[2]);
+  });
+
   it('a lost race drops the carried page: another process is leasing from it', async () => {
     // Prepare
     const { leasing, store, ids, pools, sealer, clock } = await setup(4);
