@@ -123,6 +123,8 @@ export const CONTENTION_MEMORY_MS = 2_000;
  * again (Leasing's `carried`): well within the delay DynamoDB allows a global secondary index.
  */
 export const PAGE_REUSE_MS = 1_000;
+/** The most pools whose pages one broker carries (a process serving more reads the rest). */
+export const CARRIED_POOLS = 1_000;
 /** The most shards one lease reads at once, once it has seen one dry. */
 export const MAX_PARALLEL_SHARD_READS = 8;
 
@@ -477,9 +479,12 @@ export class Leasing {
     if (under) return under;
     const read = this.store.candidates(pool, shard, maxUses, this.candidateLimit, nowMs).then((page) => {
       if (this.pageReuseMs > 0) {
+        // The pools read last stay; past CARRIED_POOLS the one read longest ago goes.
         const pages = this.carried.get(pool) ?? new Map<string, CarriedPage>();
+        this.carried.delete(pool);
         pages.set(id, { candidates: [...page.candidates], readAtMs: nowMs, coolingUntilMs: page.coolingUntilMs });
         this.carried.set(pool, pages);
+        if (this.carried.size > CARRIED_POOLS) this.dropCarried(this.carried.keys().next().value ?? pool);
       }
       return page;
     });
