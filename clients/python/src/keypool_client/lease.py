@@ -7,12 +7,9 @@ import math
 import threading
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Dict, Optional, Type, Union
+from typing import Any, Dict, Optional, Protocol, Type, Union
 
 from .errors import KeypoolError, LeaseExpired
-
-if TYPE_CHECKING:
-    from .client import Pool
 
 _log = logging.getLogger("keypool_client")
 
@@ -45,6 +42,14 @@ def _retry_after_seconds(retry_after: Union[float, str, None]) -> Optional[int]:
     return max(low, min(high, math.ceil(retry_after)))
 
 
+class _Completes(Protocol):
+    """What a lease needs of its pool (client.Pool): its name, and the completion call."""
+
+    name: str
+
+    def _complete(self, lease_id: str, outcome: str, retry_after: Optional[int]) -> Completion: ...
+
+
 class Lease:
     """
     A key of the pool, held until completed. As a context manager it completes itself:
@@ -54,7 +59,7 @@ class Lease:
     that outcome instead, and the block's end then changes nothing.
     """
 
-    def __init__(self, pool: "Pool", grant: Dict[str, Any]) -> None:
+    def __init__(self, pool: "_Completes", grant: Dict[str, Any]) -> None:
         self._pool = pool
         #: the secret: send it to the provider, never to a log
         self.api_key: str = grant["apiKey"]
