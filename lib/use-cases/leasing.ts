@@ -374,7 +374,10 @@ export class Leasing {
       // a time while every read comes back dry, so a pool dry everywhere answers in a few
       // round trips whatever its shard count (and still reads each shard once).
       const batch = Math.min(MAX_PARALLEL_SHARD_READS, dry.size + 1);
-      if (ready.length === 0) ready.push(...(await this.readShards(pool, span, dry, batch, maxUses)));
+      // A request that excludes keys (a proxied call failing over) reads the index: that a shard
+      // holds only keys it tried is a conclusion only a whole page may draw, not a carried rest.
+      if (ready.length === 0)
+        ready.push(...(await this.readShards(pool, span, dry, batch, maxUses, exclude.size === 0)));
       const next = ready.shift();
       if (!next) break;
       const { shard, page } = next;
@@ -443,6 +446,7 @@ export class Leasing {
     dry: ReadonlySet<number>,
     batch: number,
     maxUses: number,
+    carried: boolean,
   ): Promise<{ shard: number; page: CandidatePage }[]> {
     const nowMs = this.clock();
     const picked = new Set(dry);
@@ -453,17 +457,23 @@ export class Leasing {
       picked.add(shard);
       shards.push(shard);
     }
-    const pages = await Promise.all(shards.map((shard) => this.readPage(pool, shard, maxUses, nowMs)));
+    const pages = await Promise.all(shards.map((shard) => this.readPage(pool, shard, maxUses, nowMs, carried)));
     return shards.map((shard, i) => ({ shard, page: pages[i] as CandidatePage }));
   }
 
   /**
-   * One shard's candidate page: the rest of a page read moments ago (carried), or one read now,
-   * shared with the leases of this process reading it at the same time.
+   * One shard's candidate page: the rest of a page read moments ago (when `carried` allows it),
+   * or one read now, shared with the leases of this process reading it at the same time.
    */
-  private readPage(pool: string, shard: number, maxUses: number, nowMs: number): Promise<CandidatePage> {
+  private readPage(
+    pool: string,
+    shard: number,
+    maxUses: number,
+    nowMs: number,
+    carried: boolean,
+  ): Promise<CandidatePage> {
     const id = `${shard}:${maxUses}`;
-    const kept = this.carried.get(pool)?.get(id);
+    const kept = carried ? this.carried.get(pool)?.get(id) : undefined;
     if (
       kept &&
       kept.candidates.length > 0 &&

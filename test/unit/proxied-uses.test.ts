@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { classifyProviderAnswer } from '../../lib/domain/provider-answers.js';
 import { NoUsableKey, SealingUnavailable } from '../../lib/domain/errors.js';
 import { PROXIED } from '../../lib/domain/types.js';
-import { POOL, setup } from '../support/memory-world.js';
+import { Leasing } from '../../lib/use-cases/leasing.js';
+import { MemoryKeyStore } from '../support/memory-key-store.js';
+import { POOL, setup, world } from '../support/memory-world.js';
 
 const documented = (status: number, retryAfterSeconds?: number) =>
   classifyProviderAnswer({
@@ -54,6 +56,18 @@ describe('takeUse', () => {
     const second = await leasing.takeUse(POOL);
     // Assess
     expect([first.keyId, second.keyId]).toEqual([ids[0], ids[0]]);
+  });
+
+  it('a use that excludes keys reads the index: a carried rest of only those keys is not a dry shard', async () => {
+    // Prepare: pages of 3; the first use carries the rest of its page (the second and third keys).
+    const { store, pools, sealer, clock, importKeys } = world(new MemoryKeyStore());
+    const ids = await importKeys('rest', 5);
+    const leasing = new Leasing({ store, pools, sealer, clock: clock.now, candidateLimit: 3 });
+    await leasing.takeUse(POOL);
+    // Act: a failover that already tried the second and third keys.
+    const next = await leasing.takeUse(POOL, { exclude: new Set(ids.slice(1, 3)) });
+    // Assess: the fourth key, from a page read for it.
+    expect(next.keyId).toBe(ids[3]);
   });
 
   it("honours the cap: a key serves maxUses + 1 proxied uses, then the pool is dry; a caller's lower cap too", async () => {
