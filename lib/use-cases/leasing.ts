@@ -194,11 +194,14 @@ export class Leasing {
    * pageReuseMs of the read takes from it rather than reading again. A key tried is struck
    * from it, and so is every key more used than a key just taken: the taken key now sorts
    * before them. Anything that moves a key here ends a page: a use given back or counted
-   * without a lease, the end of a cooldown the read skipped, or age; and none is used while a lost race says
-   * another process is leasing from the pool (contendedUntilMs). Every write still checks the
-   * key itself, so a stale page costs a refused write, never a use over the cap.
+   * without a lease, the end of a cooldown the read skipped, or age (and a read under way then
+   * is not carried); none is used while a lost race says another process is leasing from the
+   * pool (contendedUntilMs). Every write still checks the key itself, so a stale page costs a
+   * refused write, never a use over the cap.
    */
   private readonly carried = new Map<string, Map<string, CarriedPage>>();
+  /** Counts the drops of carried pages: a read that began before one is not carried. */
+  private carriedDrops = 0;
   private readonly pageReuseMs: number;
   /**
    * Until when this broker spreads its first try over the candidate page instead of taking the
@@ -446,7 +449,7 @@ export class Leasing {
     dry: ReadonlySet<number>,
     batch: number,
     maxUses: number,
-    carried: boolean,
+    reuse: boolean,
   ): Promise<{ shard: number; page: CandidatePage }[]> {
     const nowMs = this.clock();
     const picked = new Set(dry);
@@ -457,12 +460,12 @@ export class Leasing {
       picked.add(shard);
       shards.push(shard);
     }
-    const pages = await Promise.all(shards.map((shard) => this.readPage(pool, shard, maxUses, nowMs, carried)));
+    const pages = await Promise.all(shards.map((shard) => this.readPage(pool, shard, maxUses, nowMs, reuse)));
     return shards.map((shard, i) => ({ shard, page: pages[i] as CandidatePage }));
   }
 
   /**
-   * One shard's candidate page: the rest of a page read moments ago (when `carried` allows it),
+   * One shard's candidate page: the rest of a page read moments ago (when `reuse` allows it),
    * or one read now, shared with the leases of this process reading it at the same time.
    */
   private readPage(
@@ -470,10 +473,10 @@ export class Leasing {
     shard: number,
     maxUses: number,
     nowMs: number,
-    carried: boolean,
+    reuse: boolean,
   ): Promise<CandidatePage> {
     const id = `${shard}:${maxUses}`;
-    const kept = carried ? this.carried.get(pool)?.get(id) : undefined;
+    const kept = reuse ? this.carried.get(pool)?.get(id) : undefined;
     if (
       kept &&
       kept.candidates.length > 0 &&
@@ -487,14 +490,15 @@ export class Leasing {
     const readId = `${id}:${pool}`;
     const under = this.reading.get(readId);
     if (under) return under;
+    const drops = this.carriedDrops;
     const read = this.store.candidates(pool, shard, maxUses, this.candidateLimit, nowMs).then((page) => {
-      if (this.pageReuseMs > 0) {
+      if (this.pageReuseMs > 0 && drops === this.carriedDrops) {
         // The pools read last stay; past CARRIED_POOLS the one read longest ago goes.
         const pages = this.carried.get(pool) ?? new Map<string, CarriedPage>();
         this.carried.delete(pool);
         pages.set(id, { candidates: [...page.candidates], readAtMs: nowMs, coolingUntilMs: page.coolingUntilMs });
         this.carried.set(pool, pages);
-        if (this.carried.size > CARRIED_POOLS) this.dropCarried(this.carried.keys().next().value ?? pool);
+        if (this.carried.size > CARRIED_POOLS) this.carried.delete(this.carried.keys().next().value ?? pool);
       }
       return page;
     });
@@ -525,6 +529,7 @@ export class Leasing {
   /** Drops the pool's carried pages: a key's place in them is stale (a use given back or counted without a lease). */
   private dropCarried(pool: string): void {
     this.carried.delete(pool);
+    this.carriedDrops++;
   }
 
   private markDry(pool: string, shard: number, maxUses: number, dry: Set<number>, nowMs: number): void {

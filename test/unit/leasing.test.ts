@@ -236,6 +236,31 @@ describe('within one broker', () => {
     expect((store.calls.candidates ?? 0) - readsBefore).toBe(1);
   });
 
+  it('a read under way when a use is given back is not carried: it may not show the key back ahead', async () => {
+    // Prepare: the third key used once; the first lease takes the first key.
+    const store = new HeldReads();
+    const { leasing, admin, clock, importKeys } = world(store);
+    const ids = await importKeys('held', 3);
+    await admin.update(POOL, ids[2] ?? '', { usageCount: 1 });
+    clock.advance(10);
+    const first = await leasing.lease(POOL);
+    // Act: a lease whose page is read before the first lease's use is given back, and answers after.
+    clock.advance(PAGE_REUSE_MS);
+    let release = (): void => undefined;
+    store.hold = new Promise<void>((done) => (release = done));
+    const second = leasing.lease(POOL);
+    await store.reading;
+    store.hold = undefined;
+    await leasing.complete(POOL, first.leaseId, { outcome: 'failure' });
+    release();
+    await second;
+    const third = await leasing.lease(POOL);
+    // Assess: the first key, back at 0, not the third key from the page read before the refund.
+    expect(first.keyId).toBe(ids[0]);
+    expect((await second).keyId).toBe(ids[1]);
+    expect(third.keyId).toBe(ids[0]);
+  });
+
   it('a use counted without a lease ends the carried page: that key is more used now', async () => {
     // Prepare
     const { leasing, ids } = await setup(3);
@@ -265,6 +290,28 @@ describe('within one broker', () => {
     expect((store.calls.candidates ?? 0) - readsBefore).toBe(1);
   });
 });
+
+/** A store whose candidate reads can be held after they read, to answer late (`reading` resolves once one is held). */
+class HeldReads extends MemoryKeyStore {
+  hold: Promise<void> | undefined;
+  private started = (): void => undefined;
+  reading = new Promise<void>((done) => (this.started = done));
+  override async candidates(
+    pool: string,
+    shard: number,
+    maxUses: number,
+    limit: number,
+    nowMs: number,
+  ): Promise<CandidatePage> {
+    const page = await super.candidates(pool, shard, maxUses, limit, nowMs);
+    const hold = this.hold;
+    if (hold) {
+      this.started();
+      await hold;
+    }
+    return page;
+  }
+}
 
 /** A store whose index lags: it keeps answering with candidates that are no longer leasable. */
 class LaggingIndex extends MemoryKeyStore {
