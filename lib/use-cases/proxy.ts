@@ -20,6 +20,7 @@ import {
   RequestInProgress,
 } from '../domain/errors.js';
 import { callerDigest, idempotencyId, proxyRequestHash } from '../domain/idempotency.js';
+import { MAX_PROXY_BODY_BYTES } from '../domain/proxy-body.js';
 import {
   type AnswerVerdict,
   classifyProviderAnswer,
@@ -102,8 +103,6 @@ export interface ProxyOptions {
   maxBodyBytes?: number;
 }
 
-/** The largest request body proxy mode takes by default (locally; the proxy Lambda refuses past AWS_PROXY_MAX_BODY_BYTES first). */
-export const MAX_PROXY_BODY_BYTES = 10 * 1024 * 1024;
 /** How much of an error answer is read to decide its shape, and of a 2xx JSON answer to find a job id. */
 export const HEAD_BYTES = 64 * 1024;
 /** How long an idempotency record, a kept answer and a job pin live. */
