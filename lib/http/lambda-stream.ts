@@ -13,6 +13,7 @@ import { type ProxyEdgeRequest, serveProxy } from './proxy-edge.js';
 import { logger } from '../observability/logger.js';
 import type { ResponseSink } from '../ports/proxy.js';
 import type { ProxyHandle } from '../ports/proxy-call.js';
+import { writeWithBackpressure } from '../shared/backpressure.js';
 
 /** The HTTP metadata prelude of a streamed answer. */
 export interface StreamMetadata {
@@ -126,19 +127,7 @@ export class LambdaResponseSink implements ResponseSink {
   async write(chunk: Uint8Array): Promise<void> {
     const out = this.#out;
     if (!out) throw new Error('write before start');
-    if (this.closed) return;
-    if (out.write(chunk)) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        out.off('drain', done);
-        out.off('close', done);
-        out.off('error', done);
-        resolve();
-      };
-      out.once('drain', done);
-      out.once('close', done);
-      out.once('error', done);
-    });
+    if (!this.closed) await writeWithBackpressure(out, chunk);
   }
 
   end(): void {
