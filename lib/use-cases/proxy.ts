@@ -130,7 +130,11 @@ interface AuditStart {
   failovers: ProxyAudit['failovers'];
 }
 
-/** The caller's sink, counting what goes through it; writes after the caller left are dropped. */
+/**
+ * The caller's sink, counting what goes through it. Writes after the caller left are dropped by
+ * the sink itself (ResponseSink's contract; every edge's sink checks `closed` on write), so they
+ * are counted and passed on all the same.
+ */
 class CountingSink {
   bytes = 0;
   startedAtMs: number | undefined;
@@ -144,7 +148,7 @@ class CountingSink {
   }
   async write(chunk: Uint8Array): Promise<void> {
     this.bytes += chunk.byteLength;
-    if (!this.sink.closed) await this.sink.write(chunk);
+    await this.sink.write(chunk);
   }
   end(): void {
     this.sink.end();
