@@ -123,6 +123,8 @@ export const CONTENTION_MEMORY_MS = 2_000;
  * again (Leasing's `carried`): well within the delay DynamoDB allows a global secondary index.
  */
 export const PAGE_REUSE_MS = 1_000;
+/** The most pools whose pages one broker carries (a process serving more reads the rest). */
+export const CARRIED_POOLS = 1_000;
 /** The most shards one lease reads at once, once it has seen one dry. */
 export const MAX_PARALLEL_SHARD_READS = 8;
 
@@ -191,8 +193,8 @@ export class Leasing {
    * process contends, it is what the next query would answer, so the next lease within
    * pageReuseMs of the read takes from it rather than reading again. A key tried is struck
    * from it, and so is every key more used than a key just taken: the taken key now sorts
-   * before them. Anything that can put a key back ahead ends a page: a use given back here,
-   * the end of a cooldown the read skipped, or age; and none is used while a lost race says
+   * before them. Anything that moves a key here ends a page: a use given back or counted
+   * without a lease, the end of a cooldown the read skipped, or age; and none is used while a lost race says
    * another process is leasing from the pool (contendedUntilMs). Every write still checks the
    * key itself, so a stale page costs a refused write, never a use over the cap.
    */
@@ -477,9 +479,12 @@ export class Leasing {
     if (under) return under;
     const read = this.store.candidates(pool, shard, maxUses, this.candidateLimit, nowMs).then((page) => {
       if (this.pageReuseMs > 0) {
+        // The pools read last stay; past CARRIED_POOLS the one read longest ago goes.
         const pages = this.carried.get(pool) ?? new Map<string, CarriedPage>();
+        this.carried.delete(pool);
         pages.set(id, { candidates: [...page.candidates], readAtMs: nowMs, coolingUntilMs: page.coolingUntilMs });
         this.carried.set(pool, pages);
+        if (this.carried.size > CARRIED_POOLS) this.dropCarried(this.carried.keys().next().value ?? pool);
       }
       return page;
     });
@@ -507,7 +512,7 @@ export class Leasing {
     }
   }
 
-  /** Drops the pool's carried pages: a key may be back ahead of them (a use given back). */
+  /** Drops the pool's carried pages: a key's place in them is stale (a use given back or counted without a lease). */
   private dropCarried(pool: string): void {
     this.carried.delete(pool);
   }
@@ -812,6 +817,8 @@ export class Leasing {
     const spend = await this.spendReport(pool, policy, caller, nowMs);
     if (!spend.spent) throw new ReportBudgetExceeded(pool, policy.maxClientReportsPerMinute, spend.retryAfterSeconds);
     const key = await this.store.increment(pool, keyId, nowMs);
+    // The key is more used now: where a carried page holds it, its place there is stale.
+    this.dropCarried(pool);
     if (!key) throw new KeyNotFound(keyId);
     return { keyId: key.keyId, usageCount: key.usageCount };
   }

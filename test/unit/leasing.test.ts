@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
-import { CONTENTION_MEMORY_MS, Leasing, PAGE_REUSE_MS } from '../../lib/use-cases/leasing.js';
+import { CARRIED_POOLS, CONTENTION_MEMORY_MS, Leasing, PAGE_REUSE_MS } from '../../lib/use-cases/leasing.js';
 import { LeaseExpired, NoUsableKey } from '../../lib/domain/errors.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 
@@ -214,6 +214,37 @@ describe('within one broker', () => {
     const second = await leasing.lease(POOL);
     // Assess
     expect([first.keyId, second.keyId]).toEqual([ids[0], ids[0]]);
+  });
+
+  it('carries the pages of at most CARRIED_POOLS pools: the pool read longest ago is read again', async () => {
+    // Prepare: CARRIED_POOLS + 1 pools of two keys, each leased once (each carries a page).
+    const { leasing, store, keyImport } = world(new MemoryKeyStore());
+    const pools = Array.from({ length: CARRIED_POOLS + 1 }, (_, i) => `p${i}`);
+    for (const pool of pools)
+      await keyImport.importKeys(pool, [
+        { apiKey: `sk-test-${pool}-a-xxxxxxxx` },
+        { apiKey: `sk-test-${pool}-b-xxxxxxxx` },
+      ]);
+    for (const pool of pools) await leasing.lease(pool);
+    // Act
+    const readsBefore = store.calls.candidates ?? 0;
+    await leasing.lease(pools[1] ?? '');
+    const newest = (store.calls.candidates ?? 0) - readsBefore;
+    await leasing.lease(pools[0] ?? '');
+    // Assess: the second pool's page was still carried, the first pool's was not.
+    expect(newest).toBe(0);
+    expect((store.calls.candidates ?? 0) - readsBefore).toBe(1);
+  });
+
+  it('a use counted without a lease ends the carried page: that key is more used now', async () => {
+    // Prepare
+    const { leasing, ids } = await setup(3);
+    await leasing.lease(POOL);
+    // Act: the second key counted from outside a lease, then the next lease.
+    await leasing.increment(POOL, ids[1] ?? '');
+    const next = await leasing.lease(POOL);
+    // Assess: the third key, still unused, not the second at its new count.
+    expect(next.keyId).toBe(ids[2]);
   });
 
   it('a lost race drops the carried page: another process is leasing from it', async () => {
