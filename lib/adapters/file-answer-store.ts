@@ -21,6 +21,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AnswerStore, KeptAnswer } from '../ports/proxy.js';
+import { decodeAnswerHead, encodeAnswerHead, MAX_ANSWER_HEAD_BYTES } from './answer-head.js';
 import { answerRef, ANSWER_TTL_MS, isAnswerRef } from './answer-ref.js';
 
 /** The data dir's folder of kept answers. */
@@ -34,8 +35,6 @@ const TAG_BYTES = 16;
 /** A body frame's plaintext: what a reader or writer holds at a time besides one incoming chunk. */
 export const FRAME_BYTES = 64 * 1024;
 const LAST = 0x8000_0000;
-/** The header frame's bound: status and a handful of headers. */
-const MAX_HEADER_BYTES = 64 * 1024;
 /** How often put() looks for expired files. */
 const SWEEP_EVERY_MS = 60_000;
 const SUFFIX = '.answer';
@@ -124,9 +123,7 @@ export class FileAnswerStore implements AnswerStore {
       const salt = randomBytes(SALT_BYTES);
       const key = frameKey(this.master, salt, ref);
       await handle.write(Buffer.concat([MAGIC, salt]));
-      const head = Buffer.from(JSON.stringify({ status: answer.status, headers: answer.headers }), 'utf8');
-      if (head.length > MAX_HEADER_BYTES) throw new RangeError('the answer’s headers are too large to keep');
-      await handle.write(seal(key, 0, false, head));
+      await handle.write(seal(key, 0, false, encodeAnswerHead(answer)));
       let index = 1;
       let pending: Buffer[] = [];
       let pendingBytes = 0;
@@ -169,10 +166,9 @@ export class FileAnswerStore implements AnswerStore {
       const { bytesRead } = await handle.read(top, 0, HEAD_BYTES, 0);
       if (bytesRead < HEAD_BYTES || !top.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
       const key = frameKey(this.master, top.subarray(MAGIC.length), ref);
-      const frame = await readFrame(handle, key, 0, HEAD_BYTES, MAX_HEADER_BYTES).catch(() => undefined);
+      const frame = await readFrame(handle, key, 0, HEAD_BYTES, MAX_ANSWER_HEAD_BYTES).catch(() => undefined);
       if (!frame || frame.last) return undefined;
-      const head = JSON.parse(frame.plain.toString('utf8')) as Pick<KeptAnswer, 'status' | 'headers'>;
-      return { status: head.status, headers: head.headers, body: this.body(path, key, frame.next) };
+      return { ...decodeAnswerHead(frame.plain), body: this.body(path, key, frame.next) };
     } finally {
       await handle.close();
     }

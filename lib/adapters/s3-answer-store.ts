@@ -21,12 +21,11 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { AnswerStore, KeptAnswer } from '../ports/proxy.js';
+import { decodeAnswerHead, encodeAnswerHead, MAX_ANSWER_HEAD_BYTES } from './answer-head.js';
 import { answerRef, ANSWER_TTL_MS, isAnswerRef } from './answer-ref.js';
 
 /** A multipart upload's part (S3's least is 5 MiB, but for the last part). */
 export const PART_BYTES = 8 * 1024 * 1024;
-/** The header frame's bound: status and a handful of headers. */
-const MAX_HEADER_BYTES = 64 * 1024;
 /** The key prefix of kept answers in the bucket (the lifecycle rule may name it). */
 export const ANSWER_KEY_PREFIX = 'answers/';
 
@@ -39,8 +38,7 @@ export interface S3AnswerStoreOptions {
 }
 
 function headerFrame(answer: KeptAnswer): Buffer {
-  const head = Buffer.from(JSON.stringify({ status: answer.status, headers: answer.headers }), 'utf8');
-  if (head.length > MAX_HEADER_BYTES) throw new RangeError('the answer’s headers are too large to keep');
+  const head = encodeAnswerHead(answer);
   const length = Buffer.alloc(4);
   length.writeUInt32BE(head.length);
   return Buffer.concat([length, head]);
@@ -134,18 +132,15 @@ export class S3AnswerStore implements AnswerStore {
       held = Buffer.concat([held, next.value]);
       if (headLength === undefined && held.length >= 4) {
         headLength = held.readUInt32BE(0);
-        if (headLength > MAX_HEADER_BYTES) return abandon();
+        if (headLength > MAX_ANSWER_HEAD_BYTES) return abandon();
       }
     }
-    const head = JSON.parse(held.subarray(4, 4 + headLength).toString('utf8')) as Pick<
-      KeptAnswer,
-      'status' | 'headers'
-    >;
+    const head = decodeAnswerHead(held.subarray(4, 4 + headLength));
     const first = held.subarray(4 + headLength);
     async function* body(): AsyncIterable<Uint8Array> {
       if (first.length > 0) yield first;
       for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
     }
-    return { status: head.status, headers: head.headers, body: body() };
+    return { ...head, body: body() };
   }
 }

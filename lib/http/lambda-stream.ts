@@ -9,11 +9,11 @@
 import type { Writable } from 'node:stream';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { AWS_PROXY_MAX_BODY_BYTES } from './proxy-route.js';
-import { PayloadTooLarge } from './errors.js';
 import { type ProxyEdgeRequest, serveProxy } from './proxy-edge.js';
 import { logger } from '../observability/logger.js';
 import type { ResponseSink } from '../ports/proxy.js';
 import type { ProxyHandle } from '../ports/proxy-call.js';
+import { writeWithBackpressure } from '../shared/backpressure.js';
 
 /** The HTTP metadata prelude of a streamed answer. */
 export interface StreamMetadata {
@@ -127,19 +127,7 @@ export class LambdaResponseSink implements ResponseSink {
   async write(chunk: Uint8Array): Promise<void> {
     const out = this.#out;
     if (!out) throw new Error('write before start');
-    if (this.closed) return;
-    if (out.write(chunk)) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        out.off('drain', done);
-        out.off('close', done);
-        out.off('error', done);
-        resolve();
-      };
-      out.once('drain', done);
-      out.once('close', done);
-      out.once('error', done);
-    });
+    if (!this.closed) await writeWithBackpressure(out, chunk);
   }
 
   end(): void {
@@ -154,14 +142,11 @@ export class LambdaResponseSink implements ResponseSink {
   }
 }
 
-/** Refuses a request whose body is over what the proxy takes on AWS, as the use case would refuse it. */
-const tooLarge: ProxyHandle = () => Promise.reject(new PayloadTooLarge(AWS_PROXY_MAX_BODY_BYTES));
-
 /**
  * The proxy function's handler: each invocation reads its event, builds the sink over its
  * response stream and serves it through the shared proxy edge with the use case's handle
- * (built on first use by `handle`). A body over AWS_PROXY_MAX_BODY_BYTES is refused (413) before
- * anything else runs; every refusal before the first byte is keypool's JSON error.
+ * (built on first use by `handle`). A body over AWS_PROXY_MAX_BODY_BYTES is refused (413) by
+ * the edge before the use case runs; every refusal before the first byte is keypool's JSON error.
  */
 export function streamingProxyHandler(
   handle: () => ProxyHandle,
@@ -169,13 +154,12 @@ export function streamingProxyHandler(
 ): StreamingHandler {
   return runtime.streamifyResponse(async (event, stream, context) => {
     logger.addContext(context);
-    const request = proxyEdgeRequestOf(event);
-    const oversized = (request.body?.byteLength ?? 0) > AWS_PROXY_MAX_BODY_BYTES;
     // Built inside the edge's call, so a wiring that cannot be built is a 500 answered, not a crash.
     await serveProxy(
-      oversized ? tooLarge : (call, sink) => handle()(call, sink),
-      request,
+      (call, sink) => handle()(call, sink),
+      proxyEdgeRequestOf(event),
       new LambdaResponseSink(stream, runtime),
+      { maxBodyBytes: AWS_PROXY_MAX_BODY_BYTES },
     );
   });
 }

@@ -15,8 +15,8 @@ import { errorAnswer, PayloadTooLarge } from './errors.js';
 import { LeaseHeaders } from './schemas.js';
 import { MethodNotAllowed } from './unmatched.js';
 
-/** The largest request body the local server's proxy route takes (on AWS, Lambda's 6 MB event binds first: AWS_PROXY_MAX_BODY_BYTES). */
-export const MAX_PROXY_BODY_BYTES = 10 * 1024 * 1024;
+/** The local limit, for the local server (which may not import the domain): one definition, in lib/domain/proxy-body.ts. */
+export { MAX_PROXY_BODY_BYTES } from '../domain/proxy-body.js';
 
 /** `/pools/{pool}/proxy/{path+}`: the pool and the provider path, both as sent (percent-encoded). */
 const PROXY_ROUTE = /^\/pools\/([^/]+)\/proxy\/(.*)$/s;
@@ -63,8 +63,11 @@ class TrackedSink implements ResponseSink {
   }
 }
 
-/** Checks what the edge can check and builds the use case's call; throws the refusal otherwise. */
-function proxyCallOf(request: ProxyEdgeRequest): Parameters<ProxyHandle>[0] {
+/**
+ * Checks what the edge can check and builds the use case's call; throws the refusal otherwise.
+ * A body over `maxBodyBytes` is refused last, once the request is otherwise well formed.
+ */
+function proxyCallOf(request: ProxyEdgeRequest, maxBodyBytes = Infinity): Parameters<ProxyHandle>[0] {
   const method = request.method.toUpperCase();
   if (method !== 'GET' && method !== 'POST') throw new MethodNotAllowed(method, ['GET', 'POST']);
   const route = proxyRoute(request.rawPath);
@@ -80,7 +83,6 @@ function proxyCallOf(request: ProxyEdgeRequest): Parameters<ProxyHandle>[0] {
       { path: 'path.pool', message: '1-64 letters, digits, "_", "." or "-"' },
     ]);
   }
-  if ((request.body?.byteLength ?? 0) > MAX_PROXY_BODY_BYTES) throw new PayloadTooLarge(MAX_PROXY_BODY_BYTES);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name.toLowerCase()] = value;
@@ -93,6 +95,7 @@ function proxyCallOf(request: ProxyEdgeRequest): Parameters<ProxyHandle>[0] {
     ]);
   }
   const idempotencyKey = parsed.data['idempotency-key'];
+  if ((request.body?.byteLength ?? 0) > maxBodyBytes) throw new PayloadTooLarge(maxBodyBytes);
   return {
     pool,
     method,
@@ -122,11 +125,18 @@ function answerError(sink: ResponseSink, error: unknown): void {
  * Serves one request to the proxy route through `handle` (the use case's), answering to
  * `sink`. Never throws: a refusal becomes its JSON answer, anything else a 500 that says
  * nothing more (and a log line without secrets), or a cut answer once the answer started.
+ * A body over `options.maxBodyBytes` (an edge's own limit, smaller than the use case's) is
+ * refused (413) before `handle` runs; without it the use case's limit is the one.
  */
-export async function serveProxy(handle: ProxyHandle, request: ProxyEdgeRequest, sink: ResponseSink): Promise<void> {
+export async function serveProxy(
+  handle: ProxyHandle,
+  request: ProxyEdgeRequest,
+  sink: ResponseSink,
+  options: { maxBodyBytes?: number } = {},
+): Promise<void> {
   const tracked = new TrackedSink(sink);
   try {
-    await handle(proxyCallOf(request), tracked);
+    await handle(proxyCallOf(request, options.maxBodyBytes), tracked);
   } catch (error) {
     if (!tracked.started) answerError(tracked, error);
     else {

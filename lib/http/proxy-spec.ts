@@ -17,6 +17,7 @@ import * as r from './response-schemas.js';
 import { LOCAL_SERVER, REGION_VARIABLE, type RouteSpec, type ServerSpec } from './routes.js';
 import { LeaseHeaders } from './schemas.js';
 import { PoolName } from '../domain/primitives.js';
+import { MAX_PROXY_BODY_BYTES } from '../domain/proxy-body.js';
 
 /** Where proxy mode is served: its own REST API on AWS, the same local server as the rest. */
 export const PROXY_SERVERS: readonly ServerSpec[] = [
@@ -72,7 +73,7 @@ export const PROXY_ROUTES: Readonly<Record<string, RouteSpec>> = Object.fromEntr
       ...(method === 'POST'
         ? {
             rawBody: {
-              description: `The provider's request body, passed through unchanged (multipart/form-data, JSON or bytes): at most ${AWS_PROXY_MAX_BODY_BYTES / 1024 / 1024} MiB on AWS, 10 MiB locally. Forwarded request headers: content-type, content-length, accept, stability-client-id, stability-client-user-id, stability-client-version; keypool adds the provider's authorization and drops every other header.`,
+              description: `The provider's request body, passed through unchanged (multipart/form-data, JSON or bytes): at most ${AWS_PROXY_MAX_BODY_BYTES / 1024 / 1024} MiB on AWS, ${MAX_PROXY_BODY_BYTES / 1024 / 1024} MiB locally. Forwarded request headers: content-type, content-length, accept, stability-client-id, stability-client-user-id, stability-client-version; keypool adds the provider's authorization and drops every other header.`,
             },
           }
         : {}),
@@ -125,7 +126,7 @@ export const PROXY_RESPONSES: Readonly<Record<string, RouteResponses>> = Object.
         schema: r.ErrorResponse,
       },
       413: {
-        description: `payload_too_large: the body is over ${AWS_PROXY_MAX_BODY_BYTES / 1024 / 1024} MiB on AWS (Lambda's 6 MB event, the body base64-encoded) or 10 MiB locally; refused before any key is used`,
+        description: `payload_too_large: the body is over ${AWS_PROXY_MAX_BODY_BYTES / 1024 / 1024} MiB on AWS (Lambda's 6 MB event, the body base64-encoded) or ${MAX_PROXY_BODY_BYTES / 1024 / 1024} MiB locally; refused before any key is used`,
         schema: r.ErrorResponse,
       },
       502: {

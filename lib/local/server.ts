@@ -14,6 +14,7 @@ import { MAX_PROXY_BODY_BYTES, proxyRoute, serveProxy } from '../http/proxy-edge
 import type { ProxyHandle } from '../ports/proxy-call.js';
 import type { ResponseSink } from '../ports/proxy.js';
 import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
+import { writeWithBackpressure } from '../shared/backpressure.js';
 import { listenOnLoopback, type Listening } from '../shared/listen.js';
 import { foreignRequest } from '../shared/loopback.js';
 
@@ -190,16 +191,7 @@ class ServerSink implements ResponseSink {
     if (!this.closed) this.response.writeHead(status, headers);
   }
   write(chunk: Uint8Array): Promise<void> {
-    if (this.closed || this.response.write(chunk)) return Promise.resolve();
-    return new Promise((done) => {
-      const go = (): void => {
-        this.response.off('drain', go);
-        this.response.off('close', go);
-        done();
-      };
-      this.response.once('drain', go);
-      this.response.once('close', go);
-    });
+    return this.closed ? Promise.resolve() : writeWithBackpressure(this.response, chunk);
   }
   end(): void {
     if (!this.closed) this.response.end();

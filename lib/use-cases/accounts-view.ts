@@ -4,7 +4,7 @@
  * now, its balance and its status. Never a secret.
  */
 import { ACCOUNT_PATTERN, type AccountPage, type AccountView, effectiveAccountStatus } from '../domain/accounts.js';
-import { decodeCursor, encodeCursor } from './page-cursor.js';
+import { decodeCursor, encodeCursor, readAllPages } from './page-cursor.js';
 import { effectiveStatus } from '../domain/rules.js';
 import type { AccountStore } from '../ports/account-store.js';
 import { mapLimit } from '../shared/map-limit.js';
@@ -65,14 +65,10 @@ export class AccountsView {
   }
 
   /** Every page of list, merged (the CLI). */
-  async listAll(pool: string): Promise<AccountView[]> {
-    const all: AccountView[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: AccountPage = await this.list(pool, { limit: MAX_ACCOUNT_LIMIT, ...(cursor ? { cursor } : {}) });
-      all.push(...page.accounts);
-      cursor = page.cursor;
-    } while (cursor);
-    return all;
+  listAll(pool: string): Promise<AccountView[]> {
+    return readAllPages(
+      (at) => this.list(pool, { limit: MAX_ACCOUNT_LIMIT, ...at }),
+      (page) => page.accounts,
+    );
   }
 }

@@ -4,7 +4,7 @@
  * KeyImport: only the function that imports bundles the sealing library.)
  */
 import { InvalidRequest, KeyNotFound } from '../domain/errors.js';
-import { decodeCursor, encodeCursor } from './page-cursor.js';
+import { decodeCursor, encodeCursor, readAllPages } from './page-cursor.js';
 import type { KeyAdminStore } from '../ports/key-admin-store.js';
 import { KEY_ID_PATTERN, toKeyView } from '../domain/keys.js';
 import type { PoolDirectory } from './pool-directory.js';
@@ -169,14 +169,10 @@ export class KeyAdmin {
   }
 
   /** Every page of list, merged (the CLI's --json). */
-  async listAll(pool: string, query: Omit<ListQuery, 'cursor' | 'limit'> = {}): Promise<KeyView[]> {
-    const all: KeyView[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: KeyPage = await this.list(pool, { ...query, limit: MAX_LIST_LIMIT, ...(cursor ? { cursor } : {}) });
-      all.push(...page.keys);
-      cursor = page.cursor;
-    } while (cursor);
-    return all;
+  listAll(pool: string, query: Omit<ListQuery, 'cursor' | 'limit'> = {}): Promise<KeyView[]> {
+    return readAllPages(
+      (at) => this.list(pool, { ...query, limit: MAX_LIST_LIMIT, ...at }),
+      (page) => page.keys,
+    );
   }
 }

@@ -21,3 +21,21 @@ export function decodeCursor(tag: string, cursor: string, valid: (value: string)
   }
   return value;
 }
+
+/**
+ * Every item of a paged list, in order: `read` is given each page's cursor (none for the first)
+ * and `items` picks a page's items, until a page returns no cursor.
+ */
+export async function readAllPages<P extends { cursor: string | null }, T>(
+  read: (at: { cursor?: string }) => Promise<P>,
+  items: (page: P) => readonly T[],
+): Promise<T[]> {
+  const all: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: P = await read(cursor ? { cursor } : {});
+    all.push(...items(page));
+    cursor = page.cursor;
+  } while (cursor);
+  return all;
+}

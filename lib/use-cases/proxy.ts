@@ -20,6 +20,7 @@ import {
   RequestInProgress,
 } from '../domain/errors.js';
 import { callerDigest, idempotencyId, proxyRequestHash } from '../domain/idempotency.js';
+import { MAX_PROXY_BODY_BYTES } from '../domain/proxy-body.js';
 import {
   type AnswerVerdict,
   classifyProviderAnswer,
@@ -102,8 +103,6 @@ export interface ProxyOptions {
   maxBodyBytes?: number;
 }
 
-/** The largest request body proxy mode takes by default (locally; the proxy Lambda refuses past AWS_PROXY_MAX_BODY_BYTES first). */
-export const MAX_PROXY_BODY_BYTES = 10 * 1024 * 1024;
 /** How much of an error answer is read to decide its shape, and of a 2xx JSON answer to find a job id. */
 export const HEAD_BYTES = 64 * 1024;
 /** How long an idempotency record, a kept answer and a job pin live. */
@@ -131,7 +130,11 @@ interface AuditStart {
   failovers: ProxyAudit['failovers'];
 }
 
-/** The caller's sink, counting what goes through it; writes after the caller left are dropped. */
+/**
+ * The caller's sink, counting what goes through it. Writes after the caller left are dropped by
+ * the sink itself (ResponseSink's contract; every edge's sink checks `closed` on write), so they
+ * are counted and passed on all the same.
+ */
 class CountingSink {
   bytes = 0;
   startedAtMs: number | undefined;
@@ -145,7 +148,7 @@ class CountingSink {
   }
   async write(chunk: Uint8Array): Promise<void> {
     this.bytes += chunk.byteLength;
-    if (!this.sink.closed) await this.sink.write(chunk);
+    await this.sink.write(chunk);
   }
   end(): void {
     this.sink.end();
