@@ -296,14 +296,8 @@ class HeldReads extends MemoryKeyStore {
   hold: Promise<void> | undefined;
   private started = (): void => undefined;
   reading = new Promise<void>((done) => (this.started = done));
-  override async candidates(
-    pool: string,
-    shard: number,
-    maxUses: number,
-    limit: number,
-    nowMs: number,
-  ): Promise<CandidatePage> {
-    const page = await super.candidates(pool, shard, maxUses, limit, nowMs);
+  override async candidates(...read: Parameters<MemoryKeyStore['candidates']>): Promise<CandidatePage> {
+    const page = await super.candidates(...read);
     const hold = this.hold;
     if (hold) {
       this.started();
