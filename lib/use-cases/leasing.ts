@@ -125,6 +125,8 @@ export const CONTENTION_MEMORY_MS = 2_000;
 export const PAGE_REUSE_MS = 1_000;
 /** The most pools whose pages one broker carries (a process serving more reads the rest). */
 export const CARRIED_POOLS = 1_000;
+/** The most candidates a page read past this process's other leases asks for (Leasing.takeFrom). */
+export const MAX_WIDENED_PAGE = 100;
 /** The most shards one lease reads at once, once it has seen one dry. */
 export const MAX_PARALLEL_SHARD_READS = 8;
 
@@ -371,6 +373,8 @@ export class Leasing {
     const dry = new Set<number>();
     /** pages read but not yet tried (a parallel batch reads several) */
     const ready: { shard: number; page: CandidatePage }[] = [];
+    /** whether this request read past its process's other leases once already */
+    let widened = false;
     let coolingUntilMs: number | undefined;
     for (let round = 0; round < this.maxRounds && dry.size < span;) {
       // One shard first; once some are seen dry, the next ones in parallel: 1, 2, 4, then 8 at
@@ -398,14 +402,22 @@ export class Leasing {
         dry.add(shard);
         continue;
       }
-      round++;
-      this.shardMemory.seen(pool, shard, (candidates[0] as Candidate).usageCount, nowMs);
       // Strict LRU for the first try: the head of the index, unless this process is already
       // trying it or lost a race moments ago. Callers in other processes (other Lambda
       // containers) read the same head, so once contention is seen the first try is a random
       // one of the page's least used candidates (takeSpread); after a lost race, another.
       const free = untried.filter((c) => !this.inFlight.has(c.keyId));
       const busy = untried.filter((c) => this.inFlight.has(c.keyId));
+      // Every candidate is one that another lease of this process is trying (more callers at
+      // once than a page holds): read past them, once, rather than race for them.
+      if (free.length === 0 && !widened) {
+        widened = true;
+        const limit = Math.min(this.candidateLimit + this.inFlight.size, MAX_WIDENED_PAGE);
+        ready.unshift(...(await this.readShards(pool, span, dry, 1, maxUses, false, limit)));
+        continue;
+      }
+      round++;
+      this.shardMemory.seen(pool, shard, (candidates[0] as Candidate).usageCount, nowMs);
       const spread = nowMs < this.contendedUntilMs;
       let candidate = (spread ? takeSpread(free, this.random) : free.shift()) ?? busy.shift();
       let stillUsable = false;
@@ -450,6 +462,7 @@ export class Leasing {
     batch: number,
     maxUses: number,
     reuse: boolean,
+    limit = this.candidateLimit,
   ): Promise<{ shard: number; page: CandidatePage }[]> {
     const nowMs = this.clock();
     const picked = new Set(dry);
@@ -460,7 +473,7 @@ export class Leasing {
       picked.add(shard);
       shards.push(shard);
     }
-    const pages = await Promise.all(shards.map((shard) => this.readPage(pool, shard, maxUses, nowMs, reuse)));
+    const pages = await Promise.all(shards.map((shard) => this.readPage(pool, shard, maxUses, nowMs, reuse, limit)));
     return shards.map((shard, i) => ({ shard, page: pages[i] as CandidatePage }));
   }
 
@@ -474,6 +487,7 @@ export class Leasing {
     maxUses: number,
     nowMs: number,
     reuse: boolean,
+    limit: number,
   ): Promise<CandidatePage> {
     const id = `${shard}:${maxUses}`;
     const kept = reuse ? this.carried.get(pool)?.get(id) : undefined;
@@ -487,11 +501,11 @@ export class Leasing {
       // A remainder: keys past it may be usable, so one whose keys all refuse is not the shard's end.
       return Promise.resolve({ candidates: [...kept.candidates], more: true });
     }
-    const readId = `${id}:${pool}`;
+    const readId = `${id}:${limit}:${pool}`;
     const under = this.reading.get(readId);
     if (under) return under;
     const drops = this.carriedDrops;
-    const read = this.store.candidates(pool, shard, maxUses, this.candidateLimit, nowMs).then((page) => {
+    const read = this.store.candidates(pool, shard, maxUses, limit, nowMs).then((page) => {
       if (this.pageReuseMs > 0 && drops === this.carriedDrops) {
         // The pools read last stay; past CARRIED_POOLS the one read longest ago goes.
         const pages = this.carried.get(pool) ?? new Map<string, CarriedPage>();

@@ -176,6 +176,19 @@ describe('within one broker', () => {
     expect(store.calls.tryLease).toBe(5);
   });
 
+  it('leases that arrive together, more than a page holds, read past the keys the others are trying', async () => {
+    // Prepare: pages of 5, 12 keys.
+    const { store, pools, sealer, clock, importKeys } = world(new MemoryKeyStore());
+    const ids = await importKeys('wide', 12);
+    const leasing = new Leasing({ store, pools, sealer, clock: clock.now, candidateLimit: 5 });
+    // Act
+    const grants = await Promise.all(ids.slice(0, 10).map(() => leasing.lease(POOL)));
+    // Assess: ten keys, each tried once, none raced for by two leases of this broker.
+    expect(new Set(grants.map((g) => g.keyId)).size).toBe(10);
+    expect(grants.every((g) => g.usageCount === 0)).toBe(true);
+    expect(store.calls.tryLease).toBe(10);
+  });
+
   it('a page read serves the next leases of the broker until PAGE_REUSE_MS has passed since the read', async () => {
     // Prepare
     const { leasing, store, clock, ids } = await setup(4);
