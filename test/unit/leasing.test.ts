@@ -285,7 +285,7 @@ describe('within one broker', () => {
     expect(next.keyId).toBe(ids[2]);
   });
 
-  it('a lost race drops the carried page: another process is leasing from it', async () => {
+  it('after a lost race the broker reads the index again, not its carried page: another process is leasing', async () => {
     // Prepare
     const { leasing, store, ids, pools, sealer, clock } = await setup(4);
     await leasing.lease(POOL);
