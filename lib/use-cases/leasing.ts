@@ -20,7 +20,6 @@ import type {
   CompletionResult,
   LeaseGrant,
   LeaseRequest,
-  Outcome,
   PoolPolicy,
   StoredKey,
 } from '../domain/types.js';
@@ -279,8 +278,8 @@ export class Leasing {
    * loop and its write, the cap checked in it, but the slot written with the PROXIED mark, so a
    * success (or an unknown outcome) needs no other write; settleUse gives the use back for the
    * outcomes that do. The slot is held until the call's bound (proxyTimeoutSeconds and a margin)
-   * unless given back, so no other lease takes it while the call may still refund. Never a key in `exclude` (the keys this request already
-   * tried). Refuses with NoUsableKey as a lease does.
+   * unless given back, so no other lease takes it while the call may still refund. Never a key
+   * in `exclude` (the keys this request already tried). Refuses with NoUsableKey as a lease does.
    */
   async takeUse(pool: string, options: { exclude?: ReadonlySet<string>; maxUses?: number } = {}): Promise<ProxyUse> {
     const policy = await this.pools.require(pool);
@@ -329,7 +328,8 @@ export class Leasing {
         // The provider's 402 (or 429, where the pool's limit is per account) stops the key's
         // whole account before the proxied call answers, as a completion's does.
         const report = verdict.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: verdict.retryAfterSeconds };
-        if (change) await this.spreadToAccount(pool, keyId, outcome, 'provider', policy, report, nowMs);
+        if (change && this.accounts)
+          await spreadToAccount(this.accounts, pool, keyId, outcome, 'provider', policy, report, nowMs);
         return;
       }
       const held = result.current?.pool === pool ? result.current.slots[String(slot)] : undefined;
@@ -795,7 +795,8 @@ export class Leasing {
       if (result.applied) {
         // The change the key got, put on its account's other keys before the answer: after
         // this returns, no lease grants a sibling until the account comes back.
-        if (change) await this.spreadToAccount(pool, ref.keyId, outcome, reporter.by, policy, report, nowMs);
+        if (change && this.accounts)
+          await spreadToAccount(this.accounts, pool, ref.keyId, outcome, reporter.by, policy, report, nowMs);
         return answer(result.key);
       }
       const current = result.current;
@@ -815,24 +816,6 @@ export class Leasing {
       change = undefined;
     }
     throw new LeaseNotFound(leaseId);
-  }
-
-  /**
-   * Puts what an applied report (a client's, or the provider's answer in proxy mode) says about
-   * the key's account on the account's other keys (account-states.ts); answers how many it
-   * stopped. Every path that applies an out_of_credits or rate_limited change calls it.
-   */
-  async spreadToAccount(
-    pool: string,
-    keyId: string,
-    outcome: Outcome,
-    by: Reporter['by'],
-    policy: PoolPolicy,
-    report: Pick<CompletionReport, 'retryAfterSeconds'>,
-    nowMs: number,
-  ): Promise<number> {
-    if (!this.accounts) return 0;
-    return spreadToAccount(this.accounts, pool, keyId, outcome, by, policy, report, nowMs);
   }
 
   /**
