@@ -8,7 +8,7 @@
 import { GetCommand, QueryCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import type { AccountRecord } from '../domain/accounts.js';
 import type { KeyRecord } from '../domain/types.js';
-import type { ReportChange } from '../domain/rules.js';
+import { type ReportChange, statusStamp } from '../domain/rules.js';
 import type { AccountStore } from '../ports/account-store.js';
 import { accountDirectory, accountPartition, accountRecordId, TABLE } from '../table.js';
 import { DynamoAccountRecords, RECORD_FIELDS, toAccountRecord } from './dynamo-account-records.js';
@@ -96,16 +96,7 @@ export class DynamoAccountStore extends DynamoAccountRecords implements AccountS
       values[':checkedAt'] = record.creditsCheckedAt ?? new Date().toISOString();
     }
     // The record's status fields have the key's names (STATUS_ATTRIBUTES), so one writer serves both.
-    stampClauses(
-      {
-        status: record.status,
-        ...(record.statusBy === undefined ? {} : { by: record.statusBy }),
-        ...(record.statusReason === undefined ? {} : { reason: record.statusReason }),
-        ...(record.statusAt === undefined ? {} : { at: record.statusAt }),
-        ...(record.cooldownUntil === undefined ? {} : { until: record.cooldownUntil }),
-      },
-      { set, remove, names, values },
-    );
+    stampClauses(statusStamp(record), { set, remove, names, values });
     // Invariant (keepVerdict): a client's hypothesis never replaces the provider's exhausted.
     const condition = keepVerdict
       ? 'attribute_not_exists(#status) OR NOT (#status = :exhausted AND #stBy = :provider)'

@@ -82,12 +82,7 @@ const ErrorName = z.object({ name: z.string().check(z.regex(/^[a-z_]{1,40}$/)) }
 
 /** The body's `name` when it is a short code; nothing else of a provider body is kept. */
 function errorName(text: string): string | undefined {
-  try {
-    const parsed = ErrorName.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data.name : undefined;
-  } catch {
-    return undefined;
-  }
+  return parseJson(ErrorName, text)?.name;
 }
 
 /** Why a request threw, in a few secret-free words. */

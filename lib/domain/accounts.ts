@@ -5,7 +5,7 @@
  * on every key of it when it changes, so the lease path reads nothing more than a key's own
  * status. Until its account is known a key is its own account.
  */
-import { type ReportChange, type Reporter, reportChange, type ReportPolicy } from './rules.js';
+import { effectiveStatus, type ReportChange, type Reporter, reportChange, type ReportPolicy } from './rules.js';
 import type { KeyRecord, KeyStatus, Outcome, PoolSettings, StatusBy, StatusReason } from './types.js';
 
 /**
@@ -70,10 +70,8 @@ export function effectiveAccountStatus(
   record: Pick<AccountRecord, 'status' | 'cooldownUntil'> | undefined,
   nowMs: number,
 ): AccountStatus {
-  if (!record) return 'active';
-  if (record.status !== 'active' && record.cooldownUntil !== undefined && record.cooldownUntil <= nowMs)
-    return 'active';
-  return record.status;
+  // The key's rule (effectiveStatus) answers the record's own status or active: an account's.
+  return record ? (effectiveStatus(record, nowMs) as AccountStatus) : 'active';
 }
 
 /**

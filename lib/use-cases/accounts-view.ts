@@ -5,7 +5,7 @@
  */
 import { ACCOUNT_PATTERN, type AccountPage, type AccountView, effectiveAccountStatus } from '../domain/accounts.js';
 import { decodeCursor, encodeCursor, readAllPages } from './page-cursor.js';
-import { effectiveStatus } from '../domain/rules.js';
+import { isLeasable } from '../domain/rules.js';
 import type { AccountStore } from '../ports/account-store.js';
 import { mapLimit } from '../shared/map-limit.js';
 import type { PoolDirectory } from './pool-directory.js';
@@ -47,7 +47,7 @@ export class AccountsView {
     const nowMs = this.clock();
     const accounts = await mapLimit(page.accounts, 8, async (record): Promise<AccountView> => {
       const keys = (await this.store.keysOf(pool, record.account)).filter((key) => key.status !== 'retired');
-      const usable = keys.filter((key) => effectiveStatus(key, nowMs) === 'active' && key.usageCount <= policy.maxUses);
+      const usable = keys.filter((key) => isLeasable(key, pool, policy.maxUses, nowMs));
       const status = effectiveAccountStatus(record, nowMs);
       return {
         account: record.account,
