@@ -7,9 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import { idempotencyId } from '../domain/idempotency.js';
 
-/** How long an answer is kept (issue 21: 24 h; the S3 bucket's lifecycle rounds it up to a day). */
-export const ANSWER_TTL_MS = 24 * 60 * 60 * 1000;
-
 const REF = /^[0-9a-f]{32}-[0-9a-f]{16}$/;
 
 /** A new reference for an answer of `id` in `pool`. */

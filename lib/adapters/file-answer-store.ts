@@ -14,7 +14,7 @@
  * body ends with KeptAnswerBroken where the damage starts — never with wrong bytes.
  *
  * Files are written under a temporary name and renamed into place once whole; a file older than
- * ANSWER_TTL_MS is not read, and put() deletes such files (best effort, at most once a minute).
+ * KEPT_MS is not read, and put() deletes such files (best effort, at most once a minute).
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -22,7 +22,8 @@ import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'nod
 import { join } from 'node:path';
 import type { AnswerStore, KeptAnswer } from '../ports/proxy.js';
 import { decodeAnswerHead, encodeAnswerHead, MAX_ANSWER_HEAD_BYTES } from './answer-head.js';
-import { answerRef, ANSWER_TTL_MS, isAnswerRef } from './answer-ref.js';
+import { KEPT_MS } from '../domain/proxy-names.js';
+import { answerRef, isAnswerRef } from './answer-ref.js';
 
 /** The data dir's folder of kept answers. */
 export const ANSWERS_DIR = 'answers';
@@ -198,7 +199,7 @@ export class FileAnswerStore implements AnswerStore {
   }
 
   /**
-   * Deletes the answers older than ANSWER_TTL_MS and temporary files left by a put that died;
+   * Deletes the answers older than KEPT_MS and temporary files left by a put that died;
    * at most once a minute, best effort (a file another process deletes first is skipped).
    */
   async sweep(): Promise<number> {
@@ -224,7 +225,7 @@ export class FileAnswerStore implements AnswerStore {
   }
 
   private expired(writtenAtMs: number): boolean {
-    return this.clock() - writtenAtMs >= ANSWER_TTL_MS;
+    return this.clock() - writtenAtMs >= KEPT_MS;
   }
 
   private path(ref: string): string {

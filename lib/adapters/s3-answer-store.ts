@@ -2,7 +2,7 @@
  * Kept answers in S3 (AnswerStore on AWS): one object per answer, under the bucket's default
  * encryption (SSE-KMS with the bucket's key: no encryption header is sent, since naming
  * `aws:kms` without a key id would pick the account's aws/s3 key instead), deleted by the
- * bucket's one-day lifecycle rule; an object older than ANSWER_TTL_MS is not read meanwhile.
+ * bucket's one-day lifecycle rule; an object older than KEPT_MS is not read meanwhile.
  *
  * The object is a small header frame (a 4-byte big-endian length and the status and headers as
  * JSON: headers may hold what S3 metadata cannot spell) followed by the body as it came.
@@ -20,14 +20,14 @@ import {
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { ANSWERS_PREFIX, KEPT_MS } from '../domain/proxy-names.js';
 import type { AnswerStore, KeptAnswer } from '../ports/proxy.js';
 import { decodeAnswerHead, encodeAnswerHead, MAX_ANSWER_HEAD_BYTES } from './answer-head.js';
-import { answerRef, ANSWER_TTL_MS, isAnswerRef } from './answer-ref.js';
+import { answerRef, isAnswerRef } from './answer-ref.js';
 
 /** A multipart upload's part (S3's least is 5 MiB, but for the last part). */
 export const PART_BYTES = 8 * 1024 * 1024;
 /** The key prefix of kept answers in the bucket (the lifecycle rule may name it). */
-export const ANSWER_KEY_PREFIX = 'answers/';
 
 export interface S3AnswerStoreOptions {
   client: S3Client;
@@ -53,7 +53,7 @@ export class S3AnswerStore implements AnswerStore {
 
   async put(pool: string, id: string, answer: KeptAnswer): Promise<string> {
     const ref = answerRef(pool, id);
-    const target = { Bucket: this.options.bucket, Key: `${ANSWER_KEY_PREFIX}${ref}` };
+    const target = { Bucket: this.options.bucket, Key: `${ANSWERS_PREFIX}${ref}` };
     let pending: Buffer[] = [headerFrame(answer)];
     let pendingBytes = pending[0]?.length ?? 0;
     let uploadId: string | undefined;
@@ -111,7 +111,7 @@ export class S3AnswerStore implements AnswerStore {
   async get(ref: string): Promise<KeptAnswer | undefined> {
     if (!isAnswerRef(ref)) return undefined;
     const out = await this.options.client
-      .send(new GetObjectCommand({ Bucket: this.options.bucket, Key: `${ANSWER_KEY_PREFIX}${ref}` }))
+      .send(new GetObjectCommand({ Bucket: this.options.bucket, Key: `${ANSWERS_PREFIX}${ref}` }))
       .catch((error: unknown) => {
         if (error instanceof Error && error.name === 'NoSuchKey') return undefined;
         throw error;
@@ -122,7 +122,7 @@ export class S3AnswerStore implements AnswerStore {
       (out.Body as { destroy?: () => void }).destroy?.();
       return undefined;
     };
-    if (out.LastModified && this.options.clock() - out.LastModified.getTime() >= ANSWER_TTL_MS) return abandon();
+    if (out.LastModified && this.options.clock() - out.LastModified.getTime() >= KEPT_MS) return abandon();
     const chunks = stream[Symbol.asyncIterator]();
     let held = Buffer.alloc(0);
     let headLength: number | undefined;

@@ -21,6 +21,7 @@ import {
 } from '../domain/errors.js';
 import { callerDigest, idempotencyId, proxyRequestHash } from '../domain/idempotency.js';
 import { MAX_PROXY_BODY_BYTES } from '../domain/proxy-body.js';
+import { KEPT_MS } from '../domain/proxy-names.js';
 import {
   type AnswerVerdict,
   classifyProviderAnswer,
@@ -105,8 +106,6 @@ export interface ProxyOptions {
 
 /** How much of an error answer is read to decide its shape, and of a 2xx JSON answer to find a job id. */
 export const HEAD_BYTES = 64 * 1024;
-/** How long an idempotency record, a kept answer and a job pin live. */
-export const KEPT_MS = 24 * 3600 * 1000;
 /** How long past the pool's proxyTimeoutSeconds a running request's record holds before a retry may take it over. */
 export const RECORD_MARGIN_SECONDS = 30;
 /** The longest Retry-After of a request_in_progress (a generation takes seconds; asking again costs nothing). */
