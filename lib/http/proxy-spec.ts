@@ -18,6 +18,7 @@ import { LOCAL_SERVER, REGION_VARIABLE, type RouteSpec, type ServerSpec } from '
 import { LeaseHeaders } from './schemas.js';
 import { PoolName } from '../domain/primitives.js';
 import { MAX_PROXY_BODY_BYTES } from '../domain/proxy-body.js';
+import { FORWARDED_REQUEST_HEADERS } from '../domain/proxy-headers.js';
 
 /** Where proxy mode is served: its own REST API on AWS, the same local server as the rest. */
 export const PROXY_SERVERS: readonly ServerSpec[] = [
@@ -73,7 +74,7 @@ export const PROXY_ROUTES: Readonly<Record<string, RouteSpec>> = Object.fromEntr
       ...(method === 'POST'
         ? {
             rawBody: {
-              description: `The provider's request body, passed through unchanged (multipart/form-data, JSON or bytes): at most ${AWS_PROXY_MAX_BODY_BYTES / 1024 / 1024} MiB on AWS, ${MAX_PROXY_BODY_BYTES / 1024 / 1024} MiB locally. Forwarded request headers: content-type, content-length, accept, stability-client-id, stability-client-user-id, stability-client-version; keypool adds the provider's authorization and drops every other header.`,
+              description: `The provider's request body, passed through unchanged (multipart/form-data, JSON or bytes): at most ${AWS_PROXY_MAX_BODY_BYTES / 1024 / 1024} MiB on AWS, ${MAX_PROXY_BODY_BYTES / 1024 / 1024} MiB locally. Forwarded request headers: ${FORWARDED_REQUEST_HEADERS.join(', ')}; keypool adds the provider's authorization and drops every other header.`,
             },
           }
         : {}),
