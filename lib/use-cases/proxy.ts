@@ -90,7 +90,7 @@ export interface ProxyOptions {
   leasing: ProxyLeasing;
   pools: Pick<PoolDirectory, 'require'>;
   provider: ProviderHttp;
-  /** the provider's base URL (STABILITY_API_BASE_URL for `stability`) */
+  /** the provider's base URL, without a trailing slash (STABILITY_API_BASE_URL for `stability`, as checkProviderBaseUrl gives it) */
   providerBaseUrl: (provider: Provider) => string;
   /** with `answers`: requests under an Idempotency-Key are recorded and their 2xx answers replayed */
   idempotency?: ProxyIdempotency;
@@ -190,8 +190,7 @@ export class Proxy {
       providerMs: 0,
       failovers: [],
     };
-    const base = this.options.providerBaseUrl(policy.provider).replace(/\/+$/, '');
-    const url = `${base}/${path}${call.query ? `?${call.query}` : ''}`;
+    const url = `${this.options.providerBaseUrl(policy.provider)}/${path}${call.query ? `?${call.query}` : ''}`;
     const headers = forwardedHeaders(call.headers);
     const send = { call, policy, url, headers, audit };
 
