@@ -59,12 +59,14 @@ export const ImportBody = z.lazy(() =>
   }),
 );
 
-export const ListQuery = z.lazy(() =>
-  z.strictObject({
-    status: z.optional(KeyStatusSchema),
-    // Query values are strings by nature; only the exact digits of 1..1000 become a number. The
-    // pipe ends in the number it means, which is what the OpenAPI document declares (an integer
-    // parameter is sent as its digits anyway).
+/**
+ * A page's query fields (`limit`, `cursor`), shared by the key list and the account list. Query
+ * values are strings by nature; only the exact digits of 1..1000 become a number. The pipe ends
+ * in the number it means, which is what the OpenAPI document declares (an integer parameter is
+ * sent as its digits anyway).
+ */
+function pageFields() {
+  return {
     limit: z.optional(
       z.pipe(
         z.pipe(
@@ -75,8 +77,10 @@ export const ListQuery = z.lazy(() =>
       ),
     ),
     cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(512))),
-  }),
-);
+  };
+}
+
+export const ListQuery = z.lazy(() => z.strictObject({ status: z.optional(KeyStatusSchema), ...pageFields() }));
 
 export const UpdateKeyBody = z.lazy(() =>
   z.strictObject({
@@ -87,12 +91,7 @@ export const UpdateKeyBody = z.lazy(() =>
   }),
 );
 
-export const AccountsQuery = z.lazy(() =>
-  z.strictObject({
-    limit: ListQuery.def.getter().shape.limit,
-    cursor: ListQuery.def.getter().shape.cursor,
-  }),
-);
+export const AccountsQuery = z.lazy(() => z.strictObject(pageFields()));
 
 export const LeaseBody = z.lazy(() =>
   z.strictObject({ maxUses: z.optional(MaxUses), ttlSeconds: z.optional(LeaseTtlSeconds) }),
