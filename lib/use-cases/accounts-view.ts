@@ -4,7 +4,7 @@
  * now, its balance and its status. Never a secret.
  */
 import { ACCOUNT_PATTERN, type AccountPage, type AccountView, effectiveAccountStatus } from '../domain/accounts.js';
-import { decodeCursor, encodeCursor, readAllPages } from './page-cursor.js';
+import { decodeCursor, DEFAULT_PAGE_LIMIT, encodeCursor, MAX_PAGE_LIMIT, readAllPages } from './page-cursor.js';
 import { isLeasable } from '../domain/rules.js';
 import type { AccountStore } from '../ports/account-store.js';
 import { mapLimit } from '../shared/map-limit.js';
@@ -15,9 +15,6 @@ export interface AccountsViewOptions {
   pools: PoolDirectory;
   clock?: () => number;
 }
-
-export const DEFAULT_ACCOUNT_LIMIT = 100;
-export const MAX_ACCOUNT_LIMIT = 1000;
 
 export class AccountsView {
   private readonly store: Pick<AccountStore, 'list' | 'keysOf'>;
@@ -38,7 +35,7 @@ export class AccountsView {
    */
   async list(pool: string, query: { limit?: number; cursor?: string } = {}): Promise<AccountPage> {
     const policy = await this.pools.require(pool);
-    const limit = Math.min(query.limit ?? DEFAULT_ACCOUNT_LIMIT, MAX_ACCOUNT_LIMIT);
+    const limit = Math.min(query.limit ?? DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT);
     const after =
       query.cursor === undefined
         ? undefined
@@ -67,7 +64,7 @@ export class AccountsView {
   /** Every page of list, merged (the CLI). */
   listAll(pool: string): Promise<AccountView[]> {
     return readAllPages(
-      (at) => this.list(pool, { limit: MAX_ACCOUNT_LIMIT, ...at }),
+      (at) => this.list(pool, { limit: MAX_PAGE_LIMIT, ...at }),
       (page) => page.accounts,
     );
   }

@@ -4,7 +4,7 @@
  * KeyImport: only the function that imports bundles the sealing library.)
  */
 import { InvalidRequest, KeyNotFound } from '../domain/errors.js';
-import { decodeCursor, encodeCursor, readAllPages } from './page-cursor.js';
+import { decodeCursor, DEFAULT_PAGE_LIMIT, encodeCursor, MAX_PAGE_LIMIT, readAllPages } from './page-cursor.js';
 import type { KeyAdminStore } from '../ports/key-admin-store.js';
 import { KEY_ID_PATTERN, toKeyView } from '../domain/keys.js';
 import type { PoolDirectory } from './pool-directory.js';
@@ -20,8 +20,6 @@ export interface KeyAdminOptions {
   clock?: () => number;
 }
 
-export const DEFAULT_LIST_LIMIT = 100;
-export const MAX_LIST_LIMIT = 1000;
 /**
  * A filtered list page stops after reading this many keys, matching or not: a status few keys
  * have costs bounded pages (with a cursor to go on), never a read of the whole pool at once.
@@ -124,7 +122,7 @@ export class KeyAdmin {
    */
   async list(pool: string, query: ListQuery = {}): Promise<KeyPage> {
     await this.pools.require(pool);
-    const limit = Math.min(query.limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
+    const limit = Math.min(query.limit ?? DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT);
     const nowMs = this.clock();
     let after =
       query.cursor === undefined ? undefined : decodeCursor('k', query.cursor, (keyId) => KEY_ID_PATTERN.test(keyId));
@@ -171,7 +169,7 @@ export class KeyAdmin {
   /** Every page of list, merged (the CLI's --json). */
   listAll(pool: string, query: Omit<ListQuery, 'cursor' | 'limit'> = {}): Promise<KeyView[]> {
     return readAllPages(
-      (at) => this.list(pool, { ...query, limit: MAX_LIST_LIMIT, ...at }),
+      (at) => this.list(pool, { ...query, limit: MAX_PAGE_LIMIT, ...at }),
       (page) => page.keys,
     );
   }

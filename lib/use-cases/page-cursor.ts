@@ -1,6 +1,10 @@
 /** The opaque cursors of paged lists: the last item's id, as base64url JSON under one letter. */
 import { InvalidRequest } from '../domain/errors.js';
 
+/** A list page's size when the query names none, and the most it may name (the query schema's 1..1000). */
+export const DEFAULT_PAGE_LIMIT = 100;
+export const MAX_PAGE_LIMIT = 1000;
+
 /** A cursor that continues after `value` (`tag`: the list's letter, so cursors of two lists differ). */
 export function encodeCursor(tag: string, value: string): string {
   return Buffer.from(JSON.stringify({ [tag]: value }), 'utf8').toString('base64url');
