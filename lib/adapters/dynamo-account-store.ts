@@ -5,7 +5,7 @@
  * account records' status writes and pages. The records an import reads are
  * ./dynamo-account-records.ts.
  */
-import { GetCommand, QueryCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { AccountRecord } from '../domain/accounts.js';
 import type { KeyRecord } from '../domain/types.js';
 import { type ReportChange, statusStamp } from '../domain/rules.js';
@@ -33,26 +33,8 @@ export class DynamoAccountStore extends DynamoAccountRecords implements AccountS
     return item?.pool === pool && typeof item.account === 'string' ? item.account : undefined;
   }
 
-  async accountKeys(pool: string, account: string): Promise<string[]> {
-    const ids: string[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out: QueryCommandOutput = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: ACCOUNT_INDEX.name,
-          KeyConditionExpression: '#apk = :apk',
-          ExpressionAttributeNames: { '#apk': ACCOUNT_INDEX.partitionKey },
-          ExpressionAttributeValues: { ':apk': accountPartition(pool, account) },
-          ...(start ? { ExclusiveStartKey: start } : {}),
-          ...this.capacity,
-        }),
-      );
-      this.meter?.record('account-keys', out.ConsumedCapacity);
-      for (const item of out.Items ?? []) if (typeof item[KEY] === 'string') ids.push(item[KEY]);
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return ids;
+  accountKeys(pool: string, account: string): Promise<string[]> {
+    return this.partitionIds('account-keys', ACCOUNT_INDEX, accountPartition(pool, account));
   }
 
   async keysOf(pool: string, account: string): Promise<KeyRecord[]> {

@@ -2,7 +2,7 @@
  * The DynamoDB implementation of PoolStore: one item per pool in keypool's table (keyId
  * `pool#<name>`), listed through the pool-keys index under POOL_DIRECTORY (lib/table.ts).
  */
-import { DeleteCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { PoolStore } from '../ports/pool-store.js';
 import {
   DEFAULT_SHARDS,
@@ -206,24 +206,7 @@ export class DynamoPoolStore extends DynamoTable implements PoolStore {
   }
 
   async list(): Promise<PoolPolicy[]> {
-    const ids: string[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: POOL_INDEX.name,
-          KeyConditionExpression: '#pool = :directory',
-          ExpressionAttributeNames: { '#pool': POOL_INDEX.partitionKey },
-          ExpressionAttributeValues: { ':directory': POOL_DIRECTORY },
-          ExclusiveStartKey: start,
-          ...this.capacity,
-        }),
-      );
-      this.meter?.record('pools', out.ConsumedCapacity);
-      ids.push(...(out.Items ?? []).map((item) => item[KEY] as string));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    const ids = await this.partitionIds('pools', POOL_INDEX, POOL_DIRECTORY);
     const items = await this.batchGet('pool-items', ids);
     return items
       .map(toPolicy)

@@ -219,6 +219,34 @@ export class DynamoTable {
     };
   }
 
+  /** Every key id under one partition of a keys-only index (`index`: its name and partition key), all pages read. */
+  async partitionIds(
+    operation: string,
+    index: { name: string; partitionKey: string },
+    partition: string,
+  ): Promise<string[]> {
+    const { partitionKey: KEY } = TABLE;
+    const ids: string[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: index.name,
+          KeyConditionExpression: '#partition = :partition',
+          ExpressionAttributeNames: { '#partition': index.partitionKey },
+          ExpressionAttributeValues: { ':partition': partition },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+          ...this.capacity,
+        }),
+      );
+      this.meter?.record(operation, out.ConsumedCapacity);
+      for (const item of out.Items ?? []) if (typeof item[KEY] === 'string') ids.push(item[KEY]);
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return ids;
+  }
+
   /**
    * Reads items by key id, 100 to a request and up to BATCH_GETS_IN_FLIGHT requests at once
    * (a page of 1000 keys costs the time of three requests, not ten), retrying what DynamoDB
