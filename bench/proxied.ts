@@ -6,8 +6,8 @@
  *   its own Leasing, pool directory, sealer and HTTP agent, as separate Lambda containers; the
  *   use taken in the lease write, nothing written after a success;
  * - keypool-proxied-idem: the same under a fresh Idempotency-Key per call: the request recorded
- *   in the table (ProxyIdempotency: begin, then finish) and the 2xx answer kept, encrypted, by
- *   the file answer store in a temporary folder;
+ *   in the table (ProxyIdempotency: one begin, nothing more after a success) and the 2xx answer
+ *   kept, encrypted, by the file answer store in a temporary folder;
  * - floor-proxied: the least work: the floor's index query and conditional write (the cap in
  *   its condition), then the same call with the key's secret it holds itself.
  *

@@ -123,7 +123,7 @@ function acknowledgeProxyFindings(stateless: KeypoolStatelessStack, stateful: Ke
     id: `${NAG}AwsSolutions-IAM5[Resource::${renderedForNag(stateless, answersObjectsArn(stateful.answersBucketArn))}]`,
     reason:
       'The proxy keeps each answer under a name it makes at run time (one object per Idempotency-Key), so the grant is ' +
-      `PutObject, GetObject and AbortMultipartUpload on the objects under "${ANSWERS_PREFIX}" of the one answers bucket: no list, no delete.`,
+      `PutObject, GetObject and AbortMultipartUpload on the objects under "${ANSWERS_PREFIX}" of the one answers bucket: no delete.`,
   });
   Validations.of(stateful.answers).acknowledge({
     id: `${NAG}AwsSolutions-S1`,

@@ -202,9 +202,12 @@ export class KeypoolStatelessStack extends Stack {
 
   /**
    * The proxy keeps and replays answers in the answers bucket: it writes and reads objects under
-   * the answers prefix (a multipart upload may be aborted), and never lists, deletes or changes
-   * the bucket (the lifecycle rule expires them). SSE-KMS needs GenerateDataKey to write and
-   * Decrypt to read or complete a multipart upload, through S3 only.
+   * the answers prefix (a multipart upload may be aborted), and never deletes or changes the
+   * bucket (the lifecycle rule expires them). It holds s3:ListBucket on the bucket only so that
+   * S3 answers a GetObject of an answer not kept (yet) with 404, which a retry of a running
+   * request meets, rather than 403 (S3 hides a key's absence from a caller who may not list);
+   * the proxy never lists, and the bucket holds only answers it may read anyway. SSE-KMS needs
+   * GenerateDataKey to write and Decrypt to read or complete a multipart upload, through S3 only.
    */
   private grantAnswers(proxy: KeypoolFunction, answers: StatelessStackProps['answers']): void {
     proxy.role.addToPrincipalPolicy(
@@ -212,6 +215,9 @@ export class KeypoolStatelessStack extends Stack {
         actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
         resources: [answersObjectsArn(answers.bucketArn)],
       }),
+    );
+    proxy.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['s3:ListBucket'], resources: [answers.bucketArn] }),
     );
     proxy.role.addToPrincipalPolicy(
       new PolicyStatement({

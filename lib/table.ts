@@ -46,9 +46,10 @@
  * errors, firstErrors, and the TTL attribute `ttl` (never a secret).
  *
  * One item per proxied request under an Idempotency-Key while it may be replayed: keyId
- * `pxy#<digest>`, proxyPool, requestHash, callerDigest, state (in_progress, done), leaseUntilMs,
- * answerRef (where the kept answer is), expiresAtMs, and `ttl` (24 h; never the key, never the
- * body; in no index).
+ * `pxy#<digest>`, proxyPool, requestHash, callerDigest, state (in_progress from its begin on;
+ * done only when a takeover found the answer of a first request that died), leaseUntilMs,
+ * answerRef (where the 2xx answer is or will be kept: drawn at the begin, so a success writes
+ * the item once), expiresAtMs, and `ttl` (24 h; never the key, never the body; in no index).
  *
  * One item per async job a proxied call started: keyId `job#<pool>#<digest of the job id>`,
  * pinnedKeyId, expiresAtMs, `ttl` (24 h; in no index).

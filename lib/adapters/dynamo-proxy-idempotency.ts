@@ -1,7 +1,8 @@
 /**
  * Proxied requests under an Idempotency-Key over DynamoDB (ProxyIdempotency): one item per
- * record, `pxy#<id>` (lib/table.ts), begun by one conditional PutItem, finished and abandoned by
- * writes conditioned on the record still being the same request in progress. DynamoDB's TTL
+ * record, `pxy#<id>` (lib/table.ts), begun by one conditional PutItem (which answers the record
+ * it replaced), finished (after a takeover) and abandoned by writes conditioned on the record
+ * still being the same request in progress. DynamoDB's TTL
  * deletes a record a day after it began. The item never holds the key nor the body, and carries
  * no `pool`: it sits in no index, so nothing that reads keys meets it.
  */
@@ -80,12 +81,17 @@ export class DynamoProxyIdempotency extends DynamoTable implements ProxyIdempote
             ':hash': record.requestHash,
             ':caller': record.callerDigest,
           },
+          // The record replaced, if any: a takeover's is where its dead first request's answer
+          // may be kept.
+          ReturnValues: 'ALL_OLD',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           ...this.capacity,
         }),
       );
       this.meter?.record('proxy-begin', out.ConsumedCapacity);
-      return { started: true };
+      const replaced = fromProxyRequestItem(out.Attributes);
+      // An expired record is no request any more; only a live one was taken over.
+      return replaced && replaced.expiresAtMs > nowMs ? { started: true, tookOver: replaced } : { started: true };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       this.meter?.record('proxy-begin', undefined);

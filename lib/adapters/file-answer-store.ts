@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { AnswerStore, KeptAnswer } from '../ports/proxy.js';
 import { decodeAnswerHead, encodeAnswerHead, MAX_ANSWER_HEAD_BYTES } from './answer-head.js';
 import { KEPT_MS } from '../domain/proxy-names.js';
-import { answerRef, isAnswerRef } from './answer-ref.js';
+import { isAnswerRef } from '../domain/answer-ref.js';
 
 /** The data dir's folder of kept answers. */
 export const ANSWERS_DIR = 'answers';
@@ -113,10 +113,10 @@ export class FileAnswerStore implements AnswerStore {
     this.clock = options.clock ?? Date.now;
   }
 
-  async put(pool: string, id: string, answer: KeptAnswer): Promise<string> {
+  async put(ref: string, answer: KeptAnswer): Promise<void> {
+    if (!isAnswerRef(ref)) throw new RangeError('an answer is kept only under a reference answerRef made');
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await this.sweep().catch(() => 0);
-    const ref = answerRef(pool, id);
     const path = this.path(ref);
     const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     const handle = await open(temporary, 'wx', 0o600);
@@ -147,7 +147,6 @@ export class FileAnswerStore implements AnswerStore {
       await handle.utimes(writtenAt, writtenAt);
       await handle.close();
       await rename(temporary, path);
-      return ref;
     } catch (error) {
       await handle.close().catch(() => undefined);
       await unlink(temporary).catch(() => undefined);

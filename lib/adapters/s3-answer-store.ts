@@ -23,7 +23,7 @@ import {
 import { ANSWERS_PREFIX, KEPT_MS } from '../domain/proxy-names.js';
 import type { AnswerStore, KeptAnswer } from '../ports/proxy.js';
 import { decodeAnswerHead, encodeAnswerHead, MAX_ANSWER_HEAD_BYTES } from './answer-head.js';
-import { answerRef, isAnswerRef } from './answer-ref.js';
+import { isAnswerRef } from '../domain/answer-ref.js';
 
 /** A multipart upload's part (S3's least is 5 MiB, but for the last part). */
 export const PART_BYTES = 8 * 1024 * 1024;
@@ -51,8 +51,8 @@ export class S3AnswerStore implements AnswerStore {
     this.options = { ...options, partBytes: options.partBytes ?? PART_BYTES, clock: options.clock ?? Date.now };
   }
 
-  async put(pool: string, id: string, answer: KeptAnswer): Promise<string> {
-    const ref = answerRef(pool, id);
+  async put(ref: string, answer: KeptAnswer): Promise<void> {
+    if (!isAnswerRef(ref)) throw new RangeError('an answer is kept only under a reference answerRef made');
     const target = { Bucket: this.options.bucket, Key: `${ANSWERS_PREFIX}${ref}` };
     let pending: Buffer[] = [headerFrame(answer)];
     let pendingBytes = pending[0]?.length ?? 0;
@@ -92,13 +92,12 @@ export class S3AnswerStore implements AnswerStore {
       const rest = Buffer.concat(pending);
       if (uploadId === undefined) {
         await this.options.client.send(new PutObjectCommand({ ...target, Body: rest, ContentLength: rest.length }));
-        return ref;
+        return;
       }
       if (rest.length > 0) await sendPart(rest);
       await this.options.client.send(
         new CompleteMultipartUploadCommand({ ...target, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
       );
-      return ref;
     } catch (error) {
       if (uploadId !== undefined)
         await this.options.client

@@ -83,27 +83,44 @@ export interface ProxyRequestRecord {
   requestHash: string;
   /** callerDigest(caller): only that caller's retry is answered */
   callerDigest: string;
+  /**
+   * in_progress from its begin on: a request that kept its 2xx answer leaves its record so (the
+   * answer at answerRef is its end); done: a takeover found the answer its dead first request kept
+   */
   state: 'in_progress' | 'done';
   /** when an in-progress record may be taken over (the first request died): start + proxyTimeoutSeconds + margin */
   leaseUntilMs: number;
-  /** where the final answer is kept (AnswerStore), once done */
+  /**
+   * where the request's 2xx answer is (or will be) kept (AnswerStore): drawn when it begins
+   * (answerRef in lib/domain/answer-ref.ts), so a retry finds a kept answer without another write.
+   * Absent only from in-progress records written before references were drawn at the begin.
+   */
   answerRef?: string;
   /** the record's end: 24 h after it was written */
   expiresAtMs: number;
 }
 
-export type ProxyBegin = { started: true } | { started: false; record: ProxyRequestRecord };
+/**
+ * started: the record is this request's now; `tookOver` is the record it replaced when that was
+ * a live one (the same request in progress past its lease: its first request died, perhaps after
+ * keeping its answer). Not started: the record that stands.
+ */
+export type ProxyBegin =
+  { started: true; tookOver?: ProxyRequestRecord } | { started: false; record: ProxyRequestRecord };
 
 export interface ProxyIdempotency {
   /**
    * Records `record` (state in_progress) in one conditional write: only where no record is,
    * or one that expired, or an in_progress one of the same request (hash and caller) past its
-   * leaseUntilMs. Refused, it answers the
-   * record that stands (the use case decides: replay, 409 request_in_progress, 400, 409
+   * leaseUntilMs, whose record it answers as `tookOver`. Refused, it answers the record that
+   * stands (the use case decides: replay, 409 request_in_progress, 400, 409
    * idempotency_conflict).
    */
   begin(record: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin>;
-  /** Marks the record done with its answer, only while it is still in_progress with this request hash and caller. */
+  /**
+   * Marks the record done with `answerRef` (the answer a dead first request kept, found by its
+   * takeover), only while it is still in_progress with this request hash.
+   */
   finish(id: string, requestHash: string, answerRef: string): Promise<boolean>;
   /** Drops an in_progress record whose request did not end in a 2xx: a retry may try again. */
   abandon(id: string, requestHash: string): Promise<void>;
@@ -118,11 +135,12 @@ export interface KeptAnswer {
 
 export interface AnswerStore {
   /**
-   * Keeps an answer, encrypted, streaming its body in (bounded memory); resolves with its
-   * reference once all of it is stored. Kept for 24 h.
+   * Keeps an answer under `ref` (an answerRef), encrypted, streaming its body in (bounded
+   * memory); resolves once all of it is stored, and only then can get() find it (a reader never
+   * meets half an answer). Kept for 24 h.
    */
-  put(pool: string, id: string, answer: KeptAnswer): Promise<string>;
-  /** The kept answer, or undefined when it is gone. */
+  put(ref: string, answer: KeptAnswer): Promise<void>;
+  /** The kept answer, or undefined when there is none (not kept yet, never kept, or gone). */
   get(ref: string): Promise<KeptAnswer | undefined>;
 }
 

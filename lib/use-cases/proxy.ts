@@ -19,6 +19,7 @@ import {
   PayloadTooLarge,
   RequestInProgress,
 } from '../domain/errors.js';
+import { answerRef } from '../domain/answer-ref.js';
 import { callerDigest, idempotencyId, proxyRequestHash } from '../domain/idempotency.js';
 import { MAX_PROXY_BODY_BYTES } from '../domain/proxy-body.js';
 import { KEPT_MS } from '../domain/proxy-names.js';
@@ -37,6 +38,7 @@ import type { ProxyCall } from '../ports/proxy-call.js';
 import {
   type AnswerStore,
   type JobPins,
+  type KeptAnswer,
   type ProviderAnswer,
   ProviderCallFailed,
   type ProviderHttp,
@@ -210,20 +212,25 @@ export class Proxy {
     if (record && idempotency) {
       const begun = await idempotency.begin(record, this.clock());
       if (!begun.started) return this.replay(record, begun.record, counted, audit);
+      // A takeover: the first request may have kept its answer before it died.
+      if (begun.tookOver && (await this.replayTakenOver(record, begun.tookOver, counted, audit))) return;
     }
     let closed = false;
-    /** The record's end: done with the kept answer's reference, or dropped (no 2xx kept: a retry may try again). */
-    const close = async (ref: string | undefined): Promise<void> => {
+    /**
+     * The record's end. A kept answer is one already: it is at the record's answerRef, where a
+     * retry looks, so a success writes nothing more to the table. No 2xx kept: the record is
+     * dropped, and a retry may try again.
+     */
+    const close = async (kept: boolean): Promise<void> => {
       if (!record || !idempotency || closed) return;
       closed = true;
-      const finished = ref !== undefined && (await idempotency.finish(record.id, record.requestHash, ref));
-      if (!finished) await idempotency.abandon(record.id, record.requestHash);
+      if (!kept) await idempotency.abandon(record.id, record.requestHash);
     };
     try {
       const last = await this.attempts(send);
       await this.deliver(send, last, counted, record && { record, close });
     } finally {
-      await close(undefined);
+      await close(false);
     }
   }
 
@@ -237,13 +244,15 @@ export class Proxy {
     if (call.idempotencyKey === undefined || !this.options.idempotency || !this.options.answers) return undefined;
     const nowMs = this.clock();
     const body = call.body ? { body: call.body } : {};
+    // Apart from a lease's record under the same Idempotency-Key.
+    const id = idempotencyId(call.pool, `proxy\n${call.idempotencyKey}`);
     return {
-      // Apart from a lease's record under the same Idempotency-Key.
-      id: idempotencyId(call.pool, `proxy\n${call.idempotencyKey}`),
+      id,
       pool: call.pool,
       requestHash: proxyRequestHash({ method: call.method, path, query: call.query, headers, ...body }),
       callerDigest: callerDigest(call.caller),
       state: 'in_progress',
+      answerRef: answerRef(call.pool, id),
       leaseUntilMs: nowMs + (policy.proxyTimeoutSeconds + RECORD_MARGIN_SECONDS) * 1000,
       expiresAtMs: nowMs + KEPT_MS,
     };
@@ -263,13 +272,37 @@ export class Proxy {
         [{ path: 'headers.idempotency-key', message: 'already used with another request' }],
       );
     }
+    // Its answer, once kept, is the request's end, whatever the record's state says.
+    const kept = standing.answerRef === undefined ? undefined : await this.options.answers?.get(standing.answerRef);
+    if (kept) return this.replayKept(kept, sink, audit);
     if (standing.state === 'in_progress') {
       const left = Math.ceil((standing.leaseUntilMs - this.clock()) / 1000);
       throw new RequestInProgress(Math.max(1, Math.min(IN_PROGRESS_RETRY_SECONDS, left)));
     }
-    const kept = standing.answerRef === undefined ? undefined : await this.options.answers?.get(standing.answerRef);
-    if (!kept) throw new IdempotencyConflict('its answer is no longer kept');
-    // Kept with the headers it was answered with; no key was tried this time.
+    throw new IdempotencyConflict('its answer is no longer kept');
+  }
+
+  /**
+   * A takeover (the same request, its first one past its lease) whose first request kept its
+   * answer before it died: that answer, with the record marked done with it (the reference this
+   * request drew names no answer). False when none was kept: the request runs.
+   */
+  private async replayTakenOver(
+    mine: ProxyRequestRecord,
+    replaced: ProxyRequestRecord,
+    sink: CountingSink,
+    audit: AuditStart,
+  ): Promise<boolean> {
+    const ref = replaced.answerRef;
+    const kept = ref === undefined ? undefined : await this.options.answers?.get(ref);
+    if (ref === undefined || !kept) return false;
+    await this.options.idempotency?.finish(mine.id, mine.requestHash, ref);
+    await this.replayKept(kept, sink, audit);
+    return true;
+  }
+
+  /** A kept answer to the caller, with the headers it was answered with; no key was tried this time. */
+  private async replayKept(kept: KeptAnswer, sink: CountingSink, audit: AuditStart): Promise<void> {
     sink.start(kept.status, { ...kept.headers, 'x-keypool-attempts': '0' });
     for await (const chunk of kept.body) await sink.write(chunk);
     sink.end();
@@ -359,7 +392,7 @@ export class Proxy {
     send: Send,
     attempt: Attempt,
     sink: CountingSink,
-    idempotent?: { record: ProxyRequestRecord; close: (ref: string | undefined) => Promise<void> },
+    idempotent?: { record: ProxyRequestRecord; close: (kept: boolean) => Promise<void> },
   ): Promise<void> {
     const { use, attempts } = attempt;
     if ('failed' in attempt) {
@@ -424,7 +457,7 @@ export class Proxy {
     // A body that broke off after the request went out: unknown, the use stays counted.
     const settled = broken ? classifyProviderAnswer({ failed: { sent: true } }) : verdict;
     if (!attempt.settled) await this.options.leasing.settleUse(use, settled);
-    await idempotent?.close(keeping ? await keeping.ref : undefined);
+    await idempotent?.close(keeping ? await keeping.kept : false);
     if (broken) sink.fail();
     else {
       if (held) await sink.write(held);
@@ -455,16 +488,19 @@ export class Proxy {
     record: ProxyRequestRecord,
     status: number,
     headers: Record<string, string>,
-  ): { relay: Relay; ref: Promise<string | undefined> } | undefined {
+  ): { relay: Relay; kept: Promise<boolean> } | undefined {
     const answers = this.options.answers;
-    if (!answers) return undefined;
+    if (!answers || record.answerRef === undefined) return undefined;
     const relay = new Relay();
-    const ref = answers.put(record.pool, record.id, { status, headers, body: relay.stream }).catch(() => {
-      // The store failed: the caller still gets the answer; a retry calls the provider again.
-      relay.drop();
-      return undefined;
-    });
-    return { relay, ref };
+    const kept = answers.put(record.answerRef, { status, headers, body: relay.stream }).then(
+      () => true,
+      () => {
+        // The store failed: the caller still gets the answer; a retry calls the provider again.
+        relay.drop();
+        return false;
+      },
+    );
+    return { relay, kept };
   }
 
   private report(

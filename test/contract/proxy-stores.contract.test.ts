@@ -89,18 +89,18 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
       if (!result.started) expect(result.record.requestHash).toBe(`hash-${started[0] ?? -1}`);
   });
 
-  it('lets a request take over an in-progress record only past its lease', async () => {
+  it('lets a request take over an in-progress record only past its lease, and answers the record it took over', async () => {
     // Prepare
     const { idempotency } = await build();
-    const first = record();
+    const first = record({ answerRef: 'answer-1' });
     await idempotency.begin(first, T0);
-    const retry = { ...first, leaseUntilMs: T0 + 2 * LEASE_MS };
+    const retry = { ...first, leaseUntilMs: T0 + 2 * LEASE_MS, answerRef: 'answer-2' };
     // Act
     const early = await idempotency.begin(retry, T0 + LEASE_MS - 1);
     const late = await idempotency.begin(retry, T0 + LEASE_MS);
-    // Assess
+    // Assess: where the first request's answer may be kept comes back with the takeover
     expect(early.started).toBe(false);
-    expect(late).toEqual({ started: true });
+    expect(late).toEqual({ started: true, tookOver: first });
     expect(await idempotency.begin(first, T0 + LEASE_MS + 1)).toEqual({ started: false, record: retry });
   });
 

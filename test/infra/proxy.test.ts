@@ -266,12 +266,15 @@ describe('the proxy function', () => {
     const s3 = statements().filter((s) => JSON.stringify(s.Action).includes('s3:'));
     const answersKey = resources(data, 'AWS::KMS::Key').find(([id]) => id.startsWith('answerskey'))?.[0] ?? '';
     const onKey = statements().filter((s) => JSON.stringify(s.Resource).includes(answersKey));
-    // Assess
-    expect(s3).toHaveLength(1);
+    // Assess: objects under answers/ only; ListBucket on that one bucket, so that an answer not
+    // kept yet is a 404 to a retry, not a 403
+    expect(s3).toHaveLength(2);
     expect([s3[0]?.Action].flat().sort()).toEqual(['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject']);
     expect(JSON.stringify(s3[0]?.Resource)).toMatch(
       /^\{"Fn::Join":\["",\[\{"Fn::ImportValue":"keypool-prod-answers-bucket-arn"\},"\/answers\/\*"\]\]\}$/,
     );
+    expect([s3[1]?.Action].flat()).toEqual(['s3:ListBucket']);
+    expect(JSON.stringify(s3[1]?.Resource)).toBe('{"Fn::ImportValue":"keypool-prod-answers-bucket-arn"}');
     expect(onKey).toHaveLength(1);
     expect([onKey[0]?.Action].flat().sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
     expect(JSON.stringify(onKey[0]?.Condition)).toContain('"kms:ViaService"');

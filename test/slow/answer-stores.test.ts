@@ -14,6 +14,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileAnswerStore, FRAME_BYTES, KeptAnswerBroken } from '../../lib/adapters/file-answer-store.js';
 import { S3AnswerStore } from '../../lib/adapters/s3-answer-store.js';
+import { answerRef } from '../../lib/domain/answer-ref.js';
 import type { AnswerStore, KeptAnswer } from '../../lib/ports/proxy.js';
 import { type FakeS3, startFakeS3 } from '../support/fake-s3.js';
 import { MemoryAnswerStore } from '../support/memory-proxy-stores.js';
@@ -79,6 +80,13 @@ const STORES: [string, () => Promise<AnswerStore>][] = [
   ['S3', () => Promise.resolve(new S3AnswerStore({ client: s3Client(), bucket: 'answers', partBytes: MiB }))],
 ];
 
+/** Keeps `kept` under a new reference for `id` in pool `images`, as the proxy does; resolves with the reference. */
+async function keep(store: AnswerStore, id: string, kept: KeptAnswer): Promise<string> {
+  const ref = answerRef('images', id);
+  await store.put(ref, kept);
+  return ref;
+}
+
 describe.each(STORES)('%s answer store', (_name, build) => {
   it.each([0, 1, FRAME_BYTES, FRAME_BYTES + 1, 3 * MiB + 17])(
     'gives back an answer of %i bytes as kept',
@@ -87,7 +95,7 @@ describe.each(STORES)('%s answer store', (_name, build) => {
       const store = await build();
       const expected = await digest(pattern(bytes));
       // Act
-      const ref = await store.put('images', 'a'.repeat(64), answer(pattern(bytes)));
+      const ref = await keep(store, 'a'.repeat(64), answer(pattern(bytes)));
       const kept = await store.get(ref);
       // Assess
       expect(kept?.status).toBe(200);
@@ -100,8 +108,8 @@ describe.each(STORES)('%s answer store', (_name, build) => {
     // Prepare
     const store = await build();
     // Act
-    const first = await store.put('images', 'b'.repeat(64), answer(pattern(10)));
-    const second = await store.put('images', 'b'.repeat(64), { ...answer(pattern(20)), status: 201 });
+    const first = await keep(store, 'b'.repeat(64), answer(pattern(10)));
+    const second = await keep(store, 'b'.repeat(64), { ...answer(pattern(20)), status: 201 });
     // Assess
     expect(first).not.toBe(second);
     expect((await store.get(first))?.status).toBe(200);
@@ -117,10 +125,24 @@ describe.each(STORES)('%s answer store', (_name, build) => {
       yield* pattern(2 * MiB + 5);
       throw new Error('reset');
     }
+    const ref = answerRef('images', 'c'.repeat(64));
     // Act
-    const put = store.put('images', 'c'.repeat(64), answer(broken()));
-    // Assess
+    const put = store.put(ref, answer(broken()));
+    // Assess: and until a put ends, its reference names no answer (a retry meets none, never half of one)
+    expect(await store.get(ref)).toBeUndefined();
     await expect(put).rejects.toThrow('reset');
+    expect(await store.get(ref)).toBeUndefined();
+  });
+});
+
+describe.each(STORES.filter(([name]) => name !== 'in-memory'))('%s answer store', (_name, build) => {
+  it('keeps nothing under a reference that answerRef did not make', async () => {
+    // Prepare
+    const store = await build();
+    // Act
+    const put = store.put('../../answers/elsewhere', answer(pattern(10)));
+    // Assess
+    await expect(put).rejects.toThrow(RangeError);
   });
 });
 
@@ -134,8 +156,8 @@ describe('S3 answer store', () => {
       throw new Error('reset');
     }
     // Act
-    await store.put('images', 'd'.repeat(64), answer(pattern(5 * MiB + 3)));
-    await store.put('images', 'e'.repeat(64), answer(broken())).catch(() => undefined);
+    await keep(store, 'd'.repeat(64), answer(pattern(5 * MiB + 3)));
+    await keep(store, 'e'.repeat(64), answer(broken())).catch(() => undefined);
     // Assess
     const requests = s3.requests.slice(before);
     const parts = requests.filter((r) => r.query.has('partNumber'));
@@ -169,7 +191,7 @@ describe('file answer store', () => {
       }
     }
     // Act
-    const ref = await store.put('images', 'f'.repeat(64), answer(sampled(pattern(bytes, 256 * 1024))));
+    const ref = await keep(store, 'f'.repeat(64), answer(sampled(pattern(bytes, 256 * 1024))));
     const kept = await store.get(ref);
     const got = await digest(sampled(kept?.body ?? pattern(0)));
     sample();
@@ -184,8 +206,8 @@ describe('file answer store', () => {
     // Prepare
     const dir = await tempDir();
     const store = new FileAnswerStore({ dir, sealingKey: key });
-    const ref = await store.put('images', 'g'.repeat(64), answer(pattern(1000)));
-    const other = await store.put('images', 'h'.repeat(64), answer(pattern(1000)));
+    const ref = await keep(store, 'g'.repeat(64), answer(pattern(1000)));
+    const other = await keep(store, 'h'.repeat(64), answer(pattern(1000)));
     const [path, otherPath] = [join(dir, `${ref}.answer`), join(dir, `${other}.answer`)];
     // Act
     const wrongKey = await new FileAnswerStore({ dir, sealingKey: randomBytes(32) }).get(ref);
@@ -219,7 +241,7 @@ describe('file answer store', () => {
       ['bytes after the end', (path) => appendFile(path, 'x')],
     ];
     for (const [why, harm] of damage) {
-      const ref = await store.put('images', 'i'.repeat(64), answer(pattern(bytes)));
+      const ref = await keep(store, 'i'.repeat(64), answer(pattern(bytes)));
       // Act
       await harm(join(dir, `${ref}.answer`), ref);
       const kept = await store.get(ref);
@@ -243,14 +265,14 @@ describe('file answer store', () => {
     const dir = await tempDir();
     let now = Date.now();
     const store = new FileAnswerStore({ dir, sealingKey: key, clock: () => now });
-    const old = await store.put('images', 'j'.repeat(64), answer(pattern(10)));
+    const old = await keep(store, 'j'.repeat(64), answer(pattern(10)));
     const stale = join(dir, 'dead.answer.0123456789ab.tmp');
     await (await open(stale, 'w')).close();
     // Act
     now += DAY + 1000;
     const expired = await store.get(old);
     await utimes(stale, new Date(now - DAY - 1), new Date(now - DAY - 1));
-    const fresh = await store.put('images', 'k'.repeat(64), answer(pattern(10)));
+    const fresh = await keep(store, 'k'.repeat(64), answer(pattern(10)));
     // Assess
     expect(expired).toBeUndefined();
     expect(await files(dir)).toEqual([`${fresh}.answer`]);

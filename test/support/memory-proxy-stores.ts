@@ -3,7 +3,6 @@
  * and file stores (test/contract/proxy-stores.contract.test.ts runs both), in a Map. The answer
  * store keeps bodies whole: it is for tests, not for 50 MiB answers.
  */
-import { randomUUID } from 'node:crypto';
 import type {
   AnswerStore,
   JobPin,
@@ -28,7 +27,9 @@ export class MemoryProxyIdempotency implements ProxyIdempotency {
         standing.callerDigest === record.callerDigest);
     if (!free) return Promise.resolve({ started: false, record: { ...standing } });
     this.records.set(record.id, { ...record, state: 'in_progress' });
-    return Promise.resolve({ started: true });
+    return Promise.resolve(
+      standing && standing.expiresAtMs > nowMs ? { started: true, tookOver: { ...standing } } : { started: true },
+    );
   }
 
   finish(id: string, requestHash: string, answerRef: string): Promise<boolean> {
@@ -71,12 +72,10 @@ async function* replay(chunks: readonly Uint8Array[]): AsyncIterable<Uint8Array>
 export class MemoryAnswerStore implements AnswerStore {
   readonly answers = new Map<string, { status: number; headers: Record<string, string>; chunks: Uint8Array[] }>();
 
-  async put(pool: string, id: string, answer: KeptAnswer): Promise<string> {
+  async put(ref: string, answer: KeptAnswer): Promise<void> {
     const chunks: Uint8Array[] = [];
     for await (const chunk of answer.body) chunks.push(Uint8Array.from(chunk));
-    const ref = `${pool}/${id}/${randomUUID()}`;
     this.answers.set(ref, { status: answer.status, headers: { ...answer.headers }, chunks });
-    return ref;
   }
 
   get(ref: string): Promise<KeptAnswer | undefined> {

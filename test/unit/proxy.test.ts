@@ -15,7 +15,8 @@ import {
   type ProviderRequest,
   type ResponseSink,
 } from '../../lib/ports/proxy.js';
-import { type ProxyAudit, Proxy } from '../../lib/use-cases/proxy.js';
+import { type ProxyAudit, Proxy, RECORD_MARGIN_SECONDS } from '../../lib/use-cases/proxy.js';
+import { DEFAULT_PROXY_TIMEOUT_SECONDS } from '../../lib/domain/types.js';
 import { MemoryAnswerStore, MemoryJobPins, MemoryProxyIdempotency } from '../support/memory-proxy-stores.js';
 import { POOL, setup } from '../support/memory-world.js';
 
@@ -69,23 +70,40 @@ function memorySink(
 
 const DOCUMENTED_401 = JSON.stringify({ name: 'unauthorized', errors: ['bad key'] });
 
+/** The in-memory records, with every write after a begin counted, or failing as a process that died there. */
+class WatchedIdempotency extends MemoryProxyIdempotency {
+  readonly writes: string[] = [];
+  dieAfterBegin = false;
+  override finish(id: string, requestHash: string, answerRef: string): Promise<boolean> {
+    this.writes.push('finish');
+    if (this.dieAfterBegin) return Promise.reject(new Error('the process died'));
+    return super.finish(id, requestHash, answerRef);
+  }
+  override abandon(id: string, requestHash: string): Promise<void> {
+    this.writes.push('abandon');
+    if (this.dieAfterBegin) return Promise.reject(new Error('the process died'));
+    return super.abandon(id, requestHash);
+  }
+}
+
 async function proxyWorld(keys: number, script: Scripted[]) {
   const w = await setup(keys);
   const provider = scriptedProvider(script);
   const audits: ProxyAudit[] = [];
   const answers = new MemoryAnswerStore();
+  const idempotency = new WatchedIdempotency();
   const proxy = new Proxy({
     leasing: w.leasing,
     pools: w.pools,
     provider,
     providerBaseUrl: () => 'https://provider.test',
-    idempotency: new MemoryProxyIdempotency(),
+    idempotency,
     answers,
     jobs: new MemoryJobPins(w.clock.now),
     clock: w.clock.now,
     onCall: (audit) => audits.push(audit),
   });
-  return { ...w, provider, proxy, audits, answers };
+  return { ...w, provider, proxy, audits, answers, idempotency };
 }
 
 const call = (over: Partial<ProxyCall> = {}): ProxyCall => ({
@@ -163,6 +181,44 @@ describe('Proxy: a caller who left', () => {
       ['replayed', 5],
     ]);
     expect([retry.status, retry.text(), retry.headers?.['x-keypool-attempts']]).toEqual([200, 'image', '0']);
+  });
+});
+
+describe('Proxy: a request under an Idempotency-Key', () => {
+  it('writes its record once, at its begin: the kept answer is its end, and a retry replays it', async () => {
+    // Prepare
+    const { proxy, provider, idempotency, answers } = await proxyWorld(1, []);
+    // Act
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink());
+    const retry = memorySink();
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), retry);
+    // Assess
+    const [record] = [...idempotency.records.values()];
+    expect(idempotency.writes).toEqual([]);
+    expect(record?.state).toBe('in_progress');
+    expect([...answers.answers.keys()]).toEqual([record?.answerRef]);
+    expect(provider.keys).toHaveLength(1);
+    expect([retry.status, retry.text(), retry.headers?.['x-keypool-attempts']]).toEqual([200, 'image', '0']);
+  });
+
+  it('bills once when its process dies right after keeping the answer: a retry past its lease replays it', async () => {
+    // Prepare: every write of the records after a begin fails, as a process that died there
+    const { proxy, provider, idempotency, clock, audits } = await proxyWorld(2, []);
+    idempotency.dieAfterBegin = true;
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch(() => undefined);
+    idempotency.dieAfterBegin = false;
+    clock.advance((DEFAULT_PROXY_TIMEOUT_SECONDS + RECORD_MARGIN_SECONDS) * 1000);
+    // Act: the retry takes the record over, past the first request's lease
+    const retry = memorySink();
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), retry);
+    const later = memorySink();
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), later);
+    // Assess: the provider was called once; the takeover marked the record done with the kept answer
+    expect(provider.keys).toHaveLength(1);
+    expect([retry.status, retry.text(), later.text()]).toEqual([200, 'image', 'image']);
+    expect(audits.map((a) => a.outcome)).toEqual(['success', 'replayed', 'replayed']);
+    expect([...idempotency.records.values()].map((r) => r.state)).toEqual(['done']);
+    expect(idempotency.writes).toEqual(['finish']);
   });
 });
 
