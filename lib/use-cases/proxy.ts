@@ -383,10 +383,11 @@ export class Proxy {
 
   /**
    * Hands the last attempt to the caller and settles it once its body was read (a body that
-   * breaks off after the request went out is `unknown`: the use stays counted). A 2xx JSON answer
-   * that starts a job has its id pinned before the caller can read it; a 2xx under an
-   * Idempotency-Key is kept as it streams, and the record closed (done with it, or dropped)
-   * before the caller's last bytes go out.
+   * breaks off after the request went out is `unknown`: the use stays counted). An error
+   * answer's first HEAD_BYTES are read before any byte goes out, and what they echo of the key
+   * masked. A 2xx JSON answer that starts a job has its id pinned before the caller can read it;
+   * a 2xx under an Idempotency-Key is kept as it streams, and the record closed (done with it, or
+   * dropped) before the caller's last bytes go out.
    */
   private async deliver(
     send: Send,
@@ -415,6 +416,9 @@ export class Proxy {
     let head = attempt.head;
     try {
       if (success && send.call.method === 'POST') head = await this.pinJob(send, use.keyId, answer);
+      // Every error answer is read before the caller gets any of it, whatever its status: what
+      // its body echoes of the key is masked below (not only the statuses whose shape is read).
+      else if (!success) head ??= await readHead(answer.body, HEAD_BYTES);
     } catch (error) {
       // The answer broke off before anything went to the caller.
       const failed = error instanceof ProviderCallFailed ? error : new ProviderCallFailed(true, 'reset');

@@ -189,6 +189,27 @@ describe('the outcome table, row by row', () => {
     expect((await view(name, keys[0]?.keyId ?? '')).status).toBe('suspect');
   });
 
+  it.each([400, 404, 500, 503])(
+    "a %i's body never carries what it echoes of the key either (a gateway echoing the request's authorization)",
+    async (status) => {
+      // Prepare
+      const { name, keys } = await pool(1);
+      const apiKey = keys[0]?.apiKey ?? '';
+      const body = JSON.stringify({
+        name: 'bad_request',
+        errors: [`unexpected header authorization: Bearer ${apiKey}`],
+      });
+      stack.provider.setKey(apiKey, { generatePage: { status, contentType: 'application/json', body } });
+      // Act
+      const answer = await generate(name);
+      // Assess
+      expect(answer.status).toBe(status);
+      expect(answer.text).toContain('unexpected header authorization: Bearer sk-');
+      expect(answer.text).not.toContain(apiKey.slice(0, 12));
+      expect(Number(answer.headers.get('content-length'))).toBe(answer.bytes.length);
+    },
+  );
+
   it('a WAF page (403 text/html): provider_unavailable, the key unchanged, the next key tried', async () => {
     // Prepare
     const { name, keys } = await pool(2);
