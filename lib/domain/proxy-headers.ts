@@ -42,6 +42,24 @@ function pick(headers: Readonly<Record<string, string>>, names: readonly string[
   return picked;
 }
 
+/**
+ * What an HTTP field value may hold (RFC 9110 field-value: visible ASCII, space, tab, and
+ * obs-text as Latin-1): the characters node:http sends, and refuses to send any other with.
+ */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * The first forwarded header (lower-case name) whose value no HTTP request can carry, or
+ * undefined. An edge that hands header values over as text (API Gateway) may pass characters
+ * past Latin-1; such a request is the caller's to fix, refused before any use is taken.
+ */
+export function unsendableHeader(headers: Readonly<Record<string, string>>): string | undefined {
+  return FORWARDED_REQUEST_HEADERS.find((name) => {
+    const value = headers[name];
+    return value !== undefined && !FIELD_VALUE.test(value);
+  });
+}
+
 /** The caller's headers (lower-case names) the provider may see. */
 export function forwardedHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
   return pick(headers, FORWARDED_REQUEST_HEADERS);

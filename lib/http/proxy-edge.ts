@@ -7,6 +7,7 @@
  */
 import { InvalidRequest } from '../domain/errors.js';
 import { POOL_NAME_PATTERN } from '../domain/pool-name.js';
+import { unsendableHeader } from '../domain/proxy-headers.js';
 import { logger } from '../observability/logger.js';
 import type { ProxyHandle } from '../ports/proxy-call.js';
 import type { ResponseSink } from '../ports/proxy.js';
@@ -95,6 +96,12 @@ function proxyCallOf(request: ProxyEdgeRequest, maxBodyBytes = Infinity): Parame
     ]);
   }
   const idempotencyKey = parsed.data['idempotency-key'];
+  const unsendable = unsendableHeader(headers);
+  if (unsendable !== undefined) {
+    throw new InvalidRequest(`the ${unsendable} header holds a character no HTTP header can carry`, [
+      { path: `headers.${unsendable}`, message: 'visible ASCII, spaces, tabs and Latin-1 only' },
+    ]);
+  }
   if ((request.body?.byteLength ?? 0) > maxBodyBytes) throw new PayloadTooLarge(maxBodyBytes);
   return {
     pool,

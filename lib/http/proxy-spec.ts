@@ -109,7 +109,8 @@ export const PROXY_RESPONSES: Readonly<Record<string, RouteResponses>> = Object.
         passthrough: PASSTHROUGH,
       },
       400: {
-        description: 'invalid_request: a malformed Idempotency-Key, or one already used for another request',
+        description:
+          'invalid_request: a malformed Idempotency-Key, one already used for another request, or a forwarded header no HTTP header can carry',
         schema: r.ErrorResponse,
       },
       403: {

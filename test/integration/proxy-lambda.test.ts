@@ -134,6 +134,22 @@ describe('the proxy Lambda, end to end', () => {
     expect([...s3.objects.keys()].every((key) => key.includes('answers/'))).toBe(true);
   });
 
+  it('refuses a forwarded header no HTTP request can carry (400 invalid_request): no use taken, the provider never called', async () => {
+    // Prepare: API Gateway hands header values over as text, which may hold characters past
+    // Latin-1 (a UTF-8 client id); node:http refuses to send such a header.
+    const { pool, keyId, apiKey } = await poolOfOne('header');
+    // Act
+    const answer = await invoke(await proxyEvent(pool, { 'Stability-Client-Id': 'studio \u2603' }));
+    // Assess
+    expect(answer.statusCode).toBe(400);
+    expect(JSON.parse(answer.body.toString('utf8'))).toMatchObject({
+      error: 'invalid_request',
+      details: [{ path: 'headers.stability-client-id' }],
+    });
+    expect(provider.callsWith(apiKey, `/${GENERATE}`)).toBe(0);
+    expect((await table.store.get(keyId))?.usageCount).toBe(0);
+  });
+
   it('answers a dry pool 409 no_usable_key and counts it under the pool, for its alarm', async () => {
     // Prepare
     const { pool, keyId } = await poolOfOne('dry');

@@ -1,6 +1,11 @@
 /** Which provider paths proxy mode reaches, which headers cross it, and how a Retry-After is read. */
 import { describe, expect, it } from 'vitest';
-import { forwardedHeaders, retryAfterSeconds, returnedHeaders } from '../../lib/domain/proxy-headers.js';
+import {
+  forwardedHeaders,
+  retryAfterSeconds,
+  returnedHeaders,
+  unsendableHeader,
+} from '../../lib/domain/proxy-headers.js';
 import { polledJobId, providerPath, startedJobId } from '../../lib/domain/proxy-paths.js';
 
 describe('providerPath', () => {
@@ -89,6 +94,13 @@ describe('headers', () => {
       'stability-client-user-id',
       'stability-client-version',
     ]);
+  });
+
+  it('names a forwarded header whose value node:http cannot send; Latin-1 and headers not forwarded pass', () => {
+    expect(unsendableHeader({ accept: 'image/*', 'stability-client-id': 'caf\u00e9\tx' })).toBeUndefined();
+    expect(unsendableHeader({ 'x-anything': 'studio \u2603', accept: 'image/*' })).toBeUndefined();
+    expect(unsendableHeader({ accept: 'image/*', 'stability-client-id': 'studio \u2603' })).toBe('stability-client-id');
+    expect(unsendableHeader({ 'content-type': 'text/plain\u0000' })).toBe('content-type');
   });
 
   it('returns only the listed answer headers', () => {
