@@ -386,8 +386,8 @@ export class Proxy {
    * breaks off after the request went out is `unknown`: the use stays counted). An error
    * answer's first HEAD_BYTES are read before any byte goes out, and what they echo of the key
    * masked. A 2xx JSON answer that starts a job has its id pinned before the caller can read it;
-   * a 2xx under an Idempotency-Key is kept as it streams, and the record closed (done with it, or
-   * dropped) before the caller's last bytes go out.
+   * a 2xx under an Idempotency-Key is kept as it streams, and the record closed (ended by the
+   * kept answer, or dropped) before the caller's last bytes go out.
    */
   private async deliver(
     send: Send,
