@@ -41,8 +41,14 @@ export function providerPath(provider: Provider, rawPath: string): string | unde
   return segments.join('/');
 }
 
-/** `v2beta/results/{id}`: the poll of an async job's result, and its id. */
-const RESULT_PATH = /^v2beta\/results\/([A-Za-z0-9_-]{1,128})$/;
+/**
+ * The poll of an async job's result, and its id: Stability's `v2beta/results/{id}`, and the
+ * per-endpoint result paths its async endpoints documented before it (and still answer), such as
+ * `v2beta/image-to-video/result/{id}` or `v2beta/stable-image/upscale/creative/result/{id}`. A
+ * job is started by one account's key and polled only with it, so each of these must be known
+ * as a poll: taken for a generation it would take a use with any key of the pool.
+ */
+const RESULT_PATH = /^(?:v2beta\/results|v2(?:alpha|beta)\/(?:[a-z0-9-]+\/){1,4}result)\/([A-Za-z0-9_-]{1,128})$/;
 
 /** The job id a canonical provider path polls, or undefined when it is not a result poll. */
 export function polledJobId(path: string): string | undefined {

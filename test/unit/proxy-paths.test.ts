@@ -58,6 +58,15 @@ describe('jobs', () => {
     expect(polledJobId('v2beta/stable-image/generate/core')).toBeUndefined();
   });
 
+  it("knows the per-endpoint result paths of Stability's async endpoints as polls too", () => {
+    expect(polledJobId('v2beta/image-to-video/result/a1b2')).toBe('a1b2');
+    expect(polledJobId('v2beta/stable-image/upscale/creative/result/a1b2')).toBe('a1b2');
+    expect(polledJobId('v2alpha/generation/image-to-video/result/a1b2')).toBe('a1b2');
+    expect(polledJobId('v2beta/image-to-video/result')).toBeUndefined();
+    expect(polledJobId('v2beta/result/a1b2')).toBeUndefined();
+    expect(polledJobId('v1/generation/result/a1b2')).toBeUndefined();
+  });
+
   it('reads a started job id from a 2xx JSON answer only', () => {
     expect(startedJobId(200, 'application/json; charset=utf-8', '{"id":"abc"}')).toBe('abc');
     expect(startedJobId(202, 'application/json', '{"id":"abc"}')).toBe('abc');
