@@ -382,6 +382,34 @@ describe('Idempotency-Key', () => {
     expect((await view(name, keys[0]?.keyId ?? '')).usageCount).toBe(1);
   });
 
+  it('8 requests at once under one key: one provider call, one use; every later retry replays that answer', async () => {
+    // Prepare
+    const { name, keys } = await pool(2);
+    stack.provider.setKey(keys[0]?.apiKey ?? '', { delayMs: 200 });
+    stack.provider.setKey(keys[1]?.apiKey ?? '', { delayMs: 200 });
+    const headers = { accept: 'image/*', 'idempotency-key': 'job-crowd-1' };
+    const form = promptForm('a crowd of retries');
+    // Act
+    const crowd = await Promise.all(Array.from({ length: 8 }, () => generate(name, { headers, body: form })));
+    const later = await Promise.all(Array.from({ length: 3 }, () => generate(name, { headers, body: form })));
+    // Assess: one ran; each other was told it runs or, once it ended, got its answer replayed
+    const ran = crowd.filter((answer) => answer.status === 200 && answer.headers.get('x-keypool-attempts') !== '0');
+    expect(ran).toHaveLength(1);
+    for (const answer of crowd.filter((a) => !ran.includes(a))) {
+      if (answer.status === 200) expect(keypoolHeaders(answer)[1]).toBe('0');
+      else expectError({ ...answer, body: answer.json }, 409, 'request_in_progress');
+    }
+    for (const answer of later) {
+      expect(answer.status).toBe(200);
+      expect(answer.bytes.equals(FAKE_PNG)).toBe(true);
+      expect(keypoolHeaders(answer)).toEqual([ran[0]?.headers.get('x-keypool-key-id'), '0', 'success']);
+    }
+    const calls = keys.map((key) => stack.provider.callsWith(key.apiKey));
+    const counts = await Promise.all(keys.map(async (key) => (await view(name, key.keyId)).usageCount));
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(1);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(1);
+  });
+
   it('409 request_in_progress with Retry-After while the first runs; 400 for the same key with another request', async () => {
     // Prepare
     const { name, keys } = await pool(1);
