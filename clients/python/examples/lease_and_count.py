@@ -14,5 +14,5 @@ try:
         # lease as success (an exception completes it as unknown and propagates).
         print(f"leased {key.key_id} (used {key.usage_count} times before)")
 except NoUsableKey as dry:
-    sys.exit(f"no usable key in pool {pool.name} (a key comes back in: {dry.retry_after} s)")
+    sys.exit(str(dry))  # why the pool is dry, and when a resting key comes back if one does
 print(f"completed as {key.outcome}: {key.key_id} has now been used {key.completion.usage_count} times")

@@ -14,6 +14,6 @@ try {
   console.log(`completed as ${lease.outcome}: ${lease.keyId} has now been used ${key?.usageCount} times`);
 } catch (error) {
   if (!(error instanceof NoUsableKey)) throw error;
-  console.error(`no usable key in pool ${pool.name} (a key comes back in: ${error.retryAfterSeconds} s)`);
+  console.error(error.message); // why the pool is dry, and when a resting key comes back if one does
   process.exitCode = 1;
 }
