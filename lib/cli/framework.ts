@@ -119,6 +119,30 @@ export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return { ...config, endpoint: localDynamoEndpoint(readDynamoLocalPort(env)), endpointSource: 'local' };
 }
 
+/**
+ * A word the user typed, echoed only when it looks like a command (or, with its dashes, an
+ * option) name: a mistyped secret is never repeated.
+ */
+export function shownWord(word: string, kind: 'command' | 'option' = 'command'): string {
+  const name = kind === 'option' ? word.replace(/^--?/, '') : word;
+  if (/^[a-z][a-z-]{0,30}$/.test(name)) return `"${word}"`;
+  return kind === 'option' ? '(not an option name)' : '(not a command name)';
+}
+
+/**
+ * node:util's parse error as one line. An unknown option is the user's text (it may be a
+ * secret typed after `--`), so it is shown only when it looks like a name; node's other
+ * messages name only this command's own options, and their later lines say how to give a value
+ * that starts with a dash.
+ */
+function parseErrorText(error: unknown): string {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : '';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+    return `unknown option ${shownWord(/^Unknown option '([^']*)'/.exec(text)?.[1] ?? '', 'option')}`;
+  return text.split('\n').join(' ') || 'bad arguments';
+}
+
 export function parse(command: Command, argv: string[]): ParsedArgs {
   let parsed: ParsedArgs;
   try {
@@ -129,7 +153,7 @@ export function parse(command: Command, argv: string[]): ParsedArgs {
       strict: true,
     });
   } catch (error) {
-    throw new UsageError((error as Error).message.split('\n')[0] ?? 'bad arguments');
+    throw new UsageError(parseErrorText(error));
   }
   const [min, max] = command.positionals ?? [0, 0];
   if (!parsed.values.help && (parsed.positionals.length < min || parsed.positionals.length > max)) {

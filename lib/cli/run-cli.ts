@@ -17,6 +17,7 @@ import {
   type CommandGroup,
   isGroup,
   parse,
+  shownWord,
   Refusal,
   UsageError,
 } from './framework.js';
@@ -72,11 +73,6 @@ function groupHelp(group: CommandGroup): string {
     '',
     `Run \`keypool ${group.name} <subcommand> --help\` for its options.`,
   ].join('\n');
-}
-
-/** A word the user typed, echoed only when it looks like a command name: a mistyped secret is never repeated. */
-function shownWord(word: string): string {
-  return /^[a-z][a-z-]{0,30}$/.test(word) ? `"${word}"` : '(not a command name)';
 }
 
 /** Why the store could not be reached, in one line, or undefined if the error is something else. */
