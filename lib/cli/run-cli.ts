@@ -34,8 +34,8 @@ function mainHelp(): string {
     '',
     'Run `keypool <command> --help` for its options.',
     '',
-    'DynamoDB: KEYPOOL_DYNAMODB_ENDPOINT if set, else AWS when AWS_REGION is set, else the local stack',
-    '(`npm start`) at 127.0.0.1:$KEYPOOL_DYNAMODB_LOCAL_PORT (default 8000). Table: KEYPOOL_TABLE (default keypool).',
+    'DynamoDB: KEYPOOL_DYNAMODB_ENDPOINT if set, else AWS when AWS_REGION or AWS_DEFAULT_REGION is set, else the',
+    'local stack (`npm start`) at 127.0.0.1:$KEYPOOL_DYNAMODB_LOCAL_PORT (default 8000). Table: KEYPOOL_TABLE (default keypool).',
     `Sealing key (${COMMANDS.filter((c) => !isGroup(c) && c.secrets)
       .map((c) => c.name)
       .join(', ')}): KEYPOOL_SECRETS_KEY_ARN, else KEYPOOL_SEALING_KEY_FILE, else,`,
