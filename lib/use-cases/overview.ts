@@ -5,13 +5,12 @@
  */
 import { PoolNotFound } from '../domain/errors.js';
 import type { MaintenanceRunRecord } from '../domain/maintenance-run.js';
-import { effectiveStatus } from '../domain/rules.js';
 import type { KeyRecord, KeyView, ListQuery, PoolPolicy } from '../domain/types.js';
 import type { KeyAdminStore } from '../ports/key-admin-store.js';
 import type { MaintenanceRunStore } from '../ports/maintenance-run-store.js';
 import type { PoolStore } from '../ports/pool-store.js';
 import type { KeyAdmin } from './key-admin.js';
-import { type HealthInput, poolHealth, type PoolHealth } from './maintenance/pool-health.js';
+import { type HealthInput, poolHealth, type PoolHealth, viewHealth } from './maintenance/pool-health.js';
 
 /** The most bars a histogram has below the cap: a wider cap is shown in ranges of counts. */
 export const HISTOGRAM_BARS = 10;
@@ -28,7 +27,7 @@ export interface HistogramBar {
 export interface PoolSummary {
   policy: PoolPolicy;
   health: PoolHealth;
-  /** the last known balances of the usable keys, summed */
+  /** the last known balances of the accounts with a usable key, once per account (health's usableCredits) */
   usableCredits: number;
   /** counts 0..maxUses in at most HISTOGRAM_BARS bars, then one bar for the keys over the cap */
   histogram: HistogramBar[];
@@ -48,7 +47,8 @@ export type KeyRow = KeyView & {
 export interface OverviewOptions {
   pools: Pick<PoolStore, 'list' | 'get'>;
   keys: Pick<KeyAdminStore, 'poolKeys' | 'record'>;
-  keyAdmin: Pick<KeyAdmin, 'list'>;
+  /** lists a pool's keys, and gives each key of a known account its account's balance */
+  keyAdmin: Pick<KeyAdmin, 'list' | 'views'>;
   runs: Pick<MaintenanceRunStore, 'recent'>;
   clock?: () => number;
 }
@@ -74,21 +74,19 @@ export function histogramBars(maxUses: number): HistogramBar[] {
   return bars;
 }
 
-/** Sums one pool's keys (every page) into its summary. */
-function summarize(policy: PoolPolicy, records: readonly KeyRecord[], nowMs: number): PoolSummary {
-  const [health] = poolHealth(records as readonly HealthInput[], [policy], nowMs);
+/** Sums one pool's keys (every page, each with its account's balance) into its summary. */
+function summarize(policy: PoolPolicy, records: readonly HealthInput[], nowMs: number): PoolSummary {
+  const [health] = poolHealth(records, [policy], nowMs);
   if (!health) throw new Error(`no health for pool ${policy.pool}`);
   const histogram = histogramBars(policy.maxUses);
   const width = barWidth(policy.maxUses);
-  let usableCredits = 0;
   for (const record of records) {
     const bar =
       record.usageCount > policy.maxUses ? histogram.at(-1) : histogram[Math.floor(record.usageCount / width)];
     if (bar) bar.keys++;
-    if (effectiveStatus(record, nowMs) === 'active' && record.usageCount <= policy.maxUses)
-      usableCredits += record.credits ?? 0;
   }
-  return { policy, health, usableCredits: Math.round(usableCredits * 1000) / 1000, histogram };
+  // Every key of an account shows the account's balance: summed per key, it would count it once per key.
+  return { policy, health, usableCredits: health.usableCredits, histogram };
 }
 
 export class Overview {
@@ -113,7 +111,9 @@ export class Overview {
         records.push(...page.keys);
         after = page.lastKeyId;
       } while (after !== undefined);
-      summaries.push(summarize(policy, records, readAt));
+      // The balance of a key of a known account is on the account's record: its view carries it.
+      const views = await this.options.keyAdmin.views(policy.pool, records, readAt);
+      summaries.push(summarize(policy, views.map(viewHealth), readAt));
     }
     return { readAt: new Date(readAt).toISOString(), data: summaries };
   }

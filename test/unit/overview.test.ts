@@ -4,7 +4,8 @@
  * view has none, and the runs newest first.
  */
 import { describe, expect, it } from 'vitest';
-import { histogramBars, Overview } from '../../lib/use-cases/overview.js';
+import { KeyAdmin } from '../../lib/use-cases/key-admin.js';
+import { histogramBars, Overview, type OverviewOptions } from '../../lib/use-cases/overview.js';
 import { MemoryMaintenanceRunStore } from '../support/memory-maintenance-runs.js';
 import { POOL, setup } from '../support/memory-world.js';
 
@@ -56,6 +57,46 @@ describe('Overview', () => {
     expect(summary?.health).toMatchObject({ total: 5, active: 4, disabled: 1, usable: 3 });
     // Only usable keys' balances: the key over the cap has 100 but is not usable.
     expect(summary?.usableCredits).toBe(7.5);
+  });
+
+  it("counts an account's balance once, from the account's record, as keypool status does", async () => {
+    // Prepare: two usable keys of one account with 40 credits (the balance lives on the account's
+    // record, not on its keys), and a key on its own with 5.
+    const { poolStore, pools, store, ids } = await overviewOf(3);
+    await store.write({ keyId: ids[2] ?? '', seenStatus: 'active', change: 'none', credits: 5, checkedAt: 'x' });
+    const inAccount = new Set([ids[0], ids[1]]);
+    const keys: OverviewOptions['keys'] = {
+      record: (pool, keyId) => store.record(pool, keyId),
+      poolKeys: async (pool, limit, after) => {
+        const page = await store.poolKeys(pool, limit, after);
+        return { ...page, keys: page.keys.map((k) => (inAccount.has(k.keyId) ? { ...k, account: 'org-a' } : k)) };
+      },
+    };
+    const refuse = () => Promise.reject(new Error('the overview only reads'));
+    const keyAdmin = new KeyAdmin({
+      store,
+      pools,
+      accounts: {
+        records: (pool, names) =>
+          Promise.resolve(
+            new Map(
+              names.map((account) => [
+                account,
+                { pool, account, credits: 40, creditsCheckedAt: 'x', status: 'active' as const },
+              ]),
+            ),
+          ),
+        setAccount: refuse,
+        ensure: refuse,
+      },
+    });
+    const overview = new Overview({ pools: poolStore, keys, keyAdmin, runs: new MemoryMaintenanceRunStore() });
+    // Act
+    const { data } = await overview.pools();
+    const summary = data.find((s) => s.policy.pool === POOL);
+    // Assess
+    expect(summary?.health).toMatchObject({ usable: 3, credits: 45, usableCredits: 45, unchecked: 0 });
+    expect(summary?.usableCredits).toBe(45);
   });
 
   it("gives a cooling key its return time from its record when the key's view has none", async () => {

@@ -1,15 +1,7 @@
 /** status: the operator's view of each pool's health, from the same counts the metrics publish. */
 import { type KeyView, STATUS_READING_ORDER } from '../../domain/types.js';
-import { type HealthInput, poolHealth } from '../../use-cases/maintenance/pool-health.js';
+import { poolHealth, viewHealth } from '../../use-cases/maintenance/pool-health.js';
 import { type Command, json, table } from '../framework.js';
-
-/**
- * A listed key as poolHealth reads it. A view's status is already the effective one; without
- * an end (the view's cooldownUntil is a time for people), poolHealth keeps it as it is.
- */
-function healthInput({ cooldownUntil: _end, ...view }: KeyView): HealthInput {
-  return view;
-}
 
 const STATUS_COLUMNS = [
   'pool',
@@ -43,7 +35,7 @@ export const status: Command = {
     const policies = await broker.listPools();
     const keys: KeyView[] = [];
     for (const { pool } of policies) keys.push(...(await broker.listAll(pool)));
-    const pools = poolHealth(keys.map(healthInput), policies, Date.now());
+    const pools = poolHealth(keys.map(viewHealth), policies, Date.now());
     if (args.values.json) io.out(json({ pools }));
     else
       io.out(

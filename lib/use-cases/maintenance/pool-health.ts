@@ -1,6 +1,6 @@
 /** Per-pool counts from keys' states: what `keypool status`, the maintenance summary and the metrics report. */
 import { effectiveStatus } from '../../domain/rules.js';
-import type { KeyStatus, PoolPolicy } from '../../domain/types.js';
+import type { KeyStatus, KeyView, PoolPolicy } from '../../domain/types.js';
 
 export interface HealthInput {
   pool: string;
@@ -42,6 +42,15 @@ export interface PoolHealth {
   unchecked: number;
   /** the oldest balance check among keys not disabled; null when none was checked */
   oldestCheck: string | null;
+}
+
+/**
+ * A key's view as poolHealth reads it: its balance is already its account's, and its status the
+ * effective one; without an end (the view's cooldownUntil is a time for people), poolHealth keeps
+ * the status as it is.
+ */
+export function viewHealth({ cooldownUntil: _end, ...view }: KeyView): HealthInput {
+  return view;
 }
 
 /** Counts the keys of each of `pools` (sorted by name, every pool even with no key) by effective status. */
