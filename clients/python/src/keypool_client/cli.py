@@ -42,7 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-uses", type=int, help="with --find: a cap lower than the pool's (default: the pool's)")
     parser.add_argument("--pool", default=None, help=f"default: KEYPOOL_POOL, else {DEFAULT_POOL}")
     parser.add_argument("--url", default=None, help="keypool's API URL (default: KEYPOOL_URL)")
-    parser.add_argument("--region", default=None, help="SigV4 region (default: the URL's, else AWS_REGION)")
+    parser.add_argument(
+        "--region",
+        default=None,
+        help="SigV4 region (default: the URL's, else AWS_REGION, else AWS_DEFAULT_REGION or the profile's)",
+    )
     return parser
 
 
