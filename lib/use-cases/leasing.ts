@@ -308,7 +308,6 @@ export class Leasing {
    */
   async settleUse(use: ProxyUse, verdict: AnswerVerdict): Promise<void> {
     if (!verdict.givesBack) return;
-    this.dropCarried(use.pool);
     const policy = await this.pools.require(use.pool);
     const outcome = slotOutcome(verdict.outcome);
     const nowMs = this.clock();
@@ -325,6 +324,8 @@ export class Leasing {
         ...(change ? { change } : {}),
       });
       if (result.applied) {
+        // The key is back ahead of a carried page, once the refund has applied (as complete).
+        this.dropCarried(pool);
         // The provider's 402 (or 429, where the pool's limit is per account) stops the key's
         // whole account before the proxied call answers, as a completion's does.
         const report = verdict.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: verdict.retryAfterSeconds };
@@ -767,8 +768,6 @@ export class Leasing {
     }
     const ref = parseLeaseId(leaseId);
     if (!ref) throw new LeaseNotFound(leaseId);
-    // Anything but a success may put the key (or its account's keys) back ahead of a carried page.
-    if (outcome !== 'success') this.dropCarried(pool);
     const nowMs = this.clock();
     let change = reportChange(outcome, reporter.by, policy, report.retryAfterSeconds, nowMs);
     let ignored: CompletionResult['reportIgnored'];
@@ -793,6 +792,9 @@ export class Leasing {
         ...(change ? { change } : {}),
       });
       if (result.applied) {
+        // Anything but a success may put the key back ahead of a carried page: dropped once the
+        // write has applied, so a page read while it was under way is not carried past it.
+        if (outcome !== 'success') this.dropCarried(pool);
         // The change the key got, put on its account's other keys before the answer: after
         // this returns, no lease grants a sibling until the account comes back.
         if (change && this.accounts)

@@ -274,6 +274,28 @@ describe('within one broker', () => {
     expect(third.keyId).toBe(ids[0]);
   });
 
+  it('a read made while a use is being given back is not carried past the give-back: the key is back ahead of it', async () => {
+    // Prepare: the first key unused, the others used once; the first lease takes the first key.
+    const store = new HeldCompletions();
+    const { leasing, admin, clock, importKeys } = world(store);
+    const ids = await importKeys('late', 3);
+    for (const id of ids.slice(1)) await admin.update(POOL, id, { usageCount: 1 });
+    clock.advance(10);
+    const first = await leasing.lease(POOL);
+    // Act: the failure's write is held; a lease reads its page meanwhile, then the use is given back.
+    clock.advance(PAGE_REUSE_MS);
+    let release = (): void => undefined;
+    store.hold = new Promise<void>((done) => (release = done));
+    const failed = leasing.complete(POOL, first.leaseId, { outcome: 'failure' });
+    const second = await leasing.lease(POOL);
+    release();
+    await failed;
+    const third = await leasing.lease(POOL);
+    // Assess: the first key, back at 0, not the next key of the page read before the give-back.
+    expect([first.keyId, second.keyId]).toEqual([ids[0], ids[1]]);
+    expect(third.keyId).toBe(ids[0]);
+  });
+
   it('a use counted without a lease ends the carried page: that key is more used now', async () => {
     // Prepare
     const { leasing, ids } = await setup(3);
@@ -317,6 +339,15 @@ class HeldReads extends MemoryKeyStore {
       await hold;
     }
     return page;
+  }
+}
+
+/** A store whose completion writes can be held before they apply (`hold`), to land after other requests. */
+class HeldCompletions extends MemoryKeyStore {
+  hold: Promise<void> | undefined;
+  override async tryComplete(...write: Parameters<MemoryKeyStore['tryComplete']>) {
+    await this.hold;
+    return super.tryComplete(...write);
   }
 }
 
