@@ -55,8 +55,15 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     return this.admin.revive(key, seenPool);
   }
 
-  candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
-    return this.leases.candidates(pool, shard, maxUses, limit, nowMs);
+  candidates(
+    pool: string,
+    shard: number,
+    maxUses: number,
+    limit: number,
+    nowMs: number,
+    skip?: ReadonlySet<string>,
+  ): Promise<CandidatePage> {
+    return this.leases.candidates(pool, shard, maxUses, limit, nowMs, skip);
   }
 
   tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {

@@ -82,13 +82,20 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
     return this.readPool(pool, limit, afterKeyId, toKeyState, STATE_PROJECTION);
   }
 
-  async candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage> {
+  async candidates(
+    pool: string,
+    shard: number,
+    maxUses: number,
+    limit: number,
+    nowMs: number,
+    skip?: ReadonlySet<string>,
+  ): Promise<CandidatePage> {
     const page: CandidatePage = { candidates: [] };
     let start: Item | undefined;
-    // Pages only while every item read so far was a cooling key: the range itself holds only
-    // keys under the cap, so the first page normally answers. Cooling keys are skipped here
-    // rather than by a FilterExpression (which costs the same reads) so the earliest end of a
-    // cooldown can be told to a caller who finds nothing.
+    // Pages only while every item read so far was a cooling key (or one `skip` names): the range
+    // itself holds only keys under the cap, so the first page normally answers. Cooling keys are
+    // skipped here rather than by a FilterExpression (which costs the same reads) so the
+    // earliest end of a cooldown can be told to a caller who finds nothing.
     do {
       const out = await this.client.send(
         new QueryCommand({
@@ -110,7 +117,8 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
           page.coolingUntilMs = Math.min(page.coolingUntilMs ?? Infinity, cooldownUntil);
           continue;
         }
-        page.candidates.push({ keyId: item[KEY] as string, usageCount: item.usageCount as number });
+        const keyId = item[KEY] as string;
+        if (!skip?.has(keyId)) page.candidates.push({ keyId, usageCount: item.usageCount as number });
       }
       start = out.LastEvaluatedKey;
     } while (page.candidates.length === 0 && start);

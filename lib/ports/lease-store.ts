@@ -117,8 +117,19 @@ export interface LeaseStore extends UndecryptableMarker, ReportBudget {
   keyStates(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<CountedKey & { keyId: string }>>;
   /** A key with its slots and secret, read consistently. */
   get(keyId: string): Promise<StoredKey | undefined>;
-  /** Leasable keys of one shard of the pool with usageCount <= maxUses, fewest uses then least recently used first. */
-  candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number): Promise<CandidatePage>;
+  /**
+   * Leasable keys of one shard of the pool with usageCount <= maxUses, fewest uses then least
+   * recently used first. Keys in `skip` (the ones a request has tried) are read past as cooling
+   * ones are: never answered, and the read goes on while it has found no other.
+   */
+  candidates(
+    pool: string,
+    shard: number,
+    maxUses: number,
+    limit: number,
+    nowMs: number,
+    skip?: ReadonlySet<string>,
+  ): Promise<CandidatePage>;
   tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult>;
   /** The lease recorded under an Idempotency-Key digest, live or expired; undefined if none. */
   idempotentLease(id: string): Promise<IdempotentLease | undefined>;

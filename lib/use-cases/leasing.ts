@@ -358,8 +358,8 @@ export class Leasing {
   /**
    * The lease loop, shared by lease and takeUse: reads candidate pages shard by shard and tries
    * them with `tryKey` (which writes) until one is taken, or refuses with NoUsableKey when every
-   * shard was seen dry in this request. Keys in `exclude` are never tried; a shard whose page
-   * holds only those is dry for this request (not for the broker's memory of it).
+   * shard was seen dry in this request. Keys in `exclude` are never tried: the store reads past
+   * them, and a shard with no other is dry for this request (not for the broker's memory of it).
    */
   private async takeFrom<R>(
     pool: string,
@@ -382,10 +382,7 @@ export class Leasing {
       // a time while every read comes back dry, so a pool dry everywhere answers in a few
       // round trips whatever its shard count (and still reads each shard once).
       const batch = Math.min(MAX_PARALLEL_SHARD_READS, dry.size + 1);
-      // A request that excludes keys (a proxied call failing over) reads the index: that a shard
-      // holds only keys it tried is a conclusion only a whole page may draw, not a carried rest.
-      if (ready.length === 0)
-        ready.push(...(await this.readShards(pool, span, dry, batch, maxUses, exclude.size === 0)));
+      if (ready.length === 0) ready.push(...(await this.readShards(pool, span, dry, batch, maxUses, exclude)));
       const next = ready.shift();
       if (!next) break;
       const { shard, page } = next;
@@ -393,28 +390,23 @@ export class Leasing {
       const candidates = page.candidates;
       if (page.coolingUntilMs !== undefined) coolingUntilMs = Math.min(coolingUntilMs ?? Infinity, page.coolingUntilMs);
       if (candidates.length === 0) {
-        this.markDry(pool, shard, maxUses, dry, nowMs);
-        continue;
-      }
-      // A page holds more keys (25) than one request may try (proxyAttempts, at most 5): a page
-      // of only tried keys is a shard of only those.
-      const untried = exclude.size === 0 ? candidates : candidates.filter((c) => !exclude.has(c.keyId));
-      if (untried.length === 0) {
-        dry.add(shard);
+        // Keys this request excluded may be usable by others.
+        if (exclude.size === 0) this.markDry(pool, shard, maxUses, dry, nowMs);
+        else dry.add(shard);
         continue;
       }
       // Strict LRU for the first try: the head of the index, unless this process is already
       // trying it or lost a race moments ago. Callers in other processes (other Lambda
       // containers) read the same head, so once contention is seen the first try is a random
       // one of the page's least used candidates (takeSpread); after a lost race, another.
-      const free = untried.filter((c) => !this.inFlight.has(c.keyId));
-      const busy = untried.filter((c) => this.inFlight.has(c.keyId));
+      const free = candidates.filter((c) => !this.inFlight.has(c.keyId));
+      const busy = candidates.filter((c) => this.inFlight.has(c.keyId));
       // Every candidate is one that another lease of this process is trying (more callers at
       // once than a page holds): read past them, once, rather than race for them.
       if (free.length === 0 && !widened) {
         widened = true;
         const limit = Math.min(this.candidateLimit + this.inFlight.size, MAX_WIDENED_PAGE);
-        ready.unshift(...(await this.readShards(pool, span, dry, 1, maxUses, false, limit)));
+        ready.unshift(...(await this.readShards(pool, span, dry, 1, maxUses, exclude, limit)));
         continue;
       }
       round++;
@@ -446,7 +438,7 @@ export class Leasing {
       // or the range goes on past the page (a short page can be one whose cooling keys were
       // skipped), it may be read again. Keys this request excluded may be usable by others.
       if (!stillUsable && !page.more) {
-        if (untried.length === candidates.length) this.markDry(pool, shard, maxUses, dry, this.clock());
+        if (exclude.size === 0) this.markDry(pool, shard, maxUses, dry, this.clock());
         else dry.add(shard);
       }
     }
@@ -455,15 +447,18 @@ export class Leasing {
     throw new NoUsableKey(pool, maxUses, wait, await this.dryPool?.dry(pool, maxUses));
   }
 
-  /** Reads the candidate pages of up to `batch` shards not seen dry yet, in parallel, best shard first. */
+  /**
+   * Reads the candidate pages of up to `batch` shards not seen dry yet, in parallel, best shard
+   * first; `widened`: a page of that many read past this process's other leases.
+   */
   private async readShards(
     pool: string,
     span: number,
     dry: ReadonlySet<number>,
     batch: number,
     maxUses: number,
-    reuse: boolean,
-    limit = this.candidateLimit,
+    exclude: ReadonlySet<string>,
+    widened?: number,
   ): Promise<{ shard: number; page: CandidatePage }[]> {
     const nowMs = this.clock();
     const picked = new Set(dry);
@@ -474,24 +469,30 @@ export class Leasing {
       picked.add(shard);
       shards.push(shard);
     }
-    const pages = await Promise.all(shards.map((shard) => this.readPage(pool, shard, maxUses, nowMs, reuse, limit)));
+    const pages = await Promise.all(
+      shards.map((shard) => this.readPage(pool, shard, maxUses, nowMs, exclude, widened)),
+    );
     return shards.map((shard, i) => ({ shard, page: pages[i] as CandidatePage }));
   }
 
   /**
-   * One shard's candidate page: the rest of a page read moments ago (when `reuse` allows it),
-   * or one read now, shared with the leases of this process reading it at the same time.
+   * One shard's candidate page: the rest of a page read moments ago (unless `widened`), or one
+   * read now, shared with the leases of this process reading it at the same time. A request
+   * that excludes keys (a proxied call failing over) reads past them: its page is its own,
+   * neither carried nor shared, and a carried rest of only those keys is not a dry shard.
    */
   private readPage(
     pool: string,
     shard: number,
     maxUses: number,
     nowMs: number,
-    reuse: boolean,
-    limit: number,
+    exclude: ReadonlySet<string>,
+    widened: number | undefined,
   ): Promise<CandidatePage> {
+    const limit = widened ?? this.candidateLimit;
+    if (exclude.size > 0) return this.store.candidates(pool, shard, maxUses, limit, nowMs, exclude);
     const id = `${shard}:${maxUses}`;
-    const kept = reuse ? this.carried.get(pool)?.get(id) : undefined;
+    const kept = widened === undefined ? this.carried.get(pool)?.get(id) : undefined;
     if (
       kept &&
       kept.candidates.length > 0 &&

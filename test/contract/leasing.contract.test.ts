@@ -100,6 +100,18 @@ describe.each(STORES)('%s stores', (_name, build) => {
       });
     });
 
+    it('read past the keys a request skips as past cooling ones, on to the first other key', async () => {
+      // Prepare: in usage order: cooling, tried | active
+      const { keys, pool } = fresh();
+      await given({ status: 'cooling', cooldownUntil: T0 + 9_000, createdAt: iso(T0 - 3_000) });
+      const tried = await given({ createdAt: iso(T0 - 2_000) });
+      const next = await given({ usageCount: 1 });
+      // Act
+      const page = await keys.candidates(pool, 0, 3, 2, T0, new Set([tried.keyId]));
+      // Assess
+      expect(page).toEqual({ candidates: [{ keyId: next.keyId, usageCount: 1 }], coolingUntilMs: T0 + 9_000 });
+    });
+
     it('say the range may go on past a page its limit cut short, skipped cooling keys included, and not past one that read it to its end', async () => {
       // Prepare: in usage order: cooling, active, active
       const { keys, pool } = fresh();

@@ -135,18 +135,18 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     return this.answer('record', row && withoutSecret(row.key));
   }
 
-  candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number) {
+  candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number, skip?: ReadonlySet<string>) {
     const range = [...this.rows.values()]
       .filter((row) => row.key.pool === pool && indexedIn(row) === shard && sortKey(row) < usageSortKeyBound(maxUses))
       .sort((a, b) => sortKey(a) - sortKey(b));
     const page: CandidatePage = { candidates: [] };
-    // As the index Query: pages of `limit` keys read, cooling ones skipped, on only while none is found.
+    // As the index Query: pages of `limit` keys read, cooling and skipped ones passed, on only while none is found.
     let start = 0;
     for (; start < range.length && page.candidates.length === 0; start += limit) {
       for (const { key } of range.slice(start, start + limit)) {
         if ((key.cooldownUntil ?? 0) > nowMs)
           page.coolingUntilMs = Math.min(page.coolingUntilMs ?? Infinity, key.cooldownUntil ?? 0);
-        else page.candidates.push({ keyId: key.keyId, usageCount: key.usageCount });
+        else if (!skip?.has(key.keyId)) page.candidates.push({ keyId: key.keyId, usageCount: key.usageCount });
       }
     }
     if (start < range.length) page.more = true;

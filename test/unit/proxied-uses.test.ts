@@ -70,6 +70,25 @@ describe('takeUse', () => {
     expect(next.keyId).toBe(ids[3]);
   });
 
+  it('a page whose only candidate is a key the request tried, its other keys cooling, is not a dry shard', async () => {
+    // Prepare: pages of 2. The first key is cooled by a 429; the third is used once. The second
+    // key fails with a 500 and is given back: the index reads [first (cooling), second], third.
+    const { store, pools, sealer, clock, admin, importKeys } = world(new MemoryKeyStore());
+    const ids = await importKeys('cool', 3);
+    await admin.update(POOL, ids[2] ?? '', { usageCount: 1 });
+    const leasing = new Leasing({ store, pools, sealer, clock: clock.now, candidateLimit: 2 });
+    clock.advance(10);
+    await leasing.settleUse(await leasing.takeUse(POOL), documented(429, 60));
+    clock.advance(10);
+    const failed = await leasing.takeUse(POOL);
+    await leasing.settleUse(failed, documented(500));
+    // Act: the failover, which has tried the second key.
+    const next = await leasing.takeUse(POOL, { exclude: new Set([failed.keyId]) });
+    // Assess: the third key, past the page, not a 409.
+    expect(failed.keyId).toBe(ids[1]);
+    expect(next.keyId).toBe(ids[2]);
+  });
+
   it("honours the cap: a key serves maxUses + 1 proxied uses, then the pool is dry; a caller's lower cap too", async () => {
     // Prepare
     const { leasing } = await setup(1);

@@ -115,20 +115,15 @@ class CountingStore extends MemoryKeyStore {
   maxInFlight = 0;
   roundTrips = 0;
   readonly shardsRead = new Set<number>();
-  override async candidates(
-    pool: string,
-    shard: number,
-    maxUses: number,
-    limit: number,
-    nowMs: number,
-  ): Promise<CandidatePage> {
+  override async candidates(...query: Parameters<MemoryKeyStore['candidates']>): Promise<CandidatePage> {
+    const [, shard] = query;
     this.shardsRead.add(shard);
     if (this.inFlight === 0) this.roundTrips++;
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     await Promise.resolve();
     try {
-      return await super.candidates(pool, shard, maxUses, limit, nowMs);
+      return await super.candidates(...query);
     } finally {
       this.inFlight--;
     }
