@@ -416,7 +416,10 @@ export class Leasing {
       let stillUsable = false;
       while (candidate) {
         const tried = await tryKey(candidate.keyId, candidate.usageCount, shard);
-        this.strike(pool, shard, candidate.keyId, 'grant' in tried ? tried.usageCount : undefined);
+        // A replayed lease (its twin's, under the same Idempotency-Key) wrote nothing to this
+        // key: it keeps its place in the carried page.
+        if ('usable' in tried || ('grant' in tried && tried.usageCount !== undefined))
+          this.strike(pool, shard, candidate.keyId, 'grant' in tried ? tried.usageCount : undefined);
         if ('grant' in tried) {
           if (tried.usageCount !== undefined) {
             // The shard's head is now the next candidate of the page (or, if none, one use

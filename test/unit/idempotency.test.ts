@@ -32,6 +32,17 @@ describe('Idempotency-Key on a lease', () => {
     expect(ids.reduce((n, id) => n + (store.peek(id)?.usageCount ?? 0), 0)).toBe(1);
   });
 
+  it("the key a request tried before it answered with its twin's lease keeps its place: the next lease takes it", async () => {
+    // Prepare
+    const { leasing, ids } = await setup(3);
+    const twins = await Promise.all([1, 2].map(() => leasing.lease(POOL, {}, 'twins')));
+    // Act
+    const next = await leasing.lease(POOL);
+    // Assess: the twins answered with the first key; the second, tried by the twin and untouched, comes next.
+    expect(twins.map((g) => g.keyId)).toEqual([ids[0], ids[0]]);
+    expect(next.keyId).toBe(ids[1]);
+  });
+
   it('the same key for another request is refused; another key leases anew', async () => {
     // Prepare
     const { leasing } = await setup(2);
