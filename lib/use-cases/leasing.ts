@@ -599,6 +599,8 @@ export class Leasing {
         const { proxied, ...slot } = lease;
         const failure = { keyId: key.keyId, pool, ...slot, outcome: 'failure' as const, nowMs: this.clock() };
         await (proxied ? this.store.refundProxied(failure) : this.store.tryComplete(failure));
+        // Given back, the key sorts by its lease's stamp now, not where a carried page has it.
+        this.dropCarried(pool);
       }
       throw error;
     }

@@ -132,6 +132,20 @@ describe('a lease when the key service fails', () => {
     expect(later.usageCount).toBe(0);
     expect(store.peek(id)).toMatchObject({ status: 'active', usageCount: 1 });
   });
+
+  it('the key whose use was given back goes behind the keys of its count it was ahead of: the next lease takes the next key', async () => {
+    // Prepare
+    const { leasing, sealer, clock, ids } = await setup(2);
+    sealer.unavailable = true;
+    clock.advance(10);
+    const failed = await leasing.lease(POOL).catch((error: unknown) => error);
+    sealer.unavailable = false;
+    // Act
+    const next = await leasing.lease(POOL);
+    // Assess: the first key, given back at its lease's stamp, sorts after the second.
+    expect(failed).toBeInstanceOf(SealingUnavailable);
+    expect(next.keyId).toBe(ids[1]);
+  });
 });
 
 describe('a lease of a key sealed under a wrapping key the process does not hold (a wrong setting)', () => {
