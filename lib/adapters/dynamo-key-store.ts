@@ -11,6 +11,7 @@ import type { KeyPageRead } from '../ports/key-pages.js';
 import type { KeyStore } from '../ports/key-store.js';
 import type {
   CandidatePage,
+  CandidateQuery,
   CompletionAttempt,
   CompletionAttemptResult,
   IdempotentLease,
@@ -55,15 +56,8 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     return this.admin.revive(key, seenPool);
   }
 
-  candidates(
-    pool: string,
-    shard: number,
-    maxUses: number,
-    limit: number,
-    nowMs: number,
-    skip?: ReadonlySet<string>,
-  ): Promise<CandidatePage> {
-    return this.leases.candidates(pool, shard, maxUses, limit, nowMs, skip);
+  candidates(...query: CandidateQuery): Promise<CandidatePage> {
+    return this.leases.candidates(...query);
   }
 
   tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {

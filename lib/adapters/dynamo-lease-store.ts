@@ -13,6 +13,7 @@ import { isTemporary, refundsUse } from '../domain/rules.js';
 import { type KeyRecord, type KeyStatus, PROXIED, type StoredKey } from '../domain/types.js';
 import type {
   CandidatePage,
+  CandidateQuery,
   CompletedKey,
   CompletionAttempt,
   CompletionAttemptResult,
@@ -82,14 +83,7 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
     return this.readPool(pool, limit, afterKeyId, toKeyState, STATE_PROJECTION);
   }
 
-  async candidates(
-    pool: string,
-    shard: number,
-    maxUses: number,
-    limit: number,
-    nowMs: number,
-    skip?: ReadonlySet<string>,
-  ): Promise<CandidatePage> {
+  async candidates(...[pool, shard, maxUses, limit, nowMs, skip]: CandidateQuery): Promise<CandidatePage> {
     const page: CandidatePage = { candidates: [] };
     let start: Item | undefined;
     // Pages only while every item read so far was a cooling key (or one `skip` names): the range

@@ -29,6 +29,16 @@ export interface CandidatePage {
   more?: boolean;
 }
 
+/** What a candidate read asks for (LeaseStore.candidates). */
+export type CandidateQuery = [
+  pool: string,
+  shard: number,
+  maxUses: number,
+  limit: number,
+  nowMs: number,
+  skip?: ReadonlySet<string>,
+];
+
 export interface LeaseAttempt {
   keyId: string;
   pool: string;
@@ -122,14 +132,7 @@ export interface LeaseStore extends UndecryptableMarker, ReportBudget {
    * recently used first. Keys in `skip` (the ones a request has tried) are read past as cooling
    * ones are: never answered, and the read goes on while it has found no other.
    */
-  candidates(
-    pool: string,
-    shard: number,
-    maxUses: number,
-    limit: number,
-    nowMs: number,
-    skip?: ReadonlySet<string>,
-  ): Promise<CandidatePage>;
+  candidates(...query: CandidateQuery): Promise<CandidatePage>;
   tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult>;
   /** The lease recorded under an Idempotency-Key digest, live or expired; undefined if none. */
   idempotentLease(id: string): Promise<IdempotentLease | undefined>;

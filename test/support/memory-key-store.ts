@@ -9,6 +9,7 @@
  */
 import type {
   CandidatePage,
+  CandidateQuery,
   CompletionAttempt,
   IdempotentLease,
   LeaseAttempt,
@@ -135,7 +136,7 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     return this.answer('record', row && withoutSecret(row.key));
   }
 
-  candidates(pool: string, shard: number, maxUses: number, limit: number, nowMs: number, skip?: ReadonlySet<string>) {
+  candidates(...[pool, shard, maxUses, limit, nowMs, skip]: CandidateQuery) {
     const range = [...this.rows.values()]
       .filter((row) => row.key.pool === pool && indexedIn(row) === shard && sortKey(row) < usageSortKeyBound(maxUses))
       .sort((a, b) => sortKey(a) - sortKey(b));
