@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
 import { CARRIED_POOLS, CONTENTION_MEMORY_MS, Leasing, PAGE_REUSE_MS } from '../../lib/use-cases/leasing.js';
 import { LeaseExpired, NoUsableKey } from '../../lib/domain/errors.js';
+import { classifyProviderAnswer } from '../../lib/domain/provider-answers.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 
 import { fixedRandom, POOL, setup, world } from '../support/memory-world.js';
@@ -274,22 +275,38 @@ describe('within one broker', () => {
     expect(third.keyId).toBe(ids[0]);
   });
 
-  it('a read made while a use is being given back is not carried past the give-back: the key is back ahead of it', async () => {
-    // Prepare: the first key unused, the others used once; the first lease takes the first key.
-    const store = new HeldCompletions();
+  it.each([
+    [
+      'the use of a failed lease',
+      async (leasing: Leasing) => {
+        const grant = await leasing.lease(POOL);
+        return { keyId: grant.keyId, giveBack: () => leasing.complete(POOL, grant.leaseId, { outcome: 'failure' }) };
+      },
+    ],
+    [
+      'the use of a proxied call the provider failed',
+      async (leasing: Leasing) => {
+        const use = await leasing.takeUse(POOL);
+        const verdict = classifyProviderAnswer({ status: 500, documented: true });
+        return { keyId: use.keyId, giveBack: () => leasing.settleUse(use, verdict) };
+      },
+    ],
+  ])('a page read while %s is given back is not carried past it: the key is back ahead of it', async (_what, take) => {
+    // Prepare: the first key unused, the others used once; the first use takes the first key.
+    const store = new HeldGiveBacks();
     const { leasing, admin, clock, importKeys } = world(store);
     const ids = await importKeys('late', 3);
     for (const id of ids.slice(1)) await admin.update(POOL, id, { usageCount: 1 });
     clock.advance(10);
-    const first = await leasing.lease(POOL);
-    // Act: the failure's write is held; a lease reads its page meanwhile, then the use is given back.
+    const first = await take(leasing);
+    // Act: the give-back's write is held; a lease reads its page meanwhile, then the write lands.
     clock.advance(PAGE_REUSE_MS);
     let release = (): void => undefined;
     store.hold = new Promise<void>((done) => (release = done));
-    const failed = leasing.complete(POOL, first.leaseId, { outcome: 'failure' });
+    const givingBack = first.giveBack();
     const second = await leasing.lease(POOL);
     release();
-    await failed;
+    await givingBack;
     const third = await leasing.lease(POOL);
     // Assess: the first key, back at 0, not the next key of the page read before the give-back.
     expect([first.keyId, second.keyId]).toEqual([ids[0], ids[1]]);
@@ -342,12 +359,16 @@ class HeldReads extends MemoryKeyStore {
   }
 }
 
-/** A store whose completion writes can be held before they apply (`hold`), to land after other requests. */
-class HeldCompletions extends MemoryKeyStore {
+/** A store whose give-backs (completions, refunds) can be held before they apply (`hold`), to land after other requests. */
+class HeldGiveBacks extends MemoryKeyStore {
   hold: Promise<void> | undefined;
   override async tryComplete(...write: Parameters<MemoryKeyStore['tryComplete']>) {
     await this.hold;
     return super.tryComplete(...write);
+  }
+  override async refundProxied(...write: Parameters<MemoryKeyStore['refundProxied']>) {
+    await this.hold;
+    return super.refundProxied(...write);
   }
 }
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { classifyProviderAnswer } from '../../lib/domain/provider-answers.js';
 import { NoUsableKey, SealingUnavailable } from '../../lib/domain/errors.js';
 import { PROXIED } from '../../lib/domain/types.js';
-import { Leasing, PAGE_REUSE_MS } from '../../lib/use-cases/leasing.js';
+import { Leasing } from '../../lib/use-cases/leasing.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 import { POOL, setup, world } from '../support/memory-world.js';
 
@@ -185,28 +185,6 @@ describe('settleUse', () => {
     expect(store.peek(ids[1] ?? '')).toMatchObject({ status: 'cooling', cooldownUntil: clock.now() + 600_000 });
   });
 
-  it('a page read while a refund is under way is not carried past it: the key given back is taken next', async () => {
-    // Prepare: the first key unused, the others used once; the first use takes the first key.
-    const store = new HeldRefunds();
-    const { leasing, admin, clock, importKeys } = world(store);
-    const ids = await importKeys('late', 3);
-    for (const id of ids.slice(1)) await admin.update(POOL, id, { usageCount: 1 });
-    clock.advance(10);
-    const first = await leasing.takeUse(POOL);
-    // Act: the refund's write is held; a use reads its page meanwhile, then the refund lands.
-    clock.advance(PAGE_REUSE_MS);
-    let release = (): void => undefined;
-    store.hold = new Promise<void>((done) => (release = done));
-    const settled = leasing.settleUse(first, documented(500));
-    const second = await leasing.takeUse(POOL);
-    release();
-    await settled;
-    const third = await leasing.takeUse(POOL);
-    // Assess: the first key, back at 0, not the next key of the page read before the refund.
-    expect([first.keyId, second.keyId]).toEqual([ids[0], ids[1]]);
-    expect(third.keyId).toBe(ids[0]);
-  });
-
   it('refunds once: settling the same use twice gives back one use', async () => {
     // Prepare
     const { leasing, store } = await setup(1);
@@ -230,15 +208,6 @@ describe('settleUse', () => {
     expect(store.peek(use.keyId)).toMatchObject({ usageCount: 0, status: 'disabled', statusBy: 'operator' });
   });
 });
-
-/** A store whose refunds can be held before they apply (`hold`), to land after other requests. */
-class HeldRefunds extends MemoryKeyStore {
-  hold: Promise<void> | undefined;
-  override async refundProxied(...refund: Parameters<MemoryKeyStore['refundProxied']>) {
-    await this.hold;
-    return super.refundProxied(...refund);
-  }
-}
 
 describe('openKey', () => {
   it("opens a key of the pool for a poll and counts nothing; another pool's key, an unknown id or a retired key is undefined", async () => {
