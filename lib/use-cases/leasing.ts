@@ -31,7 +31,7 @@ import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from '../domain/le
 import type { PoolDirectory } from './pool-directory.js';
 import { effectiveStatus, isLeasable, isSlotFree, type Reporter, reportChange } from '../domain/rules.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
-import { ShardMemory, shardSpan } from '../domain/shards.js';
+import { MAX_SHARDS, ShardMemory, shardSpan } from '../domain/shards.js';
 import type { DryPoolCounts } from './dry-pool-counts.js';
 import { rememberSecret } from '../shared/redact.js';
 import type { AccountStore } from '../ports/account-store.js';
@@ -124,6 +124,12 @@ export const CONTENTION_MEMORY_MS = 2_000;
 export const PAGE_REUSE_MS = 1_000;
 /** The most pools whose pages one broker carries (a process serving more reads the rest). */
 export const CARRIED_POOLS = 1_000;
+/**
+ * The most pages one pool's carry holds (one per shard and cap asked for): a page for every
+ * shard at two caps. Callers choose the cap they ask for (up to the pool's, which may be 1,000),
+ * so without a bound their pages, and each lease's strike through them, would grow with it.
+ */
+export const CARRIED_PAGES_PER_POOL = 2 * MAX_SHARDS;
 /** The most candidates a page read past this process's other leases asks for (Leasing.takeFrom). */
 export const MAX_WIDENED_PAGE = 100;
 /** The most shards one lease reads at once, once it has seen one dry. */
@@ -512,10 +518,15 @@ export class Leasing {
     const drops = this.carriedDrops;
     const read = this.store.candidates(pool, shard, maxUses, limit, nowMs).then((page) => {
       if (this.pageReuseMs > 0 && drops === this.carriedDrops) {
-        // The pools read last stay; past CARRIED_POOLS the one read longest ago goes.
+        // The pools read last stay; past CARRIED_POOLS the one read longest ago goes. In a pool,
+        // pages past their reuse are never served again, and past CARRIED_PAGES_PER_POOL the page
+        // read longest ago goes.
         const pages = this.carried.get(pool) ?? new Map<string, CarriedPage>();
         this.carried.delete(pool);
+        for (const [other, kept] of pages) if (nowMs - kept.readAtMs >= this.pageReuseMs) pages.delete(other);
+        pages.delete(id);
         pages.set(id, { candidates: [...page.candidates], readAtMs: nowMs, coolingUntilMs: page.coolingUntilMs });
+        if (pages.size > CARRIED_PAGES_PER_POOL) pages.delete(pages.keys().next().value ?? id);
         this.carried.set(pool, pages);
         if (this.carried.size > CARRIED_POOLS) this.carried.delete(this.carried.keys().next().value ?? pool);
       }

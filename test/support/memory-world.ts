@@ -24,7 +24,10 @@ export function fixedRandom(values: number[]): () => number {
 }
 
 /** A world of one pool: stores, a pool directory, the operator's and the client's use cases. */
-export function world<S extends MemoryKeyStore>(store: S, options: { random?: () => number } = {}) {
+export function world<S extends MemoryKeyStore>(
+  store: S,
+  options: { random?: () => number; candidateLimit?: number } = {},
+) {
   const clock = fakeClock();
   const poolStore = new MemoryPoolStore();
   const pools = new PoolDirectory({ store: poolStore, clock: clock.now });

@@ -6,7 +6,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CandidatePage, LeaseAttempt, LeaseAttemptResult } from '../../lib/ports/lease-store.js';
-import { CARRIED_POOLS, CONTENTION_MEMORY_MS, Leasing, PAGE_REUSE_MS } from '../../lib/use-cases/leasing.js';
+import {
+  CARRIED_PAGES_PER_POOL,
+  CARRIED_POOLS,
+  CONTENTION_MEMORY_MS,
+  Leasing,
+  PAGE_REUSE_MS,
+} from '../../lib/use-cases/leasing.js';
 import { LeaseExpired, NoUsableKey } from '../../lib/domain/errors.js';
 import { classifyProviderAnswer } from '../../lib/domain/provider-answers.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
@@ -246,6 +252,23 @@ describe('within one broker', () => {
     const newest = (store.calls.candidates ?? 0) - readsBefore;
     await leasing.lease(pools[0] ?? '');
     // Assess: the second pool's page was still carried, the first pool's was not.
+    expect(newest).toBe(0);
+    expect((store.calls.candidates ?? 0) - readsBefore).toBe(1);
+  });
+
+  it('carries at most CARRIED_PAGES_PER_POOL pages of one pool, however many caps its callers ask for', async () => {
+    // Prepare: a pool capped at 1,000 whose pages hold every key; one lease at each of the caps
+    // 0..CARRIED_PAGES_PER_POOL, each carrying a page of its own
+    const { leasing, store, poolAdmin, importKeys } = world(new MemoryKeyStore(), { candidateLimit: 1000 });
+    await poolAdmin.set(POOL, { maxUses: 1000 });
+    await importKeys('caps', CARRIED_PAGES_PER_POOL + 10);
+    for (let maxUses = 0; maxUses <= CARRIED_PAGES_PER_POOL; maxUses++) await leasing.lease(POOL, { maxUses });
+    // Act: the first cap again, within the second its page was read in
+    const readsBefore = store.calls.candidates ?? 0;
+    await leasing.lease(POOL, { maxUses: CARRIED_PAGES_PER_POOL });
+    const newest = (store.calls.candidates ?? 0) - readsBefore;
+    await leasing.lease(POOL, { maxUses: 0 });
+    // Assess: the page read last was carried; the one read first was let go, and is read again
     expect(newest).toBe(0);
     expect((store.calls.candidates ?? 0) - readsBefore).toBe(1);
   });
