@@ -59,7 +59,9 @@ export class KeypoolAlarms extends Construct {
     };
 
     // One maintenance report per period; no report at all (maintenance broken) counts as
-    // breaching for UsableKeys: the pool is unwatched.
+    // breaching for UsableKeys: the pool is unwatched. A run reports when it ends, and runs
+    // last from seconds to their deadline, so one clock-aligned period may hold two reports
+    // and the next none while every run is on time; any two periods in a row hold one.
     const period = maintenancePeriod(props.maintenanceEvery);
     for (const { pool, minUsableKeys, minUsableCredits } of props.pools) {
       const slug = pool.toLowerCase().replace(/[^a-z0-9]+/g, '-');
@@ -79,7 +81,10 @@ export class KeypoolAlarms extends Construct {
         metric: poolMetric(pool, METRIC.usableKeys, 'Minimum', period),
         threshold: minUsableKeys,
         comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: 1,
+        // Two periods in a row, low or without a report: a single empty period is a long run
+        // followed by a short one, not a stopped schedule.
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
         treatMissingData: TreatMissingData.BREACHING,
       });
       // A caller's invalid_key makes a key suspect until the next maintenance run confirms it

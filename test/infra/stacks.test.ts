@@ -881,6 +881,40 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(alarms).toHaveLength(6 * usable.length + 2 + 2 * ENTRY_NAMES.length + 1);
     });
 
+    it('the usable-keys alarm stays quiet while maintenance runs on schedule, however long each run takes', () => {
+      // Prepare: runs every 15 minutes, started a few seconds late at most, and publishing
+      // their gauges when they end: some within seconds, some near their deadline (a run that
+      // asks the provider about thousands of keys). Every run reports a healthy pool.
+      const every = built.config.maintenanceEveryMinutes * 60;
+      const alarm = resources(api, 'AWS::CloudWatch::Alarm')
+        .map(([, a]) => a.Properties)
+        .find((a) => a.MetricName === 'UsableKeys');
+      const period = Number(alarm?.Period);
+      const evaluationPeriods = Number(alarm?.EvaluationPeriods);
+      const datapointsToAlarm = Number(alarm?.DatapointsToAlarm ?? evaluationPeriods);
+      expect(alarm?.TreatMissingData).toBe('breaching');
+      const phase = 7 * 60;
+      const durations = [every - 20, 20, 300, every - 20, every - 20, 20, 20, 600];
+      const ends = Array.from({ length: 96 }, (_, run) => {
+        const start = phase + run * every + (run % 3);
+        return start + (durations[run % durations.length] ?? 0);
+      });
+      // Act: CloudWatch's verdict at each period boundary once the first run has reported: the
+      // last evaluationPeriods clock-aligned periods, one without a point counted as breaching.
+      const emptyPeriods = (boundary: number): number =>
+        Array.from({ length: evaluationPeriods }, (_, i) => boundary - (i + 1) * period).filter(
+          (from) => !ends.some((end) => end >= from && end < from + period),
+        ).length;
+      const first = Math.ceil(((ends[0] ?? 0) + evaluationPeriods * period) / period) * period;
+      const last = ends[ends.length - 1] ?? 0;
+      const paged: number[] = [];
+      for (let boundary = first; boundary <= last; boundary += period)
+        if (emptyPeriods(boundary) >= datapointsToAlarm) paged.push(boundary);
+      // Assess
+      expect(period).toBeGreaterThanOrEqual(every);
+      expect(paged).toEqual([]);
+    });
+
     it('encrypts the alarm topic, refuses plain HTTP, and subscribes the configured e-mail', () => {
       api.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
       api.hasResourceProperties('AWS::SNS::TopicPolicy', {
