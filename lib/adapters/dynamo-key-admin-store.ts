@@ -150,6 +150,11 @@ export class DynamoKeyAdminStore
       names['#upk'] = INDEX.partitionKey;
       names['#prior'] = STATUS_ATTRIBUTES.prior;
       remove.push('#prior');
+      // Invariant: a retired key stays retired (its secret is gone; only an import with revive
+      // seals it anew): a status written over it would put a key without a secret back into
+      // the index and erase who retired it and when.
+      values[':retired'] = RETIRED;
+      condition += ' AND #status <> :retired';
       if (update.status === 'active') {
         names['#ush'] = INDEX.home;
         set.push(BACK_INTO_INDEX);

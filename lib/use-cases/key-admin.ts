@@ -82,6 +82,12 @@ export class KeyAdmin {
       });
       if (result.applied) return toKeyView(result.key, this.clock());
       if (!result.current) throw new KeyNotFound(keyId);
+      if (change.status !== undefined && result.current.status === 'retired') {
+        throw new InvalidRequest(
+          `key "${keyId}" is retired: its secret is gone; import it again with revive=true to bring it back`,
+          [{ path: 'body.status', message: 'a retired key has no status to change' }],
+        );
+      }
       seen = result.current.usageCount;
     }
     throw new InvalidRequest(`the count of key "${keyId}" kept changing under concurrent leases; try again`);

@@ -131,6 +131,29 @@ describe('DELETE /pools/{pool}/keys/{keyId} retires a key', () => {
     expect(await api.listAll(pool, '&status=retired')).toMatchObject([{ keyId, status: 'retired' }]);
   });
 
+  it('a status change of a retired key is refused: it stays retired, out of the index, and revivable by an import', async () => {
+    // Prepare
+    const { pool, ids, secrets } = await poolWith('stays', 1);
+    const keyId = ids[0] ?? '';
+    const retired = await api.call('DELETE', `/pools/${pool}/keys/${keyId}`);
+    // Act
+    const enable = await api.call('PATCH', `/pools/${pool}/keys/${keyId}`, { status: 'active' });
+    const disable = await api.call('PATCH', `/pools/${pool}/keys/${keyId}`, { status: 'disabled' });
+    const stored = await item(keyId);
+    const imported = await api.call('POST', `/pools/${pool}/keys`, { keys: secrets.map((apiKey) => ({ apiKey })) });
+    // Assess
+    expect(expectError(enable, 400, 'invalid_request').message).toContain('revive');
+    expectError(disable, 400, 'invalid_request');
+    expect(stored).toMatchObject({
+      status: 'retired',
+      statusBy: 'operator',
+      statusReason: 'retired',
+      statusAt: (retired.body as KeyViewBody & { statusAt: string }).statusAt,
+    });
+    expect(stored).not.toHaveProperty('upk');
+    expect(imported).toMatchObject({ status: 201, body: { retired: 1, keys: [{ keyId, status: 'retired' }] } });
+  });
+
   it('409 key_not_sealed for a key still in plain text (from before sealing): nothing changes until a reseal', async () => {
     // Prepare
     const pool = uniqueName('plain');
