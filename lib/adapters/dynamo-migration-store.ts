@@ -152,8 +152,8 @@ export class DynamoMigrationStore implements MigrationStore {
     if (change.to < change.from) throw new RangeError('a migration never lowers a count');
     const set: string[] = [];
     const remove: string[] = [];
-    const names: Record<string, string> = { '#pool': 'pool' };
-    const values: Record<string, unknown> = { ':from': change.from, ':pool': pool };
+    const names: Record<string, string> = { '#pool': 'pool', '#status': 'status' };
+    const values: Record<string, unknown> = { ':from': change.from, ':pool': pool, ':retired': 'retired' };
     if (change.to > change.from) {
       // The count and its tier in the sort key move together, so the index order stays right.
       set.push('usageCount = :to', '#usk = #usk + :delta');
@@ -165,7 +165,6 @@ export class DynamoMigrationStore implements MigrationStore {
       // Disabled keys leave the sparse index, exactly like an operator's disable.
       set.push('#status = :disabled');
       remove.push('#upk', 'cooldownUntil');
-      names['#status'] = 'status';
       names['#upk'] = INDEX.partitionKey;
       values[':disabled'] = 'disabled';
     }
@@ -178,8 +177,9 @@ export class DynamoMigrationStore implements MigrationStore {
         // Invariants: never lower a count, and never write over a count a lease or a
         // completion changed since the migration read it (the raise is computed from :from);
         // a key belongs to one pool: a migration into one pool never raises or disables
-        // another's key (which also says the key exists: a change never creates a half item).
-        ConditionExpression: '#pool = :pool AND usageCount = :from',
+        // another's key (which also says the key exists: a change never creates a half item);
+        // a key an operator retired stays retired (only an import with revive brings it back).
+        ConditionExpression: '#pool = :pool AND usageCount = :from AND #status <> :retired',
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DynamoKeyAdminStore } from '../../lib/adapters/dynamo-key-admin-store.js';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource } from '../../lib/adapters/migration-sources.js';
@@ -14,7 +15,7 @@ import { MAX_ROW_BYTES } from '../../lib/adapters/export-reader.js';
 import { migrate, type MigrateOptions } from '../../lib/use-cases/migration/migrate.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { USAGE_TIER, usageSortKey } from '../../lib/table.js';
-import { createTestTable, dynamoEndpoint, fakeKey, scanOpened, uniqueName } from '../support/dynamo.js';
+import { createTestTable, dynamoEndpoint, fakeKey, scanOpened, scanTable, uniqueName } from '../support/dynamo.js';
 import { testSealer } from '../support/sealing.js';
 
 let client: DynamoDBDocumentClient;
@@ -260,6 +261,22 @@ describe('migrate from a mongoexport file', () => {
     expect(outcome.report).toMatchObject({ unchanged: 1, raised: 0 });
     const { upk: _upk, status: _status, ...rest } = before ?? {};
     expect(after).toEqual({ ...rest, status: 'disabled' });
+  });
+
+  it("leaves a key the operator retired as it is: a later run's row neither raises, disables nor un-retires it", async () => {
+    // Prepare: A migrated, then retired (its secret destroyed, its record kept).
+    const table = await freshTable();
+    await run(table, fileSource(exportFile([{ api_key: A, usage_count: 1 }])));
+    const admin = new DynamoKeyAdminStore({ client, tableName: table });
+    await admin.retire({ keyId: keyIdFor(A), pool: 'stability', reason: 'retired', at: '2026-01-02T00:00:00.000Z' });
+    const before = await scanTable(client, table);
+    // Act: the export again, its row now saying the key is used more and disabled.
+    const outcome = await run(table, fileSource(exportFile([{ api_key: A, usage_count: 5, is_active: false }])));
+    // Assess: still retired, so an import reports it retired and revive can bring it back.
+    expect(await scanTable(client, table)).toEqual(before);
+    expect(before.find((i) => i.keyId === keyIdFor(A))).toMatchObject({ status: 'retired', usageCount: 1 });
+    expect(outcome.disabled).toBe(0);
+    expect(outcome.report).toMatchObject({ read: 1, imported: 0, raised: 0, unchanged: 1 });
   });
 
   it('a row dated in the future is leased: its sort key stays in the tier of its count', async () => {

@@ -8,7 +8,8 @@
  *  - Every row applies the same monotone rule, whether its key is new, already in keypool,
  *    or repeated in the source: create if absent (dates from the row), else raise the count
  *    to the higher of the two, and disable it if the row disables it; nothing else changes.
- *    A key of another pool is never changed: its row is reported invalid.
+ *    A key of another pool is never changed: its row is reported invalid. A key the operator
+ *    retired is never changed either: it counts as unchanged.
  *    So a second run changes nothing, and a run killed at any point followed by a full run
  *    ends in the same table as one uninterrupted run.
  *  - A count is never lowered, and a raise never overwrites a count a lease changed meanwhile
@@ -215,6 +216,13 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
         if (w.current.pool !== pool) {
           // A key belongs to one pool: the secret is another pool's key, which this run leaves alone.
           report.invalid.push({ line: w.line, reason: 'api_key is a key of another pool' });
+          continue;
+        }
+        if (w.current.status === 'retired') {
+          // The operator retired it (its secret is gone): only an import with revive brings it
+          // back, and a row of the old system says nothing newer about it.
+          const { usageCount } = w.current;
+          settle(w, { created: false, raised: false, disabledExisting: false, usageCount, disabled: false });
           continue;
         }
         const to = Math.max(w.current.usageCount, w.row.usageCount);
