@@ -83,6 +83,13 @@ export class KeypoolStatelessStack extends Stack {
       },
     };
 
+    // A maintenance run checks keys until its deadline, the function's timeout, and with
+    // reserved concurrency 1 a run due while the last one still goes is throttled and dropped
+    // (its period left without gauges): no run may outlast the schedule's interval.
+    const timeoutSeconds: Partial<Record<EntryName, number>> = {
+      maintain: Math.min(ENTRY_POINTS.maintain.timeoutSeconds, every.toSeconds()),
+    };
+
     const functions = {} as Record<EntryName, KeypoolFunction>;
     for (const name of ENTRY_NAMES) {
       const entry = ENTRY_POINTS[name];
@@ -93,7 +100,7 @@ export class KeypoolStatelessStack extends Stack {
         logLevel: config.logLevel,
         logRetention: config.logRetention,
         removal: config.removal,
-        timeout: Duration.seconds(entry.timeoutSeconds),
+        timeout: Duration.seconds(timeoutSeconds[name] ?? entry.timeoutSeconds),
         memorySize: entry.memorySize,
         ...(entry.reservedConcurrency === undefined ? {} : { reservedConcurrency: entry.reservedConcurrency }),
         environment: {

@@ -765,6 +765,22 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       });
     });
 
+    it('a maintenance run ends before the next one is due, whatever the schedule: its timeout is no longer than the interval', () => {
+      // Prepare: a stage that runs maintenance every 5 minutes (a run over many keys uses
+      // all the time it is given: it checks keys until its deadline, the function's timeout).
+      const every5 = buildKeypoolApp({
+        context: { ...PROD_CONTEXT, maintenanceEveryMinutes: '5' },
+        builtinCloudFormationValidation: false,
+      });
+      const template = Template.fromStack(every5.stateless);
+      // Act
+      const timeouts = [api, template].map((t) => resource(t, functionId(t, 'maintain')).Properties.Timeout);
+      // Assess: with reserved concurrency 1, a run still going when the next is due gets that
+      // one throttled (the throttles alarm pages) and dropped, and the period it should have
+      // reported in is left without a gauge.
+      expect(timeouts).toEqual([900, 300]);
+    });
+
     it('runs one maintenance at a time and never retries it: reserved concurrency 1, no EventBridge or Lambda retries', () => {
       // Prepare
       const maintain = functionId(api, 'maintain');
