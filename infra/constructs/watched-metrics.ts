@@ -8,13 +8,19 @@ import { type IMetric, MathExpression, Metric } from 'aws-cdk-lib/aws-cloudwatch
 import { type ITable, Operation } from 'aws-cdk-lib/aws-dynamodb';
 import { METRIC_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../../lib/observability/metric-names.js';
 
-/** The table operations keypool performs; DynamoDB reports ThrottledRequests per operation. */
+/**
+ * The table operations keypool performs; DynamoDB reports ThrottledRequests per operation.
+ * TransactWriteItems is a lease under an Idempotency-Key and every migration batch; DeleteItem
+ * a proxied request's record given up and a pool deleted. (At most 10 metrics in an alarm's math.)
+ */
 const TABLE_OPERATIONS = [
   Operation.GET_ITEM,
   Operation.BATCH_GET_ITEM,
   Operation.PUT_ITEM,
   Operation.UPDATE_ITEM,
+  Operation.DELETE_ITEM,
   Operation.BATCH_WRITE_ITEM,
+  Operation.TRANSACT_WRITE_ITEMS,
   Operation.QUERY,
   Operation.SCAN,
 ];

@@ -4,7 +4,7 @@
  * every route has the authorization the contract gives it, and the schedule and alarms are
  * wired. One prod app is synthesized once (with cdk-nag) and shared by the assertions.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -929,6 +929,39 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       // Assess
       expect(period).toBeGreaterThanOrEqual(every);
       expect(paged).toEqual([]);
+    });
+
+    it('the table-throttles alarm watches every DynamoDB operation the code sends', () => {
+      // Prepare: the operations lib/ sends, by the commands it builds (DynamoDB publishes
+      // ThrottledRequests per operation, so one left out is throttled unseen).
+      const operations: Record<string, string> = {
+        GetCommand: 'GetItem',
+        BatchGetCommand: 'BatchGetItem',
+        PutCommand: 'PutItem',
+        UpdateCommand: 'UpdateItem',
+        DeleteCommand: 'DeleteItem',
+        BatchWriteCommand: 'BatchWriteItem',
+        TransactWriteCommand: 'TransactWriteItems',
+        TransactGetCommand: 'TransactGetItems',
+        QueryCommand: 'Query',
+        ScanCommand: 'Scan',
+      };
+      const sources = readdirSync(join(PROJECT_ROOT, 'lib'), { recursive: true, encoding: 'utf8' })
+        .filter((file) => file.endsWith('.ts'))
+        .map((file) => readFileSync(join(PROJECT_ROOT, 'lib', file), 'utf8'));
+      const sent = new Set(sources.flatMap((text) => [...text.matchAll(/new (\w+Command)\(/g)].map((m) => m[1] ?? '')));
+      const dynamoCommands = [...sent].filter((command) => command in operations);
+      // Act
+      const alarm = resources(api, 'AWS::CloudWatch::Alarm')
+        .map(([, a]) => a.Properties)
+        .find((a) => JSON.stringify(a.Metrics ?? []).includes('ThrottledRequests'));
+      const watched = ((alarm?.Metrics ?? []) as { MetricStat?: { Metric: { Dimensions: Json[] } } }[])
+        .flatMap((m) => m.MetricStat?.Metric.Dimensions ?? [])
+        .filter((d) => d.Name === 'Operation')
+        .map((d) => d.Value);
+      // Assess
+      expect(dynamoCommands).toContain('TransactWriteCommand');
+      expect(watched).toEqual(expect.arrayContaining(dynamoCommands.map((command) => operations[command])));
     });
 
     it('encrypts the alarm topic, refuses plain HTTP, and subscribes the configured e-mail', () => {
