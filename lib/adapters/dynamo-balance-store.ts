@@ -8,7 +8,7 @@
 import { balanceStamp } from '../domain/rules.js';
 import type { BalanceStore, BalanceWrite, BalanceWriteResult } from '../ports/balance-store.js';
 import { TABLE } from '../table.js';
-import { keyWrite, OPERATOR_DISABLED, operatorDisabledTerms, stampClauses } from './dynamo-key-table.js';
+import { keyWrite, OPERATOR_STATUS, operatorStatusTerms, stampClauses } from './dynamo-key-table.js';
 import { DynamoTable } from './dynamo-table.js';
 import { BACK_INTO_INDEX, type Item, toKeyRecord } from './key-item.js';
 
@@ -30,12 +30,13 @@ export class DynamoBalanceStore extends DynamoTable implements BalanceStore {
       // Invariants: a status change never undoes a concurrent one. It applies only while the
       // key still has the status, and the setter, the decision was made from; a lease keeps
       // "active" (and may turn an ended rest into "active"), so a changed status or setter
-      // means someone else decided first. And an operator's disabled is never maintenance's to
-      // change, whatever was seen (isOperatorDisabled).
+      // means someone else decided first. And an operator's disabled or retired is never
+      // maintenance's to change, whatever was seen (isOperatorStatus): a key retired while its
+      // balance was read stays retired.
       stampClauses(stamp, { set, remove, names, values });
-      operatorDisabledTerms(names, values);
+      operatorStatusTerms(names, values);
       values[':seen'] = write.seenStatus;
-      condition += ` AND #status = :seen AND NOT ${OPERATOR_DISABLED} AND `;
+      condition += ` AND #status = :seen AND NOT ${OPERATOR_STATUS} AND `;
       if (write.seenBy === undefined) condition += 'attribute_not_exists(#stBy)';
       else {
         values[':seenBy'] = write.seenBy;

@@ -149,16 +149,18 @@ export function stampAsRead(seen: StatusStamp, names: Record<string, string>, va
 }
 
 /**
- * isOperatorDisabled(...) as a condition: the key is disabled, by an operator or by nobody
- * recorded (a `disabled` from before setters were kept). Every writer but an operator's puts
- * `NOT` before it. Needs `#status`, `#stBy`, `:disabled`, `:operator`.
+ * isOperatorStatus(...) as a condition: the key is retired, or disabled by an operator or by
+ * nobody recorded (a `disabled` from before setters were kept). Every writer but an operator's
+ * puts `NOT` before it. Needs `#status`, `#stBy`, `:retired`, `:disabled`, `:operator`.
  */
-export const OPERATOR_DISABLED = '(#status = :disabled AND (attribute_not_exists(#stBy) OR #stBy = :operator))';
+export const OPERATOR_STATUS =
+  '(#status = :retired OR (#status = :disabled AND (attribute_not_exists(#stBy) OR #stBy = :operator)))';
 
-/** The names and values OPERATOR_DISABLED uses. */
-export function operatorDisabledTerms(names: Record<string, string>, values: Item): void {
+/** The names and values OPERATOR_STATUS uses. */
+export function operatorStatusTerms(names: Record<string, string>, values: Item): void {
   names['#status'] = STATUS_ATTRIBUTES.status;
   names['#stBy'] = STATUS_ATTRIBUTES.by;
+  values[':retired'] = 'retired';
   values[':disabled'] = 'disabled';
   values[':operator'] = 'operator';
 }

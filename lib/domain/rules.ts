@@ -54,6 +54,15 @@ export function isOperatorDisabled(record: Pick<KeyRecord, 'status' | 'statusBy'
   return record.status === 'disabled' && (record.statusBy === undefined || record.statusBy === 'operator');
 }
 
+/**
+ * A status only an operator changes: their `disabled` (isOperatorDisabled) or `retired` (only an
+ * operator retires a key, and only an import with `revive` brings it back). No answer from the
+ * provider and no report replaces either.
+ */
+export function isOperatorStatus(record: Pick<KeyRecord, 'status' | 'statusBy'>): boolean {
+  return record.status === 'retired' || isOperatorDisabled(record);
+}
+
 /** The status a key has now, with who set it, why, when and until when: what an undecryptable mark keeps. */
 export function statusStamp(
   record: Pick<KeyRecord, 'status' | 'statusBy' | 'statusReason' | 'statusAt' | 'cooldownUntil'>,

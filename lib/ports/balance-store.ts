@@ -27,7 +27,7 @@ export type BalanceWriteResult =
 export interface BalanceStore {
   /**
    * One conditional write: records the balance and makes the status change only from
-   * `seenStatus` and `seenBy`, never from an operator's disabled.
+   * `seenStatus` and `seenBy`, never from an operator's disabled or retired.
    */
   write(update: BalanceWrite): Promise<BalanceWriteResult>;
 }

@@ -8,6 +8,7 @@ import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { StabilityClient } from '../../lib/adapters/stability-client.js';
+import type { BalanceProvider } from '../../lib/ports/balance-provider.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import { NoUsableKey, PoolNotFound } from '../../lib/domain/errors.js';
 import type { Outcome, PoolSettings } from '../../lib/domain/types.js';
@@ -622,5 +623,33 @@ describe('maintenance: suspect keys and pools by provider', () => {
 
   it('a pool that does not exist is refused, not silently checked as nothing', async () => {
     await expect(run(uniqueName('missing'))).rejects.toBeInstanceOf(PoolNotFound);
+  });
+});
+
+describe('maintenance: what an operator set, only an operator changes', () => {
+  it('a key retired while its balance is read stays retired, whether the provider answers a low balance or a documented 401', async () => {
+    // Prepare: one key below the minimum, one the provider refuses; each is retired by an
+    // operator after maintenance has read it and before its answer is written.
+    const pool = uniqueName('retired');
+    const [low, refused] = await seed(pool, [{ credits: 1 }, { unknown: true }]);
+    if (!low || !refused) throw new Error('seeded two keys');
+    const broker = table.broker();
+    const client = new StabilityClient({ baseUrl: provider.url });
+    const keyIdOf = new Map([low, refused].map((k) => [k.apiKey, k.keyId]));
+    const retiringMidRun: BalanceProvider = {
+      balance: async (secret) => {
+        const answer = await client.balance(secret);
+        await broker.retireKey(pool, keyIdOf.get(secret) ?? '');
+        return answer;
+      },
+    };
+    // Act
+    await maintain(
+      { pools: table.pools, keys: table.store, sealer: testSealer(), balances, provider: retiringMidRun },
+      { pool, rate: 10, concurrency: 1 },
+    );
+    // Assess
+    for (const key of [low, refused])
+      expect(await view(key.keyId)).toMatchObject({ status: 'retired', statusBy: 'operator' });
   });
 });

@@ -27,7 +27,7 @@ import {
   balanceStamp,
   inUsageIndex,
   isLeasable,
-  isOperatorDisabled,
+  isOperatorStatus,
   isSlotFree,
   isTemporary,
   operatorStamp,
@@ -382,7 +382,7 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     const refused =
       !row ||
       (to !== undefined &&
-        (row.key.status !== write.seenStatus || row.key.statusBy !== write.seenBy || isOperatorDisabled(row.key)));
+        (row.key.status !== write.seenStatus || row.key.statusBy !== write.seenBy || isOperatorStatus(row.key)));
     if (!row || refused) return this.answer('write', { applied: false, current: row && withoutSecret(row.key) });
     const { key } = row;
     if (write.credits !== undefined) Object.assign(key, { credits: write.credits, creditsCheckedAt: write.checkedAt });

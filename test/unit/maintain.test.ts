@@ -26,6 +26,8 @@ describe('balanceChange', () => {
     [key('disabled', 'provider'), 100, 'reactivate'],
     [key('disabled', 'provider'), 1, 'exhaust'],
     [key('undecryptable', 'sealing'), 100, 'none'],
+    [key('retired', 'operator'), 1, 'none'],
+    [key('retired', 'operator'), 100, 'none'],
   ] as const)('a %o key with %d credits (minimum 3): %s', (seen, credits, change) => {
     expect(balanceChange(seen, { credits }, 3)).toBe(change);
   });
@@ -36,6 +38,7 @@ describe('balanceChange', () => {
     expect(balanceChange(key('suspect', 'client'), 'invalid_key', 3)).toBe('disable');
     expect(balanceChange(key('disabled', 'operator'), 'invalid_key', 3)).toBe('none');
     expect(balanceChange(key('disabled', 'provider'), 'invalid_key', 3)).toBe('none');
+    expect(balanceChange(key('retired', 'operator'), 'invalid_key', 3)).toBe('none');
     expect(balanceChange(key('exhausted', 'provider'), { credits: 50 }, 3, false)).toBe('none');
   });
 });

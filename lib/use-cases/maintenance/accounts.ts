@@ -4,7 +4,7 @@
  * and which still need a verdict of their own, and what an account's balance does to its keys.
  */
 import { ACCOUNT_OUT_OF_CREDITS, ACCOUNT_RATE_LIMITED, type AccountRecord } from '../../domain/accounts.js';
-import { isOperatorDisabled } from '../../domain/rules.js';
+import { isOperatorStatus } from '../../domain/rules.js';
 import type { KeyRecord, StoredKey } from '../../domain/types.js';
 import type { AccountStore } from '../../ports/account-store.js';
 import type { AccountProvider } from '../../ports/balance-provider.js';
@@ -77,7 +77,7 @@ export function accountBalanceChange(
   minCredits: number,
   revive = true,
 ): BalanceChange {
-  if (key.status === 'undecryptable' || key.status === 'retired' || isOperatorDisabled(key)) return 'none';
+  if (key.status === 'undecryptable' || isOperatorStatus(key)) return 'none';
   if (key.status === 'disabled' || key.status === 'suspect') return 'none';
   if (credits < minCredits)
     return key.status === 'exhausted' && key.statusBy === 'provider' ? 'none' : 'exhaust_account';

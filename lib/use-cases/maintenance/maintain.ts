@@ -14,7 +14,7 @@ import type { PoolStore } from '../../ports/pool-store.js';
 import type { KeyRecord, PoolPolicy, StoredKey } from '../../domain/types.js';
 import type { SecretSealer } from '../../ports/secret-sealer.js';
 import { withoutSecret } from '../../domain/keys.js';
-import { isOperatorDisabled } from '../../domain/rules.js';
+import { isOperatorStatus } from '../../domain/rules.js';
 import { mapLimit } from '../../shared/map-limit.js';
 import { checkOrder } from './check-order.js';
 import { Pacer } from './pacer.js';
@@ -147,7 +147,7 @@ export interface MaintenanceReport {
  * word confirms or clears what a client reported: a suspect key is disabled on a documented
  * 401/403 and active again on a balance (or exhausted by the balance rule); a client's
  * exhausted is the provider's exhausted below minCredits and active at or above it. An
- * operator's disabled and an undecryptable key are never changed here. `revive` false: the
+ * operator's disabled or retired and an undecryptable key are never changed here. `revive` false: the
  * key's status changed after the balance was read, and a read that old must not bring back a
  * key a caller just reported.
  */
@@ -157,7 +157,7 @@ export function balanceChange(
   minCredits: number,
   revive = true,
 ): BalanceChange {
-  if (key.status === 'undecryptable' || isOperatorDisabled(key)) return 'none';
+  if (key.status === 'undecryptable' || isOperatorStatus(key)) return 'none';
   if (answer === 'invalid_key') return key.status === 'disabled' ? 'none' : 'disable';
   if (answer.credits < minCredits)
     return key.status === 'exhausted' && key.statusBy === 'provider' ? 'none' : 'exhaust';
@@ -264,7 +264,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
   const eligible = checkOrder(
     all.filter(
       (key) =>
-        !isOperatorDisabled(key) && key.status !== 'undecryptable' && policy.get(key.pool)?.provider === 'stability',
+        !isOperatorStatus(key) && key.status !== 'undecryptable' && policy.get(key.pool)?.provider === 'stability',
     ),
   );
   // Disables wait for the end of the run: applied only if the breaker stays closed.
