@@ -79,11 +79,16 @@ export class DynamoAccountStore extends DynamoAccountRecords implements AccountS
     }
     // The record's status fields have the key's names (STATUS_ATTRIBUTES), so one writer serves both.
     stampClauses(statusStamp(record), { set, remove, names, values });
+    const conditions: string[] = [];
     // Invariant (keepVerdict): a client's hypothesis never replaces the provider's exhausted.
-    const condition = keepVerdict
-      ? 'attribute_not_exists(#status) OR NOT (#status = :exhausted AND #stBy = :provider)'
-      : undefined;
-    if (condition) Object.assign(values, { ':exhausted': 'exhausted', ':provider': 'provider' });
+    if (keepVerdict) {
+      conditions.push('(attribute_not_exists(#status) OR NOT (#status = :exhausted AND #stBy = :provider))');
+      Object.assign(values, { ':exhausted': 'exhausted', ':provider': 'provider' });
+    }
+    // Invariant: a balance read never replaces a status set after it (a 402 or a report that
+    // arrived while it was read): the record keeps the newer word until the next read.
+    if (record.credits !== undefined) conditions.push('(attribute_not_exists(#stAt) OR #stAt <= :checkedAt)');
+    const condition = conditions.length ? conditions.join(' AND ') : undefined;
     const result = await this.conditionalUpdate(
       'account-write',
       {

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { StabilityClient } from '../../lib/adapters/stability-client.js';
+import type { BalanceProvider } from '../../lib/ports/balance-provider.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { LeaseGrant, PoolSettings } from '../../lib/domain/types.js';
 import type { Reporter } from '../../lib/domain/rules.js';
@@ -295,5 +296,46 @@ describe('an import with verify asks the provider first', () => {
     // Act / Assess
     await expect(broker.importKeys(pool, [{ apiKey: fakeKey() }], { verify: true })).rejects.toThrow(/verify/);
     expect(await broker.listAll(pool)).toEqual([]);
+  });
+});
+
+describe("a balance read never replaces a newer verdict on its account's record", () => {
+  it("the provider's 402 arriving while maintenance reads the account's balance keeps the account exhausted: a key imported after the run takes that state", async () => {
+    // Prepare: the account's balance (50) is read, then a proxied call on one of its keys
+    // answers 402 before the run writes what it read.
+    const pool = uniqueName('newer');
+    const keys = await seed(pool, 1, 3, { named: true });
+    const account = keys[0]?.account ?? '';
+    const broker = table.broker();
+    const client = new StabilityClient({ baseUrl: provider.url });
+    let spent = false;
+    const answeredThen402: BalanceProvider = {
+      balance: async (secret) => {
+        const answer = await client.balance(secret);
+        if (!spent) {
+          spent = true;
+          const grant = await broker.lease(pool);
+          await broker.complete(pool, grant.leaseId, { outcome: 'out_of_credits' }, { by: 'provider' });
+        }
+        return answer;
+      },
+    };
+    // Act
+    await maintain(
+      {
+        pools: table.pools,
+        keys: table.store,
+        sealer: testSealer(),
+        balances: new DynamoBalanceStore({ client: table.store.client, tableName: table.tableName }),
+        provider: answeredThen402,
+        accounts: { provider: client, store: table.accounts },
+      },
+      { pool, rate: 1000, concurrency: 1 },
+    );
+    const { keys: added } = await broker.importKeys(pool, [{ apiKey: fakeKey('after-'), account }]);
+    // Assess
+    expect(await table.accounts.record(pool, account)).toMatchObject({ status: 'exhausted', statusBy: 'provider' });
+    for (const view of await broker.listAll(pool)) expect(view).toMatchObject({ status: 'exhausted' });
+    expect(added[0]).toMatchObject({ status: 'exhausted', statusBy: 'provider' });
   });
 });

@@ -320,6 +320,8 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       const secret = await opened(key);
       if (secret === undefined) continue;
       checked++;
+      // The answer is as old as the request: a status set while it was in flight is newer.
+      const checkedAt = new Date(clock()).toISOString();
       const answer: BalanceAnswer = await deps.provider.balance(secret);
       if (answer.kind === 'rate_limited') {
         pacer.halve();
@@ -343,7 +345,6 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
         continue;
       }
       answers++;
-      const checkedAt = new Date(clock()).toISOString();
       const min = minCredits(key.pool);
       if (target.account === undefined || !deps.accounts) {
         const decide = (current: KeyRecord, revive: boolean): BalanceChange =>
