@@ -85,9 +85,11 @@ export class DynamoAccountStore extends DynamoAccountRecords implements AccountS
       conditions.push('(attribute_not_exists(#status) OR NOT (#status = :exhausted AND #stBy = :provider))');
       Object.assign(values, { ':exhausted': 'exhausted', ':provider': 'provider' });
     }
-    // Invariant: a balance read never replaces a status set after it (a 402 or a report that
-    // arrived while it was read): the record keeps the newer word until the next read.
-    if (record.credits !== undefined) conditions.push('(attribute_not_exists(#stAt) OR #stAt <= :checkedAt)');
+    // Invariant: a balance read never brings an account back from a status set after its
+    // request went out (a 402 or a report that arrived while it was read): the record keeps the
+    // newer word until the next read. A balance below the minimum is a verdict and applies.
+    if (record.credits !== undefined && record.status === 'active')
+      conditions.push('(attribute_not_exists(#stAt) OR #stAt <= :checkedAt)');
     const condition = conditions.length ? conditions.join(' AND ') : undefined;
     const result = await this.conditionalUpdate(
       'account-write',

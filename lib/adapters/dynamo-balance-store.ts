@@ -44,6 +44,12 @@ export class DynamoBalanceStore extends DynamoTable implements BalanceStore {
       }
       names['#upk'] = TABLE.usageIndex.partitionKey;
       if (stamp.status === 'active') {
+        // Invariant: a read never brings back a key from a status set after its request went
+        // out (`checkedAt`): a caller's report made again while the balance was read has the
+        // same status and setter, and is newer than the read (a status with a setter always
+        // has its moment). A verdict against the key still applies over it.
+        values[':askedAt'] = write.checkedAt;
+        condition += ' AND (attribute_not_exists(#stAt) OR #stAt <= :askedAt)';
         // Back into the index partition of its home shard (`ush`, absent for shard 0: the
         // pool), whatever the pool's shard count now: no read of the pool, no stale count. Its
         // sort key still holds its count and last use.

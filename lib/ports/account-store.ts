@@ -37,8 +37,8 @@ export interface AccountStore extends AccountRecords {
   stopKey(pool: string, keyId: string, change: ReportChange, nowMs: number): Promise<boolean>;
   /**
    * Writes the account's status (and, when given, its balance). `keepVerdict`: not over the
-   * provider's exhausted (a client's hypothesis never replaces a verdict). With a balance, not
-   * over a status set after `creditsCheckedAt` (a stale read never replaces a newer word).
+   * provider's exhausted (a client's hypothesis never replaces a verdict). Active with a balance:
+   * not over a status set after `creditsCheckedAt` (a stale read never undoes a newer word).
    * False when refused.
    */
   writeRecord(record: AccountRecord, keepVerdict?: boolean): Promise<boolean>;

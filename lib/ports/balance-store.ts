@@ -16,6 +16,7 @@ export interface BalanceWrite {
   change: BalanceChange;
   /** the balance read; undefined when there is none to record (a 401, a suspect key cleared in a pool no provider checks) */
   credits?: number;
+  /** when the request whose answer this is went out: a status set later is newer, and is not undone */
   checkedAt: string;
 }
 
@@ -27,7 +28,8 @@ export type BalanceWriteResult =
 export interface BalanceStore {
   /**
    * One conditional write: records the balance and makes the status change only from
-   * `seenStatus` and `seenBy`, never from an operator's disabled or retired.
+   * `seenStatus` and `seenBy`, never from an operator's disabled or retired, and never brings
+   * back a key whose status was set after `checkedAt`.
    */
   write(update: BalanceWrite): Promise<BalanceWriteResult>;
 }

@@ -653,3 +653,36 @@ describe('maintenance: what an operator set, only an operator changes', () => {
       expect(await view(key.keyId)).toMatchObject({ status: 'retired', statusBy: 'operator' });
   });
 });
+
+describe('maintenance: a balance is as old as its request', () => {
+  it("a caller's report made while the key's balance was being read stays: that read does not bring the key back", async () => {
+    // Prepare: one key leased twice; the first caller reports it invalid (suspect), and the
+    // second reports it again while maintenance is reading its balance.
+    const pool = uniqueName('rereport');
+    const [key] = await seed(pool, [{ credits: 50 }]);
+    if (!key) throw new Error('seeded one key');
+    const broker = table.broker();
+    const first = await broker.lease(pool);
+    const second = await broker.lease(pool);
+    await broker.complete(pool, first.leaseId, { outcome: 'invalid_key' });
+    const client = new StabilityClient({ baseUrl: provider.url });
+    const reportedMidRead: BalanceProvider = {
+      balance: async (secret) => {
+        const answer = await client.balance(secret);
+        await new Promise((done) => setTimeout(done, 5));
+        await broker.complete(pool, second.leaseId, { outcome: 'invalid_key' });
+        return answer;
+      },
+    };
+    const reported = await view(key.keyId);
+    // Act
+    await maintain(
+      { pools: table.pools, keys: table.store, sealer: testSealer(), balances, provider: reportedMidRead },
+      { pool, rate: 10, concurrency: 1 },
+    );
+    // Assess: still the second caller's suspect, whose rest ends after the first's.
+    const after = await view(key.keyId);
+    expect(after).toMatchObject({ status: 'suspect', statusBy: 'client' });
+    expect(after.cooldownUntil ?? 0).toBeGreaterThan(reported.cooldownUntil ?? 0);
+  });
+});

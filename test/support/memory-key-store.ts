@@ -382,7 +382,10 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
     const refused =
       !row ||
       (to !== undefined &&
-        (row.key.status !== write.seenStatus || row.key.statusBy !== write.seenBy || isOperatorStatus(row.key)));
+        (row.key.status !== write.seenStatus ||
+          row.key.statusBy !== write.seenBy ||
+          isOperatorStatus(row.key) ||
+          (to.status === 'active' && row.key.statusAt !== undefined && row.key.statusAt > write.checkedAt)));
     if (!row || refused) return this.answer('write', { applied: false, current: row && withoutSecret(row.key) });
     const { key } = row;
     if (write.credits !== undefined) Object.assign(key, { credits: write.credits, creditsCheckedAt: write.checkedAt });

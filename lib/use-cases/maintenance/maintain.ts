@@ -267,8 +267,9 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
         !isOperatorStatus(key) && key.status !== 'undecryptable' && policy.get(key.pool)?.provider === 'stability',
     ),
   );
-  // Disables wait for the end of the run: applied only if the breaker stays closed.
-  const refused: KeyRecord[] = [];
+  // Disables wait for the end of the run: applied only if the breaker stays closed, each as of
+  // its request.
+  const refused: { key: KeyRecord; checkedAt: string }[] = [];
   let answers = 0;
   // Each key's secret is opened once a run (discovery and the balance read both need it): one
   // decryption, and for a secret that does not open one error, one mark, one count of a wrapping
@@ -340,7 +341,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
         // A refusal that would disable the key waits for the breaker; one of a key the provider
         // already disabled changes nothing. An account is read through its next key.
         if (balanceChange(key, 'invalid_key', minCredits(key.pool)) !== 'disable') continue;
-        refused.push(withoutSecret(key));
+        refused.push({ key: withoutSecret(key), checkedAt });
         answers++;
         continue;
       }
@@ -367,9 +368,9 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
 
   const breaker = { open: authBreakerOpen(refused.length, answers), refusals: refused.length, answers };
   if (!breaker.open) {
-    await mapLimit(refused, options.concurrency, async (key) => {
+    await mapLimit(refused, options.concurrency, async ({ key, checkedAt }) => {
       const decide = (current: KeyRecord): BalanceChange => balanceChange(current, 'invalid_key', minCredits(key.pool));
-      settle(key.keyId, await apply(deps.balances, key, decide, new Date(clock()).toISOString()));
+      settle(key.keyId, await apply(deps.balances, key, decide, checkedAt));
     });
   }
 
