@@ -339,3 +339,29 @@ describe("a balance read never replaces a newer verdict on its account's record"
     expect(added[0]).toMatchObject({ status: 'exhausted', statusBy: 'provider' });
   });
 });
+
+describe('a run allowed N checks asks for at most N balances', () => {
+  it('an account whose keys the provider refuses is read through one key, not each in turn, under --max-checks 1', async () => {
+    // Prepare: one account of four keys, every one refused by the provider (documented 401).
+    const pool = uniqueName('capped');
+    const keys = await seed(pool, 1, 4, { named: true });
+    for (const key of keys) provider.setKey(key.apiKey, { account: key.account, balanceStatus: 401 });
+    const client = new StabilityClient({ baseUrl: provider.url });
+    const start = provider.requests.length;
+    // Act
+    const report = await maintain(
+      {
+        pools: table.pools,
+        keys: table.store,
+        sealer: testSealer(),
+        balances: new DynamoBalanceStore({ client: table.store.client, tableName: table.tableName }),
+        provider: client,
+        accounts: { provider: client, store: table.accounts },
+      },
+      { pool, rate: 1000, concurrency: 1, maxChecks: 1 },
+    );
+    // Assess
+    expect(requestsTo('/v1/user/balance', start)).toBe(1);
+    expect(report.summary.checked).toBe(1);
+  });
+});

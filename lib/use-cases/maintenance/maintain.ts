@@ -320,6 +320,9 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
       }
       const secret = await opened(key);
       if (secret === undefined) continue;
+      // maxChecks bounds requests, not targets: an account read through its keys in turn (each
+      // refused) would otherwise ask once per key. Checked and counted with no wait between.
+      if (options.maxChecks !== undefined && checked >= options.maxChecks) return;
       checked++;
       // The answer is as old as the request: a status set while it was in flight is newer.
       const checkedAt = new Date(clock()).toISOString();
