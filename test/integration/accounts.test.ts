@@ -11,7 +11,7 @@ import type { BalanceProvider } from '../../lib/ports/balance-provider.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { LeaseGrant, PoolSettings } from '../../lib/domain/types.js';
 import type { Reporter } from '../../lib/domain/rules.js';
-import { maintain } from '../../lib/use-cases/maintenance/maintain.js';
+import { maintain, type MaintenanceOptions } from '../../lib/use-cases/maintenance/maintain.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import { testSealer } from '../support/sealing.js';
@@ -28,7 +28,8 @@ afterAll(async () => {
   await provider.close();
 });
 
-function run(pool: string) {
+/** One run over `pool`; `balance` answers the balance reads in place of the provider when given. */
+function run(pool: string, options: Partial<MaintenanceOptions> = {}, balance?: BalanceProvider) {
   const client = new StabilityClient({ baseUrl: provider.url });
   return maintain(
     {
@@ -36,10 +37,10 @@ function run(pool: string) {
       keys: table.store,
       sealer: testSealer(),
       balances: new DynamoBalanceStore({ client: table.store.client, tableName: table.tableName }),
-      provider: client,
+      provider: balance ?? client,
       accounts: { provider: client, store: table.accounts },
     },
-    { pool, rate: 1000, concurrency: 8 },
+    { pool, rate: 1000, concurrency: 8, ...options },
   );
 }
 
@@ -321,17 +322,7 @@ describe("a balance read never replaces a newer verdict on its account's record"
       },
     };
     // Act
-    await maintain(
-      {
-        pools: table.pools,
-        keys: table.store,
-        sealer: testSealer(),
-        balances: new DynamoBalanceStore({ client: table.store.client, tableName: table.tableName }),
-        provider: answeredThen402,
-        accounts: { provider: client, store: table.accounts },
-      },
-      { pool, rate: 1000, concurrency: 1 },
-    );
+    await run(pool, { concurrency: 1 }, answeredThen402);
     const { keys: added } = await broker.importKeys(pool, [{ apiKey: fakeKey('after-'), account }]);
     // Assess
     expect(await table.accounts.record(pool, account)).toMatchObject({ status: 'exhausted', statusBy: 'provider' });
@@ -346,20 +337,9 @@ describe('a run allowed N checks asks for at most N balances', () => {
     const pool = uniqueName('capped');
     const keys = await seed(pool, 1, 4, { named: true });
     for (const key of keys) provider.setKey(key.apiKey, { account: key.account, balanceStatus: 401 });
-    const client = new StabilityClient({ baseUrl: provider.url });
     const start = provider.requests.length;
     // Act
-    const report = await maintain(
-      {
-        pools: table.pools,
-        keys: table.store,
-        sealer: testSealer(),
-        balances: new DynamoBalanceStore({ client: table.store.client, tableName: table.tableName }),
-        provider: client,
-        accounts: { provider: client, store: table.accounts },
-      },
-      { pool, rate: 1000, concurrency: 1, maxChecks: 1 },
-    );
+    const report = await run(pool, { concurrency: 1, maxChecks: 1 });
     // Assess
     expect(requestsTo('/v1/user/balance', start)).toBe(1);
     expect(report.summary.checked).toBe(1);
