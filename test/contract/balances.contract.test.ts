@@ -107,6 +107,48 @@ describe.each(STORES)('%s stores', (_name, build) => {
       expect(await candidateIds()).toEqual([byProvider.keyId]);
     });
 
+    it("never change a retired key's status, even from 'retired' as seen", async () => {
+      // Prepare
+      const { keys, balances } = fresh();
+      const key = await given({
+        status: 'retired',
+        statusBy: 'operator',
+        statusReason: 'operator',
+        statusAt: checkedAt,
+      });
+      const seen = { keyId: key.keyId, seenStatus: 'retired', seenBy: 'operator', checkedAt } as const;
+      // Act
+      const results = [
+        await balances.write({ ...seen, change: 'exhaust', credits: 0 }),
+        await balances.write({ ...seen, change: 'disable' }),
+        await balances.write({ ...seen, change: 'reactivate', credits: 50 }),
+      ];
+      // Assess
+      expect(results.map((r) => r.applied)).toEqual([false, false, false]);
+      expect(await keys.get(key.keyId)).toMatchObject({ status: 'retired', statusBy: 'operator' });
+    });
+
+    it('never bring back a key from a status set after the read went out; a verdict against it still applies', async () => {
+      // Prepare: a caller's report stamped a second after the read's request
+      const { keys, balances } = fresh();
+      const report = {
+        status: 'suspect',
+        statusBy: 'client',
+        statusReason: 'invalid_key',
+        statusAt: iso(T0 + 1000),
+      } as const;
+      const reported = await given({ ...report, cooldownUntil: T0 + 600_000 });
+      const alsoReported = await given({ ...report, cooldownUntil: T0 + 600_000 });
+      const seen = { seenStatus: 'suspect', seenBy: 'client', checkedAt } as const;
+      // Act
+      const revived = await balances.write({ keyId: reported.keyId, ...seen, change: 'reactivate', credits: 50 });
+      const disabled = await balances.write({ keyId: alsoReported.keyId, ...seen, change: 'disable' });
+      // Assess
+      expect([revived.applied, disabled.applied]).toEqual([false, true]);
+      expect(await keys.get(reported.keyId)).toMatchObject({ status: 'suspect', statusBy: 'client' });
+      expect(await keys.get(alsoReported.keyId)).toMatchObject({ status: 'disabled', statusBy: 'provider' });
+    });
+
     it("a provider's verdict is stamped with who, why and when", async () => {
       // Prepare
       const { keys, balances } = fresh();
