@@ -3,6 +3,7 @@
  * what the provider answered, so no caller ever forgets to report a use. `pool.withKey(fn)`
  * is this over a Pool; any KeySource will do.
  */
+import { inspect } from 'node:util';
 import { safeText } from './errors.js';
 import { defaultSleep, neverSent, type Waiting } from './transport.js';
 import type { CompletionReport, LeaseRequest, Outcome } from './types.js';
@@ -109,14 +110,25 @@ export function maskKey(apiKey: string): string {
   return chars.length >= 8 ? `...${chars.slice(-2).join('')}` : '...';
 }
 
-function mentions(error: unknown, secret: string, depth = 0): boolean {
-  if (depth > 4 || error === null || error === undefined) return false;
-  if (typeof error !== 'object') return typeof error === 'string' && error.includes(secret);
-  const e = error as { message?: unknown; stack?: unknown; cause?: unknown };
-  return (
-    [e.message, e.stack].some((t) => typeof t === 'string' && t.includes(secret)) ||
-    mentions(e.cause, secret, depth + 1)
-  );
+/**
+ * Whether the error shows the secret anywhere a log would: its message, stack and causes, and
+ * every field of its own (an HTTP library's error keeps the request it sent, headers and all),
+ * as util.inspect prints it and as JSON.stringify writes it.
+ */
+function mentions(error: unknown, secret: string): boolean {
+  const views = [
+    inspect(error, { depth: 8, maxArrayLength: Infinity, maxStringLength: Infinity, breakLength: Infinity }),
+  ];
+  try {
+    // undefined for an error JSON cannot write (its declared type says string).
+    const json = JSON.stringify(error) as string | undefined;
+    if (json !== undefined) views.push(json);
+  } catch {
+    // A cyclic or unserialisable error is seen by inspect alone.
+  }
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { message?: unknown; stack?: unknown };
+  views.push(...[error, e.message, e.stack].filter((t): t is string => typeof t === 'string'));
+  return views.some((view) => view.includes(secret));
 }
 
 /** The error as thrown, unless it carries the secret somewhere: then a secret-free replacement. */

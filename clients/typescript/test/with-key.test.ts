@@ -2,8 +2,10 @@
  * How withKey (src/with-key.ts) turns what the provider call did into the lease's
  * outcome: from the answer's status, or from what the call threw.
  */
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { outcomeFor, outcomeForThrow } from '../src/with-key.js';
+import { keySource } from '../src/waiting.js';
+import { outcomeFor, outcomeForThrow, withKey } from '../src/with-key.js';
 
 describe('outcomeFor', () => {
   it.each([
@@ -42,5 +44,33 @@ describe('outcomeForThrow', () => {
     ['anything else the call threw', new Error('boom'), 'unknown'],
   ] as const)('%s completes as %s', (_what, error, outcome) => {
     expect(outcomeForThrow(error)).toBe(outcome);
+  });
+});
+
+describe('withKey and the secret', () => {
+  it('never rethrows an error that holds the secret in a field of its own (an HTTP library keeps the request it sent)', async () => {
+    // Prepare: an axios-style error, its request's headers kept on it
+    const secret = 'sk-test-0123456789abcdef0123456789abcdef';
+    const keys = keySource({
+      lease: () =>
+        Promise.resolve({
+          leaseId: 'lease-1',
+          keyId: 'key-1',
+          apiKey: secret,
+          pool: 'p',
+          usageCount: 0,
+          expiresAt: new Date(0).toISOString(),
+        }),
+      complete: () => Promise.resolve({}),
+    });
+    const thrown = Object.assign(new Error('Request failed with status code 500'), {
+      config: { headers: { Authorization: `Bearer ${secret}` } },
+    });
+    // Act
+    const error = await withKey({ keys, retries: 0 }, () => Promise.reject(thrown)).catch((e: unknown) => e);
+    // Assess: neither a log line (util.inspect) nor a JSON log sees the secret
+    expect(error).toBeInstanceOf(Error);
+    expect(inspect(error, { depth: null })).not.toContain(secret);
+    expect(JSON.stringify(error)).not.toContain(secret);
   });
 });
