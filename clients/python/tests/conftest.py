@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -122,7 +123,8 @@ class Recorded:
 class RecordingServer:
     """
     A loopback HTTP server that answers from a script and records every request. A script
-    entry is (status, headers, body) or "drop" (read the request, close without answering).
+    entry is (status, headers, body), "drop" (read the request, close without answering) or
+    ("slow", seconds, entry) (that entry, after holding the answer back so long).
     """
 
     def __init__(self) -> None:
@@ -143,6 +145,9 @@ class RecordingServer:
                 headers = {name: value for name, value in self.headers.items()}
                 recorder.requests.append(Recorded(self.command, self.path, headers, body))
                 entry = recorder.script.pop(0) if recorder.script else (200, {}, {})
+                if isinstance(entry, tuple) and entry[0] == "slow":
+                    time.sleep(entry[1])
+                    entry = entry[2]
                 if entry == "drop":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)

@@ -184,3 +184,17 @@ def test_a_busy_table_is_waited_out_then_raised_as_store_throttled(
     keys = {h.get("idempotency-key") for h in ({k.lower(): v for k, v in r.headers.items()} for r in recorder.requests)}
     assert refused.value.code == "store_throttled" and refused.value.retry_after == 1
     assert len(recorder.requests) == 3 and len(keys) == 1 and sleeps == [1, 1]
+
+
+def test_a_proxied_call_waits_for_a_generation_longer_than_the_clients_request_timeout(
+    recorder: RecordingServer,
+) -> None:
+    # Prepare: keypool answers a proxied call once the provider has (a generation takes seconds);
+    # the client's per-request timeout is set short for its quick calls
+    recorder.script = [("slow", 1.5, (200, {"x-keypool-outcome": "success"}, b"an image"))]
+    pool = Keypool(recorder.url, timeout=0.5).pool("p")
+    # Act
+    answer = pool.proxy("v2beta/stable-image/generate/core", data={"prompt": "x"})
+    # Assess: the answer came back (as with the TypeScript client's 60 s), it was asked once
+    assert answer.status_code == 200 and answer.content == b"an image"
+    assert len(recorder.requests) == 1

@@ -21,6 +21,10 @@ from .lease import Completion, Lease
 _POOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 #: The longest one wait for a cooling key is stretched by, so callers that saw the same key come back spread out.
 _MAX_JITTER_SECONDS = 1.0
+#: How long a proxied call waits for keypool's answer by default, seconds: keypool answers only
+#: once the provider has (a generation takes seconds), so the client's per-request timeout, meant
+#: for its quick calls, would give up on a call the provider still bills. The TypeScript client's too.
+PROXY_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -256,6 +260,9 @@ class Pool:
         chunks), with `x-keypool-key-id` and `x-keypool-outcome` headers. keypool's own
         refusals (NoUsableKey, PoolNotFound, ...) are raised.
 
+        `timeout`: how long to wait for keypool's answer, seconds (default: the longer of
+        PROXY_TIMEOUT_SECONDS and the client's `timeout`).
+
         An Idempotency-Key is sent (a new one unless given): repeating a call with the same key
         after a dropped connection replays its answer instead of billing again. Only a
         connection never made is retried here.
@@ -270,6 +277,7 @@ class Pool:
             payload = _json.dumps(json, separators=(",", ":")).encode("utf-8")
         query = _query(params or {})
         transport = self._client._proxy
+        wait = timeout if timeout is not None else max(PROXY_TIMEOUT_SECONDS, transport.timeout)
         response = send_with_retries(
             lambda: transport.send(
                 method,
@@ -280,7 +288,7 @@ class Pool:
                 data=data,
                 files=files,
                 stream=stream,
-                timeout=timeout,
+                timeout=wait,
             ),
             retries=self._client.retries,
             retry_answers=False,
