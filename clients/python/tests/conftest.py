@@ -127,7 +127,7 @@ class RecordingServer:
     ("slow", seconds, entry) (that entry, after holding the answer back so long).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: List[Recorded] = []
         self.script: List[Any] = []
         recorder = self
@@ -165,7 +165,7 @@ class RecordingServer:
             do_GET = _answer
             do_POST = _answer
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 

@@ -8,6 +8,8 @@ use is repeated once it may have arrived.
 
 from __future__ import annotations
 
+import io
+import socket
 import time
 from typing import List
 
@@ -198,3 +200,27 @@ def test_a_proxied_call_waits_for_a_generation_longer_than_the_clients_request_t
     # Assess: the answer came back (as with the TypeScript client's 60 s), it was asked once
     assert answer.status_code == 200 and answer.content == b"an image"
     assert len(recorder.requests) == 1
+
+
+def test_a_proxied_file_goes_whole_again_when_the_first_connection_was_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: nothing listens on keypool's port at first; it comes up during the client's backoff
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    started: List[RecordingServer] = []
+    monkeypatch.setattr(_http, "_sleep", lambda _seconds: started or started.append(RecordingServer(port).__enter__()))
+    image = io.BytesIO(b"the-image-to-upscale")
+    # Act
+    try:
+        answer = (
+            Keypool(f"http://127.0.0.1:{port}")
+            .pool("p")
+            .proxy("v2beta/stable-image/upscale/fast", files={"image": ("in.png", image)}, data={"prompt": "x"})
+        )
+    finally:
+        for server in started:
+            server.__exit__()
+    # Assess: the one request that arrived carries the file, not the empty read left after the first try
+    assert answer.status_code == 200 and len(started) == 1 and len(started[0].requests) == 1
+    assert b"the-image-to-upscale" in started[0].requests[0].body

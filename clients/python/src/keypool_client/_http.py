@@ -168,7 +168,7 @@ class Transport:
             if value is not None:
                 prepared.headers[name] = value
 
-    def send(
+    def prepare(
         self,
         method: str,
         path: str,
@@ -178,21 +178,26 @@ class Transport:
         query: str = "",
         data: Any = None,
         files: Any = None,
-        stream: bool = False,
-        timeout: Optional[float] = None,
-    ) -> requests.Response:
-        """One request to `{base}{path}` (path already percent-encoded), signed when credentials exist."""
+    ) -> requests.PreparedRequest:
+        """A request to `{base}{path}` (path already percent-encoded), its body encoded once and signed when credentials exist."""
         sent_headers = dict(headers or {})
         if json_body is not None:
             sent_headers["Content-Type"] = "application/json"
             data = json_body
         url = f"{self.base_url}{path}{'?' + query if query else ''}"
-        session = self._session()
-        prepared = session.prepare_request(
+        prepared = self._session().prepare_request(
             requests.Request(method, url, headers=sent_headers, data=data, files=files)
         )
         self._sign(prepared, sent_headers.keys())
-        response = session.send(prepared, timeout=timeout or self.timeout, allow_redirects=False, stream=stream)
+        return prepared
+
+    def send_prepared(
+        self, prepared: requests.PreparedRequest, *, stream: bool = False, timeout: Optional[float] = None
+    ) -> requests.Response:
+        """Sends a prepared request as it is (so a retry sends the same bytes); a redirect is an error, never followed."""
+        response = self._session().send(
+            prepared.copy(), timeout=timeout or self.timeout, allow_redirects=False, stream=stream
+        )
         if 300 <= response.status_code < 400:
             response.close()
             raise KeypoolApiError(
@@ -201,6 +206,21 @@ class Transport:
                 code="redirect",
             )
         return response
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Optional[bytes] = None,
+        headers: Optional[Dict[str, str]] = None,
+        query: str = "",
+        stream: bool = False,
+        timeout: Optional[float] = None,
+    ) -> requests.Response:
+        """One request to `{base}{path}` (path already percent-encoded), signed when credentials exist."""
+        prepared = self.prepare(method, path, json_body=json_body, headers=headers, query=query)
+        return self.send_prepared(prepared, stream=stream, timeout=timeout)
 
 
 def backoff(attempt: int) -> float:

@@ -278,18 +278,19 @@ class Pool:
         query = _query(params or {})
         transport = self._client._proxy
         wait = timeout if timeout is not None else max(PROXY_TIMEOUT_SECONDS, transport.timeout)
+        # Encoded and signed once: a file read into the body is read only once, so a retry
+        # after a connection never made sends the same bytes.
+        prepared = transport.prepare(
+            method,
+            f"{self._base}/proxy/{provider_path}",
+            json_body=payload,
+            headers=sent_headers,
+            query=query,
+            data=data,
+            files=files,
+        )
         response = send_with_retries(
-            lambda: transport.send(
-                method,
-                f"{self._base}/proxy/{provider_path}",
-                json_body=payload,
-                headers=sent_headers,
-                query=query,
-                data=data,
-                files=files,
-                stream=stream,
-                timeout=wait,
-            ),
+            lambda: transport.send_prepared(prepared, stream=stream, timeout=wait),
             retries=self._client.retries,
             retry_answers=False,
         )
