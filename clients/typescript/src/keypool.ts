@@ -288,6 +288,7 @@ export class Pool implements KeySource {
     const abort = (): void => controller.abort(init.signal?.reason);
     if (init.signal?.aborted) abort();
     init.signal?.addEventListener('abort', abort, { once: true });
+    const release = (): void => init.signal?.removeEventListener('abort', abort);
     const timer = setTimeout(
       () => controller.abort(new DOMException('keypool: no answer from the proxy in time', 'TimeoutError')),
       init.timeoutMs ?? 60_000,
@@ -308,6 +309,7 @@ export class Pool implements KeySource {
         (answer) => answer.body?.cancel() ?? Promise.resolve(),
       );
     } catch (error) {
+      release();
       // The caller's own abort is theirs to see as they made it.
       if (error instanceof KeypoolUnavailable && init.signal?.aborted) throw init.signal.reason;
       throw error;
@@ -315,10 +317,45 @@ export class Pool implements KeySource {
       clearTimeout(timer);
     }
     const own = response.status >= 400 ? await keypoolRefusal(response) : undefined;
-    if (own)
+    if (own) {
+      release();
+      await response.body?.cancel().catch(() => undefined);
       throw errorFromAnswer({ status: response.status, body: own, headers: response.headers }, await endpoint.signs());
+    }
+    return untilRead(response, release);
+  }
+}
+
+/**
+ * The answer, its body handed on as it arrives, `done` called once that body ends, fails or is
+ * cancelled: the caller's signal keeps its listener (an abort still stops the body) only as long
+ * as the body streams, so a signal shared by many calls does not gather one per call.
+ */
+function untilRead(response: Response, done: () => void): Response {
+  if (!response.body) {
+    done();
     return response;
   }
+  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(stream) {
+      try {
+        const chunk = await reader.read();
+        if (chunk.done) {
+          done();
+          stream.close();
+        } else stream.enqueue(chunk.value);
+      } catch (error) {
+        done();
+        stream.error(error);
+      }
+    },
+    cancel(reason) {
+      done();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 /** keypool's own error shape (`{ error, message }`) in an answer, as opposed to a provider's answer passed through. */

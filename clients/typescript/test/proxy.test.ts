@@ -5,6 +5,7 @@
  * thrown). Recording servers on loopback stand in for the API and for the proxy's endpoint.
  */
 import { createHash } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Keypool, KeypoolUnavailable, NoUsableKey } from '../src/index.js';
 import { regionFor, serviceFor } from '../src/transport.js';
@@ -166,6 +167,43 @@ describe('pool.proxy: the answer', () => {
     // Assess
     expect(error).toBeInstanceOf(KeypoolUnavailable);
     expect(((error as Error).cause as Error).name).toBe('TimeoutError');
+  });
+
+  it("a caller's signal shared by many calls keeps no listener of a call whose answer was read, cancelled or refused", async () => {
+    // Prepare: one application-wide shutdown signal, passed to every call
+    const shutdown = new AbortController();
+    const pool = client().pool('images');
+    proxy.replies.push(
+      { status: 200, headers: { 'content-type': 'text/plain' }, chunks: [{ text: 'unread' }] },
+      { status: 409, body: { error: 'no_usable_key', message: 'dry' } },
+    );
+    // Act: one answer cancelled, one refusal, twelve answers read to their end
+    await (await pool.proxy('v1/x', { body: 'x', signal: shutdown.signal })).body?.cancel();
+    await pool.proxy('v1/x', { body: 'x', signal: shutdown.signal }).catch(() => undefined);
+    for (let call = 0; call < 12; call++)
+      expect(await (await pool.proxy('v1/x', { body: 'x', signal: shutdown.signal })).text()).toBe('png bytes');
+    // Assess
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+  });
+
+  it("the caller's abort after the headers stops the answer's body with the caller's reason", async () => {
+    // Prepare
+    proxy.replies.push({
+      status: 200,
+      headers: { 'content-type': 'text/plain' },
+      chunks: [{ text: 'first;' }, { text: 'never', after: new Promise(() => undefined) }],
+    });
+    const controller = new AbortController();
+    const reason = new Error('the user went away');
+    const response = await client().pool('images').proxy('v1/stream', { body: 'x', signal: controller.signal });
+    const reader = response.body?.getReader();
+    await reader?.read();
+    // Act
+    controller.abort(reason);
+    const error = await reader?.read().catch((e: unknown) => e);
+    // Assess
+    expect(error).toBe(reason);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it("the caller's abort is the caller's: its reason is what the call rejects with", async () => {
