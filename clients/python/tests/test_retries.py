@@ -224,3 +224,17 @@ def test_a_proxied_file_goes_whole_again_when_the_first_connection_was_refused(m
     # Assess: the one request that arrived carries the file, not the empty read left after the first try
     assert answer.status_code == 200 and len(started) == 1 and len(started[0].requests) == 1
     assert b"the-image-to-upscale" in started[0].requests[0].body
+
+
+def test_a_completion_says_when_keypool_ignored_the_report_over_the_callers_budget(recorder: RecordingServer) -> None:
+    # Prepare: the caller is past the pool's maxClientReportsPerMinute
+    recorder.script = [
+        (200, {}, lease_answer("p")),
+        (200, {}, {"keyId": "k_0123456789abcdef01234567", "usageCount": 0, "status": "active", "reportIgnored": "over_budget"}),
+    ]
+    key = Keypool(recorder.url).pool("p").lease()
+    # Act
+    completion = key.invalid()
+    # Assess: the use was given back, the key kept its status, and the caller can tell (as in TypeScript)
+    assert completion is not None and completion.status == "active"
+    assert completion.report_ignored == "over_budget"

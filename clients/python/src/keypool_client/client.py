@@ -307,7 +307,12 @@ class Pool:
         # A completion repeated after a lost answer changes nothing and answers the key as it stands.
         answer = self._client._call("POST", f"{self._base}/leases/{_segment(lease_id)}/complete", body)
         result = self._client._expect(answer, 200)
-        return Completion(key_id=result["keyId"], usage_count=result["usageCount"], status=result["status"])
+        return Completion(
+            key_id=result["keyId"],
+            usage_count=result["usageCount"],
+            status=result["status"],
+            report_ignored=result.get("reportIgnored"),
+        )
 
 
 def _keypool_error_body(response: requests.Response) -> Optional[Dict[str, Any]]:

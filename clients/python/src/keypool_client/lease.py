@@ -26,6 +26,9 @@ class Completion:
     key_id: str
     usage_count: int
     status: str
+    #: "over_budget" when the caller is past the pool's maxClientReportsPerMinute: the report
+    #: changed no status (the use was still counted or given back); None otherwise
+    report_ignored: Optional[str] = None
 
 
 def _retry_after_seconds(retry_after: Union[float, str, None]) -> Optional[int]:
