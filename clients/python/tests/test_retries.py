@@ -238,3 +238,18 @@ def test_a_completion_says_when_keypool_ignored_the_report_over_the_callers_budg
     # Assess: the use was given back, the key kept its status, and the caller can tell (as in TypeScript)
     assert completion is not None and completion.status == "active"
     assert completion.report_ignored == "over_budget"
+
+
+def test_a_retry_after_of_digits_outside_ascii_is_no_wait_not_a_crash(recorder: RecordingServer, sleeps: List[float]) -> None:
+    # Prepare: headers arrive as Latin-1, where the bytes B2, B3 and B9 read as superscript digits
+    recorder.script = [
+        (503, {"retry-after": "\u00b2"}, {"message": "Service Unavailable"}),
+        (200, {}, lease_answer("p")),
+        (200, {}, {"keyId": "k_0123456789abcdef01234567", "usageCount": 0, "status": "cooling"}),
+    ]
+    # Act
+    key = Keypool(recorder.url).pool("p").lease()
+    completion = key.rate_limited("\u00b2")
+    # Assess: the 503 was retried after a backoff, and the report leaves the pool's cooldown
+    assert completion is not None and len(sleeps) == 1 and sleeps[0] < 1
+    assert recorder.requests[2].body == b'{"outcome":"rate_limited"}'

@@ -214,7 +214,8 @@ def retry_after_of(body: Any, header: Optional[str]) -> Optional[int]:
         if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds > 0:
             return seconds
     value = (header or "").strip()
-    if value.isdigit() and len(value) <= 6 and int(value) > 0:
+    # isascii: str.isdigit also takes superscripts and other scripts' digits, which int() refuses.
+    if value.isascii() and value.isdigit() and len(value) <= 6 and int(value) > 0:
         return int(value)
     return None
 

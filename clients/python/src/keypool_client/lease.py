@@ -38,7 +38,8 @@ def _retry_after_seconds(retry_after: Union[float, str, None]) -> Optional[int]:
     """
     if isinstance(retry_after, str):
         text = retry_after.strip()
-        retry_after = int(text) if text.isdigit() and len(text) <= 10 else None
+        # isascii: str.isdigit also takes superscripts and other scripts' digits, which int() refuses.
+        retry_after = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
     if retry_after is None or not retry_after > 0:
         return None
     low, high = _RETRY_AFTER_RANGE
