@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
 from collections import Counter
 from typing import Callable, List, Optional, Tuple
@@ -87,3 +89,30 @@ def test_twenty_threads_through_the_old_calls_count_twenty_uses(
     # Assess
     assert_twenty_uses_within_the_cap(operator, pool, results)
     assert StabilityApiKey.find_usable_key(max_uses=3) is None
+
+
+def _open_sockets() -> int:
+    """How many sockets this process holds open (Linux: /proc/self/fd)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return count
+
+
+def test_threads_that_come_and_go_leave_no_connection_open(api_url: str, operator: Operator) -> None:
+    # Prepare: one client shared by short-lived threads (a thread per request, as many servers run)
+    name, _ = operator.pool(keys=1)
+    pool = Keypool(api_url).pool(name)
+    pool.lease().failed()
+    before = _open_sockets()
+    # Act
+    for _ in range(30):
+        thread = threading.Thread(target=lambda: pool.lease().failed())
+        thread.start()
+        thread.join(30)
+    gc.collect()
+    # Assess: a dead thread's session and its keep-alive connection went with it
+    assert _open_sockets() - before <= 2

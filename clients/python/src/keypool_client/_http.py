@@ -14,6 +14,7 @@ import random
 import re
 import threading
 import time
+import weakref
 from typing import Any, Callable, Dict, Iterable, List, Optional
 from urllib.parse import urlsplit
 
@@ -113,7 +114,9 @@ class Transport:
         self._credentials = credentials
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._sessions: List[requests.Session] = []
+        # Weak: a session goes, its connections closed, with the thread that made it; close()
+        # still reaches every one that lives.
+        self._sessions: "weakref.WeakSet[requests.Session]" = weakref.WeakSet()
 
     @property
     def signs(self) -> bool:
@@ -135,12 +138,12 @@ class Transport:
             session = requests.Session()
             self._local.session = session
             with self._lock:
-                self._sessions.append(session)
+                self._sessions.add(session)
         return session
 
     def close(self) -> None:
         with self._lock:
-            for session in self._sessions:
+            for session in list(self._sessions):
                 session.close()
             self._sessions.clear()
         self._local = threading.local()
