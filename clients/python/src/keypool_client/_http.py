@@ -210,21 +210,6 @@ class Transport:
             )
         return response
 
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Optional[bytes] = None,
-        headers: Optional[Dict[str, str]] = None,
-        query: str = "",
-        stream: bool = False,
-        timeout: Optional[float] = None,
-    ) -> requests.Response:
-        """One request to `{base}{path}` (path already percent-encoded), signed when credentials exist."""
-        prepared = self.prepare(method, path, json_body=json_body, headers=headers, query=query)
-        return self.send_prepared(prepared, stream=stream, timeout=timeout)
-
 
 def backoff(attempt: int) -> float:
     """The jittered wait before retry `attempt` (0 for the first retry)."""

@@ -131,7 +131,10 @@ class Keypool:
     ) -> Answer:
         payload = None if body is None else _json.dumps(body, separators=(",", ":")).encode("utf-8")
         response = send_with_retries(
-            lambda: self._api.send(method, path, json_body=payload, headers=headers, query=query),
+            # Prepared and signed anew on each try: a JSON body holds no file to read only once.
+            lambda: self._api.send_prepared(
+                self._api.prepare(method, path, json_body=payload, headers=headers, query=query)
+            ),
             retries=self.retries,
             retry_answers=retry_answers,
         )
