@@ -253,3 +253,15 @@ def test_a_retry_after_of_digits_outside_ascii_is_no_wait_not_a_crash(recorder: 
     # Assess: the 503 was retried after a backoff, and the report leaves the pool's cooldown
     assert completion is not None and len(sleeps) == 1 and sleeps[0] < 1
     assert recorder.requests[2].body == b'{"outcome":"rate_limited"}'
+
+
+def test_no_exception_holds_a_secret_that_an_answer_in_between_echoes(recorder: RecordingServer) -> None:
+    # Prepare: a gateway between the client and keypool echoes a secret in its message and code
+    secret = "sk-live-0123456789abcdefABCDEF"
+    recorder.script = [(502, {}, {"error": f"bad_gateway {secret}", "message": f"upstream said: Bearer {secret}"})]
+    # Act
+    with pytest.raises(KeypoolApiError) as failed:
+        Keypool(recorder.url).pool("p").increment("k_0123456789abcdef01234567")
+    # Assess: as in the TypeScript client, a secret-shaped run is masked
+    shown = f"{failed.value} {failed.value!r} {failed.value.message} {failed.value.code}"
+    assert secret[3:] not in shown and "upstream said: Bearer sk-..." in shown

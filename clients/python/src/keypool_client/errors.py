@@ -6,6 +6,7 @@ exception ever carries an API key.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Mapping, Optional, Type
 
 
@@ -207,6 +208,21 @@ _BY_CODE: Mapping[str, Type[KeypoolError]] = {
 GENERIC_CODES = ("not_found", "method_not_allowed", "unsupported_media_type", "internal_error")
 
 
+#: An AWS-looking credential, a provider key or any long token: masked wherever a text from outside is shown.
+_SECRET_SHAPED = re.compile(r"sk-[A-Za-z0-9_-]{8,}|[A-Za-z0-9_\-+/=]{32,}")
+_UUID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$", re.IGNORECASE)
+
+
+def safe_text(text: str) -> str:
+    """
+    A text from outside (an answer's message or code) as an exception may show it: at most 500
+    characters, anything shaped like a secret masked. keypool's messages hold none; a gateway or
+    proxy in between might echo one. A UUID (a request id) stays whole. The TypeScript client's rule.
+    """
+    masked = _SECRET_SHAPED.sub(lambda run: run.group(0) if _UUID.match(run.group(0)) else f"{run.group(0)[:3]}...", text)
+    return masked[:500]
+
+
 def retry_after_of(body: Any, header: Optional[str]) -> Optional[int]:
     """The wait an answer asks for, in whole seconds: the body's `retryAfterSeconds`, else a Retry-After of digits."""
     if isinstance(body, dict):
@@ -225,7 +241,7 @@ def error_for(status: int, body: Any, retry_after_header: Optional[str] = None, 
     retry_after = retry_after_of(body, retry_after_header)
     code = body.get("error") if isinstance(body, dict) else None
     message = body.get("message") if isinstance(body, dict) else None
-    text = message[:500] if isinstance(message, str) else f"keypool answered {status}"
+    text = safe_text(message) if isinstance(message, str) else f"keypool answered {status}"
     if isinstance(code, str):
         cls = _BY_CODE.get(code)
         if cls is InvalidRequest:
@@ -233,7 +249,7 @@ def error_for(status: int, body: Any, retry_after_header: Optional[str] = None, 
             return InvalidRequest(text, status=status, details=details if isinstance(details, list) else None)
         if cls is not None:
             return cls(text, status=status, retry_after=retry_after)
-        return KeypoolApiError(text, status=status, code=code, retry_after=retry_after)
+        return KeypoolApiError(text, status=status, code=safe_text(code)[:64], retry_after=retry_after)
     # Not keypool's shape: API Gateway's own answer (IAM's 403, throttling's 429, ...).
     if status == 403:
         hint = "" if signed else " (the request went unsigned: no AWS credentials were found)"
