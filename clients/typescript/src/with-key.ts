@@ -192,11 +192,15 @@ export async function withKey(options: WithKeyOptions & { keys: KeySource }, fn:
       }, timeoutMs);
     });
     let response: Response;
+    let judged: { outcome: Outcome; retry: boolean; wait: number | undefined };
     try {
       response = await Promise.race([
         fn(grant.apiKey, { keyId: grant.keyId, leaseId: grant.leaseId, attempt, signal: controller.signal }),
         timedOut,
       ]);
+      // Read inside the try: an answer that is not a Response (from JavaScript) still completes the lease.
+      const { outcome, retry } = outcomeFor(response.status);
+      judged = { outcome, retry, wait: outcome === 'rate_limited' ? retryAfterSeconds(response) : undefined };
     } catch (error) {
       const outcome = outcomeForThrow(error);
       attempts.push({ keyId: grant.keyId, status: undefined, outcome });
@@ -205,9 +209,8 @@ export async function withKey(options: WithKeyOptions & { keys: KeySource }, fn:
     } finally {
       clearTimeout(timer);
     }
-    const { outcome, retry } = outcomeFor(response.status);
+    const { outcome, retry, wait } = judged;
     attempts.push({ keyId: grant.keyId, status: response.status, outcome });
-    const wait = outcome === 'rate_limited' ? retryAfterSeconds(response) : undefined;
     await complete(grant.leaseId, { outcome, ...(wait === undefined ? {} : { retryAfterSeconds: wait }) });
     if (!retry) return response;
     // A discarded answer's body is released so its connection can be reused.

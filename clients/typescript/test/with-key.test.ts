@@ -74,3 +74,28 @@ describe('withKey and the secret', () => {
     expect(JSON.stringify(error)).not.toContain(secret);
   });
 });
+
+describe('withKey always completes the lease', () => {
+  it("also when fn's answer is not a Response (a JavaScript caller's HTTP library): the lease completes unknown, the error is thrown", async () => {
+    // Prepare: an axios-style answer, its headers a plain object without get()
+    const reports: unknown[] = [];
+    const keys = keySource({
+      lease: () =>
+        Promise.resolve({
+          leaseId: 'lease-1',
+          keyId: 'key-1',
+          apiKey: 'sk-test-0123456789abcdef',
+          pool: 'p',
+          usageCount: 0,
+          expiresAt: new Date(0).toISOString(),
+        }),
+      complete: (_leaseId, report) => (reports.push(report), Promise.resolve({})),
+    });
+    const answer = { status: 429, headers: { 'retry-after': '5' } } as unknown as Response;
+    // Act
+    const error = await withKey({ keys, retries: 0 }, () => Promise.resolve(answer)).catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(TypeError);
+    expect(reports).toEqual([{ outcome: 'unknown' }]);
+  });
+});
