@@ -55,12 +55,23 @@ export interface ProxyInit {
   body?: RequestInit['body'];
   /** default: a new UUID; the same key again replays the first answer instead of billing twice */
   idempotencyKey?: string;
-  /** how long until the answer's headers arrive, ms (default 60 s); its body then streams at its own pace */
+  /**
+   * how long until the answer's headers arrive, ms (default PROXY_TIMEOUT_MS, 150 s); its body
+   * then streams at its own pace
+   */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
 
 const POOL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * How long a proxied call waits for keypool's answer by default: keypool answers once the
+ * provider has, within the pool's proxyTimeoutSeconds (default 120 s) and its 30 s margin. A
+ * shorter wait gives up on a generation the provider still bills; a pool set longer needs a longer
+ * `timeoutMs`. The Python client's default is the same.
+ */
+export const PROXY_TIMEOUT_MS = 150_000;
 
 /** A JSON answer, read whole. */
 interface Answer {
@@ -291,7 +302,7 @@ export class Pool implements KeySource {
     const release = (): void => init.signal?.removeEventListener('abort', abort);
     const timer = setTimeout(
       () => controller.abort(new DOMException('keypool: no answer from the proxy in time', 'TimeoutError')),
-      init.timeoutMs ?? 60_000,
+      init.timeoutMs ?? PROXY_TIMEOUT_MS,
     );
     let response: Response;
     try {

@@ -22,9 +22,11 @@ _POOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 #: The longest one wait for a cooling key is stretched by, so callers that saw the same key come back spread out.
 _MAX_JITTER_SECONDS = 1.0
 #: How long a proxied call waits for keypool's answer by default, seconds: keypool answers only
-#: once the provider has (a generation takes seconds), so the client's per-request timeout, meant
-#: for its quick calls, would give up on a call the provider still bills. The TypeScript client's too.
-PROXY_TIMEOUT_SECONDS = 60.0
+#: once the provider has, within the pool's proxyTimeoutSeconds (default 120 s) and its 30 s
+#: margin, so a shorter wait (the client's per-request timeout, meant for its quick calls) would
+#: give up on a call the provider still bills. A pool set longer needs a longer `timeout`. The
+#: TypeScript client's default is the same.
+PROXY_TIMEOUT_SECONDS = 150.0
 
 
 @dataclass(frozen=True)
