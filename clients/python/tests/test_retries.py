@@ -197,9 +197,28 @@ def test_a_proxied_call_waits_for_a_generation_longer_than_the_clients_request_t
     pool = Keypool(recorder.url, timeout=0.5).pool("p")
     # Act
     answer = pool.proxy("v2beta/stable-image/generate/core", data={"prompt": "x"})
-    # Assess: the answer came back (as with the TypeScript client's 60 s), it was asked once
+    # Assess: the answer came back (as with the TypeScript client's default), it was asked once
     assert answer.status_code == 200 and answer.content == b"an image"
     assert len(recorder.requests) == 1
+
+
+def test_a_proxied_call_waits_by_default_as_long_as_keypool_may_take_to_answer(
+    recorder: RecordingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: the wait each proxied request is sent with
+    waits: List[float] = []
+    real = _http.Transport.send_prepared
+
+    def recording(self: _http.Transport, prepared: object, **kwargs: object) -> object:
+        waits.append(float(kwargs["timeout"]))  # type: ignore[arg-type]
+        return real(self, prepared, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_http.Transport, "send_prepared", recording)
+    recorder.script = [(200, {"x-keypool-outcome": "success"}, b"an image")]
+    # Act
+    Keypool(recorder.url).pool("p").proxy("v2beta/stable-image/generate/core", data={"prompt": "x"})
+    # Assess: the pool's default proxyTimeoutSeconds (120 s) and keypool's 30 s margin
+    assert waits == [150.0]
 
 
 def test_a_proxied_file_goes_whole_again_when_the_first_connection_was_refused(monkeypatch: pytest.MonkeyPatch) -> None:

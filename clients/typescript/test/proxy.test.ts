@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { getEventListeners } from 'node:events';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Keypool, KeypoolUnavailable, NoUsableKey } from '../src/index.js';
 import { regionFor, serviceFor } from '../src/transport.js';
 import { type Recorder, startRecorder } from './support/recorder.js';
@@ -106,6 +106,25 @@ describe('pool.proxy: the request', () => {
     // Assess
     expect(error).toBeInstanceOf(KeypoolUnavailable);
     expect(proxy.seen).toHaveLength(1);
+  });
+});
+
+describe('pool.proxy: how long it waits', () => {
+  it("waits by default as long as keypool may take to answer: the pool's default proxyTimeoutSeconds (120 s) and its 30 s margin", async () => {
+    // Prepare: every timer the call sets, with its delay
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      // Act
+      const answer = await client().pool('images').proxy('v2beta/stable-image/generate/core', { body: 'x' });
+      await answer.arrayBuffer();
+      // Assess: the call's own bound is 150 s, and a caller's timeoutMs replaces it
+      expect(timers.mock.calls.map(([, ms]) => ms)).toContain(150_000);
+      timers.mockClear();
+      await (await client().pool('images').proxy('v2beta/x', { body: 'x', timeoutMs: 700_000 })).arrayBuffer();
+      expect(timers.mock.calls.map(([, ms]) => ms)).toContain(700_000);
+    } finally {
+      timers.mockRestore();
+    }
   });
 });
 
