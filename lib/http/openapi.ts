@@ -77,11 +77,14 @@ const SIGV4_SCHEME = {
 /** Statuses API Gateway may answer by itself, with `{ message }` instead of keypool's `{ error, message }`. */
 const GATEWAY_STATUSES = new Set([403, 413, 429, 500, 503]);
 
-/** The body of an error answer: keypool's `Error` for its codes of that status, API Gateway's where it may answer it. */
-function errorBody(status: number, spec: RouteSpec): JsonSchema {
+/**
+ * The body of an error answer: keypool's `Error` for its codes of that status (`codes`: the
+ * fewer the route answers), API Gateway's where it may answer it.
+ */
+function errorBody(status: number, spec: RouteSpec, codes?: readonly string[]): JsonSchema {
   // API Gateway checks no signature on a public route, so it refuses none there.
   const gateway = GATEWAY_STATUSES.has(status) && !(status === 403 && spec.access === 'public');
-  const own = codesOf(status).length > 0;
+  const own = (codes ?? codesOf(status)).length > 0;
   if (gateway && own) return { anyOf: [ref('Error'), ref('GatewayError')] };
   return ref(gateway ? 'GatewayError' : 'Error');
 }
@@ -240,7 +243,9 @@ export function buildOpenApiDocument(table: RouteTable): JsonSchema {
     for (const [status, answer] of Object.entries(answers).sort(([a], [b]) => Number(a) - Number(b))) {
       const code = Number(status);
       const isError = answer.schema === r.ErrorResponse;
-      const schema = isError ? errorBody(code, spec) : answer.schema && named(answer.schema, `${key} ${status}`);
+      const schema = isError
+        ? errorBody(code, spec, answer.codes)
+        : answer.schema && named(answer.schema, `${key} ${status}`);
       const headers = { ...headersFor(code, allowed.join(', ')), ...passedHeaders(answer.passthrough?.headers) };
       responses[status] = {
         description: isError ? withCodes(answer.description, code, answer.codes) : answer.description,

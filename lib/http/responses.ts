@@ -30,6 +30,15 @@ const errors = (...statuses: number[]): RouteResponses =>
     ]),
   );
 
+/** An error status of one route that answers only `codes` of it (its description: `text`, else the status's). */
+const answersOnly = (
+  status: number,
+  codes: readonly string[],
+  text = ERROR_TEXT[status] ?? 'error',
+): RouteResponses => ({
+  [status]: { description: text, schema: s.ErrorResponse, codes },
+});
+
 /** Any route that reaches the table may answer it. */
 const STORE_THROTTLED =
   'store_throttled: DynamoDB throttled the request, or refused it for concurrent transactions, past bounded retries; it says nothing about the pool (never a 409); retry after retryAfterSeconds (also the Retry-After header)';
@@ -61,10 +70,11 @@ export const SEALING_OR_STORE: RouteResponses = {
 };
 
 /** The usage route's 429: its own refusal of a caller past its report budget, or API Gateway's throttling. */
-const USAGE_TOO_MANY = {
-  description: `report_budget_exceeded: this caller made more than the pool's maxClientReportsPerMinute negative reports and lease-less counts this minute; nothing was counted; retry after retryAfterSeconds (also the Retry-After header). Otherwise: ${ERROR_TEXT[429] ?? ''}`,
-  schema: s.ErrorResponse,
-};
+const USAGE_TOO_MANY = answersOnly(
+  429,
+  ['report_budget_exceeded'],
+  `report_budget_exceeded: this caller made more than the pool's maxClientReportsPerMinute negative reports and lease-less counts this minute; nothing was counted; retry after retryAfterSeconds (also the Retry-After header). Otherwise: ${ERROR_TEXT[429] ?? ''}`,
+);
 
 const REFUSED_LOCALLY =
   'the local server (`npm start`) refuses a request addressed to a Host that is not a loopback name';
@@ -81,7 +91,9 @@ export function sharedErrors(spec: RouteSpec): RouteResponses {
   return {
     ...errors(400),
     403: { description: refused, schema: s.ErrorResponse },
-    ...errors(405, 429),
+    ...errors(405),
+    // keypool's own 429 is the usage route's alone (USAGE_TOO_MANY): elsewhere only API Gateway throttles.
+    ...answersOnly(429, []),
     ...(spec.body ? errors(413, 415) : spec.rawBody ? errors(413) : {}),
   };
 }
@@ -119,16 +131,24 @@ export const RESPONSES: Record<RouteKey, RouteResponses> = {
   },
   'POST /pools/{pool}/keys/{keyId}/usage': {
     200: { description: 'the new count', schema: s.UsageResponse },
-    ...errors(400, 404, 503),
-    429: USAGE_TOO_MANY,
+    ...errors(400, 503),
+    ...answersOnly(404, ['pool_not_found', 'key_not_found']),
+    ...USAGE_TOO_MANY,
   },
   'POST /pools/{pool}/leases': {
     200: { description: 'the lease, with the secret', schema: s.LeaseResponse },
-    ...errors(400, 404, 409, 413),
+    ...errors(400, 413),
+    ...answersOnly(404, ['pool_not_found']),
+    ...answersOnly(
+      409,
+      ['no_usable_key', 'idempotency_conflict'],
+      'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a resting key comes back; unusable counts the keys not usable by why, as of countedAt (at most a minute old). idempotency_conflict: the Idempotency-Key names a lease that no longer stands (completed, ended, expired, its key no longer leasable in this pool) or another caller made it',
+    ),
     ...SEALING_OR_STORE,
   },
   'POST /pools/{pool}/leases/{leaseId}/complete': {
     200: { description: 'the key after completion', schema: s.CompleteResponse },
-    ...errors(400, 404, 410, 413, 503),
+    ...errors(400, 410, 413, 503),
+    ...answersOnly(404, ['pool_not_found', 'lease_not_found']),
   },
 };

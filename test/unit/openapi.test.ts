@@ -131,6 +131,29 @@ describe('the OpenAPI document', () => {
     expect(doc.paths['/pools/{pool}/leases']?.post?.responses['409']?.headers).toHaveProperty('Retry-After');
   });
 
+  it("lists on a client route's error only the codes that route answers, and API Gateway's alone on a 429 it never gives", () => {
+    // Arrange
+    const responses = (path: string): Operation['responses'] & Record<string, { description?: string }> =>
+      doc.paths[path]?.post?.responses ?? {};
+    const codes = (path: string, status: string): string[] =>
+      [...(/`error`: (.*)\.$/.exec(responses(path)[status]?.description ?? '')?.[1] ?? '').matchAll(/`(\w+)`/g)].map(
+        (m) => m[1] ?? '',
+      );
+    // Act / Assess
+    expect(codes('/pools/{pool}/leases', '409')).toEqual(['no_usable_key', 'idempotency_conflict']);
+    expect(codes('/pools/{pool}/leases', '404')).toEqual(['pool_not_found']);
+    expect(codes('/pools/{pool}/leases/{leaseId}/complete', '404')).toEqual(['pool_not_found', 'lease_not_found']);
+    expect(codes('/pools/{pool}/keys/{keyId}/usage', '404')).toEqual(['pool_not_found', 'key_not_found']);
+    // Only the lease-less count spends a report budget: every other 429 is API Gateway's throttling.
+    expect(codes('/pools/{pool}/keys/{keyId}/usage', '429')).toEqual(['report_budget_exceeded']);
+    for (const path of ['/pools/{pool}/leases', '/pools/{pool}/leases/{leaseId}/complete']) {
+      expect(codes(path, '429'), path).toEqual([]);
+      expect(responses(path)['429']?.content?.['application/json']?.schema, path).toEqual({
+        $ref: '#/components/schemas/GatewayError',
+      });
+    }
+  });
+
   it('bounds counts from 0, never by ±2^53', () => {
     // Act
     const text = JSON.stringify(doc);
