@@ -2,6 +2,7 @@
 import type { DryPool } from '../domain/dry-pool.js';
 import { KeypoolError } from '../domain/errors.js';
 import type { UnusableCounts } from '../domain/types.js';
+import { redact } from '../shared/redact.js';
 
 // The proxy use case refuses a body over its limit before leasing: the class lives in the domain.
 export { PayloadTooLarge } from '../domain/errors.js';
@@ -9,7 +10,8 @@ export { PayloadTooLarge } from '../domain/errors.js';
 export class RouteNotFound extends KeypoolError {
   readonly code = 'not_found';
   constructor(method: string, path: string) {
-    super(`no route for ${method} ${path.slice(0, 200)}`);
+    // The path is the caller's text: shortened and passed through redact like any echo.
+    super(`no route for ${method.slice(0, 16)} ${redact(path.slice(0, 200))}`);
   }
 }
 

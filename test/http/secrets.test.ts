@@ -137,4 +137,15 @@ describe('secrets', () => {
     expect(capture.lines()).not.toContain(secret);
     for (const answer of answers) expect(answer).not.toContain(secret);
   });
+
+  it('a secret in a path no route takes is not echoed in the 404', async () => {
+    // Prepare
+    const secret = fakeKey('path');
+    // Act: a client that put its key where no route has a parameter (a lease id without /complete).
+    const answer = await call(server.url, 'POST', `/pools/${uniqueName('p')}/leases/${secret}`);
+    // Assess
+    expect(answer.status).toBe(404);
+    expect((answer.body as { error: string }).error).toBe('not_found');
+    expect(answer.text).not.toContain(secret);
+  });
 });
