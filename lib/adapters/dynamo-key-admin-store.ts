@@ -102,27 +102,7 @@ export class DynamoKeyAdminStore
       values[':mask'] = replacement.maskedKey;
       set.push('#mask = if_not_exists(#mask, :mask)');
     }
-    if (replacement.revive) {
-      // An undecryptable key that opens again gets back the status it had (an operator's
-      // disabled stays disabled, a caller's cooling its end), and only that key, marked as read:
-      // a key enabled and marked again meanwhile holds another prior, and is read again.
-      const restored = restoredStatus(replacement.prior);
-      names['#prior'] = STATUS_ATTRIBUTES.prior;
-      values[':undecryptable'] = 'undecryptable';
-      condition += ' AND #status = :undecryptable AND ';
-      if (replacement.prior === undefined) condition += 'attribute_not_exists(#prior)';
-      else {
-        values[':seenPrior'] = replacement.prior;
-        condition += '#prior = :seenPrior';
-      }
-      stampClauses(restored, { set, remove, names, values });
-      remove.push('#prior');
-      if (inUsageIndex(restored.status, restored.until !== undefined)) {
-        names['#upk'] = INDEX.partitionKey;
-        names['#ush'] = INDEX.home;
-        set.push(BACK_INTO_INDEX);
-      }
-    }
+    if (replacement.revive) condition += ` AND ${reviveClauses(replacement.prior, { set, remove, names, values })}`;
     const result = await this.conditionalUpdate(
       'reseal',
       keyWrite(replacement.keyId, { set, remove, condition, names, values }),
@@ -274,6 +254,21 @@ export class DynamoKeyAdminStore
     return { revived: ok, key: now };
   }
 
+  async replaceUndecryptable(
+    key: StoredKey,
+    seen: KeyRecord,
+  ): Promise<{ replaced: boolean; key: KeyRecord | undefined }> {
+    const names: Record<string, string> = { '#pool': 'pool', '#sealed': SEALED_ATTRIBUTE };
+    const values: Item = { ':pool': key.pool, ':sealed': key.secret };
+    const set = ['#sealed = :sealed'];
+    const remove: string[] = [];
+    // Invariants: a key belongs to one pool; only a key still marked undecryptable, with the
+    // prior status it was read with, gets the ciphertext sealed just now for this pool and key id.
+    const condition = `#pool = :pool AND ${reviveClauses(seen.prior, { set, remove, names, values })}`;
+    const { ok, key: now } = await this.writeThenRead('reimport', key.keyId, { set, remove, condition, names, values });
+    return { replaced: ok, key: now };
+  }
+
   placements(pool: string, limit: number, afterKeyId?: string): Promise<KeyPageRead<KeyPlacement>> {
     return this.readPool(pool, limit, afterKeyId, toPlacement, PLACEMENT_PROJECTION);
   }
@@ -357,4 +352,31 @@ export class DynamoKeyAdminStore
     } while (start !== undefined);
     return false;
   }
+}
+
+/**
+ * The clauses that bring an undecryptable key back with the status it had (an operator's
+ * disabled stays disabled, a caller's cooling its end), and the condition that it is still
+ * marked as read: a key enabled and marked again meanwhile holds another prior, and is read
+ * again. Adds the clauses to `parts` and answers the condition.
+ */
+function reviveClauses(prior: KeyRecord['prior'], parts: Omit<KeyWriteParts, 'condition'>): string {
+  const { set, remove, names, values } = parts;
+  const restored = restoredStatus(prior);
+  names['#prior'] = STATUS_ATTRIBUTES.prior;
+  values[':undecryptable'] = 'undecryptable';
+  let condition = '#status = :undecryptable AND ';
+  if (prior === undefined) condition += 'attribute_not_exists(#prior)';
+  else {
+    values[':seenPrior'] = prior;
+    condition += '#prior = :seenPrior';
+  }
+  stampClauses(restored, { set, remove, names, values });
+  remove.push('#prior');
+  if (inUsageIndex(restored.status, restored.until !== undefined)) {
+    names['#upk'] = INDEX.partitionKey;
+    names['#ush'] = INDEX.home;
+    set.push(BACK_INTO_INDEX);
+  }
+  return condition;
 }

@@ -100,6 +100,10 @@ export class DynamoKeyStore extends DynamoTable implements KeyStore {
     return this.admin.insert(key);
   }
 
+  replaceUndecryptable(key: StoredKey, seen: KeyRecord): Promise<{ replaced: boolean; key: KeyRecord | undefined }> {
+    return this.admin.replaceUndecryptable(key, seen);
+  }
+
   record(pool: string, keyId: string): Promise<KeyRecord | undefined> {
     return this.admin.record(pool, keyId);
   }

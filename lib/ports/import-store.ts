@@ -10,4 +10,11 @@ export interface ImportStore {
    * while the key is still retired in the pool it was seen in. Answers the key as it is then.
    */
   revive(key: StoredKey, seenPool: string): Promise<{ revived: boolean; key: KeyRecord | undefined }>;
+  /**
+   * Gives a key marked undecryptable in `key.pool` the ciphertext `key` holds (its secret sealed
+   * anew for that pool and key id) and the status it had before the mark (`seen.prior`), its
+   * count, lease slots and history kept: one conditional write that applies only while the key
+   * is still marked as `seen` was. Answers the key as it is then.
+   */
+  replaceUndecryptable(key: StoredKey, seen: KeyRecord): Promise<{ replaced: boolean; key: KeyRecord | undefined }>;
 }

@@ -101,6 +101,11 @@ export class KeyImport {
       const sealed = await sealNewKey(this.sealer, newKey.apiKey, pool, createdAt, fields);
       const result = await this.store.insert(sealed);
       if (result.inserted) return { outcome: 'imported', keyId, key: result.key };
+      if (result.key.status === 'undecryptable' && result.key.pool === pool) {
+        // Its stored ciphertext does not open; the secret brought again is sealed anew above.
+        const replaced = await this.store.replaceUndecryptable(sealed, result.key);
+        return { outcome: replaced.replaced ? 'revived' : 'duplicate', keyId, key: replaced.key ?? result.key };
+      }
       if (result.key.status !== 'retired') return { outcome: 'duplicate', keyId, key: result.key };
       if (!options.revive) return { outcome: 'retired', keyId, key: result.key };
       // Sealed anew for this pool (the ciphertext sealed above is bound to it and this key id).

@@ -18,7 +18,7 @@ import type {
 import type { KeyMove, KeyPlacement } from '../../lib/ports/reshard-store.js';
 import type { KeyStore } from '../../lib/ports/key-store.js';
 import type { KeyUpdate, Retirement } from '../../lib/ports/key-admin-store.js';
-import type { LeaseSlot, StoredKey } from '../../lib/domain/types.js';
+import type { KeyRecord, LeaseSlot, StoredKey } from '../../lib/domain/types.js';
 import type { PoolStore } from '../../lib/ports/pool-store.js';
 import type { SecretReplacement } from '../../lib/ports/reseal-store.js';
 import type { UndecryptableMark } from '../../lib/ports/undecryptable.js';
@@ -359,6 +359,20 @@ export class MemoryKeyStore implements KeyStore, BalanceStore {
       delete row.aside;
     }
     return this.answer('revive', { revived, key: row && withoutSecret(row.key) });
+  }
+
+  replaceUndecryptable(key: StoredKey, seen: KeyRecord) {
+    const row = this.row(key.keyId, key.pool);
+    const replaced =
+      row !== undefined &&
+      row.key.status === 'undecryptable' &&
+      JSON.stringify(row.key.prior ?? null) === JSON.stringify(seen.prior ?? null);
+    if (row && replaced) {
+      Object.assign(row.key, { secret: key.secret, sealed: true });
+      stamp(row.key, restoredStatus(row.key.prior));
+      delete row.key.prior;
+    }
+    return this.answer('replaceUndecryptable', { replaced, key: row && withoutSecret(row.key) });
   }
 
   placements(pool: string, limit: number, afterKeyId?: string) {
