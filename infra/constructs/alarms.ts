@@ -102,11 +102,11 @@ export class KeypoolAlarms extends Construct {
         datapointsToAlarm: 2,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
-      // A key whose sealed secret no configured wrapping key opens is out of the pool for good
-      // (never leased) until resealed or re-imported: a previous key left out of
-      // previousSecretsKeyArns after a rotation, a disabled or deleted key, a ciphertext copied
-      // from another item or altered. One run reporting it is enough: nothing clears it by
-      // itself. No report is not breaching: the UsableKeys alarm already pages for that.
+      // A key whose ciphertext itself does not open (copied from another item, altered) is out
+      // of the pool (never leased) until resealed or re-imported. A wrapping key that is missing
+      // from the configuration, disabled or deleted marks nothing: those answer 503. One run
+      // reporting it is enough: nothing clears it by itself. No report is not breaching: the
+      // UsableKeys alarm already pages for that.
       add(`undecryptable-keys-${slug}`, {
         alarmDescription: `keypool cannot decrypt the secret of some keys of pool "${pool}" (the UndecryptableKeys metric says how many): their ciphertext was copied or tampered with (a missing wrapping key marks nothing: it answers 503 sealing_misconfigured). They are never leased until \`keypool reseal\` opens them again or they are imported anew.`,
         metric: poolMetric(pool, METRIC.undecryptableKeys, 'Maximum', period),
