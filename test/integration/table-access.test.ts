@@ -307,6 +307,9 @@ async function exerciseEveryFunction(): Promise<void> {
     const { handler: maintain } = await import('../../functions/maintain.js');
     const summary = await as('maintain', () => maintain({} as ScheduledEvent, lambdaContext('maintain')));
     expect(summary).toMatchObject({ undecryptable: expect.any(Number) as number });
+    // keys: a key whose ciphertext does not open, imported again (sealed anew, its status back).
+    const reimported = await http('POST', `/pools/${pool}/keys`, { keys: [{ apiKey: secrets[2] }] });
+    expect(reimported).toMatchObject({ status: 201, body: { revived: 1 } });
     // A second run re-checks the key the provider disabled.
     expect(await as('maintain', () => maintain({} as ScheduledEvent, lambdaContext('maintain')))).toMatchObject({
       disabled: expect.any(Number) as number,
