@@ -65,7 +65,15 @@ export class OpenedSecretCache {
   /** The secret opened for this key, if it was opened less than maxAgeMs ago. */
   get(key: string): string | undefined {
     this.#sweep();
-    return this.#entries.get(key)?.secret.toString('utf8');
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    // The sweep stops at the first entry still young, which is the oldest only while the clock
+    // never steps back: an entry is judged by its own age before it is answered.
+    if (this.#expired(entry)) {
+      this.#drop(key);
+      return undefined;
+    }
+    return entry.secret.toString('utf8');
   }
 
   /** Remembers an opened secret, evicting the oldest entries beyond maxEntries. */
@@ -101,11 +109,14 @@ export class OpenedSecretCache {
   }
 
   #sweep(): void {
-    const oldestAllowed = this.#now() - this.#maxAgeMs;
     for (const [key, entry] of this.#entries) {
-      if (entry.openedAtMs > oldestAllowed) break;
+      if (!this.#expired(entry)) break;
       this.#drop(key);
     }
+  }
+
+  #expired(entry: Entry): boolean {
+    return entry.openedAtMs <= this.#now() - this.#maxAgeMs;
   }
 
   #drop(key: string): void {

@@ -473,6 +473,22 @@ describe('the opened-secret cache', () => {
     expect(kms.calls.decrypt).toBe(3);
   });
 
+  it('never answers an entry older than maxAgeMs, even when the clock stepped back between two opens', () => {
+    // Prepare
+    const cache = new OpenedSecretCache({ maxAgeMs: 60_000, now: () => now });
+    const first = cacheKeyFor('sealed-first', CONTEXT);
+    const second = cacheKeyFor('sealed-second', CONTEXT);
+    now = 1_000;
+    cache.set(first, 'secret-first');
+    now = 0; // the wall clock stepped back a second
+    cache.set(second, 'secret-second');
+    // Act
+    now = 60_000;
+    // Assess
+    expect(cache.get(second)).toBeUndefined();
+    expect(cache.get(first)).toBe('secret-first');
+  });
+
   it('holds at most maxEntries and zeroes what it evicts', () => {
     // Prepare
     const cache = new OpenedSecretCache({ maxEntries: 3, now: () => now });
