@@ -31,6 +31,9 @@ import { loadHandlers, loadProxy } from './local-handlers.js';
 // with Node 20 the warning is noise in every command's output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// The DynamoDB Local this start spawned, once it has: whatever ends the start stops it.
+let dynamo: RunningDynamo | undefined;
+
 async function main(): Promise<void> {
   const env = process.env;
   const apiPort = readPositiveInt(env, 'KEYPOOL_PORT', 3000);
@@ -42,7 +45,6 @@ async function main(): Promise<void> {
   await assertPortFree(apiPort, 'keypool API', 'KEYPOOL_PORT');
   await assertPortFree(consolePort, 'keypool console', 'KEYPOOL_CONSOLE_PORT');
 
-  let dynamo: RunningDynamo | undefined;
   let endpoint = env.KEYPOOL_DYNAMODB_ENDPOINT;
   if (endpoint) {
     await waitForDynamo(endpoint, 5_000);
@@ -96,11 +98,14 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
   const message =
     error instanceof LocalStackError || (error instanceof Error && error.name === 'ConfigError')
       ? error.message
       : `could not start: ${String(error)}`;
   process.stderr.write(`keypool: ${message}\n`);
+  // A refusal after DynamoDB Local is up (a sealing key missing, a table it cannot open) must not
+  // leave the java process holding the port and the data dir for the next start.
+  await dynamo?.stop();
   process.exit(1);
 });

@@ -172,6 +172,31 @@ describe('npm start', () => {
     expect(existsSync(join(dataDir, 'sealing-key'))).toBe(false);
   }, 120_000);
 
+  it('stops the DynamoDB Local it started when a later step refuses to start, so the next start finds its port free', async () => {
+    // Prepare: a sealing key file that does not exist, which is read only after DynamoDB Local is up.
+    const dataDir = mkdtempSync(join(tmpdir(), 'keypool-refused-'));
+    const dbPort = await freePort();
+    // Act
+    const run = start({
+      KEYPOOL_PORT: String(await freePort()),
+      KEYPOOL_CONSOLE_PORT: String(await freePort()),
+      KEYPOOL_DYNAMODB_LOCAL_PORT: String(dbPort),
+      KEYPOOL_DATA_DIR: dataDir,
+      KEYPOOL_DYNAMODB_ENDPOINT: '',
+      KEYPOOL_SEALING_KEY_FILE: join(dataDir, 'no-such-key'),
+    });
+    const code = await run.exited;
+    // Before: the java process outlived the start and still held the port (and the data dir).
+    const stillAnswers = await fetch(`http://127.0.0.1:${dbPort}`).then(
+      () => true,
+      () => false,
+    );
+    // Assess
+    expect(code).toBe(1);
+    expect(run.output()).toMatch(/^keypool: no sealing key at /);
+    expect(stillAnswers).toBe(false);
+  }, 120_000);
+
   it('fails with one actionable line when the API port is taken', async () => {
     // Prepare
     const blocker: Server = createServer();
