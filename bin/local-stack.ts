@@ -31,10 +31,31 @@ import { loadHandlers, loadProxy } from './local-handlers.js';
 // with Node 20 the warning is noise in every command's output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-// The DynamoDB Local this start spawned, once it has: whatever ends the start stops it.
+// What this start runs, as it comes up: whatever ends the start closes them. A DynamoDB Local
+// still starting is not here yet; its own exit hook (startDynamoLocal) stops it then.
 let dynamo: RunningDynamo | undefined;
+const servers: { close(): Promise<void> }[] = [];
+let stopping = false;
+
+/** Closes what runs and exits with `code`; the first call wins. */
+function shutDown(code: number, withDynamo: boolean): void {
+  if (stopping) return;
+  stopping = true;
+  void Promise.all([...servers.map((server) => server.close()), withDynamo ? dynamo?.stop() : undefined]).then(() =>
+    process.exit(code),
+  );
+}
+
+/** Ctrl-C or SIGTERM, from the first moment: a signal while DynamoDB Local starts must not leave it running. */
+function stopAsked(): void {
+  if (stopping) return;
+  process.stdout.write('stopping keypool...\n');
+  shutDown(0, true);
+}
 
 async function main(): Promise<void> {
+  process.on('SIGINT', stopAsked);
+  process.on('SIGTERM', stopAsked);
   const env = process.env;
   const apiPort = readPositiveInt(env, 'KEYPOOL_PORT', 3000);
   const consolePort = readConsolePort(env);
@@ -57,6 +78,7 @@ async function main(): Promise<void> {
   const table = await ensureTable(endpoint, tableName);
   const sealing = await prepareLocalSealing(readConfig(env), env);
   const server = await startServer(await loadHandlers(), apiPort, loadProxy());
+  servers.push(server);
   const consoleServer = await startConsole({
     source: overview(readConfig(env)),
     port: consolePort,
@@ -65,6 +87,7 @@ async function main(): Promise<void> {
         `keypool console: a read failed: ${redact(error instanceof Error ? error.message : String(error))}\n`,
       ),
   });
+  servers.push(consoleServer);
 
   process.stdout.write(
     [
@@ -82,23 +105,14 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
 
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    process.stdout.write('stopping keypool...\n');
-    void Promise.all([server.close(), consoleServer.close(), dynamo?.stop()]).then(() => process.exit(0));
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
   dynamo?.process.once('exit', () => {
     if (stopping) return;
     process.stderr.write('keypool: DynamoDB Local stopped unexpectedly; shutting down\n');
-    void Promise.all([server.close(), consoleServer.close()]).then(() => process.exit(1));
+    shutDown(1, false);
   });
 }
 
-main().catch(async (error: unknown) => {
+main().catch((error: unknown) => {
   const message =
     error instanceof LocalStackError || (error instanceof Error && error.name === 'ConfigError')
       ? error.message
@@ -106,6 +120,5 @@ main().catch(async (error: unknown) => {
   process.stderr.write(`keypool: ${message}\n`);
   // A refusal after DynamoDB Local is up (a sealing key missing, a table it cannot open) must not
   // leave the java process holding the port and the data dir for the next start.
-  await dynamo?.stop();
-  process.exit(1);
+  shutDown(1, true);
 });

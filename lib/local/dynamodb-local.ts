@@ -137,7 +137,12 @@ export async function startDynamoLocal(options: { port: number; dataDir?: string
     stderr = (stderr + chunk.toString('utf8')).slice(-2000);
   });
   child.stdout?.resume();
+  // Whatever ends this process (an exit, a crash, a signal handled by exiting) ends the java
+  // process too: left running, it would hold the port and the data dir against the next start.
+  const orphaned = (): void => void child.kill('SIGTERM');
+  process.once('exit', orphaned);
   child.once('exit', (code, signal) => {
+    process.off('exit', orphaned);
     exit = `exit ${code ?? signal ?? '?'}${stderr ? `: ${stderr.trim().split('\n').pop() ?? ''}` : ''}`;
   });
   const endpoint = `http://127.0.0.1:${options.port}`;

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ interface Started {
   /** true once the process has exited */
   done: () => boolean;
   signal: (s: NodeJS.Signals) => void;
+  pid: number;
 }
 
 function start(env: Record<string, string>): Started {
@@ -37,7 +39,26 @@ function start(env: Record<string, string>): Started {
       done(code);
     }),
   );
-  return { output: () => output, exited, done: () => ended, signal: (s) => child.kill(s) };
+  return { output: () => output, exited, done: () => ended, signal: (s) => child.kill(s), pid: child.pid ?? 0 };
+}
+
+/** The DynamoDB Local processes `pid` started that still run (Linux: /proc). */
+async function dynamoChildrenOf(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  const children = text.split(' ').filter(Boolean).map(Number);
+  const commands = await Promise.all(
+    children.map((child) => readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '')),
+  );
+  return children.filter((_, i) => commands[i]?.includes('DynamoDBLocal'));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function until(check: () => boolean, timeoutMs: number): Promise<void> {
@@ -195,6 +216,36 @@ describe('npm start', () => {
     expect(code).toBe(1);
     expect(run.output()).toMatch(/^keypool: no sealing key at /);
     expect(stillAnswers).toBe(false);
+  }, 120_000);
+
+  it('stops the DynamoDB Local it is starting when it is told to stop before it is up', async () => {
+    // Prepare
+    const run = start({
+      KEYPOOL_PORT: String(await freePort()),
+      KEYPOOL_CONSOLE_PORT: String(await freePort()),
+      KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()),
+      KEYPOOL_DATA_DIR: mkdtempSync(join(tmpdir(), 'keypool-stopped-early-')),
+      KEYPOOL_DYNAMODB_ENDPOINT: '',
+      KEYPOOL_SEALING_KEY_FILE: '',
+    });
+    let java: number[] = [];
+    for (let i = 0; i < 1500 && java.length === 0 && !run.done(); i++) {
+      java = await dynamoChildrenOf(run.pid);
+      if (java.length === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    // Act: a process manager's SIGTERM while DynamoDB Local is still starting
+    run.signal('SIGTERM');
+    await run.exited;
+    // Before: the start died of the signal and its java process went on, holding the port and the data dir.
+    const left = await until(() => java.every((pid) => !alive(pid)), 15_000).then(
+      () => [],
+      () => java.filter(alive),
+    );
+    for (const pid of left) process.kill(pid, 'SIGKILL');
+    // Assess
+    expect(java).toHaveLength(1);
+    expect(run.output()).not.toContain('keypool is up');
+    expect(left).toEqual([]);
   }, 120_000);
 
   it('fails with one actionable line when the API port is taken', async () => {
