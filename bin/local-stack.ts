@@ -53,6 +53,14 @@ function stopAsked(): void {
   shutDown(0, true);
 }
 
+/** Fails with one actionable line when two of the stack's listeners are given the same port. */
+function assertDistinctPorts(ports: [variable: string, port: number][]): void {
+  ports.forEach(([variable, port], i) => {
+    const other = ports.slice(0, i).find(([, earlier]) => earlier === port);
+    if (other) throw new LocalStackError(`${other[0]} and ${variable} are both ${port}: give each its own port`);
+  });
+}
+
 async function main(): Promise<void> {
   process.on('SIGINT', stopAsked);
   process.on('SIGTERM', stopAsked);
@@ -63,6 +71,11 @@ async function main(): Promise<void> {
   const tableName = env.KEYPOOL_TABLE || DEFAULT_TABLE_NAME;
   // What a CLI in another terminal must set, from the settings as given (the start adds its own).
   const cli = cliEnvironment({ ...env });
+  assertDistinctPorts([
+    ['KEYPOOL_PORT', apiPort],
+    ['KEYPOOL_CONSOLE_PORT', consolePort],
+    ...(env.KEYPOOL_DYNAMODB_ENDPOINT ? [] : [['KEYPOOL_DYNAMODB_LOCAL_PORT', dbPort] as [string, number]]),
+  ]);
   await assertPortFree(apiPort, 'keypool API', 'KEYPOOL_PORT');
   await assertPortFree(consolePort, 'keypool console', 'KEYPOOL_CONSOLE_PORT');
 

@@ -267,6 +267,27 @@ describe('npm start', () => {
     }
   });
 
+  it('fails with one actionable line, before starting anything, when the console is given the API port', async () => {
+    // Prepare
+    const port = String(await freePort());
+    const dbPort = await freePort();
+    // Act
+    const run = start({
+      KEYPOOL_PORT: port,
+      KEYPOOL_CONSOLE_PORT: port,
+      KEYPOOL_DYNAMODB_LOCAL_PORT: String(dbPort),
+      KEYPOOL_DATA_DIR: mkdtempSync(join(tmpdir(), 'keypool-same-port-')),
+      KEYPOOL_DYNAMODB_ENDPOINT: '',
+      KEYPOOL_SEALING_KEY_FILE: '',
+    });
+    const code = await run.exited;
+    // Assess: before, DynamoDB Local and the API came up first, then the console failed on a bare EADDRINUSE.
+    expect(code).toBe(1);
+    expect(run.output().trim()).toBe(
+      `keypool: KEYPOOL_PORT and KEYPOOL_CONSOLE_PORT are both ${port}: give each its own port`,
+    );
+  });
+
   it('fails with one actionable line when Java is missing', async () => {
     // Prepare: a PATH with no java on it
     const emptyDir = mkdtempSync(join(tmpdir(), 'keypool-nopath-'));
