@@ -10,6 +10,12 @@ const processIo: CliIo = {
   isTTY: process.stdout.isTTY,
 };
 
+// A reader that goes away (`keypool list | head -1`) is not this command's failure: the rest of
+// the output has nowhere to go, and the command ends with its own exit code, without a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
+
 // The SDK warns that its 2027 releases need Node 22; the Lambdas run Node 24, so on a laptop
 // with Node 20 the warning is noise in every command's output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

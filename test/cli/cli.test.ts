@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalServer } from '../../lib/local/server.js';
-import { type CliRun, runKeypool } from '../support/cli.js';
+import { type CliRun, runKeypool, startKeypool } from '../support/cli.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import type { KeyViewBody, LeaseGrantBody } from '../support/pool-api.js';
@@ -540,5 +540,18 @@ describe('keypool CLI', () => {
     });
     expect(run.code).toBe(1);
     expect(run.stderr.trim()).toMatch(/^keypool list: cannot reach DynamoDB at http:\/\/127\.0\.0\.1:9$/);
+  });
+
+  it('stops quietly when the reader of its output goes away (keypool list | head -1)', async () => {
+    // Prepare: the reading end closed before the command writes
+    const child = startKeypool(['--help'], {});
+    child.stdout?.destroy();
+    let stderr = '';
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    // Act
+    const code = await new Promise<number | null>((done) => child.once('close', (c) => done(c)));
+    // Assess: before, an unhandled EPIPE printed a stack trace and exited 1.
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
