@@ -23,12 +23,13 @@ import type { ProbeEvent } from '../support/sealing-probe.js';
 /**
  * Regression guards on bytes against the floor, measured in the same run (the goal, 1.25x in
  * bytes and init time, is reported by `npm run bench:bundles`): a function that never seals or
- * opens (measured 1.20-1.24x); one that does (the Encryption SDK's building blocks and the KMS
- * client, measured 1.48-1.56x); the one-off migration, which also reads S3 (1.93x); proxy mode,
- * which opens keys, keeps answers in S3 and calls the provider (2.02x). Each budget is what its
- * bundles measure plus ~0.03x.
+ * opens (measured 1.20-1.26x); one that does (the Encryption SDK's building blocks and the KMS
+ * client, measured 1.51-1.60x: keys the most, since an import also re-seals an undecryptable
+ * key); the one-off migration, which also reads S3 (1.94x); proxy mode, which opens keys, keeps
+ * answers in S3 and calls the provider (2.04x). Each budget is what its bundles measure plus
+ * ~0.03x (plain, at 1.27x, only 0.01x).
  */
-const MAX_BYTES_VS_FLOOR = { plain: 1.27, sealing: 1.6, migrate: 1.97, proxy: 2.05 } as const;
+const MAX_BYTES_VS_FLOOR = { plain: 1.27, sealing: 1.63, migrate: 1.97, proxy: 2.07 } as const;
 
 /** Which budget a bundle is held to. */
 function budgetOf(name: string): keyof typeof MAX_BYTES_VS_FLOOR {
