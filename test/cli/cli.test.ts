@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../lib/local/dynamodb-local.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { type CliRun, runKeypool, startKeypool } from '../support/cli.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
@@ -436,6 +437,40 @@ describe('keypool CLI', () => {
     );
     const status = (id: string | undefined): string | undefined => listed.keys.find((k) => k.keyId === id)?.status;
     expect([status(keys[0]?.keyId), status(keys[1]?.keyId)]).toEqual(['active', 'disabled']);
+  });
+
+  it('maintain exits 1, after its report, when it read no balance (every request failed, nothing answers) or the provider-auth breaker opened', async () => {
+    // Prepare: a pool whose keys the provider answers 500 for; a pool of five keys it refuses (401).
+    const failing = uniqueName('failing');
+    const { secrets } = await addKeys(failing, 2);
+    for (const secret of secrets) provider.setKey(secret, { balanceStatus: 500 });
+    const refusing = uniqueName('refusing');
+    await addKeys(refusing, 5);
+    const maintainEnv = { ...env, STABILITY_API_BASE_URL: provider.url, KEYPOOL_BALANCE_RATE: '10' };
+    const nothing = `http://127.0.0.1:${await freePort()}`;
+    // Act
+    const erroring = await runKeypool(['maintain', '--pool', failing, '--json'], maintainEnv);
+    const unreachable = await runKeypool(['maintain', '--pool', failing], {
+      ...maintainEnv,
+      STABILITY_API_BASE_URL: nothing,
+    });
+    const breaker = await runKeypool(['maintain', '--pool', refusing, '--json'], maintainEnv);
+    // Assess: before, all three exited 0, which a schedule or CI reads as a healthy run.
+    expect(erroring.code, erroring.stderr).toBe(1);
+    expect(JSON.parse(erroring.stdout)).toMatchObject({ checked: 2, providerAuthBreaker: { answers: 0 } });
+    expect(erroring.stderr.trim()).toMatch(
+      /^keypool maintain: no balance was read: 2 key\(s\) failed, the first: provider answered 500 server_error$/,
+    );
+    expect(unreachable.code, unreachable.stderr).toBe(1);
+    expect(unreachable.stdout).toMatch(/^checked \d+: .*; \d+ error\(s\)$/m);
+    expect(unreachable.stderr.trim().split('\n')).toHaveLength(1);
+    expect(unreachable.stderr).toMatch(/^keypool maintain: no balance was read: \d+ key\(s\) failed, the first: /);
+    expect(breaker.code, breaker.stderr).toBe(1);
+    expect(JSON.parse(breaker.stdout)).toMatchObject({ providerAuthBreaker: { open: true, refusals: 5, answers: 5 } });
+    expect(breaker.stderr.trim()).toBe(
+      'keypool maintain: provider-auth breaker open: 5 of 5 answers were 401/403 and no key was disabled',
+    );
+    expect(erroring.stderr + unreachable.stderr + breaker.stderr).not.toMatch(/sk-test-/);
   });
 
   it("enable --disabled-by provider re-enables at once every key the provider disabled, and leaves an operator's disabled", async () => {

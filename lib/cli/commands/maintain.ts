@@ -30,6 +30,23 @@ function summaryText(summary: MaintenanceSummary): string {
     : head;
 }
 
+/**
+ * Why a run did not do its job, though it printed its report: it asked about keys and had no
+ * answer from the provider at all (unreachable, 5xx, 429, secrets that did not open), or the
+ * provider-auth breaker opened (the provider refused most keys: none could be judged).
+ * Undefined for a run that read balances, errors or not: keys it could not read are asked
+ * about again by the next run.
+ */
+function maintainFailure(summary: MaintenanceSummary): string | undefined {
+  const { errors, providerAuthBreaker: breaker } = summary;
+  if (breaker.open)
+    return `provider-auth breaker open: ${breaker.refusals} of ${breaker.answers} answers were 401/403 and no key was disabled`;
+  const [first] = errors;
+  if (first && breaker.answers === 0)
+    return `no balance was read: ${new Set(errors.map((e) => e.keyId)).size} key(s) failed, the first: ${first.reason}`;
+  return undefined;
+}
+
 export const maintain: Command = {
   name: 'maintain',
   secrets: true,
@@ -47,6 +64,8 @@ export const maintain: Command = {
     "the provider disabled are re-checked last; an operator's disabled is never asked about. When at least 5 refusals",
     "are more than half of a run's answers, the run disables none of them (provider-auth breaker).",
     'A key sealed under a wrapping key this CLI does not hold is not checked and not changed: exit 1, one line naming the keys.',
+    'Exit 1 also when the run read no balance at all though it had keys to ask about (the provider unreachable, every',
+    'request failing) or the provider-auth breaker opened; a run that read balances exits 0 and lists the keys it could not.',
     'Provider: STABILITY_API_BASE_URL; pace: KEYPOOL_BALANCE_RATE requests/s (default 5), KEYPOOL_BALANCE_CONCURRENCY.',
   ],
   options: {
@@ -70,9 +89,15 @@ export const maintain: Command = {
       }),
     );
     io.out(args.values.json ? json(report.summary) : summaryText(report.summary));
-    if (!report.keyNotHeld) return 0;
-    // A wrong sealing setting: every key it hit is listed above; one line says what to change.
-    io.err(`keypool maintain: ${report.keyNotHeld.keys} key(s) not checked: ${report.keyNotHeld.first.message}`);
+    if (report.keyNotHeld) {
+      // A wrong sealing setting: every key it hit is listed above; one line says what to change.
+      io.err(`keypool maintain: ${report.keyNotHeld.keys} key(s) not checked: ${report.keyNotHeld.first.message}`);
+      return 1;
+    }
+    // A schedule or CI reads the exit code: a run that could judge no key must not read as healthy.
+    const failure = maintainFailure(report.summary);
+    if (failure === undefined) return 0;
+    io.err(`keypool maintain: ${failure}`);
     return 1;
   },
 };
