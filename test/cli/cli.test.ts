@@ -473,6 +473,25 @@ describe('keypool CLI', () => {
     expect(erroring.stderr + unreachable.stderr + breaker.stderr).not.toMatch(/sk-test-/);
   });
 
+  it('add --verify exits 1 when a key was left unverified (not stored), after printing what it stored', async () => {
+    // Prepare: a key the provider answers for, one it answers 500 for.
+    const pool = uniqueName('verify');
+    const [good, silent] = [fakeKey('good-'), fakeKey('silent-')];
+    provider.setKey(good, { credits: 10 });
+    provider.setKey(silent, { accountStatus: 500 });
+    const verifyEnv = { ...env, STABILITY_API_BASE_URL: provider.url };
+    // Act
+    const partial = await runKeypool(['add', good, silent, '--pool', pool, '--verify', '--json'], verifyEnv);
+    const again = await runKeypool(['add', good, '--pool', pool, '--verify', '--json'], verifyEnv);
+    // Assess: before, the first exited 0 with a key silently left out.
+    expect(partial.code, partial.stderr).toBe(1);
+    expect(JSON.parse(partial.stdout)).toMatchObject({ imported: 1, rejected: 0, unverified: 1 });
+    expect(partial.stderr.trim()).toBe(
+      'keypool add: 1 key(s) not stored: the provider did not answer for them; run the same add again',
+    );
+    expect(body(again)).toMatchObject({ imported: 0, duplicates: 1, unverified: 0 });
+  });
+
   it("enable --disabled-by provider re-enables at once every key the provider disabled, and leaves an operator's disabled", async () => {
     // Prepare: four keys; maintenance disables two on a documented 401, the operator one.
     const pool = uniqueName('reenable');

@@ -29,7 +29,8 @@ export const add: Command = {
     "--account A  the account (the provider's organization) every key imported belongs to; a key imported into",
     "             an exhausted or cooling account takes the account's state (docs/accounts.md)",
     '--verify     ask the provider about each key first (its account endpoint, STABILITY_API_BASE_URL): a key it',
-    '             refuses is reported rejected, one it does not answer for unverified, and neither is stored',
+    '             refuses is reported rejected, one it does not answer for unverified, and neither is stored;',
+    '             unverified keys are exit 1 (run the same add again: the keys stored now are duplicates then)',
     '--revive     bring back keys an operator retired: sealed anew, active in this pool, their counts kept',
     '             (without it a retired key is reported retired and nothing is stored for it)',
     '--json       print the HTTP API body: {"imported","duplicates","retired","revived","keys"}',
@@ -91,7 +92,13 @@ export const add: Command = {
             : ''
         }`,
       );
-    return 0;
+    // An unverified key was not stored and nothing asks about it again: a script must not read that as done.
+    const unverified = total.unverified ?? 0;
+    if (unverified === 0) return 0;
+    io.err(
+      `keypool add: ${unverified} key(s) not stored: the provider did not answer for them; run the same add again`,
+    );
+    return 1;
   },
 };
 
