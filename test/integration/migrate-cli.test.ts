@@ -151,6 +151,26 @@ describe('migrate CLI', () => {
     expect(await count(table)).toBe(0);
   });
 
+  it('exits 1, after its report, when every row it read is invalid (the wrong file), dry run or not', async () => {
+    // Prepare: JSON lines that parse but hold no key (another collection's export).
+    const table = uniqueName('nokeys');
+    await ensureTable(dynamoEndpoint(), table);
+    const path = join(dir, 'users.ndjson');
+    writeFileSync(path, '{"name":"ada","email":"ada@example.test"}\n{"name":"bob"}\n');
+    // Act
+    const dry = await finished(cli(['migrate', '--from-mongo-export', path, '--dry-run', '--json'], table));
+    const real = await finished(cli(['migrate', '--from-mongo-export', path], table));
+    // Assess: before, both exited 0, which a script reads as a migration done.
+    for (const run of [dry, real]) {
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      expect(run.stderr).toMatch(/^keypool migrate: none of the 2 row\(s\) read is a key keypool could take; line 1: /);
+    }
+    expect(JSON.parse(dry.stdout)).toMatchObject({ read: 2, imported: 0, invalid: [{ line: 1 }, { line: 2 }] });
+    expect(real.stdout).toMatch(/invalid\s+2/);
+    expect(await count(table)).toBe(0);
+  });
+
   it('prints the report, and no progress bar, when the output is not a terminal', async () => {
     // Prepare
     const table = uniqueName('plain');

@@ -52,7 +52,8 @@ export const migrateCommand: Command = {
     '--dry-run                 write nothing; print what a run would do',
     '--json                    print only the report: {"read","imported","raised","unchanged","duplicates","invalid","ignoredFields"}',
     'Safe to run twice (the second run changes nothing) and to interrupt (run it again to finish).',
-    'A migration never lowers a count. Exit 1 when the source cannot be read or parsed at all (nothing written).',
+    'A migration never lowers a count. Exit 1 when the source cannot be read or parsed at all (nothing written),',
+    'and, after the report, when it read rows and every one was invalid (the wrong file or table: no key stored).',
   ],
   options: {
     'from-mongo-export': { type: 'string' },
@@ -93,6 +94,13 @@ export const migrateCommand: Command = {
       bar?.done();
     }
     io.out(asJson ? json(outcome.report) : text(outcome, source.describe, `table ${config.tableName}`, pool));
-    return 0;
+    // Rows read and not one of them a key: the wrong file or table, which a script must not read as migrated.
+    const { read, imported, raised, unchanged, invalid } = outcome.report;
+    const [first] = invalid;
+    if (!first || imported + raised + unchanged > 0) return 0;
+    io.err(
+      `keypool migrate: none of the ${read} row(s) read is a key keypool could take; line ${first.line}: ${first.reason}`,
+    );
+    return 1;
   },
 };
