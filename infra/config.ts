@@ -46,7 +46,12 @@ export interface StageConfig {
   /** E-mail address subscribed to the alarm topic, if any. */
   alarmEmail: string | undefined;
   /** Where the one-off migration may read from; nothing is granted for what is unset. */
-  migration: { sourceBucket: string | undefined; legacyTable: string | undefined };
+  migration: {
+    sourceBucket: string | undefined;
+    /** the customer managed KMS key the source bucket's objects are encrypted under (SSE-KMS), if any */
+    sourceBucketKeyArn: string | undefined;
+    legacyTable: string | undefined;
+  };
   /** The KMS key that wraps the sealed secrets, and the keys being rotated away from. */
   secrets: SecretsKeyConfig;
 }
@@ -76,7 +81,7 @@ const BASE = {
   // The domain's default pool (what the CLI, the client and the migration use when none is named).
   pools: [{ pool: DEFAULT_POOL, minUsableKeys: 3, minUsableCredits: 30 }],
   alarmEmail: undefined,
-  migration: { sourceBucket: undefined, legacyTable: undefined },
+  migration: { sourceBucket: undefined, sourceBucketKeyArn: undefined, legacyTable: undefined },
   secrets: { keyGeneration: 1, previousKeyGenerations: [], previousKeyArns: [] },
 } as const satisfies Partial<StageConfig>;
 
@@ -134,6 +139,10 @@ const ContextOverrides = z.object({
   throttleRate: z.optional(positive(10_000)),
   throttleBurst: z.optional(positive(5_000)),
   migrationBucket: z.optional(name(BUCKET, 'an S3 bucket name')),
+  /** the KMS key ARN the migration bucket's objects are encrypted under (SSE-KMS with a customer managed key) */
+  migrationBucketKeyArn: z.optional(
+    name(KMS_KEY_ARN, 'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>; not an alias)'),
+  ),
   legacyTable: z.optional(TableName),
   /** `arn,arn`: the secrets keys being rotated away from (KMS key ARNs), decrypt only, until `keypool reseal` is done */
   previousSecretsKeyArns: z.optional(z.string().check(z.minLength(1))),
@@ -168,6 +177,12 @@ export function resolveStageConfig(context: Context): StageConfig {
   const poolList = given.pools ?? given.poolAlarms;
   const key = given.pools === undefined ? 'poolAlarms' : 'pools';
   const pools = poolList === undefined ? undefined : parsePools(poolList, key);
+  const sourceBucket = given.migrationBucket ?? base.migration.sourceBucket;
+  if (given.migrationBucketKeyArn !== undefined && sourceBucket === undefined) {
+    throw new StageConfigError(
+      'invalid context: -c migrationBucketKeyArn is the key of the migration bucket: give -c migrationBucket too',
+    );
+  }
   return {
     ...base,
     alarmEmail: given.alarmEmail ?? base.alarmEmail,
@@ -178,7 +193,8 @@ export function resolveStageConfig(context: Context): StageConfig {
       burstLimit: given.throttleBurst ?? base.throttle.burstLimit,
     },
     migration: {
-      sourceBucket: given.migrationBucket ?? base.migration.sourceBucket,
+      sourceBucket,
+      sourceBucketKeyArn: given.migrationBucketKeyArn ?? base.migration.sourceBucketKeyArn,
       legacyTable: given.legacyTable ?? base.migration.legacyTable,
     },
     secrets: parseSecrets(given, base.secrets),

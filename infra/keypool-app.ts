@@ -34,6 +34,7 @@ export function buildKeypoolApp(props: AppProps = {}): KeypoolApp {
       'throttleRate',
       'throttleBurst',
       'migrationBucket',
+      'migrationBucketKeyArn',
       'legacyTable',
       'secretsKeyGeneration',
       'previousSecretsKeyGenerations',

@@ -230,13 +230,31 @@ export class KeypoolStatelessStack extends Stack {
       new PolicyStatement({
         actions: [...S3_OBJECT_KEY_ACTIONS],
         resources: [answers.key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region}.${this.urlSuffix}` } },
+        conditions: { StringEquals: { 'kms:ViaService': this.s3ViaService() } },
       }),
     );
   }
 
-  /** The migration may read the configured legacy sources, and nothing when none is set. */
+  /** The kms:ViaService value of S3 in this stack's region: a key used only by S3 on a function's behalf. */
+  private s3ViaService(): string {
+    return `s3.${this.region}.${this.urlSuffix}`;
+  }
+
+  /**
+   * The migration may read the configured legacy sources, and nothing when none is set. A bucket
+   * whose objects are SSE-KMS under a customer managed key needs kms:Decrypt on that key for
+   * GetObject to succeed: granted on that key only, and only when S3 asks for it.
+   */
   private grantMigrationSources(migrate: KeypoolFunction, sources: StageConfig['migration']): void {
+    if (sources.sourceBucketKeyArn) {
+      migrate.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [sources.sourceBucketKeyArn],
+          conditions: { StringEquals: { 'kms:ViaService': this.s3ViaService() } },
+        }),
+      );
+    }
     if (sources.sourceBucket) {
       migrate.role.addToPrincipalPolicy(
         new PolicyStatement({

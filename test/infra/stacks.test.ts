@@ -394,6 +394,44 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(scan?.resource).toContain(':table/legacy-keys"');
     });
 
+    it("lets the migration decrypt an export under the operator's own KMS key only when the key is configured, and only through S3", () => {
+      // Prepare: a source bucket whose objects are SSE-KMS under a customer managed key; GetObject
+      // then needs kms:Decrypt on that key, which s3:GetObject alone does not give.
+      const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+      const withKey = buildKeypoolApp({
+        context: { ...PROD_CONTEXT, migrationBucketKeyArn: keyArn },
+        builtinCloudFormationValidation: false,
+      });
+      const template = Template.fromStack(withKey.stateless);
+      const onSourceKey = (t: Template, name: EntryName) =>
+        grantsOf(t, name).filter((g) => g.resource.includes(keyArn));
+      // Act
+      const migrate = onSourceKey(template, 'migrate');
+      // Assess: Decrypt alone, on that key alone, only when S3 asks for it in the stack's region.
+      expect(migrate).toEqual([
+        {
+          actions: ['kms:Decrypt'],
+          resource: JSON.stringify(keyArn),
+          condition: {
+            StringEquals: {
+              'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }]] },
+            },
+          } as unknown as Grant['condition'],
+        },
+      ]);
+      for (const name of ENTRY_NAMES.filter((n) => n !== 'migrate'))
+        expect(onSourceKey(template, name), name).toEqual([]);
+      // Without the setting, the migrate role holds no KMS grant beyond the table's and the secrets key's.
+      const kmsResources = (t: Template) =>
+        grantsOf(t, 'migrate')
+          .filter((g) => g.actions.some((a) => a.startsWith('kms:')))
+          .map((g) => g.resource);
+      expect(kmsResources(template).length - kmsResources(api).length).toBe(1);
+      expect(kmsResources(api).join()).not.toContain(':kms:eu-west-1:111122223333');
+      // No cdk-nag finding: one action on one key, no wildcard.
+      expect(() => withKey.app.synth()).not.toThrow();
+    });
+
     it('grants the migration nothing outside the table when no legacy source is configured', () => {
       // Prepare
       const dev = devApp();

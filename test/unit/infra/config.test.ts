@@ -57,6 +57,7 @@ describe('resolveStageConfig', () => {
       throttleRate: '200',
       throttleBurst: '400',
       migrationBucket: 'legacy-export',
+      migrationBucketKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
       legacyTable: 'old-keys',
     });
     // Assess
@@ -69,7 +70,11 @@ describe('resolveStageConfig', () => {
       ],
       maintenanceEveryMinutes: 30,
       throttle: { rateLimit: 200, burstLimit: 400 },
-      migration: { sourceBucket: 'legacy-export', legacyTable: 'old-keys' },
+      migration: {
+        sourceBucket: 'legacy-export',
+        sourceBucketKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+        legacyTable: 'old-keys',
+      },
     });
   });
 
@@ -81,6 +86,11 @@ describe('resolveStageConfig', () => {
     [{ throttleRate: '1.5' }, /-c throttleRate/],
     [{ migrationBucket: 'Not_A_Bucket' }, /-c migrationBucket/],
     [{ legacyTable: 'a b' }, /-c legacyTable/],
+    [{ migrationBucket: 'legacy-export', migrationBucketKeyArn: 'alias/legacy' }, /-c migrationBucketKeyArn/],
+    [
+      { migrationBucketKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
+      /-c migrationBucketKeyArn.*-c migrationBucket/,
+    ],
   ])('refuses %j with a message naming the context key', (context, message) => {
     expect(() => resolveStageConfig(context)).toThrow(StageConfigError);
     expect(() => resolveStageConfig(context)).toThrow(message);
