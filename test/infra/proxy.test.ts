@@ -165,8 +165,9 @@ describe('the proxy REST API', () => {
           ResourcePath: '/*',
           LoggingLevel: 'ERROR',
           DataTraceEnabled: false,
-          ThrottlingRateLimit: 50,
-          ThrottlingBurstLimit: 100,
+          // The stage's setting, as on the HTTP API (docs/scaling.md: the table, not the gateway, limits a pool).
+          ThrottlingRateLimit: 1000,
+          ThrottlingBurstLimit: 2000,
         },
       ],
     });
