@@ -63,10 +63,14 @@ export class KeypoolAlarms extends Construct {
     // last from seconds to their deadline, so one clock-aligned period may hold two reports
     // and the next none while every run is on time; any two periods in a row hold one.
     const period = maintenancePeriod(props.maintenanceEvery);
+    // The pool's other gauges come in the same record as UsableKeys, so theirs is missing exactly
+    // when its is, and its alarm pages for that. Theirs keep the state their last report put
+    // them in (IGNORE): breaching would page a second time for one stopped schedule, and
+    // NOT_BREACHING would send an OK for suspect, undecryptable or short keys nothing settled.
+    const lastReportStands = TreatMissingData.IGNORE;
     for (const { pool, minUsableKeys, minUsableCredits } of props.pools) {
       const slug = pool.toLowerCase().replace(/[^a-z0-9]+/g, '-');
       // Keys are not credits: 50 usable keys of one empty account lease nothing that works.
-      // Missing reports stay NOT_BREACHING: the UsableKeys alarm already pages for those.
       if (minUsableCredits !== undefined && minUsableCredits > 0)
         add(`usable-credits-${slug}`, {
           alarmDescription: `keypool: pool "${pool}" has fewer than ${minUsableCredits} credits in accounts with a usable key`,
@@ -74,7 +78,7 @@ export class KeypoolAlarms extends Construct {
           threshold: minUsableCredits,
           comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 1,
-          treatMissingData: TreatMissingData.NOT_BREACHING,
+          treatMissingData: lastReportStands,
         });
       add(`usable-keys-${slug}`, {
         alarmDescription: `keypool: pool "${pool}" has fewer than ${minUsableKeys} usable keys (or maintenance stopped reporting)`,
@@ -92,7 +96,6 @@ export class KeypoolAlarms extends Construct {
       // reach the provider (5xx, 429, its deadline) leaves them suspect, out of the pool, and
       // one such run is often a blip the next one settles. Two runs in a row ending with a
       // suspect key means reports are not being settled: the pool shrinks on clients' word.
-      // Missing reports stay NOT_BREACHING: the UsableKeys alarm already pages for those.
       add(`suspect-keys-${slug}`, {
         alarmDescription: `keypool: pool "${pool}" still has suspect keys after two maintenance runs (reports of invalid_key not confirmed or cleared)`,
         metric: poolMetric(pool, METRIC.suspectKeys, 'Minimum', period),
@@ -100,20 +103,19 @@ export class KeypoolAlarms extends Construct {
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 2,
         datapointsToAlarm: 2,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
+        treatMissingData: lastReportStands,
       });
       // A key whose ciphertext itself does not open (copied from another item, altered) is out
       // of the pool (never leased) until resealed or re-imported. A wrapping key that is missing
       // from the configuration, disabled or deleted marks nothing: those answer 503. One run
-      // reporting it is enough: nothing clears it by itself. No report is not breaching: the
-      // UsableKeys alarm already pages for that.
+      // reporting it is enough: nothing clears it by itself.
       add(`undecryptable-keys-${slug}`, {
         alarmDescription: `keypool cannot decrypt the secret of some keys of pool "${pool}" (the UndecryptableKeys metric says how many): their ciphertext was copied or tampered with (a missing wrapping key marks nothing: it answers 503 sealing_misconfigured). They are never leased until \`keypool reseal\` opens them again or they are imported anew.`,
         metric: poolMetric(pool, METRIC.undecryptableKeys, 'Maximum', period),
         threshold: 0,
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
+        treatMissingData: lastReportStands,
       });
       // A caller made more negative reports (or lease-less counts) in a minute than the pool
       // allows: they took no effect, but a client is misbehaving or someone is trying to empty
@@ -135,7 +137,7 @@ export class KeypoolAlarms extends Construct {
         threshold: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
+        treatMissingData: lastReportStands,
       });
       // Callers already got 409 no_usable_key: the pool ran dry between maintenance runs.
       add(`no-usable-key-${slug}`, {

@@ -400,17 +400,8 @@ describe('the secrets key (prod, synthesized offline)', () => {
           a.TreatMissingData,
         ]),
       ).toEqual([
-        [{ Name: 'pool', Value: 'stability' }, 'keypool', 'Maximum', 900, 'GreaterThanThreshold', 0, 1, 'notBreaching'],
-        [
-          { Name: 'pool', Value: 'sdxl-turbo' },
-          'keypool',
-          'Maximum',
-          900,
-          'GreaterThanThreshold',
-          0,
-          1,
-          'notBreaching',
-        ],
+        [{ Name: 'pool', Value: 'stability' }, 'keypool', 'Maximum', 900, 'GreaterThanThreshold', 0, 1, 'ignore'],
+        [{ Name: 'pool', Value: 'sdxl-turbo' }, 'keypool', 'Maximum', 900, 'GreaterThanThreshold', 0, 1, 'ignore'],
       ]);
       for (const alarm of alarms) {
         expect(alarm.AlarmActions).toEqual([{ Ref: topic }]);
