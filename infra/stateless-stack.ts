@@ -160,7 +160,6 @@ export class KeypoolStatelessStack extends Stack {
 
     this.alarms = new KeypoolAlarms(this, 'alarms', {
       api: this.httpApi.api,
-      proxyApi: this.proxyApi.api,
       functions: Object.fromEntries(ENTRY_NAMES.map((name) => [name, functions[name].fn])),
       table,
       pools: config.pools,

@@ -2,11 +2,10 @@
  * The alarms that page before a pool runs dry or the API fails, for each configured pool:
  * usable keys, keys left suspect and keys whose secret cannot be decrypted (published by the
  * maintenance function) and 409s already answered (published by the lease and proxy functions);
- * then 5xx answers of the HTTP API and of the proxy's REST API, each function's errors and throttles, and DynamoDB throttled requests. All go to
+ * then 5xx answers of the HTTP API and the proxy's own 5xx (not the provider's passed through), each function's errors and throttles, and DynamoDB throttled requests. All go to
  * one encrypted SNS topic.
  */
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -19,12 +18,10 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { StagePool } from '../config.js';
 import { METRIC } from '../../lib/observability/metric-names.js';
-import { maintenancePeriod, poolMetric, tableThrottles } from './watched-metrics.js';
+import { maintenancePeriod, poolMetric, proxyKeypool5xx, tableThrottles } from './watched-metrics.js';
 
 export interface KeypoolAlarmsProps {
   api: HttpApi;
-  /** the proxy's REST API (proxy mode): its 5xx are watched like the HTTP API's */
-  proxyApi: RestApi;
   functions: Record<string, IFunction>;
   table: ITable;
   pools: readonly StagePool[];
@@ -159,11 +156,15 @@ export class KeypoolAlarms extends Construct {
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
 
-    // The proxy passes the provider's 5xx through and answers 502/504 when a call broke off
-    // after it went out: a provider outage or a key service failure pages here.
-    add('proxy-api-5xx', {
-      alarmDescription: "keypool: the proxy's REST API answered 5xx (its own, or the provider's passed through)",
-      metric: props.proxyApi.deploymentStage.metricServerError({ statistic: 'Sum', period: Duration.minutes(5) }),
+    // The proxy passes the provider's 5xx through and answers 502/504 when the provider could not
+    // be reached or did not answer: the REST API's 5XXError counts those too, so a provider
+    // outage paged as if keypool failed. This watches the 5xx keypool answers for its own faults
+    // (an internal error, the key service, the table); a function that crashed, timed out or was
+    // throttled (API Gateway's own 5xx) pages through the proxy function's errors and throttles.
+    add('proxy-keypool-5xx', {
+      alarmDescription:
+        "keypool: the proxy answered 5xx for a fault of keypool's own (internal error, the key service or the table; never the provider's 5xx passed through)",
+      metric: proxyKeypool5xx(Duration.minutes(5)),
       threshold: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,

@@ -32,7 +32,7 @@ import { Construct } from 'constructs';
 import { OUTCOMES } from '../../lib/domain/types.js';
 import { COMPLETION_METRIC, MAINTENANCE_LOG, METRIC, type MetricName } from '../../lib/observability/metric-names.js';
 import type { StagePool } from '../config.js';
-import { maintenancePeriod, poolMetric, tableThrottles } from './watched-metrics.js';
+import { maintenancePeriod, poolMetric, proxyKeypool5xx, tableThrottles } from './watched-metrics.js';
 
 /** CloudWatch's grid is 24 units wide; three graphs to a line. */
 const GRID = 24;
@@ -160,18 +160,26 @@ export interface KeypoolDashboardProps {
 /** The metrics an API's graphs read: the HTTP API's, and a REST API stage's (proxy mode). */
 type ApiMetrics = Pick<HttpApi, 'metricCount' | 'metricClientError' | 'metricServerError' | 'metricLatency'>;
 
-/** One API's two graphs: requests, 4xx and 5xx per minute; latency p50 and p99 (and `latency`). */
-function apiGraphs(name: string, api: ApiMetrics, latency: IMetric[] = []): GraphWidget[] {
+/**
+ * One API's two graphs: requests, 4xx and 5xx per minute (and `answers`); latency p50 and p99
+ * (and `latency`).
+ */
+function apiGraphs(
+  name: string,
+  api: ApiMetrics,
+  more: { latency?: IMetric[]; answers?: IMetric[] } = {},
+): GraphWidget[] {
   return [
     graph(`${name} requests, 4xx and 5xx per minute`, [
       api.metricCount({ statistic: 'Sum', period: MINUTE, label: 'requests' }),
       api.metricClientError({ statistic: 'Sum', period: MINUTE, label: '4xx' }),
       api.metricServerError({ statistic: 'Sum', period: MINUTE, label: '5xx' }),
+      ...(more.answers ?? []),
     ]),
     graph(`${name} latency (ms)`, [
       api.metricLatency({ statistic: 'p50', period: MINUTE, label: 'p50' }),
       api.metricLatency({ statistic: 'p99', period: MINUTE, label: 'p99' }),
-      ...latency,
+      ...(more.latency ?? []),
     ]),
   ];
 }
@@ -217,11 +225,13 @@ export class KeypoolDashboard extends Construct {
     const api = props.api;
     this.dashboard.addWidgets(
       heading('API, functions, table'),
-      ...apiGraphs('API', api, [
-        api.metricIntegrationLatency({ statistic: 'p99', period: MINUTE, label: 'p99 in the function' }),
-      ]),
-      // Its 5xx count the provider's passed through.
-      ...apiGraphs('Proxy', props.proxyApi.deploymentStage),
+      ...apiGraphs('API', api, {
+        latency: [api.metricIntegrationLatency({ statistic: 'p99', period: MINUTE, label: 'p99 in the function' })],
+      }),
+      // Its 5xx count the provider's passed through; keypool's own (what the alarm watches) apart.
+      ...apiGraphs('Proxy', props.proxyApi.deploymentStage, {
+        answers: [proxyKeypool5xx(MINUTE, "5xx of keypool's own")],
+      }),
       graph('DynamoDB throttled requests per minute', [tableThrottles(props.table, MINUTE)]),
       graph(
         'Function errors per minute',

@@ -6,7 +6,12 @@
 import { Duration } from 'aws-cdk-lib';
 import { type IMetric, MathExpression, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { type ITable, Operation } from 'aws-cdk-lib/aws-dynamodb';
-import { METRIC_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../../lib/observability/metric-names.js';
+import {
+  METRIC_DIMENSION,
+  METRICS_NAMESPACE,
+  type MetricName,
+  STACK_METRIC,
+} from '../../lib/observability/metric-names.js';
 
 /**
  * The table operations keypool performs; DynamoDB reports ThrottledRequests per operation.
@@ -36,6 +41,21 @@ export function poolMetric(pool: string, metricName: MetricName, statistic: stri
     dimensionsMap: { [METRIC_DIMENSION]: pool },
     statistic,
     period,
+  });
+}
+
+/**
+ * The proxy's 5xx that are keypool's own fault (an internal error, the key service, the table),
+ * counted by the proxy function with no dimension: the REST API's 5XXError counts the provider's
+ * 5xx passed through as well, and a provider outage is not keypool failing.
+ */
+export function proxyKeypool5xx(period: Duration, label?: string): Metric {
+  return new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName: STACK_METRIC.proxyKeypool5xx,
+    statistic: 'Sum',
+    period,
+    ...(label === undefined ? {} : { label }),
   });
 }
 

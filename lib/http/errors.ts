@@ -62,6 +62,21 @@ const STATUS: Record<string, number> = {
 };
 
 /**
+ * The 5xx codes that say the provider failed, not keypool (proxy mode): it could not be reached,
+ * or broke off, or did not answer in time. Like a provider's own 5xx passed through, they are a
+ * proxied provider failure.
+ */
+const PROVIDER_FAULT_CODES: ReadonlySet<string> = new Set(['provider_failed', 'provider_timeout']);
+
+/**
+ * Whether an error answer is a fault of keypool's own: a 5xx (an internal error, the key
+ * service, the table) that is not the provider's failure passed on.
+ */
+export function isKeypoolFault(answer: { status: number; body: { error: string } }): boolean {
+  return answer.status >= 500 && !PROVIDER_FAULT_CODES.has(answer.body.error);
+}
+
+/**
  * What the local server (`npm start`, lib/local/server.ts) refuses before any handler runs, and
  * the status of each: it has no IAM in front of it, so it turns away what a web page in a
  * browser on the same machine could send. Never answered on AWS.

@@ -11,6 +11,8 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { AWS_PROXY_MAX_BODY_BYTES } from './proxy-route.js';
 import { type ProxyEdgeRequest, serveProxy } from './proxy-edge.js';
 import { logger } from '../observability/logger.js';
+import { STACK_METRIC } from '../observability/metric-names.js';
+import { metrics, type StackMetricsSink } from '../observability/metrics.js';
 import type { ResponseSink } from '../ports/proxy.js';
 import type { ProxyHandle } from '../ports/proxy-call.js';
 import { writeWithBackpressure } from '../shared/backpressure.js';
@@ -147,10 +149,13 @@ export class LambdaResponseSink implements ResponseSink {
  * response stream and serves it through the shared proxy edge with the use case's handle
  * (built on first use by `handle`). A body over AWS_PROXY_MAX_BODY_BYTES is refused (413) by
  * the edge before the use case runs; every refusal before the first byte is keypool's JSON error.
+ * A 5xx that is keypool's own fault counts one ProxyKeypool5xx (the metric its alarm watches:
+ * API Gateway's 5xx of the proxy count the provider's passed through as well).
  */
 export function streamingProxyHandler(
   handle: () => ProxyHandle,
   runtime: LambdaStreamingRuntime = lambdaRuntime(),
+  stackMetrics: StackMetricsSink = metrics,
 ): StreamingHandler {
   return runtime.streamifyResponse(async (event, stream, context) => {
     logger.addContext(context);
@@ -159,7 +164,10 @@ export function streamingProxyHandler(
       (call, sink) => handle()(call, sink),
       proxyEdgeRequestOf(event),
       new LambdaResponseSink(stream, runtime),
-      { maxBodyBytes: AWS_PROXY_MAX_BODY_BYTES },
+      {
+        maxBodyBytes: AWS_PROXY_MAX_BODY_BYTES,
+        onKeypoolFault: () => stackMetrics.publishStack({ [STACK_METRIC.proxyKeypool5xx]: 1 }),
+      },
     );
   });
 }

@@ -12,7 +12,7 @@ import { logger } from '../observability/logger.js';
 import type { ProxyHandle } from '../ports/proxy-call.js';
 import type { ResponseSink } from '../ports/proxy.js';
 import { logErrorAnswer } from './error-log.js';
-import { errorAnswer, PayloadTooLarge } from './errors.js';
+import { errorAnswer, isKeypoolFault, PayloadTooLarge } from './errors.js';
 import { LeaseHeaders } from './schemas.js';
 import { MethodNotAllowed } from './unmatched.js';
 
@@ -115,8 +115,8 @@ function proxyCallOf(request: ProxyEdgeRequest, maxBodyBytes = Infinity): Parame
   };
 }
 
-/** Writes keypool's JSON error answer for `error` to a sink that has not started. */
-function answerError(sink: ResponseSink, error: unknown): void {
+/** Writes keypool's JSON error answer for `error` to a sink that has not started; returns the answer. */
+function answerError(sink: ResponseSink, error: unknown): ReturnType<typeof errorAnswer> {
   const answer = errorAnswer(error);
   logErrorAnswer(error, answer);
   const body = new TextEncoder().encode(JSON.stringify(answer.body));
@@ -126,6 +126,7 @@ function answerError(sink: ResponseSink, error: unknown): void {
     ...answer.headers,
   });
   void sink.write(body).then(() => sink.end());
+  return answer;
 }
 
 /**
@@ -133,20 +134,23 @@ function answerError(sink: ResponseSink, error: unknown): void {
  * `sink`. Never throws: a refusal becomes its JSON answer, anything else a 500 that says
  * nothing more (and a log line without secrets), or a cut answer once the answer started.
  * A body over `options.maxBodyBytes` (an edge's own limit, smaller than the use case's) is
- * refused (413) before `handle` runs; without it the use case's limit is the one.
+ * refused (413) before `handle` runs; without it the use case's limit is the one. Each error
+ * answer that is keypool's own fault (isKeypoolFault), never the provider's, calls
+ * `options.onKeypoolFault`.
  */
 export async function serveProxy(
   handle: ProxyHandle,
   request: ProxyEdgeRequest,
   sink: ResponseSink,
-  options: { maxBodyBytes?: number } = {},
+  options: { maxBodyBytes?: number; onKeypoolFault?: () => void } = {},
 ): Promise<void> {
   const tracked = new TrackedSink(sink);
   try {
     await handle(proxyCallOf(request, options.maxBodyBytes), tracked);
   } catch (error) {
-    if (!tracked.started) answerError(tracked, error);
-    else {
+    if (!tracked.started) {
+      if (isKeypoolFault(answerError(tracked, error))) options.onKeypoolFault?.();
+    } else {
       logger.error('proxied answer cut', { errorName: (error as Error | undefined)?.name ?? 'unknown' });
       tracked.fail();
     }

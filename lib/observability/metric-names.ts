@@ -26,7 +26,17 @@ export const METRIC = {
   providerAuthBreakerOpen: 'ProviderAuthBreakerOpen',
 } as const;
 
-/** The only dimension: alarms name exactly the set of pools they watch. */
+/**
+ * Counts of the whole stack, published with no dimension: what keypool counts where no pool may
+ * be named (a request can fail before its pool is known to exist, and a caller must not mint a
+ * metric per name it sends).
+ */
+export const STACK_METRIC = {
+  /** a 5xx the proxy answered for a fault of keypool's own (lib/http/errors.ts isKeypoolFault), never the provider's */
+  proxyKeypool5xx: 'ProxyKeypool5xx',
+} as const;
+
+/** The only dimension of a pool's metrics: alarms name exactly the set of pools they watch. */
 export const METRIC_DIMENSION = 'pool';
 
 /**

@@ -16,10 +16,18 @@ export interface MetricsSink {
   publish(pool: string, values: Readonly<Record<string, number>>, units?: Readonly<Record<string, MetricUnit>>): void;
 }
 
-/** The EMF line for one record (without the newline). */
+/** Where counts of the whole stack go (metric-names.ts STACK_METRIC): one record with no dimension. */
+export interface StackMetricsSink {
+  publishStack(values: Readonly<Record<string, number>>): void;
+}
+
+/**
+ * The EMF line for one record (without the newline): under the pool's dimension, or with an
+ * empty dimension set when `pool` is undefined (a count of the whole stack).
+ */
 export function emfRecord(
   namespace: string,
-  pool: string,
+  pool: string | undefined,
   values: Readonly<Record<string, number>>,
   nowMs: number,
   units: Readonly<Record<string, MetricUnit>> = {},
@@ -30,21 +38,29 @@ export function emfRecord(
       CloudWatchMetrics: [
         {
           Namespace: namespace,
-          Dimensions: [[METRIC_DIMENSION]],
+          Dimensions: [pool === undefined ? [] : [METRIC_DIMENSION]],
           Metrics: Object.keys(values).map((name) => ({ Name: name, Unit: units[name] ?? 'Count' })),
         },
       ],
     },
-    [METRIC_DIMENSION]: pool,
+    ...(pool === undefined ? {} : { [METRIC_DIMENSION]: pool }),
     ...values,
   });
 }
 
-/** The process's metrics: EMF on stdout, namespace POWERTOOLS_METRICS_NAMESPACE or `keypool`. */
-export const metrics: MetricsSink = {
-  publish(pool, values, units) {
-    process.stdout.write(
-      `${emfRecord(process.env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE, pool, values, Date.now(), units)}\n`,
-    );
-  },
+/** One EMF line on stdout, namespace POWERTOOLS_METRICS_NAMESPACE or `keypool`. */
+function writeRecord(
+  pool: string | undefined,
+  values: Readonly<Record<string, number>>,
+  units?: Readonly<Record<string, MetricUnit>>,
+): void {
+  process.stdout.write(
+    `${emfRecord(process.env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE, pool, values, Date.now(), units)}\n`,
+  );
+}
+
+/** The process's metrics: EMF on stdout. */
+export const metrics: MetricsSink & StackMetricsSink = {
+  publish: writeRecord,
+  publishStack: (values) => writeRecord(undefined, values),
 };

@@ -79,7 +79,7 @@ const EXPECTED: Record<string, Expected> = {
     ]),
   ),
   'api-5xx': event('API Gateway counts 5xx only for periods with requests'),
-  'proxy-api-5xx': event('API Gateway counts 5xx only for periods with requests'),
+  'proxy-keypool-5xx': event("the proxy counts a 5xx of keypool's own only when it answers one"),
   ...Object.fromEntries(
     ENTRY_NAMES.flatMap((name) => [
       [`${name}-errors`, event('Lambda counts errors only for periods with invocations')],
@@ -138,7 +138,7 @@ describe('alarms: missing data, period and datapoints against when each metric i
     // Act
     const heartbeats = Object.entries(EXPECTED)
       .filter(([, expected]) => expected.emitted === 'every maintenance run')
-      .map(([id]) => [id, verdict[String(alarms.get(id)?.TreatMissingData ?? 'missing')]]);
+      .map(([id]) => [id, verdict[(alarms.get(id)?.TreatMissingData as string | undefined) ?? 'missing']]);
     // Assess
     expect(heartbeats.filter(([, state]) => state === 'ALARM').map(([id]) => id)).toEqual(
       POOLS.map((pool) => `usable-keys-${pool}`),

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { POOL_ROW } from '../../infra/constructs/dashboard.js';
 import type { StageConfig } from '../../infra/config.js';
 import { buildKeypoolApp } from '../../infra/keypool-app.js';
-import { COMPLETION_METRIC, MAINTENANCE_LOG, METRIC } from '../../lib/observability/metric-names.js';
+import { COMPLETION_METRIC, MAINTENANCE_LOG, METRIC, STACK_METRIC } from '../../lib/observability/metric-names.js';
 import { intrinsicText, type Json, NO_BUNDLING, parseJoinedJson, resources } from '../support/templates.js';
 
 interface Widget {
@@ -149,7 +149,9 @@ describe.each(Object.entries(STAGES))('the dashboard of %s', (stageName, context
     // Prepare
     const keypoolMetrics = s.widgets.flatMap(plotted).filter((m) => m.namespace === 'keypool');
     // Assess
-    for (const metric of keypoolMetrics) expect(PUBLISHED.has(metric.name), metric.name).toBe(true);
+    const stackWide = new Set<string>(Object.values(STACK_METRIC));
+    for (const metric of keypoolMetrics)
+      expect(PUBLISHED.has(metric.name) || stackWide.has(metric.name), metric.name).toBe(true);
     for (const [pool, row] of poolRows(s.widgets)) {
       const names = new Set(row.flatMap(plotted).map((m) => m.name));
       expect([...names].sort(), pool).toEqual([...PUBLISHED].sort());

@@ -345,13 +345,22 @@ describe('the answers bucket', () => {
 describe('alarms on proxy traffic', () => {
   const alarms = (): Json[] => resources(api, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
 
-  it("pages on the proxy REST API's 5xx (its own and the provider's passed through), beside the HTTP API's", () => {
-    // Prepare
+  it("pages on the 5xx the proxy answers for keypool's own faults, never on the provider's passed through, beside the HTTP API's 5xx", () => {
+    // Prepare: the REST API's 5XXError counts a provider's 5xx passed through and the 502/504 of
+    // a provider out of reach: a provider outage, not keypool failing.
     const rest5xx = alarms().filter((a) => a.Namespace === 'AWS/ApiGateway' && a.MetricName === '5XXError');
-    // Assess
-    expect(rest5xx).toHaveLength(1);
-    expect(rest5xx[0]).toMatchObject({ Statistic: 'Sum', Threshold: 1, Period: 300 });
-    expect((rest5xx[0]?.Dimensions as Json[]).map((d) => d.Name).sort()).toEqual(['ApiName', 'Stage']);
+    const own5xx = alarms().filter((a) => a.Namespace === 'keypool' && a.MetricName === 'ProxyKeypool5xx');
+    // Assess: keypool's count, published by the proxy function with no dimension (no pool may be named).
+    expect(rest5xx).toEqual([]);
+    expect(own5xx).toHaveLength(1);
+    expect(own5xx[0]).toMatchObject({
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Period: 300,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(own5xx[0]?.Dimensions).toBeUndefined();
     expect(alarms().filter((a) => a.Namespace === 'AWS/ApiGateway' && a.MetricName === '5xx')).toHaveLength(1);
   });
 

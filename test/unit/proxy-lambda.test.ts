@@ -9,7 +9,8 @@ import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { NoUsableKey } from '../../lib/domain/errors.js';
+import { NoUsableKey, SealingUnavailable, StoreThrottled } from '../../lib/domain/errors.js';
+import { ProviderFailed, ProviderTimeout } from '../../lib/domain/proxy-errors.js';
 import {
   lambdaRuntime,
   LambdaResponseSink,
@@ -17,6 +18,8 @@ import {
   streamingProxyHandler,
 } from '../../lib/http/lambda-stream.js';
 import { AWS_PROXY_MAX_BODY_BYTES } from '../../lib/http/proxy-route.js';
+import { STACK_METRIC } from '../../lib/observability/metric-names.js';
+import { emfRecord, type StackMetricsSink } from '../../lib/observability/metrics.js';
 import type { ResponseSink } from '../../lib/ports/proxy.js';
 import type { ProxyCall, ProxyHandle } from '../../lib/ports/proxy-call.js';
 
@@ -74,13 +77,14 @@ async function invoke(
   handle: (call: ProxyCall, sink: ResponseSink) => Promise<void>,
   input: APIGatewayProxyEvent = event(),
   stream = new FakeResponseStream(),
+  stackMetrics: StackMetricsSink = { publishStack: () => undefined },
 ): Promise<{ stream: FakeResponseStream; calls: ProxyCall[] }> {
   const calls: ProxyCall[] = [];
   const proxy: ProxyHandle = (call, sink) => {
     calls.push(call);
     return handle(call, sink);
   };
-  await streamingProxyHandler(() => proxy, LOCAL_RUNTIME)(input, stream, CONTEXT);
+  await streamingProxyHandler(() => proxy, LOCAL_RUNTIME, stackMetrics)(input, stream, CONTEXT);
   // Every chunk written has reached the fake caller (or the stream failed).
   await finished(stream).catch(() => undefined);
   return { stream, calls };
@@ -203,6 +207,58 @@ describe('the proxy Lambda handler', () => {
     expect(metadata.statusCode).toBe(500);
     expect(body.toString('utf8')).not.toContain('sk-test');
     expect(JSON.parse(body.toString('utf8'))).toEqual({ error: 'internal_error', message: 'internal error' });
+  });
+
+  const LAST = { keyId: 'kabc', attempts: 2, outcome: 'failure' as const };
+  it.each([
+    ['an unknown error', () => new Error('boom'), 500, 1],
+    ['the key service failing', () => new SealingUnavailable('open', ['KMSInternalException']), 503, 1],
+    ['a busy table', () => new StoreThrottled({ reason: 'throttled', dynamoCode: 'ThrottlingException' }), 503, 1],
+    ['the provider out of reach on every key', () => new ProviderFailed(LAST, false), 502, 0],
+    ['the provider not answering in time', () => new ProviderTimeout(LAST, 60), 504, 0],
+    ['a dry pool', () => new NoUsableKey('stability', 3), 409, 0],
+  ])(
+    "counts a 5xx as keypool's own (ProxyKeypool5xx, no dimension) only when keypool failed: %s answers %i, counted %i",
+    async (_what, error, status, counted) => {
+      // Prepare
+      const published: Readonly<Record<string, number>>[] = [];
+      // Act
+      const { stream } = await invoke(() => Promise.reject(error()), event(), new FakeResponseStream(), {
+        publishStack: (values) => void published.push(values),
+      });
+      // Assess
+      expect(stream.answer().metadata.statusCode).toBe(status);
+      expect(published).toEqual(Array.from({ length: counted }, () => ({ [STACK_METRIC.proxyKeypool5xx]: 1 })));
+    },
+  );
+
+  it("never counts the provider's own 5xx passed through as keypool's", async () => {
+    // Prepare
+    const published: Readonly<Record<string, number>>[] = [];
+    // Act
+    const { stream } = await invoke(answerEmpty(503), event(), new FakeResponseStream(), {
+      publishStack: (values) => void published.push(values),
+    });
+    // Assess
+    expect(stream.answer().metadata.statusCode).toBe(503);
+    expect(published).toEqual([]);
+  });
+
+  it('writes a stack-wide count as an EMF record with an empty dimension set and no pool', () => {
+    // Act
+    const record: unknown = JSON.parse(
+      emfRecord('keypool', undefined, { [STACK_METRIC.proxyKeypool5xx]: 1 }, 1_700_000_000_000),
+    );
+    // Assess: "A DimensionSet MAY be empty" (the EMF specification): one metric for the whole stack.
+    expect(record).toEqual({
+      _aws: {
+        Timestamp: 1_700_000_000_000,
+        CloudWatchMetrics: [
+          { Namespace: 'keypool', Dimensions: [[]], Metrics: [{ Name: 'ProxyKeypool5xx', Unit: 'Count' }] },
+        ],
+      },
+      ProxyKeypool5xx: 1,
+    });
   });
 
   it("cuts the answer when the provider's body breaks off after the first byte: the stream fails, no JSON follows", async () => {
