@@ -8,7 +8,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { POOL_ROW } from '../../infra/constructs/dashboard.js';
-import type { StageConfig } from '../../infra/config.js';
+import type { StageConfig, StagePool } from '../../infra/config.js';
 import { buildKeypoolApp } from '../../infra/keypool-app.js';
 import { COMPLETION_METRIC, MAINTENANCE_LOG, METRIC, STACK_METRIC } from '../../lib/observability/metric-names.js';
 import { intrinsicText, type Json, NO_BUNDLING, parseJoinedJson, resources } from '../support/templates.js';
@@ -107,8 +107,8 @@ function poolRows(widgets: Widget[]): Map<string, Widget[]> {
 }
 
 const STAGES = {
-  // Two pools, one with punctuation, each with its own minimum.
-  prod: { stage: 'prod', pools: 'stability:3,sdxl-turbo:2' },
+  // Two pools, one with punctuation, each with its own minimum; one watches its credits too.
+  prod: { stage: 'prod', pools: 'stability:3:30,sdxl-turbo:2' },
   // No pools given: the stage's default list.
   dev: { stage: 'dev' },
 };
@@ -160,23 +160,25 @@ describe.each(Object.entries(STAGES))('the dashboard of %s', (stageName, context
     expect(keypoolMetrics.some((m) => m.name === 'UsableCredits')).toBe('usableCredits' in METRIC);
   });
 
-  it("draws each pool's usable-keys threshold from the stage config, where its alarm is", () => {
+  it.each([
+    ['usable-keys', METRIC.usableKeys, (p: StagePool) => p.minUsableKeys],
+    ['usable-credits', METRIC.usableCredits, (p: StagePool) => p.minUsableCredits],
+  ] as const)("draws each pool's %s threshold from the stage config, where its alarm is", (_what, metric, minimum) => {
     // Prepare
     const alarms = resources(s.template, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-    for (const { pool, minUsableKeys } of s.config.pools) {
+    for (const config of s.config.pools) {
+      const { pool } = config;
       const graph = poolRows(s.widgets)
         .get(pool)
-        ?.find((w) => plotted(w).some((m) => m.name === METRIC.usableKeys));
+        ?.find((w) => plotted(w).some((m) => m.name === metric));
       const alarm = alarms.find(
-        (a) => a.MetricName === METRIC.usableKeys && JSON.stringify(a.Dimensions).includes(`"Value":"${pool}"`),
+        (a) => a.MetricName === metric && JSON.stringify(a.Dimensions).includes(`"Value":"${pool}"`),
       );
       const horizontal = (graph?.properties.annotations as { horizontal?: Json[] } | undefined)?.horizontal;
-      // Assess
-      expect(
-        horizontal?.map((h) => h.value),
-        pool,
-      ).toEqual([minUsableKeys]);
-      expect(alarm?.Threshold, pool).toBe(minUsableKeys);
+      // Assess: a line where the pool's alarm pages, none where it has no alarm.
+      expect(graph, pool).toBeDefined();
+      expect(horizontal?.map((h) => h.value) ?? [], pool).toEqual(alarm === undefined ? [] : [minimum(config)]);
+      expect(alarm?.Threshold, pool).toBe(alarm === undefined ? undefined : minimum(config));
     }
   });
 
