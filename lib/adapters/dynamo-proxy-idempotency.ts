@@ -2,7 +2,8 @@
  * Proxied requests under an Idempotency-Key over DynamoDB (ProxyIdempotency): one item per
  * record, `pxy#<id>` (lib/table.ts), begun by one conditional PutItem (which answers the record
  * it replaced), finished (after a takeover) and abandoned by writes conditioned on the record
- * still being the same request in progress. DynamoDB's TTL
+ * still being held, in progress, by the request that writes: the answerRef it drew at its begin
+ * names it (a takeover, the same request hash, draws another). DynamoDB's TTL
  * deletes a record a day after it began. The item never holds the key nor the body, and carries
  * no `pool`: it sits in no index, so nothing that reads keys meets it.
  */
@@ -47,10 +48,14 @@ export function fromProxyRequestItem(item: Item | undefined): ProxyRequestRecord
   };
 }
 
-/** The condition shared by finish and abandon: the record is still this request, in progress. */
-const SAME_REQUEST_IN_PROGRESS = {
-  ConditionExpression: '#state = :inProgress AND #hash = :hash',
-  names: { '#state': 'state', '#hash': 'requestHash' },
+/**
+ * The condition shared by finish and abandon: the record is still held, in progress, by the
+ * request whose answerRef is `:heldBy`. Not its hash: a takeover is the same request (same hash)
+ * and must not be ended by the first one it replaced, should that one still be running.
+ */
+const HELD_IN_PROGRESS = {
+  ConditionExpression: '#state = :inProgress AND #ref = :heldBy',
+  names: { '#state': 'state', '#ref': 'answerRef' },
 } as const;
 
 export class DynamoProxyIdempotency extends DynamoTable implements ProxyIdempotency {
@@ -102,21 +107,21 @@ export class DynamoProxyIdempotency extends DynamoTable implements ProxyIdempote
     }
   }
 
-  async finish(id: string, requestHash: string, answerRef: string): Promise<boolean> {
+  async finish(id: string, heldBy: string, answerRef: string): Promise<boolean> {
     const result = await this.conditionalUpdate(
       'proxy-finish',
       {
         Key: { [KEY]: `${PROXY_REQUEST_PREFIX}${id}` },
         UpdateExpression: 'SET #state = :done, #ref = :ref',
         // Invariant: only the request that holds the record finishes it, once; a record another
-        // request took over (another hash) or that is already done keeps what it has.
-        ConditionExpression: SAME_REQUEST_IN_PROGRESS.ConditionExpression,
-        ExpressionAttributeNames: { ...SAME_REQUEST_IN_PROGRESS.names, '#ref': 'answerRef' },
+        // request took over (another answerRef) or that is already done keeps what it has.
+        ConditionExpression: HELD_IN_PROGRESS.ConditionExpression,
+        ExpressionAttributeNames: { ...HELD_IN_PROGRESS.names },
         ExpressionAttributeValues: {
           ':done': 'done',
           ':ref': answerRef,
           ':inProgress': IN_PROGRESS,
-          ':hash': requestHash,
+          ':heldBy': heldBy,
         },
       },
       'updated',
@@ -124,17 +129,17 @@ export class DynamoProxyIdempotency extends DynamoTable implements ProxyIdempote
     return result.ok;
   }
 
-  async abandon(id: string, requestHash: string): Promise<void> {
+  async abandon(id: string, heldBy: string): Promise<void> {
     try {
       const out = await this.client.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: { [KEY]: `${PROXY_REQUEST_PREFIX}${id}` },
-          // Invariant: a request drops only its own record while it runs; a done record (its
-          // answer kept for replays) and another request's record stay.
-          ConditionExpression: SAME_REQUEST_IN_PROGRESS.ConditionExpression,
-          ExpressionAttributeNames: { ...SAME_REQUEST_IN_PROGRESS.names },
-          ExpressionAttributeValues: { ':inProgress': IN_PROGRESS, ':hash': requestHash },
+          // Invariant: a request drops only the record it holds while it runs; a done record (its
+          // answer kept for replays) and a record a retry took over stay.
+          ConditionExpression: HELD_IN_PROGRESS.ConditionExpression,
+          ExpressionAttributeNames: { ...HELD_IN_PROGRESS.names },
+          ExpressionAttributeValues: { ':inProgress': IN_PROGRESS, ':heldBy': heldBy },
           ...this.capacity,
         }),
       );

@@ -119,11 +119,16 @@ export interface ProxyIdempotency {
   begin(record: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin>;
   /**
    * Marks the record done with `answerRef` (the answer a dead first request kept, found by its
-   * takeover), only while it is still in_progress with this request hash.
+   * takeover), only while it is still in_progress and held by `heldBy`: the answerRef the
+   * finishing request drew at its begin (a takeover draws another, so a first request that
+   * outlived its lease never ends its takeover's record).
    */
-  finish(id: string, requestHash: string, answerRef: string): Promise<boolean>;
-  /** Drops an in_progress record whose request did not end in a 2xx: a retry may try again. */
-  abandon(id: string, requestHash: string): Promise<void>;
+  finish(id: string, heldBy: string, answerRef: string): Promise<boolean>;
+  /**
+   * Drops an in_progress record held by `heldBy` (as for finish) whose request did not end in a
+   * 2xx: a retry may try again.
+   */
+  abandon(id: string, heldBy: string): Promise<void>;
 }
 
 /** A kept answer: status, the returned headers, and the body. */

@@ -120,6 +120,12 @@ type Attempt = { use: Use; attempts: number; verdict: AnswerVerdict; settled: bo
   { answer: ProviderAnswer; head: Head | undefined } | { failed: ProviderCallFailed }
 );
 
+/**
+ * The record a request begins: its answerRef, drawn at the begin, is where its answer will be
+ * kept and names the request that holds the record (a takeover draws another).
+ */
+type HeldRecord = ProxyRequestRecord & { answerRef: string };
+
 /** What a request's audit line knows before its answer. */
 interface AuditStart {
   pool: string;
@@ -224,7 +230,7 @@ export class Proxy {
     const close = async (kept: boolean): Promise<void> => {
       if (!record || !idempotency || closed) return;
       closed = true;
-      if (!kept) await idempotency.abandon(record.id, record.requestHash);
+      if (!kept) await idempotency.abandon(record.id, record.answerRef);
     };
     try {
       const last = await this.attempts(send);
@@ -240,7 +246,7 @@ export class Proxy {
     path: string,
     headers: Record<string, string>,
     policy: PoolPolicy,
-  ): ProxyRequestRecord | undefined {
+  ): HeldRecord | undefined {
     if (call.idempotencyKey === undefined || !this.options.idempotency || !this.options.answers) return undefined;
     const nowMs = this.clock();
     const body = call.body ? { body: call.body } : {};
@@ -260,7 +266,7 @@ export class Proxy {
 
   /** A repeat of a request under its Idempotency-Key: the kept answer, or why there is none to give. */
   private async replay(
-    mine: ProxyRequestRecord,
+    mine: HeldRecord,
     standing: ProxyRequestRecord,
     sink: CountingSink,
     audit: AuditStart,
@@ -288,7 +294,7 @@ export class Proxy {
    * request drew names no answer). False when none was kept: the request runs.
    */
   private async replayTakenOver(
-    mine: ProxyRequestRecord,
+    mine: HeldRecord,
     replaced: ProxyRequestRecord,
     sink: CountingSink,
     audit: AuditStart,
@@ -296,7 +302,7 @@ export class Proxy {
     const ref = replaced.answerRef;
     const kept = ref === undefined ? undefined : await this.options.answers?.get(ref);
     if (ref === undefined || !kept) return false;
-    await this.options.idempotency?.finish(mine.id, mine.requestHash, ref);
+    await this.options.idempotency?.finish(mine.id, mine.answerRef, ref);
     await this.replayKept(kept, sink, audit);
     return true;
   }
@@ -393,7 +399,7 @@ export class Proxy {
     send: Send,
     attempt: Attempt,
     sink: CountingSink,
-    idempotent?: { record: ProxyRequestRecord; close: (kept: boolean) => Promise<void> },
+    idempotent?: { record: HeldRecord; close: (kept: boolean) => Promise<void> },
   ): Promise<void> {
     const { use, attempts } = attempt;
     if ('failed' in attempt) {
@@ -489,12 +495,12 @@ export class Proxy {
 
   /** Keeps an answer as it streams: its chunks are handed to the answer store one at a time. */
   private keep(
-    record: ProxyRequestRecord,
+    record: HeldRecord,
     status: number,
     headers: Record<string, string>,
   ): { relay: Relay; kept: Promise<boolean> } | undefined {
     const answers = this.options.answers;
-    if (!answers || record.answerRef === undefined) return undefined;
+    if (!answers) return undefined;
     const relay = new Relay();
     const kept = answers.put(record.answerRef, { status, headers, body: relay.stream }).then(
       () => true,

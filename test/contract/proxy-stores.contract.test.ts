@@ -56,6 +56,7 @@ function record(overrides: Partial<ProxyRequestRecord> = {}): ProxyRequestRecord
     callerDigest: 'caller-a',
     state: 'in_progress',
     leaseUntilMs: T0 + LEASE_MS,
+    answerRef: 'answer-1',
     expiresAtMs: T0 + DAY,
     ...overrides,
   };
@@ -92,7 +93,7 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
   it('lets a request take over an in-progress record only past its lease, and answers the record it took over', async () => {
     // Prepare
     const { idempotency } = await build();
-    const first = record({ answerRef: 'answer-1' });
+    const first = record();
     await idempotency.begin(first, T0);
     const retry = { ...first, leaseUntilMs: T0 + 2 * LEASE_MS, answerRef: 'answer-2' };
     // Act
@@ -127,51 +128,66 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
     const { idempotency } = await build();
     const first = record();
     await idempotency.begin(first, T0);
-    await idempotency.finish(first.id, first.requestHash, 'answer-1');
+    await idempotency.finish(first.id, 'answer-1', 'answer-0');
     // Act
     const afterLease = await idempotency.begin(first, T0 + LEASE_MS + 1);
     const afterExpiry = await idempotency.begin(first, T0 + DAY);
     // Assess
-    expect(afterLease).toEqual({ started: false, record: { ...first, state: 'done', answerRef: 'answer-1' } });
+    expect(afterLease).toEqual({ started: false, record: { ...first, state: 'done', answerRef: 'answer-0' } });
     expect(afterExpiry).toEqual({ started: true });
   });
 
-  it('finishes only the in-progress record of the same request, once', async () => {
+  it('finishes only the in-progress record its request holds, once', async () => {
     // Prepare
     const { idempotency } = await build();
     const first = record();
     await idempotency.begin(first, T0);
     // Act
-    const otherRequest = await idempotency.finish(first.id, 'hash-b', 'answer-b');
-    const finished = await idempotency.finish(first.id, first.requestHash, 'answer-1');
-    const twice = await idempotency.finish(first.id, first.requestHash, 'answer-2');
-    const unknown = await idempotency.finish(record().id, first.requestHash, 'answer-3');
+    const otherRequest = await idempotency.finish(first.id, 'answer-b', 'answer-b');
+    const finished = await idempotency.finish(first.id, 'answer-1', 'answer-0');
+    const twice = await idempotency.finish(first.id, 'answer-1', 'answer-2');
+    const unknown = await idempotency.finish(record().id, 'answer-1', 'answer-3');
     // Assess
     expect([otherRequest, finished, twice, unknown]).toEqual([false, true, false, false]);
     const standing = await idempotency.begin(first, T0 + 1);
-    expect(standing).toEqual({ started: false, record: { ...first, state: 'done', answerRef: 'answer-1' } });
+    expect(standing).toEqual({ started: false, record: { ...first, state: 'done', answerRef: 'answer-0' } });
   });
 
-  it('abandons only the in-progress record of the same request: a retry may begin again', async () => {
+  it('abandons only the in-progress record its request holds: a retry may begin again', async () => {
     // Prepare
     const { idempotency } = await build();
     const first = record();
     const done = record();
     await idempotency.begin(first, T0);
     await idempotency.begin(done, T0);
-    await idempotency.finish(done.id, done.requestHash, 'answer-1');
+    await idempotency.finish(done.id, 'answer-1', 'answer-0');
     // Act
-    await idempotency.abandon(first.id, 'hash-b');
+    await idempotency.abandon(first.id, 'answer-b');
     const kept = await idempotency.begin(first, T0 + 1);
-    await idempotency.abandon(done.id, done.requestHash);
-    await idempotency.abandon(first.id, first.requestHash);
+    await idempotency.abandon(done.id, 'answer-0');
+    await idempotency.abandon(first.id, 'answer-1');
     // Assess
     expect(kept.started).toBe(false);
     expect(await idempotency.begin(first, T0 + 2)).toEqual({ started: true });
     expect(await idempotency.begin(done, T0 + 2)).toEqual({
       started: false,
-      record: { ...done, state: 'done', answerRef: 'answer-1' },
+      record: { ...done, state: 'done', answerRef: 'answer-0' },
     });
+  });
+
+  it('leaves a takeover’s record to the takeover: the first request, the same one, neither abandons nor finishes it', async () => {
+    // Prepare: a retry took the record over past the first request's lease
+    const { idempotency } = await build();
+    const first = record();
+    const retry = { ...first, leaseUntilMs: T0 + 2 * LEASE_MS, answerRef: 'answer-2' };
+    await idempotency.begin(first, T0);
+    await idempotency.begin(retry, T0 + LEASE_MS);
+    // Act: the first request, still running, ends as if it held the record
+    await idempotency.abandon(first.id, 'answer-1');
+    const finished = await idempotency.finish(first.id, 'answer-1', 'answer-1');
+    // Assess
+    expect(finished).toBe(false);
+    expect(await idempotency.begin(first, T0 + LEASE_MS + 1)).toEqual({ started: false, record: retry });
   });
 });
 
@@ -278,8 +294,8 @@ describe('the proxy stores’ grants', () => {
     // Act
     await idempotency.begin(first, T0);
     await idempotency.begin(first, T0);
-    await idempotency.finish(first.id, first.requestHash, 'answer-1');
-    await idempotency.abandon(first.id, first.requestHash);
+    await idempotency.finish(first.id, 'answer-1', 'answer-0');
+    await idempotency.abandon(first.id, 'answer-1');
     await pins.pin({ pool: 'images', jobId: 'job-1', keyId: 'k_1', expiresAtMs: T0 + DAY });
     await pins.find('images', 'job-1', T0);
     // Assess

@@ -32,17 +32,21 @@ export class MemoryProxyIdempotency implements ProxyIdempotency {
     );
   }
 
-  finish(id: string, requestHash: string, answerRef: string): Promise<boolean> {
+  finish(id: string, heldBy: string, answerRef: string): Promise<boolean> {
     const standing = this.records.get(id);
-    if (standing?.state !== 'in_progress' || standing.requestHash !== requestHash) return Promise.resolve(false);
+    if (!this.holds(standing, heldBy)) return Promise.resolve(false);
     this.records.set(id, { ...standing, state: 'done', answerRef });
     return Promise.resolve(true);
   }
 
-  abandon(id: string, requestHash: string): Promise<void> {
-    const standing = this.records.get(id);
-    if (standing?.state === 'in_progress' && standing.requestHash === requestHash) this.records.delete(id);
+  abandon(id: string, heldBy: string): Promise<void> {
+    if (this.holds(this.records.get(id), heldBy)) this.records.delete(id);
     return Promise.resolve();
+  }
+
+  /** The record is in progress and held by the request that drew `heldBy`. */
+  private holds(standing: ProxyRequestRecord | undefined, heldBy: string): standing is ProxyRequestRecord {
+    return standing?.state === 'in_progress' && standing.answerRef === heldBy;
   }
 }
 

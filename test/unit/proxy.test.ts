@@ -5,7 +5,7 @@
  * before any use is taken. Through real HTTP: test/http/proxy.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { NoProvider, PathNotAllowed, PayloadTooLarge } from '../../lib/domain/errors.js';
+import { NoProvider, PathNotAllowed, PayloadTooLarge, RequestInProgress } from '../../lib/domain/errors.js';
 import { ProviderFailed, ProviderTimeout } from '../../lib/domain/proxy-errors.js';
 import type { ProxyCall } from '../../lib/ports/proxy-call.js';
 import {
@@ -22,26 +22,36 @@ import { POOL, setup } from '../support/memory-world.js';
 
 type Scripted = { status: number; body?: string; headers?: Record<string, string> } | ProviderCallFailed;
 
-/** A provider that answers each call with the next of `script`, and keeps the keys it was called with. */
-function scriptedProvider(script: Scripted[]): ProviderHttp & { keys: string[] } {
+/**
+ * A provider that answers each call with the next of `script` (a promise: once it settles, as a
+ * provider still generating), and keeps the keys it was called with.
+ */
+function scriptedProvider(script: (Scripted | Promise<Scripted>)[]): ProviderHttp & { keys: string[] } {
   const keys: string[] = [];
   return {
     keys,
-    call(request: ProviderRequest): Promise<ProviderAnswer> {
+    async call(request: ProviderRequest): Promise<ProviderAnswer> {
       keys.push(request.apiKey);
-      const next = script.shift() ?? { status: 200, body: 'image' };
-      if (next instanceof ProviderCallFailed) return Promise.reject(next);
+      const next = await (script.shift() ?? { status: 200, body: 'image' });
+      if (next instanceof ProviderCallFailed) throw next;
       const body = Buffer.from(next.body ?? '');
-      return Promise.resolve({
+      return {
         status: next.status,
         headers: { 'content-type': 'application/json', ...next.headers },
         body: (async function* () {
           yield await Promise.resolve(body);
         })(),
         abort: () => undefined,
-      });
+      };
     },
   };
+}
+
+/** An answer the test gives when it chooses: the provider is still working until then. */
+function later(): { answer: Promise<Scripted>; give: (answer: Scripted) => void } {
+  let give: (answer: Scripted) => void = () => undefined;
+  const answer = new Promise<Scripted>((resolve) => (give = resolve));
+  return { answer, give };
 }
 
 /** A sink that keeps what it was given; `closed` from the start plays a caller who left. */
@@ -74,19 +84,19 @@ const DOCUMENTED_401 = JSON.stringify({ name: 'unauthorized', errors: ['bad key'
 class WatchedIdempotency extends MemoryProxyIdempotency {
   readonly writes: string[] = [];
   dieAfterBegin = false;
-  override finish(id: string, requestHash: string, answerRef: string): Promise<boolean> {
+  override finish(id: string, heldBy: string, answerRef: string): Promise<boolean> {
     this.writes.push('finish');
     if (this.dieAfterBegin) return Promise.reject(new Error('the process died'));
-    return super.finish(id, requestHash, answerRef);
+    return super.finish(id, heldBy, answerRef);
   }
-  override abandon(id: string, requestHash: string): Promise<void> {
+  override abandon(id: string, heldBy: string): Promise<void> {
     this.writes.push('abandon');
     if (this.dieAfterBegin) return Promise.reject(new Error('the process died'));
-    return super.abandon(id, requestHash);
+    return super.abandon(id, heldBy);
   }
 }
 
-async function proxyWorld(keys: number, script: Scripted[]) {
+async function proxyWorld(keys: number, script: (Scripted | Promise<Scripted>)[]) {
   const w = await setup(keys);
   const provider = scriptedProvider(script);
   const audits: ProxyAudit[] = [];
@@ -105,6 +115,16 @@ async function proxyWorld(keys: number, script: Scripted[]) {
   });
   return { ...w, provider, proxy, audits, answers, idempotency };
 }
+
+/** Waits until the provider was called `count` times (the requests run on their own). */
+async function untilCalled(provider: { keys: string[] }, count: number): Promise<void> {
+  for (let turn = 0; turn < 1_000 && provider.keys.length < count; turn++)
+    await new Promise((resolve) => setImmediate(resolve));
+  expect(provider.keys).toHaveLength(count);
+}
+
+/** How long a request's record holds before a retry may take it over. */
+const RECORD_LEASE_MS = (DEFAULT_PROXY_TIMEOUT_SECONDS + RECORD_MARGIN_SECONDS) * 1000;
 
 const call = (over: Partial<ProxyCall> = {}): ProxyCall => ({
   pool: POOL,
@@ -207,7 +227,7 @@ describe('Proxy: a request under an Idempotency-Key', () => {
     idempotency.dieAfterBegin = true;
     await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch(() => undefined);
     idempotency.dieAfterBegin = false;
-    clock.advance((DEFAULT_PROXY_TIMEOUT_SECONDS + RECORD_MARGIN_SECONDS) * 1000);
+    clock.advance(RECORD_LEASE_MS);
     // Act: the retry takes the record over, past the first request's lease
     const retry = memorySink();
     await proxy.handle(call({ idempotencyKey: 'job-1' }), retry);
@@ -219,6 +239,32 @@ describe('Proxy: a request under an Idempotency-Key', () => {
     expect(audits.map((a) => a.outcome)).toEqual(['success', 'replayed', 'replayed']);
     expect([...idempotency.records.values()].map((r) => r.state)).toEqual(['done']);
     expect(idempotency.writes).toEqual(['finish']);
+  });
+});
+
+describe('Proxy: a request that outlives its lease', () => {
+  it('cannot drop the record its takeover holds: a third try waits for the takeover, the provider is not called again', async () => {
+    // Prepare: the first request's provider call runs past its lease; a retry takes the record over
+    const first = later();
+    const second = later();
+    const { proxy, provider, clock } = await proxyWorld(3, [first.answer, second.answer]);
+    const running = proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink());
+    await untilCalled(provider, 1);
+    clock.advance(RECORD_LEASE_MS);
+    const takeover = proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink());
+    await untilCalled(provider, 2);
+    // Act: the first request ends with nothing to keep while the takeover still runs
+    first.give({ status: 400, body: 'bad prompt' });
+    await running;
+    const third = await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch((e: unknown) => e);
+    second.give({ status: 200, body: 'image' });
+    await takeover;
+    const replay = memorySink();
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), replay);
+    // Assess
+    expect(third).toBeInstanceOf(RequestInProgress);
+    expect(provider.keys).toHaveLength(2);
+    expect(replay.text()).toBe('image');
   });
 });
 
