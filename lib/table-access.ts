@@ -216,8 +216,8 @@ const NEW_KEY_ITEMS: ItemGrant = {
 
 /**
  * What proxy mode's own records need, for the role of the function that proxies (beside the
- * lease path's grants): its idempotency records put, finished and dropped (whole items: they
- * hold no secret), and job pins put and read. No query: neither kind is in an index.
+ * lease path's grants): its idempotency records put, renewed, finished and dropped (whole items:
+ * they hold no secret), and job pins put and read. No query: neither kind is in an index.
  */
 export const PROXY_STORE_GRANTS: readonly ItemGrant[] = [
   { actions: ['PutItem', 'UpdateItem', 'DeleteItem'], items: ['proxyRequest'], attributes: PROXY_REQUEST_ATTRIBUTES },

@@ -1,10 +1,10 @@
 /**
  * Proxied requests under an Idempotency-Key over DynamoDB (ProxyIdempotency): one item per
  * record, `pxy#<id>` (lib/table.ts), begun by one conditional PutItem (which answers the record
- * it replaced), finished (after a takeover) and abandoned by writes conditioned on the record
- * still being held, in progress, by the request that writes: the answerRef it drew at its begin
- * names it (a takeover, the same request hash, draws another). DynamoDB's TTL
- * deletes a record a day after it began. The item never holds the key nor the body, and carries
+ * it replaced), finished (after a takeover), renewed (before a failover) and abandoned by writes
+ * conditioned on the record still being held, in progress, by the request that writes: the
+ * answerRef it drew at its begin names it (a takeover, the same request hash, draws another).
+ * DynamoDB's TTL deletes a record a day after it began. The item never holds the key nor the body, and carries
  * no `pool`: it sits in no index, so nothing that reads keys meets it.
  */
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
@@ -123,6 +123,23 @@ export class DynamoProxyIdempotency extends DynamoTable implements ProxyIdempote
           ':inProgress': IN_PROGRESS,
           ':heldBy': heldBy,
         },
+      },
+      'updated',
+    );
+    return result.ok;
+  }
+
+  async renew(id: string, heldBy: string, leaseUntilMs: number): Promise<boolean> {
+    const result = await this.conditionalUpdate(
+      'proxy-renew',
+      {
+        Key: { [KEY]: `${PROXY_REQUEST_PREFIX}${id}` },
+        UpdateExpression: 'SET #leaseUntil = :until',
+        // Invariant: a request calls the provider only while it holds its record, in progress,
+        // and no retry may take the record over before that call's bound has passed.
+        ConditionExpression: HELD_IN_PROGRESS.ConditionExpression,
+        ExpressionAttributeNames: { ...HELD_IN_PROGRESS.names, '#leaseUntil': 'leaseUntilMs' },
+        ExpressionAttributeValues: { ':until': leaseUntilMs, ':inProgress': IN_PROGRESS, ':heldBy': heldBy },
       },
       'updated',
     );

@@ -88,7 +88,10 @@ export interface ProxyRequestRecord {
    * answer at answerRef is its end); done: a takeover found the answer its dead first request kept
    */
   state: 'in_progress' | 'done';
-  /** when an in-progress record may be taken over (the first request died): start + proxyTimeoutSeconds + margin */
+  /**
+   * when an in-progress record may be taken over (the first request died): proxyTimeoutSeconds
+   * and a margin past its begin, and past each failover to another key (renew)
+   */
   leaseUntilMs: number;
   /**
    * where the request's 2xx answer is (or will be) kept (AnswerStore): drawn when it begins
@@ -129,6 +132,12 @@ export interface ProxyIdempotency {
    * 2xx: a retry may try again.
    */
   abandon(id: string, heldBy: string): Promise<void>;
+  /**
+   * Moves the lease of an in_progress record held by `heldBy` (as for finish) to `leaseUntilMs`,
+   * before its request calls the provider again with another key; false when the record is no
+   * longer this request's (a retry took it over): it calls the provider no more.
+   */
+  renew(id: string, heldBy: string, leaseUntilMs: number): Promise<boolean>;
 }
 
 /** A kept answer: status, the returned headers, and the body. */

@@ -200,7 +200,7 @@ export class Proxy {
     };
     const url = `${this.options.providerBaseUrl(policy.provider)}/${path}${call.query ? `?${call.query}` : ''}`;
     const headers = forwardedHeaders(call.headers);
-    const send = { call, policy, url, headers, audit };
+    const send: Send = { call, policy, url, headers, audit };
 
     const jobId = call.method === 'GET' ? polledJobId(path) : undefined;
     if (jobId !== undefined) {
@@ -220,6 +220,7 @@ export class Proxy {
       if (!begun.started) return this.replay(record, begun.record, counted, audit);
       // A takeover: the first request may have kept its answer before it died.
       if (begun.tookOver && (await this.replayTakenOver(record, begun.tookOver, counted, audit))) return;
+      send.hold = () => idempotency.renew(record.id, record.answerRef, leaseUntilMs(policy, this.clock()));
     }
     let closed = false;
     /**
@@ -259,7 +260,7 @@ export class Proxy {
       callerDigest: callerDigest(call.caller),
       state: 'in_progress',
       answerRef: answerRef(call.pool, id),
-      leaseUntilMs: nowMs + (policy.proxyTimeoutSeconds + RECORD_MARGIN_SECONDS) * 1000,
+      leaseUntilMs: leaseUntilMs(policy, nowMs),
       expiresAtMs: nowMs + KEPT_MS,
     };
   }
@@ -333,6 +334,8 @@ export class Proxy {
       const status = 'answer' in attempt ? { status: attempt.answer.status } : {};
       send.audit.failovers.push({ keyId: use.keyId, ...status, outcome: attempt.verdict.outcome });
       try {
+        // The record is no longer this request's (a retry took it over): no further provider call.
+        if (send.hold && !(await send.hold())) return { ...attempt, settled: true };
         use = await leasing.takeUse(pool, { exclude: tried });
       } catch (error) {
         // No key left to fail over to: the caller gets this answer.
@@ -545,4 +548,14 @@ interface Send {
   url: string;
   headers: Record<string, string>;
   audit: AuditStart;
+  /**
+   * Under an Idempotency-Key: renews the request's record for one more provider call before a
+   * failover (the lease it began with bounds one call), false when a retry took it over.
+   */
+  hold?: () => Promise<boolean>;
+}
+
+/** How long a record holds for one provider call before a retry may take it over. */
+function leaseUntilMs(policy: PoolPolicy, nowMs: number): number {
+  return nowMs + (policy.proxyTimeoutSeconds + RECORD_MARGIN_SECONDS) * 1000;
 }

@@ -1,7 +1,7 @@
 /**
  * The store contract for proxy mode's table records: a proxied request's idempotency record
- * (one request at a time under a key, taken over only past its lease, finished and abandoned
- * only by the request that holds it) and an async job's pin (one key per id and pool, another
+ * (one request at a time under a key, taken over only past its lease, renewed, finished and
+ * abandoned only by the request that holds it) and an async job's pin (one key per id and pool, another
  * pool's id not found, an expired pin not found). Run against every implementation (in-memory
  * and DynamoDB Local); on DynamoDB, the items carry the TTL and no reader of keys meets them.
  */
@@ -175,6 +175,28 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
     });
   });
 
+  it('renews the lease of the record its request holds only: a retry takes it over past the new lease', async () => {
+    // Prepare
+    const { idempotency } = await build();
+    const first = record();
+    const done = record();
+    await idempotency.begin(first, T0);
+    await idempotency.begin(done, T0);
+    await idempotency.finish(done.id, 'answer-1', 'answer-0');
+    const retry = { ...first, leaseUntilMs: T0 + 3 * LEASE_MS, answerRef: 'answer-2' };
+    // Act
+    const renewed = await idempotency.renew(first.id, 'answer-1', T0 + 2 * LEASE_MS);
+    const notHeld = await idempotency.renew(first.id, 'answer-b', T0 + 3 * LEASE_MS);
+    const notInProgress = await idempotency.renew(done.id, 'answer-0', T0 + 2 * LEASE_MS);
+    const early = await idempotency.begin(retry, T0 + LEASE_MS);
+    const late = await idempotency.begin(retry, T0 + 2 * LEASE_MS);
+    // Assess
+    expect([renewed, notHeld, notInProgress]).toEqual([true, false, false]);
+    expect(early).toEqual({ started: false, record: { ...first, leaseUntilMs: T0 + 2 * LEASE_MS } });
+    expect(late).toEqual({ started: true, tookOver: { ...first, leaseUntilMs: T0 + 2 * LEASE_MS } });
+    expect(await idempotency.renew(first.id, 'answer-1', T0 + 4 * LEASE_MS)).toBe(false);
+  });
+
   it('leaves a takeover’s record to the takeover: the first request, the same one, neither abandons nor finishes it', async () => {
     // Prepare: a retry took the record over past the first request's lease
     const { idempotency } = await build();
@@ -294,6 +316,7 @@ describe('the proxy stores’ grants', () => {
     // Act
     await idempotency.begin(first, T0);
     await idempotency.begin(first, T0);
+    await idempotency.renew(first.id, 'answer-1', T0 + 2 * LEASE_MS);
     await idempotency.finish(first.id, 'answer-1', 'answer-0');
     await idempotency.abandon(first.id, 'answer-1');
     await pins.pin({ pool: 'images', jobId: 'job-1', keyId: 'k_1', expiresAtMs: T0 + DAY });

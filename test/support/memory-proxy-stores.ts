@@ -44,6 +44,13 @@ export class MemoryProxyIdempotency implements ProxyIdempotency {
     return Promise.resolve();
   }
 
+  renew(id: string, heldBy: string, leaseUntilMs: number): Promise<boolean> {
+    const standing = this.records.get(id);
+    if (!this.holds(standing, heldBy)) return Promise.resolve(false);
+    this.records.set(id, { ...standing, leaseUntilMs });
+    return Promise.resolve(true);
+  }
+
   /** The record is in progress and held by the request that drew `heldBy`. */
   private holds(standing: ProxyRequestRecord | undefined, heldBy: string): standing is ProxyRequestRecord {
     return standing?.state === 'in_progress' && standing.answerRef === heldBy;

@@ -266,6 +266,47 @@ describe('Proxy: a request that outlives its lease', () => {
     expect(provider.keys).toHaveLength(2);
     expect(replay.text()).toBe('image');
   });
+
+  it('holds its record while it fails over past its first lease: a retry then waits, the provider is not called a third time', async () => {
+    // Prepare: the first key's 503 comes late, and the key failed over to is still generating
+    const first = later();
+    const second = later();
+    const { proxy, provider, clock } = await proxyWorld(3, [first.answer, second.answer]);
+    const running = proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink());
+    await untilCalled(provider, 1);
+    clock.advance(RECORD_LEASE_MS - 10_000);
+    first.give({ status: 503, body: 'busy' });
+    await untilCalled(provider, 2);
+    clock.advance(20_000);
+    // Act: a retry past the lease the request began with
+    const retry = await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch((e: unknown) => e);
+    second.give({ status: 200, body: 'image' });
+    await running;
+    // Assess
+    expect(retry).toBeInstanceOf(RequestInProgress);
+    expect(provider.keys).toHaveLength(2);
+  });
+
+  it('fails over no more once a retry took its record over: the caller gets the answer it has', async () => {
+    // Prepare: the first key's 503 comes after a retry took the record over
+    const first = later();
+    const second = later();
+    const { proxy, provider, clock } = await proxyWorld(3, [first.answer, second.answer]);
+    const sink = memorySink();
+    const running = proxy.handle(call({ idempotencyKey: 'job-1' }), sink);
+    await untilCalled(provider, 1);
+    clock.advance(RECORD_LEASE_MS);
+    const takeover = proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink());
+    await untilCalled(provider, 2);
+    // Act
+    first.give({ status: 503, body: 'busy' });
+    await running;
+    second.give({ status: 200, body: 'image' });
+    await takeover;
+    // Assess
+    expect([sink.status, sink.text()]).toEqual([503, 'busy']);
+    expect(provider.keys).toHaveLength(2);
+  });
 });
 
 describe('Proxy: refusals before any use', () => {
