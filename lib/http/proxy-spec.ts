@@ -124,7 +124,7 @@ export const PROXY_RESPONSES: Readonly<Record<string, RouteResponses>> = Object.
       },
       409: {
         description:
-          'no_provider: the pool has provider none. no_usable_key: no key of the pool is under its cap (Retry-After when a cooling key comes back). request_in_progress: a request with this Idempotency-Key is still running (Retry-After).',
+          'no_provider: the pool has provider none. no_usable_key: no key of the pool is under its cap (Retry-After when a cooling key comes back). request_in_progress: a request with this Idempotency-Key is still running (Retry-After). idempotency_conflict: this Idempotency-Key is another caller’s, or the provider answered its request with a 2xx that could not be kept (billed once, not asked again).',
         schema: r.ErrorResponse,
       },
       413: {

@@ -126,6 +126,9 @@ type Attempt = { use: Use; attempts: number; verdict: AnswerVerdict; settled: bo
  */
 type HeldRecord = ProxyRequestRecord & { answerRef: string };
 
+/** How a request under an Idempotency-Key ended for its record: its 2xx kept, its 2xx lost, or no 2xx. */
+type RecordEnd = 'kept' | 'lost' | 'dropped';
+
 /** What a request's audit line knows before its answer. */
 interface AuditStart {
   pool: string;
@@ -225,19 +228,22 @@ export class Proxy {
     let closed = false;
     /**
      * The record's end. A kept answer is one already: it is at the record's answerRef, where a
-     * retry looks, so a success writes nothing more to the table. No 2xx kept: the record is
-     * dropped, and a retry may try again.
+     * retry looks, so a success writes nothing more to the table. A 2xx not kept (the store
+     * failed, or its body broke off) ends it too, done with no answer: the provider billed that
+     * generation, so a retry is refused (409 idempotency_conflict), not billed again. Any other
+     * end drops the record, and a retry may try again.
      */
-    const close = async (kept: boolean): Promise<void> => {
+    const close = async (end: RecordEnd): Promise<void> => {
       if (!record || !idempotency || closed) return;
       closed = true;
-      if (!kept) await idempotency.abandon(record.id, record.answerRef);
+      if (end === 'lost') await idempotency.finish(record.id, record.answerRef, record.answerRef);
+      else if (end === 'dropped') await idempotency.abandon(record.id, record.answerRef);
     };
     try {
       const last = await this.attempts(send);
       await this.deliver(send, last, counted, record && { record, close });
     } finally {
-      await close(false);
+      await close('dropped');
     }
   }
 
@@ -286,7 +292,7 @@ export class Proxy {
       const left = Math.ceil((standing.leaseUntilMs - this.clock()) / 1000);
       throw new RequestInProgress(Math.max(1, Math.min(IN_PROGRESS_RETRY_SECONDS, left)));
     }
-    throw new IdempotencyConflict('its answer is no longer kept');
+    throw new IdempotencyConflict('the provider answered it, but its answer could not be kept');
   }
 
   /**
@@ -402,7 +408,7 @@ export class Proxy {
     send: Send,
     attempt: Attempt,
     sink: CountingSink,
-    idempotent?: { record: HeldRecord; close: (kept: boolean) => Promise<void> },
+    idempotent?: { record: HeldRecord; close: (end: RecordEnd) => Promise<void> },
   ): Promise<void> {
     const { use, attempts } = attempt;
     if ('failed' in attempt) {
@@ -429,7 +435,8 @@ export class Proxy {
       // its body echoes of the key is masked below (not only the statuses whose shape is read).
       else if (!success) head ??= await readHead(answer.body, HEAD_BYTES);
     } catch (error) {
-      // The answer broke off before anything went to the caller.
+      // The answer broke off before anything went to the caller: a 2xx's generation was billed.
+      if (success) await idempotent?.close('lost');
       const failed = error instanceof ProviderCallFailed ? error : new ProviderCallFailed(true, 'reset');
       return this.deliver(
         send,
@@ -470,7 +477,7 @@ export class Proxy {
     // A body that broke off after the request went out: unknown, the use stays counted.
     const settled = broken ? classifyProviderAnswer({ failed: { sent: true } }) : verdict;
     if (!attempt.settled) await this.options.leasing.settleUse(use, settled);
-    await idempotent?.close(keeping ? await keeping.kept : false);
+    await idempotent?.close(!success ? 'dropped' : keeping && (await keeping.kept) ? 'kept' : 'lost');
     if (broken) sink.fail();
     else {
       if (held) await sink.write(held);

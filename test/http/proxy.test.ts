@@ -431,6 +431,21 @@ describe('Idempotency-Key', () => {
     expect(stack.provider.callsWith(keys[0]?.apiKey ?? '')).toBe(1);
   });
 
+  it('a 2xx whose body broke off is not asked for again: its retry is 409 idempotency_conflict, one provider call', async () => {
+    // Prepare
+    const { name, keys } = await pool(1);
+    stack.provider.setKey(keys[0]?.apiKey ?? '', { resetMidBody: true, imageBytes: 4096 });
+    const headers = { accept: 'image/*', 'idempotency-key': 'job-cut-1' };
+    const cut = await generate(name, { headers }).catch((e: unknown) => e);
+    stack.provider.setKey(keys[0]?.apiKey ?? '', { resetMidBody: false });
+    // Act
+    const retry = await generate(name, { headers });
+    // Assess
+    expect(cut).toBeInstanceOf(Error);
+    expectError({ ...retry, body: retry.json }, 409, 'idempotency_conflict');
+    expect(stack.provider.callsWith(keys[0]?.apiKey ?? '')).toBe(1);
+  });
+
   it('a request that did not end in a 2xx is not kept: its retry calls the provider again', async () => {
     // Prepare
     const { name, keys } = await pool(1);

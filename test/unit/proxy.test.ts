@@ -5,10 +5,17 @@
  * before any use is taken. Through real HTTP: test/http/proxy.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { NoProvider, PathNotAllowed, PayloadTooLarge, RequestInProgress } from '../../lib/domain/errors.js';
+import {
+  IdempotencyConflict,
+  NoProvider,
+  PathNotAllowed,
+  PayloadTooLarge,
+  RequestInProgress,
+} from '../../lib/domain/errors.js';
 import { ProviderFailed, ProviderTimeout } from '../../lib/domain/proxy-errors.js';
 import type { ProxyCall } from '../../lib/ports/proxy-call.js';
 import {
+  type KeptAnswer,
   type ProviderAnswer,
   ProviderCallFailed,
   type ProviderHttp,
@@ -20,7 +27,8 @@ import { DEFAULT_PROXY_TIMEOUT_SECONDS } from '../../lib/domain/types.js';
 import { MemoryAnswerStore, MemoryJobPins, MemoryProxyIdempotency } from '../support/memory-proxy-stores.js';
 import { POOL, setup } from '../support/memory-world.js';
 
-type Scripted = { status: number; body?: string; headers?: Record<string, string> } | ProviderCallFailed;
+/** An answer (`cut`: its body breaks off after its bytes), or a call that failed before one. */
+type Scripted = { status: number; body?: string; headers?: Record<string, string>; cut?: boolean } | ProviderCallFailed;
 
 /**
  * A provider that answers each call with the next of `script` (a promise: once it settles, as a
@@ -40,6 +48,7 @@ function scriptedProvider(script: (Scripted | Promise<Scripted>)[]): ProviderHtt
         headers: { 'content-type': 'application/json', ...next.headers },
         body: (async function* () {
           yield await Promise.resolve(body);
+          if (next.cut) throw new ProviderCallFailed(true, 'reset');
         })(),
         abort: () => undefined,
       };
@@ -96,11 +105,20 @@ class WatchedIdempotency extends MemoryProxyIdempotency {
   }
 }
 
+/** The in-memory answers, or a store that fails every put (`failing`). */
+class FailingAnswerStore extends MemoryAnswerStore {
+  failing = false;
+  override async put(ref: string, answer: KeptAnswer): Promise<void> {
+    if (this.failing) throw new Error('the answer store is unavailable');
+    await super.put(ref, answer);
+  }
+}
+
 async function proxyWorld(keys: number, script: (Scripted | Promise<Scripted>)[]) {
   const w = await setup(keys);
   const provider = scriptedProvider(script);
   const audits: ProxyAudit[] = [];
-  const answers = new MemoryAnswerStore();
+  const answers = new FailingAnswerStore();
   const idempotency = new WatchedIdempotency();
   const proxy = new Proxy({
     leasing: w.leasing,
@@ -239,6 +257,47 @@ describe('Proxy: a request under an Idempotency-Key', () => {
     expect(audits.map((a) => a.outcome)).toEqual(['success', 'replayed', 'replayed']);
     expect([...idempotency.records.values()].map((r) => r.state)).toEqual(['done']);
     expect(idempotency.writes).toEqual(['finish']);
+  });
+
+  it('bills once when its 2xx could not be kept: the retry of a caller who left is refused, not sent to the provider again', async () => {
+    // Prepare: the answer store fails
+    const { proxy, provider, answers, store, ids } = await proxyWorld(2, []);
+    answers.failing = true;
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink(true));
+    answers.failing = false;
+    // Act
+    const retry = await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch((e: unknown) => e);
+    // Assess
+    expect(retry).toBeInstanceOf(IdempotencyConflict);
+    expect(provider.keys).toHaveLength(1);
+    expect(ids.map((id) => store.peek(id)?.usageCount).sort()).toEqual([0, 1]);
+  });
+
+  it.each([
+    ['as it streamed to the caller', 'image/png'],
+    ['before the caller got any of it (a job id looked for)', 'application/json'],
+  ])('bills once when its 2xx broke off %s: the retry is refused, not sent to the provider again', async (_, type) => {
+    // Prepare
+    const cut = { status: 200, body: 'ima', headers: { 'content-type': type }, cut: true };
+    const { proxy, provider } = await proxyWorld(2, [cut]);
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch(() => undefined);
+    // Act
+    const retry = await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch((e: unknown) => e);
+    // Assess
+    expect(retry).toBeInstanceOf(IdempotencyConflict);
+    expect(provider.keys).toHaveLength(1);
+  });
+
+  it('lets a retry ask the provider again after an answer that was not a 2xx', async () => {
+    // Prepare
+    const { proxy, provider } = await proxyWorld(1, [{ status: 400, body: 'bad prompt' }]);
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink());
+    // Act
+    const retry = memorySink();
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), retry);
+    // Assess
+    expect([retry.status, retry.text()]).toEqual([200, 'image']);
+    expect(provider.keys).toHaveLength(2);
   });
 });
 
