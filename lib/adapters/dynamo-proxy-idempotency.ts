@@ -108,38 +108,40 @@ export class DynamoProxyIdempotency extends DynamoTable implements ProxyIdempote
   }
 
   async finish(id: string, heldBy: string, answerRef: string): Promise<boolean> {
-    const result = await this.conditionalUpdate(
-      'proxy-finish',
-      {
-        Key: { [KEY]: `${PROXY_REQUEST_PREFIX}${id}` },
-        UpdateExpression: 'SET #state = :done, #ref = :ref',
-        // Invariant: only the request that holds the record finishes it, once; a record another
-        // request took over (another answerRef) or that is already done keeps what it has.
-        ConditionExpression: HELD_IN_PROGRESS.ConditionExpression,
-        ExpressionAttributeNames: { ...HELD_IN_PROGRESS.names },
-        ExpressionAttributeValues: {
-          ':done': 'done',
-          ':ref': answerRef,
-          ':inProgress': IN_PROGRESS,
-          ':heldBy': heldBy,
-        },
-      },
-      'updated',
-    );
-    return result.ok;
+    // Invariant: only the request that holds the record finishes it, once; a record another
+    // request took over (another answerRef) or that is already done keeps what it has.
+    return this.updateHeld('proxy-finish', id, heldBy, {
+      UpdateExpression: 'SET #state = :done, #ref = :ref',
+      names: {},
+      values: { ':done': 'done', ':ref': answerRef },
+    });
   }
 
   async renew(id: string, heldBy: string, leaseUntilMs: number): Promise<boolean> {
+    // Invariant: a request calls the provider only while it holds its record, in progress,
+    // and no retry may take the record over before that call's bound has passed.
+    return this.updateHeld('proxy-renew', id, heldBy, {
+      UpdateExpression: 'SET #leaseUntil = :until',
+      names: { '#leaseUntil': 'leaseUntilMs' },
+      values: { ':until': leaseUntilMs },
+    });
+  }
+
+  /** One update of the record `heldBy` holds in progress (HELD_IN_PROGRESS); false when it holds none. */
+  private async updateHeld(
+    operation: string,
+    id: string,
+    heldBy: string,
+    update: { UpdateExpression: string; names: Record<string, string>; values: Record<string, unknown> },
+  ): Promise<boolean> {
     const result = await this.conditionalUpdate(
-      'proxy-renew',
+      operation,
       {
         Key: { [KEY]: `${PROXY_REQUEST_PREFIX}${id}` },
-        UpdateExpression: 'SET #leaseUntil = :until',
-        // Invariant: a request calls the provider only while it holds its record, in progress,
-        // and no retry may take the record over before that call's bound has passed.
+        UpdateExpression: update.UpdateExpression,
         ConditionExpression: HELD_IN_PROGRESS.ConditionExpression,
-        ExpressionAttributeNames: { ...HELD_IN_PROGRESS.names, '#leaseUntil': 'leaseUntilMs' },
-        ExpressionAttributeValues: { ':until': leaseUntilMs, ':inProgress': IN_PROGRESS, ':heldBy': heldBy },
+        ExpressionAttributeNames: { ...HELD_IN_PROGRESS.names, ...update.names },
+        ExpressionAttributeValues: { ...update.values, ':inProgress': IN_PROGRESS, ':heldBy': heldBy },
       },
       'updated',
     );

@@ -62,6 +62,17 @@ function record(overrides: Partial<ProxyRequestRecord> = {}): ProxyRequestRecord
   };
 }
 
+/** Two records begun: `first` still in progress (held by 'answer-1'), `done` finished with 'answer-0'. */
+async function runningAndDone(build: () => Promise<ProxyStores>) {
+  const { idempotency } = await build();
+  const first = record();
+  const done = record();
+  await idempotency.begin(first, T0);
+  await idempotency.begin(done, T0);
+  await idempotency.finish(done.id, 'answer-1', 'answer-0');
+  return { idempotency, first, done };
+}
+
 describe.each(STORES)('%s proxy idempotency', (_name, build) => {
   it('begins once: a second begin gets the standing record', async () => {
     // Prepare
@@ -155,12 +166,7 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
 
   it('abandons only the in-progress record its request holds: a retry may begin again', async () => {
     // Prepare
-    const { idempotency } = await build();
-    const first = record();
-    const done = record();
-    await idempotency.begin(first, T0);
-    await idempotency.begin(done, T0);
-    await idempotency.finish(done.id, 'answer-1', 'answer-0');
+    const { idempotency, first, done } = await runningAndDone(build);
     // Act
     await idempotency.abandon(first.id, 'answer-b');
     const kept = await idempotency.begin(first, T0 + 1);
@@ -177,12 +183,7 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
 
   it('renews the lease of the record its request holds only: a retry takes it over past the new lease', async () => {
     // Prepare
-    const { idempotency } = await build();
-    const first = record();
-    const done = record();
-    await idempotency.begin(first, T0);
-    await idempotency.begin(done, T0);
-    await idempotency.finish(done.id, 'answer-1', 'answer-0');
+    const { idempotency, first, done } = await runningAndDone(build);
     const retry = { ...first, leaseUntilMs: T0 + 3 * LEASE_MS, answerRef: 'answer-2' };
     // Act
     const renewed = await idempotency.renew(first.id, 'answer-1', T0 + 2 * LEASE_MS);

@@ -301,17 +301,28 @@ describe('Proxy: a request under an Idempotency-Key', () => {
   });
 });
 
+/**
+ * A request whose provider call is still running past its record's lease (`first` answers it),
+ * and a retry that took its record over, its own call running too (`second`).
+ */
+async function takenOverWhileRunning() {
+  const first = later();
+  const second = later();
+  const world = await proxyWorld(3, [first.answer, second.answer]);
+  const { proxy, provider, clock } = world;
+  const sink = memorySink();
+  const running = proxy.handle(call({ idempotencyKey: 'job-1' }), sink);
+  await untilCalled(provider, 1);
+  clock.advance(RECORD_LEASE_MS);
+  const takeover = proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink());
+  await untilCalled(provider, 2);
+  return { ...world, first, second, running, takeover, sink };
+}
+
 describe('Proxy: a request that outlives its lease', () => {
   it('cannot drop the record its takeover holds: a third try waits for the takeover, the provider is not called again', async () => {
     // Prepare: the first request's provider call runs past its lease; a retry takes the record over
-    const first = later();
-    const second = later();
-    const { proxy, provider, clock } = await proxyWorld(3, [first.answer, second.answer]);
-    const running = proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink());
-    await untilCalled(provider, 1);
-    clock.advance(RECORD_LEASE_MS);
-    const takeover = proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink());
-    await untilCalled(provider, 2);
+    const { proxy, provider, first, second, running, takeover } = await takenOverWhileRunning();
     // Act: the first request ends with nothing to keep while the takeover still runs
     first.give({ status: 400, body: 'bad prompt' });
     await running;
@@ -348,15 +359,7 @@ describe('Proxy: a request that outlives its lease', () => {
 
   it('fails over no more once a retry took its record over: the caller gets the answer it has', async () => {
     // Prepare: the first key's 503 comes after a retry took the record over
-    const first = later();
-    const second = later();
-    const { proxy, provider, clock } = await proxyWorld(3, [first.answer, second.answer]);
-    const sink = memorySink();
-    const running = proxy.handle(call({ idempotencyKey: 'job-1' }), sink);
-    await untilCalled(provider, 1);
-    clock.advance(RECORD_LEASE_MS);
-    const takeover = proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink());
-    await untilCalled(provider, 2);
+    const { provider, first, second, running, takeover, sink } = await takenOverWhileRunning();
     // Act
     first.give({ status: 503, body: 'busy' });
     await running;
