@@ -1,11 +1,11 @@
 /**
  * Proxied requests under an Idempotency-Key over DynamoDB (ProxyIdempotency): one item per
- * record, `pxy#<id>` (lib/table.ts), begun by one conditional PutItem (which answers the record
- * it replaced), finished (after a takeover), renewed (before a failover) and abandoned by writes
- * conditioned on the record still being held, in progress, by the request that writes: the
- * answerRef it drew at its begin names it (a takeover, the same request hash, draws another).
- * DynamoDB's TTL deletes a record a day after it began. The item never holds the key nor the body, and carries
- * no `pool`: it sits in no index, so nothing that reads keys meets it.
+ * record, `pxy#<id>` (lib/table.ts), begun or taken over by one conditional PutItem; finished (a
+ * 2xx not kept), renewed (before a failover) and abandoned by writes conditioned on the record
+ * still being held, in progress, by the request that writes: the answerRef it drew at its begin
+ * names it (a takeover, the same request hash, draws another). DynamoDB's TTL deletes a record a
+ * day after it began. The item never holds the key nor the body, and carries no `pool`: it sits
+ * in no index, so nothing that reads keys meets it.
  */
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -60,50 +60,79 @@ const HELD_IN_PROGRESS = {
 
 export class DynamoProxyIdempotency extends DynamoTable implements ProxyIdempotency {
   async begin(record: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin> {
+    // Invariant: one request at a time runs under an Idempotency-Key, so a retry never bills the
+    // provider twice, and a key answers one request only. The record is written only where none
+    // stands or the one that stands expired; any other request under the key meets the standing
+    // record (the use case replays it, takes a dead one over, or refuses).
+    const begun = await this.put(
+      record,
+      'attribute_not_exists(#key) OR #expires <= :now',
+      { '#key': KEY, '#expires': 'expiresAtMs' },
+      { ':now': nowMs },
+    );
+    if (!begun) throw new Error('the idempotency record refused the write but could not be read');
+    return begun;
+  }
+
+  async takeOver(record: ProxyRequestRecord, standing: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin> {
+    // Invariant: a retry replaces only the record it examined (its answerRef: no answer kept
+    // there, the use case looked), in progress, of the same request and caller, past its lease
+    // (the request died): two takeovers at once, or one after the first request renewed or
+    // ended its record, find another record and are refused.
+    const held = standing.answerRef === undefined ? 'attribute_not_exists(#ref)' : '#ref = :heldBy';
+    const taken = await this.put(
+      record,
+      `#state = :inProgress AND #leaseUntil <= :now AND #hash = :hash AND #caller = :caller AND ${held}`,
+      {
+        '#state': 'state',
+        '#leaseUntil': 'leaseUntilMs',
+        '#hash': 'requestHash',
+        '#caller': 'callerDigest',
+        '#ref': 'answerRef',
+      },
+      {
+        ':now': nowMs,
+        ':inProgress': IN_PROGRESS,
+        ':hash': record.requestHash,
+        ':caller': record.callerDigest,
+        ...(standing.answerRef === undefined ? {} : { ':heldBy': standing.answerRef }),
+      },
+    );
+    // The record went away meanwhile (its request dropped it): this one begins afresh.
+    return taken ?? this.begin(record, nowMs);
+  }
+
+  /**
+   * Puts `record` in progress under `condition`; refused, the record that stands (undefined when
+   * none does: only a takeover's condition can be refused by a missing item).
+   */
+  private async put(
+    record: ProxyRequestRecord,
+    condition: string,
+    names: Record<string, string>,
+    values: Record<string, unknown>,
+  ): Promise<ProxyBegin | undefined> {
     try {
       const out = await this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: toItem({ ...record, state: IN_PROGRESS }),
-          // Invariant: one request at a time runs under an Idempotency-Key, so a retry never
-          // bills the provider twice, and a key answers one request only. The record is written
-          // only where none stands, or where the one that stands expired, or where the same
-          // request (same hash, same caller) ran past its lease (it died): a takeover. Another
-          // request under the key waits for the record's expiry (the use case answers it 400).
-          ConditionExpression:
-            'attribute_not_exists(#key) OR #expires <= :now OR (#state = :inProgress AND #leaseUntil <= :now AND #hash = :hash AND #caller = :caller)',
-          ExpressionAttributeNames: {
-            '#key': KEY,
-            '#expires': 'expiresAtMs',
-            '#state': 'state',
-            '#leaseUntil': 'leaseUntilMs',
-            '#hash': 'requestHash',
-            '#caller': 'callerDigest',
-          },
-          ExpressionAttributeValues: {
-            ':now': nowMs,
-            ':inProgress': IN_PROGRESS,
-            ':hash': record.requestHash,
-            ':caller': record.callerDigest,
-          },
-          // The record replaced, if any: a takeover's is where its dead first request's answer
-          // may be kept.
-          ReturnValues: 'ALL_OLD',
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           ...this.capacity,
         }),
       );
       this.meter?.record('proxy-begin', out.ConsumedCapacity);
-      const replaced = fromProxyRequestItem(out.Attributes);
-      // An expired record is no request any more; only a live one was taken over.
-      return replaced && replaced.expiresAtMs > nowMs ? { started: true, tookOver: replaced } : { started: true };
+      return { started: true };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       this.meter?.record('proxy-begin', undefined);
       const standing = fromProxyRequestItem(error.Item ? unmarshall(error.Item) : undefined);
-      // A refusal names the record that refused it; an item that is no record cannot refuse.
-      if (!standing) throw new Error('the idempotency record refused the write but could not be read');
-      return { started: false, record: standing };
+      // An item that is no record cannot refuse; only a takeover's condition is refused by none.
+      if (!standing && error.Item) throw new Error('the idempotency record refused the write but could not be read');
+      return standing && { started: false, record: standing };
     }
   }
 

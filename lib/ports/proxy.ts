@@ -85,7 +85,7 @@ export interface ProxyRequestRecord {
   callerDigest: string;
   /**
    * in_progress from its begin on: a request that kept its 2xx answer leaves its record so (the
-   * answer at answerRef is its end); done: a takeover found the answer its dead first request kept
+   * answer at answerRef is its end); done: its request got a 2xx it could not keep
    */
   state: 'in_progress' | 'done';
   /**
@@ -103,26 +103,27 @@ export interface ProxyRequestRecord {
   expiresAtMs: number;
 }
 
-/**
- * started: the record is this request's now; `tookOver` is the record it replaced when that was
- * a live one (the same request in progress past its lease: its first request died, perhaps after
- * keeping its answer). Not started: the record that stands.
- */
-export type ProxyBegin =
-  { started: true; tookOver?: ProxyRequestRecord } | { started: false; record: ProxyRequestRecord };
+/** started: the record is this request's now. Not started: the record that stands. */
+export type ProxyBegin = { started: true } | { started: false; record: ProxyRequestRecord };
 
 export interface ProxyIdempotency {
   /**
-   * Records `record` (state in_progress) in one conditional write: only where no record is,
-   * or one that expired, or an in_progress one of the same request (hash and caller) past its
-   * leaseUntilMs, whose record it answers as `tookOver`. Refused, it answers the record that
-   * stands (the use case decides: replay, 409 request_in_progress, 400, 409
-   * idempotency_conflict).
+   * Records `record` (state in_progress) in one conditional write: only where no record is, or
+   * one that expired. Refused, it answers the record that stands (the use case decides: replay,
+   * takeover, 409 request_in_progress, 400, 409 idempotency_conflict).
    */
   begin(record: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin>;
   /**
-   * Marks the record done with `answerRef` (the answer a dead first request kept, found by its
-   * takeover), only while it is still in_progress and held by `heldBy`: the answerRef the
+   * Replaces `standing` with `record` in one conditional write, only while it is still the
+   * record the caller examined (in_progress, held by its answerRef) and a dead one: the same
+   * request (hash and caller) past its leaseUntilMs. The use case looked for its answer first,
+   * so a takeover never hides a kept one. Refused, it answers the record that stands (or begins
+   * afresh where none is any more).
+   */
+  takeOver(record: ProxyRequestRecord, standing: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin>;
+  /**
+   * Marks the record done with `answerRef` (a 2xx its request could not keep: nothing is at
+   * that reference), only while it is still in_progress and held by `heldBy`: the answerRef the
    * finishing request drew at its begin (a takeover draws another, so a first request that
    * outlived its lease never ends its takeover's record).
    */

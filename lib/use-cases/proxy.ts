@@ -219,10 +219,7 @@ export class Proxy {
     const record = this.record(call, path, headers, policy);
     const idempotency = this.options.idempotency;
     if (record && idempotency) {
-      const begun = await idempotency.begin(record, this.clock());
-      if (!begun.started) return this.replay(record, begun.record, counted, audit);
-      // A takeover: the first request may have kept its answer before it died.
-      if (begun.tookOver && (await this.replayTakenOver(record, begun.tookOver, counted, audit))) return;
+      if (!(await this.begin(record, idempotency, counted, audit))) return;
       send.hold = () => idempotency.renew(record.id, record.answerRef, leaseUntilMs(policy, this.clock()));
     }
     let closed = false;
@@ -271,13 +268,39 @@ export class Proxy {
     };
   }
 
-  /** A repeat of a request under its Idempotency-Key: the kept answer, or why there is none to give. */
+  /**
+   * Begins the request's record: true when this request runs (a new record, or the takeover of
+   * one whose request died with no answer kept), false when a replay answered it; a refusal is
+   * thrown. The kept answer is looked for before any takeover, and the takeover replaces only
+   * the record examined, so no write can hide an answer a dead request kept.
+   */
+  private async begin(
+    record: HeldRecord,
+    idempotency: ProxyIdempotency,
+    sink: CountingSink,
+    audit: AuditStart,
+  ): Promise<boolean> {
+    const begun = await idempotency.begin(record, this.clock());
+    if (begun.started) return true;
+    if (await this.replay(record, begun.record, sink, audit)) return false;
+    const taken = await idempotency.takeOver(record, begun.record, this.clock());
+    if (taken.started) return true;
+    // Another retry took it over first (or its request renewed it): it runs.
+    if (await this.replay(record, taken.record, sink, audit)) return false;
+    throw new RequestInProgress(1);
+  }
+
+  /**
+   * A repeat of a request under its Idempotency-Key: true once its kept answer was replayed;
+   * false when its request died (in progress past its lease) with no answer kept, and may be
+   * taken over; else why there is none to give, thrown.
+   */
   private async replay(
     mine: HeldRecord,
     standing: ProxyRequestRecord,
     sink: CountingSink,
     audit: AuditStart,
-  ): Promise<void> {
+  ): Promise<boolean> {
     if (standing.callerDigest !== mine.callerDigest) throw new IdempotencyConflict('another caller made it');
     if (standing.requestHash !== mine.requestHash) {
       throw new InvalidRequest(
@@ -287,31 +310,16 @@ export class Proxy {
     }
     // Its answer, once kept, is the request's end, whatever the record's state says.
     const kept = standing.answerRef === undefined ? undefined : await this.options.answers?.get(standing.answerRef);
-    if (kept) return this.replayKept(kept, sink, audit);
+    if (kept) {
+      await this.replayKept(kept, sink, audit);
+      return true;
+    }
     if (standing.state === 'in_progress') {
-      const left = Math.ceil((standing.leaseUntilMs - this.clock()) / 1000);
-      throw new RequestInProgress(Math.max(1, Math.min(IN_PROGRESS_RETRY_SECONDS, left)));
+      const leftMs = standing.leaseUntilMs - this.clock();
+      if (leftMs <= 0) return false;
+      throw new RequestInProgress(Math.min(IN_PROGRESS_RETRY_SECONDS, Math.ceil(leftMs / 1000)));
     }
     throw new IdempotencyConflict('the provider answered it, but its answer could not be kept');
-  }
-
-  /**
-   * A takeover (the same request, its first one past its lease) whose first request kept its
-   * answer before it died: that answer, with the record marked done with it (the reference this
-   * request drew names no answer). False when none was kept: the request runs.
-   */
-  private async replayTakenOver(
-    mine: HeldRecord,
-    replaced: ProxyRequestRecord,
-    sink: CountingSink,
-    audit: AuditStart,
-  ): Promise<boolean> {
-    const ref = replaced.answerRef;
-    const kept = ref === undefined ? undefined : await this.options.answers?.get(ref);
-    if (ref === undefined || !kept) return false;
-    await this.options.idempotency?.finish(mine.id, mine.answerRef, ref);
-    await this.replayKept(kept, sink, audit);
-    return true;
   }
 
   /** A kept answer to the caller, with the headers it was answered with; no key was tried this time. */

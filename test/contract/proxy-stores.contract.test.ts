@@ -101,37 +101,61 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
       if (!result.started) expect(result.record.requestHash).toBe(`hash-${started[0] ?? -1}`);
   });
 
-  it('lets a request take over an in-progress record only past its lease, and answers the record it took over', async () => {
+  it('begins only where no record stands or it expired: past its lease, a record is still refused to a begin', async () => {
+    // Prepare
+    const { idempotency } = await build();
+    const first = record();
+    await idempotency.begin(first, T0);
+    // Act
+    const pastLease = await idempotency.begin({ ...first, answerRef: 'answer-2' }, T0 + LEASE_MS);
+    const afterExpiry = await idempotency.begin(
+      { ...first, requestHash: 'hash-b', expiresAtMs: T0 + 2 * DAY },
+      T0 + DAY,
+    );
+    // Assess
+    expect(pastLease).toEqual({ started: false, record: first });
+    expect(afterExpiry).toEqual({ started: true });
+  });
+
+  it('lets a request take over the in-progress record it examined only past its lease', async () => {
     // Prepare
     const { idempotency } = await build();
     const first = record();
     await idempotency.begin(first, T0);
     const retry = { ...first, leaseUntilMs: T0 + 2 * LEASE_MS, answerRef: 'answer-2' };
     // Act
-    const early = await idempotency.begin(retry, T0 + LEASE_MS - 1);
-    const late = await idempotency.begin(retry, T0 + LEASE_MS);
-    // Assess: where the first request's answer may be kept comes back with the takeover
-    expect(early.started).toBe(false);
-    expect(late).toEqual({ started: true, tookOver: first });
-    expect(await idempotency.begin(first, T0 + LEASE_MS + 1)).toEqual({ started: false, record: retry });
+    const early = await idempotency.takeOver(retry, first, T0 + LEASE_MS - 1);
+    const late = await idempotency.takeOver(retry, first, T0 + LEASE_MS);
+    const again = await idempotency.takeOver({ ...retry, answerRef: 'answer-3' }, first, T0 + 2 * LEASE_MS);
+    // Assess: a second takeover of the record examined meets the first takeover's, even past its lease
+    expect(early).toEqual({ started: false, record: first });
+    expect(late).toEqual({ started: true });
+    expect(again).toEqual({ started: false, record: retry });
   });
 
-  it('lets no other request or caller take over an in-progress record, even past its lease', async () => {
+  it('lets no other request or caller take over an in-progress record, nor anyone a done one, even past its lease', async () => {
+    // Prepare
+    const { idempotency, first, done } = await runningAndDone(build);
+    // Act
+    const otherRequest = await idempotency.takeOver({ ...first, requestHash: 'hash-b' }, first, T0 + LEASE_MS);
+    const otherCaller = await idempotency.takeOver({ ...first, callerDigest: 'caller-b' }, first, T0 + LEASE_MS);
+    const ofDone = await idempotency.takeOver({ ...done, answerRef: 'answer-2' }, done, T0 + LEASE_MS);
+    // Assess
+    expect(otherRequest).toEqual({ started: false, record: first });
+    expect(otherCaller).toEqual({ started: false, record: first });
+    expect(ofDone).toEqual({ started: false, record: { ...done, state: 'done', answerRef: 'answer-0' } });
+  });
+
+  it('begins afresh a takeover whose record went away meanwhile', async () => {
     // Prepare
     const { idempotency } = await build();
     const first = record();
     await idempotency.begin(first, T0);
+    await idempotency.abandon(first.id, 'answer-1');
     // Act
-    const otherRequest = await idempotency.begin({ ...first, requestHash: 'hash-b' }, T0 + LEASE_MS);
-    const otherCaller = await idempotency.begin({ ...first, callerDigest: 'caller-b' }, T0 + LEASE_MS);
-    const afterExpiry = await idempotency.begin(
-      { ...first, requestHash: 'hash-b', expiresAtMs: T0 + 2 * DAY },
-      T0 + DAY,
-    );
+    const taken = await idempotency.takeOver({ ...first, answerRef: 'answer-2' }, first, T0 + LEASE_MS);
     // Assess
-    expect(otherRequest).toEqual({ started: false, record: first });
-    expect(otherCaller).toEqual({ started: false, record: first });
-    expect(afterExpiry).toEqual({ started: true });
+    expect(taken).toEqual({ started: true });
   });
 
   it('keeps a done record past its lease, and frees it once it expired', async () => {
@@ -189,12 +213,12 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
     const renewed = await idempotency.renew(first.id, 'answer-1', T0 + 2 * LEASE_MS);
     const notHeld = await idempotency.renew(first.id, 'answer-b', T0 + 3 * LEASE_MS);
     const notInProgress = await idempotency.renew(done.id, 'answer-0', T0 + 2 * LEASE_MS);
-    const early = await idempotency.begin(retry, T0 + LEASE_MS);
-    const late = await idempotency.begin(retry, T0 + 2 * LEASE_MS);
+    const early = await idempotency.takeOver(retry, first, T0 + LEASE_MS);
+    const late = await idempotency.takeOver(retry, first, T0 + 2 * LEASE_MS);
     // Assess
     expect([renewed, notHeld, notInProgress]).toEqual([true, false, false]);
     expect(early).toEqual({ started: false, record: { ...first, leaseUntilMs: T0 + 2 * LEASE_MS } });
-    expect(late).toEqual({ started: true, tookOver: { ...first, leaseUntilMs: T0 + 2 * LEASE_MS } });
+    expect(late).toEqual({ started: true });
     expect(await idempotency.renew(first.id, 'answer-1', T0 + 4 * LEASE_MS)).toBe(false);
   });
 
@@ -204,7 +228,7 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
     const first = record();
     const retry = { ...first, leaseUntilMs: T0 + 2 * LEASE_MS, answerRef: 'answer-2' };
     await idempotency.begin(first, T0);
-    await idempotency.begin(retry, T0 + LEASE_MS);
+    await idempotency.takeOver(retry, first, T0 + LEASE_MS);
     // Act: the first request, still running, ends as if it held the record
     await idempotency.abandon(first.id, 'answer-1');
     const finished = await idempotency.finish(first.id, 'answer-1', 'answer-1');
@@ -317,6 +341,8 @@ describe('the proxy stores’ grants', () => {
     // Act
     await idempotency.begin(first, T0);
     await idempotency.begin(first, T0);
+    await idempotency.takeOver({ ...first, answerRef: 'answer-2' }, first, T0);
+    await idempotency.takeOver({ ...first, answerRef: 'answer-2' }, first, T0 + LEASE_MS);
     await idempotency.renew(first.id, 'answer-1', T0 + 2 * LEASE_MS);
     await idempotency.finish(first.id, 'answer-1', 'answer-0');
     await idempotency.abandon(first.id, 'answer-1');

@@ -18,18 +18,26 @@ export class MemoryProxyIdempotency implements ProxyIdempotency {
 
   begin(record: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin> {
     const standing = this.records.get(record.id);
-    const free =
-      !standing ||
-      standing.expiresAtMs <= nowMs ||
-      (standing.state === 'in_progress' &&
-        standing.leaseUntilMs <= nowMs &&
-        standing.requestHash === record.requestHash &&
-        standing.callerDigest === record.callerDigest);
-    if (!free) return Promise.resolve({ started: false, record: { ...standing } });
+    return this.put(record, !standing || standing.expiresAtMs <= nowMs);
+  }
+
+  takeOver(record: ProxyRequestRecord, examined: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin> {
+    const standing = this.records.get(record.id);
+    if (!standing) return this.begin(record, nowMs);
+    const dead =
+      standing.state === 'in_progress' &&
+      standing.leaseUntilMs <= nowMs &&
+      standing.requestHash === record.requestHash &&
+      standing.callerDigest === record.callerDigest &&
+      standing.answerRef === examined.answerRef;
+    return this.put(record, dead);
+  }
+
+  private put(record: ProxyRequestRecord, free: boolean): Promise<ProxyBegin> {
+    const standing = this.records.get(record.id);
+    if (!free && standing) return Promise.resolve({ started: false, record: { ...standing } });
     this.records.set(record.id, { ...record, state: 'in_progress' });
-    return Promise.resolve(
-      standing && standing.expiresAtMs > nowMs ? { started: true, tookOver: { ...standing } } : { started: true },
-    );
+    return Promise.resolve({ started: true });
   }
 
   finish(id: string, heldBy: string, answerRef: string): Promise<boolean> {

@@ -17,6 +17,8 @@ import type { ProxyCall } from '../../lib/ports/proxy-call.js';
 import {
   type KeptAnswer,
   type ProviderAnswer,
+  type ProxyBegin,
+  type ProxyRequestRecord,
   ProviderCallFailed,
   type ProviderHttp,
   type ProviderRequest,
@@ -103,14 +105,23 @@ class WatchedIdempotency extends MemoryProxyIdempotency {
     if (this.dieAfterBegin) return Promise.reject(new Error('the process died'));
     return super.abandon(id, heldBy);
   }
+  override takeOver(record: ProxyRequestRecord, standing: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin> {
+    this.writes.push('takeOver');
+    return super.takeOver(record, standing, nowMs);
+  }
 }
 
-/** The in-memory answers, or a store that fails every put (`failing`). */
+/** The in-memory answers, or a store that fails every put (`failing`), or its next `failingGets` reads. */
 class FailingAnswerStore extends MemoryAnswerStore {
   failing = false;
+  failingGets = 0;
   override async put(ref: string, answer: KeptAnswer): Promise<void> {
     if (this.failing) throw new Error('the answer store is unavailable');
     await super.put(ref, answer);
+  }
+  override get(ref: string): Promise<KeptAnswer | undefined> {
+    if (this.failingGets-- > 0) return Promise.reject(new Error('the answer store is unavailable'));
+    return super.get(ref);
   }
 }
 
@@ -239,7 +250,7 @@ describe('Proxy: a request under an Idempotency-Key', () => {
     expect([retry.status, retry.text(), retry.headers?.['x-keypool-attempts']]).toEqual([200, 'image', '0']);
   });
 
-  it('bills once when its process dies right after keeping the answer: a retry past its lease replays it', async () => {
+  it('bills once when its process dies right after keeping the answer: a retry past its lease replays it, writing nothing', async () => {
     // Prepare: every write of the records after a begin fails, as a process that died there
     const { proxy, provider, idempotency, clock, audits } = await proxyWorld(2, []);
     idempotency.dieAfterBegin = true;
@@ -251,12 +262,13 @@ describe('Proxy: a request under an Idempotency-Key', () => {
     await proxy.handle(call({ idempotencyKey: 'job-1' }), retry);
     const later = memorySink();
     await proxy.handle(call({ idempotencyKey: 'job-1' }), later);
-    // Assess: the provider was called once; the takeover marked the record done with the kept answer
+    // Assess: the provider was called once; the kept answer was found before any takeover, so
+    // the record was neither taken over nor written again
     expect(provider.keys).toHaveLength(1);
     expect([retry.status, retry.text(), later.text()]).toEqual([200, 'image', 'image']);
     expect(audits.map((a) => a.outcome)).toEqual(['success', 'replayed', 'replayed']);
-    expect([...idempotency.records.values()].map((r) => r.state)).toEqual(['done']);
-    expect(idempotency.writes).toEqual(['finish']);
+    expect([...idempotency.records.values()].map((r) => r.state)).toEqual(['in_progress']);
+    expect(idempotency.writes).toEqual([]);
   });
 
   it('bills once when its 2xx could not be kept: the retry of a caller who left is refused, not sent to the provider again', async () => {
@@ -271,6 +283,23 @@ describe('Proxy: a request under an Idempotency-Key', () => {
     expect(retry).toBeInstanceOf(IdempotencyConflict);
     expect(provider.keys).toHaveLength(1);
     expect(ids.map((id) => store.peek(id)?.usageCount).sort()).toEqual([0, 1]);
+  });
+
+  it('bills once when the retry that found its dead request failed to read the kept answer: a later retry still replays it', async () => {
+    // Prepare: the first request kept its answer and died; past its lease, a retry cannot read the store
+    const { proxy, provider, answers, clock } = await proxyWorld(2, []);
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink(true));
+    clock.advance(RECORD_LEASE_MS);
+    answers.failingGets = 1;
+    const failed = await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch((e: unknown) => e);
+    clock.advance(RECORD_LEASE_MS);
+    // Act
+    const retry = memorySink();
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), retry);
+    // Assess
+    expect(failed).toBeInstanceOf(Error);
+    expect([retry.status, retry.text()]).toEqual([200, 'image']);
+    expect(provider.keys).toHaveLength(1);
   });
 
   it.each([
