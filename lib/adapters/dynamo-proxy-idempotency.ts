@@ -136,13 +136,13 @@ export class DynamoProxyIdempotency extends DynamoTable implements ProxyIdempote
     }
   }
 
-  async finish(id: string, heldBy: string, answerRef: string): Promise<boolean> {
+  async finish(id: string, heldBy: string): Promise<boolean> {
     // Invariant: only the request that holds the record finishes it, once; a record another
     // request took over (another answerRef) or that is already done keeps what it has.
     return this.updateHeld('proxy-finish', id, heldBy, {
-      UpdateExpression: 'SET #state = :done, #ref = :ref',
+      UpdateExpression: 'SET #state = :done',
       names: {},
-      values: { ':done': 'done', ':ref': answerRef },
+      values: { ':done': 'done' },
     });
   }
 

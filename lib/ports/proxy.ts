@@ -122,12 +122,12 @@ export interface ProxyIdempotency {
    */
   takeOver(record: ProxyRequestRecord, standing: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin>;
   /**
-   * Marks the record done with `answerRef` (a 2xx its request could not keep: nothing is at
-   * that reference), only while it is still in_progress and held by `heldBy`: the answerRef the
+   * Marks the record done (its request got a 2xx it could not keep: nothing is at its
+   * answerRef), only while it is still in_progress and held by `heldBy`: the answerRef the
    * finishing request drew at its begin (a takeover draws another, so a first request that
    * outlived its lease never ends its takeover's record).
    */
-  finish(id: string, heldBy: string, answerRef: string): Promise<boolean>;
+  finish(id: string, heldBy: string): Promise<boolean>;
   /**
    * Drops an in_progress record held by `heldBy` (as for finish) whose request did not end in a
    * 2xx: a retry may try again.

@@ -233,7 +233,7 @@ export class Proxy {
     const close = async (end: RecordEnd): Promise<void> => {
       if (!record || !idempotency || closed) return;
       closed = true;
-      if (end === 'lost') await idempotency.finish(record.id, record.answerRef, record.answerRef);
+      if (end === 'lost') await idempotency.finish(record.id, record.answerRef);
       else if (end === 'dropped') await idempotency.abandon(record.id, record.answerRef);
     };
     try {

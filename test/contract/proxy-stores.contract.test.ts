@@ -62,14 +62,14 @@ function record(overrides: Partial<ProxyRequestRecord> = {}): ProxyRequestRecord
   };
 }
 
-/** Two records begun: `first` still in progress (held by 'answer-1'), `done` finished with 'answer-0'. */
+/** Two records begun, each held by 'answer-1': `first` still in progress, `done` finished. */
 async function runningAndDone(build: () => Promise<ProxyStores>) {
   const { idempotency } = await build();
   const first = record();
   const done = record();
   await idempotency.begin(first, T0);
   await idempotency.begin(done, T0);
-  await idempotency.finish(done.id, 'answer-1', 'answer-0');
+  await idempotency.finish(done.id, 'answer-1');
   return { idempotency, first, done };
 }
 
@@ -143,7 +143,7 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
     // Assess
     expect(otherRequest).toEqual({ started: false, record: first });
     expect(otherCaller).toEqual({ started: false, record: first });
-    expect(ofDone).toEqual({ started: false, record: { ...done, state: 'done', answerRef: 'answer-0' } });
+    expect(ofDone).toEqual({ started: false, record: { ...done, state: 'done' } });
   });
 
   it('begins afresh a takeover whose record went away meanwhile', async () => {
@@ -163,12 +163,12 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
     const { idempotency } = await build();
     const first = record();
     await idempotency.begin(first, T0);
-    await idempotency.finish(first.id, 'answer-1', 'answer-0');
+    await idempotency.finish(first.id, 'answer-1');
     // Act
     const afterLease = await idempotency.begin(first, T0 + LEASE_MS + 1);
     const afterExpiry = await idempotency.begin(first, T0 + DAY);
     // Assess
-    expect(afterLease).toEqual({ started: false, record: { ...first, state: 'done', answerRef: 'answer-0' } });
+    expect(afterLease).toEqual({ started: false, record: { ...first, state: 'done' } });
     expect(afterExpiry).toEqual({ started: true });
   });
 
@@ -178,14 +178,14 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
     const first = record();
     await idempotency.begin(first, T0);
     // Act
-    const otherRequest = await idempotency.finish(first.id, 'answer-b', 'answer-b');
-    const finished = await idempotency.finish(first.id, 'answer-1', 'answer-0');
-    const twice = await idempotency.finish(first.id, 'answer-1', 'answer-2');
-    const unknown = await idempotency.finish(record().id, 'answer-1', 'answer-3');
+    const otherRequest = await idempotency.finish(first.id, 'answer-b');
+    const finished = await idempotency.finish(first.id, 'answer-1');
+    const twice = await idempotency.finish(first.id, 'answer-1');
+    const unknown = await idempotency.finish(record().id, 'answer-1');
     // Assess
     expect([otherRequest, finished, twice, unknown]).toEqual([false, true, false, false]);
     const standing = await idempotency.begin(first, T0 + 1);
-    expect(standing).toEqual({ started: false, record: { ...first, state: 'done', answerRef: 'answer-0' } });
+    expect(standing).toEqual({ started: false, record: { ...first, state: 'done' } });
   });
 
   it('abandons only the in-progress record its request holds: a retry may begin again', async () => {
@@ -194,14 +194,14 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
     // Act
     await idempotency.abandon(first.id, 'answer-b');
     const kept = await idempotency.begin(first, T0 + 1);
-    await idempotency.abandon(done.id, 'answer-0');
+    await idempotency.abandon(done.id, 'answer-1');
     await idempotency.abandon(first.id, 'answer-1');
     // Assess
     expect(kept.started).toBe(false);
     expect(await idempotency.begin(first, T0 + 2)).toEqual({ started: true });
     expect(await idempotency.begin(done, T0 + 2)).toEqual({
       started: false,
-      record: { ...done, state: 'done', answerRef: 'answer-0' },
+      record: { ...done, state: 'done' },
     });
   });
 
@@ -212,7 +212,7 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
     // Act
     const renewed = await idempotency.renew(first.id, 'answer-1', T0 + 2 * LEASE_MS);
     const notHeld = await idempotency.renew(first.id, 'answer-b', T0 + 3 * LEASE_MS);
-    const notInProgress = await idempotency.renew(done.id, 'answer-0', T0 + 2 * LEASE_MS);
+    const notInProgress = await idempotency.renew(done.id, 'answer-1', T0 + 2 * LEASE_MS);
     const early = await idempotency.takeOver(retry, first, T0 + LEASE_MS);
     const late = await idempotency.takeOver(retry, first, T0 + 2 * LEASE_MS);
     // Assess
@@ -231,7 +231,7 @@ describe.each(STORES)('%s proxy idempotency', (_name, build) => {
     await idempotency.takeOver(retry, first, T0 + LEASE_MS);
     // Act: the first request, still running, ends as if it held the record
     await idempotency.abandon(first.id, 'answer-1');
-    const finished = await idempotency.finish(first.id, 'answer-1', 'answer-1');
+    const finished = await idempotency.finish(first.id, 'answer-1');
     // Assess
     expect(finished).toBe(false);
     expect(await idempotency.begin(first, T0 + LEASE_MS + 1)).toEqual({ started: false, record: retry });
@@ -344,7 +344,7 @@ describe('the proxy stores’ grants', () => {
     await idempotency.takeOver({ ...first, answerRef: 'answer-2' }, first, T0);
     await idempotency.takeOver({ ...first, answerRef: 'answer-2' }, first, T0 + LEASE_MS);
     await idempotency.renew(first.id, 'answer-1', T0 + 2 * LEASE_MS);
-    await idempotency.finish(first.id, 'answer-1', 'answer-0');
+    await idempotency.finish(first.id, 'answer-1');
     await idempotency.abandon(first.id, 'answer-1');
     await pins.pin({ pool: 'images', jobId: 'job-1', keyId: 'k_1', expiresAtMs: T0 + DAY });
     await pins.find('images', 'job-1', T0);

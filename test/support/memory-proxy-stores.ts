@@ -40,10 +40,10 @@ export class MemoryProxyIdempotency implements ProxyIdempotency {
     return Promise.resolve({ started: true });
   }
 
-  finish(id: string, heldBy: string, answerRef: string): Promise<boolean> {
+  finish(id: string, heldBy: string): Promise<boolean> {
     const standing = this.records.get(id);
     if (!this.holds(standing, heldBy)) return Promise.resolve(false);
-    this.records.set(id, { ...standing, state: 'done', answerRef });
+    this.records.set(id, { ...standing, state: 'done' });
     return Promise.resolve(true);
   }
 

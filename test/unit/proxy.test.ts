@@ -95,10 +95,10 @@ const DOCUMENTED_401 = JSON.stringify({ name: 'unauthorized', errors: ['bad key'
 class WatchedIdempotency extends MemoryProxyIdempotency {
   readonly writes: string[] = [];
   dieAfterBegin = false;
-  override finish(id: string, heldBy: string, answerRef: string): Promise<boolean> {
+  override finish(id: string, heldBy: string): Promise<boolean> {
     this.writes.push('finish');
     if (this.dieAfterBegin) return Promise.reject(new Error('the process died'));
-    return super.finish(id, heldBy, answerRef);
+    return super.finish(id, heldBy);
   }
   override abandon(id: string, heldBy: string): Promise<void> {
     this.writes.push('abandon');
