@@ -8,6 +8,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import { InvalidRequest } from '../domain/errors.js';
 import { AWS_PROXY_MAX_BODY_BYTES } from './proxy-route.js';
 import { type ProxyEdgeRequest, serveProxy } from './proxy-edge.js';
 import { logger } from '../observability/logger.js';
@@ -16,6 +17,7 @@ import { metrics, type StackMetricsSink } from '../observability/metrics.js';
 import type { ResponseSink } from '../ports/proxy.js';
 import type { ProxyHandle } from '../ports/proxy-call.js';
 import { writeWithBackpressure } from '../shared/backpressure.js';
+import { redact } from '../shared/redact.js';
 
 /** The HTTP metadata prelude of a streamed answer. */
 export interface StreamMetadata {
@@ -56,19 +58,39 @@ export function lambdaRuntime(): LambdaStreamingRuntime {
   return typeof found?.streamifyResponse === 'function' ? (found as LambdaStreamingRuntime) : LOCAL_RUNTIME;
 }
 
-/** RFC 3986 percent-encoding, as SigV4 and the provider read a query. */
-const encode = (text: string): string =>
-  encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+/**
+ * Half of a character: JSON text (the event) can hold a lone UTF-16 surrogate, UTF-8 and so
+ * percent-encoding cannot (encodeURIComponent throws on one).
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * RFC 3986 percent-encoding, as SigV4 and the provider read a query, of the text the event
+ * carries at `where`; text with a lone surrogate is refused (400), naming where it was.
+ */
+function encode(text: string, where: string): string {
+  if (LONE_SURROGATE.test(text)) {
+    throw new InvalidRequest(`invalid ${where}: a lone UTF-16 surrogate is half of a character, not text`, [
+      { path: where, message: 'a lone UTF-16 surrogate' },
+    ]);
+  }
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
 
 /** A path's segments, each percent-encoded again. */
-const encodePath = (path: string): string => path.split('/').map(encode).join('/');
+const encodePath = (path: string, where: string): string =>
+  path
+    .split('/')
+    .map((segment) => encode(segment, where))
+    .join('/');
 
 /**
  * The request a REST API proxy event carries, as the shared edge takes it. The pool and the
  * provider path are the path parameters IAM authorized (`/pools/{pool}/proxy/{path+}`), which
  * API Gateway hands over decoded: each segment is encoded again, as the request sent it. The
  * query is re-encoded from the decoded values the event carries; a repeated header is joined
- * with ", "; the body arrives base64-encoded (every media type is binary on this API).
+ * with ", "; the body arrives base64-encoded (every media type is binary on this API). Throws
+ * InvalidRequest for a pool, path or query holding a lone surrogate, which no URL can carry.
  */
 export function proxyEdgeRequestOf(event: APIGatewayProxyEvent): ProxyEdgeRequest {
   const body =
@@ -82,12 +104,17 @@ export function proxyEdgeRequestOf(event: APIGatewayProxyEvent): ProxyEdgeReques
   for (const [name, value] of Object.entries(single)) if (value !== undefined) headers[name] = value;
   for (const [name, values] of Object.entries(multi)) if (values?.length) headers[name] = values.join(', ');
   const query = Object.entries(event.multiValueQueryStringParameters ?? {})
-    .flatMap(([name, values]) => (values ?? []).map((value) => `${encode(name)}=${encode(value)}`))
+    .flatMap(([name, values]) => {
+      // The name is checked first, so the place a value's refusal names is text.
+      const encodedName = encode(name, 'query');
+      const where = `query.${redact(name.slice(0, 64))}`;
+      return (values ?? []).map((value) => `${encodedName}=${encode(value, where)}`);
+    })
     .join('&');
   const caller = event.requestContext.identity.userArn;
   return {
     method: event.httpMethod,
-    rawPath: `/pools/${encode(event.pathParameters?.pool ?? '')}/proxy/${encodePath(event.pathParameters?.path ?? '')}`,
+    rawPath: `/pools/${encode(event.pathParameters?.pool ?? '', 'path.pool')}/proxy/${encodePath(event.pathParameters?.path ?? '', 'path.path')}`,
     rawQuery: query,
     headers,
     ...(body ? { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) } : {}),
@@ -162,7 +189,8 @@ export function streamingProxyHandler(
     // Built inside the edge's call, so a wiring that cannot be built is a 500 answered, not a crash.
     await serveProxy(
       (call, sink) => handle()(call, sink),
-      proxyEdgeRequestOf(event),
+      // Read inside the edge's call, so an event it refuses is a 400 answered, not a crash.
+      () => proxyEdgeRequestOf(event),
       new LambdaResponseSink(stream, runtime),
       {
         maxBodyBytes: AWS_PROXY_MAX_BODY_BYTES,

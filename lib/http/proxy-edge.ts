@@ -131,7 +131,8 @@ function answerError(sink: ResponseSink, error: unknown): ReturnType<typeof erro
 
 /**
  * Serves one request to the proxy route through `handle` (the use case's), answering to
- * `sink`. Never throws: a refusal becomes its JSON answer, anything else a 500 that says
+ * `sink`; `request` may be a function that reads it from an edge's event, and refuse it by
+ * throwing. Never throws: a refusal becomes its JSON answer, anything else a 500 that says
  * nothing more (and a log line without secrets), or a cut answer once the answer started.
  * A body over `options.maxBodyBytes` (an edge's own limit, smaller than the use case's) is
  * refused (413) before `handle` runs; without it the use case's limit is the one. Each error
@@ -140,13 +141,14 @@ function answerError(sink: ResponseSink, error: unknown): ReturnType<typeof erro
  */
 export async function serveProxy(
   handle: ProxyHandle,
-  request: ProxyEdgeRequest,
+  request: ProxyEdgeRequest | (() => ProxyEdgeRequest),
   sink: ResponseSink,
   options: { maxBodyBytes?: number; onKeypoolFault?: () => void } = {},
 ): Promise<void> {
   const tracked = new TrackedSink(sink);
   try {
-    await handle(proxyCallOf(request, options.maxBodyBytes), tracked);
+    const read = typeof request === 'function' ? request() : request;
+    await handle(proxyCallOf(read, options.maxBodyBytes), tracked);
   } catch (error) {
     if (!tracked.started) {
       if (isKeypoolFault(answerError(tracked, error))) options.onKeypoolFault?.();

@@ -199,6 +199,30 @@ describe('the proxy Lambda handler', () => {
     expect(JSON.parse(body.toString('utf8'))).toMatchObject({ error: 'payload_too_large' });
   });
 
+  it.each([
+    ['the pool', { pathParameters: { pool: 'stability\ud800', path: 'v2beta/x' } }, 'path.pool'],
+    ['the provider path', { pathParameters: { pool: 'stability', path: 'v2beta/\udc00x' } }, 'path.path'],
+    ['a query value', { multiValueQueryStringParameters: { seed: ['1', '\ud800'] } }, 'query.seed'],
+    ['a query name', { multiValueQueryStringParameters: { ['s\udfff']: ['1'] } }, 'query'],
+  ] satisfies [string, Partial<APIGatewayProxyEvent>, string][])(
+    'refuses a lone UTF-16 surrogate in %s with 400 invalid_request before the use case runs',
+    async (_where, overrides, path) => {
+      // Prepare: API Gateway hands the path parameters and the query over decoded, as JSON text.
+      const input = event(overrides);
+      // Act
+      const { stream, calls } = await invoke(() => Promise.reject(new Error('never called')), input);
+      // Assess
+      expect(calls).toEqual([]);
+      const { metadata, body } = stream.answer();
+      expect(metadata.statusCode).toBe(400);
+      expect(JSON.parse(body.toString('utf8'))).toMatchObject({
+        error: 'invalid_request',
+        message: expect.stringContaining('lone UTF-16 surrogate') as unknown,
+        details: [{ path }],
+      });
+    },
+  );
+
   it('answers an unknown error as 500 "internal error", never with its message', async () => {
     // Act
     const { stream } = await invoke(() => Promise.reject(new Error('sk-test-should-never-show')));
