@@ -8,7 +8,16 @@ import { keyIdFor, toKeyView } from '../domain/keys.js';
 import { sealNewKey } from './new-key.js';
 import type { PoolDirectory } from './pool-directory.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
-import type { ImportOptions, ImportResult, KeyRecord, KeyView, NewKey, Provider, RefusedKey } from '../domain/types.js';
+import type {
+  ImportOptions,
+  ImportResult,
+  KeyRecord,
+  KeyView,
+  NewKey,
+  Provider,
+  RefusedKey,
+  StoredKey,
+} from '../domain/types.js';
 import type { AccountAnswer, AccountProvider } from '../ports/balance-provider.js';
 import { maskKey } from '../domain/keys.js';
 import { mapLimit } from '../shared/map-limit.js';
@@ -74,6 +83,7 @@ export class KeyImport {
     this.pools.remember(policy);
     const verifier = options.verify ? this.verifierFor(pool, policy.provider) : undefined;
     const accounts = await this.accountStates(pool, keys, base);
+    const ensureAccount = this.accountEnsurer(pool);
     const seen = new Map<string, number>();
     const outcomes = await mapLimit(keys, this.importConcurrency, async (newKey, index): Promise<KeyOutcome> => {
       const keyId = keyIdFor(newKey.apiKey);
@@ -99,19 +109,15 @@ export class KeyImport {
         ...(account === undefined ? {} : { account, ...accounts.get(account) }),
       };
       const sealed = await sealNewKey(this.sealer, newKey.apiKey, pool, createdAt, fields);
-      const result = await this.store.insert(sealed);
-      if (result.inserted) return { outcome: 'imported', keyId, key: result.key };
-      if (result.key.status === 'undecryptable' && result.key.pool === pool) {
-        // Its stored ciphertext does not open; the secret brought again is sealed anew above.
-        const replaced = await this.store.replaceUndecryptable(sealed, result.key);
-        return { outcome: replaced.replaced ? 'revived' : 'duplicate', keyId, key: replaced.key ?? result.key };
+      const outcome = await this.storeKey(sealed, pool, options);
+      // The account's record follows its key: written only once a key of this pool holds the
+      // account the import named (a duplicate, refused or retired key leaves no empty account).
+      // The same account on a key already stored repairs a record an earlier import left unwritten.
+      const stored = outcome.key;
+      if (newKey.account !== undefined && stored?.pool === pool && stored.account === newKey.account) {
+        if (stored.status !== 'retired') await ensureAccount(newKey.account);
       }
-      if (result.key.status !== 'retired') return { outcome: 'duplicate', keyId, key: result.key };
-      if (!options.revive) return { outcome: 'retired', keyId, key: result.key };
-      // Sealed anew for this pool (the ciphertext sealed above is bound to it and this key id).
-      const revived = await this.store.revive(sealed, result.key.pool);
-      const key = revived.key ?? result.key;
-      return { outcome: revived.revived ? 'revived' : key.status === 'retired' ? 'retired' : 'duplicate', keyId, key };
+      return outcome;
     });
     const views = new Map<string, KeyView>();
     // (The import's views show each key's own balance: a new key has none yet.)
@@ -133,6 +139,42 @@ export class KeyImport {
     };
   }
 
+  /**
+   * Stores one sealed key: inserted, or what became of the key already stored under its id (a
+   * duplicate, an undecryptable one replaced, a retired one left or revived).
+   */
+  private async storeKey(sealed: StoredKey, pool: string, options: ImportOptions): Promise<KeyOutcome> {
+    const keyId = sealed.keyId;
+    const result = await this.store.insert(sealed);
+    if (result.inserted) return { outcome: 'imported', keyId, key: result.key };
+    if (result.key.status === 'undecryptable' && result.key.pool === pool) {
+      // Its stored ciphertext does not open; the secret brought again is sealed anew.
+      const replaced = await this.store.replaceUndecryptable(sealed, result.key);
+      return { outcome: replaced.replaced ? 'revived' : 'duplicate', keyId, key: replaced.key ?? result.key };
+    }
+    if (result.key.status !== 'retired') return { outcome: 'duplicate', keyId, key: result.key };
+    if (!options.revive) return { outcome: 'retired', keyId, key: result.key };
+    // Sealed anew for this pool (the ciphertext sealed by the caller is bound to it and this key id).
+    const revived = await this.store.revive(sealed, result.key.pool);
+    const key = revived.key ?? result.key;
+    return { outcome: revived.revived ? 'revived' : key.status === 'retired' ? 'retired' : 'duplicate', keyId, key };
+  }
+
+  /** Ensures an account's record of the pool, once per import whatever the number of its keys. */
+  private accountEnsurer(pool: string): (account: string) => Promise<void> {
+    const ensured = new Map<string, Promise<void>>();
+    return (account) => {
+      let done = ensured.get(account);
+      if (!done) {
+        // accountStates refused an import naming accounts where none are kept.
+        const accounts = this.accounts;
+        done = accounts ? accounts.ensure(pool, account) : Promise.resolve();
+        ensured.set(account, done);
+      }
+      return done;
+    };
+  }
+
   /** The provider an import with `verify` asks: the pool's, which keypool must be able to reach. */
   private verifierFor(pool: string, provider: Provider): AccountProvider {
     if (provider !== 'stability')
@@ -145,8 +187,8 @@ export class KeyImport {
   }
 
   /**
-   * The state each account the import names gives its new keys (none for an account in service),
-   * its record created if it has none.
+   * The state each account the import names gives its new keys (none for an account in service).
+   * Read only: a record is written once a key of the account is stored (importKeys).
    */
   private async accountStates(
     pool: string,
@@ -160,7 +202,6 @@ export class KeyImport {
     const accounts = this.accounts;
     if (!accounts) throw new InvalidRequest('this deployment does not keep accounts');
     await mapLimit(named, this.importConcurrency, async (account) => {
-      await accounts.ensure(pool, account);
       const state = inheritedStatus(await accounts.record(pool, account), nowMs);
       if (state) states.set(account, state);
     });

@@ -345,3 +345,67 @@ describe('a run allowed N checks asks for at most N balances', () => {
     expect(report.summary.checked).toBe(1);
   });
 });
+
+describe('an import writes an account only with a key it adds', () => {
+  it('a duplicate named into an account leaves no account record behind; the key keeps no account', async () => {
+    // Prepare
+    const pool = uniqueName('dup-account');
+    const apiKey = fakeKey();
+    const broker = table.broker();
+    await broker.importKeys(pool, [{ apiKey }]);
+    // Act
+    const result = await broker.importKeys(pool, [{ apiKey, account: 'org-never' }]);
+    // Assess
+    expect(result).toMatchObject({ imported: 0, duplicates: 1 });
+    expect(result.keys[0]?.account).toBeNull();
+    expect(await table.accounts.record(pool, 'org-never')).toBeUndefined();
+    expect((await table.accounts.list(pool, 100)).accounts).toEqual([]);
+  });
+
+  it("a duplicate named into another account changes neither the key's account nor either record", async () => {
+    // Prepare
+    const pool = uniqueName('dup-other');
+    const apiKey = fakeKey();
+    const broker = table.broker();
+    await broker.importKeys(pool, [{ apiKey, account: 'org-first' }]);
+    const before = await table.accounts.record(pool, 'org-first');
+    // Act
+    const result = await broker.importKeys(pool, [{ apiKey, account: 'org-second' }]);
+    // Assess
+    expect(result).toMatchObject({ imported: 0, duplicates: 1 });
+    expect(result.keys[0]).toMatchObject({ account: 'org-first' });
+    expect(before).toBeDefined();
+    expect(await table.accounts.record(pool, 'org-first')).toEqual(before);
+    expect(await table.accounts.record(pool, 'org-second')).toBeUndefined();
+  });
+
+  it('a key the provider refuses at verify leaves no record of the account it was named into', async () => {
+    // Prepare
+    const pool = uniqueName('verify-account');
+    const broker = table.broker({ verifier: new StabilityClient({ baseUrl: provider.url }) });
+    // Act
+    const result = await broker.importKeys(pool, [{ apiKey: fakeKey('bad-'), account: 'org-refused' }], {
+      verify: true,
+    });
+    // Assess
+    expect(result).toMatchObject({ imported: 0, rejected: 1 });
+    expect(await table.accounts.record(pool, 'org-refused')).toBeUndefined();
+  });
+
+  it('a batch with one new key and one duplicate in the same account writes that account once, active', async () => {
+    // Prepare
+    const pool = uniqueName('mixed-account');
+    const old = fakeKey();
+    const broker = table.broker();
+    await broker.importKeys(pool, [{ apiKey: old }]);
+    // Act
+    const result = await broker.importKeys(pool, [
+      { apiKey: old, account: 'org-mixed' },
+      { apiKey: fakeKey(), account: 'org-mixed' },
+    ]);
+    // Assess
+    expect(result).toMatchObject({ imported: 1, duplicates: 1 });
+    expect(await table.accounts.record(pool, 'org-mixed')).toMatchObject({ account: 'org-mixed', status: 'active' });
+    expect((await table.accounts.keysOf(pool, 'org-mixed')).map((k) => k.keyId)).toEqual([result.keys[1]?.keyId]);
+  });
+});
