@@ -78,13 +78,13 @@ const SIGV4_SCHEME = {
 const GATEWAY_STATUSES = new Set([403, 413, 429, 500, 503]);
 
 /**
- * The body of an error answer: keypool's `Error` for its codes of that status (`codes`: the
- * fewer the route answers), API Gateway's where it may answer it.
+ * The body of an error answer: keypool's `Error` where the route answers codes of that status,
+ * API Gateway's where it may answer it.
  */
-function errorBody(status: number, spec: RouteSpec, codes?: readonly string[]): JsonSchema {
+function errorBody(status: number, spec: RouteSpec, codes: readonly string[]): JsonSchema {
   // API Gateway checks no signature on a public route, so it refuses none there.
   const gateway = GATEWAY_STATUSES.has(status) && !(status === 403 && spec.access === 'public');
-  const own = (codes ?? codesOf(status)).length > 0;
+  const own = codes.length > 0;
   if (gateway && own) return { anyOf: [ref('Error'), ref('GatewayError')] };
   return ref(gateway ? 'GatewayError' : 'Error');
 }
@@ -201,22 +201,30 @@ function serverObject(server: ServerSpec): JsonSchema {
   };
 }
 
-/**
- * The error codes of this status, for an answer's description (read from the one table of
- * codes), or the fewer the route names.
- */
-function withCodes(description: string, status: number, only?: readonly string[]): string {
-  const codes = only ?? codesOf(status);
+/** An answer's description with the error codes it may carry. */
+function withCodes(description: string, codes: readonly string[]): string {
   return codes.length ? `${description}\n\n\`error\`: ${codes.map((c) => `\`${c}\``).join(', ')}.` : description;
 }
 
 const DEFAULT_ANSWER = {
   description: withCodes(
     "Any other error. keypool's own answers are `Error`; API Gateway's own (a function that failed or timed out) carry a message only.",
-    500,
+    codesOf(500),
   ),
   content: { 'application/json': { schema: { anyOf: [ref('Error'), ref('GatewayError')] } } },
 };
+
+/**
+ * The codes an error answer names: each a code of the one table with this status. Throws where
+ * an answer names none (the document lists only what a route answers, never a status's every code).
+ */
+function routeCodes(where: string, status: number, codes: readonly string[] | undefined): readonly string[] {
+  if (!codes) throw new Error(`${where}: an error answer names the codes the route answers`);
+  for (const code of codes)
+    if (!ERROR_CODES.includes(code) || statusOfCode(code) !== status)
+      throw new Error(`${where}: ${code} is not an error code of status ${status} (lib/http/errors.ts)`);
+  return codes;
+}
 
 export interface RouteTable {
   routes: Readonly<Record<string, RouteSpec>>;
@@ -243,12 +251,11 @@ export function buildOpenApiDocument(table: RouteTable): JsonSchema {
     for (const [status, answer] of Object.entries(answers).sort(([a], [b]) => Number(a) - Number(b))) {
       const code = Number(status);
       const isError = answer.schema === r.ErrorResponse;
-      const schema = isError
-        ? errorBody(code, spec, answer.codes)
-        : answer.schema && named(answer.schema, `${key} ${status}`);
+      const codes = isError ? routeCodes(`${key} ${status}`, code, answer.codes) : [];
+      const schema = isError ? errorBody(code, spec, codes) : answer.schema && named(answer.schema, `${key} ${status}`);
       const headers = { ...headersFor(code, allowed.join(', ')), ...passedHeaders(answer.passthrough?.headers) };
       responses[status] = {
-        description: isError ? withCodes(answer.description, code, answer.codes) : answer.description,
+        description: isError ? withCodes(answer.description, codes) : answer.description,
         ...(Object.keys(headers).length ? { headers } : {}),
         ...(schema || answer.passthrough
           ? {

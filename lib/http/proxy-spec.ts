@@ -12,7 +12,7 @@ import {
   PROXY_SIGV4_SERVICE,
   type ProxyMethod,
 } from './proxy-route.js';
-import { type RouteResponses, SEALING_OR_STORE } from './responses.js';
+import { answersOnly, LOCAL_REFUSALS, REFUSED_LOCALLY, type RouteResponses, SEALING_OR_STORE } from './responses.js';
 import * as r from './response-schemas.js';
 import { LOCAL_SERVER, REGION_VARIABLE, type RouteSpec, type ServerSpec } from './routes.js';
 import { LeaseHeaders } from './schemas.js';
@@ -108,39 +108,39 @@ export const PROXY_RESPONSES: Readonly<Record<string, RouteResponses>> = Object.
           "The provider's answer, streamed as it arrives: its status (any 2xx), its headers of the list and its body (an image, JSON with a job id, bytes). A provider's refusal that the last attempt got comes back the same way with its own status.",
         passthrough: PASSTHROUGH,
       },
-      400: {
-        description:
-          'invalid_request: a malformed Idempotency-Key, one already used for another request, or a forwarded header no HTTP header can carry',
-        schema: r.ErrorResponse,
-      },
-      403: {
-        description:
-          "path_not_allowed: the provider path is not one keypool forwards (for Stability: outside v1/, v2beta/, v2alpha/, or under v1/user/). Or API Gateway refused the request: no valid SigV4 signature, or the caller's IAM policy does not allow this pool's proxy; its own answer, a message only.",
-        schema: r.ErrorResponse,
-      },
-      404: {
-        description: 'pool_not_found; job_not_found: a result id keypool did not start in this pool',
-        schema: r.ErrorResponse,
-      },
-      409: {
-        description:
-          'no_provider: the pool has provider none. no_usable_key: no key of the pool is under its cap (Retry-After when a cooling key comes back). request_in_progress: a request with this Idempotency-Key is still running (Retry-After). idempotency_conflict: this Idempotency-Key is another caller’s, or the provider answered its request with a 2xx that could not be kept (billed once, not asked again).',
-        schema: r.ErrorResponse,
-      },
-      413: {
-        description: `payload_too_large: the body is over ${AWS_PROXY_MAX_BODY_BYTES / 1024 / 1024} MiB on AWS (Lambda's 6 MB event, the body base64-encoded) or ${MAX_PROXY_BODY_BYTES / 1024 / 1024} MiB locally; refused before any key is used`,
-        schema: r.ErrorResponse,
-      },
+      ...answersOnly(
+        400,
+        ['invalid_request'],
+        'invalid_request: a malformed Idempotency-Key, one already used for another request, a pool, path or query that is not text, or a forwarded header no HTTP header can carry',
+      ),
+      ...answersOnly(
+        403,
+        ['path_not_allowed', ...LOCAL_REFUSALS],
+        `path_not_allowed: the provider path is not one keypool forwards (for Stability: outside v1/, v2beta/, v2alpha/, or under v1/user/). Or API Gateway refused the request: no valid SigV4 signature, or the caller's IAM policy does not allow this pool's proxy; its own answer, a message only. Also: ${REFUSED_LOCALLY}`,
+      ),
+      ...answersOnly(404, ['pool_not_found', 'job_not_found']),
+      ...answersOnly(
+        409,
+        ['no_usable_key', 'idempotency_conflict', 'no_provider', 'request_in_progress'],
+        'no_provider: the pool has provider none. no_usable_key: no key of the pool is under its cap (Retry-After when a cooling key comes back). request_in_progress: a request with this Idempotency-Key is still running (Retry-After). idempotency_conflict: this Idempotency-Key is another caller’s, or the provider answered its request with a 2xx that could not be kept (billed once, not asked again).',
+      ),
+      ...answersOnly(
+        413,
+        ['payload_too_large'],
+        `payload_too_large: the body is over ${AWS_PROXY_MAX_BODY_BYTES / 1024 / 1024} MiB on AWS (Lambda's 6 MB event, the body base64-encoded) or ${MAX_PROXY_BODY_BYTES / 1024 / 1024} MiB locally; refused before any key is used`,
+      ),
       502: {
         description:
           "provider_failed: the provider gave no answer to pass on (the connection was reset after the request went out: the outcome is unknown and the use stays counted, `x-keypool-outcome: unknown`, never retried on another key; or no key's call could connect). Or the provider's own 502, passed through.",
         schema: r.ErrorResponse,
+        codes: ['provider_failed'],
         passthrough: PASSTHROUGH,
       },
       504: {
         description:
           "provider_timeout: the provider did not answer within the pool's proxyTimeoutSeconds after the request went out: unknown and counted, as for 502. Or the provider's own 504, passed through.",
         schema: r.ErrorResponse,
+        codes: ['provider_timeout'],
         passthrough: PASSTHROUGH,
       },
       // It opens the key's secret, and its lease and idempotency records are the table's.

@@ -6,7 +6,7 @@
 import * as z from 'zod/mini';
 import { describe, expect, it } from 'vitest';
 import { MaxUses, PoolName } from '../../lib/domain/primitives.js';
-import { ERROR_CODES, LOCAL_SERVER_STATUS } from '../../lib/http/errors.js';
+import { ERROR_CODES, LOCAL_SERVER_STATUS, statusOfCode } from '../../lib/http/errors.js';
 import { buildOpenApiDocument, openApiDocument } from '../../lib/http/openapi.js';
 import { ErrorResponse } from '../../lib/http/response-schemas.js';
 import { PROXY_ROUTES } from '../../lib/http/proxy-spec.js';
@@ -152,6 +152,97 @@ describe('the OpenAPI document', () => {
         $ref: '#/components/schemas/GatewayError',
       });
     }
+  });
+
+  it("lists on every admin and proxy route's error only the codes that route answers, each of its status in the one table", () => {
+    // Arrange: what each route's use case and edge can throw (the 400, 405 and 429 of every route aside).
+    const LOCAL = ['forbidden_host', 'forbidden_origin'];
+    const expected: Record<string, Record<string, string[]>> = {
+      'GET /health': { 403: LOCAL },
+      'GET /pools': { 403: LOCAL, 503: ['store_throttled'] },
+      'PUT /pools/{pool}': {
+        403: LOCAL,
+        413: ['payload_too_large'],
+        415: ['unsupported_media_type'],
+        503: ['store_throttled'],
+      },
+      'GET /pools/{pool}': { 403: LOCAL, 404: ['pool_not_found'], 503: ['store_throttled'] },
+      'DELETE /pools/{pool}': {
+        403: LOCAL,
+        404: ['pool_not_found'],
+        409: ['pool_not_empty', 'key_not_sealed'],
+        503: ['store_throttled'],
+      },
+      'POST /pools/{pool}/keys': {
+        403: LOCAL,
+        413: ['payload_too_large'],
+        415: ['unsupported_media_type'],
+        503: ['sealing_unavailable', 'sealing_misconfigured', 'store_throttled'],
+      },
+      'GET /pools/{pool}/keys': { 403: LOCAL, 404: ['pool_not_found'], 503: ['store_throttled'] },
+      'GET /pools/{pool}/accounts': { 403: LOCAL, 404: ['pool_not_found'], 503: ['store_throttled'] },
+      'PATCH /pools/{pool}/keys/{keyId}': {
+        403: LOCAL,
+        404: ['pool_not_found', 'key_not_found'],
+        413: ['payload_too_large'],
+        415: ['unsupported_media_type'],
+        503: ['store_throttled'],
+      },
+      'DELETE /pools/{pool}/keys/{keyId}': {
+        403: LOCAL,
+        404: ['pool_not_found', 'key_not_found'],
+        409: ['key_not_sealed'],
+        503: ['store_throttled'],
+      },
+    };
+    const proxy = {
+      403: ['path_not_allowed', ...LOCAL],
+      404: ['pool_not_found', 'job_not_found'],
+      409: ['no_usable_key', 'idempotency_conflict', 'no_provider', 'request_in_progress'],
+      413: ['payload_too_large'],
+      502: ['provider_failed'],
+      503: ['sealing_unavailable', 'sealing_misconfigured', 'store_throttled'],
+      504: ['provider_timeout'],
+    };
+    expected['POST /pools/{pool}/proxy/{path}'] = proxy;
+    expected['GET /pools/{pool}/proxy/{path}'] = proxy;
+    const documented = (op: Operation): Record<string, string[]> =>
+      Object.fromEntries(
+        Object.entries(op.responses as Record<string, { description?: string }>)
+          .filter(([status]) => !['400', '405', '429', 'default'].includes(status))
+          .flatMap(([status, answer]) => {
+            const list = /`error`: (.*)\.$/.exec(answer.description ?? '')?.[1];
+            return list ? [[status, [...list.matchAll(/`(\w+)`/g)].map((m) => m[1] ?? '')]] : [];
+          }),
+      );
+    // Act / Assess
+    for (const [key, op] of operations()) {
+      if (specOf(key).access === 'client' && !key.includes('/proxy/')) continue;
+      const codes = documented(op);
+      if (key !== 'GET /openapi.json') expect(codes, key).toEqual(expected[key]);
+      for (const [status, list] of Object.entries(codes))
+        for (const code of list) expect(statusOfCode(code), `${key} ${status} ${code}`).toBe(Number(status));
+    }
+  });
+
+  it('refuses to document an error answer that names no codes, or a code of another status', () => {
+    // Prepare
+    const spec: RouteSpec = {
+      method: 'GET',
+      path: '/x',
+      operationId: 'x',
+      function: 'meta',
+      access: 'admin',
+      summary: 'x',
+    };
+    const table = (codes?: readonly string[]) => ({
+      routes: { 'GET /x': spec },
+      responses: { 'GET /x': { 404: { description: 'gone', schema: ErrorResponse, ...(codes ? { codes } : {}) } } },
+    });
+    // Act / Assess
+    expect(() => buildOpenApiDocument(table())).toThrow(/names the codes/);
+    expect(() => buildOpenApiDocument(table(['pool_not_empty']))).toThrow(/not an error code of status 404/);
+    expect(() => buildOpenApiDocument(table(['pool_not_found']))).not.toThrow();
   });
 
   it('bounds counts from 0, never by ±2^53', () => {
