@@ -70,13 +70,27 @@ function callerOf(event: APIGatewayProxyEventV2): string | undefined {
   return typeof arn === 'string' ? arn.slice(0, 512) : undefined;
 }
 
+/**
+ * Reads UTF-8 or refuses: Buffer's decoding would put U+FFFD where bytes are not UTF-8, and a
+ * label would be stored as other text than was sent. A byte order mark is kept (JSON refuses it).
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The body's text: as the event carries it, or its bytes (base64) read as UTF-8. */
+function bodyText(event: APIGatewayProxyEventV2): string {
+  if (event.body === undefined) return '';
+  if (!event.isBase64Encoded) return event.body;
+  const bytes = Buffer.from(event.body, 'base64');
+  if (bytes.byteLength > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES);
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new InvalidRequest('the body is not UTF-8 text', [{ path: 'body', message: 'not UTF-8' }]);
+  }
+}
+
 function parseBody(event: APIGatewayProxyEventV2, spec: RouteSpec): unknown {
-  const raw =
-    event.body === undefined
-      ? ''
-      : event.isBase64Encoded
-        ? Buffer.from(event.body, 'base64').toString('utf8')
-        : event.body;
+  const raw = bodyText(event);
   if (Buffer.byteLength(raw, 'utf8') > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES);
   if (!spec.body) {
     if (raw.trim() !== '')

@@ -49,11 +49,18 @@ function decodeSegments(path: string): string | undefined {
   }
 }
 
-/** The API Gateway v2 event for a request, as HTTP APIs build it. */
+/**
+ * The API Gateway v2 event for a request, as HTTP APIs build it. The body is handed over as text,
+ * or base64-encoded where its bytes are not UTF-8 (as API Gateway hands over bytes), so the
+ * handler sees what was sent rather than U+FFFD in its place.
+ */
 export function toEvent(
   request: IncomingMessage,
-  body: string,
+  bytes: Buffer,
 ): { event: APIGatewayProxyEventV2; functionName: FunctionName } {
+  const text = bytes.toString('utf8');
+  const isText = Buffer.from(text, 'utf8').equals(bytes);
+  const body = isText ? text : bytes.toString('base64');
   // Prefixed, not resolved against a base: a path starting with // would otherwise be read as a host (and throw).
   const url = new URL(`http://localhost${request.url ?? '/'}`);
   const method = (request.method ?? 'GET').toUpperCase();
@@ -97,7 +104,7 @@ export function toEvent(
       timeEpoch: now.getTime(),
     },
     ...(body === '' ? {} : { body }),
-    isBase64Encoded: false,
+    isBase64Encoded: !isText,
   };
   const functionName = match?.found ? ROUTES[match.routeKey].function : DEFAULT_ROUTE_FUNCTION;
   return { event, functionName };
@@ -252,7 +259,7 @@ export function startServer(
           send(response, answer.status, JSON.stringify(answer.body));
           return;
         }
-        const { event, functionName } = toEvent(request, body.toString('utf8'));
+        const { event, functionName } = toEvent(request, body);
         const result = await handlers[functionName](event, lambdaContext(`keypool-${functionName}`));
         const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
         send(response, result.statusCode ?? 200, typeof result.body === 'string' ? result.body : '', headers);
