@@ -227,17 +227,9 @@ describe('the OpenAPI document', () => {
 
   it('refuses to document an error answer that names no codes, or a code of another status', () => {
     // Prepare
-    const spec: RouteSpec = {
-      method: 'GET',
-      path: '/x',
-      operationId: 'x',
-      function: 'meta',
-      access: 'admin',
-      summary: 'x',
-    };
     const table = (codes?: readonly string[]) => ({
-      routes: { 'GET /x': spec },
-      responses: { 'GET /x': { 404: { description: 'gone', schema: ErrorResponse, ...(codes ? { codes } : {}) } } },
+      routes: { 'GET /pools': ROUTES['GET /pools'] },
+      responses: { 'GET /pools': { 404: { description: 'gone', schema: ErrorResponse, ...(codes ? { codes } : {}) } } },
     });
     // Act / Assess
     expect(() => buildOpenApiDocument(table())).toThrow(/names the codes/);
