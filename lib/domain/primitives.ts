@@ -14,6 +14,14 @@ import { KEY_STATUSES, OUTCOMES, PROVIDERS, RATE_LIMIT_SCOPES, STATUS_SETTERS } 
 
 export const MAX_IMPORT_BATCH = 500;
 
+/**
+ * The most keys one import with verify takes through the API. Each key may wait for the
+ * provider's account endpoint up to its timeout (10 s), 16 keys at a time, and the keys function
+ * answers within API Gateway's 29 s: two rounds of 16 (20 s) leave room for the sealing and the
+ * writes, a third would not (test/unit/import-limits.test.ts checks this against those figures).
+ */
+export const MAX_VERIFY_BATCH = 32;
+
 export { POOL_NAME_PATTERN };
 export const PoolName = z.lazy(() =>
   z.string().check(z.regex(POOL_NAME_PATTERN, 'a pool is 1-64 letters, digits, "_", "." or "-"')),

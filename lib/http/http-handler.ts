@@ -40,7 +40,8 @@ export type RouteImplementations<K extends RouteKey> = { [P in K]: (input: Route
 
 export const ok = (body: unknown, status = 200): HttpResult => ({ status, body });
 
-function validate(schema: z.ZodMiniType | undefined, value: unknown, where: string): unknown {
+/** `value` as `schema` parses it; InvalidRequest naming each issue's place (under `where`, unless `root` says otherwise). */
+function validate(schema: z.ZodMiniType | undefined, value: unknown, where: string, root: string[] = [where]): unknown {
   if (!schema) return undefined;
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
@@ -51,7 +52,7 @@ function validate(schema: z.ZodMiniType | undefined, value: unknown, where: stri
         ? ` (${issue.keys.map((k: string) => k.slice(0, 64)).join(', ')})`
         : '';
     return {
-      path: redact([where, ...issue.path.map(String)].join('.').slice(0, 200)),
+      path: redact([...root, ...issue.path.map(String)].join('.').slice(0, 200)),
       message: redact(`${issue.message}${keys}`),
     };
   });
@@ -143,6 +144,11 @@ export interface HttpHandlerOptions {
    * route's answer, their `onError` the route's error before it becomes an answer
    */
   middlewares?: readonly MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>[];
+  /**
+   * a rule across a route's parsed query and body (`{ query, body }`), checked once each is
+   * valid; given by the function that serves the route, so no other bundles it
+   */
+  requestRules?: Partial<Record<RouteKey, z.ZodMiniType>>;
 }
 
 /** The middy-wrapped handler for the given route implementations. */
@@ -151,6 +157,7 @@ export function httpHandler<K extends RouteKey>(
   options: HttpHandlerOptions = {},
 ) {
   const unmatched = options.unmatched ?? notServedHere;
+  const rules = options.requestRules ?? {};
   const routes = implementations as unknown as Record<string, (input: RouteInput<RouteKey>) => Promise<HttpResult>>;
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(lambdaLogging())
@@ -167,6 +174,8 @@ export function httpHandler<K extends RouteKey>(
         headers: validate(spec.headers, event.headers, 'headers'),
         caller: callerOf(event),
       } as RouteInput<RouteKey>;
+      // Its issues name their place in the query or the body (`body.keys`).
+      validate(rules[event.routeKey as RouteKey], { query: input.query, body: input.body }, 'request', []);
       const result = await implementation(input);
       logger.info('request', { route: event.routeKey, status: result.status });
       return json(result.status, result.body, result.headers);

@@ -3,6 +3,7 @@
  * The CDK stack, the local server and the OpenAPI document all read this one table.
  */
 import type * as z from 'zod/mini';
+import { MAX_VERIFY_BATCH } from '../domain/primitives.js';
 import * as s from './schemas.js';
 
 export type FunctionName = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'counting';
@@ -122,8 +123,7 @@ export const ROUTES = {
     operationId: 'importKeys',
     function: 'keys',
     access: 'admin',
-    summary:
-      'Import keys into the pool (creates it with the defaults if absent; dedupes by fingerprint; revive=true revives retired keys)',
+    summary: `Import keys into the pool (creates it with the defaults if absent; dedupes by fingerprint; revive=true revives retired keys; verify=true asks the provider about each key first, at most ${MAX_VERIFY_BATCH} keys a request)`,
     params: s.PoolParams,
     query: s.ImportQuery,
     body: s.ImportBody,

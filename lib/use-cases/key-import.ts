@@ -25,6 +25,9 @@ import { inheritedStatus } from '../domain/accounts.js';
 import { InvalidRequest } from '../domain/errors.js';
 import type { AccountStore } from '../ports/account-store.js';
 
+/** How many keys of an import are sealed, written, or asked about at the provider at once. */
+export const DEFAULT_IMPORT_CONCURRENCY = 16;
+
 export interface KeyImportOptions {
   store: ImportStore;
   poolStore: Pick<PoolStore, 'ensure'>;
@@ -65,7 +68,7 @@ export class KeyImport {
     this.pools = options.pools;
     this.sealer = options.sealer;
     this.clock = options.clock ?? Date.now;
-    this.importConcurrency = options.importConcurrency ?? 16;
+    this.importConcurrency = options.importConcurrency ?? DEFAULT_IMPORT_CONCURRENCY;
   }
 
   /**

@@ -5,6 +5,7 @@
  * Retry-After, expiry) are in ./pool-rules.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_VERIFY_BATCH } from '../../lib/domain/primitives.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
 import { startTestServer } from '../support/server.js';
@@ -388,6 +389,26 @@ describe('POST /pools/{pool}/keys', () => {
     // Assess
     expectError(answer, 400, 'invalid_request');
     expectError(await api.call('GET', `/pools/${pool}`), 404, 'pool_not_found');
+  });
+
+  it(`400 invalid_request naming the limit for more than ${MAX_VERIFY_BATCH} keys with verify=true, before the provider is asked about any`, async () => {
+    // Prepare: each key of an import with verify may wait for the provider up to its timeout.
+    const pool = uniqueName('verify-many');
+    const keys = Array.from({ length: MAX_VERIFY_BATCH + 1 }, () => ({ apiKey: fakeKey() }));
+    // Act
+    const answer = await api.call('POST', `/pools/${pool}/keys?verify=true`, { keys });
+    // Assess
+    expectError(answer, 400, 'invalid_request');
+    expect(answer.body).toMatchObject({
+      message: expect.stringContaining(`at most ${MAX_VERIFY_BATCH} keys`) as unknown,
+      details: [{ path: 'body.keys' }],
+    });
+    expectError(await api.call('GET', `/pools/${pool}`), 404, 'pool_not_found');
+    // The same keys without verify are one import.
+    expect(await api.call('POST', `/pools/${pool}/keys?verify=false`, { keys })).toMatchObject({
+      status: 201,
+      body: { imported: MAX_VERIFY_BATCH + 1 },
+    });
   });
 });
 

@@ -5,6 +5,7 @@ import {
   KeyStatusSchema,
   Label,
   MAX_IMPORT_BATCH,
+  MAX_VERIFY_BATCH,
   UsageCount,
 } from '../../domain/primitives.js';
 import { DEFAULT_POOL, type ImportResult, KEY_STATUSES, type KeyView } from '../../domain/types.js';
@@ -31,6 +32,7 @@ export const add: Command = {
     '--verify     ask the provider about each key first (its account endpoint, STABILITY_API_BASE_URL): a key it',
     '             refuses is reported rejected, one it does not answer for unverified, and neither is stored;',
     '             unverified keys are exit 1 (run the same add again: the keys stored now are duplicates then)',
+    `             (the HTTP API takes ${MAX_VERIFY_BATCH} keys a request with verify; this command sends any number)`,
     '--revive     bring back keys an operator retired: sealed anew, active in this pool, their counts kept',
     '             (without it a retired key is reported retired and nothing is stored for it)',
     '--json       print the HTTP API body: {"imported","duplicates","retired","revived","keys"}',
