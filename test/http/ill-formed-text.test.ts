@@ -3,7 +3,8 @@
  * UTF-16 surrogate would be, ED A0 80) is refused with 400 rather than read with U+FFFD in
  * place of what was sent, through the local server and in a Lambda event; and a lone surrogate
  * anywhere in an HTTP API event (path, path parameter, query, header, JSON body) is answered by
- * every route with a 4xx JSON error, never a 500.
+ * every route with a 4xx JSON error, never a 500, as is one percent-encoded in a request to the
+ * local server, the proxy route's included.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +127,36 @@ describe('a lone UTF-16 surrogate in an HTTP API event', () => {
     for (const [where, status, body] of answers) {
       expect(status, `${where}: ${body}`).toBeLessThan(500);
       expect(JSON.parse(body), where).toBeTypeOf('object');
+    }
+  });
+});
+
+describe('a percent-encoded lone surrogate (%ED%A0%80, bytes that are not UTF-8) through the local server', () => {
+  it('is answered with a 4xx JSON error in a pool, a key id, a query, and the proxy route', async () => {
+    // Prepare
+    const pool = uniqueName('pct');
+    const bad = '%ED%A0%80';
+    await call(server.url, 'PUT', `/pools/${pool}`, {});
+    // Act
+    const answers = await Promise.all(
+      [
+        ['GET', `/pools/${pool}${bad}`],
+        ['PATCH', `/pools/${pool}/keys/k_${bad}`],
+        ['GET', `/pools/${pool}/keys?cursor=${bad}&${bad}=1`],
+        ['POST', `/pools/${pool}${bad}/proxy/v2beta/stable-image/generate/core`],
+        ['POST', `/pools/${pool}/proxy/v2beta/${bad}`],
+      ].map(
+        async ([method = 'GET', path = '/']) => [`${method} ${path}`, await call(server.url, method, path)] as const,
+      ),
+    );
+    // Assess
+    for (const [request, answer] of answers) {
+      expect(answer.status, `${request}: ${answer.text}`).toBeGreaterThanOrEqual(400);
+      expect(answer.status, `${request}: ${answer.text}`).toBeLessThan(500);
+      expect(answer.body, request).toMatchObject({
+        error: expect.any(String) as unknown,
+        message: expect.any(String) as unknown,
+      });
     }
   });
 });
