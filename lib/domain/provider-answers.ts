@@ -18,7 +18,7 @@
  * | timeout or reset after the request went out       | unknown              | counted   | never    |
  * | anything else (1xx, 3xx: redirects are refused)   | provider_unavailable | given back| no       |
  *
- * "Documented" is Stability's error shape (lib/adapters/stability-errors.ts isDocumentedError),
+ * "Documented" is Stability's error shape (lib/domain/stability-errors.ts isDocumentedError),
  * decided where the body is read: a firewall's or proxy's page says nothing about the key.
  */
 import type { Outcome } from './types.js';

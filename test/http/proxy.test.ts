@@ -225,6 +225,28 @@ describe('the outcome table, row by row', () => {
     for (const key of keys) expect(await view(name, key.keyId)).toMatchObject({ usageCount: 0, status: 'active' });
   });
 
+  it.each([
+    // An authorization middleware's own error (express-jwt's UnauthorizedError, serialized).
+    [401, { name: 'UnauthorizedError', message: 'No authorization token was found', code: 'credentials_required' }],
+    // A serialized JavaScript Error from a billing proxy.
+    [402, { name: 'Error', message: 'Payment Required' }],
+  ] as const)(
+    "a gateway's own JSON %i (a name and a message, no error id): provider_unavailable, the key unchanged",
+    async (status, page) => {
+      // Prepare
+      const { name, keys } = await pool(1);
+      const body = JSON.stringify(page);
+      stack.provider.setKey(keys[0]?.apiKey ?? '', { generatePage: { status, contentType: 'application/json', body } });
+      // Act
+      const answer = await generate(name);
+      // Assess
+      expect(answer.status).toBe(status);
+      expect(answer.text).toBe(body);
+      expect(keypoolHeaders(answer)[2]).toBe('provider_unavailable');
+      expect(await view(name, keys[0]?.keyId ?? '')).toMatchObject({ usageCount: 0, status: 'active' });
+    },
+  );
+
   it('no connection before the request went out: failure, the use given back, every attempt made; 502', async () => {
     // Prepare
     const { name, keys } = await pool(3, { proxyAttempts: 2 });

@@ -435,6 +435,38 @@ describe("maintenance: the provider's verdicts, only in its documented shape", (
     for (const key of keys) expect(await view(key.keyId)).toMatchObject({ status: 'active' });
   });
 
+  it("a gateway's own JSON 401 (a name and a message, no error id) does not confirm a suspect key: it stays suspect", async () => {
+    // Prepare: the first key imported, the one a lease takes first, reported invalid by a caller;
+    // five more the provider knows (the breaker stays closed: only the answer's shape decides).
+    const pool = uniqueName('gateway-json');
+    const [suspect] = await seed(
+      pool,
+      Array.from({ length: 6 }, () => ({ credits: 50 })),
+    );
+    if (!suspect) throw new Error('seed');
+    const grant = await table.broker().lease(pool);
+    await table.broker().complete(pool, grant.leaseId, { outcome: 'invalid_key' });
+    expect(grant.keyId).toBe(suspect.keyId);
+    // An authorization middleware in front of the provider answers for this key (express-jwt's
+    // UnauthorizedError, serialized).
+    const body = JSON.stringify({
+      name: 'UnauthorizedError',
+      message: 'No authorization token was found',
+      code: 'credentials_required',
+      status: 401,
+    });
+    provider.setKey(suspect.apiKey, { balancePage: { status: 401, contentType: 'application/json', body } });
+    // Act
+    const report = await run(pool);
+    // Assess
+    expect(report.summary).toMatchObject({ checked: 6, active: 5, disabled: 0, suspect: 1 });
+    expect(report.summary.providerAuthBreaker).toMatchObject({ open: false, refusals: 0 });
+    expect(report.summary.errors).toEqual([
+      { keyId: suspect.keyId, reason: 'provider answered 401 outside its documented error shape' },
+    ]);
+    expect(await view(suspect.keyId)).toMatchObject({ status: 'suspect', statusBy: 'client' });
+  });
+
   it('when most answers of a run are documented 401/403 (at least 5), the breaker opens and no key is disabled', async () => {
     // Prepare: six keys the provider refuses (documented 401), two it knows.
     const pool = uniqueName('breaker');

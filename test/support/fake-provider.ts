@@ -48,6 +48,8 @@ export interface FakeKey {
   resetMidBody?: boolean;
   /** answer after this long (ms) */
   delayMs?: number;
+  /** the balance endpoint answers this page instead for this key (a gateway in front of the provider) */
+  balancePage?: FakePage;
   /** the balance endpoint answers 302 to this URL (the real API never redirects) */
   balanceRedirect?: string;
   /** the balance endpoint's 200 is padded to this many bytes, streamed without a content-length */
@@ -339,6 +341,7 @@ async function answer(provider: FakeProvider, request: IncomingMessage, response
   if (method === 'GET' && path === BALANCE) {
     if (provider.balancePage) return writePage(response, record, provider.balancePage);
     if (!key) return unauthorized();
+    if (key.balancePage) return writePage(response, record, key.balancePage);
     switch (key.balanceStatus) {
       case 401:
         return unauthorized();

@@ -89,7 +89,7 @@ function memorySink(
   return sink;
 }
 
-const DOCUMENTED_401 = JSON.stringify({ name: 'unauthorized', errors: ['bad key'] });
+const DOCUMENTED_401 = JSON.stringify({ id: 'e1', name: 'unauthorized', errors: ['bad key'] });
 
 /** The in-memory records, with every write after a begin counted, or failing as a process that died there. */
 class WatchedIdempotency extends MemoryProxyIdempotency {

@@ -34,13 +34,16 @@ describe('StabilityClient', () => {
         baseUrl: 'http://x',
         fetch: () => Promise.resolve(new Response(body, { status, headers: { 'content-type': type } })),
       }).balance(secret);
-    // Act / Assess: v2beta (`errors`) and v1 (`message`) shapes, with a string `name`.
+    // Act / Assess: v2beta (`errors`) and v1 (`message`) shapes, with a string `id` and `name`.
     expect(await ask(403, '{"id":"a1","name":"forbidden","errors":["This key may not be used"]}')).toEqual({
       kind: 'invalid_key',
     });
-    expect(await ask(401, '{"name":"unauthorized","message":"missing authorization header"}')).toEqual({
-      kind: 'invalid_key',
-    });
+    expect(
+      await ask(
+        401,
+        '{"id":"9160aa70222f4a369eb7475e2668362a","name":"unauthorized","message":"missing authorization header"}',
+      ),
+    ).toEqual({ kind: 'invalid_key' });
     for (const [status, body, type] of [
       [403, '<html><body>Access denied (WAF)</body></html>', 'text/html'],
       [403, 'Access denied (WAF)', 'text/plain'],
@@ -48,6 +51,17 @@ describe('StabilityClient', () => {
       [403, '{"name":"forbidden"}', 'application/json'],
       [403, '{"name":"forbidden","errors":[42]}', 'application/json'],
       [401, '{"name":7,"message":"x"}', 'application/json'],
+      // A gateway's own JSON: an authorization middleware's error (express-jwt's UnauthorizedError)
+      // and a serialized JavaScript Error carry a name and a message, but no error id.
+      [
+        401,
+        '{"name":"UnauthorizedError","message":"No authorization token was found","code":"credentials_required","status":401}',
+        'application/json',
+      ],
+      [403, '{"name":"Error","message":"Forbidden"}', 'application/json'],
+      [401, '{"name":"unauthorized","errors":["bad key"]}', 'application/json'],
+      [401, '{"id":"","name":"unauthorized","message":"x"}', 'application/json'],
+      [403, '{"id":7,"name":"forbidden","errors":["x"]}', 'application/json'],
       [401, '', 'application/json'],
     ] as const) {
       expect(await ask(status, body, type)).toEqual({
