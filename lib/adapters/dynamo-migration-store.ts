@@ -15,10 +15,11 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { KeyStatus } from '../domain/types.js';
+import type { KeyStatus, StatusBy } from '../domain/types.js';
 import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../ports/migration-store.js';
 import { TABLE, usageSortKeyShift } from '../table.js';
-import { toKeyItem } from './key-item.js';
+import { stampClauses } from './dynamo-key-table.js';
+import { STATUS_ATTRIBUTES, toKeyItem } from './key-item.js';
 
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
 const MAX_BATCH_GET = 100;
@@ -44,7 +45,12 @@ export interface DynamoMigrationStoreOptions {
 
 function existingFrom(item: Record<string, unknown> | undefined): ExistingKey | undefined {
   if (!item) return undefined;
-  return { pool: String(item.pool), usageCount: Number(item.usageCount ?? 0), status: item.status as KeyStatus };
+  return {
+    pool: String(item.pool),
+    usageCount: Number(item.usageCount ?? 0),
+    status: item.status as KeyStatus,
+    ...(typeof item[STATUS_ATTRIBUTES.by] === 'string' ? { statusBy: item[STATUS_ATTRIBUTES.by] as StatusBy } : {}),
+  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
@@ -72,8 +78,13 @@ export class DynamoMigrationStore implements MigrationStore {
               Keys: keys,
               // Consistent: a key the previous run created a moment ago must be seen as existing.
               ConsistentRead: true,
-              ProjectionExpression: '#key, #pool, usageCount, #status',
-              ExpressionAttributeNames: { '#key': KEY, '#pool': 'pool', '#status': 'status' },
+              ProjectionExpression: '#key, #pool, usageCount, #status, #stBy',
+              ExpressionAttributeNames: {
+                '#key': KEY,
+                '#pool': 'pool',
+                '#status': 'status',
+                '#stBy': STATUS_ATTRIBUTES.by,
+              },
             },
           },
         }),
@@ -162,11 +173,13 @@ export class DynamoMigrationStore implements MigrationStore {
       values[':delta'] = usageSortKeyShift(change.from, change.to);
     }
     if (change.disable) {
-      // Disabled keys leave the sparse index, exactly like an operator's disable.
-      set.push('#status = :disabled');
-      remove.push('#upk', 'cooldownUntil');
+      // Disabled keys leave the sparse index, exactly like an operator's disable. Disabled with
+      // no setter, as a key this migration creates disabled (isOperatorDisabled): who set the
+      // status it replaces (a caller's report, the provider's verdict) goes with it, so no
+      // balance read and no bulk enable of the provider's disables undoes the source's word.
+      stampClauses({ status: 'disabled' }, { set, remove, names, values });
+      remove.push('#upk');
       names['#upk'] = INDEX.partitionKey;
-      values[':disabled'] = 'disabled';
     }
     if (set.length === 0) throw new RangeError('a change must raise or disable');
     return {

@@ -4,13 +4,15 @@
  * never overwrites one that appeared meanwhile, a count is only ever raised, only from the
  * value the migration last saw, and only on a key of the pool the migration writes to.
  */
-import type { KeyStatus, StoredKey } from '../domain/types.js';
+import type { KeyStatus, StatusBy, StoredKey } from '../domain/types.js';
 
 /** What the migration needs to know of a key already in keypool. */
 export interface ExistingKey {
   pool: string;
   usageCount: number;
   status: KeyStatus;
+  /** who set the status (none: active, or set before setters were kept) */
+  statusBy?: StatusBy;
 }
 
 export interface KeyChange {
@@ -18,7 +20,7 @@ export interface KeyChange {
   from: number;
   /** the new count, >= from (equal: no raise) */
   to: number;
-  /** also take the key out of the pool (status disabled, no index entry) */
+  /** also take the key out of the pool: disabled as an operator disables (no setter), no index entry */
   disable: boolean;
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { DynamoKeyAdminStore } from '../../lib/adapters/dynamo-key-admin-store.js';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
@@ -12,10 +13,21 @@ import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
 import { UnreadableSource } from '../../lib/domain/errors.js';
 import { MAX_ROW_BYTES } from '../../lib/adapters/export-reader.js';
+import { StabilityClient } from '../../lib/adapters/stability-client.js';
+import { maintain } from '../../lib/use-cases/maintenance/maintain.js';
 import { migrate, type MigrateOptions } from '../../lib/use-cases/migration/migrate.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { USAGE_TIER, usageSortKey } from '../../lib/table.js';
-import { createTestTable, dynamoEndpoint, fakeKey, scanOpened, scanTable, uniqueName } from '../support/dynamo.js';
+import {
+  createTestTable,
+  dynamoEndpoint,
+  fakeKey,
+  scanOpened,
+  scanTable,
+  type TestTable,
+  uniqueName,
+} from '../support/dynamo.js';
+import { startFakeProvider } from '../support/fake-provider.js';
 import { testSealer } from '../support/sealing.js';
 
 let client: DynamoDBDocumentClient;
@@ -262,6 +274,69 @@ describe('migrate from a mongoexport file', () => {
     const { upk: _upk, status: _status, ...rest } = before ?? {};
     expect(after).toEqual({ ...rest, status: 'disabled' });
   });
+
+  it.each([
+    [
+      // leased, and reported out of credits by a caller: exhausted, by the client, for a while
+      "a caller's report",
+      'exhausted',
+      async (table: TestTable) => {
+        const broker = table.broker();
+        const grant = await broker.lease('stability');
+        await broker.complete('stability', grant.leaseId, { outcome: 'out_of_credits' });
+      },
+    ],
+    [
+      // refused by the provider (a documented 401: it does not know the key yet), re-checked by every run
+      "the provider's refusal",
+      'disabled',
+      async (_table: TestTable, maintainNow: () => Promise<unknown>) => {
+        await maintainNow();
+      },
+    ],
+  ] as const)(
+    "a source's disable over %s is the operator's: a maintenance run that reads the key's balance leaves it disabled",
+    async (_over, before, prepare) => {
+      // Prepare: A migrated and taken out of service by a report or a verdict; then a provider
+      // that knows A with credits.
+      const table = await createTestTable('migrate-disable');
+      await run(table.tableName, fileSource(exportFile([{ api_key: A }])));
+      const provider = await startFakeProvider();
+      const maintainNow = () =>
+        maintain(
+          {
+            pools: table.pools,
+            keys: table.store,
+            sealer: testSealer(),
+            balances: new DynamoBalanceStore({ client, tableName: table.tableName }),
+            provider: new StabilityClient({ baseUrl: provider.url }),
+          },
+          { pool: 'stability', rate: 10, concurrency: 1 },
+        );
+      try {
+        await prepare(table, maintainNow);
+        expect(await table.store.get(keyIdFor(A))).toMatchObject({ status: before });
+        provider.setKey(A, { credits: 100 });
+        const asked = provider.callsWith(A);
+        // Act: the export again, its row now disabling A; then maintenance.
+        const outcome = await run(table.tableName, fileSource(exportFile([{ api_key: A, is_active: false }])));
+        const migrated = (await scanTable(client, table.tableName)).find((i) => i.keyId === keyIdFor(A));
+        const report = await maintainNow();
+        // Assess: disabled with no setter (as a key the migration creates disabled), so no
+        // report and no verdict is taken for its cause, and no balance undoes it.
+        expect(outcome.disabled).toBe(1);
+        expect(migrated).toMatchObject({ keyId: keyIdFor(A), status: 'disabled' });
+        expect(migrated).not.toHaveProperty('statusBy');
+        expect(migrated).not.toHaveProperty('statusReason');
+        expect(migrated).not.toHaveProperty('cooldownUntil');
+        expect(report.summary).toMatchObject({ checked: 0, disabled: 1, active: 0 });
+        expect(provider.callsWith(A)).toBe(asked);
+        expect(await table.store.get(keyIdFor(A))).toMatchObject({ status: 'disabled' });
+      } finally {
+        await provider.close();
+      }
+    },
+  );
 
   it("leaves a key the operator retired as it is: a later run's row neither raises, disables nor un-retires it", async () => {
     // Prepare: A migrated, then retired (its secret destroyed, its record kept).

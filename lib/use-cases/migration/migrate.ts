@@ -19,6 +19,7 @@
 import type { PoolStore } from '../../ports/pool-store.js';
 import { DEFAULT_POOL, type StoredKey } from '../../domain/types.js';
 import { keyIdFor } from '../../domain/keys.js';
+import { isOperatorDisabled } from '../../domain/rules.js';
 import { sealNewKey } from '../new-key.js';
 import type { SecretSealer } from '../../ports/secret-sealer.js';
 import { MigrationConflict } from '../../domain/errors.js';
@@ -226,7 +227,10 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
           continue;
         }
         const to = Math.max(w.current.usageCount, w.row.usageCount);
-        const disable = w.row.disabled && w.current.status !== 'disabled';
+        // The source's disable is an operator's (as a key created disabled): it replaces any
+        // status but an operator's disabled, the provider's disabled included, which a balance
+        // read would undo.
+        const disable = w.row.disabled && !isOperatorDisabled(w.current);
         const result = {
           created: false,
           raised: false,
