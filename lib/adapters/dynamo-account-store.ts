@@ -13,6 +13,7 @@ import type { AccountStore } from '../ports/account-store.js';
 import { accountDirectory, accountPartition, accountRecordId, TABLE } from '../table.js';
 import { DynamoAccountRecords, RECORD_FIELDS, toAccountRecord } from './dynamo-account-records.js';
 import { keyWrite, RECORD_PROJECTION, reportClauses, stampClauses } from './dynamo-key-table.js';
+import { reportCondition } from './report-condition.js';
 import { type Item, projection, toKeyRecord } from './key-item.js';
 
 const { partitionKey: KEY, poolIndex: POOL_INDEX, accountIndex: ACCOUNT_INDEX } = TABLE;
@@ -63,7 +64,7 @@ export class DynamoAccountStore extends DynamoAccountRecords implements AccountS
     ).ok;
   }
 
-  async writeRecord(record: AccountRecord, keepVerdict = false): Promise<boolean> {
+  async writeRecord(record: AccountRecord, report?: { change: ReportChange; nowMs: number }): Promise<boolean> {
     const names: Record<string, string> = { '#pool': POOL_INDEX.partitionKey };
     const values: Item = {
       ':directory': accountDirectory(record.pool),
@@ -80,10 +81,13 @@ export class DynamoAccountStore extends DynamoAccountRecords implements AccountS
     // The record's status fields have the key's names (STATUS_ATTRIBUTES), so one writer serves both.
     stampClauses(statusStamp(record), { set, remove, names, values });
     const conditions: string[] = [];
-    // Invariant (keepVerdict): a client's hypothesis never replaces the provider's exhausted.
-    if (keepVerdict) {
-      conditions.push('(attribute_not_exists(#status) OR NOT (#status = :exhausted AND #stBy = :provider))');
-      Object.assign(values, { ':exhausted': 'exhausted', ':provider': 'provider' });
+    // Invariant (reportApplies, as on the account's keys): a report's change replaces only what
+    // it may (a client's hypothesis never the provider's verdict) and never shortens a rest, so
+    // two reports spread at once leave the record with the state its keys got, whatever order
+    // their writes land in.
+    if (report) {
+      values[':now'] = report.nowMs;
+      conditions.push(`(attribute_not_exists(#status) OR ${reportCondition(report.change, names, values)})`);
     }
     // Invariant: a balance read never brings an account back from a status set after its
     // request went out (a 402 or a report that arrived while it was read): the record keeps the

@@ -36,12 +36,13 @@ export interface AccountStore extends AccountRecords {
    */
   stopKey(pool: string, keyId: string, change: ReportChange, nowMs: number): Promise<boolean>;
   /**
-   * Writes the account's status (and, when given, its balance). `keepVerdict`: not over the
-   * provider's exhausted (a client's hypothesis never replaces a verdict). Active with a balance:
-   * not over a status set after `creditsCheckedAt` (a stale read never undoes a newer word).
-   * False when refused.
+   * Writes the account's status (and, when given, its balance). `report`: the record is
+   * written as its report's change puts the keys (reportApplies, as stopKey: never over a verdict
+   * the change may not replace, never a rest shortened), or where none is recorded yet. Active
+   * with a balance: not over a status set after `creditsCheckedAt` (a stale read never undoes a
+   * newer word). False when refused.
    */
-  writeRecord(record: AccountRecord, keepVerdict?: boolean): Promise<boolean>;
+  writeRecord(record: AccountRecord, report?: { change: ReportChange; nowMs: number }): Promise<boolean>;
   /** The records (never secrets) of an account's keys, through the account-keys index. */
   keysOf(pool: string, account: string): Promise<KeyRecord[]>;
   /** One page of the pool's account records in account order. */

@@ -37,6 +37,6 @@ export async function spreadToAccount(
   if (account === undefined) return 0;
   const siblings = (await store.accountKeys(pool, account)).filter((id) => id !== keyId);
   const stopped = await mapLimit(siblings, FAN_OUT_CONCURRENCY, (id) => store.stopKey(pool, id, change, nowMs));
-  await store.writeRecord({ pool, account, ...accountStatusOf(change) }, reporter === 'client');
+  await store.writeRecord({ pool, account, ...accountStatusOf(change) }, { change, nowMs });
   return stopped.filter(Boolean).length;
 }

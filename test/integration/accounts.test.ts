@@ -12,6 +12,7 @@ import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { LeaseGrant, PoolSettings } from '../../lib/domain/types.js';
 import type { Reporter } from '../../lib/domain/rules.js';
 import { maintain, type MaintenanceOptions } from '../../lib/use-cases/maintenance/maintain.js';
+import { accountChange, accountStatusOf } from '../../lib/domain/accounts.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import { testSealer } from '../support/sealing.js';
@@ -407,5 +408,56 @@ describe('an import writes an account only with a key it adds', () => {
     expect(result).toMatchObject({ imported: 1, duplicates: 1 });
     expect(await table.accounts.record(pool, 'org-mixed')).toMatchObject({ account: 'org-mixed', status: 'active' });
     expect((await table.accounts.keysOf(pool, 'org-mixed')).map((k) => k.keyId)).toEqual([result.keys[1]?.keyId]);
+  });
+});
+
+describe("an account's record keeps the state its keys got, whatever order two reports' writes land in", () => {
+  it('a shorter rest written after a longer one leaves the longer on the record, as on the keys; a longer one replaces it', async () => {
+    // Prepare
+    const pool = uniqueName('record-rest');
+    const account = `org-${pool}`;
+    const policy = { cooldownSeconds: 1, maxClientCooldownSeconds: 600, rateLimitScope: 'account' } as const;
+    const nowMs = Date.now();
+    const long = accountChange('rate_limited', 'client', policy, 300, nowMs);
+    const short = accountChange('rate_limited', 'client', policy, 10, nowMs);
+    const longer = accountChange('rate_limited', 'client', policy, 500, nowMs);
+    if (!long || !short || !longer) throw new Error('a rate_limited report under account scope changes the account');
+    await table.accounts.writeRecord({ pool, account, ...accountStatusOf(long) }, { change: long, nowMs });
+    // Act
+    const shortened = await table.accounts.writeRecord(
+      { pool, account, ...accountStatusOf(short) },
+      { change: short, nowMs },
+    );
+    // Assess
+    expect(shortened).toBe(false);
+    expect((await table.accounts.record(pool, account))?.cooldownUntil).toBe(long.stamp.until);
+    expect(
+      await table.accounts.writeRecord({ pool, account, ...accountStatusOf(longer) }, { change: longer, nowMs }),
+    ).toBe(true);
+    expect((await table.accounts.record(pool, account))?.cooldownUntil).toBe(longer.stamp.until);
+  });
+
+  it("a client's report never replaces the provider's exhausted on the record; the provider's word replaces a client's", async () => {
+    // Prepare
+    const pool = uniqueName('record-verdict');
+    const account = `org-${pool}`;
+    const policy = { cooldownSeconds: 1, maxClientCooldownSeconds: 600, rateLimitScope: 'key' } as const;
+    const nowMs = Date.now();
+    const client = accountChange('out_of_credits', 'client', policy, undefined, nowMs);
+    const provider = accountChange('out_of_credits', 'provider', policy, undefined, nowMs);
+    if (!client || !provider) throw new Error('an out_of_credits report changes the account');
+    await table.accounts.writeRecord({ pool, account, ...accountStatusOf(client) }, { change: client, nowMs });
+    // Act
+    const verdict = await table.accounts.writeRecord(
+      { pool, account, ...accountStatusOf(provider) },
+      { change: provider, nowMs },
+    );
+    const hypothesis = await table.accounts.writeRecord(
+      { pool, account, ...accountStatusOf(client) },
+      { change: client, nowMs: nowMs + 1 },
+    );
+    // Assess
+    expect([verdict, hypothesis]).toEqual([true, false]);
+    expect(await table.accounts.record(pool, account)).toMatchObject({ status: 'exhausted', statusBy: 'provider' });
   });
 });
