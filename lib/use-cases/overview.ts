@@ -29,7 +29,7 @@ export interface PoolSummary {
   health: PoolHealth;
   /** the last known balances of the accounts with a usable key, once per account (health's usableCredits) */
   usableCredits: number;
-  /** counts 0..maxUses in at most HISTOGRAM_BARS bars, then one bar for the keys over the cap */
+  /** counts 0..maxUses in at most HISTOGRAM_BARS bars, then one bar for the keys over the cap; retired keys in none */
   histogram: HistogramBar[];
 }
 
@@ -81,6 +81,8 @@ function summarize(policy: PoolPolicy, records: readonly HealthInput[], nowMs: n
   const histogram = histogramBars(policy.maxUses);
   const width = barWidth(policy.maxUses);
   for (const record of records) {
+    // A retired key is kept for the audit only: like poolHealth's total, the bars leave it out.
+    if (record.status === 'retired') continue;
     const bar =
       record.usageCount > policy.maxUses ? histogram.at(-1) : histogram[Math.floor(record.usageCount / width)];
     if (bar) bar.keys++;

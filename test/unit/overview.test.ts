@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { KeyAdmin } from '../../lib/use-cases/key-admin.js';
 import { histogramBars, Overview, type OverviewOptions } from '../../lib/use-cases/overview.js';
+import { Retirement } from '../../lib/use-cases/retirement.js';
 import { MemoryMaintenanceRunStore } from '../support/memory-maintenance-runs.js';
 import { POOL, setup } from '../support/memory-world.js';
 
@@ -57,6 +58,19 @@ describe('Overview', () => {
     expect(summary?.health).toMatchObject({ total: 5, active: 4, disabled: 1, usable: 3 });
     // Only usable keys' balances: the key over the cap has 100 but is not usable.
     expect(summary?.usableCredits).toBe(7.5);
+  });
+
+  it('leaves retired keys out of the histogram, as out of every count but their own: its bars sum to the total', async () => {
+    // Prepare: three keys at count 0, one of them retired (kept for the audit, its secret gone).
+    const { overview, store, poolStore, pools, clock, ids } = await overviewOf(3);
+    await new Retirement({ store, poolStore, pools, clock: clock.now }).retireKey(POOL, ids[0] ?? '');
+    // Act
+    const { data } = await overview.pools();
+    const summary = data.find((s) => s.policy.pool === POOL);
+    // Assess
+    expect(summary?.health).toMatchObject({ total: 2, retired: 1 });
+    expect(summary?.histogram.reduce((sum, bar) => sum + bar.keys, 0)).toBe(2);
+    expect(summary?.histogram[0]?.keys).toBe(2);
   });
 
   it("counts an account's balance once, from the account's record, as keypool status does", async () => {
