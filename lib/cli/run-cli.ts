@@ -6,6 +6,7 @@
 import { ConfigError, defaultDataDir } from '../config.js';
 import { KeypoolError } from '../domain/errors.js';
 import { redact } from '../shared/redact.js';
+import { storeFailure } from '../shared/store-failure.js';
 import { COMMANDS } from './commands/index.js';
 import {
   type CliConfig,
@@ -82,22 +83,18 @@ function unreachable(
   local: boolean,
   tableName: string,
 ): string | undefined {
-  const e = error as { name?: string; code?: string; message?: string };
-  if (e.name === 'ResourceNotFoundException') {
-    return `table "${tableName}" does not exist${endpoint ? ` at ${endpoint}` : ''}${local ? ': run `npm start` (it creates it)' : ''}`;
+  switch (storeFailure(error)) {
+    case 'missing_table':
+      return `table "${tableName}" does not exist${endpoint ? ` at ${endpoint}` : ''}${local ? ': run `npm start` (it creates it)' : ''}`;
+    case 'unreachable':
+      return local
+        ? `nothing answers at ${endpoint ?? 'the local stack'}: start the local stack with \`npm start\``
+        : `cannot reach DynamoDB${endpoint ? ` at ${endpoint}` : ''}`;
+    case 'no_credentials':
+      return 'no AWS credentials found (set a profile or KEYPOOL_DYNAMODB_ENDPOINT)';
+    default:
+      return undefined;
   }
-  if (
-    e.code === 'ECONNREFUSED' ||
-    e.name === 'TimeoutError' ||
-    /ECONNREFUSED|connect|socket hang up/i.test(e.message ?? '')
-  ) {
-    return local
-      ? `nothing answers at ${endpoint ?? 'the local stack'}: start the local stack with \`npm start\``
-      : `cannot reach DynamoDB${endpoint ? ` at ${endpoint}` : ''}`;
-  }
-  if (e.name === 'CredentialsProviderError')
-    return 'no AWS credentials found (set a profile or KEYPOOL_DYNAMODB_ENDPOINT)';
-  return undefined;
 }
 
 /**

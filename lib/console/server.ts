@@ -6,12 +6,14 @@
  * page of another origin is refused by the local server's own rule (lib/shared/loopback.ts).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { InvalidRequest, PoolNotFound } from '../domain/errors.js';
+import { InvalidRequest, PoolNotFound, StoreThrottled } from '../domain/errors.js';
+import { PoolName } from '../domain/primitives.js';
 import { listenOnLoopback, type Listening } from '../shared/listen.js';
 import { foreignRequest } from '../shared/loopback.js';
+import { storeFailure } from '../shared/store-failure.js';
 import type { Overview } from '../use-cases/overview.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
-import { type Html, page } from './html.js';
+import { type Html, page, type PageFrame, REFRESH_SECONDS } from './html.js';
 import { keysView, messageView, poolsView, runsView } from './views.js';
 
 /** How many maintenance runs the runs view lists. */
@@ -51,16 +53,49 @@ export interface ConsoleOptions {
 /** The running console: its URL, and how to stop it. */
 export type RunningConsole = Listening;
 
-function refusal(status: number, title: string, message: string, headers: Record<string, string> = {}): Answer {
-  const body = page({
-    title,
-    readAt: new Date().toISOString(),
-    path: '/',
-    query: {},
-    paused: true,
-    body: messageView(title, message),
-  });
+/** Where a page stands: its own path and query, and whether it reloads itself. */
+type Place = Pick<PageFrame, 'path' | 'query' | 'paused'>;
+
+/** The place of the page `url` asks for. */
+function placeOf(url: URL): Place {
+  return {
+    path: url.pathname,
+    query: Object.fromEntries(url.searchParams),
+    paused: url.searchParams.get('refresh') === 'off',
+  };
+}
+
+/** A refusal's page stays as it is: reloading it would answer the same. */
+const STILL: Place = { path: '/', query: {}, paused: true };
+
+function refusal(
+  status: number,
+  title: string,
+  message: string,
+  headers: Record<string, string> = {},
+  place: Place = STILL,
+): Answer {
+  const body = page({ title, readAt: new Date().toISOString(), ...place, body: messageView(title, message) });
   return { status, type: HTML_TYPE, body, headers };
+}
+
+/**
+ * Why the table cannot be read now, in a sentence, when the reason is one an operator can act on
+ * or wait out (nothing answers, no such table, no credentials, throttled); undefined otherwise.
+ */
+function unreadable(error: unknown): string | undefined {
+  if (error instanceof StoreThrottled)
+    return `DynamoDB is throttling the table's reads (${error.busy.dynamoCode}), even after the SDK's retries.`;
+  switch (storeFailure(error)) {
+    case 'unreachable':
+      return 'DynamoDB does not answer at the endpoint the console reads: for the local stack, is npm start running?';
+    case 'missing_table':
+      return 'The table does not exist at the endpoint the console reads (npm start creates the local one).';
+    case 'no_credentials':
+      return 'No AWS credentials were found to read the table: set a profile, or KEYPOOL_DYNAMODB_ENDPOINT for a local table.';
+    default:
+      return undefined;
+  }
 }
 
 /** The keys view's page size from `?limit=`: a whole number 1..1000, or the API's default when absent. */
@@ -72,23 +107,32 @@ function pageLimit(raw: string | null): number | undefined {
   return Number(raw);
 }
 
-/** The pool a `/pools/<name>` path names, decoded; undefined for any other path. */
+/**
+ * The pool a `/pools/<name>` path names, decoded; undefined for any other path. A name no pool
+ * can have is refused here, before it reaches the table (a name too long for a DynamoDB key would
+ * fail there) or the page (the refusal never repeats it).
+ */
 function poolOf(pathname: string): string | undefined {
   const match = /^\/pools\/([^/]+)$/.exec(pathname);
   if (!match?.[1]) return undefined;
+  let pool: string;
   try {
-    return decodeURIComponent(match[1]);
+    pool = decodeURIComponent(match[1]);
   } catch {
     return undefined;
   }
+  const checked = PoolName.safeParse(pool);
+  if (!checked.success) throw new InvalidRequest(checked.error.issues[0]?.message ?? 'not a pool name');
+  return pool;
 }
 
 async function route(source: ConsoleSource, url: URL): Promise<Answer> {
-  const paused = url.searchParams.get('refresh') === 'off';
+  const place = placeOf(url);
+  const { paused } = place;
   const view = (title: string, readAt: string, body: Html): Answer => ({
     status: 200,
     type: HTML_TYPE,
-    body: page({ title, readAt, path: url.pathname, query: Object.fromEntries(url.searchParams), paused, body }),
+    body: page({ title, readAt, ...place, body }),
   });
   if (url.pathname === '/console.css') return { status: 200, type: 'text/css; charset=utf-8', body: CONSOLE_CSS };
   if (url.pathname === '/console.js') return { status: 200, type: 'text/javascript; charset=utf-8', body: CONSOLE_JS };
@@ -131,6 +175,10 @@ async function answer(request: IncomingMessage, options: ConsoleOptions): Promis
   } catch (error) {
     if (error instanceof PoolNotFound) return refusal(404, 'No such pool', error.message);
     if (error instanceof InvalidRequest) return refusal(400, 'Bad request', error.message);
+    const why = unreadable(error);
+    // The page reloads itself as it would have: an open console recovers once the table answers.
+    if (why !== undefined)
+      return refusal(503, 'Table unavailable', why, { 'retry-after': String(REFRESH_SECONDS) }, placeOf(url));
     options.onError?.(error);
     return refusal(500, 'Internal error', 'internal error');
   }
