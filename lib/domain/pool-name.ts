@@ -4,5 +4,12 @@
  * the same pattern, and the sealer is bundled where zod is not wanted.
  */
 
-/** A whole pool name: 1-64 letters, digits, "_", "." or "-". */
-export const POOL_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/**
+ * A whole pool name: 1-64 letters, digits, "_", "." or "-", but not "." or "..": the name is a
+ * path segment (`/pools/{pool}`), and every URL parser resolves those two away, so no route, no
+ * client and no console link could reach such a pool (the clients refuse them too).
+ */
+export const POOL_NAME_PATTERN = /^(?!\.\.?$)[A-Za-z0-9_.-]{1,64}$/;
+
+/** What POOL_NAME_PATTERN asks for, in words (the clients' RangeError and ValueError say the same). */
+export const POOL_NAME_RULE = '1-64 letters, digits, "_", "." or "-" (not "." or "..")';

@@ -7,7 +7,7 @@
  */
 import * as z from 'zod/mini';
 import { ACCOUNT_PATTERN } from './accounts.js';
-import { POOL_NAME_PATTERN } from './pool-name.js';
+import { POOL_NAME_PATTERN, POOL_NAME_RULE } from './pool-name.js';
 import { API_KEY_PATTERN } from './secret-rule.js';
 import { MAX_SHARDS } from './shards.js';
 import { KEY_STATUSES, OUTCOMES, PROVIDERS, RATE_LIMIT_SCOPES, STATUS_SETTERS } from './types.js';
@@ -23,9 +23,7 @@ export const MAX_IMPORT_BATCH = 500;
 export const MAX_VERIFY_BATCH = 32;
 
 export { POOL_NAME_PATTERN };
-export const PoolName = z.lazy(() =>
-  z.string().check(z.regex(POOL_NAME_PATTERN, 'a pool is 1-64 letters, digits, "_", "." or "-"')),
-);
+export const PoolName = z.lazy(() => z.string().check(z.regex(POOL_NAME_PATTERN, `a pool is ${POOL_NAME_RULE}`)));
 export const ApiKeySecret = z.lazy(() =>
   z.string().check(z.regex(API_KEY_PATTERN, 'an API key is 8-512 printable ASCII characters without spaces')),
 );

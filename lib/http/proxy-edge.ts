@@ -6,7 +6,7 @@
  * it: the caller sees a broken answer, never a JSON error glued to a provider's bytes.
  */
 import { InvalidRequest } from '../domain/errors.js';
-import { POOL_NAME_PATTERN } from '../domain/pool-name.js';
+import { POOL_NAME_PATTERN, POOL_NAME_RULE } from '../domain/pool-name.js';
 import { unsendableHeader } from '../domain/proxy-headers.js';
 import { logger } from '../observability/logger.js';
 import type { ProxyHandle } from '../ports/proxy-call.js';
@@ -80,8 +80,8 @@ function proxyCallOf(request: ProxyEdgeRequest, maxBodyBytes = Infinity): Parame
     pool = '';
   }
   if (!POOL_NAME_PATTERN.test(pool)) {
-    throw new InvalidRequest('invalid path: path.pool: 1-64 letters, digits, "_", "." or "-"', [
-      { path: 'path.pool', message: '1-64 letters, digits, "_", "." or "-"' },
+    throw new InvalidRequest(`invalid path: path.pool: ${POOL_NAME_RULE}`, [
+      { path: 'path.pool', message: POOL_NAME_RULE },
     ]);
   }
   const headers: Record<string, string> = {};

@@ -64,7 +64,9 @@ describe('the console when it cannot read', () => {
     // Assess
     for (const [i, answer] of answers.entries()) {
       expect(answer.status, names[i]?.slice(0, 8)).toBe(400);
-      expect(answer.text).toContain('a pool is 1-64 letters, digits, &quot;_&quot;, &quot;.&quot; or &quot;-&quot;');
+      expect(answer.text).toContain(
+        'a pool is 1-64 letters, digits, &quot;_&quot;, &quot;.&quot; or &quot;-&quot; (not &quot;.&quot; or &quot;..&quot;)',
+      );
       expect(answer.text).not.toContain(names[i]);
     }
     expect(unexpected).toEqual([]);
