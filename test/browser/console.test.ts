@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Dialog, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoMaintenanceRunStore } from '../../lib/adapters/dynamo-maintenance-run-store.js';
 import { type RunningConsole, startConsole } from '../../lib/console/server.js';
@@ -281,6 +281,69 @@ describe.skipIf(!HAS_BROWSER)('the console in Chromium', () => {
       /every pool 10,007 3 1 k_00000000000000000000abcd: provider answered 500/,
     );
     await page.close();
+  });
+
+  it('shows hostile labels and maintenance reasons as text: no element of theirs, no script of theirs runs', async () => {
+    // Prepare: labels through the API (its rule lets every markup character through), and a run
+    // record written straight to the table, as if a reason or key id carried markup.
+    const labels = [
+      '"><img src=x onerror=alert(1)>',
+      '</script><script>alert(2)</script>',
+      'javascript:alert(3)',
+      "<svg onload=alert(4)> & &amp; ' {{7*7}}",
+    ];
+    await api200('PUT', '/pools/hostile', { maxUses: 3 });
+    const fresh = labels.map(() => fakeKey());
+    secrets.push(...fresh);
+    const { keys } = (await api200('POST', '/pools/hostile/keys', {
+      keys: fresh.map((apiKey, i) => ({ apiKey, label: labels[i] })),
+    })) as { keys: { keyId: string; label: string }[] };
+    const runs = new DynamoMaintenanceRunStore({ client: table.store.client, tableName: table.tableName });
+    const reason = '<img src=x onerror=alert(5)></td></tr></table><script>alert(6)</script>';
+    await runs.record({
+      startedAt: new Date(Date.now() - 30_000).toISOString(),
+      finishedAt: new Date(Date.now() - 29_000).toISOString(),
+      pool: '"><b>hostile</b>',
+      checked: 1,
+      changed: 0,
+      errors: 1,
+      firstErrors: [{ keyId: '"><i>k</i>', reason }],
+    });
+    // Every page of the context, from its first byte: an onerror fires while the page loads.
+    const dialogs: string[] = [];
+    const onDialog = (dialog: Dialog): void => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    };
+    browser.on('dialog', onDialog);
+    // Act
+    const markup = async (page: Page) => ({
+      injected: await inPage<number>(
+        page,
+        "document.querySelectorAll('main img, main svg, main script, main b, main i').length",
+      ),
+      scripts: await inPage<string[]>(page, "[...document.scripts].map((script) => script.getAttribute('src'))"),
+    });
+    const keysPage = await open('/pools/hostile');
+    const shown = await inPage<Record<string, string>>(
+      keysPage,
+      "Object.fromEntries([...document.querySelectorAll('table.keys tbody tr')].map((row) => [row.getAttribute('data-key-id'), row.querySelector('td[data-label=\"Label\"]').textContent]))",
+    );
+    const onKeys = await markup(keysPage);
+    await keysPage.close();
+    const runsPage = await open('/runs');
+    const runRow = await inPage<{ pool: string; error: string }>(
+      runsPage,
+      "(([row]) => ({ pool: row.querySelector('td[data-label=\"Pool\"]').textContent, error: row.querySelector('td[data-label=\"First errors\"] li').textContent }))(document.querySelectorAll('table.runs tbody tr'))",
+    );
+    const onRuns = await markup(runsPage);
+    await runsPage.close();
+    browser.off('dialog', onDialog);
+    // Assess
+    expect(shown).toEqual(Object.fromEntries(keys.map((key, i) => [key.keyId, labels[i]])));
+    expect(runRow).toEqual({ pool: '"><b>hostile</b>', error: `"><i>k</i>: ${reason}` });
+    for (const seen of [onKeys, onRuns]) expect(seen).toEqual({ injected: 0, scripts: ['/console.js'] });
+    expect(dialogs).toEqual([]);
   });
 
   it('is usable 390 px wide: nothing wider than the screen', async () => {
