@@ -37,6 +37,11 @@ export function withQuery(path: string, query: Record<string, string | undefined
   return search ? `${path}?${search}` : path;
 }
 
+/** A link to another view that keeps the operator's pause (`?refresh=off`) as the console is browsed. */
+export function viewLink(path: string, paused: boolean): string {
+  return withQuery(path, { refresh: paused ? 'off' : undefined });
+}
+
 export interface PageFrame {
   title: string;
   /** when the data on the page was read (ISO 8601) */
@@ -52,6 +57,8 @@ export interface PageFrame {
 export function page(frame: PageFrame): string {
   const { paused } = frame;
   const toggle = withQuery(frame.path, { ...frame.query, refresh: paused ? undefined : 'off' });
+  // The operator's pause, not a refusal's page that never reloads: only the former is carried on.
+  const kept = frame.query.refresh === 'off';
   return `<!doctype html>${
     html`<html lang="en" data-refresh="${paused ? 0 : REFRESH_SECONDS}">
       <head>
@@ -64,7 +71,9 @@ export function page(frame: PageFrame): string {
       </head>
       <body>
         <header>
-          <nav aria-label="Views"><a href="/">Pools</a> <a href="/runs">Maintenance runs</a></nav>
+          <nav aria-label="Views">
+            <a href="${viewLink('/', kept)}">Pools</a> <a href="${viewLink('/runs', kept)}">Maintenance runs</a>
+          </nav>
           <p class="read">
             Data read at <time datetime="${frame.readAt}">${clock(frame.readAt)}</time>.
             ${paused ? html`Auto-refresh paused.` : html`Refreshes every ${REFRESH_SECONDS} s.`}

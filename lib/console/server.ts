@@ -138,7 +138,7 @@ async function route(source: ConsoleSource, url: URL): Promise<Answer> {
   if (url.pathname === '/console.js') return { status: 200, type: 'text/javascript; charset=utf-8', body: CONSOLE_JS };
   if (url.pathname === '/') {
     const read = await source.pools();
-    return view('Pools', read.readAt, poolsView(read.data));
+    return view('Pools', read.readAt, poolsView(read.data, paused));
   }
   if (url.pathname === '/runs') {
     const read = await source.runs(RUNS_SHOWN);

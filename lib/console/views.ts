@@ -5,7 +5,7 @@
 import type { MaintenanceRunRecord } from '../domain/maintenance-run.js';
 import { type KeyStatus, type PoolPolicy, STATUS_READING_ORDER } from '../domain/types.js';
 import type { HistogramBar, KeyRow, PoolSummary } from '../use-cases/overview.js';
-import { html, type Html, number, until, when, withQuery } from './html.js';
+import { html, type Html, number, until, viewLink, when, withQuery } from './html.js';
 
 /** The order statuses are listed in, and the words beside each colour. */
 const STATUSES: readonly KeyStatus[] = STATUS_READING_ORDER;
@@ -92,7 +92,7 @@ function policy(p: PoolPolicy): Html {
   </dl>`;
 }
 
-function poolSection(summary: PoolSummary): Html {
+function poolSection(summary: PoolSummary, paused: boolean): Html {
   const { health } = summary;
   const name = summary.policy.pool;
   const counts = STATUSES.map(
@@ -103,7 +103,7 @@ function poolSection(summary: PoolSummary): Html {
       </tr>`,
   );
   return html`<section class="pool" aria-labelledby="pool-${name}">
-    <h2 id="pool-${name}"><a href="${poolPath(name)}">${name}</a></h2>
+    <h2 id="pool-${name}"><a href="${viewLink(poolPath(name), paused)}">${name}</a></h2>
     <p class="headline">
       <strong>${number(health.usable)}</strong> usable of ${number(health.total)} keys ·
       <strong>${number(summary.usableCredits)}</strong> usable credits (${number(health.credits)} in all;
@@ -130,10 +130,10 @@ function poolSection(summary: PoolSummary): Html {
   </section>`;
 }
 
-/** Every pool: its policy, its keys by status, usable keys and credits, its usage histogram. */
-export function poolsView(pools: readonly PoolSummary[]): Html {
+/** Every pool: its policy, its keys by status, usable keys and credits, its usage histogram; links keep a pause. */
+export function poolsView(pools: readonly PoolSummary[], paused: boolean): Html {
   return html`<h1>Pools</h1>
-    ${pools.length ? pools.map(poolSection) : [html`<p>No pools yet: import keys or create a pool (<code>keypool pool set</code>).</p>`]}`;
+    ${pools.length ? pools.map((summary) => poolSection(summary, paused)) : [html`<p>No pools yet: import keys or create a pool (<code>keypool pool set</code>).</p>`]}`;
 }
 
 function statusCell(key: KeyRow): Html {

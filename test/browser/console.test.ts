@@ -346,6 +346,32 @@ describe.skipIf(!HAS_BROWSER)('the console in Chromium', () => {
     expect(dialogs).toEqual([]);
   });
 
+  it('a pause holds as the operator moves between views, and a resume ends it everywhere', async () => {
+    // Prepare
+    await api200('PUT', '/pools/watched', { maxUses: 3 });
+    const page = await open('/?refresh=off');
+    const refresh = () => page.locator('html').getAttribute('data-refresh');
+    const seen: (string | null)[] = [await refresh()];
+    // Act: a pool's page, the runs, the pools again, by the page's own links; then resume.
+    for (const link of [
+      page.locator('section.pool h2 a', { hasText: 'watched' }),
+      page.locator('nav[aria-label="Views"] a', { hasText: 'Maintenance runs' }),
+      page.locator('nav[aria-label="Views"] a', { hasText: 'Pools' }),
+      // The pause/resume toggle: "Resume auto-refresh" while the pause holds.
+      page.locator('.read a'),
+      page.locator('section.pool h2 a', { hasText: 'watched' }),
+    ]) {
+      const href = await link.getAttribute('href');
+      await link.click();
+      await page.waitForURL((url) => `${url.pathname}${url.search}` === href);
+      seen.push(await refresh());
+    }
+    // Assess
+    expect(seen).toEqual(['0', '0', '0', '0', '10', '10']);
+    expect(new URL(page.url()).pathname).toBe('/pools/watched');
+    await page.close();
+  });
+
   it('is usable 390 px wide: nothing wider than the screen', async () => {
     for (const [path, name] of [
       ['/', 'pools-390'],
