@@ -163,6 +163,35 @@ function keyRow(key: KeyRow, maxUses: number, readAt: string): Html {
   </tr>`;
 }
 
+/** A page of keys as a table: a row per key, each cell labelled for the narrow layout. */
+function keysTable(keys: readonly KeyRow[], maxUses: number, readAt: string): Html {
+  return html`<div class="scroll">
+    <table class="keys">
+      <thead>
+        <tr>
+          <th scope="col">Key</th>
+          <th scope="col">Label</th>
+          <th scope="col">Uses</th>
+          <th scope="col">Status</th>
+          <th scope="col">Cooling until</th>
+          <th scope="col">Last used</th>
+          <th scope="col">Credits</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${keys.map((key) => keyRow(key, maxUses, readAt))}
+      </tbody>
+    </table>
+  </div>`;
+}
+
+/** A page with no key says why in words, not with a table of headings alone. */
+function noKeys(pool: string, first: boolean): Html {
+  return first
+    ? html`<p class="empty">No key in this pool yet: import some (<code>keypool import --pool ${pool} ...</code>).</p>`
+    : html`<p class="empty">No more keys: the page before this one was the last.</p>`;
+}
+
 export interface KeysViewInput {
   policy: PoolPolicy;
   keys: readonly KeyRow[];
@@ -195,24 +224,7 @@ export function keysView(input: KeysViewInput): Html {
       ${input.from === undefined ? 'First page' : 'A later page'}: ${keys.length} key${keys.length === 1 ? '' : 's'}, in
       key-id order. Uses: a key serves uses 0 to ${p.maxUses} (${p.maxUses + 1} in all).
     </p>
-    <div class="scroll">
-      <table class="keys">
-        <thead>
-          <tr>
-            <th scope="col">Key</th>
-            <th scope="col">Label</th>
-            <th scope="col">Uses</th>
-            <th scope="col">Status</th>
-            <th scope="col">Cooling until</th>
-            <th scope="col">Last used</th>
-            <th scope="col">Credits</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${keys.map((key) => keyRow(key, p.maxUses, input.readAt))}
-        </tbody>
-      </table>
-    </div>
+    ${keys.length ? keysTable(keys, p.maxUses, input.readAt) : noKeys(p.pool, input.from === undefined)}
     <nav class="pages" aria-label="Pages">
       ${links.length ? links : [html`<span class="none">No other page.</span>`]}
     </nav>`;

@@ -372,6 +372,35 @@ describe.skipIf(!HAS_BROWSER)('the console in Chromium', () => {
     await page.close();
   });
 
+  it('a page with no key says so in words, not with a table of headings alone', async () => {
+    const EMPTY_WORDS = "document.querySelector('main p.empty')?.textContent ?? null";
+    // Prepare: a pool with none, and one with a single key read a key at a time (its cursor
+    // leads to a page with none).
+    await api200('PUT', '/pools/vacant', { maxUses: 3 });
+    await importKeys('single', 1, 'only');
+    // Act
+    const vacant = await open('/pools/vacant');
+    const first = {
+      tables: await vacant.locator('table.keys').count(),
+      words: await inPage<string | null>(vacant, EMPTY_WORDS),
+    };
+    await vacant.close();
+    const single = await open('/pools/single?limit=1');
+    await single.locator('a[rel="next"]').click();
+    await single.waitForURL(/cursor=/);
+    const later = {
+      tables: await single.locator('table.keys').count(),
+      words: await inPage<string | null>(single, EMPTY_WORDS),
+    };
+    await single.close();
+    // Assess
+    expect(first).toEqual({
+      tables: 0,
+      words: 'No key in this pool yet: import some (keypool import --pool vacant ...).',
+    });
+    expect(later).toEqual({ tables: 0, words: 'No more keys: the page before this one was the last.' });
+  });
+
   it('is usable 390 px wide: nothing wider than the screen', async () => {
     for (const [path, name] of [
       ['/', 'pools-390'],
