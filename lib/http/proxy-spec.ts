@@ -122,7 +122,7 @@ export const PROXY_RESPONSES: Readonly<Record<string, RouteResponses>> = Object.
       ...answersOnly(
         409,
         ['no_usable_key', 'idempotency_conflict', 'no_provider', 'request_in_progress'],
-        'no_provider: the pool has provider none. no_usable_key: no key of the pool is under its cap (Retry-After when a cooling key comes back). request_in_progress: a request with this Idempotency-Key is still running (Retry-After). idempotency_conflict: this Idempotency-Key is another caller’s, or the provider answered its request with a 2xx that could not be kept (billed once, not asked again).',
+        'no_provider: the pool has provider none. no_usable_key: no key of the pool is under its cap (Retry-After when a cooling key comes back). request_in_progress: a request with this Idempotency-Key is still running (Retry-After). idempotency_conflict: this Idempotency-Key is another caller’s, or its request may have been billed with no answer kept to replay (a 2xx that could not be kept, or a call that went out and got no answer): not asked again.',
       ),
       ...answersOnly(
         413,

@@ -85,7 +85,7 @@ export interface ProxyRequestRecord {
   callerDigest: string;
   /**
    * in_progress from its begin on: a request that kept its 2xx answer leaves its record so (the
-   * answer at answerRef is its end); done: its request got a 2xx it could not keep
+   * answer at answerRef is its end); done: its request got a 2xx it could not keep, or its call went out and got no answer
    */
   state: 'in_progress' | 'done';
   /**
@@ -122,8 +122,8 @@ export interface ProxyIdempotency {
    */
   takeOver(record: ProxyRequestRecord, standing: ProxyRequestRecord, nowMs: number): Promise<ProxyBegin>;
   /**
-   * Marks the record done (its request got a 2xx it could not keep: nothing is at its
-   * answerRef), only while it is still in_progress and held by `heldBy`: the answerRef the
+   * Marks the record done (its request got a 2xx it could not keep, or its call went out and
+   * got no answer: the provider may have billed, and nothing is at its answerRef), only while it is still in_progress and held by `heldBy`: the answerRef the
    * finishing request drew at its begin (a takeover draws another, so a first request that
    * outlived its lease never ends its takeover's record).
    */

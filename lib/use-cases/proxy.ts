@@ -126,7 +126,11 @@ type Attempt = { use: Use; attempts: number; verdict: AnswerVerdict; settled: bo
  */
 type HeldRecord = ProxyRequestRecord & { answerRef: string };
 
-/** How a request under an Idempotency-Key ended for its record: its 2xx kept, its 2xx lost, or no 2xx. */
+/**
+ * How a request under an Idempotency-Key ended for its record: its 2xx kept; lost (a 2xx not
+ * kept, or a call that went out and got no answer: a generation the provider may have billed,
+ * with nothing to replay); or dropped (the provider answered, not a 2xx, or was never reached).
+ */
 type RecordEnd = 'kept' | 'lost' | 'dropped';
 
 /** What a request's audit line knows before its answer. */
@@ -319,7 +323,9 @@ export class Proxy {
       if (leftMs <= 0) return false;
       throw new RequestInProgress(Math.min(IN_PROGRESS_RETRY_SECONDS, Math.ceil(leftMs / 1000)));
     }
-    throw new IdempotencyConflict('the provider answered it, but its answer could not be kept');
+    throw new IdempotencyConflict(
+      'the provider may have billed it and no answer is kept to replay (a 2xx not kept, or no answer in time)',
+    );
   }
 
   /** A kept answer to the caller, with the headers it was answered with; no key was tried this time. */
@@ -422,6 +428,10 @@ export class Proxy {
     if ('failed' in attempt) {
       if (!attempt.settled) await this.options.leasing.settleUse(use, attempt.verdict);
       const { failed, verdict } = attempt;
+      // Sent with no answer (a timeout, a reset): the provider may have generated and billed it,
+      // as a use kept `unknown` says; a retry under the key is refused, never sent again, as no
+      // other key is tried for it. A call never sent billed nothing: its record is dropped.
+      if (failed.sent) await idempotent?.close('lost');
       const last = { keyId: use.keyId, attempts, outcome: verdict.outcome };
       const timedOut = failed.sent && failed.reason === 'timeout';
       this.report(send.audit, sink, {

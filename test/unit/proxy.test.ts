@@ -317,6 +317,37 @@ describe('Proxy: a request under an Idempotency-Key', () => {
     expect(provider.keys).toHaveLength(1);
   });
 
+  it.each([
+    ['timed out', 'timeout'],
+    ['was reset', 'reset'],
+  ] as const)(
+    'bills at most once when its call went out and %s with no answer: the retry is refused, not sent again',
+    async (_, reason) => {
+      // Prepare
+      const { proxy, provider, store, ids } = await proxyWorld(2, [new ProviderCallFailed(true, reason)]);
+      await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch(() => undefined);
+      // Act
+      const retry = await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch((e: unknown) => e);
+      // Assess
+      expect(retry).toBeInstanceOf(IdempotencyConflict);
+      expect(provider.keys).toHaveLength(1);
+      expect(ids.map((id) => store.peek(id)?.usageCount).sort()).toEqual([0, 1]);
+    },
+  );
+
+  it('lets a retry ask the provider again after no call went out (no connection on any key)', async () => {
+    // Prepare
+    const refused = new ProviderCallFailed(false, 'connect');
+    const { proxy, provider } = await proxyWorld(2, [refused, refused]);
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch(() => undefined);
+    // Act
+    const retry = memorySink();
+    await proxy.handle(call({ idempotencyKey: 'job-1' }), retry);
+    // Assess
+    expect([retry.status, retry.text()]).toEqual([200, 'image']);
+    expect(provider.keys).toHaveLength(3);
+  });
+
   it('lets a retry ask the provider again after an answer that was not a 2xx', async () => {
     // Prepare
     const { proxy, provider } = await proxyWorld(1, [{ status: 400, body: 'bad prompt' }]);
