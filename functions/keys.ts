@@ -4,6 +4,7 @@
  */
 import { httpHandler, ok } from '../lib/http/http-handler.js';
 import { ImportRequest } from '../lib/http/request-rules.js';
+import { poolDeletionDeadline } from '../lib/use-cases/retirement.js';
 import { processKeyAdmin, processRetirement } from '../lib/wiring.js';
 import { processKeyImport } from '../lib/wiring-secrets.js';
 
@@ -21,8 +22,14 @@ export const handler = httpHandler(
       ok(await processKeyAdmin().update(params.pool, params.keyId, body)),
     'DELETE /pools/{pool}/keys/{keyId}': async ({ params }) =>
       ok(await processRetirement().retireKey(params.pool, params.keyId)),
-    'DELETE /pools/{pool}': async ({ params, query }) =>
-      ok(await processRetirement().deletePool(params.pool, { retireKeys: query.retireKeys === true })),
+    // Bounded so its answer comes within API Gateway's limit: 202 while keys remain to retire.
+    'DELETE /pools/{pool}': async ({ params, query, remainingMs }) => {
+      const deletion = await processRetirement().deletePool(params.pool, {
+        retireKeys: query.retireKeys === true,
+        deadlineMs: poolDeletionDeadline(Date.now(), remainingMs()),
+      });
+      return ok(deletion, deletion.deleted ? 200 : 202);
+    },
   },
   // An import with verify is bounded so its answer comes within API Gateway's limit.
   { requestRules: { 'POST /pools/{pool}/keys': ImportRequest } },

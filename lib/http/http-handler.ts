@@ -4,7 +4,7 @@
  * input, and turns every error into `{ error, message }` in one place.
  */
 import middy, { type MiddlewareObj } from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { InvalidRequest } from '../domain/errors.js';
 import { lambdaLogging, logger } from '../observability/logger.js';
@@ -28,6 +28,8 @@ export interface RouteInput<K extends RouteKey> {
   headers: Spec<K> extends { headers: infer H } ? Infer<H> : undefined;
   /** who called: the IAM identity API Gateway authorized (undefined on the local server) */
   caller: string | undefined;
+  /** the function's time left (ms): a route whose work grows with a pool stops before it */
+  remainingMs: () => number;
 }
 
 export interface HttpResult {
@@ -163,7 +165,7 @@ export function httpHandler<K extends RouteKey>(
     .use(lambdaLogging())
     .use(jsonErrors)
     .use([...(options.middlewares ?? [])])
-    .handler(async (event: APIGatewayProxyEventV2) => {
+    .handler(async (event: APIGatewayProxyEventV2, context: Context) => {
       const implementation = routes[event.routeKey];
       const spec = (ROUTES as Record<string, RouteSpec | undefined>)[event.routeKey];
       if (!implementation || !spec) return unmatched(event);
@@ -173,6 +175,7 @@ export function httpHandler<K extends RouteKey>(
         params: validate(spec.params, event.pathParameters ?? {}, 'path'),
         headers: validate(spec.headers, event.headers, 'headers'),
         caller: callerOf(event),
+        remainingMs: () => context.getRemainingTimeInMillis(),
       } as RouteInput<RouteKey>;
       // Its issues name their place in the query or the body (`body.keys`).
       validate(rules[event.routeKey as RouteKey], { query: input.query, body: input.body }, 'request', []);

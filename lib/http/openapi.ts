@@ -39,6 +39,7 @@ const NAMED: readonly (readonly [z.ZodMiniType, string])[] = [
   [r.AccountPageResponse, 'AccountPage'],
   [r.ImportResponse, 'ImportResult'],
   [r.PoolDeletionResponse, 'PoolDeletion'],
+  [r.PoolDeletionPendingResponse, 'PoolDeletionPending'],
   [r.UnusableCountsSchema, 'UnusableCounts'],
   [r.UsageResponse, 'CountedUse'],
   [r.LeaseResponse, 'LeaseGrant'],

@@ -57,6 +57,15 @@ export const ImportResponse = z.object({
   refused: z.optional(z.array(RefusedKeySchema)),
 });
 export const PoolDeletionResponse = z.object({ pool: z.string(), deleted: z.literal(true), retiredKeys: Count });
+/** The request's time ran out first: the pool stays; the same request again goes on. */
+export const PoolDeletionPendingResponse = z.object({
+  pool: z.string(),
+  deleted: z.literal(false),
+  /** keys this request retired */
+  retiredKeys: Count,
+  /** keys of the pool not retired yet */
+  remainingKeys: Count,
+});
 export const AccountViewSchema = z.object({
   account: z.string(),
   /** keys of the pool in the account (retired ones aside) */

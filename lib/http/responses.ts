@@ -136,6 +136,11 @@ export const RESPONSES: Record<RouteKey, RouteResponses> = {
   },
   'DELETE /pools/{pool}': {
     200: { description: 'the pool is deleted', schema: s.PoolDeletionResponse },
+    202: {
+      description:
+        'retireKeys=true only: the request stopped retiring keys before its time ran out (about 20 s), and the pool stays; send the same request again until it answers 200 (keys retired already are skipped)',
+      schema: s.PoolDeletionPendingResponse,
+    },
     ...errors('pool_not_found', 'pool_not_empty', 'key_not_sealed', 'store_throttled'),
   },
   'POST /pools/{pool}/keys': {

@@ -21,16 +21,51 @@ export interface RetirementOptions {
   concurrency?: number;
 }
 
-/** What deleting a pool did. */
-export interface PoolDeletion {
-  pool: string;
-  deleted: true;
-  /** keys this deletion retired (keys retired before are not counted) */
-  retiredKeys: number;
+/**
+ * What deleting a pool did: the pool deleted, or, when the request's deadline came first, how
+ * far its keys' retirement got (the pool stays; the same request again goes on from there).
+ */
+export type PoolDeletion =
+  | {
+      pool: string;
+      deleted: true;
+      /** keys this request retired (keys retired before are not counted) */
+      retiredKeys: number;
+    }
+  | {
+      pool: string;
+      deleted: false;
+      /** keys this request retired */
+      retiredKeys: number;
+      /** keys of the pool not retired yet, counted after the request stopped retiring */
+      remainingKeys: number;
+    };
+
+export interface PoolDeletionOptions {
+  /** retire each key of the pool first, rather than refusing a pool that holds keys not retired */
+  retireKeys?: boolean;
+  /**
+   * with retireKeys: no retirement starts after this moment (ms since the epoch, by the
+   * clock), once this request has retired a key, so every request makes progress; absent,
+   * every key is retired in this one call
+   */
+  deadlineMs?: number;
 }
 
-/** Keys read per page while a pool is deleted. */
+/** The longest a request through the API spends retiring a pool's keys: well under API Gateway's 29 s. */
+export const POOL_DELETION_BUDGET_MS = 20_000;
+/** Kept back from the function's time left: the retirements in flight, the count of what remains, the answer. */
+export const POOL_DELETION_RESERVE_MS = 5_000;
+
+/** The deadline of a pool's deletion through the API, from the function's time left (ms). */
+export function poolDeletionDeadline(nowMs: number, remainingMs: number): number {
+  return nowMs + Math.min(POOL_DELETION_BUDGET_MS, remainingMs - POOL_DELETION_RESERVE_MS);
+}
+
+/** Keys read per page while a pool's keys are retired. */
 const PAGE = 100;
+/** Keys read per page while a pool's keys not retired are only counted (one Query, then batch reads). */
+const COUNT_PAGE = 1000;
 
 export class Retirement {
   private readonly store: RetirementOptions['store'];
@@ -65,35 +100,82 @@ export class Retirement {
    * Deletes the pool's record. A pool that holds keys not retired is refused (PoolNotEmpty)
    * unless `retireKeys`: then each of them is retired first (kept, with its pool's name, for the
    * audit); a key still in plain text cannot be (KeyNotSealed: the pool stays, its other keys
-   * retired). Leases of the pool are refused from then on (pool_not_found) and its retired keys
-   * stay listed once the pool is created again. An import into the pool meanwhile creates it
-   * again: keys it adds are not retired (each import lands whole, before or after).
+   * retired). With a `deadlineMs` that comes before every key is retired, the pool stays and the
+   * answer says how many keys remain (`deleted: false`); calling again goes on where it stopped
+   * (keys retired already are skipped, and each is retired once by its conditional write).
+   * Leases of the pool are refused from then on (pool_not_found) and its retired keys stay
+   * listed once the pool is created again. An import into the pool meanwhile creates it again:
+   * keys it adds are not retired (each import lands whole, before or after).
    */
-  async deletePool(pool: string, options: { retireKeys?: boolean } = {}): Promise<PoolDeletion> {
+  async deletePool(pool: string, options: PoolDeletionOptions = {}): Promise<PoolDeletion> {
     await this.pools.require(pool);
     let retiredKeys = 0;
-    let notRetired = 0;
-    const unsealed: string[] = [];
-    let after: string | undefined;
-    do {
-      const page = await this.store.poolKeys(pool, PAGE, after);
-      const live = page.keys.filter((key) => key.status !== 'retired');
-      if (options.retireKeys) {
-        const done = await mapLimit(live, this.concurrency, (key: KeyRecord) =>
-          this.store.retire(this.write(pool, key.keyId, 'pool_deleted')),
-        );
-        retiredKeys += done.filter((result) => result.retired).length;
-        for (const result of done)
-          if (!result.retired && result.current && result.current.status !== 'retired')
-            unsealed.push(result.current.keyId);
-      } else notRetired += live.length;
-      after = page.lastKeyId;
-    } while (after !== undefined && notRetired < MAX_COUNTED_KEYS);
-    if (notRetired > 0) throw new PoolNotEmpty(pool, notRetired);
-    if (unsealed.length > 0) throw new KeyNotSealed(unsealed);
+    if (options.retireKeys) {
+      const walk = await this.retireAll(pool, options.deadlineMs);
+      retiredKeys = walk.retired;
+      if (walk.remaining !== undefined) return { pool, deleted: false, retiredKeys, remainingKeys: walk.remaining };
+      if (walk.unsealed.length > 0) throw new KeyNotSealed(walk.unsealed);
+    } else {
+      const notRetired = await this.countNotRetired(pool, undefined, MAX_COUNTED_KEYS);
+      if (notRetired > 0) throw new PoolNotEmpty(pool, notRetired);
+    }
     if (!(await this.poolStore.remove(pool))) throw new PoolNotFound(pool);
     this.pools.forget(pool);
     return { pool, deleted: true, retiredKeys };
+  }
+
+  /**
+   * Retires the pool's keys a page at a time, until the end of the pool or the deadline (no
+   * retirement starts after it once one has succeeded). `remaining`: the keys not retired when
+   * it stopped at the deadline (those still in plain text among them); undefined at the end.
+   */
+  private async retireAll(
+    pool: string,
+    deadlineMs: number | undefined,
+  ): Promise<{ retired: number; unsealed: string[]; remaining?: number }> {
+    let retired = 0;
+    const unsealed: string[] = [];
+    const late = (): boolean => deadlineMs !== undefined && retired > 0 && this.clock() >= deadlineMs;
+    const stop = async (skipped: number, after: string | undefined) => ({
+      retired,
+      unsealed,
+      remaining: skipped + unsealed.length + (after === undefined ? 0 : await this.countNotRetired(pool, after)),
+    });
+    let after: string | undefined;
+    do {
+      if (late()) return stop(0, after);
+      const page = await this.store.poolKeys(pool, PAGE, after);
+      const live = page.keys.filter((key) => key.status !== 'retired');
+      const done = await mapLimit(live, this.concurrency, async (key: KeyRecord) => {
+        if (late()) return undefined;
+        const result = await this.store.retire(this.write(pool, key.keyId, 'pool_deleted'));
+        if (result.retired) retired++;
+        return result;
+      });
+      for (const result of done)
+        if (result && !result.retired && result.current && result.current.status !== 'retired')
+          unsealed.push(result.current.keyId);
+      after = page.lastKeyId;
+      const skipped = done.filter((result) => result === undefined).length;
+      if (skipped > 0) return stop(skipped, after);
+    } while (after !== undefined);
+    return { retired, unsealed };
+  }
+
+  /** The pool's keys not retired after `after` (from the start when undefined), counted up to `cap`. */
+  private async countNotRetired(
+    pool: string,
+    after: string | undefined,
+    cap = Number.POSITIVE_INFINITY,
+  ): Promise<number> {
+    let count = 0;
+    let from = after;
+    do {
+      const page = await this.store.poolKeys(pool, COUNT_PAGE, from);
+      count += page.keys.filter((key) => key.status !== 'retired').length;
+      from = page.lastKeyId;
+    } while (from !== undefined && count < cap);
+    return count;
   }
 
   private write(pool: string, keyId: string, reason: RetirementWrite['reason']): RetirementWrite {

@@ -8,11 +8,13 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyIdFor } from '../../lib/domain/keys.js';
-import type { LocalServer } from '../../lib/local/server.js';
+import { type LocalServer, startServer } from '../../lib/local/server.js';
+import { POOL_DELETION_RESERVE_MS } from '../../lib/use-cases/retirement.js';
+import { loadHandlers } from '../../bin/local-handlers.js';
 import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
 import { expectError, type KeyViewBody, poolApi } from '../support/pool-api.js';
 import { plainKey } from '../support/seed.js';
-import { startTestServer } from '../support/server.js';
+import { call, startTestServer } from '../support/server.js';
 
 let server: LocalServer;
 let table: TestTable;
@@ -283,5 +285,37 @@ describe('DELETE /pools/{pool}', () => {
     expect(second).toMatchObject({ status: 200, body: { pool: retiredOnly, deleted: true, retiredKeys: 0 } });
     expectError(missing, 404, 'pool_not_found');
     expectError(badFlag, 400, 'invalid_request');
+  });
+});
+
+describe('DELETE /pools/{pool}?retireKeys=true within the time the function has', () => {
+  it('answers 202 with the keys retired and those remaining when its time runs short, then 200 once a call finishes', async () => {
+    // Prepare: the keys function told it has only its reserve left, so each call's budget is spent at once.
+    const handlers = await loadHandlers();
+    const short = await startServer(
+      {
+        ...handlers,
+        keys: (event, context) =>
+          handlers.keys(event, { ...context, getRemainingTimeInMillis: () => POOL_DELETION_RESERVE_MS }),
+      },
+      0,
+    );
+    const { pool, ids } = await poolWith('bounded', 12);
+    try {
+      // Act
+      const first = await call(short.url, 'DELETE', `/pools/${pool}?retireKeys=true`);
+      const pending = await api.call('GET', `/pools/${pool}`);
+      const second = await call(short.url, 'DELETE', `/pools/${pool}?retireKeys=true`);
+      const after = await api.call('DELETE', `/pools/${pool}?retireKeys=true`);
+      // Assess: each call lands the retirements it started at once (8), and no other.
+      expect(first).toMatchObject({ status: 202, body: { pool, deleted: false, retiredKeys: 8, remainingKeys: 4 } });
+      expect(pending.status).toBe(200);
+      expect(second).toMatchObject({ status: 200, body: { pool, deleted: true, retiredKeys: 4 } });
+      expect(second.body).toEqual({ pool, deleted: true, retiredKeys: 4 });
+      expectError(after, 404, 'pool_not_found');
+      for (const keyId of ids) expect((await item(keyId))?.status).toBe('retired');
+    } finally {
+      await short.close();
+    }
   });
 });

@@ -252,6 +252,22 @@ describe('the OpenAPI document', () => {
     });
   });
 
+  it('declares a pool deletion that ran out of time: 202 with the keys retired and those remaining', () => {
+    // Act
+    const answers = doc.paths['/pools/{pool}']?.delete?.responses;
+    // Assess
+    expect(answers?.['200']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/PoolDeletion',
+    });
+    expect(answers?.['202']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/PoolDeletionPending',
+    });
+    expect(doc.components.schemas.PoolDeletionPending).toMatchObject({
+      properties: { deleted: { const: false }, retiredKeys: { minimum: 0 }, remainingKeys: { minimum: 0 } },
+      required: ['pool', 'deleted', 'retiredKeys', 'remainingKeys'],
+    });
+  });
+
   it('declares limit as an integer from 1 to 1000, as the query validation means it', () => {
     // Act
     const limit = doc.paths['/pools/{pool}/keys']?.get?.parameters.find((p) => p.name === 'limit');

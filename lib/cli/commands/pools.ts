@@ -209,7 +209,9 @@ const remove: Command = {
   summary: 'delete a pool (DELETE /pools/{pool}); refused while it holds keys not retired, unless --retire-keys',
   usage: '<pool> [--retire-keys] [--json]',
   help: [
-    '--retire-keys   retire every key of the pool first (never leased again, secrets destroyed, records kept)',
+    '--retire-keys   retire every key of the pool first (never leased again, secrets destroyed, records kept);',
+    '                the command runs until every key is retired, however large the pool (the API answers',
+    '                202 after about 20 s and is sent again)',
     '--json          print the HTTP API body: {"pool","deleted","retiredKeys"}',
     'Without --retire-keys a pool with keys that are not retired is refused (exit 1, pool_not_empty).',
     'Leases of the pool are refused from then on; `keypool pool set` creates it again, its retired keys still listed.',
