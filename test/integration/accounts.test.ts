@@ -347,6 +347,32 @@ describe('a run allowed N checks asks for at most N balances', () => {
   });
 });
 
+describe('runs that stop early sweep a pool of accounts', () => {
+  it('three runs each allowed 2 balance reads cover 6 accounts, the account read longest ago first; a fourth starts again from the oldest', async () => {
+    // Prepare: one key per account, each account known, so every read is an account's.
+    const pool = uniqueName('sweep');
+    const keys = await seed(pool, 6, 1, { named: true });
+    const accountOf = new Map(keys.map((k) => [k.apiKey, k.account]));
+    const readBy = async (): Promise<string[]> => {
+      const start = provider.requests.length;
+      await run(pool, { maxChecks: 2 });
+      return provider.requests
+        .slice(start)
+        .filter((r) => r.path === '/v1/user/balance')
+        .map((r) => accountOf.get(r.apiKey ?? '') ?? 'unknown');
+    };
+    // Act
+    const first = await readBy();
+    const second = await readBy();
+    const third = await readBy();
+    const fourth = await readBy();
+    // Assess: a read of an account writes none of its keys, yet the order moves on past it.
+    for (const accounts of [first, second, third, fourth]) expect(new Set(accounts).size).toBe(2);
+    expect(new Set([...first, ...second, ...third])).toEqual(new Set(keys.map((k) => k.account)));
+    expect(new Set(fourth)).toEqual(new Set(first));
+  });
+});
+
 describe('an import writes an account only with a key it adds', () => {
   it('a duplicate named into an account leaves no account record behind; the key keeps no account', async () => {
     // Prepare

@@ -38,15 +38,27 @@ export function followsAccount(key: Pick<KeyRecord, 'status' | 'statusBy' | 'sta
   return key.status === 'cooling' || key.status === 'exhausted';
 }
 
+/** Account records by `<pool>#<account>`, as a run reads them. */
+export type AccountRecordsRead = ReadonlyMap<string, Pick<AccountRecord, 'credits' | 'creditsCheckedAt'>>;
+
 /**
  * The run's balance reads in check order: each key whose account is unknown or that needs a
  * verdict of its own alone, and every other key with its account's siblings, one read for
- * them all (its place is its first key's). An account's active keys are tried first.
+ * them all (its place is its first key's). A key checked with its account takes its place from
+ * the account's last read (`records`; none: never read), since a read of an account writes none
+ * of its keys: by the keys' own checks, runs cut short would read the same accounts every time
+ * and never the rest. An account's active keys are tried first.
  */
-export function checkTargets(eligible: readonly StoredKey[]): CheckTarget[] {
+export function checkTargets(eligible: readonly StoredKey[], records: AccountRecordsRead): CheckTarget[] {
   const targets: CheckTarget[] = [];
   const groups = new Map<string, CheckTarget>();
-  for (const key of checkOrder(eligible)) {
+  const placed = eligible.map((key) => {
+    if (key.account === undefined || !followsAccount(key)) return { ...key, key };
+    const { creditsCheckedAt: _own, ...rest } = key;
+    const read = records.get(`${key.pool}#${key.account}`)?.creditsCheckedAt;
+    return { ...rest, ...(read === undefined ? {} : { creditsCheckedAt: read }), key };
+  });
+  for (const { key } of checkOrder(placed)) {
     if (key.account === undefined || !followsAccount(key)) {
       targets.push({ keys: [key] });
       continue;

@@ -23,9 +23,11 @@ import type { BalanceAnswer, BalanceProvider } from '../../ports/balance-provide
 import type { BalanceChange, BalanceStore } from '../../ports/balance-store.js';
 import type { MaintenanceRunStore } from '../../ports/maintenance-run-store.js';
 import { MAINTENANCE_RUN_ERRORS_KEPT } from '../../domain/maintenance-run.js';
+import type { AccountRecord } from '../../domain/accounts.js';
 import {
   accountAfterBalance,
   accountBalanceChange,
+  type AccountRecordsRead,
   type CheckTarget,
   checkTargets,
   discoverAccounts,
@@ -306,8 +308,13 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     if (key.account !== undefined && state && state.account === undefined)
       states.set(key.keyId, { ...state, account: key.account });
   }
+  // The known accounts' records, read once: their last reads place their keys in the check
+  // order, and their balances show on keys whose account this run does not read.
+  const records: AccountRecordsRead = deps.accounts ? await accountRecords(deps.accounts, states.values()) : new Map();
   // One read per account (through any of its keys), one per key that needs a verdict of its own.
-  const allTargets: CheckTarget[] = deps.accounts ? checkTargets(eligible) : eligible.map((key) => ({ keys: [key] }));
+  const allTargets: CheckTarget[] = deps.accounts
+    ? checkTargets(eligible, records)
+    : eligible.map((key) => ({ keys: [key] }));
   const targets = options.maxChecks === undefined ? allTargets : allTargets.slice(0, Math.max(0, options.maxChecks));
   /** balances read per account in this run (`<pool>#<account>`) */
   const accountCredits = new Map<string, number>();
@@ -394,7 +401,7 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     );
   }
 
-  const health = poolHealth(await withAccountBalances(deps.accounts, states.values(), accountCredits), pools, clock());
+  const health = poolHealth(withAccountBalances(states.values(), records, accountCredits), pools, clock());
   const reports = health.map((h) => ({
     ...h,
     balanceErrors: errors.filter((e) => e.pool === h.pool).length,
@@ -474,28 +481,30 @@ async function openSecret(
   }
 }
 
-/**
- * The keys' states with each key of a known account showing its account's balance: read in
- * this run, else from the account's record (one batch read per 100 accounts).
- */
-async function withAccountBalances(
-  accounts: MaintenanceAccounts | undefined,
-  states: Iterable<KeyRecord>,
-  read: ReadonlyMap<string, number>,
-): Promise<KeyRecord[]> {
-  const keys = [...states];
-  if (!accounts) return keys;
+/** The records of the accounts the keys belong to, by `<pool>#<account>` (one batch read per 100 accounts). */
+async function accountRecords(accounts: MaintenanceAccounts, keys: Iterable<KeyRecord>): Promise<AccountRecordsRead> {
   const wanted = new Map<string, Set<string>>();
   for (const key of keys)
-    if (key.account !== undefined && !read.has(`${key.pool}#${key.account}`))
-      wanted.set(key.pool, (wanted.get(key.pool) ?? new Set()).add(key.account));
-  const known = new Map<string, number | undefined>(read);
+    if (key.account !== undefined) wanted.set(key.pool, (wanted.get(key.pool) ?? new Set()).add(key.account));
+  const read = new Map<string, AccountRecord>();
   for (const [pool, names] of wanted)
-    for (const [name, record] of await accounts.store.records(pool, [...names]))
-      known.set(`${pool}#${name}`, record.credits);
-  return keys.map((key) => {
+    for (const [name, record] of await accounts.store.records(pool, [...names])) read.set(`${pool}#${name}`, record);
+  return read;
+}
+
+/**
+ * The keys' states with each key of a known account showing its account's balance: read in
+ * this run, else from the account's record as the run read it.
+ */
+function withAccountBalances(
+  states: Iterable<KeyRecord>,
+  records: AccountRecordsRead,
+  read: ReadonlyMap<string, number>,
+): KeyRecord[] {
+  return [...states].map((key) => {
     if (key.account === undefined) return key;
-    const credits = known.get(`${key.pool}#${key.account}`);
+    const id = `${key.pool}#${key.account}`;
+    const credits = read.has(id) ? read.get(id) : records.get(id)?.credits;
     const { credits: _own, ...rest } = key;
     return credits === undefined ? rest : { ...rest, credits };
   });
