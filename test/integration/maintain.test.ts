@@ -235,6 +235,72 @@ describe('maintenance: which keys a short run checks', () => {
   });
 });
 
+describe('maintenance: a run against its deadline', () => {
+  it('starts no request past its deadline (an injected clock), records and reports what it did, and the next run goes on with the keys checked longest ago', async () => {
+    // Prepare: 12 keys; a clock that moves only while the pacer waits, so each run of 1 s at
+    // 5 requests/s (one start every 202 ms) starts exactly 5 requests.
+    const pool = uniqueName('deadline');
+    const keys = await seed(
+      pool,
+      Array.from({ length: 12 }, () => ({ credits: 50 })),
+    );
+    const keyIdOf = new Map(keys.map((k) => [k.apiKey, k.keyId]));
+    let now = Date.parse('2026-12-07T10:00:00.000Z');
+    const client = new StabilityClient({ baseUrl: provider.url });
+    const timedRun = async () => {
+      const start = provider.requests.length;
+      const recorded = runs.runs.length;
+      const report = await maintain(
+        {
+          pools: table.pools,
+          keys: table.store,
+          sealer: testSealer(),
+          balances,
+          provider: client,
+          runs,
+          clock: () => now,
+          sleep: (ms) => {
+            now += ms;
+            return Promise.resolve();
+          },
+        },
+        { pool, rate: 5, concurrency: 4, deadlineMs: now + 1_000 },
+      );
+      now += 60_000;
+      return {
+        report,
+        record: runs.runs.slice(recorded),
+        asked: provider.requests.slice(start).map((r) => keyIdOf.get(r.apiKey ?? '') ?? 'unknown'),
+      };
+    };
+    // Act
+    const first = await timedRun();
+    const checkedAt = new Map(
+      await Promise.all(first.asked.map(async (keyId) => [keyId, (await view(keyId)).creditsCheckedAt ?? ''] as const)),
+    );
+    const second = await timedRun();
+    const third = await timedRun();
+    // Assess: each run asks 5 keys, reports the other 7 as not checked, and leaves its record.
+    for (const { report, record, asked } of [first, second, third]) {
+      expect(asked).toHaveLength(5);
+      expect(report.summary).toMatchObject({ checked: 5, active: 12 });
+      expect(report.summary.errors).toHaveLength(7);
+      for (const error of report.summary.errors) expect(error.reason).toBe('not checked: the run reached its deadline');
+      expect(record).toMatchObject([{ pool, checked: 5, errors: 7 }]);
+    }
+    // The second run takes 5 keys the first did not; the third the 2 left, then the 3 checked longest ago.
+    expect(second.asked.filter((keyId) => first.asked.includes(keyId))).toEqual([]);
+    const left = keys
+      .map((k) => k.keyId)
+      .filter((keyId) => !first.asked.includes(keyId) && !second.asked.includes(keyId));
+    expect(left).toHaveLength(2);
+    // In check order: the earliest check first, then the key id in code-unit order.
+    const place = (keyId: string): string => `${checkedAt.get(keyId) ?? ''} ${keyId}`;
+    const oldest = [...first.asked].sort((a, b) => (place(a) < place(b) ? -1 : 1));
+    expect(new Set(third.asked)).toEqual(new Set([...left, ...oldest.slice(0, 3)]));
+  });
+});
+
 describe('maintenance: what the provider client refuses', () => {
   it('a 302 from the balance endpoint is not followed: the key keeps its status and credits, and the run reports it', async () => {
     // Prepare: an exhausted key, and elsewhere a server that would revive it with 99 credits.
