@@ -373,6 +373,30 @@ describe('runs that stop early sweep a pool of accounts', () => {
   });
 });
 
+describe('which keys a run asks the account of', () => {
+  it('a key the provider disabled is not asked for its account again: its balance read says whether it came back', async () => {
+    // Prepare: two keys of known accounts, three the provider refuses (401 to every request).
+    const pool = uniqueName('refused');
+    await seed(pool, 2, 1);
+    await table.broker().importKeys(
+      pool,
+      Array.from({ length: 3 }, (_, i) => ({ apiKey: fakeKey(`gone-${i}-`) })),
+    );
+    const start = provider.requests.length;
+    // Act
+    const first = await run(pool);
+    const between = provider.requests.length;
+    const second = await run(pool);
+    // Assess: the first run asks every key's account and disables the three; the next asks none,
+    // and still reads each refused key's balance (after the accounts).
+    expect(requestsTo('/v1/user/account', start, between)).toBe(5);
+    expect(first.summary).toMatchObject({ active: 2, disabled: 3 });
+    expect(requestsTo('/v1/user/account', between)).toBe(0);
+    expect(requestsTo('/v1/user/balance', between)).toBe(5);
+    expect(second.summary).toMatchObject({ active: 2, disabled: 3 });
+  });
+});
+
 describe('an import writes an account only with a key it adds', () => {
   it('a duplicate named into an account leaves no account record behind; the key keeps no account', async () => {
     // Prepare

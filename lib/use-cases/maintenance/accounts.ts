@@ -125,7 +125,10 @@ export interface Discovery {
 /**
  * Asks the provider for the account of each key that has none yet (one call per key, paced by
  * `acquire`), and remembers it with a write that applies only while the key still has none, so
- * an operator's value wins. Keys learn their account in place (`key.account`).
+ * an operator's value wins. Keys learn their account in place (`key.account`). A key the
+ * provider disabled is not asked: the provider refuses it there too, and asked again each run
+ * (ahead of every balance read) enough of them would take a run's every request; its own
+ * balance read says whether it came back, and a key back in service is asked the next run.
  */
 export async function discoverAccounts(
   accounts: MaintenanceAccounts,
@@ -139,7 +142,7 @@ export async function discoverAccounts(
   /** each learned account's record, made once a run however many of its keys learn it */
   const ensured = new Map<string, Promise<void>>();
   await mapLimit(
-    keys.filter((key) => key.account === undefined),
+    keys.filter((key) => key.account === undefined && key.status !== 'disabled'),
     concurrency,
     async (key) => {
       if (!(await acquire())) return;
