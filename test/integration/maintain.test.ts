@@ -66,6 +66,16 @@ async function seed(
   return result.keys.map((k, i) => ({ keyId: k.keyId, apiKey: secrets[i] ?? '' }));
 }
 
+/** A new pool of `count` keys with 50 credits each, and each key's id by its secret (as the provider sees requests). */
+async function creditedPool(prefix: string, count: number) {
+  const pool = uniqueName(prefix);
+  const keys = await seed(
+    pool,
+    Array.from({ length: count }, () => ({ credits: 50 })),
+  );
+  return { pool, keys, keyIdOf: new Map(keys.map((k) => [k.apiKey, k.keyId])) };
+}
+
 async function rawItem(keyId: string): Promise<Record<string, unknown> | undefined> {
   const out = await table.store.client.send(
     new GetCommand({ TableName: table.tableName, Key: { [TABLE.partitionKey]: keyId }, ConsistentRead: true }),
@@ -203,12 +213,7 @@ describe('maintenance: each balance answer and its status change', () => {
 describe('maintenance: which keys a short run checks', () => {
   it('three runs each allowed 5 checks cover 15 distinct keys, least recently checked first; a fourth starts again from the oldest', async () => {
     // Prepare
-    const pool = uniqueName('sweep');
-    const keys = await seed(
-      pool,
-      Array.from({ length: 15 }, () => ({ credits: 50 })),
-    );
-    const keyIdOf = new Map(keys.map((k) => [k.apiKey, k.keyId]));
+    const { pool, keys, keyIdOf } = await creditedPool('sweep', 15);
     const checkedBy = async (maxChecks: number): Promise<{ checked: number; keyIds: string[] }> => {
       const start = provider.requests.length;
       const report = await run(pool, { maxChecks });
@@ -239,12 +244,7 @@ describe('maintenance: a run against its deadline', () => {
   it('starts no request past its deadline (an injected clock), records and reports what it did, and the next run goes on with the keys checked longest ago', async () => {
     // Prepare: 12 keys; a clock that moves only while the pacer waits, so each run of 1 s at
     // 5 requests/s (one start every 202 ms) starts exactly 5 requests.
-    const pool = uniqueName('deadline');
-    const keys = await seed(
-      pool,
-      Array.from({ length: 12 }, () => ({ credits: 50 })),
-    );
-    const keyIdOf = new Map(keys.map((k) => [k.apiKey, k.keyId]));
+    const { pool, keys, keyIdOf } = await creditedPool('deadline', 12);
     let now = Date.parse('2026-12-07T10:00:00.000Z');
     const client = new StabilityClient({ baseUrl: provider.url });
     const timedRun = async () => {
