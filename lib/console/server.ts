@@ -7,7 +7,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { InvalidRequest, PoolNotFound, StoreThrottled } from '../domain/errors.js';
-import { PoolName } from '../domain/primitives.js';
+import { POOL_NAME_PATTERN, POOL_NAME_RULE } from '../domain/pool-name.js';
 import { listenOnLoopback, type Listening } from '../shared/listen.js';
 import { foreignRequest } from '../shared/loopback.js';
 import { storeFailure } from '../shared/store-failure.js';
@@ -121,8 +121,9 @@ function poolOf(pathname: string): string | undefined {
   } catch {
     return undefined;
   }
-  const checked = PoolName.safeParse(pool);
-  if (!checked.success) throw new InvalidRequest(checked.error.issues[0]?.message ?? 'not a pool name');
+  // The pattern, not the zod schema: this module is in every process that seals (wiring-secrets),
+  // the maintain function's among them, where zod's schemas are not wanted.
+  if (!POOL_NAME_PATTERN.test(pool)) throw new InvalidRequest(`a pool is ${POOL_NAME_RULE}`);
   return pool;
 }
 

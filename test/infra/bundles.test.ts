@@ -172,6 +172,15 @@ describe('the stack bundles every entry point the same way', () => {
     }
   });
 
+  it("keeps the HTTP edge's request schemas out of the scheduled maintain function, which takes no request", () => {
+    // Prepare: lib/domain/primitives.ts holds the request schemas, built at import
+    const inputs = Object.values((bundles.get('maintain') as Bundle).metafile.outputs).flatMap((o) =>
+      Object.keys(o.inputs),
+    );
+    // Assess
+    expect(inputs.filter((input) => input === 'lib/domain/primitives.ts' || input.startsWith('lib/http/'))).toEqual([]);
+  });
+
   it('bundles the sealing library and the KMS client only into the functions that seal or open secrets', () => {
     for (const bundle of bundles.values()) {
       // Prepare
