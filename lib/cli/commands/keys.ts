@@ -141,7 +141,7 @@ function statusCommand(name: 'enable' | 'disable'): Command {
     summary:
       name === 'enable'
         ? 'make a key active again'
-        : 'take a key out of the pool for good (it is never leased, maintenance leaves it alone)',
+        : 'take a key out of the pool until an operator enables it (it is never leased, maintenance leaves it alone)',
     usage: '<keyId> [--pool P] [--json]',
     help: [poolHelp(13), '--json       print the HTTP API body (the KeyView)'],
     options: { pool: { type: 'string' }, json: { type: 'boolean' } },
