@@ -166,9 +166,23 @@ function components(registry: z.core.$ZodRegistry<{ id: string }>): Record<strin
   );
 }
 
+/** A parameters object's JSON Schema as seen from one side of its zod schema. */
+function parameterSchema(
+  schema: z.ZodMiniType,
+  registry: z.core.$ZodRegistry<{ id: string }>,
+  io: 'input' | 'output',
+): JsonSchema {
+  const { $defs: _named, ...object } = toComponentRefs(
+    z.toJSONSchema(schema, { metadata: registry, io, unrepresentable: 'any', override }),
+  ) as JsonSchema;
+  return object;
+}
+
 /**
  * A route's parameters. Their schemas describe the value a parameter carries (the output of its
- * zod schema): `limit` is an integer, though a query string brings its digits.
+ * zod schema): `limit` is an integer, though a query string brings its digits. A value JSON
+ * Schema cannot state (a flag's word turned into a boolean) is described by what it accepts
+ * instead (`true` or `false`), never left as "anything".
  */
 function parameters(spec: RouteSpec, registry: z.core.$ZodRegistry<{ id: string }>): JsonSchema[] {
   const list: JsonSchema[] = [];
@@ -178,13 +192,13 @@ function parameters(spec: RouteSpec, registry: z.core.$ZodRegistry<{ id: string 
     ['header', spec.headers],
   ] as const) {
     if (!schema) continue;
-    const { $defs: _named, ...object } = toComponentRefs(
-      z.toJSONSchema(schema, { metadata: registry, io: 'output', unrepresentable: 'any', override }),
-    ) as JsonSchema;
+    const object = parameterSchema(schema, registry, 'output');
+    const accepted = (parameterSchema(schema, registry, 'input').properties ?? {}) as Record<string, JsonSchema>;
     const required = new Set((object.required ?? []) as string[]);
     const properties = (object.properties ?? {}) as Record<string, JsonSchema>;
     for (const [name, property] of Object.entries(properties)) {
-      list.push({ name, in: where, required: where === 'path' || required.has(name), schema: property });
+      const described = Object.keys(property).length > 0 ? property : (accepted[name] ?? property);
+      list.push({ name, in: where, required: where === 'path' || required.has(name), schema: described });
     }
   }
   return list;

@@ -280,6 +280,17 @@ describe('the OpenAPI document', () => {
     });
   });
 
+  it('declares the yes/no query flags as the words true or false, the only values the query validation takes', () => {
+    // Act
+    const flags = [
+      doc.paths['/pools/{pool}/keys']?.post?.parameters.find((p) => p.name === 'revive'),
+      doc.paths['/pools/{pool}/keys']?.post?.parameters.find((p) => p.name === 'verify'),
+      doc.paths['/pools/{pool}']?.delete?.parameters.find((p) => p.name === 'retireKeys'),
+    ];
+    // Assess
+    for (const flag of flags) expect(flag?.schema).toEqual({ type: 'string', pattern: '^(true|false)$' });
+  });
+
   it('signs every route but GET /health with SigV4, the scheme AWS itself exports', () => {
     // Assess
     expect(doc.components.securitySchemes.sigv4).toMatchObject({
