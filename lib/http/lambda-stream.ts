@@ -190,7 +190,7 @@ export function streamingProxyHandler(
     await serveProxy(
       (call, sink) => handle()(call, sink),
       // Read inside the edge's call, so an event it refuses is a 400 answered, not a crash.
-      () => proxyEdgeRequestOf(event),
+      () => ({ ...proxyEdgeRequestOf(event), remainingMs: () => context.getRemainingTimeInMillis() }),
       new LambdaResponseSink(stream, runtime),
       {
         maxBodyBytes: AWS_PROXY_MAX_BODY_BYTES,

@@ -40,6 +40,8 @@ export interface ProxyEdgeRequest {
   body?: Uint8Array;
   /** the IAM identity the edge authorized (undefined locally) */
   caller?: string;
+  /** the milliseconds the edge has left (a Lambda's remaining time; undefined locally: no bound) */
+  remainingMs?: () => number;
 }
 
 /** A sink that remembers whether the answer started (an error after that can only cut it). */
@@ -112,6 +114,7 @@ function proxyCallOf(request: ProxyEdgeRequest, maxBodyBytes = Infinity): Parame
     ...(request.body && request.body.byteLength > 0 ? { body: request.body } : {}),
     ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
     ...(request.caller === undefined ? {} : { caller: request.caller }),
+    ...(request.remainingMs === undefined ? {} : { remainingMs: request.remainingMs }),
   };
 }
 

@@ -20,6 +20,11 @@ export interface ProxyCall {
   idempotencyKey?: string;
   /** who called: the IAM identity the edge authorized (undefined locally) */
   caller?: string;
+  /**
+   * the milliseconds the edge has left to answer (a Lambda's remaining time; undefined: no
+   * bound, the local server): no failover starts a provider call that could outlive it
+   */
+  remainingMs?: () => number;
 }
 
 /** Serves one proxied request: the answer goes to `sink`; a refusal before any byte is thrown (a KeypoolError). */

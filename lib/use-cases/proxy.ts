@@ -350,6 +350,8 @@ export class Proxy {
       tried.add(use.keyId);
       const attempt = await this.attempt(send, use, attempts);
       if (!attempt.verdict.failover || attempts >= send.policy.proxyAttempts) return attempt;
+      // Another call could outlive the invocation (a slow refusal took its time): this answer is the caller's.
+      if (!this.timeForAnotherCall(send)) return attempt;
       await leasing.settleUse(use, attempt.verdict);
       const status = 'answer' in attempt ? { status: attempt.answer.status } : {};
       send.audit.failovers.push({ keyId: use.keyId, ...status, outcome: attempt.verdict.outcome });
@@ -365,6 +367,16 @@ export class Proxy {
       }
       if ('answer' in attempt) attempt.answer.abort();
     }
+  }
+
+  /**
+   * Whether the edge has time left for one more provider call and its answer's settling: the
+   * pool's proxyTimeoutSeconds and the record's margin. A Lambda killed mid-call would leave the
+   * caller no answer and a use counted unknown; without a bound (the local server), always.
+   */
+  private timeForAnotherCall(send: Send): boolean {
+    const left = send.call.remainingMs?.();
+    return left === undefined || left >= (send.policy.proxyTimeoutSeconds + RECORD_MARGIN_SECONDS) * 1000;
   }
 
   /** One provider call with `use`, classified by the table; an error answer's head read to decide its shape. */

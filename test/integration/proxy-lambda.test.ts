@@ -40,7 +40,11 @@ async function invoke(event: APIGatewayProxyEvent): Promise<Streamed> {
       done();
     },
   });
-  await handler(event, stream, { awsRequestId: 'req', functionName: 'keypool-proxy' } as Context);
+  await handler(event, stream, {
+    awsRequestId: 'req',
+    functionName: 'keypool-proxy',
+    getRemainingTimeInMillis: () => 900_000,
+  } as Context);
   await finished(stream).catch(() => undefined);
   const all = Buffer.concat(chunks);
   const end = all.indexOf(Buffer.alloc(8));

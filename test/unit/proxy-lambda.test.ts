@@ -49,7 +49,9 @@ class FakeResponseStream extends Writable {
   }
 }
 
-const CONTEXT = { awsRequestId: 'req-1', functionName: 'proxy' } as Context;
+/** The invocation's time left, as Lambda's context tells it (a proxy function's 900 s). */
+const LEFT_MS = 900_000;
+const CONTEXT = { awsRequestId: 'req-1', functionName: 'proxy', getRemainingTimeInMillis: () => LEFT_MS } as Context;
 
 /** A REST API proxy event for `/pools/{pool}/proxy/{path+}`. */
 function event(overrides: Partial<APIGatewayProxyEvent> = {}): APIGatewayProxyEvent {
@@ -123,6 +125,8 @@ describe('the proxy Lambda handler', () => {
       caller: 'arn:aws:sts::123456789012:assumed-role/app/worker',
     });
     expect(Buffer.from(call?.body ?? new Uint8Array()).equals(bytes)).toBe(true);
+    // The invocation's time left, which bounds any failover's next provider call.
+    expect(call?.remainingMs?.()).toBe(LEFT_MS);
   });
 
   it('takes a GET without body, headers or query as a poll', async () => {
@@ -139,6 +143,7 @@ describe('the proxy Lambda handler', () => {
       query: '',
       headers: {},
       caller: 'arn:aws:sts::123456789012:assumed-role/app/worker',
+      remainingMs: expect.any(Function) as unknown,
     });
   });
 

@@ -180,6 +180,30 @@ describe('Proxy: failover', () => {
     expect(audits[0]?.failovers).toEqual([{ keyId: ids[0], status: 401, outcome: 'invalid_key' }]);
   });
 
+  it('starts no failover that could outlive the invocation: with less time left than a call and its settling, the caller gets the refusal', async () => {
+    // Prepare: the edge has less than proxyTimeoutSeconds + the record's margin left
+    const { proxy, provider, store, ids } = await proxyWorld(2, [{ status: 401, body: DOCUMENTED_401 }]);
+    const sink = memorySink();
+    const remainingMs = () => RECORD_LEASE_MS - 1;
+    // Act
+    await proxy.handle(call({ remainingMs }), sink);
+    // Assess
+    expect([sink.status, sink.headers?.['x-keypool-attempts']]).toEqual([401, '1']);
+    expect(provider.keys).toHaveLength(1);
+    expect(store.peek(ids[0] ?? '')?.status).toBe('suspect');
+  });
+
+  it('fails over while the invocation has time for the next call and its settling', async () => {
+    // Prepare
+    const { proxy, provider } = await proxyWorld(2, [{ status: 401, body: DOCUMENTED_401 }]);
+    const sink = memorySink();
+    // Act
+    await proxy.handle(call({ remainingMs: () => RECORD_LEASE_MS }), sink);
+    // Assess
+    expect([sink.status, sink.text()]).toEqual([200, 'image']);
+    expect(provider.keys).toHaveLength(2);
+  });
+
   it('no key left to fail over to: the caller gets the last answer as it came, not a 409', async () => {
     // Prepare
     const { proxy, store, ids } = await proxyWorld(1, [{ status: 503, body: 'busy' }]);
