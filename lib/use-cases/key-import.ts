@@ -114,11 +114,12 @@ export class KeyImport {
       const sealed = await sealNewKey(this.sealer, newKey.apiKey, pool, createdAt, fields);
       const outcome = await this.storeKey(sealed, pool, options);
       // The account's record follows its key: written only once a key of this pool holds the
-      // account the import named (a duplicate, refused or retired key leaves no empty account).
-      // The same account on a key already stored repairs a record an earlier import left unwritten.
+      // account the import named or the provider answered at verify (a duplicate, refused or
+      // retired key leaves no empty account). The same account on a key already stored repairs a
+      // record an earlier import left unwritten.
       const stored = outcome.key;
-      if (newKey.account !== undefined && stored?.pool === pool && stored.account === newKey.account) {
-        if (stored.status !== 'retired') await ensureAccount(newKey.account);
+      if (account !== undefined && stored?.pool === pool && stored.account === account) {
+        if (stored.status !== 'retired') await ensureAccount(account);
       }
       return outcome;
     });

@@ -288,6 +288,8 @@ describe('an import with verify asks the provider first', () => {
     expect(result.refused?.map((r) => r.outcome)).toEqual(['rejected', 'unverified']);
     expect(JSON.stringify(result)).not.toContain(refused);
     expect((await broker.listAll(pool)).map((k) => k.account)).toEqual(['org-verified']);
+    // The account the provider answered is listed at once, as a named one is, not after a maintenance run.
+    expect(await table.accounts.record(pool, 'org-verified')).toMatchObject({ status: 'active' });
   });
 
   it('refuses verify for a pool no provider checks', async () => {
