@@ -117,7 +117,12 @@ const PATHS_ALLOWED = 'paths under v1/, v2beta/ or v2alpha/, except v1/user/';
 
 /** How an attempt ended: an answer to pass on, or a call that failed before one. */
 type Attempt = { use: Use; attempts: number; verdict: AnswerVerdict; settled: boolean } & (
-  { answer: ProviderAnswer; head: Head | undefined } | { failed: ProviderCallFailed }
+  | { answer: ProviderAnswer; head: Head | undefined }
+  | {
+      failed: ProviderCallFailed;
+      /** the status the provider answered before its error body broke off (none: no answer came) */
+      answered?: number;
+    }
 );
 
 /**
@@ -383,11 +388,11 @@ export class Proxy {
   private async attempt(send: Send, use: Use, attempts: number): Promise<Attempt> {
     const { call, policy, url, headers, audit } = send;
     const calledMs = this.clock();
-    const failed = (error: unknown): Attempt => {
+    const failed = (error: unknown, answered?: number): Attempt => {
       // Anything but the provider call's own failure is a fault here: the use stays counted.
       if (!(error instanceof ProviderCallFailed)) throw error;
       const verdict = classifyProviderAnswer({ failed: { sent: error.sent } });
-      return { use, attempts, verdict, settled: false, failed: error };
+      return { use, attempts, verdict, settled: false, failed: error, ...(answered === undefined ? {} : { answered }) };
     };
     let answer: ProviderAnswer;
     try {
@@ -409,7 +414,7 @@ export class Proxy {
       try {
         head = await readHead(answer.body, HEAD_BYTES);
       } catch (error) {
-        return failed(error);
+        return failed(error, answer.status);
       }
     }
     const documented = head !== undefined && head.whole && isDocumentedError(Buffer.from(head.bytes).toString('utf8'));
@@ -442,8 +447,9 @@ export class Proxy {
       const { failed, verdict } = attempt;
       // Sent with no answer (a timeout, a reset): the provider may have generated and billed it,
       // as a use kept `unknown` says; a retry under the key is refused, never sent again, as no
-      // other key is tried for it. A call never sent billed nothing: its record is dropped.
-      if (failed.sent) await idempotent?.close('lost');
+      // other key is tried for it. A call never sent billed nothing, nor did an error status
+      // whose body broke off (the provider answered, not a 2xx): their record is dropped.
+      if (failed.sent && attempt.answered === undefined) await idempotent?.close('lost');
       const last = { keyId: use.keyId, attempts, outcome: verdict.outcome };
       const timedOut = failed.sent && failed.reason === 'timeout';
       this.report(send.audit, sink, {

@@ -372,6 +372,24 @@ describe('Proxy: a request under an Idempotency-Key', () => {
     expect(provider.keys).toHaveLength(3);
   });
 
+  it.each([
+    ['whose shape decides its meaning (429)', 429],
+    ['whose shape does not (500)', 500],
+  ])(
+    'lets a retry ask the provider again after an error answer %s broke off: the provider answered, billing nothing',
+    async (_, status) => {
+      // Prepare: the status and the start of the body arrive, then the connection is reset.
+      const { proxy, provider } = await proxyWorld(1, [{ status, body: '{"id":"e1","na', cut: true }]);
+      await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch(() => undefined);
+      // Act
+      const retry = memorySink();
+      await proxy.handle(call({ idempotencyKey: 'job-1' }), retry);
+      // Assess
+      expect([retry.status, retry.text()]).toEqual([200, 'image']);
+      expect(provider.keys).toHaveLength(2);
+    },
+  );
+
   it('lets a retry ask the provider again after an answer that was not a 2xx', async () => {
     // Prepare
     const { proxy, provider } = await proxyWorld(1, [{ status: 400, body: 'bad prompt' }]);
