@@ -205,14 +205,16 @@ export class StoreThrottled extends KeypoolError {
 }
 
 /**
- * An Idempotency-Key whose lease no longer stands, or not for this caller: its replay is
- * refused rather than answering a secret the lease no longer holds. `why` says which, in a few
- * words (never a secret).
+ * An Idempotency-Key whose lease (or proxied request) no longer stands, or not for this caller:
+ * its replay is refused rather than answering a secret the lease no longer holds, or billing a
+ * generation again. `why` says which, in a few words (never a secret); `what` names what the key
+ * was used for, so a proxy caller is not told of a lease it never took.
  */
 export class IdempotencyConflict extends KeypoolError {
   readonly code = 'idempotency_conflict';
-  constructor(why: string) {
-    super(`this Idempotency-Key names a lease that cannot be answered again: ${why}; use a new key for a new lease`);
+  constructor(why: string, what: 'lease' | 'request' = 'lease') {
+    const named = what === 'lease' ? 'a lease' : 'a proxied request';
+    super(`this Idempotency-Key names ${named} that cannot be answered again: ${why}; use a new key for a new ${what}`);
   }
 }
 

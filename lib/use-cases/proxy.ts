@@ -310,7 +310,7 @@ export class Proxy {
     sink: CountingSink,
     audit: AuditStart,
   ): Promise<boolean> {
-    if (standing.callerDigest !== mine.callerDigest) throw new IdempotencyConflict('another caller made it');
+    if (standing.callerDigest !== mine.callerDigest) throw new IdempotencyConflict('another caller made it', 'request');
     if (standing.requestHash !== mine.requestHash) {
       throw new InvalidRequest(
         'this Idempotency-Key was used for another proxied request; use a new key for a new request',
@@ -330,6 +330,7 @@ export class Proxy {
     }
     throw new IdempotencyConflict(
       'the provider may have billed it and no answer is kept to replay (a 2xx not kept, or no answer in time)',
+      'request',
     );
   }
 

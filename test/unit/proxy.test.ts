@@ -305,6 +305,10 @@ describe('Proxy: a request under an Idempotency-Key', () => {
     const retry = await proxy.handle(call({ idempotencyKey: 'job-1' }), memorySink()).catch((e: unknown) => e);
     // Assess
     expect(retry).toBeInstanceOf(IdempotencyConflict);
+    // A proxied request's refusal speaks of the request, not of a lease the caller never took.
+    expect((retry as Error).message).toBe(
+      'this Idempotency-Key names a proxied request that cannot be answered again: the provider may have billed it and no answer is kept to replay (a 2xx not kept, or no answer in time); use a new key for a new request',
+    );
     expect(provider.keys).toHaveLength(1);
     expect(ids.map((id) => store.peek(id)?.usageCount).sort()).toEqual([0, 1]);
   });
