@@ -40,13 +40,8 @@ function alive(pid: number): boolean {
 }
 
 function readHolder(path: string): { text: string; holder: LockHolder | undefined } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = readText(path);
+  if (text === undefined) return undefined;
   try {
     const parsed = JSON.parse(text) as Partial<LockHolder>;
     if (typeof parsed.pid !== 'number') return { text, holder: undefined };
@@ -111,11 +106,52 @@ function place(path: string, holder: LockHolder, exclusive: boolean): void {
 }
 
 /**
+ * Removes the stale lock whose text is `stale`, unless another start is removing it (then nothing:
+ * the caller looks again). Removals go one at a time, each under a guard file created
+ * exclusively, and a lock is only ever created where none is: so the lock looked at is the lock
+ * removed, never one another start took over meanwhile. A guard whose start is gone (killed while
+ * it held it) is removed for the next look.
+ */
+function removeStale(path: string, stale: string): void {
+  const guard = `${path}.takeover`;
+  try {
+    writeFileSync(guard, String(process.pid), { flag: 'wx', mode: 0o644 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const holder = Number(readText(guard));
+    if (Number.isInteger(holder) && holder > 0 && !alive(holder)) unlinkIfThere(guard);
+    return;
+  }
+  try {
+    if (readText(path) === stale) unlinkSync(path);
+  } finally {
+    unlinkIfThere(guard);
+  }
+}
+
+/** A file's text; undefined when there is no such file. */
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function unlinkIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/**
  * Takes the data dir's lock for this process, or throws a LocalStackError of one line naming the
- * dir and the running holder's pids and ports. A lock whose processes are gone is taken over.
- * The lock appears whole or not at all where the file system has hard links (a reader never
- * sees a half-written one); two starts that find the same stale lock at the same instant are the
- * one case it does not settle.
+ * dir and the running holder's pids and ports. A lock whose processes are gone is taken over, by
+ * one start only when several find it at once (removeStale). The lock appears whole or not at all
+ * where the file system has hard links (a reader never sees a half-written one).
  */
 export function lockDataDir(dir: string, ports: Record<string, number>): DataDirLock {
   const path = join(dir, DATA_DIR_LOCK);
@@ -148,7 +184,7 @@ export function lockDataDir(dir: string, ports: Record<string, number>): DataDir
     if (!found) continue;
     if (found.holder && held(found.holder)) throw refusal(dir, found.holder);
     // Stale (or unreadable): removed only if it is still the lock just read.
-    if (readHolder(path)?.text === found.text) unlinkSync(path);
+    removeStale(path, found.text);
   }
   throw new LocalStackError(`could not take ${path}: other starts keep taking it; try again`);
 }
