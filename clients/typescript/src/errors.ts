@@ -95,7 +95,9 @@ export class NoUsableKey extends KeypoolError {
 
 /**
  * 409: the Idempotency-Key names a lease that cannot be answered again (another caller made it,
- * it was completed or ended, or its key is no longer leasable in the pool); use a new key.
+ * it was completed or ended, or its key is no longer leasable in the pool), or a proxied request
+ * that cannot be (another caller's, or one the provider may have billed with no answer kept to
+ * replay: a 2xx not kept, or no answer after it went out); use a new key.
  */
 export class IdempotencyConflict extends KeypoolError {
   static override readonly code = 'idempotency_conflict';

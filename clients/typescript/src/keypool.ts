@@ -272,8 +272,9 @@ export class Pool implements KeySource {
    * API's URL), signed for the proxy's SigV4 service. Resolves to the provider's answer as it
    * streams in; keypool's own refusals (NoUsableKey, PoolNotFound, ...) are thrown. An
    * Idempotency-Key always goes with it: calling again with the same `idempotencyKey` after a
-   * dropped connection replays the answer instead of billing twice. Only a connection never
-   * made is retried here.
+   * dropped connection replays the answer instead of billing twice, or, when the provider may
+   * have billed it and no answer was kept, throws IdempotencyConflict rather than ask again.
+   * Only a connection never made is retried here.
    */
   async proxy(path: string, init: ProxyInit = {}): Promise<Response> {
     const [rawPath = '', search] = path.split(/\?(.*)/s, 2);

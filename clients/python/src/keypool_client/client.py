@@ -269,8 +269,9 @@ class Pool:
         PROXY_TIMEOUT_SECONDS and the client's `timeout`).
 
         An Idempotency-Key is sent (a new one unless given): repeating a call with the same key
-        after a dropped connection replays its answer instead of billing again. Only a
-        connection never made is retried here.
+        after a dropped connection replays its answer instead of billing again, or, when the
+        provider may have billed it and no answer was kept, raises IdempotencyConflict rather
+        than ask again. Only a connection never made is retried here.
         """
         provider_path = "/".join(quote(part, safe="") for part in path.strip("/").split("/"))
         if not provider_path:

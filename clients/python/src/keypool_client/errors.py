@@ -78,7 +78,9 @@ class NoUsableKey(KeypoolError):
 
 
 class IdempotencyConflict(KeypoolError):
-    """409: the Idempotency-Key names a lease that no longer stands (completed, expired, key out of the pool) or another caller's."""
+    """409: the Idempotency-Key names a lease that no longer stands (completed, expired, key out of the pool) or
+    another caller's; proxy: another caller's request, or one the provider may have billed with no answer kept to
+    replay (a 2xx not kept, or no answer after it went out)."""
 
     code = "idempotency_conflict"
 
