@@ -59,8 +59,9 @@ export interface LeasingOptions {
   /** how long a page read serves the next leases (default PAGE_REUSE_MS; 0 reads for every lease) */
   pageReuseMs?: number;
   /**
-   * what a refusal says about its pool (DryPoolCounts: counted at most once a minute per pool);
-   * absent, a refusal carries no counts (a process that only completes and counts never refuses)
+   * what a refusal says about its pool (DryPoolCounts: counted at most once a minute per pool,
+   * waited for at most DRY_POOL_WAIT_MS); absent, a refusal carries no counts (a process that
+   * only completes and counts never refuses)
    */
   dryPool?: Pick<DryPoolCounts, 'dry'>;
   /**
@@ -244,7 +245,7 @@ export class Leasing {
    * NoUsableKey only when every shard was seen, in this request, to hold no candidate, or only
    * candidates that are, on inspection, not leasable; the refusal says when a cooling key
    * comes back and why the pool's keys are not usable (counted at most once a minute per pool
-   * and process: DryPoolCounts).
+   * and process, and told only when the count is there within DRY_POOL_WAIT_MS: DryPoolCounts).
    */
   async lease(pool: string, request: LeaseRequest = {}, idempotencyKey?: string, caller?: string): Promise<LeaseGrant> {
     const policy = await this.pools.require(pool);

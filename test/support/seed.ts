@@ -24,10 +24,12 @@ export interface SeedOptions {
   onSecret?: (secret: string) => void;
   /** put the keys in accounts of this many keys each (`acct-<n>`, in seed order); none: no account */
   keysPerAccount?: number;
+  /** every key's usage count (default 0): above the pool's cap, a pool of keys no lease can use */
+  usageCount?: number;
 }
 
 /**
- * Writes `count` fresh active keys (fake secrets, count 0, distinct import stamps so LRU
+ * Writes `count` fresh active keys (fake secrets, count 0 unless `usageCount` says, distinct import stamps so LRU
  * order is the seed order) and returns their ids in that order. Unprocessed items are
  * written again until none is left.
  */
@@ -53,8 +55,9 @@ export async function seedKeys(options: SeedOptions): Promise<string[]> {
   );
   const batches: StoredKey[][] = [];
   for (let i = 0; i < keys.length; i += 25) batches.push(keys.slice(i, i + 25));
+  const usageCount = options.usageCount ?? 0;
   await mapLimit(batches, options.concurrency ?? 8, async (batch) => {
-    let requests = batch.map((key) => ({ PutRequest: { Item: toKeyItem(key) } }));
+    let requests = batch.map((key) => ({ PutRequest: { Item: toKeyItem({ ...key, usageCount }) } }));
     for (let attempt = 0; requests.length > 0; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
       const out = await options.client.send(new BatchWriteCommand({ RequestItems: { [options.tableName]: requests } }));

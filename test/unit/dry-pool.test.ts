@@ -4,12 +4,14 @@
  * with a fake clock, which counts the store's calls).
  */
 import { describe, expect, it } from 'vitest';
-import { countKeys, dryPool } from '../../lib/domain/dry-pool.js';
+import { type CountedKey, countKeys, dryPool } from '../../lib/domain/dry-pool.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { KeyPageRead } from '../../lib/ports/key-pages.js';
+import { DRY_POOL_COUNT_MS, DryPoolCounts } from '../../lib/use-cases/dry-pool-counts.js';
+import { Leasing } from '../../lib/use-cases/leasing.js';
 import { Retirement } from '../../lib/use-cases/retirement.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
-import { POOL, world } from '../support/memory-world.js';
+import { fakeClock, POOL, world } from '../support/memory-world.js';
 
 /** The refusal a lease of the pool gets (the test fails if the lease is granted). */
 async function refusal(lease: Promise<unknown>): Promise<NoUsableKey> {
@@ -127,6 +129,79 @@ describe('a no_usable_key refusal', () => {
     expect([first.dry, second.dry]).toEqual([undefined, undefined]);
     expect(first.message).toContain('`keypool status`');
     expect(store.reads).toBe(1);
+  });
+});
+
+describe('a refusal in a pool whose count is slow', () => {
+  /** A store whose count reads wait until the test opens the gate (a large pool, or a slow table). */
+  class GatedCounts extends MemoryKeyStore {
+    reads = 0;
+    private opened = false;
+    private readonly waiting: (() => void)[] = [];
+    open(): void {
+      this.opened = true;
+      for (const release of this.waiting.splice(0)) release();
+    }
+    override async keyStates(pool: string, limit: number, afterKeyId?: string) {
+      this.reads++;
+      if (!this.opened) await new Promise<void>((resolve) => this.waiting.push(resolve));
+      return super.keyStates(pool, limit, afterKeyId);
+    }
+  }
+
+  it('is answered without counts after the bounded wait; the count goes on and the next refusal carries it', async () => {
+    // Prepare
+    const store = new GatedCounts();
+    const { clock, ...w } = await dryWorld(store);
+    const leasing = new Leasing({
+      store,
+      pools: w.pools,
+      sealer: w.sealer,
+      clock: clock.now,
+      dryPool: new DryPoolCounts({ store, clock: clock.now, waitMs: 20 }),
+    });
+    // Act
+    const first = await refusal(leasing.lease(POOL));
+    store.open();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const second = await refusal(leasing.lease(POOL));
+    // Assess
+    expect(first.dry).toBeUndefined();
+    expect(first.message).toContain('`keypool status`');
+    expect(second.dry?.unusable).toMatchObject({ overCap: 1, cooling: 1, disabled: 1 });
+    expect(store.reads).toBe(1);
+  }, 5_000);
+
+  it('a count that outlasts the minute stops paging and counts nothing; the next refusal after it counts again', async () => {
+    // Prepare: a pool whose pages never end, each read taking 10 s of the clock.
+    class EndlessCounts extends MemoryKeyStore {
+      reads = 0;
+      constructor(private readonly advance: (ms: number) => void) {
+        super();
+      }
+      override keyStates(): Promise<KeyPageRead<CountedKey & { keyId: string }>> {
+        this.reads++;
+        this.advance(10_000);
+        if (this.reads > 50) return Promise.reject(new Error('read past any bound'));
+        return Promise.resolve({
+          keys: [{ keyId: `k_${this.reads}`, status: 'disabled', usageCount: 0 }],
+          lastKeyId: `k_${this.reads}`,
+        });
+      }
+    }
+    const clock = fakeClock();
+    const store = new EndlessCounts(clock.advance);
+    const counts = new DryPoolCounts({ store, clock: clock.now });
+    // Act
+    const first = await counts.dry(POOL, 3);
+    const readsOfFirst = store.reads;
+    const second = await counts.dry(POOL, 3);
+    // Assess
+    expect(first).toBeUndefined();
+    expect(second).toBeUndefined();
+    expect(readsOfFirst).toBeLessThanOrEqual(DRY_POOL_COUNT_MS / 10_000);
+    expect(store.reads).toBeGreaterThan(readsOfFirst);
+    expect(store.reads).toBeLessThanOrEqual((2 * DRY_POOL_COUNT_MS) / 10_000);
   });
 });
 
