@@ -174,7 +174,7 @@ export const RESPONSES: Record<RouteKey, RouteResponses> = {
     ...answersOnly(
       409,
       ['no_usable_key', 'idempotency_conflict'],
-      'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a resting key comes back; unusable counts the keys not usable by why, as of countedAt (at most a minute old). idempotency_conflict: the Idempotency-Key names a lease that no longer stands (completed, ended, expired, its key no longer leasable in this pool) or another caller made it',
+      'no_usable_key: the pool has no key under the cap; retryAfterSeconds (and a Retry-After header) when a resting key comes back; unusable counts the keys not usable by why, as of countedAt (at most a minute old); both absent when the count could not be read or was not there within 300 ms (the first refusal of a large pool in a process: a later one carries it). idempotency_conflict: the Idempotency-Key names a lease that no longer stands (completed, ended, expired, its key no longer leasable in this pool) or another caller made it',
     ),
     ...SEALING_OR_STORE,
   },
