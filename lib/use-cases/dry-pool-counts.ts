@@ -11,7 +11,7 @@
  * and a pool that keeps refusing costs one paged read of its records a minute.
  *
  * Why a refusal does not wait for the count: the read is one page of 100 keys after another
- * (about 0.2 s per 1,000 keys on DynamoDB Local), so in a pool of tens of thousands of keys the
+ * (0.16 to 0.53 s per 1,000 keys on DynamoDB Local: npm run bench:dry-count), so in a pool of tens of thousands of keys the
  * first refusal of each process would take seconds, and past the lease function's timeout a
  * clean 409 would become a timeout. A refusal waits for the count at most waitMs; without it
  * the refusal answers without counts (as when the count cannot be read), and the read goes on
