@@ -174,7 +174,7 @@ export function importVerifier(env: NodeJS.ProcessEnv = process.env): AccountPro
   };
 }
 
-/** A broker (every use case) over the configured table. */
+/** A broker (every use case) over the configured table: the CLI's. */
 export function broker(config: StoreConfig, secrets: SecretSealer = sealer(config)): Broker {
   const client = documentClient(config);
   return new Broker({
@@ -183,6 +183,9 @@ export function broker(config: StoreConfig, secrets: SecretSealer = sealer(confi
     sealer: secrets,
     accounts: tableStore(DynamoAccountStore, config, client),
     verifier: importVerifier(),
+    // A CLI process refuses once and exits: a count it did not wait for would serve nobody, and
+    // a terminal has no function timeout to keep under (the count still ends within its minute).
+    dryPoolWaitMs: Infinity,
   });
 }
 

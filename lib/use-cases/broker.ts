@@ -22,6 +22,8 @@ export interface BrokerOptions extends Omit<LeasingOptions, 'pools' | 'sealer'> 
   sealer: SecretSealer;
   /** how long a pool's policy is kept in memory (default POLICY_CACHE_MS) */
   policyCacheMs?: number;
+  /** how long a refusal waits for its pool's count (default DRY_POOL_WAIT_MS; Infinity: the whole count) */
+  dryPoolWaitMs?: number;
   importConcurrency?: number;
   /** asks the provider about a key before an import with `verify` stores it */
   verifier?: AccountProvider;
@@ -60,7 +62,11 @@ export class Broker {
     this.leasing = new Leasing({
       ...options,
       pools: this.pools,
-      dryPool: new DryPoolCounts({ store: options.store, ...clock }),
+      dryPool: new DryPoolCounts({
+        store: options.store,
+        ...clock,
+        ...(options.dryPoolWaitMs === undefined ? {} : { waitMs: options.dryPoolWaitMs }),
+      }),
     });
     const accounts = options.accounts ? { accounts: options.accounts } : {};
     this.keys = new KeyAdmin({ store: options.store, pools: this.pools, ...clock, ...accounts });

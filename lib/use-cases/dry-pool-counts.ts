@@ -35,7 +35,7 @@ export interface DryPoolCountsOptions {
   store: Pick<LeaseStore, 'keyStates'>;
   clock?: () => number;
   ttlMs?: number;
-  /** how long a refusal waits for a count under way (default DRY_POOL_WAIT_MS) */
+  /** how long a refusal waits for a count under way (default DRY_POOL_WAIT_MS; Infinity: until the count ends) */
   waitMs?: number;
 }
 
@@ -94,6 +94,8 @@ export class DryPoolCounts {
 
 /** What `value` settles to within `ms`, else undefined (`value` goes on by itself). */
 async function within<T>(value: Promise<T>, ms: number): Promise<T | undefined> {
+  // setTimeout would read Infinity as 1 ms.
+  if (!Number.isFinite(ms)) return value;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), ms);

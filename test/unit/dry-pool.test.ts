@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { type CountedKey, countKeys, dryPool } from '../../lib/domain/dry-pool.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { KeyPageRead } from '../../lib/ports/key-pages.js';
-import { DRY_POOL_COUNT_MS, DryPoolCounts } from '../../lib/use-cases/dry-pool-counts.js';
+import { Broker } from '../../lib/use-cases/broker.js';
+import { DRY_POOL_COUNT_MS, DRY_POOL_WAIT_MS, DryPoolCounts } from '../../lib/use-cases/dry-pool-counts.js';
 import { Leasing } from '../../lib/use-cases/leasing.js';
 import { Retirement } from '../../lib/use-cases/retirement.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
@@ -169,6 +170,20 @@ describe('a refusal in a pool whose count is slow', () => {
     expect(first.dry).toBeUndefined();
     expect(first.message).toContain('`keypool status`');
     expect(second.dry?.unusable).toMatchObject({ overCap: 1, cooling: 1, disabled: 1 });
+    expect(store.reads).toBe(1);
+  }, 5_000);
+
+  it('a broker told to wait for the whole count (the CLI, which refuses once and exits) answers with it', async () => {
+    // Prepare
+    const store = new GatedCounts();
+    const { clock, poolStore, sealer } = await dryWorld(store);
+    const broker = new Broker({ store, poolStore, sealer, clock: clock.now, dryPoolWaitMs: Infinity });
+    // Act
+    const answer = refusal(broker.lease(POOL));
+    setTimeout(() => store.open(), DRY_POOL_WAIT_MS + 100);
+    const refused = await answer;
+    // Assess
+    expect(refused.dry?.unusable).toMatchObject({ overCap: 1, cooling: 1, disabled: 1 });
     expect(store.reads).toBe(1);
   }, 5_000);
 
