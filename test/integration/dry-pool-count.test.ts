@@ -9,10 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
-import { NoUsableKey } from '../../lib/domain/errors.js';
 import { Broker } from '../../lib/use-cases/broker.js';
 import { DRY_POOL_WAIT_MS } from '../../lib/use-cases/dry-pool-counts.js';
 import { createTestTable, uniqueName } from '../support/dynamo.js';
+import { refusal } from '../support/refusal.js';
 import { testSealer } from '../support/sealing.js';
 import { seedKeys } from '../support/seed.js';
 
@@ -36,15 +36,6 @@ function slowBroker(endpoint: string, tableName: string, delayMs: number) {
     sealer: testSealer(),
   });
   return { broker, reads };
-}
-
-async function refusal(lease: Promise<unknown>): Promise<NoUsableKey> {
-  const error = await lease.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof NoUsableKey)) throw new Error(`expected NoUsableKey, got ${String(error)}`);
-  return error;
 }
 
 describe('a refusal in a pool whose count takes longer than the wait', () => {

@@ -5,24 +5,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type CountedKey, countKeys, dryPool } from '../../lib/domain/dry-pool.js';
-import { NoUsableKey } from '../../lib/domain/errors.js';
 import type { KeyPageRead } from '../../lib/ports/key-pages.js';
 import { Broker } from '../../lib/use-cases/broker.js';
 import { DRY_POOL_COUNT_MS, DRY_POOL_WAIT_MS, DryPoolCounts } from '../../lib/use-cases/dry-pool-counts.js';
 import { Leasing } from '../../lib/use-cases/leasing.js';
 import { Retirement } from '../../lib/use-cases/retirement.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
+import type { NoUsableKey } from '../../lib/domain/errors.js';
+import { refusal } from '../support/refusal.js';
 import { fakeClock, POOL, world } from '../support/memory-world.js';
-
-/** The refusal a lease of the pool gets (the test fails if the lease is granted). */
-async function refusal(lease: Promise<unknown>): Promise<NoUsableKey> {
-  const error = await lease.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof NoUsableKey)) throw new Error(`expected NoUsableKey, got ${String(error)}`);
-  return error;
-}
 
 /** A pool of seven keys, each unusable for another reason (one retired), under the default cap 3. */
 async function dryWorld(store = new MemoryKeyStore()) {
