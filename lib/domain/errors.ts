@@ -18,7 +18,7 @@ export class NoUsableKey extends KeypoolError {
   readonly code = 'no_usable_key';
   /** when some key of the pool is cooling: seconds until the first one rests no more */
   readonly retryAfterSeconds: number | undefined;
-  /** the pool's keys a lease could not use, by why, when they were counted (absent: the count could not be read) */
+  /** the pool's keys a lease could not use, by why, when they were counted (absent: the count could not be read, or was not there within the wait) */
   readonly dry: DryPool | undefined;
   constructor(pool: string, maxUses: number, retryAfterSeconds?: number, dry?: DryPool) {
     const comesBack =
