@@ -816,7 +816,7 @@ describe('errors', () => {
     const pool = uniqueName('empty');
     await api.putPool(pool);
     // Act
-    const answer = await api.lease(pool);
+    const answer = await api.countedRefusal(pool);
     // Assess
     const body = expectError(answer, 409, 'no_usable_key');
     expect(body).not.toHaveProperty('retryAfterSeconds');

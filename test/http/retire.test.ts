@@ -65,7 +65,7 @@ describe('409 no_usable_key says why the pool is dry', () => {
     await api.call('DELETE', `/pools/${pool}/keys/${retired ?? ''}`);
     const before = Date.now();
     // Act
-    const answer = await api.lease(pool);
+    const answer = await api.countedRefusal(pool);
     // Assess
     const body = expectError(answer, 409, 'no_usable_key') as unknown as DryBody & { message: string };
     expect(rested.keyId).toBe(cooling);
@@ -89,7 +89,7 @@ describe('409 no_usable_key says why the pool is dry', () => {
     // Prepare
     const { pool, ids } = await poolWith('stale', 1);
     await api.call('PATCH', `/pools/${pool}/keys/${ids[0] ?? ''}`, { status: 'disabled' });
-    const first = expectError(await api.lease(pool), 409, 'no_usable_key') as unknown as DryBody;
+    const first = expectError(await api.countedRefusal(pool), 409, 'no_usable_key') as unknown as DryBody;
     await api.importKeys(pool, 1);
     await api.call('PATCH', `/pools/${pool}/keys/${(await api.grant(pool)).keyId}`, { status: 'disabled' });
     // Act

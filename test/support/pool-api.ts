@@ -111,6 +111,19 @@ export function poolApi(base: string) {
     lease: (pool: string, body?: Record<string, unknown>): Promise<Answer> =>
       call(base, 'POST', `/pools/${pool}/leases`, body),
 
+    /**
+     * POST /pools/{pool}/leases until a 409 carries the pool's counts: a refusal waits for its
+     * count a bounded time, and a count still being read comes with a later refusal.
+     */
+    async countedRefusal(pool: string): Promise<Answer> {
+      for (let tries = 0; ; tries++) {
+        const answer = await api.lease(pool);
+        const counted = answer.status === 409 && (answer.body as { countedAt?: unknown }).countedAt !== undefined;
+        if (counted || answer.status !== 409 || tries >= 50) return answer;
+        await new Promise((done) => setTimeout(done, 100));
+      }
+    },
+
     /** POST /pools/{pool}/leases: 200 and the grant. */
     async grant(pool: string, body?: Record<string, unknown>): Promise<LeaseGrantBody> {
       const answer = await api.lease(pool, body);
