@@ -131,7 +131,7 @@ export const PROXY_RESPONSES: Readonly<Record<string, RouteResponses>> = Object.
       ),
       502: {
         description:
-          "provider_failed: the provider gave no answer to pass on (the connection was reset after the request went out: the outcome is unknown and the use stays counted, `x-keypool-outcome: unknown`, never retried on another key; or no key's call could connect). Or the provider's own 502, passed through.",
+          "provider_failed: the provider gave no answer to pass on (the connection was reset after the request went out: the outcome is unknown and the use stays counted, `x-keypool-outcome: unknown`, never retried on another key; or an error status whose body broke off before it went out, its use given back; or no key's call could connect). Or the provider's own 502, passed through.",
         schema: r.ErrorResponse,
         codes: ['provider_failed'],
         passthrough: PASSTHROUGH,

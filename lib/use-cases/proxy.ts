@@ -415,7 +415,12 @@ export class Proxy {
       try {
         head = await readHead(answer.body, HEAD_BYTES);
       } catch (error) {
-        return failed(error, answer.status);
+        // The provider answered this status, so it generated nothing; the body that would say
+        // what the status means for the key broke off, so it says nothing (not documented).
+        return {
+          ...failed(error, answer.status),
+          verdict: classifyProviderAnswer({ status: answer.status, documented: false }),
+        };
       }
     }
     const documented = head !== undefined && head.whole && isDocumentedError(Buffer.from(head.bytes).toString('utf8'));
@@ -452,7 +457,8 @@ export class Proxy {
       // whose body broke off (the provider answered, not a 2xx): their record is dropped.
       if (failed.sent && attempt.answered === undefined) await idempotent?.close('lost');
       const last = { keyId: use.keyId, attempts, outcome: verdict.outcome };
-      const timedOut = failed.sent && failed.reason === 'timeout';
+      // An answered error whose body broke off is not a call left without an answer (504).
+      const timedOut = failed.sent && failed.reason === 'timeout' && attempt.answered === undefined;
       this.report(send.audit, sink, {
         keyId: use.keyId,
         status: timedOut ? 504 : 502,
@@ -472,14 +478,14 @@ export class Proxy {
       // its body echoes of the key is masked below (not only the statuses whose shape is read).
       else if (!success) head ??= await readHead(answer.body, HEAD_BYTES);
     } catch (error) {
-      // The answer broke off before anything went to the caller: a 2xx's generation was billed.
+      // The answer broke off before anything went to the caller: a 2xx's generation was billed
+      // (unknown: the use stays counted); an error status billed nothing and settles as it says.
       if (success) await idempotent?.close('lost');
       const failed = error instanceof ProviderCallFailed ? error : new ProviderCallFailed(true, 'reset');
-      return this.deliver(
-        send,
-        { use, attempts, settled: attempt.settled, verdict: classifyProviderAnswer({ failed }), failed },
-        sink,
-      );
+      const broken = success
+        ? { verdict: classifyProviderAnswer({ failed }) }
+        : { verdict: attempt.verdict, answered: answer.status };
+      return this.deliver(send, { use, attempts, settled: attempt.settled, failed, ...broken }, sink);
     }
     const headers = { ...returnedHeaders(answer.headers), ...keypoolHeaders(use.keyId, attempts, verdict.outcome) };
     let body = head ? head.all : answer.body;
@@ -511,8 +517,9 @@ export class Proxy {
       keeping?.relay.fail(error instanceof Error ? error : new Error('the answer broke off'));
       broken = true;
     }
-    // A body that broke off after the request went out: unknown, the use stays counted.
-    const settled = broken ? classifyProviderAnswer({ failed: { sent: true } }) : verdict;
+    // A 2xx whose body broke off: unknown, the use stays counted. An error status billed
+    // nothing whatever became of its body: it settles as its status said.
+    const settled = broken && success ? classifyProviderAnswer({ failed: { sent: true } }) : verdict;
     if (!attempt.settled) await this.options.leasing.settleUse(use, settled);
     await idempotent?.close(!success ? 'dropped' : keeping && (await keeping.kept) ? 'kept' : 'lost');
     if (broken) sink.fail();

@@ -394,6 +394,28 @@ describe('Proxy: a request under an Idempotency-Key', () => {
     },
   );
 
+  it('gives the use back when a 429 broke off before its shape could be read: another key is tried, the first left as it was', async () => {
+    // Prepare: the status and the start of the body arrive, then the connection is reset.
+    const { proxy, store, ids } = await proxyWorld(2, [{ status: 429, body: '{"id":"e1","na', cut: true }]);
+    const sink = memorySink();
+    // Act
+    await proxy.handle(call(), sink);
+    // Assess
+    expect([sink.status, sink.text()]).toEqual([200, 'image']);
+    expect(ids.map((id) => store.peek(id)?.usageCount).sort()).toEqual([0, 1]);
+    expect(ids.map((id) => store.peek(id)?.status)).toEqual(['active', 'active']);
+  });
+
+  it('gives the use back when a 400 (no other key tried) broke off before it went out: 502, nothing counted', async () => {
+    // Prepare
+    const { proxy, store, ids } = await proxyWorld(2, [{ status: 400, body: '{"id":"e1","na', cut: true }]);
+    // Act
+    const error = await proxy.handle(call(), memorySink()).catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(ProviderFailed);
+    expect(store.peek(ids[0] ?? '')?.usageCount).toBe(0);
+  });
+
   it('lets a retry ask the provider again after an answer that was not a 2xx', async () => {
     // Prepare
     const { proxy, provider } = await proxyWorld(1, [{ status: 400, body: 'bad prompt' }]);
