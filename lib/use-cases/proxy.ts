@@ -359,7 +359,8 @@ export class Proxy {
       // Another call could outlive the invocation (a slow refusal took its time): this answer is the caller's.
       if (!this.timeForAnotherCall(send)) return attempt;
       await leasing.settleUse(use, attempt.verdict);
-      const status = 'answer' in attempt ? { status: attempt.answer.status } : {};
+      const answered = 'answer' in attempt ? attempt.answer.status : attempt.answered;
+      const status = answered === undefined ? {} : { status: answered };
       send.audit.failovers.push({ keyId: use.keyId, ...status, outcome: attempt.verdict.outcome });
       try {
         // The record is no longer this request's (a retry took it over): no further provider call.

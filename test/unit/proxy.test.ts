@@ -396,12 +396,13 @@ describe('Proxy: a request under an Idempotency-Key', () => {
 
   it('gives the use back when a 429 broke off before its shape could be read: another key is tried, the first left as it was', async () => {
     // Prepare: the status and the start of the body arrive, then the connection is reset.
-    const { proxy, store, ids } = await proxyWorld(2, [{ status: 429, body: '{"id":"e1","na', cut: true }]);
+    const { proxy, store, ids, audits } = await proxyWorld(2, [{ status: 429, body: '{"id":"e1","na', cut: true }]);
     const sink = memorySink();
     // Act
     await proxy.handle(call(), sink);
     // Assess
     expect([sink.status, sink.text()]).toEqual([200, 'image']);
+    expect(audits[0]?.failovers).toEqual([{ keyId: ids[0], status: 429, outcome: 'provider_unavailable' }]);
     expect(ids.map((id) => store.peek(id)?.usageCount).sort()).toEqual([0, 1]);
     expect(ids.map((id) => store.peek(id)?.status)).toEqual(['active', 'active']);
   });
