@@ -25,7 +25,7 @@ export type RouteResponses = Record<
 
 /** Any route that reaches the table may answer it. */
 const STORE_THROTTLED =
-  'store_throttled: DynamoDB throttled the request, or refused it for concurrent transactions, past bounded retries; it says nothing about the pool (never a 409); retry after retryAfterSeconds (also the Retry-After header)';
+  'store_throttled: DynamoDB throttled the request, or refused it for concurrent transactions, past bounded retries (or a lease lost every race for keys still leasable); it says nothing about the pool (never a 409); retry after retryAfterSeconds (also the Retry-After header)';
 
 /** What each error code means where a route answers it, for the answer's description. */
 const CODE_TEXT: Readonly<Record<string, string>> = {

@@ -12,6 +12,7 @@ import {
   NoUsableKey,
   ReportBudgetExceeded,
   SecretUndecryptable,
+  StoreThrottled,
 } from '../domain/errors.js';
 import type { Candidate, CandidatePage, CompletedKey, IdempotentLease, LeaseStore } from '../ports/lease-store.js';
 import { type AnswerVerdict, slotOutcome } from '../domain/provider-answers.js';
@@ -384,7 +385,10 @@ export class Leasing {
     /** whether this request read past its process's other leases once already */
     let widened = false;
     let coolingUntilMs: number | undefined;
-    for (let round = 0; round < this.maxRounds && dry.size < span;) {
+    /** whether a key this request tried was leasable, and taken by another lease first */
+    let lostRace = false;
+    let round = 0;
+    while (round < this.maxRounds && dry.size < span) {
       // One shard first; once some are seen dry, the next ones in parallel: 1, 2, 4, then 8 at
       // a time while every read comes back dry, so a pool dry everywhere answers in a few
       // round trips whatever its shard count (and still reads each shard once).
@@ -441,6 +445,7 @@ export class Leasing {
         }
         if ('again' in tried) continue;
         stillUsable ||= tried.usable;
+        lostRace ||= tried.usable;
         candidate = takeSpread(free, this.random) ?? takeRandom(busy, this.random);
       }
       // Every candidate of this page was seen not leasable and the page is the whole range: the
@@ -452,6 +457,10 @@ export class Leasing {
         else dry.add(shard);
       }
     }
+    // Out of rounds with shards not seen dry, having lost races for keys that were leasable: the
+    // table is busy, not the pool dry (a 409 here would be false). The caller tries again.
+    if (dry.size < span && lostRace)
+      throw new StoreThrottled({ reason: 'conflict', dynamoCode: 'ConditionalCheckFailedException' });
     const wait =
       coolingUntilMs === undefined ? undefined : Math.max(1, Math.ceil((coolingUntilMs - this.clock()) / 1000));
     throw new NoUsableKey(pool, maxUses, wait, await this.dryPool?.dry(pool, maxUses));

@@ -13,7 +13,7 @@ import {
   Leasing,
   PAGE_REUSE_MS,
 } from '../../lib/use-cases/leasing.js';
-import { LeaseExpired, NoUsableKey } from '../../lib/domain/errors.js';
+import { LeaseExpired, NoUsableKey, StoreThrottled } from '../../lib/domain/errors.js';
 import { classifyProviderAnswer } from '../../lib/domain/provider-answers.js';
 import { MemoryKeyStore } from '../support/memory-key-store.js';
 
@@ -104,6 +104,17 @@ class RacingStore extends MemoryKeyStore {
   }
 }
 
+/** A store in which every lease write is refused as if another lease had just changed the key, which stays leasable. */
+class OutrunStore extends MemoryKeyStore {
+  readonly tried: string[] = [];
+
+  override tryLease(attempt: LeaseAttempt): Promise<LeaseAttemptResult> {
+    this.tried.push(attempt.keyId);
+    // The count this write expects is never the stored one: refused, answering the key as it stands.
+    return super.tryLease({ ...attempt, seenCount: attempt.seenCount + 1 });
+  }
+}
+
 describe('after a lost race', () => {
   it('retries the same key with the count the refused write returned, and gets it', async () => {
     // Prepare
@@ -116,6 +127,18 @@ describe('after a lost race', () => {
     expect(store.tried).toEqual([grant.keyId, grant.keyId]);
     expect(grant.usageCount).toBe(1);
     expect(store.peek(grant.keyId)?.usageCount).toBe(2);
+  });
+
+  it('answers 503 store_throttled, not a false 409, when it runs out of rounds losing races for a key still leasable', async () => {
+    // Prepare: one key, leasable all along, and every write of this broker outrun by another's
+    const { store, leasing, importKeys } = world(new OutrunStore());
+    const [keyId] = await importKeys('race', 1);
+    // Act
+    const refused = await leasing.lease(POOL).catch((e: unknown) => e);
+    // Assess
+    expect(refused).toBeInstanceOf(StoreThrottled);
+    expect(store.tried.length).toBeGreaterThan(1);
+    expect(store.peek(keyId ?? '')?.usageCount).toBe(0);
   });
 
   it('spreads its next first tries over the least used candidates of the page, then returns to strict LRU', async () => {
