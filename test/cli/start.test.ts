@@ -69,6 +69,11 @@ async function deadPid(): Promise<number> {
   return child.pid ?? 0;
 }
 
+/** A start's own DynamoDB Local over `dataDir`, with the data dir's sealing key (not the test run's). */
+function ownDataDir(dataDir: string): Record<string, string> {
+  return { KEYPOOL_DATA_DIR: dataDir, KEYPOOL_DYNAMODB_ENDPOINT: '', KEYPOOL_SEALING_KEY_FILE: '' };
+}
+
 /** Fresh ports for the three listeners of a start. */
 async function stackPorts(): Promise<
   Record<'KEYPOOL_PORT' | 'KEYPOOL_CONSOLE_PORT' | 'KEYPOOL_DYNAMODB_LOCAL_PORT', string>
@@ -92,14 +97,7 @@ describe('npm start', () => {
   it('serves the API over a persistent DynamoDB Local, keeps data and its sealing key across restarts, and stops both on Ctrl-C', async () => {
     // Prepare: no sealing variable (the test run's key file is not passed on), so the data dir's key is used.
     const dataDir = mkdtempSync(join(tmpdir(), 'keypool-data-'));
-    const env = {
-      KEYPOOL_PORT: String(await freePort()),
-      KEYPOOL_CONSOLE_PORT: String(await freePort()),
-      KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()),
-      KEYPOOL_DATA_DIR: dataDir,
-      KEYPOOL_DYNAMODB_ENDPOINT: '',
-      KEYPOOL_SEALING_KEY_FILE: '',
-    };
+    const env = { ...(await stackPorts()), ...ownDataDir(dataDir) };
     const keyFile = join(dataDir, 'sealing-key');
     const api = `http://127.0.0.1:${env.KEYPOOL_PORT}`;
     const consoleUrl = `http://127.0.0.1:${env.KEYPOOL_CONSOLE_PORT}`;
@@ -242,14 +240,7 @@ describe('npm start', () => {
   it('stops the DynamoDB Local it is starting when it is told to stop before it is up', async () => {
     // Prepare
     const dataDir = mkdtempSync(join(tmpdir(), 'keypool-stopped-early-'));
-    const run = start({
-      KEYPOOL_PORT: String(await freePort()),
-      KEYPOOL_CONSOLE_PORT: String(await freePort()),
-      KEYPOOL_DYNAMODB_LOCAL_PORT: String(await freePort()),
-      KEYPOOL_DATA_DIR: dataDir,
-      KEYPOOL_DYNAMODB_ENDPOINT: '',
-      KEYPOOL_SEALING_KEY_FILE: '',
-    });
+    const run = start({ ...(await stackPorts()), ...ownDataDir(dataDir) });
     let java: number[] = [];
     for (let i = 0; i < 1500 && java.length === 0 && !run.done(); i++) {
       java = await dynamoChildrenOf(run.pid);
@@ -276,7 +267,7 @@ describe('npm start', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'keypool-locked-'));
     const lockFile = join(dataDir, DATA_DIR_LOCK);
     writeFileSync(lockFile, JSON.stringify({ pid: await deadPid(), ports: { API: 1 } }));
-    const base = { KEYPOOL_DATA_DIR: dataDir, KEYPOOL_DYNAMODB_ENDPOINT: '', KEYPOOL_SEALING_KEY_FILE: '' };
+    const base = ownDataDir(dataDir);
     const ports = await stackPorts();
     const first = start({ ...base, ...ports });
     await until(() => first.done() || first.output().includes('keypool is up'), 60_000);
