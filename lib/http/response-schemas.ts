@@ -63,7 +63,7 @@ export const PoolDeletionPendingResponse = z.object({
   deleted: z.literal(false),
   /** keys this request retired */
   retiredKeys: Count,
-  /** keys of the pool not retired yet */
+  /** keys of the pool not retired yet (counted up to 1,000 past where the request stopped) */
   remainingKeys: Count,
 });
 export const AccountViewSchema = z.object({

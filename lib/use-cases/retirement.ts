@@ -37,7 +37,7 @@ export type PoolDeletion =
       deleted: false;
       /** keys this request retired */
       retiredKeys: number;
-      /** keys of the pool not retired yet, counted after the request stopped retiring */
+      /** keys of the pool not retired yet, counted after the request stopped retiring (up to MAX_COUNTED_KEYS past where it stopped) */
       remainingKeys: number;
     };
 
@@ -139,7 +139,12 @@ export class Retirement {
     const stop = async (skipped: number, after: string | undefined) => ({
       retired,
       unsealed,
-      remaining: skipped + unsealed.length + (after === undefined ? 0 : await this.countNotRetired(pool, after)),
+      // Bounded as a refusal's count is: this runs past the deadline, and the rest of a pool of
+      // any size must not be read within the time kept back for the answer.
+      remaining:
+        skipped +
+        unsealed.length +
+        (after === undefined ? 0 : await this.countNotRetired(pool, after, MAX_COUNTED_KEYS)),
     });
     let after: string | undefined;
     do {
