@@ -236,7 +236,17 @@ export function json(value: unknown): string {
 }
 
 /** Reads keys from a file (or stdin for "-"): one per line, blank lines and # comments skipped. */
-export async function readLines(path: string): Promise<string[]> {
+/** A line of a file read by readLines: its text, trimmed, and where it was (`<file> line <n>`, for messages). */
+export interface FileLine {
+  text: string;
+  where: string;
+}
+
+/**
+ * The lines of `path` ("-": stdin) that say something: trimmed, blank lines and `#` comments
+ * skipped, each with its line number, so a refusal can name the line without echoing it.
+ */
+export async function readLines(path: string): Promise<FileLine[]> {
   const { readFile } = await import('node:fs/promises');
   let text: string;
   try {
@@ -250,8 +260,9 @@ export async function readLines(path: string): Promise<string[]> {
   } catch (error) {
     throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
+  const source = path === '-' ? 'stdin' : path;
   return text
     .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
+    .map((line, i) => ({ text: line.trim(), where: `${source} line ${i + 1}` }))
+    .filter((line) => line.text !== '' && !line.text.startsWith('#'));
 }

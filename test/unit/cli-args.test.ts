@@ -4,6 +4,9 @@
  * flags a valid command line gives reach the use cases as the API's body would (a broker over
  * the in-memory stores).
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CliIo, CliServices } from '../../lib/cli/framework.js';
 import { runCli } from '../../lib/cli/run-cli.js';
@@ -149,6 +152,26 @@ describe('keypool CLI arguments', () => {
     expect(io.stderr()).toContain(says);
     expect(io.stderr()).not.toContain(SECRET);
     expect(io.stdout()).toBe('');
+  });
+
+  it('names the file and line of a key it refuses, counting comments and blank lines, never the key', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'keypool-add-'));
+    const file = join(dir, 'keys.txt');
+    writeFileSync(file, `# keys\n${SECRET}\n\n${SECRET}x y\n`);
+    const io = capture();
+    try {
+      // Act
+      const code = await runCli(['add', 'sk-test-valid-key-000', '--file', file], io, untouchable);
+      // Assess
+      expect(code).toBe(2);
+      expect(io.stderr().trim()).toBe(
+        `keypool add: ${file} line 4: an API key is 8-512 printable ASCII characters without spaces`,
+      );
+      expect(io.stdout()).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('prints help for the CLI, every command and every subcommand, exit 0', async () => {

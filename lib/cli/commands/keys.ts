@@ -54,9 +54,13 @@ export const add: Command = {
     const label = args.values.label === undefined ? undefined : checked(Label, args.values.label, '--label');
     const account =
       args.values.account === undefined ? undefined : checked(AccountName, args.values.account, '--account');
-    const secrets = [...args.positionals, ...(file ? await readLines(file) : [])];
-    if (secrets.length === 0) throw new UsageError('give at least one key, or --file F');
-    secrets.forEach((secret, i) => checked(ApiKeySecret, secret, `key #${i + 1}`));
+    // Each key is checked where it came from, so a refusal names the argument or the file's line, never the key.
+    const given = [
+      ...args.positionals.map((text, i) => ({ text, where: `key #${i + 1}` })),
+      ...(file ? await readLines(file) : []),
+    ];
+    if (given.length === 0) throw new UsageError('give at least one key, or --file F');
+    const secrets = given.map((line) => checked(ApiKeySecret, line.text, line.where));
     const total: ImportResult = {
       imported: 0,
       duplicates: 0,
