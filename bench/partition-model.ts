@@ -6,7 +6,11 @@
  * scale we cannot run here.
  *
  *   npx tsx bench/partition-model.ts [--target 10000] [--json] [--seed 1]
- *     [--threshold 0.01] [--shards 1,8,32,64] [--mix '{"refusedWritesPerLease":0.2}']
+ *     [--threshold 0.01] [--shards 1,8,32,64] [--mix '{"refusedWritesPerLease":0.2}'] [--max-uses 3]
+ *
+ * Beside the shard count it states the KMS requests the target rate implies (./kms-rate.ts:
+ * one Decrypt per key up to one per use, at the pool's cap `--max-uses`) against KMS's default
+ * symmetric request quota; DynamoDB is all it simulates.
  *
  * How it runs: time advances in 10 ms ticks. Leases arrive as a Poisson stream at the offered
  * rate (seeded PRNG); each lease is a small state machine issuing the requests of the request
@@ -110,8 +114,10 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as z from 'zod/mini';
 import { MAX_SHARDS, shardOf } from '../lib/domain/shards.js';
+import { DEFAULT_MAX_USES } from '../lib/domain/types.js';
 import { usagePartition } from '../lib/table.js';
 import { prng } from '../test/support/prng.js';
+import { type KmsLoad, kmsLoad, renderKmsLoad } from './kms-rate.js';
 
 /** What one granted lease costs on average, request by request (a lease's whole life: lease + completion). */
 export interface RequestMix {
@@ -286,6 +292,8 @@ export interface ModelOptions {
   resolution: number;
   /** pool name, only to hash shard values onto partitions when indexPartitions is a number */
   pool: string;
+  /** the pool's cap (a key serves maxUses + 1 uses): only the KMS figures read it */
+  maxUses: number;
 }
 
 export const DEFAULT_OPTIONS: ModelOptions = {
@@ -305,6 +313,7 @@ export const DEFAULT_OPTIONS: ModelOptions = {
   retry: SDK_RETRY,
   resolution: 0.005,
   pool: 'default',
+  maxUses: DEFAULT_MAX_USES,
 };
 
 /** One simulated run at one offered rate; every figure covers the measurement window only. */
@@ -797,6 +806,8 @@ export interface ScalingReport {
   recommended: { shards: number; leasesPerSec: number; hottestIndexWcuPerSec: number } | null;
   /** table-wide write units at the recommended S's sustainable rate (A10: not simulated) */
   tableLevel: { baseWcuPerSec: number; indexWcuPerSec: number; quotaPerTable: number } | null;
+  /** the KMS requests the target rate implies (one lease or proxied use opens one secret), not simulated */
+  kms: KmsLoad;
 }
 
 /** The table of sustainable rates for the given shard counts and the recommendation for `target`. */
@@ -841,6 +852,7 @@ export function scalingReport(
           quotaPerTable: TABLE_QUOTA_UNITS_PER_SECOND,
         }
       : null,
+    kms: kmsLoad(target, o.maxUses + 1),
   };
 }
 
@@ -864,6 +876,7 @@ export function renderReport(report: ScalingReport): string {
         `table-wide ${report.tableLevel?.baseWcuPerSec} base WCU/s + ${report.tableLevel?.indexWcuPerSec} index WCU/s, ` +
         `default on-demand quota ${report.tableLevel?.quotaPerTable} per table)`
       : `no S up to ${MAX_SHARDS} sustains ${report.target} leases/s`,
+    renderKmsLoad(report.kms),
     '',
   ];
   return lines.join('\n');
@@ -878,6 +891,7 @@ function main(): void {
       threshold: { type: 'string', default: '0.01' },
       shards: { type: 'string', default: '1,8,32,64' },
       mix: { type: 'string' },
+      'max-uses': { type: 'string', default: String(DEFAULT_MAX_USES) },
     },
     strict: true,
   });
@@ -892,10 +906,13 @@ function main(): void {
     return n;
   });
   const mix = mixFrom(values.mix === undefined ? {} : (JSON.parse(values.mix) as unknown));
+  const maxUses = Number(values['max-uses']);
+  if (!Number.isInteger(maxUses) || maxUses < 0) throw new Error('--max-uses takes a whole number >= 0');
   const report = scalingReport(positive(values.target, 'target'), shardCounts, {
     mix,
     seed: Math.floor(positive(values.seed, 'seed')),
     throttleThreshold: positive(values.threshold, 'threshold'),
+    maxUses,
   });
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
 }

@@ -248,5 +248,8 @@ describe('projections and report', () => {
     expect(text).toContain('| 1 | ');
     expect(text).toContain('| 2 | ');
     expect(text).toContain('recommended for 600 leases/s: S = 2');
+    // The KMS requests the target implies, beside the shard count: one Decrypt per key (4 uses) to one per lease.
+    expect(report.kms.decryptsPerSec).toEqual({ min: 150, max: 600 });
+    expect(text).toContain("KMS at 600 leases/s (each opens its key's secret; 4 uses per key): 150-600 Decrypt/s");
   });
 });
