@@ -2,16 +2,18 @@
  * When the wrapping-key service fails (KMS throttled, unreachable, the key disabled), the API
  * says so: 503 sealing_unavailable with a Retry-After, never a bare 500, and a lease that could
  * not be opened gives its use back. The local server here seals with a KMS key ARN whose KMS
- * endpoint (AWS_ENDPOINT_URL_KMS) is a stub that answers every call with DisabledException.
+ * endpoint (AWS_ENDPOINT_URL_KMS) is a stub that answers every call with DisabledException, or,
+ * while `refuseAll` is unset, the fake KMS behind KMS's JSON protocol (which can throttle).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
+import { SEALING_RETRY_AFTER_SECONDS } from '../../lib/domain/errors.js';
 import { sealNewKey } from '../../lib/use-cases/new-key.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
-import { fakeKeyArn, FakeKms } from '../support/fake-kms.js';
+import { fakeKeyArn, FakeKms, kmsJsonProtocol } from '../support/fake-kms.js';
 import { expectError, poolApi } from '../support/pool-api.js';
 import { captureOutput, startTestServer } from '../support/server.js';
 
@@ -20,14 +22,19 @@ let server: LocalServer;
 let kms: Server;
 let kmsCalls = 0;
 const KEY_ARN = fakeKeyArn(7);
+/** The KMS the endpoint serves while `refuseAll` is unset; it also seals the keys written here. */
+const servedKms = new FakeKms();
+/** The error every KMS call gets while set: DisabledException, as for a disabled key (a client error the SDK does not retry). */
+let refuseAll: string | undefined = 'DisabledException';
 
 beforeAll(async () => {
-  // A KMS that refuses everything, as it does for a disabled key (a client error KMS does not retry).
+  const answerAsKms = kmsJsonProtocol(servedKms);
   kms = createServer((request, response) => {
     kmsCalls++;
+    if (refuseAll === undefined) return answerAsKms(request, response);
     request.resume();
     response.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' });
-    response.end(JSON.stringify({ __type: 'DisabledException', message: 'key is disabled (stub)' }));
+    response.end(JSON.stringify({ __type: refuseAll, message: `${refuseAll} (stub)` }));
   });
   await new Promise<void>((done) => kms.listen(0, '127.0.0.1', done));
   process.env.KEYPOOL_SECRETS_KEY_ARN = KEY_ARN;
@@ -46,7 +53,7 @@ afterAll(async () => {
 /** Writes one key sealed under `keyArn` (by a stand-in KMS that works), as an import would have. */
 async function sealedKey(pool: string, keyArn = KEY_ARN): Promise<{ keyId: string; secret: string }> {
   const secret = fakeKey('kms-');
-  const sealer = createEsdkSealer({ current: { kind: 'kms', keyArn }, kms: new FakeKms() });
+  const sealer = createEsdkSealer({ current: { kind: 'kms', keyArn }, kms: servedKms });
   await table.pools.put(pool, {}, new Date().toISOString());
   const key = await sealNewKey(sealer, secret, pool, new Date().toISOString());
   await table.store.insert(key);
@@ -81,6 +88,39 @@ describe('when the key service fails', () => {
     expect(answer.text).not.toContain(secret);
     expect(capture.lines()).not.toContain(secret);
     expect(capture.lines()).not.toContain(item?.secret ?? 'no item');
+  });
+
+  it('a KMS throttle past the SDK retries answers 503 sealing_unavailable, never 500: the use given back, the key never marked, the next lease gets it', async () => {
+    // Prepare: KMS works, but throttles the next three calls (KMSClient's three attempts).
+    const pool = uniqueName('kms-throttled');
+    const { keyId, secret } = await sealedKey(pool);
+    const api = poolApi(server.url);
+    refuseAll = undefined;
+    servedKms.failNext('ThrottlingException', 3);
+    const before = servedKms.calls.decrypt;
+    const capture = captureOutput();
+    let throttled;
+    let next;
+    try {
+      // Act
+      throttled = await api.lease(pool);
+      next = await api.lease(pool);
+    } finally {
+      capture.stop();
+      refuseAll = 'DisabledException';
+    }
+    // Assess
+    const body = expectError(throttled, 503, 'sealing_unavailable');
+    expect(body.message).toContain('ThrottlingException');
+    expect(throttled.headers.get('retry-after')).toBe(String(SEALING_RETRY_AFTER_SECONDS));
+    // The SDK retried the throttle itself before the open gave up (3 Decrypts); the next lease opened with one more.
+    expect(servedKms.calls.decrypt - before).toBe(4);
+    // The line an operator finds in the lease function's log.
+    expect(capture.lines()).toMatch(/request failed.*sealing_unavailable.*ThrottlingException/);
+    // The use came back and the key stayed in the pool: the next lease took it at count 0.
+    expect(next).toMatchObject({ status: 200, body: { keyId, apiKey: secret, usageCount: 0 } });
+    // Counted once (the granted lease), and never marked undecryptable.
+    expect(await api.view(pool, keyId)).toMatchObject({ usageCount: 1, status: 'active' });
   });
 
   it('a key sealed under a KMS key this function does not hold (a previous key ARN dropped too early) answers 503 sealing_misconfigured: no KMS call, nothing marked, the use given back', async () => {

@@ -5,6 +5,7 @@
  * Counts every call and records the contexts it was given, so tests can prove what reaches KMS.
  */
 import { randomBytes } from 'node:crypto';
+import type { RequestListener } from 'node:http';
 import type { KmsClientLike } from '../../lib/adapters/wrapping-keys.js';
 
 interface Wrapped {
@@ -81,4 +82,43 @@ export class FakeKms implements KmsClientLike {
     const name = this.#failures.shift();
     if (name) throw new KmsError(name);
   }
+}
+
+const BLOBS = ['CiphertextBlob', 'Plaintext'];
+const OPERATIONS = { GenerateDataKey: 'generateDataKey', Encrypt: 'encrypt', Decrypt: 'decrypt' } as const;
+
+/**
+ * KMS's JSON protocol (awsJson1_1) in front of `kms`, as a request listener for a loopback
+ * server that AWS_ENDPOINT_URL_KMS names: blobs travel as base64, errors as `__type` with status
+ * 400 (as KMS answers ThrottlingException too, which the SDK retries by its name). Each call's
+ * operation is appended to `targets`.
+ */
+export function kmsJsonProtocol(kms: FakeKms, targets: string[] = []): RequestListener {
+  return (req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      const target = String(req.headers['x-amz-target']).replace('TrentService.', '');
+      targets.push(target);
+      const input = JSON.parse(body) as Record<string, unknown>;
+      for (const blob of BLOBS) if (typeof input[blob] === 'string') input[blob] = Buffer.from(input[blob], 'base64');
+      const method = OPERATIONS[target as keyof typeof OPERATIONS];
+      const call = kms[method].bind(kms) as (input: unknown) => Promise<Record<string, unknown>>;
+      call(input).then(
+        (output) => {
+          const answer = Object.fromEntries(
+            Object.entries(output).map(([k, v]) => [
+              k,
+              v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+            ]),
+          );
+          res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(answer));
+        },
+        (error: unknown) =>
+          res
+            .writeHead(400, { 'content-type': 'application/x-amz-json-1.1' })
+            .end(JSON.stringify({ __type: (error as Error).name, message: (error as Error).message })),
+      );
+    });
+  };
 }

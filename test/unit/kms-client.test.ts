@@ -4,50 +4,16 @@
  * opens through it against a KMS stand-in over loopback HTTP (the fake KMS's rules behind KMS's
  * JSON protocol), and a KMS error reaches the sealer by its name.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
 import { SealingUnavailable } from '../../lib/domain/errors.js';
-import { fakeKeyArn, FakeKms } from '../support/fake-kms.js';
-
-const BLOBS = ['CiphertextBlob', 'Plaintext'];
-const OPERATIONS = { GenerateDataKey: 'generateDataKey', Encrypt: 'encrypt', Decrypt: 'decrypt' } as const;
-
-/** KMS's JSON protocol (awsJson1_1) in front of `kms`: blobs travel as base64, errors as `__type`. */
-function kmsOverHttp(kms: FakeKms, targets: string[]): Server {
-  return createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      const target = String(req.headers['x-amz-target']).replace('TrentService.', '');
-      targets.push(target);
-      const input = JSON.parse(body) as Record<string, unknown>;
-      for (const blob of BLOBS) if (typeof input[blob] === 'string') input[blob] = Buffer.from(input[blob], 'base64');
-      const method = OPERATIONS[target as keyof typeof OPERATIONS];
-      const call = kms[method].bind(kms) as (input: unknown) => Promise<Record<string, unknown>>;
-      call(input).then(
-        (output) => {
-          const answer = Object.fromEntries(
-            Object.entries(output).map(([k, v]) => [
-              k,
-              v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
-            ]),
-          );
-          res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(answer));
-        },
-        (error: unknown) =>
-          res
-            .writeHead(400, { 'content-type': 'application/x-amz-json-1.1' })
-            .end(JSON.stringify({ __type: (error as Error).name, message: (error as Error).message })),
-      );
-    });
-  });
-}
+import { fakeKeyArn, FakeKms, kmsJsonProtocol } from '../support/fake-kms.js';
 
 const kms = new FakeKms();
 const targets: string[] = [];
-const server = kmsOverHttp(kms, targets);
+const server = createServer(kmsJsonProtocol(kms, targets));
 const ENV = ['AWS_ENDPOINT_URL_KMS', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
 const saved = { ...process.env };
 
