@@ -119,7 +119,7 @@ export function renderKmsLoad(load: KmsLoad): string {
   return [
     `KMS at ${n(load.usesPerSec)} leases/s (each opens its key's secret; ${load.usesPerKey} uses per key): ` +
       `${n(load.decryptsPerSec.min)}-${n(load.decryptsPerSec.max)} Decrypt/s (one per key when one container's cache serves all its uses, ` +
-      `one per use when they land on different containers) + ${n(load.generateDataKeysPerSec)} GenerateDataKey/s to import the keys used up`,
+      `one per use when they land on different containers) + up to ${n(load.generateDataKeysPerSec)} GenerateDataKey/s to import the keys used up`,
     `KMS quota: the upper end, ${n(top)} requests/s, is ${((top / load.quotaPerSecond) * 100).toFixed(0)} % of the default symmetric ` +
       `request quota of ${n(load.quotaPerSecond)}/s per account and Region (${higher}: ${load.source})`,
   ].join('\n');
