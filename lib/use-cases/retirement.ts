@@ -45,9 +45,9 @@ export interface PoolDeletionOptions {
   /** retire each key of the pool first, rather than refusing a pool that holds keys not retired */
   retireKeys?: boolean;
   /**
-   * with retireKeys: no retirement starts after this moment (ms since the epoch, by the
-   * clock), once this request has retired a key, so every request makes progress; absent,
-   * every key is retired in this one call
+   * with retireKeys: no page of keys is read and no retirement starts after this moment (ms
+   * since the epoch, by the clock), from the request's start, whatever it has or has not
+   * retired; absent, every key is retired in this one call
    */
   deadlineMs?: number;
 }
@@ -66,6 +66,9 @@ export function poolDeletionDeadline(nowMs: number, remainingMs: number): number
 const PAGE = 100;
 /** Keys read per page while a pool's keys not retired are only counted (one Query, then batch reads). */
 const COUNT_PAGE = 1000;
+
+/** How many of `keys` are not retired. */
+const notRetired = (keys: readonly KeyRecord[]): number => keys.filter((key) => key.status !== 'retired').length;
 
 export class Retirement {
   private readonly store: RetirementOptions['store'];
@@ -99,10 +102,12 @@ export class Retirement {
   /**
    * Deletes the pool's record. A pool that holds keys not retired is refused (PoolNotEmpty)
    * unless `retireKeys`: then each of them is retired first (kept, with its pool's name, for the
-   * audit); a key still in plain text cannot be (KeyNotSealed: the pool stays, its other keys
-   * retired). With a `deadlineMs` that comes before every key is retired, the pool stays and the
-   * answer says how many keys remain (`deleted: false`); calling again goes on where it stopped
-   * (keys retired already are skipped, and each is retired once by its conditional write).
+   * audit); a key still in plain text cannot be (KeyNotSealed: the pool stays, the other keys it
+   * reached retired). With a `deadlineMs` that comes before every key is retired, the pool stays
+   * and the answer says how many keys remain (`deleted: false`), unless the request met a key in
+   * plain text (KeyNotSealed: no request goes past it before a reseal); calling again goes on
+   * where it stopped (keys retired already are skipped, and each is retired once by its
+   * conditional write).
    * Leases of the pool are refused from then on (pool_not_found) and its retired keys stay
    * listed once the pool is created again. An import into the pool meanwhile creates it again:
    * keys it adds are not retired (each import lands whole, before or after).
@@ -113,11 +118,13 @@ export class Retirement {
     if (options.retireKeys) {
       const walk = await this.retireAll(pool, options.deadlineMs);
       retiredKeys = walk.retired;
-      if (walk.remaining !== undefined) return { pool, deleted: false, retiredKeys, remainingKeys: walk.remaining };
+      // Before the deadline's answer: a request stopped among keys in plain text would stop
+      // there again each time it is sent, however often, until a reseal.
       if (walk.unsealed.length > 0) throw new KeyNotSealed(walk.unsealed);
+      if (walk.remaining !== undefined) return { pool, deleted: false, retiredKeys, remainingKeys: walk.remaining };
     } else {
-      const notRetired = await this.countNotRetired(pool, undefined, MAX_COUNTED_KEYS);
-      if (notRetired > 0) throw new PoolNotEmpty(pool, notRetired);
+      const left = await this.countNotRetired(pool, MAX_COUNTED_KEYS);
+      if (left > 0) throw new PoolNotEmpty(pool, left);
     }
     if (!(await this.poolStore.remove(pool))) throw new PoolNotFound(pool);
     this.pools.forget(pool);
@@ -125,9 +132,10 @@ export class Retirement {
   }
 
   /**
-   * Retires the pool's keys a page at a time, until the end of the pool or the deadline (no
-   * retirement starts after it once one has succeeded). `remaining`: the keys not retired when
-   * it stopped at the deadline (those still in plain text among them); undefined at the end.
+   * Retires the pool's keys a page at a time, until the end of the pool or the deadline: from
+   * the start, no page is read and no retirement starts after it, so a pool whose keys this
+   * request cannot retire (in plain text, retired already) is bounded as one it retires.
+   * `remaining`: the keys not retired when it stopped at the deadline; undefined at the end.
    */
   private async retireAll(
     pool: string,
@@ -135,19 +143,18 @@ export class Retirement {
   ): Promise<{ retired: number; unsealed: string[]; remaining?: number }> {
     let retired = 0;
     const unsealed: string[] = [];
-    const late = (): boolean => deadlineMs !== undefined && retired > 0 && this.clock() >= deadlineMs;
-    const stop = async (skipped: number, after: string | undefined) => ({
-      retired,
-      unsealed,
-      // Bounded as a refusal's count is: this runs past the deadline, and the rest of a pool of
-      // any size must not be read within the time kept back for the answer.
-      remaining:
-        skipped +
-        unsealed.length +
-        (after === undefined ? 0 : await this.countNotRetired(pool, after, MAX_COUNTED_KEYS)),
-    });
+    const late = (): boolean => deadlineMs !== undefined && this.clock() >= deadlineMs;
+    /** Stopped at the deadline: `skipped` keys of its last page not tried, the rest read from `after` (undefined: the start). */
+    const stop = async (skipped: number, after: string | undefined) => {
+      // Past the deadline, within the time kept back for the answer: one page of the rest, as a
+      // rest of any size must not be read now (a larger rest is counted over its first 1,000
+      // keys). A rest with nothing to retire in it is the end of the pool after all.
+      const rest = await this.store.poolKeys(pool, MAX_COUNTED_KEYS, after);
+      const remaining = skipped + notRetired(rest.keys);
+      return remaining === 0 && rest.lastKeyId === undefined ? { retired, unsealed } : { retired, unsealed, remaining };
+    };
     let after: string | undefined;
-    do {
+    for (;;) {
       if (late()) return stop(0, after);
       const page = await this.store.poolKeys(pool, PAGE, after);
       const live = page.keys.filter((key) => key.status !== 'retired');
@@ -160,24 +167,21 @@ export class Retirement {
       for (const result of done)
         if (result && !result.retired && result.current && result.current.status !== 'retired')
           unsealed.push(result.current.keyId);
-      after = page.lastKeyId;
       const skipped = done.filter((result) => result === undefined).length;
+      if (page.lastKeyId === undefined)
+        return skipped > 0 ? { retired, unsealed, remaining: skipped } : { retired, unsealed };
+      after = page.lastKeyId;
       if (skipped > 0) return stop(skipped, after);
-    } while (after !== undefined);
-    return { retired, unsealed };
+    }
   }
 
-  /** The pool's keys not retired after `after` (from the start when undefined), counted up to `cap`. */
-  private async countNotRetired(
-    pool: string,
-    after: string | undefined,
-    cap = Number.POSITIVE_INFINITY,
-  ): Promise<number> {
+  /** The pool's keys not retired, counted up to `cap`: a refusal's count reads no further. */
+  private async countNotRetired(pool: string, cap: number): Promise<number> {
     let count = 0;
-    let from = after;
+    let from: string | undefined;
     do {
       const page = await this.store.poolKeys(pool, COUNT_PAGE, from);
-      count += page.keys.filter((key) => key.status !== 'retired').length;
+      count += notRetired(page.keys);
       from = page.lastKeyId;
     } while (from !== undefined && count < cap);
     return count;
