@@ -13,3 +13,11 @@ export const POOL_NAME_PATTERN = /^(?!\.\.?$)[A-Za-z0-9_.-]{1,64}$/;
 
 /** What POOL_NAME_PATTERN asks for, in words (the clients' RangeError and ValueError say the same). */
 export const POOL_NAME_RULE = '1-64 letters, digits, "_", "." or "-" (not "." or "..")';
+
+/**
+ * The two names POOL_NAME_PATTERN refuses that an older version's CLI still created. A pool so
+ * named is reached by one command only, `keypool pool delete` (straight to the table, as no
+ * URL can name it), so an operator can retire its keys and delete it; nothing creates one,
+ * leases from one or adds keys to one.
+ */
+export const LEGACY_POOL_NAMES: readonly string[] = ['.', '..'];

@@ -9,17 +9,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../lib/local/dynamodb-local.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { type CliRun, runKeypool, startKeypool } from '../support/cli.js';
-import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
+import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import type { KeyViewBody, LeaseGrantBody } from '../support/pool-api.js';
 import { call, startTestServer } from '../support/server.js';
 
 let env: Record<string, string>;
+let table: TestTable;
 let server: LocalServer;
 let provider: FakeProvider;
 
 beforeAll(async () => {
-  const table = await createTestTable('cli');
+  table = await createTestTable('cli');
   env = { KEYPOOL_DYNAMODB_ENDPOINT: table.endpoint, KEYPOOL_TABLE: table.tableName };
   server = await startTestServer(table.tableName);
   provider = await startFakeProvider();
@@ -99,6 +100,42 @@ describe('keypool CLI', () => {
     expect(dry).toContain('keypool status');
     expect(deleted).toEqual({ pool, deleted: true, retiredKeys: 1 });
     expect((await call(server.url, 'GET', `/pools/${pool}`)).status).toBe(404);
+  });
+
+  it('pool delete, and no other command, takes the legacy names "." and ".." that an older version created: their keys retired, the pools gone', async () => {
+    // Prepare: pools under the two names refused now, each with a key, as an older CLI made them.
+    const broker = table.broker();
+    const keyIds: string[] = [];
+    for (const legacy of ['.', '..'])
+      keyIds.push(...(await broker.importKeys(legacy, [{ apiKey: fakeKey('legacy-') }])).keys.map((k) => k.keyId));
+    // Act
+    const others = [
+      await keypool(['pool', 'set', '..']),
+      await keypool(['pool', 'show', '.']),
+      await keypool(['add', fakeKey(), '--pool', '.']),
+      await keypool(['lease', '--pool', '..']),
+      await keypool(['list', '--pool', '.']),
+    ];
+    const notEmpty = refused(await keypool(['pool', 'delete', '..']), 1);
+    const deleted = [
+      body(await keypool(['pool', 'delete', '.', '--retire-keys', '--json'])),
+      body(await keypool(['pool', 'delete', '..', '--retire-keys', '--json'])),
+    ];
+    const keys = await Promise.all(keyIds.map((keyId) => table.store.get(keyId)));
+    // Assess
+    for (const run of others) expect(refused(run, 2)).toContain('not "." or ".."');
+    expect(notEmpty).toContain('pool ".." still holds 1 key(s) that are not retired');
+    expect(deleted).toEqual([
+      { pool: '.', deleted: true, retiredKeys: 1 },
+      { pool: '..', deleted: true, retiredKeys: 1 },
+    ]);
+    expect(keys).toMatchObject([
+      { pool: '.', status: 'retired', statusReason: 'pool_deleted' },
+      { pool: '..', status: 'retired', statusReason: 'pool_deleted' },
+    ]);
+    const pools = (await broker.listPools()).map((p) => p.pool);
+    expect(pools).not.toContain('.');
+    expect(pools).not.toContain('..');
   });
 
   it('add from arguments and a file, list, lease, complete, increment, disable, enable — with --json bodies as the API', async () => {

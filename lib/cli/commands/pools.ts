@@ -16,6 +16,7 @@ import {
 } from '../../domain/primitives.js';
 import { reshard as reshardPool, RESHARD_SETTLE_MS, type ReshardReport } from '../../use-cases/reshard.js';
 import { MAX_SHARDS } from '../../domain/shards.js';
+import { LEGACY_POOL_NAMES } from '../../domain/pool-name.js';
 import { POOL_DEFAULTS, type PoolPolicy, type PoolSettings, PROVIDERS, RATE_LIMIT_SCOPES } from '../../domain/types.js';
 import { checked, type Command, type CommandGroup, Concurrency, json, numberFlag, table } from '../framework.js';
 
@@ -215,11 +216,15 @@ const remove: Command = {
     '--json          print the HTTP API body: {"pool","deleted","retiredKeys"}',
     'Without --retire-keys a pool with keys that are not retired is refused (exit 1, pool_not_empty).',
     'Leases of the pool are refused from then on; `keypool pool set` creates it again, its retired keys still listed.',
+    '<pool> may also be "." or "..": names an older version created, which no URL reaches and no other command',
+    'accepts; this command deletes such a pool (with --retire-keys, its keys too) and nothing creates one again.',
   ],
   options: { 'retire-keys': { type: 'boolean' }, json: { type: 'boolean' } },
   positionals: [1, 1],
   async run({ args, io, services }) {
-    const pool = checked(PoolName, args.positionals[0], 'pool');
+    // A legacy name is taken as it is, here only: this command reaches the table without a URL.
+    const word = args.positionals[0];
+    const pool = word !== undefined && LEGACY_POOL_NAMES.includes(word) ? word : checked(PoolName, word, 'pool');
     const result = await services.broker().deletePool(pool, { retireKeys: args.values['retire-keys'] === true });
     io.out(args.values.json ? json(result) : `pool ${result.pool} deleted; ${result.retiredKeys} key(s) retired`);
     return 0;
