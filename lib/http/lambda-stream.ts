@@ -8,9 +8,9 @@
  */
 import type { Writable } from 'node:stream';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
-import { InvalidRequest } from '../domain/errors.js';
 import { AWS_PROXY_MAX_BODY_BYTES } from './proxy-route.js';
 import { type ProxyEdgeRequest, serveProxy } from './proxy-edge.js';
+import { notText } from './query-text.js';
 import { logger } from '../observability/logger.js';
 import { STACK_METRIC } from '../observability/metric-names.js';
 import { metrics, type StackMetricsSink } from '../observability/metrics.js';
@@ -70,9 +70,7 @@ const LONE_SURROGATE = /\p{Cs}/u;
  */
 function encode(text: string, where: string): string {
   if (LONE_SURROGATE.test(text)) {
-    throw new InvalidRequest(`invalid ${where}: a lone UTF-16 surrogate is half of a character, not text`, [
-      { path: where, message: 'a lone UTF-16 surrogate' },
-    ]);
+    throw notText(where, 'a lone UTF-16 surrogate is half of a character, not text', 'a lone UTF-16 surrogate');
   }
   return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }

@@ -13,6 +13,7 @@ import type { ProxyHandle } from '../ports/proxy-call.js';
 import type { ResponseSink } from '../ports/proxy.js';
 import { logErrorAnswer } from './error-log.js';
 import { errorAnswer, isKeypoolFault, PayloadTooLarge } from './errors.js';
+import { assertQueryText } from './query-text.js';
 import { LeaseHeaders } from './schemas.js';
 import { MethodNotAllowed } from './unmatched.js';
 
@@ -33,7 +34,7 @@ export interface ProxyEdgeRequest {
   method: string;
   /** the path as it arrived, still percent-encoded: /pools/{pool}/proxy/{path} */
   rawPath: string;
-  /** the query string without `?` */
+  /** the query string without `?`, as sent (percent-encoded); one that does not decode to UTF-8 is refused */
   rawQuery: string;
   /** header names in any case; a repeated header joined with ", " */
   headers: Readonly<Record<string, string | undefined>>;
@@ -86,6 +87,9 @@ function proxyCallOf(request: ProxyEdgeRequest, maxBodyBytes = Infinity): Parame
       { path: 'path.pool', message: POOL_NAME_RULE },
     ]);
   }
+  // Passed on as sent once it is text. On AWS it arrives re-encoded from the text API Gateway
+  // decoded (lib/http/lambda-stream.ts); a local request carries it as the caller sent it.
+  assertQueryText(request.rawQuery);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name.toLowerCase()] = value;

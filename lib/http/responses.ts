@@ -30,7 +30,7 @@ const STORE_THROTTLED =
 /** What each error code means where a route answers it, for the answer's description. */
 const CODE_TEXT: Readonly<Record<string, string>> = {
   invalid_request:
-    "invalid_request: malformed JSON or a body whose bytes are not UTF-8, wrong types, out-of-range values, unknown fields, or a value above the pool's policy",
+    "invalid_request: malformed JSON, a body or a query whose bytes are not UTF-8, wrong types, out-of-range values, unknown fields, or a value above the pool's policy",
   pool_not_found: 'pool_not_found: no pool of that name',
   key_not_found: 'key_not_found: no key with that id in this pool (a key of another pool is not found)',
   lease_not_found: 'lease_not_found: no lease with that id in this pool (a lease of another pool is not found)',

@@ -11,6 +11,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { errorAnswer, LOCAL_SERVER_STATUS, type LocalServerRefusal, PayloadTooLarge } from '../http/errors.js';
 import { MAX_BODY_BYTES } from '../http/http-handler.js';
 import { MAX_PROXY_BODY_BYTES, proxyRoute, serveProxy } from '../http/proxy-edge.js';
+import { assertQueryText } from '../http/query-text.js';
 import type { ProxyHandle } from '../ports/proxy-call.js';
 import type { ResponseSink } from '../ports/proxy.js';
 import { DEFAULT_ROUTE_FUNCTION, type FunctionName, matchRoute, ROUTES } from '../http/routes.js';
@@ -52,7 +53,9 @@ function decodeSegments(path: string): string | undefined {
 /**
  * The API Gateway v2 event for a request, as HTTP APIs build it. The body is handed over as text,
  * or base64-encoded where its bytes are not UTF-8 (as API Gateway hands over bytes), so the
- * handler sees what was sent rather than U+FFFD in its place.
+ * handler sees what was sent rather than U+FFFD in its place. A query whose percent-escapes do
+ * not decode to UTF-8 has no place in an event (URLSearchParams would put U+FFFD there): it is
+ * refused, InvalidRequest thrown (lib/http/query-text.ts).
  */
 export function toEvent(
   request: IncomingMessage,
@@ -63,6 +66,7 @@ export function toEvent(
   const body = isText ? text : bytes.toString('base64');
   // Prefixed, not resolved against a base: a path starting with // would otherwise be read as a host (and throw).
   const url = new URL(`http://localhost${request.url ?? '/'}`);
+  assertQueryText(url.search.slice(1));
   const method = (request.method ?? 'GET').toUpperCase();
   const decoded = decodeSegments(url.pathname);
   const match = decoded === undefined ? undefined : matchRoute(method, url.pathname);
@@ -263,9 +267,10 @@ export function startServer(
         const result = await handlers[functionName](event, lambdaContext(`keypool-${functionName}`));
         const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
         send(response, result.statusCode ?? 200, typeof result.body === 'string' ? result.body : '', headers);
-      } catch {
-        const internal = errorAnswer(undefined);
-        if (!response.headersSent) send(response, internal.status, JSON.stringify(internal.body));
+      } catch (error) {
+        // A refusal (toEvent's) is its answer; anything else an internal error that says nothing more.
+        const answer = errorAnswer(error);
+        if (!response.headersSent) send(response, answer.status, JSON.stringify(answer.body));
         else response.destroy();
       }
     })();

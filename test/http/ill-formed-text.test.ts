@@ -4,7 +4,8 @@
  * place of what was sent, through the local server and in a Lambda event; and a lone surrogate
  * anywhere in an HTTP API event (path, path parameter, query, header, JSON body) is answered by
  * every route with a 4xx JSON error, never a 500, as is one percent-encoded in a request to the
- * local server, the proxy route's included.
+ * local server, the proxy route's included; a query that percent-decodes to bytes that are not
+ * UTF-8 is refused by every route of the local server with 400 before the route runs.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +129,46 @@ describe('a lone UTF-16 surrogate in an HTTP API event', () => {
       expect(status, `${where}: ${body}`).toBeLessThan(500);
       expect(JSON.parse(body), where).toBeTypeOf('object');
     }
+  });
+});
+
+describe('a query that percent-decodes to bytes that are not UTF-8 (%FF) through the local server', () => {
+  it('is refused by every route with 400 invalid_request naming its place, before the route runs', async () => {
+    // Prepare
+    const pool = uniqueName('query');
+    const imported = await call(server.url, 'POST', `/pools/${pool}/keys`, {
+      keys: [{ apiKey: fakeKey(), account: 'org-1' }],
+    });
+    const [keyId = ''] = (imported.body as { keys: { keyId: string }[] }).keys.map((k) => k.keyId);
+    const paths = ROUTE_KEYS.map((key) => {
+      const spec = ROUTES[key];
+      const path = spec.path
+        .replace('{pool}', pool)
+        .replace('{keyId}', keyId)
+        .replace('{leaseId}', `${keyId}.0.zz.0123456789abcdef`);
+      return [spec.method, path] as const;
+    });
+    // Act
+    const answers = await Promise.all(
+      paths.map(
+        async ([method, path]) => [`${method} ${path}`, await call(server.url, method, `${path}?note=%FF`)] as const,
+      ),
+    );
+    const named = await call(server.url, 'POST', `/pools/${pool}/leases?%FF=1`);
+    // Assess
+    for (const [request, answer] of answers) {
+      expect(answer.status, `${request}: ${answer.text}`).toBe(400);
+      expect(answer.body, request).toEqual({
+        error: 'invalid_request',
+        message: expect.any(String) as unknown,
+        details: [{ path: 'query.note', message: expect.any(String) as unknown }],
+      });
+    }
+    expect(named.body).toMatchObject({ error: 'invalid_request', details: [{ path: 'query' }] });
+    const listed = await call(server.url, 'GET', `/pools/${pool}/keys`);
+    expect((listed.body as { keys: { usageCount: number; status: string }[] }).keys).toMatchObject([
+      { usageCount: 0, status: 'active' },
+    ]);
   });
 });
 

@@ -332,6 +332,35 @@ describe('refusals before any key is taken', () => {
     expect((await view(name, keys[0]?.keyId ?? '')).usageCount).toBe(0);
   });
 
+  it.each([
+    ['a value', 'prompt=%FF'],
+    ['a name', 'ok=1&%C3=1'],
+    ['a value holding the bytes of a lone surrogate', 'prompt=%ED%A0%80'],
+  ])('400 invalid_request for a query whose %s percent-decodes to bytes that are not UTF-8', async (_why, query) => {
+    // Prepare
+    const { name, keys } = await pool(1);
+    const before = stack.provider.requests.length;
+    // Act
+    const answer = await generate(name, { query });
+    // Assess
+    const body = expectError({ ...answer, body: answer.json }, 400, 'invalid_request');
+    expect(Object.keys(body).sort()).toEqual(['details', 'error', 'message']);
+    expect(body.details?.[0]?.path).toMatch(/^query/);
+    expect(stack.provider.requests.length).toBe(before);
+    expect((await view(name, keys[0]?.keyId ?? '')).usageCount).toBe(0);
+  });
+
+  it('a query that is UTF-8 once percent-decoded reaches the provider as it was sent', async () => {
+    // Prepare
+    const { name } = await pool(1);
+    const query = 'prompt=%E2%82%AC+%zz&b=%F0%9F%90%9F&b=2';
+    // Act
+    const answer = await generate(name, { query });
+    // Assess
+    expect(answer.status).toBe(200);
+    expect(stack.provider.requests.at(-1)?.query).toBe(query);
+  });
+
   it('409 no_provider for a pool whose provider is none', async () => {
     // Prepare
     const { name } = await pool(1, { provider: 'none' });

@@ -69,6 +69,8 @@ export interface ProxyInit {
   body?: RequestInit['body'];
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** the query string as sent (without `?`), percent-encoding and all */
+  query?: string;
 }
 
 /** A multipart generation request, as fetch encodes a form with a prompt. */
@@ -81,12 +83,15 @@ export function promptForm(prompt = 'a lighthouse at dusk'): FormData {
 
 /** One request to the proxy route, its answer read whole. */
 export async function proxy(base: string, pool: string, path: string, init: ProxyInit = {}): Promise<Proxied> {
-  const response = await fetch(`${base}/pools/${pool}/proxy/${path}`, {
-    method: init.method ?? 'POST',
-    ...(init.headers ? { headers: init.headers } : {}),
-    ...(init.body === undefined ? {} : { body: init.body }),
-    ...(init.signal ? { signal: init.signal } : {}),
-  });
+  const response = await fetch(
+    `${base}/pools/${pool}/proxy/${path}${init.query === undefined ? '' : `?${init.query}`}`,
+    {
+      method: init.method ?? 'POST',
+      ...(init.headers ? { headers: init.headers } : {}),
+      ...(init.body === undefined ? {} : { body: init.body }),
+      ...(init.signal ? { signal: init.signal } : {}),
+    },
+  );
   const bytes = Buffer.from(await response.arrayBuffer());
   const text = bytes.toString('utf8');
   let json: unknown;
