@@ -1,7 +1,7 @@
 /**
  * The alarms that page before a pool runs dry or the API fails, for each configured pool:
- * usable keys, keys left suspect and keys whose secret cannot be decrypted (published by the
- * maintenance function) and 409s already answered (published by the lease and proxy functions);
+ * usable keys, suspect keys left unsettled and keys whose secret cannot be decrypted (published
+ * by the maintenance function) and 409s already answered (published by the lease and proxy functions);
  * then 5xx answers of the HTTP API and the proxy's own 5xx (not the provider's passed through), each function's errors and throttles, and DynamoDB throttled requests. All go to
  * one encrypted SNS topic.
  */
@@ -91,11 +91,14 @@ export class KeypoolAlarms extends Construct {
       // A caller's invalid_key makes a key suspect until the next maintenance run confirms it
       // (disabled) or clears it (active); suspect keys are checked first. A run that cannot
       // reach the provider (5xx, 429, its deadline) leaves them suspect, out of the pool, and
-      // one such run is often a blip the next one settles. Two runs in a row ending with a
-      // suspect key means reports are not being settled: the pool shrinks on clients' word.
+      // one such run is often a blip the next one settles. Two runs in a row each leaving a
+      // report made before it unsettled means reports are not being settled: the pool shrinks
+      // on clients' word. Not SuspectKeys: under a steady trickle of reports every run ends
+      // with a key reported while it ran, which the next run settles. (The construct id is the
+      // alarm's from when it watched SuspectKeys: kept, so the alarm is updated, not replaced.)
       add(`suspect-keys-${slug}`, {
-        alarmDescription: `keypool: pool "${pool}" still has suspect keys after two maintenance runs (reports of invalid_key not confirmed or cleared)`,
-        metric: poolMetric(pool, METRIC.suspectKeys, 'Minimum', period),
+        alarmDescription: `keypool: pool "${pool}" has suspect keys that two maintenance runs in a row did not settle (reports of invalid_key made before the run, neither confirmed nor cleared)`,
+        metric: poolMetric(pool, METRIC.unsettledSuspectKeys, 'Minimum', period),
         threshold: 0,
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 2,

@@ -2,7 +2,8 @@
  * The operator's view of one stage in CloudWatch, the dashboard `keypool-<stage>`: every alarm
  * and its state first, then one row per pool the stage declares (usable keys against the
  * alarm's minimum, leases and refusals, completions by outcome, keys out of the pool by status,
- * failed balance checks), then the API, the functions, the table and the maintenance runs.
+ * failed balance checks, suspect keys left unsettled), then the API, the functions, the table
+ * and the maintenance runs.
  * Every pool metric comes from lib/observability/metric-names.ts through the helpers the alarms
  * use (./watched-metrics.ts), so the dashboard plots exactly what is published and alarmed on.
  */
@@ -121,6 +122,12 @@ export const POOL_ROW: readonly PoolWidget[] = [
   {
     title: 'Balance checks that failed, per maintenance run',
     series: [gauge(METRIC.balanceCheckErrors, 'keys whose balance could not be read', 'Maximum')],
+  },
+  {
+    // Two runs in a row above 0 are alarmed: reports made before a run that it did not settle.
+    title: 'Suspect keys a maintenance run left unsettled (reported before it began)',
+    series: [gauge(METRIC.unsettledSuspectKeys, 'suspect keys not confirmed or cleared', 'Minimum')],
+    thresholds: () => [{ value: 0, label: 'alarm above 0, two runs in a row', color: Color.RED, fill: Shading.ABOVE }],
   },
   {
     // 1: the run's answers were mostly the provider refusing keys, so it disabled none (alarmed).

@@ -22,6 +22,8 @@ export interface PoolGauges {
   disabled: number;
   cooling: number;
   suspect: number;
+  /** suspect keys the run was to settle and did not: reported before it began (lib/use-cases/maintenance/maintain.ts leftUnsettled) */
+  unsettledSuspect: number;
   undecryptable: number;
   balanceErrors: number;
   /** the run's provider-auth breaker opened: it disabled none of the keys the provider refused */
@@ -49,6 +51,7 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: readonly PoolGau
       [METRIC.disabledKeys]: pool.disabled,
       [METRIC.coolingKeys]: pool.cooling,
       [METRIC.suspectKeys]: pool.suspect,
+      [METRIC.unsettledSuspectKeys]: pool.unsettledSuspect,
       [METRIC.undecryptableKeys]: pool.undecryptable,
       [METRIC.balanceCheckErrors]: pool.balanceErrors,
       [METRIC.providerAuthBreakerOpen]: pool.providerAuthBreakerOpen ? 1 : 0,

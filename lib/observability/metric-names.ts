@@ -17,6 +17,11 @@ export const METRIC = {
   disabledKeys: 'DisabledKeys',
   coolingKeys: 'CoolingKeys',
   suspectKeys: 'SuspectKeys',
+  /**
+   * suspect keys a maintenance run was to settle and did not: reported before it began, still
+   * suspect at its end (SuspectKeys counts the reports made while it ran too)
+   */
+  unsettledSuspectKeys: 'UnsettledSuspectKeys',
   undecryptableKeys: 'UndecryptableKeys',
   balanceCheckErrors: 'BalanceCheckErrors',
   leasesGranted: 'LeasesGranted',

@@ -90,6 +90,7 @@ describe('scheduled maintenance Lambda', () => {
         DisabledKeys: 2,
         CoolingKeys: 0,
         SuspectKeys: 0,
+        UnsettledSuspectKeys: 0,
         UndecryptableKeys: 0,
         BalanceCheckErrors: 1,
       });

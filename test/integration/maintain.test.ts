@@ -784,3 +784,66 @@ describe('maintenance: a balance is as old as its request', () => {
     expect(after.cooldownUntil ?? 0).toBeGreaterThan(reported.cooldownUntil ?? 0);
   });
 });
+
+describe('maintenance: suspect keys a run was to settle and did not', () => {
+  it('a steady trickle of invalid_key reports ends each run with a new suspect key, none left unsettled', async () => {
+    // Prepare: three keys, each leased once; the first is reported before the first run, and
+    // each run's read of another key is met by a caller reporting that key (after the run began).
+    const pool = uniqueName('trickle');
+    const [first, second, third] = await seed(pool, [{ credits: 50 }, { credits: 50 }, { credits: 50 }]);
+    if (!first || !second || !third) throw new Error('seeded three keys');
+    const broker = table.broker();
+    const grants = [await broker.lease(pool), await broker.lease(pool), await broker.lease(pool)];
+    const leaseOf = new Map(grants.map((grant) => [grant.keyId, grant.leaseId]));
+    expect(leaseOf.size).toBe(3);
+    const report = (keyId: string) => broker.complete(pool, leaseOf.get(keyId) ?? '', { outcome: 'invalid_key' });
+    const keyIdOf = new Map([first, second, third].map((k) => [k.apiKey, k.keyId]));
+    await report(first.keyId);
+    const client = new StabilityClient({ baseUrl: provider.url });
+    let reportedDuringRun = '';
+    const trickle: BalanceProvider = {
+      balance: async (secret) => {
+        const answer = await client.balance(secret);
+        if (keyIdOf.get(secret) === reportedDuringRun) await report(reportedDuringRun);
+        return answer;
+      },
+    };
+    const runWithTrickle = (reported: string) => {
+      reportedDuringRun = reported;
+      return maintain(
+        { pools: table.pools, keys: table.store, sealer: testSealer(), balances, provider: trickle },
+        { pool, rate: 10, concurrency: 1 },
+      );
+    };
+    // Act
+    const runs = [await runWithTrickle(second.keyId), await runWithTrickle(third.keyId)];
+    // Assess: SuspectKeys above 0 after both runs, each a key reported during that run; every
+    // report made before a run was settled by it.
+    expect(runs.map((r) => [r.pools[0]?.suspect, r.pools[0]?.unsettledSuspect])).toEqual([
+      [1, 0],
+      [1, 0],
+    ]);
+    expect((await view(first.keyId)).status).toBe('active');
+    expect((await view(second.keyId)).status).toBe('active');
+    expect((await view(third.keyId)).status).toBe('suspect');
+  });
+
+  it('a provider that does not answer leaves the key reported before the runs unsettled, run after run', async () => {
+    // Prepare
+    const pool = uniqueName('outage');
+    const [key, other] = await seed(pool, [{ credits: 50 }, { credits: 50 }]);
+    if (!key || !other) throw new Error('seeded two keys');
+    await table.broker().updateKey(pool, other.keyId, { status: 'disabled' });
+    await reportOutcome(pool, 'invalid_key');
+    await table.broker().updateKey(pool, other.keyId, { status: 'active' });
+    for (const k of [key, other]) provider.setKey(k.apiKey, { balanceStatus: 503 });
+    // Act
+    const runs = [await run(pool), await run(pool)];
+    // Assess
+    expect(runs.map((r) => [r.pools[0]?.suspect, r.pools[0]?.unsettledSuspect])).toEqual([
+      [1, 1],
+      [1, 1],
+    ]);
+    expect((await view(key.keyId)).status).toBe('suspect');
+  });
+});

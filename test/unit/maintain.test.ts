@@ -1,7 +1,15 @@
-/** balanceChange (lib/use-cases/maintenance/maintain.ts): what a provider's balance answer does to a key's status. */
+/**
+ * balanceChange (lib/use-cases/maintenance/maintain.ts): what a provider's balance answer does
+ * to a key's status; and which suspect keys a run leaves unsettled.
+ */
 import { describe, expect, it } from 'vitest';
 import type { KeyRecord } from '../../lib/domain/types.js';
-import { authBreakerOpen, balanceChange, unconfirmable } from '../../lib/use-cases/maintenance/maintain.js';
+import {
+  authBreakerOpen,
+  balanceChange,
+  leftUnsettled,
+  unconfirmable,
+} from '../../lib/use-cases/maintenance/maintain.js';
 
 type Seen = Pick<KeyRecord, 'status' | 'statusBy'>;
 const key = (status: KeyRecord['status'], statusBy?: KeyRecord['statusBy']): Seen => ({
@@ -51,6 +59,39 @@ describe('unconfirmable (a pool no provider checks)', () => {
     expect(unconfirmable({ status: 'exhausted', statusBy: 'provider' })).toBe(false);
     expect(unconfirmable({ status: 'suspect', statusBy: 'client', cooldownUntil: 1 })).toBe(false);
     expect(unconfirmable({ status: 'disabled' })).toBe(false);
+  });
+});
+
+describe('leftUnsettled (a report the run was to settle, still suspect at its end)', () => {
+  const start = Date.parse('2026-12-07T12:00:00.000Z');
+  const end = start + 60_000;
+  const reported = (
+    at: number,
+    extra: Partial<KeyRecord> = {},
+  ): Pick<KeyRecord, 'status' | 'statusBy' | 'statusAt' | 'cooldownUntil'> => ({
+    status: 'suspect',
+    statusBy: 'client',
+    statusAt: new Date(at).toISOString(),
+    cooldownUntil: end + 3_600_000,
+    ...extra,
+  });
+
+  it.each([
+    ['reported before the run began', reported(start - 1), 'stability', true],
+    ['reported as the run began', reported(start), 'stability', false],
+    ['reported while the run went on', reported(start + 1), 'stability', false],
+    ['reported before the run, settled by it', reported(start - 1, { status: 'active' }), 'stability', false],
+    [
+      'reported before the run, its rest over as it ends',
+      reported(start - 1, { cooldownUntil: end }),
+      'stability',
+      false,
+    ],
+    ['suspect with no time (older than any run)', { status: 'suspect' as const }, 'stability', true],
+    ["a client's report with an end, in a pool no provider checks", reported(start - 1), 'none', false],
+    ['suspect with no end, in a pool no provider checks', { status: 'suspect' as const }, 'none', true],
+  ] as const)('%s', (_why, key, provider, unsettled) => {
+    expect(leftUnsettled(key, provider, start, end)).toBe(unsettled);
   });
 });
 

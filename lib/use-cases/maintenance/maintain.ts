@@ -11,10 +11,10 @@ import { PoolNotFound, SealingMisconfigured, SecretUndecryptable } from '../../d
 import { reshard, type ReshardReport } from '../reshard.js';
 import type { MaintenanceKeyStore } from '../../ports/maintenance-key-store.js';
 import type { PoolStore } from '../../ports/pool-store.js';
-import type { KeyRecord, PoolPolicy, StoredKey } from '../../domain/types.js';
+import type { KeyRecord, PoolPolicy, Provider, StoredKey } from '../../domain/types.js';
 import type { SecretSealer } from '../../ports/secret-sealer.js';
 import { withoutSecret } from '../../domain/keys.js';
-import { isOperatorStatus } from '../../domain/rules.js';
+import { effectiveStatus, isOperatorStatus } from '../../domain/rules.js';
 import { mapLimit } from '../../shared/map-limit.js';
 import { checkOrder } from './check-order.js';
 import { Pacer } from './pacer.js';
@@ -112,6 +112,11 @@ export interface PoolReport extends PoolHealth {
   balanceErrors: number;
   /** the run's provider-auth breaker opened and this pool's provider is one maintenance asks */
   providerAuthBreakerOpen: boolean;
+  /**
+   * suspect keys the run was to settle and did not (leftUnsettled): reported before it began,
+   * still suspect at its end. `suspect` counts the reports made while it ran as well.
+   */
+  unsettledSuspect: number;
 }
 
 /** At least this many refusals before the breaker may open: a handful of dead keys is normal. */
@@ -178,6 +183,25 @@ export function unconfirmable(key: Pick<KeyRecord, 'status' | 'statusBy' | 'cool
   return key.status === 'suspect' || (key.status === 'exhausted' && key.statusBy === undefined);
 }
 
+/**
+ * Whether a key, as a run ends, is a report the run was to settle and did not: still suspect,
+ * reported before the run began (a report with no time is older than any run), in a pool whose
+ * provider the run asks; in a pool no provider checks, only a report nobody can confirm
+ * (unconfirmable) is the run's to settle, a client's report with an end ends by itself. A key
+ * reported while the run went on is the next run's: under a steady trickle of reports every
+ * run ends with some suspect key, and none of them is left unsettled.
+ */
+export function leftUnsettled(
+  key: Pick<KeyRecord, 'status' | 'statusBy' | 'statusAt' | 'cooldownUntil'>,
+  provider: Provider | undefined,
+  runStartMs: number,
+  nowMs: number,
+): boolean {
+  if (effectiveStatus(key, nowMs) !== 'suspect') return false;
+  if (key.statusAt !== undefined && Date.parse(key.statusAt) >= runStartMs) return false;
+  return provider === 'none' ? unconfirmable(key) : true;
+}
+
 /** Every key of the pools, with secrets, a page of the pool-keys index at a time. */
 async function keysOf(keys: MaintenanceDeps['keys'], pools: readonly PoolPolicy[]): Promise<StoredKey[]> {
   const all: StoredKey[] = [];
@@ -237,7 +261,8 @@ async function apply(
  */
 export async function maintain(deps: MaintenanceDeps, options: MaintenanceOptions): Promise<MaintenanceReport> {
   const clock = deps.clock ?? Date.now;
-  const startedAt = new Date(clock()).toISOString();
+  const startMs = clock();
+  const startedAt = new Date(startMs).toISOString();
   const pacer = new Pacer({ rate: options.rate, clock, ...(deps.sleep ? { sleep: deps.sleep } : {}) });
   const pools = (await deps.pools.list()).filter((p) => options.pool === undefined || p.pool === options.pool);
   if (options.pool !== undefined && pools.length === 0) throw new PoolNotFound(options.pool);
@@ -401,11 +426,16 @@ export async function maintain(deps: MaintenanceDeps, options: MaintenanceOption
     );
   }
 
-  const health = poolHealth(withAccountBalances(states.values(), records, accountCredits), pools, clock());
+  const endMs = clock();
+  const health = poolHealth(withAccountBalances(states.values(), records, accountCredits), pools, endMs);
+  const unsettled = [...states.values()].filter((key) =>
+    leftUnsettled(key, policy.get(key.pool)?.provider, startMs, endMs),
+  );
   const reports = health.map((h) => ({
     ...h,
     balanceErrors: errors.filter((e) => e.pool === h.pool).length,
     providerAuthBreakerOpen: breaker.open && policy.get(h.pool)?.provider === 'stability',
+    unsettledSuspect: unsettled.filter((key) => key.pool === h.pool).length,
   }));
   const sum = (field: 'active' | 'exhausted' | 'disabled' | 'cooling' | 'suspect' | 'undecryptable'): number =>
     health.reduce((n, h) => n + h[field], 0);
