@@ -34,6 +34,20 @@ function notUtf8Import(secret: string): Buffer {
   return Buffer.concat([Buffer.from(head ?? ''), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from(tail ?? '')]);
 }
 
+/** A new pool holding one key (of account org-1): its name and the key's id. */
+async function poolWithKey(prefix: string): Promise<{ pool: string; keyId: string }> {
+  const pool = uniqueName(prefix);
+  const imported = await call(server.url, 'POST', `/pools/${pool}/keys`, {
+    keys: [{ apiKey: fakeKey(), account: 'org-1' }],
+  });
+  const [keyId = ''] = (imported.body as { keys: { keyId: string }[] }).keys.map((k) => k.keyId);
+  return { pool, keyId };
+}
+
+/** A route's path with the pool, the key and a lease id of that key in place of its parameters. */
+const routePath = (template: string, pool: string, keyId: string): string =>
+  template.replace('{pool}', pool).replace('{keyId}', keyId).replace('{leaseId}', `${keyId}.0.zz.0123456789abcdef`);
+
 const CONTEXT = { functionName: 'keypool-test', awsRequestId: 'r', getRemainingTimeInMillis: () => 10_000 } as Context;
 
 /** An HTTP API event for `method path`, routed as API Gateway routes it. */
@@ -91,20 +105,13 @@ describe('a body that is not UTF-8', () => {
 describe('a lone UTF-16 surrogate in an HTTP API event', () => {
   it('is answered by every route with a 4xx JSON error, wherever it is', async () => {
     // Prepare
-    const pool = uniqueName('surrogate');
-    const imported = await call(server.url, 'POST', `/pools/${pool}/keys`, {
-      keys: [{ apiKey: fakeKey(), account: 'org-1' }],
-    });
-    const [keyId = ''] = (imported.body as { keys: { keyId: string }[] }).keys.map((k) => k.keyId);
+    const { pool, keyId } = await poolWithKey('surrogate');
     const lone = '\ud800';
     const answers: [string, number | undefined, string][] = [];
     // Act
     for (const key of ROUTE_KEYS) {
       const spec = ROUTES[key];
-      const path = spec.path
-        .replace('{pool}', pool)
-        .replace('{keyId}', keyId)
-        .replace('{leaseId}', `${keyId}.0.zz.0123456789abcdef`);
+      const path = routePath(spec.path, pool, keyId);
       const params = Object.fromEntries(
         ['pool', 'keyId', 'leaseId'].filter((n) => spec.path.includes(`{${n}}`)).map((n) => [n, `x${lone}`]),
       );
@@ -135,19 +142,8 @@ describe('a lone UTF-16 surrogate in an HTTP API event', () => {
 describe('a query that percent-decodes to bytes that are not UTF-8 (%FF) through the local server', () => {
   it('is refused by every route with 400 invalid_request naming its place, before the route runs', async () => {
     // Prepare
-    const pool = uniqueName('query');
-    const imported = await call(server.url, 'POST', `/pools/${pool}/keys`, {
-      keys: [{ apiKey: fakeKey(), account: 'org-1' }],
-    });
-    const [keyId = ''] = (imported.body as { keys: { keyId: string }[] }).keys.map((k) => k.keyId);
-    const paths = ROUTE_KEYS.map((key) => {
-      const spec = ROUTES[key];
-      const path = spec.path
-        .replace('{pool}', pool)
-        .replace('{keyId}', keyId)
-        .replace('{leaseId}', `${keyId}.0.zz.0123456789abcdef`);
-      return [spec.method, path] as const;
-    });
+    const { pool, keyId } = await poolWithKey('query');
+    const paths = ROUTE_KEYS.map((key) => [ROUTES[key].method, routePath(ROUTES[key].path, pool, keyId)] as const);
     // Act
     const answers = await Promise.all(
       paths.map(
