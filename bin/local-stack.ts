@@ -101,6 +101,7 @@ async function main(): Promise<void> {
   servers.push(server);
   const consoleServer = await startConsole({
     source: overview(readConfig(env)),
+    tableName,
     port: consolePort,
     onError: (error) =>
       process.stderr.write(

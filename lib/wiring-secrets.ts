@@ -324,6 +324,6 @@ export function cliServices(config: CliConfig): CliServices {
     sealing: () => (sealingOnce ??= { ...stores(), sealer: secrets }),
     sharding: stores,
     loadSealing: () => secrets.ready(),
-    console: (port, onError) => startConsole({ source: overview(config), port, onError }),
+    console: (port, onError) => startConsole({ source: overview(config), tableName: config.tableName, port, onError }),
   };
 }

@@ -6,7 +6,7 @@
 import { ConfigError, defaultDataDir } from '../config.js';
 import { KeypoolError } from '../domain/errors.js';
 import { redact } from '../shared/redact.js';
-import { storeFailure } from '../shared/store-failure.js';
+import { deniedPermission, storeFailure } from '../shared/store-failure.js';
 import { COMMANDS } from './commands/index.js';
 import {
   type CliConfig,
@@ -76,7 +76,7 @@ function groupHelp(group: CommandGroup): string {
   ].join('\n');
 }
 
-/** Why the store could not be reached, in one line, or undefined if the error is something else. */
+/** Why the store could not be reached or read, in one line, or undefined if the error is something else. */
 function unreachable(
   error: unknown,
   endpoint: string | undefined,
@@ -92,6 +92,8 @@ function unreachable(
         : `cannot reach DynamoDB${endpoint ? ` at ${endpoint}` : ''}`;
     case 'no_credentials':
       return 'no AWS credentials found (set a profile or KEYPOOL_DYNAMODB_ENDPOINT)';
+    case 'access_denied':
+      return `the AWS credentials in use are not allowed ${deniedPermission(error, tableName)}: grant it to them, or use credentials that have it`;
     default:
       return undefined;
   }

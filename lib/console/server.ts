@@ -10,7 +10,7 @@ import { InvalidRequest, PoolNotFound, StoreThrottled } from '../domain/errors.j
 import { POOL_NAME_PATTERN, POOL_NAME_RULE } from '../domain/pool-name.js';
 import { listenOnLoopback, type Listening } from '../shared/listen.js';
 import { foreignRequest } from '../shared/loopback.js';
-import { storeFailure } from '../shared/store-failure.js';
+import { deniedPermission, storeFailure } from '../shared/store-failure.js';
 import type { Overview } from '../use-cases/overview.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
 import { type Html, page, type PageFrame, REFRESH_SECONDS } from './html.js';
@@ -44,6 +44,8 @@ export type ConsoleSource = Pick<Overview, 'pools' | 'keys' | 'runs'>;
 
 export interface ConsoleOptions {
   source: ConsoleSource;
+  /** the table `source` reads: named when DynamoDB refuses a read without naming it */
+  tableName: string;
   /** 0: any free port */
   port: number;
   /** told about an error the page answered 500 for (the page itself says only "internal error") */
@@ -81,9 +83,10 @@ function refusal(
 
 /**
  * Why the table cannot be read now, in a sentence, when the reason is one an operator can act on
- * or wait out (nothing answers, no such table, no credentials, throttled); undefined otherwise.
+ * or wait out (nothing answers, no such table, no credentials, credentials without the permission,
+ * throttled); undefined otherwise.
  */
-function unreadable(error: unknown): string | undefined {
+function unreadable(error: unknown, tableName: string): string | undefined {
   if (error instanceof StoreThrottled)
     return `DynamoDB is throttling the table's reads (${error.busy.dynamoCode}), even after the SDK's retries.`;
   switch (storeFailure(error)) {
@@ -93,6 +96,9 @@ function unreadable(error: unknown): string | undefined {
       return 'The table does not exist at the endpoint the console reads (npm start creates the local one).';
     case 'no_credentials':
       return 'No AWS credentials were found to read the table: set a profile, or KEYPOOL_DYNAMODB_ENDPOINT for a local table.';
+    case 'access_denied':
+      // What it reads: the pool-keys index (pools, keys, runs), the pool and key records, their batches.
+      return `The AWS credentials in use are not allowed ${deniedPermission(error, tableName)}: the console reads with dynamodb:Query, dynamodb:GetItem and dynamodb:BatchGetItem on the table and its indexes.`;
     default:
       return undefined;
   }
@@ -176,7 +182,7 @@ async function answer(request: IncomingMessage, options: ConsoleOptions): Promis
   } catch (error) {
     if (error instanceof PoolNotFound) return refusal(404, 'No such pool', error.message);
     if (error instanceof InvalidRequest) return refusal(400, 'Bad request', error.message);
-    const why = unreadable(error);
+    const why = unreadable(error, options.tableName);
     // The page reloads itself as it would have: an open console recovers once the table answers.
     if (why !== undefined)
       return refusal(503, 'Table unavailable', why, { 'retry-after': String(REFRESH_SECONDS) }, placeOf(url));

@@ -4,13 +4,17 @@
  * "failed" or "internal error".
  */
 
-/** The table's name is unknown to DynamoDB, nothing answers at its endpoint, or no AWS credentials were found. */
-export type StoreFailure = 'missing_table' | 'unreachable' | 'no_credentials';
+/**
+ * The table's name is unknown to DynamoDB, nothing answers at its endpoint, no AWS credentials
+ * were found, or the credentials found may not do what was asked (their IAM policy lacks it).
+ */
+export type StoreFailure = 'missing_table' | 'unreachable' | 'no_credentials' | 'access_denied';
 
 /** Which StoreFailure `error` is, or undefined when it is anything else. */
 export function storeFailure(error: unknown): StoreFailure | undefined {
   const e = (error ?? {}) as { name?: string; code?: string; message?: string };
   if (e.name === 'ResourceNotFoundException') return 'missing_table';
+  if (e.name === 'AccessDeniedException') return 'access_denied';
   if (
     e.code === 'ECONNREFUSED' ||
     e.name === 'TimeoutError' ||
@@ -20,4 +24,24 @@ export function storeFailure(error: unknown): StoreFailure | undefined {
   }
   if (e.name === 'CredentialsProviderError') return 'no_credentials';
   return undefined;
+}
+
+/**
+ * IAM's refusal: "User: <principal ARN> is not authorized to perform: <action> on resource:
+ * <table ARN>[/index/<index>] because ...". Only the action and the names of the table and index
+ * are taken (each to its own strict pattern); the principal and the account are never repeated.
+ */
+const REFUSAL =
+  /perform: (dynamodb:[A-Za-z]{1,40}) on resource: arn:[a-z-]{1,20}:dynamodb:[^:\s]*:[^:\s]*:table\/([A-Za-z0-9_.-]{3,255})(?:\/index\/([A-Za-z0-9_.-]{3,255}))?/;
+
+/**
+ * The permission an AccessDeniedException says was refused, in words without any principal,
+ * account or key material: `dynamodb:Query on table "keypool" (index pool-keys)`. Where the
+ * message does not say, the table is `tableName` (the one the edge was configured with).
+ */
+export function deniedPermission(error: unknown, tableName: string): string {
+  const message = (error as { message?: unknown } | undefined)?.message;
+  const match = REFUSAL.exec(typeof message === 'string' ? message : '');
+  const [, action = 'a DynamoDB action', table = tableName, index] = match ?? [];
+  return `${action} on table "${table}"${index === undefined ? '' : ` (index ${index})`}`;
 }

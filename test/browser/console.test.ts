@@ -141,10 +141,12 @@ describe.skipIf(!HAS_BROWSER)('the console in Chromium', () => {
     seeded.catch(() => undefined);
     consoleServer = await startConsole({
       source: overview({ endpoint: table.endpoint, region: undefined, tableName: table.tableName }),
+      tableName: table.tableName,
       port: 0,
     });
     bulkConsole = await startConsole({
       source: overview({ endpoint: bulk.endpoint, region: undefined, tableName: bulk.tableName }),
+      tableName: bulk.tableName,
       port: 0,
     });
     browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'keypool-chromium-')), {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../lib/local/dynamodb-local.js';
 import type { LocalServer } from '../../lib/local/server.js';
 import { type CliRun, runKeypool, startKeypool } from '../support/cli.js';
+import { DENIED_PRINCIPAL, startDenyingDynamo } from '../support/denying-dynamo.js';
 import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-provider.js';
 import type { KeyViewBody, LeaseGrantBody } from '../support/pool-api.js';
@@ -631,6 +632,27 @@ describe('keypool CLI', () => {
     });
     expect(run.code).toBe(1);
     expect(run.stderr.trim()).toMatch(/^keypool list: cannot reach DynamoDB at http:\/\/127\.0\.0\.1:9$/);
+  });
+
+  it('says in one line which permission its credentials lack on which table, never the principal, when DynamoDB denies it', async () => {
+    // Prepare
+    const denying = await startDenyingDynamo();
+    try {
+      // Act
+      const run = await runKeypool(['status'], {
+        KEYPOOL_DYNAMODB_ENDPOINT: denying.url,
+        KEYPOOL_TABLE: 'keypool-prod',
+      });
+      // Assess
+      expect(run.code).toBe(1);
+      expect(run.stderr.trim()).toBe(
+        'keypool status: the AWS credentials in use are not allowed dynamodb:Query on table "keypool-prod" (index pool-keys): grant it to them, or use credentials that have it',
+      );
+      expect(run.stderr).not.toContain(DENIED_PRINCIPAL.split('/')[0]);
+      expect(run.stderr).not.toContain('123456789012');
+    } finally {
+      await denying.close();
+    }
   });
 
   it('stops quietly when the reader of its output goes away (keypool list | head -1)', async () => {

@@ -1,14 +1,15 @@
 /**
  * The console's answers when what it is asked for cannot be read, over real HTTP: a path whose
  * pool is no pool name, a DynamoDB that does not answer, a table that does not exist, a table
- * that throttles. Each is a page that says what is wrong in a sentence, never "internal error";
+ * that throttles, credentials whose policy may not read the table. Each is a page that says what is wrong in a sentence, never "internal error";
  * one the operator can wait out keeps reloading itself, so an open page recovers on its own.
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConsoleSource, type RunningConsole, startConsole } from '../../lib/console/server.js';
+import { type ConsoleSource, startConsole } from '../../lib/console/server.js';
 import { StoreThrottled } from '../../lib/domain/errors.js';
 import { overview } from '../../lib/wiring.js';
+import { DENIED_PRINCIPAL, startDenyingDynamo } from '../support/denying-dynamo.js';
 import { dynamoEndpoint, uniqueName } from '../support/dynamo.js';
 import { call } from '../support/server.js';
 
@@ -24,12 +25,17 @@ function closedPort(): Promise<number> {
   });
 }
 
-const running: RunningConsole[] = [];
+const running: { close(): Promise<void> }[] = [];
 /** Errors the consoles reported as unexpected (the page said "internal error" for each). */
 const unexpected: unknown[] = [];
 
 async function serve(source: ConsoleSource): Promise<string> {
-  const served = await startConsole({ source, port: 0, onError: (error) => unexpected.push(error) });
+  const served = await startConsole({
+    source,
+    tableName: 'keypool',
+    port: 0,
+    onError: (error) => unexpected.push(error),
+  });
   running.push(served);
   return served.url;
 }
@@ -37,6 +43,7 @@ async function serve(source: ConsoleSource): Promise<string> {
 let missingTable: string;
 let noDynamo: string;
 let throttled: string;
+let denied: string;
 
 beforeAll(async () => {
   missingTable = await serve(
@@ -47,6 +54,9 @@ beforeAll(async () => {
   );
   const busy = () => Promise.reject(new StoreThrottled({ reason: 'throttled', dynamoCode: 'ThrottlingException' }));
   throttled = await serve({ pools: busy, keys: busy, runs: busy });
+  const denying = await startDenyingDynamo();
+  running.push(denying);
+  denied = await serve(overview({ endpoint: denying.url, region: undefined, tableName: 'keypool-prod' }));
 });
 
 afterAll(async () => {
@@ -101,6 +111,29 @@ describe('the console when it cannot read', () => {
     expect(answer.status).toBe(503);
     expect(answer.text).toContain('DynamoDB is throttling');
     expect(answer.text).toContain('data-refresh="10"');
+    expect(unexpected).toEqual([]);
+  });
+
+  it('answers 503 naming the permission refused and the table, never the principal, when the credentials may not read it', async () => {
+    for (const [path, action, index] of [
+      ['/', 'dynamodb:Query', ' (index pool-keys)'],
+      ['/runs', 'dynamodb:Query', ' (index pool-keys)'],
+      ['/pools/images', 'dynamodb:GetItem', ''],
+    ] as const) {
+      // Act
+      const answer = await call(denied, 'GET', path);
+      // Assess
+      expect(answer.status, path).toBe(503);
+      expect(answer.headers.get('retry-after')).toBe('10');
+      expect(answer.text).toContain(
+        `The AWS credentials in use are not allowed ${action} on table &quot;keypool-prod&quot;${index}`,
+      );
+      expect(answer.text).toContain('dynamodb:Query, dynamodb:GetItem and dynamodb:BatchGetItem');
+      expect(answer.text).not.toContain('internal error');
+      expect(answer.text).not.toContain(DENIED_PRINCIPAL.split('/')[0]);
+      expect(answer.text).not.toContain('123456789012');
+      expect(answer.text).toContain('data-refresh="10"');
+    }
     expect(unexpected).toEqual([]);
   });
 });
