@@ -27,12 +27,12 @@ export async function loadHandlers(): Promise<Record<FunctionName, LambdaHandler
 }
 
 /**
- * The proxy route's handle: proxy mode's use case (kept answers in the data dir), built on the
- * route's first request, from the environment as it is then.
+ * The proxy route's handle: proxy mode's use case (kept answers in the data dir, refusals
+ * counted as on AWS), built on the route's first request, from the environment as it is then.
  */
 export function loadProxy(): ProxyHandle {
   return async (call, sink) => {
     const { processLocalProxy } = await import('../lib/wiring-proxy.js');
-    return (await processLocalProxy()).handle(call, sink);
+    return (await processLocalProxy())(call, sink);
   };
 }

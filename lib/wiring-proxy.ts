@@ -35,17 +35,25 @@ export function proxyUseCase(answers: AnswerStore, env: NodeJS.ProcessEnv = proc
   });
 }
 
-let localProxyOnce: Promise<Proxy> | undefined;
-/** The local stack's proxy (`npm start`): answers kept in the data dir, encrypted under a key derived from the sealing key. */
-export function processLocalProxy(): Promise<Proxy> {
-  return (localProxyOnce ??= localAnswerStore().then((answers) => proxyUseCase(answers)));
+/** The use case's handle with its refusals counted as the lease route's (a dry pool pages through the same alarm). */
+function countedHandle(proxy: Proxy): ProxyHandle {
+  return proxyRefusalMetrics((call, sink) => proxy.handle(call, sink), metrics);
+}
+
+let localProxyOnce: Promise<ProxyHandle> | undefined;
+/**
+ * The local stack's proxy handle (`npm start`): answers kept in the data dir, encrypted under a
+ * key derived from the sealing key; refusals counted as the proxy function counts them.
+ */
+export function processLocalProxy(): Promise<ProxyHandle> {
+  return (localProxyOnce ??= localAnswerStore().then((answers) => countedHandle(proxyUseCase(answers))));
 }
 
 let processProxyOnce: ProxyHandle | undefined;
 /**
  * The proxy function's handle (AWS, functions/proxy.ts): the use case keeping answers in the
- * bucket the stack names in KEYPOOL_ANSWERS_BUCKET, its refusals counted as the lease route's
- * (a dry pool pages through the same alarm). Built on first use, once per container.
+ * bucket the stack names in KEYPOOL_ANSWERS_BUCKET, its refusals counted. Built on first use,
+ * once per container.
  */
 export function processProxy(env: NodeJS.ProcessEnv = process.env): ProxyHandle {
   return (processProxyOnce ??= (() => {
@@ -54,7 +62,6 @@ export function processProxy(env: NodeJS.ProcessEnv = process.env): ProxyHandle 
       throw new ConfigError(
         `${ANSWERS_BUCKET_ENV} is not set: proxy mode keeps answers for an Idempotency-Key replay in the bucket the stack names there`,
       );
-    const proxy = proxyUseCase(bucketAnswerStore(bucket), env);
-    return proxyRefusalMetrics((call, sink) => proxy.handle(call, sink), metrics);
+    return countedHandle(proxyUseCase(bucketAnswerStore(bucket), env));
   })());
 }

@@ -101,6 +101,8 @@ export const POOL_ROW: readonly PoolWidget[] = [
       perMinute(METRIC.leasesGranted, 'granted'),
       perMinute(METRIC.noUsableKey, '409 no_usable_key'),
       perMinute(METRIC.storeThrottled, '503 store_throttled (the table was busy)'),
+      perMinute(METRIC.sealingUnavailable, '503 sealing_unavailable (the key service failed)'),
+      perMinute(METRIC.sealingMisconfigured, '503 sealing_misconfigured (a wrapping key not held)'),
     ],
   },
   {

@@ -6,7 +6,7 @@
  */
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { NoUsableKey, StoreThrottled } from '../domain/errors.js';
+import { NoUsableKey, SealingMisconfigured, SealingUnavailable, StoreThrottled } from '../domain/errors.js';
 import type { Outcome } from '../domain/types.js';
 import { logger } from './logger.js';
 import { COMPLETION_METRIC, MAINTENANCE_LOG, METRIC } from './metric-names.js';
@@ -62,9 +62,11 @@ export function publishPoolMetrics(metrics: MetricsSink, pools: readonly PoolGau
 /**
  * The lease route's counts, as a middy middleware of the lease function: LeasesGranted for a
  * grant (the route's 200), NoUsableKey for a refusal, StoreThrottled for a lease the table was
- * too busy to answer (a 503, never a refusal), under the pool the path names. A pool
- * that does not exist is refused (PoolNotFound) before either can happen, so no caller can mint
- * a metric (a billed custom metric per dimension value) by naming pools.
+ * too busy to answer (a 503, never a refusal), SealingUnavailable and SealingMisconfigured for
+ * one whose key's secret could not be opened (a 503, its use given back), under the pool the
+ * path names. A pool that does not exist is refused (PoolNotFound) before any of these can
+ * happen, so no caller can mint a metric (a billed custom metric per dimension value) by naming
+ * pools.
  */
 export function leaseMetrics(
   metrics: MetricsSink,
@@ -82,18 +84,25 @@ export function leaseMetrics(
   };
 }
 
-/** The metric a refusal of a key counts under: NoUsableKey (a dry pool), StoreThrottled (a busy table); none for others. */
+/**
+ * The metric a refusal of a key counts under: NoUsableKey (a dry pool), StoreThrottled (a busy
+ * table), SealingUnavailable (the key service failed), SealingMisconfigured (a wrapping key not
+ * held); none for others. The count alone: the error's text (a KMS error name, key ids, key
+ * ARNs) stays in the request's log line.
+ */
 function refusalMetric(error: unknown): string | undefined {
   if (error instanceof NoUsableKey) return METRIC.noUsableKey;
   if (error instanceof StoreThrottled) return METRIC.storeThrottled;
+  if (error instanceof SealingUnavailable) return METRIC.sealingUnavailable;
+  if (error instanceof SealingMisconfigured) return METRIC.sealingMisconfigured;
   return undefined;
 }
 
 /**
  * Proxy mode's refusals, counted as the lease route counts its own: NoUsableKey (so the pool's
- * dry-pool alarm pages whichever route found it dry) and StoreThrottled, under the call's pool
- * (the use case read its policy before it could refuse either). The refusal goes on, unchanged,
- * to the edge that answers it.
+ * dry-pool alarm pages whichever route found it dry), StoreThrottled, SealingUnavailable and
+ * SealingMisconfigured, under the call's pool (the use case read its policy before it could
+ * refuse any of them). The refusal goes on, unchanged, to the edge that answers it.
  */
 export function proxyRefusalMetrics<C extends { pool: string }, S>(
   handle: (call: C, sink: S) => Promise<void>,

@@ -27,6 +27,17 @@ export const METRIC = {
   leasesGranted: 'LeasesGranted',
   noUsableKey: 'NoUsableKey',
   storeThrottled: 'StoreThrottled',
+  /**
+   * a lease or proxied use refused because the key service (KMS) failed to open its key's secret:
+   * throttled past the SDK's retries, the key disabled, a permission missing
+   */
+  sealingUnavailable: 'SealingUnavailable',
+  /**
+   * a lease or proxied use refused because its key was sealed under a wrapping key this process
+   * does not hold (a wrong setting). A name of its own rather than a `cause` dimension on
+   * SealingUnavailable, as for completions: every pool metric keeps the one dimension set [pool].
+   */
+  sealingMisconfigured: 'SealingMisconfigured',
   clientReportsOverBudget: 'ClientReportsOverBudget',
   providerAuthBreakerOpen: 'ProviderAuthBreakerOpen',
 } as const;

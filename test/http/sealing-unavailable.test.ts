@@ -1,9 +1,11 @@
 /**
  * When the wrapping-key service fails (KMS throttled, unreachable, the key disabled), the API
  * says so: 503 sealing_unavailable with a Retry-After, never a bare 500, and a lease that could
- * not be opened gives its use back. The local server here seals with a KMS key ARN whose KMS
- * endpoint (AWS_ENDPOINT_URL_KMS) is a stub that answers every call with DisabledException, or,
- * while `refuseAll` is unset, the fake KMS behind KMS's JSON protocol (which can throttle).
+ * not be opened gives its use back; each such refusal is counted under its pool
+ * (SealingUnavailable, SealingMisconfigured), whether a lease or a proxied use met it. The local
+ * server here seals with a KMS key ARN whose KMS endpoint (AWS_ENDPOINT_URL_KMS) is a stub that
+ * answers every call with DisabledException, or, while `refuseAll` is unset, the fake KMS behind
+ * KMS's JSON protocol (which can throttle); its proxy route calls a fake provider.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,16 +14,20 @@ import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
 import { SEALING_RETRY_AFTER_SECONDS } from '../../lib/domain/errors.js';
 import { sealNewKey } from '../../lib/use-cases/new-key.js';
 import type { LocalServer } from '../../lib/local/server.js';
-import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
+import { METRIC } from '../../lib/observability/metric-names.js';
+import { fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { fakeKeyArn, FakeKms, kmsJsonProtocol } from '../support/fake-kms.js';
-import { expectError, poolApi } from '../support/pool-api.js';
-import { captureOutput, startTestServer } from '../support/server.js';
+import { captureEmf, expectError, poolApi } from '../support/pool-api.js';
+import { promptForm, proxy, type ProxyStack, startProxyStack } from '../support/proxy-api.js';
+import { captureOutput } from '../support/server.js';
 
+let stack: ProxyStack;
 let table: TestTable;
 let server: LocalServer;
 let kms: Server;
 let kmsCalls = 0;
 const KEY_ARN = fakeKeyArn(7);
+const GENERATE = 'v2beta/stable-image/generate/core';
 /** The KMS the endpoint serves while `refuseAll` is unset; it also seals the keys written here. */
 const servedKms = new FakeKms();
 /** The error every KMS call gets while set: DisabledException, as for a disabled key (a client error the SDK does not retry). */
@@ -41,12 +47,12 @@ beforeAll(async () => {
   process.env.AWS_ENDPOINT_URL_KMS = `http://127.0.0.1:${(kms.address() as AddressInfo).port}`;
   process.env.AWS_ACCESS_KEY_ID = 'stubkms';
   process.env.AWS_SECRET_ACCESS_KEY = 'stubkms';
-  table = await createTestTable('unavailable');
-  server = await startTestServer(table.tableName);
+  stack = await startProxyStack('unavailable');
+  ({ table, server } = stack);
 });
 
 afterAll(async () => {
-  await server.close();
+  await stack.close();
   await new Promise((done) => kms.close(done));
 });
 
@@ -58,6 +64,16 @@ async function sealedKey(pool: string, keyArn = KEY_ARN): Promise<{ keyId: strin
   const key = await sealNewKey(sealer, secret, pool, new Date().toISOString());
   await table.store.insert(key);
   return { keyId: key.keyId, secret };
+}
+
+/**
+ * The EMF records under `pool` that count `metric`, each checked to carry the count alone: the
+ * pool and one value, never the key service's error text nor anything of the key.
+ */
+function countedUnder(records: Record<string, unknown>[], pool: string, metric: string): Record<string, unknown>[] {
+  const counted = records.filter((record) => record.pool === pool && metric in record);
+  for (const record of counted) expect(Object.keys(record).sort()).toEqual(['_aws', metric, 'pool'].sort());
+  return counted;
 }
 
 describe('when the key service fails', () => {
@@ -98,17 +114,18 @@ describe('when the key service fails', () => {
     refuseAll = undefined;
     servedKms.failNext('ThrottlingException', 3);
     const before = servedKms.calls.decrypt;
-    const capture = captureOutput();
-    let throttled;
-    let next;
+    let leases;
     try {
       // Act
-      throttled = await api.lease(pool);
-      next = await api.lease(pool);
+      leases = await captureEmf(async () => [await api.lease(pool), await api.lease(pool)] as const);
     } finally {
-      capture.stop();
       refuseAll = 'DisabledException';
     }
+    const {
+      result: [throttled, next],
+      records,
+      text,
+    } = leases;
     // Assess
     const body = expectError(throttled, 503, 'sealing_unavailable');
     expect(body.message).toContain('ThrottlingException');
@@ -116,7 +133,11 @@ describe('when the key service fails', () => {
     // The SDK retried the throttle itself before the open gave up (3 Decrypts); the next lease opened with one more.
     expect(servedKms.calls.decrypt - before).toBe(4);
     // The line an operator finds in the lease function's log.
-    expect(capture.lines()).toMatch(/request failed.*sealing_unavailable.*ThrottlingException/);
+    expect(text).toMatch(/request failed.*sealing_unavailable.*ThrottlingException/);
+    // Counted once under the pool, for the dashboard's pool row: the throttled lease, not the granted one.
+    expect(countedUnder(records, pool, METRIC.sealingUnavailable)).toHaveLength(1);
+    expect(countedUnder(records, pool, METRIC.leasesGranted)).toHaveLength(1);
+    expect(text).not.toContain(secret);
     // The use came back and the key stayed in the pool: the next lease took it at count 0.
     expect(next).toMatchObject({ status: 200, body: { keyId, apiKey: secret, usageCount: 0 } });
     // Counted once (the granted lease), and never marked undecryptable.
@@ -131,7 +152,7 @@ describe('when the key service fails', () => {
     const api = poolApi(server.url);
     const before = kmsCalls;
     // Act
-    const answers = [await api.lease(pool), await api.lease(pool)];
+    const { result: answers, records } = await captureEmf(async () => [await api.lease(pool), await api.lease(pool)]);
     // Assess: before, the first lease marked the key undecryptable and the pool answered 409.
     for (const answer of answers) {
       const body = expectError(answer, 503, 'sealing_misconfigured');
@@ -141,6 +162,33 @@ describe('when the key service fails', () => {
     }
     expect(kmsCalls).toBe(before);
     expect(await api.view(pool, keyId)).toMatchObject({ usageCount: 0, status: 'active' });
+    // Counted apart from the key service failing: one per refused lease, none as SealingUnavailable.
+    expect(countedUnder(records, pool, METRIC.sealingMisconfigured)).toHaveLength(2);
+    expect(countedUnder(records, pool, METRIC.sealingUnavailable)).toEqual([]);
+  });
+
+  it('a proxied use while KMS throttles answers 503 sealing_unavailable and counts SealingUnavailable under the pool: the provider never called, the use given back', async () => {
+    // Prepare: a key the fake provider knows; KMS throttles the next three calls (the SDK's attempts).
+    const pool = uniqueName('kms-proxy');
+    const { keyId, secret } = await sealedKey(pool);
+    stack.provider.setKey(secret);
+    refuseAll = undefined;
+    servedKms.failNext('ThrottlingException', 3);
+    let proxied;
+    try {
+      // Act
+      proxied = await captureEmf(() => proxy(server.url, pool, GENERATE, { body: promptForm() }));
+    } finally {
+      refuseAll = 'DisabledException';
+    }
+    const { result: answer, records, text } = proxied;
+    // Assess
+    expect(answer.status, answer.text).toBe(503);
+    expect(answer.json).toMatchObject({ error: 'sealing_unavailable' });
+    expect(stack.provider.callsWith(secret, `/${GENERATE}`)).toBe(0);
+    expect(await stack.api.view(pool, keyId)).toMatchObject({ usageCount: 0, status: 'active' });
+    expect(countedUnder(records, pool, METRIC.sealingUnavailable)).toHaveLength(1);
+    expect(text).not.toContain(secret);
   });
 
   it('an import answers 503 sealing_unavailable and writes nothing', async () => {
