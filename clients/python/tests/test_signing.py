@@ -17,7 +17,7 @@ import pytest
 from botocore.credentials import Credentials
 from conftest import Recorded, RecordingServer, lease_answer
 
-from keypool_client import AccessDenied, Keypool, NoUsableKey
+from keypool_client import AccessDenied, Keypool, KeypoolApiError, NoUsableKey
 
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -184,6 +184,24 @@ def test_keypools_own_refusal_through_the_proxy_is_raised_and_a_providers_answer
     # Assess
     assert dry.value.retry_after == 12
     assert passed_on.status_code == 403 and passed_on.json() == provider_refusal
+
+
+def test_the_gateways_own_answer_through_the_proxy_is_raised_never_passed_off_as_the_providers(
+    recorder: RecordingServer,
+) -> None:
+    # Prepare: API Gateway answers before keypool runs (IAM's 403, its throttling's 429): a
+    # message only, none of keypool's headers, where every provider answer carries x-keypool-outcome
+    recorder.script = [(403, {}, {"message": "Forbidden"}), (429, {}, {"message": "Too Many Requests"})]
+    pool = Keypool(recorder.url).pool("images")
+    # Act
+    with pytest.raises(AccessDenied) as denied:
+        pool.proxy("v2beta/stable-image/generate/core", data={"prompt": "x"})
+    with pytest.raises(KeypoolApiError) as throttled:
+        pool.proxy("v2beta/stable-image/generate/core", data={"prompt": "x"})
+    # Assess
+    assert denied.value.status == 403 and "Forbidden" in str(denied.value)
+    assert throttled.value.status == 429 and str(throttled.value) == "Too Many Requests"
+    assert len(recorder.requests) == 2
 
 
 def test_credentials_from_the_environment_sign_for_its_region(

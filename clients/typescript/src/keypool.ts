@@ -270,7 +270,8 @@ export class Pool implements KeySource {
    * "v2beta/stable-image/generate/core") with a key of its own choosing and completes the lease
    * from the provider's answer; the caller never holds a key. Sent to `proxyUrl` (default: the
    * API's URL), signed for the proxy's SigV4 service. Resolves to the provider's answer as it
-   * streams in; keypool's own refusals (NoUsableKey, PoolNotFound, ...) are thrown. An
+   * streams in; keypool's own refusals (NoUsableKey, PoolNotFound, ...) are thrown, as is an
+   * answer of the gateway in front of keypool (no `x-keypool-outcome`: IAM's 403...). An
    * Idempotency-Key always goes with it: calling again with the same `idempotencyKey` after a
    * dropped connection replays the answer instead of billing twice, or, when the provider may
    * have billed it and no answer was kept, throws IdempotencyConflict rather than ask again.
@@ -328,11 +329,14 @@ export class Pool implements KeySource {
     } finally {
       clearTimeout(timer);
     }
-    const own = response.status >= 400 ? await keypoolRefusal(response) : undefined;
-    if (own) {
+    const refusal = response.status >= 400 ? await notTheProviders(response) : undefined;
+    if (refusal) {
       release();
       await response.body?.cancel().catch(() => undefined);
-      throw errorFromAnswer({ status: response.status, body: own, headers: response.headers }, await endpoint.signs());
+      throw errorFromAnswer(
+        { status: response.status, body: refusal.body, headers: response.headers },
+        await endpoint.signs(),
+      );
     }
     return untilRead(response, release);
   }
@@ -370,10 +374,17 @@ function untilRead(response: Response, done: () => void): Response {
   return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
-/** keypool's own error shape (`{ error, message }`) in an answer, as opposed to a provider's answer passed through. */
-async function keypoolRefusal(response: Response): Promise<unknown> {
-  if (!(response.headers.get('content-type') ?? '').includes('json')) return undefined;
-  const body = json(await response.clone().text());
+/**
+ * An error answer of the proxy that is not the provider's: keypool's own refusal (`{ error,
+ * message }`), or the gateway's in front of keypool (IAM's 403, its throttling's 429, a function
+ * that failed), which carries none of keypool's headers, where every provider answer keypool
+ * passes on carries `x-keypool-outcome`. Its body when it is JSON; undefined for the provider's.
+ */
+async function notTheProviders(response: Response): Promise<{ body: unknown } | undefined> {
+  const body = (response.headers.get('content-type') ?? '').includes('json')
+    ? json(await response.clone().text())
+    : undefined;
   const { error, message } = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-  return typeof error === 'string' && typeof message === 'string' ? body : undefined;
+  if (typeof error === 'string' && typeof message === 'string') return { body };
+  return response.headers.has('x-keypool-outcome') ? undefined : { body };
 }

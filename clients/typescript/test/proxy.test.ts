@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Keypool, KeypoolUnavailable, NoUsableKey } from '../src/index.js';
+import { AccessDenied, Keypool, KeypoolApiError, KeypoolUnavailable, NoUsableKey } from '../src/index.js';
 import { regionFor, serviceFor } from '../src/transport.js';
 import { type Recorder, startRecorder } from './support/recorder.js';
 import { checkSignature } from './support/sigv4.js';
@@ -162,7 +162,11 @@ describe('pool.proxy: the answer', () => {
         headers: { 'retry-after': '5' },
         body: { error: 'no_usable_key', message: 'dry', retryAfterSeconds: 5 },
       },
-      { status: 403, body: { id: 'x', name: 'content_moderation', errors: ['refused'] } },
+      {
+        status: 403,
+        headers: { 'x-keypool-outcome': 'failure' },
+        body: { id: 'x', name: 'content_moderation', errors: ['refused'] },
+      },
     );
     const pool = client().pool('images');
     // Act
@@ -173,6 +177,28 @@ describe('pool.proxy: the answer', () => {
     expect(dry).toMatchObject({ status: 409, retryAfterSeconds: 5, message: 'dry' });
     expect(refused.status).toBe(403);
     expect(await refused.json()).toEqual({ id: 'x', name: 'content_moderation', errors: ['refused'] });
+  });
+
+  it("the gateway's own answer (IAM's 403, its throttling's 429, a failed function's 503) is thrown, never passed off as the provider's", async () => {
+    // Prepare: API Gateway answers before keypool runs: a message only, none of keypool's headers
+    proxy.replies.push(
+      { status: 403, body: { message: 'Forbidden' } },
+      { status: 429, body: { message: 'Too Many Requests' } },
+      { status: 503, headers: { 'content-type': 'text/html' }, chunks: [{ text: '<html>Service Unavailable</html>' }] },
+    );
+    const pool = client().pool('images');
+    // Act
+    const answers = [];
+    for (let call = 0; call < 3; call++)
+      answers.push(await pool.proxy('v2beta/stable-image/generate/core', { body: 'x' }).catch((e: unknown) => e));
+    // Assess
+    expect(answers[0]).toBeInstanceOf(AccessDenied);
+    expect(answers[0]).toMatchObject({ status: 403, message: 'Forbidden' });
+    expect(answers[1]).toBeInstanceOf(KeypoolApiError);
+    expect(answers[1]).toMatchObject({ status: 429, message: 'Too Many Requests' });
+    expect(answers[2]).toBeInstanceOf(KeypoolApiError);
+    expect(answers[2]).toMatchObject({ status: 503 });
+    expect(proxy.seen).toHaveLength(3);
   });
 
   it('an answer whose headers do not come within timeoutMs is given up: KeypoolUnavailable, the cause a TimeoutError', async () => {

@@ -6,7 +6,7 @@ import json as _json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 from urllib.parse import quote
 
 import requests
@@ -263,7 +263,8 @@ class Pool:
         as multipart (or form) exactly as requests would, `json` as JSON. Returns the
         provider's answer as a `requests.Response` (`stream=True` to read a large one in
         chunks), with `x-keypool-key-id` and `x-keypool-outcome` headers. keypool's own
-        refusals (NoUsableKey, PoolNotFound, ...) are raised.
+        refusals (NoUsableKey, PoolNotFound, ...) are raised, as is an answer of the gateway in
+        front of keypool (no `x-keypool-outcome`: IAM's 403 is AccessDenied).
 
         `timeout`: how long to wait for keypool's answer, seconds (default: the longer of
         PROXY_TIMEOUT_SECONDS and the client's `timeout`).
@@ -301,9 +302,12 @@ class Pool:
             retry_answers=False,
         )
         if response.status_code >= 400:
-            own = _keypool_error_body(response)
-            if own is not None:
-                raise error_for(response.status_code, own, response.headers.get("retry-after"), signed=transport.signs)
+            refusal = _not_the_providers(response)
+            if refusal is not None:
+                response.close()
+                raise error_for(
+                    response.status_code, refusal[0], response.headers.get("retry-after"), signed=transport.signs
+                )
         return response
 
     def _complete(self, lease_id: str, outcome: str, retry_after: Optional[int]) -> Completion:
@@ -321,14 +325,20 @@ class Pool:
         )
 
 
-def _keypool_error_body(response: requests.Response) -> Optional[Dict[str, Any]]:
-    """keypool's own error shape (`{"error", "message"}`), as opposed to a provider's answer passed through."""
-    if "json" not in response.headers.get("content-type", ""):
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
+def _not_the_providers(response: requests.Response) -> Optional[Tuple[Any]]:
+    """
+    An error answer of the proxy that is not the provider's, as (its JSON body or None,):
+    keypool's own refusal (`{"error", "message"}`), or the gateway's in front of keypool (IAM's
+    403, its throttling's 429, a function that failed), which carries none of keypool's headers,
+    where every provider answer keypool passes on carries `x-keypool-outcome`. None for the
+    provider's answer.
+    """
+    body: Any = None
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str) and isinstance(body.get("message"), str):
-        return body
-    return None
+        return (body,)
+    return None if "x-keypool-outcome" in response.headers else (body,)
