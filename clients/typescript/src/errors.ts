@@ -261,6 +261,14 @@ export interface ErrorAnswer {
 const record = (value: unknown): Record<string, unknown> =>
   typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
 
+/** A 400's refused fields as text an error may show (safeText), each `{ path, message }` and nothing more. */
+function fieldProblems(body: Record<string, unknown>): FieldProblem[] {
+  const text = (value: unknown): string => (typeof value === 'string' ? safeText(value) : '');
+  return (Array.isArray(body.details) ? (body.details as unknown[]) : [])
+    .filter((item) => typeof item === 'object' && item !== null)
+    .map((item) => ({ path: text(record(item).path), message: text(record(item).message) }));
+}
+
 /**
  * The error for an answer of keypool (or of the API Gateway in front of it) that is not a
  * success: the class of its `error` code; for an answer without one (API Gateway's own), an
@@ -279,10 +287,7 @@ export function errorFromAnswer(answer: ErrorAnswer, signed = true): KeypoolErro
   const code = body.error;
   if (typeof code === 'string') {
     const known = BY_CODE.get(code);
-    if (known === InvalidRequest) {
-      const details = Array.isArray(body.details) ? (body.details as FieldProblem[]) : [];
-      return new InvalidRequest(message, { ...options, details });
-    }
+    if (known === InvalidRequest) return new InvalidRequest(message, { ...options, details: fieldProblems(body) });
     if (known) return new known(message, options);
     return new KeypoolApiError(message, { ...options, code: safeText(code).slice(0, 64) });
   }

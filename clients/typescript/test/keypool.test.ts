@@ -217,6 +217,31 @@ describe('answers', () => {
     expect(JSON.stringify(error) + String((error as Error).stack)).not.toContain(secret.slice(3));
   });
 
+  it("never puts a secret in a 400's details: each refused field is text, masked as messages are", async () => {
+    // Prepare: a gateway between the client and keypool echoes a secret in a refused field
+    const secret = 'sk-live-0123456789abcdefABCDEF';
+    server.replies.push({
+      status: 400,
+      body: {
+        error: 'invalid_request',
+        message: 'refused',
+        details: [{ path: `headers.${secret}`, message: `got ${secret}`, echo: secret }, 'not a field', { path: 3 }],
+      },
+    });
+    // Act
+    const error = await new Keypool({ url: server.url, credentials })
+      .pool('p')
+      .complete('x')
+      .catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(InvalidRequest);
+    expect((error as InvalidRequest).details).toEqual([
+      { path: 'headers.sk-...', message: 'got sk-...' },
+      { path: '', message: '' },
+    ]);
+    expect(inspect(error, { depth: 8 }) + JSON.stringify(error)).not.toContain(secret.slice(3));
+  });
+
   it('409 no_usable_key: NoUsableKey with the API message and retryAfterSeconds from the body, or from Retry-After alone', async () => {
     // Prepare
     const pool = new Keypool({ url: server.url, credentials }).pool('p');

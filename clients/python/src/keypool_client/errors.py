@@ -238,6 +238,20 @@ def retry_after_of(body: Any, header: Optional[str]) -> Optional[int]:
     return None
 
 
+def _details(body: Dict[str, Any]) -> List[Dict[str, str]]:
+    """A 400's refused fields as text an exception may show (safe_text), each `{"path", "message"}`."""
+    listed = body.get("details")
+
+    def text(value: Any) -> str:
+        return safe_text(value) if isinstance(value, str) else ""
+
+    return [
+        {"path": text(item.get("path")), "message": text(item.get("message"))}
+        for item in (listed if isinstance(listed, list) else [])
+        if isinstance(item, dict)
+    ]
+
+
 def error_for(status: int, body: Any, retry_after_header: Optional[str] = None, *, signed: bool = True) -> KeypoolError:
     """The exception for an answer of keypool (or of the API Gateway in front of it) that is not a success."""
     retry_after = retry_after_of(body, retry_after_header)
@@ -247,10 +261,10 @@ def error_for(status: int, body: Any, retry_after_header: Optional[str] = None, 
     if isinstance(code, str):
         cls = _BY_CODE.get(code)
         if cls is InvalidRequest:
-            details = body.get("details") if isinstance(body, dict) else None
-            return InvalidRequest(text, status=status, details=details if isinstance(details, list) else None)
+            return InvalidRequest(text, status=status, details=_details(body))
         if cls is not None:
-            return cls(text, status=status, retry_after=retry_after)
+            # The API's code, also where one class stands for several (AccessDenied: forbidden_host, ...).
+            return cls(text, status=status, code=code, retry_after=retry_after)
         return KeypoolApiError(text, status=status, code=safe_text(code)[:64], retry_after=retry_after)
     # Not keypool's shape: API Gateway's own answer (IAM's 403, throttling's 429, ...).
     if status == 403:

@@ -1,0 +1,36 @@
+"""
+An answer's error as the exception it stands for: one class per code of the API, the API's own
+code kept, and nothing shaped like a secret in any text an exception shows. Pure: no server.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from keypool_client import InvalidRequest, KeypoolApiError, KeypoolError
+from keypool_client.errors import _BY_CODE, error_for
+
+
+@pytest.mark.parametrize("code", sorted(_BY_CODE))
+def test_an_answer_with_a_code_is_its_class_and_keeps_the_apis_code(code: str) -> None:
+    # Act: forbidden_host and forbidden_origin (the local server's) included, under AccessDenied
+    error = error_for(418, {"error": code, "message": f"refused: {code}"})
+    # Assess
+    assert isinstance(error, _BY_CODE[code]) and not isinstance(error, KeypoolApiError)
+    assert (error.code, error.status, error.message) == (code, 418, f"refused: {code}")
+
+
+def test_the_details_of_a_refusal_hold_no_secret_that_an_answer_in_between_echoes() -> None:
+    # Prepare: a gateway between the client and keypool echoes a secret in a refused field
+    secret = "sk-live-0123456789abcdefABCDEF"
+    body = {
+        "error": "invalid_request",
+        "message": "refused",
+        "details": [{"path": f"headers.{secret}", "message": f"got {secret}"}, "not a field", {"path": 3}],
+    }
+    # Act
+    error = error_for(400, body)
+    # Assess: each detail is text, masked as messages are; what is not a field is left out
+    assert isinstance(error, InvalidRequest) and isinstance(error, KeypoolError)
+    assert error.details == [{"path": "headers.sk-...", "message": "got sk-..."}, {"path": "", "message": ""}]
+    assert secret[3:] not in repr(error.details)
