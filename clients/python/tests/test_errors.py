@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from keypool_client import InvalidRequest, KeypoolApiError, KeypoolError
+from keypool_client import InvalidRequest, KeypoolApiError, KeypoolError, NoUsableKey
 from keypool_client.errors import _BY_CODE, error_for
 
 
@@ -34,3 +34,24 @@ def test_the_details_of_a_refusal_hold_no_secret_that_an_answer_in_between_echoe
     assert isinstance(error, InvalidRequest) and isinstance(error, KeypoolError)
     assert error.details == [{"path": "headers.sk-...", "message": "got sk-..."}, {"path": "", "message": ""}]
     assert secret[3:] not in repr(error.details)
+
+
+def test_a_dry_pools_refusal_carries_why_its_keys_are_not_usable_in_the_apis_shape_only() -> None:
+    # Prepare
+    unusable = {"overCap": 4, "cooling": 1, "suspect": 0, "exhausted": 0, "disabled": 1, "undecryptable": 0, "accountExhausted": 0}
+    dry = {"error": "no_usable_key", "message": "dry", "retryAfterSeconds": 42}
+    counted = {"countedAt": "2026-12-07T05:40:00.000Z", "nextReturnAt": "2026-12-07T05:40:42.000Z"}
+    # Act
+    full = error_for(409, {**dry, "unusable": unusable, **counted})
+    bare = error_for(409, dry)
+    malformed = error_for(409, {**dry, "unusable": {**unusable, "cooling": True}, "countedAt": "sk-live-0123456789abcdef"})
+    # Assess
+    assert isinstance(full, NoUsableKey) and isinstance(bare, NoUsableKey) and isinstance(malformed, NoUsableKey)
+    assert (full.retry_after, full.unusable, full.counted_at, full.next_return_at) == (
+        42,
+        unusable,
+        counted["countedAt"],
+        counted["nextReturnAt"],
+    )
+    assert (bare.retry_after, bare.unusable, bare.counted_at, bare.next_return_at) == (42, None, None, None)
+    assert (malformed.unusable, malformed.counted_at) == (None, None)

@@ -3,6 +3,7 @@
  * (errorFromAnswer). A message is the API's own (which never holds a secret) passed through
  * safeText, or written here from the status; no error ever carries an API key.
  */
+import type { UnusableCounts } from './types.js';
 
 export interface KeypoolErrorOptions {
   /** the HTTP status of the answer (none when keypool was not reached) */
@@ -88,9 +89,31 @@ export class MethodNotAllowed extends KeypoolError {
   static override readonly code = 'method_not_allowed';
 }
 
-/** 409: no key of the pool is under the cap; `retryAfterSeconds`: when a cooling key comes back, if one is cooling. */
-export class NoUsableKey extends KeypoolError {
+/** Why a pool is dry, as a 409 no_usable_key tells it (absent when keypool had no count to give in time). */
+export interface DryPool {
+  /** the pool's keys a lease could not use, by why (retired keys are not counted) */
+  unusable?: UnusableCounts;
+  /** when those keys were counted (ISO 8601, at most a minute before the answer) */
+  countedAt?: string;
+  /** the earliest end of a rest the count saw, while it is ahead (ISO 8601) */
+  nextReturnAt?: string;
+}
+
+/**
+ * 409: no key of the pool is under the cap; `retryAfterSeconds`: when a cooling key comes back,
+ * if one is cooling; `unusable`, `countedAt`, `nextReturnAt`: why the pool's keys are not usable.
+ */
+export class NoUsableKey extends KeypoolError implements DryPool {
   static override readonly code = 'no_usable_key';
+  readonly unusable: UnusableCounts | undefined;
+  readonly countedAt: string | undefined;
+  readonly nextReturnAt: string | undefined;
+  constructor(message: string, options: KeypoolErrorOptions & DryPool = {}) {
+    super(message, options);
+    this.unusable = options.unusable;
+    this.countedAt = options.countedAt;
+    this.nextReturnAt = options.nextReturnAt;
+  }
 }
 
 /**
@@ -261,6 +284,39 @@ export interface ErrorAnswer {
 const record = (value: unknown): Record<string, unknown> =>
   typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
 
+const UNUSABLE_FIELDS = [
+  'overCap',
+  'cooling',
+  'suspect',
+  'exhausted',
+  'disabled',
+  'undecryptable',
+  'accountExhausted',
+] as const satisfies readonly (keyof UnusableCounts)[];
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+/** A no_usable_key answer's account of its pool: each part kept only in the API's shape (counts, ISO times). */
+function dryPoolOf(body: Record<string, unknown>): DryPool {
+  const counts = record(body.unusable);
+  const whole = UNUSABLE_FIELDS.every((field) => Number.isSafeInteger(counts[field]) && Number(counts[field]) >= 0);
+  const time = (value: unknown): string | undefined =>
+    typeof value === 'string' && ISO_TIME.test(value) ? value : undefined;
+  const countedAt = time(body.countedAt);
+  const nextReturnAt = time(body.nextReturnAt);
+  return {
+    ...(whole
+      ? {
+          unusable: Object.fromEntries(UNUSABLE_FIELDS.map((f) => [f, Number(counts[f])])) as Record<
+            keyof UnusableCounts,
+            number
+          >,
+        }
+      : {}),
+    ...(countedAt === undefined ? {} : { countedAt }),
+    ...(nextReturnAt === undefined ? {} : { nextReturnAt }),
+  };
+}
+
 /** A 400's refused fields as text an error may show (safeText), each `{ path, message }` and nothing more. */
 function fieldProblems(body: Record<string, unknown>): FieldProblem[] {
   const text = (value: unknown): string => (typeof value === 'string' ? safeText(value) : '');
@@ -288,6 +344,7 @@ export function errorFromAnswer(answer: ErrorAnswer, signed = true): KeypoolErro
   if (typeof code === 'string') {
     const known = BY_CODE.get(code);
     if (known === InvalidRequest) return new InvalidRequest(message, { ...options, details: fieldProblems(body) });
+    if (known === NoUsableKey) return new NoUsableKey(message, { ...options, ...dryPoolOf(body) });
     if (known) return new known(message, options);
     return new KeypoolApiError(message, { ...options, code: safeText(code).slice(0, 64) });
   }

@@ -5,6 +5,7 @@
  */
 export {
   AccessDenied,
+  type DryPool,
   errorFromAnswer,
   type FieldProblem,
   ForbiddenHost,

@@ -268,6 +268,38 @@ describe('answers', () => {
     expect(server.seen).toHaveLength(3);
   });
 
+  it("409 no_usable_key carries why the pool is dry: unusable by why, countedAt, nextReturnAt; counts not in the API's shape are left out", async () => {
+    // Prepare
+    const unusable = {
+      overCap: 4,
+      cooling: 1,
+      suspect: 0,
+      exhausted: 0,
+      disabled: 1,
+      undecryptable: 0,
+      accountExhausted: 0,
+    };
+    const counted = { countedAt: '2026-12-07T05:40:00.000Z', nextReturnAt: '2026-12-07T05:40:42.000Z' };
+    const dry = { error: 'no_usable_key', message: 'dry', retryAfterSeconds: 42 };
+    server.replies.push(
+      { status: 409, body: { ...dry, unusable, ...counted } },
+      { status: 409, body: dry },
+      { status: 409, body: { ...dry, unusable: { ...unusable, cooling: -1 }, countedAt: 'sk-live-0123456789abcdef' } },
+    );
+    const pool = new Keypool({ url: server.url, credentials }).pool('p');
+    // Act
+    const [full, bare, malformed] = [
+      await pool.lease().catch((e: unknown) => e),
+      await pool.lease().catch((e: unknown) => e),
+      await pool.lease().catch((e: unknown) => e),
+    ] as NoUsableKey[];
+    // Assess
+    expect(full).toBeInstanceOf(NoUsableKey);
+    expect(full).toMatchObject({ retryAfterSeconds: 42, unusable, ...counted });
+    expect(bare).toMatchObject({ retryAfterSeconds: 42, unusable: undefined, countedAt: undefined });
+    expect(malformed).toMatchObject({ unusable: undefined, countedAt: undefined, nextReturnAt: undefined });
+  });
+
   it('404 pool_not_found: PoolNotFound', async () => {
     // Prepare
     server.replies.push({ status: 404, body: { error: 'pool_not_found', message: 'no pool "nowhere"' } });

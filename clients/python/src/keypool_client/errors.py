@@ -72,9 +72,31 @@ class LeaseNotFound(KeypoolError):
 
 
 class NoUsableKey(KeypoolError):
-    """409: the pool has no key under the cap. `retry_after`: seconds until a cooling key comes back, if any."""
+    """
+    409: the pool has no key under the cap. `retry_after`: seconds until a cooling key comes
+    back, if any. Why the pool is dry, when keypool had a count to give in time (else None):
+    `unusable`, its keys a lease could not use by why (`overCap`, `cooling`, `suspect`,
+    `exhausted`, `disabled`, `undecryptable`, `accountExhausted`); `counted_at`, when they were
+    counted (ISO 8601, at most a minute before); `next_return_at`, the earliest end of a rest.
+    """
 
     code = "no_usable_key"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: Optional[int] = 409,
+        code: Optional[str] = None,
+        retry_after: Optional[int] = None,
+        unusable: Optional[Dict[str, int]] = None,
+        counted_at: Optional[str] = None,
+        next_return_at: Optional[str] = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, retry_after=retry_after)
+        self.unusable = unusable
+        self.counted_at = counted_at
+        self.next_return_at = next_return_at
 
 
 class IdempotencyConflict(KeypoolError):
@@ -238,6 +260,28 @@ def retry_after_of(body: Any, header: Optional[str]) -> Optional[int]:
     return None
 
 
+_UNUSABLE_FIELDS = ("overCap", "cooling", "suspect", "exhausted", "disabled", "undecryptable", "accountExhausted")
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+
+
+def _dry_pool(body: Dict[str, Any]) -> Dict[str, Any]:
+    """A no_usable_key answer's account of its pool, as NoUsableKey's arguments: each part kept only in the API's shape."""
+    counts = body.get("unusable")
+    whole = isinstance(counts, dict) and all(
+        isinstance(counts.get(name), int) and not isinstance(counts.get(name), bool) and counts[name] >= 0
+        for name in _UNUSABLE_FIELDS
+    )
+
+    def time(value: Any) -> Optional[str]:
+        return value if isinstance(value, str) and _ISO_TIME.fullmatch(value) else None
+
+    return {
+        "unusable": {name: counts[name] for name in _UNUSABLE_FIELDS} if whole and isinstance(counts, dict) else None,
+        "counted_at": time(body.get("countedAt")),
+        "next_return_at": time(body.get("nextReturnAt")),
+    }
+
+
 def _details(body: Dict[str, Any]) -> List[Dict[str, str]]:
     """A 400's refused fields as text an exception may show (safe_text), each `{"path", "message"}`."""
     listed = body.get("details")
@@ -262,6 +306,8 @@ def error_for(status: int, body: Any, retry_after_header: Optional[str] = None, 
         cls = _BY_CODE.get(code)
         if cls is InvalidRequest:
             return InvalidRequest(text, status=status, details=_details(body))
+        if cls is NoUsableKey:
+            return NoUsableKey(text, status=status, retry_after=retry_after, **_dry_pool(body))
         if cls is not None:
             # The API's code, also where one class stands for several (AccessDenied: forbidden_host, ...).
             return cls(text, status=status, code=code, retry_after=retry_after)
