@@ -1,13 +1,14 @@
 """
 An answer's error as the exception it stands for: one class per code of the API, the API's own
-code kept, and nothing shaped like a secret in any text an exception shows. Pure: no server.
+code kept, and nothing shaped like a secret in any text an exception shows; a pool name the API
+would refuse refused before any request. Pure: no server.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from keypool_client import InvalidRequest, KeypoolApiError, KeypoolError, NoUsableKey
+from keypool_client import InvalidRequest, Keypool, KeypoolApiError, KeypoolError, NoUsableKey
 from keypool_client.errors import _BY_CODE, error_for
 
 
@@ -55,3 +56,10 @@ def test_a_dry_pools_refusal_carries_why_its_keys_are_not_usable_in_the_apis_sha
     )
     assert (bare.retry_after, bare.unusable, bare.counted_at, bare.next_return_at) == (42, None, None, None)
     assert (malformed.unusable, malformed.counted_at) == (None, None)
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../keys", "a" * 65, "stability\n", "stability/x", "stäbility"])
+def test_a_pool_name_the_api_refuses_is_a_value_error_before_anything_is_sent(name: str) -> None:
+    # Act / Assess: the name becomes a path segment; a trailing newline is no exception
+    with pytest.raises(ValueError, match="a pool is 1-64 letters"):
+        Keypool("http://127.0.0.1:9").pool(name)

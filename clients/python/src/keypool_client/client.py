@@ -18,7 +18,7 @@ from .errors import KeypoolApiError, NoUsableKey, error_for
 from .keys import key_id_for
 from .lease import Completion, Lease
 
-_POOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_POOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: The longest one wait for a cooling key is stretched by, so callers that saw the same key come back spread out.
 _MAX_JITTER_SECONDS = 1.0
 #: How long a proxied call waits for keypool's answer by default, seconds: keypool answers only
@@ -102,7 +102,8 @@ class Keypool:
 
     def pool(self, name: str = "stability") -> "Pool":
         """The pool `name`: an application is granted one pool's client routes."""
-        if not _POOL_NAME.match(name) or name in (".", ".."):
+        # fullmatch: `$` would let a trailing newline through, into the path.
+        if not _POOL_NAME.fullmatch(name) or name in (".", ".."):
             raise ValueError('keypool: a pool is 1-64 letters, digits, "_", "." or "-" (not "." or "..")')
         return Pool(self, name)
 
