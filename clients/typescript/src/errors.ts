@@ -3,7 +3,6 @@
  * (errorFromAnswer). A message is the API's own (which never holds a secret) passed through
  * safeText, or written here from the status; no error ever carries an API key.
  */
-import type { UnusableCounts } from './types.js';
 
 export interface KeypoolErrorOptions {
   /** the HTTP status of the answer (none when keypool was not reached) */
@@ -88,6 +87,24 @@ export class LeaseNotFound extends KeypoolError {
 export class MethodNotAllowed extends KeypoolError {
   static override readonly code = 'method_not_allowed';
 }
+
+/**
+ * Why a dry pool's keys are not usable, each a count of the `unusable` of a 409 no_usable_key:
+ * `overCap` active but over the cap the lease asked for, `accountExhausted` in an account whose
+ * credits ran out, the others keys with that status (retired keys are not counted).
+ */
+const UNUSABLE_REASONS = [
+  'overCap',
+  'cooling',
+  'suspect',
+  'exhausted',
+  'disabled',
+  'undecryptable',
+  'accountExhausted',
+] as const;
+
+/** A dry pool's keys a lease could not use, by why. */
+export type UnusableCounts = Record<(typeof UNUSABLE_REASONS)[number], number>;
 
 /** Why a pool is dry, as a 409 no_usable_key tells it (absent when keypool had no count to give in time). */
 export interface DryPool {
@@ -284,34 +301,21 @@ export interface ErrorAnswer {
 const record = (value: unknown): Record<string, unknown> =>
   typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
 
-const UNUSABLE_FIELDS = [
-  'overCap',
-  'cooling',
-  'suspect',
-  'exhausted',
-  'disabled',
-  'undecryptable',
-  'accountExhausted',
-] as const satisfies readonly (keyof UnusableCounts)[];
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
 /** A no_usable_key answer's account of its pool: each part kept only in the API's shape (counts, ISO times). */
 function dryPoolOf(body: Record<string, unknown>): DryPool {
   const counts = record(body.unusable);
-  const whole = UNUSABLE_FIELDS.every((field) => Number.isSafeInteger(counts[field]) && Number(counts[field]) >= 0);
+  const whole = UNUSABLE_REASONS.every((field) => Number.isSafeInteger(counts[field]) && Number(counts[field]) >= 0);
+  const unusable = Object.fromEntries(
+    UNUSABLE_REASONS.map((field) => [field, Number(counts[field])]),
+  ) as UnusableCounts;
   const time = (value: unknown): string | undefined =>
     typeof value === 'string' && ISO_TIME.test(value) ? value : undefined;
   const countedAt = time(body.countedAt);
   const nextReturnAt = time(body.nextReturnAt);
   return {
-    ...(whole
-      ? {
-          unusable: Object.fromEntries(UNUSABLE_FIELDS.map((f) => [f, Number(counts[f])])) as Record<
-            keyof UnusableCounts,
-            number
-          >,
-        }
-      : {}),
+    ...(whole ? { unusable } : {}),
     ...(countedAt === undefined ? {} : { countedAt }),
     ...(nextReturnAt === undefined ? {} : { nextReturnAt }),
   };

@@ -38,6 +38,7 @@ export {
   SealingUnavailable,
   StoreThrottled,
   UnsupportedMediaType,
+  type UnusableCounts,
 } from './errors.js';
 export { keyIdFor, Keypool, type KeypoolOptions, type LeaseOptions, Pool, type ProxyInit } from './keypool.js';
 export { Lease } from './lease.js';

@@ -48,16 +48,3 @@ export interface CountedUse {
   keyId: string;
   usageCount: number;
 }
-
-/** A dry pool's keys a lease could not use, by why (the `unusable` of a 409 no_usable_key). */
-export interface UnusableCounts {
-  /** active, with a count above the cap the lease asked for */
-  overCap: number;
-  cooling: number;
-  suspect: number;
-  exhausted: number;
-  disabled: number;
-  undecryptable: number;
-  /** keys in an account whose credits ran out */
-  accountExhausted: number;
-}
