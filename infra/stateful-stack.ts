@@ -161,6 +161,10 @@ export class KeypoolStatefulStack extends Stack {
         },
       ],
       removalPolicy,
+      // CloudFormation deletes only an empty bucket, and an answer stays up to 48 h: a stage that
+      // is destroyed (dev) empties it first, or `cdk destroy` would fail on it. Prod retains it,
+      // and nothing there may delete an answer but the lifecycle rule.
+      autoDeleteObjects: removalPolicy === RemovalPolicy.DESTROY,
     });
     this.answersBucketArn = this.exportValue(this.answers.bucketArn, {
       name: `keypool-${config.stage}-answers-bucket-arn`,

@@ -237,6 +237,20 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       });
       template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Delete' });
     });
+
+    it("lets a dev stage destroy its answers bucket with the answers still in it; prod's keeps them", () => {
+      // Prepare: CloudFormation refuses to delete a bucket that holds objects, and a kept answer
+      // stays up to 48 h, so a bucket set to Delete and nothing emptying it fails `cdk destroy`.
+      const dev = Template.fromStack(devApp().stateful);
+      const bucketId = resources(dev, 'AWS::S3::Bucket')[0]?.[0] ?? '';
+      // Act
+      const emptiers = resources(dev, 'Custom::S3AutoDeleteObjects');
+      // Assess
+      dev.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
+      expect(emptiers).toHaveLength(1);
+      expect(emptiers[0]?.[1].Properties.BucketName).toEqual({ Ref: bucketId });
+      expect(resources(data, 'Custom::S3AutoDeleteObjects')).toHaveLength(0);
+    });
   });
 
   describe('functions', () => {
