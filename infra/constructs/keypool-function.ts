@@ -8,7 +8,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -87,6 +87,10 @@ export class KeypoolFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: LoggingFormat.JSON,
+      // With JSON logs Lambda drops application logs below its own level (INFO unless set) and
+      // hands that level to the process (AWS_LAMBDA_LOG_LEVEL), which the logger obeys before
+      // POWERTOOLS_LOG_LEVEL: the stage's level is Lambda's too, or a DEBUG stage logs at INFO.
+      applicationLogLevelV2: ApplicationLogLevel[props.logLevel],
       bundling: cdkBundling(),
       environment: {
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,

@@ -293,6 +293,26 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       },
     );
 
+    it("logs at the stage's level on AWS: Lambda's application log level is the stage's, not its INFO default", () => {
+      // Prepare: with JSON logs Lambda filters application logs at its own level (INFO unless set)
+      // and tells the process in AWS_LAMBDA_LOG_LEVEL, which the logger obeys before
+      // POWERTOOLS_LOG_LEVEL: a stage's level that Lambda does not share is not the one it logs at.
+      const stages = [
+        { stage: 'prod', template: api, level: 'INFO' },
+        { stage: 'dev', template: Template.fromStack(devApp().stateless), level: 'DEBUG' },
+      ];
+      for (const { stage, template, level } of stages) {
+        for (const name of ENTRY_NAMES) {
+          // Act
+          const fn = resource(template, functionId(template, name)).Properties;
+          const env = (fn.Environment as { Variables: Json }).Variables;
+          // Assess
+          expect(env.POWERTOOLS_LOG_LEVEL, `${stage} ${name}`).toBe(level);
+          expect((fn.LoggingConfig as Json).ApplicationLogLevel, `${stage} ${name}`).toBe(level);
+        }
+      }
+    });
+
     it("configures maintenance from the stage: provider URL and balance rate; minimum credits and caps are the pools' own", () => {
       // Prepare
       const env = (resource(api, functionId(api, 'maintain')).Properties.Environment as { Variables: Json }).Variables;
