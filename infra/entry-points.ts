@@ -98,8 +98,9 @@ export const ENTRY_POINTS: Record<EntryName, EntryPoint> = {
   },
   counting: {
     file: 'functions/counting.ts',
-    // the pool record (GetItem, cached); complete and usage: one conditional UpdateItem each
-    // (a refused one answers with the old item, so no read follows)
+    // the pool record (GetItem, cached); complete: one conditional UpdateItem; usage: a
+    // TransactWriteItems of one conditional update (IAM authorizes its UpdateItem; its token
+    // makes a retry count once), then GetItem of the count, projected
     description: 'keypool: POST /pools/{pool}/leases/{leaseId}/complete and POST /pools/{pool}/keys/{keyId}/usage',
     table: ACCESS.counting,
     timeoutSeconds: 10,

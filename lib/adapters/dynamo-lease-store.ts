@@ -2,10 +2,12 @@
  * The lease path's store over DynamoDB (LeaseStore): candidates from the usage index, the lease
  * write (with its idempotency record, in one transaction, when the caller sends a key), the
  * completion, the lease-less count, and setting aside a key still in plain text. Every method
- * is one request (the candidate query may page); every rule that must hold under concurrency is
+ * is one request (the candidate query may page; the lease-less count then reads back the count
+ * its transaction cannot answer); every rule that must hold under concurrency is
  * the ConditionExpression of that request, named in a comment beside it after the domain rule
  * it states (lib/domain/rules.ts).
  */
+import { randomUUID } from 'node:crypto';
 import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
@@ -304,33 +306,59 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
     // exact number; counts that high are never leased).
     let moveTier = true;
     for (let tries = 0; tries < 5; tries++) {
-      const result = await this.conditionalUpdate(
-        'increment',
-        {
-          Key: { [KEY]: keyId },
-          UpdateExpression: `SET usageCount = usageCount + :one, lastUsedAt = :nowIso${moveTier ? ', #usk = #usk + :tier' : ''}`,
-          // Invariant: a key belongs to one pool (and exists); the tier moves only below the top.
-          ConditionExpression: moveTier
-            ? '#pool = :pool AND usageCount < :top'
-            : '#pool = :pool AND usageCount >= :top',
-          ExpressionAttributeNames: { '#pool': 'pool', ...(moveTier ? { '#usk': INDEX.sortKey } : {}) },
-          ExpressionAttributeValues: {
-            ':pool': pool,
-            ':one': 1,
-            ':top': MAX_SORTED_COUNT,
-            ':nowIso': new Date(nowMs).toISOString(),
-            ...(moveTier ? { ':tier': USAGE_TIER } : {}),
-          },
+      const applied = await this.countOnce({
+        Key: { [KEY]: keyId },
+        UpdateExpression: `SET usageCount = usageCount + :one, lastUsedAt = :nowIso${moveTier ? ', #usk = #usk + :tier' : ''}`,
+        // Invariant: a key belongs to one pool (and exists); the tier moves only below the top.
+        ConditionExpression: moveTier ? '#pool = :pool AND usageCount < :top' : '#pool = :pool AND usageCount >= :top',
+        ExpressionAttributeNames: { '#pool': 'pool', ...(moveTier ? { '#usk': INDEX.sortKey } : {}) },
+        ExpressionAttributeValues: {
+          ':pool': pool,
+          ':one': 1,
+          ':top': MAX_SORTED_COUNT,
+          ':nowIso': new Date(nowMs).toISOString(),
+          ...(moveTier ? { ':tier': USAGE_TIER } : {}),
         },
-        'updated',
-      );
-      if (result.ok) return { keyId, usageCount: Number(result.item.usageCount) };
+      });
       const current = toKeyRecord(await this.readProjected(keyId, RECORD_PROJECTION));
+      // The count as it stands once this one is in (a concurrent count may be in it too).
+      if (applied) return current && { keyId, usageCount: current.usageCount };
       if (current?.pool !== pool) return undefined;
       // Refused only by the tier test: a concurrent increment crossed the top; try the other way.
       moveTier = current.usageCount < MAX_SORTED_COUNT;
     }
     throw new Error('an increment kept losing to concurrent increments at the top tier');
+  }
+
+  /**
+   * A count's conditional write, applied once however often it is sent: a transaction of that one
+   * write under a ClientRequestToken drawn here, so when its answer is lost after it applied, the
+   * SDK's retry (the same request, the same token) is answered as done and changes nothing
+   * (DynamoDB keeps a token ten minutes). A plain UpdateItem sent again would count the use twice.
+   * True when it applied, false when its condition refused it; a cancellation for load is sent
+   * again under a new token (nothing was applied).
+   */
+  private async countOnce(write: ConditionalWrite): Promise<boolean> {
+    try {
+      const out = await retryBusy(
+        () =>
+          this.client.send(
+            new TransactWriteCommand({
+              TransactItems: [{ Update: { ...write, TableName: this.tableName } }],
+              ClientRequestToken: randomUUID(),
+              ...this.capacity,
+            }),
+          ),
+        busyTransaction,
+      );
+      this.meter?.record('increment', out.ConsumedCapacity);
+      return true;
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      this.meter?.record('increment', undefined);
+      if (error.CancellationReasons?.[0]?.Code === CONDITION_FAILED) return false;
+      throw error;
+    }
   }
 
   async setAsideUnsealed(key: { keyId: string; pool: string }): Promise<boolean> {

@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
+import { DynamoLeaseStore } from '../../lib/adapters/dynamo-lease-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { Broker } from '../../lib/use-cases/broker.js';
@@ -18,6 +19,8 @@ let table: TestTable;
 let proxy: FaultProxy;
 /** a broker whose every DynamoDB request goes through the proxy */
 let broker: Broker;
+/** the lease path's store, its every request through the proxy */
+let leaseStore: DynamoLeaseStore;
 
 /** A pool of `count` fresh keys, written straight to DynamoDB Local (no faults). */
 async function poolOf(count: number): Promise<{ pool: string; keyIds: string[] }> {
@@ -48,6 +51,7 @@ beforeAll(async () => {
     poolStore: new DynamoPoolStore({ client, tableName: table.tableName }),
     sealer: testSealer(),
   });
+  leaseStore = new DynamoLeaseStore({ client, tableName: table.tableName });
 });
 
 afterEach(() => {
@@ -127,4 +131,20 @@ describe('a throttled lease', () => {
       expect(await countOf(keyIds[0] as string)).toBe(0);
     },
   );
+});
+
+describe('a lease-less count whose answer is lost', () => {
+  it('is counted once, though the SDK sends the write again', async () => {
+    // Prepare: the count's write (its first request) applies, and its answer never comes back
+    const { pool, keyIds } = await poolOf(1);
+    const keyId = keyIds[0] as string;
+    const lostBefore = proxy.counts().faults.lostAnswer;
+    proxy.inject('lostAnswer');
+    // Act
+    const counted = await leaseStore.increment(pool, keyId, Date.now());
+    // Assess
+    expect(proxy.counts().faults.lostAnswer).toBe(lostBefore + 1);
+    expect(await countOf(keyId)).toBe(1);
+    expect(counted).toEqual({ keyId, usageCount: 1 });
+  });
 });
