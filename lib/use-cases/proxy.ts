@@ -290,10 +290,10 @@ export class Proxy {
     audit: AuditStart,
   ): Promise<boolean> {
     const begun = await idempotency.begin(record, this.clock());
-    if (begun.started) return true;
+    if (begun.started || heldBy(begun.record, record)) return true;
     if (await this.replay(record, begun.record, sink, audit)) return false;
     const taken = await idempotency.takeOver(record, begun.record, this.clock());
-    if (taken.started) return true;
+    if (taken.started || heldBy(taken.record, record)) return true;
     // Another retry took it over first (or its request renewed it): it runs.
     if (await this.replay(record, taken.record, sink, audit)) return false;
     throw new RequestInProgress(1);
@@ -605,6 +605,16 @@ interface Send {
    * failover (the lease it began with bounds one call), false when a retry took it over.
    */
   hold?: () => Promise<boolean>;
+}
+
+/**
+ * Whether the record that refused a begin or takeover is the one this request wrote: in progress
+ * and held by its answerRef, which it drew at random when it began and no other request holds.
+ * The write applied and only its answer was lost: the store's client sent it again, and the
+ * retry met the record it had just put. Anything else is another request's record.
+ */
+function heldBy(standing: ProxyRequestRecord, mine: HeldRecord): boolean {
+  return standing.state === 'in_progress' && standing.answerRef === mine.answerRef;
 }
 
 /** How long a record holds for one provider call before a retry may take it over. */

@@ -7,6 +7,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
 import { DynamoLeaseStore } from '../../lib/adapters/dynamo-lease-store.js';
+import { DynamoProxyIdempotency } from '../../lib/adapters/dynamo-proxy-idempotency.js';
+import type { ProviderAnswer, ResponseSink } from '../../lib/ports/proxy.js';
+import { Proxy } from '../../lib/use-cases/proxy.js';
+import { MemoryAnswerStore } from '../support/memory-proxy-stores.js';
+import { POOL, setup } from '../support/memory-world.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { Broker } from '../../lib/use-cases/broker.js';
@@ -21,6 +26,8 @@ let proxy: FaultProxy;
 let broker: Broker;
 /** the lease path's store, its every request through the proxy */
 let leaseStore: DynamoLeaseStore;
+/** proxied requests' records, their every request through the proxy */
+let proxyRecords: DynamoProxyIdempotency;
 
 /** A pool of `count` fresh keys, written straight to DynamoDB Local (no faults). */
 async function poolOf(count: number): Promise<{ pool: string; keyIds: string[] }> {
@@ -52,6 +59,7 @@ beforeAll(async () => {
     sealer: testSealer(),
   });
   leaseStore = new DynamoLeaseStore({ client, tableName: table.tableName });
+  proxyRecords = new DynamoProxyIdempotency({ client, tableName: table.tableName });
 });
 
 afterEach(() => {
@@ -146,5 +154,63 @@ describe('a lease-less count whose answer is lost', () => {
     expect(proxy.counts().faults.lostAnswer).toBe(lostBefore + 1);
     expect(await countOf(keyId)).toBe(1);
     expect(counted).toEqual({ keyId, usageCount: 1 });
+  });
+});
+
+describe('a proxied request under an Idempotency-Key whose record write loses its answer', () => {
+  it('runs: the record the SDK’s retry finds is its own, not another request in progress', async () => {
+    // Prepare: keys and leases in memory, the request's record in DynamoDB Local through the
+    // proxy, a provider that answers 200; the record's first write applies and its answer is lost
+    const w = await setup(1);
+    const calls: string[] = [];
+    const proxied = new Proxy({
+      leasing: w.leasing,
+      pools: w.pools,
+      provider: {
+        call: (request): Promise<ProviderAnswer> => {
+          calls.push(request.url);
+          return Promise.resolve({
+            status: 200,
+            headers: { 'content-type': 'image/png' },
+            body: (async function* () {
+              yield await Promise.resolve(Buffer.from('image'));
+            })(),
+            abort: () => undefined,
+          });
+        },
+      },
+      providerBaseUrl: () => 'https://provider.test',
+      idempotency: proxyRecords,
+      answers: new MemoryAnswerStore(),
+      clock: w.clock.now,
+    });
+    const sink: ResponseSink & { status?: number } = {
+      closed: false,
+      start(status) {
+        sink.status = status;
+      },
+      write: () => Promise.resolve(),
+      end: () => undefined,
+      fail: () => undefined,
+    };
+    const lostBefore = proxy.counts().faults.lostAnswer;
+    proxy.inject('lostAnswer', { operation: 'PutItem' });
+    // Act
+    await proxied.handle(
+      {
+        pool: POOL,
+        method: 'POST',
+        path: 'v2beta/stable-image/generate/core',
+        query: '',
+        headers: { 'content-type': 'text/plain' },
+        body: Buffer.from('prompt'),
+        idempotencyKey: uniqueName('lost-begin'),
+      },
+      sink,
+    );
+    // Assess
+    expect(proxy.counts().faults.lostAnswer).toBe(lostBefore + 1);
+    expect(sink.status).toBe(200);
+    expect(calls).toHaveLength(1);
   });
 });
