@@ -11,7 +11,7 @@ import { DynamoProxyIdempotency } from '../../lib/adapters/dynamo-proxy-idempote
 import type { ProviderAnswer, ResponseSink } from '../../lib/ports/proxy.js';
 import { Proxy } from '../../lib/use-cases/proxy.js';
 import { MemoryAnswerStore } from '../support/memory-proxy-stores.js';
-import { POOL, setup } from '../support/memory-world.js';
+import { proxyCall, setup } from '../support/memory-world.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { Broker } from '../../lib/use-cases/broker.js';
@@ -196,18 +196,7 @@ describe('a proxied request under an Idempotency-Key whose record write loses it
     const lostBefore = proxy.counts().faults.lostAnswer;
     proxy.inject('lostAnswer', { operation: 'PutItem' });
     // Act
-    await proxied.handle(
-      {
-        pool: POOL,
-        method: 'POST',
-        path: 'v2beta/stable-image/generate/core',
-        query: '',
-        headers: { 'content-type': 'text/plain' },
-        body: Buffer.from('prompt'),
-        idempotencyKey: uniqueName('lost-begin'),
-      },
-      sink,
-    );
+    await proxied.handle(proxyCall({ idempotencyKey: uniqueName('lost-begin') }), sink);
     // Assess
     expect(proxy.counts().faults.lostAnswer).toBe(lostBefore + 1);
     expect(sink.status).toBe(200);

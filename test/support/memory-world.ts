@@ -7,6 +7,7 @@ import { PoolAdmin } from '../../lib/use-cases/pool-admin.js';
 import { PoolDirectory } from '../../lib/use-cases/pool-directory.js';
 import { FakeSealer } from './fake-sealer.js';
 import { MemoryKeyStore, MemoryPoolStore } from './memory-key-store.js';
+import type { ProxyCall } from '../../lib/ports/proxy-call.js';
 
 export const POOL = 'unit';
 const T0 = Date.UTC(2026, 0, 1);
@@ -51,4 +52,17 @@ export async function setup(keys: number, options: { random?: () => number } = {
   const w = world(new MemoryKeyStore(), options);
   const ids = await w.importKeys('unit', keys);
   return { ...w, ids };
+}
+
+/** A proxied call to POOL: a generation's POST with a small body, `over` on top. */
+export function proxyCall(over: Partial<ProxyCall> = {}): ProxyCall {
+  return {
+    pool: POOL,
+    method: 'POST',
+    path: 'v2beta/stable-image/generate/core',
+    query: '',
+    headers: { 'content-type': 'text/plain' },
+    body: Buffer.from('prompt'),
+    ...over,
+  };
 }

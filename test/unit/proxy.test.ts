@@ -13,7 +13,6 @@ import {
   RequestInProgress,
 } from '../../lib/domain/errors.js';
 import { ProviderFailed, ProviderTimeout } from '../../lib/domain/proxy-errors.js';
-import type { ProxyCall } from '../../lib/ports/proxy-call.js';
 import {
   type KeptAnswer,
   type ProviderAnswer,
@@ -27,7 +26,7 @@ import {
 import { type ProxyAudit, Proxy, RECORD_MARGIN_SECONDS } from '../../lib/use-cases/proxy.js';
 import { DEFAULT_PROXY_TIMEOUT_SECONDS } from '../../lib/domain/types.js';
 import { MemoryAnswerStore, MemoryJobPins, MemoryProxyIdempotency } from '../support/memory-proxy-stores.js';
-import { POOL, setup } from '../support/memory-world.js';
+import { POOL, proxyCall, setup } from '../support/memory-world.js';
 
 /** An answer (`cut`: its body breaks off after its bytes), or a call that failed before one. */
 type Scripted = { status: number; body?: string; headers?: Record<string, string>; cut?: boolean } | ProviderCallFailed;
@@ -155,15 +154,7 @@ async function untilCalled(provider: { keys: string[] }, count: number): Promise
 /** How long a request's record holds before a retry may take it over. */
 const RECORD_LEASE_MS = (DEFAULT_PROXY_TIMEOUT_SECONDS + RECORD_MARGIN_SECONDS) * 1000;
 
-const call = (over: Partial<ProxyCall> = {}): ProxyCall => ({
-  pool: POOL,
-  method: 'POST',
-  path: 'v2beta/stable-image/generate/core',
-  query: '',
-  headers: { 'content-type': 'text/plain' },
-  body: Buffer.from('prompt'),
-  ...over,
-});
+const call = proxyCall;
 
 describe('Proxy: failover', () => {
   it('a documented 401 fails over: the caller gets the next key answer, the first key rests with its use given back', async () => {
