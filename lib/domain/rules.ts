@@ -76,6 +76,25 @@ export function statusStamp(
   };
 }
 
+/**
+ * Whether the key's status is exactly the one `stamp` gives (status, setter, reason, time, end):
+ * a change known by its stamp, whose time is the moment its writer made it. A writer whose answer
+ * was lost tells by this that its change is the one the key bears.
+ */
+export function bearsStamp(
+  record: Pick<KeyRecord, 'status' | 'statusBy' | 'statusReason' | 'statusAt' | 'cooldownUntil'>,
+  stamp: StatusStamp,
+): boolean {
+  const now = statusStamp(record);
+  return (
+    now.status === stamp.status &&
+    now.by === stamp.by &&
+    now.reason === stamp.reason &&
+    now.at === stamp.at &&
+    now.until === stamp.until
+  );
+}
+
 /** An operator's status: `active` has no setter; `disabled` is the operator's, at `at`. */
 export function operatorStamp(status: Extract<KeyStatus, 'active' | 'disabled'>, at: string): StatusStamp {
   return status === 'active' ? { status } : { status, by: 'operator', reason: 'operator', at };

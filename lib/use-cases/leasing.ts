@@ -30,7 +30,7 @@ import { KEY_ID_PATTERN } from '../domain/keys.js';
 import { callerDigest, idempotencyId, leaseRequestHash, replayRefusal } from '../domain/idempotency.js';
 import { formatLeaseId, LEASE_SLOTS, newNonce, parseLeaseId } from '../domain/lease-id.js';
 import type { PoolDirectory } from './pool-directory.js';
-import { effectiveStatus, isLeasable, isSlotFree, type Reporter, reportChange } from '../domain/rules.js';
+import { bearsStamp, effectiveStatus, isLeasable, isSlotFree, type Reporter, reportChange } from '../domain/rules.js';
 import type { SecretSealer } from '../ports/secret-sealer.js';
 import { MAX_SHARDS, ShardMemory, shardSpan } from '../domain/shards.js';
 import type { DryPoolCounts } from './dry-pool-counts.js';
@@ -320,8 +320,17 @@ export class Leasing {
     const outcome = slotOutcome(verdict.outcome);
     const nowMs = this.clock();
     let change = reportChange(outcome, 'provider', policy, verdict.retryAfterSeconds, nowMs);
+    const { keyId, pool, slot, nonce } = use;
+    const applied = async (): Promise<void> => {
+      // The key is back ahead of a carried page, once the refund has applied (as complete).
+      this.dropCarried(pool);
+      // The provider's 402 (or 429, where the pool's limit is per account) stops the key's
+      // whole account before the proxied call answers, as a completion's does.
+      const report = verdict.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: verdict.retryAfterSeconds };
+      if (change && this.accounts)
+        await spreadToAccount(this.accounts, pool, keyId, outcome, 'provider', policy, report, nowMs);
+    };
     for (let tries = 0; tries < 2; tries++) {
-      const { keyId, pool, slot, nonce } = use;
       const result = await this.store.refundProxied({
         keyId,
         pool,
@@ -331,17 +340,13 @@ export class Leasing {
         nowMs,
         ...(change ? { change } : {}),
       });
-      if (result.applied) {
-        // The key is back ahead of a carried page, once the refund has applied (as complete).
-        this.dropCarried(pool);
-        // The provider's 402 (or 429, where the pool's limit is per account) stops the key's
-        // whole account before the proxied call answers, as a completion's does.
-        const report = verdict.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: verdict.retryAfterSeconds };
-        if (change && this.accounts)
-          await spreadToAccount(this.accounts, pool, keyId, outcome, 'provider', policy, report, nowMs);
-        return;
-      }
-      const held = result.current?.pool === pool ? result.current.slots[String(slot)] : undefined;
+      if (result.applied) return applied();
+      const current = result.current?.pool === pool ? result.current : undefined;
+      const held = current?.slots[String(slot)];
+      // Given back with this outcome, the key bearing this very change: this refund applied and
+      // only its answer was lost.
+      if (held?.nonce === nonce && held.outcome === outcome && change && current && bearsStamp(current, change.stamp))
+        return applied();
       // Given back already, leased again since, or gone: nothing more to do.
       if (!change || held?.nonce !== nonce || held.outcome !== PROXIED) return;
       // Still ours, yet refused: the key's status forbids the change (a verdict, an operator's
@@ -808,6 +813,16 @@ export class Leasing {
       status: effectiveStatus(key, nowMs),
       ...(ignored === undefined ? {} : { reportIgnored: ignored }),
     });
+    const applied = async (key: CompletedKey): Promise<CompletionResult> => {
+      // Anything but a success may put the key back ahead of a carried page: dropped once the
+      // write has applied, so a page read while it was under way is not carried past it.
+      if (outcome !== 'success') this.dropCarried(pool);
+      // The change the key got, put on its account's other keys before the answer: after
+      // this returns, no lease grants a sibling until the account comes back.
+      if (change && this.accounts)
+        await spreadToAccount(this.accounts, pool, ref.keyId, outcome, reporter.by, policy, report, nowMs);
+      return answer(key);
+    };
     for (let tries = 0; tries < 3; tries++) {
       const result = await this.store.tryComplete({
         keyId: ref.keyId,
@@ -818,16 +833,7 @@ export class Leasing {
         nowMs,
         ...(change ? { change } : {}),
       });
-      if (result.applied) {
-        // Anything but a success may put the key back ahead of a carried page: dropped once the
-        // write has applied, so a page read while it was under way is not carried past it.
-        if (outcome !== 'success') this.dropCarried(pool);
-        // The change the key got, put on its account's other keys before the answer: after
-        // this returns, no lease grants a sibling until the account comes back.
-        if (change && this.accounts)
-          await spreadToAccount(this.accounts, pool, ref.keyId, outcome, reporter.by, policy, report, nowMs);
-        return answer(result.key);
-      }
+      if (result.applied) return applied(result.key);
       const current = result.current;
       const slot = current?.slots[String(ref.slot)];
       if (!current || current.pool !== pool) throw new LeaseNotFound(leaseId);
@@ -838,6 +844,9 @@ export class Leasing {
         if (ref.expiresAtMs < nowMs) throw new LeaseExpired(leaseId, new Date(ref.expiresAtMs).toISOString());
         throw new LeaseNotFound(leaseId);
       }
+      // Closed with this outcome and the key bearing this very change: this write applied and
+      // only its answer was lost (the store's client sent it again, and the retry was refused).
+      if (slot.outcome === outcome && change && bearsStamp(current, change.stamp)) return applied(current);
       if (slot.outcome !== undefined) return answer(current);
       if (slot.expiresAtMs < nowMs) throw new LeaseExpired(leaseId, new Date(slot.expiresAtMs).toISOString());
       // Ours, open and in time, yet refused: the key's status forbids the change (a more

@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
+import { DynamoAccountStore } from '../../lib/adapters/dynamo-account-store.js';
 import { DynamoLeaseStore } from '../../lib/adapters/dynamo-lease-store.js';
 import { DynamoProxyIdempotency } from '../../lib/adapters/dynamo-proxy-idempotency.js';
 import type { ProviderAnswer, ResponseSink } from '../../lib/ports/proxy.js';
@@ -15,7 +16,7 @@ import { proxyCall, setup } from '../support/memory-world.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { Broker } from '../../lib/use-cases/broker.js';
-import { createTestTable, type TestTable, uniqueName } from '../support/dynamo.js';
+import { createTestTable, fakeKey, type TestTable, uniqueName } from '../support/dynamo.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { testSealer } from '../support/sealing.js';
 import { seedKeys } from '../support/seed.js';
@@ -24,6 +25,8 @@ let table: TestTable;
 let proxy: FaultProxy;
 /** a broker whose every DynamoDB request goes through the proxy */
 let broker: Broker;
+/** a broker that keeps accounts, its every request through the proxy */
+let accountsBroker: Broker;
 /** the lease path's store, its every request through the proxy */
 let leaseStore: DynamoLeaseStore;
 /** proxied requests' records, their every request through the proxy */
@@ -59,6 +62,12 @@ beforeAll(async () => {
     sealer: testSealer(),
   });
   leaseStore = new DynamoLeaseStore({ client, tableName: table.tableName });
+  accountsBroker = new Broker({
+    store: new DynamoKeyStore({ client, tableName: table.tableName }),
+    poolStore: new DynamoPoolStore({ client, tableName: table.tableName }),
+    sealer: testSealer(),
+    accounts: new DynamoAccountStore({ client, tableName: table.tableName }),
+  });
   proxyRecords = new DynamoProxyIdempotency({ client, tableName: table.tableName });
 });
 
@@ -201,5 +210,56 @@ describe('a proxied request under an Idempotency-Key whose record write loses it
     expect(proxy.counts().faults.lostAnswer).toBe(lostBefore + 1);
     expect(sink.status).toBe(200);
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe('an answer about an account whose write loses its answer', () => {
+  /** Two keys of one account in a new pool; the lease-side use taken on one of them, and the other. */
+  async function accountOfTwo(): Promise<{ pool: string; keyIds: string[] }> {
+    const pool = uniqueName('faults');
+    const { keys } = await table.broker().importKeys(pool, [
+      { apiKey: fakeKey('a-'), account: 'org-a' },
+      { apiKey: fakeKey('b-'), account: 'org-a' },
+    ]);
+    return { pool, keyIds: keys.map((key) => key.keyId) };
+  }
+
+  /** What the sibling must show once the provider's 402 about the account was taken in. */
+  const STOPPED = { status: 'exhausted', statusBy: 'provider', statusReason: 'account_out_of_credits' };
+
+  it('still stops the account’s other keys before the completion returns', async () => {
+    // Prepare: the provider's 402 on the first key is completed, and the completion's write
+    // applies while its answer is lost
+    const { pool, keyIds } = await accountOfTwo();
+    const grant = await accountsBroker.lease(pool);
+    const sibling = keyIds.find((id) => id !== grant.keyId) as string;
+    const lostBefore = proxy.counts().faults.lostAnswer;
+    proxy.inject('lostAnswer', { operation: 'UpdateItem' });
+    // Act
+    const result = await accountsBroker.complete(
+      pool,
+      grant.leaseId,
+      { outcome: 'out_of_credits' },
+      { by: 'provider' },
+    );
+    // Assess
+    expect(proxy.counts().faults.lostAnswer).toBe(lostBefore + 1);
+    expect(result).toMatchObject({ keyId: grant.keyId, status: 'exhausted', usageCount: 0 });
+    expect(await table.store.get(sibling)).toMatchObject(STOPPED);
+  });
+
+  it('still stops the account’s other keys before a proxied use’s settling returns', async () => {
+    // Prepare: a proxied use met the provider's 402, and its refund applies while its answer is lost
+    const { pool, keyIds } = await accountOfTwo();
+    const use = await accountsBroker.leasing.takeUse(pool);
+    const sibling = keyIds.find((id) => id !== use.keyId) as string;
+    const lostBefore = proxy.counts().faults.lostAnswer;
+    proxy.inject('lostAnswer', { operation: 'UpdateItem' });
+    // Act
+    await accountsBroker.leasing.settleUse(use, { outcome: 'out_of_credits', givesBack: true, failover: true });
+    // Assess
+    expect(proxy.counts().faults.lostAnswer).toBe(lostBefore + 1);
+    expect(await table.store.get(use.keyId)).toMatchObject({ status: 'exhausted', usageCount: 0 });
+    expect(await table.store.get(sibling)).toMatchObject(STOPPED);
   });
 });
