@@ -87,6 +87,8 @@ export const KEY_ATTRIBUTES = {
   sealed: ['sealedKey'],
   /** the account it belongs to: import, an operator's PATCH, maintenance's discovery */
   account: ['account'],
+  /** what the old system's rows said of it (lib/adapters/key-item.ts MIGRATION_ATTRIBUTES): the migration */
+  migration: ['migratedCount', 'migratedDisabled'],
 } as const;
 
 /**
@@ -186,7 +188,7 @@ export interface RoleTableAccess {
 /** The roles of keypool's functions (infra/entry-points.ts: one per file in functions/). */
 export type TableRole = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'counting' | 'maintain' | 'migrate' | 'proxy';
 
-const { identity, usage, status, home, balance, sealed, account } = KEY_ATTRIBUTES;
+const { identity, usage, status, home, balance, sealed, account, migration } = KEY_ATTRIBUTES;
 
 /** Reads of account records (never a secret in them). */
 const READS_ACCOUNTS: ItemGrant = {
@@ -208,11 +210,11 @@ const READS_POOL_RECORDS: ItemGrant = { actions: ['GetItem'], items: ['pool'] };
 /** Import and migration create a pool with its defaults (DynamoPoolStore.ensure: one UpdateItem). */
 const ENSURES_POOLS: ItemGrant = { actions: ['UpdateItem'], items: ['pool'], attributes: POOL_ATTRIBUTES };
 /** A new key's item (lib/adapters/key-item.ts toKeyItem), sealed: never a plain `apiKey`. */
-const NEW_KEY_ITEMS: ItemGrant = {
+const NEW_KEY_ITEMS = {
   actions: ['PutItem'],
   items: ['key'],
   attributes: [...identity, ...usage, ...status, ...home, ...sealed, ...account],
-};
+} as const satisfies ItemGrant;
 
 /**
  * What proxy mode's own records need, for the role of the function that proxies (beside the
@@ -316,9 +318,14 @@ export const TABLE_ACCESS: Record<TableRole, RoleTableAccess> = {
   migrate: {
     items: [
       ENSURES_POOLS,
-      NEW_KEY_ITEMS,
-      { actions: ['BatchGetItem'], items: ['key'], attributes: KEY_RECORD_ATTRIBUTES, narrow: true },
-      { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status] },
+      { ...NEW_KEY_ITEMS, attributes: [...NEW_KEY_ITEMS.attributes, ...migration] },
+      {
+        actions: ['BatchGetItem'],
+        items: ['key'],
+        attributes: [...KEY_RECORD_ATTRIBUTES, ...migration],
+        narrow: true,
+      },
+      { actions: ['UpdateItem'], items: ['key'], attributes: [...usage, ...status, ...migration] },
     ],
     queries: [],
   },

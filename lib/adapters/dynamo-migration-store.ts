@@ -16,12 +16,13 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { KeyStatus, StatusBy } from '../domain/types.js';
-import type { ExistingKey, KeyWrite, MigrationStore, WriteResult } from '../ports/migration-store.js';
+import type { ExistingKey, KeyWrite, MigrationStore, SourceSaid, WriteResult } from '../ports/migration-store.js';
 import { TABLE, usageSortKeyShift } from '../table.js';
 import { stampClauses } from './dynamo-key-table.js';
-import { STATUS_ATTRIBUTES, toKeyItem } from './key-item.js';
+import { MIGRATION_ATTRIBUTES, STATUS_ATTRIBUTES, toKeyItem } from './key-item.js';
 
 const { partitionKey: KEY, usageIndex: INDEX } = TABLE;
+const SAID = MIGRATION_ATTRIBUTES;
 const MAX_BATCH_GET = 100;
 const MAX_TRANSACTION = 100;
 const MAX_TRANSACTION_ATTEMPTS = 10;
@@ -45,12 +46,19 @@ export interface DynamoMigrationStoreOptions {
 
 function existingFrom(item: Record<string, unknown> | undefined): ExistingKey | undefined {
   if (!item) return undefined;
+  const said = item[SAID.count];
   return {
     pool: String(item.pool),
     usageCount: Number(item.usageCount ?? 0),
     status: item.status as KeyStatus,
     ...(typeof item[STATUS_ATTRIBUTES.by] === 'string' ? { statusBy: item[STATUS_ATTRIBUTES.by] as StatusBy } : {}),
+    ...(typeof said === 'number' ? { migrated: { usageCount: said, disabled: item[SAID.disabled] === true } } : {}),
   };
+}
+
+/** The record of what the source said, as the attributes a write sets. */
+function saidItem(said: SourceSaid): Record<string, unknown> {
+  return { [SAID.count]: said.usageCount, [SAID.disabled]: said.disabled };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
@@ -78,12 +86,14 @@ export class DynamoMigrationStore implements MigrationStore {
               Keys: keys,
               // Consistent: a key the previous run created a moment ago must be seen as existing.
               ConsistentRead: true,
-              ProjectionExpression: '#key, #pool, usageCount, #status, #stBy',
+              ProjectionExpression: '#key, #pool, usageCount, #status, #stBy, #said, #saidOff',
               ExpressionAttributeNames: {
                 '#key': KEY,
                 '#pool': 'pool',
                 '#status': 'status',
                 '#stBy': STATUS_ATTRIBUTES.by,
+                '#said': SAID.count,
+                '#saidOff': SAID.disabled,
               },
             },
           },
@@ -150,7 +160,7 @@ export class DynamoMigrationStore implements MigrationStore {
         Put: {
           TableName: this.tableName,
           // toKeyItem keeps the index attributes right: upk only while leasable, usk from count and last use.
-          Item: toKeyItem(write.key),
+          Item: { ...toKeyItem(write.key), ...saidItem(write.said) },
           // Invariant: never overwrite a key. One that appeared since the read (an operator's
           // import, another run) keeps its count and leases; the caller raises it instead.
           ConditionExpression: 'attribute_not_exists(#key)',
@@ -161,10 +171,31 @@ export class DynamoMigrationStore implements MigrationStore {
     }
     const { keyId, pool, change } = write;
     if (change.to < change.from) throw new RangeError('a migration never lowers a count');
-    const set: string[] = [];
+    const set = ['#said = :said', '#saidOff = :saidOff'];
     const remove: string[] = [];
-    const names: Record<string, string> = { '#pool': 'pool', '#status': 'status' };
-    const values: Record<string, unknown> = { ':from': change.from, ':pool': pool, ':retired': 'retired' };
+    const names: Record<string, string> = {
+      '#pool': 'pool',
+      '#status': 'status',
+      '#said': SAID.count,
+      '#saidOff': SAID.disabled,
+    };
+    const values: Record<string, unknown> = {
+      ':from': change.from,
+      ':pool': pool,
+      ':retired': 'retired',
+      ':said': change.said.usageCount,
+      ':saidOff': change.said.disabled,
+    };
+    // Invariant: a row is news only against what the key records of the source as the migration
+    // read it; if another run recorded more meanwhile, the write is decided again.
+    const { saidBefore } = change;
+    const saidCondition = saidBefore
+      ? '#said = :saidBefore AND #saidOff = :saidOffBefore'
+      : 'attribute_not_exists(#said)';
+    if (saidBefore) {
+      values[':saidBefore'] = saidBefore.usageCount;
+      values[':saidOffBefore'] = saidBefore.disabled;
+    }
     if (change.to > change.from) {
       // The count and its tier in the sort key move together, so the index order stays right.
       set.push('usageCount = :to', '#usk = #usk + :delta');
@@ -181,7 +212,6 @@ export class DynamoMigrationStore implements MigrationStore {
       remove.push('#upk');
       names['#upk'] = INDEX.partitionKey;
     }
-    if (set.length === 0) throw new RangeError('a change must raise or disable');
     return {
       Update: {
         TableName: this.tableName,
@@ -192,7 +222,7 @@ export class DynamoMigrationStore implements MigrationStore {
         // a key belongs to one pool: a migration into one pool never raises or disables
         // another's key (which also says the key exists: a change never creates a half item);
         // a key an operator retired stays retired (only an import with revive brings it back).
-        ConditionExpression: '#pool = :pool AND usageCount = :from AND #status <> :retired',
+        ConditionExpression: `#pool = :pool AND usageCount = :from AND #status <> :retired AND ${saidCondition}`,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

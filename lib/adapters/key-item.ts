@@ -69,6 +69,13 @@ export const STATUS_ATTRIBUTES = {
   prior: 'prior',
 } as const;
 
+/**
+ * What the old system's rows have said about a key (lib/ports/migration-store.ts SourceSaid):
+ * written by the migration only, with the key or on a row that says more, so a later run of the
+ * same export knows its rows are no news.
+ */
+export const MIGRATION_ATTRIBUTES = { count: 'migratedCount', disabled: 'migratedDisabled' } as const;
+
 /** A ProjectionExpression for `attributes`, with a placeholder per name (several are reserved words). */
 export function projection(attributes: readonly string[]): {
   ProjectionExpression: string;

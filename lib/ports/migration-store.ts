@@ -13,6 +13,18 @@ export interface ExistingKey {
   status: KeyStatus;
   /** who set the status (none: active, or set before setters were kept) */
   statusBy?: StatusBy;
+  /** what migrations have already brought into the key (none: no migration has) */
+  migrated?: SourceSaid;
+}
+
+/**
+ * What the old system's rows have said about a key so far: the highest count a row carried, and
+ * whether a row disabled it. A row saying no more than this is not news: the count and status
+ * the key has now are keypool's (a lease, an operator's reset or enable) and stay.
+ */
+export interface SourceSaid {
+  usageCount: number;
+  disabled: boolean;
 }
 
 export interface KeyChange {
@@ -22,12 +34,19 @@ export interface KeyChange {
   to: number;
   /** also take the key out of the pool: disabled as an operator disables (no setter), no index entry */
   disable: boolean;
+  /** what the key records of the source as the migration read it; the write is refused if it changed */
+  saidBefore: SourceSaid | undefined;
+  /** what it records from now on */
+  said: SourceSaid;
 }
 
 export type KeyWrite =
-  /** a new key, written only if its id does not exist */
-  | { kind: 'create'; key: StoredKey }
-  /** a raise and/or disable, written only if the key exists in `pool` with `from` as its count */
+  /** a new key, written only if its id does not exist, recording what its rows said */
+  | { kind: 'create'; key: StoredKey; said: SourceSaid }
+  /**
+   * a raise and/or disable, or only the record of what the source said, written only if the key
+   * exists in `pool` with `from` as its count and `saidBefore` as its record
+   */
   | { kind: 'change'; keyId: string; pool: string; change: KeyChange };
 
 /** Refused writes carry the key as it is now (undefined: it does not exist). */

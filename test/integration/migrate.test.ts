@@ -60,6 +60,9 @@ function run(tableName: string, source: MigrateOptions['source'], options: Parti
   });
 }
 
+/** What a key records of the source's rows (lib/ports/migration-store.ts SourceSaid). */
+const said = (usageCount: number, disabled = false) => ({ usageCount, disabled });
+
 const A = fakeKey('a-');
 const B = fakeKey('b-');
 const C = fakeKey('c-');
@@ -202,8 +205,8 @@ describe('migrate from a mongoexport file', () => {
     expect(Number(b?.usk) - Number(bBefore?.usk)).toBe(USAGE_TIER);
     expect(await store.existing([keyIdFor(A), keyIdFor(B)])).toEqual(
       new Map([
-        [keyIdFor(A), { pool: 'stability', usageCount: 7, status: 'active' }],
-        [keyIdFor(B), { pool: 'stability', usageCount: 2, status: 'active' }],
+        [keyIdFor(A), { pool: 'stability', usageCount: 7, status: 'active', migrated: said(7) }],
+        [keyIdFor(B), { pool: 'stability', usageCount: 2, status: 'active', migrated: said(2) }],
       ]),
     );
   });
@@ -225,11 +228,18 @@ describe('migrate from a mongoexport file', () => {
       }),
     );
     const stale = await store.write([
-      { kind: 'change', keyId, pool: 'stability', change: { from: 1, to: 4, disable: false } },
+      {
+        kind: 'change',
+        keyId,
+        pool: 'stability',
+        change: { from: 1, to: 4, disable: false, saidBefore: said(1), said: said(4) },
+      },
     ]);
     const { report } = await run(table, fileSource(exportFile([{ api_key: A, usage_count: 4 }])));
     // Assess
-    expect(stale).toEqual([{ applied: false, current: { pool: 'stability', usageCount: 2, status: 'active' } }]);
+    expect(stale).toEqual([
+      { applied: false, current: { pool: 'stability', usageCount: 2, status: 'active', migrated: said(1) } },
+    ]);
     expect(report).toMatchObject({ raised: 1 });
     const [item] = await scanOpened(client, table);
     expect(item?.usageCount).toBe(4);
@@ -248,7 +258,12 @@ describe('migrate from a mongoexport file', () => {
       fileSource(exportFile([{ api_key: B }, { api_key: A, usage_count: 5, is_active: false }])),
     );
     const raw = await store.write([
-      { kind: 'change', keyId: keyIdFor(A), pool: 'stability', change: { from: 1, to: 5, disable: true } },
+      {
+        kind: 'change',
+        keyId: keyIdFor(A),
+        pool: 'stability',
+        change: { from: 1, to: 5, disable: true, saidBefore: said(1), said: said(5, true) },
+      },
     ]);
     // Assess
     expect(report).toMatchObject({
@@ -256,7 +271,9 @@ describe('migrate from a mongoexport file', () => {
       raised: 0,
       invalid: [{ line: 2, reason: 'api_key is a key of another pool' }],
     });
-    expect(raw).toEqual([{ applied: false, current: { pool: 'other', usageCount: 1, status: 'active' } }]);
+    expect(raw).toEqual([
+      { applied: false, current: { pool: 'other', usageCount: 1, status: 'active', migrated: said(1) } },
+    ]);
     expect((await scanOpened(client, table)).find((i) => i.keyId === keyIdFor(A))).toEqual(before);
   });
 
@@ -271,8 +288,9 @@ describe('migrate from a mongoexport file', () => {
     const [after] = await scanOpened(client, table);
     expect(outcome.disabled).toBe(1);
     expect(outcome.report).toMatchObject({ unchanged: 1, raised: 0 });
-    const { upk: _upk, status: _status, ...rest } = before ?? {};
-    expect(after).toEqual({ ...rest, status: 'disabled' });
+    // ...but that the source has now said it is disabled (a later run of this export is no news).
+    const { upk: _upk, status: _status, migratedDisabled: _said, ...rest } = before ?? {};
+    expect(after).toEqual({ ...rest, status: 'disabled', migratedDisabled: true });
   });
 
   it.each([
@@ -352,6 +370,31 @@ describe('migrate from a mongoexport file', () => {
     expect(before.find((i) => i.keyId === keyIdFor(A))).toMatchObject({ status: 'retired', usageCount: 1 });
     expect(outcome.disabled).toBe(0);
     expect(outcome.report).toMatchObject({ read: 1, imported: 0, raised: 0, unchanged: 1 });
+  });
+
+  it('running the same export again keeps what the operator did since: a reset count stays reset, an enabled key enabled', async () => {
+    // Prepare: A migrated at 3 uses and B disabled at 5; then the operator resets A's count and
+    // enables B (the provider refilled A; B was only off in the old system).
+    const table = await freshTable();
+    const path = exportFile([
+      { api_key: A, usage_count: 3 },
+      { api_key: B, credits_left: 20, is_active: false },
+    ]);
+    await run(table, fileSource(path));
+    const admin = new DynamoKeyAdminStore({ client, tableName: table });
+    await admin.update({ keyId: keyIdFor(A), pool: 'stability', count: { seen: 3, to: 0 } });
+    await admin.update({ keyId: keyIdFor(B), pool: 'stability', status: 'active', at: '2026-01-02T00:00:00.000Z' });
+    const before = await scanTable(client, table);
+    // Act: the same file again (say, after fixing rows it reported invalid); then a newer export.
+    const again = await run(table, fileSource(path));
+    const afterAgain = await scanTable(client, table);
+    const newer = await run(table, fileSource(exportFile([{ api_key: A, usage_count: 4 }])));
+    // Assess: the rows said nothing new, so nothing changed; a row that says more still raises.
+    expect(afterAgain).toEqual(before);
+    expect(again.disabled).toBe(0);
+    expect(again.report).toMatchObject({ read: 2, imported: 0, raised: 0, unchanged: 2 });
+    expect(newer.report).toMatchObject({ raised: 1 });
+    expect(await admin.record('stability', keyIdFor(A))).toMatchObject({ usageCount: 4, status: 'active' });
   });
 
   it('a row dated in the future is leased: its sort key stays in the tier of its count', async () => {

@@ -6,8 +6,11 @@
  *  - Nothing is written before the source has been checked end to end (`source.check()`):
  *    a file that cannot be read or parsed at all fails before the first write.
  *  - Every row applies the same monotone rule, whether its key is new, already in keypool,
- *    or repeated in the source: create if absent (dates from the row), else raise the count
- *    to the higher of the two, and disable it if the row disables it; nothing else changes.
+ *    or repeated in the source: create if absent (dates from the row, and a record of what the
+ *    row said), else, if the row says more than the key's record of earlier rows (a higher
+ *    count, or disabled), raise the count to the higher of the two and disable it if the row
+ *    newly disables it; nothing else changes. A row that says nothing new leaves the key as
+ *    keypool and its operator have made it since (counted uses, a reset, an enable).
  *    A key of another pool is never changed: its row is reported invalid. A key the operator
  *    retired is never changed either: it counts as unchanged.
  *    So a second run changes nothing, and a run killed at any point followed by a full run
@@ -192,9 +195,15 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
     let work: Work[] = pending.map(({ keyId, row, line }) => {
       const prior = seen.get(keyId);
       // A dry run wrote nothing, so for keys it has already met, its memory is the truth.
+      // What it records of the source is then at most its count and status (no row is news past them).
       const current: ExistingKey | undefined =
         dryRun && prior
-          ? { pool, usageCount: prior.usageCount, status: prior.disabled ? 'disabled' : 'active' }
+          ? {
+              pool,
+              usageCount: prior.usageCount,
+              status: prior.disabled ? 'disabled' : 'active',
+              migrated: { usageCount: prior.usageCount, disabled: prior.disabled },
+            }
           : inTable.get(keyId);
       return { keyId, row, line, prior, current };
     });
@@ -210,7 +219,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
       for (const w of work) {
         const key = created.get(w.keyId);
         if (key) {
-          writes.push({ work: w, write: { kind: 'create', key }, raise: false, disable: false });
+          const said = { usageCount: w.row.usageCount, disabled: w.row.disabled };
+          writes.push({ work: w, write: { kind: 'create', key, said }, raise: false, disable: false });
           continue;
         }
         if (!w.current) continue;
@@ -226,11 +236,17 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
           settle(w, { created: false, raised: false, disabledExisting: false, usageCount, disabled: false });
           continue;
         }
-        const to = Math.max(w.current.usageCount, w.row.usageCount);
+        // Only what the source says beyond what its rows said before is news: the count and the
+        // status the key has since then are keypool's (a lease, an operator's reset or enable),
+        // so running an export again changes nothing, whatever happened in between.
+        const saidBefore = w.current.migrated;
+        const moreUses = w.row.usageCount > (saidBefore?.usageCount ?? 0);
+        const newlyDisabled = w.row.disabled && !saidBefore?.disabled;
+        const to = moreUses ? Math.max(w.current.usageCount, w.row.usageCount) : w.current.usageCount;
         // The source's disable is an operator's (as a key created disabled): it replaces any
         // status but an operator's disabled, the provider's disabled included, which a balance
         // read would undo.
-        const disable = w.row.disabled && !isOperatorDisabled(w.current);
+        const disable = newlyDisabled && !isOperatorDisabled(w.current);
         const result = {
           created: false,
           raised: false,
@@ -238,14 +254,20 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
           usageCount: to,
           disabled: w.current.status === 'disabled',
         };
-        if (to === w.current.usageCount && !disable) settle(w, result);
-        else
+        if (!moreUses && !newlyDisabled) settle(w, result);
+        else {
+          const said = {
+            usageCount: Math.max(saidBefore?.usageCount ?? 0, w.row.usageCount),
+            disabled: newlyDisabled || (saidBefore?.disabled ?? false),
+          };
+          const change = { from: w.current.usageCount, to, disable, saidBefore, said };
           writes.push({
             work: w,
-            write: { kind: 'change', keyId: w.keyId, pool, change: { from: w.current.usageCount, to, disable } },
+            write: { kind: 'change', keyId: w.keyId, pool, change },
             raise: to > w.current.usageCount,
             disable,
           });
+        }
       }
       const results: WriteResult[] = dryRun
         ? writes.map(() => ({ applied: true }))
