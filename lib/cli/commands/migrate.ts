@@ -1,8 +1,8 @@
 /** migrate: bring the old credits-based system's keys into keypool (issue 4). */
 import { TableName } from '../../domain/primitives.js';
 import { DEFAULT_INITIAL_CREDITS } from '../../domain/migration-mapping.js';
-import { migrate, type MigrationOutcome } from '../../use-cases/migration/migrate.js';
-import { capped, checked, type Command, json, stringFlag, UsageError } from '../framework.js';
+import { INVALID_LISTED, invalidRowCount, migrate, type MigrationOutcome } from '../../use-cases/migration/migrate.js';
+import { checked, type Command, json, stringFlag, UsageError } from '../framework.js';
 import { terminalProgressBar } from '../progress-bar.js';
 import { poolFlag } from './pool-flag.js';
 
@@ -19,6 +19,8 @@ function creditsFlag(value: unknown): number | undefined {
 
 function text(outcome: MigrationOutcome, from: string, target: string, pool: string): string {
   const { report } = outcome;
+  const invalid = invalidRowCount(report);
+  const shown = report.invalid.slice(0, INVALID_SHOWN);
   const lines = [
     outcome.dryRun
       ? `dry run: nothing was written; migrating ${from} into ${target} (pool ${pool}) would do this:`
@@ -28,8 +30,13 @@ function text(outcome: MigrationOutcome, from: string, target: string, pool: str
     `  raised      ${report.raised}   (keys already in keypool whose count went up)`,
     `  unchanged   ${report.unchanged}`,
     `  duplicates  ${report.duplicates}   (rows repeating a key of an earlier row)`,
-    `  invalid     ${report.invalid.length}`,
-    ...capped(report.invalid, INVALID_SHOWN, (i) => `    line ${i.line}: ${i.reason}`),
+    `  invalid     ${invalid}`,
+    ...shown.map((i) => `    line ${i.line}: ${i.reason}`),
+    ...(invalid > shown.length
+      ? [
+          `    ... and ${invalid - shown.length} more (--json lists the first ${INVALID_LISTED.toLocaleString('en-US')})`,
+        ]
+      : []),
     `  ignored fields  ${report.ignoredFields}   (distinct unknown field names)`,
   ];
   if (outcome.disabled > 0)
@@ -51,6 +58,7 @@ export const migrateCommand: Command = {
     `--initial-credits N       credits a new key had in the old system (default: ${DEFAULT_INITIAL_CREDITS}); usage = N - credits_left, rounded up`,
     '--dry-run                 write nothing; print what a run would do',
     '--json                    print only the report: {"read","imported","raised","unchanged","duplicates","invalid","ignoredFields"}',
+    `                          ("invalid": the first ${INVALID_LISTED.toLocaleString('en-US')} invalid rows by line)`,
     'Safe to run twice (the second run changes nothing) and to interrupt (run it again to finish).',
     'A migration never lowers a count. Exit 1 when the source cannot be read or parsed at all (nothing written),',
     'and, after the report, when it read rows and every one was invalid (the wrong file or table: no key stored).',

@@ -17,7 +17,8 @@
  *    ends in the same table as one uninterrupted run.
  *  - A count is never lowered, and a raise never overwrites a count a lease changed meanwhile
  *    (the store's conditional write; here, the retry with the fresh count).
- *  - Memory is flat: one batch of rows, plus 17 bytes a slot per distinct key (KeySet).
+ *  - Memory is flat: one batch of rows, plus 17 bytes a slot per distinct key (KeySet), plus
+ *    at most twice INVALID_LISTED invalid rows.
  */
 import type { PoolStore } from '../../ports/pool-store.js';
 import { DEFAULT_POOL, type StoredKey } from '../../domain/types.js';
@@ -38,8 +39,22 @@ export interface MigrationReport {
   raised: number;
   unchanged: number;
   duplicates: number;
+  /** the first INVALID_LISTED invalid rows by line; how many there are: invalidRowCount */
   invalid: { line: number; reason: string }[];
   ignoredFields: number;
+}
+
+/**
+ * Invalid rows the report lists, the first by line: ~56 bytes each in memory and in the answer,
+ * so a source whose every row is invalid (the wrong collection's 1 GB export) keeps the run's
+ * memory flat and the Lambda's answer well under its 6 MB limit. Fix them and run again to see
+ * the next ones (a run again changes nothing for the rows already migrated).
+ */
+export const INVALID_LISTED = 10_000;
+
+/** How many rows were invalid, listed or not: every row read is one key's first row, a duplicate or invalid. */
+export function invalidRowCount(report: MigrationReport): number {
+  return report.read - report.imported - report.raised - report.unchanged - report.duplicates;
 }
 
 export interface MigrationProgress {
@@ -145,6 +160,16 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
   const count = (outcome: KeyOutcome, delta: number): void => {
     report[outcome] += delta;
   };
+  // Rows refused for another pool's key are found by batches that finish in any order: the
+  // list is sorted, and cut back to the first by line whenever it doubles.
+  const keepFirstInvalid = (): void => {
+    report.invalid.sort((a, b) => a.line - b.line);
+    report.invalid.length = Math.min(report.invalid.length, INVALID_LISTED);
+  };
+  const invalid = (line: number, reason: string): void => {
+    report.invalid.push({ line, reason });
+    if (report.invalid.length >= 2 * INVALID_LISTED) keepFirstInvalid();
+  };
 
   const newKey = (row: MappedRow, shards: number): Promise<StoredKey> =>
     sealNewKey(options.sealer, row.apiKey, pool, row.createdAt, {
@@ -226,7 +251,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
         if (!w.current) continue;
         if (w.current.pool !== pool) {
           // A key belongs to one pool: the secret is another pool's key, which this run leaves alone.
-          report.invalid.push({ line: w.line, reason: 'api_key is a key of another pool' });
+          invalid(w.line, 'api_key is a key of another pool');
           continue;
         }
         if (w.current.status === 'retired') {
@@ -337,13 +362,13 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
     report.read++;
     tick();
     if ('error' in sourceRow) {
-      report.invalid.push({ line: sourceRow.position, reason: sourceRow.error });
+      invalid(sourceRow.position, sourceRow.error);
       continue;
     }
     const mapped = mapRow(sourceRow.value, mapping);
     for (const name of mapped.unknownFields) ignored.add(name);
     if (!mapped.ok) {
-      report.invalid.push({ line: sourceRow.position, reason: mapped.reason });
+      invalid(sourceRow.position, mapped.reason);
       continue;
     }
     const keyId = keyIdFor(mapped.row.apiKey);
@@ -365,8 +390,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
   }
   if (batch.size > 0) launch(batch);
   await settled(true);
-  // Rows refused for another pool's key are found by batches that finish in any order.
-  report.invalid.sort((a, b) => a.line - b.line);
+  keepFirstInvalid();
   report.ignoredFields = ignored.size;
   tick(true);
   return { report, disabled, dryRun };
