@@ -427,6 +427,39 @@ describe('migrate from a mongoexport file', () => {
     expect(dry.report.invalid.map((i) => i.line)).toEqual([4, 5]);
   });
 
+  it('a dry run reports what the run then does for a repeated key the operator retired or the provider disabled', async () => {
+    // Prepare: A retired by the operator, B disabled by the provider; the export repeats each,
+    // its second row (in a later batch) saying more.
+    const table = await freshTable();
+    await run(table, fileSource(exportFile([{ api_key: A, usage_count: 1 }, { api_key: B }])));
+    const admin = new DynamoKeyAdminStore({ client, tableName: table });
+    await admin.retire({ keyId: keyIdFor(A), pool: 'stability', reason: 'retired', at: '2026-01-02T00:00:00.000Z' });
+    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    await client.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { keyId: keyIdFor(B) },
+        UpdateExpression: 'SET #status = :disabled, statusBy = :provider REMOVE upk',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':disabled': 'disabled', ':provider': 'provider' },
+      }),
+    );
+    const path = exportFile([
+      { api_key: A, usage_count: 1 },
+      { api_key: B },
+      { api_key: A, usage_count: 5, is_active: false },
+      { api_key: B, is_active: false },
+    ]);
+    // Act
+    const dry = await run(table, fileSource(path), { dryRun: true, batchSize: 1 });
+    const real = await run(table, fileSource(path), { batchSize: 1 });
+    // Assess
+    expect(real.report).toMatchObject({ raised: 0, unchanged: 2, duplicates: 2 });
+    expect(real.disabled).toBe(1);
+    expect(dry.report).toEqual(real.report);
+    expect(dry.disabled).toBe(real.disabled);
+  });
+
   it('never puts a secret in the report, whatever is wrong with the rows', async () => {
     // Prepare
     const table = await freshTable();

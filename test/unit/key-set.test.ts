@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { keyIdFor } from '../../lib/domain/keys.js';
-import { KeySet } from '../../lib/use-cases/migration/key-set.js';
+import { KeySet, type SeenStatus } from '../../lib/use-cases/migration/key-set.js';
+
+const STATUSES: SeenStatus[] = ['open', 'disabled', 'retired'];
 
 describe('KeySet', () => {
   it('remembers every key through growth and tells keys apart exactly', () => {
@@ -12,16 +14,37 @@ describe('KeySet', () => {
       set.set(id, {
         outcome: i % 3 === 0 ? 'imported' : i % 3 === 1 ? 'raised' : 'unchanged',
         usageCount: i,
-        disabled: i % 2 === 0,
+        status: STATUSES[i % 3] as SeenStatus,
+        saidDisabled: i % 2 === 0,
       }),
     );
-    set.set(ids[10] as string, { outcome: 'raised', usageCount: 99, disabled: true });
+    set.set(ids[10] as string, { outcome: 'raised', usageCount: 99, status: 'retired', saidDisabled: true });
     // Assess
     expect(set.size).toBe(5000);
-    expect(set.get(ids[9] as string)).toEqual({ outcome: 'imported', usageCount: 9, disabled: false });
-    expect(set.get(ids[10] as string)).toEqual({ outcome: 'raised', usageCount: 99, disabled: true });
-    expect(set.get(ids[4998] as string)).toEqual({ outcome: 'imported', usageCount: 4998, disabled: true });
-    expect(set.get(ids[4999] as string)).toEqual({ outcome: 'raised', usageCount: 4999, disabled: false });
+    expect(set.get(ids[9] as string)).toEqual({
+      outcome: 'imported',
+      usageCount: 9,
+      status: 'open',
+      saidDisabled: false,
+    });
+    expect(set.get(ids[10] as string)).toEqual({
+      outcome: 'raised',
+      usageCount: 99,
+      status: 'retired',
+      saidDisabled: true,
+    });
+    expect(set.get(ids[4998] as string)).toEqual({
+      outcome: 'imported',
+      usageCount: 4998,
+      status: 'open',
+      saidDisabled: true,
+    });
+    expect(set.get(ids[4999] as string)).toEqual({
+      outcome: 'raised',
+      usageCount: 4999,
+      status: 'disabled',
+      saidDisabled: false,
+    });
     expect(set.get(keyIdFor('sk-test-never-seen'))).toBeUndefined();
   });
 });

@@ -1,23 +1,36 @@
 /**
  * What one migration run remembers per key it has seen: how the key was reported and, for a
- * dry run, the count it would have. A Map of 1,000,000 key-id strings costs ~200 MB of heap;
- * this open-addressing table keeps the 96 bits of a key id in three Uint32 words, one state
- * byte and one Uint32 count per slot: 17 bytes a slot, ~36 MB for a million keys (2^21 slots).
+ * dry run, what a later row of the key would find (its count, its status as far as a row
+ * depends on it, whether a row disabled it). A Map of 1,000,000 key-id strings costs ~200 MB of
+ * heap; this open-addressing table keeps the 96 bits of a key id in three Uint32 words, one
+ * state byte and one Uint32 count per slot: 17 bytes a slot, ~36 MB for a million keys (2^21 slots).
  */
 
 /** How the report counts a key: imported (new), raised (existed, count went up), unchanged. */
 export type KeyOutcome = 'imported' | 'raised' | 'unchanged';
 
+/**
+ * A key's status as far as a later row depends on it: `retired` (no row changes it), `disabled`
+ * by an operator (a row's disable changes nothing), or `open` (any other status, which a row's
+ * disable replaces).
+ */
+export type SeenStatus = 'open' | 'disabled' | 'retired';
+
 export interface SeenKey {
   outcome: KeyOutcome;
   /** the count as this run last knew it (a dry run's simulated count) */
   usageCount: number;
-  disabled: boolean;
+  status: SeenStatus;
+  /** a row of the source has disabled it (the key's record of the source) */
+  saidDisabled: boolean;
 }
 
 const OUTCOMES: KeyOutcome[] = ['imported', 'raised', 'unchanged'];
+const STATUSES: SeenStatus[] = ['open', 'disabled', 'retired'];
 const EMPTY = 0;
-const DISABLED_BIT = 0x10;
+/** state byte: the outcome (1-3) in bits 0-1, the status in bits 2-3, the source's disable in bit 4 */
+const STATUS_SHIFT = 2;
+const SAID_DISABLED_BIT = 0x10;
 
 /** Parses `k_` + 24 hex digits into three words; the id format is fixed by keyIdFor. */
 function words(keyId: string): [number, number, number] {
@@ -54,9 +67,10 @@ export class KeySet {
     const state = this.states[slot] ?? EMPTY;
     if (state === EMPTY) return undefined;
     return {
-      outcome: OUTCOMES[(state & 0x0f) - 1] as KeyOutcome,
-      disabled: (state & DISABLED_BIT) !== 0,
+      outcome: OUTCOMES[(state & 0x03) - 1] as KeyOutcome,
       usageCount: this.counts[slot] ?? 0,
+      status: STATUSES[(state >> STATUS_SHIFT) & 0x03] as SeenStatus,
+      saidDisabled: (state & SAID_DISABLED_BIT) !== 0,
     };
   }
 
@@ -64,7 +78,9 @@ export class KeySet {
     if ((this.size + 1) * 10 > this.states.length * 7) this.grow();
     this.put(
       words(keyId),
-      (OUTCOMES.indexOf(value.outcome) + 1) | (value.disabled ? DISABLED_BIT : 0),
+      (OUTCOMES.indexOf(value.outcome) + 1) |
+        (STATUSES.indexOf(value.status) << STATUS_SHIFT) |
+        (value.saidDisabled ? SAID_DISABLED_BIT : 0),
       value.usageCount,
     );
   }

@@ -179,10 +179,13 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
       shards,
     });
 
-  /** Records how a key ended up; a repeated row may move its key from unchanged to raised. */
+  /**
+   * Records how a key ended up (`after`: as it is now, or would be on a dry run); a repeated row
+   * may move its key from unchanged to raised.
+   */
   const settle = (
     work: Work,
-    result: { created: boolean; raised: boolean; disabledExisting: boolean; usageCount: number; disabled: boolean },
+    result: { created: boolean; raised: boolean; disabledExisting: boolean; after: ExistingKey },
   ): void => {
     const { keyId, prior } = work;
     const outcome: KeyOutcome =
@@ -199,10 +202,12 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
       count(outcome, 1);
     }
     if (result.disabledExisting && outcome !== 'imported') disabled++;
+    const { after } = result;
     seen.set(keyId, {
       outcome,
-      usageCount: result.usageCount,
-      disabled: result.disabled || (prior?.disabled ?? false),
+      usageCount: after.usageCount,
+      status: after.status === 'retired' ? 'retired' : isOperatorDisabled(after) ? 'disabled' : 'open',
+      saidDisabled: after.migrated?.disabled ?? false,
     });
   };
 
@@ -219,15 +224,16 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
     let refusedCreates = 0;
     let work: Work[] = pending.map(({ keyId, row, line }) => {
       const prior = seen.get(keyId);
-      // A dry run wrote nothing, so for keys it has already met, its memory is the truth.
-      // What it records of the source is then at most its count and status (no row is news past them).
+      // A dry run wrote nothing, so for keys it has already met, its memory is the truth. Its
+      // record of the source's counts is taken as the key's count: a row is news past either
+      // only when it is past both.
       const current: ExistingKey | undefined =
         dryRun && prior
           ? {
               pool,
               usageCount: prior.usageCount,
-              status: prior.disabled ? 'disabled' : 'active',
-              migrated: { usageCount: prior.usageCount, disabled: prior.disabled },
+              status: prior.status === 'open' ? 'active' : prior.status,
+              migrated: { usageCount: prior.usageCount, disabled: prior.saidDisabled },
             }
           : inTable.get(keyId);
       return { keyId, row, line, prior, current };
@@ -257,8 +263,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
         if (w.current.status === 'retired') {
           // The operator retired it (its secret is gone): only an import with revive brings it
           // back, and a row of the old system says nothing newer about it.
-          const { usageCount } = w.current;
-          settle(w, { created: false, raised: false, disabledExisting: false, usageCount, disabled: false });
+          settle(w, { created: false, raised: false, disabledExisting: false, after: w.current });
           continue;
         }
         // Only what the source says beyond what its rows said before is news: the count and the
@@ -272,14 +277,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
         // status but an operator's disabled, the provider's disabled included, which a balance
         // read would undo.
         const disable = newlyDisabled && !isOperatorDisabled(w.current);
-        const result = {
-          created: false,
-          raised: false,
-          disabledExisting: false,
-          usageCount: to,
-          disabled: w.current.status === 'disabled',
-        };
-        if (!moreUses && !newlyDisabled) settle(w, result);
+        if (!moreUses && !newlyDisabled)
+          settle(w, { created: false, raised: false, disabledExisting: false, after: w.current });
         else {
           const said = {
             usageCount: Math.max(saidBefore?.usageCount ?? 0, w.row.usageCount),
@@ -310,22 +309,17 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
         }
         if (!dryRun) progress.written++;
         if (w.write.kind === 'create') {
-          settle(w.work, {
-            created: true,
-            raised: false,
-            disabledExisting: false,
-            usageCount: w.work.row.usageCount,
-            disabled: w.work.row.disabled,
-          });
+          const { usageCount, status } = w.write.key;
+          const after = { pool, usageCount, status, migrated: w.write.said };
+          settle(w.work, { created: true, raised: false, disabledExisting: false, after });
         } else {
-          const { to } = w.write.change;
-          settle(w.work, {
-            created: false,
-            raised: w.raise,
-            disabledExisting: w.disable,
-            usageCount: to,
-            disabled: w.disable || w.work.current?.status === 'disabled',
-          });
+          const { to, said } = w.write.change;
+          const before = w.work.current as ExistingKey;
+          // Disabled by the source, as an operator disables: no setter.
+          const after: ExistingKey = w.disable
+            ? { pool, usageCount: to, status: 'disabled', migrated: said }
+            : { ...before, usageCount: to, migrated: said };
+          settle(w.work, { created: false, raised: w.raise, disabledExisting: w.disable, after });
         }
       });
     }
