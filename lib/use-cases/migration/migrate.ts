@@ -48,7 +48,7 @@ export interface MigrationReport {
  * Invalid rows the report lists, the first by line: ~56 bytes each in memory and in the answer,
  * so a source whose every row is invalid (the wrong collection's 1 GB export) keeps the run's
  * memory flat and the Lambda's answer well under its 6 MB limit. Fix them and run again to see
- * the next ones (a run again changes nothing for the rows already migrated).
+ * the next ones (running the export again changes nothing for the rows already migrated).
  */
 export const INVALID_LISTED = 10_000;
 
