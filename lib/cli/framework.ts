@@ -3,6 +3,7 @@
  * set`); run-cli.ts parses, dispatches and maps errors to exit codes (0 ok, 1 domain refusal or
  * unreachable store, 2 bad usage).
  */
+import { isAbsolute, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as z from 'zod/mini';
 import {
@@ -235,7 +236,24 @@ export function json(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Reads keys from a file (or stdin for "-"): one per line, blank lines and # comments skipped. */
+/**
+ * A file the operator named, where they meant it: relative to the directory they typed the
+ * command in. `npm run keypool` runs the CLI in the project directory, and npm names the
+ * directory it was typed in as INIT_CWD; the bin run directly is already there. "-" is stdin.
+ */
+export function operatorPath(path: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (path === '-' || isAbsolute(path)) return path;
+  const typedIn =
+    env.npm_lifecycle_event === 'keypool' && env.npm_package_name === 'keypool' ? env.INIT_CWD : undefined;
+  return typedIn ? resolve(typedIn, path) : path;
+}
+
+/** A path as typed, with the absolute path it was read from when that differs, for messages. */
+function pathShown(typed: string, read: string): string {
+  const full = resolve(read);
+  return full === typed ? typed : `${typed} (${full})`;
+}
+
 /** A line of a file read by readLines: its text, trimmed, and where it was (`<file> line <n>`, for messages). */
 export interface FileLine {
   text: string;
@@ -246,8 +264,9 @@ export interface FileLine {
  * The lines of `path` ("-": stdin) that say something: trimmed, blank lines and `#` comments
  * skipped, each with its line number, so a refusal can name the line without echoing it.
  */
-export async function readLines(path: string): Promise<FileLine[]> {
+export async function readLines(typed: string): Promise<FileLine[]> {
   const { readFile } = await import('node:fs/promises');
+  const path = operatorPath(typed);
   let text: string;
   try {
     if (path === '-') {
@@ -258,9 +277,9 @@ export async function readLines(path: string): Promise<FileLine[]> {
       text = await readFile(path, 'utf8');
     }
   } catch (error) {
-    throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new UsageError(`cannot read ${pathShown(typed, path)}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-  const source = path === '-' ? 'stdin' : path;
+  const source = path === '-' ? 'stdin' : typed;
   return text
     .split(/\r?\n/)
     .map((line, i) => ({ text: line.trim(), where: `${source} line ${i + 1}` }))

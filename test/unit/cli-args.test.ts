@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CliIo, CliServices } from '../../lib/cli/framework.js';
 import { runCli } from '../../lib/cli/run-cli.js';
 import { Broker } from '../../lib/use-cases/broker.js';
@@ -172,6 +172,53 @@ describe('keypool CLI arguments', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('a file named relative to where `npm run keypool` was typed', () => {
+    afterEach(() => {
+      vi.unstubAllEnvs();
+    });
+
+    /** The environment npm gives `npm run keypool` typed in `dir` (npm runs the script in the project directory). */
+    function typedIn(dir: string): void {
+      vi.stubEnv('npm_lifecycle_event', 'keypool');
+      vi.stubEnv('npm_package_name', 'keypool');
+      vi.stubEnv('INIT_CWD', dir);
+    }
+
+    it('add --file reads it from that directory, not the project directory', async () => {
+      // Prepare
+      const dir = mkdtempSync(join(tmpdir(), 'keypool-typed-'));
+      writeFileSync(join(dir, 'keys.txt'), `${SECRET}\n`);
+      typedIn(dir);
+      const { services } = memoryServices();
+      const io = capture();
+      try {
+        // Act
+        const code = await runCli(['add', '--file', 'keys.txt', '--pool', 'typed', '--json'], io, services);
+        // Assess
+        expect(code, io.stderr()).toBe(0);
+        expect(JSON.parse(io.stdout())).toMatchObject({ imported: 1, keys: [{ pool: 'typed' }] });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('a file that is not there is exit 2 naming the path it was looked for at', async () => {
+      // Prepare
+      const dir = mkdtempSync(join(tmpdir(), 'keypool-typed-'));
+      typedIn(dir);
+      const io = capture();
+      try {
+        // Act
+        const code = await runCli(['add', '--file', 'missing.txt'], io, untouchable);
+        // Assess
+        expect(code).toBe(2);
+        expect(io.stderr().trim()).toBe(`keypool add: cannot read missing.txt (${join(dir, 'missing.txt')}): ENOENT`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 
   it('prints help for the CLI, every command and every subcommand, exit 0', async () => {

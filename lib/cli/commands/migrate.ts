@@ -2,7 +2,7 @@
 import { TableName } from '../../domain/primitives.js';
 import { DEFAULT_INITIAL_CREDITS } from '../../domain/migration-mapping.js';
 import { INVALID_LISTED, invalidRowCount, migrate, type MigrationOutcome } from '../../use-cases/migration/migrate.js';
-import { checked, type Command, json, stringFlag, UsageError } from '../framework.js';
+import { capped, checked, type Command, json, operatorPath, stringFlag, UsageError } from '../framework.js';
 import { terminalProgressBar } from '../progress-bar.js';
 import { poolFlag } from './pool-flag.js';
 
@@ -84,7 +84,7 @@ export const migrateCommand: Command = {
     const asJson = args.values.json === true;
 
     const { store, pools, sealer, sources } = services.migration();
-    const source = file !== undefined ? sources.file(file) : sources.table(legacyTable ?? '');
+    const source = file !== undefined ? sources.file(operatorPath(file)) : sources.table(legacyTable ?? '');
     const bar = terminalProgressBar(io, asJson);
     let outcome: MigrationOutcome;
     try {
