@@ -221,6 +221,21 @@ describe('keypool CLI arguments', () => {
     });
   });
 
+  it("complete's help says unknown keeps the use counted, as success does", async () => {
+    // Prepare
+    const main = capture();
+    const own = capture();
+    // Act
+    await runCli(['--help'], main, untouchable);
+    await runCli(['complete', '--help'], own, untouchable);
+    // Assess
+    for (const help of [main.stdout(), own.stdout()]) {
+      const line = help.split('\n').find((l) => l.includes('report how a lease went')) ?? '';
+      expect(line).toContain('success and unknown keep its use counted');
+      expect(line).not.toContain('anything else returns it');
+    }
+  });
+
   it('prints help for the CLI, every command and every subcommand, exit 0', async () => {
     // Prepare
     const io = capture();

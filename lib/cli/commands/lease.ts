@@ -38,7 +38,7 @@ export const lease: Command = {
 
 export const complete: Command = {
   name: 'complete',
-  summary: 'report how a lease went (success counts the use; anything else returns it)',
+  summary: 'report how a lease went (success and unknown keep its use counted; any other outcome gives it back)',
   usage: '<leaseId> [--pool P] [--outcome O] [--retry-after S] [--json]',
   help: [
     poolHelp(16),
