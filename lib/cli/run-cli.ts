@@ -5,6 +5,7 @@
  */
 import { ConfigError, defaultDataDir } from '../config.js';
 import { KeypoolError } from '../domain/errors.js';
+import { DEFAULT_POOL } from '../domain/types.js';
 import { redact } from '../shared/redact.js';
 import { deniedPermission, storeFailure } from '../shared/store-failure.js';
 import { COMMANDS } from './commands/index.js';
@@ -18,6 +19,7 @@ import {
   type CommandGroup,
   isGroup,
   parse,
+  type ParsedArgs,
   shownWord,
   Refusal,
   UsageError,
@@ -104,6 +106,18 @@ function unreachable(
  * 2 bad usage); never exits the process. `services` builds the use cases over the
  * configuration the command resolved: the wiring's (bin/cli.ts), or a test's own.
  */
+/** The refusals a pool-scoped command gives for a name it looked for in one pool. */
+const NOT_FOUND = new Set(['pool_not_found', 'key_not_found', 'lease_not_found']);
+
+/**
+ * What to add to a not-found refusal of a command whose --pool was left out: it looked in the
+ * default pool, which the operator may not have meant (a lease id does not say its pool).
+ */
+function defaultPoolHint(error: KeypoolError, command: Command, args: ParsedArgs | undefined): string {
+  if (!NOT_FOUND.has(error.code) || !('pool' in command.options) || args?.values.pool !== undefined) return '';
+  return ` (no --pool given, so pool "${DEFAULT_POOL}": give the pool with --pool P)`;
+}
+
 export async function runCli(argv: string[], io: CliIo, services: (config: CliConfig) => CliServices): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -135,8 +149,10 @@ export async function runCli(argv: string[], io: CliIo, services: (config: CliCo
     command = entry;
   }
   let context: CommandContext | undefined;
+  let parsed: ParsedArgs | undefined;
   try {
     const args = parse(command, commandArgs);
+    parsed = args;
     if (args.values.help) {
       io.out(commandHelp(command));
       return 0;
@@ -154,7 +170,11 @@ export async function runCli(argv: string[], io: CliIo, services: (config: CliCo
       io.err(`keypool ${command.name}: ${error.message}`);
       return 2;
     }
-    if (error instanceof KeypoolError || error instanceof Refusal || error instanceof ConfigError) {
+    if (error instanceof KeypoolError) {
+      io.err(`keypool ${command.name}: ${error.message}${defaultPoolHint(error, command, parsed)}`);
+      return 1;
+    }
+    if (error instanceof Refusal || error instanceof ConfigError) {
       io.err(`keypool ${command.name}: ${error.message}`);
       return error instanceof ConfigError ? 2 : 1;
     }

@@ -433,6 +433,30 @@ describe('keypool CLI flags reach the use cases', () => {
     expect(io.stderr()).toMatch(/^keypool pool show: no pool "nowhere"/);
   });
 
+  it('a not-found refusal of a command run without --pool says it looked in stability and how to name the pool', async () => {
+    // Prepare
+    const { services, broker, poolStore } = memoryServices();
+    const [added] = (await broker.importKeys('demo', [{ apiKey: SECRET }])).keys;
+    const keyId = added?.keyId ?? '';
+    const lease = await broker.lease('demo', {});
+    const [complete, reset, named] = [capture(), capture(), capture()];
+    // Act
+    const codes = [await runCli(['complete', lease.leaseId], complete, services)];
+    await poolStore.ensure('stability', new Date().toISOString());
+    codes.push(await runCli(['reset', keyId], reset, services));
+    codes.push(await runCli(['complete', lease.leaseId, '--pool', 'nowhere'], named, services));
+    // Assess
+    expect(codes).toEqual([1, 1, 1]);
+    expect(complete.stderr().trim()).toMatch(
+      /^keypool complete: no pool "stability"; .* \(no --pool given, so pool "stability": give the pool with --pool P\)$/,
+    );
+    expect(reset.stderr().trim()).toMatch(
+      /^keypool reset: no key with id .* \(no --pool given, so pool "stability": give the pool with --pool P\)$/,
+    );
+    expect(named.stderr().trim()).toMatch(/^keypool complete: no pool "nowhere"; /);
+    expect(named.stderr()).not.toContain('--pool P');
+  });
+
   it('commands without --pool work on the stability pool; reset defaults to 0; lease above the cap exits 2 naming it', async () => {
     // Prepare
     const { services, broker } = memoryServices();
