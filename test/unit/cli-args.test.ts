@@ -174,6 +174,25 @@ describe('keypool CLI arguments', () => {
     }
   });
 
+  it('a --file with no key in it is exit 2 saying so, not asking for --file', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'keypool-add-'));
+    const file = join(dir, 'keys.txt');
+    writeFileSync(file, '# the keys go here\n\n');
+    const io = capture();
+    try {
+      // Act
+      const code = await runCli(['add', '--file', file], io, untouchable);
+      // Assess
+      expect(code).toBe(2);
+      expect(io.stderr().trim()).toBe(
+        `keypool add: ${file} holds no key (only blank lines and # comments, if anything): nothing was imported`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   describe('a file named relative to where `npm run keypool` was typed', () => {
     afterEach(() => {
       vi.unstubAllEnvs();

@@ -59,7 +59,12 @@ export const add: Command = {
       ...args.positionals.map((text, i) => ({ text, where: `key #${i + 1}` })),
       ...(file ? await readLines(file) : []),
     ];
-    if (given.length === 0) throw new UsageError('give at least one key, or --file F');
+    if (given.length === 0)
+      throw new UsageError(
+        file === undefined
+          ? 'give at least one key, or --file F'
+          : `${file === '-' ? 'stdin' : file} holds no key (only blank lines and # comments, if anything): nothing was imported`,
+      );
     const secrets = given.map((line) => checked(ApiKeySecret, line.text, line.where));
     const total: ImportResult = {
       imported: 0,
