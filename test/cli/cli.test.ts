@@ -471,7 +471,7 @@ describe('keypool CLI', () => {
     });
     expect(asked(uncheckedSecrets[0])).toBe(0);
     expect(text.stdout).toMatch(
-      /^checked 3: active 2, exhausted 0, disabled 1, cooling 0, suspect 0, undecryptable 0; 0 error\(s\)$/m,
+      /^checked 3, 0 error\(s\); keys after the run: active 2, exhausted 0, disabled 1, cooling 0, suspect 0, undecryptable 0$/m,
     );
     const status = (id: string | undefined): string | undefined => listed.keys.find((k) => k.keyId === id)?.status;
     expect([status(keys[0]?.keyId), status(keys[1]?.keyId)]).toEqual(['active', 'disabled']);
@@ -497,12 +497,16 @@ describe('keypool CLI', () => {
     expect(erroring.code, erroring.stderr).toBe(1);
     expect(JSON.parse(erroring.stdout)).toMatchObject({ checked: 2, providerAuthBreaker: { answers: 0 } });
     expect(erroring.stderr.trim()).toMatch(
-      /^keypool maintain: no balance was read: 2 key\(s\) failed, the first: provider answered 500 server_error$/,
+      /^keypool maintain: no balance was read from http:\/\/127\.0\.0\.1:\d+ \(STABILITY_API_BASE_URL\): 2 key\(s\) failed, the first: provider answered 500 server_error$/,
     );
     expect(unreachable.code, unreachable.stderr).toBe(1);
-    expect(unreachable.stdout).toMatch(/^checked \d+: .*; \d+ error\(s\)$/m);
+    // Every check failed: the counts after it are the keys' statuses as they were, and say so.
+    expect(unreachable.stdout).toMatch(/^checked \d+, [1-9]\d* error\(s\); keys after the run: active \d+, /m);
     expect(unreachable.stderr.trim().split('\n')).toHaveLength(1);
-    expect(unreachable.stderr).toMatch(/^keypool maintain: no balance was read: \d+ key\(s\) failed, the first: /);
+    expect(unreachable.stderr.trim()).toMatch(
+      /^keypool maintain: no balance was read from (.+) \(STABILITY_API_BASE_URL\): \d+ key\(s\) failed, the first: /,
+    );
+    expect(unreachable.stderr).toContain(`from ${nothing} (STABILITY_API_BASE_URL)`);
     expect(breaker.code, breaker.stderr).toBe(1);
     expect(JSON.parse(breaker.stdout)).toMatchObject({ providerAuthBreaker: { open: true, refusals: 5, answers: 5 } });
     expect(breaker.stderr.trim()).toBe(

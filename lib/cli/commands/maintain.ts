@@ -15,7 +15,9 @@ const MaxChecks = z.int().check(z.minimum(0), z.maximum(1_000_000));
 function summaryText(summary: MaintenanceSummary): string {
   const breaker = summary.providerAuthBreaker;
   const head = [
-    `checked ${summary.checked}: active ${summary.active}, exhausted ${summary.exhausted}, disabled ${summary.disabled}, cooling ${summary.cooling}, suspect ${summary.suspect}, undecryptable ${summary.undecryptable}; ${summary.errors.length} error(s)`,
+    // The status counts are of every key in scope after the run, not of the keys checked: said so,
+    // or a run whose every check failed reads as a run that found keys active.
+    `checked ${summary.checked}, ${summary.errors.length} error(s); keys after the run: active ${summary.active}, exhausted ${summary.exhausted}, disabled ${summary.disabled}, cooling ${summary.cooling}, suspect ${summary.suspect}, undecryptable ${summary.undecryptable}`,
     ...(breaker.open
       ? [
           `provider-auth breaker open: ${breaker.refusals} of ${breaker.answers} answers were 401/403; no key was disabled (check the account, the provider or a proxy in between)`,
@@ -37,13 +39,13 @@ function summaryText(summary: MaintenanceSummary): string {
  * Undefined for a run that read balances, errors or not: keys it could not read are asked
  * about again by the next run.
  */
-function maintainFailure(summary: MaintenanceSummary): string | undefined {
+function maintainFailure(summary: MaintenanceSummary, providerBaseUrl: string): string | undefined {
   const { errors, providerAuthBreaker: breaker } = summary;
   if (breaker.open)
     return `provider-auth breaker open: ${breaker.refusals} of ${breaker.answers} answers were 401/403 and no key was disabled`;
   const [first] = errors;
   if (first && breaker.answers === 0)
-    return `no balance was read: ${new Set(errors.map((e) => e.keyId)).size} key(s) failed, the first: ${first.reason}`;
+    return `no balance was read from ${providerBaseUrl} (STABILITY_API_BASE_URL): ${new Set(errors.map((e) => e.keyId)).size} key(s) failed, the first: ${first.reason}`;
   return undefined;
 }
 
@@ -95,7 +97,7 @@ export const maintain: Command = {
       return 1;
     }
     // A schedule or CI reads the exit code: a run that could judge no key must not read as healthy.
-    const failure = maintainFailure(report.summary);
+    const failure = maintainFailure(report.summary, settings.providerBaseUrl);
     if (failure === undefined) return 0;
     io.err(`keypool maintain: ${failure}`);
     return 1;
