@@ -122,7 +122,8 @@ export interface RunningDynamo {
 }
 
 /**
- * Starts DynamoDB Local on 127.0.0.1:`port`, shared across credentials and regions so every
+ * Starts DynamoDB Local on `port` (of every interface: the jar has no option to bind loopback
+ * only; docs/security.md says so), shared across credentials and regions so every
  * client sees the same tables; in memory unless `dataDir` is given. A data dir is locked
  * (data-dir-lock.ts) until DynamoDB Local has stopped: a second start on it is refused, whatever
  * its ports; `alongside` names the starter's other listeners for that refusal's message.
