@@ -476,6 +476,29 @@ describe('keypool CLI flags reach the use cases', () => {
     expect(named.stderr()).not.toContain('--pool P');
   });
 
+  it("list's table shows who set a key's status and until when a reported key rests", async () => {
+    // Prepare: one key the operator disabled, one a client reported invalid (suspect, resting).
+    const { services, broker } = memoryServices();
+    const [disabled, reported] = (
+      await broker.importKeys('shown', [{ apiKey: SECRET }, { apiKey: `${SECRET}1` }])
+    ).keys.map((k) => k.keyId);
+    await runCli(['disable', disabled ?? '', '--pool', 'shown'], capture(), services);
+    const lease = await broker.lease('shown', {});
+    await broker.complete('shown', lease.leaseId, { outcome: 'invalid_key' });
+    const [suspect] = await broker.listAll('shown', { status: 'suspect' });
+    const io = capture();
+    // Act
+    const code = await runCli(['list', '--pool', 'shown'], io, services);
+    // Assess
+    expect(code).toBe(0);
+    const [head, ...rows] = io.stdout().split('\n');
+    expect(head?.split(/ +/).slice(4, 7)).toEqual(['status', 'statusBy', 'cooldownUntil']);
+    const row = (id: string | undefined): string[] => rows.find((r) => r.startsWith(id ?? '?'))?.split(/ +/) ?? [];
+    expect(row(disabled).slice(4, 7)).toEqual(['disabled', 'operator', '-']);
+    expect(suspect?.keyId).toBe(reported);
+    expect(row(reported).slice(4, 7)).toEqual(['suspect', 'client', suspect?.cooldownUntil]);
+  });
+
   it('commands without --pool work on the stability pool; reset defaults to 0; lease above the cap exits 2 naming it', async () => {
     // Prepare
     const { services, broker } = memoryServices();

@@ -14,6 +14,13 @@ import { poolFlag, poolHelp } from './pool-flag.js';
 
 const KEY_COLUMNS = ['keyId', 'pool', 'maskedKey', 'usageCount', 'status', 'lastUsedAt', 'account', 'label'];
 
+/**
+ * list's table adds who set a key's status and until when it rests: what tells a key an operator
+ * disabled from one the provider did, and when a reported key comes back by itself
+ * (docs/troubleshooting.md sends the operator here for both).
+ */
+const LIST_COLUMNS = [...KEY_COLUMNS.slice(0, 5), 'statusBy', 'cooldownUntil', ...KEY_COLUMNS.slice(5)];
+
 function keyRows(keys: KeyView[]): Record<string, string | number | null>[] {
   return keys.map((k) => ({ ...k, label: k.label ?? null }));
 }
@@ -121,7 +128,8 @@ export const list: Command = {
     poolHelp(13),
     `--status S   only keys with status S (${KEY_STATUSES.join(', ')})`,
     '--json       print the HTTP API body with every page merged, in the API\'s order: {"keys":[...],"cursor":null}',
-    'The table lists keys in the order they were added.',
+    'The table lists keys in the order they were added, with who set each status (statusBy: operator, provider,',
+    'client) and until when a resting key rests (cooldownUntil).',
   ],
   options: { pool: { type: 'string' }, status: { type: 'string' }, json: { type: 'boolean' } },
   async run({ args, io, services }) {
@@ -136,7 +144,7 @@ export const list: Command = {
     const added = [...keys].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     io.out(
       added.length
-        ? `${table(keyRows(added), KEY_COLUMNS)}\n${added.length} key(s)`
+        ? `${table(keyRows(added), LIST_COLUMNS)}\n${added.length} key(s)`
         : `no keys in pool ${pool}${status ? ` with status ${status}` : ''}`,
     );
     return 0;
