@@ -92,6 +92,8 @@ function unreachable(
       return local
         ? `nothing answers at ${endpoint ?? 'the local stack'}: start the local stack with \`npm start\``
         : `cannot reach DynamoDB${endpoint ? ` at ${endpoint}` : ''}`;
+    case 'not_dynamodb':
+      return `${endpoint ?? 'the endpoint'} answers, but not as DynamoDB: ${local ? 'KEYPOOL_DYNAMODB_LOCAL_PORT' : 'KEYPOOL_DYNAMODB_ENDPOINT'} must name DynamoDB's port (the DynamoDB line npm start prints), not the API's or the console's`;
     case 'no_credentials':
       return 'no AWS credentials found (set a profile or KEYPOOL_DYNAMODB_ENDPOINT)';
     case 'access_denied':

@@ -92,6 +92,8 @@ function unreadable(error: unknown, tableName: string): string | undefined {
   switch (storeFailure(error)) {
     case 'unreachable':
       return 'DynamoDB does not answer at the endpoint the console reads: for the local stack, is npm start running?';
+    case 'not_dynamodb':
+      return "Something answers at the endpoint the console reads, but not as DynamoDB: KEYPOOL_DYNAMODB_LOCAL_PORT or KEYPOOL_DYNAMODB_ENDPOINT must name DynamoDB's port (the DynamoDB line npm start prints), not the API's or the console's.";
     case 'missing_table':
       return 'The table does not exist at the endpoint the console reads (npm start creates the local one).';
     case 'no_credentials':

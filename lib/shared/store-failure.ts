@@ -5,16 +5,27 @@
  */
 
 /**
- * The table's name is unknown to DynamoDB, nothing answers at its endpoint, no AWS credentials
- * were found, or the credentials found may not do what was asked (their IAM policy lacks it).
+ * The table's name is unknown to DynamoDB, nothing answers at its endpoint, something answers
+ * there but not as DynamoDB (the local stack's API or console port given for DynamoDB Local's),
+ * no AWS credentials were found, or the credentials found may not do what was asked (their IAM
+ * policy lacks it).
  */
-export type StoreFailure = 'missing_table' | 'unreachable' | 'no_credentials' | 'access_denied';
+export type StoreFailure = 'missing_table' | 'unreachable' | 'not_dynamodb' | 'no_credentials' | 'access_denied';
 
 /** Which StoreFailure `error` is, or undefined when it is anything else. */
 export function storeFailure(error: unknown): StoreFailure | undefined {
-  const e = (error ?? {}) as { name?: string; code?: string; message?: string };
+  const e = (error ?? {}) as {
+    name?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
   if (e.name === 'ResourceNotFoundException') return 'missing_table';
   if (e.name === 'AccessDeniedException') return 'access_denied';
+  // An HTTP answer with no DynamoDB error type in it (the SDK names it "Unknown"), or a body that
+  // is not JSON at all (an HTML page): the endpoint is some other server.
+  if (e.$metadata?.httpStatusCode !== undefined && (e.name === 'Unknown' || e.name === 'SyntaxError'))
+    return 'not_dynamodb';
   if (
     e.code === 'ECONNREFUSED' ||
     e.name === 'TimeoutError' ||

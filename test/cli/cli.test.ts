@@ -638,6 +638,22 @@ describe('keypool CLI', () => {
     expect(run.stderr.trim()).toMatch(/^keypool list: cannot reach DynamoDB at http:\/\/127\.0\.0\.1:9$/);
   });
 
+  it("says in one line that the endpoint is not DynamoDB when it names keypool's API port instead", async () => {
+    // Prepare: the local stack's API port given where DynamoDB Local's belongs.
+    const port = new URL(server.url).port;
+    // Act
+    const run = await runKeypool(['list'], {
+      KEYPOOL_DYNAMODB_ENDPOINT: '',
+      KEYPOOL_DYNAMODB_LOCAL_PORT: port,
+      KEYPOOL_TABLE: 'keypool',
+    });
+    // Assess: before, "failed: send a body as JSON, with Content-Type: application/json", the API's own refusal.
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toBe(
+      `keypool list: http://127.0.0.1:${port} answers, but not as DynamoDB: KEYPOOL_DYNAMODB_LOCAL_PORT must name DynamoDB's port (the DynamoDB line npm start prints), not the API's or the console's`,
+    );
+  });
+
   it('says in one line which permission its credentials lack on which table, never the principal, when DynamoDB denies it', async () => {
     // Prepare
     const denying = await startDenyingDynamo();

@@ -1,6 +1,6 @@
 /**
  * The console's answers when what it is asked for cannot be read, over real HTTP: a path whose
- * pool is no pool name, a DynamoDB that does not answer, a table that does not exist, a table
+ * pool is no pool name, a DynamoDB that does not answer, an endpoint that is not DynamoDB, a table that does not exist, a table
  * that throttles, credentials whose policy may not read the table. Each is a page that says what is wrong in a sentence, never "internal error";
  * one the operator can wait out keeps reloading itself, so an open page recovers on its own.
  */
@@ -42,6 +42,7 @@ async function serve(source: ConsoleSource): Promise<string> {
 
 let missingTable: string;
 let noDynamo: string;
+let notDynamo: string;
 let throttled: string;
 let denied: string;
 
@@ -52,6 +53,8 @@ beforeAll(async () => {
   noDynamo = await serve(
     overview({ endpoint: `http://127.0.0.1:${await closedPort()}`, region: undefined, tableName: 'keypool' }),
   );
+  // Another console's port given for DynamoDB's: it answers, with HTML.
+  notDynamo = await serve(overview({ endpoint: missingTable, region: undefined, tableName: 'keypool' }));
   const busy = () => Promise.reject(new StoreThrottled({ reason: 'throttled', dynamoCode: 'ThrottlingException' }));
   throttled = await serve({ pools: busy, keys: busy, runs: busy });
   const denying = await startDenyingDynamo();
@@ -82,9 +85,10 @@ describe('the console when it cannot read', () => {
     expect(unexpected).toEqual([]);
   });
 
-  it('answers 503 saying that DynamoDB does not answer, or that the table does not exist, on every view, and keeps reloading', async () => {
+  it('answers 503 saying that DynamoDB does not answer, that what answers is not DynamoDB, or that the table does not exist, on every view, and keeps reloading', async () => {
     for (const [base, words] of [
       [noDynamo, 'DynamoDB does not answer'],
+      [notDynamo, 'Something answers at the endpoint the console reads, but not as DynamoDB'],
       [missingTable, 'The table does not exist'],
     ] as const) {
       for (const path of ['/', '/runs', '/pools/images']) {
