@@ -23,6 +23,21 @@ describe('store failures', () => {
     expect(kinds).toEqual(['access_denied', 'missing_table', 'no_credentials', undefined]);
   });
 
+  it('classes an HTTP answer with no DynamoDB error type, or not JSON, as not_dynamodb, and a DynamoDB error as none of these', () => {
+    // Prepare: as the SDK throws them (an answer it could not read carries $metadata with the status).
+    const answered = (name: string, status: number): Error =>
+      Object.assign(new Error('send a body as JSON'), { name, $metadata: { httpStatusCode: status } });
+    // Act
+    const kinds = [
+      answered('Unknown', 415),
+      Object.assign(new SyntaxError('Unexpected token <'), { $metadata: { httpStatusCode: 405 } }),
+      answered('ConditionalCheckFailedException', 400),
+      Object.assign(new Error('no answer'), { name: 'Unknown' }),
+    ].map(storeFailure);
+    // Assess
+    expect(kinds).toEqual(['not_dynamodb', 'not_dynamodb', undefined, undefined]);
+  });
+
   it("names the refused action, table and index from IAM's message, and nothing of the principal or account", () => {
     // Prepare
     const error = denied(
