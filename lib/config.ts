@@ -262,6 +262,16 @@ export function cliEnvironment(env: NodeJS.ProcessEnv): string[] {
   } else if (localDataDir(env) !== defaultDataDir()) {
     words.push(['KEYPOOL_DATA_DIR', localDataDir(env)]);
   }
+  // The provider the stack proxies to is the one a CLI's maintain and add --verify must ask: once
+  // checked (never a URL with a password in it; a refused one is the stack's own error to give).
+  if (env.STABILITY_API_BASE_URL) {
+    try {
+      words.push(['STABILITY_API_BASE_URL', readProviderBaseUrl(env)]);
+      if (env.KEYPOOL_PROVIDER_HOSTS) words.push(['KEYPOOL_PROVIDER_HOSTS', env.KEYPOOL_PROVIDER_HOSTS]);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+    }
+  }
   return words.map(([name, value]) => `${name}=${shellWord(value)}`);
 }
 

@@ -100,6 +100,17 @@ describe('cliEnvironment: what the npm start banner tells a CLI in another termi
     expect(cliEnvironment({ AWS_REGION: 'eu-west-1' })).toEqual(['KEYPOOL_DYNAMODB_ENDPOINT=http://127.0.0.1:8000']);
   });
 
+  it('names the provider the stack was given, which maintain and add --verify ask, and never one it refuses', () => {
+    // Act / Assess
+    expect(cliEnvironment({ STABILITY_API_BASE_URL: 'http://127.0.0.1:37767/' })).toEqual([
+      'STABILITY_API_BASE_URL=http://127.0.0.1:37767',
+    ]);
+    expect(
+      cliEnvironment({ STABILITY_API_BASE_URL: 'https://proxy.example/v', KEYPOOL_PROVIDER_HOSTS: 'proxy.example' }),
+    ).toEqual(['STABILITY_API_BASE_URL=https://proxy.example/v', 'KEYPOOL_PROVIDER_HOSTS=proxy.example']);
+    expect(cliEnvironment({ STABILITY_API_BASE_URL: 'https://user:secret@api.stability.ai' })).toEqual([]);
+  });
+
   it('names the key files (current and previous) when they are given, instead of the data dir', () => {
     // Act / Assess
     expect(
