@@ -8,7 +8,7 @@ import {
   MAX_VERIFY_BATCH,
   UsageCount,
 } from '../../domain/primitives.js';
-import { DEFAULT_POOL, type ImportResult, KEY_STATUSES, type KeyView } from '../../domain/types.js';
+import { DEFAULT_POOL, type ImportResult, KEY_STATUSES, type KeyView, STATUS_SETTERS } from '../../domain/types.js';
 import { checked, type Command, json, numberFlag, readLines, stringFlag, table, UsageError } from '../framework.js';
 import { poolFlag, poolHelp } from './pool-flag.js';
 
@@ -128,8 +128,8 @@ export const list: Command = {
     poolHelp(13),
     `--status S   only keys with status S (${KEY_STATUSES.join(', ')})`,
     '--json       print the HTTP API body with every page merged, in the API\'s order: {"keys":[...],"cursor":null}',
-    'The table lists keys in the order they were added, with who set each status (statusBy: operator, provider,',
-    'client) and until when a resting key rests (cooldownUntil).',
+    `The table lists keys in the order they were added, with who set each status (statusBy: ${STATUS_SETTERS.join(', ')})`,
+    'and until when a resting key rests (cooldownUntil).',
   ],
   options: { pool: { type: 'string' }, status: { type: 'string' }, json: { type: 'boolean' } },
   async run({ args, io, services }) {
