@@ -2,7 +2,7 @@
 import { TableName } from '../../domain/primitives.js';
 import { DEFAULT_INITIAL_CREDITS } from '../../domain/migration-mapping.js';
 import { INVALID_LISTED, invalidRowCount, migrate, type MigrationOutcome } from '../../use-cases/migration/migrate.js';
-import { capped, checked, type Command, json, operatorPath, stringFlag, UsageError } from '../framework.js';
+import { checked, type Command, json, operatorPath, stringFlag, UsageError } from '../framework.js';
 import { terminalProgressBar } from '../progress-bar.js';
 import { poolFlag } from './pool-flag.js';
 
