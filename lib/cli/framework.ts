@@ -122,11 +122,13 @@ export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
 
 /**
  * A word the user typed, echoed only when it looks like a command (or, with its dashes, an
- * option) name: a mistyped secret is never repeated.
+ * option) name: lowercase letters and dashes, no longer than the longest name (19,
+ * `max-client-cooldown`) and a little: a mistyped secret is never repeated, even a made-up one
+ * such as `sk-test-abcdefghijkl` (a provider's real keys carry digits and capitals).
  */
 export function shownWord(word: string, kind: 'command' | 'option' = 'command'): string {
   const name = kind === 'option' ? word.replace(/^--?/, '') : word;
-  if (/^[a-z][a-z-]{0,30}$/.test(name)) return `"${word}"`;
+  if (/^[a-z][a-z-]{0,21}$/.test(name)) return `"${word}"`;
   return kind === 'option' ? '(not an option name)' : '(not a command name)';
 }
 

@@ -120,6 +120,8 @@ describe('keypool CLI arguments', () => {
     [['migrate', '--from-table', 'x'], '--from-table: a DynamoDB table name'],
     [['pool', 'bogus'], 'keypool pool: unknown subcommand "bogus"'],
     [['pool', SECRET], 'unknown subcommand (not a command name)'],
+    [['sk-test-abcdefghijklmnop'], 'unknown command (not a command name)'],
+    [['add', '--sk-test-abcdefghijklmnop'], 'unknown option (not an option name)'],
     [['pool', 'set'], 'usage: keypool pool set <pool>'],
     [['pool', 'set', 'a', 'b'], 'usage: keypool pool set <pool>'],
     [['pool', 'set', 'no spaces'], 'pool: a pool is'],
