@@ -171,6 +171,26 @@ describe('migrate CLI', () => {
     expect(await count(table)).toBe(0);
   });
 
+  it('says to give --pool when every key of the file is in the pool an earlier run named', async () => {
+    // Prepare: the export migrated into pool "legacy" first.
+    const table = uniqueName('otherpool');
+    await ensureTable(dynamoEndpoint(), table);
+    const path = join(dir, 'two.ndjson');
+    writeFileSync(
+      path,
+      '{"api_key":"sk-test-otherpool-0123456789abcdef","credits_left":25}\n{"api_key":"sk-test-otherpool-fedcba9876543210","credits_left":20}\n',
+    );
+    expect((await finished(cli(['migrate', '--from-mongo-export', path, '--pool', 'legacy'], table))).code).toBe(0);
+    // Act: again, without --pool.
+    const again = await finished(cli(['migrate', '--from-mongo-export', path], table));
+    // Assess
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim()).toMatch(
+      /line 1: api_key is a key of another pool \(this run migrated into pool stability; give the pool of the earlier run with --pool P\)$/,
+    );
+    expect(again.stderr).not.toContain('sk-test-otherpool');
+  });
+
   it('prints the report, and no progress bar, when the output is not a terminal', async () => {
     // Prepare
     const table = uniqueName('plain');

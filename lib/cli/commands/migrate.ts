@@ -1,7 +1,13 @@
 /** migrate: bring the old credits-based system's keys into keypool (issue 4). */
 import { TableName } from '../../domain/primitives.js';
 import { DEFAULT_INITIAL_CREDITS } from '../../domain/migration-mapping.js';
-import { INVALID_LISTED, invalidRowCount, migrate, type MigrationOutcome } from '../../use-cases/migration/migrate.js';
+import {
+  ANOTHER_POOL,
+  INVALID_LISTED,
+  invalidRowCount,
+  migrate,
+  type MigrationOutcome,
+} from '../../use-cases/migration/migrate.js';
 import { checked, type Command, json, operatorPath, stringFlag, UsageError } from '../framework.js';
 import { terminalProgressBar } from '../progress-bar.js';
 import { poolFlag } from './pool-flag.js';
@@ -106,8 +112,13 @@ export const migrateCommand: Command = {
     const { read, imported, raised, unchanged, invalid } = outcome.report;
     const [first] = invalid;
     if (!first || imported + raised + unchanged > 0) return 0;
+    // Every key already in another pool: most likely an earlier run into the pool named then.
+    const elsewhere =
+      first.reason === ANOTHER_POOL && args.values.pool === undefined
+        ? ` (this run migrated into pool ${pool}; give the pool of the earlier run with --pool P)`
+        : '';
     io.err(
-      `keypool migrate: none of the ${read} row(s) read is a key keypool could take; line ${first.line}: ${first.reason}`,
+      `keypool migrate: none of the ${read} row(s) read is a key keypool could take; line ${first.line}: ${first.reason}${elsewhere}`,
     );
     return 1;
   },

@@ -57,6 +57,9 @@ export function invalidRowCount(report: MigrationReport): number {
   return report.read - report.imported - report.raised - report.unchanged - report.duplicates;
 }
 
+/** The reason a row whose key is already in another pool is invalid (a run into the wrong pool). */
+export const ANOTHER_POOL = 'api_key is a key of another pool';
+
 export interface MigrationProgress {
   read: number;
   written: number;
@@ -257,7 +260,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrationOutcome
         if (!w.current) continue;
         if (w.current.pool !== pool) {
           // A key belongs to one pool: the secret is another pool's key, which this run leaves alone.
-          invalid(w.line, 'api_key is a key of another pool');
+          invalid(w.line, ANOTHER_POOL);
           continue;
         }
         if (w.current.status === 'retired') {
