@@ -11,6 +11,7 @@ import { lambdaLogging, logger } from '../observability/logger.js';
 import { redact } from '../shared/redact.js';
 import { logErrorAnswer } from './error-log.js';
 import { errorAnswer, PayloadTooLarge, RouteNotFound } from './errors.js';
+import { assertRoutedPath } from './routed-path.js';
 import { ROUTES, type RouteKey, type RouteSpec } from './routes.js';
 import { validationMessage } from './validation-messages.js';
 
@@ -166,6 +167,9 @@ export function httpHandler<K extends RouteKey>(
     .use(jsonErrors)
     .use([...(options.middlewares ?? [])])
     .handler(async (event: APIGatewayProxyEventV2, context: Context) => {
+      // The pool a route acts on is the path parameter API Gateway matched, and the path IAM
+      // authorized must name it: no dot segments, no other pool (lib/http/routed-path.ts).
+      assertRoutedPath([event.rawPath, event.requestContext.http.path], event.pathParameters?.pool);
       const implementation = routes[event.routeKey];
       const spec = (ROUTES as Record<string, RouteSpec | undefined>)[event.routeKey];
       if (!implementation || !spec) return unmatched(event);

@@ -11,6 +11,7 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { AWS_PROXY_MAX_BODY_BYTES } from './proxy-route.js';
 import { type ProxyEdgeRequest, serveProxy } from './proxy-edge.js';
 import { notText } from './query-text.js';
+import { assertRoutedPath } from './routed-path.js';
 import { logger } from '../observability/logger.js';
 import { STACK_METRIC } from '../observability/metric-names.js';
 import { metrics, type StackMetricsSink } from '../observability/metrics.js';
@@ -88,9 +89,12 @@ const encodePath = (path: string, where: string): string =>
  * API Gateway hands over decoded: each segment is encoded again, as the request sent it. The
  * query is re-encoded from the decoded values the event carries; a repeated header is joined
  * with ", "; the body arrives base64-encoded (every media type is binary on this API). Throws
- * InvalidRequest for a pool, path or query holding a lone surrogate, which no URL can carry.
+ * InvalidRequest for a pool, path or query holding a lone surrogate, which no URL can carry, and
+ * for an event path with a dot segment or another pool than the one matched (routed-path.ts).
  */
 export function proxyEdgeRequestOf(event: APIGatewayProxyEvent): ProxyEdgeRequest {
+  // `requestContext.resourcePath` is the template; these two carry the path IAM authorized.
+  assertRoutedPath([event.path, event.requestContext.path], event.pathParameters?.pool);
   const body =
     event.body === null || event.body === ''
       ? undefined

@@ -53,17 +53,18 @@ class FakeResponseStream extends Writable {
 const LEFT_MS = 900_000;
 const CONTEXT = { awsRequestId: 'req-1', functionName: 'proxy', getRemainingTimeInMillis: () => LEFT_MS } as Context;
 
-/** A REST API proxy event for `/pools/{pool}/proxy/{path+}`. */
+/** A REST API proxy event for `/pools/{pool}/proxy/{path+}`, its path the one its path parameters matched. */
 function event(overrides: Partial<APIGatewayProxyEvent> = {}): APIGatewayProxyEvent {
+  const { pool = 'stability', path = 'v2beta/stable-image/generate/core' } = overrides.pathParameters ?? {};
   return {
     resource: '/pools/{pool}/proxy/{path+}',
-    path: '/pools/stability/proxy/v2beta/stable-image/generate/core',
+    path: `/pools/${pool}/proxy/${path}`,
     httpMethod: 'POST',
     headers: { 'Content-Type': 'multipart/form-data; boundary=b', 'Idempotency-Key': 'job-7' },
     multiValueHeaders: {},
     queryStringParameters: null,
     multiValueQueryStringParameters: null,
-    pathParameters: { pool: 'stability', path: 'v2beta/stable-image/generate/core' },
+    pathParameters: { pool, path },
     stageVariables: null,
     body: null,
     isBase64Encoded: false,
@@ -227,6 +228,61 @@ describe('the proxy Lambda handler', () => {
       });
     },
   );
+
+  it.each([
+    ['a raw `..` in path', { path: '/pools/a/proxy/../../stability/proxy/v2beta/stable-image/generate/core' }],
+    ['`%2e%2e` in path', { path: '/pools/a/proxy/%2e%2e/%2e%2e/stability/proxy/v2beta/stable-image/generate/core' }],
+    ['`%2E%2E` in path', { path: '/pools/a/proxy/%2E%2E/%2E%2E/stability/proxy/v2beta/stable-image/generate/core' }],
+    ['mixed `%2e.` in path', { path: '/pools/a/proxy/%2e./.%2E/stability/proxy/v2beta/stable-image/generate/core' }],
+    ['a `.` segment in path', { path: '/pools/stability/proxy/./v2beta/stable-image/generate/core' }],
+    [
+      'a `..` in requestContext.path only',
+      {
+        requestContext: {
+          ...event().requestContext,
+          path: '/prod/pools/a/proxy/../../stability/proxy/v2beta/stable-image/generate/core',
+        },
+      },
+    ],
+    [
+      'a pool segment in path other than the pool matched',
+      { path: '/pools/a/proxy/v2beta/stable-image/generate/core' },
+    ],
+    [
+      'a pool segment in requestContext.path other than the pool matched',
+      { requestContext: { ...event().requestContext, path: '/prod/pools/a/proxy/v2beta/stable-image/generate/core' } },
+    ],
+  ] satisfies [string, Partial<APIGatewayProxyEvent>][])(
+    'refuses %s with 400 invalid_request naming `path` before the use case runs',
+    async (_what, overrides) => {
+      // Act: API Gateway matched pool `stability`; IAM authorized the path as sent.
+      const { stream, calls } = await invoke(() => Promise.reject(new Error('never called')), event(overrides));
+      // Assess
+      expect(calls).toEqual([]);
+      const { metadata, body } = stream.answer();
+      expect(metadata.statusCode).toBe(400);
+      expect(JSON.parse(body.toString('utf8'))).toMatchObject({
+        error: 'invalid_request',
+        details: [{ path: 'path' }],
+      });
+    },
+  );
+
+  it('serves a path whose stage-prefixed requestContext.path names the pool matched', async () => {
+    // Prepare
+    const input = event({
+      requestContext: {
+        ...event().requestContext,
+        path: '/prod/pools/stability/proxy/v2beta/stable-image/generate/core',
+        resourcePath: '/pools/{pool}/proxy/{path+}',
+      },
+    });
+    // Act
+    const { calls } = await invoke(answerEmpty(200), input);
+    // Assess
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ pool: 'stability', path: 'v2beta/stable-image/generate/core' });
+  });
 
   it('answers an unknown error as 500 "internal error", never with its message', async () => {
     // Act
