@@ -14,8 +14,8 @@ import { InvalidRequest } from '../domain/errors.js';
  */
 const DOT_SEGMENT = /(?:^|[/\\]|%2f|%5c)(?:\.|%2e){1,2}(?:$|[/\\]|%2f|%5c)/i;
 
-/** The segment after the first `pools` segment (a stage or base path may come before it). */
-const POOL_SEGMENT = /(?:^|\/)pools\/([^/]*)/;
+/** Each segment after a `pools` segment (a stage or base path, which may itself be `pools`, may come before the route's). */
+const POOL_SEGMENTS = /(?:^|\/)pools(?=\/([^/]*))/g;
 
 function refuse(message: string): never {
   throw new InvalidRequest(`invalid path: ${message}`, [{ path: 'path', message }]);
@@ -34,14 +34,17 @@ function names(segment: string, pool: string): boolean {
 /**
  * Throws InvalidRequest (400, naming `path`) when any of `paths` (each field of the event that
  * carries the request's path; absent ones are skipped) holds a `.` or `..` segment, or names in
- * its pool segment another pool than `pool`, the path parameter API Gateway matched.
+ * no `pools/<pool>` segment pair naming `pool`, the path parameter API Gateway matched.
  */
 export function assertRoutedPath(paths: readonly (string | undefined)[], pool: string | undefined): void {
   for (const path of paths) {
     if (path === undefined) continue;
     if (DOT_SEGMENT.test(path)) refuse('a "." or ".." segment, raw or percent-encoded, is never routed');
-    const segment = pool === undefined ? undefined : POOL_SEGMENT.exec(path)?.[1];
-    if (segment !== undefined && pool !== undefined && !names(segment, pool)) {
+    if (pool === undefined) continue;
+    // Some `pools/<pool>` of the path must name the matched pool: a stage or base path named
+    // `pools` before the route's own is no mismatch.
+    const segments = [...path.matchAll(POOL_SEGMENTS)].map((match) => match[1] ?? '');
+    if (segments.length > 0 && !segments.some((segment) => names(segment, pool))) {
       refuse('the pool in the path is not the pool the route matched');
     }
   }

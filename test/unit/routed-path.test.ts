@@ -90,6 +90,14 @@ describe('the HTTP API edge and the path as the event carries it', () => {
     expect(JSON.parse(answer.body ?? '')).toMatchObject({ error: 'invalid_request', details: [{ path: 'path' }] });
   });
 
+  it('serves a request under a stage or base path that is itself named pools', async () => {
+    // Act
+    const { answer, pools } = await invoke(event('a', `/pools/pools/a/leases/${LEASE}/complete`));
+    // Assess
+    expect(answer.statusCode).toBe(200);
+    expect(pools).toEqual(['a']);
+  });
+
   it('takes a pool segment percent-encoded in the path as the decoded pool API Gateway matched', async () => {
     // Act
     const { answer, pools } = await invoke(event('sdxl.turbo', `/pools/sdxl%2Eturbo/leases/${LEASE}/complete`));
