@@ -11,7 +11,16 @@ import { ERROR_CODES, statusOfCode } from './errors.js';
 import { PROXY_RESPONSES, PROXY_ROUTES } from './proxy-spec.js';
 import * as r from './response-schemas.js';
 import { RESPONSES, type RouteResponses, sharedErrors } from './responses.js';
-import { LOCAL_SERVER, REGION_VARIABLE, ROUTES, type RouteSpec, type ServerSpec } from './routes.js';
+import { ROUTE_SUMMARIES } from './route-summaries.js';
+import {
+  type DocumentedRouteSpec,
+  LOCAL_SERVER,
+  REGION_VARIABLE,
+  ROUTE_KEYS,
+  ROUTES,
+  type RouteSpec,
+  type ServerSpec,
+} from './routes.js';
 import * as s from './schemas.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -242,7 +251,7 @@ function routeCodes(where: string, status: number, codes: readonly string[] | un
 }
 
 export interface RouteTable {
-  routes: Readonly<Record<string, RouteSpec>>;
+  routes: Readonly<Record<string, DocumentedRouteSpec>>;
   responses: Readonly<Record<string, RouteResponses>>;
 }
 
@@ -341,7 +350,10 @@ let cached: JsonSchema | undefined;
 /** The document of this API's route table and proxy mode's route, built once. */
 export function openApiDocument(): JsonSchema {
   cached ??= buildOpenApiDocument({
-    routes: { ...ROUTES, ...PROXY_ROUTES },
+    routes: {
+      ...Object.fromEntries(ROUTE_KEYS.map((key) => [key, { ...ROUTES[key], summary: ROUTE_SUMMARIES[key] }])),
+      ...PROXY_ROUTES,
+    },
     responses: { ...RESPONSES, ...PROXY_RESPONSES },
   });
   return cached;

@@ -14,7 +14,7 @@ import {
 } from './proxy-route.js';
 import { answersOnly, LOCAL_REFUSALS, REFUSED_LOCALLY, type RouteResponses, SEALING_OR_STORE } from './responses.js';
 import * as r from './response-schemas.js';
-import { LOCAL_SERVER, REGION_VARIABLE, type RouteSpec, type ServerSpec } from './routes.js';
+import { type DocumentedRouteSpec, LOCAL_SERVER, REGION_VARIABLE, type ServerSpec } from './routes.js';
 import { LeaseHeaders } from './schemas.js';
 import { PoolName } from '../domain/primitives.js';
 import { MAX_PROXY_BODY_BYTES } from '../domain/proxy-body.js';
@@ -59,8 +59,8 @@ const SUMMARY: Record<ProxyMethod, string> = {
 const OPERATION_ID: Record<ProxyMethod, string> = { POST: 'proxyCall', GET: 'proxyPoll' };
 
 /** The proxy route's specs, by route key. */
-export const PROXY_ROUTES: Readonly<Record<string, RouteSpec>> = Object.fromEntries(
-  PROXY_METHODS.map((method): [string, RouteSpec] => [
+export const PROXY_ROUTES: Readonly<Record<string, DocumentedRouteSpec>> = Object.fromEntries(
+  PROXY_METHODS.map((method): [string, DocumentedRouteSpec] => [
     `${method} ${PROXY_PATH}`,
     {
       method,

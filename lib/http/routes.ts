@@ -3,7 +3,6 @@
  * The CDK stack, the local server and the OpenAPI document all read this one table.
  */
 import type * as z from 'zod/mini';
-import { MAX_VERIFY_BATCH } from '../domain/primitives.js';
 import * as s from './schemas.js';
 
 export type FunctionName = 'meta' | 'pools' | 'keys' | 'list' | 'lease' | 'counting';
@@ -39,13 +38,15 @@ export const LOCAL_SERVER: ServerSpec = {
   variables: { port: { default: '3000', description: 'KEYPOOL_PORT' } },
 };
 
+/** A route as the OpenAPI document tells it: its spec and what it does in one line (./route-summaries.ts). */
+export type DocumentedRouteSpec = RouteSpec & { summary: string };
+
 export interface RouteSpec {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
   /** the operation's name in the OpenAPI document: what generated clients call the method */
   operationId: string;
   function: FunctionName | ElsewhereFunctionName;
-  summary: string;
   access: Access;
   body?: z.ZodMiniType;
   bodyOptional?: boolean;
@@ -69,7 +70,6 @@ export const ROUTES = {
     operationId: 'health',
     function: 'meta',
     access: 'public',
-    summary: 'Liveness',
   },
   'GET /openapi.json': {
     method: 'GET',
@@ -77,7 +77,6 @@ export const ROUTES = {
     operationId: 'openapi',
     function: 'meta',
     access: 'admin',
-    summary: 'This document',
   },
   'GET /pools': {
     method: 'GET',
@@ -85,7 +84,6 @@ export const ROUTES = {
     operationId: 'listPools',
     function: 'pools',
     access: 'admin',
-    summary: 'Every pool and its policy',
   },
   'PUT /pools/{pool}': {
     method: 'PUT',
@@ -93,7 +91,6 @@ export const ROUTES = {
     operationId: 'putPool',
     function: 'pools',
     access: 'admin',
-    summary: "Create a pool or change its policy (absent fields keep their value; a new pool's default)",
     params: s.PoolParams,
     body: s.PoolBody,
     bodyOptional: true,
@@ -104,7 +101,6 @@ export const ROUTES = {
     operationId: 'getPool',
     function: 'pools',
     access: 'admin',
-    summary: "A pool's policy",
     params: s.PoolParams,
   },
   'DELETE /pools/{pool}': {
@@ -113,7 +109,6 @@ export const ROUTES = {
     operationId: 'deletePool',
     function: 'keys',
     access: 'admin',
-    summary: 'Delete a pool (with retireKeys=true, its keys retired first)',
     params: s.PoolParams,
     query: s.DeletePoolQuery,
   },
@@ -123,7 +118,6 @@ export const ROUTES = {
     operationId: 'importKeys',
     function: 'keys',
     access: 'admin',
-    summary: `Import keys into the pool (creates it with the defaults if absent; dedupes by fingerprint; revive=true revives retired keys; verify=true asks the provider about each key first, at most ${MAX_VERIFY_BATCH} keys a request)`,
     params: s.PoolParams,
     query: s.ImportQuery,
     body: s.ImportBody,
@@ -134,7 +128,6 @@ export const ROUTES = {
     operationId: 'listKeys',
     function: 'list',
     access: 'admin',
-    summary: "One page of the pool's keys, secrets masked",
     params: s.PoolParams,
     query: s.ListQuery,
   },
@@ -144,7 +137,6 @@ export const ROUTES = {
     operationId: 'listAccounts',
     function: 'list',
     access: 'admin',
-    summary: "One page of the pool's accounts: keys, usable keys, credits, status",
     params: s.PoolParams,
     query: s.AccountsQuery,
   },
@@ -154,7 +146,6 @@ export const ROUTES = {
     operationId: 'updateKey',
     function: 'keys',
     access: 'admin',
-    summary: 'Enable or disable a key, reset its count, or set its account',
     params: s.PoolKeyParams,
     body: s.UpdateKeyBody,
   },
@@ -164,7 +155,6 @@ export const ROUTES = {
     operationId: 'retireKey',
     function: 'keys',
     access: 'admin',
-    summary: 'Retire a key: never leased again, its secret destroyed, its record kept',
     params: s.PoolKeyParams,
   },
   'POST /pools/{pool}/keys/{keyId}/usage': {
@@ -173,7 +163,6 @@ export const ROUTES = {
     operationId: 'countUse',
     function: 'counting',
     access: 'client',
-    summary: 'Count one use without a lease',
     params: s.PoolKeyParams,
   },
   'POST /pools/{pool}/leases': {
@@ -182,7 +171,6 @@ export const ROUTES = {
     operationId: 'leaseKey',
     function: 'lease',
     access: 'client',
-    summary: 'Lease the least recently used usable key of the pool',
     params: s.PoolParams,
     body: s.LeaseBody,
     bodyOptional: true,
@@ -194,7 +182,6 @@ export const ROUTES = {
     operationId: 'completeLease',
     function: 'counting',
     access: 'client',
-    summary: 'Report the outcome of a lease',
     params: s.PoolLeaseParams,
     body: s.CompleteBody,
     bodyOptional: true,

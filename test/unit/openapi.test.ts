@@ -10,7 +10,7 @@ import { ERROR_CODES, LOCAL_SERVER_STATUS, statusOfCode } from '../../lib/http/e
 import { buildOpenApiDocument, openApiDocument } from '../../lib/http/openapi.js';
 import { ErrorResponse } from '../../lib/http/response-schemas.js';
 import { PROXY_ROUTES } from '../../lib/http/proxy-spec.js';
-import { ROUTE_KEYS, ROUTES, type RouteSpec } from '../../lib/http/routes.js';
+import { type DocumentedRouteSpec, ROUTE_KEYS, ROUTES, type RouteSpec } from '../../lib/http/routes.js';
 
 type Json = Record<string, unknown>;
 type Operation = {
@@ -228,7 +228,7 @@ describe('the OpenAPI document', () => {
   it('refuses to document an error answer that names no codes, or a code of another status', () => {
     // Prepare
     const table = (codes?: readonly string[]) => ({
-      routes: { 'GET /pools': ROUTES['GET /pools'] },
+      routes: { 'GET /pools': { ...ROUTES['GET /pools'], summary: 'the pools' } },
       responses: { 'GET /pools': { 404: { description: 'gone', schema: ErrorResponse, ...(codes ? { codes } : {}) } } },
     });
     // Act / Assess
@@ -318,7 +318,7 @@ describe('the OpenAPI document', () => {
 
   it('gives a route served elsewhere its own servers, and a greedy {path+} as the parameter {path}', () => {
     // Prepare
-    const proxy: RouteSpec = {
+    const proxy: DocumentedRouteSpec = {
       method: 'POST',
       path: '/pools/{pool}/proxy/{path+}',
       operationId: 'proxyCall',
@@ -340,9 +340,9 @@ describe('the OpenAPI document', () => {
 
   it('refuses to build with a body that has no name, or an operationId taken twice', () => {
     // Prepare
-    const base = specOf('POST /pools/{pool}/leases');
-    const unnamed: RouteSpec = { ...base, body: z.strictObject({ maxUses: z.optional(MaxUses) }) };
-    const twice: RouteSpec = { ...base, path: '/other' };
+    const base: DocumentedRouteSpec = { ...specOf('POST /pools/{pool}/leases'), summary: 'lease' };
+    const unnamed: DocumentedRouteSpec = { ...base, body: z.strictObject({ maxUses: z.optional(MaxUses) }) };
+    const twice: DocumentedRouteSpec = { ...base, path: '/other' };
     // Act / Assess
     expect(() => buildOpenApiDocument({ routes: { unnamed }, responses: { unnamed: {} } })).toThrow(/no name/);
     expect(() => buildOpenApiDocument({ routes: { base, twice }, responses: { base: {}, twice: {} } })).toThrow(
