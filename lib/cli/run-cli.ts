@@ -103,11 +103,6 @@ function unreachable(
   }
 }
 
-/**
- * Runs one command line and answers its exit code (0 ok, 1 refusal or unreachable store,
- * 2 bad usage); never exits the process. `services` builds the use cases over the
- * configuration the command resolved: the wiring's (bin/cli.ts), or a test's own.
- */
 /** The refusals a pool-scoped command gives for a name it looked for in one pool. */
 const NOT_FOUND = new Set(['pool_not_found', 'key_not_found', 'lease_not_found']);
 
@@ -120,6 +115,11 @@ function defaultPoolHint(error: KeypoolError, command: Command, args: ParsedArgs
   return ` (no --pool given, so pool "${DEFAULT_POOL}": give the pool with --pool P)`;
 }
 
+/**
+ * Runs one command line and answers its exit code (0 ok, 1 refusal or unreachable store,
+ * 2 bad usage); never exits the process. `services` builds the use cases over the
+ * configuration the command resolved: the wiring's (bin/cli.ts), or a test's own.
+ */
 export async function runCli(argv: string[], io: CliIo, services: (config: CliConfig) => CliServices): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
