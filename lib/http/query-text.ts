@@ -8,7 +8,7 @@
 import { InvalidRequest } from '../domain/errors.js';
 import { redact } from '../shared/redact.js';
 
-/** The 400 for the text at `where` (`query`, `query.<name>`, `path.pool`), `why` it is not text. */
+/** The 400 for what an edge refuses at `where` (`query`, `query.<name>`, `path.pool`, `path`): `why`, and in short. */
 export function notText(where: string, why: string, short: string): InvalidRequest {
   return new InvalidRequest(`invalid ${where}: ${why}`, [{ path: where, message: short }]);
 }

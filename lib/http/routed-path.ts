@@ -5,7 +5,7 @@
  * were API Gateway to route it on the resolved path, it would act on pool b. Whatever API
  * Gateway does with such a path, a function refuses it when its event still shows it.
  */
-import { InvalidRequest } from '../domain/errors.js';
+import { notText } from './query-text.js';
 
 /**
  * A `.` or `..` segment, its dots raw or percent-encoded (`%2e`, any case, mixed), between
@@ -18,7 +18,7 @@ const DOT_SEGMENT = /(?:^|[/\\]|%2f|%5c)(?:\.|%2e){1,2}(?:$|[/\\]|%2f|%5c)/i;
 const POOL_SEGMENTS = /(?:^|\/)pools(?=\/([^/]*))/g;
 
 function refuse(message: string): never {
-  throw new InvalidRequest(`invalid path: ${message}`, [{ path: 'path', message }]);
+  throw notText('path', message, message);
 }
 
 /** Whether `segment`, as sent or percent-decoded once, is `pool`. */
