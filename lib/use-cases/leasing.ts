@@ -21,6 +21,7 @@ import type {
   CompletionResult,
   LeaseGrant,
   LeaseRequest,
+  Outcome,
   PoolPolicy,
   StoredKey,
 } from '../domain/types.js';
@@ -308,6 +309,29 @@ export class Leasing {
   }
 
   /**
+   * What follows a completion's or a proxied refund's write once it applied (its answer in hand
+   * or, lost, recognised by its stamp): anything but a success may put the key back ahead of a
+   * carried page, dropped so a page read while the write was under way is not carried past it;
+   * the change the key got goes on its account's other keys before the answer, so no lease
+   * grants a sibling until the account comes back.
+   */
+  private async afterApplied(done: {
+    pool: string;
+    keyId: string;
+    outcome: Outcome;
+    by: Reporter['by'];
+    policy: PoolPolicy;
+    report: Pick<CompletionReport, 'retryAfterSeconds'>;
+    nowMs: number;
+    changed: boolean;
+  }): Promise<void> {
+    const { pool, keyId, outcome, by, policy, report, nowMs } = done;
+    if (outcome !== 'success') this.dropCarried(pool);
+    if (done.changed && this.accounts)
+      await spreadToAccount(this.accounts, pool, keyId, outcome, by, policy, report, nowMs);
+  }
+
+  /**
    * Settles a taken use by the provider's answer (the outcome table's verdict): success and
    * unknown write nothing (the use stays counted); every other outcome gives it back once, with
    * the provider's status change (reportChange by `provider`) in the same write where the key's
@@ -321,15 +345,11 @@ export class Leasing {
     const nowMs = this.clock();
     let change = reportChange(outcome, 'provider', policy, verdict.retryAfterSeconds, nowMs);
     const { keyId, pool, slot, nonce } = use;
-    const applied = async (): Promise<void> => {
-      // The key is back ahead of a carried page, once the refund has applied (as complete).
-      this.dropCarried(pool);
-      // The provider's 402 (or 429, where the pool's limit is per account) stops the key's
-      // whole account before the proxied call answers, as a completion's does.
-      const report = verdict.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: verdict.retryAfterSeconds };
-      if (change && this.accounts)
-        await spreadToAccount(this.accounts, pool, keyId, outcome, 'provider', policy, report, nowMs);
-    };
+    // The provider's 402 (or 429, where the pool's limit is per account) stops the key's whole
+    // account before the proxied call answers, as a completion's does.
+    const report = verdict.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: verdict.retryAfterSeconds };
+    const applied = (): Promise<void> =>
+      this.afterApplied({ pool, keyId, outcome, by: 'provider', policy, report, nowMs, changed: change !== undefined });
     for (let tries = 0; tries < 2; tries++) {
       const result = await this.store.refundProxied({
         keyId,
@@ -814,13 +834,8 @@ export class Leasing {
       ...(ignored === undefined ? {} : { reportIgnored: ignored }),
     });
     const applied = async (key: CompletedKey): Promise<CompletionResult> => {
-      // Anything but a success may put the key back ahead of a carried page: dropped once the
-      // write has applied, so a page read while it was under way is not carried past it.
-      if (outcome !== 'success') this.dropCarried(pool);
-      // The change the key got, put on its account's other keys before the answer: after
-      // this returns, no lease grants a sibling until the account comes back.
-      if (change && this.accounts)
-        await spreadToAccount(this.accounts, pool, ref.keyId, outcome, reporter.by, policy, report, nowMs);
+      const changed = change !== undefined;
+      await this.afterApplied({ pool, keyId: ref.keyId, outcome, by: reporter.by, policy, report, nowMs, changed });
       return answer(key);
     };
     for (let tries = 0; tries < 3; tries++) {
