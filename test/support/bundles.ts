@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
-import { esbuildOptions, PROJECT_ROOT } from '../../infra/bundling.js';
+import { BUNDLE_SUBSTITUTES, esbuildOptions, PROJECT_ROOT } from '../../infra/bundling.js';
 
 export interface Bundle {
   name: string;
@@ -24,10 +24,28 @@ export interface Bundle {
 /** The bare floor: a handler that only builds a DynamoDB document client and sends one command. */
 export const FLOOR_ENTRY = 'bench/floor-handler.ts';
 
-/** Bundles one entry point (relative to the project root) into `outdir/<name>/index.mjs`. */
-export async function bundleEntry(name: string, entry: string, outdir: string): Promise<Bundle> {
+/**
+ * The floor's two bundles. `floor` is the yardstick the bundle goals are set against: the bare
+ * handler bundled as any handler is, with the AWS SDK's whole default credential chain.
+ * `floor-env` is the same handler with keypool's substitutes, its chain cut to the environment
+ * (infra/bundle-substitutes/credential-provider-node.ts): what the floor would cost if it took
+ * the same cut, so a gain that is only that cut shows as such.
+ */
+export function bundleFloor(outdir: string, chain: 'sdk' | 'env' = 'sdk'): Promise<Bundle> {
+  if (chain === 'env') return bundleEntry('floor-env', FLOOR_ENTRY, outdir);
+  const { '@aws-sdk/credential-provider-node': _cut, ...others } = BUNDLE_SUBSTITUTES;
+  return bundleEntry('floor', FLOOR_ENTRY, outdir, others);
+}
+
+/** Bundles one entry point (relative to the project root) into `outdir/<name>/index.mjs`, as the stack does unless `substitutes` says otherwise. */
+export async function bundleEntry(
+  name: string,
+  entry: string,
+  outdir: string,
+  substitutes: Readonly<Record<string, string>> = BUNDLE_SUBSTITUTES,
+): Promise<Bundle> {
   const file = join(outdir, name, 'index.mjs');
-  const result = await build(esbuildOptions(join(PROJECT_ROOT, entry), file));
+  const result = await build(esbuildOptions(join(PROJECT_ROOT, entry), file, substitutes));
   const metafile = result.metafile ?? { inputs: {}, outputs: {} };
   // Every file esbuild wrote is part of the asset: a chunk loaded on first use counts as much as index.mjs.
   const written = Object.keys(metafile.outputs).map((output) => ({
@@ -80,11 +98,23 @@ export async function measureInitCost(file: string): Promise<{ wallMs: number; c
   return { wallMs: ms, cpuMs };
 }
 
-/** Runs `script` (an ES module) in a fresh Node process given the bundle's URL and `args`; resolves with its JSON output. */
-function runNode(file: string, script: string, args: string[] = []): Promise<unknown> {
+/**
+ * Runs `script` (an ES module) in a fresh Node process given the bundle's URL and `args`, in the
+ * Lambda's environment changed by `env` (undefined values removed); resolves with its JSON output.
+ */
+function runNode(
+  file: string,
+  script: string,
+  args: string[] = [],
+  env: Record<string, string | undefined> = {},
+): Promise<unknown> {
+  const given: Record<string, string | undefined> = { PATH: process.env.PATH ?? '', ...LAMBDA_LIKE_ENV, ...env };
+  const merged = Object.fromEntries(
+    Object.entries(given).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script, pathToFileURL(file).href, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...LAMBDA_LIKE_ENV },
+      env: merged,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -109,9 +139,16 @@ const mod = await import(process.argv[1]);
 process.stdout.write(JSON.stringify(await mod.handler(JSON.parse(process.argv[2]))));
 `;
 
-/** Loads a bundle in a fresh Node process with the Lambda's environment and calls its handler with `event`. */
-export function invokeBundle(file: string, event: unknown): Promise<unknown> {
-  return runNode(file, INVOKE_PROBE, [JSON.stringify(event)]);
+/**
+ * Loads a bundle in a fresh Node process with the Lambda's environment (changed by `env`: an
+ * undefined value removes a variable) and calls its handler with `event`.
+ */
+export function invokeBundle(
+  file: string,
+  event: unknown,
+  env: Record<string, string | undefined> = {},
+): Promise<unknown> {
+  return runNode(file, INVOKE_PROBE, [JSON.stringify(event)], env);
 }
 
 /** The packages a bundle contains, with their bytes in the output (largest first). */
