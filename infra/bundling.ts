@@ -29,8 +29,9 @@ export const MAIN_FIELDS = ['module', 'main'];
  * Encryption SDK's ECDSA signature support, which keypool refuses (only serialize's frame
  * lengths use bn.js on the sealing path, and the substitute gives the same bytes);
  * readable-stream is Node's own streams for older Node.js: together ~150 KB of every function
- * that seals. The AWS SDK's default credential chain is cut to the environment, where Lambda
- * puts the execution role's credentials: ~130 KB of every function that calls AWS.
+ * that seals (the functions that only open carry no ESDK code: lib/adapters/sealed-message.ts).
+ * The AWS SDK's default credential chain is cut to the environment, where Lambda puts the
+ * execution role's credentials: ~130 KB of every function that calls AWS.
  */
 export const BUNDLE_SUBSTITUTES: Readonly<Record<string, string>> = Object.fromEntries(
   Object.entries({

@@ -1,9 +1,11 @@
 /**
- * The opening half of the SecretSealer over the AWS Encryption SDK (EsdkSealer in
- * esdk-sealer.ts adds sealing): what the functions that only open (lease, maintain) load, so
- * they never bundle the ESDK's encrypt side and its streams. The sealer as a whole: envelope encryption, a fresh data key per secret,
- * wrapped by KMS on AWS or by a local 256-bit key elsewhere (same code path, keyring chosen by
- * configuration). The sealed form is the base64 of one ESDK message.
+ * The opening half of the SecretSealer over the AWS Encryption SDK's message format (EsdkSealer
+ * in esdk-sealer.ts adds sealing, with the ESDK's own encrypt): what the functions that only
+ * open (lease, maintain, proxy) load. It opens with no ESDK code at all (sealed-message.ts
+ * parses and decrypts the one message shape we write; wrapping-keys.ts unwraps its data key as
+ * the ESDK's keyrings do). The sealer as a whole: envelope encryption, a fresh data key per
+ * secret, wrapped by KMS on AWS or by a local 256-bit key elsewhere (same code path, wrapping
+ * key chosen by configuration). The sealed form is the base64 of one ESDK message.
  *
  * Algorithm suite: AES-256-GCM, HKDF-SHA512, key commitment, NO signature
  * (ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY). A signature only protects readers from
@@ -18,7 +20,6 @@
  * KMS, by KMS itself, which logs it in CloudTrail and lets IAM conditions test it). On open
  * the context in the header must equal the expected one exactly, before any key is used.
  */
-import { AlgorithmSuiteIdentifier, CommitmentPolicy, type KeyringNode } from '@aws-crypto/material-management-node';
 import type { SealContext } from '../domain/types.js';
 import type { SecretOpener } from '../ports/secret-sealer.js';
 import {
@@ -28,9 +29,9 @@ import {
   type UndecryptableReason,
 } from '../domain/errors.js';
 import { CONTEXT_KEY_ID, CONTEXT_POOL } from '../domain/sealing-names.js';
-import { openMessage, ParsedMessage } from './esdk-open.js';
 import { cachedKmsClients } from './kms-client.js';
 import { cacheKeyFor, OpenedSecretCache, type OpenedSecretCacheOptions } from './opened-secret-cache.js';
+import { openSealedMessage, SEALING_SUITE, SealedMessage } from './sealed-message.js';
 import {
   type HeldKey,
   heldKey,
@@ -42,8 +43,7 @@ import {
   type WrappingKeySpec,
 } from './wrapping-keys.js';
 
-/** The one suite this sealer writes and accepts (see the header comment for why unsigned). */
-export const SEALING_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
+export { SEALING_SUITE } from './sealed-message.js';
 
 export interface EsdkSealerOptions {
   /** seals every new secret; also opens */
@@ -52,7 +52,7 @@ export interface EsdkSealerOptions {
   previous?: readonly WrappingKeySpec[];
   /** opened-secret cache bounds; `false` turns the cache off (every open decrypts) */
   cache?: OpenedSecretCacheOptions | false;
-  /** the KMS client (or one per region); default: the ESDK's cached client per region */
+  /** the KMS client (or one per region); default: a cached client per region (kms-client.ts) */
   kms?: KmsClientLike | ((region: string) => KmsClientLike);
 }
 
@@ -65,19 +65,16 @@ export interface SealerStats {
   unwraps: number;
 }
 
-// Messages we write hold exactly one encrypted data key (one wrapping key per seal). Refusing
-// more bounds what a planted ciphertext can make the opener do (one unwrap, one KMS call).
-export const CLIENT_OPTIONS = {
-  commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
-  maxEncryptedDataKeys: 1,
-} as const;
+/** The KMS client per region that `kms` (the option) gives. */
+export function kmsClientsOf(kms: EsdkSealerOptions['kms']): (region: string) => KmsClientLike | false {
+  return kms === undefined ? cachedKmsClients : typeof kms === 'function' ? kms : () => kms;
+}
 
-/** The ESDK's encrypt, as buildEncrypt(CLIENT_OPTIONS) gives it (esdk-sealer.ts): what seal calls. */
-export type EncryptMessage = (
-  keyring: KeyringNode,
-  plaintext: Buffer,
-  options: { suiteId: AlgorithmSuiteIdentifier; encryptionContext: Record<string, string>; plaintextLength: number },
-) => Promise<{ result: Buffer }>;
+/**
+ * Encrypts `plaintext` for `context`, recording the KMS failures it meets by name in
+ * `failures`; what EsdkSealer (esdk-sealer.ts) passes to sealWith.
+ */
+export type SealMessage = (plaintext: Buffer, context: Record<string, string>, failures: string[]) => Promise<Buffer>;
 
 /** A secret is an API key: far below this. A bound keeps a planted message from costing much. */
 const MAX_SEALED_BYTES = 64 * 1024;
@@ -89,7 +86,7 @@ export type SealedInfo =
   | { sealed: false }
   | {
       sealed: true;
-      suiteId: AlgorithmSuiteIdentifier;
+      suiteId: number;
       context: Readonly<Record<string, string>>;
       wrappedBy: readonly WrappingKeyRef[];
     };
@@ -104,27 +101,27 @@ export function inspectSealed(sealed: string): SealedInfo {
   return describeSealed(bytes ? parseSealed(bytes) : false);
 }
 
-/** The ESDK message header of decoded bytes, or false for anything that is not one. */
-function parseSealed(bytes: Uint8Array): ParsedMessage | false {
-  try {
-    return ParsedMessage.parse(bytes, { maxEncryptedDataKeys: CLIENT_OPTIONS.maxEncryptedDataKeys });
-  } catch {
-    return false;
-  }
+/** The message header of decoded bytes (sealed-message.ts), or false for anything that is not one. */
+function parseSealed(bytes: Buffer): SealedMessage | false {
+  return SealedMessage.parse(bytes);
 }
 
 /** What a parsed header says; the open path parses once and reads this from the same parse. */
-function describeSealed(message: ParsedMessage | false): SealedInfo {
+function describeSealed(message: SealedMessage | false): SealedInfo {
   if (!message) return { sealed: false };
-  const { messageHeader } = message.headerInfo;
+  const { suiteId, context, dataKey } = message.header;
+  const { providerId, providerInfo } = dataKey;
   return {
     sealed: true,
-    suiteId: messageHeader.suiteId,
-    context: { ...messageHeader.encryptionContext },
-    wrappedBy: messageHeader.encryptedDataKeys.map(({ providerId, providerInfo }) => ({
-      provider: providerId,
-      key: providerId === LOCAL_PROVIDER ? (LOCAL_KEY_NAME.exec(providerInfo)?.[0] ?? '(unrecognised)') : providerInfo,
-    })),
+    suiteId,
+    context: { ...context },
+    wrappedBy: [
+      {
+        provider: providerId,
+        key:
+          providerId === LOCAL_PROVIDER ? (LOCAL_KEY_NAME.exec(providerInfo)?.[0] ?? '(unrecognised)') : providerInfo,
+      },
+    ],
   };
 }
 
@@ -167,9 +164,7 @@ export class EsdkOpener implements SecretOpener {
   readonly #stats: SealerStats = { seals: 0, opens: 0, cacheHits: 0, unwraps: 0 };
 
   constructor(options: EsdkSealerOptions) {
-    const kms = options.kms;
-    const provider: (region: string) => KmsClientLike | false =
-      kms === undefined ? cachedKmsClients : typeof kms === 'function' ? kms : () => kms;
+    const provider = kmsClientsOf(options.kms);
     this.#current = heldKey(options.current, provider);
     const previous = (options.previous ?? []).map((spec) => heldKey(spec, provider));
     this.#held = [this.#current, ...previous.filter((p) => !sameRef(p.ref, this.#current.ref))];
@@ -187,22 +182,17 @@ export class EsdkOpener implements SecretOpener {
   }
 
   /**
-   * Seals with `encrypt` under the current wrapping key; rejects with SealingUnavailable if KMS
+   * Seals with `seal` (under the current wrapping key); rejects with SealingUnavailable if KMS
    * fails. For EsdkSealer, which holds the encrypt side.
    */
-  protected async sealWith(encrypt: EncryptMessage, secret: string, context: SealContext): Promise<string> {
+  protected async sealWith(seal: SealMessage, secret: string, context: SealContext): Promise<string> {
     checkContext(context);
     if (typeof secret !== 'string' || secret.length === 0) throw new RangeError('there is no secret to seal');
     this.#stats.seals++;
     const plaintext = Buffer.from(secret, 'utf8');
     const failures: string[] = [];
     try {
-      const { result } = await encrypt(this.#current.keyring(failures), plaintext, {
-        suiteId: SEALING_SUITE,
-        encryptionContext: exactContext(context),
-        plaintextLength: plaintext.length,
-      });
-      return result.toString('base64');
+      return (await seal(plaintext, exactContext(context), failures)).toString('base64');
     } catch {
       // Encryption fails only when the wrapping key does: KMS (named) or a broken local key.
       throw new SealingUnavailable('seal', failures);
@@ -266,7 +256,7 @@ export class EsdkOpener implements SecretOpener {
     if (!message || !info.sealed) throw undecryptable('malformed');
     if (info.suiteId !== SEALING_SUITE) throw undecryptable('unexpected-algorithm');
     // Checked before any key is used (a ciphertext copied from another item costs no KMS call),
-    // on the very header openMessage then authenticates: a context edited to pass here fails there.
+    // on the very header openSealedMessage then authenticates: a context edited to pass here fails there.
     if (!sameContext(info.context, exactContext(context))) throw undecryptable('context-mismatch');
     const holder = this.#held.find((held) => info.wrappedBy.some((ref) => sameRef(ref, held.ref)));
     // Sealed under a key this process does not hold: its configuration is wrong, not the key.
@@ -278,25 +268,26 @@ export class EsdkOpener implements SecretOpener {
       );
 
     const failures: string[] = [];
-    // One message, one data key, one matching keyring: exactly one unwrap (one KMS Decrypt).
+    // One message, one data key, one matching wrapping key: exactly one unwrap (one KMS Decrypt).
     this.#stats.unwraps++;
-    let opened: Awaited<ReturnType<typeof openMessage>>;
+    let plaintext: Buffer;
     try {
-      // The ESDK's decrypt, step for step, over the one buffer (esdk-open.ts says why).
-      opened = await openMessage(holder.keyring(failures), message, {
-        commitmentPolicy: CLIENT_OPTIONS.commitmentPolicy,
-        maxBodySize: MAX_SEALED_BYTES,
-      });
+      // The ESDK's decrypt, check for check, over the one buffer (sealed-message.ts).
+      plaintext = await openSealedMessage(
+        message,
+        (dataKey, headerContext) => holder.unwrap(dataKey, headerContext, failures),
+        { maxBodySize: MAX_SEALED_BYTES },
+      );
     } catch {
-      // The ESDK's own error text is not passed on: it is not ours to vouch for.
+      // The refusal's text is for debugging, not for answers.
       if (failures.length > 0 && !failures.every((name) => CIPHERTEXT_ERRORS.has(name)))
         throw new SealingUnavailable('open', failures);
       throw undecryptable('authentication-failed');
     }
     try {
-      return opened.plaintext.toString('utf8');
+      return plaintext.toString('utf8');
     } finally {
-      opened.plaintext.fill(0);
+      plaintext.fill(0);
     }
   }
 }

@@ -1,30 +1,13 @@
 /**
- * The wrapping keys a sealer holds (lib/adapters/esdk-sealer.ts): how configuration names one,
+ * The wrapping keys a sealer holds (lib/adapters/esdk-opener.ts): how configuration names one,
  * how a message header names it (a KMS key ARN, or a fingerprint of a local key, never the key),
- * and the keyring each becomes. A KMS keyring is built per call so its client records that
- * call's failures by name (SealingUnavailable's causes).
+ * and how each unwraps a message's data key: KMS Decrypt for a KMS key, AES-256-GCM for a local
+ * one, exactly as the ESDK's KMS and raw AES keyrings do. No ESDK code here: the functions that
+ * only open load this; the keyrings that seal are built in esdk-keyrings.ts.
  */
-import { createHmac } from 'node:crypto';
-import { KmsKeyringClass } from '@aws-crypto/kms-keyring';
-import {
-  immutableClass,
-  KeyringNode,
-  type Newable,
-  type NodeAlgorithmSuite,
-} from '@aws-crypto/material-management-node';
-import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
+import { createDecipheriv, createHmac } from 'node:crypto';
 import { KMS_KEY_ARN } from '../domain/sealing-names.js';
-
-/**
- * The ESDK's KMS keyring over Node's keyring base: KmsKeyringNode (@aws-crypto/kms-keyring-node)
- * is this same class, built the same way, plus a default client provider that loads the
- * aggregated KMS client at import. We always pass our own provider (kms-client.ts).
- */
-// As the ESDK does it: KeyringNode is abstract, the factory's parameter a concrete constructor.
-class KmsKeyring extends KmsKeyringClass<NodeAlgorithmSuite, KmsClientLike>(
-  KeyringNode as unknown as Newable<KeyringNode>,
-) {}
-immutableClass(KmsKeyring);
+import type { EncryptedDataKey } from './sealed-message.js';
 
 /** The ESDK provider id of a KMS-wrapped data key. */
 export const KMS_PROVIDER = 'aws-kms';
@@ -118,14 +101,15 @@ export function wrappingKeyRef(spec: WrappingKeySpec): WrappingKeyRef {
 }
 
 /**
- * One wrapping key the sealer holds, and its keyring for one seal or open: the KMS errors that
- * call meets are recorded (by name) in `failures`, which belong to that call alone.
+ * One wrapping key the sealer holds, and how it unwraps a data key for one open: the KMS errors
+ * that call meets are recorded (by name) in `failures`, which belong to that call alone.
  */
 export interface HeldKey {
   ref: WrappingKeyRef;
   /** how messages name it: the ARN, or `<label> (local-<16 hex>)` */
   shown: string;
-  keyring: (failures: string[]) => KeyringNode;
+  /** the data key (32 bytes, the caller zeroes it), or a rejection when this key cannot unwrap it */
+  unwrap: (dataKey: EncryptedDataKey, context: Readonly<Record<string, string>>, failures: string[]) => Promise<Buffer>;
 }
 
 function errorName(error: unknown): string {
@@ -134,7 +118,7 @@ function errorName(error: unknown): string {
 }
 
 /** Records each KMS call's failure (its name only) in `failures`, then rethrows. */
-function recording(client: KmsClientLike, failures: string[]): KmsClientLike {
+export function recording(client: KmsClientLike, failures: string[]): KmsClientLike {
   const watch = async <T>(call: () => Promise<T>): Promise<T> => {
     try {
       return await call();
@@ -150,35 +134,93 @@ function recording(client: KmsClientLike, failures: string[]): KmsClientLike {
   };
 }
 
+const refuse = (reason: string): never => {
+  throw new Error(reason);
+};
+
+/** The region of a KMS key ARN (arn:<partition>:kms:<region>:...), as kms-keyring's getRegionFromIdentifier reads it. */
+export const regionOf = (keyArn: string): string => keyArn.split(':')[3] ?? '';
+
 /**
- * The keyring for one wrapping key: KmsKeyringNode with the key ARN as generator (seal =
- * GenerateDataKey, open = Decrypt), built per call so its client records that call's failures
- * (concurrent calls each get their own; no AsyncLocalStorage, whose promise hooks would tax
- * every promise of the process on Node.js 20), or one RawAesKeyringNode (AES-256-GCM key
- * wrapping: no KMS, nothing to record).
+ * The KMS keyring's decrypt (kms-keyring: kms_keyring.js _onDecrypt, helpers.js decrypt), for
+ * the one key ARN we hold: the data key must be a KMS one under exactly that ARN; Decrypt gets
+ * the ARN as KeyId and the header's context; KMS must answer with that same ARN and a 32-byte
+ * plaintext. The client is asked for per call so its failures are recorded for that call.
  */
+function kmsUnwrap(keyArn: string, kms: (region: string) => KmsClientLike | false): HeldKey['unwrap'] {
+  return async ({ providerId, providerInfo, encryptedDataKey }, context, failures) => {
+    if (providerId !== KMS_PROVIDER || providerInfo !== keyArn) refuse('Not a data key of this KMS key.');
+    const client = kms(regionOf(keyArn));
+    if (!client) return refuse('No KMS client for the region.');
+    const { KeyId, Plaintext } = await recording(client, failures).decrypt({
+      KeyId: keyArn,
+      CiphertextBlob: encryptedDataKey,
+      EncryptionContext: { ...context },
+    });
+    if (!(Plaintext instanceof Uint8Array)) return refuse('Malformed KMS response.');
+    const dataKey = Buffer.from(Plaintext.buffer, Plaintext.byteOffset, Plaintext.byteLength);
+    if (KeyId !== providerInfo || dataKey.length !== 32) {
+      dataKey.fill(0);
+      refuse('KMS Decryption key does not match the requested key id, or its plaintext is not a data key.');
+    }
+    return dataKey;
+  };
+}
+
+/**
+ * The encryption context as the ESDK's raw AES keyring authenticates it (serialize:
+ * serialize_factory.js serializeEncryptionContext without its length, utf8Sorting off): a pair
+ * count, then each key and value with a 2-byte length, keys in localeCompare order; nothing for
+ * an empty context.
+ */
+function serializedContext(context: Readonly<Record<string, string>>): Buffer {
+  const entries = Object.entries(context).sort(([a], [b]) => a.localeCompare(b));
+  if (entries.length === 0) return Buffer.alloc(0);
+  const field = (text: string) => {
+    const bytes = Buffer.from(text, 'utf8');
+    const length = Buffer.alloc(2);
+    length.writeUInt16BE(bytes.length);
+    return [length, bytes];
+  };
+  const count = Buffer.alloc(2);
+  count.writeUInt16BE(entries.length);
+  return Buffer.concat([count, ...entries.flatMap(([key, value]) => [...field(key), ...field(value)])]);
+}
+
+/**
+ * The raw AES keyring's decrypt (raw-aes-keyring-node: aesGcmUnwrapKey; raw-keyring:
+ * raw_aes_encrypted_data_keys.js) for AES256_GCM_IV12_TAG16_NO_PADDING: the data key must be
+ * in our namespace under `keyName`; its provider info is the key name, the tag length in bits
+ * (128), the IV length (12) and the IV; the encrypted data key is 32 bytes of key and a 16-byte
+ * tag; the AAD is the serialized context. Holds its own copy of the wrapping key.
+ */
+export function rawAesUnwrap(key: Uint8Array, keyName: string): HeldKey['unwrap'] {
+  const wrappingKey = Buffer.from(key);
+  const name = Buffer.from(keyName, 'utf8');
+  // eslint-disable-next-line @typescript-eslint/require-await -- a rejection, not a throw, like every unwrap
+  return async ({ providerId, providerInfo, rawInfo, encryptedDataKey }, context) => {
+    if (providerId !== LOCAL_PROVIDER || !providerInfo.startsWith(keyName)) refuse('Not a data key of this key.');
+    const info = rawInfo.subarray(name.length);
+    if (info.length !== 4 + 4 + 12 || info.readUInt32BE(0) !== 128 || info.readUInt32BE(4) !== 12)
+      refuse('Malformed providerInfo');
+    if (encryptedDataKey.length !== 32 + 16) refuse('Malformed providerInfo');
+    const gcm = createDecipheriv('aes-256-gcm', wrappingKey, info.subarray(8))
+      .setAAD(serializedContext(context))
+      .setAuthTag(encryptedDataKey.subarray(32));
+    const parts = [gcm.update(encryptedDataKey.subarray(0, 32)), gcm.final()];
+    const dataKey = Buffer.concat(parts);
+    for (const part of parts) part.fill(0);
+    return dataKey;
+  };
+}
+
+/** One wrapping key this process holds, ready to unwrap the data keys of messages sealed under it. */
 export function heldKey(spec: WrappingKeySpec, kms: (region: string) => KmsClientLike | false): HeldKey {
   const ref = wrappingKeyRef(spec);
-  if (spec.kind === 'kms') {
-    const keyring = (failures: string[]): KeyringNode => {
-      const clientProvider = (region: string) => {
-        const client = kms(region);
-        return client ? recording(client, failures) : false;
-      };
-      // KmsKeyring extends KeyringNode through the ESDK's class factory (KmsKeyringClass(KeyringNode)),
-      // which the lint rule cannot follow; at run time it is a KeyringNode.
-      // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
-      const built: KeyringNode = new KmsKeyring({ generatorKeyId: spec.keyArn, clientProvider });
-      return built;
-    };
-    return { ref, shown: ref.key, keyring };
-  }
-  const local = new RawAesKeyringNode({
-    keyNamespace: LOCAL_PROVIDER,
-    keyName: ref.key,
-    // The keyring keeps its own copy; the caller may zero theirs.
-    unencryptedMasterKey: new Uint8Array(spec.key),
-    wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
-  });
-  return { ref, shown: spec.label ? `${spec.label} (${ref.key})` : ref.key, keyring: () => local };
+  if (spec.kind === 'kms') return { ref, shown: ref.key, unwrap: kmsUnwrap(spec.keyArn, kms) };
+  return {
+    ref,
+    shown: spec.label ? `${spec.label} (${ref.key})` : ref.key,
+    unwrap: rawAesUnwrap(spec.key, ref.key),
+  };
 }

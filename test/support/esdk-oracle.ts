@@ -1,18 +1,27 @@
 /**
- * openMessage (lib/adapters/esdk-open.ts) against the Encryption SDK's own decrypt as the
- * oracle, on the same bytes with the same keyring. `compare` asserts the rule: ours never
- * accepts what the oracle refuses, and where both accept they agree on the plaintext and the
- * context. Shared by the unit tests and the exhaustive sweeps of the slow project.
+ * openSealedMessage (lib/adapters/sealed-message.ts, the hand-written opener) against the
+ * Encryption SDK's own decrypt as the oracle, on the same bytes with the same key material:
+ * the oracle through the ESDK's keyring, ours through the unwrap the opener holds for that key
+ * (lib/adapters/wrapping-keys.ts). `compare` asserts the rule: ours never accepts what the
+ * oracle refuses, and where both accept they agree on the plaintext and the context. Shared by
+ * the unit tests and the exhaustive sweeps of the slow project.
  */
 import { randomBytes } from 'node:crypto';
 import { buildDecrypt } from '@aws-crypto/decrypt-node';
 import { buildEncrypt } from '@aws-crypto/encrypt-node';
+import { KmsKeyringNode } from '@aws-crypto/kms-keyring-node';
 import { AlgorithmSuiteIdentifier, CommitmentPolicy, type KeyringNode } from '@aws-crypto/material-management-node';
 import { RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/raw-aes-keyring-node';
 import { afterAll, expect } from 'vitest';
-import { openMessage, ParsedMessage } from '../../lib/adapters/esdk-open.js';
+import { openSealedMessage, SealedMessage, type UnwrapDataKey } from '../../lib/adapters/sealed-message.js';
 import { EsdkSealer } from '../../lib/adapters/esdk-sealer.js';
-import { LOCAL_PROVIDER, localKeyName } from '../../lib/adapters/wrapping-keys.js';
+import {
+  heldKey,
+  type KmsClientLike,
+  LOCAL_PROVIDER,
+  localKeyName,
+  rawAesUnwrap,
+} from '../../lib/adapters/wrapping-keys.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
 
 /** The sealer's settings (esdk-sealer.ts): what both sides are given. */
@@ -28,7 +37,28 @@ export const rawKeyring = (key: Uint8Array, keyName = localKeyName(key)): Keyrin
     wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
   });
 
+/** One wrapping key as each side holds it: the ESDK's keyring for the oracle, our unwrap for ours. */
+export interface Keys {
+  keyring: KeyringNode;
+  unwrap: UnwrapDataKey;
+}
+
+/** A local key (named `keyName` in headers), both ways. */
+export const localKeys = (key: Uint8Array, keyName = localKeyName(key)): Keys => {
+  const unwrap = rawAesUnwrap(key, keyName);
+  return { keyring: rawKeyring(key, keyName), unwrap: (dataKey, context) => unwrap(dataKey, context, []) };
+};
+
+/** A KMS key through `kms`, both ways. */
+export const kmsKeys = (keyArn: string, kms: KmsClientLike): Keys => {
+  const { unwrap } = heldKey({ kind: 'kms', keyArn }, () => kms);
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- KmsKeyringNode is a KeyringNode built by the ESDK's class factory
+  const keyring: KeyringNode = new KmsKeyringNode({ generatorKeyId: keyArn, clientProvider: () => kms });
+  return { keyring, unwrap: (dataKey, context) => unwrap(dataKey, context, []) };
+};
+
 export interface Options {
+  /** the oracle's policy (ours opens only the committing suite we seal with) */
   commitmentPolicy?: CommitmentPolicy;
   maxBodySize?: number;
 }
@@ -49,16 +79,13 @@ async function theOracle(keyring: KeyringNode, bytes: Buffer, options: Options):
   }
 }
 
-/** openMessage on `bytes`, as EsdkSealer calls it. */
-export async function ours(keyring: KeyringNode, bytes: Buffer, options: Options): Promise<Outcome> {
+/** openSealedMessage on `bytes`, as EsdkOpener calls it. */
+export async function ours(unwrap: UnwrapDataKey, bytes: Buffer, options: Options): Promise<Outcome> {
   try {
-    const message = ParsedMessage.parse(bytes, { maxEncryptedDataKeys: 1 });
+    const message = SealedMessage.parse(bytes);
     if (!message) return { ok: false };
-    const { plaintext, messageHeader } = await openMessage(keyring, message, {
-      commitmentPolicy: options.commitmentPolicy ?? POLICY,
-      maxBodySize: options.maxBodySize ?? MAX_BODY,
-    });
-    return { ok: true, plaintext, context: { ...messageHeader.encryptionContext } };
+    const plaintext = await openSealedMessage(message, unwrap, { maxBodySize: options.maxBodySize ?? MAX_BODY });
+    return { ok: true, plaintext, context: { ...message.header.context } };
   } catch {
     return { ok: false };
   }
@@ -73,7 +100,7 @@ export function printTallyAfterAll(): void {
     const lines = [...tally].map(
       ([label, counts]) => `${label.padEnd(48)} ${[...counts].map(([v, n]) => `${v}: ${n}`).join(', ')}`,
     );
-    console.log(`openMessage vs the ESDK's decrypt\n${lines.join('\n')}`);
+    console.log(`openSealedMessage vs the ESDK's decrypt\n${lines.join('\n')}`);
   });
 }
 
@@ -81,15 +108,10 @@ export function printTallyAfterAll(): void {
  * Opens `bytes` both ways (each gets its own copy: neither may see the other's effects) and
  * asserts the rule: never ours alone accepts; both accepting means the same plaintext and context.
  */
-export async function compare(
-  label: string,
-  keyring: KeyringNode,
-  bytes: Buffer,
-  options: Options = {},
-): Promise<Verdict> {
+export async function compare(label: string, keys: Keys, bytes: Buffer, options: Options = {}): Promise<Verdict> {
   const [theirs, mine] = [
-    await theOracle(keyring, Buffer.from(bytes), options),
-    await ours(keyring, Buffer.from(bytes), options),
+    await theOracle(keys.keyring, Buffer.from(bytes), options),
+    await ours(keys.unwrap, Buffer.from(bytes), options),
   ];
   const verdict: Verdict = theirs.ok
     ? mine.ok
@@ -112,13 +134,13 @@ export async function compare(
 /** The verdicts of `compare` over every variant, counted. */
 export async function compareAll(
   label: string,
-  keyring: KeyringNode,
+  keys: Keys,
   variants: Iterable<Buffer>,
   options: Options = {},
 ): Promise<Partial<Record<Verdict, number>>> {
   const counts: Partial<Record<Verdict, number>> = {};
   for (const bytes of variants) {
-    const verdict = await compare(label, keyring, bytes, options);
+    const verdict = await compare(label, keys, bytes, options);
     counts[verdict] = (counts[verdict] ?? 0) + 1;
   }
   return counts;
@@ -151,27 +173,38 @@ export const sealedBytes = async (sealer: EsdkSealer, secret: string, pool = 'st
 // One local key and sealer for most cases, as the local stack has.
 export const KEY = randomBytes(32);
 export const SEALER = new EsdkSealer({ current: { kind: 'local', key: KEY }, cache: false });
-export const KEYRING = rawKeyring(KEY);
+export const KEYS = localKeys(KEY);
 export const SECRET = `sk-test-${'a1b2c3d4'.repeat(7)}`;
 
-/** A message under KEYRING in the sealer's suite, with small frames (the sealer's are single-frame). */
+/** A message under KEYS in the sealer's suite, with small frames (the sealer's are single-frame). */
 export async function multiFrame(plaintext: Buffer, frameLength: number): Promise<Buffer> {
-  const { encrypt } = buildEncrypt({ commitmentPolicy: POLICY, maxEncryptedDataKeys: 1 });
-  const { result } = await encrypt(KEYRING, plaintext, {
+  return encryptedWith(KEYS.keyring, plaintext, { pool: 'stability', keyId: 'multi-frame' }, frameLength);
+}
+
+/** A message in the sealer's suite under `keyring` (several keys: a multi-keyring) with `context`. */
+export async function encryptedWith(
+  keyring: KeyringNode,
+  plaintext: Buffer,
+  encryptionContext: Record<string, string>,
+  frameLength?: number,
+  maxEncryptedDataKeys = 1,
+): Promise<Buffer> {
+  const { encrypt } = buildEncrypt({ commitmentPolicy: POLICY, maxEncryptedDataKeys });
+  const { result } = await encrypt(keyring, plaintext, {
     suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY,
-    encryptionContext: { pool: 'stability', keyId: 'multi-frame' },
-    frameLength,
+    encryptionContext,
+    ...(frameLength === undefined ? {} : { frameLength }),
   });
   return result;
 }
 
-/** A non-committing (V1) message under KEYRING: only a policy that forbids committing encryption writes these. */
+/** A non-committing (V1) message under KEYS: only a policy that forbids committing encryption writes these. */
 export async function nonCommitting(suiteId: AlgorithmSuiteIdentifier): Promise<Buffer> {
   const { encrypt } = buildEncrypt({
     commitmentPolicy: CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT,
     maxEncryptedDataKeys: 1,
   });
-  const { result } = await encrypt(KEYRING, Buffer.from(SECRET), {
+  const { result } = await encrypt(KEYS.keyring, Buffer.from(SECRET), {
     suiteId,
     encryptionContext: { pool: 'stability', keyId: 'v1' },
   });
