@@ -23,13 +23,19 @@ import {
 /**
  * The ESDK's KMS keyring over Node's keyring base: KmsKeyringNode (@aws-crypto/kms-keyring-node)
  * is this same class, built the same way, plus a default client provider that loads the
- * aggregated KMS client at import. We always pass our own provider (kms-client.ts).
+ * aggregated KMS client at import. We always pass our own provider (kms-client.ts). Built on
+ * first use, not at import: a module with no work at its top level is dropped whole from the
+ * bundles that import the wiring but never seal (lease, maintain, proxy).
  */
-// As the ESDK does it: KeyringNode is abstract, the factory's parameter a concrete constructor.
-class KmsKeyring extends KmsKeyringClass<NodeAlgorithmSuite, KmsClientLike>(
-  KeyringNode as unknown as Newable<KeyringNode>,
-) {}
-immutableClass(KmsKeyring);
+function buildKmsKeyring() {
+  // As the ESDK does it: KeyringNode is abstract, the factory's parameter a concrete constructor.
+  class KmsKeyring extends KmsKeyringClass<NodeAlgorithmSuite, KmsClientLike>(
+    KeyringNode as unknown as Newable<KeyringNode>,
+  ) {}
+  immutableClass(KmsKeyring);
+  return KmsKeyring;
+}
+let kmsKeyring: ReturnType<typeof buildKmsKeyring> | undefined;
 
 /**
  * The keyring that seals under one wrapping key: KmsKeyringNode with the key ARN as generator
@@ -52,7 +58,10 @@ export function keyringFor(
       // KmsKeyring extends KeyringNode through the ESDK's class factory (KmsKeyringClass(KeyringNode)),
       // which the lint rule cannot follow; at run time it is a KeyringNode.
       // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
-      const built: KeyringNode = new KmsKeyring({ generatorKeyId: spec.keyArn, clientProvider });
+      const built: KeyringNode = new (kmsKeyring ??= buildKmsKeyring())({
+        generatorKeyId: spec.keyArn,
+        clientProvider,
+      });
       return built;
     };
   }

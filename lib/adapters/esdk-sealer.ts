@@ -19,17 +19,19 @@ export {
   SEALING_SUITE,
 } from './esdk-opener.js';
 
-// Messages we write hold exactly one encrypted data key (one wrapping key per seal); the opener
-// refuses more (sealed-message.ts), which bounds what a planted ciphertext can make it do.
-export const CLIENT_OPTIONS = {
-  commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
-  maxEncryptedDataKeys: 1,
-} as const;
-
 let encryptOnce: ReturnType<typeof buildEncrypt>['encrypt'] | undefined;
-/** buildEncrypt on the first seal: nothing of the encrypt side runs in a process that never seals. */
+/**
+ * buildEncrypt on the first seal: nothing of the encrypt side runs in a process that never
+ * seals, and nothing here runs at import, so the bundles that import the wiring but only open
+ * drop this module whole. Messages we write hold exactly one encrypted data key (one wrapping
+ * key per seal); the opener refuses more (sealed-message.ts), which bounds what a planted
+ * ciphertext can make it do.
+ */
 const encrypt: ReturnType<typeof buildEncrypt>['encrypt'] = (...args) =>
-  (encryptOnce ??= buildEncrypt(CLIENT_OPTIONS).encrypt)(...args);
+  (encryptOnce ??= buildEncrypt({
+    commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+    maxEncryptedDataKeys: 1,
+  }).encrypt)(...args);
 
 /** The AWS Encryption SDK sealer: opens as EsdkOpener does, and seals. Build it once per process. */
 export class EsdkSealer extends EsdkOpener implements SecretSealer {
