@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
+import { cacheKmsClients } from '../../lib/adapters/kms-client.js';
 import { SealingUnavailable } from '../../lib/domain/errors.js';
 import { fakeKeyArn, FakeKms, kmsJsonProtocol } from '../support/fake-kms.js';
 
@@ -54,5 +55,48 @@ describe('the default KMS client', () => {
     // Assess
     expect(failure).toBeInstanceOf(SealingUnavailable);
     expect((failure as SealingUnavailable).causes).toEqual(['KMSInternalException']);
+  });
+});
+
+describe('one KMS client per region, kept once KMS answered there', () => {
+  /** A client per build, failing as `answer` says, with the number built. */
+  function builder(answer: () => Promise<never> | undefined) {
+    const built: FakeKms[] = [];
+    const build = () => {
+      const client = new FakeKms();
+      const decrypt = client.decrypt.bind(client);
+      client.decrypt = (input) => answer() ?? decrypt(input);
+      built.push(client);
+      return client;
+    };
+    return { built, clients: cacheKmsClients(build) };
+  }
+  const input = { KeyId: fakeKeyArn(1), CiphertextBlob: new Uint8Array(1) };
+  const statusError = () =>
+    Object.assign(new Error('refused'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } });
+
+  it('keeps the client of a region where KMS answered, even with an error carrying an HTTP status', async () => {
+    // Prepare
+    const { built, clients } = builder(() => Promise.reject(statusError()));
+    // Act
+    await clients('eu-west-1')
+      .decrypt(input)
+      .catch(() => undefined);
+    const again = clients('eu-west-1');
+    // Assess
+    expect(built).toHaveLength(1);
+    expect(again).toBe(built[0]);
+  });
+
+  it('builds a new client for a region where no answer came back (no HTTP status: a bogus region fills no cache)', async () => {
+    // Prepare
+    const { built, clients } = builder(() => Promise.reject(new Error('getaddrinfo ENOTFOUND')));
+    // Act
+    await clients('nowhere-1')
+      .decrypt(input)
+      .catch(() => undefined);
+    clients('nowhere-1');
+    // Assess
+    expect(built).toHaveLength(2);
   });
 });
