@@ -139,7 +139,7 @@ const refuse = (reason: string): never => {
 };
 
 /** The region of a KMS key ARN (arn:<partition>:kms:<region>:...), as kms-keyring's getRegionFromIdentifier reads it. */
-export const regionOf = (keyArn: string): string => keyArn.split(':')[3] ?? '';
+const regionOf = (keyArn: string): string => keyArn.split(':')[3] ?? '';
 
 /**
  * The KMS keyring's decrypt (kms-keyring: kms_keyring.js _onDecrypt, helpers.js decrypt), for

@@ -204,8 +204,11 @@ describe('the stack bundles every entry point the same way', () => {
   });
 
   it('bundles no Encryption SDK package into the functions that only open secrets (lease, maintain, proxy): they open by hand (lib/adapters/sealed-message.ts)', () => {
-    for (const bundle of bundles.values()) {
-      if (ENTRY_POINTS[bundle.name as keyof typeof ENTRY_POINTS].secrets !== 'decrypt') continue;
+    const opening = [...bundles.values()].filter(
+      (bundle) => ENTRY_POINTS[bundle.name as keyof typeof ENTRY_POINTS].secrets === 'decrypt',
+    );
+    expect(opening.map((bundle) => bundle.name).sort()).toEqual(['lease', 'maintain', 'proxy']);
+    for (const bundle of opening) {
       // Prepare
       const packages = packagesIn(bundle).map((p) => p.pkg);
       // Assess

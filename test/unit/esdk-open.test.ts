@@ -213,20 +213,25 @@ describe('the header fields the hand-written parser reads, refused where the ESD
     expect([SealedMessage.parse(noKey), SealedMessage.parse(twoKeys)]).toEqual([false, false]);
   });
 
-  it('refuses a context with a key twice or out of order, as the ESDK does', async () => {
-    // Prepare: context {k1: v, k2: v}; its second key's last byte is edited to k1 (twice) and k0 (out of order)
-    const message = await encryptedWith(KEYS.keyring, Buffer.from(SECRET), { k1: 'v', k2: 'v' });
-    const second = message.indexOf(Buffer.from('k2')) + 1;
-    const twice = edited(message, second, [0x31]);
-    const unsorted = edited(message, second, [0x30]);
+  it('refuses a context with a key twice, out of order, or not UTF-8, as the ESDK does', async () => {
+    // Prepare: context {k1: v, k2: w}; the second key's last byte is edited to k1 (twice) and k0
+    // (out of order), its value to 0xff (no UTF-8)
+    const message = await encryptedWith(KEYS.keyring, Buffer.from(SECRET), { k1: 'v', k2: 'w' });
+    const second = message.indexOf(Buffer.from('k2'), 1 + 2 + 32) + 1; // after the version, suite and message id
+    const variants = [
+      edited(message, second, [0x31]),
+      edited(message, second, [0x30]),
+      edited(message, second + 1 + 2, [0xff]),
+    ];
     // Act
     const verdicts = [
-      await compare('context key twice', KEYS, twice),
-      await compare('context keys out of order', KEYS, unsorted),
+      await compare('context key twice', KEYS, variants[0] ?? message),
+      await compare('context keys out of order', KEYS, variants[1] ?? message),
+      await compare('context not UTF-8', KEYS, variants[2] ?? message),
     ];
     // Assess
-    expect(verdicts).toEqual(['both refuse', 'both refuse']);
-    expect([SealedMessage.parse(twice), SealedMessage.parse(unsorted)]).toEqual([false, false]);
+    expect(verdicts).toEqual(['both refuse', 'both refuse', 'both refuse']);
+    expect(variants.map((variant) => SealedMessage.parse(variant))).toEqual([false, false, false]);
   });
 
   it('opens a context whose byte order and localeCompare order differ ({a, B}) as the ESDK does: the header in byte order, the raw AES data key authenticated in localeCompare order', async () => {
