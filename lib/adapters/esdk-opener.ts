@@ -94,7 +94,9 @@ export type SealedInfo =
 /**
  * Parses the ESDK message header of `sealed`: the suite, the encryption context and which
  * wrapping keys wrapped the data key. `{ sealed: false }` for anything that is not a complete
- * ESDK message header (a plain legacy secret, garbage, a truncated value). Never decrypts.
+ * header of the message shape keypool seals (sealed-message.ts: format V2, a committing suite,
+ * one data key, framed): a plain legacy secret, garbage, a truncated value, and also an ESDK
+ * message of another shape (V1, several data keys), which keypool never wrote. Never decrypts.
  */
 export function inspectSealed(sealed: string): SealedInfo {
   const bytes = decodeSealed(sealed);
