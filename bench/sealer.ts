@@ -3,12 +3,12 @@
  *
  * (a) Latency of seal and open with the raw AES keyring (the local stack's; KMS adds one
  *     network round trip per seal and per cold open on top), per operation over N ops after a
- *     warm-up: open cold (cache miss: a distinct ciphertext each time, full ESDK decrypt) and
- *     open warm (cache hit). The same cold open through the fake KMS shows the ESDK's cost
- *     with a KMS keyring minus the network.
+ *     warm-up: open cold (cache miss: a distinct ciphertext each time, the whole decrypt) and
+ *     open warm (cache hit). The same cold open through the fake KMS shows the cost of an
+ *     open with a KMS key minus the network.
  * (b) Bundle bytes and module-init time of entries bundled exactly as the stack bundles
- *     (infra/bundling.ts), with and without the sealer: a bare handler, the floor handler
- *     (DynamoDB document client) and the lease function.
+ *     (infra/bundling.ts), with and without the opener (what a function that opens secrets
+ *     loads): a bare handler, the floor handler (DynamoDB document client) and the lease function.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -111,17 +111,17 @@ async function latencies(): Promise<{
 }
 
 // Entries built from source text (esbuild stdin) so the bench leaves no files behind.
-const SEALER = `import { createEsdkSealer } from './lib/adapters/esdk-sealer.js';
-const sealer = createEsdkSealer({ current: { kind: 'kms', keyArn: process.env.KEYPOOL_SEALING_KEY_ARN ?? 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000' } });
-export const open = (sealed, context) => sealer.open(sealed, context);
+const OPENER = `import { createEsdkOpener } from './lib/adapters/esdk-opener.js';
+const opener = createEsdkOpener({ current: { kind: 'kms', keyArn: process.env.KEYPOOL_SEALING_KEY_ARN ?? 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000' } });
+export const open = (sealed, context) => opener.open(sealed, context);
 `;
 const ENTRIES: Record<string, string> = {
   bare: 'export const handler = async () => null;\n',
-  'bare+sealer': `${SEALER}export const handler = async () => null;\n`,
+  'bare+opener': `${OPENER}export const handler = async () => null;\n`,
   floor: "export { handler } from './bench/floor-handler.js';\n",
-  'floor+sealer': `${SEALER}export { handler } from './bench/floor-handler.js';\n`,
+  'floor+opener': `${OPENER}export { handler } from './bench/floor-handler.js';\n`,
   lease: "export { handler } from './functions/lease.js';\n",
-  'lease+sealer': `${SEALER}export { handler } from './functions/lease.js';\n`,
+  'lease+opener': `${OPENER}export { handler } from './functions/lease.js';\n`,
 };
 
 interface BundleRow {
@@ -236,11 +236,11 @@ if (values.json) {
   );
   console.log('entry          bytes    +bytes vs without   init ms');
   for (const r of bundleRows) {
-    const base = bundleRows.find((b) => b.entry === r.entry.replace('+sealer', ''));
+    const base = bundleRows.find((b) => b.entry === r.entry.replace('+opener', ''));
     // A percentage of the bare handler's few bytes says nothing: bytes only there.
     const percent =
       base && base.bytes > 10_000 ? ` (+${(((r.bytes - base.bytes) / base.bytes) * 100).toFixed(0)}%)` : '';
-    const delta = r.entry.endsWith('+sealer') && base ? `+${r.bytes - base.bytes}${percent}` : '';
+    const delta = r.entry.endsWith('+opener') && base ? `+${r.bytes - base.bytes}${percent}` : '';
     console.log(
       `${r.entry.padEnd(13)} ${String(r.bytes).padStart(8)}   ${delta.padEnd(18)} ${r.initMs.toFixed(1).padStart(7)}`,
     );
