@@ -29,13 +29,17 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
 const FINAL_FRAME = 0xffffffff;
+/** serialize: identifiers.js ENCODED_SIGNER_KEY, reserved for signed suites. */
+const ENCODED_SIGNER_KEY = 'aws-crypto-public-key';
 // serialize/build/main/src/kdf_info.js and identifiers.js (ContentAADString).
 const COMMIT_LABEL = Buffer.from('COMMITKEY');
 const KEY_LABEL = Buffer.concat([Buffer.from([SEALING_SUITE >> 8, SEALING_SUITE & 0xff]), Buffer.from('DERIVEKEY')]);
 const FRAME_AAD = Buffer.from('AWSKMSEncryptionClient Frame');
 const FINAL_FRAME_AAD = Buffer.from('AWSKMSEncryptionClient Final Frame');
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is kept as a character, as Buffer#toString (the ESDK's toUtf8) keeps it,
+// so no two byte strings decode to one key.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The message's one encrypted data key, as the header holds it. */
 export interface EncryptedDataKey {
@@ -204,7 +208,13 @@ function deriveKey(dataKey: Buffer, { messageId, commitment }: SealedHeader): Bu
 /** AES-256-GCM decryption of `content`; throws unless `tag` authenticates it and `aad`. */
 function decipher(key: Buffer, iv: Buffer, aad: Buffer, content: Buffer, tag: Buffer): Buffer[] {
   const gcm = createDecipheriv('aes-256-gcm', key, iv).setAAD(aad).setAuthTag(tag);
-  return [gcm.update(content), gcm.final()];
+  const head = gcm.update(content);
+  try {
+    return [head, gcm.final()];
+  } catch (error) {
+    head.fill(0); // unauthenticated, but the real plaintext when only the tag or AAD was changed
+    throw error;
+  }
 }
 
 /** The body AAD of a frame (serialize: aad_factory.js messageAAD): message id, kind, sequence, 64-bit length. */
@@ -236,6 +246,11 @@ export async function openSealedMessage(
   const { bytes, header, headerEnd } = message;
   // CommitmentPolicy REQUIRE_ENCRYPT_REQUIRE_DECRYPT and SignaturePolicy ALLOW_ENCRYPT_FORBID_DECRYPT leave this one.
   needs(header.suiteId === SEALING_SUITE, 'Unsupported algorithm suite.');
+  // material-management-node: NodeDefaultCryptographicMaterialsManager._initializeDecryptionMaterial.
+  needs(
+    !Object.hasOwn(header.context, ENCODED_SIGNER_KEY),
+    'Encryption context contains public verification key for unsigned algorithm suite.',
+  );
   const dataKey = await unwrap(header.dataKey, header.context);
   const clear: Buffer[] = [];
   let key: Buffer | undefined;
