@@ -207,10 +207,15 @@ export function rawAesUnwrap(key: Uint8Array, keyName: string): HeldKey['unwrap'
     const gcm = createDecipheriv('aes-256-gcm', wrappingKey, info.subarray(8))
       .setAAD(serializedContext(context))
       .setAuthTag(encryptedDataKey.subarray(32));
-    const parts = [gcm.update(encryptedDataKey.subarray(0, 32)), gcm.final()];
-    const dataKey = Buffer.concat(parts);
-    for (const part of parts) part.fill(0);
-    return dataKey;
+    const head = gcm.update(encryptedDataKey.subarray(0, 32));
+    try {
+      const tail = gcm.final();
+      const dataKey = Buffer.concat([head, tail]);
+      tail.fill(0);
+      return dataKey;
+    } finally {
+      head.fill(0); // on a refusal too: it is the data key when only the tag or the context was changed
+    }
   };
 }
 
