@@ -6,7 +6,9 @@ import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { openSealedMessage, SealedMessage } from '../../lib/adapters/sealed-message.js';
 import { LOCAL_PROVIDER, localKeyName } from '../../lib/adapters/wrapping-keys.js';
+import { EsdkSealer } from '../../lib/adapters/esdk-sealer.js';
 import { compare, KEY, KEYS, SEALER, SECRET } from '../support/esdk-oracle.js';
+import { FakeKms, fakeKeyArn } from '../support/fake-kms.js';
 
 const u16 = (n: number) => {
   const b = Buffer.alloc(2);
@@ -122,5 +124,22 @@ describe('review: contexts openSealedMessage reads differently from the ESDK', (
     if (!parsed) throw new Error('should parse');
     await expect(openSealedMessage(parsed, KEYS.unwrap, { maxBodySize: 65536 })).rejects.toThrow();
     expect(await compare('reserved context key, unsigned suite', KEYS, message)).toBe('both refuse');
+  });
+});
+
+describe('review: the KMS unwrap names the key it asks KMS to use', () => {
+  it('Decrypt gets the key ARN as KeyId (FakeKms checks KeyId only when one is sent)', async () => {
+    const keyIds: (string | undefined)[] = [];
+    class RecordingKms extends FakeKms {
+      override async decrypt(input: Parameters<FakeKms['decrypt']>[0]) {
+        keyIds.push(input.KeyId);
+        return super.decrypt(input);
+      }
+    }
+    const kms = new RecordingKms();
+    const sealer = new EsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) }, kms, cache: false });
+    const context = { pool: 'stability', keyId: KEY_ID };
+    expect(await sealer.open(await sealer.seal(SECRET, context), context)).toBe(SECRET);
+    expect(keyIds).toEqual([fakeKeyArn(1)]);
   });
 });
