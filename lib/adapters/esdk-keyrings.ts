@@ -46,15 +46,12 @@ let kmsKeyring: ReturnType<typeof buildKmsKeyring> | undefined;
  */
 export function keyringFor(
   spec: WrappingKeySpec,
-  kms: (region: string) => KmsClientLike | false,
+  kms: (region: string) => KmsClientLike,
 ): (failures: string[]) => KeyringNode {
   const ref = wrappingKeyRef(spec);
   if (spec.kind === 'kms') {
     return (failures) => {
-      const clientProvider = (region: string) => {
-        const client = kms(region);
-        return client ? recording(client, failures) : false;
-      };
+      const clientProvider = (region: string) => recording(kms(region), failures);
       // KmsKeyring extends KeyringNode through the ESDK's class factory (KmsKeyringClass(KeyringNode)),
       // which the lint rule cannot follow; at run time it is a KeyringNode.
       // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment

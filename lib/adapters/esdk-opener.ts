@@ -66,7 +66,7 @@ export interface SealerStats {
 }
 
 /** The KMS client per region that `kms` (the option) gives. */
-export function kmsClientsOf(kms: EsdkSealerOptions['kms']): (region: string) => KmsClientLike | false {
+export function kmsClientsOf(kms: EsdkSealerOptions['kms']): (region: string) => KmsClientLike {
   return kms === undefined ? cachedKmsClients : typeof kms === 'function' ? kms : () => kms;
 }
 

@@ -205,8 +205,12 @@ function deriveKey(dataKey: Buffer, { messageId, commitment }: SealedHeader): Bu
   }
 }
 
-/** AES-256-GCM decryption of `content`; throws unless `tag` authenticates it and `aad`. */
-function decipher(key: Buffer, iv: Buffer, aad: Buffer, content: Buffer, tag: Buffer): Buffer[] {
+/**
+ * AES-256-GCM decryption of `content`; throws unless `tag` authenticates it and `aad`, having
+ * zeroed what it deciphered (the real plaintext when only the tag or the AAD was changed). Also
+ * the raw AES unwrap of a data key (wrapping-keys.ts).
+ */
+export function decipher(key: Buffer, iv: Buffer, aad: Buffer, content: Buffer, tag: Buffer): Buffer[] {
   const gcm = createDecipheriv('aes-256-gcm', key, iv).setAAD(aad).setAuthTag(tag);
   const head = gcm.update(content);
   try {

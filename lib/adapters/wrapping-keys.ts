@@ -5,9 +5,9 @@
  * one, exactly as the ESDK's KMS and raw AES keyrings do. No ESDK code here: the functions that
  * only open load this; the keyrings that seal are built in esdk-keyrings.ts.
  */
-import { createDecipheriv, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { KMS_KEY_ARN } from '../domain/sealing-names.js';
-import type { EncryptedDataKey } from './sealed-message.js';
+import { decipher, type EncryptedDataKey } from './sealed-message.js';
 
 /** The ESDK provider id of a KMS-wrapped data key. */
 export const KMS_PROVIDER = 'aws-kms';
@@ -147,12 +147,10 @@ const regionOf = (keyArn: string): string => keyArn.split(':')[3] ?? '';
  * the ARN as KeyId and the header's context; KMS must answer with that same ARN and a 32-byte
  * plaintext. The client is asked for per call so its failures are recorded for that call.
  */
-function kmsUnwrap(keyArn: string, kms: (region: string) => KmsClientLike | false): HeldKey['unwrap'] {
+function kmsUnwrap(keyArn: string, kms: (region: string) => KmsClientLike): HeldKey['unwrap'] {
   return async ({ providerId, providerInfo, encryptedDataKey }, context, failures) => {
     if (providerId !== KMS_PROVIDER || providerInfo !== keyArn) refuse('Not a data key of this KMS key.');
-    const client = kms(regionOf(keyArn));
-    if (!client) return refuse('No KMS client for the region.');
-    const { KeyId, Plaintext } = await recording(client, failures).decrypt({
+    const { KeyId, Plaintext } = await recording(kms(regionOf(keyArn)), failures).decrypt({
       KeyId: keyArn,
       CiphertextBlob: encryptedDataKey,
       EncryptionContext: { ...context },
@@ -204,23 +202,21 @@ export function rawAesUnwrap(key: Uint8Array, keyName: string): HeldKey['unwrap'
     if (info.length !== 4 + 4 + 12 || info.readUInt32BE(0) !== 128 || info.readUInt32BE(4) !== 12)
       refuse('Malformed providerInfo');
     if (encryptedDataKey.length !== 32 + 16) refuse('Malformed providerInfo');
-    const gcm = createDecipheriv('aes-256-gcm', wrappingKey, info.subarray(8))
-      .setAAD(serializedContext(context))
-      .setAuthTag(encryptedDataKey.subarray(32));
-    const head = gcm.update(encryptedDataKey.subarray(0, 32));
-    try {
-      const tail = gcm.final();
-      const dataKey = Buffer.concat([head, tail]);
-      tail.fill(0);
-      return dataKey;
-    } finally {
-      head.fill(0); // on a refusal too: it is the data key when only the tag or the context was changed
-    }
+    const parts = decipher(
+      wrappingKey,
+      info.subarray(8),
+      serializedContext(context),
+      encryptedDataKey.subarray(0, 32),
+      encryptedDataKey.subarray(32),
+    );
+    const dataKey = Buffer.concat(parts);
+    for (const part of parts) part.fill(0);
+    return dataKey;
   };
 }
 
 /** One wrapping key this process holds, ready to unwrap the data keys of messages sealed under it. */
-export function heldKey(spec: WrappingKeySpec, kms: (region: string) => KmsClientLike | false): HeldKey {
+export function heldKey(spec: WrappingKeySpec, kms: (region: string) => KmsClientLike): HeldKey {
   const ref = wrappingKeyRef(spec);
   if (spec.kind === 'kms') return { ref, shown: ref.key, unwrap: kmsUnwrap(spec.keyArn, kms) };
   return {
