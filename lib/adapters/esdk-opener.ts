@@ -100,12 +100,7 @@ export type SealedInfo =
  */
 export function inspectSealed(sealed: string): SealedInfo {
   const bytes = decodeSealed(sealed);
-  return describeSealed(bytes ? parseSealed(bytes) : false);
-}
-
-/** The message header of decoded bytes (sealed-message.ts), or false for anything that is not one. */
-function parseSealed(bytes: Buffer): SealedMessage | false {
-  return SealedMessage.parse(bytes);
+  return describeSealed(bytes ? SealedMessage.parse(bytes) : false);
 }
 
 /** What a parsed header says; the open path parses once and reads this from the same parse. */
@@ -253,7 +248,7 @@ export class EsdkOpener implements SecretOpener {
     const undecryptable = (reason: UndecryptableReason) =>
       new SecretUndecryptable({ pool: context.pool, keyId: context.keyId }, reason);
     const bytes = decodeSealed(sealed);
-    const message = bytes ? parseSealed(bytes) : false;
+    const message = bytes ? SealedMessage.parse(bytes) : false;
     const info = describeSealed(message);
     if (!message || !info.sealed) throw undecryptable('malformed');
     if (info.suiteId !== SEALING_SUITE) throw undecryptable('unexpected-algorithm');

@@ -65,7 +65,7 @@ export interface SealedHeader {
 export type UnwrapDataKey = (dataKey: EncryptedDataKey, context: Readonly<Record<string, string>>) => Promise<Buffer>;
 
 /** Refuses: the reason is for debugging only; callers map every refusal to their own error. */
-function needs(condition: unknown, reason: string): asserts condition {
+export function needs(condition: unknown, reason: string): asserts condition {
   if (!condition) throw new Error(reason);
 }
 

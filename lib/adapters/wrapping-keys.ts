@@ -7,7 +7,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { KMS_KEY_ARN } from '../domain/sealing-names.js';
-import { decipher, type EncryptedDataKey } from './sealed-message.js';
+import { decipher, type EncryptedDataKey, needs } from './sealed-message.js';
 
 /** The ESDK provider id of a KMS-wrapped data key. */
 export const KMS_PROVIDER = 'aws-kms';
@@ -134,10 +134,6 @@ export function recording(client: KmsClientLike, failures: string[]): KmsClientL
   };
 }
 
-const refuse = (reason: string): never => {
-  throw new Error(reason);
-};
-
 /** The region of a KMS key ARN (arn:<partition>:kms:<region>:...), as kms-keyring's getRegionFromIdentifier reads it. */
 const regionOf = (keyArn: string): string => keyArn.split(':')[3] ?? '';
 
@@ -149,18 +145,17 @@ const regionOf = (keyArn: string): string => keyArn.split(':')[3] ?? '';
  */
 function kmsUnwrap(keyArn: string, kms: (region: string) => KmsClientLike): HeldKey['unwrap'] {
   return async ({ providerId, providerInfo, encryptedDataKey }, context, failures) => {
-    if (providerId !== KMS_PROVIDER || providerInfo !== keyArn) refuse('Not a data key of this KMS key.');
+    needs(providerId === KMS_PROVIDER && providerInfo === keyArn, 'Not a data key of this KMS key.');
     const { KeyId, Plaintext } = await recording(kms(regionOf(keyArn)), failures).decrypt({
       KeyId: keyArn,
       CiphertextBlob: encryptedDataKey,
       EncryptionContext: { ...context },
     });
-    if (!(Plaintext instanceof Uint8Array)) return refuse('Malformed KMS response.');
+    needs(Plaintext instanceof Uint8Array, 'Malformed KMS response.');
     const dataKey = Buffer.from(Plaintext.buffer, Plaintext.byteOffset, Plaintext.byteLength);
-    if (KeyId !== providerInfo || dataKey.length !== 32) {
-      dataKey.fill(0);
-      refuse('KMS Decryption key does not match the requested key id, or its plaintext is not a data key.');
-    }
+    const answered = KeyId === providerInfo && dataKey.length === 32;
+    if (!answered) dataKey.fill(0);
+    needs(answered, 'KMS Decryption key does not match the requested key id, or its plaintext is not a data key.');
     return dataKey;
   };
 }
@@ -197,11 +192,13 @@ export function rawAesUnwrap(key: Uint8Array, keyName: string): HeldKey['unwrap'
   const name = Buffer.from(keyName, 'utf8');
   // eslint-disable-next-line @typescript-eslint/require-await -- a rejection, not a throw, like every unwrap
   return async ({ providerId, providerInfo, rawInfo, encryptedDataKey }, context) => {
-    if (providerId !== LOCAL_PROVIDER || !providerInfo.startsWith(keyName)) refuse('Not a data key of this key.');
+    needs(providerId === LOCAL_PROVIDER && providerInfo.startsWith(keyName), 'Not a data key of this key.');
     const info = rawInfo.subarray(name.length);
-    if (info.length !== 4 + 4 + 12 || info.readUInt32BE(0) !== 128 || info.readUInt32BE(4) !== 12)
-      refuse('Malformed providerInfo');
-    if (encryptedDataKey.length !== 32 + 16) refuse('Malformed providerInfo');
+    needs(
+      info.length === 4 + 4 + 12 && info.readUInt32BE(0) === 128 && info.readUInt32BE(4) === 12,
+      'Malformed providerInfo',
+    );
+    needs(encryptedDataKey.length === 32 + 16, 'Malformed providerInfo');
     const parts = decipher(
       wrappingKey,
       info.subarray(8),
