@@ -1,18 +1,18 @@
 /**
  * The stores proxy mode keeps beside the lease path, built from configuration: the idempotency
  * records and job pins in the table, and the kept answers in S3 (AWS) or the data dir (the local
- * stack). Its own module, so only what proxies bundles the S3 client and the file store.
+ * stack). Its own module, so only what proxies bundles the S3 calls and the file store.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import { documentClient } from './adapters/dynamo-client.js';
 import { DynamoJobPins } from './adapters/dynamo-job-pins.js';
 import { DynamoProxyIdempotency } from './adapters/dynamo-proxy-idempotency.js';
 import { ANSWERS_DIR, FileAnswerStore } from './adapters/file-answer-store.js';
 import { dataDirKeyFile, readLocalSealingKey } from './adapters/local-sealing-key.js';
 import { S3AnswerStore } from './adapters/s3-answer-store.js';
-import { localDataDir, readSealingConfig } from './config.js';
+import { S3Rest } from './adapters/s3-rest.js';
+import { ConfigError, localDataDir, readSealingConfig } from './config.js';
 import type { StoreConfig } from './wiring.js';
 import { tableStore } from './wiring.js';
 
@@ -29,9 +29,16 @@ export function tableProxyStores(config: StoreConfig, client = documentClient(co
   };
 }
 
-/** Kept answers in the bucket the stack made for them (SSE-KMS by its default, a one-day lifecycle). */
-export function bucketAnswerStore(bucket: string, client: S3Client = new S3Client({})): S3AnswerStore {
-  return new S3AnswerStore({ client, bucket });
+/**
+ * Kept answers in the bucket the stack made for them (SSE-KMS by its default, a one-day
+ * lifecycle), in the function's region (AWS_REGION, which Lambda sets) or at the endpoint the
+ * environment names for S3 (AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, as the AWS SDK reads them).
+ */
+export function bucketAnswerStore(bucket: string, env: NodeJS.ProcessEnv = process.env): S3AnswerStore {
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
+  if (!region) throw new ConfigError('AWS_REGION is not set: the answers bucket is reached in the region it names');
+  const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  return new S3AnswerStore({ client: new S3Rest({ region, ...(endpoint ? { endpoint } : {}) }), bucket });
 }
 
 /**

@@ -62,6 +62,6 @@ export function processProxy(env: NodeJS.ProcessEnv = process.env): ProxyHandle 
       throw new ConfigError(
         `${ANSWERS_BUCKET_ENV} is not set: proxy mode keeps answers for an Idempotency-Key replay in the bucket the stack names there`,
       );
-    return countedHandle(proxyUseCase(bucketAnswerStore(bucket), env));
+    return countedHandle(proxyUseCase(bucketAnswerStore(bucket, env), env));
   })());
 }

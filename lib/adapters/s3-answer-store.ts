@@ -9,28 +9,20 @@
  * Uploads stream: an answer that fits in one part is one PutObject; a larger one is a multipart
  * upload of PART_BYTES parts sent one at a time, so memory holds about one part whatever the
  * answer's size, and a failed upload is aborted (the lifecycle rule also ends abandoned ones).
+ * Every part goes up with its SHA-256 signed (S3Rest), which S3 checks against the body.
  */
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  type CompletedPart,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-  type S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
 import { ANSWERS_PREFIX, KEPT_MS } from '../domain/proxy-names.js';
 import type { AnswerStore, KeptAnswer } from '../ports/proxy.js';
 import { decodeAnswerHead, encodeAnswerHead, MAX_ANSWER_HEAD_BYTES } from './answer-head.js';
 import { isAnswerRef } from '../domain/answer-ref.js';
+import { type S3Rest, xmlText, xmlValue } from './s3-rest.js';
 
 /** A multipart upload's part (S3's least is 5 MiB, but for the last part). */
 export const PART_BYTES = 8 * 1024 * 1024;
 /** The key prefix of kept answers in the bucket (the lifecycle rule may name it). */
 
 export interface S3AnswerStoreOptions {
-  client: S3Client;
+  client: S3Rest;
   bucket: string;
   /** for tests: the multipart part size (at least 5 MiB on S3) */
   partBytes?: number;
@@ -53,75 +45,91 @@ export class S3AnswerStore implements AnswerStore {
 
   async put(ref: string, answer: KeptAnswer): Promise<void> {
     if (!isAnswerRef(ref)) throw new RangeError('an answer is kept only under a reference answerRef made');
-    const target = { Bucket: this.options.bucket, Key: `${ANSWERS_PREFIX}${ref}` };
+    const { client, bucket, partBytes } = this.options;
+    const key = `${ANSWERS_PREFIX}${ref}`;
     let pending: Buffer[] = [headerFrame(answer)];
     let pendingBytes = pending[0]?.length ?? 0;
     let uploadId: string | undefined;
-    const parts: CompletedPart[] = [];
-    // The SDK sends a CRC32 of every part by default; S3 accepts part checksums only for an
-    // upload created with their algorithm, and then wants each part's back on completion.
-    const checksum = { ChecksumAlgorithm: 'CRC32' } as const;
+    const parts: { number: number; etag: string }[] = [];
     const sendPart = async (body: Buffer): Promise<void> => {
-      uploadId ??= (await this.options.client.send(new CreateMultipartUploadCommand({ ...target, ...checksum })))
-        .UploadId;
-      const PartNumber = parts.length + 1;
-      const out = await this.options.client.send(
-        new UploadPartCommand({
-          ...target,
-          ...checksum,
-          UploadId: uploadId,
-          PartNumber,
-          Body: body,
-          ContentLength: body.length,
-        }),
-      );
-      parts.push({ PartNumber, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 });
+      uploadId ??= await this.createUpload(key);
+      const number = parts.length + 1;
+      const query = { partNumber: String(number), uploadId };
+      const out = await client.send({ method: 'PUT', bucket, key, query, body });
+      out.body.destroy();
+      const etag = out.headers.etag;
+      if (etag === undefined) throw new Error('S3 answered an uploaded part without its ETag');
+      parts.push({ number, etag });
     };
     try {
       for await (const chunk of answer.body) {
         pending.push(Buffer.from(chunk));
         pendingBytes += chunk.byteLength;
-        if (pendingBytes < this.options.partBytes) continue;
+        if (pendingBytes < partBytes) continue;
         const joined = Buffer.concat(pending);
         let offset = 0;
-        for (; joined.length - offset >= this.options.partBytes; offset += this.options.partBytes)
-          await sendPart(joined.subarray(offset, offset + this.options.partBytes));
+        for (; joined.length - offset >= partBytes; offset += partBytes)
+          await sendPart(joined.subarray(offset, offset + partBytes));
         pending = [joined.subarray(offset)];
         pendingBytes = joined.length - offset;
       }
       const rest = Buffer.concat(pending);
       if (uploadId === undefined) {
-        await this.options.client.send(new PutObjectCommand({ ...target, Body: rest, ContentLength: rest.length }));
+        (await client.send({ method: 'PUT', bucket, key, body: rest })).body.destroy();
         return;
       }
       if (rest.length > 0) await sendPart(rest);
-      await this.options.client.send(
-        new CompleteMultipartUploadCommand({ ...target, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
-      );
+      const listed = parts
+        .map((part) => `<Part><ETag>${xmlText(part.etag)}</ETag><PartNumber>${part.number}</PartNumber></Part>`)
+        .join('');
+      await client.sendForXml({
+        method: 'POST',
+        bucket,
+        key,
+        query: { uploadId },
+        headers: { 'content-type': 'application/xml' },
+        body: Buffer.from(
+          `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${listed}</CompleteMultipartUpload>`,
+        ),
+      });
     } catch (error) {
       if (uploadId !== undefined)
-        await this.options.client
-          .send(new AbortMultipartUploadCommand({ ...target, UploadId: uploadId }))
+        await client
+          .send({ method: 'DELETE', bucket, key, query: { uploadId } })
+          .then((out) => out.body.destroy())
           .catch(() => undefined);
       throw error;
     }
   }
 
+  private async createUpload(key: string): Promise<string> {
+    const document = await this.options.client.sendForXml({
+      method: 'POST',
+      bucket: this.options.bucket,
+      key,
+      query: { uploads: '' },
+    });
+    const uploadId = xmlValue(document, 'UploadId');
+    if (!uploadId) throw new Error('S3 began a multipart upload without naming it');
+    return uploadId;
+  }
+
   async get(ref: string): Promise<KeptAnswer | undefined> {
     if (!isAnswerRef(ref)) return undefined;
     const out = await this.options.client
-      .send(new GetObjectCommand({ Bucket: this.options.bucket, Key: `${ANSWERS_PREFIX}${ref}` }))
+      .send({ method: 'GET', bucket: this.options.bucket, key: `${ANSWERS_PREFIX}${ref}` })
       .catch((error: unknown) => {
         if (error instanceof Error && error.name === 'NoSuchKey') return undefined;
         throw error;
       });
-    const stream = out?.Body as AsyncIterable<Uint8Array> | undefined;
-    if (!out || !stream) return undefined;
+    if (!out) return undefined;
+    const stream = out.body;
     const abandon = (): undefined => {
-      (out.Body as { destroy?: () => void }).destroy?.();
+      stream.destroy();
       return undefined;
     };
-    if (out.LastModified && this.options.clock() - out.LastModified.getTime() >= KEPT_MS) return abandon();
+    const modified = Date.parse(out.headers['last-modified'] ?? '');
+    if (!Number.isFinite(modified) || this.options.clock() - modified >= KEPT_MS) return abandon();
     const chunks = stream[Symbol.asyncIterator]();
     let held = Buffer.alloc(0);
     let headLength: number | undefined;

@@ -1,0 +1,168 @@
+/**
+ * Signed calls to one AWS service in one region, for the two services keypool's functions call
+ * by hand: S3 (the proxy's kept answers, s3-rest.ts) and KMS (a KMS wrapping key's data keys,
+ * kms-client.ts). A request is signed with SigV4 by the AWS SDK's own signer (payload signed),
+ * sent by the SDK's own Node HTTP handler, and retried as the SDK's standard mode retries: three
+ * attempts, full-jitter backoff under 100 ms doubling per attempt, on a 5xx, a throttling code or
+ * a connection that broke. The SDK's service clients carry every operation's schema and their
+ * service's endpoint rules, 28 KB (KMS) and ~160 KB (S3 with its checksums and XML) of a bundle,
+ * for the three calls each of these makes.
+ *
+ * What is left out: the SDK's clock-skew correction (a Lambda function's clock is kept by AWS)
+ * and its optional headers (user agent, invocation id, flexible checksums). Test fakes check every
+ * signature with a verifier written from the SigV4 documentation, not with this signer.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { Sha256 } from '@smithy/core/checksum';
+import { HttpRequest } from '@smithy/core/protocols';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+
+export interface AwsHttpOptions {
+  service: string;
+  region: string;
+  /** default: the SDK's default chain, which memoizes what it found (the environment alone, in the Lambda bundles) */
+  credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  /** attempts per call, the first included (default 3, as the SDK's standard retry mode) */
+  maxAttempts?: number;
+  /** for tests: the backoff's wait */
+  wait?: (ms: number) => Promise<unknown>;
+  /** S3 signs the path as sent (encoded once); every other service encodes it again */
+  signPathAsSent?: boolean;
+}
+
+/** Where a request goes and what it carries; the host header and the signature are added. */
+export interface AwsRequest {
+  method: string;
+  protocol: string;
+  hostname: string;
+  port?: number;
+  path: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  body?: Buffer;
+}
+
+export interface AwsAnswer {
+  status: number;
+  headers: Record<string, string | undefined>;
+  /** the answer's body as it arrives; destroy() lets the connection go without reading it */
+  body: AsyncIterable<Uint8Array> & { destroy(): void };
+}
+
+/**
+ * A service refused a call: its error code (`NoSuchKey`, `InvalidCiphertextException`, ...) as
+ * the error's name, the HTTP status, and the status where the SDK's errors keep it too.
+ */
+export class AwsServiceError extends Error {
+  readonly status: number;
+  readonly $metadata: { httpStatusCode: number };
+  constructor(code: string, status: number, message: string) {
+    super(`${code} (${status}): ${message}`);
+    this.name = code;
+    this.status = status;
+    this.$metadata = { httpStatusCode: status };
+  }
+}
+
+/** Codes worth trying again under any status: throttling, and a service's own transient faults. */
+const RETRYABLE_CODES = new Set([
+  'SlowDown',
+  'InternalError',
+  'RequestTimeout',
+  'ServiceUnavailable',
+  'Throttling',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+]);
+/** Connection failures worth trying again: every call here may be repeated. */
+const RETRYABLE_NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_CAP_MS = 20_000;
+
+function isRetryable(error: unknown): boolean {
+  if (error instanceof AwsServiceError) return error.status >= 500 || RETRYABLE_CODES.has(error.name);
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return error.name === 'TimeoutError' || (typeof code === 'string' && RETRYABLE_NETWORK.has(code));
+}
+
+/** Reads a body whole, up to `limit` bytes; past that, the rest is let go. */
+export async function readUpTo(body: AwsAnswer['body'], limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body) {
+    chunks.push(Buffer.from(chunk));
+    bytes += chunk.byteLength;
+    if (bytes >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, limit);
+}
+
+/** The service's domain in a region: China's regions are under their own. */
+export function awsDomain(region: string): string {
+  return region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+}
+
+export class AwsHttp {
+  readonly region: string;
+  private readonly signer: SignatureV4;
+  private readonly http = new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 60_000 });
+  private readonly maxAttempts: number;
+  private readonly wait: (ms: number) => Promise<unknown>;
+
+  constructor(options: AwsHttpOptions) {
+    this.region = options.region;
+    this.maxAttempts = options.maxAttempts ?? 3;
+    this.wait = options.wait ?? sleep;
+    this.signer = new SignatureV4({
+      credentials: options.credentials ?? defaultProvider(),
+      region: options.region,
+      service: options.service,
+      sha256: Sha256,
+      uriEscapePath: !options.signPathAsSent,
+      applyChecksum: true,
+    });
+  }
+
+  /** Signs and sends one request; answers whatever status came back. */
+  async exchange(request: AwsRequest): Promise<AwsAnswer> {
+    const body = request.body;
+    const unsigned = new HttpRequest({
+      method: request.method,
+      protocol: request.protocol,
+      hostname: request.hostname,
+      ...(request.port !== undefined ? { port: request.port } : {}),
+      path: request.path,
+      query: request.query ?? {},
+      headers: {
+        host: request.port !== undefined ? `${request.hostname}:${request.port}` : request.hostname,
+        ...(body !== undefined ? { 'content-length': String(body.length) } : {}),
+        ...request.headers,
+      },
+      ...(body !== undefined ? { body } : {}),
+    });
+    const signed = await this.signer.sign(unsigned);
+    // The signer answers a copy of the request it was given, of the same class.
+    const { response } = await this.http.handle(HttpRequest.isInstance(signed) ? signed : HttpRequest.clone(signed));
+    return { status: response.statusCode, headers: response.headers, body: response.body as AwsAnswer['body'] };
+  }
+
+  /** `attempt` again while what it throws is retryable, up to the attempts allowed. */
+  async retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let tried = 1; ; tried++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (tried >= this.maxAttempts || !isRetryable(error)) throw error;
+        await this.wait(Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** tried));
+      }
+    }
+  }
+}

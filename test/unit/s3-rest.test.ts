@@ -1,0 +1,201 @@
+/**
+ * The answer store's own S3 calls (lib/adapters/s3-rest.ts): where a call goes, how keys and
+ * XML are spelled, and what is tried again, against a scripted S3 on loopback. Signatures are
+ * checked by the fake S3 (test/support/fake-s3.ts) in the answer store's contract tests.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AwsServiceError } from '../../lib/adapters/aws-http.js';
+import { encodeKeyPath, S3Rest, s3Target, xmlText, xmlValue } from '../../lib/adapters/s3-rest.js';
+
+interface Scripted {
+  status: number;
+  body?: string;
+  headers?: Record<string, string>;
+  /** end the connection without an answer */
+  reset?: boolean;
+}
+
+const servers: Server[] = [];
+
+afterEach(async () => {
+  for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+});
+
+/** A loopback server answering each request with the next scripted answer; it keeps what it was sent. */
+async function scripted(answers: Scripted[]): Promise<{ endpoint: string; seen: IncomingMessage[]; bodies: string[] }> {
+  const seen: IncomingMessage[] = [];
+  const bodies: string[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      seen.push(request);
+      bodies.push(Buffer.concat(chunks).toString('utf8'));
+      const next = answers.shift() ?? { status: 500 };
+      if (next.reset) {
+        request.socket.destroy();
+        return;
+      }
+      response.writeHead(next.status, { 'content-type': 'application/xml', ...next.headers }).end(next.body ?? '');
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, bodies };
+}
+
+function client(endpoint: string, waits: number[] = []): S3Rest {
+  return new S3Rest({
+    region: 'eu-west-1',
+    endpoint,
+    credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret', sessionToken: 'session-token' },
+    wait: (ms) => {
+      waits.push(ms);
+      return Promise.resolve();
+    },
+  });
+}
+
+const error = (code: string): string => `<?xml version="1.0"?><Error><Code>${code}</Code><Message>m</Message></Error>`;
+
+describe('where a call goes', () => {
+  it('addresses a bucket that can be a host label virtual-hosted, a dotted one path-style, and China under its own domain', () => {
+    expect(s3Target('eu-west-1', 'keypool-answers-abc', 'answers/r')).toEqual({
+      protocol: 'https:',
+      hostname: 'keypool-answers-abc.s3.eu-west-1.amazonaws.com',
+      path: '/answers/r',
+    });
+    expect(s3Target('eu-west-1', 'my.answers', 'answers/r')).toEqual({
+      protocol: 'https:',
+      hostname: 's3.eu-west-1.amazonaws.com',
+      path: '/my.answers/answers/r',
+    });
+    expect(s3Target('cn-north-1', 'answers-cn', 'k').hostname).toBe('answers-cn.s3.cn-north-1.amazonaws.com.cn');
+  });
+
+  it('addresses an endpoint the environment names path-style, after its own path', () => {
+    expect(s3Target('us-east-1', 'b', 'answers/r', 'http://127.0.0.1:9000/base/')).toEqual({
+      protocol: 'http:',
+      hostname: '127.0.0.1',
+      port: 9000,
+      path: '/base/b/answers/r',
+    });
+  });
+
+  it('encodes a key once per segment, keeping its slashes and the unreserved characters', () => {
+    expect(encodeKeyPath("answers/a b+c~d_e.f-g!'()*/%")).toBe('answers/a%20b%2Bc~d_e.f-g%21%27%28%29%2A/%25');
+  });
+});
+
+describe('XML', () => {
+  it('reads the first element of a name with its entities decoded, and writes text escaped', () => {
+    expect(xmlValue('<R><UploadId>a&amp;b&quot;c&lt;</UploadId><UploadId>x</UploadId></R>', 'UploadId')).toBe('a&b"c<');
+    expect(xmlValue('<R></R>', 'UploadId')).toBeUndefined();
+    expect(xmlText('"etag" <&>\'')).toBe('&quot;etag&quot; &lt;&amp;&gt;&apos;');
+  });
+});
+
+describe('a call', () => {
+  it('goes signed for S3 in the region, its payload hashed, its session token sent', async () => {
+    // Prepare
+    const s3 = await scripted([{ status: 200, headers: { etag: '"e"' } }]);
+    // Act
+    const answer = await client(s3.endpoint).send({
+      method: 'PUT',
+      bucket: 'b',
+      key: 'answers/r',
+      body: Buffer.from('hi'),
+    });
+    answer.body.destroy();
+    // Assess
+    const [request] = s3.seen;
+    expect(request?.url).toBe('/b/answers/r');
+    expect(request?.headers.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/eu-west-1\/s3\/aws4_request, SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*x-amz-content-sha256[a-z0-9;-]*, Signature=[0-9a-f]{64}$/,
+    );
+    expect(request?.headers['x-amz-content-sha256']).toBe(
+      '8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4',
+    );
+    expect(request?.headers['x-amz-security-token']).toBe('session-token');
+    expect(s3.bodies).toEqual(['hi']);
+  });
+
+  it('tries a 503 SlowDown, a 500 and a reset connection again, backing off, and answers the success after them', async () => {
+    // Prepare
+    const waits: number[] = [];
+    const s3 = await scripted([
+      { status: 503, body: error('SlowDown') },
+      { status: 200, body: 'ok' },
+    ]);
+    const reset = await scripted([
+      { status: 0, reset: true },
+      { status: 500, body: error('InternalError') },
+      { status: 200 },
+    ]);
+    // Act
+    const first = await client(s3.endpoint, waits).send({ method: 'GET', bucket: 'b', key: 'k' });
+    const second = await client(reset.endpoint, waits).send({ method: 'GET', bucket: 'b', key: 'k' });
+    second.body.destroy();
+    // Assess
+    const chunks: Buffer[] = [];
+    for await (const chunk of first.body) chunks.push(Buffer.from(chunk));
+    expect(Buffer.concat(chunks).toString()).toBe('ok');
+    expect(s3.seen).toHaveLength(2);
+    expect(reset.seen).toHaveLength(3);
+    expect(waits).toHaveLength(3);
+    expect(waits.every((ms) => ms >= 0 && ms <= 800)).toBe(true);
+  });
+
+  it('gives up after three attempts, and never tries a refusal again: the error is S3 code and status, and says no more', async () => {
+    // Prepare
+    const busy = await scripted([1, 2, 3, 4].map(() => ({ status: 503, body: error('SlowDown') })));
+    const refused = await scripted([
+      { status: 404, body: error('NoSuchKey') },
+      { status: 403, body: '' },
+    ]);
+    const s3 = client(refused.endpoint);
+    // Act
+    const gaveUp = await client(busy.endpoint)
+      .send({ method: 'GET', bucket: 'b', key: 'k' })
+      .catch((e: unknown) => e);
+    const missing = await s3.send({ method: 'GET', bucket: 'b', key: 'k' }).catch((e: unknown) => e);
+    const denied = await s3.send({ method: 'GET', bucket: 'b', key: 'k' }).catch((e: unknown) => e);
+    // Assess
+    expect(busy.seen).toHaveLength(3);
+    expect(gaveUp).toBeInstanceOf(AwsServiceError);
+    expect(gaveUp).toMatchObject({ name: 'SlowDown', status: 503 });
+    expect(missing).toMatchObject({ name: 'NoSuchKey', status: 404 });
+    expect(denied).toMatchObject({ name: 'Http403', status: 403 });
+    expect(refused.seen).toHaveLength(2);
+    expect(String(missing)).not.toContain('test-secret');
+  });
+
+  it('reads an error document under a 200 (a completion that failed after its headers went) as an error, and tries it again', async () => {
+    // Prepare
+    const done = '<CompleteMultipartUploadResult><ETag>"whole"</ETag></CompleteMultipartUploadResult>';
+    const s3 = await scripted([
+      { status: 200, body: error('InternalError') },
+      { status: 200, body: done },
+      { status: 200, body: error('InvalidPart') },
+    ]);
+    const call = {
+      method: 'POST',
+      bucket: 'b',
+      key: 'k',
+      query: { uploadId: 'u' },
+      body: Buffer.from('<x/>'),
+    } as const;
+    // Act
+    const document = await client(s3.endpoint).sendForXml(call);
+    const invalid = await client(s3.endpoint)
+      .sendForXml(call)
+      .catch((e: unknown) => e);
+    // Assess
+    expect(xmlValue(document, 'ETag')).toBe('"whole"');
+    expect(s3.seen).toHaveLength(3);
+    expect(s3.seen[0]?.url).toBe('/b/k?uploadId=u');
+    expect(invalid).toMatchObject({ name: 'InvalidPart' });
+  });
+});
