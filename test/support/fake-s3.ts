@@ -1,24 +1,40 @@
 /**
  * A fake S3 on loopback, just enough of the REST API for the answer store (path-style
  * addressing): PutObject, GetObject (404 NoSuchKey), CreateMultipartUpload, UploadPart,
- * CompleteMultipartUpload and AbortMultipartUpload. It records every request (method, query,
- * body size, headers) so tests can see how an answer went up. As S3 does, it checks a body's
- * `x-amz-checksum-crc32`, refuses a part checksum for an upload created without that algorithm,
- * and, for one created with it, a completion that leaves out a part's checksum. It checks no
- * signature and enforces neither part minimums nor encryption (the bucket's settings are the stack's, proven
- * by the template tests).
+ * CompleteMultipartUpload and AbortMultipartUpload. Every request must carry an AWS Signature
+ * Version 4 that S3 would accept for the fake's credentials and region (checked by ./s3-sigv4.ts,
+ * written from the AWS documentation and sharing no code with the SDK's signer, so a wrong
+ * signer fails here as on S3): a refused one gets S3's 403/400 error and changes nothing. It
+ * records every request (method, raw target, query, body size, headers, whether its signature
+ * held) so tests can see how an answer went up. As S3 does, it checks a body's
+ * `x-amz-checksum-crc32` (a header, or the trailer of an aws-chunked body), refuses a part checksum
+ * for an upload created without that algorithm, and, for one created with it, a completion that
+ * leaves out a part's checksum. It enforces neither part minimums nor encryption (the bucket's
+ * settings are the stack's, proven by the template tests).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { crc32 } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
+import { type S3Credentials, type S3Refusal, verifySigV4 } from './s3-sigv4.js';
 
 export interface FakeS3Request {
   method: string;
+  /** the request target as sent (path and query, still encoded) */
+  url: string;
   key: string;
   query: URLSearchParams;
   bytes: number;
   headers: IncomingMessage['headers'];
+  /** its SigV4 signature (and signed payload hash) held: false for a request the fake refused */
+  verified: boolean;
+}
+
+export interface FakeS3Options {
+  /** the one identity the fake knows (AKIDTEST / test-secret, no session token, by default) */
+  credentials?: S3Credentials;
+  /** the region requests must be signed for (us-east-1 by default) */
+  region?: string;
 }
 
 export interface FakeS3 {
@@ -36,8 +52,19 @@ async function read(request: IncomingMessage): Promise<Buffer> {
 }
 
 const xml = (body: string): string => `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
+const escape = (text: string): string => text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
-export async function startFakeS3(): Promise<FakeS3> {
+function errorXml({ code, message, details = {} }: S3Refusal): string {
+  const elements = Object.entries({ Code: code, Message: message, ...details });
+  return xml(`<Error>${elements.map(([name, text]) => `<${name}>${escape(text)}</${name}>`).join('')}</Error>`);
+}
+
+/** Starts the fake on a loopback port; every request must be signed for `options`' credentials and region. */
+export async function startFakeS3(options: FakeS3Options = {}): Promise<FakeS3> {
+  const signing = {
+    credentials: options.credentials ?? { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' },
+    region: options.region ?? 'us-east-1',
+  };
   const objects = new Map<string, { body: Buffer; lastModified: Date }>();
   const uploads = new Map<string, Map<number, Buffer>>();
   /** the uploads created with CRC32 part checksums */
@@ -47,14 +74,25 @@ export async function startFakeS3(): Promise<FakeS3> {
     void (async () => {
       const url = new URL(request.url ?? '/', 'http://fake');
       const key = decodeURIComponent(url.pathname.replace(/^\/[^/]+\//, ''));
-      const body = await read(request);
+      const received = await read(request);
       const query = url.searchParams;
-      requests.push({ method: request.method ?? '', key, query, bytes: body.length, headers: request.headers });
+      const verdict = verifySigV4(request, received, signing);
+      const body = verdict.ok ? verdict.body : received;
+      requests.push({
+        method: request.method ?? '',
+        url: request.url ?? '/',
+        key,
+        query,
+        bytes: body.length,
+        headers: request.headers,
+        verified: verdict.ok,
+      });
       const uploadId = query.get('uploadId');
       const send = (status: number, text = '', headers: Record<string, string> = {}): void => {
         response.writeHead(status, { 'content-type': 'application/xml', ...headers }).end(text);
       };
-      const sum = request.headers['x-amz-checksum-crc32'];
+      if (!verdict.ok) return send(verdict.status, errorXml(verdict));
+      const sum = request.headers['x-amz-checksum-crc32'] ?? verdict.trailers.get('x-amz-checksum-crc32');
       const crc = Buffer.alloc(4);
       crc.writeUInt32BE(crc32(body));
       if (typeof sum === 'string' && sum !== crc.toString('base64'))
