@@ -1,13 +1,15 @@
 /**
  * The answer store's own S3 calls (lib/adapters/s3-rest.ts): where a call goes, how keys and
- * XML are spelled, and what is tried again, against a scripted S3 on loopback. Signatures are
- * checked by the fake S3 (test/support/fake-s3.ts) in the answer store's contract tests.
+ * XML are spelled, and what is tried again, against a scripted S3 on loopback; and that what it
+ * signs, S3's way, passes the fake S3's verifier (test/support/s3-sigv4.ts, written from the
+ * SigV4 documentation, not from the signer these calls use).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AwsServiceError } from '../../lib/adapters/aws-http.js';
 import { encodeKeyPath, S3Rest, s3Target, xmlText, xmlValue } from '../../lib/adapters/s3-rest.js';
+import { startFakeS3 } from '../support/fake-s3.js';
 
 interface Scripted {
   status: number;
@@ -197,5 +199,54 @@ describe('a call', () => {
     expect(s3.seen).toHaveLength(3);
     expect(s3.seen[0]?.url).toBe('/b/k?uploadId=u');
     expect(invalid).toMatchObject({ name: 'InvalidPart' });
+  });
+});
+
+describe('a signature', () => {
+  it("passes S3's checks for a key that needs encoding, a session token, an upload's query and an XML body; a wrong secret does not", async () => {
+    // Prepare
+    const credentials = { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret', sessionToken: 'tok' };
+    const s3 = await startFakeS3({ credentials, region: 'eu-west-1' });
+    const good = new S3Rest({ region: 'eu-west-1', endpoint: s3.endpoint, credentials });
+    const bad = new S3Rest({
+      region: 'eu-west-1',
+      endpoint: s3.endpoint,
+      credentials: { ...credentials, secretAccessKey: 'x' },
+    });
+    const key = "answers/a b+c~d!'()*%";
+    try {
+      // Act
+      (await good.send({ method: 'PUT', bucket: 'b', key, body: Buffer.from('kept') })).body.destroy();
+      const read = await good.send({ method: 'GET', bucket: 'b', key });
+      const created = await good.sendForXml({ method: 'POST', bucket: 'b', key, query: { uploads: '' } });
+      const uploadId = xmlValue(created, 'UploadId') ?? '';
+      const part = await good.send({
+        method: 'PUT',
+        bucket: 'b',
+        key,
+        query: { partNumber: '1', uploadId },
+        body: Buffer.from('part'),
+      });
+      part.body.destroy();
+      await good.sendForXml({
+        method: 'POST',
+        bucket: 'b',
+        key,
+        query: { uploadId },
+        body: Buffer.from(
+          `<CompleteMultipartUpload><Part><ETag>${xmlText(part.headers.etag ?? '')}</ETag><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>`,
+        ),
+      });
+      const refused = await bad.send({ method: 'GET', bucket: 'b', key }).catch((e: unknown) => e);
+      // Assess
+      const chunks: Buffer[] = [];
+      for await (const chunk of read.body) chunks.push(Buffer.from(chunk));
+      expect(Buffer.concat(chunks).toString()).toBe('kept');
+      expect(s3.requests.map((r) => r.verified)).toEqual([true, true, true, true, true, false]);
+      expect(s3.objects.get(key)?.body.toString()).toBe('part');
+      expect(refused).toMatchObject({ name: 'SignatureDoesNotMatch', status: 403 });
+    } finally {
+      await s3.close();
+    }
   });
 });
