@@ -1,19 +1,107 @@
 /**
- * The KMS client the sealer calls: the SDK's bare KMSClient with the three commands it sends
- * (GenerateDataKey to seal, Decrypt to open, Encrypt for further wrapping keys), one per
- * region, kept once KMS has answered there. The aggregated `KMS` client carries every KMS
- * operation's schema (~20 KB more of bundle) for these three.
+ * The KMS client the sealer calls, one per region: the three calls it sends (GenerateDataKey to
+ * seal, Decrypt to open, Encrypt for further wrapping keys) over KMS's JSON protocol
+ * (awsJson1_1: a POST to `/` naming `TrentService.<operation>`, blobs as base64), signed and
+ * retried by AwsHttp (aws-http.ts) as the SDK's KMSClient would: the SDK's client is 28 KB of
+ * every function that seals or opens, for three calls of one shape. An error reaches the sealer
+ * by the name the SDK gives it (`InvalidCiphertextException`, `KMSInternalException`, ...),
+ * which is what decides between an undecryptable secret and KMS being unavailable
+ * (esdk-opener.ts). The endpoint is the region's, or the one the environment names for KMS
+ * (`AWS_ENDPOINT_URL_KMS`, then `AWS_ENDPOINT_URL`, as the SDK reads them).
  */
-import { DecryptCommand, EncryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { AwsHttp, awsDomain, AwsServiceError, readUpTo } from './aws-http.js';
 import type { KmsClientLike } from './wrapping-keys.js';
 
-/** A KMS client for `region` (the region of the key ARN the keyring calls), built when first asked for. */
-export function kmsClient(region: string): KmsClientLike {
-  const client = new KMSClient({ region });
+/** KMS answers are a few hundred bytes: a data key, a key ARN, a ciphertext blob. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+/** The fields KMS's JSON protocol carries as base64 (in the input: the blob to decrypt, the plaintext to encrypt). */
+const BLOBS = new Set(['CiphertextBlob', 'Plaintext']);
+
+/**
+ * An error's code as the SDK reads it from KMS's answer: the `x-amzn-errortype` header, else the
+ * body's `__type`, without a namespace before `#` or anything after `:`.
+ */
+export function kmsErrorCode(header: string | undefined, type: unknown): string {
+  const raw = header || (typeof type === 'string' ? type : '');
+  return raw.split(':')[0]?.split('#').pop() || 'UnknownError';
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The input with its blobs as base64, as KMS's JSON protocol spells them. */
+function encodeInput(input: object): string {
+  return JSON.stringify(input, (key, value: unknown) =>
+    BLOBS.has(key) && value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value,
+  );
+}
+
+/** What the three calls answer that the sealer reads. */
+interface KmsAnswer {
+  KeyId?: string;
+  Plaintext?: Uint8Array;
+  CiphertextBlob?: Uint8Array;
+}
+
+/** A blob as bytes of their own (not in Node's shared pool: a plaintext data key is zeroed where it is used). */
+function blob(value: unknown): Uint8Array | undefined {
+  if (typeof value !== 'string') return undefined;
+  const bytes = Buffer.alloc(Buffer.byteLength(value, 'base64'));
+  return bytes.subarray(0, bytes.write(value, 'base64'));
+}
+
+/** The fields of an answer the sealer reads, each of its type or absent. */
+function decodeAnswer(answer: Record<string, unknown>): KmsAnswer {
+  const plaintext = blob(answer.Plaintext);
+  const ciphertext = blob(answer.CiphertextBlob);
   return {
-    generateDataKey: (input) => client.send(new GenerateDataKeyCommand(input)),
-    encrypt: (input) => client.send(new EncryptCommand(input)),
-    decrypt: (input) => client.send(new DecryptCommand(input)),
+    ...(typeof answer.KeyId === 'string' ? { KeyId: answer.KeyId } : {}),
+    ...(plaintext ? { Plaintext: plaintext } : {}),
+    ...(ciphertext ? { CiphertextBlob: ciphertext } : {}),
+  };
+}
+
+/** A KMS client for `region` (the region of the key ARN the keyring calls). */
+export function kmsClient(region: string, env: NodeJS.ProcessEnv = process.env): KmsClientLike {
+  const aws = new AwsHttp({ service: 'kms', region });
+  const endpoint = new URL(
+    env.AWS_ENDPOINT_URL_KMS || env.AWS_ENDPOINT_URL || `https://kms.${region}.${awsDomain(region)}`,
+  );
+  const call = (operation: string, input: object): Promise<KmsAnswer> =>
+    aws.retrying(async () => {
+      const answer = await aws.exchange({
+        method: 'POST',
+        protocol: endpoint.protocol,
+        hostname: endpoint.hostname,
+        ...(endpoint.port ? { port: Number(endpoint.port) } : {}),
+        path: endpoint.pathname || '/',
+        headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${operation}` },
+        body: Buffer.from(encodeInput(input)),
+      });
+      const text = (await readUpTo(answer.body, MAX_ANSWER_BYTES)).toString('utf8');
+      let document: unknown;
+      try {
+        document = text === '' ? {} : JSON.parse(text);
+      } catch {
+        document = undefined;
+      }
+      const fields = isRecord(document) ? document : {};
+      if (answer.status >= 300) {
+        const message = fields.message ?? fields.Message;
+        throw new AwsServiceError(
+          kmsErrorCode(answer.headers['x-amzn-errortype'], fields.__type),
+          answer.status,
+          typeof message === 'string' ? message : 'no message',
+        );
+      }
+      if (!isRecord(document))
+        throw new AwsServiceError('MalformedAnswer', answer.status, 'KMS answered no JSON object');
+      return decodeAnswer(document);
+    });
+  return {
+    generateDataKey: (input) => call('GenerateDataKey', input),
+    encrypt: (input) => call('Encrypt', input),
+    decrypt: (input) => call('Decrypt', input),
   };
 }
 

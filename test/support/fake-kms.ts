@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RequestListener } from 'node:http';
+import { type SigV4Options, verifySigV4 } from './s3-sigv4.js';
 import type { KmsClientLike } from '../../lib/adapters/wrapping-keys.js';
 
 interface Wrapped {
@@ -91,13 +92,25 @@ const OPERATIONS = { GenerateDataKey: 'generateDataKey', Encrypt: 'encrypt', Dec
  * KMS's JSON protocol (awsJson1_1) in front of `kms`, as a request listener for a loopback
  * server that AWS_ENDPOINT_URL_KMS names: blobs travel as base64, errors as `__type` with status
  * 400 (as KMS answers ThrottlingException too, which the SDK retries by its name). Each call's
- * operation is appended to `targets`.
+ * operation is appended to `targets`. With `signing`, a request whose SigV4 signature does not
+ * verify (test/support/s3-sigv4.ts, with service `kms`) is refused as KMS refuses it.
  */
-export function kmsJsonProtocol(kms: FakeKms, targets: string[] = []): RequestListener {
+export function kmsJsonProtocol(kms: FakeKms, targets: string[] = [], signing?: SigV4Options): RequestListener {
   return (req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      const received = Buffer.concat(chunks);
+      const body = received.toString();
+      const verdict = signing ? verifySigV4(req, received, { ...signing, service: 'kms' }) : undefined;
+      if (verdict && !verdict.ok) {
+        const type =
+          verdict.code === 'InvalidAccessKeyId' ? 'UnrecognizedClientException' : 'InvalidSignatureException';
+        res
+          .writeHead(400, { 'content-type': 'application/x-amz-json-1.1' })
+          .end(JSON.stringify({ __type: type, message: verdict.message }));
+        return;
+      }
       const target = String(req.headers['x-amz-target']).replace('TrentService.', '');
       targets.push(target);
       const input = JSON.parse(body) as Record<string, unknown>;

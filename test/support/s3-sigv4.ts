@@ -23,6 +23,8 @@ export interface S3Credentials {
 export interface SigV4Options {
   credentials: S3Credentials;
   region: string;
+  /** the service the scope must name ('s3' by default; the fake KMS checks 'kms' with S3's rules, its path being `/`) */
+  service?: string;
   /** milliseconds since the epoch; Date.now by default */
   now?: () => number;
 }
@@ -53,7 +55,6 @@ export interface S3Verified {
 }
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
-const SERVICE = 's3';
 const SKEW_MS = 15 * 60 * 1000;
 const UNSIGNED = 'UNSIGNED-PAYLOAD';
 const STREAMING_UNSIGNED_TRAILER = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER';
@@ -184,6 +185,7 @@ export function decodeAwsChunked(raw: Buffer): { body: Buffer; trailers: Map<str
  */
 export function verifySigV4(request: ArrivedRequest, received: Buffer, options: SigV4Options): S3Verified | S3Refusal {
   const { credentials, region } = options;
+  const service = options.service ?? 's3';
   const headers = headerValues(request.rawHeaders);
   const authorization = headers.get('authorization');
   if (authorization === undefined) return refuse(403, 'AccessDenied', 'Access Denied: the request is not signed');
@@ -207,8 +209,8 @@ export function verifySigV4(request: ArrivedRequest, received: Buffer, options: 
     return refuse(400, 'AuthorizationHeaderMalformed', `the region '${scopeRegion}' is wrong; expecting '${region}'`, {
       Region: region,
     });
-  if (scopeService !== SERVICE || terminator !== 'aws4_request')
-    return refuse(400, 'AuthorizationHeaderMalformed', `the credential scope must end in ${SERVICE}/aws4_request`);
+  if (scopeService !== service || terminator !== 'aws4_request')
+    return refuse(400, 'AuthorizationHeaderMalformed', `the credential scope must end in ${service}/aws4_request`);
   const now = (options.now ?? Date.now)();
   if (Math.abs(now - signedAt) > SKEW_MS)
     return refuse(
@@ -256,10 +258,10 @@ export function verifySigV4(request: ArrivedRequest, received: Buffer, options: 
     names.join(';'),
     payloadHash,
   ].join('\n');
-  const scope = `${scopeDate}/${region}/${SERVICE}/aws4_request`;
+  const scope = `${scopeDate}/${region}/${service}/aws4_request`;
   const stringToSign = [ALGORITHM, amzDate, scope, sha256(canonicalRequest)].join('\n');
   const signingKey = hmac(
-    hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, scopeDate), region), SERVICE),
+    hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, scopeDate), region), service),
     'aws4_request',
   );
   const expected = hmac(signingKey, stringToSign);

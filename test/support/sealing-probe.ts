@@ -2,7 +2,8 @@
  * An entry point bundled as the functions are (test/infra/bundles.test.ts): it seals and opens
  * with the code a Lambda runs, the bundle substitutes for bn.js, asn1.js and readable-stream
  * included, so the test can check that what a bundle seals the Encryption SDK opens, and the
- * other way round.
+ * other way round; and, given a KMS key ARN, that a bundle seals and opens through KMS by its
+ * own signed calls with the environment's credentials (AWS_ENDPOINT_URL_KMS naming a fake KMS).
  */
 import { createEsdkOpener } from '../../lib/adapters/esdk-opener.js';
 import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
@@ -11,6 +12,8 @@ import type { SealContext } from '../../lib/domain/types.js';
 export interface ProbeEvent {
   /** the local wrapping key, hex */
   key: string;
+  /** seal and open under this KMS key instead (`sealed` is then ignored) */
+  keyArn?: string;
   context: SealContext;
   /** sealed outside the bundle, for the bundle to open */
   sealed: string;
@@ -21,6 +24,12 @@ export interface ProbeEvent {
 export const handler = async (
   event: ProbeEvent,
 ): Promise<{ opened: string; openedByOpener: string; sealed: string }> => {
+  if (event.keyArn !== undefined) {
+    const kms = { current: { kind: 'kms' as const, keyArn: event.keyArn } };
+    const sealed = await createEsdkSealer(kms).seal(event.secret, event.context);
+    const opened = await createEsdkOpener({ ...kms, cache: false }).open(sealed, event.context);
+    return { opened, openedByOpener: opened, sealed };
+  }
   const options = { current: { kind: 'local' as const, key: Buffer.from(event.key, 'hex') } };
   const sealer = createEsdkSealer(options);
   return {

@@ -1,20 +1,26 @@
 /**
- * The sealer's default KMS client (lib/adapters/kms-client.ts: the SDK's bare KMSClient with
- * three commands) speaks KMS's wire protocol: a sealer given no client of its own seals and
- * opens through it against a KMS stand-in over loopback HTTP (the fake KMS's rules behind KMS's
- * JSON protocol), and a KMS error reaches the sealer by its name.
+ * The sealer's default KMS client (lib/adapters/kms-client.ts: three calls over KMS's JSON
+ * protocol, signed by hand) speaks KMS's wire protocol: a sealer given no client of its own
+ * seals and opens through it against a KMS stand-in over loopback HTTP (the fake KMS's rules
+ * behind KMS's JSON protocol, every signature checked by test/support/s3-sigv4.ts), a KMS error
+ * reaches the sealer by the name the SDK gives it, and a throttled call is tried again.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
-import { cacheKmsClients } from '../../lib/adapters/kms-client.js';
+import { cacheKmsClients, kmsClient, kmsErrorCode } from '../../lib/adapters/kms-client.js';
 import { SealingUnavailable } from '../../lib/domain/errors.js';
 import { fakeKeyArn, FakeKms, kmsJsonProtocol } from '../support/fake-kms.js';
 
 const kms = new FakeKms();
 const targets: string[] = [];
-const server = createServer(kmsJsonProtocol(kms, targets));
+const server = createServer(
+  kmsJsonProtocol(kms, targets, {
+    credentials: { accessKeyId: 'AKIDTESTONLY', secretAccessKey: 'test-only' },
+    region: 'eu-west-1',
+  }),
+);
 const ENV = ['AWS_ENDPOINT_URL_KMS', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
 const saved = { ...process.env };
 
@@ -55,6 +61,42 @@ describe('the default KMS client', () => {
     // Assess
     expect(failure).toBeInstanceOf(SealingUnavailable);
     expect((failure as SealingUnavailable).causes).toEqual(['KMSInternalException']);
+  });
+
+  it('tries a throttled call again, as the SDK retries ThrottlingException by its name', async () => {
+    // Prepare
+    const sealer = createEsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) } });
+    const before = targets.length;
+    kms.failNext('ThrottlingException');
+    // Act
+    const sealed = await sealer.seal('sk-test-over-http', { pool: 'kms', keyId: 'k-3' });
+    // Assess
+    expect(sealed.length).toBeGreaterThan(0);
+    expect(targets.slice(before)).toEqual(['GenerateDataKey', 'GenerateDataKey']);
+  });
+
+  it("is refused by KMS's signature check when signed with another secret, and that is KMS unavailable, not a secret undecryptable", async () => {
+    // Prepare
+    const sealer = createEsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) } });
+    const sealed = await sealer.seal('sk-test-over-http', { pool: 'kms', keyId: 'k-4' });
+    process.env.AWS_SECRET_ACCESS_KEY = 'another-secret';
+    // A client of its own: the default one per region keeps the credentials it first found.
+    const fresh = createEsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) }, cache: false, kms: kmsClient });
+    // Act
+    const failure = await fresh.open(sealed, { pool: 'kms', keyId: 'k-4' }).catch((e: unknown) => e);
+    process.env.AWS_SECRET_ACCESS_KEY = 'test-only';
+    // Assess
+    expect(failure).toBeInstanceOf(SealingUnavailable);
+    expect((failure as SealingUnavailable).causes).toEqual(['InvalidSignatureException']);
+  });
+
+  it("reads an error's code as the SDK does: the header first, then __type, without namespace or suffix", () => {
+    expect(kmsErrorCode('InvalidCiphertextException:http://internal.amazon.com/coral/', undefined)).toBe(
+      'InvalidCiphertextException',
+    );
+    expect(kmsErrorCode(undefined, 'com.amazonaws.kms#IncorrectKeyException')).toBe('IncorrectKeyException');
+    expect(kmsErrorCode('', 'DisabledException')).toBe('DisabledException');
+    expect(kmsErrorCode(undefined, 42)).toBe('UnknownError');
   });
 });
 
