@@ -55,9 +55,7 @@ export class S3AnswerStore implements AnswerStore {
       uploadId ??= await this.createUpload(key);
       const number = parts.length + 1;
       const query = { partNumber: String(number), uploadId };
-      const out = await client.send({ method: 'PUT', bucket, key, query, body });
-      out.body.destroy();
-      const etag = out.headers.etag;
+      const { etag } = await client.sendForHeaders({ method: 'PUT', bucket, key, query, body });
       if (etag === undefined) throw new Error('S3 answered an uploaded part without its ETag');
       parts.push({ number, etag });
     };
@@ -75,7 +73,7 @@ export class S3AnswerStore implements AnswerStore {
       }
       const rest = Buffer.concat(pending);
       if (uploadId === undefined) {
-        (await client.send({ method: 'PUT', bucket, key, body: rest })).body.destroy();
+        await client.sendForHeaders({ method: 'PUT', bucket, key, body: rest });
         return;
       }
       if (rest.length > 0) await sendPart(rest);
@@ -94,10 +92,7 @@ export class S3AnswerStore implements AnswerStore {
       });
     } catch (error) {
       if (uploadId !== undefined)
-        await client
-          .send({ method: 'DELETE', bucket, key, query: { uploadId } })
-          .then((out) => out.body.destroy())
-          .catch(() => undefined);
+        await client.sendForHeaders({ method: 'DELETE', bucket, key, query: { uploadId } }).catch(() => undefined);
       throw error;
     }
   }

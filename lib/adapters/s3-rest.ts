@@ -102,6 +102,18 @@ export class S3Rest {
   }
 
   /**
+   * A call whose answer is its headers alone (a PUT's ETag): the body, which S3 leaves empty, is
+   * read to its end, so the connection goes back to the agent's pool for the next call.
+   */
+  sendForHeaders(call: S3Call): Promise<S3Answer['headers']> {
+    return this.aws.retrying(async () => {
+      const answer = await this.once(call);
+      await readUpTo(answer.body, MAX_ERROR_BYTES);
+      return answer.headers;
+    });
+  }
+
+  /**
    * A call whose answer is an XML document, read whole: an error document is an AwsServiceError even
    * under a 200, as S3 may answer a CompleteMultipartUpload that fails after its headers went.
    */

@@ -8,6 +8,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AwsServiceError } from '../../lib/adapters/aws-http.js';
+import { S3AnswerStore } from '../../lib/adapters/s3-answer-store.js';
+import { answerRef } from '../../lib/domain/answer-ref.js';
 import { encodeKeyPath, S3Rest, s3Target, xmlText, xmlValue } from '../../lib/adapters/s3-rest.js';
 import { startFakeS3 } from '../support/fake-s3.js';
 
@@ -199,6 +201,23 @@ describe('a call', () => {
     expect(s3.seen).toHaveLength(3);
     expect(s3.seen[0]?.url).toBe('/b/k?uploadId=u');
     expect(invalid).toMatchObject({ name: 'InvalidPart' });
+  });
+});
+
+describe('a connection', () => {
+  it("is kept for the next call: the answer store reads each PUT's empty answer to its end rather than dropping it", async () => {
+    // Prepare
+    const s3 = await scripted([1, 2, 3].map(() => ({ status: 200, headers: { etag: '"e"' } })));
+    const store = new S3AnswerStore({ client: client(s3.endpoint), bucket: 'b' });
+    async function* body(): AsyncIterable<Uint8Array> {
+      yield await Promise.resolve(Buffer.from('png'));
+    }
+    // Act
+    for (let i = 0; i < 3; i++)
+      await store.put(answerRef('pool', `request-${i}`), { status: 200, headers: {}, body: body() });
+    // Assess
+    expect(s3.seen).toHaveLength(3);
+    expect(new Set(s3.seen.map((request) => request.socket)).size).toBe(1);
   });
 });
 
