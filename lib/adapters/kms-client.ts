@@ -29,11 +29,19 @@ export function kmsErrorCode(header: string | undefined, type: unknown): string 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** The input with its blobs as base64, as KMS's JSON protocol spells them. */
+/**
+ * The input with its blobs as base64, as KMS's JSON protocol spells them. Converted before
+ * JSON.stringify: a Buffer would reach a replacer already turned by its own toJSON into
+ * `{ type: 'Buffer', data: [...] }`, which KMS cannot read.
+ */
 function encodeInput(input: object): string {
-  return JSON.stringify(input, (key, value: unknown) =>
-    BLOBS.has(key) && value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value,
-  );
+  const fields: Record<string, unknown> = { ...input };
+  for (const name of BLOBS) {
+    const value = fields[name];
+    if (value instanceof Uint8Array)
+      fields[name] = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  }
+  return JSON.stringify(fields);
 }
 
 /** What the three calls answer that the sealer reads. */

@@ -86,6 +86,8 @@ export class FakeKms implements KmsClientLike {
 }
 
 const BLOBS = ['CiphertextBlob', 'Plaintext'];
+const isBase64 = (value: unknown): boolean =>
+  typeof value === 'string' && value.length > 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(value) && value.length % 4 === 0;
 const OPERATIONS = { GenerateDataKey: 'generateDataKey', Encrypt: 'encrypt', Decrypt: 'decrypt' } as const;
 
 /**
@@ -114,6 +116,14 @@ export function kmsJsonProtocol(kms: FakeKms, targets: string[] = [], signing?: 
       const target = String(req.headers['x-amz-target']).replace('TrentService.', '');
       targets.push(target);
       const input = JSON.parse(body) as Record<string, unknown>;
+      // As KMS does, a blob is a base64 string or the request does not deserialize.
+      const malformed = BLOBS.find((blob) => blob in input && !isBase64(input[blob]));
+      if (malformed !== undefined) {
+        res
+          .writeHead(400, { 'content-type': 'application/x-amz-json-1.1' })
+          .end(JSON.stringify({ __type: 'SerializationException', message: `${malformed} is not a base64 string` }));
+        return;
+      }
       for (const blob of BLOBS) if (typeof input[blob] === 'string') input[blob] = Buffer.from(input[blob], 'base64');
       const method = OPERATIONS[target as keyof typeof OPERATIONS];
       const call = kms[method].bind(kms) as (input: unknown) => Promise<Record<string, unknown>>;
