@@ -5,8 +5,9 @@
  * behind KMS's JSON protocol, every signature checked by test/support/s3-sigv4.ts), a KMS error
  * reaches the sealer by the name the SDK gives it, and a throttled call is tried again.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DecryptCommand, EncryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
 import { cacheKmsClients, kmsClient, kmsErrorCode } from '../../lib/adapters/kms-client.js';
@@ -140,5 +141,55 @@ describe('one KMS client per region, kept once KMS answered there', () => {
     clients('nowhere-1');
     // Assess
     expect(built).toHaveLength(2);
+  });
+});
+
+describe('the wire, against the SDK', () => {
+  it("sends the body, target and content type the SDK's KMSClient sends for the same input, Buffers and Uint8Arrays alike", async () => {
+    // Prepare: a loopback endpoint that keeps what each request carried and answers an empty object.
+    const seen: { target: string; type: string; body: unknown }[] = [];
+    const wire = createServer((request: IncomingMessage, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        seen.push({
+          target: String(request.headers['x-amz-target']),
+          type: String(request.headers['content-type']),
+          body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+        });
+        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => wire.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(wire.address() as AddressInfo).port}`;
+    const credentials = { accessKeyId: 'AKIDTESTONLY', secretAccessKey: 'test-only' };
+    const sdk = new KMSClient({ endpoint, region: 'eu-west-1', credentials });
+    const ours = kmsClient('eu-west-1', { AWS_ENDPOINT_URL_KMS: endpoint });
+    const context = { pool: 'p', keyId: 'k' };
+    const blob = Buffer.from('0123456789abcdef0123456789abcdef-tail').subarray(0, 32);
+    const inputs = {
+      decrypt: { KeyId: fakeKeyArn(1), CiphertextBlob: blob, EncryptionContext: context },
+      decryptBytes: { KeyId: fakeKeyArn(1), CiphertextBlob: new Uint8Array(blob), EncryptionContext: context },
+      encrypt: { KeyId: fakeKeyArn(1), Plaintext: blob, EncryptionContext: context },
+      generate: { KeyId: fakeKeyArn(1), NumberOfBytes: 32, EncryptionContext: context },
+    };
+    try {
+      // Act: each input through the SDK, then through ours.
+      await sdk.send(new DecryptCommand(inputs.decrypt));
+      await ours.decrypt(inputs.decrypt);
+      await sdk.send(new DecryptCommand(inputs.decryptBytes));
+      await ours.decrypt(inputs.decryptBytes);
+      await sdk.send(new EncryptCommand(inputs.encrypt));
+      await ours.encrypt(inputs.encrypt);
+      await sdk.send(new GenerateDataKeyCommand(inputs.generate));
+      await ours.generateDataKey(inputs.generate);
+    } finally {
+      sdk.destroy();
+      wire.close();
+    }
+    // Assess: pairwise the same.
+    expect(seen).toHaveLength(8);
+    for (let i = 0; i < seen.length; i += 2) expect(seen[i + 1], seen[i]?.target).toEqual(seen[i]);
+    expect((seen[0]?.body as { CiphertextBlob: unknown }).CiphertextBlob).toBe(blob.toString('base64'));
   });
 });
