@@ -15,7 +15,7 @@ import { ANSWERS_PREFIX, KEPT_MS } from '../domain/proxy-names.js';
 import type { AnswerStore, KeptAnswer } from '../ports/proxy.js';
 import { decodeAnswerHead, encodeAnswerHead, MAX_ANSWER_HEAD_BYTES } from './answer-head.js';
 import { isAnswerRef } from '../domain/answer-ref.js';
-import { type S3Rest, xmlText, xmlValue } from './s3-rest.js';
+import { completeUploadBody, type S3Rest, xmlValue } from './s3-rest.js';
 
 /** A multipart upload's part (S3's least is 5 MiB, but for the last part). */
 export const PART_BYTES = 8 * 1024 * 1024;
@@ -77,18 +77,13 @@ export class S3AnswerStore implements AnswerStore {
         return;
       }
       if (rest.length > 0) await sendPart(rest);
-      const listed = parts
-        .map((part) => `<Part><ETag>${xmlText(part.etag)}</ETag><PartNumber>${part.number}</PartNumber></Part>`)
-        .join('');
       await client.sendForXml({
         method: 'POST',
         bucket,
         key,
         query: { uploadId },
         headers: { 'content-type': 'application/xml' },
-        body: Buffer.from(
-          `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${listed}</CompleteMultipartUpload>`,
-        ),
+        body: completeUploadBody(parts),
       });
     } catch (error) {
       if (uploadId !== undefined)

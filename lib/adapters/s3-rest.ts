@@ -80,6 +80,16 @@ export function xmlText(text: string): string {
   return text.replace(/[<>&"']/g, (c) => `&${{ '<': 'lt', '>': 'gt', '&': 'amp', '"': 'quot', "'": 'apos' }[c]};`);
 }
 
+/** The body of a CompleteMultipartUpload: the parts by number and ETag, as the SDK's S3 client writes it. */
+export function completeUploadBody(parts: readonly { number: number; etag: string }[]): Buffer {
+  const listed = parts
+    .map((part) => `<Part><ETag>${xmlText(part.etag)}</ETag><PartNumber>${part.number}</PartNumber></Part>`)
+    .join('');
+  return Buffer.from(
+    `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${listed}</CompleteMultipartUpload>`,
+  );
+}
+
 /** An S3 error document (`<Error><Code>..</Code><Message>..</Message>`) as an AwsServiceError, or undefined. */
 function errorOf(document: string, status: number): AwsServiceError | undefined {
   if (!/<Error[\s>]/.test(document)) return undefined;

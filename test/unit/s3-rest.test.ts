@@ -6,11 +6,20 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AwsServiceError } from '../../lib/adapters/aws-http.js';
+import { AwsServiceError, readUpTo } from '../../lib/adapters/aws-http.js';
 import { S3AnswerStore } from '../../lib/adapters/s3-answer-store.js';
 import { answerRef } from '../../lib/domain/answer-ref.js';
-import { encodeKeyPath, S3Rest, s3Target, xmlText, xmlValue } from '../../lib/adapters/s3-rest.js';
+import { completeUploadBody, encodeKeyPath, S3Rest, s3Target, xmlText, xmlValue } from '../../lib/adapters/s3-rest.js';
 import { startFakeS3 } from '../support/fake-s3.js';
 
 interface Scripted {
@@ -266,6 +275,93 @@ describe('a signature', () => {
       expect(refused).toMatchObject({ name: 'SignatureDoesNotMatch', status: 403 });
     } finally {
       await s3.close();
+    }
+  });
+});
+
+describe('the wire, against the SDK', () => {
+  it("sends each call's method, path, query and body as the SDK's S3Client does for the same call", async () => {
+    // Prepare: a loopback S3 that keeps what each request carried and answers what the call expects.
+    const seen: { method: string; path: string; query: string[]; type: string | undefined; body: string }[] = [];
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const url = new URL(request.url ?? '/', 'http://s3');
+        // The SDK names its operation in an x-id parameter S3 ignores.
+        const query = [...url.searchParams].filter(([name]) => name !== 'x-id').map(([n, v]) => `${n}=${v}`);
+        const body = Buffer.concat(chunks).toString('utf8');
+        const type = request.method === 'POST' ? request.headers['content-type'] : undefined;
+        seen.push({ method: request.method ?? '', path: url.pathname, query: query.sort(), type, body });
+        const xml = url.searchParams.has('uploads')
+          ? '<InitiateMultipartUploadResult><UploadId>u-1</UploadId></InitiateMultipartUploadResult>'
+          : request.method === 'POST'
+            ? '<CompleteMultipartUploadResult><ETag>"whole"</ETag></CompleteMultipartUploadResult>'
+            : request.method === 'GET'
+              ? 'kept'
+              : '';
+        response
+          .writeHead(request.method === 'DELETE' ? 204 : 200, {
+            etag: '"e-1"',
+            'last-modified': new Date().toUTCString(),
+          })
+          .end(xml);
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const credentials = { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' };
+    const sdk = new S3Client({ endpoint, forcePathStyle: true, region: 'eu-west-1', credentials });
+    const ours = new S3Rest({ endpoint, region: 'eu-west-1', credentials });
+    const [Bucket, Key] = ['answers-bucket', 'answers/0123abcd-ef'];
+    try {
+      // Act: each call through the SDK, then through ours.
+      await sdk.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.from('answer') }));
+      await ours.sendForHeaders({ method: 'PUT', bucket: Bucket, key: Key, body: Buffer.from('answer') });
+      const got = await sdk.send(new GetObjectCommand({ Bucket, Key }));
+      await got.Body?.transformToString();
+      await readUpTo((await ours.send({ method: 'GET', bucket: Bucket, key: Key })).body, 1024);
+      await sdk.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+      await ours.sendForXml({ method: 'POST', bucket: Bucket, key: Key, query: { uploads: '' } });
+      await sdk.send(new UploadPartCommand({ Bucket, Key, UploadId: 'u-1', PartNumber: 1, Body: Buffer.from('part') }));
+      await ours.sendForHeaders({
+        method: 'PUT',
+        bucket: Bucket,
+        key: Key,
+        query: { partNumber: '1', uploadId: 'u-1' },
+        body: Buffer.from('part'),
+      });
+      await sdk.send(
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key,
+          UploadId: 'u-1',
+          MultipartUpload: { Parts: [{ ETag: '"e-1"', PartNumber: 1 }] },
+        }),
+      );
+      await ours.sendForXml({
+        method: 'POST',
+        bucket: Bucket,
+        key: Key,
+        query: { uploadId: 'u-1' },
+        headers: { 'content-type': 'application/xml' },
+        body: completeUploadBody([{ number: 1, etag: '"e-1"' }]),
+      });
+      await sdk.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: 'u-1' }));
+      await ours.sendForHeaders({ method: 'DELETE', bucket: Bucket, key: Key, query: { uploadId: 'u-1' } });
+    } finally {
+      sdk.destroy();
+    }
+    // Assess: pairwise the same (the XML compared without the SDK's whitespace and with quotes as it escapes them).
+    const xmlOf = (body: string): string => body.replace(/>\s+</g, '><').replace(/"/g, '&quot;');
+    expect(seen).toHaveLength(12);
+    for (let i = 0; i < seen.length; i += 2) {
+      const [sdkCall, ourCall] = [seen[i], seen[i + 1]];
+      expect({ ...ourCall, body: xmlOf(ourCall?.body ?? '') }, sdkCall?.method).toEqual({
+        ...sdkCall,
+        body: xmlOf(sdkCall?.body ?? ''),
+      });
     }
   });
 });
