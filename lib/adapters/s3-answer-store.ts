@@ -123,20 +123,33 @@ export class S3AnswerStore implements AnswerStore {
     const chunks = stream[Symbol.asyncIterator]();
     let held = Buffer.alloc(0);
     let headLength: number | undefined;
-    while (headLength === undefined || held.length < 4 + headLength) {
-      const next = await chunks.next();
-      if (next.done) return abandon();
-      held = Buffer.concat([held, next.value]);
-      if (headLength === undefined && held.length >= 4) {
-        headLength = held.readUInt32BE(0);
-        if (headLength > MAX_ANSWER_HEAD_BYTES) return abandon();
+    let head: ReturnType<typeof decodeAnswerHead>;
+    try {
+      while (headLength === undefined || held.length < 4 + headLength) {
+        const next = await chunks.next();
+        if (next.done) return abandon();
+        held = Buffer.concat([held, next.value]);
+        if (headLength === undefined && held.length >= 4) {
+          headLength = held.readUInt32BE(0);
+          if (headLength > MAX_ANSWER_HEAD_BYTES) return abandon();
+        }
       }
+      head = decodeAnswerHead(held.subarray(4, 4 + headLength));
+    } catch (error) {
+      // A head that does not parse (or a body that broke) lets the connection go, as an abandoned one does.
+      stream.destroy();
+      throw error;
     }
-    const head = decodeAnswerHead(held.subarray(4, 4 + headLength));
     const first = held.subarray(4 + headLength);
     async function* body(): AsyncIterable<Uint8Array> {
-      if (first.length > 0) yield first;
-      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+      try {
+        if (first.length > 0) yield first;
+        for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+      } finally {
+        // A caller that stops early (it went away) must not leave the socket held; after the
+        // last byte this is a no-op and the connection goes back to the pool.
+        stream.destroy();
+      }
     }
     return { ...head, body: body() };
   }

@@ -134,6 +134,9 @@ export class S3Rest {
       // Under a 200 the code alone says whether to try again (InternalError, SlowDown).
       const error = errorOf(document, answer.status);
       if (error) throw error;
+      // S3 ends a completion it gave up on after its 200 went with no document at all (its
+      // keep-alive whitespace aside): the SDK names that InternalError, 503, and tries again.
+      if (document.trim() === '') throw new AwsServiceError('InternalError', 503, 'S3 aborted the request');
       return document;
     });
   }

@@ -33,7 +33,10 @@ interface Scripted {
 const servers: Server[] = [];
 
 afterEach(async () => {
-  for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 /** A loopback server answering each request with the next scripted answer; it keeps what it was sent. */
@@ -363,5 +366,91 @@ describe('the wire, against the SDK', () => {
         body: xmlOf(sdkCall?.body ?? ''),
       });
     }
+  });
+});
+
+describe('review: what the SDK would not have let through', () => {
+  /** A loopback S3 whose answers `answer` writes, leaving the response open if it likes; it reports each socket's close. */
+  async function hand(
+    answer: (request: IncomingMessage, response: import('node:http').ServerResponse, body: string) => void,
+  ): Promise<{ endpoint: string; closed: Promise<void>[] }> {
+    const closed: Promise<void>[] = [];
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => answer(request, response, Buffer.concat(chunks).toString('utf8')));
+    });
+    server.on('connection', (socket) => closed.push(new Promise((resolve) => socket.on('close', () => resolve()))));
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, closed };
+  }
+  const within = (ms: number, what: Promise<unknown>): Promise<unknown> =>
+    Promise.race([what.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), ms))]);
+
+  it('lets the connection go when a replayed answer is abandoned part way (the caller went away)', async () => {
+    // Prepare: S3 sends the head frame and a first chunk of a large body, then more later.
+    const head = Buffer.from(JSON.stringify({ status: 200, headers: {} }));
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(head.length);
+    const s3 = await hand((_request, response) => {
+      response.writeHead(200, { 'last-modified': new Date().toUTCString(), 'content-length': String(1 << 20) });
+      response.write(Buffer.concat([length, head, Buffer.from('first')]));
+    });
+    const store = new S3AnswerStore({ client: client(s3.endpoint), bucket: 'b' });
+    // Act
+    const kept = await store.get(answerRef('pool', 'request-1'));
+    for await (const chunk of kept?.body ?? []) {
+      expect(Buffer.from(chunk).toString()).toBe('first');
+      break;
+    }
+    // Assess: the SDK's caller destroys Body; here the generator is the only handle the caller has.
+    expect(await within(1000, s3.closed[0] ?? Promise.resolve())).toBe('closed');
+  });
+
+  it('lets the connection go when a kept head does not parse', async () => {
+    // Prepare
+    const s3 = await hand((_request, response) => {
+      response.writeHead(200, { 'last-modified': new Date().toUTCString(), 'content-length': String(1 << 20) });
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(4);
+      response.write(Buffer.concat([length, Buffer.from('{no}')]));
+    });
+    const store = new S3AnswerStore({ client: client(s3.endpoint), bucket: 'b' });
+    // Act
+    const failure = await store.get(answerRef('pool', 'request-2')).catch((e: unknown) => e);
+    // Assess
+    expect(failure).toBeInstanceOf(SyntaxError);
+    expect(await within(1000, s3.closed[0] ?? Promise.resolve())).toBe('closed');
+  });
+
+  it('does not take an empty 200 to CompleteMultipartUpload for a completed upload (the SDK names it InternalError, 503, and tries again)', async () => {
+    // Prepare
+    let completions = 0;
+    const s3 = await hand((request, response) => {
+      const url = new URL(request.url ?? '/', 'http://s3');
+      if (request.method === 'POST' && url.searchParams.has('uploads'))
+        return response
+          .writeHead(200)
+          .end('<InitiateMultipartUploadResult><UploadId>u</UploadId></InitiateMultipartUploadResult>');
+      if (request.method === 'PUT') return response.writeHead(200, { etag: '"p"' }).end();
+      if (request.method === 'POST') {
+        completions++;
+        return response
+          .writeHead(200)
+          .end(
+            completions === 1 ? '' : '<CompleteMultipartUploadResult><ETag>"w"</ETag></CompleteMultipartUploadResult>',
+          );
+      }
+      return response.writeHead(204).end();
+    });
+    const store = new S3AnswerStore({ client: client(s3.endpoint), bucket: 'b', partBytes: 16 });
+    async function* body(): AsyncIterable<Uint8Array> {
+      yield await Promise.resolve(Buffer.alloc(64, 1));
+    }
+    // Act
+    await store.put(answerRef('pool', 'request-3'), { status: 200, headers: {}, body: body() });
+    // Assess
+    expect(completions).toBe(2);
   });
 });
