@@ -113,7 +113,16 @@ export function awsDomain(region: string): string {
 export class AwsHttp {
   readonly region: string;
   private readonly signer: SignatureV4;
-  private readonly http = new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 60_000 });
+  /**
+   * A connection within 5 s; an answer's headers within 60 s, else a TimeoutError (tried again):
+   * without throwOnRequestTimeout the handler only logs a warning past requestTimeout. Once the
+   * headers came, nothing bounds a body that stops arriving (nor did the SDK's S3 client).
+   */
+  private readonly http = new NodeHttpHandler({
+    connectionTimeout: 5_000,
+    requestTimeout: 60_000,
+    throwOnRequestTimeout: true,
+  });
   private readonly maxAttempts: number;
   private readonly wait: (ms: number) => Promise<unknown>;
 
