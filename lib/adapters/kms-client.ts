@@ -75,7 +75,7 @@ export function kmsClient(region: string, env: NodeJS.ProcessEnv = process.env):
   const endpoint = new URL(
     env.AWS_ENDPOINT_URL_KMS || env.AWS_ENDPOINT_URL || `https://kms.${region}.${awsDomain(region)}`,
   );
-  const call = (operation: string, input: object): Promise<KmsAnswer> =>
+  const call = (operation: string, input: object, required: readonly (keyof KmsAnswer)[]): Promise<KmsAnswer> =>
     aws.retrying(async () => {
       const answer = await aws.exchange({
         method: 'POST',
@@ -104,12 +104,20 @@ export function kmsClient(region: string, env: NodeJS.ProcessEnv = process.env):
       }
       if (!isRecord(document))
         throw new AwsServiceError('MalformedAnswer', answer.status, 'KMS answered no JSON object');
-      return decodeAnswer(document);
+      // An answer without what the operation returns is no answer of KMS's: a failure by name
+      // (KMS unavailable), never an unwrap that simply failed (which reads as the secret's fault).
+      const decoded = decodeAnswer(document);
+      const missing = required.filter((field) => decoded[field] === undefined);
+      if (missing.length > 0) {
+        decoded.Plaintext?.fill(0);
+        throw new AwsServiceError('MalformedAnswer', answer.status, `KMS answered without ${missing.join(', ')}`);
+      }
+      return decoded;
     });
   return {
-    generateDataKey: (input) => call('GenerateDataKey', input),
-    encrypt: (input) => call('Encrypt', input),
-    decrypt: (input) => call('Decrypt', input),
+    generateDataKey: (input) => call('GenerateDataKey', input, ['KeyId', 'Plaintext', 'CiphertextBlob']),
+    encrypt: (input) => call('Encrypt', input, ['KeyId', 'CiphertextBlob']),
+    decrypt: (input) => call('Decrypt', input, ['KeyId', 'Plaintext']),
   };
 }
 

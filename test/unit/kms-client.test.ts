@@ -91,6 +91,34 @@ describe('the default KMS client', () => {
     expect((failure as SealingUnavailable).causes).toEqual(['InvalidSignatureException']);
   });
 
+  it('takes a 200 with no Decrypt answer in it (an empty body) for KMS unavailable, not for a secret undecryptable', async () => {
+    // Prepare: sealed through the fake KMS; opened through an endpoint that answers 200 and nothing.
+    const context = { pool: 'kms', keyId: 'k-5' };
+    const sealed = await createEsdkSealer({ current: { kind: 'kms', keyArn: fakeKeyArn(1) }, kms }).seal(
+      'sk-test-over-http',
+      context,
+    );
+    const empty = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end());
+    });
+    await new Promise<void>((resolve) => empty.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(empty.address() as AddressInfo).port}`;
+    const opener = createEsdkSealer({
+      current: { kind: 'kms', keyArn: fakeKeyArn(1) },
+      cache: false,
+      kms: (region) => kmsClient(region, { AWS_ENDPOINT_URL_KMS: endpoint }),
+    });
+    try {
+      // Act
+      const failure = await opener.open(sealed, context).catch((e: unknown) => e);
+      // Assess: no KMS error named the ciphertext, so nothing here is evidence against the key.
+      expect(failure).toBeInstanceOf(SealingUnavailable);
+    } finally {
+      await new Promise((resolve) => empty.close(resolve));
+    }
+  });
+
   it("reads an error's code as the SDK does: the header first, then __type, without namespace or suffix", () => {
     expect(kmsErrorCode('InvalidCiphertextException:http://internal.amazon.com/coral/', undefined)).toBe(
       'InvalidCiphertextException',
@@ -174,15 +202,15 @@ describe('the wire, against the SDK', () => {
       generate: { KeyId: fakeKeyArn(1), NumberOfBytes: 32, EncryptionContext: context },
     };
     try {
-      // Act: each input through the SDK, then through ours.
+      // Act: each input through the SDK, then through ours (whose answer, an empty object, is no KMS answer: only the request matters here).
       await sdk.send(new DecryptCommand(inputs.decrypt));
-      await ours.decrypt(inputs.decrypt);
+      await ours.decrypt(inputs.decrypt).catch(() => undefined);
       await sdk.send(new DecryptCommand(inputs.decryptBytes));
-      await ours.decrypt(inputs.decryptBytes);
+      await ours.decrypt(inputs.decryptBytes).catch(() => undefined);
       await sdk.send(new EncryptCommand(inputs.encrypt));
-      await ours.encrypt(inputs.encrypt);
+      await ours.encrypt(inputs.encrypt).catch(() => undefined);
       await sdk.send(new GenerateDataKeyCommand(inputs.generate));
-      await ours.generateDataKey(inputs.generate);
+      await ours.generateDataKey(inputs.generate).catch(() => undefined);
     } finally {
       sdk.destroy();
       wire.close();
