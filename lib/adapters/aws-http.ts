@@ -3,8 +3,8 @@
  * by hand: S3 (the proxy's kept answers, s3-rest.ts) and KMS (a KMS wrapping key's data keys,
  * kms-client.ts). A request is signed with SigV4 by the AWS SDK's own signer (payload signed),
  * sent by the SDK's own Node HTTP handler, and retried as the SDK's standard mode retries: three
- * attempts, full-jitter backoff under 100 ms doubling per attempt, on a 5xx, a throttling code or
- * a connection that broke. The SDK's service clients carry every operation's schema and their
+ * attempts, full-jitter backoff under 100 ms doubling per attempt, on what the SDK's own error
+ * classification calls a throttle, a transient fault or a server error. The SDK's service clients carry every operation's schema and their
  * service's endpoint rules, 28 KB (KMS) and ~160 KB (S3 with its checksums and XML) of a bundle,
  * for the three calls each of these makes.
  *
@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { Sha256 } from '@smithy/core/checksum';
 import { HttpRequest } from '@smithy/core/protocols';
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
@@ -67,27 +68,21 @@ export class AwsServiceError extends Error {
   }
 }
 
-/** Codes worth trying again under any status: throttling, and a service's own transient faults. */
-const RETRYABLE_CODES = new Set([
-  'SlowDown',
-  'InternalError',
-  'RequestTimeout',
-  'ServiceUnavailable',
-  'Throttling',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'TooManyRequestsException',
-]);
-/** Connection failures worth trying again: every call here may be repeated. */
-const RETRYABLE_NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_CAP_MS = 20_000;
 
+/**
+ * What the SDK's standard retry strategy tries again, by its own classification: a throttle (429
+ * or a throttling code such as SlowDown, ThrottlingException), a transient fault (500, 502, 503,
+ * 504, a timeout, a connection reset or refused, a host not found) or any other 5xx.
+ */
 function isRetryable(error: unknown): boolean {
-  if (error instanceof AwsServiceError) return error.status >= 500 || RETRYABLE_CODES.has(error.name);
   if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  return error.name === 'TimeoutError' || (typeof code === 'string' && RETRYABLE_NETWORK.has(code));
+  // The error as the classification reads it: its name, code, status and a cause that is an Error.
+  const seen = Object.assign(Object.create(error) as Error, {
+    cause: error.cause instanceof Error ? error.cause : undefined,
+  });
+  return isThrottlingError(seen) || isTransientError(seen) || isServerError(seen);
 }
 
 /** Reads a body whole, up to `limit` bytes; past that, the rest is let go. */

@@ -18,12 +18,17 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 const BLOBS = new Set(['CiphertextBlob', 'Plaintext']);
 
 /**
- * An error's code as the SDK reads it from KMS's answer: the `x-amzn-errortype` header, else the
- * body's `__type`, without a namespace before `#` or anything after `:`.
+ * An error's code as the SDK reads it from a JSON-RPC answer (@smithy/core's
+ * loadJsonRpcErrorCode): the body's `__type`, else its `code`, else the `x-amzn-errortype`
+ * header; then only what comes before a `,` or a `:`, and after a `#` (the namespace) if any.
  */
-export function kmsErrorCode(header: string | undefined, type: unknown): string {
-  const raw = header || (typeof type === 'string' ? type : '');
-  return raw.split(':')[0]?.split('#').pop() || 'UnknownError';
+export function kmsErrorCode(type: unknown, code: unknown, header: string | undefined): string {
+  const raw = [type, code, header].find((value) => typeof value === 'string' || typeof value === 'number');
+  if (raw === undefined) return 'UnknownError';
+  let value = String(raw).split(',')[0] ?? '';
+  value = value.split(':')[0] ?? '';
+  if (value.includes('#')) value = value.split('#')[1] ?? '';
+  return value || 'UnknownError';
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -97,7 +102,7 @@ export function kmsClient(region: string, env: NodeJS.ProcessEnv = process.env):
       if (answer.status >= 300) {
         const message = fields.message ?? fields.Message;
         throw new AwsServiceError(
-          kmsErrorCode(answer.headers['x-amzn-errortype'], fields.__type),
+          kmsErrorCode(fields.__type, fields.code, answer.headers['x-amzn-errortype']),
           answer.status,
           typeof message === 'string' ? message : 'no message',
         );

@@ -131,8 +131,8 @@ export class S3Rest {
     return this.aws.retrying(async () => {
       const answer = await this.once(call);
       const document = (await readUpTo(answer.body, MAX_XML_BYTES)).toString('utf8');
-      // Under a 200 the code alone says whether to try again (InternalError, SlowDown).
-      const error = errorOf(document, answer.status);
+      // An error document under a 200 is a 503, as the SDK's S3 client reads it: tried again.
+      const error = errorOf(document, answer.status === 200 ? 503 : answer.status);
       if (error) throw error;
       // S3 ends a completion it gave up on after its 200 went with no document at all (its
       // keep-alive whitespace aside): the SDK names that InternalError, 503, and tries again.

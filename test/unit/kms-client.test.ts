@@ -119,13 +119,16 @@ describe('the default KMS client', () => {
     }
   });
 
-  it("reads an error's code as the SDK does: the header first, then __type, without namespace or suffix", () => {
-    expect(kmsErrorCode('InvalidCiphertextException:http://internal.amazon.com/coral/', undefined)).toBe(
+  it("reads an error's code as the SDK does: __type, then code, then the header, without namespace or suffix", () => {
+    expect(kmsErrorCode(undefined, undefined, 'InvalidCiphertextException:http://internal.amazon.com/coral/')).toBe(
       'InvalidCiphertextException',
     );
-    expect(kmsErrorCode(undefined, 'com.amazonaws.kms#IncorrectKeyException')).toBe('IncorrectKeyException');
-    expect(kmsErrorCode('', 'DisabledException')).toBe('DisabledException');
-    expect(kmsErrorCode(undefined, 42)).toBe('UnknownError');
+    expect(kmsErrorCode('com.amazonaws.kms#IncorrectKeyException', undefined, 'KMSInternalException')).toBe(
+      'IncorrectKeyException',
+    );
+    expect(kmsErrorCode(undefined, 'DisabledException', 'KMSInternalException')).toBe('DisabledException');
+    expect(kmsErrorCode('ThrottlingException,extra', undefined, undefined)).toBe('ThrottlingException');
+    expect(kmsErrorCode({}, undefined, undefined)).toBe('UnknownError');
   });
 });
 

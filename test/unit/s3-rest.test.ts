@@ -188,13 +188,13 @@ describe('a call', () => {
     expect(String(missing)).not.toContain('test-secret');
   });
 
-  it('reads an error document under a 200 (a completion that failed after its headers went) as an error, and tries it again', async () => {
+  it('reads an error document under a 200 (a completion that failed after its headers went) as a 503, as the SDK does, and tries it again', async () => {
     // Prepare
     const done = '<CompleteMultipartUploadResult><ETag>"whole"</ETag></CompleteMultipartUploadResult>';
     const s3 = await scripted([
       { status: 200, body: error('InternalError') },
       { status: 200, body: done },
-      { status: 200, body: error('InvalidPart') },
+      ...[1, 2, 3].map(() => ({ status: 200, body: error('InvalidPart') })),
     ]);
     const call = {
       method: 'POST',
@@ -210,9 +210,29 @@ describe('a call', () => {
       .catch((e: unknown) => e);
     // Assess
     expect(xmlValue(document, 'ETag')).toBe('"whole"');
-    expect(s3.seen).toHaveLength(3);
+    expect(s3.seen).toHaveLength(5);
     expect(s3.seen[0]?.url).toBe('/b/k?uploadId=u');
-    expect(invalid).toMatchObject({ name: 'InvalidPart' });
+    expect(invalid).toMatchObject({ name: 'InvalidPart', status: 503 });
+  });
+
+  it("tries again what the SDK's classification tries again (429, 502, a timeout) and nothing it would not (400, 403)", async () => {
+    // Prepare
+    const s3 = await scripted([
+      { status: 429, body: error('TooManyRequestsException') },
+      { status: 502, body: '<html>bad gateway</html>' },
+      { status: 200 },
+      { status: 400, body: error('InvalidArgument') },
+      { status: 403, body: error('AccessDenied') },
+    ]);
+    const s3Client = client(s3.endpoint);
+    // Act
+    (await s3Client.send({ method: 'GET', bucket: 'b', key: 'k' })).body.destroy();
+    const invalid = await s3Client.send({ method: 'GET', bucket: 'b', key: 'k' }).catch((e: unknown) => e);
+    const denied = await s3Client.send({ method: 'GET', bucket: 'b', key: 'k' }).catch((e: unknown) => e);
+    // Assess
+    expect(s3.seen).toHaveLength(5);
+    expect(invalid).toMatchObject({ name: 'InvalidArgument', status: 400 });
+    expect(denied).toMatchObject({ name: 'AccessDenied', status: 403 });
   });
 });
 
