@@ -51,6 +51,8 @@ export interface StageConfig {
     /** the customer managed KMS key the source bucket's objects are encrypted under (SSE-KMS), if any */
     sourceBucketKeyArn: string | undefined;
     legacyTable: string | undefined;
+    /** the customer managed KMS key the legacy table is encrypted under, if any */
+    legacyTableKeyArn: string | undefined;
   };
   /** The KMS key that wraps the sealed secrets, and the keys being rotated away from. */
   secrets: SecretsKeyConfig;
@@ -84,7 +86,12 @@ const BASE = {
   // The domain's default pool (what the CLI, the client and the migration use when none is named).
   pools: [{ pool: DEFAULT_POOL, minUsableKeys: 3, minUsableCredits: 30 }],
   alarmEmail: undefined,
-  migration: { sourceBucket: undefined, sourceBucketKeyArn: undefined, legacyTable: undefined },
+  migration: {
+    sourceBucket: undefined,
+    sourceBucketKeyArn: undefined,
+    legacyTable: undefined,
+    legacyTableKeyArn: undefined,
+  },
   secrets: { keyGeneration: 1, previousKeyGenerations: [], previousKeyArns: [] },
 } as const satisfies Partial<StageConfig>;
 
@@ -147,6 +154,10 @@ const ContextOverrides = z.object({
     name(KMS_KEY_ARN, 'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>; not an alias)'),
   ),
   legacyTable: z.optional(TableName),
+  /** the KMS key ARN the legacy table is encrypted under (a customer managed key) */
+  legacyTableKeyArn: z.optional(
+    name(KMS_KEY_ARN, 'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>; not an alias)'),
+  ),
   /** `arn,arn`: the secrets keys being rotated away from (KMS key ARNs), decrypt only, until `keypool reseal` is done */
   previousSecretsKeyArns: z.optional(z.string().check(z.minLength(1))),
   /** the secrets key generation that seals (default 1); a new number is a new key */
@@ -186,6 +197,12 @@ export function resolveStageConfig(context: Context): StageConfig {
       'invalid context: -c migrationBucketKeyArn is the key of the migration bucket: give -c migrationBucket too',
     );
   }
+  const legacyTable = given.legacyTable ?? base.migration.legacyTable;
+  if (given.legacyTableKeyArn !== undefined && legacyTable === undefined) {
+    throw new StageConfigError(
+      'invalid context: -c legacyTableKeyArn is the key of the legacy table: give -c legacyTable too',
+    );
+  }
   return {
     ...base,
     alarmEmail: given.alarmEmail ?? base.alarmEmail,
@@ -198,7 +215,8 @@ export function resolveStageConfig(context: Context): StageConfig {
     migration: {
       sourceBucket,
       sourceBucketKeyArn: given.migrationBucketKeyArn ?? base.migration.sourceBucketKeyArn,
-      legacyTable: given.legacyTable ?? base.migration.legacyTable,
+      legacyTable,
+      legacyTableKeyArn: given.legacyTableKeyArn ?? base.migration.legacyTableKeyArn,
     },
     secrets: parseSecrets(given, base.secrets),
   };

@@ -36,6 +36,7 @@ export function buildKeypoolApp(props: AppProps = {}): KeypoolApp {
       'migrationBucket',
       'migrationBucketKeyArn',
       'legacyTable',
+      'legacyTableKeyArn',
       'secretsKeyGeneration',
       'previousSecretsKeyGenerations',
       'previousSecretsKeyArns',

@@ -229,20 +229,21 @@ export class KeypoolStatelessStack extends Stack {
       new PolicyStatement({
         actions: [...S3_OBJECT_KEY_ACTIONS],
         resources: [answers.key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': this.s3ViaService() } },
+        conditions: { StringEquals: { 'kms:ViaService': this.viaService('s3') } },
       }),
     );
   }
 
-  /** The kms:ViaService value of S3 in this stack's region: a key used only by S3 on a function's behalf. */
-  private s3ViaService(): string {
-    return `s3.${this.region}.${this.urlSuffix}`;
+  /** The kms:ViaService value of a service in this stack's region: a key used only by that service on a function's behalf. */
+  private viaService(service: 's3' | 'dynamodb'): string {
+    return `${service}.${this.region}.${this.urlSuffix}`;
   }
 
   /**
    * The migration may read the configured legacy sources, and nothing when none is set. A bucket
    * whose objects are SSE-KMS under a customer managed key needs kms:Decrypt on that key for
-   * GetObject to succeed: granted on that key only, and only when S3 asks for it.
+   * GetObject to succeed: granted on that key only, and only when S3 asks for it. Likewise a
+   * legacy table encrypted under a customer managed key, for Scan: only when DynamoDB asks.
    */
   private grantMigrationSources(migrate: KeypoolFunction, sources: StageConfig['migration']): void {
     if (sources.sourceBucketKeyArn) {
@@ -250,7 +251,7 @@ export class KeypoolStatelessStack extends Stack {
         new PolicyStatement({
           actions: ['kms:Decrypt'],
           resources: [sources.sourceBucketKeyArn],
-          conditions: { StringEquals: { 'kms:ViaService': this.s3ViaService() } },
+          conditions: { StringEquals: { 'kms:ViaService': this.viaService('s3') } },
         }),
       );
     }
@@ -267,6 +268,15 @@ export class KeypoolStatelessStack extends Stack {
               resourceName: '*',
             }),
           ],
+        }),
+      );
+    }
+    if (sources.legacyTableKeyArn) {
+      migrate.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [sources.legacyTableKeyArn],
+          conditions: { StringEquals: { 'kms:ViaService': this.viaService('dynamodb') } },
         }),
       );
     }

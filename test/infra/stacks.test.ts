@@ -466,6 +466,37 @@ describe('keypool stacks (prod, synthesized offline)', () => {
       expect(() => withKey.app.synth()).not.toThrow();
     });
 
+    it('lets the migration read a legacy table under its own KMS key only when the key is configured, and only through DynamoDB', () => {
+      // Prepare: a legacy table encrypted under a customer managed key; Scan then needs
+      // kms:Decrypt on that key, which dynamodb:Scan alone does not give.
+      const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/5678abcd-12ab-34cd-56ef-1234567890ab';
+      const withKey = buildKeypoolApp({
+        context: { ...PROD_CONTEXT, legacyTableKeyArn: keyArn },
+        builtinCloudFormationValidation: false,
+      });
+      const template = Template.fromStack(withKey.stateless);
+      const onTableKey = (t: Template, name: EntryName) => grantsOf(t, name).filter((g) => g.resource.includes(keyArn));
+      // Act
+      const migrate = onTableKey(template, 'migrate');
+      // Assess: Decrypt alone, on that key alone, only when DynamoDB asks for it in the stack's region.
+      expect(migrate).toEqual([
+        {
+          actions: ['kms:Decrypt'],
+          resource: JSON.stringify(keyArn),
+          condition: {
+            StringEquals: {
+              'kms:ViaService': {
+                'Fn::Join': ['', ['dynamodb.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }]],
+              },
+            },
+          } as unknown as Grant['condition'],
+        },
+      ]);
+      for (const name of ENTRY_NAMES.filter((n) => n !== 'migrate'))
+        expect(onTableKey(template, name), name).toEqual([]);
+      expect(() => withKey.app.synth()).not.toThrow();
+    });
+
     it('grants the migration nothing outside the table when no legacy source is configured', () => {
       // Prepare
       const dev = devApp();

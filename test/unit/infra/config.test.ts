@@ -59,6 +59,7 @@ describe('resolveStageConfig', () => {
       migrationBucket: 'legacy-export',
       migrationBucketKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
       legacyTable: 'old-keys',
+      legacyTableKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/5678abcd-12ab-34cd-56ef-1234567890ab',
     });
     // Assess
     expect(config).toMatchObject({
@@ -74,6 +75,7 @@ describe('resolveStageConfig', () => {
         sourceBucket: 'legacy-export',
         sourceBucketKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
         legacyTable: 'old-keys',
+        legacyTableKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/5678abcd-12ab-34cd-56ef-1234567890ab',
       },
     });
   });
@@ -90,6 +92,11 @@ describe('resolveStageConfig', () => {
     [
       { migrationBucketKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
       /-c migrationBucketKeyArn.*-c migrationBucket/,
+    ],
+    [{ legacyTable: 'old-keys', legacyTableKeyArn: 'alias/legacy' }, /-c legacyTableKeyArn/],
+    [
+      { legacyTableKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/5678abcd-12ab-34cd-56ef-1234567890ab' },
+      /-c legacyTableKeyArn.*-c legacyTable/,
     ],
   ])('refuses %j with a message naming the context key', (context, message) => {
     expect(() => resolveStageConfig(context)).toThrow(StageConfigError);
