@@ -44,7 +44,10 @@ it('ends a call whose answer never comes within the request timeout (60 s) as a 
     while (arrived.length === 0) await new Promise((resolve) => setImmediate(resolve));
     await vi.advanceTimersByTimeAsync(61_000);
     vi.useRealTimers();
-    const settled = await Promise.race([outcome, new Promise((resolve) => setTimeout(() => resolve('pending'), 200))]);
+    const settled = await Promise.race([
+      outcome,
+      new Promise((resolve) => setTimeout(() => resolve('pending'), 2_000)),
+    ]);
     // Assess: NodeHttpHandler only logs a warning past requestTimeout unless throwOnRequestTimeout is set.
     expect(warn.mock.calls.flat().join(' ')).not.toContain('throwOnRequestTimeout');
     expect(settled).toBe('TimeoutError');
