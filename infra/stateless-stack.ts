@@ -246,15 +246,18 @@ export class KeypoolStatelessStack extends Stack {
    * legacy table encrypted under a customer managed key, for Scan: only when DynamoDB asks.
    */
   private grantMigrationSources(migrate: KeypoolFunction, sources: StageConfig['migration']): void {
-    if (sources.sourceBucketKeyArn) {
+    const decryptThrough = (keyArn: string | undefined, service: 's3' | 'dynamodb'): void => {
+      if (!keyArn) return;
       migrate.role.addToPrincipalPolicy(
         new PolicyStatement({
           actions: ['kms:Decrypt'],
-          resources: [sources.sourceBucketKeyArn],
-          conditions: { StringEquals: { 'kms:ViaService': this.viaService('s3') } },
+          resources: [keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': this.viaService(service) } },
         }),
       );
-    }
+    };
+    decryptThrough(sources.sourceBucketKeyArn, 's3');
+    decryptThrough(sources.legacyTableKeyArn, 'dynamodb');
     if (sources.sourceBucket) {
       migrate.role.addToPrincipalPolicy(
         new PolicyStatement({
@@ -268,15 +271,6 @@ export class KeypoolStatelessStack extends Stack {
               resourceName: '*',
             }),
           ],
-        }),
-      );
-    }
-    if (sources.legacyTableKeyArn) {
-      migrate.role.addToPrincipalPolicy(
-        new PolicyStatement({
-          actions: ['kms:Decrypt'],
-          resources: [sources.legacyTableKeyArn],
-          conditions: { StringEquals: { 'kms:ViaService': this.viaService('dynamodb') } },
         }),
       );
     }
