@@ -11,6 +11,7 @@ import { DynamoProxyIdempotency } from './adapters/dynamo-proxy-idempotency.js';
 import { ANSWERS_DIR, FileAnswerStore } from './adapters/file-answer-store.js';
 import { dataDirKeyFile, readLocalSealingKey } from './adapters/local-sealing-key.js';
 import { S3AnswerStore } from './adapters/s3-answer-store.js';
+import { configuredEndpoint } from './adapters/aws-http.js';
 import { S3Rest } from './adapters/s3-rest.js';
 import { ConfigError, localDataDir, readSealingConfig } from './config.js';
 import type { StoreConfig } from './wiring.js';
@@ -37,7 +38,7 @@ export function tableProxyStores(config: StoreConfig, client = documentClient(co
 export function bucketAnswerStore(bucket: string, env: NodeJS.ProcessEnv = process.env): S3AnswerStore {
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
   if (!region) throw new ConfigError('AWS_REGION is not set: the answers bucket is reached in the region it names');
-  const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  const endpoint = configuredEndpoint('S3', env);
   return new S3AnswerStore({ client: new S3Rest({ region, ...(endpoint ? { endpoint } : {}) }), bucket });
 }
 

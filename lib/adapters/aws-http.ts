@@ -100,6 +100,22 @@ export async function readUpTo(body: AwsAnswer['body'], limit: number): Promise<
   return Buffer.concat(chunks).subarray(0, limit);
 }
 
+/** Where the environment points a service (`S3`, `KMS`): AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, as the SDK reads them. */
+export function configuredEndpoint(service: 'S3' | 'KMS', env: NodeJS.ProcessEnv): string | undefined {
+  return env[`AWS_ENDPOINT_URL_${service}`] || env.AWS_ENDPOINT_URL || undefined;
+}
+
+/** An endpoint URL as a request's protocol, host, port and base path (no trailing slash). */
+export function endpointTarget(endpoint: string): Omit<AwsRequest, 'method'> {
+  const url = new URL(endpoint);
+  return {
+    protocol: url.protocol,
+    hostname: url.hostname,
+    ...(url.port ? { port: Number(url.port) } : {}),
+    path: url.pathname.replace(/\/+$/, ''),
+  };
+}
+
 /** The service's domain in a region: China's regions are under their own. */
 export function awsDomain(region: string): string {
   return region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';

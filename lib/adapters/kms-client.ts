@@ -9,7 +9,7 @@
  * (esdk-opener.ts). The endpoint is the region's, or the one the environment names for KMS
  * (`AWS_ENDPOINT_URL_KMS`, then `AWS_ENDPOINT_URL`, as the SDK reads them).
  */
-import { AwsHttp, awsDomain, AwsServiceError, readUpTo } from './aws-http.js';
+import { AwsHttp, awsDomain, AwsServiceError, configuredEndpoint, endpointTarget, readUpTo } from './aws-http.js';
 import type { KmsClientLike } from './wrapping-keys.js';
 
 /** KMS answers are a few hundred bytes: a data key, a key ARN, a ciphertext blob. */
@@ -77,17 +77,13 @@ function decodeAnswer(answer: Record<string, unknown>): KmsAnswer {
 /** A KMS client for `region` (the region of the key ARN the keyring calls). */
 export function kmsClient(region: string, env: NodeJS.ProcessEnv = process.env): KmsClientLike {
   const aws = new AwsHttp({ service: 'kms', region });
-  const endpoint = new URL(
-    env.AWS_ENDPOINT_URL_KMS || env.AWS_ENDPOINT_URL || `https://kms.${region}.${awsDomain(region)}`,
-  );
+  const endpoint = endpointTarget(configuredEndpoint('KMS', env) ?? `https://kms.${region}.${awsDomain(region)}`);
   const call = (operation: string, input: object, required: readonly (keyof KmsAnswer)[]): Promise<KmsAnswer> =>
     aws.retrying(async () => {
       const answer = await aws.exchange({
+        ...endpoint,
         method: 'POST',
-        protocol: endpoint.protocol,
-        hostname: endpoint.hostname,
-        ...(endpoint.port ? { port: Number(endpoint.port) } : {}),
-        path: endpoint.pathname || '/',
+        path: endpoint.path || '/',
         headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${operation}` },
         body: Buffer.from(encodeInput(input)),
       });

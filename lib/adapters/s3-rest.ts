@@ -7,7 +7,15 @@
  * without dots, path-style otherwise and for an endpoint the environment names
  * (`AWS_ENDPOINT_URL_S3`, then `AWS_ENDPOINT_URL`, as the SDK reads them).
  */
-import { AwsHttp, type AwsAnswer, type AwsHttpOptions, awsDomain, AwsServiceError, readUpTo } from './aws-http.js';
+import {
+  AwsHttp,
+  type AwsAnswer,
+  type AwsHttpOptions,
+  awsDomain,
+  AwsServiceError,
+  endpointTarget,
+  readUpTo,
+} from './aws-http.js';
 
 export interface S3RestOptions extends Omit<AwsHttpOptions, 'service' | 'signPathAsSent'> {
   /** an endpoint override (path-style): a test's fake, or the environment's AWS_ENDPOINT_URL_S3 */
@@ -52,14 +60,8 @@ export function s3Target(
 ): { protocol: string; hostname: string; port?: number; path: string } {
   const keyPath = encodeKeyPath(key);
   if (endpoint !== undefined) {
-    const url = new URL(endpoint);
-    const base = url.pathname.replace(/\/+$/, '');
-    return {
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: `${base}/${bucket}/${keyPath}`,
-    };
+    const base = endpointTarget(endpoint);
+    return { ...base, path: `${base.path}/${bucket}/${keyPath}` };
   }
   const host = `s3.${region}.${awsDomain(region)}`;
   return VIRTUAL_HOSTABLE.test(bucket)
@@ -74,10 +76,13 @@ export function xmlValue(document: string, name: string): string | undefined {
 }
 
 const XML_ENTITIES: Record<string, string> = { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' };
+const XML_ESCAPES: Record<string, string> = Object.fromEntries(
+  Object.entries(XML_ENTITIES).map(([entity, character]) => [character, `&${entity};`]),
+);
 
 /** A text as XML character data. */
 export function xmlText(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => `&${{ '<': 'lt', '>': 'gt', '&': 'amp', '"': 'quot', "'": 'apos' }[c]};`);
+  return text.replace(/[<>&"']/g, (c) => XML_ESCAPES[c] ?? c);
 }
 
 /** The body of a CompleteMultipartUpload: the parts by number and ETag, as the SDK's S3 client writes it. */
