@@ -21,7 +21,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { documentClient } from '../lib/adapters/dynamo-client.js';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { documentClient, dynamoClient } from '../lib/adapters/dynamo-client.js';
 import {
   ensureTable,
   freePort,
@@ -30,6 +31,7 @@ import {
   waitForDynamo,
 } from '../lib/local/dynamodb-local.js';
 import { audit, GrantLog, storedCounts } from '../test/support/audit.js';
+import { sdkCalls } from '../test/support/sdk-calls.js';
 import { seedKeys } from '../test/support/seed.js';
 import { keyIdFor } from '../lib/domain/keys.js';
 import { LEASE_SLOTS } from '../lib/domain/lease-id.js';
@@ -51,6 +53,7 @@ import {
 import { startProviderStub } from './provider-stub.js';
 import { cpuSince } from './cpu.js';
 import { PartitionHeat, watchWrites } from './heat.js';
+import type { DynamoCalls } from '../lib/adapters/dynamo-wire.js';
 import {
   mixFromMeasured,
   PARTITION_LIMITS,
@@ -259,7 +262,13 @@ async function main(): Promise<void> {
     process.once('exit', () => child.kill('SIGKILL'));
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   }
-  const client = documentClient({ endpoint, region: undefined });
+  // keypool's contenders send through keypool's own client, as its functions do; the floor and
+  // the baseline through the SDK's document client, as a service built on the SDK would.
+  const sdk = DynamoDBDocumentClient.from(dynamoClient({ endpoint, region: undefined }), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const clients = { keypool: documentClient({ endpoint, region: undefined }), sdk: sdkCalls(sdk) };
+  const client = clients.keypool;
   // The proxied contenders' provider (a process of its own) and the folder their kept answers go to.
   const stub = await startProviderStub();
   const answersDir = mkdtempSync(join(tmpdir(), 'keypool-bench-answers-'));
@@ -276,7 +285,9 @@ async function main(): Promise<void> {
     PartitionHeat
   >;
   const heatByTable = new Map(CONTENDERS.map((name) => [tables[name], heats[name]]));
-  watchWrites(client, (tableName) => heatByTable.get(tableName));
+  const heatOf = (tableName: string): PartitionHeat | undefined => heatByTable.get(tableName);
+  const watched = { keypool: watchWrites(clients.keypool, heatOf), sdk: watchWrites(clients.sdk, heatOf) };
+  const clientOf = (name: ContenderName): DynamoCalls => (name.startsWith('keypool') ? watched.keypool : watched.sdk);
 
   const newTally = (heat: PartitionHeat): Tally => ({
     uses: 0,
@@ -328,7 +339,7 @@ async function main(): Promise<void> {
     const use = contender(
       name,
       {
-        client,
+        client: clientOf(name),
         tableName,
         pool,
         maxUses: config.maxUses,
@@ -491,7 +502,7 @@ async function main(): Promise<void> {
       keypool: contender(
         'keypool',
         {
-          client,
+          client: clients.keypool,
           tableName,
           pool: 'scale-keypool',
           maxUses: config.maxUses,
@@ -503,7 +514,7 @@ async function main(): Promise<void> {
       baseline: contender(
         'baseline',
         {
-          client,
+          client: clients.sdk,
           tableName,
           pool: 'scale-baseline',
           maxUses: config.maxUses,
@@ -538,7 +549,7 @@ async function main(): Promise<void> {
     }
   }
 
-  client.destroy();
+  sdk.destroy();
   stub.stop();
   await dynamo?.stop();
 

@@ -1,9 +1,10 @@
 /** What every contender of the benchmark is built from (./contenders.ts, ./proxied.ts). */
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoCalls } from '../lib/adapters/dynamo-wire.js';
 import type { CapacityMeter } from '../lib/adapters/dynamo-key-store.js';
 
 export interface ContenderSetup {
-  client: DynamoDBDocumentClient;
+  /** keypool's contenders: keypool's own client; the floor's and the baseline's: the SDK's document client */
+  client: DynamoCalls;
   tableName: string;
   pool: string;
   maxUses: number;

@@ -8,11 +8,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, UpdateCommand } from '../lib/adapters/dynamo-wire.js';
 import { type CapacityMeter, DynamoKeyStore } from '../lib/adapters/dynamo-key-store.js';
 import { DynamoPoolStore } from '../lib/adapters/dynamo-pool-store.js';
-import { READ_OPERATIONS } from '../lib/adapters/dynamo-table.js';
+import { isConditionFailure, READ_OPERATIONS } from '../lib/adapters/dynamo-table.js';
 import { createEsdkSealer } from '../lib/adapters/esdk-sealer.js';
 import { Broker } from '../lib/use-cases/broker.js';
 import { NoUsableKey } from '../lib/domain/errors.js';
@@ -229,7 +228,7 @@ export function floorContender(setup: ContenderSetup): UseFn {
         setup.meter.record('write', out.ConsumedCapacity);
         return pick.keyId;
       } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        if (!isConditionFailure(error)) throw error;
         setup.meter.record('write', undefined);
       }
     }

@@ -11,8 +11,8 @@
  * ConsumedCapacity but is billed 1 WCU on the table (the item is under 1 KB).
  */
 import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isConditionFailure } from '../lib/adapters/dynamo-table.js';
+import type { DynamoCalls } from '../lib/adapters/dynamo-wire.js';
 import { TABLE } from '../lib/table.js';
 
 /** One measured stretch (a round): write units per partition value and per item. */
@@ -117,32 +117,36 @@ export class PartitionHeat {
 }
 
 /**
- * Watches the client's writes to each table and hands them to that table's PartitionHeat:
- * UpdateItem and PutItem by the key they name, with the consumed capacity the answer carries
- * (a refused condition: none). Reads and batch writes (the seeding) are not counted.
+ * `client` with its writes to each table handed to that table's PartitionHeat: UpdateItem and
+ * PutItem by the key they name, with the consumed capacity the answer carries (a refused
+ * condition: none). Reads and batch writes (the seeding) are not counted.
  */
 export function watchWrites(
-  client: DynamoDBDocumentClient,
+  client: DynamoCalls,
   heatOf: (tableName: string) => PartitionHeat | undefined,
-): void {
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      const input = args.input as { TableName?: string; Key?: unknown; Item?: unknown; UpdateExpression?: unknown };
+): DynamoCalls {
+  return {
+    destroy: () => client.destroy(),
+    send: async (command) => {
+      const input = command.input as { TableName?: string; Key?: unknown; Item?: unknown };
       const heat = typeof input.TableName === 'string' ? heatOf(input.TableName) : undefined;
-      // UpdateItem (it has an update expression) or PutItem (an item); a GetItem names a key too.
-      const keyId = input.UpdateExpression !== undefined ? keyOf(input.Key) : keyOf(input.Item);
-      if (!heat || keyId === undefined) return next(args);
+      const keyId =
+        command.operation === 'UpdateItem'
+          ? keyOf(input.Key)
+          : command.operation === 'PutItem'
+            ? keyOf(input.Item)
+            : undefined;
+      if (!heat || keyId === undefined) return client.send(command);
       try {
-        const result = await next(args);
-        const consumed = (result.output as { ConsumedCapacity?: ConsumedCapacity }).ConsumedCapacity;
+        const output = await client.send(command);
+        const consumed = (output as { ConsumedCapacity?: ConsumedCapacity }).ConsumedCapacity;
         // A write that did not ask for its capacity says nothing; every contender's writes do ask.
         if (consumed) heat.write(keyId, consumed);
-        return result;
+        return output;
       } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) heat.write(keyId, undefined);
+        if (isConditionFailure(error)) heat.write(keyId, undefined);
         throw error;
       }
     },
-    { step: 'initialize', name: 'benchPartitionHeat' },
-  );
+  };
 }

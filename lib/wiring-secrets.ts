@@ -6,7 +6,7 @@
  */
 import { lstat } from 'node:fs/promises';
 import { S3Client } from '@aws-sdk/client-s3';
-import { documentClient } from './adapters/dynamo-client.js';
+import { documentClient, dynamoClient } from './adapters/dynamo-client.js';
 import { DynamoBalanceStore } from './adapters/dynamo-balance-store.js';
 import { DynamoKeyAdminStore } from './adapters/dynamo-key-admin-store.js';
 import { DynamoKeyStore } from './adapters/dynamo-key-store.js';
@@ -228,7 +228,7 @@ export function migration(
     sources: {
       file: (path) => fileSource(path),
       s3: (bucket, key) => s3Source((s3 ??= new S3Client(config.region ? { region: config.region } : {})), bucket, key),
-      table: (tableName) => legacyTableSource(client, tableName),
+      table: (tableName) => legacyTableSource(dynamoClient(config), tableName),
     },
   };
 }

@@ -10,7 +10,7 @@
  * drop, so what seals or opens lives in lib/wiring-secrets.ts: the list, counting and pools
  * functions import only this module and never bundle it.
  */
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoCalls } from './adapters/dynamo-wire.js';
 import { documentClient } from './adapters/dynamo-client.js';
 import { DynamoAccountRecords } from './adapters/dynamo-account-records.js';
 import { DynamoAccountStore } from './adapters/dynamo-account-store.js';
@@ -34,9 +34,9 @@ export type StoreConfig = Pick<Config, 'endpoint' | 'region' | 'tableName'>;
 
 /** One of the DynamoDB stores of keypool's table (lib/adapters/dynamo-*-store.ts) over the configured table. */
 export function tableStore<S>(
-  Store: new (options: { client: DynamoDBDocumentClient; tableName: string }) => S,
+  Store: new (options: { client: DynamoCalls; tableName: string }) => S,
   config: StoreConfig,
-  client: DynamoDBDocumentClient = documentClient(config),
+  client: DynamoCalls = documentClient(config),
 ): S {
   return new Store({ client, tableName: config.tableName });
 }

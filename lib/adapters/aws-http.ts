@@ -1,6 +1,6 @@
 /**
- * Signed calls to one AWS service in one region, for the two services keypool's functions call
- * by hand: S3 (the proxy's kept answers, s3-rest.ts) and KMS (a KMS wrapping key's data keys,
+ * Signed calls to one AWS service in one region, for the services keypool's functions call
+ * by hand: DynamoDB (dynamo-wire.ts), S3 (the proxy's kept answers, s3-rest.ts) and KMS (a KMS wrapping key's data keys,
  * kms-client.ts). A request is signed with SigV4 by the AWS SDK's own signer (payload signed),
  * sent by the SDK's own Node HTTP handler, and retried as the SDK's standard mode retries: three
  * attempts, full-jitter backoff under 100 ms doubling per attempt, on what the SDK's own error
@@ -32,6 +32,10 @@ export interface AwsHttpOptions {
   wait?: (ms: number) => Promise<unknown>;
   /** S3 signs the path as sent (encoded once); every other service encodes it again */
   signPathAsSent?: boolean;
+  /** an answer's headers within this long, else a TimeoutError (default 60 s) */
+  requestTimeoutMs?: number;
+  /** a connection within this long (default 5 s) */
+  connectionTimeoutMs?: number;
 }
 
 /** Where a request goes and what it carries; the host header and the signature are added. */
@@ -85,6 +89,20 @@ function isRetryable(error: unknown): boolean {
   return isThrottlingError(seen) || isTransientError(seen) || isServerError(seen);
 }
 
+/**
+ * An error's code as the SDK reads it from a JSON-RPC answer (@smithy/core's
+ * loadJsonRpcErrorCode): the body's `__type`, else its `code`, else the `x-amzn-errortype`
+ * header; then only what comes before a `,` or a `:`, and after a `#` (the namespace) if any.
+ */
+export function jsonErrorCode(type: unknown, code: unknown, header: string | undefined): string {
+  const raw = [type, code, header].find((value) => typeof value === 'string' || typeof value === 'number');
+  if (raw === undefined) return 'UnknownError';
+  let value = String(raw).split(',')[0] ?? '';
+  value = value.split(':')[0] ?? '';
+  if (value.includes('#')) value = value.split('#')[1] ?? '';
+  return value || 'UnknownError';
+}
+
 /** Reads a body whole, up to `limit` bytes; past that, the rest is let go. */
 export async function readUpTo(body: AwsAnswer['body'], limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -100,8 +118,8 @@ export async function readUpTo(body: AwsAnswer['body'], limit: number): Promise<
   return Buffer.concat(chunks).subarray(0, limit);
 }
 
-/** Where the environment points a service (`S3`, `KMS`): AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, as the SDK reads them. */
-export function configuredEndpoint(service: 'S3' | 'KMS', env: NodeJS.ProcessEnv): string | undefined {
+/** Where the environment points a service (`S3`, `KMS`, `DYNAMODB`): AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, as the SDK reads them. */
+export function configuredEndpoint(service: 'S3' | 'KMS' | 'DYNAMODB', env: NodeJS.ProcessEnv): string | undefined {
   return env[`AWS_ENDPOINT_URL_${service}`] || env.AWS_ENDPOINT_URL || undefined;
 }
 
@@ -129,11 +147,7 @@ export class AwsHttp {
    * without throwOnRequestTimeout the handler only logs a warning past requestTimeout. Once the
    * headers came, nothing bounds a body that stops arriving (nor did the SDK's S3 client).
    */
-  private readonly http = new NodeHttpHandler({
-    connectionTimeout: 5_000,
-    requestTimeout: 60_000,
-    throwOnRequestTimeout: true,
-  });
+  private readonly http: NodeHttpHandler;
   private readonly maxAttempts: number;
   private readonly wait: (ms: number) => Promise<unknown>;
 
@@ -141,6 +155,11 @@ export class AwsHttp {
     this.region = options.region;
     this.maxAttempts = options.maxAttempts ?? 3;
     this.wait = options.wait ?? sleep;
+    this.http = new NodeHttpHandler({
+      connectionTimeout: options.connectionTimeoutMs ?? 5_000,
+      requestTimeout: options.requestTimeoutMs ?? 60_000,
+      throwOnRequestTimeout: true,
+    });
     this.signer = new SignatureV4({
       credentials: options.credentials ?? defaultProvider(),
       region: options.region,
@@ -172,6 +191,11 @@ export class AwsHttp {
     // The signer answers a copy of the request it was given, of the same class.
     const { response } = await this.http.handle(HttpRequest.isInstance(signed) ? signed : HttpRequest.clone(signed));
     return { status: response.statusCode, headers: response.headers, body: response.body as AwsAnswer['body'] };
+  }
+
+  /** Closes the connections kept open for further requests. */
+  destroy(): void {
+    this.http.destroy();
   }
 
   /** `attempt` again while what it throws is retryable, up to the attempts allowed. */

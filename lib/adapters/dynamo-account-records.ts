@@ -4,7 +4,7 @@
  * `apk`. What an import and an operator's change need; the writes that put an account's state
  * on its keys are ./dynamo-account-store.ts.
  */
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from './dynamo-wire.js';
 import { ACCOUNT_STATUSES, type AccountRecord, type AccountStatus } from '../domain/accounts.js';
 import type { StatusBy } from '../domain/types.js';
 import type { AccountRecords } from '../ports/account-store.js';

@@ -5,7 +5,7 @@
  * account records' status writes and pages. The records an import reads are
  * ./dynamo-account-records.ts.
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from './dynamo-wire.js';
 import type { AccountRecord } from '../domain/accounts.js';
 import type { KeyRecord } from '../domain/types.js';
 import { type ReportChange, statusStamp } from '../domain/rules.js';

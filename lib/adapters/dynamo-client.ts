@@ -1,9 +1,9 @@
 /**
- * The DynamoDB clients keypool's adapters talk through. Built by the wiring (lib/wiring.ts);
- * the local stack and the tests use the same factory so every client agrees on credentials.
+ * The DynamoDB clients keypool talks through. Built by the wiring (lib/wiring.ts); the local
+ * stack and the tests use the same factory so every client agrees on credentials.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoCalls, DynamoWire } from './dynamo-wire.js';
 
 /**
  * Credentials for DynamoDB Local, which accepts any but only letters and digits in the access
@@ -18,7 +18,11 @@ export interface DynamoEndpoint {
   region: string | undefined;
 }
 
-/** A low-level client: DynamoDB Local with fixed dummy credentials, or AWS with the default chain. */
+/**
+ * The SDK's low-level client, for what only the local stack and the tools do (creating,
+ * describing and listing tables): DynamoDB Local with fixed dummy credentials, or AWS with the
+ * default chain.
+ */
 export function dynamoClient(where: DynamoEndpoint): DynamoDBClient {
   const local = where.endpoint !== undefined;
   return new DynamoDBClient({
@@ -31,7 +35,14 @@ export function dynamoClient(where: DynamoEndpoint): DynamoDBClient {
   });
 }
 
-/** A document client over dynamoClient: plain JavaScript values in and out, undefined fields dropped. */
-export function documentClient(where: DynamoEndpoint): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(dynamoClient(where), { marshallOptions: { removeUndefinedValues: true } });
+/** keypool's own client (dynamo-wire.ts) for items: plain JavaScript values in and out, undefined fields dropped. */
+export function documentClient(where: DynamoEndpoint): DynamoCalls {
+  const local = where.endpoint !== undefined;
+  return new DynamoWire(
+    local
+      ? { endpoint: where.endpoint, region: where.region ?? 'us-east-1', credentials: LOCAL_CREDENTIALS }
+      : where.region
+        ? { region: where.region }
+        : {},
+  );
 }

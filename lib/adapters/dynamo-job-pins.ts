@@ -6,7 +6,7 @@
  * carries no `pool`: it sits in no index, so nothing that reads keys meets it.
  */
 import { createHash } from 'node:crypto';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from './dynamo-wire.js';
 import type { JobPin, JobPins } from '../ports/proxy.js';
 import { JOB_PIN_PREFIX, TABLE, TTL_ATTRIBUTE } from '../table.js';
 import { DynamoTable, type DynamoTableOptions, isConditionFailure } from './dynamo-table.js';

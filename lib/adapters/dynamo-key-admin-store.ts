@@ -6,7 +6,7 @@
  * beside it after the domain rule it states (lib/domain/rules.ts); every read but the sweeps'
  * that open secrets leaves the sealed secret out.
  */
-import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, ScanCommand } from './dynamo-wire.js';
 import { inUsageIndex, operatorStamp, restoredStatus } from '../domain/rules.js';
 import type { KeyRecord, StoredKey } from '../domain/types.js';
 import type { ImportStore } from '../ports/import-store.js';

@@ -6,7 +6,7 @@
  * ConditionExpression of one request, named in a comment beside it after the domain rule it
  * states (lib/domain/rules.ts).
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from './dynamo-wire.js';
 import { inUsageIndex, type ReportChange, statusStamp } from '../domain/rules.js';
 import { type KeyRecord, PROXIED, type StatusStamp } from '../domain/types.js';
 import type { KeyPageRead } from '../ports/key-pages.js';

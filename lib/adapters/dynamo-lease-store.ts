@@ -8,9 +8,7 @@
  * it states (lib/domain/rules.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { isDynamoError, QueryCommand, TransactWriteCommand } from './dynamo-wire.js';
 import { isTemporary, refundsUse } from '../domain/rules.js';
 import { type KeyRecord, type KeyStatus, PROXIED, type StoredKey } from '../domain/types.js';
 import type {
@@ -221,13 +219,13 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
       );
       this.meter?.record('lease', out.ConsumedCapacity);
     } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
+      if (!isDynamoError(error, 'TransactionCanceledException')) throw error;
       this.meter?.record('lease', undefined);
       const [keyReason, recordReason] = error.CancellationReasons ?? [];
       if (recordReason?.Code === CONDITION_FAILED) return { granted: false, idempotencyTaken: true };
       // The key's condition failed: the item as it was (none: no such key).
       if (keyReason?.Code === CONDITION_FAILED)
-        return { granted: false, current: keyReason.Item ? fromKeyItem(unmarshall(keyReason.Item)) : undefined };
+        return { granted: false, current: keyReason.Item ? fromKeyItem(keyReason.Item) : undefined };
       throw error;
     }
     const key = await this.get(record.keyId);
@@ -354,7 +352,7 @@ export class DynamoLeaseStore extends DynamoKeyTable implements LeaseStore {
       this.meter?.record('increment', out.ConsumedCapacity);
       return true;
     } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
+      if (!isDynamoError(error, 'TransactionCanceledException')) throw error;
       this.meter?.record('increment', undefined);
       if (error.CancellationReasons?.[0]?.Code === CONDITION_FAILED) return false;
       throw error;

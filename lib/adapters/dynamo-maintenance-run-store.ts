@@ -4,7 +4,7 @@
  * MAINTENANCE_RUNS, deleted by DynamoDB's TTL 30 days after the run (lib/table.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand } from './dynamo-wire.js';
 import { MAINTENANCE_RUN_RETENTION_DAYS, type MaintenanceRunRecord } from '../domain/maintenance-run.js';
 import type { MaintenanceRunStore } from '../ports/maintenance-run-store.js';
 import { MAINTENANCE_RUN_PREFIX, MAINTENANCE_RUNS, TABLE, TTL_ATTRIBUTE } from '../table.js';

@@ -7,14 +7,8 @@
  * Cost note: transactional writes consume twice the write capacity of plain ones; for a
  * one-off migration that is the price of checking every write.
  */
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import {
-  BatchGetCommand,
-  type DynamoDBDocumentClient,
-  TransactWriteCommand,
-  type TransactWriteCommandInput,
-} from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type DynamoCalls, isDynamoError, TransactWriteCommand } from './dynamo-wire.js';
 import type { KeyStatus, StatusBy } from '../domain/types.js';
 import type { ExistingKey, KeyWrite, MigrationStore, SourceSaid, WriteResult } from '../ports/migration-store.js';
 import { TABLE, usageSortKeyShift } from '../table.js';
@@ -40,7 +34,7 @@ function keyIdOf(write: KeyWrite): string {
 }
 
 export interface DynamoMigrationStoreOptions {
-  client: DynamoDBDocumentClient;
+  client: DynamoCalls;
   tableName: string;
 }
 
@@ -64,7 +58,7 @@ function saidItem(said: SourceSaid): Record<string, unknown> {
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
 export class DynamoMigrationStore implements MigrationStore {
-  private readonly client: DynamoDBDocumentClient;
+  private readonly client: DynamoCalls;
   private readonly tableName: string;
 
   constructor(options: DynamoMigrationStoreOptions) {
@@ -125,7 +119,7 @@ export class DynamoMigrationStore implements MigrationStore {
         for (const i of open) results[i] = { applied: true };
         open = [];
       } catch (error) {
-        if (!(error instanceof TransactionCanceledException)) throw error;
+        if (!isDynamoError(error, 'TransactionCanceledException')) throw error;
         const reasons = error.CancellationReasons ?? [];
         if (reasons.some((r) => r.Code !== undefined && !RETRYABLE.has(r.Code) && r.Code !== 'ConditionalCheckFailed'))
           throw error;
@@ -139,7 +133,7 @@ export class DynamoMigrationStore implements MigrationStore {
             return;
           }
           // The old item holds the secret: only its pool, count and status leave this method.
-          const current = reason.Item ? existingFrom(unmarshall(reason.Item)) : undefined;
+          const current = reason.Item ? existingFrom(reason.Item) : undefined;
           results[i] = { applied: false, current };
           if (!current && (writes[i] as KeyWrite).kind === 'create') unknown.push(i);
         });

@@ -2,7 +2,7 @@
  * The DynamoDB implementation of PoolStore: one item per pool in keypool's table (keyId
  * `pool#<name>`), listed through the pool-keys index under POOL_DIRECTORY (lib/table.ts).
  */
-import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand } from './dynamo-wire.js';
 import type { PoolStore } from '../ports/pool-store.js';
 import {
   DEFAULT_SHARDS,

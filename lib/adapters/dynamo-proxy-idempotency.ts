@@ -7,8 +7,7 @@
  * day after it began. The item never holds the key nor the body, and carries no `pool`: it sits
  * in no index, so nothing that reads keys meets it.
  */
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { DeleteCommand, PutCommand } from './dynamo-wire.js';
 import type { ProxyBegin, ProxyIdempotency, ProxyRequestRecord } from '../ports/proxy.js';
 import { PROXY_REQUEST_PREFIX, TABLE, TTL_ATTRIBUTE } from '../table.js';
 import { DynamoTable, isConditionFailure } from './dynamo-table.js';
@@ -129,7 +128,7 @@ export class DynamoProxyIdempotency extends DynamoTable implements ProxyIdempote
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       this.meter?.record('proxy-begin', undefined);
-      const standing = fromProxyRequestItem(error.Item ? unmarshall(error.Item) : undefined);
+      const standing = fromProxyRequestItem(error.Item);
       // An item that is no record cannot refuse; only a takeover's condition is refused by none.
       if (!standing && error.Item) throw new Error('the idempotency record refused the write but could not be read');
       return standing && { started: false, record: standing };

@@ -5,20 +5,16 @@
  * one way a busy table is reported: StoreThrottled, never an internal error nor a verdict on a
  * key.
  */
-import {
-  ConditionalCheckFailedException,
-  type ConsumedCapacity,
-  TransactionConflictException,
-} from '@aws-sdk/client-dynamodb';
+import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
+import type { BatchGetCommandOutput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import {
   BatchGetCommand,
-  type BatchGetCommandOutput,
-  type DynamoDBDocumentClient,
+  type DynamoCalls,
+  type DynamoServiceError,
+  isDynamoError,
   QueryCommand,
   UpdateCommand,
-  type UpdateCommandInput,
-} from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+} from './dynamo-wire.js';
 import { mapLimit } from '../shared/map-limit.js';
 import { StoreThrottled, type TableBusy } from '../domain/errors.js';
 import type { Item } from './key-item.js';
@@ -26,16 +22,6 @@ import { TABLE } from '../table.js';
 
 /** BatchGetItem requests one read sends at once. */
 const BATCH_GETS_IN_FLIGHT = 4;
-
-/** DynamoDB's errors for a throttled request; the SDK has retried them, with backoff, before an adapter sees one. */
-const THROTTLING_ERRORS: ReadonlySet<string> = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-]);
-
-/** The name under which the client carries the middleware that reports throttling as StoreThrottled. */
-const STORE_THROTTLED_MIDDLEWARE = 'keypoolStoreThrottled';
 
 /**
  * Attempts, in all, of a write DynamoDB refuses for a conflict with a concurrent transaction (or
@@ -72,30 +58,9 @@ export async function retryBusy<T>(send: () => Promise<T>, busy: (error: unknown
 
 /** A single write refused for a concurrent transaction on its item (the SDK does not retry it). */
 function conflicted(error: unknown): Busy {
-  return error instanceof TransactionConflictException
+  return isDynamoError(error, 'TransactionConflictException')
     ? { reason: 'conflict', dynamoCode: 'TransactionConflictException' }
     : undefined;
-}
-
-/**
- * Every request through `client` that DynamoDB still throttles once the SDK's retries are spent
- * fails with StoreThrottled (the edge answers 503 store_throttled with a Retry-After) instead of
- * the SDK's error (an internal error). Installed once per client, whichever adapter comes first.
- */
-function reportThrottling(client: DynamoDBDocumentClient): void {
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      try {
-        return await next(args);
-      } catch (error) {
-        const name = error instanceof Error ? error.name : '';
-        if (THROTTLING_ERRORS.has(name)) throw new StoreThrottled({ reason: 'throttled', dynamoCode: name });
-        throw error;
-      }
-    },
-    // Outside the SDK's retry middleware: the error that is left when it has given up.
-    { step: 'initialize', name: STORE_THROTTLED_MIDDLEWARE, override: true },
-  );
 }
 
 /**
@@ -122,7 +87,7 @@ export interface CapacityMeter {
 }
 
 export interface DynamoTableOptions {
-  client: DynamoDBDocumentClient;
+  client: DynamoCalls;
   tableName: string;
   meter?: CapacityMeter;
 }
@@ -139,7 +104,7 @@ export interface ConditionalWrite {
 export type ConditionalResult = { ok: true; item: Item } | { ok: false; item: Item | undefined };
 
 export class DynamoTable {
-  readonly client: DynamoDBDocumentClient;
+  readonly client: DynamoCalls;
   readonly tableName: string;
   readonly meter: CapacityMeter | undefined;
 
@@ -147,7 +112,6 @@ export class DynamoTable {
     this.client = options.client;
     this.tableName = options.tableName;
     this.meter = options.meter;
-    reportThrottling(this.client);
   }
 
   /** Asks for consumed capacity only when someone measures it. */
@@ -182,7 +146,7 @@ export class DynamoTable {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       this.meter?.record(operation, undefined);
-      return { ok: false, item: error.Item ? unmarshall(error.Item) : undefined };
+      return { ok: false, item: error.Item };
     }
   }
 
@@ -281,6 +245,6 @@ export class DynamoTable {
 }
 
 /** A refused condition: the one DynamoDB error keypool treats as an answer. */
-export function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
-  return error instanceof ConditionalCheckFailedException;
+export function isConditionFailure(error: unknown): error is DynamoServiceError {
+  return isDynamoError(error, 'ConditionalCheckFailedException');
 }

@@ -9,27 +9,21 @@
  * (esdk-opener.ts). The endpoint is the region's, or the one the environment names for KMS
  * (`AWS_ENDPOINT_URL_KMS`, then `AWS_ENDPOINT_URL`, as the SDK reads them).
  */
-import { AwsHttp, awsDomain, AwsServiceError, configuredEndpoint, endpointTarget, readUpTo } from './aws-http.js';
+import {
+  AwsHttp,
+  awsDomain,
+  AwsServiceError,
+  configuredEndpoint,
+  endpointTarget,
+  jsonErrorCode,
+  readUpTo,
+} from './aws-http.js';
 import type { KmsClientLike } from './wrapping-keys.js';
 
 /** KMS answers are a few hundred bytes: a data key, a key ARN, a ciphertext blob. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 /** The fields KMS's JSON protocol carries as base64 (in the input: the blob to decrypt, the plaintext to encrypt). */
 const BLOBS = new Set(['CiphertextBlob', 'Plaintext']);
-
-/**
- * An error's code as the SDK reads it from a JSON-RPC answer (@smithy/core's
- * loadJsonRpcErrorCode): the body's `__type`, else its `code`, else the `x-amzn-errortype`
- * header; then only what comes before a `,` or a `:`, and after a `#` (the namespace) if any.
- */
-export function kmsErrorCode(type: unknown, code: unknown, header: string | undefined): string {
-  const raw = [type, code, header].find((value) => typeof value === 'string' || typeof value === 'number');
-  if (raw === undefined) return 'UnknownError';
-  let value = String(raw).split(',')[0] ?? '';
-  value = value.split(':')[0] ?? '';
-  if (value.includes('#')) value = value.split('#')[1] ?? '';
-  return value || 'UnknownError';
-}
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -98,7 +92,7 @@ export function kmsClient(region: string, env: NodeJS.ProcessEnv = process.env):
       if (answer.status >= 300) {
         const message = fields.message ?? fields.Message;
         throw new AwsServiceError(
-          kmsErrorCode(fields.__type, fields.code, answer.headers['x-amzn-errortype']),
+          jsonErrorCode(fields.__type, fields.code, answer.headers['x-amzn-errortype']),
           answer.status,
           typeof message === 'string' ? message : 'no message',
         );

@@ -4,7 +4,6 @@
  * count of a pool's keys reads of each, and which cancelled transactions are load rather than an
  * answer, and the completion's write. Pure: no request is sent here.
  */
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { CountedKey } from '../domain/dry-pool.js';
 import type { TableBusy } from '../domain/errors.js';
 import { refundsUse } from '../domain/rules.js';
@@ -13,6 +12,7 @@ import { TABLE } from '../table.js';
 import type { CompletionAttempt } from '../ports/lease-store.js';
 import { keyWrite, refundSortKey, reportClauses, slotOfNonce } from './dynamo-key-table.js';
 import type { Busy, ConditionalWrite } from './dynamo-table.js';
+import { isDynamoError } from './dynamo-wire.js';
 import { type Item, projection } from './key-item.js';
 
 const { partitionKey: KEY } = TABLE;
@@ -46,7 +46,7 @@ const BUSY_REASONS: Readonly<Record<string, TableBusy['reason']>> = {
  * throttling. A cancellation that also carries a failed condition is an answer (nothing to retry).
  */
 export function busyTransaction(error: unknown): Busy {
-  if (!(error instanceof TransactionCanceledException)) return undefined;
+  if (!isDynamoError(error, 'TransactionCanceledException')) return undefined;
   const codes = (error.CancellationReasons ?? []).map((reason) => reason.Code ?? '');
   if (codes.includes(CONDITION_FAILED)) return undefined;
   const dynamoCode = codes.find((code) => BUSY_REASONS[code] !== undefined);

@@ -5,8 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { UnreadableSource } from '../domain/errors.js';
@@ -89,12 +88,12 @@ export function s3Source(client: S3Client, bucket: string, key: string): Migrati
 }
 
 /**
- * A legacy DynamoDB table, scanned page by page; a row's position is its 1-based index in
- * scan order. Numbers are read as exact digit strings (`{"$numberDecimal": ...}`), so a
+ * A legacy DynamoDB table, scanned page by page through the SDK's client (the migration, a
+ * one-off run, carries it); a row's position is its 1-based index in scan order. Numbers are read as exact digit strings (`{"$numberDecimal": ...}`), so a
  * value the SDK could not hold as a JS number is reported invalid rather than crashing the scan.
  */
 export function legacyTableSource(
-  client: DynamoDBDocumentClient,
+  client: DynamoDBClient,
   tableName: string,
   options: { pageLimit?: number } = {},
 ): MigrationSource {

@@ -3,7 +3,7 @@
  * gone 30 days after the run; and on DynamoDB, the item carries the TTL that deletes it.
  * Run against every implementation (in-memory and DynamoDB Local).
  */
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '../../lib/adapters/dynamo-wire.js';
 import { describe, expect, it } from 'vitest';
 import { DynamoMaintenanceRunStore } from '../../lib/adapters/dynamo-maintenance-run-store.js';
 import { MAINTENANCE_RUN_RETENTION_DAYS, type MaintenanceRunRecord } from '../../lib/domain/maintenance-run.js';

@@ -6,7 +6,7 @@
  * and DynamoDB Local); on DynamoDB, the items carry the TTL and no reader of keys meets them.
  */
 import { randomBytes } from 'node:crypto';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '../../lib/adapters/dynamo-wire.js';
 import { describe, expect, it } from 'vitest';
 import { DynamoJobPins, jobPinKey } from '../../lib/adapters/dynamo-job-pins.js';
 import { DynamoProxyIdempotency } from '../../lib/adapters/dynamo-proxy-idempotency.js';

@@ -5,7 +5,7 @@
  * pool; an import of a retired key reports it, or revives it with `revive=true`.
  * Each test isolates itself by pool name; the file has one table.
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '../../lib/adapters/dynamo-wire.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyIdFor } from '../../lib/domain/keys.js';
 import { type LocalServer, startServer } from '../../lib/local/server.js';

@@ -1,4 +1,4 @@
-import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand } from '../../lib/adapters/dynamo-wire.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mapLimit } from '../../lib/shared/map-limit.js';
 import {

@@ -5,7 +5,7 @@
  * gets back no `sealedKey` from DynamoDB at all (projections, UPDATED_NEW, no ALL_OLD), so it
  * cannot leak it. Proven on DynamoDB Local by recording every answer the client receives.
  */
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoCalls } from '../../lib/adapters/dynamo-wire.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
@@ -14,15 +14,16 @@ import { sealNewKey } from '../../lib/use-cases/new-key.js';
 import { createTestTable, fakeKey, uniqueName } from '../support/dynamo.js';
 import { testSealer } from '../support/sealing.js';
 
-/** A document client that keeps every answer (and every refusal's item) it receives, as text. */
-function recordingClient(endpoint: string): { client: DynamoDBDocumentClient; answers: string[] } {
-  const client = documentClient({ endpoint, region: undefined });
+/** keypool's client, keeping every answer (and every refusal's item) it receives, as text. */
+function recordingClient(endpoint: string): { client: DynamoCalls; answers: string[] } {
+  const inner = documentClient({ endpoint, region: undefined });
   const answers: string[] = [];
-  client.middlewareStack.add(
-    (next) => async (args) => {
+  const client: DynamoCalls = {
+    destroy: () => inner.destroy(),
+    send: async (command) => {
       try {
-        const out = await next(args);
-        answers.push(JSON.stringify(out.output));
+        const out = await inner.send(command);
+        answers.push(JSON.stringify(out));
         return out;
       } catch (error) {
         answers.push(
@@ -34,8 +35,7 @@ function recordingClient(endpoint: string): { client: DynamoDBDocumentClient; an
         throw error;
       }
     },
-    { step: 'initialize', name: 'recordAnswers' },
-  );
+  };
   return { client, answers };
 }
 

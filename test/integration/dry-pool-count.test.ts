@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
+import type { DynamoCalls } from '../../lib/adapters/dynamo-wire.js';
 import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { Broker } from '../../lib/use-cases/broker.js';
@@ -18,18 +19,18 @@ import { seedKeys } from '../support/seed.js';
 
 /** A broker over `tableName` whose batch reads each take at least `delayMs` more; it counts them. */
 function slowBroker(endpoint: string, tableName: string, delayMs: number) {
-  const client = documentClient({ endpoint, region: undefined });
+  const inner = documentClient({ endpoint, region: undefined });
   const reads = { batches: 0 };
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName?.startsWith('BatchGet')) {
+  const client: DynamoCalls = {
+    destroy: () => inner.destroy(),
+    send: async (command) => {
+      if (command.operation === 'BatchGetItem') {
         reads.batches++;
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
-      return next(args);
+      return inner.send(command);
     },
-    { step: 'initialize', name: 'slowBatchReads' },
-  );
+  };
   const broker = new Broker({
     store: new DynamoKeyStore({ client, tableName }),
     poolStore: new DynamoPoolStore({ client, tableName }),

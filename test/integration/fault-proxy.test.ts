@@ -57,8 +57,17 @@ async function clientThrough(
 const item = (id: string): Record<string, unknown> => ({ keyId: id, n: 1 });
 const get = (id: string) => new GetCommand({ TableName: table.tableName, Key: { keyId: id }, ConsistentRead: true });
 const put = (id: string) => new PutCommand({ TableName: table.tableName, Item: item(id) });
-const stored = async (id: string): Promise<Record<string, unknown> | undefined> =>
-  (await table.store.client.send(get(id))).Item;
+/** An item as DynamoDB Local holds it, read past the proxy. */
+const stored = async (id: string): Promise<Record<string, unknown> | undefined> => {
+  const direct = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: table.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS }),
+  );
+  try {
+    return (await direct.send(get(id))).Item;
+  } finally {
+    direct.destroy();
+  }
+};
 
 /** The error a promise rejected with (fails the test if it resolved). */
 async function rejection(promise: Promise<unknown>): Promise<Error & { $metadata?: Record<string, unknown> }> {

@@ -4,7 +4,7 @@
  * leases and completions.
  */
 import { createServer } from 'node:http';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '../../lib/adapters/dynamo-wire.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { StabilityClient } from '../../lib/adapters/stability-client.js';

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoCalls, ScanCommand } from '../../lib/adapters/dynamo-wire.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
@@ -14,7 +14,7 @@ import { startKeypool } from '../support/cli.js';
 import { dynamoEndpoint, scanOpened, uniqueName } from '../support/dynamo.js';
 import { testSealer } from '../support/sealing.js';
 
-let client: DynamoDBDocumentClient;
+let client: DynamoCalls;
 const dir = mkdtempSync(join(tmpdir(), 'keypool-migrate-cli-'));
 
 beforeAll(() => {

@@ -1,13 +1,13 @@
 import { Readable } from 'node:stream';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '../../lib/adapters/dynamo-wire.js';
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource, s3Source } from '../../lib/adapters/migration-sources.js';
-import { documentClient } from '../../lib/adapters/dynamo-client.js';
+import { documentClient, dynamoClient } from '../../lib/adapters/dynamo-client.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { runMigrateEvent } from '../../lib/events/migrate.js';
 import { JsonLogger } from '../../lib/observability/logger.js';
@@ -33,16 +33,19 @@ async function setup() {
   const tableName = uniqueName('lambda');
   await ensureTable(dynamoEndpoint(), tableName);
   const dynamo = documentClient({ endpoint: dynamoEndpoint(), region: undefined });
+  /** the SDK's client: legacy tables are created, and read by the migration, through it */
+  const legacy = dynamoClient({ endpoint: dynamoEndpoint(), region: undefined });
   const store = new DynamoMigrationStore({ client: dynamo, tableName });
   /** The real sources, with S3 served by the stand-in. */
   const sources = (s3: S3Client): MigrationSources => ({
     file: fileSource,
     s3: (bucket, key) => s3Source(s3, bucket, key),
-    table: (name) => legacyTableSource(dynamo, name),
+    table: (name) => legacyTableSource(legacy, name),
   });
   return {
     tableName,
     dynamo,
+    legacy,
     store,
     pools: new DynamoPoolStore({ client: dynamo, tableName }),
     sealer: testSealer(),
@@ -81,9 +84,9 @@ describe('migrate Lambda', () => {
 
   it('the deployed handler migrates a legacy table named in the event', async () => {
     // Prepare
-    const { tableName, dynamo } = await setup();
+    const { tableName, dynamo, legacy: legacyClient } = await setup();
     const legacy = uniqueName('legacy');
-    await dynamo.send(
+    await legacyClient.send(
       new CreateTableCommand({
         TableName: legacy,
         BillingMode: 'PAY_PER_REQUEST',

@@ -1,15 +1,15 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoCalls, PutCommand } from '../../lib/adapters/dynamo-wire.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { DynamoKeyAdminStore } from '../../lib/adapters/dynamo-key-admin-store.js';
 import { DynamoMigrationStore } from '../../lib/adapters/dynamo-migration-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import { fileSource, legacyTableSource } from '../../lib/adapters/migration-sources.js';
-import { documentClient } from '../../lib/adapters/dynamo-client.js';
+import { documentClient, dynamoClient } from '../../lib/adapters/dynamo-client.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
 import { UnreadableSource } from '../../lib/domain/errors.js';
 import { MAX_ROW_BYTES } from '../../lib/adapters/export-reader.js';
@@ -30,11 +30,14 @@ import {
 import { startFakeProvider } from '../support/fake-provider.js';
 import { testSealer } from '../support/sealing.js';
 
-let client: DynamoDBDocumentClient;
+let client: DynamoCalls;
+/** the SDK's client: the legacy tables are created, and read by the migration, through it */
+let legacyClient: DynamoDBClient;
 const dir = mkdtempSync(join(tmpdir(), 'keypool-migrate-'));
 
 beforeAll(() => {
   client = documentClient({ endpoint: dynamoEndpoint(), region: undefined });
+  legacyClient = dynamoClient({ endpoint: dynamoEndpoint(), region: undefined });
 });
 
 async function freshTable(): Promise<string> {
@@ -218,7 +221,7 @@ describe('migrate from a mongoexport file', () => {
     const store = new DynamoMigrationStore({ client, tableName: table });
     const keyId = keyIdFor(A);
     // Act: a write computed from the stale count 1 is refused and reports the count it found.
-    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { UpdateCommand } = await import('../../lib/adapters/dynamo-wire.js');
     await client.send(
       new UpdateCommand({
         TableName: table,
@@ -434,7 +437,7 @@ describe('migrate from a mongoexport file', () => {
     await run(table, fileSource(exportFile([{ api_key: A, usage_count: 1 }, { api_key: B }])));
     const admin = new DynamoKeyAdminStore({ client, tableName: table });
     await admin.retire({ keyId: keyIdFor(A), pool: 'stability', reason: 'retired', at: '2026-01-02T00:00:00.000Z' });
-    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { UpdateCommand } = await import('../../lib/adapters/dynamo-wire.js');
     await client.send(
       new UpdateCommand({
         TableName: table,
@@ -550,7 +553,7 @@ describe('migrate from a legacy DynamoDB table', () => {
   it('scans every page and maps the legacy attributes, positions 1-based in scan order', async () => {
     // Prepare: 31 legacy rows, read in pages of 7 so the scan has to follow LastEvaluatedKey.
     const legacy = uniqueName('legacy');
-    await client.send(
+    await legacyClient.send(
       new CreateTableCommand({
         TableName: legacy,
         BillingMode: 'PAY_PER_REQUEST',
@@ -579,8 +582,8 @@ describe('migrate from a legacy DynamoDB table', () => {
     );
     const table = await freshTable();
     // Act
-    const { report } = await run(table, legacyTableSource(client, legacy, { pageLimit: 7 }));
-    const again = await run(table, legacyTableSource(client, legacy, { pageLimit: 7 }));
+    const { report } = await run(table, legacyTableSource(legacyClient, legacy, { pageLimit: 7 }));
+    const again = await run(table, legacyTableSource(legacyClient, legacy, { pageLimit: 7 }));
     // Assess
     expect(report).toMatchObject({ read: 31, imported: 30, raised: 0, duplicates: 0, ignoredFields: 1 });
     expect(report.invalid).toHaveLength(1);
@@ -604,7 +607,7 @@ describe('migrate from a legacy DynamoDB table', () => {
 
   it('says clearly when the legacy table does not exist, writing nothing', async () => {
     const table = await freshTable();
-    await expect(run(table, legacyTableSource(client, uniqueName('nope')))).rejects.toThrow(/does not exist/);
+    await expect(run(table, legacyTableSource(legacyClient, uniqueName('nope')))).rejects.toThrow(/does not exist/);
     expect(await scanOpened(client, table)).toEqual([]);
   });
 });

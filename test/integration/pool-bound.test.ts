@@ -5,7 +5,7 @@
  * table (and nothing else) could do; the DynamoDB conditions and the open's encryption context
  * must refuse it, whatever the item says.
  */
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '../../lib/adapters/dynamo-wire.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { idempotencyId } from '../../lib/domain/idempotency.js';
 import { IDEMPOTENCY_PREFIX, TABLE } from '../../lib/table.js';

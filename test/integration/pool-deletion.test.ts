@@ -4,7 +4,7 @@
  * it retired and how many remain, and leaves the pool; the same deletion again goes on from
  * there until the pool is gone. On DynamoDB Local, with a clock the test holds.
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '../../lib/adapters/dynamo-wire.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KeyNotSealed, PoolNotFound } from '../../lib/domain/errors.js';
 import type { Retirement as RetirementWrite } from '../../lib/ports/key-admin-store.js';

@@ -2,7 +2,7 @@
  * The documented way back for a key whose ciphertext does not open (docs/troubleshooting.md,
  * docs/api.md `undecryptable`): import its secret again. On DynamoDB Local, through the broker.
  */
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '../../lib/adapters/dynamo-wire.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { keyIdFor } from '../../lib/domain/keys.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoCalls } from '../../lib/adapters/dynamo-wire.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { DynamoKeyAdminStore } from '../../lib/adapters/dynamo-key-admin-store.js';
@@ -23,7 +23,7 @@ import { seedKeys } from '../support/seed.js';
 import type { LeaseGrantBody } from '../support/pool-api.js';
 import { randomKeySealer } from '../support/sealing.js';
 
-let client: DynamoDBDocumentClient;
+let client: DynamoCalls;
 const dir = mkdtempSync(join(tmpdir(), 'keypool-reseal-'));
 
 beforeAll(() => {

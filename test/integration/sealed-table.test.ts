@@ -9,7 +9,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type DynamoDBDocumentClient, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoCalls, PutCommand, ScanCommand, UpdateCommand } from '../../lib/adapters/dynamo-wire.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectSealed } from '../../lib/adapters/esdk-sealer.js';
 import { toKeyItem } from '../../lib/adapters/key-item.js';
@@ -24,7 +24,7 @@ import { testSealer } from '../support/sealing.js';
 import { captureOutput, startTestServer } from '../support/server.js';
 
 let table: TestTable;
-let client: DynamoDBDocumentClient;
+let client: DynamoCalls;
 let server: LocalServer;
 let provider: FakeProvider;
 let env: Record<string, string>;

@@ -3,7 +3,7 @@
  * attributes, every writer that puts a key back into the index, the reshard's conditional
  * move, and a reshard under a concurrent lease loop audited use by use.
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '../../lib/adapters/dynamo-wire.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBalanceStore } from '../../lib/adapters/dynamo-balance-store.js';
 import { NoUsableKey } from '../../lib/domain/errors.js';

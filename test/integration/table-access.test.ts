@@ -8,7 +8,7 @@
  * granted fails here, not in production; and a grant no use case needs fails here too.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoWire, PutCommand, UpdateCommand } from '../../lib/adapters/dynamo-wire.js';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { tableStatements } from '../../infra/table-grants.js';
@@ -39,9 +39,11 @@ const sent: { role: TableRole; request: SentRequest }[] = [];
 let running: TableRole | undefined;
 
 type Send = (this: unknown, command: { input: Record<string, unknown> }, ...rest: unknown[]) => unknown;
-const PROTOTYPES = [DynamoDBClient.prototype, DynamoDBDocumentClient.prototype] as unknown as { send: Send }[];
+// keypool's own client (every item request) and the SDK's (the migration's scan of a legacy table).
+const PROTOTYPES = [DynamoDBClient.prototype, DynamoWire.prototype] as unknown as { send: Send }[];
 
 /** Records every command any DynamoDB client of this process sends (the functions build their own). */
+const originals = PROTOTYPES.map((proto) => (Object.hasOwn(proto, 'send') ? proto.send : undefined));
 function startRecording(): void {
   for (const proto of PROTOTYPES) {
     const send = proto.send;
@@ -63,8 +65,12 @@ function startRecording(): void {
 }
 
 function stopRecording(): void {
-  // The prototypes inherit `send` again (neither had one of its own).
-  for (const proto of PROTOTYPES) delete (proto as Partial<{ send: Send }>).send;
+  // The SDK's prototype inherits `send` again (it had none of its own); keypool's gets its own back.
+  for (const [i, proto] of PROTOTYPES.entries()) {
+    const own = originals[i];
+    if (own) proto.send = own;
+    else delete (proto as Partial<{ send: Send }>).send;
+  }
 }
 
 /** Runs `work` as `role`: what it sends is that role's. */

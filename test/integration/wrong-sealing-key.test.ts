@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoCalls } from '../../lib/adapters/dynamo-wire.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { documentClient } from '../../lib/adapters/dynamo-client.js';
 import { localKeyName } from '../../lib/adapters/wrapping-keys.js';
@@ -26,7 +26,7 @@ import { captureOutput, startTestServer } from '../support/server.js';
 
 const PROJECT_DIR = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 
-let client: DynamoDBDocumentClient;
+let client: DynamoCalls;
 let provider: FakeProvider;
 
 beforeAll(async () => {

@@ -11,7 +11,7 @@
  * callers: the pool is then small enough to drain in seconds). KEYPOOL_CHAOS_LEASES and
  * KEYPOOL_CHAOS_CALLERS override the two.
  */
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoCalls } from '../../lib/adapters/dynamo-wire.js';
 import { expect } from 'vitest';
 import { DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
@@ -118,9 +118,9 @@ class RecordingStore extends DynamoKeyStore {
 
 export interface ChaosRunOptions {
   /** the callers' client (through a fault proxy, or one that gives up fast during an outage) */
-  client: DynamoDBDocumentClient;
+  client: DynamoCalls;
   /** seeding and the audit: straight to DynamoDB Local, patient */
-  patient: DynamoDBDocumentClient;
+  patient: DynamoCalls;
   tableName: string;
   pool: string;
   shards: number;

@@ -8,10 +8,9 @@ import { captureOutput, expectNoSecretInOutput } from './log-capture.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { documentClient, LOCAL_CREDENTIALS } from '../../lib/adapters/dynamo-client.js';
+import { type DynamoCalls, DynamoWire } from '../../lib/adapters/dynamo-wire.js';
 import { ensureTable, freePort, type RunningDynamo, startDynamoLocal } from '../../lib/local/dynamodb-local.js';
 import { CALLERS, CHAOS_TIMEOUT_MS, ChaosRun, chaosLeases, keysFor, sleep } from './chaos-run.js';
 
@@ -21,15 +20,15 @@ const KEYS = keysFor(LEASES);
 const TABLE_NAME = 'chaos';
 
 /** A client that gives up fast: during the outage callers must see errors, not hang. */
-function impatientClient(endpoint: string): DynamoDBDocumentClient {
-  const client = new DynamoDBClient({
+function impatientClient(endpoint: string): DynamoCalls {
+  return new DynamoWire({
     endpoint,
     region: 'us-east-1',
     credentials: LOCAL_CREDENTIALS,
     maxAttempts: 1,
-    requestHandler: { requestTimeout: 3_000, connectionTimeout: 1_000, throwOnRequestTimeout: true },
+    requestTimeoutMs: 3_000,
+    connectionTimeoutMs: 1_000,
   });
-  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
 let dataDir: string;

@@ -10,7 +10,7 @@
  */
 import { registerSecret, scanForSecrets } from './log-capture.js';
 import { request as httpRequest, Agent } from 'node:http';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand } from '../../lib/adapters/dynamo-wire.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as schemas from '../../lib/http/schemas.js';

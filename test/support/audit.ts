@@ -4,7 +4,7 @@
  * what they did, for a 409 answered while a key was certainly usable. Shared by the benchmark
  * and the reliability suite.
  */
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoCalls, ScanCommand } from '../../lib/adapters/dynamo-wire.js';
 
 /** What the callers know happened to each key. */
 export class GrantLog {
@@ -186,11 +186,7 @@ export interface AuditResult {
 }
 
 /** Every key of the pool with its stored count (a full scan, outside any meter). */
-export async function storedCounts(
-  client: DynamoDBDocumentClient,
-  tableName: string,
-  pool: string,
-): Promise<Map<string, number>> {
+export async function storedCounts(client: DynamoCalls, tableName: string, pool: string): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   let start: Record<string, unknown> | undefined;
   do {

@@ -1,6 +1,6 @@
 /** Test helpers: a fresh table per test file on the shared DynamoDB Local. */
 import { randomBytes } from 'node:crypto';
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoCalls, ScanCommand } from '../../lib/adapters/dynamo-wire.js';
 import { inject } from 'vitest';
 import { type CapacityMeter, DynamoKeyStore } from '../../lib/adapters/dynamo-key-store.js';
 import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
@@ -60,7 +60,7 @@ export async function createTestTable(prefix = 'test', meter?: CapacityMeter): P
  * Every key item of a table (consistent reads, all pages), sorted by key id: for comparing
  * whole tables. Pool records are left out: their timestamps are when a run created them.
  */
-export async function scanTable(client: DynamoDBDocumentClient, tableName: string): Promise<Record<string, unknown>[]> {
+export async function scanTable(client: DynamoCalls, tableName: string): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
   let start: Record<string, unknown> | undefined;
   do {
@@ -79,10 +79,7 @@ export async function scanTable(client: DynamoDBDocumentClient, tableName: strin
  * Every key item of a table, sorted by key id, each sealed secret opened into `apiKey`: for
  * comparing what two runs stored although their ciphertexts differ. Throws on a plain `apiKey`.
  */
-export async function scanOpened(
-  client: DynamoDBDocumentClient,
-  tableName: string,
-): Promise<Record<string, unknown>[]> {
+export async function scanOpened(client: DynamoCalls, tableName: string): Promise<Record<string, unknown>[]> {
   return withOpenedSecrets(await scanTable(client, tableName));
 }
 

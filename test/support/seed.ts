@@ -1,6 +1,6 @@
 /** Fast seeding for benchmarks and the reliability suite: BatchWriteItem of whole key items, in parallel. */
 import { randomBytes } from 'node:crypto';
-import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoCalls } from '../../lib/adapters/dynamo-wire.js';
 import { toKeyItem } from '../../lib/adapters/dynamo-key-store.js';
 import { keyIdFor } from '../../lib/domain/keys.js';
 import { mapLimit } from '../../lib/shared/map-limit.js';
@@ -10,7 +10,7 @@ import { DynamoPoolStore } from '../../lib/adapters/dynamo-pool-store.js';
 import type { PoolSettings, StoredKey } from '../../lib/domain/types.js';
 
 export interface SeedOptions {
-  client: DynamoDBDocumentClient;
+  client: DynamoCalls;
   tableName: string;
   pool: string;
   count: number;

@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { DecryptCommand, EncryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEsdkSealer } from '../../lib/adapters/esdk-sealer.js';
-import { cacheKmsClients, kmsClient, kmsErrorCode } from '../../lib/adapters/kms-client.js';
+import { jsonErrorCode } from '../../lib/adapters/aws-http.js';
+import { cacheKmsClients, kmsClient } from '../../lib/adapters/kms-client.js';
 import { SealingUnavailable } from '../../lib/domain/errors.js';
 import { fakeKeyArn, FakeKms, kmsJsonProtocol } from '../support/fake-kms.js';
 
@@ -120,15 +121,15 @@ describe('the default KMS client', () => {
   });
 
   it("reads an error's code as the SDK does: __type, then code, then the header, without namespace or suffix", () => {
-    expect(kmsErrorCode(undefined, undefined, 'InvalidCiphertextException:http://internal.amazon.com/coral/')).toBe(
+    expect(jsonErrorCode(undefined, undefined, 'InvalidCiphertextException:http://internal.amazon.com/coral/')).toBe(
       'InvalidCiphertextException',
     );
-    expect(kmsErrorCode('com.amazonaws.kms#IncorrectKeyException', undefined, 'KMSInternalException')).toBe(
+    expect(jsonErrorCode('com.amazonaws.kms#IncorrectKeyException', undefined, 'KMSInternalException')).toBe(
       'IncorrectKeyException',
     );
-    expect(kmsErrorCode(undefined, 'DisabledException', 'KMSInternalException')).toBe('DisabledException');
-    expect(kmsErrorCode('ThrottlingException,extra', undefined, undefined)).toBe('ThrottlingException');
-    expect(kmsErrorCode({}, undefined, undefined)).toBe('UnknownError');
+    expect(jsonErrorCode(undefined, 'DisabledException', 'KMSInternalException')).toBe('DisabledException');
+    expect(jsonErrorCode('ThrottlingException,extra', undefined, undefined)).toBe('ThrottlingException');
+    expect(jsonErrorCode({}, undefined, undefined)).toBe('UnknownError');
   });
 });
 
