@@ -92,15 +92,16 @@ function isRetryable(error: unknown): boolean {
 /**
  * An error's code as the SDK reads it from a JSON-RPC answer (@smithy/core's
  * loadJsonRpcErrorCode): the body's `__type`, else its `code`, else the `x-amzn-errortype`
- * header; then only what comes before a `,` or a `:`, and after a `#` (the namespace) if any.
+ * header; then only what comes before a `,` or a `:`, and after a `#` (the namespace) if any;
+ * `Unknown` when none names one, as the SDK names it.
  */
 export function jsonErrorCode(type: unknown, code: unknown, header: string | undefined): string {
   const raw = [type, code, header].find((value) => typeof value === 'string' || typeof value === 'number');
-  if (raw === undefined) return 'UnknownError';
+  if (raw === undefined) return 'Unknown';
   let value = String(raw).split(',')[0] ?? '';
   value = value.split(':')[0] ?? '';
   if (value.includes('#')) value = value.split('#')[1] ?? '';
-  return value || 'UnknownError';
+  return value || 'Unknown';
 }
 
 /** Reads a body whole, up to `limit` bytes; past that, the rest is let go. */

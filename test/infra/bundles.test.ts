@@ -52,6 +52,15 @@ function budgetOf(name: string): keyof typeof MAX_BYTES_VS_FLOOR {
   const { secrets } = ENTRY_POINTS[name as keyof typeof ENTRY_POINTS];
   return secrets === 'encrypt' ? 'sealing' : secrets === 'decrypt' ? 'opening' : 'plain';
 }
+/** The files that reached a bundle's output, not everything esbuild parsed. */
+function inputsOf(bundle: Bundle): string[] {
+  return Object.values(bundle.metafile.outputs).flatMap((output) =>
+    Object.entries(output.inputs)
+      .filter(([, use]) => use.bytesInOutput > 0)
+      .map(([input]) => input),
+  );
+}
+
 /** @aws-crypto packages the AWS SDK itself uses for checksums: not the Encryption SDK. */
 const SDK_HASHING = new Set([
   '@aws-crypto/sha256-js',
@@ -144,9 +153,13 @@ describe('the stack bundles every entry point the same way', () => {
     expect(imports.length).toBeGreaterThan(0);
     expect(imports.filter((s) => !isBuiltin(s))).toEqual([]);
     const packages = packagesIn(bundle as Bundle).map((p) => p.pkg);
-    // Only the functions that touch the table carry a DynamoDB client: meta never builds one.
-    if (ENTRY_POINTS[name].table.items.length > 0) expect(packages).toContain('@aws-sdk/client-dynamodb');
-    else expect(packages.filter((p) => p.startsWith('@aws-sdk/'))).toEqual([]);
+    // Only the functions that touch the table carry a DynamoDB client, keypool's own: meta never
+    // builds one. The SDK's DynamoDB packages only in migrate, which scans a legacy table with them.
+    const sdkDynamo = packages.filter((p) => /^@aws-sdk\/(client|lib|util)-dynamodb$/.test(p)).sort();
+    if (ENTRY_POINTS[name].table.items.length > 0) {
+      expect(inputsOf(bundle as Bundle)).toContain('lib/adapters/dynamo-wire.ts');
+      expect(sdkDynamo).toEqual(name === 'migrate' ? ['@aws-sdk/client-dynamodb', '@aws-sdk/util-dynamodb'] : []);
+    } else expect(packages.filter((p) => p.startsWith('@aws-sdk/'))).toEqual([]);
   });
 
   it.each(ENTRY_NAMES)('%s: loads on Node with --enable-source-maps and exports handler', async (name) => {
@@ -158,14 +171,7 @@ describe('the stack bundles every entry point the same way', () => {
 
   it('keeps zod to zod/mini: no classic API, no locale (lib/http/validation-messages.ts writes the messages)', () => {
     for (const bundle of bundles.values()) {
-      // What reached the output, not everything esbuild parsed.
-      const inputs = Object.values(bundle.metafile.outputs)
-        .flatMap((output) =>
-          Object.entries(output.inputs)
-            .filter(([, use]) => use.bytesInOutput > 0)
-            .map(([input]) => input),
-        )
-        .filter((input) => input.includes('node_modules/zod/'));
+      const inputs = inputsOf(bundle).filter((input) => input.includes('node_modules/zod/'));
       expect(inputs.length, bundle.name).toBeGreaterThan(0);
       expect(
         inputs.filter((i) => i.includes('/v4/classic/')),

@@ -129,7 +129,7 @@ describe('the default KMS client', () => {
     );
     expect(jsonErrorCode(undefined, 'DisabledException', 'KMSInternalException')).toBe('DisabledException');
     expect(jsonErrorCode('ThrottlingException,extra', undefined, undefined)).toBe('ThrottlingException');
-    expect(jsonErrorCode({}, undefined, undefined)).toBe('UnknownError');
+    expect(jsonErrorCode({}, undefined, undefined)).toBe('Unknown');
   });
 });
 

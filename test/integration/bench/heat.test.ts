@@ -18,9 +18,10 @@ describe('partition heat', () => {
     const endpoint = dynamoEndpoint();
     const tableName = uniqueName('heat');
     await ensureTable(endpoint, tableName);
-    const client = documentClient({ endpoint, region: undefined });
     const heat = new PartitionHeat();
-    watchWrites(client, (name) => (name === tableName ? heat : undefined));
+    const client = watchWrites(documentClient({ endpoint, region: undefined }), (name) =>
+      name === tableName ? heat : undefined,
+    );
     const pool = 'heat';
     const ids = await seedKeys({
       client,
