@@ -16,6 +16,7 @@
  * (`Item`) and a cancelled transaction's reasons (`CancellationReasons`), their items as plain
  * values here. A request DynamoDB still throttles once the retries are spent is StoreThrottled.
  */
+import { randomUUID } from 'node:crypto';
 import type {
   BatchGetCommandInput,
   BatchGetCommandOutput,
@@ -286,7 +287,14 @@ export class DynamoWire implements DynamoCalls {
 
   async send<O extends Operation>(command: DynamoCommand<O>): Promise<Operations[O][1]> {
     const { aws, target } = await this.connect();
-    const body = Buffer.from(JSON.stringify(convertItems(command.input, toWireItem)));
+    // A transaction without a token of its caller's gets one, as the SDK gives it (an idempotency
+    // token): the same body goes out on every attempt, so a transaction DynamoDB applied but whose
+    // answer was lost is answered as done when it is sent again, not run a second time.
+    const input =
+      command.operation === 'TransactWriteItems' && !(command.input as TransactWriteCommandInput).ClientRequestToken
+        ? { ...command.input, ClientRequestToken: randomUUID() }
+        : command.input;
+    const body = Buffer.from(JSON.stringify(convertItems(input, toWireItem)));
     try {
       return await aws.retrying(async () => {
         const answer = await aws.exchange({
