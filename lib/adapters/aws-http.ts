@@ -3,7 +3,8 @@
  * by hand: DynamoDB (dynamo-wire.ts), S3 (the proxy's kept answers, s3-rest.ts) and KMS (a KMS wrapping key's data keys,
  * kms-client.ts). A request is signed with SigV4 by the AWS SDK's own signer (payload signed),
  * sent by the SDK's own Node HTTP handler, and retried as the SDK's standard mode retries: three
- * attempts, full-jitter backoff under 100 ms doubling per attempt, on what the SDK's own error
+ * attempts, full-jitter backoff under the SDK's own bases (50 ms, a throttle 1 s) doubling per
+ * retry, on what the SDK's own error
  * classification calls a throttle, a transient fault or a server error. The SDK's service clients carry every operation's schema and their
  * service's endpoint rules, 28 KB (KMS) and ~160 KB (S3 with its checksums and XML) of a bundle,
  * for the three calls each of these makes.
@@ -16,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { Sha256 } from '@smithy/core/checksum';
 import { HttpRequest } from '@smithy/core/protocols';
-import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
+import { isServerError, isThrottlingError, isTransientError, MAXIMUM_RETRY_DELAY, Retry } from '@smithy/core/retry';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
@@ -72,21 +73,19 @@ export class AwsServiceError extends Error {
   }
 }
 
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_CAP_MS = 20_000;
-
 /**
  * What the SDK's standard retry strategy tries again, by its own classification: a throttle (429
  * or a throttling code such as SlowDown, ThrottlingException), a transient fault (500, 502, 503,
  * 504, a timeout, a connection reset or refused, a host not found) or any other 5xx.
  */
-function isRetryable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+function retryKind(error: unknown): 'throttle' | 'fault' | undefined {
+  if (!(error instanceof Error)) return undefined;
   // The error as the classification reads it: its name, code, status and a cause that is an Error.
   const seen = Object.assign(Object.create(error) as Error, {
     cause: error.cause instanceof Error ? error.cause : undefined,
   });
-  return isThrottlingError(seen) || isTransientError(seen) || isServerError(seen);
+  if (isThrottlingError(seen)) return 'throttle';
+  return isTransientError(seen) || isServerError(seen) ? 'fault' : undefined;
 }
 
 /**
@@ -205,8 +204,11 @@ export class AwsHttp {
       try {
         return await attempt();
       } catch (error) {
-        if (tried >= this.maxAttempts || !isRetryable(error)) throw error;
-        await this.wait(Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** tried));
+        const kind = retryKind(error);
+        if (tried >= this.maxAttempts || !kind) throw error;
+        // The SDK's backoff: full jitter under its base (a throttle's longer) doubled per retry, capped.
+        const base = kind === 'throttle' ? Retry.throttlingDelay() : Retry.delay();
+        await this.wait(Math.random() * Math.min(MAXIMUM_RETRY_DELAY, base * 2 ** (tried - 1)));
       }
     }
   }
