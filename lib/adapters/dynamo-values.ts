@@ -7,6 +7,7 @@
  *
  * An undefined field of a map is left out; a number that is not finite or not an exact integer
  * past 2^53, an empty set, and anything else (a Date, a class instance) are refused, as there.
+ * Read back, a number past 2^53 is a bigint, as unmarshall gives it.
  */
 
 /** An item (or a key) as plain values. */
@@ -80,11 +81,20 @@ export function toWireItem(item: WireItem): Record<string, unknown> {
   return out;
 }
 
-function fromNumber(text: string): number {
+/**
+ * A number as unmarshall reads it: a JavaScript number within the safe integers' range, else a
+ * bigint; a fraction past that range, or anything not finite, is refused rather than read inexactly.
+ */
+function fromNumber(text: string): number | bigint {
   const value = Number(text);
-  if (!Number.isFinite(value) || (Number.isInteger(value) && !Number.isSafeInteger(value)))
+  if (!Number.isFinite(value))
     throw new RangeError(`number ${text} cannot be read as a JavaScript number without losing precision`);
-  return value;
+  if (value >= Number.MIN_SAFE_INTEGER && value <= Number.MAX_SAFE_INTEGER) return value;
+  try {
+    return BigInt(text);
+  } catch {
+    throw new RangeError(`number ${text} is past 2^53 and not an integer: it cannot be read without losing precision`);
+  }
 }
 
 /** Bytes of their own, not a view of Node's shared pool. */
