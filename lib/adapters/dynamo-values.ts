@@ -5,9 +5,10 @@
  *   string S · number and bigint N · boolean BOOL · null NULL · Uint8Array B (base64 on the
  *   wire) · array L · plain object M · Set of strings SS, of numbers NS, of byte arrays BS
  *
- * An undefined field of a map is left out; a number that is not finite or not an exact integer
- * past 2^53, an empty set, and anything else (a Date, a class instance) are refused, as there.
- * Read back, a number past 2^53 is a bigint, as unmarshall gives it.
+ * An undefined field of a map, entry of a list or member of a set is left out; a number that is
+ * not finite or not an exact integer past 2^53, an empty set, and anything else (a Date, a class
+ * instance) are refused, as there. Read back, a number past 2^53 is a bigint, as unmarshall
+ * gives it.
  */
 
 /** An item (or a key) as plain values. */
@@ -43,7 +44,8 @@ function isPlainObject(value: object): value is Record<string, unknown> {
 }
 
 function toSet(values: Set<unknown>): AttributeJson {
-  const members = [...values];
+  // An undefined member is left out, as an undefined entry of a list is.
+  const members = [...values].filter((member) => member !== undefined);
   const [first] = members;
   if (first === undefined) throw new TypeError('an empty set cannot be stored');
   if (members.every((member) => typeof member === 'string')) return { SS: members };

@@ -91,6 +91,7 @@ const ACCEPTED: [string, unknown][] = [
   ['a number set', new Set([1, 2.5, -3, 0])],
   ['a bigint set', new Set([1n, 2n ** 60n])],
   ['a byte set', new Set([new Uint8Array([1, 2]), new Uint8Array([3])])],
+  ['a set with an undefined member', new Set(['a', undefined, 'b'])],
 ];
 
 describe('values keypool writes, against the SDK', () => {
