@@ -315,7 +315,7 @@ export class DynamoWire implements DynamoCalls {
           document = undefined;
         }
         if (answer.status >= 300 || !isRecord(document)) {
-          // No JSON object: not DynamoDB answering (the SDK names it Unknown too).
+          // No JSON object: not DynamoDB answering (the SDK throws a SyntaxError; the edges read both so).
           const fields = isRecord(document) ? document : {};
           const message = fields.message ?? fields.Message;
           const code = isRecord(document)

@@ -585,6 +585,20 @@ describe("DynamoDB's errors, through the SDK and through keypool", () => {
     expect([sdk.requests.length, ours.requests.length]).toEqual([1, 1]);
   });
 
+  it('names a JSON refusal without an error type Unknown, as the SDK does, so the edges read it as "not DynamoDB"', async () => {
+    // Prepare: what keypool's own API answers a DynamoDB request sent to its port by mistake
+    const refusal = { error: 'unsupported_media_type', message: 'send a body as JSON' };
+    // Act
+    const { sdk, ours } = await throughBoth(() => new GetCommand({ TableName: TABLE, Key: KEY }), {
+      answers: () => [{ status: 415, body: JSON.stringify(refusal), headers: { 'content-type': 'application/json' } }],
+    });
+    // Assess
+    expect((sdk.error as Error).name).toBe('Unknown');
+    expect((ours.error as Error).name).toBe('Unknown');
+    expect(storeFailure(ours.error)).toBe('not_dynamodb');
+    expect([sdk.requests.length, ours.requests.length]).toEqual([1, 1]);
+  });
+
   it('tries a 502 page that is not JSON again, as the SDK does, and gives up after the same attempts', async () => {
     // Act
     const { sdk, ours } = await throughBoth(() => new GetCommand({ TableName: TABLE, Key: KEY }), {
