@@ -177,21 +177,22 @@ const ITEM_FIELDS: ReadonlySet<string> = new Set([
   'ExclusiveStartKey',
   'Attributes',
   'LastEvaluatedKey',
+  'ItemCollectionKey',
 ]);
 const ITEM_LIST_FIELDS: ReadonlySet<string> = new Set(['Keys', 'Items']);
 /** Fields keyed by table name (whatever the name): each table's part is converted as a request's or an answer's fields. */
 const BY_TABLE_FIELDS: ReadonlySet<string> = new Set(['RequestItems', 'UnprocessedKeys', 'UnprocessedItems']);
 /** Fields keyed by names of the caller's (attribute placeholders, tables, indexes): never converted. */
-const KEPT_FIELDS: ReadonlySet<string> = new Set([
-  'ExpressionAttributeNames',
-  'ConsumedCapacity',
-  'ItemCollectionMetrics',
-]);
+const KEPT_FIELDS: ReadonlySet<string> = new Set(['ExpressionAttributeNames', 'ConsumedCapacity']);
+
+/** ItemCollectionMetrics per table (a batch's, a transaction's), not one write's (whose ItemCollectionKey is an item). */
+const isMetricsByTable = (name: string, field: Record<string, unknown>): boolean =>
+  name === 'ItemCollectionMetrics' && !isRecord(field.ItemCollectionKey);
 
 /**
  * A request's or an answer's fields with every item converted by `convert`: the fields that are
  * items by name, the lists of them, and the same found inside (TransactItems, RequestItems,
- * Responses, UnprocessedKeys). Everything else is copied as it is.
+ * Responses, UnprocessedKeys, ItemCollectionMetrics). Everything else is copied as it is.
  */
 function convertItems(value: unknown, convert: (item: Record<string, unknown>) => Record<string, unknown>): unknown {
   if (Array.isArray(value)) return value.map((entry) => convertItems(entry, convert));
@@ -211,7 +212,7 @@ function convertItems(value: unknown, convert: (item: Record<string, unknown>) =
           Array.isArray(items) ? items.map((item: unknown) => (isRecord(item) ? convert(item) : item)) : items,
         ]),
       );
-    else if (BY_TABLE_FIELDS.has(name) && isRecord(field))
+    else if (isRecord(field) && (BY_TABLE_FIELDS.has(name) || isMetricsByTable(name, field)))
       out[name] = Object.fromEntries(
         Object.entries(field).map(([table, part]) => [table, convertItems(part, convert)]),
       );

@@ -202,6 +202,8 @@ const ITEM = {
 };
 const KEY = { keyId: 'k-1' };
 const CAPACITY = { TableName: TABLE, CapacityUnits: 1.5, Table: { CapacityUnits: 1 } };
+/** the size of an item collection (a local secondary index's), named by its partition key */
+const COLLECTION = { ItemCollectionKey: wire({ pool: 'images' }), SizeEstimateRangeGB: [0, 1] };
 
 /** Every command keypool sends, with what the scripted DynamoDB answers it. */
 const COMMANDS: [string, () => DynamoCommand<DynamoOperation>, unknown][] = [
@@ -227,8 +229,9 @@ const COMMANDS: [string, () => DynamoCommand<DynamoOperation>, unknown][] = [
         ConditionExpression: 'attribute_not_exists(keyId)',
         ReturnValues: 'ALL_OLD',
         ReturnConsumedCapacity: 'TOTAL',
+        ReturnItemCollectionMetrics: 'SIZE',
       }),
-    { Attributes: wire(ITEM), ConsumedCapacity: CAPACITY },
+    { Attributes: wire(ITEM), ConsumedCapacity: CAPACITY, ItemCollectionMetrics: COLLECTION },
   ],
   [
     'UpdateItem',
@@ -338,8 +341,10 @@ const COMMANDS: [string, () => DynamoCommand<DynamoOperation>, unknown][] = [
           [ODD_TABLE]: [{ PutRequest: { Item: { Key: 'x', Item: { S: 'not an attribute value' } } } }],
         },
         ReturnConsumedCapacity: 'TOTAL',
+        ReturnItemCollectionMetrics: 'SIZE',
       }),
     {
+      ItemCollectionMetrics: { [TABLE]: [COLLECTION] },
       UnprocessedItems: {
         [TABLE]: [{ DeleteRequest: { Key: wire({ keyId: 'k-2' }) } }],
         [ODD_TABLE]: [{ PutRequest: { Item: wire({ Key: 'x', Item: { S: 'not an attribute value' } }) } }],
@@ -389,8 +394,9 @@ const COMMANDS: [string, () => DynamoCommand<DynamoOperation>, unknown][] = [
         ],
         ClientRequestToken: 'token-1',
         ReturnConsumedCapacity: 'INDEXES',
+        ReturnItemCollectionMetrics: 'SIZE',
       }),
-    { ConsumedCapacity: [CAPACITY] },
+    { ConsumedCapacity: [CAPACITY], ItemCollectionMetrics: { [TABLE]: [COLLECTION] } },
   ],
 ];
 
