@@ -44,15 +44,8 @@ function throughProxy(maxAttempts: number): DynamoWire {
   return client;
 }
 
-/** The error a promise rejected with (fails the test if it resolved). */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
+/** What `promise` rejected with, or its value: each test asserts which it must be. */
+const caught = (promise: Promise<unknown>): Promise<unknown> => promise.catch((error: unknown) => error);
 
 /** How many requests reached the proxy, and how many of them it forwarded, while `act` ran. */
 async function counted<T>(act: () => Promise<T>): Promise<{ result: T; requests: number; forwarded: number }> {
@@ -98,7 +91,7 @@ describe("keypool's DynamoDB client through the fault proxy", () => {
     const answered = await counted(() => client.send(put(keyId)));
     proxy.inject(kind, { operation: 'GetItem', times: 3 });
     const refused = await counted(() =>
-      rejection(client.send(new GetCommand({ TableName: table.tableName, Key: { keyId } }))),
+      caught(client.send(new GetCommand({ TableName: table.tableName, Key: { keyId } }))),
     );
     // Assess
     expect(answered).toMatchObject({ requests: 3, forwarded: 1 });
@@ -116,7 +109,7 @@ describe("keypool's DynamoDB client through the fault proxy", () => {
     proxy.inject('internalError', { operation: 'PutItem' });
     const once = await counted(() => client.send(put(retried)));
     proxy.inject('internalError', { operation: 'PutItem', times: 2 });
-    const twice = await counted(() => rejection(client.send(put(failed))));
+    const twice = await counted(() => caught(client.send(put(failed))));
     // Assess
     expect(once).toMatchObject({ requests: 2, forwarded: 1 });
     expect(await stored(retried)).toEqual({ keyId: retried, n: 1 });
@@ -135,7 +128,7 @@ describe("keypool's DynamoDB client through the fault proxy", () => {
     });
     // Act
     proxy.inject('transactionConflict', { operation: 'TransactWriteItems' });
-    const { result, requests } = await counted(() => rejection(client.send(transaction)));
+    const { result, requests } = await counted(() => caught(client.send(transaction)));
     // Assess
     expect(requests).toBe(1);
     expect(result).toBeInstanceOf(DynamoServiceError);
@@ -155,7 +148,7 @@ describe("keypool's DynamoDB client through the fault proxy", () => {
     // Act
     proxy.inject('transactionThrottled');
     const { result, requests } = await counted(() =>
-      rejection(
+      caught(
         client.send(
           new TransactWriteCommand({ TransactItems: [{ Put: { TableName: table.tableName, Item: { keyId } } }] }),
         ),
@@ -176,7 +169,7 @@ describe("keypool's DynamoDB client through the fault proxy", () => {
     const keyId = uniqueName('conflicted');
     // Act
     proxy.inject('transactionConflict', { operation: 'PutItem' });
-    const { result, requests } = await counted(() => rejection(client.send(put(keyId))));
+    const { result, requests } = await counted(() => caught(client.send(put(keyId))));
     // Assess
     expect(requests).toBe(1);
     expect(result).toBeInstanceOf(DynamoServiceError);
@@ -190,7 +183,7 @@ describe("keypool's DynamoDB client through the fault proxy", () => {
     const [lost, retried] = [uniqueName('reset'), uniqueName('reset')];
     // Act
     proxy.inject('reset', { operation: 'PutItem' });
-    const failed = await counted(() => rejection(once.send(put(lost))));
+    const failed = await counted(() => caught(once.send(put(lost))));
     proxy.inject('reset', { operation: 'PutItem' });
     const answered = await counted(() => twice.send(put(retried)));
     // Assess
@@ -300,8 +293,8 @@ describe("values, between keypool's client and the SDK's, through DynamoDB Local
       );
     // Act
     const written = await update(direct, 'attribute_not_exists(keyId)');
-    const ourRefusal = await rejection(update(direct, 'attribute_not_exists(keyId)'));
-    const sdkRefusal = await rejection(update(sdk, 'attribute_not_exists(keyId)'));
+    const ourRefusal = await caught(update(direct, 'attribute_not_exists(keyId)'));
+    const sdkRefusal = await caught(update(sdk, 'attribute_not_exists(keyId)'));
     // Assess
     expect(written.Attributes).toStrictEqual(asRead(values));
     expect((await stored(keyId)) ?? {}).toStrictEqual(asRead(values));

@@ -8,21 +8,10 @@
 import { type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { fromWireItem, toWireItem, type WireItem } from '../../lib/adapters/dynamo-values.js';
+import { fromWireItem, toWireItem } from '../../lib/adapters/dynamo-values.js';
+import { sdkWireItem } from '../support/dynamo-json.js';
 
 const MARSHALL = { removeUndefinedValues: true } as const;
-
-/**
- * An attribute value as it travels: the SDK keeps a binary as bytes and its JSON serializer
- * writes them in base64; keypool writes base64 itself.
- */
-function onTheWire(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
-  if (Array.isArray(value)) return value.map(onTheWire);
-  if (typeof value === 'object' && value !== null)
-    return Object.fromEntries(Object.entries(value).map(([name, field]) => [name, onTheWire(field)]));
-  return value;
-}
 
 /** DynamoDB's JSON as the SDK's deserializer hands it to unmarshall: every B and BS member as a Uint8Array. */
 function asSdkReads(value: unknown, key?: string): unknown {
@@ -34,7 +23,6 @@ function asSdkReads(value: unknown, key?: string): unknown {
   return value;
 }
 
-const sdkWire = (item: WireItem): unknown => onTheWire(marshall(item, MARSHALL));
 const sdkRead = (wire: Record<string, unknown>): unknown =>
   unmarshall(asSdkReads(wire) as Record<string, AttributeValue>);
 
@@ -101,7 +89,7 @@ describe('values keypool writes, against the SDK', () => {
     // Act
     const ours = toWireItem(item);
     // Assess: the same JSON on the wire, once the SDK's bytes are in base64 as its serializer sends them.
-    expect(ours).toEqual(sdkWire(item));
+    expect(ours).toEqual(sdkWireItem(item));
     expect(JSON.parse(JSON.stringify(ours))).toEqual(ours);
   });
 
@@ -119,7 +107,7 @@ describe('values keypool writes, against the SDK', () => {
     const ours = toWireItem({ keyId: 'k-1', note: undefined });
     // Assess
     expect(ours).toEqual({ keyId: { S: 'k-1' } });
-    expect(sdkWire({ keyId: 'k-1', note: undefined })).toEqual(ours);
+    expect(sdkWireItem({ keyId: 'k-1', note: undefined })).toEqual(ours);
   });
 
   it('writes numbers in the text the SDK writes, and a bigint in all its digits', () => {

@@ -10,7 +10,6 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -31,6 +30,8 @@ import {
 } from '../../lib/adapters/dynamo-wire.js';
 import { StoreThrottled } from '../../lib/domain/errors.js';
 import { storeFailure } from '../../lib/shared/store-failure.js';
+// An item as DynamoDB's JSON spells it, by the SDK's marshall (not keypool's).
+import { sdkWireItem as wire } from '../support/dynamo-json.js';
 import { sdkCalls } from '../support/sdk-calls.js';
 import { verifySigV4 } from '../support/s3-sigv4.js';
 
@@ -168,18 +169,6 @@ function withoutMetadata(output: Record<string, unknown> | undefined): Record<st
   const { $metadata: _metadata, ...rest } = output;
   return rest;
 }
-
-/** Bytes in base64, as DynamoDB's JSON carries them. */
-function onTheWire(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
-  if (Array.isArray(value)) return value.map(onTheWire);
-  if (typeof value === 'object' && value !== null)
-    return Object.fromEntries(Object.entries(value).map(([name, field]) => [name, onTheWire(field)]));
-  return value;
-}
-
-/** An item as DynamoDB's JSON spells it, by the SDK's marshall (not keypool's). */
-const wire = (item: Record<string, unknown>): unknown => onTheWire(marshall(item, { removeUndefinedValues: true }));
 
 const TABLE = 'keypool-test';
 /** a second table named like a field of a request, so that a table's name is never read as a field */
