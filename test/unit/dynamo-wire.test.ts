@@ -33,7 +33,7 @@ import { storeFailure } from '../../lib/shared/store-failure.js';
 // An item as DynamoDB's JSON spells it, by the SDK's marshall (not keypool's).
 import { sdkWireItem as wire } from '../support/dynamo-json.js';
 import { sdkCalls } from '../support/sdk-calls.js';
-import { verifySigV4 } from '../support/s3-sigv4.js';
+import { type S3Credentials, verifySigV4 } from '../support/s3-sigv4.js';
 
 const REGION = 'us-east-1';
 const CREDENTIALS = { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' };
@@ -46,7 +46,9 @@ interface Seen {
   target: string | undefined;
   contentType: string | undefined;
   body: unknown;
-  /** the SigV4 verifier's verdict for service dynamodb in REGION */
+  /** the session token sent, if any */
+  token: string | undefined;
+  /** the SigV4 verifier's verdict for service dynamodb in REGION, with the credentials `accepted` */
   signed: boolean;
 }
 
@@ -60,12 +62,14 @@ const seen: Seen[] = [];
 /** answers for the next requests, in order; then each operation's canned answer */
 const script: Answer[] = [];
 let canned: Partial<Record<DynamoOperation, unknown>> = {};
+/** the credentials a request must be signed with */
+let accepted: S3Credentials = CREDENTIALS;
 let server: Server;
 let endpoint: string;
 
 function answer(request: IncomingMessage, received: Buffer): Answer {
   const target = String(request.headers['x-amz-target']);
-  const verdict = verifySigV4(request, received, { credentials: CREDENTIALS, region: REGION, service: 'dynamodb' });
+  const verdict = verifySigV4(request, received, { credentials: accepted, region: REGION, service: 'dynamodb' });
   let body: unknown;
   try {
     body = JSON.parse(received.toString('utf8'));
@@ -78,6 +82,7 @@ function answer(request: IncomingMessage, received: Buffer): Answer {
     target,
     contentType: request.headers['content-type'],
     body,
+    token: request.headers['x-amz-security-token'] as string | undefined,
     signed: verdict.ok,
   });
   // As DynamoDB refuses a request whose signature does not verify.
@@ -119,11 +124,11 @@ beforeEach(() => {
   seen.length = 0;
   script.length = 0;
   canned = {};
+  accepted = CREDENTIALS;
 });
 
 /** The SDK's document client (undefined values removed, as keypool's adapters relied on) and keypool's, alike configured. */
-function clientPair(maxAttempts = 3, secretAccessKey = CREDENTIALS.secretAccessKey): [DynamoCalls, DynamoCalls] {
-  const credentials = { ...CREDENTIALS, secretAccessKey };
+function clientPair(maxAttempts = 3, credentials: S3Credentials = CREDENTIALS): [DynamoCalls, DynamoCalls] {
   // The SDK's standard retries without their backoff's wait (up to seconds for a throttle): the
   // same attempts, classified the same.
   const retryStrategy = new ConfiguredRetryStrategy(maxAttempts, () => 0);
@@ -146,9 +151,9 @@ interface Outcome {
 /** Sends `command` through the SDK's client, then through keypool's: what each answered and sent. */
 async function throughBoth<O extends DynamoOperation>(
   command: () => DynamoCommand<O>,
-  options: { maxAttempts?: number; secretAccessKey?: string; answers?: () => Answer[] } = {},
+  options: { maxAttempts?: number; credentials?: S3Credentials; answers?: () => Answer[] } = {},
 ): Promise<{ sdk: Outcome; ours: Outcome }> {
-  const clients = clientPair(options.maxAttempts, options.secretAccessKey);
+  const clients = clientPair(options.maxAttempts, options.credentials);
   const outcomes: Outcome[] = [];
   for (const client of clients) {
     script.splice(0, script.length, ...(options.answers?.() ?? []));
@@ -436,10 +441,24 @@ describe('each command, through the SDK and through keypool', () => {
     });
   });
 
+  it("sends a role's session token, signed, as the SDK does (a Lambda function's credentials carry one)", async () => {
+    // Prepare
+    accepted = { ...CREDENTIALS, sessionToken: 'session-token' };
+    // Act
+    const withToken = await throughBoth(() => new GetCommand({ TableName: TABLE, Key: KEY }), {
+      credentials: accepted,
+    });
+    const without = await throughBoth(() => new GetCommand({ TableName: TABLE, Key: KEY }));
+    // Assess
+    expect(withToken.ours.requests).toEqual(withToken.sdk.requests);
+    expect(withToken.ours.requests.map((r) => [r.token, r.signed])).toEqual([['session-token', true]]);
+    expect(without.ours.requests.map((r) => [r.token, r.signed])).toEqual([[undefined, false]]);
+  });
+
   it('is refused by the signature check when it signs with another secret, by the same error name as the SDK', async () => {
     // Act
     const { sdk, ours } = await throughBoth(() => new GetCommand({ TableName: TABLE, Key: KEY }), {
-      secretAccessKey: 'another-secret',
+      credentials: { ...CREDENTIALS, secretAccessKey: 'another-secret' },
     });
     // Assess: the verifier can say no, so its yes above means something
     expect(ours.requests.map((r) => r.signed)).toEqual([false]);
