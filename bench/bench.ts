@@ -1,11 +1,14 @@
 /**
  * `npm run bench [-- --quick] [-- --json] [-- --shards N] [-- --only a,b] [-- --given-back F]
- * [-- --keys-per-account N]`:
+ * [-- --keys-per-account N] [-- --floor-client sdk|keypool]`:
  * keypool (one shard, and over N shards, default 8) against the old algorithm (baseline) and
  * the least work DynamoDB allows (floor), on one DynamoDB Local, with the same callers and the
  * same table shape; keypool's proxy use case (without and with an Idempotency-Key, at one shard
  * and at N) against the floor making the same provider call (./proxied.ts); then keypool's and
- * the baseline's cost per lease by pool size.
+ * the baseline's cost per lease by pool size. keypool's contenders send through keypool's own
+ * DynamoDB client, as its functions do; the floor and the baseline through the SDK's document
+ * client, as a service built on the SDK would (`--floor-client keypool`: through keypool's, to
+ * tell what keypool's own work costs apart from what its client saves).
  *
  * Contenders run in interleaved rounds (each round a fresh pool of `keys` keys) so that the
  * drift of a shared machine falls on all of them alike; ratios measured in one run hold.
@@ -83,6 +86,8 @@ interface BenchConfig {
   givenBack: number;
   /** the contenders run (`--only`; all by default) */
   contenders: ContenderName[];
+  /** what the floor and the baseline send through (`--floor-client`): the SDK's document client, or keypool's own */
+  floorClient: 'sdk' | 'keypool';
 }
 
 interface RunResult {
@@ -154,6 +159,7 @@ function readConfig(): { config: BenchConfig; json: boolean } {
       'keys-per-account': { type: 'string' },
       'given-back': { type: 'string' },
       only: { type: 'string' },
+      'floor-client': { type: 'string', default: 'sdk' },
     },
     strict: true,
   });
@@ -181,7 +187,10 @@ function readConfig(): { config: BenchConfig; json: boolean } {
     keysPerAccount: int(values['keys-per-account'], 0, 'keys-per-account'),
     givenBack: values['given-back'] === undefined ? 0.05 : Number(values['given-back']),
     contenders: values.only === undefined ? [...CONTENDERS] : values.only.split(',').map(contenderNamed),
+    floorClient: values['floor-client'] === 'keypool' ? 'keypool' : 'sdk',
   };
+  if (values['floor-client'] !== 'sdk' && values['floor-client'] !== 'keypool')
+    throw new Error('--floor-client must be sdk or keypool');
   if (!(config.givenBack >= 0 && config.givenBack <= 1)) throw new Error('--given-back must be a share from 0 to 1');
   if (config.shards < 1 || config.shards > MAX_SHARDS) throw new Error(`--shards must be from 1 to ${MAX_SHARDS}`);
   return { config, json: values.json };
@@ -287,7 +296,8 @@ async function main(): Promise<void> {
   const heatByTable = new Map(CONTENDERS.map((name) => [tables[name], heats[name]]));
   const heatOf = (tableName: string): PartitionHeat | undefined => heatByTable.get(tableName);
   const watched = { keypool: watchWrites(clients.keypool, heatOf), sdk: watchWrites(clients.sdk, heatOf) };
-  const clientOf = (name: ContenderName): DynamoCalls => (name.startsWith('keypool') ? watched.keypool : watched.sdk);
+  const clientOf = (name: ContenderName): DynamoCalls =>
+    name.startsWith('keypool') || config.floorClient === 'keypool' ? watched.keypool : watched.sdk;
 
   const newTally = (heat: PartitionHeat): Tally => ({
     uses: 0,
@@ -514,7 +524,7 @@ async function main(): Promise<void> {
       baseline: contender(
         'baseline',
         {
-          client: clients.sdk,
+          client: config.floorClient === 'keypool' ? clients.keypool : clients.sdk,
           tableName,
           pool: 'scale-baseline',
           maxUses: config.maxUses,
@@ -615,7 +625,7 @@ export function renderTables(output: {
   const flat = runs.find((r) => r.name === 'keypool');
   const sharded = runs.find((r) => r.name === 'keypool-sharded');
   const lines = [
-    `${config.keys} keys, maxUses ${config.maxUses}, ${config.callers} callers, ${config.usesPerContender} uses per contender, page ${config.pageSize}, keypool-sharded at ${config.shards} shards; ${config.elapsedSec} s`,
+    `${config.keys} keys, maxUses ${config.maxUses}, ${config.callers} callers, ${config.usesPerContender} uses per contender, page ${config.pageSize}, keypool-sharded at ${config.shards} shards, the floor and the baseline through ${config.floorClient === 'sdk' ? "the SDK's document client" : "keypool's DynamoDB client"}; ${config.elapsedSec} s`,
     '',
     '| contender | shards | uses | uses/s | vs floor | p50 ms | p99 ms | requests/use | RCU/use | WCU/use | refused writes/use | violations |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
