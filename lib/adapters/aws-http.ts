@@ -51,6 +51,21 @@ export interface AwsRequest {
   body?: Buffer;
 }
 
+/** One answer of a JSON-protocol service, its body parsed. */
+export interface JsonAnswer {
+  status: number;
+  /** the body parsed (an empty body: {}); undefined when it is not JSON */
+  document: unknown;
+  /** the body when it is a JSON object, else {} */
+  fields: Record<string, unknown>;
+  /** a refusal (status 300 and up): its code as the SDK reads it (jsonErrorCode) and its message */
+  error?: { code: string; message: string };
+}
+
+/** A JSON object (not an array, not null). */
+export const isJsonObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
 export interface AwsAnswer {
   status: number;
   headers: Record<string, string | undefined>;
@@ -191,6 +206,43 @@ export class AwsHttp {
     // The signer answers a copy of the request it was given, of the same class.
     const { response } = await this.http.handle(HttpRequest.isInstance(signed) ? signed : HttpRequest.clone(signed));
     return { status: response.statusCode, headers: response.headers, body: response.body as AwsAnswer['body'] };
+  }
+
+  /**
+   * One call of a JSON-protocol service (awsJson1_0: DynamoDB; awsJson1_1: KMS): a POST to the
+   * endpoint's path naming `target` (`DynamoDB_20120810.Query`, `TrentService.Decrypt`), its
+   * answer read whole up to `maxBytes` and parsed. Answers whatever status came back.
+   */
+  async postJson(
+    endpoint: Omit<AwsRequest, 'method'>,
+    call: { version: '1.0' | '1.1'; target: string; body: Buffer; maxBytes: number },
+  ): Promise<JsonAnswer> {
+    const answer = await this.exchange({
+      ...endpoint,
+      method: 'POST',
+      path: endpoint.path || '/',
+      headers: { 'content-type': `application/x-amz-json-${call.version}`, 'x-amz-target': call.target },
+      body: call.body,
+    });
+    const text = (await readUpTo(answer.body, call.maxBytes)).toString('utf8');
+    let document: unknown;
+    try {
+      document = text === '' ? {} : JSON.parse(text);
+    } catch {
+      document = undefined;
+    }
+    const fields = isJsonObject(document) ? document : {};
+    if (answer.status < 300) return { status: answer.status, document, fields };
+    const message = fields.message ?? fields.Message;
+    return {
+      status: answer.status,
+      document,
+      fields,
+      error: {
+        code: jsonErrorCode(fields.__type, fields.code, answer.headers['x-amzn-errortype']),
+        message: typeof message === 'string' ? message : 'no message',
+      },
+    };
   }
 
   /** Closes the connections kept open for further requests. */

@@ -39,15 +39,7 @@ import type {
 } from '@aws-sdk/lib-dynamodb';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { StoreThrottled } from '../domain/errors.js';
-import {
-  AwsHttp,
-  awsDomain,
-  AwsServiceError,
-  configuredEndpoint,
-  endpointTarget,
-  jsonErrorCode,
-  readUpTo,
-} from './aws-http.js';
+import { AwsHttp, awsDomain, AwsServiceError, configuredEndpoint, endpointTarget } from './aws-http.js';
 import { fromWireItem, toWireItem, type WireItem } from './dynamo-values.js';
 
 /** Each operation's input and output, as the SDK's document client types them. */
@@ -298,37 +290,21 @@ export class DynamoWire implements DynamoCalls {
     const body = Buffer.from(JSON.stringify(convertItems(input, toWireItem)));
     try {
       return await aws.retrying(async () => {
-        const answer = await aws.exchange({
-          ...target,
-          method: 'POST',
-          path: target.path || '/',
-          headers: {
-            'content-type': 'application/x-amz-json-1.0',
-            'x-amz-target': `DynamoDB_20120810.${command.operation}`,
-          },
+        const answer = await aws.postJson(target, {
+          version: '1.0',
+          target: `DynamoDB_20120810.${command.operation}`,
           body,
+          maxBytes: MAX_ANSWER_BYTES,
         });
-        const text = (await readUpTo(answer.body, MAX_ANSWER_BYTES)).toString('utf8');
-        let document: unknown;
-        try {
-          document = text === '' ? {} : JSON.parse(text);
-        } catch {
-          document = undefined;
-        }
-        if (answer.status >= 300 || !isRecord(document)) {
-          // No JSON object: not DynamoDB answering (the SDK throws a SyntaxError; the edges read both so).
-          const fields = isRecord(document) ? document : {};
-          const message = fields.message ?? fields.Message;
-          const code = isRecord(document)
-            ? jsonErrorCode(fields.__type, fields.code, answer.headers['x-amzn-errortype'])
-            : 'Unknown';
+        const { document } = answer;
+        // No JSON object under a success: not DynamoDB answering (the SDK throws a SyntaxError; the edges read both so).
+        if (answer.error || !isRecord(document))
           throw new DynamoServiceError(
-            code,
+            answer.error?.code ?? 'Unknown',
             answer.status,
-            typeof message === 'string' ? message : 'no message',
-            fields,
+            answer.error?.message ?? 'no message',
+            answer.fields,
           );
-        }
         const output = convertItems(document, fromWireItem) as Record<string, unknown>;
         return { ...output, $metadata: { httpStatusCode: answer.status } } as Operations[O][1];
       });

@@ -9,24 +9,13 @@
  * (esdk-opener.ts). The endpoint is the region's, or the one the environment names for KMS
  * (`AWS_ENDPOINT_URL_KMS`, then `AWS_ENDPOINT_URL`, as the SDK reads them).
  */
-import {
-  AwsHttp,
-  awsDomain,
-  AwsServiceError,
-  configuredEndpoint,
-  endpointTarget,
-  jsonErrorCode,
-  readUpTo,
-} from './aws-http.js';
+import { AwsHttp, awsDomain, AwsServiceError, configuredEndpoint, endpointTarget, isJsonObject } from './aws-http.js';
 import type { KmsClientLike } from './wrapping-keys.js';
 
 /** KMS answers are a few hundred bytes: a data key, a key ARN, a ciphertext blob. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 /** The fields KMS's JSON protocol carries as base64 (in the input: the blob to decrypt, the plaintext to encrypt). */
 const BLOBS = new Set(['CiphertextBlob', 'Plaintext']);
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * The input with its blobs as base64, as KMS's JSON protocol spells them. Converted before
@@ -74,30 +63,15 @@ export function kmsClient(region: string, env: NodeJS.ProcessEnv = process.env):
   const endpoint = endpointTarget(configuredEndpoint('KMS', env) ?? `https://kms.${region}.${awsDomain(region)}`);
   const call = (operation: string, input: object, required: readonly (keyof KmsAnswer)[]): Promise<KmsAnswer> =>
     aws.retrying(async () => {
-      const answer = await aws.exchange({
-        ...endpoint,
-        method: 'POST',
-        path: endpoint.path || '/',
-        headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${operation}` },
+      const answer = await aws.postJson(endpoint, {
+        version: '1.1',
+        target: `TrentService.${operation}`,
         body: Buffer.from(encodeInput(input)),
+        maxBytes: MAX_ANSWER_BYTES,
       });
-      const text = (await readUpTo(answer.body, MAX_ANSWER_BYTES)).toString('utf8');
-      let document: unknown;
-      try {
-        document = text === '' ? {} : JSON.parse(text);
-      } catch {
-        document = undefined;
-      }
-      const fields = isRecord(document) ? document : {};
-      if (answer.status >= 300) {
-        const message = fields.message ?? fields.Message;
-        throw new AwsServiceError(
-          jsonErrorCode(fields.__type, fields.code, answer.headers['x-amzn-errortype']),
-          answer.status,
-          typeof message === 'string' ? message : 'no message',
-        );
-      }
-      if (!isRecord(document))
+      const { document } = answer;
+      if (answer.error) throw new AwsServiceError(answer.error.code, answer.status, answer.error.message);
+      if (!isJsonObject(document))
         throw new AwsServiceError('MalformedAnswer', answer.status, 'KMS answered no JSON object');
       // An answer without what the operation returns is no answer of KMS's: a failure by name
       // (KMS unavailable), never an unwrap that simply failed (which reads as the secret's fault).
