@@ -1,15 +1,16 @@
 /**
- * keypool's DynamoDB client: the eight item operations its adapters send (GetItem, PutItem,
- * UpdateItem, DeleteItem, Query, Scan, BatchGetItem, TransactWriteItems, and BatchWriteItem for
- * seeding), over DynamoDB's JSON protocol (awsJson1_0: a POST to `/` naming
+ * keypool's DynamoDB client: the item operations its adapters send (GetItem, PutItem,
+ * UpdateItem, DeleteItem, Query, Scan, BatchGetItem, TransactWriteItems; BatchWriteItem for the
+ * tests' seeding), over DynamoDB's JSON protocol (awsJson1_0: a POST to `/` naming
  * `DynamoDB_20120810.<operation>`), with plain JavaScript values in and out as the SDK's document
  * client gives them. Signed, sent and retried by AwsHttp (aws-http.ts), as KMS and S3 are.
  *
  * Why not the SDK's document client: a proxied use is one Query and one UpdateItem, and the
  * SDK's middleware stack, endpoint rules and schema serde around each were ~40 % of the Node.js
  * CPU a use cost (docs/performance.md); this client does the same calls with the JSON and the
- * signature alone. The local stack keeps the SDK's client for creating and describing tables
- * (lib/local/), which no function does.
+ * signature alone. The SDK's client stays where no function but the one-off migration needs
+ * it: creating and describing tables (lib/local/) and scanning a legacy table
+ * (migration-sources.ts).
  *
  * An error keeps DynamoDB's name (`ConditionalCheckFailedException`,
  * `TransactionCanceledException`, ...) and, as the SDK's do, the old item of a refused condition
