@@ -559,6 +559,7 @@ async function main(): Promise<void> {
     }
   }
 
+  clients.keypool.destroy();
   sdk.destroy();
   stub.stop();
   await dynamo?.stop();
