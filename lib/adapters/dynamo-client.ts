@@ -18,31 +18,26 @@ export interface DynamoEndpoint {
   region: string | undefined;
 }
 
+/** Where a client sends and as whom: DynamoDB Local with fixed dummy credentials, or AWS with the default chain. */
+function clientOptions(where: DynamoEndpoint): {
+  endpoint?: string;
+  region?: string;
+  credentials?: typeof LOCAL_CREDENTIALS;
+} {
+  if (where.endpoint !== undefined)
+    return { endpoint: where.endpoint, region: where.region ?? 'us-east-1', credentials: LOCAL_CREDENTIALS };
+  return where.region ? { region: where.region } : {};
+}
+
 /**
  * The SDK's low-level client, for what only the local stack and the tools do (creating,
- * describing and listing tables): DynamoDB Local with fixed dummy credentials, or AWS with the
- * default chain.
+ * describing and listing tables) and the migration's scan of a legacy table.
  */
 export function dynamoClient(where: DynamoEndpoint): DynamoDBClient {
-  const local = where.endpoint !== undefined;
-  return new DynamoDBClient({
-    ...(local
-      ? { endpoint: where.endpoint, region: where.region ?? 'us-east-1', credentials: LOCAL_CREDENTIALS }
-      : where.region
-        ? { region: where.region }
-        : {}),
-    maxAttempts: 3,
-  });
+  return new DynamoDBClient({ ...clientOptions(where), maxAttempts: 3 });
 }
 
 /** keypool's own client (dynamo-wire.ts) for items: plain JavaScript values in and out, undefined fields dropped. */
 export function documentClient(where: DynamoEndpoint): DynamoCalls {
-  const local = where.endpoint !== undefined;
-  return new DynamoWire(
-    local
-      ? { endpoint: where.endpoint, region: where.region ?? 'us-east-1', credentials: LOCAL_CREDENTIALS }
-      : where.region
-        ? { region: where.region }
-        : {},
-  );
+  return new DynamoWire(clientOptions(where));
 }

@@ -40,7 +40,7 @@ import type {
 } from '@aws-sdk/lib-dynamodb';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { StoreThrottled } from '../domain/errors.js';
-import { AwsHttp, awsDomain, AwsServiceError, configuredEndpoint, endpointTarget } from './aws-http.js';
+import { AwsHttp, awsDomain, AwsServiceError, configuredEndpoint, endpointTarget, isJsonObject } from './aws-http.js';
 import { fromWireItem, toWireItem, type WireItem } from './dynamo-values.js';
 
 /** Each operation's input and output, as the SDK's document client types them. */
@@ -159,8 +159,9 @@ const THROTTLING_ERRORS: ReadonlySet<string> = new Set([
 /** A BatchGetItem answers up to 16 MB; a Query or Scan page up to 1 MB. */
 const MAX_ANSWER_BYTES = 20 * 1024 * 1024;
 
+/** An object of fields (a request's bytes are values, not fields). */
 const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+  isJsonObject(value) && !(value instanceof Uint8Array);
 
 /** The fields of a request or an answer that are one item (or key) of attribute values, and those that are lists of them. */
 const ITEM_FIELDS: ReadonlySet<string> = new Set([

@@ -89,7 +89,8 @@ export function s3Source(client: S3Client, bucket: string, key: string): Migrati
 
 /**
  * A legacy DynamoDB table, scanned page by page through the SDK's client (the migration, a
- * one-off run, carries it); a row's position is its 1-based index in scan order. Numbers are read as exact digit strings (`{"$numberDecimal": ...}`), so a
+ * one-off run, carries it); a row's position is its 1-based index in scan order. Numbers are
+ * read as exact digit strings (`{"$numberDecimal": ...}`), so a
  * value the SDK could not hold as a JS number is reported invalid rather than crashing the scan.
  */
 export function legacyTableSource(
